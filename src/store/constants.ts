@@ -1,0 +1,6 @@
+/** Read and write in whole chunks: one buffer serves hashing, chunk tables and the copy. */
+export const INGEST_BUFFER_BYTES = 1024 * 1024
+/** Decoded bundle manifests kept in memory; a chunk write needs its bundle's chunk table. */
+export const BUNDLE_CACHE_ENTRIES = 32
+/** Object files ingested at once during a push; more only adds seeks on one disk. */
+export const INGEST_CONCURRENCY = 2

@@ -1,0 +1,72 @@
+/** Base of every store error: callers branch on `code`. */
+export class StoreError extends Error {
+  readonly code: string
+  constructor (code: string, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+    this.name = 'StoreError'
+  }
+}
+
+export class BundleNotFoundError extends StoreError {
+  constructor (idOrRef: string) {
+    super('BUNDLE_NOT_FOUND', `no bundle or ref ${JSON.stringify(idOrRef)} in this store; \`shoal ls\` lists what is here`)
+    this.name = 'BundleNotFoundError'
+  }
+}
+
+export class ChunkHashMismatchError extends StoreError {
+  constructor (readonly object: string, readonly index: number, expected: string, actual: string) {
+    super('CHUNK_HASH_MISMATCH', `chunk ${index} of object ${object} hashes to ${actual}, expected ${expected}; the chunk was dropped and must be fetched again`)
+    this.name = 'ChunkHashMismatchError'
+  }
+}
+
+export class ChunkNotPresentError extends StoreError {
+  constructor (object: string, index: number) {
+    super('CHUNK_NOT_PRESENT', `chunk ${index} of object ${object} is not held here`)
+    this.name = 'ChunkNotPresentError'
+  }
+}
+
+export class ObjectUnknownError extends StoreError {
+  constructor (object: string, bundleId: string) {
+    super('OBJECT_UNKNOWN', `object ${object} is not part of bundle ${bundleId}`)
+    this.name = 'ObjectUnknownError'
+  }
+}
+
+export class ObjectCorruptError extends StoreError {
+  constructor (object: string, actual: string) {
+    super('OBJECT_CORRUPT', `object ${object} hashes to ${actual}; it was removed and must be fetched again`)
+    this.name = 'ObjectCorruptError'
+  }
+}
+
+export class DiskFullError extends StoreError {
+  constructor (path: string, options?: ErrorOptions) {
+    super('DISK_FULL', `the disk filled up while writing ${path}; nothing was stored — free space (\`shoal gc\`, remove bundles) or set a quota, then try again`, options)
+    this.name = 'DiskFullError'
+  }
+}
+
+export class DestinationExistsError extends StoreError {
+  constructor (path: string) {
+    super('DESTINATION_EXISTS', `${path} exists and is not empty; export into a new or empty directory`)
+    this.name = 'DestinationExistsError'
+  }
+}
+
+export class StoreLockedError extends StoreError {
+  constructor (dir: string, options?: ErrorOptions) {
+    super('STORE_LOCKED', `the store at ${dir} is in use by another process (a running \`shoal daemon\`?); stop it or talk to it with --api`, options)
+    this.name = 'StoreLockedError'
+  }
+}
+
+/** Turns ENOSPC into the error a person can act on; other errors pass through. */
+export function translateWriteError (err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new DiskFullError(path, { cause: err })
+  return err
+}

@@ -1,0 +1,99 @@
+import { readdir, rmdir, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { removeQuietly } from './object-files.js'
+import type { Store } from './store.js'
+
+export interface GcResult {
+  removedObjects: number
+  freedBytes: number
+  removedPartials: number
+}
+
+/**
+ * Mark and sweep: every object no bundle names goes, and so do partial objects and sha256
+ * index entries. Reachability is recomputed from the manifests each time, so no counter can
+ * drift out of step after a crash.
+ */
+export async function collectGarbage (store: Store, options: { signal?: AbortSignal } = {}): Promise<GcResult> {
+  const referenced = new Set<string>()
+  for (const id of await store.bundleIds()) {
+    for (const hash of (await store.requireBundle(id)).objectSizes.keys()) referenced.add(hash)
+  }
+  const result: GcResult = { removedObjects: 0, freedBytes: 0, removedPartials: 0 }
+  for await (const { hash, path } of objectFiles(store.layout.objects)) {
+    options.signal?.throwIfAborted()
+    if (referenced.has(hash)) continue
+    result.freedBytes += (await stat(path)).size
+    await unlink(path)
+    result.removedObjects++
+  }
+  await pruneEmptyDirectories(store.layout.objects)
+  for (const hash of await store.meta.partialObjects()) {
+    if (referenced.has(hash)) continue
+    await removeQuietly(store.layout.partialPath(hash))
+    await store.meta.deletePartial(hash)
+    result.removedPartials++
+  }
+  const batch = store.meta.batch()
+  for (const [sha256, object] of await store.meta.sha256Entries()) {
+    if (!referenced.has(object)) store.meta.dropSha256(batch, sha256)
+  }
+  await batch.write()
+  return result
+}
+
+/** Bytes of all complete objects. */
+export async function objectBytes (store: Store): Promise<number> {
+  let total = 0
+  for await (const { path } of objectFiles(store.layout.objects)) total += (await stat(path)).size
+  return total
+}
+
+/**
+ * Keeps objects under the store's quota by removing the least recently used unpinned
+ * bundles (never `protect`, the one just added) and collecting their objects.
+ */
+export async function enforceQuota (store: Store, options: { protect?: string, signal?: AbortSignal } = {}): Promise<string[]> {
+  const quota = store.quotaBytes
+  if (quota === undefined) return []
+  const evicted: string[] = []
+  while (await objectBytes(store) > quota) {
+    const candidates = (await store.listBundles()).filter(b => !b.pinned && b.id !== options.protect)
+    candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt)
+    const victim = candidates[0]
+    if (victim === undefined) break
+    await store.removeBundleRecord(victim.id)
+    await collectGarbage(store, options)
+    evicted.push(victim.id)
+  }
+  return evicted
+}
+
+async function * objectFiles (root: string): AsyncGenerator<{ hash: string, path: string }> {
+  for (const a of await listDir(root)) {
+    for (const b of await listDir(join(root, a))) {
+      for (const c of await listDir(join(root, a, b))) {
+        for (const d of await listDir(join(root, a, b, c))) yield { hash: a + b + c + d, path: join(root, a, b, c, d) }
+      }
+    }
+  }
+}
+
+async function listDir (path: string): Promise<string[]> {
+  try {
+    return await readdir(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+}
+
+async function pruneEmptyDirectories (root: string): Promise<void> {
+  for (const a of await listDir(root)) {
+    for (const b of await listDir(join(root, a))) {
+      for (const c of await listDir(join(root, a, b))) await rmdir(join(root, a, b, c)).catch(() => undefined)
+      await rmdir(join(root, a, b)).catch(() => undefined)
+    }
+    await rmdir(join(root, a)).catch(() => undefined)
+  }
+}

@@ -1,0 +1,17 @@
+import { Store, type StoreInit } from './store.js'
+
+export async function openStore (init: StoreInit): Promise<Store> {
+  return await Store.open(init)
+}
+
+export { Store, type StoreInit, type LoadedBundle } from './store.js'
+export * from './errors.js'
+export type * from './types.js'
+export { pushPath, pushTree, type PushOptions, type PushResult } from './push.js'
+export { exportTree, exportArchive, BundleIncompleteError } from './export.js'
+export { collectGarbage, enforceQuota, objectBytes, type GcResult } from './gc.js'
+export { verifyStore, type VerifyReport, type BadObject } from './verify.js'
+export { FileStore } from './file-store.js'
+export { syncSnapshot, type SyncEndpoint, type SyncResult } from './sync.js'
+export { normalizeImageName, splitImageName, InvalidRefError } from './image-name.js'
+export { StoreLayout, shardHash } from './layout.js'

@@ -1,0 +1,83 @@
+import { constants } from 'node:fs'
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { createBlake3 } from '../hash/index.js'
+import { INGEST_BUFFER_BYTES } from './constants.js'
+import { translateWriteError } from './errors.js'
+
+export async function fileExists (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+/**
+ * Moves a verified file to its place in objects/. The rename is the moment an object
+ * becomes visible, so it happens only after every byte was hashed.
+ */
+export async function publishObject (stagedPath: string, objectPath: string): Promise<void> {
+  await mkdir(dirname(objectPath), { recursive: true })
+  await rename(stagedPath, objectPath)
+}
+
+/** Writes bytes at an offset of a file, durably, creating the file if needed. */
+export async function writeAt (path: string, offset: number, bytes: Uint8Array, options: { fsync: boolean }): Promise<void> {
+  const file = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
+  try {
+    let written = 0
+    while (written < bytes.length) {
+      const { bytesWritten } = await file.write(bytes, written, bytes.length - written, offset + written)
+      written += bytesWritten
+    }
+    if (options.fsync) await file.datasync()
+  } catch (err) {
+    throw translateWriteError(err, path)
+  } finally {
+    await file.close()
+  }
+}
+
+/** Reads `length` bytes at `offset`; fewer only if the file is shorter. */
+export async function readAt (path: string, offset: number, length: number): Promise<Buffer> {
+  const file = await open(path, 'r')
+  try {
+    const buffer = Buffer.allocUnsafe(length)
+    let filled = 0
+    while (filled < length) {
+      const { bytesRead } = await file.read(buffer, filled, length - filled, offset + filled)
+      if (bytesRead === 0) break
+      filled += bytesRead
+    }
+    return buffer.subarray(0, filled)
+  } finally {
+    await file.close()
+  }
+}
+
+/** BLAKE3 of a whole file, read in chunk-sized pieces. */
+export async function hashWholeFile (path: string, signal?: AbortSignal): Promise<{ checksum: string, size: number }> {
+  const file = await open(path, 'r')
+  try {
+    const hasher = createBlake3()
+    const buffer = Buffer.allocUnsafe(INGEST_BUFFER_BYTES)
+    let size = 0
+    for (;;) {
+      signal?.throwIfAborted()
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, null)
+      if (bytesRead === 0) break
+      hasher.update(buffer.subarray(0, bytesRead))
+      size += bytesRead
+    }
+    return { checksum: hasher.digestHex(), size }
+  } finally {
+    await file.close()
+  }
+}
+
+export async function removeQuietly (path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true })
+}

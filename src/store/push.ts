@@ -1,0 +1,133 @@
+import { mkdtemp, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createBundleManifest, encodeBundleManifest, bundleIdOf, walkTree, type BundleManifest, type FileHasher } from '../manifest/index.js'
+import { extractArchive, isOciLayout, readRefs, validateLayout, type ImageRef } from '../oci/index.js'
+import { StoreError, translateWriteError } from './errors.js'
+import { normalizeImageName, InvalidRefError } from './image-name.js'
+import { ingestFile, type IngestedFile } from './ingest.js'
+import { publishObject, removeQuietly } from './object-files.js'
+import type { Store } from './store.js'
+import type { RefRevision } from './types.js'
+
+export interface PushOptions {
+  /** `NAME` (the layout's only image) or `LAYOUTREF=NAME` (one of several), as `--ref` takes them. */
+  refs?: string[]
+  signal?: AbortSignal
+  onProgress?: (progress: { files: number, bytes: number }) => void
+}
+
+export interface PushResult {
+  bundleId: string
+  bundle: BundleManifest
+  refs: RefRevision[]
+  /** Objects this push added to the store (the rest were already held). */
+  newObjects: number
+  newBytes: number
+}
+
+/** Pushes a directory or an image archive (a tar that `ctr image export`, `docker save` or skopeo wrote). */
+export async function pushPath (store: Store, path: string, options: PushOptions = {}): Promise<PushResult> {
+  const info = await stat(path)
+  if (info.isDirectory()) return await pushTree(store, path, options)
+  if (!info.isFile()) throw new StoreError('PUSH_UNSUPPORTED', `${path} is neither a directory nor an archive file`)
+  const staging = await mkdtemp(join(store.layout.tmp, 'archive-'))
+  try {
+    const layout = join(staging, 'layout')
+    await extractArchive(path, layout, { signal: options.signal })
+    // The extracted files are ours already: move them in instead of copying them again.
+    return await pushTree(store, layout, { ...options, move: true })
+  } finally {
+    await removeQuietly(staging)
+  }
+}
+
+/**
+ * Snapshots a tree into the store. Every file is read once: hashed (BLAKE3 whole and per
+ * chunk, sha256 for OCI blobs) while it is copied to a staging area. Nothing becomes
+ * visible until the whole tree is hashed and, for an OCI layout, validated; then objects
+ * are renamed into place and the bundle written in one LevelDB batch. A failure or a
+ * crash at any point leaves the store as it was (staging is wiped on the next open).
+ */
+export async function pushTree (store: Store, dir: string, options: PushOptions & { move?: boolean } = {}): Promise<PushResult> {
+  const staging = await mkdtemp(join(store.layout.tmp, 'push-'))
+  try {
+    const ingested = new Map<string, IngestedFile>()
+    const sha256ByPath = new Map<string, string>()
+    let files = 0
+    let bytes = 0
+    const hashFile: FileHasher = async (absolutePath, manifestPath, hashOptions) => {
+      const isBlob = manifestPath.startsWith('./blobs/sha256/')
+      const copyTo = options.move === true ? undefined : join(staging, String(files))
+      let result: IngestedFile
+      try {
+        result = await ingestFile(absolutePath, { copyTo, sha256: isBlob, fsync: store.fsync, signal: hashOptions.signal })
+      } catch (err) {
+        throw translateWriteError(err, absolutePath)
+      }
+      if (result.sha256 !== undefined) sha256ByPath.set(manifestPath.slice(2), result.sha256)
+      if (!ingested.has(result.checksum)) ingested.set(result.checksum, result)
+      else if (copyTo !== undefined) await removeQuietly(copyTo)
+      files++
+      bytes += result.size
+      options.onProgress?.({ files, bytes })
+      return { checksum: result.checksum, size: result.size }
+    }
+    const entries = await walkTree(dir, { hashFile, signal: options.signal })
+    const refs = await imageRefs(dir, sha256ByPath, options)
+    const chunkTables = new Map<string, string[]>()
+    for (const file of ingested.values()) if (file.chunkHashes !== undefined) chunkTables.set(file.checksum, file.chunkHashes)
+    const bundle = createBundleManifest(entries, chunkTables)
+    const encoded = encodeBundleManifest(bundle)
+    const bundleId = bundleIdOf(encoded)
+    let newObjects = 0
+    let newBytes = 0
+    for (const file of ingested.values()) {
+      if (await store.hasObject(file.checksum)) continue
+      await publishObject(file.stagedPath, store.objectPath(file.checksum))
+      newObjects++
+      newBytes += file.size
+    }
+    const revisions = refs.map(r => ({ ...r, bundleId }))
+    await store.commitBundle(bundleId, encoded, bundle, revisions)
+    return { bundleId, bundle, refs: revisions, newObjects, newBytes }
+  } catch (err) {
+    throw translateWriteError(err, dir)
+  } finally {
+    await removeQuietly(staging)
+  }
+}
+
+/** Refs to record for a pushed tree: from `--ref` options and `io.containerd.image.name` annotations. */
+async function imageRefs (dir: string, sha256ByPath: Map<string, string>, options: PushOptions): Promise<Array<Omit<RefRevision, 'bundleId'>>> {
+  const at = Date.now()
+  const requested = options.refs ?? []
+  if (!await isOciLayout(dir)) {
+    if (requested.some(r => r.includes('='))) throw new InvalidRefError(requested.join(' '), 'maps a layout ref, but the tree is not an OCI image layout')
+    return requested.map(name => ({ ref: normalizeImageName(name), at }))
+  }
+  await validateLayout(dir, { signal: options.signal, knownSha256: sha256ByPath })
+  const images = await readRefs(dir, { signal: options.signal })
+  const out = new Map<string, Omit<RefRevision, 'bundleId'>>()
+  for (const image of images) {
+    if (image.imageName !== undefined) out.set(normalizeImageName(image.imageName), { ref: normalizeImageName(image.imageName), manifestDigest: image.digest, at })
+  }
+  for (const request of requested) {
+    const image = pickImage(images, request)
+    const name = normalizeImageName(request.includes('=') ? request.slice(request.indexOf('=') + 1) : request)
+    out.set(name, { ref: name, manifestDigest: image.digest, at })
+  }
+  return [...out.values()]
+}
+
+function pickImage (images: ImageRef[], request: string): ImageRef {
+  const eq = request.indexOf('=')
+  if (eq < 0) {
+    if (images.length === 1 && images[0] !== undefined) return images[0]
+    const names = images.map(i => i.refName ?? i.digest).join(', ')
+    throw new InvalidRefError(request, `is ambiguous: the layout holds ${images.length} images (${names}); write LAYOUTREF=NAME`)
+  }
+  const layoutRef = request.slice(0, eq)
+  const image = images.find(i => i.refName === layoutRef || i.imageName === layoutRef)
+  if (image === undefined) throw new InvalidRefError(request, `names layout ref ${JSON.stringify(layoutRef)}, which index.json does not have`)
+  return image
+}

@@ -1,0 +1,350 @@
+import { EventEmitter } from 'node:events'
+import { mkdir, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { blake3Hex } from '../hash/index.js'
+import {
+  bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, decodeBundleManifest, snapdirId,
+  type BundleManifest,
+} from '../manifest/index.js'
+import { BUNDLE_CACHE_ENTRIES } from './constants.js'
+import {
+  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectCorruptError, ObjectUnknownError, StoreLockedError,
+} from './errors.js'
+import { KeyedLock } from './keyed-lock.js'
+import { StoreLayout } from './layout.js'
+import { Metadata, type BundleRecord } from './metadata.js'
+import { fileExists, hashWholeFile, publishObject, readAt, removeQuietly, writeAt } from './object-files.js'
+import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, StoreEvents } from './types.js'
+
+export interface StoreInit {
+  dir: string
+  /** Evict least recently used unpinned bundles when objects exceed this many bytes. */
+  quotaBytes?: number
+  /** fsync object data before it becomes visible (default true). */
+  fsync?: boolean
+  signal?: AbortSignal
+}
+
+/** A decoded bundle with its object sizes at hand, for chunk writes. */
+export interface LoadedBundle {
+  id: string
+  manifest: BundleManifest
+  objectSizes: Map<string, number>
+}
+
+const BLOB_PATH = /^\.\/blobs\/sha256\/([0-9a-f]{64})$/
+
+/**
+ * The on-disk store (DESIGN.md "on disk"): verified objects under objects/, partial
+ * objects under partial/ with their chunk bitmaps in LevelDB, everything else in LevelDB.
+ * It knows nothing of the network; the swarm and the HTTP API use it.
+ */
+export class Store {
+  readonly layout: StoreLayout
+  readonly meta: Metadata
+  readonly quotaBytes: number | undefined
+  readonly fsync: boolean
+  private readonly events = new EventEmitter()
+  private readonly objectLock = new KeyedLock()
+  private readonly bundleCache = new Map<string, LoadedBundle>()
+
+  private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit) {
+    this.layout = layout
+    this.meta = meta
+    this.quotaBytes = init.quotaBytes
+    this.fsync = init.fsync ?? true
+  }
+
+  static async open (init: StoreInit): Promise<Store> {
+    const layout = new StoreLayout(init.dir)
+    for (const dir of [layout.objects, layout.partial, layout.db]) await mkdir(dir, { recursive: true })
+    let meta: Metadata
+    try {
+      meta = await Metadata.open(layout.db)
+    } catch (err) {
+      if (String((err as Error & { cause?: Error }).cause?.message ?? '').includes('lock')) throw new StoreLockedError(init.dir, { cause: err })
+      throw err
+    }
+    // LevelDB's lock makes us the only writer, so whatever is in tmp/ is from a crash.
+    await removeQuietly(layout.tmp)
+    await mkdir(layout.tmp, { recursive: true })
+    const store = new Store(layout, meta, init)
+    await store.dropFinishedPartials()
+    return store
+  }
+
+  async close (): Promise<void> {
+    await this.meta.close()
+  }
+
+  on<E extends keyof StoreEvents> (event: E, listener: (detail: StoreEvents[E]) => void): void { this.events.on(event, listener) }
+  off<E extends keyof StoreEvents> (event: E, listener: (detail: StoreEvents[E]) => void): void { this.events.off(event, listener) }
+  emit<E extends keyof StoreEvents> (event: E, detail: StoreEvents[E]): void { this.events.emit(event, detail) }
+
+  objectPath (hash: string): string { return this.layout.objectPath(hash) }
+
+  async hasObject (hash: string): Promise<boolean> { return await fileExists(this.objectPath(hash)) }
+
+  // ── bundles ──────────────────────────────────────────────────────────────
+
+  async getEncodedBundle (id: string): Promise<Uint8Array | undefined> {
+    return await this.meta.getBundleBytes(id)
+  }
+
+  async getBundle (id: string): Promise<BundleManifest | undefined> {
+    return (await this.loadBundle(id))?.manifest
+  }
+
+  async loadBundle (id: string): Promise<LoadedBundle | undefined> {
+    const cached = this.bundleCache.get(id)
+    if (cached !== undefined) return cached
+    const encoded = await this.meta.getBundleBytes(id)
+    if (encoded === undefined) return undefined
+    const manifest = decodeBundleManifest(encoded)
+    const loaded: LoadedBundle = { id, manifest, objectSizes: new Map(bundleObjects(manifest).map(o => [o.hash, o.size])) }
+    this.bundleCache.set(id, loaded)
+    if (this.bundleCache.size > BUNDLE_CACHE_ENTRIES) this.bundleCache.delete(this.bundleCache.keys().next().value as string)
+    return loaded
+  }
+
+  async requireBundle (id: string): Promise<LoadedBundle> {
+    const loaded = await this.loadBundle(id)
+    if (loaded === undefined) throw new BundleNotFoundError(id)
+    return loaded
+  }
+
+  /**
+   * Records a bundle manifest received from elsewhere; its objects may all be missing yet.
+   * Bytes that do not hash to `expectedId` are refused before anything is written.
+   */
+  async addBundle (encoded: Uint8Array, options: { expectedId?: string, signal?: AbortSignal } = {}): Promise<{ id: string, bundle: BundleManifest }> {
+    const manifest = decodeBundleManifest(encoded, { expectedId: options.expectedId })
+    const id = options.expectedId ?? bundleIdOf(encoded)
+    if (await this.meta.getBundleRecord(id) === undefined) {
+      await this.commitBundle(id, Buffer.from(encoded), manifest, [])
+      await this.materializeEmptyObjects(manifest)
+    }
+    return { id, bundle: manifest }
+  }
+
+  /** Writes a bundle's records, its sha256 index and refs in one batch: all or nothing. */
+  async commitBundle (id: string, encoded: Uint8Array, manifest: BundleManifest, refs: RefRevision[]): Promise<void> {
+    const now = Date.now()
+    const batch = this.meta.batch()
+    this.meta.addBundle(batch, id, encoded, { createdAt: now, lastUsedAt: now, pinned: false, snapdirId: snapdirId(manifest.manifestText) })
+    for (const entry of manifest.entries) {
+      const blob = BLOB_PATH.exec(entry.path)
+      if (entry.type === 'F' && blob?.[1] !== undefined) this.meta.indexSha256(batch, blob[1], entry.checksum)
+    }
+    for (const ref of refs) this.meta.setRef(batch, ref)
+    await batch.write()
+    this.emit('bundle:added', { id })
+  }
+
+  private async materializeEmptyObjects (manifest: BundleManifest): Promise<void> {
+    for (const object of bundleObjects(manifest)) {
+      if (object.size !== 0 || await this.hasObject(object.hash)) continue
+      const staged = join(this.layout.tmp, `empty-${object.hash}`)
+      await (await open(staged, 'w')).close()
+      await publishObject(staged, this.objectPath(object.hash))
+    }
+  }
+
+  async bundleIds (): Promise<string[]> { return await this.meta.bundleIds() }
+
+  async bundleRecord (id: string): Promise<BundleRecord | undefined> { return await this.meta.getBundleRecord(id) }
+
+  async listBundles (): Promise<BundleSummary[]> {
+    const refsByBundle = new Map<string, string[]>()
+    for (const name of await this.meta.refNames()) {
+      const target = await this.meta.getRef(name)
+      if (target !== undefined) refsByBundle.set(target.bundleId, [...(refsByBundle.get(target.bundleId) ?? []), name])
+    }
+    const out: BundleSummary[] = []
+    for (const id of await this.bundleIds()) {
+      const loaded = await this.requireBundle(id)
+      const record = await this.meta.getBundleRecord(id)
+      const progress = await this.bundleProgress(loaded)
+      out.push({
+        id,
+        objects: loaded.objectSizes.size,
+        bytes: progress.bytes,
+        presentBytes: progress.presentBytes,
+        complete: progress.presentBytes === progress.bytes,
+        pinned: record?.pinned ?? false,
+        refs: refsByBundle.get(id) ?? [],
+        createdAt: record?.createdAt ?? 0,
+        lastUsedAt: record?.lastUsedAt ?? 0,
+      })
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  async bundleProgress (loaded: LoadedBundle): Promise<{ bytes: number, presentBytes: number }> {
+    let bytes = 0
+    let presentBytes = 0
+    for (const [hash, size] of loaded.objectSizes) {
+      bytes += size
+      const state = await this.objectState(hash)
+      if (state.state === 'complete') presentBytes += size
+      else if (state.state === 'partial') presentBytes += presentChunkBytes(state.bitmap, size, loaded.manifest.chunkSize)
+    }
+    return { bytes, presentBytes }
+  }
+
+  /** Marks a bundle as used now, for the quota's least-recently-used eviction. */
+  async touch (id: string): Promise<void> {
+    const record = await this.meta.getBundleRecord(id)
+    if (record !== undefined) await this.meta.putBundleRecord(id, { ...record, lastUsedAt: Date.now() })
+  }
+
+  async setPinned (id: string, pinned: boolean): Promise<void> {
+    const record = await this.meta.getBundleRecord(id)
+    if (record === undefined) throw new BundleNotFoundError(id)
+    await this.meta.putBundleRecord(id, { ...record, pinned })
+  }
+
+  /** Drops a bundle and the refs that point at it; its objects go at the next gc. */
+  async removeBundleRecord (id: string): Promise<void> {
+    const record = await this.meta.getBundleRecord(id)
+    if (record === undefined) throw new BundleNotFoundError(id)
+    const batch = this.meta.batch()
+    this.meta.removeBundle(batch, id, record)
+    for (const name of await this.meta.refNames()) {
+      if ((await this.meta.getRef(name))?.bundleId === id) this.meta.deleteRef(batch, name)
+    }
+    await batch.write()
+    this.bundleCache.delete(id)
+    this.emit('bundle:removed', { id })
+  }
+
+  // ── refs ─────────────────────────────────────────────────────────────────
+
+  async getRef (name: string): Promise<RefTarget | undefined> { return await this.meta.getRef(name) }
+  async refNames (): Promise<string[]> { return await this.meta.refNames() }
+  async revisions (name?: string): Promise<RefRevision[]> { return await this.meta.revisions(name) }
+
+  async setRef (revision: RefRevision): Promise<void> {
+    const batch = this.meta.batch()
+    this.meta.setRef(batch, revision)
+    await batch.write()
+  }
+
+  async objectBySha256 (sha256: string): Promise<string | undefined> { return await this.meta.objectBySha256(sha256) }
+
+  /** A bundle ID, a unique prefix of one (8+ hex digits), a ref name, or a snapdir ID. */
+  async resolve (idOrRef: string): Promise<string> {
+    if (/^[0-9a-f]{64}$/.test(idOrRef) && await this.meta.getBundleRecord(idOrRef) !== undefined) return idOrRef
+    const ref = await this.meta.getRef(idOrRef)
+    if (ref !== undefined) return ref.bundleId
+    if (/^[0-9a-f]{64}$/.test(idOrRef)) {
+      const bySnapdir = await this.meta.bundleIdBySnapdirId(idOrRef)
+      if (bySnapdir !== undefined) return bySnapdir
+    }
+    if (/^[0-9a-f]{8,63}$/.test(idOrRef)) {
+      const matches = (await this.bundleIds()).filter(id => id.startsWith(idOrRef))
+      if (matches.length === 1 && matches[0] !== undefined) return matches[0]
+    }
+    throw new BundleNotFoundError(idOrRef)
+  }
+
+  // ── objects and chunks ───────────────────────────────────────────────────
+
+  async objectState (hash: string): Promise<ObjectState> {
+    if (await this.hasObject(hash)) return { state: 'complete' }
+    const partial = await this.meta.getPartial(hash)
+    if (partial === undefined) return { state: 'missing' }
+    return { state: 'partial', bitmap: new ChunkBitmap(chunkCount(partial.size), partial.bitmap) }
+  }
+
+  /** Verified bytes of one chunk, from a complete object or a partial one that has it. */
+  async readChunk (hash: string, index: number, options: ReadOptions = {}): Promise<Buffer> {
+    options.signal?.throwIfAborted()
+    const chunkSize = this.chunkSize
+    try {
+      const bytes = await readAt(this.objectPath(hash), index * chunkSize, chunkSize)
+      if (bytes.length === 0 && index !== 0) throw new ChunkNotPresentError(hash, index)
+      return bytes
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    const partial = await this.meta.getPartial(hash)
+    if (partial === undefined || index < 0 || index >= chunkCount(partial.size)) throw new ChunkNotPresentError(hash, index)
+    if (!new ChunkBitmap(chunkCount(partial.size), partial.bitmap).has(index)) throw new ChunkNotPresentError(hash, index)
+    const length = Math.min(chunkSize, partial.size - index * chunkSize)
+    return await readAt(this.layout.partialPath(hash), index * chunkSize, length)
+  }
+
+  get chunkSize (): number { return 1024 * 1024 }
+
+  /**
+   * Verifies one chunk against its bundle's table, then writes it durably at its offset and
+   * only then sets its bit. The last chunk completes the object: it is hashed whole once
+   * more and renamed into objects/, and only then counted as present.
+   */
+  async writeChunk (bundleId: string, hash: string, index: number, bytes: Uint8Array, options: ReadOptions = {}): Promise<ChunkWriteResult> {
+    const loaded = await this.requireBundle(bundleId)
+    const size = loaded.objectSizes.get(hash)
+    if (size === undefined) throw new ObjectUnknownError(hash, bundleId)
+    const expected = chunkHashes(loaded.manifest, { hash, size })[index]
+    if (expected === undefined) throw new ChunkNotPresentError(hash, index)
+    const actual = blake3Hex(bytes)
+    if (actual !== expected) throw new ChunkHashMismatchError(hash, index, expected, actual)
+    options.signal?.throwIfAborted()
+    return await this.objectLock.run(hash, async () => {
+      if (await this.hasObject(hash)) return { stored: false, objectComplete: false }
+      if (size <= loaded.manifest.chunkSize) return await this.writeSingleChunkObject(hash, bytes)
+      return await this.writePartialChunk(hash, size, index, bytes, options.signal)
+    })
+  }
+
+  private async writeSingleChunkObject (hash: string, bytes: Uint8Array): Promise<ChunkWriteResult> {
+    const staged = join(this.layout.tmp, `chunk-${hash}`)
+    await writeAt(staged, 0, bytes, { fsync: this.fsync })
+    await publishObject(staged, this.objectPath(hash))
+    this.emit('chunk:stored', { object: hash, index: 0 })
+    this.emit('object:complete', { object: hash })
+    return { stored: true, objectComplete: true }
+  }
+
+  private async writePartialChunk (hash: string, size: number, index: number, bytes: Uint8Array, signal?: AbortSignal): Promise<ChunkWriteResult> {
+    const count = chunkCount(size)
+    const record = await this.meta.getPartial(hash)
+    const bitmap = new ChunkBitmap(count, record?.bitmap)
+    if (bitmap.has(index)) return { stored: false, objectComplete: false }
+    const partialPath = this.layout.partialPath(hash)
+    await writeAt(partialPath, index * this.chunkSize, bytes, { fsync: this.fsync })
+    bitmap.set(index)
+    if (!bitmap.isComplete()) {
+      await this.meta.putPartial(hash, { size, bitmap: bitmap.bytes })
+      this.emit('chunk:stored', { object: hash, index })
+      return { stored: true, objectComplete: false }
+    }
+    const whole = await hashWholeFile(partialPath, signal)
+    if (whole.checksum !== hash || whole.size !== size) {
+      await removeQuietly(partialPath)
+      await this.meta.deletePartial(hash)
+      throw new ObjectCorruptError(hash, whole.checksum)
+    }
+    await publishObject(partialPath, this.objectPath(hash))
+    await this.meta.deletePartial(hash)
+    this.emit('chunk:stored', { object: hash, index })
+    this.emit('object:complete', { object: hash })
+    return { stored: true, objectComplete: true }
+  }
+
+  /** A crash between publishing an object and deleting its partial record leaves the record; drop it. */
+  private async dropFinishedPartials (): Promise<void> {
+    for (const hash of await this.meta.partialObjects()) {
+      if (await this.hasObject(hash)) await this.meta.deletePartial(hash)
+    }
+  }
+}
+
+function presentChunkBytes (bitmap: ChunkBitmap, size: number, chunkSize: number): number {
+  let bytes = 0
+  for (let i = 0; i < bitmap.chunkCount; i++) {
+    if (bitmap.has(i)) bytes += Math.min(chunkSize, size - i * chunkSize)
+  }
+  return bytes
+}

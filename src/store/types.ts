@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream'
+import type { BundleManifest, ChunkBitmap } from '../manifest/index.js'
+
+/** What the store knows of one object right now. */
+export type ObjectState =
+  | { state: 'complete' }
+  | { state: 'partial', bitmap: ChunkBitmap }
+  | { state: 'missing' }
+
+export interface BundleSummary {
+  id: string
+  /** Distinct objects and their total bytes. */
+  objects: number
+  bytes: number
+  /** Bytes of verified chunks held, complete objects included. */
+  presentBytes: number
+  complete: boolean
+  pinned: boolean
+  refs: string[]
+  createdAt: number
+  lastUsedAt: number
+}
+
+export interface RefTarget {
+  bundleId: string
+  /** `sha256:…` of the OCI manifest or index the ref names, when the bundle is an image. */
+  manifestDigest?: string
+}
+
+export interface RefRevision extends RefTarget {
+  ref: string
+  at: number
+}
+
+/** Events a store emits; the swarm turns them into have-list updates. */
+export interface StoreEvents {
+  'chunk:stored': { object: string, index: number }
+  'object:complete': { object: string }
+  'bundle:added': { id: string }
+  'bundle:removed': { id: string }
+}
+
+export interface ChunkWriteResult {
+  /** False when the chunk was already held (nothing written). */
+  stored: boolean
+  /** True when this write completed the object (it is now in objects/). */
+  objectComplete: boolean
+}
+
+export interface ReadOptions { signal?: AbortSignal }
+
+export type { Readable }
+export type { BundleManifest }
