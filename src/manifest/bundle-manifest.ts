@@ -106,6 +106,7 @@ export function decodeBundleManifest (encoded: Uint8Array, options: { expectedId
   try {
     const entries = parseManifest(header.manifestText)
     checkDirectoryChecksums(entries)
+    if (formatManifest(entries) !== header.manifestText) throw new BundleManifestError('its snapdir manifest is not in canonical form (sorted, no comments or blank lines)')
     bundle = { version: header.version, chunkSize: header.chunkSize, manifestText: header.manifestText, entries, chunkTables: header.chunkTables }
   } catch (err) {
     throw new BundleManifestError((err as Error).message, { cause: err })
