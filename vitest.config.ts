@@ -9,6 +9,6 @@ export default defineConfig({
     // Tests start real daemons, LevelDB stores and subprocesses; two cores are all we have.
     pool: 'forks',
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 })

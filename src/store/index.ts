@@ -7,7 +7,7 @@ export async function openStore (init: StoreInit): Promise<Store> {
 export { Store, type StoreInit, type LoadedBundle } from './store.js'
 export * from './errors.js'
 export type * from './types.js'
-export { pushPath, pushTree, type PushOptions, type PushResult } from './push.js'
+export { bundleOfTree, pushPath, pushTree, type PushOptions, type PushResult } from './push.js'
 export { exportTree, exportArchive, BundleIncompleteError } from './export.js'
 export { collectGarbage, enforceQuota, objectBytes, type GcResult } from './gc.js'
 export { verifyStore, type VerifyReport, type BadObject } from './verify.js'

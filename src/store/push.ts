@@ -131,3 +131,15 @@ function pickImage (images: ImageRef[], request: string): ImageRef {
   if (image === undefined) throw new InvalidRefError(request, `names layout ref ${JSON.stringify(layoutRef)}, which index.json does not have`)
   return image
 }
+
+/** The bundle a push of `dir` would create, computed without a store (for `shoal id --bundle`). */
+export async function bundleOfTree (dir: string, options: { signal?: AbortSignal } = {}): Promise<{ bundleId: string, bundle: BundleManifest }> {
+  const chunkTables = new Map<string, string[]>()
+  const hashFile: FileHasher = async (path, _manifestPath, hashOptions) => {
+    const hashed = await ingestFile(path, { signal: hashOptions.signal })
+    if (hashed.chunkHashes !== undefined) chunkTables.set(hashed.checksum, hashed.chunkHashes)
+    return hashed
+  }
+  const bundle = createBundleManifest(await walkTree(dir, { hashFile, signal: options.signal }), chunkTables)
+  return { bundleId: bundleIdOf(encodeBundleManifest(bundle)), bundle }
+}

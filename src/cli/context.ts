@@ -1,0 +1,41 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type { Writable } from 'node:stream'
+import { openStore, type Store } from '../store/index.js'
+
+/** What every command gets: where the store is, how to print, when to stop. */
+export interface CommandContext {
+  dataDir: string
+  json: boolean
+  /** `HOST:PORT` of a running daemon's API, if one was named. */
+  api: string | undefined
+  stdout: Writable & { isTTY?: boolean }
+  stderr: Writable & { isTTY?: boolean }
+  signal: AbortSignal
+}
+
+export type Command = (args: string[], context: CommandContext) => Promise<number>
+
+/** `--data` wins, then `$SHOAL_DATA`, then the XDG default. */
+export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SHOAL_DATA !== undefined && env.SHOAL_DATA !== '') return env.SHOAL_DATA
+  const dataHome = env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share')
+  return join(dataHome, 'shoal')
+}
+
+export async function withStore<T> (context: CommandContext, task: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore({ dir: context.dataDir, signal: context.signal })
+  try {
+    return await task(store)
+  } finally {
+    await store.close()
+  }
+}
+
+export function printJson (context: CommandContext, value: unknown): void {
+  context.stdout.write(JSON.stringify(value, null, 2) + '\n')
+}
+
+export function printLine (context: CommandContext, line: string): void {
+  context.stdout.write(line + '\n')
+}

@@ -1,0 +1,32 @@
+export const HELP = `shoal — peer-to-peer distribution of container images across edge fleets
+
+Usage: shoal [--data DIR] [--json] COMMAND [ARGS]
+
+Store and snapshots (snapdir-compatible):
+  push PATH [--ref [LAYOUTREF=]NAME]...  snapshot a directory or an image archive; prints the bundle ID
+  export ID|REF DEST                       check out to DEST (a new directory, or FILE.tar as an oci-archive)
+  verify [ID|REF]                          re-hash everything; names each bad object and the bundles it breaks
+  ls                                       list bundles with size, completeness and refs
+  rm ID|REF...                             remove bundles and free objects no other bundle uses
+  gc                                       remove objects, partial objects and index entries nothing uses
+  revisions [REF]                          each ref's history of bundle IDs, with times
+  manifest DIR                             the snapdir manifest of DIR
+  id [--bundle] DIR                        the snapdir ID of DIR (or the bundle ID a push would give)
+  sync --id ID --from STORE --to STORE     copy a snapshot between stores (a data dir, or file://PATH
+                                           in snapdir's file-store layout); only missing objects move
+
+Global options:
+  --data DIR     the store (default $SHOAL_DATA, else ~/.local/share/shoal)
+  --json         machine-readable output on stdout
+  --help, -h     this text
+
+Refs are full image names with their registry host: registry.example.com/team/app:1.0.
+Progress bars appear on a terminal only; pipes get just the result.
+
+Exit codes:
+  0    success
+  1    the operation failed, or verify found a bad or missing object
+  2    usage error (unknown command or option, missing argument)
+  3    the named bundle, ref or manifest does not exist
+  130  interrupted (SIGINT/SIGTERM); nothing half-done was kept
+`

@@ -1,0 +1,7 @@
+export class UsageError extends Error {
+  readonly code = 'USAGE'
+  constructor (message: string) {
+    super(`${message}; see \`shoal --help\``)
+    this.name = 'UsageError'
+  }
+}

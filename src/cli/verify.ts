@@ -1,0 +1,27 @@
+import { parseArgs } from 'node:util'
+import { verifyStore } from '../store/index.js'
+import { printJson, printLine, withStore, type Command } from './context.js'
+import { EXIT_FAILURE, EXIT_OK } from './exit-codes.js'
+import { ProgressBar } from './progress.js'
+
+/** `shoal verify [ID|REF]`: re-hashes everything; exit 1 names each bad object and what it breaks. */
+export const verify: Command = async (args, context) => {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const bar = new ProgressBar(context.stderr, 'verify', undefined, !context.json)
+  const report = await withStore(context, async store => {
+    const bundleId = positionals[0] !== undefined ? await store.resolve(positionals[0]) : undefined
+    return await verifyStore(store, { bundleId, signal: context.signal, onProgress: bytes => { bar.update(bytes) } })
+  })
+  bar.finish()
+  if (context.json) {
+    printJson(context, report)
+  } else {
+    for (const bad of report.bad) {
+      printLine(context, `BAD ${bad.object}: ${bad.why}`)
+      for (const use of bad.usedBy) printLine(context, `  breaks bundle ${use.bundleId} at ${use.paths.join(', ')}`)
+    }
+    for (const missing of report.missing) printLine(context, `MISSING ${missing.object} (bundle ${missing.bundleId})`)
+    printLine(context, `${report.ok ? 'ok' : 'FAILED'}: ${report.bundles} bundle(s), ${report.objectsChecked} object(s), ${report.bytesChecked} bytes checked, ${report.bad.length} bad, ${report.missing.length} missing`)
+  }
+  return report.ok ? EXIT_OK : EXIT_FAILURE
+}
