@@ -1,0 +1,123 @@
+import { CHUNK_SIZE_BYTES, MAX_MANIFEST_BYTES } from '../manifest/index.js'
+
+// ---- protocol names -------------------------------------------------------------------
+
+export const BUNDLE_PROTOCOL = '/shoal/bundle/1.0.0'
+export const HAVE_PROTOCOL = '/shoal/have/1.0.0'
+export const CHUNK_PROTOCOL = '/shoal/chunk/1.0.0'
+/** Our own DHT, so a shoal fleet never mixes its routing tables with the public IPFS DHT. */
+export const DHT_PROTOCOL = '/shoal/kad/1.0.0'
+/** mDNS service name; shoal daemons answer only each other, not every libp2p node on the LAN. */
+export const MDNS_SERVICE_TAG = '_shoal._udp.local'
+
+// ---- message sizes (every frame is length-prefixed; a larger prefix resets the stream) --
+
+/** A bundle request is one 32-byte ID plus protobuf framing. */
+export const MAX_BUNDLE_REQUEST_BYTES = 64
+/** The bundle response header: a status and a size. */
+export const MAX_BUNDLE_RESPONSE_BYTES = 64
+/** The manifest travels in parts of this size, so no single frame holds a huge manifest. */
+export const BUNDLE_PART_BYTES = 1024 * 1024
+export const MAX_BUNDLE_PART_MESSAGE_BYTES = BUNDLE_PART_BYTES + 64
+/** decodeBundleManifest refuses anything larger (manifest text plus chunk tables). */
+export const MAX_ENCODED_BUNDLE_BYTES = MAX_MANIFEST_BYTES * 2
+/** One bitmap of a 1 TiB object (1 Mi chunks) is 128 KiB; leave room for a batch beside it. */
+export const MAX_HAVE_MESSAGE_BYTES = 1024 * 1024
+/** Senders cut batches of object states near this size, far below the receive limit. */
+export const HAVE_MESSAGE_TARGET_BYTES = 64 * 1024
+/** Bundle IDs per hello/interest message: 2048 × 34 bytes ≈ 70 KiB. */
+export const MAX_BUNDLES_PER_HAVE_MESSAGE = 2048
+/** A chunk request is a 32-byte object hash, an index and a flag. */
+export const MAX_CHUNK_REQUEST_BYTES = 64
+/** One chunk plus its header (object, index, status and field tags). */
+export const MAX_CHUNK_RESPONSE_BYTES = CHUNK_SIZE_BYTES + 128
+/** Object hashes and bundle IDs travel as raw BLAKE3 digests. */
+export const HASH_BYTES = 32
+
+// ---- timeouts -------------------------------------------------------------------------
+
+/** A control message that has started arriving must finish within this time, or the stream is reset. */
+export const MESSAGE_TIMEOUT_MS = 10_000
+/** A 1 MiB chunk response must finish within this time once started: 1 MiB in 60 s is ~17 KB/s, slower than any link we serve. */
+export const CHUNK_MESSAGE_TIMEOUT_MS = 60_000
+/** An inbound bundle or chunk stream must send its first request within this time after it opens. */
+export const FIRST_MESSAGE_TIMEOUT_MS = 10_000
+/** Asking one peer for a manifest: the first answer must come within this time. */
+export const BUNDLE_REQUEST_TIMEOUT_MS = 15_000
+/**
+ * A peer with outstanding chunk requests that delivers nothing for this long is stalled: its
+ * requests are asked of other peers. Windows are sized to ~0.5 s of its rate, so 15 s is
+ * thirty times the expected wait.
+ */
+export const CHUNK_STALL_TIMEOUT_MS = 15_000
+/** No request stays with one peer longer than this, however busy its link looks. */
+export const CHUNK_REQUEST_TIMEOUT_MS = 60_000
+/** How often the swarm checks for stalled requests and refills peers' windows. */
+export const SCHEDULER_TICK_MS = 1_000
+/** A DHT provider lookup gives up after this long. */
+export const PROVIDER_LOOKUP_TIMEOUT_MS = 30_000
+/** Opening a protocol stream on an existing connection. */
+export const STREAM_OPEN_TIMEOUT_MS = 10_000
+/** Dialing a discovered or provider peer. */
+export const DIAL_TIMEOUT_MS = 10_000
+
+// ---- have-lists -----------------------------------------------------------------------
+
+/**
+ * Chunk arrivals are batched this long before being announced: at 500 MB/s that is ~25
+ * chunks per message, and a neighbour learns of a chunk well before it could fetch it anyway.
+ */
+export const HAVE_BATCH_INTERVAL_MS = 50
+/** …or sooner, when this many indexes are waiting. */
+export const HAVE_BATCH_MAX_INDEXES = 1024
+
+// ---- scheduler ------------------------------------------------------------------------
+
+/** Requests a peer gets before its rate is known: 4 MiB keeps a LAN link busy from the start. */
+export const INITIAL_REQUESTS_PER_PEER = 4
+/** Never fewer than two in flight, so the next chunk is queued while one is on the wire. */
+export const MIN_REQUESTS_PER_PEER = 2
+/** More than 32 MiB in flight per peer only queues at the sender and slows re-asking. */
+export const MAX_REQUESTS_PER_PEER = 32
+/** A peer's window holds this much of its measured rate in flight. */
+export const WINDOW_TARGET_MS = 500
+/** In the end game a missing chunk is asked of at most this many peers at once. */
+export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
+/**
+ * …and only once the last request for it has waited this long: a chunk on a healthy LAN link
+ * arrives well within it, so duplicates go only to the requests that are really late.
+ */
+export const END_GAME_MIN_AGE_MS = 1_000
+/** Weight of the newest sample in a peer's rate average. */
+export const RATE_SMOOTHING = 0.3
+
+// ---- serving --------------------------------------------------------------------------
+
+/** Requests queued on one inbound chunk stream; a peer that exceeds its own window is reset. */
+export const MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM = 64
+/** Chunk reads in progress for all uploads together: bounds the memory uploads hold. */
+export const MAX_CONCURRENT_UPLOADS = 16
+/** Chunk streams from one peer: one is enough for pipelining; two allow a reconnect overlap. */
+export const MAX_CHUNK_STREAMS_PER_CONNECTION = 4
+/** Have streams from one peer: one per pair; a replacement may overlap the old one briefly. */
+export const MAX_HAVE_STREAMS_PER_CONNECTION = 2
+/** Bundle manifest requests in progress from one peer. */
+export const MAX_BUNDLE_STREAMS_PER_CONNECTION = 4
+
+// ---- peers ----------------------------------------------------------------------------
+
+/** A peer that sent a chunk failing verification is refused this long. */
+export const BAN_DURATION_MS = 30 * 60_000
+/** Discovered peers are dialed until this many are connected. */
+export const MAX_NEIGHBOURS = 64
+
+// ---- libp2p tuning (FACTS.md: measured on this machine kind) ------------------------------
+
+/** A 16 MiB yamux window on both ends took a stream from ~250 to ~510 MB/s on loopback. */
+export const YAMUX_WINDOW_BYTES = 16 * 1024 * 1024
+/**
+ * libp2p pings each connection every 10 s and by default drops it when a reply takes 5 s;
+ * on a full link the ping waits behind megabytes of chunks, so busy links were dropped.
+ */
+export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
+export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000

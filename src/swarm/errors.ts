@@ -1,0 +1,75 @@
+/** Base of every swarm error: callers branch on `code`. */
+export class SwarmError extends Error {
+  readonly code: string
+  constructor (code: string, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+    this.name = 'SwarmError'
+  }
+}
+
+/** A remote peer broke the wire protocol; the stream it used is reset. */
+export class ProtocolViolationError extends SwarmError {
+  constructor (why: string, options?: ErrorOptions) {
+    super('SWARM_PROTOCOL_VIOLATION', `peer broke the protocol: ${why}`, options)
+    this.name = 'ProtocolViolationError'
+  }
+}
+
+export class MessageTooLargeError extends SwarmError {
+  constructor (size: number, limit: number) {
+    super('SWARM_MESSAGE_TOO_LARGE', `a message of ${size} bytes exceeds the limit of ${limit} bytes`)
+    this.name = 'MessageTooLargeError'
+  }
+}
+
+export class MessageTimeoutError extends SwarmError {
+  constructor (what: string, timeoutMs: number) {
+    super('SWARM_MESSAGE_TIMEOUT', `${what} did not arrive within ${timeoutMs} ms`)
+    this.name = 'MessageTimeoutError'
+  }
+}
+
+/** No reachable peer could provide the bundle manifest. */
+export class BundleNotFoundError extends SwarmError {
+  constructor (bundleId: string, asked: number) {
+    super('SWARM_BUNDLE_NOT_FOUND', `no peer provided bundle ${bundleId} (asked ${asked}); check that a node holding it is running and reachable`)
+    this.name = 'BundleNotFoundError'
+  }
+}
+
+/** A peer sent a chunk or manifest that failed verification. */
+export class BadDataError extends SwarmError {
+  constructor (what: string, options?: ErrorOptions) {
+    super('SWARM_BAD_DATA', what, options)
+    this.name = 'BadDataError'
+  }
+}
+
+export class SwarmNotStartedError extends SwarmError {
+  constructor () {
+    super('SWARM_NOT_STARTED', 'the swarm is not running; call start() first')
+    this.name = 'SwarmNotStartedError'
+  }
+}
+
+export class InvalidSwarmKeyError extends SwarmError {
+  constructor (why: string) {
+    super('SWARM_INVALID_KEY', `invalid swarm key: ${why}; expected "/key/swarm/psk/1.0.0/\\n/base16/\\n<64 hex digits>" as generateSwarmKey() writes it`)
+    this.name = 'InvalidSwarmKeyError'
+  }
+}
+
+export class InvalidPeerKeyError extends SwarmError {
+  constructor (why: string, options?: ErrorOptions) {
+    super('SWARM_INVALID_PEER_KEY', `invalid peer identity key: ${why}`, options)
+    this.name = 'InvalidPeerKeyError'
+  }
+}
+
+export class InvalidIdError extends SwarmError {
+  constructor (id: string) {
+    super('SWARM_INVALID_ID', `${JSON.stringify(id.slice(0, 80))} is not a 64-digit lowercase hex BLAKE3 id`)
+    this.name = 'InvalidIdError'
+  }
+}

@@ -1,0 +1,196 @@
+import { Uint8ArrayList } from 'uint8arraylist'
+import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError } from './errors.js'
+import type { Stream } from '@libp2p/interface'
+
+/**
+ * Every message on a shoal stream is an unsigned varint byte length followed by that many
+ * bytes of protobuf. The reader enforces a maximum per stream and a deadline per message, so
+ * a peer can neither make us buffer without bound nor hold a half-sent message forever.
+ */
+
+/** Lengths above 2^28 are refused before the limit check; no shoal message is near that. */
+const MAX_VARINT_BYTES = 4
+
+export function encodeVarint (value: number): Uint8Array {
+  const out: number[] = []
+  let rest = value
+  while (rest >= 0x80) {
+    out.push((rest & 0x7f) | 0x80)
+    rest = Math.floor(rest / 128)
+  }
+  out.push(rest)
+  return Uint8Array.from(out)
+}
+
+/** `undefined` while more bytes are needed. */
+export function decodeVarint (list: Uint8ArrayList): { value: number, bytes: number } | undefined {
+  let value = 0
+  for (let i = 0; i < Math.min(list.byteLength, MAX_VARINT_BYTES); i++) {
+    const byte = list.get(i)
+    value += (byte & 0x7f) * 2 ** (7 * i)
+    if ((byte & 0x80) === 0) {
+      if (i > 0 && byte === 0) throw new ProtocolViolationError('a length prefix is not minimally encoded')
+      return { value, bytes: i + 1 }
+    }
+  }
+  if (list.byteLength >= MAX_VARINT_BYTES) throw new ProtocolViolationError('a length prefix is longer than 4 bytes')
+  return undefined
+}
+
+export interface FrameReaderInit {
+  /** Frames larger than this reset the stream. */
+  maxFrameBytes: number
+  /** A frame that has started arriving must complete within this time. */
+  messageTimeoutMs: number
+  /** Called synchronously for each complete frame; a throw resets the stream with that error. */
+  onFrame: (frame: Uint8Array) => void
+  /** Called once when the remote has finished writing (not on reset). */
+  onEnd?: () => void
+}
+
+/**
+ * Attaches to `stream` at once (FACTS.md: a listener must be attached synchronously in the
+ * handler, or data buffers and the stream is reset) and delivers whole frames.
+ */
+export function readFrames (stream: Stream, init: FrameReaderInit): void {
+  const buffer = new Uint8ArrayList()
+  let expected: { value: number, bytes: number } | undefined
+  let timer: NodeJS.Timeout | undefined
+
+  const stopTimer = (): void => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+  }
+  const fail = (err: Error): void => {
+    stopTimer()
+    buffer.consume(buffer.byteLength)
+    stream.abort(err)
+  }
+
+  const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
+    if (stream.status !== 'open') return
+    buffer.append(evt.data)
+    try {
+      drain()
+    } catch (err) {
+      fail(err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    if (buffer.byteLength === 0) {
+      stopTimer()
+    } else if (timer === undefined) {
+      // The deadline runs from the first byte of a message, so a trickle cannot keep it alive.
+      timer = setTimeout(() => { fail(new MessageTimeoutError('the rest of a message', init.messageTimeoutMs)) }, init.messageTimeoutMs)
+      timer.unref()
+    }
+  }
+
+  const drain = (): void => {
+    while (stream.status === 'open') {
+      if (expected === undefined) {
+        expected = decodeVarint(buffer)
+        if (expected === undefined) return
+        if (expected.value > init.maxFrameBytes) throw new MessageTooLargeError(expected.value, init.maxFrameBytes)
+      }
+      const end = expected.bytes + expected.value
+      if (buffer.byteLength < end) return
+      const frame = buffer.subarray(expected.bytes, end)
+      buffer.consume(end)
+      expected = undefined
+      stopTimer()
+      init.onFrame(frame)
+    }
+  }
+
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('remoteCloseWrite', () => {
+    if (buffer.byteLength > 0) {
+      fail(new ProtocolViolationError('the stream ended inside a message'))
+      return
+    }
+    stopTimer()
+    init.onEnd?.()
+  }, { once: true })
+  stream.addEventListener('close', () => {
+    stopTimer()
+    stream.removeEventListener('message', onMessage)
+  }, { once: true })
+}
+
+/**
+ * Sends one frame made of `parts` (concatenated without copying) and waits while the stream's
+ * send buffer is full, so a slow reader slows the writer instead of growing our memory.
+ */
+export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<void> {
+  const list = new Uint8ArrayList()
+  const pieces = Array.isArray(parts) ? parts : [parts]
+  let length = 0
+  for (const part of pieces) length += part.byteLength
+  list.append(encodeVarint(length))
+  for (const part of pieces) list.append(part)
+  if (!stream.send(list)) await stream.onDrain(options)
+}
+
+/**
+ * Frames of a request/response stream, read one at a time with a deadline each. Frames the
+ * caller has not asked for yet are held, up to `maxQueuedFrames`; more resets the stream.
+ */
+export class FrameQueue {
+  private readonly frames: Uint8Array[] = []
+  private waiter: { resolve: (frame: Uint8Array) => void, reject: (err: Error) => void } | undefined
+  private failure: Error | undefined
+
+  constructor (private readonly stream: Stream, init: { maxFrameBytes: number, messageTimeoutMs: number, maxQueuedFrames: number }) {
+    readFrames(stream, {
+      maxFrameBytes: init.maxFrameBytes,
+      messageTimeoutMs: init.messageTimeoutMs,
+      onFrame: (frame) => {
+        if (this.waiter !== undefined) {
+          const waiter = this.waiter
+          this.waiter = undefined
+          waiter.resolve(frame)
+          return
+        }
+        if (this.frames.length >= init.maxQueuedFrames) throw new ProtocolViolationError('a peer sent messages nobody asked for')
+        this.frames.push(frame)
+      },
+      onEnd: () => { this.finish(new ProtocolViolationError('the stream ended before the expected message')) },
+    })
+    stream.addEventListener('close', (evt) => {
+      this.finish(evt.error ?? new ProtocolViolationError('the stream closed before the expected message'))
+    }, { once: true })
+  }
+
+  /** The next frame; on timeout or abort the stream is reset. */
+  async next (options: { timeoutMs: number, signal?: AbortSignal }): Promise<Uint8Array> {
+    const queued = this.frames.shift()
+    if (queued !== undefined) return queued
+    if (this.failure !== undefined) throw this.failure
+    options.signal?.throwIfAborted()
+    return await new Promise<Uint8Array>((resolve, reject) => {
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        const reason: unknown = options.signal?.reason
+        this.stream.abort(reason instanceof Error ? reason : new Error('aborted'))
+      }
+      const timer = setTimeout(() => {
+        this.stream.abort(new MessageTimeoutError('a response', options.timeoutMs))
+      }, options.timeoutMs)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiter = {
+        resolve: (frame) => { cleanup(); resolve(frame) },
+        reject: (err) => { cleanup(); reject(err) },
+      }
+    })
+  }
+
+  private finish (err: Error): void {
+    this.failure ??= err
+    const waiter = this.waiter
+    this.waiter = undefined
+    waiter?.reject(this.failure)
+  }
+}

@@ -1,0 +1,580 @@
+import {
+  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, INITIAL_REQUESTS_PER_PEER,
+  MAX_REQUESTS_PER_PEER, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
+} from './constants.js'
+import type { ChunkBitmap } from '../manifest/index.js'
+
+/**
+ * Decides which chunk to ask of which peer. Pure logic with an injected clock and random
+ * source, no libp2p and no I/O, so scripts/simulate can drive it over simulated links.
+ *
+ * Policy (DESIGN.md "The swarm"):
+ * - chunks of a prioritized object first, in index order (an HTTP client is waiting);
+ * - otherwise rarest first across what neighbours hold, ties in a random order per node so
+ *   nodes pulling together start on different chunks;
+ * - each chunk asked of one peer at a time, except in the end game, when the last chunks in
+ *   flight are also asked of idle peers and the losers are cancelled;
+ * - a gateway is asked only for chunks no other (non-gateway) neighbour holds, so it sends
+ *   what the swarm lacks rather than one copy per edge;
+ * - each peer's window of outstanding requests holds ~WINDOW_TARGET_MS of its measured rate;
+ * - a stalled peer's requests, a timed-out request and a dropped peer's requests go back to
+ *   the pool and are asked elsewhere.
+ */
+
+export type PeerKey = string
+
+export interface ChunkAssignment {
+  peer: PeerKey
+  object: string
+  index: number
+}
+
+export interface SchedulerInit {
+  chunkSizeBytes: number
+  initialRequestsPerPeer?: number
+  minRequestsPerPeer?: number
+  maxRequestsPerPeer?: number
+  windowTargetMs?: number
+  stallTimeoutMs?: number
+  requestTimeoutMs?: number
+  endGameMaxRequestsPerChunk?: number
+  /** The end game starts when at most this many chunks are in flight and none is unasked… */
+  endGameThresholdChunks?: number
+  /** …and duplicates only requests that have waited at least this long. */
+  endGameMinAgeMs?: number
+  rateSmoothing?: number
+  /** A source of [0, 1) numbers; inject a seeded one for reproducible simulations. */
+  random?: () => number
+}
+
+export interface DeliveryVerdict {
+  /** False for a duplicate: the chunk is already verified or being verified. */
+  accepted: boolean
+  /** Requests for the same chunk at other peers, to cancel on the wire. */
+  cancel: ChunkAssignment[]
+}
+
+type SlotState = 'pending' | 'requested' | 'receiving' | 'done'
+
+interface Slot {
+  object: string
+  index: number
+  bytes: number
+  state: SlotState
+  holders: Set<PeerKey>
+  /** Holders that are not gateways: a gateway is asked only when this is zero. */
+  edgeHolders: number
+  /** peer → time the request was sent. */
+  requesters: Map<PeerKey, number>
+  /** The holder-count bucket the slot sits in while pending, -1 otherwise. */
+  bucket: number
+}
+
+interface WantedObject {
+  slots: Slot[]
+  remaining: number
+  /** Lowest index that may still be needed, for in-order priority scans. */
+  cursor: number
+}
+
+interface PeerState {
+  gateway: boolean
+  inFlight: Map<Slot, number>
+  held: Set<Slot>
+  /** Bytes per millisecond, smoothed; undefined until measured. */
+  rate: number | undefined
+  sampleBytes: number
+  busyMs: number
+  lastEventAt: number
+  lastDeliveryAt: number
+  /** Set after a stall: the window stays at its minimum until the peer delivers again. */
+  penalized: boolean
+}
+
+/** Enough busy time to trust a rate sample. */
+const RATE_SAMPLE_MIN_MS = 100
+
+export class Scheduler {
+  private readonly objects = new Map<string, WantedObject>()
+  private readonly peers = new Map<PeerKey, PeerState>()
+  /** Pending slots that someone holds, by holder count (rarest first). */
+  private readonly buckets = new Map<number, Set<Slot>>()
+  /** Slots asked of at least one peer, oldest first: end-game candidates. */
+  private readonly requested = new Set<Slot>()
+  private readonly priority: string[] = []
+  private readonly chunkSize: number
+  private readonly minWindow: number
+  private readonly maxWindow: number
+  private readonly initialWindow: number
+  private readonly windowTargetMs: number
+  private readonly stallTimeoutMs: number
+  private readonly requestTimeoutMs: number
+  private readonly endGameMaxRequests: number
+  private readonly endGameThreshold: number
+  private readonly endGameMinAgeMs: number
+  private readonly smoothing: number
+  private readonly random: () => number
+
+  constructor (init: SchedulerInit) {
+    this.chunkSize = init.chunkSizeBytes
+    this.minWindow = init.minRequestsPerPeer ?? MIN_REQUESTS_PER_PEER
+    this.maxWindow = init.maxRequestsPerPeer ?? MAX_REQUESTS_PER_PEER
+    this.initialWindow = init.initialRequestsPerPeer ?? INITIAL_REQUESTS_PER_PEER
+    this.windowTargetMs = init.windowTargetMs ?? WINDOW_TARGET_MS
+    this.stallTimeoutMs = init.stallTimeoutMs ?? CHUNK_STALL_TIMEOUT_MS
+    this.requestTimeoutMs = init.requestTimeoutMs ?? CHUNK_REQUEST_TIMEOUT_MS
+    this.endGameMaxRequests = init.endGameMaxRequestsPerChunk ?? END_GAME_MAX_REQUESTS_PER_CHUNK
+    this.endGameThreshold = init.endGameThresholdChunks ?? this.maxWindow
+    this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
+    this.smoothing = init.rateSmoothing ?? RATE_SMOOTHING
+    this.random = init.random ?? Math.random
+  }
+
+  // ---- what we want ---------------------------------------------------------------------
+
+  /** Starts fetching the `missing` chunks of an object of `size` bytes. Idempotent. */
+  want (object: string, size: number, missing: Iterable<number>): void {
+    if (this.objects.has(object)) return
+    const count = Math.ceil(size / this.chunkSize)
+    const slots: Slot[] = []
+    for (let index = 0; index < count; index++) {
+      slots.push({
+        object, index, bytes: Math.min(this.chunkSize, size - index * this.chunkSize), state: 'done',
+        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1,
+      })
+    }
+    const entry: WantedObject = { slots, remaining: 0, cursor: 0 }
+    const needed = [...missing].filter(i => i >= 0 && i < count)
+    // A random order inside each rarity bucket: nodes that start together pick different chunks.
+    shuffle(needed, this.random)
+    for (const index of needed) {
+      const slot = slots[index]
+      if (slot === undefined || slot.state !== 'done') continue
+      slot.state = 'pending'
+      entry.remaining++
+    }
+    this.objects.set(object, entry)
+    if (entry.remaining === 0) {
+      this.objects.delete(object)
+      return
+    }
+    for (const index of needed) {
+      const slot = slots[index]
+      if (slot !== undefined) this.rebucket(slot)
+    }
+  }
+
+  /** Stops fetching an object; returns requests to cancel on the wire. */
+  unwant (object: string): ChunkAssignment[] {
+    const entry = this.objects.get(object)
+    if (entry === undefined) return []
+    const cancel: ChunkAssignment[] = []
+    for (const slot of entry.slots) {
+      for (const peer of slot.requesters.keys()) {
+        this.peers.get(peer)?.inFlight.delete(slot)
+        cancel.push({ peer, object, index: slot.index })
+      }
+      for (const peer of slot.holders) this.peers.get(peer)?.held.delete(slot)
+      this.unbucket(slot)
+      this.requested.delete(slot)
+      slot.state = 'done'
+    }
+    this.objects.delete(object)
+    this.dropPriority(object)
+    return cancel
+  }
+
+  isWanted (object: string): boolean {
+    return this.objects.has(object)
+  }
+
+  wantedObjects (): string[] {
+    return [...this.objects.keys()]
+  }
+
+  /** Chunks not yet verified, across all wanted objects. */
+  remainingChunks (): number {
+    let total = 0
+    for (const entry of this.objects.values()) total += entry.remaining
+    return total
+  }
+
+  /** Puts an object's chunks ahead of everything else, in index order (latest call first). */
+  prioritize (object: string): void {
+    this.dropPriority(object)
+    if (this.objects.has(object)) this.priority.unshift(object)
+  }
+
+  deprioritize (object: string): void {
+    this.dropPriority(object)
+  }
+
+  // ---- who has what -----------------------------------------------------------------------
+
+  addPeer (peer: PeerKey, init: { gateway: boolean }, now: number): void {
+    const existing = this.peers.get(peer)
+    if (existing !== undefined) {
+      if (existing.gateway !== init.gateway) {
+        for (const slot of existing.held) slot.edgeHolders += init.gateway ? -1 : 1
+        existing.gateway = init.gateway
+      }
+      return
+    }
+    this.peers.set(peer, {
+      gateway: init.gateway, inFlight: new Map(), held: new Set(), rate: undefined,
+      sampleBytes: 0, busyMs: 0, lastEventAt: now, lastDeliveryAt: now, penalized: false,
+    })
+  }
+
+  /** Forgets a peer; its requests go back to the pool. Returns them (nothing to cancel: it is gone). */
+  removePeer (peer: PeerKey): ChunkAssignment[] {
+    const state = this.peers.get(peer)
+    if (state === undefined) return []
+    const released: ChunkAssignment[] = []
+    for (const slot of state.inFlight.keys()) {
+      released.push({ peer, object: slot.object, index: slot.index })
+      this.dropRequest(slot, peer)
+    }
+    state.inFlight.clear()
+    for (const slot of state.held) {
+      slot.holders.delete(peer)
+      if (!state.gateway) slot.edgeHolders--
+      this.rebucket(slot)
+    }
+    this.peers.delete(peer)
+    return released
+  }
+
+  hasPeer (peer: PeerKey): boolean {
+    return this.peers.has(peer)
+  }
+
+  /** The peer holds these chunks of a wanted object (ignored for objects not wanted). */
+  addHolder (peer: PeerKey, object: string, indexes: Iterable<number>): void {
+    const entry = this.objects.get(object)
+    const state = this.peers.get(peer)
+    if (entry === undefined || state === undefined) return
+    for (const index of indexes) {
+      const slot = entry.slots[index]
+      if (slot !== undefined) this.hold(slot, peer, state)
+    }
+  }
+
+  addWholeHolder (peer: PeerKey, object: string): void {
+    const entry = this.objects.get(object)
+    const state = this.peers.get(peer)
+    if (entry === undefined || state === undefined) return
+    for (const slot of entry.slots) this.hold(slot, peer, state)
+  }
+
+  addBitmapHolder (peer: PeerKey, object: string, bitmap: ChunkBitmap): void {
+    const entry = this.objects.get(object)
+    if (entry === undefined) return
+    const held: number[] = []
+    for (let i = 0; i < Math.min(bitmap.chunkCount, entry.slots.length); i++) if (bitmap.has(i)) held.push(i)
+    this.addHolder(peer, object, held)
+  }
+
+  // ---- requests ---------------------------------------------------------------------------
+
+  /**
+   * Fills every peer's window and returns the requests to send now. `limit` caps how many
+   * (a download rate cap hands out request tokens).
+   */
+  next (now: number, limit: number = Infinity): ChunkAssignment[] {
+    const out: ChunkAssignment[] = []
+    const active = [...this.peers].filter(([, state]) => state.inFlight.size < this.windowOf(state))
+    // Fastest first: priority chunks, taken first, land on the peer most likely to send them soon.
+    active.sort((a, b) => (b[1].rate ?? 0) - (a[1].rate ?? 0))
+    // Round robin, one request per peer per round, so rare chunks spread across peers.
+    while (active.length > 0 && out.length < limit) {
+      for (let i = 0; i < active.length && out.length < limit;) {
+        const [peer, state] = active[i] as [PeerKey, PeerState]
+        const slot = this.pickFor(peer, state, now)
+        if (slot === undefined) {
+          active.splice(i, 1)
+          continue
+        }
+        this.assign(slot, peer, state, now)
+        out.push({ peer, object: slot.object, index: slot.index })
+        if (state.inFlight.size >= this.windowOf(state)) active.splice(i, 1)
+        else i++
+      }
+    }
+    return out
+  }
+
+  /** A chunk's bytes arrived from `peer`. Accepted bytes must next be verified and stored. */
+  delivered (peer: PeerKey, object: string, index: number, now: number): DeliveryVerdict {
+    const state = this.peers.get(peer)
+    const slot = this.objects.get(object)?.slots[index]
+    if (state !== undefined) {
+      const sentAt = state.inFlight.get(slot ?? NO_SLOT)
+      this.account(state, now)
+      if (slot !== undefined && sentAt !== undefined) {
+        state.inFlight.delete(slot)
+        this.measure(state, slot.bytes, now)
+      }
+    }
+    if (slot === undefined || slot.state === 'done' || slot.state === 'receiving') return { accepted: false, cancel: [] }
+    const cancel: ChunkAssignment[] = []
+    for (const other of slot.requesters.keys()) {
+      if (other === peer) continue
+      this.peers.get(other)?.inFlight.delete(slot)
+      cancel.push({ peer: other, object, index })
+    }
+    slot.requesters.clear()
+    this.requested.delete(slot)
+    this.unbucket(slot)
+    slot.state = 'receiving'
+    return { accepted: true, cancel }
+  }
+
+  /** The chunk was verified and is durable. Returns true when its object is now complete. */
+  stored (object: string, index: number): boolean {
+    const entry = this.objects.get(object)
+    const slot = entry?.slots[index]
+    if (entry === undefined || slot === undefined || slot.state === 'done') return false
+    for (const peer of slot.requesters.keys()) this.peers.get(peer)?.inFlight.delete(slot)
+    slot.requesters.clear()
+    this.requested.delete(slot)
+    this.unbucket(slot)
+    slot.state = 'done'
+    entry.remaining--
+    while (entry.cursor < entry.slots.length && entry.slots[entry.cursor]?.state === 'done') entry.cursor++
+    if (entry.remaining > 0) return false
+    for (const s of entry.slots) for (const holder of s.holders) this.peers.get(holder)?.held.delete(s)
+    this.objects.delete(object)
+    this.dropPriority(object)
+    return true
+  }
+
+  /** The bytes `peer` sent failed verification: it no longer counts as a holder of that chunk. */
+  rejected (peer: PeerKey, object: string, index: number): void {
+    const slot = this.objects.get(object)?.slots[index]
+    if (slot === undefined || slot.state === 'done') return
+    this.unhold(slot, peer)
+    if (slot.state === 'receiving') slot.state = 'pending'
+    this.settle(slot)
+  }
+
+  /** Storing an accepted chunk failed for a local reason: ask for it again. */
+  storeFailed (object: string, index: number): void {
+    const slot = this.objects.get(object)?.slots[index]
+    if (slot?.state !== 'receiving') return
+    slot.state = 'pending'
+    this.settle(slot)
+  }
+
+  /** The peer answered that it does not hold the chunk (its have-list was ahead of its store, or it evicted it). */
+  notPresent (peer: PeerKey, object: string, index: number, now: number): void {
+    const state = this.peers.get(peer)
+    const slot = this.objects.get(object)?.slots[index]
+    if (state === undefined || slot === undefined) return
+    this.account(state, now)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    this.unhold(slot, peer)
+  }
+
+  /** The peer answered a request we had cancelled (or released): only its window changes. */
+  answered (peer: PeerKey, object: string, index: number, now: number): void {
+    const state = this.peers.get(peer)
+    const slot = this.objects.get(object)?.slots[index]
+    if (state === undefined || slot === undefined) return
+    this.account(state, now)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+  }
+
+  /**
+   * Releases requests of stalled peers and requests older than the request timeout, so the
+   * next call to `next` asks other peers. Returns them, to cancel on the wire.
+   */
+  expire (now: number): ChunkAssignment[] {
+    const released: ChunkAssignment[] = []
+    for (const [peer, state] of this.peers) {
+      if (state.inFlight.size === 0) continue
+      this.account(state, now)
+      let oldest = Infinity
+      for (const sentAt of state.inFlight.values()) oldest = Math.min(oldest, sentAt)
+      const progressAt = Math.max(state.lastDeliveryAt, oldest)
+      const stalled = now - progressAt > this.stallTimeoutMs
+      for (const [slot, sentAt] of [...state.inFlight]) {
+        if (!stalled && now - sentAt <= this.requestTimeoutMs) continue
+        state.inFlight.delete(slot)
+        this.dropRequest(slot, peer)
+        released.push({ peer, object: slot.object, index: slot.index })
+      }
+      if (stalled) {
+        state.penalized = true
+        state.rate = undefined
+      }
+    }
+    return released
+  }
+
+  /** Requests in flight at one peer. */
+  inFlight (peer: PeerKey): number {
+    return this.peers.get(peer)?.inFlight.size ?? 0
+  }
+
+  /** The number of requests the peer may have outstanding now. */
+  window (peer: PeerKey): number {
+    const state = this.peers.get(peer)
+    return state === undefined ? 0 : this.windowOf(state)
+  }
+
+  /** Measured rate in bytes per second, undefined until known. */
+  rate (peer: PeerKey): number | undefined {
+    const rate = this.peers.get(peer)?.rate
+    return rate === undefined ? undefined : rate * 1000
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private windowOf (state: PeerState): number {
+    if (state.penalized) return this.minWindow
+    if (state.rate === undefined) return this.initialWindow
+    const inFlightBytes = state.rate * this.windowTargetMs
+    return Math.max(this.minWindow, Math.min(this.maxWindow, Math.ceil(inFlightBytes / this.chunkSize) + 1))
+  }
+
+  private pickFor (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+    for (const object of this.priority) {
+      const entry = this.objects.get(object)
+      if (entry === undefined) continue
+      for (let i = entry.cursor; i < entry.slots.length; i++) {
+        const slot = entry.slots[i] as Slot
+        if (slot.state === 'pending' && slot.holders.has(peer)) return slot
+      }
+    }
+    const counts = [...this.buckets.keys()].sort((a, b) => a - b)
+    for (const count of counts) {
+      for (const slot of this.buckets.get(count) ?? []) {
+        if (!slot.holders.has(peer)) continue
+        if (state.gateway && slot.edgeHolders > 0) continue
+        return slot
+      }
+    }
+    return this.pickEndGame(peer, state, now)
+  }
+
+  /**
+   * The oldest request this peer could duplicate, once only a few chunks are left in flight
+   * and none is unasked. A gateway still leaves chunks that an edge holds to the edges.
+   */
+  private pickEndGame (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+    if (this.requested.size === 0 || this.requested.size > this.endGameThreshold) return undefined
+    for (const slots of this.buckets.values()) if (slots.size > 0) return undefined
+    for (const slot of this.requested) {
+      if (slot.requesters.size >= this.endGameMaxRequests) continue
+      if (slot.requesters.has(peer) || !slot.holders.has(peer)) continue
+      if (state.gateway && slot.edgeHolders > 0) continue
+      let newest = 0
+      for (const sentAt of slot.requesters.values()) newest = Math.max(newest, sentAt)
+      if (now - newest < this.endGameMinAgeMs) continue
+      return slot
+    }
+    return undefined
+  }
+
+  private assign (slot: Slot, peer: PeerKey, state: PeerState, now: number): void {
+    this.account(state, now)
+    slot.requesters.set(peer, now)
+    state.inFlight.set(slot, now)
+    if (slot.state === 'pending') {
+      slot.state = 'requested'
+      this.unbucket(slot)
+      this.requested.add(slot)
+    }
+  }
+
+  private dropRequest (slot: Slot, peer: PeerKey): void {
+    slot.requesters.delete(peer)
+    if (slot.state === 'requested' && slot.requesters.size === 0) {
+      slot.state = 'pending'
+      this.requested.delete(slot)
+      this.rebucket(slot)
+    }
+  }
+
+  /** Puts a slot where its state says it belongs. */
+  private settle (slot: Slot): void {
+    if (slot.state === 'pending' && slot.requesters.size > 0) {
+      slot.state = 'requested'
+      this.requested.add(slot)
+    }
+    this.rebucket(slot)
+  }
+
+  private hold (slot: Slot, peer: PeerKey, state: PeerState): void {
+    if (slot.state === 'done' || slot.holders.has(peer)) return
+    slot.holders.add(peer)
+    state.held.add(slot)
+    if (!state.gateway) slot.edgeHolders++
+    this.rebucket(slot)
+  }
+
+  private unhold (slot: Slot, peer: PeerKey): void {
+    if (!slot.holders.delete(peer)) return
+    const state = this.peers.get(peer)
+    state?.held.delete(slot)
+    if (state !== undefined && !state.gateway) slot.edgeHolders--
+    this.rebucket(slot)
+  }
+
+  private rebucket (slot: Slot): void {
+    const target = slot.state === 'pending' && slot.holders.size > 0 ? slot.holders.size : -1
+    if (target === slot.bucket) return
+    this.unbucket(slot)
+    if (target < 0) return
+    let bucket = this.buckets.get(target)
+    if (bucket === undefined) {
+      bucket = new Set()
+      this.buckets.set(target, bucket)
+    }
+    bucket.add(slot)
+    slot.bucket = target
+  }
+
+  private unbucket (slot: Slot): void {
+    if (slot.bucket < 0) return
+    const bucket = this.buckets.get(slot.bucket)
+    bucket?.delete(slot)
+    if (bucket?.size === 0) this.buckets.delete(slot.bucket)
+    slot.bucket = -1
+  }
+
+  private dropPriority (object: string): void {
+    const at = this.priority.indexOf(object)
+    if (at >= 0) this.priority.splice(at, 1)
+  }
+
+  /** Adds the time since the last event to the peer's busy time while it had requests out. */
+  private account (state: PeerState, now: number): void {
+    if (state.inFlight.size > 0) state.busyMs += Math.max(0, now - state.lastEventAt)
+    state.lastEventAt = now
+  }
+
+  private measure (state: PeerState, bytes: number, now: number): void {
+    state.lastDeliveryAt = now
+    state.penalized = false
+    state.sampleBytes += bytes
+    if (state.busyMs < RATE_SAMPLE_MIN_MS) return
+    const sample = state.sampleBytes / state.busyMs
+    state.rate = state.rate === undefined ? sample : state.rate * (1 - this.smoothing) + sample * this.smoothing
+    state.sampleBytes = 0
+    state.busyMs = 0
+  }
+}
+
+/** A key that is never in a peer's in-flight map. */
+const NO_SLOT: Slot = { object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1 }
+
+function shuffle<T> (items: T[], random: () => number): void {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const a = items[i] as T
+    items[i] = items[j] as T
+    items[j] = a
+  }
+}

@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest'
+import { ChunkBitmap } from '../../src/manifest/index.js'
+import { Scheduler } from '../../src/swarm/scheduler.js'
+
+const MiB = 1024 * 1024
+const A = 'a'.repeat(64)
+const B = 'b'.repeat(64)
+
+function seeded (seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state * 1664525 + 1013904223) >>> 0
+    return state / 2 ** 32
+  }
+}
+
+function scheduler (init: Partial<ConstructorParameters<typeof Scheduler>[0]> = {}): Scheduler {
+  return new Scheduler({ chunkSizeBytes: MiB, random: seeded(1), ...init })
+}
+
+const range = (n: number): number[] => [...Array(n).keys()]
+
+describe('Scheduler', () => {
+  it('asks each chunk of one peer only, up to each window', () => {
+    const s = scheduler({ initialRequestsPerPeer: 4 })
+    s.want(A, 10 * MiB, range(10))
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addPeer('p2', { gateway: false }, 0)
+    s.addWholeHolder('p1', A)
+    s.addWholeHolder('p2', A)
+    const asked = s.next(0)
+    expect(asked).toHaveLength(8)
+    const keys = asked.map(r => r.index)
+    expect(new Set(keys).size).toBe(8)
+    expect(asked.filter(r => r.peer === 'p1')).toHaveLength(4)
+    expect(s.next(0)).toEqual([])
+  })
+
+  it('asks the rarest chunks first', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2 })
+    s.want(A, 6 * MiB, range(6))
+    for (const p of ['p1', 'p2', 'p3']) s.addPeer(p, { gateway: false }, 0)
+    s.addWholeHolder('p1', A)
+    s.addHolder('p2', A, [0, 1, 2, 3])
+    s.addHolder('p3', A, [0, 1])
+    // Holder counts: 0,1 → 3; 2,3 → 2; 4,5 → 1 (only p1).
+    const asked = s.next(0)
+    const p1 = asked.filter(r => r.peer === 'p1').map(r => r.index).sort()
+    expect(p1).toEqual([4, 5])
+    const p2 = asked.filter(r => r.peer === 'p2').map(r => r.index).sort()
+    expect(p2).toEqual([2, 3])
+  })
+
+  it('asks the chunks of a prioritized object first, in order', () => {
+    const s = scheduler({ initialRequestsPerPeer: 3 })
+    s.want(A, 10 * MiB, range(10))
+    s.want(B, 10 * MiB, range(10))
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addWholeHolder('p1', A)
+    s.addWholeHolder('p1', B)
+    s.prioritize(B)
+    expect(s.next(0)).toEqual([0, 1, 2].map(index => ({ peer: 'p1', object: B, index })))
+  })
+
+  it('asks a gateway only for chunks no other neighbour holds', () => {
+    const s = scheduler({ initialRequestsPerPeer: 8 })
+    s.want(A, 4 * MiB, range(4))
+    s.addPeer('gw', { gateway: true }, 0)
+    s.addPeer('edge', { gateway: false }, 0)
+    s.addWholeHolder('gw', A)
+    s.addHolder('edge', A, [0, 1])
+    const asked = s.next(0)
+    expect(asked.filter(r => r.peer === 'gw').map(r => r.index).sort()).toEqual([2, 3])
+    expect(asked.filter(r => r.peer === 'edge').map(r => r.index).sort()).toEqual([0, 1])
+  })
+
+  it('accepts the first delivery, cancels the others and ignores duplicates in the end game', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, endGameMaxRequestsPerChunk: 2 })
+    s.want(A, 1 * MiB, [0])
+    s.addPeer('slow', { gateway: false }, 0)
+    s.addWholeHolder('slow', A)
+    expect(s.next(0)).toEqual([{ peer: 'slow', object: A, index: 0 }])
+    s.addPeer('fast', { gateway: false }, 1)
+    s.addWholeHolder('fast', A)
+    expect(s.next(1)).toEqual([])
+    expect(s.next(2000)).toEqual([{ peer: 'fast', object: A, index: 0 }])
+    const first = s.delivered('fast', A, 0, 2001)
+    expect(first).toEqual({ accepted: true, cancel: [{ peer: 'slow', object: A, index: 0 }] })
+    expect(s.delivered('slow', A, 0, 2002).accepted).toBe(false)
+    expect(s.stored(A, 0)).toBe(true)
+    expect(s.isWanted(A)).toBe(false)
+  })
+
+  it('re-asks elsewhere what a stalled peer holds', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, stallTimeoutMs: 1000 })
+    s.want(A, 2 * MiB, range(2))
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addWholeHolder('p1', A)
+    expect(s.next(0)).toHaveLength(2)
+    s.addPeer('p2', { gateway: false }, 0)
+    s.addWholeHolder('p2', A)
+    expect(s.expire(500)).toEqual([])
+    const released = s.expire(1500)
+    expect(released.map(r => r.index).sort()).toEqual([0, 1])
+    const again = s.next(1500)
+    expect(again.map(r => r.index).sort()).toEqual([0, 1])
+    // The stalled peer's window shrank to the minimum; p2 (initial window 2) may take both.
+    expect(s.window('p1')).toBe(2)
+  })
+
+  it('puts a dropped peer\'s requests back in the pool', () => {
+    const s = scheduler({ initialRequestsPerPeer: 4 })
+    s.want(A, 4 * MiB, range(4))
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addWholeHolder('p1', A)
+    expect(s.next(0)).toHaveLength(4)
+    s.addPeer('p2', { gateway: false }, 0)
+    s.addWholeHolder('p2', A)
+    expect(s.next(0)).toEqual([])
+    expect(s.removePeer('p1')).toHaveLength(4)
+    expect(s.next(1)).toHaveLength(4)
+  })
+
+  it('asks another holder after a chunk fails verification', () => {
+    const s = scheduler({ initialRequestsPerPeer: 1 })
+    s.want(A, 1 * MiB, [0])
+    s.addPeer('liar', { gateway: false }, 0)
+    s.addPeer('honest', { gateway: false }, 0)
+    s.addWholeHolder('liar', A)
+    const [first] = s.next(0)
+    expect(first?.peer).toBe('liar')
+    s.addWholeHolder('honest', A)
+    expect(s.delivered('liar', A, 0, 1).accepted).toBe(true)
+    s.rejected('liar', A, 0)
+    s.removePeer('liar')
+    expect(s.next(2)).toEqual([{ peer: 'honest', object: A, index: 0 }])
+  })
+
+  it('grows a fast peer\'s window with its measured rate', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, maxRequestsPerPeer: 16, windowTargetMs: 500 })
+    s.want(A, 200 * MiB, range(200))
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addBitmapHolder('p1', A, ChunkBitmap.full(200))
+    let now = 0
+    for (let round = 0; round < 20; round++) {
+      for (const r of s.next(now)) {
+        now += 10 // 1 MiB per 10 ms ≈ 100 MB/s
+        s.delivered(r.peer, r.object, r.index, now)
+        s.stored(r.object, r.index)
+      }
+    }
+    expect(s.rate('p1')).toBeGreaterThan(50e6)
+    expect(s.window('p1')).toBe(16)
+  })
+
+  it('never asks for a chunk nobody holds and counts what remains', () => {
+    const s = scheduler()
+    s.want(A, 3 * MiB + 5, [0, 2, 3])
+    expect(s.remainingChunks()).toBe(3)
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addHolder('p1', A, [1, 2])
+    expect(s.next(0)).toEqual([{ peer: 'p1', object: A, index: 2 }])
+  })
+})
