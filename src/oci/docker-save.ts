@@ -8,8 +8,8 @@ import { ArchiveUnsupportedError, OciBlobDigestMismatchError } from './errors.js
 import { normalizeDockerReference } from './image-name.js'
 import { readJsonDocument } from './json-document.js'
 import {
-  ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, DOCKER_CONFIG, DOCKER_LAYER_TAR, DOCKER_LAYER_TAR_GZIP,
-  DOCKER_MANIFEST, OCI_IMAGE_INDEX, OCI_INDEX_FILE_NAME, OCI_LAYOUT_FILE_NAME,
+  ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_IMAGE_CONFIG, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST,
+  OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_INDEX_FILE_NAME, OCI_LAYOUT_FILE_NAME,
 } from './media-types.js'
 import { OCI_LAYOUT_FILE_BYTES } from './layout.js'
 import { normalizeEntryPath } from './tar-path.js'
@@ -60,11 +60,11 @@ export async function convertDockerSave (destDir: string, files: ReadonlyMap<str
       if (!layer.gzip && diffIds[i] !== `sha256:${layer.sha256}`) {
         throw new OciBlobDigestMismatchError(layerPath, diffIds[i] ?? '', `sha256:${layer.sha256}`)
       }
-      layers.push({ mediaType: layer.gzip ? DOCKER_LAYER_TAR_GZIP : DOCKER_LAYER_TAR, ...await placeBlob(destDir, layer, written) })
+      layers.push({ mediaType: layer.gzip ? OCI_LAYER_TAR_GZIP : OCI_LAYER_TAR, ...await placeBlob(destDir, layer, written) })
     }
-    const configDescriptor = { mediaType: DOCKER_CONFIG, ...await placeBlob(destDir, config, written) }
-    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: configDescriptor, layers }))
-    const manifest = { mediaType: DOCKER_MANIFEST, ...await writeBlob(destDir, manifestBytes, written) }
+    const configDescriptor = { mediaType: OCI_IMAGE_CONFIG, ...await placeBlob(destDir, config, written) }
+    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_IMAGE_MANIFEST, config: configDescriptor, layers }))
+    const manifest = { mediaType: OCI_IMAGE_MANIFEST, ...await writeBlob(destDir, manifestBytes, written) }
     if (image.repoTags.length === 0) manifests.push(manifest)
     for (const repoTag of image.repoTags) {
       const { name, tag } = normalizeDockerReference(repoTag)

@@ -145,14 +145,14 @@ describe('extractArchive', () => {
     expect(result.format).toBe('docker-save')
     await validateLayout(dest, { knownSha256: result.sha256 })
     const [ref] = await readRefs(dest)
-    expect(ref).toMatchObject({ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', refName: '1.0', imageName: 'registry.example.com/shoal/app2:1.0' })
+    // The converted manifest is written with OCI media types: skopeo 1.9 resolves `oci:DIR:TAG` only for those.
+    expect(ref).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', refName: '1.0', imageName: 'registry.example.com/shoal/app2:1.0' })
     const manifest = JSON.parse(await readFile(join(dest, 'blobs', 'sha256', ref!.digest.slice(7)), 'utf8'))
     const config = JSON.parse(await readFile(join(dest, 'blobs', 'sha256', (manifest.config.digest as string).slice(7)), 'utf8'))
     // Uncompressed layers are named by their diff_ids, as Docker and containerd name them.
     expect(manifest.layers.map((layer: { digest: string }) => layer.digest)).toEqual(config.rootfs.diff_ids)
-    expect(new Set(manifest.layers.map((layer: { mediaType: string }) => layer.mediaType))).toEqual(new Set(['application/vnd.docker.image.rootfs.diff.tar']))
-    // skopeo 1.9 resolves `oci:DIR:TAG` only to OCI media types; a one-image layout is read without a tag.
-    const inspected = JSON.parse(await skopeo(['inspect', `oci:${dest}`]))
+    expect(new Set(manifest.layers.map((layer: { mediaType: string }) => layer.mediaType))).toEqual(new Set(['application/vnd.oci.image.layer.v1.tar']))
+    const inspected = JSON.parse(await skopeo(['inspect', `oci:${dest}:1.0`]))
     expect(inspected.Digest).toBe(ref!.digest)
     expect(inspected.Layers).toEqual(config.rootfs.diff_ids)
   })
