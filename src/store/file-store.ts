@@ -41,6 +41,8 @@ export class FileStore {
 
   /** Copies a file in as object `hash`, hashing the copy; a mismatch stores nothing. */
   async putObject (source: string, hash: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    // The first object sent to a new file store creates it, as `--data` creates a data dir.
+    await mkdir(this.root, { recursive: true })
     const staging = await mkdtemp(join(this.root, '.tmp-'))
     try {
       const copy = await ingestFile(source, { copyTo: join(staging, 'object'), signal: options.signal })
