@@ -1,0 +1,121 @@
+import type { Store, StoreEvents } from '../store/index.js'
+import { RequestTimeoutError } from './errors.js'
+import type { BlobSource } from './types.js'
+
+export interface ArrivingObjectInit {
+  store: Store
+  source: BlobSource
+  bundleId: string
+  object: string
+  /** The request's signal: a client that leaves stops the fetch it started. */
+  signal: AbortSignal
+}
+
+/** The source resolved, yet the object is not complete: a broken source, reported as such. */
+export class SourceIncompleteError extends Error {
+  override readonly name = 'SourceIncompleteError'
+  readonly code = 'SOURCE_INCOMPLETE'
+  constructor (object: string) { super(`the blob source finished without object ${object} being complete`) }
+}
+
+/**
+ * An object the store is still filling, as a reader that wants its chunks in order.
+ * It asks the blob source for the object and listens to the store's `chunk:stored` and
+ * `object:complete` events; a chunk already in the partial object is read at once.
+ * Events seen since it started are remembered, and a version number is bumped on each,
+ * so an event that fires while we look in the store is never missed.
+ */
+export class ArrivingObject {
+  private readonly stored = new Set<number>()
+  private complete = false
+  private sourceDone = false
+  private failure: unknown
+  private version = 0
+  private wake: (() => void) | undefined
+  private readonly controller = new AbortController()
+
+  constructor (private readonly init: ArrivingObjectInit) {
+    init.store.on('chunk:stored', this.onChunk)
+    init.store.on('object:complete', this.onComplete)
+    const signal = AbortSignal.any([init.signal, this.controller.signal])
+    init.source.fetchObject(init.bundleId, init.object, { signal }).then(
+      () => { this.sourceDone = true; this.notify() },
+      (err: unknown) => { this.failure = err; this.notify() },
+    )
+  }
+
+  /** Resolves once chunk `index` is held; rejects if the source fails, nothing arrives for `timeoutMs`, or `signal` aborts. */
+  async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const seen = this.version
+      if (this.complete || this.stored.has(index)) return
+      if (await this.heldInStore(index)) return
+      if (this.failure !== undefined) throw this.failure
+      if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
+      if (this.version !== seen) continue
+      await this.nextChange(timeoutMs, signal)
+    }
+  }
+
+  /** Bytes of a held chunk; a chunk can move from partial/ to objects/ between two looks, so a miss is retried. */
+  async readChunk (index: number, signal: AbortSignal): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.init.store.readChunk(this.init.object, index, { signal })
+      } catch (err) {
+        const code = (err as { code?: unknown }).code
+        if (attempt >= 2 || (code !== 'CHUNK_NOT_PRESENT' && code !== 'ENOENT')) throw err
+      }
+    }
+  }
+
+  /** Stops listening and stops the fetch if it is still running (the loser of the race is aborted). */
+  close (): void {
+    this.init.store.off('chunk:stored', this.onChunk)
+    this.init.store.off('object:complete', this.onComplete)
+    this.controller.abort()
+    this.notify()
+  }
+
+  private readonly onChunk = (detail: StoreEvents['chunk:stored']): void => {
+    if (detail.object !== this.init.object) return
+    this.stored.add(detail.index)
+    this.notify()
+  }
+
+  private readonly onComplete = (detail: StoreEvents['object:complete']): void => {
+    if (detail.object !== this.init.object) return
+    this.complete = true
+    this.notify()
+  }
+
+  private notify (): void {
+    this.version++
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  private async heldInStore (index: number): Promise<boolean> {
+    const state = await this.init.store.objectState(this.init.object)
+    if (state.state === 'complete') return true
+    return state.state === 'partial' && state.bitmap.has(index)
+  }
+
+  private async nextChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        this.wake = undefined
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      const onAbort = (): void => { done(signal.reason) }
+      const timer = setTimeout(() => { done(new RequestTimeoutError(`object ${this.init.object}`, timeoutMs)) }, timeoutMs)
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.wake = () => { done() }
+    })
+  }
+}

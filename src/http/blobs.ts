@@ -1,0 +1,130 @@
+import { open, type FileHandle } from 'node:fs/promises'
+import { pipeline } from 'node:stream/promises'
+import { ArrivingObject } from './arriving-object.js'
+import { READ_HIGH_WATER_MARK_BYTES } from './constants.js'
+import { RegistryError } from './errors.js'
+import { parseDigest, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
+import { bundleHolding, type ObjectHolder } from './object-lookup.js'
+import { contentRangeOf, parseRange, type ByteRange } from './range.js'
+import type { Registry } from './registry.js'
+import type { BlobSource } from './types.js'
+import { namespaceHeader, writeWithBackpressure, type Headers, type RequestContext } from './respond.js'
+
+/**
+ * `GET|HEAD /v2/<name>/blobs/<digest>`. Objects are shared by the whole store, so any held
+ * blob is served whatever repository names it (containerd verifies the digest itself).
+ * A complete object streams from its file; one still arriving streams chunk by chunk as
+ * the blob source fills it. HEAD answers only for blobs held whole: a pusher that checks
+ * for a blob must not skip uploading one we merely know of.
+ */
+export async function getBlob (ctx: RequestContext, registry: Registry, rawName: string, rawDigest: string): Promise<void> {
+  const name = parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
+  const digest = parseDigest(rawDigest)
+  const headers: Headers = {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest.digest,
+    'Accept-Ranges': 'bytes',
+    ...namespaceHeader(name),
+  }
+  const object = await registry.store.objectBySha256(digest.hex)
+  if (object === undefined) throw blobUnknown(name, digest)
+  const file = await openIfPresent(registry.store.objectPath(object))
+  if (file !== undefined) {
+    try {
+      await sendFile(ctx, file, headers)
+    } finally {
+      await file.close()
+    }
+    return
+  }
+  const source = registry.blobSource
+  if (ctx.head || source === undefined) throw blobUnknown(name, digest)
+  const holder = await bundleHolding(registry.store, object, name)
+  if (holder === undefined) throw blobUnknown(name, digest)
+  await sendArriving(ctx, registry, { name, digest, object, holder, headers, source })
+}
+
+/** Opening first and sizing the open file means a concurrent gc cannot pull it from under us. */
+async function openIfPresent (path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+async function sendFile (ctx: RequestContext, file: FileHandle, headers: Headers): Promise<void> {
+  const { size } = await file.stat()
+  const range = parseRange(ctx.req.headers.range, size)
+  ctx.res.writeHead(range === undefined ? 200 : 206, { ...headers, ...lengthHeaders(range, size) })
+  if (ctx.head) {
+    ctx.res.end()
+    return
+  }
+  const start = range?.start ?? 0
+  const end = range?.end ?? size - 1
+  if (end < start) {
+    ctx.res.end()
+    return
+  }
+  const stream = file.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER_MARK_BYTES, autoClose: false })
+  await pipeline(stream, ctx.res, { signal: ctx.signal })
+}
+
+interface ArrivingBlob {
+  name: RepositoryName
+  digest: Sha256Digest
+  object: string
+  holder: ObjectHolder
+  headers: Headers
+  source: BlobSource
+}
+
+/**
+ * Streams an object that is still arriving, in order, as its chunks are stored. Until the
+ * first needed chunk is here nothing is sent, so a source that fails (or stays silent) is
+ * a fast 404 and containerd tries its next host; after that the response keeps flowing,
+ * and if the source fails mid-way the connection is cut so the client retries with Range.
+ */
+async function sendArriving (ctx: RequestContext, registry: Registry, blob: ArrivingBlob): Promise<void> {
+  const { store } = registry
+  const size = blob.holder.size
+  const range = parseRange(ctx.req.headers.range, size)
+  const first = range?.start ?? 0
+  const last = range?.end ?? size - 1
+  const chunkSize = store.chunkSize
+  const arriving = new ArrivingObject({ store, source: blob.source, bundleId: blob.holder.bundleId, object: blob.object, signal: ctx.signal })
+  try {
+    const firstChunk = Math.floor(first / chunkSize)
+    try {
+      await arriving.waitForChunk(firstChunk, registry.firstChunkTimeoutMs, ctx.signal)
+    } catch (err) {
+      ctx.signal.throwIfAborted()
+      registry.logger?.debug('blob could not be fetched', { digest: blob.digest.digest, err })
+      throw blobUnknown(blob.name, blob.digest, 'could not be fetched from the fleet')
+    }
+    ctx.res.writeHead(range === undefined ? 200 : 206, { ...blob.headers, ...lengthHeaders(range, size) })
+    for (let index = firstChunk; index * chunkSize <= last; index++) {
+      await arriving.waitForChunk(index, registry.chunkStallTimeoutMs, ctx.signal)
+      const bytes = await arriving.readChunk(index, ctx.signal)
+      const offset = index * chunkSize
+      await writeWithBackpressure(ctx.res, bytes.subarray(Math.max(0, first - offset), last - offset + 1), ctx.signal)
+    }
+    ctx.res.end()
+  } finally {
+    arriving.close()
+  }
+}
+
+function lengthHeaders (range: ByteRange | undefined, size: number): Headers {
+  if (range === undefined) return { 'Content-Length': size }
+  return { 'Content-Length': range.end - range.start + 1, 'Content-Range': contentRangeOf(range, size) }
+}
+
+function blobUnknown (name: RepositoryName, digest: Sha256Digest, why = 'is not held here'): RegistryError {
+  return new RegistryError('BLOB_UNKNOWN', `blob ${digest.digest} ${why}`, {
+    detail: { digest: digest.digest },
+    headers: namespaceHeader(name),
+  })
+}

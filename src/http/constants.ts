@@ -1,0 +1,48 @@
+/**
+ * distribution-spec "Pushing Manifests": registries SHOULD accept manifests of at least
+ * 4 MiB and MAY refuse larger ones; real manifests are a few KiB. Also the most we read
+ * into memory to learn a stored manifest's media type.
+ */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+/** Largest blob an upload session accepts; far above any real layer, but finite so a runaway client cannot fill the disk. */
+export const DEFAULT_MAX_BLOB_BYTES = 64 * 1024 * 1024 * 1024
+
+/** Upload sessions open at once; each holds a staging file and a hasher. */
+export const MAX_UPLOAD_SESSIONS = 64
+
+/** An upload nobody touched for this long is dropped with its staging file (the spec lets uploads time out). */
+export const UPLOAD_SESSION_IDLE_MS = 15 * 60 * 1000
+
+/** A request body that sends nothing for this long is cut off, so a stalled client never holds a session. */
+export const BODY_IDLE_TIMEOUT_MS = 60 * 1000
+
+/**
+ * How long a blob that is still arriving may wait for its first chunk before we answer 404.
+ * DESIGN.md "fail fast": containerd then tries the next host (the upstream) instead of waiting.
+ */
+export const FIRST_CHUNK_TIMEOUT_MS = 10 * 1000
+
+/**
+ * Once a body has started, how long we wait for the next chunk before cutting the response.
+ * containerd waits minutes on a stalled body; cutting it makes it retry with `Range`.
+ */
+export const CHUNK_STALL_TIMEOUT_MS = 60 * 1000
+
+/** A manifest that is known but not held may take this long to arrive before we answer 404. */
+export const MANIFEST_FETCH_TIMEOUT_MS = 10 * 1000
+
+/** A socket with no traffic either way for this long is closed (node's `server.timeout`). */
+export const SOCKET_IDLE_TIMEOUT_MS = 2 * 60 * 1000
+
+/** Most tags or repositories one page lists, whatever `n` asks for (the Link header says there is more). */
+export const MAX_PAGE_ENTRIES = 1000
+
+/** What a push without a registry host in its name is filed under (`/v2/team/app` → `localhost/team/app`). */
+export const DEFAULT_REGISTRY_HOST = 'localhost'
+
+/** Uploaded objects whose chunk tables are kept in memory for the manifest push that follows. */
+export const RECENT_CHUNK_TABLES = 256
+
+/** Read size for serving complete objects; one chunk keeps syscalls few without holding much memory. */
+export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024

@@ -1,0 +1,8 @@
+// The http module's only import surface: the local HTTP API (DESIGN.md "The local HTTP API").
+// The registry API (OCI distribution, pull and push) is built by createHttpApi; the JSON
+// control API under /api/v1/ by createControlApi.
+export { createHttpApi } from './http-api.js'
+export type { BlobSource, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
+export { ERROR_CATALOGUE, RegistryError, type RegistryErrorCode, type ErrorBodyEntry } from './errors.js'
+export { createControlApi, type ControlApiComponents, type ControlApiInit } from './control-api.js'
+export type { PeerInfo, PullEvent, PullProgress, StatusResponse, SwarmControl, SwarmStats } from './control-types.js'

@@ -1,0 +1,53 @@
+import type { Store } from '../store/index.js'
+import {
+  BODY_IDLE_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, DEFAULT_MAX_BLOB_BYTES, DEFAULT_REGISTRY_HOST, FIRST_CHUNK_TIMEOUT_MS,
+  MANIFEST_FETCH_TIMEOUT_MS, MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, UPLOAD_SESSION_IDLE_MS,
+} from './constants.js'
+import { RegistryError } from './errors.js'
+import { RecentChunkTables } from './recent-chunk-tables.js'
+import type { BlobSource, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
+import { UploadSessions } from './upload-sessions.js'
+
+/** What every route handler works with: collaborators and settled tunables. */
+export interface Registry {
+  store: Store
+  blobSource: BlobSource | undefined
+  logger: HttpLogger | undefined
+  allowPush: boolean
+  defaultRegistry: string
+  firstChunkTimeoutMs: number
+  chunkStallTimeoutMs: number
+  manifestFetchTimeoutMs: number
+  bodyIdleTimeoutMs: number
+  uploads: UploadSessions
+  chunkTables: RecentChunkTables
+}
+
+export function createRegistry (components: HttpApiComponents, init: HttpApiInit): Registry {
+  const chunkTables = new RecentChunkTables(RECENT_CHUNK_TABLES)
+  const bodyIdleTimeoutMs = init.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS
+  return {
+    store: components.store,
+    blobSource: components.blobSource,
+    logger: init.logger,
+    allowPush: init.allowPush ?? false,
+    defaultRegistry: init.defaultRegistry ?? DEFAULT_REGISTRY_HOST,
+    firstChunkTimeoutMs: init.firstChunkTimeoutMs ?? FIRST_CHUNK_TIMEOUT_MS,
+    chunkStallTimeoutMs: init.chunkStallTimeoutMs ?? CHUNK_STALL_TIMEOUT_MS,
+    manifestFetchTimeoutMs: init.manifestFetchTimeoutMs ?? MANIFEST_FETCH_TIMEOUT_MS,
+    bodyIdleTimeoutMs,
+    uploads: new UploadSessions(components.store, {
+      maxSessions: MAX_UPLOAD_SESSIONS,
+      idleMs: init.uploadSessionIdleMs ?? UPLOAD_SESSION_IDLE_MS,
+      maxBlobBytes: init.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES,
+      bodyIdleTimeoutMs,
+      chunkTables,
+    }),
+    chunkTables,
+  }
+}
+
+/** Edge nodes serve, gateways also take pushes (DESIGN.md "The local HTTP API"). */
+export function requirePush (registry: Registry): void {
+  if (!registry.allowPush) throw new RegistryError('UNSUPPORTED', 'this node does not accept pushes; push to the fleet\'s gateway, or start this daemon with pushes allowed')
+}

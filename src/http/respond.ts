@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { once } from 'node:events'
+import type { RegistryError } from './errors.js'
+import type { RepositoryName } from './names.js'
+
+/** One request as the route handlers see it. */
+export interface RequestContext {
+  req: IncomingMessage
+  res: ServerResponse
+  url: URL
+  /** Aborted when the client goes away or the API closes. */
+  signal: AbortSignal
+  /** HEAD: same status and headers as GET, no body (RFC 9110 §9.3.2). */
+  head: boolean
+}
+
+export type Headers = Record<string, string | number>
+
+export function sendJson (ctx: RequestContext, status: number, body: unknown, headers: Headers = {}): void {
+  const bytes = Buffer.from(JSON.stringify(body))
+  ctx.res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
+  ctx.res.end(ctx.head ? undefined : bytes)
+}
+
+export function sendEmpty (ctx: RequestContext, status: number, headers: Headers = {}): void {
+  ctx.res.writeHead(status, { ...headers, 'Content-Length': 0 })
+  ctx.res.end()
+}
+
+export function sendBytes (ctx: RequestContext, status: number, bytes: Buffer, headers: Headers): void {
+  ctx.res.writeHead(status, { ...headers, 'Content-Length': bytes.length })
+  ctx.res.end(ctx.head ? undefined : bytes)
+}
+
+export function sendError (ctx: RequestContext, err: RegistryError): void {
+  // An error sent before the request body was read leaves unread bytes on the socket;
+  // closing it is cheaper than draining a multi-GiB upload we already refused. Bodiless
+  // requests keep their connection: a fast 404 should stay fast for the next request too.
+  const hasBody = ctx.req.headers['transfer-encoding'] !== undefined || Number(ctx.req.headers['content-length'] ?? 0) > 0
+  const close: Headers = hasBody && !ctx.req.complete ? { Connection: 'close' } : {}
+  sendJson(ctx, err.status, err.toBody(), { ...err.headers, ...close })
+}
+
+/** containerd sent `?ns=`; DESIGN.md asks us to echo it as `OCI-Namespace`. */
+export function namespaceHeader (name: RepositoryName): Headers {
+  return name.namespace === undefined ? {} : { 'OCI-Namespace': name.namespace }
+}
+
+/** Writes one piece of a body, waiting for the socket to drain so a slow client never makes us buffer. */
+export async function writeWithBackpressure (res: ServerResponse, piece: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (res.write(piece)) return
+  await once(res, 'drain', { signal })
+}

@@ -1,0 +1,118 @@
+import {
+  bundleIdOf, CHUNK_SIZE_BYTES, createBundleManifest, directoryChecksum, encodeBundleManifest,
+  type BundleManifest, type ManifestEntry,
+} from '../manifest/index.js'
+import {
+  ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, LAYOUT_DIR_MODE, LAYOUT_FILE_MODE, OCI_IMAGE_INDEX, OCI_LAYOUT_FILE_BYTES,
+} from '../oci/index.js'
+import { ingestBlobBytes } from './blob-upload.js'
+import { ObjectCorruptError, StoreError } from './errors.js'
+import { normalizeImageName, splitImageName } from './image-name.js'
+import { ingestFile } from './ingest.js'
+import type { Store } from './store.js'
+import type { RefRevision } from './types.js'
+
+/** One blob of an image, already a complete object in the store. */
+export interface ImageBlob {
+  /** Lowercase hex, without `sha256:`. */
+  sha256: string
+  object: string
+  size: number
+}
+
+export interface ImageBundleOptions {
+  /** Full image name with its tag: `registry.example.com/team/app:1.0`. */
+  ref: string
+  /** The descriptor index.json gets: the manifest or index that was pushed. */
+  manifest: { mediaType: string, digest: string, size: number }
+  /** Every blob of the image: the manifest itself, child manifests, configs, layers. */
+  blobs: ImageBlob[]
+  /**
+   * Chunk tables the caller already has (computed when the blobs were uploaded). Objects
+   * over one chunk that are not here are read once more to compute theirs.
+   */
+  chunkTables?: Pick<ReadonlyMap<string, string[]>, 'get'>
+  signal?: AbortSignal
+}
+
+export interface ImageBundleResult {
+  bundleId: string
+  bundle: BundleManifest
+  revision: RefRevision
+  /** False when an identical bundle was already stored (only the ref moved). */
+  created: boolean
+}
+
+const FILE_PERMS = LAYOUT_FILE_MODE.toString(8)
+const DIR_PERMS = LAYOUT_DIR_MODE.toString(8)
+
+/**
+ * Records a pushed image as a bundle that is an OCI image layout (`oci-layout`, `index.json`
+ * with one descriptor annotated with the image name and tag, `blobs/sha256/…`), so it travels
+ * and exports like a pushed directory, and points the ref at it. Every blob must already be a
+ * complete object: only index.json and oci-layout are new bytes.
+ */
+export async function commitImageBundle (store: Store, options: ImageBundleOptions): Promise<ImageBundleResult> {
+  const ref = normalizeImageName(options.ref)
+  const blobs = [...new Map(options.blobs.map(b => [b.sha256, b])).values()]
+  for (const blob of blobs) {
+    if (!await store.hasObject(blob.object)) throw new StoreError('OBJECT_MISSING', `blob sha256:${blob.sha256} (object ${blob.object}) is not in the store; push it first`)
+  }
+  const index = await ingestBlobBytes(store, indexJsonOf(ref, options.manifest), { signal: options.signal })
+  const layout = await ingestBlobBytes(store, OCI_LAYOUT_FILE_BYTES, { signal: options.signal })
+  const entries = layoutEntries(blobs, index, layout)
+  const chunkTables = await chunkTablesOf(store, entries, options)
+  const bundle = createBundleManifest(entries, chunkTables)
+  const encoded = encodeBundleManifest(bundle)
+  const bundleId = bundleIdOf(encoded)
+  const revision: RefRevision = { ref, bundleId, manifestDigest: options.manifest.digest, at: Date.now() }
+  const created = await store.bundleRecord(bundleId) === undefined
+  if (created) await store.commitBundle(bundleId, encoded, bundle, [revision])
+  else await store.setRef(revision)
+  return { bundleId, bundle, revision, created }
+}
+
+/** index.json as skopeo and `ctr image export` write it, one image, named both ways containerd and OCI tools read. */
+function indexJsonOf (ref: string, manifest: ImageBundleOptions['manifest']): Buffer {
+  const annotations = { [ANNOTATION_CONTAINERD_IMAGE_NAME]: ref, [ANNOTATION_REF_NAME]: splitImageName(ref).tag }
+  const descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, annotations }
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_IMAGE_INDEX, manifests: [descriptor] }))
+}
+
+/** The snapdir entries of the layout, directories computed by snapdir's rule from their children. */
+function layoutEntries (blobs: ImageBlob[], index: { object: string, size: number }, layout: { object: string, size: number }): ManifestEntry[] {
+  const file = (path: string, object: { object: string, size: number }): ManifestEntry => ({ type: 'F', perms: FILE_PERMS, checksum: object.object, size: object.size, path })
+  const directory = (path: string, children: ManifestEntry[]): ManifestEntry => ({
+    type: 'D',
+    perms: DIR_PERMS,
+    checksum: directoryChecksum(children.map(c => c.checksum)),
+    size: children.reduce((sum, c) => sum + c.size, 0),
+    path,
+  })
+  const blobFiles = blobs.map(b => file(`./blobs/sha256/${b.sha256}`, b))
+  const sha256Dir = directory('./blobs/sha256/', blobFiles)
+  const blobsDir = directory('./blobs/', [sha256Dir])
+  const indexFile = file('./index.json', index)
+  const layoutFile = file('./oci-layout', layout)
+  return [directory('./', [blobsDir, indexFile, layoutFile]), blobsDir, sha256Dir, ...blobFiles, indexFile, layoutFile]
+}
+
+/**
+ * The chunk table of every object over one chunk: the caller's when it has one, otherwise
+ * read from the object, which is checked against its name on the way.
+ */
+async function chunkTablesOf (store: Store, entries: ManifestEntry[], options: ImageBundleOptions): Promise<Map<string, string[]>> {
+  const tables = new Map<string, string[]>()
+  for (const entry of entries) {
+    if (entry.type !== 'F' || entry.size <= CHUNK_SIZE_BYTES || tables.has(entry.checksum)) continue
+    const known = options.chunkTables?.get(entry.checksum)
+    if (known !== undefined) {
+      tables.set(entry.checksum, known)
+      continue
+    }
+    const hashed = await ingestFile(store.objectPath(entry.checksum), { signal: options.signal })
+    if (hashed.checksum !== entry.checksum) throw new ObjectCorruptError(entry.checksum, hashed.checksum)
+    tables.set(entry.checksum, hashed.chunkHashes ?? [])
+  }
+  return tables
+}
