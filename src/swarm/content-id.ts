@@ -11,7 +11,7 @@ const BLAKE3_MULTIHASH = 0x1e
 const HEX64 = /^[0-9a-f]{64}$/
 
 /** Object hashes and bundle IDs are 64 lowercase hex digits in the API, 32 raw bytes on the wire. */
-export function idToBytes (id: string): Uint8Array {
+export function idToBytes (id: string): Uint8Array<ArrayBuffer> {
   if (!HEX64.test(id)) throw new InvalidIdError(id)
   return Uint8Array.from(Buffer.from(id, 'hex'))
 }

@@ -72,6 +72,8 @@ interface Slot {
 
 interface WantedObject {
   slots: Slot[]
+  /** The missing indexes in this node's random order; holders are added in it. */
+  order: number[]
   remaining: number
   /** Lowest index that may still be needed, for in-order priority scans. */
   cursor: number
@@ -102,6 +104,8 @@ export class Scheduler {
   /** Slots asked of at least one peer, oldest first: end-game candidates. */
   private readonly requested = new Set<Slot>()
   private readonly priority: string[] = []
+  /** Requests released for a reason the swarm must act on (cancel on the wire). */
+  private readonly released: ChunkAssignment[] = []
   private readonly chunkSize: number
   private readonly minWindow: number
   private readonly maxWindow: number
@@ -143,10 +147,10 @@ export class Scheduler {
         holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1,
       })
     }
-    const entry: WantedObject = { slots, remaining: 0, cursor: 0 }
-    const needed = [...missing].filter(i => i >= 0 && i < count)
+    const needed = [...new Set(missing)].filter(i => i >= 0 && i < count)
     // A random order inside each rarity bucket: nodes that start together pick different chunks.
     shuffle(needed, this.random)
+    const entry: WantedObject = { slots, order: needed, remaining: 0, cursor: 0 }
     for (const index of needed) {
       const slot = slots[index]
       if (slot === undefined || slot.state !== 'done') continue
@@ -264,15 +268,16 @@ export class Scheduler {
     const entry = this.objects.get(object)
     const state = this.peers.get(peer)
     if (entry === undefined || state === undefined) return
-    for (const slot of entry.slots) this.hold(slot, peer, state)
+    for (const index of entry.order) this.hold(entry.slots[index] as Slot, peer, state)
   }
 
   addBitmapHolder (peer: PeerKey, object: string, bitmap: ChunkBitmap): void {
     const entry = this.objects.get(object)
-    if (entry === undefined) return
-    const held: number[] = []
-    for (let i = 0; i < Math.min(bitmap.chunkCount, entry.slots.length); i++) if (bitmap.has(i)) held.push(i)
-    this.addHolder(peer, object, held)
+    const state = this.peers.get(peer)
+    if (entry === undefined || state === undefined) return
+    for (const index of entry.order) {
+      if (index < bitmap.chunkCount && bitmap.has(index)) this.hold(entry.slots[index] as Slot, peer, state)
+    }
   }
 
   // ---- requests ---------------------------------------------------------------------------
@@ -412,6 +417,18 @@ export class Scheduler {
     return released
   }
 
+  /** Requests the scheduler withdrew on its own since the last call, to cancel on the wire. */
+  takeReleased (): ChunkAssignment[] {
+    return this.released.splice(0)
+  }
+
+  /** Peers with at least one request in flight. */
+  busyPeers (): number {
+    let count = 0
+    for (const state of this.peers.values()) if (state.inFlight.size > 0) count++
+    return count
+  }
+
   /** Requests in flight at one peer. */
   inFlight (peer: PeerKey): number {
     return this.peers.get(peer)?.inFlight.size ?? 0
@@ -510,8 +527,27 @@ export class Scheduler {
     if (slot.state === 'done' || slot.holders.has(peer)) return
     slot.holders.add(peer)
     state.held.add(slot)
-    if (!state.gateway) slot.edgeHolders++
+    if (!state.gateway) {
+      slot.edgeHolders++
+      if (slot.state === 'requested') this.leaveGateways(slot)
+    }
     this.rebucket(slot)
+  }
+
+  /**
+   * A chunk asked only of gateways now has an edge holder: withdraw it from the gateways so
+   * the edge sends it. With a slow gateway uplink the request is still queued there, and the
+   * cancel saves the gateway a copy (DESIGN.md: each chunk leaves the gateway about once).
+   */
+  private leaveGateways (slot: Slot): void {
+    for (const requester of slot.requesters.keys()) {
+      if (this.peers.get(requester)?.gateway !== true) return
+    }
+    for (const requester of [...slot.requesters.keys()]) {
+      this.peers.get(requester)?.inFlight.delete(slot)
+      this.released.push({ peer: requester, object: slot.object, index: slot.index })
+      this.dropRequest(slot, requester)
+    }
   }
 
   private unhold (slot: Slot, peer: PeerKey): void {

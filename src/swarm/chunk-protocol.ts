@@ -1,0 +1,323 @@
+import {
+  CHUNK_MESSAGE_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
+  MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS,
+} from './constants.js'
+import { bytesToId, idToBytes } from './content-id.js'
+import { MessageTimeoutError, ProtocolViolationError } from './errors.js'
+import { encodeVarint, readFrames, sendFrame } from './framing.js'
+import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
+import type { HaveList, PeerKey } from './have-list.js'
+import type { LocalBundles } from './local-bundles.js'
+import type { RateLimiter } from './rate-limiter.js'
+import type { Semaphore } from './semaphore.js'
+import type { Connection, Stream } from '@libp2p/interface'
+
+/**
+ * /shoal/chunk/1.0.0: the asker keeps one long-lived stream per holder and pipelines
+ * requests on it (object hash + chunk index); the holder answers each exactly once, with the
+ * bytes from its own store (only verified bytes are ever there), NOT_PRESENT, or CANCELLED.
+ */
+
+export type ChunkStatus = 'ok' | 'not-present' | 'cancelled'
+
+/** protobuf field 4 (`data`), wire type 2 (length-delimited). */
+const DATA_FIELD_TAG = Uint8Array.of((4 << 3) | 2)
+
+const chunkKey = (object: string, index: number): string => `${object}:${index}`
+
+// ---- serving ------------------------------------------------------------------------------
+
+export interface ChunkServerComponents {
+  store: { readChunk: (hash: string, index: number, options: { signal?: AbortSignal }) => Promise<Uint8Array> }
+  local: LocalBundles
+  haveList: HaveList
+  uploadSlots: Semaphore
+  uploadLimiter?: RateLimiter
+}
+
+export interface ChunkServerInit {
+  /** A gateway serves first the chunks its other neighbours lack (DESIGN.md: each chunk leaves it about once). */
+  gateway: boolean
+  onUploaded: (peer: PeerKey, bytes: number) => void
+}
+
+/** Chunks a gateway remembers having sent; beyond this the memory starts over. */
+const MAX_REMEMBERED_UPLOADS = 65_536
+
+export class ChunkServer {
+  private readonly sessions = new Set<ServeSession>()
+  /** object:index → copies sent, so a gateway sends every chunk once before any twice. */
+  private readonly sent = new Map<string, number>()
+
+  constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {}
+
+  handleStream (stream: Stream, connection: Connection): void {
+    const session = new ServeSession(connection.remotePeer.toString(), stream, this, () => { this.sessions.delete(session) })
+    this.sessions.add(session)
+  }
+
+  closeAll (): void {
+    for (const session of [...this.sessions]) session.abort(new Error('the swarm is stopping'))
+  }
+
+  copiesSent (key: string): number {
+    return this.sent.get(key) ?? 0
+  }
+
+  recordSent (key: string): void {
+    if (!this.init.gateway) return
+    if (this.sent.size >= MAX_REMEMBERED_UPLOADS) this.sent.clear()
+    this.sent.set(key, (this.sent.get(key) ?? 0) + 1)
+  }
+}
+
+interface QueuedRequest { object: string, index: number, key: string }
+
+class ServeSession {
+  private readonly queue: QueuedRequest[] = []
+  private readonly queued = new Set<string>()
+  private readonly replies: Uint8Array[] = []
+  private readonly controller = new AbortController()
+  private serving = false
+  private firstRequest: NodeJS.Timeout | undefined
+
+  constructor (
+    private readonly peer: PeerKey,
+    private readonly stream: Stream,
+    private readonly server: ChunkServer,
+    onClosed: () => void,
+  ) {
+    readFrames(stream, {
+      maxFrameBytes: MAX_CHUNK_REQUEST_BYTES,
+      messageTimeoutMs: MESSAGE_TIMEOUT_MS,
+      onFrame: (frame) => { this.onRequest(frame) },
+      onEnd: () => { void this.stream.close().catch(() => {}) },
+    })
+    // A stream opened and left silent would hold a slot forever.
+    this.firstRequest = setTimeout(() => { this.abort(new MessageTimeoutError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
+    this.firstRequest.unref()
+    stream.addEventListener('close', () => {
+      clearTimeout(this.firstRequest)
+      this.controller.abort(new Error('the chunk stream closed'))
+      onClosed()
+    }, { once: true })
+  }
+
+  abort (err: Error): void {
+    this.stream.abort(err)
+  }
+
+  private onRequest (frame: Uint8Array): void {
+    clearTimeout(this.firstRequest)
+    const request = ChunkRequest.decode(frame)
+    const object = bytesToId(request.object)
+    const key = chunkKey(object, request.index)
+    if (request.cancel) {
+      const at = this.queue.findIndex(r => r.key === key)
+      // Already being sent (or sent): the asker ignores the bytes when they come.
+      if (at < 0) return
+      this.queue.splice(at, 1)
+      this.queued.delete(key)
+      this.reply(object, request.index, ChunkResponse.Status.CANCELLED)
+      return
+    }
+    const local = this.server.components.local.object(object)
+    if (local !== undefined && request.index >= local.chunkCount) {
+      throw new ProtocolViolationError(`chunk index ${request.index} of an object of ${local.chunkCount} chunks`)
+    }
+    if (this.queued.has(key)) throw new ProtocolViolationError('the same chunk requested twice')
+    if (this.queue.length >= MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM) throw new ProtocolViolationError(`more than ${MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM} chunk requests outstanding`)
+    if (local === undefined) {
+      this.reply(object, request.index, ChunkResponse.Status.NOT_PRESENT)
+      return
+    }
+    this.queue.push({ object, index: request.index, key })
+    this.queued.add(key)
+    this.serve()
+  }
+
+  private reply (object: string, index: number, status: ChunkResponse.Status): void {
+    this.replies.push(ChunkResponse.encode({ object: idToBytes(object), index, status }))
+    this.serve()
+  }
+
+  private serve (): void {
+    if (this.serving) return
+    this.serving = true
+    void this.drain()
+      .catch((err: unknown) => { this.abort(err instanceof Error ? err : new Error(String(err))) })
+      .finally(() => { this.serving = false })
+  }
+
+  private async drain (): Promise<void> {
+    const signal = this.controller.signal
+    while (!signal.aborted) {
+      const reply = this.replies.shift()
+      if (reply !== undefined) {
+        await sendFrame(this.stream, reply, { signal })
+        continue
+      }
+      if (this.queue.length === 0) return
+      // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
+      await this.server.components.uploadLimiter?.ready({ signal })
+      const next = this.pick()
+      if (next === undefined) continue
+      await this.send(next, signal)
+    }
+  }
+
+  /**
+   * FIFO; a gateway takes first the chunk the fewest of its other neighbours hold or were
+   * sent: the copy it already sent will reach this asker from an edge (whose have-list makes
+   * the asker cancel here), so the gateway's uplink carries what the swarm lacks.
+   */
+  private pick (): QueuedRequest | undefined {
+    let at = 0
+    if (this.server.init.gateway && this.queue.length > 1) {
+      const { haveList } = this.server.components
+      let best = Infinity
+      for (let i = 0; i < this.queue.length; i++) {
+        const request = this.queue[i] as QueuedRequest
+        const holders = haveList.holderCount(request.object, request.index, this.peer) + this.server.copiesSent(request.key)
+        if (holders < best) {
+          best = holders
+          at = i
+          if (holders === 0) break
+        }
+      }
+    }
+    const [request] = this.queue.splice(at, 1)
+    if (request !== undefined) this.queued.delete(request.key)
+    return request
+  }
+
+  private async send (request: QueuedRequest, signal: AbortSignal): Promise<void> {
+    const { store, uploadSlots, uploadLimiter } = this.server.components
+    await uploadSlots.acquire({ signal })
+    try {
+      let bytes: Uint8Array
+      try {
+        bytes = await store.readChunk(request.object, request.index, { signal })
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'CHUNK_NOT_PRESENT') throw err
+        await sendFrame(this.stream, ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.NOT_PRESENT }), { signal })
+        return
+      }
+      await uploadLimiter?.take(bytes.byteLength, { signal })
+      // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
+      const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
+      this.server.recordSent(request.key)
+      await sendFrame(this.stream, [header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], { signal })
+      this.server.init.onUploaded(this.peer, bytes.byteLength)
+    } finally {
+      uploadSlots.release()
+    }
+  }
+}
+
+// ---- asking -------------------------------------------------------------------------------
+
+export interface ChunkClientInit {
+  open: (options: { signal: AbortSignal }) => Promise<Stream>
+  onResponse: (object: string, index: number, status: ChunkStatus, data: Uint8Array) => void
+  /** The stream is gone; these requests were never answered. */
+  onClosed: (unanswered: Array<{ object: string, index: number }>, err?: Error) => void
+  openTimeoutMs: number
+}
+
+/** The asking side of one peer's chunk stream; opened on the first request. */
+export class ChunkClient {
+  private stream: Stream | undefined
+  private opening: Promise<void> | undefined
+  private readonly outstanding = new Map<string, { object: string, index: number }>()
+  /** Requests (and cancels) made before the stream opened, in order. */
+  private readonly backlog: Uint8Array[] = []
+  private closed = false
+  private writing: Promise<void> = Promise.resolve()
+
+  constructor (private readonly init: ChunkClientInit) {}
+
+  get isClosed (): boolean {
+    return this.closed
+  }
+
+  request (object: string, index: number): void {
+    if (this.closed) return
+    const key = chunkKey(object, index)
+    if (this.outstanding.has(key)) return
+    this.outstanding.set(key, { object, index })
+    this.write(ChunkRequest.encode({ object: idToBytes(object), index, cancel: false }))
+  }
+
+  cancel (object: string, index: number): void {
+    if (this.closed || !this.outstanding.has(chunkKey(object, index))) return
+    this.write(ChunkRequest.encode({ object: idToBytes(object), index, cancel: true }))
+  }
+
+  close (err?: Error): void {
+    if (this.stream !== undefined) {
+      if (err !== undefined) this.stream.abort(err)
+      else void this.stream.close().catch(() => {})
+    }
+    this.finish(err)
+  }
+
+  private write (message: Uint8Array): void {
+    if (this.stream === undefined) {
+      this.backlog.push(message)
+      this.opening ??= this.openStream()
+      return
+    }
+    const stream = this.stream
+    // Requests are tiny; ordering them through one chain keeps frames whole on the wire.
+    this.writing = this.writing.then(async () => { await sendFrame(stream, message) })
+      .catch((err: unknown) => { this.close(err instanceof Error ? err : new Error(String(err))) })
+  }
+
+  private async openStream (): Promise<void> {
+    try {
+      const stream = await this.init.open({ signal: AbortSignal.timeout(this.init.openTimeoutMs) })
+      if (this.closed) {
+        stream.abort(new Error('the chunk client closed while its stream opened'))
+        return
+      }
+      this.stream = stream
+      readFrames(stream, {
+        maxFrameBytes: MAX_CHUNK_RESPONSE_BYTES,
+        messageTimeoutMs: CHUNK_MESSAGE_TIMEOUT_MS,
+        onFrame: (frame) => { this.onResponse(frame) },
+        onEnd: () => { this.close() },
+      })
+      stream.addEventListener('close', (evt) => { this.finish(evt.error) }, { once: true })
+      for (const message of this.backlog.splice(0)) this.write(message)
+    } catch (err) {
+      this.finish(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  private onResponse (frame: Uint8Array): void {
+    const response = ChunkResponse.decode(frame)
+    const object = bytesToId(response.object)
+    const key = chunkKey(object, response.index)
+    if (!this.outstanding.delete(key)) throw new ProtocolViolationError('a chunk response nobody asked for')
+    let status: ChunkStatus
+    switch (response.status) {
+      case ChunkResponse.Status.OK: status = 'ok'; break
+      case ChunkResponse.Status.NOT_PRESENT: status = 'not-present'; break
+      case ChunkResponse.Status.CANCELLED: status = 'cancelled'; break
+      default: throw new ProtocolViolationError(`chunk response status ${String(response.status)}`)
+    }
+    if (status !== 'ok' && response.data.byteLength > 0) throw new ProtocolViolationError('a chunk response carries bytes with a non-OK status')
+    this.init.onResponse(object, response.index, status, response.data)
+  }
+
+  private finish (err?: Error): void {
+    if (this.closed) return
+    this.closed = true
+    this.backlog.length = 0
+    const unanswered = [...this.outstanding.values()]
+    this.outstanding.clear()
+    this.init.onClosed(unanswered, err)
+  }
+}
+

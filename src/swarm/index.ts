@@ -1,0 +1,20 @@
+/**
+ * The swarm: one libp2p node per daemon, have-lists, verified chunks from many peers.
+ * This file is the module's only door.
+ */
+import { Swarm, type SwarmComponents, type SwarmInit } from './swarm.js'
+
+export function createSwarm (components: SwarmComponents, init: SwarmInit): Swarm {
+  return new Swarm(components, init)
+}
+
+export { Swarm, type SwarmComponents, type SwarmInit, type SwarmStore, type SwarmLogger, type PullOptions, type PeerSummary } from './swarm.js'
+export type { SwarmEvents, PullProgress } from './swarm-events.js'
+export type { SwarmStats, PeerTransferStats } from './swarm-stats.js'
+export type { Ban } from './ban-list.js'
+export { createPeerKey, serializePeerKey, parsePeerKey, peerIdOfKey, type PrivateKey } from './peer-identity.js'
+export { generateSwarmKey, checkSwarmKey } from './swarm-key.js'
+export { bundleCid } from './content-id.js'
+export { Scheduler, type SchedulerInit, type ChunkAssignment, type DeliveryVerdict } from './scheduler.js'
+export * from './errors.js'
+export { BUNDLE_PROTOCOL, HAVE_PROTOCOL, CHUNK_PROTOCOL, DHT_PROTOCOL } from './constants.js'

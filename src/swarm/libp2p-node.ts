@@ -1,0 +1,90 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { identify, type Identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import {
+  CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, MAX_NEIGHBOURS,
+  MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
+} from './constants.js'
+import { checkSwarmKey } from './swarm-key.js'
+import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+
+/**
+ * The libp2p node of a shoal daemon: TCP, noise, yamux, identify, ping, a shoal-only
+ * kad-dht, mDNS and a bootstrap list, optionally closed with a pre-shared key. Only this
+ * file knows how libp2p is assembled.
+ */
+
+export type ShoalServices = { identify: Identify, ping: Ping, dht: KadDHT }
+export type ShoalNode = Libp2p<ShoalServices>
+
+export interface NodeInit {
+  privateKey: PrivateKey
+  listen: string[]
+  /** Addresses to advertise instead of the listening ones (NAT, containers). */
+  announce?: string[]
+  bootstrap: string[]
+  mdns: boolean
+  mdnsServiceTag?: string
+  /** mDNS query interval; tests shorten it. */
+  mdnsIntervalMs?: number
+  swarmKey?: Uint8Array
+  gater: ConnectionGater
+  yamuxWindowBytes?: number
+}
+
+export async function createNode (init: NodeInit): Promise<ShoalNode> {
+  const window = init.yamuxWindowBytes ?? YAMUX_WINDOW_BYTES
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if (init.mdns) peerDiscovery.push(mdns({ serviceTag: init.mdnsServiceTag ?? MDNS_SERVICE_TAG, interval: init.mdnsIntervalMs }))
+  if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: init.listen, announce: init.announce },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      // FACTS.md: yamux credits the sender as data arrives, so one stream is capped at
+      // window / RTT; 16 MiB on both ends roughly doubled loopback throughput.
+      streamOptions: {
+        initialStreamWindowSize: window,
+        maxStreamWindowSize: window,
+        // Data beyond the read buffer resets the stream; it must hold a whole window.
+        maxReadBufferLength: window * 2,
+      },
+    })],
+    connectionProtector: init.swarmKey === undefined ? undefined : preSharedKey({ psk: checkSwarmKey(init.swarmKey) }),
+    connectionGater: init.gater,
+    peerDiscovery,
+    connectionManager: {
+      maxConnections: MAX_NEIGHBOURS * 2,
+      dialTimeout: DIAL_TIMEOUT_MS,
+      // Edge sites put many daemons behind one address; the default (5/s per host) refuses them.
+      inboundConnectionThreshold: 100,
+    },
+    connectionMonitor: {
+      // FACTS.md: a ping waits behind the chunks queued on a busy link; the default 5 s
+      // timeout dropped exactly the connections that were working hardest.
+      pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS, maxTimeout: CONNECTION_PING_MAX_TIMEOUT_MS },
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        // Every shoal node answers queries: fleets are LANs, nobody has a "public" address.
+        clientMode: false,
+        // Keep private (LAN) addresses in records; the default strips them.
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true,
+      }),
+    },
+  })
+}

@@ -1,0 +1,82 @@
+import { PROVIDER_LOOKUP_TIMEOUT_MS } from './constants.js'
+import { bundleCid } from './content-id.js'
+import type { ShoalNode } from './libp2p-node.js'
+import type { PeerInfo } from '@libp2p/interface'
+
+/**
+ * DHT provider records for bundle IDs, so a node finds holders beyond its neighbours. A
+ * record is stored at the peers closest to the bundle's CID that we know *now*; a node that
+ * announced while alone reached nobody, so bundles are announced again when neighbours join.
+ */
+
+/** First re-announce this long after a neighbour joins (its routing table fills meanwhile)… */
+const REPROVIDE_DELAY_MS = 1_000
+/** …and not more often than this. */
+const REPROVIDE_MIN_INTERVAL_MS = 10_000
+
+export interface ProviderRecordsInit {
+  bundles: () => string[]
+  onWarning: (message: string, error: Error) => void
+}
+
+export class ProviderRecords {
+  private timer: NodeJS.Timeout | undefined
+  private lastRunAt = 0
+  private readonly controller = new AbortController()
+
+  constructor (private readonly node: ShoalNode, private readonly init: ProviderRecordsInit) {}
+
+  async announce (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_LOOKUP_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
+    await this.node.contentRouting.provide(bundleCid(bundleId), { signal })
+  }
+
+  /** Holders the DHT knows of, ourselves excluded; stops at the first `limit` or the timeout. */
+  async find (bundleId: string, options: { signal?: AbortSignal, limit?: number } = {}): Promise<PeerInfo[]> {
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_LOOKUP_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
+    const found = new Map<string, PeerInfo>()
+    const self = this.node.peerId.toString()
+    try {
+      for await (const provider of this.node.contentRouting.findProviders(bundleCid(bundleId), { signal })) {
+        const key = provider.id.toString()
+        if (key === self || found.has(key)) continue
+        found.set(key, { id: provider.id, multiaddrs: provider.multiaddrs })
+        if (found.size >= (options.limit ?? 20)) break
+      }
+    } catch (err) {
+      // A lookup that timed out still returns what it found; a caller's abort propagates.
+      options.signal?.throwIfAborted()
+      if (found.size === 0) this.init.onWarning(`DHT lookup for bundle ${bundleId} failed`, err as Error)
+    }
+    return [...found.values()]
+  }
+
+  /** Re-announces every local bundle soon, at most once per interval. */
+  scheduleReprovide (): void {
+    if (this.timer !== undefined || this.controller.signal.aborted) return
+    const delay = Math.max(REPROVIDE_DELAY_MS, this.lastRunAt + REPROVIDE_MIN_INTERVAL_MS - Date.now())
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.lastRunAt = Date.now()
+      void this.reprovide()
+    }, delay)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.controller.abort(new Error('the swarm is stopping'))
+  }
+
+  private async reprovide (): Promise<void> {
+    for (const id of this.init.bundles()) {
+      if (this.controller.signal.aborted) return
+      try {
+        await this.announce(id)
+      } catch (err) {
+        if (!this.controller.signal.aborted) this.init.onWarning(`DHT announce of bundle ${id} failed`, err as Error)
+      }
+    }
+  }
+}

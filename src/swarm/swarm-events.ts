@@ -1,0 +1,53 @@
+import { EventEmitter } from 'node:events'
+
+/** What a pull has done so far; bytes count verified chunks of the bundle's objects. */
+export interface PullProgress {
+  bundleId: string
+  totalBytes: number
+  presentBytes: number
+  totalChunks: number
+  presentChunks: number
+  /** Peers this node has chunk requests with right now. */
+  peers: number
+}
+
+/** Events a swarm emits, named `noun:past-verb`. */
+export interface SwarmEvents {
+  'peer:connected': { peer: string }
+  'peer:disconnected': { peer: string }
+  /** A neighbour greeted us on the have protocol: its have-list now flows. */
+  'neighbour:joined': { peer: string, gateway: boolean }
+  'neighbour:left': { peer: string }
+  'peer:banned': { peer: string, reason: string, until: number }
+  'chunk:received': { peer: string, object: string, index: number, bytes: number }
+  'chunk:rejected': { peer: string, object: string, index: number, reason: string }
+  'pull:progress': PullProgress
+  'pull:completed': { bundleId: string }
+  /** A background step failed (a DHT announce, a dial); the swarm carries on. */
+  'warning': { message: string, error?: Error }
+}
+
+export class SwarmEventEmitter {
+  private readonly emitter = new EventEmitter()
+
+  constructor () {
+    // Tests and the daemon may watch many events at once; this is not a leak.
+    this.emitter.setMaxListeners(0)
+  }
+
+  on<E extends keyof SwarmEvents> (event: E, listener: (detail: SwarmEvents[E]) => void): void {
+    this.emitter.on(event, listener)
+  }
+
+  off<E extends keyof SwarmEvents> (event: E, listener: (detail: SwarmEvents[E]) => void): void {
+    this.emitter.off(event, listener)
+  }
+
+  once<E extends keyof SwarmEvents> (event: E, listener: (detail: SwarmEvents[E]) => void): void {
+    this.emitter.once(event, listener)
+  }
+
+  emit<E extends keyof SwarmEvents> (event: E, detail: SwarmEvents[E]): void {
+    this.emitter.emit(event, detail)
+  }
+}

@@ -1,0 +1,74 @@
+/** Transfer counters, for `swarm.stats()`, the status page and /metrics. */
+
+export interface PeerTransferStats {
+  bytesUploaded: number
+  bytesDownloaded: number
+  chunksUploaded: number
+  chunksDownloaded: number
+  /** Chunks this peer sent that another peer had already delivered. */
+  duplicateChunks: number
+  /** Chunks this peer sent that failed verification. */
+  rejectedChunks: number
+}
+
+export interface SwarmStats extends PeerTransferStats {
+  /** Chunks received more than once (end game, late answers to re-asked requests). */
+  chunksFetchedTwice: number
+  chunksRejected: number
+  bans: number
+  perPeer: Record<string, PeerTransferStats>
+}
+
+const emptyPeer = (): PeerTransferStats => ({
+  bytesUploaded: 0, bytesDownloaded: 0, chunksUploaded: 0, chunksDownloaded: 0, duplicateChunks: 0, rejectedChunks: 0,
+})
+
+export class TransferStats {
+  private readonly peers = new Map<string, PeerTransferStats>()
+  private bans = 0
+
+  peer (peer: string): PeerTransferStats {
+    let stats = this.peers.get(peer)
+    if (stats === undefined) {
+      stats = emptyPeer()
+      this.peers.set(peer, stats)
+    }
+    return stats
+  }
+
+  uploaded (peer: string, bytes: number): void {
+    const stats = this.peer(peer)
+    stats.bytesUploaded += bytes
+    stats.chunksUploaded++
+  }
+
+  downloaded (peer: string, bytes: number, duplicate: boolean): void {
+    const stats = this.peer(peer)
+    stats.bytesDownloaded += bytes
+    stats.chunksDownloaded++
+    if (duplicate) stats.duplicateChunks++
+  }
+
+  rejected (peer: string): void {
+    this.peer(peer).rejectedChunks++
+  }
+
+  banned (): void {
+    this.bans++
+  }
+
+  snapshot (): SwarmStats {
+    const total = emptyPeer()
+    const perPeer: Record<string, PeerTransferStats> = {}
+    for (const [peer, stats] of this.peers) {
+      perPeer[peer] = { ...stats }
+      total.bytesUploaded += stats.bytesUploaded
+      total.bytesDownloaded += stats.bytesDownloaded
+      total.chunksUploaded += stats.chunksUploaded
+      total.chunksDownloaded += stats.chunksDownloaded
+      total.duplicateChunks += stats.duplicateChunks
+      total.rejectedChunks += stats.rejectedChunks
+    }
+    return { ...total, chunksFetchedTwice: total.duplicateChunks, chunksRejected: total.rejectedChunks, bans: this.bans, perPeer }
+  }
+}

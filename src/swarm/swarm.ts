@@ -1,0 +1,723 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
+import { BanList, type Ban } from './ban-list.js'
+import { fetchBundle, serveBundleRequest } from './bundle-protocol.js'
+import { ChunkClient, ChunkServer, type ChunkStatus } from './chunk-protocol.js'
+import {
+  BAN_DURATION_MS, BUNDLE_PROTOCOL, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
+  MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
+  SCHEDULER_TICK_MS, STREAM_OPEN_TIMEOUT_MS,
+} from './constants.js'
+import { BadDataError, BundleNotFoundError, SwarmNotStartedError } from './errors.js'
+import { HaveList, type ObjectHolding } from './have-list.js'
+import { HaveProtocol } from './have-protocol.js'
+import { createNode, type ShoalNode } from './libp2p-node.js'
+import { LocalBundles } from './local-bundles.js'
+import { peerIdOfKey } from './peer-identity.js'
+import { ProviderRecords } from './providers.js'
+import { PullJob } from './pull-job.js'
+import { RateLimiter } from './rate-limiter.js'
+import { Scheduler, type SchedulerInit } from './scheduler.js'
+import { Semaphore } from './semaphore.js'
+import { SwarmEventEmitter, type PullProgress } from './swarm-events.js'
+import { TransferStats, type SwarmStats } from './swarm-stats.js'
+import type { Store } from '../store/index.js'
+import type { Connection, PeerInfo, PrivateKey } from '@libp2p/interface'
+
+/** The part of the store the swarm uses (src/store/index.ts). */
+export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'listBundles' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off'>
+
+/** Structured logging, as the daemon's logger provides it; the swarm is silent without one. */
+export interface SwarmLogger {
+  debug: (msg: string, fields?: Record<string, unknown>) => void
+  info: (msg: string, fields?: Record<string, unknown>) => void
+  warn: (msg: string, fields?: Record<string, unknown>) => void
+  error: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+export interface SwarmComponents {
+  store: SwarmStore
+  logger?: SwarmLogger
+}
+
+const silent: SwarmLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+
+export interface SwarmInit {
+  /** The node's persistent identity (createPeerKey / parsePeerKey). */
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on; default every IPv4 interface, a random port. */
+  listen?: string[]
+  /** Multiaddrs to advertise instead of the listening ones. */
+  announce?: string[]
+  /** Full multiaddrs (with /p2p/<id>) dialed at start, usually the gateway's. */
+  bootstrap?: string[]
+  /** LAN discovery; on unless false. */
+  mdns?: boolean
+  mdnsServiceTag?: string
+  mdnsIntervalMs?: number
+  /** A pre-shared key (generateSwarmKey); without the same key nobody can connect. */
+  swarmKey?: Uint8Array
+  /** A gateway seeds the fleet: edges fetch from it only what no other neighbour holds. */
+  gateway?: boolean
+  maxUploadBytesPerSecond?: number
+  maxDownloadBytesPerSecond?: number
+  banDurationMs?: number
+  /** How long pull() looks for a peer with an unknown manifest before giving up. */
+  manifestSearchTimeoutMs?: number
+  maxNeighbours?: number
+  yamuxWindowBytes?: number
+  scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
+}
+
+export interface PullOptions {
+  signal?: AbortSignal
+  onProgress?: (progress: PullProgress) => void
+  /** An object a client is waiting on: its chunks are fetched first, in order. */
+  priorityObject?: string
+}
+
+export interface PeerSummary {
+  id: string
+  addresses: string[]
+  connected: boolean
+  /** The have protocol is up: the peer's have-list reaches us. */
+  neighbour: boolean
+  gateway: boolean
+  banned: boolean
+  bytesUploaded: number
+  bytesDownloaded: number
+  /** Measured download rate from this peer, bytes per second. */
+  rate?: number
+  requestsInFlight: number
+}
+
+const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
+/** A pull with no progress this long looks for more holders in the DHT… */
+const STALLED_PULL_SEARCH_MS = 5_000
+/** …at most this often. */
+const PROVIDER_SEARCH_INTERVAL_MS = 15_000
+/** The opener of a have stream retries a lost one this often while the connection lasts. */
+const HAVE_REOPEN_INTERVAL_MS = 5_000
+
+/**
+ * One daemon's place in the fleet: a libp2p node, the three shoal protocols, the
+ * scheduler, and the pulls waiting on them. It serves peers from the local store only.
+ */
+export class Swarm extends SwarmEventEmitter {
+  readonly peerId: string
+  private node: ShoalNode | undefined
+  private readonly store: SwarmStore
+  private readonly log: SwarmLogger
+  private readonly init: SwarmInit
+  private readonly bans: BanList
+  private readonly haveList = new HaveList()
+  private readonly local = new LocalBundles()
+  private readonly scheduler: Scheduler
+  private readonly transfer = new TransferStats()
+  private readonly uploadLimiter: RateLimiter | undefined
+  private readonly downloadLimiter: RateLimiter | undefined
+  private readonly have: HaveProtocol
+  private readonly chunkServer: ChunkServer
+  private readonly clients = new Map<string, ChunkClient>()
+  private readonly jobs = new Set<PullJob>()
+  private readonly objectJobs = new Map<string, Set<PullJob>>()
+  /** Chunks handed to the store, by `object:index`, so its 'chunk:stored' event names the sender. */
+  private readonly arriving = new Map<string, { peer: string, bytes: number }>()
+  private readonly gateways = new Set<string>()
+  private readonly haveOpenedAt = new Map<string, number>()
+  private readonly providerSearchAt = new Map<string, number>()
+  private providers: ProviderRecords | undefined
+  private tickTimer: NodeJS.Timeout | undefined
+  private pumpTimer: NodeJS.Timeout | undefined
+  private pumpQueued = false
+  private running = false
+  private stopController = new AbortController()
+
+  constructor (components: SwarmComponents, init: SwarmInit) {
+    super()
+    this.store = components.store
+    this.log = components.logger ?? silent
+    this.init = init
+    this.peerId = peerIdOfKey(init.privateKey)
+    this.bans = new BanList()
+    this.scheduler = new Scheduler({ ...init.scheduler, chunkSizeBytes: CHUNK_SIZE_BYTES })
+    this.uploadLimiter = init.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxUploadBytesPerSecond)
+    this.downloadLimiter = init.maxDownloadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxDownloadBytesPerSecond)
+    this.have = new HaveProtocol({ store: this.store, local: this.local, haveList: this.haveList }, {
+      gateway: init.gateway ?? false,
+      onNeighbourJoined: (peer, gateway) => { this.neighbourJoined(peer, gateway) },
+      onNeighbourLeft: (peer) => { this.neighbourLeft(peer) },
+      onHolding: (peer, object, holding) => { this.peerHolds(peer, object, holding) },
+      onChunks: (peer, object, indexes) => {
+        this.scheduler.addHolder(peer, object, indexes)
+        this.schedulePump()
+      },
+    })
+    this.chunkServer = new ChunkServer({
+      store: this.store,
+      local: this.local,
+      haveList: this.haveList,
+      uploadSlots: new Semaphore(MAX_CONCURRENT_UPLOADS),
+      uploadLimiter: this.uploadLimiter,
+    }, {
+      gateway: init.gateway ?? false,
+      onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
+    })
+  }
+
+  get isRunning (): boolean {
+    return this.running
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------
+
+  async start (options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.running) return
+    this.stopController = new AbortController()
+    const node = await createNode({
+      privateKey: this.init.privateKey,
+      listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+      announce: this.init.announce,
+      bootstrap: this.init.bootstrap ?? [],
+      mdns: this.init.mdns ?? true,
+      mdnsServiceTag: this.init.mdnsServiceTag,
+      mdnsIntervalMs: this.init.mdnsIntervalMs,
+      swarmKey: this.init.swarmKey,
+      gater: this.bans.gater(),
+      yamuxWindowBytes: this.init.yamuxWindowBytes,
+    })
+    this.node = node
+    this.providers = new ProviderRecords(node, {
+      bundles: () => this.local.ids(),
+      onWarning: (message, error) => { this.warn(message, error) },
+    })
+    // Local bundles first, so the first hello to any neighbour already lists them.
+    for (const summary of await this.store.listBundles()) {
+      options.signal?.throwIfAborted()
+      const bundle = await this.store.getBundle(summary.id)
+      if (bundle !== undefined) this.local.add(summary.id, bundle)
+    }
+    this.store.on('bundle:added', this.onBundleAdded)
+    this.store.on('chunk:stored', this.onChunkStored)
+    this.store.on('object:complete', this.onObjectComplete)
+
+    await node.handle(BUNDLE_PROTOCOL, (stream) => { void serveBundleRequest({ store: this.store }, stream) }, {
+      maxInboundStreams: MAX_BUNDLE_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_BUNDLE_STREAMS_PER_CONNECTION,
+    })
+    await node.handle(HAVE_PROTOCOL, (stream, connection) => { this.have.handleStream(stream, connection) }, {
+      maxInboundStreams: MAX_HAVE_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_HAVE_STREAMS_PER_CONNECTION,
+    })
+    await node.handle(CHUNK_PROTOCOL, (stream, connection) => { this.chunkServer.handleStream(stream, connection) }, {
+      maxInboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION,
+    })
+    await node.register(HAVE_PROTOCOL, {
+      onConnect: (peerId, connection) => { this.maybeOpenHave(peerId.toString(), connection) },
+    })
+    node.addEventListener('peer:discovery', (evt) => { this.discovered(evt.detail) })
+    node.addEventListener('peer:connect', (evt) => { this.emit('peer:connected', { peer: evt.detail.toString() }) })
+    node.addEventListener('peer:disconnect', (evt) => { this.emit('peer:disconnected', { peer: evt.detail.toString() }) })
+
+    await node.start()
+    this.running = true
+    this.tickTimer = setInterval(() => { this.tick() }, SCHEDULER_TICK_MS)
+    this.tickTimer.unref()
+    this.providers.scheduleReprovide()
+  }
+
+  /** Stops serving and fetching; pulls in progress fail with an abort error. */
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    const reason = new DOMException('the swarm stopped', 'AbortError')
+    this.stopController.abort(reason)
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer)
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
+    this.providers?.stop()
+    this.store.off('bundle:added', this.onBundleAdded)
+    this.store.off('chunk:stored', this.onChunkStored)
+    this.store.off('object:complete', this.onObjectComplete)
+    for (const job of this.jobs) job.fail(reason)
+    this.jobs.clear()
+    this.have.closeAll()
+    this.chunkServer.closeAll()
+    for (const client of this.clients.values()) client.close()
+    this.clients.clear()
+    await this.node?.stop()
+    this.node = undefined
+  }
+
+  // ---- public API ---------------------------------------------------------------------
+
+  /** Multiaddrs peers can dial, each ending in /p2p/<peer id>. */
+  addresses (): string[] {
+    return this.requireNode().getMultiaddrs().map(ma => ma.toString())
+  }
+
+  /** Connects to a peer by a full multiaddr (with /p2p/<id>); resolves with its peer ID. */
+  async dial (address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const connection = await this.requireNode().dial(multiaddr(address), { signal: withTimeout(options.signal, DIAL_TIMEOUT_MS) })
+    return connection.remotePeer.toString()
+  }
+
+  /**
+   * Fetches a bundle: its manifest from a peer when the store lacks it, then every missing
+   * chunk, verified, from whichever neighbours hold it. Resolves when every object is
+   * complete in the store.
+   */
+  async pull (bundleId: string, options: PullOptions = {}): Promise<void> {
+    this.requireNode()
+    const signal = anySignal(options.signal, this.stopController.signal)
+    signal.throwIfAborted()
+    let bundle = await this.store.getBundle(bundleId)
+    if (bundle === undefined) {
+      const encoded = await this.findManifest(bundleId, signal)
+      bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
+    }
+    this.addLocalBundle(bundleId, bundle)
+    const job = new PullJob(bundleId, () => this.scheduler.busyPeers(), (progress) => {
+      options.onProgress?.(progress)
+      this.emit('pull:progress', progress)
+    })
+    await this.enlist(job, bundle)
+    if (job.remaining.size === 0) {
+      job.finish()
+      this.emit('pull:completed', { bundleId })
+      return
+    }
+    if (options.priorityObject !== undefined) this.prioritize(options.priorityObject)
+    this.jobs.add(job)
+    void this.announceQuietly(bundleId)
+    void this.searchProviders(bundleId)
+    this.schedulePump()
+    try {
+      await job.wait(signal)
+      this.log.info('pull completed', { bundleId, bytes: job.progress.totalBytes })
+      this.emit('pull:completed', { bundleId })
+    } finally {
+      this.dismiss(job)
+    }
+  }
+
+  /** Fetches this object's chunks before anything else, in order (an HTTP client waits on it). */
+  prioritize (object: string): void {
+    this.scheduler.prioritize(object)
+    this.schedulePump()
+  }
+
+  /** Announces in the DHT that this node holds (or is pulling) a bundle. */
+  async announce (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.requireNode()
+    await this.providers?.announce(bundleId, { signal: anySignal(options.signal, this.stopController.signal) })
+  }
+
+  /** Looks up holders of a bundle in the DHT and connects to them; resolves with their IDs. */
+  async findProviders (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    this.requireNode()
+    const found = await this.providers?.find(bundleId, { signal: anySignal(options.signal, this.stopController.signal) }) ?? []
+    await Promise.all(found.map(async (peer) => { await this.connectTo(peer) }))
+    return found.map(peer => peer.id.toString())
+  }
+
+  peers (): PeerSummary[] {
+    const node = this.requireNode()
+    const ids = new Set<string>([...node.getPeers().map(p => p.toString()), ...Object.keys(this.transfer.snapshot().perPeer)])
+    return [...ids].map((id) => {
+      const connections = node.getConnections(peerIdFromString(id))
+      const stats = this.transfer.peer(id)
+      return {
+        id,
+        addresses: connections.map(c => c.remoteAddr.toString()),
+        connected: connections.length > 0,
+        neighbour: this.have.has(id),
+        gateway: this.gateways.has(id),
+        banned: this.bans.isBanned(id),
+        bytesUploaded: stats.bytesUploaded,
+        bytesDownloaded: stats.bytesDownloaded,
+        rate: this.scheduler.rate(id),
+        requestsInFlight: this.scheduler.inFlight(id),
+      }
+    })
+  }
+
+  stats (): SwarmStats {
+    return this.transfer.snapshot()
+  }
+
+  banned (): Ban[] {
+    return this.bans.list()
+  }
+
+  /** Disconnects a peer and refuses it for `durationMs` (default BAN_DURATION_MS). */
+  ban (peer: string, reason: string, durationMs: number = this.init.banDurationMs ?? BAN_DURATION_MS): void {
+    const ban = this.bans.ban(peer, durationMs, reason)
+    this.transfer.banned()
+    this.have.close(peer, new BadDataError(`banned: ${reason}`))
+    this.clients.get(peer)?.close(new BadDataError(`banned: ${reason}`))
+    this.neighbourLeft(peer)
+    this.log.warn('peer banned', { peer, reason, until: new Date(ban.until).toISOString() })
+    this.emit('peer:banned', { peer, reason, until: ban.until })
+    void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
+  }
+
+  // ---- neighbours ---------------------------------------------------------------------
+
+  private maybeOpenHave (peer: string, connection: Connection): void {
+    if (!HaveProtocol.opensTo(this.peerId, peer) || this.have.has(peer) || this.bans.isBanned(peer)) return
+    this.haveOpenedAt.set(peer, Date.now())
+    void this.have.open(connection).catch((err: Error) => {
+      this.warn(`could not open a have stream to ${peer}`, err)
+    })
+  }
+
+  private neighbourJoined (peer: string, gateway: boolean): void {
+    if (gateway) this.gateways.add(peer)
+    else this.gateways.delete(peer)
+    this.scheduler.addPeer(peer, { gateway }, Date.now())
+    this.providers?.scheduleReprovide()
+    this.log.debug('neighbour joined', { peer, gateway })
+    this.emit('neighbour:joined', { peer, gateway })
+    this.schedulePump()
+  }
+
+  private neighbourLeft (peer: string): void {
+    if (!this.scheduler.hasPeer(peer)) return
+    this.scheduler.removePeer(peer)
+    this.gateways.delete(peer)
+    this.clients.get(peer)?.close()
+    this.clients.delete(peer)
+    this.log.debug('neighbour left', { peer })
+    this.emit('neighbour:left', { peer })
+    this.schedulePump()
+  }
+
+  private peerHolds (peer: string, object: string, holding: ObjectHolding): void {
+    if (holding === true) this.scheduler.addWholeHolder(peer, object)
+    else this.scheduler.addBitmapHolder(peer, object, holding)
+    this.schedulePump()
+  }
+
+  private discovered (info: PeerInfo): void {
+    const peer = info.id.toString()
+    if (!this.running || this.bans.isBanned(peer)) return
+    const node = this.requireNode()
+    if (node.getConnections(info.id).length > 0) return
+    if (node.getPeers().length >= (this.init.maxNeighbours ?? MAX_NEIGHBOURS)) return
+    void this.connectTo(info)
+  }
+
+  private async connectTo (info: PeerInfo): Promise<void> {
+    const node = this.node
+    if (node === undefined || this.bans.isBanned(info.id.toString())) return
+    try {
+      if (info.multiaddrs.length > 0) await node.peerStore.merge(info.id, { multiaddrs: info.multiaddrs })
+      await node.dial(info.id, { signal: withTimeout(this.stopController.signal, DIAL_TIMEOUT_MS) })
+    } catch (err) {
+      if (this.running) this.warn(`could not dial ${info.id.toString()}`, err as Error)
+    }
+  }
+
+  // ---- local store events -------------------------------------------------------------
+
+  private readonly onBundleAdded = ({ id }: { id: string }): void => {
+    void this.store.getBundle(id).then((bundle) => {
+      if (bundle !== undefined && this.running) {
+        this.addLocalBundle(id, bundle)
+        void this.announceQuietly(id)
+      }
+    }, (err: Error) => { this.warn(`could not read new bundle ${id}`, err) })
+  }
+
+  private readonly onChunkStored = ({ object, index }: { object: string, index: number }): void => {
+    this.have.localChunkStored(object, index)
+    // The store emits this before 'object:complete', so progress always precedes completion.
+    const key = `${object}:${index}`
+    const arrival = this.arriving.get(key)
+    this.arriving.delete(key)
+    if (arrival !== undefined) this.emit('chunk:received', { peer: arrival.peer, object, index, bytes: arrival.bytes })
+    const jobs = this.objectJobs.get(object)
+    if (jobs === undefined) return
+    const bytes = arrival?.bytes ?? Math.min(CHUNK_SIZE_BYTES, (this.local.object(object)?.size ?? 0) - index * CHUNK_SIZE_BYTES)
+    for (const job of jobs) job.chunkStored(bytes)
+  }
+
+  private readonly onObjectComplete = ({ object }: { object: string }): void => {
+    this.have.localObjectComplete(object)
+    this.objectCompleted(object)
+  }
+
+  private addLocalBundle (id: string, bundle: BundleManifest): void {
+    if (this.local.add(id, bundle)) this.have.localBundleAdded(id)
+  }
+
+  // ---- pulls --------------------------------------------------------------------------
+
+  /** Registers a job's objects with the scheduler, seeded with what neighbours already hold. */
+  private async enlist (job: PullJob, bundle: BundleManifest): Promise<void> {
+    for (const object of bundleObjects(bundle)) {
+      const chunks = Math.ceil(object.size / bundle.chunkSize)
+      const state = await this.store.objectState(object.hash)
+      if (object.size === 0 || state.state === 'complete') {
+        job.addObject(object.hash, { bytes: object.size, chunks, presentBytes: object.size, presentChunks: chunks, complete: true })
+        continue
+      }
+      const missing = state.state === 'partial' ? state.bitmap.missing() : [...Array(chunks).keys()]
+      const presentChunks = chunks - missing.length
+      const lastMissing = missing.includes(chunks - 1)
+      const presentBytes = presentChunks * bundle.chunkSize - (lastMissing ? 0 : chunks * bundle.chunkSize - object.size)
+      job.addObject(object.hash, { bytes: object.size, chunks, presentBytes: Math.max(0, presentBytes), presentChunks, complete: false })
+      let jobs = this.objectJobs.get(object.hash)
+      if (jobs === undefined) {
+        jobs = new Set()
+        this.objectJobs.set(object.hash, jobs)
+      }
+      jobs.add(job)
+      if (!this.scheduler.isWanted(object.hash)) {
+        this.scheduler.want(object.hash, object.size, missing)
+        for (const [peer, holding] of this.haveList.holdersOf(object.hash)) {
+          if (holding === true) this.scheduler.addWholeHolder(peer, object.hash)
+          else this.scheduler.addBitmapHolder(peer, object.hash, holding)
+        }
+      }
+    }
+    // An object that completed while we looked (another pull, a push) sent its event already.
+    for (const object of [...job.remaining]) {
+      if ((await this.store.objectState(object)).state === 'complete') this.objectCompleted(object)
+    }
+  }
+
+  /** A job ended (done, failed or aborted): objects nobody else waits for are no longer fetched. */
+  private dismiss (job: PullJob): void {
+    this.jobs.delete(job)
+    for (const object of job.remaining) {
+      const jobs = this.objectJobs.get(object)
+      jobs?.delete(job)
+      if (jobs !== undefined && jobs.size > 0) continue
+      this.objectJobs.delete(object)
+      for (const request of this.scheduler.unwant(object)) this.clients.get(request.peer)?.cancel(request.object, request.index)
+    }
+  }
+
+  private objectCompleted (object: string): void {
+    for (const request of this.scheduler.unwant(object)) this.clients.get(request.peer)?.cancel(request.object, request.index)
+    const jobs = this.objectJobs.get(object)
+    this.objectJobs.delete(object)
+    for (const job of jobs ?? []) job.objectComplete(object)
+  }
+
+  private failObject (object: string, err: Error): void {
+    const jobs = this.objectJobs.get(object)
+    for (const job of jobs ?? []) job.fail(err)
+  }
+
+  /** Finds a peer that serves the manifest: neighbours that said they hold it, any neighbour, then the DHT. */
+  private async findManifest (bundleId: string, signal: AbortSignal): Promise<Uint8Array> {
+    const deadline = Date.now() + (this.init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS)
+    const notFound = new Set<string>()
+    let lookedUp = false
+    for (;;) {
+      signal.throwIfAborted()
+      const node = this.requireNode()
+      const interested = this.haveList.peersInterestedIn(bundleId)
+      const others = node.getPeers().map(p => p.toString()).filter(p => !notFound.has(p))
+      for (const peer of new Set([...interested, ...others])) {
+        if (this.bans.isBanned(peer)) continue
+        const connection = node.getConnections(peerIdFromString(peer))[0]
+        if (connection === undefined) continue
+        try {
+          const encoded = await fetchBundle(connection, bundleId, { signal })
+          if (encoded !== undefined) return encoded
+          notFound.add(peer)
+        } catch (err) {
+          signal.throwIfAborted()
+          if (err instanceof BadDataError) this.ban(peer, err.message)
+        }
+      }
+      if (Date.now() >= deadline) throw new BundleNotFoundError(bundleId, notFound.size)
+      if (!lookedUp || Date.now() - (this.providerSearchAt.get(bundleId) ?? 0) > PROVIDER_SEARCH_INTERVAL_MS) {
+        lookedUp = true
+        const found = await this.searchProviders(bundleId, signal)
+        for (const peer of found) notFound.delete(peer)
+        if (found.length > 0) continue
+      }
+      await this.nextNeighbour(Math.min(1_000, Math.max(0, deadline - Date.now())), signal)
+    }
+  }
+
+  /** Resolves when a neighbour joins or after `ms`. */
+  private async nextNeighbour (ms: number, signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.off('neighbour:joined', done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.on('neighbour:joined', done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  private async searchProviders (bundleId: string, signal?: AbortSignal): Promise<string[]> {
+    this.providerSearchAt.set(bundleId, Date.now())
+    try {
+      return await this.findProviders(bundleId, { signal })
+    } catch (err) {
+      if (this.running && signal?.aborted !== true) this.warn(`provider search for ${bundleId} failed`, err as Error)
+      return []
+    }
+  }
+
+  private async announceQuietly (bundleId: string): Promise<void> {
+    try {
+      await this.announce(bundleId)
+    } catch (err) {
+      if (this.running) this.warn(`DHT announce of ${bundleId} failed`, err as Error)
+    }
+  }
+
+  // ---- chunk traffic ------------------------------------------------------------------
+
+  private schedulePump (): void {
+    if (this.pumpQueued || !this.running) return
+    this.pumpQueued = true
+    // setImmediate, not a microtask: a burst of have messages and responses becomes one pass.
+    setImmediate(() => {
+      this.pumpQueued = false
+      this.pump()
+    })
+  }
+
+  /** Sends the requests the scheduler hands out, within the download cap. */
+  private pump (): void {
+    if (!this.running) return
+    const now = Date.now()
+    for (const request of this.scheduler.takeReleased()) this.clients.get(request.peer)?.cancel(request.object, request.index)
+    const limiter = this.downloadLimiter
+    if (limiter === undefined) {
+      for (const request of this.scheduler.next(now)) this.client(request.peer).request(request.object, request.index)
+      return
+    }
+    for (;;) {
+      const wait = limiter.waitMs()
+      if (wait > 0) {
+        if (this.pumpTimer === undefined) {
+          this.pumpTimer = setTimeout(() => {
+            this.pumpTimer = undefined
+            this.pump()
+          }, wait)
+        }
+        return
+      }
+      const [request] = this.scheduler.next(now, 1)
+      if (request === undefined) return
+      limiter.tryTake(CHUNK_SIZE_BYTES)
+      this.client(request.peer).request(request.object, request.index)
+    }
+  }
+
+  private client (peer: string): ChunkClient {
+    let client = this.clients.get(peer)
+    if (client !== undefined && !client.isClosed) return client
+    client = new ChunkClient({
+      openTimeoutMs: STREAM_OPEN_TIMEOUT_MS,
+      open: async ({ signal }) => await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal }),
+      onResponse: (object, index, status, data) => { this.onChunkResponse(peer, object, index, status, data) },
+      onClosed: (unanswered, err) => {
+        if (this.clients.get(peer) === client) this.clients.delete(peer)
+        const now = Date.now()
+        for (const request of unanswered) this.scheduler.answered(peer, request.object, request.index, now)
+        // A chunk stream that failed makes the peer useless to us until its have stream is renewed.
+        if (err !== undefined && this.running) this.have.close(peer, err)
+        this.schedulePump()
+      },
+    })
+    this.clients.set(peer, client)
+    return client
+  }
+
+  private onChunkResponse (peer: string, object: string, index: number, status: ChunkStatus, data: Uint8Array): void {
+    const now = Date.now()
+    if (status === 'cancelled') {
+      this.scheduler.answered(peer, object, index, now)
+    } else if (status === 'not-present') {
+      this.scheduler.notPresent(peer, object, index, now)
+    } else {
+      const verdict = this.scheduler.delivered(peer, object, index, now)
+      this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
+      for (const other of verdict.cancel) this.clients.get(other.peer)?.cancel(other.object, other.index)
+      if (verdict.accepted) void this.storeChunk(peer, object, index, data)
+    }
+    this.schedulePump()
+  }
+
+  /** Verifies (the store hashes it against the bundle's table) and stores one chunk. */
+  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array): Promise<void> {
+    const bundleId = this.local.bundleOf(object)
+    if (bundleId === undefined) {
+      this.scheduler.storeFailed(object, index)
+      return
+    }
+    const key = `${object}:${index}`
+    this.arriving.set(key, { peer, bytes: data.byteLength })
+    try {
+      const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal })
+      const objectDone = this.scheduler.stored(object, index)
+      if (result.objectComplete || objectDone) this.objectCompleted(object)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'CHUNK_HASH_MISMATCH') {
+        this.transfer.rejected(peer)
+        this.scheduler.rejected(peer, object, index)
+        this.emit('chunk:rejected', { peer, object, index, reason: (err as Error).message })
+        this.ban(peer, `sent chunk ${index} of ${object}, which failed verification`)
+      } else if (this.running) {
+        // A disk or corruption error: the pulls waiting on this object cannot finish.
+        this.scheduler.storeFailed(object, index)
+        this.failObject(object, err as Error)
+      }
+    } finally {
+      this.arriving.delete(key)
+      this.schedulePump()
+    }
+  }
+
+  /** Releases stalled requests, renews lost have streams and looks for holders of stalled pulls. */
+  private tick (): void {
+    if (!this.running) return
+    const now = Date.now()
+    for (const request of this.scheduler.expire(now)) this.clients.get(request.peer)?.cancel(request.object, request.index)
+    const node = this.requireNode()
+    for (const connection of node.getConnections()) {
+      const peer = connection.remotePeer.toString()
+      if (this.have.has(peer) || now - (this.haveOpenedAt.get(peer) ?? 0) < HAVE_REOPEN_INTERVAL_MS) continue
+      if (connection.status === 'open' && HaveProtocol.opensTo(this.peerId, peer)) this.maybeOpenHave(peer, connection)
+    }
+    for (const job of this.jobs) {
+      if (now - job.lastProgressAt < STALLED_PULL_SEARCH_MS) continue
+      if (now - (this.providerSearchAt.get(job.bundleId) ?? 0) < PROVIDER_SEARCH_INTERVAL_MS) continue
+      void this.searchProviders(job.bundleId, this.stopController.signal)
+    }
+    this.schedulePump()
+  }
+
+  private warn (message: string, error?: Error): void {
+    this.log.warn(message, { err: error })
+    this.emit('warning', { message, error })
+  }
+
+  private requireNode (): ShoalNode {
+    if (this.node === undefined) throw new SwarmNotStartedError()
+    return this.node
+  }
+}
+
+function anySignal (signal: AbortSignal | undefined, other: AbortSignal): AbortSignal {
+  return signal === undefined ? other : AbortSignal.any([signal, other])
+}
+
+function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
+  return signal === undefined ? AbortSignal.timeout(ms) : AbortSignal.any([signal, AbortSignal.timeout(ms)])
+}
+
