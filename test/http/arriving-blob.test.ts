@@ -1,0 +1,233 @@
+import { readFile } from 'node:fs/promises'
+import { afterEach, beforeAll, afterAll, beforeEach, describe, expect, it } from 'vitest'
+import type { BlobSource } from '../../src/http/index.js'
+import type { Store } from '../../src/store/index.js'
+import { expectRegistryError, pushLayouts, readBlob, startApi, tempImages, tempStore, topDigest, type RunningApi } from './helpers.js'
+
+const MIB = 1024 * 1024
+const REF = 'registry.example.com/shoal/app1:1.0'
+
+/** Lets a test release chunk writes one by one. */
+class Gate {
+  private allowed = 0
+  private wake: (() => void) | undefined
+
+  allow (n = 1): void {
+    this.allowed += n
+    this.wake?.()
+  }
+
+  async take (signal: AbortSignal): Promise<void> {
+    while (this.allowed === 0) {
+      signal.throwIfAborted()
+      await new Promise<void>((resolve, reject) => {
+        this.wake = resolve
+        signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+      })
+      this.wake = undefined
+    }
+    this.allowed--
+  }
+}
+
+/**
+ * A stand-in for the swarm (a separate module): it copies an object chunk by chunk from a
+ * store that has it into the store that serves, through the real `writeChunk`, in the order
+ * and at the pace the test says. Both stores are real.
+ */
+class CopyingSource implements BlobSource {
+  readonly calls: Array<{ bundleId: string, object: string, signal: AbortSignal }> = []
+  readonly gate = new Gate()
+  failAfter: number | undefined
+  order: (count: number) => number[] = count => [...Array(count).keys()]
+
+  constructor (private readonly from: Store, private readonly to: Store) {}
+
+  async fetchObject (bundleId: string, object: string, options: { signal: AbortSignal }): Promise<void> {
+    this.calls.push({ bundleId, object, signal: options.signal })
+    const size = (await this.to.requireBundle(bundleId)).objectSizes.get(object) ?? 0
+    let written = 0
+    for (const index of this.order(Math.max(1, Math.ceil(size / MIB)))) {
+      await this.gate.take(options.signal)
+      if (this.failAfter !== undefined && written >= this.failAfter) throw new Error('no peer has this object')
+      await this.to.writeChunk(bundleId, object, index, await this.from.readChunk(object, index), options)
+      written++
+    }
+  }
+}
+
+/** Reads a body as it arrives, so a test can wait for a byte count. */
+function collect (response: Response): { received: () => number, waitFor: (bytes: number) => Promise<void>, done: Promise<Buffer> } {
+  const pieces: Buffer[] = []
+  let received = 0
+  let wake: (() => void) | undefined
+  const reader = response.body?.getReader()
+  const done = (async () => {
+    for (;;) {
+      const next = await reader?.read()
+      if (next === undefined || next.done) break
+      pieces.push(Buffer.from(next.value))
+      received += next.value.length
+      wake?.()
+    }
+    return Buffer.concat(pieces)
+  })()
+  const waitFor = async (bytes: number): Promise<void> => {
+    const deadline = Date.now() + 5000
+    while (received < bytes) {
+      if (Date.now() > deadline) throw new Error(`only ${received} of ${bytes} bytes arrived in 5 s`)
+      await new Promise<void>(resolve => { wake = resolve; setTimeout(resolve, 100) })
+    }
+  }
+  return { received: () => received, waitFor, done }
+}
+
+async function chunkStored (store: Store, object: string, index: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`chunk ${index} was not stored within 5 s`)) }, 5000)
+    const listener = (detail: { object: string, index: number }): void => {
+      if (detail.object !== object || detail.index !== index) return
+      clearTimeout(timer)
+      store.off('chunk:stored', listener)
+      resolve()
+    }
+    store.on('chunk:stored', listener)
+  })
+}
+
+describe('registry API, blobs still arriving', () => {
+  let images: Awaited<ReturnType<typeof tempImages>>
+  let origin: Awaited<ReturnType<typeof tempStore>>
+  let bundleId: string
+  let encoded: Uint8Array
+  let edge: Awaited<ReturnType<typeof tempStore>>
+  let source: CopyingSource
+  let running: RunningApi | undefined
+  let layer: { digest: string, size: number, object: string, bytes: Buffer }
+
+  beforeAll(async () => {
+    images = await tempImages()
+    origin = await tempStore()
+    await pushLayouts(origin.store, images.images, ['app1'])
+    bundleId = (await origin.store.getRef(REF))?.bundleId ?? ''
+    encoded = await origin.store.getEncodedBundle(bundleId) ?? new Uint8Array()
+    const { digest, size } = images.images.baseLayer
+    layer = { digest, size, object: await origin.store.objectBySha256(digest.slice(7)) ?? '', bytes: await readBlob(images.images.layouts.app1 ?? '', digest) }
+  })
+
+  afterAll(async () => {
+    await origin?.close()
+    await images?.close()
+  })
+
+  // The edge knows the bundle (its manifest came from a peer) and the ref, but holds no object yet.
+  beforeEach(async () => {
+    edge = await tempStore()
+    await edge.store.addBundle(encoded, { expectedId: bundleId })
+    await edge.store.setRef({ ref: REF, bundleId, manifestDigest: await topDigest(images.images.layouts.app1 ?? ''), at: Date.now() })
+    source = new CopyingSource(origin.store, edge.store)
+  })
+
+  afterEach(async () => {
+    await running?.api.close()
+    running = undefined
+    await edge.close()
+  })
+
+  const blobUrl = (): string => `${running?.base ?? ''}/v2/registry.example.com/shoal/app1/blobs/${layer.digest}`
+
+  it('streams a blob as its chunks arrive, in order, even when they arrive out of order', async () => {
+    expect(layer.size).toBeGreaterThan(3 * MIB)
+    running = await startApi({ store: edge.store, blobSource: source })
+    source.order = () => [1, 0, 3, 2]
+    const responding = fetch(blobUrl())
+    source.gate.allow() // chunk 1: nothing can be sent before chunk 0
+    await chunkStored(edge.store, layer.object, 1)
+    source.gate.allow() // chunk 0: the response starts, chunks 0 and 1 flow
+    const response = await responding
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-length')).toBe(String(layer.size))
+    expect(response.headers.get('docker-content-digest')).toBe(layer.digest)
+    const body = collect(response)
+    await body.waitFor(2 * MIB)
+    source.gate.allow() // chunk 3: held back, chunk 2 is still missing
+    await chunkStored(edge.store, layer.object, 3)
+    expect(body.received()).toBe(2 * MIB)
+    source.gate.allow() // chunk 2: the rest flows
+    expect((await body.done).equals(layer.bytes)).toBe(true)
+    expect(source.calls).toHaveLength(1)
+    expect(source.calls[0]).toMatchObject({ bundleId, object: layer.object })
+    expect(await edge.store.hasObject(layer.object)).toBe(true)
+  })
+
+  it('answers a Range of a blob still arriving with 206 and exactly those bytes', async () => {
+    running = await startApi({ store: edge.store, blobSource: source })
+    source.gate.allow(Infinity)
+    const response = await fetch(blobUrl(), { headers: { Range: `bytes=${MIB - 5}-${2 * MIB + 5}` } })
+    expect(response.status).toBe(206)
+    expect(response.headers.get('content-range')).toBe(`bytes ${MIB - 5}-${2 * MIB + 5}/${layer.size}`)
+    expect(Buffer.from(await response.arrayBuffer()).equals(layer.bytes.subarray(MIB - 5, 2 * MIB + 6))).toBe(true)
+  })
+
+  it('serves a manifest it knows of but does not hold, once the source has fetched it', async () => {
+    running = await startApi({ store: edge.store, blobSource: source })
+    source.gate.allow(Infinity)
+    const response = await fetch(`${running.base}/v2/registry.example.com/shoal/app1/manifests/1.0`)
+    const app1 = images.images.layouts.app1 ?? ''
+    expect(response.status).toBe(200)
+    expect(Buffer.from(await response.arrayBuffer()).equals(await readBlob(app1, await topDigest(app1)))).toBe(true)
+  })
+
+  it('answers 404 BLOB_UNKNOWN fast when the source cannot get the blob', async () => {
+    running = await startApi({ store: edge.store, blobSource: source })
+    source.failAfter = 0
+    source.gate.allow(Infinity)
+    const started = performance.now()
+    await expectRegistryError(await fetch(blobUrl()), 'BLOB_UNKNOWN')
+    expect(performance.now() - started).toBeLessThan(1000)
+  })
+
+  it('answers 404 when the source sends nothing before the first-chunk timeout, and stops the fetch', async () => {
+    running = await startApi({ store: edge.store, blobSource: source }, { firstChunkTimeoutMs: 200 })
+    await expectRegistryError(await fetch(blobUrl()), 'BLOB_UNKNOWN')
+    expect(source.calls[0]?.signal.aborted).toBe(true)
+  })
+
+  it('answers 404 for a blob not held when there is no source, and HEAD only for blobs held whole', async () => {
+    running = await startApi({ store: edge.store })
+    await expectRegistryError(await fetch(blobUrl()), 'BLOB_UNKNOWN')
+    await expectRegistryError(await fetch(`${running.base}/v2/registry.example.com/shoal/app1/manifests/1.0`), 'MANIFEST_UNKNOWN')
+    await running.api.close()
+    running = await startApi({ store: edge.store, blobSource: source })
+    expect((await fetch(blobUrl(), { method: 'HEAD' })).status).toBe(404)
+    expect(source.calls).toHaveLength(0)
+  })
+
+  it('cuts the connection when the source fails after the body started', async () => {
+    running = await startApi({ store: edge.store, blobSource: source })
+    source.failAfter = 1
+    source.gate.allow(Infinity)
+    const response = await fetch(blobUrl())
+    expect(response.status).toBe(200)
+    await expect(response.arrayBuffer()).rejects.toThrow()
+  })
+
+  it('stops the fetch when the client goes away', async () => {
+    running = await startApi({ store: edge.store, blobSource: source })
+    const client = new AbortController()
+    source.gate.allow()
+    const response = await fetch(blobUrl(), { signal: client.signal })
+    expect(response.status).toBe(200)
+    const signal = source.calls[0]?.signal
+    expect(signal?.aborted).toBe(false)
+    client.abort()
+    await new Promise<void>((resolve, reject) => {
+      if (signal?.aborted === true) resolve()
+      const timer = setTimeout(() => { reject(new Error('the fetch was not aborted within 5 s')) }, 5000)
+      signal?.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+    })
+    // The partial object stays: what arrived is verified and useful to the next request.
+    expect((await edge.store.objectState(layer.object)).state).toBe('partial')
+    expect(await readFile(edge.store.layout.partialPath(layer.object)).then(b => b.length)).toBeGreaterThan(0)
+  })
+})
