@@ -28,6 +28,9 @@ class RegistryApi implements HttpApi {
     // A request's 'close' fires once its body is read (Node ≥ 16), not only on a disconnect;
     // the response closing before it finished is what says the client went away.
     res.on('close', () => { if (!res.writableFinished) controller.abort(new ClientGoneError()) })
+    // Set here rather than on our own server, so it holds in the daemon's server too: a
+    // socket silent both ways this long is a stalled client, and it must not hold a stream.
+    res.setTimeout(SOCKET_IDLE_TIMEOUT_MS, () => { res.destroy() })
     const done = this.handle(req, res, controller.signal).finally(() => { this.inflight.delete(controller) })
     this.inflight.set(controller, done)
   }
@@ -36,7 +39,6 @@ class RegistryApi implements HttpApi {
     // No whole-request deadline: a multi-GiB layer may take long on an edge link. Stalls are
     // caught instead: body reads and chunk waits have idle timeouts, and idle sockets close.
     const server = createServer({ requestTimeout: 0 }, this.handler)
-    server.timeout = SOCKET_IDLE_TIMEOUT_MS
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(port, host, () => { server.off('error', reject); resolve() })

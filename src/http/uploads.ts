@@ -13,16 +13,18 @@ export async function startUpload (ctx: RequestContext, registry: Registry, rawN
   const name = pushName(ctx, registry, rawName)
   const mount = ctx.url.searchParams.get('mount')
   if (mount !== null && await mountBlob(ctx, registry, name, mount)) return
-  const digest = ctx.url.searchParams.get('digest')
+  const rawDigest = ctx.url.searchParams.get('digest')
+  // Checked before a session exists, so a bad digest leaves nothing behind.
+  const digest = rawDigest === null ? undefined : parseDigest(rawDigest)
   const session = await registry.uploads.start(repositoryKey(name))
-  if (digest === null) {
+  if (digest === undefined) {
     // A POST body without a digest carries nothing we could verify; it is not kept.
     ctx.req.resume()
     sendEmpty(ctx, 202, sessionHeaders(name, session))
     return
   }
   // Monolithic upload: the whole blob in the POST body, checked against ?digest=.
-  await completeUpload(ctx, registry, name, session, parseDigest(digest))
+  await completeUpload(ctx, registry, name, session, digest)
 }
 
 /** `PATCH /v2/<name>/blobs/uploads/<session>` */

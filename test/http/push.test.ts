@@ -131,6 +131,11 @@ describe('registry API, push side', () => {
     expect((await readdir(store.layout.tmp)).filter(f => f.startsWith('upload-'))).toEqual([])
   })
 
+  it('refuses a monolithic upload with a malformed digest before opening a session', async () => {
+    await expectRegistryError(await request(`${NAME}/blobs/uploads/?digest=sha256:nothex`, { method: 'POST', body: 'abc' }), 'DIGEST_INVALID')
+    expect((await readdir(store.layout.tmp)).filter(f => f.startsWith('upload-'))).toEqual([])
+  })
+
   it('refuses a completing PUT without a digest, and a PATCH to an unknown or foreign session', async () => {
     const location = (await request(`${NAME}/blobs/uploads/`, { method: 'POST' })).headers.get('location') ?? ''
     await expectRegistryError(await request(location, { method: 'PUT' }), 'DIGEST_INVALID')
