@@ -130,7 +130,9 @@ export class UploadSessions {
   private touch (session: UploadSession): void {
     clearTimeout(session.timer)
     if (!this.sessions.has(session.id)) return
-    session.timer = setTimeout(() => { if (!session.busy) void this.drop(session) }, this.init.idleMs)
+    // A failed removal leaves a staging file the store wipes at its next open; it must not
+    // become an unhandled rejection, which would end the daemon.
+    session.timer = setTimeout(() => { if (!session.busy) this.drop(session).catch(() => undefined) }, this.init.idleMs)
     // An idle upload must not keep the process alive on its own.
     session.timer.unref()
   }
