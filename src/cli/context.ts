@@ -2,10 +2,13 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { openStore, type Store } from '../store/index.js'
+import { findDaemon } from './daemon-client.js'
 
 /** What every command gets: where the store is, how to print, when to stop. */
 export interface CommandContext {
   dataDir: string
+  /** True when `--data` was given: then the store is used directly unless `--api` is too. */
+  dataExplicit: boolean
   json: boolean
   /** `HOST:PORT` of a running daemon's API, if one was named. */
   api: string | undefined
@@ -38,4 +41,13 @@ export function printJson (context: CommandContext, value: unknown): void {
 
 export function printLine (context: CommandContext, line: string): void {
   context.stdout.write(line + '\n')
+}
+
+/**
+ * Runs a command through the running daemon when there is one (it holds the store's lock),
+ * or on the store directly when there is none.
+ */
+export async function viaDaemonOrStore<T> (context: CommandContext, viaDaemon: (api: string) => Promise<T>, viaStore: (store: Store) => Promise<T>): Promise<T> {
+  const api = await findDaemon(context, context.dataExplicit)
+  return api !== undefined ? await viaDaemon(api) : await withStore(context, viaStore)
 }

@@ -15,8 +15,20 @@ Store and snapshots (snapdir-compatible):
   sync --id ID --from STORE --to STORE     copy a snapshot between stores (a data dir, or file://PATH
                                            in snapdir's file-store layout); only missing objects move
 
+The fleet (a daemon per machine):
+  daemon [--listen MA]... [--bootstrap MA]... [--no-mdns] [--gateway] [--swarm-key FILE]
+         [--max-upload RATE] [--max-download RATE] [--quota SIZE] [--config FILE]
+                                           run the daemon; the HTTP API listens on --api (127.0.0.1:5050)
+  pull ID|REF [DIR]                        fetch through the swarm with progress; check out to DIR
+  peers | status                           what the daemon sees (status --json: peer ID, addresses, bundles)
+  keygen swarm FILE                        a pre-shared key that closes a fleet to strangers
+
+Commands talk to the daemon when one runs (--api HOST:PORT, $SHOAL_API, or the default
+address when --data is not given) and work on the store directly when none does.
+
 Global options:
   --data DIR     the store (default $SHOAL_DATA, else ~/.local/share/shoal)
+  --api ADDR     a running daemon's API (default $SHOAL_API, else 127.0.0.1:5050 if one answers)
   --json         machine-readable output on stdout
   --help, -h     this text
 

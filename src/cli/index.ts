@@ -1,20 +1,25 @@
 import { defaultDataDir, type Command, type CommandContext } from './context.js'
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE } from './exit-codes.js'
-import { exportCommand } from './export.js'
-import { gc } from './gc.js'
 import { HELP } from './help.js'
-import { id } from './id.js'
-import { ls } from './ls.js'
-import { manifest } from './manifest.js'
-import { push } from './push.js'
-import { revisions } from './revisions.js'
-import { rm } from './rm.js'
-import { sync } from './sync.js'
 import { UsageError } from './usage-error.js'
-import { verify } from './verify.js'
 
-const COMMANDS: Record<string, Command> = {
-  push, export: exportCommand, verify, ls, rm, gc, revisions, manifest, id, sync,
+/** Loaded on demand: `shoal manifest` should not pay for loading libp2p. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  push: async () => (await import('./push.js')).push,
+  export: async () => (await import('./export.js')).exportCommand,
+  verify: async () => (await import('./verify.js')).verify,
+  ls: async () => (await import('./ls.js')).ls,
+  rm: async () => (await import('./rm.js')).rm,
+  gc: async () => (await import('./gc.js')).gc,
+  revisions: async () => (await import('./revisions.js')).revisions,
+  manifest: async () => (await import('./manifest.js')).manifest,
+  id: async () => (await import('./id.js')).id,
+  sync: async () => (await import('./sync.js')).sync,
+  daemon: async () => (await import('./daemon.js')).daemon,
+  pull: async () => (await import('./pull.js')).pull,
+  peers: async () => (await import('./peers.js')).peers,
+  status: async () => (await import('./peers.js')).status,
+  keygen: async () => (await import('./keygen.js')).keygen,
 }
 
 const NOT_FOUND_CODES = new Set(['BUNDLE_NOT_FOUND', 'MANIFEST_NOT_FOUND', 'ENOENT'])
@@ -31,10 +36,12 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
       io.stdout.write(HELP)
       return command === undefined && global.help !== true ? EXIT_USAGE : EXIT_OK
     }
-    const run = COMMANDS[command]
-    if (run === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`)
+    const load = COMMANDS[command]
+    if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`)
+    const run = await load()
     return await run(rest, {
       dataDir: global.data ?? defaultDataDir(),
+      dataExplicit: global.data !== undefined,
       json: global.json === true,
       api: global.api ?? process.env.SHOAL_API,
       signal: controller.signal,

@@ -1,9 +1,13 @@
 import { formatBytes } from './progress.js'
-import { printJson, printLine, withStore, type Command } from './context.js'
+import type { BundleSummary } from '../store/index.js'
+import { printJson, printLine, viaDaemonOrStore, type Command } from './context.js'
+import { requestJson } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 
 export const ls: Command = async (_args, context) => {
-  const bundles = await withStore(context, async store => await store.listBundles())
+  const bundles = await viaDaemonOrStore(context,
+    async api => await requestJson<BundleSummary[]>(api, 'GET', '/api/v1/bundles', undefined, context.signal),
+    async store => await store.listBundles())
   if (context.json) {
     printJson(context, bundles)
     return EXIT_OK

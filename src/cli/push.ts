@@ -1,31 +1,34 @@
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pushPath } from '../store/index.js'
 import { printJson, printLine, withStore, type Command } from './context.js'
+import { findDaemon, requestJson } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 import { treeSize } from './tree-size.js'
 import { UsageError } from './usage-error.js'
 
+interface PushOutput { id: string, refs: Array<{ ref: string, manifestDigest?: string }>, newObjects: number, newBytes: number }
+
+/** `shoal push PATH [--ref [LAYOUTREF=]NAME]...`: through the daemon (which announces it) when one runs. */
 export const push: Command = async (args, context) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ref: { type: 'string', multiple: true } } })
   const path = positionals[0]
   if (path === undefined || positionals.length > 1) throw new UsageError('push takes one PATH (a directory or an image archive)')
-  const bar = new ProgressBar(context.stderr, 'push', context.stderr.isTTY === true ? await treeSize(path) : undefined, !context.json)
-  const result = await withStore(context, async store => await pushPath(store, path, {
-    refs: values.ref ?? [],
-    signal: context.signal,
-    onProgress: p => { bar.update(p.bytes, `${p.files} files`) },
-  }))
-  bar.finish()
-  if (context.json) {
-    printJson(context, {
-      id: result.bundleId,
-      refs: result.refs.map(r => ({ ref: r.ref, manifestDigest: r.manifestDigest })),
-      newObjects: result.newObjects,
-      newBytes: result.newBytes,
-    })
+  const refs = values.ref ?? []
+  const api = await findDaemon(context, context.dataExplicit)
+  let output: PushOutput
+  if (api !== undefined) {
+    output = await requestJson<PushOutput>(api, 'POST', '/api/v1/push', { path: resolve(path), refs }, context.signal)
   } else {
-    printLine(context, result.bundleId)
+    const bar = new ProgressBar(context.stderr, 'push', context.stderr.isTTY === true ? await treeSize(path) : undefined, !context.json)
+    const result = await withStore(context, async store => await pushPath(store, path, {
+      refs, signal: context.signal, onProgress: p => { bar.update(p.bytes, `${p.files} files`) },
+    }))
+    bar.finish()
+    output = { id: result.bundleId, refs: result.refs.map(r => ({ ref: r.ref, manifestDigest: r.manifestDigest })), newObjects: result.newObjects, newBytes: result.newBytes }
   }
+  if (context.json) printJson(context, output)
+  else printLine(context, output.id)
   return EXIT_OK
 }

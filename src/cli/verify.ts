@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
-import { verifyStore } from '../store/index.js'
-import { printJson, printLine, withStore, type Command } from './context.js'
+import { verifyStore, type VerifyReport } from '../store/index.js'
+import { printJson, printLine, viaDaemonOrStore, type Command } from './context.js'
+import { requestJson } from './daemon-client.js'
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 
@@ -8,10 +9,12 @@ import { ProgressBar } from './progress.js'
 export const verify: Command = async (args, context) => {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
   const bar = new ProgressBar(context.stderr, 'verify', undefined, !context.json)
-  const report = await withStore(context, async store => {
-    const bundleId = positionals[0] !== undefined ? await store.resolve(positionals[0]) : undefined
-    return await verifyStore(store, { bundleId, signal: context.signal, onProgress: bytes => { bar.update(bytes) } })
-  })
+  const report = await viaDaemonOrStore(context,
+    async api => await requestJson<VerifyReport>(api, 'POST', '/api/v1/verify', { ref: positionals[0] }, context.signal),
+    async store => {
+      const bundleId = positionals[0] !== undefined ? await store.resolve(positionals[0]) : undefined
+      return await verifyStore(store, { bundleId, signal: context.signal, onProgress: bytes => { bar.update(bytes) } })
+    })
   bar.finish()
   if (context.json) {
     printJson(context, report)

@@ -1,0 +1,64 @@
+import { existsSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import {
+  createLogger, defaultConfigPath, resolveConfig, settingsFromEnv, settingsFromFile, startDaemon, type RawSettings,
+} from '../daemon/index.js'
+import type { Command } from './context.js'
+import { EXIT_OK } from './exit-codes.js'
+
+/**
+ * `shoal daemon`: runs until SIGTERM/SIGINT, then stops in order (HTTP, swarm, store) so
+ * the store is left consistent. Flags win over `SHOAL_*` variables, which win over the
+ * config file (`--config FILE`, default DATA/config.json).
+ */
+export const daemon: Command = async (args, context) => {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      bootstrap: { type: 'string', multiple: true },
+      'no-mdns': { type: 'boolean' },
+      gateway: { type: 'boolean' },
+      'max-upload': { type: 'string' },
+      'max-download': { type: 'string' },
+      'swarm-key': { type: 'string' },
+      trust: { type: 'string', multiple: true },
+      upstream: { type: 'string' },
+      'allow-push': { type: 'boolean' },
+      quota: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  })
+  const flags: RawSettings = {}
+  if (context.dataExplicit) flags.dataDir = context.dataDir
+  if (context.api !== undefined && context.api !== process.env.SHOAL_API) flags.apiHost = context.api
+  if (values.listen !== undefined) flags.listen = values.listen
+  if (values.bootstrap !== undefined) flags.bootstrap = values.bootstrap
+  if (values['no-mdns'] === true) flags.mdns = false
+  if (values.gateway === true) flags.gateway = true
+  if (values['max-upload'] !== undefined) flags.maxUploadBytesPerSecond = values['max-upload']
+  if (values['max-download'] !== undefined) flags.maxDownloadBytesPerSecond = values['max-download']
+  if (values['swarm-key'] !== undefined) flags.swarmKeyFile = values['swarm-key']
+  if (values.trust !== undefined) flags.trust = values.trust
+  if (values.upstream !== undefined) flags.upstream = values.upstream
+  if (values['allow-push'] === true) flags.allowPush = true
+  if (values.quota !== undefined) flags.quotaBytes = values.quota
+  if (values['log-level'] !== undefined) flags.logLevel = values['log-level']
+
+  const env = settingsFromEnv(process.env)
+  const dataDir = (flags.dataDir ?? env.dataDir ?? context.dataDir) as string
+  const configPath = values.config ?? defaultConfigPath(dataDir)
+  const file = values.config !== undefined || existsSync(configPath) ? await settingsFromFile(configPath) : {}
+  const config = resolveConfig({ flags, env, file }, context.dataDir)
+  const logger = createLogger(config.logLevel, {}, context.stderr)
+  const running = await startDaemon(config, logger)
+  if (context.json) context.stdout.write(JSON.stringify({ peerId: running.swarm.peerId, addresses: running.swarm.addresses(), api: `${running.api.host}:${running.api.port}` }) + '\n')
+  await new Promise<void>(resolve => {
+    if (context.signal.aborted) resolve()
+    context.signal.addEventListener('abort', () => { resolve() }, { once: true })
+  })
+  logger.info('stopping', { reason: String(context.signal.reason) })
+  await running.stop()
+  return EXIT_OK
+}

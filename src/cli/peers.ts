@@ -1,0 +1,32 @@
+import type { PeerInfo, StatusResponse } from '../daemon/index.js'
+import { printJson, printLine, type Command } from './context.js'
+import { findDaemon, requestJson } from './daemon-client.js'
+import { EXIT_OK } from './exit-codes.js'
+import { formatBytes } from './progress.js'
+import { UsageError } from './usage-error.js'
+
+async function requireDaemon (context: Parameters<Command>[1]): Promise<string> {
+  const api = await findDaemon(context, false)
+  if (api === undefined) throw new UsageError('this command needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
+  return api
+}
+
+export const peers: Command = async (_args, context) => {
+  const list = await requestJson<PeerInfo[]>(await requireDaemon(context), 'GET', '/api/v1/peers', undefined, context.signal)
+  if (context.json) printJson(context, list)
+  else for (const p of list) printLine(context, `${p.id}  ↑${formatBytes(p.bytesUploaded)} ↓${formatBytes(p.bytesDownloaded)}${p.gateway ? '  gateway' : ''}${p.banned ? '  BANNED' : ''}  ${p.addresses.join(' ')}`)
+  return EXIT_OK
+}
+
+export const status: Command = async (_args, context) => {
+  const s = await requestJson<StatusResponse>(await requireDaemon(context), 'GET', '/api/v1/status', undefined, context.signal)
+  if (context.json) {
+    printJson(context, s)
+    return EXIT_OK
+  }
+  printLine(context, `peer ${s.peerId}${s.gateway ? ' (gateway)' : ''}`)
+  for (const a of s.addresses) printLine(context, `  listening on ${a}`)
+  printLine(context, `${s.peers.length} peer(s); uploaded ${formatBytes(s.stats.bytesUploaded)}, downloaded ${formatBytes(s.stats.bytesDownloaded)}`)
+  for (const b of s.bundles) printLine(context, `  ${b.id}  ${b.complete ? 'complete' : `${Math.floor((b.presentBytes / Math.max(b.bytes, 1)) * 100)}%`}  ${b.refs.join(' ')}`)
+  return EXIT_OK
+}

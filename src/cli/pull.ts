@@ -1,0 +1,29 @@
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { PullEvent } from '../daemon/index.js'
+import { printJson, printLine, type Command } from './context.js'
+import { DaemonError, findDaemon, requestLines } from './daemon-client.js'
+import { EXIT_OK } from './exit-codes.js'
+import { ProgressBar } from './progress.js'
+import { UsageError } from './usage-error.js'
+
+/** `shoal pull ID|REF [DIR]`: fetch through the swarm with progress; check out to DIR if given. */
+export const pull: Command = async (args, context) => {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const [ref, dir] = positionals
+  if (ref === undefined || positionals.length > 2) throw new UsageError('pull takes ID|REF and an optional DIR')
+  const api = await findDaemon(context, false)
+  if (api === undefined) throw new UsageError('pull needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
+  const bar = new ProgressBar(context.stderr, 'pull', undefined, !context.json)
+  let done: Extract<PullEvent, { type: 'done' }> | undefined
+  for await (const event of requestLines<PullEvent>(api, '/api/v1/pull', { ref, dest: dir === undefined ? undefined : resolve(dir) }, context.signal)) {
+    if (event.type === 'progress') bar.update(event.presentBytes, `${event.peers} peer(s)`, event.totalBytes)
+    else if (event.type === 'error') throw new DaemonError(event.code, event.message, 0)
+    else if (event.type === 'done') done = event
+  }
+  bar.finish()
+  if (done === undefined) throw new DaemonError('PULL_INTERRUPTED', 'the daemon closed the pull before it finished; run the same pull again to resume', 0)
+  if (context.json) printJson(context, done)
+  else printLine(context, done.id)
+  return EXIT_OK
+}

@@ -1,0 +1,7 @@
+export { startDaemon, type Daemon } from './daemon.js'
+export { resolveConfig, settingsFromEnv, settingsFromFile, defaultConfigPath, DEFAULT_API, DEFAULT_LISTEN, type DaemonConfig, type RawSettings } from './config.js'
+export { createLogger, type Logger, type LogLevel } from './logger.js'
+export { parseRate, parseSize } from './rates.js'
+export { ConfigError } from './errors.js'
+export type { PullEvent, StatusResponse, PeerInfo } from '../http/index.js'
+export { generateSwarmKey } from '../swarm/index.js'

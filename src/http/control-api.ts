@@ -1,0 +1,168 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  collectGarbage, exportTree, pushPath, verifyStore, type Store,
+} from '../store/index.js'
+import type { PullEvent, StatusResponse, SwarmControl } from './control-types.js'
+
+/** Control requests are small JSON documents; anything larger is refused unread. */
+const MAX_CONTROL_BODY_BYTES = 64 * 1024
+/** A progress line at most this often per pull: a terminal needs no more. */
+const PULL_PROGRESS_INTERVAL_MS = 250
+
+export interface ControlApiComponents {
+  store: Store
+  swarm: SwarmControl
+}
+
+export interface ControlApiInit {
+  gateway?: boolean
+}
+
+class ControlError extends Error {
+  constructor (readonly status: number, readonly code: string, message: string) {
+    super(message)
+    this.name = 'ControlError'
+  }
+}
+
+/**
+ * The JSON control API under `/api/v1/` (loopback by default): what the CLI uses when a
+ * daemon runs. Returns false for paths it does not own, so the caller can try others.
+ */
+export function createControlApi (components: ControlApiComponents, init: ControlApiInit = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const { store, swarm } = components
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (!url.pathname.startsWith('/api/v1/')) return false
+    const route = `${req.method ?? 'GET'} ${url.pathname.slice('/api/v1'.length)}`
+    const controller = new AbortController()
+    res.on('close', () => { if (!res.writableFinished) controller.abort(new Error('client went away')) })
+    const signal = controller.signal
+    try {
+      if (route === 'GET /status') {
+        const status: StatusResponse = {
+          peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true,
+          bundles: await store.listBundles(), peers: swarm.peers(), stats: swarm.stats(),
+        }
+        sendJson(res, 200, status)
+      } else if (route === 'GET /bundles') {
+        sendJson(res, 200, await store.listBundles())
+      } else if (route.startsWith('GET /bundles/')) {
+        sendJson(res, 200, await bundleDetail(store, decodeURIComponent(route.slice('GET /bundles/'.length))))
+      } else if (route === 'GET /peers') {
+        sendJson(res, 200, swarm.peers())
+      } else if (route === 'POST /push') {
+        const body = await readJson(req, signal)
+        const path = stringField(body, 'path')
+        const refs = Array.isArray(body.refs) ? body.refs.map(String) : []
+        const result = await pushPath(store, path, { refs, signal })
+        await swarm.announce(result.bundleId)
+        sendJson(res, 200, { id: result.bundleId, refs: result.refs, newObjects: result.newObjects, newBytes: result.newBytes })
+      } else if (route === 'POST /pull') {
+        const body = await readJson(req, signal)
+        await pull(store, swarm, stringField(body, 'ref'), typeof body.dest === 'string' ? body.dest : undefined, res, signal)
+      } else if (route === 'POST /verify') {
+        const body = await readJson(req, signal)
+        const bundleId = typeof body.ref === 'string' ? await store.resolve(body.ref) : undefined
+        sendJson(res, 200, await verifyStore(store, { bundleId, signal }))
+      } else if (route === 'POST /rm') {
+        const body = await readJson(req, signal)
+        const refs = Array.isArray(body.refs) ? body.refs.map(String) : []
+        const ids = [...new Set(await Promise.all(refs.map(async r => await store.resolve(r))))]
+        for (const id of ids) await store.removeBundleRecord(id)
+        sendJson(res, 200, { removed: ids, ...await collectGarbage(store, { signal }) })
+      } else if (route === 'POST /gc') {
+        sendJson(res, 200, await collectGarbage(store, { signal }))
+      } else {
+        throw new ControlError(404, 'NOT_FOUND', `no control route ${route}; see docs/architecture.md for the API`)
+      }
+    } catch (err) {
+      sendError(res, err)
+    }
+    return true
+  }
+}
+
+async function bundleDetail (store: Store, idOrRef: string): Promise<unknown> {
+  const id = await store.resolve(idOrRef)
+  const loaded = await store.requireBundle(id)
+  const objects = []
+  for (const [hash, size] of loaded.objectSizes) {
+    const state = await store.objectState(hash)
+    const chunks = state.state === 'partial' ? { have: state.bitmap.count(), of: state.bitmap.chunkCount } : undefined
+    objects.push({ hash, size, state: state.state, chunks })
+  }
+  const progress = await store.bundleProgress(loaded)
+  return { id, ...progress, objects }
+}
+
+/** Streams NDJSON progress lines while the swarm fetches, then one `done` or `error` line. */
+async function pull (store: Store, swarm: SwarmControl, ref: string, dest: string | undefined, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  const id = /^[0-9a-f]{64}$/.test(ref) ? ref : await store.resolve(ref)
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+  const write = (event: PullEvent): void => { res.write(JSON.stringify(event) + '\n') }
+  write({ type: 'resolved', id })
+  const started = Date.now()
+  let lastProgressAt = 0
+  try {
+    await swarm.pull(id, {
+      signal,
+      onProgress: progress => {
+        const now = Date.now()
+        if (now - lastProgressAt < PULL_PROGRESS_INTERVAL_MS) return
+        lastProgressAt = now
+        write({ type: 'progress', presentBytes: progress.presentBytes, totalBytes: progress.totalBytes, peers: progress.peers })
+      },
+    })
+    if (dest !== undefined) await exportTree(store, id, dest, { signal })
+    await store.touch(id)
+    write({ type: 'done', id, seconds: (Date.now() - started) / 1000 })
+  } catch (err) {
+    const error = err as Error & { code?: string }
+    write({ type: 'error', code: error.code ?? 'PULL_FAILED', message: error.message })
+  }
+  res.end()
+}
+
+async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const part of req) {
+    signal.throwIfAborted()
+    size += (part as Buffer).length
+    if (size > MAX_CONTROL_BODY_BYTES) throw new ControlError(413, 'BODY_TOO_LARGE', `control requests are at most ${MAX_CONTROL_BODY_BYTES} bytes`)
+    parts.push(part as Buffer)
+  }
+  if (size === 0) return {}
+  try {
+    const value = JSON.parse(Buffer.concat(parts).toString()) as unknown
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object')
+    return value as Record<string, unknown>
+  } catch {
+    throw new ControlError(400, 'BODY_INVALID', 'the request body must be a JSON object')
+  }
+}
+
+function stringField (body: Record<string, unknown>, name: string): string {
+  const value = body[name]
+  if (typeof value !== 'string' || value === '') throw new ControlError(400, 'BODY_INVALID', `the request needs a string field ${JSON.stringify(name)}`)
+  return value
+}
+
+function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value))
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' })
+  res.end(body)
+}
+
+const STATUS_BY_CODE: Record<string, number> = { BUNDLE_NOT_FOUND: 404, REF_INVALID: 400, DESTINATION_EXISTS: 409 }
+
+function sendError (res: ServerResponse, err: unknown): void {
+  const error = err as Error & { code?: string, status?: number }
+  const status = err instanceof ControlError ? err.status : STATUS_BY_CODE[error.code ?? ''] ?? (error.code !== undefined ? 422 : 500)
+  if (res.headersSent) {
+    res.end()
+    return
+  }
+  sendJson(res, status, { error: { code: error.code ?? 'INTERNAL', message: error.message } })
+}
