@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { SHOAL_BIN } from './shoal-cli.js'
+
+/** A daemon that does not print its address within this long has failed to start. */
+const START_TIMEOUT_MS = 30_000
+
+export interface DaemonProcess {
+  child: ChildProcess
+  dataDir: string
+  peerId: string
+  /** Full multiaddr with /p2p/, to bootstrap others from. */
+  address: string
+  api: string
+  logs: () => string
+  /** SIGTERM and wait; returns the exit code. */
+  stop: () => Promise<number | null>
+  /** SIGKILL and wait, as a crash. */
+  kill: () => Promise<void>
+  status: () => Promise<DaemonStatus>
+  request: <T>(method: string, path: string, body?: unknown) => Promise<T>
+}
+
+export interface DaemonStatus {
+  peerId: string
+  addresses: string[]
+  bundles: Array<{ id: string, complete: boolean, bytes: number, presentBytes: number }>
+  peers: Array<{ id: string, bytesUploaded: number, bytesDownloaded: number, banned: boolean, gateway: boolean }>
+  stats: { bytesUploaded: number, bytesDownloaded: number, chunksDownloaded: number, chunksFetchedTwice: number, chunksRejected: number, bans: number, perPeer: Record<string, { bytesUploaded: number, bytesDownloaded: number }> }
+}
+
+/**
+ * Starts `shoal daemon` as its own process on loopback (API on a free port, libp2p on a
+ * free TCP port) and waits for the line it prints with `--json` once it is listening.
+ */
+export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
+  const argv = [SHOAL_BIN, '--data', dataDir, '--api', '127.0.0.1:0', '--json', 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+  const started = await new Promise<{ peerId: string, addresses: string[], api: string }>((resolve, reject) => {
+    let stdout = ''
+    const timer = setTimeout(() => { reject(new Error(`daemon did not start within ${START_TIMEOUT_MS} ms:\n${stderr}`)) }, START_TIMEOUT_MS)
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s
+      const newline = stdout.indexOf('\n')
+      if (newline < 0) return
+      clearTimeout(timer)
+      resolve(JSON.parse(stdout.slice(0, newline)) as { peerId: string, addresses: string[], api: string })
+    })
+    child.once('exit', code => { clearTimeout(timer); reject(new Error(`daemon exited with ${String(code)} before it started:\n${stderr}`)) })
+  })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const request = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const response = await fetch(`http://${started.api}${path}`, {
+      method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' },
+    })
+    const text = await response.text()
+    if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`)
+    return JSON.parse(text) as T
+  }
+  return {
+    child,
+    dataDir,
+    peerId: started.peerId,
+    address: started.addresses.find(a => a.includes('/tcp/')) ?? '',
+    api: started.api,
+    logs: () => stderr,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      child.kill('SIGTERM')
+      const [code] = await exited
+      return code
+    },
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGKILL')
+      await exited
+    },
+    status: async () => await request<DaemonStatus>('GET', '/api/v1/status'),
+    request,
+  }
+}
+
+/** Polls a condition on a daemon until it holds, failing after `timeoutMs` with what was last seen. */
+export async function waitFor<T> (what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (err) {
+      last = err
+    }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out waiting for ${what}${last !== undefined ? `: ${String(last)}` : ''}`)
+}
