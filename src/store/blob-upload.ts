@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { UPLOAD_LEASE_MS } from './constants.js'
 import { StoreError, translateWriteError } from './errors.js'
 import { ingestFile } from './ingest.js'
 import { publishObject, removeQuietly } from './object-files.js'
@@ -50,6 +51,7 @@ export async function ingestBlobFile (store: Store, stagedPath: string, options:
     if (options.sha256 !== undefined && sha256 !== options.sha256) throw new BlobDigestMismatchError(options.sha256, sha256)
     const created = !await store.hasObject(hashed.checksum)
     if (created) await publishObject(stagedPath, store.objectPath(hashed.checksum))
+    store.leaseObject(hashed.checksum, UPLOAD_LEASE_MS)
     if (options.sha256 !== undefined) {
       const batch = store.meta.batch()
       store.meta.indexSha256(batch, sha256, hashed.checksum)

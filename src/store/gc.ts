@@ -22,7 +22,7 @@ export async function collectGarbage (store: Store, options: { signal?: AbortSig
   const result: GcResult = { removedObjects: 0, freedBytes: 0, removedPartials: 0 }
   for await (const { hash, path } of objectFiles(store.layout.objects)) {
     options.signal?.throwIfAborted()
-    if (referenced.has(hash)) continue
+    if (referenced.has(hash) || store.isLeased(hash)) continue
     result.freedBytes += (await stat(path)).size
     await unlink(path)
     result.removedObjects++
@@ -36,7 +36,7 @@ export async function collectGarbage (store: Store, options: { signal?: AbortSig
   }
   const batch = store.meta.batch()
   for (const [sha256, object] of await store.meta.sha256Entries()) {
-    if (!referenced.has(object)) store.meta.dropSha256(batch, sha256)
+    if (!referenced.has(object) && !store.isLeased(object)) store.meta.dropSha256(batch, sha256)
   }
   await batch.write()
   return result

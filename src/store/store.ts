@@ -47,6 +47,8 @@ export class Store {
   private readonly events = new EventEmitter()
   private readonly objectLock = new KeyedLock()
   private readonly bundleCache = new Map<string, LoadedBundle>()
+  /** Objects no bundle names yet but that must survive gc for a while (blobs of a push in progress). */
+  private readonly leases = new Map<string, number>()
 
   private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit) {
     this.layout = layout
@@ -82,6 +84,19 @@ export class Store {
   emit<E extends keyof StoreEvents> (event: E, detail: StoreEvents[E]): void { this.events.emit(event, detail) }
 
   objectPath (hash: string): string { return this.layout.objectPath(hash) }
+
+  /** Keeps an unreferenced object from gc for `ms` (a registry push uploads blobs before its manifest). */
+  leaseObject (hash: string, ms: number): void {
+    this.leases.set(hash, Math.max(this.leases.get(hash) ?? 0, Date.now() + ms))
+  }
+
+  isLeased (hash: string): boolean {
+    const until = this.leases.get(hash)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.leases.delete(hash)
+    return false
+  }
 
   async hasObject (hash: string): Promise<boolean> { return await fileExists(this.objectPath(hash)) }
 
