@@ -81,6 +81,13 @@ export const MIN_REQUESTS_PER_PEER = 2
 export const MAX_REQUESTS_PER_PEER = 32
 /** A peer's window holds this much of its measured rate in flight. */
 export const WINDOW_TARGET_MS = 500
+/**
+ * Chunks in flight or awaiting storage, all peers together (1 MiB each): what a pull may hold
+ * in memory, within the 150 MB a daemon may use. Measured (scripts/bench-transfer.ts, 256 MiB
+ * on loopback): 32 gave no more throughput than 8 (the store's writes were the queue) but
+ * 40 MB more RSS and 70% more receiver CPU; 16 MiB still covers 160 MB/s × 100 ms of latency.
+ */
+export const MAX_BUFFERED_CHUNKS = 16
 /** In the end game a missing chunk is asked of at most this many peers at once. */
 export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
 /**

@@ -1,6 +1,6 @@
 import {
   CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, INITIAL_REQUESTS_PER_PEER,
-  MAX_REQUESTS_PER_PEER, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
+  MAX_BUFFERED_CHUNKS, MAX_REQUESTS_PER_PEER, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
 
@@ -43,6 +43,11 @@ export interface SchedulerInit {
   /** …and duplicates only requests that have waited at least this long. */
   endGameMinAgeMs?: number
   rateSmoothing?: number
+  /**
+   * Chunks requested or received-but-not-yet-stored, all peers together: the bytes a pull may
+   * hold in memory. Without it a store slower than the network lets arrivals pile up.
+   */
+  maxBufferedChunks?: number
   /** A source of [0, 1) numbers; inject a seeded one for reproducible simulations. */
   random?: () => number
 }
@@ -117,6 +122,9 @@ export class Scheduler {
   private readonly endGameThreshold: number
   private readonly endGameMinAgeMs: number
   private readonly smoothing: number
+  private readonly maxBuffered: number
+  /** Slots whose bytes arrived and are being verified and stored. */
+  private receiving = 0
   private readonly random: () => number
 
   constructor (init: SchedulerInit) {
@@ -131,6 +139,7 @@ export class Scheduler {
     this.endGameThreshold = init.endGameThresholdChunks ?? this.maxWindow
     this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
     this.smoothing = init.rateSmoothing ?? RATE_SMOOTHING
+    this.maxBuffered = init.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS
     this.random = init.random ?? Math.random
   }
 
@@ -181,6 +190,7 @@ export class Scheduler {
       for (const peer of slot.holders) this.peers.get(peer)?.held.delete(slot)
       this.unbucket(slot)
       this.requested.delete(slot)
+      if (slot.state === 'receiving') this.receiving--
       slot.state = 'done'
     }
     this.objects.delete(object)
@@ -288,6 +298,7 @@ export class Scheduler {
    */
   next (now: number, limit: number = Infinity): ChunkAssignment[] {
     const out: ChunkAssignment[] = []
+    limit = Math.min(limit, this.maxBuffered - this.receiving - this.totalInFlight())
     const active = [...this.peers].filter(([, state]) => state.inFlight.size < this.windowOf(state))
     // Fastest first: priority chunks, taken first, land on the peer most likely to send them soon.
     active.sort((a, b) => (b[1].rate ?? 0) - (a[1].rate ?? 0))
@@ -332,6 +343,7 @@ export class Scheduler {
     this.requested.delete(slot)
     this.unbucket(slot)
     slot.state = 'receiving'
+    this.receiving++
     return { accepted: true, cancel }
   }
 
@@ -340,6 +352,7 @@ export class Scheduler {
     const entry = this.objects.get(object)
     const slot = entry?.slots[index]
     if (entry === undefined || slot === undefined || slot.state === 'done') return false
+    if (slot.state === 'receiving') this.receiving--
     for (const peer of slot.requesters.keys()) this.peers.get(peer)?.inFlight.delete(slot)
     slot.requesters.clear()
     this.requested.delete(slot)
@@ -359,7 +372,10 @@ export class Scheduler {
     const slot = this.objects.get(object)?.slots[index]
     if (slot === undefined || slot.state === 'done') return
     this.unhold(slot, peer)
-    if (slot.state === 'receiving') slot.state = 'pending'
+    if (slot.state === 'receiving') {
+      slot.state = 'pending'
+      this.receiving--
+    }
     this.settle(slot)
   }
 
@@ -368,6 +384,7 @@ export class Scheduler {
     const slot = this.objects.get(object)?.slots[index]
     if (slot?.state !== 'receiving') return
     slot.state = 'pending'
+    this.receiving--
     this.settle(slot)
   }
 
@@ -420,6 +437,13 @@ export class Scheduler {
   /** Requests the scheduler withdrew on its own since the last call, to cancel on the wire. */
   takeReleased (): ChunkAssignment[] {
     return this.released.splice(0)
+  }
+
+  /** Requests in flight at all peers. */
+  totalInFlight (): number {
+    let total = 0
+    for (const state of this.peers.values()) total += state.inFlight.size
+    return total
   }
 
   /** Peers with at least one request in flight. */
