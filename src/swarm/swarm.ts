@@ -514,7 +514,10 @@ export class Swarm extends SwarmEventEmitter {
   private async findManifest (bundleId: string, signal: AbortSignal): Promise<Uint8Array> {
     const deadline = Date.now() + (this.init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS)
     const notFound = new Set<string>()
-    let lookedUp = false
+    // A fresh node's DHT routing table fills a moment after its first connections: retry
+    // lookups soon, then less often.
+    let lookupBackoffMs = 500
+    let nextLookupAt = 0
     for (;;) {
       signal.throwIfAborted()
       const node = this.requireNode()
@@ -534,13 +537,14 @@ export class Swarm extends SwarmEventEmitter {
         }
       }
       if (Date.now() >= deadline) throw new BundleNotFoundError(bundleId, notFound.size)
-      if (!lookedUp || Date.now() - (this.providerSearchAt.get(bundleId) ?? 0) > PROVIDER_SEARCH_INTERVAL_MS) {
-        lookedUp = true
+      if (Date.now() >= nextLookupAt) {
         const found = await this.searchProviders(bundleId, signal)
+        nextLookupAt = Date.now() + lookupBackoffMs
+        lookupBackoffMs = Math.min(lookupBackoffMs * 2, PROVIDER_SEARCH_INTERVAL_MS)
         for (const peer of found) notFound.delete(peer)
         if (found.length > 0) continue
       }
-      await this.nextNeighbour(Math.min(1_000, Math.max(0, deadline - Date.now())), signal)
+      await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), signal)
     }
   }
 
@@ -553,7 +557,7 @@ export class Swarm extends SwarmEventEmitter {
         signal.removeEventListener('abort', done)
         resolve()
       }
-      const timer = setTimeout(done, ms)
+      const timer = setTimeout(done, Math.max(0, ms))
       this.on('neighbour:joined', done)
       signal.addEventListener('abort', done, { once: true })
     })

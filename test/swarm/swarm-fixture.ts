@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterEach } from 'vitest'
 import { openStore, pushTree, type Store } from '../../src/store/index.js'
-import { createPeerKey, createSwarm, type Swarm, type SwarmEvents, type SwarmInit } from '../../src/swarm/index.js'
+import { createPeerKey, createSwarm, type Swarm, type SwarmEvents, type SwarmInit, type SwarmStore } from '../../src/swarm/index.js'
 
 /**
  * Real swarms for tests: libp2p over TCP on 127.0.0.1, a real store in a temp dir each.
@@ -17,7 +17,10 @@ export interface TestNode {
   address: string
 }
 
-export type NodeOptions = Partial<Omit<SwarmInit, 'privateKey'>>
+export type NodeOptions = Partial<Omit<SwarmInit, 'privateKey'>> & {
+  /** What the swarm sees instead of the real store (a lying peer, a slow disk). */
+  storeWrapper?: (store: Store) => SwarmStore
+}
 
 export function useSwarms (): { node: (options?: NodeOptions) => Promise<TestNode>, tempDir: () => Promise<string> } {
   const nodes: TestNode[] = []
@@ -37,12 +40,13 @@ export function useSwarms (): { node: (options?: NodeOptions) => Promise<TestNod
   const node = async (options: NodeOptions = {}): Promise<TestNode> => {
     const dir = await tempDir()
     const store = await openStore({ dir })
-    const swarm = createSwarm({ store }, {
+    const { storeWrapper, ...init } = options
+    const swarm = createSwarm({ store: storeWrapper?.(store) ?? store }, {
       privateKey: await createPeerKey(),
       listen: ['/ip4/127.0.0.1/tcp/0'],
       mdns: false,
       manifestSearchTimeoutMs: 10_000,
-      ...options,
+      ...init,
     })
     const testNode: TestNode = { swarm, store, dir, address: '' }
     nodes.push(testNode)

@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { generateSwarmKey } from '../../src/swarm/index.js'
+import { connect, nextEvent, patternBytes, seed, useSwarms } from './swarm-fixture.js'
+
+const MiB = 1024 * 1024
+
+describe('swarm discovery and admission', () => {
+  const { node, tempDir } = useSwarms()
+
+  it('lets nodes with the same swarm key connect and refuses nodes without it or with another', async () => {
+    const key = generateSwarmKey()
+    const a = await node({ swarmKey: key })
+    const b = await node({ swarmKey: key })
+    const stranger = await node()
+    const other = await node({ swarmKey: generateSwarmKey() })
+
+    await connect(a, b)
+    await expect(stranger.swarm.dial(a.address)).rejects.toThrow()
+    await expect(a.swarm.dial(stranger.address)).rejects.toThrow()
+    await expect(other.swarm.dial(a.address)).rejects.toThrow()
+    expect(a.swarm.peers().filter(p => p.connected).map(p => p.id)).toEqual([b.swarm.peerId])
+  })
+
+  it('moves a bundle inside a closed fleet', async () => {
+    const key = generateSwarmKey()
+    const a = await node({ swarmKey: key })
+    const b = await node({ swarmKey: key })
+    const id = await seed(a, await tempDir(), { 'f.bin': patternBytes(3 * MiB, 21) })
+    await connect(a, b)
+    await b.swarm.pull(id)
+    expect((await b.store.objectState((await b.store.getBundle(id))?.entries.find(e => e.type === 'F')?.checksum ?? '')).state).toBe('complete')
+  })
+
+  it('finds a neighbour on the LAN with mDNS alone', async () => {
+    // A tag of our own, so parallel test files and other fleets on this host stay apart.
+    const mdnsServiceTag = `_shoal-test-${randomUUID().slice(0, 8)}._udp.local`
+    const a = await node({ mdns: true, mdnsServiceTag, mdnsIntervalMs: 500 })
+    const joined = nextEvent(a.swarm, 'neighbour:joined')
+    const b = await node({ mdns: true, mdnsServiceTag, mdnsIntervalMs: 500 })
+    expect((await joined).peer).toBe(b.swarm.peerId)
+  })
+
+  it('finds a holder two hops away through the DHT', async () => {
+    const holder = await node()
+    const middle = await node()
+    // One neighbour at most: the seeker must not stumble on the holder by dialing every peer
+    // the DHT's routing traffic reveals; only the provider record may lead it there.
+    const seeker = await node({ maxNeighbours: 1 })
+    const id = await seed(holder, await tempDir(), { 'f.bin': patternBytes(2 * MiB, 22) })
+    await connect(middle, holder)
+    // The holder announces as soon as it has a neighbour; this waits for that record.
+    await holder.swarm.announce(id)
+    await connect(seeker, middle)
+
+    await seeker.swarm.pull(id, { signal: AbortSignal.timeout(30_000) })
+
+    expect(seeker.swarm.peers().find(p => p.id === holder.swarm.peerId)?.connected).toBe(true)
+    expect(seeker.swarm.stats().perPeer[holder.swarm.peerId]?.chunksDownloaded).toBe(2)
+  })
+})
