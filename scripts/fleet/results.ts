@@ -1,0 +1,120 @@
+// results.json: its shape, the derived figures, and the summary table for stdout.
+import type { MachineCpu } from './sampler.js'
+import { formatBytes, formatRate } from './units.js'
+
+export type Mode = 'shoal' | 'registry'
+export type FaultKind = 'none' | 'kill' | 'byzantine' | 'partition'
+export type Role = 'gateway' | 'edge' | 'byzantine'
+
+export interface NodeResult {
+  name: string
+  role: Role
+  ip: string
+  namespace: string
+  /** Seconds from the common start of the pulls to this node's complete copy; null if it never completed. */
+  completionSeconds: number | null
+  /** completionSeconds ÷ lowerBoundSeconds. */
+  completionOverLowerBound: number | null
+  verified: boolean
+  /** What went wrong for this node, if anything. */
+  problems: string[]
+  /** Link-level bytes during the transfer phase (veth counters, headers included). */
+  uploadedBytes: number
+  downloadedBytes: number
+  /** CPU seconds and peak RSS of this node's daemon (shoal) or pull client (registry, all attempts). */
+  cpuSeconds: number | null
+  peakRssBytes: number | null
+  /** How many times the pull was started (more than one after a fault or a failed attempt). */
+  attempts: number
+  /** The daemon's own counters from `status --json`, when it gives them. */
+  daemonStats?: Record<string, unknown>
+}
+
+export interface ProcessResult { name: string, node: string, cpuSeconds: number | null, peakRssBytes: number | null }
+
+export interface FaultResult {
+  kind: Exclude<FaultKind, 'none'>
+  /** The node the fault hit (the extra corrupt node for byzantine). */
+  node: string
+  /** When it was injected, seconds after the start of the pulls. */
+  atSeconds: number | null
+  detail: string
+  /**
+   * What the fault cost: the hit node's completion minus the median completion of the
+   * other honest edges (kill, partition), or the slowest honest edge's completion over
+   * the lower bound (byzantine, where every edge may be hit).
+   */
+  costSeconds: number | null
+  /** Bytes the hit node downloaded beyond the median of the other edges (re-fetched or wasted). */
+  extraDownloadBytes: number | null
+}
+
+export interface FleetResults {
+  runId: string
+  mode: Mode
+  /** Hosts in the bed, gateway included, byzantine extra node excluded. */
+  nodes: number
+  rateBitsPerSecond: number
+  delayMs: number
+  lossPercent: number
+  bundleBytes: number
+  bundleId?: string
+  /** bundleBytes ÷ one link's rate: no edge can finish sooner. Null on unshaped links. */
+  lowerBoundSeconds: number | null
+  startedAt: string
+  /** The transfer phase: from the common start of the pulls to the last completion. */
+  transferSeconds: number | null
+  totalSeconds: number
+  gatewayUploadBytes: number
+  /** gatewayUploadBytes ÷ bundleBytes: how many copies left the gateway. */
+  gatewayUploadCopies: number
+  allComplete: boolean
+  allVerified: boolean
+  perNode: NodeResult[]
+  processes: ProcessResult[]
+  machineCpu: MachineCpu
+  faults: FaultResult[]
+  options: Record<string, unknown>
+  problems: string[]
+}
+
+export function median (values: number[]): number | null {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] ?? null : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+}
+
+/** The table printed at the end of a run. */
+export function summaryTable (results: FleetResults): string {
+  const lines: string[] = []
+  const bound = results.lowerBoundSeconds
+  lines.push(`fleet ${results.runId}: ${results.mode} mode, ${results.nodes} hosts, ${formatRate(results.rateBitsPerSecond)}, ` +
+    `delay ${results.delayMs} ms one way, loss ${results.lossPercent}%, bundle ${formatBytes(results.bundleBytes)}`)
+  lines.push(`lower bound ${bound === null ? 'n/a (unshaped)' : `${bound.toFixed(2)} s`}; transfer phase ${results.transferSeconds?.toFixed(2) ?? '—'} s; ` +
+    `gateway uploaded ${formatBytes(results.gatewayUploadBytes)} (${results.gatewayUploadCopies.toFixed(2)} copies); ` +
+    `busiest second ${results.machineCpu.busiestSecondPercent}% of ${results.machineCpu.cores} cores`)
+  const header = ['node', 'role', 'ip', 'done s', '× bound', 'down', 'up', 'cpu s', 'peak RSS', 'tries', 'verified']
+  const rows = results.perNode.map(node => [
+    node.name, node.role, node.ip,
+    node.completionSeconds?.toFixed(2) ?? (node.role === 'edge' ? 'FAILED' : '—'),
+    node.completionOverLowerBound?.toFixed(2) ?? '—',
+    formatBytes(node.downloadedBytes), formatBytes(node.uploadedBytes),
+    node.cpuSeconds?.toFixed(2) ?? '—', node.peakRssBytes === null ? '—' : formatBytes(node.peakRssBytes),
+    String(node.attempts), node.role === 'byzantine' ? '—' : node.verified ? 'yes' : 'NO',
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
+  const fmt = (cells: string[]): string => cells.map((c, i) => i <= 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ').trimEnd()
+  lines.push(fmt(header))
+  for (const row of rows) lines.push(fmt(row))
+  for (const p of results.processes) {
+    lines.push(`process ${p.name} on ${p.node}: ${p.cpuSeconds?.toFixed(2) ?? '—'} CPU s, peak RSS ${p.peakRssBytes === null ? '—' : formatBytes(p.peakRssBytes)}`)
+  }
+  for (const f of results.faults) {
+    lines.push(`fault ${f.kind} on ${f.node} at ${f.atSeconds?.toFixed(2) ?? '—'} s: ${f.detail}; cost ${f.costSeconds?.toFixed(2) ?? '—'} s, ` +
+      `extra download ${f.extraDownloadBytes === null ? '—' : formatBytes(f.extraDownloadBytes)}`)
+  }
+  for (const p of results.problems) lines.push(`problem: ${p}`)
+  lines.push(results.allComplete && results.allVerified ? 'every honest node complete and verified' : 'NOT every honest node is complete and verified')
+  return lines.join('\n')
+}

@@ -1,0 +1,101 @@
+// What both modes share: their context, and the transfer phase itself (counters
+// before, every pull started at one moment, the fault, counters after).
+import type { Bed, Host, LinkCounters } from './bed.js'
+import type { SourceBundle } from './bundle.js'
+import { atHalfProgress, partition, type EdgeRunner, type FaultContext, type InjectedFault } from './edges.js'
+import type { FleetOptions } from './options.js'
+import type { Services } from './proc.js'
+import type { FaultResult, ProcessResult, Role } from './results.js'
+import type { MachineCpu, Sampler } from './sampler.js'
+
+export interface ModeContext {
+  runId: string
+  options: FleetOptions
+  bed: Bed
+  services: Services
+  sampler: Sampler
+  source: SourceBundle
+  workDir: string
+  logDir: string
+  signal: AbortSignal
+  log: (line: string) => void
+}
+
+/** Per-node findings a mode adds to what the bed measures. */
+export interface NodeOutcome {
+  role: Role
+  name: string
+  verified: boolean
+  problems: string[]
+  cpuSeconds: number | null
+  peakRssBytes: number | null
+  daemonStats?: Record<string, unknown>
+}
+
+export interface ModeOutcome {
+  transfer: TransferOutcome
+  nodes: Map<Host, NodeOutcome>
+  processes: ProcessResult[]
+  faults: Array<Omit<FaultResult, 'costSeconds' | 'extraDownloadBytes'>>
+  bundleId?: string
+  problems: string[]
+}
+
+export interface TransferOutcome {
+  runners: EdgeRunner[]
+  /** Seconds from the start to the last completion (or to the deadline). */
+  seconds: number
+  timedOut: boolean
+  before: Map<Host, LinkCounters>
+  after: Map<Host, LinkCounters>
+  machineCpu: MachineCpu
+  /** CPU seconds of each watched process at the start, to report what the transfer cost. */
+  cpuAtStart: Map<string, number>
+  fault: (InjectedFault & { node: string }) | undefined
+}
+
+export interface TransferInit {
+  context: ModeContext
+  runners: EdgeRunner[]
+  /** Names the sampler watches; their CPU at the start is recorded. */
+  watched: string[]
+  /** The fault to inject on one runner, with what "kill" means in this mode. */
+  fault?: { victim: EdgeRunner, kind: 'kill' | 'partition', crash: () => Promise<string> }
+}
+
+/** Runs every edge's pull from one moment until all are complete or the timeout passes. */
+export async function runTransfer ({ context, runners, watched, fault }: TransferInit): Promise<TransferOutcome> {
+  const { bed, sampler, options, signal } = context
+  const before = new Map<Host, LinkCounters>()
+  for (const host of bed.hosts) before.set(host, await bed.counters(host, signal))
+  await sampler.refresh()
+  const cpuAtStart = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
+  sampler.start()
+
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutSeconds * 1000)])
+  const t0 = performance.now()
+  context.log(`starting ${runners.length} pulls`)
+  const pulls = runners.map(async runner => {
+    await runner.run(t0, deadline)
+    context.log(runner.done ? `${runner.name} complete at ${runner.completionSeconds?.toFixed(2)} s` : `${runner.name} did not complete`)
+  })
+  let injected: TransferOutcome['fault']
+  const faultTask = (async () => {
+    if (fault === undefined) return
+    const faultContext: FaultContext = {
+      bed, victim: fault.victim, baseline: before.get(fault.victim.host) ?? { rxBytes: 0, txBytes: 0 }, bundleBytes: context.source.bytes, t0, signal: deadline, log: context.log,
+    }
+    const result = fault.kind === 'partition' ? await partition(faultContext) : await atHalfProgress(faultContext, fault.crash)
+    injected = { ...result, node: fault.victim.name }
+  })()
+  await Promise.all(pulls)
+  await faultTask.catch((err: unknown) => { injected = { atSeconds: null, detail: `fault injection failed: ${(err as Error).message}`, node: fault?.victim.name ?? '?' } })
+  const seconds = (performance.now() - t0) / 1000
+  signal.throwIfAborted()
+
+  await sampler.refresh()
+  const machineCpu = await sampler.stop()
+  const after = new Map<Host, LinkCounters>()
+  for (const host of bed.hosts) after.set(host, await bed.counters(host, signal))
+  return { runners, seconds, timedOut: runners.some(r => !r.done), before, after, machineCpu, cpuAtStart, fault: injected }
+}
