@@ -17,7 +17,11 @@ export interface DaemonConfig {
   swarmKeyFile?: string
   /** Publisher public keys whose ref records this node accepts. */
   trust: string[]
+  /** Origin registry for pull-through: `https://registry-1.docker.io`. */
   upstream?: string
+  /** Basic credentials for the upstream's token service; best given as SHOAL_UPSTREAM_USER/SHOAL_UPSTREAM_PASSWORD. */
+  upstreamUser?: string
+  upstreamPassword?: string
   allowPush: boolean
   quotaBytes?: number
   logLevel: LogLevel
@@ -46,6 +50,8 @@ export function settingsFromEnv (env: NodeJS.ProcessEnv): RawSettings {
   assign(out, 'swarmKeyFile', text('SHOAL_SWARM_KEY'))
   assign(out, 'trust', list('SHOAL_TRUST'))
   assign(out, 'upstream', text('SHOAL_UPSTREAM'))
+  assign(out, 'upstreamUser', text('SHOAL_UPSTREAM_USER'))
+  assign(out, 'upstreamPassword', text('SHOAL_UPSTREAM_PASSWORD'))
   assign(out, 'allowPush', flag('SHOAL_ALLOW_PUSH'))
   assign(out, 'quotaBytes', text('SHOAL_QUOTA'))
   assign(out, 'logLevel', text('SHOAL_LOG_LEVEL'))
@@ -76,7 +82,7 @@ export async function settingsFromFile (path: string): Promise<RawSettings> {
 
 const CONFIG_KEYS = new Set<string>([
   'dataDir', 'apiHost', 'apiPort', 'listen', 'bootstrap', 'mdns', 'gateway', 'maxUploadBytesPerSecond', 'maxDownloadBytesPerSecond',
-  'swarmKeyFile', 'trust', 'upstream', 'allowPush', 'quotaBytes', 'logLevel',
+  'swarmKeyFile', 'trust', 'upstream', 'upstreamUser', 'upstreamPassword', 'allowPush', 'quotaBytes', 'logLevel',
 ])
 
 /**
@@ -113,6 +119,11 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   const upstream = text('upstream')
   if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
   if (upstream !== undefined) config.upstream = upstream
+  const upstreamUser = text('upstreamUser')
+  const upstreamPassword = text('upstreamPassword')
+  if ((upstreamUser === undefined) !== (upstreamPassword === undefined)) throw new ConfigError('upstream credentials need both a user and a password (SHOAL_UPSTREAM_USER and SHOAL_UPSTREAM_PASSWORD)')
+  if (upstreamUser !== undefined) config.upstreamUser = upstreamUser
+  if (upstreamPassword !== undefined) config.upstreamPassword = upstreamPassword
   return config
 }
 

@@ -1,8 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
-import { createControlApi, createHttpApi, type HttpApi } from '../http/index.js'
+import { createControlApi, createHttpApi, createMetrics, createNodeHandler, type HttpApi, type Metrics } from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { createSwarm, type Swarm } from '../swarm/index.js'
+import { createUpstream, type Upstream } from '../upstream/index.js'
 import { swarmBlobSource } from './blob-source.js'
 import type { DaemonConfig } from './config.js'
 import { loadOrCreatePeerKey } from './identity.js'
@@ -14,6 +15,7 @@ export interface Daemon {
   readonly swarm: Swarm
   /** Where the HTTP API listens (the port is real even when 0 was asked for). */
   readonly api: { host: string, port: number }
+  readonly metrics: Metrics
   stop: () => Promise<void>
 }
 
@@ -26,7 +28,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   let swarm: Swarm | undefined
   let server: Server | undefined
   let registry: HttpApi | undefined
+  let upstream: Upstream | undefined
   const lifetime = new AbortController()
+  const metrics = createMetrics()
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
     const swarmKey = config.swarmKeyFile !== undefined ? await readFile(config.swarmKeyFile) : undefined
@@ -41,20 +45,33 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       maxDownloadBytesPerSecond: config.maxDownloadBytesPerSecond,
     })
     await swarm.start()
+    metrics.watchSwarm(swarm)
+    const running = swarm
     const control = createControlApi({ store, swarm }, { gateway: config.gateway })
-    registry = createHttpApi({ store, blobSource: swarmBlobSource(store, swarm, logger, lifetime.signal) }, {
-      allowPush: config.allowPush, logger: logger.child({ module: 'http' }),
+    if (config.upstream !== undefined) {
+      const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
+      upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })
+    }
+    registry = createHttpApi({ store, blobSource: swarmBlobSource(store, swarm, logger, lifetime.signal), upstream }, {
+      allowPush: config.allowPush,
+      logger: logger.child({ module: 'http' }),
+      // A name without a registry host means the upstream's (`library/alpine` → docker.io/library/alpine).
+      defaultRegistry: upstream?.namespace,
+      onPulledThrough: image => {
+        metrics.pullThroughDuration.observe(image.seconds)
+        running.announce(image.bundleId).catch((err: unknown) => { logger.warn('announcing a pulled-through image failed', { bundleId: image.bundleId, err }) })
+      },
     })
-    const registryHandler = registry.handler
-    server = createServer({ requestTimeout: 0 }, (req, res) => { void route(req, res, control, registryHandler, logger) })
+    server = createServer({ requestTimeout: 0 }, createNodeHandler({ registry: registry.handler, control, metrics, logger }))
     const api = await listen(server, config.apiHost, config.apiPort)
-    logger.info('daemon started', { peerId: swarm.peerId, addresses: swarm.addresses(), api: `${api.host}:${api.port}`, gateway: config.gateway })
-    const started = { swarm, server, registry }
+    logger.info('daemon started', { peerId: swarm.peerId, addresses: swarm.addresses(), api: `${api.host}:${api.port}`, gateway: config.gateway, upstream: upstream?.url.origin })
+    const started = { swarm, server, registry, upstream }
     return {
-      config, store, swarm, api,
+      config, store, swarm, api, metrics,
       stop: async () => {
         lifetime.abort(new Error('the daemon is stopping'))
         await started.registry.close()
+        await started.upstream?.close()
         await closeServer(started.server)
         await started.swarm.stop()
         await store.close()
@@ -64,22 +81,11 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   } catch (err) {
     lifetime.abort(err)
     await registry?.close()
+    await upstream?.close()
     if (server !== undefined) await closeServer(server)
     await swarm?.stop()
     await store.close()
     throw err
-  }
-}
-
-/** The control API takes `/api/v1/`; the registry API answers everything else (its 404s are JSON). */
-async function route (req: IncomingMessage, res: ServerResponse, control: ReturnType<typeof createControlApi>, registry: HttpApi['handler'], logger: Logger): Promise<void> {
-  try {
-    if (await control(req, res)) return
-    registry(req, res)
-  } catch (err) {
-    logger.error('request failed', { url: req.url, err })
-    if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' })
-    res.end()
   }
 }
 

@@ -26,7 +26,12 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
     'Accept-Ranges': 'bytes',
     ...namespaceHeader(name),
   }
-  const object = await registry.store.objectBySha256(digest.hex)
+  let object = await registry.store.objectBySha256(digest.hex)
+  // Pull-through on GET only: a pusher's HEAD asks whether to upload, not for a download.
+  if (object === undefined && !ctx.head && registry.pullThrough?.covers(name) === true) {
+    await registry.pullThrough.blob(name, digest, ctx.signal)
+    object = await registry.store.objectBySha256(digest.hex)
+  }
   if (object === undefined) throw blobUnknown(name, digest)
   const file = await openIfPresent(registry.store.objectPath(object))
   if (file !== undefined) {

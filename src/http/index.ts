@@ -2,7 +2,10 @@
 // The registry API (OCI distribution, pull and push) is built by createHttpApi; the JSON
 // control API under /api/v1/ by createControlApi.
 export { createHttpApi } from './http-api.js'
-export type { BlobSource, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
+export type { BlobSource, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger, PulledThroughImage, UpstreamManifest, UpstreamSource } from './types.js'
 export { ERROR_CATALOGUE, RegistryError, type RegistryErrorCode, type ErrorBodyEntry } from './errors.js'
 export { createControlApi, type ControlApiComponents, type ControlApiInit } from './control-api.js'
 export type { PeerInfo, PullEvent, PullProgress, StatusResponse, SwarmControl, SwarmStats } from './control-types.js'
+export { createMetrics, Metrics, type MetricsSwarm, type MetricsSwarmEmitter } from './metrics.js'
+export { createNodeHandler, type NodeHandlerComponents } from './node-handler.js'
+export { STATUS_PAGE_HTML } from './status-page.js'

@@ -21,9 +21,15 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
   let bundleId: string | undefined
   if (reference.kind === 'tag') {
     const target = await registry.store.getRef(imageRefOf(name, reference.tag))
-    if (target?.manifestDigest === undefined) throw manifestUnknown(name, reference.tag)
-    digest = { digest: target.manifestDigest, hex: target.manifestDigest.slice('sha256:'.length) }
-    bundleId = target.bundleId
+    if (target?.manifestDigest !== undefined) {
+      digest = { digest: target.manifestDigest, hex: target.manifestDigest.slice('sha256:'.length) }
+      bundleId = target.bundleId
+    } else if (registry.pullThrough?.covers(name) === true) {
+      // A tag is resolved only by the store's refs or the upstream (DESIGN.md): here, the upstream.
+      digest = await registry.pullThrough.manifestByTag(name, reference.tag, ctx.signal)
+    } else {
+      throw manifestUnknown(name, reference.tag)
+    }
   } else {
     digest = reference.digest
   }
@@ -36,7 +42,11 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
 /** The manifest's bytes, fetched through the blob source first when the store knows it but does not hold it. */
 async function loadManifest (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, bundleId: string | undefined): Promise<Buffer> {
   const { store } = registry
-  const object = await store.objectBySha256(digest.hex)
+  let object = await store.objectBySha256(digest.hex)
+  if (object === undefined && registry.pullThrough?.covers(name) === true) {
+    await registry.pullThrough.manifestByDigest(name, digest, ctx.signal)
+    object = await store.objectBySha256(digest.hex)
+  }
   if (object === undefined) throw manifestUnknown(name, digest.digest)
   if (!await store.hasObject(object)) await fetchManifest(ctx, registry, name, digest, object, bundleId)
   const bytes = await readSmallObject(store.objectPath(object))

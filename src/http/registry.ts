@@ -4,6 +4,7 @@ import {
   MANIFEST_FETCH_TIMEOUT_MS, MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, UPLOAD_SESSION_IDLE_MS,
 } from './constants.js'
 import { RegistryError } from './errors.js'
+import { PullThrough } from './pull-through.js'
 import { RecentChunkTables } from './recent-chunk-tables.js'
 import type { BlobSource, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
 import { UploadSessions } from './upload-sessions.js'
@@ -21,6 +22,8 @@ export interface Registry {
   bodyIdleTimeoutMs: number
   uploads: UploadSessions
   chunkTables: RecentChunkTables
+  /** Set when an upstream is configured: what misses locally is fetched from it. */
+  pullThrough: PullThrough | undefined
 }
 
 export function createRegistry (components: HttpApiComponents, init: HttpApiInit): Registry {
@@ -44,6 +47,9 @@ export function createRegistry (components: HttpApiComponents, init: HttpApiInit
       chunkTables,
     }),
     chunkTables,
+    pullThrough: components.upstream === undefined
+      ? undefined
+      : new PullThrough({ store: components.store, upstream: components.upstream, logger: init.logger, onPulledThrough: init.onPulledThrough }),
   }
 }
 

@@ -21,9 +21,40 @@ export interface HttpLogger {
   error: (msg: string, fields?: Record<string, unknown>) => void
 }
 
+/**
+ * An origin registry for pull-through (src/upstream implements it; the daemon wires it). It
+ * fetches into the store; the HTTP layer decides when to ask and makes bundles of images.
+ */
+export interface UpstreamSource {
+  /** Whether requests naming this registry host may be forwarded to the upstream. */
+  serves: (registryHost: string) => boolean
+  /** Fetches, verifies and stores a manifest by tag or digest (an index with its child manifests). */
+  fetchManifest: (repository: string, reference: string, options: { signal: AbortSignal }) => Promise<UpstreamManifest>
+  /** Fetches a blob into the store, verified against its digest (and size, when given). */
+  fetchBlob: (repository: string, digest: string, options: { signal: AbortSignal, size?: number }) => Promise<void>
+}
+
+export interface UpstreamManifest {
+  mediaType: string
+  /** `sha256:<hex>` of the bytes stored. */
+  digest: string
+  size: number
+  /** Configs and layers the image names (of every child of an index). */
+  blobs: Array<{ digest: string, size: number }>
+}
+
+/** An image pull-through made into a bundle. */
+export interface PulledThroughImage {
+  ref: string
+  bundleId: string
+  digest: string
+  seconds: number
+}
+
 export interface HttpApiComponents {
   store: Store
   blobSource?: BlobSource
+  upstream?: UpstreamSource
 }
 
 /** Tunables; every one has a default in constants.ts. */
@@ -39,6 +70,8 @@ export interface HttpApiInit {
   manifestFetchTimeoutMs?: number
   bodyIdleTimeoutMs?: number
   uploadSessionIdleMs?: number
+  /** Called when a pulled-through image became a bundle (the daemon announces it to the swarm). */
+  onPulledThrough?: (image: PulledThroughImage) => void
 }
 
 export interface HttpApi {

@@ -1,0 +1,109 @@
+import { open } from 'node:fs/promises'
+import { sha256Hex } from '../hash/index.js'
+import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
+import { commitImageBundle, ingestBlobBytes, type ImageBlob, type ImageBundleResult, type Store } from '../store/index.js'
+import { MAX_MANIFEST_BYTES } from './constants.js'
+import { RegistryError } from './errors.js'
+import { parseManifestDocument, type ManifestDocument, type Reference } from './manifest-document.js'
+
+/** Indexes nest (index → index → manifest); real images use two levels (same limit as src/oci). */
+const MAX_INDEX_DEPTH = 8
+
+export interface ImageCommit {
+  /** Full image name with its tag: `docker.io/library/alpine:3.19`. */
+  ref: string
+  /** The manifest or index itself, its bytes already checked against `hex`. */
+  bytes: Buffer
+  hex: string
+  document: ManifestDocument
+  /** Every blob and child manifest the document names (imageBlobs). */
+  blobs: ImageBlob[]
+  chunkTables?: Pick<ReadonlyMap<string, string[]>, 'get'>
+  signal: AbortSignal
+}
+
+/**
+ * Makes an image whose blobs are all in the store a bundle: the manifest is stored as an
+ * object (a no-op when it already is) and the store writes an OCI image layout of it with the
+ * ref pointing at it. Shared by a manifest push and by pull-through, so an image is the same
+ * bundle (the same ID) whichever way it came in.
+ */
+export async function commitImage (store: Store, image: ImageCommit): Promise<ImageBundleResult> {
+  const stored = await ingestBlobBytes(store, image.bytes, { sha256: image.hex, signal: image.signal })
+  return await commitImageBundle(store, {
+    ref: image.ref,
+    manifest: { mediaType: image.document.mediaType, digest: `sha256:${image.hex}`, size: image.bytes.length },
+    blobs: [{ sha256: image.hex, object: stored.object, size: stored.size }, ...image.blobs],
+    chunkTables: image.chunkTables,
+    signal: image.signal,
+  })
+}
+
+/**
+ * Every blob the document names, children of an index followed down to their layers, each
+ * a complete object of the size its descriptor says. All missing ones are reported at once
+ * (distribution-spec: one MANIFEST_BLOB_UNKNOWN per blob, the digest in `detail`).
+ */
+export async function imageBlobs (store: Store, document: ManifestDocument, depth = 0): Promise<ImageBlob[]> {
+  const found: ImageBlob[] = []
+  const missing: string[] = []
+  for (const reference of document.references) {
+    const blob = await heldBlob(store, reference)
+    if (blob === undefined) {
+      missing.push(reference.digest.digest)
+      continue
+    }
+    found.push(blob)
+    if (document.kind === 'index' && isDocument(reference)) found.push(...await childBlobs(store, reference, blob, depth))
+  }
+  if (missing.length > 0) {
+    throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `the manifest names ${missing.length} blob(s) not pushed here: ${missing.join(', ')}; push them first`, { detail: { digest: missing[0], missing } })
+  }
+  return found
+}
+
+async function heldBlob (store: Store, reference: Reference): Promise<ImageBlob | undefined> {
+  const object = await store.objectBySha256(reference.digest.hex)
+  if (object === undefined) return undefined
+  let size: number
+  try {
+    const file = await open(store.objectPath(object), 'r')
+    try {
+      size = (await file.stat()).size
+    } finally {
+      await file.close()
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  if (size !== reference.size) {
+    throw new RegistryError('MANIFEST_INVALID', `${reference.digest.digest} is ${size} bytes here, the manifest says ${reference.size}`, { detail: { digest: reference.digest.digest, size, declared: reference.size } })
+  }
+  return { sha256: reference.digest.hex, object, size }
+}
+
+/** A child manifest of an index: its bytes are checked against its digest, then its own blobs collected. */
+async function childBlobs (store: Store, reference: Reference, blob: ImageBlob, depth: number): Promise<ImageBlob[]> {
+  if (depth >= MAX_INDEX_DEPTH) throw new RegistryError('MANIFEST_INVALID', `image indexes nest deeper than ${MAX_INDEX_DEPTH} levels`)
+  if (blob.size > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is over ${MAX_MANIFEST_BYTES} bytes`)
+  const file = await open(store.objectPath(blob.object), 'r')
+  let bytes: Buffer
+  try {
+    bytes = await file.readFile()
+  } finally {
+    await file.close()
+  }
+  if (sha256Hex(bytes) !== blob.sha256) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is damaged in this store; push it again`)
+  let child: ManifestDocument
+  try {
+    child = parseManifestDocument(bytes, reference.mediaType)
+  } catch (err) {
+    throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest}: ${(err as Error).message}`, { cause: err })
+  }
+  return await imageBlobs(store, child, depth + 1)
+}
+
+function isDocument (reference: Reference): boolean {
+  return isIndexMediaType(reference.mediaType) || isManifestMediaType(reference.mediaType)
+}

@@ -1,0 +1,169 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/**
+ * Every metric shoal exports, in this one file (STYLE.md), named
+ * `shoal_<module>_<thing>_<unit>`, in a registry of our own (never prom-client's global one,
+ * so two daemons in one process, as in tests, do not share counters).
+ */
+
+/** What /metrics reads from the swarm when it is scraped (counters kept by the swarm itself). */
+export interface MetricsSwarm {
+  stats: () => { bytesUploaded: number }
+  peers: () => Array<{ connected?: boolean, banned: boolean }>
+}
+
+/** The swarm events the metrics count (a subset of the swarm's typed event map). */
+export interface MetricsSwarmEvents {
+  'chunk:received': { bytes: number }
+  'chunk:rejected': { peer: string }
+  'peer:banned': { peer: string }
+  'pull:progress': { bundleId: string }
+  'pull:completed': { bundleId: string }
+}
+
+export interface MetricsSwarmEmitter extends MetricsSwarm {
+  on: <E extends keyof MetricsSwarmEvents>(event: E, listener: (detail: MetricsSwarmEvents[E]) => void) => void
+}
+
+export type ReceivedFrom = 'peer' | 'upstream' | 'local'
+export type SentTo = 'peer' | 'local'
+
+// Seconds; a registry request is a fast 404 or a multi-minute layer, a pull is seconds to hours.
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300]
+const PULL_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900, 3600]
+
+export class Metrics {
+  readonly registry = new Registry()
+  private readonly swarmSources: MetricsSwarm[] = []
+  private uploadedSeen = 0
+
+  readonly receivedBytes = new Counter({
+    name: 'shoal_transfer_received_bytes_total',
+    help: 'Verified bytes this node received, by source: peer (swarm chunks), upstream (pull-through), local (pushed to its registry API).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  })
+
+  readonly sentBytes = new Counter({
+    name: 'shoal_transfer_sent_bytes_total',
+    help: 'Bytes this node sent, by destination: peer (swarm chunks), local (registry API responses, headers included).',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+    // Chunk uploads have no event; the swarm counts them, and a scrape takes the difference.
+    collect: () => { this.collectUploads() },
+  })
+
+  readonly chunksVerified = new Counter({
+    name: 'shoal_swarm_chunks_verified_total',
+    help: 'Chunks received from peers that matched their hash and were stored.',
+    registers: [this.registry],
+  })
+
+  readonly chunksRejected = new Counter({
+    name: 'shoal_swarm_chunks_rejected_total',
+    help: 'Chunks received from peers that failed verification (the sender is banned).',
+    registers: [this.registry],
+  })
+
+  readonly bans = new Counter({
+    name: 'shoal_swarm_bans_total',
+    help: 'Peers banned for sending bad data.',
+    registers: [this.registry],
+  })
+
+  readonly peersConnected = new Gauge({
+    name: 'shoal_swarm_peers_connected',
+    help: 'Peers with an open connection now.',
+    registers: [this.registry],
+    collect: () => { this.collectPeers() },
+  })
+
+  readonly httpRequests = new Counter({
+    name: 'shoal_http_requests_total',
+    help: 'HTTP requests answered, by route, method and status ("aborted" when the client left first).',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  })
+
+  readonly httpDuration = new Histogram({
+    name: 'shoal_http_request_duration_seconds',
+    help: 'Time from a request to the end of its response, by route and method.',
+    labelNames: ['route', 'method'] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly pullDuration = new Histogram({
+    name: 'shoal_swarm_pull_duration_seconds',
+    help: 'Swarm pulls, from the first verified chunk to the bundle being complete.',
+    buckets: PULL_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly pullThroughDuration = new Histogram({
+    name: 'shoal_upstream_pull_duration_seconds',
+    help: 'Images pulled through from the upstream, from the manifest request to the bundle being committed.',
+    buckets: PULL_BUCKETS,
+    registers: [this.registry],
+  })
+
+  /**
+   * Counts the swarm's events as they happen, and reads its own counters and peer list at
+   * each scrape. A pull is timed from its first verified chunk (the swarm has no start event).
+   */
+  watchSwarm (swarm: MetricsSwarmEmitter): void {
+    this.swarmSources.push(swarm)
+    this.uploadedSeen = swarm.stats().bytesUploaded
+    const pullStarts = new Map<string, number>()
+    swarm.on('chunk:received', ({ bytes }) => {
+      this.receivedBytes.inc({ source: 'peer' }, bytes)
+      this.chunksVerified.inc()
+    })
+    swarm.on('chunk:rejected', () => { this.chunksRejected.inc() })
+    swarm.on('peer:banned', () => { this.bans.inc() })
+    swarm.on('pull:progress', ({ bundleId }) => { if (!pullStarts.has(bundleId)) pullStarts.set(bundleId, performance.now()) })
+    swarm.on('pull:completed', ({ bundleId }) => {
+      const started = pullStarts.get(bundleId)
+      pullStarts.delete(bundleId)
+      if (started !== undefined) this.pullDuration.observe((performance.now() - started) / 1000)
+    })
+  }
+
+  /** Bytes of a verified blob from the upstream, as they arrive. */
+  upstreamBytes (bytes: number): void {
+    this.receivedBytes.inc({ source: 'upstream' }, bytes)
+  }
+
+  async text (): Promise<string> {
+    return await this.registry.metrics()
+  }
+
+  get contentType (): string {
+    return this.registry.contentType
+  }
+
+  private collectUploads (): void {
+    const swarm = this.swarmSources[0]
+    if (swarm === undefined) return
+    const uploaded = swarm.stats().bytesUploaded
+    if (uploaded > this.uploadedSeen) this.sentBytes.inc({ destination: 'peer' }, uploaded - this.uploadedSeen)
+    this.uploadedSeen = Math.max(this.uploadedSeen, uploaded)
+  }
+
+  private collectPeers (): void {
+    const swarm = this.swarmSources[0]
+    if (swarm === undefined) return
+    let connected = 0
+    try {
+      for (const peer of swarm.peers()) if (peer.connected !== false && !peer.banned) connected++
+    } catch {
+      // A swarm that is stopping has no node to ask; the gauge keeps its last value.
+      return
+    }
+    this.peersConnected.set(connected)
+  }
+}
+
+export function createMetrics (): Metrics {
+  return new Metrics()
+}
