@@ -21,7 +21,8 @@ export interface BundleServerComponents {
 
 export async function serveBundleRequest (components: BundleServerComponents, stream: Stream): Promise<void> {
   // Attached before the first await: data that arrives with no listener would be buffered.
-  const frames = new FrameQueue(stream, { maxFrameBytes: MAX_BUNDLE_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 1 })
+  // One request per stream: a second frame is a violation (no queue).
+  const frames = new FrameQueue(stream, { maxFrameBytes: MAX_BUNDLE_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
   try {
     const request = BundleRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
     const id = bytesToId(request.bundleId)

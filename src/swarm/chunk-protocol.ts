@@ -79,6 +79,8 @@ class ServeSession {
   private readonly replies: Uint8Array[] = []
   private readonly controller = new AbortController()
   private serving = false
+  /** The asker closed its side: answer what is queued, then close ours. */
+  private ending = false
   private firstRequest: NodeJS.Timeout | undefined
 
   constructor (
@@ -91,7 +93,10 @@ class ServeSession {
       maxFrameBytes: MAX_CHUNK_REQUEST_BYTES,
       messageTimeoutMs: MESSAGE_TIMEOUT_MS,
       onFrame: (frame) => { this.onRequest(frame) },
-      onEnd: () => { void this.stream.close().catch(() => {}) },
+      onEnd: () => {
+        this.ending = true
+        this.serve()
+      },
     })
     // A stream opened and left silent would hold a slot forever.
     this.firstRequest = setTimeout(() => { this.abort(new MessageTimeoutError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
@@ -145,8 +150,14 @@ class ServeSession {
     if (this.serving) return
     this.serving = true
     void this.drain()
+      .then(async () => {
+        this.serving = false
+        if (this.ending && this.queue.length === 0 && this.replies.length === 0) await this.stream.close()
+      }, (err: unknown) => {
+        this.serving = false
+        this.abort(err instanceof Error ? err : new Error(String(err)))
+      })
       .catch((err: unknown) => { this.abort(err instanceof Error ? err : new Error(String(err))) })
-      .finally(() => { this.serving = false })
   }
 
   private async drain (): Promise<void> {

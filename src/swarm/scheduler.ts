@@ -492,7 +492,7 @@ export class Scheduler {
     for (const count of counts) {
       for (const slot of this.buckets.get(count) ?? []) {
         if (!slot.holders.has(peer)) continue
-        if (state.gateway && slot.edgeHolders > 0) continue
+        if (state.gateway && this.edgeCanSend(slot)) continue
         return slot
       }
     }
@@ -509,13 +509,23 @@ export class Scheduler {
     for (const slot of this.requested) {
       if (slot.requesters.size >= this.endGameMaxRequests) continue
       if (slot.requesters.has(peer) || !slot.holders.has(peer)) continue
-      if (state.gateway && slot.edgeHolders > 0) continue
+      if (state.gateway && this.edgeCanSend(slot)) continue
       let newest = 0
       for (const sentAt of slot.requesters.values()) newest = Math.max(newest, sentAt)
       if (now - newest < this.endGameMinAgeMs) continue
       return slot
     }
     return undefined
+  }
+
+  /** Some non-gateway holder of the chunk is not stalled: a gateway leaves the chunk to it. */
+  private edgeCanSend (slot: Slot): boolean {
+    if (slot.edgeHolders === 0) return false
+    for (const holder of slot.holders) {
+      const state = this.peers.get(holder)
+      if (state !== undefined && !state.gateway && !state.penalized) return true
+    }
+    return false
   }
 
   private assign (slot: Slot, peer: PeerKey, state: PeerState, now: number): void {

@@ -1,0 +1,131 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { decodeVarint, encodeVarint, readFrames } from '../../src/swarm/framing.js'
+import type { Stream } from '@libp2p/interface'
+
+/** Just enough of a libp2p stream for the frame reader: events in, abort out. */
+class FakeStream extends EventTarget {
+  status: 'open' | 'aborted' = 'open'
+  abortedWith: Error | undefined
+
+  deliver (bytes: Uint8Array): void {
+    const evt = new Event('message') as Event & { data: Uint8Array }
+    evt.data = bytes
+    this.dispatchEvent(evt)
+  }
+
+  end (): void {
+    this.dispatchEvent(new Event('remoteCloseWrite'))
+  }
+
+  abort (err: Error): void {
+    if (this.status !== 'open') return
+    this.status = 'aborted'
+    this.abortedWith = err
+    this.dispatchEvent(new Event('close'))
+  }
+
+  asStream (): Stream {
+    return this as unknown as Stream
+  }
+}
+
+function frame (payload: Uint8Array): Uint8Array {
+  return new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
+}
+
+/** Splits bytes at the given cut points, as TCP and yamux may. */
+function split (bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map(c => c % (bytes.byteLength + 1)))].sort((a, b) => a - b)
+  const pieces: Uint8Array[] = []
+  let at = 0
+  for (const point of points) {
+    pieces.push(bytes.subarray(at, point))
+    at = point
+  }
+  pieces.push(bytes.subarray(at))
+  return pieces.filter(p => p.byteLength > 0)
+}
+
+describe('framing', () => {
+  it('round-trips varints', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 28 - 1 }), (n) => {
+      expect(decodeVarint(new Uint8ArrayList(encodeVarint(n)))).toEqual({ value: n, bytes: encodeVarint(n).byteLength })
+    }))
+  })
+
+  it('delivers every frame whole however the bytes are split', () => {
+    fc.assert(fc.property(
+      fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      (payloads, cuts) => {
+        const stream = new FakeStream()
+        const frames: Uint8Array[] = []
+        let ended = false
+        readFrames(stream.asStream(), { maxFrameBytes: 300, messageTimeoutMs: 10_000, onFrame: f => { frames.push(Uint8Array.from(f)) }, onEnd: () => { ended = true } })
+        const wire = new Uint8ArrayList(...payloads.map(frame)).subarray()
+        for (const piece of split(wire, cuts)) stream.deliver(piece)
+        stream.end()
+        expect(frames).toEqual(payloads.map(p => Uint8Array.from(p)))
+        expect(ended).toBe(true)
+        expect(stream.status).toBe('open')
+      },
+    ))
+  })
+
+  it('resets the stream on an oversized, over-long or non-minimal length prefix', () => {
+    fc.assert(fc.property(
+      fc.oneof(
+        fc.integer({ min: 301, max: 2 ** 28 - 1 }).map(encodeVarint),
+        fc.constant(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x01)),
+        fc.constant(Uint8Array.of(0x80, 0x00)),
+      ),
+      (prefix) => {
+        const stream = new FakeStream()
+        const frames: Uint8Array[] = []
+        readFrames(stream.asStream(), { maxFrameBytes: 300, messageTimeoutMs: 10_000, onFrame: f => { frames.push(f) } })
+        stream.deliver(prefix)
+        expect(stream.status).toBe('aborted')
+        expect(['MessageTooLargeError', 'ProtocolViolationError']).toContain(stream.abortedWith?.name)
+        expect(frames).toEqual([])
+      },
+    ))
+  })
+
+  it('resets the stream when it ends inside a frame', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), (payload, cut) => {
+      const wire = frame(payload)
+      const stream = new FakeStream()
+      readFrames(stream.asStream(), { maxFrameBytes: 300, messageTimeoutMs: 10_000, onFrame: () => {} })
+      stream.deliver(wire.subarray(0, 1 + (cut % (wire.byteLength - 1))))
+      stream.end()
+      expect(stream.status).toBe('aborted')
+      expect(stream.abortedWith?.name).toBe('ProtocolViolationError')
+    }))
+  })
+
+  it('resets a stream whose message stops arriving halfway', async () => {
+    const stream = new FakeStream()
+    readFrames(stream.asStream(), { maxFrameBytes: 300, messageTimeoutMs: 50, onFrame: () => {} })
+    stream.deliver(Uint8Array.of(10, 1, 2, 3))
+    await new Promise<void>(resolve => { stream.addEventListener('close', () => { resolve() }) })
+    expect(stream.abortedWith?.name).toBe('MessageTimeoutError')
+  })
+
+  it('resets the stream when a handler throws, and delivers nothing after', () => {
+    const stream = new FakeStream()
+    const seen: number[] = []
+    readFrames(stream.asStream(), {
+      maxFrameBytes: 300,
+      messageTimeoutMs: 10_000,
+      onFrame: (f) => {
+        seen.push(f.byteLength)
+        if (f.byteLength === 2) throw new Error('bad message')
+      },
+    })
+    stream.deliver(new Uint8ArrayList(frame(Uint8Array.of(1)), frame(Uint8Array.of(1, 2)), frame(Uint8Array.of(1, 2, 3))).subarray())
+    expect(seen).toEqual([1, 2])
+    expect(stream.abortedWith?.message).toBe('bad message')
+  })
+})
