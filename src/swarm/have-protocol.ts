@@ -73,6 +73,11 @@ export class HaveProtocol {
     for (const session of this.sessions.values()) session.localBundleAdded(bundleId)
   }
 
+  /** We no longer hold or want a bundle (removed from the store). */
+  localBundleRemoved (bundleId: string): void {
+    for (const session of this.sessions.values()) session.localBundleRemoved(bundleId)
+  }
+
   localChunkStored (object: string, index: number): void {
     for (const session of this.sessions.values()) session.localChunkStored(object, index)
   }
@@ -159,6 +164,12 @@ class HaveSession {
     if (this.closed) return
     this.outbox.push(HaveMessage.encode({ interest: { added: [idToBytes(bundleId)], removed: [] } }))
     if (this.greeted && this.protocol.components.haveList.interestOf(this.peer).has(bundleId)) this.track(bundleId)
+    this.pump()
+  }
+
+  localBundleRemoved (bundleId: string): void {
+    if (this.closed) return
+    this.outbox.push(HaveMessage.encode({ interest: { added: [], removed: [idToBytes(bundleId)] } }))
     this.pump()
   }
 

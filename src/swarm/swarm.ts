@@ -201,6 +201,7 @@ export class Swarm extends SwarmEventEmitter {
     this.store.on('bundle:added', this.onBundleAdded)
     this.store.on('chunk:stored', this.onChunkStored)
     this.store.on('object:complete', this.onObjectComplete)
+    this.store.on('bundle:removed', this.onBundleRemoved)
 
     await node.handle(BUNDLE_PROTOCOL, (stream) => { void serveBundleRequest({ store: this.store }, stream) }, {
       maxInboundStreams: MAX_BUNDLE_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_BUNDLE_STREAMS_PER_CONNECTION,
@@ -216,7 +217,11 @@ export class Swarm extends SwarmEventEmitter {
     })
     node.addEventListener('peer:discovery', (evt) => { this.discovered(evt.detail) })
     node.addEventListener('peer:connect', (evt) => { this.emit('peer:connected', { peer: evt.detail.toString() }) })
-    node.addEventListener('peer:disconnect', (evt) => { this.emit('peer:disconnected', { peer: evt.detail.toString() }) })
+    node.addEventListener('peer:disconnect', (evt) => {
+      const peer = evt.detail.toString()
+      this.haveOpenedAt.delete(peer)
+      this.emit('peer:disconnected', { peer })
+    })
 
     await node.start()
     this.running = true
@@ -237,6 +242,7 @@ export class Swarm extends SwarmEventEmitter {
     this.store.off('bundle:added', this.onBundleAdded)
     this.store.off('chunk:stored', this.onChunkStored)
     this.store.off('object:complete', this.onObjectComplete)
+    this.store.off('bundle:removed', this.onBundleRemoved)
     for (const job of this.jobs) job.fail(reason)
     this.jobs.clear()
     this.have.closeAll()
@@ -426,6 +432,12 @@ export class Swarm extends SwarmEventEmitter {
         void this.announceQuietly(id)
       }
     }, (err: Error) => { this.warn(`could not read new bundle ${id}`, err) })
+  }
+
+  private readonly onBundleRemoved = ({ id }: { id: string }): void => {
+    if (!this.local.has(id)) return
+    this.local.remove(id)
+    this.have.localBundleRemoved(id)
   }
 
   private readonly onChunkStored = ({ object, index }: { object: string, index: number }): void => {

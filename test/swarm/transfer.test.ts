@@ -94,6 +94,39 @@ describe('swarm transfer', () => {
     expect(origin.swarm.stats().chunksUploaded).toBeLessThan(36)
   })
 
+  it('fetches the chunks of a prioritized object first', async () => {
+    const a = await node()
+    const b = await node()
+    const files = { 'wanted-now.bin': patternBytes(6 * MiB, 14), 'later.bin': patternBytes(24 * MiB, 15) }
+    const id = await seed(a, await tempDir(), files)
+    const bundle = await a.store.getBundle(id)
+    const checksum = (path: string): string => bundle?.entries.find(e => e.path === path)?.checksum ?? ''
+    await connect(a, b)
+    const completed: string[] = []
+    b.store.on('object:complete', ({ object }) => { completed.push(object) })
+    await b.swarm.pull(id, { priorityObject: checksum('./wanted-now.bin') })
+    expect(completed).toEqual([checksum('./wanted-now.bin'), checksum('./later.bin')])
+  })
+
+  it('keeps to a download cap and to an upload cap', async () => {
+    const a = await node()
+    const capped = await node({ maxDownloadBytesPerSecond: 4 * MiB })
+    const id = await seed(a, await tempDir(), { 'f.bin': patternBytes(6 * MiB, 16) })
+    await connect(a, capped)
+    let started = Date.now()
+    await capped.swarm.pull(id)
+    // 6 MiB at 4 MiB/s, less a 0.4 MiB burst and one chunk of credit: at least ~1.15 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000)
+
+    const slowSeed = await node({ maxUploadBytesPerSecond: 4 * MiB })
+    const other = await node()
+    const id2 = await seed(slowSeed, await tempDir(), { 'g.bin': patternBytes(6 * MiB, 17) })
+    await connect(slowSeed, other)
+    started = Date.now()
+    await other.swarm.pull(id2)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000)
+  })
+
   it('emits chunk:received for every chunk it stores', async () => {
     const a = await node()
     const b = await node()
