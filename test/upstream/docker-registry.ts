@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+
+/** A real `docker-registry` (Debian's distribution 2.8) on a free loopback port, filesystem storage in `dir`. */
+export interface RegistryProcess {
+  /** `127.0.0.1:PORT` */
+  host: string
+  url: string
+  child: ChildProcess
+  logs: () => string
+  stop: () => Promise<void>
+}
+
+export const DOCKER_REGISTRY_BIN = '/usr/bin/docker-registry'
+const START_TIMEOUT_MS = 20_000
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+  return port
+}
+
+/**
+ * Starts the registry with a config of our own (storage under `dir`, no auth unless
+ * `extraConfig` adds some) and resolves once `GET /v2/` answers.
+ */
+export async function startDockerRegistry (dir: string, extraConfig = ''): Promise<RegistryProcess> {
+  await mkdir(join(dir, 'storage'), { recursive: true })
+  const port = await freePort()
+  const config = join(dir, 'config.yml')
+  await writeFile(config, [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${join(dir, 'storage')}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    extraConfig,
+    '',
+  ].join('\n'))
+  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-20_000) })
+  const exited = once(child, 'exit')
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + START_TIMEOUT_MS
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}:\n${stderr}`)
+    try {
+      const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) })
+      await response.body?.cancel()
+      if (response.status === 200 || response.status === 401) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`docker-registry did not answer GET /v2/ within ${START_TIMEOUT_MS} ms:\n${stderr}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return {
+    host: `127.0.0.1:${port}`,
+    url,
+    child,
+    logs: () => stderr,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      await exited
+    },
+  }
+}
