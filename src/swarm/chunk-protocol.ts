@@ -1,5 +1,5 @@
 import {
-  CHUNK_MESSAGE_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
+  CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_READ_AHEAD, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
   MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
@@ -72,6 +72,8 @@ export class ChunkServer {
 }
 
 interface QueuedRequest { object: string, index: number, key: string }
+type ReadResult = { bytes: Uint8Array, error?: undefined } | { error: Error }
+interface PendingRead { request: QueuedRequest, result: Promise<ReadResult> }
 
 class ServeSession {
   private readonly queue: QueuedRequest[] = []
@@ -160,20 +162,34 @@ class ServeSession {
       .catch((err: unknown) => { this.abort(err instanceof Error ? err : new Error(String(err))) })
   }
 
+  /**
+   * Answers in the order requests were picked, with up to CHUNK_READ_AHEAD reads under way
+   * so the disk works while the previous chunk is on the wire.
+   */
   private async drain (): Promise<void> {
     const signal = this.controller.signal
-    while (!signal.aborted) {
-      const reply = this.replies.shift()
-      if (reply !== undefined) {
-        await sendFrame(this.stream, reply, { signal })
-        continue
+    const reading: PendingRead[] = []
+    try {
+      while (!signal.aborted) {
+        const reply = this.replies.shift()
+        if (reply !== undefined) {
+          await sendFrame(this.stream, reply, { signal })
+          continue
+        }
+        while (reading.length < CHUNK_READ_AHEAD && this.queue.length > 0) {
+          // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
+          if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
+          const next = this.pick()
+          if (next === undefined) break
+          reading.push(await this.startRead(next, signal))
+        }
+        const head = reading.shift()
+        if (head === undefined) return
+        await this.send(head, signal)
       }
-      if (this.queue.length === 0) return
-      // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
-      await this.server.components.uploadLimiter?.ready({ signal })
-      const next = this.pick()
-      if (next === undefined) continue
-      await this.send(next, signal)
+    } finally {
+      // Reads started but never sent (the stream died): wait for them, give back their slots.
+      for (const pending of reading) void pending.result.finally(() => { this.server.components.uploadSlots.release() })
     }
   }
 
@@ -202,18 +218,27 @@ class ServeSession {
     return request
   }
 
-  private async send (request: QueuedRequest, signal: AbortSignal): Promise<void> {
-    const { store, uploadSlots, uploadLimiter } = this.server.components
+  private async startRead (request: QueuedRequest, signal: AbortSignal): Promise<PendingRead> {
+    const { store, uploadSlots } = this.server.components
     await uploadSlots.acquire({ signal })
+    // Settled either way, so a read nobody awaits (the stream died) is never an unhandled rejection.
+    const result = store.readChunk(request.object, request.index, { signal }).then(
+      (bytes): ReadResult => ({ bytes }),
+      (err: unknown): ReadResult => ({ error: err instanceof Error ? err : new Error(String(err)) }),
+    )
+    return { request, result }
+  }
+
+  private async send ({ request, result }: PendingRead, signal: AbortSignal): Promise<void> {
+    const { uploadSlots, uploadLimiter } = this.server.components
     try {
-      let bytes: Uint8Array
-      try {
-        bytes = await store.readChunk(request.object, request.index, { signal })
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'CHUNK_NOT_PRESENT') throw err
+      const read = await result
+      if (read.error !== undefined) {
+        if ((read.error as { code?: string }).code !== 'CHUNK_NOT_PRESENT') throw read.error
         await sendFrame(this.stream, ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.NOT_PRESENT }), { signal })
         return
       }
+      const bytes = read.bytes
       await uploadLimiter?.take(bytes.byteLength, { signal })
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
       const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })

@@ -102,6 +102,8 @@ export const RATE_SMOOTHING = 0.3
 
 /** Requests queued on one inbound chunk stream; a peer that exceeds its own window is reset. */
 export const MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM = 64
+/** Chunk reads started ahead of sending on one stream: the disk reads the next chunk while one is on the wire. */
+export const CHUNK_READ_AHEAD = 2
 /** Chunk reads in progress for all uploads together: bounds the memory uploads hold. */
 export const MAX_CONCURRENT_UPLOADS = 16
 /** Chunk streams from one peer: one is enough for pipelining; two allow a reconnect overlap. */
