@@ -9,7 +9,7 @@ import { describeLayout } from '../../scripts/fleet/bundle.js'
 import { DEFAULT_OPTIONS, type FleetOptions } from '../../scripts/fleet/options.js'
 import { runFleet } from '../../scripts/fleet/run.js'
 import type { FleetResults } from '../../scripts/fleet/results.js'
-import { findLeftovers, newRunId } from '../../scripts/fleet/runs.js'
+import { cleanupLeftovers, findLeftovers, newRunId } from '../../scripts/fleet/runs.js'
 import { REPO_ROOT, shoalDaemonAvailability } from '../../scripts/fleet/shoal-mode.js'
 import { bedUnavailableReason, REGISTRY_TOOLS } from './bed-support.js'
 
@@ -20,6 +20,7 @@ const SIZE_BYTES = 3 * 1024 * 1024
 // A run takes 10–30 s on an idle machine; the margin is for a CI machine busy with other suites.
 const REGISTRY_TEST_TIMEOUT_MS = 60_000
 const SHOAL_TEST_TIMEOUT_MS = 120_000
+const INTERRUPT_TEST_TIMEOUT_MS = 60_000
 
 let dir: string
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'fleet-test-')) })
@@ -126,12 +127,18 @@ describe.skipIf(bedReason !== undefined)('fleet, registry mode', () => {
       void exited.then(() => { reject(new Error(`the runner exited before the pulls: ${stderr}`)) })
     })
     if (runId === undefined) throw new Error(`no run id in ${stderr}`)
-    expect((await findLeftovers(runId)).namespaces.length).toBeGreaterThan(0)
-    child.kill('SIGINT')
-    expect(await exited).toBe(130)
-    expect(stderr).toContain(`torn down ${runId}`)
-    expect(await findLeftovers(runId)).toEqual(NO_LEFTOVERS)
-  })
+    try {
+      expect((await findLeftovers(runId)).namespaces.length).toBeGreaterThan(0)
+      child.kill('SIGINT')
+      expect(await exited).toBe(130)
+      expect(stderr).toContain(`torn down ${runId}`)
+      expect(await findLeftovers(runId)).toEqual(NO_LEFTOVERS)
+    } finally {
+      // Should the runner hang or fail, the next run must not find its bed.
+      if (child.exitCode === null) child.kill('SIGKILL')
+      await cleanupLeftovers(runId, true)
+    }
+  }, INTERRUPT_TEST_TIMEOUT_MS)
 })
 
 describe.skipIf(!daemon.available)('fleet, shoal mode', () => {
