@@ -11,8 +11,8 @@ import type { PeerInfo } from '@libp2p/interface'
 
 /** First re-announce this long after a neighbour joins (its routing table fills meanwhile)… */
 const REPROVIDE_DELAY_MS = 1_000
-/** …and not more often than this. */
-const REPROVIDE_MIN_INTERVAL_MS = 10_000
+/** …and not more often than this: each run is one DHT query per local bundle. */
+const REPROVIDE_MIN_INTERVAL_MS = 60_000
 
 export interface ProviderRecordsInit {
   bundles: () => string[]

@@ -69,10 +69,17 @@ export class PullJob {
   async wait (signal?: AbortSignal): Promise<void> {
     if (signal === undefined) return await this.settled
     signal.throwIfAborted()
+    let onAbort = (): void => {}
     const aborted = new Promise<never>((_resolve, reject) => {
-      signal.addEventListener('abort', () => { reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }, { once: true })
+      onAbort = () => { reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
+      signal.addEventListener('abort', onAbort, { once: true })
     })
     aborted.catch(() => {})
-    await Promise.race([this.settled, aborted])
+    try {
+      await Promise.race([this.settled, aborted])
+    } finally {
+      // A long-lived signal (the daemon's) outlives many pulls: do not leave a listener per pull on it.
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 }

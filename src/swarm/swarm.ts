@@ -126,6 +126,8 @@ export class Swarm extends SwarmEventEmitter {
   private readonly arriving = new Map<string, { peer: string, bytes: number }>()
   private readonly gateways = new Set<string>()
   private readonly haveOpenedAt = new Map<string, number>()
+  /** Peers known to speak shoal (identify listed the have protocol): lost have streams to them are renewed. */
+  private readonly shoalPeers = new Set<string>()
   private readonly providerSearchAt = new Map<string, number>()
   private providers: ProviderRecords | undefined
   private tickTimer: NodeJS.Timeout | undefined
@@ -220,6 +222,7 @@ export class Swarm extends SwarmEventEmitter {
     node.addEventListener('peer:disconnect', (evt) => {
       const peer = evt.detail.toString()
       this.haveOpenedAt.delete(peer)
+      this.shoalPeers.delete(peer)
       this.emit('peer:disconnected', { peer })
     })
 
@@ -227,7 +230,6 @@ export class Swarm extends SwarmEventEmitter {
     this.running = true
     this.tickTimer = setInterval(() => { this.tick() }, SCHEDULER_TICK_MS)
     this.tickTimer.unref()
-    this.providers.scheduleReprovide()
   }
 
   /** Stops serving and fetching; pulls in progress fail with an abort error. */
@@ -276,6 +278,8 @@ export class Swarm extends SwarmEventEmitter {
     const signal = anySignal(options.signal, this.stopController.signal)
     signal.throwIfAborted()
     let bundle = await this.store.getBundle(bundleId)
+    // A manifest new to the store is announced by the 'bundle:added' handler.
+    const announceHere = bundle !== undefined
     if (bundle === undefined) {
       const encoded = await this.findManifest(bundleId, signal)
       bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
@@ -293,7 +297,7 @@ export class Swarm extends SwarmEventEmitter {
     }
     if (options.priorityObject !== undefined) this.prioritize(options.priorityObject)
     this.jobs.add(job)
-    void this.announceQuietly(bundleId)
+    if (announceHere) void this.announceQuietly(bundleId)
     void this.searchProviders(bundleId)
     this.schedulePump()
     try {
@@ -369,6 +373,7 @@ export class Swarm extends SwarmEventEmitter {
   // ---- neighbours ---------------------------------------------------------------------
 
   private maybeOpenHave (peer: string, connection: Connection): void {
+    this.shoalPeers.add(peer)
     if (!HaveProtocol.opensTo(this.peerId, peer) || this.have.has(peer) || this.bans.isBanned(peer)) return
     this.haveOpenedAt.set(peer, Date.now())
     void this.have.open(connection).catch((err: Error) => {
@@ -707,7 +712,7 @@ export class Swarm extends SwarmEventEmitter {
     const node = this.requireNode()
     for (const connection of node.getConnections()) {
       const peer = connection.remotePeer.toString()
-      if (this.have.has(peer) || now - (this.haveOpenedAt.get(peer) ?? 0) < HAVE_REOPEN_INTERVAL_MS) continue
+      if (!this.shoalPeers.has(peer) || this.have.has(peer) || now - (this.haveOpenedAt.get(peer) ?? 0) < HAVE_REOPEN_INTERVAL_MS) continue
       if (connection.status === 'open' && HaveProtocol.opensTo(this.peerId, peer)) this.maybeOpenHave(peer, connection)
     }
     for (const job of this.jobs) {
