@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 
 /** What the proxy saw: every registry request, and every token request with its parameters. */
 export interface ProxyLog {
-  requests: Array<{ method: string, path: string, authorization?: string, status: number }>
+  requests: Array<{ method: string, path: string, authorization?: string, status: number, userAgent?: string }>
   tokenRequests: Array<{ service: string | null, scope: string | null, authorization?: string }>
 }
 
@@ -74,7 +74,7 @@ export async function startFrontProxy (init: FrontProxyInit): Promise<FrontProxy
   function forward (req: IncomingMessage, res: ServerResponse, url: URL): void {
     const target = new URL(url.pathname + url.search, init.target)
     const upstream = httpRequest(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
-      log.requests.push({ method: req.method ?? 'GET', path: url.pathname, authorization: req.headers.authorization, status: answer.statusCode ?? 0 })
+      log.requests.push({ method: req.method ?? 'GET', path: url.pathname, authorization: req.headers.authorization, status: answer.statusCode ?? 0, userAgent: req.headers['user-agent'] })
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(res)
     })
