@@ -131,6 +131,11 @@ export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[
   if (!stream.send(list)) await stream.onDrain(options)
 }
 
+/** Sends frames already length-prefixed by the caller, in one write. */
+export async function sendFrames (stream: Stream, framed: Uint8ArrayList, options: { signal?: AbortSignal } = {}): Promise<void> {
+  if (!stream.send(framed)) await stream.onDrain(options)
+}
+
 /**
  * Frames of a request/response stream, read one at a time with a deadline each. Frames the
  * caller has not asked for yet are held, up to `maxQueuedFrames`; more resets the stream.
