@@ -10,8 +10,9 @@
 //   b3sum        BLAKE3 of every file (the b3sum program, all files as arguments)
 //   push (CLI)   `node bin/shoal.js --data FRESH push LAYOUT`, node's start-up included
 //   push (store) pushPath in a child process, timed inside it (no start-up)
-// and prints medians, throughput, the ratios push/cp and push/b3sum, and each push's peak
-// RSS (the child's VmHWM, from GNU time or getrusage). Dirty pages are flushed (`sync`,
+// and prints medians, throughput, the ratios to cp -r and b3sum, CPU time (user + system:
+// steadier than wall time on a shared machine) and each push's peak RSS (getrusage's maxrss,
+// via GNU time or inside the child). Dirty pages are flushed (`sync`,
 // untimed) before each timed step, so one step's writeback does not land in the next.
 // Then, unless --no-breakdown, it times the parts of a push's inner loop (read, copy,
 // BLAKE3 whole and per chunk, sha256, fsync: src/store/ingest.ts) on the largest file, so the
@@ -36,12 +37,14 @@ const GOAL_PEAK_RSS_MB = 150
 
 interface Options { sizeMb: number, runs: number, dir?: string, keep: boolean, cpuProf?: string, fsync: boolean, breakdown: boolean }
 
-interface Sample { seconds: number, peakRssMb?: number }
+/** Wall time, and CPU time (user + system) where known: on a shared machine CPU time is the steadier figure. */
+interface Sample { seconds: number, cpuSeconds?: number, peakRssMb?: number }
 
 /** `--child-push LAYOUT DATA`: one in-process push, reported as JSON on stdout. */
 async function childPush (layout: string, data: string, fsync: boolean): Promise<void> {
   const { openStore, pushPath } = await import('../src/store/index.js')
   const started = performance.now()
+  const cpuStart = process.cpuUsage()
   const store = await openStore({ dir: data, fsync })
   let bundleId: string
   try {
@@ -50,8 +53,9 @@ async function childPush (layout: string, data: string, fsync: boolean): Promise
     await store.close()
   }
   const seconds = (performance.now() - started) / 1000
+  const cpu = process.cpuUsage(cpuStart)
   // maxRSS is in KiB (getrusage ru_maxrss).
-  process.stdout.write(JSON.stringify({ seconds, peakRssMb: process.resourceUsage().maxRSS / 1024, bundleId }) + '\n')
+  process.stdout.write(JSON.stringify({ seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: process.resourceUsage().maxRSS / 1024, bundleId }) + '\n')
 }
 
 function parseArgs (argv: string[]): Options {
@@ -77,10 +81,10 @@ function parseArgs (argv: string[]): Options {
   return options
 }
 
-/** Runs a command to completion; resolves with its wall time and (via GNU time, when present) peak RSS. */
-async function timed (command: string, args: string[], options: { env?: NodeJS.ProcessEnv, measureRss?: boolean } = {}): Promise<Sample & { stdout: string }> {
-  const useTime = options.measureRss === true && await hasGnuTime()
-  const argv = useTime ? ['-f', '%M', command, ...args] : args
+/** Runs a command to completion; resolves with its wall time and (via GNU time, when present) its CPU time and peak RSS. */
+async function timed (command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Sample & { stdout: string }> {
+  const useTime = await hasGnuTime()
+  const argv = useTime ? ['-f', '%M %U %S', command, ...args] : args
   const started = performance.now()
   const child = spawn(useTime ? '/usr/bin/time' : command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let stdout = ''
@@ -95,9 +99,11 @@ async function timed (command: string, args: string[], options: { env?: NodeJS.P
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${String(code)}: ${stderr}`)
   const sample: Sample & { stdout: string } = { seconds, stdout }
   if (useTime) {
-    // GNU time prints %M (max RSS, KiB) as the last line of stderr.
+    // GNU time prints "%M %U %S" (max RSS in KiB, user and system seconds) as the last line of stderr.
     const lines = stderr.trim().split('\n')
-    sample.peakRssMb = Number(lines[lines.length - 1]) / 1024
+    const [rssKib, user, system] = (lines[lines.length - 1] ?? '').split(' ').map(Number)
+    sample.peakRssMb = (rssKib ?? 0) / 1024
+    sample.cpuSeconds = (user ?? 0) + (system ?? 0)
   }
   return sample
 }
@@ -162,7 +168,7 @@ async function main (): Promise<void> {
       await flushDirtyPages()
 
       const cliData = join(scratch, 'data-cli')
-      const cli = await timed(process.execPath, [SHOAL_BIN, '--data', cliData, 'push', layout], { measureRss: true })
+      const cli = await timed(process.execPath, [SHOAL_BIN, '--data', cliData, 'push', layout])
       bundleIds.add(cli.stdout.trim())
       samples['shoal push (CLI)']!.push(cli)
       await rm(cliData, { recursive: true, force: true })
@@ -171,9 +177,9 @@ async function main (): Promise<void> {
       const storeData = join(scratch, 'data-store')
       const profArgs = options.cpuProf !== undefined && run === 0 ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProf] : []
       const child = await timed(process.execPath, [...profArgs, '--import', 'tsx', THIS_SCRIPT, '--child-push', layout, storeData, options.fsync ? 'fsync' : 'no-fsync'])
-      const inner = JSON.parse(child.stdout) as { seconds: number, peakRssMb: number, bundleId: string }
+      const inner = JSON.parse(child.stdout) as { seconds: number, cpuSeconds: number, peakRssMb: number, bundleId: string }
       bundleIds.add(inner.bundleId)
-      samples['shoal push (store)']!.push({ seconds: inner.seconds, peakRssMb: inner.peakRssMb })
+      samples['shoal push (store)']!.push({ seconds: inner.seconds, cpuSeconds: inner.cpuSeconds, peakRssMb: inner.peakRssMb })
       process.stderr.write(`bench-push: run ${run + 1}/${options.runs}: ${Object.entries(samples).map(([name, s]) => `${name} ${s[s.length - 1]!.seconds.toFixed(2)} s`).join(', ')}\n`)
     }
     await rm(scratch, { recursive: true, force: true })
@@ -186,20 +192,28 @@ async function main (): Promise<void> {
 }
 
 function printTable (samples: Record<string, Sample[]>, bytes: number, options: Options): void {
-  const cp = median(samples['cp -r']!.map(s => s.seconds))
-  const b3 = median(samples.b3sum!.map(s => s.seconds))
-  const header = ['operation', 'median s', 'MiB/s', '÷ cp -r', '÷ b3sum', 'peak RSS MB', 'runs (s)']
+  const med = (name: string, pick: (s: Sample) => number | undefined): number | undefined => {
+    const values = samples[name]!.map(pick).filter((v): v is number => v !== undefined)
+    return values.length > 0 ? median(values) : undefined
+  }
+  const cp = med('cp -r', s => s.seconds)!
+  const b3 = med('b3sum', s => s.seconds)!
+  const cpCpu = med('cp -r', s => s.cpuSeconds)
+  const header = ['operation', 'median s', 'MiB/s', '÷ cp -r', '÷ b3sum', 'CPU s', 'CPU ÷ cp -r', 'peak RSS MB', 'runs (s)']
   const rows = Object.entries(samples).map(([name, runs]) => {
-    const m = median(runs.map(s => s.seconds))
-    const isPush = name.startsWith('shoal push') || name === 'cp -r; sync'
+    const m = med(name, s => s.seconds)!
+    const cpu = med(name, s => s.cpuSeconds)
+    const compared = name !== 'cp -r' && name !== 'b3sum'
     const rss = runs.map(s => s.peakRssMb).filter((v): v is number => v !== undefined)
     return [
       name,
       m.toFixed(2),
       (bytes / MIB / m).toFixed(0),
-      isPush ? (m / cp).toFixed(2) : '',
-      isPush ? (m / b3).toFixed(2) : '',
-      rss.length > 0 ? Math.max(...rss).toFixed(0) : '',
+      compared ? (m / cp).toFixed(2) : '',
+      compared ? (m / b3).toFixed(2) : '',
+      cpu !== undefined ? cpu.toFixed(2) : '',
+      compared && cpu !== undefined && cpCpu !== undefined ? (cpu / cpCpu).toFixed(2) : '',
+      name.startsWith('shoal') && rss.length > 0 ? Math.max(...rss).toFixed(0) : '',
       runs.map(s => s.seconds.toFixed(2)).join(' '),
     ]
   })
@@ -209,7 +223,7 @@ function printTable (samples: Record<string, Sample[]>, bytes: number, options: 
   process.stdout.write(line(header) + '\n')
   process.stdout.write('|' + widths.map(w => '-'.repeat(w + 2)).join('|') + '|\n')
   for (const row of rows) process.stdout.write(line(row) + '\n')
-  const push = median(samples['shoal push (CLI)']!.map(s => s.seconds))
+  const push = med('shoal push (CLI)', s => s.seconds)!
   const rss = Math.max(...samples['shoal push (CLI)']!.map(s => s.peakRssMb ?? 0), ...samples['shoal push (store)']!.map(s => s.peakRssMb ?? 0))
   process.stdout.write(`\ngoals: push (CLI) ≤ ${GOAL_RATIO_TO_CP}x cp -r: ${push / cp <= GOAL_RATIO_TO_CP ? 'met' : 'NOT met'} (${(push / cp).toFixed(2)}x); ` +
     `peak RSS < ${GOAL_PEAK_RSS_MB} MB: ${rss < GOAL_PEAK_RSS_MB ? 'met' : 'NOT met'} (${rss.toFixed(0)} MB)\n`)
