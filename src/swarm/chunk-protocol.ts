@@ -260,6 +260,8 @@ export interface ChunkClientInit {
   /** The stream is gone; these requests were never answered. */
   onClosed: (unanswered: Array<{ object: string, index: number }>, err?: Error) => void
   openTimeoutMs: number
+  /** Memory for chunk-sized responses (see FrameReaderInit.allocate). */
+  allocate?: (bytes: number) => Uint8Array
 }
 
 /** The asking side of one peer's chunk stream; opened on the first request. */
@@ -336,6 +338,7 @@ export class ChunkClient {
         messageTimeoutMs: CHUNK_MESSAGE_TIMEOUT_MS,
         onFrame: (frame) => { this.onResponse(frame) },
         onEnd: () => { this.close() },
+        allocate: this.init.allocate,
       })
       stream.addEventListener('close', (evt) => { this.finish(evt.error) }, { once: true })
       for (const message of this.backlog.splice(0)) this.write(message)

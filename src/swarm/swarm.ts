@@ -2,10 +2,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
 import { BanList, type Ban } from './ban-list.js'
+import { BufferPool } from './buffer-pool.js'
 import { fetchBundle, serveBundleRequest } from './bundle-protocol.js'
 import { ChunkClient, ChunkServer, type ChunkStatus } from './chunk-protocol.js'
 import {
-  BAN_DURATION_MS, BUNDLE_PROTOCOL, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
+  BAN_DURATION_MS, BUNDLE_PROTOCOL, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUFFERED_CHUNKS, MAX_BUNDLE_STREAMS_PER_CONNECTION, MAX_CHUNK_RESPONSE_BYTES,
   MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS, STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
@@ -120,6 +121,8 @@ export class Swarm extends SwarmEventEmitter {
   private readonly have: HaveProtocol
   private readonly chunkServer: ChunkServer
   private readonly clients = new Map<string, ChunkClient>()
+  /** Chunk responses are assembled here and the memory reused once the store has them. */
+  private readonly receiveBuffers: BufferPool
   private readonly jobs = new Set<PullJob>()
   private readonly objectJobs = new Map<string, Set<PullJob>>()
   /** Chunks handed to the store, by `object:index`, so its 'chunk:stored' event names the sender. */
@@ -144,6 +147,7 @@ export class Swarm extends SwarmEventEmitter {
     this.peerId = peerIdOfKey(init.privateKey)
     this.bans = new BanList()
     this.scheduler = new Scheduler({ ...init.scheduler, chunkSizeBytes: CHUNK_SIZE_BYTES })
+    this.receiveBuffers = new BufferPool(MAX_CHUNK_RESPONSE_BYTES, (init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS) + 4)
     this.uploadLimiter = init.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxUploadBytesPerSecond)
     this.downloadLimiter = init.maxDownloadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxDownloadBytesPerSecond)
     this.have = new HaveProtocol({ store: this.store, local: this.local, haveList: this.haveList }, {
@@ -643,6 +647,7 @@ export class Swarm extends SwarmEventEmitter {
     if (client !== undefined && !client.isClosed) return client
     client = new ChunkClient({
       openTimeoutMs: STREAM_OPEN_TIMEOUT_MS,
+      allocate: bytes => this.receiveBuffers.take(bytes),
       open: async ({ signal }) => await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal }),
       onResponse: (object, index, status, data) => { this.onChunkResponse(peer, object, index, status, data) },
       onClosed: (unanswered, err) => {
@@ -668,7 +673,13 @@ export class Swarm extends SwarmEventEmitter {
       const verdict = this.scheduler.delivered(peer, object, index, now)
       this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
       for (const other of verdict.cancel) this.clients.get(other.peer)?.cancel(other.object, other.index)
-      if (verdict.accepted) void this.storeChunk(peer, object, index, data)
+      if (verdict.accepted) {
+        void this.storeChunk(peer, object, index, data)
+          .finally(() => { this.receiveBuffers.give(data) })
+          .catch((err: Error) => { this.warn(`storing chunk ${index} of ${object} failed`, err) })
+      } else {
+        this.receiveBuffers.give(data)
+      }
     }
     this.schedulePump()
   }

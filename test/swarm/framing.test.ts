@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { decodeVarint, encodeVarint, readFrames } from '../../src/swarm/framing.js'
+import { decodeVarint, encodeVarint, LARGE_FRAME_BYTES, readFrames } from '../../src/swarm/framing.js'
 import type { Stream } from '@libp2p/interface'
 
 /** Just enough of a libp2p stream for the frame reader: events in, abort out. */
@@ -72,6 +72,34 @@ describe('framing', () => {
         expect(stream.status).toBe('open')
       },
     ))
+  })
+
+  it('assembles large frames in the memory it is given, whole however they are split', () => {
+    fc.assert(fc.property(
+      fc.array(fc.integer({ min: LARGE_FRAME_BYTES, max: LARGE_FRAME_BYTES * 3 }), { minLength: 1, maxLength: 3 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (sizes, cuts) => {
+        const payloads = sizes.map((size, i) => Uint8Array.from({ length: size }, (_v, j) => (j * 31 + i) & 0xff))
+        const stream = new FakeStream()
+        const frames: Uint8Array[] = []
+        const given: Uint8Array[] = []
+        readFrames(stream.asStream(), {
+          maxFrameBytes: LARGE_FRAME_BYTES * 4,
+          messageTimeoutMs: 10_000,
+          onFrame: f => { frames.push(Uint8Array.from(f)) },
+          allocate: (bytes) => {
+            const buffer = new Uint8Array(LARGE_FRAME_BYTES * 4).fill(0xee)
+            given.push(buffer)
+            expect(bytes).toBeLessThanOrEqual(buffer.byteLength)
+            return buffer
+          },
+        })
+        const wire = new Uint8ArrayList(...payloads.map(frame)).subarray()
+        for (const piece of split(wire, cuts.map(c => c * 997))) stream.deliver(piece)
+        expect(frames).toEqual(payloads)
+        expect(given).toHaveLength(payloads.length)
+      },
+    ), { numRuns: 30 })
   })
 
   it('resets the stream on an oversized, over-long or non-minimal length prefix', () => {
