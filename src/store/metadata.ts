@@ -91,13 +91,24 @@ export class Metadata {
   async refNames (): Promise<string[]> { return await this.keysUnder('ref!') }
 
   setRef (batch: Batch, revision: RefRevision): void {
-    const target: RefTarget = { bundleId: revision.bundleId, manifestDigest: revision.manifestDigest }
+    const target: RefTarget = { bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, sequence: revision.sequence, publisher: revision.publisher }
     batch.put(`ref!${revision.ref}`, json(target))
     // Zero-padded time keeps a ref's history in order under LevelDB's byte ordering.
-    batch.put(`refhist!${revision.ref}!${String(revision.at).padStart(16, '0')}`, json(revision))
+    batch.put(`refhist!${revision.ref}!${String(revision.at).padStart(16, '0')}!${revision.bundleId}`, json(revision))
   }
 
-  deleteRef (batch: Batch, name: string): void { batch.del(`ref!${name}`) }
+  deleteRef (batch: Batch, name: string): void {
+    batch.del(`ref!${name}`)
+    batch.del(`refrec!${name}`)
+  }
+
+  putRefRecord (batch: Batch, name: string, signed: Uint8Array): void { batch.put(`refrec!${name}`, signed) }
+
+  async refRecords (): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for await (const value of this.db.values({ gte: 'refrec!', lt: 'refrec!\xff' })) out.push(value)
+    return out
+  }
 
   async revisions (name?: string): Promise<RefRevision[]> {
     const prefix = name === undefined ? 'refhist!' : `refhist!${name}!`

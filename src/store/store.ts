@@ -14,7 +14,7 @@ import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
 import { fileExists, hashWholeFile, publishObject, readAt, removeQuietly, writeAt } from './object-files.js'
-import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, StoreEvents } from './types.js'
+import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
 
 export interface StoreInit {
   dir: string
@@ -244,6 +244,27 @@ export class Store {
     this.meta.setRef(batch, revision)
     await batch.write()
   }
+
+  /**
+   * Applies a verified, trusted ref record unless the ref already points where a record with
+   * the same or a higher sequence put it: a replayed older record never rolls a tag back.
+   */
+  async acceptRefRecord (update: SignedRefUpdate): Promise<'accepted' | 'stale'> {
+    const current = await this.meta.getRef(update.ref)
+    if (current?.sequence !== undefined && current.sequence >= update.sequence) return 'stale'
+    const batch = this.meta.batch()
+    this.meta.setRef(batch, {
+      ref: update.ref, bundleId: update.bundleId, manifestDigest: update.manifestDigest,
+      sequence: update.sequence, publisher: update.publisher, at: Date.now(),
+    })
+    this.meta.putRefRecord(batch, update.ref, update.signed)
+    await batch.write()
+    this.emit('ref:updated', { ref: update.ref, bundleId: update.bundleId })
+    return 'accepted'
+  }
+
+  /** Every signed ref record held, to hand to neighbours. */
+  async refRecords (): Promise<Uint8Array[]> { return await this.meta.refRecords() }
 
   async objectBySha256 (sha256: string): Promise<string | undefined> { return await this.meta.objectBySha256(sha256) }
 

@@ -25,6 +25,20 @@ export interface RefTarget {
   bundleId: string
   /** `sha256:…` of the OCI manifest or index the ref names, when the bundle is an image. */
   manifestDigest?: string
+  /** For a ref set by a signed record: its sequence (newer records only) and publisher. */
+  sequence?: number
+  publisher?: string
+}
+
+/** A signed ref record as the swarm verified it; the store keeps the newest per ref. */
+export interface SignedRefUpdate {
+  ref: string
+  bundleId: string
+  manifestDigest?: string
+  sequence: number
+  publisher: string
+  /** The record's bytes, kept to hand on to neighbours unchanged. */
+  signed: Uint8Array
 }
 
 export interface RefRevision extends RefTarget {
@@ -38,6 +52,7 @@ export interface StoreEvents {
   'object:complete': { object: string }
   'bundle:added': { id: string }
   'bundle:removed': { id: string }
+  'ref:updated': { ref: string, bundleId: string }
 }
 
 export interface ChunkWriteResult {
