@@ -1,10 +1,10 @@
 import { ChunkBitmap } from '../manifest/index.js'
 import {
-  HASH_BYTES, HAVE_BATCH_INTERVAL_MS, HAVE_BATCH_MAX_INDEXES, HAVE_MESSAGE_TARGET_BYTES, HAVE_PROTOCOL,
+  FIRST_MESSAGE_TIMEOUT_MS, HASH_BYTES, HAVE_BATCH_INTERVAL_MS, HAVE_BATCH_MAX_INDEXES, HAVE_MESSAGE_TARGET_BYTES, HAVE_PROTOCOL,
   MAX_BUNDLES_PER_HAVE_MESSAGE, MAX_HAVE_MESSAGE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
-import { ProtocolViolationError } from './errors.js'
+import { MessageTimeoutError, ProtocolViolationError } from './errors.js'
 import { readFrames, sendFrame } from './framing.js'
 import { HaveMessage, type ObjectHave } from './pb/swarm-have.pb.js'
 import type { HaveList, ObjectHolding, PeerKey } from './have-list.js'
@@ -125,6 +125,7 @@ class HaveSession {
   private flushDue = false
   private pumping = false
   private closed = false
+  private helloTimer: NodeJS.Timeout | undefined
 
   constructor (
     private readonly peer: PeerKey,
@@ -139,6 +140,9 @@ class HaveSession {
       onEnd: () => { this.close() },
     })
     stream.addEventListener('close', () => { this.finish() }, { once: true })
+    // A stream that never greets would hold one of the two have slots of its connection.
+    this.helloTimer = setTimeout(() => { this.close(new MessageTimeoutError('a hello', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
+    this.helloTimer.unref()
   }
 
   start (): void {
@@ -210,6 +214,7 @@ class HaveSession {
       const bundles = message.hello.bundles.map(bytesToId)
       haveList.addPeer(this.peer, { gateway: message.hello.gateway, bundles })
       this.greeted = true
+      clearTimeout(this.helloTimer)
       this.protocol.init.onNeighbourJoined(this.peer, message.hello.gateway)
       for (const id of bundles) this.track(id)
     } else if (message.interest !== undefined) {
@@ -342,6 +347,7 @@ class HaveSession {
   private finish (): void {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.helloTimer)
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.onClosed()
   }
