@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { ArrivingObject } from './arriving-object.js'
@@ -73,7 +74,9 @@ async function sendFile (ctx: RequestContext, file: FileHandle, headers: Headers
     ctx.res.end()
     return
   }
-  const stream = file.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER_MARK_BYTES, autoClose: false })
+  // A stream over the numeric fd reads with fs.read callbacks, measurably faster than a
+  // FileHandle stream's promise per read; the FileHandle still owns the fd and closes it.
+  const stream = createReadStream('', { fd: file.fd, start, end, highWaterMark: READ_HIGH_WATER_MARK_BYTES, autoClose: false })
   await pipeline(stream, ctx.res, { signal: ctx.signal })
 }
 
