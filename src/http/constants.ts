@@ -49,3 +49,19 @@ export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
 
 /** Blobs of one pulled-through image fetched at once: enough to keep a link busy, few enough to start layers early. */
 export const PULL_THROUGH_BLOB_CONCURRENCY = 3
+
+/**
+ * A tag pulled through is re-resolved at the upstream when it was last resolved longer ago
+ * than this, so a moved tag (`latest`) is followed; in between it is answered from the store.
+ */
+export const TAG_REVALIDATE_AFTER_MS = 60 * 1000
+
+/**
+ * How long a request waits for that re-resolution before it is answered with the tag the
+ * store has: an edge whose uplink is down keeps serving what it holds, after this delay once
+ * per TAG_REVALIDATE_AFTER_MS.
+ */
+export const TAG_REVALIDATE_TIMEOUT_MS = 3 * 1000
+
+/** Tags whose last upstream resolution time is remembered (beyond that the oldest is forgotten and re-resolved). */
+export const MAX_REMEMBERED_TAGS = 10_000

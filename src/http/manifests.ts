@@ -24,6 +24,14 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
     if (target?.manifestDigest !== undefined) {
       digest = { digest: target.manifestDigest, hex: target.manifestDigest.slice('sha256:'.length) }
       bundleId = target.bundleId
+      if (registry.pullThrough?.covers(name) === true) {
+        // The upstream is the authority for its registry's tags: a moved tag is followed.
+        const fresh = await registry.pullThrough.revalidateTag(name, reference.tag, digest, ctx.signal)
+        if (fresh.hex !== digest.hex) {
+          digest = fresh
+          bundleId = undefined
+        }
+      }
     } else if (registry.pullThrough?.covers(name) === true) {
       // A tag is resolved only by the store's refs or the upstream (DESIGN.md): here, the upstream.
       digest = await registry.pullThrough.manifestByTag(name, reference.tag, ctx.signal)

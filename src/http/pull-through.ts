@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises'
 import { sha256Hex } from '../hash/index.js'
 import type { Store } from '../store/index.js'
-import { MAX_MANIFEST_BYTES, PULL_THROUGH_BLOB_CONCURRENCY } from './constants.js'
+import { MAX_MANIFEST_BYTES, MAX_REMEMBERED_TAGS, PULL_THROUGH_BLOB_CONCURRENCY } from './constants.js'
 import { RegistryError } from './errors.js'
 import { commitImage, imageBlobs } from './image-commit.js'
 import { parseManifestDocument } from './manifest-document.js'
@@ -14,6 +14,8 @@ export interface PullThroughInit {
   upstream: UpstreamSource
   logger: HttpLogger | undefined
   onPulledThrough: ((image: PulledThroughImage) => void) | undefined
+  tagRevalidateAfterMs: number
+  tagRevalidateTimeoutMs: number
 }
 
 /**
@@ -27,6 +29,8 @@ export interface PullThroughInit {
  */
 export class PullThrough {
   private readonly completing = new Map<string, Promise<void>>()
+  /** When each tag was last resolved at the upstream (or tried and failed), by ref. */
+  private readonly resolvedAt = new Map<string, number>()
   private readonly lifetime = new AbortController()
 
   constructor (private readonly init: PullThroughInit) {}
@@ -42,13 +46,37 @@ export class PullThrough {
 
   /** Resolves a tag at the upstream; the manifest is stored when this returns, its image completing behind. */
   async manifestByTag (name: RepositoryName, tag: string, signal: AbortSignal): Promise<Sha256Digest> {
-    const fetched = await this.fetchManifest(name, tag, signal)
     const ref = imageRefOf(name, tag)
-    if (!this.completing.has(ref)) {
+    this.remember(ref)
+    const fetched = await this.fetchManifest(name, tag, signal)
+    // A tag that still names what the store's ref names needs nothing more (re-committing
+    // would re-read every layer to rebuild chunk tables).
+    const current = await this.init.store.getRef(ref)
+    if (current?.manifestDigest !== fetched.digest && !this.completing.has(ref)) {
       const done = this.complete(ref, name, fetched).finally(() => { this.completing.delete(ref) })
       this.completing.set(ref, done)
     }
     return parseDigest(fetched.digest)
+  }
+
+  /**
+   * A tag the store holds, re-resolved at the upstream when it was last resolved over
+   * `tagRevalidateAfterMs` ago, so a moved tag is followed. An upstream that fails or is slow
+   * leaves the held tag in place (an edge keeps serving what it has) and is not asked again
+   * for that tag until the interval has passed once more.
+   */
+  async revalidateTag (name: RepositoryName, tag: string, held: Sha256Digest, signal: AbortSignal): Promise<Sha256Digest> {
+    const ref = imageRefOf(name, tag)
+    const last = this.resolvedAt.get(ref)
+    if (last !== undefined && Date.now() - last < this.init.tagRevalidateAfterMs) return held
+    const deadline = AbortSignal.timeout(this.init.tagRevalidateTimeoutMs)
+    try {
+      return await this.manifestByTag(name, tag, AbortSignal.any([signal, deadline]))
+    } catch (err) {
+      signal.throwIfAborted()
+      this.init.logger?.info('could not re-resolve a tag at the upstream; serving the one held', { ref, held: held.digest, err })
+      return held
+    }
   }
 
   /** A manifest by digest: stored, but not made a bundle (there is no tag to name it by). */
@@ -69,6 +97,12 @@ export class PullThrough {
   async close (): Promise<void> {
     this.lifetime.abort(new RegistryError('UNAVAILABLE', 'the API is closing'))
     await Promise.allSettled([...this.completing.values()])
+  }
+
+  private remember (ref: string): void {
+    this.resolvedAt.delete(ref)
+    this.resolvedAt.set(ref, Date.now())
+    if (this.resolvedAt.size > MAX_REMEMBERED_TAGS) this.resolvedAt.delete(this.resolvedAt.keys().next().value as string)
   }
 
   private async fetchManifest (name: RepositoryName, reference: string, signal: AbortSignal): Promise<UpstreamManifest> {

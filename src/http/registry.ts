@@ -1,7 +1,7 @@
 import type { Store } from '../store/index.js'
 import {
   BODY_IDLE_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, DEFAULT_MAX_BLOB_BYTES, DEFAULT_REGISTRY_HOST, FIRST_CHUNK_TIMEOUT_MS,
-  MANIFEST_FETCH_TIMEOUT_MS, MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, UPLOAD_SESSION_IDLE_MS,
+  MANIFEST_FETCH_TIMEOUT_MS, MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS, UPLOAD_SESSION_IDLE_MS,
 } from './constants.js'
 import { RegistryError } from './errors.js'
 import { PullThrough } from './pull-through.js'
@@ -49,7 +49,14 @@ export function createRegistry (components: HttpApiComponents, init: HttpApiInit
     chunkTables,
     pullThrough: components.upstream === undefined
       ? undefined
-      : new PullThrough({ store: components.store, upstream: components.upstream, logger: init.logger, onPulledThrough: init.onPulledThrough }),
+      : new PullThrough({
+        store: components.store,
+        upstream: components.upstream,
+        logger: init.logger,
+        onPulledThrough: init.onPulledThrough,
+        tagRevalidateAfterMs: init.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS,
+        tagRevalidateTimeoutMs: init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS,
+      }),
   }
 }
 

@@ -70,6 +70,10 @@ export interface HttpApiInit {
   manifestFetchTimeoutMs?: number
   bodyIdleTimeoutMs?: number
   uploadSessionIdleMs?: number
+  /** A tag of the upstream's registry held here is re-resolved there when last resolved this long ago. */
+  tagRevalidateAfterMs?: number
+  /** How long a request waits for that before it is answered with the tag held. */
+  tagRevalidateTimeoutMs?: number
   /** Called when a pulled-through image became a bundle (the daemon announces it to the swarm). */
   onPulledThrough?: (image: PulledThroughImage) => void
 }
