@@ -18,7 +18,11 @@ Store and snapshots (snapdir-compatible):
 The fleet (a daemon per machine):
   daemon [--listen MA]... [--bootstrap MA]... [--no-mdns] [--gateway] [--swarm-key FILE]
          [--max-upload RATE] [--max-download RATE] [--quota SIZE] [--config FILE]
-                                           run the daemon; the HTTP API listens on --api (127.0.0.1:5050)
+         [--upstream URL] [--allow-push]
+                                           run the daemon; the HTTP API listens on --api (127.0.0.1:5050):
+                                           registry mirror, status page at /, /metrics, /healthz;
+                                           --upstream: pull misses through from that registry
+                                           ($SHOAL_UPSTREAM_USER/$SHOAL_UPSTREAM_PASSWORD for its tokens)
   pull ID|REF [DIR]                        fetch through the swarm with progress; check out to DIR
   peers | status                           what the daemon sees (status --json: peer ID, addresses, bundles)
   keygen swarm FILE                        a pre-shared key that closes a fleet to strangers
