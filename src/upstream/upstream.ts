@@ -78,13 +78,20 @@ export class Upstream {
 
   /** Fetches and stores a manifest by tag or digest (an index with all its child manifests). */
   async fetchManifest (repository: string, reference: string, options: { signal: AbortSignal }): Promise<FetchedManifest> {
-    return await this.manifests.run(`${repository}:${reference}`, async signal => await this.resolve(repository, reference, signal), options.signal)
+    const path = this.upstreamPath(repository)
+    return await this.manifests.run(`${path}:${reference}`, async signal => await this.resolve(path, reference, signal), options.signal)
   }
 
   /** Fetches one blob into the store, verified; resolves once it is an object there. */
   async fetchBlob (repository: string, digest: string, options: { signal: AbortSignal, size?: number }): Promise<void> {
     const hex = sha256Of(digest)
-    await this.blobs.run(hex, async signal => { await this.download(repository, hex, options.size, signal) }, options.signal)
+    const path = this.upstreamPath(repository)
+    await this.blobs.run(hex, async signal => { await this.download(path, hex, options.size, signal) }, options.signal)
+  }
+
+  /** Docker Hub keeps official images under `library/`: `alpine` there is `library/alpine`, as Docker's client spells it. */
+  private upstreamPath (repository: string): string {
+    return this.namespace === DOCKER_HUB_NAMESPACE && !repository.includes('/') ? `library/${repository}` : repository
   }
 
   /** Stops every fetch in flight and waits for them to end (their staging files are removed as they fail). */

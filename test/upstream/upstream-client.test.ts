@@ -137,6 +137,28 @@ describe('the upstream client against a misbehaving registry', () => {
     expect(await store.objectBySha256(hex)).toBeDefined()
   })
 
+  it('files Docker Hub under docker.io and asks it for official images under library/', async () => {
+    const asked: string[] = []
+    const fakeFetch: typeof fetch = async (input) => {
+      asked.push(String(input))
+      return new Response(null, { status: 404 })
+    }
+    const hub = createUpstream({ store }, { url: 'https://registry-1.docker.io', fetch: fakeFetch })
+    closers.push(async () => { await hub.close() })
+    expect(hub.namespace).toBe('docker.io')
+    expect(hub.serves('docker.io')).toBe(true)
+    expect(hub.serves('ghcr.io')).toBe(false)
+    await expect(hub.fetchManifest('alpine', '3.19', { signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({ code: 'UPSTREAM_NOT_FOUND' })
+    await expect(hub.fetchManifest('team/app', '1.0', { signal: AbortSignal.timeout(5000) })).rejects.toMatchObject({ code: 'UPSTREAM_NOT_FOUND' })
+    expect(asked).toEqual(['https://registry-1.docker.io/v2/library/alpine/manifests/3.19', 'https://registry-1.docker.io/v2/team/app/manifests/1.0'])
+  })
+
+  it('refuses an upstream URL that is not a registry root', () => {
+    expect(() => createUpstream({ store }, { url: 'ftp://example.com' })).toThrow(expect.objectContaining({ code: 'UPSTREAM_CONFIG_INVALID' }) as Error)
+    expect(() => createUpstream({ store }, { url: 'https://example.com/v2/' })).toThrow(expect.objectContaining({ code: 'UPSTREAM_CONFIG_INVALID' }) as Error)
+    expect(() => createUpstream({ store }, { url: 'not a url' })).toThrow(expect.objectContaining({ code: 'UPSTREAM_CONFIG_INVALID' }) as Error)
+  })
+
   it('stops a fetch in flight when closed', async () => {
     const hex = sha256(Buffer.from('slow'))
     let arrived: () => void = () => {}
