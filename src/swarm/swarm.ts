@@ -194,6 +194,26 @@ export class Swarm extends SwarmEventEmitter {
       yamuxWindowBytes: this.init.yamuxWindowBytes,
     })
     this.node = node
+    try {
+      await this.startNode(node, options)
+    } catch (err) {
+      // Leave nothing half-started: no store listeners, no open sockets.
+      this.detachStore()
+      this.providers?.stop()
+      try {
+        await node.stop()
+      } catch {
+        // Stopping a node that failed to start may fail too; the start error is the one to report.
+      }
+      this.node = undefined
+      throw err
+    }
+    this.running = true
+    this.tickTimer = setInterval(() => { this.tick() }, SCHEDULER_TICK_MS)
+    this.tickTimer.unref()
+  }
+
+  private async startNode (node: ShoalNode, options: { signal?: AbortSignal }): Promise<void> {
     this.providers = new ProviderRecords(node, {
       bundles: () => this.local.ids(),
       onWarning: (message, error) => { this.warn(message, error) },
@@ -231,9 +251,13 @@ export class Swarm extends SwarmEventEmitter {
     })
 
     await node.start()
-    this.running = true
-    this.tickTimer = setInterval(() => { this.tick() }, SCHEDULER_TICK_MS)
-    this.tickTimer.unref()
+  }
+
+  private detachStore (): void {
+    this.store.off('bundle:added', this.onBundleAdded)
+    this.store.off('chunk:stored', this.onChunkStored)
+    this.store.off('object:complete', this.onObjectComplete)
+    this.store.off('bundle:removed', this.onBundleRemoved)
   }
 
   /** Stops serving and fetching; pulls in progress fail with an abort error. */
@@ -245,10 +269,7 @@ export class Swarm extends SwarmEventEmitter {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer)
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
     this.providers?.stop()
-    this.store.off('bundle:added', this.onBundleAdded)
-    this.store.off('chunk:stored', this.onChunkStored)
-    this.store.off('object:complete', this.onObjectComplete)
-    this.store.off('bundle:removed', this.onBundleRemoved)
+    this.detachStore()
     for (const job of this.jobs) job.fail(reason)
     this.jobs.clear()
     this.have.closeAll()

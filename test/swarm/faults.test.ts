@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { exportTree, verifyStore, type Store } from '../../src/store/index.js'
-import type { SwarmStore } from '../../src/swarm/index.js'
+import { createPeerKey, createSwarm, type SwarmStore } from '../../src/swarm/index.js'
 import { connect, nextEvent, patternBytes, seed, useSwarms, writeTree } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
@@ -101,6 +101,16 @@ describe('swarm faults', () => {
     const pulled = puller.swarm.pull(id, { signal: controller.signal })
     controller.abort(new Error('the test gave up'))
     await expect(pulled).rejects.toThrow('the test gave up')
+  })
+
+  it('fails to start on an address in use and leaves nothing running', async () => {
+    const a = await node()
+    const port = a.address.split('/')[4] ?? ''
+    const store = (await node()).store
+    const clash = createSwarm({ store }, { privateKey: await createPeerKey(), listen: [`/ip4/127.0.0.1/tcp/${port}`], mdns: false })
+    await expect(clash.start()).rejects.toThrow()
+    expect(clash.isRunning).toBe(false)
+    expect(() => clash.addresses()).toThrow(expect.objectContaining({ code: 'SWARM_NOT_STARTED' }))
   })
 
   it('fails with BundleNotFoundError when no peer has the manifest', async () => {
