@@ -229,14 +229,24 @@ function spawnRole (role: string, args: Record<string, unknown>): Child {
     else inbox.push(message)
   })
   child.send(args)
+  let exited: number | null | undefined
+  child.once('exit', (code) => {
+    exited = code
+    // Messages sent just before the exit may still be on their way: give them a moment.
+    setTimeout(() => { for (const waiter of waiting.splice(0)) waiter({ exited: code }) }, 500)
+  })
   return {
     process: child,
-    next: async () => await new Promise((resolve, reject) => {
-      const queued = inbox.shift()
-      if (queued !== undefined) { resolve(queued); return }
-      child.once('exit', (code) => { reject(new Error(`${role} exited with ${String(code)}`)) })
-      waiting.push(resolve)
-    }),
+    next: async () => {
+      const message = await new Promise<Record<string, unknown>>((resolve) => {
+        const queued = inbox.shift()
+        if (queued !== undefined) resolve(queued)
+        else if (exited !== undefined) resolve({ exited })
+        else waiting.push(resolve)
+      })
+      if ('exited' in message) throw new Error(`${role} exited with ${String(message.exited)} before answering`)
+      return message
+    },
   }
 }
 
@@ -281,6 +291,13 @@ function report (role: string, cpuStart: NodeJS.CpuUsage, extra: Partial<SideRep
   }
 }
 
+/** Sends to the parent and waits until the message is out: a child that exits right after must not lose it. */
+async function tell (message: unknown): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    process.send?.(message, undefined, {}, (err: Error | null) => { if (err !== null) reject(err); else resolve() })
+  })
+}
+
 async function firstMessage (): Promise<Record<string, unknown>> {
   return await new Promise(resolve => { process.once('message', (m: Record<string, unknown>) => { resolve(m) }) })
 }
@@ -305,10 +322,10 @@ async function rawSend (): Promise<void> {
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  process.send?.({ port: (server.address() as { port: number }).port })
+  await tell({ port: (server.address() as { port: number }).port })
   await sent
   server.close()
-  process.send?.(report('raw-send', cpuStart))
+  await tell(report('raw-send', cpuStart))
 }
 
 async function rawRecv (): Promise<void> {
@@ -339,7 +356,7 @@ async function rawRecv (): Promise<void> {
   await writing
   await file.sync()
   await file.close()
-  process.send?.(report('raw-recv', cpuStart, { seconds: (performance.now() - started) / 1000, bytes }))
+  await tell(report('raw-recv', cpuStart, { seconds: (performance.now() - started) / 1000, bytes }))
 }
 
 const BENCH_PROTOCOL = '/shoal-bench/1.0.0'
@@ -374,11 +391,11 @@ async function p2pSend (): Promise<void> {
       })().catch(reject)
     })
   })
-  process.send?.({ address: node.getMultiaddrs()[0]?.toString() })
+  await tell({ address: node.getMultiaddrs()[0]?.toString() })
   await sent
   const result = report('p2p-send', cpuStart)
   await node.stop()
-  process.send?.(result)
+  await tell(result)
 }
 
 async function p2pRecv (): Promise<void> {
@@ -395,7 +412,7 @@ async function p2pRecv (): Promise<void> {
   })
   const result = report('p2p-recv', cpuStart, { seconds: (performance.now() - started) / 1000, bytes })
   await node.stop()
-  process.send?.(result)
+  await tell(result)
 }
 
 async function storeCopy (): Promise<void> {
@@ -421,7 +438,7 @@ async function storeCopy (): Promise<void> {
   const result = report('store-copy', cpuStart, { seconds: (performance.now() - started) / 1000, bytes })
   await store.close()
   await seedStore.close()
-  process.send?.(result)
+  await tell(result)
 }
 
 interface ShoalArgs { store: string, windowMb: number, maxRequests: number, maxBuffered: number, fsync: boolean, swarmKey?: string }
@@ -444,13 +461,13 @@ async function seedRole (): Promise<void> {
   const args = await firstMessage() as unknown as ShoalArgs
   const { swarm, store } = await startDaemon(args)
   const stop = firstMessage()
-  process.send?.({ address: swarm.addresses()[0] })
+  await tell({ address: swarm.addresses()[0] })
   const cpuStart = process.cpuUsage()
   await stop
   const result = report('seed', cpuStart, { bytes: swarm.stats().bytesUploaded })
   await swarm.stop()
   await store.close()
-  process.send?.(result)
+  await tell(result)
 }
 
 async function pullRole (): Promise<void> {
@@ -484,7 +501,7 @@ async function pullRole (): Promise<void> {
   const result = report('pull', cpuStart, { seconds, bytes: stats.bytesDownloaded })
   await swarm.stop()
   await store.close()
-  process.send?.(result)
+  await tell(result)
 }
 
 const roleAt = process.argv.indexOf('--role')
