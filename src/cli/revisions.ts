@@ -1,11 +1,16 @@
 import { parseArgs } from 'node:util'
-import { printJson, printLine, withStore, type Command } from './context.js'
+import type { RefRevision } from '../store/index.js'
+import { printJson, printLine, viaDaemonOrStore, type Command } from './context.js'
+import { requestJson } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 
 /** `shoal revisions [REF]`: each ref's history of bundle IDs, oldest first. */
 export const revisions: Command = async (args, context) => {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
-  const history = await withStore(context, async store => await store.revisions(positionals[0]))
+  const ref = positionals[0]
+  const history = await viaDaemonOrStore(context,
+    async api => await requestJson<RefRevision[]>(api, 'GET', `/api/v1/revisions${ref !== undefined ? `?ref=${encodeURIComponent(ref)}` : ''}`, undefined, context.signal),
+    async store => await store.revisions(ref))
   if (context.json) {
     printJson(context, history)
     return EXIT_OK

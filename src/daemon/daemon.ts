@@ -43,8 +43,15 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       gateway: config.gateway,
       maxUploadBytesPerSecond: config.maxUploadBytesPerSecond,
       maxDownloadBytesPerSecond: config.maxDownloadBytesPerSecond,
+      trust: config.trust,
     })
     await swarm.start()
+    const publishing = swarm
+    // Every ref set here (push, registry push, pull-through) is signed and sent to the fleet;
+    // neighbours apply it only if they trust this node's key (by default, their gateway's).
+    store.on('ref:set', ref => {
+      publishing.publishRefs([ref]).catch((err: unknown) => { logger.warn('publishing a ref record failed', { ref: ref.ref, err }) })
+    })
     metrics.watchSwarm(swarm)
     const running = swarm
     const control = createControlApi({ store, swarm }, { gateway: config.gateway })

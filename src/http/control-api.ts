@@ -49,6 +49,8 @@ export function createControlApi (components: ControlApiComponents, init: Contro
         sendJson(res, 200, await store.listBundles())
       } else if (route.startsWith('GET /bundles/')) {
         sendJson(res, 200, await bundleDetail(store, decodeURIComponent(route.slice('GET /bundles/'.length))))
+      } else if (route === 'GET /revisions') {
+        sendJson(res, 200, await store.revisions(url.searchParams.get('ref') ?? undefined))
       } else if (route === 'GET /peers') {
         sendJson(res, 200, swarm.peers())
       } else if (route === 'POST /push') {

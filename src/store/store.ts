@@ -154,6 +154,7 @@ export class Store {
     for (const ref of refs) this.meta.setRef(batch, ref)
     await batch.write()
     this.emit('bundle:added', { id })
+    for (const ref of refs) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest })
   }
 
   private async materializeEmptyObjects (manifest: BundleManifest): Promise<void> {
@@ -243,6 +244,7 @@ export class Store {
     const batch = this.meta.batch()
     this.meta.setRef(batch, revision)
     await batch.write()
+    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest })
   }
 
   /**

@@ -52,7 +52,10 @@ export interface StoreEvents {
   'object:complete': { object: string }
   'bundle:added': { id: string }
   'bundle:removed': { id: string }
+  /** A ref record from elsewhere was accepted. */
   'ref:updated': { ref: string, bundleId: string }
+  /** A ref was set here (a push, a registry push, a pull-through): the node may publish it. */
+  'ref:set': { ref: string, bundleId: string, manifestDigest?: string }
 }
 
 export interface ChunkWriteResult {

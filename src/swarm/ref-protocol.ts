@@ -7,6 +7,8 @@ import { signRefRecord, verifyRefRecord, type VerifiedRefRecord } from './ref-re
 export const REF_PROTOCOL = '/shoal/ref/1.0.0'
 /** One batch carries every ref a node holds: 256 KiB is ~500 records of ~500 bytes. */
 export const MAX_REF_BATCH_BYTES = 256 * 1024
+/** Batches are rare and short-lived; a few at once per connection is plenty. */
+export const MAX_REF_STREAMS_PER_CONNECTION = 4
 
 export interface RefStore {
   acceptRefRecord: (update: VerifiedRefRecord) => Promise<'accepted' | 'stale'>

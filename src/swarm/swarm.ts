@@ -19,6 +19,8 @@ import { peerIdOfKey } from './peer-identity.js'
 import { ProviderRecords } from './providers.js'
 import { PullJob } from './pull-job.js'
 import { RateLimiter } from './rate-limiter.js'
+import { MAX_REF_STREAMS_PER_CONNECTION, REF_PROTOCOL, RefSync } from './ref-protocol.js'
+import { parseTrustedPublisher } from './ref-record.js'
 import { Scheduler, type SchedulerInit } from './scheduler.js'
 import { Semaphore } from './semaphore.js'
 import { SwarmEventEmitter, type PullProgress } from './swarm-events.js'
@@ -27,7 +29,7 @@ import type { Store } from '../store/index.js'
 import type { Connection, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
-export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'listBundles' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off'>
+export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'listBundles' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
 
 /** Structured logging, as the daemon's logger provides it; the swarm is silent without one. */
 export interface SwarmLogger {
@@ -47,6 +49,13 @@ const silent: SwarmLogger = { debug: () => {}, info: () => {}, warn: () => {}, e
 export interface SwarmInit {
   /** The node's persistent identity (createPeerKey / parsePeerKey). */
   privateKey: PrivateKey
+  /**
+   * Publishers (peer IDs) whose signed ref records this node accepts, besides the peers in
+   * `bootstrap` (by default a node trusts its gateway).
+   */
+  trust?: string[]
+  /** The key this node signs ref records with; its own identity when absent. */
+  publisherKey?: PrivateKey
   /** Multiaddrs to listen on; default every IPv4 interface, a random port. */
   listen?: string[]
   /** Multiaddrs to advertise instead of the listening ones. */
@@ -133,6 +142,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly shoalPeers = new Set<string>()
   private readonly providerSearchAt = new Map<string, number>()
   private providers: ProviderRecords | undefined
+  private readonly refs: RefSync
   private tickTimer: NodeJS.Timeout | undefined
   private pumpTimer: NodeJS.Timeout | undefined
   private pumpQueued = false
@@ -160,6 +170,7 @@ export class Swarm extends SwarmEventEmitter {
         this.schedulePump()
       },
     })
+    this.refs = new RefSync(this.store, trustedPublishers(init), () => this.node?.getConnections() ?? [], this.log)
     this.chunkServer = new ChunkServer({
       store: this.store,
       local: this.local,
@@ -237,6 +248,12 @@ export class Swarm extends SwarmEventEmitter {
     })
     await node.handle(CHUNK_PROTOCOL, (stream, connection) => { this.chunkServer.handleStream(stream, connection) }, {
       maxInboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION,
+    })
+    await node.handle(REF_PROTOCOL, (stream, connection) => { void this.refs.handle(stream, connection) }, {
+      maxInboundStreams: MAX_REF_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_REF_STREAMS_PER_CONNECTION,
+    })
+    await node.register(REF_PROTOCOL, {
+      onConnect: (_peerId, connection) => { void this.refs.sendAll(connection) },
     })
     await node.register(HAVE_PROTOCOL, {
       onConnect: (peerId, connection) => { this.maybeOpenHave(peerId.toString(), connection) },
@@ -338,6 +355,14 @@ export class Swarm extends SwarmEventEmitter {
   prioritize (object: string): void {
     this.scheduler.prioritize(object)
     this.schedulePump()
+  }
+
+  /**
+   * Signs ref records (`name:tag` → bundle) with this node's publisher key, keeps them, and
+   * sends them to every neighbour, who pass them on if they trust this publisher.
+   */
+  async publishRefs (refs: Array<{ ref: string, bundleId: string, manifestDigest?: string }>): Promise<void> {
+    await this.refs.publish(this.init.publisherKey ?? this.init.privateKey, refs)
   }
 
   /** Announces in the DHT that this node holds (or is pulling) a bundle. */
@@ -774,3 +799,15 @@ function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal 
   return signal === undefined ? AbortSignal.timeout(ms) : AbortSignal.any([signal, AbortSignal.timeout(ms)])
 }
 
+
+/** Who may move a tag here: the publishers named in `trust`, the bootstrap peers, and this node. */
+function trustedPublishers (init: SwarmInit): Set<string> {
+  const trusted = new Set((init.trust ?? []).map(parseTrustedPublisher))
+  for (const address of init.bootstrap ?? []) {
+    // A bootstrap address ends in /p2p/<peer id>: the gateway a node was pointed at.
+    const peer = /\/p2p\/([^/]+)$/.exec(address)?.[1]
+    if (peer !== undefined) trusted.add(peer)
+  }
+  trusted.add(peerIdOfKey(init.publisherKey ?? init.privateKey))
+  return trusted
+}

@@ -21,6 +21,8 @@ function lyingStore (store: Store): SwarmStore {
       return bytes
     },
     writeChunk: async (...args) => await store.writeChunk(...args),
+    acceptRefRecord: async update => await store.acceptRefRecord(update),
+    refRecords: async () => await store.refRecords(),
     on: (event, listener) => { store.on(event, listener) },
     off: (event, listener) => { store.off(event, listener) },
   }
