@@ -5,6 +5,7 @@ import { openStore, type Store } from '../store/index.js'
 import { createSwarm, type Swarm } from '../swarm/index.js'
 import { createUpstream, type Upstream } from '../upstream/index.js'
 import { swarmBlobSource } from './blob-source.js'
+import { corruptingStore } from './byzantine.js'
 import type { DaemonConfig } from './config.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import type { Logger } from './logger.js'
@@ -34,7 +35,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
     const swarmKey = config.swarmKeyFile !== undefined ? await readFile(config.swarmKeyFile) : undefined
-    swarm = createSwarm({ store, logger: logger.child({ module: 'swarm' }) }, {
+    const byzantine = process.env.SHOAL_TEST_CORRUPT_CHUNKS === '1'
+    if (byzantine) logger.warn('SHOAL_TEST_CORRUPT_CHUNKS=1: this node serves corrupt chunks, for fault tests only')
+    swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, logger: logger.child({ module: 'swarm' }) }, {
       privateKey,
       listen: config.listen,
       bootstrap: config.bootstrap,
