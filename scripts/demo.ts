@@ -1,43 +1,73 @@
-// `npm run demo`: a local fleet on this machine, showing what shoal does end to end.
-// While the swarm is being built this demo runs the store path: a gateway snapshots three
-// images that share a base layer, edges receive them with `shoal sync` (only missing
-// objects move), and every node verifies what it holds.
-import { execFileSync } from 'node:child_process'
+// `npm run demo`: a local fleet on this machine. A gateway daemon takes an image in; three
+// edge daemons pull it at the same moment and feed each other; every node verifies what it
+// holds; the table shows who sent what. Each daemon is its own process on loopback, as on
+// its own machine.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { generateImages } from './gen-images.js'
 
-const shoal = join(import.meta.dirname, '..', 'bin', 'shoal.js')
+const SHOAL = join(import.meta.dirname, '..', 'bin', 'shoal.js')
+const MIB = 1024 * 1024
+const run = promisify(execFile)
 
-function run (...args: string[]): string {
-  return execFileSync(process.execPath, [shoal, ...args], { encoding: 'utf8' }).trim()
+interface Node { name: string, child: ChildProcess, api: string, peerId: string, address: string }
+interface Status { stats: { bytesUploaded: number, bytesDownloaded: number, perPeer: Record<string, { bytesDownloaded: number }> } }
+
+async function startDaemon (name: string, dataDir: string, args: string[]): Promise<Node> {
+  const child = spawn(process.execPath, [SHOAL, '--data', dataDir, '--api', '127.0.0.1:0', '--json', 'daemon',
+    '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      out += s
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')))
+    })
+    child.once('exit', code => { reject(new Error(`${name} exited with ${String(code)}`)) })
+  })
+  const started = JSON.parse(line) as { api: string, peerId: string, addresses: string[] }
+  return { name, child, api: started.api, peerId: started.peerId, address: started.addresses[0] ?? '' }
 }
 
-async function main (): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'shoal-demo-'))
-  try {
-    console.log(`demo: working in ${work}`)
-    await generateImages(join(work, 'images'), { baseBytes: 32 * 1024 * 1024, seed: 1 })
-    const gateway = join(work, 'gateway')
-    const ids: string[] = []
-    for (const app of ['app1', 'app2', 'app3']) {
-      const id = run('--data', gateway, 'push', join(work, 'images', app))
-      ids.push(id)
-      console.log(`gateway: pushed ${app} → ${id}`)
-    }
-    console.log(run('--data', gateway, 'ls'))
-    for (const edge of ['edge1', 'edge2']) {
-      for (const id of ids) {
-        const out = run('--data', gateway, 'sync', '--id', id, '--from', gateway, '--to', join(work, edge))
-        console.log(`${edge}: ${out}`)
-      }
-      console.log(`${edge}: ${run('--data', join(work, edge), 'verify')}`)
-    }
-    console.log('demo: the shared 32 MiB base layer moved once per edge; app layers alone made up the rest.')
-  } finally {
-    await rm(work, { recursive: true, force: true })
+async function shoal (...args: string[]): Promise<string> {
+  return (await run(process.execPath, [SHOAL, ...args], { maxBuffer: 16 * MIB })).stdout.trim()
+}
+
+async function status (node: Node): Promise<Status> {
+  return await (await fetch(`http://${node.api}/api/v1/status`)).json() as Status
+}
+
+const work = await mkdtemp(join(tmpdir(), 'shoal-demo-'))
+const nodes: Node[] = []
+try {
+  console.log(`demo: generating images (three apps sharing a 48 MiB base layer) in ${work}`)
+  const images = await generateImages(join(work, 'images'), { baseBytes: 48 * MIB, seed: 1 })
+  const gateway = await startDaemon('gateway', join(work, 'gateway'), ['--gateway'])
+  nodes.push(gateway)
+  const id = await shoal('--api', gateway.api, 'push', images.layouts.app1 ?? '')
+  console.log(`gateway: pushed app1 → bundle ${id}`)
+  for (const n of [1, 2, 3]) nodes.push(await startDaemon(`edge${n}`, join(work, `edge${n}`), ['--bootstrap', gateway.address]))
+  const edges = nodes.slice(1)
+  const started = Date.now()
+  await Promise.all(edges.map(async edge => { await shoal('--api', edge.api, 'pull', id) }))
+  console.log(`edges: all three pulled the bundle at once in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  for (const edge of edges) console.log(`${edge.name}: ${await shoal('--api', edge.api, 'verify', id)}`)
+  const bundleBytes = JSON.parse(await shoal('--api', gateway.api, '--json', 'ls'))[0].bytes as number
+  console.log(`\nbundle: ${(bundleBytes / MIB).toFixed(1)} MiB`)
+  console.log('node      uploaded MiB  downloaded MiB  of which from the gateway')
+  for (const node of nodes) {
+    const { stats } = await status(node)
+    const fromGateway = stats.perPeer[gateway.peerId]?.bytesDownloaded ?? 0
+    console.log(`${node.name.padEnd(9)} ${(stats.bytesUploaded / MIB).toFixed(1).padStart(12)}  ${(stats.bytesDownloaded / MIB).toFixed(1).padStart(14)}  ${node === gateway ? '' : (fromGateway / MIB).toFixed(1).padStart(25)}`)
   }
+  const gatewaySent = (await status(gateway)).stats.bytesUploaded
+  console.log(`\nthe gateway sent ${(gatewaySent / bundleBytes).toFixed(2)} copies of the bundle for ${edges.length} edges; the rest moved between edges.`)
+  console.log(`containerd would pull it from any edge: http://${edges[0]?.api ?? ''}/v2/registry.example.com/shoal/app1/manifests/1.0`)
+} finally {
+  for (const node of nodes) node.child.kill('SIGTERM')
+  await Promise.all(nodes.map(async node => await new Promise(resolve => { if (node.child.exitCode !== null) resolve(null); else node.child.once('exit', resolve) })))
+  await rm(work, { recursive: true, force: true })
 }
-
-await main()
