@@ -370,6 +370,8 @@ async function bareNode (windowMb: number, listen: boolean): Promise<Awaited<Ret
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: window, maxStreamWindowSize: window, maxReadBufferLength: window * 2 } })],
+    // As the swarm configures it: a ping stuck behind megabytes must not drop the link.
+    connectionMonitor: { enabled: false },
   })
 }
 
@@ -510,7 +512,11 @@ const roles: Record<string, () => Promise<void>> = {
   'raw-send': rawSend, 'raw-recv': rawRecv, 'p2p-send': p2pSend, 'p2p-recv': p2pRecv, 'store-copy': storeCopy, seed: seedRole, pull: pullRole,
 }
 const run = role === undefined ? main : roles[role]
-if (role !== undefined) sampleMemory()
+if (role !== undefined) {
+  sampleMemory()
+  // Keep the IPC channel referenced: a child whose work stalls must hang (and be seen), not exit quietly.
+  process.channel?.ref()
+}
 if (run === undefined) throw new Error(`unknown role ${role ?? ''}`)
 run().then(() => { if (role !== undefined) process.disconnect?.() }, (err: unknown) => {
   console.error(err)
