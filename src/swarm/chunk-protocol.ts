@@ -19,7 +19,7 @@ import type { Connection, Stream } from '@libp2p/interface'
  * bytes from its own store (only verified bytes are ever there), NOT_PRESENT, or CANCELLED.
  */
 
-export type ChunkStatus = 'ok' | 'not-present' | 'cancelled'
+export type ChunkStatus = 'ok' | 'not-present' | 'cancelled' | 'deferred'
 
 /** protobuf field 4 (`data`), wire type 2 (length-delimited). */
 const DATA_FIELD_TAG = Uint8Array.of((4 << 3) | 2)
@@ -44,11 +44,19 @@ export interface ChunkServerInit {
 
 /** Chunks a gateway remembers having sent; beyond this the memory starts over. */
 const MAX_REMEMBERED_UPLOADS = 65_536
+/**
+ * A gateway defers a request for a chunk it sent another neighbour less than this long ago:
+ * that neighbour will advertise it within a have-list batch and serve it. Later than this, an
+ * asker that still comes to the gateway likely cannot reach the copy, and is served.
+ */
+const DEFER_RECENT_UPLOAD_MS = 10_000
 
 export class ChunkServer {
   private readonly sessions = new Set<ServeSession>()
-  /** object:index → copies sent, so a gateway sends every chunk once before any twice. */
-  private readonly sent = new Map<string, number>()
+  /** object:index → copies sent and when the last left, so a gateway sends every chunk once before any twice. */
+  private readonly sent = new Map<string, { copies: number, at: number, peer: PeerKey }>()
+  /** peer|object:index already deferred once: the second request is served. */
+  private readonly deferred = new Set<string>()
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {}
 
@@ -62,13 +70,29 @@ export class ChunkServer {
   }
 
   copiesSent (key: string): number {
-    return this.sent.get(key) ?? 0
+    return this.sent.get(key)?.copies ?? 0
   }
 
-  recordSent (key: string): void {
+  recordSent (key: string, peer: PeerKey): void {
     if (!this.init.gateway) return
     if (this.sent.size >= MAX_REMEMBERED_UPLOADS) this.sent.clear()
-    this.sent.set(key, (this.sent.get(key) ?? 0) + 1)
+    this.sent.set(key, { copies: this.copiesSent(key) + 1, at: Date.now(), peer })
+  }
+
+  /**
+   * Gateway seeding: a chunk just sent to another neighbour is left to that neighbour once
+   * per asker. Without this, edges pulling at once on fast links each take every chunk from
+   * the gateway before any have-list can say an edge holds it.
+   */
+  shouldDefer (peer: PeerKey, key: string): boolean {
+    if (!this.init.gateway) return false
+    const last = this.sent.get(key)
+    if (last === undefined || last.peer === peer || Date.now() - last.at > DEFER_RECENT_UPLOAD_MS) return false
+    const asked = `${peer}|${key}`
+    if (this.deferred.has(asked)) return false
+    if (this.deferred.size >= MAX_REMEMBERED_UPLOADS) this.deferred.clear()
+    this.deferred.add(asked)
+    return true
   }
 }
 
@@ -137,6 +161,10 @@ class ServeSession {
     if (this.queue.length >= MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM) throw new ProtocolViolationError(`more than ${MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM} chunk requests outstanding`)
     if (local === undefined) {
       this.reply(object, request.index, ChunkResponse.Status.NOT_PRESENT)
+      return
+    }
+    if (this.server.shouldDefer(this.peer, key)) {
+      this.reply(object, request.index, ChunkResponse.Status.DEFERRED)
       return
     }
     this.queue.push({ object, index: request.index, key })
@@ -243,7 +271,7 @@ class ServeSession {
       await uploadLimiter?.take(bytes.byteLength, { signal })
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
       const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
-      this.server.recordSent(request.key)
+      this.server.recordSent(request.key, this.peer)
       await sendFrame(this.stream, [header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], { signal })
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
@@ -357,6 +385,7 @@ export class ChunkClient {
       case ChunkResponse.Status.OK: status = 'ok'; break
       case ChunkResponse.Status.NOT_PRESENT: status = 'not-present'; break
       case ChunkResponse.Status.CANCELLED: status = 'cancelled'; break
+      case ChunkResponse.Status.DEFERRED: status = 'deferred'; break
       default: throw new ProtocolViolationError(`chunk response status ${String(response.status)}`)
     }
     if (status !== 'ok' && response.data.byteLength > 0) throw new ProtocolViolationError('a chunk response carries bytes with a non-OK status')

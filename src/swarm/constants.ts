@@ -95,6 +95,12 @@ export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
  * arrives well within it, so duplicates go only to the requests that are really late.
  */
 export const END_GAME_MIN_AGE_MS = 1_000
+/**
+ * A gateway that deferred a chunk (it just sent it to another edge) is asked again after
+ * this long: a have-list batch from that edge arrives well within it on a LAN, and if none
+ * does, the gateway sends the chunk on the second request.
+ */
+export const GATEWAY_DEFER_MS = 1_000
 /** Weight of the newest sample in a peer's rate average. */
 export const RATE_SMOOTHING = 0.3
 

@@ -1,5 +1,5 @@
 import {
-  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, INITIAL_REQUESTS_PER_PEER,
+  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER,
   MAX_BUFFERED_CHUNKS, MAX_REQUESTS_PER_PEER, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
@@ -42,6 +42,8 @@ export interface SchedulerInit {
   endGameThresholdChunks?: number
   /** …and duplicates only requests that have waited at least this long. */
   endGameMinAgeMs?: number
+  /** After a gateway defers a chunk, how long before a gateway is asked for it again. */
+  gatewayDeferMs?: number
   rateSmoothing?: number
   /**
    * Chunks requested or received-but-not-yet-stored, all peers together: the bytes a pull may
@@ -73,6 +75,8 @@ interface Slot {
   requesters: Map<PeerKey, number>
   /** The holder-count bucket the slot sits in while pending, -1 otherwise. */
   bucket: number
+  /** A gateway deferred this chunk (another edge is getting it): do not ask a gateway before this time. */
+  gatewayDeferredUntil: number
 }
 
 interface WantedObject {
@@ -121,6 +125,7 @@ export class Scheduler {
   private readonly endGameMaxRequests: number
   private readonly endGameThreshold: number
   private readonly endGameMinAgeMs: number
+  private readonly gatewayDeferMs: number
   private readonly smoothing: number
   private readonly maxBuffered: number
   /** Slots whose bytes arrived and are being verified and stored. */
@@ -138,6 +143,7 @@ export class Scheduler {
     this.endGameMaxRequests = init.endGameMaxRequestsPerChunk ?? END_GAME_MAX_REQUESTS_PER_CHUNK
     this.endGameThreshold = init.endGameThresholdChunks ?? this.maxWindow
     this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
+    this.gatewayDeferMs = init.gatewayDeferMs ?? GATEWAY_DEFER_MS
     this.smoothing = init.rateSmoothing ?? RATE_SMOOTHING
     this.maxBuffered = init.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS
     this.random = init.random ?? Math.random
@@ -153,7 +159,7 @@ export class Scheduler {
     for (let index = 0; index < count; index++) {
       slots.push({
         object, index, bytes: Math.min(this.chunkSize, size - index * this.chunkSize), state: 'done',
-        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1,
+        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0,
       })
     }
     const needed = [...new Set(missing)].filter(i => i >= 0 && i < count)
@@ -398,6 +404,19 @@ export class Scheduler {
     this.unhold(slot, peer)
   }
 
+  /**
+   * A gateway left this chunk to the neighbour it just sent it to: ask the gateway again only
+   * after a short wait, by which time that neighbour has advertised it (or the gateway sends it).
+   */
+  deferred (peer: PeerKey, object: string, index: number, now: number): void {
+    const state = this.peers.get(peer)
+    const slot = this.objects.get(object)?.slots[index]
+    if (state === undefined || slot === undefined) return
+    this.account(state, now)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    slot.gatewayDeferredUntil = now + this.gatewayDeferMs
+  }
+
   /** The peer answered a request we had cancelled (or released): only its window changes. */
   answered (peer: PeerKey, object: string, index: number, now: number): void {
     const state = this.peers.get(peer)
@@ -492,7 +511,7 @@ export class Scheduler {
     for (const count of counts) {
       for (const slot of this.buckets.get(count) ?? []) {
         if (!slot.holders.has(peer)) continue
-        if (state.gateway && this.edgeCanSend(slot)) continue
+        if (state.gateway && (this.edgeCanSend(slot) || slot.gatewayDeferredUntil > now)) continue
         return slot
       }
     }
@@ -638,7 +657,7 @@ export class Scheduler {
 }
 
 /** A key that is never in a peer's in-flight map. */
-const NO_SLOT: Slot = { object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1 }
+const NO_SLOT: Slot = { object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0 }
 
 function shuffle<T> (items: T[], random: () => number): void {
   for (let i = items.length - 1; i > 0; i--) {

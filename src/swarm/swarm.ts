@@ -715,6 +715,8 @@ export class Swarm extends SwarmEventEmitter {
       this.scheduler.answered(peer, object, index, now)
     } else if (status === 'not-present') {
       this.scheduler.notPresent(peer, object, index, now)
+    } else if (status === 'deferred') {
+      this.scheduler.deferred(peer, object, index, now)
     } else {
       const verdict = this.scheduler.delivered(peer, object, index, now)
       this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)

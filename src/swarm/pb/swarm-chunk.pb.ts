@@ -150,14 +150,16 @@ export namespace ChunkResponse {
     STATUS_UNSPECIFIED = 'STATUS_UNSPECIFIED',
     OK = 'OK',
     NOT_PRESENT = 'NOT_PRESENT',
-    CANCELLED = 'CANCELLED'
+    CANCELLED = 'CANCELLED',
+    DEFERRED = 'DEFERRED'
   }
 
   enum __StatusValues {
     STATUS_UNSPECIFIED = 0,
     OK = 1,
     NOT_PRESENT = 2,
-    CANCELLED = 3
+    CANCELLED = 3,
+    DEFERRED = 4
   }
 
   export namespace Status {
