@@ -12,7 +12,8 @@ import {
   CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, MAX_NEIGHBOURS,
   MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
-import { checkSwarmKey } from './swarm-key.js'
+import { aesPreSharedKey } from './psk-protector.js'
+import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 
 /**
@@ -35,8 +36,20 @@ export interface NodeInit {
   /** mDNS query interval; tests shorten it. */
   mdnsIntervalMs?: number
   swarmKey?: Uint8Array
+  /**
+   * How the swarm key encrypts connections: 'aes-256-ctr' (psk-protector.ts, the default) or
+   * 'xsalsa20' (@libp2p/pnet, what go-libp2p speaks; four times slower here).
+   */
+  pnetCipher?: 'aes-256-ctr' | 'xsalsa20'
   gater: ConnectionGater
   yamuxWindowBytes?: number
+}
+
+function protector (init: NodeInit): Libp2pOptions['connectionProtector'] {
+  if (init.swarmKey === undefined) return undefined
+  const key = checkSwarmKey(init.swarmKey)
+  if (init.pnetCipher === 'xsalsa20') return preSharedKey({ psk: key })
+  return aesPreSharedKey(swarmKeyBytes(key))
 }
 
 export async function createNode (init: NodeInit): Promise<ShoalNode> {
@@ -60,7 +73,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
         maxReadBufferLength: window * 2,
       },
     })],
-    connectionProtector: init.swarmKey === undefined ? undefined : preSharedKey({ psk: checkSwarmKey(init.swarmKey) }),
+    connectionProtector: protector(init),
     connectionGater: init.gater,
     peerDiscovery,
     connectionManager: {

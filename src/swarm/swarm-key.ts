@@ -26,3 +26,8 @@ export function checkSwarmKey (key: Uint8Array): Uint8Array {
   // pnet reads exactly the header and 64 digits; a trailing newline (as editors add) is dropped.
   return key.subarray(0, SWARM_KEY_BYTES)
 }
+
+/** The 32 secret bytes of a checked swarm key. */
+export function swarmKeyBytes (key: Uint8Array): Uint8Array {
+  return Uint8Array.from(Buffer.from(Buffer.from(checkSwarmKey(key)).toString('latin1').slice(HEADER.length), 'hex'))
+}
