@@ -1,7 +1,7 @@
 // How fast does a bundle move between two daemons, next to raw TCP of the same bytes?
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
-//        [--max-requests 32] [--max-buffered 16] [--no-fsync] [--swarm-key] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
+//        [--max-requests 32] [--max-buffered 16] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
 //
 // The child processes run a tsc build of the sources (made first, in the work dir), as a
 // deployed daemon would; --tsx runs them through tsx instead, which costs ~50 MB of RSS.
@@ -59,6 +59,7 @@ interface Options {
   maxBuffered: number
   fsync: boolean
   swarmKey: boolean
+  pnet: 'aes-256-ctr' | 'xsalsa20'
   tsx: boolean
   cpuProf?: string
   dir?: string
@@ -88,7 +89,7 @@ function sampleMemory (): void {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16, maxRequests: 32, maxBuffered: 16, fsync: true, swarmKey: false, tsx: false, keep: false }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16, maxRequests: 32, maxBuffered: 16, fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -99,6 +100,7 @@ function parseArgs (argv: string[]): Options {
     else if (arg === '--max-buffered') options.maxBuffered = Number(value())
     else if (arg === '--no-fsync') options.fsync = false
     else if (arg === '--swarm-key') options.swarmKey = true
+    else if (arg === '--pnet') options.pnet = value() === 'xsalsa20' ? 'xsalsa20' : 'aes-256-ctr'
     else if (arg === '--tsx') options.tsx = true
     else if (arg === '--cpu-prof') options.cpuProf = value()
     else if (arg === '--dir') options.dir = value()
@@ -159,7 +161,7 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, yamux window ${options.windowMb} MiB, max ${options.maxRequests} requests/peer, ${options.maxBuffered} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? ', pnet on' : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, yamux window ${options.windowMb} MiB, max ${options.maxRequests} requests/peer, ${options.maxBuffered} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
     console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
     console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
@@ -269,7 +271,7 @@ async function runP2p (paths: string[], windowMb: number): Promise<{ send: SideR
 }
 
 async function runShoal (seedStore: string, pullStore: string, bundleId: string, options: Options, swarmKey?: string): Promise<{ seed: SideReport, pull: SideReport }> {
-  const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, swarmKey }
+  const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, swarmKey, pnet: options.pnet }
   const seed = spawnRole('seed', { ...common, store: seedStore })
   const { address } = await seed.next() as { address: string }
   const puller = spawnRole('pull', { ...common, store: pullStore, address, bundleId })
@@ -443,7 +445,7 @@ async function storeCopy (): Promise<void> {
   await tell(result)
 }
 
-interface ShoalArgs { store: string, windowMb: number, maxRequests: number, maxBuffered: number, fsync: boolean, swarmKey?: string }
+interface ShoalArgs { store: string, windowMb: number, maxRequests: number, maxBuffered: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20' }
 
 async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof createSwarm>, store: Awaited<ReturnType<typeof openStore>> }> {
   const store = await openStore({ dir: args.store, fsync: args.fsync })
@@ -453,6 +455,7 @@ async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof
     mdns: false,
     yamuxWindowBytes: args.windowMb * MIB,
     swarmKey: args.swarmKey === undefined ? undefined : Buffer.from(args.swarmKey, 'latin1'),
+    pnetCipher: args.pnet,
     scheduler: { maxRequestsPerPeer: args.maxRequests, maxBufferedChunks: args.maxBuffered },
   })
   await swarm.start()

@@ -68,6 +68,8 @@ export interface SwarmInit {
   mdnsIntervalMs?: number
   /** A pre-shared key (generateSwarmKey); without the same key nobody can connect. */
   swarmKey?: Uint8Array
+  /** The cipher the swarm key drives: AES-256-CTR (default) or @libp2p/pnet's XSalsa20, for go-libp2p peers. */
+  pnetCipher?: 'aes-256-ctr' | 'xsalsa20'
   /** A gateway seeds the fleet: edges fetch from it only what no other neighbour holds. */
   gateway?: boolean
   maxUploadBytesPerSecond?: number
@@ -201,6 +203,7 @@ export class Swarm extends SwarmEventEmitter {
       mdnsServiceTag: this.init.mdnsServiceTag,
       mdnsIntervalMs: this.init.mdnsIntervalMs,
       swarmKey: this.init.swarmKey,
+      pnetCipher: this.init.pnetCipher,
       gater: this.bans.gater(),
       yamuxWindowBytes: this.init.yamuxWindowBytes,
     })

@@ -22,6 +22,15 @@ describe('swarm discovery and admission', () => {
     expect(a.swarm.peers().filter(p => p.connected).map(p => p.id)).toEqual([b.swarm.peerId])
   })
 
+  it('speaks @libp2p/pnet (XSalsa20) when asked, which the default AES cipher does not understand', async () => {
+    const key = generateSwarmKey()
+    const a = await node({ swarmKey: key, pnetCipher: 'xsalsa20' })
+    const b = await node({ swarmKey: key, pnetCipher: 'xsalsa20' })
+    const aes = await node({ swarmKey: key })
+    await connect(a, b)
+    await expect(aes.swarm.dial(a.address)).rejects.toThrow()
+  })
+
   it('moves a bundle inside a closed fleet', async () => {
     const key = generateSwarmKey()
     const a = await node({ swarmKey: key })
