@@ -1,0 +1,148 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const execFileAsync = promisify(execFile)
+
+const BOOT_TIMEOUT_MS = 10_000
+const STOP_TIMEOUT_MS = 10_000
+const CTR_TIMEOUT_MS = 60_000
+
+/** Why containerd tests cannot run here, or undefined when they can (root, containerd and ctr installed). */
+export function containerdUnavailable (): string | undefined {
+  if (process.getuid?.() !== 0) return 'containerd needs root'
+  if (!existsSync('/usr/bin/containerd') || !existsSync('/usr/bin/ctr')) return 'containerd is not installed (/usr/bin/containerd, /usr/bin/ctr)'
+  return undefined
+}
+
+export interface CtrResult { code: number, stdout: string, stderr: string }
+
+/**
+ * A real containerd with its own root, state and socket under `dir` (FACTS.md "Real clients"),
+ * without the CRI plugin, and `ctr` pointed at it. Registry hosts are configured the way
+ * containerd's `config_path` reads them: `<hostsDir>/<registry>/hosts.toml`, which `ctr`
+ * takes as `--hosts-dir` (ctr resolves and fetches itself, then writes into containerd).
+ */
+export class Containerd {
+  private child: ChildProcess | undefined
+  private stderr = ''
+  readonly socket: string
+  readonly root: string
+  readonly state: string
+  readonly hostsDir: string
+
+  constructor (readonly dir: string) {
+    this.socket = join(dir, 'containerd.sock')
+    this.root = join(dir, 'root')
+    this.state = join(dir, 'state')
+    this.hostsDir = join(dir, 'certs.d')
+  }
+
+  /** What containerd wrote to stderr, for failure messages. */
+  logs (): string {
+    return this.stderr
+  }
+
+  async start (): Promise<void> {
+    await mkdir(this.dir, { recursive: true })
+    const config = join(this.dir, 'config.toml')
+    await writeFile(config, [
+      'version = 2', `root = "${this.root}"`, `state = "${this.state}"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]', '[grpc]', `  address = "${this.socket}"`, '',
+    ].join('\n'))
+    const child = spawn('containerd', ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+    this.child = child
+    child.stderr?.setEncoding('utf8')
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`containerd did not boot within ${BOOT_TIMEOUT_MS} ms:\n${this.stderr}`)) }, BOOT_TIMEOUT_MS)
+      child.once('exit', code => { clearTimeout(timer); reject(new Error(`containerd exited with ${String(code)}:\n${this.stderr}`)) })
+      child.stderr?.on('data', (data: string) => {
+        this.stderr += data
+        if (this.stderr.includes('containerd successfully booted')) { clearTimeout(timer); resolve() }
+      })
+    })
+  }
+
+  /**
+   * Writes `<hostsDir>/<registry>/hosts.toml`: `server` is where containerd goes when every
+   * mirror fails, each mirror is tried first, in order, for pull and resolve.
+   */
+  async hosts (registry: string, server: string, mirrors: string[]): Promise<void> {
+    await mkdir(join(this.hostsDir, registry), { recursive: true })
+    const lines = [`server = "${server}"`, '']
+    for (const mirror of mirrors) lines.push(`[host."${mirror}"]`, '  capabilities = ["pull", "resolve"]', '')
+    await writeFile(join(this.hostsDir, registry, 'hosts.toml'), lines.join('\n'))
+  }
+
+  /** Runs ctr against this containerd; never throws for a non-zero exit, the caller judges. */
+  async ctr (args: string[], timeoutMs = CTR_TIMEOUT_MS): Promise<CtrResult> {
+    try {
+      const { stdout, stderr } = await execFileAsync('ctr', ['--address', this.socket, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 })
+      return { code: 0, stdout, stderr }
+    } catch (err) {
+      const e = err as { code?: number | string, stdout?: string, stderr?: string, killed?: boolean }
+      if (e.killed === true) throw new Error(`ctr ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${e.stderr ?? ''}`)
+      if (typeof e.code !== 'number') throw err
+      return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+    }
+  }
+
+  /** Runs ctr and returns its stdout, failing with its stderr unless it exits 0. */
+  async ctrOk (args: string[], timeoutMs = CTR_TIMEOUT_MS): Promise<string> {
+    const result = await this.ctr(args, timeoutMs)
+    if (result.code !== 0) throw new Error(`ctr ${args.join(' ')} exited ${result.code}:\n${result.stderr}`)
+    return result.stdout
+  }
+
+  /** `ctr images pull` through the hosts.toml mirrors; it unpacks into the default snapshotter. */
+  async pull (ref: string): Promise<CtrResult> {
+    return await this.ctr(['images', 'pull', '--hosts-dir', this.hostsDir, ref])
+  }
+
+  async stop (): Promise<void> {
+    const child = this.child
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, STOP_TIMEOUT_MS)
+    try {
+      await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Stops containerd, unmounts whatever it left mounted under `dir` (overlay snapshots), and removes `dir`. */
+  async destroy (): Promise<void> {
+    await this.stop()
+    await unmountUnder(this.dir)
+    await rm(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** Every mount point at or under `dir`, deepest first, from /proc/mounts. */
+export async function mountsUnder (dir: string): Promise<string[]> {
+  const table = await readFile('/proc/mounts', 'utf8')
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`
+  return table.split('\n')
+    .map(line => line.split(' ')[1])
+    .filter((point): point is string => point !== undefined)
+    // /proc/mounts escapes spaces and the like as octal.
+    .map(point => point.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter(point => point === dir || point.startsWith(prefix))
+    .sort((a, b) => b.length - a.length)
+}
+
+async function unmountUnder (dir: string): Promise<void> {
+  for (const point of await mountsUnder(dir)) {
+    try {
+      await execFileAsync('umount', [point])
+    } catch {
+      // Busy: detach it so the directory can still be removed.
+      await execFileAsync('umount', ['-l', point]).catch(() => {})
+    }
+  }
+}
