@@ -1,39 +1,62 @@
 import type { BlobSource } from '../http/index.js'
-import type { Store } from '../store/index.js'
+import type { Store, StoreEvents } from '../store/index.js'
 import type { Swarm } from '../swarm/index.js'
 import type { Logger } from './logger.js'
 
 /**
- * Lets the registry API serve a blob that is still on its way: the swarm pulls the whole
- * bundle (the edge wants the image anyway) with the waiting object first, and the request
- * is answered as soon as that one object is complete. The pull outlives the request, so a
- * client that gives up does not stop the others waiting on the same bundle.
+ * Lets the registry API serve what is still on its way: the swarm pulls the whole bundle
+ * (the edge wants the image anyway) with the waiting object first, and a request is answered
+ * as soon as what it needs is here — the bundle's description for a manifest known only from
+ * a ref record, one object for a blob. Pulls outlive requests, so a client that gives up
+ * does not stop others waiting on the same bundle.
  */
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): BlobSource {
   const pulls = new Map<string, Promise<void>>()
+  const startPull = (bundleId: string, priorityObject?: string): Promise<void> => {
+    let pull = pulls.get(bundleId)
+    if (pull === undefined) {
+      pull = swarm.pull(bundleId, { signal: lifetime, priorityObject }).finally(() => { pulls.delete(bundleId) })
+      pulls.set(bundleId, pull)
+      pull.catch((err: unknown) => { logger.warn('pull for an HTTP client failed', { bundleId, err }) })
+    }
+    return pull
+  }
   return {
-    fetchObject: async (bundleId, object, { signal }) => {
-      if (await store.hasObject(object)) return
-      const completed = new Promise<void>((resolve, reject) => {
-        const onComplete = ({ object: done }: { object: string }): void => {
-          if (done !== object) return
-          cleanup()
-          resolve()
-        }
-        const onAbort = (): void => { cleanup(); reject(signal.reason) }
-        const cleanup = (): void => { store.off('object:complete', onComplete); signal.removeEventListener('abort', onAbort) }
-        store.on('object:complete', onComplete)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-      swarm.prioritize(object)
-      let pull = pulls.get(bundleId)
-      if (pull === undefined) {
-        pull = swarm.pull(bundleId, { signal: lifetime, priorityObject: object }).finally(() => { pulls.delete(bundleId) })
-        pulls.set(bundleId, pull)
-        pull.catch((err: unknown) => { logger.warn('pull for an HTTP client failed', { bundleId, err }) })
+    fetchBundle: async (bundleId, { signal }) => {
+      const added = storeEvent(store, 'bundle:added', e => e.id === bundleId, signal)
+      try {
+        if (await store.getBundle(bundleId) !== undefined) return
+        // A pull that fails before the manifest arrives fails this request too, with its reason.
+        await Promise.race([added.promise, startPull(bundleId)])
+      } finally {
+        added.cancel()
       }
-      // A pull that fails before the object arrives fails this request too, with its reason.
-      await Promise.race([completed, pull.then(async () => { await completed })])
+    },
+    fetchObject: async (bundleId, object, { signal }) => {
+      const completed = storeEvent(store, 'object:complete', e => e.object === object, signal)
+      try {
+        if (await store.hasObject(object)) return
+        swarm.prioritize(object)
+        const pull = startPull(bundleId, object)
+        await Promise.race([completed.promise, pull.then(async () => { await completed.promise })])
+      } finally {
+        completed.cancel()
+      }
     },
   }
+}
+
+/** Resolves on the first matching store event; rejects when `signal` aborts; `cancel` detaches. */
+function storeEvent<E extends keyof StoreEvents> (store: Store, event: E, match: (detail: StoreEvents[E]) => boolean, signal: AbortSignal): { promise: Promise<void>, cancel: () => void } {
+  let cancel = (): void => {}
+  const promise = new Promise<void>((resolve, reject) => {
+    const onEvent = (detail: StoreEvents[E]): void => { if (match(detail)) { cancel(); resolve() } }
+    const onAbort = (): void => { cancel(); reject(signal.reason) }
+    cancel = () => { store.off(event, onEvent); signal.removeEventListener('abort', onAbort) }
+    store.on(event, onEvent)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  // Awaited only on some paths; a rejection nobody awaits must not crash the daemon.
+  promise.catch(() => {})
+  return { promise, cancel }
 }

@@ -51,6 +51,17 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
 async function loadManifest (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, bundleId: string | undefined): Promise<Buffer> {
   const { store } = registry
   let object = await store.objectBySha256(digest.hex)
+  if (object === undefined && bundleId !== undefined && registry.blobSource?.fetchBundle !== undefined) {
+    // The tag came from a ref record: the bundle it names is in the swarm, not here yet.
+    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(registry.manifestFetchTimeoutMs)])
+    try {
+      await registry.blobSource.fetchBundle(bundleId, { signal })
+    } catch (err) {
+      ctx.signal.throwIfAborted()
+      registry.logger?.debug('fetching the bundle of a ref record failed', { bundleId, err })
+    }
+    object = await store.objectBySha256(digest.hex)
+  }
   if (object === undefined && registry.pullThrough?.covers(name) === true) {
     await registry.pullThrough.manifestByDigest(name, digest, ctx.signal)
     object = await store.objectBySha256(digest.hex)

@@ -11,6 +11,11 @@ export interface BlobSource {
    * `store.hasObject(object)` is true; rejects when the object cannot be had.
    */
   fetchObject: (bundleId: string, object: string, options: { signal: AbortSignal }) => Promise<void>
+  /**
+   * Fetches a bundle's manifest into the store, for a tag known only from a signed ref
+   * record (an edge that has never held the image). Resolves once `store.getBundle` has it.
+   */
+  fetchBundle?: (bundleId: string, options: { signal: AbortSignal }) => Promise<void>
 }
 
 /** The part of the daemon's logger this module uses. */
