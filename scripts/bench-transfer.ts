@@ -1,7 +1,7 @@
 // How fast does a bundle move between two daemons, next to raw TCP of the same bytes?
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
-//        [--max-requests 32] [--max-buffered 16] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
+//        [--max-requests 32] [--max-buffered 8] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
 //
 // The child processes run a tsc build of the sources (made first, in the work dir), as a
 // deployed daemon would; --tsx runs them through tsx instead, which costs ~50 MB of RSS.
@@ -89,7 +89,7 @@ function sampleMemory (): void {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16, maxRequests: 32, maxBuffered: 16, fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16, maxRequests: 32, maxBuffered: 8, fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''

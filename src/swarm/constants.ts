@@ -83,11 +83,12 @@ export const MAX_REQUESTS_PER_PEER = 32
 export const WINDOW_TARGET_MS = 500
 /**
  * Chunks in flight or awaiting storage, all peers together (1 MiB each): what a pull may hold
- * in memory, within the 150 MB a daemon may use. Measured (scripts/bench-transfer.ts, 256 MiB
- * on loopback): 32 gave no more throughput than 8 (the store's writes were the queue) but
- * 40 MB more RSS and 70% more receiver CPU; 16 MiB still covers 160 MB/s × 100 ms of latency.
+ * in memory, within the 150 MB a daemon may use. Measured (scripts/bench-transfer.ts, 512 MiB
+ * on loopback, medians of 3): 8 gave 181 MB/s and a 152 MB puller, 16 gave 116–204 MB/s and
+ * 165–168 MB, 32 no more speed and 40 MB more; the store's writes are the queue (14 of 16
+ * waited inside writeChunk, 1–2 were on the wire). 8 MiB still covers 80 ms at 100 MB/s.
  */
-export const MAX_BUFFERED_CHUNKS = 16
+export const MAX_BUFFERED_CHUNKS = 8
 /** In the end game a missing chunk is asked of at most this many peers at once. */
 export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
 /**
