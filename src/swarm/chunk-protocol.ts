@@ -50,13 +50,15 @@ const MAX_REMEMBERED_UPLOADS = 65_536
  * asker that still comes to the gateway likely cannot reach the copy, and is served.
  */
 const DEFER_RECENT_UPLOAD_MS = 10_000
+/** An asker is told to wait for one chunk at most this often (about as many seconds, see GATEWAY_DEFER_MS). */
+const MAX_DEFERRALS_PER_ASKER = 4
 
 export class ChunkServer {
   private readonly sessions = new Set<ServeSession>()
   /** object:index → copies sent and when the last left, so a gateway sends every chunk once before any twice. */
   private readonly sent = new Map<string, { copies: number, at: number, peer: PeerKey }>()
-  /** peer|object:index already deferred once: the second request is served. */
-  private readonly deferred = new Set<string>()
+  /** peer|object:index → times that asker was told to wait for that chunk. */
+  private readonly deferred = new Map<string, number>()
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {}
 
@@ -80,18 +82,22 @@ export class ChunkServer {
   }
 
   /**
-   * Gateway seeding: a chunk just sent to another neighbour is left to that neighbour once
-   * per asker. Without this, edges pulling at once on fast links each take every chunk from
-   * the gateway before any have-list can say an edge holds it.
+   * Gateway seeding: a chunk just sent to another neighbour is left to that neighbour.
+   * Without this, edges pulling at once on fast links each take every chunk from the gateway
+   * before any have-list can say an edge holds it. While no other neighbour advertises the
+   * chunk yet (it is still on its way there) the asker is told to wait, a few times at most;
+   * once one does and the asker still comes here, it cannot reach that copy, and is served.
    */
-  shouldDefer (peer: PeerKey, key: string): boolean {
+  shouldDefer (peer: PeerKey, object: string, index: number, key: string): boolean {
     if (!this.init.gateway) return false
     const last = this.sent.get(key)
     if (last === undefined || last.peer === peer || Date.now() - last.at > DEFER_RECENT_UPLOAD_MS) return false
     const asked = `${peer}|${key}`
-    if (this.deferred.has(asked)) return false
+    const times = this.deferred.get(asked) ?? 0
+    if (times >= MAX_DEFERRALS_PER_ASKER) return false
+    if (times > 0 && this.components.haveList.holderCount(object, index, peer) > 0) return false
     if (this.deferred.size >= MAX_REMEMBERED_UPLOADS) this.deferred.clear()
-    this.deferred.add(asked)
+    this.deferred.set(asked, times + 1)
     return true
   }
 }
@@ -163,7 +169,7 @@ class ServeSession {
       this.reply(object, request.index, ChunkResponse.Status.NOT_PRESENT)
       return
     }
-    if (this.server.shouldDefer(this.peer, key)) {
+    if (this.server.shouldDefer(this.peer, object, request.index, key)) {
       this.reply(object, request.index, ChunkResponse.Status.DEFERRED)
       return
     }
