@@ -17,8 +17,16 @@ export type FileHasher = (absolutePath: string, manifestPath: string, options: {
 
 export interface WalkOptions {
   hashFile?: FileHasher
+  /**
+   * Files hashed at once (default 1). The entries do not depend on it: they are sorted at the
+   * end, and a directory's checksum waits for all of its children.
+   */
+  concurrency?: number
   signal?: AbortSignal
 }
+
+/** An entry whose checksum may still be computing; the walk goes on meanwhile. */
+interface PendingEntry { entry: Promise<ManifestEntry> }
 
 const defaultHasher: FileHasher = async (absolutePath, _manifestPath, options) => {
   const { hex, size } = await blake3File(absolutePath, options)
@@ -32,21 +40,37 @@ const defaultHasher: FileHasher = async (absolutePath, _manifestPath, options) =
  */
 export async function walkTree (root: string, options: WalkOptions = {}): Promise<ManifestEntry[]> {
   const walker = new TreeWalker(await realpath(root), options)
-  await walker.walkDirectory(walker.root, './', [walker.root])
+  try {
+    await (await walker.walkDirectory(walker.root, './', [walker.root])).entry
+  } catch (err) {
+    // Hashes already started finish (or fail) before the caller hears of the error: a caller
+    // that cleans up after a failed walk must not race files still being written for it.
+    await walker.settle()
+    throw err
+  }
   return walker.entries.sort((a, b) => comparePaths(a.path, b.path))
 }
 
 class TreeWalker {
   readonly entries: ManifestEntry[] = []
   private readonly hashFile: FileHasher
+  private readonly concurrency: number
+  private running = 0
+  private readonly waiting: Array<() => void> = []
+  private readonly hashing = new Set<Promise<void>>()
+  private failure: { error: unknown } | undefined
 
   constructor (readonly root: string, private readonly options: WalkOptions) {
     this.hashFile = options.hashFile ?? defaultHasher
+    this.concurrency = Math.max(1, Math.floor(options.concurrency ?? 1))
   }
 
-  /** Returns the directory's entry after adding its whole subtree. `ancestors` are real paths, to refuse symlink loops. */
-  async walkDirectory (absolutePath: string, manifestPath: string, ancestors: string[]): Promise<ManifestEntry> {
-    const children: ManifestEntry[] = []
+  /**
+   * Adds the directory's whole subtree; its entry settles once every file below it is hashed.
+   * `ancestors` are real paths, to refuse symlink loops.
+   */
+  async walkDirectory (absolutePath: string, manifestPath: string, ancestors: string[]): Promise<PendingEntry> {
+    const children: PendingEntry[] = []
     const names: string[] = []
     for await (const dirent of await opendir(absolutePath)) names.push(dirent.name)
     names.sort((a, b) => comparePaths(a, b))
@@ -56,32 +80,81 @@ class TreeWalker {
       if (child !== undefined) children.push(child)
     }
     const info = await stat(absolutePath)
-    const entry: ManifestEntry = {
-      type: 'D',
-      perms: permsOf(info.mode),
-      checksum: directoryChecksum(children.map(c => c.checksum)),
-      size: children.reduce((sum, c) => sum + c.size, 0),
-      path: manifestPath,
-    }
-    this.add(entry)
-    return entry
+    const entry = Promise.all(children.map(async c => await c.entry)).then(settled => {
+      const directory: ManifestEntry = {
+        type: 'D',
+        perms: permsOf(info.mode),
+        checksum: directoryChecksum(settled.map(c => c.checksum)),
+        size: settled.reduce((sum, c) => sum + c.size, 0),
+        path: manifestPath,
+      }
+      this.add(directory)
+      return directory
+    })
+    return { entry: handled(entry) }
   }
 
-  private async walkChild (absolutePath: string, manifestPath: string, ancestors: string[]): Promise<ManifestEntry | undefined> {
-    const target = await this.resolveInsideTree(absolutePath, manifestPath)
-    const info = await stat(target)
-    if (info.isDirectory()) {
-      if (ancestors.includes(target)) {
-        throw new ManifestError('MANIFEST_SYMLINK_LOOP', `${JSON.stringify(manifestPath)} links back to one of its own parent directories; remove the link`)
+  /** Waits for every hash already started, whatever its outcome. */
+  async settle (): Promise<void> {
+    while (this.hashing.size > 0) await Promise.all(this.hashing)
+  }
+
+  /**
+   * A child takes one of `concurrency` places while it is resolved and, for a file, hashed; a
+   * directory gives its place back before its own children are walked.
+   */
+  private async walkChild (absolutePath: string, manifestPath: string, ancestors: string[]): Promise<PendingEntry | undefined> {
+    await this.takePlace()
+    let placeHeld = true
+    try {
+      const target = await this.resolveInsideTree(absolutePath, manifestPath)
+      const info = await stat(target)
+      if (info.isDirectory()) {
+        placeHeld = false
+        this.givePlace()
+        if (ancestors.includes(target)) {
+          throw new ManifestError('MANIFEST_SYMLINK_LOOP', `${JSON.stringify(manifestPath)} links back to one of its own parent directories; remove the link`)
+        }
+        return await this.walkDirectory(target, manifestPath + '/', [...ancestors, target])
       }
-      return await this.walkDirectory(target, manifestPath + '/', [...ancestors, target])
+      if (!info.isFile()) return undefined
+      checkManifestPath(manifestPath)
+      // Another hash may have failed while this child was being resolved.
+      this.throwIfFailed()
+      const entry = (async () => {
+        const hashed = await this.hashFile(target, manifestPath, { signal: this.options.signal })
+        const file: ManifestEntry = { type: 'F', perms: permsOf(info.mode), checksum: hashed.checksum, size: hashed.size, path: manifestPath }
+        this.add(file)
+        return file
+      })()
+      // From here the place is the hash's: it is given back when the hash settles.
+      placeHeld = false
+      const settled: Promise<void> = entry.then(() => {}, (err: unknown) => { this.failure ??= { error: err } })
+        .finally(() => {
+          this.hashing.delete(settled)
+          this.givePlace()
+        })
+      this.hashing.add(settled)
+      return { entry: handled(entry) }
+    } finally {
+      if (placeHeld) this.givePlace()
     }
-    if (!info.isFile()) return undefined
-    checkManifestPath(manifestPath)
-    const hashed = await this.hashFile(target, manifestPath, { signal: this.options.signal })
-    const entry: ManifestEntry = { type: 'F', perms: permsOf(info.mode), checksum: hashed.checksum, size: hashed.size, path: manifestPath }
-    this.add(entry)
-    return entry
+  }
+
+  /** Waits for a free place; after a hash failed, no new work starts and its error is thrown. */
+  private async takePlace (): Promise<void> {
+    while (this.running >= this.concurrency) await new Promise<void>(resolve => this.waiting.push(resolve))
+    this.throwIfFailed()
+    this.running++
+  }
+
+  private throwIfFailed (): void {
+    if (this.failure !== undefined) throw this.failure.error
+  }
+
+  private givePlace (): void {
+    this.running--
+    this.waiting.shift()?.()
   }
 
   private async resolveInsideTree (absolutePath: string, manifestPath: string): Promise<string> {
@@ -95,6 +168,12 @@ class TreeWalker {
     this.entries.push(entry)
     if (this.entries.length > MAX_MANIFEST_ENTRIES) throw new ManifestTooLargeError('entries', MAX_MANIFEST_ENTRIES)
   }
+}
+
+/** Marks a promise as handled: its rejection is seen by whoever awaits it, or by the walk's failure. */
+function handled<T> (promise: Promise<T>): Promise<T> {
+  promise.catch(() => {})
+  return promise
 }
 
 /** `stat -c %a`: permission bits in octal, no leading zeros. */
