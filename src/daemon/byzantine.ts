@@ -12,7 +12,7 @@ export function corruptingStore (store: Store): SwarmStore {
     getBundle: async id => await store.getBundle(id),
     getEncodedBundle: async id => await store.getEncodedBundle(id),
     addBundle: async (encoded, options) => await store.addBundle(encoded, options),
-    listBundles: async () => await store.listBundles(),
+    bundleIds: async () => await store.bundleIds(),
     objectState: async hash => await store.objectState(hash),
     readChunk: async (hash, index, options) => {
       const bytes = Buffer.from(await store.readChunk(hash, index, options))

@@ -29,7 +29,7 @@ import type { Store } from '../store/index.js'
 import type { Connection, PeerInfo, PrivateKey } from '@libp2p/interface'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
-export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'listBundles' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
+export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
 
 /** Structured logging, as the daemon's logger provides it; the swarm is silent without one. */
 export interface SwarmLogger {
@@ -233,10 +233,10 @@ export class Swarm extends SwarmEventEmitter {
       onWarning: (message, error) => { this.warn(message, error) },
     })
     // Local bundles first, so the first hello to any neighbour already lists them.
-    for (const summary of await this.store.listBundles()) {
+    for (const id of await this.store.bundleIds()) {
       options.signal?.throwIfAborted()
-      const bundle = await this.store.getBundle(summary.id)
-      if (bundle !== undefined) this.local.add(summary.id, bundle)
+      const bundle = await this.store.getBundle(id)
+      if (bundle !== undefined) this.local.add(id, bundle)
     }
     this.store.on('bundle:added', this.onBundleAdded)
     this.store.on('chunk:stored', this.onChunkStored)
