@@ -1,0 +1,130 @@
+// Command-line options of scripts/simulate.ts. Quantities use the fleet bed's units
+// (scripts/fleet/units.ts), so a simulated run and a bed run are spelled the same way.
+import { parseArgs } from 'node:util'
+import { parseDurationMs, parseRateBitsPerSecond, parseSizeBytes } from '../fleet/units.js'
+import type { ServeOrder, SimConfig } from './swarm-sim.js'
+
+export const USAGE = `usage: node --import tsx scripts/simulate.ts [options]
+
+A discrete-event simulation of one bundle spreading from a gateway to N-1 edges, every
+edge running the daemon's Scheduler (src/swarm) over simulated links.
+
+  --nodes LIST           swarm sizes, gateway included (default 10,100,1000,5000)
+  --size SIZE            bundle size (default 64MiB)
+  --objects N            objects in the bundle, about equal in size (default 4)
+  --rate RATE            every uplink and downlink (default 20mbit)
+  --delay DURATION       one-way latency of every link (default 10ms)
+  --neighbours K         neighbours per node, capped at N-1 (default 20)
+  --gateway-neighbours K neighbours of the gateway (default: --neighbours)
+  --store-ms MS          verify-and-store time per chunk (default 0)
+  --seed N               seed of the topology and every node's random order (default 1)
+  --runs R               runs per size, seeds N…N+R-1; medians are reported (default 1)
+  --out DIR              write DIR/results.json and DIR/plot.svg
+What-ifs (the defaults are what the daemon does):
+  --serve ORDER          daemon | stream-rarest | node-rarest: how chunk servers order requests
+  --defer-at-send        the gateway also defers a queued request when it comes up to be sent
+  --deferrals N          times the gateway defers one asker for one chunk (default 4)
+  --keep-deferring       the gateway keeps deferring even once another of its neighbours
+                         advertises the chunk (the daemon then serves the asker)
+  --scheduler JSON       SchedulerInit overrides for every edge, e.g. '{"gatewayDeferMs":3000}'
+  --help
+`
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export interface SimulateOptions {
+  sizes: number[]
+  runs: number
+  out: string | undefined
+  /** Everything of a SimConfig but the node count. */
+  base: Omit<SimConfig, 'nodes'>
+}
+
+export type Parsed = { kind: 'help' } | { kind: 'run', options: SimulateOptions }
+
+const SERVE_ORDERS: readonly ServeOrder[] = ['daemon', 'stream-rarest', 'node-rarest']
+
+export function parseSimulateArgs (argv: string[]): Parsed {
+  let values
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        nodes: { type: 'string', default: '10,100,1000,5000' },
+        size: { type: 'string', default: '64MiB' },
+        objects: { type: 'string', default: '4' },
+        rate: { type: 'string', default: '20mbit' },
+        delay: { type: 'string', default: '10ms' },
+        neighbours: { type: 'string', default: '20' },
+        'gateway-neighbours': { type: 'string' },
+        'store-ms': { type: 'string', default: '0' },
+        seed: { type: 'string', default: '1' },
+        runs: { type: 'string', default: '1' },
+        out: { type: 'string' },
+        serve: { type: 'string', default: 'daemon' },
+        'defer-at-send': { type: 'boolean', default: false },
+        deferrals: { type: 'string' },
+        'keep-deferring': { type: 'boolean', default: false },
+        scheduler: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    }))
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (values.help) return { kind: 'help' }
+  const quantity = <T>(name: string, parse: () => T): T => {
+    try {
+      return parse()
+    } catch (err) {
+      throw new UsageError(`--${name}: ${(err as Error).message}`)
+    }
+  }
+  const sizes = quantity('nodes', () => values.nodes.split(',').map(s => integer(s.trim(), 2)))
+  const serve = values.serve as ServeOrder
+  if (!SERVE_ORDERS.includes(serve)) throw new UsageError(`--serve: one of ${SERVE_ORDERS.join(', ')}`)
+  let scheduler: SimConfig['scheduler']
+  if (values.scheduler !== undefined) {
+    scheduler = quantity('scheduler', () => {
+      const parsed: unknown = JSON.parse(values.scheduler as string)
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RangeError('a JSON object of SchedulerInit fields')
+      return parsed as SimConfig['scheduler']
+    })
+  }
+  const gatewayNeighbours = values['gateway-neighbours']
+  const deferrals = values.deferrals
+  return {
+    kind: 'run',
+    options: {
+      sizes,
+      runs: quantity('runs', () => integer(values.runs, 1)),
+      out: values.out,
+      base: {
+        bundleBytes: quantity('size', () => parseSizeBytes(values.size)),
+        objects: quantity('objects', () => integer(values.objects, 1)),
+        rateBitsPerSecond: quantity('rate', () => parseRateBitsPerSecond(values.rate)),
+        delayMs: quantity('delay', () => parseDurationMs(values.delay)),
+        neighbours: quantity('neighbours', () => integer(values.neighbours, 1)),
+        gatewayNeighbours: gatewayNeighbours === undefined ? undefined : quantity('gateway-neighbours', () => integer(gatewayNeighbours, 1)),
+        storeMs: quantity('store-ms', () => parseDurationMs(values['store-ms'])),
+        seed: quantity('seed', () => integer(values.seed, 0)),
+        serveOrder: serve,
+        gatewayDefersAtSend: values['defer-at-send'],
+        gatewayDeferralsPerAsker: deferrals === undefined ? undefined : quantity('deferrals', () => integer(deferrals, 0)),
+        gatewayServesAdvertised: !values['keep-deferring'],
+        scheduler,
+      },
+    },
+  }
+}
+
+function integer (text: string, min: number): number {
+  if (!/^\d+$/.test(text)) throw new RangeError(`${JSON.stringify(text)} is not a whole number`)
+  const value = Number(text)
+  if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`${text} is below ${min}`)
+  return value
+}

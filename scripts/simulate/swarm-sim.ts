@@ -1,0 +1,710 @@
+// A discrete-event simulation of one bundle spreading from a gateway to N-1 edges. Every
+// edge runs the daemon's own Scheduler (imported through src/swarm/index.ts, not a copy),
+// driven the way src/swarm/swarm.ts drives it; the links, the have protocol and the chunk
+// servers around it are modelled here.
+//
+// The model (what is simulated, and what is left out):
+// - Links. Every node has an uplink and a downlink of the same fixed rate and a fixed
+//   one-way latency. A chunk transfer occupies the sender's uplink and the receiver's
+//   downlink together for chunkBytes / rate and may start only when both are free (a slot
+//   model, not a fluid fair share: one chunk at a time per link, at full rate). The bytes
+//   arrive one latency after the transfer ends. Control messages (requests, cancels,
+//   statuses, have-lists) take the latency only: they never queue behind chunk bytes.
+// - Chunk servers (src/swarm/chunk-protocol.ts, re-implemented: ChunkServer is bound to
+//   libp2p streams and Date.now). Each asker has its own stream (ServeSession) and queue;
+//   the streams with queued requests take turns on the sender's uplink, one chunk per turn
+//   (round robin: the slot-model stand-in for several TCP connections sharing an uplink),
+//   skipping askers whose downlink is busy. Within a stream an edge answers in arrival
+//   order; a gateway takes the request whose chunk the fewest of its other neighbours hold
+//   or were sent (ServeSession.pick). A gateway defers a request for a chunk it sent another
+//   neighbour < 10 s ago, up to 4 times per asker and chunk, and serves it once another of
+//   its neighbours advertises the chunk and the asker still comes (ChunkServer.shouldDefer,
+//   decided when the request arrives). A cancel removes a request still queued (CANCELLED
+//   reply); a chunk already on the wire arrives anyway and counts as a duplicate.
+// - Have protocol (src/swarm/have-protocol.ts). A stored chunk is announced to every
+//   neighbour in a batch sent HAVE_BATCH_INTERVAL_MS after the first unannounced chunk; it
+//   arrives one latency later and feeds the receiver's scheduler (addHolder). The gateway's
+//   "whole" state reaches its neighbours one latency after the start.
+// - The swarm loop (src/swarm/swarm.ts). Every event that could free or fill a window
+//   queues one pump per node at the current time (as setImmediate coalesces them):
+//   takeReleased → cancels, next(now) → requests. A tick every SCHEDULER_TICK_MS per node
+//   (random phase) runs expire(now) and a pump. A chunk is verified and stored `storeMs`
+//   after it arrives (default 0), then stored() and the have batch.
+// - Left out: manifest fetch, connection set-up and hello round trips (every edge knows the
+//   bundle and its neighbours at time 0), DHT lookups, disk and CPU limits, loss, churn,
+//   byzantine peers, download/upload caps, priority objects.
+import { Scheduler, type SchedulerInit } from '../../src/swarm/index.js'
+import { EventQueue } from './event-queue.js'
+import { deriveSeed, seededRandom } from './random.js'
+import { buildTopology } from './topology.js'
+
+/**
+ * Copies of the daemon's constants (src/swarm/constants.ts and the private one in
+ * chunk-protocol.ts); test/simulate checks they still match the sources.
+ */
+export const DAEMON_CONSTANTS = {
+  HAVE_BATCH_INTERVAL_MS: 50,
+  SCHEDULER_TICK_MS: 1_000,
+  /** chunk-protocol.ts DEFER_RECENT_UPLOAD_MS */
+  DEFER_RECENT_UPLOAD_MS: 10_000,
+  /** chunk-protocol.ts MAX_DEFERRALS_PER_ASKER */
+  MAX_DEFERRALS_PER_ASKER: 4,
+  /** src/manifest CHUNK_SIZE_BYTES */
+  CHUNK_SIZE_BYTES: 1024 * 1024,
+  /** MAX_NEIGHBOURS: a daemon dials discovered peers until it has this many. */
+  MAX_NEIGHBOURS: 64,
+} as const
+
+export type ServeOrder = 'daemon' | 'stream-rarest' | 'node-rarest'
+
+export interface SimConfig {
+  nodes: number
+  bundleBytes: number
+  /** The bundle is split into this many objects of about equal size. */
+  objects: number
+  rateBitsPerSecond: number
+  delayMs: number
+  /** Neighbours per edge (capped at N-1). */
+  neighbours: number
+  /** Neighbours of the gateway; defaults to `neighbours`. */
+  gatewayNeighbours?: number
+  seed: number
+  /** Verification and storage time of one chunk. */
+  storeMs?: number
+  /** Give up at this simulated time (ms); nodes not done by then are reported incomplete. */
+  maxSimMs?: number
+  /** Gateway deferral as ChunkServer.shouldDefer does it (true by default; false to measure without it). */
+  gatewayDefers?: boolean
+  /**
+   * Also apply the gateway's deferral when a queued request comes up to be sent, not only when
+   * it arrives (ChunkServer checks on arrival only, so two askers whose requests for the same
+   * unsent chunk arrive together are both served). False by default: a what-if.
+   */
+  gatewayDefersAtSend?: boolean
+  /** How many times the gateway defers one asker for one chunk before it serves it (ChunkServer: MAX_DEFERRALS_PER_ASKER). */
+  gatewayDeferralsPerAsker?: number
+  /**
+   * After the first deferral, serve the asker once some other neighbour of the gateway
+   * advertises the chunk: it cannot reach that copy (ChunkServer does; false keeps deferring).
+   */
+  gatewayServesAdvertised?: boolean
+  /**
+   * How a node's chunk server picks the next chunk to send:
+   * - 'daemon' (default), as src/swarm/chunk-protocol.ts does today: the askers' streams take
+   *   turns; within a stream an edge answers in arrival order, a gateway rarest first;
+   * - 'stream-rarest': the same turns, but edges too answer rarest first within a stream;
+   * - 'node-rarest': one queue across all streams, rarest first (edges and gateway).
+   * "Rarest" is the fewest neighbours holding the chunk (HaveList.holderCount), plus for a
+   * gateway the copies it already sent.
+   */
+  serveOrder?: ServeOrder
+  /** Options handed to every edge's Scheduler, as SwarmInit.scheduler does. */
+  scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes' | 'random'>>
+}
+
+export interface SimResult {
+  nodes: number
+  bundleBytes: number
+  chunks: number
+  objects: number
+  rateBitsPerSecond: number
+  delayMs: number
+  neighbours: number
+  gatewayNeighbours: number
+  seed: number
+  topology: { minDegree: number, maxDegree: number, meanDegree: number, bridges: number }
+  /** bundle bits / link rate, seconds: no node can finish sooner. */
+  lowerBoundS: number
+  /** Completion time of the last edge, seconds (Infinity if some never finished). */
+  lastS: number
+  medianS: number
+  lastOverLowerBound: number
+  medianOverLowerBound: number
+  incompleteNodes: number
+  gatewayUploadBytes: number
+  gatewayUploadOverBundle: number
+  /** Chunk transfers whose bytes the receiver already had or was storing (end game, late cancels). */
+  duplicateChunks: number
+  /** …as a share of the (N-1) × chunks transfers a perfect swarm needs. */
+  duplicateShare: number
+  chunkTransfers: number
+  cancelsSent: number
+  cancelledInQueue: number
+  gatewayDeferrals: number
+  /** Median over edges of the share of its pull its downlink was receiving. */
+  edgeDownlinkBusyMedian: number
+  /** When the last chunk's first copy had left the gateway, seconds: no edge can finish sooner. */
+  gatewaySeededS: number
+  /** Share of that time the gateway's uplink was sending. */
+  gatewayBusyWhileSeeding: number
+  /** Why the gateway sent a chunk more than once (counts of extra copies). */
+  gatewayExtraCopies: {
+    total: number
+    /** The asker had been deferred for this chunk already: its second request is served. */
+    afterDeferral: number
+    /** The previous copy left the gateway more than DEFER_RECENT_UPLOAD_MS earlier. */
+    previousCopyOld: number
+    /** Sent to the same neighbour as the last copy (end game duplicates). */
+    sameAsker: number
+    /** At the request, none of the asker's edge neighbours held the chunk. */
+    noEdgeNeighbourHeldIt: number
+  }
+  events: number
+  simulatedS: number
+  wallMs: number
+  /** CPU time of this process during the run (user + system): steadier than wall time on a shared machine. */
+  cpuMs: number
+}
+
+const enum Kind { Request, Cancel, Reply, TransferEnd, Deliver, Stored, HaveFlush, HaveArrive, Pump, Tick, GatewayHello }
+const enum Status { Cancelled, Deferred, NotPresent }
+
+interface SimEvent {
+  kind: Kind
+  /** The node the event happens at. */
+  node: number
+  /** The other end (sender, asker…), or -1. */
+  peer: number
+  /** A global chunk number, or -1. */
+  chunk: number
+  status: Status
+  batch: number[] | undefined
+}
+
+interface QueuedRequest {
+  from: number
+  chunk: number
+  /** Edge neighbours of the asker holding the chunk when the request arrived (diagnostics). */
+  edgeHolders: number
+}
+
+interface SimNode {
+  id: number
+  key: string
+  gateway: boolean
+  neighbours: number[]
+  scheduler: Scheduler | undefined
+  holds: Uint8Array
+  missing: number
+  completedAt: number
+  upBusy: boolean
+  /** Requests queued per asker (one chunk stream each), in arrival order. */
+  sessions: Map<number, QueuedRequest[]>
+  /** Askers with queued requests, in the order their streams take turns on the uplink. */
+  askers: number[]
+  nextAsker: number
+  queued: number
+  downBusy: boolean
+  /** Senders with a queued request for this node that found its downlink busy. */
+  waiters: number[]
+  waiting: Set<number>
+  unannounced: number[]
+  flushQueued: boolean
+  pumpQueued: boolean
+  /** Chunks accepted and not yet stored (the scheduler's `receiving`). */
+  storing: number
+  uploadedBytes: number
+  downloadedBytes: number
+}
+
+const NO_CHUNK = -1
+
+export function simulate (config: SimConfig): SimResult {
+  const started = performance.now()
+  const cpuStarted = process.cpuUsage()
+  const storeMs = config.storeMs ?? 0
+  const maxSimMs = config.maxSimMs ?? 3_600_000
+  const gatewayDefers = config.gatewayDefers ?? true
+  const gatewayDefersAtSend = config.gatewayDefersAtSend ?? false
+  const maxDeferrals = config.gatewayDeferralsPerAsker ?? DAEMON_CONSTANTS.MAX_DEFERRALS_PER_ASKER
+  const servesAdvertised = config.gatewayServesAdvertised ?? true
+  const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
+  const edgeRarest = serveOrder !== 'daemon'
+  const N = config.nodes
+  const degree = Math.min(N - 1, config.neighbours)
+  const gatewayDegree = Math.min(N - 1, config.gatewayNeighbours ?? config.neighbours)
+  const chunkSize = DAEMON_CONSTANTS.CHUNK_SIZE_BYTES
+  const delay = config.delayMs
+  const msPerByte = 8000 / config.rateBitsPerSecond
+
+  // ---- the bundle: objects of about equal size, chunks numbered across them -------------
+  const objectCount = Math.max(1, Math.min(config.objects, Math.ceil(config.bundleBytes / chunkSize)))
+  const objectNames: string[] = []
+  const objectSizes: number[] = []
+  const chunkObject: number[] = []
+  const chunkIndex: number[] = []
+  const chunkBytes: number[] = []
+  const firstChunk: number[] = []
+  {
+    let left = config.bundleBytes
+    for (let o = 0; o < objectCount; o++) {
+      const size = o === objectCount - 1 ? left : Math.floor(config.bundleBytes / objectCount)
+      left -= size
+      objectNames.push(`object-${o}`)
+      objectSizes.push(size)
+      firstChunk.push(chunkObject.length)
+      const count = Math.ceil(size / chunkSize)
+      for (let i = 0; i < count; i++) {
+        chunkObject.push(o)
+        chunkIndex.push(i)
+        chunkBytes.push(Math.min(chunkSize, size - i * chunkSize))
+      }
+    }
+  }
+  const totalChunks = chunkObject.length
+  const objectOf = new Map(objectNames.map((name, o) => [name, o]))
+  const globalChunk = (object: string, index: number): number => (firstChunk[objectOf.get(object) as number] as number) + index
+
+  const bufferBudget = probeBufferBudget(config.scheduler)
+
+  // ---- nodes and links ------------------------------------------------------------------
+  const topology = buildTopology(N, degree, gatewayDegree, seededRandom(deriveSeed(config.seed, 0)))
+  const nodes: SimNode[] = []
+  for (let id = 0; id < N; id++) {
+    const gateway = id === 0
+    nodes.push({
+      id, key: `n${id}`, gateway, neighbours: topology.neighbours[id] as number[],
+      scheduler: gateway
+        ? undefined
+        : new Scheduler({ ...config.scheduler, chunkSizeBytes: chunkSize, random: seededRandom(deriveSeed(config.seed, id + 1)) }),
+      holds: new Uint8Array(totalChunks).fill(gateway ? 1 : 0),
+      missing: gateway ? 0 : totalChunks,
+      completedAt: gateway ? 0 : -1,
+      upBusy: false, sessions: new Map(), askers: [], nextAsker: 0, queued: 0, downBusy: false, waiters: [], waiting: new Set(),
+      unannounced: [], flushQueued: false, pumpQueued: false, storing: 0, uploadedBytes: 0, downloadedBytes: 0,
+    })
+  }
+  const nodeOf = (key: string): SimNode => nodes[Number(key.slice(1))] as SimNode
+  const gatewayNode = nodes[0] as SimNode
+
+  // The gateway's chunk server memory (ChunkServer.sent / .deferred) and its have-list counts.
+  const sentCopies = new Int32Array(totalChunks)
+  const sentAt = new Float64Array(totalChunks)
+  const sentTo = new Int32Array(totalChunks).fill(-1)
+  const deferrals = new Map<number, number>()
+  // holderCount[node * totalChunks + chunk]: how many of the node's neighbours announced the
+  // chunk (HaveList.holderCount); the gateway's row orders its queue, edges' rows are kept
+  // only when serveOrder makes edges use them.
+  const holderCount = new Int32Array(N * totalChunks)
+  let gatewayDistinctSent = 0
+  let gatewaySeededAt = Infinity
+  let gatewayBusyWhileSeeding = 0
+
+  const stats = {
+    duplicateChunks: 0, chunkTransfers: 0, cancelsSent: 0, cancelledInQueue: 0, gatewayDeferrals: 0,
+    extra: { total: 0, afterDeferral: 0, previousCopyOld: 0, sameAsker: 0, noEdgeNeighbourHeldIt: 0 },
+  }
+
+  const queue = new EventQueue<SimEvent>()
+  const at = (time: number, kind: Kind, node: number, peer = -1, chunk = NO_CHUNK, status = Status.Cancelled, batch?: number[]): void => {
+    queue.push(time, { kind, node, peer, chunk, status, batch })
+  }
+  let now = 0
+  let edgesLeft = N - 1
+
+  // ---- the asking side (Swarm.pump and friends) ------------------------------------------
+  const schedulePump = (node: SimNode): void => {
+    if (node.pumpQueued || node.missing === 0) return
+    node.pumpQueued = true
+    at(now, Kind.Pump, node.id)
+  }
+  const sendCancel = (from: SimNode, peerKey: string, object: string, index: number): void => {
+    stats.cancelsSent++
+    at(now + delay, Kind.Cancel, nodeOf(peerKey).id, from.id, globalChunk(object, index))
+  }
+  const pump = (node: SimNode): void => {
+    const scheduler = node.scheduler
+    if (scheduler === undefined || node.missing === 0) return
+    for (const r of scheduler.takeReleased()) sendCancel(node, r.peer, r.object, r.index)
+    // next() hands out nothing, and changes nothing, while the buffer budget is spent (its
+    // limit is maxBuffered - receiving - in flight): skipping the call then is exact, and
+    // saves most of the simulator's time at large N.
+    if (scheduler.totalInFlight() + node.storing >= bufferBudget) return
+    for (const r of scheduler.next(now)) at(now + delay, Kind.Request, nodeOf(r.peer).id, node.id, globalChunk(r.object, r.index))
+  }
+
+  const stored = (node: SimNode, chunk: number): void => {
+    const scheduler = node.scheduler as Scheduler
+    node.holds[chunk] = 1
+    node.missing--
+    scheduler.stored(objectNames[chunkObject[chunk] as number] as string, chunkIndex[chunk] as number)
+    node.unannounced.push(chunk)
+    if (!node.flushQueued) {
+      node.flushQueued = true
+      at(now + DAEMON_CONSTANTS.HAVE_BATCH_INTERVAL_MS, Kind.HaveFlush, node.id)
+    }
+    if (node.missing === 0) {
+      node.completedAt = now
+      edgesLeft--
+    }
+    schedulePump(node)
+  }
+
+  // ---- the serving side (ChunkServer) -----------------------------------------------------
+  const edgeNeighboursHolding = (asker: SimNode, chunk: number): number => {
+    let count = 0
+    for (const n of asker.neighbours) if (n !== 0 && (nodes[n] as SimNode).holds[chunk] === 1) count++
+    return count
+  }
+
+  const shouldDefer = (asker: number, chunk: number): boolean => {
+    if (!gatewayDefers) return false
+    const last = sentTo[chunk] as number
+    if (last < 0 || last === asker || now - (sentAt[chunk] as number) > DAEMON_CONSTANTS.DEFER_RECENT_UPLOAD_MS) return false
+    const key = asker * totalChunks + chunk
+    const times = deferrals.get(key) ?? 0
+    if (times >= maxDeferrals) return false
+    if (times > 0 && servesAdvertised && (holderCount[chunk] as number) > 0) return false
+    deferrals.set(key, times + 1)
+    return true
+  }
+
+  const enqueue = (sender: SimNode, request: QueuedRequest): void => {
+    let session = sender.sessions.get(request.from)
+    if (session === undefined) {
+      session = []
+      sender.sessions.set(request.from, session)
+    }
+    if (session.length === 0) sender.askers.push(request.from)
+    session.push(request)
+    sender.queued++
+  }
+
+  const dequeue = (sender: SimNode, asker: number, at: number): QueuedRequest => {
+    const session = sender.sessions.get(asker) as QueuedRequest[]
+    const [request] = session.splice(at, 1) as [QueuedRequest]
+    sender.queued--
+    if (session.length === 0) {
+      const turn = sender.askers.indexOf(asker)
+      sender.askers.splice(turn, 1)
+      if (sender.nextAsker > turn) sender.nextAsker--
+    }
+    return request
+  }
+
+  const wait = (sender: SimNode, receiver: SimNode): void => {
+    if (receiver.waiting.has(sender.id)) return
+    receiver.waiting.add(sender.id)
+    receiver.waiters.push(sender.id)
+  }
+
+  /** How many of the sender's neighbours hold the chunk, plus (gateway) the copies it sent. */
+  const rarity = (sender: SimNode, chunk: number): number =>
+    sender.gateway
+      ? (holderCount[chunk] as number) + (sentCopies[chunk] as number)
+      : holderCount[sender.id * totalChunks + chunk] as number
+
+  /** Within one asker's stream: FIFO, or the rarest chunk first (gateway; edges with 'stream-rarest'). */
+  const pickInSession = (sender: SimNode, session: QueuedRequest[]): number => {
+    if (!sender.gateway && serveOrder === 'daemon') return 0
+    let pick = 0
+    let best = Infinity
+    for (let i = 0; i < session.length; i++) {
+      const holders = rarity(sender, (session[i] as QueuedRequest).chunk)
+      if (holders < best) {
+        best = holders
+        pick = i
+        if (holders === 0) break
+      }
+    }
+    return pick
+  }
+
+  /**
+   * Starts the sender's next transfer if its uplink and that receiver's downlink are free.
+   * The askers' streams take turns (round robin: TCP connections sharing an uplink), each
+   * answered in its own order; with 'node-rarest' one queue spans every stream instead.
+   */
+  const tryStart = (sender: SimNode): void => {
+    if (sender.upBusy || sender.queued === 0) return
+    const rr = sender.askers
+    let asker = -1
+    let pick = -1
+    if (serveOrder === 'node-rarest') {
+      let best = Infinity
+      for (const id of rr) {
+        if ((nodes[id] as SimNode).downBusy) continue
+        const session = sender.sessions.get(id) as QueuedRequest[]
+        for (let i = 0; i < session.length; i++) {
+          const holders = rarity(sender, (session[i] as QueuedRequest).chunk)
+          if (holders < best) {
+            best = holders
+            asker = id
+            pick = i
+          }
+        }
+      }
+    } else {
+      for (let k = 0; k < rr.length; k++) {
+        const turn = (sender.nextAsker + k) % rr.length
+        const id = rr[turn] as number
+        if ((nodes[id] as SimNode).downBusy) continue
+        asker = id
+        pick = pickInSession(sender, sender.sessions.get(id) as QueuedRequest[])
+        sender.nextAsker = turn + 1
+        break
+      }
+    }
+    if (asker < 0) {
+      for (const id of rr) wait(sender, nodes[id] as SimNode)
+      return
+    }
+    const request = dequeue(sender, asker, pick)
+    const receiver = nodes[request.from] as SimNode
+    const chunk = request.chunk
+    if (sender.gateway && gatewayDefersAtSend && shouldDefer(receiver.id, chunk)) {
+      // Another asker was sent this chunk while the request waited here: leave it to them too.
+      stats.gatewayDeferrals++
+      at(now + delay, Kind.Reply, receiver.id, sender.id, chunk, Status.Deferred)
+      tryStart(sender)
+      return
+    }
+    const bytes = chunkBytes[chunk] as number
+    if (sender.gateway) {
+      if ((sentCopies[chunk] as number) > 0) {
+        const extra = stats.extra
+        extra.total++
+        if (deferrals.has(receiver.id * totalChunks + chunk)) extra.afterDeferral++
+        if (now - (sentAt[chunk] as number) > DAEMON_CONSTANTS.DEFER_RECENT_UPLOAD_MS) extra.previousCopyOld++
+        if (sentTo[chunk] === receiver.id) extra.sameAsker++
+        if (request.edgeHolders === 0) extra.noEdgeNeighbourHeldIt++
+      }
+      if (sentCopies[chunk] === 0 && ++gatewayDistinctSent === totalChunks) {
+        gatewaySeededAt = now + bytes * msPerByte
+        gatewayBusyWhileSeeding = gatewayNode.uploadedBytes + bytes
+      }
+      sentCopies[chunk] = (sentCopies[chunk] as number) + 1
+      sentAt[chunk] = now
+      sentTo[chunk] = receiver.id
+    }
+    sender.upBusy = true
+    receiver.downBusy = true
+    sender.uploadedBytes += bytes
+    receiver.downloadedBytes += bytes
+    stats.chunkTransfers++
+    at(now + bytes * msPerByte, Kind.TransferEnd, sender.id, receiver.id, chunk)
+  }
+
+  /** A downlink came free: senders that waited for it try again, in the order they waited. */
+  const wake = (receiver: SimNode): void => {
+    if (receiver.waiters.length === 0) return
+    const waiters = receiver.waiters
+    receiver.waiters = []
+    receiver.waiting.clear()
+    for (const id of waiters) tryStart(nodes[id] as SimNode)
+  }
+
+  // ---- start: every edge wants the bundle and knows its neighbours ------------------------
+  for (const node of nodes) {
+    const scheduler = node.scheduler
+    if (scheduler === undefined) continue
+    for (let o = 0; o < objectCount; o++) {
+      const count = Math.ceil((objectSizes[o] as number) / chunkSize)
+      scheduler.want(objectNames[o] as string, objectSizes[o] as number, Array.from({ length: count }, (_, i) => i))
+    }
+    for (const n of node.neighbours) scheduler.addPeer(`n${n}`, { gateway: n === 0 }, 0)
+  }
+  const phase = seededRandom(deriveSeed(config.seed, N + 1))
+  for (const node of nodes) if (!node.gateway) at(phase() * DAEMON_CONSTANTS.SCHEDULER_TICK_MS, Kind.Tick, node.id)
+  at(delay, Kind.GatewayHello, 0)
+
+  // ---- the loop -----------------------------------------------------------------------------
+  let events = 0
+  while (edgesLeft > 0) {
+    const time = queue.peekTime()
+    if (time > maxSimMs) break
+    const event = queue.pop()
+    if (event === undefined) break
+    now = time
+    events++
+    const node = nodes[event.node] as SimNode
+    switch (event.kind) {
+      case Kind.Request: {
+        const asker = nodes[event.peer] as SimNode
+        if (node.holds[event.chunk] !== 1) {
+          at(now + delay, Kind.Reply, asker.id, node.id, event.chunk, Status.NotPresent)
+        } else if (node.gateway && shouldDefer(asker.id, event.chunk)) {
+          stats.gatewayDeferrals++
+          at(now + delay, Kind.Reply, asker.id, node.id, event.chunk, Status.Deferred)
+        } else {
+          enqueue(node, { from: asker.id, chunk: event.chunk, edgeHolders: node.gateway ? edgeNeighboursHolding(asker, event.chunk) : 0 })
+          tryStart(node)
+        }
+        break
+      }
+      case Kind.Cancel: {
+        const i = node.sessions.get(event.peer)?.findIndex(r => r.chunk === event.chunk) ?? -1
+        if (i >= 0) {
+          dequeue(node, event.peer, i)
+          stats.cancelledInQueue++
+          at(now + delay, Kind.Reply, event.peer, node.id, event.chunk, Status.Cancelled)
+        }
+        break
+      }
+      case Kind.Reply: {
+        const scheduler = node.scheduler as Scheduler
+        const peerKey = `n${event.peer}`
+        const object = objectNames[chunkObject[event.chunk] as number] as string
+        const index = chunkIndex[event.chunk] as number
+        if (event.status === Status.Cancelled) scheduler.answered(peerKey, object, index, now)
+        else if (event.status === Status.Deferred) scheduler.deferred(peerKey, object, index, now)
+        else scheduler.notPresent(peerKey, object, index, now)
+        schedulePump(node)
+        break
+      }
+      case Kind.TransferEnd: {
+        const receiver = nodes[event.peer] as SimNode
+        node.upBusy = false
+        receiver.downBusy = false
+        at(now + delay, Kind.Deliver, receiver.id, node.id, event.chunk)
+        wake(receiver)
+        tryStart(node)
+        break
+      }
+      case Kind.Deliver: {
+        const scheduler = node.scheduler as Scheduler
+        const chunk = event.chunk
+        const object = objectNames[chunkObject[chunk] as number] as string
+        const verdict = scheduler.delivered(`n${event.peer}`, object, chunkIndex[chunk] as number, now)
+        for (const other of verdict.cancel) sendCancel(node, other.peer, other.object, other.index)
+        if (!verdict.accepted || node.holds[chunk] === 1) {
+          stats.duplicateChunks++
+        } else if (storeMs > 0) {
+          node.storing++
+          at(now + storeMs, Kind.Stored, node.id, -1, chunk)
+        } else {
+          stored(node, chunk)
+        }
+        schedulePump(node)
+        break
+      }
+      case Kind.Stored:
+        node.storing--
+        stored(node, event.chunk)
+        break
+      case Kind.HaveFlush: {
+        node.flushQueued = false
+        const batch = node.unannounced
+        node.unannounced = []
+        if (batch.length > 0) at(now + delay, Kind.HaveArrive, node.id, -1, NO_CHUNK, Status.Cancelled, batch)
+        break
+      }
+      case Kind.HaveArrive: {
+        const batch = event.batch as number[]
+        const key = node.key
+        for (const n of node.neighbours) {
+          const neighbour = nodes[n] as SimNode
+          if (neighbour.gateway || edgeRarest) {
+            const row = n * totalChunks
+            for (const chunk of batch) holderCount[row + chunk] = (holderCount[row + chunk] as number) + 1
+            if (neighbour.gateway) continue
+          }
+          if (neighbour.missing === 0) continue
+          // addHolder ignores chunks already stored, so they are not passed; the pump runs
+          // anyway, as Swarm's onChunks schedules one for any have-list news.
+          const scheduler = neighbour.scheduler as Scheduler
+          for (const chunk of batch) {
+            if (neighbour.holds[chunk] === 1) continue
+            scheduler.addHolder(key, objectNames[chunkObject[chunk] as number] as string, [chunkIndex[chunk] as number])
+          }
+          schedulePump(neighbour)
+        }
+        break
+      }
+      case Kind.Pump:
+        node.pumpQueued = false
+        pump(node)
+        break
+      case Kind.Tick: {
+        if (node.missing === 0) break
+        const scheduler = node.scheduler as Scheduler
+        for (const r of scheduler.expire(now)) sendCancel(node, r.peer, r.object, r.index)
+        schedulePump(node)
+        at(now + DAEMON_CONSTANTS.SCHEDULER_TICK_MS, Kind.Tick, node.id)
+        break
+      }
+      case Kind.GatewayHello:
+        for (const n of gatewayNode.neighbours) {
+          const neighbour = nodes[n] as SimNode
+          for (const object of objectNames) neighbour.scheduler?.addWholeHolder(gatewayNode.key, object)
+          schedulePump(neighbour)
+        }
+        break
+    }
+  }
+
+  // ---- results ------------------------------------------------------------------------------
+  const lowerBoundS = config.bundleBytes * 8 / config.rateBitsPerSecond
+  const times = nodes.filter(n => !n.gateway).map(n => n.completedAt < 0 ? Infinity : n.completedAt / 1000).sort((a, b) => a - b)
+  const lastS = times[times.length - 1] as number
+  const medianS = median(times)
+  const perfectTransfers = (N - 1) * totalChunks
+  const edges = nodes.filter(n => !n.gateway && n.completedAt > 0)
+  const downlinkBusy = edges.map(n => n.downloadedBytes * msPerByte / n.completedAt).sort((a, b) => a - b)
+  return {
+    nodes: N,
+    bundleBytes: config.bundleBytes,
+    chunks: totalChunks,
+    objects: objectCount,
+    rateBitsPerSecond: config.rateBitsPerSecond,
+    delayMs: delay,
+    neighbours: degree,
+    gatewayNeighbours: gatewayDegree,
+    seed: config.seed,
+    topology: { minDegree: topology.minDegree, maxDegree: topology.maxDegree, meanDegree: round(topology.meanDegree, 2), bridges: topology.bridges },
+    lowerBoundS: round(lowerBoundS, 3),
+    lastS: round(lastS, 3),
+    medianS: round(medianS, 3),
+    lastOverLowerBound: round(lastS / lowerBoundS, 3),
+    medianOverLowerBound: round(medianS / lowerBoundS, 3),
+    incompleteNodes: times.filter(t => t === Infinity).length,
+    gatewayUploadBytes: gatewayNode.uploadedBytes,
+    gatewayUploadOverBundle: round(gatewayNode.uploadedBytes / config.bundleBytes, 3),
+    duplicateChunks: stats.duplicateChunks,
+    duplicateShare: round(stats.duplicateChunks / perfectTransfers, 4),
+    chunkTransfers: stats.chunkTransfers,
+    cancelsSent: stats.cancelsSent,
+    cancelledInQueue: stats.cancelledInQueue,
+    gatewayDeferrals: stats.gatewayDeferrals,
+    edgeDownlinkBusyMedian: round(median(downlinkBusy), 3),
+    gatewaySeededS: round(gatewaySeededAt / 1000, 3),
+    gatewayBusyWhileSeeding: round(gatewayBusyWhileSeeding * msPerByte / gatewaySeededAt, 3),
+    gatewayExtraCopies: { ...stats.extra },
+    events,
+    simulatedS: round(now / 1000, 3),
+    wallMs: Math.round(performance.now() - started),
+    cpuMs: Math.round(cpuMs(process.cpuUsage(cpuStarted))),
+  }
+}
+
+function median (sorted: number[]): number {
+  if (sorted.length === 0) return 0
+  const mid = (sorted.length - 1) / 2
+  return ((sorted[Math.floor(mid)] as number) + (sorted[Math.ceil(mid)] as number)) / 2
+}
+
+function round (value: number, digits: number): number {
+  if (!Number.isFinite(value)) return value
+  const f = 10 ** digits
+  return Math.round(value * f) / f
+}
+
+function cpuMs (usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000
+}
+
+/**
+ * The scheduler's buffer budget (maxBufferedChunks: its default is not exported), measured:
+ * a scheduler with huge windows and one holder of everything hands out exactly that many.
+ */
+function probeBufferBudget (overrides: SimConfig['scheduler']): number {
+  const chunkSize = DAEMON_CONSTANTS.CHUNK_SIZE_BYTES
+  const probe = new Scheduler({ ...overrides, chunkSizeBytes: chunkSize, initialRequestsPerPeer: 4096, minRequestsPerPeer: 4096, maxRequestsPerPeer: 4096, random: () => 0 })
+  const chunks = 4096
+  probe.want('probe', chunks * chunkSize, Array.from({ length: chunks }, (_, i) => i))
+  probe.addPeer('holder', { gateway: false }, 0)
+  probe.addWholeHolder('holder', 'probe')
+  const budget = probe.next(0).length
+  if (budget >= chunks) throw new Error('the scheduler hands out more requests than the probe can measure')
+  return budget
+}
