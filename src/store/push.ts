@@ -4,6 +4,7 @@ import { createBundleManifest, encodeBundleManifest, bundleIdOf, walkTree, type 
 import { extractArchive, isOciLayout, readRefs, validateLayout, type ImageRef } from '../oci/index.js'
 import { StoreError, translateWriteError } from './errors.js'
 import { normalizeImageName, InvalidRefError } from './image-name.js'
+import { HashWorker } from './hash-worker.js'
 import { ingestFile, type IngestedFile } from './ingest.js'
 import { publishObject, removeQuietly } from './object-files.js'
 import type { Store } from './store.js'
@@ -42,25 +43,39 @@ export async function pushPath (store: Store, path: string, options: PushOptions
 }
 
 /**
+ * Files a push ingests (and objects it publishes) at once. While one file waits on its
+ * fdatasync, its open or its close, others are read and hashed; and fdatasyncs issued together
+ * share ext4 journal commits (5,000 small files: 10.8 s one after another, 0.9 s eight at a
+ * time). A push of 5,000 files of 4 KiB took 22.7 s with one file at a time, 17.3 s with four,
+ * 12.6 s with eight, 13.1 s with sixteen (medians of 3, two shared cores). Each file in flight
+ * holds one of the hashing thread's chunk buffers (HASH_WORKER_SLOTS).
+ */
+const PUSH_FILE_CONCURRENCY = 8
+
+/**
  * Snapshots a tree into the store. Every file is read once: hashed (BLAKE3 whole and per
- * chunk, sha256 for OCI blobs) while it is copied to a staging area. Nothing becomes
- * visible until the whole tree is hashed and, for an OCI layout, validated; then objects
- * are renamed into place and the bundle written in one LevelDB batch. A failure or a
- * crash at any point leaves the store as it was (staging is wiped on the next open).
+ * chunk, sha256 for OCI blobs, on a hashing thread beside BLAKE3) while it is copied to a
+ * staging area and made durable there. Nothing becomes visible until the whole tree is hashed
+ * and, for an OCI layout, validated; then objects are renamed into place and the bundle
+ * written in one LevelDB batch. A failure or a crash at any point leaves the store as it was
+ * (staging is wiped on the next open).
  */
 export async function pushTree (store: Store, dir: string, options: PushOptions & { move?: boolean } = {}): Promise<PushResult> {
   const staging = await mkdtemp(join(store.layout.tmp, 'push-'))
+  const hashWorker = new HashWorker()
   try {
     const ingested = new Map<string, IngestedFile>()
     const sha256ByPath = new Map<string, string>()
+    let staged = 0
     let files = 0
     let bytes = 0
     const hashFile: FileHasher = async (absolutePath, manifestPath, hashOptions) => {
       const isBlob = manifestPath.startsWith('./blobs/sha256/')
-      const copyTo = options.move === true ? undefined : join(staging, String(files))
+      // Named before the first await: several files are in flight at once.
+      const copyTo = options.move === true ? undefined : join(staging, String(staged++))
       let result: IngestedFile
       try {
-        result = await ingestFile(absolutePath, { copyTo, sha256: isBlob, fsync: store.fsync, signal: hashOptions.signal })
+        result = await ingestFile(absolutePath, { copyTo, sha256: isBlob, fsync: store.fsync, hashWorker, signal: hashOptions.signal })
       } catch (err) {
         throw translateWriteError(err, absolutePath)
       }
@@ -72,7 +87,8 @@ export async function pushTree (store: Store, dir: string, options: PushOptions 
       options.onProgress?.({ files, bytes })
       return { checksum: result.checksum, size: result.size }
     }
-    const entries = await walkTree(dir, { hashFile, signal: options.signal })
+    const entries = await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal })
+    await hashWorker.close()
     const refs = await imageRefs(dir, sha256ByPath, options)
     const chunkTables = new Map<string, string[]>()
     for (const file of ingested.values()) if (file.chunkHashes !== undefined) chunkTables.set(file.checksum, file.chunkHashes)
@@ -81,20 +97,46 @@ export async function pushTree (store: Store, dir: string, options: PushOptions 
     const bundleId = bundleIdOf(encoded)
     let newObjects = 0
     let newBytes = 0
-    for (const file of ingested.values()) {
-      if (await store.hasObject(file.checksum)) continue
+    // Renames are independent of each other and the bundle is committed after the last one, so
+    // their order does not matter. Each new object also creates up to three shard directories:
+    // 5,000 objects took 3.2 s one at a time, 2.3 s eight at a time.
+    await forEachLimited([...ingested.values()], PUSH_FILE_CONCURRENCY, async file => {
+      options.signal?.throwIfAborted()
+      if (await store.hasObject(file.checksum)) return
       await publishObject(file.stagedPath, store.objectPath(file.checksum))
       newObjects++
       newBytes += file.size
-    }
+    })
     const revisions = refs.map(r => ({ ...r, bundleId }))
     await store.commitBundle(bundleId, encoded, bundle, revisions)
     return { bundleId, bundle, refs: revisions, newObjects, newBytes }
   } catch (err) {
     throw translateWriteError(err, dir)
   } finally {
+    await hashWorker.close()
     await removeQuietly(staging)
   }
+}
+
+/**
+ * Runs `task` over `items`, at most `limit` at once. On the first failure no new task starts;
+ * it is thrown once the running ones settled (none is left touching files behind the caller).
+ */
+async function forEachLimited<T> (items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failure: { error: unknown } | undefined
+  const lane = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++] as T
+      try {
+        await task(item)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  if (failure !== undefined) throw failure.error
 }
 
 /** Refs to record for a pushed tree: from `--ref` options and `io.containerd.image.name` annotations. */
@@ -140,6 +182,6 @@ export async function bundleOfTree (dir: string, options: { signal?: AbortSignal
     if (hashed.chunkHashes !== undefined) chunkTables.set(hashed.checksum, hashed.chunkHashes)
     return hashed
   }
-  const bundle = createBundleManifest(await walkTree(dir, { hashFile, signal: options.signal }), chunkTables)
+  const bundle = createBundleManifest(await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal }), chunkTables)
   return { bundleId: bundleIdOf(encodeBundleManifest(bundle)), bundle }
 }
