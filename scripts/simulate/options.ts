@@ -21,7 +21,10 @@ edge running the daemon's Scheduler (src/swarm) over simulated links.
   --runs R               runs per size, seeds N…N+R-1; medians are reported (default 1)
   --out DIR              write DIR/results.json and DIR/plot.svg
 What-ifs (the defaults are what the daemon does):
-  --serve ORDER          daemon | stream-rarest | node-rarest: how chunk servers order requests
+  --serve ORDER          how chunk servers order requests: daemon (streams take turns; edges
+                         FIFO, the gateway rarest first within a stream), stream-rarest (edges
+                         too), node-rarest (one queue per node, rarest first), gateway-node-rarest
+                         (only the gateway uses one queue)
   --defer-at-send        the gateway also defers a queued request when it comes up to be sent
   --deferrals N          times the gateway defers one asker for one chunk (default 4)
   --keep-deferring       the gateway keeps deferring even once another of its neighbours
@@ -44,7 +47,7 @@ export interface SimulateOptions {
 
 export type Parsed = { kind: 'help' } | { kind: 'run', options: SimulateOptions }
 
-const SERVE_ORDERS: readonly ServeOrder[] = ['daemon', 'stream-rarest', 'node-rarest']
+const SERVE_ORDERS: readonly ServeOrder[] = ['daemon', 'stream-rarest', 'node-rarest', 'gateway-node-rarest']
 
 export function parseSimulateArgs (argv: string[]): Parsed {
   let values

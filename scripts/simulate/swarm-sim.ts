@@ -55,7 +55,7 @@ export const DAEMON_CONSTANTS = {
   MAX_NEIGHBOURS: 64,
 } as const
 
-export type ServeOrder = 'daemon' | 'stream-rarest' | 'node-rarest'
+export type ServeOrder = 'daemon' | 'stream-rarest' | 'node-rarest' | 'gateway-node-rarest'
 
 export interface SimConfig {
   nodes: number
@@ -93,7 +93,8 @@ export interface SimConfig {
    * - 'daemon' (default), as src/swarm/chunk-protocol.ts does today: the askers' streams take
    *   turns; within a stream an edge answers in arrival order, a gateway rarest first;
    * - 'stream-rarest': the same turns, but edges too answer rarest first within a stream;
-   * - 'node-rarest': one queue across all streams, rarest first (edges and gateway).
+   * - 'node-rarest': one queue across all streams, rarest first (edges and gateway);
+   * - 'gateway-node-rarest': edges as the daemon, the gateway with one queue across streams.
    * "Rarest" is the fewest neighbours holding the chunk (HaveList.holderCount), plus for a
    * gateway the copies it already sent.
    */
@@ -219,7 +220,7 @@ export function simulate (config: SimConfig): SimResult {
   const maxDeferrals = config.gatewayDeferralsPerAsker ?? DAEMON_CONSTANTS.MAX_DEFERRALS_PER_ASKER
   const servesAdvertised = config.gatewayServesAdvertised ?? true
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
-  const edgeRarest = serveOrder !== 'daemon'
+  const edgeRarest = serveOrder === 'stream-rarest' || serveOrder === 'node-rarest'
   const N = config.nodes
   const degree = Math.min(N - 1, config.neighbours)
   const gatewayDegree = Math.min(N - 1, config.gatewayNeighbours ?? config.neighbours)
@@ -396,7 +397,7 @@ export function simulate (config: SimConfig): SimResult {
 
   /** Within one asker's stream: FIFO, or the rarest chunk first (gateway; edges with 'stream-rarest'). */
   const pickInSession = (sender: SimNode, session: QueuedRequest[]): number => {
-    if (!sender.gateway && serveOrder === 'daemon') return 0
+    if (!sender.gateway && !edgeRarest) return 0
     let pick = 0
     let best = Infinity
     for (let i = 0; i < session.length; i++) {
@@ -420,7 +421,7 @@ export function simulate (config: SimConfig): SimResult {
     const rr = sender.askers
     let asker = -1
     let pick = -1
-    if (serveOrder === 'node-rarest') {
+    if (serveOrder === 'node-rarest' || (serveOrder === 'gateway-node-rarest' && sender.gateway)) {
       let best = Infinity
       for (const id of rr) {
         if ((nodes[id] as SimNode).downBusy) continue
