@@ -2,8 +2,6 @@
 export const INGEST_BUFFER_BYTES = 1024 * 1024
 /** Decoded bundle manifests kept in memory; a chunk write needs its bundle's chunk table. */
 export const BUNDLE_CACHE_ENTRIES = 32
-/** Object files ingested at once during a push; more only adds seeks on one disk. */
-export const INGEST_CONCURRENCY = 2
 /**
  * A blob uploaded to the registry API is kept from gc this long while its manifest has not
  * arrived: as long as an idle upload session lives, so a slow pusher never loses blobs.
