@@ -216,10 +216,20 @@ class ServeSession {
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
           const next = this.pick()
           if (next === undefined) break
+          // Checked again now: while this request waited in the queue, the gateway may have
+          // sent the chunk to another neighbour (two askers queued for one unsent chunk).
+          if (this.server.shouldDefer(this.peer, next.object, next.index, next.key)) {
+            this.reply(next.object, next.index, ChunkResponse.Status.DEFERRED)
+            continue
+          }
           reading.push(await this.startRead(next, signal))
         }
         const head = reading.shift()
-        if (head === undefined) return
+        if (head === undefined) {
+          // A deferral just queued a reply: send it before stopping.
+          if (this.replies.length > 0) continue
+          return
+        }
         await this.send(head, signal)
       }
     } finally {
