@@ -25,7 +25,8 @@ What-ifs (the defaults are what the daemon does):
                          FIFO, the gateway rarest first within a stream), stream-rarest (edges
                          too), node-rarest (one queue per node, rarest first), gateway-node-rarest
                          (only the gateway uses one queue)
-  --defer-at-send        the gateway also defers a queued request when it comes up to be sent
+  --no-defer-at-send     the gateway defers only when a request arrives, not again when a
+                         queued request comes up to be sent (the daemon before 2026-11-25)
   --deferrals N          times the gateway defers one asker for one chunk (default 4)
   --keep-deferring       the gateway keeps deferring even once another of its neighbours
                          advertises the chunk (the daemon then serves the asker)
@@ -69,7 +70,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         runs: { type: 'string', default: '1' },
         out: { type: 'string' },
         serve: { type: 'string', default: 'daemon' },
-        'defer-at-send': { type: 'boolean', default: false },
+        'no-defer-at-send': { type: 'boolean', default: false },
         deferrals: { type: 'string' },
         'keep-deferring': { type: 'boolean', default: false },
         scheduler: { type: 'string' },
@@ -116,7 +117,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         storeMs: quantity('store-ms', () => parseDurationMs(values['store-ms'])),
         seed: quantity('seed', () => integer(values.seed, 0)),
         serveOrder: serve,
-        gatewayDefersAtSend: values['defer-at-send'],
+        gatewayDefersAtSend: values['no-defer-at-send'] !== true,
         gatewayDeferralsPerAsker: deferrals === undefined ? undefined : quantity('deferrals', () => integer(deferrals, 0)),
         gatewayServesAdvertised: !values['keep-deferring'],
         scheduler,

@@ -216,7 +216,8 @@ export function simulate (config: SimConfig): SimResult {
   const storeMs = config.storeMs ?? 0
   const maxSimMs = config.maxSimMs ?? 3_600_000
   const gatewayDefers = config.gatewayDefers ?? true
-  const gatewayDefersAtSend = config.gatewayDefersAtSend ?? false
+  // The daemon's chunk server checks the deferral again when a queued request is sent.
+  const gatewayDefersAtSend = config.gatewayDefersAtSend ?? true
   const maxDeferrals = config.gatewayDeferralsPerAsker ?? DAEMON_CONSTANTS.MAX_DEFERRALS_PER_ASKER
   const servesAdvertised = config.gatewayServesAdvertised ?? true
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
