@@ -608,6 +608,9 @@ export class Swarm extends SwarmEventEmitter {
       }
       if (Date.now() >= deadline) throw new BundleNotFoundError(bundleId, notFound.size)
       if (Date.now() >= nextLookupAt) {
+        // A node whose first bootstrap dials failed (a busy gateway, a slow start) stays alone
+        // for good unless it dials again.
+        if (node.getConnections().length === 0) await this.redialBootstrap(signal)
         const found = await this.searchProviders(bundleId, signal)
         nextLookupAt = Date.now() + lookupBackoffMs
         lookupBackoffMs = Math.min(lookupBackoffMs * 2, PROVIDER_SEARCH_INTERVAL_MS)
@@ -616,6 +619,10 @@ export class Swarm extends SwarmEventEmitter {
       }
       await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), signal)
     }
+  }
+
+  private async redialBootstrap (signal: AbortSignal): Promise<void> {
+    await Promise.allSettled((this.init.bootstrap ?? []).map(async address => { await this.dial(address, { signal }) }))
   }
 
   /** Resolves when a neighbour joins or after `ms`. */
