@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['./src/polyfill.ts'],
+    // Tests spawn bin/shoal.js, which runs dist/: build it from the current sources first.
+    globalSetup: ['./test/build-dist.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Tests start real daemons, LevelDB stores and subprocesses; two cores are all we have.

@@ -1,7 +1,44 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx so a clone works without a build step.
-import { register } from 'tsx/esm/api'
-register()
-await import('../src/polyfill.ts')
-const { main } = await import('../src/cli/index.ts')
-process.exitCode = await main(process.argv.slice(2))
+// Runs the compiled daemon and CLI in dist/ (`npm run build`, which `npm ci` runs as its
+// `prepare` step). Compiled JavaScript starts ~0.5 s sooner and holds ~50 MB less than the
+// TypeScript sources through tsx; SHOAL_FROM_SOURCE=1 runs src/ through tsx (a dev install).
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+if (process.env.SHOAL_FROM_SOURCE === '1') {
+  const { register } = await import('tsx/esm/api')
+  register()
+  await import('../src/polyfill.ts')
+  const { main } = await import('../src/cli/index.ts')
+  process.exitCode = await main(process.argv.slice(2))
+} else {
+  const stamp = `${root}dist/.built`
+  if (!existsSync(stamp)) {
+    process.stderr.write('shoal: not built (no dist/): run `npm run build` in ' + root + '\n')
+    process.exit(1)
+  }
+  warnIfStale(stamp)
+  await import('../dist/polyfill.js')
+  const { main } = await import('../dist/cli/index.js')
+  process.exitCode = await main(process.argv.slice(2))
+}
+
+/**
+ * In a clone, an edited source newer than the last build means dist/ does not run what the
+ * sources say: say so rather than run old code silently. (An install without src/ skips this;
+ * the test suite builds before it starts, so tests never meet a stale dist/.) Stat-ing the
+ * ~200 sources costs a few milliseconds.
+ */
+function warnIfStale (stamp) {
+  const src = `${root}src`
+  if (!existsSync(src)) return
+  const built = statSync(stamp).mtimeMs
+  for (const name of readdirSync(src, { recursive: true })) {
+    if (statSync(`${src}/${name}`).mtimeMs > built) {
+      process.stderr.write(`shoal: warning: src/${name} changed after the last build; run \`npm run build\` (dist/ runs the old code)\n`)
+      return
+    }
+  }
+}

@@ -33,8 +33,8 @@ export interface DaemonStatus {
  * Starts `shoal daemon` as its own process on loopback (API on a free port, libp2p on a
  * free TCP port) and waits for the line it prints with `--json` once it is listening.
  */
-export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const argv = [SHOAL_BIN, '--data', dataDir, '--api', '127.0.0.1:0', '--json', 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
+export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string } = {}): Promise<DaemonProcess> {
+  const argv = [options.bin ?? SHOAL_BIN, '--data', dataDir, '--api', '127.0.0.1:0', '--json', 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })

@@ -16,8 +16,8 @@ export interface CliResult {
 }
 
 /** Starts `shoal [--data DATA] ARGS…` with stdio on pipes (so no progress bars), without waiting. */
-export function spawnShoal (dataDir: string | undefined, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess, done: Promise<CliResult> } {
-  const argv = [SHOAL_BIN, ...(dataDir !== undefined ? ['--data', dataDir] : []), ...args]
+export function spawnShoal (dataDir: string | undefined, args: string[], options: { env?: NodeJS.ProcessEnv, bin?: string } = {}): { child: ChildProcess, done: Promise<CliResult> } {
+  const argv = [options.bin ?? SHOAL_BIN, ...(dataDir !== undefined ? ['--data', dataDir] : []), ...args]
   // Hermetic: a daemon named in the caller's environment must not take these commands over.
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env }
   delete env.SHOAL_API
@@ -35,7 +35,7 @@ export function spawnShoal (dataDir: string | undefined, args: string[], options
 }
 
 /** Runs `shoal` to completion. */
-export async function shoal (dataDir: string | undefined, args: string[], options: { env?: NodeJS.ProcessEnv, timeoutMs?: number } = {}): Promise<CliResult> {
+export async function shoal (dataDir: string | undefined, args: string[], options: { env?: NodeJS.ProcessEnv, timeoutMs?: number, bin?: string } = {}): Promise<CliResult> {
   const { child, done } = spawnShoal(dataDir, args, options)
   const timer = setTimeout(() => { child.kill('SIGKILL') }, options.timeoutMs ?? CLI_TIMEOUT_MS)
   try {
