@@ -10,12 +10,19 @@ import type { Logger } from './logger.js'
  * a ref record, one object for a blob. Pulls outlive requests, so a client that gives up
  * does not stop others waiting on the same bundle.
  */
+/**
+ * How long a registry request for a tag known only from a ref record looks for a peer holding
+ * its bundle. No holder within this is a 404, so containerd moves on to its next host
+ * quickly (issue 8: "a 404 comes fast, within a second, when no one holds the thing").
+ */
+const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
+
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): BlobSource {
   const pulls = new Map<string, Promise<void>>()
   const startPull = (bundleId: string, priorityObject?: string): Promise<void> => {
     let pull = pulls.get(bundleId)
     if (pull === undefined) {
-      pull = swarm.pull(bundleId, { signal: lifetime, priorityObject }).finally(() => { pulls.delete(bundleId) })
+      pull = swarm.pull(bundleId, { signal: lifetime, priorityObject, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS }).finally(() => { pulls.delete(bundleId) })
       pulls.set(bundleId, pull)
       pull.catch((err: unknown) => { logger.warn('pull for an HTTP client failed', { bundleId, err }) })
     }

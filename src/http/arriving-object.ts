@@ -57,6 +57,21 @@ export class ArrivingObject {
     }
   }
 
+  /**
+   * Resolves once the whole object is held. Only silence fails it: `stallMs` without a chunk
+   * of this object arriving, so a transfer that is making progress is never cut by a clock.
+   */
+  async waitForComplete (stallMs: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const seen = this.version
+      if (this.complete || (await this.init.store.objectState(this.init.object)).state === 'complete') return
+      if (this.failure !== undefined) throw this.failure
+      if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
+      if (this.version !== seen) continue
+      await this.nextChange(stallMs, signal)
+    }
+  }
+
   /** Bytes of a held chunk; a chunk can move from partial/ to objects/ between two looks, so a miss is retried. */
   async readChunk (index: number, signal: AbortSignal): Promise<Buffer> {
     for (let attempt = 0; ; attempt++) {

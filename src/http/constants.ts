@@ -29,9 +29,6 @@ export const FIRST_CHUNK_TIMEOUT_MS = 10 * 1000
  */
 export const CHUNK_STALL_TIMEOUT_MS = 60 * 1000
 
-/** A manifest that is known but not held may take this long to arrive before we answer 404. */
-export const MANIFEST_FETCH_TIMEOUT_MS = 10 * 1000
-
 /** A socket with no traffic either way for this long is closed (node's `server.timeout`). */
 export const SOCKET_IDLE_TIMEOUT_MS = 2 * 60 * 1000
 

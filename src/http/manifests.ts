@@ -4,6 +4,7 @@ import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
 import { servedMediaType } from './manifest-document.js'
 import { imageRefOf, parseReference, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
+import { ArrivingObject } from './arriving-object.js'
 import { bundleHolding } from './object-lookup.js'
 import type { Registry } from './registry.js'
 import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
@@ -52,13 +53,13 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
   const { store } = registry
   let object = await store.objectBySha256(digest.hex)
   if (object === undefined && bundleId !== undefined && registry.blobSource?.fetchBundle !== undefined) {
-    // The tag came from a ref record: the bundle it names is in the swarm, not here yet.
-    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(registry.manifestFetchTimeoutMs)])
+    // The tag came from a ref record: the bundle it names is in the swarm, not here yet. The
+    // source answers fast when no peer holds it (containerd then tries its next host).
     try {
-      await registry.blobSource.fetchBundle(bundleId, { signal })
+      await registry.blobSource.fetchBundle(bundleId, { signal: ctx.signal })
     } catch (err) {
       ctx.signal.throwIfAborted()
-      registry.logger?.debug('fetching the bundle of a ref record failed', { bundleId, err })
+      registry.logger?.info('the bundle a ref record names could not be had from the fleet', { ref: `${name.host}/${name.repository}`, digest: digest.digest, bundleId, reason: reasonOf(err) })
     }
     object = await store.objectBySha256(digest.hex)
   }
@@ -66,7 +67,10 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
     await registry.pullThrough.manifestByDigest(name, digest, ctx.signal)
     object = await store.objectBySha256(digest.hex)
   }
-  if (object === undefined) throw manifestUnknown(name, digest.digest)
+  if (object === undefined) {
+    registry.logger?.info('manifest not found', { name: name.path, digest: digest.digest, reason: bundleId === undefined ? 'no bundle here names it' : 'its bundle could not be fetched' })
+    throw manifestUnknown(name, digest.digest)
+  }
   if (!await store.hasObject(object)) await fetchManifest(ctx, registry, name, digest, object, bundleId)
   const bytes = await readSmallObject(store.objectPath(object))
   if (bytes === undefined) throw manifestUnknown(name, digest.digest, `is not held here or is over ${MAX_MANIFEST_BYTES} bytes`)
@@ -79,18 +83,32 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
   return bytes
 }
 
+/**
+ * Waits for a manifest the store knows of (a bundle here names it) to arrive through the blob
+ * source. No deadline cuts a transfer that is making progress: only a failing source or
+ * `chunkStallTimeoutMs` of silence turns into a 404.
+ */
 async function fetchManifest (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, object: string, bundleId: string | undefined): Promise<void> {
   const source = registry.blobSource
   const holder = bundleId ?? (await bundleHolding(registry.store, object, name))?.bundleId
-  if (source === undefined || holder === undefined) throw manifestUnknown(name, digest.digest)
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(registry.manifestFetchTimeoutMs)])
+  if (source === undefined || holder === undefined) {
+    registry.logger?.info('manifest not found', { name: name.path, digest: digest.digest, reason: 'known here, but no bundle to fetch it with' })
+    throw manifestUnknown(name, digest.digest)
+  }
+  const arriving = new ArrivingObject({ store: registry.store, source, bundleId: holder, object, signal: ctx.signal })
   try {
-    await source.fetchObject(holder, object, { signal })
+    await arriving.waitForComplete(registry.chunkStallTimeoutMs, ctx.signal)
   } catch (err) {
     ctx.signal.throwIfAborted()
-    registry.logger?.debug('manifest fetch failed', { digest: digest.digest, err })
+    registry.logger?.info('manifest could not be fetched from the fleet', { name: name.path, digest: digest.digest, bundleId: holder, reason: reasonOf(err) })
     throw manifestUnknown(name, digest.digest, 'could not be fetched from the fleet')
+  } finally {
+    arriving.close()
   }
+}
+
+function reasonOf (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
 }
 
 /** A stored object's bytes if it fits in a manifest's size limit; objects are immutable, so fstat is its size. */

@@ -1,7 +1,7 @@
 import type { Store } from '../store/index.js'
 import {
   BODY_IDLE_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, DEFAULT_MAX_BLOB_BYTES, DEFAULT_REGISTRY_HOST, FIRST_CHUNK_TIMEOUT_MS,
-  MANIFEST_FETCH_TIMEOUT_MS, MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS, UPLOAD_SESSION_IDLE_MS,
+  MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS, UPLOAD_SESSION_IDLE_MS,
 } from './constants.js'
 import { RegistryError } from './errors.js'
 import { PullThrough } from './pull-through.js'
@@ -18,7 +18,6 @@ export interface Registry {
   defaultRegistry: string
   firstChunkTimeoutMs: number
   chunkStallTimeoutMs: number
-  manifestFetchTimeoutMs: number
   bodyIdleTimeoutMs: number
   uploads: UploadSessions
   chunkTables: RecentChunkTables
@@ -37,7 +36,6 @@ export function createRegistry (components: HttpApiComponents, init: HttpApiInit
     defaultRegistry: init.defaultRegistry ?? DEFAULT_REGISTRY_HOST,
     firstChunkTimeoutMs: init.firstChunkTimeoutMs ?? FIRST_CHUNK_TIMEOUT_MS,
     chunkStallTimeoutMs: init.chunkStallTimeoutMs ?? CHUNK_STALL_TIMEOUT_MS,
-    manifestFetchTimeoutMs: init.manifestFetchTimeoutMs ?? MANIFEST_FETCH_TIMEOUT_MS,
     bodyIdleTimeoutMs,
     uploads: new UploadSessions(components.store, {
       maxSessions: MAX_UPLOAD_SESSIONS,

@@ -72,7 +72,6 @@ export interface HttpApiInit {
   maxBlobBytes?: number
   firstChunkTimeoutMs?: number
   chunkStallTimeoutMs?: number
-  manifestFetchTimeoutMs?: number
   bodyIdleTimeoutMs?: number
   uploadSessionIdleMs?: number
   /** A tag of the upstream's registry held here is re-resolved there when last resolved this long ago. */

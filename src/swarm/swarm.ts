@@ -87,6 +87,12 @@ export interface PullOptions {
   onProgress?: (progress: PullProgress) => void
   /** An object a client is waiting on: its chunks are fetched first, in order. */
   priorityObject?: string
+  /**
+   * How long to look for a peer holding an unknown manifest (default the swarm's
+   * `manifestSearchTimeoutMs`). A registry client waiting on a tag wants a fast no, so it
+   * can try its next host, not a 30 s search.
+   */
+  manifestSearchTimeoutMs?: number
 }
 
 export interface PeerSummary {
@@ -105,6 +111,8 @@ export interface PeerSummary {
 }
 
 const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
+/** Objects asked to go first before their bundle is enlisted, remembered until it is (a bound against a stream of bogus asks). */
+const MAX_AWAITING_PRIORITY = 1024
 /** A pull with no progress this long looks for more holders in the DHT… */
 const STALLED_PULL_SEARCH_MS = 5_000
 /** …at most this often. */
@@ -143,6 +151,12 @@ export class Swarm extends SwarmEventEmitter {
   /** Peers known to speak shoal (identify listed the have protocol): lost have streams to them are renewed. */
   private readonly shoalPeers = new Set<string>()
   private readonly providerSearchAt = new Map<string, number>()
+  /**
+   * Objects a client asked for before any pull wanted them (the manifest of a tag known only
+   * from a ref record is asked for while its bundle's manifest is still on the way): they go
+   * first as soon as a pull enlists them, instead of being forgotten.
+   */
+  private readonly awaitingPriority = new Set<string>()
   private providers: ProviderRecords | undefined
   private readonly refs: RefSync
   private tickTimer: NodeJS.Timeout | undefined
@@ -326,7 +340,7 @@ export class Swarm extends SwarmEventEmitter {
     // A manifest new to the store is announced by the 'bundle:added' handler.
     const announceHere = bundle !== undefined
     if (bundle === undefined) {
-      const encoded = await this.findManifest(bundleId, signal)
+      const encoded = await this.findManifest(bundleId, signal, options.manifestSearchTimeoutMs)
       bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
     }
     this.addLocalBundle(bundleId, bundle)
@@ -354,8 +368,17 @@ export class Swarm extends SwarmEventEmitter {
     }
   }
 
-  /** Fetches this object's chunks before anything else, in order (an HTTP client waits on it). */
+  /**
+   * Fetches this object's chunks before anything else, in order (an HTTP client waits on it).
+   * An object no pull wants yet goes first once one does.
+   */
   prioritize (object: string): void {
+    if (!this.scheduler.isWanted(object)) {
+      this.awaitingPriority.delete(object)
+      this.awaitingPriority.add(object)
+      if (this.awaitingPriority.size > MAX_AWAITING_PRIORITY) this.awaitingPriority.delete(this.awaitingPriority.values().next().value as string)
+      return
+    }
     this.scheduler.prioritize(object)
     this.schedulePump()
   }
@@ -522,8 +545,14 @@ export class Swarm extends SwarmEventEmitter {
 
   // ---- pulls --------------------------------------------------------------------------
 
-  /** Registers a job's objects with the scheduler, seeded with what neighbours already hold. */
+  /**
+   * Registers a job's objects with the scheduler, seeded with what neighbours already hold.
+   * Objects of one chunk go first: an image's manifests, index and config are all small, and
+   * a registry client needs them before any layer (the layers it asks for next are put ahead
+   * of them when it asks). Then whatever a client asked for before this pull began.
+   */
   private async enlist (job: PullJob, bundle: BundleManifest): Promise<void> {
+    const asked: string[] = []
     for (const object of bundleObjects(bundle)) {
       const chunks = Math.ceil(object.size / bundle.chunkSize)
       const state = await this.store.objectState(object.hash)
@@ -548,8 +577,11 @@ export class Swarm extends SwarmEventEmitter {
           if (holding === true) this.scheduler.addWholeHolder(peer, object.hash)
           else this.scheduler.addBitmapHolder(peer, object.hash, holding)
         }
+        if (chunks === 1) this.scheduler.prioritize(object.hash)
       }
+      if (this.awaitingPriority.delete(object.hash)) asked.push(object.hash)
     }
+    for (const object of asked) this.scheduler.prioritize(object)
     // An object that completed while we looked (another pull, a push) sent its event already.
     for (const object of [...job.remaining]) {
       if ((await this.store.objectState(object)).state === 'complete') this.objectCompleted(object)
@@ -569,6 +601,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   private objectCompleted (object: string): void {
+    this.awaitingPriority.delete(object)
     for (const request of this.scheduler.unwant(object)) this.clients.get(request.peer)?.cancel(request.object, request.index)
     const jobs = this.objectJobs.get(object)
     this.objectJobs.delete(object)
@@ -580,16 +613,25 @@ export class Swarm extends SwarmEventEmitter {
     for (const job of jobs ?? []) job.fail(err)
   }
 
-  /** Finds a peer that serves the manifest: neighbours that said they hold it, any neighbour, then the DHT. */
-  private async findManifest (bundleId: string, signal: AbortSignal): Promise<Uint8Array> {
-    const deadline = Date.now() + (this.init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS)
+  /**
+   * Finds a peer that serves the manifest: neighbours that said they hold it, any neighbour,
+   * then the DHT. Every step, the DHT lookup included, is cut off at the deadline, so a
+   * caller that asked for a short search gets its answer on time.
+   */
+  private async findManifest (bundleId: string, signal: AbortSignal, timeoutMs = this.init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS): Promise<Uint8Array> {
+    const deadline = Date.now() + timeoutMs
+    const search = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
     const notFound = new Set<string>()
+    const giveUp = (): never => {
+      signal.throwIfAborted()
+      throw new BundleNotFoundError(bundleId, notFound.size)
+    }
     // A fresh node's DHT routing table fills a moment after its first connections: retry
     // lookups soon, then less often.
     let lookupBackoffMs = 500
     let nextLookupAt = 0
     for (;;) {
-      signal.throwIfAborted()
+      if (search.aborted) giveUp()
       const node = this.requireNode()
       const interested = this.haveList.peersInterestedIn(bundleId)
       const others = node.getPeers().map(p => p.toString()).filter(p => !notFound.has(p))
@@ -598,26 +640,26 @@ export class Swarm extends SwarmEventEmitter {
         const connection = node.getConnections(peerIdFromString(peer))[0]
         if (connection === undefined) continue
         try {
-          const encoded = await fetchBundle(connection, bundleId, { signal })
+          const encoded = await fetchBundle(connection, bundleId, { signal: search })
           if (encoded !== undefined) return encoded
           notFound.add(peer)
         } catch (err) {
-          signal.throwIfAborted()
+          if (search.aborted) giveUp()
           if (err instanceof BadDataError) this.ban(peer, err.message)
         }
       }
-      if (Date.now() >= deadline) throw new BundleNotFoundError(bundleId, notFound.size)
+      if (Date.now() >= deadline) giveUp()
       if (Date.now() >= nextLookupAt) {
         // A node whose first bootstrap dials failed (a busy gateway, a slow start) stays alone
         // for good unless it dials again.
-        if (node.getConnections().length === 0) await this.redialBootstrap(signal)
-        const found = await this.searchProviders(bundleId, signal)
+        if (node.getConnections().length === 0) await this.redialBootstrap(search)
+        const found = await this.searchProviders(bundleId, search)
         nextLookupAt = Date.now() + lookupBackoffMs
         lookupBackoffMs = Math.min(lookupBackoffMs * 2, PROVIDER_SEARCH_INTERVAL_MS)
         for (const peer of found) notFound.delete(peer)
         if (found.length > 0) continue
       }
-      await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), signal)
+      await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), search)
     }
   }
 

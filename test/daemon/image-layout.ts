@@ -1,0 +1,62 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { open, mkdir, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+const MIB = 1024 * 1024
+
+export interface WrittenImage {
+  dir: string
+  ref: string
+  manifestDigest: string
+  configDigest: string
+  layerDigest: string
+  layerBytes: number
+}
+
+/**
+ * An OCI layout of one image with one layer of `layerBytes` random bytes, written a MiB at a
+ * time (never held in memory). The layer is not a real tar: only the store and the swarm see
+ * it, and they check digests, not contents.
+ */
+export async function writeImageLayout (dir: string, ref: string, layerBytes: number): Promise<WrittenImage> {
+  const blobs = join(dir, 'blobs', 'sha256')
+  await mkdir(blobs, { recursive: true })
+  const staging = join(blobs, '.layer')
+  const file = await open(staging, 'w', 0o644)
+  const hash = createHash('sha256')
+  try {
+    for (let written = 0; written < layerBytes; written += MIB) {
+      const piece = randomBytes(Math.min(MIB, layerBytes - written))
+      hash.update(piece)
+      await file.write(piece)
+    }
+  } finally {
+    await file.close()
+  }
+  const layerHex = hash.digest('hex')
+  await rename(staging, join(blobs, layerHex))
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] } }))
+  const configHex = await writeBlob(blobs, config)
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${configHex}`, size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${layerHex}`, size: layerBytes }],
+  }))
+  const manifestHex = await writeBlob(blobs, manifest)
+  await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}', { mode: 0o644 })
+  await writeFile(join(dir, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{
+      mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${manifestHex}`, size: manifest.length,
+      annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': ref.slice(ref.lastIndexOf(':') + 1) },
+    }],
+  }), { mode: 0o644 })
+  return { dir, ref, manifestDigest: `sha256:${manifestHex}`, configDigest: `sha256:${configHex}`, layerDigest: `sha256:${layerHex}`, layerBytes }
+}
+
+async function writeBlob (blobs: string, bytes: Buffer): Promise<string> {
+  const hex = createHash('sha256').update(bytes).digest('hex')
+  await writeFile(join(blobs, hex), bytes, { mode: 0o644 })
+  return hex
+}

@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger, startDaemon, type Daemon, type DaemonConfig } from '../../src/daemon/index.js'
+import { pushTree } from '../../src/store/index.js'
+import { writeImageLayout, type WrittenImage } from './image-layout.js'
+
+const MIB = 1024 * 1024
+const LAYER_BYTES = 512 * MIB
+
+/** A daemon in this process (real libp2p over TCP on loopback, real LevelDB), its log lines kept. */
+interface TestDaemon { daemon: Daemon, logs: Array<Record<string, unknown>> }
+
+async function start (dataDir: string, extra: Partial<DaemonConfig> = {}): Promise<TestDaemon> {
+  const out = new PassThrough()
+  const logs: Array<Record<string, unknown>> = []
+  out.setEncoding('utf8')
+  let pending = ''
+  out.on('data', (text: string) => {
+    pending += text
+    for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
+      logs.push(JSON.parse(pending.slice(0, newline)) as Record<string, unknown>)
+      pending = pending.slice(newline + 1)
+    }
+  })
+  const config: DaemonConfig = {
+    dataDir, apiHost: '127.0.0.1', apiPort: 0, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false,
+    gateway: false, trust: [], allowPush: false, logLevel: 'info', ...extra,
+  }
+  return { daemon: await startDaemon(config, createLogger('info', {}, out)), logs }
+}
+
+/** Resolves once the store holds `ref` (an accepted record sets no event: it is polled), or rejects after `timeoutMs`. */
+async function refArrives (daemon: Daemon, ref: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (await daemon.store.getRef(ref) === undefined) {
+    if (Date.now() > deadline) throw new Error(`the record of ${ref} did not arrive within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+/**
+ * Issue 8, "manifests first": an edge that knows a tag only from the gateway's signed ref record
+ * must answer containerd's manifest request before the image's big layer has come, and must
+ * answer 404 (with the reason logged at info) when no one can give it the image.
+ */
+describe('an edge answering a tag it knows only from a ref record', () => {
+  let work: string
+  let image: WrittenImage
+  const started: Daemon[] = []
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-manifest-first-'))
+    image = await writeImageLayout(join(work, 'image'), 'registry.example.com/big/app:1.0', LAYER_BYTES)
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  async function fleet (name: string): Promise<{ gateway: TestDaemon, edge: TestDaemon }> {
+    const gateway = await start(join(work, `${name}-gateway`), { gateway: true })
+    started.push(gateway.daemon)
+    const address = gateway.daemon.swarm.addresses()[0] ?? ''
+    const edge = await start(join(work, `${name}-edge`), { bootstrap: [address], trust: [gateway.daemon.swarm.peerId] })
+    started.push(edge.daemon)
+    return { gateway, edge }
+  }
+
+  it('answers the manifest before 10% of the 512 MiB layer is here', async () => {
+    const { gateway, edge } = await fleet('first')
+    await pushTree(gateway.daemon.store, image.dir)
+    await refArrives(edge.daemon, image.ref)
+    const layerObject = await gateway.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))
+    expect(layerObject).toBeDefined()
+    // Counted synchronously as the edge's store stores each chunk of the layer.
+    let layerChunks = 0
+    edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === layerObject) layerChunks++ })
+
+    const { host, port } = edge.daemon.api
+    const response = await fetch(`http://${host}:${port}/v2/big/app/manifests/1.0?ns=registry.example.com`, {
+      headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+    })
+    const atManifest = layerChunks
+    expect(response.status).toBe(200)
+    expect(response.headers.get('docker-content-digest')).toBe(image.manifestDigest)
+    await response.arrayBuffer()
+    expect(atManifest).toBeLessThan(Math.ceil(LAYER_BYTES / MIB) / 10)
+
+    // The layer itself still arrives, through the swarm, in full.
+    const layer = await fetch(`http://${host}:${port}/v2/big/app/blobs/${image.layerDigest}?ns=registry.example.com`)
+    expect(layer.status).toBe(200)
+    let received = 0
+    for await (const piece of layer.body as unknown as AsyncIterable<Uint8Array>) received += piece.byteLength
+    expect(received).toBe(LAYER_BYTES)
+  }, 180_000)
+
+  it('answers 404, and logs why at info, when no peer can give it the bundle a record names', async () => {
+    const { gateway, edge } = await fleet('gone')
+    const small = await writeImageLayout(join(work, 'small'), 'registry.example.com/gone/app:1.0', 2 * MIB)
+    await pushTree(gateway.daemon.store, small.dir)
+    await refArrives(edge.daemon, small.ref)
+    // The only holder goes away: the edge knows the tag, and no one can give it the image.
+    await gateway.daemon.stop()
+
+    const { host, port } = edge.daemon.api
+    const response = await fetch(`http://${host}:${port}/v2/gone/app/manifests/1.0?ns=registry.example.com`)
+    expect(response.status).toBe(404)
+    const body = await response.json() as { errors: Array<{ code: string }> }
+    expect(body.errors[0]?.code).toBe('MANIFEST_UNKNOWN')
+    const why = edge.logs.find(line => line.level === 'info' && line.msg === 'the bundle a ref record names could not be had from the fleet')
+    expect(why?.reason).toMatch(/no peer provided bundle/)
+  }, 60_000)
+})
