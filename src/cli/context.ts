@@ -39,6 +39,11 @@ export function printJson (context: CommandContext, value: unknown): void {
   context.stdout.write(JSON.stringify(value, null, 2) + '\n')
 }
 
+/** Prints a walk's warning (a skipped dangling symlink) on stderr, where pipes do not take it. */
+export function warn (context: CommandContext): (warning: { code: string, message: string }) => void {
+  return warning => { context.stderr.write(`shoal: warning: ${warning.message} [${warning.code}]\n`) }
+}
+
 export function printLine (context: CommandContext, line: string): void {
   context.stdout.write(line + '\n')
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { formatManifest, snapdirId, walkTree } from '../manifest/index.js'
 import { bundleOfTree } from '../store/index.js'
-import { printLine, type Command } from './context.js'
+import { printLine, warn, type Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
 import { UsageError } from './usage-error.js'
 
@@ -11,8 +11,8 @@ export const id: Command = async (args, context) => {
   const dir = positionals[0]
   if (dir === undefined || positionals.length > 1) throw new UsageError('id takes one DIR')
   const result = values.bundle === true
-    ? (await bundleOfTree(dir, { signal: context.signal })).bundleId
-    : snapdirId(formatManifest(await walkTree(dir, { signal: context.signal })))
+    ? (await bundleOfTree(dir, { signal: context.signal, onWarning: warn(context) })).bundleId
+    : snapdirId(formatManifest(await walkTree(dir, { signal: context.signal, onWarning: warn(context) })))
   printLine(context, result)
   return EXIT_OK
 }

@@ -12,9 +12,10 @@ export const ls: Command = async (_args, context) => {
     printJson(context, bundles)
     return EXIT_OK
   }
+  if (bundles.length > 0) printLine(context, `${'BUNDLE ID'.padEnd(64)}  ${'SNAPDIR ID'.padEnd(64)}  ${'SIZE'.padStart(10)}  STATE     REFS`)
   for (const b of bundles) {
     const state = b.complete ? 'complete' : `${((b.presentBytes / Math.max(b.bytes, 1)) * 100).toFixed(0)}%`
-    printLine(context, `${b.id}  ${formatBytes(b.bytes).padStart(10)}  ${state.padEnd(8)}${b.pinned ? ' pinned' : ''}  ${b.refs.join(' ')}`)
+    printLine(context, `${b.id}  ${b.snapdirId}  ${formatBytes(b.bytes).padStart(10)}  ${state.padEnd(8)}${b.pinned ? ' pinned' : ''}  ${b.refs.join(' ')}`)
   }
   return EXIT_OK
 }

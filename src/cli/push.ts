@@ -1,14 +1,14 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pushPath } from '../store/index.js'
-import { printJson, printLine, withStore, type Command } from './context.js'
+import { printJson, printLine, warn, withStore, type Command } from './context.js'
 import { findDaemon, requestJson } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 import { treeSize } from './tree-size.js'
 import { UsageError } from './usage-error.js'
 
-interface PushOutput { id: string, refs: Array<{ ref: string, manifestDigest?: string }>, newObjects: number, newBytes: number }
+interface PushOutput { id: string, snapdirId: string, refs: Array<{ ref: string, manifestDigest?: string }>, newObjects: number, newBytes: number }
 
 /** `shoal push PATH [--ref [LAYOUTREF=]NAME]...`: through the daemon (which announces it) when one runs. */
 export const push: Command = async (args, context) => {
@@ -23,12 +23,16 @@ export const push: Command = async (args, context) => {
   } else {
     const bar = new ProgressBar(context.stderr, 'push', context.stderr.isTTY === true ? await treeSize(path) : undefined, !context.json)
     const result = await withStore(context, async store => await pushPath(store, path, {
-      refs, signal: context.signal, onProgress: p => { bar.update(p.bytes, `${p.files} files`) },
+      refs, signal: context.signal, onProgress: p => { bar.update(p.bytes, `${p.files} files`) }, onWarning: warn(context),
     }))
     bar.finish()
-    output = { id: result.bundleId, refs: result.refs.map(r => ({ ref: r.ref, manifestDigest: r.manifestDigest })), newObjects: result.newObjects, newBytes: result.newBytes }
+    output = { id: result.bundleId, snapdirId: result.snapdirId, refs: result.refs.map(r => ({ ref: r.ref, manifestDigest: r.manifestDigest })), newObjects: result.newObjects, newBytes: result.newBytes }
   }
   if (context.json) printJson(context, output)
-  else printLine(context, output.id)
+  else if (context.stdout.isTTY === true) {
+    // A person sees both names; a pipe (`id=$(shoal push DIR)`) gets the bundle ID alone.
+    printLine(context, `bundle ID   ${output.id}`)
+    printLine(context, `snapdir ID  ${output.snapdirId}`)
+  } else printLine(context, output.id)
   return EXIT_OK
 }

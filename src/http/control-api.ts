@@ -59,7 +59,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
         const refs = Array.isArray(body.refs) ? body.refs.map(String) : []
         const result = await pushPath(store, path, { refs, signal })
         await swarm.announce(result.bundleId)
-        sendJson(res, 200, { id: result.bundleId, refs: result.refs, newObjects: result.newObjects, newBytes: result.newBytes })
+        sendJson(res, 200, { id: result.bundleId, snapdirId: result.snapdirId, refs: result.refs, newObjects: result.newObjects, newBytes: result.newBytes })
       } else if (route === 'POST /pull') {
         const body = await readJson(req, signal)
         await pull(store, swarm, stringField(body, 'ref'), typeof body.dest === 'string' ? body.dest : undefined, res, signal)

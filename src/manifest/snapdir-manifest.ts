@@ -14,6 +14,11 @@ export interface ManifestEntry {
   size: number
   /** `./`-relative; a directory ends with `/`; the root is `./`. */
   path: string
+  /**
+   * For a symlink to a file: the target's byte count. snapdir writes the link's own SIZE (the
+   * length of the link text), so the object's size is kept beside it; never part of the text.
+   */
+  objectSize?: number
 }
 
 const CHECKSUM_PATTERN = /^[0-9a-f]{64}$/

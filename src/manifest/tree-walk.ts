@@ -1,4 +1,4 @@
-import { opendir, realpath, stat } from 'node:fs/promises'
+import { lstat, opendir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { blake3File } from '../hash/index.js'
 import { MAX_MANIFEST_ENTRIES } from './constants.js'
@@ -15,8 +15,13 @@ export interface HashedFile { checksum: string, size: number }
  */
 export type FileHasher = (absolutePath: string, manifestPath: string, options: { signal?: AbortSignal }) => Promise<HashedFile>
 
+/** Something the walk left out, and why: the caller decides how to tell a person. */
+export interface WalkWarning { code: 'MANIFEST_DANGLING_SYMLINK', path: string, message: string }
+
 export interface WalkOptions {
   hashFile?: FileHasher
+  /** Called for every entry the walk skips (a dangling symlink), as snapdir skips it. */
+  onWarning?: (warning: WalkWarning) => void
   /**
    * Files hashed at once (default 1). The entries do not depend on it: they are sorted at the
    * end, and a directory's checksum waits for all of its children.
@@ -34,9 +39,12 @@ const defaultHasher: FileHasher = async (absolutePath, _manifestPath, options) =
 }
 
 /**
- * The snapdir manifest entries of a directory tree. Symlinks are followed (an entry takes
- * its target's type and content) unless they leave the tree; sockets, FIFOs and devices are
- * skipped, as snapdir's `find -type f/-type d` does.
+ * The snapdir manifest entries of a directory tree, by snapdir's rule (checked against
+ * snapdir 0.4.2): symlinks are followed for content (`find -L`) but `stat` does not follow,
+ * so a link's entry has the link's own PERMS (`777`) and, for a link to a file, the link's
+ * own SIZE (the length of the link text) with the target's checksum. A link that leaves the
+ * tree is refused; a dangling link is skipped with a warning, as `find -L -type f` skips it;
+ * sockets, FIFOs and devices are skipped, as snapdir's `find -type f/-type d` does.
  */
 export async function walkTree (root: string, options: WalkOptions = {}): Promise<ManifestEntry[]> {
   const walker = new TreeWalker(await realpath(root), options)
@@ -69,7 +77,7 @@ class TreeWalker {
    * Adds the directory's whole subtree; its entry settles once every file below it is hashed.
    * `ancestors` are real paths, to refuse symlink loops.
    */
-  async walkDirectory (absolutePath: string, manifestPath: string, ancestors: string[]): Promise<PendingEntry> {
+  async walkDirectory (absolutePath: string, manifestPath: string, ancestors: string[], linkPerms?: string): Promise<PendingEntry> {
     const children: PendingEntry[] = []
     const names: string[] = []
     for await (const dirent of await opendir(absolutePath)) names.push(dirent.name)
@@ -83,7 +91,7 @@ class TreeWalker {
     const entry = Promise.all(children.map(async c => await c.entry)).then(settled => {
       const directory: ManifestEntry = {
         type: 'D',
-        perms: permsOf(info.mode),
+        perms: linkPerms ?? permsOf(info.mode),
         checksum: directoryChecksum(settled.map(c => c.checksum)),
         size: settled.reduce((sum, c) => sum + c.size, 0),
         path: manifestPath,
@@ -107,7 +115,10 @@ class TreeWalker {
     await this.takePlace()
     let placeHeld = true
     try {
+      const own = await lstat(absolutePath)
+      const link = own.isSymbolicLink() ? own : undefined
       const target = await this.resolveInsideTree(absolutePath, manifestPath)
+      if (target === undefined) return undefined
       const info = await stat(target)
       if (info.isDirectory()) {
         placeHeld = false
@@ -115,7 +126,7 @@ class TreeWalker {
         if (ancestors.includes(target)) {
           throw new ManifestError('MANIFEST_SYMLINK_LOOP', `${JSON.stringify(manifestPath)} links back to one of its own parent directories; remove the link`)
         }
-        return await this.walkDirectory(target, manifestPath + '/', [...ancestors, target])
+        return await this.walkDirectory(target, manifestPath + '/', [...ancestors, target], link === undefined ? undefined : permsOf(link.mode))
       }
       if (!info.isFile()) return undefined
       checkManifestPath(manifestPath)
@@ -123,7 +134,9 @@ class TreeWalker {
       this.throwIfFailed()
       const entry = (async () => {
         const hashed = await this.hashFile(target, manifestPath, { signal: this.options.signal })
-        const file: ManifestEntry = { type: 'F', perms: permsOf(info.mode), checksum: hashed.checksum, size: hashed.size, path: manifestPath }
+        const file: ManifestEntry = link === undefined
+          ? { type: 'F', perms: permsOf(info.mode), checksum: hashed.checksum, size: hashed.size, path: manifestPath }
+          : { type: 'F', perms: permsOf(link.mode), checksum: hashed.checksum, size: link.size, path: manifestPath, objectSize: hashed.size }
         this.add(file)
         return file
       })()
@@ -157,8 +170,20 @@ class TreeWalker {
     this.waiting.shift()?.()
   }
 
-  private async resolveInsideTree (absolutePath: string, manifestPath: string): Promise<string> {
-    const target = await realpath(absolutePath)
+  /** The real path of a child, or undefined for a dangling symlink (reported, then skipped). */
+  private async resolveInsideTree (absolutePath: string, manifestPath: string): Promise<string | undefined> {
+    let target: string
+    try {
+      target = await realpath(absolutePath)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      this.options.onWarning?.({
+        code: 'MANIFEST_DANGLING_SYMLINK',
+        path: manifestPath,
+        message: `skipping ${JSON.stringify(manifestPath)}: it is a symlink to something that does not exist (snapdir skips it too)`,
+      })
+      return undefined
+    }
     const rel = relative(this.root, target)
     if (rel === '..' || rel.startsWith('..' + sep) || rel.startsWith(sep)) throw new SymlinkEscapeError(manifestPath, target)
     return target

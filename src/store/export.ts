@@ -1,7 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { chmod, copyFile, mkdir, readdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ManifestEntry } from '../manifest/index.js'
 import { packArchive, type ArchiveEntry } from '../oci/index.js'
 import { DestinationExistsError, StoreError, translateWriteError } from './errors.js'
 import { removeQuietly } from './object-files.js'
@@ -47,7 +46,7 @@ export async function exportArchive (store: Store, id: string, dest: string, opt
   const loaded = await completeBundle(store, id)
   const staged = `${dest}.partial-${process.pid}`
   try {
-    await packArchive(archiveEntries(store, loaded.manifest.entries), createWriteStream(staged, { flags: 'wx' }), { signal: options.signal })
+    await packArchive(archiveEntries(store, loaded), createWriteStream(staged, { flags: 'wx' }), { signal: options.signal })
     await rename(staged, dest)
   } catch (err) {
     await removeQuietly(staged)
@@ -56,13 +55,14 @@ export async function exportArchive (store: Store, id: string, dest: string, opt
   await store.touch(id)
 }
 
-async function * archiveEntries (store: Store, entries: ManifestEntry[]): AsyncGenerator<ArchiveEntry> {
-  for (const entry of entries) {
+async function * archiveEntries (store: Store, loaded: LoadedBundle): AsyncGenerator<ArchiveEntry> {
+  for (const entry of loaded.manifest.entries) {
     if (entry.path === './') continue
     const path = entry.path.slice(2)
     const mode = parseInt(entry.perms, 8)
     if (entry.type === 'D') yield { path: path.slice(0, -1), mode, type: 'directory' }
-    else yield { path, mode, size: entry.size, open: () => createReadStream(store.objectPath(entry.checksum)) }
+    // A symlink's entry states the link's size (snapdir's rule); the archive holds the bytes.
+    else yield { path, mode, size: loaded.objectSizes.get(entry.checksum) ?? entry.size, open: () => createReadStream(store.objectPath(entry.checksum)) }
   }
 }
 

@@ -1,10 +1,9 @@
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { snapdirId } from '../manifest/index.js'
 import { StoreError } from './errors.js'
-import { ingestFile } from './ingest.js'
 import { shardHash } from './layout.js'
-import { fileExists, publishObject, removeQuietly } from './object-files.js'
+import { fileExists } from './object-files.js'
 
 /**
  * A store in snapdir's file-store layout (`file://PATH`): `.objects/` and `.manifests/`,
@@ -37,19 +36,5 @@ export class FileStore {
     await mkdir(join(path, '..'), { recursive: true })
     await writeFile(path, text.replace(/\n*$/, '\n'))
     return id
-  }
-
-  /** Copies a file in as object `hash`, hashing the copy; a mismatch stores nothing. */
-  async putObject (source: string, hash: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    // The first object sent to a new file store creates it, as `--data` creates a data dir.
-    await mkdir(this.root, { recursive: true })
-    const staging = await mkdtemp(join(this.root, '.tmp-'))
-    try {
-      const copy = await ingestFile(source, { copyTo: join(staging, 'object'), signal: options.signal })
-      if (copy.checksum !== hash) throw new StoreError('OBJECT_CORRUPT', `${source} hashes to ${copy.checksum}, not ${hash}; it was not copied`)
-      await publishObject(copy.stagedPath, this.objectPath(hash))
-    } finally {
-      await removeQuietly(staging)
-    }
   }
 }

@@ -1,6 +1,6 @@
 import { mkdtemp, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createBundleManifest, encodeBundleManifest, bundleIdOf, walkTree, type BundleManifest, type FileHasher } from '../manifest/index.js'
+import { createBundleManifest, encodeBundleManifest, bundleIdOf, snapdirId, walkTree, type BundleManifest, type FileHasher, type WalkWarning } from '../manifest/index.js'
 import { extractArchive, isOciLayout, readRefs, validateLayout, type ImageRef } from '../oci/index.js'
 import { StoreError, translateWriteError } from './errors.js'
 import { normalizeImageName, InvalidRefError } from './image-name.js'
@@ -15,10 +15,14 @@ export interface PushOptions {
   refs?: string[]
   signal?: AbortSignal
   onProgress?: (progress: { files: number, bytes: number }) => void
+  /** Entries left out of the bundle (a dangling symlink), for the caller to tell a person. */
+  onWarning?: (warning: WalkWarning) => void
 }
 
 export interface PushResult {
   bundleId: string
+  /** The snapdir ID of the pushed tree (BLAKE3 of its manifest text), as snapdir names it. */
+  snapdirId: string
   bundle: BundleManifest
   refs: RefRevision[]
   /** Objects this push added to the store (the rest were already held). */
@@ -87,7 +91,7 @@ export async function pushTree (store: Store, dir: string, options: PushOptions 
       options.onProgress?.({ files, bytes })
       return { checksum: result.checksum, size: result.size }
     }
-    const entries = await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal })
+    const entries = await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal, onWarning: options.onWarning })
     await hashWorker.close()
     const refs = await imageRefs(dir, sha256ByPath, options)
     const chunkTables = new Map<string, string[]>()
@@ -109,7 +113,7 @@ export async function pushTree (store: Store, dir: string, options: PushOptions 
     })
     const revisions = refs.map(r => ({ ...r, bundleId }))
     await store.commitBundle(bundleId, encoded, bundle, revisions)
-    return { bundleId, bundle, refs: revisions, newObjects, newBytes }
+    return { bundleId, snapdirId: snapdirId(bundle.manifestText), bundle, refs: revisions, newObjects, newBytes }
   } catch (err) {
     throw translateWriteError(err, dir)
   } finally {
@@ -175,13 +179,13 @@ function pickImage (images: ImageRef[], request: string): ImageRef {
 }
 
 /** The bundle a push of `dir` would create, computed without a store (for `shoal id --bundle`). */
-export async function bundleOfTree (dir: string, options: { signal?: AbortSignal } = {}): Promise<{ bundleId: string, bundle: BundleManifest }> {
+export async function bundleOfTree (dir: string, options: { signal?: AbortSignal, onWarning?: (warning: WalkWarning) => void } = {}): Promise<{ bundleId: string, bundle: BundleManifest }> {
   const chunkTables = new Map<string, string[]>()
   const hashFile: FileHasher = async (path, _manifestPath, hashOptions) => {
     const hashed = await ingestFile(path, { signal: hashOptions.signal })
     if (hashed.chunkHashes !== undefined) chunkTables.set(hashed.checksum, hashed.chunkHashes)
     return hashed
   }
-  const bundle = createBundleManifest(await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal }), chunkTables)
+  const bundle = createBundleManifest(await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal, onWarning: options.onWarning }), chunkTables)
   return { bundleId: bundleIdOf(encodeBundleManifest(bundle)), bundle }
 }

@@ -183,6 +183,7 @@ export class Store {
       const progress = await this.bundleProgress(loaded)
       out.push({
         id,
+        snapdirId: record?.snapdirId ?? snapdirId(loaded.manifest.manifestText),
         objects: loaded.objectSizes.size,
         bytes: progress.bytes,
         presentBytes: progress.presentBytes,

@@ -9,6 +9,8 @@ export type ObjectState =
 
 export interface BundleSummary {
   id: string
+  /** The snapdir ID of the bundle's tree: what snapdir's own tools call it. */
+  snapdirId: string
   /** Distinct objects and their total bytes. */
   objects: number
   bytes: number

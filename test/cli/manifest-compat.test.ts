@@ -10,7 +10,7 @@ const EMPTY_FILE_BLAKE3 = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a9
 const GOLDEN_ROOT_CHECKSUM = 'dba5865c0d91b17958e4d2cac98c338f85cbbda07b71a020ab16c391b5e7af4b'
 
 /** Files (with modes), nested and empty directories, spaces, duplicate contents and symlinks that stay inside. */
-async function makeAwkwardTree (root: string): Promise<void> {
+async function makeAwkwardTree (root: string, options: { links?: boolean } = {}): Promise<void> {
   const file = async (rel: string, content: string | Buffer, mode: number): Promise<void> => {
     await writeFile(join(root, rel), content)
     await chmod(join(root, rel), mode)
@@ -34,8 +34,10 @@ async function makeAwkwardTree (root: string): Promise<void> {
   await file('zero', '', 0o644)
   // 1.5 MiB: more than one chunk, so a chunk table is part of the bundle.
   await file('big.bin', Buffer.alloc(1536 * 1024 + 3, 'x'), 0o644)
-  await symlink('a dir/run me.sh', join(root, 'link to script'))
-  await symlink('nested/deep', join(root, 'link to dir'))
+  if (options.links !== false) {
+    await symlink('a dir/run me.sh', join(root, 'link to script'))
+    await symlink('nested/deep', join(root, 'link to dir'))
+  }
   await chmod(root, 0o755)
 }
 
@@ -68,7 +70,7 @@ describe('shoal manifest and shoal id (snapdir-compatible)', () => {
     expect(text + '\n').toBe(await b3sumManifest(tree))
   })
 
-  it('pushes a plain tree and exports it back exactly: same manifest, modes and content; symlinks become their targets', async () => {
+  it('pushes a plain tree and exports it back exactly: same manifest, modes and content; symlinks become copies of their targets', async () => {
     const tree = await tempDir()
     const data = await tempDir()
     const out = join(await tempDir(), 'checkout')
@@ -77,12 +79,30 @@ describe('shoal manifest and shoal id (snapdir-compatible)', () => {
     expect(pushed.refs).toEqual([])
     expect(await shoalOk(undefined, ['id', '--bundle', tree])).toBe(pushed.id)
     await shoalOk(data, ['export', pushed.id, out])
-    expect(await b3sumManifest(out)).toBe(await b3sumManifest(tree))
-    // snapdir follows symlinks: the checkout holds a copy, not a link.
+    // snapdir follows symlinks: the checkout holds a copy, not a link, with the link's mode
+    // (777) and the target's bytes. The manifest has no link targets, so a link cannot come
+    // back; only the link's own entry (its size, the link text's length) differs.
     expect((await lstat(join(out, 'link to script'))).isFile()).toBe(true)
     expect(await readlink(join(tree, 'link to script'))).toBe('a dir/run me.sh')
-    // The snapdir ID names the same bundle.
-    expect(await shoal(data, ['verify', await shoalOk(undefined, ['id', out])])).toMatchObject({ code: 0 })
+    const withoutLinks = (text: string): string => text.split('\n').filter(line => !line.endsWith(' ./link to script') && !/ \.\/(link to dir\/)?$/.test(line) && line !== '').join('\n')
+    const exported = await b3sumManifest(out)
+    const original = await b3sumManifest(tree)
+    expect(withoutLinks(exported)).toBe(withoutLinks(original))
+    expect(exported).toMatch(/^F 777 [0-9a-f]{64} 18 \.\/link to script$/m)
+    expect(original).toMatch(/^F 777 [0-9a-f]{64} 15 \.\/link to script$/m)
+    // The tree's snapdir ID names the pushed bundle.
+    expect(await shoal(data, ['verify', await shoalOk(undefined, ['id', tree])])).toMatchObject({ code: 0 })
+  })
+
+  it('pushes a plain tree without symlinks and exports it back to the same snapdir ID', async () => {
+    const tree = await tempDir()
+    const data = await tempDir()
+    const out = join(await tempDir(), 'checkout')
+    await makeAwkwardTree(tree, { links: false })
+    const id = await shoalOk(data, ['push', tree])
+    await shoalOk(data, ['export', id, out])
+    expect(await b3sumManifest(out)).toBe(await b3sumManifest(tree))
+    expect(await shoalOk(undefined, ['id', out])).toBe(await shoalOk(undefined, ['id', tree]))
   })
 
   it('refuses to export into a directory that is not empty, and names it', async () => {

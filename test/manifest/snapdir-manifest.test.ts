@@ -71,7 +71,8 @@ describe('snapdir manifest', () => {
     const root = await richTree()
     const entries = await walkTree(root)
     const parsed = parseManifest('# a comment\n\n' + formatManifest(entries))
-    expect(parsed).toEqual(entries)
+    // The text carries everything but a link's object size, which only the walk knows.
+    expect(parsed).toEqual(entries.map(({ objectSize: _, ...entry }) => entry))
     expect(() => { checkDirectoryChecksums(parsed) }).not.toThrow()
     const forged = parsed.map(e => e.path === './secret' ? { ...e, checksum: EMPTY } : e)
     expect(() => { checkDirectoryChecksums(forged) }).toThrow(ManifestSyntaxError)

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, open as openFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { snapdirId } from '../../src/manifest/index.js'
+import { bundleObjects, snapdirId } from '../../src/manifest/index.js'
 import { exportTree, FileStore, openStore, pushTree, shardHash, syncSnapshot, verifyStore, type Store, type SyncEndpoint } from '../../src/store/index.js'
 import { b3sumManifest, b3sumOfBytes, b3sumOfFile } from '../helpers/independent-hashes.js'
 import { listFiles } from '../helpers/store-snapshot.js'
+import { BIG_SIZE, SNAPDIR_SYMLINK_GOLDEN, SNAPDIR_SYMLINK_GOLDEN_ID, symlinkTree } from '../helpers/symlink-tree.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 import { treeManifest } from '../helpers/tree-manifest.js'
 
@@ -122,5 +123,59 @@ describe('syncSnapshot between a shoal store and a file:// store', () => {
     expect(await target.bundleIds()).toEqual([])
     expect(await target.hasObject(big)).toBe(false)
     expect(await listFiles(target.layout.tmp)).toEqual([])
+  })
+
+  it('round-trips a tree with internal symlinks through a file store: snapdir\'s manifest there, the same bundle back', async () => {
+    const tree = await tempDir()
+    await symlinkTree(tree)
+    const source = await newStore()
+    const pushed = await pushTree(source, tree)
+    expect(pushed.bundle.manifestText).toBe(SNAPDIR_SYMLINK_GOLDEN)
+    const root = await tempDir()
+    const out = await syncSnapshot(pushed.bundleId, shoalEnd(source), fileEnd(root))
+    expect(out.id).toBe(SNAPDIR_SYMLINK_GOLDEN_ID)
+    expect(await readFile(join(root, '.manifests', ...shardHash(out.id)), 'utf8')).toBe(SNAPDIR_SYMLINK_GOLDEN)
+    // Three objects (a.txt, x, big.bin), each stored once at its real size whatever links name it.
+    expect(out).toMatchObject({ copiedObjects: 3, copiedBytes: 6 + 3 + BIG_SIZE })
+
+    const target = await newStore()
+    const back = await syncSnapshot(out.id, fileEnd(root), shoalEnd(target))
+    expect(back.id).toBe(pushed.bundleId)
+    expect(await verifyStore(target)).toMatchObject({ ok: true, objectsChecked: 3, bytesChecked: 6 + 3 + BIG_SIZE })
+    const checkout = join(await tempDir(), 'checkout')
+    await exportTree(target, back.id, checkout)
+    expect(await readFile(join(checkout, 'link to big'))).toEqual(await readFile(join(tree, 'big.bin')))
+  })
+
+  it('publishes nothing into a file store when a later object of the source is damaged', async () => {
+    const { one } = await trees()
+    const source = await newStore()
+    const { bundleId, bundle } = await pushTree(source, one)
+    // Damage the object that sorts last, so the others were read (and once, published) before it.
+    const last = bundleObjects(bundle).at(-1)!.hash
+    await writeFile(source.objectPath(last), 'not the bytes')
+    const root = await tempDir()
+    await expect(syncSnapshot(bundleId, shoalEnd(source), fileEnd(root))).rejects.toMatchObject({ code: 'OBJECT_CORRUPT', message: expect.stringContaining('nothing was synced') })
+    expect(await listFiles(root)).toEqual([])
+  })
+
+  it('replaces a damaged copy a file store already holds instead of skipping it', async () => {
+    const { one } = await trees()
+    const source = await newStore()
+    const { bundleId, bundle } = await pushTree(source, one)
+    const root = await tempDir()
+    await syncSnapshot(bundleId, shoalEnd(source), fileEnd(root))
+    const victim = [...bundle.chunkTables.keys()][0]!
+    const held = join(root, '.objects', ...shardHash(victim))
+    await writeFile(held, 'damaged')
+    const again = await syncSnapshot(bundleId, shoalEnd(source), fileEnd(root))
+    expect(again).toMatchObject({ copiedObjects: 1, repairedObjects: 1, skippedObjects: 2 })
+    expect(await b3sumOfFile(held)).toBe(victim)
+  })
+
+  it('refuses an --id that is not a snapdir ID when reading a file store, before touching any path', async () => {
+    const root = await tempDir()
+    const target = await newStore()
+    await expect(syncSnapshot('../../etc/passwd', fileEnd(root), shoalEnd(target))).rejects.toMatchObject({ code: 'SNAPSHOT_ID_INVALID' })
   })
 })
