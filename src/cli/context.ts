@@ -26,8 +26,9 @@ export function defaultDataDir (env: NodeJS.ProcessEnv = process.env): string {
   return join(dataHome, 'shoal')
 }
 
-export async function withStore<T> (context: CommandContext, task: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore({ dir: context.dataDir, signal: context.signal })
+/** Opens the store for one task; `create: false` for commands that only read or remove. */
+export async function withStore<T> (context: CommandContext, task: (store: Store) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+  const store = await openStore({ dir: context.dataDir, signal: context.signal, create: options.create })
   try {
     return await task(store)
   } finally {
@@ -54,5 +55,6 @@ export function printLine (context: CommandContext, line: string): void {
  */
 export async function viaDaemonOrStore<T> (context: CommandContext, viaDaemon: (api: string) => Promise<T>, viaStore: (store: Store) => Promise<T>): Promise<T> {
   const api = await findDaemon(context, context.dataExplicit)
-  return api !== undefined ? await viaDaemon(api) : await withStore(context, viaStore)
+  // Every command routed here reads or removes: none of them should leave a new empty store.
+  return api !== undefined ? await viaDaemon(api) : await withStore(context, viaStore, { create: false })
 }

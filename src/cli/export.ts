@@ -14,7 +14,7 @@ export const exportCommand: Command = async (args, context) => {
     if (dest.endsWith('.tar')) await exportArchive(store, bundleId, dest, { signal: context.signal })
     else await exportTree(store, bundleId, dest, { signal: context.signal })
     return bundleId
-  })
+  }, { create: false })
   if (context.json) printJson(context, { id, dest })
   return EXIT_OK
 }

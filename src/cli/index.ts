@@ -22,7 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   keygen: async () => (await import('./keygen.js')).keygen,
 }
 
-const NOT_FOUND_CODES = new Set(['BUNDLE_NOT_FOUND', 'MANIFEST_NOT_FOUND', 'ENOENT'])
+const NOT_FOUND_CODES = new Set(['BUNDLE_NOT_FOUND', 'MANIFEST_NOT_FOUND', 'STORE_NOT_FOUND', 'SWARM_BUNDLE_NOT_FOUND', 'ENOENT'])
 
 /** Runs one command line and returns the exit code; only bin/shoal.js exits the process. */
 export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 'stderr'> = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

@@ -16,8 +16,16 @@ export const pull: Command = async (args, context) => {
   if (api === undefined) throw new UsageError('pull needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
   const bar = new ProgressBar(context.stderr, 'pull', undefined, !context.json)
   let done: Extract<PullEvent, { type: 'done' }> | undefined
+  let id = ref
+  let lastSearch = ''
   for await (const event of requestLines<PullEvent>(api, '/api/v1/pull', { ref, dest: dir === undefined ? undefined : resolve(dir) }, context.signal)) {
-    if (event.type === 'progress') bar.update(event.presentBytes, `${event.peers} peer(s)`, event.totalBytes)
+    if (event.type === 'resolved') id = event.id
+    else if (event.type === 'searching') {
+      // Shown even in a pipe: it explains a wait, and it goes to stderr.
+      const line = `shoal: looking for bundle ${id}: asked ${event.peersAsked} peer(s), ${event.providerLookups} DHT lookup(s), ${event.providersFound} holder(s) found`
+      if (!context.json && line !== lastSearch) context.stderr.write(line + '\n')
+      lastSearch = line
+    } else if (event.type === 'progress') bar.update(event.presentBytes, `${event.peers} peer(s)`, event.totalBytes)
     else if (event.type === 'error') throw new DaemonError(event.code, event.message, 0)
     else if (event.type === 'done') done = event
   }

@@ -14,14 +14,15 @@ export const sync: Command = async (args, context) => {
   if (values.id === undefined || values.from === undefined || values.to === undefined) throw new UsageError('sync needs --id, --from and --to')
   checkSnapshotName(values.id, values.from.startsWith('file://'))
   const opened: Store[] = []
-  const endpoint = async (spec: string): Promise<SyncEndpoint> => {
+  // The source must exist; the destination is created by the first sync into it.
+  const endpoint = async (spec: string, create: boolean): Promise<SyncEndpoint> => {
     if (spec.startsWith('file://')) return { kind: 'file', store: new FileStore(spec.slice('file://'.length)) }
-    const store = await openStore({ dir: spec })
+    const store = await openStore({ dir: spec, create })
     opened.push(store)
     return { kind: 'shoal', store }
   }
   try {
-    const result = await syncSnapshot(values.id, await endpoint(values.from), await endpoint(values.to), { signal: context.signal })
+    const result = await syncSnapshot(values.id, await endpoint(values.from, false), await endpoint(values.to, true), { signal: context.signal })
     if (context.json) printJson(context, result)
     else {
       const repaired = result.repairedObjects > 0 ? ` (${result.repairedObjects} of them replacing a damaged copy)` : ''

@@ -109,6 +109,10 @@ async function pull (store: Store, swarm: SwarmControl, ref: string, dest: strin
   try {
     await swarm.pull(id, {
       signal,
+      // A person waits at `shoal pull`: an ID no neighbour and no provider record knows is
+      // answered after one search, and what is being asked is shown meanwhile.
+      searchOnce: true,
+      onSearch: search => { write({ type: 'searching', ...search }) },
       onProgress: progress => {
         const now = Date.now()
         if (now - lastProgressAt < PULL_PROGRESS_INTERVAL_MS) return

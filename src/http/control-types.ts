@@ -4,11 +4,19 @@ import type { BundleSummary } from '../store/index.js'
 export interface SwarmControl {
   readonly peerId: string
   addresses: () => string[]
-  pull: (bundleId: string, options: { signal?: AbortSignal, onProgress?: (progress: PullProgress) => void }) => Promise<void>
+  pull: (bundleId: string, options: {
+    signal?: AbortSignal
+    onProgress?: (progress: PullProgress) => void
+    searchOnce?: boolean
+    onSearch?: (search: ManifestSearchProgress) => void
+  }) => Promise<void>
   announce: (bundleId: string) => Promise<void> | void
   peers: () => PeerInfo[]
   stats: () => SwarmStats
 }
+
+/** Where the search for a bundle manifest this node does not have stands. */
+export interface ManifestSearchProgress { peersAsked: number, providerLookups: number, providersFound: number }
 
 export interface PullProgress {
   presentBytes: number
@@ -47,6 +55,7 @@ export interface StatusResponse {
 /** One line of the NDJSON stream `POST /api/v1/pull` answers with. */
 export type PullEvent =
   | { type: 'resolved', id: string }
+  | { type: 'searching', peersAsked: number, providerLookups: number, providersFound: number }
   | { type: 'progress', presentBytes: number, totalBytes: number, peers: number }
   | { type: 'done', id: string, seconds: number }
   | { type: 'error', code: string, message: string }

@@ -64,6 +64,13 @@ export class StoreLockedError extends StoreError {
   }
 }
 
+export class StoreNotFoundError extends StoreError {
+  constructor (dir: string) {
+    super('STORE_NOT_FOUND', `there is no shoal store at ${dir}; check --data (or $SHOAL_DATA), or push something there first`)
+    this.name = 'StoreNotFoundError'
+  }
+}
+
 /** Turns ENOSPC into the error a person can act on; other errors pass through. */
 export function translateWriteError (err: unknown, path: string): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code

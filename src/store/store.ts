@@ -8,7 +8,7 @@ import {
 } from '../manifest/index.js'
 import { BUNDLE_CACHE_ENTRIES } from './constants.js'
 import {
-  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectCorruptError, ObjectUnknownError, StoreLockedError,
+  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectCorruptError, ObjectUnknownError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
 import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
@@ -22,6 +22,11 @@ export interface StoreInit {
   quotaBytes?: number
   /** fsync object data before it becomes visible (default true). */
   fsync?: boolean
+  /**
+   * Create the store when it is not there (default true). Read-only commands pass false, so
+   * a mistyped --data is reported instead of leaving an empty store behind.
+   */
+  create?: boolean
   signal?: AbortSignal
 }
 
@@ -59,6 +64,7 @@ export class Store {
 
   static async open (init: StoreInit): Promise<Store> {
     const layout = new StoreLayout(init.dir)
+    if (init.create === false && !await fileExists(join(layout.db, 'CURRENT'))) throw new StoreNotFoundError(init.dir)
     for (const dir of [layout.objects, layout.partial, layout.db]) await mkdir(dir, { recursive: true })
     let meta: Metadata
     try {

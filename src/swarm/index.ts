@@ -8,7 +8,7 @@ export function createSwarm (components: SwarmComponents, init: SwarmInit): Swar
   return new Swarm(components, init)
 }
 
-export { Swarm, type SwarmComponents, type SwarmInit, type SwarmStore, type SwarmLogger, type PullOptions, type PeerSummary } from './swarm.js'
+export { Swarm, type SwarmComponents, type SwarmInit, type SwarmStore, type SwarmLogger, type PullOptions, type PeerSummary, type ManifestSearch } from './swarm.js'
 export type { SwarmEvents, PullProgress } from './swarm-events.js'
 export type { SwarmStats, PeerTransferStats } from './swarm-stats.js'
 export type { Ban } from './ban-list.js'

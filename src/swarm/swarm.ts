@@ -93,7 +93,17 @@ export interface PullOptions {
    * can try its next host, not a 30 s search.
    */
   manifestSearchTimeoutMs?: number
+  /**
+   * Give up on an unknown manifest after one search: every connected peer asked once and one
+   * DHT provider lookup (a person at `shoal pull` wants a fast "not found", not a 30 s wait).
+   */
+  searchOnce?: boolean
+  /** Told what the manifest search is asking, so a person sees why a pull has not started. */
+  onSearch?: (search: ManifestSearch) => void
 }
+
+/** Where the search for an unknown manifest stands. */
+export interface ManifestSearch { peersAsked: number, providerLookups: number, providersFound: number }
 
 export interface PeerSummary {
   id: string
@@ -340,7 +350,7 @@ export class Swarm extends SwarmEventEmitter {
     // A manifest new to the store is announced by the 'bundle:added' handler.
     const announceHere = bundle !== undefined
     if (bundle === undefined) {
-      const encoded = await this.findManifest(bundleId, signal, options.manifestSearchTimeoutMs)
+      const encoded = await this.findManifest(bundleId, signal, options.manifestSearchTimeoutMs, options)
       bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
     }
     this.addLocalBundle(bundleId, bundle)
@@ -618,10 +628,16 @@ export class Swarm extends SwarmEventEmitter {
    * then the DHT. Every step, the DHT lookup included, is cut off at the deadline, so a
    * caller that asked for a short search gets its answer on time.
    */
-  private async findManifest (bundleId: string, signal: AbortSignal, timeoutMs = this.init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS): Promise<Uint8Array> {
+  private async findManifest (
+    bundleId: string, signal: AbortSignal, timeoutMs = this.init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS,
+    options: Pick<PullOptions, 'searchOnce' | 'onSearch'> = {},
+  ): Promise<Uint8Array> {
     const deadline = Date.now() + timeoutMs
     const search = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
     const notFound = new Set<string>()
+    // For searchOnce: peers asked at least once (whatever they answered) and lookups done.
+    const asked = new Set<string>()
+    const progress: ManifestSearch = { peersAsked: 0, providerLookups: 0, providersFound: 0 }
     const giveUp = (): never => {
       signal.throwIfAborted()
       throw new BundleNotFoundError(bundleId, notFound.size)
@@ -639,6 +655,9 @@ export class Swarm extends SwarmEventEmitter {
         if (this.bans.isBanned(peer)) continue
         const connection = node.getConnections(peerIdFromString(peer))[0]
         if (connection === undefined) continue
+        asked.add(peer)
+        progress.peersAsked = asked.size
+        options.onSearch?.({ ...progress })
         try {
           const encoded = await fetchBundle(connection, bundleId, { signal: search })
           if (encoded !== undefined) return encoded
@@ -656,8 +675,17 @@ export class Swarm extends SwarmEventEmitter {
         const found = await this.searchProviders(bundleId, search)
         nextLookupAt = Date.now() + lookupBackoffMs
         lookupBackoffMs = Math.min(lookupBackoffMs * 2, PROVIDER_SEARCH_INTERVAL_MS)
+        progress.providerLookups++
+        progress.providersFound += found.length
+        options.onSearch?.({ ...progress })
         for (const peer of found) notFound.delete(peer)
         if (found.length > 0) continue
+      }
+      if (options.searchOnce === true && progress.providerLookups > 0) {
+        // Peers that joined during the lookup (a redial, a provider) are still asked once.
+        const unasked = node.getPeers().map(p => p.toString()).filter(p => !asked.has(p) && !this.bans.isBanned(p))
+        if (unasked.length === 0) giveUp()
+        continue
       }
       await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), search)
     }
