@@ -101,7 +101,7 @@ async function serveBench (work: string, options: Options): Promise<void> {
     gateway = await startDaemonProcess(join(work, 'gateway'), ['--no-mdns', '--gateway', '--log-level', 'warn'])
     await shoalPush(gateway.api, layout)
     const servers = [
-      { name: 'shoal', base: `http://${gateway.api}`, host: gateway.api, repo: 'registry.example.com/shoal/app1' },
+      { name: 'shoal', base: `http://${gateway.registry}`, host: gateway.registry, repo: 'registry.example.com/shoal/app1' },
       { name: 'docker-registry', base: registry.url, host: registry.host, repo: 'shoal/app1' },
     ]
     const blobs = await imageBlobs(servers[0]?.base ?? '', servers[0]?.repo ?? '', '1.0')
@@ -143,14 +143,14 @@ async function firstByteBench (work: string, options: Options): Promise<void> {
     try {
       const bundleId = await shoalPush(gateway.api, layout)
       edge = await startDaemonProcess(join(work, `ttfb-edge-${run}`), ['--no-mdns', '--bootstrap', gateway.address, '--log-level', 'warn'])
-      const edgeApi = edge.api
+      const edgeProcess = edge
+      const edgeApi = edge.registry
       // The edge learns the bundle (its manifest) as a pull starts; the layer is then asked of its registry API.
-      const pull = fetch(`http://${edgeApi}/api/v1/pull`, { method: 'POST', body: JSON.stringify({ ref: bundleId }), headers: { 'content-type': 'application/json' } }).then(async r => await r.text())
+      const pull = edgeProcess.controlText('POST', '/api/v1/pull', { ref: bundleId })
       const known = performance.now()
       for (;;) {
-        const response = await fetch(`http://${edgeApi}/api/v1/bundles/${bundleId}`)
-        await response.body?.cancel()
-        if (response.ok) break
+        const response = await edgeProcess.controlText('GET', `/api/v1/bundles/${bundleId}`)
+        if (response.status === 200) break
         if (performance.now() - known > 30_000) throw new Error('the edge never learnt the bundle')
         await new Promise(resolve => setTimeout(resolve, 5))
       }

@@ -14,11 +14,11 @@ const SHOAL = join(import.meta.dirname, '..', 'bin', 'shoal.js')
 const MIB = 1024 * 1024
 const run = promisify(execFile)
 
-interface Node { name: string, child: ChildProcess, api: string, peerId: string, address: string }
+interface Node { name: string, child: ChildProcess, api: string, registry: string, peerId: string, address: string }
 interface Status { stats: { bytesUploaded: number, bytesDownloaded: number, perPeer: Record<string, { bytesDownloaded: number }> } }
 
 async function startDaemon (name: string, dataDir: string, args: string[]): Promise<Node> {
-  const child = spawn(process.execPath, [SHOAL, '--data', dataDir, '--api', '127.0.0.1:0', '--json', 'daemon',
+  const child = spawn(process.execPath, [SHOAL, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0',
     '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
@@ -28,8 +28,9 @@ async function startDaemon (name: string, dataDir: string, args: string[]): Prom
     })
     child.once('exit', code => { reject(new Error(`${name} exited with ${String(code)}`)) })
   })
-  const started = JSON.parse(line) as { api: string, peerId: string, addresses: string[] }
-  return { name, child, api: started.api, peerId: started.peerId, address: started.addresses[0] ?? '' }
+  // The control API is the Unix socket in the data dir (what `--api` takes); the registry is TCP.
+  const started = JSON.parse(line) as { api: string, registry: string, peerId: string, addresses: string[] }
+  return { name, child, api: started.api, registry: started.registry, peerId: started.peerId, address: started.addresses[0] ?? '' }
 }
 
 async function shoal (...args: string[]): Promise<string> {
@@ -37,7 +38,8 @@ async function shoal (...args: string[]): Promise<string> {
 }
 
 async function status (node: Node): Promise<Status> {
-  return await (await fetch(`http://${node.api}/api/v1/status`)).json() as Status
+  // The read-only status the status page polls, on the registry listener.
+  return await (await fetch(`http://${node.registry}/status.json`)).json() as Status
 }
 
 const work = await mkdtemp(join(tmpdir(), 'shoal-demo-'))
@@ -65,7 +67,7 @@ try {
   }
   const gatewaySent = (await status(gateway)).stats.bytesUploaded
   console.log(`\nthe gateway sent ${(gatewaySent / bundleBytes).toFixed(2)} copies of the bundle for ${edges.length} edges; the rest moved between edges.`)
-  console.log(`containerd would pull it from any edge: http://${edges[0]?.api ?? ''}/v2/registry.example.com/shoal/app1/manifests/1.0`)
+  console.log(`containerd would pull it from any edge: http://${edges[0]?.registry ?? ''}/v2/registry.example.com/shoal/app1/manifests/1.0`)
 } finally {
   for (const node of nodes) node.child.kill('SIGTERM')
   await Promise.all(nodes.map(async node => await new Promise(resolve => { if (node.child.exitCode !== null) resolve(null); else node.child.once('exit', resolve) })))

@@ -1,11 +1,11 @@
 // shoal on the bed: one daemon per host, the gateway seeds, every edge pulls at once.
 //
 // Built against the CLI contract:
-//   shoal daemon --data DIR --api IP:5050 --listen /ip4/IP/tcp/4001 [--bootstrap ADDR] [--gateway] [--no-mdns]
-//   shoal --api IP:5050 status --json   → { peerId, addresses, bundles, stats: { bytesUploaded, bytesDownloaded } }
-//   shoal --api IP:5050 push LAYOUT     → prints the bundle ID
-//   shoal --api IP:5050 pull ID         → returns when complete
-//   shoal --api IP:5050 verify ID       → exit 0 when every object re-hashes right
+//   shoal daemon --data DIR --registry IP:5050 --listen /ip4/IP/tcp/4001 [--bootstrap ADDR] [--gateway] [--no-mdns]
+//   shoal --api DIR/api.sock status --json   → { peerId, addresses, bundles, stats: { bytesUploaded, bytesDownloaded } }
+//   shoal --api DIR/api.sock push LAYOUT     → prints the bundle ID
+//   shoal --api DIR/api.sock pull ID         → returns when complete
+//   shoal --api DIR/api.sock verify ID       → exit 0 when every object re-hashes right
 //   shoal --data DIR export ID DEST     → (daemon stopped) the layout back, compared byte for byte with the source
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
@@ -204,7 +204,8 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   const { services, sampler, workDir, logDir, options, signal } = context
   const dataDir = join(workDir, 'nodes', name, 'data')
   await mkdir(dataDir, { recursive: true })
-  const command = [process.execPath, SHOAL_BIN, 'daemon', '--data', dataDir, '--api', `${host.ip}:${API_PORT}`, '--listen', `/ip4/${host.ip}/tcp/${P2P_PORT}`]
+  apiSockets.set(host.ns, join(dataDir, 'api.sock'))
+  const command = [process.execPath, SHOAL_BIN, 'daemon', '--data', dataDir, '--registry', `${host.ip}:${API_PORT}`, '--listen', `/ip4/${host.ip}/tcp/${P2P_PORT}`]
   if (role === 'gateway') command.push('--gateway')
   if (bootstrap !== undefined) command.push('--bootstrap', bootstrap)
   if (!options.mdns) command.push('--no-mdns')
@@ -223,9 +224,14 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   return { host, name, role, dataDir, service, peerId: status.peerId, bootstrap, env }
 }
 
-/** `shoal --api HOST:5050 ARGS…` from inside the host's namespace. */
+/** Each host's daemon's control socket (in its data dir), by network namespace. */
+const apiSockets = new Map<string, string>()
+
+/** `shoal --api DATA/api.sock ARGS…` from inside the host's namespace (the control API is a Unix socket). */
 async function cli (host: Host, args: string[], signal: AbortSignal, allowFailure = false): Promise<RunResult> {
-  return await run(inNetns(host.ns, [process.execPath, SHOAL_BIN, '--api', `${host.ip}:${API_PORT}`, ...args]), { signal, allowFailure })
+  const socket = apiSockets.get(host.ns)
+  if (socket === undefined) throw new Error(`no daemon was started on ${host.ns}`)
+  return await run(inNetns(host.ns, [process.execPath, SHOAL_BIN, '--api', socket, ...args]), { signal, allowFailure })
 }
 
 function parseBundleId (stdout: string): string {

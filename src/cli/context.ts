@@ -2,16 +2,18 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { openStore, type Store } from '../store/index.js'
-import { findDaemon } from './daemon-client.js'
+import { findDaemon, type DaemonApi } from './daemon-client.js'
 
 /** What every command gets: where the store is, how to print, when to stop. */
 export interface CommandContext {
   dataDir: string
-  /** True when `--data` was given: then the store is used directly unless `--api` is too. */
+  /** True when `--data` was given (the daemon command's data directory setting). */
   dataExplicit: boolean
   json: boolean
-  /** `HOST:PORT` of a running daemon's API, if one was named. */
+  /** A running daemon's control API (a socket path or `HOST:PORT`), if one was named. */
   api: string | undefined
+  /** The bearer token's file, for a control API on TCP. */
+  apiTokenFile: string | undefined
   stdout: Writable & { isTTY?: boolean }
   stderr: Writable & { isTTY?: boolean }
   signal: AbortSignal
@@ -53,8 +55,8 @@ export function printLine (context: CommandContext, line: string): void {
  * Runs a command through the running daemon when there is one (it holds the store's lock),
  * or on the store directly when there is none.
  */
-export async function viaDaemonOrStore<T> (context: CommandContext, viaDaemon: (api: string) => Promise<T>, viaStore: (store: Store) => Promise<T>): Promise<T> {
-  const api = await findDaemon(context, context.dataExplicit)
+export async function viaDaemonOrStore<T> (context: CommandContext, viaDaemon: (api: DaemonApi) => Promise<T>, viaStore: (store: Store) => Promise<T>): Promise<T> {
+  const api = await findDaemon(context)
   // Every command routed here reads or removes: none of them should leave a new empty store.
   return api !== undefined ? await viaDaemon(api) : await withStore(context, viaStore, { create: false })
 }

@@ -1,8 +1,13 @@
-import { request } from 'node:http'
+import { readFile } from 'node:fs/promises'
+import { request, type IncomingMessage } from 'node:http'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { formatListenAddress, parseListenAddress, type ListenAddress } from '../http/index.js'
 import type { CommandContext } from './context.js'
 
-/** The default API address, where `shoal daemon` listens unless told otherwise. */
-export const DEFAULT_API_ADDRESS = '127.0.0.1:5050'
+/** The daemon's control socket in its data directory, where `shoal daemon` listens unless told otherwise. */
+export const API_SOCKET_NAME = 'api.sock'
 /** A local daemon answers in milliseconds; this only bounds a hung one. */
 const PROBE_TIMEOUT_MS = 1_000
 
@@ -13,17 +18,44 @@ export class DaemonError extends Error {
   }
 }
 
-/**
- * The daemon to talk to, if any: one named by `--api`/`$SHOAL_API` must answer; without
- * one, the default address is tried unless `--data` names a store to work on directly.
- */
-export async function findDaemon (context: CommandContext, explicitData: boolean): Promise<string | undefined> {
-  if (context.api !== undefined) return context.api
-  if (explicitData) return undefined
-  return await probe(DEFAULT_API_ADDRESS) ? DEFAULT_API_ADDRESS : undefined
+/** A daemon's control API: where it is, and the bearer token TCP needs. */
+export interface DaemonApi {
+  address: ListenAddress
+  token?: string
 }
 
-async function probe (api: string): Promise<boolean> {
+/**
+ * The daemon to talk to, if any: one named by `--api`/`$SHOAL_API` must answer; without
+ * one, the socket in the data directory is tried (a daemon holds that store's lock, so
+ * going through it is the only way to use the store while it runs).
+ */
+export async function findDaemon (context: Pick<CommandContext, 'api' | 'apiTokenFile' | 'dataDir'>): Promise<DaemonApi | undefined> {
+  if (context.api !== undefined) {
+    let address: ListenAddress
+    try {
+      address = parseListenAddress(context.api, 'API address (--api, SHOAL_API)')
+    } catch (err) {
+      throw new DaemonError('API_ADDRESS_INVALID', (err as Error).message, 0)
+    }
+    if (address.kind === 'socket') return { address }
+    if (context.apiTokenFile === undefined) {
+      throw new DaemonError('TOKEN_REQUIRED', `the control API at ${formatListenAddress(address)} is TCP, which needs the daemon's token: give --api-token-file FILE or $SHOAL_API_TOKEN_FILE (or use its Unix socket)`, 0)
+    }
+    return { address, token: await readToken(context.apiTokenFile) }
+  }
+  const local: DaemonApi = { address: { kind: 'socket', path: join(context.dataDir, API_SOCKET_NAME) } }
+  return await probe(local) ? local : undefined
+}
+
+async function readToken (path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim()
+  } catch (err) {
+    throw new DaemonError('TOKEN_UNREADABLE', `cannot read the API token file ${path} (--api-token-file, SHOAL_API_TOKEN_FILE): ${(err as Error).message}`, 0)
+  }
+}
+
+async function probe (api: DaemonApi): Promise<boolean> {
   try {
     await requestJson(api, 'GET', '/api/v1/status', undefined, AbortSignal.timeout(PROBE_TIMEOUT_MS))
     return true
@@ -32,25 +64,19 @@ async function probe (api: string): Promise<boolean> {
   }
 }
 
-export async function requestJson<T> (api: string, method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
-  const response = await send(api, method, path, body, signal)
-  const text = await readAll(response.stream)
-  const value = text === '' ? undefined : JSON.parse(text) as unknown
-  if (response.status >= 400) {
-    const error = (value as { error?: { code?: string, message?: string } } | undefined)?.error
-    throw new DaemonError(error?.code ?? 'DAEMON_ERROR', error?.message ?? `the daemon answered ${response.status}`, response.status)
-  }
-  return value as T
+export async function requestJson<T> (api: DaemonApi, method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  const response = await send(api, method, path, jsonBody(body), signal)
+  const text = await readAll(response)
+  if ((response.statusCode ?? 0) >= 400) throw errorOf(response.statusCode ?? 0, text)
+  return (text === '' ? undefined : JSON.parse(text)) as T
 }
 
 /** Sends a request and yields each line of an NDJSON answer as it arrives. */
-export async function * requestLines<T> (api: string, path: string, body: unknown, signal?: AbortSignal): AsyncGenerator<T> {
-  const response = await send(api, 'POST', path, body, signal)
-  if (response.status >= 400) {
-    await requestJsonError(response)
-  }
+export async function * requestLines<T> (api: DaemonApi, path: string, body: unknown, signal?: AbortSignal): AsyncGenerator<T> {
+  const response = await send(api, 'POST', path, jsonBody(body), signal)
+  if ((response.statusCode ?? 0) >= 400) throw errorOf(response.statusCode ?? 0, await readAll(response))
   let buffered = ''
-  for await (const piece of response.stream) {
+  for await (const piece of response) {
     buffered += (piece as Buffer).toString()
     let newline
     while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -61,29 +87,50 @@ export async function * requestLines<T> (api: string, path: string, body: unknow
   }
 }
 
-async function requestJsonError (response: { status: number, stream: NodeJS.ReadableStream }): Promise<never> {
-  const text = await readAll(response.stream)
-  let error: { code?: string, message?: string } | undefined
-  try { error = (JSON.parse(text) as { error?: typeof error }).error } catch { error = undefined }
-  throw new DaemonError(error?.code ?? 'DAEMON_ERROR', error?.message ?? `the daemon answered ${response.status}`, response.status)
+/** A request body: bytes, or a stream sent as it is read (chunked), with its media type. */
+export interface RequestBody {
+  type: string
+  bytes?: Buffer
+  stream?: Readable
 }
 
-async function send (api: string, method: string, path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number, stream: NodeJS.ReadableStream }> {
-  const colon = api.lastIndexOf(':')
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+function jsonBody (body: unknown): RequestBody | undefined {
+  return body === undefined ? undefined : { type: 'application/json', bytes: Buffer.from(JSON.stringify(body)) }
+}
+
+function errorOf (status: number, text: string): DaemonError {
+  let error: { code?: string, message?: string } | undefined
+  try { error = (JSON.parse(text) as { error?: typeof error }).error } catch { error = undefined }
+  return new DaemonError(error?.code ?? 'DAEMON_ERROR', error?.message ?? `the daemon answered ${status}`, status)
+}
+
+/** Sends one request; the answer's body is left to the caller to read. */
+export async function send (api: DaemonApi, method: string, path: string, body: RequestBody | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+  const where = api.address.kind === 'socket' ? { socketPath: api.address.path } : { host: api.address.host, port: api.address.port }
+  const headers: Record<string, string | number> = {}
+  if (api.token !== undefined) headers.authorization = `Bearer ${api.token}`
+  if (body !== undefined) headers['content-type'] = body.type
+  if (body?.bytes !== undefined) headers['content-length'] = body.bytes.length
   return await new Promise((resolve, reject) => {
     const req = request({
-      host: api.slice(0, colon).replace(/^\[|\]$/g, ''),
-      port: Number(api.slice(colon + 1)),
+      ...where,
       method,
       path,
       signal,
       // One request per command: a kept-alive socket would hold the process open after it.
       agent: false,
-      headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length },
-    }, res => { resolve({ status: res.statusCode ?? 0, stream: res }) })
-    req.on('error', err => { reject(new DaemonError('DAEMON_UNREACHABLE', `no shoal daemon answers at ${api} (${err.message}); start one with \`shoal daemon\` or drop --api`, 0)) })
-    req.end(payload)
+      headers,
+    }, resolve)
+    req.on('error', err => {
+      const named = formatListenAddress(api.address)
+      reject(signal?.aborted === true ? signal.reason : new DaemonError('DAEMON_UNREACHABLE', `no shoal daemon answers at ${named} (${err.message}); start one with \`shoal daemon\` or drop --api`, 0))
+    })
+    if (body?.stream !== undefined) {
+      // A failing source ends the request; the daemon then sees a truncated body and keeps nothing.
+      pipeline(body.stream, req).catch((err: unknown) => { req.destroy(err as Error) })
+    } else {
+      req.end(body?.bytes)
+    }
   })
 }
 

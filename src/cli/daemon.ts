@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import {
-  createLogger, defaultConfigPath, resolveConfig, settingsFromEnv, settingsFromFile, startDaemon, type RawSettings,
+  createLogger, defaultConfigPath, formatListenAddress, resolveConfig, settingsFromEnv, settingsFromFile, startDaemon, type RawSettings,
 } from '../daemon/index.js'
 import type { Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
@@ -16,6 +16,10 @@ export const daemon: Command = async (args, context) => {
     args,
     options: {
       config: { type: 'string' },
+      registry: { type: 'string' },
+      metrics: { type: 'string' },
+      'allowed-host': { type: 'string', multiple: true },
+      'push-network': { type: 'string', multiple: true },
       listen: { type: 'string', multiple: true },
       bootstrap: { type: 'string', multiple: true },
       'no-mdns': { type: 'boolean' },
@@ -32,7 +36,12 @@ export const daemon: Command = async (args, context) => {
   })
   const flags: RawSettings = {}
   if (context.dataExplicit) flags.dataDir = context.dataDir
-  if (context.api !== undefined && context.api !== process.env.SHOAL_API) flags.apiHost = context.api
+  if (context.api !== undefined && context.api !== process.env.SHOAL_API) flags.api = context.api
+  if (context.apiTokenFile !== undefined && context.apiTokenFile !== process.env.SHOAL_API_TOKEN_FILE) flags.apiTokenFile = context.apiTokenFile
+  if (values.registry !== undefined) flags.registry = values.registry
+  if (values.metrics !== undefined) flags.metrics = values.metrics
+  if (values['allowed-host'] !== undefined) flags.allowedHosts = values['allowed-host']
+  if (values['push-network'] !== undefined) flags.pushNetworks = values['push-network']
   if (values.listen !== undefined) flags.listen = values.listen
   if (values.bootstrap !== undefined) flags.bootstrap = values.bootstrap
   if (values['no-mdns'] === true) flags.mdns = false
@@ -53,7 +62,13 @@ export const daemon: Command = async (args, context) => {
   const config = resolveConfig({ flags, env, file }, context.dataDir)
   const logger = createLogger(config.logLevel, {}, context.stderr)
   const running = await startDaemon(config, logger)
-  if (context.json) context.stdout.write(JSON.stringify({ peerId: running.swarm.peerId, addresses: running.swarm.addresses(), api: `${running.api.host}:${running.api.port}` }) + '\n')
+  if (context.json) {
+    const { api, registry, metrics } = running.listeners
+    context.stdout.write(JSON.stringify({
+      peerId: running.swarm.peerId, addresses: running.swarm.addresses(), api: formatListenAddress(api), registry: formatListenAddress(registry),
+      ...(metrics !== undefined ? { metrics: formatListenAddress(metrics) } : {}),
+    }) + '\n')
+  }
   await new Promise<void>(resolve => {
     if (context.signal.aborted) resolve()
     context.signal.addEventListener('abort', () => { resolve() }, { once: true })

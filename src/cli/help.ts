@@ -18,21 +18,29 @@ Store and snapshots (snapdir-compatible):
 The fleet (a daemon per machine):
   daemon [--listen MA]... [--bootstrap MA]... [--no-mdns] [--gateway] [--swarm-key FILE]
          [--max-upload RATE] [--max-download RATE] [--quota SIZE] [--config FILE]
-         [--upstream URL] [--allow-push]
-                                           run the daemon; the HTTP API listens on --api (127.0.0.1:5050):
-                                           registry mirror, status page at /, /metrics, /healthz;
+         [--upstream URL] [--allow-push] [--push-network CIDR]...
+         [--registry HOST:PORT] [--metrics HOST:PORT] [--allowed-host NAME]...
+                                           run the daemon: the registry mirror on --registry
+                                           (127.0.0.1:5050; with status page at /, /metrics and /healthz
+                                           unless --metrics gives them their own address); the control
+                                           API on --api (DATA/api.sock, mode 0660, group shoal; TCP only
+                                           with --api-token-file); pushes (--allow-push) need the token
+                                           or a client in --push-network (default: loopback)
                                            --upstream: pull misses through from that registry
                                            ($SHOAL_UPSTREAM_USER/$SHOAL_UPSTREAM_PASSWORD for its tokens)
   pull ID|REF [DIR]                        fetch through the swarm with progress; check out to DIR
   peers | status                           what the daemon sees (status --json: peer ID, addresses, bundles)
   keygen swarm FILE                        a pre-shared key that closes a fleet to strangers
 
-Commands talk to the daemon when one runs (--api HOST:PORT, $SHOAL_API, or the default
-address when --data is not given) and work on the store directly when none does.
+Commands talk to the daemon when one runs (--api, $SHOAL_API, or the socket in the data
+directory) and work on the store directly when none does.
 
 Global options:
   --data DIR     the store (default $SHOAL_DATA, else ~/.local/share/shoal)
-  --api ADDR     a running daemon's API (default $SHOAL_API, else 127.0.0.1:5050 if one answers)
+  --api ADDR     a running daemon's control API: a socket path, HOST:PORT or http://HOST:PORT
+                 (default $SHOAL_API, else DATA/api.sock if a daemon answers there)
+  --api-token-file FILE
+                 the bearer token for a control API on TCP (default $SHOAL_API_TOKEN_FILE)
   --json         machine-readable output on stdout
   --help, -h     this text
 

@@ -43,7 +43,8 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
       dataDir: global.data ?? defaultDataDir(),
       dataExplicit: global.data !== undefined,
       json: global.json === true,
-      api: global.api ?? process.env.SHOAL_API,
+      api: global.api ?? nonEmpty(process.env.SHOAL_API),
+      apiTokenFile: global.apiTokenFile ?? nonEmpty(process.env.SHOAL_API_TOKEN_FILE),
       signal: controller.signal,
       ...io,
     })
@@ -55,7 +56,11 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
   }
 }
 
-interface GlobalOptions { data?: string, json?: boolean, api?: string, help?: boolean }
+interface GlobalOptions { data?: string, json?: boolean, api?: string, apiTokenFile?: string, help?: boolean }
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === '' ? undefined : value
+}
 
 /** Global options may stand before the command or among its arguments. */
 function splitGlobalOptions (argv: string[]): { global: GlobalOptions, command: string | undefined, rest: string[] } {
@@ -73,6 +78,7 @@ function splitGlobalOptions (argv: string[]): { global: GlobalOptions, command: 
     }
     if (flag === '--data') global.data = value()
     else if (flag === '--api') global.api = value()
+    else if (flag === '--api-token-file') global.apiTokenFile = value()
     else if (flag === '--json') global.json = true
     else if (flag === '--help' || flag === '-h') global.help = true
     else if (command === undefined && !arg.startsWith('-')) command = arg

@@ -12,7 +12,7 @@ export const pull: Command = async (args, context) => {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
   const [ref, dir] = positionals
   if (ref === undefined || positionals.length > 2) throw new UsageError('pull takes ID|REF and an optional DIR')
-  const api = await findDaemon(context, false)
+  const api = await findDaemon(context)
   if (api === undefined) throw new UsageError('pull needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
   const bar = new ProgressBar(context.stderr, 'pull', undefined, !context.json)
   let done: Extract<PullEvent, { type: 'done' }> | undefined

@@ -16,7 +16,7 @@ export const push: Command = async (args, context) => {
   const path = positionals[0]
   if (path === undefined || positionals.length > 1) throw new UsageError('push takes one PATH (a directory or an image archive)')
   const refs = values.ref ?? []
-  const api = await findDaemon(context, context.dataExplicit)
+  const api = await findDaemon(context)
   let output: PushOutput
   if (api !== undefined) {
     output = await requestJson<PushOutput>(api, 'POST', '/api/v1/push', { path: resolve(path), refs }, context.signal)

@@ -1,13 +1,24 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, type ListenAddress } from '../http/index.js'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
 
 export interface DaemonConfig {
   dataDir: string
-  apiHost: string
-  apiPort: number
+  /** The control API (the CLI's): a Unix socket by default, TCP only with `apiTokenFile`. */
+  api: ListenAddress
+  /** A file holding the bearer token the control API over TCP and registry pushes take. */
+  apiTokenFile?: string
+  /** The registry mirror (read-only OCI API unless `allowPush`), what containerd is pointed at. */
+  registry: ListenAddress
+  /** `/metrics` and the status page on their own address; without it the registry listener serves them. */
+  metrics?: ListenAddress
+  /** Host names requests may be addressed to besides IP literals and `localhost` (DNS-rebinding check). */
+  allowedHosts: string[]
+  /** CIDRs whose clients may push to the registry without the token (default: loopback, unless a token is set). */
+  pushNetworks: string[]
   listen: string[]
   bootstrap: string[]
   mdns: boolean
@@ -30,7 +41,10 @@ export interface DaemonConfig {
 /** Every setting as text, the common form of flags, environment and config file. */
 export type RawSettings = Partial<Record<keyof DaemonConfig, string | string[] | boolean>>
 
-export const DEFAULT_API = '127.0.0.1:5050'
+/** Where containerd finds the mirror unless told otherwise (and where it always did). */
+export const DEFAULT_REGISTRY = '127.0.0.1:5050'
+/** The control API's socket, in the data directory unless --api says otherwise. */
+export const API_SOCKET_NAME = 'api.sock'
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
 
 /** `SHOAL_*` variables; list settings take comma-separated values. */
@@ -40,7 +54,12 @@ export function settingsFromEnv (env: NodeJS.ProcessEnv): RawSettings {
   const list = (name: string): string[] | undefined => text(name)?.split(',').map(s => s.trim()).filter(s => s !== '')
   const flag = (name: string): boolean | undefined => text(name) === undefined ? undefined : !['0', 'false', 'no', 'off'].includes((text(name) ?? '').toLowerCase())
   assign(out, 'dataDir', text('SHOAL_DATA'))
-  assign(out, 'apiHost', text('SHOAL_API'))
+  assign(out, 'api', text('SHOAL_API'))
+  assign(out, 'apiTokenFile', text('SHOAL_API_TOKEN_FILE'))
+  assign(out, 'registry', text('SHOAL_REGISTRY'))
+  assign(out, 'metrics', text('SHOAL_METRICS'))
+  assign(out, 'allowedHosts', list('SHOAL_ALLOWED_HOSTS'))
+  assign(out, 'pushNetworks', list('SHOAL_PUSH_NETWORKS'))
   assign(out, 'listen', list('SHOAL_LISTEN'))
   assign(out, 'bootstrap', list('SHOAL_BOOTSTRAP'))
   assign(out, 'mdns', flag('SHOAL_MDNS'))
@@ -81,26 +100,44 @@ export async function settingsFromFile (path: string): Promise<RawSettings> {
 }
 
 const CONFIG_KEYS = new Set<string>([
-  'dataDir', 'apiHost', 'apiPort', 'listen', 'bootstrap', 'mdns', 'gateway', 'maxUploadBytesPerSecond', 'maxDownloadBytesPerSecond',
+  'dataDir', 'api', 'apiTokenFile', 'registry', 'metrics', 'allowedHosts', 'pushNetworks', 'listen', 'bootstrap', 'mdns', 'gateway', 'maxUploadBytesPerSecond', 'maxDownloadBytesPerSecond',
   'swarmKeyFile', 'trust', 'upstream', 'upstreamUser', 'upstreamPassword', 'allowPush', 'quotaBytes', 'logLevel',
 ])
 
 /**
  * Flags win over the environment, which wins over the config file, which wins over
- * defaults. `apiHost` may carry `HOST:PORT` (as `--api` and `$SHOAL_API` do).
+ * defaults. `api` is a socket path or `HOST:PORT` (as `--api` and `$SHOAL_API` are).
  */
 export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, file: RawSettings }, defaultDataDir: string): DaemonConfig {
   const pick = <K extends keyof DaemonConfig>(key: K): string | string[] | boolean | undefined => layers.flags[key] ?? layers.env[key] ?? layers.file[key]
   const text = (key: keyof DaemonConfig): string | undefined => { const v = pick(key); return typeof v === 'string' ? v : undefined }
   const list = (key: keyof DaemonConfig): string[] | undefined => { const v = pick(key); return Array.isArray(v) ? v : typeof v === 'string' ? [v] : undefined }
   const bool = (key: keyof DaemonConfig, fallback: boolean): boolean => { const v = pick(key); return typeof v === 'boolean' ? v : typeof v === 'string' ? v === 'true' : fallback }
-  const [apiHost, apiPort] = splitHostPort(text('apiHost') ?? DEFAULT_API, text('apiPort'))
+  const dataDir = text('dataDir') ?? defaultDataDir
+  const api = address(text('api') ?? join(dataDir, API_SOCKET_NAME), 'control API address (--api, SHOAL_API)')
+  const registry = address(text('registry') ?? DEFAULT_REGISTRY, 'registry address (--registry, SHOAL_REGISTRY)')
+  const metricsText = text('metrics')
+  const metrics = metricsText === undefined ? undefined : address(metricsText, 'metrics address (--metrics, SHOAL_METRICS)')
+  if (registry.kind !== 'tcp') throw new ConfigError(`the registry listens on TCP (containerd cannot use a socket); write --registry HOST:PORT, e.g. ${DEFAULT_REGISTRY}`)
+  if (metrics !== undefined && metrics.kind !== 'tcp') throw new ConfigError('metrics listen on TCP so Prometheus can reach them; write --metrics HOST:PORT, e.g. 0.0.0.0:9090')
+  const apiTokenFile = text('apiTokenFile')
+  if (api.kind === 'tcp' && apiTokenFile === undefined) {
+    throw new ConfigError(`the control API on TCP (${formatListenAddress(api)}) needs a bearer token: write one to a file (e.g. \`head -c 32 /dev/urandom | base64 > token\`) and give --api-token-file FILE (SHOAL_API_TOKEN_FILE), or leave --api out for the Unix socket`)
+  }
+  const pushNetworks = list('pushNetworks') ?? []
+  try {
+    parseNetworks(pushNetworks)
+  } catch (err) {
+    throw new ConfigError(`--push-network (SHOAL_PUSH_NETWORKS): ${(err as Error).message}`, { cause: err })
+  }
   const level = text('logLevel') ?? 'info'
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError(`log level ${JSON.stringify(level)} is not one of debug, info, warn, error`)
   const config: DaemonConfig = {
-    dataDir: text('dataDir') ?? defaultDataDir,
-    apiHost,
-    apiPort,
+    dataDir,
+    api,
+    registry,
+    allowedHosts: list('allowedHosts') ?? [],
+    pushNetworks,
     listen: list('listen') ?? [DEFAULT_LISTEN],
     bootstrap: list('bootstrap') ?? [],
     mdns: bool('mdns', true),
@@ -115,6 +152,8 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (upload !== undefined) config.maxUploadBytesPerSecond = parseRate(upload)
   if (download !== undefined) config.maxDownloadBytesPerSecond = parseRate(download)
   if (quota !== undefined) config.quotaBytes = parseSize(quota)
+  if (metrics !== undefined) config.metrics = metrics
+  if (apiTokenFile !== undefined) config.apiTokenFile = apiTokenFile
   const swarmKeyFile = text('swarmKeyFile')
   const upstream = text('upstream')
   if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
@@ -127,12 +166,13 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   return config
 }
 
-function splitHostPort (hostPort: string, portOverride: string | undefined): [string, number] {
-  const colon = hostPort.lastIndexOf(':')
-  const host = colon < 0 ? hostPort : hostPort.slice(0, colon).replace(/^\[|\]$/g, '')
-  const port = Number(portOverride ?? (colon < 0 ? '5050' : hostPort.slice(colon + 1)))
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`API address ${JSON.stringify(hostPort)} has no valid port; write HOST:PORT, e.g. 127.0.0.1:5050`)
-  return [host, port]
+function address (value: string, what: string): ListenAddress {
+  try {
+    return parseListenAddress(value, what)
+  } catch (err) {
+    if (err instanceof AddressError) throw new ConfigError(err.message, { cause: err })
+    throw err
+  }
 }
 
 export function defaultConfigPath (dataDir: string): string {

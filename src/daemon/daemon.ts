@@ -1,12 +1,16 @@
 import { createServer, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
-import { createControlApi, createHttpApi, createMetrics, createNodeHandler, type HttpApi, type Metrics } from '../http/index.js'
+import {
+  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, listenOn, readStatus,
+  formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type StatusResponse,
+} from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { createSwarm, type Swarm } from '../swarm/index.js'
 import { createUpstream, type Upstream } from '../upstream/index.js'
 import { swarmBlobSource } from './blob-source.js'
 import { corruptingStore } from './byzantine.js'
 import type { DaemonConfig } from './config.js'
+import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import type { Logger } from './logger.js'
 
@@ -14,11 +18,25 @@ export interface Daemon {
   readonly config: DaemonConfig
   readonly store: Store
   readonly swarm: Swarm
-  /** Where the HTTP API listens (the port is real even when 0 was asked for). */
-  readonly api: { host: string, port: number }
+  /** Where each listener is (ports are real even when 0 was asked for). */
+  readonly listeners: DaemonListeners
   readonly metrics: Metrics
   stop: () => Promise<void>
 }
+
+export interface DaemonListeners {
+  /** The control API (the CLI's). */
+  api: ListenAddress
+  /** The registry mirror. */
+  registry: ListenAddress
+  /** `/metrics` and the status page, when on their own address. */
+  metrics?: ListenAddress
+}
+
+interface Listener { server: Server, address: ListenAddress | undefined }
+
+/** Smallest token we accept: a guessable one would make the TCP control API open. */
+const MIN_TOKEN_LENGTH = 16
 
 /**
  * Builds the pieces and starts them in order — store, swarm, HTTP — and stops them in the
@@ -27,14 +45,15 @@ export interface Daemon {
 export async function startDaemon (config: DaemonConfig, logger: Logger): Promise<Daemon> {
   const store = await openStore({ dir: config.dataDir, quotaBytes: config.quotaBytes })
   let swarm: Swarm | undefined
-  let server: Server | undefined
+  const listeners: Listener[] = []
   let registry: HttpApi | undefined
   let upstream: Upstream | undefined
   const lifetime = new AbortController()
   const metrics = createMetrics()
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
-    const swarmKey = config.swarmKeyFile !== undefined ? await readFile(config.swarmKeyFile) : undefined
+    const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file (--swarm-key, SHOAL_SWARM_KEY)') : undefined
+    const token = config.apiTokenFile !== undefined ? await readToken(config.apiTokenFile) : undefined
     const byzantine = process.env.SHOAL_TEST_CORRUPT_CHUNKS === '1'
     if (byzantine) logger.warn('SHOAL_TEST_CORRUPT_CHUNKS=1: this node serves corrupt chunks, for fault tests only')
     swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, logger: logger.child({ module: 'swarm' }) }, {
@@ -72,17 +91,39 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         running.announce(image.bundleId).catch((err: unknown) => { logger.warn('announcing a pulled-through image failed', { bundleId: image.bundleId, err }) })
       },
     })
-    server = createServer({ requestTimeout: 0 }, createNodeHandler({ registry: registry.handler, control, metrics, logger }))
-    const api = await listen(server, config.apiHost, config.apiPort)
-    logger.info('daemon started', { peerId: swarm.peerId, addresses: swarm.addresses(), api: `${api.host}:${api.port}`, gateway: config.gateway, upstream: upstream?.url.origin })
-    const started = { swarm, server, registry, upstream }
+    // With no token and no networks named, only this machine may push (its own skopeo, a CI job).
+    const pushNetworks = config.pushNetworks.length > 0 || token !== undefined ? config.pushNetworks : ['127.0.0.0/8', '::1/128']
+    const access = new AccessPolicy({ token, allowedHosts: config.allowedHosts, pushNetworks })
+    const components = { store, swarm }
+    const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway })
+    const httpLogger = logger.child({ module: 'http' })
+    const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>): Promise<ListenAddress> => {
+      // No whole-request deadline: a multi-GiB layer may take long on an edge link; idle sockets close instead.
+      const listener: Listener = { server: createServer({ requestTimeout: 0 }, handler), address: undefined }
+      listeners.push(listener)
+      listener.address = await listenOn(listener.server, address, httpLogger)
+      return listener.address
+    }
+    const separateMetrics = config.metrics !== undefined
+    const registryAddress = await open(config.registry, createNodeHandler({
+      registry: registry.handler, access, logger: httpLogger, metrics,
+      ...(separateMetrics ? {} : { status }),
+    }, { allowPush: config.allowPush }))
+    const metricsAddress = config.metrics !== undefined ? await open(config.metrics, createNodeHandler({ metrics, status, access, logger: httpLogger })) : undefined
+    const apiAddress = await open(config.api, createNodeHandler({ control, access, logger: httpLogger }, { controlOverTcp: config.api.kind === 'tcp' }))
+    const addresses: DaemonListeners = { api: apiAddress, registry: registryAddress, ...(metricsAddress !== undefined ? { metrics: metricsAddress } : {}) }
+    logger.info('daemon started', {
+      peerId: swarm.peerId, addresses: swarm.addresses(), api: formatListenAddress(apiAddress), registry: formatListenAddress(registryAddress),
+      metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,
+    })
+    const started = { swarm, registry, upstream }
     return {
-      config, store, swarm, api, metrics,
+      config, store, swarm, listeners: addresses, metrics,
       stop: async () => {
         lifetime.abort(new Error('the daemon is stopping'))
         await started.registry.close()
         await started.upstream?.close()
-        await closeServer(started.server)
+        await closeAll(listeners)
         await started.swarm.stop()
         await store.close()
         logger.info('daemon stopped')
@@ -92,23 +133,30 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     lifetime.abort(err)
     await registry?.close()
     await upstream?.close()
-    if (server !== undefined) await closeServer(server)
+    await closeAll(listeners)
     await swarm?.stop()
     await store.close()
     throw err
   }
 }
 
-async function listen (server: Server, host: string, port: number): Promise<{ host: string, port: number }> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => { server.off('error', reject); resolve() })
-  })
-  const address = server.address()
-  return { host, port: typeof address === 'object' && address !== null ? address.port : port }
+async function closeAll (listeners: Listener[]): Promise<void> {
+  await Promise.all(listeners.map(async l => { if (l.server.listening) await closeListener(l.server, l.address) }))
 }
 
-async function closeServer (server: Server): Promise<void> {
-  server.closeAllConnections()
-  await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+/** Reads a file a setting names; an error names the setting, so the operator knows which one to fix. */
+async function readSetting (path: string, setting: string): Promise<Buffer> {
+  try {
+    return await readFile(path)
+  } catch (err) {
+    throw new ConfigError(`cannot read the ${setting} ${path}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+async function readToken (path: string): Promise<string> {
+  const token = (await readSetting(path, 'API token file (--api-token-file, SHOAL_API_TOKEN_FILE)')).toString('utf8').trim()
+  if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
+    throw new ConfigError(`the API token in ${path} must be one word of at least ${MIN_TOKEN_LENGTH} characters; make one with \`head -c 32 /dev/urandom | base64 > ${path}\``)
+  }
+  return token
 }

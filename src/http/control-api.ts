@@ -40,11 +40,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
     const signal = controller.signal
     try {
       if (route === 'GET /status') {
-        const status: StatusResponse = {
-          peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true,
-          bundles: await store.listBundles(), peers: swarm.peers(), stats: swarm.stats(),
-        }
-        sendJson(res, 200, status)
+        sendJson(res, 200, await readStatus(components, init))
       } else if (route === 'GET /bundles') {
         sendJson(res, 200, await store.listBundles())
       } else if (route.startsWith('GET /bundles/')) {
@@ -82,6 +78,15 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       sendError(res, err)
     }
     return true
+  }
+}
+
+/** What `GET /api/v1/status` and the status page's `/status.json` answer. */
+export async function readStatus (components: ControlApiComponents, init: ControlApiInit = {}): Promise<StatusResponse> {
+  const { store, swarm } = components
+  return {
+    peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true,
+    bundles: await store.listBundles(), peers: swarm.peers(), stats: swarm.stats(),
   }
 }
 

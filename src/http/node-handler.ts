@@ -1,16 +1,30 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { AccessDeniedError, type AccessPolicy } from './access-policy.js'
+import type { StatusResponse } from './control-types.js'
 import type { Metrics } from './metrics.js'
 import { matchRoute } from './routes.js'
 import { sendStatusPage } from './status-page.js'
 import type { HttpApi, HttpLogger } from './types.js'
 
+/** What one listener serves; a listener without a part answers 404 for its paths. */
 export interface NodeHandlerComponents {
-  /** The registry API's handler (createHttpApi): `/v2/…` and `/healthz`. */
-  registry: HttpApi['handler']
+  /** The registry API's handler (createHttpApi): `/v2/…`. */
+  registry?: HttpApi['handler']
   /** The control API (createControlApi): `/api/v1/…`; false for paths it does not own. */
-  control: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
+  control?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
+  /** `/metrics`, and the byte and request counters of this listener. */
   metrics?: Metrics
+  /** The status page at `/` and the read-only JSON it polls, `/status.json`. */
+  status?: () => Promise<StatusResponse>
+  access: AccessPolicy
   logger?: HttpLogger
+}
+
+export interface NodeHandlerInit {
+  /** The control API is on TCP here, so it takes the bearer token (a Unix socket's mode is its check). */
+  controlOverTcp?: boolean
+  /** Registry writes are routed (the daemon's --allow-push); each must pass the access policy's push check. */
+  allowPush?: boolean
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])
@@ -19,17 +33,21 @@ const SERVING = new Set(['manifest', 'blob'])
 const RECEIVING = new Set(['uploads', 'upload', 'manifest'])
 
 /**
- * The daemon's one HTTP port: the status page at `/`, `/metrics`, the control API under
- * `/api/v1/`, and the registry API for everything else (its 404s are the spec's JSON).
- * Every request is counted and timed by route, method and status.
+ * One of the daemon's listeners (DESIGN.md "The local HTTP API", docs/architecture.md
+ * "Listeners"): any mix of the registry API, the control API, `/metrics` and the status
+ * page, with `/healthz` on all. Every request is counted and timed by route, method and status.
  */
-export function createNodeHandler (components: NodeHandlerComponents): (req: IncomingMessage, res: ServerResponse) => void {
+export function createNodeHandler (components: NodeHandlerComponents, init: NodeHandlerInit = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics } = components
   return (req, res) => {
     const pathname = pathOf(req)
     const route = routeLabel(pathname)
     if (metrics !== undefined) instrument(metrics, req, res, route)
-    void serve(components, req, res, pathname).catch((err: unknown) => {
+    void serve(components, init, req, res, pathname).catch((err: unknown) => {
+      if (err instanceof AccessDeniedError) {
+        refuse(req, res, err, pathname)
+        return
+      }
       components.logger?.error('request failed', { url: req.url, err })
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' })
       res.end()
@@ -37,26 +55,72 @@ export function createNodeHandler (components: NodeHandlerComponents): (req: Inc
   }
 }
 
-async function serve (components: NodeHandlerComponents, req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+async function serve (components: NodeHandlerComponents, init: NodeHandlerInit, req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
   const read = req.method === 'GET' || req.method === 'HEAD'
-  if (pathname === '/' && read) {
-    sendStatusPage(res, req.method === 'HEAD')
+  const head = req.method === 'HEAD'
+  if (pathname === '/healthz' && read) {
+    sendBody(res, 200, 'text/plain; charset=utf-8', Buffer.from('ok'), head)
     return
   }
-  if (pathname === '/metrics' && read && components.metrics !== undefined) {
-    const body = Buffer.from(await components.metrics.text())
-    res.writeHead(200, { 'Content-Type': components.metrics.contentType, 'Content-Length': body.length, 'Cache-Control': 'no-store' })
-    res.end(req.method === 'HEAD' ? undefined : body)
+  if (components.status !== undefined && pathname === '/' && read) {
+    components.access.checkHost(req)
+    sendStatusPage(res, head)
     return
   }
-  if (await components.control(req, res)) return
-  components.registry(req, res)
+  if (components.status !== undefined && pathname === '/status.json' && read) {
+    components.access.checkHost(req)
+    sendBody(res, 200, 'application/json', Buffer.from(JSON.stringify(await components.status())), head)
+    return
+  }
+  if (components.metrics !== undefined && pathname === '/metrics' && read) {
+    sendBody(res, 200, components.metrics.contentType, Buffer.from(await components.metrics.text()), head)
+    return
+  }
+  if (components.control !== undefined && pathname.startsWith('/api/v1/')) {
+    components.access.checkControl(req, init.controlOverTcp === true)
+    if (await components.control(req, res)) return
+  }
+  if (components.registry !== undefined && pathname.startsWith('/v2')) {
+    if (!read && init.allowPush === true) components.access.checkPush(req)
+    components.registry(req, res)
+    return
+  }
+  sendBody(res, 404, 'application/json', Buffer.from(JSON.stringify({ error: { code: 'NOT_FOUND', message: `nothing is served at ${pathname} on this listener` } })), head)
+}
+
+function refuse (req: IncomingMessage, res: ServerResponse, err: AccessDeniedError, pathname: string): void {
+  if (res.headersSent) {
+    res.end()
+    return
+  }
+  // The registry's clients read the distribution spec's error shape; everything else ours.
+  const registry = pathname.startsWith('/v2')
+  const body = registry
+    ? { errors: [{ code: err.status === 401 ? 'UNAUTHORIZED' : 'DENIED', message: err.message, detail: { reason: err.code } }] }
+    : { error: { code: err.code, message: err.message } }
+  const bytes = Buffer.from(JSON.stringify(body))
+  res.writeHead(err.status, {
+    'Content-Type': 'application/json',
+    'Content-Length': bytes.length,
+    'Cache-Control': 'no-store',
+    ...(err.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="shoal"' } : {}),
+    // The refused request's body is unread; closing beats draining an upload we will not take.
+    ...(req.complete ? {} : { Connection: 'close' }),
+  })
+  res.end(bytes)
+}
+
+function sendBody (res: ServerResponse, status: number, type: string, body: Buffer, head: boolean): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-store' })
+  res.end(head ? undefined : body)
 }
 
 /** A label of few values: the registry route's kind, or what else the port serves. */
 function routeLabel (pathname: string): string {
   if (pathname === '/') return 'status-page'
+  if (pathname === '/status.json') return 'status'
   if (pathname === '/metrics') return 'metrics'
+  if (pathname === '/healthz') return 'health'
   if (pathname.startsWith('/api/v1/')) return 'control'
   return matchRoute(pathname)?.kind ?? 'not-found'
 }

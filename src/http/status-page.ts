@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http'
  * `GET /`: a page for a person (DESIGN.md "The local HTTP API"): this node's peer ID, its
  * peers with bytes each way and banned state, its bundles with refs and progress, and
  * transfer rates. One self-contained document (no scripts or styles from elsewhere: edge
- * nodes are often offline); its script polls `/api/v1/status` every second and builds the
+ * nodes are often offline); its script polls `/status.json` (read-only, served with the page) every second and builds the
  * tables with textContent, so a ref or peer address can never inject markup.
  */
 export function sendStatusPage (res: ServerResponse, head: boolean): void {
@@ -86,7 +86,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <table><thead><tr><th>Peer</th><th>State</th><th class="num">Received</th><th class="num">Sent</th><th class="num">Rate in</th></tr></thead><tbody id="peers"></tbody></table>
   </section>
 </main>
-<footer>Addresses: <span class="mono" id="addresses"></span> · refreshed every second from <span class="mono">/api/v1/status</span> · <a href="/metrics">/metrics</a></footer>
+<footer>Addresses: <span class="mono" id="addresses"></span> · refreshed every second from <span class="mono">/status.json</span> · <a href="/metrics">/metrics</a></footer>
 <script>
 (function () {
   'use strict';
@@ -199,7 +199,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     last = { at: now, stats: { bytesDownloaded: stats.bytesDownloaded, bytesUploaded: stats.bytesUploaded }, peers: peers };
   }
   function poll() {
-    fetch('/api/v1/status', { cache: 'no-store' })
+    fetch('/status.json', { cache: 'no-store' })
       .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
       .then(function (status) { $('stale').textContent = ''; render(status, Date.now()); })
       .catch(function (err) { $('stale').textContent = 'daemon not answering (' + err.message + ')'; })

@@ -91,7 +91,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
 
   /** HEAD of a blob on a daemon's registry API, in containerd's mirror form: 200 only when held whole. */
   async function blobStatus (daemon: DaemonProcess, repository: string, digest: string): Promise<number> {
-    const response = await fetch(`http://${daemon.api}/v2/${repository}/blobs/${digest}?ns=${REGISTRY}`, { method: 'HEAD' })
+    const response = await fetch(`http://${daemon.registry}/v2/${repository}/blobs/${digest}?ns=${REGISTRY}`, { method: 'HEAD' })
     return response.status
   }
 
@@ -121,7 +121,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     expect(before.stats.bytesDownloaded).toBe(0)
     expect(await blobStatus(edge, 'shoal/app2', images.baseLayer.digest)).toBe(404)
 
-    const ctd = await startContainerd('containerd-fresh', `http://${edge.api}`)
+    const ctd = await startContainerd('containerd-fresh', `http://${edge.registry}`)
     const pulled = await ctd.pull(ref)
     expect(pulled.code, pulled.stderr).toBe(0)
 
@@ -150,7 +150,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     const size = images.baseLayer.size
     const blobPath = `/v2/shoal/app1/blobs/${images.baseLayer.digest}`
     let cuts = 0
-    const relay = await startHttpRelay(edge.api, request => {
+    const relay = await startHttpRelay(edge.registry, request => {
       if (request.method !== 'GET' || !request.url.startsWith(blobPath) || cuts > 0) return undefined
       cuts++
       return CUT_AT
@@ -176,13 +176,13 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
   it('serves an image pushed to the gateway with skopeo from another edge', async () => {
     const ref = `${REGISTRY}/team/pushed:1.0`
     const layout = images.layouts.app3 ?? ''
-    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:1.0`, `docker://${gateway.api}/${ref}`], { timeout: 60_000 })
+    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:1.0`, `docker://${gateway.registry}/${ref}`], { timeout: 60_000 })
     const edge = await startEdge('edge-pushed')
     const record = await waitForRecord(edge, ref)
     expect(record.manifestDigest).toBe(await topDigest(layout))
     expect(await blobStatus(edge, 'team/pushed', images.baseLayer.digest)).toBe(404)
 
-    const ctd = await startContainerd('containerd-pushed', `http://${edge.api}`)
+    const ctd = await startContainerd('containerd-pushed', `http://${edge.registry}`)
     const pulled = await ctd.pull(ref)
     expect(pulled.code, pulled.stderr).toBe(0)
     expect(await imageLine(ctd, ref)).toContain(await topDigest(layout))

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { request as httpRequest } from 'node:http'
 import { SHOAL_BIN } from './shoal-cli.js'
 
 /** A daemon that does not print its address within this long has failed to start. */
@@ -11,7 +12,10 @@ export interface DaemonProcess {
   peerId: string
   /** Full multiaddr with /p2p/, to bootstrap others from. */
   address: string
+  /** The control API (what `--api` takes): the Unix socket in the data directory. */
   api: string
+  /** The registry mirror's HOST:PORT (also /metrics, the status page and /healthz). */
+  registry: string
   logs: () => string
   /** SIGTERM and wait; returns the exit code. */
   stop: () => Promise<number | null>
@@ -19,6 +23,8 @@ export interface DaemonProcess {
   kill: () => Promise<void>
   status: () => Promise<DaemonStatus>
   request: <T>(method: string, path: string, body?: unknown) => Promise<T>
+  /** A control request whose answer is read whole, whatever its status (NDJSON pulls, refusals). */
+  controlText: (method: string, path: string, body?: unknown) => Promise<{ status: number, text: string }>
 }
 
 export interface DaemonStatus {
@@ -30,15 +36,16 @@ export interface DaemonStatus {
 }
 
 /**
- * Starts `shoal daemon` as its own process on loopback (API on a free port, libp2p on a
- * free TCP port) and waits for the line it prints with `--json` once it is listening.
+ * Starts `shoal daemon` as its own process on loopback (registry on a free port, the control
+ * API on DATA/api.sock, libp2p on a free TCP port) and waits for the line it prints with
+ * `--json` once it is listening.
  */
 export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string } = {}): Promise<DaemonProcess> {
-  const argv = [options.bin ?? SHOAL_BIN, '--data', dataDir, '--api', '127.0.0.1:0', '--json', 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
+  const argv = [options.bin ?? SHOAL_BIN, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  const started = await new Promise<{ peerId: string, addresses: string[], api: string }>((resolve, reject) => {
+  const started = await new Promise<Started>((resolve, reject) => {
     let stdout = ''
     const timer = setTimeout(() => { reject(new Error(`daemon did not start within ${START_TIMEOUT_MS} ms:\n${stderr}`)) }, START_TIMEOUT_MS)
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
@@ -46,17 +53,15 @@ export async function startDaemonProcess (dataDir: string, args: string[] = [], 
       const newline = stdout.indexOf('\n')
       if (newline < 0) return
       clearTimeout(timer)
-      resolve(JSON.parse(stdout.slice(0, newline)) as { peerId: string, addresses: string[], api: string })
+      resolve(JSON.parse(stdout.slice(0, newline)) as Started)
     })
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`daemon exited with ${String(code)} before it started:\n${stderr}`)) })
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const controlText = async (method: string, path: string, body?: unknown): Promise<{ status: number, text: string }> => await socketRequest(started.api, method, path, body)
   const request = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`http://${started.api}${path}`, {
-      method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' },
-    })
-    const text = await response.text()
-    if (!response.ok) throw new Error(`${method} ${path} → ${response.status}: ${text}`)
+    const { status, text } = await controlText(method, path, body)
+    if (status >= 400) throw new Error(`${method} ${path} → ${status}: ${text}`)
     return JSON.parse(text) as T
   }
   return {
@@ -65,6 +70,7 @@ export async function startDaemonProcess (dataDir: string, args: string[] = [], 
     peerId: started.peerId,
     address: started.addresses.find(a => a.includes('/tcp/')) ?? '',
     api: started.api,
+    registry: started.registry,
     logs: () => stderr,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
@@ -79,7 +85,28 @@ export async function startDaemonProcess (dataDir: string, args: string[] = [], 
     },
     status: async () => await request<DaemonStatus>('GET', '/api/v1/status'),
     request,
+    controlText,
   }
+}
+
+interface Started { peerId: string, addresses: string[], api: string, registry: string }
+
+/** One request to a control API on a Unix socket (fetch cannot reach one), with JSON as the daemon requires. */
+export async function socketRequest (socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number, text: string }> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+  return await new Promise((resolve, reject) => {
+    const req = httpRequest({
+      socketPath, method, path, agent: false,
+      headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length },
+    }, res => {
+      const parts: Buffer[] = []
+      res.on('data', (part: Buffer) => { parts.push(part) })
+      res.once('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString() }) })
+      res.once('error', reject)
+    })
+    req.once('error', reject)
+    req.end(payload)
+  })
 }
 
 /** Polls a condition on a daemon until it holds, failing after `timeoutMs` with what was last seen. */

@@ -16,7 +16,7 @@ function sample (text: string, name: string, labels = ''): number {
 }
 
 async function scrape (daemon: DaemonProcess): Promise<string> {
-  const response = await fetch(`http://${daemon.api}/metrics`)
+  const response = await fetch(`http://${daemon.registry}/metrics`)
   expect(response.status).toBe(200)
   expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
   return await response.text()
@@ -55,8 +55,8 @@ describe('/metrics on a running daemon', () => {
   })
 
   it('counts a swarm pull: bytes and chunks on both sides, the pull timed, the peer connected', async () => {
-    const response = await fetch(`http://${edge.api}/api/v1/pull`, { method: 'POST', body: JSON.stringify({ ref: bundleId }), headers: { 'content-type': 'application/json' } })
-    const last = JSON.parse((await response.text()).trim().split('\n').at(-1) ?? '{}') as { type?: string }
+    const response = await edge.controlText('POST', '/api/v1/pull', { ref: bundleId })
+    const last = JSON.parse(response.text.trim().split('\n').at(-1) ?? '{}') as { type?: string }
     expect(last.type).toBe('done')
     const status = await edge.status()
     const bundle = status.bundles.find(b => b.id === bundleId)
@@ -80,16 +80,16 @@ describe('/metrics on a running daemon', () => {
 
   it('counts and times HTTP requests by route and status, and the bytes served to local clients', async () => {
     const before = await scrape(gateway)
-    for (let i = 0; i < 3; i++) expect((await fetch(`http://${gateway.api}/v2/`)).status).toBe(200)
-    for (let i = 0; i < 2; i++) expect((await fetch(`http://${gateway.api}/v2/team/none/manifests/1.0`)).status).toBe(404)
-    const health = await fetch(`http://${gateway.api}/healthz`)
+    for (let i = 0; i < 3; i++) expect((await fetch(`http://${gateway.registry}/v2/`)).status).toBe(200)
+    for (let i = 0; i < 2; i++) expect((await fetch(`http://${gateway.registry}/v2/team/none/manifests/1.0`)).status).toBe(404)
+    const health = await fetch(`http://${gateway.registry}/healthz`)
     expect(health.status).toBe(200)
     expect(await health.text()).toBe('ok')
-    const manifest = await fetch(`http://${gateway.api}/v2/registry.example.com/shoal/app1/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    const manifest = await fetch(`http://${gateway.registry}/v2/registry.example.com/shoal/app1/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
     expect(manifest.status).toBe(200)
     const layers = (await manifest.json() as { layers: Array<{ digest: string, size: number }> }).layers
     const base = layers.reduce((a, b) => a.size > b.size ? a : b)
-    const blob = await fetch(`http://${gateway.api}/v2/registry.example.com/shoal/app1/blobs/${base.digest}`)
+    const blob = await fetch(`http://${gateway.registry}/v2/registry.example.com/shoal/app1/blobs/${base.digest}`)
     expect((await blob.arrayBuffer()).byteLength).toBe(base.size)
     const after = await scrape(gateway)
 

@@ -27,8 +27,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     gateway = await startDaemonProcess(join(work, 'gateway'), ['--no-mdns', '--gateway'])
     bundleId = await shoalOk(undefined, ['--api', gateway.api, 'push', images.layouts.app1 ?? ''])
     edge = await startDaemonProcess(join(work, 'edge'), ['--no-mdns', '--bootstrap', gateway.address])
-    const pulled = await fetch(`http://${edge.api}/api/v1/pull`, { method: 'POST', body: JSON.stringify({ ref: bundleId }), headers: { 'content-type': 'application/json' } })
-    expect((await pulled.text()).trim().split('\n').at(-1)).toContain('"done"')
+    const pulled = await edge.controlText('POST', '/api/v1/pull', { ref: bundleId })
+    expect(pulled.text.trim().split('\n').at(-1)).toContain('"done"')
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -47,7 +47,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     const errors: string[] = []
     page.on('pageerror', err => { errors.push(err.message) })
     page.on('console', msg => { if (msg.type() === 'error') errors.push(msg.text()) })
-    await page.goto(`http://${gateway.api}/`)
+    await page.goto(`http://${gateway.registry}/`)
     await page.getByText(bundleId).waitFor({ timeout: 10_000 })
     expect(await page.locator('#peer-id').textContent()).toBe(gateway.peerId)
     expect(await page.locator('#role').textContent()).toBe('gateway')
@@ -63,7 +63,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     await page.screenshot({ path: join(ARTIFACTS, 'status-page-gateway.png'), fullPage: true })
 
     // The edge's page: the same bundle, pulled, and the gateway marked as such.
-    await page.goto(`http://${edge.api}/`)
+    await page.goto(`http://${edge.registry}/`)
     await page.getByText(bundleId).waitFor({ timeout: 10_000 })
     expect(await page.locator('#peer-id').textContent()).toBe(edge.peerId)
     expect(await page.locator('#peers').innerText()).toContain('gateway')
@@ -74,7 +74,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
 
   it('keeps polling: a bundle pushed after the page loaded appears without a reload', async () => {
     const page = await browser.newPage()
-    await page.goto(`http://${gateway.api}/`)
+    await page.goto(`http://${gateway.registry}/`)
     await page.getByText(bundleId).waitFor({ timeout: 10_000 })
     const images = await generateImages(join(work, 'images2'), { baseBytes: 1 * MIB, seed: 10 })
     const second = await shoalOk(undefined, ['--api', gateway.api, 'push', images.layouts.app2 ?? ''])

@@ -43,7 +43,7 @@ describe.skipIf(!canRun)('containerd pulling through shoal as its hosts.toml mir
   })
 
   it('resolves with ?ns= through shoal, which alone fetches from the upstream, once per blob', async () => {
-    await containerd.mirror(front.host, front.url, `http://${daemon.api}`)
+    await containerd.mirror(front.host, front.url, `http://${daemon.registry}`)
     const ref = `${front.host}/shoal/app1:1.0`
     await containerd.ctr(['image', 'pull', '--hosts-dir', containerd.hostsDir, ref])
     const index = JSON.parse(await readFile(join(images.layouts.app1 ?? '', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }

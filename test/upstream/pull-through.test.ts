@@ -76,21 +76,21 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
   it('shares one upstream fetch among concurrent misses, and fetches every blob once', async () => {
     const front = await proxy()
     const edge = await daemon('single-flight', front.url)
-    const responses = await Promise.all(Array.from({ length: 5 }, async () => await fetch(`http://${edge.api}/v2/shoal/app2/manifests/1.0`)))
+    const responses = await Promise.all(Array.from({ length: 5 }, async () => await fetch(`http://${edge.registry}/v2/shoal/app2/manifests/1.0`)))
     const digests = new Set(responses.map(r => r.headers.get('docker-content-digest')))
     for (const response of responses) expect(response.status).toBe(200)
     expect(digests.size).toBe(1)
     await bundleWithRef(edge, `${front.host}/shoal/app2:1.0`)
 
     const out = join(work, 'out-single-flight')
-    await skopeo(['copy', '--src-tls-verify=false', `docker://${edge.api}/shoal/app2:1.0`, `oci:${out}:1.0`])
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${edge.registry}/shoal/app2:1.0`, `oci:${out}:1.0`])
     expect(await layoutBlobs(out)).toEqual(await layoutBlobs(images.layouts.app2 ?? ''))
     const fetched = front.log.requests.filter(r => r.method === 'GET' && r.status === 200).map(r => r.path)
     expect(fetched.filter(p => p === '/v2/shoal/app2/manifests/1.0')).toHaveLength(1)
     const blobGets = fetched.filter(p => p.includes('/blobs/'))
     expect(blobGets.length).toBeGreaterThan(0)
     expect(new Set(blobGets).size).toBe(blobGets.length)
-    const metrics = await (await fetch(`http://${edge.api}/metrics`)).text()
+    const metrics = await (await fetch(`http://${edge.registry}/metrics`)).text()
     const upstreamBytes = Number(/^shoal_transfer_received_bytes_total\{source="upstream"\} (\d+)$/m.exec(metrics)?.[1])
     expect(upstreamBytes).toBeGreaterThan(6 * MIB)
   })
@@ -99,10 +99,10 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     const front = await proxy()
     const edge = await daemon('misses', front.url)
     const started = performance.now()
-    const missing = await fetch(`http://${edge.api}/v2/shoal/nothing/manifests/1.0`)
+    const missing = await fetch(`http://${edge.registry}/v2/shoal/nothing/manifests/1.0`)
     expect(missing.status).toBe(404)
     expect((await missing.json() as { errors: Array<{ code: string }> }).errors[0]?.code).toBe('MANIFEST_UNKNOWN')
-    const blob = await fetch(`http://${edge.api}/v2/shoal/app1/blobs/sha256:${'0'.repeat(64)}`)
+    const blob = await fetch(`http://${edge.registry}/v2/shoal/app1/blobs/sha256:${'0'.repeat(64)}`)
     expect(blob.status).toBe(404)
     expect((await blob.json() as { errors: Array<{ code: string }> }).errors[0]?.code).toBe('BLOB_UNKNOWN')
     expect(performance.now() - started).toBeLessThan(2000)
@@ -110,12 +110,12 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     expect(asked).toBe(2)
 
     // containerd's mirror form for another registry: a local miss, the upstream is not asked.
-    const other = await fetch(`http://${edge.api}/v2/library/alpine/manifests/3.19?ns=docker.io`)
+    const other = await fetch(`http://${edge.registry}/v2/library/alpine/manifests/3.19?ns=docker.io`)
     expect(other.status).toBe(404)
     expect(other.headers.get('oci-namespace')).toBe('docker.io')
     await other.body?.cancel()
     // …while the upstream's own host in ?ns= is forwarded, with the repository as the path names it.
-    const mirrored = await fetch(`http://${edge.api}/v2/shoal/app1/manifests/1.0?ns=${front.host}`)
+    const mirrored = await fetch(`http://${edge.registry}/v2/shoal/app1/manifests/1.0?ns=${front.host}`)
     expect(mirrored.status).toBe(200)
     expect(mirrored.headers.get('oci-namespace')).toBe(front.host)
     await mirrored.body?.cancel()
@@ -126,7 +126,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
   it('pulls an image index through: the index, every child manifest and every blob', async () => {
     const edge = await daemon('index', registry.url)
     const out = join(work, 'out-multi')
-    await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${edge.api}/shoal/multi:1.0`, `oci:${out}:1.0`])
+    await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${edge.registry}/shoal/multi:1.0`, `oci:${out}:1.0`])
     expect(await layoutBlobs(out)).toEqual(await layoutBlobs(images.layouts.multi ?? ''))
     const bundle = await bundleWithRef(edge, `${registry.host}/shoal/multi:1.0`)
     expect(bundle.bytes).toBeGreaterThan(6 * MIB)
@@ -136,7 +136,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     const front = await proxy({ username: 'edge', password: 's3cret', service: 'shoal-test-registry' })
     const edge = await daemon('bearer', front.url, [], { SHOAL_UPSTREAM_USER: 'edge', SHOAL_UPSTREAM_PASSWORD: 's3cret' })
     const out = join(work, 'out-bearer')
-    await skopeo(['copy', '--src-tls-verify=false', `docker://${edge.api}/shoal/app1:1.0`, `oci:${out}:1.0`])
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${edge.registry}/shoal/app1:1.0`, `oci:${out}:1.0`])
     expect(await layoutBlobs(out)).toEqual(await layoutBlobs(images.layouts.app1 ?? ''))
     expect(front.log.tokenRequests.length).toBeGreaterThanOrEqual(1)
     for (const token of front.log.tokenRequests) {
@@ -147,7 +147,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     expect(front.log.requests.filter(r => r.status === 200).every(r => r.authorization?.startsWith('Bearer ') === true)).toBe(true)
 
     const wrong = await daemon('bearer-wrong', front.url, [], { SHOAL_UPSTREAM_USER: 'edge', SHOAL_UPSTREAM_PASSWORD: 'wrong' })
-    const refused = await fetch(`http://${wrong.api}/v2/shoal/app1/manifests/1.0`)
+    const refused = await fetch(`http://${wrong.registry}/v2/shoal/app1/manifests/1.0`)
     expect(refused.status).toBe(503)
     const body = await refused.json() as { errors: Array<{ code: string, detail?: { upstream?: string } }> }
     expect(body.errors[0]?.code).toBe('UNAVAILABLE')
@@ -157,7 +157,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
   it('pulls through edge A; with the upstream gone, edge B gets the image from A over the swarm', async () => {
     const a = await daemon('edge-a', registry.url)
     const out = join(work, 'out-a')
-    await skopeo(['copy', '--src-tls-verify=false', `docker://${a.api}/shoal/app1:1.0`, `oci:${out}:1.0`])
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${a.registry}/shoal/app1:1.0`, `oci:${out}:1.0`])
     const sourceBlobs = await layoutBlobs(images.layouts.app1 ?? '')
     expect(await layoutBlobs(out)).toEqual(sourceBlobs)
     const bundle = await bundleWithRef(a, `${registry.host}/shoal/app1:1.0`)
@@ -169,14 +169,14 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     // (DESIGN.md: a tag comes from the upstream or a signed ref record, never from any peer).
     // It says so at once, with the spec's error, instead of hanging or answering 200.
     const started = performance.now()
-    const down = await fetch(`http://${b.api}/v2/shoal/app1/manifests/1.0`)
+    const down = await fetch(`http://${b.registry}/v2/shoal/app1/manifests/1.0`)
     expect(down.status).toBe(503)
     expect((await down.json() as { errors: Array<{ code: string }> }).errors[0]?.code).toBe('UNAVAILABLE')
     expect(performance.now() - started).toBeLessThan(5000)
 
     // Named by its bundle ID (content-addressed, so any peer may supply it), the image comes from A.
-    const pull = await fetch(`http://${b.api}/api/v1/pull`, { method: 'POST', body: JSON.stringify({ ref: bundle.id }), headers: { 'content-type': 'application/json' } })
-    const lines = (await pull.text()).trim().split('\n').map(line => JSON.parse(line) as { type: string })
+    const pull = await b.controlText('POST', '/api/v1/pull', { ref: bundle.id })
+    const lines = pull.text.trim().split('\n').map(line => JSON.parse(line) as { type: string })
     expect(lines.at(-1)?.type).toBe('done')
     expect(((await b.status()).bundles as unknown as StatusBundle[]).find(x => x.id === bundle.id)?.complete).toBe(true)
     const fromA = (await b.status()).stats.perPeer[a.peerId]?.bytesDownloaded ?? 0
@@ -186,7 +186,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     const index = JSON.parse(await readFile(join(images.layouts.app1 ?? '', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
     const digest = index.manifests[0]?.digest ?? ''
     const outB = join(work, 'out-b')
-    await skopeo(['copy', '--src-tls-verify=false', `docker://${b.api}/shoal/app1@${digest}`, `oci:${outB}`])
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${b.registry}/shoal/app1@${digest}`, `oci:${outB}`])
     expect(await layoutBlobs(outB)).toEqual(sourceBlobs)
   })
 })
