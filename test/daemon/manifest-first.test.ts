@@ -26,10 +26,17 @@ async function start (dataDir: string, extra: Partial<DaemonConfig> = {}): Promi
     }
   })
   const config: DaemonConfig = {
-    dataDir, apiHost: '127.0.0.1', apiPort: 0, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false,
+    dataDir, api: { kind: 'socket', path: join(dataDir, 'api.sock') }, registry: { kind: 'tcp', host: '127.0.0.1', port: 0 },
+    allowedHosts: [], pushNetworks: [], listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false,
     gateway: false, trust: [], allowPush: false, logLevel: 'info', ...extra,
   }
   return { daemon: await startDaemon(config, createLogger('info', {}, out)), logs }
+}
+
+function registryOf (daemon: Daemon): { host: string, port: number } {
+  const address = daemon.listeners.registry
+  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
+  return address
 }
 
 /** Resolves once the store holds `ref` (an accepted record sets no event: it is polled), or rejects after `timeoutMs`. */
@@ -80,7 +87,7 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     let layerChunks = 0
     edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === layerObject) layerChunks++ })
 
-    const { host, port } = edge.daemon.api
+    const { host, port } = registryOf(edge.daemon)
     const response = await fetch(`http://${host}:${port}/v2/big/app/manifests/1.0?ns=registry.example.com`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
     })
@@ -106,7 +113,7 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     // The only holder goes away: the edge knows the tag, and no one can give it the image.
     await gateway.daemon.stop()
 
-    const { host, port } = edge.daemon.api
+    const { host, port } = registryOf(edge.daemon)
     const response = await fetch(`http://${host}:${port}/v2/gone/app/manifests/1.0?ns=registry.example.com`)
     expect(response.status).toBe(404)
     const body = await response.json() as { errors: Array<{ code: string }> }
