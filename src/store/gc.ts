@@ -1,6 +1,5 @@
 import { readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { removeQuietly } from './object-files.js'
 import type { Store } from './store.js'
 
 export interface GcResult {
@@ -24,14 +23,14 @@ export async function collectGarbage (store: Store, options: { signal?: AbortSig
     options.signal?.throwIfAborted()
     if (referenced.has(hash) || store.isLeased(hash)) continue
     result.freedBytes += (await stat(path)).size
+    store.forgetObject(hash)
     await unlink(path)
     result.removedObjects++
   }
   await pruneEmptyDirectories(store.layout.objects)
   for (const hash of await store.meta.partialObjects()) {
     if (referenced.has(hash)) continue
-    await removeQuietly(store.layout.partialPath(hash))
-    await store.meta.deletePartial(hash)
+    await store.removePartial(hash)
     result.removedPartials++
   }
   const batch = store.meta.batch()

@@ -77,11 +77,8 @@ export class Metadata {
     return { size: Number(view.readBigUInt64BE(0)), bitmap: Uint8Array.from(view.subarray(8)) }
   }
 
-  async putPartial (object: string, record: PartialRecord): Promise<void> {
-    const value = Buffer.alloc(8 + record.bitmap.length)
-    value.writeBigUInt64BE(BigInt(record.size), 0)
-    value.set(record.bitmap, 8)
-    await this.db.put(`partial!${object}`, value)
+  setPartial (batch: Batch, object: string, record: PartialRecord): void {
+    batch.put(`partial!${object}`, encodePartial(record))
   }
 
   async deletePartial (object: string): Promise<void> { await this.db.del(`partial!${object}`) }
@@ -129,6 +126,13 @@ export class Metadata {
   }
 
   private async putJson (key: string, value: unknown): Promise<void> { await this.db.put(key, json(value)) }
+}
+
+function encodePartial (record: PartialRecord): Uint8Array {
+  const value = Buffer.alloc(8 + record.bitmap.length)
+  value.writeBigUInt64BE(BigInt(record.size), 0)
+  value.set(record.bitmap, 8)
+  return value
 }
 
 function json (value: unknown): Uint8Array { return Buffer.from(JSON.stringify(value)) }

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { createBlake3 } from '../hash/index.js'
 import { INGEST_BUFFER_BYTES } from './constants.js'
@@ -28,11 +28,7 @@ export async function publishObject (stagedPath: string, objectPath: string): Pr
 export async function writeAt (path: string, offset: number, bytes: Uint8Array, options: { fsync: boolean }): Promise<void> {
   const file = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
   try {
-    let written = 0
-    while (written < bytes.length) {
-      const { bytesWritten } = await file.write(bytes, written, bytes.length - written, offset + written)
-      written += bytesWritten
-    }
+    await writeFully(file, bytes, offset)
     if (options.fsync) await file.datasync()
   } catch (err) {
     throw translateWriteError(err, path)
@@ -41,21 +37,34 @@ export async function writeAt (path: string, offset: number, bytes: Uint8Array, 
   }
 }
 
+/** Writes all of `bytes` at `offset` (a positional write may write less than asked). */
+export async function writeFully (file: FileHandle, bytes: Uint8Array, offset: number): Promise<void> {
+  let written = 0
+  while (written < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, written, bytes.length - written, offset + written)
+    written += bytesWritten
+  }
+}
+
 /** Reads `length` bytes at `offset`; fewer only if the file is shorter. */
 export async function readAt (path: string, offset: number, length: number): Promise<Buffer> {
   const file = await open(path, 'r')
   try {
-    const buffer = Buffer.allocUnsafe(length)
-    let filled = 0
-    while (filled < length) {
-      const { bytesRead } = await file.read(buffer, filled, length - filled, offset + filled)
-      if (bytesRead === 0) break
-      filled += bytesRead
-    }
-    return buffer.subarray(0, filled)
+    return await readFully(file, Buffer.allocUnsafe(length), length, offset)
   } finally {
     await file.close()
   }
+}
+
+/** Reads `length` bytes at `offset` into `into`; returns the part filled (shorter only at the end of the file). */
+export async function readFully<T extends Uint8Array> (file: FileHandle, into: T, length: number, offset: number): Promise<T> {
+  let filled = 0
+  while (filled < length) {
+    const { bytesRead } = await file.read(into, filled, length - filled, offset + filled)
+    if (bytesRead === 0) break
+    filled += bytesRead
+  }
+  return into.subarray(0, filled) as T
 }
 
 /** BLAKE3 of a whole file, read in chunk-sized pieces. */
@@ -76,6 +85,19 @@ export async function hashWholeFile (path: string, signal?: AbortSignal): Promis
   } finally {
     await file.close()
   }
+}
+
+/** BLAKE3 of the first `size` bytes of an open file (positional reads: the handle's offset is not used). */
+export async function hashOpenFile (file: FileHandle, size: number): Promise<string> {
+  const hasher = createBlake3()
+  const buffer = Buffer.allocUnsafe(INGEST_BUFFER_BYTES)
+  for (let offset = 0; offset < size;) {
+    const piece = await readFully(file, buffer, Math.min(buffer.length, size - offset), offset)
+    if (piece.length === 0) break
+    hasher.update(piece)
+    offset += piece.length
+  }
+  return hasher.digestHex()
 }
 
 export async function removeQuietly (path: string): Promise<void> {

@@ -8,12 +8,14 @@ import {
 } from '../manifest/index.js'
 import { BUNDLE_CACHE_ENTRIES } from './constants.js'
 import {
-  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectCorruptError, ObjectUnknownError, StoreLockedError, StoreNotFoundError,
+  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
 import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
-import { fileExists, hashWholeFile, publishObject, readAt, removeQuietly, writeAt } from './object-files.js'
+import { ObjectReaders } from './object-readers.js'
+import { fileExists, publishObject, readAt, removeQuietly, writeAt } from './object-files.js'
+import { PartialObjects } from './partial-objects.js'
 import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
 
 export interface StoreInit {
@@ -50,7 +52,10 @@ export class Store {
   readonly quotaBytes: number | undefined
   readonly fsync: boolean
   private readonly events = new EventEmitter()
+  /** Serialises writes of one single-chunk object (they share a staging name). */
   private readonly objectLock = new KeyedLock()
+  private readonly partials: PartialObjects
+  private readonly readers: ObjectReaders
   private readonly bundleCache = new Map<string, LoadedBundle>()
   /** Objects no bundle names yet but that must survive gc for a while (blobs of a push in progress). */
   private readonly leases = new Map<string, number>()
@@ -60,6 +65,8 @@ export class Store {
     this.meta = meta
     this.quotaBytes = init.quotaBytes
     this.fsync = init.fsync ?? true
+    this.partials = new PartialObjects({ layout, meta, emit: (event, detail) => { this.emit(event, detail) } }, { fsync: this.fsync })
+    this.readers = new ObjectReaders(hash => layout.objectPath(hash))
   }
 
   static async open (init: StoreInit): Promise<Store> {
@@ -82,6 +89,8 @@ export class Store {
   }
 
   async close (): Promise<void> {
+    await this.partials.close()
+    await this.readers.close()
     await this.meta.close()
   }
 
@@ -296,22 +305,28 @@ export class Store {
   // ── objects and chunks ───────────────────────────────────────────────────
 
   async objectState (hash: string): Promise<ObjectState> {
+    // An object being filled here is not complete: its bitmap in memory is the durable one.
+    const open = this.partials.durableBitmap(hash)
+    if (open !== undefined) return { state: 'partial', bitmap: new ChunkBitmap(open.chunkCount, open.bytes) }
     if (await this.hasObject(hash)) return { state: 'complete' }
     const partial = await this.meta.getPartial(hash)
     if (partial === undefined) return { state: 'missing' }
     return { state: 'partial', bitmap: new ChunkBitmap(chunkCount(partial.size), partial.bitmap) }
   }
 
-  /** Verified bytes of one chunk, from a complete object or a partial one that has it. */
-  async readChunk (hash: string, index: number, options: ReadOptions = {}): Promise<Buffer> {
+  /**
+   * Verified bytes of one chunk, from a complete object or a partial one that has it, through
+   * kept-open handles (into `into` when given, which must hold a chunk).
+   */
+  async readChunk (hash: string, index: number, options: ReadOptions & { into?: Uint8Array } = {}): Promise<Buffer> {
     options.signal?.throwIfAborted()
     const chunkSize = this.chunkSize
-    try {
-      const bytes = await readAt(this.objectPath(hash), index * chunkSize, chunkSize)
-      if (bytes.length === 0 && index !== 0) throw new ChunkNotPresentError(hash, index)
-      return bytes
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    const fromPartial = await this.partials.readDurable(hash, index, options.into)
+    if (fromPartial !== undefined) return asBuffer(fromPartial)
+    const whole = await this.readers.read(hash, index * chunkSize, chunkSize, options.into)
+    if (whole !== undefined) {
+      if (whole.length === 0 && index !== 0) throw new ChunkNotPresentError(hash, index)
+      return asBuffer(whole)
     }
     const partial = await this.meta.getPartial(hash)
     if (partial === undefined || index < 0 || index >= chunkCount(partial.size)) throw new ChunkNotPresentError(hash, index)
@@ -323,11 +338,13 @@ export class Store {
   get chunkSize (): number { return 1024 * 1024 }
 
   /**
-   * Verifies one chunk against its bundle's table, then writes it durably at its offset and
-   * only then sets its bit. The last chunk completes the object: it is hashed whole once
-   * more and renamed into objects/, and only then counted as present.
+   * Verifies one chunk against its bundle's table, then writes it at its offset and resolves
+   * once it is durable and its bit recorded (group commit, see PartialObjects). The last chunk
+   * completes the object: it is hashed whole once more and renamed into objects/, and only
+   * then counted as present. `onWritten` fires when the bytes are in the file: the caller's
+   * buffer is free from then on.
    */
-  async writeChunk (bundleId: string, hash: string, index: number, bytes: Uint8Array, options: ReadOptions = {}): Promise<ChunkWriteResult> {
+  async writeChunk (bundleId: string, hash: string, index: number, bytes: Uint8Array, options: ReadOptions & { onWritten?: () => void } = {}): Promise<ChunkWriteResult> {
     const loaded = await this.requireBundle(bundleId)
     const size = loaded.objectSizes.get(hash)
     if (size === undefined) throw new ObjectUnknownError(hash, bundleId)
@@ -336,13 +353,18 @@ export class Store {
     const actual = blake3Hex(bytes)
     if (actual !== expected) throw new ChunkHashMismatchError(hash, index, expected, actual)
     options.signal?.throwIfAborted()
-    return await this.objectLock.run(hash, async () => {
-      if (await this.hasObject(hash)) return { stored: false, objectComplete: false }
-      if (size <= loaded.manifest.chunkSize) return await this.writeSingleChunkObject(hash, bytes)
-      return await this.writePartialChunk(hash, size, index, bytes, options.signal)
-    })
+    if (size > loaded.manifest.chunkSize) return await this.partials.write(hash, size, index, bytes, options)
+    try {
+      return await this.objectLock.run(hash, async () => {
+        if (await this.hasObject(hash)) return { stored: false, objectComplete: false }
+        return await this.writeSingleChunkObject(hash, bytes)
+      })
+    } finally {
+      options.onWritten?.()
+    }
   }
 
+  /** An object of one chunk is its chunk: staged, synced and renamed into objects/ in one go. */
   private async writeSingleChunkObject (hash: string, bytes: Uint8Array): Promise<ChunkWriteResult> {
     const staged = join(this.layout.tmp, `chunk-${hash}`)
     await writeAt(staged, 0, bytes, { fsync: this.fsync })
@@ -352,30 +374,16 @@ export class Store {
     return { stored: true, objectComplete: true }
   }
 
-  private async writePartialChunk (hash: string, size: number, index: number, bytes: Uint8Array, signal?: AbortSignal): Promise<ChunkWriteResult> {
-    const count = chunkCount(size)
-    const record = await this.meta.getPartial(hash)
-    const bitmap = new ChunkBitmap(count, record?.bitmap)
-    if (bitmap.has(index)) return { stored: false, objectComplete: false }
-    const partialPath = this.layout.partialPath(hash)
-    await writeAt(partialPath, index * this.chunkSize, bytes, { fsync: this.fsync })
-    bitmap.set(index)
-    if (!bitmap.isComplete()) {
-      await this.meta.putPartial(hash, { size, bitmap: bitmap.bytes })
-      this.emit('chunk:stored', { object: hash, index })
-      return { stored: true, objectComplete: false }
-    }
-    const whole = await hashWholeFile(partialPath, signal)
-    if (whole.checksum !== hash || whole.size !== size) {
-      await removeQuietly(partialPath)
-      await this.meta.deletePartial(hash)
-      throw new ObjectCorruptError(hash, whole.checksum)
-    }
-    await publishObject(partialPath, this.objectPath(hash))
+  /** gc removes a partial object: its open file is closed first, so no write lands in a removed file. */
+  async removePartial (hash: string): Promise<void> {
+    await this.partials.discard(hash)
+    await removeQuietly(this.layout.partialPath(hash))
     await this.meta.deletePartial(hash)
-    this.emit('chunk:stored', { object: hash, index })
-    this.emit('object:complete', { object: hash })
-    return { stored: true, objectComplete: true }
+  }
+
+  /** gc removes a complete object's file: a kept read handle must not serve it on. */
+  forgetObject (hash: string): void {
+    this.readers.forget(hash)
   }
 
   /** A crash between publishing an object and deleting its partial record leaves the record; drop it. */
@@ -384,6 +392,11 @@ export class Store {
       if (await this.hasObject(hash)) await this.meta.deletePartial(hash)
     }
   }
+}
+
+/** The same bytes as a Buffer, without a copy (callers of readChunk get a Buffer). */
+function asBuffer (bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 function presentChunkBytes (bitmap: ChunkBitmap, size: number, chunkSize: number): number {

@@ -63,9 +63,10 @@ async function checkObject (store: Store, manifest: Parameters<typeof chunkHashe
     return undefined
   }
   const expected = chunkHashes(manifest, { hash, size })
+  const into = Buffer.allocUnsafe(store.chunkSize)
   for (let i = 0; i < state.bitmap.chunkCount; i++) {
     if (!state.bitmap.has(i)) continue
-    const bytes = await store.readChunk(hash, i, { signal })
+    const bytes = await store.readChunk(hash, i, { signal, into })
     report.bytesChecked += bytes.length
     if (blake3Hex(bytes) !== expected[i]) return `chunk ${i} of the partial object is corrupt`
   }

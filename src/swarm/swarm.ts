@@ -802,8 +802,15 @@ export class Swarm extends SwarmEventEmitter {
       this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
       for (const other of verdict.cancel) this.clients.get(other.peer)?.cancel(other.object, other.index)
       if (verdict.accepted) {
-        void this.storeChunk(peer, object, index, data)
-          .finally(() => { this.receiveBuffers.give(data) })
+        // Given back exactly once: once it is taken again, a second give would lend it twice.
+        let given = false
+        const giveBack = (): void => {
+          if (given) return
+          given = true
+          this.receiveBuffers.give(data)
+        }
+        void this.storeChunk(peer, object, index, data, giveBack)
+          .finally(giveBack)
           .catch((err: Error) => { this.warn(`storing chunk ${index} of ${object} failed`, err) })
       } else {
         this.receiveBuffers.give(data)
@@ -813,7 +820,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   /** Verifies (the store hashes it against the bundle's table) and stores one chunk. */
-  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array): Promise<void> {
+  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array, onWritten: () => void): Promise<void> {
     const bundleId = this.local.bundleOf(object)
     if (bundleId === undefined) {
       this.scheduler.storeFailed(object, index)
@@ -822,7 +829,8 @@ export class Swarm extends SwarmEventEmitter {
     const key = `${object}:${index}`
     this.arriving.set(key, { peer, bytes: data.byteLength })
     try {
-      const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal })
+      // The buffer goes back to the pool once the bytes are in the file, not after their commit.
+      const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal, onWritten })
       const objectDone = this.scheduler.stored(object, index)
       if (result.objectComplete || objectDone) this.objectCompleted(object)
     } catch (err) {

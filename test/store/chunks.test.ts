@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
-import { exportTree, openStore, pushTree, verifyStore, type Store } from '../../src/store/index.js'
+import { blake3Hex } from '../../src/hash/index.js'
+import { bundleIdOf, CHUNK_SIZE_BYTES, createBundleManifest, decodeBundleManifest, encodeBundleManifest } from '../../src/manifest/index.js'
+import { collectGarbage, exportTree, openStore, pushTree, verifyStore, type Store } from '../../src/store/index.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 import { treeManifest } from '../helpers/tree-manifest.js'
@@ -195,6 +196,59 @@ describe('store chunk writes and reads', () => {
     expect(results.filter(r => r.stored)).toHaveLength(4)
     expect(await b3sumOfFile(store.objectPath(src.big.hash))).toBe(src.big.hash)
     expect(await store.meta.partialObjects()).toEqual([])
+  })
+
+  it('refuses to complete an object whose chunk table does not add up to its checksum, and keeps nothing of it', async () => {
+    // A bundle anyone can craft: big.bin's checksum names the real object, its chunk table
+    // names other bytes. Every chunk then matches its table entry; only the whole-object hash
+    // at completion can tell, and without it these bytes would be stored as the real object.
+    const src = await source()
+    const real = decodeBundleManifest(src.encoded)
+    const forged = src.big.chunks.map(chunk => randomBytes(chunk.length))
+    const tables = new Map(real.chunkTables)
+    tables.set(src.big.hash, forged.map(chunk => blake3Hex(chunk)))
+    const encoded = encodeBundleManifest(createBundleManifest(real.entries, tables))
+    const id = bundleIdOf(encoded)
+    const store = await open(await tempDir())
+    await store.addBundle(encoded, { expectedId: id })
+    for (const index of [0, 1, 2]) expect(await store.writeChunk(id, src.big.hash, index, forged[index]!)).toEqual({ stored: true, objectComplete: false })
+    await expect(store.writeChunk(id, src.big.hash, 3, forged[3]!)).rejects.toMatchObject({ name: 'ObjectCorruptError', code: 'OBJECT_CORRUPT' })
+    expect(await store.objectState(src.big.hash)).toEqual({ state: 'missing' })
+    await expect(stat(store.objectPath(src.big.hash))).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await readdir(store.layout.partial)).toEqual([])
+    await expect(store.readChunk(src.big.hash, 0)).rejects.toMatchObject({ name: 'ChunkNotPresentError' })
+  })
+
+  it('gc removes a partial object that is open for writing; a later write starts it afresh', async () => {
+    const src = await source()
+    const { store } = await receiver(src)
+    await store.writeChunk(src.id, src.big.hash, 1, src.big.chunks[1]!)
+    await store.writeChunk(src.id, src.big.hash, 2, src.big.chunks[2]!)
+    await store.removeBundleRecord(src.id)
+    expect((await collectGarbage(store)).removedPartials).toBe(1)
+    expect(await readdir(store.layout.partial)).toEqual([])
+    expect(await store.objectState(src.big.hash)).toEqual({ state: 'missing' })
+    await expect(store.readChunk(src.big.hash, 1)).rejects.toMatchObject({ name: 'ChunkNotPresentError' })
+
+    await store.addBundle(src.encoded, { expectedId: src.id })
+    expect(await store.writeChunk(src.id, src.big.hash, 1, src.big.chunks[1]!)).toEqual({ stored: true, objectComplete: false })
+    const state = await store.objectState(src.big.hash)
+    expect(state.state === 'partial' && state.bitmap.missing()).toEqual([0, 2, 3])
+  })
+
+  it('serves a chunk from a kept read handle until gc removes the object, then not', async () => {
+    const src = await source()
+    const { store } = await receiver(src)
+    for (const [i, chunk] of src.big.chunks.entries()) await store.writeChunk(src.id, src.big.hash, i, chunk)
+    expectSameBytes(await store.readChunk(src.big.hash, 0), src.big.chunks[0])
+    // Into a caller's buffer: the same bytes, in that memory.
+    const into = Buffer.alloc(CHUNK_SIZE_BYTES)
+    const read = await store.readChunk(src.big.hash, 3, { into })
+    expect(read.buffer).toBe(into.buffer)
+    expectSameBytes(read, src.big.chunks[3])
+    await store.removeBundleRecord(src.id)
+    expect((await collectGarbage(store)).removedObjects).toBeGreaterThan(0)
+    await expect(store.readChunk(src.big.hash, 0)).rejects.toMatchObject({ name: 'ChunkNotPresentError' })
   })
 
   it('refuses a chunk for an object the bundle does not name', async () => {

@@ -44,6 +44,22 @@ describe('swarm transfer', () => {
     expect(b.swarm.stats().chunksRejected).toBe(0)
   })
 
+  it('reuses receive buffers without mixing chunks while writes wait for their commits (64 MiB)', async () => {
+    // A buffer goes back to the pool as soon as its chunk is in the file, while the chunk
+    // waits for its commit; given back twice, it would be lent to two chunks at once (this
+    // pull then failed about every other run with OBJECT_CORRUPT).
+    const a = await node()
+    const b = await node()
+    const files = { 'layer.bin': patternBytes(64 * MiB + 777, 5), 'other.bin': patternBytes(3 * MiB, 6) }
+    const id = await seed(a, await tempDir(), files)
+    await connect(a, b)
+    await b.swarm.pull(id, { signal: AbortSignal.timeout(45_000) })
+    const out = join(await tempDir(), 'out')
+    await exportTree(b.store, id, out)
+    for (const [path, content] of Object.entries(files)) expect((await readFile(join(out, path))).equals(content), path).toBe(true)
+    expect(b.swarm.stats().chunksRejected).toBe(0)
+  })
+
   it('fetches the manifest from a neighbour and resolves at once when the bundle is already complete', async () => {
     const a = await node()
     const b = await node()
