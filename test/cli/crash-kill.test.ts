@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
+import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
 import { seededRandom } from '../helpers/seeded-random.js'
 import { shoal, shoalOk, spawnShoal } from '../helpers/shoal-cli.js'
 import { listFiles } from '../helpers/store-snapshot.js'
@@ -111,6 +112,105 @@ describe('kill -9 of shoal push', () => {
   }, TEST_TIMEOUT_MS)
 })
 
+/** The pull side: a gateway uploads at this rate, so a pull takes a few seconds to be killed in. */
+const PULL_BASE_BYTES = 40 * MIB
+const PULL_UPLOAD_CAP = '8MiB'
+/** Each pull is killed at a random moment this long after it was asked for. */
+const PULL_KILL_WINDOW_MS = 1_000
+const MAX_PULL_KILLS = 12
+/** Kills that must land after some chunks arrived and before the bundle was complete. */
+const MIN_KILLS_MID_PULL = 4
+
+interface BundleDetail { objects: Array<{ size: number, state: string, chunks?: { have: number, of: number } }> }
+
+describe('kill -9 of a daemon while it pulls', () => {
+  const tempDir = useTempDirs()
+  const daemons: DaemonProcess[] = []
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map(async d => { await d.kill() }))
+  })
+
+  /** Chunks the edge holds (recorded, so verified and durable) and the bundle's total, or undefined before it knows the bundle. */
+  async function chunksOf (edge: DaemonProcess, id: string): Promise<{ held: number, total: number } | undefined> {
+    const detail = await edge.request<BundleDetail>('GET', `/api/v1/bundles/${id}`).catch(() => undefined)
+    if (detail === undefined) return undefined
+    const chunks = (o: { size: number }): number => Math.max(1, Math.ceil(o.size / MIB))
+    return {
+      held: detail.objects.reduce((sum, o) => sum + (o.state === 'complete' ? chunks(o) : o.chunks?.have ?? 0), 0),
+      total: detail.objects.reduce((sum, o) => sum + chunks(o), 0),
+    }
+  }
+
+  it(`leaves held chunks that verify after every kill, never loses a recorded chunk, and the pull then fetches exactly what is missing (seed ${SEED})`, async () => {
+    const images = await generateImages(join(await tempDir(), 'images'), { baseBytes: PULL_BASE_BYTES, seed: 21 })
+    const gateway = await startDaemonProcess(join(await tempDir(), 'gateway'), ['--no-mdns', '--gateway', '--max-upload', PULL_UPLOAD_CAP])
+    daemons.push(gateway)
+    const id = await shoalOk(undefined, ['--api', gateway.api, 'push', images.layouts.app1!])
+    const edgeDir = join(await tempDir(), 'edge')
+    const edgeArgs = ['--no-mdns', '--bootstrap', gateway.address]
+    const random = seededRandom(SEED + 1)
+    let held = 0
+    let killsMidPull = 0
+    let finished = false
+    const kills: string[] = []
+    for (let i = 0; i < MAX_PULL_KILLS && !finished; i++) {
+      const edge = await startDaemonProcess(edgeDir, edgeArgs)
+      daemons.push(edge)
+      const before = await chunksOf(edge, id)
+      // A chunk recorded before a kill is still there after it: its bytes were synced first.
+      expect(before?.held ?? 0, `iteration ${i}`).toBeGreaterThanOrEqual(held)
+      if (before !== undefined && before.held > held && before.held < before.total) killsMidPull++
+      held = before?.held ?? 0
+      // Enough kills: the unkilled pull below resumes from this partial state.
+      if (killsMidPull >= MIN_KILLS_MID_PULL || (before !== undefined && before.held === before.total)) {
+        await edge.kill()
+        daemons.splice(daemons.indexOf(edge), 1)
+        break
+      }
+      // A quarter of the kills land anywhere from the pull's start (the manifest search, the
+      // first requests); the rest once chunks are landing, which start-up would crowd out.
+      const anywhere = random() < 0.25
+      const delayMs = random() * PULL_KILL_WINDOW_MS
+      const pulling = shoal(undefined, ['--api', edge.api, 'pull', id], { timeoutMs: 120_000 })
+      const askedAt = performance.now()
+      if (!anywhere) await chunksLanding(edge, id, held, pulling)
+      const landedMs = performance.now() - askedAt
+      const timer = setTimeout(() => { edge.child.kill('SIGKILL') }, delayMs)
+      const result = await pulling
+      clearTimeout(timer)
+      finished = result.code === 0
+      kills.push(`${delayMs.toFixed(0)} ms after ${anywhere ? 'the start' : `chunks began (${landedMs.toFixed(0)} ms in)`}: ${finished ? 'finished first' : 'killed'} (held ${held} before)`)
+      await edge.kill()
+      daemons.splice(daemons.indexOf(edge), 1)
+
+      // What the kill left, checked with the daemon gone: every chunk it holds hashes right.
+      const verify = await shoal(edgeDir, ['--json', 'verify'])
+      const report = JSON.parse(verify.stdout) as VerifyJson
+      expect(report.bad, `iteration ${i}, killed ${delayMs.toFixed(0)} ms into the pull: ${verify.stdout}${verify.stderr}`).toEqual([])
+      expect(verify.code).toBe(report.missing.length === 0 ? 0 : 1)
+    }
+    console.log(`kill -9 of pulls: ${kills.join('; ')}`)
+    expect(killsMidPull, `only ${killsMidPull} kills landed after chunks arrived and before the pull ended`).toBeGreaterThanOrEqual(MIN_KILLS_MID_PULL)
+
+    // The pull, unkilled: it fetches exactly the chunks the edge did not hold, none twice.
+    const edge = await startDaemonProcess(edgeDir, edgeArgs)
+    daemons.push(edge)
+    const start = await chunksOf(edge, id)
+    expect(start?.held ?? 0).toBeGreaterThanOrEqual(held)
+    expect(start?.held, 'the last pull resumes a partial bundle').toBeLessThan(start?.total ?? 0)
+    const result = await shoal(undefined, ['--api', edge.api, 'pull', id], { timeoutMs: 120_000 })
+    expect(result.code, result.stderr).toBe(0)
+    const { stats } = await edge.status()
+    const end = await chunksOf(edge, id)
+    expect(end).toEqual({ held: end?.total, total: end?.total })
+    expect(stats.chunksFetchedTwice).toBe(0)
+    expect(stats.chunksDownloaded).toBe((end?.total ?? 0) - (start?.held ?? 0))
+    await edge.stop()
+    const final = JSON.parse((await shoal(edgeDir, ['--json', 'verify'])).stdout) as VerifyJson
+    expect(final).toMatchObject({ ok: true, bundles: 1, bad: [], missing: [] })
+  }, TEST_TIMEOUT_MS)
+})
+
 /**
  * The moment a push starts writing: its staging directory appears under tmp/. Polls every few
  * milliseconds (there is no event to wait on across processes); undefined if the push ends first.
@@ -123,4 +223,19 @@ async function writesBegin (tmp: string, done: Promise<unknown>): Promise<number
     await new Promise(resolve => setTimeout(resolve, 2))
   }
   return undefined
+}
+
+/**
+ * The moment a pull's chunks start landing on the edge: it holds more than `held`. Polled
+ * (no event crosses the process boundary); returns early if the pull ends first.
+ */
+async function chunksLanding (edge: DaemonProcess, id: string, held: number, done: Promise<unknown>): Promise<void> {
+  let finished = false
+  void done.finally(() => { finished = true })
+  while (!finished) {
+    const detail = await edge.request<BundleDetail>('GET', `/api/v1/bundles/${id}`).catch(() => undefined)
+    const now = detail?.objects.reduce((sum, o) => sum + (o.state === 'complete' ? Math.max(1, Math.ceil(o.size / MIB)) : o.chunks?.have ?? 0), 0) ?? 0
+    if (now > held) return
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
 }
