@@ -17,7 +17,7 @@ import type { Logger } from './logger.js'
  */
 const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
 
-export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): BlobSource {
+export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): Required<BlobSource> {
   const pulls = new Map<string, Promise<void>>()
   const startPull = (bundleId: string, priorityObject?: string): Promise<void> => {
     let pull = pulls.get(bundleId)

@@ -1,13 +1,14 @@
 import { createServer, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import {
-  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, listenOn, readStatus,
+  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, ImageAssembler, listenOn, PullThrough, readStatus,
   formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type StatusResponse,
 } from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { createSwarm, type Swarm } from '../swarm/index.js'
 import { createUpstream, type Upstream } from '../upstream/index.js'
 import { swarmBlobSource } from './blob-source.js'
+import { createContentSources } from './content-sources.js'
 import { corruptingStore } from './byzantine.js'
 import type { DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'
@@ -48,6 +49,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   const listeners: Listener[] = []
   let registry: HttpApi | undefined
   let upstream: Upstream | undefined
+  let assembler: ImageAssembler | undefined
   const lifetime = new AbortController()
   const metrics = createMetrics()
   try {
@@ -81,22 +83,30 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
       upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })
     }
-    registry = createHttpApi({ store, blobSource: swarmBlobSource(store, swarm, logger, lifetime.signal), upstream }, {
-      allowPush: config.allowPush,
-      logger: logger.child({ module: 'http' }),
-      // A name without a registry host means the upstream's (`library/alpine` → docker.io/library/alpine).
-      defaultRegistry: upstream?.namespace,
-      onPulledThrough: image => {
+    const httpLogger = logger.child({ module: 'http' })
+    assembler = new ImageAssembler({
+      store,
+      logger: httpLogger,
+      onAssembled: image => {
         metrics.pullThroughDuration.observe(image.seconds)
         running.announce(image.bundleId).catch((err: unknown) => { logger.warn('announcing a pulled-through image failed', { bundleId: image.bundleId, err }) })
       },
+    })
+    const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger })
+    const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal)
+    const sources = createContentSources({ store, swarm, blobSource, pullThrough, assembler, logger: logger.child({ module: 'sources' }) })
+    swarm.serveFleet(sources.respond)
+    registry = createHttpApi({ store, blobSource, sources }, {
+      allowPush: config.allowPush,
+      logger: httpLogger,
+      // A name without a registry host means the upstream's (`library/alpine` → docker.io/library/alpine).
+      defaultRegistry: upstream?.namespace,
     })
     // With no token and no networks named, only this machine may push (its own skopeo, a CI job).
     const pushNetworks = config.pushNetworks.length > 0 || token !== undefined ? config.pushNetworks : ['127.0.0.0/8', '::1/128']
     const access = new AccessPolicy({ token, allowedHosts: config.allowedHosts, pushNetworks })
     const components = { store, swarm }
     const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway })
-    const httpLogger = logger.child({ module: 'http' })
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>): Promise<ListenAddress> => {
       // No whole-request deadline: a multi-GiB layer may take long on an edge link; idle sockets close instead.
       const listener: Listener = { server: createServer({ requestTimeout: 0 }, handler), address: undefined }
@@ -116,13 +126,15 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       peerId: swarm.peerId, addresses: swarm.addresses(), api: formatListenAddress(apiAddress), registry: formatListenAddress(registryAddress),
       metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,
     })
-    const started = { swarm, registry, upstream }
+    const started = { swarm, registry, upstream, assembler }
     return {
       config, store, swarm, listeners: addresses, metrics,
       stop: async () => {
         lifetime.abort(new Error('the daemon is stopping'))
         await started.registry.close()
+        started.swarm.serveFleet(undefined)
         await started.upstream?.close()
+        await started.assembler.close()
         await closeAll(listeners)
         await started.swarm.stop()
         await store.close()
@@ -133,6 +145,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     lifetime.abort(err)
     await registry?.close()
     await upstream?.close()
+    await assembler?.close()
     await closeAll(listeners)
     await swarm?.stop()
     await store.close()

@@ -28,12 +28,14 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
     ...namespaceHeader(name),
   }
   let object = await registry.store.objectBySha256(digest.hex)
-  // Pull-through on GET only: a pusher's HEAD asks whether to upload, not for a download.
-  if (object === undefined && !ctx.head && registry.pullThrough?.covers(name) === true) {
-    await registry.pullThrough.blob(name, digest, ctx.signal)
+  // Sources on GET only: a pusher's HEAD asks whether to upload, not for a download.
+  if (object === undefined && !ctx.head && registry.sources !== undefined && await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: false })) {
     object = await registry.store.objectBySha256(digest.hex)
   }
-  if (object === undefined) throw blobUnknown(name, digest)
+  if (object === undefined) {
+    if (!ctx.head) registry.logger?.info('blob not found', { name: name.path, digest: digest.digest, reason: 'neither here nor in the fleet nor at an upstream' })
+    throw blobUnknown(name, digest)
+  }
   const file = await openIfPresent(registry.store.objectPath(object))
   if (file !== undefined) {
     try {

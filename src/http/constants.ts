@@ -44,9 +44,6 @@ export const RECENT_CHUNK_TABLES = 256
 /** Read size for serving complete objects; one chunk keeps syscalls few without holding much memory. */
 export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
 
-/** Blobs of one pulled-through image fetched at once: enough to keep a link busy, few enough to start layers early. */
-export const PULL_THROUGH_BLOB_CONCURRENCY = 3
-
 /**
  * A tag pulled through is re-resolved at the upstream when it was last resolved longer ago
  * than this, so a moved tag (`latest`) is followed; in between it is answered from the store.

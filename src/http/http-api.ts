@@ -60,7 +60,6 @@ class RegistryApi implements HttpApi {
     for (const controller of this.inflight.keys()) controller.abort(new RegistryError('UNAVAILABLE', 'the API is closing'))
     await Promise.allSettled(this.inflight.values())
     await this.registry.uploads.close()
-    await this.registry.pullThrough?.close()
     server?.closeAllConnections()
     await closed
   }

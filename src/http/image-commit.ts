@@ -62,7 +62,8 @@ export async function imageBlobs (store: Store, document: ManifestDocument, dept
   return found
 }
 
-async function heldBlob (store: Store, reference: Reference): Promise<ImageBlob | undefined> {
+/** A blob a descriptor names, when it is a complete object here of the size the descriptor says (else MANIFEST_INVALID). */
+export async function heldBlob (store: Store, reference: Reference): Promise<ImageBlob | undefined> {
   const object = await store.objectBySha256(reference.digest.hex)
   if (object === undefined) return undefined
   let size: number

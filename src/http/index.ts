@@ -2,7 +2,13 @@
 // The registry API (OCI distribution, pull and push) is built by createHttpApi; the JSON
 // control API under /api/v1/ by createControlApi.
 export { createHttpApi } from './http-api.js'
-export type { BlobSource, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger, PulledThroughImage, UpstreamManifest, UpstreamSource } from './types.js'
+export type { BlobSource, ContentSources, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger, PulledThroughImage, ResolvedTag, UpstreamManifest, UpstreamSource } from './types.js'
+export { PullThrough, type PullThroughInit } from './pull-through.js'
+export { ImageAssembler, type ImageAssemblerInit } from './image-assembler.js'
+export { parseRepositoryName, parseDigest, imageRefOf, type RepositoryName, type Sha256Digest } from './names.js'
+export { bundleHolding } from './object-lookup.js'
+export { MAX_MANIFEST_BYTES } from './constants.js'
+export { servedMediaType } from './manifest-document.js'
 export { ERROR_CATALOGUE, RegistryError, type RegistryErrorCode, type ErrorBodyEntry } from './errors.js'
 export { createControlApi, readStatus, type ControlApiComponents, type ControlApiInit } from './control-api.js'
 export type { PeerInfo, PullEvent, PullProgress, StatusResponse, SwarmControl, SwarmStats } from './control-types.js'

@@ -3,7 +3,7 @@ import { sha256Hex } from '../hash/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
 import { servedMediaType } from './manifest-document.js'
-import { imageRefOf, parseReference, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
+import { imageRefOf, parseDigest, parseReference, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
 import { ArrivingObject } from './arriving-object.js'
 import { bundleHolding } from './object-lookup.js'
 import type { Registry } from './registry.js'
@@ -11,7 +11,8 @@ import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
 
 /**
  * `GET|HEAD /v2/<name>/manifests/<tag|digest>`. A tag resolves only through the store's refs
- * (DESIGN.md: the tag → digest step is what containerd trusts a mirror with). The bytes are
+ * and the content sources (signed records, trusted peers, the upstream; DESIGN.md: the
+ * tag → digest step is what containerd trusts a mirror with). The bytes are
  * checked against their digest before they are served, and sent with the headers containerd
  * needs: Content-Type (the document's own media type), Content-Length, Docker-Content-Digest.
  */
@@ -22,23 +23,16 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
   let bundleId: string | undefined
   if (reference.kind === 'tag') {
     const target = await registry.store.getRef(imageRefOf(name, reference.tag))
-    if (target?.manifestDigest !== undefined) {
-      digest = { digest: target.manifestDigest, hex: target.manifestDigest.slice('sha256:'.length) }
-      bundleId = target.bundleId
-      if (registry.pullThrough?.covers(name) === true) {
-        // The upstream is the authority for its registry's tags: a moved tag is followed.
-        const fresh = await registry.pullThrough.revalidateTag(name, reference.tag, digest, ctx.signal)
-        if (fresh.hex !== digest.hex) {
-          digest = fresh
-          bundleId = undefined
-        }
-      }
-    } else if (registry.pullThrough?.covers(name) === true) {
-      // A tag is resolved only by the store's refs or the upstream (DESIGN.md): here, the upstream.
-      digest = await registry.pullThrough.manifestByTag(name, reference.tag, ctx.signal)
-    } else {
+    const held = target?.manifestDigest === undefined ? undefined : { digest: parseDigest(target.manifestDigest), bundleId: target.bundleId }
+    // The sources decide whether a held tag still stands (an upstream may have moved it) and
+    // resolve one not held here; a tag never comes from anyone else (DESIGN.md).
+    const resolved = registry.sources === undefined ? held : await registry.sources.resolveTag(name, reference.tag, held, { signal: ctx.signal })
+    if (resolved === undefined) {
+      registry.logger?.info('manifest not found', { name: name.path, reference: reference.tag, reason: held === undefined ? 'no ref here or in the fleet names this tag' : 'the tag is gone' })
       throw manifestUnknown(name, reference.tag)
     }
+    digest = resolved.digest
+    bundleId = resolved.bundleId
   } else {
     digest = reference.digest
   }
@@ -63,8 +57,7 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
     }
     object = await store.objectBySha256(digest.hex)
   }
-  if (object === undefined && registry.pullThrough?.covers(name) === true) {
-    await registry.pullThrough.manifestByDigest(name, digest, ctx.signal)
+  if (object === undefined && registry.sources !== undefined && await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: true })) {
     object = await store.objectBySha256(digest.hex)
   }
   if (object === undefined) {

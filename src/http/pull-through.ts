@@ -1,37 +1,37 @@
-import { open } from 'node:fs/promises'
-import { sha256Hex } from '../hash/index.js'
 import type { Store } from '../store/index.js'
-import { MAX_MANIFEST_BYTES, MAX_REMEMBERED_TAGS, PULL_THROUGH_BLOB_CONCURRENCY } from './constants.js'
+import { MAX_REMEMBERED_TAGS, TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS } from './constants.js'
 import { RegistryError } from './errors.js'
-import { commitImage, imageBlobs } from './image-commit.js'
-import { parseManifestDocument } from './manifest-document.js'
+import type { ImageAssembler } from './image-assembler.js'
 import { imageRefOf, parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
 import { namespaceHeader } from './respond.js'
-import type { HttpLogger, PulledThroughImage, UpstreamManifest, UpstreamSource } from './types.js'
+import type { HttpLogger, UpstreamManifest, UpstreamSource } from './types.js'
 
 export interface PullThroughInit {
   store: Store
   upstream: UpstreamSource
-  logger: HttpLogger | undefined
-  onPulledThrough: ((image: PulledThroughImage) => void) | undefined
-  tagRevalidateAfterMs: number
-  tagRevalidateTimeoutMs: number
+  /** Makes the bundle of an image once what clients asked of it is here. */
+  assembler: ImageAssembler
+  logger?: HttpLogger
+  /** A tag of the upstream's registry held here is re-resolved there when last resolved this long ago. */
+  tagRevalidateAfterMs?: number
+  /** How long a request waits for that before it is answered with the tag held. */
+  tagRevalidateTimeoutMs?: number
 }
 
 /**
- * Pull-through (DESIGN.md "The local HTTP API"): what a registry request misses locally is
- * fetched from the upstream, when the request's registry is the upstream's (see `covers`).
- * A manifest is answered as soon as it is fetched, verified and stored; the image's blobs
- * follow in the background (a blob a client asks for meanwhile joins its fetch, or starts
- * it), and once all are here the image becomes a bundle with the ref
- * `<upstream host>/<repo>:<tag>`, which the daemon announces to the swarm. Concurrent misses
- * for the same ref share one fetch (the upstream client's single flights, and `completing`).
+ * Pull-through from this node's own upstream (DESIGN.md "The local HTTP API"), for requests
+ * whose registry is the upstream's (see `covers`). A manifest is answered as soon as it is
+ * fetched, verified and stored; blobs are fetched when someone asks for them (a client here,
+ * or another node of the fleet), never all of an index's platforms for completeness; once
+ * what was asked is here the assembler makes the image a bundle with the ref
+ * `<upstream host>/<repo>:<tag>`, which the daemon announces. Concurrent misses share one
+ * fetch (the upstream client's single flights).
  */
 export class PullThrough {
-  private readonly completing = new Map<string, Promise<void>>()
   /** When each tag was last resolved at the upstream (or tried and failed), by ref. */
   private readonly resolvedAt = new Map<string, number>()
-  private readonly lifetime = new AbortController()
+  /** What each tag resolved to when it last did: within the revalidation interval it is answered from here. */
+  private readonly answered = new Map<string, Sha256Digest>()
 
   constructor (private readonly init: PullThroughInit) {}
 
@@ -47,15 +47,18 @@ export class PullThrough {
   /** Resolves a tag at the upstream; the manifest is stored when this returns, its image completing behind. */
   async manifestByTag (name: RepositoryName, tag: string, signal: AbortSignal): Promise<Sha256Digest> {
     const ref = imageRefOf(name, tag)
+    // A tag asked again before its image is a bundle (a client resolves, then pulls) is not
+    // asked of the upstream again within the interval, as a held tag would not be.
+    const last = this.resolvedAt.get(ref)
+    const known = this.answered.get(ref)
+    if (last !== undefined && known !== undefined && Date.now() - last < this.revalidateAfterMs && await this.init.store.objectBySha256(known.hex) !== undefined) return known
     this.remember(ref)
     const fetched = await this.fetchManifest(name, tag, signal)
+    this.answered.set(ref, parseDigest(fetched.digest))
     // A tag that still names what the store's ref names needs nothing more (re-committing
     // would re-read every layer to rebuild chunk tables).
     const current = await this.init.store.getRef(ref)
-    if (current?.manifestDigest !== fetched.digest && !this.completing.has(ref)) {
-      const done = this.complete(ref, name, fetched).finally(() => { this.completing.delete(ref) })
-      this.completing.set(ref, done)
-    }
+    if (current?.manifestDigest !== fetched.digest) this.init.assembler.expect(ref, fetched.digest, fetched.mediaType)
     return parseDigest(fetched.digest)
   }
 
@@ -68,8 +71,8 @@ export class PullThrough {
   async revalidateTag (name: RepositoryName, tag: string, held: Sha256Digest, signal: AbortSignal): Promise<Sha256Digest> {
     const ref = imageRefOf(name, tag)
     const last = this.resolvedAt.get(ref)
-    if (last !== undefined && Date.now() - last < this.init.tagRevalidateAfterMs) return held
-    const deadline = AbortSignal.timeout(this.init.tagRevalidateTimeoutMs)
+    if (last !== undefined && Date.now() - last < this.revalidateAfterMs) return held
+    const deadline = AbortSignal.timeout(this.init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS)
     try {
       return await this.manifestByTag(name, tag, AbortSignal.any([signal, deadline]))
     } catch (err) {
@@ -91,18 +94,21 @@ export class PullThrough {
     } catch (err) {
       throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
     }
+    this.init.assembler.check()
   }
 
-  /** Stops the background completions and waits for them to end (before the store closes). */
-  async close (): Promise<void> {
-    this.lifetime.abort(new RegistryError('UNAVAILABLE', 'the API is closing'))
-    await Promise.allSettled([...this.completing.values()])
+  private get revalidateAfterMs (): number {
+    return this.init.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS
   }
 
   private remember (ref: string): void {
     this.resolvedAt.delete(ref)
     this.resolvedAt.set(ref, Date.now())
-    if (this.resolvedAt.size > MAX_REMEMBERED_TAGS) this.resolvedAt.delete(this.resolvedAt.keys().next().value as string)
+    if (this.resolvedAt.size > MAX_REMEMBERED_TAGS) {
+      const oldest = this.resolvedAt.keys().next().value as string
+      this.resolvedAt.delete(oldest)
+      this.answered.delete(oldest)
+    }
   }
 
   private async fetchManifest (name: RepositoryName, reference: string, signal: AbortSignal): Promise<UpstreamManifest> {
@@ -110,45 +116,6 @@ export class PullThrough {
       return await this.init.upstream.fetchManifest(name.repository, reference, { signal })
     } catch (err) {
       throw this.translate(err, signal, 'MANIFEST_UNKNOWN', name, `manifest ${reference}`)
-    }
-  }
-
-  /** Fetches every blob, then makes the bundle. Runs under the API's lifetime, not a request's. */
-  private async complete (ref: string, name: RepositoryName, manifest: UpstreamManifest): Promise<void> {
-    const started = Date.now()
-    const signal = this.lifetime.signal
-    try {
-      const queue = [...manifest.blobs]
-      const worker = async (): Promise<void> => {
-        for (let blob = queue.shift(); blob !== undefined; blob = queue.shift()) {
-          await this.init.upstream.fetchBlob(name.repository, blob.digest, { signal, size: blob.size })
-        }
-      }
-      await Promise.all(Array.from({ length: PULL_THROUGH_BLOB_CONCURRENCY }, worker))
-      const digest = parseDigest(manifest.digest)
-      const bytes = await this.readManifest(digest)
-      const document = parseManifestDocument(bytes, manifest.mediaType)
-      const blobs = await imageBlobs(this.init.store, document)
-      const result = await commitImage(this.init.store, { ref, bytes, hex: digest.hex, document, blobs, signal })
-      const seconds = (Date.now() - started) / 1000
-      this.init.logger?.info('image pulled through', { ref, digest: manifest.digest, bundleId: result.bundleId, seconds })
-      this.init.onPulledThrough?.({ ref, bundleId: result.bundleId, digest: manifest.digest, seconds })
-    } catch (err) {
-      if (!signal.aborted) this.init.logger?.warn('pull-through of an image failed; its blobs are fetched again on the next request', { ref, err })
-    }
-  }
-
-  private async readManifest (digest: Sha256Digest): Promise<Buffer> {
-    const object = await this.init.store.objectBySha256(digest.hex)
-    if (object === undefined) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest.digest} went missing from the store`)
-    const file = await open(this.init.store.objectPath(object), 'r')
-    try {
-      if ((await file.stat()).size > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_INVALID', `manifest ${digest.digest} is over ${MAX_MANIFEST_BYTES} bytes`)
-      const bytes = await file.readFile()
-      if (sha256Hex(bytes) !== digest.hex) throw new RegistryError('MANIFEST_INVALID', `manifest ${digest.digest} is damaged in this store`)
-      return bytes
-    } finally {
-      await file.close()
     }
   }
 

@@ -1,12 +1,11 @@
 import type { Store } from '../store/index.js'
 import {
   BODY_IDLE_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, DEFAULT_MAX_BLOB_BYTES, DEFAULT_REGISTRY_HOST, FIRST_CHUNK_TIMEOUT_MS,
-  MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS, UPLOAD_SESSION_IDLE_MS,
+  MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, UPLOAD_SESSION_IDLE_MS,
 } from './constants.js'
 import { RegistryError } from './errors.js'
-import { PullThrough } from './pull-through.js'
 import { RecentChunkTables } from './recent-chunk-tables.js'
-import type { BlobSource, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
+import type { BlobSource, ContentSources, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
 import { UploadSessions } from './upload-sessions.js'
 
 /** What every route handler works with: collaborators and settled tunables. */
@@ -21,8 +20,8 @@ export interface Registry {
   bodyIdleTimeoutMs: number
   uploads: UploadSessions
   chunkTables: RecentChunkTables
-  /** Set when an upstream is configured: what misses locally is fetched from it. */
-  pullThrough: PullThrough | undefined
+  /** What misses locally is asked of these (the fleet, then an upstream), when the daemon gives any. */
+  sources: ContentSources | undefined
 }
 
 export function createRegistry (components: HttpApiComponents, init: HttpApiInit): Registry {
@@ -45,16 +44,7 @@ export function createRegistry (components: HttpApiComponents, init: HttpApiInit
       chunkTables,
     }),
     chunkTables,
-    pullThrough: components.upstream === undefined
-      ? undefined
-      : new PullThrough({
-        store: components.store,
-        upstream: components.upstream,
-        logger: init.logger,
-        onPulledThrough: init.onPulledThrough,
-        tagRevalidateAfterMs: init.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS,
-        tagRevalidateTimeoutMs: init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS,
-      }),
+    sources: components.sources,
   }
 }
 

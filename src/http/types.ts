@@ -1,4 +1,5 @@
 import type { Store } from '../store/index.js'
+import type { RepositoryName, Sha256Digest } from './names.js'
 
 /**
  * Where blobs that are not here yet come from (the swarm implements it; the daemon wires
@@ -28,7 +29,7 @@ export interface HttpLogger {
 
 /**
  * An origin registry for pull-through (src/upstream implements it; the daemon wires it). It
- * fetches into the store; the HTTP layer decides when to ask and makes bundles of images.
+ * fetches into the store; PullThrough decides what to ask and the assembler makes bundles.
  */
 export interface UpstreamSource {
   /** Whether requests naming this registry host may be forwarded to the upstream. */
@@ -48,6 +49,33 @@ export interface UpstreamManifest {
   blobs: Array<{ digest: string, size: number }>
 }
 
+/** Where a tag points. */
+export interface ResolvedTag {
+  digest: Sha256Digest
+  /** The bundle a ref here names, when the tag came from one (its manifest may still be in the swarm). */
+  bundleId?: string
+}
+
+/**
+ * Every place bytes come from beyond the local store, in one order the daemon writes once
+ * (src/daemon/content-sources.ts: the fleet, the fleet's pull-through, then this node's own
+ * upstream). The registry routes ask it on a local miss and keep only the protocol.
+ */
+export interface ContentSources {
+  /**
+   * Where a tag points now. `held` is what the store's ref says (undefined without one).
+   * Resolves undefined when no source knows the tag (a 404); the manifest is in the store, or
+   * named by a bundle here, when it resolves. Throws a RegistryError when a source failed.
+   */
+  resolveTag: (name: RepositoryName, tag: string, held: ResolvedTag | undefined, options: { signal: AbortSignal }) => Promise<ResolvedTag | undefined>
+  /**
+   * A manifest or blob the store does not know: made known here, whole or as an object of a
+   * bundle whose chunks are on the way (the blob source streams those). Resolves false when no
+   * source has it; throws a RegistryError when a source failed.
+   */
+  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean }) => Promise<boolean>
+}
+
 /** An image pull-through made into a bundle. */
 export interface PulledThroughImage {
   ref: string
@@ -59,7 +87,7 @@ export interface PulledThroughImage {
 export interface HttpApiComponents {
   store: Store
   blobSource?: BlobSource
-  upstream?: UpstreamSource
+  sources?: ContentSources
 }
 
 /** Tunables; every one has a default in constants.ts. */
@@ -74,12 +102,6 @@ export interface HttpApiInit {
   chunkStallTimeoutMs?: number
   bodyIdleTimeoutMs?: number
   uploadSessionIdleMs?: number
-  /** A tag of the upstream's registry held here is re-resolved there when last resolved this long ago. */
-  tagRevalidateAfterMs?: number
-  /** How long a request waits for that before it is answered with the tag held. */
-  tagRevalidateTimeoutMs?: number
-  /** Called when a pulled-through image became a bundle (the daemon announces it to the swarm). */
-  onPulledThrough?: (image: PulledThroughImage) => void
 }
 
 export interface HttpApi {

@@ -72,6 +72,33 @@ export async function commitImageBundle (store: Store, options: ImageBundleOptio
   return { bundleId, bundle, revision, created }
 }
 
+/**
+ * Makes a bundle of one blob (a tree holding only `blobs/sha256/<hex>`, no refs), so the swarm
+ * can move an object that no image bundle names yet: what a node pulled through for the fleet
+ * before the image it belongs to is whole. The object must be complete here. Returns the
+ * existing bundle's ID when the same one was made before.
+ */
+export async function commitBlobBundle (store: Store, blob: ImageBlob, options: { signal?: AbortSignal } = {}): Promise<{ bundleId: string, created: boolean }> {
+  if (!await store.hasObject(blob.object)) throw new StoreError('OBJECT_MISSING', `blob sha256:${blob.sha256} (object ${blob.object}) is not in the store`)
+  const file: ManifestEntry = { type: 'F', perms: FILE_PERMS, checksum: blob.object, size: blob.size, path: `./blobs/sha256/${blob.sha256}` }
+  const directory = (path: string, child: ManifestEntry): ManifestEntry => ({ type: 'D', perms: DIR_PERMS, checksum: directoryChecksum([child.checksum]), size: child.size, path })
+  const sha256Dir = directory('./blobs/sha256/', file)
+  const blobsDir = directory('./blobs/', sha256Dir)
+  const entries = [directory('./', blobsDir), blobsDir, sha256Dir, file]
+  const bundle = createBundleManifest(entries, await chunkTablesOf(store, entries, { signal: options.signal }))
+  const encoded = encodeBundleManifest(bundle)
+  const bundleId = bundleIdOf(encoded)
+  const created = await store.bundleRecord(bundleId) === undefined
+  if (created) await store.commitBundle(bundleId, encoded, bundle, [])
+  return { bundleId, created }
+}
+
+/** Whether a bundle is one commitBlobBundle makes: a single blob and nothing else. */
+export function isBlobBundle (bundle: BundleManifest): boolean {
+  const files = bundle.entries.filter(e => e.type === 'F')
+  return files.length === 1 && bundle.entries.length === 4 && /^\.\/blobs\/sha256\/[0-9a-f]{64}$/.test(files[0]?.path ?? '')
+}
+
 /** index.json as skopeo and `ctr image export` write it, one image, named both ways containerd and OCI tools read. */
 function indexJsonOf (ref: string, manifest: ImageBundleOptions['manifest']): Buffer {
   const annotations = { [ANNOTATION_CONTAINERD_IMAGE_NAME]: ref, [ANNOTATION_REF_NAME]: splitImageName(ref).tag }
@@ -101,7 +128,7 @@ function layoutEntries (blobs: ImageBlob[], index: { object: string, size: numbe
  * The chunk table of every object over one chunk: the caller's when it has one, otherwise
  * read from the object, which is checked against its name on the way.
  */
-async function chunkTablesOf (store: Store, entries: ManifestEntry[], options: ImageBundleOptions): Promise<Map<string, string[]>> {
+async function chunkTablesOf (store: Store, entries: ManifestEntry[], options: Pick<ImageBundleOptions, 'chunkTables' | 'signal'>): Promise<Map<string, string[]>> {
   const tables = new Map<string, string[]>()
   for (const entry of entries) {
     if (entry.type !== 'F' || entry.size <= CHUNK_SIZE_BYTES || tables.has(entry.checksum)) continue

@@ -4,6 +4,7 @@ import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifes
 import { BanList, type Ban } from './ban-list.js'
 import { BufferPool } from './buffer-pool.js'
 import { fetchBundle, serveBundleRequest } from './bundle-protocol.js'
+import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkClient, ChunkServer, type ChunkStatus } from './chunk-protocol.js'
 import {
   BAN_DURATION_MS, BUNDLE_PROTOCOL, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUFFERED_CHUNKS, MAX_BUNDLE_STREAMS_PER_CONNECTION, MAX_CHUNK_RESPONSE_BYTES,
@@ -169,6 +170,10 @@ export class Swarm extends SwarmEventEmitter {
   private readonly awaitingPriority = new Set<string>()
   private providers: ProviderRecords | undefined
   private readonly refs: RefSync
+  /** Publishers whose ref records this node applies; also the only peers it asks about image names. */
+  private readonly trusted: ReadonlySet<string>
+  private readonly fleet: FleetAsker
+  private fleetResponder: FleetResponder | undefined
   private tickTimer: NodeJS.Timeout | undefined
   private pumpTimer: NodeJS.Timeout | undefined
   private pumpQueued = false
@@ -196,7 +201,9 @@ export class Swarm extends SwarmEventEmitter {
         this.schedulePump()
       },
     })
-    this.refs = new RefSync(this.store, trustedPublishers(init), () => this.node?.getConnections() ?? [], this.log)
+    this.trusted = trustedPublishers(init)
+    this.refs = new RefSync(this.store, this.trusted, () => this.node?.getConnections() ?? [], this.log)
+    this.fleet = new FleetAsker(() => this.trustedPeers(), (peer, err) => { this.ban(peer, err.message) })
     this.chunkServer = new ChunkServer({
       store: this.store,
       local: this.local,
@@ -278,6 +285,9 @@ export class Swarm extends SwarmEventEmitter {
     })
     await node.handle(REF_PROTOCOL, (stream, connection) => { void this.refs.handle(stream, connection) }, {
       maxInboundStreams: MAX_REF_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_REF_STREAMS_PER_CONNECTION,
+    })
+    await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
+      maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
     })
     await node.register(REF_PROTOCOL, {
       onConnect: (_peerId, connection) => { void this.refs.sendAll(connection) },
@@ -399,6 +409,36 @@ export class Swarm extends SwarmEventEmitter {
    */
   async publishRefs (refs: Array<{ ref: string, bundleId: string, manifestDigest?: string }>): Promise<void> {
     await this.refs.publish(this.init.publisherKey ?? this.init.privateKey, refs)
+  }
+
+  /**
+   * Answers other nodes' fleet requests (/shoal/fleet/1.0.0) with `responder`: what this node
+   * holds, and pull-through when it has an upstream. Without one, every request is NOT_FOUND.
+   */
+  serveFleet (responder: FleetResponder | undefined): void {
+    this.fleetResponder = responder
+  }
+
+  /**
+   * Asks the connected peers this node trusts (its ref publishers) which bundle holds a digest,
+   * or what a tag names, and, when `pullThrough` is set and none holds it, has one of them fetch
+   * it from its upstream. See FleetAsker for the order.
+   */
+  async askFleet (query: FleetQuery, options: { signal: AbortSignal }): Promise<FleetResult> {
+    this.requireNode()
+    return await this.fleet.ask(query, { signal: anySignal(options.signal, this.stopController.signal) })
+  }
+
+  private trustedPeers (): Array<{ peer: string, connection: Connection, gateway: boolean }> {
+    const node = this.node
+    if (node === undefined) return []
+    const out = new Map<string, { peer: string, connection: Connection, gateway: boolean }>()
+    for (const connection of node.getConnections()) {
+      const peer = connection.remotePeer.toString()
+      if (connection.status !== 'open' || out.has(peer) || peer === this.peerId || !this.trusted.has(peer) || this.bans.isBanned(peer)) continue
+      out.set(peer, { peer, connection, gateway: this.gateways.has(peer) })
+    }
+    return [...out.values()]
   }
 
   /** Announces in the DHT that this node holds (or is pulling) a bundle. */

@@ -1,0 +1,110 @@
+import {
+  imageRefOf, parseDigest, type BlobSource, type ContentSources, type ImageAssembler, type PullThrough,
+  type RepositoryName, type ResolvedTag, type Sha256Digest,
+} from '../http/index.js'
+import { ingestBlobBytes, type Store } from '../store/index.js'
+import type { FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
+import { answerFleet } from './fleet-answers.js'
+import type { Logger } from './logger.js'
+
+export interface ContentSourcesComponents {
+  store: Store
+  /** The fleet; without one (a node used alone, a test) only the upstream is asked. */
+  swarm?: Swarm
+  /** Fetches a bundle's manifest (and then its chunks) from the swarm. */
+  blobSource?: Required<BlobSource>
+  /** This node's own upstream, when it has one. */
+  pullThrough?: PullThrough
+  /** Makes images fetched piece by piece into bundles. */
+  assembler: ImageAssembler
+  logger: Logger
+}
+
+/**
+ * The one place that says where bytes come from when the local store lacks them, in this
+ * order (issue 8, "fleet first"):
+ *
+ * 1. the local store (the registry routes look there before asking us);
+ * 2. the fleet: a tag through signed ref records (already in the store, `held`), or by asking
+ *    the peers this node trusts what the tag names; a digest by asking those peers which of
+ *    their bundles holds it, then the swarm fetches that bundle from every holder;
+ * 3. the fleet's pull-through: one trusted peer with an upstream fetches it from there, once
+ *    for the whole fleet (the same peer for every edge: gateways first, then by peer ID), and
+ *    answers with a bundle the swarm spreads;
+ * 4. this node's own upstream, last.
+ *
+ * Why trusted peers only: a tag is what containerd trusts a mirror with, so only the keys that
+ * may move tags here answer for tags; and a bundle that filed other bytes under
+ * `blobs/sha256/<digest>` would make us serve them under that digest, so bundles for a digest
+ * are taken from the same keys (the swarm then checks every chunk against that bundle).
+ *
+ * It also answers other nodes' fleet requests (`respond`), from this node's store and its
+ * own upstream.
+ */
+export function createContentSources (components: ContentSourcesComponents): ContentSources & { respond: FleetResponder } {
+  const { store, swarm, blobSource, pullThrough, assembler, logger } = components
+  const own = (name: RepositoryName): PullThrough | undefined => pullThrough?.covers(name) === true ? pullThrough : undefined
+
+  const askFleet = async (query: FleetQuery, signal: AbortSignal): Promise<FleetResult> => {
+    if (swarm === undefined) return { misses: [{ peer: '-', reason: 'this node is not in a fleet' }] }
+    try {
+      return await swarm.askFleet(query, { signal })
+    } catch (err) {
+      signal.throwIfAborted()
+      return { misses: [{ peer: '-', reason: err instanceof Error ? err.message : String(err) }] }
+    }
+  }
+
+  const resolveTag = async (name: RepositoryName, tag: string, held: ResolvedTag | undefined, { signal }: { signal: AbortSignal }): Promise<ResolvedTag | undefined> => {
+    const upstream = own(name)
+    if (held !== undefined) {
+      if (upstream === undefined) return held
+      // The upstream is the authority for its registry's tags: a moved tag is followed.
+      const fresh = await upstream.revalidateTag(name, tag, held.digest, signal)
+      return fresh.hex === held.digest.hex ? held : { digest: fresh }
+    }
+    const ref = imageRefOf(name, tag)
+    const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: true }, signal)
+    if (fleet.found?.status === 'resolved') {
+      const digest = parseDigest(fleet.found.digest)
+      await ingestBlobBytes(store, Buffer.from(fleet.found.manifest), { sha256: digest.hex, signal })
+      assembler.expect(ref, digest.digest, fleet.found.mediaType)
+      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
+      return { digest }
+    }
+    if (upstream !== undefined) return { digest: await upstream.manifestByTag(name, tag, signal) }
+    logger.info('tag not found in the fleet', { ref, asked: fleet.misses })
+    return undefined
+  }
+
+  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean> => {
+    const fleet = await askFleet({ kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: true, manifest }, signal)
+    if (fleet.found?.status === 'found' && blobSource !== undefined) {
+      // The bundle's manifest makes the store index the digest; its chunks follow through the
+      // swarm, streamed to the client as they are verified.
+      try {
+        await blobSource.fetchBundle(fleet.found.bundleId, { signal })
+      } catch (err) {
+        signal.throwIfAborted()
+        logger.info('the bundle a peer named for a digest could not be fetched', { digest: digest.digest, bundleId: fleet.found.bundleId, peer: fleet.peer, err })
+      }
+      if (await store.objectBySha256(digest.hex) !== undefined) return true
+      logger.warn('a peer named a bundle for a digest that the bundle does not hold', { digest: digest.digest, bundleId: fleet.found.bundleId, peer: fleet.peer })
+    }
+    const upstream = own(name)
+    if (upstream !== undefined) {
+      if (manifest) await upstream.manifestByDigest(name, digest, signal)
+      else await upstream.blob(name, digest, signal)
+      return await store.objectBySha256(digest.hex) !== undefined
+    }
+    logger.info('digest not found in the fleet', { name: name.path, digest: digest.digest, asked: fleet.misses })
+    return false
+  }
+
+  const respond: FleetResponder = async (query, from, signal) => await answerFleet({ store, pullThrough, logger }, query, from, signal)
+
+  // Blobs of an image arrive from the swarm too: each completed object may finish one.
+  store.on('object:complete', () => { assembler.check() })
+
+  return { resolveTag, locate, respond }
+}

@@ -1,0 +1,113 @@
+import { open } from 'node:fs/promises'
+import { sha256Hex } from '../hash/index.js'
+import {
+  imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType, type PullThrough,
+  type RepositoryName, type Sha256Digest,
+} from '../http/index.js'
+import { commitBlobBundle, type Store } from '../store/index.js'
+import type { FleetAnswer, FleetQuery } from '../swarm/index.js'
+import type { Logger } from './logger.js'
+
+export interface FleetAnswerComponents {
+  store: Store
+  /** This node's own upstream: present only on nodes configured with one. */
+  pullThrough?: PullThrough
+  logger: Logger
+}
+
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
+
+/**
+ * What this node answers a trusted-peer question of the fleet (/shoal/fleet/1.0.0):
+ * - a tag: the manifest a ref here names, or (with an upstream for that registry, when the
+ *   asker allows pull-through) what the upstream says, fetched once and stored here;
+ * - a digest: the smallest bundle here that holds it whole, fetching it from the upstream
+ *   first when allowed; an object no bundle names yet (a blob pulled through before its image
+ *   is whole, a child manifest) is made a bundle of its own so the swarm can move it.
+ * A peer can make this node fetch only from the upstream its operator configured, and only
+ * names of that upstream's registry (the same rule as a containerd request to the mirror).
+ */
+export async function answerFleet (components: FleetAnswerComponents, query: FleetQuery, from: string, signal: AbortSignal): Promise<FleetAnswer> {
+  const { store, logger } = components
+  let name: RepositoryName
+  try {
+    name = parseRepositoryName(query.repository, query.registry, query.registry)
+  } catch (err) {
+    return { status: 'not-found', reason: `not a repository name: ${(err as Error).message}` }
+  }
+  const upstream = query.pullThrough && components.pullThrough?.covers(name) === true ? components.pullThrough : undefined
+  try {
+    if (query.kind === 'resolve-tag') {
+      if (!TAG.test(query.reference)) return { status: 'not-found', reason: 'not a tag' }
+      const target = await store.getRef(imageRefOf(name, query.reference))
+      let digest: Sha256Digest | undefined = target?.manifestDigest === undefined ? undefined : parseDigest(target.manifestDigest)
+      if (upstream !== undefined) {
+        digest = digest === undefined ? await upstream.manifestByTag(name, query.reference, signal) : await upstream.revalidateTag(name, query.reference, digest, signal)
+        logger.info('resolved a tag for the fleet', { ref: imageRefOf(name, query.reference), digest: digest.digest, for: from })
+      }
+      if (digest === undefined) return { status: 'not-found', reason: 'no ref here names this tag, and this node has no upstream for its registry' }
+      const bytes = await readWhole(store, digest.hex)
+      if (bytes === undefined) return { status: 'not-found', reason: `the manifest ${digest.digest} is not held whole here` }
+      return { status: 'resolved', digest: digest.digest, mediaType: servedMediaType(bytes) ?? '', manifest: bytes }
+    }
+    const digest = parseDigest(query.reference)
+    let object = await wholeObject(store, digest.hex)
+    if (object === undefined && upstream !== undefined) {
+      if (query.manifest === true) await upstream.manifestByDigest(name, digest, signal)
+      else await upstream.blob(name, digest, signal)
+      logger.info('pulled through for the fleet', { name: name.path, digest: digest.digest, for: from })
+      object = await wholeObject(store, digest.hex)
+    }
+    if (object === undefined) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
+    const bundleId = await smallestBundleWith(store, object) ?? (await commitBlobBundle(store, { sha256: digest.hex, object: object.hash, size: object.size }, { signal })).bundleId
+    return { status: 'found', bundleId }
+  } catch (err) {
+    signal.throwIfAborted()
+    const reason = err instanceof Error ? err.message : String(err)
+    if (err instanceof RegistryError && err.status === 404) return { status: 'not-found', reason }
+    logger.warn('a fleet request failed here', { kind: query.kind, name: name.path, reference: query.reference, for: from, err })
+    return { status: 'unavailable', reason }
+  }
+}
+
+async function wholeObject (store: Store, hex: string): Promise<{ hash: string, size: number } | undefined> {
+  const hash = await store.objectBySha256(hex)
+  if (hash === undefined) return undefined
+  try {
+    const file = await open(store.objectPath(hash), 'r')
+    try {
+      return { hash, size: (await file.stat()).size }
+    } finally {
+      await file.close()
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+/** The bundle naming `object` with the fewest bytes: an asker that wants one blob gets little else with it. */
+async function smallestBundleWith (store: Store, object: { hash: string }): Promise<string | undefined> {
+  let best: { id: string, bytes: number } | undefined
+  for (const id of await store.bundleIds()) {
+    const loaded = await store.loadBundle(id)
+    if (loaded?.objectSizes.has(object.hash) !== true) continue
+    let bytes = 0
+    for (const size of loaded.objectSizes.values()) bytes += size
+    if (best === undefined || bytes < best.bytes) best = { id, bytes }
+  }
+  return best?.id
+}
+
+/** A manifest held whole here, checked against its digest; undefined otherwise. */
+async function readWhole (store: Store, hex: string): Promise<Buffer | undefined> {
+  const object = await wholeObject(store, hex)
+  if (object === undefined || object.size > MAX_MANIFEST_BYTES) return undefined
+  const file = await open(store.objectPath(object.hash), 'r')
+  try {
+    const bytes = await file.readFile()
+    return sha256Hex(bytes) === hex ? bytes : undefined
+  } finally {
+    await file.close()
+  }
+}

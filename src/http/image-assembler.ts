@@ -1,0 +1,161 @@
+import { open } from 'node:fs/promises'
+import { sha256Hex } from '../hash/index.js'
+import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
+import type { ImageBlob, Store } from '../store/index.js'
+import { MAX_MANIFEST_BYTES } from './constants.js'
+import { commitImage, heldBlob } from './image-commit.js'
+import { parseManifestDocument, type ManifestDocument } from './manifest-document.js'
+import type { HttpLogger, PulledThroughImage } from './types.js'
+
+/** Images waiting for their blobs at once; past this the oldest is dropped (it is asked for again if a client wants it). */
+const MAX_PENDING_IMAGES = 256
+/** An image whose blobs stop coming is forgotten after this long. */
+const PENDING_IMAGE_TTL_MS = 30 * 60 * 1000
+
+interface PendingImage {
+  ref: string
+  digest: string
+  mediaType: string
+  since: number
+  /** Child manifests of an index already in the last bundle made of it. */
+  committedChildren: number
+}
+
+export interface ImageAssemblerInit {
+  store: Store
+  logger?: HttpLogger
+  /** A bundle was made (the daemon announces it). */
+  onAssembled?: (image: PulledThroughImage) => void
+}
+
+/**
+ * Turns an image fetched piece by piece, on demand (pull-through from an upstream, or from the
+ * fleet), into a bundle with its ref once what a client asked for is all here. Nothing is fetched
+ * for completeness: an index becomes a bundle of the platforms whose blobs are all held (its
+ * other child manifests ride along, they are small), so a client pulling one platform of a
+ * multi-platform image fetches that platform only. A platform that completes later makes a
+ * newer bundle and the ref moves to it.
+ */
+export class ImageAssembler {
+  private readonly pending = new Map<string, PendingImage>()
+  private running: Promise<void> = Promise.resolve()
+  private queued = false
+  private readonly lifetime = new AbortController()
+
+  constructor (private readonly init: ImageAssemblerInit) {}
+
+  /** Expects the image a tag named (its manifest is stored); checks at once whether it is whole. */
+  expect (ref: string, digest: string, mediaType: string): void {
+    const current = this.pending.get(ref)
+    if (current?.digest === digest) return
+    this.pending.delete(ref)
+    this.pending.set(ref, { ref, digest, mediaType, since: Date.now(), committedChildren: 0 })
+    if (this.pending.size > MAX_PENDING_IMAGES) this.pending.delete(this.pending.keys().next().value as string)
+    this.check()
+  }
+
+  /** Something arrived: looks at the pending images soon (calls in a burst make one pass). */
+  check (): void {
+    if (this.queued || this.pending.size === 0 || this.lifetime.signal.aborted) return
+    this.queued = true
+    this.running = this.running.then(async () => {
+      this.queued = false
+      await this.pass()
+    })
+  }
+
+  async close (): Promise<void> {
+    this.lifetime.abort(new Error('the image assembler is closing'))
+    await this.running
+  }
+
+  private async pass (): Promise<void> {
+    const now = Date.now()
+    for (const image of [...this.pending.values()]) {
+      if (this.lifetime.signal.aborted) return
+      if (now - image.since > PENDING_IMAGE_TTL_MS) {
+        this.pending.delete(image.ref)
+        continue
+      }
+      try {
+        await this.tryCommit(image)
+      } catch (err) {
+        this.pending.delete(image.ref)
+        this.init.logger?.warn('an image fetched on demand could not be made a bundle', { ref: image.ref, digest: image.digest, err })
+      }
+    }
+  }
+
+  private async tryCommit (image: PendingImage): Promise<void> {
+    const { store } = this.init
+    const bytes = await readHeld(store, image.digest.slice('sha256:'.length))
+    if (bytes === undefined) return
+    const document = parseManifestDocument(bytes, image.mediaType)
+    const parts = await heldParts(store, document)
+    if (parts === undefined) return
+    if (document.kind === 'index' && parts.children <= image.committedChildren) return
+    const signal = this.lifetime.signal
+    const result = await commitImage(store, { ref: image.ref, bytes, hex: image.digest.slice('sha256:'.length), document, blobs: parts.blobs, signal })
+    const seconds = (Date.now() - image.since) / 1000
+    if (document.kind === 'index' && parts.children < parts.of) {
+      image.committedChildren = parts.children
+    } else {
+      this.pending.delete(image.ref)
+    }
+    this.init.logger?.info('image made a bundle', { ref: image.ref, digest: image.digest, bundleId: result.bundleId, platforms: document.kind === 'index' ? `${parts.children}/${parts.of}` : undefined, seconds })
+    this.init.onAssembled?.({ ref: image.ref, bundleId: result.bundleId, digest: image.digest, seconds })
+  }
+}
+
+/**
+ * What of an image is here whole: a manifest counts only with all its blobs; an index with at
+ * least one child manifest whose blobs are all here (children missing blobs are left out, their
+ * manifests kept when held). Undefined when nothing is whole yet.
+ */
+async function heldParts (store: Store, document: ManifestDocument, depth = 0): Promise<{ blobs: ImageBlob[], children: number, of: number } | undefined> {
+  if (document.kind === 'manifest') {
+    const blobs: ImageBlob[] = []
+    for (const reference of document.references) {
+      const blob = await heldBlob(store, reference)
+      if (blob === undefined) return undefined
+      blobs.push(blob)
+    }
+    return { blobs, children: 1, of: 1 }
+  }
+  if (depth >= 8) return undefined
+  const blobs: ImageBlob[] = []
+  let children = 0
+  for (const reference of document.references) {
+    if (!isIndexMediaType(reference.mediaType) && !isManifestMediaType(reference.mediaType)) continue
+    const blob = await heldBlob(store, reference)
+    if (blob === undefined) continue
+    blobs.push(blob)
+    const bytes = await readHeld(store, reference.digest.hex)
+    if (bytes === undefined) continue
+    const child = await heldParts(store, parseManifestDocument(bytes, reference.mediaType), depth + 1)
+    if (child === undefined) continue
+    blobs.push(...child.blobs)
+    children++
+  }
+  return children === 0 ? undefined : { blobs, children, of: document.references.length }
+}
+
+/** A held document's bytes, checked against their digest; undefined when not whole here or too large to be a manifest. */
+async function readHeld (store: Store, hex: string): Promise<Buffer | undefined> {
+  const object = await store.objectBySha256(hex)
+  if (object === undefined) return undefined
+  let file
+  try {
+    file = await open(store.objectPath(object), 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    if ((await file.stat()).size > MAX_MANIFEST_BYTES) return undefined
+    const bytes = await file.readFile()
+    return sha256Hex(bytes) === hex ? bytes : undefined
+  } finally {
+    await file.close()
+  }
+}
