@@ -47,10 +47,12 @@ Global options:
 Refs are full image names with their registry host: registry.example.com/team/app:1.0.
 Progress bars appear on a terminal only; pipes get just the result.
 
-Exit codes:
+Exit codes (errors print their code in brackets; with --json, {"error":{"code","message"}}):
   0    success
-  1    the operation failed, or verify found a bad or missing object
-  2    usage error (unknown command or option, missing argument)
-  3    the named bundle, ref or manifest does not exist
-  130  interrupted (SIGINT/SIGTERM); nothing half-done was kept
+  1    the operation failed, or verify found a bad or missing object (every other code)
+  2    usage error: USAGE, CONFIG_INVALID, SNAPSHOT_ID_INVALID, REF_INVALID, SWARM_INVALID_ID,
+       SWARM_INVALID_KEY, SWARM_INVALID_PEER_KEY, UPSTREAM_CONFIG_INVALID
+  3    something named does not exist: BUNDLE_NOT_FOUND, SWARM_BUNDLE_NOT_FOUND, MANIFEST_NOT_FOUND,
+       STORE_NOT_FOUND, UPSTREAM_NOT_FOUND, ENOENT
+  130  interrupted by SIGINT/SIGTERM (INTERRUPTED); nothing half-done was kept
 `

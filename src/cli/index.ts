@@ -1,5 +1,6 @@
 import { defaultDataDir, type Command, type CommandContext } from './context.js'
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE } from './exit-codes.js'
+import { describeError } from '../errors/index.js'
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.js'
 import { HELP } from './help.js'
 import { UsageError } from './usage-error.js'
 
@@ -21,8 +22,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./peers.js')).status,
   keygen: async () => (await import('./keygen.js')).keygen,
 }
-
-const NOT_FOUND_CODES = new Set(['BUNDLE_NOT_FOUND', 'MANIFEST_NOT_FOUND', 'STORE_NOT_FOUND', 'SWARM_BUNDLE_NOT_FOUND', 'ENOENT'])
 
 /** Runs one command line and returns the exit code; only bin/shoal.js exits the process. */
 export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 'stderr'> = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
@@ -49,7 +48,7 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
       ...io,
     })
   } catch (err) {
-    return report(err, io.stderr, controller.signal.aborted)
+    return report(err, io, controller.signal.aborted, argv.includes('--json'))
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
@@ -92,19 +91,15 @@ function splitInline (arg: string): [string, string | undefined] {
   return eq < 0 ? [arg, undefined] : [arg.slice(0, eq), arg.slice(eq + 1)]
 }
 
-function report (err: unknown, stderr: CommandContext['stderr'], interrupted: boolean): number {
-  if (interrupted) {
-    stderr.write('shoal: interrupted; nothing half-done was kept\n')
-    return EXIT_INTERRUPTED
-  }
-  const error = err as Error & { code?: string }
-  // parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes for unknown or malformed options.
-  if (error instanceof UsageError || error.code?.startsWith('ERR_PARSE_ARGS') === true) {
-    stderr.write(`shoal: ${error.message}\n`)
-    return EXIT_USAGE
-  }
-  stderr.write(`shoal: ${error.message}${error.code !== undefined ? ` [${error.code}]` : ''}\n`)
-  if (process.env.SHOAL_DEBUG === '1' && error.stack !== undefined) stderr.write(error.stack + '\n')
-  return error.code !== undefined && NOT_FOUND_CODES.has(error.code) ? EXIT_NOT_FOUND : EXIT_FAILURE
+function report (err: unknown, io: Pick<CommandContext, 'stdout' | 'stderr'>, interrupted: boolean, json: boolean): number {
+  // One catalogue (src/errors) gives every code its exit status; parseArgs's ERR_PARSE_ARGS_*
+  // errors are usage errors.
+  const { code, message, exit } = describeError(interrupted ? { code: 'INTERRUPTED' } : err)
+  // Scripts read stdout: under --json the error is a document there too.
+  if (json) io.stdout.write(JSON.stringify({ error: { code, message } }) + '\n')
+  if (code === 'USAGE' || code === 'INTERRUPTED') io.stderr.write(`shoal: ${message}\n`)
+  else io.stderr.write(`shoal: ${message} [${code}]\n`)
+  const stack = err instanceof Error ? err.stack : undefined
+  if (process.env.SHOAL_DEBUG === '1' && stack !== undefined) io.stderr.write(stack + '\n')
+  return exit
 }
-

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { describeError, type ErrorCode } from '../errors/index.js'
 import {
   collectGarbage, exportTree, pushPath, verifyStore, type Store,
 } from '../store/index.js'
@@ -18,8 +19,9 @@ export interface ControlApiInit {
   gateway?: boolean
 }
 
+/** A request the control API refuses itself; its status comes from the catalogue. */
 class ControlError extends Error {
-  constructor (readonly status: number, readonly code: string, message: string) {
+  constructor (readonly code: ErrorCode, message: string) {
     super(message)
     this.name = 'ControlError'
   }
@@ -72,7 +74,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       } else if (route === 'POST /gc') {
         sendJson(res, 200, await collectGarbage(store, { signal }))
       } else {
-        throw new ControlError(404, 'NOT_FOUND', `no control route ${route}; see docs/architecture.md for the API`)
+        throw new ControlError('NOT_FOUND', `no control route ${route}; see docs/architecture.md for the API`)
       }
     } catch (err) {
       sendError(res, err)
@@ -129,8 +131,9 @@ async function pull (store: Store, swarm: SwarmControl, ref: string, dest: strin
     await store.touch(id)
     write({ type: 'done', id, seconds: (Date.now() - started) / 1000 })
   } catch (err) {
-    const error = err as Error & { code?: string }
-    write({ type: 'error', code: error.code ?? 'PULL_FAILED', message: error.message })
+    const { code, message } = describeError(err)
+    // An error without a code is the pull's own failure, not an internal fault of the API.
+    write({ type: 'error', code: (err as { code?: unknown }).code === undefined ? 'PULL_FAILED' : code, message })
   }
   res.end()
 }
@@ -141,7 +144,7 @@ async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Rec
   for await (const part of req) {
     signal.throwIfAborted()
     size += (part as Buffer).length
-    if (size > MAX_CONTROL_BODY_BYTES) throw new ControlError(413, 'BODY_TOO_LARGE', `control requests are at most ${MAX_CONTROL_BODY_BYTES} bytes`)
+    if (size > MAX_CONTROL_BODY_BYTES) throw new ControlError('BODY_TOO_LARGE', `control requests are at most ${MAX_CONTROL_BODY_BYTES} bytes`)
     parts.push(part as Buffer)
   }
   if (size === 0) return {}
@@ -150,13 +153,13 @@ async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Rec
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object')
     return value as Record<string, unknown>
   } catch {
-    throw new ControlError(400, 'BODY_INVALID', 'the request body must be a JSON object')
+    throw new ControlError('BODY_INVALID', 'the request body must be a JSON object')
   }
 }
 
 function stringField (body: Record<string, unknown>, name: string): string {
   const value = body[name]
-  if (typeof value !== 'string' || value === '') throw new ControlError(400, 'BODY_INVALID', `the request needs a string field ${JSON.stringify(name)}`)
+  if (typeof value !== 'string' || value === '') throw new ControlError('BODY_INVALID', `the request needs a string field ${JSON.stringify(name)}`)
   return value
 }
 
@@ -166,14 +169,12 @@ function sendJson (res: ServerResponse, status: number, value: unknown): void {
   res.end(body)
 }
 
-const STATUS_BY_CODE: Record<string, number> = { BUNDLE_NOT_FOUND: 404, REF_INVALID: 400, DESTINATION_EXISTS: 409 }
-
+/** Status and code from the one catalogue (src/errors), as the CLI's exit codes are. */
 function sendError (res: ServerResponse, err: unknown): void {
-  const error = err as Error & { code?: string, status?: number }
-  const status = err instanceof ControlError ? err.status : STATUS_BY_CODE[error.code ?? ''] ?? (error.code !== undefined ? 422 : 500)
   if (res.headersSent) {
     res.end()
     return
   }
-  sendJson(res, status, { error: { code: error.code ?? 'INTERNAL', message: error.message } })
+  const { code, message, status } = describeError(err)
+  sendJson(res, status, { error: { code, message } })
 }

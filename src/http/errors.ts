@@ -1,37 +1,22 @@
-/**
- * Every error the registry API answers with, in one table: code → HTTP status → message.
- * Codes come from the distribution-spec error table ("Error Codes", code-1 … code-14),
- * from Docker's registry where the spec is silent (RANGE_INVALID, TAG_INVALID,
- * PAGINATION_NUMBER_INVALID, UNAVAILABLE, UNKNOWN), and one of ours (NOT_FOUND, for
- * paths that are not part of the API). One code has one status: callers never pick a
- * status, they pick a code.
- */
-export const ERROR_CATALOGUE = {
-  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry', source: 'oci' },
-  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid', source: 'oci' },
-  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry', source: 'oci' },
-  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content', source: 'oci' },
-  // distribution-spec "Pushing Manifests": a manifest naming an absent blob is refused with 400.
-  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry', source: 'oci' },
-  MANIFEST_INVALID: { status: 400, message: 'manifest invalid', source: 'oci' },
-  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry', source: 'oci' },
-  NAME_INVALID: { status: 400, message: 'invalid repository name', source: 'oci' },
-  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry', source: 'oci' },
-  SIZE_INVALID: { status: 400, message: 'provided length did not match content length', source: 'oci' },
-  UNAUTHORIZED: { status: 401, message: 'authentication required', source: 'oci' },
-  DENIED: { status: 403, message: 'requested access to the resource is denied', source: 'oci' },
-  UNSUPPORTED: { status: 405, message: 'the operation is unsupported', source: 'oci' },
-  TOOMANYREQUESTS: { status: 429, message: 'too many requests', source: 'oci' },
-  // distribution-spec: 416 Requested Range Not Satisfiable, for blob reads and out-of-order upload chunks.
-  RANGE_INVALID: { status: 416, message: 'invalid content range', source: 'docker' },
-  TAG_INVALID: { status: 400, message: 'invalid tag', source: 'docker' },
-  PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested', source: 'docker' },
-  NOT_FOUND: { status: 404, message: 'not part of this API', source: 'shoal' },
-  UNAVAILABLE: { status: 503, message: 'service unavailable', source: 'docker' },
-  UNKNOWN: { status: 500, message: 'unknown error', source: 'docker' },
-} as const satisfies Record<string, { status: number, message: string, source: 'oci' | 'docker' | 'shoal' }>
+import { ERROR_CATALOGUE, type RegistryCode } from '../errors/index.js'
 
-export type RegistryErrorCode = keyof typeof ERROR_CATALOGUE
+/**
+ * The codes the registry API answers with: a view of the one catalogue (src/errors), which
+ * holds their statuses and messages. Codes come from the distribution-spec error table
+ * ("Error Codes", code-1 … code-14), from Docker's registry where the spec is silent
+ * (RANGE_INVALID, TAG_INVALID, PAGINATION_NUMBER_INVALID, UNAVAILABLE, UNKNOWN), and one of
+ * ours (NOT_FOUND, for paths that are not part of the API). One code has one status: callers
+ * never pick a status, they pick a code.
+ */
+const REGISTRY_CODES = [
+  'BLOB_UNKNOWN', 'BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN', 'DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'MANIFEST_INVALID',
+  'MANIFEST_UNKNOWN', 'NAME_INVALID', 'NAME_UNKNOWN', 'SIZE_INVALID', 'UNAUTHORIZED', 'DENIED', 'UNSUPPORTED', 'TOOMANYREQUESTS',
+  'RANGE_INVALID', 'TAG_INVALID', 'PAGINATION_NUMBER_INVALID', 'NOT_FOUND', 'UNAVAILABLE', 'UNKNOWN',
+] as const satisfies readonly RegistryCode[]
+
+export const REGISTRY_ERRORS = Object.fromEntries(REGISTRY_CODES.map(code => [code, ERROR_CATALOGUE[code]])) as { [C in RegistryCode]: typeof ERROR_CATALOGUE[C] }
+
+export type RegistryErrorCode = RegistryCode
 
 /** One entry of the spec's error body. */
 export interface ErrorBodyEntry {
@@ -56,9 +41,9 @@ export class RegistryError extends Error {
   readonly headers: Record<string, string | number>
 
   constructor (code: RegistryErrorCode, message?: string, options: RegistryErrorOptions = {}) {
-    super(message ?? ERROR_CATALOGUE[code].message, options)
+    super(message ?? REGISTRY_ERRORS[code].message, options)
     this.code = code
-    this.status = ERROR_CATALOGUE[code].status
+    this.status = REGISTRY_ERRORS[code].status
     this.detail = options.detail
     this.headers = options.headers ?? {}
   }

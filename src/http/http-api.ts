@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { SOCKET_IDLE_TIMEOUT_MS } from './constants.js'
+import { registryCodeOf } from '../errors/index.js'
 import { ClientGoneError, RegistryError } from './errors.js'
 import { createRegistry, type Registry } from './registry.js'
 import { sendError, type RequestContext } from './respond.js'
@@ -95,10 +96,18 @@ class RegistryApi implements HttpApi {
     sendError(ctx, error)
   }
 
+  /**
+   * An error from below the API (the store, the swarm, the upstream) answers with the spec code
+   * the catalogue names for its code (a full disk is UNAVAILABLE, so a client tries elsewhere);
+   * only what the catalogue does not map is an UNKNOWN 500, logged as a fault.
+   */
   private unexpected (ctx: RequestContext, err: unknown): RegistryError {
-    this.registry.logger?.error('request failed', { method: ctx.req.method, url: ctx.req.url, err })
+    const code = (err as { code?: unknown } | undefined)?.code
+    const spec = registryCodeOf(code)
+    if (spec === 'UNKNOWN') this.registry.logger?.error('request failed', { method: ctx.req.method, url: ctx.req.url, err })
+    else this.registry.logger?.warn('request failed', { method: ctx.req.method, url: ctx.req.url, code, err })
     const message = err instanceof Error ? err.message : String(err)
-    return new RegistryError('UNKNOWN', message, { detail: { code: (err as { code?: unknown }).code }, cause: err })
+    return new RegistryError(spec, message, { detail: { code }, cause: err })
   }
 }
 

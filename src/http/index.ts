@@ -9,7 +9,7 @@ export { parseRepositoryName, parseDigest, imageRefOf, type RepositoryName, type
 export { bundleHolding } from './object-lookup.js'
 export { MAX_MANIFEST_BYTES } from './constants.js'
 export { servedMediaType } from './manifest-document.js'
-export { ERROR_CATALOGUE, RegistryError, type RegistryErrorCode, type ErrorBodyEntry } from './errors.js'
+export { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode, type ErrorBodyEntry } from './errors.js'
 export { createControlApi, readStatus, type ControlApiComponents, type ControlApiInit } from './control-api.js'
 export type { PeerInfo, PullEvent, PullProgress, StatusResponse, SwarmControl, SwarmStats } from './control-types.js'
 export { createMetrics, Metrics, type MetricsSwarm, type MetricsSwarmEmitter } from './metrics.js'

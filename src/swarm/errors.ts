@@ -31,10 +31,11 @@ export class MessageTimeoutError extends SwarmError {
 }
 
 /** No reachable peer could provide the bundle manifest. */
-export class BundleNotFoundError extends SwarmError {
+/** No neighbour and no provider had the bundle (the store's BundleNotFoundError is the local miss). */
+export class BundleNotInSwarmError extends SwarmError {
   constructor (bundleId: string, asked: number) {
     super('SWARM_BUNDLE_NOT_FOUND', `no peer provided bundle ${bundleId} (asked ${asked}); check that a node holding it is running and reachable`)
-    this.name = 'BundleNotFoundError'
+    this.name = 'BundleNotInSwarmError'
   }
 }
 

@@ -11,7 +11,7 @@ import {
   MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS, STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
-import { BadDataError, BundleNotFoundError, SwarmNotStartedError } from './errors.js'
+import { BadDataError, BundleNotInSwarmError, SwarmNotStartedError } from './errors.js'
 import { HaveList, type ObjectHolding } from './have-list.js'
 import { HaveProtocol } from './have-protocol.js'
 import { createNode, type ShoalNode } from './libp2p-node.js'
@@ -680,7 +680,7 @@ export class Swarm extends SwarmEventEmitter {
     const progress: ManifestSearch = { peersAsked: 0, providerLookups: 0, providersFound: 0 }
     const giveUp = (): never => {
       signal.throwIfAborted()
-      throw new BundleNotFoundError(bundleId, notFound.size)
+      throw new BundleNotInSwarmError(bundleId, notFound.size)
     }
     // A fresh node's DHT routing table fills a moment after its first connections: retry
     // lookups soon, then less often.

@@ -17,6 +17,10 @@ describe('commands that read a store', () => {
       expect(result.stderr).toContain(missing)
       await expect(access(missing)).rejects.toMatchObject({ code: 'ENOENT' })
     }
+    // Under --json the error is a document on stdout, with the same exit code.
+    const json = await shoal(missing, ['--json', 'ls'])
+    expect(json.code).toBe(3)
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'STORE_NOT_FOUND', message: expect.stringContaining(missing) as unknown } })
   })
 
   it('name each bundle by its bundle ID and its snapdir ID in push and ls', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { ERROR_CATALOGUE, RegistryError, type RegistryErrorCode } from '../../src/http/index.js'
+import { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode } from '../../src/http/index.js'
 import { expectSpecErrorBody } from './helpers.js'
 
-const codes = Object.keys(ERROR_CATALOGUE) as RegistryErrorCode[]
+const codes = Object.keys(REGISTRY_ERRORS) as RegistryErrorCode[]
 
 // distribution-spec "Error Codes" (code-1 … code-14): every one of them is in the catalogue.
 const SPEC_CODES = [
@@ -13,13 +13,13 @@ const SPEC_CODES = [
 
 describe('the error catalogue', () => {
   it('holds every code of the distribution spec, marked as coming from it', () => {
-    for (const code of SPEC_CODES) expect(ERROR_CATALOGUE[code as RegistryErrorCode]?.source).toBe('oci')
-    expect(codes.filter(c => ERROR_CATALOGUE[c].source === 'oci').sort()).toEqual([...SPEC_CODES].sort())
+    for (const code of SPEC_CODES) expect(REGISTRY_ERRORS[code as RegistryErrorCode]?.source).toBe('oci')
+    expect(codes.filter(c => REGISTRY_ERRORS[c].source === 'oci').sort()).toEqual([...SPEC_CODES].sort())
   })
 
   it('gives every code an error status and a message', () => {
     for (const code of codes) {
-      const { status, message } = ERROR_CATALOGUE[code]
+      const { status, message } = REGISTRY_ERRORS[code]
       expect(status, code).toBeGreaterThanOrEqual(400)
       expect(status, code).toBeLessThan(600)
       expect(message.length, code).toBeGreaterThan(0)
@@ -28,23 +28,23 @@ describe('the error catalogue', () => {
   })
 
   it('uses the statuses the spec and the field expect for the codes clients branch on', () => {
-    expect(ERROR_CATALOGUE.BLOB_UNKNOWN.status).toBe(404)
-    expect(ERROR_CATALOGUE.MANIFEST_UNKNOWN.status).toBe(404)
-    expect(ERROR_CATALOGUE.NAME_UNKNOWN.status).toBe(404)
-    expect(ERROR_CATALOGUE.BLOB_UPLOAD_UNKNOWN.status).toBe(404)
-    expect(ERROR_CATALOGUE.RANGE_INVALID.status).toBe(416)
-    expect(ERROR_CATALOGUE.UNAUTHORIZED.status).toBe(401)
-    expect(ERROR_CATALOGUE.DENIED.status).toBe(403)
-    expect(ERROR_CATALOGUE.TOOMANYREQUESTS.status).toBe(429)
-    expect(ERROR_CATALOGUE.MANIFEST_BLOB_UNKNOWN.status).toBe(400)
+    expect(REGISTRY_ERRORS.BLOB_UNKNOWN.status).toBe(404)
+    expect(REGISTRY_ERRORS.MANIFEST_UNKNOWN.status).toBe(404)
+    expect(REGISTRY_ERRORS.NAME_UNKNOWN.status).toBe(404)
+    expect(REGISTRY_ERRORS.BLOB_UPLOAD_UNKNOWN.status).toBe(404)
+    expect(REGISTRY_ERRORS.RANGE_INVALID.status).toBe(416)
+    expect(REGISTRY_ERRORS.UNAUTHORIZED.status).toBe(401)
+    expect(REGISTRY_ERRORS.DENIED.status).toBe(403)
+    expect(REGISTRY_ERRORS.TOOMANYREQUESTS.status).toBe(429)
+    expect(REGISTRY_ERRORS.MANIFEST_BLOB_UNKNOWN.status).toBe(400)
   })
 
   it('builds, for every code, an error whose status is the catalogue\'s and whose body is the spec\'s', () => {
     for (const code of codes) {
       const plain = new RegistryError(code)
-      expect(plain.status).toBe(ERROR_CATALOGUE[code].status)
-      expect(plain.message).toBe(ERROR_CATALOGUE[code].message)
-      expect(plain.toBody()).toEqual({ errors: [{ code, message: ERROR_CATALOGUE[code].message }] })
+      expect(plain.status).toBe(REGISTRY_ERRORS[code].status)
+      expect(plain.message).toBe(REGISTRY_ERRORS[code].message)
+      expect(plain.toBody()).toEqual({ errors: [{ code, message: REGISTRY_ERRORS[code].message }] })
       const detailed = new RegistryError(code, 'why', { detail: { digest: 'sha256:x' } })
       const body: unknown = JSON.parse(JSON.stringify(detailed.toBody()))
       expectSpecErrorBody(body)

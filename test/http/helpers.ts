@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
-import { createHttpApi, ERROR_CATALOGUE, type HttpApi, type HttpApiComponents, type HttpApiInit, type RegistryErrorCode } from '../../src/http/index.js'
+import { createHttpApi, REGISTRY_ERRORS, type HttpApi, type HttpApiComponents, type HttpApiInit, type RegistryErrorCode } from '../../src/http/index.js'
 import { openStore, pushTree, type Store } from '../../src/store/index.js'
 
 const execFileAsync = promisify(execFile)
@@ -89,7 +89,7 @@ export interface ErrorBody { errors: Array<{ code: string, message: string, deta
  * content type, and a body of the shape `{"errors":[{"code","message","detail"?}]}`.
  */
 export async function expectRegistryError (response: Response, code: RegistryErrorCode): Promise<ErrorBody> {
-  expect(response.status).toBe(ERROR_CATALOGUE[code].status)
+  expect(response.status).toBe(REGISTRY_ERRORS[code].status)
   expect(response.headers.get('content-type')).toBe('application/json')
   const text = await response.text()
   const body = JSON.parse(text) as ErrorBody
@@ -104,7 +104,7 @@ export function expectSpecErrorBody (body: unknown): void {
   expect(errors.length).toBeGreaterThan(0)
   for (const entry of errors) {
     expect(Object.keys(entry).every(k => k === 'code' || k === 'message' || k === 'detail')).toBe(true)
-    expect(Object.keys(ERROR_CATALOGUE)).toContain(entry.code)
+    expect(Object.keys(REGISTRY_ERRORS)).toContain(entry.code)
     expect(typeof entry.message).toBe('string')
   }
 }

@@ -1,0 +1,2 @@
+export { ERROR_CATALOGUE, EXIT, type CatalogueEntry, type ErrorCode, type ExitCode, type RegistryCode } from './catalogue.js'
+export { catalogueEntry, describeError, formatMessage, isErrorCode, registryCodeOf } from './describe.js'
