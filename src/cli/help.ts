@@ -51,7 +51,8 @@ Exit codes (errors print their code in brackets; with --json, {"error":{"code","
   0    success
   1    the operation failed, or verify found a bad or missing object (every other code)
   2    usage error: USAGE, CONFIG_INVALID, SNAPSHOT_ID_INVALID, REF_INVALID, SWARM_INVALID_ID,
-       SWARM_INVALID_KEY, SWARM_INVALID_PEER_KEY, UPSTREAM_CONFIG_INVALID
+       SWARM_INVALID_KEY, SWARM_INVALID_PEER_KEY, ADDRESS_INVALID, API_ADDRESS_INVALID,
+       TOKEN_REQUIRED, TOKEN_UNREADABLE, UPSTREAM_CONFIG_INVALID
   3    something named does not exist: BUNDLE_NOT_FOUND, SWARM_BUNDLE_NOT_FOUND, MANIFEST_NOT_FOUND,
        STORE_NOT_FOUND, UPSTREAM_NOT_FOUND, ENOENT
   130  interrupted by SIGINT/SIGTERM (INTERRUPTED); nothing half-done was kept

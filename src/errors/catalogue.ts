@@ -79,6 +79,10 @@ export const ERROR_CATALOGUE = {
   SWARM_INVALID_ID: { status: 400, exit: USAGE, message: '{id} is not a 64-digit lowercase hex BLAKE3 id', source: 'shoal' },
   SWARM_INVALID_KEY: { status: 400, exit: USAGE, message: 'the swarm key is not a valid pre-shared key file', source: 'shoal' },
   SWARM_INVALID_PEER_KEY: { status: 400, exit: USAGE, message: 'the peer key is not a valid libp2p private key', source: 'shoal' },
+  ADDRESS_INVALID: { status: 400, exit: USAGE, message: '{address} is not a listen address: {why}', source: 'shoal' },
+  API_ADDRESS_INVALID: { status: 400, exit: USAGE, message: '{address} is not an API address (HOST:PORT, a URL, or a Unix socket path)', source: 'shoal' },
+  TOKEN_REQUIRED: { status: 401, exit: USAGE, message: 'the control API over TCP needs the daemon\'s bearer token (--api-token-file)', source: 'shoal' },
+  TOKEN_UNREADABLE: { status: 400, exit: USAGE, message: 'cannot read the API token file {path}', source: 'shoal' },
   UPSTREAM_CONFIG_INVALID: { status: 400, exit: USAGE, message: 'the upstream registry setting is invalid: {why}', source: 'shoal' },
 
   // ── Something named that is not there.
@@ -125,6 +129,7 @@ export const ERROR_CATALOGUE = {
   OBJECT_MISSING: { status: 409, exit: FAILURE, message: 'object {hash} is not in the store', source: 'shoal' },
   CHUNK_NOT_PRESENT: { status: 404, exit: FAILURE, message: 'chunk {index} of object {hash} is not here', source: 'shoal' },
   CHUNK_HASH_MISMATCH: { status: 502, exit: FAILURE, message: 'chunk {index} of object {hash} failed verification', source: 'shoal' },
+  OBJECT_DISCARDED: { status: 409, exit: FAILURE, message: 'object {hash} was removed (gc) while chunks of it were being written', source: 'shoal' },
   MANIFEST_CORRUPT: { status: 500, exit: FAILURE, message: 'manifest {id} in {root} is damaged', source: 'shoal' },
 
   // ── Peers and the upstream (data from elsewhere that failed, or nobody answering).
@@ -140,6 +145,13 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_TOO_LARGE: { status: 502, exit: FAILURE, message: 'the upstream sent more than {limit} bytes', registry: 'UNAVAILABLE', source: 'shoal' },
   UPSTREAM_DIGEST_MISMATCH: { status: 502, exit: FAILURE, message: 'the upstream sent bytes that do not hash to {digest}', registry: 'UNAVAILABLE', source: 'shoal' },
   UPSTREAM_MANIFEST_INVALID: { status: 502, exit: FAILURE, message: 'the upstream sent an invalid manifest: {why}', registry: 'UNAVAILABLE', source: 'shoal' },
+
+  // ── Who may ask: the listeners' access policy (the status is what the listener answers).
+  TOKEN_INVALID: { status: 401, exit: FAILURE, message: 'the bearer token does not match the daemon\'s token file', registry: 'UNAUTHORIZED', source: 'shoal' },
+  PUSH_UNAUTHORIZED: { status: 401, exit: FAILURE, message: 'registry pushes here need the token or an allowed network', registry: 'UNAUTHORIZED', source: 'shoal' },
+  HOST_REFUSED: { status: 403, exit: FAILURE, message: 'the Host header {host} is not this daemon\'s', registry: 'DENIED', source: 'shoal' },
+  ORIGIN_REFUSED: { status: 403, exit: FAILURE, message: 'requests from web pages ({origin}) are refused', registry: 'DENIED', source: 'shoal' },
+  CONTENT_TYPE_REFUSED: { status: 415, exit: FAILURE, message: 'control requests must be application/json', source: 'shoal' },
 
   // ── The control API and the CLI's side of it.
   BODY_INVALID: { status: 400, exit: FAILURE, message: 'the request body is invalid: {why}', source: 'shoal' },

@@ -14,7 +14,7 @@ async function codesInSources (): Promise<Map<string, string>> {
   const files = (await readdir(SRC, { recursive: true })).filter(f => f.endsWith('.ts'))
   for (const file of files) {
     const text = await readFile(join(SRC, file), 'utf8')
-    for (const match of text.matchAll(/(?:super|new \w*Error)\(\s*'([A-Z][A-Z0-9_]{2,})'|readonly code = '([A-Z][A-Z0-9_]{2,})'/g)) {
+    for (const match of text.matchAll(/(?:super|new \w*Error)\(\s*(?:\d{3}, )?'([A-Z][A-Z0-9_]{2,})'|readonly code = '([A-Z][A-Z0-9_]{2,})'/g)) {
       found.set(match[1] ?? match[2] ?? '', file)
     }
   }
@@ -40,6 +40,19 @@ describe('the error catalogue', () => {
   it('has an entry for every code the sources throw', async () => {
     const missing = [...await codesInSources()].filter(([code]) => !isErrorCode(code)).map(([code, file]) => `${code} (${file})`)
     expect(missing).toEqual([])
+  })
+
+  it('agrees with the status an error class is given where it is thrown (the access policy\'s refusals)', async () => {
+    const files = (await readdir(SRC, { recursive: true })).filter(f => f.endsWith('.ts'))
+    let seen = 0
+    for (const file of files) {
+      const text = await readFile(join(SRC, file), 'utf8')
+      for (const match of text.matchAll(/new \w*Error\((\d{3}), '([A-Z][A-Z0-9_]+)'/g)) {
+        seen++
+        expect(ERROR_CATALOGUE[match[2] as ErrorCode]?.status, `${match[2]} in ${file}`).toBe(Number(match[1]))
+      }
+    }
+    expect(seen).toBeGreaterThan(0)
   })
 
   it('gives every code an error status, an exit code the help documents, and a message', () => {
