@@ -57,6 +57,10 @@ describe('a production install (npm ci --omit=dev in a clean clone)', () => {
     expect(await exists(join(clone, 'dist', 'store', 'hash-thread.js'))).toBe(true)
     expect(await exists(join(clone, 'node_modules', 'tsx'))).toBe(false)
     expect(await exists(join(clone, 'node_modules', 'vitest'))).toBe(false)
+    // The version `shoal --version` reports comes from package.json, also in the build.
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', "console.log((await import('./dist/version.js')).SHOAL_VERSION)"], { cwd: clone })
+    const { version } = JSON.parse(await readFile(join(clone, 'package.json'), 'utf8')) as { version: string }
+    expect(stdout.trim()).toBe(version)
   })
 
   it('pushes, verifies and moves an image between two daemons it runs', async () => {
