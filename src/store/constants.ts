@@ -19,3 +19,15 @@ export const MAX_OPEN_PARTIAL_FILES = 64
 export const MAX_OPEN_OBJECT_READERS = 64
 /** An object read handle unused this long is closed (so gc'd files free their space soon). */
 export const OBJECT_READER_IDLE_MS = 30_000
+/**
+ * Part size for uploads to a bucket. 8 MiB is the AWS CLI's default multipart chunk size and
+ * above S3's 5 MiB minimum; the memory a sync holds is about (parts in flight + objects read at
+ * once) × this.
+ */
+export const BUCKET_PART_BYTES = 8 * 1024 * 1024
+/** Part (and small-object) uploads in flight to one bucket; the AWS CLI's default is 10 requests. */
+export const BUCKET_PARTS_IN_FLIGHT = 6
+/** Objects transferred at once by a sync. */
+export const SYNC_OBJECT_CONCURRENCY = 4
+/** HEAD requests in flight while a sync looks for what a bucket already has. */
+export const BUCKET_HEAD_CONCURRENCY = 16

@@ -43,6 +43,14 @@ export class ObjectCorruptError extends StoreError {
   }
 }
 
+/** An object read from another store is not what its name says: refused before it is published. */
+export class SourceObjectCorruptError extends StoreError {
+  constructor (readonly object: string, readonly where: string, why: string, outcome = 'it was not copied, and the snapshot was not published at the destination') {
+    super('OBJECT_CORRUPT', `object ${object} at ${where} ${why}; ${outcome}`)
+    this.name = 'SourceObjectCorruptError'
+  }
+}
+
 export class DiskFullError extends StoreError {
   constructor (path: string, options?: ErrorOptions) {
     super('DISK_FULL', `the disk filled up while writing ${path}; nothing was stored — free space (\`shoal gc\`, remove bundles) or set a quota, then try again`, options)

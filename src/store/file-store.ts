@@ -1,6 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { snapdirId } from '../manifest/index.js'
+import type { StoredSnapshot } from './bucket-store.js'
 import { StoreError } from './errors.js'
 import { shardHash } from './layout.js'
 import { fileExists } from './object-files.js'
@@ -12,6 +13,7 @@ import { fileExists } from './object-files.js'
 export class FileStore {
   constructor (readonly root: string) {}
 
+  get url (): string { return `file://${this.root}` }
   objectPath (hash: string): string { return join(this.root, '.objects', ...shardHash(hash)) }
   manifestPath (id: string): string { return join(this.root, '.manifests', ...shardHash(id)) }
 
@@ -36,5 +38,23 @@ export class FileStore {
     await mkdir(join(path, '..'), { recursive: true })
     await writeFile(path, text.replace(/\n*$/, '\n'))
     return id
+  }
+
+  /** Snapshots whose manifests are here, oldest first (by the manifest file's mtime). */
+  async snapshots (): Promise<StoredSnapshot[]> {
+    const base = join(this.root, '.manifests')
+    let names: string[]
+    try {
+      names = (await readdir(base, { recursive: true, withFileTypes: true })).filter(e => e.isFile()).map(e => join(e.parentPath, e.name))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    const found: StoredSnapshot[] = []
+    for (const path of names) {
+      const id = path.slice(base.length + 1).split('/').join('')
+      if (/^[0-9a-f]{64}$/.test(id)) found.push({ id, at: (await stat(path)).mtime })
+    }
+    return found.sort((a, b) => a.at.getTime() - b.at.getTime() || a.id.localeCompare(b.id))
   }
 }
