@@ -71,9 +71,12 @@ export class BucketClient {
     return { size: Number(response.headers['content-length']), etag: String(response.headers.etag ?? ''), lastModified: new Date(String(response.headers['last-modified'] ?? 0)) }
   }
 
-  /** Fails early and clearly on a missing bucket or bad credentials (a one-key listing). */
+  /**
+   * Fails early and clearly on a missing bucket or bad credentials: a listing of no keys (which
+   * still checks the bucket and the right to list it, without the cost of a page).
+   */
   async checkBucket (prefix: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.text({ method: 'GET', query: { 'list-type': '2', 'max-keys': '1', prefix }, what: 'list', signal: options.signal })
+    await this.text({ method: 'GET', query: { 'list-type': '2', 'max-keys': '0', prefix }, what: 'list', signal: options.signal })
   }
 
   /**

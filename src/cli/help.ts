@@ -12,8 +12,15 @@ Store and snapshots (snapdir-compatible):
   revisions [REF]                          each ref's history of bundle IDs, with times
   manifest DIR                             the snapdir manifest of DIR
   id [--bundle] DIR                        the snapdir ID of DIR (or the bundle ID a push would give)
-  sync --id ID --from STORE --to STORE     copy a snapshot between stores (a data dir, or file://PATH
-                                           in snapdir's file-store layout); only missing objects move
+  sync --id ID --from STORE --to STORE     copy a snapshot between stores; only missing objects move
+  push --store STORE DIR                   a directory straight to a store; prints its snapdir ID
+  pull --store STORE --id ID [DIR]         a snapshot from a store into the data dir (and out to DIR)
+  verify --store STORE [--id ID]           re-hash a store's snapshots (all, or one)
+  revisions --store STORE                  the snapshots a store holds, oldest first
+     STORE: a data dir, file://PATH (snapdir's file store), s3://BUCKET/PREFIX or gs://BUCKET/PREFIX
+     (snapdir-s3-store's keys). s3: credentials, region and endpoint as the AWS CLI reads them
+     (AWS_* variables, ~/.aws/config and credentials; SNAPDIR_S3_STORE_ENDPOINT_URL too);
+     gs: HMAC keys in GS_ACCESS_KEY_ID/GS_SECRET_ACCESS_KEY or ~/.boto
 
 The fleet (a daemon per machine):
   daemon [--listen MA]... [--bootstrap MA]... [--no-mdns] [--gateway] [--swarm-key FILE]

@@ -5,11 +5,21 @@ import { printJson, printLine, type Command } from './context.js'
 import { DaemonError, findDaemon, requestLines } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
+import { pullFromStore } from './store-commands.js'
 import { UsageError } from './usage-error.js'
 
-/** `shoal pull ID|REF [DIR]`: fetch through the swarm with progress; check out to DIR if given. */
+/**
+ * `shoal pull ID|REF [DIR]`: fetch through the swarm with progress; check out to DIR if given.
+ * `shoal pull --store STORE --id ID [DIR]`: from a file:// or bucket store into the data dir.
+ */
 export const pull: Command = async (args, context) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { store: { type: 'string' }, id: { type: 'string' } } })
+  if (values.store !== undefined) {
+    const id = values.id ?? positionals[0]
+    const dir = values.id !== undefined ? positionals[0] : positionals[1]
+    if (id === undefined || positionals.length > (values.id !== undefined ? 1 : 2)) throw new UsageError('pull --store STORE takes --id ID (or ID) and an optional DIR')
+    return await pullFromStore(values.store, id, dir, context)
+  }
   const [ref, dir] = positionals
   if (ref === undefined || positionals.length > 2) throw new UsageError('pull takes ID|REF and an optional DIR')
   const api = await findDaemon(context)

@@ -5,16 +5,24 @@ import { printJson, printLine, warn, withStore, type Command } from './context.j
 import { findDaemon, requestJson } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
+import { pushToStore } from './store-commands.js'
 import { treeSize } from './tree-size.js'
 import { UsageError } from './usage-error.js'
 
 interface PushOutput { id: string, snapdirId: string, refs: Array<{ ref: string, manifestDigest?: string }>, newObjects: number, newBytes: number }
 
-/** `shoal push PATH [--ref [LAYOUTREF=]NAME]...`: through the daemon (which announces it) when one runs. */
+/**
+ * `shoal push PATH [--ref [LAYOUTREF=]NAME]...`: through the daemon (which announces it) when one runs.
+ * `shoal push --store STORE DIR`: to a file:// or bucket store, as snapdir's push does.
+ */
 export const push: Command = async (args, context) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ref: { type: 'string', multiple: true } } })
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ref: { type: 'string', multiple: true }, store: { type: 'string' } } })
   const path = positionals[0]
   if (path === undefined || positionals.length > 1) throw new UsageError('push takes one PATH (a directory or an image archive)')
+  if (values.store !== undefined) {
+    if (values.ref !== undefined) throw new UsageError('push --store takes no --ref: a store holds snapshots, not refs')
+    return await pushToStore(path, values.store, context)
+  }
   const refs = values.ref ?? []
   const api = await findDaemon(context)
   let output: PushOutput

@@ -13,6 +13,8 @@ export { collectGarbage, enforceQuota, objectBytes, type GcResult } from './gc.j
 export { verifyStore, type VerifyReport, type BadObject } from './verify.js'
 export { FileStore } from './file-store.js'
 export { syncSnapshot, pushTreeTo, requireSnapdirId, type SyncEndpoint, type SyncResult, type SyncOptions } from './sync.js'
+export { openEndpoint, defaultUploadJournalDir, type OpenedEndpoint, type EndpointInit } from './endpoint.js'
+export { verifySnapshots } from './snapshot-verify.js'
 export { BucketStore, type BucketStoreInit, type PutReport, type StoredSnapshot } from './bucket-store.js'
 export { normalizeImageName, splitImageName, InvalidRefError } from './image-name.js'
 export { StoreLayout, shardHash } from './layout.js'

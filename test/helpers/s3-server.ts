@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer, request as httpRequest, type OutgoingHttpHeaders } from 'node:http'
+import { createServer, request as httpRequest, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createInterface } from 'node:readline'
+import { sigV4Error } from './sigv4-check.js'
 
 /**
  * A real S3-protocol server on loopback: s3rver (npm) in its own process, storing in `dir`,
@@ -25,11 +26,13 @@ server.run().then(address => { process.stdout.write(JSON.stringify({ port: addre
 export async function startS3Server (dir: string, buckets: string[]): Promise<S3Server> {
   const child = spawn(process.execPath, ['-e', SERVER_SCRIPT, dir, JSON.stringify(buckets)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: process.cwd() })
   const port = await firstLineJson(child)
-  const endpoint = `http://127.0.0.1:${port}`
+  // s3rver takes any V4 signature: in front of it, a gate that checks them as S3 does.
+  const auth = await startS3Gate(`http://127.0.0.1:${port}`, () => undefined, { secrets: { S3RVER: 'S3RVER' } })
   return {
-    endpoint,
-    env: s3Env(endpoint),
+    endpoint: auth.endpoint,
+    env: s3Env(auth.endpoint),
     stop: async () => {
+      await auth.close()
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM')
         await once(child, 'exit')
@@ -79,9 +82,9 @@ export interface S3Gate {
 /**
  * A relay in front of an S3 server that records every request with its status and can refuse
  * some with an answer of its own (`refuse` returns a status, e.g. 503 to play a throttled
- * endpoint), as a real service does, without passing them on.
+ * endpoint), as a real service does, without passing them on, or hold them unanswered.
  */
-export async function startS3Gate (target: string, refuse: (r: { method: string, url: string }) => number | undefined = () => undefined): Promise<S3Gate> {
+export async function startS3Gate (target: string, refuse: (r: { method: string, url: string }) => number | 'hold' | undefined = () => undefined, options: { secrets?: Record<string, string> } = {}): Promise<S3Gate> {
   const upstream = new URL(target)
   const requests: GateRequest[] = []
   const waiters: Array<{ match: (r: GateRequest) => boolean, count: number, resolve: () => void }> = []
@@ -94,26 +97,50 @@ export async function startS3Gate (target: string, refuse: (r: { method: string,
       }
     }
   }
+  const answer = (res: ServerResponse, entry: { method: string, url: string }, status: number, code: string): void => {
+    res.writeHead(status, { 'content-type': 'application/xml' })
+    res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>refused by the test gate</Message></Error>`)
+    record({ ...entry, status })
+  }
   const server = createServer((req, res) => {
     const method = req.method ?? ''
     const url = req.url ?? ''
     const refused = refuse({ method, url })
+    // Held: taken in and never answered, as a request in flight when its sender is killed.
+    if (refused === 'hold') return
     if (refused !== undefined) {
       req.resume()
-      const code = refused === 503 ? 'SlowDown' : 'InternalError'
-      res.writeHead(refused, { 'content-type': 'application/xml' })
-      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>refused by the test gate</Message></Error>`)
-      record({ method, url, status: refused })
+      answer(res, { method, url }, refused, refused === 503 ? 'SlowDown' : 'InternalError')
       return
     }
-    const headers: OutgoingHttpHeaders = { ...req.headers }
-    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method, path: url, headers, agent: false }, response => {
-      res.writeHead(response.statusCode ?? 502, response.headers)
-      response.pipe(res)
-      response.on('end', () => { record({ method, url, status: response.statusCode ?? 0 }) })
+    const forward = (body: Buffer | undefined): void => {
+      const proxied = httpRequest({ host: upstream.hostname, port: upstream.port, method, path: url, headers: req.headers, agent: false }, response => {
+        res.writeHead(response.statusCode ?? 502, response.headers)
+        response.pipe(res)
+        response.on('end', () => { record({ method, url, status: response.statusCode ?? 0 }) })
+      })
+      proxied.on('error', () => { res.destroy() })
+      if (body !== undefined) proxied.end(body)
+      else req.pipe(proxied)
+    }
+    const secrets = options.secrets
+    if (secrets === undefined) {
+      forward(undefined)
+      return
+    }
+    // Checking the payload's signed digest needs the whole body first (parts are a few MiB).
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => { chunks.push(chunk) })
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      if (req.headers['x-amz-security-token'] === 'EXPIRED') {
+        answer(res, { method, url }, 400, 'ExpiredToken')
+        return
+      }
+      const error = sigV4Error(method, url, req.headers, body, secrets)
+      if (error !== undefined) answer(res, { method, url }, error === 'XAmzContentSHA256Mismatch' ? 400 : 403, error)
+      else forward(body)
     })
-    forward.on('error', () => { res.destroy() })
-    req.pipe(forward)
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')

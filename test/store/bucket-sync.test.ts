@@ -213,6 +213,8 @@ describe('sync with s3:// and gs:// stores (s3rver on loopback)', () => {
   it('says clearly when the bucket does not exist or the credentials are refused', async () => {
     await expect(bucket('s3://no-such-bucket/x')).rejects.toMatchObject({ code: 'BUCKET_NOT_FOUND', message: expect.stringContaining('no-such-bucket') as unknown })
     await expect(bucket('s3://images/x', { ...server.env, AWS_ACCESS_KEY_ID: 'WRONG' })).rejects.toMatchObject({ code: 'CREDENTIALS_REJECTED', message: expect.stringContaining('AWS_ACCESS_KEY_ID') as unknown })
+    await expect(bucket('s3://images/x', { ...server.env, AWS_SECRET_ACCESS_KEY: 'not-the-secret' })).rejects.toMatchObject({ code: 'CREDENTIALS_REJECTED', message: expect.stringContaining('SignatureDoesNotMatch') as unknown })
+    await expect(bucket('s3://images/x', { ...server.env, AWS_SESSION_TOKEN: 'EXPIRED' })).rejects.toMatchObject({ code: 'CREDENTIALS_EXPIRED', message: expect.stringContaining('have expired') as unknown })
     await expect(bucket('s3://images/x', { ...server.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' })).rejects.toMatchObject({ code: 'CREDENTIALS_MISSING' })
     await expect(bucket('s3://images/../x')).rejects.toMatchObject({ code: 'BAD_STORE_URL' })
     const s3 = await bucket('s3://images/empty')
