@@ -100,7 +100,7 @@ export class BucketClient {
         return
       } catch (err) {
         options.signal?.throwIfAborted()
-        if (attempt >= this.attempts) throw new BucketError('ENDPOINT_FAILED', `GET ${this.where(key)} broke at byte ${offset}, ${attempt} attempts (${(err as Error).message}); run again later`, { cause: err })
+        if (attempt >= this.attempts) throw new BucketError('BUCKET_ENDPOINT_FAILED', `GET ${this.where(key)} broke at byte ${offset}, ${attempt} attempts (${(err as Error).message}); run again later`, { cause: err })
         await this.backoff(attempt, options.signal)
       } finally {
         response.destroy()
@@ -117,7 +117,7 @@ export class BucketClient {
   async createMultipart (key: string, options: { signal?: AbortSignal } = {}): Promise<string> {
     const xml = await this.text({ method: 'POST', key, query: { uploads: '' }, what: 'start multipart upload of', signal: options.signal })
     const uploadId = xmlValue(xml, 'UploadId')
-    if (uploadId === undefined || uploadId === '') throw new BucketError('BAD_RESPONSE', `starting a multipart upload of ${this.where(key)} gave no UploadId`)
+    if (uploadId === undefined || uploadId === '') throw new BucketError('BUCKET_BAD_RESPONSE', `starting a multipart upload of ${this.where(key)} gave no UploadId`)
     return uploadId
   }
 
@@ -125,7 +125,7 @@ export class BucketClient {
     const response = await this.send({ method: 'PUT', key, query: { partNumber: String(partNumber), uploadId }, body, what: `upload part ${partNumber} of`, signal: options.signal })
     response.resume()
     const etag = response.headers.etag
-    if (typeof etag !== 'string' || etag === '') throw new BucketError('BAD_RESPONSE', `part ${partNumber} of ${this.where(key)} was taken without an ETag`)
+    if (typeof etag !== 'string' || etag === '') throw new BucketError('BUCKET_BAD_RESPONSE', `part ${partNumber} of ${this.where(key)} was taken without an ETag`)
     return etag
   }
 
@@ -175,7 +175,7 @@ export class BucketClient {
       } catch (err) {
         spec.signal?.throwIfAborted()
         if (attempt >= this.attempts) {
-          throw new BucketError('ENDPOINT_FAILED', `${spec.what} ${this.where(spec.key)}: ${this.config.endpoint.origin} unreachable after ${attempt} attempts (${(err as Error).message}); check the endpoint, or run again later`, { cause: err })
+          throw new BucketError('BUCKET_ENDPOINT_FAILED', `${spec.what} ${this.where(spec.key)}: ${this.config.endpoint.origin} unreachable after ${attempt} attempts (${(err as Error).message}); check the endpoint, or run again later`, { cause: err })
         }
         await this.backoff(attempt, spec.signal)
         continue
@@ -252,7 +252,7 @@ async function readLimited (response: IncomingMessage, limit: number): Promise<s
     size += (chunk as Buffer).length
     if (size > limit) {
       response.destroy()
-      throw new BucketError('BAD_RESPONSE', `an answer of over ${limit} bytes where S3 sends a small XML document`)
+      throw new BucketError('BUCKET_BAD_RESPONSE', `an answer of over ${limit} bytes where S3 sends a small XML document`)
     }
     chunks.push(chunk as Buffer)
   }

@@ -58,7 +58,7 @@ async function resolveS3 (env: NodeJS.ProcessEnv): Promise<BucketConfig> {
     nonEmpty(profile.get('s3.endpoint_url')) ?? nonEmpty(profile.get('endpoint_url'))
   const region = nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ?? nonEmpty(profile.get('region')) ?? 'us-east-1'
   const style = nonEmpty(env.SHOAL_S3_ADDRESSING_STYLE) ?? nonEmpty(profile.get('s3.addressing_style'))
-  if (style !== undefined && style !== 'path' && style !== 'virtual' && style !== 'auto') throw new BucketError('BAD_STORE_URL', `S3 addressing style ${JSON.stringify(style)} is not path, virtual or auto`)
+  if (style !== undefined && style !== 'path' && style !== 'virtual' && style !== 'auto') throw new BucketError('STORE_URL_INVALID', `S3 addressing style ${JSON.stringify(style)} is not path, virtual or auto`)
 
   let credentials: BucketCredentials | undefined
   let credentialSource = ''
@@ -80,7 +80,7 @@ async function resolveS3 (env: NodeJS.ProcessEnv): Promise<BucketConfig> {
     }
   }
   if (credentials === undefined) {
-    throw new BucketError('CREDENTIALS_MISSING', `no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or aws_access_key_id in profile ${profileName} of ${credentialsFile} (\`aws configure\` writes it)`)
+    throw new BucketError('BUCKET_CREDENTIALS_MISSING', `no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or aws_access_key_id in profile ${profileName} of ${credentialsFile} (\`aws configure\` writes it)`)
   }
   const endpoint = parseEndpoint(customEndpoint ?? `https://s3.${region}.amazonaws.com`)
   return { endpoint, region, pathStyle: style === 'path' || (style !== 'virtual' && customEndpoint !== undefined), credentials, credentialSource }
@@ -103,14 +103,14 @@ async function resolveGs (env: NodeJS.ProcessEnv): Promise<BucketConfig> {
     }
   }
   if (credentials === undefined) {
-    throw new BucketError('CREDENTIALS_MISSING', `no Cloud Storage HMAC key: set GS_ACCESS_KEY_ID and GS_SECRET_ACCESS_KEY, or gs_access_key_id in the [Credentials] section of ${botoFile} (create one with \`gcloud storage hmac create\`)`)
+    throw new BucketError('BUCKET_CREDENTIALS_MISSING', `no Cloud Storage HMAC key: set GS_ACCESS_KEY_ID and GS_SECRET_ACCESS_KEY, or gs_access_key_id in the [Credentials] section of ${botoFile} (create one with \`gcloud storage hmac create\`)`)
   }
   // Google's XML API takes SigV4 with region "auto"; path-style works for every bucket name.
   return { endpoint: parseEndpoint(nonEmpty(env.SHOAL_GS_ENDPOINT_URL) ?? GCS_XML_ENDPOINT), region: 'auto', pathStyle: true, credentials, credentialSource }
 }
 
 function withSecret (accessKeyId: string, secretAccessKey: string | undefined, sessionToken: string | undefined, secretName: string): BucketCredentials {
-  if (secretAccessKey === undefined) throw new BucketError('CREDENTIALS_MISSING', `an access key ID is set but not its secret; set ${secretName}`)
+  if (secretAccessKey === undefined) throw new BucketError('BUCKET_CREDENTIALS_MISSING', `an access key ID is set but not its secret; set ${secretName}`)
   return sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken }
 }
 
@@ -119,8 +119,8 @@ function parseEndpoint (spec: string): URL {
   try {
     url = new URL(spec)
   } catch {
-    throw new BucketError('BAD_STORE_URL', `endpoint ${JSON.stringify(spec)} is not a URL; write it as http(s)://HOST[:PORT]`)
+    throw new BucketError('STORE_URL_INVALID', `endpoint ${JSON.stringify(spec)} is not a URL; write it as http(s)://HOST[:PORT]`)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BucketError('BAD_STORE_URL', `endpoint ${spec} is neither http nor https`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BucketError('STORE_URL_INVALID', `endpoint ${spec} is neither http nor https`)
   return url
 }

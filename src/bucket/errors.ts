@@ -1,16 +1,16 @@
 /** What went wrong talking to a bucket; callers branch on `code`. */
 export type BucketErrorCode =
-  | 'BAD_STORE_URL'
-  | 'CREDENTIALS_MISSING'
-  | 'CREDENTIALS_REJECTED'
-  | 'CREDENTIALS_EXPIRED'
-  | 'ACCESS_DENIED'
+  | 'STORE_URL_INVALID'
+  | 'BUCKET_CREDENTIALS_MISSING'
+  | 'BUCKET_CREDENTIALS_REJECTED'
+  | 'BUCKET_CREDENTIALS_EXPIRED'
+  | 'BUCKET_ACCESS_DENIED'
   | 'BUCKET_NOT_FOUND'
-  | 'KEY_NOT_FOUND'
-  | 'UPLOAD_NOT_FOUND'
-  | 'THROTTLED'
-  | 'ENDPOINT_FAILED'
-  | 'BAD_RESPONSE'
+  | 'BUCKET_KEY_NOT_FOUND'
+  | 'BUCKET_UPLOAD_NOT_FOUND'
+  | 'BUCKET_THROTTLED'
+  | 'BUCKET_ENDPOINT_FAILED'
+  | 'BUCKET_BAD_RESPONSE'
 
 export class BucketError extends Error {
   readonly code: BucketErrorCode

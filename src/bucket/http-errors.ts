@@ -28,12 +28,12 @@ export function bucketErrorOf (failed: FailedRequest): BucketError {
   const said = `${code ?? `HTTP ${status}`}${failed.message !== undefined && failed.message !== '' ? `: ${failed.message}` : ''}`
   const options = { status }
   if (code === 'NoSuchBucket') return new BucketError('BUCKET_NOT_FOUND', `bucket ${failed.bucket} does not exist at ${failed.endpoint} (${failed.what} ${where}); create it or correct the store URL`, options)
-  if (code === 'NoSuchUpload') return new BucketError('UPLOAD_NOT_FOUND', `the multipart upload to ${where} is gone (aborted or expired)`, options)
-  if (code === 'NoSuchKey' || status === 404) return new BucketError('KEY_NOT_FOUND', `${where} does not exist (${said})`, options)
-  if (code !== undefined && EXPIRED_CODES.has(code)) return new BucketError('CREDENTIALS_EXPIRED', `${failed.what} ${where}: the credentials from ${failed.credentialSource} have expired (${said}); get new ones and run again`, options)
-  if (code !== undefined && REJECTED_CODES.has(code)) return new BucketError('CREDENTIALS_REJECTED', `${failed.what} ${where}: ${failed.endpoint} rejected the credentials from ${failed.credentialSource} (${said}); check the access key ID and its secret`, options)
-  if (code === 'AccessDenied' || status === 403) return new BucketError('ACCESS_DENIED', `${failed.what} ${where}: access denied to the credentials from ${failed.credentialSource} (${said}); they need read (and for a destination, write and list) rights on the bucket`, options)
-  if (status === 503 || status === 429 || code === 'SlowDown' || code === 'Throttling') return new BucketError('THROTTLED', `${failed.what} ${where}: ${failed.endpoint} still throttled after ${attempts} attempts (${said}); run again later, the sync resumes where it stopped`, options)
-  if (status >= 500) return new BucketError('ENDPOINT_FAILED', `${failed.what} ${where}: ${failed.endpoint} kept failing, ${attempts} attempts (${said}); run again later, the sync resumes where it stopped`, options)
-  return new BucketError('BAD_RESPONSE', `${failed.what} ${where}: ${failed.endpoint} answered ${said}`, options)
+  if (code === 'NoSuchUpload') return new BucketError('BUCKET_UPLOAD_NOT_FOUND', `the multipart upload to ${where} is gone (aborted or expired)`, options)
+  if (code === 'NoSuchKey' || status === 404) return new BucketError('BUCKET_KEY_NOT_FOUND', `${where} does not exist (${said})`, options)
+  if (code !== undefined && EXPIRED_CODES.has(code)) return new BucketError('BUCKET_CREDENTIALS_EXPIRED', `${failed.what} ${where}: the credentials from ${failed.credentialSource} have expired (${said}); get new ones and run again`, options)
+  if (code !== undefined && REJECTED_CODES.has(code)) return new BucketError('BUCKET_CREDENTIALS_REJECTED', `${failed.what} ${where}: ${failed.endpoint} rejected the credentials from ${failed.credentialSource} (${said}); check the access key ID and its secret`, options)
+  if (code === 'AccessDenied' || status === 403) return new BucketError('BUCKET_ACCESS_DENIED', `${failed.what} ${where}: access denied to the credentials from ${failed.credentialSource} (${said}); they need read (and for a destination, write and list) rights on the bucket`, options)
+  if (status === 503 || status === 429 || code === 'SlowDown' || code === 'Throttling') return new BucketError('BUCKET_THROTTLED', `${failed.what} ${where}: ${failed.endpoint} still throttled after ${attempts} attempts (${said}); run again later, the sync resumes where it stopped`, options)
+  if (status >= 500) return new BucketError('BUCKET_ENDPOINT_FAILED', `${failed.what} ${where}: ${failed.endpoint} kept failing, ${attempts} attempts (${said}); run again later, the sync resumes where it stopped`, options)
+  return new BucketError('BUCKET_BAD_RESPONSE', `${failed.what} ${where}: ${failed.endpoint} answered ${said}`, options)
 }

@@ -21,13 +21,13 @@ export function isBucketUrl (spec: string): boolean {
  */
 export function parseBucketUrl (spec: string): BucketUrl {
   const match = /^(s3|gs):\/\/([^/]*)\/?(.*)$/.exec(spec)
-  if (match === null) throw new BucketError('BAD_STORE_URL', `${JSON.stringify(spec)} is not a bucket URL; write s3://BUCKET/PREFIX or gs://BUCKET/PREFIX`)
+  if (match === null) throw new BucketError('STORE_URL_INVALID', `${JSON.stringify(spec)} is not a bucket URL; write s3://BUCKET/PREFIX or gs://BUCKET/PREFIX`)
   const [, scheme, bucket, rest] = match as unknown as [string, BucketScheme, string, string]
   // S3 bucket names: 3–63 of [a-z0-9.-]; S3-compatible servers also take upper case and '_'.
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,62}$/.test(bucket)) throw new BucketError('BAD_STORE_URL', `${JSON.stringify(spec)} names no valid bucket (3 to 63 letters, digits, '.', '-' or '_')`)
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,62}$/.test(bucket)) throw new BucketError('STORE_URL_INVALID', `${JSON.stringify(spec)} names no valid bucket (3 to 63 letters, digits, '.', '-' or '_')`)
   const prefix = rest.replace(/\/+$/, '')
   if (prefix.split('/').some(part => part === '' || part === '.' || part === '..')) {
-    throw new BucketError('BAD_STORE_URL', `${JSON.stringify(spec)} has an empty, '.' or '..' segment in its prefix; keys with those are not portable between S3 services`)
+    throw new BucketError('STORE_URL_INVALID', `${JSON.stringify(spec)} has an empty, '.' or '..' segment in its prefix; keys with those are not portable between S3 services`)
   }
   return { scheme, bucket, prefix }
 }

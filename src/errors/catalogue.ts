@@ -146,6 +146,19 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_DIGEST_MISMATCH: { status: 502, exit: FAILURE, message: 'the upstream sent bytes that do not hash to {digest}', registry: 'UNAVAILABLE', source: 'shoal' },
   UPSTREAM_MANIFEST_INVALID: { status: 502, exit: FAILURE, message: 'the upstream sent an invalid manifest: {why}', registry: 'UNAVAILABLE', source: 'shoal' },
 
+  // ── Object-storage stores (s3://, gs://): what the bucket's service answered.
+  STORE_URL_INVALID: { status: 400, exit: USAGE, message: '{spec} is not a store URL (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX)', source: 'shoal' },
+  BUCKET_CREDENTIALS_MISSING: { status: 400, exit: USAGE, message: 'no credentials for {scheme}:// stores: {what}', source: 'shoal' },
+  BUCKET_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'bucket {bucket} does not exist at {endpoint}', source: 'shoal' },
+  BUCKET_KEY_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: '{url} does not exist', source: 'shoal' },
+  BUCKET_CREDENTIALS_REJECTED: { status: 502, exit: FAILURE, message: '{endpoint} rejected the credentials from {source}', registry: 'UNAVAILABLE', source: 'shoal' },
+  BUCKET_CREDENTIALS_EXPIRED: { status: 502, exit: FAILURE, message: 'the credentials from {source} have expired', registry: 'UNAVAILABLE', source: 'shoal' },
+  BUCKET_ACCESS_DENIED: { status: 502, exit: FAILURE, message: 'access to {url} denied to the credentials from {source}', registry: 'UNAVAILABLE', source: 'shoal' },
+  BUCKET_UPLOAD_NOT_FOUND: { status: 502, exit: FAILURE, message: 'the multipart upload to {url} is gone', registry: 'UNAVAILABLE', source: 'shoal' },
+  BUCKET_THROTTLED: { status: 503, exit: FAILURE, message: '{endpoint} still throttled {what} {url} after {attempts} attempts', registry: 'UNAVAILABLE', source: 'shoal' },
+  BUCKET_ENDPOINT_FAILED: { status: 502, exit: FAILURE, message: '{endpoint} kept failing {what} {url}', registry: 'UNAVAILABLE', source: 'shoal' },
+  BUCKET_BAD_RESPONSE: { status: 502, exit: FAILURE, message: '{endpoint} answered {what} {url} with something S3 does not send', registry: 'UNAVAILABLE', source: 'shoal' },
+
   // ── Who may ask: the listeners' access policy (the status is what the listener answers).
   TOKEN_INVALID: { status: 401, exit: FAILURE, message: 'the bearer token does not match the daemon\'s token file', registry: 'UNAUTHORIZED', source: 'shoal' },
   PUSH_UNAUTHORIZED: { status: 401, exit: FAILURE, message: 'registry pushes here need the token or an allowed network', registry: 'UNAUTHORIZED', source: 'shoal' },

@@ -98,7 +98,7 @@ export class BucketStore {
         chunks.push(chunk)
       }
     } catch (err) {
-      if (err instanceof BucketError && err.code === 'KEY_NOT_FOUND') throw new StoreError('MANIFEST_NOT_FOUND', `no snapshot ${id} in ${this.url} (${where} does not exist)`, { cause: err })
+      if (err instanceof BucketError && err.code === 'BUCKET_KEY_NOT_FOUND') throw new StoreError('MANIFEST_NOT_FOUND', `no snapshot ${id} in ${this.url} (${where} does not exist)`, { cause: err })
       throw err
     }
     const text = Buffer.concat(chunks).toString('utf8')
@@ -154,7 +154,7 @@ export class BucketStore {
     try {
       return await this.putMultipart(hash, size, key, open, from, options.signal)
     } catch (err) {
-      if (!(err instanceof BucketError && err.code === 'UPLOAD_NOT_FOUND')) throw err
+      if (!(err instanceof BucketError && err.code === 'BUCKET_UPLOAD_NOT_FOUND')) throw err
       // The bucket dropped the unfinished upload (expired or aborted elsewhere): start it anew.
       await this.journal.remove(where)
       return await this.putMultipart(hash, size, key, open, from, options.signal)

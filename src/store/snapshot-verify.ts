@@ -60,7 +60,7 @@ async function check (from: Extract<SyncEndpoint, { kind: 'file' | 'bucket' }>, 
       options.onProgress?.(report.bytesChecked)
     }
   } catch (err) {
-    if ((err instanceof BucketError && err.code === 'KEY_NOT_FOUND') || (err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing'
+    if ((err instanceof BucketError && err.code === 'BUCKET_KEY_NOT_FOUND') || (err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing'
     throw err
   }
   report.objectsChecked++
