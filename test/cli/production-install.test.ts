@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { cp, mkdir, readFile, rm, stat, utimes } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -25,8 +25,8 @@ async function exists (path: string): Promise<boolean> {
 }
 
 /**
- * What ships: a copy of the clone installed with `npm ci --omit=dev` (its `prepare` step builds
- * dist/), with none of the dev tools (no tsx, no vitest), runs the CLI and two daemons that move a
+ * What ships: a copy of the clone installed with `npm ci --omit=dev` (its `prepare` step
+ * type-checks and bundles src/ into dist/), with none of the dev tools (no tsx, no vitest), runs the CLI and two daemons that move a
  * bundle between them.
  */
 describe('a production install (npm ci --omit=dev in a clean clone)', () => {
@@ -52,9 +52,12 @@ describe('a production install (npm ci --omit=dev in a clean clone)', () => {
   })
 
   it('builds dist/ during the install and leaves the dev tools out', async () => {
-    expect(await exists(join(clone, 'dist', 'cli', 'index.js'))).toBe(true)
+    expect(await exists(join(clone, 'dist', 'index.js'))).toBe(true)
     // The push's hashing thread is plain JavaScript loaded by path: it must be in the build too.
-    expect(await exists(join(clone, 'dist', 'store', 'hash-thread.js'))).toBe(true)
+    expect(await exists(join(clone, 'dist', 'hash-thread.js'))).toBe(true)
+    // Bundled: every file sits directly in dist/, one level under the package root as src/*.ts
+    // modules are, which `../package.json` and `./hash-thread.js` (resolved from import.meta.url) rely on.
+    expect((await readdir(join(clone, 'dist'), { withFileTypes: true })).filter(entry => entry.isDirectory())).toEqual([])
     expect(await exists(join(clone, 'node_modules', 'tsx'))).toBe(false)
     expect(await exists(join(clone, 'node_modules', 'vitest'))).toBe(false)
     // The version `shoal --version` reports comes from package.json, also in the build.
