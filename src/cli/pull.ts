@@ -1,6 +1,6 @@
-import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { PullEvent } from '../daemon/index.js'
+import { receiveBundle } from './bundle-transfer.js'
 import { printJson, printLine, type Command } from './context.js'
 import { DaemonError, findDaemon, requestLines } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
@@ -28,7 +28,7 @@ export const pull: Command = async (args, context) => {
   let done: Extract<PullEvent, { type: 'done' }> | undefined
   let id = ref
   let lastSearch = ''
-  for await (const event of requestLines<PullEvent>(api, '/api/v1/pull', { ref, dest: dir === undefined ? undefined : resolve(dir) }, context.signal)) {
+  for await (const event of requestLines<PullEvent>(api, '/api/v1/pull', { ref }, context.signal)) {
     if (event.type === 'resolved') id = event.id
     else if (event.type === 'searching') {
       // Shown even in a pipe: it explains a wait, and it goes to stderr.
@@ -41,6 +41,8 @@ export const pull: Command = async (args, context) => {
   }
   bar.finish()
   if (done === undefined) throw new DaemonError('PULL_INTERRUPTED', 'the daemon closed the pull before it finished; run the same pull again to resume', 0)
+  // The daemon writes nowhere it is told: it streams the bundle, and this process checks it out.
+  if (dir !== undefined) await receiveBundle(api, done.id, dir, context.signal)
   if (context.json) printJson(context, done)
   else printLine(context, done.id)
   return EXIT_OK

@@ -1,8 +1,8 @@
-import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pushPath } from '../store/index.js'
 import { printJson, printLine, warn, withStore, type Command } from './context.js'
-import { findDaemon, requestJson } from './daemon-client.js'
+import { pushThroughDaemon } from './bundle-transfer.js'
+import { findDaemon } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 import { pushToStore } from './store-commands.js'
@@ -27,7 +27,7 @@ export const push: Command = async (args, context) => {
   const api = await findDaemon(context)
   let output: PushOutput
   if (api !== undefined) {
-    output = await requestJson<PushOutput>(api, 'POST', '/api/v1/push', { path: resolve(path), refs }, context.signal)
+    output = await pushThroughDaemon(api, path, refs, context.signal)
   } else {
     const bar = new ProgressBar(context.stderr, 'push', context.stderr.isTTY === true ? await treeSize(path) : undefined, !context.json)
     const result = await withStore(context, async store => await pushPath(store, path, {

@@ -20,8 +20,11 @@ export interface AccessPolicyInit {
   pushNetworks?: string[]
 }
 
-/** Media types no browser can send without a CORS preflight, which this daemon never grants. */
-const CONTROL_MEDIA_TYPES = new Set(['application/json'])
+/**
+ * Media types no browser can send without a CORS preflight, which this daemon never grants:
+ * JSON for requests, a tar for what `shoal push` streams.
+ */
+const CONTROL_MEDIA_TYPES = new Set(['application/json', 'application/x-tar'])
 
 /**
  * Who may act through this daemon's HTTP listeners (DESIGN.md "Nothing acts for a

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { describeError, type ErrorCode } from '../errors/index.js'
 import {
-  collectGarbage, exportTree, pushPath, verifyStore, type Store,
+  collectGarbage, verifyStore, type Store,
 } from '../store/index.js'
+import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
 import type { PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 
 /** Control requests are small JSON documents; anything larger is refused unread. */
@@ -17,6 +18,8 @@ export interface ControlApiComponents {
 
 export interface ControlApiInit {
   gateway?: boolean
+  /** The most a push may send (the store's quota, when one is set). */
+  maxPushBytes?: number
 }
 
 /** A request the control API refuses itself; its status comes from the catalogue. */
@@ -52,15 +55,21 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       } else if (route === 'GET /peers') {
         sendJson(res, 200, swarm.peers())
       } else if (route === 'POST /push') {
-        const body = await readJson(req, signal)
-        const path = stringField(body, 'path')
-        const refs = Array.isArray(body.refs) ? body.refs.map(String) : []
-        const result = await pushPath(store, path, { refs, signal })
+        if (mediaType(req) !== 'application/x-tar') throw pathRefused(415, 'push', 'send the tree or archive itself as application/x-tar (the shoal CLI does)')
+        const kind = url.searchParams.get('kind') ?? 'tree'
+        if (kind !== 'tree' && kind !== 'archive') throw new ControlError(400, 'BODY_INVALID', `kind must be tree or archive, not ${JSON.stringify(kind)}`)
+        const result = await receivePush(store, req, kind as PushKind, { refs: url.searchParams.getAll('ref'), signal, maxBytes: init.maxPushBytes })
         await swarm.announce(result.bundleId)
         sendJson(res, 200, { id: result.bundleId, snapdirId: result.snapdirId, refs: result.refs, newObjects: result.newObjects, newBytes: result.newBytes })
       } else if (route === 'POST /pull') {
         const body = await readJson(req, signal)
-        await pull(store, swarm, stringField(body, 'ref'), typeof body.dest === 'string' ? body.dest : undefined, res, signal)
+        if (body.dest !== undefined) throw pathRefused(400, 'pull', 'pull, then GET /api/v1/export/ID and write the stream yourself (shoal pull REF DIR does)')
+        await pull(store, swarm, stringField(body, 'ref'), res, signal)
+      } else if (route.startsWith('GET /export/')) {
+        const format = url.searchParams.get('format') ?? 'tree'
+        if (format !== 'tree' && format !== 'archive') throw new ControlError(400, 'BODY_INVALID', `format must be tree or archive, not ${JSON.stringify(format)}`)
+        const id = await store.resolve(decodeURIComponent(route.slice('GET /export/'.length)))
+        await sendBundle(store, res, id, format, signal)
       } else if (route === 'POST /verify') {
         const body = await readJson(req, signal)
         const bundleId = typeof body.ref === 'string' ? await store.resolve(body.ref) : undefined
@@ -106,7 +115,7 @@ async function bundleDetail (store: Store, idOrRef: string): Promise<unknown> {
 }
 
 /** Streams NDJSON progress lines while the swarm fetches, then one `done` or `error` line. */
-async function pull (store: Store, swarm: SwarmControl, ref: string, dest: string | undefined, res: ServerResponse, signal: AbortSignal): Promise<void> {
+async function pull (store: Store, swarm: SwarmControl, ref: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
   const id = /^[0-9a-f]{64}$/.test(ref) ? ref : await store.resolve(ref)
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   const write = (event: PullEvent): void => { res.write(JSON.stringify(event) + '\n') }
@@ -127,7 +136,6 @@ async function pull (store: Store, swarm: SwarmControl, ref: string, dest: strin
         write({ type: 'progress', presentBytes: progress.presentBytes, totalBytes: progress.totalBytes, peers: progress.peers })
       },
     })
-    if (dest !== undefined) await exportTree(store, id, dest, { signal })
     await store.touch(id)
     write({ type: 'done', id, seconds: (Date.now() - started) / 1000 })
   } catch (err) {
@@ -138,7 +146,17 @@ async function pull (store: Store, swarm: SwarmControl, ref: string, dest: strin
   res.end()
 }
 
+/** A request that named a path for the daemon to act on: refused, whatever the path (nothing is opened). */
+function pathRefused (status: number, route: string, what: string): ControlError {
+  return new ControlError(status, 'PATH_NOT_ACCEPTED', `the control API takes no paths (${route}): ${what}`)
+}
+
+function mediaType (req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+}
+
 async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Record<string, unknown>> {
+  if (mediaType(req) !== 'application/json') throw new ControlError(415, 'CONTENT_TYPE_REFUSED', 'this control request takes a JSON body (Content-Type: application/json)')
   const parts: Buffer[] = []
   let size = 0
   for await (const part of req) {
@@ -172,7 +190,9 @@ function sendJson (res: ServerResponse, status: number, value: unknown): void {
 /** Status and code from the one catalogue (src/errors), as the CLI's exit codes are. */
 function sendError (res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
-    res.end()
+    // A stream cut short must not look complete (a tar ending at a block boundary would):
+    // destroying the response makes the client see the chunked body end without its terminator.
+    res.destroy(error)
     return
   }
   const { code, message, status } = describeError(err)

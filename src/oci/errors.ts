@@ -118,3 +118,13 @@ export class ArchiveDestinationNotEmptyError extends OciError {
     super(`cannot extract into ${destDir}: it is not empty; pass a new or empty directory`, options)
   }
 }
+
+/** A tree sent to be unpacked holds more bytes than the receiver takes. */
+export class ArchiveTooLargeError extends OciError {
+  readonly code = 'ARCHIVE_TOO_LARGE'
+  override readonly name = 'ArchiveTooLargeError'
+
+  constructor (readonly maxBytes: number, options?: ErrorOptions) {
+    super(`the tree holds more than ${maxBytes} bytes, more than this store takes (its --quota or free space); free space or raise the quota`, options)
+  }
+}

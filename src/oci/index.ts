@@ -8,10 +8,11 @@ export {
   OciError, OciInvalidLayoutError, OciInvalidIndexError, OciInvalidManifestError, OciUnsupportedDigestError,
   OciBlobMissingError, OciBlobSizeMismatchError, OciBlobDigestMismatchError,
   ArchiveTruncatedError, ArchiveCorruptError, ArchiveUnsafePathError, ArchiveUnsupportedError,
-  ArchiveDuplicateEntryError, ArchiveDestinationNotEmptyError, ArchiveEntrySizeMismatchError,
+  ArchiveDuplicateEntryError, ArchiveDestinationNotEmptyError, ArchiveEntrySizeMismatchError, ArchiveTooLargeError,
 } from './errors.js'
 export { isOciLayout, OCI_LAYOUT_FILE_BYTES } from './layout.js'
 export { readRefs, type ImageRef } from './refs.js'
 export { validateLayout, type ValidateLayoutOptions, type LayoutReport } from './validate.js'
 export { extractArchive, type ExtractArchiveResult } from './archive-import.js'
+export { extractTree, packTreeEntries, treeEntries, type ExtractTreeOptions, type TreeTarEntry } from './tree-tar.js'
 export { packArchive, type ArchiveEntry, type ArchiveFileEntry, type ArchiveDirectoryEntry } from './archive-export.js'

@@ -1,7 +1,8 @@
 import { createReadStream, createWriteStream } from 'node:fs'
 import { chmod, copyFile, mkdir, readdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { packArchive, type ArchiveEntry } from '../oci/index.js'
+import type { Writable } from 'node:stream'
+import { packArchive, packTreeEntries, type ArchiveEntry, type TreeTarEntry } from '../oci/index.js'
 import { DestinationExistsError, StoreError, translateWriteError } from './errors.js'
 import { removeQuietly } from './object-files.js'
 import type { LoadedBundle, Store } from './store.js'
@@ -53,6 +54,32 @@ export async function exportArchive (store: Store, id: string, dest: string, opt
     throw translateWriteError(err, dest)
   }
   await store.touch(id)
+}
+
+/**
+ * Streams a bundle to `out`: `archive` gives the bytes exportArchive writes (an oci-archive for
+ * an image); `tree` a tar with the root's own entry, which a client unpacks into a directory
+ * (`shoal export ID DIR` with a daemon running: the daemon never writes where it is told).
+ */
+export async function streamBundle (store: Store, id: string, format: 'archive' | 'tree', out: Writable, options: { signal?: AbortSignal } = {}): Promise<void> {
+  const loaded = await completeBundle(store, id)
+  if (format === 'archive') await packArchive(archiveEntries(store, loaded), out, { signal: options.signal })
+  else await packTreeEntries(treeEntriesOf(store, loaded), out, { signal: options.signal })
+  await store.touch(id)
+}
+
+function * treeEntriesOf (store: Store, loaded: LoadedBundle): Generator<TreeTarEntry> {
+  for (const entry of loaded.manifest.entries) {
+    const mode = parseInt(entry.perms, 8)
+    const path = entry.path === './' ? '' : entry.path.slice(2).replace(/\/$/, '')
+    if (entry.type === 'D') yield { path, type: 'directory', mode }
+    else yield { path, type: 'file', mode, size: loaded.objectSizes.get(entry.checksum) ?? entry.size, open: () => createReadStream(store.objectPath(entry.checksum)) }
+  }
+}
+
+/** Checks that a bundle can be streamed (complete, known) before an answer's headers go out. */
+export async function requireCompleteBundle (store: Store, id: string): Promise<void> {
+  await completeBundle(store, id)
 }
 
 async function * archiveEntries (store: Store, loaded: LoadedBundle): AsyncGenerator<ArchiveEntry> {

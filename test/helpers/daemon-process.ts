@@ -40,9 +40,11 @@ export interface DaemonStatus {
  * API on DATA/api.sock, libp2p on a free TCP port) and waits for the line it prints with
  * `--json` once it is listening.
  */
-export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string } = {}): Promise<DaemonProcess> {
+export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string, wrap?: string[] } = {}): Promise<DaemonProcess> {
   const argv = [options.bin ?? SHOAL_BIN, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  // `wrap` runs the daemon under another command (unshare, setpriv), which must exec what follows it.
+  const [command = process.execPath, ...prefix] = options.wrap !== undefined ? [...options.wrap, process.execPath] : [process.execPath]
+  const child = spawn(command, [...prefix, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })
   const started = await new Promise<Started>((resolve, reject) => {
