@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, type ListenAddress } from '../http/index.js'
+import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
@@ -139,7 +140,7 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     allowedHosts: list('allowedHosts') ?? [],
     pushNetworks,
     listen: list('listen') ?? [DEFAULT_LISTEN],
-    bootstrap: list('bootstrap') ?? [],
+    bootstrap: checkBootstrap(list('bootstrap') ?? []),
     mdns: bool('mdns', true),
     gateway: bool('gateway', false),
     trust: list('trust') ?? [],
@@ -164,6 +165,26 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (upstreamUser !== undefined) config.upstreamUser = upstreamUser
   if (upstreamPassword !== undefined) config.upstreamPassword = upstreamPassword
   return config
+}
+
+/**
+ * A bootstrap address must name its peer (`…/p2p/<peer id>`): without one libp2p dials
+ * nothing and the node sits alone with no error, and the swarm trusts its bootstrap
+ * peers' tags by that ID.
+ */
+function checkBootstrap (addresses: string[]): string[] {
+  for (const address of addresses) {
+    let parsed
+    try {
+      parsed = multiaddr(address)
+    } catch (err) {
+      throw new ConfigError(`bootstrap address ${JSON.stringify(address)} is not a multiaddr (${(err as Error).message}); write e.g. /ip4/10.0.0.1/tcp/4001/p2p/12D3KooW…`, { cause: err })
+    }
+    if (parsed.getComponents().find(c => c.name === 'p2p') === undefined) {
+      throw new ConfigError(`bootstrap address ${JSON.stringify(address)} has no /p2p/PEERID; write it with the peer's ID, e.g. ${address.replace(/\/$/, '')}/p2p/12D3KooW… (the gateway prints its full addresses at start, and \`shoal status\` shows them)`)
+    }
+  }
+  return addresses
 }
 
 function address (value: string, what: string): ListenAddress {

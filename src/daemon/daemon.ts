@@ -13,6 +13,7 @@ import { corruptingStore } from './byzantine.js'
 import type { DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
+import { createReadiness } from './readiness.js'
 import type { Logger } from './logger.js'
 
 export interface Daemon {
@@ -70,6 +71,8 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       trust: config.trust,
     })
     await swarm.start()
+    // Once, so an operator can see whose tags this node will follow (and why a tag does not move).
+    logger.info('ref records are accepted from these publishers', { trusted: swarm.trustedPublishers, fromTrust: config.trust.length, gateway: config.gateway })
     const publishing = swarm
     // Every ref set here (push, registry push, pull-through) is signed and sent to the fleet;
     // neighbours apply it only if they trust this node's key (by default, their gateway's).
@@ -78,7 +81,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     })
     metrics.watchSwarm(swarm)
     const running = swarm
-    const control = createControlApi({ store, swarm }, { gateway: config.gateway })
+    const control = createControlApi({ store, swarm }, { gateway: config.gateway, maxPushBytes: config.quotaBytes })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
       upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })
@@ -107,6 +110,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     const access = new AccessPolicy({ token, allowedHosts: config.allowedHosts, pushNetworks })
     const components = { store, swarm }
     const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway })
+    const ready = createReadiness(components, { gateway: config.gateway, bootstrap: config.bootstrap })
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>): Promise<ListenAddress> => {
       // No whole-request deadline: a multi-GiB layer may take long on an edge link; idle sockets close instead.
       const listener: Listener = { server: createServer({ requestTimeout: 0 }, handler), address: undefined }
@@ -116,10 +120,10 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     }
     const separateMetrics = config.metrics !== undefined
     const registryAddress = await open(config.registry, createNodeHandler({
-      registry: registry.handler, access, logger: httpLogger, metrics,
+      registry: registry.handler, access, logger: httpLogger, metrics, ready,
       ...(separateMetrics ? {} : { status }),
     }, { allowPush: config.allowPush }))
-    const metricsAddress = config.metrics !== undefined ? await open(config.metrics, createNodeHandler({ metrics, status, access, logger: httpLogger })) : undefined
+    const metricsAddress = config.metrics !== undefined ? await open(config.metrics, createNodeHandler({ metrics, status, ready, access, logger: httpLogger })) : undefined
     const apiAddress = await open(config.api, createNodeHandler({ control, access, logger: httpLogger }, { controlOverTcp: config.api.kind === 'tcp' }))
     const addresses: DaemonListeners = { api: apiAddress, registry: registryAddress, ...(metricsAddress !== undefined ? { metrics: metricsAddress } : {}) }
     logger.info('daemon started', {

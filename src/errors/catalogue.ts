@@ -116,6 +116,7 @@ export const ERROR_CATALOGUE = {
   ARCHIVE_ENTRY_SIZE_MISMATCH: { status: 500, exit: FAILURE, message: 'archive entry {path} has another size than announced', source: 'shoal' },
   ARCHIVE_DUPLICATE_ENTRY: { status: 422, exit: FAILURE, message: 'the archive names {path} twice', source: 'shoal' },
   ARCHIVE_DEST_NOT_EMPTY: { status: 409, exit: FAILURE, message: '{path} is not empty', source: 'shoal' },
+  ARCHIVE_TOO_LARGE: { status: 413, exit: FAILURE, message: 'the tree holds more than {limit} bytes, more than this store takes', source: 'shoal' },
   BLOB_DIGEST_MISMATCH: { status: 400, exit: FAILURE, message: 'the uploaded bytes hash to {actual}, not {expected}', registry: 'DIGEST_INVALID', source: 'shoal' },
   REF_RECORD_INVALID: { status: 422, exit: FAILURE, message: 'ref record refused: {why}', source: 'shoal' },
 
@@ -164,7 +165,8 @@ export const ERROR_CATALOGUE = {
   PUSH_UNAUTHORIZED: { status: 401, exit: FAILURE, message: 'registry pushes here need the token or an allowed network', registry: 'UNAUTHORIZED', source: 'shoal' },
   HOST_REFUSED: { status: 403, exit: FAILURE, message: 'the Host header {host} is not this daemon\'s', registry: 'DENIED', source: 'shoal' },
   ORIGIN_REFUSED: { status: 403, exit: FAILURE, message: 'requests from web pages ({origin}) are refused', registry: 'DENIED', source: 'shoal' },
-  CONTENT_TYPE_REFUSED: { status: 415, exit: FAILURE, message: 'control requests must be application/json', source: 'shoal' },
+  CONTENT_TYPE_REFUSED: { status: 415, exit: FAILURE, message: 'control requests must be application/json (or application/x-tar for a push)', source: 'shoal' },
+  PATH_NOT_ACCEPTED: { status: 400, exit: FAILURE, message: 'the control API takes no paths ({route}): the CLI streams what it pushes and writes what it receives', source: 'shoal' },
 
   // ── The control API and the CLI's side of it.
   BODY_INVALID: { status: 400, exit: FAILURE, message: 'the request body is invalid: {why}', source: 'shoal' },

@@ -55,19 +55,19 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       } else if (route === 'GET /peers') {
         sendJson(res, 200, swarm.peers())
       } else if (route === 'POST /push') {
-        if (mediaType(req) !== 'application/x-tar') throw pathRefused(415, 'push', 'send the tree or archive itself as application/x-tar (the shoal CLI does)')
+        if (mediaType(req) !== 'application/x-tar') throw pathRefused('push', 'send the tree or archive itself as application/x-tar (the shoal CLI does)')
         const kind = url.searchParams.get('kind') ?? 'tree'
-        if (kind !== 'tree' && kind !== 'archive') throw new ControlError(400, 'BODY_INVALID', `kind must be tree or archive, not ${JSON.stringify(kind)}`)
+        if (kind !== 'tree' && kind !== 'archive') throw new ControlError('BODY_INVALID', `kind must be tree or archive, not ${JSON.stringify(kind)}`)
         const result = await receivePush(store, req, kind as PushKind, { refs: url.searchParams.getAll('ref'), signal, maxBytes: init.maxPushBytes })
         await swarm.announce(result.bundleId)
         sendJson(res, 200, { id: result.bundleId, snapdirId: result.snapdirId, refs: result.refs, newObjects: result.newObjects, newBytes: result.newBytes })
       } else if (route === 'POST /pull') {
         const body = await readJson(req, signal)
-        if (body.dest !== undefined) throw pathRefused(400, 'pull', 'pull, then GET /api/v1/export/ID and write the stream yourself (shoal pull REF DIR does)')
+        if (body.dest !== undefined) throw pathRefused('pull', 'pull, then GET /api/v1/export/ID and write the stream yourself (shoal pull REF DIR does)')
         await pull(store, swarm, stringField(body, 'ref'), res, signal)
       } else if (route.startsWith('GET /export/')) {
         const format = url.searchParams.get('format') ?? 'tree'
-        if (format !== 'tree' && format !== 'archive') throw new ControlError(400, 'BODY_INVALID', `format must be tree or archive, not ${JSON.stringify(format)}`)
+        if (format !== 'tree' && format !== 'archive') throw new ControlError('BODY_INVALID', `format must be tree or archive, not ${JSON.stringify(format)}`)
         const id = await store.resolve(decodeURIComponent(route.slice('GET /export/'.length)))
         await sendBundle(store, res, id, format, signal)
       } else if (route === 'POST /verify') {
@@ -147,8 +147,8 @@ async function pull (store: Store, swarm: SwarmControl, ref: string, res: Server
 }
 
 /** A request that named a path for the daemon to act on: refused, whatever the path (nothing is opened). */
-function pathRefused (status: number, route: string, what: string): ControlError {
-  return new ControlError(status, 'PATH_NOT_ACCEPTED', `the control API takes no paths (${route}): ${what}`)
+function pathRefused (route: string, what: string): ControlError {
+  return new ControlError('PATH_NOT_ACCEPTED', `the control API takes no paths (${route}): ${what}`)
 }
 
 function mediaType (req: IncomingMessage): string {
@@ -156,7 +156,7 @@ function mediaType (req: IncomingMessage): string {
 }
 
 async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Record<string, unknown>> {
-  if (mediaType(req) !== 'application/json') throw new ControlError(415, 'CONTENT_TYPE_REFUSED', 'this control request takes a JSON body (Content-Type: application/json)')
+  if (mediaType(req) !== 'application/json') throw new ControlError('CONTENT_TYPE_REFUSED', 'this control request takes a JSON body (Content-Type: application/json)')
   const parts: Buffer[] = []
   let size = 0
   for await (const part of req) {
@@ -192,7 +192,7 @@ function sendError (res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
     // A stream cut short must not look complete (a tar ending at a block boundary would):
     // destroying the response makes the client see the chunked body end without its terminator.
-    res.destroy(error)
+    res.destroy(err instanceof Error ? err : new Error(String(err)))
     return
   }
   const { code, message, status } = describeError(err)

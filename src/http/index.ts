@@ -13,7 +13,7 @@ export { REGISTRY_ERRORS, RegistryError, type RegistryErrorCode, type ErrorBodyE
 export { createControlApi, readStatus, type ControlApiComponents, type ControlApiInit } from './control-api.js'
 export type { PeerInfo, PullEvent, PullProgress, StatusResponse, SwarmControl, SwarmStats } from './control-types.js'
 export { createMetrics, Metrics, type MetricsSwarm, type MetricsSwarmEmitter } from './metrics.js'
-export { createNodeHandler, type NodeHandlerComponents, type NodeHandlerInit } from './node-handler.js'
+export { createNodeHandler, type NodeHandlerComponents, type NodeHandlerInit, type ReadinessReport } from './node-handler.js'
 export { AccessPolicy, AccessDeniedError, parseNetworks, type AccessPolicyInit } from './access-policy.js'
 export { AddressError, formatListenAddress, parseListenAddress, type ListenAddress } from './api-address.js'
 export { closeListener, listenOn, type ListenerLogger } from './listener.js'

@@ -16,8 +16,15 @@ export interface NodeHandlerComponents {
   metrics?: Metrics
   /** The status page at `/` and the read-only JSON it polls, `/status.json`. */
   status?: () => Promise<StatusResponse>
+  /** `/readyz`: whether this node can do its job, with a reason per check. */
+  ready?: () => Promise<ReadinessReport>
   access: AccessPolicy
   logger?: HttpLogger
+}
+
+export interface ReadinessReport {
+  ready: boolean
+  checks: Array<{ name: string, ok: boolean, detail: string }>
 }
 
 export interface NodeHandlerInit {
@@ -35,7 +42,7 @@ const RECEIVING = new Set(['uploads', 'upload', 'manifest'])
 /**
  * One of the daemon's listeners (DESIGN.md "The local HTTP API", docs/architecture.md
  * "Listeners"): any mix of the registry API, the control API, `/metrics` and the status
- * page, with `/healthz` on all. Every request is counted and timed by route, method and status.
+ * page, with `/healthz` (the process answers) on all and `/readyz` where given. Every request is counted and timed by route, method and status.
  */
 export function createNodeHandler (components: NodeHandlerComponents, init: NodeHandlerInit = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics } = components
@@ -60,6 +67,13 @@ async function serve (components: NodeHandlerComponents, init: NodeHandlerInit, 
   const head = req.method === 'HEAD'
   if (pathname === '/healthz' && read) {
     sendBody(res, 200, 'text/plain; charset=utf-8', Buffer.from('ok'), head)
+    return
+  }
+  if (components.ready !== undefined && pathname === '/readyz' && read) {
+    const report = await components.ready()
+    // One line per check, so `curl` and a probe's event both show what is wrong.
+    const text = report.checks.map(c => `${c.ok ? 'ok' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n') + '\n'
+    sendBody(res, report.ready ? 200 : 503, 'text/plain; charset=utf-8', Buffer.from(text), head)
     return
   }
   if (components.status !== undefined && pathname === '/' && read) {
@@ -121,6 +135,7 @@ function routeLabel (pathname: string): string {
   if (pathname === '/status.json') return 'status'
   if (pathname === '/metrics') return 'metrics'
   if (pathname === '/healthz') return 'health'
+  if (pathname === '/readyz') return 'ready'
   if (pathname.startsWith('/api/v1/')) return 'control'
   return matchRoute(pathname)?.kind ?? 'not-found'
 }

@@ -172,6 +172,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly refs: RefSync
   /** Publishers whose ref records this node applies; also the only peers it asks about image names. */
   private readonly trusted: ReadonlySet<string>
+
   private readonly fleet: FleetAsker
   private fleetResponder: FleetResponder | undefined
   private tickTimer: NodeJS.Timeout | undefined
@@ -453,6 +454,11 @@ export class Swarm extends SwarmEventEmitter {
     const found = await this.providers?.find(bundleId, { signal: anySignal(options.signal, this.stopController.signal) }) ?? []
     await Promise.all(found.map(async (peer) => { await this.connectTo(peer) }))
     return found.map(peer => peer.id.toString())
+  }
+
+  /** Whose ref records move tags here (the daemon logs them once at start). */
+  get trustedPublishers (): string[] {
+    return [...this.trusted]
   }
 
   peers (): PeerSummary[] {
