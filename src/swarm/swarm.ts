@@ -172,7 +172,6 @@ export class Swarm extends SwarmEventEmitter {
   private readonly refs: RefSync
   /** Publishers whose ref records this node applies; also the only peers it asks about image names. */
   private readonly trusted: ReadonlySet<string>
-
   private readonly fleet: FleetAsker
   private fleetResponder: FleetResponder | undefined
   private tickTimer: NodeJS.Timeout | undefined
