@@ -51,7 +51,8 @@ try {
   nodes.push(gateway)
   const id = await shoal('--api', gateway.api, 'push', images.layouts.app1 ?? '')
   console.log(`gateway: pushed app1 → bundle ${id}`)
-  for (const n of [1, 2, 3]) nodes.push(await startDaemon(`edge${n}`, join(work, `edge${n}`), ['--bootstrap', gateway.address]))
+  // --trust: edges follow the gateway's tags (signed ref records); a bootstrap peer is not trusted by itself.
+  for (const n of [1, 2, 3]) nodes.push(await startDaemon(`edge${n}`, join(work, `edge${n}`), ['--bootstrap', gateway.address, '--trust', gateway.peerId]))
   const edges = nodes.slice(1)
   const started = Date.now()
   await Promise.all(edges.map(async edge => { await shoal('--api', edge.api, 'pull', id) }))

@@ -75,7 +75,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     logger.info('ref records are accepted from these publishers', { trusted: swarm.trustedPublishers, fromTrust: config.trust.length, gateway: config.gateway })
     const publishing = swarm
     // Every ref set here (push, registry push, pull-through) is signed and sent to the fleet;
-    // neighbours apply it only if they trust this node's key (by default, their gateway's).
+    // neighbours apply it only if they trust this node's key (--trust, usually the gateway's).
     store.on('ref:set', ref => {
       publishing.publishRefs([ref]).catch((err: unknown) => { logger.warn('publishing a ref record failed', { ref: ref.ref, err }) })
     })

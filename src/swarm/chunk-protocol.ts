@@ -1,10 +1,10 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_READ_AHEAD, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
+  CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
   MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
-import { MessageTimeoutError, ProtocolViolationError } from './errors.js'
+import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrames } from './framing.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import type { HaveList, PeerKey } from './have-list.js'
@@ -19,7 +19,8 @@ import type { Connection, Stream } from '@libp2p/interface'
  * bytes from its own store (only verified bytes are ever there), NOT_PRESENT, or CANCELLED.
  */
 
-export type ChunkStatus = 'ok' | 'not-present' | 'cancelled' | 'deferred'
+/** 'refused': CANCELLED for a request we never cancelled (a holder that will not serve). */
+export type ChunkStatus = 'ok' | 'not-present' | 'cancelled' | 'deferred' | 'refused'
 
 /** protobuf field 4 (`data`), wire type 2 (length-delimited). */
 const DATA_FIELD_TAG = Uint8Array.of((4 << 3) | 2)
@@ -40,6 +41,8 @@ export interface ChunkServerInit {
   /** A gateway serves first the chunks its other neighbours lack (DESIGN.md: each chunk leaves it about once). */
   gateway: boolean
   onUploaded: (peer: PeerKey, bytes: number) => void
+  /** The asker broke the protocol or would not read what it asked for: the swarm charges it. */
+  onOffence?: (peer: PeerKey, kind: 'violation' | 'slow-reader', detail: string) => void
 }
 
 /** Chunks a gateway remembers having sent; beyond this the memory starts over. */
@@ -134,8 +137,11 @@ class ServeSession {
     // A stream opened and left silent would hold a slot forever.
     this.firstRequest = setTimeout(() => { this.abort(new MessageTimeoutError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
     this.firstRequest.unref()
-    stream.addEventListener('close', () => {
+    stream.addEventListener('close', (evt) => {
       clearTimeout(this.firstRequest)
+      const error = evt.error
+      if (error instanceof SlowReaderError) server.init.onOffence?.(peer, 'slow-reader', error.message)
+      else if (error !== undefined && isRemoteFault(error)) server.init.onOffence?.(peer, 'violation', `chunk requests: ${error.message}`)
       this.controller.abort(new Error('the chunk stream closed'))
       onClosed()
     }, { once: true })
@@ -208,7 +214,7 @@ class ServeSession {
       while (!signal.aborted) {
         const reply = this.replies.shift()
         if (reply !== undefined) {
-          await sendFrame(this.stream, reply, { signal })
+          await this.sendWithin(reply, signal)
           continue
         }
         while (reading.length < CHUNK_READ_AHEAD && this.queue.length > 0) {
@@ -274,13 +280,24 @@ class ServeSession {
     return { request, result }
   }
 
+  /** Sends a frame; an asker that leaves it unread for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
+  private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal): Promise<void> {
+    const deadline = AbortSignal.timeout(CHUNK_SEND_TIMEOUT_MS)
+    try {
+      await sendFrame(this.stream, parts, { signal: AbortSignal.any([signal, deadline]) })
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
+      throw err
+    }
+  }
+
   private async send ({ request, result }: PendingRead, signal: AbortSignal): Promise<void> {
     const { uploadSlots, uploadLimiter } = this.server.components
     try {
       const read = await result
       if (read.error !== undefined) {
         if ((read.error as { code?: string }).code !== 'CHUNK_NOT_PRESENT') throw read.error
-        await sendFrame(this.stream, ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.NOT_PRESENT }), { signal })
+        await this.sendWithin(ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.NOT_PRESENT }), signal)
         return
       }
       const bytes = read.bytes
@@ -288,7 +305,7 @@ class ServeSession {
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
       const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
       this.server.recordSent(request.key, this.peer)
-      await sendFrame(this.stream, [header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], { signal })
+      await this.sendWithin([header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal)
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
       uploadSlots.release()
@@ -313,6 +330,8 @@ export class ChunkClient {
   private stream: Stream | undefined
   private opening: Promise<void> | undefined
   private readonly outstanding = new Map<string, { object: string, index: number }>()
+  /** Outstanding requests we cancelled: only these may be answered CANCELLED. */
+  private readonly cancelled = new Set<string>()
   /** Requests (and cancels) made before the stream opened, in order. */
   private readonly backlog: Uint8Array[] = []
   /** Requests waiting for this tick's single write. */
@@ -335,7 +354,9 @@ export class ChunkClient {
   }
 
   cancel (object: string, index: number): void {
-    if (this.closed || !this.outstanding.has(chunkKey(object, index))) return
+    const key = chunkKey(object, index)
+    if (this.closed || !this.outstanding.has(key) || this.cancelled.has(key)) return
+    this.cancelled.add(key)
     this.write(ChunkRequest.encode({ object: idToBytes(object), index, cancel: true }))
   }
 
@@ -396,11 +417,12 @@ export class ChunkClient {
     const object = bytesToId(response.object)
     const key = chunkKey(object, response.index)
     if (!this.outstanding.delete(key)) throw new ProtocolViolationError('a chunk response nobody asked for')
+    const wasCancelled = this.cancelled.delete(key)
     let status: ChunkStatus
     switch (response.status) {
       case ChunkResponse.Status.OK: status = 'ok'; break
       case ChunkResponse.Status.NOT_PRESENT: status = 'not-present'; break
-      case ChunkResponse.Status.CANCELLED: status = 'cancelled'; break
+      case ChunkResponse.Status.CANCELLED: status = wasCancelled ? 'cancelled' : 'refused'; break
       case ChunkResponse.Status.DEFERRED: status = 'deferred'; break
       default: throw new ProtocolViolationError(`chunk response status ${String(response.status)}`)
     }
@@ -412,6 +434,7 @@ export class ChunkClient {
     if (this.closed) return
     this.closed = true
     this.backlog.length = 0
+    this.cancelled.clear()
     const unanswered = [...this.outstanding.values()]
     this.outstanding.clear()
     this.init.onClosed(unanswered, err)

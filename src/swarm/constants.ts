@@ -25,6 +25,12 @@ export const MAX_ENCODED_BUNDLE_BYTES = MAX_MANIFEST_BYTES * 2
 export const MAX_HAVE_MESSAGE_BYTES = 1024 * 1024
 /** Senders cut batches of object states near this size, far below the receive limit. */
 export const HAVE_MESSAGE_TARGET_BYTES = 64 * 1024
+/**
+ * Bundles one neighbour may say it is interested in (holds or pulls): 4096 IDs are ~0.5 MB
+ * per neighbour, 32 MB for 64 of them. More is a protocol violation (random IDs flooded in
+ * interest messages grew a daemon's heap by 40 MB/s until it died).
+ */
+export const MAX_INTERESTS_PER_NEIGHBOUR = 4096
 /** Bundle IDs per hello/interest message: 2048 × 34 bytes ≈ 70 KiB. */
 export const MAX_BUNDLES_PER_HAVE_MESSAGE = 2048
 /** A chunk request is a 32-byte object hash, an index and a flag. */
@@ -50,10 +56,26 @@ export const BUNDLE_REQUEST_TIMEOUT_MS = 15_000
  * thirty times the expected wait.
  */
 export const CHUNK_STALL_TIMEOUT_MS = 15_000
+/**
+ * A request that has waited this long at a peer that delivered nothing since is moved to
+ * another holder when one can serve it, and the peer is charged (a drip: one chunk every 14 s
+ * kept the 15 s stall timer from ever firing). A window holds ~0.5 s of a peer's rate, so an
+ * honest peer faster than ~200 KB/s answers well within it.
+ */
+export const SLOW_REQUEST_MS = 5_000
 /** No request stays with one peer longer than this, however busy its link looks. */
 export const CHUNK_REQUEST_TIMEOUT_MS = 60_000
 /** How often the swarm checks for stalled requests and refills peers' windows. */
 export const SCHEDULER_TICK_MS = 1_000
+/**
+ * A whole manifest exchange, request to last part, from one peer: per-message deadlines alone
+ * let a peer sending one tiny part every 8 s hold a pull forever.
+ */
+export const BUNDLE_FETCH_TIMEOUT_MS = 60_000
+/** Serving one manifest, first request to last part sent. */
+export const BUNDLE_SERVE_TIMEOUT_MS = 60_000
+/** A have message we send must leave the stream's write buffer within this time. */
+export const HAVE_SEND_TIMEOUT_MS = 30_000
 /** A DHT provider lookup gives up after this long. */
 export const PROVIDER_LOOKUP_TIMEOUT_MS = 30_000
 /** Opening a protocol stream on an existing connection. */
@@ -118,10 +140,23 @@ export const MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM = 64
 export const CHUNK_READ_AHEAD = 2
 /** Chunk reads in progress for all uploads together: bounds the memory uploads hold. */
 export const MAX_CONCURRENT_UPLOADS = 16
-/** Chunk streams from one peer: one is enough for pipelining; two allow a reconnect overlap. */
-export const MAX_CHUNK_STREAMS_PER_CONNECTION = 4
+/**
+ * Chunk streams from one peer: one is enough for pipelining; two allow a reconnect overlap.
+ * Each may hold a yamux window (16 MiB) unread at the asker, so this also bounds what one
+ * peer that never reads can make us queue: 2 × 16 MiB.
+ */
+export const MAX_CHUNK_STREAMS_PER_CONNECTION = 2
+/**
+ * A chunk we send must leave the stream's write buffer within this time, or the asker is not
+ * reading: its stream is reset (freeing the upload slot it held) and it is charged.
+ */
+export const CHUNK_SEND_TIMEOUT_MS = 30_000
 /** Have streams from one peer: one per pair; a replacement may overlap the old one briefly. */
 export const MAX_HAVE_STREAMS_PER_CONNECTION = 2
+/** Manifests served at once, all peers together (each is read into memory to send). */
+export const MAX_CONCURRENT_MANIFEST_SERVES = 8
+/** Manifests fetched at once by this node's pulls together. */
+export const MAX_CONCURRENT_MANIFEST_FETCHES = 8
 /** Bundle manifest requests in progress from one peer. */
 export const MAX_BUNDLE_STREAMS_PER_CONNECTION = 4
 

@@ -30,6 +30,14 @@ export class MessageTimeoutError extends SwarmError {
   }
 }
 
+/** A peer asked for chunks and did not read them: its stream is reset and it is charged. */
+export class SlowReaderError extends SwarmError {
+  constructor (timeoutMs: number) {
+    super('SWARM_SLOW_READER', `the peer did not read a chunk it asked for within ${timeoutMs} ms`)
+    this.name = 'SlowReaderError'
+  }
+}
+
 /** No reachable peer could provide the bundle manifest. */
 /** No neighbour and no provider had the bundle (the store's BundleNotFoundError is the local miss). */
 export class BundleNotInSwarmError extends SwarmError {
@@ -73,4 +81,12 @@ export class InvalidIdError extends SwarmError {
     super('SWARM_INVALID_ID', `${JSON.stringify(id.slice(0, 80))} is not a 64-digit lowercase hex BLAKE3 id`)
     this.name = 'InvalidIdError'
   }
+}
+
+/**
+ * An error that says the remote peer broke the protocol (malformed, oversized, unsolicited or
+ * half-sent messages), as opposed to our own abort or a network failure: it is charged.
+ */
+export function isRemoteFault (err: unknown): boolean {
+  return err instanceof ProtocolViolationError || err instanceof MessageTooLargeError || err instanceof MessageTimeoutError
 }

@@ -1,5 +1,5 @@
 import { Uint8ArrayList } from 'uint8arraylist'
-import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError } from './errors.js'
+import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
 import type { Stream } from '@libp2p/interface'
 
 /**
@@ -100,7 +100,8 @@ export function readFrames (stream: Stream, init: FrameReaderInit): void {
     try {
       drain()
     } catch (err) {
-      fail(err instanceof Error ? err : new Error(String(err)))
+      // A frame protobuf could not decode is the peer's fault like any other violation.
+      fail(err instanceof SwarmError ? err : new ProtocolViolationError(`a malformed message (${err instanceof Error ? err.message : String(err)})`, { cause: err }))
       return
     }
     if (buffer.byteLength === 0) {
@@ -147,8 +148,8 @@ export function readFrames (stream: Stream, init: FrameReaderInit): void {
 }
 
 /**
- * Sends one frame made of `parts` (concatenated without copying) and waits while the stream's
- * send buffer is full, so a slow reader slows the writer instead of growing our memory.
+ * Sends one frame made of `parts` (concatenated without copying) and waits until the stream
+ * has handed it to the muxer, so a slow reader slows the writer instead of growing our memory.
  */
 export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<void> {
   const list = new Uint8ArrayList()
@@ -157,12 +158,42 @@ export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[
   for (const part of pieces) length += part.byteLength
   list.append(encodeVarint(length))
   for (const part of pieces) list.append(part)
-  if (!stream.send(list)) await stream.onDrain(options)
+  if (!stream.send(list)) await flushed(stream, options)
 }
 
 /** Sends frames already length-prefixed by the caller, in one write. */
 export async function sendFrames (stream: Stream, framed: Uint8ArrayList, options: { signal?: AbortSignal } = {}): Promise<void> {
-  if (!stream.send(framed)) await stream.onDrain(options)
+  if (!stream.send(framed)) await flushed(stream, options)
+}
+
+/**
+ * Waits until nothing is queued in the stream's own write buffer. Not `onDrain` alone: libp2p
+ * wakes every stream of a connection when the connection drains, and clears their
+ * need-to-drain flag, so a stream whose reader never read was woken and written to again on
+ * every drain of its busy connection (a gateway queued 2 GB in 40 s for one such peer).
+ */
+export async function flushed (stream: Stream, options: { signal?: AbortSignal } = {}): Promise<void> {
+  while (stream.writeBufferLength > 0) {
+    options.signal?.throwIfAborted()
+    if (stream.status !== 'open') throw new Error(`the stream was ${stream.status} before our message was sent`)
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        stream.removeEventListener('idle', done)
+        stream.removeEventListener('drain', done)
+        stream.removeEventListener('close', done)
+        options.signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      const onAbort = (): void => {
+        done()
+        reject(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'))
+      }
+      stream.addEventListener('idle', done)
+      stream.addEventListener('drain', done)
+      stream.addEventListener('close', done)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
 }
 
 /**

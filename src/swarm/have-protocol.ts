@@ -1,10 +1,10 @@
 import { ChunkBitmap } from '../manifest/index.js'
 import {
-  FIRST_MESSAGE_TIMEOUT_MS, HASH_BYTES, HAVE_BATCH_INTERVAL_MS, HAVE_BATCH_MAX_INDEXES, HAVE_MESSAGE_TARGET_BYTES, HAVE_PROTOCOL,
+  FIRST_MESSAGE_TIMEOUT_MS, HASH_BYTES, HAVE_SEND_TIMEOUT_MS, MAX_INTERESTS_PER_NEIGHBOUR, HAVE_BATCH_INTERVAL_MS, HAVE_BATCH_MAX_INDEXES, HAVE_MESSAGE_TARGET_BYTES, HAVE_PROTOCOL,
   MAX_BUNDLES_PER_HAVE_MESSAGE, MAX_HAVE_MESSAGE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
-import { MessageTimeoutError, ProtocolViolationError } from './errors.js'
+import { MessageTimeoutError, ProtocolViolationError, isRemoteFault } from './errors.js'
 import { readFrames, sendFrame } from './framing.js'
 import { HaveMessage, type ObjectHave } from './pb/swarm-have.pb.js'
 import type { HaveList, ObjectHolding, PeerKey } from './have-list.js'
@@ -34,6 +34,8 @@ export interface HaveProtocolInit {
   /** A neighbour's state of one object we know of, or chunks newly stored there. */
   onHolding: (peer: PeerKey, object: string, holding: ObjectHolding) => void
   onChunks: (peer: PeerKey, object: string, indexes: number[]) => void
+  /** The neighbour broke the protocol (its stream was reset for it): the swarm charges it. */
+  onViolation?: (peer: PeerKey, err: Error) => void
 }
 
 /** Decode limits: a message of at most MAX_HAVE_MESSAGE_BYTES cannot need more. */
@@ -139,7 +141,10 @@ class HaveSession {
       onFrame: (frame) => { this.onFrame(frame) },
       onEnd: () => { this.close() },
     })
-    stream.addEventListener('close', () => { this.finish() }, { once: true })
+    stream.addEventListener('close', (evt) => {
+      if (isRemoteFault(evt.error)) this.protocol.init.onViolation?.(this.peer, evt.error as Error)
+      this.finish()
+    }, { once: true })
     // A stream that never greets would hold one of the two have slots of its connection.
     this.helloTimer = setTimeout(() => { this.close(new MessageTimeoutError('a hello', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
     this.helloTimer.unref()
@@ -221,6 +226,9 @@ class HaveSession {
       const added = message.interest.added.map(bytesToId)
       const removed = message.interest.removed.map(bytesToId)
       haveList.updateInterest(this.peer, added, removed)
+      if (haveList.interestOf(this.peer).size > MAX_INTERESTS_PER_NEIGHBOUR) {
+        throw new ProtocolViolationError(`interest in more than ${MAX_INTERESTS_PER_NEIGHBOUR} bundles`)
+      }
       for (const id of added) this.track(id)
     }
     for (const have of message.objects) this.receiveObject(have)
@@ -299,7 +307,8 @@ class HaveSession {
     while (!this.closed) {
       const message = this.outbox.shift() ?? await this.nextSnapshot() ?? this.nextUpdate()
       if (message === undefined) return
-      await sendFrame(this.stream, message)
+      // A neighbour that stops reading its have stream loses it (and is charged), not our memory.
+      await sendFrame(this.stream, message, { signal: AbortSignal.timeout(HAVE_SEND_TIMEOUT_MS) })
     }
   }
 

@@ -9,6 +9,17 @@ export const REF_PROTOCOL = '/shoal/ref/1.0.0'
 export const MAX_REF_BATCH_BYTES = 256 * 1024
 /** Batches are rare and short-lived; a few at once per connection is plenty. */
 export const MAX_REF_STREAMS_PER_CONNECTION = 4
+/**
+ * A record's sequence is its publisher's clock in milliseconds (signRefRecord): one further
+ * ahead of ours than this is refused, so one record cannot pin a tag past every later update.
+ */
+export const MAX_REF_CLOCK_AHEAD_MS = 10 * 60_000
+/**
+ * Records verified per neighbour: a burst of this many, then this many per second. Each costs
+ * an Ed25519 verify; a flood of invalid ones took a daemon's whole CPU for 20 s.
+ */
+export const REF_RECORDS_BURST = 512
+export const REF_RECORDS_PER_SECOND = 64
 
 export interface RefStore {
   acceptRefRecord: (update: VerifiedRefRecord) => Promise<'accepted' | 'stale'>
@@ -26,13 +37,29 @@ export interface RefSyncLogger {
  * applied only when its signature checks out and its publisher is trusted, and only when it
  * is newer than what the ref already holds, so an old record replayed cannot roll a tag back.
  */
+export interface RefSyncInit {
+  /** A neighbour sent an invalid record or too many: the swarm charges it (peer-score.ts). */
+  onInvalid?: (peer: string, why: string) => void
+  now?: () => number
+}
+
+/** Neighbours whose record allowance is remembered; beyond this the oldest is forgotten. */
+const MAX_ALLOWANCES = 4096
+
 export class RefSync {
+  /** peer → records it may still send now, and when that was computed (a token bucket). */
+  private readonly allowance = new Map<string, { tokens: number, at: number }>()
+  private readonly now: () => number
+
   constructor (
     private readonly store: RefStore,
     private readonly trusted: ReadonlySet<string>,
     private readonly connections: () => Connection[],
     private readonly log: RefSyncLogger,
-  ) {}
+    private readonly init: RefSyncInit = {},
+  ) {
+    this.now = init.now ?? Date.now
+  }
 
   /** Inbound stream: one batch, then the sender closes. */
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
@@ -40,9 +67,14 @@ export class RefSync {
     try {
       const batch = RefBatch.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
       await stream.close()
+      const from = connection.remotePeer.toString()
+      const allowed = this.take(from, batch.records.length)
+      if (allowed < batch.records.length) {
+        this.init.onInvalid?.(from, `sent ${batch.records.length} ref records, more than its allowance of ${allowed}`)
+      }
       const accepted: VerifiedRefRecord[] = []
-      for (const signed of batch.records) {
-        const update = await this.apply(SignedRefRecord.encode(signed), connection.remotePeer.toString())
+      for (const signed of batch.records.slice(0, allowed)) {
+        const update = await this.apply(SignedRefRecord.encode(signed), from)
         if (update !== undefined) accepted.push(update)
       }
       if (accepted.length > 0) await this.broadcast(accepted.map(a => a.signed), connection.remotePeer.toString())
@@ -73,14 +105,42 @@ export class RefSync {
     try {
       record = await verifyRefRecord(signed)
     } catch (err) {
-      this.log.warn('ref record refused', { from, err })
+      // Logged by the swarm's penalty (once per peer at warn), not once per record.
+      this.log.debug('ref record refused', { from, err })
+      this.init.onInvalid?.(from, err instanceof Error ? err.message : String(err))
       return undefined
     }
     if (!this.trusted.has(record.publisher)) {
       this.log.debug('ref record from an untrusted publisher ignored', { from, ref: record.ref, publisher: record.publisher })
       return undefined
     }
+    if (record.sequence > this.now() + MAX_REF_CLOCK_AHEAD_MS) {
+      // A trusted publisher whose clock (or key) went wrong: refused, and worth a warning.
+      this.log.warn('ref record refused: its sequence is ahead of this node\'s clock', {
+        from, ref: record.ref, publisher: record.publisher, sequence: record.sequence, maxAheadMs: MAX_REF_CLOCK_AHEAD_MS,
+      })
+      return undefined
+    }
     return await this.store.acceptRefRecord(record) === 'accepted' ? record : undefined
+  }
+
+  /** Takes up to `wanted` records from the peer's allowance; returns how many it may send. */
+  private take (peer: string, wanted: number): number {
+    const now = this.now()
+    let bucket = this.allowance.get(peer)
+    if (bucket === undefined) {
+      if (this.allowance.size >= MAX_ALLOWANCES) {
+        const oldest = this.allowance.keys().next().value
+        if (oldest !== undefined) this.allowance.delete(oldest)
+      }
+      bucket = { tokens: REF_RECORDS_BURST, at: now }
+      this.allowance.set(peer, bucket)
+    }
+    bucket.tokens = Math.min(REF_RECORDS_BURST, bucket.tokens + (now - bucket.at) / 1000 * REF_RECORDS_PER_SECOND)
+    bucket.at = now
+    const allowed = Math.max(0, Math.min(wanted, Math.floor(bucket.tokens)))
+    bucket.tokens -= allowed
+    return allowed
   }
 
   private async broadcast (records: Uint8Array[], except?: string): Promise<void> {
@@ -93,8 +153,9 @@ export class RefSync {
     try {
       const stream = await connection.newStream(REF_PROTOCOL, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) })
       const batch = RefBatch.encode({ records: records.map(r => SignedRefRecord.decode(r)) })
-      await sendFrame(stream, batch)
-      await stream.close()
+      const signal = AbortSignal.timeout(MESSAGE_TIMEOUT_MS)
+      await sendFrame(stream, batch, { signal })
+      await stream.close({ signal })
     } catch (err) {
       this.log.debug('could not send ref records', { peer: connection.remotePeer.toString(), err })
     }

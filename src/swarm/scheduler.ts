@@ -1,5 +1,5 @@
 import {
-  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER,
+  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
   MAX_BUFFERED_CHUNKS, MAX_REQUESTS_PER_PEER, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
@@ -42,8 +42,14 @@ export interface SchedulerInit {
   endGameThresholdChunks?: number
   /** …and duplicates only requests that have waited at least this long. */
   endGameMinAgeMs?: number
-  /** After a gateway defers a chunk, how long before a gateway is asked for it again. */
+  /** After a gateway defers a chunk, how long before that gateway is asked for it again. */
   gatewayDeferMs?: number
+  /**
+   * A request this old, at a peer that delivered nothing since it was sent, moves to another
+   * holder when one can serve (another holder delivered lately, or a gateway holds it); the
+   * peer is charged for it (a drip, or a holder that advertises and never sends).
+   */
+  slowRequestMs?: number
   rateSmoothing?: number
   /**
    * Chunks requested or received-but-not-yet-stored, all peers together: the bytes a pull may
@@ -75,8 +81,22 @@ interface Slot {
   requesters: Map<PeerKey, number>
   /** The holder-count bucket the slot sits in while pending, -1 otherwise. */
   bucket: number
-  /** A gateway deferred this chunk (another edge is getting it): do not ask a gateway before this time. */
+  /** A gateway deferred this chunk (another edge is getting it): do not ask that gateway before this time. */
   gatewayDeferredUntil: number
+  deferredBy: PeerKey | undefined
+  /**
+   * An edge holder refused, lost or sat on a request for this chunk: from now on a gateway
+   * may send it whatever other edges advertise, so advertisements alone never lock the
+   * gateway out (a peer can claim every chunk and serve none).
+   */
+  gatewayAllowed: boolean
+}
+
+/** Something a peer did that the swarm should charge it for (see peer-score.ts). */
+export interface SchedulerOffence {
+  peer: PeerKey
+  kind: 'stall' | 'slow'
+  detail: string
 }
 
 interface WantedObject {
@@ -126,6 +146,8 @@ export class Scheduler {
   private readonly endGameThreshold: number
   private readonly endGameMinAgeMs: number
   private readonly gatewayDeferMs: number
+  private readonly slowRequestMs: number
+  private readonly offences: SchedulerOffence[] = []
   private readonly smoothing: number
   private readonly maxBuffered: number
   /** Slots whose bytes arrived and are being verified and stored. */
@@ -144,6 +166,7 @@ export class Scheduler {
     this.endGameThreshold = init.endGameThresholdChunks ?? this.maxWindow
     this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
     this.gatewayDeferMs = init.gatewayDeferMs ?? GATEWAY_DEFER_MS
+    this.slowRequestMs = init.slowRequestMs ?? SLOW_REQUEST_MS
     this.smoothing = init.rateSmoothing ?? RATE_SMOOTHING
     this.maxBuffered = init.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS
     this.random = init.random ?? Math.random
@@ -159,7 +182,7 @@ export class Scheduler {
     for (let index = 0; index < count; index++) {
       slots.push({
         object, index, bytes: Math.min(this.chunkSize, size - index * this.chunkSize), state: 'done',
-        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0,
+        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false,
       })
     }
     const needed = [...new Set(missing)].filter(i => i >= 0 && i < count)
@@ -401,20 +424,43 @@ export class Scheduler {
     if (state === undefined || slot === undefined) return
     this.account(state, now)
     if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    if (!state.gateway) slot.gatewayAllowed = true
     this.unhold(slot, peer)
   }
 
   /**
-   * A gateway left this chunk to the neighbour it just sent it to: ask the gateway again only
-   * after a short wait, by which time that neighbour has advertised it (or the gateway sends it).
+   * A gateway left this chunk to the neighbour it just sent it to: ask that gateway again only
+   * after a short wait, by which time that neighbour has advertised it (or the gateway sends
+   * it). Only gateways defer; an edge that does is refusing, and is treated as `refused`.
    */
   deferred (peer: PeerKey, object: string, index: number, now: number): void {
     const state = this.peers.get(peer)
     const slot = this.objects.get(object)?.slots[index]
     if (state === undefined || slot === undefined) return
+    if (!state.gateway) {
+      this.refused(peer, object, index, now)
+      return
+    }
     this.account(state, now)
     if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
     slot.gatewayDeferredUntil = now + this.gatewayDeferMs
+    slot.deferredBy = peer
+  }
+
+  /**
+   * The peer refused a request it had no reason to refuse (an edge deferring, a cancel we
+   * never sent): it stops counting as a holder of that chunk, so it is not asked again (the
+   * attack was one peer advertising everything and refusing everything, thousands of re-asks
+   * a second), and a gateway may now send the chunk.
+   */
+  refused (peer: PeerKey, object: string, index: number, now: number): void {
+    const state = this.peers.get(peer)
+    const slot = this.objects.get(object)?.slots[index]
+    if (state === undefined || slot === undefined) return
+    this.account(state, now)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    slot.gatewayAllowed = true
+    this.unhold(slot, peer)
   }
 
   /** The peer answered a request we had cancelled (or released): only its window changes. */
@@ -427,11 +473,14 @@ export class Scheduler {
   }
 
   /**
-   * Releases requests of stalled peers and requests older than the request timeout, so the
-   * next call to `next` asks other peers. Returns them, to cancel on the wire.
+   * Releases requests of stalled peers, requests older than the request timeout, and slow
+   * requests that another holder can serve, so the next call to `next` asks other peers.
+   * Returns them, to cancel on the wire; what the peers did wrong waits in `takeOffences`.
    */
   expire (now: number): ChunkAssignment[] {
     const released: ChunkAssignment[] = []
+    let lastDelivery = 0
+    for (const state of this.peers.values()) lastDelivery = Math.max(lastDelivery, state.lastDeliveryAt)
     for (const [peer, state] of this.peers) {
       if (state.inFlight.size === 0) continue
       this.account(state, now)
@@ -439,18 +488,35 @@ export class Scheduler {
       for (const sentAt of state.inFlight.values()) oldest = Math.min(oldest, sentAt)
       const progressAt = Math.max(state.lastDeliveryAt, oldest)
       const stalled = now - progressAt > this.stallTimeoutMs
+      let slow = 0
       for (const [slot, sentAt] of [...state.inFlight]) {
-        if (!stalled && now - sentAt <= this.requestTimeoutMs) continue
+        // Slow: nothing from this peer since the request left, for longer than a healthy link
+        // needs, while someone else can serve it (other holders deliver, or a gateway holds it).
+        const isSlow = now - sentAt > this.slowRequestMs && state.lastDeliveryAt <= sentAt &&
+          (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
+        if (!stalled && !isSlow && now - sentAt <= this.requestTimeoutMs) continue
         state.inFlight.delete(slot)
         this.dropRequest(slot, peer)
+        if (!state.gateway) slot.gatewayAllowed = true
+        if (isSlow) slow++
         released.push({ peer, object: slot.object, index: slot.index })
       }
       if (stalled) {
         state.penalized = true
         state.rate = undefined
+        this.offences.push({ peer, kind: 'stall', detail: `delivered nothing for ${now - progressAt} ms with requests outstanding` })
+      } else if (slow > 0) {
+        state.penalized = true
+        state.rate = undefined
+        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms while other holders delivered` })
       }
     }
     return released
+  }
+
+  /** What peers did wrong since the last call: the swarm charges them (peer-score.ts). */
+  takeOffences (): SchedulerOffence[] {
+    return this.offences.splice(0)
   }
 
   /** Requests the scheduler withdrew on its own since the last call, to cancel on the wire. */
@@ -511,7 +577,7 @@ export class Scheduler {
     for (const count of counts) {
       for (const slot of this.buckets.get(count) ?? []) {
         if (!slot.holders.has(peer)) continue
-        if (state.gateway && (this.edgeCanSend(slot) || slot.gatewayDeferredUntil > now)) continue
+        if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
         return slot
       }
     }
@@ -537,12 +603,23 @@ export class Scheduler {
     return undefined
   }
 
-  /** Some non-gateway holder of the chunk is not stalled: a gateway leaves the chunk to it. */
+  /**
+   * Some non-gateway holder of the chunk is not stalled: a gateway leaves the chunk to it.
+   * Not once an edge failed this chunk: then advertisements no longer keep the gateway away.
+   */
   private edgeCanSend (slot: Slot): boolean {
-    if (slot.edgeHolders === 0) return false
+    if (slot.edgeHolders === 0 || slot.gatewayAllowed) return false
     for (const holder of slot.holders) {
       const state = this.peers.get(holder)
       if (state !== undefined && !state.gateway && !state.penalized) return true
+    }
+    return false
+  }
+
+  /** A gateway other than `except` holds the chunk (it can serve when an edge will not). */
+  private gatewayHolds (slot: Slot, except: PeerKey): boolean {
+    for (const holder of slot.holders) {
+      if (holder !== except && this.peers.get(holder)?.gateway === true) return true
     }
     return false
   }
@@ -593,6 +670,8 @@ export class Scheduler {
    * cancel saves the gateway a copy (DESIGN.md: each chunk leaves the gateway about once).
    */
   private leaveGateways (slot: Slot): void {
+    // An edge already failed this chunk: a new advertisement is no reason to drop the gateway.
+    if (slot.gatewayAllowed) return
     for (const requester of slot.requesters.keys()) {
       if (this.peers.get(requester)?.gateway !== true) return
     }
@@ -657,7 +736,10 @@ export class Scheduler {
 }
 
 /** A key that is never in a peer's in-flight map. */
-const NO_SLOT: Slot = { object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0 }
+const NO_SLOT: Slot = {
+  object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1,
+  gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false,
+}
 
 function shuffle<T> (items: T[], random: () => number): void {
   for (let i = items.length - 1; i > 0; i--) {

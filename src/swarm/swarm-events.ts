@@ -19,6 +19,8 @@ export interface SwarmEvents {
   'neighbour:joined': { peer: string, gateway: boolean }
   'neighbour:left': { peer: string }
   'peer:banned': { peer: string, reason: string, until: number }
+  /** A peer was charged for misbehaving (peer-score.ts); `score` is what it has left. */
+  'peer:penalized': { peer: string, kind: string, detail: string, score: number }
   'chunk:received': { peer: string, object: string, index: number, bytes: number }
   'chunk:rejected': { peer: string, object: string, index: number, reason: string }
   'pull:progress': PullProgress

@@ -7,16 +7,17 @@ import { fetchBundle, serveBundleRequest } from './bundle-protocol.js'
 import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkClient, ChunkServer, type ChunkStatus } from './chunk-protocol.js'
 import {
-  BAN_DURATION_MS, BUNDLE_PROTOCOL, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUFFERED_CHUNKS, MAX_BUNDLE_STREAMS_PER_CONNECTION, MAX_CHUNK_RESPONSE_BYTES,
+  BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONCURRENT_MANIFEST_FETCHES, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUFFERED_CHUNKS, MAX_BUNDLE_STREAMS_PER_CONNECTION, MAX_CHUNK_RESPONSE_BYTES,
   MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS, STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
-import { BadDataError, BundleNotInSwarmError, SwarmNotStartedError } from './errors.js'
+import { BadDataError, BundleNotInSwarmError, SwarmNotStartedError, isRemoteFault } from './errors.js'
 import { HaveList, type ObjectHolding } from './have-list.js'
 import { HaveProtocol } from './have-protocol.js'
 import { createNode, type ShoalNode } from './libp2p-node.js'
 import { LocalBundles } from './local-bundles.js'
 import { peerIdOfKey } from './peer-identity.js'
+import { PeerScores, type OffenceKind } from './peer-score.js'
 import { ProviderRecords } from './providers.js'
 import { PullJob } from './pull-job.js'
 import { RateLimiter } from './rate-limiter.js'
@@ -51,8 +52,8 @@ export interface SwarmInit {
   /** The node's persistent identity (createPeerKey / parsePeerKey). */
   privateKey: PrivateKey
   /**
-   * Publishers (peer IDs) whose signed ref records this node accepts, besides the peers in
-   * `bootstrap` (by default a node trusts its gateway).
+   * Publishers (peer IDs) whose signed ref records this node accepts, besides itself. Only
+   * these: a bootstrap peer is not trusted for being one (pass the gateway's ID here).
    */
   trust?: string[]
   /** The key this node signs ref records with; its own identity when absent. */
@@ -119,11 +120,17 @@ export interface PeerSummary {
   /** Measured download rate from this peer, bytes per second. */
   rate?: number
   requestsInFlight: number
+  /** How far this node trusts the peer (peer-score.ts): 0 neutral, -100 banned. */
+  score: number
+  /** The last thing the peer was charged for. */
+  lastOffence?: string
 }
 
 const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
 /** Objects asked to go first before their bundle is enlisted, remembered until it is (a bound against a stream of bogus asks). */
 const MAX_AWAITING_PRIORITY = 1024
+/** Peers asked for a manifest at once (see fetchFromAny). */
+const MANIFEST_FETCH_PARALLELISM = 3
 /** A pull with no progress this long looks for more holders in the DHT… */
 const STALLED_PULL_SEARCH_MS = 5_000
 /** …at most this often. */
@@ -142,6 +149,11 @@ export class Swarm extends SwarmEventEmitter {
   private readonly log: SwarmLogger
   private readonly init: SwarmInit
   private readonly bans: BanList
+  private readonly scores: PeerScores
+  private readonly manifestServes = new Semaphore(MAX_CONCURRENT_MANIFEST_SERVES)
+  private readonly manifestFetches = new Semaphore(MAX_CONCURRENT_MANIFEST_FETCHES)
+  /** Peers already warned about in the log: one warning per peer, the rest at debug. */
+  private readonly warnedPeers = new Set<string>()
   private readonly haveList = new HaveList()
   private readonly local = new LocalBundles()
   private readonly scheduler: Scheduler
@@ -187,6 +199,7 @@ export class Swarm extends SwarmEventEmitter {
     this.init = init
     this.peerId = peerIdOfKey(init.privateKey)
     this.bans = new BanList()
+    this.scores = new PeerScores({ baseBanMs: init.banDurationMs ?? BAN_DURATION_MS })
     this.scheduler = new Scheduler({ ...init.scheduler, chunkSizeBytes: CHUNK_SIZE_BYTES })
     this.receiveBuffers = new BufferPool(MAX_CHUNK_RESPONSE_BYTES, (init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS) + 4)
     this.uploadLimiter = init.maxUploadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxUploadBytesPerSecond)
@@ -200,10 +213,13 @@ export class Swarm extends SwarmEventEmitter {
         this.scheduler.addHolder(peer, object, indexes)
         this.schedulePump()
       },
+      onViolation: (peer, err) => { this.penalize(peer, 'violation', `have stream: ${err.message}`) },
     })
     this.trusted = trustedPublishers(init)
-    this.refs = new RefSync(this.store, this.trusted, () => this.node?.getConnections() ?? [], this.log)
-    this.fleet = new FleetAsker(() => this.trustedPeers(), (peer, err) => { this.ban(peer, err.message) })
+    this.refs = new RefSync(this.store, this.trusted, () => this.node?.getConnections() ?? [], this.log, {
+      onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+    })
+    this.fleet = new FleetAsker(() => this.trustedPeers(), (peer, err) => { this.penalize(peer, 'bad-data', err.message) })
     this.chunkServer = new ChunkServer({
       store: this.store,
       local: this.local,
@@ -213,6 +229,7 @@ export class Swarm extends SwarmEventEmitter {
     }, {
       gateway: init.gateway ?? false,
       onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
+      onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
     })
   }
 
@@ -274,7 +291,14 @@ export class Swarm extends SwarmEventEmitter {
     this.store.on('object:complete', this.onObjectComplete)
     this.store.on('bundle:removed', this.onBundleRemoved)
 
-    await node.handle(BUNDLE_PROTOCOL, (stream) => { void serveBundleRequest({ store: this.store }, stream) }, {
+    await node.handle(BUNDLE_PROTOCOL, (stream, connection) => {
+      const peer = connection.remotePeer.toString()
+      void serveBundleRequest({
+        store: this.store,
+        slots: this.manifestServes,
+        onViolation: (err) => { this.penalize(peer, 'violation', `bundle request: ${err.message}`) },
+      }, stream)
+    }, {
       maxInboundStreams: MAX_BUNDLE_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_BUNDLE_STREAMS_PER_CONNECTION,
     })
     await node.handle(HAVE_PROTOCOL, (stream, connection) => { this.have.handleStream(stream, connection) }, {
@@ -477,6 +501,8 @@ export class Swarm extends SwarmEventEmitter {
         bytesDownloaded: stats.bytesDownloaded,
         rate: this.scheduler.rate(id),
         requestsInFlight: this.scheduler.inFlight(id),
+        score: Math.round(this.scores.score(id)),
+        lastOffence: this.scores.lastOffence(id),
       }
     })
   }
@@ -499,6 +525,45 @@ export class Swarm extends SwarmEventEmitter {
     this.log.warn('peer banned', { peer, reason, until: new Date(ban.until).toISOString() })
     this.emit('peer:banned', { peer, reason, until: ban.until })
     void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
+  }
+
+  /**
+   * Charges a peer for something it did (peer-score.ts). Below the threshold it is banned:
+   * dropped from every holder set (its requests move elsewhere), hung up on, refused for a
+   * time that doubles with each ban, and its network too once several of its identities were.
+   */
+  penalize (peer: string, kind: OffenceKind, detail: string): void {
+    if (!this.running || this.bans.isBanned(peer)) return
+    const address = this.node?.getConnections(peerIdFromString(peer))[0]?.remoteAddr.toString()
+    const verdict = this.scores.offend(peer, kind, detail, address)
+    this.reportPenalty(peer, kind, detail)
+    if (verdict === undefined) return
+    if (verdict.prefix !== undefined) {
+      this.bans.banPrefix(verdict.prefix, verdict.durationMs, `repeat offenders: ${verdict.reason}`)
+      this.log.warn('address prefix banned', { prefix: verdict.prefix, reason: verdict.reason })
+    }
+    this.ban(peer, verdict.reason, verdict.durationMs)
+  }
+
+  private refusedBy (peer: string): void {
+    const address = this.node?.getConnections(peerIdFromString(peer))[0]?.remoteAddr.toString()
+    const verdict = this.scores.refused(peer, address)
+    if (verdict === undefined) return
+    this.reportPenalty(peer, 'refusal', verdict.reason)
+    this.ban(peer, verdict.reason, verdict.durationMs)
+  }
+
+  private reportPenalty (peer: string, kind: OffenceKind, detail: string): void {
+    const score = Math.round(this.scores.score(peer))
+    // Once per peer at warn, so a flood of offences is not a flood of log lines.
+    if (!this.warnedPeers.has(peer)) {
+      if (this.warnedPeers.size >= 4096) this.warnedPeers.clear()
+      this.warnedPeers.add(peer)
+      this.log.warn('peer misbehaved', { peer, kind, detail, score })
+    } else {
+      this.log.debug('peer misbehaved', { peer, kind, detail, score })
+    }
+    this.emit('peer:penalized', { peer, kind, detail, score })
   }
 
   // ---- neighbours ---------------------------------------------------------------------
@@ -696,22 +761,13 @@ export class Swarm extends SwarmEventEmitter {
       const node = this.requireNode()
       const interested = this.haveList.peersInterestedIn(bundleId)
       const others = node.getPeers().map(p => p.toString()).filter(p => !notFound.has(p))
-      for (const peer of new Set([...interested, ...others])) {
-        if (this.bans.isBanned(peer)) continue
-        const connection = node.getConnections(peerIdFromString(peer))[0]
-        if (connection === undefined) continue
-        asked.add(peer)
-        progress.peersAsked = asked.size
-        options.onSearch?.({ ...progress })
-        try {
-          const encoded = await fetchBundle(connection, bundleId, { signal: search })
-          if (encoded !== undefined) return encoded
-          notFound.add(peer)
-        } catch (err) {
-          if (search.aborted) giveUp()
-          if (err instanceof BadDataError) this.ban(peer, err.message)
-        }
-      }
+      const candidates = [...new Set([...interested, ...others])].filter(peer => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).length > 0)
+      for (const peer of candidates) asked.add(peer)
+      progress.peersAsked = asked.size
+      if (candidates.length > 0) options.onSearch?.({ ...progress })
+      const encoded = await this.fetchFromAny(bundleId, candidates, notFound, search)
+      if (encoded !== undefined) return encoded
+      if (search.aborted) giveUp()
       if (Date.now() >= deadline) giveUp()
       if (Date.now() >= nextLookupAt) {
         // A node whose first bootstrap dials failed (a busy gateway, a slow start) stays alone
@@ -734,6 +790,48 @@ export class Swarm extends SwarmEventEmitter {
       }
       await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), search)
     }
+  }
+
+  /**
+   * Asks up to MANIFEST_FETCH_PARALLELISM peers at once, the first verified manifest wins and
+   * the other fetches are dropped: one peer that drips its answer cannot hold the pull while
+   * another could have answered in milliseconds.
+   */
+  private async fetchFromAny (bundleId: string, peers: string[], notFound: Set<string>, search: AbortSignal): Promise<Uint8Array | undefined> {
+    const won = new AbortController()
+    // The search's deadline bounds a fetch in progress too, not only the gaps between them.
+    const fetchSignal = AbortSignal.any([search, won.signal])
+    const node = this.requireNode()
+    let next = 0
+    let result: Uint8Array | undefined
+    const worker = async (): Promise<void> => {
+      while (result === undefined && next < peers.length && !fetchSignal.aborted) {
+        const peer = peers[next++] as string
+        const connection = node.getConnections(peerIdFromString(peer))[0]
+        if (connection === undefined) continue
+        try {
+          await this.manifestFetches.acquire({ signal: fetchSignal })
+          try {
+            const encoded = await fetchBundle(connection, bundleId, { signal: fetchSignal })
+            if (encoded === undefined) {
+              notFound.add(peer)
+            } else {
+              result ??= encoded
+              this.scores.served(peer)
+              won.abort()
+            }
+          } finally {
+            this.manifestFetches.release()
+          }
+        } catch (err) {
+          if (fetchSignal.aborted) return
+          if (err instanceof BadDataError) this.penalize(peer, 'bad-data', err.message)
+          else if (isRemoteFault(err)) this.penalize(peer, 'violation', `manifest: ${(err as Error).message}`)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: MANIFEST_FETCH_PARALLELISM }, worker))
+    return result
   }
 
   private async redialBootstrap (signal: AbortSignal): Promise<void> {
@@ -825,6 +923,7 @@ export class Swarm extends SwarmEventEmitter {
         if (this.clients.get(peer) === client) this.clients.delete(peer)
         const now = Date.now()
         for (const request of unanswered) this.scheduler.answered(peer, request.object, request.index, now)
+        if (isRemoteFault(err)) this.penalize(peer, 'violation', `chunk stream: ${(err as Error).message}`)
         // A chunk stream that failed makes the peer useless to us until its have stream is renewed.
         if (err !== undefined && this.running) this.have.close(peer, err)
         this.schedulePump()
@@ -842,6 +941,10 @@ export class Swarm extends SwarmEventEmitter {
       this.scheduler.notPresent(peer, object, index, now)
     } else if (status === 'deferred') {
       this.scheduler.deferred(peer, object, index, now)
+      this.refusedBy(peer)
+    } else if (status === 'refused') {
+      this.scheduler.refused(peer, object, index, now)
+      this.refusedBy(peer)
     } else {
       const verdict = this.scheduler.delivered(peer, object, index, now)
       this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
@@ -877,6 +980,7 @@ export class Swarm extends SwarmEventEmitter {
       // The buffer goes back to the pool once the bytes are in the file, not after their commit.
       const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal, onWritten })
       const objectDone = this.scheduler.stored(object, index)
+      this.scores.served(peer)
       if (result.objectComplete || objectDone) this.objectCompleted(object)
     } catch (err) {
       const code = (err as { code?: string }).code
@@ -884,7 +988,7 @@ export class Swarm extends SwarmEventEmitter {
         this.transfer.rejected(peer)
         this.scheduler.rejected(peer, object, index)
         this.emit('chunk:rejected', { peer, object, index, reason: (err as Error).message })
-        this.ban(peer, `sent chunk ${index} of ${object}, which failed verification`)
+        this.penalize(peer, 'bad-data', `sent chunk ${index} of ${object}, which failed verification`)
       } else if (this.running) {
         // A disk or corruption error: the pulls waiting on this object cannot finish.
         this.scheduler.storeFailed(object, index)
@@ -901,6 +1005,7 @@ export class Swarm extends SwarmEventEmitter {
     if (!this.running) return
     const now = Date.now()
     for (const request of this.scheduler.expire(now)) this.clients.get(request.peer)?.cancel(request.object, request.index)
+    for (const offence of this.scheduler.takeOffences()) this.penalize(offence.peer, offence.kind, offence.detail)
     const node = this.requireNode()
     for (const connection of node.getConnections()) {
       const peer = connection.remotePeer.toString()
@@ -935,14 +1040,13 @@ function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal 
 }
 
 
-/** Who may move a tag here: the publishers named in `trust`, the bootstrap peers, and this node. */
+/**
+ * Who may move a tag here: the publishers named in `trust`, and this node. Never a bootstrap
+ * peer by being one: a bootstrap address is where to find the fleet, not whom to believe (a
+ * hostile bootstrap peer pinned a tag for good with one record).
+ */
 function trustedPublishers (init: SwarmInit): Set<string> {
   const trusted = new Set((init.trust ?? []).map(parseTrustedPublisher))
-  for (const address of init.bootstrap ?? []) {
-    // A bootstrap address ends in /p2p/<peer id>: the gateway a node was pointed at.
-    const peer = /\/p2p\/([^/]+)$/.exec(address)?.[1]
-    if (peer !== undefined) trusted.add(peer)
-  }
   trusted.add(peerIdOfKey(init.publisherKey ?? init.privateKey))
   return trusted
 }

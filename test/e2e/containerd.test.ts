@@ -64,7 +64,8 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
   }
 
   async function startEdge (name: string): Promise<DaemonProcess> {
-    return await startDaemon(name, ['--bootstrap', gateway.address])
+    // --trust: the edge follows the gateway's tags (a bootstrap peer is not trusted by itself).
+    return await startDaemon(name, ['--bootstrap', gateway.address, '--trust', gateway.peerId])
   }
 
   /** containerd whose hosts.toml for registry.example.com names `mirror` only, the tripwire as `server`. */

@@ -38,7 +38,7 @@ describe('refs across the fleet', () => {
 
   it('moves a tag on the edges when the gateway pushes, and ignores an untrusted publisher', async () => {
     const gateway = await start('gateway', ['--gateway'])
-    const edge = await start('edge', ['--bootstrap', gateway.address])
+    const edge = await start('edge', ['--bootstrap', gateway.address, '--trust', gateway.peerId])
     // A stranger the edge is connected to, but does not trust.
     const stranger = await start('stranger', ['--bootstrap', edge.address])
 

@@ -159,6 +159,8 @@ describe('framing', () => {
     })
     stream.deliver(new Uint8ArrayList(frame(Uint8Array.of(1)), frame(Uint8Array.of(1, 2)), frame(Uint8Array.of(1, 2, 3))).subarray())
     expect(seen).toEqual([1, 2])
-    expect(stream.abortedWith?.message).toBe('bad message')
+    // A message the handler could not take is the peer's fault: a typed violation the swarm charges.
+    expect(stream.abortedWith).toMatchObject({ code: 'SWARM_PROTOCOL_VIOLATION' })
+    expect(stream.abortedWith?.message).toContain('bad message')
   })
 })

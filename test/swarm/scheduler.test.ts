@@ -161,4 +161,63 @@ describe('Scheduler', () => {
     s.addHolder('p1', A, [1, 2])
     expect(s.next(0)).toEqual([{ peer: 'p1', object: A, index: 2 }])
   })
+
+  it('stops asking an edge that refuses a chunk, and asks the gateway for it', () => {
+    const s = scheduler({ initialRequestsPerPeer: 4 })
+    s.want(A, 2 * MiB, range(2))
+    s.addPeer('gw', { gateway: true }, 0)
+    s.addPeer('liar', { gateway: false }, 0)
+    s.addWholeHolder('gw', A)
+    s.addWholeHolder('liar', A)
+    // The liar claims both chunks, so the gateway leaves them to it at first.
+    expect(s.next(0).map(r => r.peer)).toEqual(['liar', 'liar'])
+    s.deferred('liar', A, 0, 10)
+    s.refused('liar', A, 1, 10)
+    const again = s.next(10)
+    expect(again.map(r => `${r.peer}:${r.index}`).sort()).toEqual(['gw:0', 'gw:1'])
+    // A fresh advertisement from the liar does not pull the requests back from the gateway.
+    s.addHolder('liar', A, [0, 1])
+    expect(s.takeReleased()).toEqual([])
+    expect(s.inFlight('gw')).toBe(2)
+  })
+
+  it('moves a request off a holder that sits on it while the gateway could send it, and reports the holder', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, slowRequestMs: 5000, stallTimeoutMs: 60_000 })
+    s.want(A, 1 * MiB, [0])
+    s.addPeer('gw', { gateway: true }, 0)
+    s.addPeer('sitter', { gateway: false }, 0)
+    s.addWholeHolder('gw', A)
+    s.addWholeHolder('sitter', A)
+    expect(s.next(0)).toEqual([{ peer: 'sitter', object: A, index: 0 }])
+    expect(s.expire(4000)).toEqual([])
+    expect(s.expire(5001)).toEqual([{ peer: 'sitter', object: A, index: 0 }])
+    expect(s.takeOffences()).toMatchObject([{ peer: 'sitter', kind: 'slow' }])
+    expect(s.next(5001)).toEqual([{ peer: 'gw', object: A, index: 0 }])
+  })
+
+  it('moves requests off a drip (one chunk now and then) while other holders deliver', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, slowRequestMs: 5000 })
+    s.want(A, 200 * MiB, range(200))
+    s.addPeer('drip', { gateway: false }, 0)
+    s.addPeer('honest', { gateway: false }, 0)
+    s.addWholeHolder('drip', A)
+    s.addWholeHolder('honest', A)
+    const asked = new Map<string, number[]>([['drip', []], ['honest', []]])
+    const offences: string[] = []
+    const deliver = (peer: string, now: number): void => {
+      const index = asked.get(peer)?.shift()
+      if (index !== undefined && s.delivered(peer, A, index, now).accepted) s.stored(A, index)
+    }
+    // The honest peer delivers every 100 ms; the drip one chunk every 14 s (under the stall timeout).
+    for (let now = 0; now < 60_000 && s.isWanted(A); now += 100) {
+      for (const r of s.next(now)) asked.get(r.peer)?.push(r.index)
+      deliver('honest', now)
+      if (now % 14_000 === 0) deliver('drip', now)
+      for (const r of s.expire(now)) asked.set(r.peer, (asked.get(r.peer) ?? []).filter(i => i !== r.index))
+      for (const o of s.takeOffences()) offences.push(`${o.peer}:${o.kind}`)
+    }
+    expect(s.isWanted(A)).toBe(false)
+    expect(offences).toContain('drip:slow')
+    expect(offences.every(o => o.startsWith('drip:'))).toBe(true)
+  })
 })

@@ -75,16 +75,27 @@ describe('wire fuzzing', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })
 
+  /**
+   * Broken messages cost the attacker score, and a few get it banned (peer-score.ts): then it
+   * comes back under a new identity, as a real attacker would, and the fuzzing goes on.
+   */
   async function check (protocol: string, c: Case): Promise<void> {
+    if (connection.status !== 'open' || target.banned().some(b => b.peer === attacker.peerId)) {
+      await attacker.stop()
+      attacker = await Attacker.start()
+      connection = await attacker.connect(target.addresses()[0] ?? '')
+    }
     const outcome = await exchange(connection, protocol, c.bytes)
     if (c.reset === true) expect(outcome.reset, c.name).toBe(true)
     if (c.reset === false) expect(outcome.reset, c.name).toBe(false)
   }
 
-  /** Nothing of the attacker's stays open at the target, and the target still answers. */
+  /** Nothing of the attacker's stays open at the target, and the target still answers a newcomer. */
   async function stillHealthy (): Promise<void> {
-    expect(connection.status).toBe('open')
-    expect(connection.streams.filter(s => s.protocol.startsWith('/shoal/')).length).toBe(0)
+    if (connection.status === 'open') expect(connection.streams.filter(s => s.protocol.startsWith('/shoal/')).length).toBe(0)
+    await attacker.stop()
+    attacker = await Attacker.start()
+    connection = await attacker.connect(target.addresses()[0] ?? '')
     const answer = await exchange(connection, BUNDLE_PROTOCOL, frame(BundleRequest.encode({ bundleId: unhex(bundleId) })))
     expect(answer).toMatchObject({ reset: false })
     expect(answer.received).toBeGreaterThan(100)
@@ -104,7 +115,10 @@ describe('wire fuzzing', () => {
       { name: 'empty message', bytes: frames(hello, new Uint8Array(0)), reset: true },
       { name: 'a well-behaved neighbour', bytes: frames(hello, HaveMessage.encode({ objects: [{ object: unhex(small), whole: false, bitmap: Uint8Array.of(0xa0) }] }), HaveMessage.encode({ updates: [{ object: unhex('ab'.repeat(32)), indexes: [1, 999] }] })), reset: false },
     )
+    const bans = target.stats().bans
     await fc.assert(fc.asyncProperty(fc.oneof(junk, oversized(MAX_HAVE_MESSAGE_BYTES), semantic), async (c) => { await check(HAVE_PROTOCOL, c) }), { numRuns: 60 })
+    // Breaking the rules costs: the attacker's identities were banned along the way.
+    expect(target.stats().bans).toBeGreaterThan(bans)
     await stillHealthy()
   })
 
@@ -120,7 +134,10 @@ describe('wire fuzzing', () => {
       { name: 'a cancel for nothing', bytes: frames(request(small, 1, true)), reset: false },
       { name: 'a real request', bytes: frames(request(small, 2)), reset: false },
     )
+    const bans = target.stats().bans
     await fc.assert(fc.asyncProperty(fc.oneof(junk, oversized(MAX_CHUNK_REQUEST_BYTES), semantic), async (c) => { await check(CHUNK_PROTOCOL, c) }), { numRuns: 60 })
+    // Breaking the rules costs: the attacker's identities were banned along the way.
+    expect(target.stats().bans).toBeGreaterThan(bans)
     await stillHealthy()
   })
 
@@ -131,7 +148,10 @@ describe('wire fuzzing', () => {
       { name: 'an unknown bundle', bytes: frames(BundleRequest.encode({ bundleId: unhex('ef'.repeat(32)) })), reset: false },
       { name: 'a known bundle', bytes: frames(BundleRequest.encode({ bundleId: unhex(bundleId) })), reset: false },
     )
+    const bans = target.stats().bans
     await fc.assert(fc.asyncProperty(fc.oneof(junk, oversized(MAX_BUNDLE_REQUEST_BYTES), semantic), async (c) => { await check(BUNDLE_PROTOCOL, c) }), { numRuns: 60 })
+    // Breaking the rules costs: the attacker's identities were banned along the way.
+    expect(target.stats().bans).toBeGreaterThan(bans)
     await stillHealthy()
   })
 

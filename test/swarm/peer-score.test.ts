@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest'
+import { PeerScores, addressPrefix } from '../../src/swarm/peer-score.js'
+
+const MINUTE = 60_000
+
+function clock (): { now: () => number, advance: (ms: number) => void } {
+  let t = 1_000_000
+  return { now: () => t, advance: (ms) => { t += ms } }
+}
+
+describe('PeerScores', () => {
+  it('bans at once for bad data, and each later ban of the same peer lasts twice as long', () => {
+    const c = clock()
+    const scores = new PeerScores({ now: c.now, baseBanMs: 10 * MINUTE })
+    expect(scores.offend('p', 'bad-data', 'chunk 3 failed verification')).toMatchObject({ peer: 'p', durationMs: 10 * MINUTE })
+    // No second verdict while the ban lasts.
+    expect(scores.offend('p', 'bad-data', 'again')).toBeUndefined()
+    c.advance(11 * MINUTE)
+    expect(scores.offend('p', 'bad-data', 'again')).toMatchObject({ durationMs: 20 * MINUTE })
+    c.advance(21 * MINUTE)
+    expect(scores.offend('p', 'bad-data', 'again')).toMatchObject({ durationMs: 40 * MINUTE })
+  })
+
+  it('bans after two protocol violations, not one, and says why', () => {
+    const scores = new PeerScores({ now: clock().now })
+    expect(scores.offend('p', 'violation', 'oversized frame')).toBeUndefined()
+    expect(scores.score('p')).toBe(-50)
+    const verdict = scores.offend('p', 'violation', 'a chunk response nobody asked for')
+    expect(verdict?.reason).toBe('violation: a chunk response nobody asked for')
+    expect(scores.lastOffence('p')).toBe('violation: a chunk response nobody asked for')
+  })
+
+  it('forgives slowly: an old offence no longer counts toward a ban', () => {
+    const c = clock()
+    const scores = new PeerScores({ now: c.now, recoveryPerMinute: 10 })
+    scores.offend('p', 'violation', 'x')
+    c.advance(5 * MINUTE)
+    expect(scores.score('p')).toBe(0)
+    expect(scores.offend('p', 'violation', 'y')).toBeUndefined()
+    // Time alone never raises a score above zero; serving does, a little.
+    c.advance(60 * MINUTE)
+    expect(scores.score('p')).toBe(0)
+    for (let i = 0; i < 10; i++) scores.served('p')
+    expect(scores.score('p')).toBe(5)
+  })
+
+  it('charges a holder that refuses everything, not a gateway that defers some requests', () => {
+    const scores = new PeerScores({ now: clock().now, refusalMinimum: 32, refusalRatio: 8 })
+    // A gateway seeding two edges: every chunk deferred up to 4 times, then served.
+    for (let chunk = 0; chunk < 500; chunk++) {
+      for (let i = 0; i < 4; i++) expect(scores.refused('gateway')).toBeUndefined()
+      scores.served('gateway')
+    }
+    expect(scores.score('gateway')).toBeGreaterThan(0)
+    // A peer that refuses everything: charged after 32 refusals, banned after 64.
+    const verdicts = Array.from({ length: 64 }, () => scores.refused('liar')).filter(v => v !== undefined)
+    expect(verdicts).toHaveLength(1)
+    expect(verdicts[0]?.reason).toMatch(/^refusal: refused 32 requests while serving 0/)
+    expect(scores.suspects()[0]?.peer).toBe('liar')
+  })
+
+  it('bans the address prefix once several identities from it were banned, never loopback', () => {
+    const scores = new PeerScores({ now: clock().now, prefixBanAfter: 3 })
+    expect(scores.offend('k1', 'bad-data', 'x', '/ip4/10.1.2.3/tcp/4001')?.prefix).toBeUndefined()
+    expect(scores.offend('k2', 'bad-data', 'x', '/ip4/10.1.2.9/tcp/4001')?.prefix).toBeUndefined()
+    expect(scores.offend('k3', 'bad-data', 'x', '/ip4/10.1.2.77/tcp/4001')?.prefix).toBe('10.1.2.0/24')
+    expect(addressPrefix('/ip4/127.0.0.1/tcp/1')).toBeUndefined()
+    expect(addressPrefix('/ip6/2001:db8:1:2:3:4:5:6/tcp/1')).toBe('2001:db8:1:2::/64')
+    expect(addressPrefix('/ip6/2001:db8::1/tcp/1')).toBe('2001:db8:0:0::/64')
+    expect(addressPrefix('/dns4/example.com/tcp/1')).toBeUndefined()
+  })
+})
