@@ -14,7 +14,13 @@ async function requireDaemon (context: Parameters<Command>[1]): Promise<DaemonAp
 export const peers: Command = async (_args, context) => {
   const list = await requestJson<PeerInfo[]>(await requireDaemon(context), 'GET', '/api/v1/peers', undefined, context.signal)
   if (context.json) printJson(context, list)
-  else for (const p of list) printLine(context, `${p.id}  ↑${formatBytes(p.bytesUploaded)} ↓${formatBytes(p.bytesDownloaded)}${p.gateway ? '  gateway' : ''}${p.banned ? '  BANNED' : ''}  ${p.addresses.join(' ')}`)
+  else {
+    for (const p of list) {
+      // A peer that misbehaved says so, with what it was last charged for.
+      const score = p.score !== undefined && p.score < 0 ? `  score ${p.score}${p.lastOffence !== undefined ? ` (${p.lastOffence})` : ''}` : ''
+      printLine(context, `${p.id}  ↑${formatBytes(p.bytesUploaded)} ↓${formatBytes(p.bytesDownloaded)}${p.gateway ? '  gateway' : ''}${p.banned ? '  BANNED' : ''}${score}  ${p.addresses.join(' ')}`)
+    }
+  }
   return EXIT_OK
 }
 

@@ -32,6 +32,9 @@ export interface PeerInfo {
   bytesDownloaded: number
   banned: boolean
   gateway: boolean
+  /** Trust from what the peer did (0 neutral; banned at -100), and the last offence charged. */
+  score?: number
+  lastOffence?: string
 }
 
 export interface SwarmStats {

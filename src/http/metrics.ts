@@ -17,6 +17,7 @@ export interface MetricsSwarmEvents {
   'chunk:received': { bytes: number }
   'chunk:rejected': { peer: string }
   'peer:banned': { peer: string }
+  'peer:penalized': { peer: string, kind: string }
   'pull:progress': { bundleId: string }
   'pull:completed': { bundleId: string }
 }
@@ -67,7 +68,14 @@ export class Metrics {
 
   readonly bans = new Counter({
     name: 'shoal_swarm_bans_total',
-    help: 'Peers banned for sending bad data.',
+    help: 'Peers banned for bad data or too many offences (peer score below the threshold).',
+    registers: [this.registry],
+  })
+
+  readonly offences = new Counter({
+    name: 'shoal_swarm_peer_offences_total',
+    help: 'Offences peers were charged for, by kind: bad-data, violation, invalid-record, stall, slow, refusal, slow-reader.',
+    labelNames: ['kind'] as const,
     registers: [this.registry],
   })
 
@@ -121,6 +129,7 @@ export class Metrics {
     })
     swarm.on('chunk:rejected', () => { this.chunksRejected.inc() })
     swarm.on('peer:banned', () => { this.bans.inc() })
+    swarm.on('peer:penalized', ({ kind }) => { this.offences.inc({ kind }) })
     swarm.on('pull:progress', ({ bundleId }) => { if (!pullStarts.has(bundleId)) pullStarts.set(bundleId, performance.now()) })
     swarm.on('pull:completed', ({ bundleId }) => {
       const started = pullStarts.get(bundleId)

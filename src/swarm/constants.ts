@@ -164,6 +164,17 @@ export const MAX_BUNDLE_STREAMS_PER_CONNECTION = 4
 
 /** A peer that sent a chunk failing verification is refused this long. */
 export const BAN_DURATION_MS = 30 * 60_000
+/**
+ * Inbound connections accepted but not yet through the handshake, all addresses together
+ * (libp2p's default of 10 was filled by 11 silent sockets from one host)…
+ */
+export const MAX_PENDING_UPGRADES = 32
+/** …and from one IP: a flood from one host leaves the other slots to everyone else. */
+export const MAX_PENDING_UPGRADES_PER_IP = 8
+/** Established connections from one IP: room for a NATed site, not for one host's throwaway identities. */
+export const MAX_CONNECTIONS_PER_IP = 32
+/** The whole inbound handshake (key check, noise, yamux), not libp2p's 10 s: a LAN needs milliseconds. */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
 /** Discovered peers are dialed until this many are connected. */
 export const MAX_NEIGHBOURS = 64
 

@@ -9,7 +9,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import {
-  CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, MAX_NEIGHBOURS,
+  CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, INBOUND_UPGRADE_TIMEOUT_MS, MAX_NEIGHBOURS, MAX_PENDING_UPGRADES,
   MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
 import { aesPreSharedKey } from './psk-protector.js'
@@ -81,6 +81,9 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
       dialTimeout: DIAL_TIMEOUT_MS,
       // Edge sites put many daemons behind one address; the default (5/s per host) refuses them.
       inboundConnectionThreshold: 100,
+      // Per-IP limits and bans are in the gater (admission.ts), before any handshake work.
+      maxIncomingPendingConnections: MAX_PENDING_UPGRADES,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
     connectionMonitor: {
       // FACTS.md: a ping waits behind the chunks queued on a busy link; the default 5 s

@@ -23,15 +23,20 @@ export type OffenceKind =
   /** Did not read what it asked for. */
   | 'slow-reader'
 
-/** What each offence costs; the ban threshold is -100 and good behaviour earns back slowly. */
+/**
+ * What each offence costs, as "banned after this many in a row": the threshold is -100 and a
+ * score recovers with time, so each cost is a little over 100 / n (n offences close together
+ * ban; spread over minutes they do not).
+ */
+const banAfter = (n: number): number => 100 / n + 1
 export const OFFENCE_COST: Record<OffenceKind, number> = {
-  'bad-data': 1_000,
-  violation: 50,
-  'invalid-record': 10,
-  stall: 34,
-  slow: 20,
-  refusal: 50,
-  'slow-reader': 25,
+  'bad-data': banAfter(1),
+  violation: banAfter(2),
+  'invalid-record': banAfter(10),
+  stall: banAfter(3),
+  slow: banAfter(5),
+  refusal: banAfter(2),
+  'slow-reader': banAfter(4),
 }
 
 export interface PeerScoreInit {
@@ -166,9 +171,9 @@ export class PeerScores {
   /**
    * The peer refused a request (deferred it, or cancelled one we did not cancel). A gateway
    * defers some requests by design, so only a pattern is an offence: many refusals and far
-   * more than it served lately.
+   * more than it served lately. Returns what to charge (offend(peer, 'refusal', …)), if anything.
    */
-  refused (peer: string, address?: string): BanVerdict | undefined {
+  refused (peer: string): string | undefined {
     const record = this.record(peer)
     this.decayCounts(record)
     record.refused++
@@ -176,7 +181,7 @@ export class PeerScores {
     const detail = `refused ${Math.round(record.refused)} requests while serving ${Math.round(record.served)}`
     record.refused = 0
     record.served = 0
-    return this.offend(peer, 'refusal', detail, address)
+    return detail
   }
 
   /** Peers below zero, worst first, for `shoal peers` and the status page. */

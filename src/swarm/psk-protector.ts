@@ -35,7 +35,10 @@ class AesConnectionProtector implements ConnectionProtector {
   constructor (private readonly key: Buffer) {}
 
   async protect (connection: MessageStream, options: AbortOptions = {}): Promise<MessageStream> {
-    const signal = options.signal ?? AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS)
+    // Our own deadline always applies, first of all: libp2p passes its upgrade signal (seconds),
+    // and a stranger without the key must not hold a pending slot that long.
+    const timeout = AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS)
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
     const localNonce = randomBytes(NONCE_BYTES)
     const bytes = byteStream(connection)
     const [remote] = await Promise.all([

@@ -118,7 +118,7 @@ interface PeerState {
   busyMs: number
   lastEventAt: number
   lastDeliveryAt: number
-  /** Set after a stall: the window stays at its minimum until the peer delivers again. */
+  /** Set after a stall or a slow request: the window is one request until the peer delivers again. */
   penalized: boolean
 }
 
@@ -558,7 +558,9 @@ export class Scheduler {
   // ---- internals ----------------------------------------------------------------------------
 
   private windowOf (state: PeerState): number {
-    if (state.penalized) return this.minWindow
+    // One request, a probe, until the peer delivers again: a drip or a silent holder that
+    // kept a full window wasted that much of a capped download budget every few seconds.
+    if (state.penalized) return 1
     if (state.rate === undefined) return this.initialWindow
     const inFlightBytes = state.rate * this.windowTargetMs
     return Math.max(this.minWindow, Math.min(this.maxWindow, Math.ceil(inFlightBytes / this.chunkSize) + 1))

@@ -1,13 +1,14 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
+import { ConnectionAdmission } from './admission.js'
 import { BanList, type Ban } from './ban-list.js'
 import { BufferPool } from './buffer-pool.js'
 import { fetchBundle, serveBundleRequest } from './bundle-protocol.js'
 import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkClient, ChunkServer, type ChunkStatus } from './chunk-protocol.js'
 import {
-  BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONCURRENT_MANIFEST_FETCHES, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUFFERED_CHUNKS, MAX_BUNDLE_STREAMS_PER_CONNECTION, MAX_CHUNK_RESPONSE_BYTES,
+  BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONCURRENT_MANIFEST_FETCHES, MAX_CONNECTIONS_PER_IP, MAX_PENDING_UPGRADES_PER_IP, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUFFERED_CHUNKS, MAX_BUNDLE_STREAMS_PER_CONNECTION, MAX_CHUNK_RESPONSE_BYTES,
   MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS, STREAM_OPEN_TIMEOUT_MS,
 } from './constants.js'
@@ -252,7 +253,9 @@ export class Swarm extends SwarmEventEmitter {
       mdnsIntervalMs: this.init.mdnsIntervalMs,
       swarmKey: this.init.swarmKey,
       pnetCipher: this.init.pnetCipher,
-      gater: this.bans.gater(),
+      gater: new ConnectionAdmission(this.bans, () => this.node?.getConnections() ?? [], {
+        maxPendingPerIp: MAX_PENDING_UPGRADES_PER_IP, maxConnectionsPerIp: MAX_CONNECTIONS_PER_IP,
+      }).gater(),
       yamuxWindowBytes: this.init.yamuxWindowBytes,
     })
     this.node = node
@@ -486,7 +489,9 @@ export class Swarm extends SwarmEventEmitter {
 
   peers (): PeerSummary[] {
     const node = this.requireNode()
-    const ids = new Set<string>([...node.getPeers().map(p => p.toString()), ...Object.keys(this.transfer.snapshot().perPeer)])
+    const ids = new Set<string>([
+      ...node.getPeers().map(p => p.toString()), ...Object.keys(this.transfer.snapshot().perPeer), ...this.bans.list().map(b => b.peer),
+    ])
     return [...ids].map((id) => {
       const connections = node.getConnections(peerIdFromString(id))
       const stats = this.transfer.peer(id)
@@ -546,11 +551,8 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   private refusedBy (peer: string): void {
-    const address = this.node?.getConnections(peerIdFromString(peer))[0]?.remoteAddr.toString()
-    const verdict = this.scores.refused(peer, address)
-    if (verdict === undefined) return
-    this.reportPenalty(peer, 'refusal', verdict.reason)
-    this.ban(peer, verdict.reason, verdict.durationMs)
+    const pattern = this.scores.refused(peer)
+    if (pattern !== undefined) this.penalize(peer, 'refusal', pattern)
   }
 
   private reportPenalty (peer: string, kind: OffenceKind, detail: string): void {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterEach } from 'vitest'
 import { openStore, pushTree, type Store } from '../../src/store/index.js'
-import { createPeerKey, createSwarm, type Swarm, type SwarmEvents, type SwarmInit, type SwarmStore } from '../../src/swarm/index.js'
+import { createPeerKey, createSwarm, type Swarm, type SwarmEvents, type SwarmInit, type SwarmLogger, type SwarmStore } from '../../src/swarm/index.js'
 
 /**
  * Real swarms for tests: libp2p over TCP on 127.0.0.1, a real store in a temp dir each.
@@ -20,6 +20,7 @@ export interface TestNode {
 export type NodeOptions = Partial<Omit<SwarmInit, 'privateKey'>> & {
   /** What the swarm sees instead of the real store (a lying peer, a slow disk). */
   storeWrapper?: (store: Store) => SwarmStore
+  logger?: SwarmLogger
 }
 
 export function useSwarms (): { node: (options?: NodeOptions) => Promise<TestNode>, tempDir: () => Promise<string> } {
@@ -40,8 +41,8 @@ export function useSwarms (): { node: (options?: NodeOptions) => Promise<TestNod
   const node = async (options: NodeOptions = {}): Promise<TestNode> => {
     const dir = await tempDir()
     const store = await openStore({ dir })
-    const { storeWrapper, ...init } = options
-    const swarm = createSwarm({ store: storeWrapper?.(store) ?? store }, {
+    const { storeWrapper, logger, ...init } = options
+    const swarm = createSwarm({ store: storeWrapper?.(store) ?? store, logger }, {
       privateKey: await createPeerKey(),
       listen: ['/ip4/127.0.0.1/tcp/0'],
       mdns: false,
