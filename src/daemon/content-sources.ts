@@ -72,7 +72,10 @@ export function createContentSources (components: ContentSourcesComponents): Con
       logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
       return { digest }
     }
-    if (upstream !== undefined) return { digest: await upstream.manifestByTag(name, tag, signal) }
+    if (upstream !== undefined) {
+      logger.info('tag not in the fleet; falling back to this node\'s upstream', { ref, asked: fleet.misses })
+      return { digest: await upstream.manifestByTag(name, tag, signal) }
+    }
     logger.info('tag not found in the fleet', { ref, asked: fleet.misses })
     return undefined
   }
@@ -93,6 +96,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
     }
     const upstream = own(name)
     if (upstream !== undefined) {
+      logger.info('digest not in the fleet; falling back to this node\'s upstream', { name: name.path, digest: digest.digest, asked: fleet.misses })
       if (manifest) await upstream.manifestByDigest(name, digest, signal)
       else await upstream.blob(name, digest, signal)
       return await store.objectBySha256(digest.hex) !== undefined

@@ -77,11 +77,16 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     // Every ref set here (push, registry push, pull-through) is signed and sent to the fleet;
     // neighbours apply it only if they trust this node's key (--trust, usually the gateway's).
     store.on('ref:set', ref => {
+      // A ref set here moves a tag for every node that trusts this one: always worth a line.
+      if (ref.previous !== ref.bundleId) logger.info(ref.previous === undefined ? 'ref set' : 'ref moved', { ref: ref.ref, bundleId: ref.bundleId, previous: ref.previous, manifestDigest: ref.manifestDigest })
       publishing.publishRefs([ref]).catch((err: unknown) => { logger.warn('publishing a ref record failed', { ref: ref.ref, err }) })
+    })
+    store.on('ref:updated', update => {
+      if (update.previous !== update.bundleId) logger.info('ref moved by a trusted record', { ref: update.ref, bundleId: update.bundleId, previous: update.previous, publisher: update.publisher })
     })
     metrics.watchSwarm(swarm)
     const running = swarm
-    const control = createControlApi({ store, swarm }, { gateway: config.gateway, maxPushBytes: config.quotaBytes })
+    const control = createControlApi({ store, swarm, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, maxPushBytes: config.quotaBytes })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
       upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })

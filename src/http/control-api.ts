@@ -5,6 +5,7 @@ import {
 } from '../store/index.js'
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
 import type { PullEvent, StatusResponse, SwarmControl } from './control-types.js'
+import type { HttpLogger } from './types.js'
 
 /** Control requests are small JSON documents; anything larger is refused unread. */
 const MAX_CONTROL_BODY_BYTES = 64 * 1024
@@ -14,6 +15,8 @@ const PULL_PROGRESS_INTERVAL_MS = 250
 export interface ControlApiComponents {
   store: Store
   swarm: SwarmControl
+  /** Pushes and pulls asked for by the CLI are logged at info: they move the fleet's content. */
+  logger?: HttpLogger
 }
 
 export interface ControlApiInit {
@@ -59,12 +62,16 @@ export function createControlApi (components: ControlApiComponents, init: Contro
         const kind = url.searchParams.get('kind') ?? 'tree'
         if (kind !== 'tree' && kind !== 'archive') throw new ControlError('BODY_INVALID', `kind must be tree or archive, not ${JSON.stringify(kind)}`)
         const result = await receivePush(store, req, kind as PushKind, { refs: url.searchParams.getAll('ref'), signal, maxBytes: init.maxPushBytes })
+        // `--ref` here moves a fleet-wide tag (the store's ref events log each move too).
+        components.logger?.info('bundle pushed', {
+          bundleId: result.bundleId, snapdirId: result.snapdirId, kind, refs: result.refs.map(r => r.ref), newObjects: result.newObjects, newBytes: result.newBytes,
+        })
         await swarm.announce(result.bundleId)
         sendJson(res, 200, { id: result.bundleId, snapdirId: result.snapdirId, refs: result.refs, newObjects: result.newObjects, newBytes: result.newBytes })
       } else if (route === 'POST /pull') {
         const body = await readJson(req, signal)
         if (body.dest !== undefined) throw pathRefused('pull', 'pull, then GET /api/v1/export/ID and write the stream yourself (shoal pull REF DIR does)')
-        await pull(store, swarm, stringField(body, 'ref'), res, signal)
+        await pull(components, stringField(body, 'ref'), res, signal)
       } else if (route.startsWith('GET /export/')) {
         const format = url.searchParams.get('format') ?? 'tree'
         if (format !== 'tree' && format !== 'archive') throw new ControlError('BODY_INVALID', `format must be tree or archive, not ${JSON.stringify(format)}`)
@@ -115,8 +122,9 @@ async function bundleDetail (store: Store, idOrRef: string): Promise<unknown> {
 }
 
 /** Streams NDJSON progress lines while the swarm fetches, then one `done` or `error` line. */
-async function pull (store: Store, swarm: SwarmControl, ref: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
+async function pull ({ store, swarm, logger }: ControlApiComponents, ref: string, res: ServerResponse, signal: AbortSignal): Promise<void> {
   const id = /^[0-9a-f]{64}$/.test(ref) ? ref : await store.resolve(ref)
+  logger?.info('pull asked for', { ref, bundleId: id })
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   const write = (event: PullEvent): void => { res.write(JSON.stringify(event) + '\n') }
   write({ type: 'resolved', id })
@@ -138,10 +146,12 @@ async function pull (store: Store, swarm: SwarmControl, ref: string, res: Server
     })
     await store.touch(id)
     write({ type: 'done', id, seconds: (Date.now() - started) / 1000 })
+    logger?.info('pull done', { bundleId: id, seconds: (Date.now() - started) / 1000 })
   } catch (err) {
     const { code, message } = describeError(err)
     // An error without a code is the pull's own failure, not an internal fault of the API.
     write({ type: 'error', code: (err as { code?: unknown }).code === undefined ? 'PULL_FAILED' : code, message })
+    logger?.info('pull failed', { bundleId: id, code, message })
   }
   res.end()
 }

@@ -166,10 +166,12 @@ export class Store {
       const blob = BLOB_PATH.exec(entry.path)
       if (entry.type === 'F' && blob?.[1] !== undefined) this.meta.indexSha256(batch, blob[1], entry.checksum)
     }
+    // What each ref named before, so a moved tag can be logged with where it came from.
+    const previous = await Promise.all(refs.map(async ref => (await this.meta.getRef(ref.ref))?.bundleId))
     for (const ref of refs) this.meta.setRef(batch, ref)
     await batch.write()
     this.emit('bundle:added', { id })
-    for (const ref of refs) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest })
+    for (const [i, ref] of refs.entries()) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest, previous: previous[i] })
   }
 
   private async materializeEmptyObjects (manifest: BundleManifest): Promise<void> {
@@ -257,10 +259,11 @@ export class Store {
   async revisions (name?: string): Promise<RefRevision[]> { return await this.meta.revisions(name) }
 
   async setRef (revision: RefRevision): Promise<void> {
+    const previous = (await this.meta.getRef(revision.ref))?.bundleId
     const batch = this.meta.batch()
     this.meta.setRef(batch, revision)
     await batch.write()
-    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest })
+    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, previous })
   }
 
   /**
@@ -277,7 +280,7 @@ export class Store {
     })
     this.meta.putRefRecord(batch, update.ref, update.signed)
     await batch.write()
-    this.emit('ref:updated', { ref: update.ref, bundleId: update.bundleId })
+    this.emit('ref:updated', { ref: update.ref, bundleId: update.bundleId, previous: current?.bundleId, publisher: update.publisher })
     return 'accepted'
   }
 

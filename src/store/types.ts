@@ -55,9 +55,11 @@ export interface StoreEvents {
   'bundle:added': { id: string }
   'bundle:removed': { id: string }
   /** A ref record from elsewhere was accepted. */
-  'ref:updated': { ref: string, bundleId: string }
+  /** A trusted signed record moved a ref; `previous` is the bundle it named before, if any. */
+  'ref:updated': { ref: string, bundleId: string, previous?: string, publisher?: string }
   /** A ref was set here (a push, a registry push, a pull-through): the node may publish it. */
-  'ref:set': { ref: string, bundleId: string, manifestDigest?: string }
+  /** A ref was set on this node (a push, a registry push, a pull-through); `previous` as above. */
+  'ref:set': { ref: string, bundleId: string, manifestDigest?: string, previous?: string }
 }
 
 export interface ChunkWriteResult {
