@@ -57,13 +57,18 @@ export function createContentSources (components: ContentSourcesComponents): Con
 
   const resolveTag = async (name: RepositoryName, tag: string, held: ResolvedTag | undefined, { signal }: { signal: AbortSignal }): Promise<ResolvedTag | undefined> => {
     const upstream = own(name)
-    if (held !== undefined) {
-      if (upstream === undefined) return held
-      // The upstream is the authority for its registry's tags: a moved tag is followed.
-      const fresh = await upstream.revalidateTag(name, tag, held.digest, signal)
-      return fresh.hex === held.digest.hex ? held : { digest: fresh }
-    }
     const ref = imageRefOf(name, tag)
+    if (held !== undefined) {
+      // The upstream is the authority for its registry's tags: a moved tag is followed.
+      const fresh = upstream === undefined ? held.digest : await upstream.revalidateTag(name, tag, held.digest, signal)
+      if (fresh.hex !== held.digest.hex) return { digest: fresh }
+      if (await store.objectBySha256(held.digest.hex) === undefined) {
+        // The image's bundle starts moving now, while the client reads the manifest.
+        if (held.bundleId !== undefined) blobSource?.fetchBundle(held.bundleId, { signal }).catch(() => {})
+        await manifestFromFleet(ref, name, tag, held.digest, signal)
+      }
+      return held
+    }
     const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: true }, signal)
     if (fleet.found?.status === 'resolved') {
       const digest = parseDigest(fleet.found.digest)
@@ -78,6 +83,19 @@ export function createContentSources (components: ContentSourcesComponents): Con
     }
     logger.info('tag not found in the fleet', { ref, asked: fleet.misses })
     return undefined
+  }
+
+  /**
+   * A tag known from a record whose manifest is not here: the trusted peers hand the manifest's
+   * bytes over in one round trip, much sooner than the swarm brings the bundle's description and
+   * then the manifest's chunk. Taken only when it is the digest the record names; otherwise
+   * the swarm path stays.
+   */
+  const manifestFromFleet = async (ref: string, name: RepositoryName, tag: string, digest: Sha256Digest, signal: AbortSignal): Promise<void> => {
+    const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: false }, signal)
+    if (fleet.found?.status !== 'resolved' || fleet.found.digest !== digest.digest) return
+    await ingestBlobBytes(store, Buffer.from(fleet.found.manifest), { sha256: digest.hex, signal })
+    logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
   }
 
   const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean> => {

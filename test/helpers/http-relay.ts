@@ -13,6 +13,11 @@ export interface RelayedRequest {
   bytes: number
   /** True when the relay cut the client's connection in the middle of this body. */
   cut: boolean
+  /** performance.now() when the request came in, the target's headers arrived, its first body byte arrived, the body ended. */
+  startedAt: number
+  headersAt?: number
+  firstByteAt?: number
+  endedAt?: number
 }
 
 export interface HttpRelay {
@@ -32,17 +37,19 @@ export async function startHttpRelay (target: string, cutAfter: (request: Relaye
   const [host = '127.0.0.1', port = ''] = splitHostPort(target)
   const requests: RelayedRequest[] = []
   const server = createServer((req, res) => {
-    const entry: RelayedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0, cut: false }
+    const entry: RelayedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0, cut: false, startedAt: performance.now() }
     requests.push(entry)
     const upstream = httpRequest({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers, agent: false }, response => {
       entry.status = response.statusCode
       entry.responseHeaders = response.headers
+      entry.headersAt = performance.now()
       const headers: OutgoingHttpHeaders = { ...response.headers }
       delete headers.connection
       delete headers['keep-alive']
       res.writeHead(response.statusCode ?? 502, headers)
       const limit = cutAfter(entry)
       response.on('data', (data: Buffer) => {
+        entry.firstByteAt ??= performance.now()
         if (entry.cut) return
         if (limit !== undefined && entry.bytes + data.length >= limit) {
           const last = data.subarray(0, limit - entry.bytes)
@@ -59,7 +66,10 @@ export async function startHttpRelay (target: string, cutAfter: (request: Relaye
           res.once('drain', () => { response.resume() })
         }
       })
-      response.on('end', () => { if (!entry.cut) res.end() })
+      response.on('end', () => {
+        entry.endedAt = performance.now()
+        if (!entry.cut) res.end()
+      })
       response.on('error', () => { res.socket?.destroy() })
     })
     upstream.on('error', () => { res.socket?.destroy() })

@@ -1,0 +1,170 @@
+// containerd pulling an image with a big layer (issue 8, "Speed"): straight from
+// docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
+// through a cold edge when only the registry holds it — same run, interleaved, medians.
+//
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--dir DIR] [--keep]
+//
+// Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
+// fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
+// also unpacks, in every scenario alike; the CRI path is not driven here), and a recording
+// HTTP relay in front of whatever containerd talks to, so the times are what containerd saw:
+//   manifest   first manifest response headers (containerd's HEAD resolve), from the pull's start
+//   1st byte   first body byte of the big layer, from the pull's start
+//   total      the whole `ctr images pull`, unpack included
+// Scenarios:
+//   direct      hosts.toml `server` is the registry (through the relay)
+//   neighbour   a fresh edge (no --upstream) bootstrapped from a gateway that holds the image
+//   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
+// The machine is shared (2 cores, other sessions): compare within one run only.
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { promisify } from 'node:util'
+import { Containerd, containerdUnavailable } from '../test/helpers/containerd.js'
+import { startDaemonProcess, waitFor, type DaemonProcess } from '../test/helpers/daemon-process.js'
+import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
+import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
+import { generateImages } from './gen-images.js'
+
+const execFileAsync = promisify(execFile)
+const MIB = 1024 * 1024
+
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean }
+
+function parseOptions (argv: string[]): Options {
+  const options: Options = { layerMb: 512, runs: 3, keep: false }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const next = (): string => argv[++i] ?? ''
+    if (arg === '--layer-mb') options.layerMb = Number(next())
+    else if (arg === '--runs') options.runs = Number(next())
+    else if (arg === '--dir') options.dir = next()
+    else if (arg === '--keep') options.keep = true
+    else throw new Error(`unknown option ${String(arg)}`)
+  }
+  if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
+  return options
+}
+
+type Scenario = 'direct' | 'neighbour' | 'registry'
+interface Sample { manifestMs: number, firstByteMs: number, totalMs: number, layerMBps: number }
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] ?? NaN : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2
+}
+
+async function main (): Promise<void> {
+  const options = parseOptions(process.argv.slice(2))
+  const unavailable = containerdUnavailable()
+  if (unavailable !== undefined) throw new Error(`cannot run: ${unavailable}`)
+  const work = options.dir ?? await mkdtemp(join(tmpdir(), 'shoal-bench-ctd-'))
+  await mkdir(work, { recursive: true })
+  const daemons: DaemonProcess[] = []
+  const relays: HttpRelay[] = []
+  let registry: RegistryProcess | undefined
+  let seq = 0
+  const startDaemon = async (name: string, args: string[]): Promise<DaemonProcess> => {
+    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', 'info', ...args])
+    daemons.push(daemon)
+    return daemon
+  }
+  const stopDaemon = async (daemon: DaemonProcess): Promise<void> => {
+    await daemon.kill()
+    await rm(daemon.dataDir, { recursive: true, force: true })
+  }
+  try {
+    process.stderr.write(`generating an image with a ${options.layerMb} MiB layer…\n`)
+    const images = await generateImages(join(work, 'images'), { baseBytes: Math.round(options.layerMb * MIB), seed: 8 })
+    registry = await startDockerRegistry(join(work, 'registry'))
+    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${images.layouts.app1 ?? ''}:1.0`, `docker://${registry.host}/shoal/app1:1.0`], { timeout: 600_000 })
+    const ref = `${registry.host}/shoal/app1:1.0`
+    const layer = images.baseLayer
+
+    // The neighbour: a gateway that pulled the image through once, before any timed run.
+    const holder = await startDaemon('holder', ['--gateway', '--upstream', registry.url])
+    await execFileAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${holder.registry}/shoal/app1:1.0`, `dir:${join(work, 'warm')}`], { timeout: 600_000 })
+    await waitFor('the holder\'s bundle', async () => (await holder.status()).bundles.find(b => b.complete), 120_000)
+
+    const freshEdge = async (gateway: DaemonProcess): Promise<DaemonProcess> => {
+      const edge = await startDaemon('edge', ['--bootstrap', gateway.address, '--trust', gateway.peerId])
+      await waitFor('the edge connected', async () => (await edge.status()).peers.find(p => p.id === gateway.peerId), 30_000)
+      return edge
+    }
+
+    const pull = async (scenario: Scenario, run: number): Promise<Sample> => {
+      const stopAfter: DaemonProcess[] = []
+      let target: string
+      if (scenario === 'direct') {
+        target = registry?.host ?? ''
+      } else if (scenario === 'neighbour') {
+        const edge = await freshEdge(holder)
+        stopAfter.push(edge)
+        target = edge.registry
+      } else {
+        const gateway = await startDaemon('gateway', ['--gateway', '--upstream', registry?.url ?? ''])
+        const edge = await freshEdge(gateway)
+        stopAfter.push(edge, gateway)
+        target = edge.registry
+      }
+      const relay = await startHttpRelay(target)
+      relays.push(relay)
+      const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`))
+      try {
+        await ctd.start()
+        // The relay (to the registry itself, or to the edge) is the only host; `server` is a dead
+        // port, so nothing reaches the registry around the relay.
+        await ctd.hosts(registry?.host ?? '', relay.url.replace(/:\d+$/, ':9'), [relay.url])
+        const started = performance.now()
+        const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
+        const totalMs = performance.now() - started
+        if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
+        const manifest = relay.requests.find(r => r.url.includes('/manifests/') && r.status === 200)
+        const blob = relay.requests.find(r => r.method === 'GET' && r.url.includes(`/blobs/${layer.digest}`) && r.firstByteAt !== undefined)
+        if (manifest?.headersAt === undefined || blob?.firstByteAt === undefined || blob.endedAt === undefined) throw new Error(`${scenario}: the relay did not see the manifest and the layer ${layer.digest}`)
+        return {
+          manifestMs: manifest.headersAt - started,
+          firstByteMs: blob.firstByteAt - started,
+          totalMs,
+          layerMBps: layer.size / 1e6 / ((blob.endedAt - blob.startedAt) / 1000),
+        }
+      } finally {
+        await ctd.destroy()
+        await relay.close()
+        for (const daemon of stopAfter) await stopDaemon(daemon)
+      }
+    }
+
+    const scenarios: Scenario[] = ['direct', 'neighbour', 'registry']
+    const samples = new Map<Scenario, Sample[]>(scenarios.map(s => [s, []]))
+    for (let run = 1; run <= options.runs; run++) {
+      for (const scenario of scenarios) {
+        const sample = await pull(scenario, run)
+        samples.get(scenario)?.push(sample)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s\n`)
+      }
+    }
+    const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
+    process.stdout.write(`\ncontainerd (ctr images pull) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
+    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd |\n|---|---|---|---|---|---|\n')
+    for (const scenario of scenarios) {
+      const list = samples.get(scenario) ?? []
+      const total = median(list.map(s => s.totalMs))
+      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s |\n`)
+    }
+    process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
+  } finally {
+    await Promise.all(relays.map(async r => { await r.close() }))
+    await Promise.all(daemons.map(async d => { await d.kill() }))
+    await registry?.stop()
+    if (!options.keep) await rm(work, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})
