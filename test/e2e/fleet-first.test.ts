@@ -80,23 +80,32 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
     return daemon
   }
 
-  async function containerdFor (edge: DaemonProcess, name: string): Promise<Containerd> {
-    const ctd = new Containerd(join(work, `containerd-${name}`))
+  async function containerdFor (edge: DaemonProcess, name: string, options: { cri?: boolean } = {}): Promise<Containerd> {
+    const ctd = new Containerd(join(work, `containerd-${name}`), options)
     containerds.push(ctd)
     await ctd.start()
     await ctd.hosts(front.host, tripwire.url, [`http://${edge.registry}`])
     return ctd
   }
 
-  /** Pulls `ref` through `edge` with a fresh containerd and checks it is complete and unpacked. */
-  async function pullThrough (edge: DaemonProcess, name: string, ref: string, layers: number): Promise<void> {
-    const ctd = await containerdFor(edge, name)
-    const pulled = await ctd.pull(ref)
-    expect(pulled.code, `${pulled.stderr}\n${edge.logs().slice(-4000)}`).toBe(0)
-    const check = await ctd.ctrOk(['images', 'check'])
+  /**
+   * Pulls `ref` through `edge` with a fresh containerd — with `ctr images pull`, or through the
+   * CRI (ImageService.PullImage, as the kubelet does; the image lands in the k8s.io namespace)
+   * — and checks it is complete and unpacked.
+   */
+  async function pullThrough (edge: DaemonProcess, name: string, ref: string, layers: number, path: 'ctr' | 'cri' = 'ctr'): Promise<void> {
+    const ctd = await containerdFor(edge, name, { cri: path === 'cri' })
+    const namespace = path === 'cri' ? ['-n', 'k8s.io'] : []
+    if (path === 'cri') {
+      await ctd.criPull(ref)
+    } else {
+      const pulled = await ctd.pull(ref)
+      expect(pulled.code, `${pulled.stderr}\n${edge.logs().slice(-4000)}`).toBe(0)
+    }
+    const check = await ctd.ctrOk([...namespace, 'images', 'check'])
     const line = check.split('\n').find(l => l.startsWith(`${ref} `)) ?? ''
     expect(line, check).toMatch(/\bcomplete \((\d+)\/\1\)/)
-    const snapshots = (await ctd.ctrOk(['snapshots', 'ls'])).trim().split('\n').slice(1)
+    const snapshots = (await ctd.ctrOk([...namespace, 'snapshots', 'ls'])).trim().split('\n').slice(1)
     expect(snapshots.filter(s => /\bCommitted\b/.test(s)), snapshots.join('\n')).toHaveLength(layers)
   }
 
@@ -122,9 +131,9 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
     return [manifest.config.digest, ...manifest.layers.map(l => l.digest)]
   }
 
-  it('a tag no node has seen, through edge 1 then 2 then 3: the registry serves each blob once', async () => {
+  it('a tag no node has seen, through edge 1 (CRI) then 2 and 3 (ctr): the registry serves each blob once', async () => {
     const ref = `${front.host}/shoal/app1:1.0`
-    for (const [i, edge] of edges.entries()) await pullThrough(edge, `seq-${i + 1}`, ref, 2)
+    for (const [i, edge] of edges.entries()) await pullThrough(edge, `seq-${i + 1}`, ref, 2, i === 0 ? 'cri' : 'ctr')
     const index = JSON.parse(await readFile(join(images.layouts.app1 ?? '', 'index.json'), 'utf8')) as { manifests: Descriptor[] }
     const blobs = await blobsOf(images.layouts.app1 ?? '', index.manifests[0]?.digest ?? '')
     const fetched = registryBlobFetches()

@@ -3,7 +3,10 @@ import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js'
+import { loadSync } from '@grpc/proto-loader'
 
 const execFileAsync = promisify(execFile)
 
@@ -34,7 +37,8 @@ export class Containerd {
   readonly state: string
   readonly hostsDir: string
 
-  constructor (readonly dir: string) {
+  /** `cri`: start the CRI plugin too (registry hosts from `hostsDir`), for `criPull`. */
+  constructor (readonly dir: string, private readonly options: { cri?: boolean } = {}) {
     this.socket = join(dir, 'containerd.sock')
     this.root = join(dir, 'root')
     this.state = join(dir, 'state')
@@ -49,9 +53,16 @@ export class Containerd {
   async start (): Promise<void> {
     await mkdir(this.dir, { recursive: true })
     const config = join(this.dir, 'config.toml')
+    const cri = this.options.cri === true
+      ? [
+          '[plugins."io.containerd.grpc.v1.cri"]', '  stream_server_port = "0"', '  enable_selinux = false',
+          '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = "${this.hostsDir}"`,
+        ]
+      : ['disabled_plugins = ["io.containerd.grpc.v1.cri"]']
     await writeFile(config, [
       'version = 2', `root = "${this.root}"`, `state = "${this.state}"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]', '[grpc]', `  address = "${this.socket}"`, '',
+      ...(this.options.cri === true ? [] : cri), '[grpc]', `  address = "${this.socket}"`,
+      ...(this.options.cri === true ? cri : []), '',
     ].join('\n'))
     const child = spawn('containerd', ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] })
     this.child = child
@@ -102,6 +113,27 @@ export class Containerd {
     return await this.ctr(['images', 'pull', '--hosts-dir', this.hostsDir, ref])
   }
 
+  /**
+   * Pulls through the CRI (runtime.v1 ImageService.PullImage), the path the kubelet takes:
+   * hosts come from the CRI plugin's `config_path` (this `hostsDir`), and the image is
+   * unpacked in the `k8s.io` namespace. Resolves with the image ref containerd reports.
+   */
+  async criPull (ref: string, timeoutMs = CTR_TIMEOUT_MS): Promise<string> {
+    const definition = loadSync(CRI_PROTO, { keepCase: false })
+    const runtime = (loadPackageDefinition(definition).runtime as unknown as { v1: { ImageService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & CriImageService } }).v1
+    const client = new runtime.ImageService(`unix://${this.socket}`, credentials.createInsecure())
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        client.pullImage({ image: { image: ref } }, { deadline: Date.now() + timeoutMs }, (err, response) => {
+          if (err !== null) reject(new Error(`CRI PullImage ${ref}: ${err.details}`, { cause: err }))
+          else resolve(response?.imageRef ?? '')
+        })
+      })
+    } finally {
+      client.close()
+    }
+  }
+
   async stop (): Promise<void> {
     const child = this.child
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
@@ -121,6 +153,12 @@ export class Containerd {
     await unmountUnder(this.dir)
     await rm(this.dir, { recursive: true, force: true })
   }
+}
+
+const CRI_PROTO = fileURLToPath(new URL('./cri-image.proto', import.meta.url))
+
+interface CriImageService {
+  pullImage: (request: { image: { image: string } }, options: { deadline: number }, callback: (err: ServiceError | null, response?: { imageRef: string }) => void) => void
 }
 
 /** Every mount point at or under `dir`, deepest first, from /proc/mounts. */
