@@ -176,13 +176,10 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
   it('with the registry stopped after one edge holds an image, every other edge still pulls it', async () => {
     const ref = `${front.host}/shoal/app3:1.0`
     await pullThrough(edges[0] as DaemonProcess, 'stopped-1', ref, 2)
-    // The gateway makes the image a bundle and publishes its ref once edge 1's containerd has every blob.
-    await waitFor('the ref record of app3 on every edge', async () => {
-      for (const edge of edges) {
-        const revisions = await edge.request<Array<{ publisher?: string }>>('GET', `/api/v1/revisions?ref=${encodeURIComponent(ref)}`)
-        if (!revisions.some(r => r.publisher === gateway.peerId)) return undefined
-      }
-      return true
+    // The gateway makes the image a bundle with its ref once edge 1's containerd has every blob.
+    await waitFor('the gateway\'s bundle of app3', async () => {
+      const bundles = (await gateway.status()).bundles as unknown as Array<{ complete: boolean, refs: string[] }>
+      return bundles.find(b => b.complete && b.refs.includes(ref))
     }, 30_000)
     await registry.stop()
     await pullThrough(edges[1] as DaemonProcess, 'stopped-2', ref, 2)
