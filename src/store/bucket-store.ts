@@ -2,7 +2,7 @@ import { BucketError, openBucket, type BucketClient, type BucketClientInit } fro
 import { blake3Hex, createBlake3 } from '../hash/index.js'
 import { MAX_MANIFEST_BYTES, snapdirId } from '../manifest/index.js'
 import { bytePieces } from './byte-pieces.js'
-import { BUCKET_PARTS_IN_FLIGHT, BUCKET_PART_BYTES } from './constants.js'
+import { BUCKET_PARTS_IN_FLIGHT, BUCKET_PART_BYTES, SPARE_PARTS_KEPT } from './constants.js'
 import { SourceObjectCorruptError, StoreError } from './errors.js'
 import { shardHash } from './layout.js'
 import { Slots } from './slots.js'
@@ -37,6 +37,12 @@ export class BucketStore {
   readonly partBytes: number
   private readonly partSlots: Slots
   private readonly journal: UploadJournal
+  /**
+   * Part buffers given back once their PUT is done and reused: a sync moves gigabytes through
+   * a handful of them, instead of leaving each to the garbage collector (which let the peak RSS
+   * run ~60 MB above what was live).
+   */
+  private readonly spareParts: Buffer[] = []
 
   /** Opens `s3://…` or `gs://…` with the configuration in `env`, and checks the bucket answers. */
   static async open (spec: string, env: NodeJS.ProcessEnv, init: BucketStoreInit & BucketClientInit & { signal?: AbortSignal }): Promise<BucketStore> {
@@ -56,6 +62,18 @@ export class BucketStore {
     this.partBytes = init.partBytes ?? BUCKET_PART_BYTES
     this.partSlots = new Slots(init.partsInFlight ?? BUCKET_PARTS_IN_FLIGHT)
     this.journal = new UploadJournal(init.journalDir)
+  }
+
+  private takePart = (bytes: number): Buffer => {
+    if (bytes !== this.partBytes) return Buffer.allocUnsafe(bytes)
+    return this.spareParts.pop() ?? Buffer.allocUnsafe(bytes)
+  }
+
+  private giveBack (piece: Buffer): void {
+    // Only whole part buffers return (a last piece is a subarray of one, or a smaller buffer).
+    if (piece.byteOffset === 0 && piece.buffer.byteLength >= this.partBytes && this.spareParts.length < SPARE_PARTS_KEPT) {
+      this.spareParts.push(Buffer.from(piece.buffer, 0, this.partBytes))
+    }
   }
 
   private key (relative: string): string { return this.prefix === '' ? relative : `${this.prefix}/${relative}` }
@@ -140,14 +158,18 @@ export class BucketStore {
     const where = this.client.where(key)
     const from = options.from ?? 'the source'
     if (size <= this.partBytes) {
-      const whole = size === 0 ? Buffer.alloc(0) : await single(bytePieces(open(), this.partBytes, size, { hash, where: from }))
-      const actual = blake3Hex(whole)
-      if (actual !== hash) throw new SourceObjectCorruptError(hash, from, `hashes to ${actual}`)
-      await this.partSlots.acquire(options.signal)
+      const whole = size === 0 ? Buffer.alloc(0) : await single(bytePieces(open(), this.partBytes, size, { hash, where: from }, this.takePart))
       try {
-        await this.client.put(key, whole, { signal: options.signal })
+        const actual = blake3Hex(whole)
+        if (actual !== hash) throw new SourceObjectCorruptError(hash, from, `hashes to ${actual}`)
+        await this.partSlots.acquire(options.signal)
+        try {
+          await this.client.put(key, whole, { signal: options.signal })
+        } finally {
+          this.partSlots.release()
+        }
       } finally {
-        this.partSlots.release()
+        this.giveBack(whole)
       }
       return { sentBytes: size, resumedBytes: 0 }
     }
@@ -176,17 +198,26 @@ export class BucketStore {
     let failure: { error: unknown } | undefined
     let parts = 0
     try {
-      for await (const piece of bytePieces(open(), this.partBytes, size, { hash, where: from })) {
-        if (failure !== undefined) break
+      for await (const piece of bytePieces(open(), this.partBytes, size, { hash, where: from }, this.takePart)) {
+        if (failure !== undefined) {
+          this.giveBack(piece)
+          break
+        }
         const partNumber = ++parts
         whole.update(piece)
         const digest = blake3Hex(piece)
         const landed = upload.parts[partNumber]
         if (landed !== undefined && landed.blake3 === digest && landed.size === piece.length) {
           report.resumedBytes += piece.length
+          this.giveBack(piece)
           continue
         }
-        await this.partSlots.acquire(signal)
+        try {
+          await this.partSlots.acquire(signal)
+        } catch (err) {
+          this.giveBack(piece)
+          throw err
+        }
         const sending = (async () => {
           try {
             const etag = await this.client.uploadPart(key, upload.uploadId, partNumber, piece, { signal })
@@ -195,6 +226,7 @@ export class BucketStore {
             await this.journal.save(where, upload)
           } finally {
             this.partSlots.release()
+            this.giveBack(piece)
           }
         })().catch((error: unknown) => { failure ??= { error } })
         inFlight.add(sending)

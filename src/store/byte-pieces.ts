@@ -2,12 +2,12 @@ import { SourceObjectCorruptError } from './errors.js'
 
 /**
  * Regroups a byte stream into pieces of exactly `pieceBytes` (the last one shorter), each a
- * fresh buffer the caller may keep. The stream must hold exactly `size` bytes: more or fewer
+ * buffer from `allocate` that the caller then owns. The stream must hold exactly `size` bytes: more or fewer
  * means the object is not the one named, and it stops with SourceObjectCorruptError as soon as that
  * shows, so an oversized source never fills memory or disk.
  */
-export async function * bytePieces (source: AsyncIterable<Uint8Array>, pieceBytes: number, size: number, name: { hash: string, where: string }): AsyncGenerator<Buffer> {
-  let piece = Buffer.allocUnsafe(Math.min(pieceBytes, size))
+export async function * bytePieces (source: AsyncIterable<Uint8Array>, pieceBytes: number, size: number, name: { hash: string, where: string }, allocate: (bytes: number) => Buffer = bytes => Buffer.allocUnsafe(bytes)): AsyncGenerator<Buffer> {
+  let piece = allocate(Math.min(pieceBytes, size))
   let filled = 0
   let total = 0
   for await (const chunk of source) {
@@ -21,7 +21,7 @@ export async function * bytePieces (source: AsyncIterable<Uint8Array>, pieceByte
       offset += take
       if (filled === piece.length) {
         yield piece
-        piece = Buffer.allocUnsafe(Math.min(pieceBytes, size - total + (chunk.length - offset)))
+        piece = allocate(Math.min(pieceBytes, size - total + (chunk.length - offset)))
         filled = 0
       }
     }

@@ -26,7 +26,9 @@ export const OBJECT_READER_IDLE_MS = 30_000
  */
 export const BUCKET_PART_BYTES = 8 * 1024 * 1024
 /** Part (and small-object) uploads in flight to one bucket; the AWS CLI's default is 10 requests. */
-export const BUCKET_PARTS_IN_FLIGHT = 6
+export const BUCKET_PARTS_IN_FLIGHT = 4
+/** Part buffers kept for reuse: enough for every upload in flight and every object being read. */
+export const SPARE_PARTS_KEPT = 8
 /** Objects transferred at once by a sync. */
 export const SYNC_OBJECT_CONCURRENCY = 4
 /** HEAD requests in flight while a sync looks for what a bucket already has. */

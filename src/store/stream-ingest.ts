@@ -22,7 +22,10 @@ export async function ingestStream (source: AsyncIterable<Uint8Array>, size: num
     const whole = createBlake3()
     const chunkHashes: string[] = []
     let position = 0
-    for await (const piece of bytePieces(source, CHUNK_SIZE_BYTES, size, name)) {
+    // The next piece is asked for only once this one is written: one buffer serves them all.
+    const buffer = Buffer.allocUnsafe(CHUNK_SIZE_BYTES)
+    const reuse = (bytes: number): Buffer => bytes === CHUNK_SIZE_BYTES ? buffer : Buffer.allocUnsafe(bytes)
+    for await (const piece of bytePieces(source, CHUNK_SIZE_BYTES, size, name, reuse)) {
       options.signal?.throwIfAborted()
       whole.update(piece)
       chunkHashes.push(blake3Hex(piece))

@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs'
-import { mkdir, mkdtemp, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   bundleIdOf, bundleObjects, createBundleManifest, encodeBundleManifest, parseManifest, checkDirectoryChecksums,
@@ -214,6 +213,23 @@ async function sizeOfFile (path: string): Promise<number> {
   return (await stat(path)).size
 }
 
-function readFileStream (path: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-  return createReadStream(path, { highWaterMark: INGEST_BUFFER_BYTES, signal })
+/**
+ * A local object's bytes, read into one buffer that is handed out again for each read: every
+ * consumer here (bytePieces) copies what it gets before asking for more, so a sync of
+ * gigabytes leaves no garbage behind its reads.
+ */
+async function * readFileStream (path: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const file = await open(path, 'r')
+  try {
+    const buffer = Buffer.allocUnsafe(INGEST_BUFFER_BYTES)
+    for (let position = 0; ;) {
+      signal?.throwIfAborted()
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position)
+      if (bytesRead === 0) return
+      position += bytesRead
+      yield buffer.subarray(0, bytesRead)
+    }
+  } finally {
+    await file.close()
+  }
 }
