@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import {
-  createLogger, defaultConfigPath, formatListenAddress, resolveConfig, settingsFromEnv, settingsFromFile, startDaemon, type RawSettings,
+  createLogger, defaultConfigPath, formatListenAddress, resolveConfig, seedFromStore, settingsFromEnv, settingsFromFile, startDaemon, type RawSettings,
 } from '../daemon/index.js'
 import type { Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
+import { UsageError } from './usage-error.js'
 
 /**
  * `shoal daemon`: runs until SIGTERM/SIGINT, then stops in order (HTTP, swarm, store) so
@@ -32,8 +33,11 @@ export const daemon: Command = async (args, context) => {
       'allow-push': { type: 'boolean' },
       quota: { type: 'string' },
       'log-level': { type: 'string' },
+      'seed-from': { type: 'string' },
+      'seed-id': { type: 'string', multiple: true },
     },
   })
+  if (values['seed-id'] !== undefined && values['seed-from'] === undefined) throw new UsageError('--seed-id needs --seed-from STORE')
   const flags: RawSettings = {}
   if (context.dataExplicit) flags.dataDir = context.dataDir
   if (context.api !== undefined && context.api !== process.env.SHOAL_API) flags.api = context.api
@@ -69,11 +73,17 @@ export const daemon: Command = async (args, context) => {
       ...(metrics !== undefined ? { metrics: formatListenAddress(metrics) } : {}),
     }) + '\n')
   }
+  // --seed-from: snapshots from a store (s3://, gs://, file://) into this node, beside serving.
+  const seeding = values['seed-from'] !== undefined
+    ? seedFromStore(running.store, values['seed-from'], values['seed-id'], { env: process.env, logger, signal: context.signal }).catch(() => {})
+    : undefined
   await new Promise<void>(resolve => {
     if (context.signal.aborted) resolve()
     context.signal.addEventListener('abort', () => { resolve() }, { once: true })
   })
   logger.info('stopping', { reason: String(context.signal.reason) })
+  // A seed in progress stops with the signal; the store closes only after it has.
+  await seeding
   await running.stop()
   return EXIT_OK
 }

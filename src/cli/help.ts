@@ -27,6 +27,7 @@ The fleet (a daemon per machine):
          [--max-upload RATE] [--max-download RATE] [--quota SIZE] [--config FILE]
          [--upstream URL] [--allow-push] [--push-network CIDR]...
          [--registry HOST:PORT] [--metrics HOST:PORT] [--allowed-host NAME]...
+         [--seed-from STORE [--seed-id ID]...]
                                            run the daemon: the registry mirror on --registry
                                            (127.0.0.1:5050; with status page at /, /metrics and /healthz
                                            unless --metrics gives them their own address); the control
@@ -35,6 +36,8 @@ The fleet (a daemon per machine):
                                            or a client in --push-network (default: loopback)
                                            --upstream: pull misses through from that registry
                                            ($SHOAL_UPSTREAM_USER/$SHOAL_UPSTREAM_PASSWORD for its tokens)
+                                           --seed-from: sync the store's snapshots (or the --seed-id
+                                           ones) into this node and announce them, while it serves
   pull ID|REF [DIR]                        fetch through the swarm with progress; check out to DIR
   peers | status                           what the daemon sees (status --json: peer ID, addresses, bundles)
   keygen swarm FILE                        a pre-shared key that closes a fleet to strangers

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
 import { startS3Gate, startS3Server, type S3Gate, type S3Server } from '../helpers/s3-server.js'
 import { shoal, spawnShoal } from '../helpers/shoal-cli.js'
@@ -182,6 +183,28 @@ describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3
     expect(await ok(undefined, ['verify', '--store', 's3://images/cli/killed', '--id', id], e)).toMatch(/^ok: 1 snapshot\(s\), 4 object/)
   })
 
+  it('a gateway started with --seed-from a bucket takes the snapshot in and an edge pulls it over the swarm', async () => {
+    const e = await env()
+    const dir = await tree(3 * MIB)
+    const id = await ok(undefined, ['push', '--store', 's3://images/cli/seed', dir], e)
+    const gateway = await startDaemonProcess(await tempDir(), ['--no-mdns', '--gateway', '--seed-from', 's3://images/cli/seed'], e)
+    try {
+      const seeded = JSON.parse(await logLine(gateway, 'seed: snapshot in the store', 30_000)) as { id: string, bundleId: string, copiedObjects: number }
+      expect(seeded).toMatchObject({ id, copiedObjects: 4 })
+      const edge = await startDaemonProcess(await tempDir(), ['--no-mdns', '--bootstrap', gateway.address], e)
+      try {
+        const out = join(await tempDir(), 'out')
+        const pulled = await shoal(undefined, ['--api', edge.api, 'pull', seeded.bundleId, out], { env: e, timeoutMs: 60_000 })
+        expect(pulled.code, pulled.stderr).toBe(0)
+        expect(await treeManifest(out)).toBe(await treeManifest(dir))
+      } finally {
+        await edge.stop()
+      }
+    } finally {
+      await gateway.stop()
+    }
+  })
+
   it('says which bucket is missing and which credentials were refused, with its exit code', async () => {
     const e = await env()
     const dir = await tree(10)
@@ -196,6 +219,25 @@ describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3
     expect(unknown.stderr).toContain('no snapshot aaaa')
   })
 })
+
+/** Resolves with the first JSON log line of `daemon` whose message is `msg`. */
+async function logLine (daemon: DaemonProcess, msg: string, timeoutMs: number): Promise<string> {
+  const find = (): string | undefined => daemon.logs().split('\n').find(line => line.includes(`"msg":"${msg}"`))
+  const deadline = AbortSignal.timeout(timeoutMs)
+  for (;;) {
+    const found = find()
+    if (found !== undefined) return found
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => { reject(new Error(`no log line "${msg}" within ${timeoutMs} ms:\n${daemon.logs()}`)) }
+      deadline.addEventListener('abort', onAbort, { once: true })
+      daemon.child.stderr!.once('data', () => {
+        deadline.removeEventListener('abort', onAbort)
+        // The helper's own listener appends this chunk to logs() after this one returns.
+        setImmediate(resolve)
+      })
+    })
+  }
+}
 
 /** Resolves with the part numbers in the (single) upload journal once it lists `count` of them. */
 async function journalWithParts (dir: string, count: number, timeoutMs: number): Promise<number[]> {
