@@ -57,6 +57,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
     const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file (--swarm-key, SHOAL_SWARM_KEY)') : undefined
     const token = config.apiTokenFile !== undefined ? await readToken(config.apiTokenFile) : undefined
+    if (swarmKey === undefined) logger.warn('no swarm key (--swarm-key, SHOAL_SWARM_KEY): any peer that reaches this node\'s libp2p port may join the fleet; make one with `shoal keygen swarm FILE`')
     const byzantine = process.env.SHOAL_TEST_CORRUPT_CHUNKS === '1'
     if (byzantine) logger.warn('SHOAL_TEST_CORRUPT_CHUNKS=1: this node serves corrupt chunks, for fault tests only')
     swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, logger: logger.child({ module: 'swarm' }) }, {
