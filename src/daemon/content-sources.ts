@@ -1,11 +1,13 @@
 import {
-  imageRefOf, parseDigest, type BlobSource, type ContentSources, type ImageAssembler, type PullThrough,
+  imageRefOf, parseDigest, type BlobSource, type ContentSources,
   type RepositoryName, type ResolvedTag, type Sha256Digest,
 } from '../http/index.js'
 import { ingestBlobBytes, type Store } from '../store/index.js'
 import type { FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
 import { answerFleet } from './fleet-answers.js'
+import type { ImageAssembler } from './image-assembler.js'
 import type { Logger } from './logger.js'
+import type { PullThrough } from './pull-through.js'
 
 export interface ContentSourcesComponents {
   store: Store

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import {
-  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, ImageAssembler, listenOn, PullThrough, readStatus,
+  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, listenOn, readStatus,
   formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type StatusResponse,
 } from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
@@ -9,6 +9,8 @@ import { createSwarm, type Swarm } from '../swarm/index.js'
 import { createUpstream, type Upstream } from '../upstream/index.js'
 import { swarmBlobSource } from './blob-source.js'
 import { createContentSources } from './content-sources.js'
+import { ImageAssembler } from './image-assembler.js'
+import { PullThrough } from './pull-through.js'
 import { corruptingStore } from './byzantine.js'
 import type { DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'

@@ -1,12 +1,13 @@
 import { open } from 'node:fs/promises'
 import { sha256Hex } from '../hash/index.js'
 import {
-  imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType, type PullThrough,
+  imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType,
   type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
 import { commitBlobBundle, type Store } from '../store/index.js'
 import type { FleetAnswer, FleetQuery } from '../swarm/index.js'
 import type { Logger } from './logger.js'
+import type { PullThrough } from './pull-through.js'
 
 export interface FleetAnswerComponents {
   store: Store

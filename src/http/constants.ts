@@ -43,19 +43,3 @@ export const RECENT_CHUNK_TABLES = 256
 
 /** Read size for serving complete objects; one chunk keeps syscalls few without holding much memory. */
 export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
-
-/**
- * A tag pulled through is re-resolved at the upstream when it was last resolved longer ago
- * than this, so a moved tag (`latest`) is followed; in between it is answered from the store.
- */
-export const TAG_REVALIDATE_AFTER_MS = 60 * 1000
-
-/**
- * How long a request waits for that re-resolution before it is answered with the tag the
- * store has: an edge whose uplink is down keeps serving what it holds, after this delay once
- * per TAG_REVALIDATE_AFTER_MS.
- */
-export const TAG_REVALIDATE_TIMEOUT_MS = 3 * 1000
-
-/** Tags whose last upstream resolution time is remembered (beyond that the oldest is forgotten and re-resolved). */
-export const MAX_REMEMBERED_TAGS = 10_000

@@ -3,8 +3,10 @@
 // control API under /api/v1/ by createControlApi.
 export { createHttpApi } from './http-api.js'
 export type { BlobSource, ContentSources, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger, PulledThroughImage, ResolvedTag, UpstreamManifest, UpstreamSource } from './types.js'
-export { PullThrough, type PullThroughInit } from './pull-through.js'
-export { ImageAssembler, type ImageAssemblerInit } from './image-assembler.js'
+// For the daemon's content sources (pull-through and bundle making live there).
+export { commitImage, heldBlob, imageBlobs, type ImageCommit } from './image-commit.js'
+export { parseManifestDocument, type ManifestDocument } from './manifest-document.js'
+export { namespaceHeader } from './respond.js'
 export { parseRepositoryName, parseDigest, imageRefOf, type RepositoryName, type Sha256Digest } from './names.js'
 export { bundleHolding } from './object-lookup.js'
 export { MAX_MANIFEST_BYTES } from './constants.js'

@@ -1,10 +1,25 @@
+import {
+  imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type RepositoryName, type Sha256Digest, type UpstreamManifest,
+  type UpstreamSource,
+} from '../http/index.js'
 import type { Store } from '../store/index.js'
-import { MAX_REMEMBERED_TAGS, TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS } from './constants.js'
-import { RegistryError } from './errors.js'
 import type { ImageAssembler } from './image-assembler.js'
-import { imageRefOf, parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
-import { namespaceHeader } from './respond.js'
-import type { HttpLogger, UpstreamManifest, UpstreamSource } from './types.js'
+
+/**
+ * A tag pulled through is re-resolved at the upstream when it was last resolved longer ago
+ * than this, so a moved tag (`latest`) is followed; in between it is answered from the store.
+ */
+export const TAG_REVALIDATE_AFTER_MS = 60 * 1000
+
+/**
+ * How long a request waits for that re-resolution before it is answered with the tag the
+ * store has: an edge whose uplink is down keeps serving what it holds, after this delay once
+ * per TAG_REVALIDATE_AFTER_MS.
+ */
+export const TAG_REVALIDATE_TIMEOUT_MS = 3 * 1000
+
+/** Tags whose last upstream resolution time is remembered (beyond that the oldest is forgotten and re-resolved). */
+const MAX_REMEMBERED_TAGS = 10_000
 
 export interface PullThroughInit {
   store: Store

@@ -1,11 +1,10 @@
 import { open } from 'node:fs/promises'
 import { sha256Hex } from '../hash/index.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
+import {
+  commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type ManifestDocument, type PulledThroughImage,
+} from '../http/index.js'
 import type { ImageBlob, Store } from '../store/index.js'
-import { MAX_MANIFEST_BYTES } from './constants.js'
-import { commitImage, heldBlob } from './image-commit.js'
-import { parseManifestDocument, type ManifestDocument } from './manifest-document.js'
-import type { HttpLogger, PulledThroughImage } from './types.js'
 
 /** Images waiting for their blobs at once; past this the oldest is dropped (it is asked for again if a client wants it). */
 const MAX_PENDING_IMAGES = 256
