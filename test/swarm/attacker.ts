@@ -3,6 +3,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { YAMUX_WINDOW_BYTES } from '../../src/swarm/constants.js'
 import { createPeerKey } from '../../src/swarm/index.js'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
 
@@ -19,7 +20,8 @@ export class Attacker {
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // The daemons' windows (libp2p-node.ts): yamux peers must agree on the initial window.
+      streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW_BYTES, maxStreamWindowSize: YAMUX_WINDOW_BYTES, maxReadBufferLength: YAMUX_WINDOW_BYTES * 2 } })],
     })
     return new Attacker(node)
   }

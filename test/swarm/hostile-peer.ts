@@ -148,6 +148,46 @@ export class HostilePeer {
     return opened
   }
 
+  /**
+   * Row 10: a leech. Greets (so it looks like a neighbour) but never advertises a chunk, and
+   * asks for every chunk of an object `rounds` times over, reading what comes back. Resolves
+   * with how many OK answers each chunk got.
+   */
+  async leech (connection: Connection, bundleId: string, object: string, chunkCount: number, rounds: number): Promise<number[]> {
+    const have = await connection.newStream(HAVE_PROTOCOL)
+    readFrames(have, { maxFrameBytes: 4 * 1024 * 1024, messageTimeoutMs: 60_000, onFrame: () => {} })
+    have.send(frame(HaveMessage.encode({ hello: { gateway: false, bundles: [unhex(bundleId)] } })))
+    const served = new Array<number>(chunkCount).fill(0)
+    const stream = await connection.newStream(CHUNK_PROTOCOL)
+    let answered = 0
+    const total = chunkCount * rounds
+    const done = new Promise<void>((resolve, reject) => {
+      readFrames(stream, {
+        maxFrameBytes: 2 * 1024 * 1024,
+        messageTimeoutMs: 60_000,
+        onFrame: (bytes) => {
+          const response = ChunkResponse.decode(bytes)
+          if (response.status === ChunkResponse.Status.OK) served[response.index] = (served[response.index] ?? 0) + 1
+          answered++
+          if (answered === total) resolve()
+          // One request at a time per chunk: ask the next round once this answer is in.
+          else if (answered % chunkCount === 0) askRound()
+        },
+      })
+      stream.addEventListener('close', (evt) => { if (answered < total) reject(evt.error ?? new Error('the leech stream closed')) }, { once: true })
+    })
+    const askRound = (): void => {
+      const requests = new Uint8ArrayList()
+      for (let index = 0; index < chunkCount; index++) requests.append(frame(ChunkRequest.encode({ object: unhex(object), index, cancel: false })))
+      stream.send(requests)
+    }
+    askRound()
+    await done
+    stream.abort(new Error('the leech is done'))
+    have.abort(new Error('the leech is done'))
+    return served
+  }
+
   /** Row 4: a have stream that greets, then adds random bundle IDs to its interest as fast as it can. */
   async floodInterest (connection: Connection, batches: number): Promise<{ sent: number, reset: boolean }> {
     const stream = await connection.newStream(HAVE_PROTOCOL)

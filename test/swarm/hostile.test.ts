@@ -213,6 +213,24 @@ describe('one hostile peer', () => {
     })
   }
 
+  it('row 10: a leech gets each chunk once per window, and the gateway does not hold honest edges back for it', async () => {
+    const f = await fleet()
+    const peer = await HostilePeer.start()
+    try {
+      const connection = await peer.connect(f.gateway.address)
+      const object = f.objects.find(o => o !== '') ?? ''
+      const chunks = Math.ceil(BUNDLE_BYTES / MiB)
+      const [served] = await Promise.all([
+        peer.leech(connection, f.bundleId, object, chunks, 5),
+        pullBoth(f, 'row 10 (a leech beside the edges)'),
+      ])
+      // Five rounds of asking for every chunk: each was sent to the leech once.
+      expect(served).toEqual(new Array<number>(chunks).fill(1))
+    } finally {
+      await peer.stop()
+    }
+  })
+
   it('row 6: a peer that drips a manifest does not hold a pull; another peer answers', async () => {
     const f = await fleet()
     const peer = await HostilePeer.start()
