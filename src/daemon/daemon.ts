@@ -15,6 +15,7 @@ import { corruptingStore } from './byzantine.js'
 import type { DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
+import { createQuotaKeeper } from './quota-keeper.js'
 import { createReadiness } from './readiness.js'
 import type { Logger } from './logger.js'
 
@@ -48,6 +49,8 @@ const MIN_TOKEN_LENGTH = 16
  */
 export async function startDaemon (config: DaemonConfig, logger: Logger): Promise<Daemon> {
   const store = await openStore({ dir: config.dataDir, quotaBytes: config.quotaBytes })
+  // Every write path adds a bundle or completes an object; the keeper evicts after each.
+  const quota = createQuotaKeeper(store, logger.child({ module: 'quota' }))
   let swarm: Swarm | undefined
   const listeners: Listener[] = []
   let registry: HttpApi | undefined
@@ -149,6 +152,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         await started.assembler.close()
         await closeAll(listeners)
         await started.swarm.stop()
+        await quota.close()
         await store.close()
         logger.info('daemon stopped')
       },
@@ -160,6 +164,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     await assembler?.close()
     await closeAll(listeners)
     await swarm?.stop()
+    await quota.close()
     await store.close()
     throw err
   }

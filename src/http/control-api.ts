@@ -130,6 +130,8 @@ async function pull ({ store, swarm, logger }: ControlApiComponents, ref: string
   write({ type: 'resolved', id })
   const started = Date.now()
   let lastProgressAt = 0
+  // In use while it arrives: the quota keeper evicts others, never the bundle being pulled.
+  const release = store.useBundle(id)
   try {
     await swarm.pull(id, {
       signal,
@@ -152,6 +154,8 @@ async function pull ({ store, swarm, logger }: ControlApiComponents, ref: string
     // An error without a code is the pull's own failure, not an internal fault of the API.
     write({ type: 'error', code: (err as { code?: unknown }).code === undefined ? 'PULL_FAILED' : code, message })
     logger?.info('pull failed', { bundleId: id, code, message })
+  } finally {
+    release()
   }
   res.end()
 }

@@ -42,8 +42,14 @@ export async function receivePush (store: Store, req: IncomingMessage, kind: Pus
 /** `GET /api/v1/export/ID?format=tree|archive`: the bundle as a stream the CLI writes where it likes. */
 export async function sendBundle (store: Store, res: ServerResponse, id: string, format: 'tree' | 'archive', signal: AbortSignal): Promise<void> {
   await requireCompleteBundle(store, id)
-  res.writeHead(200, { 'content-type': 'application/x-tar', 'cache-control': 'no-store', 'shoal-bundle-id': id })
-  await streamBundle(store, id, format, res, { signal })
+  // A client is reading it: the quota must not evict it under the stream.
+  const release = store.useBundle(id)
+  try {
+    res.writeHead(200, { 'content-type': 'application/x-tar', 'cache-control': 'no-store', 'shoal-bundle-id': id })
+    await streamBundle(store, id, format, res, { signal })
+  } finally {
+    release()
+  }
 }
 
 function byteLimit (maxBytes: number | undefined): Transform {

@@ -49,15 +49,19 @@ export async function objectBytes (store: Store): Promise<number> {
 }
 
 /**
- * Keeps objects under the store's quota by removing the least recently used unpinned
- * bundles (never `protect`, the one just added) and collecting their objects.
+ * Keeps objects under the store's quota by removing the least recently used bundles and
+ * collecting their objects. Never evicted: a pinned bundle, `protect` (the one just added),
+ * one in use (`store.useBundle`: a client reading it, a pull writing it), and an incomplete
+ * one (a pull under way, perhaps from a registry request; `shoal rm` drops an abandoned one).
+ * So the store stays within the quota plus what is in flight.
  */
 export async function enforceQuota (store: Store, options: { protect?: string, signal?: AbortSignal } = {}): Promise<string[]> {
   const quota = store.quotaBytes
   if (quota === undefined) return []
   const evicted: string[] = []
   while (await objectBytes(store) > quota) {
-    const candidates = (await store.listBundles()).filter(b => !b.pinned && b.id !== options.protect)
+    options.signal?.throwIfAborted()
+    const candidates = (await store.listBundles()).filter(b => !b.pinned && b.complete && b.id !== options.protect && !store.isBundleInUse(b.id))
     candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt)
     const victim = candidates[0]
     if (victim === undefined) break

@@ -50,6 +50,7 @@ export class Store {
   readonly layout: StoreLayout
   readonly meta: Metadata
   readonly quotaBytes: number | undefined
+  private readonly bundlesInUse = new Map<string, number>()
   readonly fsync: boolean
   private readonly events = new EventEmitter()
   /** Serialises writes of one single-chunk object (they share a staging name). */
@@ -224,6 +225,26 @@ export class Store {
       else if (state.state === 'partial') presentBytes += presentChunkBytes(state.bitmap, size, loaded.manifest.chunkSize)
     }
     return { bytes, presentBytes }
+  }
+
+  /**
+   * Marks a bundle as in use (a client reading it, a pull writing it) until the returned
+   * function is called: the quota never evicts it meanwhile. Uses nest.
+   */
+  useBundle (id: string): () => void {
+    this.bundlesInUse.set(id, (this.bundlesInUse.get(id) ?? 0) + 1)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const left = (this.bundlesInUse.get(id) ?? 1) - 1
+      if (left <= 0) this.bundlesInUse.delete(id)
+      else this.bundlesInUse.set(id, left)
+    }
+  }
+
+  isBundleInUse (id: string): boolean {
+    return this.bundlesInUse.has(id)
   }
 
   /** Marks a bundle as used now, for the quota's least-recently-used eviction. */

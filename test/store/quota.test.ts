@@ -76,6 +76,16 @@ describe('store quota', () => {
     expect(await remaining(store)).toEqual([ids.a])
   })
 
+  it('never evicts a bundle in use (being read or pulled), though it is the least recently used', async () => {
+    const { store, ids } = await storeWithThree(200 * KIB)
+    const release = store.useBundle(ids.a)
+    expect(await enforceQuota(store)).toEqual([ids.b, ids.c])
+    expect(await remaining(store)).toEqual([ids.a])
+    release()
+    release()
+    expect(store.isBundleInUse(ids.a)).toBe(false)
+  })
+
   it('keeps objects another bundle still uses when it evicts one', async () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     const store = await openStore({ dir: await tempDir(), quotaBytes: 300 * KIB })

@@ -1,0 +1,45 @@
+import { enforceQuota, type Store } from '../store/index.js'
+import type { Logger } from './logger.js'
+
+/**
+ * Enforces `--quota` after every write, whatever wrote (a push, a pull's objects completing,
+ * pull-through, a registry push): each adds a bundle or completes an object, and the store
+ * says so. Runs are serialized and coalesced — events during a run cause one more run, not
+ * one each — so a pull of many objects costs a few passes, not one per object.
+ */
+export function createQuotaKeeper (store: Store, logger: Logger): { close: () => Promise<void> } {
+  if (store.quotaBytes === undefined) return { close: async () => {} }
+  const lifetime = new AbortController()
+  let running: Promise<void> | undefined
+  let again = false
+  const run = async (): Promise<void> => {
+    do {
+      again = false
+      try {
+        const evicted = await enforceQuota(store, { signal: lifetime.signal })
+        if (evicted.length > 0) logger.info('evicted bundles to stay within the quota', { evicted, quotaBytes: store.quotaBytes })
+      } catch (err) {
+        if (!lifetime.signal.aborted) logger.warn('enforcing the quota failed; the next write tries again', { err })
+      }
+    } while (again && !lifetime.signal.aborted)
+  }
+  const schedule = (): void => {
+    if (lifetime.signal.aborted) return
+    if (running !== undefined) {
+      again = true
+      return
+    }
+    running = run().finally(() => { running = undefined })
+  }
+  store.on('bundle:added', schedule)
+  store.on('object:complete', schedule)
+  schedule()
+  return {
+    close: async () => {
+      store.off('bundle:added', schedule)
+      store.off('object:complete', schedule)
+      lifetime.abort(new Error('the daemon is stopping'))
+      await running
+    },
+  }
+}
