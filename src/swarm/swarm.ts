@@ -97,7 +97,7 @@ export interface PullOptions {
    */
   manifestSearchTimeoutMs?: number
   /**
-   * Give up on an unknown manifest after one search: every connected peer asked once and one
+   * Give up on an unknown manifest after one search: every connected peer answered once and one
    * DHT provider lookup (a person at `shoal pull` wants a fast "not found", not a 30 s wait).
    */
   searchOnce?: boolean
@@ -785,10 +785,13 @@ export class Swarm extends SwarmEventEmitter {
         if (found.length > 0) continue
       }
       if (options.searchOnce === true && progress.providerLookups > 0) {
-        // Peers that joined during the lookup (a redial, a provider) are still asked once.
-        const unasked = node.getPeers().map(p => p.toString()).filter(p => !asked.has(p) && !this.bans.isBanned(p))
-        if (unasked.length === 0) giveUp()
-        continue
+        // Only a peer that answered "not here" has been asked: one whose answer failed (a
+        // reset, a node too busy to answer in time, a connection still upgrading) is asked
+        // again until the deadline, or four edges starting at once on a loaded gateway lose
+        // their pulls to one dropped stream. Peers that joined during the lookup are asked too.
+        const unanswered = node.getPeers().map(p => p.toString()).filter(p => !notFound.has(p) && !this.bans.isBanned(p))
+        if (unanswered.length === 0) giveUp()
+        if (unanswered.some(p => !asked.has(p))) continue
       }
       await this.nextNeighbour(Math.min(nextLookupAt - Date.now(), deadline - Date.now()), search)
     }
