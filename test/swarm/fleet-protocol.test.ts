@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import type { FleetQuery, FleetResponder } from '../../src/swarm/index.js'
+import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
+
+const digestOf = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+const BUNDLE = 'ab'.repeat(32)
+const query = (kind: FleetQuery['kind'], pullThrough = false): FleetQuery => ({
+  kind, registry: 'registry.example.com', repository: 'team/app', reference: kind === 'find-digest' ? digestOf(Buffer.from('layer')) : '1.0', pullThrough,
+})
+
+/** /shoal/fleet/1.0.0 between real swarms over TCP: who is asked, and what is believed. */
+describe('the fleet lookup', () => {
+  const { node } = useSwarms()
+
+  it('asks only the peers it trusts, and takes a bundle from the first that holds the digest', async () => {
+    const trusted = await node()
+    const stranger = await node()
+    const asker = await node({ trust: [trusted.swarm.peerId] })
+    const asked: string[] = []
+    const answering = (who: string): FleetResponder => async (q, from) => {
+      asked.push(`${who}:${q.kind}:${from === asker.swarm.peerId ? 'asker' : from}`)
+      return { status: 'found', bundleId: BUNDLE }
+    }
+    trusted.swarm.serveFleet(answering('trusted'))
+    stranger.swarm.serveFleet(answering('stranger'))
+    await connect(asker, trusted)
+    await connect(asker, stranger)
+
+    const result = await asker.swarm.askFleet(query('find-digest'), { signal: AbortSignal.timeout(10_000) })
+    expect(result.found).toEqual({ status: 'found', bundleId: BUNDLE })
+    expect(result.peer).toBe(trusted.swarm.peerId)
+    // A peer that is not trusted can neither answer for a digest nor be made to pull through.
+    expect(asked).toEqual(['trusted:find-digest:asker'])
+  })
+
+  it('asks for a pull-through only when no trusted peer holds it, and says who was asked when none can', async () => {
+    const gateway = await node()
+    const asker = await node({ trust: [gateway.swarm.peerId] })
+    const seen: boolean[] = []
+    gateway.swarm.serveFleet(async (q) => {
+      seen.push(q.pullThrough)
+      return { status: 'not-found', reason: q.pullThrough ? 'the upstream has no such thing' : 'not held here' }
+    })
+    await connect(asker, gateway)
+
+    const result = await asker.swarm.askFleet(query('find-digest', true), { signal: AbortSignal.timeout(10_000) })
+    expect(result.found).toBeUndefined()
+    // First a read-only lookup, then the pull-through, each answered with its reason.
+    expect(seen).toEqual([false, true])
+    expect(result.misses).toEqual([
+      { peer: gateway.swarm.peerId, reason: 'not-found: not held here' },
+      { peer: gateway.swarm.peerId, reason: 'not-found: the upstream has no such thing' },
+    ])
+  })
+
+  it('bans a trusted peer whose manifest for a tag does not hash to the digest it named', async () => {
+    const liar = await node()
+    const asker = await node({ trust: [liar.swarm.peerId] })
+    liar.swarm.serveFleet(async () => ({ status: 'resolved', digest: digestOf(Buffer.from('{"the":"real one"}')), mediaType: 'application/vnd.oci.image.manifest.v1+json', manifest: Buffer.from('{"a":"forgery"}') }))
+    await connect(asker, liar)
+
+    const banned = nextEvent(asker.swarm, 'peer:banned', e => e.peer === liar.swarm.peerId)
+    const result = await asker.swarm.askFleet(query('resolve-tag'), { signal: AbortSignal.timeout(10_000) })
+    expect(result.found).toBeUndefined()
+    expect(result.misses[0]?.reason).toMatch(/does not hash to/)
+    expect((await banned).reason).toMatch(/does not hash to/)
+  })
+})
