@@ -57,10 +57,10 @@ export const BUNDLE_REQUEST_TIMEOUT_MS = 15_000
  */
 export const CHUNK_STALL_TIMEOUT_MS = 15_000
 /**
- * A request that has waited this long at a peer that delivered nothing since is moved to
- * another holder when one can serve it, and the peer is charged (a drip: one chunk every 14 s
- * kept the 15 s stall timer from ever firing). A window holds ~0.5 s of a peer's rate, so an
- * honest peer faster than ~200 KB/s answers well within it.
+ * A request that has waited this long at a peer that delivered nothing since, and nothing at
+ * all for twice this long, is moved to another holder when one can serve it, and the peer is
+ * charged (a drip: one chunk every 14 s kept the 15 s stall timer from ever firing). An honest
+ * holder, even one whose uplink many askers share, delivers something within 10 s.
  */
 export const SLOW_REQUEST_MS = 5_000
 /** No request stays with one peer longer than this, however busy its link looks. */

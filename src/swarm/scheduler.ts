@@ -45,9 +45,10 @@ export interface SchedulerInit {
   /** After a gateway defers a chunk, how long before that gateway is asked for it again. */
   gatewayDeferMs?: number
   /**
-   * A request this old, at a peer that delivered nothing since it was sent, moves to another
-   * holder when one can serve (another holder delivered lately, or a gateway holds it); the
-   * peer is charged for it (a drip, or a holder that advertises and never sends).
+   * A request this old, at a peer that delivered nothing since it was sent and nothing at all
+   * for twice this, moves to another holder when one can serve (another holder delivered
+   * lately, or a gateway holds it); the peer is charged for it (a drip, or a holder that
+   * advertises and never sends).
    */
   slowRequestMs?: number
   rateSmoothing?: number
@@ -490,10 +491,13 @@ export class Scheduler {
       const stalled = now - progressAt > this.stallTimeoutMs
       let slow = 0
       for (const [slot, sentAt] of [...state.inFlight]) {
-        // Slow: nothing from this peer since the request left, for longer than a healthy link
-        // needs, while someone else can serve it (other holders deliver, or a gateway holds it).
+        // Slow: the request is older than a healthy link needs and the peer delivered nothing
+        // at all for twice that, while someone else can serve it (other holders deliver, or a
+        // gateway holds it). A busy but honest holder (an uplink shared by many askers) keeps
+        // delivering something, and keeps its requests: the simulator showed moving those cost
+        // gateway copies for nothing.
         const isSlow = now - sentAt > this.slowRequestMs && state.lastDeliveryAt <= sentAt &&
-          (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
+          now - state.lastDeliveryAt > 2 * this.slowRequestMs && (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
         if (!stalled && !isSlow && now - sentAt <= this.requestTimeoutMs) continue
         state.inFlight.delete(slot)
         this.dropRequest(slot, peer)
@@ -508,7 +512,7 @@ export class Scheduler {
       } else if (slow > 0) {
         state.penalized = true
         state.rate = undefined
-        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms while other holders delivered` })
+        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms, nothing delivered for ${now - state.lastDeliveryAt} ms, while other holders delivered` })
       }
     }
     return released
