@@ -28,6 +28,7 @@ The fleet (a daemon per machine):
          [--upstream URL] [--allow-push] [--push-network CIDR]...
          [--registry HOST:PORT] [--metrics HOST:PORT] [--allowed-host NAME]...
          [--seed-from STORE [--seed-id ID]...]
+         [--trust PEERID]... [--log-level LEVEL]   (every setting: shoal daemon --help)
                                            run the daemon: the registry mirror on --registry
                                            (127.0.0.1:5050; with status page at /, /metrics and /healthz
                                            unless --metrics gives them their own address); the control
@@ -52,7 +53,8 @@ Global options:
   --api-token-file FILE
                  the bearer token for a control API on TCP (default $SHOAL_API_TOKEN_FILE)
   --json         machine-readable output on stdout
-  --help, -h     this text
+  --help, -h     this text; shoal CMD --help (or shoal help CMD): a command's options and examples
+  --version, -V  the version
 
 Refs are full image names with their registry host: registry.example.com/team/app:1.0.
 Progress bars appear on a terminal only; pipes get just the result.

@@ -2,6 +2,8 @@ import { defaultDataDir, type Command, type CommandContext } from './context.js'
 import { describeError } from '../errors/index.js'
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js'
 import { HELP } from './help.js'
+import { checkCommandLine, commandHelp } from './program.js'
+import { packageVersion } from './version.js'
 import { UsageError } from './usage-error.js'
 
 /** Loaded on demand: `shoal manifest` should not pay for loading libp2p. */
@@ -31,10 +33,22 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
   process.once('SIGTERM', onSignal)
   try {
     const { global, command, rest } = splitGlobalOptions(argv)
+    if (global.version === true && command === undefined) {
+      io.stdout.write(packageVersion() + '\n')
+      return EXIT_OK
+    }
+    // `shoal help CMD` and `shoal CMD --help`: that command's own options and examples.
+    const helpFor = command === 'help' ? rest[0] : global.help === true ? command : undefined
+    if (helpFor !== undefined && COMMANDS[helpFor] !== undefined) {
+      io.stdout.write(await commandHelp(helpFor) ?? HELP)
+      return EXIT_OK
+    }
     if (global.help === true || command === undefined || command === 'help') {
       io.stdout.write(HELP)
       return command === undefined && global.help !== true ? EXIT_USAGE : EXIT_OK
     }
+    // Unknown commands and options are refused here, with commander's "(Did you mean …?)".
+    await checkCommandLine(command, rest)
     const load = COMMANDS[command]
     if (load === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`)
     const run = await load()
@@ -55,7 +69,7 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
   }
 }
 
-interface GlobalOptions { data?: string, json?: boolean, api?: string, apiTokenFile?: string, help?: boolean }
+interface GlobalOptions { data?: string, json?: boolean, api?: string, apiTokenFile?: string, help?: boolean, version?: boolean }
 
 function nonEmpty (value: string | undefined): string | undefined {
   return value === '' ? undefined : value
@@ -80,6 +94,7 @@ function splitGlobalOptions (argv: string[]): { global: GlobalOptions, command: 
     else if (flag === '--api-token-file') global.apiTokenFile = value()
     else if (flag === '--json') global.json = true
     else if (flag === '--help' || flag === '-h') global.help = true
+    else if ((flag === '--version' || flag === '-V') && command === undefined) global.version = true
     else if (command === undefined && !arg.startsWith('-')) command = arg
     else rest.push(arg)
   }

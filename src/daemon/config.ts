@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
+import { SETTINGS, describeValue, envOf, fileKeyOf, fileSchemaOf } from './settings.js'
 
 export interface DaemonConfig {
   dataDir: string
@@ -48,37 +49,40 @@ export const DEFAULT_REGISTRY = '127.0.0.1:5050'
 export const API_SOCKET_NAME = 'api.sock'
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
 
-/** `SHOAL_*` variables; list settings take comma-separated values. */
+/** Truthy and falsy spellings a variable may use; anything else is refused, not guessed. */
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off'])
+
+/** `SHOAL_*` variables (SETTINGS names them); list settings take comma-separated values. */
 export function settingsFromEnv (env: NodeJS.ProcessEnv): RawSettings {
   const out: RawSettings = {}
-  const text = (name: string): string | undefined => env[name] !== undefined && env[name] !== '' ? env[name] : undefined
-  const list = (name: string): string[] | undefined => text(name)?.split(',').map(s => s.trim()).filter(s => s !== '')
-  const flag = (name: string): boolean | undefined => text(name) === undefined ? undefined : !['0', 'false', 'no', 'off'].includes((text(name) ?? '').toLowerCase())
-  assign(out, 'dataDir', text('SHOAL_DATA'))
-  assign(out, 'api', text('SHOAL_API'))
-  assign(out, 'apiTokenFile', text('SHOAL_API_TOKEN_FILE'))
-  assign(out, 'registry', text('SHOAL_REGISTRY'))
-  assign(out, 'metrics', text('SHOAL_METRICS'))
-  assign(out, 'allowedHosts', list('SHOAL_ALLOWED_HOSTS'))
-  assign(out, 'pushNetworks', list('SHOAL_PUSH_NETWORKS'))
-  assign(out, 'listen', list('SHOAL_LISTEN'))
-  assign(out, 'bootstrap', list('SHOAL_BOOTSTRAP'))
-  assign(out, 'mdns', flag('SHOAL_MDNS'))
-  assign(out, 'gateway', flag('SHOAL_GATEWAY'))
-  assign(out, 'maxUploadBytesPerSecond', text('SHOAL_MAX_UPLOAD'))
-  assign(out, 'maxDownloadBytesPerSecond', text('SHOAL_MAX_DOWNLOAD'))
-  assign(out, 'swarmKeyFile', text('SHOAL_SWARM_KEY'))
-  assign(out, 'trust', list('SHOAL_TRUST'))
-  assign(out, 'upstream', text('SHOAL_UPSTREAM'))
-  assign(out, 'upstreamUser', text('SHOAL_UPSTREAM_USER'))
-  assign(out, 'upstreamPassword', text('SHOAL_UPSTREAM_PASSWORD'))
-  assign(out, 'allowPush', flag('SHOAL_ALLOW_PUSH'))
-  assign(out, 'quotaBytes', text('SHOAL_QUOTA'))
-  assign(out, 'logLevel', text('SHOAL_LOG_LEVEL'))
+  for (const spec of SETTINGS) {
+    const name = [envOf(spec), ...spec.aliases?.env ?? []].find(n => env[n] !== undefined && env[n] !== '')
+    const value = name === undefined ? undefined : env[name]
+    if (name === undefined || value === undefined) continue
+    if (spec.type === 'boolean') {
+      const word = value.trim().toLowerCase()
+      if (!TRUE_WORDS.has(word) && !FALSE_WORDS.has(word)) throw new ConfigError(`${name} must be a boolean (true, false, 1, 0, yes, no, on, off), not ${JSON.stringify(value)}`)
+      out[spec.field] = TRUE_WORDS.has(word)
+    } else if (spec.type === 'list') {
+      out[spec.field] = value.split(',').map(s => s.trim()).filter(s => s !== '')
+    } else {
+      out[spec.field] = value
+    }
+  }
   return out
 }
 
-/** A JSON config file with the same keys as DaemonConfig (`dataDir`, `listen`, …). */
+/** Keys earlier config files used, pointing at today's names (one vocabulary for flags, variables and the file). */
+const RENAMED_KEYS: Record<string, string> = {
+  dataDir: 'data', swarmKeyFile: 'swarmKey', maxUploadBytesPerSecond: 'maxUpload', maxDownloadBytesPerSecond: 'maxDownload',
+  quotaBytes: 'quota', allowedHosts: 'allowedHost', pushNetworks: 'pushNetwork',
+}
+
+/**
+ * A JSON config file: the settings' camelCase names (`"swarmKey"`, `"mdns"`, `"maxUpload"`),
+ * each checked against its type, so `"gateway": "yes"` is refused rather than read as false.
+ */
 export async function settingsFromFile (path: string): Promise<RawSettings> {
   let text: string
   try {
@@ -86,24 +90,29 @@ export async function settingsFromFile (path: string): Promise<RawSettings> {
   } catch (err) {
     throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
   }
+  let parsed: unknown
   try {
-    const parsed = JSON.parse(text) as unknown
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the top level is not an object')
-    const out: RawSettings = {}
-    for (const [key, value] of Object.entries(parsed)) {
-      if (!CONFIG_KEYS.has(key)) throw new Error(`unknown key ${JSON.stringify(key)} (known: ${[...CONFIG_KEYS].join(', ')})`)
-      out[key as keyof DaemonConfig] = typeof value === 'number' ? String(value) : value as string | string[] | boolean
-    }
-    return out
+    parsed = JSON.parse(text) as unknown
   } catch (err) {
-    throw new ConfigError(`config file ${path} is invalid: ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(`config file ${path} is not JSON: ${(err as Error).message}`, { cause: err })
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: the top level must be an object of settings`)
+  const byKey = new Map(SETTINGS.map(spec => [fileKeyOf(spec), spec]))
+  const out: RawSettings = {}
+  for (const [key, value] of Object.entries(parsed)) {
+    const spec = byKey.get(key)
+    if (spec === undefined) {
+      const renamed = RENAMED_KEYS[key]
+      throw new ConfigError(renamed !== undefined
+        ? `config file ${path}: key "${key}" is now "${renamed}" (the file uses the flags' names in camelCase)`
+        : `config file ${path}: unknown key ${JSON.stringify(key)} (known: ${[...byKey.keys()].join(', ')})`)
+    }
+    const { schema, expected } = fileSchemaOf(spec)
+    if (!schema.safeParse(value).success) throw new ConfigError(`config file ${path}: "${key}" must be ${expected}, not ${describeValue(value)}`)
+    out[spec.field] = typeof value === 'number' ? String(value) : value as string | string[] | boolean
+  }
+  return out
 }
-
-const CONFIG_KEYS = new Set<string>([
-  'dataDir', 'api', 'apiTokenFile', 'registry', 'metrics', 'allowedHosts', 'pushNetworks', 'listen', 'bootstrap', 'mdns', 'gateway', 'maxUploadBytesPerSecond', 'maxDownloadBytesPerSecond',
-  'swarmKeyFile', 'trust', 'upstream', 'upstreamUser', 'upstreamPassword', 'allowPush', 'quotaBytes', 'logLevel',
-])
 
 /**
  * Flags win over the environment, which wins over the config file, which wins over
@@ -198,8 +207,4 @@ function address (value: string, what: string): ListenAddress {
 
 export function defaultConfigPath (dataDir: string): string {
   return join(dataDir, 'config.json')
-}
-
-function assign<K extends keyof DaemonConfig> (out: RawSettings, key: K, value: string | string[] | boolean | undefined): void {
-  if (value !== undefined) out[key] = value
 }

@@ -17,6 +17,8 @@ async function codesInSources (): Promise<Map<string, string>> {
     for (const match of text.matchAll(/(?:super|new \w*Error)\(\s*(?:\d{3}, )?'([A-Z][A-Z0-9_]{2,})'|readonly code = '([A-Z][A-Z0-9_]{2,})'/g)) {
       found.set(match[1] ?? match[2] ?? '', file)
     }
+    // Codes declared as a union type (`type BucketErrorCode = | 'BUCKET_NOT_FOUND' | …`).
+    if (file.endsWith('errors.ts')) for (const match of text.matchAll(/\| '([A-Z][A-Z0-9_]{2,})'/g)) found.set(match[1] ?? '', file)
   }
   return found
 }

@@ -1,0 +1,127 @@
+import { z } from 'zod'
+import type { DaemonConfig, RawSettings } from './config.js'
+
+/**
+ * The daemon's settings, declared once: each has one name, written as a flag (`--max-upload`),
+ * a variable (`SHOAL_MAX_UPLOAD`) and a config-file key (`"maxUpload"`) by one rule, a type
+ * that all three are checked against, and the text that `shoal daemon --help` and the README
+ * show. Flags win over variables, which win over the file, which wins over defaults.
+ */
+export type SettingType = 'string' | 'list' | 'boolean' | 'size' | 'rate' | 'address' | 'level' | 'path'
+
+export interface SettingSpec {
+  /** kebab-case; the flag is `--NAME`, the variable `SHOAL_NAME` in upper snake case, the file key camelCase. */
+  name: string
+  /** The DaemonConfig field it fills. */
+  field: keyof DaemonConfig
+  type: SettingType
+  /** What a person reads in `--help` and the README. */
+  description: string
+  /** As shown in the help (the daemon computes the real default). */
+  default?: string
+  /** A secret: no flag (argv is visible to every local user), only the variable and the file. */
+  secret?: boolean
+  /** Earlier spellings still read, so existing units keep working. */
+  aliases?: { flags?: string[], env?: string[] }
+}
+
+export const SETTINGS: readonly SettingSpec[] = [
+  { name: 'data', field: 'dataDir', type: 'path', description: 'the store directory', default: '~/.local/share/shoal' },
+  { name: 'api', field: 'api', type: 'address', description: 'the control API: a Unix socket path, or HOST:PORT / http://HOST:PORT (TCP needs --api-token-file)', default: 'DATA/api.sock' },
+  { name: 'api-token-file', field: 'apiTokenFile', type: 'path', description: 'file holding the bearer token for the control API over TCP and for registry pushes' },
+  { name: 'registry', field: 'registry', type: 'address', description: 'the registry mirror containerd is pointed at (HOST:PORT or http://HOST:PORT)', default: '127.0.0.1:5050' },
+  { name: 'metrics', field: 'metrics', type: 'address', description: '/metrics and the status page on their own address (default: on the registry listener)' },
+  { name: 'allowed-host', field: 'allowedHosts', type: 'list', description: 'host names requests may be addressed to besides IPs and localhost', aliases: { env: ['SHOAL_ALLOWED_HOSTS'] } },
+  { name: 'push-network', field: 'pushNetworks', type: 'list', description: 'CIDRs whose clients may push to the registry without the token', default: 'loopback', aliases: { env: ['SHOAL_PUSH_NETWORKS'] } },
+  { name: 'listen', field: 'listen', type: 'list', description: 'libp2p listen multiaddrs', default: '/ip4/0.0.0.0/tcp/4001' },
+  { name: 'bootstrap', field: 'bootstrap', type: 'list', description: 'peers to dial at start, with /p2p/PEERID (usually the gateway)' },
+  { name: 'mdns', field: 'mdns', type: 'boolean', description: 'find peers on the LAN with mDNS (--no-mdns turns it off)', default: 'true' },
+  { name: 'gateway', field: 'gateway', type: 'boolean', description: 'this node brings bundles into the fleet and seeds them', default: 'false' },
+  { name: 'max-upload', field: 'maxUploadBytesPerSecond', type: 'rate', description: 'cap on bytes sent to peers per second (e.g. 10MB/s)' },
+  { name: 'max-download', field: 'maxDownloadBytesPerSecond', type: 'rate', description: 'cap on bytes received from peers per second' },
+  { name: 'quota', field: 'quotaBytes', type: 'size', description: 'evict least recently used unpinned bundles above this size (e.g. 50GB)' },
+  { name: 'swarm-key', field: 'swarmKeyFile', type: 'path', description: 'pre-shared key file that closes the fleet to strangers (`shoal keygen swarm FILE`)' },
+  { name: 'trust', field: 'trust', type: 'list', description: 'publisher peer IDs whose ref records this node accepts' },
+  { name: 'upstream', field: 'upstream', type: 'string', description: 'origin registry to pull misses through from (e.g. https://registry-1.docker.io)' },
+  { name: 'upstream-user', field: 'upstreamUser', type: 'string', description: 'user for the upstream\'s token service', secret: true },
+  { name: 'upstream-password', field: 'upstreamPassword', type: 'string', description: 'password for the upstream\'s token service', secret: true },
+  { name: 'allow-push', field: 'allowPush', type: 'boolean', description: 'accept registry pushes (skopeo copy … docker://NODE/…)', default: 'false' },
+  { name: 'log-level', field: 'logLevel', type: 'level', description: 'debug, info, warn or error', default: 'info' },
+]
+
+/** `max-upload` → `--max-upload`. */
+export function flagOf (spec: Pick<SettingSpec, 'name'>): string { return `--${spec.name}` }
+/** `max-upload` → `SHOAL_MAX_UPLOAD`. */
+export function envOf (spec: Pick<SettingSpec, 'name'>): string { return `SHOAL_${spec.name.replaceAll('-', '_').toUpperCase()}` }
+/** `max-upload` → `maxUpload`. */
+export function fileKeyOf (spec: Pick<SettingSpec, 'name'>): string { return spec.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) }
+
+/** What the config file may hold for each type: a boolean is a boolean, a list a list of strings. */
+const FILE_TYPES: Record<SettingType, { schema: z.ZodType, expected: string }> = {
+  string: { schema: z.string().min(1), expected: 'a non-empty string' },
+  path: { schema: z.string().min(1), expected: 'a path (a non-empty string)' },
+  address: { schema: z.string().min(1), expected: 'an address string (HOST:PORT, a URL or a socket path)' },
+  list: { schema: z.array(z.string().min(1)), expected: 'a list of strings' },
+  boolean: { schema: z.boolean(), expected: 'a boolean (true or false, without quotes)' },
+  size: { schema: z.union([z.number().int().nonnegative(), z.string().min(1)]), expected: 'a size (a number of bytes, or a string such as "50GB")' },
+  rate: { schema: z.union([z.number().int().positive(), z.string().min(1)]), expected: 'a rate (bytes per second, or a string such as "10MB/s")' },
+  level: { schema: z.enum(['debug', 'info', 'warn', 'error']), expected: 'one of "debug", "info", "warn", "error"' },
+}
+
+export function fileSchemaOf (spec: SettingSpec): { schema: z.ZodType, expected: string } { return FILE_TYPES[spec.type] }
+
+/** A value as the config file holds it, described for an error message. */
+export function describeValue (value: unknown): string {
+  if (Array.isArray(value)) return 'a list'
+  if (value === null) return 'null'
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`
+  if (typeof value === 'object') return 'an object'
+  return `the ${typeof value} ${String(value)}`
+}
+
+/** The README's and `shoal daemon --help`'s table, generated from SETTINGS. */
+export function settingsTable (format: 'markdown' | 'text'): string {
+  if (format === 'markdown') {
+    const rows = SETTINGS.map(s => `| ${s.secret === true ? '—' : `\`${s.type === 'boolean' ? `--[no-]${s.name}` : flagOf(s)}\``} | \`${envOf(s)}\` | \`${fileKeyOf(s)}\` | ${s.type} | ${s.default ?? ''} | ${s.description} |`)
+    return ['| flag | variable | config file | type | default | what |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n'
+  }
+  const rows = SETTINGS.map(s => {
+    const flag = s.secret === true ? '(no flag)' : s.type === 'boolean' ? `--[no-]${s.name}` : `${flagOf(s)} ${placeholder(s.type)}`
+    const more = s.default !== undefined ? ` (default ${s.default})` : ''
+    return `  ${flag.padEnd(30)} ${envOf(s).padEnd(26)} ${fileKeyOf(s).padEnd(18)} ${s.description}${more}`
+  })
+  return [`  ${'flag'.padEnd(30)} ${'variable'.padEnd(26)} ${'file key'.padEnd(18)} what`, ...rows].join('\n') + '\n'
+}
+
+function placeholder (type: SettingType): string {
+  return { string: 'TEXT', path: 'FILE', address: 'ADDR', list: 'VALUE…', boolean: '', size: 'SIZE', rate: 'RATE', level: 'LEVEL' }[type]
+}
+
+/** Settings given as flags here; --data, --api and --api-token-file are global options. */
+const GLOBAL_SETTINGS = new Set(['data', 'api', 'api-token-file'])
+const FLAG_SETTINGS = SETTINGS.filter(spec => spec.secret !== true && !GLOBAL_SETTINGS.has(spec.name))
+
+/** parseArgs options, generated from the one settings schema: booleans also take --no-NAME. */
+export const DAEMON_OPTIONS: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = Object.fromEntries([
+  ['config', { type: 'string' }],
+  // One-shot actions at start, not settings: no variable, no file key.
+  ['seed-from', { type: 'string' }],
+  ['seed-id', { type: 'string', multiple: true }],
+  ...FLAG_SETTINGS.flatMap(spec => spec.type === 'boolean'
+    ? [[spec.name, { type: 'boolean' }], [`no-${spec.name}`, { type: 'boolean' }]]
+    : [[spec.name, spec.type === 'list' ? { type: 'string', multiple: true } : { type: 'string' }]]),
+])
+
+export function settingsFromFlags (values: Record<string, string | boolean | Array<string | boolean> | undefined>): RawSettings {
+  const flags: RawSettings = {}
+  for (const spec of FLAG_SETTINGS) {
+    const value = values[spec.name]
+    if (spec.type === 'boolean') {
+      if (values[`no-${spec.name}`] === true) flags[spec.field] = false
+      else if (value === true) flags[spec.field] = true
+    } else if (value !== undefined) {
+      flags[spec.field] = Array.isArray(value) ? value.map(String) : String(value)
+    }
+  }
+  return flags
+}

@@ -1,0 +1,77 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import {
+  DAEMON_OPTIONS, SETTINGS, envOf, fileKeyOf, flagOf, resolveConfig, settingsFromEnv, settingsFromFile, settingsFromFlags, settingsTable, type RawSettings,
+} from '../../src/daemon/index.js'
+import { useTempDirs } from '../helpers/temp-dir.js'
+
+const PEER = '/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
+
+/** One setting three ways: flag arguments, environment, config-file value. */
+const CASES: Array<{ name: string, flags: string[], env: Record<string, string>, file: unknown }> = [
+  { name: 'bootstrap', flags: ['--bootstrap', PEER, '--bootstrap', PEER.replace('10.0.0.1', '10.0.0.2')], env: { SHOAL_BOOTSTRAP: `${PEER},${PEER.replace('10.0.0.1', '10.0.0.2')}` }, file: [PEER, PEER.replace('10.0.0.1', '10.0.0.2')] },
+  { name: 'mdns', flags: ['--no-mdns'], env: { SHOAL_MDNS: 'false' }, file: false },
+  { name: 'gateway', flags: ['--gateway'], env: { SHOAL_GATEWAY: '1' }, file: true },
+  { name: 'max-upload', flags: ['--max-upload', '10MB/s'], env: { SHOAL_MAX_UPLOAD: '10MB/s' }, file: '10MB/s' },
+  { name: 'quota', flags: ['--quota', '50GB'], env: { SHOAL_QUOTA: '50GB' }, file: '50GB' },
+  { name: 'swarm-key', flags: ['--swarm-key', '/etc/shoal/swarm.key'], env: { SHOAL_SWARM_KEY: '/etc/shoal/swarm.key' }, file: '/etc/shoal/swarm.key' },
+  { name: 'trust', flags: ['--trust', 'a', '--trust', 'b'], env: { SHOAL_TRUST: 'a,b' }, file: ['a', 'b'] },
+  { name: 'log-level', flags: ['--log-level', 'debug'], env: { SHOAL_LOG_LEVEL: 'debug' }, file: 'debug' },
+  { name: 'registry', flags: ['--registry', 'http://127.0.0.1:5055'], env: { SHOAL_REGISTRY: '127.0.0.1:5055' }, file: 'http://127.0.0.1:5055/' },
+]
+
+describe('the daemon\'s settings schema', () => {
+  const tempDir = useTempDirs()
+
+  async function fromFile (content: unknown): Promise<RawSettings> {
+    const path = join(await tempDir(), 'config.json')
+    await writeFile(path, JSON.stringify(content))
+    return await settingsFromFile(path)
+  }
+
+  it('names every setting by one rule: --kebab-case, SHOAL_UPPER_SNAKE, camelCase in the file', () => {
+    for (const spec of SETTINGS) {
+      expect(flagOf(spec)).toBe(`--${spec.name}`)
+      expect(envOf(spec)).toBe(`SHOAL_${spec.name.toUpperCase().replaceAll('-', '_')}`)
+      expect(fileKeyOf(spec).replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)).toBe(spec.name)
+    }
+    expect(fileKeyOf({ name: 'swarm-key' })).toBe('swarmKey')
+  })
+
+  it('gives the same configuration whether a setting comes from a flag, a variable or the file', async () => {
+    const data = await tempDir()
+    for (const c of CASES) {
+      const flags = settingsFromFlags(parseArgs({ args: c.flags, options: DAEMON_OPTIONS, strict: true }).values)
+      const viaFlag = resolveConfig({ flags, env: {}, file: {} }, data)
+      const viaEnv = resolveConfig({ flags: {}, env: settingsFromEnv(c.env), file: {} }, data)
+      const spec = SETTINGS.find(s => s.name === c.name)!
+      const viaFile = resolveConfig({ flags: {}, env: {}, file: await fromFile({ [fileKeyOf(spec)]: c.file }) }, data)
+      expect(viaEnv, c.name).toEqual(viaFlag)
+      expect(viaFile, c.name).toEqual(viaFlag)
+      // And the setting really changed something.
+      expect(viaFlag, c.name).not.toEqual(resolveConfig({ flags: {}, env: {}, file: {} }, data))
+    }
+  })
+
+  it('refuses a wrongly typed value in the file, naming the key and the type it needs', async () => {
+    await expect(fromFile({ gateway: 'yes' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('"gateway" must be a boolean (true or false, without quotes), not the string "yes"') as unknown })
+    await expect(fromFile({ bootstrap: PEER })).rejects.toThrow(/"bootstrap" must be a list of strings, not the string/)
+    await expect(fromFile({ logLevel: 'loud' })).rejects.toThrow(/"logLevel" must be one of "debug", "info", "warn", "error"/)
+    await expect(fromFile({ maxUpload: true })).rejects.toThrow(/"maxUpload" must be a rate/)
+    await expect(fromFile({ swarmKeyFile: '/k' })).rejects.toThrow(/key "swarmKeyFile" is now "swarmKey"/)
+    await expect(fromFile({ colour: 'blue' })).rejects.toThrow(/unknown key "colour"/)
+    expect(() => settingsFromEnv({ SHOAL_MDNS: 'maybe' })).toThrow(/SHOAL_MDNS must be a boolean/)
+  })
+
+  it('generates the table the README and `shoal daemon --help` show, one row per setting', () => {
+    const text = settingsTable('text')
+    const markdown = settingsTable('markdown')
+    for (const spec of SETTINGS) {
+      expect(text).toContain(envOf(spec))
+      expect(markdown).toContain(`\`${fileKeyOf(spec)}\``)
+    }
+    expect(markdown.split('\n').filter(l => l.startsWith('| `') || l.startsWith('| —'))).toHaveLength(SETTINGS.length)
+  })
+})
