@@ -155,7 +155,7 @@ describe.skipIf(podsUnavailable() !== undefined)('the workloads in deploy/kubern
     const keyed = await runPod(edge, documents, { secrets: { 'shoal-swarm-key': { 'swarm.key': swarmKey } } })
     pods.push(keyed)
     await waitFor('the keyed edge to be alive', async () => (await keyed.get('metrics', '/healthz')).status === 200 ? true : undefined, 30_000).catch((err: Error) => { throw new Error(`${err.message}\n${keyed.logs()}`) })
-    expect(JSON.parse(await readFile(join(keyed.volume('run'), 'config.json'), 'utf8'))).toEqual({ swarmKeyFile: join(keyed.volume('swarm-key'), 'swarm.key') })
+    expect(JSON.parse(await readFile(join(keyed.volume('run'), 'config.json'), 'utf8'))).toEqual({ swarmKey: join(keyed.volume('swarm-key'), 'swarm.key') })
     expect(keyed.logs()).not.toContain('no swarm key')
 
     const gw = await runPod(gateway, documents)
