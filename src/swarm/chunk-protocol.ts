@@ -53,6 +53,8 @@ const MAX_REMEMBERED_UPLOADS = 65_536
  * asker that still comes to the gateway likely cannot reach the copy, and is served.
  */
 const DEFER_RECENT_UPLOAD_MS = 10_000
+/** A recipient has this long after its first chunk of an object to advertise it, or it is not deferred for. */
+const ADVERTISE_GRACE_MS = 2_000
 /** A chunk sent to a peer is not sent to the same peer again within this time. */
 const RESEND_WINDOW_MS = 10_000
 /** An asker is told to wait for one chunk at most this often (about as many seconds, see GATEWAY_DEFER_MS). */
@@ -66,6 +68,8 @@ export class ChunkServer {
   private readonly deferred = new Map<string, number>()
   /** peer|object:index → when we last sent that chunk to that peer. */
   private readonly sentTo = new Map<string, number>()
+  /** peer|object → when we first sent that peer a chunk of the object. */
+  private readonly firstSentTo = new Map<string, number>()
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {}
 
@@ -92,9 +96,11 @@ export class ChunkServer {
     return at !== undefined && Date.now() - at < RESEND_WINDOW_MS
   }
 
-  recordSent (key: string, peer: PeerKey): void {
+  recordSent (key: string, peer: PeerKey, object: string): void {
     if (this.sentTo.size >= MAX_REMEMBERED_UPLOADS) this.sentTo.clear()
     this.sentTo.set(`${peer}|${key}`, Date.now())
+    if (this.firstSentTo.size >= MAX_REMEMBERED_UPLOADS) this.firstSentTo.clear()
+    if (!this.firstSentTo.has(`${peer}|${object}`)) this.firstSentTo.set(`${peer}|${object}`, Date.now())
     if (!this.init.gateway) return
     if (this.sent.size >= MAX_REMEMBERED_UPLOADS) this.sent.clear()
     this.sent.set(key, { copies: this.copiesSent(key) + 1, at: Date.now(), peer })
@@ -111,10 +117,11 @@ export class ChunkServer {
     if (!this.init.gateway) return false
     const last = this.sent.get(key)
     if (last === undefined || last.peer === peer || Date.now() - last.at > DEFER_RECENT_UPLOAD_MS) return false
-    // Only for a recipient that tells its neighbours what it holds: a leech that never
-    // advertises would otherwise make the gateway hold honest askers back for chunks nobody
-    // will pass on (an honest pull went from 0.75 s to 6.4 s).
-    if (this.components.haveList.holding(last.peer, object) === undefined) return false
+    // Only for a recipient that tells its neighbours what it holds (or has had a moment to
+    // start): a leech that never advertises would otherwise make the gateway hold honest
+    // askers back for chunks nobody will pass on (an honest pull went from 0.75 s to 6.4 s).
+    const firstSent = this.firstSentTo.get(`${last.peer}|${object}`) ?? 0
+    if (this.components.haveList.holding(last.peer, object) === undefined && Date.now() - firstSent > ADVERTISE_GRACE_MS) return false
     const asked = `${peer}|${key}`
     const times = this.deferred.get(asked) ?? 0
     if (times >= MAX_DEFERRALS_PER_ASKER) return false
@@ -330,7 +337,7 @@ class ServeSession {
       await uploadLimiter?.take(bytes.byteLength, { signal })
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
       const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
-      this.server.recordSent(request.key, this.peer)
+      this.server.recordSent(request.key, this.peer, request.object)
       await this.sendWithin([header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal)
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
