@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { formatManifest, snapdirId, walkTree } from '../manifest/index.js'
 import { bundleOfTree } from '../store/index.js'
-import { printLine, warn, type Command } from './context.js'
+import { printJson, printLine, warn, type Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
 import { UsageError } from './usage-error.js'
 
@@ -10,9 +10,14 @@ export const id: Command = async (args, context) => {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { bundle: { type: 'boolean' } } })
   const dir = positionals[0]
   if (dir === undefined || positionals.length > 1) throw new UsageError('id takes one DIR')
-  const result = values.bundle === true
-    ? (await bundleOfTree(dir, { signal: context.signal, onWarning: warn(context) })).bundleId
-    : snapdirId(formatManifest(await walkTree(dir, { signal: context.signal, onWarning: warn(context) })))
-  printLine(context, result)
+  if (values.bundle === true) {
+    const { bundleId, bundle } = await bundleOfTree(dir, { signal: context.signal, onWarning: warn(context) })
+    if (context.json) printJson(context, { bundleId, snapdirId: snapdirId(bundle.manifestText) })
+    else printLine(context, bundleId)
+    return EXIT_OK
+  }
+  const result = snapdirId(formatManifest(await walkTree(dir, { signal: context.signal, onWarning: warn(context) })))
+  if (context.json) printJson(context, { snapdirId: result })
+  else printLine(context, result)
   return EXIT_OK
 }

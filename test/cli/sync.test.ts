@@ -36,4 +36,16 @@ describe('shoal sync', () => {
     }
     expect(await listFiles(parent)).toEqual([])
   })
+
+  it('answers manifest, id and id --bundle in JSON under --json', async () => {
+    const tree = await tempDir()
+    await symlinkTree(tree)
+    expect(JSON.parse(await shoalOk(undefined, ['--json', 'id', tree]))).toEqual({ snapdirId: SNAPDIR_SYMLINK_GOLDEN_ID })
+    const manifest = JSON.parse(await shoalOk(undefined, ['--json', 'manifest', tree])) as { snapdirId: string, entries: Array<{ path: string, perms: string, size: number }> }
+    expect(manifest.snapdirId).toBe(SNAPDIR_SYMLINK_GOLDEN_ID)
+    expect(manifest.entries.find(e => e.path === './link-a')).toMatchObject({ perms: '777', size: 5 })
+    const bundle = JSON.parse(await shoalOk(undefined, ['--json', 'id', '--bundle', tree])) as { bundleId: string, snapdirId: string }
+    expect(bundle.snapdirId).toBe(SNAPDIR_SYMLINK_GOLDEN_ID)
+    expect(bundle.bundleId).toBe(await shoalOk(undefined, ['id', '--bundle', tree]))
+  })
 })
