@@ -24,7 +24,8 @@ const MIB = 1024 * 1024
  */
 const SNAPDIR_DIR = process.env.SHOAL_SNAPDIR_DIR
 
-describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3rver, the AWS CLI)', () => {
+// Each test runs several CLI processes over a gigabyte-scale machine share: minutes, not the default 60 s, under load.
+describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3rver, the AWS CLI)', { timeout: 240_000 }, () => {
   const tempDir = useTempDirs()
   let server: S3Server
   let serverDir: string
@@ -160,7 +161,7 @@ describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3
     const journalDir = join(e.XDG_STATE_HOME!, 'shoal', 'bucket-uploads')
     await mkdir(journalDir, { recursive: true })
     const { child, done } = spawnShoal(data, ['sync', '--id', bundleId, '--from', data, '--to', 's3://images/cli/killed'], { env: firstEnv })
-    const landed = await journalWithParts(journalDir, 3, 30_000)
+    const landed = await journalWithParts(journalDir, 3, 150_000)
     child.kill('SIGKILL')
     expect((await done).signal).toBe('SIGKILL')
     expect(landed.sort()).toEqual([1, 2, 3])
@@ -189,7 +190,7 @@ describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3
     const id = await ok(undefined, ['push', '--store', 's3://images/cli/seed', dir], e)
     const gateway = await startDaemonProcess(await tempDir(), ['--no-mdns', '--gateway', '--seed-from', 's3://images/cli/seed'], e)
     try {
-      const seeded = JSON.parse(await logLine(gateway, 'seed: snapshot in the store', 30_000)) as { id: string, bundleId: string, copiedObjects: number }
+      const seeded = JSON.parse(await logLine(gateway, 'seed: snapshot in the store', 120_000)) as { id: string, bundleId: string, copiedObjects: number }
       expect(seeded).toMatchObject({ id, copiedObjects: 4 })
       const edge = await startDaemonProcess(await tempDir(), ['--no-mdns', '--bootstrap', gateway.address], e)
       try {
