@@ -161,7 +161,8 @@ describe('shoal push/pull/sync/verify/revisions --store with s3:// and gs:// (s3
     const journalDir = join(e.XDG_STATE_HOME!, 'shoal', 'bucket-uploads')
     await mkdir(journalDir, { recursive: true })
     const { child, done } = spawnShoal(data, ['sync', '--id', bundleId, '--from', data, '--to', 's3://images/cli/killed'], { env: firstEnv })
-    const landed = await journalWithParts(journalDir, 3, 150_000)
+    // A run that ends before three parts landed is a failure to show, not a wait to sit out.
+    const landed = await Promise.race([journalWithParts(journalDir, 3, 150_000), done.then(r => { throw new Error(`the sync ended (${String(r.code)}) before three parts landed: ${r.stderr}`) })])
     child.kill('SIGKILL')
     expect((await done).signal).toBe('SIGKILL')
     expect(landed.sort()).toEqual([1, 2, 3])
@@ -256,9 +257,9 @@ async function journalWithParts (dir: string, count: number, timeoutMs: number):
   try {
     const deadline = AbortSignal.timeout(timeoutMs)
     for (;;) {
-      const found = await read()
-      if (found !== undefined) return found
-      await new Promise<void>((resolve, reject) => {
+      // Listen before reading: a change while the directory is read must not be missed (the
+      // last journal write before the held parts is the one this waits for).
+      const changed = new Promise<void>((resolve, reject) => {
         const onAbort = (): void => { reject(new Error(`the upload journal in ${dir} did not reach ${count} parts in ${timeoutMs} ms`)) }
         deadline.addEventListener('abort', onAbort, { once: true })
         watcher.once('change', () => {
@@ -266,6 +267,10 @@ async function journalWithParts (dir: string, count: number, timeoutMs: number):
           resolve()
         })
       })
+      changed.catch(() => {})
+      const found = await read()
+      if (found !== undefined) return found
+      await changed
     }
   } finally {
     watcher.close()
