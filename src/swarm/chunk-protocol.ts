@@ -66,7 +66,7 @@ export class ChunkServer {
   private readonly sent = new Map<string, { copies: number, at: number, peer: PeerKey }>()
   /** peer|object:index → times that asker was told to wait for that chunk. */
   private readonly deferred = new Map<string, number>()
-  /** peer|object:index → when we last sent that chunk to that peer. */
+  /** peer/connection|object:index → when we last sent that chunk on that peer's connection. */
   private readonly sentTo = new Map<string, number>()
   /** peer|object → when we first sent that peer a chunk of the object. */
   private readonly firstSentTo = new Map<string, number>()
@@ -74,7 +74,7 @@ export class ChunkServer {
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {}
 
   handleStream (stream: Stream, connection: Connection): void {
-    const session = new ServeSession(connection.remotePeer.toString(), stream, this, () => { this.sessions.delete(session) })
+    const session = new ServeSession(connection.remotePeer.toString(), connection.id, stream, this, () => { this.sessions.delete(session) })
     this.sessions.add(session)
   }
 
@@ -88,17 +88,20 @@ export class ChunkServer {
 
   /**
    * Upload fairness: the same chunk goes to the same peer at most once per
-   * RESEND_WINDOW_MS (a leech asked one chunk 2,793 times in 20 s). An honest asker never
-   * asks again for a chunk it received; it may after losing it, and then waits the window.
+   * RESEND_WINDOW_MS on one connection (a leech asked one chunk 2,793 times in 20 s). An
+   * honest asker never asks again for a chunk it received on the same connection; one that
+   * was killed and restarted lost its unsynced chunks and comes back on a new connection, and
+   * is served at once (kept per peer, the window turned its re-asks into DEFERRED answers that
+   * its refusal score then counted against the gateway).
    */
-  sentRecently (peer: PeerKey, key: string): boolean {
-    const at = this.sentTo.get(`${peer}|${key}`)
+  sentRecently (asker: string, key: string): boolean {
+    const at = this.sentTo.get(`${asker}|${key}`)
     return at !== undefined && Date.now() - at < RESEND_WINDOW_MS
   }
 
-  recordSent (key: string, peer: PeerKey, object: string): void {
+  recordSent (key: string, peer: PeerKey, connectionId: string, object: string): void {
     if (this.sentTo.size >= MAX_REMEMBERED_UPLOADS) this.sentTo.clear()
-    this.sentTo.set(`${peer}|${key}`, Date.now())
+    this.sentTo.set(`${peer}/${connectionId}|${key}`, Date.now())
     if (this.firstSentTo.size >= MAX_REMEMBERED_UPLOADS) this.firstSentTo.clear()
     if (!this.firstSentTo.has(`${peer}|${object}`)) this.firstSentTo.set(`${peer}|${object}`, Date.now())
     if (!this.init.gateway) return
@@ -148,6 +151,7 @@ class ServeSession {
 
   constructor (
     private readonly peer: PeerKey,
+    private readonly connectionId: string,
     private readonly stream: Stream,
     private readonly server: ChunkServer,
     onClosed: () => void,
@@ -202,7 +206,7 @@ class ServeSession {
       this.reply(object, request.index, ChunkResponse.Status.NOT_PRESENT)
       return
     }
-    if (this.server.sentRecently(this.peer, key)) {
+    if (this.server.sentRecently(`${this.peer}/${this.connectionId}`, key)) {
       // It has these bytes already: a gateway says wait (it serves again after the window),
       // an edge says it is not the one to ask.
       this.reply(object, request.index, this.server.init.gateway ? ChunkResponse.Status.DEFERRED : ChunkResponse.Status.NOT_PRESENT)
@@ -337,7 +341,7 @@ class ServeSession {
       await uploadLimiter?.take(bytes.byteLength, { signal })
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
       const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
-      this.server.recordSent(request.key, this.peer, request.object)
+      this.server.recordSent(request.key, this.peer, this.connectionId, request.object)
       await this.sendWithin([header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal)
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
