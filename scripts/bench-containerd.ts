@@ -17,6 +17,7 @@
 //   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
 // The machine is shared (2 cores, other sessions): compare within one run only.
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +26,7 @@ import { promisify } from 'node:util'
 import { Containerd, containerdUnavailable } from '../test/helpers/containerd.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../test/helpers/daemon-process.js'
 import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
+import { shoalOk } from '../test/helpers/shoal-cli.js'
 import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
 import { generateImages } from './gen-images.js'
 
@@ -67,8 +69,11 @@ async function main (): Promise<void> {
   const relays: HttpRelay[] = []
   let registry: RegistryProcess | undefined
   let seq = 0
+  const swarmKey = join(work, 'swarm.key')
+  if (!existsSync(swarmKey)) await shoalOk(undefined, ['keygen', 'swarm', swarmKey])
   const startDaemon = async (name: string, args: string[]): Promise<DaemonProcess> => {
-    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', 'info', ...args])
+    // A node pulls through for its peers only in a fleet closed with a swarm key.
+    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', 'info', '--swarm-key', swarmKey, ...args])
     daemons.push(daemon)
     return daemon
   }

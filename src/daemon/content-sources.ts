@@ -17,6 +17,12 @@ export interface ContentSourcesComponents {
   blobSource?: Required<BlobSource>
   /** This node's own upstream, when it has one. */
   pullThrough?: PullThrough
+  /**
+   * Whether other nodes may make this one fetch from its upstream. Only in a fleet closed with
+   * a swarm key: in an open one any stranger that reaches the libp2p port could make the
+   * gateway pull images its operator never asked for.
+   */
+  pullThroughForPeers?: boolean
   /** Makes images fetched piece by piece into bundles. */
   assembler: ImageAssembler
   logger: Logger
@@ -125,7 +131,17 @@ export function createContentSources (components: ContentSourcesComponents): Con
     return false
   }
 
-  const respond: FleetResponder = async (query, from, signal) => await answerFleet({ store, pullThrough, logger }, query, from, signal)
+  let refusedPullThroughLogged = false
+  const respond: FleetResponder = async (query, from, signal) => {
+    if (query.pullThrough && pullThrough !== undefined && components.pullThroughForPeers !== true) {
+      if (!refusedPullThroughLogged) {
+        refusedPullThroughLogged = true
+        logger.info('a peer asked this node to pull through; only answered from the store: pull-through for peers needs a fleet closed with a swarm key (--swarm-key)', { for: from })
+      }
+      return await answerFleet({ store, logger }, { ...query, pullThrough: false }, from, signal)
+    }
+    return await answerFleet({ store, pullThrough, logger }, query, from, signal)
+  }
 
   // Blobs of an image arrive from the swarm too: each completed object may finish one.
   store.on('object:complete', () => { assembler.check() })

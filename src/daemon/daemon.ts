@@ -108,7 +108,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     })
     const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger })
     const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal)
-    const sources = createContentSources({ store, swarm, blobSource, pullThrough, assembler, logger: logger.child({ module: 'sources' }) })
+    const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }) })
     swarm.serveFleet(sources.respond)
     registry = createHttpApi({ store, blobSource, sources }, {
       allowPush: config.allowPush,

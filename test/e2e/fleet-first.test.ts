@@ -9,6 +9,7 @@ import { generateImages, type GeneratedImages } from '../../scripts/gen-images.j
 import { Containerd, containerdUnavailable, mountsUnder } from '../helpers/containerd.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { startTripwire, type Tripwire } from '../helpers/http-relay.js'
+import { shoalOk } from '../helpers/shoal-cli.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
 import { startFrontProxy, type FrontProxy } from '../upstream/front-proxy.js'
 
@@ -41,6 +42,8 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'shoal-fleet-first-'))
+    // A node pulls through for its peers only in a fleet closed with a swarm key.
+    await shoalOk(undefined, ['keygen', 'swarm', join(work, 'swarm.key')])
     images = await generateImages(join(work, 'images'), { baseBytes: 6 * MIB, seed: 81 })
     registry = await startDockerRegistry(join(work, 'registry'))
     for (const name of ['app1', 'app2', 'app3', 'multi']) {
@@ -75,7 +78,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
   })
 
   async function startDaemon (name: string, args: string[]): Promise<DaemonProcess> {
-    const daemon = await startDaemonProcess(join(work, name), ['--no-mdns', ...args])
+    const daemon = await startDaemonProcess(join(work, name), ['--no-mdns', '--swarm-key', join(work, 'swarm.key'), ...args])
     daemons.push(daemon)
     return daemon
   }
