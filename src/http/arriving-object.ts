@@ -50,9 +50,11 @@ export class ArrivingObject {
       const seen = this.version
       if (this.complete || this.stored.has(index)) return
       if (await this.heldInStore(index)) return
+      // The source may have finished while the store was being asked, with an answer read
+      // before the object completed: look again before calling the source broken.
+      if (this.version !== seen) continue
       if (this.failure !== undefined) throw this.failure
       if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
-      if (this.version !== seen) continue
       await this.nextChange(timeoutMs, signal)
     }
   }
@@ -65,9 +67,9 @@ export class ArrivingObject {
     for (;;) {
       const seen = this.version
       if (this.complete || (await this.init.store.objectState(this.init.object)).state === 'complete') return
+      if (this.version !== seen) continue
       if (this.failure !== undefined) throw this.failure
       if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
-      if (this.version !== seen) continue
       await this.nextChange(stallMs, signal)
     }
   }
