@@ -31,6 +31,8 @@ export const status: Command = async (_args, context) => {
     return EXIT_OK
   }
   printLine(context, `peer ${s.peerId}${s.gateway ? ' (gateway)' : ''}`)
+  // Sorted, so the line reads the same on every node and in a diff.
+  printLine(context, `  labels ${Object.keys(s.labels).sort().map(k => `${k}=${s.labels[k]}`).join(',')}`)
   for (const a of s.addresses) printLine(context, `  listening on ${a}`)
   printLine(context, `${s.peers.length} peer(s); uploaded ${formatBytes(s.stats.bytesUploaded)}, downloaded ${formatBytes(s.stats.bytesDownloaded)}`)
   for (const b of s.bundles) printLine(context, `  ${b.id}  ${b.complete ? 'complete' : `${Math.floor((b.presentBytes / Math.max(b.bytes, 1)) * 100)}%`}  ${b.refs.join(' ')}`)

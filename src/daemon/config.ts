@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, type ListenAddress } from '../http/index.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
+import { LabelError, detectPlatform, nodeLabels, platformLabels, type NodeLabels } from '../labels/index.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
 import { SETTINGS, describeValue, envOf, fileKeyOf, fileSchemaOf } from './settings.js'
@@ -28,6 +29,12 @@ export interface DaemonConfig {
   maxUploadBytesPerSecond?: number
   maxDownloadBytesPerSecond?: number
   swarmKeyFile?: string
+  /**
+   * What this node is, for preheat selectors and the fleet view: the detected `os`, `arch`
+   * (OCI names) and `variant`, under the operator's `--label KEY=VALUE`s. resolveConfig always
+   * sets it; a config built in code without it gets the detected ones (daemonLabels).
+   */
+  labels?: NodeLabels
   /** Publisher public keys whose ref records this node accepts. */
   trust: string[]
   /** Origin registry for pull-through: `https://registry-1.docker.io`. */
@@ -76,7 +83,7 @@ export function settingsFromEnv (env: NodeJS.ProcessEnv): RawSettings {
 /** Keys earlier config files used, pointing at today's names (one vocabulary for flags, variables and the file). */
 const RENAMED_KEYS: Record<string, string> = {
   dataDir: 'data', swarmKeyFile: 'swarmKey', maxUploadBytesPerSecond: 'maxUpload', maxDownloadBytesPerSecond: 'maxDownload',
-  quotaBytes: 'quota', allowedHosts: 'allowedHost', pushNetworks: 'pushNetwork',
+  quotaBytes: 'quota', allowedHosts: 'allowedHost', pushNetworks: 'pushNetwork', labels: 'label',
 }
 
 /**
@@ -118,7 +125,7 @@ export async function settingsFromFile (path: string): Promise<RawSettings> {
  * Flags win over the environment, which wins over the config file, which wins over
  * defaults. `api` is a socket path or `HOST:PORT` (as `--api` and `$SHOAL_API` are).
  */
-export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, file: RawSettings }, defaultDataDir: string): DaemonConfig {
+export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, file: RawSettings }, defaultDataDir: string, detected: NodeLabels = platformLabels(detectPlatform())): DaemonConfig {
   const pick = <K extends keyof DaemonConfig>(key: K): string | string[] | boolean | undefined => layers.flags[key] ?? layers.env[key] ?? layers.file[key]
   const text = (key: keyof DaemonConfig): string | undefined => { const v = pick(key); return typeof v === 'string' ? v : undefined }
   const list = (key: keyof DaemonConfig): string[] | undefined => { const v = pick(key); return Array.isArray(v) ? v : typeof v === 'string' ? [v] : undefined }
@@ -152,6 +159,7 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     bootstrap: checkBootstrap(list('bootstrap') ?? []),
     mdns: bool('mdns', true),
     gateway: bool('gateway', false),
+    labels: labelsOf(list('labels') ?? [], detected),
     trust: list('trust') ?? [],
     allowPush: bool('allowPush', false),
     logLevel: level as LogLevel,
@@ -194,6 +202,20 @@ function checkBootstrap (addresses: string[]): string[] {
     }
   }
   return addresses
+}
+
+/** The labels a daemon runs with: its config's, or the detected platform's when none were resolved. */
+export function daemonLabels (config: Pick<DaemonConfig, 'labels'>): NodeLabels {
+  return config.labels ?? platformLabels(detectPlatform())
+}
+
+function labelsOf (given: string[], detected: NodeLabels): NodeLabels {
+  try {
+    return nodeLabels(given, detected)
+  } catch (err) {
+    if (err instanceof LabelError) throw new ConfigError(`--label (SHOAL_LABEL): ${err.message}`, { cause: err })
+    throw err
+  }
 }
 
 function address (value: string, what: string): ListenAddress {

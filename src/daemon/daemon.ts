@@ -12,9 +12,10 @@ import { createContentSources } from './content-sources.js'
 import { ImageAssembler } from './image-assembler.js'
 import { PullThrough } from './pull-through.js'
 import { corruptingStore } from './byzantine.js'
-import type { DaemonConfig } from './config.js'
+import { daemonLabels, type DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
+import { formatLabels } from '../labels/index.js'
 import { createQuotaKeeper } from './quota-keeper.js'
 import { createReadiness } from './readiness.js'
 import type { Logger } from './logger.js'
@@ -58,6 +59,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   let assembler: ImageAssembler | undefined
   const lifetime = new AbortController()
   const metrics = createMetrics()
+  const labels = daemonLabels(config)
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
     const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file (--swarm-key, SHOAL_SWARM_KEY)') : undefined
@@ -92,7 +94,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     })
     metrics.watchSwarm(swarm)
     const running = swarm
-    const control = createControlApi({ store, swarm, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, maxPushBytes: config.quotaBytes })
+    const control = createControlApi({ store, swarm, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
       upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })
@@ -120,7 +122,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     const pushNetworks = config.pushNetworks.length > 0 || token !== undefined ? config.pushNetworks : ['127.0.0.0/8', '::1/128']
     const access = new AccessPolicy({ token, allowedHosts: config.allowedHosts, pushNetworks })
     const components = { store, swarm }
-    const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway })
+    const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway, labels })
     const ready = createReadiness(components, { gateway: config.gateway, bootstrap: config.bootstrap })
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>): Promise<ListenAddress> => {
       // No whole-request deadline: a multi-GiB layer may take long on an edge link; idle sockets close instead.
@@ -140,6 +142,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     logger.info('daemon started', {
       peerId: swarm.peerId, addresses: swarm.addresses(), api: formatListenAddress(apiAddress), registry: formatListenAddress(registryAddress),
       metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,
+      labels: formatLabels(labels),
     })
     const started = { swarm, registry, upstream, assembler }
     return {

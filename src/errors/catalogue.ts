@@ -84,6 +84,9 @@ export const ERROR_CATALOGUE = {
   TOKEN_REQUIRED: { status: 401, exit: USAGE, message: 'the control API over TCP needs the daemon\'s bearer token (--api-token-file)', source: 'shoal' },
   TOKEN_UNREADABLE: { status: 400, exit: USAGE, message: 'cannot read the API token file {path}', source: 'shoal' },
   UPSTREAM_CONFIG_INVALID: { status: 400, exit: USAGE, message: 'the upstream registry setting is invalid: {why}', source: 'shoal' },
+  LABEL_INVALID: { status: 400, exit: USAGE, message: 'label {label} is not KEY=VALUE with a valid key and value', source: 'shoal' },
+  SELECTOR_INVALID: { status: 400, exit: USAGE, message: 'selector {selector} is not KEY=VALUE[,KEY=VALUE…]', source: 'shoal' },
+  PLATFORM_INVALID: { status: 400, exit: USAGE, message: 'platform {platform} is not OS/ARCH[/VARIANT]', source: 'shoal' },
 
   // ── Something named that is not there.
   BUNDLE_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'no bundle or ref {ref} in this store', registry: 'MANIFEST_UNKNOWN', source: 'shoal' },

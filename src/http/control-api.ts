@@ -21,6 +21,7 @@ export interface ControlApiComponents {
 
 export interface ControlApiInit {
   gateway?: boolean
+  labels?: Readonly<Record<string, string>>
   /** The most a push may send (the store's quota, when one is set). */
   maxPushBytes?: number
 }
@@ -103,7 +104,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
 export async function readStatus (components: ControlApiComponents, init: ControlApiInit = {}): Promise<StatusResponse> {
   const { store, swarm } = components
   return {
-    peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true,
+    peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true, labels: { ...init.labels },
     bundles: await store.listBundles(), peers: swarm.peers(), stats: swarm.stats(),
   }
 }

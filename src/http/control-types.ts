@@ -50,6 +50,8 @@ export interface StatusResponse {
   peerId: string
   addresses: string[]
   gateway: boolean
+  /** What this node is (`--label`, with the detected `os` and `arch`), as preheat selectors match it. */
+  labels: Record<string, string>
   bundles: BundleSummary[]
   peers: PeerInfo[]
   stats: SwarmStats

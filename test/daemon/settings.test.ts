@@ -18,6 +18,7 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
   { name: 'quota', flags: ['--quota', '50GB'], env: { SHOAL_QUOTA: '50GB' }, file: '50GB' },
   { name: 'swarm-key', flags: ['--swarm-key', '/etc/shoal/swarm.key'], env: { SHOAL_SWARM_KEY: '/etc/shoal/swarm.key' }, file: '/etc/shoal/swarm.key' },
   { name: 'trust', flags: ['--trust', 'a', '--trust', 'b'], env: { SHOAL_TRUST: 'a,b' }, file: ['a', 'b'] },
+  { name: 'label', flags: ['--label', 'site=a', '--label', 'tier=edge'], env: { SHOAL_LABEL: 'site=a,tier=edge' }, file: ['site=a', 'tier=edge'] },
   { name: 'log-level', flags: ['--log-level', 'debug'], env: { SHOAL_LOG_LEVEL: 'debug' }, file: 'debug' },
   { name: 'registry', flags: ['--registry', 'http://127.0.0.1:5055'], env: { SHOAL_REGISTRY: '127.0.0.1:5055' }, file: 'http://127.0.0.1:5055/' },
 ]
