@@ -2,25 +2,28 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--dir DIR] [--keep]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--dir DIR] [--keep]
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
 // also unpacks, in every scenario alike; the CRI path is not driven here), and a recording
 // HTTP relay in front of whatever containerd talks to, so the times are what containerd saw:
 //   manifest   first manifest response headers (containerd's HEAD resolve), from the pull's start
+//   asked      when containerd's request for the big layer reached the relay, from the pull's start
 //   1st byte   first body byte of the big layer, from the pull's start
+//   done       the layer's last byte, from the pull's start
 //   total      the whole `ctr images pull`, unpack included
 // Scenarios:
 //   direct      hosts.toml `server` is the registry (through the relay)
+//   warm        the node that holds the image (the blob already in its local store)
 //   neighbour   a fresh edge (no --upstream) bootstrapped from a gateway that holds the image
 //   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
 // The machine is shared (2 cores, other sessions): compare within one run only.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
 import { Containerd, containerdUnavailable } from '../test/helpers/containerd.js'
@@ -33,7 +36,7 @@ import { generateImages } from './gen-images.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string }
 
 function parseOptions (argv: string[]): Options {
   const options: Options = { layerMb: 512, runs: 3, keep: false }
@@ -44,14 +47,24 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--runs') options.runs = Number(next())
     else if (arg === '--dir') options.dir = next()
     else if (arg === '--keep') options.keep = true
+    else if (arg === '--profile') options.profile = next()
+    else if (arg === '--logs') options.logs = next()
+    else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else throw new Error(`unknown option ${String(arg)}`)
   }
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
   return options
 }
 
-type Scenario = 'direct' | 'neighbour' | 'registry'
-interface Sample { manifestMs: number, firstByteMs: number, totalMs: number, layerMBps: number }
+const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry'] as const
+type Scenario = typeof SCENARIOS[number]
+
+function parseScenario (name: string): Scenario {
+  const found = SCENARIOS.find(s => s === name)
+  if (found === undefined) throw new Error(`--only takes scenarios among ${SCENARIOS.join(', ')}, not ${name}`)
+  return found
+}
+interface Sample { manifestMs: number, layerAskedMs: number, firstByteMs: number, layerEndMs: number, totalMs: number, layerMBps: number }
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -70,15 +83,32 @@ async function main (): Promise<void> {
   let registry: RegistryProcess | undefined
   let seq = 0
   const swarmKey = join(work, 'swarm.key')
+  // --profile: every daemon runs under `node --cpu-prof`, one .cpuprofile per process in DIR
+  // (node refuses --cpu-prof in NODE_OPTIONS, so a shell wrapper adds it after node's path).
+  let profiler: string[] | undefined
+  if (options.logs !== undefined) await mkdir(options.logs, { recursive: true })
+  if (options.profile !== undefined) {
+    await mkdir(options.profile, { recursive: true })
+    const wrapper = join(work, 'cpu-prof.sh')
+    await writeFile(wrapper, `#!/bin/sh\nnode="$1"; shift\nexec "$node" --cpu-prof --cpu-prof-dir=${JSON.stringify(options.profile)} "$@"\n`, { mode: 0o755 })
+    profiler = [wrapper]
+  }
   if (!existsSync(swarmKey)) await shoalOk(undefined, ['keygen', 'swarm', swarmKey])
   const startDaemon = async (name: string, args: string[]): Promise<DaemonProcess> => {
     // A node pulls through for its peers only in a fleet closed with a swarm key.
-    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', 'info', '--swarm-key', swarmKey, ...args])
+    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', '--swarm-key', swarmKey, ...args], {}, { wrap: profiler })
     daemons.push(daemon)
     return daemon
   }
+  // A profiled daemon writes its profile only when it exits on its own (SIGTERM).
+  const end = async (daemon: DaemonProcess): Promise<void> => {
+    if (profiler === undefined) await daemon.kill()
+    else await daemon.stop()
+    // --logs: each daemon's debug log, to line its stages up with what containerd saw.
+    if (options.logs !== undefined) await writeFile(join(options.logs, `${basename(daemon.dataDir)}.log`), daemon.logs())
+  }
   const stopDaemon = async (daemon: DaemonProcess): Promise<void> => {
-    await daemon.kill()
+    await end(daemon)
     await rm(daemon.dataDir, { recursive: true, force: true })
   }
   try {
@@ -105,6 +135,8 @@ async function main (): Promise<void> {
       let target: string
       if (scenario === 'direct') {
         target = registry?.host ?? ''
+      } else if (scenario === 'warm') {
+        target = holder.registry
       } else if (scenario === 'neighbour') {
         const edge = await freshEdge(holder)
         stopAfter.push(edge)
@@ -124,15 +156,23 @@ async function main (): Promise<void> {
         // port, so nothing reaches the registry around the relay.
         await ctd.hosts(registry?.host ?? '', relay.url.replace(/:\d+$/, ':9'), [relay.url])
         const started = performance.now()
+        if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
+        if (options.logs !== undefined) {
+          const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
+          const seen = relay.requests.map(r => ({ method: r.method, url: r.url, status: r.status, bytes: r.bytes, asked: at(r.startedAt), headers: at(r.headersAt), firstByte: at(r.firstByteAt), ended: at(r.endedAt) }))
+          await writeFile(join(options.logs, `relay-${scenario}-${run}.json`), JSON.stringify(seen, null, 1))
+        }
         const manifest = relay.requests.find(r => r.url.includes('/manifests/') && r.status === 200)
         const blob = relay.requests.find(r => r.method === 'GET' && r.url.includes(`/blobs/${layer.digest}`) && r.firstByteAt !== undefined)
         if (manifest?.headersAt === undefined || blob?.firstByteAt === undefined || blob.endedAt === undefined) throw new Error(`${scenario}: the relay did not see the manifest and the layer ${layer.digest}`)
         return {
           manifestMs: manifest.headersAt - started,
+          layerAskedMs: blob.startedAt - started,
           firstByteMs: blob.firstByteAt - started,
+          layerEndMs: blob.endedAt - started,
           totalMs,
           layerMBps: layer.size / 1e6 / ((blob.endedAt - blob.startedAt) / 1000),
         }
@@ -143,13 +183,13 @@ async function main (): Promise<void> {
       }
     }
 
-    const scenarios: Scenario[] = ['direct', 'neighbour', 'registry']
+    const scenarios: Scenario[] = options.only ?? [...SCENARIOS]
     const samples = new Map<Scenario, Sample[]>(scenarios.map(s => [s, []]))
     for (let run = 1; run <= options.runs; run++) {
       for (const scenario of scenarios) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
@@ -163,7 +203,7 @@ async function main (): Promise<void> {
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {
     await Promise.all(relays.map(async r => { await r.close() }))
-    await Promise.all(daemons.map(async d => { await d.kill() }))
+    await Promise.all(daemons.map(end))
     await registry?.stop()
     if (!options.keep) await rm(work, { recursive: true, force: true })
   }

@@ -44,6 +44,9 @@ export class ArrivingObject {
     )
   }
 
+  /** Whether the store said the whole object is here (from then on its file can be read directly). */
+  get isComplete (): boolean { return this.complete }
+
   /** Resolves once chunk `index` is held; rejects if the source fails, nothing arrives for `timeoutMs`, or `signal` aborts. */
   async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
     for (;;) {

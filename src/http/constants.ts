@@ -43,3 +43,9 @@ export const RECENT_CHUNK_TABLES = 256
 
 /** Read size for serving complete objects; one chunk keeps syscalls few without holding much memory. */
 export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
+
+/**
+ * Bytes read ahead of the socket when serving an object still arriving: a chunk is read while
+ * the one before drains. Two chunks: enough to keep the socket busy, little memory per client.
+ */
+export const ARRIVING_READ_AHEAD_BYTES = 2 * 1024 * 1024

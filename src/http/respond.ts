@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { once } from 'node:events'
 import type { RegistryError } from './errors.js'
 import type { RepositoryName } from './names.js'
 
@@ -46,8 +45,3 @@ export function namespaceHeader (name: RepositoryName): Headers {
   return name.namespace === undefined ? {} : { 'OCI-Namespace': name.namespace }
 }
 
-/** Writes one piece of a body, waiting for the socket to drain so a slow client never makes us buffer. */
-export async function writeWithBackpressure (res: ServerResponse, piece: Uint8Array, signal: AbortSignal): Promise<void> {
-  if (res.write(piece)) return
-  await once(res, 'drain', { signal })
-}
