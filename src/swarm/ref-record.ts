@@ -43,8 +43,20 @@ export async function signRefRecord (key: PrivateKey, fields: { ref: string, bun
   return { ref: fields.ref, bundleId: fields.bundleId, manifestDigest: fields.manifestDigest, sequence, publisher: peerIdFromPublicKey(key.publicKey).toString(), signed }
 }
 
-/** Decodes and checks a signed record from anyone; whether its publisher is trusted is the caller's call. */
-export async function verifyRefRecord (signed: Uint8Array): Promise<VerifiedRefRecord> {
+/**
+ * A ref record decoded but not yet verified: its publisher is known from the bytes, so a
+ * caller can refuse an untrusted one before paying for the Ed25519 verify (a flood of
+ * records from strangers then costs a decode each, not a signature check).
+ */
+export interface OpenedRefRecord {
+  /** The publisher the record claims, as a peer ID; not proven until `verify()` resolves. */
+  publisher: string
+  ref: string
+  verify: () => Promise<VerifiedRefRecord>
+}
+
+/** Decodes a signed record from anyone and checks its shape; the signature is checked by `verify()`. */
+export function openRefRecord (signed: Uint8Array): OpenedRefRecord {
   if (signed.byteLength > MAX_REF_RECORD_BYTES) throw new RefRecordError(`it is larger than ${MAX_REF_RECORD_BYTES} bytes`)
   let envelope: SignedRefRecord
   let record: RefRecord
@@ -58,16 +70,25 @@ export async function verifyRefRecord (signed: Uint8Array): Promise<VerifiedRefR
   }
   if (record.bundleId.byteLength !== 32) throw new RefRecordError('its bundle ID is not 32 bytes')
   if (record.ref === '' || record.ref.length > 512) throw new RefRecordError('its ref is empty or too long')
-  const valid = await publisherKey.verify(Buffer.concat([SIGNATURE_PREFIX, envelope.record]), envelope.signature)
-  if (!valid) throw new RefRecordError(`the signature does not match publisher ${peerIdFromPublicKey(publisherKey).toString()}`)
-  return {
-    ref: record.ref,
-    bundleId: Buffer.from(record.bundleId).toString('hex'),
-    manifestDigest: record.manifestDigest === '' ? undefined : record.manifestDigest,
-    sequence: Number(record.sequence),
-    publisher: peerIdFromPublicKey(publisherKey).toString(),
-    signed: Uint8Array.from(signed),
+  const publisher = peerIdFromPublicKey(publisherKey).toString()
+  const verify = async (): Promise<VerifiedRefRecord> => {
+    const valid = await publisherKey.verify(Buffer.concat([SIGNATURE_PREFIX, envelope.record]), envelope.signature)
+    if (!valid) throw new RefRecordError(`the signature does not match publisher ${publisher}`)
+    return {
+      ref: record.ref,
+      bundleId: Buffer.from(record.bundleId).toString('hex'),
+      manifestDigest: record.manifestDigest === '' ? undefined : record.manifestDigest,
+      sequence: Number(record.sequence),
+      publisher,
+      signed: Uint8Array.from(signed),
+    }
   }
+  return { publisher, ref: record.ref, verify }
+}
+
+/** Decodes and checks a signed record from anyone; whether its publisher is trusted is the caller's call. */
+export async function verifyRefRecord (signed: Uint8Array): Promise<VerifiedRefRecord> {
+  return await openRefRecord(signed).verify()
 }
 
 /** Checks a `--trust` value names a key that can sign: a peer ID with an embedded Ed25519 key. */

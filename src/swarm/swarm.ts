@@ -22,7 +22,7 @@ import { PeerScores, type OffenceKind } from './peer-score.js'
 import { ProviderRecords } from './providers.js'
 import { PullJob } from './pull-job.js'
 import { RateLimiter } from './rate-limiter.js'
-import { MAX_REF_STREAMS_PER_CONNECTION, REF_PROTOCOL, RefSync } from './ref-protocol.js'
+import { MAX_REF_STREAMS_PER_CONNECTION, REF_PROTOCOL, RefSync, type RefSyncStats } from './ref-protocol.js'
 import { parseTrustedPublisher } from './ref-record.js'
 import { Scheduler, type SchedulerInit } from './scheduler.js'
 import { Semaphore } from './semaphore.js'
@@ -514,6 +514,11 @@ export class Swarm extends SwarmEventEmitter {
 
   stats (): SwarmStats {
     return this.transfer.snapshot()
+  }
+
+  /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */
+  refStats (): RefSyncStats {
+    return this.refs.stats()
   }
 
   banned (): Ban[] {

@@ -294,6 +294,42 @@ describe('one hostile peer', () => {
       await peer.stop()
     }
   })
+  it('row 8: records from publishers outside --trust cost no signature check; a sender past its allowance is charged', async () => {
+    const publisher = await createPeerKey()
+    const edge = await node({ trust: [peerIdOfKey(publisher)] })
+    const peer = await HostilePeer.start()
+    try {
+      const connection = await peer.connect(edge.address)
+      const send = async (records: Uint8Array[]): Promise<void> => {
+        const stream = await connection.newStream(REF_PROTOCOL)
+        const batch = RefBatch.encode({ records: records.map(r => SignedRefRecord.decode(r)) })
+        stream.send(new Uint8ArrayList(encodeVarint(batch.byteLength), batch))
+        await stream.close()
+      }
+      const ref = 'registry.example.com/app:1.0'
+      // Well-formed, validly signed records from keys the edge does not trust.
+      const strangers = await Promise.all(Array.from({ length: 8 }, async () => await createPeerKey()))
+      const untrusted = await Promise.all(Array.from({ length: 400 }, async (_, i) => (await signRefRecord(strangers[i % 8] as Awaited<ReturnType<typeof createPeerKey>>, { ref, bundleId: 'ab'.repeat(32) })).signed))
+      // One record naming the trusted publisher with a broken signature: this one is verified.
+      const forged = SignedRefRecord.decode((await signRefRecord(publisher, { ref, bundleId: 'cd'.repeat(32) })).signed)
+      forged.signature[0] = (forged.signature[0] ?? 0) ^ 0xff
+      await send([...untrusted, SignedRefRecord.encode(forged)])
+      await waitUntil(() => edge.swarm.refStats().untrusted + edge.swarm.refStats().invalid >= 401, 20_000)
+      expect(edge.swarm.refStats()).toMatchObject({ verified: 1, untrusted: 400, invalid: 1, overAllowance: 0 })
+      // The burst (512) is nearly spent: the next 400 go over the allowance and are dropped unread.
+      const charged = nextEvent(edge.swarm, 'peer:penalized', e => e.peer === peer.peerId && e.kind === 'invalid-record', 20_000)
+      await send(untrusted)
+      expect((await charged).kind).toBe('invalid-record')
+      await waitUntil(() => edge.swarm.refStats().untrusted + edge.swarm.refStats().overAllowance >= 800, 20_000)
+      const stats = edge.swarm.refStats()
+      console.log(`row 8: ${stats.untrusted} untrusted records dropped before any verify, ${stats.overAllowance} over the allowance, ${stats.verified} verified`)
+      expect(stats.verified).toBe(1)
+      expect(stats.overAllowance).toBeGreaterThan(0)
+      expect(await edge.store.getRef(ref)).toBeUndefined()
+    } finally {
+      await peer.stop()
+    }
+  })
 })
 
 async function waitUntil (condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
