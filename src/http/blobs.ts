@@ -6,7 +6,7 @@ import { ArrivingObject } from './arriving-object.js'
 import { ARRIVING_READ_AHEAD_BYTES, READ_HIGH_WATER_MARK_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
 import { parseDigest, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
-import { bundleHolding, type ObjectHolder } from './object-lookup.js'
+import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup.js'
 import { contentRangeOf, parseRange, type ByteRange } from './range.js'
 import type { Registry } from './registry.js'
 import type { BlobSource } from './types.js'
@@ -40,6 +40,17 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
     if (!ctx.head) registry.logger?.info('blob not found', { name: name.path, digest: digest.digest, reason: 'neither here nor in the fleet nor at an upstream' })
     throw blobUnknown(name, digest)
   }
+  // The quota must not evict the image under a client that reads it request by request.
+  const release = await useForReading(registry.store, object, name)
+  try {
+    await sendObject(ctx, registry, { name, digest, object, headers })
+  } finally {
+    release()
+  }
+}
+
+async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<ArrivingBlob, 'holder' | 'source'>): Promise<void> {
+  const { name, digest, object, headers } = blob
   const file = await openIfPresent(registry.store.objectPath(object))
   if (file !== undefined) {
     try {

@@ -49,3 +49,10 @@ export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
  * the one before drains. Two chunks: enough to keep the socket busy, little memory per client.
  */
 export const ARRIVING_READ_AHEAD_BYTES = 2 * 1024 * 1024
+/**
+ * After a registry client's request for a bundle's manifest or blob ends, the bundle stays in
+ * use this long, so the quota does not evict it between the client's requests: containerd
+ * fetches the manifest, then the config, then the layers (three at a time), each a request
+ * of its own; while any of them streams the bundle is in use anyway.
+ */
+export const REGISTRY_READ_GRACE_MS = 2 * 60 * 1000

@@ -5,7 +5,7 @@ import { RegistryError } from './errors.js'
 import { servedMediaType } from './manifest-document.js'
 import { imageRefOf, parseDigest, parseReference, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
 import { ArrivingObject } from './arriving-object.js'
-import { bundleHolding } from './object-lookup.js'
+import { bundleHolding, useForReading } from './object-lookup.js'
 import type { Registry } from './registry.js'
 import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
 
@@ -64,8 +64,15 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
     registry.logger?.info('manifest not found', { name: name.path, digest: digest.digest, reason: bundleId === undefined ? 'no bundle here names it' : 'its bundle could not be fetched' })
     throw manifestUnknown(name, digest.digest)
   }
-  if (!await store.hasObject(object)) await fetchManifest(ctx, registry, name, digest, object, bundleId)
-  const bytes = await readSmallObject(store.objectPath(object))
+  // The client's next requests are for this image's config and layers: keep it from the quota.
+  const release = await useForReading(store, object, name, bundleId)
+  let bytes: Buffer | undefined
+  try {
+    if (!await store.hasObject(object)) await fetchManifest(ctx, registry, name, digest, object, bundleId)
+    bytes = await readSmallObject(store.objectPath(object))
+  } finally {
+    release()
+  }
   if (bytes === undefined) throw manifestUnknown(name, digest.digest, `is not held here or is over ${MAX_MANIFEST_BYTES} bytes`)
   if (sha256Hex(bytes) !== digest.hex) {
     // The store's sha256 index disagrees with the object: serving it would hand containerd a

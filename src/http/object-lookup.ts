@@ -1,4 +1,5 @@
 import type { Store } from '../store/index.js'
+import { REGISTRY_READ_GRACE_MS } from './constants.js'
 import { tagPrefixOf, type RepositoryName } from './names.js'
 
 /** A bundle that names an object, and the object's size by its manifest. */
@@ -26,4 +27,15 @@ export async function bundleHolding (store: Store, object: string, name: Reposit
     if (size !== undefined) return { bundleId, size }
   }
   return undefined
+}
+
+/**
+ * Marks the bundle a registry client reads `object` from as in use, until the returned
+ * function is called and `REGISTRY_READ_GRACE_MS` after (the client's next request is for
+ * another object of the same image). `bundleId` when the caller knows it (a tag's bundle).
+ */
+export async function useForReading (store: Store, object: string, name: RepositoryName, bundleId?: string): Promise<() => void> {
+  const id = bundleId ?? (await bundleHolding(store, object, name))?.bundleId
+  if (id === undefined) return () => {}
+  return store.useBundle(id, { graceMs: REGISTRY_READ_GRACE_MS })
 }

@@ -51,6 +51,8 @@ export class Store {
   readonly meta: Metadata
   readonly quotaBytes: number | undefined
   private readonly bundlesInUse = new Map<string, number>()
+  /** Bundles a client read lately, and until when they count as in use (`useBundle`'s grace). */
+  private readonly bundlesUsedUntil = new Map<string, number>()
   readonly fsync: boolean
   private readonly events = new EventEmitter()
   /** Serialises writes of one single-chunk object (they share a staging name). */
@@ -229,9 +231,12 @@ export class Store {
 
   /**
    * Marks a bundle as in use (a client reading it, a pull writing it) until the returned
-   * function is called: the quota never evicts it meanwhile. Uses nest.
+   * function is called, and `graceMs` after: the quota never evicts it meanwhile. Uses nest.
+   * The grace is for clients whose reads are separate requests (containerd fetches a
+   * manifest, then the config, then the layers): between two of them nothing is streaming,
+   * yet the next one must still find the bundle.
    */
-  useBundle (id: string): () => void {
+  useBundle (id: string, options: { graceMs?: number } = {}): () => void {
     this.bundlesInUse.set(id, (this.bundlesInUse.get(id) ?? 0) + 1)
     let released = false
     return () => {
@@ -240,11 +245,18 @@ export class Store {
       const left = (this.bundlesInUse.get(id) ?? 1) - 1
       if (left <= 0) this.bundlesInUse.delete(id)
       else this.bundlesInUse.set(id, left)
+      const graceMs = options.graceMs ?? 0
+      if (graceMs > 0) this.bundlesUsedUntil.set(id, Math.max(this.bundlesUsedUntil.get(id) ?? 0, Date.now() + graceMs))
     }
   }
 
   isBundleInUse (id: string): boolean {
-    return this.bundlesInUse.has(id)
+    if (this.bundlesInUse.has(id)) return true
+    const until = this.bundlesUsedUntil.get(id)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.bundlesUsedUntil.delete(id)
+    return false
   }
 
   /** Marks a bundle as used now, for the quota's least-recently-used eviction. */

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createHttpApi } from '../../src/http/index.js'
-import type { Store } from '../../src/store/index.js'
+import { randomBytes } from 'node:crypto'
+import { enforceQuota, objectBytes, openStore, pushTree, type Store } from '../../src/store/index.js'
 import { CopyingSource } from './copying-source.js'
 import { pushLayouts, startApi, tempImages, tempStore, topDigest, type RunningApi } from './helpers.js'
 
@@ -126,6 +127,51 @@ describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
     await containerd.mirror('registry.example.com', running.base)
     const listed = await pull('registry.example.com/shoal/multi:1.0')
     expect(listed).toContain(await topDigest(images.images.layouts.multi ?? ''))
+  })
+
+  it('pulls an image while the quota evicts to make room: nothing containerd reads is evicted between its requests', async () => {
+    const app1 = images.images.layouts.app1 ?? ''
+    const probe = await tempStore()
+    await pushTree(probe.store, app1)
+    const appBytes = await objectBytes(probe.store)
+    await probe.close()
+    // Room for app1 and one 2 MiB bundle: two more make the quota evict, and app1 is the oldest.
+    const storeDir = await mkdtemp(join(tmpdir(), 'shoal-ctd-quota-'))
+    const store = await openStore({ dir: storeDir, fsync: false, quotaBytes: appBytes + 2.5 * 1024 * 1024 })
+    const app1Id = (await pushTree(store, app1)).bundleId
+    const api = createHttpApi({ store })
+    let evicted: string[] | undefined
+    // The first blob request waits while the store fills past its quota and the quota acts:
+    // containerd has the manifest by then and wants the config and layers of an image that is
+    // no longer in use by any request.
+    const server = createServer((req, res) => {
+      const pressure = evicted !== undefined || !(req.url ?? '').includes('/blobs/')
+        ? Promise.resolve()
+        : (async () => {
+            evicted = []
+            for (const name of ['b', 'c']) {
+              const tree = join(storeDir, `tree-${name}`)
+              await mkdir(tree)
+              await writeFile(join(tree, `${name}.bin`), randomBytes(2 * 1024 * 1024))
+              await pushTree(store, tree)
+            }
+            evicted = await enforceQuota(store)
+          })()
+      pressure.then(() => { api.handler(req, res) }, (err: unknown) => { res.destroy(err as Error) })
+    })
+    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+    try {
+      await containerd.mirror('registry.example.com', `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+      expect(await pull('registry.example.com/shoal/app1:1.0')).toContain(await topDigest(app1))
+      expect(evicted?.length).toBeGreaterThan(0)
+      expect(evicted).not.toContain(app1Id)
+      expect(await store.bundleIds()).toContain(app1Id)
+    } finally {
+      await api.close()
+      await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+      await store.close()
+      await rm(storeDir, { recursive: true, force: true })
+    }
   })
 
   it('pulls an image whose blobs are still arriving from the blob source', async () => {

@@ -86,6 +86,19 @@ describe('store quota', () => {
     expect(store.isBundleInUse(ids.a)).toBe(false)
   })
 
+  it('keeps a bundle in use for the grace after its last reader, then lets the quota have it', async () => {
+    // A quota below one bundle: whatever is not in use goes.
+    const { store, ids } = await storeWithThree(100 * KIB)
+    vi.setSystemTime(10_000)
+    store.useBundle(ids.a, { graceMs: 5000 })()
+    vi.setSystemTime(14_999)
+    expect(store.isBundleInUse(ids.a)).toBe(true)
+    expect(await enforceQuota(store)).toEqual([ids.b, ids.c])
+    vi.setSystemTime(15_001)
+    expect(store.isBundleInUse(ids.a)).toBe(false)
+    expect(await enforceQuota(store)).toEqual([ids.a])
+  })
+
   it('keeps objects another bundle still uses when it evicts one', async () => {
     vi.useFakeTimers({ toFake: ['Date'] })
     const store = await openStore({ dir: await tempDir(), quotaBytes: 300 * KIB })
