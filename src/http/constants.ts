@@ -49,6 +49,7 @@ export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
  * the one before drains. Two chunks: enough to keep the socket busy, little memory per client.
  */
 export const ARRIVING_READ_AHEAD_BYTES = 2 * 1024 * 1024
+
 /**
  * After a registry client's request for a bundle's manifest or blob ends, the bundle stays in
  * use this long, so the quota does not evict it between the client's requests: containerd
