@@ -2,13 +2,15 @@
  * The swarm: one libp2p node per daemon, have-lists, verified chunks from many peers.
  * This file is the module's only door.
  */
-import { Swarm, type SwarmComponents, type SwarmInit } from './swarm.js'
+import { Swarm } from './swarm.js'
+import type { SwarmComponents, SwarmInit } from './swarm-options.js'
 
 export function createSwarm (components: SwarmComponents, init: SwarmInit): Swarm {
   return new Swarm(components, init)
 }
 
-export { Swarm, type SwarmComponents, type SwarmInit, type SwarmStore, type SwarmLogger, type PullOptions, type PeerSummary, type ManifestSearch } from './swarm.js'
+export { Swarm } from './swarm.js'
+export type { SwarmComponents, SwarmInit, SwarmStore, SwarmLogger, PullOptions, PeerSummary, ManifestSearch } from './swarm-options.js'
 export type { SwarmEvents, PullProgress } from './swarm-events.js'
 export type { SwarmStats, PeerTransferStats } from './swarm-stats.js'
 export type { Ban } from './ban-list.js'

@@ -8,13 +8,17 @@ import type { PullProgress } from './swarm-events.js'
 export class PullJob {
   readonly remaining = new Set<string>()
   readonly progress: PullProgress
-  lastProgressAt = Date.now()
+  lastProgressAt: number
   private readonly settled: Promise<void>
   private resolveJob!: () => void
   private rejectJob!: (err: Error) => void
   private done = false
 
-  constructor (readonly bundleId: string, private readonly busyPeers: () => number, private readonly onProgress?: (progress: PullProgress) => void) {
+  constructor (
+    readonly bundleId: string, private readonly busyPeers: () => number, private readonly onProgress?: (progress: PullProgress) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.lastProgressAt = now()
     this.progress = { bundleId, totalBytes: 0, presentBytes: 0, totalChunks: 0, presentChunks: 0, peers: 0 }
     this.settled = new Promise<void>((resolve, reject) => {
       this.resolveJob = resolve
@@ -40,7 +44,7 @@ export class PullJob {
   chunkStored (bytes: number): void {
     this.progress.presentBytes += bytes
     this.progress.presentChunks++
-    this.lastProgressAt = Date.now()
+    this.lastProgressAt = this.now()
     this.progress.peers = this.busyPeers()
     this.onProgress?.({ ...this.progress })
   }

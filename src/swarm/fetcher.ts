@@ -1,0 +1,436 @@
+import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
+import { BufferPool } from './buffer-pool.js'
+import { ChunkClient, type ChunkStatus } from './chunk-protocol.js'
+import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { isRemoteFault } from './errors.js'
+import type { HaveList, ObjectHolding } from './have-list.js'
+import type { LocalBundles } from './local-bundles.js'
+import type { OffenceKind, PeerScores } from './peer-score.js'
+import { PullJob } from './pull-job.js'
+import { RateLimiter } from './rate-limiter.js'
+import { Scheduler, type SchedulerInit } from './scheduler.js'
+import type { SwarmEventEmitter, PullProgress } from './swarm-events.js'
+import type { SwarmLogger, SwarmStore } from './swarm-options.js'
+import type { TransferStats } from './swarm-stats.js'
+import type { Stream } from '@libp2p/interface'
+
+/** Objects asked to go first before their bundle is enlisted, remembered until it is (a bound against a stream of bogus asks). */
+const MAX_AWAITING_PRIORITY = 1024
+/** A pull with no progress this long looks for more holders (FetcherInit.onStalled). */
+const STALLED_PULL_SEARCH_MS = 5_000
+
+export interface FetcherComponents {
+  store: SwarmStore
+  local: LocalBundles
+  haveList: HaveList
+  scores: PeerScores
+  transfer: TransferStats
+  events: SwarmEventEmitter
+  log: SwarmLogger
+  /** The clock every decision reads (Date.now unless a test drives time). */
+  now?: () => number
+}
+
+export interface FetcherInit {
+  scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
+  maxDownloadBytesPerSecond?: number
+  /** Opens a chunk stream to a peer (the node shell owns the connections). */
+  openChunkStream: (peer: string, options: { signal: AbortSignal }) => Promise<Stream>
+  /** A peer misbehaved on a chunk stream or failed verification: charge it. */
+  onOffence: (peer: string, kind: OffenceKind, detail: string) => void
+  /** A peer answered DEFERRED or REFUSED: its pattern of refusals may be an offence. */
+  onRefused: (peer: string) => void
+  /** A chunk stream failed: the peer is useless to us until its have stream is renewed. */
+  onChunkStreamFailed: (peer: string, err: Error) => void
+  /** A pull made no progress for a while: look for more holders of its bundle. */
+  onStalled: (bundleId: string) => void
+  warn: (message: string, error?: Error) => void
+}
+
+export interface FetchOptions {
+  signal: AbortSignal
+  onProgress?: (progress: PullProgress) => void
+  priorityObject?: string
+  /** Called once the pull has chunks to fetch (not when the store held everything already). */
+  onStarted?: () => void
+}
+
+/**
+ * Pulls and chunk traffic: the scheduler, one chunk client per peer, the memory responses
+ * land in, and the pull jobs waiting on objects. It knows peers by ID only; connections,
+ * have streams and penalties belong to the node shell (swarm.ts).
+ */
+export class Fetcher {
+  private readonly store: SwarmStore
+  private readonly local: LocalBundles
+  private readonly haveList: HaveList
+  private readonly scores: PeerScores
+  private readonly transfer: TransferStats
+  private readonly events: SwarmEventEmitter
+  private readonly log: SwarmLogger
+  private readonly now: () => number
+  private readonly init: FetcherInit
+  private readonly scheduler: Scheduler
+  private readonly downloadLimiter: RateLimiter | undefined
+  private readonly clients = new Map<string, ChunkClient>()
+  /** Chunk responses are assembled here and the memory reused once the store has them. */
+  private readonly receiveBuffers: BufferPool
+  private readonly jobs = new Set<PullJob>()
+  private readonly objectJobs = new Map<string, Set<PullJob>>()
+  /** Chunks handed to the store, by `object:index`, so its 'chunk:stored' event names the sender. */
+  private readonly arriving = new Map<string, { peer: string, bytes: number }>()
+  /**
+   * Objects a client asked for before any pull wanted them (the manifest of a tag known only
+   * from a ref record is asked for while its bundle's manifest is still on the way): they go
+   * first as soon as a pull enlists them, instead of being forgotten.
+   */
+  private readonly awaitingPriority = new Set<string>()
+  private pumpTimer: NodeJS.Timeout | undefined
+  private pumpQueued = false
+  private running = false
+  private stopController = new AbortController()
+
+  constructor (components: FetcherComponents, init: FetcherInit) {
+    this.store = components.store
+    this.local = components.local
+    this.haveList = components.haveList
+    this.scores = components.scores
+    this.transfer = components.transfer
+    this.events = components.events
+    this.log = components.log
+    this.now = components.now ?? Date.now
+    this.init = init
+    this.scheduler = new Scheduler({ ...init.scheduler, chunkSizeBytes: CHUNK_SIZE_BYTES })
+    this.receiveBuffers = new BufferPool(MAX_CHUNK_RESPONSE_BYTES, (init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS) + 4)
+    this.downloadLimiter = init.maxDownloadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxDownloadBytesPerSecond)
+  }
+
+  start (): void {
+    this.stopController = new AbortController()
+    this.running = true
+  }
+
+  /** Fails every pull with `reason` and drops every chunk stream. */
+  stop (reason: Error): void {
+    this.running = false
+    this.stopController.abort(reason)
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
+    this.pumpTimer = undefined
+    for (const job of this.jobs) job.fail(reason)
+    this.jobs.clear()
+    for (const client of this.clients.values()) client.close()
+    this.clients.clear()
+  }
+
+  // ---- pulls --------------------------------------------------------------------------
+
+  /** Fetches every missing chunk of a bundle whose manifest the store holds; resolves when all its objects are complete. */
+  async fetch (bundleId: string, bundle: BundleManifest, options: FetchOptions): Promise<void> {
+    const job = new PullJob(bundleId, () => this.scheduler.busyPeers(), (progress) => {
+      options.onProgress?.(progress)
+      this.events.emit('pull:progress', progress)
+    }, this.now)
+    await this.enlist(job, bundle)
+    if (job.remaining.size === 0) {
+      job.finish()
+      this.events.emit('pull:completed', { bundleId })
+      return
+    }
+    if (options.priorityObject !== undefined) this.prioritize(options.priorityObject)
+    this.jobs.add(job)
+    options.onStarted?.()
+    this.schedulePump()
+    try {
+      await job.wait(options.signal)
+      this.log.info('pull completed', { bundleId, bytes: job.progress.totalBytes })
+      this.events.emit('pull:completed', { bundleId })
+    } finally {
+      this.dismiss(job)
+    }
+  }
+
+  /**
+   * Fetches this object's chunks before anything else, in order (an HTTP client waits on it).
+   * An object no pull wants yet goes first once one does.
+   */
+  prioritize (object: string): void {
+    if (!this.scheduler.isWanted(object)) {
+      this.awaitingPriority.delete(object)
+      this.awaitingPriority.add(object)
+      if (this.awaitingPriority.size > MAX_AWAITING_PRIORITY) this.awaitingPriority.delete(this.awaitingPriority.values().next().value as string)
+      return
+    }
+    this.scheduler.prioritize(object)
+    this.schedulePump()
+  }
+
+  /**
+   * Registers a job's objects with the scheduler, seeded with what neighbours already hold.
+   * Objects of one chunk go first: an image's manifests, index and config are all small, and
+   * a registry client needs them before any layer (the layers it asks for next are put ahead
+   * of them when it asks). Then whatever a client asked for before this pull began.
+   */
+  private async enlist (job: PullJob, bundle: BundleManifest): Promise<void> {
+    const asked: string[] = []
+    for (const object of bundleObjects(bundle)) {
+      const chunks = Math.ceil(object.size / bundle.chunkSize)
+      const state = await this.store.objectState(object.hash)
+      if (object.size === 0 || state.state === 'complete') {
+        job.addObject(object.hash, { bytes: object.size, chunks, presentBytes: object.size, presentChunks: chunks, complete: true })
+        continue
+      }
+      const missing = state.state === 'partial' ? state.bitmap.missing() : [...Array(chunks).keys()]
+      const presentChunks = chunks - missing.length
+      const lastMissing = missing.includes(chunks - 1)
+      const presentBytes = presentChunks * bundle.chunkSize - (lastMissing ? 0 : chunks * bundle.chunkSize - object.size)
+      job.addObject(object.hash, { bytes: object.size, chunks, presentBytes: Math.max(0, presentBytes), presentChunks, complete: false })
+      let jobs = this.objectJobs.get(object.hash)
+      if (jobs === undefined) {
+        jobs = new Set()
+        this.objectJobs.set(object.hash, jobs)
+      }
+      jobs.add(job)
+      if (!this.scheduler.isWanted(object.hash)) {
+        this.scheduler.want(object.hash, object.size, missing)
+        for (const [peer, holding] of this.haveList.holdersOf(object.hash)) {
+          if (holding === true) this.scheduler.addWholeHolder(peer, object.hash)
+          else this.scheduler.addBitmapHolder(peer, object.hash, holding)
+        }
+        if (chunks === 1) this.scheduler.prioritize(object.hash)
+      }
+      if (this.awaitingPriority.delete(object.hash)) asked.push(object.hash)
+    }
+    for (const object of asked) this.scheduler.prioritize(object)
+    // An object that completed while we looked (another pull, a push) sent its event already.
+    for (const object of [...job.remaining]) {
+      if ((await this.store.objectState(object)).state === 'complete') this.objectCompleted(object)
+    }
+  }
+
+  /** A job ended (done, failed or aborted): objects nobody else waits for are no longer fetched. */
+  private dismiss (job: PullJob): void {
+    this.jobs.delete(job)
+    for (const object of job.remaining) {
+      const jobs = this.objectJobs.get(object)
+      jobs?.delete(job)
+      if (jobs !== undefined && jobs.size > 0) continue
+      this.objectJobs.delete(object)
+      this.cancel(this.scheduler.unwant(object))
+    }
+  }
+
+  /** An object is complete in the store (fetched here, pushed, or pulled by another job). */
+  objectCompleted (object: string): void {
+    this.awaitingPriority.delete(object)
+    this.cancel(this.scheduler.unwant(object))
+    const jobs = this.objectJobs.get(object)
+    this.objectJobs.delete(object)
+    for (const job of jobs ?? []) job.objectComplete(object)
+  }
+
+  private failObject (object: string, err: Error): void {
+    const jobs = this.objectJobs.get(object)
+    for (const job of jobs ?? []) job.fail(err)
+  }
+
+  /** The store recorded a chunk: tell who sent it and move the pulls waiting on it. */
+  chunkStored (object: string, index: number): void {
+    // The store emits this before 'object:complete', so progress always precedes completion.
+    const key = `${object}:${index}`
+    const arrival = this.arriving.get(key)
+    this.arriving.delete(key)
+    if (arrival !== undefined) this.events.emit('chunk:received', { peer: arrival.peer, object, index, bytes: arrival.bytes })
+    const jobs = this.objectJobs.get(object)
+    if (jobs === undefined) return
+    const bytes = arrival?.bytes ?? Math.min(CHUNK_SIZE_BYTES, (this.local.object(object)?.size ?? 0) - index * CHUNK_SIZE_BYTES)
+    for (const job of jobs) job.chunkStored(bytes)
+  }
+
+  // ---- holders ------------------------------------------------------------------------
+
+  peerJoined (peer: string, gateway: boolean): void {
+    this.scheduler.addPeer(peer, { gateway }, this.now())
+    this.schedulePump()
+  }
+
+  hasPeer (peer: string): boolean {
+    return this.scheduler.hasPeer(peer)
+  }
+
+  /** A neighbour left: its requests move to other holders and its chunk stream closes. */
+  peerLeft (peer: string): void {
+    this.scheduler.removePeer(peer)
+    this.clients.get(peer)?.close()
+    this.clients.delete(peer)
+    this.schedulePump()
+  }
+
+  /** Closes a peer's chunk stream with `err` (a ban). */
+  closePeer (peer: string, err: Error): void {
+    this.clients.get(peer)?.close(err)
+  }
+
+  holds (peer: string, object: string, holding: ObjectHolding): void {
+    if (holding === true) this.scheduler.addWholeHolder(peer, object)
+    else this.scheduler.addBitmapHolder(peer, object, holding)
+    this.schedulePump()
+  }
+
+  holdsChunks (peer: string, object: string, indexes: number[]): void {
+    this.scheduler.addHolder(peer, object, indexes)
+    this.schedulePump()
+  }
+
+  /** Measured download rate from a peer, bytes per second. */
+  rate (peer: string): number | undefined {
+    return this.scheduler.rate(peer)
+  }
+
+  inFlight (peer: string): number {
+    return this.scheduler.inFlight(peer)
+  }
+
+  // ---- chunk traffic ------------------------------------------------------------------
+
+  private cancel (requests: Iterable<{ peer: string, object: string, index: number }>): void {
+    for (const request of requests) this.clients.get(request.peer)?.cancel(request.object, request.index)
+  }
+
+  private schedulePump (): void {
+    if (this.pumpQueued || !this.running) return
+    this.pumpQueued = true
+    // setImmediate, not a microtask: a burst of have messages and responses becomes one pass.
+    setImmediate(() => {
+      this.pumpQueued = false
+      this.pump()
+    })
+  }
+
+  /** Sends the requests the scheduler hands out, within the download cap. */
+  private pump (): void {
+    if (!this.running) return
+    const now = this.now()
+    this.cancel(this.scheduler.takeReleased())
+    const limiter = this.downloadLimiter
+    if (limiter === undefined) {
+      for (const request of this.scheduler.next(now)) this.client(request.peer).request(request.object, request.index)
+      return
+    }
+    for (;;) {
+      const wait = limiter.waitMs()
+      if (wait > 0) {
+        if (this.pumpTimer === undefined) {
+          this.pumpTimer = setTimeout(() => {
+            this.pumpTimer = undefined
+            this.pump()
+          }, wait)
+        }
+        return
+      }
+      const [request] = this.scheduler.next(now, 1)
+      if (request === undefined) return
+      limiter.tryTake(CHUNK_SIZE_BYTES)
+      this.client(request.peer).request(request.object, request.index)
+    }
+  }
+
+  private client (peer: string): ChunkClient {
+    let client = this.clients.get(peer)
+    if (client !== undefined && !client.isClosed) return client
+    client = new ChunkClient({
+      openTimeoutMs: STREAM_OPEN_TIMEOUT_MS,
+      allocate: bytes => this.receiveBuffers.take(bytes),
+      open: async ({ signal }) => await this.init.openChunkStream(peer, { signal }),
+      onResponse: (object, index, status, data) => { this.onChunkResponse(peer, object, index, status, data) },
+      onClosed: (unanswered, err) => {
+        if (this.clients.get(peer) === client) this.clients.delete(peer)
+        const now = this.now()
+        for (const request of unanswered) this.scheduler.answered(peer, request.object, request.index, now)
+        if (isRemoteFault(err)) this.init.onOffence(peer, 'violation', `chunk stream: ${(err as Error).message}`)
+        if (err !== undefined && this.running) this.init.onChunkStreamFailed(peer, err)
+        this.schedulePump()
+      },
+    })
+    this.clients.set(peer, client)
+    return client
+  }
+
+  private onChunkResponse (peer: string, object: string, index: number, status: ChunkStatus, data: Uint8Array): void {
+    const now = this.now()
+    if (status === 'cancelled') {
+      this.scheduler.answered(peer, object, index, now)
+    } else if (status === 'not-present') {
+      this.scheduler.notPresent(peer, object, index, now)
+    } else if (status === 'deferred') {
+      this.scheduler.deferred(peer, object, index, now)
+      this.init.onRefused(peer)
+    } else if (status === 'refused') {
+      this.scheduler.refused(peer, object, index, now)
+      this.init.onRefused(peer)
+    } else {
+      const verdict = this.scheduler.delivered(peer, object, index, now)
+      this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
+      this.cancel(verdict.cancel)
+      if (verdict.accepted) {
+        // Given back exactly once: once it is taken again, a second give would lend it twice.
+        let given = false
+        const giveBack = (): void => {
+          if (given) return
+          given = true
+          this.receiveBuffers.give(data)
+        }
+        void this.storeChunk(peer, object, index, data, giveBack)
+          .finally(giveBack)
+          .catch((err: Error) => { this.init.warn(`storing chunk ${index} of ${object} failed`, err) })
+      } else {
+        this.receiveBuffers.give(data)
+      }
+    }
+    this.schedulePump()
+  }
+
+  /** Verifies (the store hashes it against the bundle's table) and stores one chunk. */
+  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array, onWritten: () => void): Promise<void> {
+    const bundleId = this.local.bundleOf(object)
+    if (bundleId === undefined) {
+      this.scheduler.storeFailed(object, index)
+      return
+    }
+    const key = `${object}:${index}`
+    this.arriving.set(key, { peer, bytes: data.byteLength })
+    try {
+      // The buffer goes back to the pool once the bytes are in the file, not after their commit.
+      const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal, onWritten })
+      const objectDone = this.scheduler.stored(object, index)
+      this.scores.served(peer)
+      if (result.objectComplete || objectDone) this.objectCompleted(object)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'CHUNK_HASH_MISMATCH') {
+        this.transfer.rejected(peer)
+        this.scheduler.rejected(peer, object, index)
+        this.events.emit('chunk:rejected', { peer, object, index, reason: (err as Error).message })
+        this.init.onOffence(peer, 'bad-data', `sent chunk ${index} of ${object}, which failed verification`)
+      } else if (this.running) {
+        // A disk or corruption error: the pulls waiting on this object cannot finish.
+        this.scheduler.storeFailed(object, index)
+        this.failObject(object, err as Error)
+      }
+    } finally {
+      this.arriving.delete(key)
+      this.schedulePump()
+    }
+  }
+
+  /** Releases stalled requests, charges what the scheduler saw, and reports pulls that stalled. */
+  tick (): void {
+    if (!this.running) return
+    const now = this.now()
+    this.cancel(this.scheduler.expire(now))
+    for (const offence of this.scheduler.takeOffences()) this.init.onOffence(offence.peer, offence.kind, offence.detail)
+    for (const job of this.jobs) {
+      if (now - job.lastProgressAt >= STALLED_PULL_SEARCH_MS) this.init.onStalled(job.bundleId)
+    }
+    this.schedulePump()
+  }
+}

@@ -1,0 +1,191 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { fetchBundle } from './bundle-protocol.js'
+import { MAX_CONCURRENT_MANIFEST_FETCHES } from './constants.js'
+import { BadDataError, BundleNotInSwarmError, isRemoteFault } from './errors.js'
+import type { BanList } from './ban-list.js'
+import type { HaveList } from './have-list.js'
+import type { ShoalNode } from './libp2p-node.js'
+import type { OffenceKind, PeerScores } from './peer-score.js'
+import { Semaphore } from './semaphore.js'
+import type { SwarmEventEmitter } from './swarm-events.js'
+import type { ManifestSearch, PullOptions } from './swarm-options.js'
+
+export const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
+/** Peers asked for a manifest at once (see fetchFromAny). */
+const MANIFEST_FETCH_PARALLELISM = 3
+/** A bundle's holders are looked up in the DHT at most this often for a stalled pull. */
+const PROVIDER_SEARCH_INTERVAL_MS = 15_000
+
+export interface ManifestFinderInit {
+  haveList: HaveList
+  bans: BanList
+  scores: PeerScores
+  /** Tells when a neighbour joins: a search waiting for one asks it at once. */
+  events: SwarmEventEmitter
+  /** The running node; throws when the swarm is not started. */
+  node: () => ShoalNode
+  isRunning: () => boolean
+  /** Dialed again when a search finds this node alone. */
+  bootstrap: string[]
+  defaultTimeoutMs: number
+  dial: (address: string, options: { signal: AbortSignal }) => Promise<string>
+  /** A DHT lookup that also connects to the holders it finds. */
+  findProviders: (bundleId: string, options: { signal?: AbortSignal }) => Promise<string[]>
+  penalize: (peer: string, kind: OffenceKind, detail: string) => void
+  warn: (message: string, error?: Error) => void
+  now?: () => number
+}
+
+/**
+ * Finding who holds a bundle: a manifest nobody here has (neighbours that said they hold it,
+ * any neighbour, then the DHT), and more holders for a pull that stalled.
+ */
+export class ManifestFinder {
+  private readonly fetches = new Semaphore(MAX_CONCURRENT_MANIFEST_FETCHES)
+  private readonly providerSearchAt = new Map<string, number>()
+  private readonly now: () => number
+
+  constructor (private readonly init: ManifestFinderInit) {
+    this.now = init.now ?? Date.now
+  }
+
+  /**
+   * Finds a peer that serves the manifest: neighbours that said they hold it, any neighbour,
+   * then the DHT. Every step, the DHT lookup included, is cut off at the deadline, so a
+   * caller that asked for a short search gets its answer on time.
+   */
+  async find (
+    bundleId: string, signal: AbortSignal, timeoutMs = this.init.defaultTimeoutMs,
+    options: Pick<PullOptions, 'searchOnce' | 'onSearch'> = {},
+  ): Promise<Uint8Array> {
+    const deadline = this.now() + timeoutMs
+    const search = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+    const notFound = new Set<string>()
+    // For searchOnce: peers asked at least once (whatever they answered) and lookups done.
+    const asked = new Set<string>()
+    const progress: ManifestSearch = { peersAsked: 0, providerLookups: 0, providersFound: 0 }
+    const giveUp = (): never => {
+      signal.throwIfAborted()
+      throw new BundleNotInSwarmError(bundleId, notFound.size)
+    }
+    // A fresh node's DHT routing table fills a moment after its first connections: retry
+    // lookups soon, then less often.
+    let lookupBackoffMs = 500
+    let nextLookupAt = 0
+    for (;;) {
+      if (search.aborted) giveUp()
+      const node = this.init.node()
+      const interested = this.init.haveList.peersInterestedIn(bundleId)
+      const others = node.getPeers().map(p => p.toString()).filter(p => !notFound.has(p))
+      const candidates = [...new Set([...interested, ...others])].filter(peer => !this.init.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).length > 0)
+      for (const peer of candidates) asked.add(peer)
+      progress.peersAsked = asked.size
+      if (candidates.length > 0) options.onSearch?.({ ...progress })
+      const encoded = await this.fetchFromAny(bundleId, candidates, notFound, search)
+      if (encoded !== undefined) return encoded
+      if (search.aborted) giveUp()
+      if (this.now() >= deadline) giveUp()
+      if (this.now() >= nextLookupAt) {
+        // A node whose first bootstrap dials failed (a busy gateway, a slow start) stays alone
+        // for good unless it dials again.
+        if (node.getConnections().length === 0) await this.redialBootstrap(search)
+        const found = await this.searchProviders(bundleId, search)
+        nextLookupAt = this.now() + lookupBackoffMs
+        lookupBackoffMs = Math.min(lookupBackoffMs * 2, PROVIDER_SEARCH_INTERVAL_MS)
+        progress.providerLookups++
+        progress.providersFound += found.length
+        options.onSearch?.({ ...progress })
+        for (const peer of found) notFound.delete(peer)
+        if (found.length > 0) continue
+      }
+      if (options.searchOnce === true && progress.providerLookups > 0) {
+        // Only a peer that answered "not here" has been asked: one whose answer failed (a
+        // reset, a node too busy to answer in time, a connection still upgrading) is asked
+        // again until the deadline, or four edges starting at once on a loaded gateway lose
+        // their pulls to one dropped stream. Peers that joined during the lookup are asked too.
+        const unanswered = node.getPeers().map(p => p.toString()).filter(p => !notFound.has(p) && !this.init.bans.isBanned(p))
+        if (unanswered.length === 0) giveUp()
+        if (unanswered.some(p => !asked.has(p))) continue
+      }
+      await this.nextNeighbour(Math.min(nextLookupAt - this.now(), deadline - this.now()), search)
+    }
+  }
+
+  /** Looks up holders of a stalled pull's bundle, unless that was done a short while ago. */
+  searchIfDue (bundleId: string, signal: AbortSignal): void {
+    if (this.now() - (this.providerSearchAt.get(bundleId) ?? 0) < PROVIDER_SEARCH_INTERVAL_MS) return
+    void this.searchProviders(bundleId, signal)
+  }
+
+  async searchProviders (bundleId: string, signal?: AbortSignal): Promise<string[]> {
+    this.providerSearchAt.set(bundleId, this.now())
+    try {
+      return await this.init.findProviders(bundleId, { signal })
+    } catch (err) {
+      if (this.init.isRunning() && signal?.aborted !== true) this.init.warn(`provider search for ${bundleId} failed`, err as Error)
+      return []
+    }
+  }
+
+  /**
+   * Asks up to MANIFEST_FETCH_PARALLELISM peers at once, the first verified manifest wins and
+   * the other fetches are dropped: one peer that drips its answer cannot hold the pull while
+   * another could have answered in milliseconds.
+   */
+  private async fetchFromAny (bundleId: string, peers: string[], notFound: Set<string>, search: AbortSignal): Promise<Uint8Array | undefined> {
+    const won = new AbortController()
+    // The search's deadline bounds a fetch in progress too, not only the gaps between them.
+    const fetchSignal = AbortSignal.any([search, won.signal])
+    const node = this.init.node()
+    let next = 0
+    let result: Uint8Array | undefined
+    const worker = async (): Promise<void> => {
+      while (result === undefined && next < peers.length && !fetchSignal.aborted) {
+        const peer = peers[next++] as string
+        const connection = node.getConnections(peerIdFromString(peer))[0]
+        if (connection === undefined) continue
+        try {
+          await this.fetches.acquire({ signal: fetchSignal })
+          try {
+            const encoded = await fetchBundle(connection, bundleId, { signal: fetchSignal })
+            if (encoded === undefined) {
+              notFound.add(peer)
+            } else {
+              result ??= encoded
+              this.init.scores.served(peer)
+              won.abort()
+            }
+          } finally {
+            this.fetches.release()
+          }
+        } catch (err) {
+          if (fetchSignal.aborted) return
+          if (err instanceof BadDataError) this.init.penalize(peer, 'bad-data', err.message)
+          else if (isRemoteFault(err)) this.init.penalize(peer, 'violation', `manifest: ${(err as Error).message}`)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: MANIFEST_FETCH_PARALLELISM }, worker))
+    return result
+  }
+
+  private async redialBootstrap (signal: AbortSignal): Promise<void> {
+    await Promise.allSettled(this.init.bootstrap.map(async address => { await this.init.dial(address, { signal }) }))
+  }
+
+  /** Resolves when a neighbour joins or after `ms`. */
+  private async nextNeighbour (ms: number, signal: AbortSignal): Promise<void> {
+    const events = this.init.events
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        events.off('neighbour:joined', done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, Math.max(0, ms))
+      events.on('neighbour:joined', done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+}

@@ -1,0 +1,102 @@
+/** What a swarm is built from and the shapes its API speaks; no behaviour lives here. */
+import type { SchedulerInit } from './scheduler.js'
+import type { PullProgress } from './swarm-events.js'
+import type { Store } from '../store/index.js'
+import type { PrivateKey } from '@libp2p/interface'
+
+/** The part of the store the swarm uses (src/store/index.ts). */
+export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
+
+/** Structured logging, as the daemon's logger provides it; the swarm is silent without one. */
+export interface SwarmLogger {
+  debug: (msg: string, fields?: Record<string, unknown>) => void
+  info: (msg: string, fields?: Record<string, unknown>) => void
+  warn: (msg: string, fields?: Record<string, unknown>) => void
+  error: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+export interface SwarmComponents {
+  store: SwarmStore
+  logger?: SwarmLogger
+}
+
+/** The logger of a swarm built without one. */
+export const silentLogger: SwarmLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+
+export interface SwarmInit {
+  /** The node's persistent identity (createPeerKey / parsePeerKey). */
+  privateKey: PrivateKey
+  /**
+   * Publishers (peer IDs) whose signed ref records this node accepts, besides itself. Only
+   * these: a bootstrap peer is not trusted for being one (pass the gateway's ID here).
+   */
+  trust?: string[]
+  /** The key this node signs ref records with; its own identity when absent. */
+  publisherKey?: PrivateKey
+  /** Multiaddrs to listen on; default every IPv4 interface, a random port. */
+  listen?: string[]
+  /** Multiaddrs to advertise instead of the listening ones. */
+  announce?: string[]
+  /** Full multiaddrs (with /p2p/<id>) dialed at start, usually the gateway's. */
+  bootstrap?: string[]
+  /** LAN discovery; on unless false. */
+  mdns?: boolean
+  mdnsServiceTag?: string
+  mdnsIntervalMs?: number
+  /** A pre-shared key (generateSwarmKey); without the same key nobody can connect. */
+  swarmKey?: Uint8Array
+  /** The cipher the swarm key drives: AES-256-CTR (default) or @libp2p/pnet's XSalsa20, for go-libp2p peers. */
+  pnetCipher?: 'aes-256-ctr' | 'xsalsa20'
+  /** A gateway seeds the fleet: edges fetch from it only what no other neighbour holds. */
+  gateway?: boolean
+  maxUploadBytesPerSecond?: number
+  maxDownloadBytesPerSecond?: number
+  banDurationMs?: number
+  /** How long pull() looks for a peer with an unknown manifest before giving up. */
+  manifestSearchTimeoutMs?: number
+  maxNeighbours?: number
+  yamuxWindowBytes?: number
+  scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
+}
+
+export interface PullOptions {
+  signal?: AbortSignal
+  onProgress?: (progress: PullProgress) => void
+  /** An object a client is waiting on: its chunks are fetched first, in order. */
+  priorityObject?: string
+  /**
+   * How long to look for a peer holding an unknown manifest (default the swarm's
+   * `manifestSearchTimeoutMs`). A registry client waiting on a tag wants a fast no, so it
+   * can try its next host, not a 30 s search.
+   */
+  manifestSearchTimeoutMs?: number
+  /**
+   * Give up on an unknown manifest after one search: every connected peer answered once and one
+   * DHT provider lookup (a person at `shoal pull` wants a fast "not found", not a 30 s wait).
+   */
+  searchOnce?: boolean
+  /** Told what the manifest search is asking, so a person sees why a pull has not started. */
+  onSearch?: (search: ManifestSearch) => void
+}
+
+/** Where the search for an unknown manifest stands. */
+export interface ManifestSearch { peersAsked: number, providerLookups: number, providersFound: number }
+
+export interface PeerSummary {
+  id: string
+  addresses: string[]
+  connected: boolean
+  /** The have protocol is up: the peer's have-list reaches us. */
+  neighbour: boolean
+  gateway: boolean
+  banned: boolean
+  bytesUploaded: number
+  bytesDownloaded: number
+  /** Measured download rate from this peer, bytes per second. */
+  rate?: number
+  requestsInFlight: number
+  /** How far this node trusts the peer (peer-score.ts): 0 neutral, -100 banned. */
+  score: number
+  /** The last thing the peer was charged for. */
+  lastOffence?: string
+}
