@@ -48,6 +48,16 @@ export const COMMAND_SPECS: CommandSpec[] = [
   },
   { name: 'peers', args: [], summary: 'the peers the daemon sees', options: [], examples: ['shoal peers'] },
   { name: 'status', args: [], summary: 'the daemon\'s peer ID, addresses, bundles and transfer totals', options: [], examples: ['shoal status --json'] },
+  {
+    name: 'preheat', args: ['[REF|ID]'], summary: 'have matching nodes pull and pin a bundle in the background; alone: this node\'s preheats',
+    options: [
+      { flags: '--nodes <SELECTOR>', description: 'only nodes with these labels: KEY=VALUE[,KEY=VALUE…] (default: every node)' },
+      { flags: '--platform <OS/ARCH>', description: 'fetch this platform of a multi-platform image (default: each node\'s own)' },
+      { flags: '--cancel', description: 'cancel the preheat: nodes stop pulling and unpin' },
+    ],
+    examples: ['shoal preheat registry.example.com/team/app:1.0 --nodes arch=arm64,site=store-17', 'shoal preheat --cancel registry.example.com/team/app:1.0', 'shoal preheat --json'],
+  },
+  { name: 'unpin', args: ['<ID|REF>'], summary: 'let the quota evict a pinned (preheated) bundle on this node again', options: [], examples: ['shoal unpin registry.example.com/team/app:1.0'] },
   { name: 'keygen', args: ['<swarm>', '<FILE>'], summary: 'a pre-shared key that closes a fleet to strangers', options: [], examples: ['shoal keygen swarm /etc/shoal/swarm.key'] },
 ]
 

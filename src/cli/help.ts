@@ -28,7 +28,7 @@ The fleet (a daemon per machine):
          [--upstream URL] [--allow-push] [--push-network CIDR]...
          [--registry HOST:PORT] [--metrics HOST:PORT] [--allowed-host NAME]...
          [--seed-from STORE [--seed-id ID]...]
-         [--trust PEERID]... [--log-level LEVEL]   (every setting: shoal daemon --help)
+         [--trust PEERID]... [--label KEY=VALUE]... [--log-level LEVEL]   (every setting: shoal daemon --help)
                                            run the daemon: the registry mirror on --registry
                                            (127.0.0.1:5050; with status page at /, /metrics and /healthz
                                            unless --metrics gives them their own address); the control
@@ -40,7 +40,12 @@ The fleet (a daemon per machine):
                                            --seed-from: sync the store's snapshots (or the --seed-id
                                            ones) into this node and announce them, while it serves
   pull ID|REF [DIR]                        fetch through the swarm with progress; check out to DIR
-  peers | status                           what the daemon sees (status --json: peer ID, addresses, bundles)
+  peers | status                           what the daemon sees (status --json: peer ID, labels, addresses, bundles)
+  preheat REF|ID [--nodes SEL] [--platform OS/ARCH] [--cancel]
+                                           matching nodes that trust this one pull the bundle in the
+                                           background and pin it (SEL: arch=arm64,site=store-17);
+                                           preheat alone: this node's preheats and their progress
+  unpin ID|REF                             the quota may evict a pinned (preheated) bundle here again
   keygen swarm FILE                        a pre-shared key that closes a fleet to strangers
 
 Commands talk to the daemon when one runs (--api, $SHOAL_API, or the socket in the data

@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   peers: async () => (await import('./peers.js')).peers,
   status: async () => (await import('./peers.js')).status,
   keygen: async () => (await import('./keygen.js')).keygen,
+  preheat: async () => (await import('./preheat.js')).preheat,
+  unpin: async () => (await import('./preheat.js')).unpin,
 }
 
 /** Runs one command line and returns the exit code; only bin/shoal.js exits the process. */

@@ -5,7 +5,7 @@ import { EXIT_OK } from './exit-codes.js'
 import { formatBytes } from './progress.js'
 import { UsageError } from './usage-error.js'
 
-async function requireDaemon (context: Parameters<Command>[1]): Promise<DaemonApi> {
+export async function requireDaemon (context: Parameters<Command>[1]): Promise<DaemonApi> {
   const api = await findDaemon(context)
   if (api === undefined) throw new UsageError('this command needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
   return api

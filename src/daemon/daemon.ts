@@ -16,6 +16,7 @@ import { daemonLabels, type DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import { formatLabels } from '../labels/index.js'
+import { PreheatKeeper } from './preheat-keeper.js'
 import { createQuotaKeeper } from './quota-keeper.js'
 import { createReadiness } from './readiness.js'
 import type { Logger } from './logger.js'
@@ -57,6 +58,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   let registry: HttpApi | undefined
   let upstream: Upstream | undefined
   let assembler: ImageAssembler | undefined
+  let preheats: PreheatKeeper | undefined
   const lifetime = new AbortController()
   const metrics = createMetrics()
   const labels = daemonLabels(config)
@@ -67,7 +69,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     if (swarmKey === undefined) logger.warn('no swarm key (--swarm-key, SHOAL_SWARM_KEY): any peer that reaches this node\'s libp2p port may join the fleet; make one with `shoal keygen swarm FILE`')
     const byzantine = process.env.SHOAL_TEST_CORRUPT_CHUNKS === '1'
     if (byzantine) logger.warn('SHOAL_TEST_CORRUPT_CHUNKS=1: this node serves corrupt chunks, for fault tests only')
-    swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, logger: logger.child({ module: 'swarm' }) }, {
+    swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, preheats: store, logger: logger.child({ module: 'swarm' }) }, {
       privateKey,
       listen: config.listen,
       bootstrap: config.bootstrap,
@@ -93,8 +95,10 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       if (update.previous !== update.bundleId) logger.info('ref moved by a trusted record', { ref: update.ref, bundleId: update.bundleId, previous: update.previous, publisher: update.publisher })
     })
     metrics.watchSwarm(swarm)
+    preheats = new PreheatKeeper({ store, swarm, logger: logger.child({ module: 'preheat' }), labels, onCounts: counts => { metrics.preheats(counts) } })
+    await preheats.start()
     const running = swarm
-    const control = createControlApi({ store, swarm, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes })
+    const control = createControlApi({ store, swarm, preheats, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
       upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })
@@ -144,7 +148,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,
       labels: formatLabels(labels),
     })
-    const started = { swarm, registry, upstream, assembler }
+    const started = { swarm, registry, upstream, assembler, preheats }
     return {
       config, store, swarm, listeners: addresses, metrics,
       stop: async () => {
@@ -153,6 +157,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         started.swarm.serveFleet(undefined)
         await started.upstream?.close()
         await started.assembler.close()
+        await started.preheats.close()
         await closeAll(listeners)
         await started.swarm.stop()
         await quota.close()
@@ -165,6 +170,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     await registry?.close()
     await upstream?.close()
     await assembler?.close()
+    await preheats?.close()
     await closeAll(listeners)
     await swarm?.stop()
     await quota.close()

@@ -122,6 +122,8 @@ export const ERROR_CATALOGUE = {
   ARCHIVE_TOO_LARGE: { status: 413, exit: FAILURE, message: 'the tree holds more than {limit} bytes, more than this store takes', source: 'shoal' },
   BLOB_DIGEST_MISMATCH: { status: 400, exit: FAILURE, message: 'the uploaded bytes hash to {actual}, not {expected}', registry: 'DIGEST_INVALID', source: 'shoal' },
   REF_RECORD_INVALID: { status: 422, exit: FAILURE, message: 'ref record refused: {why}', source: 'shoal' },
+  PREHEAT_RECORD_INVALID: { status: 422, exit: FAILURE, message: 'preheat record refused: {why}', source: 'shoal' },
+  PREHEAT_LIMIT: { status: 409, exit: FAILURE, message: 'this node keeps at most {max} live preheat records', source: 'shoal' },
 
   // ── The store.
   BUNDLE_INCOMPLETE: { status: 409, exit: FAILURE, message: 'bundle {id} lacks {missing} object(s) here', source: 'shoal' },

@@ -4,7 +4,7 @@ import {
   collectGarbage, verifyStore, type Store,
 } from '../store/index.js'
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
-import type { PullEvent, StatusResponse, SwarmControl } from './control-types.js'
+import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
 
 /** Control requests are small JSON documents; anything larger is refused unread. */
@@ -15,6 +15,8 @@ const PULL_PROGRESS_INTERVAL_MS = 250
 export interface ControlApiComponents {
   store: Store
   swarm: SwarmControl
+  /** Preheats and pins; without it those routes answer NOT_FOUND. */
+  preheats?: PreheatControl
   /** Pushes and pulls asked for by the CLI are logged at info: they move the fleet's content. */
   logger?: HttpLogger
 }
@@ -88,6 +90,22 @@ export function createControlApi (components: ControlApiComponents, init: Contro
         const ids = [...new Set(await Promise.all(refs.map(async r => await store.resolve(r))))]
         for (const id of ids) await store.removeBundleRecord(id)
         sendJson(res, 200, { removed: ids, ...await collectGarbage(store, { signal }) })
+      } else if (route === 'POST /preheat') {
+        const body = await readJson(req, signal)
+        const nodes = optionalString(body, 'nodes')
+        const platform = optionalString(body, 'platform')
+        if (body.cancel !== undefined && typeof body.cancel !== 'boolean') throw new ControlError('BODY_INVALID', 'the field "cancel" must be true or false')
+        const issued = await requirePreheats(components).issue({
+          ref: stringField(body, 'ref'), ...(nodes !== undefined ? { nodes } : {}), ...(platform !== undefined ? { platform } : {}), cancel: body.cancel === true,
+        })
+        // A preheat moves bytes onto every matching node of the fleet: always worth a line.
+        components.logger?.info(issued.cancelled ? 'preheat cancelled' : 'preheat issued', { ...issued })
+        sendJson(res, 200, issued)
+      } else if (route === 'GET /preheats') {
+        sendJson(res, 200, requirePreheats(components).status())
+      } else if (route === 'POST /unpin') {
+        const body = await readJson(req, signal)
+        sendJson(res, 200, await requirePreheats(components).unpin(stringField(body, 'ref')))
       } else if (route === 'POST /gc') {
         sendJson(res, 200, await collectGarbage(store, { signal }))
       } else {
@@ -188,6 +206,18 @@ async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Rec
   } catch {
     throw new ControlError('BODY_INVALID', 'the request body must be a JSON object')
   }
+}
+
+function requirePreheats (components: ControlApiComponents): PreheatControl {
+  if (components.preheats === undefined) throw new ControlError('NOT_FOUND', 'this node keeps no preheats')
+  return components.preheats
+}
+
+function optionalString (body: Record<string, unknown>, name: string): string | undefined {
+  const value = body[name]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') throw new ControlError('BODY_INVALID', `the field ${JSON.stringify(name)} must be a string`)
+  return value
 }
 
 function stringField (body: Record<string, unknown>, name: string): string {

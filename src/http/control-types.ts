@@ -45,6 +45,55 @@ export interface SwarmStats {
   bans: number
 }
 
+/** What the control API needs of the daemon's preheat keeper (src/daemon/preheat-keeper.ts). */
+export interface PreheatControl {
+  /** Signs and gossips a preheat (or its cancel) for the bundle a ref or ID names. */
+  issue: (request: PreheatRequest) => Promise<PreheatIssued>
+  /** What this node does about each preheat record it holds. */
+  status: () => PreheatStatus[]
+  /** Unpins a bundle here (`shoal unpin`); a preheat of it no longer holds it on this node. */
+  unpin: (idOrRef: string) => Promise<{ bundleId: string, preheated: boolean }>
+}
+
+/** `POST /api/v1/preheat`. */
+export interface PreheatRequest {
+  ref: string
+  /** A selector (`arch=amd64,site=a`); absent: every node. */
+  nodes?: string
+  /** OS/ARCH[/VARIANT]; absent: each node's own platform. */
+  platform?: string
+  cancel?: boolean
+}
+
+export interface PreheatIssued {
+  bundleId: string
+  ref?: string
+  selector: string
+  platform?: string
+  cancelled: boolean
+  sequence: number
+  publisher: string
+}
+
+/** What this node does about one preheat record (`GET /api/v1/preheats`). */
+export type PreheatState = 'pulling' | 'waiting' | 'complete' | 'failed' | 'cancelled' | 'released' | 'not-matching'
+
+export interface PreheatStatus {
+  bundleId: string
+  ref?: string
+  /** Canonical selector; empty: every node. */
+  selector: string
+  platform?: string
+  publisher: string
+  sequence: number
+  state: PreheatState
+  /** Bytes of the objects this node fetches for it (its platform's, for a multi-platform image). */
+  presentBytes: number
+  totalBytes: number
+  /** Why the last attempt failed (it is retried). */
+  error?: string
+}
+
 /** `GET /api/v1/status`. */
 export interface StatusResponse {
   peerId: string

@@ -115,6 +115,24 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly preheatsWanted = new Gauge({
+    name: 'shoal_preheat_bundles_wanted',
+    help: 'Preheats this node matches and holds to (not cancelled, not unpinned here): complete or still pulling.',
+    registers: [this.registry],
+  })
+
+  readonly preheatsComplete = new Gauge({
+    name: 'shoal_preheat_bundles_complete',
+    help: 'Preheats this node matches whose bundle (its platform\'s objects) is here, verified and pinned.',
+    registers: [this.registry],
+  })
+
+  /** A preheat keeper's counts changed. */
+  preheats (counts: { wanted: number, complete: number }): void {
+    this.preheatsWanted.set(counts.wanted)
+    this.preheatsComplete.set(counts.complete)
+  }
+
   /**
    * Counts the swarm's events as they happen, and reads its own counters and peer list at
    * each scrape. A pull is timed from its first verified chunk (the swarm has no start event).

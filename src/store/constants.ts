@@ -1,5 +1,10 @@
 /** Read and write in whole chunks: one buffer serves hashing, chunk tables and the copy. */
 export const INGEST_BUFFER_BYTES = 1024 * 1024
+/**
+ * Preheat records a node keeps (one per bundle). They travel to every neighbour on connect, so
+ * the bound keeps that batch small (~400 bytes each); a cancelled one makes room when full.
+ */
+export const MAX_PREHEAT_RECORDS = 256
 /** Decoded bundle manifests kept in memory; a chunk write needs its bundle's chunk table. */
 export const BUNDLE_CACHE_ENTRIES = 32
 /**

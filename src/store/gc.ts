@@ -61,7 +61,7 @@ export async function enforceQuota (store: Store, options: { protect?: string, s
   const evicted: string[] = []
   while (await objectBytes(store) > quota) {
     options.signal?.throwIfAborted()
-    const candidates = (await store.listBundles()).filter(b => !b.pinned && b.complete && b.id !== options.protect && !store.isBundleInUse(b.id))
+    const candidates = (await store.listBundles()).filter(b => b.complete && b.id !== options.protect && store.isEvictable(b))
     candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt)
     const victim = candidates[0]
     if (victim === undefined) break

@@ -6,6 +6,8 @@ export async function openStore (init: StoreInit): Promise<Store> {
 
 export { Store, type StoreInit, type LoadedBundle } from './store.js'
 export * from './errors.js'
+export { MAX_PREHEAT_RECORDS } from './constants.js'
+export type { PreheatRecordUpdate } from './preheat-records.js'
 export type * from './types.js'
 export { bundleOfTree, pushPath, pushTree, type PushOptions, type PushResult } from './push.js'
 export { exportTree, exportArchive, streamBundle, requireCompleteBundle, BundleIncompleteError } from './export.js'

@@ -9,6 +9,18 @@ export interface BundleRecord {
   snapdirId: string
 }
 
+/**
+ * The newest preheat record held for a bundle (signed bytes as they travel, base64) and what
+ * this node did about it: `released` when its operator unpinned the bundle since (`shoal
+ * unpin`), so a restart does not pin it again until a newer record asks.
+ */
+export interface PreheatEntry {
+  sequence: number
+  cancelled: boolean
+  signed: string
+  released: boolean
+}
+
 /** A partial object: its size and which chunks are verified and written. */
 export interface PartialRecord {
   size: number
@@ -104,6 +116,15 @@ export class Metadata {
   async refRecords (): Promise<Uint8Array[]> {
     const out: Uint8Array[] = []
     for await (const value of this.db.values({ gte: 'refrec!', lt: 'refrec!\xff' })) out.push(value)
+    return out
+  }
+
+  async getPreheat (bundleId: string): Promise<PreheatEntry | undefined> { return await this.getJson<PreheatEntry>(`preheat!${bundleId}`) }
+  async putPreheat (bundleId: string, entry: PreheatEntry): Promise<void> { await this.putJson(`preheat!${bundleId}`, entry) }
+  async deletePreheat (bundleId: string): Promise<void> { await this.db.del(`preheat!${bundleId}`) }
+  async preheatEntries (): Promise<Array<[string, PreheatEntry]>> {
+    const out: Array<[string, PreheatEntry]> = []
+    for await (const [key, value] of this.db.iterator({ gte: 'preheat!', lt: 'preheat!\xff' })) out.push([key.slice('preheat!'.length), parseJson<PreheatEntry>(value)])
     return out
   }
 

@@ -6,7 +6,8 @@ import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, MAX_PREHEAT_RECORDS } from './constants.js'
+import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
   BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
@@ -62,6 +63,7 @@ export class Store {
   private readonly bundleCache = new Map<string, LoadedBundle>()
   /** Objects no bundle names yet but that must survive gc for a while (blobs of a push in progress). */
   private readonly leases = new Map<string, number>()
+  private readonly preheats: PreheatRecords
 
   private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit) {
     this.layout = layout
@@ -70,6 +72,7 @@ export class Store {
     this.fsync = init.fsync ?? true
     this.partials = new PartialObjects({ layout, meta, emit: (event, detail) => { this.emit(event, detail) } }, { fsync: this.fsync })
     this.readers = new ObjectReaders(hash => layout.objectPath(hash))
+    this.preheats = new PreheatRecords(meta, MAX_PREHEAT_RECORDS)
   }
 
   static async open (init: StoreInit): Promise<Store> {
@@ -270,6 +273,23 @@ export class Store {
     if (record === undefined) throw new BundleNotFoundError(id)
     await this.meta.putBundleRecord(id, { ...record, pinned })
   }
+
+  /**
+   * Whether the quota may evict this bundle: never a pinned one (a preheat's, or the operator's),
+   * nor one in use. One check, here, so every evicting path (the quota keeper, enforceQuota) agrees.
+   */
+  isEvictable (bundle: Pick<BundleSummary, 'id' | 'pinned'>): boolean {
+    return !bundle.pinned && !this.isBundleInUse(bundle.id)
+  }
+
+  // ── preheat records (signed intents: this node should hold and pin a bundle) ──
+
+  async acceptPreheatRecord (update: PreheatRecordUpdate): Promise<'accepted' | 'stale' | 'full'> { return await this.preheats.accept(update) }
+  /** Every signed preheat record held, to hand to neighbours and to resume after a restart. */
+  async preheatRecords (): Promise<Uint8Array[]> { return await this.preheats.signed() }
+  /** The operator unpinned a preheated bundle: the held record no longer pins it here (until a newer one). */
+  async releasePreheat (bundleId: string): Promise<boolean> { return await this.preheats.release(bundleId) }
+  async isPreheatReleased (bundleId: string): Promise<boolean> { return await this.preheats.isReleased(bundleId) }
 
   /** Drops a bundle and the refs that point at it; its objects go at the next gc. */
   async removeBundleRecord (id: string): Promise<void> {

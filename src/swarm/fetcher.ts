@@ -51,6 +51,8 @@ export interface FetchOptions {
   signal: AbortSignal
   onProgress?: (progress: PullProgress) => void
   priorityObject?: string
+  /** Only these objects of the bundle (PullOptions.objects). */
+  objects?: ReadonlySet<string>
   /** Called once the pull has chunks to fetch (not when the store held everything already). */
   onStarted?: () => void
 }
@@ -130,7 +132,7 @@ export class Fetcher {
       options.onProgress?.(progress)
       this.events.emit('pull:progress', progress)
     }, this.now)
-    await this.enlist(job, bundle)
+    await this.enlist(job, bundle, options.objects)
     if (job.remaining.size === 0) {
       job.finish()
       this.events.emit('pull:completed', { bundleId })
@@ -170,9 +172,10 @@ export class Fetcher {
    * a registry client needs them before any layer (the layers it asks for next are put ahead
    * of them when it asks). Then whatever a client asked for before this pull began.
    */
-  private async enlist (job: PullJob, bundle: BundleManifest): Promise<void> {
+  private async enlist (job: PullJob, bundle: BundleManifest, only?: ReadonlySet<string>): Promise<void> {
     const asked: string[] = []
     for (const object of bundleObjects(bundle)) {
+      if (only !== undefined && !only.has(object.hash)) continue
       const chunks = Math.ceil(object.size / bundle.chunkSize)
       const state = await this.store.objectState(object.hash)
       if (object.size === 0 || state.state === 'complete') {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import type { VerifiedPreheatRecord } from './preheat-record.js'
 
 /** What a pull has done so far; bytes count verified chunks of the bundle's objects. */
 export interface PullProgress {
@@ -25,6 +26,8 @@ export interface SwarmEvents {
   'chunk:rejected': { peer: string, object: string, index: number, reason: string }
   'pull:progress': PullProgress
   'pull:completed': { bundleId: string }
+  /** A preheat record from a trusted publisher was accepted (issued here or gossiped). */
+  'preheat:accepted': VerifiedPreheatRecord
   /** A background step failed (a DHT announce, a dial); the swarm carries on. */
   'warning': { message: string, error?: Error }
 }

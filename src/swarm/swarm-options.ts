@@ -3,6 +3,7 @@ import type { SchedulerInit } from './scheduler.js'
 import type { PullProgress } from './swarm-events.js'
 import type { Store } from '../store/index.js'
 import type { PrivateKey } from '@libp2p/interface'
+import type { PreheatRecordStore } from './preheat-protocol.js'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
 export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
@@ -17,6 +18,8 @@ export interface SwarmLogger {
 
 export interface SwarmComponents {
   store: SwarmStore
+  /** Where preheat records are kept (the store); without it the node takes no part in preheats. */
+  preheats?: PreheatRecordStore
   logger?: SwarmLogger
 }
 
@@ -64,6 +67,11 @@ export interface PullOptions {
   onProgress?: (progress: PullProgress) => void
   /** An object a client is waiting on: its chunks are fetched first, in order. */
   priorityObject?: string
+  /**
+   * Fetch only these objects of the bundle (a preheat of one platform of a multi-platform
+   * image); the pull resolves when they are complete. Default: every object.
+   */
+  objects?: ReadonlySet<string>
   /**
    * How long to look for a peer holding an unknown manifest (default the swarm's
    * `manifestSearchTimeoutMs`). A registry client waiting on a tag wants a fast no, so it

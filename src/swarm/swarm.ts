@@ -26,6 +26,8 @@ import { MAX_REF_STREAMS_PER_CONNECTION, REF_PROTOCOL, RefSync, type RefSyncStat
 import { parseTrustedPublisher } from './ref-record.js'
 import { Semaphore } from './semaphore.js'
 import { SwarmEventEmitter } from './swarm-events.js'
+import { MAX_PREHEAT_STREAMS_PER_CONNECTION, PREHEAT_PROTOCOL, PreheatSync, type PreheatRecordStore } from './preheat-protocol.js'
+import { verifyPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
 import { silentLogger, type PeerSummary, type PullOptions, type SwarmComponents, type SwarmInit, type SwarmLogger, type SwarmStore } from './swarm-options.js'
 import { TransferStats, type SwarmStats } from './swarm-stats.js'
 import type { Connection, PeerInfo } from '@libp2p/interface'
@@ -65,6 +67,8 @@ export class Swarm extends SwarmEventEmitter {
   private readonly shoalPeers = new Set<string>()
   private providers: ProviderRecords | undefined
   private readonly refs: RefSync
+  private readonly preheats: PreheatSync | undefined
+  private readonly preheatStore: PreheatRecordStore | undefined
   /** Publishers whose ref records this node applies; also the only peers it asks about image names. */
   private readonly trusted: ReadonlySet<string>
   private readonly fleet: FleetAsker
@@ -120,6 +124,13 @@ export class Swarm extends SwarmEventEmitter {
     this.refs = new RefSync(this.store, this.trusted, () => this.node?.getConnections() ?? [], this.log, {
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
     })
+    this.preheatStore = components.preheats
+    this.preheats = components.preheats === undefined
+      ? undefined
+      : new PreheatSync(components.preheats, this.trusted, () => this.node?.getConnections() ?? [], this.log, {
+        onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+        onAccepted: (record) => { this.emit('preheat:accepted', record) },
+      })
     this.fleet = new FleetAsker(() => this.trustedPeers(), (peer, err) => { this.penalize(peer, 'bad-data', err.message) })
     this.chunkServer = new ChunkServer({
       store: this.store,
@@ -217,6 +228,14 @@ export class Swarm extends SwarmEventEmitter {
     await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
     })
+    const preheats = this.preheats
+    if (preheats !== undefined) {
+      await node.handle(PREHEAT_PROTOCOL, (stream, connection) => { void preheats.handle(stream, connection) }, {
+        maxInboundStreams: MAX_PREHEAT_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_PREHEAT_STREAMS_PER_CONNECTION,
+      })
+      // A node that joins late, or restarts, learns every live preheat from its first neighbour.
+      await node.register(PREHEAT_PROTOCOL, { onConnect: (_peerId, connection) => { void preheats.sendAll(connection) } })
+    }
     await node.register(REF_PROTOCOL, {
       onConnect: (_peerId, connection) => { void this.refs.sendAll(connection) },
     })
@@ -292,6 +311,7 @@ export class Swarm extends SwarmEventEmitter {
       signal,
       onProgress: options.onProgress,
       priorityObject: options.priorityObject,
+      objects: options.objects,
       onStarted: () => {
         if (announceHere) void this.announceQuietly(bundleId)
         void this.finder.searchProviders(bundleId)
@@ -313,6 +333,22 @@ export class Swarm extends SwarmEventEmitter {
    */
   async publishRefs (refs: Array<{ ref: string, bundleId: string, manifestDigest?: string }>): Promise<void> {
     await this.refs.publish(this.init.publisherKey ?? this.init.privateKey, refs)
+  }
+
+  /**
+   * Signs a preheat intent with this node's publisher key, keeps it, and sends it to every
+   * neighbour; nodes that trust this publisher and match the selector pull and pin the bundle.
+   */
+  async publishPreheat (intent: PreheatIntent): Promise<VerifiedPreheatRecord> {
+    if (this.preheats === undefined) throw new SwarmNotStartedError()
+    return await this.preheats.publish(this.init.publisherKey ?? this.init.privateKey, intent)
+  }
+
+  /** Every preheat record held (all from trusted publishers: nothing else is kept), verified. */
+  async preheatRecords (): Promise<VerifiedPreheatRecord[]> {
+    const out: VerifiedPreheatRecord[] = []
+    for (const signed of await this.preheatStore?.preheatRecords() ?? []) out.push(await verifyPreheatRecord(signed))
+    return out
   }
 
   /**

@@ -1,0 +1,29 @@
+/**
+ * How many signed records each neighbour may still have verified now: a token bucket per
+ * peer (a burst, then a steady rate). Each record costs an Ed25519 verify, so a flood is
+ * refused before it costs CPU. Bounded: beyond `maxPeers` the oldest peer's bucket is forgotten.
+ */
+export class RecordAllowance {
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+
+  constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number }) {}
+
+  /** Takes up to `wanted` records from the peer's allowance; returns how many it may send. */
+  take (peer: string, wanted: number): number {
+    const now = (this.init.now ?? Date.now)()
+    let bucket = this.buckets.get(peer)
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.init.maxPeers) {
+        const oldest = this.buckets.keys().next().value
+        if (oldest !== undefined) this.buckets.delete(oldest)
+      }
+      bucket = { tokens: this.init.burst, at: now }
+      this.buckets.set(peer, bucket)
+    }
+    bucket.tokens = Math.min(this.init.burst, bucket.tokens + (now - bucket.at) / 1000 * this.init.perSecond)
+    bucket.at = now
+    const allowed = Math.max(0, Math.min(wanted, Math.floor(bucket.tokens)))
+    bucket.tokens -= allowed
+    return allowed
+  }
+}
