@@ -27,9 +27,12 @@ What-ifs (the defaults are what the daemon does):
                          (only the gateway uses one queue)
   --no-defer-at-send     the gateway defers only when a request arrives, not again when a
                          queued request comes up to be sent (the daemon before 2026-11-25)
-  --deferrals N          times the gateway defers one asker for one chunk (default 4)
+  --deferrals N          times the gateway defers one asker for one chunk (default: the
+                         daemon's, GATEWAY_SEEDING_POLICY in src/swarm/gateway-seeding.ts)
   --keep-deferring       the gateway keeps deferring even once another of its neighbours
-                         advertises the chunk (the daemon then serves the asker)
+                         advertises the chunk
+  --serve-advertised     the gateway serves a deferred asker once another of its neighbours
+                         advertises the chunk (it may not reach that copy)
   --scheduler JSON       SchedulerInit overrides for every edge, e.g. '{"gatewayDeferMs":3000}'
   --help
 `
@@ -73,6 +76,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         'no-defer-at-send': { type: 'boolean', default: false },
         deferrals: { type: 'string' },
         'keep-deferring': { type: 'boolean', default: false },
+        'serve-advertised': { type: 'boolean', default: false },
         scheduler: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -101,6 +105,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
   }
   const gatewayNeighbours = values['gateway-neighbours']
   const deferrals = values.deferrals
+  if (values['keep-deferring'] && values['serve-advertised']) throw new UsageError('--keep-deferring and --serve-advertised contradict each other')
   return {
     kind: 'run',
     options: {
@@ -119,7 +124,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         serveOrder: serve,
         gatewayDefersAtSend: values['no-defer-at-send'] !== true,
         gatewayDeferralsPerAsker: deferrals === undefined ? undefined : quantity('deferrals', () => integer(deferrals, 0)),
-        gatewayServesAdvertised: !values['keep-deferring'],
+        gatewayServesAdvertised: values['keep-deferring'] ? false : values['serve-advertised'] ? true : undefined,
         scheduler,
       },
     },

@@ -11,15 +11,15 @@
 //   arrive one latency after the transfer ends. Control messages (requests, cancels,
 //   statuses, have-lists) take the latency only: they never queue behind chunk bytes.
 // - Chunk servers (src/swarm/chunk-protocol.ts, re-implemented: ChunkServer is bound to
-//   libp2p streams and Date.now). Each asker has its own stream (ServeSession) and queue;
+//   libp2p streams; the gateway's seeding policy is the daemon's own GatewaySeeding,
+//   src/swarm/gateway-seeding.ts, on the simulated clock). Each asker has its own stream (ServeSession) and queue;
 //   the streams with queued requests take turns on the sender's uplink, one chunk per turn
 //   (round robin: the slot-model stand-in for several TCP connections sharing an uplink),
 //   skipping askers whose downlink is busy. Within a stream an edge answers in arrival
 //   order; a gateway takes the request whose chunk the fewest of its other neighbours hold
 //   or were sent (ServeSession.pick). A gateway defers a request for a chunk it sent another
-//   neighbour < 10 s ago, up to 4 times per asker and chunk, and serves it once another of
-//   its neighbours advertises the chunk and the asker still comes (ChunkServer.shouldDefer,
-//   decided when the request arrives). A cancel removes a request still queued (CANCELLED
+//   neighbour within the policy's window (GatewaySeeding.shouldDefer, decided when the
+//   request arrives and again when it comes up to be sent). A cancel removes a request still queued (CANCELLED
 //   reply); a chunk already on the wire arrives anyway and counts as a duplicate.
 // - Have protocol (src/swarm/have-protocol.ts). A stored chunk is announced to every
 //   neighbour in a batch sent HAVE_BATCH_INTERVAL_MS after the first unannounced chunk; it
@@ -33,22 +33,18 @@
 // - Left out: manifest fetch, connection set-up and hello round trips (every edge knows the
 //   bundle and its neighbours at time 0), DHT lookups, disk and CPU limits, loss, churn,
 //   byzantine peers, download/upload caps, priority objects.
-import { Scheduler, type SchedulerInit } from '../../src/swarm/index.js'
+import { GATEWAY_SEEDING_POLICY, GatewaySeeding, Scheduler, type SchedulerInit } from '../../src/swarm/index.js'
 import { EventQueue } from './event-queue.js'
 import { deriveSeed, seededRandom } from './random.js'
 import { buildTopology } from './topology.js'
 
 /**
- * Copies of the daemon's constants (src/swarm/constants.ts and the private one in
- * chunk-protocol.ts); test/simulate checks they still match the sources.
+ * Copies of the daemon's constants (src/swarm/constants.ts; scripts import nothing but
+ * src/swarm/index.ts); test/simulate checks they still match the sources.
  */
 export const DAEMON_CONSTANTS = {
   HAVE_BATCH_INTERVAL_MS: 50,
   SCHEDULER_TICK_MS: 1_000,
-  /** chunk-protocol.ts DEFER_RECENT_UPLOAD_MS */
-  DEFER_RECENT_UPLOAD_MS: 10_000,
-  /** chunk-protocol.ts MAX_DEFERRALS_PER_ASKER */
-  MAX_DEFERRALS_PER_ASKER: 4,
   /** src/manifest CHUNK_SIZE_BYTES */
   CHUNK_SIZE_BYTES: 1024 * 1024,
   /** MAX_NEIGHBOURS: a daemon dials discovered peers until it has this many. */
@@ -73,20 +69,16 @@ export interface SimConfig {
   storeMs?: number
   /** Give up at this simulated time (ms); nodes not done by then are reported incomplete. */
   maxSimMs?: number
-  /** Gateway deferral as ChunkServer.shouldDefer does it (true by default; false to measure without it). */
+  /** Gateway deferral as GatewaySeeding.shouldDefer does it (true by default; false to measure without it). */
   gatewayDefers?: boolean
   /**
    * Also apply the gateway's deferral when a queued request comes up to be sent, not only when
-   * it arrives (ChunkServer checks on arrival only, so two askers whose requests for the same
-   * unsent chunk arrive together are both served). False by default: a what-if.
+   * it arrives (the daemon does: true by default; false for the chunk server before 2026-11-25).
    */
   gatewayDefersAtSend?: boolean
-  /** How many times the gateway defers one asker for one chunk before it serves it (ChunkServer: MAX_DEFERRALS_PER_ASKER). */
+  /** How many times the gateway defers one asker for one chunk (GATEWAY_SEEDING_POLICY.maxDeferralsPerAsker). */
   gatewayDeferralsPerAsker?: number
-  /**
-   * After the first deferral, serve the asker once some other neighbour of the gateway
-   * advertises the chunk: it cannot reach that copy (ChunkServer does; false keeps deferring).
-   */
+  /** GATEWAY_SEEDING_POLICY.servesAdvertised: serve a deferred asker once another neighbour advertises the chunk. */
   gatewayServesAdvertised?: boolean
   /**
    * How a node's chunk server picks the next chunk to send:
@@ -218,8 +210,11 @@ export function simulate (config: SimConfig): SimResult {
   const gatewayDefers = config.gatewayDefers ?? true
   // The daemon's chunk server checks the deferral again when a queued request is sent.
   const gatewayDefersAtSend = config.gatewayDefersAtSend ?? true
-  const maxDeferrals = config.gatewayDeferralsPerAsker ?? DAEMON_CONSTANTS.MAX_DEFERRALS_PER_ASKER
-  const servesAdvertised = config.gatewayServesAdvertised ?? true
+  const seedingPolicy = {
+    ...GATEWAY_SEEDING_POLICY,
+    maxDeferralsPerAsker: config.gatewayDeferralsPerAsker ?? GATEWAY_SEEDING_POLICY.maxDeferralsPerAsker,
+    servesAdvertised: config.gatewayServesAdvertised ?? GATEWAY_SEEDING_POLICY.servesAdvertised,
+  }
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
   const edgeRarest = serveOrder === 'stream-rarest' || serveOrder === 'node-rarest'
   const N = config.nodes
@@ -279,15 +274,19 @@ export function simulate (config: SimConfig): SimResult {
   const nodeOf = (key: string): SimNode => nodes[Number(key.slice(1))] as SimNode
   const gatewayNode = nodes[0] as SimNode
 
-  // The gateway's chunk server memory (ChunkServer.sent / .deferred) and its have-list counts.
-  const sentCopies = new Int32Array(totalChunks)
-  const sentAt = new Float64Array(totalChunks)
-  const sentTo = new Int32Array(totalChunks).fill(-1)
-  const deferrals = new Map<number, number>()
   // holderCount[node * totalChunks + chunk]: how many of the node's neighbours announced the
   // chunk (HaveList.holderCount); the gateway's row orders its queue, edges' rows are kept
   // only when serveOrder makes edges use them.
   const holderCount = new Int32Array(N * totalChunks)
+  // advertised[node * objectCount + object]: the gateway heard from the node about the object.
+  const advertised = new Uint8Array(N * objectCount)
+  // The gateway's seeding policy, the daemon's own code on the simulated clock, over what its
+  // have-list knows (the asker is never counted: it asks only for chunks it lacks).
+  const seeding = new GatewaySeeding({
+    advertises: (peer, object) => advertised[Number(peer.slice(1)) * objectCount + (objectOf.get(object) as number)] === 1,
+    holderCount: (object, index) => holderCount[globalChunk(object, index)] as number,
+  }, seedingPolicy, () => now)
+  const copiesSent = (chunk: number): number => seeding.copiesSent(objectNames[chunkObject[chunk] as number] as string, chunkIndex[chunk] as number)
   let gatewayDistinctSent = 0
   let gatewaySeededAt = Infinity
   let gatewayBusyWhileSeeding = 0
@@ -349,17 +348,8 @@ export function simulate (config: SimConfig): SimResult {
     return count
   }
 
-  const shouldDefer = (asker: number, chunk: number): boolean => {
-    if (!gatewayDefers) return false
-    const last = sentTo[chunk] as number
-    if (last < 0 || last === asker || now - (sentAt[chunk] as number) > DAEMON_CONSTANTS.DEFER_RECENT_UPLOAD_MS) return false
-    const key = asker * totalChunks + chunk
-    const times = deferrals.get(key) ?? 0
-    if (times >= maxDeferrals) return false
-    if (times > 0 && servesAdvertised && (holderCount[chunk] as number) > 0) return false
-    deferrals.set(key, times + 1)
-    return true
-  }
+  const shouldDefer = (asker: number, chunk: number): boolean =>
+    gatewayDefers && seeding.shouldDefer(`n${asker}`, objectNames[chunkObject[chunk] as number] as string, chunkIndex[chunk] as number)
 
   const enqueue = (sender: SimNode, request: QueuedRequest): void => {
     let session = sender.sessions.get(request.from)
@@ -393,7 +383,7 @@ export function simulate (config: SimConfig): SimResult {
   /** How many of the sender's neighbours hold the chunk, plus (gateway) the copies it sent. */
   const rarity = (sender: SimNode, chunk: number): number =>
     sender.gateway
-      ? (holderCount[chunk] as number) + (sentCopies[chunk] as number)
+      ? (holderCount[chunk] as number) + copiesSent(chunk)
       : holderCount[sender.id * totalChunks + chunk] as number
 
   /** Within one asker's stream: FIFO, or the rarest chunk first (gateway; edges with 'stream-rarest'). */
@@ -463,21 +453,21 @@ export function simulate (config: SimConfig): SimResult {
     }
     const bytes = chunkBytes[chunk] as number
     if (sender.gateway) {
-      if ((sentCopies[chunk] as number) > 0) {
+      const object = objectNames[chunkObject[chunk] as number] as string
+      const index = chunkIndex[chunk] as number
+      const last = seeding.lastCopy(object, index)
+      if (last !== undefined) {
         const extra = stats.extra
         extra.total++
-        if (deferrals.has(receiver.id * totalChunks + chunk)) extra.afterDeferral++
-        if (now - (sentAt[chunk] as number) > DAEMON_CONSTANTS.DEFER_RECENT_UPLOAD_MS) extra.previousCopyOld++
-        if (sentTo[chunk] === receiver.id) extra.sameAsker++
+        if (seeding.deferralsOf(receiver.key, object, index) > 0) extra.afterDeferral++
+        if (now - last.at > seedingPolicy.deferRecentUploadMs) extra.previousCopyOld++
+        if (last.peer === receiver.key) extra.sameAsker++
         if (request.edgeHolders === 0) extra.noEdgeNeighbourHeldIt++
-      }
-      if (sentCopies[chunk] === 0 && ++gatewayDistinctSent === totalChunks) {
+      } else if (++gatewayDistinctSent === totalChunks) {
         gatewaySeededAt = now + bytes * msPerByte
         gatewayBusyWhileSeeding = gatewayNode.uploadedBytes + bytes
       }
-      sentCopies[chunk] = (sentCopies[chunk] as number) + 1
-      sentAt[chunk] = now
-      sentTo[chunk] = receiver.id
+      seeding.recordSent(receiver.key, object, index)
     }
     sender.upBusy = true
     receiver.downBusy = true
@@ -599,7 +589,10 @@ export function simulate (config: SimConfig): SimResult {
           if (neighbour.gateway || edgeRarest) {
             const row = n * totalChunks
             for (const chunk of batch) holderCount[row + chunk] = (holderCount[row + chunk] as number) + 1
-            if (neighbour.gateway) continue
+            if (neighbour.gateway) {
+              for (const chunk of batch) advertised[node.id * objectCount + (chunkObject[chunk] as number)] = 1
+              continue
+            }
           }
           if (neighbour.missing === 0) continue
           // addHolder ignores chunks already stored, so they are not passed; the pump runs

@@ -6,6 +6,7 @@ import {
 import { bytesToId, idToBytes } from './content-id.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrames } from './framing.js'
+import { GatewaySeeding } from './gateway-seeding.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import type { HaveList, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
@@ -45,33 +46,27 @@ export interface ChunkServerInit {
   onOffence?: (peer: PeerKey, kind: 'violation' | 'slow-reader', detail: string) => void
 }
 
-/** Chunks a gateway remembers having sent; beyond this the memory starts over. */
+/** Chunks sent on a connection remembered for the resend window; beyond this the memory starts over. */
 const MAX_REMEMBERED_UPLOADS = 65_536
-/**
- * A gateway defers a request for a chunk it sent another neighbour less than this long ago:
- * that neighbour will advertise it within a have-list batch and serve it. Later than this, an
- * asker that still comes to the gateway likely cannot reach the copy, and is served.
- */
-const DEFER_RECENT_UPLOAD_MS = 10_000
-/** A recipient has this long after its first chunk of an object to advertise it, or it is not deferred for. */
-const ADVERTISE_GRACE_MS = 2_000
 /** A chunk sent to a peer is not sent to the same peer again within this time. */
 const RESEND_WINDOW_MS = 10_000
-/** An asker is told to wait for one chunk at most this often (about as many seconds, see GATEWAY_DEFER_MS). */
-const MAX_DEFERRALS_PER_ASKER = 4
 
 export class ChunkServer {
   private readonly sessions = new Set<ServeSession>()
-  /** object:index → copies sent and when the last left, so a gateway sends every chunk once before any twice. */
-  private readonly sent = new Map<string, { copies: number, at: number, peer: PeerKey }>()
-  /** peer|object:index → times that asker was told to wait for that chunk. */
-  private readonly deferred = new Map<string, number>()
   /** peer/connection|object:index → when we last sent that chunk on that peer's connection. */
   private readonly sentTo = new Map<string, number>()
-  /** peer|object → when we first sent that peer a chunk of the object. */
-  private readonly firstSentTo = new Map<string, number>()
+  /** A gateway's memory of what it sent whom, so it sends every chunk once before any twice. */
+  private readonly seeding: GatewaySeeding | undefined
 
-  constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {}
+  constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {
+    const { haveList } = components
+    this.seeding = init.gateway
+      ? new GatewaySeeding({
+        advertises: (peer, object) => haveList.holding(peer, object) !== undefined,
+        holderCount: (object, index, except) => haveList.holderCount(object, index, except),
+      })
+      : undefined
+  }
 
   handleStream (stream: Stream, connection: Connection): void {
     const session = new ServeSession(connection.remotePeer.toString(), connection.id, stream, this, () => { this.sessions.delete(session) })
@@ -82,8 +77,8 @@ export class ChunkServer {
     for (const session of [...this.sessions]) session.abort(new Error('the swarm is stopping'))
   }
 
-  copiesSent (key: string): number {
-    return this.sent.get(key)?.copies ?? 0
+  copiesSent (object: string, index: number): number {
+    return this.seeding?.copiesSent(object, index) ?? 0
   }
 
   /**
@@ -99,39 +94,15 @@ export class ChunkServer {
     return at !== undefined && Date.now() - at < RESEND_WINDOW_MS
   }
 
-  recordSent (key: string, peer: PeerKey, connectionId: string, object: string): void {
+  recordSent (key: string, peer: PeerKey, connectionId: string, object: string, index: number): void {
     if (this.sentTo.size >= MAX_REMEMBERED_UPLOADS) this.sentTo.clear()
     this.sentTo.set(`${peer}/${connectionId}|${key}`, Date.now())
-    if (this.firstSentTo.size >= MAX_REMEMBERED_UPLOADS) this.firstSentTo.clear()
-    if (!this.firstSentTo.has(`${peer}|${object}`)) this.firstSentTo.set(`${peer}|${object}`, Date.now())
-    if (!this.init.gateway) return
-    if (this.sent.size >= MAX_REMEMBERED_UPLOADS) this.sent.clear()
-    this.sent.set(key, { copies: this.copiesSent(key) + 1, at: Date.now(), peer })
+    this.seeding?.recordSent(peer, object, index)
   }
 
-  /**
-   * Gateway seeding: a chunk just sent to another neighbour is left to that neighbour.
-   * Without this, edges pulling at once on fast links each take every chunk from the gateway
-   * before any have-list can say an edge holds it. While no other neighbour advertises the
-   * chunk yet (it is still on its way there) the asker is told to wait, a few times at most;
-   * once one does and the asker still comes here, it cannot reach that copy, and is served.
-   */
-  shouldDefer (peer: PeerKey, object: string, index: number, key: string): boolean {
-    if (!this.init.gateway) return false
-    const last = this.sent.get(key)
-    if (last === undefined || last.peer === peer || Date.now() - last.at > DEFER_RECENT_UPLOAD_MS) return false
-    // Only for a recipient that tells its neighbours what it holds (or has had a moment to
-    // start): a leech that never advertises would otherwise make the gateway hold honest
-    // askers back for chunks nobody will pass on (an honest pull went from 0.75 s to 6.4 s).
-    const firstSent = this.firstSentTo.get(`${last.peer}|${object}`) ?? 0
-    if (this.components.haveList.holding(last.peer, object) === undefined && Date.now() - firstSent > ADVERTISE_GRACE_MS) return false
-    const asked = `${peer}|${key}`
-    const times = this.deferred.get(asked) ?? 0
-    if (times >= MAX_DEFERRALS_PER_ASKER) return false
-    if (times > 0 && this.components.haveList.holderCount(object, index, peer) > 0) return false
-    if (this.deferred.size >= MAX_REMEMBERED_UPLOADS) this.deferred.clear()
-    this.deferred.set(asked, times + 1)
-    return true
+  /** Gateway seeding (gateway-seeding.ts): whether to tell this asker to fetch the chunk from the edge it just went to. */
+  shouldDefer (peer: PeerKey, object: string, index: number): boolean {
+    return this.seeding?.shouldDefer(peer, object, index) ?? false
   }
 }
 
@@ -212,7 +183,7 @@ class ServeSession {
       this.reply(object, request.index, this.server.init.gateway ? ChunkResponse.Status.DEFERRED : ChunkResponse.Status.NOT_PRESENT)
       return
     }
-    if (this.server.shouldDefer(this.peer, object, request.index, key)) {
+    if (this.server.shouldDefer(this.peer, object, request.index)) {
       this.reply(object, request.index, ChunkResponse.Status.DEFERRED)
       return
     }
@@ -261,7 +232,7 @@ class ServeSession {
           if (next === undefined) break
           // Checked again now: while this request waited in the queue, the gateway may have
           // sent the chunk to another neighbour (two askers queued for one unsent chunk).
-          if (this.server.shouldDefer(this.peer, next.object, next.index, next.key)) {
+          if (this.server.shouldDefer(this.peer, next.object, next.index)) {
             this.reply(next.object, next.index, ChunkResponse.Status.DEFERRED)
             continue
           }
@@ -293,7 +264,7 @@ class ServeSession {
       let best = Infinity
       for (let i = 0; i < this.queue.length; i++) {
         const request = this.queue[i] as QueuedRequest
-        const holders = haveList.holderCount(request.object, request.index, this.peer) + this.server.copiesSent(request.key)
+        const holders = haveList.holderCount(request.object, request.index, this.peer) + this.server.copiesSent(request.object, request.index)
         if (holders < best) {
           best = holders
           at = i
@@ -341,7 +312,7 @@ class ServeSession {
       await uploadLimiter?.take(bytes.byteLength, { signal })
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
       const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
-      this.server.recordSent(request.key, this.peer, this.connectionId, request.object)
+      this.server.recordSent(request.key, this.peer, this.connectionId, request.object, request.index)
       await this.sendWithin([header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal)
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {

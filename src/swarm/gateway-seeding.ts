@@ -1,0 +1,108 @@
+/**
+ * Gateway seeding, the serving half (DESIGN.md: each chunk leaves the gateway about once):
+ * a chunk the gateway just sent one neighbour is left to that neighbour, and other askers
+ * are told to wait (DEFERRED) while it spreads. Pure and clock-injected: the chunk server
+ * (chunk-protocol.ts) and the simulator (scripts/simulate) run this same code.
+ */
+
+/** What the gateway knows from its neighbours' have-lists (HaveList in the daemon). */
+export interface SeedingView {
+  /** The peer told us something about this object: it advertises what it holds. */
+  advertises: (peer: string, object: string) => boolean
+  /** Neighbours other than `except` that advertise this chunk. */
+  holderCount: (object: string, index: number, except: string) => number
+}
+
+export interface SeedingPolicy {
+  /**
+   * A request for a chunk sent another neighbour less than this long ago is deferred: that
+   * neighbour advertises it within a have-list batch and serves it. Later than this, an
+   * asker that still comes to the gateway likely cannot reach the copy, and is served.
+   */
+  deferRecentUploadMs: number
+  /** A recipient has this long after its first chunk of an object to advertise it, or nobody is deferred for it. */
+  advertiseGraceMs: number
+  /** Times one asker is told to wait for one chunk (it asks a gateway again after GATEWAY_DEFER_MS). */
+  maxDeferralsPerAsker: number
+  /**
+   * Serve an asker already deferred once another neighbour advertises the chunk (it may not
+   * reach that copy); false keeps deferring for the whole window, as the chunk is on its way
+   * to the asker's own neighbours too.
+   */
+  servesAdvertised: boolean
+}
+
+/** The daemon's policy (the simulator's what-ifs vary it). */
+export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
+  deferRecentUploadMs: 10_000,
+  advertiseGraceMs: 2_000,
+  maxDeferralsPerAsker: 4,
+  servesAdvertised: true,
+}
+
+/** Chunks (and asker-chunk pairs) remembered; beyond this the memory starts over. */
+const MAX_REMEMBERED = 65_536
+
+interface LastCopy { copies: number, at: number, peer: string }
+
+export class GatewaySeeding {
+  /** object:index → copies sent and when and to whom the last left. */
+  private readonly sent = new Map<string, LastCopy>()
+  /** asker|object:index → times that asker was told to wait for that chunk. */
+  private readonly deferrals = new Map<string, number>()
+  /** peer|object → when that peer was first sent a chunk of the object. */
+  private readonly firstSentTo = new Map<string, number>()
+
+  constructor (
+    private readonly view: SeedingView,
+    readonly policy: Readonly<SeedingPolicy> = GATEWAY_SEEDING_POLICY,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  copiesSent (object: string, index: number): number {
+    return this.sent.get(`${object}:${index}`)?.copies ?? 0
+  }
+
+  /** The last copy of a chunk that left, if any (the simulator explains extra copies with it). */
+  lastCopy (object: string, index: number): Readonly<LastCopy> | undefined {
+    return this.sent.get(`${object}:${index}`)
+  }
+
+  /** Times this asker was told to wait for this chunk. */
+  deferralsOf (asker: string, object: string, index: number): number {
+    return this.deferrals.get(`${asker}|${object}:${index}`) ?? 0
+  }
+
+  /** A chunk left for `peer`. */
+  recordSent (peer: string, object: string, index: number): void {
+    const now = this.now()
+    const key = `${object}:${index}`
+    if (this.firstSentTo.size >= MAX_REMEMBERED) this.firstSentTo.clear()
+    if (!this.firstSentTo.has(`${peer}|${object}`)) this.firstSentTo.set(`${peer}|${object}`, now)
+    if (this.sent.size >= MAX_REMEMBERED) this.sent.clear()
+    this.sent.set(key, { copies: (this.sent.get(key)?.copies ?? 0) + 1, at: now, peer })
+  }
+
+  /**
+   * Whether to answer DEFERRED: the chunk went to another neighbour within the window and
+   * is still on its way to being advertised. Counts the deferral when it says yes.
+   */
+  shouldDefer (asker: string, object: string, index: number): boolean {
+    const now = this.now()
+    const key = `${object}:${index}`
+    const last = this.sent.get(key)
+    if (last === undefined || last.peer === asker || now - last.at > this.policy.deferRecentUploadMs) return false
+    // Only for a recipient that tells its neighbours what it holds (or has had a moment to
+    // start): a leech that never advertises would otherwise make the gateway hold honest
+    // askers back for chunks nobody will pass on (an honest pull went from 0.75 s to 6.4 s).
+    const firstSent = this.firstSentTo.get(`${last.peer}|${object}`) ?? 0
+    if (!this.view.advertises(last.peer, object) && now - firstSent > this.policy.advertiseGraceMs) return false
+    const asked = `${asker}|${key}`
+    const times = this.deferrals.get(asked) ?? 0
+    if (times >= this.policy.maxDeferralsPerAsker) return false
+    if (times > 0 && this.policy.servesAdvertised && this.view.holderCount(object, index, asker) > 0) return false
+    if (this.deferrals.size >= MAX_REMEMBERED) this.deferrals.clear()
+    this.deferrals.set(asked, times + 1)
+    return true
+  }
+}
