@@ -126,9 +126,10 @@ export class PreheatKeeper implements PreheatControl {
     this.entries.set(record.bundleId, entry)
     const matches = selectorMatches(record.selector, labels)
     if (record.cancelled || !matches) {
-      this.setState(entry, record.cancelled ? 'cancelled' : 'not-matching')
-      // It was ours to hold under an older record: release the pin so the quota may evict it.
+      // It was ours to hold under an older record: release the pin so the quota may evict it
+      // (before the state says so: a status reader then sees the pin gone).
       if (held !== undefined && held.status.state !== 'not-matching' && held.status.state !== 'cancelled') await this.unpinHere(record.bundleId)
+      this.setState(entry, record.cancelled ? 'cancelled' : 'not-matching')
       if (record.cancelled && held !== undefined) logger.info('preheat cancelled', { bundleId: record.bundleId, ref: record.ref })
       return
     }

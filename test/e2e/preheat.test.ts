@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PreheatStatus } from '../../src/http/index.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
+import { writeMultiPlatformLayout } from './multi-platform-layout.js'
+import { blake3File } from '../../src/hash/index.js'
 
 const MIB = 1024 * 1024
 const REF = 'registry.example.com/team/app:1.0'
@@ -153,6 +155,33 @@ describe('preheat across a labelled fleet', () => {
       expect((await preheats(edges.b!)).map(p => p.bundleId)).not.toContain(id)
       expect((await bundles(edges.b!)).map(b => b.id)).not.toContain(id)
     }
+  })
+
+  it('fetches only each edge\'s platform of a multi-platform image, or the one --platform names', async () => {
+    const ref = 'registry.example.com/team/multi:1.0'
+    const image = await writeMultiPlatformLayout(join(dir, 'multi'), ref, ['amd64', 'arm64'], MIB)
+    const id = await shoalOk(undefined, ['--api', gateway.api, 'push', image.dir])
+    await shoalOk(undefined, ['--api', gateway.api, 'preheat', ref, '--nodes', 'site=a'])
+    // Objects are named by their BLAKE3; blobs by their sha256 (the file name in the layout).
+    const objectState = async (edge: DaemonProcess, sha256: string): Promise<string> => {
+      const object = (await blake3File(join(image.dir, 'blobs', 'sha256', sha256))).hex
+      const detail = await edge.request<{ objects: Array<{ hash: string, state: string }> }>('GET', `/api/v1/bundles/${id}`)
+      return detail.objects.find(o => o.hash === object)?.state ?? 'not in the bundle'
+    }
+    for (const [edge, mine, other] of [[edges.arm!, 'arm64', 'amd64'], [edges.a1!, 'amd64', 'arm64']] as const) {
+      const status = await preheatState(edge, id, 'complete')
+      // Its platform's layer, config and manifest, the index and index.json: never the other layer.
+      expect(status.totalBytes, edge.dataDir).toBeGreaterThan(MIB)
+      expect(status.totalBytes, edge.dataDir).toBeLessThan(2 * MIB)
+      expect(await objectState(edge, image.layers[mine]!), `${edge.dataDir} ${mine}`).toBe('complete')
+      expect(await objectState(edge, image.layers[other]!), `${edge.dataDir} ${other}`).toBe('missing')
+      expect((await bundles(edge)).find(b => b.id === id)).toMatchObject({ pinned: true, complete: false })
+    }
+    // An amd64 edge told to hold the arm64 image (an operator's --platform wins over the node's own).
+    await shoalOk(undefined, ['--api', gateway.api, 'preheat', ref, '--nodes', 'site=b', '--platform', 'linux/arm64'])
+    await preheatState(edges.b!, id, 'complete')
+    expect(await objectState(edges.b!, image.layers.arm64!)).toBe('complete')
+    expect(await objectState(edges.b!, image.layers.amd64!)).toBe('missing')
   })
 
   it('cancels: matching edges unpin; `shoal unpin` releases a bundle on one edge', async () => {
