@@ -81,7 +81,8 @@ export function createContentSources (components: ContentSourcesComponents): Con
     if (fleet.found?.status === 'resolved') {
       const digest = parseDigest(fleet.found.digest)
       await ingestBlobBytes(store, Buffer.from(fleet.found.manifest), { sha256: digest.hex, signal })
-      assembler.expect(ref, digest.digest, fleet.found.mediaType)
+      // The fleet's word for the tag: the ref the assembler makes of it stays local.
+      assembler.expect(ref, digest.digest, fleet.found.mediaType, { from: 'fleet' })
       logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
       return { digest }
     }
@@ -107,18 +108,28 @@ export function createContentSources (components: ContentSourcesComponents): Con
   }
 
   const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean> => {
-    const fleet = await askFleet({ kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: true, manifest }, signal)
-    if (fleet.found?.status === 'found' && blobSource !== undefined) {
+    const query: FleetQuery = { kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: true, manifest }
+    let fleet = await askFleet(query, signal)
+    let named: string | undefined
+    // Asked twice at most: the bundle a peer named can be gone by the time we fetch it (its
+    // one-blob bundle folded into the image's bundle once that was whole, see foldBlobBundles),
+    // and the same question then names the bundle that holds it now.
+    for (let attempt = 0; attempt < 2 && fleet.found?.status === 'found' && blobSource !== undefined && fleet.found.bundleId !== named; attempt++) {
+      named = fleet.found.bundleId
       // The bundle's manifest makes the store index the digest; its chunks follow through the
       // swarm, streamed to the client as they are verified.
       try {
-        await blobSource.fetchBundle(fleet.found.bundleId, { signal })
+        await blobSource.fetchBundle(named, { signal })
       } catch (err) {
         signal.throwIfAborted()
-        logger.info('the bundle a peer named for a digest could not be fetched', { digest: digest.digest, bundleId: fleet.found.bundleId, peer: fleet.peer, err })
+        logger.info('the bundle a peer named for a digest could not be fetched', { digest: digest.digest, bundleId: named, peer: fleet.peer, err })
       }
       if (await store.objectBySha256(digest.hex) !== undefined) return true
-      logger.warn('a peer named a bundle for a digest that the bundle does not hold', { digest: digest.digest, bundleId: fleet.found.bundleId, peer: fleet.peer })
+      if (await store.getBundle(named) !== undefined) {
+        logger.warn('a peer named a bundle for a digest that the bundle does not hold', { digest: digest.digest, bundleId: named, peer: fleet.peer })
+        break
+      }
+      if (attempt === 0) fleet = await askFleet(query, signal)
     }
     const upstream = own(name)
     if (upstream !== undefined) {

@@ -88,7 +88,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     // neighbours apply it only if they trust this node's key (--trust, usually the gateway's).
     store.on('ref:set', ref => {
       // A ref set here moves a tag for every node that trusts this one: always worth a line.
-      if (ref.previous !== ref.bundleId) logger.info(ref.previous === undefined ? 'ref set' : 'ref moved', { ref: ref.ref, bundleId: ref.bundleId, previous: ref.previous, manifestDigest: ref.manifestDigest })
+      if (ref.previous !== ref.bundleId) logger.info(ref.previous === undefined ? 'ref set' : 'ref moved', { ref: ref.ref, bundleId: ref.bundleId, previous: ref.previous, manifestDigest: ref.manifestDigest, local: ref.local })
+      // A ref made from what the fleet said is not this node's to sign (RefTarget.local).
+      if (ref.local === true) return
       publishing.publishRefs([ref]).catch((err: unknown) => { logger.warn('publishing a ref record failed', { ref: ref.ref, err }) })
     })
     store.on('ref:updated', update => {

@@ -4,7 +4,7 @@ import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
 import {
   commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type ManifestDocument, type PulledThroughImage,
 } from '../http/index.js'
-import type { ImageBlob, Store } from '../store/index.js'
+import { foldBlobBundles, type ImageBlob, type Store } from '../store/index.js'
 
 /** Images waiting for their blobs at once; past this the oldest is dropped (it is asked for again if a client wants it). */
 const MAX_PENDING_IMAGES = 256
@@ -18,6 +18,8 @@ interface PendingImage {
   since: number
   /** Child manifests of an index already in the last bundle made of it. */
   committedChildren: number
+  /** The tag came from the fleet, not this node's upstream: its ref stays local (RefTarget.local). */
+  local: boolean
 }
 
 export interface ImageAssemblerInit {
@@ -33,7 +35,8 @@ export interface ImageAssemblerInit {
  * for completeness: an index becomes a bundle of the platforms whose blobs are all held (its
  * other child manifests ride along, they are small), so a client pulling one platform of a
  * multi-platform image fetches that platform only. A platform that completes later makes a
- * newer bundle and the ref moves to it.
+ * newer bundle and the ref moves to it. The one-blob bundles made to move its blobs through
+ * the fleet meanwhile are removed once the image's bundle covers them (foldBlobBundles).
  */
 export class ImageAssembler {
   private readonly pending = new Map<string, PendingImage>()
@@ -43,12 +46,16 @@ export class ImageAssembler {
 
   constructor (private readonly init: ImageAssemblerInit) {}
 
-  /** Expects the image a tag named (its manifest is stored); checks at once whether it is whole. */
-  expect (ref: string, digest: string, mediaType: string): void {
+  /**
+   * Expects the image a tag named (its manifest is stored); checks at once whether it is whole.
+   * `from: 'fleet'` when a trusted peer resolved the tag: the ref made is local, never published
+   * as this node's, and a trusted publisher's record wins over it.
+   */
+  expect (ref: string, digest: string, mediaType: string, { from }: { from: 'upstream' | 'fleet' } = { from: 'upstream' }): void {
     const current = this.pending.get(ref)
     if (current?.digest === digest) return
     this.pending.delete(ref)
-    this.pending.set(ref, { ref, digest, mediaType, since: Date.now(), committedChildren: 0 })
+    this.pending.set(ref, { ref, digest, mediaType, since: Date.now(), committedChildren: 0, local: from === 'fleet' })
     if (this.pending.size > MAX_PENDING_IMAGES) this.pending.delete(this.pending.keys().next().value as string)
     this.check()
   }
@@ -94,14 +101,21 @@ export class ImageAssembler {
     if (parts === undefined) return
     if (document.kind === 'index' && parts.children <= image.committedChildren) return
     const signal = this.lifetime.signal
-    const result = await commitImage(store, { ref: image.ref, bytes, hex: image.digest.slice('sha256:'.length), document, blobs: parts.blobs, signal })
+    const result = await commitImage(store, { ref: image.ref, bytes, hex: image.digest.slice('sha256:'.length), document, blobs: parts.blobs, local: image.local, signal })
     const seconds = (Date.now() - image.since) / 1000
+    // The one-blob bundles that moved this image's blobs before it was whole are covered now.
+    const folded = await foldBlobBundles(store, result.bundleId)
     if (document.kind === 'index' && parts.children < parts.of) {
       image.committedChildren = parts.children
     } else {
       this.pending.delete(image.ref)
     }
-    this.init.logger?.info('image made a bundle', { ref: image.ref, digest: image.digest, bundleId: result.bundleId, platforms: document.kind === 'index' ? `${parts.children}/${parts.of}` : undefined, seconds })
+    this.init.logger?.info('image made a bundle', {
+      ref: image.ref, digest: image.digest, bundleId: result.bundleId, platforms: document.kind === 'index' ? `${parts.children}/${parts.of}` : undefined, seconds,
+      ...(folded.length > 0 ? { foldedBlobBundles: folded.length } : {}),
+      // Why a ref did not move: the fleet's record for it is kept (RefTarget.local).
+      ...(image.local ? { refSet: result.revision !== undefined ? 'local' : 'kept the trusted record' } : {}),
+    })
     this.init.onAssembled?.({ ref: image.ref, bundleId: result.bundleId, digest: image.digest, seconds })
   }
 }

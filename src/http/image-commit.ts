@@ -19,6 +19,8 @@ export interface ImageCommit {
   /** Every blob and child manifest the document names (imageBlobs). */
   blobs: ImageBlob[]
   chunkTables?: Pick<ReadonlyMap<string, string[]>, 'get'>
+  /** The tag is the fleet's word, not this node's (ImageBundleOptions.local). */
+  local?: boolean
   signal: AbortSignal
 }
 
@@ -35,6 +37,7 @@ export async function commitImage (store: Store, image: ImageCommit): Promise<Im
     manifest: { mediaType: image.document.mediaType, digest: `sha256:${image.hex}`, size: image.bytes.length },
     blobs: [{ sha256: image.hex, object: stored.object, size: stored.size }, ...image.blobs],
     chunkTables: image.chunkTables,
+    local: image.local,
     signal: image.signal,
   })
 }

@@ -37,7 +37,7 @@ export async function putManifest (ctx: RequestContext, registry: Registry, rawN
     const result = await commitImage(registry.store, {
       ref: imageRefOf(name, reference.tag), bytes, hex, document, blobs, chunkTables: registry.chunkTables, signal: ctx.signal,
     })
-    registry.logger?.info('image pushed', { ref: result.revision.ref, digest, bundleId: result.bundleId, newBundle: result.created })
+    registry.logger?.info('image pushed', { ref: imageRefOf(name, reference.tag), digest, bundleId: result.bundleId, newBundle: result.created })
   } else {
     await ingestBlobBytes(registry.store, bytes, { sha256: hex, signal: ctx.signal })
   }

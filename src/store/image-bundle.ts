@@ -32,13 +32,19 @@ export interface ImageBundleOptions {
    * over one chunk that are not here are read once more to compute theirs.
    */
   chunkTables?: Pick<ReadonlyMap<string, string[]>, 'get'>
+  /**
+   * The tag is what the fleet said (see RefTarget.local): the ref is set local, and not at all
+   * when a trusted publisher's record already names it — that record is the fleet's word.
+   */
+  local?: boolean
   signal?: AbortSignal
 }
 
 export interface ImageBundleResult {
   bundleId: string
   bundle: BundleManifest
-  revision: RefRevision
+  /** The ref set, or undefined when a local image left a trusted publisher's record in place. */
+  revision: RefRevision | undefined
   /** False when an identical bundle was already stored (only the ref moved). */
   created: boolean
 }
@@ -65,10 +71,12 @@ export async function commitImageBundle (store: Store, options: ImageBundleOptio
   const bundle = createBundleManifest(entries, chunkTables)
   const encoded = encodeBundleManifest(bundle)
   const bundleId = bundleIdOf(encoded)
-  const revision: RefRevision = { ref, bundleId, manifestDigest: options.manifest.digest, at: Date.now() }
+  const local = options.local === true
+  const shadowed = local && (await store.getRef(ref))?.publisher !== undefined
+  const revision: RefRevision | undefined = shadowed ? undefined : { ref, bundleId, manifestDigest: options.manifest.digest, at: Date.now(), ...(local ? { local } : {}) }
   const created = await store.bundleRecord(bundleId) === undefined
-  if (created) await store.commitBundle(bundleId, encoded, bundle, [revision])
-  else await store.setRef(revision)
+  if (created) await store.commitBundle(bundleId, encoded, bundle, revision === undefined ? [] : [revision])
+  else if (revision !== undefined) await store.setRef(revision)
   return { bundleId, bundle, revision, created }
 }
 
@@ -91,6 +99,36 @@ export async function commitBlobBundle (store: Store, blob: ImageBlob, options: 
   const created = await store.bundleRecord(bundleId) === undefined
   if (created) await store.commitBundle(bundleId, encoded, bundle, [])
   return { bundleId, created }
+}
+
+/**
+ * Removes the one-blob bundles (commitBlobBundle) whose blob `imageBundleId` now holds whole:
+ * they were only there to move that blob before its image was a bundle, and `shoal ls` lists
+ * images, not their pieces. Only the bundle records go: the objects stay, named by the image's
+ * bundle, so a client reading a blob (HTTP reads the object's file, peers ask chunks by object)
+ * loses nothing. Pinned bundles and bundles in use (store.useBundle) are kept. Returns the IDs
+ * removed.
+ */
+export async function foldBlobBundles (store: Store, imageBundleId: string): Promise<string[]> {
+  const image = await store.loadBundle(imageBundleId)
+  if (image === undefined) return []
+  const removed: string[] = []
+  for (const id of await store.bundleIds()) {
+    if (id === imageBundleId) continue
+    const loaded = await store.loadBundle(id)
+    if (loaded === undefined || !isBlobBundle(loaded.manifest)) continue
+    const [object] = loaded.objectSizes.keys()
+    if (object === undefined || !image.objectSizes.has(object) || !await store.hasObject(object)) continue
+    if ((await store.bundleRecord(id))?.pinned === true || store.isBundleInUse(id)) continue
+    try {
+      await store.removeBundleRecord(id)
+      removed.push(id)
+    } catch (err) {
+      // Removed meanwhile (gc, `shoal rm`): what we wanted.
+      if ((err as { code?: unknown }).code !== 'BUNDLE_NOT_FOUND') throw err
+    }
+  }
+  return removed
 }
 
 /** Whether a bundle is one commitBlobBundle makes: a single blob and nothing else. */

@@ -21,4 +21,4 @@ export { BucketStore, type BucketStoreInit, type PutReport, type StoredSnapshot 
 export { normalizeImageName, splitImageName, InvalidRefError } from './image-name.js'
 export { StoreLayout, shardHash } from './layout.js'
 export { ingestBlobFile, ingestBlobBytes, BlobDigestMismatchError, type IngestedBlob, type IngestBlobOptions } from './blob-upload.js'
-export { commitImageBundle, commitBlobBundle, isBlobBundle, type ImageBlob, type ImageBundleOptions, type ImageBundleResult } from './image-bundle.js'
+export { commitImageBundle, commitBlobBundle, foldBlobBundles, isBlobBundle, type ImageBlob, type ImageBundleOptions, type ImageBundleResult } from './image-bundle.js'

@@ -100,7 +100,7 @@ export class Metadata {
   async refNames (): Promise<string[]> { return await this.keysUnder('ref!') }
 
   setRef (batch: Batch, revision: RefRevision): void {
-    const target: RefTarget = { bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, sequence: revision.sequence, publisher: revision.publisher }
+    const target: RefTarget = { bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, sequence: revision.sequence, publisher: revision.publisher, local: revision.local }
     batch.put(`ref!${revision.ref}`, json(target))
     // Zero-padded time keeps a ref's history in order under LevelDB's byte ordering.
     batch.put(`refhist!${revision.ref}!${String(revision.at).padStart(16, '0')}!${revision.bundleId}`, json(revision))

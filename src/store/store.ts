@@ -177,7 +177,7 @@ export class Store {
     for (const ref of refs) this.meta.setRef(batch, ref)
     await batch.write()
     this.emit('bundle:added', { id })
-    for (const [i, ref] of refs.entries()) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest, previous: previous[i] })
+    for (const [i, ref] of refs.entries()) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest, previous: previous[i], local: ref.local })
   }
 
   private async materializeEmptyObjects (manifest: BundleManifest): Promise<void> {
@@ -316,7 +316,7 @@ export class Store {
     const batch = this.meta.batch()
     this.meta.setRef(batch, revision)
     await batch.write()
-    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, previous })
+    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, previous, local: revision.local })
   }
 
   /**

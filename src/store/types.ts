@@ -30,6 +30,13 @@ export interface RefTarget {
   /** For a ref set by a signed record: its sequence (newer records only) and publisher. */
   sequence?: number
   publisher?: string
+  /**
+   * Set here from what the fleet said, not by this node's operator or upstream: an image
+   * assembled from a tag a trusted peer resolved. Never signed nor sent to neighbours, and any
+   * trusted publisher's record for the ref replaces it (docs/architecture.md, "Refs an edge
+   * makes by assembling").
+   */
+  local?: boolean
 }
 
 /** A signed ref record as the swarm verified it; the store keeps the newest per ref. */
@@ -59,7 +66,7 @@ export interface StoreEvents {
   'ref:updated': { ref: string, bundleId: string, previous?: string, publisher?: string }
   /** A ref was set here (a push, a registry push, a pull-through): the node may publish it. */
   /** A ref was set on this node (a push, a registry push, a pull-through); `previous` as above. */
-  'ref:set': { ref: string, bundleId: string, manifestDigest?: string, previous?: string }
+  'ref:set': { ref: string, bundleId: string, manifestDigest?: string, previous?: string, local?: boolean }
 }
 
 export interface ChunkWriteResult {

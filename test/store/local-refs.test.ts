@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest'
+import {
+  commitBlobBundle, commitImageBundle, foldBlobBundles, ingestBlobBytes, openStore, type ImageBlob, type Store, type StoreEvents,
+} from '../../src/store/index.js'
+import { createPeerKey } from '../../src/swarm/index.js'
+import { signRefRecord, verifyRefRecord } from '../../src/swarm/ref-record.js'
+import { useTempDirs } from '../helpers/temp-dir.js'
+
+const tempDir = useTempDirs()
+const REF = 'registry.example.com/team/app:1.0'
+const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json'
+
+/** A small image whose blobs are objects here: its manifest, a config and a layer. */
+async function image (store: Store, seed: string): Promise<{ manifest: { mediaType: string, digest: string, size: number }, blobs: ImageBlob[] }> {
+  const config = await ingestBlobBytes(store, Buffer.from(`{"config":"${seed}"}`))
+  const layer = await ingestBlobBytes(store, Buffer.alloc(3 * 1024 * 1024 + 5, seed))
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: `sha256:${config.sha256}` }, layers: [{ digest: `sha256:${layer.sha256}` }] }))
+  const manifest = await ingestBlobBytes(store, bytes)
+  const blobs = [manifest, config, layer].map(b => ({ sha256: b.sha256, object: b.object, size: b.size }))
+  return { manifest: { mediaType: MANIFEST_TYPE, digest: `sha256:${manifest.sha256}`, size: manifest.size }, blobs }
+}
+
+function refEvents (store: Store): Array<StoreEvents['ref:set']> {
+  const seen: Array<StoreEvents['ref:set']> = []
+  store.on('ref:set', e => { seen.push(e) })
+  return seen
+}
+
+describe('refs an edge makes by assembling what the fleet said', () => {
+  it('are marked local (the daemon does not publish them) and give way to any trusted record', async () => {
+    const store = await openStore({ dir: await tempDir(), fsync: false })
+    try {
+      const events = refEvents(store)
+      const made = await commitImageBundle(store, { ref: REF, ...await image(store, 'a'), local: true })
+      expect(made.revision?.local).toBe(true)
+      expect(events).toEqual([expect.objectContaining({ ref: REF, bundleId: made.bundleId, local: true })])
+      expect(await store.getRef(REF)).toMatchObject({ bundleId: made.bundleId, local: true })
+      expect(await store.refRecords()).toEqual([])
+
+      // A record with a sequence far in the past still replaces the local ref: the fleet's word wins.
+      const key = await createPeerKey()
+      const record = await verifyRefRecord((await signRefRecord(key, { ref: REF, bundleId: made.bundleId, manifestDigest: made.revision?.manifestDigest, sequence: 1 })).signed)
+      expect(await store.acceptRefRecord(record)).toBe('accepted')
+      expect(await store.getRef(REF)).toMatchObject({ bundleId: made.bundleId, publisher: record.publisher, sequence: 1 })
+      expect((await store.getRef(REF))?.local).toBeUndefined()
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('never replace a trusted record already held for the tag', async () => {
+    const store = await openStore({ dir: await tempDir(), fsync: false })
+    try {
+      const key = await createPeerKey()
+      const other = 'c'.repeat(64)
+      const record = await verifyRefRecord((await signRefRecord(key, { ref: REF, bundleId: other, sequence: 7 })).signed)
+      await store.acceptRefRecord(record)
+      const events = refEvents(store)
+      const made = await commitImageBundle(store, { ref: REF, ...await image(store, 'b'), local: true })
+      expect(made.created).toBe(true)
+      expect(made.revision).toBeUndefined()
+      expect(events).toEqual([])
+      expect(await store.getRef(REF)).toMatchObject({ bundleId: other, publisher: record.publisher, sequence: 7 })
+      expect(await store.bundleRecord(made.bundleId)).toBeDefined()
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('are not local when the image came from this node\'s own upstream or a push', async () => {
+    const store = await openStore({ dir: await tempDir(), fsync: false })
+    try {
+      const events = refEvents(store)
+      const made = await commitImageBundle(store, { ref: REF, ...await image(store, 'c') })
+      expect(events).toEqual([expect.objectContaining({ ref: REF, bundleId: made.bundleId })])
+      expect(events[0]?.local).toBeUndefined()
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('one-blob bundles once the image\'s bundle covers them', () => {
+  it('are removed, their objects kept and readable; pinned ones and blobs of other images stay', async () => {
+    const store = await openStore({ dir: await tempDir(), fsync: false })
+    try {
+      const img = await image(store, 'd')
+      const [, config, layer] = img.blobs as [ImageBlob, ImageBlob, ImageBlob]
+      const stray = await ingestBlobBytes(store, Buffer.from('a blob of another image'))
+      const layerBundle = (await commitBlobBundle(store, layer)).bundleId
+      const configBundle = (await commitBlobBundle(store, config)).bundleId
+      const strayBundle = (await commitBlobBundle(store, { sha256: stray.sha256, object: stray.object, size: stray.size })).bundleId
+      await store.setPinned(configBundle, true)
+      const made = await commitImageBundle(store, { ref: REF, ...img })
+
+      expect(await foldBlobBundles(store, made.bundleId)).toEqual([layerBundle])
+      expect((await store.bundleIds()).sort()).toEqual([made.bundleId, configBundle, strayBundle].sort())
+      expect(await store.hasObject(layer.object)).toBe(true)
+      expect((await store.readChunk(layer.object, 3)).length).toBe(5)
+      expect(await store.objectBySha256(layer.sha256)).toBe(layer.object)
+      // A bundle in use (an export, a control-API pull) is left for later.
+      await store.setPinned(configBundle, false)
+      const release = store.useBundle(configBundle)
+      expect(await foldBlobBundles(store, made.bundleId)).toEqual([])
+      release()
+      expect(await foldBlobBundles(store, made.bundleId)).toEqual([configBundle])
+    } finally {
+      await store.close()
+    }
+  })
+})
