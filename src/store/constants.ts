@@ -34,6 +34,13 @@ export const BUCKET_PART_BYTES = 8 * 1024 * 1024
 export const BUCKET_PARTS_IN_FLIGHT = 4
 /** Part buffers kept for reuse: enough for every upload in flight and every object being read. */
 export const SPARE_PARTS_KEPT = 8
+/**
+ * A one-blob bundle folded into its image's bundle while a client was reading it
+ * (foldBlobBundles): the image's bundle counts as in use this long instead, as long as a
+ * registry read's grace, so the quota does not evict under that client what the folded bundle
+ * protected.
+ */
+export const FOLDED_IN_USE_GRACE_MS = 2 * 60 * 1000
 /** Objects transferred at once by a sync. */
 export const SYNC_OBJECT_CONCURRENCY = 4
 /** HEAD requests in flight while a sync looks for what a bucket already has. */

@@ -6,6 +6,7 @@ import {
   ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, LAYOUT_DIR_MODE, LAYOUT_FILE_MODE, OCI_IMAGE_INDEX, OCI_LAYOUT_FILE_BYTES,
 } from '../oci/index.js'
 import { ingestBlobBytes } from './blob-upload.js'
+import { FOLDED_IN_USE_GRACE_MS } from './constants.js'
 import { ObjectCorruptError, StoreError } from './errors.js'
 import { normalizeImageName, splitImageName } from './image-name.js'
 import { ingestFile } from './ingest.js'
@@ -106,8 +107,10 @@ export async function commitBlobBundle (store: Store, blob: ImageBlob, options: 
  * they were only there to move that blob before its image was a bundle, and `shoal ls` lists
  * images, not their pieces. Only the bundle records go: the objects stay, named by the image's
  * bundle, so a client reading a blob (HTTP reads the object's file, peers ask chunks by object)
- * loses nothing. Pinned bundles and bundles in use (store.useBundle) are kept. Returns the IDs
- * removed.
+ * loses nothing; a folded bundle that was in use (store.useBundle: a registry client read it
+ * lately, an export) makes the image's bundle in use for FOLDED_IN_USE_GRACE_MS, so the quota
+ * spares the objects as it would have. Pinned bundles are kept: the operator asked for those.
+ * Returns the IDs removed.
  */
 export async function foldBlobBundles (store: Store, imageBundleId: string): Promise<string[]> {
   const image = await store.loadBundle(imageBundleId)
@@ -119,10 +122,12 @@ export async function foldBlobBundles (store: Store, imageBundleId: string): Pro
     if (loaded === undefined || !isBlobBundle(loaded.manifest)) continue
     const [object] = loaded.objectSizes.keys()
     if (object === undefined || !image.objectSizes.has(object) || !await store.hasObject(object)) continue
-    if ((await store.bundleRecord(id))?.pinned === true || store.isBundleInUse(id)) continue
+    if ((await store.bundleRecord(id))?.pinned === true) continue
+    const inUse = store.isBundleInUse(id)
     try {
       await store.removeBundleRecord(id)
       removed.push(id)
+      if (inUse) store.useBundle(imageBundleId, { graceMs: FOLDED_IN_USE_GRACE_MS })()
     } catch (err) {
       // Removed meanwhile (gc, `shoal rm`): what we wanted.
       if ((err as { code?: unknown }).code !== 'BUNDLE_NOT_FOUND') throw err

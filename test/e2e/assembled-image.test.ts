@@ -95,17 +95,17 @@ describe.skipIf(unavailable !== undefined)(`an image assembled from a pull-throu
     expect(pulled.code, `${pulled.stderr}\n${edge.logs().slice(-4000)}`).toBe(0)
     expect(tripwire.requests).toEqual([])
 
-    // Both nodes made the image a bundle, and had one-blob bundles to fold: the edge asked the
-    // gateway for blobs by digest before the image was whole on either.
+    // Both nodes made the image a bundle. The gateway had one-blob bundles to fold: the edge
+    // asked it for blobs by digest before the image was whole there. (The edge may have had
+    // some too, or been named the image's bundle for every blob, depending on timing.)
     const onGateway = await waitFor('the gateway\'s image bundle', async () => assembledLines(gateway)[0], 60_000)
-    const onEdge = await waitFor('the edge\'s image bundle', async () => assembledLines(edge)[0], 60_000)
+    await waitFor('the edge\'s image bundle', async () => assembledLines(edge)[0], 60_000)
     expect(onGateway.foldedBlobBundles).toBeGreaterThan(0)
-    expect(onEdge.foldedBlobBundles).toBeGreaterThan(0)
 
     // `shoal ls`: images, not their pieces.
     for (const daemon of [gateway, edge]) {
       const listed = await bundles(daemon)
-      expect(listed.map(b => b.id)).toEqual([onGateway.bundleId])
+      expect(listed.map(b => b.id), `${daemon === gateway ? 'gateway' : 'edge'}: ${JSON.stringify(assembledLines(daemon))}`).toEqual([onGateway.bundleId])
       expect(listed[0]).toMatchObject({ complete: true, refs: [ref] })
     }
 
