@@ -58,6 +58,7 @@ export const COMMAND_SPECS: CommandSpec[] = [
     examples: ['shoal preheat registry.example.com/team/app:1.0 --nodes arch=arm64,site=store-17', 'shoal preheat --cancel registry.example.com/team/app:1.0', 'shoal preheat --json'],
   },
   { name: 'unpin', args: ['<ID|REF>'], summary: 'let the quota evict a pinned (preheated) bundle on this node again', options: [], examples: ['shoal unpin registry.example.com/team/app:1.0'] },
+  { name: 'fleet', args: [], summary: 'every node of the fleet: labels, version, bundles held, free disk, last seen; per bundle N of M nodes complete', options: [], examples: ['shoal fleet', 'shoal fleet --json | jq \'.nodes[] | select(.stale)\''] },
   { name: 'keygen', args: ['<swarm>', '<FILE>'], summary: 'a pre-shared key that closes a fleet to strangers', options: [], examples: ['shoal keygen swarm /etc/shoal/swarm.key'] },
 ]
 

@@ -46,6 +46,8 @@ The fleet (a daemon per machine):
                                            background and pin it (SEL: arch=arm64,site=store-17);
                                            preheat alone: this node's preheats and their progress
   unpin ID|REF                             the quota may evict a pinned (preheated) bundle here again
+  fleet                                    every node's signed status: labels, bundles, free disk,
+                                           last seen (stale ones marked); N of M nodes per bundle
   keygen swarm FILE                        a pre-shared key that closes a fleet to strangers
 
 Commands talk to the daemon when one runs (--api, $SHOAL_API, or the socket in the data

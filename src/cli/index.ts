@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: async () => (await import('./pull.js')).pull,
   peers: async () => (await import('./peers.js')).peers,
   status: async () => (await import('./peers.js')).status,
+  fleet: async () => (await import('./fleet.js')).fleet,
   keygen: async () => (await import('./keygen.js')).keygen,
   preheat: async () => (await import('./preheat.js')).preheat,
   unpin: async () => (await import('./preheat.js')).unpin,

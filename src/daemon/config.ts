@@ -35,6 +35,8 @@ export interface DaemonConfig {
    * sets it; a config built in code without it gets the detected ones (daemonLabels).
    */
   labels?: NodeLabels
+  /** The fleet view's heartbeat in a small fleet (`--status-interval`); the swarm's default when absent. */
+  statusIntervalMs?: number
   /** Publisher public keys whose ref records this node accepts. */
   trust: string[]
   /** Origin registry for pull-through: `https://registry-1.docker.io`. */
@@ -171,6 +173,8 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (download !== undefined) config.maxDownloadBytesPerSecond = parseRate(download)
   if (quota !== undefined) config.quotaBytes = parseSize(quota)
   if (metrics !== undefined) config.metrics = metrics
+  const statusInterval = text('statusIntervalMs')
+  if (statusInterval !== undefined) config.statusIntervalMs = parseInterval(statusInterval)
   if (apiTokenFile !== undefined) config.apiTokenFile = apiTokenFile
   const swarmKeyFile = text('swarmKeyFile')
   const upstream = text('upstream')
@@ -182,6 +186,21 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (upstreamUser !== undefined) config.upstreamUser = upstreamUser
   if (upstreamPassword !== undefined) config.upstreamPassword = upstreamPassword
   return config
+}
+
+/** Shortest and longest status heartbeat a person may ask for (the swarm enforces the same on the wire). */
+const MIN_STATUS_INTERVAL_MS = 200
+const MAX_STATUS_INTERVAL_MS = 6 * 60 * 60_000
+const INTERVAL_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `500ms`, `30s`, `5m`, `1h` → milliseconds; a plain number is seconds. */
+function parseInterval (text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
+  const ms = match === null ? NaN : Number(match[1]) * (INTERVAL_UNITS[match[2] ?? 's'] ?? NaN)
+  if (!Number.isFinite(ms) || ms < MIN_STATUS_INTERVAL_MS || ms > MAX_STATUS_INTERVAL_MS) {
+    throw new ConfigError(`--status-interval (SHOAL_STATUS_INTERVAL) ${JSON.stringify(text)} must be a duration between 200ms and 6h, such as 30s or 5m`)
+  }
+  return Math.round(ms)
 }
 
 /**

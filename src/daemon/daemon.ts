@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import {
-  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, listenOn, readStatus,
+  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, listenOn, readStatus, summarizeFleet,
   formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type StatusResponse,
 } from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
@@ -19,6 +19,8 @@ import { formatLabels } from '../labels/index.js'
 import { PreheatKeeper } from './preheat-keeper.js'
 import { createQuotaKeeper } from './quota-keeper.js'
 import { createReadiness } from './readiness.js'
+import { nodeStatusSource } from './node-status.js'
+import { SHOAL_VERSION } from '../version.js'
 import type { Logger } from './logger.js'
 
 export interface Daemon {
@@ -79,6 +81,10 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       maxUploadBytesPerSecond: config.maxUploadBytesPerSecond,
       maxDownloadBytesPerSecond: config.maxDownloadBytesPerSecond,
       trust: config.trust,
+      status: {
+        source: nodeStatusSource({ store, swarm: () => swarm }, { labels, version: SHOAL_VERSION, dataDir: config.dataDir }),
+        intervalMs: config.statusIntervalMs,
+      },
     })
     await swarm.start()
     // Once, so an operator can see whose tags this node will follow (and why a tag does not move).
@@ -100,6 +106,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     preheats = new PreheatKeeper({ store, swarm, logger: logger.child({ module: 'preheat' }), labels, onCounts: counts => { metrics.preheats(counts) } })
     await preheats.start()
     const running = swarm
+    metrics.watchFleet(async () => summarizeFleet(running.fleetView(), await store.listBundles(), { maxNodes: 0 }))
     const control = createControlApi({ store, swarm, preheats, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined

@@ -3,7 +3,7 @@ export { resolveConfig, settingsFromEnv, settingsFromFile, defaultConfigPath, AP
 export { createLogger, type Logger, type LogLevel } from './logger.js'
 export { parseRate, parseSize } from './rates.js'
 export { ConfigError } from './errors.js'
-export type { PullEvent, StatusResponse, PeerInfo } from '../http/index.js'
+export type { PullEvent, StatusResponse, PeerInfo, FleetResponse } from '../http/index.js'
 export { generateSwarmKey } from '../swarm/index.js'
 export { formatListenAddress, parseListenAddress, type ListenAddress } from '../http/index.js'
 export { createContentSources, type ContentSourcesComponents } from './content-sources.js'

@@ -6,6 +6,7 @@ import {
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
 import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
+import { FLEET_PAGE_ROWS, summarizeFleet } from './fleet-view.js'
 
 /** Control requests are small JSON documents; anything larger is refused unread. */
 const MAX_CONTROL_BODY_BYTES = 64 * 1024
@@ -58,6 +59,8 @@ export function createControlApi (components: ControlApiComponents, init: Contro
         sendJson(res, 200, await bundleDetail(store, decodeURIComponent(route.slice('GET /bundles/'.length))))
       } else if (route === 'GET /revisions') {
         sendJson(res, 200, await store.revisions(url.searchParams.get('ref') ?? undefined))
+      } else if (route === 'GET /fleet') {
+        sendJson(res, 200, summarizeFleet(swarm.fleetView(), await store.listBundles()))
       } else if (route === 'GET /peers') {
         sendJson(res, 200, swarm.peers())
       } else if (route === 'POST /push') {
@@ -121,9 +124,10 @@ export function createControlApi (components: ControlApiComponents, init: Contro
 /** What `GET /api/v1/status` and the status page's `/status.json` answer. */
 export async function readStatus (components: ControlApiComponents, init: ControlApiInit = {}): Promise<StatusResponse> {
   const { store, swarm } = components
+  const bundles = await store.listBundles()
   return {
     peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true, labels: { ...init.labels },
-    bundles: await store.listBundles(), peers: swarm.peers(), stats: swarm.stats(),
+    bundles, peers: swarm.peers(), stats: swarm.stats(), fleet: summarizeFleet(swarm.fleetView(), bundles, { maxNodes: FLEET_PAGE_ROWS }),
   }
 }
 

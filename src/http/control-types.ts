@@ -1,3 +1,4 @@
+import type { FleetNodeInfo, FleetResponse } from './fleet-view.js'
 import type { BundleSummary } from '../store/index.js'
 
 /** What the control API needs of the swarm; the daemon passes the real one. */
@@ -13,6 +14,8 @@ export interface SwarmControl {
   announce: (bundleId: string) => Promise<void> | void
   peers: () => PeerInfo[]
   stats: () => SwarmStats
+  /** Every node heard of through the status gossip, this one included. */
+  fleetView: () => FleetNodeInfo[]
 }
 
 /** Where the search for a bundle manifest this node does not have stands. */
@@ -104,6 +107,8 @@ export interface StatusResponse {
   bundles: BundleSummary[]
   peers: PeerInfo[]
   stats: SwarmStats
+  /** The fleet as the nodes' statuses tell it, the table cut to FLEET_PAGE_ROWS. */
+  fleet: FleetResponse
 }
 
 /** One line of the NDJSON stream `POST /api/v1/pull` answers with. */

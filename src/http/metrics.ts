@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { FleetResponse } from './fleet-view.js'
 
 /**
  * Every metric shoal exports, in this one file (STYLE.md), named
@@ -36,6 +37,9 @@ const PULL_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900, 3600]
 export class Metrics {
   readonly registry = new Registry()
   private readonly swarmSources: MetricsSwarm[] = []
+  private fleetSource: (() => Promise<FleetResponse>) | undefined
+  /** One read of the view per scrape: the registry collects the three fleet gauges at once. */
+  private fleetRead: Promise<void> | undefined
   private uploadedSeen = 0
 
   readonly receivedBytes = new Counter({
@@ -84,6 +88,30 @@ export class Metrics {
     help: 'Peers with an open connection now.',
     registers: [this.registry],
     collect: () => { this.collectPeers() },
+  })
+
+  readonly fleetNodes = new Gauge({
+    name: 'shoal_fleet_nodes',
+    help: 'Nodes this node knows from their signed statuses, by state: live, or stale (silent for 4 of their heartbeat periods).',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: async () => { await this.collectFleet() },
+  })
+
+  readonly fleetBundleNodes = new Gauge({
+    name: 'shoal_fleet_bundle_nodes',
+    help: 'Nodes holding a bundle, by state (complete, partial), for this node\'s pinned bundles and the most held (at most 20 bundles: bounded label cardinality).',
+    labelNames: ['bundle', 'state'] as const,
+    registers: [this.registry],
+    collect: async () => { await this.collectFleet() },
+  })
+
+  readonly fleetBundleTargetNodes = new Gauge({
+    name: 'shoal_fleet_bundle_target_nodes',
+    help: 'Nodes a bundle should reach (M of "N of M complete"): every known node until preheats name a selector.',
+    labelNames: ['bundle'] as const,
+    registers: [this.registry],
+    collect: async () => { await this.collectFleet() },
   })
 
   readonly httpRequests = new Counter({
@@ -156,6 +184,11 @@ export class Metrics {
     })
   }
 
+  /** Where the fleet gauges read the view at each scrape. */
+  watchFleet (fleet: () => Promise<FleetResponse>): void {
+    this.fleetSource = fleet
+  }
+
   /** Bytes of a verified blob from the upstream, as they arrive. */
   upstreamBytes (bytes: number): void {
     this.receivedBytes.inc({ source: 'upstream' }, bytes)
@@ -175,6 +208,32 @@ export class Metrics {
     const uploaded = swarm.stats().bytesUploaded
     if (uploaded > this.uploadedSeen) this.sentBytes.inc({ destination: 'peer' }, uploaded - this.uploadedSeen)
     this.uploadedSeen = Math.max(this.uploadedSeen, uploaded)
+  }
+
+  private async collectFleet (): Promise<void> {
+    this.fleetRead ??= this.readFleet().finally(() => { this.fleetRead = undefined })
+    await this.fleetRead
+  }
+
+  private async readFleet (): Promise<void> {
+    if (this.fleetSource === undefined) return
+    let view: FleetResponse
+    try {
+      view = await this.fleetSource()
+    } catch {
+      // A stopping daemon: the gauges keep their last values.
+      return
+    }
+    this.fleetNodes.set({ state: 'live' }, view.known - view.stale)
+    this.fleetNodes.set({ state: 'stale' }, view.stale)
+    // Bundles that left the top list must leave the output too.
+    this.fleetBundleNodes.reset()
+    this.fleetBundleTargetNodes.reset()
+    for (const b of view.bundles) {
+      this.fleetBundleNodes.set({ bundle: b.id, state: 'complete' }, b.complete)
+      this.fleetBundleNodes.set({ bundle: b.id, state: 'partial' }, b.partial)
+      this.fleetBundleTargetNodes.set({ bundle: b.id }, b.total)
+    }
   }
 
   private collectPeers (): void {

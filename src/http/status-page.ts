@@ -3,7 +3,8 @@ import type { ServerResponse } from 'node:http'
 /**
  * `GET /`: a page for a person (DESIGN.md "The local HTTP API"): this node's peer ID, its
  * peers with bytes each way and banned state, its bundles with refs and progress, and
- * transfer rates. One self-contained document (no scripts or styles from elsewhere: edge
+ * transfer rates, and the fleet as its nodes' signed statuses tell it (a table of nodes, stale
+ * ones marked, and per bundle a bar "N of M nodes complete"). One self-contained document (no scripts or styles from elsewhere: edge
  * nodes are often offline); its script polls `/status.json` (read-only, served with the page) every second and builds the
  * tables with textContent, so a ref or peer address can never inject markup.
  */
@@ -84,6 +85,14 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section>
     <h2>Peers <span class="count" id="peers-note"></span></h2>
     <table><thead><tr><th>Peer</th><th>State</th><th class="num">Received</th><th class="num">Sent</th><th class="num">Rate in</th></tr></thead><tbody id="peers"></tbody></table>
+  </section>
+  <section>
+    <h2>Spread across the fleet <span class="count" id="spread-note"></span></h2>
+    <table><thead><tr><th>Bundle</th><th>Nodes complete</th></tr></thead><tbody id="spread"></tbody></table>
+  </section>
+  <section>
+    <h2>Fleet <span class="count" id="fleet-note"></span></h2>
+    <table><thead><tr><th>Node</th><th>State</th><th>Labels</th><th>Version</th><th class="num">Bundles</th><th class="num">Free disk</th><th class="num">Last seen</th></tr></thead><tbody id="fleet"></tbody></table>
   </section>
 </main>
 <footer>Addresses: <span class="mono" id="addresses"></span> · refreshed every second from <span class="mono">/status.json</span> · <a href="/metrics">/metrics</a></footer>
@@ -196,7 +205,49 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       cell(tr, rate(r), 'num');
       peerBody.appendChild(tr);
     });
+    renderFleet(status.fleet || { known: 0, stale: 0, nodes: [], truncated: false, bundles: [] });
     last = { at: now, stats: { bytesDownloaded: stats.bytesDownloaded, bytesUploaded: stats.bytesUploaded }, peers: peers };
+  }
+  function ago(ms) { return ms < 1000 ? 'now' : ms < 120000 ? Math.round(ms / 1000) + ' s ago' : Math.round(ms / 60000) + ' min ago'; }
+  function renderFleet(fleet) {
+    $('fleet-note').textContent = fleet.known + ' nodes · ' + fleet.stale + ' stale' + (fleet.truncated ? ' · first ' + fleet.nodes.length + ' shown (shoal fleet lists all)' : '');
+    $('spread-note').textContent = fleet.bundles.length + ' bundles';
+    var spread = $('spread');
+    spread.textContent = '';
+    if (fleet.bundles.length === 0) empty(spread, 2, 'No node has said it holds a bundle yet.');
+    fleet.bundles.forEach(function (b) {
+      var tr = document.createElement('tr');
+      var id = cell(tr, b.refs.length ? b.refs.join(' ') : short(b.id), b.refs.length ? '' : 'mono');
+      id.title = b.id;
+      var share = b.total > 0 ? b.complete / b.total : 0;
+      var wrap = document.createElement('div');
+      var label = document.createElement('div');
+      label.textContent = b.complete + ' of ' + b.total + ' nodes complete' + (b.partial ? ' · ' + b.partial + ' arriving' : '');
+      var bar = document.createElement('div');
+      bar.className = 'bar' + (b.total > 0 && b.complete === b.total ? ' done' : '');
+      var fill = document.createElement('span');
+      fill.style.width = (share * 100).toFixed(1) + '%';
+      bar.appendChild(fill);
+      wrap.appendChild(label);
+      wrap.appendChild(bar);
+      cell(tr, wrap);
+      spread.appendChild(tr);
+    });
+    var body = $('fleet');
+    body.textContent = '';
+    if (fleet.nodes.length === 0) empty(body, 7, 'No statuses yet.');
+    fleet.nodes.forEach(function (n) {
+      var tr = document.createElement('tr');
+      var id = cell(tr, short(n.peerId), 'mono');
+      id.title = n.peerId;
+      cell(tr, n.self ? badge('this node', 'muted') : n.stale ? badge('stale', 'bad') : badge('live', 'ok'));
+      cell(tr, Object.keys(n.labels).sort().map(function (k) { return k + '=' + n.labels[k]; }).join(', '));
+      cell(tr, n.version);
+      cell(tr, n.completeCount + (n.partialCount ? ' + ' + n.partialCount + ' arriving' : ''), 'num');
+      cell(tr, bytes(n.freeBytes), 'num');
+      cell(tr, n.self ? '–' : ago(n.lastSeenMs), 'num');
+      body.appendChild(tr);
+    });
   }
   function poll() {
     fetch('/status.json', { cache: 'no-store' })

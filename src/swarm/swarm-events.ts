@@ -28,6 +28,8 @@ export interface SwarmEvents {
   'pull:completed': { bundleId: string }
   /** A preheat record from a trusted publisher was accepted (issued here or gossiped). */
   'preheat:accepted': VerifiedPreheatRecord
+  /** A node's status (or a heartbeat of it) was accepted into the fleet view; this node's own too. */
+  'status:accepted': { publisher: string, sequence: number }
   /** A background step failed (a DHT announce, a dial); the swarm carries on. */
   'warning': { message: string, error?: Error }
 }

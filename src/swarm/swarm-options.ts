@@ -4,6 +4,7 @@ import type { PullProgress } from './swarm-events.js'
 import type { Store } from '../store/index.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { PreheatRecordStore } from './preheat-protocol.js'
+import type { StatusSource } from './status-protocol.js'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
 export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
@@ -26,9 +27,14 @@ export interface SwarmComponents {
 /** The logger of a swarm built without one. */
 export const silentLogger: SwarmLogger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
 
+/** A swarm built without a status source still appears in the fleet view, saying nothing more. */
+export const noStatus: StatusSource = async () => ({ version: '', labels: {}, complete: [], completeCount: 0, partial: [], partialCount: 0, freeBytes: 0, uploadRate: 0, downloadRate: 0 })
+
 export interface SwarmInit {
   /** The node's persistent identity (createPeerKey / parsePeerKey). */
   privateKey: PrivateKey
+  /** What this node gossips about itself for the fleet view (status-protocol.ts). */
+  status?: { source: StatusSource, intervalMs?: number }
   /**
    * Publishers (peer IDs) whose signed ref records this node accepts, besides itself. Only
    * these: a bootstrap peer is not trusted for being one (pass the gateway's ID here).

@@ -28,7 +28,9 @@ import { Semaphore } from './semaphore.js'
 import { SwarmEventEmitter } from './swarm-events.js'
 import { MAX_PREHEAT_STREAMS_PER_CONNECTION, PREHEAT_PROTOCOL, PreheatSync, type PreheatRecordStore } from './preheat-protocol.js'
 import { verifyPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
-import { silentLogger, type PeerSummary, type PullOptions, type SwarmComponents, type SwarmInit, type SwarmLogger, type SwarmStore } from './swarm-options.js'
+import { StatusGossip } from './status-protocol.js'
+import type { FleetNode } from './status-book.js'
+import { noStatus, silentLogger, type PeerSummary, type PullOptions, type SwarmComponents, type SwarmInit, type SwarmLogger, type SwarmStore } from './swarm-options.js'
 import { TransferStats, type SwarmStats } from './swarm-stats.js'
 import type { Connection, PeerInfo } from '@libp2p/interface'
 
@@ -67,6 +69,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly shoalPeers = new Set<string>()
   private providers: ProviderRecords | undefined
   private readonly refs: RefSync
+  private readonly statusGossip: StatusGossip
   private readonly preheats: PreheatSync | undefined
   private readonly preheatStore: PreheatRecordStore | undefined
   /** Publishers whose ref records this node applies; also the only peers it asks about image names. */
@@ -131,6 +134,16 @@ export class Swarm extends SwarmEventEmitter {
         onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
         onAccepted: (record) => { this.emit('preheat:accepted', record) },
       })
+    this.statusGossip = new StatusGossip({
+      privateKey: init.privateKey,
+      connections: () => this.node?.getConnections() ?? [],
+      source: init.status?.source ?? noStatus,
+      log: this.log,
+    }, {
+      intervalMs: init.status?.intervalMs,
+      onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+      onAccepted: (publisher, sequence) => { this.emit('status:accepted', { publisher, sequence }) },
+    })
     this.fleet = new FleetAsker(() => this.trustedPeers(), (peer, err) => { this.penalize(peer, 'bad-data', err.message) })
     this.chunkServer = new ChunkServer({
       store: this.store,
@@ -176,6 +189,7 @@ export class Swarm extends SwarmEventEmitter {
       // Leave nothing half-started: no store listeners, no open sockets.
       this.detachStore()
       this.providers?.stop()
+      this.statusGossip.stop()
       try {
         await node.stop()
       } catch {
@@ -236,6 +250,7 @@ export class Swarm extends SwarmEventEmitter {
       // A node that joins late, or restarts, learns every live preheat from its first neighbour.
       await node.register(PREHEAT_PROTOCOL, { onConnect: (_peerId, connection) => { void preheats.sendAll(connection) } })
     }
+    await this.statusGossip.attach(node)
     await node.register(REF_PROTOCOL, {
       onConnect: (_peerId, connection) => { void this.refs.sendAll(connection) },
     })
@@ -252,6 +267,7 @@ export class Swarm extends SwarmEventEmitter {
     })
 
     await node.start()
+    await this.statusGossip.start()
   }
 
   private detachStore (): void {
@@ -269,6 +285,7 @@ export class Swarm extends SwarmEventEmitter {
     this.stopController.abort(reason)
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer)
     this.providers?.stop()
+    this.statusGossip.stop()
     this.detachStore()
     this.fetcher.stop(reason)
     this.have.closeAll()
@@ -278,6 +295,11 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   // ---- public API ---------------------------------------------------------------------
+
+  /** Every node this one has heard of, itself included, from their signed statuses (`shoal fleet`). */
+  fleetView (): FleetNode[] {
+    return this.statusGossip.view()
+  }
 
   /** Multiaddrs peers can dial, each ending in /p2p/<peer id>. */
   addresses (): string[] {

@@ -1,0 +1,52 @@
+/**
+ * Bounds of the fleet view's gossip (/shoal/status/1.0.0). The budget and why it holds at
+ * 5,000 nodes: docs/architecture.md, "Fleet view"; measured by scripts/simulate-gossip.ts.
+ */
+
+/** Bundle IDs listed whole per status: a view names what a node holds, it is not an index of it. */
+export const MAX_STATUS_COMPLETE = 32
+/** Bundles listed as arriving, with their progress. */
+export const MAX_STATUS_PARTIAL = 8
+export const MAX_STATUS_LABELS = 32
+export const MAX_STATUS_LABEL_CHARS = 128
+export const MAX_STATUS_VERSION_CHARS = 64
+/** 32 + 8 IDs, 32 labels of 2 × 128 characters and the numbers fit with room. */
+export const MAX_STATUS_BODY_BYTES = 12 * 1024
+/** Heartbeats closer than this are refused: tests run at 300 ms, nothing real needs less. */
+export const MIN_STATUS_INTERVAL_MS = 200
+/** A node's promised heartbeat is at most this far apart (the adaptive period of ~50,000 nodes). */
+export const MAX_STATUS_INTERVAL_MS = 6 * 60 * 60_000
+/** The heartbeat period of a small fleet; it grows with the fleet (statusIntervalMs). */
+export const DEFAULT_STATUS_INTERVAL_MS = 30_000
+/**
+ * A status (or refresh) a node accepts is passed to this many neighbours that do not have it.
+ * Push gossip with fanout F misses a node with probability ~e^-F per round: 3 misses ~5%, and
+ * a node is marked stale only after STALE_AFTER_INTERVALS rounds in a row miss it (~1e-5).
+ */
+export const STATUS_FANOUT = 3
+/**
+ * What the gossip may cost each node at steady state, in bytes received per second (it sends
+ * about as much): half the 1 KiB/s the issue allows, for headroom over the estimate below.
+ */
+export const STATUS_BUDGET_BYTES_PER_SECOND = 512
+/** A refresh as it travels in a batch (tail 10, sequence 7, signature 66, age 3, framing 2). */
+export const STATUS_REFRESH_WIRE_BYTES = 88
+/** Marked stale after this many heartbeat periods without a word. */
+export const STALE_AFTER_INTERVALS = 4
+/** Forgotten after this many. */
+export const DROP_AFTER_INTERVALS = 16
+/** Nodes remembered; beyond it the longest silent are forgotten first. */
+export const MAX_KNOWN_NODES = 10_000
+/** One stream carries one batch up to this size; a full view is sent as several. */
+export const MAX_STATUS_BATCH_BYTES = 256 * 1024
+export const MAX_STATUS_STREAMS_PER_CONNECTION = 4
+/**
+ * Statuses verified per neighbour: a burst that holds a whole view (sent on connect), then a
+ * rate far above honest forwarding (each costs an Ed25519 verify; a flood is charged).
+ */
+export const STATUS_RECORDS_BURST = MAX_KNOWN_NODES + 1000
+export const STATUS_RECORDS_PER_SECOND = 100
+/** A sequence further ahead of our clock than this is refused, so one status cannot pin a node's entry. */
+export const MAX_STATUS_CLOCK_AHEAD_MS = 10 * 60_000
+/** Forwards wait this long (at most a fifth of the period) to travel in one batch per neighbour. */
+export const MAX_STATUS_FLUSH_DELAY_MS = 1000

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_PROTOCOL, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
+import { encodeVarint } from '../../src/swarm/framing.js'
+import { StatusBatch, StatusStamp } from '../../src/swarm/pb/swarm-status.pb.js'
+import { Attacker, exchange } from './attacker.js'
+import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
+
+const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
+
+const fields = (site: string): NodeStatusFields => ({
+  version: '9.9.9', labels: { site }, complete: ['ab'.repeat(32)], completeCount: 1, partial: [], partialCount: 0,
+  freeBytes: 1234, uploadRate: 0, downloadRate: 0, intervalMs: 60_000,
+})
+
+/** The first fleet-view state `probe` accepts: checked now, then on each status the swarm accepts. */
+async function until<T> (what: string, probe: () => T | undefined, swarm: Swarm, timeoutMs = 20_000): Promise<T> {
+  const found = probe()
+  if (found !== undefined) return found
+  let result: T | undefined
+  await nextEvent(swarm, 'status:accepted', () => { result = probe(); return result !== undefined }, timeoutMs)
+    .catch((err: unknown) => { throw new Error(`${what}: ${(err as Error).message}`) })
+  return result as T
+}
+
+describe('the status gossip', () => {
+  const { node } = useSwarms()
+
+  it('lists each node with its own word, and the neighbours\' neighbours', async () => {
+    const source = (site: string) => async () => { const { intervalMs: _, ...rest } = fields(site); return rest }
+    const a = await node({ status: { source: source('a'), intervalMs: 300 } })
+    const b = await node({ status: { source: source('b'), intervalMs: 300 } })
+    const c = await node({ status: { source: source('c'), intervalMs: 300 } })
+    await connect(a, b)
+    await connect(b, c)
+    // a and c never connect: c's status reaches a through b.
+    const seen = await until('a hears of c through b', () => a.swarm.fleetView().find(n => n.peerId === c.swarm.peerId), a.swarm)
+    expect(seen.labels).toEqual({ site: 'c' })
+    expect(seen.complete).toEqual(['ab'.repeat(32)])
+    expect(seen.version).toBe('9.9.9')
+    expect(seen.stale).toBe(false)
+    const first = seen.sequence
+    // Heartbeats keep coming (as refreshes once a holds c's body): the sequence moves on.
+    await until('a newer heartbeat of c', () => (a.swarm.fleetView().find(n => n.peerId === c.swarm.peerId)?.sequence ?? 0) > first ? true : undefined, a.swarm)
+    expect(a.swarm.fleetView().map(n => n.peerId).sort()).toEqual([a.swarm.peerId, b.swarm.peerId, c.swarm.peerId].sort())
+  })
+
+  it('refuses a status signed by another key than the node it names, and charges the sender', async () => {
+    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
+    const attacker = await Attacker.start()
+    try {
+      const connection = await attacker.connect(victim.address)
+      // A status the attacker relays for a third node, correctly signed by that node: accepted (relaying is gossip).
+      const honestKey = await createPeerKey()
+      const honestBody = encodeStatusBody(fields('honest'))
+      const honest = await signStatus(honestKey, honestBody, Date.now())
+      await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [{ stamp: honest.stamp, signature: honest.signature, body: honestBody, ageMs: 0 }], refreshes: [] })))
+      await until('the relayed honest status listed', () => victim.swarm.fleetView().find(n => n.peerId === peerIdOfKey(honestKey)), victim.swarm)
+
+      // Now a status naming another node's key, signed by the attacker's own.
+      const claimed = await createPeerKey()
+      const forgerKey = await createPeerKey()
+      const body = encodeStatusBody(fields('forged'))
+      const signed = await signStatus(forgerKey, body, Date.now())
+      const stamp = StatusStamp.decode(signed.stamp)
+      const forgedStamp = StatusStamp.encode({ ...stamp, publisher: Uint8Array.from(publicKeyToProtobuf(claimed.publicKey)) })
+      const penalized = nextEvent(victim.swarm, 'peer:penalized', e => e.peer === attacker.peerId)
+      await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [{ stamp: forgedStamp, signature: signed.signature, body, ageMs: 0 }], refreshes: [] })))
+      const charge = await penalized
+      expect(charge.kind).toBe('invalid-record')
+      expect(charge.detail).toMatch(/signature does not match/)
+      expect(victim.swarm.fleetView().some(n => n.peerId === peerIdOfKey(claimed))).toBe(false)
+      expect(victim.swarm.fleetView().some(n => n.labels.site === 'forged')).toBe(false)
+    } finally {
+      await attacker.stop()
+    }
+  })
+})
