@@ -2,6 +2,7 @@ import {
   imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type RepositoryName, type Sha256Digest, type UpstreamManifest,
   type UpstreamSource,
 } from '../http/index.js'
+import { isManifestMediaType } from '../oci/index.js'
 import type { Store } from '../store/index.js'
 import type { ImageAssembler } from './image-assembler.js'
 
@@ -127,11 +128,19 @@ export class PullThrough {
   }
 
   private async fetchManifest (name: RepositoryName, reference: string, signal: AbortSignal): Promise<UpstreamManifest> {
+    let fetched: UpstreamManifest
     try {
-      return await this.init.upstream.fetchManifest(name.repository, reference, { signal })
+      fetched = await this.init.upstream.fetchManifest(name.repository, reference, { signal })
     } catch (err) {
       throw this.translate(err, signal, 'MANIFEST_UNKNOWN', name, `manifest ${reference}`)
     }
+    // An image (not an index: only one of its platforms is fetched) over the whole quota is
+    // refused before any of its layers is: they could never be held together. Only the small
+    // manifest was stored; nothing names it, so gc takes it.
+    if (isManifestMediaType(fetched.mediaType)) {
+      this.init.store.requireWithinQuota(fetched.size + fetched.blobs.reduce((sum, b) => sum + b.size, 0), `image ${name.host}/${name.repository}@${fetched.digest}`)
+    }
+    return fetched
   }
 
   /**

@@ -39,7 +39,9 @@ export function createRegistry (components: HttpApiComponents, init: HttpApiInit
     uploads: new UploadSessions(components.store, {
       maxSessions: MAX_UPLOAD_SESSIONS,
       idleMs: init.uploadSessionIdleMs ?? UPLOAD_SESSION_IDLE_MS,
-      maxBlobBytes: init.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES,
+      // A blob over the whole quota could never be kept: its upload is refused from its Content-Length.
+      maxBlobBytes: Math.min(init.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES, components.store.quotaBytes ?? Infinity),
+      quotaBytes: components.store.quotaBytes,
       bodyIdleTimeoutMs,
       chunkTables,
     }),

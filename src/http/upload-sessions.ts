@@ -13,6 +13,8 @@ export interface UploadSessionsInit {
   maxSessions: number
   idleMs: number
   maxBlobBytes: number
+  /** The store's quota, to say so when it is what limits a blob. */
+  quotaBytes?: number
   bodyIdleTimeoutMs: number
   chunkTables: RecentChunkTables
 }
@@ -77,7 +79,9 @@ export class UploadSessions {
         maxBytes: this.init.maxBlobBytes - session.offset,
         idleTimeoutMs: this.init.bodyIdleTimeoutMs,
         signal,
-        tooLarge: () => new RegistryError('SIZE_INVALID', `a blob may be at most ${this.init.maxBlobBytes} bytes here`),
+        tooLarge: () => new RegistryError('SIZE_INVALID', this.init.maxBlobBytes === this.init.quotaBytes
+          ? `a blob may be at most ${this.init.maxBlobBytes} bytes here, this node's quota (--quota); nothing was kept — raise the quota, or push to a node with more room`
+          : `a blob may be at most ${this.init.maxBlobBytes} bytes here`),
       }
       await consumeBody(req, limits, async piece => {
         await writeAt(file, piece, session.offset)

@@ -58,6 +58,17 @@ export class DiskFullError extends StoreError {
   }
 }
 
+/**
+ * What was asked to be stored needs more bytes than the whole quota: no eviction could make
+ * room, so it is refused before anything is written (not after filling the store with it).
+ */
+export class OverQuotaError extends StoreError {
+  constructor (readonly what: string, readonly neededBytes: number, readonly quotaBytes: number) {
+    super('OVER_QUOTA', `${what} needs ${neededBytes} bytes, more than this node's quota of ${quotaBytes} bytes (--quota); nothing was stored — raise the quota, or fetch it on a node with more room`)
+    this.name = 'OverQuotaError'
+  }
+}
+
 export class DestinationExistsError extends StoreError {
   constructor (path: string) {
     super('DESTINATION_EXISTS', `${path} exists and is not empty; export into a new or empty directory`)

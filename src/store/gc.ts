@@ -14,10 +14,7 @@ export interface GcResult {
  * drift out of step after a crash.
  */
 export async function collectGarbage (store: Store, options: { signal?: AbortSignal } = {}): Promise<GcResult> {
-  const referenced = new Set<string>()
-  for (const id of await store.bundleIds()) {
-    for (const hash of (await store.requireBundle(id)).objectSizes.keys()) referenced.add(hash)
-  }
+  const referenced = await referencedObjects(store)
   const result: GcResult = { removedObjects: 0, freedBytes: 0, removedPartials: 0 }
   for await (const { hash, path } of objectFiles(store.layout.objects)) {
     options.signal?.throwIfAborted()
@@ -41,6 +38,30 @@ export async function collectGarbage (store: Store, options: { signal?: AbortSig
   return result
 }
 
+async function referencedObjects (store: Store): Promise<Set<string>> {
+  const referenced = new Set<string>()
+  for (const id of await store.bundleIds()) {
+    for (const hash of (await store.requireBundle(id)).objectSizes.keys()) referenced.add(hash)
+  }
+  return referenced
+}
+
+/**
+ * Bytes the quota holds against the store: every complete object but those in flight — leased
+ * and named by no bundle yet (blobs of a registry push or a pull-through whose image is not
+ * whole). Evicting bundles cannot free those, so counting them made the quota evict every
+ * bundle, the newest too, and still not fit.
+ */
+async function quotaCountedBytes (store: Store): Promise<number> {
+  const referenced = await referencedObjects(store)
+  let total = 0
+  for await (const { hash, path } of objectFiles(store.layout.objects)) {
+    if (!referenced.has(hash) && store.isLeased(hash)) continue
+    total += (await stat(path)).size
+  }
+  return total
+}
+
 /** Bytes of all complete objects. */
 export async function objectBytes (store: Store): Promise<number> {
   let total = 0
@@ -53,13 +74,14 @@ export async function objectBytes (store: Store): Promise<number> {
  * collecting their objects. Never evicted: a pinned bundle, `protect` (the one just added),
  * one in use (`store.useBundle`: a client reading it, a pull writing it), and an incomplete
  * one (a pull under way, perhaps from a registry request; `shoal rm` drops an abandoned one).
- * So the store stays within the quota plus what is in flight.
+ * Objects in flight (leased, named by no bundle) are not counted. So the store stays within
+ * the quota plus what is in flight.
  */
 export async function enforceQuota (store: Store, options: { protect?: string, signal?: AbortSignal } = {}): Promise<string[]> {
   const quota = store.quotaBytes
   if (quota === undefined) return []
   const evicted: string[] = []
-  while (await objectBytes(store) > quota) {
+  while (await quotaCountedBytes(store) > quota) {
     options.signal?.throwIfAborted()
     const candidates = (await store.listBundles()).filter(b => b.complete && b.id !== options.protect && store.isEvictable(b))
     candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt)

@@ -62,6 +62,8 @@ const DIR_PERMS = LAYOUT_DIR_MODE.toString(8)
 export async function commitImageBundle (store: Store, options: ImageBundleOptions): Promise<ImageBundleResult> {
   const ref = normalizeImageName(options.ref)
   const blobs = [...new Map(options.blobs.map(b => [b.sha256, b])).values()]
+  // The blobs are here (leased), but a bundle past the quota would only be evicted, or evict everything else.
+  store.requireWithinQuota(blobs.reduce((sum, b) => sum + b.size, 0), `image ${ref}`)
   for (const blob of blobs) {
     if (!await store.hasObject(blob.object)) throw new StoreError('OBJECT_MISSING', `blob sha256:${blob.sha256} (object ${blob.object}) is not in the store; push it first`)
   }

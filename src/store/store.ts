@@ -9,7 +9,7 @@ import {
 import { BUNDLE_CACHE_ENTRIES, MAX_PREHEAT_RECORDS } from './constants.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
-  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, StoreLockedError, StoreNotFoundError,
+  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
 import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
@@ -119,6 +119,11 @@ export class Store {
     return false
   }
 
+  /** Refuses (OVER_QUOTA) something of `bytes` that could never be held within the quota, before anything of it is written. */
+  requireWithinQuota (bytes: number, what: string): void {
+    if (this.quotaBytes !== undefined && bytes > this.quotaBytes) throw new OverQuotaError(what, bytes, this.quotaBytes)
+  }
+
   async hasObject (hash: string): Promise<boolean> { return await fileExists(this.objectPath(hash)) }
 
   // ── bundles ──────────────────────────────────────────────────────────────
@@ -157,6 +162,9 @@ export class Store {
     const manifest = decodeBundleManifest(encoded, { expectedId: options.expectedId })
     const id = options.expectedId ?? bundleIdOf(encoded)
     if (await this.meta.getBundleRecord(id) === undefined) {
+      // A pull of a bundle larger than the quota could only fill the store and then lose
+      // the bundle (or everything else) to eviction: refused before its manifest is kept.
+      this.requireWithinQuota(bundleObjects(manifest).reduce((sum, o) => sum + o.size, 0), `bundle ${id}`)
       await this.commitBundle(id, Buffer.from(encoded), manifest, [])
       await this.materializeEmptyObjects(manifest)
     }
@@ -176,6 +184,10 @@ export class Store {
     const previous = await Promise.all(refs.map(async ref => (await this.meta.getRef(ref.ref))?.bundleId))
     for (const ref of refs) this.meta.setRef(batch, ref)
     await batch.write()
+    // Named by a bundle now, its objects need no lease: held, gc keeps them; evicted, the
+    // quota must be able to free them (a 1 h lease kept evicted pushes on disk, and the quota
+    // evicting everything to make room it could not make).
+    for (const object of bundleObjects(manifest)) this.leases.delete(object.hash)
     this.emit('bundle:added', { id })
     for (const [i, ref] of refs.entries()) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest, previous: previous[i], local: ref.local })
   }
@@ -250,7 +262,17 @@ export class Store {
       else this.bundlesInUse.set(id, left)
       const graceMs = options.graceMs ?? 0
       if (graceMs > 0) this.bundlesUsedUntil.set(id, Math.max(this.bundlesUsedUntil.get(id) ?? 0, Date.now() + graceMs))
+      else if (!this.isBundleInUse(id)) this.emit('bundle:released', { id })
     }
+  }
+
+  /** When the next grace of a bundle no longer in use ends (`useBundle`), so the quota can look again then. */
+  nextGraceEnd (): number | undefined {
+    let next: number | undefined
+    for (const [id, until] of this.bundlesUsedUntil) {
+      if (!this.bundlesInUse.has(id) && until > Date.now()) next = Math.min(next ?? until, until)
+    }
+    return next
   }
 
   isBundleInUse (id: string): boolean {

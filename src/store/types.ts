@@ -61,6 +61,8 @@ export interface StoreEvents {
   'object:complete': { object: string }
   'bundle:added': { id: string }
   'bundle:removed': { id: string }
+  /** Nothing uses the bundle any more (`useBundle`, after its grace): the quota may have it now. */
+  'bundle:released': { id: string }
   /** A ref record from elsewhere was accepted. */
   /** A trusted signed record moved a ref; `previous` is the bundle it named before, if any. */
   'ref:updated': { ref: string, bundleId: string, previous?: string, publisher?: string }
