@@ -252,8 +252,6 @@ export function simulate (config: SimConfig): SimResult {
   const objectOf = new Map(objectNames.map((name, o) => [name, o]))
   const globalChunk = (object: string, index: number): number => (firstChunk[objectOf.get(object) as number] as number) + index
 
-  const bufferBudget = probeBufferBudget(config.scheduler)
-
   // ---- nodes and links ------------------------------------------------------------------
   const topology = buildTopology(N, degree, gatewayDegree, seededRandom(deriveSeed(config.seed, 0)))
   const nodes: SimNode[] = []
@@ -317,10 +315,9 @@ export function simulate (config: SimConfig): SimResult {
     const scheduler = node.scheduler
     if (scheduler === undefined || node.missing === 0) return
     for (const r of scheduler.takeReleased()) sendCancel(node, r.peer, r.object, r.index)
-    // next() hands out nothing, and changes nothing, while the buffer budget is spent (its
-    // limit is maxBuffered - receiving - in flight): skipping the call then is exact, and
-    // saves most of the simulator's time at large N.
-    if (scheduler.totalInFlight() + node.storing >= bufferBudget) return
+    // next() hands out nothing, and changes nothing, while its limits are reached: skipping
+    // the call then is exact, and saves most of the simulator's time at large N.
+    if (!scheduler.canRequest()) return
     for (const r of scheduler.next(now)) at(now + delay, Kind.Request, nodeOf(r.peer).id, node.id, globalChunk(r.object, r.index))
   }
 
@@ -686,20 +683,4 @@ function round (value: number, digits: number): number {
 
 function cpuMs (usage: NodeJS.CpuUsage): number {
   return (usage.user + usage.system) / 1000
-}
-
-/**
- * The scheduler's buffer budget (maxBufferedChunks: its default is not exported), measured:
- * a scheduler with huge windows and one holder of everything hands out exactly that many.
- */
-function probeBufferBudget (overrides: SimConfig['scheduler']): number {
-  const chunkSize = DAEMON_CONSTANTS.CHUNK_SIZE_BYTES
-  const probe = new Scheduler({ ...overrides, chunkSizeBytes: chunkSize, initialRequestsPerPeer: 4096, minRequestsPerPeer: 4096, maxRequestsPerPeer: 4096, random: () => 0 })
-  const chunks = 4096
-  probe.want('probe', chunks * chunkSize, Array.from({ length: chunks }, (_, i) => i))
-  probe.addPeer('holder', { gateway: false }, 0)
-  probe.addWholeHolder('holder', 'probe')
-  const budget = probe.next(0).length
-  if (budget >= chunks) throw new Error('the scheduler hands out more requests than the probe can measure')
-  return budget
 }

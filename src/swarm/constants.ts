@@ -104,18 +104,26 @@ export const MAX_REQUESTS_PER_PEER = 32
 /** A peer's window holds this much of its measured rate in flight. */
 export const WINDOW_TARGET_MS = 500
 /**
- * Chunks in flight or awaiting storage, all peers together (1 MiB each): what a pull may hold
- * in memory, within the 150 MB a daemon may use. Measured (scripts/bench-transfer.ts, 512 MiB
- * on loopback, medians of 3): 8 gave 181 MB/s and a 152 MB puller, 16 gave 116–204 MB/s and
- * 165–168 MB, 32 no more speed and 40 MB more; the store's writes are the queue (14 of 16
- * waited inside writeChunk, 1–2 were on the wire).
- * But the budget also caps the requests a node has outstanding across all holders, and
- * scripts/simulate.ts (the real scheduler, 64 neighbours as the daemon allows) showed 8
- * collapsing a fleet: 100 nodes finished at 7.3x the lower bound with 8, 3.5x with 16 (1.9x
- * with 32), because fresh chunks' first holders get long queues while most uplinks idle. 16
- * is the compromise until memory and outstanding requests get separate limits.
+ * Chunks received and awaiting storage (1 MiB each): the memory a node's pulls hold. While
+ * this many wait for the store, no new request goes out. Measured (scripts/bench-transfer.ts,
+ * 512 MiB on loopback, medians of 3): 8 gave 181 MB/s and a 152 MB puller, 16 gave 116–204
+ * MB/s and 165–168 MB, 32 no more speed and 40 MB more; the store's writes are the queue.
  */
 export const MAX_BUFFERED_CHUNKS = 16
+/**
+ * Requests outstanding at all holders together; a limit of its own, apart from the memory
+ * above. When one number capped both (8, then 16), scripts/simulate.ts at the daemon's
+ * neighbour cap of 64 collapsed (100 nodes: 7.3x the lower bound at 8, 3.5x at 16): fresh
+ * chunks' first holders got long queues while most uplinks idled. Outstanding requests cost
+ * no memory until their bytes arrive, and then count against MAX_BUFFERED_CHUNKS.
+ */
+export const MAX_OUTSTANDING_REQUESTS = 64
+/**
+ * A request queued behind others at a holder moves to an idle holder that would deliver it
+ * this many times sooner (by the two peers' measured rates and queues): the margin keeps
+ * requests from bouncing between holders of about the same speed.
+ */
+export const MIGRATE_SPEEDUP = 2
 /** In the end game a missing chunk is asked of at most this many peers at once. */
 export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
 /**

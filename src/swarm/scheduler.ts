@@ -1,6 +1,6 @@
 import {
   CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
-  MAX_BUFFERED_CHUNKS, MAX_REQUESTS_PER_PEER, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
+  MAX_BUFFERED_CHUNKS, MAX_OUTSTANDING_REQUESTS, MAX_REQUESTS_PER_PEER, MIGRATE_SPEEDUP, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
 
@@ -12,8 +12,12 @@ import type { ChunkBitmap } from '../manifest/index.js'
  * - chunks of a prioritized object first, in index order (an HTTP client is waiting);
  * - otherwise rarest first across what neighbours hold, ties in a random order per node so
  *   nodes pulling together start on different chunks;
- * - each chunk asked of one peer at a time, except in the end game, when the last chunks in
- *   flight are also asked of idle peers and the losers are cancelled;
+ * - each chunk asked of one peer at a time; a request queued behind others at a holder moves
+ *   to an idle holder that would deliver it MIGRATE_SPEEDUP times sooner (not the head of the
+ *   holder's queue, which may be on the wire);
+ * - the end game only once every remaining chunk is in flight: a request that is late by
+ *   its holder's own rate is also asked of an idle holder, and the loser is cancelled;
+ * - memory held (chunks awaiting storage) and requests outstanding have separate limits;
  * - a gateway is asked only for chunks no other (non-gateway) neighbour holds, so it sends
  *   what the swarm lacks rather than one copy per edge;
  * - each peer's window of outstanding requests holds ~WINDOW_TARGET_MS of its measured rate;
@@ -38,10 +42,12 @@ export interface SchedulerInit {
   stallTimeoutMs?: number
   requestTimeoutMs?: number
   endGameMaxRequestsPerChunk?: number
-  /** The end game starts when at most this many chunks are in flight and none is unasked… */
+  /** The end game starts when every remaining chunk is in flight and at most this many are… */
   endGameThresholdChunks?: number
-  /** …and duplicates only requests that have waited at least this long. */
+  /** …and duplicates only requests that have waited at least this long, and longer than twice their holder's expected time. */
   endGameMinAgeMs?: number
+  /** A request moves to an idle holder that would deliver it this many times sooner. */
+  migrateSpeedup?: number
   /** After a gateway defers a chunk, how long before that gateway is asked for it again. */
   gatewayDeferMs?: number
   /**
@@ -53,10 +59,12 @@ export interface SchedulerInit {
   slowRequestMs?: number
   rateSmoothing?: number
   /**
-   * Chunks requested or received-but-not-yet-stored, all peers together: the bytes a pull may
-   * hold in memory. Without it a store slower than the network lets arrivals pile up.
+   * Chunks received but not yet stored, all peers together: the bytes pulls hold in memory.
+   * While this many wait, no new request goes out (a store slower than the network).
    */
   maxBufferedChunks?: number
+  /** Requests outstanding at all peers together (they hold no memory until they arrive). */
+  maxOutstandingRequests?: number
   /** A source of [0, 1) numbers; inject a seeded one for reproducible simulations. */
   random?: () => number
 }
@@ -123,6 +131,8 @@ interface PeerState {
   penalized: boolean
 }
 
+interface MigrationCandidate { slot: Slot, from: PeerKey, eta: number }
+
 /** Enough busy time to trust a rate sample. */
 const RATE_SAMPLE_MIN_MS = 100
 
@@ -151,6 +161,10 @@ export class Scheduler {
   private readonly offences: SchedulerOffence[] = []
   private readonly smoothing: number
   private readonly maxBuffered: number
+  private readonly maxOutstanding: number
+  /** Requests that might move to a faster holder, found once per `next` call when first needed. */
+  private migrationCandidates: MigrationCandidate[] | undefined
+  private readonly migrateSpeedup: number
   /** Slots whose bytes arrived and are being verified and stored. */
   private receiving = 0
   private readonly random: () => number
@@ -170,6 +184,8 @@ export class Scheduler {
     this.slowRequestMs = init.slowRequestMs ?? SLOW_REQUEST_MS
     this.smoothing = init.rateSmoothing ?? RATE_SMOOTHING
     this.maxBuffered = init.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS
+    this.maxOutstanding = init.maxOutstandingRequests ?? MAX_OUTSTANDING_REQUESTS
+    this.migrateSpeedup = init.migrateSpeedup ?? MIGRATE_SPEEDUP
     this.random = init.random ?? Math.random
   }
 
@@ -328,7 +344,9 @@ export class Scheduler {
    */
   next (now: number, limit: number = Infinity): ChunkAssignment[] {
     const out: ChunkAssignment[] = []
-    limit = Math.min(limit, this.maxBuffered - this.receiving - this.totalInFlight())
+    if (!this.canRequest()) return out
+    this.migrationCandidates = undefined
+    limit = Math.min(limit, this.maxOutstanding - this.totalInFlight())
     const active = [...this.peers].filter(([, state]) => state.inFlight.size < this.windowOf(state))
     // Fastest first: priority chunks, taken first, land on the peer most likely to send them soon.
     active.sort((a, b) => (b[1].rate ?? 0) - (a[1].rate ?? 0))
@@ -528,6 +546,11 @@ export class Scheduler {
     return this.released.splice(0)
   }
 
+  /** Memory for arrivals is free and requests may still go out: `next` may hand out some. */
+  canRequest (): boolean {
+    return this.receiving < this.maxBuffered && this.totalInFlight() < this.maxOutstanding
+  }
+
   /** Requests in flight at all peers. */
   totalInFlight (): number {
     let total = 0
@@ -587,26 +610,83 @@ export class Scheduler {
         return slot
       }
     }
-    return this.pickEndGame(peer, state, now)
+    return this.pickMigration(peer, state) ?? this.pickEndGame(peer, state, now)
   }
 
   /**
-   * The oldest request this peer could duplicate, once only a few chunks are left in flight
-   * and none is unasked. A gateway still leaves chunks that an edge holds to the edges.
+   * A request queued at a slower holder that this peer, idle enough to be asked, would deliver
+   * MIGRATE_SPEEDUP times sooner: withdrawn there (cancelled on the wire) and returned, to be
+   * asked here. Never the head of a holder's queue (its bytes may be on the wire already:
+   * moving it would fetch them twice), and only between peers whose rates are measured.
+   */
+  private pickMigration (peer: PeerKey, state: PeerState): Slot | undefined {
+    if (state.rate === undefined || state.penalized) return undefined
+    const ours = (state.inFlight.size + 1) * this.chunkSize / state.rate
+    const candidates = this.migrationCandidates ??= this.findMigrationCandidates()
+    for (let i = 0; i < candidates.length; i++) {
+      const candidate = candidates[i] as MigrationCandidate
+      // Latest first: nothing further down is late enough for this peer.
+      if (candidate.eta <= ours * this.migrateSpeedup) return undefined
+      const { slot, from } = candidate
+      if (from === peer || !slot.holders.has(peer) || slot.requesters.size !== 1 || !slot.requesters.has(from)) continue
+      if (state.gateway && this.edgeCanSend(slot)) continue
+      candidates.splice(i, 1)
+      this.peers.get(from)?.inFlight.delete(slot)
+      this.released.push({ peer: from, object: slot.object, index: slot.index })
+      this.dropRequest(slot, from)
+      return slot
+    }
+    return undefined
+  }
+
+  /** Requests behind the head of a measured holder's queue, the latest due first (one pass per `next`). */
+  private findMigrationCandidates (): MigrationCandidate[] {
+    const out: MigrationCandidate[] = []
+    for (const [from, state] of this.peers) {
+      if (state.rate === undefined || state.inFlight.size < 2) continue
+      let position = 0
+      for (const slot of state.inFlight.keys()) {
+        position++
+        if (position > 1 && slot.requesters.size === 1) out.push({ slot, from, eta: position * this.chunkSize / state.rate })
+      }
+    }
+    return out.sort((a, b) => b.eta - a.eta)
+  }
+
+  /**
+   * The oldest request this peer could duplicate, once every remaining chunk is in flight
+   * (before that, an idle peer has unasked chunks to fetch, and duplicates are waste) and
+   * the request is late: older than END_GAME_MIN_AGE_MS and than twice what its holder's
+   * rate and queue make it due. A gateway still leaves chunks that an edge holds to the edges.
    */
   private pickEndGame (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
     if (this.requested.size === 0 || this.requested.size > this.endGameThreshold) return undefined
-    for (const slots of this.buckets.values()) if (slots.size > 0) return undefined
+    if (this.remainingChunks() > this.requested.size + this.receiving) return undefined
     for (const slot of this.requested) {
       if (slot.requesters.size >= this.endGameMaxRequests) continue
       if (slot.requesters.has(peer) || !slot.holders.has(peer)) continue
       if (state.gateway && this.edgeCanSend(slot)) continue
-      let newest = 0
-      for (const sentAt of slot.requesters.values()) newest = Math.max(newest, sentAt)
-      if (now - newest < this.endGameMinAgeMs) continue
+      if (!this.isLate(slot, now)) continue
       return slot
     }
     return undefined
+  }
+
+  /** Every request for the slot has waited past the minimum age and twice its holder's expected time. */
+  private isLate (slot: Slot, now: number): boolean {
+    for (const [requester, sentAt] of slot.requesters) {
+      const age = now - sentAt
+      if (age < this.endGameMinAgeMs) return false
+      const holder = this.peers.get(requester)
+      if (holder?.rate === undefined) continue
+      let position = 0
+      for (const other of holder.inFlight.keys()) {
+        position++
+        if (other === slot) break
+      }
+      if (age < 2 * position * slot.bytes / holder.rate) return false
+    }
+    return true
   }
 
   /**

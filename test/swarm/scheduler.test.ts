@@ -221,4 +221,81 @@ describe('Scheduler', () => {
     expect(offences).toContain('drip:slow')
     expect(offences.every(o => o.startsWith('drip:'))).toBe(true)
   })
+
+  it('limits chunks awaiting storage and requests outstanding separately', () => {
+    const s = scheduler({ initialRequestsPerPeer: 8, maxBufferedChunks: 2, maxOutstandingRequests: 6 })
+    s.want(A, 20 * MiB, range(20))
+    for (const peer of ['p1', 'p2']) {
+      s.addPeer(peer, { gateway: false }, 0)
+      s.addWholeHolder(peer, A)
+    }
+    // Outstanding requests are capped at 6, not at the 2 chunks of memory.
+    const first = s.next(0)
+    expect(first).toHaveLength(6)
+    expect(s.next(0)).toEqual([])
+    // Two arrive and wait for the store: memory is full, nothing more goes out…
+    for (const r of first.slice(0, 2)) expect(s.delivered(r.peer, r.object, r.index, 10).accepted).toBe(true)
+    expect(s.canRequest()).toBe(false)
+    expect(s.next(10)).toEqual([])
+    // …until the store takes one; then the freed requests go out.
+    s.stored(A, (first[0] as { index: number }).index)
+    expect(s.next(11)).toHaveLength(2)
+  })
+
+  it('moves a request queued at a slow holder to a faster idle one, never the head of the queue', () => {
+    const s = scheduler({ initialRequestsPerPeer: 4, minRequestsPerPeer: 4, maxRequestsPerPeer: 4, endGameThresholdChunks: 0 })
+    s.want(A, 8 * MiB, range(8))
+    s.addPeer('slow', { gateway: false }, 0)
+    s.addPeer('fast', { gateway: false }, 0)
+    s.addWholeHolder('slow', A)
+    s.addWholeHolder('fast', A)
+    const asked = s.next(0)
+    expect(asked).toHaveLength(8)
+    // fast sends a chunk every 30 ms, slow one a second: both rates are measured.
+    let now = 0
+    for (const r of asked.filter(r => r.peer === 'fast')) {
+      now += 30
+      s.delivered('fast', A, r.index, now)
+      s.stored(A, r.index)
+    }
+    const slowQueue = asked.filter(r => r.peer === 'slow').map(r => r.index)
+    s.delivered('slow', A, slowQueue[0] as number, 1000)
+    s.stored(A, slowQueue[0] as number)
+    // fast is idle; slow still has three queued, the head of which may be on the wire.
+    const moved = s.next(1000)
+    expect(moved.map(r => r.peer)).toEqual(['fast', 'fast'])
+    expect(moved.map(r => r.index).sort()).toEqual(slowQueue.slice(2).sort())
+    expect(s.takeReleased().map(r => [r.peer, r.index]).sort()).toEqual(slowQueue.slice(2).map(i => ['slow', i]).sort())
+    expect(s.inFlight('slow')).toBe(1)
+    // The two holders are now about even: nothing moves back.
+    expect(s.next(1001)).toEqual([])
+  })
+
+  it('starts the end game only when every remaining chunk is in flight, and duplicates only late requests', () => {
+    const s = scheduler({ initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, endGameMaxRequestsPerChunk: 2, endGameMinAgeMs: 1000, endGameThresholdChunks: 8 })
+    s.want(A, 3 * MiB, range(3))
+    s.addPeer('p1', { gateway: false }, 0)
+    s.addPeer('p2', { gateway: false }, 0)
+    s.addBitmapHolder('p1', A, bitmapOf(3, [0, 1]))
+    s.addBitmapHolder('p2', A, bitmapOf(3, [0, 1]))
+    const asked = s.next(0)
+    expect(asked).toHaveLength(2)
+    // Chunk 2 has no holder yet: not every remaining chunk is in flight, so a late request is not duplicated.
+    const done = asked.find(r => r.peer === 'p2') as { index: number }
+    s.delivered('p2', A, done.index, 10)
+    s.stored(A, done.index)
+    expect(s.next(5000)).toEqual([])
+    // Once chunk 2 is asked too, every remaining chunk is in flight: p1's old request goes to p2 as well.
+    s.addPeer('p3', { gateway: false }, 5000)
+    s.addBitmapHolder('p3', A, bitmapOf(3, [2]))
+    expect(s.next(5000)).toEqual([{ peer: 'p3', object: A, index: 2 }])
+    const other = asked.find(r => r.peer === 'p1') as { index: number }
+    expect(s.next(5001)).toEqual([{ peer: 'p2', object: A, index: other.index }])
+  })
 })
+
+function bitmapOf (count: number, indexes: number[]): ChunkBitmap {
+  const bitmap = new ChunkBitmap(count)
+  for (const index of indexes) bitmap.set(index)
+  return bitmap
+}
