@@ -8,7 +8,11 @@ import { ArchiveTooLargeError, extractTree } from '../oci/index.js'
 import { pushPath, pushTree, requireCompleteBundle, streamBundle, type PushResult, type Store } from '../store/index.js'
 import { SOCKET_IDLE_TIMEOUT_MS } from './constants.js'
 
-/** Mode bits a pushed tree keeps: a client's setuid/setgid bits never land in the daemon's files. */
+/**
+ * Mode bits the unpacked files keep: a client's setuid/setgid bits never land on files the
+ * daemon owns. The bundle still records them (pushTree's `modes`), as a push of the client's
+ * own tree would, and an export or pull writes them back on the client's side.
+ */
 const PUSHED_MODE_MASK = 0o1777
 
 export type PushKind = 'tree' | 'archive'
@@ -27,9 +31,9 @@ export async function receivePush (store: Store, req: IncomingMessage, kind: Pus
   try {
     if (kind === 'tree') {
       const tree = join(staging, 'tree')
-      await extractTree(req, tree, { signal, symlinks: true, maxBytes: options.maxBytes, modeMask: PUSHED_MODE_MASK })
+      const extracted = await extractTree(req, tree, { signal, symlinks: true, maxBytes: options.maxBytes, modeMask: PUSHED_MODE_MASK })
       // The unpacked files are ours: move them in instead of copying them again.
-      return await pushTree(store, tree, { refs: options.refs, signal, move: true })
+      return await pushTree(store, tree, { refs: options.refs, signal, move: true, modes: extracted.maskedModes })
     }
     const archive = join(staging, 'archive.tar')
     await pipeline(req, byteLimit(options.maxBytes), createWriteStream(archive, { flags: 'wx', mode: 0o600 }), { signal })

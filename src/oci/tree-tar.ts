@@ -86,6 +86,16 @@ export interface ExtractTreeOptions {
   modeMask?: number
 }
 
+export interface ExtractedTree {
+  files: number
+  bytes: number
+  /**
+   * The full modes (with setuid/setgid) of entries `modeMask` kept off the files on disk, by
+   * path (`a/b`, the root `''`): the files stay harmless, the bundle can still record them.
+   */
+  maskedModes: Map<string, number>
+}
+
 /**
  * Unpacks a tree tar into `dest` (absent or empty), each file streamed to disk. Refused, with
  * nothing left behind: absolute paths, `..`, NUL, a path twice, an entry whose parent is not a
@@ -93,11 +103,12 @@ export interface ExtractTreeOptions {
  * devices and fifos, symlinks (unless allowed, and then only ones that stay inside).
  * Directory modes are set last, deepest first, so a read-only directory still gets its files.
  */
-export async function extractTree (input: Readable, dest: string, options: ExtractTreeOptions = {}): Promise<{ files: number, bytes: number }> {
+export async function extractTree (input: Readable, dest: string, options: ExtractTreeOptions = {}): Promise<ExtractedTree> {
   const { signal } = options
   const mask = options.modeMask ?? 0o7777
   const created = await prepare(dest)
   const directories = new Map<string, number>()
+  const maskedModes = new Map<string, number>()
   const seen = new Set<string>()
   let files = 0
   let bytes = 0
@@ -109,6 +120,7 @@ export async function extractTree (input: Readable, dest: string, options: Extra
       const { header } = entry
       const path = normalizeEntryPath(header.name)
       const mode = (header.mode ?? 0o644) & mask
+      if (mode !== ((header.mode ?? 0o644) & 0o7777) && header.type !== 'symlink') maskedModes.set(path, (header.mode ?? 0o644) & 0o7777)
       if (path === '') {
         if (header.type !== 'directory') throw new ArchiveUnsafePathError(header.name, 'the root must be a directory')
         if (directories.has('')) throw new ArchiveDuplicateEntryError(ROOT_ENTRY)
@@ -142,7 +154,7 @@ export async function extractTree (input: Readable, dest: string, options: Extra
     const feedError = await fed
     if (feedError !== undefined) throw feedError
     for (const [path, mode] of [...directories].reverse()) await chmod(join(dest, path), mode)
-    return { files, bytes }
+    return { files, bytes, maskedModes }
   } catch (err) {
     extract.destroy()
     const feedError = await fed

@@ -1,6 +1,6 @@
 import { mkdtemp, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createBundleManifest, encodeBundleManifest, bundleIdOf, snapdirId, walkTree, type BundleManifest, type FileHasher, type WalkWarning } from '../manifest/index.js'
+import { createBundleManifest, encodeBundleManifest, bundleIdOf, permsOf, snapdirId, walkTree, type BundleManifest, type FileHasher, type ManifestEntry, type WalkWarning } from '../manifest/index.js'
 import { extractArchive, isOciLayout, readRefs, validateLayout, type ImageRef } from '../oci/index.js'
 import { StoreError, translateWriteError } from './errors.js'
 import { normalizeImageName, InvalidRefError } from './image-name.js'
@@ -17,6 +17,17 @@ export interface PushOptions {
   onProgress?: (progress: { files: number, bytes: number }) => void
   /** Entries left out of the bundle (a dangling symlink), for the caller to tell a person. */
   onWarning?: (warning: WalkWarning) => void
+}
+
+export interface PushTreeOptions extends PushOptions {
+  /** The tree's files are ours to move in (a staging area), not to copy. */
+  move?: boolean
+  /**
+   * Modes to record instead of the files' own, by path (`a/b`, the root `''`): the setuid and
+   * setgid bits a daemon keeps off the files it unpacks from a client, so the bundle is the
+   * one a push of the client's own tree makes.
+   */
+  modes?: ReadonlyMap<string, number>
 }
 
 export interface PushResult {
@@ -64,7 +75,7 @@ const PUSH_FILE_CONCURRENCY = 8
  * written in one LevelDB batch. A failure or a crash at any point leaves the store as it was
  * (staging is wiped on the next open).
  */
-export async function pushTree (store: Store, dir: string, options: PushOptions & { move?: boolean } = {}): Promise<PushResult> {
+export async function pushTree (store: Store, dir: string, options: PushTreeOptions = {}): Promise<PushResult> {
   const staging = await mkdtemp(join(store.layout.tmp, 'push-'))
   const hashWorker = new HashWorker()
   try {
@@ -91,7 +102,8 @@ export async function pushTree (store: Store, dir: string, options: PushOptions 
       options.onProgress?.({ files, bytes })
       return { checksum: result.checksum, size: result.size }
     }
-    const entries = await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal, onWarning: options.onWarning })
+    const walked = await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal, onWarning: options.onWarning })
+    const entries = options.modes === undefined ? walked : walked.map(entry => withRecordedMode(entry, options.modes))
     await hashWorker.close()
     const refs = await imageRefs(dir, sha256ByPath, options)
     const chunkTables = new Map<string, string[]>()
@@ -188,4 +200,10 @@ export async function bundleOfTree (dir: string, options: { signal?: AbortSignal
   }
   const bundle = createBundleManifest(await walkTree(dir, { hashFile, concurrency: PUSH_FILE_CONCURRENCY, signal: options.signal, onWarning: options.onWarning }), chunkTables)
   return { bundleId: bundleIdOf(encodeBundleManifest(bundle)), bundle }
+}
+
+/** The entry with the mode `modes` records for its path, if any (a directory's checksum does not depend on modes). */
+function withRecordedMode (entry: ManifestEntry, modes: ReadonlyMap<string, number> | undefined): ManifestEntry {
+  const mode = modes?.get(entry.path.replace(/^\.\//, '').replace(/\/$/, ''))
+  return mode === undefined ? entry : { ...entry, perms: permsOf(mode) }
 }

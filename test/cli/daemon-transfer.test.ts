@@ -21,6 +21,13 @@ async function writePlainTree (dir: string): Promise<void> {
   await chmod(join(dir, 'secret'), 0o750)
   await writeFile(join(dir, 'readme'), 'plain tree\n')
   await symlink('bin/tool', join(dir, 'tool-link'))
+  // What the daemon keeps off its own files but the bundle must record: setuid, setgid, sticky.
+  await writeFile(join(dir, 'bin', 'suid'), 'x')
+  await chmod(join(dir, 'bin', 'suid'), 0o4755)
+  await writeFile(join(dir, 'bin', 'sgid'), 'y')
+  await chmod(join(dir, 'bin', 'sgid'), 0o2711)
+  await mkdir(join(dir, 'shared'))
+  await chmod(join(dir, 'shared'), 0o3777)
 }
 
 function canUnshare (): boolean {
@@ -86,6 +93,10 @@ describe.skipIf(!canUnshare())('push, pull and export stream through the control
     expect(await readFile(join(out, 'tool-link'), 'utf8')).toBe('#!/bin/sh\necho hi\n')
     expect((await stat(join(out, 'secret'))).mode & 0o777).toBe(0o750)
     expect((await stat(join(out, 'secret', 'key'))).mode & 0o777).toBe(0o600)
+    // setuid, setgid and sticky bits went through the daemon and came back.
+    expect((await stat(join(out, 'bin', 'suid'))).mode & 0o7777).toBe(0o4755)
+    expect((await stat(join(out, 'bin', 'sgid'))).mode & 0o7777).toBe(0o2711)
+    expect((await stat(join(out, 'shared'))).mode & 0o7777).toBe(0o3777)
 
     const imageId = await shoalOk(undefined, ['--api', daemon.api, 'push', layout])
     const viaDaemon = join(work, 'via-daemon.tar')

@@ -47,7 +47,7 @@ describe('extractTree refuses what would leave the tree, and leaves nothing behi
     expect(await readdir(root)).toEqual([])
   })
 
-  it('keeps modes (masked as asked), directories last so a read-only one still gets its files', async () => {
+  it('keeps modes (masked as asked, reporting what the mask kept off), directories last so a read-only one still gets its files', async () => {
     const root = await tempDir()
     const dest = join(root, 'dest')
     const entries: Entry[] = [
@@ -56,7 +56,7 @@ describe('extractTree refuses what would leave the tree, and leaves nothing behi
       { name: 'ro/f', body: 'inside', mode: 0o4755 },
       { name: 'l', type: 'symlink', linkname: 'ro/f' },
     ]
-    expect(await extractTree(await tarOf(entries), dest, { symlinks: true, modeMask: 0o1777 })).toEqual({ files: 1, bytes: 6 })
+    expect(await extractTree(await tarOf(entries), dest, { symlinks: true, modeMask: 0o1777 })).toEqual({ files: 1, bytes: 6, maskedModes: new Map([['ro/f', 0o4755]]) })
     expect((await stat(dest)).mode & 0o7777).toBe(0o750)
     expect((await stat(join(dest, 'ro'))).mode & 0o7777).toBe(0o555)
     expect((await stat(join(dest, 'ro', 'f'))).mode & 0o7777).toBe(0o755)
