@@ -388,7 +388,17 @@ export class Swarm extends SwarmEventEmitter {
    */
   async askFleet (query: FleetQuery, options: { signal: AbortSignal }): Promise<FleetResult> {
     this.requireNode()
-    return await this.fleet.ask(query, { signal: anySignal(options.signal, this.stopController.signal) })
+    const signal = anySignal(options.signal, this.stopController.signal)
+    // A connection to the gateway dropped under load (and libp2p does not redial it) left an
+    // edge answering 404 for every new tag while its bootstrap address was right there.
+    if (this.trustedPeers().length === 0) await this.redialTrustedBootstrap(signal)
+    return await this.fleet.ask(query, { signal })
+  }
+
+  /** Dials the bootstrap addresses (each ends in /p2p/<id>, checked at start) of trusted peers, within `signal`. */
+  private async redialTrustedBootstrap (signal: AbortSignal): Promise<void> {
+    const addresses = (this.init.bootstrap ?? []).filter(address => this.trusted.has(address.split('/p2p/').pop() ?? ''))
+    await Promise.allSettled(addresses.map(async address => await this.dial(address, { signal })))
   }
 
   private trustedPeers (): Array<{ peer: string, connection: Connection, gateway: boolean }> {

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import type { FleetQuery, FleetResponder } from '../../src/swarm/index.js'
+import { openStore } from '../../src/store/index.js'
+import { createPeerKey, createSwarm, peerIdOfKey, type FleetQuery, type FleetResponder } from '../../src/swarm/index.js'
 import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
 
 const digestOf = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
@@ -67,3 +69,37 @@ describe('the fleet lookup', () => {
     expect((await banned).reason).toMatch(/does not hash to/)
   })
 })
+
+describe('the fleet lookup with no trusted peer connected', () => {
+  const { node, tempDir } = useSwarms()
+
+  it('dials the trusted bootstrap peers again before it answers that nobody holds the digest', async () => {
+    // The gateway is down when the edge starts (its bootstrap dial fails) and comes up later
+    // on the same address: the edge must find it when asked, not answer 404 for good.
+    const port = await freePort()
+    const gatewayKey = await createPeerKey()
+    const gatewayId = peerIdOfKey(gatewayKey)
+    const edge = await node({ trust: [gatewayId], bootstrap: [`/ip4/127.0.0.1/tcp/${port}/p2p/${gatewayId}`] })
+
+    const store = await openStore({ dir: await tempDir() })
+    const gateway = createSwarm({ store }, { privateKey: gatewayKey, listen: [`/ip4/127.0.0.1/tcp/${port}`], mdns: false, gateway: true })
+    gateway.serveFleet(async () => ({ status: 'found', bundleId: BUNDLE }))
+    await gateway.start()
+    try {
+      const result = await edge.swarm.askFleet(query('find-digest'), { signal: AbortSignal.timeout(10_000) })
+      expect(result.misses).toEqual([])
+      expect(result.peer).toBe(gatewayId)
+    } finally {
+      await gateway.stop()
+      await store.close()
+    }
+  })
+})
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+  return port
+}
