@@ -152,6 +152,12 @@ describe.skipIf(!daemon.available)('fleet, shoal mode', () => {
     expectSaneResults(results, options)
     expect(results.bundleId).toMatch(/^[0-9a-f]{64}$/)
     for (const node of results.perNode) expect(node.daemonStats).toHaveProperty('bytesUploaded')
+    // No duplicate bytes (issue 10): what each edge's link received, headers, encryption and
+    // have-lists included, stays under 1.1x the bundle (1.04x measured). The bundle is 3
+    // chunks, so one chunk fetched twice would put an edge at ~1.37x.
+    for (const edge of results.perNode.filter(n => n.role === 'edge')) {
+      expect(edge.downloadedBytes, `${edge.name} received ${edge.downloadedBytes} bytes on the wire for a ${results.bundleBytes}-byte bundle`).toBeLessThan(results.bundleBytes * 1.1)
+    }
     expect(results.processes).toHaveLength(options.nodes)
     expect(await findLeftovers(runId)).toEqual(NO_LEFTOVERS)
   }, SHOAL_TEST_TIMEOUT_MS)
