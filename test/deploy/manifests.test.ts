@@ -11,6 +11,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { Namespace } from 'kubernetes-models/v1/Namespace'
 import { Service } from 'kubernetes-models/v1/Service'
 import { DEPLOY, kubernetesDocuments, podSpecOf, type KubeDocument } from './deploy-files.js'
+import { strictSchemaErrors } from './strict-schema.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -51,6 +52,32 @@ describe('the Kubernetes manifests', () => {
       expect(() => { new (Model as NonNullable<typeof Model>)(doc as never).validate() }, `${file}: ${doc.kind} ${doc.metadata?.name}`).not.toThrow()
     }
   })
+
+  it('have no field the Kubernetes schemas do not know, at any depth (a misspelt key would pass validate())', async () => {
+    const documents = (await kubernetesDocuments()).map(({ file, doc }) => ({ name: `${file}: ${doc.kind} ${doc.metadata?.name ?? ''}`, doc }))
+    expect(strictSchemaErrors(documents)).toEqual([])
+  })
+
+  it('the strict check is not a stub: a misspelt key anywhere is refused, naming it, where validate() takes it', async () => {
+    const { doc } = (await kubernetesDocuments()).find(d => d.doc.kind === 'DaemonSet') ?? {}
+    const misspelt = (mutate: (d: KubeDocument & Record<string, unknown>) => void): KubeDocument => {
+      const copy = structuredClone(doc) as KubeDocument & Record<string, unknown>
+      mutate(copy)
+      return copy
+    }
+    const cases: Array<[string, KubeDocument]> = [
+      ['imagePullPolicyy', misspelt(d => { Object.assign(podSpecOf(d).containers[0] ?? {}, { imagePullPolicyy: 'Always' }) })],
+      ['lables', misspelt(d => { Object.assign(d.metadata ?? {}, { lables: { app: 'x' } }) })],
+      ['updateStrategyy', misspelt(d => { Object.assign(d.spec ?? {}, { updateStrategyy: {} }) })],
+      ['specs', misspelt(d => { d.specs = d.spec })],
+    ]
+    for (const [key, broken] of cases) {
+      expect(() => { new DaemonSet(broken as never).validate() }, key).not.toThrow()
+      const errors = strictSchemaErrors([{ name: key, doc: broken }])
+      expect(errors, key).toHaveLength(1)
+      expect(errors[0], key).toContain(`'"${key}"' does not exist in type`)
+    }
+  }, 60_000)
 
   it('the schema check is not a stub: a wrong type is refused', async () => {
     const { doc } = (await kubernetesDocuments()).find(d => d.doc.kind === 'DaemonSet') ?? {}
