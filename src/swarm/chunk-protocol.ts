@@ -50,6 +50,14 @@ export interface ChunkServerInit {
 const MAX_REMEMBERED_UPLOADS = 65_536
 /** A chunk sent to a peer is not sent to the same peer again within this time. */
 const RESEND_WINDOW_MS = 10_000
+/** A recipient sent more than this many chunks that still advertises nothing is a taker (ChunkServer.isTaker). */
+const TAKER_AFTER_CHUNKS = 4
+/**
+ * A taker waits this long at most for askers that do pass chunks on before it is sent its
+ * next one: it is served, never starved, but not at the cost of the peers that spread what
+ * they get.
+ */
+const TAKER_WAIT_MS = 1_000
 
 export class ChunkServer {
   private readonly sessions = new Set<ServeSession>()
@@ -57,6 +65,11 @@ export class ChunkServer {
   private readonly sentTo = new Map<string, number>()
   /** A gateway's memory of what it sent whom, so it sends every chunk once before any twice. */
   private readonly seeding: GatewaySeeding | undefined
+
+  /** peer → chunks sent to it (any object), to tell a taker from a new neighbour. */
+  private readonly sentCount = new Map<PeerKey, number>()
+  /** Takers waiting for the others' queues to empty. */
+  private readonly takersWaiting = new Set<() => void>()
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {
     const { haveList } = components
@@ -68,8 +81,45 @@ export class ChunkServer {
       : undefined
   }
 
+  /**
+   * A peer that gives nothing back: a stranger that never greeted on the have protocol (no
+   * honest asker asks before it did: it learns who holds what there), or a neighbour sent a
+   * few chunks that still advertises nothing (row 10 of the review: a leech; honest
+   * neighbours advertise within a have batch, 50 ms, of their first chunk).
+   */
+  isTaker (peer: PeerKey): boolean {
+    if (!this.components.haveList.hasPeer(peer)) return true
+    return (this.sentCount.get(peer) ?? 0) > TAKER_AFTER_CHUNKS && !this.components.haveList.advertisesAnything(peer)
+  }
+
+  /** Resolves when no asker that is not a taker has requests queued, or after TAKER_WAIT_MS. */
+  async yieldToSharers (signal: AbortSignal): Promise<void> {
+    const busy = (): boolean => [...this.sessions].some(s => s.queuedRequests > 0 && !this.isTaker(s.peer))
+    if (!busy()) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        if (busy() && !signal.aborted && !timer.expired) return
+        clearTimeout(timer.handle)
+        signal.removeEventListener('abort', done)
+        this.takersWaiting.delete(done)
+        resolve()
+      }
+      const timer = { expired: false, handle: setTimeout(() => { timer.expired = true; done() }, TAKER_WAIT_MS) }
+      this.takersWaiting.add(done)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  /** A session's queue emptied or it closed: waiting takers look again. */
+  queuesChanged (): void {
+    for (const waiter of [...this.takersWaiting]) waiter()
+  }
+
   handleStream (stream: Stream, connection: Connection): void {
-    const session = new ServeSession(connection.remotePeer.toString(), connection.id, stream, this, () => { this.sessions.delete(session) })
+    const session = new ServeSession(connection.remotePeer.toString(), connection.id, stream, this, () => {
+      this.sessions.delete(session)
+      this.queuesChanged()
+    })
     this.sessions.add(session)
   }
 
@@ -97,7 +147,13 @@ export class ChunkServer {
   recordSent (key: string, peer: PeerKey, connectionId: string, object: string, index: number): void {
     if (this.sentTo.size >= MAX_REMEMBERED_UPLOADS) this.sentTo.clear()
     this.sentTo.set(`${peer}/${connectionId}|${key}`, Date.now())
-    this.seeding?.recordSent(peer, object, index)
+    if (this.sentCount.size >= MAX_REMEMBERED_UPLOADS) this.sentCount.clear()
+    this.sentCount.set(peer, (this.sentCount.get(peer) ?? 0) + 1)
+    // Seeding counts only copies sent to neighbours that greeted on the have protocol and so
+    // will advertise what they got: chunks a stranger took (a flood of throwaway identities
+    // asking and never reading) made the gateway defer honest askers for copies nobody passes
+    // on, and rank those chunks as already spread (an honest pull 4-9x slower under a flood).
+    if (this.components.haveList.hasPeer(peer)) this.seeding?.recordSent(peer, object, index)
   }
 
   /** Gateway seeding (gateway-seeding.ts): whether to tell this asker to fetch the chunk from the edge it just went to. */
@@ -121,7 +177,7 @@ class ServeSession {
   private firstRequest: NodeJS.Timeout | undefined
 
   constructor (
-    private readonly peer: PeerKey,
+    readonly peer: PeerKey,
     private readonly connectionId: string,
     private readonly stream: Stream,
     private readonly server: ChunkServer,
@@ -151,6 +207,10 @@ class ServeSession {
 
   abort (err: Error): void {
     this.stream.abort(err)
+  }
+
+  get queuedRequests (): number {
+    return this.queue.length
   }
 
   private onRequest (frame: Uint8Array): void {
@@ -228,6 +288,7 @@ class ServeSession {
         while (reading.length < CHUNK_READ_AHEAD && this.queue.length > 0) {
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
+          if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
           const next = this.pick()
           if (next === undefined) break
           // Checked again now: while this request waited in the queue, the gateway may have
@@ -274,6 +335,7 @@ class ServeSession {
     }
     const [request] = this.queue.splice(at, 1)
     if (request !== undefined) this.queued.delete(request.key)
+    if (this.queue.length === 0) this.server.queuesChanged()
     return request
   }
 

@@ -32,6 +32,11 @@ export class HaveList {
     return this.peers.has(peer)
   }
 
+  /** Whether the peer has told us it holds anything at all (a leech never does). */
+  advertisesAnything (peer: PeerKey): boolean {
+    return (this.peers.get(peer)?.objects.size ?? 0) > 0
+  }
+
   isGateway (peer: PeerKey): boolean {
     return this.peers.get(peer)?.gateway ?? false
   }

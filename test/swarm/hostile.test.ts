@@ -1,5 +1,5 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { pushTree, verifyStore } from '../../src/store/index.js'
 import { createPeerKey, generateSwarmKey, peerIdOfKey, signRefRecord, type SwarmLogger } from '../../src/swarm/index.js'
 import { RefBatch, SignedRefRecord } from '../../src/swarm/pb/swarm-ref.pb.js'
@@ -7,14 +7,18 @@ import { REF_PROTOCOL } from '../../src/swarm/ref-protocol.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { HostilePeer, type ChunkAttack } from './hostile-peer.js'
+import { HostileProcess } from './hostile-process.js'
 import { connect, nextEvent, patternBytes, useSwarms, writeTree, type TestNode } from './swarm-fixture.js'
 
 /**
  * Issue 13: one hostile peer against a real gateway and two edges (real libp2p over TCP,
  * real stores). For each attack of the review's table the honest pulls finish and verify,
  * and the attacker is charged, banned or simply not asked again within a bounded time.
- * Pull times are printed as a ratio to the same pull without the attacker (timings are
- * reported, not asserted: the machines are shared and noisy).
+ * Each row measures the same pull without the attacker first, in a fresh fleet of the same
+ * shape in the same test, and prints (and where the issue demands it, bounds) the ratio of
+ * the two. Attacks that need CPU of their own (floods, a leech's downloads) run in their own
+ * process, as they would on their own host: in this one they would slow the very pulls they
+ * are measured against.
  */
 
 const MiB = 1024 * 1024
@@ -29,9 +33,21 @@ interface Fleet {
 
 describe('one hostile peer', () => {
   const { node, tempDir } = useSwarms()
-  let baselineMs: number | undefined
-  /** How much the honest pulls alone grow this process's RSS (their buffers and windows). */
-  let baselineRssGrowthMiB = 0
+  /** Every row's pull time with the attacker against the same pull without it. */
+  const ratios: Array<{ row: string, attackedMs: number, attackFreeMs: number }> = []
+
+  afterAll(() => {
+    if (ratios.length === 0) return
+    console.log(['pull time with the attacker / without it (same test, fresh fleets):',
+      ...ratios.map(r => `  ${r.row}: ${Math.round(r.attackedMs)} / ${Math.round(r.attackFreeMs)} ms = ${(r.attackedMs / r.attackFreeMs).toFixed(2)}x`)].join('\n'))
+  })
+
+  /** Records and prints a row's ratio; returns it for the row's bound. */
+  function ratio (row: string, attackedMs: number, attackFreeMs: number): number {
+    ratios.push({ row, attackedMs, attackFreeMs })
+    console.log(`${row}: ${Math.round(attackedMs)} ms with the attacker, ${Math.round(attackFreeMs)} ms without: ${(attackedMs / attackFreeMs).toFixed(2)}x`)
+    return attackedMs / attackFreeMs
+  }
 
   async function fleet (options: { logger?: SwarmLogger, maxDownloadBytesPerSecond?: number } = {}): Promise<Fleet> {
     const gateway = await node({ gateway: true, logger: options.logger })
@@ -47,14 +63,31 @@ describe('one hostile peer', () => {
   }
 
   /** Both edges pull at once; resolves with the time taken once both verified. */
-  async function pullBoth (f: Fleet, label: string, compare = true): Promise<number> {
+  async function pullBoth (f: Fleet, label: string): Promise<number> {
     const started = performance.now()
     await Promise.all(f.edges.map(async edge => { await edge.swarm.pull(f.bundleId, { signal: AbortSignal.timeout(90_000) }) }))
     const ms = performance.now() - started
     for (const edge of f.edges) expect((await verifyStore(edge.store, { bundleId: f.bundleId })).ok).toBe(true)
-    const ratio = baselineMs === undefined || !compare ? '' : ` (${(ms / baselineMs).toFixed(1)}x the pull without an attacker)`
-    console.log(`${label}: both edges pulled ${BUNDLE_BYTES / MiB} MiB in ${Math.round(ms)} ms${ratio}`)
+    console.log(`${label}: both edges pulled ${BUNDLE_BYTES / MiB} MiB in ${Math.round(ms)} ms`)
     return ms
+  }
+
+  /**
+   * The row's pull without an attacker, in a fleet of the same shape, then stopped so it
+   * costs the attacked pull nothing. `rss` also reports how much the pulls grew this process.
+   */
+  async function attackFree (options: { maxDownloadBytesPerSecond?: number } = {}): Promise<{ ms: number, rssGrowthMiB: number, cpuMs: number }> {
+    const f = await fleet(options)
+    global.gc?.()
+    const rssBefore = process.memoryUsage().rss
+    const cpuBefore = process.cpuUsage()
+    const ms = await pullBoth(f, 'without the attacker')
+    const rssGrowthMiB = (process.memoryUsage().rss - rssBefore) / MiB
+    const cpu = process.cpuUsage(cpuBefore)
+    const cpuMs = (cpu.user + cpu.system) / 1000
+    console.log(`without the attacker: this process (gateway + edges) used ${Math.round(cpuMs)} CPU-ms in ${Math.round(ms)} ms`)
+    for (const n of [f.gateway, ...f.edges]) await n.swarm.stop()
+    return { ms, rssGrowthMiB, cpuMs }
   }
 
   async function hostile (f: Fleet, attack: ChunkAttack): Promise<HostilePeer> {
@@ -66,26 +99,13 @@ describe('one hostile peer', () => {
     return peer
   }
 
-  it('baseline: two edges pull from the gateway and each other', async () => {
-    const f = await fleet()
-    const rssBefore = process.memoryUsage().rss
-    let rssPeak = rssBefore
-    const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss) }, 200)
-    try {
-      baselineMs = await pullBoth(f, 'baseline')
-    } finally {
-      clearInterval(sampler)
-    }
-    baselineRssGrowthMiB = (process.memoryUsage().rss - rssBefore) / MiB
-    console.log(`baseline: RSS peak ${((rssPeak - rssBefore) / MiB).toFixed(1)} MiB above the start`)
-  })
-
   for (const attack of ['defer', 'cancel'] as const) {
     it(`row 1: a peer that claims every chunk and answers ${attack === 'defer' ? 'DEFERRED' : 'CANCELLED'} to every request is asked each chunk at most once per edge`, async () => {
+      const without = await attackFree()
       const f = await fleet()
       const peer = await hostile(f, attack)
       try {
-        await pullBoth(f, `row 1 (${attack})`)
+        expect(ratio(`row 1 (${attack})`, await pullBoth(f, `row 1 (${attack})`), without.ms)).toBeLessThanOrEqual(2)
         // Each refusal took the attacker out of that chunk's holders: no re-asking loop
         // (the review saw ~3,500 re-asks a second), and the gateway sent what it refused.
         const chunks = Math.ceil(BUNDLE_BYTES / MiB) + 1
@@ -124,11 +144,12 @@ describe('one hostile peer', () => {
     it(`row 2: a holder that ${attack === 'drip-chunks' ? 'sends one valid chunk every 14 s' : attack === 'drip-bytes' ? 'sends 1 KB/s' : 'never answers'} loses its requests to the gateway and is charged`, async () => {
       // Downloads capped (3 MiB/s) so the pull lasts longer than a request may wait at one
       // holder (5 s): the attacker has to be found out, not just outrun by the end game.
+      const without = await attackFree({ maxDownloadBytesPerSecond: 3 * MiB })
       const f = await fleet({ maxDownloadBytesPerSecond: 3 * MiB })
       const peer = await hostile(f, attack)
       try {
         const charged = Promise.any(f.edges.map(async edge => await nextEvent(edge.swarm, 'peer:penalized', e => e.peer === peer.peerId, 60_000)))
-        await pullBoth(f, `row 2 (${attack}, downloads capped at 3 MiB/s)`, false)
+        ratio(`row 2 (${attack}, downloads capped at 3 MiB/s)`, await pullBoth(f, `row 2 (${attack})`), without.ms)
         expect(['slow', 'stall']).toContain((await charged).kind)
       } finally {
         await peer.stop()
@@ -137,63 +158,80 @@ describe('one hostile peer', () => {
   }
 
   it('rows 3, 4 and 8: unread chunk streams, an interest flood and invalid ref records for 30 s cost no memory and ban the attacker, while the edges pull', async () => {
+    const without = await attackFree()
     const warnings: string[] = []
     const logger: SwarmLogger = { debug: () => {}, info: () => {}, warn: (msg, fields) => { warnings.push(`${msg} ${String(fields?.peer ?? '')}`) }, error: () => {} }
     const f = await fleet({ logger })
+    const attacker = await HostileProcess.start()
     global.gc?.()
     const rssBefore = process.memoryUsage().rss
     let rssPeak = rssBefore
     let rssAfterFlood = rssBefore
     const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss) }, 200)
-    const attackers: HostilePeer[] = []
     const deadline = Date.now() + 30_000
     const banned = new Set<string>()
     const bannedWaiters = new Map<string, () => void>()
-    f.gateway.swarm.on('peer:banned', ({ peer }) => {
+    const reasons = new Map<string, number>()
+    f.gateway.swarm.on('peer:banned', ({ peer, reason }) => {
+      const kind = /^[a-z-]+/.exec(reason)?.[0] ?? reason
+      reasons.set(kind, (reasons.get(kind) ?? 0) + 1)
       banned.add(peer)
       bannedWaiters.get(peer)?.()
     })
+    let identities = 0
     try {
       const flood = async (): Promise<void> => {
         // Each identity floods until it is banned; then a new one takes over, for 30 s.
         while (Date.now() < deadline) {
-          const peer = await HostilePeer.start()
-          attackers.push(peer)
-          const connection = await peer.connect(f.gateway.address)
-          const object = f.objects[0] ?? ''
-          await Promise.allSettled([
-            peer.askAndNeverRead(connection, object, Math.ceil(BUNDLE_BYTES / MiB)),
-            peer.floodInterest(connection, 8),
-            peer.floodInvalidRefs(connection, 4),
-          ])
-          if (!banned.has(peer.peerId)) {
+          const { peerId } = await attacker.floodRound(f.gateway.address, f.objects[0] ?? '', Math.ceil(BUNDLE_BYTES / MiB))
+          identities++
+          if (!banned.has(peerId)) {
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
-              bannedWaiters.set(peer.peerId, () => { clearTimeout(timer); resolve() })
+              bannedWaiters.set(peerId, () => { clearTimeout(timer); resolve() })
             })
           }
-          await peer.stop()
         }
       }
-      const [, pulled] = await Promise.all([flood(), pullBoth(f, 'rows 3, 4, 8 (flood)')])
-      void pulled
+      const cpuBefore = { ours: process.cpuUsage(), theirs: await attacker.cpuMs() }
+      let cpuMs = 0
+      const pullAndMeasure = async (): Promise<number> => {
+        const ms = await pullBoth(f, 'rows 3, 4, 8 (flood)')
+        const ours = process.cpuUsage(cpuBefore.ours)
+        cpuMs = (ours.user + ours.system) / 1000
+        console.log(`flood: during the pull this process (gateway + edges) used ${Math.round(cpuMs)} CPU-ms (${Math.round(without.cpuMs)} without the attacker), the attacker's own process ${Math.round(await attacker.cpuMs() - cpuBefore.theirs)}`)
+        return ms
+      }
+      const [, pulled] = await Promise.all([flood(), pullAndMeasure()])
       rssAfterFlood = process.memoryUsage().rss
+      // Asserted after the RSS figures are out, so a failure shows them too.
+      const floodRatio = ratio('rows 3, 4, 8 (30 s flood)', pulled, without.ms)
+      const growthMiB = (rssAfterFlood - rssBefore) / MiB
+      const edgeIds = new Set(f.edges.map(e => e.swarm.peerId))
+      const toAttackers = Object.entries(f.gateway.swarm.stats().perPeer).filter(([peer]) => !edgeIds.has(peer)).reduce((sum, [, s]) => sum + s.bytesUploaded, 0)
+      console.log(`flood: the gateway sent the attackers ${(toAttackers / MiB).toFixed(1)} MiB of chunks they never read`)
+      console.log(`flood: ${identities} identities, ${banned.size} banned (${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ')}), RSS ${growthMiB.toFixed(1)} MiB above the start when the flood ended (peak ${((rssPeak - rssBefore) / MiB).toFixed(1)}; the same pulls without an attacker: ${without.rssGrowthMiB.toFixed(1)} MiB), ${warnings.length} warnings`)
+      expect(banned.size).toBeGreaterThanOrEqual(1)
+      // The gateway and both edges share this process: what the pulls cost without an
+      // attacker (receive buffers, yamux windows) is not the attack's, so the bound is on the rest.
+      // Measured when the 30 s flood ends, not at the peak: the peak follows when a starved
+      // machine gets round to collecting garbage (86 MiB once with another suite file running),
+      // while state that grows with the flood (the rows' 2 GB and 40 MB/s) is still held then.
+      expect(growthMiB - without.rssGrowthMiB).toBeLessThan(64)
+      // One warning line per offending peer (plus its ban), not one per message.
+      expect(warnings.length).toBeLessThanOrEqual(identities * 4 + 4)
+      // The issue's 2x: what the flood costs the gateway and edges, their CPU for the same
+      // pull, holds it (0.99-1.2x measured once strangers wait behind sharers; 2.0x before).
+      // Wall time does not on two cores shared with the suite: the attacker's own process
+      // (500-800 CPU-ms during the pull) takes its share of them (1.2-3.2x measured at load
+      // 14-30, docs/architecture.md "Hostile peers"), so the wall-time bound here is 4x.
+      expect(cpuMs / without.cpuMs).toBeLessThanOrEqual(2)
+      expect(floodRatio).toBeLessThanOrEqual(4)
     } finally {
       clearInterval(sampler)
-      for (const peer of attackers) await peer.stop().catch(() => {})
+      await attacker.stop()
     }
-    const growthMiB = (rssAfterFlood - rssBefore) / MiB
-    console.log(`flood: ${attackers.length} identities, ${banned.size} banned, RSS ${growthMiB.toFixed(1)} MiB above the start when the flood ended (peak ${((rssPeak - rssBefore) / MiB).toFixed(1)}; the same pulls without an attacker: ${baselineRssGrowthMiB.toFixed(1)} MiB), ${warnings.length} warnings`)
-    expect(banned.size).toBeGreaterThanOrEqual(1)
-    // The gateway, both edges and their pulls share this process: what the pulls cost without
-    // an attacker (receive buffers, yamux windows) is not the attack's, so the bound is on the rest.
-    // Measured when the 30 s flood ends, not at the peak: the peak follows when a starved
-    // machine gets round to collecting garbage (86 MiB once with another suite file running),
-    // while state that grows with the flood (the rows' 2 GB and 40 MB/s) is still held then.
-    expect(growthMiB - baselineRssGrowthMiB).toBeLessThan(64)
-    // One warning line per offending peer (plus its ban), not one per message.
-    expect(warnings.length).toBeLessThanOrEqual(attackers.length * 4 + 4)
-  }, 120_000)
+  }, 150_000)
 
   for (const keyed of [true, false]) {
     it(`row 5: a new edge joins ${keyed ? 'a fleet closed with a swarm key' : 'an open fleet'} and pulls while a stranger holds silent sockets open`, async () => {
@@ -232,20 +270,30 @@ describe('one hostile peer', () => {
   }
 
   it('row 10: a leech gets each chunk once per window, and the gateway does not hold honest edges back for it', async () => {
+    const without = await attackFree()
     const f = await fleet()
-    const peer = await HostilePeer.start()
+    const attacker = await HostileProcess.start()
     try {
-      const connection = await peer.connect(f.gateway.address)
       const object = f.objects.find(o => o !== '') ?? ''
       const chunks = Math.ceil(BUNDLE_BYTES / MiB)
-      const [served] = await Promise.all([
-        peer.leech(connection, f.bundleId, object, chunks, 5),
+      const cpuBefore = { ours: process.cpuUsage(), theirs: await attacker.cpuMs() }
+      const [served, pulled] = await Promise.all([
+        attacker.leech(f.gateway.address, f.bundleId, object, chunks, 5),
         pullBoth(f, 'row 10 (a leech beside the edges)'),
       ])
+      const ours = process.cpuUsage(cpuBefore.ours)
+      const cpuMs = (ours.user + ours.system) / 1000
+      console.log(`row 10: this process (gateway + edges) used ${Math.round(cpuMs)} CPU-ms (${Math.round(without.cpuMs)} without the leech), the leech's own process ${Math.round(await attacker.cpuMs() - cpuBefore.theirs)}`)
       // Five rounds of asking for every chunk: each was sent to the leech once.
       expect(served).toEqual(new Array<number>(chunks).fill(1))
+      // The leech waits behind the edges (it shares nothing): the gateway's work for the same
+      // pulls stays within the issue's 2x. Wall time measured 1.2-1.9x at load 20-30, but
+      // the leech's process shares the two cores, so its bound is 3x (see the flood row).
+      const wall = ratio('row 10 (leech)', pulled, without.ms)
+      expect(cpuMs / without.cpuMs).toBeLessThanOrEqual(2)
+      expect(wall).toBeLessThanOrEqual(3)
     } finally {
-      await peer.stop()
+      await attacker.stop()
     }
   })
 
@@ -254,13 +302,19 @@ describe('one hostile peer', () => {
     const peer = await HostilePeer.start()
     try {
       await peer.dripManifests()
+      const alone = await node()
+      await connect(alone, f.gateway)
+      const aloneStarted = performance.now()
+      await alone.swarm.pull(f.bundleId, { signal: AbortSignal.timeout(60_000) })
+      const aloneMs = performance.now() - aloneStarted
+      await alone.swarm.stop()
       const fresh = await node()
       await peer.connect(fresh.address)
       await connect(fresh, f.gateway)
       const started = performance.now()
       await fresh.swarm.pull(f.bundleId, { signal: AbortSignal.timeout(60_000) })
       expect((await verifyStore(fresh.store, { bundleId: f.bundleId })).ok).toBe(true)
-      console.log(`row 6: pulled past a dripping manifest peer in ${Math.round(performance.now() - started)} ms`)
+      ratio('row 6 (a manifest drip beside the gateway, one edge)', performance.now() - started, aloneMs)
     } finally {
       await peer.stop()
     }
