@@ -18,6 +18,9 @@ export const preheat: Command = async (args, context) => {
     args, allowPositionals: true,
     options: { nodes: { type: 'string' }, platform: { type: 'string' }, cancel: { type: 'boolean' } },
   })
+  // Checked before anything else, so a typo is answered at once, daemon or not, and nothing is signed.
+  if (values.nodes !== undefined) parseSelector(values.nodes)
+  if (values.platform !== undefined) parsePlatform(values.platform)
   const api = await requireDaemon(context)
   if (positionals.length === 0) {
     if (values.nodes !== undefined || values.platform !== undefined || values.cancel === true) throw new UsageError('preheat needs a REF or ID to preheat or cancel')
@@ -27,9 +30,6 @@ export const preheat: Command = async (args, context) => {
     return EXIT_OK
   }
   if (positionals.length > 1) throw new UsageError('preheat takes one REF or ID')
-  // Checked here too, so a typo is answered before anything is signed.
-  if (values.nodes !== undefined) parseSelector(values.nodes)
-  if (values.platform !== undefined) parsePlatform(values.platform)
   const issued = await requestJson<PreheatIssued>(api, 'POST', '/api/v1/preheat', {
     ref: positionals[0], nodes: values.nodes, platform: values.platform, cancel: values.cancel === true,
   }, context.signal)

@@ -5,13 +5,19 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PreheatStatus } from '../../src/http/index.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
-import { shoalOk } from '../helpers/shoal-cli.js'
+import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { writeMultiPlatformLayout } from './multi-platform-layout.js'
 import { blake3File } from '../../src/hash/index.js'
 
 const MIB = 1024 * 1024
 const REF = 'registry.example.com/team/app:1.0'
 const SELECTOR = 'arch=amd64,site=a'
+/**
+ * Hang guards, not timings: six daemons share two cores with the rest of the suite (a run at load
+ * 25 took 60 s for what takes 15 s on a quiet machine).
+ */
+const WAIT_MS = 150_000
+const TEST_MS = 240_000
 
 interface Bundle { id: string, complete: boolean, pinned: boolean, bytes: number }
 
@@ -24,7 +30,7 @@ async function preheats (daemon: DaemonProcess): Promise<PreheatStatus[]> {
 }
 
 /** Waits until this node's preheat of `id` is in `state`; returns its status. */
-async function preheatState (daemon: DaemonProcess, id: string, state: PreheatStatus['state'], timeoutMs = 60_000): Promise<PreheatStatus> {
+async function preheatState (daemon: DaemonProcess, id: string, state: PreheatStatus['state'], timeoutMs = WAIT_MS): Promise<PreheatStatus> {
   return await waitFor(`preheat of ${id.slice(0, 12)} to be ${state} on ${daemon.dataDir}`, async () => (await preheats(daemon)).find(p => p.bundleId === id && p.state === state), timeoutMs)
 }
 
@@ -56,7 +62,7 @@ describe('preheat across a labelled fleet', () => {
     ])
     edges[name] = edge
     // The gateway's have-list reaches it: a pull or a preheat can find the bundle from here on.
-    await waitFor(`${name} to greet the gateway`, async () => (await edge.status()).peers.some(p => p.id === gateway.peerId && p.gateway) ? true : undefined)
+    await waitFor(`${name} to greet the gateway`, async () => (await edge.status()).peers.some(p => p.id === gateway.peerId && p.gateway) ? true : undefined, WAIT_MS)
     return edge
   }
 
@@ -74,11 +80,22 @@ describe('preheat across a labelled fleet', () => {
       startEdge('arm', ['arch=arm64', 'site=a']),
       startEdge('b', ['arch=amd64', 'site=b']),
     ])
-  })
+  }, TEST_MS)
 
   afterAll(async () => {
     await Promise.all([...Object.values(edges), gateway].filter(d => d !== undefined).map(async d => await d.stop()))
     await rm(dir, { recursive: true, force: true })
+  })
+
+  it('refuses a malformed selector or platform as a usage error, naming it, before asking any daemon', async () => {
+    const empty = join(dir, 'no-daemon')
+    const badSelector = await shoal(empty, ['preheat', REF, '--nodes', 'arch'])
+    expect(badSelector.code, badSelector.stderr).toBe(2)
+    expect(badSelector.stderr).toContain('[SELECTOR_INVALID]')
+    expect(badSelector.stderr).toContain('"arch" is not KEY=VALUE')
+    const badPlatform = await shoal(empty, ['preheat', REF, '--platform', 'arm64'])
+    expect(badPlatform.code, badPlatform.stderr).toBe(2)
+    expect(badPlatform.stderr).toContain('[PLATFORM_INVALID]')
   })
 
   it('shows each node\'s labels over the detected os and arch', async () => {
@@ -100,7 +117,7 @@ describe('preheat across a labelled fleet', () => {
     await waitFor('a1 to be part way through its preheat', async () => {
       const p = (await preheats(edges.a1!)).find(s => s.bundleId === preheated)
       return p !== undefined && p.presentBytes > 0 && p.presentBytes < p.totalBytes ? true : undefined
-    })
+    }, WAIT_MS)
     await edges.a1!.kill()
     const a1 = await startEdge('a1', ['arch=amd64', 'site=a'])
     await preheatState(a1, preheated, 'complete')
@@ -119,7 +136,7 @@ describe('preheat across a labelled fleet', () => {
     const kept = await waitFor('a2 to evict its other bundles', async () => {
       const held = (await bundles(edges.a2!)).map(b => b.id)
       return held.length === 1 ? held : undefined
-    })
+    }, WAIT_MS)
     expect(kept).toEqual([preheated])
     expect(edges.a2!.logs()).toContain('evicted bundles to stay within the quota')
 
@@ -127,19 +144,19 @@ describe('preheat across a labelled fleet', () => {
     const metrics = await (await fetch(`http://${edges.a2!.registry}/metrics`)).text()
     expect(metrics).toMatch(/^shoal_preheat_bundles_wanted 1$/m)
     expect(metrics).toMatch(/^shoal_preheat_bundles_complete 1$/m)
-  })
+  }, TEST_MS)
 
   it('reaches an edge that joins after the preheat was issued', async () => {
     await preheatState(edges.a2!, preheated, 'complete')
     const late = await startEdge('late', ['arch=amd64', 'site=a'])
     await preheatState(late, preheated, 'complete')
     expect((await bundles(late)).find(b => b.id === preheated)).toMatchObject({ complete: true, pinned: true })
-  })
+  }, TEST_MS)
 
   it('ignores a preheat record from an untrusted node, and logs that once', async () => {
     const rogue = await startDaemonProcess(join(dir, 'rogue'), ['--no-mdns', '--bootstrap', edges.b!.address, '--label', 'site=x'])
     edges.rogue = rogue
-    await waitFor('the rogue node to reach edge b', async () => (await rogue.status()).peers.some(p => p.id === edges.b!.peerId) ? true : undefined)
+    await waitFor('the rogue node to reach edge b', async () => (await rogue.status()).peers.some(p => p.id === edges.b!.peerId) ? true : undefined, WAIT_MS)
     // Two bundles, so both records reach b whether they travel at once or one by one.
     const junk = [
       await shoalOk(undefined, ['--api', rogue.api, 'push', await tree(dir, 'junk-1', MIB)]),
@@ -149,13 +166,13 @@ describe('preheat across a labelled fleet', () => {
     await shoalOk(undefined, ['--api', rogue.api, 'preheat', junk[1]!, '--nodes', 'site=b'])
     const warning = 'preheat record from an untrusted publisher ignored (further ones'
     // The second record arrived too (at debug), and was not warned about again.
-    await waitFor('edge b to see both records', async () => count(edges.b!.logs(), 'preheat record from an untrusted publisher ignored') >= 2 ? true : undefined)
+    await waitFor('edge b to see both records', async () => count(edges.b!.logs(), 'preheat record from an untrusted publisher ignored') >= 2 ? true : undefined, WAIT_MS)
     expect(count(edges.b!.logs(), warning)).toBe(1)
     for (const id of junk) {
       expect((await preheats(edges.b!)).map(p => p.bundleId)).not.toContain(id)
       expect((await bundles(edges.b!)).map(b => b.id)).not.toContain(id)
     }
-  })
+  }, TEST_MS)
 
   it('fetches only each edge\'s platform of a multi-platform image, or the one --platform names', async () => {
     const ref = 'registry.example.com/team/multi:1.0'
@@ -182,7 +199,7 @@ describe('preheat across a labelled fleet', () => {
     await preheatState(edges.b!, id, 'complete')
     expect(await objectState(edges.b!, image.layers.arm64!)).toBe('complete')
     expect(await objectState(edges.b!, image.layers.amd64!)).toBe('missing')
-  })
+  }, TEST_MS)
 
   it('cancels: matching edges unpin; `shoal unpin` releases a bundle on one edge', async () => {
     await shoalOk(undefined, ['--api', edges.a2!.api, 'unpin', preheated])
@@ -192,5 +209,5 @@ describe('preheat across a labelled fleet', () => {
     await shoalOk(undefined, ['--api', gateway.api, 'preheat', '--cancel', REF])
     await preheatState(edges.late!, preheated, 'cancelled')
     expect((await bundles(edges.late!)).find(b => b.id === preheated)?.pinned).toBe(false)
-  })
+  }, TEST_MS)
 })
