@@ -24,7 +24,7 @@
 // file, then ingestFile itself as it is now (pipelined, sha256 on a hashing thread), so the
 // table says where a push's time goes and what the pipeline saves of it.
 // Goals (issue #2): push within 1.5x of cp -r, peak RSS under 150 MB.
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -34,6 +34,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { blake3Hex, createBlake3, createSha256 } from '../src/hash/index.js'
 import { generateImages } from './gen-images.js'
+import { median, timed } from './timed-run.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -94,51 +95,12 @@ function parseArgs (argv: string[]): Options {
   return options
 }
 
-/** Runs a command to completion; resolves with its wall time and (via GNU time, when present) its CPU time and peak RSS. */
-async function timed (command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Sample & { stdout: string }> {
-  const useTime = await hasGnuTime()
-  const argv = useTime ? ['-f', '%M %U %S', command, ...args] : args
-  const started = performance.now()
-  const child = spawn(useTime ? '/usr/bin/time' : command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', resolve)
-  })
-  const seconds = (performance.now() - started) / 1000
-  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${String(code)}: ${stderr}`)
-  const sample: Sample & { stdout: string } = { seconds, stdout }
-  if (useTime) {
-    // GNU time prints "%M %U %S" (max RSS in KiB, user and system seconds) as the last line of stderr.
-    const lines = stderr.trim().split('\n')
-    const [rssKib, user, system] = (lines[lines.length - 1] ?? '').split(' ').map(Number)
-    sample.peakRssMb = (rssKib ?? 0) / 1024
-    sample.cpuSeconds = (user ?? 0) + (system ?? 0)
-  }
-  return sample
-}
-
-let gnuTime: boolean | undefined
-async function hasGnuTime (): Promise<boolean> {
-  if (gnuTime === undefined) gnuTime = await execFileAsync('/usr/bin/time', ['-f', '%M', 'true']).then(() => true, () => false)
-  return gnuTime
-}
-
 async function listFiles (root: string): Promise<string[]> {
   const out: string[] = []
   for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
     if (entry.isFile()) out.push(join(entry.parentPath, entry.name))
   }
   return out.sort()
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 async function flushDirtyPages (): Promise<void> {

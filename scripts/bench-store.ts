@@ -16,15 +16,15 @@
 // ratio shoal/aws. Goal (issue #14): ≥ aws s3 sync's throughput with peak RSS ≤ 150 MB.
 // s3rver itself (one Node process writing every object and its md5 to disk) is the ceiling
 // both clients share; the machine is 2 shared cores, so figures move ±30% between runs.
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { startS3Server } from '../test/helpers/s3-server.js'
 import { generateImages } from './gen-images.js'
+import { median, timed, type TimedSample as Sample } from './timed-run.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -32,7 +32,6 @@ const SHOAL_BIN = fileURLToPath(new URL('../bin/shoal.js', import.meta.url))
 const GOAL_PEAK_RSS_MB = 150
 
 interface Options { sizeMb: number, runs: number, dir?: string, aws: string, keep: boolean }
-interface Sample { seconds: number, cpuSeconds: number, peakRssMb: number, stdout: string }
 
 function parseArgs (argv: string[]): Options {
   const options: Options = { sizeMb: 1024, runs: 3, aws: 'aws', keep: false }
@@ -47,30 +46,6 @@ function parseArgs (argv: string[]): Options {
     else throw new Error(`unknown option ${String(flag)}`)
   }
   return options
-}
-
-/** Runs a command under GNU time; its wall time, CPU time (user + system) and peak RSS. */
-async function timed (command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Sample> {
-  const started = performance.now()
-  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', resolve)
-  })
-  const seconds = (performance.now() - started) / 1000
-  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${String(code)}: ${stderr}`)
-  const [rssKib, user, system] = (stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number)
-  return { seconds, cpuSeconds: (user ?? 0) + (system ?? 0), peakRssMb: (rssKib ?? 0) / 1024, stdout }
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 async function treeBytes (root: string): Promise<number> {
@@ -90,8 +65,8 @@ async function main (): Promise<void> {
   const server = await startS3Server(join(work, 's3rver'), ['bench'], { checkSignatures: false })
   const env = { ...server.env, XDG_STATE_HOME: join(work, 'state') }
   const awsVersion = (await execFileAsync(options.aws, ['--version'])).stdout.trim()
-  const aws = async (args: string[]): Promise<Sample> => await timed(options.aws, ['--endpoint-url', server.endpoint, '--only-show-errors', ...args], env)
-  const shoal = async (args: string[]): Promise<Sample> => await timed(process.execPath, [SHOAL_BIN, ...args], env)
+  const aws = async (args: string[]): Promise<Sample> => await timed(options.aws, ['--endpoint-url', server.endpoint, '--only-show-errors', ...args], { env })
+  const shoal = async (args: string[]): Promise<Sample> => await timed(process.execPath, [SHOAL_BIN, ...args], { env })
   const samples = new Map<string, Sample[]>()
   const add = (name: string, sample: Sample): void => { samples.set(name, [...samples.get(name) ?? [], sample]) }
   try {
@@ -123,13 +98,13 @@ async function main (): Promise<void> {
   const medians = new Map<string, { seconds: number, rss: number }>()
   for (const [name, list] of samples) {
     const seconds = median(list.map(s => s.seconds))
-    const rss = Math.max(...list.map(s => s.peakRssMb))
+    const rss = Math.max(...list.map(s => s.peakRssMb ?? 0))
     medians.set(name, { seconds, rss })
-    process.stdout.write(`| ${name} | ${seconds.toFixed(2)} | ${(mb / seconds).toFixed(0)} | ${median(list.map(s => s.cpuSeconds)).toFixed(2)} | ${rss.toFixed(0)} |\n`)
+    process.stdout.write(`| ${name} | ${seconds.toFixed(2)} | ${(mb / seconds).toFixed(0)} | ${median(list.map(s => s.cpuSeconds ?? 0)).toFixed(2)} | ${rss.toFixed(0)} |\n`)
   }
   const ratio = (shoalStep: string, awsStep: string): string => (medians.get(awsStep)!.seconds / medians.get(shoalStep)!.seconds).toFixed(2)
   process.stdout.write(`\nshoal's throughput / aws's: upload ${ratio('upload: shoal push --store', 'upload: aws s3 sync')}x, download ${ratio('download: shoal sync → data dir', 'download: aws s3 sync')}x (goal ≥ 1)\n`)
-  const peak = Math.max(...[...samples].filter(([name]) => name.includes('shoal')).flatMap(([, list]) => list.map(s => s.peakRssMb)))
+  const peak = Math.max(...[...samples].filter(([name]) => name.includes('shoal')).flatMap(([, list]) => list.map(s => s.peakRssMb ?? 0)))
   process.stdout.write(`shoal's peak RSS: ${peak.toFixed(0)} MB (goal ≤ ${GOAL_PEAK_RSS_MB})\n`)
 }
 
