@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { createServer, type Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import {
@@ -85,6 +86,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         source: nodeStatusSource({ store, swarm: () => swarm }, { labels, version: SHOAL_VERSION, dataDir: config.dataDir }),
         intervalMs: config.statusIntervalMs,
       },
+      banFile: join(config.dataDir, 'bans.json'),
     })
     await swarm.start()
     // Once, so an operator can see whose tags this node will follow (and why a tag does not move).

@@ -15,17 +15,37 @@ export interface Ban {
 
 /** Prefix bans kept at most; the oldest goes first (a flood of offenders cannot grow it). */
 const MAX_PREFIX_BANS = 1024
+/**
+ * Peer bans kept at most, the oldest first: a flood of throwaway identities (285 in 30 s in
+ * the adversary test) must not grow the list, or the file it is saved to, without end.
+ */
+const MAX_PEER_BANS = 16_384
+
+/** What survives a restart (ban-file.ts): bans in force, peers and address prefixes. */
+export interface BanSnapshot {
+  peers: Ban[]
+  prefixes: Ban[]
+}
 
 export class BanList {
   private readonly bans = new Map<string, Ban>()
   /** Address prefixes (peer-score.ts addressPrefix) refused before any handshake. */
   private readonly prefixes = new Map<string, Ban>()
 
+  /** Called after every change, so the owner can save the list (ban-file.ts). */
+  onChange: (() => void) | undefined
+
   constructor (private readonly now: () => number = Date.now) {}
 
   ban (peer: string, durationMs: number, reason: string): Ban {
     const ban = { peer, reason, until: this.now() + durationMs }
+    this.bans.delete(peer)
+    if (this.bans.size >= MAX_PEER_BANS) {
+      const oldest = this.bans.keys().next().value
+      if (oldest !== undefined) this.bans.delete(oldest)
+    }
     this.bans.set(peer, ban)
+    this.onChange?.()
     return ban
   }
 
@@ -44,7 +64,9 @@ export class BanList {
       const oldest = this.prefixes.keys().next().value
       if (oldest !== undefined) this.prefixes.delete(oldest)
     }
+    this.prefixes.delete(prefix)
     this.prefixes.set(prefix, ban)
+    this.onChange?.()
     return ban
   }
 
@@ -61,6 +83,26 @@ export class BanList {
   /** Bans in force now. */
   list (): Ban[] {
     return [...this.bans.values()].filter(ban => this.isBanned(ban.peer))
+  }
+
+  /** Peer and prefix bans in force now, to save. */
+  snapshot (): BanSnapshot {
+    const now = this.now()
+    return {
+      peers: [...this.bans.values()].filter(ban => ban.until > now),
+      prefixes: [...this.prefixes.values()].filter(ban => ban.until > now),
+    }
+  }
+
+  /** Takes back saved bans that have not ended (a restart must not pardon anyone). */
+  restore (saved: BanSnapshot): void {
+    const now = this.now()
+    for (const ban of saved.peers) {
+      if (ban.until > now && (this.bans.get(ban.peer)?.until ?? 0) < ban.until) this.bans.set(ban.peer, ban)
+    }
+    for (const ban of saved.prefixes) {
+      if (ban.until > now && (this.prefixes.get(ban.peer)?.until ?? 0) < ban.until) this.prefixes.set(ban.peer, ban)
+    }
   }
 
   gater (): ConnectionGater {

@@ -61,6 +61,8 @@ export interface SwarmInit {
   maxUploadBytesPerSecond?: number
   maxDownloadBytesPerSecond?: number
   banDurationMs?: number
+  /** Where bans are saved so a restart keeps them (the daemon: DATA/bans.json); unset keeps them in memory. */
+  banFile?: string
   /** How long pull() looks for a peer with an unknown manifest before giving up. */
   manifestSearchTimeoutMs?: number
   maxNeighbours?: number

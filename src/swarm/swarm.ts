@@ -22,6 +22,7 @@ import { peerIdOfKey } from './peer-identity.js'
 import { PeerScores, type OffenceKind } from './peer-score.js'
 import { ProviderRecords } from './providers.js'
 import { RateLimiter } from './rate-limiter.js'
+import { BanFile } from './ban-file.js'
 import { MAX_REF_STREAMS_PER_CONNECTION, REF_PROTOCOL, RefSync, type RefSyncStats } from './ref-protocol.js'
 import { parseTrustedPublisher } from './ref-record.js'
 import { Semaphore } from './semaphore.js'
@@ -72,6 +73,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly statusGossip: StatusGossip
   private readonly preheats: PreheatSync | undefined
   private readonly preheatStore: PreheatRecordStore | undefined
+  private banFile: BanFile | undefined
   /** Publishers whose ref records this node applies; also the only peers it asks about image names. */
   private readonly trusted: ReadonlySet<string>
   private readonly fleet: FleetAsker
@@ -167,6 +169,11 @@ export class Swarm extends SwarmEventEmitter {
   async start (options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.running) return
     this.stopController = new AbortController()
+    if (this.init.banFile !== undefined) {
+      this.banFile = new BanFile(this.init.banFile, this.bans, this.log)
+      const restored = await this.banFile.load()
+      if (restored > 0) this.log.info('bans restored from the last run', { peers: restored, path: this.init.banFile })
+    }
     const node = await createNode({
       privateKey: this.init.privateKey,
       listen: this.init.listen ?? ['/ip4/0.0.0.0/tcp/0'],
@@ -292,6 +299,7 @@ export class Swarm extends SwarmEventEmitter {
     this.chunkServer.closeAll()
     await this.node?.stop()
     this.node = undefined
+    await this.banFile?.flush()
   }
 
   // ---- public API ---------------------------------------------------------------------
