@@ -1,10 +1,11 @@
 import {
-  imageRefOf, parseDigest, type BlobSource, type ContentSources,
+  imageRefOf, parseDigest, type BlobSource, type ContentSources, type IncomingBlob,
   type RepositoryName, type ResolvedTag, type Sha256Digest,
 } from '../http/index.js'
 import { ingestBlobBytes, type Store } from '../store/index.js'
-import type { FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
-import { answerFleet } from './fleet-answers.js'
+import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
+import { answerFleet, answerFleetBlob } from './fleet-answers.js'
+import { FleetBlobs } from './fleet-blobs.js'
 import type { ImageAssembler } from './image-assembler.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
@@ -26,6 +27,8 @@ export interface ContentSourcesComponents {
   /** Makes images fetched piece by piece into bundles. */
   assembler: ImageAssembler
   logger: Logger
+  /** The daemon's: blobs streaming in from the fleet keep coming when the client that asked leaves (no streaming from the fleet without it). */
+  lifetime?: AbortSignal
 }
 
 /**
@@ -37,9 +40,9 @@ export interface ContentSourcesComponents {
  *    the peers this node trusts what the tag names; a digest by asking those peers which of
  *    their bundles holds it, then the swarm fetches that bundle from every holder;
  * 3. the fleet's pull-through: one trusted peer with an upstream fetches it from there, once
- *    for the whole fleet (the same peer for every edge: gateways first, then by peer ID), and
- *    answers with a bundle the swarm spreads;
- * 4. this node's own upstream, last.
+ *    for the whole fleet (the same peer for every edge: gateways first, then by peer ID); a
+ *    blob streams here while that peer downloads it (FleetBlobs), a manifest comes whole;
+ * 4. this node's own upstream, last (a blob read as it arrives there too).
  *
  * Why trusted peers only: a tag is what containerd trusts a mirror with, so only the keys that
  * may move tags here answer for tags; and a bundle that filed other bytes under
@@ -49,8 +52,9 @@ export interface ContentSourcesComponents {
  * It also answers other nodes' fleet requests (`respond`), from this node's store and its
  * own upstream.
  */
-export function createContentSources (components: ContentSourcesComponents): ContentSources & { respond: FleetResponder } {
+export function createContentSources (components: ContentSourcesComponents): ContentSources & { respond: FleetResponder, respondBlob: FleetBlobResponder } {
   const { store, swarm, blobSource, pullThrough, assembler, logger } = components
+  const fleetBlobs = swarm === undefined || components.lifetime === undefined ? undefined : new FleetBlobs({ store, swarm, assembler, logger, lifetime: components.lifetime })
   const own = (name: RepositoryName): PullThrough | undefined => pullThrough?.covers(name) === true ? pullThrough : undefined
 
   const askFleet = async (query: FleetQuery, signal: AbortSignal): Promise<FleetResult> => {
@@ -107,8 +111,10 @@ export function createContentSources (components: ContentSourcesComponents): Con
     logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
   }
 
-  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean> => {
-    const query: FleetQuery = { kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: true, manifest }
+  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean | IncomingBlob> => {
+    // A blob is looked up in the fleet's stores only: a pull-through streams it (below)
+    // rather than answering with a bundle once the whole blob is at the pull-through node.
+    const query: FleetQuery = { kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: manifest, manifest }
     let fleet = await askFleet(query, signal)
     let named: string | undefined
     // Asked twice at most: the bundle a peer named can be gone by the time we fetch it (its
@@ -131,11 +137,17 @@ export function createContentSources (components: ContentSourcesComponents): Con
       }
       if (attempt === 0) fleet = await askFleet(query, signal)
     }
+    if (!manifest && fleetBlobs !== undefined) {
+      const streamed = await fleetBlobs.open(name, digest, signal)
+      if (streamed !== undefined) return streamed
+      // Another request's stream may have finished while this one asked.
+      if (await store.objectBySha256(digest.hex) !== undefined) return true
+    }
     const upstream = own(name)
     if (upstream !== undefined) {
       logger.info('digest not in the fleet; falling back to this node\'s upstream', { name: name.path, digest: digest.digest, asked: fleet.misses })
-      if (manifest) await upstream.manifestByDigest(name, digest, signal)
-      else await upstream.blob(name, digest, signal)
+      if (!manifest) return await upstream.openBlob(name, digest, signal)
+      await upstream.manifestByDigest(name, digest, signal)
       return await store.objectBySha256(digest.hex) !== undefined
     }
     logger.info('digest not found in the fleet', { name: name.path, digest: digest.digest, asked: fleet.misses })
@@ -154,8 +166,17 @@ export function createContentSources (components: ContentSourcesComponents): Con
     return await answerFleet({ store, pullThrough, logger }, query, from, signal)
   }
 
+  const respondBlob: FleetBlobResponder = async (query, from, signal) => {
+    const mayPullThrough = pullThrough !== undefined && components.pullThroughForPeers === true
+    if (pullThrough !== undefined && !mayPullThrough && !refusedPullThroughLogged) {
+      refusedPullThroughLogged = true
+      logger.info('a peer asked this node to pull through; only answered from the store: pull-through for peers needs a fleet closed with a swarm key (--swarm-key)', { for: from })
+    }
+    return await answerFleetBlob({ store, pullThrough: mayPullThrough ? pullThrough : undefined, logger }, query, from, signal)
+  }
+
   // Blobs of an image arrive from the swarm too: each completed object may finish one.
   store.on('object:complete', () => { assembler.check() })
 
-  return { resolveTag, locate, respond }
+  return { resolveTag, locate, respond, respondBlob }
 }

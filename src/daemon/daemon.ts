@@ -123,10 +123,11 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         running.announce(image.bundleId).catch((err: unknown) => { logger.warn('announcing a pulled-through image failed', { bundleId: image.bundleId, err }) })
       },
     })
-    const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger })
+    const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger, lifetime: lifetime.signal })
     const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal)
-    const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }) })
+    const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }), lifetime: lifetime.signal })
     swarm.serveFleet(sources.respond)
+    swarm.serveFleetBlobs(sources.respondBlob)
     registry = createHttpApi({ store, blobSource, sources }, {
       allowPush: config.allowPush,
       logger: httpLogger,
@@ -166,6 +167,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         lifetime.abort(new Error('the daemon is stopping'))
         await started.registry.close()
         started.swarm.serveFleet(undefined)
+        started.swarm.serveFleetBlobs(undefined)
         await started.upstream?.close()
         await started.assembler.close()
         await started.preheats.close()

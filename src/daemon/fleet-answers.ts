@@ -4,8 +4,8 @@ import {
   imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType,
   type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
-import { commitBlobBundle, type Store } from '../store/index.js'
-import type { FleetAnswer, FleetQuery } from '../swarm/index.js'
+import { commitBlobBundle, GrowingFile, type Store } from '../store/index.js'
+import type { FleetAnswer, FleetBlobAnswer, FleetBlobQuery, FleetQuery } from '../swarm/index.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
 
@@ -30,12 +30,8 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
  */
 export async function answerFleet (components: FleetAnswerComponents, query: FleetQuery, from: string, signal: AbortSignal): Promise<FleetAnswer> {
   const { store, logger } = components
-  let name: RepositoryName
-  try {
-    name = parseRepositoryName(query.repository, query.registry, query.registry)
-  } catch (err) {
-    return { status: 'not-found', reason: `not a repository name: ${(err as Error).message}` }
-  }
+  const name = nameOf(query)
+  if (typeof name === 'string') return { status: 'not-found', reason: name }
   const upstream = query.pullThrough && components.pullThrough?.covers(name) === true ? components.pullThrough : undefined
   try {
     if (query.kind === 'resolve-tag') {
@@ -68,6 +64,42 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
     if (err instanceof RegistryError && err.status === 404) return { status: 'not-found', reason }
     logger.warn('a fleet request failed here', { kind: query.kind, name: name.path, reference: query.reference, for: from, err })
     return { status: 'unavailable', reason }
+  }
+}
+
+/**
+ * A blob streamed to a peer (/shoal/fleet-blob/1.0.0): read from the store when held whole
+ * here, or, with an upstream for its registry (and only for the fleet's trusted peers, which
+ * the daemon decides), as it arrives from there: the peer gets its first bytes while this node
+ * still downloads, and every peer asking at once shares the one download.
+ */
+export async function answerFleetBlob (components: FleetAnswerComponents, query: FleetBlobQuery, from: string, signal: AbortSignal): Promise<FleetBlobAnswer> {
+  const { store, logger } = components
+  const name = nameOf(query)
+  if (typeof name === 'string') return { status: 'not-found', reason: name }
+  const digest = parseDigest(query.digest)
+  try {
+    const held = await wholeObject(store, digest.hex)
+    if (held !== undefined) return { status: 'stream', bytes: (await GrowingFile.whole(store.objectPath(held.hash))).reader() }
+    if (components.pullThrough?.covers(name) !== true) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
+    const bytes = await components.pullThrough.openBlob(name, digest, signal)
+    logger.info('streaming a blob to the fleet as it arrives from the upstream', { name: name.path, digest: digest.digest, size: bytes.size, for: from })
+    return { status: 'stream', bytes }
+  } catch (err) {
+    signal.throwIfAborted()
+    const reason = err instanceof Error ? err.message : String(err)
+    if (err instanceof RegistryError && err.status === 404) return { status: 'not-found', reason }
+    logger.warn('a fleet blob request failed here', { name: name.path, digest: digest.digest, for: from, err })
+    return { status: 'unavailable', reason }
+  }
+}
+
+/** The name a peer asked about, or why it is none. */
+function nameOf (query: { registry: string, repository: string }): RepositoryName | string {
+  try {
+    return parseRepositoryName(query.repository, query.registry, query.registry)
+  } catch (err) {
+    return `not a repository name: ${(err as Error).message}`
   }
 }
 

@@ -1,5 +1,5 @@
 import {
-  imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type RepositoryName, type Sha256Digest, type UpstreamManifest,
+  imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type IncomingBlob, type RepositoryName, type Sha256Digest, type UpstreamManifest,
   type UpstreamSource,
 } from '../http/index.js'
 import { isManifestMediaType } from '../oci/index.js'
@@ -32,6 +32,12 @@ export interface PullThroughInit {
   tagRevalidateAfterMs?: number
   /** How long a request waits for that before it is answered with the tag held. */
   tagRevalidateTimeoutMs?: number
+  /**
+   * The daemon's: a blob handed out as it arrives is watched until it is stored for as long as
+   * the daemon runs, not only while its first asker stays (an edge closes its stream at the
+   * blob's last byte, before this node has made it an object). The asker's signal without it.
+   */
+  lifetime?: AbortSignal
 }
 
 /**
@@ -111,6 +117,23 @@ export class PullThrough {
       throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
     }
     this.init.assembler.check()
+  }
+
+  /**
+   * A blob read as it arrives from the upstream (the same single fetch `blob` joins): resolves
+   * once the upstream answered, so a client here or an edge of the fleet gets the first bytes
+   * while the rest downloads. The image is checked for completeness once the fetch is done.
+   */
+  async openBlob (name: RepositoryName, digest: Sha256Digest, signal: AbortSignal): Promise<IncomingBlob> {
+    let incoming: IncomingBlob
+    try {
+      incoming = await this.init.upstream.openBlob(name.repository, digest.digest, { signal })
+    } catch (err) {
+      throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
+    }
+    // Joins the fetch just started (no second download) to learn when the blob is an object.
+    this.init.upstream.fetchBlob(name.repository, digest.digest, { signal: this.init.lifetime ?? signal }).then(() => { this.init.assembler.check() }, () => {})
+    return incoming
   }
 
   private get revalidateAfterMs (): number {

@@ -9,7 +9,7 @@ import { parseDigest, parseRepositoryName, type RepositoryName, type Sha256Diges
 import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup.js'
 import { contentRangeOf, parseRange, type ByteRange } from './range.js'
 import type { Registry } from './registry.js'
-import type { BlobSource } from './types.js'
+import type { BlobSource, IncomingBlob } from './types.js'
 import { namespaceHeader, type Headers, type RequestContext } from './respond.js'
 
 /**
@@ -32,9 +32,17 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
   // Sources on GET only: a pusher's HEAD asks whether to upload, not for a download.
   if (object === undefined && !ctx.head && registry.sources !== undefined) {
     const asked = performance.now()
-    const found = await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: false })
-    registry.logger?.debug('blob not indexed here: asked the sources', { digest: digest.digest, found, ms: Math.round(performance.now() - asked) })
-    if (found) object = await registry.store.objectBySha256(digest.hex)
+    const located = await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: false })
+    registry.logger?.debug('blob not indexed here: asked the sources', { digest: digest.digest, found: located !== false, streaming: typeof located === 'object', ms: Math.round(performance.now() - asked) })
+    if (typeof located === 'object') {
+      try {
+        await sendIncoming(ctx, registry, located, headers)
+      } finally {
+        await located.close()
+      }
+      return
+    }
+    if (located) object = await registry.store.objectBySha256(digest.hex)
   }
   if (object === undefined) {
     if (!ctx.head) registry.logger?.info('blob not found', { name: name.path, digest: digest.digest, reason: 'neither here nor in the fleet nor at an upstream' })
@@ -95,6 +103,18 @@ async function sendFile (ctx: RequestContext, file: FileHandle, headers: Headers
   // FileHandle stream's promise per read; the FileHandle still owns the fd and closes it.
   const stream = createReadStream('', { fd: file.fd, start, end, highWaterMark: READ_HIGH_WATER_MARK_BYTES, autoClose: false })
   await pipeline(stream, ctx.res, { signal: ctx.signal })
+}
+
+/**
+ * Streams a blob as a pull-through brings it (see IncomingBlob): its last byte only once the
+ * whole blob was verified, so a source that fails cuts the connection (the server destroys a
+ * response that fails after its head) and containerd never completes a damaged body.
+ */
+async function sendIncoming (ctx: RequestContext, registry: Registry, blob: IncomingBlob, headers: Headers): Promise<void> {
+  const range = blob.size === undefined ? undefined : parseRange(ctx.req.headers.range, blob.size)
+  ctx.res.writeHead(range === undefined ? 200 : 206, blob.size === undefined ? headers : { ...headers, ...lengthHeaders(range, blob.size) })
+  const pieces = blob.read({ start: range?.start ?? 0, end: range === undefined ? undefined : range.end + 1, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal })
+  await pipeline(Readable.from(pieces), ctx.res, { signal: ctx.signal })
 }
 
 interface ArrivingBlob {

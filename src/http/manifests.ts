@@ -57,7 +57,7 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
     }
     object = await store.objectBySha256(digest.hex)
   }
-  if (object === undefined && registry.sources !== undefined && await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: true })) {
+  if (object === undefined && registry.sources !== undefined && await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: true }) === true) {
     object = await store.objectBySha256(digest.hex)
   }
   if (object === undefined) {

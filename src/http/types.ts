@@ -38,6 +38,22 @@ export interface UpstreamSource {
   fetchManifest: (repository: string, reference: string, options: { signal: AbortSignal }) => Promise<UpstreamManifest>
   /** Fetches a blob into the store, verified against its digest (and size, when given). */
   fetchBlob: (repository: string, digest: string, options: { signal: AbortSignal, size?: number }) => Promise<void>
+  /** The same fetch, read as it arrives (see IncomingBlob); a blob already held reads from the store. */
+  openBlob: (repository: string, digest: string, options: { signal: AbortSignal, size?: number }) => Promise<IncomingBlob>
+}
+
+/**
+ * A blob still on its way here (from this node's upstream, or from the fleet's pull-through
+ * node), read in order as it arrives. Its last byte is given only once the whole blob matched
+ * its sha256, so a response that forwards it cannot complete with bytes that failed; a source
+ * that fails mid-way makes `read` throw. `close` it however the read ends.
+ */
+export interface IncomingBlob {
+  /** Its size in bytes, when the source said. */
+  size: number | undefined
+  /** Bytes [start, end) in order; throws when the source fails, `stallMs` passes with nothing new, or `signal` aborts. */
+  read: (options: { start?: number, end?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array>
+  close: () => Promise<void>
 }
 
 export interface UpstreamManifest {
@@ -70,10 +86,11 @@ export interface ContentSources {
   resolveTag: (name: RepositoryName, tag: string, held: ResolvedTag | undefined, options: { signal: AbortSignal }) => Promise<ResolvedTag | undefined>
   /**
    * A manifest or blob the store does not know: made known here, whole or as an object of a
-   * bundle whose chunks are on the way (the blob source streams those). Resolves false when no
-   * source has it; throws a RegistryError when a source failed.
+   * bundle whose chunks are on the way (the blob source streams those), or, for a blob, handed
+   * over as it arrives from a pull-through (an IncomingBlob). Resolves false when no source has
+   * it; throws a RegistryError when a source failed.
    */
-  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean }) => Promise<boolean>
+  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean }) => Promise<boolean | IncomingBlob>
 }
 
 /** An image pull-through made into a bundle. */

@@ -141,6 +141,11 @@ export interface FleetResult {
   misses: Array<{ peer: string, reason: string }>
 }
 
+/** The order pull-through asks peers in: gateways first, then by peer ID, the same on every edge (so one node's single flight serves the fleet). */
+export function pullThroughOrder (peers: FleetPeer[]): FleetPeer[] {
+  return [...peers].sort((a, b) => Number(b.gateway) - Number(a.gateway) || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
+}
+
 /**
  * Asks the trusted peers, in two rounds: first every one of them at once for what it holds
  * (cheap, read from its store); then, only if none does and the query allows it, one at a
@@ -156,8 +161,7 @@ export class FleetAsker {
     if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
     const lookup = await this.first(peers, { ...query, pullThrough: false }, options.signal, misses)
     if (lookup !== undefined || !query.pullThrough) return lookup ?? { misses }
-    const ordered = [...peers].sort((a, b) => Number(b.gateway) - Number(a.gateway) || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
-    for (const peer of ordered) {
+    for (const peer of pullThroughOrder(peers)) {
       const found = await this.first([peer], query, options.signal, misses)
       if (found !== undefined) return found
     }

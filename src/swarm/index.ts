@@ -25,6 +25,7 @@ export { signRefRecord, verifyRefRecord, parseTrustedPublisher, RefRecordError, 
 export { REF_PROTOCOL } from './ref-protocol.js'
 export { signPreheatRecord, verifyPreheatRecord, PreheatRecordError, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
 export { PREHEAT_PROTOCOL, PreheatLimitError, type PreheatRecordStore } from './preheat-protocol.js'
+export { FLEET_BLOB_PROTOCOL, FleetBlobFailedError, type FleetBlobQuery, type FleetBlobAnswer, type FleetBlobResponder, type FleetBlobStream } from './fleet-blob-protocol.js'
 export { FLEET_PROTOCOL, type FleetQuery, type FleetAnswer, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 export { STATUS_PROTOCOL, StatusGossip, statusIntervalMs, pickTargets, type StatusSource } from './status-protocol.js'
 export { StatusBook, type FleetNode } from './status-book.js'

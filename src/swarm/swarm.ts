@@ -4,6 +4,7 @@ import type { BundleManifest } from '../manifest/index.js'
 import { ConnectionAdmission } from './admission.js'
 import { BanList, type Ban } from './ban-list.js'
 import { serveBundleRequest } from './bundle-protocol.js'
+import { FLEET_BLOB_PROTOCOL, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, streamFromFleet, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobStream } from './fleet-blob-protocol.js'
 import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkServer } from './chunk-protocol.js'
 import {
@@ -78,6 +79,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly trusted: ReadonlySet<string>
   private readonly fleet: FleetAsker
   private fleetResponder: FleetResponder | undefined
+  private fleetBlobResponder: FleetBlobResponder | undefined
   private tickTimer: NodeJS.Timeout | undefined
   private running = false
   private stopController = new AbortController()
@@ -249,6 +251,9 @@ export class Swarm extends SwarmEventEmitter {
     await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
     })
+    await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal) }, {
+      maxInboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION,
+    })
     const preheats = this.preheats
     if (preheats !== undefined) {
       await node.handle(PREHEAT_PROTOCOL, (stream, connection) => { void preheats.handle(stream, connection) }, {
@@ -407,6 +412,17 @@ export class Swarm extends SwarmEventEmitter {
   private async redialTrustedBootstrap (signal: AbortSignal): Promise<void> {
     const addresses = (this.init.bootstrap ?? []).filter(address => this.trusted.has(address.split('/p2p/').pop() ?? ''))
     await Promise.allSettled(addresses.map(async address => await this.dial(address, { signal })))
+  }
+
+  /** Answers other nodes' blob streams (/shoal/fleet-blob/1.0.0) with `responder`; without one, NOT_FOUND. */
+  serveFleetBlobs (responder: FleetBlobResponder | undefined): void {
+    this.fleetBlobResponder = responder
+  }
+
+  /** Has the fleet's pull-through node stream a blob here as it downloads it (see streamFromFleet). */
+  async streamFleetBlob (query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<{ stream?: FleetBlobStream, peer?: string, misses: Array<{ peer: string, reason: string }> }> {
+    this.requireNode()
+    return await streamFromFleet(this.trustedPeers(), query, { signal: anySignal(options.signal, this.stopController.signal) })
   }
 
   private trustedPeers (): Array<{ peer: string, connection: Connection, gateway: boolean }> {

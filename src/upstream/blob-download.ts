@@ -1,5 +1,5 @@
-import { open, rm } from 'node:fs/promises'
 import { createSha256 } from '../hash/index.js'
+import { GrowingFile } from '../store/index.js'
 import { UpstreamDigestMismatchError, UpstreamError, UpstreamTooLargeError, UpstreamUnavailableError } from './errors.js'
 
 export interface BlobDownload {
@@ -17,18 +17,26 @@ export interface BlobDownload {
 }
 
 /**
- * Streams a blob's response body into a new staging file, hashing it on the way, never
- * holding more than one network read in memory. The file holds exactly the bytes that were
- * hashed; it is removed on any failure, so a caller only ever sees a complete, verified file.
+ * Streams a blob's response body into a new staging file (a GrowingFile others may follow
+ * while it fills), hashing it on the way, never holding more than one network read in memory.
+ * The file holds exactly the bytes that were hashed; it is completed only when size and
+ * sha256 check out and removed (its readers failed) on any failure, so nobody ever sees a
+ * complete file that is not the blob. `created` hears of the file as soon as it exists.
  */
-export async function downloadToFile (response: Response, path: string, download: BlobDownload): Promise<number> {
+export async function downloadToFile (response: Response, path: string, download: BlobDownload, created?: (file: GrowingFile) => void): Promise<GrowingFile> {
   const limit = download.size ?? download.maxBytes
   const declared = Number(response.headers.get('content-length'))
-  if (Number.isFinite(declared) && response.headers.has('content-length') && declared > limit) {
+  const hasDeclared = Number.isFinite(declared) && response.headers.has('content-length')
+  if (hasDeclared && declared > limit) {
     await response.body?.cancel()
     throw new UpstreamTooLargeError(`${download.what} (${declared} bytes declared)`, limit)
   }
-  const file = await open(path, 'wx', 0o600)
+  if (hasDeclared && download.size !== undefined && declared !== download.size) {
+    await response.body?.cancel()
+    throw new UpstreamUnavailableError(`${download.what}: the upstream declares ${declared} bytes, the descriptor says ${download.size}`)
+  }
+  const file = await GrowingFile.create(path, download.size ?? (hasDeclared ? declared : undefined))
+  created?.(file)
   const sha256 = createSha256()
   let size = 0
   let timer: NodeJS.Timeout | undefined
@@ -42,36 +50,36 @@ export async function downloadToFile (response: Response, path: string, download
     if (body !== null) {
       for await (const piece of body) {
         size += piece.byteLength
-        if (size > limit) throw new UpstreamTooLargeError(download.what, limit)
+        if (size > limit || (file.size !== undefined && size > file.size)) throw new UpstreamTooLargeError(download.what, file.size ?? limit)
         clearTimeout(timer)
         sha256.update(piece)
-        await writeAll(file, piece)
+        await file.append(piece)
         download.onBytes?.(piece.byteLength)
         arm()
       }
     }
-    if (download.size !== undefined && size !== download.size) throw new UpstreamUnavailableError(`${download.what}: the upstream sent ${size} bytes, the descriptor says ${download.size}`)
+    if (file.size !== undefined && size !== file.size) throw new UpstreamUnavailableError(`${download.what}: the upstream sent ${size} bytes, ${download.size === undefined ? 'its Content-Length said' : 'the descriptor says'} ${file.size}`)
     const actual = sha256.digest('hex')
     if (actual !== download.sha256) throw new UpstreamDigestMismatchError(`sha256:${download.sha256}`, `sha256:${actual}`, download.what)
-    return size
+    file.complete()
+    return file
   } catch (err) {
-    await file.close().catch(() => undefined)
-    await rm(path, { force: true })
-    if (download.idle.signal.aborted) throw download.idle.signal.reason
-    download.signal.throwIfAborted()
-    // Ours and the file system's errors say what happened; anything else is the body breaking off.
-    if (err instanceof UpstreamError || (err as NodeJS.ErrnoException).errno !== undefined) throw err
-    throw new UpstreamUnavailableError(`${download.what}: the upstream's response broke off (${(err as Error).message})`, { cause: err })
+    const failure = translate(err, download)
+    await file.fail(failure)
+    throw failure
   } finally {
     clearTimeout(timer)
-    await file.close().catch(() => undefined)
   }
 }
 
-async function writeAll (file: import('node:fs/promises').FileHandle, data: Uint8Array): Promise<void> {
-  let written = 0
-  while (written < data.byteLength) {
-    const { bytesWritten } = await file.write(data, written, data.byteLength - written)
-    written += bytesWritten
-  }
+function translate (err: unknown, download: BlobDownload): Error {
+  if (download.idle.signal.aborted) return asError(download.idle.signal.reason)
+  if (download.signal.aborted) return asError(download.signal.reason)
+  // Ours and the file system's errors say what happened; anything else is the body breaking off.
+  if (err instanceof UpstreamError || (err as NodeJS.ErrnoException).errno !== undefined) return err as Error
+  return new UpstreamUnavailableError(`${download.what}: the upstream's response broke off (${(err as Error).message})`, { cause: err })
+}
+
+function asError (reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason))
 }

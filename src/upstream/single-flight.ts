@@ -31,7 +31,7 @@ export class SingleFlight<V> {
 }
 
 /** Resolves as `promise` does, or rejects with the signal's reason when it aborts first. */
-async function raceAbort<V> (promise: Promise<V>, signal: AbortSignal): Promise<V> {
+export async function raceAbort<V> (promise: Promise<V>, signal: AbortSignal): Promise<V> {
   signal.throwIfAborted()
   let onAbort: (() => void) | undefined
   const aborted = new Promise<never>((_resolve, reject) => {

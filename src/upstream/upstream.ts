@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { sha256Hex } from '../hash/index.js'
-import { ingestBlobBytes, ingestBlobFile, type Store } from '../store/index.js'
+import { GrowingFile, ingestBlobBytes, ingestBlobFile, type GrowingFileReader, type Store } from '../store/index.js'
 import { downloadToFile } from './blob-download.js'
 import {
   DEFAULT_MAX_UPSTREAM_BLOB_BYTES, DOCKER_HUB_HOSTS, DOCKER_HUB_NAMESPACE, MAX_INDEX_DEPTH, MAX_UPSTREAM_MANIFEST_BYTES,
@@ -56,6 +56,8 @@ export class Upstream {
   private readonly client: RegistryClient
   private readonly manifests: SingleFlight<FetchedManifest>
   private readonly blobs: SingleFlight<void>
+  /** Blobs being fetched, by sha256 hex: their staging file once the upstream answered (undefined when it was already held). */
+  private readonly starting = new Map<string, Started>()
   private readonly lifetime = new AbortController()
 
   constructor (private readonly components: UpstreamComponents, private readonly init: UpstreamInit) {
@@ -86,7 +88,46 @@ export class Upstream {
   async fetchBlob (repository: string, digest: string, options: { signal: AbortSignal, size?: number }): Promise<void> {
     const hex = sha256Of(digest)
     const path = this.upstreamPath(repository)
-    await this.blobs.run(hex, async signal => { await this.download(path, hex, options.size, signal) }, options.signal)
+    await this.blobs.run(hex, async signal => {
+      // Set before the first await: whoever joins this flight finds it (openBlob).
+      const started = startSignal()
+      this.starting.set(hex, started)
+      try {
+        await this.download(path, hex, options.size, signal, file => { started.resolve(file) })
+        started.resolve(undefined)
+      } catch (err) {
+        started.reject(err)
+        throw err
+      } finally {
+        this.starting.delete(hex)
+      }
+    }, options.signal)
+  }
+
+  /**
+   * A blob's bytes as they arrive from the upstream (issue 8: the fleet's pull-through node
+   * streams a blob on to the edges while it downloads it): joins the one fetch of the blob (or
+   * starts it) and reads its staging file as it fills; a blob already held is read from the
+   * store. Resolves once the upstream answered; the reader's last byte comes only once the
+   * whole blob matched its sha256, and it throws if the fetch fails. Close the reader.
+   */
+  async openBlob (repository: string, digest: string, options: { signal: AbortSignal, size?: number }): Promise<GrowingFileReader> {
+    const hex = sha256Of(digest)
+    const fetched = this.fetchBlob(repository, digest, options)
+    fetched.catch(() => undefined)
+    const started = this.starting.get(hex)
+    const file = started === undefined ? undefined : await Promise.race([started.promise, fetched.then(() => undefined)])
+    if (file !== undefined) {
+      try {
+        return file.reader()
+      } catch {
+        // The fetch ended between the two looks: the blob is an object now.
+      }
+    }
+    await fetched
+    const object = await this.components.store.objectBySha256(hex)
+    if (object === undefined) throw new UpstreamUnavailableError(`blob sha256:${hex} was fetched but is not in the store (removed at once?)`)
+    return (await GrowingFile.whole(this.components.store.objectPath(object))).reader()
   }
 
   /** Docker Hub keeps official images under `library/`: `alpine` there is `library/alpine`, as Docker's client spells it. */
@@ -136,7 +177,7 @@ export class Upstream {
     return { ...parsed, digest, size: bytes.length }
   }
 
-  private async download (repository: string, hex: string, size: number | undefined, signal: AbortSignal): Promise<void> {
+  private async download (repository: string, hex: string, size: number | undefined, signal: AbortSignal, created: (file: GrowingFile) => void): Promise<void> {
     const store = this.components.store
     const held = await store.objectBySha256(hex)
     if (held !== undefined && await store.hasObject(held)) return
@@ -145,7 +186,7 @@ export class Upstream {
     const what = `blob sha256:${hex} of ${repository}`
     const response = await this.client.request({ repository, path: `blobs/sha256:${hex}`, what, signal: requestSignal, headersTimeoutMs: this.init.headersTimeoutMs })
     const staging = join(store.layout.tmp, `upstream-${randomUUID()}`)
-    await downloadToFile(response, staging, {
+    const file = await downloadToFile(response, staging, {
       sha256: hex,
       size,
       maxBytes: this.init.maxBlobBytes ?? DEFAULT_MAX_UPSTREAM_BLOB_BYTES,
@@ -154,10 +195,30 @@ export class Upstream {
       idle,
       onBytes: this.init.onBytesReceived,
       what,
-    })
-    // Hashed once more (BLAKE3, chunk table, sha256) as it becomes an object; the staging file goes either way.
-    await ingestBlobFile(store, staging, { sha256: hex, signal })
+    }, created)
+    try {
+      // Hashed once more (BLAKE3, chunk table, sha256) as it becomes an object; the staging
+      // file goes either way (its readers keep reading through the open handle).
+      await ingestBlobFile(store, staging, { sha256: hex, signal })
+    } finally {
+      await file.writerFinished()
+    }
   }
+}
+
+interface Started {
+  promise: Promise<GrowingFile | undefined>
+  resolve: (file: GrowingFile | undefined) => void
+  reject: (err: unknown) => void
+}
+
+function startSignal (): Started {
+  let resolve: Started['resolve'] = () => {}
+  let reject: Started['reject'] = () => {}
+  const promise = new Promise<GrowingFile | undefined>((res, rej) => { resolve = res; reject = rej })
+  // Nobody may be waiting when the fetch fails.
+  promise.catch(() => undefined)
+  return { promise, resolve, reject }
 }
 
 function parseUpstreamUrl (text: string): URL {

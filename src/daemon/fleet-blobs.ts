@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import { createSha256 } from '../hash/index.js'
+import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
+import { GrowingFile, ingestBlobFile, type Store } from '../store/index.js'
+import type { FleetBlobStream, Swarm } from '../swarm/index.js'
+import { raceAbort } from '../upstream/index.js'
+import type { ImageAssembler } from './image-assembler.js'
+import type { Logger } from './logger.js'
+
+/** Largest blob taken from the fleet when its pull-through node did not say how big it is (the upstream client's default cap). */
+export const MAX_UNSIZED_FLEET_BLOB_BYTES = 64 * 1024 * 1024 * 1024
+
+/** A streamed blob refused here: it did not hash to the digest asked for, or it was larger than its limit. */
+export class FleetBlobRejectedError extends Error {
+  override readonly name = 'FleetBlobRejectedError'
+  readonly code = 'FLEET_BLOB_REJECTED'
+}
+
+export interface FleetBlobsComponents {
+  store: Store
+  swarm: Pick<Swarm, 'streamFleetBlob'>
+  assembler: ImageAssembler
+  logger: Logger
+  /** The daemon's: a blob on its way keeps coming when the client that asked leaves (others may ask). */
+  lifetime: AbortSignal
+}
+
+/**
+ * An edge's side of the fleet's streaming pull-through (issue 8, part a): one fetch per blob
+ * from the pull-through node (/shoal/fleet-blob/1.0.0), written to a staging file that every
+ * client here asking for the blob reads as it fills. The blob's sha256 is checked here at the
+ * end: only then is the last byte given to readers and the file made an object of the store
+ * (which hashes it again and indexes the digest), so nothing unverified is ever kept, served
+ * whole, or offered to other peers; a failure removes the file and cuts every reader.
+ */
+export class FleetBlobs {
+  /** Fetches in flight by sha256 hex: their staging file once the pull-through node answered, undefined when no one could. */
+  private readonly flights = new Map<string, Promise<GrowingFile | undefined>>()
+
+  constructor (private readonly components: FleetBlobsComponents) {}
+
+  /** The blob as it arrives from the fleet's pull-through, or undefined when no trusted peer streams it. */
+  async open (name: RepositoryName, digest: Sha256Digest, signal: AbortSignal): Promise<IncomingBlob | undefined> {
+    let flight = this.flights.get(digest.hex)
+    if (flight === undefined) {
+      flight = this.start(name, digest)
+      this.flights.set(digest.hex, flight)
+    }
+    const file = await raceAbort(flight, signal)
+    if (file === undefined) return undefined
+    try {
+      return file.reader()
+    } catch {
+      // The fetch ended between the two looks: the blob is an object now (or failed).
+    }
+    const object = await this.components.store.objectBySha256(digest.hex)
+    if (object === undefined) return undefined
+    return (await GrowingFile.whole(this.components.store.objectPath(object))).reader()
+  }
+
+  private async start (name: RepositoryName, digest: Sha256Digest): Promise<GrowingFile | undefined> {
+    const { store, swarm, logger, lifetime } = this.components
+    let file: GrowingFile | undefined
+    try {
+      const asked = await swarm.streamFleetBlob({ registry: name.host, repository: name.repository, digest: digest.digest }, { signal: lifetime })
+      if (asked.stream === undefined) {
+        logger.info('no trusted peer streams this blob', { name: name.path, digest: digest.digest, asked: asked.misses })
+        this.flights.delete(digest.hex)
+        return undefined
+      }
+      file = await GrowingFile.create(join(store.layout.tmp, `fleet-${randomUUID()}`), asked.stream.size)
+      logger.info('streaming a blob from the fleet\'s pull-through', { name: name.path, digest: digest.digest, size: asked.stream.size, peer: asked.peer })
+      void this.fill(digest, file, asked.stream, asked.peer ?? '-')
+      return file
+    } catch (err) {
+      this.flights.delete(digest.hex)
+      await file?.fail(err instanceof Error ? err : new Error(String(err)))
+      if (lifetime.aborted) throw err
+      logger.info('asking the fleet to stream a blob failed', { name: name.path, digest: digest.digest, err })
+      return undefined
+    }
+  }
+
+  private async fill (digest: Sha256Digest, file: GrowingFile, stream: FleetBlobStream, peer: string): Promise<void> {
+    const { store, assembler, logger, lifetime } = this.components
+    const limit = stream.size ?? MAX_UNSIZED_FLEET_BLOB_BYTES
+    const sha256 = createSha256()
+    let received = 0
+    try {
+      for await (const data of stream.data) {
+        received += data.byteLength
+        if (received > limit) throw new FleetBlobRejectedError(`the blob ${digest.digest} from ${peer} is larger than ${limit} bytes`)
+        sha256.update(data)
+        await file.append(data)
+      }
+      const actual = sha256.digest('hex')
+      if (actual !== digest.hex) throw new FleetBlobRejectedError(`the blob ${digest.digest} streamed by ${peer} hashed to sha256:${actual}; nothing of it was kept`)
+      file.complete()
+    } catch (err) {
+      this.flights.delete(digest.hex)
+      stream.close()
+      const failure = err instanceof Error ? err : new Error(String(err))
+      await file.fail(failure)
+      logger.warn('a blob streamed from the fleet broke off; its clients were cut and nothing was kept', { digest: digest.digest, peer, received, err })
+      return
+    }
+    try {
+      // Hashed once more (BLAKE3 chunk table, sha256) as it becomes an object and its digest is indexed.
+      await ingestBlobFile(store, file.path, { sha256: digest.hex, signal: lifetime })
+      logger.info('blob streamed from the fleet is stored', { digest: digest.digest, bytes: received, peer })
+      assembler.check()
+    } catch (err) {
+      logger.warn('a blob streamed from the fleet could not be stored', { digest: digest.digest, err })
+    } finally {
+      this.flights.delete(digest.hex)
+      await file.writerFinished()
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { open, rm, type FileHandle } from 'node:fs/promises'
+
+/** How much a reader reads from the file per step (and so the largest piece it yields). */
+export const GROWING_READ_BYTES = 1024 * 1024
+
+/** What a growing file's readers get once its writer gave up: everything they read must be thrown away. */
+export class GrowingFileFailedError extends Error {
+  override readonly name = 'GrowingFileFailedError'
+  readonly code = 'GROWING_FILE_FAILED'
+}
+
+export interface ReadOptions {
+  start?: number
+  /** Exclusive; the whole file by default. */
+  end?: number
+  /** Nothing new for this long fails the read (a writer that stalls). */
+  stallMs: number
+  signal: AbortSignal
+}
+
+export interface GrowingFileReader {
+  /** The blob's size, when the writer knew it when the reader was made. */
+  size: number | undefined
+  read: (options: ReadOptions) => AsyncGenerator<Buffer>
+  /** Lets the file's handle go (idempotent). */
+  close: () => Promise<void>
+}
+
+/**
+ * A staging file one writer is filling while readers follow it (a blob on its way from a
+ * registry or from the fleet's pull-through node, issue 8). Readers never see the final byte
+ * until the writer says the whole file checked out (`complete`), so a reader that forwards
+ * what it reads (to containerd, to another node) can never finish a response with bytes that
+ * failed their digest; a writer that fails (`fail`) removes the file and every reader throws.
+ *
+ * Readers read through the writer's own handle (positional reads), which stays open until the
+ * writer is done and the last reader left: the file may be renamed into the store (or
+ * removed) meanwhile without a reader noticing.
+ */
+export class GrowingFile {
+  private written = 0
+  private state: 'writing' | 'complete' | 'failed' = 'writing'
+  private failure: Error | undefined
+  private readers = 0
+  private writerDone = false
+  private closed = false
+  private readonly waiters = new Set<() => void>()
+
+  private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined) {}
+
+  /** A new staging file at `path` (which must not exist), `size` bytes long when known. */
+  static async create (path: string, size: number | undefined): Promise<GrowingFile> {
+    return new GrowingFile(path, await open(path, 'wx+', 0o600), size)
+  }
+
+  /** A file already whole and verified (an object in the store), read the same way. */
+  static async whole (path: string): Promise<GrowingFile> {
+    const file = await open(path, 'r')
+    const { size } = await file.stat()
+    const growing = new GrowingFile(path, file, size)
+    growing.written = size
+    growing.state = 'complete'
+    growing.writerDone = true
+    return growing
+  }
+
+  /** The size the writer announced (undefined when the source did not say). */
+  get size (): number | undefined {
+    return this.totalSize
+  }
+
+  get bytesWritten (): number {
+    return this.written
+  }
+
+  /** Appends the next bytes; readers may read them at once (except the very last byte, see `complete`). */
+  async append (data: Uint8Array): Promise<void> {
+    if (this.state !== 'writing') throw new Error(`append to a growing file that is ${this.state}`)
+    let offset = 0
+    while (offset < data.byteLength) {
+      const { bytesWritten } = await this.file.write(data, offset, data.byteLength - offset, this.written + offset)
+      offset += bytesWritten
+    }
+    this.written += data.byteLength
+    this.wake()
+  }
+
+  /** The writer checked the whole file (size and digest): readers may read to its end. */
+  complete (): void {
+    if (this.state !== 'writing') return
+    this.totalSize = this.written
+    this.state = 'complete'
+    this.wake()
+  }
+
+  /** The writer gave up: the file is removed and every reader throws `err`. */
+  async fail (err: Error): Promise<void> {
+    if (this.state !== 'writing') return
+    this.state = 'failed'
+    this.failure = err
+    this.wake()
+    await rm(this.path, { force: true })
+    await this.writerFinished()
+  }
+
+  /** The writer is done with the handle (after `complete`, once the file was moved into the store). */
+  async writerFinished (): Promise<void> {
+    this.writerDone = true
+    await this.maybeClose()
+  }
+
+  /**
+   * A reader, counted from now (so the handle stays open for it even if the writer finishes
+   * before it reads); `close` it when done, however it ends.
+   */
+  reader (): GrowingFileReader {
+    if (this.closed) throw new Error('the growing file was already closed')
+    this.readers++
+    let open = true
+    return {
+      size: this.totalSize,
+      read: (options) => this.bytes(options),
+      close: async () => {
+        if (!open) return
+        open = false
+        this.readers--
+        await this.maybeClose()
+      },
+    }
+  }
+
+  /**
+   * The file's bytes from `start` to `end` (exclusive; the whole file by default), in order, as
+   * they are written. Ends only once the writer completed; throws when it failed, when nothing
+   * new arrives for `stallMs`, or when `signal` aborts.
+   */
+  private async * bytes (options: ReadOptions): AsyncGenerator<Buffer> {
+    let position = options.start ?? 0
+    for (;;) {
+      options.signal.throwIfAborted()
+      if (this.state === 'failed') throw this.failure ?? new GrowingFileFailedError('the writer failed')
+      const end = Math.min(options.end ?? Infinity, this.readableEnd())
+      if (position < end) {
+        const buffer = Buffer.allocUnsafe(Math.min(GROWING_READ_BYTES, end - position))
+        const { bytesRead } = await this.file.read(buffer, 0, buffer.byteLength, position)
+        if (bytesRead === 0) throw new Error(`the growing file ${this.path} is shorter than what was written to it`)
+        position += bytesRead
+        yield buffer.subarray(0, bytesRead)
+        continue
+      }
+      if (this.state === 'complete' && position >= Math.min(options.end ?? Infinity, this.written)) return
+      await this.change(options.stallMs, options.signal)
+    }
+  }
+
+  /** Everything written is readable once complete; before that, all but the last byte the size announces (or all, when none was announced). */
+  private readableEnd (): number {
+    if (this.state === 'complete') return this.written
+    return this.totalSize === undefined ? this.written : Math.min(this.written, this.totalSize - 1)
+  }
+
+  private wake (): void {
+    for (const waiter of [...this.waiters]) waiter()
+  }
+
+  private async change (stallMs: number, signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onAbort)
+        this.waiters.delete(onWake)
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      const onWake = (): void => { done() }
+      const onAbort = (): void => { done(signal.reason) }
+      const timer = setTimeout(() => { done(new GrowingFileFailedError(`nothing new arrived for ${stallMs} ms`)) }, stallMs)
+      this.waiters.add(onWake)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  private async maybeClose (): Promise<void> {
+    if (this.closed || !this.writerDone || this.readers > 0) return
+    this.closed = true
+    await this.file.close().catch(() => undefined)
+  }
+}

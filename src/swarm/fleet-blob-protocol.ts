@@ -1,0 +1,264 @@
+import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { ProtocolViolationError, SwarmError } from './errors.js'
+import { FLEET_PULL_THROUGH_TIMEOUT_MS, pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
+import { FrameQueue, readFrames, sendFrame } from './framing.js'
+import { FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
+import type { Connection, Stream } from '@libp2p/interface'
+
+/**
+ * /shoal/fleet-blob/1.0.0: an edge asks the fleet's pull-through node (a trusted peer with an
+ * upstream) for a blob and receives its bytes while that node is still downloading it from the
+ * registry (issue 8, part a). One request; then a HEADER with the size, DATA frames in order,
+ * and END once the answerer's download matched the blob's sha256 (or FAILED: everything sent
+ * is void). The asker checks the sha256 itself before it keeps or serves anything as the
+ * blob; see docs/architecture.md "Pull-through streams into the fleet".
+ */
+export const FLEET_BLOB_PROTOCOL = '/shoal/fleet-blob/1.0.0'
+/** A DATA frame holds at most 1 MiB of the blob (the answerer's read size) plus the frame's fields. */
+export const MAX_FLEET_BLOB_FRAME_BYTES = 1024 * 1024 + 4 * 1024
+const MAX_REQUEST_BYTES = 4 * 1024
+const MAX_NAME_CHARS = 512
+/** Blobs streamed to one peer at once (containerd fetches a few layers in parallel). */
+export const MAX_FLEET_BLOB_STREAMS_PER_CONNECTION = 16
+/**
+ * Nothing new on a blob stream for this long fails it. Longer than the answerer's own wait on
+ * its upstream (UPSTREAM_BODY_IDLE_TIMEOUT_MS, 60 s), so a silent registry reaches the edge as
+ * the answerer's clear FAILED, not as our timeout.
+ */
+export const FLEET_BLOB_STALL_MS = 90 * 1000
+/** Received frames held for a slow consumer before the stream is paused (yamux then stops the sender). */
+const QUEUE_PAUSE_BYTES = 4 * 1024 * 1024
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/
+
+export interface FleetBlobQuery {
+  registry: string
+  repository: string
+  /** `sha256:<hex>`. */
+  digest: string
+}
+
+/** What the answering node streams: the blob's bytes in order, its last byte only once verified there. */
+export interface FleetBlobBytes {
+  size: number | undefined
+  read: (options: { stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array>
+  close: () => Promise<void>
+}
+
+export type FleetBlobAnswer =
+  | { status: 'stream', bytes: FleetBlobBytes }
+  | { status: 'not-found' | 'unavailable', reason: string }
+
+/** What a node answers (the daemon); `from` is the asking peer. */
+export type FleetBlobResponder = (query: FleetBlobQuery, from: string, signal: AbortSignal) => Promise<FleetBlobAnswer>
+
+/** The answerer's download broke off after bytes were sent, or it sent more than it announced. */
+export class FleetBlobFailedError extends SwarmError {
+  constructor (message: string, options?: ErrorOptions) {
+    super('FLEET_BLOB_FAILED', message, options)
+    this.name = 'FleetBlobFailedError'
+  }
+}
+
+export async function serveFleetBlobRequest (respond: FleetBlobResponder | undefined, stream: Stream, connection: Connection, lifetime: AbortSignal): Promise<void> {
+  // Attached before the first await: data that arrives with no listener would be buffered.
+  const frames = new FrameQueue(stream, { maxFrameBytes: MAX_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
+  const gone = new AbortController()
+  stream.addEventListener('close', () => { gone.abort(new Error('the asker closed the stream')) }, { once: true })
+  const signal = AbortSignal.any([lifetime, gone.signal])
+  let bytes: FleetBlobBytes | undefined
+  try {
+    const query = parseQuery(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
+    const answer = respond === undefined
+      ? { status: 'not-found' as const, reason: 'this node answers no fleet requests' }
+      : await respond(query, connection.remotePeer.toString(), AbortSignal.any([signal, AbortSignal.timeout(FLEET_PULL_THROUGH_TIMEOUT_MS)]))
+    if (answer.status !== 'stream') {
+      const kind = answer.status === 'not-found' ? FleetBlobFrame.Kind.NOT_FOUND : FleetBlobFrame.Kind.UNAVAILABLE
+      await sendFrame(stream, FleetBlobFrame.encode({ kind, reason: answer.reason.slice(0, 1000) }), { signal })
+      await stream.close()
+      return
+    }
+    bytes = answer.bytes
+    await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }), { signal })
+    try {
+      for await (const data of bytes.read({ stallMs: FLEET_BLOB_STALL_MS, signal })) {
+        await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.DATA, data: data as Uint8Array<ArrayBuffer> }), { signal })
+      }
+    } catch (err) {
+      if (signal.aborted) throw err
+      // The asker must throw away what it has: say why, then end the stream.
+      await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.FAILED, reason: (err instanceof Error ? err.message : String(err)).slice(0, 1000) }), { signal })
+      await stream.close()
+      return
+    }
+    await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.END }), { signal })
+    await stream.close()
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+  } finally {
+    await bytes?.close()
+  }
+}
+
+/** The asker's view: the blob's size and its bytes, in order, ending only after the answerer's END. */
+export interface FleetBlobStream {
+  size: number | undefined
+  /** Throws FleetBlobFailedError when the answerer reports a failure; a broken stream throws its error. Read it once. */
+  data: AsyncIterable<Uint8Array>
+  /** Lets the stream go (aborts it when not read to its end). */
+  close: () => void
+}
+
+/**
+ * Asks one peer for a blob; resolves once its HEADER (or refusal) arrived. A refusal is a
+ * `{ status, reason }`; anything broken throws.
+ */
+export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<FleetBlobStream | { status: 'not-found' | 'unavailable', reason: string }> {
+  const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)]) })
+  const incoming = new IncomingFrames(stream)
+  try {
+    await sendFrame(stream, FleetBlobRequest.encode(query), options)
+    const first = FleetBlobFrame.decode(await incoming.next(FLEET_PULL_THROUGH_TIMEOUT_MS, options.signal))
+    if (first.kind === FleetBlobFrame.Kind.NOT_FOUND || first.kind === FleetBlobFrame.Kind.UNAVAILABLE) {
+      await stream.close(options).catch(() => undefined)
+      return { status: first.kind === FleetBlobFrame.Kind.NOT_FOUND ? 'not-found' : 'unavailable', reason: first.reason }
+    }
+    if (first.kind !== FleetBlobFrame.Kind.HEADER) throw new ProtocolViolationError(`a fleet blob stream began with ${first.kind}`)
+    const size = first.sizeUnknown ? undefined : Number(first.size)
+    if (size !== undefined && !Number.isSafeInteger(size)) throw new ProtocolViolationError('a fleet blob size beyond 2^53')
+    return {
+      size,
+      data: dataFrames(incoming, stream, size, options.signal, query.digest),
+      close: () => { if (stream.status === 'open') stream.abort(new Error('the asker stopped reading')) },
+    }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}
+
+async function * dataFrames (incoming: IncomingFrames, stream: Stream, size: number | undefined, signal: AbortSignal, digest: string): AsyncGenerator<Uint8Array> {
+  let received = 0
+  try {
+    for (;;) {
+      const frame = FleetBlobFrame.decode(await incoming.next(FLEET_BLOB_STALL_MS, signal))
+      if (frame.kind === FleetBlobFrame.Kind.DATA) {
+        received += frame.data.byteLength
+        if (size !== undefined && received > size) throw new ProtocolViolationError(`a fleet blob stream sent more than the ${size} bytes it announced`)
+        yield frame.data
+        continue
+      }
+      if (frame.kind === FleetBlobFrame.Kind.END) {
+        if (size !== undefined && received !== size) throw new ProtocolViolationError(`a fleet blob stream ended after ${received} of ${size} bytes`)
+        await stream.close({ signal }).catch(() => undefined)
+        return
+      }
+      if (frame.kind === FleetBlobFrame.Kind.FAILED) throw new FleetBlobFailedError(`the pull-through node's fetch of ${digest} failed after ${received} bytes: ${frame.reason}`)
+      throw new ProtocolViolationError(`a fleet blob stream sent ${frame.kind} among its data`)
+    }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}
+
+/**
+ * Frames of the answer as they come, held while the consumer is busy; past QUEUE_PAUSE_BYTES
+ * the stream is paused, so yamux stops crediting the sender (FACTS.md) and memory stays bounded.
+ */
+class IncomingFrames {
+  private readonly frames: Uint8Array[] = []
+  private queuedBytes = 0
+  private paused = false
+  private failure: Error | undefined
+  private wake: (() => void) | undefined
+
+  constructor (private readonly stream: Stream) {
+    readFrames(stream, {
+      maxFrameBytes: MAX_FLEET_BLOB_FRAME_BYTES,
+      messageTimeoutMs: MESSAGE_TIMEOUT_MS,
+      onFrame: (frame) => {
+        this.frames.push(frame)
+        this.queuedBytes += frame.byteLength
+        if (this.queuedBytes > QUEUE_PAUSE_BYTES && !this.paused) {
+          this.paused = true
+          stream.pause()
+        }
+        this.notify()
+      },
+      onEnd: () => { this.finish(new ProtocolViolationError('the fleet blob stream ended before its END')) },
+    })
+    stream.addEventListener('close', (evt) => {
+      this.finish(evt.error ?? new ProtocolViolationError('the fleet blob stream closed before its END'))
+    }, { once: true })
+  }
+
+  async next (timeoutMs: number, signal: AbortSignal): Promise<Uint8Array> {
+    for (;;) {
+      const frame = this.frames.shift()
+      if (frame !== undefined) {
+        this.queuedBytes -= frame.byteLength
+        if (this.paused && this.queuedBytes <= QUEUE_PAUSE_BYTES / 2) {
+          this.paused = false
+          this.stream.resume()
+        }
+        return frame
+      }
+      if (this.failure !== undefined) throw this.failure
+      signal.throwIfAborted()
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error): void => {
+          clearTimeout(timer)
+          signal.removeEventListener('abort', onAbort)
+          this.wake = undefined
+          if (err === undefined) resolve()
+          else reject(err)
+        }
+        const onAbort = (): void => { done(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
+        const timer = setTimeout(() => { done(new FleetBlobFailedError(`the pull-through node sent nothing for ${timeoutMs} ms`)) }, timeoutMs)
+        signal.addEventListener('abort', onAbort, { once: true })
+        this.wake = () => { done() }
+      })
+    }
+  }
+
+  private notify (): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  private finish (err: Error): void {
+    this.failure ??= err
+    this.notify()
+  }
+}
+
+function parseQuery (request: FleetBlobRequest): FleetBlobQuery {
+  for (const text of [request.registry, request.repository]) {
+    if (text === '' || text.length > MAX_NAME_CHARS) throw new ProtocolViolationError('a fleet blob request names nothing, or too long a name')
+  }
+  if (!DIGEST.test(request.digest)) throw new ProtocolViolationError('a fleet blob request without a sha256 digest')
+  return { registry: request.registry, repository: request.repository, digest: request.digest }
+}
+
+/**
+ * Asks the trusted peers for a blob stream one at a time, gateways first and then by peer ID
+ * (FleetAsker's order), so every edge asks the same node and its single flight fetches the
+ * blob from the registry once for the fleet. The first that streams wins.
+ */
+export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<{ stream?: FleetBlobStream, peer?: string, misses: Array<{ peer: string, reason: string }> }> {
+  const misses: Array<{ peer: string, reason: string }> = []
+  if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
+  for (const { peer, connection } of pullThroughOrder(peers)) {
+    try {
+      const answer = await fetchFleetBlob(connection, query, options)
+      if ('data' in answer) return { stream: answer, peer, misses }
+      misses.push({ peer, reason: `${answer.status}: ${answer.reason}` })
+    } catch (err) {
+      options.signal.throwIfAborted()
+      misses.push({ peer, reason: err instanceof Error ? err.message : String(err) })
+    }
+  }
+  return { misses }
+}

@@ -1,0 +1,344 @@
+import { decodeMessage, encodeMessage, enumeration, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
+import type { Codec, DecodeOptions } from 'protons-runtime'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface FleetBlobRequest {
+  registry: string
+  repository: string
+  digest: string
+}
+
+export namespace FleetBlobRequest {
+  let _codec: Codec<FleetBlobRequest, Partial<FleetBlobRequest>>
+
+  export const codec = (): Codec<FleetBlobRequest, Partial<FleetBlobRequest>> => {
+    if (_codec == null) {
+      _codec = message<FleetBlobRequest, Partial<FleetBlobRequest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.registry != null && obj.registry !== '')) {
+          w.uint32(10)
+          w.string(obj.registry)
+        }
+
+        if ((obj.repository != null && obj.repository !== '')) {
+          w.uint32(18)
+          w.string(obj.repository)
+        }
+
+        if ((obj.digest != null && obj.digest !== '')) {
+          w.uint32(26)
+          w.string(obj.digest)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          registry: '',
+          repository: '',
+          digest: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.registry = reader.string()
+              break
+            }
+            case 2: {
+              obj.repository = reader.string()
+              break
+            }
+            case 3: {
+              obj.digest = reader.string()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.registry`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.repository`,
+                value: reader.string()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.digest`,
+                value: reader.string()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface FleetBlobRequestRegistryFieldEvent {
+    field: '$.registry'
+    value: string
+  }
+
+  export interface FleetBlobRequestRepositoryFieldEvent {
+    field: '$.repository'
+    value: string
+  }
+
+  export interface FleetBlobRequestDigestFieldEvent {
+    field: '$.digest'
+    value: string
+  }
+
+  export function encode (obj: Partial<FleetBlobRequest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, FleetBlobRequest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobRequest>): FleetBlobRequest {
+    return decodeMessage(buf, FleetBlobRequest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobRequest>): Generator<FleetBlobRequestRegistryFieldEvent | FleetBlobRequestRepositoryFieldEvent | FleetBlobRequestDigestFieldEvent> {
+    return streamMessage(buf, FleetBlobRequest.codec(), opts)
+  }
+}
+
+export interface FleetBlobFrame {
+  kind: FleetBlobFrame.Kind
+  size: bigint
+  data: Uint8Array<ArrayBuffer>
+  reason: string
+  sizeUnknown: boolean
+}
+
+export namespace FleetBlobFrame {
+  export enum Kind {
+    HEADER = 'HEADER',
+    DATA = 'DATA',
+    END = 'END',
+    NOT_FOUND = 'NOT_FOUND',
+    UNAVAILABLE = 'UNAVAILABLE',
+    FAILED = 'FAILED'
+  }
+
+  enum __KindValues {
+    HEADER = 0,
+    DATA = 1,
+    END = 2,
+    NOT_FOUND = 3,
+    UNAVAILABLE = 4,
+    FAILED = 5
+  }
+
+  export namespace Kind {
+    export const codec = (): Codec<Kind, Partial<Kind>> => {
+      return enumeration<Kind>(__KindValues)
+    }
+  }
+
+  let _codec: Codec<FleetBlobFrame, Partial<FleetBlobFrame>>
+
+  export const codec = (): Codec<FleetBlobFrame, Partial<FleetBlobFrame>> => {
+    if (_codec == null) {
+      _codec = message<FleetBlobFrame, Partial<FleetBlobFrame>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.kind != null && __KindValues[obj.kind] !== 0) {
+          w.uint32(8)
+          FleetBlobFrame.Kind.codec().encode(obj.kind, w)
+        }
+
+        if ((obj.size != null && obj.size !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.size)
+        }
+
+        if ((obj.data != null && obj.data.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.data)
+        }
+
+        if ((obj.reason != null && obj.reason !== '')) {
+          w.uint32(34)
+          w.string(obj.reason)
+        }
+
+        if ((obj.sizeUnknown != null && obj.sizeUnknown !== false)) {
+          w.uint32(40)
+          w.bool(obj.sizeUnknown)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          kind: Kind.HEADER,
+          size: 0n,
+          data: uint8ArrayAlloc(0),
+          reason: '',
+          sizeUnknown: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.kind = FleetBlobFrame.Kind.codec().decode(reader)
+              break
+            }
+            case 2: {
+              obj.size = reader.uint64()
+              break
+            }
+            case 3: {
+              obj.data = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.reason = reader.string()
+              break
+            }
+            case 5: {
+              obj.sizeUnknown = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.kind`,
+                value: FleetBlobFrame.Kind.codec().decode(reader)
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.size`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.data`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.reason`,
+                value: reader.string()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.sizeUnknown`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface FleetBlobFrameKindFieldEvent {
+    field: '$.kind'
+    value: FleetBlobFrame.Kind
+  }
+
+  export interface FleetBlobFrameSizeFieldEvent {
+    field: '$.size'
+    value: bigint
+  }
+
+  export interface FleetBlobFrameDataFieldEvent {
+    field: '$.data'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface FleetBlobFrameReasonFieldEvent {
+    field: '$.reason'
+    value: string
+  }
+
+  export interface FleetBlobFrameSizeUnknownFieldEvent {
+    field: '$.sizeUnknown'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<FleetBlobFrame>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, FleetBlobFrame.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): FleetBlobFrame {
+    return decodeMessage(buf, FleetBlobFrame.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent> {
+    return streamMessage(buf, FleetBlobFrame.codec(), opts)
+  }
+}
