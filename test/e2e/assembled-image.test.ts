@@ -95,12 +95,12 @@ describe.skipIf(unavailable !== undefined)(`an image assembled from a pull-throu
     expect(pulled.code, `${pulled.stderr}\n${edge.logs().slice(-4000)}`).toBe(0)
     expect(tripwire.requests).toEqual([])
 
-    // Both nodes made the image a bundle. The gateway had one-blob bundles to fold: the edge
-    // asked it for blobs by digest before the image was whole there. (The edge may have had
-    // some too, or been named the image's bundle for every blob, depending on timing.)
+    // Both nodes made the image a bundle. Whether either had one-blob bundles to fold depends on
+    // timing: blobs the gateway pulls through stream to the edge as they arrive (no bundle), and
+    // one-blob bundles are made only when a peer asks by digest for a blob already whole but not
+    // yet in the image's bundle. Whatever there was, `shoal ls` below lists the image alone.
     const onGateway = await waitFor('the gateway\'s image bundle', async () => assembledLines(gateway)[0], 60_000)
     await waitFor('the edge\'s image bundle', async () => assembledLines(edge)[0], 60_000)
-    expect(onGateway.foldedBlobBundles).toBeGreaterThan(0)
 
     // `shoal ls`: images, not their pieces.
     for (const daemon of [gateway, edge]) {
