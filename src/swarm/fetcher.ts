@@ -374,19 +374,15 @@ export class Fetcher {
       const verdict = this.scheduler.delivered(peer, object, index, now)
       this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
       this.cancel(verdict.cancel)
+      // The memory goes back to the pool through its lease, which gives it back once at most.
+      const lease = this.receiveBuffers.lease(data)
+      const giveBack = (): void => { lease?.release() }
       if (verdict.accepted) {
-        // Given back exactly once: once it is taken again, a second give would lend it twice.
-        let given = false
-        const giveBack = (): void => {
-          if (given) return
-          given = true
-          this.receiveBuffers.give(data)
-        }
         void this.storeChunk(peer, object, index, data, giveBack)
           .finally(giveBack)
           .catch((err: Error) => { this.init.warn(`storing chunk ${index} of ${object} failed`, err) })
       } else {
-        this.receiveBuffers.give(data)
+        giveBack()
       }
     }
     this.schedulePump()
