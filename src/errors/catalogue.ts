@@ -123,6 +123,7 @@ export const ERROR_CATALOGUE = {
   BLOB_DIGEST_MISMATCH: { status: 400, exit: FAILURE, message: 'the uploaded bytes hash to {actual}, not {expected}', registry: 'DIGEST_INVALID', source: 'shoal' },
   REF_RECORD_INVALID: { status: 422, exit: FAILURE, message: 'ref record refused: {why}', source: 'shoal' },
   PREHEAT_RECORD_INVALID: { status: 422, exit: FAILURE, message: 'preheat record refused: {why}', source: 'shoal' },
+  STATUS_RECORD_INVALID: { status: 422, exit: FAILURE, message: 'node status refused: {why}', source: 'shoal' },
   PREHEAT_LIMIT: { status: 409, exit: FAILURE, message: 'this node keeps at most {max} live preheat records', source: 'shoal' },
 
   // ── The store.
