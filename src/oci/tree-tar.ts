@@ -5,42 +5,21 @@ import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import tar from 'tar-stream'
 import { ArchiveDestinationNotEmptyError, ArchiveDuplicateEntryError, ArchiveTooLargeError, ArchiveUnsafePathError, ArchiveUnsupportedError, OciError } from './errors.js'
+import { packTar, type PackEntry } from './tar-pack.js'
 import { normalizeEntryPath, resolveSymlinkTarget } from './tar-path.js'
 
 // A tree tar is how a directory crosses the control API (docs/architecture.md "Paths never
 // cross the control API"): the CLI packs what it pushes and unpacks what it exports, the
 // daemon the other way round, so neither ever acts on a path the other names.
 
-/** Fixed header fields: the same tree gives the same bytes, and no owner crosses over. */
-const FIXED_HEADER = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' }
 /** The root's own entry, so its mode travels too. */
 const ROOT_ENTRY = './'
 
-export type TreeTarEntry =
-  | { path: string, type: 'directory', mode: number }
-  | { path: string, type: 'file', mode: number, size: number, open: () => Readable }
-  | { path: string, type: 'symlink', mode: number, target: string }
+export type TreeTarEntry = PackEntry
 
-/** Writes entries as a tar on `out` (ended when done); `path` is tree-relative, `''` for the root. */
+/** Writes entries as a tar on `out` (ended when done); `path` is tree-relative, `''` for the root, written as `./`. */
 export async function packTreeEntries (entries: AsyncIterable<TreeTarEntry> | Iterable<TreeTarEntry>, out: Writable, options: { signal?: AbortSignal } = {}): Promise<void> {
-  const { signal } = options
-  const pack = tar.pack()
-  const written = pipeline(pack, out, { signal }).then(() => undefined, (err: unknown) => err)
-  try {
-    for await (const entry of entries) {
-      signal?.throwIfAborted()
-      const name = entry.path === '' ? ROOT_ENTRY : normalizeEntryPath(entry.path)
-      if (entry.type === 'directory') await addEntry(pack, { ...FIXED_HEADER, name: name === ROOT_ENTRY ? name : `${name}/`, type: 'directory', mode: entry.mode })
-      else if (entry.type === 'symlink') await addEntry(pack, { ...FIXED_HEADER, name, type: 'symlink', mode: entry.mode, linkname: entry.target })
-      else await addFile(pack, name, entry.mode, entry.size, entry.open())
-    }
-    pack.finalize()
-  } catch (err) {
-    pack.destroy(err as Error)
-    throw (await written) ?? err
-  }
-  const err = await written
-  if (err !== undefined) throw err
+  await packTar(entries, out, { ...options, rootEntry: true })
 }
 
 /**
@@ -177,15 +156,4 @@ async function undo (dest: string, created: boolean): Promise<void> {
   }
   // dest was empty when we started, so everything in it is ours.
   for (const name of await readdir(dest).catch(() => [])) await rm(join(dest, name), { recursive: true, force: true })
-}
-
-async function addEntry (pack: tar.Pack, header: Parameters<tar.Pack["entry"]>[0]): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    pack.entry(header, err => { if (err) reject(err); else resolve() })
-  })
-}
-
-async function addFile (pack: tar.Pack, name: string, mode: number, size: number, source: Readable): Promise<void> {
-  const sink = pack.entry({ ...FIXED_HEADER, name, type: 'file', mode, size })
-  await pipeline(source, sink)
 }
