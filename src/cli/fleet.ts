@@ -26,7 +26,8 @@ export const fleet: Command = async (_args, context) => {
     printLine(context, `${n.peerId}  ${state}  ${seen(n.lastSeenMs)}  v${n.version}  ${labels}  ${n.completeCount} bundle(s)${partial}  ${formatBytes(n.freeBytes)} free  ↑${formatBytes(n.uploadRate)}/s ↓${formatBytes(n.downloadRate)}/s`)
   }
   for (const b of view.bundles) {
-    printLine(context, `  ${b.id.slice(0, 16)}…  ${b.complete} of ${b.total} nodes complete${b.partial > 0 ? `, ${b.partial} arriving` : ''}  ${b.refs.join(' ')}`)
+    const preheat = b.preheat !== undefined ? `  preheat of ${b.preheat.selector === '' ? 'every node' : b.preheat.selector}` : ''
+    printLine(context, `  ${b.id.slice(0, 16)}…  ${b.complete} of ${b.total} nodes complete${b.partial > 0 ? `, ${b.partial} arriving` : ''}${preheat}  ${b.refs.join(' ')}`)
   }
   return EXIT_OK
 }

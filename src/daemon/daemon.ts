@@ -108,7 +108,8 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     preheats = new PreheatKeeper({ store, swarm, logger: logger.child({ module: 'preheat' }), labels, onCounts: counts => { metrics.preheats(counts) } })
     await preheats.start()
     const running = swarm
-    metrics.watchFleet(async () => summarizeFleet(running.fleetView(), await store.listBundles(), { maxNodes: 0 }))
+    const keeper = preheats
+    metrics.watchFleet(async () => summarizeFleet(running.fleetView(), await store.listBundles(), { maxNodes: 0, preheats: keeper.status() }))
     const control = createControlApi({ store, swarm, preheats, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
@@ -137,7 +138,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     // With no token and no networks named, only this machine may push (its own skopeo, a CI job).
     const pushNetworks = config.pushNetworks.length > 0 || token !== undefined ? config.pushNetworks : ['127.0.0.0/8', '::1/128']
     const access = new AccessPolicy({ token, allowedHosts: config.allowedHosts, pushNetworks })
-    const components = { store, swarm }
+    const components = { store, swarm, preheats: keeper }
     const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway, labels })
     const ready = createReadiness(components, { gateway: config.gateway, bootstrap: config.bootstrap })
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>): Promise<ListenAddress> => {

@@ -42,7 +42,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'quota', field: 'quotaBytes', type: 'size', description: 'evict least recently used unpinned bundles above this size (e.g. 50GB)' },
   { name: 'swarm-key', field: 'swarmKeyFile', type: 'path', description: 'pre-shared key file that closes the fleet to strangers (`shoal keygen swarm FILE`)' },
   { name: 'label', field: 'labels', type: 'list', description: 'KEY=VALUE describing this node, for preheat selectors (--label site=store-17); os and arch are detected', aliases: { env: ['SHOAL_LABELS'] } },
-  { name: 'status-interval', field: 'statusIntervalMs', type: 'string', description: 'how often this node signs and gossips its status for `shoal fleet` in a small fleet (500ms, 30s, 5m); it doubles as the fleet grows, to keep the gossip under 1 KiB/s per node', default: '30s' },
+  { name: 'status-interval', field: 'statusIntervalMs', type: 'string', description: 'how often this node signs and gossips its status for `shoal fleet` in a small fleet (500ms, 30s, 5m); it lengthens as the fleet grows, to keep the gossip under 1 KiB/s per node', default: '30s' },
   { name: 'trust', field: 'trust', type: 'list', description: 'publisher peer IDs whose ref records this node accepts' },
   { name: 'upstream', field: 'upstream', type: 'string', description: 'origin registry to pull misses through from (e.g. https://registry-1.docker.io)' },
   { name: 'upstream-user', field: 'upstreamUser', type: 'string', description: 'user for the upstream\'s token service', secret: true },

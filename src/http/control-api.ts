@@ -60,7 +60,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       } else if (route === 'GET /revisions') {
         sendJson(res, 200, await store.revisions(url.searchParams.get('ref') ?? undefined))
       } else if (route === 'GET /fleet') {
-        sendJson(res, 200, summarizeFleet(swarm.fleetView(), await store.listBundles()))
+        sendJson(res, 200, summarizeFleet(swarm.fleetView(), await store.listBundles(), { preheats: components.preheats?.status() }))
       } else if (route === 'GET /peers') {
         sendJson(res, 200, swarm.peers())
       } else if (route === 'POST /push') {
@@ -127,7 +127,7 @@ export async function readStatus (components: ControlApiComponents, init: Contro
   const bundles = await store.listBundles()
   return {
     peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true, labels: { ...init.labels },
-    bundles, peers: swarm.peers(), stats: swarm.stats(), fleet: summarizeFleet(swarm.fleetView(), bundles, { maxNodes: FLEET_PAGE_ROWS }),
+    bundles, peers: swarm.peers(), stats: swarm.stats(), fleet: summarizeFleet(swarm.fleetView(), bundles, { maxNodes: FLEET_PAGE_ROWS, preheats: components.preheats?.status() }),
   }
 }
 

@@ -1,3 +1,4 @@
+import { parseSelector, selectorMatches, type Selector } from '../labels/index.js'
 import type { BundleSummary } from '../store/index.js'
 
 /** One node as its signed status says (the swarm's FleetNode, as the control API answers it). */
@@ -26,11 +27,17 @@ export interface FleetBundleSpread {
   /** This node's names for it, when it has any. */
   refs: string[]
   pinned: boolean
+  /** N: nodes (of the M) that hold it whole. */
   complete: number
   partial: number
-  /** M: every node known (a preheat's selector narrows this once preheats exist). */
+  /** M: the nodes a preheat of it selects, or every node known when none does. */
   total: number
+  /** The preheat's selector when one names this bundle ('' selects every node). */
+  preheat?: { selector: string, ref?: string }
 }
+
+/** A preheat this node holds, as the view needs it (the control API's PreheatStatus has more). */
+export interface FleetPreheat { bundleId: string, selector: string, ref?: string, state: string }
 
 export interface FleetResponse {
   known: number
@@ -52,17 +59,32 @@ export const FLEET_TOP_BUNDLES = 20
  * lists at most 32 bundles, so a bundle held by nodes that hold very many others is undercounted
  * (docs/architecture.md, "Fleet view").
  */
-export function summarizeFleet (nodes: FleetNodeInfo[], local: BundleSummary[], options: { maxNodes?: number, maxBundles?: number } = {}): FleetResponse {
+export function summarizeFleet (nodes: FleetNodeInfo[], local: BundleSummary[], options: { maxNodes?: number, maxBundles?: number, preheats?: FleetPreheat[] } = {}): FleetResponse {
+  // A preheat's spread counts only the nodes its selector picks (M), and N among those.
+  const selectors = new Map<string, { selector: Selector, text: string, ref?: string }>()
+  for (const p of options.preheats ?? []) {
+    if (p.state === 'cancelled') continue
+    try {
+      selectors.set(p.bundleId, { selector: parseSelector(p.selector), text: p.selector, ref: p.ref })
+    } catch {
+      // A record's selector was checked when it was signed and accepted; one that no longer parses counts every node.
+    }
+  }
+  const selected = (id: string, node: FleetNodeInfo): boolean => {
+    const s = selectors.get(id)
+    return s === undefined || selectorMatches(s.selector, node.labels)
+  }
   const complete = new Map<string, number>()
   const partial = new Map<string, number>()
   for (const node of nodes) {
-    for (const id of node.complete) complete.set(id, (complete.get(id) ?? 0) + 1)
-    for (const p of node.partial) partial.set(p.id, (partial.get(p.id) ?? 0) + 1)
+    for (const id of node.complete) if (selected(id, node)) complete.set(id, (complete.get(id) ?? 0) + 1)
+    for (const p of node.partial) if (selected(p.id, node)) partial.set(p.id, (partial.get(p.id) ?? 0) + 1)
   }
   const localById = new Map(local.map(b => [b.id, b]))
-  const ids = new Set([...complete.keys(), ...partial.keys()])
+  const ids = new Set([...complete.keys(), ...partial.keys(), ...selectors.keys()])
+  const wanted = (id: string): number => Number(selectors.has(id) || (localById.get(id)?.pinned ?? false))
   const ranked = [...ids].sort((a, b) =>
-    Number(localById.get(b)?.pinned ?? false) - Number(localById.get(a)?.pinned ?? false) ||
+    wanted(b) - wanted(a) ||
     (complete.get(b) ?? 0) + (partial.get(b) ?? 0) - (complete.get(a) ?? 0) - (partial.get(a) ?? 0) ||
     a.localeCompare(b))
   const bundles = ranked.slice(0, options.maxBundles ?? FLEET_TOP_BUNDLES).map(id => ({
@@ -71,7 +93,8 @@ export function summarizeFleet (nodes: FleetNodeInfo[], local: BundleSummary[], 
     pinned: localById.get(id)?.pinned ?? false,
     complete: complete.get(id) ?? 0,
     partial: partial.get(id) ?? 0,
-    total: nodes.length,
+    total: selectors.has(id) ? nodes.filter(n => selected(id, n)).length : nodes.length,
+    ...(selectors.has(id) ? { preheat: { selector: selectors.get(id)?.text ?? '', ...(selectors.get(id)?.ref !== undefined ? { ref: selectors.get(id)?.ref } : {}) } } : {}),
   }))
   const ordered = [...nodes].sort((a, b) => Number(b.stale) - Number(a.stale) || a.peerId.localeCompare(b.peerId))
   const max = options.maxNodes ?? ordered.length

@@ -20,4 +20,4 @@ export { AccessPolicy, AccessDeniedError, parseNetworks, type AccessPolicyInit }
 export { AddressError, formatListenAddress, parseListenAddress, type ListenAddress } from './api-address.js'
 export { closeListener, listenOn, type ListenerLogger } from './listener.js'
 export { STATUS_PAGE_HTML } from './status-page.js'
-export { summarizeFleet, FLEET_PAGE_ROWS, FLEET_TOP_BUNDLES, type FleetNodeInfo, type FleetBundleSpread, type FleetResponse } from './fleet-view.js'
+export { summarizeFleet, FLEET_PAGE_ROWS, FLEET_TOP_BUNDLES, type FleetNodeInfo, type FleetBundleSpread, type FleetResponse, type FleetPreheat } from './fleet-view.js'

@@ -222,7 +222,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       var share = b.total > 0 ? b.complete / b.total : 0;
       var wrap = document.createElement('div');
       var label = document.createElement('div');
-      label.textContent = b.complete + ' of ' + b.total + ' nodes complete' + (b.partial ? ' · ' + b.partial + ' arriving' : '');
+      label.textContent = b.complete + ' of ' + b.total + ' nodes complete' + (b.partial ? ' · ' + b.partial + ' arriving' : '') + (b.preheat ? ' · preheat of ' + (b.preheat.selector || 'every node') : '');
       var bar = document.createElement('div');
       bar.className = 'bar' + (b.total > 0 && b.complete === b.total ? ' done' : '');
       var fill = document.createElement('span');

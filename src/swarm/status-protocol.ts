@@ -25,7 +25,7 @@ export interface StatusGossipComponents {
 }
 
 export interface StatusGossipInit {
-  /** The heartbeat period of a small fleet (DEFAULT_STATUS_INTERVAL_MS); it doubles as the fleet grows. */
+  /** The heartbeat period of a small fleet (DEFAULT_STATUS_INTERVAL_MS); it grows with the fleet (statusIntervalMs). */
   intervalMs?: number
   /** A neighbour sent a forged or malformed status, or too many: the swarm charges it (peer-score.ts). */
   onInvalid?: (peer: string, why: string) => void
@@ -35,17 +35,21 @@ export interface StatusGossipInit {
   random?: () => number
 }
 
+/** Each step of the adaptive period is a quarter longer than the last (see statusIntervalMs). */
+const INTERVAL_STEP = 1.25
+
 /**
- * The heartbeat period for a fleet of `knownNodes`: the configured one, doubled until each
- * node's share of everyone's refreshes (each received about STATUS_FANOUT times) fits
- * STATUS_BUDGET_BYTES_PER_SECOND. Doubling, not a exact fit, so a growing fleet changes each
- * node's promised period (and so its body) rarely. Shared with scripts/simulate-gossip.ts.
+ * The heartbeat period for a fleet of `knownNodes`: the configured one, lengthened in steps of
+ * a quarter until this node's share of everyone's refreshes (each received about STATUS_FANOUT
+ * times) fits STATUS_BUDGET_BYTES_PER_SECOND. In steps, not an exact fit, so a fleet whose size
+ * wobbles does not change each node's promised period (its body) at every heartbeat. Shared
+ * with scripts/simulate-gossip.ts.
  */
 export function statusIntervalMs (knownNodes: number, configuredMs = DEFAULT_STATUS_INTERVAL_MS): number {
   const neededMs = knownNodes * STATUS_FANOUT * STATUS_REFRESH_WIRE_BYTES * 1000 / STATUS_BUDGET_BYTES_PER_SECOND
   let interval = Math.max(MIN_STATUS_INTERVAL_MS, configuredMs)
-  while (interval < neededMs && interval * 2 <= MAX_STATUS_INTERVAL_MS) interval *= 2
-  return interval
+  while (interval < neededMs && interval * INTERVAL_STEP <= MAX_STATUS_INTERVAL_MS) interval *= INTERVAL_STEP
+  return Math.round(interval)
 }
 
 /**
@@ -279,7 +283,7 @@ export class StatusGossip {
     }
     set.add(publisher)
     if (this.flushTimer === undefined && !this.controller.signal.aborted) {
-      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; void this.flush() }, Math.min(MAX_STATUS_FLUSH_DELAY_MS, this.intervalMs / 5))
+      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; void this.flush() }, Math.min(MAX_STATUS_FLUSH_DELAY_MS, this.intervalMs / 10))
       this.flushTimer.unref()
     }
   }

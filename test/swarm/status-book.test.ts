@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, StatusBook, statusIntervalMs, statusLimits, type NodeStatusFields } from '../../src/swarm/index.js'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { HeldStatus } from '../../src/swarm/status-book.js'
+import { summarizeFleet, type FleetNodeInfo } from '../../src/http/index.js'
+
+const fields = (labels: Record<string, string>, complete: string[] = []): NodeStatusFields => ({
+  version: '1.0.0', labels, complete, completeCount: complete.length, partial: [], partialCount: 0, freeBytes: 1, uploadRate: 0, downloadRate: 0, intervalMs: 1000,
+})
+
+async function held (at: number, sequence: number, f = fields({})): Promise<HeldStatus> {
+  const key = await createPeerKey()
+  const body = encodeStatusBody(f)
+  const signed = await signStatus(key, body, sequence)
+  return { publisher: peerIdOfKey(key), publisherKey: Uint8Array.from(publicKeyToProtobuf(key.publicKey)), sequence, bodyHash: signed.bodyHash, fields: f, body, stamp: signed.stamp, signature: signed.signature, heardAt: at }
+}
+
+describe('the status book', () => {
+  it('marks a node stale after 4 of its periods of silence and forgets it after 16', async () => {
+    let now = 0
+    const book = new StatusBook('self', () => now)
+    const node = await held(0, 1)
+    expect(book.accept(node)).toBe('accepted')
+    now = statusLimits.STALE_AFTER_INTERVALS * 1000
+    expect(book.view()[0]?.stale).toBe(false)
+    now += 1
+    expect(book.view()[0]?.stale).toBe(true)
+    now = statusLimits.DROP_AFTER_INTERVALS * 1000 + 1
+    expect(book.view()).toEqual([])
+  })
+
+  it('keeps only newer heartbeats, and none closer than half the publisher\'s period', async () => {
+    const book = new StatusBook('self', () => 0)
+    const node = await held(0, 10_000)
+    book.accept(node)
+    expect(book.accept({ ...node, sequence: 9_000 })).toBe('older')
+    expect(book.accept({ ...node, sequence: 10_100 })).toBe('too-soon')
+    expect(book.accept({ ...node, sequence: 10_600 })).toBe('accepted')
+  })
+
+  it('forgets the longest silent node when full', async () => {
+    let now = 0
+    const book = new StatusBook('self', () => now, 2)
+    const a = await held(0, 1)
+    const b = await held(5, 1)
+    book.accept(a)
+    book.accept(b)
+    now = 10
+    book.accept(await held(10, 1))
+    expect(book.get(a.publisher)).toBeUndefined()
+    expect(book.get(b.publisher)).toBeDefined()
+    expect(book.size).toBe(2)
+  })
+})
+
+describe('the adaptive heartbeat period', () => {
+  it('stays at the configured period in a small fleet and lengthens with the fleet', () => {
+    expect(statusIntervalMs(3, 30_000)).toBe(30_000)
+    expect(statusIntervalMs(1000, 30_000)).toBeGreaterThan(statusIntervalMs(100, 30_000))
+    // Each node's share of everyone's refreshes fits the budget.
+    for (const n of [1000, 5000]) {
+      const perNode = n * statusLimits.STATUS_FANOUT * statusLimits.STATUS_REFRESH_WIRE_BYTES / (statusIntervalMs(n) / 1000)
+      expect(perNode).toBeLessThanOrEqual(statusLimits.STATUS_BUDGET_BYTES_PER_SECOND)
+    }
+  })
+})
+
+describe('the fleet summary', () => {
+  const id1 = 'a'.repeat(64)
+  const node = (peerId: string, labels: Record<string, string>, complete: string[], stale = false): FleetNodeInfo => ({
+    peerId, self: false, stale, lastSeenMs: 0, sequence: 1, ...fields(labels, complete),
+  })
+  it('counts a preheat\'s spread among the nodes its selector picks, and every node otherwise', () => {
+    const nodes = [node('p1', { site: 'a' }, [id1]), node('p2', { site: 'a' }, []), node('p3', { site: 'b' }, [id1], true)]
+    expect(summarizeFleet(nodes, []).bundles).toEqual([{ id: id1, refs: [], pinned: false, complete: 2, partial: 0, total: 3 }])
+    const view = summarizeFleet(nodes, [], { preheats: [{ bundleId: id1, selector: 'site=a', state: 'pulling' }] })
+    expect(view.bundles[0]).toMatchObject({ complete: 1, total: 2, preheat: { selector: 'site=a' } })
+    expect(view.stale).toBe(1)
+    // Stale nodes first, so a cut table still shows them.
+    expect(summarizeFleet(nodes, [], { maxNodes: 1 })).toMatchObject({ truncated: true, nodes: [{ peerId: 'p3' }] })
+  })
+})
