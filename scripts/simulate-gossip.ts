@@ -25,7 +25,7 @@ import { createPeerKey, encodeStatusBody, pickTargets, signStatus, statusInterva
 import { seededRandom } from './simulate/random.js'
 import { buildTopology } from './simulate/topology.js'
 
-interface Options { nodes: number[], degree: number, periods: number, change: number, seed: number }
+export interface Options { nodes: number[], degree: number, periods: number, change: number, seed: number }
 
 function parseArgs (argv: string[]): Options {
   const options: Options = { nodes: [1000, 5000], degree: 20, periods: 3, change: 0.02, seed: 1 }
@@ -45,7 +45,7 @@ function parseArgs (argv: string[]): Options {
 }
 
 /** Wire sizes of one refresh and one full status inside a batch, from real encoded messages. */
-async function wireSizes (): Promise<{ refresh: number, full: number }> {
+export async function wireSizes (): Promise<{ refresh: number, full: number }> {
   const key = await createPeerKey()
   const id = (n: number): string => n.toString(16).padStart(64, '0')
   const body = encodeStatusBody({
@@ -60,7 +60,7 @@ async function wireSizes (): Promise<{ refresh: number, full: number }> {
   return { refresh, full: full + encodeVarint(full).byteLength - 1 }
 }
 
-interface SizeResult {
+export interface SizeResult {
   nodes: number
   periodS: number
   recvBytesPerS: { mean: number, max: number }
@@ -74,7 +74,7 @@ interface SizeResult {
   wallS: number
 }
 
-function run (nodes: number, options: Options, sizes: { refresh: number, full: number }): SizeResult {
+export function run (nodes: number, options: Options, sizes: { refresh: number, full: number }): SizeResult {
   const started = performance.now()
   const random = seededRandom(options.seed)
   const topology = buildTopology(nodes, options.degree, options.degree, random)
