@@ -8,6 +8,15 @@ import { foldBlobBundles, type ImageBlob, type Store } from '../store/index.js'
 
 /** Images waiting for their blobs at once; past this the oldest is dropped (it is asked for again if a client wants it). */
 const MAX_PENDING_IMAGES = 256
+/**
+ * How long after an image is made a bundle the one-blob bundles it covers are folded into it.
+ * Not at once: a peer told a one-blob bundle's ID just before (a fleet answer) must still find
+ * its description here, and a bundle a neighbour names and then lacks counts against that
+ * neighbour (folded at once, an edge named a one-blob bundle by the gateway found it gone when
+ * it asked for its description, and the blob 404ed). Chunks are asked by object, so a pull
+ * under way is not affected by the fold itself.
+ */
+export const FOLD_BLOB_BUNDLES_AFTER_MS = 10 * 60 * 1000
 /** An image whose blobs stop coming is forgotten after this long. */
 const PENDING_IMAGE_TTL_MS = 30 * 60 * 1000
 
@@ -27,6 +36,8 @@ export interface ImageAssemblerInit {
   logger?: HttpLogger
   /** A bundle was made (the daemon announces it). */
   onAssembled?: (image: PulledThroughImage) => void
+  /** FOLD_BLOB_BUNDLES_AFTER_MS unless given (tests: 0, at once). */
+  foldAfterMs?: number
 }
 
 /**
@@ -36,13 +47,15 @@ export interface ImageAssemblerInit {
  * other child manifests ride along, they are small), so a client pulling one platform of a
  * multi-platform image fetches that platform only. A platform that completes later makes a
  * newer bundle and the ref moves to it. The one-blob bundles made to move its blobs through
- * the fleet meanwhile are removed once the image's bundle covers them (foldBlobBundles).
+ * the fleet meanwhile are removed FOLD_BLOB_BUNDLES_AFTER_MS after the image's bundle covers
+ * them (foldBlobBundles).
  */
 export class ImageAssembler {
   private readonly pending = new Map<string, PendingImage>()
   private running: Promise<void> = Promise.resolve()
   private queued = false
   private readonly lifetime = new AbortController()
+  private readonly folds = new Set<NodeJS.Timeout>()
 
   constructor (private readonly init: ImageAssemblerInit) {}
 
@@ -72,6 +85,8 @@ export class ImageAssembler {
 
   async close (): Promise<void> {
     this.lifetime.abort(new Error('the image assembler is closing'))
+    for (const timer of this.folds) clearTimeout(timer)
+    this.folds.clear()
     await this.running
   }
 
@@ -104,7 +119,7 @@ export class ImageAssembler {
     const result = await commitImage(store, { ref: image.ref, bytes, hex: image.digest.slice('sha256:'.length), document, blobs: parts.blobs, local: image.local, signal })
     const seconds = (Date.now() - image.since) / 1000
     // The one-blob bundles that moved this image's blobs before it was whole are covered now.
-    const folded = await foldBlobBundles(store, result.bundleId)
+    this.scheduleFold(result.bundleId)
     if (document.kind === 'index' && parts.children < parts.of) {
       image.committedChildren = parts.children
     } else {
@@ -112,11 +127,33 @@ export class ImageAssembler {
     }
     this.init.logger?.info('image made a bundle', {
       ref: image.ref, digest: image.digest, bundleId: result.bundleId, platforms: document.kind === 'index' ? `${parts.children}/${parts.of}` : undefined, seconds,
-      ...(folded.length > 0 ? { foldedBlobBundles: folded.length } : {}),
       // Why a ref did not move: the fleet's record for it is kept (RefTarget.local).
       ...(image.local ? { refSet: result.revision !== undefined ? 'local' : 'kept the trusted record' } : {}),
     })
     this.init.onAssembled?.({ ref: image.ref, bundleId: result.bundleId, digest: image.digest, seconds })
+  }
+
+  private scheduleFold (bundleId: string): void {
+    const fold = async (): Promise<void> => {
+      if (this.lifetime.signal.aborted) return
+      try {
+        const folded = await foldBlobBundles(this.init.store, bundleId)
+        if (folded.length > 0) this.init.logger?.info('one-blob bundles folded into their image\'s bundle', { bundleId, folded: folded.length })
+      } catch (err) {
+        this.init.logger?.warn('folding one-blob bundles into an image\'s bundle failed', { bundleId, err })
+      }
+    }
+    const afterMs = this.init.foldAfterMs ?? FOLD_BLOB_BUNDLES_AFTER_MS
+    if (afterMs <= 0) {
+      this.running = this.running.then(fold)
+      return
+    }
+    const timer = setTimeout(() => {
+      this.folds.delete(timer)
+      this.running = this.running.then(fold)
+    }, afterMs)
+    timer.unref()
+    this.folds.add(timer)
   }
 }
 
