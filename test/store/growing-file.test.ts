@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, rename, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { GrowingFile, GrowingFileFailedError } from '../../src/store/index.js'
+
+/** Reads until `count` bytes arrived, then stops (the reader stays open). */
+async function firstBytes (read: AsyncIterable<Uint8Array>, count: number): Promise<{ bytes: Buffer, rest: AsyncIterator<Uint8Array> }> {
+  const iterator = read[Symbol.asyncIterator]()
+  const pieces: Uint8Array[] = []
+  let total = 0
+  while (total < count) {
+    const next = await iterator.next()
+    if (next.done === true) break
+    pieces.push(next.value)
+    total += next.value.byteLength
+  }
+  return { bytes: Buffer.concat(pieces), rest: iterator }
+}
+
+describe('GrowingFile: a staging file read while it is written', () => {
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'shoal-growing-')) })
+  afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('gives readers every byte but the last until the writer completes, then the rest, even after the file moved', async () => {
+    const file = await GrowingFile.create(join(dir, 'staging'), 10)
+    const reader = file.reader()
+    const signal = new AbortController().signal
+    const read = reader.read({ stallMs: 10_000, signal })
+    await file.append(Buffer.from('0123456789'))
+    const { bytes, rest } = await firstBytes(read, 9)
+    expect(bytes.toString()).toBe('012345678')
+    // Nothing more until the writer says the whole file checked out.
+    const last = rest.next()
+    let settled = false
+    void last.then(() => { settled = true })
+    await new Promise(resolve => setImmediate(resolve))
+    expect(settled).toBe(false)
+    // The store takes the file (a rename) before the reader is done: the open handle still reads it.
+    await rename(file.path, join(dir, 'object'))
+    file.complete()
+    expect(Buffer.from((await last).value as Uint8Array).toString()).toBe('9')
+    expect((await rest.next()).done).toBe(true)
+    await file.writerFinished()
+    await reader.close()
+  })
+
+  it('removes the file and fails every reader when the writer fails', async () => {
+    const file = await GrowingFile.create(join(dir, 'staging'), 8)
+    const readers = [file.reader(), file.reader()]
+    await file.append(Buffer.from('abcd'))
+    const reads = readers.map(async (reader) => {
+      const got: Uint8Array[] = []
+      for await (const piece of reader.read({ stallMs: 10_000, signal: new AbortController().signal })) got.push(piece)
+      return got
+    })
+    await file.fail(new GrowingFileFailedError('the upstream dropped'))
+    for (const read of reads) await expect(read).rejects.toThrow('the upstream dropped')
+    expect(existsSync(join(dir, 'staging'))).toBe(false)
+    for (const reader of readers) await reader.close()
+  })
+
+  it('fails a reader when nothing new arrives within its stall time', async () => {
+    const file = await GrowingFile.create(join(dir, 'staging'), undefined)
+    const reader = file.reader()
+    const read = reader.read({ stallMs: 50, signal: new AbortController().signal })
+    await expect(read.next()).rejects.toMatchObject({ code: 'GROWING_FILE_FAILED' })
+    await reader.close()
+    await file.fail(new Error('test over'))
+  })
+})
