@@ -26,8 +26,13 @@ export const MAX_FLEET_BLOB_STREAMS_PER_CONNECTION = 16
  * the answerer's clear FAILED, not as our timeout.
  */
 export const FLEET_BLOB_STALL_MS = 90 * 1000
-/** Received frames held for a slow consumer before the stream is paused (yamux then stops the sender). */
-const QUEUE_PAUSE_BYTES = 4 * 1024 * 1024
+/**
+ * Received frames held for a slow consumer (the edge writing to disk) before the stream is
+ * failed. Not pause()/resume(): under load a paused 512 MiB stream was closed under us (the
+ * resume threw "Cannot resume a stream that is closing/closed"); the consumer is a file append,
+ * normally faster than the link, so this bound is memory insurance, not flow control.
+ */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/
 
@@ -162,14 +167,10 @@ async function * dataFrames (incoming: IncomingFrames, stream: Stream, size: num
   }
 }
 
-/**
- * Frames of the answer as they come, held while the consumer is busy; past QUEUE_PAUSE_BYTES
- * the stream is paused, so yamux stops crediting the sender (FACTS.md) and memory stays bounded.
- */
+/** Frames of the answer as they come, held while the consumer is busy (up to MAX_QUEUED_BYTES). */
 class IncomingFrames {
   private readonly frames: Uint8Array[] = []
   private queuedBytes = 0
-  private paused = false
   private failure: Error | undefined
   private wake: (() => void) | undefined
 
@@ -180,10 +181,7 @@ class IncomingFrames {
       onFrame: (frame) => {
         this.frames.push(frame)
         this.queuedBytes += frame.byteLength
-        if (this.queuedBytes > QUEUE_PAUSE_BYTES && !this.paused) {
-          this.paused = true
-          stream.pause()
-        }
+        if (this.queuedBytes > MAX_QUEUED_BYTES) throw new FleetBlobFailedError(`more than ${MAX_QUEUED_BYTES} bytes of a fleet blob waited to be written here`)
         this.notify()
       },
       onEnd: () => { this.finish(new ProtocolViolationError('the fleet blob stream ended before its END')) },
@@ -198,10 +196,6 @@ class IncomingFrames {
       const frame = this.frames.shift()
       if (frame !== undefined) {
         this.queuedBytes -= frame.byteLength
-        if (this.paused && this.queuedBytes <= QUEUE_PAUSE_BYTES / 2) {
-          this.paused = false
-          this.stream.resume()
-        }
         return frame
       }
       if (this.failure !== undefined) throw this.failure
