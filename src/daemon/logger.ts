@@ -54,13 +54,32 @@ export function createLogger (level: LogLevel = 'info', base: Record<string, unk
 }
 
 function wrap (log: PinoLogger): Logger {
-  return {
-    debug: (msg, fields) => { log.debug(fields ?? {}, msg) },
-    info: (msg, fields) => { log.info(fields ?? {}, msg) },
-    warn: (msg, fields) => { log.warn(fields ?? {}, msg) },
-    error: (msg, fields) => { log.error(fields ?? {}, msg) },
-    child: fields => wrap(log.child(fields)),
+  const write = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>): void => {
+    try {
+      log[level](plainFields(fields), msg)
+    } catch (err) {
+      // A log line must never take the daemon down: write the message without its fields.
+      log[level]({ logFieldsDropped: err instanceof Error ? err.message : String(err) }, msg)
+    }
   }
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error'), child: fields => wrap(log.child(plainFields(fields))) }
+}
+
+/**
+ * Fields with DOM-style events and event targets (a stream's 'close' event, an AbortSignal)
+ * described instead of passed on: redaction reads their keys through a copy, and their getters
+ * throw ERR_INVALID_THIS on anything but the real object — one such field crashed a daemon.
+ */
+function plainFields (fields: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (fields === undefined) return {}
+  let out: Record<string, unknown> | undefined
+  for (const [key, value] of Object.entries(fields)) {
+    const plain = value instanceof Event ? { event: value.type } : value instanceof AbortSignal ? { aborted: value.aborted } : value
+    if (plain === value) continue
+    out ??= { ...fields }
+    out[key] = plain
+  }
+  return out ?? fields
 }
 
 /** An error as a log shows it: what a person acts on, the stack only when it is a fault. */

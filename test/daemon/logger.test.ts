@@ -41,6 +41,16 @@ describe('the daemon logger (pino)', () => {
     })
   })
 
+  it('writes a line whose fields hold an event or an abort signal, and never throws (one crashed a daemon)', () => {
+    const { out, lines } = sink()
+    const log = createLogger('info', {}, out)
+    log.warn('chunk stream closed', { error: new Event('close'), signal: AbortSignal.abort() })
+    log.child({ module: 'swarm' }).warn('nested', { detail: { stream: { reset: new Event('reset') } } })
+    expect(lines()).toHaveLength(2)
+    expect(lines()[0]).toMatchObject({ msg: 'chunk stream closed', error: { event: 'close' }, signal: { aborted: true } })
+    expect(lines()[1]).toMatchObject({ msg: 'nested', module: 'swarm' })
+  })
+
   it('shows an error by its name, message and code (the stack only for one without a code)', () => {
     const { out, lines } = sink()
     const log = createLogger('info', {}, out)
