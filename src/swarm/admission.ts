@@ -1,3 +1,4 @@
+import { MAX_NEW_IDENTITIES_PER_IP, NEW_IDENTITY_INTERVAL_MS } from './constants.js'
 import { ipOf } from './peer-score.js'
 import type { BanList } from './ban-list.js'
 import type { Connection, ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
@@ -8,7 +9,9 @@ import type { Connection, ConnectionGater, MultiaddrConnection } from '@libp2p/i
  * yet upgraded) and a bounded share of the established ones. Without this, 11 silent sockets
  * from one host filled libp2p's 10 pending-upgrade slots and no new peer could join, with or
  * without the swarm key. Outbound dials are not limited here: a node keeps reaching the peers
- * it knows while strangers flood it.
+ * it knows while strangers flood it. After the handshake (the first point a peer ID is known)
+ * an IP may bring only so many new identities: a key costs an attacker nothing, so without
+ * this a banned peer came straight back as another.
  */
 
 export interface AdmissionInit {
@@ -16,6 +19,26 @@ export interface AdmissionInit {
   maxPendingPerIp: number
   /** Established connections from one IP (NATed sites put many daemons behind one). */
   maxConnectionsPerIp: number
+  /** New identities one IP may bring at once (default MAX_NEW_IDENTITIES_PER_IP)… */
+  maxNewIdentitiesPerIp?: number
+  /** …and then one per this long (default NEW_IDENTITY_INTERVAL_MS). */
+  newIdentityIntervalMs?: number
+  now?: () => number
+}
+
+/** IPs whose identities are remembered; beyond this the oldest is forgotten. */
+const MAX_TRACKED_IPS = 4096
+/** Identities remembered per IP (as many as it may connect with, and some churn). */
+const MAX_IDENTITIES_PER_TRACKED_IP = 256
+/** An identity seen from an IP within this long comes back free (a restarted daemon). */
+const IDENTITY_MEMORY_MS = 60 * 60_000
+
+interface IpIdentities {
+  /** peer → last seen from this IP. */
+  seen: Map<string, number>
+  /** New identities this IP may still bring now, and when that was computed. */
+  tokens: number
+  at: number
 }
 
 export class ConnectionAdmission {
@@ -23,6 +46,10 @@ export class ConnectionAdmission {
   private readonly pending = new Map<string, number>()
   /** Inbound connections counted in `pending`, and their IP. */
   private readonly counted = new WeakMap<MultiaddrConnection, string>()
+
+  private readonly identities = new Map<string, IpIdentities>()
+  /** New identities refused so far (tests, and what a flood was denied). */
+  refusedIdentities = 0
 
   constructor (
     private readonly bans: BanList,
@@ -40,6 +67,14 @@ export class ConnectionAdmission {
     return {
       ...banned,
       denyInboundConnection: (maConn) => this.deny(maConn),
+      denyInboundEncryptedConnection: (peerId, maConn) => {
+        if (banned.denyInboundEncryptedConnection?.(peerId, maConn) === true) return true
+        if (this.denyIdentity(peerId.toString(), maConn)) {
+          this.settle(maConn)
+          return true
+        }
+        return false
+      },
       denyInboundUpgradedConnection: (peerId, maConn) => {
         this.settle(maConn)
         return banned.denyInboundUpgradedConnection?.(peerId, maConn) ?? false
@@ -62,6 +97,43 @@ export class ConnectionAdmission {
     this.counted.set(maConn, ip)
     // A socket that closes before its upgrade (a timeout, a reset) gives its slot back.
     maConn.addEventListener('close', () => { this.settle(maConn) }, { once: true })
+    return false
+  }
+
+  /** Whether `peer` is a new identity from an IP that brought its share of them. */
+  private denyIdentity (peer: string, maConn: MultiaddrConnection): boolean {
+    const ip = ipOf(maConn.remoteAddr.toString())
+    if (ip === undefined) return false
+    const now = (this.init.now ?? Date.now)()
+    let state = this.identities.get(ip)
+    if (state === undefined) {
+      if (this.identities.size >= MAX_TRACKED_IPS) {
+        const oldest = this.identities.keys().next().value
+        if (oldest !== undefined) this.identities.delete(oldest)
+      }
+      state = { seen: new Map(), tokens: this.init.maxNewIdentitiesPerIp ?? MAX_NEW_IDENTITIES_PER_IP, at: now }
+      this.identities.set(ip, state)
+    }
+    const lastSeen = state.seen.get(peer)
+    const connected = this.connections().some(c => c.remotePeer.toString() === peer)
+    if (connected || (lastSeen !== undefined && now - lastSeen < IDENTITY_MEMORY_MS)) {
+      state.seen.delete(peer)
+      state.seen.set(peer, now)
+      return false
+    }
+    const burst = this.init.maxNewIdentitiesPerIp ?? MAX_NEW_IDENTITIES_PER_IP
+    state.tokens = Math.min(burst, state.tokens + (now - state.at) / (this.init.newIdentityIntervalMs ?? NEW_IDENTITY_INTERVAL_MS))
+    state.at = now
+    if (state.tokens < 1) {
+      this.refusedIdentities++
+      return true
+    }
+    state.tokens--
+    if (state.seen.size >= MAX_IDENTITIES_PER_TRACKED_IP) {
+      const oldest = state.seen.keys().next().value
+      if (oldest !== undefined) state.seen.delete(oldest)
+    }
+    state.seen.set(peer, now)
     return false
   }
 

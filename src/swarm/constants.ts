@@ -181,6 +181,14 @@ export const MAX_PENDING_UPGRADES = 32
 export const MAX_PENDING_UPGRADES_PER_IP = 8
 /** Established connections from one IP: room for a NATed site, not for one host's throwaway identities. */
 export const MAX_CONNECTIONS_PER_IP = 32
+/**
+ * New identities (peer IDs not connected now nor seen from that IP within the last hour)
+ * one IP may bring: this many at once, then one per NEW_IDENTITY_INTERVAL_MS. A site's
+ * daemons keep their keys, so they pay this once; a flood of throwaway identities (a new
+ * key after each ban) is slowed to a trickle.
+ */
+export const MAX_NEW_IDENTITIES_PER_IP = 32
+export const NEW_IDENTITY_INTERVAL_MS = 2_000
 /** The whole inbound handshake (key check, noise, yamux), not libp2p's 10 s: a LAN needs milliseconds. */
 export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
 /** Discovered peers are dialed until this many are connected. */

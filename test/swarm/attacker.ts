@@ -14,11 +14,14 @@ import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
 export class Attacker {
   private constructor (readonly node: Libp2p) {}
 
-  static async start (): Promise<Attacker> {
+  /** `localAddress`: dial from this address (another loopback address plays another host). */
+  static async start (options: { localAddress?: string } = {}): Promise<Attacker> {
+    // net.connect takes localAddress; @libp2p/tcp passes dialOpts through but does not type it.
+    const dialOpts = options.localAddress === undefined ? undefined : { localAddress: options.localAddress } as Record<string, unknown>
     const node = await createLibp2p({
       privateKey: await createPeerKey(),
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
+      addresses: { listen: options.localAddress === undefined ? ['/ip4/127.0.0.1/tcp/0'] : [] },
+      transports: [tcp({ dialOpts })],
       connectionEncrypters: [noise()],
       // The daemons' windows (libp2p-node.ts): yamux peers must agree on the initial window.
       streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW_BYTES, maxStreamWindowSize: YAMUX_WINDOW_BYTES, maxReadBufferLength: YAMUX_WINDOW_BYTES * 2 } })],

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url'
 export interface FloodRound {
   /** The identity that flooded this round. */
   peerId: string
+  /** The target would not let it connect (its IP brought too many new identities). */
+  refused: boolean
 }
 
 interface Reply { id: number, result?: unknown, error?: string }
@@ -56,6 +58,21 @@ export class HostileProcess {
   /** Row 10 with a fresh identity: how many OK answers each chunk got over `rounds` asks. */
   async leech (address: string, bundleId: string, object: string, chunkCount: number, rounds: number): Promise<number[]> {
     return await this.call('leech', { address, bundleId, object, chunkCount, rounds }) as number[]
+  }
+
+  /** `count` fresh identities connect to `address` from `localAddress` and stay connected. */
+  async identityFlood (address: string, count: number, localAddress: string): Promise<number> {
+    return await this.call('identityFlood', { address, count, localAddress }) as number
+  }
+
+  /** Hangs up every identity of the flood. */
+  async release (): Promise<void> {
+    await this.call('release', {})
+  }
+
+  /** Identities of the flood still connected (the rest were refused). */
+  async admitted (): Promise<number> {
+    return await this.call('admitted', {}) as number
   }
 
   /** Identities the process started so far. */
