@@ -3,6 +3,7 @@ import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { FrameQueue, sendFrame } from './framing.js'
+import { MessageTooLargeError, ProtocolViolationError } from './errors.js'
 import { StatusBatch, type SignedStatus, type StatusRefresh } from './pb/swarm-status.pb.js'
 import { StatusBook, type FleetNode, type HeldStatus } from './status-book.js'
 import {
@@ -176,11 +177,14 @@ export class StatusGossip {
     let batch: StatusBatch
     try {
       const frame = await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })
-      batch = StatusBatch.decode(frame, { limits: { statuses: STATUS_RECORDS_BURST, refreshes: STATUS_RECORDS_BURST } })
+      batch = decodeBatch(frame)
       await stream.close()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
-      this.init.onInvalid?.(from, `status batch: ${err instanceof Error ? err.message : String(err)}`)
+      // Only what the sender got wrong is charged: a reset or a timeout is what a loaded,
+      // honest node's stream does, and charging it banned whole honest fleets under load.
+      if (err instanceof ProtocolViolationError || err instanceof MessageTooLargeError) this.init.onInvalid?.(from, `status batch: ${err.message}`)
+      else this.components.log.debug('status batch not received', { from, err })
       return
     }
     const count = batch.statuses.length + batch.refreshes.length
@@ -365,5 +369,14 @@ export class StatusGossip {
     const allowed = Math.max(0, Math.min(wanted, Math.floor(bucket.tokens)))
     bucket.tokens -= allowed
     return allowed
+  }
+}
+
+/** A batch as received; an undecodable one is the sender's fault. */
+function decodeBatch (frame: Uint8Array): StatusBatch {
+  try {
+    return StatusBatch.decode(frame, { limits: { statuses: STATUS_RECORDS_BURST, refreshes: STATUS_RECORDS_BURST } })
+  } catch (err) {
+    throw new ProtocolViolationError(`a status batch does not decode: ${err instanceof Error ? err.message : String(err)}`)
   }
 }

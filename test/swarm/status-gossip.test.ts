@@ -76,4 +76,24 @@ describe('the status gossip', () => {
       await attacker.stop()
     }
   })
+
+  it('does not charge a neighbour whose status stream is reset, and charges one that sends what does not decode', async () => {
+    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
+    const peer = await Attacker.start()
+    try {
+      const connection = await peer.connect(victim.address)
+      const charges: string[] = []
+      victim.swarm.on('peer:penalized', (e) => { if (e.peer === peer.peerId) charges.push(e.detail) })
+      // A loaded honest node's stream is reset before its batch is sent: no fault of the sender's.
+      const reset = await connection.newStream(STATUS_PROTOCOL)
+      reset.abort(new Error('reset under load'))
+      // Then bytes that are no status batch: that is charged, and is the first charge.
+      const penalized = nextEvent(victim.swarm, 'peer:penalized', e => e.peer === peer.peerId)
+      await exchange(connection, STATUS_PROTOCOL, frame(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])))
+      expect((await penalized).detail).toMatch(/does not decode/)
+      expect(charges).toHaveLength(1)
+    } finally {
+      await peer.stop()
+    }
+  })
 })
