@@ -2,7 +2,7 @@ import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } 
 import { ProtocolViolationError, SwarmError } from './errors.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS, pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
 import { FrameQueue, readFrames, sendFrame } from './framing.js'
-import { FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
+import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 /**
@@ -27,12 +27,18 @@ export const MAX_FLEET_BLOB_STREAMS_PER_CONNECTION = 16
  */
 export const FLEET_BLOB_STALL_MS = 90 * 1000
 /**
- * Received frames held for a slow consumer (the edge writing to disk) before the stream is
- * failed. Not pause()/resume(): under load a paused 512 MiB stream was closed under us (the
- * resume threw "Cannot resume a stream that is closing/closed"); the consumer is a file append,
- * normally faster than the link, so this bound is memory insurance, not flow control.
+ * Blob data the answerer sends ahead of the asker's acknowledgements. Flow control by the
+ * protocol, not by the transport: an edge's disk is often slower than its link (a 512 MiB layer
+ * over loopback queued 64 MiB at a loaded edge and failed), and pause()/resume() of a libp2p
+ * stream failed under load ("Cannot resume a stream that is closing/closed").
  */
-const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+export const FLEET_BLOB_WINDOW_BYTES = 16 * 1024 * 1024
+/** The asker acknowledges each time it has taken in this much more. */
+const FLEET_BLOB_ACK_EVERY_BYTES = FLEET_BLOB_WINDOW_BYTES / 4
+/** Received data held for the consumer: the window and a frame; an answerer past it ignores the window. */
+const MAX_QUEUED_BYTES = FLEET_BLOB_WINDOW_BYTES + MAX_FLEET_BLOB_FRAME_BYTES
+/** Acknowledgements that may wait unread at the answerer (it reads them as they come). */
+const MAX_QUEUED_ACKS = 64
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/
 
@@ -67,7 +73,7 @@ export class FleetBlobFailedError extends SwarmError {
 
 export async function serveFleetBlobRequest (respond: FleetBlobResponder | undefined, stream: Stream, connection: Connection, lifetime: AbortSignal): Promise<void> {
   // Attached before the first await: data that arrives with no listener would be buffered.
-  const frames = new FrameQueue(stream, { maxFrameBytes: MAX_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
+  const frames = new FrameQueue(stream, { maxFrameBytes: MAX_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: MAX_QUEUED_ACKS })
   const gone = new AbortController()
   stream.addEventListener('close', () => { gone.abort(new Error('the asker closed the stream')) }, { once: true })
   const signal = AbortSignal.any([lifetime, gone.signal])
@@ -85,9 +91,12 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     }
     bytes = answer.bytes
     await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }), { signal })
+    const window = new SendWindow(frames, signal)
     try {
       for await (const data of bytes.read({ stallMs: FLEET_BLOB_STALL_MS, signal })) {
+        await window.room()
         await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.DATA, data: data as Uint8Array<ArrayBuffer> }), { signal })
+        window.sent(data.byteLength)
       }
     } catch (err) {
       if (signal.aborted) throw err
@@ -171,6 +180,8 @@ async function * dataFrames (incoming: IncomingFrames, stream: Stream, size: num
 class IncomingFrames {
   private readonly frames: Uint8Array[] = []
   private queuedBytes = 0
+  private consumed = 0
+  private acked = 0
   private failure: Error | undefined
   private wake: (() => void) | undefined
 
@@ -181,7 +192,7 @@ class IncomingFrames {
       onFrame: (frame) => {
         this.frames.push(frame)
         this.queuedBytes += frame.byteLength
-        if (this.queuedBytes > MAX_QUEUED_BYTES) throw new FleetBlobFailedError(`more than ${MAX_QUEUED_BYTES} bytes of a fleet blob waited to be written here`)
+        if (this.queuedBytes > MAX_QUEUED_BYTES) throw new ProtocolViolationError(`a fleet blob stream sent more than its ${FLEET_BLOB_WINDOW_BYTES}-byte window ahead of our acknowledgements`)
         this.notify()
       },
       onEnd: () => { this.finish(new ProtocolViolationError('the fleet blob stream ended before its END')) },
@@ -196,6 +207,7 @@ class IncomingFrames {
       const frame = this.frames.shift()
       if (frame !== undefined) {
         this.queuedBytes -= frame.byteLength
+        this.acknowledge(frame.byteLength)
         return frame
       }
       if (this.failure !== undefined) throw this.failure
@@ -216,6 +228,15 @@ class IncomingFrames {
     }
   }
 
+  /** Tells the answerer what was taken in, every FLEET_BLOB_ACK_EVERY_BYTES (frame sizes: a frame's few header bytes count too, which only acknowledges early). */
+  private acknowledge (bytes: number): void {
+    this.consumed += bytes
+    if (this.consumed - this.acked < FLEET_BLOB_ACK_EVERY_BYTES || this.stream.status !== 'open') return
+    this.acked = this.consumed
+    // Not awaited: an ack is a few bytes, and a stream that cannot take it fails the read anyway.
+    sendFrame(this.stream, FleetBlobAck.encode({ consumed: BigInt(this.consumed) })).catch(() => undefined)
+  }
+
   private notify (): void {
     const wake = this.wake
     this.wake = undefined
@@ -225,6 +246,56 @@ class IncomingFrames {
   private finish (err: Error): void {
     this.failure ??= err
     this.notify()
+  }
+}
+
+/**
+ * The answerer's side of the window: data sent, and the asker's acknowledgements read as they
+ * come. `room()` waits while the window is full (the asker's disk is the bottleneck); an asker
+ * that stops acknowledging fails the stream after FLEET_BLOB_STALL_MS.
+ */
+class SendWindow {
+  private sentBytes = 0
+  private acked = 0
+  private wake: (() => void) | undefined
+  private failure: Error | undefined
+
+  constructor (private readonly frames: FrameQueue, private readonly signal: AbortSignal) {
+    void this.readAcks()
+  }
+
+  sent (bytes: number): void {
+    this.sentBytes += bytes
+  }
+
+  async room (): Promise<void> {
+    while (this.sentBytes - this.acked >= FLEET_BLOB_WINDOW_BYTES) {
+      if (this.failure !== undefined) throw this.failure
+      this.signal.throwIfAborted()
+      await new Promise<void>((resolve) => { this.wake = resolve })
+    }
+  }
+
+  private async readAcks (): Promise<void> {
+    try {
+      for (;;) {
+        const ack = FleetBlobAck.decode(await this.frames.next({ timeoutMs: FLEET_BLOB_STALL_MS, signal: this.signal }))
+        const consumed = Number(ack.consumed)
+        // Frame sizes include a few header bytes per frame: an ack may run a little ahead of the data.
+        if (consumed < this.acked || consumed > this.sentBytes + FLEET_BLOB_WINDOW_BYTES) throw new ProtocolViolationError(`a fleet blob acknowledgement of ${consumed} bytes when ${this.sentBytes} were sent`)
+        this.acked = consumed
+        this.wakeSender()
+      }
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err))
+      this.wakeSender()
+    }
+  }
+
+  private wakeSender (): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
   }
 }
 

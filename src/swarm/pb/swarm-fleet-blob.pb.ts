@@ -342,3 +342,92 @@ export namespace FleetBlobFrame {
     return streamMessage(buf, FleetBlobFrame.codec(), opts)
   }
 }
+
+export interface FleetBlobAck {
+  consumed: bigint
+}
+
+export namespace FleetBlobAck {
+  let _codec: Codec<FleetBlobAck, Partial<FleetBlobAck>>
+
+  export const codec = (): Codec<FleetBlobAck, Partial<FleetBlobAck>> => {
+    if (_codec == null) {
+      _codec = message<FleetBlobAck, Partial<FleetBlobAck>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.consumed != null && obj.consumed !== 0n)) {
+          w.uint32(8)
+          w.uint64(obj.consumed)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          consumed: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.consumed = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.consumed`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface FleetBlobAckConsumedFieldEvent {
+    field: '$.consumed'
+    value: bigint
+  }
+
+  export function encode (obj: Partial<FleetBlobAck>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, FleetBlobAck.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobAck>): FleetBlobAck {
+    return decodeMessage(buf, FleetBlobAck.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobAck>): Generator<FleetBlobAckConsumedFieldEvent> {
+    return streamMessage(buf, FleetBlobAck.codec(), opts)
+  }
+}
