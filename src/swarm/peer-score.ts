@@ -39,6 +39,9 @@ export const OFFENCE_COST: Record<OffenceKind, number> = {
   'slow-reader': banAfter(4),
 }
 
+/** Offences no honest peer commits however loaded it is: only these lead to bans by address prefix. */
+const MALICE: ReadonlySet<OffenceKind> = new Set<OffenceKind>(['bad-data', 'violation', 'invalid-record'])
+
 export interface PeerScoreInit {
   now?: () => number
   /** At or below this score a peer is banned. */
@@ -145,7 +148,10 @@ export class PeerScores {
     // After the ban the peer starts over just above the threshold: one more offence bans it again.
     record.score = this.threshold + 1
     const verdict: BanVerdict = { peer, reason: record.lastOffence, durationMs }
-    const prefix = address === undefined ? undefined : addressPrefix(address)
+    // Only proof of malice counts toward a prefix ban: slow, stalled or refusing peers are what
+    // a CPU-starved honest fleet looks like, and edges of one site share a /24 (a 16-host run
+    // banned its own subnet after three honest edges were banned as slow).
+    const prefix = address === undefined || !MALICE.has(kind) ? undefined : addressPrefix(address)
     if (prefix !== undefined) {
       let offenders = this.prefixOffenders.get(prefix)
       if (offenders === undefined) {

@@ -65,6 +65,13 @@ describe('PeerScores', () => {
     expect(scores.offend('k1', 'bad-data', 'x', '/ip4/10.1.2.3/tcp/4001')?.prefix).toBeUndefined()
     expect(scores.offend('k2', 'bad-data', 'x', '/ip4/10.1.2.9/tcp/4001')?.prefix).toBeUndefined()
     expect(scores.offend('k3', 'bad-data', 'x', '/ip4/10.1.2.77/tcp/4001')?.prefix).toBe('10.1.2.0/24')
+    // Peers banned for being slow or stalling are what a loaded honest site looks like: never its prefix.
+    const slow = new PeerScores({ now: clock().now, prefixBanAfter: 3 })
+    for (const peer of ['s1', 's2', 's3', 's4']) {
+      let verdict
+      while (verdict === undefined) verdict = slow.offend(peer, 'slow', 'late', '/ip4/10.9.9.1/tcp/4001') ?? slow.offend(peer, 'stall', 'silent', '/ip4/10.9.9.2/tcp/4001')
+      expect(verdict.prefix).toBeUndefined()
+    }
     expect(addressPrefix('/ip4/127.0.0.1/tcp/1')).toBeUndefined()
     expect(addressPrefix('/ip6/2001:db8:1:2:3:4:5:6/tcp/1')).toBe('2001:db8:1:2::/64')
     expect(addressPrefix('/ip6/2001:db8::1/tcp/1')).toBe('2001:db8:0:0::/64')
