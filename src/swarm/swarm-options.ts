@@ -67,6 +67,12 @@ export interface SwarmInit {
   manifestSearchTimeoutMs?: number
   maxNeighbours?: number
   yamuxWindowBytes?: number
+  /**
+   * New identities one IP may bring at once before they come one per NEW_IDENTITY_INTERVAL_MS
+   * (default MAX_NEW_IDENTITIES_PER_IP). Raised only where one address plays many peers on
+   * purpose (the wire fuzzer re-keys after every ban).
+   */
+  maxNewIdentitiesPerIp?: number
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
 }
 

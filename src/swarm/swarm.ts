@@ -187,7 +187,7 @@ export class Swarm extends SwarmEventEmitter {
       swarmKey: this.init.swarmKey,
       pnetCipher: this.init.pnetCipher,
       gater: new ConnectionAdmission(this.bans, () => this.node?.getConnections() ?? [], {
-        maxPendingPerIp: MAX_PENDING_UPGRADES_PER_IP, maxConnectionsPerIp: MAX_CONNECTIONS_PER_IP,
+        maxPendingPerIp: MAX_PENDING_UPGRADES_PER_IP, maxConnectionsPerIp: MAX_CONNECTIONS_PER_IP, maxNewIdentitiesPerIp: this.init.maxNewIdentitiesPerIp,
       }).gater(),
       yamuxWindowBytes: this.init.yamuxWindowBytes,
     })
