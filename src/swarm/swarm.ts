@@ -260,11 +260,11 @@ export class Swarm extends SwarmEventEmitter {
         maxInboundStreams: MAX_PREHEAT_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_PREHEAT_STREAMS_PER_CONNECTION,
       })
       // A node that joins late, or restarts, learns every live preheat from its first neighbour.
-      await node.register(PREHEAT_PROTOCOL, { onConnect: (_peerId, connection) => { void preheats.sendAll(connection) } })
+      await node.register(PREHEAT_PROTOCOL, { onConnect: (_peerId, connection) => { preheats.sendAll(connection).catch((err: unknown) => { this.sendAllFailed('preheat', err) }) } })
     }
     await this.statusGossip.attach(node)
     await node.register(REF_PROTOCOL, {
-      onConnect: (_peerId, connection) => { void this.refs.sendAll(connection) },
+      onConnect: (_peerId, connection) => { this.refs.sendAll(connection).catch((err: unknown) => { this.sendAllFailed('ref', err) }) },
     })
     await node.register(HAVE_PROTOCOL, {
       onConnect: (peerId, connection) => { this.maybeOpenHave(peerId.toString(), connection) },
@@ -406,6 +406,11 @@ export class Swarm extends SwarmEventEmitter {
     // edge answering 404 for every new tag while its bootstrap address was right there.
     if (this.trustedPeers().length === 0) await this.redialTrustedBootstrap(signal)
     return await this.fleet.ask(query, { signal })
+  }
+
+  /** A new neighbour could not be sent our records: while stopping (the store closed) that is expected. */
+  private sendAllFailed (what: string, err: unknown): void {
+    if (this.running) this.warn(`could not send ${what} records to a new neighbour`, err instanceof Error ? err : new Error(String(err)))
   }
 
   /** Dials the bootstrap addresses (each ends in /p2p/<id>, checked at start) of trusted peers, within `signal`. */
