@@ -5,6 +5,7 @@ import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } 
 import { FrameQueue, sendFrame } from './framing.js'
 import { MessageTooLargeError, ProtocolViolationError } from './errors.js'
 import { StatusBatch, type SignedStatus, type StatusRefresh } from './pb/swarm-status.pb.js'
+import { RecordAllowance } from './record-allowance.js'
 import { StatusBook, type FleetNode, type HeldStatus } from './status-book.js'
 import {
   DEFAULT_STATUS_INTERVAL_MS, DROP_AFTER_INTERVALS, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, MAX_STATUS_CLOCK_AHEAD_MS,
@@ -87,7 +88,7 @@ export class StatusGossip {
   private readonly knows = new Map<string, Map<string, Known>>()
   /** neighbour → publishers to send it at the next flush. */
   private readonly pending = new Map<string, Set<string>>()
-  private readonly allowance = new Map<string, { tokens: number, at: number }>()
+  private readonly allowance: RecordAllowance
   private heartbeatTimer: NodeJS.Timeout | undefined
   private flushTimer: NodeJS.Timeout | undefined
   private controller = new AbortController()
@@ -100,6 +101,7 @@ export class StatusGossip {
     this.peerId = peerIdFromPublicKey(components.privateKey.publicKey).toString()
     this.publisherKey = Uint8Array.from(publicKeyToProtobuf(components.privateKey.publicKey))
     this.book = new StatusBook(this.peerId, this.now)
+    this.allowance = new RecordAllowance({ burst: STATUS_RECORDS_BURST, perSecond: STATUS_RECORDS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
   }
 
   /** The current heartbeat period (it grows with the fleet). */
@@ -188,7 +190,7 @@ export class StatusGossip {
       return
     }
     const count = batch.statuses.length + batch.refreshes.length
-    let allowed = this.take(from, count)
+    let allowed = this.allowance.take(from, count)
     if (allowed < count) this.init.onInvalid?.(from, `sent ${count} statuses, more than its allowance of ${allowed}`)
     for (const signed of batch.statuses) {
       if (allowed-- <= 0) break
@@ -350,25 +352,6 @@ export class StatusGossip {
         return
       }
     }
-  }
-
-  /** Takes up to `wanted` statuses from the neighbour's allowance; returns how many it may send. */
-  private take (peer: string, wanted: number): number {
-    const now = this.now()
-    let bucket = this.allowance.get(peer)
-    if (bucket === undefined) {
-      if (this.allowance.size >= MAX_KNOWN_NODES) {
-        const oldest = this.allowance.keys().next().value
-        if (oldest !== undefined) this.allowance.delete(oldest)
-      }
-      bucket = { tokens: STATUS_RECORDS_BURST, at: now }
-      this.allowance.set(peer, bucket)
-    }
-    bucket.tokens = Math.min(STATUS_RECORDS_BURST, bucket.tokens + (now - bucket.at) / 1000 * STATUS_RECORDS_PER_SECOND)
-    bucket.at = now
-    const allowed = Math.max(0, Math.min(wanted, Math.floor(bucket.tokens)))
-    bucket.tokens -= allowed
-    return allowed
   }
 }
 
