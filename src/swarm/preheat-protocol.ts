@@ -1,9 +1,6 @@
-import type { Connection, PrivateKey, Stream } from '@libp2p/interface'
-import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
-import { FrameQueue, sendFrame } from './framing.js'
-import { PreheatBatch, SignedPreheatRecord } from './pb/swarm-preheat.pb.js'
-import { signPreheatRecord, verifyPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
-import { RecordAllowance } from './record-allowance.js'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { signPreheatRecord, openPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
+import { RecordSync, type RecordSyncComponents, type RecordSyncInit } from './record-sync.js'
 import { MAX_PREHEAT_RECORDS } from '../store/index.js'
 
 export const PREHEAT_PROTOCOL = '/shoal/preheat/1.0.0'
@@ -19,8 +16,6 @@ export const MAX_PREHEAT_CLOCK_AHEAD_MS = 10 * 60_000
  */
 export const PREHEAT_RECORDS_BURST = MAX_PREHEAT_RECORDS
 export const PREHEAT_RECORDS_PER_SECOND = 32
-/** Untrusted publishers remembered for the log-once rule. */
-const MAX_WARNED_PUBLISHERS = 1024
 
 export interface PreheatRecordStore {
   /** Keeps the record when it is newer than the one held for its bundle; 'full' when the store holds its bound already. */
@@ -28,60 +23,43 @@ export interface PreheatRecordStore {
   preheatRecords: () => Promise<Uint8Array[]>
 }
 
-export interface PreheatSyncLogger {
-  debug: (msg: string, fields?: Record<string, unknown>) => void
-  warn: (msg: string, fields?: Record<string, unknown>) => void
-}
-
-export interface PreheatSyncInit {
-  /** A neighbour sent an invalid record or too many: the swarm charges it (peer-score.ts). */
-  onInvalid?: (peer: string, why: string) => void
+export interface PreheatSyncInit extends RecordSyncInit {
   /** A record from a trusted publisher was accepted (here or from a neighbour). */
   onAccepted?: (record: VerifiedPreheatRecord) => void
-  now?: () => number
 }
 
 /**
- * /shoal/preheat/1.0.0: the ref protocol's model for preheat intents. A node sends its records
- * to a neighbour when they connect (so a node that joins late, or restarts, learns every live
- * intent) and passes on each record it accepts (gossip). A record counts only when its
- * signature checks out, its publisher is trusted (`--trust`, or this node), and it is newer
- * than the one held for its bundle. An untrusted publisher is logged once, then at debug.
+ * /shoal/preheat/1.0.0: signed preheat intents, synced as record-sync.ts describes, so a node
+ * that joins late, or restarts, learns every live intent from its first neighbour. The store
+ * keeps, per bundle, the newest record, so a replay cannot undo a cancel. An untrusted
+ * publisher is warned about once, then logged at debug.
  */
 export class PreheatSync {
-  private readonly allowance: RecordAllowance
-  private readonly warned = new Set<string>()
-  private readonly now: () => number
+  private readonly sync: RecordSync<VerifiedPreheatRecord>
 
-  constructor (
-    private readonly store: PreheatRecordStore,
-    private readonly trusted: ReadonlySet<string>,
-    private readonly connections: () => Connection[],
-    private readonly log: PreheatSyncLogger,
-    private readonly init: PreheatSyncInit = {},
-  ) {
-    this.now = init.now ?? Date.now
-    this.allowance = new RecordAllowance({ burst: PREHEAT_RECORDS_BURST, perSecond: PREHEAT_RECORDS_PER_SECOND, maxPeers: 4096, now: this.now })
+  constructor (private readonly store: PreheatRecordStore, components: RecordSyncComponents, private readonly init: PreheatSyncInit = {}) {
+    this.sync = new RecordSync(components, {
+      name: 'preheat',
+      protocol: PREHEAT_PROTOCOL,
+      maxBatchBytes: MAX_PREHEAT_BATCH_BYTES,
+      maxStreamsPerConnection: MAX_PREHEAT_STREAMS_PER_CONNECTION,
+      maxClockAheadMs: MAX_PREHEAT_CLOCK_AHEAD_MS,
+      allowance: { burst: PREHEAT_RECORDS_BURST, perSecond: PREHEAT_RECORDS_PER_SECOND },
+      open: openPreheatRecord,
+      keep: async (record, from) => {
+        const verdict = await store.acceptPreheatRecord(record)
+        if (verdict === 'full') components.log.warn('preheat record dropped: this node holds the most preheat records it keeps', { from, bundleId: record.bundleId, max: MAX_PREHEAT_RECORDS })
+        if (verdict !== 'accepted') return false
+        init.onAccepted?.(record)
+        return true
+      },
+      held: async () => await store.preheatRecords(),
+      untrustedAdvice: 'trust its key with --trust if it should steer this node',
+    }, init)
   }
 
-  /** Inbound stream: one batch, then the sender closes. */
-  readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
-    const frames = new FrameQueue(stream, { maxFrameBytes: MAX_PREHEAT_BATCH_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
-    try {
-      const batch = PreheatBatch.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
-      await stream.close()
-      const from = connection.remotePeer.toString()
-      const allowed = this.allowance.take(from, batch.records.length)
-      if (allowed < batch.records.length) this.init.onInvalid?.(from, `sent ${batch.records.length} preheat records, more than its allowance of ${allowed}`)
-      const accepted: Uint8Array[] = []
-      for (const signed of batch.records.slice(0, allowed)) {
-        const record = await this.apply(SignedPreheatRecord.encode(signed), from)
-        if (record !== undefined) accepted.push(record.signed)
-      }
-      if (accepted.length > 0) await this.broadcast(accepted, from)
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    }
+  async attach (node: Pick<Libp2p, 'handle' | 'register'>): Promise<void> {
+    await this.sync.attach(node)
   }
 
   /** Signs and keeps an intent of this node's operator, then tells every neighbour. */
@@ -90,66 +68,8 @@ export class PreheatSync {
     const verdict = await this.store.acceptPreheatRecord(record)
     if (verdict === 'full') throw new PreheatLimitError()
     this.init.onAccepted?.(record)
-    await this.broadcast([record.signed])
+    await this.sync.broadcast([record.signed])
     return record
-  }
-
-  /** Hands every record this node holds to one neighbour (on connect). */
-  async sendAll (connection: Connection): Promise<void> {
-    const records = await this.store.preheatRecords()
-    if (records.length > 0) await this.send(connection, records)
-  }
-
-  private async apply (signed: Uint8Array, from: string): Promise<VerifiedPreheatRecord | undefined> {
-    let record: VerifiedPreheatRecord
-    try {
-      record = await verifyPreheatRecord(signed)
-    } catch (err) {
-      this.log.debug('preheat record refused', { from, err })
-      this.init.onInvalid?.(from, err instanceof Error ? err.message : String(err))
-      return undefined
-    }
-    if (!this.trusted.has(record.publisher)) {
-      // Once per publisher at warn: an operator wants to know a stranger tries to fill their
-      // disks, but not a line per gossip round.
-      if (!this.warned.has(record.publisher) && this.warned.size < MAX_WARNED_PUBLISHERS) {
-        this.warned.add(record.publisher)
-        this.log.warn('preheat record from an untrusted publisher ignored (further ones from it at debug); trust its key with --trust if it should steer this node', { from, publisher: record.publisher, bundleId: record.bundleId })
-      } else {
-        this.log.debug('preheat record from an untrusted publisher ignored', { from, publisher: record.publisher, bundleId: record.bundleId })
-      }
-      return undefined
-    }
-    if (record.sequence > this.now() + MAX_PREHEAT_CLOCK_AHEAD_MS) {
-      this.log.warn('preheat record refused: its sequence is ahead of this node\'s clock', { from, publisher: record.publisher, bundleId: record.bundleId, sequence: record.sequence })
-      return undefined
-    }
-    const verdict = await this.store.acceptPreheatRecord(record)
-    if (verdict === 'full') {
-      this.log.warn('preheat record dropped: this node holds the most preheat records it keeps', { from, bundleId: record.bundleId, max: MAX_PREHEAT_RECORDS })
-      return undefined
-    }
-    if (verdict !== 'accepted') return undefined
-    this.init.onAccepted?.(record)
-    return record
-  }
-
-  private async broadcast (records: Uint8Array[], except?: string): Promise<void> {
-    await Promise.allSettled(this.connections()
-      .filter(c => c.remotePeer.toString() !== except && c.status === 'open')
-      .map(async c => { await this.send(c, records) }))
-  }
-
-  private async send (connection: Connection, records: Uint8Array[]): Promise<void> {
-    try {
-      const stream = await connection.newStream(PREHEAT_PROTOCOL, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) })
-      const batch = PreheatBatch.encode({ records: records.map(r => SignedPreheatRecord.decode(r)) })
-      const signal = AbortSignal.timeout(MESSAGE_TIMEOUT_MS)
-      await sendFrame(stream, batch, { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      this.log.debug('could not send preheat records', { peer: connection.remotePeer.toString(), err })
-    }
   }
 }
 

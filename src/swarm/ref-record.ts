@@ -1,11 +1,9 @@
-import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
-import { RefRecord, SignedRefRecord } from './pb/swarm-ref.pb.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { RefRecord } from './pb/swarm-ref.pb.js'
 import { SwarmError } from './errors.js'
+import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
 
-/** Domain separation: a ref signature can never be mistaken for any other libp2p signature. */
-const SIGNATURE_PREFIX = Buffer.from('shoal-ref-record/1\n')
 /** A record is a name, an ID, a digest and a key: a few hundred bytes. */
 export const MAX_REF_RECORD_BYTES = 4096
 
@@ -28,62 +26,46 @@ export class RefRecordError extends SwarmError {
   }
 }
 
+const REF_RECORD: SignedRecordKind<RefRecord> = {
+  prefix: Buffer.from('shoal-ref-record/1\n'),
+  maxBytes: MAX_REF_RECORD_BYTES,
+  decode: (record) => RefRecord.decode(record),
+  invalid: (why, options) => new RefRecordError(why, options),
+}
+
 /** Signs `ref → bundle` with the publisher's key; the sequence is the publisher's clock, so it only grows. */
 export async function signRefRecord (key: PrivateKey, fields: { ref: string, bundleId: string, manifestDigest?: string, sequence?: number }): Promise<VerifiedRefRecord> {
   const sequence = fields.sequence ?? Date.now()
-  const record = RefRecord.encode({
+  const { signed, publisher } = await signRecord(REF_RECORD, key, publisherKey => RefRecord.encode({
     ref: fields.ref,
     bundleId: Buffer.from(fields.bundleId, 'hex'),
     manifestDigest: fields.manifestDigest ?? '',
     sequence: BigInt(sequence),
-    publisher: Uint8Array.from(publicKeyToProtobuf(key.publicKey)),
-  })
-  const signature = await key.sign(Buffer.concat([SIGNATURE_PREFIX, record]))
-  const signed = SignedRefRecord.encode({ record: Uint8Array.from(record), signature: Uint8Array.from(signature) })
-  return { ref: fields.ref, bundleId: fields.bundleId, manifestDigest: fields.manifestDigest, sequence, publisher: peerIdFromPublicKey(key.publicKey).toString(), signed }
-}
-
-/**
- * A ref record decoded but not yet verified: its publisher is known from the bytes, so a
- * caller can refuse an untrusted one before paying for the Ed25519 verify (a flood of
- * records from strangers then costs a decode each, not a signature check).
- */
-export interface OpenedRefRecord {
-  /** The publisher the record claims, as a peer ID; not proven until `verify()` resolves. */
-  publisher: string
-  ref: string
-  verify: () => Promise<VerifiedRefRecord>
+    publisher: publisherKey,
+  }))
+  return { ref: fields.ref, bundleId: fields.bundleId, manifestDigest: fields.manifestDigest, sequence, publisher, signed }
 }
 
 /** Decodes a signed record from anyone and checks its shape; the signature is checked by `verify()`. */
-export function openRefRecord (signed: Uint8Array): OpenedRefRecord {
-  if (signed.byteLength > MAX_REF_RECORD_BYTES) throw new RefRecordError(`it is larger than ${MAX_REF_RECORD_BYTES} bytes`)
-  let envelope: SignedRefRecord
-  let record: RefRecord
-  let publisherKey: ReturnType<typeof publicKeyFromProtobuf>
-  try {
-    envelope = SignedRefRecord.decode(signed)
-    record = RefRecord.decode(envelope.record)
-    publisherKey = publicKeyFromProtobuf(record.publisher)
-  } catch (err) {
-    throw new RefRecordError('it does not decode', { cause: err })
-  }
+export function openRefRecord (signed: Uint8Array): PendingRecord<VerifiedRefRecord> {
+  const { record, publisher, verify } = openRecord(REF_RECORD, signed)
   if (record.bundleId.byteLength !== 32) throw new RefRecordError('its bundle ID is not 32 bytes')
   if (record.ref === '' || record.ref.length > 512) throw new RefRecordError('its ref is empty or too long')
-  const publisher = peerIdFromPublicKey(publisherKey).toString()
-  const verify = async (): Promise<VerifiedRefRecord> => {
-    const valid = await publisherKey.verify(Buffer.concat([SIGNATURE_PREFIX, envelope.record]), envelope.signature)
-    if (!valid) throw new RefRecordError(`the signature does not match publisher ${publisher}`)
-    return {
-      ref: record.ref,
-      bundleId: Buffer.from(record.bundleId).toString('hex'),
-      manifestDigest: record.manifestDigest === '' ? undefined : record.manifestDigest,
-      sequence: Number(record.sequence),
-      publisher,
-      signed: Uint8Array.from(signed),
-    }
+  return {
+    publisher,
+    subject: { ref: record.ref },
+    verify: async () => {
+      await verify()
+      return {
+        ref: record.ref,
+        bundleId: Buffer.from(record.bundleId).toString('hex'),
+        manifestDigest: record.manifestDigest === '' ? undefined : record.manifestDigest,
+        sequence: Number(record.sequence),
+        publisher,
+        signed: Uint8Array.from(signed),
+      }
+    },
   }
-  return { publisher, ref: record.ref, verify }
 }
 
 /** Decodes and checks a signed record from anyone; whether its publisher is trusted is the caller's call. */

@@ -24,11 +24,12 @@ import { PeerScores, type OffenceKind } from './peer-score.js'
 import { ProviderRecords } from './providers.js'
 import { RateLimiter } from './rate-limiter.js'
 import { BanFile } from './ban-file.js'
-import { MAX_REF_STREAMS_PER_CONNECTION, REF_PROTOCOL, RefSync, type RefSyncStats } from './ref-protocol.js'
+import { RefSync } from './ref-protocol.js'
+import type { RecordSyncStats } from './record-sync.js'
 import { parseTrustedPublisher } from './ref-record.js'
 import { Semaphore } from './semaphore.js'
 import { SwarmEventEmitter } from './swarm-events.js'
-import { MAX_PREHEAT_STREAMS_PER_CONNECTION, PREHEAT_PROTOCOL, PreheatSync, type PreheatRecordStore } from './preheat-protocol.js'
+import { PreheatSync, type PreheatRecordStore } from './preheat-protocol.js'
 import { verifyPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
 import { StatusGossip } from './status-protocol.js'
 import type { FleetNode } from './status-book.js'
@@ -128,14 +129,17 @@ export class Swarm extends SwarmEventEmitter {
       onViolation: (peer, err) => { this.penalize(peer, 'violation', `have stream: ${err.message}`) },
     })
     this.trusted = trustedPublishers(init)
-    this.refs = new RefSync(this.store, this.trusted, () => this.node?.getConnections() ?? [], this.log, {
+    const records = { trusted: this.trusted, connections: () => this.node?.getConnections() ?? [], log: this.log }
+    this.refs = new RefSync(this.store, records, {
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+      onSendAllFailed: (err) => { this.sendAllFailed('ref', err) },
     })
     this.preheatStore = components.preheats
     this.preheats = components.preheats === undefined
       ? undefined
-      : new PreheatSync(components.preheats, this.trusted, () => this.node?.getConnections() ?? [], this.log, {
+      : new PreheatSync(components.preheats, records, {
         onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+        onSendAllFailed: (err) => { this.sendAllFailed('preheat', err) },
         onAccepted: (record) => { this.emit('preheat:accepted', record) },
       })
     this.statusGossip = new StatusGossip({
@@ -245,27 +249,15 @@ export class Swarm extends SwarmEventEmitter {
     await node.handle(CHUNK_PROTOCOL, (stream, connection) => { this.chunkServer.handleStream(stream, connection) }, {
       maxInboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION,
     })
-    await node.handle(REF_PROTOCOL, (stream, connection) => { void this.refs.handle(stream, connection) }, {
-      maxInboundStreams: MAX_REF_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_REF_STREAMS_PER_CONNECTION,
-    })
+    await this.refs.attach(node)
     await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
     })
     await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION,
     })
-    const preheats = this.preheats
-    if (preheats !== undefined) {
-      await node.handle(PREHEAT_PROTOCOL, (stream, connection) => { void preheats.handle(stream, connection) }, {
-        maxInboundStreams: MAX_PREHEAT_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_PREHEAT_STREAMS_PER_CONNECTION,
-      })
-      // A node that joins late, or restarts, learns every live preheat from its first neighbour.
-      await node.register(PREHEAT_PROTOCOL, { onConnect: (_peerId, connection) => { preheats.sendAll(connection).catch((err: unknown) => { this.sendAllFailed('preheat', err) }) } })
-    }
+    await this.preheats?.attach(node)
     await this.statusGossip.attach(node)
-    await node.register(REF_PROTOCOL, {
-      onConnect: (_peerId, connection) => { this.refs.sendAll(connection).catch((err: unknown) => { this.sendAllFailed('ref', err) }) },
-    })
     await node.register(HAVE_PROTOCOL, {
       onConnect: (peerId, connection) => { this.maybeOpenHave(peerId.toString(), connection) },
     })
@@ -491,7 +483,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */
-  refStats (): RefSyncStats {
+  refStats (): RecordSyncStats {
     return this.refs.stats()
   }
 

@@ -1,0 +1,219 @@
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { FrameQueue, sendFrame } from './framing.js'
+import { RecordBatch } from './pb/swarm-record.pb.js'
+import { RecordAllowance } from './record-allowance.js'
+import type { PendingRecord } from './signed-record.js'
+
+/** What the sync needs of any kind's verified record. */
+export interface SyncedRecord {
+  publisher: string
+  /** The publisher's clock when it signed: a record far ahead of ours is refused. */
+  sequence: number
+  /** The record as it travels, to store and forward unchanged. */
+  signed: Uint8Array
+}
+
+/** One kind of signed record: its protocol, its bounds, and how it is read and kept. */
+export interface RecordKind<V extends SyncedRecord> {
+  /** 'ref', 'preheat': names the records in logs and in what a neighbour is charged for. */
+  name: string
+  protocol: string
+  /** One batch carries every record a node holds. */
+  maxBatchBytes: number
+  /** Batches are rare and short-lived: a few at once per connection is plenty. */
+  maxStreamsPerConnection: number
+  /** A sequence further ahead of our clock than this is refused, so one record cannot outrank every later one. */
+  maxClockAheadMs: number
+  /** Records verified per neighbour: a burst, then a rate per second (RecordAllowance). */
+  allowance: { burst: number, perSecond: number }
+  /** Decodes and checks the shape of a signed record from anyone (throws the kind's typed error). */
+  open: (signed: Uint8Array) => PendingRecord<V>
+  /** Keeps a verified record of a trusted publisher; true when it was news to pass on. */
+  keep: (record: V, from: string) => Promise<boolean>
+  /** Every record this node holds, as signed: what a new neighbour is sent. */
+  held: () => Promise<Uint8Array[]>
+  /**
+   * When set, a record from an untrusted publisher is warned about with this advice the first
+   * time per publisher, then logged at debug; when not, always at debug.
+   */
+  untrustedAdvice?: string
+}
+
+export interface RecordSyncComponents {
+  /** Publishers whose records count: `--trust`, and this node. */
+  trusted: ReadonlySet<string>
+  connections: () => Connection[]
+  log: {
+    debug: (msg: string, fields?: Record<string, unknown>) => void
+    warn: (msg: string, fields?: Record<string, unknown>) => void
+  }
+}
+
+export interface RecordSyncInit {
+  /** A neighbour sent an invalid record or too many: the swarm charges it (peer-score.ts). */
+  onInvalid?: (peer: string, why: string) => void
+  /** Sending our records to a new neighbour failed (the store may be closing). */
+  onSendAllFailed?: (err: unknown) => void
+  now?: () => number
+}
+
+/** What inbound records cost: how many were verified, and how many were turned away before. */
+export interface RecordSyncStats {
+  /** Ed25519 verifies done (records from trusted publishers within their sender's allowance). */
+  verified: number
+  /** Records naming a publisher outside --trust: dropped after decoding, never verified. */
+  untrusted: number
+  /** Records that did not decode, were malformed, or whose signature failed. */
+  invalid: number
+  /** Records beyond their sender's allowance: dropped unread. */
+  overAllowance: number
+}
+
+/** Neighbours whose record allowance is remembered; beyond this the oldest is forgotten. */
+const MAX_ALLOWANCES = 4096
+/** Untrusted publishers remembered for the warn-once rule. */
+const MAX_WARNED_PUBLISHERS = 1024
+
+/**
+ * The sync every signed-record protocol shares (/shoal/ref/1.0.0, /shoal/preheat/1.0.0): a
+ * node sends every record it holds to a neighbour when they connect (so a node that joins
+ * late, or restarts, learns them all) and passes on each record it accepts (gossip). A record
+ * counts only when its publisher is trusted, its signature checks out, its sequence is not far
+ * ahead of our clock, and the kind keeps it (newer than what it holds, so an old record
+ * replayed cannot roll anything back). Trust is checked before the signature: a stranger's
+ * record costs a decode, not an Ed25519 verify; and each neighbour has an allowance of records
+ * per second, past which they are dropped unread and the neighbour charged.
+ */
+export class RecordSync<V extends SyncedRecord> {
+  private readonly allowance: RecordAllowance
+  private readonly warned = new Set<string>()
+  private readonly now: () => number
+  private readonly counts: RecordSyncStats = { verified: 0, untrusted: 0, invalid: 0, overAllowance: 0 }
+
+  constructor (
+    private readonly components: RecordSyncComponents,
+    private readonly kind: RecordKind<V>,
+    private readonly init: RecordSyncInit = {},
+  ) {
+    this.now = init.now ?? Date.now
+    this.allowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now })
+  }
+
+  /** Before the node starts: the handler, and the topology that hands a new neighbour every record held. */
+  async attach (node: Pick<Libp2p, 'handle' | 'register'>): Promise<void> {
+    const streams = this.kind.maxStreamsPerConnection
+    await node.handle(this.kind.protocol, (stream, connection) => { void this.handle(stream, connection) }, {
+      maxInboundStreams: streams, maxOutboundStreams: streams,
+    })
+    await node.register(this.kind.protocol, {
+      onConnect: (_peerId, connection) => { this.sendAll(connection).catch((err: unknown) => { this.init.onSendAllFailed?.(err) }) },
+    })
+  }
+
+  /** Inbound stream: one batch, then the sender closes. */
+  readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
+    const frames = new FrameQueue(stream, { maxFrameBytes: this.kind.maxBatchBytes, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
+    try {
+      const { records } = RecordBatch.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
+      await stream.close()
+      const from = connection.remotePeer.toString()
+      const allowed = this.allowance.take(from, records.length)
+      if (allowed < records.length) {
+        this.counts.overAllowance += records.length - allowed
+        this.init.onInvalid?.(from, `sent ${records.length} ${this.kind.name} records, more than its allowance of ${allowed}`)
+      }
+      const accepted: Uint8Array[] = []
+      for (const signed of records.slice(0, allowed)) {
+        const record = await this.apply(signed, from)
+        if (record !== undefined) accepted.push(record.signed)
+      }
+      if (accepted.length > 0) await this.broadcast(accepted, from)
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /** Hands every record this node holds to one neighbour (on connect). */
+  async sendAll (connection: Connection): Promise<void> {
+    const records = await this.kind.held()
+    if (records.length > 0) await this.send(connection, records)
+  }
+
+  /** Sends records (signed, as they travel) to every neighbour but `except`. */
+  async broadcast (records: Uint8Array[], except?: string): Promise<void> {
+    await Promise.allSettled(this.components.connections()
+      .filter(c => c.remotePeer.toString() !== except && c.status === 'open')
+      .map(async c => { await this.send(c, records) }))
+  }
+
+  /** Inbound record counters (tests, and what a flood cost). */
+  stats (): RecordSyncStats {
+    return { ...this.counts }
+  }
+
+  private async apply (signed: Uint8Array, from: string): Promise<V | undefined> {
+    let pending: PendingRecord<V>
+    let record: V
+    try {
+      pending = this.kind.open(signed)
+    } catch (err) {
+      this.refused(from, err)
+      return undefined
+    }
+    if (!this.components.trusted.has(pending.publisher)) {
+      // Not charged: a neighbour with a wider --trust list relays such records honestly.
+      this.counts.untrusted++
+      this.untrusted(from, pending)
+      return undefined
+    }
+    try {
+      this.counts.verified++
+      record = await pending.verify()
+    } catch (err) {
+      this.refused(from, err)
+      return undefined
+    }
+    if (record.sequence > this.now() + this.kind.maxClockAheadMs) {
+      // A trusted publisher whose clock (or key) went wrong: refused, and worth a warning.
+      this.components.log.warn(`${this.kind.name} record refused: its sequence is ahead of this node's clock`, {
+        from, ...pending.subject, publisher: record.publisher, sequence: record.sequence, maxAheadMs: this.kind.maxClockAheadMs,
+      })
+      return undefined
+    }
+    return await this.kind.keep(record, from) ? record : undefined
+  }
+
+  private untrusted (from: string, pending: PendingRecord<V>): void {
+    const message = `${this.kind.name} record from an untrusted publisher ignored`
+    const fields = { from, publisher: pending.publisher, ...pending.subject }
+    const advice = this.kind.untrustedAdvice
+    // Once per publisher at warn, when the kind asks for it: an operator wants to know a
+    // stranger tries to steer their nodes, but not a line per gossip round.
+    if (advice !== undefined && !this.warned.has(pending.publisher) && this.warned.size < MAX_WARNED_PUBLISHERS) {
+      this.warned.add(pending.publisher)
+      this.components.log.warn(`${message} (further ones from it at debug); ${advice}`, fields)
+    } else {
+      this.components.log.debug(message, fields)
+    }
+  }
+
+  private refused (from: string, err: unknown): void {
+    this.counts.invalid++
+    // Logged by the swarm's penalty (once per peer at warn), not once per record.
+    this.components.log.debug(`${this.kind.name} record refused`, { from, err })
+    this.init.onInvalid?.(from, err instanceof Error ? err.message : String(err))
+  }
+
+  private async send (connection: Connection, records: Uint8Array[]): Promise<void> {
+    try {
+      const stream = await connection.newStream(this.kind.protocol, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) })
+      const signal = AbortSignal.timeout(MESSAGE_TIMEOUT_MS)
+      // protons types bytes fields as ArrayBuffer-backed; the encoder only copies them out.
+      await sendFrame(stream, RecordBatch.encode({ records: records as Array<Uint8Array<ArrayBuffer>> }), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      this.components.log.debug(`could not send ${this.kind.name} records`, { peer: connection.remotePeer.toString(), err })
+    }
+  }
+}
