@@ -1,6 +1,5 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
-import { FrameQueue, sendFrame } from './framing.js'
+import { receiveBatch, sendBatch } from './batch-stream.js'
 import { RecordBatch } from './pb/swarm-record.pb.js'
 import { RecordAllowance } from './record-allowance.js'
 import type { PendingRecord } from './signed-record.js'
@@ -113,24 +112,12 @@ export class RecordSync<V extends SyncedRecord> {
 
   /** Inbound stream: one batch, then the sender closes. */
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
-    const frames = new FrameQueue(stream, { maxFrameBytes: this.kind.maxBatchBytes, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
+    const from = connection.remotePeer.toString()
     try {
-      const { records } = RecordBatch.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
-      await stream.close()
-      const from = connection.remotePeer.toString()
-      const allowed = this.allowance.take(from, records.length)
-      if (allowed < records.length) {
-        this.counts.overAllowance += records.length - allowed
-        this.init.onInvalid?.(from, `sent ${records.length} ${this.kind.name} records, more than its allowance of ${allowed}`)
-      }
-      const accepted: Uint8Array[] = []
-      for (const signed of records.slice(0, allowed)) {
-        const record = await this.apply(signed, from)
-        if (record !== undefined) accepted.push(record.signed)
-      }
-      if (accepted.length > 0) await this.broadcast(accepted, from)
+      const { records } = await receiveBatch(stream, { maxBytes: this.kind.maxBatchBytes, decode: (frame) => RecordBatch.decode(frame) })
+      await this.receive(records, from)
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      this.components.log.debug(`${this.kind.name} records from a neighbour not applied`, { from, err })
     }
   }
 
@@ -150,6 +137,20 @@ export class RecordSync<V extends SyncedRecord> {
   /** Inbound record counters (tests, and what a flood cost). */
   stats (): RecordSyncStats {
     return { ...this.counts }
+  }
+
+  private async receive (records: Uint8Array[], from: string): Promise<void> {
+    const allowed = this.allowance.take(from, records.length)
+    if (allowed < records.length) {
+      this.counts.overAllowance += records.length - allowed
+      this.init.onInvalid?.(from, `sent ${records.length} ${this.kind.name} records, more than its allowance of ${allowed}`)
+    }
+    const accepted: Uint8Array[] = []
+    for (const signed of records.slice(0, allowed)) {
+      const record = await this.apply(signed, from)
+      if (record !== undefined) accepted.push(record.signed)
+    }
+    if (accepted.length > 0) await this.broadcast(accepted, from)
   }
 
   private async apply (signed: Uint8Array, from: string): Promise<V | undefined> {
@@ -207,11 +208,8 @@ export class RecordSync<V extends SyncedRecord> {
 
   private async send (connection: Connection, records: Uint8Array[]): Promise<void> {
     try {
-      const stream = await connection.newStream(this.kind.protocol, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) })
-      const signal = AbortSignal.timeout(MESSAGE_TIMEOUT_MS)
       // protons types bytes fields as ArrayBuffer-backed; the encoder only copies them out.
-      await sendFrame(stream, RecordBatch.encode({ records: records as Array<Uint8Array<ArrayBuffer>> }), { signal })
-      await stream.close({ signal })
+      await sendBatch(connection, this.kind.protocol, RecordBatch.encode({ records: records as Array<Uint8Array<ArrayBuffer>> }))
     } catch (err) {
       this.components.log.debug(`could not send ${this.kind.name} records`, { peer: connection.remotePeer.toString(), err })
     }

@@ -1,8 +1,7 @@
 import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
-import { FrameQueue, sendFrame } from './framing.js'
+import { receiveBatch, sendBatch } from './batch-stream.js'
 import { MessageTooLargeError, ProtocolViolationError } from './errors.js'
 import { StatusBatch, type SignedStatus, type StatusRefresh } from './pb/swarm-status.pb.js'
 import { RecordAllowance } from './record-allowance.js'
@@ -175,14 +174,10 @@ export class StatusGossip {
   /** Inbound stream: one batch, then the sender closes. */
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
     const from = connection.remotePeer.toString()
-    const frames = new FrameQueue(stream, { maxFrameBytes: MAX_STATUS_BATCH_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
     let batch: StatusBatch
     try {
-      const frame = await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })
-      batch = decodeBatch(frame)
-      await stream.close()
+      batch = await receiveBatch(stream, { maxBytes: MAX_STATUS_BATCH_BYTES, decode: decodeBatch })
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
       // Only what the sender got wrong is charged: a reset or a timeout is what a loaded,
       // honest node's stream does, and charging it banned whole honest fleets under load.
       if (err instanceof ProtocolViolationError || err instanceof MessageTooLargeError) this.init.onInvalid?.(from, `status batch: ${err.message}`)
@@ -341,10 +336,7 @@ export class StatusGossip {
     if (batch.statuses.length + batch.refreshes.length > 0) batches.push(batch)
     for (const b of batches) {
       try {
-        const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS + MESSAGE_TIMEOUT_MS)])
-        const stream = await connection.newStream(STATUS_PROTOCOL, { signal })
-        await sendFrame(stream, StatusBatch.encode(b), { signal })
-        await stream.close({ signal })
+        await sendBatch(connection, STATUS_PROTOCOL, StatusBatch.encode(b), { signal: this.controller.signal })
       } catch (err) {
         // Lost with the connection; the next heartbeat (or the next connect's full view) repairs it.
         this.components.log.debug('could not send node statuses', { peer: neighbour, err })

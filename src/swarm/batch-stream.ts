@@ -1,0 +1,45 @@
+import type { Connection, Stream } from '@libp2p/interface'
+import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { FrameQueue, sendFrame } from './framing.js'
+
+/*
+ * One batch per stream, one way: how the gossip protocols (ref and preheat records, node
+ * statuses) carry what they pass on. The sender opens a stream, writes one frame and closes;
+ * the receiver reads that frame, decodes it and closes its side. Every step has a timeout, so
+ * a stalled neighbour never holds a stream.
+ */
+
+/**
+ * Reads and decodes the one batch an inbound stream carries, then closes; on any failure the
+ * stream is aborted and the error thrown. Call it synchronously in the protocol handler: the
+ * reader must be attached before the handler first awaits (FACTS.md).
+ */
+export async function receiveBatch<T> (stream: Stream, init: { maxBytes: number, decode: (frame: Uint8Array) => T }): Promise<T> {
+  const frames = new FrameQueue(stream, { maxFrameBytes: init.maxBytes, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
+  try {
+    const batch = init.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
+    await stream.close()
+    return batch
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}
+
+/** Opens a `protocol` stream on the connection, sends one encoded batch and closes; the stream is aborted if a step fails. */
+export async function sendBatch (connection: Connection, protocol: string, batch: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+  const stream = await connection.newStream(protocol, { signal: withTimeout(STREAM_OPEN_TIMEOUT_MS, options.signal) })
+  try {
+    const signal = withTimeout(MESSAGE_TIMEOUT_MS, options.signal)
+    await sendFrame(stream, batch, { signal })
+    await stream.close({ signal })
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
+}
+
+function withTimeout (ms: number, signal: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(ms)
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+}
