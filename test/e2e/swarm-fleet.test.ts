@@ -9,8 +9,15 @@ import { treeManifest as manifestOf } from '../helpers/tree-manifest.js'
 
 const MIB = 1024 * 1024
 
+/**
+ * Each test starts up to six daemon processes and a dozen CLI processes: on two shared cores
+ * that alone takes 30 s at load 20. The pulls carry their own 120 s deadlines, which name the
+ * step that hung; the test's limit only has to stay above them.
+ */
+const FLEET_TEST_TIMEOUT_MS = 180_000
+
 /** Separate daemon processes on loopback, as on separate machines. */
-describe('a fleet of daemons', () => {
+describe('a fleet of daemons', { timeout: FLEET_TEST_TIMEOUT_MS }, () => {
   let work: string
   let image: string
   const daemons: DaemonProcess[] = []
