@@ -1,7 +1,7 @@
 import { constants } from 'node:fs'
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { createBlake3 } from '../hash/index.js'
+import { createBlake3, type Blake3Hasher } from '../hash/index.js'
 import { INGEST_BUFFER_BYTES } from './constants.js'
 import { translateWriteError } from './errors.js'
 
@@ -87,11 +87,14 @@ export async function hashWholeFile (path: string, signal?: AbortSignal): Promis
   }
 }
 
-/** BLAKE3 of the first `size` bytes of an open file (positional reads: the handle's offset is not used). */
-export async function hashOpenFile (file: FileHandle, size: number): Promise<string> {
-  const hasher = createBlake3()
+/**
+ * BLAKE3 of the first `size` bytes of an open file (positional reads: the handle's offset is
+ * not used). With `from`, the hasher already holds the bytes before `from.offset`.
+ */
+export async function hashOpenFile (file: FileHandle, size: number, from?: { hasher: Blake3Hasher, offset: number }): Promise<string> {
+  const hasher = from?.hasher ?? createBlake3()
   const buffer = Buffer.allocUnsafe(INGEST_BUFFER_BYTES)
-  for (let offset = 0; offset < size;) {
+  for (let offset = from?.offset ?? 0; offset < size;) {
     const piece = await readFully(file, buffer, Math.min(buffer.length, size - offset), offset)
     if (piece.length === 0) break
     hasher.update(piece)

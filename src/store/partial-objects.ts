@@ -1,5 +1,6 @@
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
+import { createBlake3, type Blake3Hasher } from '../hash/index.js'
 import { ChunkBitmap, chunkCount, CHUNK_SIZE_BYTES } from '../manifest/index.js'
 import { MAX_OPEN_PARTIAL_FILES } from './constants.js'
 import { ObjectCorruptError, StoreError, translateWriteError } from './errors.js'
@@ -42,6 +43,14 @@ class PartialFile {
   retired = false
   /** gc removed the object while writes were under way: their commits record nothing. */
   discarded = false
+  /**
+   * BLAKE3 of chunks [0, chunks) fed from memory as they were written, so completion reads
+   * back only the rest. Chunks arrive in order from one holder and for an object a client
+   * waits on (the swarm fetches those in order); in a random order it stays near 0 and
+   * completion reads most of the file, as it always did. Undefined once a write it counted
+   * failed: the file's bytes at that offset are then unknown.
+   */
+  prefix: { hasher: Blake3Hasher | undefined, chunks: number } | undefined = { hasher: undefined, chunks: 0 }
 
   constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: FileHandle, durable: ChunkBitmap) {
     this.durable = durable
@@ -126,6 +135,7 @@ export class PartialObjects {
         if (!retry) return { stored: false, objectComplete: false }
       } else {
         options.signal?.throwIfAborted()
+        this.extendPrefix(file, index, bytes)
         const settled = this.writeAndCommit(file, index, bytes, options.onWritten)
         file.unsettled.set(index, settled)
         try {
@@ -225,10 +235,25 @@ export class PartialObjects {
 
   // ---- writes and group commits ---------------------------------------------------------
 
+  /**
+   * Feeds a verified chunk to the object's prefix hash if it is the next one. Done before its
+   * write starts, in arrival order: writes finish in the thread pool's order, not ours. Every
+   * write of one offset carries the same bytes (verified against the same chunk table entry;
+   * a second write of an index happens only after the first failed, which drops the prefix).
+   */
+  private extendPrefix (file: PartialFile, index: number, bytes: Uint8Array): void {
+    const prefix = file.prefix
+    if (prefix === undefined || prefix.chunks !== index) return
+    prefix.hasher ??= createBlake3()
+    prefix.hasher.update(bytes)
+    prefix.chunks++
+  }
+
   private async writeAndCommit (file: PartialFile, index: number, bytes: Uint8Array, onWritten?: () => void): Promise<ChunkWriteResult> {
     try {
       await writeFully(file.handle, bytes, index * CHUNK_SIZE_BYTES)
     } catch (err) {
+      file.prefix = undefined
       throw translateWriteError(err, file.path)
     }
     onWritten?.()
@@ -305,12 +330,15 @@ export class PartialObjects {
   /**
    * Every chunk is durable: hash the whole object once more (the chunk table holds root
    * hashes of each chunk, which do not combine into the object's BLAKE3; see
-   * docs/architecture.md), then rename it into objects/ and only then drop its bitmap.
+   * docs/architecture.md), from memory for the chunks that came in order and from the file
+   * for the rest, then rename it into objects/ and only then drop its bitmap.
    */
   private async complete (file: PartialFile, chunks: PendingChunk[]): Promise<void> {
     const { layout, meta, emit } = this.components
+    const prefix = file.prefix?.hasher === undefined ? undefined : { hasher: file.prefix.hasher, offset: Math.min(file.size, file.prefix.chunks * CHUNK_SIZE_BYTES) }
+    const rereadBytes = file.size - (prefix?.offset ?? 0)
     try {
-      const whole = await hashOpenFile(file.handle, file.size)
+      const whole = await hashOpenFile(file.handle, file.size, prefix)
       if (whole !== file.hash) {
         this.retire(file)
         await removeQuietly(file.path)
@@ -328,7 +356,7 @@ export class PartialObjects {
     for (const chunk of chunks) {
       emit('chunk:stored', { object: file.hash, index: chunk.index })
     }
-    emit('object:complete', { object: file.hash })
+    emit('object:complete', { object: file.hash, rereadBytes })
     for (const chunk of chunks) chunk.resolve({ stored: true, objectComplete: chunk === last })
   }
 }

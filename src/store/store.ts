@@ -448,7 +448,7 @@ export class Store {
     await writeAt(staged, 0, bytes, { fsync: this.fsync })
     await publishObject(staged, this.objectPath(hash))
     this.emit('chunk:stored', { object: hash, index: 0 })
-    this.emit('object:complete', { object: hash })
+    this.emit('object:complete', { object: hash, rereadBytes: 0 })
     return { stored: true, objectComplete: true }
   }
 

@@ -58,7 +58,11 @@ export interface RefRevision extends RefTarget {
 /** Events a store emits; the swarm turns them into have-list updates. */
 export interface StoreEvents {
   'chunk:stored': { object: string, index: number }
-  'object:complete': { object: string }
+  /**
+   * `rereadBytes`: how much of the object was read back from its file to hash it whole (0 when
+   * its chunks were hashed in order as they arrived; see PartialObjects).
+   */
+  'object:complete': { object: string, rereadBytes?: number }
   'bundle:added': { id: string }
   'bundle:removed': { id: string }
   /** Nothing uses the bundle any more (`useBundle`, after its grace): the quota may have it now. */

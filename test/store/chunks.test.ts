@@ -121,7 +121,8 @@ describe('store chunk writes and reads', () => {
     const src = await source()
     const { store } = await receiver(src)
     const completed: string[] = []
-    store.on('object:complete', ({ object }) => { completed.push(object) })
+    const reread: Array<number | undefined> = []
+    store.on('object:complete', ({ object, rereadBytes }) => { completed.push(object); reread.push(rereadBytes) })
     const order = [3, 0, 2, 1]
     for (const [n, index] of order.entries()) {
       const result = await store.writeChunk(src.id, src.big.hash, index, src.big.chunks[index]!)
@@ -134,6 +135,8 @@ describe('store chunk writes and reads', () => {
       }
     }
     expect(completed).toEqual([src.big.hash])
+    // Chunks 0 and 1 were hashed as they came (0 arrived second, 1 last); 2 and 3 were read back.
+    expect(reread).toEqual([src.big.chunks[2]!.length + src.big.chunks[3]!.length])
     expect(await store.objectState(src.big.hash)).toEqual({ state: 'complete' })
     expect(await b3sumOfFile(store.objectPath(src.big.hash))).toBe(src.big.hash)
     expect(await readdir(store.layout.partial)).toEqual([])
@@ -147,6 +150,18 @@ describe('store chunk writes and reads', () => {
     const out = join(await tempDir(), 'out')
     await exportTree(store, src.id, out)
     expect(await treeManifest(out)).toBe(await treeManifest(src.tree))
+  })
+
+  it('completes an object whose chunks came in order without reading its file back', async () => {
+    const src = await source()
+    const { store } = await receiver(src)
+    const reread: Array<number | undefined> = []
+    store.on('object:complete', ({ rereadBytes }) => { reread.push(rereadBytes) })
+    // All at once, as a pipelined peer delivers them: the writes may finish in any order.
+    const results = await Promise.all(src.big.chunks.map(async (chunk, i) => await store.writeChunk(src.id, src.big.hash, i, chunk)))
+    expect(results.filter(r => r.objectComplete)).toHaveLength(1)
+    expect(reread).toEqual([0])
+    expect(await b3sumOfFile(store.objectPath(src.big.hash))).toBe(src.big.hash)
   })
 
   it('resumes after a close and reopen: the chunk bitmap was persisted', async () => {
@@ -198,7 +213,10 @@ describe('store chunk writes and reads', () => {
     expect(await store.meta.partialObjects()).toEqual([])
   })
 
-  it('refuses to complete an object whose chunk table does not add up to its checksum, and keeps nothing of it', async () => {
+  it.each([
+    ['in order, hashed as they come', [0, 1, 2, 3]],
+    ['out of order, read back at completion', [2, 0, 3, 1]],
+  ])('refuses to complete an object whose chunk table does not add up to its checksum, and keeps nothing of it (%s)', async (_, order) => {
     // A bundle anyone can craft: big.bin's checksum names the real object, its chunk table
     // names other bytes. Every chunk then matches its table entry; only the whole-object hash
     // at completion can tell, and without it these bytes would be stored as the real object.
@@ -211,8 +229,8 @@ describe('store chunk writes and reads', () => {
     const id = bundleIdOf(encoded)
     const store = await open(await tempDir())
     await store.addBundle(encoded, { expectedId: id })
-    for (const index of [0, 1, 2]) expect(await store.writeChunk(id, src.big.hash, index, forged[index]!)).toEqual({ stored: true, objectComplete: false })
-    await expect(store.writeChunk(id, src.big.hash, 3, forged[3]!)).rejects.toMatchObject({ name: 'ObjectCorruptError', code: 'OBJECT_CORRUPT' })
+    for (const index of order.slice(0, 3)) expect(await store.writeChunk(id, src.big.hash, index, forged[index]!)).toEqual({ stored: true, objectComplete: false })
+    await expect(store.writeChunk(id, src.big.hash, order[3]!, forged[order[3]!]!)).rejects.toMatchObject({ name: 'ObjectCorruptError', code: 'OBJECT_CORRUPT' })
     expect(await store.objectState(src.big.hash)).toEqual({ state: 'missing' })
     await expect(stat(store.objectPath(src.big.hash))).rejects.toMatchObject({ code: 'ENOENT' })
     expect(await readdir(store.layout.partial)).toEqual([])
