@@ -1,12 +1,12 @@
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
-import { createBlake3, type Blake3Hasher } from '../hash/index.js'
 import { ChunkBitmap, chunkCount, CHUNK_SIZE_BYTES } from '../manifest/index.js'
 import { MAX_OPEN_PARTIAL_FILES } from './constants.js'
 import { ObjectCorruptError, StoreError, translateWriteError } from './errors.js'
 import type { StoreLayout } from './layout.js'
 import type { Metadata } from './metadata.js'
 import { fileExists, hashOpenFile, publishObject, readFully, removeQuietly, writeFully } from './object-files.js'
+import { ChunkBytesUsers, PrefixHash } from './prefix-hash.js'
 import type { ChunkWriteResult, StoreEvents } from './types.js'
 
 export interface PartialObjectsComponents {
@@ -44,13 +44,13 @@ class PartialFile {
   /** gc removed the object while writes were under way: their commits record nothing. */
   discarded = false
   /**
-   * BLAKE3 of chunks [0, chunks) fed from memory as they were written, so completion reads
-   * back only the rest. Chunks arrive in order from one holder and for an object a client
-   * waits on (the swarm fetches those in order); in a random order it stays near 0 and
-   * completion reads most of the file, as it always did. Undefined once a write it counted
-   * failed: the file's bytes at that offset are then unknown.
+   * The object's BLAKE3 over the chunks that came in order, so completion reads back only the
+   * rest. Every write of one offset carries the same bytes (verified against the same chunk
+   * table entry; a second write of an index happens only after the first failed), so hashing
+   * them from memory equals hashing the file. Undefined once a write failed: the file's bytes
+   * at that offset are then unknown.
    */
-  prefix: { hasher: Blake3Hasher | undefined, chunks: number } | undefined = { hasher: undefined, chunks: 0 }
+  prefix: PrefixHash | undefined = new PrefixHash()
 
   constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: FileHandle, durable: ChunkBitmap) {
     this.durable = durable
@@ -135,13 +135,16 @@ export class PartialObjects {
         if (!retry) return { stored: false, objectComplete: false }
       } else {
         options.signal?.throwIfAborted()
-        this.extendPrefix(file, index, bytes)
-        const settled = this.writeAndCommit(file, index, bytes, options.onWritten)
+        // Fed in arrival order, before the write: writes finish in the thread pool's order.
+        const users = new ChunkBytesUsers(options.onWritten)
+        file.prefix?.add(index, bytes, users)
+        const settled = this.writeAndCommit(file, index, bytes, () => { users.drop() })
         file.unsettled.set(index, settled)
         try {
           return await settled
         } finally {
           file.unsettled.delete(index)
+          file.prefix?.settled(index)
         }
       }
     } finally {
@@ -235,24 +238,11 @@ export class PartialObjects {
 
   // ---- writes and group commits ---------------------------------------------------------
 
-  /**
-   * Feeds a verified chunk to the object's prefix hash if it is the next one. Done before its
-   * write starts, in arrival order: writes finish in the thread pool's order, not ours. Every
-   * write of one offset carries the same bytes (verified against the same chunk table entry;
-   * a second write of an index happens only after the first failed, which drops the prefix).
-   */
-  private extendPrefix (file: PartialFile, index: number, bytes: Uint8Array): void {
-    const prefix = file.prefix
-    if (prefix === undefined || prefix.chunks !== index) return
-    prefix.hasher ??= createBlake3()
-    prefix.hasher.update(bytes)
-    prefix.chunks++
-  }
-
   private async writeAndCommit (file: PartialFile, index: number, bytes: Uint8Array, onWritten?: () => void): Promise<ChunkWriteResult> {
     try {
       await writeFully(file.handle, bytes, index * CHUNK_SIZE_BYTES)
     } catch (err) {
+      file.prefix?.clear()
       file.prefix = undefined
       throw translateWriteError(err, file.path)
     }
@@ -335,7 +325,8 @@ export class PartialObjects {
    */
   private async complete (file: PartialFile, chunks: PendingChunk[]): Promise<void> {
     const { layout, meta, emit } = this.components
-    const prefix = file.prefix?.hasher === undefined ? undefined : { hasher: file.prefix.hasher, offset: Math.min(file.size, file.prefix.chunks * CHUNK_SIZE_BYTES) }
+    const hasher = file.prefix?.state
+    const prefix = hasher === undefined ? undefined : { hasher, offset: Math.min(file.size, (file.prefix?.chunks ?? 0) * CHUNK_SIZE_BYTES) }
     const rereadBytes = file.size - (prefix?.offset ?? 0)
     try {
       const whole = await hashOpenFile(file.handle, file.size, prefix)
