@@ -1,7 +1,7 @@
 // How fast does a bundle move between two daemons, next to raw TCP of the same bytes?
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
-//        [--max-requests 32] [--max-buffered 8] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
+//        [--max-requests N] [--max-buffered N] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
 //
 // The child processes run a tsc build of the sources (made first, in the work dir), as a
 // deployed daemon would; --tsx runs them through tsx instead, which costs ~50 MB of RSS.
@@ -55,8 +55,9 @@ interface Options {
   sizeMb: number
   runs: number
   windowMb: number
-  maxRequests: number
-  maxBuffered: number
+  /** Scheduler limits; the daemon's defaults unless given. */
+  maxRequests?: number
+  maxBuffered?: number
   fsync: boolean
   swarmKey: boolean
   pnet: 'aes-256-ctr' | 'xsalsa20'
@@ -94,7 +95,7 @@ function sampleMemory (): void {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16, maxRequests: 32, maxBuffered: 8, fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -166,7 +167,7 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, yamux window ${options.windowMb} MiB, max ${options.maxRequests} requests/peer, ${options.maxBuffered} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
     console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
     console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
@@ -452,7 +453,7 @@ async function storeCopy (): Promise<void> {
   await tell(result)
 }
 
-interface ShoalArgs { store: string, windowMb: number, maxRequests: number, maxBuffered: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20' }
+interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20' }
 
 async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof createSwarm>, store: Awaited<ReturnType<typeof openStore>> }> {
   const store = await openStore({ dir: args.store, fsync: args.fsync })
