@@ -172,7 +172,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
       refusedPullThroughLogged = true
       logger.info('a peer asked this node to pull through; only answered from the store: pull-through for peers needs a fleet closed with a swarm key (--swarm-key)', { for: from })
     }
-    return await answerFleetBlob({ store, pullThrough: mayPullThrough ? pullThrough : undefined, logger }, query, from, signal)
+    return await answerFleetBlob({ store, pullThrough: mayPullThrough ? pullThrough : undefined, incoming: fleetBlobs === undefined ? undefined : async (digest, s) => await fleetBlobs.incoming(digest, s), logger }, query, from, signal)
   }
 
   // Blobs of an image arrive from the swarm too: each completed object may finish one.

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises'
 import { sha256Hex } from '../hash/index.js'
 import {
   imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType,
-  type RepositoryName, type Sha256Digest,
+  type IncomingBlob, type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
 import { commitBlobBundle, GrowingFile, type Store } from '../store/index.js'
 import type { FleetAnswer, FleetBlobAnswer, FleetBlobQuery, FleetQuery } from '../swarm/index.js'
@@ -13,6 +13,8 @@ export interface FleetAnswerComponents {
   store: Store
   /** This node's own upstream: present only on nodes configured with one. */
   pullThrough?: PullThrough
+  /** A blob this node is receiving from the fleet right now, read as it arrives (undefined when none is). */
+  incoming?: (digest: Sha256Digest, signal: AbortSignal) => Promise<IncomingBlob | undefined>
   logger: Logger
 }
 
@@ -69,9 +71,11 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
 
 /**
  * A blob streamed to a peer (/shoal/fleet-blob/1.0.0): read from the store when held whole
- * here, or, with an upstream for its registry (and only for the fleet's trusted peers, which
- * the daemon decides), as it arrives from there: the peer gets its first bytes while this node
- * still downloads, and every peer asking at once shares the one download.
+ * here; else as it arrives here from the fleet (this node is an edge the pull-through node
+ * pointed the peer at: it relays what it receives, never fetching for the peer); else, with an
+ * upstream for its registry (and only in a keyed fleet, which the daemon decides), as it
+ * arrives from there: the peer gets its first bytes while this node still downloads, and every
+ * peer asking at once shares the one download.
  */
 export async function answerFleetBlob (components: FleetAnswerComponents, query: FleetBlobQuery, from: string, signal: AbortSignal): Promise<FleetBlobAnswer> {
   const { store, logger } = components
@@ -81,6 +85,11 @@ export async function answerFleetBlob (components: FleetAnswerComponents, query:
   try {
     const held = await wholeObject(store, digest.hex)
     if (held !== undefined) return { status: 'stream', bytes: (await GrowingFile.whole(store.objectPath(held.hash))).reader() }
+    const incoming = await components.incoming?.(digest, signal)
+    if (incoming !== undefined) {
+      logger.info('relaying a blob to a peer as it arrives here', { name: name.path, digest: digest.digest, size: incoming.size, for: from })
+      return { status: 'stream', bytes: incoming }
+    }
     if (components.pullThrough?.covers(name) !== true) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
     const bytes = await components.pullThrough.openBlob(name, digest, signal)
     logger.info('streaming a blob to the fleet as it arrives from the upstream', { name: name.path, digest: digest.digest, size: bytes.size, for: from })

@@ -47,6 +47,20 @@ export class FleetBlobs {
       flight = this.start(name, digest)
       this.flights.set(digest.hex, flight)
     }
+    return await this.readerOf(flight, digest, signal)
+  }
+
+  /**
+   * The blob as it arrives here, when a fetch of it is under way (this node relays it to an
+   * edge the pull-through node pointed at us); undefined otherwise. Never starts a fetch: a
+   * peer can make this node read what it is receiving anyway, nothing more.
+   */
+  async incoming (digest: Sha256Digest, signal: AbortSignal): Promise<IncomingBlob | undefined> {
+    const flight = this.flights.get(digest.hex)
+    return flight === undefined ? undefined : await this.readerOf(flight, digest, signal)
+  }
+
+  private async readerOf (flight: Promise<GrowingFile | undefined>, digest: Sha256Digest, signal: AbortSignal): Promise<IncomingBlob | undefined> {
     const file = await raceAbort(flight, signal)
     if (file === undefined) return undefined
     try {
@@ -70,7 +84,7 @@ export class FleetBlobs {
         return undefined
       }
       file = await GrowingFile.create(join(store.layout.tmp, `fleet-${randomUUID()}`), asked.stream.size)
-      logger.info('streaming a blob from the fleet\'s pull-through', { name: name.path, digest: digest.digest, size: asked.stream.size, peer: asked.peer })
+      logger.info('streaming a blob from the fleet\'s pull-through', { name: name.path, digest: digest.digest, size: asked.stream.size, peer: asked.peer, relay: asked.relay })
       void this.fill(digest, file, asked.stream, asked.peer ?? '-')
       return file
     } catch (err) {
@@ -95,7 +109,12 @@ export class FleetBlobs {
         await file.append(data)
       }
       const actual = sha256.digest('hex')
-      if (actual !== digest.hex) throw new FleetBlobRejectedError(`the blob ${digest.digest} streamed by ${peer} hashed to sha256:${actual}; nothing of it was kept`)
+      if (actual !== digest.hex) {
+        const relay = stream.relay
+        const detail = `the blob ${digest.digest} streamed by ${relay === undefined ? peer : `the relay ${relay} (and ${peer})`} hashed to sha256:${actual}; nothing of it was kept`
+        stream.rejected?.(detail)
+        throw new FleetBlobRejectedError(detail)
+      }
       file.complete()
     } catch (err) {
       this.flights.delete(digest.hex)
@@ -108,7 +127,7 @@ export class FleetBlobs {
     try {
       // Hashed once more (BLAKE3 chunk table, sha256) as it becomes an object and its digest is indexed.
       await ingestBlobFile(store, file.path, { sha256: digest.hex, signal: lifetime })
-      logger.info('blob streamed from the fleet is stored', { digest: digest.digest, bytes: received, peer })
+      logger.info('blob streamed from the fleet is stored', { digest: digest.digest, bytes: received, peer, relay: stream.relay })
       assembler.check()
     } catch (err) {
       logger.warn('a blob streamed from the fleet could not be stored', { digest: digest.digest, err })

@@ -1,6 +1,7 @@
 import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { ProtocolViolationError, SwarmError } from './errors.js'
-import { FLEET_PULL_THROUGH_TIMEOUT_MS, pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
+import type { FleetBlobRelays } from './fleet-blob-relays.js'
+import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -10,14 +11,19 @@ import type { Connection, Stream } from '@libp2p/interface'
  * upstream) for a blob and receives its bytes while that node is still downloading it from the
  * registry (issue 8, part a). One request; then a HEADER with the size, DATA frames in order,
  * and END once the answerer's download matched the blob's sha256 (or FAILED: everything sent
- * is void). The asker checks the sha256 itself before it keeps or serves anything as the
- * blob; see docs/architecture.md "Pull-through streams into the fleet".
+ * is void). The pull-through node may instead answer RELAY: ask that edge, which is receiving
+ * the blob already and serves it on from what it has (fleet-blob-asker.ts follows it). The
+ * asker checks the sha256 itself before it keeps or serves anything as the blob; see
+ * docs/architecture.md "Pull-through streams into the fleet".
  */
 export const FLEET_BLOB_PROTOCOL = '/shoal/fleet-blob/1.0.0'
 /** A DATA frame holds at most 1 MiB of the blob (the answerer's read size) plus the frame's fields. */
 export const MAX_FLEET_BLOB_FRAME_BYTES = 1024 * 1024 + 4 * 1024
 const MAX_REQUEST_BYTES = 4 * 1024
 const MAX_NAME_CHARS = 512
+/** Addresses of a relay a RELAY frame may name (more are ignored), and the longest one. */
+const MAX_RELAY_ADDRS = 8
+const MAX_ADDR_CHARS = 512
 /** Blobs streamed to one peer at once (containerd fetches a few layers in parallel). */
 export const MAX_FLEET_BLOB_STREAMS_PER_CONNECTION = 16
 /**
@@ -49,11 +55,29 @@ export interface FleetBlobQuery {
   digest: string
 }
 
+/** How the asker wants it: from this byte on; `direct` forbids pointing it at a relay. */
+export interface FleetBlobAsk {
+  offset: number
+  direct: boolean
+}
+
 /** What the answering node streams: the blob's bytes in order, its last byte only once verified there. */
 export interface FleetBlobBytes {
   size: number | undefined
-  read: (options: { stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array>
+  read: (options: { start?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array>
   close: () => Promise<void>
+}
+
+/** What the serving side needs from the swarm besides the responder. */
+export interface FleetBlobServeHooks {
+  /** Who receives which blob from here; without it every asker is served directly (an edge serving as a relay). */
+  relays?: FleetBlobRelays
+  /** Whether a receiver may be named as a relay (connected here, not banned). */
+  usable: (peer: string) => boolean
+  /** The addresses `peer` listens on, for the RELAY frame that names it. */
+  addressesOf: (peer: string) => Promise<string[]>
+  /** Blob bytes sent to `peer` (transfer stats: what a gateway's uplink carried). */
+  sent: (peer: string, bytes: number) => void
 }
 
 export type FleetBlobAnswer =
@@ -71,18 +95,34 @@ export class FleetBlobFailedError extends SwarmError {
   }
 }
 
-export async function serveFleetBlobRequest (respond: FleetBlobResponder | undefined, stream: Stream, connection: Connection, lifetime: AbortSignal): Promise<void> {
+export async function serveFleetBlobRequest (respond: FleetBlobResponder | undefined, stream: Stream, connection: Connection, lifetime: AbortSignal, hooks: FleetBlobServeHooks): Promise<void> {
   // Attached before the first await: data that arrives with no listener would be buffered.
   const frames = new FrameQueue(stream, { maxFrameBytes: MAX_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: MAX_QUEUED_ACKS })
   const gone = new AbortController()
   stream.addEventListener('close', () => { gone.abort(new Error('the asker closed the stream')) }, { once: true })
   const signal = AbortSignal.any([lifetime, gone.signal])
+  const asker = connection.remotePeer.toString()
   let bytes: FleetBlobBytes | undefined
+  let release = (): void => {}
   try {
-    const query = parseQuery(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
+    const { query, ask } = parseRequest(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
+    let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable })
+    if (route?.kind === 'relay') {
+      // Settles when a direct stream has the bytes or the last one ended (a stopping daemon ends them all).
+      const header = await route.header
+      if (header !== undefined) {
+        const relayAddrs = (await hooks.addressesOf(route.peer)).slice(0, MAX_RELAY_ADDRS)
+        await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined }), { signal })
+        await stream.close()
+        return
+      }
+      // Every stream from here ended before it had the bytes: nobody to relay from.
+      route = hooks.relays?.route(query.digest, asker, { mayRelay: false, usable: hooks.usable })
+    }
+    if (route?.kind === 'direct') release = route.release
     const answer = respond === undefined
       ? { status: 'not-found' as const, reason: 'this node answers no fleet requests' }
-      : await respond(query, connection.remotePeer.toString(), AbortSignal.any([signal, AbortSignal.timeout(FLEET_PULL_THROUGH_TIMEOUT_MS)]))
+      : await respond(query, asker, AbortSignal.any([signal, AbortSignal.timeout(FLEET_PULL_THROUGH_TIMEOUT_MS)]))
     if (answer.status !== 'stream') {
       const kind = answer.status === 'not-found' ? FleetBlobFrame.Kind.NOT_FOUND : FleetBlobFrame.Kind.UNAVAILABLE
       await sendFrame(stream, FleetBlobFrame.encode({ kind, reason: answer.reason.slice(0, 1000) }), { signal })
@@ -90,13 +130,16 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       return
     }
     bytes = answer.bytes
+    if (bytes.size !== undefined && ask.offset > bytes.size) throw new ProtocolViolationError(`a fleet blob request from byte ${ask.offset} of a ${bytes.size}-byte blob`)
     await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }), { signal })
+    if (route?.kind === 'direct') route.answered(bytes.size)
     const window = new SendWindow(frames, signal)
     try {
-      for await (const data of bytes.read({ stallMs: FLEET_BLOB_STALL_MS, signal })) {
+      for await (const data of bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })) {
         await window.room()
         await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.DATA, data: data as Uint8Array<ArrayBuffer> }), { signal })
         window.sent(data.byteLength)
+        hooks.sent(asker, data.byteLength)
       }
     } catch (err) {
       if (signal.aborted) throw err
@@ -110,6 +153,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {
+    release()
     await bytes?.close()
   }
 }
@@ -121,28 +165,58 @@ export interface FleetBlobStream {
   data: AsyncIterable<Uint8Array>
   /** Lets the stream go (aborts it when not read to its end). */
   close: () => void
+  /**
+   * The relay (an edge, not the trusted pull-through node) that sent bytes of it, if any;
+   * undefined when every byte came from the pull-through node.
+   */
+  readonly relay?: string | undefined
+  /**
+   * The whole blob failed its digest at the asker: charges the relay that sent bytes of it (the
+   * pull-through node checked its own copy before its last byte), so it is dropped.
+   */
+  rejected?: (detail: string) => void
+}
+
+/** A refusal: the answerer neither streams nor relays it. */
+export interface FleetBlobRefusal {
+  status: 'not-found' | 'unavailable'
+  reason: string
+}
+
+/** The pull-through node's RELAY: ask `peer` (at `addrs`), which is receiving the blob already. */
+export interface FleetBlobRelayAnswer {
+  status: 'relay'
+  peer: string
+  addrs: string[]
+  size: number | undefined
 }
 
 /**
- * Asks one peer for a blob; resolves once its HEADER (or refusal) arrived. A refusal is a
- * `{ status, reason }`; anything broken throws.
+ * Asks one peer for a blob; resolves once its HEADER (or refusal, or RELAY) arrived. Anything
+ * broken throws. `stallMs` is how long the data may pause before the stream fails.
  */
-export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<FleetBlobStream | { status: 'not-found' | 'unavailable', reason: string }> {
+export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
   const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)]) })
   const incoming = new IncomingFrames(stream)
+  const ask = options.ask ?? { offset: 0, direct: false }
   try {
-    await sendFrame(stream, FleetBlobRequest.encode(query), options)
+    await sendFrame(stream, FleetBlobRequest.encode({ ...query, offset: BigInt(ask.offset), direct: ask.direct }), options)
     const first = FleetBlobFrame.decode(await incoming.next(FLEET_PULL_THROUGH_TIMEOUT_MS, options.signal))
     if (first.kind === FleetBlobFrame.Kind.NOT_FOUND || first.kind === FleetBlobFrame.Kind.UNAVAILABLE) {
       await stream.close(options).catch(() => undefined)
       return { status: first.kind === FleetBlobFrame.Kind.NOT_FOUND ? 'not-found' : 'unavailable', reason: first.reason }
     }
+    if (first.kind === FleetBlobFrame.Kind.RELAY && !ask.direct) {
+      await stream.close(options).catch(() => undefined)
+      if (first.relayPeer === '' || first.relayPeer.length > MAX_NAME_CHARS) throw new ProtocolViolationError('a fleet blob RELAY names no peer')
+      return { status: 'relay', peer: first.relayPeer, addrs: first.relayAddrs.slice(0, MAX_RELAY_ADDRS).filter(a => a.length <= MAX_ADDR_CHARS), size: sizeOf(first) }
+    }
     if (first.kind !== FleetBlobFrame.Kind.HEADER) throw new ProtocolViolationError(`a fleet blob stream began with ${first.kind}`)
-    const size = first.sizeUnknown ? undefined : Number(first.size)
-    if (size !== undefined && !Number.isSafeInteger(size)) throw new ProtocolViolationError('a fleet blob size beyond 2^53')
+    const size = sizeOf(first)
+    if (size !== undefined && ask.offset > size) throw new ProtocolViolationError(`a fleet blob of ${size} bytes streamed from byte ${ask.offset}`)
     return {
       size,
-      data: dataFrames(incoming, stream, size, options.signal, query.digest),
+      data: dataFrames(incoming, stream, { size, start: ask.offset, stallMs: options.stallMs ?? FLEET_BLOB_STALL_MS, signal: options.signal, digest: query.digest }),
       close: () => { if (stream.status === 'open') stream.abort(new Error('the asker stopped reading')) },
     }
   } catch (err) {
@@ -151,11 +225,20 @@ export async function fetchFleetBlob (connection: Connection, query: FleetBlobQu
   }
 }
 
-async function * dataFrames (incoming: IncomingFrames, stream: Stream, size: number | undefined, signal: AbortSignal, digest: string): AsyncGenerator<Uint8Array> {
-  let received = 0
+function sizeOf (frame: FleetBlobFrame): number | undefined {
+  if (frame.sizeUnknown) return undefined
+  const size = Number(frame.size)
+  if (!Number.isSafeInteger(size)) throw new ProtocolViolationError('a fleet blob size beyond 2^53')
+  return size
+}
+
+async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string }): AsyncGenerator<Uint8Array> {
+  const { size, signal, digest } = options
+  // Counted from the blob's first byte: a stream resumed at an offset ends at the same size.
+  let received = options.start
   try {
     for (;;) {
-      const frame = FleetBlobFrame.decode(await incoming.next(FLEET_BLOB_STALL_MS, signal))
+      const frame = FleetBlobFrame.decode(await incoming.next(options.stallMs, signal))
       if (frame.kind === FleetBlobFrame.Kind.DATA) {
         received += frame.data.byteLength
         if (size !== undefined && received > size) throw new ProtocolViolationError(`a fleet blob stream sent more than the ${size} bytes it announced`)
@@ -167,7 +250,7 @@ async function * dataFrames (incoming: IncomingFrames, stream: Stream, size: num
         await stream.close({ signal }).catch(() => undefined)
         return
       }
-      if (frame.kind === FleetBlobFrame.Kind.FAILED) throw new FleetBlobFailedError(`the pull-through node's fetch of ${digest} failed after ${received} bytes: ${frame.reason}`)
+      if (frame.kind === FleetBlobFrame.Kind.FAILED) throw new FleetBlobFailedError(`the answerer's fetch of ${digest} failed after ${received} bytes: ${frame.reason}`)
       throw new ProtocolViolationError(`a fleet blob stream sent ${frame.kind} among its data`)
     }
   } catch (err) {
@@ -221,7 +304,7 @@ class IncomingFrames {
           else reject(err)
         }
         const onAbort = (): void => { done(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
-        const timer = setTimeout(() => { done(new FleetBlobFailedError(`the pull-through node sent nothing for ${timeoutMs} ms`)) }, timeoutMs)
+        const timer = setTimeout(() => { done(new FleetBlobFailedError(`the answerer sent nothing for ${timeoutMs} ms`)) }, timeoutMs)
         signal.addEventListener('abort', onAbort, { once: true })
         this.wake = () => { done() }
       })
@@ -299,31 +382,12 @@ class SendWindow {
   }
 }
 
-function parseQuery (request: FleetBlobRequest): FleetBlobQuery {
+function parseRequest (request: FleetBlobRequest): { query: FleetBlobQuery, ask: FleetBlobAsk } {
   for (const text of [request.registry, request.repository]) {
     if (text === '' || text.length > MAX_NAME_CHARS) throw new ProtocolViolationError('a fleet blob request names nothing, or too long a name')
   }
   if (!DIGEST.test(request.digest)) throw new ProtocolViolationError('a fleet blob request without a sha256 digest')
-  return { registry: request.registry, repository: request.repository, digest: request.digest }
-}
-
-/**
- * Asks the trusted peers for a blob stream one at a time, gateways first and then by peer ID
- * (FleetAsker's order), so every edge asks the same node and its single flight fetches the
- * blob from the registry once for the fleet. The first that streams wins.
- */
-export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<{ stream?: FleetBlobStream, peer?: string, misses: Array<{ peer: string, reason: string }> }> {
-  const misses: Array<{ peer: string, reason: string }> = []
-  if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
-  for (const { peer, connection } of pullThroughOrder(peers)) {
-    try {
-      const answer = await fetchFleetBlob(connection, query, options)
-      if ('data' in answer) return { stream: answer, peer, misses }
-      misses.push({ peer, reason: `${answer.status}: ${answer.reason}` })
-    } catch (err) {
-      options.signal.throwIfAborted()
-      misses.push({ peer, reason: err instanceof Error ? err.message : String(err) })
-    }
-  }
-  return { misses }
+  const offset = Number(request.offset)
+  if (!Number.isSafeInteger(offset)) throw new ProtocolViolationError('a fleet blob request from an offset beyond 2^53')
+  return { query: { registry: request.registry, repository: request.repository, digest: request.digest }, ask: { offset, direct: request.direct } }
 }

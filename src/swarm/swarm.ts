@@ -4,7 +4,9 @@ import type { BundleManifest } from '../manifest/index.js'
 import { ConnectionAdmission } from './admission.js'
 import { BanList, type Ban } from './ban-list.js'
 import { serveBundleRequest } from './bundle-protocol.js'
-import { FLEET_BLOB_PROTOCOL, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, streamFromFleet, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobStream } from './fleet-blob-protocol.js'
+import { streamFromFleet, type FleetBlobSource } from './fleet-blob-asker.js'
+import { FLEET_BLOB_PROTOCOL, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobServeHooks } from './fleet-blob-protocol.js'
+import { FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkServer } from './chunk-protocol.js'
 import {
@@ -81,6 +83,8 @@ export class Swarm extends SwarmEventEmitter {
   private readonly fleet: FleetAsker
   private fleetResponder: FleetResponder | undefined
   private fleetBlobResponder: FleetBlobResponder | undefined
+  /** Who receives which blob from here: later askers are pointed at them (edges relay). */
+  private readonly fleetBlobRelays = new FleetBlobRelays()
   private tickTimer: NodeJS.Timeout | undefined
   private running = false
   private stopController = new AbortController()
@@ -253,7 +257,13 @@ export class Swarm extends SwarmEventEmitter {
     await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
     })
-    await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal) }, {
+    const fleetBlobHooks: FleetBlobServeHooks = {
+      relays: this.fleetBlobRelays,
+      usable: (peer) => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
+      addressesOf: async (peer) => await this.listenAddresses(peer),
+      sent: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
+    }
+    await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, fleetBlobHooks) }, {
       maxInboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION,
     })
     await this.preheats?.attach(node)
@@ -416,10 +426,58 @@ export class Swarm extends SwarmEventEmitter {
     this.fleetBlobResponder = responder
   }
 
-  /** Has the fleet's pull-through node stream a blob here as it downloads it (see streamFromFleet). */
-  async streamFleetBlob (query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<{ stream?: FleetBlobStream, peer?: string, misses: Array<{ peer: string, reason: string }> }> {
+  /**
+   * Has the fleet's pull-through node stream a blob here as it downloads it, or the edge it
+   * points us at which is receiving it already (see streamFromFleet).
+   */
+  async streamFleetBlob (query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<FleetBlobSource> {
     this.requireNode()
-    return await streamFromFleet(this.trustedPeers(), query, { signal: anySignal(options.signal, this.stopController.signal) })
+    return await streamFromFleet(this.trustedPeers(), query, {
+      connectRelay: async (peer, addrs, signal) => await this.connectRelay(peer, addrs, signal),
+      penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
+      relayDropped: (detail) => { this.log.info('a relay for a fleet blob was dropped; the pull-through node streams it', { ...detail, digest: query.digest }) },
+    }, { signal: anySignal(options.signal, this.stopController.signal) })
+  }
+
+  /** A connection to a relay edge the pull-through node named: the open one, else dialled at the addresses it gave. */
+  private async connectRelay (peer: string, addrs: string[], signal: AbortSignal): Promise<Connection | undefined> {
+    const node = this.requireNode()
+    if (peer === this.peerId || this.bans.isBanned(peer)) return undefined
+    let id
+    try {
+      id = peerIdFromString(peer)
+    } catch {
+      return undefined
+    }
+    const open = node.getConnections(id).find(c => c.status === 'open')
+    if (open !== undefined) return open
+    const multiaddrs = addrs.flatMap((address) => {
+      try {
+        return [multiaddr(address)]
+      } catch {
+        return []
+      }
+    })
+    try {
+      if (multiaddrs.length > 0) await node.peerStore.merge(id, { multiaddrs })
+      return await node.dial(id, { signal: withTimeout(signal, DIAL_TIMEOUT_MS) })
+    } catch (err) {
+      signal.throwIfAborted()
+      this.log.debug('could not dial a relay for a fleet blob', { peer, err })
+      return undefined
+    }
+  }
+
+  /** The addresses a peer said it listens on (identify), for naming it as a relay. */
+  private async listenAddresses (peer: string): Promise<string[]> {
+    const node = this.node
+    if (node === undefined) return []
+    try {
+      const known = await node.peerStore.get(peerIdFromString(peer))
+      return known.addresses.map(a => a.multiaddr.toString()).filter(a => !a.includes('/p2p-circuit'))
+    } catch {
+      return []
+    }
   }
 
   private trustedPeers (): Array<{ peer: string, connection: Connection, gateway: boolean }> {

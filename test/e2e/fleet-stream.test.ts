@@ -23,7 +23,8 @@ interface Download {
 
 /**
  * Issue 8, part a: the pull-through node streams a blob on to the edges while it is still
- * downloading it from the registry. Real daemons (a gateway with `--upstream`, two edges
+ * downloading it from the registry, to two of them itself and to the others through an edge
+ * already receiving it (edges relay). Real daemons (a gateway with `--upstream`, four edges
  * without), a real docker-registry behind a proxy that can hold a blob's body part-way (so
  * the test knows the gateway's download is still in progress) or drop it.
  */
@@ -43,7 +44,7 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
     proxy = await startGatedProxy(registry.url)
     gateway = await startDaemon('gateway', ['--gateway', '--upstream', proxy.url])
     const edgeArgs = ['--bootstrap', gateway.address, '--trust', gateway.peerId]
-    edges = [await startDaemon('edge1', edgeArgs), await startDaemon('edge2', edgeArgs)]
+    edges = await Promise.all(['edge1', 'edge2', 'edge3', 'edge4'].map(async name => await startDaemon(name, edgeArgs)))
     for (const edge of edges) await waitFor(`${edge.dataDir} connected to the gateway`, async () => (await edge.status()).peers.find(p => p.id === gateway.peerId && !p.banned), 30_000)
   }, 180_000)
 
@@ -115,23 +116,41 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
     }
   }
 
+  /** Blob bytes the gateway has sent the edges over libp2p (chunks and fleet-blob streams). */
+  async function gatewayUpload (): Promise<number> {
+    const { perPeer } = (await gateway.status()).stats
+    return edges.reduce((sum, edge) => sum + (perPeer[edge.peerId]?.bytesUploaded ?? 0), 0)
+  }
+
+  /** The relay `node` was pointed at for `digest` (from its "streaming a blob" log line), if any. */
+  function relayOf (node: DaemonProcess, digest: string): string | undefined {
+    for (const line of node.logs().split('\n')) {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>
+        if (entry.msg === 'streaming a blob from the fleet\'s pull-through' && entry.digest === digest) return typeof entry.relay === 'string' ? entry.relay : undefined
+      } catch {}
+    }
+    return undefined
+  }
+
   async function verifyClean (node: DaemonProcess): Promise<void> {
     const result = await shoal(undefined, ['--api', node.api, '--json', 'verify'])
     const report = JSON.parse(result.stdout) as { bad: unknown[] }
     expect(report.bad, result.stdout).toEqual([])
   }
 
-  it('gives two edges\' clients the first bytes of a layer while the gateway is still downloading it, from one registry fetch', async () => {
+  it('gives four edges\' clients the first bytes of a layer while the gateway is still downloading it, from one registry fetch, the gateway sending two copies', async () => {
     const blob = randomBytes(24 * MIB)
     const digest = await pushBlob('stream/big', blob)
     const holdAt = 4 * MIB
     proxy.gate(digest, { afterBytes: holdAt, action: 'hold' })
     const held = new Promise<void>((resolve) => { proxy.events.on('held', (key: string) => { if (key === digest) resolve() }) })
+    const uploadBefore = await gatewayUpload()
     const clients = edges.map(edge => download(edge, 'stream/big', digest))
 
-    // The registry has sent only the first 4 MiB and waits for us; both clients have bytes.
+    // The registry has sent only the first 4 MiB and waits for us; every client has bytes.
     await within(held, 60_000, 'the gateway reaching the registry')
-    await within(Promise.all(clients.map(async c => { await c.firstByte })), 60_000, `first bytes at both edges' clients\n${edges[0]?.logs().slice(-3000) ?? ''}`)
+    await within(Promise.all(clients.map(async c => { await c.firstByte })), 60_000, `first bytes at every edge's client\n${edges[0]?.logs().slice(-3000) ?? ''}`)
     expect(proxy.sent.get(digest)).toBe(holdAt)
     for (const client of clients) {
       expect(client.received()).toBeGreaterThan(0)
@@ -142,6 +161,13 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
     const results = await within(Promise.all(clients.map(async c => await c.done)), 120_000, 'the downloads completing')
     for (const result of results) expect(result).toEqual({ status: 200, complete: true, bytes: blob.length, sha256: digest })
     expect(registryFetches(digest)).toBe(1)
+    // Two edges took it from the gateway, the other two from one of them each.
+    const relays = edges.map(edge => relayOf(edge, digest))
+    expect(relays.filter(r => r === undefined)).toHaveLength(2)
+    expect(new Set(relays.filter(r => r !== undefined)).size).toBe(2)
+    const uploaded = await gatewayUpload() - uploadBefore
+    console.log(`gateway sent ${(uploaded / blob.length).toFixed(2)} copies of the blob to ${edges.length} edges`)
+    expect(uploaded).toBeLessThanOrEqual(2 * blob.length)
 
     // Each node keeps the blob verified: asked again, no one goes back to the registry.
     for (const node of [...edges, gateway]) {
@@ -176,5 +202,31 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
     const later = await within(download(edge, 'stream/dropped', digest).done, 120_000, 'the later download')
     expect(later).toEqual({ status: 200, complete: true, bytes: blob.length, sha256: digest })
     for (const node of [gateway, ...edges]) await verifyClean(node)
+  }, 300_000)
+
+  it('finishes the downloads of a relay\'s askers when the relay is killed mid-blob, from the gateway', async () => {
+    const blob = randomBytes(24 * MIB)
+    const digest = await pushBlob('stream/relayed', blob)
+    proxy.gate(digest, { afterBytes: 4 * MIB, action: 'hold' })
+    const held = new Promise<void>((resolve) => { proxy.events.on('held', (key: string) => { if (key === digest) resolve() }) })
+    // Two edges first (the gateway streams to them), then two more (pointed at those two).
+    const first = edges.slice(0, 2).map(edge => download(edge, 'stream/relayed', digest))
+    await within(held, 60_000, 'the gateway reaching the registry')
+    await within(Promise.all(first.map(async c => { await c.firstByte })), 60_000, 'first bytes at the first two edges')
+    const later = edges.slice(2).map(edge => download(edge, 'stream/relayed', digest))
+    await within(Promise.all(later.map(async c => { await c.firstByte })), 60_000, `first bytes at the relayed edges\n${edges[2]?.logs().slice(-3000) ?? ''}`)
+    const asker = edges[3] as DaemonProcess
+    const relayId = relayOf(asker, digest)
+    const relay = edges.find(edge => edge.peerId === relayId)
+    if (relay === undefined) throw new Error(`edge4 was not pointed at an edge: ${String(relayId)}`)
+
+    await relay.kill()
+    proxy.release(digest)
+    const survivors = edges.filter(edge => edge !== relay)
+    const results = await within(Promise.all(edges.map(async (edge, i) => edge === relay ? undefined : await (i < 2 ? first[i] : later[i - 2])?.done)), 120_000, 'the survivors\' downloads')
+    for (const result of results.filter(r => r !== undefined)) expect(result).toEqual({ status: 200, complete: true, bytes: blob.length, sha256: digest })
+    expect(registryFetches(digest)).toBe(1)
+    await waitFor('edge4 to resume from the gateway', async () => asker.logs().includes('a relay for a fleet blob was dropped') ? true : undefined, 30_000)
+    for (const node of [gateway, ...survivors]) await verifyClean(node)
   }, 300_000)
 })

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { GrowingFile } from '../../src/store/index.js'
 import type { FleetBlobResponder } from '../../src/swarm/index.js'
 import { FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
-import { connect, patternBytes, useSwarms } from './swarm-fixture.js'
+import { connect, nextEvent, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
 const query = { registry: 'registry.example.com', repository: 'team/app', digest: `sha256:${'ab'.repeat(32)}` }
@@ -47,5 +50,150 @@ describe('a blob streamed from the pull-through node', () => {
     expect(received).toBe(size)
     // Without flow control the gateway ran the whole blob ahead (and past 64 MiB failed the stream).
     expect(lead).toBeLessThanOrEqual(FLEET_BLOB_WINDOW_BYTES + 4 * MiB)
+  })
+})
+
+/**
+ * Edges relay: the pull-through node streams a blob to two askers and points later ones at an
+ * edge already receiving it. Real swarms over TCP, real growing files; each edge in the test
+ * does what the daemon's FleetBlobs does (write what arrives to a growing file, serve that file
+ * to peers that ask, check the sha256 before the last byte is readable).
+ */
+describe('edges relaying a blob they are receiving', () => {
+  const { node, tempDir } = useSwarms()
+  const size = 6 * MiB
+  const blob = patternBytes(size, 11)
+  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`
+  const blobQuery = { ...query, digest }
+
+  /** The gateway: its blob arrives (from "its registry") as the test appends it. */
+  async function gatewayWith (): Promise<{ gateway: TestNode, file: GrowingFile }> {
+    const file = await GrowingFile.create(join(await tempDir(), 'upstream'), size)
+    const gateway = await node()
+    gateway.swarm.serveFleetBlobs(async () => ({ status: 'stream', bytes: file.reader() }))
+    return { gateway, file }
+  }
+
+  interface Receiving {
+    /** The relay the pull-through node pointed it at, if any. */
+    relay: string | undefined
+    received: () => number
+    /** Resolves once `bytes` arrived. */
+    reached: (bytes: number) => Promise<void>
+    /** The sha256 of everything received, once the stream ended. */
+    done: Promise<string>
+  }
+
+  /** An edge that asks the fleet for the blob and serves what it receives to peers (its own file, or `serve` when given: a liar). */
+  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
+    const edge = await node({ trust: [gateway.swarm.peerId] })
+    await connect(edge, gateway)
+    let file: GrowingFile | undefined = options.serve
+    edge.swarm.serveFleetBlobs(async () => file === undefined ? { status: 'not-found', reason: 'not receiving it' } : { status: 'stream', bytes: file.reader() })
+    const ask = async (): Promise<Receiving> => {
+      const asked = await edge.swarm.streamFleetBlob(blobQuery, { signal: AbortSignal.timeout(60_000) })
+      const stream = asked.stream
+      if (stream === undefined) throw new Error(`no stream: ${JSON.stringify(asked.misses)}`)
+      const own = await GrowingFile.create(join(await tempDir(), 'staging'), stream.size)
+      if (options.serve === undefined) file = own
+      let received = 0
+      const waiting: Array<{ bytes: number, resolve: () => void }> = []
+      const done = (async () => {
+        const hash = createHash('sha256')
+        for await (const data of stream.data) {
+          received += data.byteLength
+          hash.update(data)
+          await own.append(data)
+          for (const w of waiting.filter(w => received >= w.bytes)) w.resolve()
+        }
+        const sha256 = `sha256:${hash.digest('hex')}`
+        if (sha256 === digest) own.complete()
+        else {
+          stream.rejected?.(`hashed to ${sha256}`)
+          await own.fail(new Error('bad blob'))
+        }
+        return sha256
+      })()
+      done.catch(() => undefined)
+      return {
+        relay: asked.relay,
+        received: () => received,
+        reached: async (bytes) => { if (received < bytes) await new Promise<void>((resolve) => { waiting.push({ bytes, resolve }) }) },
+        done,
+      }
+    }
+    return { edge, ask }
+  }
+
+  function uploadedTo (from: TestNode, peers: TestNode[]): number {
+    const perPeer = from.swarm.stats().perPeer
+    return peers.reduce((sum, p) => sum + (perPeer[p.swarm.peerId]?.bytesUploaded ?? 0), 0)
+  }
+
+  it('streams two copies from the gateway and the other askers\' from the edges receiving it, every byte to every asker', async () => {
+    const { gateway, file } = await gatewayWith()
+    const edges = await Promise.all([1, 2, 3, 4].map(async () => await edgeOf(gateway)))
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = await Promise.all(edges.slice(0, 2).map(async e => await e.ask()))
+    await Promise.all(direct.map(async r => { await r.reached(1) }))
+    const relayed = await Promise.all(edges.slice(2).map(async e => await e.ask()))
+    expect(direct.map(r => r.relay)).toEqual([undefined, undefined])
+    // Balanced: one asker on each of the two direct receivers.
+    expect(new Set(relayed.map(r => r.relay))).toEqual(new Set(edges.slice(0, 2).map(e => e.edge.swarm.peerId)))
+    await Promise.all(relayed.map(async r => { await r.reached(1) }))
+
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    for (const r of [...direct, ...relayed]) expect(await r.done).toBe(digest)
+    const all = edges.map(e => e.edge)
+    expect(uploadedTo(gateway, all)).toBe(2 * size)
+    // Each direct receiver sent its asker the whole blob.
+    for (const e of edges.slice(0, 2)) expect(uploadedTo(e.edge, all)).toBe(size)
+  })
+
+  it('resumes from the gateway where a relay that went away stopped', async () => {
+    const { gateway, file } = await gatewayWith()
+    const [first, second, third] = await Promise.all([1, 2, 3].map(async () => await edgeOf(gateway)))
+    if (first === undefined || second === undefined || third === undefined) throw new Error('no edges')
+    await file.append(blob.subarray(0, 3 * MiB))
+    const direct = [await first.ask(), await second.ask()]
+    await Promise.all(direct.map(async r => { await r.reached(1) }))
+    const relayed = await third.ask()
+    expect(relayed.relay).toBe(first.edge.swarm.peerId)
+    await relayed.reached(MiB)
+
+    await first.edge.swarm.stop()
+    await file.append(blob.subarray(3 * MiB))
+    file.complete()
+    expect(await relayed.done).toBe(digest)
+    // The gateway sent the third edge only what the relay had not.
+    const resumed = uploadedTo(gateway, [third.edge])
+    expect(resumed).toBeGreaterThan(0)
+    expect(resumed).toBeLessThanOrEqual(size - MiB)
+  })
+
+  it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
+    const { gateway, file } = await gatewayWith()
+    const lie = await GrowingFile.create(join(await tempDir(), 'lie'), size)
+    await lie.append(patternBytes(size, 99))
+    lie.complete()
+    const liar = await edgeOf(gateway, { serve: lie })
+    const honest = await edgeOf(gateway)
+    const victim = await edgeOf(gateway)
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = [await liar.ask(), await honest.ask()]
+    await Promise.all(direct.map(async r => { await r.reached(1) }))
+    const fooled = await victim.ask()
+    expect(fooled.relay).toBe(liar.edge.swarm.peerId)
+    const banned = nextEvent(victim.edge.swarm, 'peer:banned', e => e.peer === liar.edge.swarm.peerId)
+    expect(await fooled.done).not.toBe(digest)
+    await banned
+
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    await Promise.all(direct.map(async r => await r.done))
+    const again = await victim.ask()
+    expect(again.relay).not.toBe(liar.edge.swarm.peerId)
+    expect(await again.done).toBe(digest)
   })
 })

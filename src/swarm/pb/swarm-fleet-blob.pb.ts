@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, enumeration, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -7,6 +7,8 @@ export interface FleetBlobRequest {
   registry: string
   repository: string
   digest: string
+  offset: bigint
+  direct: boolean
 }
 
 export namespace FleetBlobRequest {
@@ -34,6 +36,16 @@ export namespace FleetBlobRequest {
           w.string(obj.digest)
         }
 
+        if ((obj.offset != null && obj.offset !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.offset)
+        }
+
+        if ((obj.direct != null && obj.direct !== false)) {
+          w.uint32(40)
+          w.bool(obj.direct)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -41,7 +53,9 @@ export namespace FleetBlobRequest {
         const obj: any = {
           registry: '',
           repository: '',
-          digest: ''
+          digest: '',
+          offset: 0n,
+          direct: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -60,6 +74,14 @@ export namespace FleetBlobRequest {
             }
             case 3: {
               obj.digest = reader.string()
+              break
+            }
+            case 4: {
+              obj.offset = reader.uint64()
+              break
+            }
+            case 5: {
+              obj.direct = reader.bool()
               break
             }
             default: {
@@ -98,6 +120,20 @@ export namespace FleetBlobRequest {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.offset`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.direct`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -125,6 +161,16 @@ export namespace FleetBlobRequest {
     value: string
   }
 
+  export interface FleetBlobRequestOffsetFieldEvent {
+    field: '$.offset'
+    value: bigint
+  }
+
+  export interface FleetBlobRequestDirectFieldEvent {
+    field: '$.direct'
+    value: boolean
+  }
+
   export function encode (obj: Partial<FleetBlobRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobRequest.codec())
   }
@@ -133,7 +179,7 @@ export namespace FleetBlobRequest {
     return decodeMessage(buf, FleetBlobRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobRequest>): Generator<FleetBlobRequestRegistryFieldEvent | FleetBlobRequestRepositoryFieldEvent | FleetBlobRequestDigestFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobRequest>): Generator<FleetBlobRequestRegistryFieldEvent | FleetBlobRequestRepositoryFieldEvent | FleetBlobRequestDigestFieldEvent | FleetBlobRequestOffsetFieldEvent | FleetBlobRequestDirectFieldEvent> {
     return streamMessage(buf, FleetBlobRequest.codec(), opts)
   }
 }
@@ -144,6 +190,8 @@ export interface FleetBlobFrame {
   data: Uint8Array<ArrayBuffer>
   reason: string
   sizeUnknown: boolean
+  relayPeer: string
+  relayAddrs: string[]
 }
 
 export namespace FleetBlobFrame {
@@ -153,7 +201,8 @@ export namespace FleetBlobFrame {
     END = 'END',
     NOT_FOUND = 'NOT_FOUND',
     UNAVAILABLE = 'UNAVAILABLE',
-    FAILED = 'FAILED'
+    FAILED = 'FAILED',
+    RELAY = 'RELAY'
   }
 
   enum __KindValues {
@@ -162,7 +211,8 @@ export namespace FleetBlobFrame {
     END = 2,
     NOT_FOUND = 3,
     UNAVAILABLE = 4,
-    FAILED = 5
+    FAILED = 5,
+    RELAY = 6
   }
 
   export namespace Kind {
@@ -205,6 +255,18 @@ export namespace FleetBlobFrame {
           w.bool(obj.sizeUnknown)
         }
 
+        if ((obj.relayPeer != null && obj.relayPeer !== '')) {
+          w.uint32(50)
+          w.string(obj.relayPeer)
+        }
+
+        if (obj.relayAddrs != null && obj.relayAddrs.length > 0) {
+          for (const value of obj.relayAddrs) {
+            w.uint32(58)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -214,7 +276,9 @@ export namespace FleetBlobFrame {
           size: 0n,
           data: uint8ArrayAlloc(0),
           reason: '',
-          sizeUnknown: false
+          sizeUnknown: false,
+          relayPeer: '',
+          relayAddrs: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -243,6 +307,18 @@ export namespace FleetBlobFrame {
               obj.sizeUnknown = reader.bool()
               break
             }
+            case 6: {
+              obj.relayPeer = reader.string()
+              break
+            }
+            case 7: {
+              if (opts.limits?.relayAddrs != null && obj.relayAddrs.length === opts.limits.relayAddrs) {
+                throw new MaxLengthError('Decode error - repeated field "relayAddrs" had too many elements')
+              }
+
+              obj.relayAddrs.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -252,6 +328,10 @@ export namespace FleetBlobFrame {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          relayAddrs: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -293,6 +373,28 @@ export namespace FleetBlobFrame {
               }
               break
             }
+            case 6: {
+              yield {
+                field: `${prefix}.relayPeer`,
+                value: reader.string()
+              }
+              break
+            }
+            case 7: {
+              if (opts.limits?.relayAddrs != null && obj.relayAddrs === opts.limits.relayAddrs) {
+                throw new MaxLengthError('Streaming decode error - repeated field "relayAddrs" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.relayAddrs[]`,
+                index: obj.relayAddrs,
+                value: reader.string()
+              }
+
+              obj.relayAddrs++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -330,6 +432,17 @@ export namespace FleetBlobFrame {
     value: boolean
   }
 
+  export interface FleetBlobFrameRelayPeerFieldEvent {
+    field: '$.relayPeer'
+    value: string
+  }
+
+  export interface FleetBlobFrameRelayAddrsFieldEvent {
+    field: '$.relayAddrs[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<FleetBlobFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobFrame.codec())
   }
@@ -338,7 +451,7 @@ export namespace FleetBlobFrame {
     return decodeMessage(buf, FleetBlobFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent> {
     return streamMessage(buf, FleetBlobFrame.codec(), opts)
   }
 }

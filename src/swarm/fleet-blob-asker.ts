@@ -1,0 +1,127 @@
+import { ProtocolViolationError } from './errors.js'
+import { FleetBlobFailedError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobStream } from './fleet-blob-protocol.js'
+import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
+import type { Connection } from '@libp2p/interface'
+
+/**
+ * A relay that sends nothing new for this long is dropped and the blob resumed from the
+ * pull-through node. Shorter than FLEET_BLOB_STALL_MS (90 s, the wait on the pull-through node
+ * itself): a relay is an ordinary edge, often loaded, and the pull-through node is the one that
+ * surely has the bytes. Not much shorter: a relay is silent too while its own source is (a
+ * registry pausing), and resuming then costs the gateway one more copy for nothing.
+ */
+export const FLEET_BLOB_RELAY_STALL_MS = 30 * 1000
+
+export interface FleetBlobAskerHooks {
+  /**
+   * A connection to the relay the pull-through node named, dialled at `addrs` when there is
+   * none; undefined when it cannot be had (banned here, unreachable, not a peer ID).
+   */
+  connectRelay: (peer: string, addrs: string[], signal: AbortSignal) => Promise<Connection | undefined>
+  /** A relay broke the protocol, or the blob it sent failed its digest. */
+  penalize: (peer: string, kind: 'violation' | 'bad-data', detail: string) => void
+  /** Why a relay was not used, or dropped mid-blob (the daemon's log at info). */
+  relayDropped: (detail: { relay: string, peer: string, received: number, reason: string }) => void
+}
+
+export interface FleetBlobSource {
+  stream?: FleetBlobStream
+  /** The pull-through node that answered. */
+  peer?: string
+  /** The edge it pointed us at, whose stream this is (until it breaks off). */
+  relay?: string
+  misses: Array<{ peer: string, reason: string }>
+}
+
+/**
+ * Asks the trusted peers for a blob stream one at a time, gateways first and then by peer ID
+ * (FleetAsker's order), so every edge asks the same node and its single flight fetches the
+ * blob from the registry once for the fleet. The first that streams wins. When it answers
+ * RELAY the blob comes from that edge instead, which is receiving it already; a relay that
+ * refuses, cannot be reached, breaks off or stalls is dropped and the pull-through node streams
+ * the rest itself from where the relay stopped (`direct`, so it does not point us at a relay
+ * again). Bytes from a relay are as unverified as any: the caller checks the sha256 and calls
+ * `rejected` when it fails, which charges the relay.
+ */
+export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery, hooks: FleetBlobAskerHooks, options: { signal: AbortSignal }): Promise<FleetBlobSource> {
+  const misses: Array<{ peer: string, reason: string }> = []
+  if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
+  for (const { peer, connection } of pullThroughOrder(peers)) {
+    try {
+      const answer = await fetchFleetBlob(connection, query, options)
+      if ('data' in answer) return { stream: answer, peer, misses }
+      if (answer.status !== 'relay') {
+        misses.push({ peer, reason: `${answer.status}: ${answer.reason}` })
+        continue
+      }
+      const relayed = await fromRelay(answer, query, hooks, options.signal)
+      if (relayed !== undefined) return { stream: resumable(relayed.stream, answer.peer, connection, peer, query, hooks, options.signal), peer, relay: answer.peer, misses }
+      const direct = await fetchFleetBlob(connection, query, { ...options, ask: { offset: 0, direct: true } })
+      if ('data' in direct) return { stream: direct, peer, misses }
+      misses.push({ peer, reason: `${direct.status}: ${direct.status === 'relay' ? 'a RELAY to a direct request' : direct.reason}` })
+    } catch (err) {
+      options.signal.throwIfAborted()
+      misses.push({ peer, reason: err instanceof Error ? err.message : String(err) })
+    }
+  }
+  return { misses }
+}
+
+/** The relay's stream, or undefined (reported to `relayDropped`) when it does not give one whose size is the pull-through node's. */
+async function fromRelay (relay: { peer: string, addrs: string[], size: number | undefined }, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): Promise<{ stream: FleetBlobStream } | undefined> {
+  const drop = (reason: string): undefined => { hooks.relayDropped({ relay: relay.peer, peer: '-', received: 0, reason }); return undefined }
+  const connection = await hooks.connectRelay(relay.peer, relay.addrs, signal)
+  if (connection === undefined) return drop('could not connect to it')
+  try {
+    // Direct: a relay serves what it has, it never points further.
+    const answer = await fetchFleetBlob(connection, query, { signal, ask: { offset: 0, direct: true }, stallMs: FLEET_BLOB_RELAY_STALL_MS })
+    if (!('data' in answer)) return drop(answer.status === 'relay' ? 'it answered RELAY' : `${answer.status}: ${answer.reason}`)
+    if (answer.size !== relay.size) {
+      answer.close()
+      hooks.penalize(relay.peer, 'violation', `a relayed blob announced as ${String(answer.size)} bytes; the pull-through node said ${String(relay.size)}`)
+      return drop('its size differs from the pull-through node\'s')
+    }
+    return { stream: answer }
+  } catch (err) {
+    signal.throwIfAborted()
+    if (err instanceof ProtocolViolationError) hooks.penalize(relay.peer, 'violation', err.message)
+    return drop(err instanceof Error ? err.message : String(err))
+  }
+}
+
+/**
+ * The relay's bytes, then — if it breaks off, stalls or fails — the rest from the pull-through
+ * node, from the first byte the relay did not send (the asker's sha256 runs over both).
+ */
+function resumable (relayed: FleetBlobStream, relay: string, connection: Connection, peer: string, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): FleetBlobStream {
+  let current = relayed
+  let relayBytes = 0
+  async function * data (): AsyncGenerator<Uint8Array> {
+    try {
+      for await (const piece of relayed.data) {
+        relayBytes += piece.byteLength
+        yield piece
+      }
+      return
+    } catch (err) {
+      signal.throwIfAborted()
+      if (err instanceof ProtocolViolationError) hooks.penalize(relay, 'violation', err.message)
+      hooks.relayDropped({ relay, peer, received: relayBytes, reason: err instanceof Error ? err.message : String(err) })
+    }
+    const rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true } })
+    if (!('data' in rest)) throw new FleetBlobFailedError(`the relay ${relay} broke off after ${relayBytes} bytes and the pull-through node ${peer} did not resume: ${rest.status === 'relay' ? 'RELAY' : rest.reason}`)
+    if (rest.size !== relayed.size) {
+      rest.close()
+      throw new FleetBlobFailedError(`the pull-through node ${peer} resumed a ${String(rest.size)}-byte blob; the relay sent ${String(relayed.size)}`)
+    }
+    current = rest
+    yield * rest.data
+  }
+  return {
+    size: relayed.size,
+    data: data(),
+    close: () => { current.close() },
+    get relay () { return relayBytes > 0 ? relay : undefined },
+    rejected: (detail) => { if (relayBytes > 0) hooks.penalize(relay, 'bad-data', detail) },
+  }
+}

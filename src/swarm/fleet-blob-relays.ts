@@ -1,0 +1,139 @@
+/**
+ * Askers the pull-through node streams one blob to itself at once. Later askers are pointed at
+ * an edge already receiving it (a RELAY frame), so a burst of N cold edges costs the gateway's
+ * uplink this many copies, not N (the mission: each byte leaves the gateway about once).
+ * Two rather than one: a single first receiver that turns out slow or dies would hold up, or
+ * send back to the gateway, every edge below it.
+ */
+export const FLEET_BLOB_DIRECT_ASKERS = 2
+/** Askers pointed at one receiving edge: a binary tree, each edge's uplink carrying at most two more copies. */
+export const FLEET_BLOB_RELAY_FANOUT = 2
+
+/** What the answering stream does for one asker. */
+export type FleetBlobRoute =
+  | {
+    kind: 'direct'
+    /** The stream has its bytes (HEADER sent): askers pointed at relays meanwhile may be told the size. */
+    answered: (size: number | undefined) => void
+    /** The stream ended, however (idempotent). */
+    release: () => void
+  }
+  | {
+    kind: 'relay'
+    /** The edge to ask instead. */
+    peer: string
+    /**
+     * The blob's size once a direct stream has its bytes; undefined when every direct stream
+     * ended without them (then nobody is receiving it: serve the asker directly after all).
+     */
+    header: Promise<{ size: number | undefined } | undefined>
+  }
+
+interface Receiver {
+  peer: string
+  /** Askers pointed at this one. */
+  children: number
+  /** Hops from here: 1 for a direct receiver. */
+  depth: number
+}
+
+/** One blob being streamed from here. */
+class Plan {
+  direct = 0
+  /** Everyone receiving it from here or through a relay, in the order they asked (earlier ones are further along). */
+  readonly receivers: Receiver[] = []
+  private answeredSize: { size: number | undefined } | undefined
+  private readonly waiting: Array<(header: { size: number | undefined } | undefined) => void> = []
+
+  get header (): Promise<{ size: number | undefined } | undefined> {
+    if (this.answeredSize !== undefined) return Promise.resolve(this.answeredSize)
+    return new Promise((resolve) => { this.waiting.push(resolve) })
+  }
+
+  answer (size: number | undefined): void {
+    this.answeredSize ??= { size }
+    this.settle(this.answeredSize)
+  }
+
+  /** No direct stream is left: whoever still waits for a header is served directly. */
+  settle (header: { size: number | undefined } | undefined): void {
+    for (const resolve of this.waiting.splice(0)) resolve(header)
+  }
+}
+
+/**
+ * The pull-through node's view of who is receiving which blob from it (issue 8: edges relay).
+ * Pure: no I/O; the protocol asks it where each asker should get a blob from. The first
+ * FLEET_BLOB_DIRECT_ASKERS askers of a blob are served from here; each later one is pointed at
+ * the shallowest receiver (direct or relayed) that has fewer than FLEET_BLOB_RELAY_FANOUT
+ * askers pointed at it, and becomes a receiver others may be pointed at: a balanced tree,
+ * pipelined, since every edge serves what it has received so far. A plan lives while a direct stream
+ * does; once none does the blob is whole somewhere and later askers find it by lookup.
+ */
+export class FleetBlobRelays {
+  private readonly plans = new Map<string, Plan>()
+
+  constructor (private readonly init: { directAskers?: number, fanout?: number } = {}) {}
+
+  /**
+   * Where `asker` gets `digest`. `mayRelay` is false for an asker that must be served here (its
+   * relay failed it, it resumes from an offset); `usable` says whether a receiver may be named
+   * (connected, not banned).
+   */
+  route (digest: string, asker: string, options: { mayRelay: boolean, usable: (peer: string) => boolean }): FleetBlobRoute {
+    let plan = this.plans.get(digest)
+    if (plan === undefined) {
+      plan = new Plan()
+      this.plans.set(digest, plan)
+    }
+    if (options.mayRelay && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
+      const relay = this.pickRelay(plan, asker, options.usable)
+      if (relay !== undefined) {
+        relay.children++
+        if (!plan.receivers.some(r => r.peer === asker)) plan.receivers.push({ peer: asker, children: 0, depth: relay.depth + 1 })
+        return { kind: 'relay', peer: relay.peer, header: plan.header }
+      }
+    }
+    return this.direct(digest, plan, asker)
+  }
+
+  /** Blobs being streamed from here now (for tests and the log). */
+  get streaming (): number {
+    return this.plans.size
+  }
+
+  /**
+   * The shallowest receiver with room (fewest hops from here, so the tree stays balanced and
+   * each byte's path short), then the one with fewest askers on it, then the earliest.
+   */
+  private pickRelay (plan: Plan, asker: string, usable: (peer: string) => boolean): Receiver | undefined {
+    const fanout = this.init.fanout ?? FLEET_BLOB_RELAY_FANOUT
+    let best: Receiver | undefined
+    for (const receiver of plan.receivers) {
+      if (receiver.peer === asker || receiver.children >= fanout || !usable(receiver.peer)) continue
+      if (best === undefined || receiver.depth < best.depth || (receiver.depth === best.depth && receiver.children < best.children)) best = receiver
+    }
+    return best
+  }
+
+  private direct (digest: string, plan: Plan, asker: string): FleetBlobRoute {
+    plan.direct++
+    const receiver = plan.receivers.find(r => r.peer === asker)
+    // Served from here now (it may have been relayed before and come back): one hop.
+    if (receiver === undefined) plan.receivers.push({ peer: asker, children: 0, depth: 1 })
+    else receiver.depth = 1
+    let released = false
+    return {
+      kind: 'direct',
+      answered: (size) => { plan.answer(size) },
+      release: () => {
+        if (released) return
+        released = true
+        if (--plan.direct > 0) return
+        // Nobody receives it from here any more: askers still waiting are served directly.
+        plan.settle(undefined)
+        if (this.plans.get(digest) === plan) this.plans.delete(digest)
+      },
+    }
+  }
+}
