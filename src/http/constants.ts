@@ -29,6 +29,15 @@ export const FIRST_CHUNK_TIMEOUT_MS = 10 * 1000
  */
 export const CHUNK_STALL_TIMEOUT_MS = 60 * 1000
 
+/**
+ * A request we answered before taking its body (refused: too large, denied, unknown upload):
+ * the rest of its body is read and thrown away up to this many bytes or this long, so the
+ * client, still sending, reads the answer instead of a reset (request-body.ts). A client stops
+ * sending once it reads the answer; these bound one that does not.
+ */
+export const REFUSED_BODY_DRAIN_BYTES = 64 * 1024 * 1024
+export const REFUSED_BODY_DRAIN_MS = 10 * 1000
+
 /** A socket with no traffic either way for this long is closed (node's `server.timeout`). */
 export const SOCKET_IDLE_TIMEOUT_MS = 2 * 60 * 1000
 

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { AccessDeniedError, type AccessPolicy } from './access-policy.js'
 import type { StatusResponse } from './control-types.js'
 import type { Metrics } from './metrics.js'
+import { drainRefusedBody } from './request-body.js'
 import { matchRoute } from './routes.js'
 import { sendStatusPage } from './status-page.js'
 import type { HttpApi, HttpLogger } from './types.js'
@@ -118,10 +119,9 @@ function refuse (req: IncomingMessage, res: ServerResponse, err: AccessDeniedErr
     'Content-Length': bytes.length,
     'Cache-Control': 'no-store',
     ...(err.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="shoal"' } : {}),
-    // The refused request's body is unread; closing beats draining an upload we will not take.
-    ...(req.complete ? {} : { Connection: 'close' }),
   })
   res.end(bytes)
+  drainRefusedBody(req)
 }
 
 function sendBody (res: ServerResponse, status: number, type: string, body: Buffer, head: boolean): void {

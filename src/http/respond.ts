@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RegistryError } from './errors.js'
+import { drainRefusedBody } from './request-body.js'
 import type { RepositoryName } from './names.js'
 
 /** One request as the route handlers see it. */
@@ -31,13 +32,10 @@ export function sendBytes (ctx: RequestContext, status: number, bytes: Buffer, h
   ctx.res.end(ctx.head ? undefined : bytes)
 }
 
+/** The spec's JSON error; a request body not taken is drained (bounded) so the client reads it. */
 export function sendError (ctx: RequestContext, err: RegistryError): void {
-  // An error sent before the request body was read leaves unread bytes on the socket;
-  // closing it is cheaper than draining a multi-GiB upload we already refused. Bodiless
-  // requests keep their connection: a fast 404 should stay fast for the next request too.
-  const hasBody = ctx.req.headers['transfer-encoding'] !== undefined || Number(ctx.req.headers['content-length'] ?? 0) > 0
-  const close: Headers = hasBody && !ctx.req.complete ? { Connection: 'close' } : {}
-  sendJson(ctx, err.status, err.toBody(), { ...err.headers, ...close })
+  sendJson(ctx, err.status, err.toBody(), err.headers)
+  drainRefusedBody(ctx.req)
 }
 
 /** containerd sent `?ns=`; DESIGN.md asks us to echo it as `OCI-Namespace`. */
