@@ -4,7 +4,7 @@
 // sizes (a real status signed with a real key, encoded as the wire carries it).
 //
 //   node --import tsx scripts/simulate-gossip.ts [--nodes 1000,5000] [--degree 20] [--periods 3]
-//        [--change 0.02] [--seed 1]
+//        [--change 0.02] [--seed 1] [--departures 20] [--churn 1] [--probe-ms 10]
 //
 // Model: a random near-regular graph of `degree` neighbours per node (scripts/simulate/topology.ts).
 // Steady state: every node already holds every other's status body. Each period every node
@@ -18,17 +18,25 @@
 // stream framing), the share of nodes each heartbeat reached, how many (observer, node) pairs
 // went STALE_AFTER_INTERVALS periods in a row without a heartbeat (false "stale" marks), the
 // time to mark a stopped node stale, and the one-off cost of a node joining.
+// Then absence notices (scripts/simulate/gossip-absence.ts): `--departures` sample nodes stop,
+// one at a time; per size: seconds until every other node marks it stale (median, p99, max over
+// nodes and departures), the share of nodes a notice reached, notices signed and bytes per node
+// per departure, that cost at `--churn` departures per node per day, and for as many dropped
+// connections between live nodes, how fast the refutation arrives and how many nodes marked the
+// live node stale first. `--probe-ms` is how long a witness's dial of the stopped node takes to
+// fail (10 ms: refused; 10,000 ms: the host is gone and the dial times out).
 import '../src/polyfill.js'
 import { encodeVarint } from '../src/swarm/framing.js'
 import { StatusBatch } from '../src/swarm/pb/swarm-status.pb.js'
 import { createPeerKey, encodeStatusBody, pickTargets, signStatus, statusIntervalMs, statusLimits } from '../src/swarm/index.js'
+import { simulateDeparture, simulateRefutation, type Spread } from './simulate/gossip-absence.js'
 import { seededRandom } from './simulate/random.js'
 import { buildTopology } from './simulate/topology.js'
 
-export interface Options { nodes: number[], degree: number, periods: number, change: number, seed: number }
+export interface Options { nodes: number[], degree: number, periods: number, change: number, seed: number, departures?: number, churn?: number, probeMs?: number }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { nodes: [1000, 5000], degree: 20, periods: 3, change: 0.02, seed: 1 }
+  const options: Options = { nodes: [1000, 5000], degree: 20, periods: 3, change: 0.02, seed: 1, departures: 20, churn: 1, probeMs: 10 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = argv[i + 1] ?? ''
@@ -37,6 +45,9 @@ function parseArgs (argv: string[]): Options {
     else if (flag === '--periods') options.periods = Number(value)
     else if (flag === '--change') options.change = Number(value)
     else if (flag === '--seed') options.seed = Number(value)
+    else if (flag === '--departures') options.departures = Number(value)
+    else if (flag === '--churn') options.churn = Number(value)
+    else if (flag === '--probe-ms') options.probeMs = Number(value)
     else throw new Error(`unknown option ${String(flag)} (see the top of scripts/simulate-gossip.ts)`)
     i++
   }
@@ -72,6 +83,20 @@ export interface SizeResult {
   staleAfterS: number
   joinBytes: number
   wallS: number
+  absence?: AbsenceResult
+}
+
+export interface AbsenceResult {
+  departures: number
+  staleAfterS: Spread
+  coverageMin: number
+  noticesSignedMean: number
+  bytesPerNodePerDeparture: number
+  /** Notice bytes per node per second at `churn` departures per node per day. */
+  churnBytesPerS: number
+  refutedAfterS: Spread
+  falseStaleShare: number
+  refutationBytesPerNode: number
 }
 
 export function run (nodes: number, options: Options, sizes: { refresh: number, full: number }): SizeResult {
@@ -114,7 +139,12 @@ export function run (nodes: number, options: Options, sizes: { refresh: number, 
           queue[tail++] = from
         }
       }
-      push(p, -1)
+      // A publisher sends its own heartbeat to every neighbour (relays use the fanout), so the
+      // neighbours that may later witness its absence hold its latest sequence.
+      for (const to of neighbours[p] ?? []) {
+        queue[tail++] = to
+        queue[tail++] = p
+      }
       let reached = 1
       while (head < tail) {
         const to = queue[head++] ?? 0
@@ -176,6 +206,55 @@ export function run (nodes: number, options: Options, sizes: { refresh: number, 
     staleAfterS: statusLimits.STALE_AFTER_INTERVALS * periodMs / 1000,
     joinBytes: topology.meanDegree * nodes * sizes.full,
     wallS: (performance.now() - started) / 1000,
+    ...(options.departures !== undefined && options.departures > 0 ? { absence: absence(neighbours, periodMs, options, sizes, random) } : {}),
+  }
+}
+
+/** Sample departures and as many dropped connections between live nodes (gossip-absence.ts). */
+function absence (neighbours: number[][], periodMs: number, options: Options, sizes: { refresh: number }, random: () => number): AbsenceResult {
+  const nodes = neighbours.length
+  const absenceOptions = { baseIntervalMs: statusLimits.DEFAULT_STATUS_INTERVAL_MS, hopLatencyMs: 50, probeMs: options.probeMs ?? 10 }
+  const departures = options.departures ?? 0
+  const stale: number[] = []
+  const refuted: number[] = []
+  let coverageMin = 1
+  let signed = 0
+  let bytes = 0
+  let falseStale = 0
+  let refutationBytes = 0
+  for (let d = 0; d < departures; d++) {
+    const subject = 1 + Math.floor(random() * (nodes - 1))
+    const r = simulateDeparture(neighbours, subject, absenceOptions, random)
+    stale.push(r.staleAfterS.median, r.staleAfterS.p99, r.staleAfterS.max)
+    coverageMin = Math.min(coverageMin, r.coverage)
+    signed += r.noticesSigned
+    bytes += r.bytesPerNode
+    const list = neighbours[subject] ?? []
+    const witness = list[Math.floor(random() * list.length)] ?? 0
+    const f = simulateRefutation(neighbours, subject, witness, periodMs, sizes.refresh, absenceOptions, random)
+    refuted.push(f.refutedAfterS.median, f.refutedAfterS.p99, f.refutedAfterS.max)
+    falseStale += f.falseStaleShare
+    refutationBytes += f.bytesPerNode
+  }
+  const perDeparture = bytes / departures
+  const churnPerSecond = (options.churn ?? 0) * nodes / 86_400
+  // Medians of the per-departure medians; the worst p99 and max.
+  const third = (values: number[], k: number): number[] => values.filter((_, i) => i % 3 === k).sort((a, b) => a - b)
+  const summary = (values: number[]): Spread => ({
+    median: third(values, 0)[Math.floor(departures / 2)] ?? NaN,
+    p99: Math.max(...third(values, 1)),
+    max: Math.max(...third(values, 2)),
+  })
+  return {
+    departures,
+    staleAfterS: summary(stale),
+    coverageMin,
+    noticesSignedMean: signed / departures,
+    bytesPerNodePerDeparture: perDeparture,
+    churnBytesPerS: perDeparture * churnPerSecond,
+    refutedAfterS: summary(refuted),
+    falseStaleShare: falseStale / departures,
+    refutationBytesPerNode: refutationBytes / departures,
   }
 }
 
@@ -187,13 +266,26 @@ export async function main (argv: string[]): Promise<number> {
   process.stdout.write(`wire sizes: refresh ${sizes.refresh} B, full status ${sizes.full} B (10 bundles, 1 arriving, 4 labels); stream framing ~${statusLimits.STATUS_STREAM_OVERHEAD_BYTES} B (estimate)\n\n`)
   process.stdout.write('nodes  period   recv B/s mean/max  sent B/s mean/max  +framing recv mean/max  reach mean/min   false-stale pairs  stale after  join (one-off)  sim s\n')
   let ok = true
+  const results: SizeResult[] = []
   for (const n of options.nodes) {
     const r = run(n, options, sizes)
+    results.push(r)
     const fmt = (x: { mean: number, max: number }): string => `${x.mean.toFixed(0).padStart(5)} / ${x.max.toFixed(0).padStart(5)}`
     process.stdout.write(`${String(n).padStart(5)}  ${(r.periodS / 60).toFixed(1).padStart(5)} min  ${fmt(r.recvBytesPerS)}       ${fmt(r.sentBytesPerS)}       ${fmt(r.framedRecvBytesPerS)}           ${r.reachMean.toFixed(4)} / ${r.reachMin.toFixed(3)}   ${String(r.falseStalePairs).padStart(10)}         ${(r.staleAfterS / 60).toFixed(0).padStart(4)} min  ${(r.joinBytes / 1024 / 1024).toFixed(1).padStart(7)} MiB   ${r.wallS.toFixed(1)}\n`)
     if (r.framedRecvBytesPerS.mean > budget || r.sentBytesPerS.mean > budget) ok = false
   }
-  process.stdout.write(`\ngoal: ≤ 1 KiB/s per node at steady state (mean, framing included): ${ok ? 'met' : 'NOT met'}\n`)
+  const withAbsence = results.filter(r => r.absence !== undefined)
+  if (withAbsence.length > 0) {
+    process.stdout.write(`\nabsence notices: ${options.departures ?? 0} departures per size (a witness's dial fails after ${options.probeMs ?? 10} ms), configured period ${statusLimits.DEFAULT_STATUS_INTERVAL_MS / 1000} s, churn ${options.churn ?? 0} departures per node per day\n`)
+    process.stdout.write('nodes  stale after s (median / p99 / max)  reached min  notices  B/node/departure  churn B/s  | dropped link: refuted after s (median / p99 / max)  marked stale first  B/node\n')
+    for (const r of withAbsence) {
+      const a = r.absence as AbsenceResult
+      const sp = (x: Spread): string => `${x.median.toFixed(1)} / ${x.p99.toFixed(1)} / ${x.max.toFixed(1)}`
+      process.stdout.write(`${String(r.nodes).padStart(5)}  ${sp(a.staleAfterS).padStart(22)}              ${a.coverageMin.toFixed(4)}   ${a.noticesSignedMean.toFixed(1).padStart(5)}   ${a.bytesPerNodePerDeparture.toFixed(0).padStart(10)}       ${a.churnBytesPerS.toFixed(1).padStart(6)}  | ${sp(a.refutedAfterS).padStart(22)}                        ${(a.falseStaleShare * 100).toFixed(2).padStart(6)}%        ${a.refutationBytesPerNode.toFixed(0)}\n`)
+      if (r.framedRecvBytesPerS.mean + a.churnBytesPerS > budget) ok = false
+    }
+  }
+  process.stdout.write(`\ngoal: ≤ 1 KiB/s per node at steady state (mean, framing and churn's notices included): ${ok ? 'met' : 'NOT met'}\n`)
   return ok ? 0 : 1
 }
 

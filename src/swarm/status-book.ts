@@ -1,5 +1,25 @@
 import type { Bytes, NodeStatusFields } from './status-record.js'
-import { DROP_AFTER_INTERVALS, MAX_KNOWN_NODES, STALE_AFTER_INTERVALS } from './status-constants.js'
+import { DROP_AFTER_INTERVALS, MAX_ABSENCE_WITNESSES, MAX_KNOWN_NODES, STALE_AFTER_INTERVALS } from './status-constants.js'
+
+/** One neighbour's signed word that it lost a node (status-absence.ts). */
+export interface AbsenceWitness {
+  witness: string
+  /** Kept to pass the notice on: the stamp is rebuilt from the two keys. */
+  witnessKey: Bytes
+  signature: Bytes
+  /** Local clock when the witness signed it (less the age its relays reported). */
+  signedAt: number
+}
+
+/** Neighbours that lost a node since its sequence `subjectSequence`: it is stale unless it speaks again. */
+export interface Absence {
+  subjectSequence: number
+  /** When the first witness signed (local clock): the node is marked stale a grace after this. */
+  since: number
+  witnesses: AbsenceWitness[]
+  /** Neighbours this node exchanged these notices with: a refutation goes back to them first. */
+  peers: Set<string>
+}
 
 /** One node's latest status as this node holds it. */
 export interface HeldStatus {
@@ -14,6 +34,8 @@ export interface HeldStatus {
   signature: Bytes
   /** Local clock when this sequence was first heard here (less the age its sender reported). */
   heardAt: number
+  /** Set when neighbours reported losing it after this sequence; a higher sequence clears it. */
+  absence?: Absence
 }
 
 /** A row of the fleet view. */
@@ -24,9 +46,14 @@ export interface FleetNode extends NodeStatusFields {
   /** Milliseconds since this node last heard from it. */
   lastSeenMs: number
   sequence: number
+  /** Neighbours that reported losing this node since its last status (0 when none did). */
+  lostBy: number
 }
 
 export type AcceptVerdict = 'accepted' | 'older' | 'too-soon'
+
+/** What an absence notice would do here, before its signature is checked (that costs a verify). */
+export type AbsenceVerdict = 'new' | 'unknown' | 'outdated' | 'known' | 'full'
 
 /**
  * Every node's latest status, by publisher: bounded in count, each judged stale and then
@@ -37,7 +64,11 @@ export class StatusBook {
   /** Last 8 key bytes (hex) → publisher, to find the status a refresh is for. */
   private readonly byTail = new Map<string, string>()
 
-  constructor (private readonly self: string, private readonly now: () => number, private readonly maxNodes = MAX_KNOWN_NODES) {}
+  /**
+   * `absenceGraceMs`: how long after a witness signs that it lost a node the node is marked
+   * stale, so a node that is alive (the connection dropped, not the node) refutes it first.
+   */
+  constructor (private readonly self: string, private readonly now: () => number, private readonly maxNodes = MAX_KNOWN_NODES, private readonly absenceGraceMs = Infinity) {}
 
   get size (): number { return this.byPublisher.size }
 
@@ -58,7 +89,12 @@ export class StatusBook {
     const held = this.byPublisher.get(status.publisher)
     if (held !== undefined) {
       if (status.sequence <= held.sequence) return 'older'
-      if (status.publisher !== this.self && status.sequence - held.sequence < held.fields.intervalMs / 2) return 'too-soon'
+      // A node reported lost answers at once, however soon after its last heartbeat: that is its refutation.
+      const refutes = held.absence !== undefined && status.sequence > held.absence.subjectSequence
+      if (status.publisher !== this.self && !refutes && status.sequence - held.sequence < held.fields.intervalMs / 2) return 'too-soon'
+      // The very status a witness had when it lost the node (it overtook that status here) refutes nothing.
+      if (held.absence !== undefined && status.sequence <= held.absence.subjectSequence) status.absence = held.absence
+      else delete status.absence
     } else {
       this.sweep()
       if (this.byPublisher.size >= this.maxNodes) this.forgetLongestSilent()
@@ -66,6 +102,32 @@ export class StatusBook {
     }
     this.byPublisher.set(status.publisher, status)
     return 'accepted'
+  }
+
+  /**
+   * Whether a witness's notice that it lost `subject` at `subjectSequence` would add anything:
+   * about a node held here, not older than what is held, from a witness not yet counted.
+   */
+  absenceVerdict (subject: string, witness: string, subjectSequence: number): AbsenceVerdict {
+    const held = this.byPublisher.get(subject)
+    if (held === undefined || !this.byPublisher.has(witness) || witness === subject) return 'unknown'
+    if (subjectSequence < held.sequence) return 'outdated'
+    const absence = held.absence
+    if (absence === undefined || subjectSequence > absence.subjectSequence) return 'new'
+    if (subjectSequence < absence.subjectSequence) return 'outdated'
+    if (absence.witnesses.some(w => w.witness === witness)) return 'known'
+    return absence.witnesses.length >= MAX_ABSENCE_WITNESSES ? 'full' : 'new'
+  }
+
+  /** Records a verified notice (absenceVerdict said 'new'). */
+  addAbsence (subject: string, subjectSequence: number, witness: AbsenceWitness): void {
+    const held = this.byPublisher.get(subject)
+    if (held === undefined) return
+    if (held.absence === undefined || subjectSequence > held.absence.subjectSequence) {
+      held.absence = { subjectSequence, since: witness.signedAt, witnesses: [], peers: new Set() }
+    }
+    held.absence.witnesses.push(witness)
+    held.absence.since = Math.min(held.absence.since, witness.signedAt)
   }
 
   /** Drops what was silent for DROP_AFTER_INTERVALS of its own periods. */
@@ -81,12 +143,14 @@ export class StatusBook {
     const now = this.now()
     return [...this.byPublisher.values()].map(held => {
       const lastSeenMs = held.publisher === this.self ? 0 : Math.max(0, now - held.heardAt)
+      const lost = held.absence !== undefined && now - held.absence.since >= this.absenceGraceMs
       return {
         peerId: held.publisher,
         self: held.publisher === this.self,
-        stale: lastSeenMs > STALE_AFTER_INTERVALS * held.fields.intervalMs,
+        stale: lost || lastSeenMs > STALE_AFTER_INTERVALS * held.fields.intervalMs,
         lastSeenMs,
         sequence: held.sequence,
+        lostBy: held.absence?.witnesses.length ?? 0,
         ...held.fields,
       }
     }).sort((a, b) => a.peerId.localeCompare(b.peerId))

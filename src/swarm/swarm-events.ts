@@ -30,6 +30,8 @@ export interface SwarmEvents {
   'preheat:accepted': VerifiedPreheatRecord
   /** A node's status (or a heartbeat of it) was accepted into the fleet view; this node's own too. */
   'status:accepted': { publisher: string, sequence: number }
+  /** A neighbour's signed notice that it lost `subject` entered the fleet view (this node's own too). */
+  'status:absence': { subject: string, witness: string }
   /** A background step failed (a DHT announce, a dial); the swarm carries on. */
   'warning': { message: string, error?: Error }
 }

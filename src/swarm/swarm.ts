@@ -150,9 +150,13 @@ export class Swarm extends SwarmEventEmitter {
       privateKey: init.privateKey,
       connections: () => this.node?.getConnections() ?? [],
       source: init.status?.source ?? noStatus,
+      probe: async (peer, { signal }) => await this.answersDial(peer, signal),
       log: this.log,
     }, {
       intervalMs: init.status?.intervalMs,
+      absenceGraceMs: init.status?.absenceGraceMs,
+      witnessDelayMs: init.status?.witnessDelayMs,
+      onAbsence: (subject, witness) => { this.emit('status:absence', { subject, witness }) },
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
       onAccepted: (publisher, sequence) => { this.emit('status:accepted', { publisher, sequence }) },
     })
@@ -627,6 +631,23 @@ export class Swarm extends SwarmEventEmitter {
 
   private peerHolds (peer: string, object: string, holding: ObjectHolding): void {
     this.fetcher.holds(peer, object, holding)
+  }
+
+  /**
+   * Whether a neighbour whose connection dropped is still there (the fleet view's absence
+   * notices): connected again, or answering a dial. A peer banned here is not ours to report.
+   */
+  private async answersDial (peer: string, signal: AbortSignal): Promise<boolean> {
+    const node = this.node
+    if (node === undefined || this.bans.isBanned(peer)) return true
+    const id = peerIdFromString(peer)
+    if (node.getConnections(id).some(c => c.status === 'open')) return true
+    try {
+      await node.dial(id, { signal: withTimeout(AbortSignal.any([signal, this.stopController.signal]), DIAL_TIMEOUT_MS) })
+      return true
+    } catch {
+      return false
+    }
   }
 
   private discovered (info: PeerInfo): void {

@@ -16,4 +16,23 @@ describe('the status gossip simulation', () => {
     expect(result.framedRecvBytesPerS.mean).toBeLessThanOrEqual(1024)
     expect(result.sentBytesPerS.mean).toBeCloseTo(result.recvBytesPerS.mean, 6)
   })
+
+  it('marks a stopped node stale within minutes however large the fleet, and a live node refutes a notice before anyone marks it', async () => {
+    const sizes = await wireSizes()
+    const result = run(300, { nodes: [300], degree: 12, periods: 1, change: 0.02, seed: 3, departures: 6, churn: 1, probeMs: 10 }, sizes)
+    const absence = result.absence
+    expect(absence).toBeDefined()
+    if (absence === undefined) return
+    // The grace (two configured periods, 60 s) plus a witness's delay and the hops: about a minute,
+    // where silence alone takes STALE_AFTER_INTERVALS adaptive periods (12 min here, hours at 5,000).
+    const grace = statusLimits.ABSENCE_GRACE_INTERVALS * statusLimits.DEFAULT_STATUS_INTERVAL_MS / 1000
+    expect(absence.staleAfterS.median).toBeGreaterThanOrEqual(grace)
+    expect(absence.staleAfterS.max).toBeLessThan(grace + statusLimits.ABSENCE_WITNESS_DELAY_INTERVALS * statusLimits.DEFAULT_STATUS_INTERVAL_MS / 1000 + 30)
+    expect(absence.staleAfterS.max).toBeLessThan(result.staleAfterS)
+    expect(absence.coverageMin).toBe(1)
+    // Witnesses hold back once two spoke: far fewer notices than the 12 neighbours that lost it.
+    expect(absence.noticesSignedMean).toBeLessThan(6)
+    expect(absence.refutedAfterS.max).toBeLessThan(grace)
+    expect(absence.falseStaleShare).toBe(0)
+  })
 })

@@ -29,6 +29,57 @@ describe('the status book', () => {
     expect(book.view()).toEqual([])
   })
 
+  it('marks a node stale a grace after a witness reports losing it, until the node speaks again', async () => {
+    let now = 100_000
+    const book = new StatusBook('self', () => now, 100, 2_000)
+    const subject = await held(now, 50_000)
+    const witness = await held(now, 50_000)
+    const other = await held(now, 50_000)
+    for (const s of [subject, witness, other]) book.accept(s)
+    const w = (by: HeldStatus, signedAt: number): { witness: string, witnessKey: Uint8Array<ArrayBuffer>, signature: Uint8Array<ArrayBuffer>, signedAt: number } =>
+      ({ witness: by.publisher, witnessKey: by.publisherKey, signature: new Uint8Array(64), signedAt })
+    expect(book.absenceVerdict(subject.publisher, 'a stranger', 50_000)).toBe('unknown')
+    expect(book.absenceVerdict(subject.publisher, subject.publisher, 50_000)).toBe('unknown')
+    expect(book.absenceVerdict(subject.publisher, witness.publisher, 49_999)).toBe('outdated')
+    expect(book.absenceVerdict(subject.publisher, witness.publisher, 50_000)).toBe('new')
+    book.addAbsence(subject.publisher, 50_000, w(witness, now))
+    expect(book.absenceVerdict(subject.publisher, witness.publisher, 50_000)).toBe('known')
+    const row = (): ReturnType<StatusBook['view']>[number] | undefined => book.view().find(n => n.peerId === subject.publisher)
+    expect(row()?.lostBy).toBe(1)
+    // Within the grace the node may still refute it: not stale yet, though its heartbeats are long due.
+    now += 1_999
+    expect(row()?.stale).toBe(false)
+    now += 1
+    expect(row()?.stale).toBe(true)
+    // A heartbeat past the sequence the witness named refutes it, however soon after the last.
+    expect(book.accept({ ...subject, sequence: 50_001, heardAt: now })).toBe('accepted')
+    expect(row()?.stale).toBe(false)
+    expect(row()?.lostBy).toBe(0)
+    // A notice about a later sequence than held (it overtook the heartbeat): the heartbeat it names does not clear it.
+    book.addAbsence(subject.publisher, 60_000, w(other, now))
+    expect(book.accept({ ...subject, sequence: 60_000, heardAt: now })).toBe('accepted')
+    expect(row()?.lostBy).toBe(1)
+    now += 2_000
+    expect(row()?.stale).toBe(true)
+  })
+
+  it('keeps at most a few witnesses per node and sequence', async () => {
+    const book = new StatusBook('self', () => 0, 100, 1_000)
+    const subject = await held(0, 10)
+    book.accept(subject)
+    for (let i = 0; i < statusLimits.MAX_ABSENCE_WITNESSES; i++) {
+      const witness = await held(0, 10)
+      book.accept(witness)
+      expect(book.absenceVerdict(subject.publisher, witness.publisher, 10)).toBe('new')
+      book.addAbsence(subject.publisher, 10, { witness: witness.publisher, witnessKey: witness.publisherKey, signature: new Uint8Array(64), signedAt: 0 })
+    }
+    const late = await held(0, 10)
+    book.accept(late)
+    expect(book.absenceVerdict(subject.publisher, late.publisher, 10)).toBe('full')
+    // A later sequence starts a new count.
+    expect(book.absenceVerdict(subject.publisher, late.publisher, 11)).toBe('new')
+  })
+
   it('keeps only newer heartbeats, and none closer than half the publisher\'s period', async () => {
     const book = new StatusBook('self', () => 0)
     const node = await held(0, 10_000)

@@ -1,11 +1,14 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, PrivateKey } from '@libp2p/interface'
 import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_PROTOCOL, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
+import { signAbsence } from '../../src/swarm/status-absence.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
 import { StatusBatch, StatusStamp } from '../../src/swarm/pb/swarm-status.pb.js'
 import { Attacker, exchange } from './attacker.js'
-import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
+import { connect, nextEvent, useSwarms, type TestNode } from './swarm-fixture.js'
 
 const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
 
@@ -96,4 +99,109 @@ describe('the status gossip', () => {
       await peer.stop()
     }
   })
+
+  // Heartbeats 60 s apart: silence alone would mark a node stale after 4 minutes, so a node
+  // marked stale within seconds was marked by its neighbours' absence notices.
+  const slow = (site: string) => ({
+    source: async () => { const { intervalMs: _, ...rest } = fields(site); return rest },
+    intervalMs: 60_000, absenceGraceMs: 500, witnessDelayMs: 300,
+  })
+
+  it('marks a stopped node stale from its neighbours\' absence notices, long before its heartbeats are missed', async () => {
+    const a = await node({ status: slow('a') })
+    const b = await node({ status: slow('b') })
+    const c = await node({ status: slow('c') })
+    await connect(a, b)
+    await connect(a, c)
+    await connect(b, c)
+    for (const [observer, other] of [[a, c], [b, c], [a, b]] as const) {
+      await until('the view lists its neighbour', () => observer.swarm.fleetView().find(n => n.peerId === other.swarm.peerId), observer.swarm)
+    }
+    const noticed = Promise.all([a, b].map(async observer => await nextEvent(observer.swarm, 'status:absence', e => e.subject === c.swarm.peerId)))
+    await c.swarm.stop()
+    const notices = await noticed
+    // Each observer heard a witness (itself or the other), who dialled c and found nobody.
+    for (const notice of notices) expect([a.swarm.peerId, b.swarm.peerId]).toContain(notice.witness)
+    for (const observer of [a, b]) {
+      await vi.waitFor(() => { expect(observer.swarm.fleetView().find(n => n.peerId === c.swarm.peerId)?.stale).toBe(true) }, { timeout: 15_000, interval: 100 })
+      const row = observer.swarm.fleetView().find(n => n.peerId === c.swarm.peerId)
+      expect(row?.lostBy).toBeGreaterThan(0)
+      // Well inside the 4 silent periods (4 minutes) that were the only way before.
+      expect(row?.lastSeenMs).toBeLessThan(4 * 60_000)
+    }
+    // The nodes still running are not marked.
+    expect(a.swarm.fleetView().find(n => n.peerId === b.swarm.peerId)?.stale).toBe(false)
+    expect(b.swarm.fleetView().find(n => n.peerId === a.swarm.peerId)?.stale).toBe(false)
+  })
+
+  /** a and b, and an attacker connected to a that relays a witness's status: the witness a then knows. */
+  async function accusable (): Promise<{ a: TestNode, b: TestNode, bSequence: number, attacker: Attacker, notify: (signature: Uint8Array<ArrayBuffer>) => Promise<void>, witnessKey: PrivateKey }> {
+    const a = await node({ status: slow('a') })
+    const b = await node({ status: slow('b') })
+    await connect(a, b)
+    const heldB = await until('a holds b', () => a.swarm.fleetView().find(n => n.peerId === b.swarm.peerId), a.swarm)
+    const attacker = await Attacker.start()
+    const connection = await attacker.connect(a.address)
+    const witnessKey = await relayWitness(connection, a.swarm)
+    const notify = async (signature: Uint8Array<ArrayBuffer>): Promise<void> => {
+      await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({
+        notices: [{ witnessTail: tail(publicKeyToProtobuf(witnessKey.publicKey)), subjectTail: tail(publicKeyFromPeerId(b.swarm.peerId)), subjectSequence: BigInt(heldB.sequence), signature, ageMs: 0 }],
+      })))
+    }
+    return { a, b, bSequence: heldB.sequence, attacker, notify, witnessKey }
+  }
+
+  it('lets a node that is alive refute a notice that it was lost, with a heartbeat long before its period', async () => {
+    const { a, b, bSequence, attacker, notify, witnessKey } = await accusable()
+    try {
+      // The witness says it lost b.
+      const signature = await signAbsence(witnessKey, publicKeyFromPeerId(b.swarm.peerId), bSequence)
+      const absence = nextEvent(a.swarm, 'status:absence', e => e.subject === b.swarm.peerId)
+      const refuted = nextEvent(a.swarm, 'status:accepted', e => e.publisher === b.swarm.peerId && e.sequence > bSequence)
+      await notify(signature)
+      expect((await absence).witness).toBe(peerIdOfKey(witnessKey))
+      // a passed the notice to b, b answered with a heartbeat a minute early, and a cleared the mark.
+      await refuted
+      const row = a.swarm.fleetView().find(n => n.peerId === b.swarm.peerId)
+      expect(row?.lostBy).toBe(0)
+      expect(row?.stale).toBe(false)
+    } finally {
+      await attacker.stop()
+    }
+  })
+
+  it('charges a neighbour that relays an absence notice its witness did not sign', async () => {
+    const { a, b, bSequence, attacker, notify } = await accusable()
+    try {
+      // Signed by another key than the witness it names.
+      const forged = await signAbsence(await createPeerKey(), publicKeyFromPeerId(b.swarm.peerId), bSequence)
+      const penalized = nextEvent(a.swarm, 'peer:penalized', e => e.peer === attacker.peerId)
+      await notify(forged)
+      const charge = await penalized
+      expect(charge.kind).toBe('invalid-record')
+      expect(charge.detail).toMatch(/absence notice/)
+      expect(a.swarm.fleetView().find(n => n.peerId === b.swarm.peerId)?.lostBy).toBe(0)
+    } finally {
+      await attacker.stop()
+    }
+  })
 })
+
+/** A fresh node's status, relayed to `swarm` over `connection`: a witness the swarm knows of. */
+async function relayWitness (connection: Connection, swarm: Swarm): Promise<PrivateKey> {
+  const witnessKey = await createPeerKey()
+  const witnessBody = encodeStatusBody(fields('w'))
+  const witness = await signStatus(witnessKey, witnessBody, Date.now())
+  await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [{ stamp: witness.stamp, signature: witness.signature, body: witnessBody, ageMs: 0 }] })))
+  await until('the witness held', () => swarm.fleetView().find(n => n.peerId === peerIdOfKey(witnessKey)), swarm)
+  return witnessKey
+}
+
+function tail (key: Uint8Array): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(key.subarray(-8))
+}
+
+/** An Ed25519 peer ID embeds its public key: the protobuf-encoded key, as statuses carry it. */
+function publicKeyFromPeerId (peer: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(publicKeyToProtobuf(peerIdFromString(peer).publicKey as NonNullable<ReturnType<typeof peerIdFromString>['publicKey']>))
+}

@@ -1047,9 +1047,326 @@ export namespace StatusRefresh {
   }
 }
 
+export interface AbsenceStamp {
+  witness: Uint8Array<ArrayBuffer>
+  subject: Uint8Array<ArrayBuffer>
+  subjectSequence: bigint
+}
+
+export namespace AbsenceStamp {
+  let _codec: Codec<AbsenceStamp, Partial<AbsenceStamp>>
+
+  export const codec = (): Codec<AbsenceStamp, Partial<AbsenceStamp>> => {
+    if (_codec == null) {
+      _codec = message<AbsenceStamp, Partial<AbsenceStamp>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.witness != null && obj.witness.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.witness)
+        }
+
+        if ((obj.subject != null && obj.subject.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.subject)
+        }
+
+        if ((obj.subjectSequence != null && obj.subjectSequence !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.subjectSequence)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          witness: uint8ArrayAlloc(0),
+          subject: uint8ArrayAlloc(0),
+          subjectSequence: 0n
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.witness = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.subject = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.subjectSequence = reader.uint64()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.witness`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.subject`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.subjectSequence`,
+                value: reader.uint64()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface AbsenceStampWitnessFieldEvent {
+    field: '$.witness'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface AbsenceStampSubjectFieldEvent {
+    field: '$.subject'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface AbsenceStampSubjectSequenceFieldEvent {
+    field: '$.subjectSequence'
+    value: bigint
+  }
+
+  export function encode (obj: Partial<AbsenceStamp>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, AbsenceStamp.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AbsenceStamp>): AbsenceStamp {
+    return decodeMessage(buf, AbsenceStamp.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AbsenceStamp>): Generator<AbsenceStampWitnessFieldEvent | AbsenceStampSubjectFieldEvent | AbsenceStampSubjectSequenceFieldEvent> {
+    return streamMessage(buf, AbsenceStamp.codec(), opts)
+  }
+}
+
+export interface AbsenceNotice {
+  witnessTail: Uint8Array<ArrayBuffer>
+  subjectTail: Uint8Array<ArrayBuffer>
+  subjectSequence: bigint
+  signature: Uint8Array<ArrayBuffer>
+  ageMs: number
+}
+
+export namespace AbsenceNotice {
+  let _codec: Codec<AbsenceNotice, Partial<AbsenceNotice>>
+
+  export const codec = (): Codec<AbsenceNotice, Partial<AbsenceNotice>> => {
+    if (_codec == null) {
+      _codec = message<AbsenceNotice, Partial<AbsenceNotice>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.witnessTail != null && obj.witnessTail.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.witnessTail)
+        }
+
+        if ((obj.subjectTail != null && obj.subjectTail.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.subjectTail)
+        }
+
+        if ((obj.subjectSequence != null && obj.subjectSequence !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.subjectSequence)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.signature)
+        }
+
+        if ((obj.ageMs != null && obj.ageMs !== 0)) {
+          w.uint32(40)
+          w.uint32(obj.ageMs)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          witnessTail: uint8ArrayAlloc(0),
+          subjectTail: uint8ArrayAlloc(0),
+          subjectSequence: 0n,
+          signature: uint8ArrayAlloc(0),
+          ageMs: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.witnessTail = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.subjectTail = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.subjectSequence = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.signature = reader.bytes()
+              break
+            }
+            case 5: {
+              obj.ageMs = reader.uint32()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.witnessTail`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.subjectTail`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.subjectSequence`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.ageMs`,
+                value: reader.uint32()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface AbsenceNoticeWitnessTailFieldEvent {
+    field: '$.witnessTail'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface AbsenceNoticeSubjectTailFieldEvent {
+    field: '$.subjectTail'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface AbsenceNoticeSubjectSequenceFieldEvent {
+    field: '$.subjectSequence'
+    value: bigint
+  }
+
+  export interface AbsenceNoticeSignatureFieldEvent {
+    field: '$.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface AbsenceNoticeAgeMsFieldEvent {
+    field: '$.ageMs'
+    value: number
+  }
+
+  export function encode (obj: Partial<AbsenceNotice>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, AbsenceNotice.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AbsenceNotice>): AbsenceNotice {
+    return decodeMessage(buf, AbsenceNotice.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AbsenceNotice>): Generator<AbsenceNoticeWitnessTailFieldEvent | AbsenceNoticeSubjectTailFieldEvent | AbsenceNoticeSubjectSequenceFieldEvent | AbsenceNoticeSignatureFieldEvent | AbsenceNoticeAgeMsFieldEvent> {
+    return streamMessage(buf, AbsenceNotice.codec(), opts)
+  }
+}
+
 export interface StatusBatch {
   statuses: SignedStatus[]
   refreshes: StatusRefresh[]
+  notices: AbsenceNotice[]
 }
 
 export namespace StatusBatch {
@@ -1076,13 +1393,21 @@ export namespace StatusBatch {
           }
         }
 
+        if (obj.notices != null && obj.notices.length > 0) {
+          for (const value of obj.notices) {
+            w.uint32(26)
+            AbsenceNotice.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           statuses: [],
-          refreshes: []
+          refreshes: [],
+          notices: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1111,6 +1436,16 @@ export namespace StatusBatch {
               }))
               break
             }
+            case 3: {
+              if (opts.limits?.notices != null && obj.notices.length === opts.limits.notices) {
+                throw new MaxLengthError('Decode error - repeated field "notices" had too many elements')
+              }
+
+              obj.notices.push(AbsenceNotice.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.notices$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1122,7 +1457,8 @@ export namespace StatusBatch {
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
           statuses: 0,
-          refreshes: 0
+          refreshes: 0,
+          notices: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1164,6 +1500,24 @@ export namespace StatusBatch {
               }
 
               obj.refreshes++
+
+              break
+            }
+            case 3: {
+              if (opts.limits?.notices != null && obj.notices === opts.limits.notices) {
+                throw new MaxLengthError('Streaming decode error - repeated field "notices" had too many elements')
+              }
+
+              for (const evt of AbsenceNotice.codec().stream(reader, reader.uint32(), `${prefix}.notices[]`, {
+                limits: opts.limits?.notices$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.notices
+                }
+              }
+
+              obj.notices++
 
               break
             }
@@ -1227,6 +1581,36 @@ export namespace StatusBatch {
     index: number
   }
 
+  export interface StatusBatchNoticesWitnessTailFieldEvent {
+    field: '$.notices[].witnessTail'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface StatusBatchNoticesSubjectTailFieldEvent {
+    field: '$.notices[].subjectTail'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface StatusBatchNoticesSubjectSequenceFieldEvent {
+    field: '$.notices[].subjectSequence'
+    value: bigint
+    index: number
+  }
+
+  export interface StatusBatchNoticesSignatureFieldEvent {
+    field: '$.notices[].signature'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface StatusBatchNoticesAgeMsFieldEvent {
+    field: '$.notices[].ageMs'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<StatusBatch>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, StatusBatch.codec())
   }
@@ -1235,7 +1619,7 @@ export namespace StatusBatch {
     return decodeMessage(buf, StatusBatch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatusBatch>): Generator<StatusBatchStatusesStampFieldEvent | StatusBatchStatusesSignatureFieldEvent | StatusBatchStatusesBodyFieldEvent | StatusBatchStatusesAgeMsFieldEvent | StatusBatchRefreshesPublisherTailFieldEvent | StatusBatchRefreshesSequenceFieldEvent | StatusBatchRefreshesSignatureFieldEvent | StatusBatchRefreshesAgeMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatusBatch>): Generator<StatusBatchStatusesStampFieldEvent | StatusBatchStatusesSignatureFieldEvent | StatusBatchStatusesBodyFieldEvent | StatusBatchStatusesAgeMsFieldEvent | StatusBatchRefreshesPublisherTailFieldEvent | StatusBatchRefreshesSequenceFieldEvent | StatusBatchRefreshesSignatureFieldEvent | StatusBatchRefreshesAgeMsFieldEvent | StatusBatchNoticesWitnessTailFieldEvent | StatusBatchNoticesSubjectTailFieldEvent | StatusBatchNoticesSubjectSequenceFieldEvent | StatusBatchNoticesSignatureFieldEvent | StatusBatchNoticesAgeMsFieldEvent> {
     return streamMessage(buf, StatusBatch.codec(), opts)
   }
 }
