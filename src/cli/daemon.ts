@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import {
   createLogger, DAEMON_OPTIONS, defaultConfigPath, formatListenAddress, resolveConfig, seedFromStore, settingsFromEnv, settingsFromFile, settingsFromFlags, startDaemon,
 } from '../daemon/index.js'
+import { parseCommand } from './commands.js'
 import type { Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
 import { UsageError } from './usage-error.js'
@@ -13,7 +13,7 @@ import { UsageError } from './usage-error.js'
  * config file (`--config FILE`, default DATA/config.json).
  */
 export const daemon: Command = async (args, context) => {
-  const { values } = parseArgs({ args, options: DAEMON_OPTIONS, strict: true })
+  const { values } = parseCommand({ options: DAEMON_OPTIONS }, args)
   const seedFrom = typeof values['seed-from'] === 'string' ? values['seed-from'] : undefined
   const seedIds = Array.isArray(values['seed-id']) ? values['seed-id'].map(String) : undefined
   if (seedIds !== undefined && seedFrom === undefined) throw new UsageError('--seed-id needs --seed-from STORE')

@@ -1,13 +1,13 @@
-import { parseArgs } from 'node:util'
 import { exportArchive, exportTree } from '../store/index.js'
 import { receiveBundle } from './bundle-transfer.js'
 import { printJson, viaDaemonOrStore, type Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
 import { UsageError } from './usage-error.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 /** `shoal export ID|REF DEST`: a directory, or an oci-archive when DEST ends in `.tar`. */
 export const exportCommand: Command = async (args, context) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const { positionals } = parseCommand(COMMAND_SPECS.export, args)
   const [idOrRef, dest] = positionals
   if (idOrRef === undefined || dest === undefined || positionals.length > 2) throw new UsageError('export takes ID|REF and DEST')
   // With a daemon running it holds the store: it streams the bundle, and this process writes DEST.

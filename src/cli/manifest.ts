@@ -1,12 +1,12 @@
-import { parseArgs } from 'node:util'
 import { formatManifest, snapdirId, walkTree } from '../manifest/index.js'
 import { printJson, warn, type Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
 import { UsageError } from './usage-error.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 /** `shoal manifest DIR`: the snapdir manifest, byte for byte as snapdir prints it. */
 export const manifest: Command = async (args, context) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const { positionals } = parseCommand(COMMAND_SPECS.manifest, args)
   const dir = positionals[0]
   if (dir === undefined || positionals.length > 1) throw new UsageError('manifest takes one DIR')
   const entries = await walkTree(dir, { signal: context.signal, onWarning: warn(context) })

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util'
 import type { PreheatIssued, PreheatStatus } from '../http/index.js'
 import { parsePlatform, parseSelector } from '../labels/index.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 import { printJson, printLine, type Command } from './context.js'
 import { requestJson } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
@@ -14,10 +14,7 @@ import { UsageError } from './usage-error.js'
  * `shoal preheat` alone lists what this node does about the preheats it knows.
  */
 export const preheat: Command = async (args, context) => {
-  const { positionals, values } = parseArgs({
-    args, allowPositionals: true,
-    options: { nodes: { type: 'string' }, platform: { type: 'string' }, cancel: { type: 'boolean' } },
-  })
+  const { positionals, values } = parseCommand(COMMAND_SPECS.preheat, args)
   // Checked before anything else, so a typo is answered at once, daemon or not, and nothing is signed.
   if (values.nodes !== undefined) parseSelector(values.nodes)
   if (values.platform !== undefined) parsePlatform(values.platform)
@@ -40,7 +37,7 @@ export const preheat: Command = async (args, context) => {
 
 /** `shoal unpin ID|REF`: the quota may evict the bundle here again; a preheat of it no longer holds it on this node. */
 export const unpin: Command = async (args, context) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const { positionals } = parseCommand(COMMAND_SPECS.unpin, args)
   if (positionals.length !== 1) throw new UsageError('unpin takes one ID or REF')
   const result = await requestJson<{ bundleId: string, preheated: boolean }>(await requireDaemon(context), 'POST', '/api/v1/unpin', { ref: positionals[0] }, context.signal)
   if (context.json) printJson(context, result)

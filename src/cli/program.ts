@@ -13,10 +13,10 @@ export async function buildProgram (withDaemon: boolean): Promise<Command> {
     .exitOverride()
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: () => {}, writeErr: () => {} })
-  for (const spec of COMMAND_SPECS) program.addCommand(commandOf(spec))
+  for (const [name, spec] of Object.entries(COMMAND_SPECS)) program.addCommand(commandOf(name, spec))
   if (withDaemon) {
-    const { SETTINGS, settingsTable } = await import('../daemon/index.js')
-    program.addCommand(commandOf(daemonSpec(SETTINGS), '\n\nSettings (flag, variable, config-file key; flags win over variables, variables over the file):\n' + settingsTable('text')))
+    const { DAEMON_OPTIONS, settingsTable } = await import('../daemon/index.js')
+    program.addCommand(commandOf('daemon', daemonSpec(DAEMON_OPTIONS), '\n\nSettings (flag, variable, config-file key; flags win over variables, variables over the file):\n' + settingsTable('text')))
   } else {
     // Named, so a typo suggests it, without loading the daemon to check its options.
     program.addCommand(new Command('daemon').allowUnknownOption().allowExcessArguments().exitOverride().action(() => {}))
@@ -24,8 +24,8 @@ export async function buildProgram (withDaemon: boolean): Promise<Command> {
   return program
 }
 
-function commandOf (spec: CommandSpec, moreHelp = ''): Command {
-  const command = new Command(spec.name)
+function commandOf (name: string, spec: CommandSpec, moreHelp = ''): Command {
+  const command = new Command(name)
     .description(spec.summary)
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -33,11 +33,11 @@ function commandOf (spec: CommandSpec, moreHelp = ''): Command {
     .helpOption(false)
     .action(() => {})
   for (const arg of spec.args) command.argument(arg)
-  for (const option of spec.options) {
-    // Every value option may be repeated (`--ref A --ref B`); never variadic, which would
-    // swallow the positional arguments after it.
-    if (option.flags.includes('<')) command.option(option.flags, option.description, (value: string, previous: string[] = []) => [...previous, value])
-    else command.option(option.flags, option.description)
+  for (const [long, option] of Object.entries(spec.options)) {
+    // Every value option may be repeated (`--ref A --ref B`, the last wins unless `multiple`);
+    // never variadic, which would swallow the positional arguments after it.
+    if (option.type === 'string') command.option(`--${long} <${option.value}>`, option.description, (value: string, previous: string[] = []) => [...previous, value])
+    else command.option(`--${long}`, option.description)
   }
   const examples = spec.examples.map(e => `  ${e}`).join('\n')
   const global = '\nGlobal options: --data DIR, --api ADDR, --api-token-file FILE, --json (errors too, as {"error":{"code","message"}}), --help, --version'

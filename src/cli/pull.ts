@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import type { PullEvent } from '../daemon/index.js'
 import { receiveBundle } from './bundle-transfer.js'
 import { printJson, printLine, type Command } from './context.js'
@@ -7,13 +6,14 @@ import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 import { pullFromStore } from './store-commands.js'
 import { UsageError } from './usage-error.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 /**
  * `shoal pull ID|REF [DIR]`: fetch through the swarm with progress; check out to DIR if given.
  * `shoal pull --store STORE --id ID [DIR]`: from a file:// or bucket store into the data dir.
  */
 export const pull: Command = async (args, context) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { store: { type: 'string' }, id: { type: 'string' } } })
+  const { values, positionals } = parseCommand(COMMAND_SPECS.pull, args)
   if (values.store !== undefined) {
     const id = values.id ?? positionals[0]
     const dir = values.id !== undefined ? positionals[0] : positionals[1]

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { pushPath } from '../store/index.js'
 import { printJson, printLine, warn, withStore, type Command } from './context.js'
 import { pushThroughDaemon } from './bundle-transfer.js'
@@ -8,6 +7,7 @@ import { ProgressBar } from './progress.js'
 import { pushToStore } from './store-commands.js'
 import { treeSize } from './tree-size.js'
 import { UsageError } from './usage-error.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 interface PushOutput { id: string, snapdirId: string, refs: Array<{ ref: string, manifestDigest?: string }>, newObjects: number, newBytes: number }
 
@@ -16,7 +16,7 @@ interface PushOutput { id: string, snapdirId: string, refs: Array<{ ref: string,
  * `shoal push --store STORE DIR`: to a file:// or bucket store, as snapdir's push does.
  */
 export const push: Command = async (args, context) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ref: { type: 'string', multiple: true }, store: { type: 'string' } } })
+  const { values, positionals } = parseCommand(COMMAND_SPECS.push, args)
   const path = positionals[0]
   if (path === undefined || positionals.length > 1) throw new UsageError('push takes one PATH (a directory or an image archive)')
   if (values.store !== undefined) {

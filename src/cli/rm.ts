@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util'
 import { collectGarbage, type GcResult } from '../store/index.js'
 import { printJson, printLine, viaDaemonOrStore, type Command } from './context.js'
 import { requestJson } from './daemon-client.js'
@@ -7,10 +6,11 @@ type RmResult = GcResult & { removed: string[] }
 import { EXIT_OK } from './exit-codes.js'
 import { formatBytes } from './progress.js'
 import { UsageError } from './usage-error.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 /** `shoal rm ID|REF...`: drops bundles and frees the objects no other bundle uses. */
 export const rm: Command = async (args, context) => {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} })
+  const { positionals } = parseCommand(COMMAND_SPECS.rm, args)
   if (positionals.length === 0) throw new UsageError('rm takes at least one ID or REF')
   const result = await viaDaemonOrStore(context,
     async api => await requestJson<RmResult>(api, 'POST', '/api/v1/rm', { refs: positionals }, context.signal),

@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util'
 import { isBucketUrl } from '../bucket/index.js'
 import { openEndpoint, syncSnapshot, type OpenedEndpoint } from '../store/index.js'
 import { printJson, printLine, type Command, type CommandContext } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
 import { formatBytes, ProgressBar } from './progress.js'
 import { UsageError } from './usage-error.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 /**
  * `shoal sync --id ID --from STORE --to STORE`: a STORE is a shoal data directory, `file://PATH`
@@ -12,7 +12,7 @@ import { UsageError } from './usage-error.js'
  * snapdir-s3-store's layout.
  */
 export const sync: Command = async (args, context) => {
-  const { values } = parseArgs({ args, options: { id: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } } })
+  const { values } = parseCommand(COMMAND_SPECS.sync, args)
   if (values.id === undefined || values.from === undefined || values.to === undefined) throw new UsageError('sync needs --id, --from and --to')
   const { id, from, to } = values
   checkSnapshotName(id, from.startsWith('file://') || isBucketUrl(from))

@@ -1,17 +1,17 @@
-import { parseArgs } from 'node:util'
 import { verifyStore, type VerifyReport } from '../store/index.js'
 import { printJson, printLine, viaDaemonOrStore, type Command } from './context.js'
 import { requestJson } from './daemon-client.js'
 import { EXIT_FAILURE, EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 import { verifyInStore } from './store-commands.js'
+import { COMMAND_SPECS, parseCommand } from './commands.js'
 
 /**
  * `shoal verify [ID|REF]`: re-hashes everything; exit 1 names each bad object and what it breaks.
  * `shoal verify --store STORE [--id ID]`: the same for a file:// or bucket store.
  */
 export const verify: Command = async (args, context) => {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { store: { type: 'string' }, id: { type: 'string' } } })
+  const { values, positionals } = parseCommand(COMMAND_SPECS.verify, args)
   if (values.store !== undefined) return await verifyInStore(values.store, values.id ?? positionals[0], context)
   const bar = new ProgressBar(context.stderr, 'verify', undefined, !context.json)
   const report = await viaDaemonOrStore(context,

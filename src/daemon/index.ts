@@ -10,4 +10,4 @@ export { createContentSources, type ContentSourcesComponents } from './content-s
 export { seedFromStore, type SeedInit } from './seed.js'
 export { PullThrough, type PullThroughInit } from './pull-through.js'
 export { ImageAssembler, type ImageAssemblerInit } from './image-assembler.js'
-export { DAEMON_OPTIONS, SETTINGS, settingsFromFlags, settingsTable, envOf, fileKeyOf, flagOf, type SettingSpec, type SettingType } from './settings.js'
+export { DAEMON_OPTIONS, SETTINGS, settingsFromFlags, settingsTable, envOf, fileKeyOf, flagOf, type FlagSpec, type SettingSpec, type SettingType } from './settings.js'

@@ -103,15 +103,23 @@ function placeholder (type: SettingType): string {
 const GLOBAL_SETTINGS = new Set(['data', 'api', 'api-token-file'])
 const FLAG_SETTINGS = SETTINGS.filter(spec => spec.secret !== true && !GLOBAL_SETTINGS.has(spec.name))
 
-/** parseArgs options, generated from the one settings schema: booleans also take --no-NAME. */
-export const DAEMON_OPTIONS: Record<string, { type: 'string' | 'boolean', multiple?: boolean }> = Object.fromEntries([
-  ['config', { type: 'string' }],
+/**
+ * One command-line option, as the CLI declares it once: parseArgs reads `type` and `multiple`;
+ * commander checks a command line and prints help from `value` (the placeholder) and `description`.
+ */
+export type FlagSpec =
+  | { type: 'string', multiple?: boolean, value: string, description: string }
+  | { type: 'boolean', description: string }
+
+/** `shoal daemon`'s options, generated from the one settings schema: booleans also take --no-NAME. */
+export const DAEMON_OPTIONS: Readonly<Record<string, FlagSpec>> = Object.fromEntries([
+  ['config', { type: 'string', value: 'FILE', description: 'a JSON config file with the keys below (default DATA/config.json)' }],
   // One-shot actions at start, not settings: no variable, no file key.
-  ['seed-from', { type: 'string' }],
-  ['seed-id', { type: 'string', multiple: true }],
-  ...FLAG_SETTINGS.flatMap(spec => spec.type === 'boolean'
-    ? [[spec.name, { type: 'boolean' }], [`no-${spec.name}`, { type: 'boolean' }]]
-    : [[spec.name, spec.type === 'list' ? { type: 'string', multiple: true } : { type: 'string' }]]),
+  ['seed-from', { type: 'string', value: 'STORE', description: 'at start, copy snapshots from a store (s3://, gs://, file://) into this node' }],
+  ['seed-id', { type: 'string', multiple: true, value: 'ID', description: 'with --seed-from: only these snapshots (default: all)' }],
+  ...FLAG_SETTINGS.flatMap((spec): Array<[string, FlagSpec]> => spec.type === 'boolean'
+    ? [[spec.name, { type: 'boolean', description: spec.description }], [`no-${spec.name}`, { type: 'boolean', description: `the opposite of --${spec.name}` }]]
+    : [[spec.name, { type: 'string', multiple: spec.type === 'list', value: placeholder(spec.type).replace('…', ''), description: spec.description }]]),
 ])
 
 export function settingsFromFlags (values: Record<string, string | boolean | Array<string | boolean> | undefined>): RawSettings {

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { COMMAND_SPECS, daemonSpec } from '../../src/cli/commands.js'
 import { main } from '../../src/cli/index.js'
-import { SETTINGS, settingsTable } from '../../src/daemon/index.js'
+import { DAEMON_OPTIONS, settingsTable } from '../../src/daemon/index.js'
 import { shoal } from '../helpers/shoal-cli.js'
 
 /** Runs the CLI in this process with real streams, for the many help pages. */
@@ -22,14 +22,14 @@ async function run (argv: string[]): Promise<{ code: number, stdout: string, std
 describe('the CLI as a new user tries it', () => {
   it('gives every command its own --help, listing its own options and examples', async () => {
     const global = (await run(['--help'])).stdout
-    for (const spec of [...COMMAND_SPECS, daemonSpec(SETTINGS)]) {
-      const help = await run([spec.name, '--help'])
-      expect(help.code, spec.name).toBe(0)
-      expect(help.stdout, spec.name).not.toBe(global)
-      expect(help.stdout, spec.name).toContain(`Usage: shoal [global options] ${spec.name}`)
-      for (const option of spec.options) expect(help.stdout, `${spec.name} ${option.flags}`).toContain(option.flags.split(' ')[0])
-      for (const example of spec.examples) expect(help.stdout, spec.name).toContain(example)
-      expect((await run(['help', spec.name])).stdout, spec.name).toBe(help.stdout)
+    for (const [name, spec] of [...Object.entries(COMMAND_SPECS), ['daemon', daemonSpec(DAEMON_OPTIONS)] as const]) {
+      const help = await run([name, '--help'])
+      expect(help.code, name).toBe(0)
+      expect(help.stdout, name).not.toBe(global)
+      expect(help.stdout, name).toContain(`Usage: shoal [global options] ${name}`)
+      for (const [long, option] of Object.entries(spec.options)) expect(help.stdout, `${name} --${long}`).toContain(`--${long}${option.type === 'string' ? ` <${option.value}>` : ''}`)
+      for (const example of spec.examples) expect(help.stdout, name).toContain(example)
+      expect((await run(['help', name])).stdout, name).toBe(help.stdout)
     }
   })
 
