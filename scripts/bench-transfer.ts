@@ -3,8 +3,10 @@
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
 //        [--max-requests N] [--max-buffered N] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
 //
-// The child processes run a tsc build of the sources (made first, in the work dir), as a
-// deployed daemon would; --tsx runs them through tsx instead, which costs ~50 MB of RSS.
+// The child processes run an esbuild bundle of this script and the sources (made first, in
+// the work dir, with scripts/build-dist.js's settings), as a deployed daemon runs dist/: a
+// tsc file-per-module build holds ~26 MB more RSS; --tsx runs them through tsx instead,
+// which costs ~50 MB more.
 //
 // Generates a tree of about --size-mb (one big file and several smaller ones, random bytes),
 // pushes it into a seed store, then --runs times, interleaved:
@@ -22,16 +24,15 @@
 // (and per GiB moved), and peak RSS per process (getrusage maxRSS, so start-up is included).
 // Goals (issue 10): shoal ≥ 0.6× raw TCP, ≤ 120 MB RSS per daemon under transfer.
 import '../src/polyfill.js'
-import { execFile, fork, type ChildProcess } from 'node:child_process'
+import { fork, type ChildProcess } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises'
 import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { bundleObjects } from '../src/manifest/index.js'
 import { openStore, pushTree } from '../src/store/index.js'
 import { createPeerKey, createSwarm, generateSwarmKey } from '../src/swarm/index.js'
@@ -73,6 +74,8 @@ interface SideReport {
   seconds?: number
   bytes?: number
   cpuSeconds: number
+  /** Of which the main thread (the event loop: JavaScript, syscalls made from it). */
+  mainCpuSeconds?: number
   maxRssMb: number
   /** At the sampled RSS peak: V8 heap and Buffer memory, to tell which one grew. */
   peakHeapMb?: number
@@ -179,6 +182,8 @@ async function main (): Promise<void> {
     console.log(`libp2p/raw ${(p2pRate / rawRate).toFixed(2)}, shoal/libp2p ${(shoalRate / p2pRate).toFixed(2)}, shoal/store ${(shoalRate / copyRate).toFixed(2)}`)
     const perGib = (reports: SideReport[]): string => median(reports.map(r => r.cpuSeconds / (totalBytes / (1024 * MIB)))).toFixed(2)
     console.log(`CPU-seconds per GiB: shoal seed ${perGib(shoal.map(r => r.seed))} sent, puller ${perGib(shoal.map(r => r.pull))} received; raw TCP receiver ${perGib(raw.map(r => r.recv))}, libp2p receiver ${perGib(p2p.map(r => r.recv))}`)
+    const mainPerGib = (reports: SideReport[]): string => median(reports.map(r => (r.mainCpuSeconds ?? NaN) / (totalBytes / (1024 * MIB)))).toFixed(2)
+    console.log(`  of which the main thread: shoal seed ${mainPerGib(shoal.map(r => r.seed))}, puller ${mainPerGib(shoal.map(r => r.pull))}; raw TCP receiver ${mainPerGib(raw.map(r => r.recv))}, libp2p receiver ${mainPerGib(p2p.map(r => r.recv))}`)
     const ratio = shoalRate / rawRate
     const rss = Math.max(...shoal.flatMap(r => [r.seed.maxRssMb, r.pull.maxRssMb]))
     console.log(`ratio shoal/raw ${ratio.toFixed(2)} (goal ≥ ${GOAL_RATIO}): ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'}; ` +
@@ -188,13 +193,25 @@ async function main (): Promise<void> {
   }
 }
 
-/** tsc into `out` (type errors elsewhere do not stop the emit), node_modules linked beside it. */
+/** One bundle of this script into `out`, as scripts/build-dist.js bundles the daemon; node_modules linked beside it for the native packages. */
 async function build (out: string): Promise<typeof childScript> {
-  console.log(`building into ${out}`)
-  await promisify(execFile)('npx', ['tsc', '-p', join(REPO, 'tsconfig.json'), '--outDir', out, '--sourceMap', 'false'], { cwd: REPO }).catch(() => {})
+  console.log(`bundling into ${out}`)
+  const { build: bundle } = await import('esbuild')
+  await bundle({
+    absWorkingDir: REPO,
+    entryPoints: [THIS_SCRIPT],
+    outfile: join(out, 'bench-transfer.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    external: ['classic-level', 'level', '@napi-rs/blake-hash'],
+    banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },
+    logLevel: 'warning',
+  })
   await symlink(join(REPO, 'node_modules'), join(out, 'node_modules'))
   await writeFile(join(out, 'package.json'), '{"type":"module"}\n')
-  return { path: join(out, 'scripts', 'bench-transfer.js'), execArgv: [] }
+  return { path: join(out, 'bench-transfer.js'), execArgv: [] }
 }
 
 async function generateTree (dir: string, bytes: number): Promise<void> {
@@ -289,11 +306,34 @@ async function runShoal (seedStore: string, pullStore: string, bundleId: string,
   return { seed: seedReport, pull }
 }
 
-function report (role: string, cpuStart: NodeJS.CpuUsage, extra: Partial<SideReport> = {}): SideReport {
-  const cpu = process.cpuUsage(cpuStart)
+interface CpuMark { all: NodeJS.CpuUsage, mainSeconds: number }
+
+function cpuMark (): CpuMark {
+  return { all: process.cpuUsage(), mainSeconds: mainThreadSeconds() }
+}
+
+/**
+ * CPU of the main thread alone (Linux: /proc, in 10 ms ticks): the rest of a process's CPU is
+ * libuv's pool (file writes, reads, fdatasync), LevelDB's thread and V8's GC helpers, which a
+ * JavaScript profile does not show. NaN elsewhere.
+ */
+function mainThreadSeconds (): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
+    // After "pid (comm) ": field 3 (state) is index 0, utime (14) index 11, stime (15) index 12.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
+function report (role: string, cpuStart: CpuMark, extra: Partial<SideReport> = {}): SideReport {
+  const cpu = process.cpuUsage(cpuStart.all)
   return {
     role,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    mainCpuSeconds: mainThreadSeconds() - cpuStart.mainSeconds,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     peakHeapMb: (memoryPeak?.heapUsed ?? 0) / MIB,
     peakArrayBuffersMb: (memoryPeak?.arrayBuffers ?? 0) / MIB,
@@ -317,10 +357,10 @@ async function firstMessage (): Promise<Record<string, unknown>> {
 async function rawSend (): Promise<void> {
   const { paths } = await firstMessage() as { paths: string[] }
   const server = createServer()
-  let cpuStart = process.cpuUsage()
+  let cpuStart = cpuMark()
   const sent = new Promise<void>((resolve, reject) => {
     server.once('connection', (socket: Socket) => {
-      cpuStart = process.cpuUsage()
+      cpuStart = cpuMark()
       void (async () => {
         for (const path of paths) {
           for await (const piece of createReadStream(path, { highWaterMark: MIB })) {
@@ -341,7 +381,7 @@ async function rawSend (): Promise<void> {
 async function rawRecv (): Promise<void> {
   const { port, out } = await firstMessage() as { port: number, out: string }
   const file = await open(out, 'w')
-  const cpuStart = process.cpuUsage()
+  const cpuStart = cpuMark()
   const started = performance.now()
   let bytes = 0
   let pendingBytes = 0
@@ -388,10 +428,10 @@ async function bareNode (windowMb: number, listen: boolean): Promise<Awaited<Ret
 async function p2pSend (): Promise<void> {
   const { paths, windowMb } = await firstMessage() as { paths: string[], windowMb: number }
   const node = await bareNode(windowMb, true)
-  let cpuStart = process.cpuUsage()
+  let cpuStart = cpuMark()
   const sent = new Promise<void>((resolve, reject) => {
     void node.handle(BENCH_PROTOCOL, (stream) => {
-      cpuStart = process.cpuUsage()
+      cpuStart = cpuMark()
       void (async () => {
         for (const path of paths) {
           for await (const piece of createReadStream(path, { highWaterMark: MIB })) {
@@ -414,7 +454,7 @@ async function p2pRecv (): Promise<void> {
   const { address, windowMb } = await firstMessage() as { address: string, windowMb: number }
   const node = await bareNode(windowMb, false)
   const stream = await node.dialProtocol(multiaddr(address), BENCH_PROTOCOL)
-  const cpuStart = process.cpuUsage()
+  const cpuStart = cpuMark()
   const started = performance.now()
   let bytes = 0
   await new Promise<void>((resolve, reject) => {
@@ -435,7 +475,7 @@ async function storeCopy (): Promise<void> {
   if (encoded === undefined) throw new Error('the seed store lost the bundle')
   const { bundle } = await store.addBundle(encoded, { expectedId: args.bundleId })
   const chunks = bundleObjects(bundle).flatMap(o => [...Array(Math.ceil(o.size / MIB)).keys()].map(index => ({ hash: o.hash, index })))
-  const cpuStart = process.cpuUsage()
+  const cpuStart = cpuMark()
   const started = performance.now()
   let bytes = 0
   let next = 0
@@ -475,7 +515,7 @@ async function seedRole (): Promise<void> {
   const { swarm, store } = await startDaemon(args)
   const stop = firstMessage()
   await tell({ address: swarm.addresses()[0] })
-  const cpuStart = process.cpuUsage()
+  const cpuStart = cpuMark()
   await stop
   const result = report('seed', cpuStart, { bytes: swarm.stats().bytesUploaded })
   await swarm.stop()
@@ -504,7 +544,7 @@ async function pullRole (): Promise<void> {
     inFlightSum += swarm.peers().reduce((n, p) => n + p.requestsInFlight, 0)
     writingSum += writing
   }, 20)
-  const cpuStart = process.cpuUsage()
+  const cpuStart = cpuMark()
   const started = performance.now()
   await swarm.pull(args.bundleId)
   const seconds = (performance.now() - started) / 1000
