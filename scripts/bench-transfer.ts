@@ -205,7 +205,8 @@ async function build (out: string): Promise<typeof childScript> {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    external: ['classic-level', 'level', '@napi-rs/blake-hash'],
+    // esbuild: only the parent bundles; the children never load it.
+    external: ['classic-level', 'level', '@napi-rs/blake-hash', 'esbuild'],
     banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },
     logLevel: 'warning',
   })
