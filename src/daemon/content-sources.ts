@@ -7,8 +7,12 @@ import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm
 import { answerFleet, answerFleetBlob } from './fleet-answers.js'
 import { FleetBlobs } from './fleet-blobs.js'
 import type { ImageAssembler } from './image-assembler.js'
+import { prioritizeImageObjects } from './layer-order.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
+
+/** How long the layers of a held tag's image wait for its bundle's description to be put in order (past it they come as the swarm picks). */
+const LAYER_ORDER_WAIT_MS = 30_000
 
 export interface ContentSourcesComponents {
   store: Store
@@ -75,9 +79,18 @@ export function createContentSources (components: ContentSourcesComponents): Con
       const fresh = upstream === undefined ? held.digest : await upstream.revalidateTag(name, tag, held.digest, signal)
       if (fresh.hex !== held.digest.hex) return { digest: fresh }
       if (await store.objectBySha256(held.digest.hex) === undefined) {
-        // The image's bundle starts moving now, while the client reads the manifest.
-        if (held.bundleId !== undefined) blobSource?.fetchBundle(held.bundleId, { signal }).catch(() => {})
-        await manifestFromFleet(ref, name, tag, held.digest, signal)
+        // The image's bundle starts moving now, while the client reads the manifest, its
+        // config and layers in the manifest's order as soon as both are here (layer-order.ts).
+        if (held.bundleId !== undefined && blobSource !== undefined) {
+          const bundle = blobSource.fetchBundle(held.bundleId, { signal: AbortSignal.timeout(LAYER_ORDER_WAIT_MS) })
+          const handedOver = manifestFromFleet(ref, name, tag, held.digest, signal)
+          Promise.all([bundle, handedOver])
+            .then(async () => await prioritizeImageObjects(store, held.digest.hex, object => { swarm?.prioritize(object) }))
+            .catch(() => {})
+          await handedOver
+        } else {
+          await manifestFromFleet(ref, name, tag, held.digest, signal)
+        }
       }
       return held
     }
