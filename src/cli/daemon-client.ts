@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { formatListenAddress, parseListenAddress, type ListenAddress } from '../http/index.js'
-import type { CommandContext } from './context.js'
 
 /** The daemon's control socket in its data directory, where `shoal daemon` listens unless told otherwise. */
 export const API_SOCKET_NAME = 'api.sock'
@@ -29,7 +28,7 @@ export interface DaemonApi {
  * one, the socket in the data directory is tried (a daemon holds that store's lock, so
  * going through it is the only way to use the store while it runs).
  */
-export async function findDaemon (context: Pick<CommandContext, 'api' | 'apiTokenFile' | 'dataDir'>): Promise<DaemonApi | undefined> {
+export async function findDaemon (context: { api: string | undefined, apiTokenFile: string | undefined, dataDir: string }): Promise<DaemonApi | undefined> {
   if (context.api !== undefined) {
     let address: ListenAddress
     try {

@@ -1,5 +1,5 @@
 export { startDaemon, type Daemon, type DaemonListeners } from './daemon.js'
-export { resolveConfig, settingsFromEnv, settingsFromFile, defaultConfigPath, API_SOCKET_NAME, DEFAULT_LISTEN, DEFAULT_REGISTRY, type DaemonConfig, type RawSettings } from './config.js'
+export { resolveConfig, defaultConfigPath, API_SOCKET_NAME, DEFAULT_LISTEN, DEFAULT_REGISTRY, type DaemonConfig, type RawSettings } from './config.js'
 export { createLogger, type Logger, type LogLevel } from './logger.js'
 export { parseRate, parseSize } from './rates.js'
 export { ConfigError } from './errors.js'
@@ -10,4 +10,4 @@ export { createContentSources, type ContentSourcesComponents } from './content-s
 export { seedFromStore, type SeedInit } from './seed.js'
 export { PullThrough, type PullThroughInit } from './pull-through.js'
 export { ImageAssembler, type ImageAssemblerInit } from './image-assembler.js'
-export { DAEMON_OPTIONS, SETTINGS, settingsFromFlags, settingsTable, envOf, fileKeyOf, flagOf, type FlagSpec, type SettingSpec, type SettingType } from './settings.js'
+export { DAEMON_OPTIONS, SETTINGS, settingsFromFlags, settingsFromEnv, settingsFromFile, settingsTable, envOf, fileKeyOf, flagOf, type FlagSpec, type SettingSpec, type SettingType } from './settings.js'

@@ -1,11 +1,15 @@
+import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import type { DaemonConfig, RawSettings } from './config.js'
+import { ConfigError } from './errors.js'
 
 /**
  * The daemon's settings, declared once: each has one name, written as a flag (`--max-upload`),
  * a variable (`SHOAL_MAX_UPLOAD`) and a config-file key (`"maxUpload"`) by one rule, a type
  * that all three are checked against, and the text that `shoal daemon --help` and the README
- * show. Flags win over variables, which win over the file, which wins over defaults.
+ * show. Flags win over variables, which win over the file, which wins over defaults. Each
+ * source is read here into RawSettings (settingsFromFlags, settingsFromEnv, settingsFromFile);
+ * config.ts resolves the layers into a DaemonConfig.
  */
 export type SettingType = 'string' | 'list' | 'boolean' | 'size' | 'rate' | 'address' | 'level' | 'path'
 
@@ -134,4 +138,69 @@ export function settingsFromFlags (values: Record<string, string | boolean | Arr
     }
   }
   return flags
+}
+
+/** Truthy and falsy spellings a variable may use; anything else is refused, not guessed. */
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on'])
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off'])
+
+/** `SHOAL_*` variables (SETTINGS names them); list settings take comma-separated values. */
+export function settingsFromEnv (env: NodeJS.ProcessEnv): RawSettings {
+  const out: RawSettings = {}
+  for (const spec of SETTINGS) {
+    const name = [envOf(spec), ...spec.aliases?.env ?? []].find(n => env[n] !== undefined && env[n] !== '')
+    const value = name === undefined ? undefined : env[name]
+    if (name === undefined || value === undefined) continue
+    if (spec.type === 'boolean') {
+      const word = value.trim().toLowerCase()
+      if (!TRUE_WORDS.has(word) && !FALSE_WORDS.has(word)) throw new ConfigError(`${name} must be a boolean (true, false, 1, 0, yes, no, on, off), not ${JSON.stringify(value)}`)
+      out[spec.field] = TRUE_WORDS.has(word)
+    } else if (spec.type === 'list') {
+      out[spec.field] = value.split(',').map(s => s.trim()).filter(s => s !== '')
+    } else {
+      out[spec.field] = value
+    }
+  }
+  return out
+}
+
+/** Keys earlier config files used, pointing at today's names (one vocabulary for flags, variables and the file). */
+const RENAMED_KEYS: Record<string, string> = {
+  dataDir: 'data', swarmKeyFile: 'swarmKey', maxUploadBytesPerSecond: 'maxUpload', maxDownloadBytesPerSecond: 'maxDownload',
+  quotaBytes: 'quota', allowedHosts: 'allowedHost', pushNetworks: 'pushNetwork', labels: 'label',
+}
+
+/**
+ * A JSON config file: the settings' camelCase names (`"swarmKey"`, `"mdns"`, `"maxUpload"`),
+ * each checked against its type, so `"gateway": "yes"` is refused rather than read as false.
+ */
+export async function settingsFromFile (path: string): Promise<RawSettings> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text) as unknown
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: the top level must be an object of settings`)
+  const byKey = new Map(SETTINGS.map(spec => [fileKeyOf(spec), spec]))
+  const out: RawSettings = {}
+  for (const [key, value] of Object.entries(parsed)) {
+    const spec = byKey.get(key)
+    if (spec === undefined) {
+      const renamed = RENAMED_KEYS[key]
+      throw new ConfigError(renamed !== undefined
+        ? `config file ${path}: key "${key}" is now "${renamed}" (the file uses the flags' names in camelCase)`
+        : `config file ${path}: unknown key ${JSON.stringify(key)} (known: ${[...byKey.keys()].join(', ')})`)
+    }
+    const { schema, expected } = fileSchemaOf(spec)
+    if (!schema.safeParse(value).success) throw new ConfigError(`config file ${path}: "${key}" must be ${expected}, not ${describeValue(value)}`)
+    out[spec.field] = typeof value === 'number' ? String(value) : value as string | string[] | boolean
+  }
+  return out
 }

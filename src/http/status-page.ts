@@ -122,6 +122,20 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     span.textContent = text;
     return span;
   }
+  /* A label over a bar filled to share (0 to 1), green when done. */
+  function progress(text, share, done) {
+    var wrap = document.createElement('div');
+    var label = document.createElement('div');
+    label.textContent = text;
+    var bar = document.createElement('div');
+    bar.className = 'bar' + (done ? ' done' : '');
+    var fill = document.createElement('span');
+    fill.style.width = (share * 100).toFixed(1) + '%';
+    bar.appendChild(fill);
+    wrap.appendChild(label);
+    wrap.appendChild(bar);
+    return wrap;
+  }
   function short(id) { return id.length > 20 ? id.slice(0, 12) + '…' + id.slice(-6) : id; }
   function empty(body, cols, text) {
     var tr = document.createElement('tr');
@@ -168,17 +182,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       (b.refs.length ? b.refs : ['(no ref)']).forEach(function (r) { var d = document.createElement('div'); d.textContent = r; refs.appendChild(d); });
       cell(tr, refs);
       var share = b.bytes > 0 ? b.presentBytes / b.bytes : 1;
-      var wrap = document.createElement('div');
-      var label = document.createElement('div');
-      label.textContent = b.complete ? 'complete' : (share * 100).toFixed(1) + ' %  (' + bytes(b.presentBytes) + ')';
-      var bar = document.createElement('div');
-      bar.className = 'bar' + (b.complete ? ' done' : '');
-      var fill = document.createElement('span');
-      fill.style.width = (share * 100).toFixed(1) + '%';
-      bar.appendChild(fill);
-      wrap.appendChild(label);
-      wrap.appendChild(bar);
-      cell(tr, wrap);
+      cell(tr, progress(b.complete ? 'complete' : (share * 100).toFixed(1) + ' %  (' + bytes(b.presentBytes) + ')', share, b.complete));
       cell(tr, bytes(b.bytes), 'num');
       body.appendChild(tr);
     });
@@ -220,17 +224,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       var id = cell(tr, b.refs.length ? b.refs.join(' ') : short(b.id), b.refs.length ? '' : 'mono');
       id.title = b.id;
       var share = b.total > 0 ? b.complete / b.total : 0;
-      var wrap = document.createElement('div');
-      var label = document.createElement('div');
-      label.textContent = b.complete + ' of ' + b.total + ' nodes complete' + (b.partial ? ' · ' + b.partial + ' arriving' : '') + (b.preheat ? ' · preheat of ' + (b.preheat.selector || 'every node') : '');
-      var bar = document.createElement('div');
-      bar.className = 'bar' + (b.total > 0 && b.complete === b.total ? ' done' : '');
-      var fill = document.createElement('span');
-      fill.style.width = (share * 100).toFixed(1) + '%';
-      bar.appendChild(fill);
-      wrap.appendChild(label);
-      wrap.appendChild(bar);
-      cell(tr, wrap);
+      var text = b.complete + ' of ' + b.total + ' nodes complete' + (b.partial ? ' · ' + b.partial + ' arriving' : '') + (b.preheat ? ' · preheat of ' + (b.preheat.selector || 'every node') : '');
+      cell(tr, progress(text, share, b.total > 0 && b.complete === b.total));
       spread.appendChild(tr);
     });
     var body = $('fleet');

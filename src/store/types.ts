@@ -45,8 +45,9 @@ export interface SignedRefUpdate {
   bundleId: string
   manifestDigest?: string
   sequence: number
+  /** The publisher as a peer ID (`12D3Koo…`), the form `--trust` takes. */
   publisher: string
-  /** The record's bytes, kept to hand on to neighbours unchanged. */
+  /** The record's bytes as they travel, kept to hand on to neighbours unchanged. */
   signed: Uint8Array
 }
 

@@ -1,5 +1,6 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { SignedRefUpdate } from '../store/index.js'
 import { RefRecord } from './pb/swarm-ref.pb.js'
 import { SwarmError } from './errors.js'
 import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
@@ -7,17 +8,8 @@ import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } fro
 /** A record is a name, an ID, a digest and a key: a few hundred bytes. */
 export const MAX_REF_RECORD_BYTES = 4096
 
-/** A ref record whose signature checked out. */
-export interface VerifiedRefRecord {
-  ref: string
-  bundleId: string
-  manifestDigest?: string
-  sequence: number
-  /** The publisher as a peer ID (`12D3Koo…`), the form `--trust` takes. */
-  publisher: string
-  /** The signed record as it travels, to store and forward unchanged. */
-  signed: Uint8Array
-}
+/** A ref record whose signature checked out: what the store keeps, the newest per ref. */
+export type VerifiedRefRecord = SignedRefUpdate
 
 export class RefRecordError extends SwarmError {
   constructor (why: string, options?: ErrorOptions) {
