@@ -26,7 +26,10 @@
 // live node stale first. `--probe-ms` is how long a witness's dial of the stopped node takes to
 // fail (10 ms: refused; 10,000 ms: the host is gone and the dial times out).
 import '../src/polyfill.js'
+import { randomBytes } from 'node:crypto'
 import { encodeVarint } from '../src/swarm/framing.js'
+import type { HeldStatus } from '../src/swarm/status-book.js'
+import { encodeDigest } from '../src/swarm/status-digest.js'
 import { StatusBatch } from '../src/swarm/pb/swarm-status.pb.js'
 import { createPeerKey, encodeStatusBody, pickTargets, signStatus, statusIntervalMs, statusLimits } from '../src/swarm/index.js'
 import { simulateDeparture, simulateRefutation, type Spread } from './simulate/gossip-absence.js'
@@ -56,7 +59,14 @@ function parseArgs (argv: string[]): Options {
 }
 
 /** Wire sizes of one refresh and one full status inside a batch, from real encoded messages. */
-export async function wireSizes (): Promise<{ refresh: number, full: number }> {
+export interface WireSizes {
+  refresh: number
+  full: number
+  /** A digest's bytes per node it names (status-digest.ts), from a real one of 1,000 nodes. */
+  digestPerNode: number
+}
+
+export async function wireSizes (): Promise<WireSizes> {
   const key = await createPeerKey()
   const id = (n: number): string => n.toString(16).padStart(64, '0')
   const body = encodeStatusBody({
@@ -68,7 +78,9 @@ export async function wireSizes (): Promise<{ refresh: number, full: number }> {
   const empty = StatusBatch.encode({ statuses: [], refreshes: [] }).byteLength
   const refresh = StatusBatch.encode({ statuses: [], refreshes: [{ publisherTail: new Uint8Array(8), sequence: BigInt(Date.now()), signature: signed.signature, ageMs: 123_456 }] }).byteLength - empty
   const full = StatusBatch.encode({ statuses: [{ stamp: signed.stamp, signature: signed.signature, body, ageMs: 123_456 }], refreshes: [] }).byteLength - empty
-  return { refresh, full: full + encodeVarint(full).byteLength - 1 }
+  const held = Array.from({ length: 1000 }, (_, i) => ({ publisherKey: Uint8Array.from(randomBytes(36)), bodyHash: randomBytes(32).toString('hex'), sequence: Date.now() - i * 997 }))
+  const digest = StatusBatch.encode({ digest: encodeDigest(held as HeldStatus[]) }).byteLength
+  return { refresh, full: full + encodeVarint(full).byteLength - 1, digestPerNode: digest / held.length }
 }
 
 export interface SizeResult {
@@ -99,7 +111,7 @@ export interface AbsenceResult {
   refutationBytesPerNode: number
 }
 
-export function run (nodes: number, options: Options, sizes: { refresh: number, full: number }): SizeResult {
+export function run (nodes: number, options: Options, sizes: WireSizes): SizeResult {
   const started = performance.now()
   const random = seededRandom(options.seed)
   const topology = buildTopology(nodes, options.degree, options.degree, random)
@@ -204,7 +216,9 @@ export function run (nodes: number, options: Options, sizes: { refresh: number, 
     reachMin,
     falseStalePairs: falseStale,
     staleAfterS: statusLimits.STALE_AFTER_INTERVALS * periodMs / 1000,
-    joinBytes: topology.meanDegree * nodes * sizes.full,
+    // A joining node takes the whole view from its first neighbour, then each neighbour's digest
+    // (and the little each answer adds, not counted); it sends as many digests of its own.
+    joinBytes: nodes * sizes.full + topology.meanDegree * nodes * sizes.digestPerNode,
     wallS: (performance.now() - started) / 1000,
     ...(options.departures !== undefined && options.departures > 0 ? { absence: absence(neighbours, periodMs, options, sizes, random) } : {}),
   }
@@ -263,7 +277,7 @@ export async function main (argv: string[]): Promise<number> {
   const sizes = await wireSizes()
   const budget = 1024
   process.stdout.write(`status gossip: fanout ${statusLimits.STATUS_FANOUT}, degree ${options.degree}, ${options.periods} periods, body change ${options.change} per heartbeat, seed ${options.seed}\n`)
-  process.stdout.write(`wire sizes: refresh ${sizes.refresh} B, full status ${sizes.full} B (10 bundles, 1 arriving, 4 labels); stream framing ~${statusLimits.STATUS_STREAM_OVERHEAD_BYTES} B (estimate)\n\n`)
+  process.stdout.write(`wire sizes: refresh ${sizes.refresh} B, full status ${sizes.full} B (10 bundles, 1 arriving, 4 labels), digest ${sizes.digestPerNode.toFixed(1)} B per node named; stream framing ~${statusLimits.STATUS_STREAM_OVERHEAD_BYTES} B (estimate)\n\n`)
   process.stdout.write('nodes  period   recv B/s mean/max  sent B/s mean/max  +framing recv mean/max  reach mean/min   false-stale pairs  stale after  join (one-off)  sim s\n')
   let ok = true
   const results: SizeResult[] = []

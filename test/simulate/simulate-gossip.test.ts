@@ -15,6 +15,9 @@ describe('the status gossip simulation', () => {
     expect(result.recvBytesPerS.mean).toBeGreaterThan(0)
     expect(result.framedRecvBytesPerS.mean).toBeLessThanOrEqual(1024)
     expect(result.sentBytesPerS.mean).toBeCloseTo(result.recvBytesPerS.mean, 6)
+    // Joining takes the view once plus each neighbour's digest, not a whole view from every neighbour.
+    expect(result.joinBytes).toBeLessThan(300 * sizes.full * 2)
+    expect(sizes.digestPerNode).toBeLessThan(24)
   })
 
   it('marks a stopped node stale within minutes however large the fleet, and a live node refutes a notice before anyone marks it', async () => {

@@ -2,6 +2,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
+import { identify } from '@libp2p/identify'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { YAMUX_WINDOW_BYTES } from '../../src/swarm/constants.js'
 import { createPeerKey } from '../../src/swarm/index.js'
@@ -14,8 +15,12 @@ import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
 export class Attacker {
   private constructor (readonly node: Libp2p) {}
 
-  /** `localAddress`: dial from this address (another loopback address plays another host). */
-  static async start (options: { localAddress?: string } = {}): Promise<Attacker> {
+  /**
+   * `localAddress`: dial from this address (another loopback address plays another host).
+   * `identify`: tell peers which protocols this node speaks, so their protocol topologies
+   * (what a daemon sends a new neighbour) fire for it as for a daemon.
+   */
+  static async start (options: { localAddress?: string, identify?: boolean } = {}): Promise<Attacker> {
     // net.connect takes localAddress; @libp2p/tcp passes dialOpts through but does not type it.
     const dialOpts = options.localAddress === undefined ? undefined : { localAddress: options.localAddress } as Record<string, unknown>
     const node = await createLibp2p({
@@ -25,6 +30,7 @@ export class Attacker {
       connectionEncrypters: [noise()],
       // The daemons' windows (libp2p-node.ts): yamux peers must agree on the initial window.
       streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW_BYTES, maxStreamWindowSize: YAMUX_WINDOW_BYTES, maxReadBufferLength: YAMUX_WINDOW_BYTES * 2 } })],
+      ...(options.identify === true ? { services: { identify: identify() } } : {}),
     })
     return new Attacker(node)
   }

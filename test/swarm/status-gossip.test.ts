@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { receiveBatch } from '../../src/swarm/batch-stream.js'
 import type { Connection, PrivateKey } from '@libp2p/interface'
 import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_PROTOCOL, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
 import { signAbsence } from '../../src/swarm/status-absence.js'
@@ -185,6 +186,69 @@ describe('the status gossip', () => {
       await attacker.stop()
     }
   })
+
+  it('gives a joining node the fleet\'s view once: a new neighbour sends its digest, and answers ours with only what we lack', async () => {
+    const a = await node({ status: slow('a') })
+    const b = await node({ status: slow('b') })
+    const c = await node({ status: slow('c') })
+    await connect(a, b)
+    await connect(b, c)
+    await connect(a, c)
+    for (const observer of [a, b]) await until('a full view', () => observer.swarm.fleetView().length === 3 ? true : undefined, observer.swarm)
+    // The joiner: a bare node that speaks the status protocol by hand and keeps every batch it gets.
+    const joiner = await Attacker.start({ identify: true })
+    const got: Array<{ from: string, batch: StatusBatch }> = []
+    const waiting: Array<() => void> = []
+    await joiner.handle(STATUS_PROTOCOL, (stream, connection) => {
+      void receiveBatch(stream, { maxBytes: 1024 * 1024, decode: (f) => StatusBatch.decode(f) }).then(batch => {
+        got.push({ from: connection.remotePeer.toString(), batch })
+        for (const wake of waiting.splice(0)) wake()
+      })
+    })
+    const batchFrom = async (peer: string, match: (b: StatusBatch) => boolean): Promise<StatusBatch> => {
+      for (;;) {
+        const found = got.find(g => g.from === peer && match(g.batch))
+        if (found !== undefined) return found.batch
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => { reject(new Error(`no such status batch from ${peer}; got ${JSON.stringify(got.map(g => [g.from.slice(-6), g.batch.statuses.length, g.batch.refreshes.length, g.batch.digest?.sequences.length, g.batch.answersDigest]))}`)) }, 20_000)
+          waiting.push(() => { clearTimeout(timer); resolve() })
+        })
+      }
+    }
+    try {
+      const toA = await joiner.connect(a.address)
+      const toB = await joiner.connect(b.address)
+      // Each neighbour opens with its digest, not its whole view.
+      for (const n of [a, b]) {
+        const opening = await batchFrom(n.swarm.peerId, x => x.digest !== undefined)
+        expect(opening.digest?.sequences).toHaveLength(3)
+        expect(opening.statuses).toHaveLength(0)
+      }
+      // Our digest names nothing: a answers with everything it holds.
+      await exchange(toA, STATUS_PROTOCOL, frame(StatusBatch.encode({ digest: { tails: new Uint8Array(0), bodyPrefixes: new Uint8Array(0), sequences: [] } })))
+      await batchFrom(a.swarm.peerId, x => x.answersDigest)
+      const view = got.filter(g => g.from === a.swarm.peerId).flatMap(g => g.batch.statuses)
+      expect(view.map(st => peerIdOfKeyBytes(StatusStamp.decode(st.stamp).publisher)).sort()).toEqual([a, b, c].map(n => n.swarm.peerId).sort())
+      // Now it names all three: b answers, and sends none of them again.
+      const stamps = view.map(st => StatusStamp.decode(st.stamp))
+      await exchange(toB, STATUS_PROTOCOL, frame(StatusBatch.encode({
+        digest: {
+          tails: Uint8Array.from(Buffer.concat(stamps.map(st => st.publisher.subarray(-8)))),
+          bodyPrefixes: Uint8Array.from(Buffer.concat(stamps.map(st => st.bodyHash.subarray(0, 4)))),
+          sequences: stamps.map(st => st.sequence),
+        },
+      })))
+      await batchFrom(b.swarm.peerId, x => x.answersDigest)
+      expect(got.filter(g => g.from === b.swarm.peerId).flatMap(g => g.batch.statuses)).toHaveLength(0)
+      // Asking a again at once gets an empty answer: a digest cannot make a node send its view over and over.
+      const before = got.length
+      await exchange(toA, STATUS_PROTOCOL, frame(StatusBatch.encode({ digest: { tails: new Uint8Array(0), bodyPrefixes: new Uint8Array(0), sequences: [] } })))
+      const again = await batchFrom(a.swarm.peerId, x => x.answersDigest && got.findIndex(g => g.batch === x) >= before)
+      expect(again.statuses).toHaveLength(0)
+    } finally {
+      await joiner.stop()
+    }
+  })
 })
 
 /** A fresh node's status, relayed to `swarm` over `connection`: a witness the swarm knows of. */
@@ -195,6 +259,10 @@ async function relayWitness (connection: Connection, swarm: Swarm): Promise<Priv
   await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [{ stamp: witness.stamp, signature: witness.signature, body: witnessBody, ageMs: 0 }] })))
   await until('the witness held', () => swarm.fleetView().find(n => n.peerId === peerIdOfKey(witnessKey)), swarm)
   return witnessKey
+}
+
+function peerIdOfKeyBytes (key: Uint8Array): string {
+  return peerIdFromPublicKey(publicKeyFromProtobuf(key)).toString()
 }
 
 function tail (key: Uint8Array): Uint8Array<ArrayBuffer> {

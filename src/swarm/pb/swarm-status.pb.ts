@@ -1363,10 +1363,166 @@ export namespace AbsenceNotice {
   }
 }
 
+export interface StatusDigest {
+  tails: Uint8Array<ArrayBuffer>
+  bodyPrefixes: Uint8Array<ArrayBuffer>
+  sequences: bigint[]
+}
+
+export namespace StatusDigest {
+  let _codec: Codec<StatusDigest, Partial<StatusDigest>>
+
+  export const codec = (): Codec<StatusDigest, Partial<StatusDigest>> => {
+    if (_codec == null) {
+      _codec = message<StatusDigest, Partial<StatusDigest>>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.tails != null && obj.tails.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.tails)
+        }
+
+        if ((obj.bodyPrefixes != null && obj.bodyPrefixes.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.bodyPrefixes)
+        }
+
+        if (obj.sequences != null && obj.sequences.length > 0) {
+          for (const value of obj.sequences) {
+            w.uint32(24)
+            w.uint64(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          tails: uint8ArrayAlloc(0),
+          bodyPrefixes: uint8ArrayAlloc(0),
+          sequences: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.tails = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.bodyPrefixes = reader.bytes()
+              break
+            }
+            case 3: {
+              if (opts.limits?.sequences != null && obj.sequences.length === opts.limits.sequences) {
+                throw new MaxLengthError('Decode error - repeated field "sequences" had too many elements')
+              }
+
+              obj.sequences.push(reader.uint64())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          sequences: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.tails`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.bodyPrefixes`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.sequences != null && obj.sequences === opts.limits.sequences) {
+                throw new MaxLengthError('Streaming decode error - repeated field "sequences" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.sequences[]`,
+                index: obj.sequences,
+                value: reader.uint64()
+              }
+
+              obj.sequences++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface StatusDigestTailsFieldEvent {
+    field: '$.tails'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface StatusDigestBodyPrefixesFieldEvent {
+    field: '$.bodyPrefixes'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface StatusDigestSequencesFieldEvent {
+    field: '$.sequences[]'
+    index: number
+    value: bigint
+  }
+
+  export function encode (obj: Partial<StatusDigest>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, StatusDigest.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatusDigest>): StatusDigest {
+    return decodeMessage(buf, StatusDigest.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatusDigest>): Generator<StatusDigestTailsFieldEvent | StatusDigestBodyPrefixesFieldEvent | StatusDigestSequencesFieldEvent> {
+    return streamMessage(buf, StatusDigest.codec(), opts)
+  }
+}
+
 export interface StatusBatch {
   statuses: SignedStatus[]
   refreshes: StatusRefresh[]
   notices: AbsenceNotice[]
+  digest?: StatusDigest
+  answersDigest: boolean
 }
 
 export namespace StatusBatch {
@@ -1400,6 +1556,16 @@ export namespace StatusBatch {
           }
         }
 
+        if (obj.digest != null) {
+          w.uint32(34)
+          StatusDigest.codec().encode(obj.digest, w)
+        }
+
+        if ((obj.answersDigest != null && obj.answersDigest !== false)) {
+          w.uint32(40)
+          w.bool(obj.answersDigest)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1407,7 +1573,8 @@ export namespace StatusBatch {
         const obj: any = {
           statuses: [],
           refreshes: [],
-          notices: []
+          notices: [],
+          answersDigest: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1444,6 +1611,16 @@ export namespace StatusBatch {
               obj.notices.push(AbsenceNotice.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.notices$
               }))
+              break
+            }
+            case 4: {
+              obj.digest = StatusDigest.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.digest
+              })
+              break
+            }
+            case 5: {
+              obj.answersDigest = reader.bool()
               break
             }
             default: {
@@ -1519,6 +1696,20 @@ export namespace StatusBatch {
 
               obj.notices++
 
+              break
+            }
+            case 4: {
+              yield * StatusDigest.codec().stream(reader, reader.uint32(), `${prefix}.digest`, {
+                limits: opts.limits?.digest
+              })
+
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.answersDigest`,
+                value: reader.bool()
+              }
               break
             }
             default: {
@@ -1611,6 +1802,27 @@ export namespace StatusBatch {
     index: number
   }
 
+  export interface StatusBatchDigestTailsFieldEvent {
+    field: '$.digest.tails'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface StatusBatchDigestBodyPrefixesFieldEvent {
+    field: '$.digest.bodyPrefixes'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface StatusBatchDigestSequencesFieldEvent {
+    field: '$.digest.sequences[]'
+    index: number
+    value: bigint
+  }
+
+  export interface StatusBatchAnswersDigestFieldEvent {
+    field: '$.answersDigest'
+    value: boolean
+  }
+
   export function encode (obj: Partial<StatusBatch>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, StatusBatch.codec())
   }
@@ -1619,7 +1831,7 @@ export namespace StatusBatch {
     return decodeMessage(buf, StatusBatch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatusBatch>): Generator<StatusBatchStatusesStampFieldEvent | StatusBatchStatusesSignatureFieldEvent | StatusBatchStatusesBodyFieldEvent | StatusBatchStatusesAgeMsFieldEvent | StatusBatchRefreshesPublisherTailFieldEvent | StatusBatchRefreshesSequenceFieldEvent | StatusBatchRefreshesSignatureFieldEvent | StatusBatchRefreshesAgeMsFieldEvent | StatusBatchNoticesWitnessTailFieldEvent | StatusBatchNoticesSubjectTailFieldEvent | StatusBatchNoticesSubjectSequenceFieldEvent | StatusBatchNoticesSignatureFieldEvent | StatusBatchNoticesAgeMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StatusBatch>): Generator<StatusBatchStatusesStampFieldEvent | StatusBatchStatusesSignatureFieldEvent | StatusBatchStatusesBodyFieldEvent | StatusBatchStatusesAgeMsFieldEvent | StatusBatchRefreshesPublisherTailFieldEvent | StatusBatchRefreshesSequenceFieldEvent | StatusBatchRefreshesSignatureFieldEvent | StatusBatchRefreshesAgeMsFieldEvent | StatusBatchNoticesWitnessTailFieldEvent | StatusBatchNoticesSubjectTailFieldEvent | StatusBatchNoticesSubjectSequenceFieldEvent | StatusBatchNoticesSignatureFieldEvent | StatusBatchNoticesAgeMsFieldEvent | StatusBatchDigestTailsFieldEvent | StatusBatchDigestBodyPrefixesFieldEvent | StatusBatchDigestSequencesFieldEvent | StatusBatchAnswersDigestFieldEvent> {
     return streamMessage(buf, StatusBatch.codec(), opts)
   }
 }
