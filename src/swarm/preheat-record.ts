@@ -2,6 +2,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { SelectorError, PlatformError, formatPlatform, formatSelector, parsePlatform, parseSelector, type Platform, type Selector } from '../labels/index.js'
 import { PreheatRecord } from './pb/swarm-preheat.pb.js'
 import { SwarmError } from './errors.js'
+import { SignatureDomain } from './signature-domain.js'
 import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
 
 /** A record is an ID, a name, a short selector and a key: a few hundred bytes. */
@@ -35,7 +36,7 @@ export class PreheatRecordError extends SwarmError {
 }
 
 const PREHEAT_RECORD: SignedRecordKind<PreheatRecord> = {
-  prefix: Buffer.from('shoal-preheat-record/1\n'),
+  domain: new SignatureDomain('shoal-preheat-record/1'),
   maxBytes: MAX_PREHEAT_RECORD_BYTES,
   decode: (record) => PreheatRecord.decode(record),
   invalid: (why, options) => new PreheatRecordError(why, options),

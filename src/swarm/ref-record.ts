@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { SignedRefUpdate } from '../store/index.js'
 import { RefRecord } from './pb/swarm-ref.pb.js'
 import { SwarmError } from './errors.js'
+import { SignatureDomain } from './signature-domain.js'
 import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
 
 /** A record is a name, an ID, a digest and a key: a few hundred bytes. */
@@ -19,7 +20,7 @@ export class RefRecordError extends SwarmError {
 }
 
 const REF_RECORD: SignedRecordKind<RefRecord> = {
-  prefix: Buffer.from('shoal-ref-record/1\n'),
+  domain: new SignatureDomain('shoal-ref-record/1'),
   maxBytes: MAX_REF_RECORD_BYTES,
   decode: (record) => RefRecord.decode(record),
   invalid: (why, options) => new RefRecordError(why, options),

@@ -3,15 +3,15 @@ import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { SignedRecord } from './pb/swarm-record.pb.js'
 import type { SwarmError } from './errors.js'
+import type { SignatureDomain } from './signature-domain.js'
 
 /**
  * The codec every signed record shares (refs, preheats): an encoded record that names its
- * publisher's key, in an envelope with that key's signature over the kind's prefix and the
- * record (proto/swarm-record.proto). What differs between kinds is only what this says.
+ * publisher's key, in an envelope with that key's signature over the record in the kind's
+ * signature domain (proto/swarm-record.proto). What differs between kinds is only what this says.
  */
 export interface SignedRecordKind<T extends { publisher: Uint8Array }> {
-  /** Domain separation: a signature over one kind's record is never valid for another kind, nor as any other libp2p signature. */
-  prefix: Uint8Array
+  domain: SignatureDomain
   /** A signed record larger than this is refused before it is decoded. */
   maxBytes: number
   decode: (record: Uint8Array) => T
@@ -21,14 +21,14 @@ export interface SignedRecordKind<T extends { publisher: Uint8Array }> {
 
 /** Signs the record `encode` makes with the key's public half as its publisher. */
 export async function signRecord (
-  kind: { prefix: Uint8Array },
+  kind: { domain: SignatureDomain },
   key: PrivateKey,
   encode: (publisherKey: Uint8Array<ArrayBuffer>) => Uint8Array<ArrayBuffer>,
 ): Promise<{ signed: Uint8Array, publisher: string }> {
   const record = encode(Uint8Array.from(publicKeyToProtobuf(key.publicKey)))
-  const signature = await key.sign(Buffer.concat([kind.prefix, record]))
+  const signature = await kind.domain.sign(key, record)
   return {
-    signed: SignedRecord.encode({ record, signature: Uint8Array.from(signature) }),
+    signed: SignedRecord.encode({ record, signature }),
     publisher: peerIdFromPublicKey(key.publicKey).toString(),
   }
 }
@@ -61,7 +61,7 @@ export function openRecord<T extends { publisher: Uint8Array }> (kind: SignedRec
   }
   const publisher = peerIdFromPublicKey(key).toString()
   const verify = async (): Promise<void> => {
-    const valid = await key.verify(Buffer.concat([kind.prefix, envelope.record]), envelope.signature)
+    const valid = await kind.domain.verify(key, envelope.record, envelope.signature)
     if (!valid) throw kind.invalid(`the signature does not match publisher ${publisher}`)
   }
   return { record, publisher, verify }

@@ -1,10 +1,10 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { AbsenceStamp } from './pb/swarm-status.pb.js'
+import { SignatureDomain } from './signature-domain.js'
 import type { Bytes } from './status-record.js'
 
-/** Domain separation: an absence notice's signature is never a status's, a ref record's or libp2p's. */
-const SIGNATURE_PREFIX = Buffer.from('shoal-node-absent/1\n')
+const ABSENCE_DOMAIN = new SignatureDomain('shoal-node-absent/1')
 
 /**
  * A witness's word that it lost its connection to `subject` and could not dial it again, when
@@ -19,19 +19,18 @@ export interface AbsenceClaim {
 }
 
 function stampOf (claim: AbsenceClaim): Uint8Array {
-  const stamp = AbsenceStamp.encode({ witness: claim.witnessKey, subject: claim.subjectKey, subjectSequence: BigInt(claim.subjectSequence) })
-  return Buffer.concat([SIGNATURE_PREFIX, stamp])
+  return AbsenceStamp.encode({ witness: claim.witnessKey, subject: claim.subjectKey, subjectSequence: BigInt(claim.subjectSequence) })
 }
 
 export async function signAbsence (key: PrivateKey, subjectKey: Bytes, subjectSequence: number): Promise<Bytes> {
   const witnessKey = Uint8Array.from(publicKeyToProtobuf(key.publicKey))
-  return Uint8Array.from(await key.sign(stampOf({ witnessKey, subjectKey, subjectSequence })))
+  return await ABSENCE_DOMAIN.sign(key, stampOf({ witnessKey, subjectKey, subjectSequence }))
 }
 
 /** True when `signature` is the witness's over this claim. */
 export async function verifyAbsence (claim: AbsenceClaim, signature: Uint8Array): Promise<boolean> {
   try {
-    return await publicKeyFromProtobuf(claim.witnessKey).verify(stampOf(claim), signature)
+    return await ABSENCE_DOMAIN.verify(publicKeyFromProtobuf(claim.witnessKey), stampOf(claim), signature)
   } catch {
     // A key that does not decode or a signature of the wrong length: not this witness's word.
     return false

@@ -4,13 +4,13 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { blake3Hex } from '../hash/index.js'
 import { SignedStatus, StatusBody, StatusStamp } from './pb/swarm-status.pb.js'
 import { SwarmError } from './errors.js'
+import { SignatureDomain } from './signature-domain.js'
 import {
   MAX_STATUS_BODY_BYTES, MAX_STATUS_COMPLETE, MAX_STATUS_LABELS, MAX_STATUS_LABEL_CHARS, MAX_STATUS_PARTIAL,
   MAX_STATUS_VERSION_CHARS, MIN_STATUS_INTERVAL_MS, MAX_STATUS_INTERVAL_MS,
 } from './status-constants.js'
 
-/** Domain separation: a status signature can never be mistaken for a ref record's or libp2p's own. */
-const SIGNATURE_PREFIX = Buffer.from('shoal-node-status/1\n')
+const STATUS_DOMAIN = new SignatureDomain('shoal-node-status/1')
 
 /** What a node says about itself (its own word: shown, never acted on). */
 export interface NodeStatusFields {
@@ -80,7 +80,7 @@ export async function signStatus (key: PrivateKey, body: Bytes, sequence: number
     sequence: BigInt(sequence),
     bodyHash: Uint8Array.from(Buffer.from(bodyHash, 'hex')),
   })
-  const signature = Uint8Array.from(await key.sign(Buffer.concat([SIGNATURE_PREFIX, stamp])))
+  const signature = await STATUS_DOMAIN.sign(key, stamp)
   return { stamp, signature, bodyHash }
 }
 
@@ -107,7 +107,7 @@ export async function verifyStatusStamp (signed: SignedStatus): Promise<Verified
     throw new StatusRecordError('its stamp does not decode', { cause: err })
   }
   if (stamp.bodyHash.byteLength !== 32) throw new StatusRecordError('its body hash is not 32 bytes')
-  const valid = await key.verify(Buffer.concat([SIGNATURE_PREFIX, signed.stamp]), signed.signature)
+  const valid = await STATUS_DOMAIN.verify(key, signed.stamp, signed.signature)
   const publisher = peerIdFromPublicKey(key).toString()
   if (!valid) throw new StatusRecordError(`the signature does not match the key of ${publisher} it names`)
   return { publisher, publisherKey: stamp.publisher, sequence: Number(stamp.sequence), bodyHash: Buffer.from(stamp.bodyHash).toString('hex') }
@@ -120,7 +120,7 @@ export async function verifyStatusStamp (signed: SignedStatus): Promise<Verified
  */
 export async function verifyStatusRefresh (held: { publisherKey: Bytes, bodyHash: string }, sequence: number, signature: Bytes): Promise<Bytes | undefined> {
   const stamp = StatusStamp.encode({ publisher: held.publisherKey, sequence: BigInt(sequence), bodyHash: Uint8Array.from(Buffer.from(held.bodyHash, 'hex')) })
-  const valid = await publicKeyFromProtobuf(held.publisherKey).verify(Buffer.concat([SIGNATURE_PREFIX, stamp]), signature)
+  const valid = await STATUS_DOMAIN.verify(publicKeyFromProtobuf(held.publisherKey), stamp, signature)
   return valid ? stamp : undefined
 }
 
