@@ -51,7 +51,7 @@ export class Metrics {
 
   readonly sentBytes = new Counter({
     name: 'shoal_transfer_sent_bytes_total',
-    help: 'Bytes this node sent, by destination: peer (swarm chunks), local (registry API responses, headers included).',
+    help: 'Bytes this node sent, by destination: peer (swarm chunks and fleet blob streams), local (registry API responses, headers included).',
     labelNames: ['destination'] as const,
     registers: [this.registry],
     // Chunk uploads have no event; the swarm counts them, and a scrape takes the difference.

@@ -22,6 +22,8 @@ export interface FleetBlobAskerHooks {
   penalize: (peer: string, kind: 'violation' | 'bad-data', detail: string) => void
   /** Why a relay was not used, or dropped mid-blob (the daemon's log at info). */
   relayDropped: (detail: { relay: string, peer: string, received: number, reason: string }) => void
+  /** Blob bytes received from `peer` (transfer stats). */
+  received: (peer: string, bytes: number) => void
 }
 
 export interface FleetBlobSource {
@@ -46,9 +48,10 @@ export interface FleetBlobSource {
 export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery, hooks: FleetBlobAskerHooks, options: { signal: AbortSignal }): Promise<FleetBlobSource> {
   const misses: Array<{ peer: string, reason: string }> = []
   if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
+  const counted = (peer: string) => (bytes: number): void => { hooks.received(peer, bytes) }
   for (const { peer, connection } of pullThroughOrder(peers)) {
     try {
-      const answer = await fetchFleetBlob(connection, query, options)
+      const answer = await fetchFleetBlob(connection, query, { ...options, onData: counted(peer) })
       if ('data' in answer) return { stream: answer, peer, misses }
       if (answer.status !== 'relay') {
         misses.push({ peer, reason: `${answer.status}: ${answer.reason}` })
@@ -56,7 +59,7 @@ export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery
       }
       const relayed = await fromRelay(answer, query, hooks, options.signal)
       if (relayed !== undefined) return { stream: resumable(relayed.stream, answer.peer, connection, peer, query, hooks, options.signal), peer, relay: answer.peer, misses }
-      const direct = await fetchFleetBlob(connection, query, { ...options, ask: { offset: 0, direct: true } })
+      const direct = await fetchFleetBlob(connection, query, { ...options, ask: { offset: 0, direct: true }, onData: counted(peer) })
       if ('data' in direct) return { stream: direct, peer, misses }
       misses.push({ peer, reason: `${direct.status}: ${direct.status === 'relay' ? 'a RELAY to a direct request' : direct.reason}` })
     } catch (err) {
@@ -74,7 +77,7 @@ async function fromRelay (relay: { peer: string, addrs: string[], size: number |
   if (connection === undefined) return drop('could not connect to it')
   try {
     // Direct: a relay serves what it has, it never points further.
-    const answer = await fetchFleetBlob(connection, query, { signal, ask: { offset: 0, direct: true }, stallMs: FLEET_BLOB_RELAY_STALL_MS })
+    const answer = await fetchFleetBlob(connection, query, { signal, ask: { offset: 0, direct: true }, stallMs: FLEET_BLOB_RELAY_STALL_MS, onData: (bytes) => { hooks.received(relay.peer, bytes) } })
     if (!('data' in answer)) return drop(answer.status === 'relay' ? 'it answered RELAY' : `${answer.status}: ${answer.reason}`)
     if (answer.size !== relay.size) {
       answer.close()
@@ -108,7 +111,7 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
       if (err instanceof ProtocolViolationError) hooks.penalize(relay, 'violation', err.message)
       hooks.relayDropped({ relay, peer, received: relayBytes, reason: err instanceof Error ? err.message : String(err) })
     }
-    const rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true } })
+    const rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
     if (!('data' in rest)) throw new FleetBlobFailedError(`the relay ${relay} broke off after ${relayBytes} bytes and the pull-through node ${peer} did not resume: ${rest.status === 'relay' ? 'RELAY' : rest.reason}`)
     if (rest.size !== relayed.size) {
       rest.close()

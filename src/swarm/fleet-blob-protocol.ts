@@ -195,7 +195,7 @@ export interface FleetBlobRelayAnswer {
  * Asks one peer for a blob; resolves once its HEADER (or refusal, or RELAY) arrived. Anything
  * broken throws. `stallMs` is how long the data may pause before the stream fails.
  */
-export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
+export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number, onData?: (bytes: number) => void }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
   const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)]) })
   const incoming = new IncomingFrames(stream)
   const ask = options.ask ?? { offset: 0, direct: false }
@@ -216,7 +216,7 @@ export async function fetchFleetBlob (connection: Connection, query: FleetBlobQu
     if (size !== undefined && ask.offset > size) throw new ProtocolViolationError(`a fleet blob of ${size} bytes streamed from byte ${ask.offset}`)
     return {
       size,
-      data: dataFrames(incoming, stream, { size, start: ask.offset, stallMs: options.stallMs ?? FLEET_BLOB_STALL_MS, signal: options.signal, digest: query.digest }),
+      data: dataFrames(incoming, stream, { size, start: ask.offset, stallMs: options.stallMs ?? FLEET_BLOB_STALL_MS, signal: options.signal, digest: query.digest, onData: options.onData }),
       close: () => { if (stream.status === 'open') stream.abort(new Error('the asker stopped reading')) },
     }
   } catch (err) {
@@ -232,7 +232,7 @@ function sizeOf (frame: FleetBlobFrame): number | undefined {
   return size
 }
 
-async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string }): AsyncGenerator<Uint8Array> {
+async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string, onData?: (bytes: number) => void }): AsyncGenerator<Uint8Array> {
   const { size, signal, digest } = options
   // Counted from the blob's first byte: a stream resumed at an offset ends at the same size.
   let received = options.start
@@ -242,6 +242,7 @@ async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: 
       if (frame.kind === FleetBlobFrame.Kind.DATA) {
         received += frame.data.byteLength
         if (size !== undefined && received > size) throw new ProtocolViolationError(`a fleet blob stream sent more than the ${size} bytes it announced`)
+        options.onData?.(frame.data.byteLength)
         yield frame.data
         continue
       }

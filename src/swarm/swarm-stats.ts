@@ -42,6 +42,13 @@ export class TransferStats {
     stats.chunksUploaded++
   }
 
+  /** Bytes of a fleet blob stream (not chunks): counted in the peer's bytes, not its chunk counts. */
+  streamed (peer: string, direction: 'up' | 'down', bytes: number): void {
+    const stats = this.peer(peer)
+    if (direction === 'up') stats.bytesUploaded += bytes
+    else stats.bytesDownloaded += bytes
+  }
+
   downloaded (peer: string, bytes: number, duplicate: boolean): void {
     const stats = this.peer(peer)
     stats.bytesDownloaded += bytes

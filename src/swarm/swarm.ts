@@ -265,7 +265,7 @@ export class Swarm extends SwarmEventEmitter {
       relays: this.fleetBlobRelays,
       usable: (peer) => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
       addressesOf: async (peer) => await this.listenAddresses(peer),
-      sent: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
+      sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
     }
     await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, fleetBlobHooks) }, {
       maxInboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION,
@@ -440,6 +440,7 @@ export class Swarm extends SwarmEventEmitter {
       connectRelay: async (peer, addrs, signal) => await this.connectRelay(peer, addrs, signal),
       penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       relayDropped: (detail) => { this.log.info('a relay for a fleet blob was dropped; the pull-through node streams it', { ...detail, digest: query.digest }) },
+      received: (peer, bytes) => { this.transfer.streamed(peer, 'down', bytes) },
     }, { signal: anySignal(options.signal, this.stopController.signal) })
   }
 

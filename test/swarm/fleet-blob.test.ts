@@ -147,8 +147,9 @@ describe('edges relaying a blob they are receiving', () => {
     for (const r of [...direct, ...relayed]) expect(await r.done).toBe(digest)
     const all = edges.map(e => e.edge)
     expect(uploadedTo(gateway, all)).toBe(2 * size)
-    // Each direct receiver sent its asker the whole blob.
+    // Each direct receiver sent its asker the whole blob, and each asker counts it from its relay.
     for (const e of edges.slice(0, 2)) expect(uploadedTo(e.edge, all)).toBe(size)
+    for (const [i, r] of relayed.entries()) expect(edges[i + 2]?.edge.swarm.stats().perPeer[r.relay ?? '']?.bytesDownloaded).toBe(size)
   })
 
   it('resumes from the gateway where a relay that went away stopped', async () => {
