@@ -63,6 +63,19 @@ export const CHUNK_STALL_TIMEOUT_MS = 15_000
  * holder, even one whose uplink many askers share, delivers something within 10 s.
  */
 export const SLOW_REQUEST_MS = 5_000
+/**
+ * While nothing arrives from any holder, an edge that has delivered nothing for this long
+ * and for OVERDUE_FACTOR times the median chunk time of the other measured holders is
+ * overdue: its advertisements stop keeping the gateway away, its window drops to one probe,
+ * and each of its requests is also asked of one other holder (the first answer wins). It is
+ * not charged: that is SLOW_REQUEST_MS's rule. A silent holder claiming every chunk held a
+ * capped 12 s pull idle for the slow rule's 10 s (hostile row 2); now for about this long.
+ * scripts/simulate.ts --nodes 10,100 --runs 8: at 2 s and 3 s the gateway sent more copies at
+ * 100 nodes (1.38 -> 1.44, honest edges whose uplinks many askers share), at 5 s none more.
+ */
+export const OVERDUE_MIN_MS = 5_000
+/** …and this many times the median time the other measured holders take per chunk. */
+export const OVERDUE_FACTOR = 6
 /** No request stays with one peer longer than this, however busy its link looks. */
 export const CHUNK_REQUEST_TIMEOUT_MS = 60_000
 /** How often the swarm checks for stalled requests and refills peers' windows. */

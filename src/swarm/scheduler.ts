@@ -1,6 +1,7 @@
 import {
   CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
-  MAX_BUFFERED_CHUNKS, MAX_OUTSTANDING_REQUESTS, MAX_REQUESTS_PER_PEER, MIGRATE_SPEEDUP, MIN_REQUESTS_PER_PEER, RATE_SMOOTHING, WINDOW_TARGET_MS,
+  MAX_BUFFERED_CHUNKS, MAX_OUTSTANDING_REQUESTS, MAX_REQUESTS_PER_PEER, MIGRATE_SPEEDUP, MIN_REQUESTS_PER_PEER, OVERDUE_FACTOR, OVERDUE_MIN_MS, RATE_SMOOTHING,
+  WINDOW_TARGET_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
 
@@ -22,7 +23,10 @@ import type { ChunkBitmap } from '../manifest/index.js'
  *   what the swarm lacks rather than one copy per edge;
  * - each peer's window of outstanding requests holds ~WINDOW_TARGET_MS of its measured rate;
  * - a stalled peer's requests, a timed-out request and a dropped peer's requests go back to
- *   the pool and are asked elsewhere.
+ *   the pool and are asked elsewhere;
+ * - an edge that delivers nothing for several times the other holders' chunk time is judged
+ *   against them: its late requests are also asked of another holder, and its advertisements
+ *   no longer keep the gateway away (OVERDUE_MIN_MS).
  */
 
 export type PeerKey = string
@@ -57,6 +61,10 @@ export interface SchedulerInit {
    * advertises and never sends).
    */
   slowRequestMs?: number
+  /** An edge's request is overdue after at least this long… (OVERDUE_MIN_MS) */
+  overdueMinMs?: number
+  /** …and this many times the other measured holders' median chunk time. */
+  overdueFactor?: number
   rateSmoothing?: number
   /**
    * Chunks received but not yet stored, all peers together: the bytes pulls hold in memory.
@@ -129,6 +137,8 @@ interface PeerState {
   lastDeliveryAt: number
   /** Set after a stall or a slow request: the window is one request until the peer delivers again. */
   penalized: boolean
+  /** When the peer was judged overdue, slow or stalled, until it delivers again: requests sent since are probes. */
+  judgedAt: number
 }
 
 interface MigrationCandidate { slot: Slot, from: PeerKey, eta: number }
@@ -158,6 +168,10 @@ export class Scheduler {
   private readonly endGameMinAgeMs: number
   private readonly gatewayDeferMs: number
   private readonly slowRequestMs: number
+  private readonly overdueMinMs: number
+  private readonly overdueFactor: number
+  /** Requests at an overdue edge, each to be asked of one other holder as well. */
+  private readonly overdue = new Set<Slot>()
   private readonly offences: SchedulerOffence[] = []
   private readonly smoothing: number
   private readonly maxBuffered: number
@@ -182,6 +196,8 @@ export class Scheduler {
     this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
     this.gatewayDeferMs = init.gatewayDeferMs ?? GATEWAY_DEFER_MS
     this.slowRequestMs = init.slowRequestMs ?? SLOW_REQUEST_MS
+    this.overdueMinMs = init.overdueMinMs ?? OVERDUE_MIN_MS
+    this.overdueFactor = init.overdueFactor ?? OVERDUE_FACTOR
     this.smoothing = init.rateSmoothing ?? RATE_SMOOTHING
     this.maxBuffered = init.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS
     this.maxOutstanding = init.maxOutstandingRequests ?? MAX_OUTSTANDING_REQUESTS
@@ -282,7 +298,7 @@ export class Scheduler {
     }
     this.peers.set(peer, {
       gateway: init.gateway, inFlight: new Map(), held: new Set(), rate: undefined,
-      sampleBytes: 0, busyMs: 0, lastEventAt: now, lastDeliveryAt: now, penalized: false,
+      sampleBytes: 0, busyMs: 0, lastEventAt: now, lastDeliveryAt: now, penalized: false, judgedAt: Infinity,
     })
   }
 
@@ -525,15 +541,68 @@ export class Scheduler {
       }
       if (stalled) {
         state.penalized = true
+        state.judgedAt = now
         state.rate = undefined
         this.offences.push({ peer, kind: 'stall', detail: `delivered nothing for ${now - progressAt} ms with requests outstanding` })
       } else if (slow > 0) {
         state.penalized = true
+        state.judgedAt = now
         state.rate = undefined
         this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms, nothing delivered for ${now - state.lastDeliveryAt} ms, while other holders delivered` })
+      } else {
+        this.markOverdue(peer, state, now)
       }
     }
     return released
+  }
+
+  /**
+   * While nothing arrives from anyone, an edge that has delivered nothing for longer than
+   * OVERDUE_MIN_MS and OVERDUE_FACTOR times the other holders' median chunk time is overdue:
+   * each of its requests is also asked of one other holder (the first answer wins, the other
+   * is cancelled), and until it delivers again its window is one probe and its
+   * advertisements do not keep the gateway away. Nothing is taken from it and it is not
+   * charged (that is the slow rule's). A holder that claimed every chunk and sent none kept
+   * the gateway away and a capped pull idle for the slow rule's 10 s (hostile row 2). Only
+   * while starving: when other holders deliver, the pull moves, and duplicating a busy
+   * honest holder's requests then cost the simulator time (10 nodes, 2 seeds of 8: 1.21-1.27
+   * -> 1.38-1.40 x the lower bound) and lifting its hold on the gateway cost copies
+   * (50 nodes, 8 MiB, seed 1: 1.75 -> 2.13).
+   */
+  private markOverdue (peer: PeerKey, state: PeerState, now: number): void {
+    // Gateways are the source of last resort: nothing to hand their requests to.
+    if (state.gateway) return
+    const limit = Math.max(this.overdueMinMs, this.overdueFactor * this.medianChunkMs(peer))
+    let othersDelivered = 0
+    for (const [other, otherState] of this.peers) if (other !== peer) othersDelivered = Math.max(othersDelivered, otherState.lastDeliveryAt)
+    // Idle for the limit, not "nothing since it was sent": one tiny object delivered now and
+    // then excused every larger request queued before it (a 1 KB/s drip held two edges for
+    // the 15 s stall timer so).
+    if (now - othersDelivered <= limit || now - state.lastDeliveryAt <= limit) return
+    let overdue = 0
+    for (const [slot, sentAt] of state.inFlight) {
+      // Asked elsewhere already, or the one probe a judged edge gets: that one waits for the
+      // slow rule, which charges it (and the end game, which duplicates it).
+      if (slot.requesters.size > 1 || this.overdue.has(slot) || sentAt >= state.judgedAt) continue
+      if (now - sentAt <= limit || slot.holders.size < 2) continue
+      this.overdue.add(slot)
+      overdue++
+    }
+    if (overdue > 0 && !state.penalized) {
+      state.penalized = true
+      state.judgedAt = now
+    }
+  }
+
+  /** The median time the measured, unpenalized peers other than `except` take per chunk; 0 when none is measured. */
+  private medianChunkMs (except: PeerKey): number {
+    const times: number[] = []
+    for (const [peer, state] of this.peers) {
+      if (peer !== except && !state.penalized && state.rate !== undefined && state.rate > 0) times.push(this.chunkSize / state.rate)
+    }
+    if (times.length === 0) return 0
+    times.sort((a, b) => a - b)
+    return times[Math.floor(times.length / 2)] as number
   }
 
   /** What peers did wrong since the last call: the swarm charges them (peer-score.ts). */
@@ -602,6 +671,9 @@ export class Scheduler {
         if (slot.state === 'pending' && slot.holders.has(peer)) return slot
       }
     }
+    // The oldest requests first: an overdue edge's (it may hold what a client waits for).
+    const duplicate = this.pickOverdue(peer, state, now)
+    if (duplicate !== undefined) return duplicate
     const counts = [...this.buckets.keys()].sort((a, b) => a - b)
     for (const count of counts) {
       for (const slot of this.buckets.get(count) ?? []) {
@@ -611,6 +683,22 @@ export class Scheduler {
       }
     }
     return this.pickMigration(peer, state) ?? this.pickEndGame(peer, state, now)
+  }
+
+  /** A request waiting at an overdue edge that this peer holds too: asked here as well (once per marking, END_GAME_MAX_REQUESTS_PER_CHUNK at most). */
+  private pickOverdue (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+    if (state.penalized) return undefined
+    for (const slot of this.overdue) {
+      if (slot.state !== 'requested') {
+        this.overdue.delete(slot)
+        continue
+      }
+      if (slot.requesters.has(peer) || !slot.holders.has(peer) || slot.requesters.size >= this.endGameMaxRequests) continue
+      if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
+      this.overdue.delete(slot)
+      return slot
+    }
+    return undefined
   }
 
   /**
@@ -678,7 +766,9 @@ export class Scheduler {
       const age = now - sentAt
       if (age < this.endGameMinAgeMs) return false
       const holder = this.peers.get(requester)
-      if (holder?.rate === undefined) continue
+      // A judged holder's rate says nothing: a tiny object it sent once made a 1 KB/s drip's
+      // rate a few bytes a second, and its requests never late.
+      if (holder?.rate === undefined || holder.penalized) continue
       let position = 0
       for (const other of holder.inFlight.keys()) {
         position++
@@ -726,6 +816,7 @@ export class Scheduler {
     if (slot.state === 'requested' && slot.requesters.size === 0) {
       slot.state = 'pending'
       this.requested.delete(slot)
+      this.overdue.delete(slot)
       this.rebucket(slot)
     }
   }
@@ -812,6 +903,7 @@ export class Scheduler {
   private measure (state: PeerState, bytes: number, now: number): void {
     state.lastDeliveryAt = now
     state.penalized = false
+    state.judgedAt = Infinity
     state.sampleBytes += bytes
     if (state.busyMs < RATE_SAMPLE_MIN_MS) return
     const sample = state.sampleBytes / state.busyMs

@@ -196,6 +196,54 @@ describe('Scheduler', () => {
     expect(s.next(10_001)).toEqual([{ peer: 'gw', object: A, index: 0 }])
   })
 
+  it('while nothing arrives, asks the gateway for what a silent edge claims, without charging it', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, overdueMinMs: 5000, slowRequestMs: 5000 })
+    s.want(A, 4 * MiB, range(4))
+    s.addPeer('gw', { gateway: true }, 0)
+    s.addPeer('claimer', { gateway: false }, 0)
+    s.addWholeHolder('gw', A)
+    s.addWholeHolder('claimer', A)
+    // The claimer's advertisement keeps the gateway away at first.
+    const first = s.next(0)
+    expect(first.map(r => r.peer)).toEqual(['claimer', 'claimer'])
+    expect(s.expire(5000)).toEqual([])
+    expect(s.next(5000)).toEqual([])
+    // Past the limit the gateway is asked for the claimer's two requests (the oldest first)…
+    expect(s.expire(5001)).toEqual([])
+    expect(s.takeOffences()).toEqual([])
+    const asked = s.next(5001)
+    expect(asked.map(r => `${r.peer}:${r.index}`).sort()).toEqual(first.map(r => `gw:${r.index}`).sort())
+    // …which the claimer keeps (nothing is taken from it) until they arrive elsewhere.
+    expect(s.inFlight('claimer')).toBe(2)
+    for (const r of asked) {
+      expect(s.delivered('gw', A, r.index, 5100)).toMatchObject({ accepted: true, cancel: [{ peer: 'claimer', index: r.index }] })
+      s.stored(A, r.index)
+    }
+    // Then the rest, which only the claimer and the gateway hold: the claimer gets one probe
+    // until it delivers again, the gateway the other.
+    expect(s.next(5100).map(r => r.peer).sort()).toEqual(['claimer', 'gw'])
+  })
+
+  it('does not judge an edge overdue while other holders deliver', () => {
+    const s = scheduler({ initialRequestsPerPeer: 1, overdueMinMs: 5000, slowRequestMs: 60_000, stallTimeoutMs: 60_000 })
+    s.want(A, 100 * MiB, range(100))
+    s.addPeer('gw', { gateway: true }, 0)
+    s.addPeer('busy', { gateway: false }, 0)
+    s.addPeer('other', { gateway: false }, 0)
+    s.addWholeHolder('gw', A)
+    s.addWholeHolder('busy', A)
+    s.addWholeHolder('other', A)
+    const atBusy = s.next(0).filter(r => r.peer === 'busy')
+    expect(atBusy).toHaveLength(1)
+    // 'other' delivers every second; 'busy' sits on its request for 8 s.
+    for (let now = 1000; now <= 8000; now += 1000) {
+      for (const r of s.next(now)) if (r.peer === 'other') s.delivered('other', A, r.index, now + 500)
+      expect(s.expire(now)).toEqual([])
+    }
+    expect(s.next(8000).filter(r => r.peer === 'gw')).toEqual([])
+    expect(s.inFlight('busy')).toBe(1)
+  })
+
   it('moves requests off a drip (one chunk now and then) while other holders deliver', () => {
     const s = scheduler({ initialRequestsPerPeer: 2, slowRequestMs: 5000 })
     s.want(A, 200 * MiB, range(200))
