@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { GrowingFile } from '../../src/store/index.js'
-import type { FleetBlobResponder } from '../../src/swarm/index.js'
+import type { FleetBlobResponder, SwarmLogger } from '../../src/swarm/index.js'
 import { FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
 import { connect, nextEvent, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
 
@@ -85,8 +85,8 @@ describe('edges relaying a blob they are receiving', () => {
   }
 
   /** An edge that asks the fleet for the blob and serves what it receives to peers (its own file, or `serve` when given: a liar). */
-  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
-    const edge = await node({ trust: [gateway.swarm.peerId] })
+  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
+    const edge = await node({ trust: [gateway.swarm.peerId], logger: options.logger })
     await connect(edge, gateway)
     let file: GrowingFile | undefined = options.serve
     edge.swarm.serveFleetBlobs(async () => file === undefined ? { status: 'not-found', reason: 'not receiving it' } : { status: 'stream', bytes: file.reader() })
@@ -171,6 +171,28 @@ describe('edges relaying a blob they are receiving', () => {
     const resumed = uploadedTo(gateway, [third.edge])
     expect(resumed).toBeGreaterThan(0)
     expect(resumed).toBeLessThanOrEqual(size - MiB)
+  })
+
+  it('takes the blob from the gateway when the relay it was pointed at has none of it', async () => {
+    const { gateway, file } = await gatewayWith()
+    // An edge that asks and receives but serves nobody (its fetch failed, or it restarted).
+    const mute = await edgeOf(gateway)
+    mute.edge.swarm.serveFleetBlobs(async () => ({ status: 'not-found', reason: 'not receiving it' }))
+    const other = await edgeOf(gateway)
+    const dropped: Array<Record<string, unknown>> = []
+    const late = await edgeOf(gateway, { logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('a relay for a fleet blob was dropped')) dropped.push(fields ?? {}) } } })
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = [await mute.ask(), await other.ask()]
+    await Promise.all(direct.map(async r => { await r.reached(1) }))
+    const refused = await late.ask()
+    // Pointed at the first receiver, refused by it, served by the gateway from the first byte.
+    expect(refused.relay).toBeUndefined()
+    expect(dropped).toEqual([expect.objectContaining({ relay: mute.edge.swarm.peerId, received: 0, reason: 'not-found: not receiving it' })])
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    expect(await refused.done).toBe(digest)
+    expect(uploadedTo(gateway, [late.edge])).toBe(size)
+    expect(late.edge.swarm.stats().perPeer[mute.edge.swarm.peerId]?.bytesDownloaded ?? 0).toBe(0)
   })
 
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
