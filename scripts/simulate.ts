@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseSimulateArgs, USAGE, UsageError, type SimulateOptions } from './simulate/options.js'
 import { plotSvg } from './simulate/plot.js'
-import { checkGoals, goalLines, summarise, table, type GoalCheck, type SizeSummary } from './simulate/report.js'
+import { checkGoals, goalLines, summarise, table, timelineTable, type GoalCheck, type SizeSummary } from './simulate/report.js'
 import { DAEMON_CONSTANTS, simulate, type SimResult } from './simulate/swarm-sim.js'
 
 const EXIT_OK = 0
@@ -45,6 +45,7 @@ export async function main (argv: string[]): Promise<number> {
       const result = simulate({ ...options.base, seed, nodes })
       process.stderr.write(` ${(result.wallMs / 1000).toFixed(1)} s (${result.events.toLocaleString('en-US')} events)\n`)
       results.push(result)
+      if (result.timeline !== undefined) process.stdout.write(timelineTable(result) + '\n\n')
     }
   }
   const summaries = summarise(results)

@@ -20,6 +20,9 @@ edge running the daemon's Scheduler (src/swarm) over simulated links.
   --seed N               seed of the topology and every node's random order (default 1)
   --runs R               runs per size, seeds N…N+R-1; medians are reported (default 1)
   --out DIR              write DIR/results.json and DIR/plot.svg
+  --timeline DURATION    print, per run, the swarm every DURATION of simulated time: chunks the
+                         gateway seeded, chunks the edges hold, busy links, idle holders of
+                         chunks a neighbour lacks, queued requests (where a pull's time goes)
 What-ifs (the defaults are what the daemon does):
   --serve ORDER          how chunk servers order requests: daemon (streams take turns; edges
                          FIFO, the gateway rarest first within a stream), stream-rarest (edges
@@ -72,6 +75,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         seed: { type: 'string', default: '1' },
         runs: { type: 'string', default: '1' },
         out: { type: 'string' },
+        timeline: { type: 'string' },
         serve: { type: 'string', default: 'daemon' },
         'no-defer-at-send': { type: 'boolean', default: false },
         deferrals: { type: 'string' },
@@ -120,6 +124,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         neighbours: quantity('neighbours', () => integer(values.neighbours, 1)),
         gatewayNeighbours: gatewayNeighbours === undefined ? undefined : quantity('gateway-neighbours', () => integer(gatewayNeighbours, 1)),
         storeMs: quantity('store-ms', () => parseDurationMs(values['store-ms'])),
+        timelineMs: values.timeline === undefined ? undefined : quantity('timeline', () => parseDurationMs(values.timeline as string)),
         seed: quantity('seed', () => integer(values.seed, 0)),
         serveOrder: serve,
         gatewayDefersAtSend: values['no-defer-at-send'] !== true,

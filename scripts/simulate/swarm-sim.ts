@@ -93,6 +93,28 @@ export interface SimConfig {
   serveOrder?: ServeOrder
   /** Options handed to every edge's Scheduler, as SwarmInit.scheduler does. */
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes' | 'random'>>
+  /** Sample the swarm's state this often (simulated ms) into SimResult.timeline; off when absent. */
+  timelineMs?: number
+}
+
+/** The swarm at one moment (SimConfig.timelineMs): where a pull's time goes. */
+export interface TimelineSample {
+  s: number
+  /** Distinct chunks the gateway has sent. */
+  seeded: number
+  /** Chunks held by the edges: the fewest, the 10th percentile, the median. */
+  heldMin: number
+  heldP10: number
+  heldMedian: number
+  /** Edges still pulling, and how many of their downlinks and uplinks are receiving or sending. */
+  pulling: number
+  downBusy: number
+  upBusy: number
+  /** Edges that hold a chunk one of their neighbours still needs, with their uplink idle. */
+  idleUseful: number
+  /** Requests queued at edges' chunk servers, and at the gateway's. */
+  queuedAtEdges: number
+  queuedAtGateway: number
 }
 
 export interface SimResult {
@@ -147,9 +169,10 @@ export interface SimResult {
   wallMs: number
   /** CPU time of this process during the run (user + system): steadier than wall time on a shared machine. */
   cpuMs: number
+  timeline?: TimelineSample[]
 }
 
-const enum Kind { Request, Cancel, Reply, TransferEnd, Deliver, Stored, HaveFlush, HaveArrive, Pump, Tick, GatewayHello }
+const enum Kind { Request, Cancel, Reply, TransferEnd, Deliver, Stored, HaveFlush, HaveArrive, Pump, Tick, GatewayHello, Sample }
 const enum Status { Cancelled, Deferred, NotPresent }
 
 interface SimEvent {
@@ -319,6 +342,8 @@ export function simulate (config: SimConfig): SimResult {
     // the call then is exact, and saves most of the simulator's time at large N.
     if (!scheduler.canRequest()) return
     for (const r of scheduler.next(now)) at(now + delay, Kind.Request, nodeOf(r.peer).id, node.id, globalChunk(r.object, r.index))
+    // Requests next() moved to another holder: cancelled now, not at the next pump.
+    for (const r of scheduler.takeReleased()) sendCancel(node, r.peer, r.object, r.index)
   }
 
   const stored = (node: SimNode, chunk: number): void => {
@@ -496,6 +521,37 @@ export function simulate (config: SimConfig): SimResult {
   const phase = seededRandom(deriveSeed(config.seed, N + 1))
   for (const node of nodes) if (!node.gateway) at(phase() * DAEMON_CONSTANTS.SCHEDULER_TICK_MS, Kind.Tick, node.id)
   at(delay, Kind.GatewayHello, 0)
+  const timeline: TimelineSample[] = []
+  if (config.timelineMs !== undefined) at(0, Kind.Sample, 0)
+  const sample = (): void => {
+    const edges = nodes.filter(n => !n.gateway)
+    const held = edges.map(n => totalChunks - n.missing).sort((a, b) => a - b)
+    let idleUseful = 0
+    for (const n of edges) {
+      if (n.upBusy) continue
+      let useful = false
+      for (const m of n.neighbours) {
+        const other = nodes[m] as SimNode
+        if (other.gateway || other.missing === 0) continue
+        for (let c = 0; c < totalChunks && !useful; c++) if (n.holds[c] === 1 && other.holds[c] === 0) useful = true
+        if (useful) break
+      }
+      if (useful) idleUseful++
+    }
+    timeline.push({
+      s: round(now / 1000, 3),
+      seeded: gatewayDistinctSent,
+      heldMin: held[0] ?? 0,
+      heldP10: held[Math.floor(held.length / 10)] ?? 0,
+      heldMedian: held[Math.floor(held.length / 2)] ?? 0,
+      pulling: edges.filter(n => n.missing > 0).length,
+      downBusy: edges.filter(n => n.downBusy).length,
+      upBusy: edges.filter(n => n.upBusy).length,
+      idleUseful,
+      queuedAtEdges: edges.reduce((q, n) => q + n.queued, 0),
+      queuedAtGateway: gatewayNode.queued,
+    })
+  }
 
   // ---- the loop -----------------------------------------------------------------------------
   let events = 0
@@ -615,6 +671,10 @@ export function simulate (config: SimConfig): SimResult {
         at(now + DAEMON_CONSTANTS.SCHEDULER_TICK_MS, Kind.Tick, node.id)
         break
       }
+      case Kind.Sample:
+        sample()
+        at(now + (config.timelineMs as number), Kind.Sample, 0)
+        break
       case Kind.GatewayHello:
         for (const n of gatewayNode.neighbours) {
           const neighbour = nodes[n] as SimNode
@@ -666,6 +726,7 @@ export function simulate (config: SimConfig): SimResult {
     simulatedS: round(now / 1000, 3),
     wallMs: Math.round(performance.now() - started),
     cpuMs: Math.round(cpuMs(process.cpuUsage(cpuStarted))),
+    ...(config.timelineMs === undefined ? {} : { timeline }),
   }
 }
 

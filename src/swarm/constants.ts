@@ -137,6 +137,23 @@ export const MAX_OUTSTANDING_REQUESTS = 64
  * requests from bouncing between holders of about the same speed.
  */
 export const MIGRATE_SPEEDUP = 2
+/**
+ * A request that has waited this many times one chunk's time at the fastest rate any peer has
+ * shown, at a holder that sent us nothing since, waits at a holder busy with other askers. It
+ * moves to a holder of the chunk with nothing of ours in flight, even from the head of the
+ * queue (scheduler.ts). Measured with scripts/simulate.ts (100 nodes, 20 and 64 neighbours,
+ * 3 seeds): 2 and 3 alike, 4 let queues grow again; a fixed 0.6 s at 20 Mbit/s (1.4 chunk
+ * times) moved requests back and forth between holders (2.3x the lower bound).
+ */
+export const BUSY_HOLDER_CHUNK_TIMES = 3
+/** …and never sooner than this, so timer noise on a fast LAN does not move requests… */
+export const BUSY_HOLDER_MIN_MS = 500
+/**
+ * …or after this long while no peer's rate is measured yet (the first seconds of a pull,
+ * when most requests wait at the gateway or a chunk's first holder). 0.5 s let one seed of
+ * the 100-node simulation end at 1.9x the lower bound; 1 s kept all three at 1.48–1.50x.
+ */
+export const BUSY_HOLDER_UNMEASURED_MS = 1_000
 /** In the end game a missing chunk is asked of at most this many peers at once. */
 export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
 /**

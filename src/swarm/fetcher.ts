@@ -317,6 +317,8 @@ export class Fetcher {
     const limiter = this.downloadLimiter
     if (limiter === undefined) {
       for (const request of this.scheduler.next(now)) this.client(request.peer).request(request.object, request.index)
+      // Requests next() moved to another holder leave their old one now, not at the next pump.
+      this.cancel(this.scheduler.takeReleased())
       return
     }
     for (;;) {
@@ -334,6 +336,7 @@ export class Fetcher {
       if (request === undefined) return
       limiter.tryTake(CHUNK_SIZE_BYTES)
       this.client(request.peer).request(request.object, request.index)
+      this.cancel(this.scheduler.takeReleased())
     }
   }
 

@@ -75,7 +75,8 @@ describe('Scheduler', () => {
   })
 
   it('accepts the first delivery, cancels the others and ignores duplicates in the end game', () => {
-    const s = scheduler({ initialRequestsPerPeer: 2, endGameMaxRequestsPerChunk: 2 })
+    // A request at a busy holder would move instead (a test below): this one is about duplicates.
+    const s = scheduler({ initialRequestsPerPeer: 2, endGameMaxRequestsPerChunk: 2, busyHolderUnmeasuredMs: Infinity })
     s.want(A, 1 * MiB, [0])
     s.addPeer('slow', { gateway: false }, 0)
     s.addWholeHolder('slow', A)
@@ -319,8 +320,64 @@ describe('Scheduler', () => {
     expect(s.next(1001)).toEqual([])
   })
 
+  it('moves a request waiting at a busy holder, the head of the queue too, to a holder with nothing of ours in flight', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, minRequestsPerPeer: 2, maxRequestsPerPeer: 2, endGameThresholdChunks: 0 })
+    s.want(A, 6 * MiB, range(6))
+    s.addPeer('busy', { gateway: false }, 0)
+    s.addPeer('other', { gateway: false }, 0)
+    s.addBitmapHolder('busy', A, bitmapOf(6, [0, 1, 2, 3]))
+    s.addBitmapHolder('other', A, bitmapOf(6, [2, 3]))
+    const asked = s.next(0)
+    expect(asked).toHaveLength(4)
+    const atOther = asked.filter(r => r.peer === 'other').map(r => r.index)
+    const atBusy = asked.filter(r => r.peer === 'busy').map(r => r.index)
+    expect(atOther.sort()).toEqual([2, 3])
+    // other sends its two at a chunk per 100 ms: the fastest rate seen, so a chunk time is 100 ms.
+    s.delivered('other', A, atOther[0] as number, 100)
+    s.stored(A, atOther[0] as number)
+    s.delivered('other', A, atOther[1] as number, 200)
+    s.stored(A, atOther[1] as number)
+    // busy serves other askers first and sends us nothing. A new holder of busy's two chunks
+    // appears; after three chunk times (but at least BUSY_HOLDER_MIN_MS) they move.
+    s.addPeer('fresh', { gateway: false }, 200)
+    s.addBitmapHolder('fresh', A, bitmapOf(6, [0, 1]))
+    expect(s.next(400)).toEqual([])
+    // One at a time to a holder whose rate is unknown, the head of busy's queue among them.
+    const movedNow = s.next(600)
+    expect(movedNow).toHaveLength(1)
+    const moved = movedNow[0] as { peer: string, index: number }
+    expect(moved.peer).toBe('fresh')
+    expect(atBusy).toContain(moved.index)
+    expect(s.takeReleased()).toEqual([{ peer: 'busy', object: A, index: moved.index }])
+    expect(s.next(600)).toEqual([])
+    // Once fresh has shown its rate, the other follows.
+    s.delivered('fresh', A, moved.index, 700)
+    s.stored(A, moved.index)
+    const rest = atBusy.filter(i => i !== moved.index)
+    expect(s.next(700)).toEqual([{ peer: 'fresh', object: A, index: rest[0] }])
+    expect(s.takeReleased()).toEqual([{ peer: 'busy', object: A, index: rest[0] }])
+    expect(s.inFlight('busy')).toBe(0)
+    // A holder that sends us something is working through our queue: its head does not move.
+    const t = scheduler({ initialRequestsPerPeer: 2, minRequestsPerPeer: 2, maxRequestsPerPeer: 2, endGameThresholdChunks: 0 })
+    t.want(A, 3 * MiB, range(3))
+    t.addPeer('steady', { gateway: false }, 0)
+    t.addBitmapHolder('steady', A, bitmapOf(3, [0, 1]))
+    const pair = t.next(0)
+    expect(pair).toHaveLength(2)
+    const [first, second] = pair as Array<{ index: number }> as [{ index: number }, { index: number }]
+    t.delivered('steady', A, first.index, 100)
+    t.stored(A, first.index)
+    t.addPeer('fresh', { gateway: false }, 100)
+    t.addBitmapHolder('fresh', A, bitmapOf(3, [second.index]))
+    expect(t.next(2000)).toEqual([])
+    expect(t.inFlight('steady')).toBe(1)
+  })
+
   it('starts the end game only when every remaining chunk is in flight, and duplicates only late requests', () => {
-    const s = scheduler({ initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, endGameMaxRequestsPerChunk: 2, endGameMinAgeMs: 1000, endGameThresholdChunks: 8 })
+    const s = scheduler({
+      initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, endGameMaxRequestsPerChunk: 2, endGameMinAgeMs: 1000, endGameThresholdChunks: 8,
+      busyHolderUnmeasuredMs: Infinity, busyHolderMinMs: Infinity,
+    })
     s.want(A, 3 * MiB, range(3))
     s.addPeer('p1', { gateway: false }, 0)
     s.addPeer('p2', { gateway: false }, 0)
