@@ -24,7 +24,7 @@ export async function platformObjects (
 ): Promise<ReadonlySet<string> | undefined> {
   if (platform === undefined) return undefined
   // The bundle manifest first (a pull of no objects fetches just that).
-  if (await store.getBundle(bundleId) === undefined) await swarm.pull(bundleId, { signal: options.signal, objects: new Set() })
+  if (await store.getBundle(bundleId) === undefined) await swarm.pull(bundleId, { signal: options.signal, objects: new Set(), background: true })
   const bundle = await store.requireBundle(bundleId)
   const blobs = new Map<string, string>()
   const wanted = new Set<string>()
@@ -38,7 +38,7 @@ export async function platformObjects (
   }
   if (index === undefined) return undefined
   const read = async (object: string): Promise<Record<string, unknown> | undefined> => {
-    await swarm.pull(bundleId, { signal: options.signal, objects: new Set([object]) })
+    await swarm.pull(bundleId, { signal: options.signal, objects: new Set([object]), background: true })
     return await readDocument(store, object)
   }
   let filtered = false

@@ -35,9 +35,9 @@ interface Entry {
  * unpins; `shoal unpin` releases it here until a newer record asks again. Records survive a
  * restart in the store, so a restarted node resumes where its partial objects left off.
  *
- * Priority: a preheat is an ordinary swarm pull; objects a registry client waits on are put first
- * by the scheduler (`prioritize`), so containerd's pulls go ahead of preheats. Rate caps apply to
- * all swarm traffic alike.
+ * Priority: a preheat is a background swarm pull: the scheduler asks for its chunks only while no
+ * other pull (containerd's, through the registry API) has a chunk some peer could send, so
+ * containerd's pulls go ahead of preheats. Rate caps apply to all swarm traffic alike.
  */
 export class PreheatKeeper implements PreheatControl {
   private readonly entries = new Map<string, Entry>()
@@ -175,6 +175,8 @@ export class PreheatKeeper implements PreheatControl {
           const objects = await platformObjects({ store, swarm }, id, platform, { signal })
           await swarm.pull(id, {
             signal,
+            // Behind every other pull: a containerd pull on this node takes the link first.
+            background: true,
             ...(objects !== undefined ? { objects } : {}),
             onProgress: p => { entry.status.presentBytes = p.presentBytes; entry.status.totalBytes = p.totalBytes },
           })

@@ -53,6 +53,8 @@ export interface FetchOptions {
   priorityObject?: string
   /** Only these objects of the bundle (PullOptions.objects). */
   objects?: ReadonlySet<string>
+  /** PullOptions.background: asked for only when no other pull can use the link. */
+  background?: boolean
   /** Called once the pull has chunks to fetch (not when the store held everything already). */
   onStarted?: () => void
 }
@@ -132,7 +134,7 @@ export class Fetcher {
       options.onProgress?.(progress)
       this.events.emit('pull:progress', progress)
     }, this.now)
-    await this.enlist(job, bundle, options.objects)
+    await this.enlist(job, bundle, options.objects, options.background === true)
     if (job.remaining.size === 0) {
       job.finish()
       this.events.emit('pull:completed', { bundleId })
@@ -172,7 +174,7 @@ export class Fetcher {
    * a registry client needs them before any layer (the layers it asks for next are put ahead
    * of them when it asks). Then whatever a client asked for before this pull began.
    */
-  private async enlist (job: PullJob, bundle: BundleManifest, only?: ReadonlySet<string>): Promise<void> {
+  private async enlist (job: PullJob, bundle: BundleManifest, only: ReadonlySet<string> | undefined, background: boolean): Promise<void> {
     const asked: string[] = []
     for (const object of bundleObjects(bundle)) {
       if (only !== undefined && !only.has(object.hash)) continue
@@ -194,12 +196,16 @@ export class Fetcher {
       }
       jobs.add(job)
       if (!this.scheduler.isWanted(object.hash)) {
-        this.scheduler.want(object.hash, object.size, missing)
+        this.scheduler.want(object.hash, object.size, missing, { background })
         for (const [peer, holding] of this.haveList.holdersOf(object.hash)) {
           if (holding === true) this.scheduler.addWholeHolder(peer, object.hash)
           else this.scheduler.addBitmapHolder(peer, object.hash, holding)
         }
-        if (chunks === 1) this.scheduler.prioritize(object.hash)
+        // Small documents first, except in background work: prioritized, they would go ahead of a client's pull.
+        if (chunks === 1 && !background) this.scheduler.prioritize(object.hash)
+      } else if (!background) {
+        // A background pull's object that a foreground pull wants too is foreground now.
+        this.scheduler.want(object.hash, object.size, missing)
       }
       if (this.awaitingPriority.delete(object.hash)) asked.push(object.hash)
     }

@@ -12,6 +12,8 @@ import type { ChunkBitmap } from '../manifest/index.js'
  *
  * Policy (DESIGN.md "The swarm"):
  * - chunks of a prioritized object first, in index order (an HTTP client is waiting);
+ * - chunks of background objects (a preheat's) only while no other object has a chunk some
+ *   peer could send or one in flight: a containerd pull takes the link from a preheat;
  * - otherwise rarest first across what neighbours hold, ties in a random order per node so
  *   nodes pulling together start on different chunks;
  * - each chunk asked of one peer at a time; a request queued behind others at a holder moves
@@ -166,6 +168,8 @@ export class Scheduler {
   /** Slots asked of at least one peer, oldest first: end-game candidates. */
   private readonly requested = new Set<Slot>()
   private readonly priority: string[] = []
+  /** Objects only background pulls want (a preheat): asked for when nothing else can be. */
+  private readonly background = new Set<string>()
   /** Requests released for a reason the swarm must act on (cancel on the wire). */
   private readonly released: ChunkAssignment[] = []
   private readonly chunkSize: number
@@ -227,9 +231,16 @@ export class Scheduler {
 
   // ---- what we want ---------------------------------------------------------------------
 
-  /** Starts fetching the `missing` chunks of an object of `size` bytes. Idempotent. */
-  want (object: string, size: number, missing: Iterable<number>): void {
-    if (this.objects.has(object)) return
+  /**
+   * Starts fetching the `missing` chunks of an object of `size` bytes. Idempotent, except that
+   * a foreground want makes a background object foreground.
+   */
+  want (object: string, size: number, missing: Iterable<number>, options: { background?: boolean } = {}): void {
+    if (this.objects.has(object)) {
+      if (options.background !== true) this.background.delete(object)
+      return
+    }
+    if (options.background === true) this.background.add(object)
     const count = Math.ceil(size / this.chunkSize)
     const slots: Slot[] = []
     for (let index = 0; index < count; index++) {
@@ -251,6 +262,7 @@ export class Scheduler {
     this.objects.set(object, entry)
     if (entry.remaining === 0) {
       this.objects.delete(object)
+      this.background.delete(object)
       return
     }
     for (const index of needed) {
@@ -276,6 +288,7 @@ export class Scheduler {
       slot.state = 'done'
     }
     this.objects.delete(object)
+    this.background.delete(object)
     this.dropPriority(object)
     return cancel
   }
@@ -299,6 +312,8 @@ export class Scheduler {
   prioritize (object: string): void {
     this.dropPriority(object)
     if (this.objects.has(object)) this.priority.unshift(object)
+    // A client waits on it: whoever wanted it first, it is no longer background work.
+    this.background.delete(object)
   }
 
   deprioritize (object: string): void {
@@ -385,13 +400,14 @@ export class Scheduler {
     this.bucketCounts = undefined
     limit = Math.min(limit, this.maxOutstanding - this.totalInFlight())
     const active = [...this.peers].filter(([, state]) => state.inFlight.size < this.windowOf(state))
+    const backgroundAllowed = !this.foregroundBusy()
     // Fastest first: priority chunks, taken first, land on the peer most likely to send them soon.
     active.sort((a, b) => (b[1].rate ?? 0) - (a[1].rate ?? 0))
     // Round robin, one request per peer per round, so rare chunks spread across peers.
     while (active.length > 0 && out.length < limit) {
       for (let i = 0; i < active.length && out.length < limit;) {
         const [peer, state] = active[i] as [PeerKey, PeerState]
-        const slot = this.pickFor(peer, state, now)
+        const slot = this.pickFor(peer, state, now, backgroundAllowed)
         if (slot === undefined) {
           active.splice(i, 1)
           continue
@@ -683,7 +699,23 @@ export class Scheduler {
     return Math.max(this.minWindow, Math.min(this.maxWindow, Math.ceil(inFlightBytes / this.chunkSize) + 1))
   }
 
-  private pickFor (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+  /**
+   * Whether a foreground object has a chunk in flight, arriving, or pending with a holder: while
+   * it does, background chunks are not asked for (those already asked finish).
+   */
+  private foregroundBusy (): boolean {
+    if (this.background.size === 0) return true
+    for (const [object, entry] of this.objects) {
+      if (this.background.has(object)) continue
+      for (let i = entry.cursor; i < entry.slots.length; i++) {
+        const slot = entry.slots[i] as Slot
+        if (slot.state === 'requested' || (slot.state === 'pending' && slot.holders.size > 0)) return true
+      }
+    }
+    return false
+  }
+
+  private pickFor (peer: PeerKey, state: PeerState, now: number, backgroundAllowed = true): Slot | undefined {
     for (const object of this.priority) {
       const entry = this.objects.get(object)
       if (entry === undefined) continue
@@ -701,6 +733,7 @@ export class Scheduler {
     for (const count of counts) {
       for (const slot of this.buckets.get(count) ?? []) {
         if (!slot.holders.has(peer)) continue
+        if (!backgroundAllowed && this.background.has(slot.object)) continue
         if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
         return slot
       }

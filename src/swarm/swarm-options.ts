@@ -87,6 +87,11 @@ export interface PullOptions {
    */
   objects?: ReadonlySet<string>
   /**
+   * Background work (a preheat): its chunks are asked for only while no other pull has one a
+   * peer could send, so a containerd pull goes first (scheduler.ts).
+   */
+  background?: boolean
+  /**
    * How long to look for a peer holding an unknown manifest (default the swarm's
    * `manifestSearchTimeoutMs`). A registry client waiting on a tag wants a fast no, so it
    * can try its next host, not a 30 s search.

@@ -353,6 +353,7 @@ export class Swarm extends SwarmEventEmitter {
       onProgress: options.onProgress,
       priorityObject: options.priorityObject,
       objects: options.objects,
+      background: options.background,
       onStarted: () => {
         if (announceHere) void this.announceQuietly(bundleId)
         void this.finder.searchProviders(bundleId)

@@ -36,6 +36,53 @@ describe('Scheduler', () => {
     expect(s.next(0)).toEqual([])
   })
 
+  it('asks for a background object\'s chunks only while no other object has one a peer could send', () => {
+    const s = scheduler({ initialRequestsPerPeer: 4 })
+    s.addPeer('p1', { gateway: false }, 0)
+    s.want(A, 8 * MiB, range(8), { background: true })
+    s.addWholeHolder('p1', A)
+    // Alone, background work takes the window.
+    const early = s.next(0)
+    expect(early.map(r => r.object)).toEqual([A, A, A, A])
+    for (const r of early) {
+      s.delivered('p1', r.object, r.index, 10)
+      s.stored(r.object, r.index)
+    }
+    // A foreground pull arrives: every request goes to it, though A's chunks are as rare.
+    s.want(B, 8 * MiB, range(8))
+    s.addWholeHolder('p1', B)
+    const asked: string[] = []
+    for (let t = 20; asked.filter(o => o === B).length < 8; t += 10) {
+      const batch = s.next(t)
+      expect(batch.length).toBeGreaterThan(0)
+      for (const r of batch) {
+        asked.push(r.object)
+        s.delivered('p1', r.object, r.index, t + 5)
+        s.stored(r.object, r.index)
+      }
+    }
+    expect(asked).toEqual(Array(8).fill(B))
+    // Foreground done: the background resumes.
+    expect(s.next(1000).map(r => r.object)).toContain(A)
+  })
+
+  it('makes a background object foreground when a client waits on it or a foreground pull wants it', () => {
+    const D = 'd'.repeat(64)
+    const s = scheduler({ initialRequestsPerPeer: 16 })
+    s.addPeer('p1', { gateway: false }, 0)
+    for (const object of [A, B, D]) {
+      s.want(object, 4 * MiB, range(4), { background: true })
+      s.addWholeHolder('p1', object)
+    }
+    s.prioritize(A)
+    s.want(B, 4 * MiB, range(4))
+    const asked = s.next(0).map(r => r.object)
+    expect(asked.filter(o => o === A)).toHaveLength(4)
+    expect(asked.filter(o => o === B)).toHaveLength(4)
+    // D is still background, and A and B have chunks in flight.
+    expect(asked).not.toContain(D)
+  })
+
   it('asks the rarest chunks first', () => {
     const s = scheduler({ initialRequestsPerPeer: 2 })
     s.want(A, 6 * MiB, range(6))
