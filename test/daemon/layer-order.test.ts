@@ -88,21 +88,31 @@ describe('an edge pulling an image bundle with its objects put in the manifest\'
     // the edge's to choose (on loopback at full speed they were all but here before the manifest
     // could be read, 0.3 s at load 19).
     const gateway = await node({ maxUploadBytesPerSecond: 8 * 1024 * 1024 })
-    const image = await commitImage(gateway.store, [6, 6, 6, 6])
+    const image = await commitImage(gateway.store, [6, 6, 6, 6, 6])
     // A narrow window (two requests at a time): what goes first is what the edge asks first.
     const edge = await node({ scheduler: { initialRequestsPerPeer: 2, minRequestsPerPeer: 1, maxRequestsPerPeer: 2 } })
     await connect(edge, gateway)
     const completed: string[] = []
     edge.store.on('object:complete', ({ object }) => { completed.push(object) })
+    // Before the order is set the pull fetches in its own order; what it already started may
+    // finish first (at load 20 the prioritising came a whole layer late). The claim is about
+    // the objects untouched when the order was set.
+    const started = new Set<string>()
+    edge.swarm.on('chunk:received', ({ object }) => { started.add(object) })
     const manifestHere = new Promise<void>((resolve) => { edge.store.on('object:complete', ({ object }) => { if (object === image.manifest.object) resolve() }) })
 
     const pull = edge.swarm.pull(image.bundleId, { signal: AbortSignal.timeout(120_000) })
     // What the content sources do once a held tag's bundle and manifest are here.
     await manifestHere
-    const order = await prioritizeImageObjects(edge.store, image.manifest.sha256, object => { edge.swarm.prioritize(object) })
+    const startedBeforeOrder: string[] = []
+    const order = await prioritizeImageObjects(edge.store, image.manifest.sha256, object => {
+      if (object === image.config.object) startedBeforeOrder.push(...started)
+      edge.swarm.prioritize(object)
+    })
     expect(order).toEqual([image.config.object, ...image.layers.map(l => l.object)])
     await pull
-    const wanted = new Set(order)
-    expect(completed.filter(object => wanted.has(object))).toEqual(order)
+    const untouched = order.filter(object => !startedBeforeOrder.includes(object))
+    expect(untouched.length, `only ${untouched.length} of ${order.length} objects had no chunk when the order was set`).toBeGreaterThanOrEqual(3)
+    expect(completed.filter(object => untouched.includes(object))).toEqual(untouched)
   })
 })
