@@ -146,6 +146,8 @@ export interface SimResult {
   cancelsSent: number
   cancelledInQueue: number
   gatewayDeferrals: number
+  /** The most DEFERRED answers one asker got (peer-score.ts charges 32 and more, past 8x what was served). */
+  gatewayDeferralsMaxPerAsker: number
   /** Median over edges of the share of its pull its downlink was receiving. */
   edgeDownlinkBusyMedian: number
   /** When the last chunk's first copy had left the gateway, seconds: no edge can finish sooner. */
@@ -309,6 +311,8 @@ export function simulate (config: SimConfig): SimResult {
   }, seedingPolicy, () => now)
   const copiesSent = (chunk: number): number => seeding.copiesSent(objectNames[chunkObject[chunk] as number] as string, chunkIndex[chunk] as number)
   let gatewayDistinctSent = 0
+  /** DEFERRED answers per asker: an edge's peer score charges a gateway for a pattern of them. */
+  const deferralsOf = new Int32Array(N)
   let gatewaySeededAt = Infinity
   let gatewayBusyWhileSeeding = 0
 
@@ -469,6 +473,7 @@ export function simulate (config: SimConfig): SimResult {
     if (sender.gateway && gatewayDefersAtSend && shouldDefer(receiver.id, chunk)) {
       // Another asker was sent this chunk while the request waited here: leave it to them too.
       stats.gatewayDeferrals++
+      deferralsOf[receiver.id] = (deferralsOf[receiver.id] as number) + 1
       at(now + delay, Kind.Reply, receiver.id, sender.id, chunk, Status.Deferred)
       tryStart(sender)
       return
@@ -570,6 +575,7 @@ export function simulate (config: SimConfig): SimResult {
           at(now + delay, Kind.Reply, asker.id, node.id, event.chunk, Status.NotPresent)
         } else if (node.gateway && shouldDefer(asker.id, event.chunk)) {
           stats.gatewayDeferrals++
+          deferralsOf[asker.id] = (deferralsOf[asker.id] as number) + 1
           at(now + delay, Kind.Reply, asker.id, node.id, event.chunk, Status.Deferred)
         } else {
           enqueue(node, { from: asker.id, chunk: event.chunk, edgeHolders: node.gateway ? edgeNeighboursHolding(asker, event.chunk) : 0 })
@@ -718,6 +724,7 @@ export function simulate (config: SimConfig): SimResult {
     cancelsSent: stats.cancelsSent,
     cancelledInQueue: stats.cancelledInQueue,
     gatewayDeferrals: stats.gatewayDeferrals,
+    gatewayDeferralsMaxPerAsker: Math.max(...deferralsOf),
     edgeDownlinkBusyMedian: round(median(downlinkBusy), 3),
     gatewaySeededS: round(gatewaySeededAt / 1000, 3),
     gatewayBusyWhileSeeding: round(gatewayBusyWhileSeeding * msPerByte / gatewaySeededAt, 3),
