@@ -24,15 +24,25 @@ export async function pushThroughDaemon (api: DaemonApi, path: string, refs: str
   const packed = kind === 'tree'
     ? packTreeEntries(treeEntries(path, signal), body, { signal }).then(() => undefined, (err: unknown) => err)
     : pipeline(createReadStream(path), body, { signal }).then(() => undefined, (err: unknown) => err)
+  let status: number
+  let text: string
   try {
     const response = await send(api, 'POST', `/api/v1/push?${query.toString()}`, { type: 'application/x-tar', stream: body }, signal)
-    const text = await readText(response)
-    const packError = await packed
-    if (packError !== undefined) throw packError
-    return parseAnswer<PushAnswer>(response.statusCode ?? 0, text)
+    status = response.statusCode ?? 0
+    text = await readText(response)
   } catch (err) {
     throw (await packed) ?? err
   }
+  if (status >= 400) {
+    // Refused before the whole push arrived (over the quota, a bad archive): the refusal is
+    // the cause, not the pipe the daemon stops reading; stop packing and say why.
+    body.destroy()
+    await packed
+  } else {
+    const packError = await packed
+    if (packError !== undefined) throw packError
+  }
+  return parseAnswer<PushAnswer>(status, text)
 }
 
 /**

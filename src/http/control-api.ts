@@ -4,6 +4,7 @@ import {
   collectGarbage, verifyStore, type Store,
 } from '../store/index.js'
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
+import { drainRefusedBody } from './request-body.js'
 import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
 import { FLEET_PAGE_ROWS, summarizeFleet } from './fleet-view.js'
@@ -246,4 +247,5 @@ function sendError (res: ServerResponse, err: unknown): void {
   }
   const { code, message, status } = describeError(err)
   sendJson(res, status, { error: { code, message } })
+  drainRefusedBody(res.req)
 }

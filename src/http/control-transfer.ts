@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
+import { PassThrough, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ArchiveTooLargeError, extractTree } from '../oci/index.js'
 import { pushPath, pushTree, requireCompleteBundle, streamBundle, type PushResult, type Store } from '../store/index.js'
@@ -27,16 +27,19 @@ export async function receivePush (store: Store, req: IncomingMessage, kind: Pus
   const { signal } = options
   // A client that stops sending holds a staging area and a store lock: drop it when idle.
   req.setTimeout(SOCKET_IDLE_TIMEOUT_MS, () => { req.destroy(new Error(`the push sent nothing for ${SOCKET_IDLE_TIMEOUT_MS / 1000} s`)) })
+  // Read through a stand-in: a refusal (past maxBytes, a bad tar) ends the stand-in, not the
+  // request, so the answer still reaches a client that is sending (drainRefusedBody).
+  const body = req.pipe(new PassThrough())
   const staging = await mkdtemp(join(store.layout.tmp, 'received-'))
   try {
     if (kind === 'tree') {
       const tree = join(staging, 'tree')
-      const extracted = await extractTree(req, tree, { signal, symlinks: true, maxBytes: options.maxBytes, modeMask: PUSHED_MODE_MASK })
+      const extracted = await extractTree(body, tree, { signal, symlinks: true, maxBytes: options.maxBytes, modeMask: PUSHED_MODE_MASK })
       // The unpacked files are ours: move them in instead of copying them again.
       return await pushTree(store, tree, { refs: options.refs, signal, move: true, modes: extracted.maskedModes })
     }
     const archive = join(staging, 'archive.tar')
-    await pipeline(req, byteLimit(options.maxBytes), createWriteStream(archive, { flags: 'wx', mode: 0o600 }), { signal })
+    await pipeline(body, byteLimit(options.maxBytes), createWriteStream(archive, { flags: 'wx', mode: 0o600 }), { signal })
     return await pushPath(store, archive, { refs: options.refs, signal })
   } finally {
     await rm(staging, { recursive: true, force: true })

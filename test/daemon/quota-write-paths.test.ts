@@ -120,6 +120,21 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !existsSync('/usr/bin/skopeo
     expect(await objectBytes(dir)).toBeLessThan(MIB)
   })
 
+  it('refuses a daemon push of a tree larger than the quota with the quota\'s error, even past what it drains', async () => {
+    const { daemon: node, dir } = await daemon('daemon-push-big', ['--quota', String(QUOTA_BYTES)])
+    // 80 MiB: the daemon refuses at 5 MiB and reads on only up to 64 MiB (REFUSED_BODY_DRAIN_BYTES),
+    // so the CLI is still sending when the connection is cut, and must report the refusal.
+    const tree = join(work, 'daemon-push-tree')
+    await mkdir(tree, { recursive: true })
+    await writeFile(join(tree, 'layer.bin'), randomBytes(80 * MIB))
+    const result = await shoal(undefined, ['--api', node.api, 'push', tree])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('[ARCHIVE_TOO_LARGE]')
+    expect(result.stderr).toContain('quota')
+    expect(await bundles(node)).toEqual([])
+    expect(await objectBytes(dir)).toBeLessThan(MIB)
+  })
+
   it('refuses pull-through of an image larger than the quota from its manifest, before any layer is fetched', async () => {
     const { daemon: edge, dir } = await daemon('pull-through-big', ['--upstream', registry.url, '--quota', String(QUOTA_BYTES)])
     const response = await fetch(`http://${edge.registry}/v2/shoal/big/manifests/1.0`)
