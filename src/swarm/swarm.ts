@@ -694,7 +694,9 @@ export class Swarm extends SwarmEventEmitter {
     this.fetcher.chunkStored(object, index)
   }
 
-  private readonly onObjectComplete = ({ object }: { object: string }): void => {
+  private readonly onObjectComplete = ({ object, rereadBytes }: { object: string, rereadBytes?: number }): void => {
+    // How much of it completion had to read back to hash it whole (0: its chunks came in order).
+    this.log.debug('object complete', { object, rereadBytes })
     this.have.localObjectComplete(object)
     this.fetcher.objectCompleted(object)
   }
