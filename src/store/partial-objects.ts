@@ -305,32 +305,11 @@ export class PartialObjects {
     }
     for (const [file, fileChunks, next] of recorded) {
       file.durable.bytes.set(next.bytes)
-      this.catchUpPrefix(file)
       for (const chunk of fileChunks) {
         this.components.emit('chunk:stored', { object: file.hash, index: chunk.index })
         chunk.resolve({ stored: true, objectComplete: false })
       }
     }
-  }
-
-  /** Chunks stored before the prefix hash reached them are read back now, while the rest still comes from memory. */
-  private catchUpPrefix (file: PartialFile): void {
-    const prefix = file.prefix
-    if (prefix === undefined || file.closed) return
-    const running = prefix.catchUp(file.durable.chunkCount, index => file.durable.has(index), async (index) => {
-      const length = Math.min(CHUNK_SIZE_BYTES, file.size - index * CHUNK_SIZE_BYTES)
-      const bytes = await readFully(file.handle, Buffer.allocUnsafe(length), length, index * CHUNK_SIZE_BYTES)
-      if (bytes.length !== length) throw new Error(`chunk ${index} of ${file.hash} is shorter on disk than its bit says`)
-      return bytes
-    })
-    if (running === undefined) return
-    file.users++
-    this.track(running.catch(() => {
-      // Unknown bytes in the hash: completion hashes the whole file instead.
-      if (file.prefix !== prefix) return
-      prefix.clear()
-      file.prefix = undefined
-    }).finally(() => { this.release(file) }))
   }
 
   private track (completion: Promise<void>): void {
@@ -346,10 +325,9 @@ export class PartialObjects {
    */
   private async complete (file: PartialFile, chunks: PendingChunk[]): Promise<void> {
     const { layout, meta, emit } = this.components
-    await file.prefix?.settledCatchUp()
     const hasher = file.prefix?.state
     const prefix = hasher === undefined ? undefined : { hasher, offset: Math.min(file.size, (file.prefix?.chunks ?? 0) * CHUNK_SIZE_BYTES) }
-    const rereadBytes = (file.prefix?.readBytes ?? 0) + file.size - (prefix?.offset ?? 0)
+    const rereadBytes = file.size - (prefix?.offset ?? 0)
     try {
       const whole = await hashOpenFile(file.handle, file.size, prefix)
       if (whole !== file.hash) {

@@ -164,17 +164,6 @@ describe('store chunk writes and reads', () => {
     expect(await b3sumOfFile(store.objectPath(src.big.hash))).toBe(src.big.hash)
   })
 
-  it('reads back only a chunk stored before its turn, and hashes the ones after it from memory', async () => {
-    // As when a pull fetched a chunk at random before a client made the object a priority.
-    const src = await source()
-    const { store } = await receiver(src)
-    const reread: Array<number | undefined> = []
-    store.on('object:complete', ({ rereadBytes }) => { reread.push(rereadBytes) })
-    for (const index of [2, 0, 1, 3]) await store.writeChunk(src.id, src.big.hash, index, src.big.chunks[index]!)
-    expect(reread).toEqual([src.big.chunks[2]!.length])
-    expect(await b3sumOfFile(store.objectPath(src.big.hash))).toBe(src.big.hash)
-  })
-
   it('resumes after a close and reopen: the chunk bitmap was persisted', async () => {
     const src = await source()
     const { store, dir } = await receiver(src)
