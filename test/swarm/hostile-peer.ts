@@ -5,7 +5,7 @@ import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
 import { BundlePart, BundleResponse } from '../../src/swarm/pb/swarm-bundle.pb.js'
 import { ChunkRequest, ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
 import { HaveMessage } from '../../src/swarm/pb/swarm-have.pb.js'
-import { RefBatch, SignedRefRecord } from '../../src/swarm/pb/swarm-ref.pb.js'
+import { RecordBatch, SignedRecord } from '../../src/swarm/pb/swarm-record.pb.js'
 import { REF_PROTOCOL } from '../../src/swarm/ref-protocol.js'
 import { Attacker } from './attacker.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -228,10 +228,10 @@ export class HostilePeer {
   async floodInvalidRefs (connection: Connection, batches: number, perBatch = 400): Promise<number> {
     let sent = 0
     for (let b = 0; b < batches && connection.status === 'open' && !this.stopped; b++) {
-      const records = Array.from({ length: perBatch }, () => SignedRefRecord.decode(SignedRefRecord.encode({ record: Uint8Array.from(randomBytes(200)), signature: Uint8Array.from(randomBytes(64)) })))
+      const records = Array.from({ length: perBatch }, () => SignedRecord.encode({ record: Uint8Array.from(randomBytes(200)), signature: Uint8Array.from(randomBytes(64)) }))
       try {
         const stream = await connection.newStream(REF_PROTOCOL)
-        stream.send(frame(RefBatch.encode({ records })))
+        stream.send(frame(RecordBatch.encode({ records })))
         await stream.close()
       } catch {
         break

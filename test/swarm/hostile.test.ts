@@ -2,7 +2,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import { pushTree, verifyStore } from '../../src/store/index.js'
 import { createPeerKey, generateSwarmKey, peerIdOfKey, signRefRecord, type SwarmLogger } from '../../src/swarm/index.js'
-import { RefBatch, SignedRefRecord } from '../../src/swarm/pb/swarm-ref.pb.js'
+import { RecordBatch, SignedRecord } from '../../src/swarm/pb/swarm-record.pb.js'
 import { REF_PROTOCOL } from '../../src/swarm/ref-protocol.js'
 import { INITIAL_REQUESTS_PER_PEER, MAX_NEW_IDENTITIES_PER_IP, NEW_IDENTITY_INTERVAL_MS } from '../../src/swarm/constants.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
@@ -379,7 +379,7 @@ describe('one hostile peer', () => {
       const connection = await peer.connect(edge.address)
       const send = async (signed: Uint8Array): Promise<void> => {
         const stream = await connection.newStream(REF_PROTOCOL)
-        const batch = RefBatch.encode({ records: [SignedRefRecord.decode(signed)] })
+        const batch = RecordBatch.encode({ records: [Uint8Array.from(signed)] })
         stream.send(new Uint8ArrayList(encodeVarint(batch.byteLength), batch))
         await stream.close()
       }
@@ -406,7 +406,7 @@ describe('one hostile peer', () => {
       const connection = await peer.connect(edge.address)
       const send = async (records: Uint8Array[]): Promise<void> => {
         const stream = await connection.newStream(REF_PROTOCOL)
-        const batch = RefBatch.encode({ records: records.map(r => SignedRefRecord.decode(r)) })
+        const batch = RecordBatch.encode({ records: records.map(r => Uint8Array.from(r)) })
         stream.send(new Uint8ArrayList(encodeVarint(batch.byteLength), batch))
         await stream.close()
       }
@@ -415,9 +415,9 @@ describe('one hostile peer', () => {
       const strangers = await Promise.all(Array.from({ length: 8 }, async () => await createPeerKey()))
       const untrusted = await Promise.all(Array.from({ length: 400 }, async (_, i) => (await signRefRecord(strangers[i % 8] as Awaited<ReturnType<typeof createPeerKey>>, { ref, bundleId: 'ab'.repeat(32) })).signed))
       // One record naming the trusted publisher with a broken signature: this one is verified.
-      const forged = SignedRefRecord.decode((await signRefRecord(publisher, { ref, bundleId: 'cd'.repeat(32) })).signed)
+      const forged = SignedRecord.decode((await signRefRecord(publisher, { ref, bundleId: 'cd'.repeat(32) })).signed)
       forged.signature[0] = (forged.signature[0] ?? 0) ^ 0xff
-      await send([...untrusted, SignedRefRecord.encode(forged)])
+      await send([...untrusted, SignedRecord.encode(forged)])
       await waitUntil(() => edge.swarm.refStats().untrusted + edge.swarm.refStats().invalid >= 401, 20_000)
       expect(edge.swarm.refStats()).toMatchObject({ verified: 1, untrusted: 400, invalid: 1, overAllowance: 0 })
       // The burst (512) is nearly spent: the next 400 go over the allowance and are dropped unread.
