@@ -402,6 +402,13 @@ export class ChunkClient {
   private readonly outstanding = new Map<string, { object: string, index: number }>()
   /** Outstanding requests we cancelled: only these may be answered CANCELLED. */
   private readonly cancelled = new Set<string>()
+  /**
+   * Cancelled requests asked for again before their answer came. The holder answers each
+   * request once: OK (the bytes were already on their way), or CANCELLED, after which the
+   * request goes out again. Sent at once instead, a holder still sending the first would see
+   * the chunk asked twice, or answer the second DEFERRED for the copy it just sent.
+   */
+  private readonly reasked = new Set<string>()
   /** Requests (and cancels) made before the stream opened, in order. */
   private readonly backlog: Uint8Array[] = []
   /** Requests waiting for this tick's single write. */
@@ -418,13 +425,19 @@ export class ChunkClient {
   request (object: string, index: number): void {
     if (this.closed) return
     const key = chunkKey(object, index)
-    if (this.outstanding.has(key)) return
+    if (this.outstanding.has(key)) {
+      // Asked again after a cancel whose answer is still on its way: it is wanted after all.
+      if (this.cancelled.has(key)) this.reasked.add(key)
+      return
+    }
     this.outstanding.set(key, { object, index })
     this.write(ChunkRequest.encode({ object: idToBytes(object), index, cancel: false }))
   }
 
   cancel (object: string, index: number): void {
     const key = chunkKey(object, index)
+    // Cancelled on the wire already: only the wish to ask again goes.
+    if (this.reasked.delete(key)) return
     if (this.closed || !this.outstanding.has(key) || this.cancelled.has(key)) return
     this.cancelled.add(key)
     this.write(ChunkRequest.encode({ object: idToBytes(object), index, cancel: true }))
@@ -486,8 +499,15 @@ export class ChunkClient {
     const response = ChunkResponse.decode(frame)
     const object = bytesToId(response.object)
     const key = chunkKey(object, response.index)
-    if (!this.outstanding.delete(key)) throw new ProtocolViolationError('a chunk response nobody asked for')
+    if (!this.outstanding.has(key)) throw new ProtocolViolationError('a chunk response nobody asked for')
     const wasCancelled = this.cancelled.delete(key)
+    const wasReasked = this.reasked.delete(key)
+    if (wasReasked && response.status === ChunkResponse.Status.CANCELLED && response.data.byteLength === 0) {
+      // The cancel took: ask again, as the scheduler did meanwhile (it counts it in flight here).
+      this.write(ChunkRequest.encode({ object: idToBytes(object), index: response.index, cancel: false }))
+      return
+    }
+    this.outstanding.delete(key)
     let status: ChunkStatus
     switch (response.status) {
       case ChunkResponse.Status.OK: status = 'ok'; break
@@ -505,6 +525,7 @@ export class ChunkClient {
     this.closed = true
     this.backlog.length = 0
     this.cancelled.clear()
+    this.reasked.clear()
     const unanswered = [...this.outstanding.values()]
     this.outstanding.clear()
     this.init.onClosed(unanswered, err)
