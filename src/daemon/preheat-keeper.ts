@@ -2,6 +2,7 @@ import type { PreheatControl, PreheatIssued, PreheatRequest, PreheatState, Prehe
 import type { Store } from '../store/index.js'
 import type { Swarm, VerifiedPreheatRecord } from '../swarm/index.js'
 import { formatPlatform, formatSelector, parsePlatform, parseSelector, platformOfLabels, selectorMatches, type NodeLabels } from '../labels/index.js'
+import { wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Logger } from './logger.js'
 import { platformObjects } from './platform-objects.js'
 
@@ -44,7 +45,7 @@ export class PreheatKeeper implements PreheatControl {
   private readonly queue: string[] = []
   private running = 0
   private readonly lifetime = new AbortController()
-  private readonly retryNow = new Set<() => void>()
+  private readonly retryNow = new Wakers()
   private readonly jobs = new Set<Promise<void>>()
 
   constructor (private readonly components: PreheatKeeperComponents) {}
@@ -109,7 +110,7 @@ export class PreheatKeeper implements PreheatControl {
   }
 
   private readonly onNeighbour = (): void => {
-    for (const wake of [...this.retryNow]) wake()
+    this.retryNow.wakeAll()
   }
 
   private async apply (record: VerifiedPreheatRecord): Promise<void> {
@@ -207,18 +208,9 @@ export class PreheatKeeper implements PreheatControl {
 
   /** Waits `ms`, or less when a neighbour joins (a holder may have come), or until aborted. */
   private async waitToRetry (ms: number, signal: AbortSignal): Promise<void> {
-    await new Promise<void>(resolve => {
-      const done = (): void => {
-        clearTimeout(timer)
-        this.retryNow.delete(done)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      this.retryNow.add(done)
-      signal.addEventListener('abort', done, { once: true })
-    })
+    await wakeOrTimeout(this.retryNow.subscribe, { timeoutMs: ms, signal })
   }
+
 
   private async unpinHere (bundleId: string): Promise<void> {
     const bundle = (await this.components.store.listBundles()).find(b => b.id === bundleId)

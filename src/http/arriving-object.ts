@@ -1,4 +1,5 @@
 import type { Store, StoreEvents } from '../store/index.js'
+import { Wakers, wakeOrThrow } from '../wait/index.js'
 import { RequestTimeoutError } from './errors.js'
 import type { BlobSource } from './types.js'
 
@@ -31,7 +32,7 @@ export class ArrivingObject {
   private sourceDone = false
   private failure: unknown
   private version = 0
-  private wake: (() => void) | undefined
+  private readonly wakers = new Wakers()
   private readonly controller = new AbortController()
 
   constructor (private readonly init: ArrivingObjectInit) {
@@ -111,9 +112,7 @@ export class ArrivingObject {
 
   private notify (): void {
     this.version++
-    const wake = this.wake
-    this.wake = undefined
-    wake?.()
+    this.wakers.wakeAll()
   }
 
   private async heldInStore (index: number): Promise<boolean> {
@@ -123,19 +122,6 @@ export class ArrivingObject {
   }
 
   private async nextChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
-    signal.throwIfAborted()
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: unknown): void => {
-        clearTimeout(timer)
-        signal.removeEventListener('abort', onAbort)
-        this.wake = undefined
-        if (err === undefined) resolve()
-        else reject(err)
-      }
-      const onAbort = (): void => { done(signal.reason) }
-      const timer = setTimeout(() => { done(new RequestTimeoutError(`object ${this.init.object}`, timeoutMs)) }, timeoutMs)
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.wake = () => { done() }
-    })
+    await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new RequestTimeoutError(`object ${this.init.object}`, timeoutMs) })
   }
 }

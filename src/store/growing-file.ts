@@ -1,4 +1,5 @@
 import { open, rm, type FileHandle } from 'node:fs/promises'
+import { wakeOrThrow, Wakers } from '../wait/index.js'
 
 /** How much a reader reads from the file per step (and so the largest piece it yields). */
 export const GROWING_READ_BYTES = 1024 * 1024
@@ -44,7 +45,7 @@ export class GrowingFile {
   private readers = 0
   private writerDone = false
   private closed = false
-  private readonly waiters = new Set<() => void>()
+  private readonly wakers = new Wakers()
 
   private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined) {}
 
@@ -82,7 +83,7 @@ export class GrowingFile {
       offset += bytesWritten
     }
     this.written += data.byteLength
-    this.wake()
+    this.wakers.wakeAll()
   }
 
   /** The writer checked the whole file (size and digest): readers may read to its end. */
@@ -90,7 +91,7 @@ export class GrowingFile {
     if (this.state !== 'writing') return
     this.totalSize = this.written
     this.state = 'complete'
-    this.wake()
+    this.wakers.wakeAll()
   }
 
   /** The writer gave up: the file is removed and every reader throws `err`. */
@@ -98,7 +99,7 @@ export class GrowingFile {
     if (this.state !== 'writing') return
     this.state = 'failed'
     this.failure = err
-    this.wake()
+    this.wakers.wakeAll()
     await rm(this.path, { force: true })
     await this.writerFinished()
   }
@@ -159,25 +160,8 @@ export class GrowingFile {
     return this.totalSize === undefined ? this.written : Math.min(this.written, this.totalSize - 1)
   }
 
-  private wake (): void {
-    for (const waiter of [...this.waiters]) waiter()
-  }
-
   private async change (stallMs: number, signal: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: unknown): void => {
-        clearTimeout(timer)
-        signal.removeEventListener('abort', onAbort)
-        this.waiters.delete(onWake)
-        if (err === undefined) resolve()
-        else reject(err)
-      }
-      const onWake = (): void => { done() }
-      const onAbort = (): void => { done(signal.reason) }
-      const timer = setTimeout(() => { done(new GrowingFileFailedError(`nothing new arrived for ${stallMs} ms`)) }, stallMs)
-      this.waiters.add(onWake)
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
+    await wakeOrThrow(this.wakers.subscribe, { timeoutMs: stallMs, signal, timeoutError: () => new GrowingFileFailedError(`nothing new arrived for ${stallMs} ms`) })
   }
 
   private async maybeClose (): Promise<void> {

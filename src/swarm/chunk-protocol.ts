@@ -12,6 +12,7 @@ import type { HaveList, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
+import { wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 /**
@@ -69,7 +70,7 @@ export class ChunkServer {
   /** peer → chunks sent to it (any object), to tell a taker from a new neighbour. */
   private readonly sentCount = new Map<PeerKey, number>()
   /** Takers waiting for the others' queues to empty. */
-  private readonly takersWaiting = new Set<() => void>()
+  private readonly takersWaiting = new Wakers()
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {
     const { haveList } = components
@@ -96,23 +97,15 @@ export class ChunkServer {
   async yieldToSharers (signal: AbortSignal): Promise<void> {
     const busy = (): boolean => [...this.sessions].some(s => s.queuedRequests > 0 && !this.isTaker(s.peer))
     if (!busy()) return
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        if (busy() && !signal.aborted && !timer.expired) return
-        clearTimeout(timer.handle)
-        signal.removeEventListener('abort', done)
-        this.takersWaiting.delete(done)
-        resolve()
-      }
-      const timer = { expired: false, handle: setTimeout(() => { timer.expired = true; done() }, TAKER_WAIT_MS) }
-      this.takersWaiting.add(done)
-      signal.addEventListener('abort', done, { once: true })
-    })
+    const deadline = Date.now() + TAKER_WAIT_MS
+    while (busy()) {
+      if (await wakeOrTimeout(this.takersWaiting.subscribe, { timeoutMs: deadline - Date.now(), signal }) !== 'woken') return
+    }
   }
 
   /** A session's queue emptied or it closed: waiting takers look again. */
   queuesChanged (): void {
-    for (const waiter of [...this.takersWaiting]) waiter()
+    this.takersWaiting.wakeAll()
   }
 
   handleStream (stream: Stream, connection: Connection): void {

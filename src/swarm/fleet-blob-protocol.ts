@@ -5,6 +5,7 @@ import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { Connection, Stream } from '@libp2p/interface'
+import { wakeOrThrow, Wakers } from '../wait/index.js'
 
 /**
  * /shoal/fleet-blob/1.0.0: an edge asks the fleet's pull-through node (a trusted peer with an
@@ -267,7 +268,7 @@ class IncomingFrames {
   private consumed = 0
   private acked = 0
   private failure: Error | undefined
-  private wake: (() => void) | undefined
+  private readonly wakers = new Wakers()
 
   constructor (private readonly stream: Stream) {
     readFrames(stream, {
@@ -277,7 +278,7 @@ class IncomingFrames {
         this.frames.push(frame)
         this.queuedBytes += frame.byteLength
         if (this.queuedBytes > MAX_QUEUED_BYTES) throw new ProtocolViolationError(`a fleet blob stream sent more than its ${FLEET_BLOB_WINDOW_BYTES}-byte window ahead of our acknowledgements`)
-        this.notify()
+        this.wakers.wakeAll()
       },
       onEnd: () => { this.finish(new ProtocolViolationError('the fleet blob stream ended before its END')) },
     })
@@ -295,20 +296,7 @@ class IncomingFrames {
         return frame
       }
       if (this.failure !== undefined) throw this.failure
-      signal.throwIfAborted()
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error): void => {
-          clearTimeout(timer)
-          signal.removeEventListener('abort', onAbort)
-          this.wake = undefined
-          if (err === undefined) resolve()
-          else reject(err)
-        }
-        const onAbort = (): void => { done(signal.reason instanceof Error ? signal.reason : new Error('aborted')) }
-        const timer = setTimeout(() => { done(new FleetBlobFailedError(`the answerer sent nothing for ${timeoutMs} ms`)) }, timeoutMs)
-        signal.addEventListener('abort', onAbort, { once: true })
-        this.wake = () => { done() }
-      })
+      await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new FleetBlobFailedError(`the answerer sent nothing for ${timeoutMs} ms`) })
     }
   }
 
@@ -321,15 +309,9 @@ class IncomingFrames {
     sendFrame(this.stream, FleetBlobAck.encode({ consumed: BigInt(this.consumed) })).catch(() => undefined)
   }
 
-  private notify (): void {
-    const wake = this.wake
-    this.wake = undefined
-    wake?.()
-  }
-
   private finish (err: Error): void {
     this.failure ??= err
-    this.notify()
+    this.wakers.wakeAll()
   }
 }
 

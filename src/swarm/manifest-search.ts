@@ -9,6 +9,7 @@ import type { OffenceKind, PeerScores } from './peer-score.js'
 import { Semaphore } from './semaphore.js'
 import type { SwarmEventEmitter } from './swarm-events.js'
 import type { ManifestSearch, PullOptions } from './swarm-options.js'
+import { wakeOrTimeout } from '../wait/index.js'
 
 export const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
 /** Peers asked for a manifest at once (see fetchFromAny). */
@@ -176,16 +177,10 @@ export class ManifestFinder {
   /** Resolves when a neighbour joins or after `ms`. */
   private async nextNeighbour (ms: number, signal: AbortSignal): Promise<void> {
     const events = this.init.events
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        events.off('neighbour:joined', done)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, Math.max(0, ms))
-      events.on('neighbour:joined', done)
-      signal.addEventListener('abort', done, { once: true })
-    })
+    await wakeOrTimeout(wake => {
+      events.on('neighbour:joined', wake)
+      return () => { events.off('neighbour:joined', wake) }
+    }, { timeoutMs: ms, signal })
   }
+
 }

@@ -1,3 +1,5 @@
+import { sleep } from '../wait/index.js'
+
 /**
  * A token bucket in bytes per second for the per-node upload and download caps (edge links
  * are often metered). A take may overdraw the bucket by one chunk; the next take waits until
@@ -47,19 +49,4 @@ export class RateLimiter {
     this.tokens = Math.min(this.burstBytes, this.tokens + (now - this.updatedAt) / 1000 * this.bytesPerSecond)
     this.updatedAt = now
   }
-}
-
-async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  signal?.throwIfAborted()
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'))
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
