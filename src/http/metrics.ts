@@ -16,6 +16,7 @@ export interface MetricsSwarm {
 /** The swarm events the metrics count (a subset of the swarm's typed event map). */
 export interface MetricsSwarmEvents {
   'chunk:received': { bytes: number }
+  'fleet-blob:received': { bytes: number }
   'chunk:rejected': { peer: string }
   'peer:banned': { peer: string }
   'peer:penalized': { peer: string, kind: string }
@@ -44,7 +45,7 @@ export class Metrics {
 
   readonly receivedBytes = new Counter({
     name: 'shoal_transfer_received_bytes_total',
-    help: 'Verified bytes this node received, by source: peer (swarm chunks), upstream (pull-through), local (pushed to its registry API).',
+    help: 'Bytes this node received, by source: peer (verified swarm chunks, and fleet blob streams as they arrive), upstream (pull-through, as it arrives), local (pushed to its registry API).',
     labelNames: ['source'] as const,
     registers: [this.registry],
   })
@@ -173,6 +174,9 @@ export class Metrics {
       this.receivedBytes.inc({ source: 'peer' }, bytes)
       this.chunksVerified.inc()
     })
+    // A blob streamed from the pull-through node or a relay moves no chunks: without this the
+    // edge's received bytes left out every layer that came through the fleet's pull-through.
+    swarm.on('fleet-blob:received', ({ bytes }) => { this.receivedBytes.inc({ source: 'peer' }, bytes) })
     swarm.on('chunk:rejected', () => { this.chunksRejected.inc() })
     swarm.on('peer:banned', () => { this.bans.inc() })
     swarm.on('peer:penalized', ({ kind }) => { this.offences.inc({ kind }) })

@@ -24,6 +24,12 @@ export interface SwarmEvents {
   'peer:penalized': { peer: string, kind: string, detail: string, score: number }
   'chunk:received': { peer: string, object: string, index: number, bytes: number }
   'chunk:rejected': { peer: string, object: string, index: number, reason: string }
+  /**
+   * Bytes of a fleet blob stream (/shoal/fleet-blob/1.0.0) arrived from `peer`, the
+   * pull-through node or a relay. Not yet verified: the blob's sha256 is checked when it ends
+   * (daemon/fleet-blobs.ts), as the upstream's bytes are.
+   */
+  'fleet-blob:received': { peer: string, bytes: number }
   'pull:progress': PullProgress
   'pull:completed': { bundleId: string }
   /** A preheat record from a trusted publisher was accepted (issued here or gossiped). */

@@ -441,7 +441,10 @@ export class Swarm extends SwarmEventEmitter {
       connectRelay: async (peer, addrs, signal) => await this.connectRelay(peer, addrs, signal),
       penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       relayDropped: (detail) => { this.log.info('a relay for a fleet blob was dropped; the pull-through node streams it', { ...detail, digest: query.digest }) },
-      received: (peer, bytes) => { this.transfer.streamed(peer, 'down', bytes) },
+      received: (peer, bytes) => {
+        this.transfer.streamed(peer, 'down', bytes)
+        this.emit('fleet-blob:received', { peer, bytes })
+      },
     }, { signal: anySignal(options.signal, this.stopController.signal) })
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { createMetrics } from '../../src/http/index.js'
 import { GrowingFile } from '../../src/store/index.js'
 import type { FleetBlobResponder, SwarmLogger } from '../../src/swarm/index.js'
 import { FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
@@ -159,6 +160,9 @@ describe('edges relaying a blob they are receiving', () => {
     await file.append(blob.subarray(0, 3 * MiB))
     const direct = [await first.ask(), await second.ask()]
     await Promise.all(direct.map(async r => { await r.reached(1) }))
+    // The edge's /metrics count what arrives from the relay and from the gateway alike.
+    const metrics = createMetrics()
+    metrics.watchSwarm(third.edge.swarm)
     const relayed = await third.ask()
     expect(relayed.relay).toBe(first.edge.swarm.peerId)
     await relayed.reached(MiB)
@@ -171,6 +175,7 @@ describe('edges relaying a blob they are receiving', () => {
     const resumed = uploadedTo(gateway, [third.edge])
     expect(resumed).toBeGreaterThan(0)
     expect(resumed).toBeLessThanOrEqual(size - MiB)
+    expect(await metrics.receivedBytes.get()).toMatchObject({ values: [{ labels: { source: 'peer' }, value: size }] })
   })
 
   it('takes the blob from the gateway when the relay it was pointed at has none of it', async () => {
