@@ -1,8 +1,8 @@
 // Absence notices at scale (issue 11, "a node that stopped is marked stale within a bounded
 // time"): how long after a node stops every other node marks it stale, what that costs, and
 // how a node whose connection dropped (alive) refutes a notice before anyone marks it.
-// Driven by scripts/simulate-gossip.ts; the rules are the daemon's (status-protocol.ts,
-// status-constants.ts): witnesses are the stopped node's neighbours, each waits a random time
+// Driven by scripts/simulate-gossip.ts; the rules are the daemon's (status-witness.ts,
+// status-outbox.ts, status-constants.ts): witnesses are the stopped node's neighbours, each waits a random time
 // up to ABSENCE_WITNESS_DELAY_INTERVALS configured periods and stays silent once it holds
 // ABSENCE_QUORUM notices; a node keeps and passes on at most MAX_ABSENCE_WITNESSES notices per
 // node, each to STATUS_FANOUT random neighbours other than its sender (and to the subject when

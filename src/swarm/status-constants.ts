@@ -3,6 +3,8 @@
  * 5,000 nodes: docs/architecture.md, "Fleet view"; measured by scripts/simulate-gossip.ts.
  */
 
+export const STATUS_PROTOCOL = '/shoal/status/1.0.0'
+
 /** Bundle IDs listed whole per status: a view names what a node holds, it is not an index of it. */
 export const MAX_STATUS_COMPLETE = 32
 /** Bundles listed as arriving, with their progress. */

@@ -4,7 +4,7 @@ import type { PullProgress } from './swarm-events.js'
 import type { Store } from '../store/index.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { PreheatRecordStore } from './preheat-protocol.js'
-import type { StatusSource } from './status-protocol.js'
+import type { StatusSource } from './status-options.js'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
 export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>

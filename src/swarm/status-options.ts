@@ -1,0 +1,61 @@
+import type { Connection, PrivateKey } from '@libp2p/interface'
+import type { StatusBook } from './status-book.js'
+import type { Bytes, NodeStatusFields } from './status-record.js'
+
+/** What the node says about itself each heartbeat (the period is the gossip's to fill in). */
+export type StatusSource = (options: { signal?: AbortSignal }) => Promise<Omit<NodeStatusFields, 'intervalMs'>>
+
+export interface StatusGossipComponents {
+  privateKey: PrivateKey
+  connections: () => Connection[]
+  source: StatusSource
+  /**
+   * Whether a neighbour whose connection dropped still answers a dial (or is not ours to judge,
+   * e.g. banned here). Without it a lost connection is taken as a lost node.
+   */
+  probe?: (peer: string, options: { signal: AbortSignal }) => Promise<boolean>
+  log: { debug: (msg: string, fields?: Record<string, unknown>) => void, warn: (msg: string, fields?: Record<string, unknown>) => void }
+}
+
+export interface StatusGossipInit {
+  /** The heartbeat period of a small fleet (DEFAULT_STATUS_INTERVAL_MS); it grows with the fleet (statusIntervalMs). */
+  intervalMs?: number
+  /** A neighbour sent a forged or malformed status, or too many: the swarm charges it (peer-score.ts). */
+  onInvalid?: (peer: string, why: string) => void
+  /** A status entered the view (a new node, a heartbeat or a change). */
+  onAccepted?: (publisher: string, sequence: number) => void
+  /** A neighbour's notice that it lost a node entered the view (this node's own too). */
+  onAbsence?: (subject: string, witness: string) => void
+  /**
+   * Absence notices' timing, by default from the configured period (ABSENCE_GRACE_INTERVALS,
+   * ABSENCE_WITNESS_DELAY_INTERVALS); tests set them apart from the heartbeat period.
+   */
+  absenceGraceMs?: number
+  witnessDelayMs?: number
+  now?: () => number
+  random?: () => number
+}
+
+/**
+ * What the gossip's parts (the outbox, the digest sync, the witness) share: the gossip's
+ * collaborators and settings, its book, and its running state.
+ */
+export interface StatusGossipContext {
+  readonly components: StatusGossipComponents
+  readonly init: StatusGossipInit
+  readonly book: StatusBook
+  /** This node's peer ID and protobuf-encoded public key. */
+  readonly peerId: string
+  readonly publisherKey: Bytes
+  /** Aborted when the gossip stops (a fresh one at each attach). */
+  readonly signal: AbortSignal
+  /** The configured period, which times absence notices; `intervalMs` is the fleet's adaptive one. */
+  readonly baseIntervalMs: number
+  readonly intervalMs: number
+  now: () => number
+  random: () => number
+  /** Peers with an open connection now. */
+  neighbours: () => string[]
+  /** The local time a record was first heard, from the age its sender reported. */
+  heardAt: (ageMs: number) => number
+}
