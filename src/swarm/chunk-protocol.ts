@@ -1,13 +1,14 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
   CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
-  MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS,
+  MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS, STRANGER_UNREAD_BYTES,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrames } from './framing.js'
 import { GatewaySeeding } from './gateway-seeding.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
+import { ReaderBudget, type StreamGauge } from './reader-budget.js'
 import type { HaveList, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -45,6 +46,8 @@ export interface ChunkServerInit {
   onUploaded: (peer: PeerKey, bytes: number) => void
   /** The asker broke the protocol or would not read what it asked for: the swarm charges it. */
   onOffence?: (peer: PeerKey, kind: 'violation' | 'slow-reader', detail: string) => void
+  /** What a peer that has read nothing may hold unread (STRANGER_UNREAD_BYTES). */
+  strangerUnreadBytes?: number
 }
 
 /** Chunks sent on a connection remembered for the resend window; beyond this the memory starts over. */
@@ -71,9 +74,12 @@ export class ChunkServer {
   private readonly sentCount = new Map<PeerKey, number>()
   /** Takers waiting for the others' queues to empty. */
   private readonly takersWaiting = new Wakers()
+  /** What each asker has not read of what we sent it (a stranger gets a small budget). */
+  readonly budget: ReaderBudget
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {
     const { haveList } = components
+    this.budget = new ReaderBudget({ strangerBytes: init.strangerUnreadBytes ?? STRANGER_UNREAD_BYTES, pollMs: READER_BUDGET_POLL_MS, maxPeers: MAX_REMEMBERED_UPLOADS })
     this.seeding = init.gateway
       ? new GatewaySeeding({
         advertises: (peer, object) => haveList.holding(peer, object) !== undefined,
@@ -109,7 +115,15 @@ export class ChunkServer {
   }
 
   handleStream (stream: Stream, connection: Connection): void {
-    const session = new ServeSession(connection.remotePeer.toString(), connection.id, stream, this, () => {
+    const peer = connection.remotePeer.toString()
+    let open = 0
+    for (const s of this.sessions) if (s.peer === peer) open++
+    if (open >= MAX_CHUNK_STREAMS_PER_PEER) {
+      // More connections each with their streams would multiply what one peer can ask at once.
+      stream.abort(new Error(`more than ${MAX_CHUNK_STREAMS_PER_PEER} chunk streams from one peer`))
+      return
+    }
+    const session = new ServeSession(peer, connection.id, stream, this, () => {
       this.sessions.delete(session)
       this.queuesChanged()
     })
@@ -168,6 +182,8 @@ class ServeSession {
   /** The asker closed its side: answer what is queued, then close ours. */
   private ending = false
   private firstRequest: NodeJS.Timeout | undefined
+  /** What we sent on this stream and what of it the asker has read. */
+  private readonly gauge: StreamGauge
 
   constructor (
     readonly peer: PeerKey,
@@ -188,7 +204,10 @@ class ServeSession {
     // A stream opened and left silent would hold a slot forever.
     this.firstRequest = setTimeout(() => { this.abort(new MessageTimeoutError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
     this.firstRequest.unref()
+    const tracked = server.budget.track(peer, stream)
+    this.gauge = tracked.gauge
     stream.addEventListener('close', (evt) => {
+      tracked.close()
       clearTimeout(this.firstRequest)
       const error = evt.error
       if (error instanceof SlowReaderError) server.init.onOffence?.(peer, 'slow-reader', error.message)
@@ -279,6 +298,14 @@ class ServeSession {
           continue
         }
         while (reading.length < CHUNK_READ_AHEAD && this.queue.length > 0) {
+          // An asker that does not read what it was sent gets no more than its budget
+          // (reader-budget.ts), and nothing is read from disk for it meanwhile. What is read
+          // already goes out first.
+          const ahead = (reading.length + 1) * MAX_CHUNK_RESPONSE_BYTES
+          if (!this.server.budget.hasRoom(this.peer, ahead)) {
+            if (reading.length > 0) break
+            await this.roomWithin(ahead, signal)
+          }
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
           if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
@@ -343,9 +370,23 @@ class ServeSession {
     return { request, result }
   }
 
+  /** Waits until the asker has read enough for `bytes` more; one that reads nothing for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
+  private async roomWithin (bytes: number, signal: AbortSignal): Promise<void> {
+    const deadline = AbortSignal.timeout(CHUNK_SEND_TIMEOUT_MS)
+    try {
+      await this.server.budget.room(this.peer, bytes, AbortSignal.any([signal, deadline]))
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
+      throw err
+    }
+  }
+
   /** Sends a frame; an asker that leaves it unread for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
   private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal): Promise<void> {
     const deadline = AbortSignal.timeout(CHUNK_SEND_TIMEOUT_MS)
+    let length = 0
+    for (const part of Array.isArray(parts) ? parts : [parts]) length += part.byteLength
+    this.gauge.sentBytes(encodeVarint(length).byteLength + length)
     try {
       await sendFrame(this.stream, parts, { signal: AbortSignal.any([signal, deadline]) })
     } catch (err) {

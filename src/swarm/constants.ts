@@ -185,6 +185,16 @@ export const MAX_CONCURRENT_UPLOADS = 16
  */
 export const MAX_CHUNK_STREAMS_PER_CONNECTION = 2
 /**
+ * Chunk bytes a peer that has read nothing of ours may hold unread (reader-budget.ts): two
+ * chunks, so an honest new asker's second chunk goes out while it reads the first. A peer may
+ * hold as much unread as it has read, so an asker that reads outgrows this at once.
+ */
+export const STRANGER_UNREAD_BYTES = 2 * MAX_CHUNK_RESPONSE_BYTES
+/** How often a peer over its reader budget is looked at again while its chunks wait. */
+export const READER_BUDGET_POLL_MS = 20
+/** Chunk streams from one peer, all its connections together (the reader budget is per peer anyway). */
+export const MAX_CHUNK_STREAMS_PER_PEER = 4
+/**
  * A chunk we send must leave the stream's write buffer within this time, or the asker is not
  * reading: its stream is reset (freeing the upload slot it held) and it is charged.
  */

@@ -4,7 +4,7 @@ import { pushTree, verifyStore } from '../../src/store/index.js'
 import { createPeerKey, generateSwarmKey, peerIdOfKey, signRefRecord, type SwarmLogger } from '../../src/swarm/index.js'
 import { RecordBatch, SignedRecord } from '../../src/swarm/pb/swarm-record.pb.js'
 import { REF_PROTOCOL } from '../../src/swarm/ref-protocol.js'
-import { INITIAL_REQUESTS_PER_PEER, MAX_NEW_IDENTITIES_PER_IP, NEW_IDENTITY_INTERVAL_MS } from '../../src/swarm/constants.js'
+import { INITIAL_REQUESTS_PER_PEER, MAX_NEW_IDENTITIES_PER_IP, NEW_IDENTITY_INTERVAL_MS, STRANGER_UNREAD_BYTES } from '../../src/swarm/constants.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { HostilePeer, type ChunkAttack } from './hostile-peer.js'
@@ -232,6 +232,8 @@ describe('one hostile peer', () => {
       console.log(`flood: the gateway sent the attackers ${(toAttackers / MiB).toFixed(1)} MiB of chunks they never read`)
       console.log(`flood: ${identities} identities, ${banned.size} banned (${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ')}), RSS ${growthMiB.toFixed(1)} MiB above the start when the flood ended (peak ${((rssPeak - rssBefore) / MiB).toFixed(1)}; the same pulls without an attacker: ${without.rssGrowthMiB.toFixed(1)} MiB), ${warnings.length} warnings`)
       expect(banned.size).toBeGreaterThanOrEqual(1)
+      // A stranger's budget each (reader-budget.ts): before it, 65-186 MiB in 30 s.
+      expect(toAttackers).toBeLessThanOrEqual(identities * STRANGER_UNREAD_BYTES)
       // The gateway and both edges share this process: what the pulls cost without an
       // attacker (receive buffers, yamux windows) is not the attack's, so the bound is on the rest.
       // Measured when the 30 s flood ends, not at the peak: the peak follows when a starved

@@ -1,0 +1,119 @@
+import { sleep } from '../wait/index.js'
+import type { PeerKey } from './have-list.js'
+import type { Stream } from '@libp2p/interface'
+
+/**
+ * How many chunk bytes we may have sent a peer that it has not read yet. A stranger may hold
+ * only a small budget unread; a peer may hold as much unread as it has read so far. Issue 13's
+ * flood: throwaway identities opened chunk streams, asked for every chunk and never read; each
+ * could hold two yamux windows (2 x 16 MiB) of ours, and a gateway sent 65-186 MiB in 30 s to
+ * identities that read none of it, disk reads, encryption and syscalls taken from the honest
+ * edges. An honest asker reads at once, so its allowance grows with every chunk it takes and
+ * soon exceeds anything the yamux windows let through; a peer that does not read is held to
+ * `strangerBytes`, whatever it claims (advertisements cost nothing to fake; reading does).
+ *
+ * "Read" is what the asker's muxer credited back: yamux returns send window as the data
+ * arrives at the reader (a reader that pauses, or is too busy to take its data, credits
+ * nothing). The stream's send window is yamux's own field (`sendWindowCapacity`, not in
+ * libp2p's Stream type); a stream without one counts only our own write buffer as unread.
+ */
+
+/** yamux's stream fields we read (see above). */
+interface WindowedStream { sendWindowCapacity?: unknown }
+
+/** One chunk stream's account: bytes sent on it, and what of them its reader has not taken. */
+export class StreamGauge {
+  private sent = 0
+  /** The send window when we started: what the reader credits back refills it to here. */
+  private readonly startWindow: number | undefined
+
+  constructor (private readonly stream: Stream) {
+    const window = (stream as WindowedStream).sendWindowCapacity
+    this.startWindow = typeof window === 'number' ? window : undefined
+  }
+
+  /** Counts bytes handed to the stream. */
+  sentBytes (bytes: number): void {
+    this.sent += bytes
+  }
+
+  /** Bytes we sent that the reader has not taken: in our write buffer or out of the send window. */
+  unread (): number {
+    const window = (this.stream as WindowedStream).sendWindowCapacity
+    const inFlight = this.startWindow !== undefined && typeof window === 'number' ? Math.max(0, this.startWindow - window) : 0
+    return Math.min(this.sent, inFlight + this.stream.writeBufferLength)
+  }
+
+  /** Bytes we sent that the reader has taken. */
+  read (): number {
+    return this.sent - this.unread()
+  }
+}
+
+export interface ReaderBudgetInit {
+  /** What a peer that has read nothing yet may hold unread. */
+  strangerBytes: number
+  /** How often a peer over its budget is looked at again (yamux signals no credit unless writes wait on it). */
+  pollMs: number
+  /** Peers whose reads are remembered after their streams closed; beyond this the oldest are forgotten. */
+  maxPeers: number
+}
+
+export class ReaderBudget {
+  private readonly gauges = new Map<PeerKey, Set<StreamGauge>>()
+  /** Bytes read on streams that closed, per peer: a reconnecting reader keeps its allowance. */
+  private readonly readBefore = new Map<PeerKey, number>()
+
+  constructor (private readonly init: ReaderBudgetInit) {}
+
+  /** Starts counting a chunk stream to `peer`; `close` when the stream closes. */
+  track (peer: PeerKey, stream: Stream): { gauge: StreamGauge, close: () => void } {
+    const gauge = new StreamGauge(stream)
+    let set = this.gauges.get(peer)
+    if (set === undefined) {
+      set = new Set()
+      this.gauges.set(peer, set)
+    }
+    set.add(gauge)
+    const close = (): void => {
+      const open = this.gauges.get(peer)
+      if (open?.delete(gauge) !== true) return
+      if (open.size === 0) this.gauges.delete(peer)
+      const read = gauge.read()
+      if (read === 0) return
+      this.readBefore.delete(peer)
+      if (this.readBefore.size >= this.init.maxPeers) this.readBefore.delete(this.readBefore.keys().next().value as PeerKey)
+      this.readBefore.set(peer, (this.readBefore.get(peer) ?? 0) + read)
+    }
+    return { gauge, close }
+  }
+
+  /** Bytes sent to the peer on its open streams that it has not read. */
+  unread (peer: PeerKey): number {
+    let total = 0
+    for (const gauge of this.gauges.get(peer) ?? []) total += gauge.unread()
+    return total
+  }
+
+  /** Bytes the peer has read of ours, open and closed streams together. */
+  read (peer: PeerKey): number {
+    let total = this.readBefore.get(peer) ?? 0
+    for (const gauge of this.gauges.get(peer) ?? []) total += gauge.read()
+    return total
+  }
+
+  /** What the peer may hold unread: the stranger's budget, or as much as it has read. */
+  allowance (peer: PeerKey): number {
+    return Math.max(this.init.strangerBytes, this.read(peer))
+  }
+
+  /** Whether `bytes` more may go to the peer now. */
+  hasRoom (peer: PeerKey, bytes: number): boolean {
+    return this.unread(peer) + bytes <= this.allowance(peer)
+  }
+
+  /** Resolves once `bytes` more may go to the peer; rejects when `signal` aborts first. */
+  async room (peer: PeerKey, bytes: number, signal: AbortSignal): Promise<void> {
+    while (!this.hasRoom(peer, bytes)) await sleep(this.init.pollMs, signal)
+  }
+}
