@@ -3,7 +3,7 @@
 //
 //   node --import tsx scripts/fleet.ts [--nodes 4] [--rate 20mbit] [--delay 10ms] [--loss 0]
 //        [--size 64MiB | --bundle PATH] [--mode shoal|registry] [--faults none|kill|byzantine|partition]
-//        [--out DIR] [--timeout 600]
+//        [--out DIR] [--timeout 600] [--cpu-prof DIR] [--idle-seconds S]
 //   node --import tsx scripts/fleet.ts --cleanup [PREFIX]
 //
 // Needs root. Everything the run creates is removed at the end, also on SIGINT/SIGTERM;

@@ -20,6 +20,10 @@ export interface FleetOptions {
   mdns: boolean
   /** Copies of results and progress lines on stderr. */
   quiet: boolean
+  /** shoal mode: each daemon writes a V8 CPU profile (`node --cpu-prof`) under DIR/<node>/. */
+  cpuProfDir: string | undefined
+  /** shoal mode: seconds every daemon sits idle (all up, bundle pushed) before the pulls, its CPU measured. */
+  idleSeconds: number
 }
 
 export const DEFAULT_OPTIONS: FleetOptions = {
@@ -37,6 +41,8 @@ export const DEFAULT_OPTIONS: FleetOptions = {
   workDir: undefined,
   mdns: true,
   quiet: false,
+  cpuProfDir: undefined,
+  idleSeconds: 0,
 }
 
 export const USAGE = `usage: node --import tsx scripts/fleet.ts [options]     (as root)
@@ -59,6 +65,10 @@ pulling one image at the same moment; results.json, plot.svg and logs in --out.
   --work-dir DIR     where node data goes (default $TMPDIR/shoal-fleet/<run id>)
   --no-mdns          shoal mode: start daemons with --no-mdns (bootstrap and DHT only)
   --quiet            no progress lines on stderr
+  --cpu-prof DIR     shoal mode: every daemon writes a V8 CPU profile into DIR/<node>/
+                     when it stops (split by phase: scripts/fleet-profile.ts)
+  --idle-seconds S   shoal mode: let every daemon idle S seconds before the pulls and
+                     report each one's idle CPU (timers, gossip, discovery) (default 0)
   --cleanup [PREFIX] remove namespaces, processes and work dirs left by earlier runs
                      whose runner is gone (PREFIX defaults to every fleet run);
                      with --force, also those of runs still going
@@ -118,6 +128,13 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
       case '--work-dir': options.workDir = value(); break
       case '--no-mdns': options.mdns = false; break
       case '--quiet': options.quiet = true; break
+      case '--cpu-prof': options.cpuProfDir = value(); break
+      case '--idle-seconds': {
+        const seconds = Number(value())
+        if (!(seconds >= 0 && seconds <= 3600)) throw new UsageError('--idle-seconds is a number of seconds from 0 to 3600')
+        options.idleSeconds = seconds
+        break
+      }
       case '--force': force = true; break
       case '--cleanup':
         cleanup = true
@@ -130,6 +147,9 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
   if (cleanup) return { kind: 'cleanup', prefix: cleanupPrefix, force }
   if (options.mode === 'registry' && options.faults === 'byzantine') {
     throw new UsageError('--faults byzantine needs --mode shoal: a registry client has no peers to be lied to by')
+  }
+  if (options.mode === 'registry' && (options.cpuProfDir !== undefined || options.idleSeconds > 0)) {
+    throw new UsageError('--cpu-prof and --idle-seconds need --mode shoal: they measure the daemons')
   }
   return { kind: 'run', options }
 }

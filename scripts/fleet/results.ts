@@ -21,9 +21,24 @@ export interface NodeResult {
   /** Link-level bytes during the transfer phase (veth counters, headers included). */
   uploadedBytes: number
   downloadedBytes: number
-  /** CPU seconds and peak RSS of this node's daemon (shoal) or pull client (registry, all attempts). */
+  /**
+   * CPU seconds and peak RSS of this node's daemon (shoal: from the pulls' common start to
+   * the last completion) or pull client (registry, all attempts).
+   */
   cpuSeconds: number | null
   peakRssBytes: number | null
+  /** The kernel's part of cpuSeconds (system time; on the bed it includes the emulated network's per-packet work). */
+  systemCpuSeconds?: number | null
+  /** shoal: the daemon's CPU seconds from its spawn until it answered status. */
+  startupCpuSeconds?: number | null
+  /** shoal with --idle-seconds: the daemon's CPU while idle before the pulls, percent of one core. */
+  idleCpuPercent?: number
+  /** shoal edges: CPU seconds from the pulls' start to this edge's own completion (the rest is seeding others). */
+  cpuSecondsToCompletion?: number | null
+  /** Edges: cpuSeconds per GiB of the bundle (what the edge had to receive). */
+  cpuSecondsPerGiB?: number | null
+  /** shoal: CLOCK_MONOTONIC µs (the clock of `node --cpu-prof` samples) of the daemon's spawn, readiness and this edge's completion. */
+  timeline?: { spawnedUs: number, readyUs: number, completedUs: number | null }
   /** How many times the pull was started (more than one after a fault or a failed attempt). */
   attempts: number
   /** The daemon's own counters from `status --json`, when it gives them. */
@@ -73,6 +88,13 @@ export interface FleetResults {
   perNode: NodeResult[]
   processes: ProcessResult[]
   machineCpu: MachineCpu
+  /**
+   * Every watched process's CPU over the transfer phase, as a share of the machine
+   * (100 = every core busy for the whole phase): what the software under test cost.
+   */
+  processesCpuPercent: number | null
+  /** CLOCK_MONOTONIC µs of the pulls' common start and the last completion. */
+  timeline?: { pullsStartedUs: number, transferEndedUs: number }
   faults: FaultResult[]
   options: Record<string, unknown>
   problems: string[]
@@ -93,20 +115,24 @@ export function summaryTable (results: FleetResults): string {
     `delay ${results.delayMs} ms one way, loss ${results.lossPercent}%, bundle ${formatBytes(results.bundleBytes)}`)
   lines.push(`lower bound ${bound === null ? 'n/a (unshaped)' : `${bound.toFixed(2)} s`}; transfer phase ${results.transferSeconds?.toFixed(2) ?? '—'} s; ` +
     `gateway uploaded ${formatBytes(results.gatewayUploadBytes)} (${results.gatewayUploadCopies.toFixed(2)} copies); ` +
-    `busiest second ${results.machineCpu.busiestSecondPercent}% of ${results.machineCpu.cores} cores`)
-  const header = ['node', 'role', 'ip', 'done s', '× bound', 'down', 'up', 'cpu s', 'peak RSS', 'tries', 'verified']
+    `busiest second ${results.machineCpu.busiestSecondPercent}% of ${results.machineCpu.cores} cores; ` +
+    `processes under test ${results.processesCpuPercent?.toFixed(1) ?? '—'}% of the machine over the transfer`)
+  const header = ['node', 'role', 'ip', 'done s', '× bound', 'down', 'down/bundle', 'up', 'cpu s', 'sys s', 'cpu s/GiB', 'start cpu s', 'peak RSS', 'tries', 'verified']
   const rows = results.perNode.map(node => [
     node.name, node.role, node.ip,
     node.completionSeconds?.toFixed(2) ?? (node.role === 'edge' ? 'FAILED' : '—'),
     node.completionOverLowerBound?.toFixed(2) ?? '—',
-    formatBytes(node.downloadedBytes), formatBytes(node.uploadedBytes),
-    node.cpuSeconds?.toFixed(2) ?? '—', node.peakRssBytes === null ? '—' : formatBytes(node.peakRssBytes),
+    formatBytes(node.downloadedBytes), (node.downloadedBytes / results.bundleBytes).toFixed(3), formatBytes(node.uploadedBytes),
+    node.cpuSeconds?.toFixed(2) ?? '—', node.systemCpuSeconds?.toFixed(2) ?? '—', node.cpuSecondsPerGiB?.toFixed(1) ?? '—', node.startupCpuSeconds?.toFixed(2) ?? '—',
+    node.peakRssBytes === null ? '—' : formatBytes(node.peakRssBytes),
     String(node.attempts), node.role === 'byzantine' ? '—' : node.verified ? 'yes' : 'NO',
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
   const fmt = (cells: string[]): string => cells.map((c, i) => i <= 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ').trimEnd()
   lines.push(fmt(header))
   for (const row of rows) lines.push(fmt(row))
+  const idle = results.perNode.filter(n => n.idleCpuPercent !== undefined)
+  if (idle.length > 0) lines.push(`idle before the pulls, CPU % of one core: ${idle.map(n => `${n.name} ${n.idleCpuPercent?.toFixed(2) ?? '—'}`).join(', ')}`)
   for (const p of results.processes) {
     lines.push(`process ${p.name} on ${p.node}: ${p.cpuSeconds?.toFixed(2) ?? '—'} CPU s, peak RSS ${p.peakRssBytes === null ? '—' : formatBytes(p.peakRssBytes)}`)
   }

@@ -94,9 +94,14 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
     const after = transfer.after.get(host)
     const runner = transfer.runners.find(r => r.host === host)
     const completion = runner?.completionSeconds ?? null
+    const name = node?.name ?? `n${host.index}`
+    const atCompletion = transfer.cpuAtCompletion.get(name)
+    const atStart = transfer.cpuAtStart.get(name)
+    const cpuSeconds = node?.cpuSeconds === null || node?.cpuSeconds === undefined ? null : round(node.cpuSeconds, 2)
+    const role = node?.role ?? 'edge'
     perNode.push({
-      name: node?.name ?? `n${host.index}`,
-      role: node?.role ?? 'edge',
+      name,
+      role,
       ip: host.ip,
       namespace: host.ns,
       completionSeconds: completion === null ? null : round(completion, 3),
@@ -105,8 +110,14 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
       problems: node?.problems ?? ['no outcome for this node'],
       uploadedBytes: before === undefined || after === undefined ? 0 : after.txBytes - before.txBytes,
       downloadedBytes: before === undefined || after === undefined ? 0 : after.rxBytes - before.rxBytes,
-      cpuSeconds: node?.cpuSeconds === null || node?.cpuSeconds === undefined ? null : round(node.cpuSeconds, 2),
+      cpuSeconds,
       peakRssBytes: node?.peakRssBytes ?? null,
+      ...(node?.startupCpuSeconds !== undefined ? { startupCpuSeconds: node.startupCpuSeconds === null ? null : round(node.startupCpuSeconds, 2) } : {}),
+      ...(node?.idleCpuPercent !== undefined ? { idleCpuPercent: round(node.idleCpuPercent, 2) } : {}),
+      systemCpuSeconds: transfer.systemSeconds.has(name) && cpuSeconds !== null ? round(transfer.systemSeconds.get(name) ?? 0, 2) : null,
+      cpuSecondsToCompletion: atCompletion === undefined || atStart === undefined ? null : round(atCompletion - atStart, 2),
+      cpuSecondsPerGiB: role === 'edge' && cpuSeconds !== null ? round(cpuSeconds / (source.bytes / GIB), 1) : null,
+      ...(node?.timeline !== undefined ? { timeline: { ...node.timeline, completedUs: transfer.completedUs.get(name) ?? null } } : {}),
       attempts: runner?.attempts ?? 0,
       ...(node?.daemonStats !== undefined ? { daemonStats: node.daemonStats } : {}),
     })
@@ -155,10 +166,25 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
     perNode,
     processes: outcome.processes.map(p => ({ ...p, cpuSeconds: p.cpuSeconds === null ? null : round(p.cpuSeconds, 2) })),
     machineCpu: transfer.machineCpu,
+    processesCpuPercent: processesCpuPercent(outcome, transfer.seconds, transfer.machineCpu.cores),
+    timeline: { pullsStartedUs: transfer.startedUs, transferEndedUs: transfer.endedUs },
     faults,
     options: { ...options },
     problems: outcome.problems,
   }
+}
+
+const GIB = 1024 ** 3
+
+/** The processes' CPU over the transfer as a share of the whole machine; null if one was not measured. */
+function processesCpuPercent (outcome: ModeOutcome, seconds: number, cores: number): number | null {
+  if (outcome.processes.length === 0 || seconds <= 0) return null
+  let total = 0
+  for (const p of outcome.processes) {
+    if (p.cpuSeconds === null) return null
+    total += p.cpuSeconds
+  }
+  return round(100 * total / (seconds * cores), 1)
 }
 
 const PACKAGE_OF: Record<string, string> = {

@@ -7,7 +7,12 @@ import { availableParallelism } from 'node:os'
 const CLOCK_TICKS_PER_SECOND = 100
 const SAMPLE_INTERVAL_MS = 1000
 
-export interface ProcessUsage { cpuSeconds: number, peakRssBytes: number }
+export interface ProcessUsage {
+  cpuSeconds: number
+  /** The kernel's share of cpuSeconds: on the bed it includes sending each packet through veth, bridge, tc and the delay queue. */
+  systemSeconds: number
+  peakRssBytes: number
+}
 
 export interface MachineCpu {
   cores: number
@@ -39,9 +44,10 @@ export async function readProcessUsage (pid: number): Promise<ProcessUsage | und
     // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-    const ticks = Number(rest[11]) + Number(rest[12])
+    const user = Number(rest[11])
+    const system = Number(rest[12])
     const hwm = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)
-    return { cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND, peakRssBytes: hwm === null ? 0 : Number(hwm[1]) * 1024 }
+    return { cpuSeconds: (user + system) / CLOCK_TICKS_PER_SECOND, systemSeconds: system / CLOCK_TICKS_PER_SECOND, peakRssBytes: hwm === null ? 0 : Number(hwm[1]) * 1024 }
   } catch {
     return undefined
   }
@@ -68,7 +74,7 @@ export class Sampler {
 
   watch (name: string, pid: number): void {
     const pids = this.watched.get(name) ?? new Map<number, ProcessUsage>()
-    pids.set(pid, pids.get(pid) ?? { cpuSeconds: 0, peakRssBytes: 0 })
+    pids.set(pid, pids.get(pid) ?? { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0 })
     this.watched.set(name, pids)
   }
 
@@ -87,12 +93,14 @@ export class Sampler {
     const pids = this.watched.get(name)
     if (pids === undefined) return undefined
     let cpuSeconds = 0
+    let systemSeconds = 0
     let peakRssBytes = 0
     for (const usage of pids.values()) {
       cpuSeconds += usage.cpuSeconds
+      systemSeconds += usage.systemSeconds
       peakRssBytes = Math.max(peakRssBytes, usage.peakRssBytes)
     }
-    return { cpuSeconds, peakRssBytes }
+    return { cpuSeconds, systemSeconds, peakRssBytes }
   }
 
   private async sample (): Promise<void> {
@@ -119,6 +127,15 @@ export class Sampler {
       perSecondPercent: this.perSecond.map(p => round(p, 1)),
     }
   }
+}
+
+/**
+ * Now on CLOCK_MONOTONIC, in microseconds: the clock V8 stamps CPU profile samples with
+ * (`node --cpu-prof`), the same for every process on the machine, so the runner's phase
+ * boundaries cut the daemons' profiles without any clock translation.
+ */
+export function monotonicUs (): number {
+  return Number(process.hrtime.bigint() / 1000n)
 }
 
 export function round (value: number, digits: number): number {

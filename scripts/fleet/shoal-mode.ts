@@ -14,8 +14,9 @@ import { fileURLToPath } from 'node:url'
 import { tcpReachable, type Host } from './bed.js'
 import { compareWithSource } from './bundle.js'
 import { EdgeRunner } from './edges.js'
-import { inNetns, run, waitFor, type RunResult, type Service } from './proc.js'
+import { inNetns, run, sleep, waitFor, type RunResult, type Service } from './proc.js'
 import type { ProcessResult, Role } from './results.js'
+import { monotonicUs, readProcessUsage } from './sampler.js'
 import { runTransfer, type ModeContext, type ModeOutcome, type NodeOutcome } from './transfer.js'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -67,6 +68,11 @@ interface Daemon {
   peerId: string
   bootstrap: string | undefined
   env: NodeJS.ProcessEnv
+  /** CLOCK_MONOTONIC µs when it was spawned and when it first answered status. */
+  spawnedUs: number
+  readyUs: number
+  /** CPU seconds it spent from its spawn until it answered status: its start-up. */
+  startupCpuSeconds: number | null
 }
 
 export async function runShoalMode (context: ModeContext): Promise<ModeOutcome> {
@@ -142,6 +148,7 @@ export async function runShoalMode (context: ModeContext): Promise<ModeOutcome> 
     : options.faults === 'partition' && victim !== undefined ? { victim, kind: 'partition' as const, crash: async () => '' } : undefined
 
   const watched = [...daemons.values()].map(d => d.name)
+  const idleCpuPercent = await measureIdle(context, watched)
   const transfer = await runTransfer({ context, runners, watched, fault })
 
   // Online checks while every daemon still runs: re-hash through the daemon, and its own counters.
@@ -167,8 +174,12 @@ export async function runShoalMode (context: ModeContext): Promise<ModeOutcome> 
       name: daemon.name,
       verified: false,
       problems: nodeProblems,
-      cpuSeconds: usage === undefined ? null : usage.cpuSeconds - (transfer.cpuAtStart.get(daemon.name) ?? 0),
+      // The transfer phase only: the verify and status calls above cost the daemon a re-hash.
+      cpuSeconds: usage === undefined ? null : (transfer.cpuAtEnd.get(daemon.name) ?? usage.cpuSeconds) - (transfer.cpuAtStart.get(daemon.name) ?? 0),
       peakRssBytes: usage?.peakRssBytes ?? null,
+      startupCpuSeconds: daemon.startupCpuSeconds,
+      ...(idleCpuPercent.has(daemon.name) ? { idleCpuPercent: idleCpuPercent.get(daemon.name) } : {}),
+      timeline: { spawnedUs: daemon.spawnedUs, readyUs: daemon.readyUs },
       daemonStats,
     })
   }))
@@ -205,11 +216,19 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   const dataDir = join(workDir, 'nodes', name, 'data')
   await mkdir(dataDir, { recursive: true })
   apiSockets.set(host.ns, join(dataDir, 'api.sock'))
-  const command = [process.execPath, SHOAL_BIN, 'daemon', '--data', dataDir, '--registry', `${host.ip}:${API_PORT}`, '--listen', `/ip4/${host.ip}/tcp/${P2P_PORT}`]
+  const nodeFlags: string[] = []
+  if (options.cpuProfDir !== undefined) {
+    // Written when the daemon exits after SIGTERM; a restarted daemon adds a second file.
+    const profileDir = resolve(options.cpuProfDir, name)
+    await mkdir(profileDir, { recursive: true })
+    nodeFlags.push('--cpu-prof', '--cpu-prof-dir', profileDir)
+  }
+  const command = [process.execPath, ...nodeFlags, SHOAL_BIN, 'daemon', '--data', dataDir, '--registry', `${host.ip}:${API_PORT}`, '--listen', `/ip4/${host.ip}/tcp/${P2P_PORT}`]
   if (role === 'gateway') command.push('--gateway')
   if (bootstrap !== undefined) command.push('--bootstrap', bootstrap)
   if (!options.mdns) command.push('--no-mdns')
   context.log(`starting the ${role} daemon ${name} on ${host.ip}`)
+  const spawnedUs = monotonicUs()
   const service = await services.start(`daemon ${name}`, inNetns(host.ns, command), { logFile: join(logDir, `${name}.daemon.log`), env: { ...process.env, ...env } })
   sampler.watch(name, service.pid)
   const status = await waitFor(`${name}'s daemon to answer status`, async () => {
@@ -221,7 +240,32 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
     const parsed = JSON.parse(result.stdout) as StatusJson
     return typeof parsed.peerId === 'string' && parsed.peerId !== '' ? parsed : undefined
   }, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 300, signal })
-  return { host, name, role, dataDir, service, peerId: status.peerId, bootstrap, env }
+  const readyUs = monotonicUs()
+  const startup = await readProcessUsage(service.pid)
+  return { host, name, role, dataDir, service, peerId: status.peerId, bootstrap, env, spawnedUs, readyUs, startupCpuSeconds: startup?.cpuSeconds ?? null }
+}
+
+/**
+ * With --idle-seconds: every daemon up, connected and holding (or wanting) nothing new for
+ * that long; what each spends meanwhile is its fixed cost (timers, gossip, discovery), as
+ * a percentage of one core.
+ */
+async function measureIdle (context: ModeContext, watched: string[]): Promise<Map<string, number>> {
+  const { options, sampler, signal } = context
+  const percent = new Map<string, number>()
+  if (options.idleSeconds <= 0) return percent
+  context.log(`idling ${options.idleSeconds} s`)
+  await sampler.refresh()
+  const before = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
+  const began = performance.now()
+  await sleep(options.idleSeconds * 1000, signal)
+  await sampler.refresh()
+  const seconds = (performance.now() - began) / 1000
+  for (const name of watched) {
+    const after = sampler.usage(name)?.cpuSeconds
+    if (after !== undefined) percent.set(name, 100 * (after - (before.get(name) ?? 0)) / seconds)
+  }
+  return percent
 }
 
 /** Each host's daemon's control socket (in its data dir), by network namespace. */

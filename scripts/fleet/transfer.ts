@@ -6,7 +6,7 @@ import { atHalfProgress, partition, type EdgeRunner, type FaultContext, type Inj
 import type { FleetOptions } from './options.js'
 import type { Services } from './proc.js'
 import type { FaultResult, ProcessResult, Role } from './results.js'
-import type { MachineCpu, Sampler } from './sampler.js'
+import { monotonicUs, type MachineCpu, type Sampler } from './sampler.js'
 
 export interface ModeContext {
   runId: string
@@ -29,6 +29,12 @@ export interface NodeOutcome {
   problems: string[]
   cpuSeconds: number | null
   peakRssBytes: number | null
+  /** CPU seconds from the process's spawn until it was ready (shoal: answered status). */
+  startupCpuSeconds?: number | null
+  /** With --idle-seconds: CPU while idle before the pulls, percent of one core. */
+  idleCpuPercent?: number
+  /** CLOCK_MONOTONIC µs of its spawn and readiness (the clock of `node --cpu-prof` samples). */
+  timeline?: { spawnedUs: number, readyUs: number }
   daemonStats?: Record<string, unknown>
 }
 
@@ -51,6 +57,16 @@ export interface TransferOutcome {
   machineCpu: MachineCpu
   /** CPU seconds of each watched process at the start, to report what the transfer cost. */
   cpuAtStart: Map<string, number>
+  /** CPU seconds of each watched process when the last pull completed. */
+  cpuAtEnd: Map<string, number>
+  /** The kernel's part of each watched process's CPU over the transfer. */
+  systemSeconds: Map<string, number>
+  /** CPU seconds of an edge's watched process when its own pull completed. */
+  cpuAtCompletion: Map<string, number>
+  /** CLOCK_MONOTONIC µs: the pulls' common start, each edge's completion, the transfer's end. */
+  startedUs: number
+  completedUs: Map<string, number>
+  endedUs: number
   fault: (InjectedFault & { node: string }) | undefined
 }
 
@@ -70,13 +86,23 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
   for (const host of bed.hosts) before.set(host, await bed.counters(host, signal))
   await sampler.refresh()
   const cpuAtStart = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
+  const systemAtStart = new Map(watched.map(name => [name, sampler.usage(name)?.systemSeconds ?? 0]))
   sampler.start()
 
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutSeconds * 1000)])
+  const cpuAtCompletion = new Map<string, number>()
+  const completedUs = new Map<string, number>()
   const t0 = performance.now()
+  const startedUs = monotonicUs()
   context.log(`starting ${runners.length} pulls`)
   const pulls = runners.map(async runner => {
     await runner.run(t0, deadline)
+    if (runner.done) {
+      completedUs.set(runner.name, monotonicUs())
+      await sampler.refresh(runner.name)
+      const usage = sampler.usage(runner.name)
+      if (usage !== undefined) cpuAtCompletion.set(runner.name, usage.cpuSeconds)
+    }
     context.log(runner.done ? `${runner.name} complete at ${runner.completionSeconds?.toFixed(2)} s` : `${runner.name} did not complete`)
   })
   let injected: TransferOutcome['fault']
@@ -91,11 +117,14 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
   await Promise.all(pulls)
   await faultTask.catch((err: unknown) => { injected = { atSeconds: null, detail: `fault injection failed: ${(err as Error).message}`, node: fault?.victim.name ?? '?' } })
   const seconds = (performance.now() - t0) / 1000
+  const endedUs = monotonicUs()
   signal.throwIfAborted()
 
   await sampler.refresh()
+  const cpuAtEnd = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
+  const systemSeconds = new Map(watched.map(name => [name, (sampler.usage(name)?.systemSeconds ?? 0) - (systemAtStart.get(name) ?? 0)]))
   const machineCpu = await sampler.stop()
   const after = new Map<Host, LinkCounters>()
   for (const host of bed.hosts) after.set(host, await bed.counters(host, signal))
-  return { runners, seconds, timedOut: runners.some(r => !r.done), before, after, machineCpu, cpuAtStart, fault: injected }
+  return { runners, seconds, timedOut: runners.some(r => !r.done), before, after, machineCpu, cpuAtStart, cpuAtEnd, systemSeconds, cpuAtCompletion, startedUs, completedUs, endedUs, fault: injected }
 }

@@ -159,6 +159,26 @@ describe.skipIf(!daemon.available)('fleet, shoal mode', () => {
       expect(edge.downloadedBytes, `${edge.name} received ${edge.downloadedBytes} bytes on the wire for a ${results.bundleBytes}-byte bundle`).toBeLessThan(results.bundleBytes * 1.1)
     }
     expect(results.processes).toHaveLength(options.nodes)
+    // The CPU accounting of the bed: start-up apart from the transfer, and the phase
+    // boundaries on the clock `--cpu-prof` samples use, in the order they happened.
+    const run = results.timeline
+    expect(run).toBeDefined()
+    expect(results.processesCpuPercent).toBeGreaterThan(0)
+    for (const node of results.perNode) {
+      expect(node.startupCpuSeconds).toBeGreaterThan(0)
+      expect(node.systemCpuSeconds).toBeGreaterThanOrEqual(0)
+      expect(node.systemCpuSeconds).toBeLessThanOrEqual(node.cpuSeconds ?? 0)
+      const own = node.timeline
+      expect(own).toBeDefined()
+      if (own === undefined || run === undefined) continue
+      expect(own.spawnedUs).toBeLessThan(own.readyUs)
+      expect(own.readyUs).toBeLessThanOrEqual(run.pullsStartedUs)
+      if (node.role !== 'edge') continue
+      expect(own.completedUs).toBeGreaterThan(run.pullsStartedUs)
+      expect(own.completedUs).toBeLessThanOrEqual(run.transferEndedUs)
+      expect(node.cpuSecondsToCompletion).toBeLessThanOrEqual((node.cpuSeconds ?? 0) + 0.01)
+      expect(node.cpuSecondsPerGiB).toBeCloseTo((node.cpuSeconds ?? 0) / (results.bundleBytes / 1024 ** 3), 0)
+    }
     expect(await findLeftovers(runId)).toEqual(NO_LEFTOVERS)
   }, SHOAL_TEST_TIMEOUT_MS)
 })
