@@ -1,3 +1,5 @@
+import { CodedError } from '../errors/index.js'
+
 /** What went wrong talking to a bucket; callers branch on `code`. */
 export type BucketErrorCode =
   | 'STORE_URL_INVALID'
@@ -12,14 +14,12 @@ export type BucketErrorCode =
   | 'BUCKET_ENDPOINT_FAILED'
   | 'BUCKET_BAD_RESPONSE'
 
-export class BucketError extends Error {
-  readonly code: BucketErrorCode
+export class BucketError extends CodedError<BucketErrorCode> {
+  override name = 'BucketError'
   /** The HTTP status of the last answer, when there was one. */
   readonly status: number | undefined
   constructor (code: BucketErrorCode, message: string, options?: ErrorOptions & { status?: number }) {
-    super(message, options)
-    this.name = 'BucketError'
-    this.code = code
+    super(code, message, options)
     this.status = options?.status
   }
 }

@@ -1,11 +1,8 @@
+import { CodedError } from '../errors/index.js'
+
 /** Base of every manifest error: callers branch on `code`. */
-export class ManifestError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-    this.name = 'ManifestError'
-  }
+export class ManifestError extends CodedError {
+  override name = 'ManifestError'
 }
 
 export class UnsafePathError extends ManifestError {

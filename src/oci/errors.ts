@@ -1,8 +1,11 @@
+import type { ErrorCode } from '../errors/index.js'
+
 // One class per failure. Callers branch on `code` (stable, documented in index.ts)
 // or `name`; messages are for a person: what, where, expected vs found, what to do.
 
 export abstract class OciError extends Error {
-  abstract readonly code: string
+  /** A code of the catalogue (src/errors). */
+  abstract readonly code: ErrorCode
 }
 
 /** `oci-layout` missing or wrong, or something under `blobs/` that is not a blob file. */

@@ -1,11 +1,8 @@
+import { CodedError } from '../errors/index.js'
+
 /** Base of every store error: callers branch on `code`. */
-export class StoreError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-    this.name = 'StoreError'
-  }
+export class StoreError extends CodedError {
+  override name = 'StoreError'
 }
 
 export class BundleNotFoundError extends StoreError {

@@ -1,11 +1,8 @@
+import { CodedError } from '../errors/index.js'
+
 /** Base of every swarm error: callers branch on `code`. */
-export class SwarmError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-    this.name = 'SwarmError'
-  }
+export class SwarmError extends CodedError {
+  override name = 'SwarmError'
 }
 
 /** A remote peer broke the wire protocol; the stream it used is reset. */

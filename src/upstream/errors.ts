@@ -1,11 +1,8 @@
+import { CodedError } from '../errors/index.js'
+
 /** Base of every upstream error: callers (the HTTP layer) branch on `code`. */
-export class UpstreamError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: ErrorOptions) {
-    super(message, options)
-    this.code = code
-    this.name = 'UpstreamError'
-  }
+export class UpstreamError extends CodedError {
+  override name = 'UpstreamError'
 }
 
 /** The upstream answered 404: it does not have this manifest or blob. */
