@@ -52,6 +52,12 @@ export interface RecordSyncComponents {
 export interface RecordSyncInit {
   /** A neighbour sent an invalid record or too many: the swarm charges it (peer-score.ts). */
   onInvalid?: (peer: string, why: string) => void
+  /**
+   * A neighbour sent a record that does not even decode: a broken message, charged as a
+   * protocol violation (a flood of garbage records banned only after ten of them).
+   * Without it, `onInvalid` is told.
+   */
+  onMalformed?: (peer: string, why: string) => void
   /** Sending our records to a new neighbour failed (the store may be closing). */
   onSendAllFailed?: (err: unknown) => void
   now?: () => number
@@ -146,21 +152,29 @@ export class RecordSync<V extends SyncedRecord> {
       this.init.onInvalid?.(from, `sent ${records.length} ${this.kind.name} records, more than its allowance of ${allowed}`)
     }
     const accepted: Uint8Array[] = []
-    for (const signed of records.slice(0, allowed)) {
-      const record = await this.apply(signed, from)
-      if (record !== undefined) accepted.push(record.signed)
+    for (let i = 0; i < allowed; i++) {
+      const outcome = await this.apply(records[i] as Uint8Array, from)
+      if (outcome === 'refused') {
+        // An honest neighbour passes on only records it verified itself: one that fails came
+        // from a broken or hostile sender, and the rest of its batch is dropped unread (a
+        // flood of invalid records cost a decode, an error and a charge per record).
+        this.counts.invalid += allowed - i - 1
+        break
+      }
+      if (outcome !== undefined) accepted.push(outcome.signed)
     }
     if (accepted.length > 0) await this.broadcast(accepted, from)
   }
 
-  private async apply (signed: Uint8Array, from: string): Promise<V | undefined> {
+  /** The record if it is news to keep and pass on; 'refused' when it was invalid (charged). */
+  private async apply (signed: Uint8Array, from: string): Promise<V | 'refused' | undefined> {
     let pending: PendingRecord<V>
     let record: V
     try {
       pending = this.kind.open(signed)
     } catch (err) {
-      this.refused(from, err)
-      return undefined
+      this.refused(from, err, true)
+      return 'refused'
     }
     if (!this.components.trusted.has(pending.publisher)) {
       // Not charged: a neighbour with a wider --trust list relays such records honestly.
@@ -172,8 +186,8 @@ export class RecordSync<V extends SyncedRecord> {
       this.counts.verified++
       record = await pending.verify()
     } catch (err) {
-      this.refused(from, err)
-      return undefined
+      this.refused(from, err, false)
+      return 'refused'
     }
     if (record.sequence > this.now() + this.kind.maxClockAheadMs) {
       // A trusted publisher whose clock (or key) went wrong: refused, and worth a warning.
@@ -199,11 +213,13 @@ export class RecordSync<V extends SyncedRecord> {
     }
   }
 
-  private refused (from: string, err: unknown): void {
+  private refused (from: string, err: unknown, malformed: boolean): void {
     this.counts.invalid++
     // Logged by the swarm's penalty (once per peer at warn), not once per record.
     this.components.log.debug(`${this.kind.name} record refused`, { from, err })
-    this.init.onInvalid?.(from, err instanceof Error ? err.message : String(err))
+    const why = err instanceof Error ? err.message : String(err)
+    if (malformed && this.init.onMalformed !== undefined) this.init.onMalformed(from, why)
+    else this.init.onInvalid?.(from, why)
   }
 
   private async send (connection: Connection, records: Uint8Array[]): Promise<void> {

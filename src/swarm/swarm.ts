@@ -136,6 +136,7 @@ export class Swarm extends SwarmEventEmitter {
     const records = { trusted: this.trusted, connections: () => this.node?.getConnections() ?? [], log: this.log }
     this.refs = new RefSync(this.store, records, {
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+      onMalformed: (peer, why) => { this.penalize(peer, 'violation', `ref records: ${why}`) },
       onSendAllFailed: (err) => { this.sendAllFailed('ref', err) },
     })
     this.preheatStore = components.preheats
@@ -143,6 +144,7 @@ export class Swarm extends SwarmEventEmitter {
       ? undefined
       : new PreheatSync(components.preheats, records, {
         onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
+        onMalformed: (peer, why) => { this.penalize(peer, 'violation', `preheat records: ${why}`) },
         onSendAllFailed: (err) => { this.sendAllFailed('preheat', err) },
         onAccepted: (record) => { this.emit('preheat:accepted', record) },
       })

@@ -400,6 +400,26 @@ describe('one hostile peer', () => {
       await peer.stop()
     }
   })
+  it('row 8: a batch of records that do not decode is charged once, as a broken message, and read no further', async () => {
+    const edge = await node()
+    const peer = await HostilePeer.start()
+    try {
+      const connection = await peer.connect(edge.address)
+      const charges: string[] = []
+      edge.swarm.on('peer:penalized', (e) => { if (e.peer === peer.peerId) charges.push(e.kind) })
+      const charged = nextEvent(edge.swarm, 'peer:penalized', e => e.peer === peer.peerId, 20_000)
+      await peer.floodInvalidRefs(connection, 1, 400)
+      expect((await charged).kind).toBe('violation')
+      await waitUntil(() => edge.swarm.refStats().invalid >= 400, 20_000)
+      // One looked at and charged; the other 399 dropped unread (each used to cost a decode,
+      // an error and a charge: a flood identity was banned only after ten of them).
+      expect(edge.swarm.refStats()).toMatchObject({ verified: 0, untrusted: 0, invalid: 400 })
+      expect(charges).toEqual(['violation'])
+    } finally {
+      await peer.stop()
+    }
+  })
+
   it('row 8: records from publishers outside --trust cost no signature check; a sender past its allowance is charged', async () => {
     const publisher = await createPeerKey()
     const edge = await node({ trust: [peerIdOfKey(publisher)] })
