@@ -9,6 +9,17 @@ export const CHUNK_PROTOCOL = '/shoal/chunk/1.0.0'
 export const DHT_PROTOCOL = '/shoal/kad/1.0.0'
 /** mDNS service name; shoal daemons answer only each other, not every libp2p node on the LAN. */
 export const MDNS_SERVICE_TAG = '_shoal._udp.local'
+/**
+ * How often a daemon asks the LAN who is there (libp2p's default: 10 s). Every daemon answers
+ * every query to the whole LAN, so one query costs each of N daemons an answer and N answers
+ * to parse and merge into its peer store: N² per interval per daemon, for nothing once the
+ * fleet is connected (the fleet bed, 8 hosts, idle: 1.9% of a core per daemon with 10 s,
+ * 0.55% without mDNS). A daemon queries at start, which finds every daemon already up, and
+ * every daemon that starts later finds it the same way: the periodic query only repairs a
+ * lost datagram or a partition, for which a minute is soon enough (bootstrap peers and the
+ * DHT redial too).
+ */
+export const MDNS_QUERY_INTERVAL_MS = 60_000
 
 // ---- message sizes (every frame is length-prefixed; a larger prefix resets the stream) --
 
@@ -239,8 +250,16 @@ export const MAX_NEIGHBOURS = 64
 /** A 16 MiB yamux window on both ends took a stream from ~250 to ~510 MB/s on loopback. */
 export const YAMUX_WINDOW_BYTES = 16 * 1024 * 1024
 /**
- * libp2p pings each connection every 10 s and by default drops it when a reply takes 5 s;
- * on a full link the ping waits behind megabytes of chunks, so busy links were dropped.
+ * libp2p pings each connection every 10 s by default; each ping is a new stream on both
+ * ends (multistream-select, a peer-store write of the protocol, a logger): on the fleet bed
+ * the largest fixed cost of an idle daemon after mDNS. A dead TCP peer (a killed process)
+ * resets its connections at once; the ping is only for a host that vanished, and the
+ * timeout below already gives it 30–120 s, so 30 s between pings changes little there.
+ */
+export const CONNECTION_PING_INTERVAL_MS = 30_000
+/**
+ * libp2p by default drops a connection whose ping reply takes 5 s; on a full link the
+ * ping waits behind megabytes of chunks, so busy links were dropped.
  */
 export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
 export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000

@@ -9,8 +9,8 @@ import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import {
-  CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, INBOUND_UPGRADE_TIMEOUT_MS, MAX_NEIGHBOURS, MAX_PENDING_UPGRADES,
-  MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
+  CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, INBOUND_UPGRADE_TIMEOUT_MS, MAX_NEIGHBOURS, MAX_PENDING_UPGRADES,
+  MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
 import { aesPreSharedKey } from './psk-protector.js'
 import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
@@ -55,7 +55,7 @@ function protector (init: NodeInit): Libp2pOptions['connectionProtector'] {
 export async function createNode (init: NodeInit): Promise<ShoalNode> {
   const window = init.yamuxWindowBytes ?? YAMUX_WINDOW_BYTES
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
-  if (init.mdns) peerDiscovery.push(mdns({ serviceTag: init.mdnsServiceTag ?? MDNS_SERVICE_TAG, interval: init.mdnsIntervalMs }))
+  if (init.mdns) peerDiscovery.push(mdns({ serviceTag: init.mdnsServiceTag ?? MDNS_SERVICE_TAG, interval: init.mdnsIntervalMs ?? MDNS_QUERY_INTERVAL_MS }))
   if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
   return await createLibp2p({
     privateKey: init.privateKey,
@@ -86,6 +86,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
     connectionMonitor: {
+      pingInterval: CONNECTION_PING_INTERVAL_MS,
       // FACTS.md: a ping waits behind the chunks queued on a busy link; the default 5 s
       // timeout dropped exactly the connections that were working hardest.
       pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS, maxTimeout: CONNECTION_PING_MAX_TIMEOUT_MS },
