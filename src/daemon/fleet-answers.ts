@@ -1,5 +1,3 @@
-import { open } from 'node:fs/promises'
-import { sha256Hex } from '../hash/index.js'
 import {
   imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType,
   type IncomingBlob, type RepositoryName, type Sha256Digest,
@@ -45,17 +43,17 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
         logger.info('resolved a tag for the fleet', { ref: imageRefOf(name, query.reference), digest: digest.digest, for: from })
       }
       if (digest === undefined) return { status: 'not-found', reason: 'no ref here names this tag, and this node has no upstream for its registry' }
-      const bytes = await readWhole(store, digest.hex)
+      const bytes = await store.readDocument(digest.hex, MAX_MANIFEST_BYTES)
       if (bytes === undefined) return { status: 'not-found', reason: `the manifest ${digest.digest} is not held whole here` }
       return { status: 'resolved', digest: digest.digest, mediaType: servedMediaType(bytes) ?? '', manifest: bytes }
     }
     const digest = parseDigest(query.reference)
-    let object = await wholeObject(store, digest.hex)
+    let object = await store.wholeObjectBySha256(digest.hex)
     if (object === undefined && upstream !== undefined) {
       if (query.manifest === true) await upstream.manifestByDigest(name, digest, signal)
       else await upstream.blob(name, digest, signal)
       logger.info('pulled through for the fleet', { name: name.path, digest: digest.digest, for: from })
-      object = await wholeObject(store, digest.hex)
+      object = await store.wholeObjectBySha256(digest.hex)
     }
     if (object === undefined) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
     const bundleId = await smallestBundleWith(store, object) ?? (await commitBlobBundle(store, { sha256: digest.hex, object: object.hash, size: object.size }, { signal })).bundleId
@@ -83,7 +81,7 @@ export async function answerFleetBlob (components: FleetAnswerComponents, query:
   if (typeof name === 'string') return { status: 'not-found', reason: name }
   const digest = parseDigest(query.digest)
   try {
-    const held = await wholeObject(store, digest.hex)
+    const held = await store.wholeObjectBySha256(digest.hex)
     if (held !== undefined) return { status: 'stream', bytes: (await GrowingFile.whole(store.objectPath(held.hash))).reader() }
     const incoming = await components.incoming?.(digest, signal)
     if (incoming !== undefined) {
@@ -112,22 +110,6 @@ function nameOf (query: { registry: string, repository: string }): RepositoryNam
   }
 }
 
-async function wholeObject (store: Store, hex: string): Promise<{ hash: string, size: number } | undefined> {
-  const hash = await store.objectBySha256(hex)
-  if (hash === undefined) return undefined
-  try {
-    const file = await open(store.objectPath(hash), 'r')
-    try {
-      return { hash, size: (await file.stat()).size }
-    } finally {
-      await file.close()
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-}
-
 /** The bundle naming `object` with the fewest bytes: an asker that wants one blob gets little else with it. */
 async function smallestBundleWith (store: Store, object: { hash: string }): Promise<string | undefined> {
   let best: { id: string, bytes: number } | undefined
@@ -139,17 +121,4 @@ async function smallestBundleWith (store: Store, object: { hash: string }): Prom
     if (best === undefined || bytes < best.bytes) best = { id, bytes }
   }
   return best?.id
-}
-
-/** A manifest held whole here, checked against its digest; undefined otherwise. */
-async function readWhole (store: Store, hex: string): Promise<Buffer | undefined> {
-  const object = await wholeObject(store, hex)
-  if (object === undefined || object.size > MAX_MANIFEST_BYTES) return undefined
-  const file = await open(store.objectPath(object.hash), 'r')
-  try {
-    const bytes = await file.readFile()
-    return sha256Hex(bytes) === hex ? bytes : undefined
-  } finally {
-    await file.close()
-  }
 }

@@ -1,5 +1,3 @@
-import { open } from 'node:fs/promises'
-import { sha256Hex } from '../hash/index.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
 import {
   commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type ManifestDocument, type PulledThroughImage,
@@ -109,7 +107,7 @@ export class ImageAssembler {
 
   private async tryCommit (image: PendingImage): Promise<void> {
     const { store } = this.init
-    const bytes = await readHeld(store, image.digest.slice('sha256:'.length))
+    const bytes = await store.readDocument(image.digest.slice('sha256:'.length), MAX_MANIFEST_BYTES)
     if (bytes === undefined) return
     const document = parseManifestDocument(bytes, image.mediaType)
     const parts = await heldParts(store, document)
@@ -180,7 +178,7 @@ async function heldParts (store: Store, document: ManifestDocument, depth = 0): 
     const blob = await heldBlob(store, reference)
     if (blob === undefined) continue
     blobs.push(blob)
-    const bytes = await readHeld(store, reference.digest.hex)
+    const bytes = await store.readDocument(reference.digest.hex, MAX_MANIFEST_BYTES)
     if (bytes === undefined) continue
     const child = await heldParts(store, parseManifestDocument(bytes, reference.mediaType), depth + 1)
     if (child === undefined) continue
@@ -190,22 +188,3 @@ async function heldParts (store: Store, document: ManifestDocument, depth = 0): 
   return children === 0 ? undefined : { blobs, children, of: document.references.length }
 }
 
-/** A held document's bytes, checked against their digest; undefined when not whole here or too large to be a manifest. */
-async function readHeld (store: Store, hex: string): Promise<Buffer | undefined> {
-  const object = await store.objectBySha256(hex)
-  if (object === undefined) return undefined
-  let file
-  try {
-    file = await open(store.objectPath(object), 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  try {
-    if ((await file.stat()).size > MAX_MANIFEST_BYTES) return undefined
-    const bytes = await file.readFile()
-    return sha256Hex(bytes) === hex ? bytes : undefined
-  } finally {
-    await file.close()
-  }
-}

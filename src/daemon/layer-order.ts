@@ -1,4 +1,3 @@
-import { readFile, stat } from 'node:fs/promises'
 import { MAX_MANIFEST_BYTES, parseManifestDocument, servedMediaType } from '../http/index.js'
 import type { Store } from '../store/index.js'
 
@@ -14,17 +13,8 @@ import type { Store } from '../store/index.js'
  * here or is an index (the client's platform is not known yet).
  */
 export async function prioritizeImageObjects (store: Store, manifestHex: string, prioritize: (object: string) => void): Promise<string[]> {
-  const object = await store.objectBySha256(manifestHex)
-  if (object === undefined) return []
-  const path = store.objectPath(object)
-  let bytes: Buffer
-  try {
-    if ((await stat(path)).size > MAX_MANIFEST_BYTES) return []
-    bytes = await readFile(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw err
-  }
+  const bytes = await store.readDocument(manifestHex, MAX_MANIFEST_BYTES)
+  if (bytes === undefined) return []
   let references
   try {
     const document = parseManifestDocument(bytes, servedMediaType(bytes))

@@ -67,20 +67,9 @@ export async function imageBlobs (store: Store, document: ManifestDocument, dept
 
 /** A blob a descriptor names, when it is a complete object here of the size the descriptor says (else MANIFEST_INVALID). */
 export async function heldBlob (store: Store, reference: Reference): Promise<ImageBlob | undefined> {
-  const object = await store.objectBySha256(reference.digest.hex)
-  if (object === undefined) return undefined
-  let size: number
-  try {
-    const file = await open(store.objectPath(object), 'r')
-    try {
-      size = (await file.stat()).size
-    } finally {
-      await file.close()
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const held = await store.wholeObjectBySha256(reference.digest.hex)
+  if (held === undefined) return undefined
+  const { hash: object, size } = held
   if (size !== reference.size) {
     throw new RegistryError('MANIFEST_INVALID', `${reference.digest.digest} is ${size} bytes here, the manifest says ${reference.size}`, { detail: { digest: reference.digest.digest, size, declared: reference.size } })
   }

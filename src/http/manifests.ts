@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises'
 import { sha256Hex } from '../hash/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
@@ -69,7 +68,7 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
   let bytes: Buffer | undefined
   try {
     if (!await store.hasObject(object)) await fetchManifest(ctx, registry, name, digest, object, bundleId)
-    bytes = await readSmallObject(store.objectPath(object))
+    bytes = await store.readSmallObject(object, MAX_MANIFEST_BYTES)
   } finally {
     release()
   }
@@ -109,24 +108,6 @@ async function fetchManifest (ctx: RequestContext, registry: Registry, name: Rep
 
 function reasonOf (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
-}
-
-/** A stored object's bytes if it fits in a manifest's size limit; objects are immutable, so fstat is its size. */
-async function readSmallObject (path: string): Promise<Buffer | undefined> {
-  let file
-  try {
-    file = await open(path, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  try {
-    const { size } = await file.stat()
-    if (size > MAX_MANIFEST_BYTES) return undefined
-    return await file.readFile()
-  } finally {
-    await file.close()
-  }
 }
 
 function manifestUnknown (name: RepositoryName, reference: string, why = 'is not known here'): RegistryError {

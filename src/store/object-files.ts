@@ -15,6 +15,33 @@ export async function fileExists (path: string): Promise<boolean> {
   }
 }
 
+/** A file's size; undefined when it is absent. */
+export async function fileSize (path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+/** A small file's bytes; undefined when it is absent or over `maxBytes` (then it is not read). */
+export async function readSmallFile (path: string, maxBytes: number): Promise<Buffer | undefined> {
+  let file
+  try {
+    file = await open(path, 'r')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  try {
+    if ((await file.stat()).size > maxBytes) return undefined
+    return await file.readFile()
+  } finally {
+    await file.close()
+  }
+}
+
 /**
  * Moves a verified file to its place in objects/. The rename is the moment an object
  * becomes visible, so it happens only after every byte was hashed.

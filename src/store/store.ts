@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { blake3Hex } from '../hash/index.js'
+import { blake3Hex, sha256Hex } from '../hash/index.js'
 import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, decodeBundleManifest, snapdirId,
   type BundleManifest,
@@ -15,7 +15,7 @@ import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
 import { ObjectReaders } from './object-readers.js'
-import { fileExists, publishObject, readAt, removeQuietly, writeAt } from './object-files.js'
+import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
 import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
 
@@ -363,6 +363,30 @@ export class Store {
   async refRecords (): Promise<Uint8Array[]> { return await this.meta.refRecords() }
 
   async objectBySha256 (sha256: string): Promise<string | undefined> { return await this.meta.objectBySha256(sha256) }
+
+  /** The object indexed under this sha256, with its size, when its file is here whole; else undefined. */
+  async wholeObjectBySha256 (sha256: string): Promise<{ hash: string, size: number } | undefined> {
+    const hash = await this.objectBySha256(sha256)
+    if (hash === undefined) return undefined
+    const size = await fileSize(this.objectPath(hash))
+    return size === undefined ? undefined : { hash, size }
+  }
+
+  /** A whole object's bytes, when it is here and at most `maxBytes` (a manifest, a config); else undefined. */
+  async readSmallObject (hash: string, maxBytes: number): Promise<Buffer | undefined> {
+    return await readSmallFile(this.objectPath(hash), maxBytes)
+  }
+
+  /**
+   * A document held whole here (a manifest, an index): the bytes of the object indexed under this
+   * sha256 when they are at most `maxBytes` and hash to it; else undefined.
+   */
+  async readDocument (sha256: string, maxBytes: number): Promise<Buffer | undefined> {
+    const hash = await this.objectBySha256(sha256)
+    if (hash === undefined) return undefined
+    const bytes = await this.readSmallObject(hash, maxBytes)
+    return bytes !== undefined && sha256Hex(bytes) === sha256 ? bytes : undefined
+  }
 
   /** A bundle ID, a unique prefix of one (8+ hex digits), a ref name, or a snapdir ID. */
   async resolve (idOrRef: string): Promise<string> {
