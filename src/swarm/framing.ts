@@ -1,6 +1,7 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
 import type { Stream } from '@libp2p/interface'
+import { wakeOrTimeout } from '../wait/index.js'
 
 /**
  * Every message on a shoal stream is an unsigned varint byte length followed by that many
@@ -176,23 +177,17 @@ export async function flushed (stream: Stream, options: { signal?: AbortSignal }
   while (stream.writeBufferLength > 0) {
     options.signal?.throwIfAborted()
     if (stream.status !== 'open') throw new Error(`the stream was ${stream.status} before our message was sent`)
-    await new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        stream.removeEventListener('idle', done)
-        stream.removeEventListener('drain', done)
-        stream.removeEventListener('close', done)
-        options.signal?.removeEventListener('abort', onAbort)
-        resolve()
+    const outcome = await wakeOrTimeout(wake => {
+      stream.addEventListener('idle', wake)
+      stream.addEventListener('drain', wake)
+      stream.addEventListener('close', wake)
+      return () => {
+        stream.removeEventListener('idle', wake)
+        stream.removeEventListener('drain', wake)
+        stream.removeEventListener('close', wake)
       }
-      const onAbort = (): void => {
-        done()
-        reject(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted'))
-      }
-      stream.addEventListener('idle', done)
-      stream.addEventListener('drain', done)
-      stream.addEventListener('close', done)
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    }, { signal: options.signal })
+    if (outcome === 'aborted') options.signal?.throwIfAborted()
   }
 }
 

@@ -12,11 +12,13 @@ export type WaitOutcome = 'woken' | 'timed-out' | 'aborted'
 export type Subscribe = (wake: () => void) => () => void
 
 export interface WaitOptions {
-  timeoutMs: number
+  /** Without one, only a wake or the signal ends the wait. */
+  timeoutMs?: number
   signal?: AbortSignal
 }
 
 export interface WaitOrThrowOptions extends WaitOptions {
+  timeoutMs: number
   /** What a timeout rejects with (the caller names what did not arrive). */
   timeoutError: () => Error
 }
@@ -37,7 +39,7 @@ export async function wakeOrTimeout (subscribe: Subscribe | undefined, options: 
       resolve(outcome)
     }
     const onAbort = (): void => { done('aborted') }
-    const timer = setTimeout(() => { done('timed-out') }, Math.max(0, options.timeoutMs))
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => { done('timed-out') }, Math.max(0, options.timeoutMs))
     signal?.addEventListener('abort', onAbort, { once: true })
     subscription.unsubscribe = subscribe?.(() => { done('woken') })
     // Woken while subscribing: `done` ran before it could know how to unsubscribe.

@@ -66,6 +66,20 @@ describe('wakeOrTimeout', () => {
     expect(events.listenerCount('joined')).toBe(0)
   })
 
+  it('waits without a clock when given no timeout: only a wake or the signal ends it', async () => {
+    const wakers = new Wakers()
+    const before = timers()
+    const waiting = wakeOrTimeout(wakers.subscribe, {})
+    expect(timers()).toBe(before)
+    wakers.wakeAll()
+    expect(await waiting).toBe('woken')
+    const controller = new AbortController()
+    const aborted = wakeOrTimeout(wakers.subscribe, { signal: controller.signal })
+    controller.abort()
+    expect(await aborted).toBe('aborted')
+    expect(wakers.size).toBe(0)
+  })
+
   it('ends woken, and unsubscribes, when woken while subscribing', async () => {
     const wakers = new Wakers()
     const outcome = await wakeOrTimeout(wake => {
