@@ -358,6 +358,7 @@ export class Fetcher {
         if (this.clients.get(peer) === client) this.clients.delete(peer)
         const now = this.now()
         for (const request of unanswered) this.scheduler.answered(peer, request.object, request.index, now)
+        this.downloadLimiter?.giveBack(unanswered.length * CHUNK_SIZE_BYTES)
         if (isRemoteFault(err)) this.init.onOffence(peer, 'violation', `chunk stream: ${(err as Error).message}`)
         if (err !== undefined && this.running) this.init.onChunkStreamFailed(peer, err)
         this.schedulePump()
@@ -369,6 +370,10 @@ export class Fetcher {
 
   private onChunkResponse (peer: string, object: string, index: number, status: ChunkStatus, data: Uint8Array): void {
     const now = this.now()
+    // Each request took a chunk of the download cap when it went out (pump): what did not come
+    // goes back. A holder that advertised everything and refused everything spent a capped
+    // pull's whole budget on refusals (hostile row 1: twice the pull time at 8 MiB/s).
+    this.downloadLimiter?.giveBack(CHUNK_SIZE_BYTES - data.byteLength)
     if (status === 'cancelled') {
       this.scheduler.answered(peer, object, index, now)
     } else if (status === 'not-present') {

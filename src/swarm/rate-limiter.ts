@@ -39,6 +39,16 @@ export class RateLimiter {
     }
   }
 
+  /**
+   * Returns `bytes` taken for something that did not come (a request answered without its
+   * chunk): a peer that refuses or drops requests must not spend the cap of the peers that
+   * serve. Never beyond a burst.
+   */
+  giveBack (bytes: number): void {
+    this.refill()
+    this.tokens = Math.min(this.burstBytes, this.tokens + bytes)
+  }
+
   async take (bytes: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.ready(options)
     this.tokens -= bytes

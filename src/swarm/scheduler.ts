@@ -847,14 +847,20 @@ export class Scheduler {
       if (slot.requesters.size >= this.endGameMaxRequests) continue
       if (slot.requesters.has(peer) || !slot.holders.has(peer)) continue
       if (state.gateway && this.edgeCanSend(slot)) continue
-      if (!this.isLate(slot, now)) continue
+      if (!this.isLate(slot, now, state)) continue
       return slot
     }
     return undefined
   }
 
-  /** Every request for the slot has waited past the minimum age and twice its holder's expected time. */
-  private isLate (slot: Slot, now: number): boolean {
+  /**
+   * Every request for the slot has waited past the minimum age and twice its holder's expected
+   * time, or twice what the idle `candidate` would need. The holder's own rate is the holder's
+   * to make: a chunk delivered in 9 s made its requests look on time for 18 s, so the end game
+   * is also judged by the rate of the peer that would take the duplicate.
+   */
+  private isLate (slot: Slot, now: number, candidate: PeerState): boolean {
+    const candidateMs = candidate.rate === undefined || candidate.penalized ? Infinity : 2 * (candidate.inFlight.size + 1) * slot.bytes / candidate.rate
     for (const [requester, sentAt] of slot.requesters) {
       const age = now - sentAt
       if (age < this.endGameMinAgeMs) return false
@@ -867,7 +873,7 @@ export class Scheduler {
         position++
         if (other === slot) break
       }
-      if (age < 2 * position * slot.bytes / holder.rate) return false
+      if (age < Math.min(2 * position * slot.bytes / holder.rate, candidateMs)) return false
     }
     return true
   }

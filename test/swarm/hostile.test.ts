@@ -100,15 +100,23 @@ describe('one hostile peer', () => {
     return peer
   }
 
+  /**
+   * Rows 1, 3/4/8 and 10 are measured on pulls capped as an edge's link would be (8 MiB/s, a
+   * 3 s pull): uncapped, 24 MiB crossed loopback in 0.35 s on a quiet machine, and the ratio
+   * measured the attacker's start-up, or the load of the moment, against a blink (row 1
+   * uncapped: 0.42-2.23x over 5 runs at load 13-33).
+   */
+  const EDGE_LINK = { maxDownloadBytesPerSecond: 8 * MiB }
+
   for (const attack of ['defer', 'cancel'] as const) {
     it(`row 1: a peer that claims every chunk and answers ${attack === 'defer' ? 'DEFERRED' : 'CANCELLED'} to every request is asked each chunk at most once per edge`, async () => {
-      const without = await attackFree()
-      const f = await fleet()
+      const without = await attackFree(EDGE_LINK)
+      const f = await fleet(EDGE_LINK)
       const peer = await hostile(f, attack)
       try {
-        // The issue asks 2x; 0.14-1.1x alone, but 2.03x once with another test file beside it
-        // on the two shared cores: bounded at 3x (docs/architecture.md "Hostile peers").
-        expect(ratio(`row 1 (${attack})`, await pullBoth(f, `row 1 (${attack})`), without.ms)).toBeLessThanOrEqual(3)
+        // A refused request gives its share of the download cap back (fetcher.ts): each
+        // edge's ~25 refusals otherwise spent 25 MiB of an 8 MiB/s budget on nothing.
+        expect(ratio(`row 1 (${attack}, downloads capped at 8 MiB/s)`, await pullBoth(f, `row 1 (${attack})`), without.ms)).toBeLessThanOrEqual(2)
         // Each refusal took the attacker out of that chunk's holders: no re-asking loop
         // (the review saw ~3,500 re-asks a second), and the gateway sent what it refused.
         const chunks = Math.ceil(BUNDLE_BYTES / MiB) + 1
@@ -167,13 +175,6 @@ describe('one hostile peer', () => {
       }
     }, 120_000)
   }
-
-  /**
-   * The flood and the leech are measured on pulls capped as an edge's link would be (8 MiB/s,
-   * a 3 s pull): uncapped, 24 MiB crossed loopback in 0.35 s on a quiet machine, and the ratio
-   * measured the attacker's start-up against a blink.
-   */
-  const EDGE_LINK = { maxDownloadBytesPerSecond: 8 * MiB }
 
   it('rows 3, 4 and 8: unread chunk streams, an interest flood and invalid ref records for 30 s cost no memory and ban the attacker, while the edges pull', async () => {
     const without = await attackFree(EDGE_LINK)

@@ -444,6 +444,35 @@ describe('Scheduler', () => {
     const other = asked.find(r => r.peer === 'p1') as { index: number }
     expect(s.next(5001)).toEqual([{ peer: 'p2', object: A, index: other.index }])
   })
+
+  it('judges an end-game request late by the idle holder\'s rate, not only by the rate of the holder it waits at', () => {
+    // A holder controls its own measured rate: one that delivered a chunk in 9 s made its
+    // requests look on time for 18 s (twice its expected time), and the end game waited on it.
+    const s = scheduler({
+      initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, endGameMaxRequestsPerChunk: 2, endGameMinAgeMs: 1000, endGameThresholdChunks: 8,
+      busyHolderUnmeasuredMs: Infinity, busyHolderMinMs: Infinity, overdueMinMs: Infinity, slowRequestMs: Infinity,
+    })
+    s.want(B, 2 * MiB, range(2))
+    s.addPeer('slow', { gateway: false }, 0)
+    s.addPeer('fast', { gateway: false }, 0)
+    s.addWholeHolder('slow', B)
+    s.addWholeHolder('fast', B)
+    const first = s.next(0)
+    expect(first.map(r => r.peer).sort()).toEqual(['fast', 'slow'])
+    for (const [peer, at] of [['fast', 100], ['slow', 9000]] as const) {
+      const index = (first.find(r => r.peer === peer) as { index: number }).index
+      s.delivered(peer, B, index, at)
+      s.stored(B, index)
+    }
+    // The last chunk waits at the slow holder; the fast one gets to hold it too.
+    s.want(A, MiB, [0])
+    s.addWholeHolder('slow', A)
+    expect(s.next(9000)).toEqual([{ peer: 'slow', object: A, index: 0 }])
+    s.addWholeHolder('fast', A)
+    expect(s.next(9500)).toEqual([])
+    // Past the minimum age, and far past what the fast holder needs for one chunk (100 ms).
+    expect(s.next(10_100)).toEqual([{ peer: 'fast', object: A, index: 0 }])
+  })
 })
 
 function bitmapOf (count: number, indexes: number[]): ChunkBitmap {
