@@ -1,6 +1,6 @@
 import type { BlobSource } from '../http/index.js'
 import type { Store, StoreEvents } from '../store/index.js'
-import type { Swarm } from '../swarm/index.js'
+import type { PullOptions, Swarm } from '../swarm/index.js'
 import type { Logger } from './logger.js'
 
 /**
@@ -19,22 +19,28 @@ const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
 
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): Required<BlobSource> {
   const pulls = new Map<string, Promise<void>>()
-  const startPull = (bundleId: string, priorityObject?: string): Promise<void> => {
+  const startPull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> = {}): Promise<void> => {
     let pull = pulls.get(bundleId)
     if (pull === undefined) {
-      pull = swarm.pull(bundleId, { signal: lifetime, priorityObject, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS }).finally(() => { pulls.delete(bundleId) })
+      pull = swarm.pull(bundleId, { signal: lifetime, ...first, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS }).finally(() => { pulls.delete(bundleId) })
       pulls.set(bundleId, pull)
       pull.catch((err: unknown) => { logger.warn('pull for an HTTP client failed', { bundleId, err }) })
+    } else if (first.firstObjects !== undefined) {
+      // A pull already under way (a preheat, another client): the order comes when it can.
+      first.firstObjects(lifetime).then(
+        objects => { for (const object of [...objects].reverse()) swarm.prioritize(object) },
+        () => {},
+      )
     }
     return pull
   }
   return {
-    fetchBundle: async (bundleId, { signal }) => {
+    fetchBundle: async (bundleId, { signal, firstObjects }) => {
       const added = storeEvent(store, 'bundle:added', e => e.id === bundleId, signal)
       try {
         if (await store.getBundle(bundleId) !== undefined) return
         // A pull that fails before the manifest arrives fails this request too, with its reason.
-        await Promise.race([added.promise, startPull(bundleId)])
+        await Promise.race([added.promise, startPull(bundleId, { firstObjects })])
       } finally {
         added.cancel()
       }
@@ -44,7 +50,7 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
       try {
         if (await store.hasObject(object)) return
         swarm.prioritize(object)
-        const pull = startPull(bundleId, object)
+        const pull = startPull(bundleId, { priorityObject: object })
         await Promise.race([completed.promise, pull.then(async () => { await completed.promise })])
       } finally {
         completed.cancel()

@@ -7,12 +7,33 @@ import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm
 import { answerFleet, answerFleetBlob } from './fleet-answers.js'
 import { FleetBlobs } from './fleet-blobs.js'
 import type { ImageAssembler } from './image-assembler.js'
-import { prioritizeImageObjects } from './layer-order.js'
+import { imageObjectOrder } from './layer-order.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
 
 /** How long the layers of a held tag's image wait for its bundle's description to be put in order (past it they come as the swarm picks). */
 const LAYER_ORDER_WAIT_MS = 30_000
+/** How long a held tag's pull holds its first chunk request for the manifest's hand-over (past it the swarm picks the order). */
+const FIRST_OBJECTS_WAIT_MS = 2_000
+
+/** Resolves once `promise` settled (either way), `ms` passed, or `signal` aborted: a bounded wait that never throws. */
+async function settledWithin (promise: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort = (): void => {}
+  try {
+    await Promise.race([
+      promise.catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms)
+        onAbort = resolve
+        signal.addEventListener('abort', onAbort, { once: true })
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener('abort', onAbort)
+  }
+}
 
 export interface ContentSourcesComponents {
   store: Store
@@ -82,11 +103,16 @@ export function createContentSources (components: ContentSourcesComponents): Con
         // The image's bundle starts moving now, while the client reads the manifest, its
         // config and layers in the manifest's order as soon as both are here (layer-order.ts).
         if (held.bundleId !== undefined && blobSource !== undefined) {
-          const bundle = blobSource.fetchBundle(held.bundleId, { signal: AbortSignal.timeout(LAYER_ORDER_WAIT_MS) })
           const handedOver = manifestFromFleet(ref, name, tag, held.digest, signal)
-          Promise.all([bundle, handedOver])
-            .then(async () => await prioritizeImageObjects(store, held.digest.hex, object => { swarm?.prioritize(object) }))
-            .catch(() => {})
+          // The pull waits for the manifest (one round trip, as the bundle's description takes)
+          // before its first chunk request, so the config and layers come in the manifest's
+          // order from the start: a layer asked for later finds its first chunks here and no
+          // holes, and the store hashes it from memory as it comes (layer-order.ts).
+          const firstObjects = async (pullSignal: AbortSignal): Promise<readonly string[]> => {
+            await settledWithin(handedOver, FIRST_OBJECTS_WAIT_MS, pullSignal)
+            return await imageObjectOrder(store, held.digest.hex)
+          }
+          blobSource.fetchBundle(held.bundleId, { signal: AbortSignal.timeout(LAYER_ORDER_WAIT_MS), firstObjects }).catch(() => {})
           await handedOver
         } else {
           await manifestFromFleet(ref, name, tag, held.digest, signal)

@@ -13,6 +13,16 @@ import type { Store } from '../store/index.js'
  * here or is an index (the client's platform is not known yet).
  */
 export async function prioritizeImageObjects (store: Store, manifestHex: string, prioritize: (object: string) => void): Promise<string[]> {
+  const objects = await imageObjectOrder(store, manifestHex)
+  for (const named of [...objects].reverse()) prioritize(named)
+  return objects
+}
+
+/**
+ * The objects an image's manifest names, in its order (config, then the layers), for a pull to
+ * fetch first (PullOptions.firstObjects); empty when the manifest is not whole here or is an index.
+ */
+export async function imageObjectOrder (store: Store, manifestHex: string): Promise<string[]> {
   const bytes = await store.readDocument(manifestHex, MAX_MANIFEST_BYTES)
   if (bytes === undefined) return []
   let references
@@ -28,6 +38,5 @@ export async function prioritizeImageObjects (store: Store, manifestHex: string,
     const named = await store.objectBySha256(reference.digest.hex)
     if (named !== undefined && !objects.includes(named)) objects.push(named)
   }
-  for (const named of [...objects].reverse()) prioritize(named)
   return objects
 }

@@ -15,8 +15,10 @@ export interface BlobSource {
   /**
    * Fetches a bundle's manifest into the store, for a tag known only from a signed ref
    * record (an edge that has never held the image). Resolves once `store.getBundle` has it.
+   * The pull it starts goes on; `firstObjects` names what it fetches first, in order (see
+   * the swarm's PullOptions.firstObjects).
    */
-  fetchBundle?: (bundleId: string, options: { signal: AbortSignal }) => Promise<void>
+  fetchBundle?: (bundleId: string, options: { signal: AbortSignal, firstObjects?: (signal: AbortSignal) => Promise<readonly string[]> }) => Promise<void>
 }
 
 /** The part of the daemon's logger this module uses. */

@@ -175,7 +175,7 @@ export class Fetcher {
    * of them when it asks). Then whatever a client asked for before this pull began.
    */
   private async enlist (job: PullJob, bundle: BundleManifest, only: ReadonlySet<string> | undefined, background: boolean): Promise<void> {
-    const asked: string[] = []
+    const asked = new Set<string>()
     for (const object of bundleObjects(bundle)) {
       if (only !== undefined && !only.has(object.hash)) continue
       const chunks = Math.ceil(object.size / bundle.chunkSize)
@@ -207,9 +207,14 @@ export class Fetcher {
         // A background pull's object that a foreground pull wants too is foreground now.
         this.scheduler.want(object.hash, object.size, missing)
       }
-      if (this.awaitingPriority.delete(object.hash)) asked.push(object.hash)
+      if (this.awaitingPriority.has(object.hash)) asked.add(object.hash)
     }
-    for (const object of asked) this.scheduler.prioritize(object)
+    // In the order they were asked (the latest goes first), not the bundle's.
+    for (const object of this.awaitingPriority) {
+      if (!asked.has(object)) continue
+      this.awaitingPriority.delete(object)
+      this.scheduler.prioritize(object)
+    }
     // An object that completed while we looked (another pull, a push) sent its event already.
     for (const object of [...job.remaining]) {
       if ((await this.store.objectState(object)).state === 'complete') this.objectCompleted(object)

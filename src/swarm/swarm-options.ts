@@ -82,6 +82,14 @@ export interface PullOptions {
   /** An object a client is waiting on: its chunks are fetched first, in order. */
   priorityObject?: string
   /**
+   * Objects to fetch first, in this order, each in index order (`priorityObject` still goes
+   * ahead of them). Asked once the bundle's manifest is in the store and awaited before the
+   * first chunk request, so none of their chunks is fetched out of order: a registry client
+   * then reads them as they come, and the store hashes them from memory as they arrive
+   * instead of reading them back at completion. A rejection only leaves the order the swarm's.
+   */
+  firstObjects?: (signal: AbortSignal) => Promise<readonly string[]>
+  /**
    * Fetch only these objects of the bundle (a preheat of one platform of a multi-platform
    * image); the pull resolves when they are complete. Default: every object.
    */

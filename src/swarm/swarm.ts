@@ -350,6 +350,18 @@ export class Swarm extends SwarmEventEmitter {
       bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
     }
     this.addLocalBundle(bundleId, bundle)
+    if (options.firstObjects !== undefined) {
+      let first: readonly string[] = []
+      try {
+        first = await options.firstObjects(signal)
+      } catch (err) {
+        signal.throwIfAborted()
+        this.log.debug('the order of a pull\'s first objects could not be had; the swarm picks', { bundleId, err })
+      }
+      // The latest call goes first: handed over last to first. Not wanted yet, they wait in the
+      // fetcher until the pull below enlists them.
+      for (const object of [...first].reverse()) this.fetcher.prioritize(object)
+    }
     await this.fetcher.fetch(bundleId, bundle, {
       signal,
       onProgress: options.onProgress,

@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { prioritizeImageObjects } from '../../src/daemon/layer-order.js'
+import { imageObjectOrder, prioritizeImageObjects } from '../../src/daemon/layer-order.js'
 import { commitImageBundle, ingestBlobBytes, openStore, type Store } from '../../src/store/index.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 import { connect, patternBytes, useSwarms } from '../swarm/swarm-fixture.js'
@@ -114,5 +115,39 @@ describe('an edge pulling an image bundle with its objects put in the manifest\'
     const untouched = order.filter(object => !startedBeforeOrder.includes(object))
     expect(untouched.length, `only ${untouched.length} of ${order.length} objects had no chunk when the order was set`).toBeGreaterThanOrEqual(3)
     expect(completed.filter(object => untouched.includes(object))).toEqual(untouched)
+  })
+})
+
+describe('a pull given its first objects before its first chunk request (PullOptions.firstObjects)', () => {
+  const { node } = useSwarms()
+
+  it('fetches every one of them in index order from the start, so each is hashed as it arrives, without reading its file back', async () => {
+    // Paced, as a real link is: at full loopback speed every chunk of these small layers arrived
+    // before the first write committed, so all were hashed from memory in any order.
+    const gateway = await node({ maxUploadBytesPerSecond: 16 * 1024 * 1024 })
+    const image = await commitImage(gateway.store, [4, 6, 5])
+    const edge = await node()
+    await connect(edge, gateway)
+    // Chunks are stored in the order their writes finish (libuv's pool), so the order they
+    // arrived in shows only in the hash: every chunk that came in order is hashed from memory.
+    const reread = new Map<string, number | undefined>()
+    edge.store.on('object:complete', ({ object, rereadBytes }) => { reread.set(object, rereadBytes) })
+
+    // What the content sources do for a held tag: the manifest (here: from the gateway's store,
+    // as the fleet hands it over) is in place before the order is read.
+    const manifestBytes = await readFile(gateway.store.objectPath(image.manifest.object))
+    let ordered: string[] = []
+    await edge.swarm.pull(image.bundleId, {
+      signal: AbortSignal.timeout(120_000),
+      firstObjects: async () => {
+        await ingestBlobBytes(edge.store, manifestBytes, { sha256: image.manifest.sha256 })
+        ordered = await imageObjectOrder(edge.store, image.manifest.sha256)
+        return ordered
+      },
+    })
+    expect(ordered).toEqual([image.config.object, ...image.layers.map(l => l.object)])
+    // Without the order, the pull fetched the layers' chunks rarest first in a random order, and
+    // each layer's completion read back all but the chunks before the first one out of order.
+    expect(image.layers.map(l => reread.get(l.object))).toEqual([0, 0, 0])
   })
 })

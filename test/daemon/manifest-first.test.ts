@@ -86,6 +86,12 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     // Counted synchronously as the edge's store stores each chunk of the layer.
     let layerChunks = 0
     edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === layerObject) layerChunks++ })
+    // The pull the manifest request starts fetches the image's objects in the manifest's order,
+    // each in index order, from its first chunk request: the layer's BLAKE3 is then fed from
+    // memory as its chunks come, and completing it reads nothing back from the file.
+    const layerComplete = new Promise<number>((resolve) => {
+      edge.daemon.store.on('object:complete', ({ object, rereadBytes }) => { if (object === layerObject) resolve(rereadBytes ?? Number.NaN) })
+    })
 
     const { host, port } = registryOf(edge.daemon)
     const response = await fetch(`http://${host}:${port}/v2/big/app/manifests/1.0?ns=registry.example.com`, {
@@ -103,6 +109,7 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     let received = 0
     for await (const piece of layer.body as unknown as AsyncIterable<Uint8Array>) received += piece.byteLength
     expect(received).toBe(LAYER_BYTES)
+    expect(await layerComplete).toBe(0)
   }, 180_000)
 
   it('answers 404, and logs why at info, when no peer can give it the bundle a record names', async () => {
