@@ -78,11 +78,11 @@ export class ArrivingObject {
     }
   }
 
-  /** Bytes of a held chunk; a chunk can move from partial/ to objects/ between two looks, so a miss is retried. */
-  async readChunk (index: number, signal: AbortSignal): Promise<Buffer> {
+  /** Bytes of a held chunk (into `into` when given); a chunk can move from partial/ to objects/ between two looks, so a miss is retried. */
+  async readChunk (index: number, signal: AbortSignal, into?: Uint8Array): Promise<Buffer> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.init.store.readChunk(this.init.object, index, { signal })
+        return await this.init.store.readChunk(this.init.object, index, { signal, into })
       } catch (err) {
         const code = (err as { code?: unknown }).code
         if (attempt >= 2 || (code !== 'CHUNK_NOT_PRESENT' && code !== 'ENOENT')) throw err

@@ -54,10 +54,11 @@ export const RECENT_CHUNK_TABLES = 256
 export const READ_HIGH_WATER_MARK_BYTES = 1024 * 1024
 
 /**
- * Bytes read ahead of the socket when serving an object still arriving: a chunk is read while
- * the one before drains. Two chunks: enough to keep the socket busy, little memory per client.
+ * Buffers of READ_HIGH_WATER_MARK_BYTES each a blob response sends from (BodyWriter): one is
+ * read into while the others are with the socket, so the socket never waits on a read and a
+ * response holds 4 MiB at most, whatever the blob's size.
  */
-export const ARRIVING_READ_AHEAD_BYTES = 2 * 1024 * 1024
+export const SEND_BUFFERS = 4
 
 /**
  * After a registry client's request for a bundle's manifest or blob ends, the bundle stays in

@@ -1,0 +1,105 @@
+import type { ServerResponse } from 'node:http'
+
+/**
+ * A response body sent from a few buffers that are filled again once the socket has taken
+ * them. Each read of a layer used to get a fresh 1 MiB buffer (a read stream's, or a chunk
+ * read's) that the garbage collector then had to find: 512 of them for a 512 MiB layer, on
+ * the same thread that receives the swarm's chunks. Here the memory is `count` buffers per
+ * response whatever the blob's size, and the socket sets the pace: a buffer comes back only
+ * when its write completed (libuv wrote it from the buffer itself, no copy), so a slow client
+ * makes `buffer()` wait instead of letting bytes pile up.
+ */
+export class BodyWriter {
+  private readonly free: Buffer[] = []
+  private allocated = 0
+  private writing = 0
+  private failure: Error | undefined
+  private wake: (() => void) | undefined
+
+  constructor (private readonly res: ServerResponse, private readonly count: number, readonly bufferBytes: number) {}
+
+  /** A buffer to fill; waits while every buffer is on its way to the socket. Rejects when `signal` aborts (the client left) or a write failed. */
+  async buffer (signal: AbortSignal): Promise<Buffer> {
+    for (;;) {
+      this.throwIfFailed(signal)
+      const free = this.free.pop()
+      if (free !== undefined) return free
+      if (this.allocated < this.count) {
+        this.allocated++
+        // Slow: out of Node's shared pool, as these live as long as the response.
+        return Buffer.allocUnsafeSlow(this.bufferBytes)
+      }
+      await this.changed(signal)
+    }
+  }
+
+  /**
+   * Sends `bytes`: a view of `buffer` (one from `buffer()`, reused once the socket has them),
+   * or, with no `buffer`, memory of the caller's own.
+   */
+  send (bytes: Buffer, buffer?: Buffer): void {
+    if (bytes.byteLength === 0) {
+      if (buffer !== undefined) this.giveBack(buffer)
+      return
+    }
+    this.writing++
+    this.res.write(bytes, (err) => {
+      this.writing--
+      if (err !== null && err !== undefined) this.failure ??= err
+      else if (buffer !== undefined) this.free.push(buffer)
+      this.notify()
+    })
+    // Node's http corks the socket on a response's first write until the next tick; a failure
+    // found in the microtasks before it (the source broke right after) destroyed the socket
+    // with those bytes still corked, and the client saw no status line at all instead of a
+    // cut body. Our writes are large: nothing is gained by waiting to coalesce them.
+    const socket = this.res.socket
+    if (socket !== null && socket.writableCorked > 0) socket.uncork()
+  }
+
+  /** A buffer from `buffer()` that was not sent (nothing was read into it). */
+  giveBack (buffer: Buffer): void {
+    this.free.push(buffer)
+    this.notify()
+  }
+
+  /**
+   * Ends the response once every write went through (so the caller may close what it read
+   * from). Not waiting for 'finish': every byte is with the socket already, and a client gone
+   * now would leave that wait hanging.
+   */
+  async end (signal: AbortSignal): Promise<void> {
+    while (this.writing > 0) {
+      this.throwIfFailed(signal)
+      await this.changed(signal)
+    }
+    this.throwIfFailed(signal)
+    this.res.end()
+  }
+
+  private throwIfFailed (signal: AbortSignal): void {
+    signal.throwIfAborted()
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  private notify (): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  /** Resolves at the next write completion or give-back; rejects when `signal` aborts. No timer: a stalled client is the socket's idle timeout's to cut, which aborts the signal. */
+  private async changed (signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.wake = undefined
+        reject(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.wake = () => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }
+    })
+  }
+}
