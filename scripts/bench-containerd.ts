@@ -13,6 +13,9 @@
 //   1st byte   first body byte of the big layer, from the pull's start
 //   done       the layer's last byte, from the pull's start
 //   total      the whole `ctr images pull`, unpack included
+//   shoal CPU  CPU-seconds (user + system, /proc/PID/stat) the shoal daemons of the scenario used
+//              during the pull: the edge, and the neighbour or gateway it pulled from (less
+//              sensitive to a shared machine's load than the wall times)
 // Scenarios:
 //   direct      hosts.toml `server` is the registry (through the relay)
 //   warm        the node that holds the image (the blob already in its local store)
@@ -21,8 +24,8 @@
 // The machine is shared (2 cores, other sessions): compare within one run only.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { loadavg, tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
@@ -64,7 +67,18 @@ function parseScenario (name: string): Scenario {
   if (found === undefined) throw new Error(`--only takes scenarios among ${SCENARIOS.join(', ')}, not ${name}`)
   return found
 }
-interface Sample { manifestMs: number, layerAskedMs: number, firstByteMs: number, layerEndMs: number, totalMs: number, layerMBps: number }
+interface Sample { manifestMs: number, layerAskedMs: number, firstByteMs: number, layerEndMs: number, totalMs: number, layerMBps: number, shoalCpuS: number }
+
+const CLOCK_TICKS_PER_S = 100
+
+/** CPU-seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100 there). */
+async function cpuSeconds (pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces, so cut at its closing parenthesis).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
+}
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -132,21 +146,27 @@ async function main (): Promise<void> {
 
     const pull = async (scenario: Scenario, run: number): Promise<Sample> => {
       const stopAfter: DaemonProcess[] = []
+      // The shoal daemons that work for this pull, for the CPU column.
+      let working: DaemonProcess[] = []
       let target: string
       if (scenario === 'direct') {
         target = registry?.host ?? ''
       } else if (scenario === 'warm') {
         target = holder.registry
+        working = [holder]
       } else if (scenario === 'neighbour') {
         const edge = await freshEdge(holder)
         stopAfter.push(edge)
+        working = [edge, holder]
         target = edge.registry
       } else {
         const gateway = await startDaemon('gateway', ['--gateway', '--upstream', registry?.url ?? ''])
         const edge = await freshEdge(gateway)
         stopAfter.push(edge, gateway)
+        working = [edge, gateway]
         target = edge.registry
       }
+      const cpuOf = async (): Promise<number> => (await Promise.all(working.map(async d => await cpuSeconds(d.child.pid)))).reduce((a, b) => a + b, 0)
       const relay = await startHttpRelay(target)
       relays.push(relay)
       const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`))
@@ -155,10 +175,12 @@ async function main (): Promise<void> {
         // The relay (to the registry itself, or to the edge) is the only host; `server` is a dead
         // port, so nothing reaches the registry around the relay.
         await ctd.hosts(registry?.host ?? '', relay.url.replace(/:\d+$/, ':9'), [relay.url])
+        const cpuBefore = await cpuOf()
         const started = performance.now()
         if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
+        const shoalCpuS = await cpuOf() - cpuBefore
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
         if (options.logs !== undefined) {
           const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
@@ -175,6 +197,7 @@ async function main (): Promise<void> {
           layerEndMs: blob.endedAt - started,
           totalMs,
           layerMBps: layer.size / 1e6 / ((blob.endedAt - blob.startedAt) / 1000),
+          shoalCpuS,
         }
       } finally {
         await ctd.destroy()
@@ -189,16 +212,17 @@ async function main (): Promise<void> {
       for (const scenario of scenarios) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
     process.stdout.write(`\ncontainerd (ctr images pull) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
-    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd |\n|---|---|---|---|---|---|\n')
+    process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
+    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU |\n|---|---|---|---|---|---|---|\n')
     for (const scenario of scenarios) {
       const list = samples.get(scenario) ?? []
       const total = median(list.map(s => s.totalMs))
-      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s |\n`)
+      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s |\n`)
     }
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {
