@@ -1,4 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
+// The flag above: V8's young generation may otherwise grow to 2 x 16 MiB while chunks stream
+// through, ~30 MB of a receiving edge's peak RSS; at 1 MiB the same transfer peaked ~30 MB
+// lower for the same CPU per byte (scripts/bench-transfer.ts, docs/architecture.md "RSS").
+// `env -S` splits the line (GNU coreutils 8.30+; busybox's env cannot: there run
+// `node --max-semi-space-size=1 bin/shoal.js`). `node bin/shoal.js` runs without it.
 // Runs the built daemon and CLI in dist/ (`npm run build`, which `npm ci` runs as its
 // `prepare` step: src/ type-checked, then bundled). It starts ~0.5 s sooner and holds ~85 MB
 // less than the TypeScript sources through tsx; SHOAL_FROM_SOURCE=1 runs src/ through tsx.

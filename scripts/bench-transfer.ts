@@ -2,11 +2,13 @@
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
 //        [--max-requests N] [--max-buffered N] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
+//        [--node-flags '--flag=value …']
 //
 // The child processes run an esbuild bundle of this script and the sources (made first, in
 // the work dir, with scripts/build-dist.js's settings), as a deployed daemon runs dist/: a
 // tsc file-per-module build holds ~26 MB more RSS; --tsx runs them through tsx instead,
-// which costs ~50 MB more.
+// which costs ~50 MB more. Every child runs with the node flags bin/shoal.js gives a daemon
+// (its `#!/usr/bin/env -S node …` line), then --node-flags (to try V8 settings).
 //
 // Generates a tree of about --size-mb (one big file and several smaller ones, random bytes),
 // pushes it into a seed store, then --runs times, interleaved:
@@ -49,6 +51,11 @@ const REPO = dirname(dirname(THIS_SCRIPT))
 let childScript = { path: THIS_SCRIPT, execArgv: ['--import', 'tsx'] }
 /** Where the shoal children write CPU profiles, when asked. */
 let cpuProfDir: string | undefined
+/**
+ * The node flags every child runs with: those bin/shoal.js's first line gives a deployed daemon
+ * (`#!/usr/bin/env -S node FLAGS`), then --node-flags.
+ */
+let nodeFlags: string[] = []
 const GOAL_RATIO = 0.6
 const GOAL_RSS_MB = 120
 
@@ -66,6 +73,8 @@ interface Options {
   cpuProf?: string
   dir?: string
   keep: boolean
+  /** More node flags for every child, after the ones bin/shoal.js gives (V8's last one wins). */
+  nodeFlags: string[]
 }
 
 /** What each child reports when its part is done. */
@@ -98,7 +107,7 @@ function sampleMemory (): void {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [] }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -114,6 +123,7 @@ function parseArgs (argv: string[]): Options {
     else if (arg === '--cpu-prof') options.cpuProf = value()
     else if (arg === '--dir') options.dir = value()
     else if (arg === '--keep') options.keep = true
+    else if (arg === '--node-flags') options.nodeFlags = value().split(' ').filter(f => f !== '')
     else throw new Error(`unknown argument ${arg ?? ''}`)
   }
   return options
@@ -128,6 +138,7 @@ async function main (): Promise<void> {
   try {
     if (!options.tsx) childScript = await build(join(work, 'dist'))
     if (options.cpuProf !== undefined) cpuProfDir = options.cpuProf
+    nodeFlags = [...shippedNodeFlags(), ...options.nodeFlags]
     const tree = join(work, 'tree')
     const seedStore = join(work, 'seed-store')
     console.log(`generating ${options.sizeMb} MiB in ${tree}`)
@@ -170,7 +181,7 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${nodeFlags.join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
     console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
     console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
@@ -205,6 +216,8 @@ async function build (out: string): Promise<typeof childScript> {
     format: 'esm',
     platform: 'node',
     target: 'node20',
+    // As scripts/build-dist.js: no comments, so the source V8 keeps is smaller and one byte a character.
+    minifyWhitespace: true,
     // esbuild: only the parent bundles; the children never load it.
     external: ['classic-level', 'level', '@napi-rs/blake-hash', 'esbuild'],
     banner: { js: "import { createRequire as __shoalCreateRequire } from 'node:module'; const require = __shoalCreateRequire(import.meta.url);" },
@@ -232,6 +245,12 @@ async function generateTree (dir: string, bytes: number): Promise<void> {
   }
 }
 
+/** The flags in bin/shoal.js's `#!/usr/bin/env -S node FLAGS` line. */
+function shippedNodeFlags (): string[] {
+  const shebang = readFileSync(join(REPO, 'bin', 'shoal.js'), 'utf8').split('\n', 1)[0] ?? ''
+  return shebang.split(' ').filter(word => word.startsWith('--'))
+}
+
 function rate (report: SideReport): string {
   return ((report.bytes ?? 0) / 1e6 / (report.seconds ?? Infinity)).toFixed(1)
 }
@@ -248,7 +267,7 @@ interface Child { process: ChildProcess, next: () => Promise<Record<string, unkn
 
 function spawnRole (role: string, args: Record<string, unknown>): Child {
   const profile = cpuProfDir !== undefined && (role === 'seed' || role === 'pull') ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, role)] : []
-  const child = fork(childScript.path, ['--role', role], { execArgv: [...childScript.execArgv, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(childScript.path, ['--role', role], { execArgv: [...childScript.execArgv, ...nodeFlags, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const inbox: Array<Record<string, unknown>> = []
   const waiting: Array<(m: Record<string, unknown>) => void> = []
   child.on('message', (message: Record<string, unknown>) => {

@@ -7,7 +7,7 @@
 //   shoal --api DIR/api.sock pull ID         → returns when complete
 //   shoal --api DIR/api.sock verify ID       → exit 0 when every object re-hashes right
 //   shoal --data DIR export ID DEST     → (daemon stopped) the layout back, compared byte for byte with the source
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,8 @@ import { runTransfer, type ModeContext, type ModeOutcome, type NodeOutcome } fro
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js')
+/** The node flags on bin/shoal.js's `#!/usr/bin/env -S node FLAGS` line: daemons run as they ship. */
+const SHOAL_NODE_FLAGS = existsSync(SHOAL_BIN) ? (readFileSync(SHOAL_BIN, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter(word => word.startsWith('--')) : []
 export const API_PORT = 5050
 export const P2P_PORT = 4001
 const READY_TIMEOUT_MS = 60_000
@@ -216,7 +218,7 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   const dataDir = join(workDir, 'nodes', name, 'data')
   await mkdir(dataDir, { recursive: true })
   apiSockets.set(host.ns, join(dataDir, 'api.sock'))
-  const nodeFlags: string[] = []
+  const nodeFlags = [...SHOAL_NODE_FLAGS]
   if (options.cpuProfDir !== undefined) {
     // Written when the daemon exits after SIGTERM; a restarted daemon adds a second file.
     const profileDir = resolve(options.cpuProfDir, name)

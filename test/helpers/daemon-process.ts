@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
-import { SHOAL_BIN } from './shoal-cli.js'
+import { SHOAL_BIN, shebangNodeFlags } from './shoal-cli.js'
 
 /** A daemon that does not print its address within this long has failed to start. */
 const START_TIMEOUT_MS = 30_000
@@ -41,7 +41,9 @@ export interface DaemonStatus {
  * `--json` once it is listening.
  */
 export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string, wrap?: string[] } = {}): Promise<DaemonProcess> {
-  const argv = [options.bin ?? SHOAL_BIN, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
+  const bin = options.bin ?? SHOAL_BIN
+  // With the node flags the bin's first line gives it: the daemon as it ships.
+  const argv = [...shebangNodeFlags(bin), bin, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
   // `wrap` runs the daemon under another command (unshare, setpriv), which must exec what follows it.
   const [command = process.execPath, ...prefix] = options.wrap !== undefined ? [...options.wrap, process.execPath] : [process.execPath]
   const child = spawn(command, [...prefix, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })

@@ -1,8 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** The real entry point: every CLI test runs `node bin/shoal.js` as a subprocess. */
 export const SHOAL_BIN = fileURLToPath(new URL('../../bin/shoal.js', import.meta.url))
+
+/**
+ * The node flags on a bin's first line (`#!/usr/bin/env -S node FLAGS`): a test runs the
+ * process with them, as `/usr/bin/shoal` runs under systemd or in the container.
+ */
+export function shebangNodeFlags (bin: string = SHOAL_BIN): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? ''
+  return first.startsWith('#!') ? first.split(' ').filter(word => word.startsWith('--')) : []
+}
 
 /** A CLI run that hangs is killed after this long, so a broken command fails its test instead of the whole run. */
 const CLI_TIMEOUT_MS = 45_000
@@ -17,7 +27,8 @@ export interface CliResult {
 
 /** Starts `shoal [--data DATA] ARGS…` with stdio on pipes (so no progress bars), without waiting. */
 export function spawnShoal (dataDir: string | undefined, args: string[], options: { env?: NodeJS.ProcessEnv, bin?: string } = {}): { child: ChildProcess, done: Promise<CliResult> } {
-  const argv = [options.bin ?? SHOAL_BIN, ...(dataDir !== undefined ? ['--data', dataDir] : []), ...args]
+  const bin = options.bin ?? SHOAL_BIN
+  const argv = [...shebangNodeFlags(bin), bin, ...(dataDir !== undefined ? ['--data', dataDir] : []), ...args]
   // Hermetic: a daemon named in the caller's environment must not take these commands over.
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env }
   delete env.SHOAL_API
