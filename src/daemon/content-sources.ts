@@ -10,6 +10,7 @@ import type { ImageAssembler } from './image-assembler.js'
 import { imageObjectOrder } from './layer-order.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
+import { wakeOrTimeout } from '../wait/index.js'
 
 /** How long the layers of a held tag's image wait for its bundle's description to be put in order (past it they come as the swarm picks). */
 const LAYER_ORDER_WAIT_MS = 30_000
@@ -18,21 +19,10 @@ const FIRST_OBJECTS_WAIT_MS = 2_000
 
 /** Resolves once `promise` settled (either way), `ms` passed, or `signal` aborted: a bounded wait that never throws. */
 async function settledWithin (promise: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  let onAbort = (): void => {}
-  try {
-    await Promise.race([
-      promise.catch(() => {}),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, ms)
-        onAbort = resolve
-        signal.addEventListener('abort', onAbort, { once: true })
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-    signal.removeEventListener('abort', onAbort)
-  }
+  await wakeOrTimeout((wake) => {
+    promise.then(wake, wake)
+    return () => {}
+  }, { timeoutMs: ms, signal })
 }
 
 export interface ContentSourcesComponents {

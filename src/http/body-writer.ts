@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import { wakeOrTimeout, Wakers } from '../wait/index.js'
 
 /**
  * A response body sent from a few buffers that are filled again once the socket has taken
@@ -14,7 +15,7 @@ export class BodyWriter {
   private allocated = 0
   private writing = 0
   private failure: Error | undefined
-  private wake: (() => void) | undefined
+  private readonly wakers = new Wakers()
 
   constructor (private readonly res: ServerResponse, private readonly count: number, readonly bufferBytes: number) {}
 
@@ -83,23 +84,12 @@ export class BodyWriter {
   }
 
   private notify (): void {
-    const wake = this.wake
-    this.wake = undefined
-    wake?.()
+    this.wakers.wakeAll()
   }
 
-  /** Resolves at the next write completion or give-back; rejects when `signal` aborts. No timer: a stalled client is the socket's idle timeout's to cut, which aborts the signal. */
+  /** Until the next write completion or give-back; rejects when `signal` aborts. No timer: a stalled client is the socket's idle timeout's to cut, which aborts the signal. */
   private async changed (signal: AbortSignal): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.wake = undefined
-        reject(signal.reason)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.wake = () => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      }
-    })
+    await wakeOrTimeout(this.wakers.subscribe, { signal })
+    signal.throwIfAborted()
   }
 }
