@@ -131,6 +131,10 @@ export function summaryTable (results: FleetResults): string {
   const fmt = (cells: string[]): string => cells.map((c, i) => i <= 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)).join('  ').trimEnd()
   lines.push(fmt(header))
   for (const row of rows) lines.push(fmt(row))
+  for (const node of results.perNode) {
+    const wire = wireLine(node, results.bundleBytes)
+    if (wire !== undefined) lines.push(wire)
+  }
   const idle = results.perNode.filter(n => n.idleCpuPercent !== undefined)
   if (idle.length > 0) lines.push(`idle before the pulls, CPU % of one core: ${idle.map(n => `${n.name} ${n.idleCpuPercent?.toFixed(2) ?? '—'}`).join(', ')}`)
   for (const p of results.processes) {
@@ -143,4 +147,23 @@ export function summaryTable (results: FleetResults): string {
   for (const p of results.problems) lines.push(`problem: ${p}`)
   lines.push(results.allComplete && results.allVerified ? 'every honest node complete and verified' : 'NOT every honest node is complete and verified')
   return lines.join('\n')
+}
+
+/**
+ * Where an edge's link bytes went: the chunk payload its daemon counted (the bundle plus
+ * chunks fetched twice) and the rest (TCP/IP headers, encryption, framing, gossip), with
+ * the scheduler's requests by why. Undefined without the daemon's counters.
+ */
+function wireLine (node: NodeResult, bundleBytes: number): string | undefined {
+  const stats = node.daemonStats
+  if (node.role !== 'edge' || stats === undefined || typeof stats.bytesDownloaded !== 'number') return undefined
+  const payload = stats.bytesDownloaded
+  const twice = typeof stats.chunksFetchedTwice === 'number' ? stats.chunksFetchedTwice : 0
+  const x = (bytes: number): string => `${(bytes / bundleBytes).toFixed(3)}x`
+  let line = `${node.name} wire: link ${x(node.downloadedBytes)} the bundle = chunk payload ${x(payload)} (${twice} fetched twice) + headers, encryption and gossip ${x(node.downloadedBytes - payload)}`
+  const r = stats.requests as Record<string, number> | undefined
+  if (r !== undefined && typeof r === 'object') {
+    line += `; requests: first ${r.first ?? '—'}, again ${r.again ?? '—'} (moved ${r.moved ?? '—'}), extra ${r.extra ?? '—'} (overdue ${r.overdue ?? '—'}, end game ${r.endGame ?? '—'})`
+  }
+  return line
 }

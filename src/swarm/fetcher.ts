@@ -8,7 +8,7 @@ import type { LocalBundles } from './local-bundles.js'
 import type { OffenceKind, PeerScores } from './peer-score.js'
 import { PullJob } from './pull-job.js'
 import { RateLimiter } from './rate-limiter.js'
-import { Scheduler, type SchedulerInit } from './scheduler.js'
+import { Scheduler, type RequestCounts, type SchedulerInit } from './scheduler.js'
 import type { SwarmEventEmitter, PullProgress } from './swarm-events.js'
 import type { SwarmLogger, SwarmStore } from './swarm-options.js'
 import type { TransferStats } from './swarm-stats.js'
@@ -296,6 +296,10 @@ export class Fetcher {
   }
 
   /** Measured download rate from a peer, bytes per second. */
+  requestCounts (): RequestCounts {
+    return this.scheduler.requestCounts()
+  }
+
   rate (peer: string): number | undefined {
     return this.scheduler.rate(peer)
   }

@@ -91,6 +91,21 @@ export interface SchedulerInit {
   random?: () => number
 }
 
+/**
+ * Chunk requests sent, by why: where duplicate bytes can come from. `again` counts a chunk
+ * asked anew after its request was dropped (timed out, refused, its peer left, or `moved`
+ * to a faster holder: those bytes may already be on the wire); `extra` a chunk asked of a
+ * second holder while the first request stands (`overdue` holder, or the `endGame`).
+ */
+export interface RequestCounts {
+  first: number
+  again: number
+  moved: number
+  extra: number
+  overdue: number
+  endGame: number
+}
+
 export interface DeliveryVerdict {
   /** False for a duplicate: the chunk is already verified or being verified. */
   accepted: boolean
@@ -121,6 +136,8 @@ interface Slot {
    * gateway out (a peer can claim every chunk and serve none).
    */
   gatewayAllowed: boolean
+  /** Requests sent for this chunk so far (a chunk asked more than once may arrive more than once). */
+  asks: number
 }
 
 /** Something a peer did that the swarm should charge it for (see peer-score.ts). */
@@ -202,6 +219,7 @@ export class Scheduler {
   private readonly busyHolderUnmeasuredMs: number
   /** Slots whose bytes arrived and are being verified and stored. */
   private receiving = 0
+  private readonly counts: RequestCounts = { first: 0, again: 0, moved: 0, extra: 0, overdue: 0, endGame: 0 }
   private readonly random: () => number
 
   constructor (init: SchedulerInit) {
@@ -246,7 +264,7 @@ export class Scheduler {
     for (let index = 0; index < count; index++) {
       slots.push({
         object, index, bytes: Math.min(this.chunkSize, size - index * this.chunkSize), state: 'done',
-        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false,
+        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false, asks: 0,
       })
     }
     const needed = [...new Set(missing)].filter(i => i >= 0 && i < count)
@@ -419,6 +437,11 @@ export class Scheduler {
       }
     }
     return out
+  }
+
+  /** Requests sent so far, by why (a copy). */
+  requestCounts (): RequestCounts {
+    return { ...this.counts }
   }
 
   /** A chunk's bytes arrived from `peer`. Accepted bytes must next be verified and stored. */
@@ -752,6 +775,7 @@ export class Scheduler {
       if (slot.requesters.has(peer) || !slot.holders.has(peer) || slot.requesters.size >= this.endGameMaxRequests) continue
       if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
       this.overdue.delete(slot)
+      this.counts.overdue++
       return slot
     }
     return undefined
@@ -788,6 +812,7 @@ export class Scheduler {
       this.peers.get(from)?.inFlight.delete(slot)
       this.released.push({ peer: from, object: slot.object, index: slot.index })
       this.dropRequest(slot, from)
+      this.counts.moved++
       return slot
     }
     return undefined
@@ -848,6 +873,7 @@ export class Scheduler {
       if (slot.requesters.has(peer) || !slot.holders.has(peer)) continue
       if (state.gateway && this.edgeCanSend(slot)) continue
       if (!this.isLate(slot, now, state)) continue
+      this.counts.endGame++
       return slot
     }
     return undefined
@@ -901,6 +927,10 @@ export class Scheduler {
 
   private assign (slot: Slot, peer: PeerKey, state: PeerState, now: number): void {
     this.account(state, now)
+    if (slot.state === 'requested') this.counts.extra++
+    else if (slot.asks > 0) this.counts.again++
+    else this.counts.first++
+    slot.asks++
     slot.requesters.set(peer, now)
     state.inFlight.set(slot, now)
     if (slot.state === 'pending') {
@@ -1015,7 +1045,7 @@ export class Scheduler {
 /** A key that is never in a peer's in-flight map. */
 const NO_SLOT: Slot = {
   object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1,
-  gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false,
+  gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false, asks: 0,
 }
 
 function shuffle<T> (items: T[], random: () => number): void {

@@ -1,4 +1,5 @@
 /** Transfer counters, for `swarm.stats()`, the status page and /metrics. */
+import type { RequestCounts } from './scheduler.js'
 
 export interface PeerTransferStats {
   bytesUploaded: number
@@ -17,6 +18,8 @@ export interface SwarmStats extends PeerTransferStats {
   chunksRejected: number
   bans: number
   perPeer: Record<string, PeerTransferStats>
+  /** Chunk requests sent, by why (the scheduler's; where fetched-twice chunks come from). */
+  requests: RequestCounts
 }
 
 const emptyPeer = (): PeerTransferStats => ({
@@ -64,7 +67,7 @@ export class TransferStats {
     this.bans++
   }
 
-  snapshot (): SwarmStats {
+  snapshot (): Omit<SwarmStats, 'requests'> {
     const total = emptyPeer()
     const perPeer: Record<string, PeerTransferStats> = {}
     for (const [peer, stats] of this.peers) {

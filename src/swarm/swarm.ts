@@ -560,7 +560,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   stats (): SwarmStats {
-    return this.transfer.snapshot()
+    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts() }
   }
 
   /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */

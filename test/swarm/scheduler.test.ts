@@ -137,6 +137,8 @@ describe('Scheduler', () => {
     expect(s.delivered('slow', A, 0, 2002).accepted).toBe(false)
     expect(s.stored(A, 0)).toBe(true)
     expect(s.isWanted(A)).toBe(false)
+    // Counted by why, so a fleet run can say where its fetched-twice chunks came from.
+    expect(s.requestCounts()).toEqual({ first: 1, again: 0, moved: 0, extra: 1, overdue: 0, endGame: 1 })
   })
 
   it('re-asks elsewhere what a stalled peer holds', () => {
@@ -152,6 +154,7 @@ describe('Scheduler', () => {
     expect(released.map(r => r.index).sort()).toEqual([0, 1])
     const again = s.next(1500)
     expect(again.map(r => r.index).sort()).toEqual([0, 1])
+    expect(s.requestCounts()).toMatchObject({ first: 2, again: 2, moved: 0, extra: 0 })
     // The stalled peer's window shrank to a single probe; p2 (initial window 2) may take both.
     expect(s.window('p1')).toBe(1)
   })
@@ -404,6 +407,7 @@ describe('Scheduler', () => {
     expect(s.next(700)).toEqual([{ peer: 'fresh', object: A, index: rest[0] }])
     expect(s.takeReleased()).toEqual([{ peer: 'busy', object: A, index: rest[0] }])
     expect(s.inFlight('busy')).toBe(0)
+    expect(s.requestCounts()).toEqual({ first: 4, again: 2, moved: 2, extra: 0, overdue: 0, endGame: 0 })
     // A holder that sends us something is working through our queue: its head does not move.
     const t = scheduler({ initialRequestsPerPeer: 2, minRequestsPerPeer: 2, maxRequestsPerPeer: 2, endGameThresholdChunks: 0 })
     t.want(A, 3 * MiB, range(3))
