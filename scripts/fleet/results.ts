@@ -29,6 +29,9 @@ export interface NodeResult {
   peakRssBytes: number | null
   /** The kernel's part of cpuSeconds (system time; on the bed it includes the emulated network's per-packet work). */
   systemCpuSeconds?: number | null
+  /** Read and write system calls over the transfer (sockets and files): on slow links the cost is per call, not per byte. */
+  readCalls?: number
+  writeCalls?: number
   /** shoal: the daemon's CPU seconds from its spawn until it answered status. */
   startupCpuSeconds?: number | null
   /** shoal with --idle-seconds: the daemon's CPU while idle before the pulls, percent of one core. */
@@ -135,6 +138,8 @@ export function summaryTable (results: FleetResults): string {
     const wire = wireLine(node, results.bundleBytes)
     if (wire !== undefined) lines.push(wire)
   }
+  const calls = results.perNode.filter(n => n.readCalls !== undefined)
+  if (calls.length > 0) lines.push(`read/write system calls over the transfer: ${calls.map(n => `${n.name} ${n.readCalls ?? '—'}/${n.writeCalls ?? '—'}`).join(', ')}`)
   const idle = results.perNode.filter(n => n.idleCpuPercent !== undefined)
   if (idle.length > 0) lines.push(`idle before the pulls, CPU % of one core: ${idle.map(n => `${n.name} ${n.idleCpuPercent?.toFixed(2) ?? '—'}`).join(', ')}`)
   for (const p of results.processes) {
@@ -161,9 +166,11 @@ function wireLine (node: NodeResult, bundleBytes: number): string | undefined {
   const twice = typeof stats.chunksFetchedTwice === 'number' ? stats.chunksFetchedTwice : 0
   const x = (bytes: number): string => `${(bytes / bundleBytes).toFixed(3)}x`
   let line = `${node.name} wire: link ${x(node.downloadedBytes)} the bundle = chunk payload ${x(payload)} (${twice} fetched twice) + headers, encryption and gossip ${x(node.downloadedBytes - payload)}`
-  const r = stats.requests as Record<string, number> | undefined
+  const r = stats.requests as (Record<string, number> & { duplicatesAfter?: Record<string, number> }) | undefined
   if (r !== undefined && typeof r === 'object') {
     line += `; requests: first ${r.first ?? '—'}, again ${r.again ?? '—'} (moved ${r.moved ?? '—'}), extra ${r.extra ?? '—'} (overdue ${r.overdue ?? '—'}, end game ${r.endGame ?? '—'})`
+    const after = Object.entries(r.duplicatesAfter ?? {})
+    if (after.length > 0) line += `; twice after: ${after.map(([why, n]) => `${why} ${n}`).join(', ')}`
   }
   return line
 }

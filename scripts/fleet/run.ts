@@ -99,6 +99,7 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
     const atStart = transfer.cpuAtStart.get(name)
     const cpuSeconds = node?.cpuSeconds === null || node?.cpuSeconds === undefined ? null : round(node.cpuSeconds, 2)
     const role = node?.role ?? 'edge'
+    const during = transfer.during.get(name)
     perNode.push({
       name,
       role,
@@ -114,7 +115,8 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
       peakRssBytes: node?.peakRssBytes ?? null,
       ...(node?.startupCpuSeconds !== undefined ? { startupCpuSeconds: node.startupCpuSeconds === null ? null : round(node.startupCpuSeconds, 2) } : {}),
       ...(node?.idleCpuPercent !== undefined ? { idleCpuPercent: round(node.idleCpuPercent, 2) } : {}),
-      systemCpuSeconds: transfer.systemSeconds.has(name) && cpuSeconds !== null ? round(transfer.systemSeconds.get(name) ?? 0, 2) : null,
+      systemCpuSeconds: during !== undefined && cpuSeconds !== null ? round(during.systemSeconds, 2) : null,
+      ...(during !== undefined ? { readCalls: during.readCalls, writeCalls: during.writeCalls } : {}),
       cpuSecondsToCompletion: atCompletion === undefined || atStart === undefined ? null : round(atCompletion - atStart, 2),
       cpuSecondsPerGiB: role === 'edge' && cpuSeconds !== null ? round(cpuSeconds / (source.bytes / GIB), 1) : null,
       ...(node?.timeline !== undefined ? { timeline: { ...node.timeline, completedUs: transfer.completedUs.get(name) ?? null } } : {}),

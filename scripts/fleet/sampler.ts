@@ -12,6 +12,9 @@ export interface ProcessUsage {
   /** The kernel's share of cpuSeconds: on the bed it includes sending each packet through veth, bridge, tc and the delay queue. */
   systemSeconds: number
   peakRssBytes: number
+  /** Read and write system calls so far (/proc/PID/io syscr, syscw: sockets and files alike). */
+  readCalls: number
+  writeCalls: number
 }
 
 export interface MachineCpu {
@@ -40,14 +43,21 @@ async function readCpuTimes (): Promise<CpuTimes> {
 /** CPU seconds so far and peak RSS of one live process; undefined once it is gone. */
 export async function readProcessUsage (pid: number): Promise<ProcessUsage | undefined> {
   try {
-    const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')])
+    const [stat, status, io] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/io`, 'utf8').catch(() => '')])
     // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
     const user = Number(rest[11])
     const system = Number(rest[12])
     const hwm = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)
-    return { cpuSeconds: (user + system) / CLOCK_TICKS_PER_SECOND, systemSeconds: system / CLOCK_TICKS_PER_SECOND, peakRssBytes: hwm === null ? 0 : Number(hwm[1]) * 1024 }
+    const calls = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? 0)
+    return {
+      cpuSeconds: (user + system) / CLOCK_TICKS_PER_SECOND,
+      systemSeconds: system / CLOCK_TICKS_PER_SECOND,
+      peakRssBytes: hwm === null ? 0 : Number(hwm[1]) * 1024,
+      readCalls: calls('syscr'),
+      writeCalls: calls('syscw'),
+    }
   } catch {
     return undefined
   }
@@ -74,7 +84,7 @@ export class Sampler {
 
   watch (name: string, pid: number): void {
     const pids = this.watched.get(name) ?? new Map<number, ProcessUsage>()
-    pids.set(pid, pids.get(pid) ?? { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0 })
+    pids.set(pid, pids.get(pid) ?? { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0 })
     this.watched.set(name, pids)
   }
 
@@ -92,15 +102,15 @@ export class Sampler {
   usage (name: string): ProcessUsage | undefined {
     const pids = this.watched.get(name)
     if (pids === undefined) return undefined
-    let cpuSeconds = 0
-    let systemSeconds = 0
-    let peakRssBytes = 0
+    const sum: ProcessUsage = { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0 }
     for (const usage of pids.values()) {
-      cpuSeconds += usage.cpuSeconds
-      systemSeconds += usage.systemSeconds
-      peakRssBytes = Math.max(peakRssBytes, usage.peakRssBytes)
+      sum.cpuSeconds += usage.cpuSeconds
+      sum.systemSeconds += usage.systemSeconds
+      sum.readCalls += usage.readCalls
+      sum.writeCalls += usage.writeCalls
+      sum.peakRssBytes = Math.max(sum.peakRssBytes, usage.peakRssBytes)
     }
-    return { cpuSeconds, systemSeconds, peakRssBytes }
+    return sum
   }
 
   private async sample (): Promise<void> {

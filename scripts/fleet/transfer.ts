@@ -59,8 +59,8 @@ export interface TransferOutcome {
   cpuAtStart: Map<string, number>
   /** CPU seconds of each watched process when the last pull completed. */
   cpuAtEnd: Map<string, number>
-  /** The kernel's part of each watched process's CPU over the transfer. */
-  systemSeconds: Map<string, number>
+  /** Each watched process's kernel CPU and system calls over the transfer. */
+  during: Map<string, TransferUsage>
   /** CPU seconds of an edge's watched process when its own pull completed. */
   cpuAtCompletion: Map<string, number>
   /** CLOCK_MONOTONIC µs: the pulls' common start, each edge's completion, the transfer's end. */
@@ -69,6 +69,8 @@ export interface TransferOutcome {
   endedUs: number
   fault: (InjectedFault & { node: string }) | undefined
 }
+
+export interface TransferUsage { systemSeconds: number, readCalls: number, writeCalls: number }
 
 export interface TransferInit {
   context: ModeContext
@@ -86,7 +88,7 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
   for (const host of bed.hosts) before.set(host, await bed.counters(host, signal))
   await sampler.refresh()
   const cpuAtStart = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
-  const systemAtStart = new Map(watched.map(name => [name, sampler.usage(name)?.systemSeconds ?? 0]))
+  const atStart = new Map(watched.map(name => [name, sampler.usage(name)]))
   sampler.start()
 
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutSeconds * 1000)])
@@ -122,9 +124,15 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
 
   await sampler.refresh()
   const cpuAtEnd = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
-  const systemSeconds = new Map(watched.map(name => [name, (sampler.usage(name)?.systemSeconds ?? 0) - (systemAtStart.get(name) ?? 0)]))
+  const during = new Map<string, TransferUsage>()
+  for (const name of watched) {
+    const start = atStart.get(name)
+    const end = sampler.usage(name)
+    if (start === undefined || end === undefined) continue
+    during.set(name, { systemSeconds: end.systemSeconds - start.systemSeconds, readCalls: end.readCalls - start.readCalls, writeCalls: end.writeCalls - start.writeCalls })
+  }
   const machineCpu = await sampler.stop()
   const after = new Map<Host, LinkCounters>()
   for (const host of bed.hosts) after.set(host, await bed.counters(host, signal))
-  return { runners, seconds, timedOut: runners.some(r => !r.done), before, after, machineCpu, cpuAtStart, cpuAtEnd, systemSeconds, cpuAtCompletion, startedUs, completedUs, endedUs, fault: injected }
+  return { runners, seconds, timedOut: runners.some(r => !r.done), before, after, machineCpu, cpuAtStart, cpuAtEnd, during, cpuAtCompletion, startedUs, completedUs, endedUs, fault: injected }
 }

@@ -104,7 +104,12 @@ export interface RequestCounts {
   extra: number
   overdue: number
   endGame: number
+  /** Chunks that arrived a second time, by why they had been asked again. */
+  duplicatesAfter: Partial<Record<AskAgainReason | 'unexplained', number>>
 }
+
+/** Why a chunk was asked again: its request was dropped for this, or an extra one went out. */
+export type AskAgainReason = 'peer-left' | 'not-present' | 'deferred' | 'refused' | 'cancelled' | 'stalled' | 'slow' | 'timed-out' | 'moved' | 'withdrawn' | 'overdue' | 'end-game'
 
 export interface DeliveryVerdict {
   /** False for a duplicate: the chunk is already verified or being verified. */
@@ -138,6 +143,8 @@ interface Slot {
   gatewayAllowed: boolean
   /** Requests sent for this chunk so far (a chunk asked more than once may arrive more than once). */
   asks: number
+  /** Why it was last asked again (a request dropped, or an extra one): a second copy is charged to it. */
+  why: AskAgainReason | undefined
 }
 
 /** Something a peer did that the swarm should charge it for (see peer-score.ts). */
@@ -219,7 +226,7 @@ export class Scheduler {
   private readonly busyHolderUnmeasuredMs: number
   /** Slots whose bytes arrived and are being verified and stored. */
   private receiving = 0
-  private readonly counts: RequestCounts = { first: 0, again: 0, moved: 0, extra: 0, overdue: 0, endGame: 0 }
+  private readonly counts: RequestCounts = { first: 0, again: 0, moved: 0, extra: 0, overdue: 0, endGame: 0, duplicatesAfter: {} }
   private readonly random: () => number
 
   constructor (init: SchedulerInit) {
@@ -264,7 +271,7 @@ export class Scheduler {
     for (let index = 0; index < count; index++) {
       slots.push({
         object, index, bytes: Math.min(this.chunkSize, size - index * this.chunkSize), state: 'done',
-        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false, asks: 0,
+        holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1, gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false, asks: 0, why: undefined,
       })
     }
     const needed = [...new Set(missing)].filter(i => i >= 0 && i < count)
@@ -362,7 +369,7 @@ export class Scheduler {
     const released: ChunkAssignment[] = []
     for (const slot of state.inFlight.keys()) {
       released.push({ peer, object: slot.object, index: slot.index })
-      this.dropRequest(slot, peer)
+      this.dropRequest(slot, peer, 'peer-left')
     }
     state.inFlight.clear()
     for (const slot of state.held) {
@@ -441,7 +448,7 @@ export class Scheduler {
 
   /** Requests sent so far, by why (a copy). */
   requestCounts (): RequestCounts {
-    return { ...this.counts }
+    return { ...this.counts, duplicatesAfter: { ...this.counts.duplicatesAfter } }
   }
 
   /** A chunk's bytes arrived from `peer`. Accepted bytes must next be verified and stored. */
@@ -456,7 +463,13 @@ export class Scheduler {
         this.measure(state, slot.bytes, now)
       }
     }
-    if (slot === undefined || slot.state === 'done' || slot.state === 'receiving') return { accepted: false, cancel: [] }
+    if (slot === undefined || slot.state === 'done' || slot.state === 'receiving') {
+      if (slot !== undefined) {
+        const why = slot.why ?? 'unexplained'
+        this.counts.duplicatesAfter[why] = (this.counts.duplicatesAfter[why] ?? 0) + 1
+      }
+      return { accepted: false, cancel: [] }
+    }
     const cancel: ChunkAssignment[] = []
     for (const other of slot.requesters.keys()) {
       if (other === peer) continue
@@ -518,7 +531,7 @@ export class Scheduler {
     const slot = this.objects.get(object)?.slots[index]
     if (state === undefined || slot === undefined) return
     this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'not-present')
     if (!state.gateway) slot.gatewayAllowed = true
     this.unhold(slot, peer)
   }
@@ -537,7 +550,7 @@ export class Scheduler {
       return
     }
     this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'deferred')
     slot.gatewayDeferredUntil = now + this.gatewayDeferMs
     slot.deferredBy = peer
   }
@@ -553,7 +566,7 @@ export class Scheduler {
     const slot = this.objects.get(object)?.slots[index]
     if (state === undefined || slot === undefined) return
     this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'refused')
     slot.gatewayAllowed = true
     this.unhold(slot, peer)
   }
@@ -564,7 +577,7 @@ export class Scheduler {
     const slot = this.objects.get(object)?.slots[index]
     if (state === undefined || slot === undefined) return
     this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer)
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'cancelled')
   }
 
   /**
@@ -594,7 +607,7 @@ export class Scheduler {
           now - state.lastDeliveryAt > 2 * this.slowRequestMs && (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
         if (!stalled && !isSlow && now - sentAt <= this.requestTimeoutMs) continue
         state.inFlight.delete(slot)
-        this.dropRequest(slot, peer)
+        this.dropRequest(slot, peer, stalled ? 'stalled' : isSlow ? 'slow' : 'timed-out')
         if (!state.gateway) slot.gatewayAllowed = true
         if (isSlow) slow++
         released.push({ peer, object: slot.object, index: slot.index })
@@ -776,6 +789,7 @@ export class Scheduler {
       if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
       this.overdue.delete(slot)
       this.counts.overdue++
+      slot.why = 'overdue'
       return slot
     }
     return undefined
@@ -811,7 +825,7 @@ export class Scheduler {
       candidates.splice(i, 1)
       this.peers.get(from)?.inFlight.delete(slot)
       this.released.push({ peer: from, object: slot.object, index: slot.index })
-      this.dropRequest(slot, from)
+      this.dropRequest(slot, from, 'moved')
       this.counts.moved++
       return slot
     }
@@ -874,6 +888,7 @@ export class Scheduler {
       if (state.gateway && this.edgeCanSend(slot)) continue
       if (!this.isLate(slot, now, state)) continue
       this.counts.endGame++
+      slot.why = 'end-game'
       return slot
     }
     return undefined
@@ -940,7 +955,8 @@ export class Scheduler {
     }
   }
 
-  private dropRequest (slot: Slot, peer: PeerKey): void {
+  private dropRequest (slot: Slot, peer: PeerKey, why: AskAgainReason): void {
+    slot.why = why
     slot.requesters.delete(peer)
     if (slot.state === 'requested' && slot.requesters.size === 0) {
       slot.state = 'pending'
@@ -984,7 +1000,7 @@ export class Scheduler {
     for (const requester of [...slot.requesters.keys()]) {
       this.peers.get(requester)?.inFlight.delete(slot)
       this.released.push({ peer: requester, object: slot.object, index: slot.index })
-      this.dropRequest(slot, requester)
+      this.dropRequest(slot, requester, 'withdrawn')
     }
   }
 
@@ -1045,7 +1061,7 @@ export class Scheduler {
 /** A key that is never in a peer's in-flight map. */
 const NO_SLOT: Slot = {
   object: '', index: -1, bytes: 0, state: 'done', holders: new Set(), edgeHolders: 0, requesters: new Map(), bucket: -1,
-  gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false, asks: 0,
+  gatewayDeferredUntil: 0, deferredBy: undefined, gatewayAllowed: false, asks: 0, why: undefined,
 }
 
 function shuffle<T> (items: T[], random: () => number): void {

@@ -65,7 +65,7 @@ describe('fleet results', () => {
     allVerified: true,
     perNode: [
       { name: 'n0', role: 'gateway', ip: '10.213.0.1', namespace: 'x-n0', completionSeconds: null, completionOverLowerBound: null, verified: true, problems: [], uploadedBytes: 8.4 * 1048576, downloadedBytes: 1000, cpuSeconds: 0.1, peakRssBytes: 1e7, attempts: 0 },
-      { name: 'n1', role: 'edge', ip: '10.213.0.2', namespace: 'x-n1', completionSeconds: 8.5, completionOverLowerBound: 2.03, verified: true, problems: [], uploadedBytes: 1000, downloadedBytes: 4.2 * 1048576, cpuSeconds: 0.3, systemCpuSeconds: 0.12, cpuSecondsPerGiB: 75, startupCpuSeconds: 0.85, peakRssBytes: 2e7, attempts: 1, daemonStats: { bytesDownloaded: 4 * 1048576, chunksFetchedTwice: 0, requests: { first: 4, again: 1, moved: 1, extra: 0, overdue: 0, endGame: 0 } } },
+      { name: 'n1', role: 'edge', ip: '10.213.0.2', namespace: 'x-n1', completionSeconds: 8.5, completionOverLowerBound: 2.03, verified: true, problems: [], uploadedBytes: 1000, downloadedBytes: 4.2 * 1048576, cpuSeconds: 0.3, systemCpuSeconds: 0.12, cpuSecondsPerGiB: 75, startupCpuSeconds: 0.85, peakRssBytes: 2e7, attempts: 1, daemonStats: { bytesDownloaded: 4 * 1048576, chunksFetchedTwice: 0, requests: { first: 4, again: 1, moved: 1, extra: 0, overdue: 0, endGame: 0, duplicatesAfter: { moved: 1 } } } },
       { name: 'n2', role: 'edge', ip: '10.213.0.3', namespace: 'x-n2', completionSeconds: 9, completionOverLowerBound: 2.15, verified: true, problems: [], uploadedBytes: 1000, downloadedBytes: 4.2 * 1048576, cpuSeconds: null, peakRssBytes: null, attempts: 2 },
     ],
     processes: [{ name: 'docker-registry', node: 'n0', cpuSeconds: 0.1, peakRssBytes: 1e7 }],
@@ -80,7 +80,7 @@ describe('fleet results', () => {
     const table = summaryTable(results)
     expect(table).toMatch(/^n1\s+edge\s+10\.213\.0\.2\s+8\.50\s+2\.03\s+4\.20 MiB\s+1\.050\s+1000 B\s+0\.30\s+0\.12\s+75\.0\s+0\.85/m)
     expect(table).toContain('processes under test 12.5% of the machine')
-    expect(table).toContain('n1 wire: link 1.050x the bundle = chunk payload 1.000x (0 fetched twice) + headers, encryption and gossip 0.050x; requests: first 4, again 1 (moved 1), extra 0')
+    expect(table).toContain('n1 wire: link 1.050x the bundle = chunk payload 1.000x (0 fetched twice) + headers, encryption and gossip 0.050x; requests: first 4, again 1 (moved 1), extra 0 (overdue 0, end game 0); twice after: moved 1')
     expect(table).toContain('lower bound 4.19 s')
     expect(table).toContain('fault kill on n2 at 4.00 s')
     expect(table).toContain('every honest node complete and verified')

@@ -138,7 +138,7 @@ describe('Scheduler', () => {
     expect(s.stored(A, 0)).toBe(true)
     expect(s.isWanted(A)).toBe(false)
     // Counted by why, so a fleet run can say where its fetched-twice chunks came from.
-    expect(s.requestCounts()).toEqual({ first: 1, again: 0, moved: 0, extra: 1, overdue: 0, endGame: 1 })
+    expect(s.requestCounts()).toEqual({ first: 1, again: 0, moved: 0, extra: 1, overdue: 0, endGame: 1, duplicatesAfter: { 'end-game': 1 } })
   })
 
   it('re-asks elsewhere what a stalled peer holds', () => {
@@ -407,7 +407,10 @@ describe('Scheduler', () => {
     expect(s.next(700)).toEqual([{ peer: 'fresh', object: A, index: rest[0] }])
     expect(s.takeReleased()).toEqual([{ peer: 'busy', object: A, index: rest[0] }])
     expect(s.inFlight('busy')).toBe(0)
-    expect(s.requestCounts()).toEqual({ first: 4, again: 2, moved: 2, extra: 0, overdue: 0, endGame: 0 })
+    expect(s.requestCounts()).toEqual({ first: 4, again: 2, moved: 2, extra: 0, overdue: 0, endGame: 0, duplicatesAfter: {} })
+    // The moved head's bytes may have been on the wire already: a copy from busy is charged to the move.
+    s.delivered('busy', A, moved.index, 800)
+    expect(s.requestCounts().duplicatesAfter).toEqual({ moved: 1 })
     // A holder that sends us something is working through our queue: its head does not move.
     const t = scheduler({ initialRequestsPerPeer: 2, minRequestsPerPeer: 2, maxRequestsPerPeer: 2, endGameThresholdChunks: 0 })
     t.want(A, 3 * MiB, range(3))
