@@ -11,6 +11,21 @@ import type { Connection } from '@libp2p/interface'
  * registry pausing), and resuming then costs the gateway one more copy for nothing.
  */
 export const FLEET_BLOB_RELAY_STALL_MS = 30 * 1000
+/**
+ * A relay is judged by its rate over each span of this much time we spend waiting on it: one
+ * that dripped a few bytes just under the silence rule held its askers for good. Bytes that
+ * were queued while our own consumer was busy count for the relay, time we were not waiting
+ * does not count against it: only a relay that keeps us waiting is judged.
+ */
+export const FLEET_BLOB_RELAY_JUDGE_MS = 10 * 1000
+/**
+ * A relay that sends less than this per second of our waiting is dropped, and the blob
+ * resumed from the pull-through node at the byte reached. An edge relaying from the gateway
+ * over the slowest link the fleet bed models (20 Mbit/s) sends ~10 times this; a relay is as
+ * slow as its own source only while the registry itself is, and then dropping it costs the
+ * gateway one copy, never a byte of the blob.
+ */
+export const FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND = 256 * 1024
 
 export interface FleetBlobAskerHooks {
   /**
@@ -101,7 +116,7 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
   let relayBytes = 0
   async function * data (): AsyncGenerator<Uint8Array> {
     try {
-      for await (const piece of relayed.data) {
+      for await (const piece of judged(relayed, FLEET_BLOB_RELAY_JUDGE_MS, FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND)) {
         relayBytes += piece.byteLength
         yield piece
       }
@@ -126,5 +141,43 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     close: () => { current.close() },
     get relay () { return relayBytes > 0 ? relay : undefined },
     rejected: (detail) => { if (relayBytes > 0) hooks.penalize(relay, 'bad-data', detail) },
+  }
+}
+
+/**
+ * The relay's bytes, failing (and letting its stream go) when over a span of `judgeMs` spent
+ * waiting on it, it sent less than `minBytesPerSecond` of that span (FLEET_BLOB_RELAY_JUDGE_MS).
+ */
+async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerSecond: number): AsyncGenerator<Uint8Array> {
+  const pieces = relayed.data[Symbol.asyncIterator]()
+  let pending: Promise<IteratorResult<Uint8Array>> | undefined
+  let waitedMs = 0
+  let bytes = 0
+  try {
+    for (;;) {
+      pending ??= pieces.next()
+      const started = performance.now()
+      let timer: NodeJS.Timeout | undefined
+      const judgeNow = new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, Math.max(0, judgeMs - waitedMs)) })
+      const result = await Promise.race([pending, judgeNow]).finally(() => { clearTimeout(timer) })
+      waitedMs += performance.now() - started
+      if (result !== undefined) {
+        pending = undefined
+        if (result.done === true) return
+        bytes += result.value.byteLength
+        yield result.value
+      }
+      if (waitedMs < judgeMs) continue
+      const rate = bytes / (waitedMs / 1000)
+      if (rate < minBytesPerSecond) throw new Error(`too slow: ${bytes} bytes in ${Math.round(waitedMs)} ms of waiting on it (${Math.round(rate)} B/s, at least ${minBytesPerSecond} wanted)`)
+      waitedMs = 0
+      bytes = 0
+    }
+  } finally {
+    if (pending !== undefined) {
+      // Left waiting on the relay (judged, or the reader stopped): its stream goes.
+      pending.catch(() => undefined)
+      relayed.close()
+    }
   }
 }

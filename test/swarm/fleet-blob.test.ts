@@ -200,6 +200,44 @@ describe('edges relaying a blob they are receiving', () => {
     expect(late.edge.swarm.stats().perPeer[mute.edge.swarm.peerId]?.bytesDownloaded ?? 0).toBe(0)
   })
 
+  it('drops a relay that drips under the silence rule and resumes from the gateway at the byte it reached', async () => {
+    const { gateway, file } = await gatewayWith()
+    // A relay that serves the right bytes, 1 KiB every 100 ms (10 KB/s): never silent for the
+    // 30 s the silence rule waits, and a 6 MiB blob would take it ten minutes.
+    const drip = await GrowingFile.create(join(await tempDir(), 'drip'), size)
+    let dripped = 0
+    let appending = Promise.resolve()
+    const dripper = setInterval(() => {
+      if (dripped >= size) return
+      const piece = blob.subarray(dripped, dripped + 1024)
+      dripped += piece.byteLength
+      appending = appending.then(async () => { await drip.append(piece) })
+    }, 100)
+    try {
+      const slow = await edgeOf(gateway, { serve: drip })
+      const honest = await edgeOf(gateway)
+      const dropped: Array<Record<string, unknown>> = []
+      const victim = await edgeOf(gateway, { logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('a relay for a fleet blob was dropped')) dropped.push(fields ?? {}) } } })
+      await file.append(blob.subarray(0, 2 * MiB))
+      const direct = [await slow.ask(), await honest.ask()]
+      await Promise.all(direct.map(async r => { await r.reached(1) }))
+      const dripping = await victim.ask()
+      expect(dripping.relay).toBe(slow.edge.swarm.peerId)
+      await file.append(blob.subarray(2 * MiB))
+      file.complete()
+      expect(await dripping.done).toBe(digest)
+      // Judged by its rate (FLEET_BLOB_RELAY_JUDGE_MS of waiting on it), not by silence.
+      expect(dropped).toEqual([expect.objectContaining({ relay: slow.edge.swarm.peerId, reason: expect.stringMatching(/^too slow: /) })])
+      const fromRelay = victim.edge.swarm.stats().perPeer[slow.edge.swarm.peerId]?.bytesDownloaded ?? 0
+      expect(fromRelay).toBeGreaterThan(0)
+      // The gateway sent the rest, from the first byte the relay had not sent.
+      expect(uploadedTo(gateway, [victim.edge])).toBe(size - fromRelay)
+      await Promise.all(direct.map(async r => await r.done.catch(() => undefined)))
+    } finally {
+      clearInterval(dripper)
+    }
+  })
+
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
     const { gateway, file } = await gatewayWith()
     const lie = await GrowingFile.create(join(await tempDir(), 'lie'), size)
