@@ -172,5 +172,7 @@ function wireLine (node: NodeResult, bundleBytes: number): string | undefined {
     const after = Object.entries(r.duplicatesAfter ?? {})
     if (after.length > 0) line += `; twice after: ${after.map(([why, n]) => `${why} ${n}`).join(', ')}`
   }
+  // A daemon killed by the fault restarts with fresh counters: the payload is its last life's only.
+  if (node.attempts > 1) line += ' (pulled more than once: the daemon\'s counters may cover only its last start)'
   return line
 }
