@@ -57,7 +57,13 @@ export class GrowingFile {
   /** A file already whole and verified (an object in the store), read the same way. */
   static async whole (path: string): Promise<GrowingFile> {
     const file = await open(path, 'r')
-    const { size } = await file.stat()
+    let size: number
+    try {
+      ({ size } = await file.stat())
+    } catch (err) {
+      await file.close().catch(() => undefined)
+      throw err
+    }
     const growing = new GrowingFile(path, file, size)
     growing.written = size
     growing.state = 'complete'
@@ -100,8 +106,12 @@ export class GrowingFile {
     this.state = 'failed'
     this.failure = err
     this.wakers.wakeAll()
-    await rm(this.path, { force: true })
-    await this.writerFinished()
+    try {
+      await rm(this.path, { force: true })
+    } finally {
+      // Even when the file could not be removed, the handle must not outlive the readers.
+      await this.writerFinished()
+    }
   }
 
   /** The writer is done with the handle (after `complete`, once the file was moved into the store). */

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs'
-import { mkdtemp, rename, rm } from 'node:fs/promises'
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { GrowingFile, GrowingFileFailedError } from '../../src/store/index.js'
+import { openFilesUnder } from '../helpers/open-files.js'
 
 /** Reads until `count` bytes arrived, then stops (the reader stays open). */
 async function firstBytes (read: AsyncIterable<Uint8Array>, count: number): Promise<{ bytes: Buffer, rest: AsyncIterator<Uint8Array> }> {
@@ -71,5 +72,43 @@ describe('GrowingFile: a staging file read while it is written', () => {
     await expect(read.next()).rejects.toMatchObject({ code: 'GROWING_FILE_FAILED' })
     await reader.close()
     await file.fail(new Error('test over'))
+  })
+
+  it('keeps its handle open while the writer or any reader needs it, and closes it once the last of them lets go', async () => {
+    const file = await GrowingFile.create(join(dir, 'staging'), 4)
+    const early = file.reader()
+    const late = file.reader()
+    await file.append(Buffer.from('abcd'))
+    file.complete()
+    // A reader stopped mid-read (its client went away) lets go through close, like any other.
+    const aborted = new AbortController()
+    const read = early.read({ stallMs: 10_000, signal: aborted.signal })
+    expect(Buffer.from((await read.next()).value as Uint8Array).toString()).toBe('abcd')
+    aborted.abort(new Error('the client went away'))
+    await early.close()
+    await file.writerFinished()
+    expect(await openFilesUnder([dir])).toHaveLength(1)
+    await late.close()
+    expect(await openFilesUnder([dir])).toEqual([])
+    expect(() => file.reader()).toThrow(/already closed/)
+  })
+
+  it('closes its handle when the writer fails and its readers close, and a whole file\'s when its one reader closes', async () => {
+    const failing = await GrowingFile.create(join(dir, 'failing'), 8)
+    const reader = failing.reader()
+    await failing.fail(new GrowingFileFailedError('the upstream dropped'))
+    await expect(reader.read({ stallMs: 10_000, signal: new AbortController().signal }).next()).rejects.toThrow('the upstream dropped')
+    expect(await openFilesUnder([dir])).toHaveLength(1)
+    await reader.close()
+    await reader.close()
+    expect(await openFilesUnder([dir])).toEqual([])
+
+    await writeFile(join(dir, 'object'), 'held')
+    const whole = (await GrowingFile.whole(join(dir, 'object'))).reader()
+    expect(whole.size).toBe(4)
+    expect(await openFilesUnder([dir])).toHaveLength(1)
+    await whole.close()
+    expect(await openFilesUnder([dir])).toEqual([])
+    await expect(GrowingFile.whole(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/http/index.js'
 import { GrowingFile } from '../../src/store/index.js'
 import type { FleetBlobResponder, SwarmLogger } from '../../src/swarm/index.js'
 import { FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
+import { openFilesUnder } from '../helpers/open-files.js'
 import { connect, nextEvent, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
@@ -61,7 +62,22 @@ describe('a blob streamed from the pull-through node', () => {
  * to peers that ask, check the sha256 before the last byte is readable).
  */
 describe('edges relaying a blob they are receiving', () => {
+  // Each test's growing files, let go by their writer once the test ends, as the daemon's
+  // FleetBlobs does once a blob is stored; the last reader to close (the swarm's, when it
+  // stops) then closes the handle. Registered before useSwarms, so it runs after the swarms
+  // stopped: nothing may be left open under the test's directories.
+  const files: GrowingFile[] = []
+  afterEach(async () => {
+    const dirs = files.map(file => dirname(file.path))
+    for (const file of files.splice(0)) await file.writerFinished()
+    expect(await openFilesUnder(dirs)).toEqual([])
+  })
   const { node, tempDir } = useSwarms()
+  async function growing (path: string, fileSize: number | undefined): Promise<GrowingFile> {
+    const file = await GrowingFile.create(path, fileSize)
+    files.push(file)
+    return file
+  }
   const size = 6 * MiB
   const blob = patternBytes(size, 11)
   const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`
@@ -69,7 +85,7 @@ describe('edges relaying a blob they are receiving', () => {
 
   /** The gateway: its blob arrives (from "its registry") as the test appends it. */
   async function gatewayWith (): Promise<{ gateway: TestNode, file: GrowingFile }> {
-    const file = await GrowingFile.create(join(await tempDir(), 'upstream'), size)
+    const file = await growing(join(await tempDir(), 'upstream'), size)
     const gateway = await node()
     gateway.swarm.serveFleetBlobs(async () => ({ status: 'stream', bytes: file.reader() }))
     return { gateway, file }
@@ -95,7 +111,7 @@ describe('edges relaying a blob they are receiving', () => {
       const asked = await edge.swarm.streamFleetBlob(blobQuery, { signal: AbortSignal.timeout(60_000) })
       const stream = asked.stream
       if (stream === undefined) throw new Error(`no stream: ${JSON.stringify(asked.misses)}`)
-      const own = await GrowingFile.create(join(await tempDir(), 'staging'), stream.size)
+      const own = await growing(join(await tempDir(), 'staging'), stream.size)
       if (options.serve === undefined) file = own
       let received = 0
       const waiting: Array<{ bytes: number, resolve: () => void }> = []
@@ -240,7 +256,7 @@ describe('edges relaying a blob they are receiving', () => {
 
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
     const { gateway, file } = await gatewayWith()
-    const lie = await GrowingFile.create(join(await tempDir(), 'lie'), size)
+    const lie = await growing(join(await tempDir(), 'lie'), size)
     await lie.append(patternBytes(size, 99))
     lie.complete()
     const liar = await edgeOf(gateway, { serve: lie })
