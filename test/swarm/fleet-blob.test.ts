@@ -220,7 +220,7 @@ describe('edges relaying a blob they are receiving', () => {
     const { gateway, file } = await gatewayWith()
     // A relay that serves the right bytes, 1 KiB every 100 ms (10 KB/s): never silent for the
     // 30 s the silence rule waits, and a 6 MiB blob would take it ten minutes.
-    const drip = await GrowingFile.create(join(await tempDir(), 'drip'), size)
+    const drip = await growing(join(await tempDir(), 'drip'), size)
     let dripped = 0
     let appending = Promise.resolve()
     const dripper = setInterval(() => {
@@ -251,6 +251,8 @@ describe('edges relaying a blob they are receiving', () => {
       await Promise.all(direct.map(async r => await r.done.catch(() => undefined)))
     } finally {
       clearInterval(dripper)
+      // Its writer lets go of the file after the test: no append may still be on its way then.
+      await appending
     }
   })
 
