@@ -300,11 +300,10 @@ class ServeSession {
         while (reading.length < CHUNK_READ_AHEAD && this.queue.length > 0) {
           // An asker that does not read what it was sent gets no more than its budget
           // (reader-budget.ts), and nothing is read from disk for it meanwhile. What is read
-          // already goes out first.
-          const ahead = (reading.length + 1) * MAX_CHUNK_RESPONSE_BYTES
-          if (!this.server.budget.hasRoom(this.peer, ahead)) {
+          // already (reserved in the budget) goes out first.
+          if (!this.server.budget.hasRoom(this.peer, MAX_CHUNK_RESPONSE_BYTES)) {
             if (reading.length > 0) break
-            await this.roomWithin(ahead, signal)
+            await this.roomWithin(MAX_CHUNK_RESPONSE_BYTES, signal)
           }
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
@@ -317,6 +316,8 @@ class ServeSession {
             this.reply(next.object, next.index, ChunkResponse.Status.DEFERRED)
             continue
           }
+          // Reserved before the read's first wait, so this peer's other streams see it.
+          this.gauge.reserve(MAX_CHUNK_RESPONSE_BYTES)
           reading.push(await this.startRead(next, signal))
         }
         const head = reading.shift()
@@ -412,6 +413,7 @@ class ServeSession {
       await this.sendWithin([header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal)
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
+      this.gauge.release(MAX_CHUNK_RESPONSE_BYTES)
       uploadSlots.release()
     }
   }

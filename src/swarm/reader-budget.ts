@@ -24,6 +24,8 @@ interface WindowedStream { sendWindowCapacity?: unknown }
 /** One chunk stream's account: bytes sent on it, and what of them its reader has not taken. */
 export class StreamGauge {
   private sent = 0
+  /** Chunks read from disk for this stream and not yet sent: counted as unread already, so two streams of one peer cannot both pass the check before either sends. */
+  private reserved = 0
   /** The send window when we started: what the reader credits back refills it to here. */
   private readonly startWindow: number | undefined
 
@@ -37,16 +39,30 @@ export class StreamGauge {
     this.sent += bytes
   }
 
-  /** Bytes we sent that the reader has not taken: in our write buffer or out of the send window. */
+  /** A chunk of at most `bytes` is being read to be sent on this stream. */
+  reserve (bytes: number): void {
+    this.reserved += bytes
+  }
+
+  /** The chunk reserved for was sent (and counted by `sentBytes`) or will not be. */
+  release (bytes: number): void {
+    this.reserved = Math.max(0, this.reserved - bytes)
+  }
+
+  /** Bytes on their way to the reader that it has not taken: reserved, in our write buffer, or out of the send window. */
   unread (): number {
-    const window = (this.stream as WindowedStream).sendWindowCapacity
-    const inFlight = this.startWindow !== undefined && typeof window === 'number' ? Math.max(0, this.startWindow - window) : 0
-    return Math.min(this.sent, inFlight + this.stream.writeBufferLength)
+    return this.notTaken() + this.reserved
   }
 
   /** Bytes we sent that the reader has taken. */
   read (): number {
-    return this.sent - this.unread()
+    return this.sent - this.notTaken()
+  }
+
+  private notTaken (): number {
+    const window = (this.stream as WindowedStream).sendWindowCapacity
+    const inFlight = this.startWindow !== undefined && typeof window === 'number' ? Math.max(0, this.startWindow - window) : 0
+    return Math.min(this.sent, inFlight + this.stream.writeBufferLength)
   }
 }
 

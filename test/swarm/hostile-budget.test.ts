@@ -35,24 +35,28 @@ describe('a stranger that does not read', () => {
     const attacker = await Attacker.start()
     try {
       const connection = await attacker.connect(gateway.address)
-      const stream = await connection.newStream(CHUNK_PROTOCOL)
       const answered: number[] = []
       let allAnswered: () => void = () => {}
       const done = new Promise<void>((resolve) => { allAnswered = resolve })
-      readFrames(stream, {
-        maxFrameBytes: 2 * MiB,
-        messageTimeoutMs: 120_000,
-        onFrame: (bytes) => {
-          const response = ChunkResponse.decode(bytes)
-          if (response.status === ChunkResponse.Status.OK) answered.push(response.index)
-          if (answered.length === CHUNKS) allAnswered()
-        },
-      })
-      // It asks for every chunk and takes nothing: yamux credits the gateway nothing back.
-      stream.pause()
-      const requests = new Uint8ArrayList()
-      for (let index = 0; index < CHUNKS; index++) requests.append(frame(ChunkRequest.encode({ object: Buffer.from(object, 'hex'), index, cancel: false })))
-      stream.send(requests)
+      // Two chunk streams (as many as one connection may open), half the chunks on each: the
+      // budget is the peer's, not each stream's.
+      const streams = [await connection.newStream(CHUNK_PROTOCOL), await connection.newStream(CHUNK_PROTOCOL)]
+      for (const [s, stream] of streams.entries()) {
+        readFrames(stream, {
+          maxFrameBytes: 2 * MiB,
+          messageTimeoutMs: 120_000,
+          onFrame: (bytes) => {
+            const response = ChunkResponse.decode(bytes)
+            if (response.status === ChunkResponse.Status.OK) answered.push(response.index)
+            if (answered.length === CHUNKS) allAnswered()
+          },
+        })
+        // It asks for every chunk and takes nothing: yamux credits the gateway nothing back.
+        stream.pause()
+        const requests = new Uint8ArrayList()
+        for (let index = s; index < CHUNKS; index += 2) requests.append(frame(ChunkRequest.encode({ object: Buffer.from(object, 'hex'), index, cancel: false })))
+        stream.send(requests)
+      }
 
       // An honest edge pulls 24 MiB from the same gateway meanwhile: time enough to send the
       // stranger its whole yamux window (16 MiB; 15 MiB were sent before the budget).
@@ -66,7 +70,7 @@ describe('a stranger that does not read', () => {
       expect(sentWhileUnread).toBeLessThanOrEqual(STRANGER_UNREAD_BYTES)
 
       // Reading, it earns its allowance: every chunk it asked for comes.
-      stream.resume()
+      for (const stream of streams) stream.resume()
       await done
       expect(answered.sort((a, b) => a - b)).toEqual([...Array(CHUNKS).keys()])
       expect(gateway.swarm.stats().perPeer[attacker.peerId]?.bytesUploaded).toBe(CHUNKS * MiB)

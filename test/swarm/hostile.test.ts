@@ -181,7 +181,8 @@ describe('one hostile peer', () => {
     const warnings: string[] = []
     const logger: SwarmLogger = { debug: () => {}, info: () => {}, warn: (msg, fields) => { warnings.push(`${msg} ${String(fields?.peer ?? '')}`) }, error: () => {} }
     const f = await fleet({ logger, ...EDGE_LINK })
-    const attacker = await HostileProcess.start()
+    // At nice 19: on a fleet the attacker is another machine (hostile-process.ts).
+    const attacker = await HostileProcess.start({ lowPriority: process.env.SHOAL_HOSTILE_FULL_PRIORITY === undefined })
     global.gc?.()
     const rssBefore = process.memoryUsage().rss
     let rssPeak = rssBefore
@@ -226,7 +227,7 @@ describe('one hostile peer', () => {
       const [, pulled] = await Promise.all([flood(), pullAndMeasure()])
       rssAfterFlood = process.memoryUsage().rss
       // Asserted after the RSS figures are out, so a failure shows them too.
-      ratio('rows 3, 4, 8 (30 s flood)', pulled, without.ms)
+      const wall = ratio('rows 3, 4, 8 (30 s flood)', pulled, without.ms)
       const growthMiB = (rssAfterFlood - rssBefore) / MiB
       const edgeIds = new Set(f.edges.map(e => e.swarm.peerId))
       const toAttackers = Object.entries(f.gateway.swarm.stats().perPeer).filter(([peer]) => !edgeIds.has(peer)).reduce((sum, [, s]) => sum + s.bytesUploaded, 0)
@@ -243,12 +244,10 @@ describe('one hostile peer', () => {
       expect(growthMiB - without.rssGrowthMiB).toBeLessThan(64)
       // One warning line per offending peer (plus its ban), not one per message.
       expect(warnings.length).toBeLessThanOrEqual(identities * 4 + 4)
-      // The issue's 2x is NOT held here: on 8 MiB/s pulls with this file alone on a quiet
-      // machine the flood measured 2.25-2.33x wall and 2.1-3.6x the gateway+edges' CPU (the
-      // attacker's own process takes ~3 CPU-s of the same two cores during the pull). The
-      // bound asserted is what holds with margin, so a regression (the 2.4-9x of the earlier
-      // seeding bug, a flood that grows the gateway's work without bound) still fails.
-      expect(cpuMs / without.cpuMs).toBeLessThanOrEqual(5)
+      // The issue's 2x on wall time (2.25-2.38x before the stranger's budget and the cheaper
+      // bans, with the attacker at full priority), and the fleet's CPU within 3x.
+      expect(wall).toBeLessThanOrEqual(2)
+      expect(cpuMs / without.cpuMs).toBeLessThanOrEqual(3)
     } finally {
       clearInterval(sampler)
       await attacker.stop()
