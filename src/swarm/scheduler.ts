@@ -227,6 +227,8 @@ export class Scheduler {
   /** Slots whose bytes arrived and are being verified and stored. */
   private receiving = 0
   private readonly counts: RequestCounts = { first: 0, again: 0, moved: 0, extra: 0, overdue: 0, endGame: 0, duplicatesAfter: {} }
+  /** Why chunks of completed objects had been asked again, the latest COMPLETED_WHY_KEPT: their late copies are charged to it. */
+  private readonly completedWhy = new Map<string, AskAgainReason>()
   private readonly random: () => number
 
   constructor (init: SchedulerInit) {
@@ -464,10 +466,9 @@ export class Scheduler {
       }
     }
     if (slot === undefined || slot.state === 'done' || slot.state === 'receiving') {
-      if (slot !== undefined) {
-        const why = slot.why ?? 'unexplained'
-        this.counts.duplicatesAfter[why] = (this.counts.duplicatesAfter[why] ?? 0) + 1
-      }
+      // The last chunks' second copies mostly land after their object completed and left.
+      const why = slot !== undefined ? slot.why ?? 'unexplained' : this.completedWhy.get(`${object}:${index}`)
+      if (why !== undefined) this.counts.duplicatesAfter[why] = (this.counts.duplicatesAfter[why] ?? 0) + 1
       return { accepted: false, cancel: [] }
     }
     const cancel: ChunkAssignment[] = []
@@ -498,7 +499,10 @@ export class Scheduler {
     entry.remaining--
     while (entry.cursor < entry.slots.length && entry.slots[entry.cursor]?.state === 'done') entry.cursor++
     if (entry.remaining > 0) return false
-    for (const s of entry.slots) for (const holder of s.holders) this.peers.get(holder)?.held.delete(s)
+    for (const s of entry.slots) {
+      for (const holder of s.holders) this.peers.get(holder)?.held.delete(s)
+      if (s.why !== undefined) this.rememberWhy(s)
+    }
     this.objects.delete(object)
     this.dropPriority(object)
     return true
@@ -955,6 +959,12 @@ export class Scheduler {
     }
   }
 
+  private rememberWhy (slot: Slot): void {
+    this.completedWhy.set(`${slot.object}:${slot.index}`, slot.why as AskAgainReason)
+    // Insertion order: the oldest goes first. Copies come seconds late, not objects later.
+    if (this.completedWhy.size > COMPLETED_WHY_KEPT) this.completedWhy.delete(this.completedWhy.keys().next().value as string)
+  }
+
   private dropRequest (slot: Slot, peer: PeerKey, why: AskAgainReason): void {
     slot.why = why
     slot.requesters.delete(peer)
@@ -1057,6 +1067,9 @@ export class Scheduler {
     state.busyMs = 0
   }
 }
+
+/** Chunks of completed objects whose reason for a second ask is kept (a few bytes each). */
+const COMPLETED_WHY_KEPT = 1024
 
 /** A key that is never in a peer's in-flight map. */
 const NO_SLOT: Slot = {

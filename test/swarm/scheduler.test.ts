@@ -141,6 +141,22 @@ describe('Scheduler', () => {
     expect(s.requestCounts()).toEqual({ first: 1, again: 0, moved: 0, extra: 1, overdue: 0, endGame: 1, duplicatesAfter: { 'end-game': 1 } })
   })
 
+  it('charges a copy that lands after its object completed to why the chunk was asked again', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, endGameMaxRequestsPerChunk: 2, busyHolderUnmeasuredMs: Infinity })
+    s.want(A, 1 * MiB, [0])
+    s.addPeer('slow', { gateway: false }, 0)
+    s.addWholeHolder('slow', A)
+    s.next(0)
+    s.addPeer('fast', { gateway: false }, 1)
+    s.addWholeHolder('fast', A)
+    expect(s.next(2000)).toEqual([{ peer: 'fast', object: A, index: 0 }])
+    s.delivered('fast', A, 0, 2001)
+    expect(s.stored(A, 0)).toBe(true)
+    // The cancel came too late: slow's copy arrives once the object is gone from the scheduler.
+    expect(s.delivered('slow', A, 0, 2500).accepted).toBe(false)
+    expect(s.requestCounts().duplicatesAfter).toEqual({ 'end-game': 1 })
+  })
+
   it('re-asks elsewhere what a stalled peer holds', () => {
     const s = scheduler({ initialRequestsPerPeer: 2, stallTimeoutMs: 1000 })
     s.want(A, 2 * MiB, range(2))
