@@ -1,7 +1,8 @@
-export class UsageError extends Error {
-  readonly code = 'USAGE'
+import { CodedError } from '../errors/index.js'
+
+export class UsageError extends CodedError<'USAGE'> {
   constructor (message: string) {
-    super(`${message}; see \`shoal --help\``)
+    super('USAGE', `${message}; see \`shoal --help\``)
     this.name = 'UsageError'
   }
 }

@@ -1,7 +1,8 @@
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID'
+import { CodedError } from '../errors/index.js'
+
+export class ConfigError extends CodedError<'CONFIG_INVALID'> {
   constructor (message: string, options?: ErrorOptions) {
-    super(message, options)
+    super('CONFIG_INVALID', message, options)
     this.name = 'ConfigError'
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
+import { CodedError } from '../errors/index.js'
 import { createSha256 } from '../hash/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
 import { GrowingFile, ingestBlobFile, type Store } from '../store/index.js'
@@ -12,9 +13,11 @@ import type { Logger } from './logger.js'
 export const MAX_UNSIZED_FLEET_BLOB_BYTES = 64 * 1024 * 1024 * 1024
 
 /** A streamed blob refused here: it did not hash to the digest asked for, or it was larger than its limit. */
-export class FleetBlobRejectedError extends Error {
-  override readonly name = 'FleetBlobRejectedError'
-  readonly code = 'FLEET_BLOB_REJECTED'
+export class FleetBlobRejectedError extends CodedError<'FLEET_BLOB_REJECTED'> {
+  constructor (message: string, options?: ErrorOptions) {
+    super('FLEET_BLOB_REJECTED', message, options)
+    this.name = 'FleetBlobRejectedError'
+  }
 }
 
 export interface FleetBlobsComponents {

@@ -1,14 +1,14 @@
 import { isAbsolute, resolve } from 'node:path'
+import { CodedError } from '../errors/index.js'
 
 /** Where a listener is: a Unix socket path, or a TCP host and port. */
 export type ListenAddress =
   | { kind: 'socket', path: string }
   | { kind: 'tcp', host: string, port: number }
 
-export class AddressError extends Error {
-  readonly code = 'ADDRESS_INVALID'
+export class AddressError extends CodedError<'ADDRESS_INVALID'> {
   constructor (message: string) {
-    super(message)
+    super('ADDRESS_INVALID', message)
     this.name = 'AddressError'
   }
 }

@@ -1,3 +1,4 @@
+import { CodedError } from '../errors/index.js'
 import type { Store, StoreEvents } from '../store/index.js'
 import { Wakers, wakeOrThrow } from '../wait/index.js'
 import { RequestTimeoutError } from './errors.js'
@@ -13,10 +14,9 @@ export interface ArrivingObjectInit {
 }
 
 /** The source resolved, yet the object is not complete: a broken source, reported as such. */
-export class SourceIncompleteError extends Error {
+export class SourceIncompleteError extends CodedError<'SOURCE_INCOMPLETE'> {
   override readonly name = 'SourceIncompleteError'
-  readonly code = 'SOURCE_INCOMPLETE'
-  constructor (object: string) { super(`the blob source finished without object ${object} being complete`) }
+  constructor (object: string) { super('SOURCE_INCOMPLETE', `the blob source finished without object ${object} being complete`) }
 }
 
 /**

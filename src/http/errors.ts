@@ -1,4 +1,4 @@
-import { ERROR_CATALOGUE, type RegistryCode } from '../errors/index.js'
+import { CodedError, ERROR_CATALOGUE, type RegistryCode } from '../errors/index.js'
 
 /**
  * The codes the registry API answers with: a view of the one catalogue (src/errors), which
@@ -57,15 +57,13 @@ export class RegistryError extends Error {
 }
 
 /** The request was aborted because its client went away; nothing can be answered. */
-export class ClientGoneError extends Error {
+export class ClientGoneError extends CodedError<'CLIENT_GONE'> {
   override readonly name = 'ClientGoneError'
-  readonly code = 'CLIENT_GONE'
-  constructor () { super('the client closed the connection') }
+  constructor () { super('CLIENT_GONE', 'the client closed the connection') }
 }
 
 /** A wait inside a request ran out of time (a source that sends nothing, a body that stalls). */
-export class RequestTimeoutError extends Error {
+export class RequestTimeoutError extends CodedError<'REQUEST_TIMEOUT'> {
   override readonly name = 'RequestTimeoutError'
-  readonly code = 'REQUEST_TIMEOUT'
-  constructor (what: string, ms: number) { super(`${what}: nothing happened for ${ms} ms`) }
+  constructor (what: string, ms: number) { super('REQUEST_TIMEOUT', `${what}: nothing happened for ${ms} ms`) }
 }

@@ -1,13 +1,16 @@
 import { open, rm, type FileHandle } from 'node:fs/promises'
+import { CodedError } from '../errors/index.js'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
 
 /** How much a reader reads from the file per step (and so the largest piece it yields). */
 export const GROWING_READ_BYTES = 1024 * 1024
 
 /** What a growing file's readers get once its writer gave up: everything they read must be thrown away. */
-export class GrowingFileFailedError extends Error {
-  override readonly name = 'GrowingFileFailedError'
-  readonly code = 'GROWING_FILE_FAILED'
+export class GrowingFileFailedError extends CodedError<'GROWING_FILE_FAILED'> {
+  constructor (message: string, options?: ErrorOptions) {
+    super('GROWING_FILE_FAILED', message, options)
+    this.name = 'GrowingFileFailedError'
+  }
 }
 
 export interface ReadOptions {
