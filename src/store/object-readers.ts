@@ -57,7 +57,8 @@ export class ObjectReaders {
   async close (): Promise<void> {
     clearInterval(this.sweeper)
     this.sweeper = undefined
-    await Promise.all([...this.opening.values()])
+    // Settled, not all fulfilled: one open that failed must not keep the others' handles open.
+    await Promise.allSettled([...this.opening.values()])
     const all = [...this.readers]
     this.readers.clear()
     await Promise.all(all.map(async ([, reader]) => { await reader.handle.close().catch(() => {}) }))
