@@ -304,6 +304,9 @@ export class Scheduler {
     if (entry === undefined) return []
     const cancel: ChunkAssignment[] = []
     for (const slot of entry.slots) {
+      // Requests cancelled here may still deliver: their copies are charged to the cancel.
+      if (slot.requesters.size > 0) slot.why ??= 'cancelled'
+      if (slot.why !== undefined) this.rememberWhy(slot)
       for (const peer of slot.requesters.keys()) {
         this.peers.get(peer)?.inFlight.delete(slot)
         cancel.push({ peer, object, index: slot.index })
@@ -467,8 +470,8 @@ export class Scheduler {
     }
     if (slot === undefined || slot.state === 'done' || slot.state === 'receiving') {
       // The last chunks' second copies mostly land after their object completed and left.
-      const why = slot !== undefined ? slot.why ?? 'unexplained' : this.completedWhy.get(`${object}:${index}`)
-      if (why !== undefined) this.counts.duplicatesAfter[why] = (this.counts.duplicatesAfter[why] ?? 0) + 1
+      const why = (slot !== undefined ? slot.why : this.completedWhy.get(`${object}:${index}`)) ?? 'unexplained'
+      this.counts.duplicatesAfter[why] = (this.counts.duplicatesAfter[why] ?? 0) + 1
       return { accepted: false, cancel: [] }
     }
     const cancel: ChunkAssignment[] = []

@@ -155,6 +155,14 @@ describe('Scheduler', () => {
     // The cancel came too late: slow's copy arrives once the object is gone from the scheduler.
     expect(s.delivered('slow', A, 0, 2500).accepted).toBe(false)
     expect(s.requestCounts().duplicatesAfter).toEqual({ 'end-game': 1 })
+    // A request cancelled because its object is no longer wanted, and a chunk nobody asked for.
+    s.want(B, 1 * MiB, [0])
+    s.addWholeHolder('slow', B)
+    expect(s.next(3000)).toEqual([{ peer: 'slow', object: B, index: 0 }])
+    expect(s.unwant(B)).toEqual([{ peer: 'slow', object: B, index: 0 }])
+    s.delivered('slow', B, 0, 3100)
+    s.delivered('slow', 'c'.repeat(64), 0, 3200)
+    expect(s.requestCounts().duplicatesAfter).toEqual({ 'end-game': 1, cancelled: 1, unexplained: 1 })
   })
 
   it('re-asks elsewhere what a stalled peer holds', () => {
