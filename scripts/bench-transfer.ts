@@ -2,7 +2,7 @@
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
 //        [--max-requests N] [--max-buffered N] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
-//        [--node-flags '--flag=value …']
+//        [--node-flags '--flag=value …'] [--encrypter tls|noise]
 //
 // The child processes run an esbuild bundle of this script and the sources (made first, in
 // the work dir, with scripts/build-dist.js's settings), as a deployed daemon runs dist/: a
@@ -18,7 +18,7 @@
 //              on 127.0.0.1: the puller dials, pulls the bundle, every chunk verified and
 //              stored (fsync per chunk unless --no-fsync)
 // and two references that split shoal's cost in two:
-//   libp2p     the same bytes over one libp2p stream (tcp + noise + yamux, same window) in
+//   libp2p     the same bytes over one libp2p stream (tcp + --encrypter + yamux, same window) in
 //              1 MiB messages, discarded on arrival: the transport alone
 //   store      one process copying every chunk from the seed store into a fresh store with
 //              writeChunk, 32 at a time: verification and durable writes alone
@@ -41,6 +41,7 @@ import { createPeerKey, createSwarm, generateSwarmKey } from '../src/swarm/index
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
@@ -75,6 +76,8 @@ interface Options {
   keep: boolean
   /** More node flags for every child, after the ones bin/shoal.js gives (V8's last one wins). */
   nodeFlags: string[]
+  /** The connection encrypter both ends offer, for the libp2p reference and the daemons. */
+  encrypter: 'tls' | 'noise'
 }
 
 /** What each child reports when its part is done. */
@@ -107,7 +110,7 @@ function sampleMemory (): void {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [] }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [], encrypter: 'tls' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -123,6 +126,7 @@ function parseArgs (argv: string[]): Options {
     else if (arg === '--cpu-prof') options.cpuProf = value()
     else if (arg === '--dir') options.dir = value()
     else if (arg === '--keep') options.keep = true
+    else if (arg === '--encrypter') options.encrypter = value() === 'noise' ? 'noise' : 'tls'
     else if (arg === '--node-flags') options.nodeFlags = value().split(' ').filter(f => f !== '')
     else throw new Error(`unknown argument ${arg ?? ''}`)
   }
@@ -159,7 +163,7 @@ async function main (): Promise<void> {
       const rawRun = await runRaw(objects.map(o => o.path), join(work, `raw-${run}.out`))
       raw.push(rawRun)
       console.log(`run ${run} raw TCP: ${rate(rawRun.recv)} MB/s`)
-      const p2pRun = await runP2p(objects.map(o => o.path), options.windowMb)
+      const p2pRun = await runP2p(objects.map(o => o.path), options.windowMb, options.encrypter)
       p2p.push(p2pRun)
       console.log(`run ${run} libp2p:  ${rate(p2pRun.recv)} MB/s`)
       const copy = await spawnRole('store-copy', { seedStore, store: join(work, `copy-store-${run}`), bundleId, fsync: options.fsync }).next() as unknown as SideReport
@@ -181,7 +185,7 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${nodeFlags.join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${nodeFlags.join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
     console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
     console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
@@ -306,17 +310,17 @@ async function runRaw (paths: string[], out: string): Promise<{ send: SideReport
   return { send, recv }
 }
 
-async function runP2p (paths: string[], windowMb: number): Promise<{ send: SideReport, recv: SideReport }> {
-  const sender = spawnRole('p2p-send', { paths, windowMb })
+async function runP2p (paths: string[], windowMb: number, encrypter: Options['encrypter']): Promise<{ send: SideReport, recv: SideReport }> {
+  const sender = spawnRole('p2p-send', { paths, windowMb, encrypter })
   const { address } = await sender.next() as { address: string }
-  const receiver = spawnRole('p2p-recv', { address, windowMb })
+  const receiver = spawnRole('p2p-recv', { address, windowMb, encrypter })
   const recv = await receiver.next() as unknown as SideReport
   const send = await sender.next() as unknown as SideReport
   return { send, recv }
 }
 
 async function runShoal (seedStore: string, pullStore: string, bundleId: string, options: Options, swarmKey?: string): Promise<{ seed: SideReport, pull: SideReport }> {
-  const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, swarmKey, pnet: options.pnet }
+  const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, swarmKey, pnet: options.pnet, encrypter: options.encrypter }
   const seed = spawnRole('seed', { ...common, store: seedStore })
   const { address } = await seed.next() as { address: string }
   const puller = spawnRole('pull', { ...common, store: pullStore, address, bundleId })
@@ -432,13 +436,13 @@ async function rawRecv (): Promise<void> {
 const BENCH_PROTOCOL = '/shoal-bench/1.0.0'
 
 /** A bare libp2p node with the swarm's transport settings, for the transport-only reference. */
-async function bareNode (windowMb: number, listen: boolean): Promise<Awaited<ReturnType<typeof createLibp2p>>> {
+async function bareNode (windowMb: number, listen: boolean, encrypter: Options['encrypter']): Promise<Awaited<ReturnType<typeof createLibp2p>>> {
   const window = windowMb * MIB
   return await createLibp2p({
     privateKey: await createPeerKey(),
     addresses: { listen: listen ? ['/ip4/127.0.0.1/tcp/0'] : [] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [encrypter === 'tls' ? tls() : noise()],
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: window, maxStreamWindowSize: window, maxReadBufferLength: window * 2 } })],
     // As the swarm configures it: a ping stuck behind megabytes must not drop the link.
     connectionMonitor: { enabled: false },
@@ -446,8 +450,8 @@ async function bareNode (windowMb: number, listen: boolean): Promise<Awaited<Ret
 }
 
 async function p2pSend (): Promise<void> {
-  const { paths, windowMb } = await firstMessage() as { paths: string[], windowMb: number }
-  const node = await bareNode(windowMb, true)
+  const { paths, windowMb, encrypter } = await firstMessage() as { paths: string[], windowMb: number, encrypter: Options['encrypter'] }
+  const node = await bareNode(windowMb, true, encrypter)
   let cpuStart = cpuMark()
   const sent = new Promise<void>((resolve, reject) => {
     void node.handle(BENCH_PROTOCOL, (stream) => {
@@ -471,8 +475,8 @@ async function p2pSend (): Promise<void> {
 }
 
 async function p2pRecv (): Promise<void> {
-  const { address, windowMb } = await firstMessage() as { address: string, windowMb: number }
-  const node = await bareNode(windowMb, false)
+  const { address, windowMb, encrypter } = await firstMessage() as { address: string, windowMb: number, encrypter: Options['encrypter'] }
+  const node = await bareNode(windowMb, false, encrypter)
   const stream = await node.dialProtocol(multiaddr(address), BENCH_PROTOCOL)
   const cpuStart = cpuMark()
   const started = performance.now()
@@ -513,7 +517,7 @@ async function storeCopy (): Promise<void> {
   await tell(result)
 }
 
-interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20' }
+interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20', encrypter: Options['encrypter'] }
 
 async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof createSwarm>, store: Awaited<ReturnType<typeof openStore>> }> {
   const store = await openStore({ dir: args.store, fsync: args.fsync })
@@ -524,6 +528,7 @@ async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof
     yamuxWindowBytes: args.windowMb * MIB,
     swarmKey: args.swarmKey === undefined ? undefined : Buffer.from(args.swarmKey, 'latin1'),
     pnetCipher: args.pnet,
+    encrypters: [args.encrypter],
     scheduler: { maxRequestsPerPeer: args.maxRequests, maxBufferedChunks: args.maxBuffered },
   })
   await swarm.start()

@@ -240,7 +240,7 @@ export const MAX_CONNECTIONS_PER_IP = 32
  */
 export const MAX_NEW_IDENTITIES_PER_IP = 32
 export const NEW_IDENTITY_INTERVAL_MS = 2_000
-/** The whole inbound handshake (key check, noise, yamux), not libp2p's 10 s: a LAN needs milliseconds. */
+/** The whole inbound handshake (key check, TLS or noise, yamux), not libp2p's 10 s: a LAN needs milliseconds. */
 export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
 /** Discovered peers are dialed until this many are connected. */
 export const MAX_NEIGHBOURS = 64
@@ -249,6 +249,13 @@ export const MAX_NEIGHBOURS = 64
 
 /** A 16 MiB yamux window on both ends took a stream from ~250 to ~510 MB/s on loopback. */
 export const YAMUX_WINDOW_BYTES = 16 * 1024 * 1024
+/**
+ * Connection encrypters in order of preference; multistream-select settles on the first both
+ * ends speak. TLS 1.3 first: node's OpenSSL (AES-GCM, hardware AES) cost a receiver less CPU
+ * per byte than noise's ChaCha20-Poly1305 in bench-transfer (docs/architecture.md); noise
+ * stays for peers that offer only it.
+ */
+export const ENCRYPTERS: ReadonlyArray<'tls' | 'noise'> = ['tls', 'noise']
 /**
  * libp2p pings each connection every 10 s by default; each ping is a new stream on both
  * ends (multistream-select, a peer-store write of the protocol, a logger): on the fleet bed

@@ -7,19 +7,20 @@ import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import {
   CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, INBOUND_UPGRADE_TIMEOUT_MS, MAX_NEIGHBOURS, MAX_PENDING_UPGRADES,
-  MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
+  ENCRYPTERS, MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
 import { aesPreSharedKey } from './psk-protector.js'
 import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 
 /**
- * The libp2p node of a shoal daemon: TCP, noise, yamux, identify, ping, a shoal-only
- * kad-dht, mDNS and a bootstrap list, optionally closed with a pre-shared key. Only this
- * file knows how libp2p is assembled.
+ * The libp2p node of a shoal daemon: TCP, TLS 1.3 (noise for peers without it), yamux,
+ * identify, ping, a shoal-only kad-dht, mDNS and a bootstrap list, optionally closed with a
+ * pre-shared key. Only this file knows how libp2p is assembled.
  */
 
 export type ShoalServices = { identify: Identify, ping: Ping, dht: KadDHT }
@@ -43,7 +44,11 @@ export interface NodeInit {
   pnetCipher?: 'aes-256-ctr' | 'xsalsa20'
   gater: ConnectionGater
   yamuxWindowBytes?: number
+  /** The connection encrypters offered, in order of preference (default ENCRYPTERS). */
+  encrypters?: readonly Encrypter[]
 }
+
+export type Encrypter = 'tls' | 'noise'
 
 function protector (init: NodeInit): Libp2pOptions['connectionProtector'] {
   if (init.swarmKey === undefined) return undefined
@@ -62,7 +67,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
     start: false,
     addresses: { listen: init.listen, announce: init.announce },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: (init.encrypters ?? ENCRYPTERS).map(name => name === 'tls' ? tls() : noise()),
     streamMuxers: [yamux({
       // FACTS.md: yamux credits the sender as data arrives, so one stream is capped at
       // window / RTT; 16 MiB on both ends roughly doubled loopback throughput.

@@ -67,6 +67,8 @@ export interface SwarmInit {
   manifestSearchTimeoutMs?: number
   maxNeighbours?: number
   yamuxWindowBytes?: number
+  /** The connection encrypters offered, in order of preference (default ENCRYPTERS in constants.ts). */
+  encrypters?: ReadonlyArray<'tls' | 'noise'>
   /**
    * New identities one IP may bring at once before they come one per NEW_IDENTITY_INTERVAL_MS
    * (default MAX_NEW_IDENTITIES_PER_IP). Raised only where one address plays many peers on

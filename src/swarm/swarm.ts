@@ -204,6 +204,7 @@ export class Swarm extends SwarmEventEmitter {
         maxPendingPerIp: MAX_PENDING_UPGRADES_PER_IP, maxConnectionsPerIp: MAX_CONNECTIONS_PER_IP, maxNewIdentitiesPerIp: this.init.maxNewIdentitiesPerIp,
       }).gater(),
       yamuxWindowBytes: this.init.yamuxWindowBytes,
+      encrypters: this.init.encrypters,
     })
     this.node = node
     try {

@@ -1,0 +1,51 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createPeerKey, generateSwarmKey } from '../../src/swarm/index.js'
+import { createNode, type Encrypter, type ShoalNode } from '../../src/swarm/libp2p-node.js'
+
+/**
+ * Which encrypter two libp2p nodes built as a daemon builds them settle on, over real TCP on
+ * loopback: TLS 1.3 between daemons, noise with a peer that offers only noise (an older daemon,
+ * another libp2p implementation), both under the swarm key's layer.
+ */
+describe('connection encrypters', () => {
+  const nodes: ShoalNode[] = []
+  afterEach(async () => {
+    for (const node of nodes.splice(0)) await node.stop()
+  })
+
+  async function start (init: { encrypters?: Encrypter[], swarmKey?: Uint8Array } = {}): Promise<ShoalNode> {
+    const node = await createNode({ privateKey: await createPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, gater: {}, ...init })
+    nodes.push(node)
+    await node.start()
+    return node
+  }
+
+  async function connect (from: ShoalNode, to: ShoalNode): Promise<string | undefined> {
+    const address = to.getMultiaddrs()[0]
+    if (address === undefined) throw new Error('the listener has no address')
+    const connection = await from.dial(multiaddr(address.toString()), { signal: AbortSignal.timeout(10_000) })
+    expect(connection.remotePeer.equals(to.peerId)).toBe(true)
+    return connection.encryption
+  }
+
+  it('speaks TLS 1.3 between two daemons', async () => {
+    expect(await connect(await start(), await start())).toBe('/tls/1.0.0')
+  })
+
+  it('falls back to noise with a peer that offers only noise, either way round', async () => {
+    const daemon = await start()
+    const noiseOnly = await start({ encrypters: ['noise'] })
+    expect(await connect(daemon, noiseOnly)).toBe('/noise')
+    const other = await start()
+    expect(await connect(await start({ encrypters: ['noise'] }), other)).toBe('/noise')
+  })
+
+  it('runs TLS inside the swarm key, and a node without the key does not get in', async () => {
+    const key = generateSwarmKey()
+    const listener = await start({ swarmKey: key })
+    expect(await connect(await start({ swarmKey: key }), listener)).toBe('/tls/1.0.0')
+    await expect(connect(await start(), listener)).rejects.toThrow()
+    expect(listener.getConnections().length).toBe(1)
+  })
+})
