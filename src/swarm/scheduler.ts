@@ -606,12 +606,14 @@ export class Scheduler {
       let slow = 0
       for (const [slot, sentAt] of [...state.inFlight]) {
         // Slow: the request is older than a healthy link needs and the peer delivered nothing
-        // at all for twice that, while someone else can serve it (other holders deliver, or a
-        // gateway holds it). A busy but honest holder (an uplink shared by many askers) keeps
-        // delivering something, and keeps its requests: the simulator showed moving those cost
-        // gateway copies for nothing.
+        // for twice that since it was first asked, while someone else can serve it (other
+        // holders deliver, or a gateway holds it). A busy but honest holder (an uplink shared by
+        // many askers) keeps delivering something, and keeps its requests: the simulator showed
+        // moving those cost gateway copies for nothing. Counted from our oldest request, not
+        // from the connection: a holder connected for a minute and asked 5 s ago has not been
+        // silent for a minute (on the 16-host bed that charged and banned honest busy holders).
         const isSlow = now - sentAt > this.slowRequestMs && state.lastDeliveryAt <= sentAt &&
-          now - state.lastDeliveryAt > 2 * this.slowRequestMs && (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
+          now - progressAt > 2 * this.slowRequestMs && (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
         if (!stalled && !isSlow && now - sentAt <= this.requestTimeoutMs) continue
         state.inFlight.delete(slot)
         this.dropRequest(slot, peer, stalled ? 'stalled' : isSlow ? 'slow' : 'timed-out')
@@ -628,7 +630,7 @@ export class Scheduler {
         state.penalized = true
         state.judgedAt = now
         state.rate = undefined
-        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms, nothing delivered for ${now - state.lastDeliveryAt} ms, while other holders delivered` })
+        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms, nothing delivered for ${now - progressAt} ms since it was asked, while other holders delivered` })
       } else {
         this.markOverdue(peer, state, now)
       }

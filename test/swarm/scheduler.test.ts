@@ -271,6 +271,21 @@ describe('Scheduler', () => {
     expect(s.next(10_001)).toEqual([{ peer: 'gw', object: A, index: 0 }])
   })
 
+  it('judges a holder slow from the first request it was sent, not from when it connected', () => {
+    const s = scheduler({ initialRequestsPerPeer: 2, slowRequestMs: 5000, stallTimeoutMs: 60_000 })
+    s.addPeer('gw', { gateway: true }, 0)
+    s.addPeer('busy', { gateway: false }, 0)
+    // Connected for 50 s with nothing asked of it, then asked: its silence starts now.
+    s.want(A, 1 * MiB, [0])
+    s.addWholeHolder('gw', A)
+    s.addWholeHolder('busy', A)
+    expect(s.next(50_000)).toEqual([{ peer: 'busy', object: A, index: 0 }])
+    expect(s.expire(55_001)).toEqual([])
+    expect(s.takeOffences()).toEqual([])
+    expect(s.expire(60_001)).toEqual([{ peer: 'busy', object: A, index: 0 }])
+    expect(s.takeOffences()).toMatchObject([{ peer: 'busy', kind: 'slow' }])
+  })
+
   it('while nothing arrives, asks the gateway for what a silent edge claims, without charging it', () => {
     const s = scheduler({ initialRequestsPerPeer: 2, overdueMinMs: 5000, slowRequestMs: 5000 })
     s.want(A, 4 * MiB, range(4))
