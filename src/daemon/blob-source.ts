@@ -13,7 +13,10 @@ import type { Logger } from './logger.js'
 /**
  * How long a registry request for a tag known only from a ref record looks for a peer holding
  * its bundle. No holder within this is a 404, so containerd moves on to its next host
- * quickly (issue 8: "a 404 comes fast, within a second, when no one holds the thing").
+ * quickly (issue 8: "a 404 comes fast, within a second, when no one holds the thing"). It
+ * bounds finding a holder only: a peer that has answered that it holds the bundle sends it
+ * under the bundle protocol's stall rule (manifest-search.ts), because on a loaded machine
+ * 1 s is too short for a transfer that is making progress.
  */
 const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
 

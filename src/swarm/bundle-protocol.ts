@@ -62,9 +62,14 @@ export async function serveBundleRequest (components: BundleServerComponents, st
 /**
  * Asks one peer for a bundle manifest. Resolves with verified bytes, with `undefined` when
  * the peer does not hold it, and throws BadDataError when it sent bytes that are not that
- * bundle (the caller bans it) or another error when the exchange failed.
+ * bundle (the caller bans it) or another error when the exchange failed. `onHolding` is
+ * called when the peer has said it holds the manifest (an OK of an acceptable size), before
+ * the manifest's parts: a search may stop cutting the exchange off at its own deadline then.
  */
-export async function fetchBundle (connection: Connection, bundleId: string, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<Uint8Array | undefined> {
+export async function fetchBundle (
+  connection: Connection, bundleId: string, options: { signal?: AbortSignal, timeoutMs?: number, onHolding?: () => void } = {},
+): Promise<Uint8Array | undefined> {
+  const onHolding = options.onHolding
   const openSignal = options.signal === undefined ? AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) : AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)])
   const stream = await connection.newStream(BUNDLE_PROTOCOL, { signal: openSignal })
   // One deadline for the whole exchange: each message has its own, but a peer that sends
@@ -86,6 +91,7 @@ export async function fetchBundle (connection: Connection, bundleId: string, opt
     if (header.totalBytes <= 0n || header.totalBytes > BigInt(MAX_ENCODED_BUNDLE_BYTES)) {
       throw new ProtocolViolationError(`a bundle manifest of ${header.totalBytes} bytes (the limit is ${MAX_ENCODED_BUNDLE_BYTES})`)
     }
+    onHolding?.()
     const total = Number(header.totalBytes)
     const encoded = new Uint8Array(total)
     for (let received = 0; received < total;) {

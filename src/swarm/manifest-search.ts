@@ -52,15 +52,20 @@ export class ManifestFinder {
 
   /**
    * Finds a peer that serves the manifest: neighbours that said they hold it, any neighbour,
-   * then the DHT. Every step, the DHT lookup included, is cut off at the deadline, so a
-   * caller that asked for a short search gets its answer on time.
+   * then the DHT. `timeoutMs` bounds finding a holder: every step, the DHT lookup and a
+   * peer's answer included, is cut off at it until a peer answers that it holds the
+   * manifest, so a caller that asked for a short search gets its "nobody has it" on time.
+   * A holder's transfer then runs under fetchBundle's own rules (a part within
+   * MESSAGE_TIMEOUT_MS, the whole within BUNDLE_FETCH_TIMEOUT_MS) and `signal`: on a loaded
+   * machine a manifest that is arriving is not turned into a 404 by the search's deadline.
    */
   async find (
     bundleId: string, signal: AbortSignal, timeoutMs = this.init.defaultTimeoutMs,
     options: Pick<PullOptions, 'searchOnce' | 'onSearch'> = {},
   ): Promise<Uint8Array> {
     const deadline = this.now() + timeoutMs
-    const search = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+    const searchTimeout = AbortSignal.timeout(timeoutMs)
+    const search = AbortSignal.any([signal, searchTimeout])
     const notFound = new Set<string>()
     // For searchOnce: peers asked at least once (whatever they answered) and lookups done.
     const asked = new Set<string>()
@@ -82,7 +87,7 @@ export class ManifestFinder {
       for (const peer of candidates) asked.add(peer)
       progress.peersAsked = asked.size
       if (candidates.length > 0) options.onSearch?.({ ...progress })
-      const encoded = await this.fetchFromAny(bundleId, candidates, notFound, search)
+      const encoded = await this.fetchFromAny(bundleId, candidates, notFound, signal, searchTimeout)
       if (encoded !== undefined) return encoded
       if (search.aborted) giveUp()
       if (this.now() >= deadline) giveUp()
@@ -131,24 +136,32 @@ export class ManifestFinder {
   /**
    * Asks up to MANIFEST_FETCH_PARALLELISM peers at once, the first verified manifest wins and
    * the other fetches are dropped: one peer that drips its answer cannot hold the pull while
-   * another could have answered in milliseconds.
+   * another could have answered in milliseconds. `searchTimeout` stops new asks and cuts off
+   * every fetch whose peer has not yet said it holds the manifest; a holder's fetch goes on.
    */
-  private async fetchFromAny (bundleId: string, peers: string[], notFound: Set<string>, search: AbortSignal): Promise<Uint8Array | undefined> {
+  private async fetchFromAny (
+    bundleId: string, peers: string[], notFound: Set<string>, signal: AbortSignal, searchTimeout: AbortSignal,
+  ): Promise<Uint8Array | undefined> {
     const won = new AbortController()
-    // The search's deadline bounds a fetch in progress too, not only the gaps between them.
-    const fetchSignal = AbortSignal.any([search, won.signal])
+    const search = AbortSignal.any([signal, searchTimeout, won.signal])
     const node = this.init.node()
     let next = 0
     let result: Uint8Array | undefined
     const worker = async (): Promise<void> => {
-      while (result === undefined && next < peers.length && !fetchSignal.aborted) {
+      while (result === undefined && next < peers.length && !search.aborted) {
         const peer = peers[next++] as string
         const connection = node.getConnections(peerIdFromString(peer))[0]
         if (connection === undefined) continue
+        // Cut off at the search's deadline until the peer says it holds the manifest.
+        const unanswered = new AbortController()
+        const cutOff = (): void => { unanswered.abort(searchTimeout.reason) }
+        searchTimeout.addEventListener('abort', cutOff, { once: true })
+        const fetchSignal = AbortSignal.any([signal, won.signal, unanswered.signal])
         try {
           await this.fetches.acquire({ signal: fetchSignal })
           try {
-            const encoded = await fetchBundle(connection, bundleId, { signal: fetchSignal })
+            const onHolding = (): void => { searchTimeout.removeEventListener('abort', cutOff) }
+            const encoded = await fetchBundle(connection, bundleId, { signal: fetchSignal, onHolding })
             if (encoded === undefined) {
               notFound.add(peer)
             } else {
@@ -163,6 +176,8 @@ export class ManifestFinder {
           if (fetchSignal.aborted) return
           if (err instanceof BadDataError) this.init.penalize(peer, 'bad-data', err.message)
           else if (isRemoteFault(err)) this.init.penalize(peer, 'violation', `manifest: ${(err as Error).message}`)
+        } finally {
+          searchTimeout.removeEventListener('abort', cutOff)
         }
       }
     }

@@ -63,7 +63,7 @@ export interface SwarmInit {
   banDurationMs?: number
   /** Where bans are saved so a restart keeps them (the daemon: DATA/bans.json); unset keeps them in memory. */
   banFile?: string
-  /** How long pull() looks for a peer with an unknown manifest before giving up. */
+  /** How long pull() looks for a peer holding an unknown manifest before giving up (a holder's transfer is not cut off by it). */
   manifestSearchTimeoutMs?: number
   maxNeighbours?: number
   yamuxWindowBytes?: number
@@ -104,7 +104,8 @@ export interface PullOptions {
   /**
    * How long to look for a peer holding an unknown manifest (default the swarm's
    * `manifestSearchTimeoutMs`). A registry client waiting on a tag wants a fast no, so it
-   * can try its next host, not a 30 s search.
+   * can try its next host, not a 30 s search. It bounds finding a holder: once a peer has
+   * answered that it holds the manifest, its transfer is cut off only when it stalls.
    */
   manifestSearchTimeoutMs?: number
   /**
