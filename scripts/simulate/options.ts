@@ -36,6 +36,9 @@ What-ifs (the defaults are what the daemon does):
                          advertises the chunk
   --serve-advertised     the gateway serves a deferred asker once another of its neighbours
                          advertises the chunk (it may not reach that copy)
+  --deferral-budget N    DEFERRED answers the gateway gives one asker, all chunks, decayed with
+                         a 30 s half-life as the asker's peer score decays them ('none': no
+                         budget; default: the daemon's, GATEWAY_SEEDING_POLICY)
   --scheduler JSON       SchedulerInit overrides for every edge, e.g. '{"gatewayDeferMs":3000}'
   --help
 `
@@ -81,6 +84,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         deferrals: { type: 'string' },
         'keep-deferring': { type: 'boolean', default: false },
         'serve-advertised': { type: 'boolean', default: false },
+        'deferral-budget': { type: 'string' },
         scheduler: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -109,6 +113,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
   }
   const gatewayNeighbours = values['gateway-neighbours']
   const deferrals = values.deferrals
+  const budget = values['deferral-budget']
   if (values['keep-deferring'] && values['serve-advertised']) throw new UsageError('--keep-deferring and --serve-advertised contradict each other')
   return {
     kind: 'run',
@@ -130,6 +135,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         gatewayDefersAtSend: values['no-defer-at-send'] !== true,
         gatewayDeferralsPerAsker: deferrals === undefined ? undefined : quantity('deferrals', () => integer(deferrals, 0)),
         gatewayServesAdvertised: values['keep-deferring'] ? false : values['serve-advertised'] ? true : undefined,
+        gatewayDeferralBudget: budget === undefined ? undefined : budget === 'none' ? Infinity : quantity('deferral-budget', () => integer(budget, 0)),
         scheduler,
       },
     },

@@ -120,8 +120,8 @@ export function table (summaries: SizeSummary[]): string {
 
 /** One run's timeline (SimConfig.timelineMs) as columns. */
 export function timelineTable (result: SimResult): string {
-  const header = ['s', 'seeded', 'held min', 'p10', 'median', 'pulling', 'down busy', 'up busy', 'idle useful', 'queued at edges', 'at gateway']
-  const rows = (result.timeline ?? []).map(t => [t.s.toFixed(1), t.seeded, t.heldMin, t.heldP10, t.heldMedian, t.pulling, t.downBusy, t.upBusy, t.idleUseful, t.queuedAtEdges, t.queuedAtGateway].map(String))
+  const header = ['s', 'seeded', 'held min', 'p10', 'median', 'pulling', 'down busy', 'up busy', 'idle useful', 'down idle: starved', 'contended', 'unmatched', 'queued at edges', 'at gateway']
+  const rows = (result.timeline ?? []).map(t => [t.s.toFixed(1), t.seeded, t.heldMin, t.heldP10, t.heldMedian, t.pulling, t.downBusy, t.upBusy, t.idleUseful, t.idleStarved, t.idleContended, t.idleUnmatched, t.queuedAtEdges, t.queuedAtGateway].map(String))
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(row => (row[i] as string).length)))
   const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i] as number)).join('  ')
   return [`${result.nodes} nodes, seed ${result.seed}: chunks held per edge, links busy, over simulated time`, line(header), ...rows.map(line)].join('\n')

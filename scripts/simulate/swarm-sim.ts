@@ -80,6 +80,8 @@ export interface SimConfig {
   gatewayDeferralsPerAsker?: number
   /** GATEWAY_SEEDING_POLICY.servesAdvertised: serve a deferred asker once another neighbour advertises the chunk. */
   gatewayServesAdvertised?: boolean
+  /** GATEWAY_SEEDING_POLICY.deferralBudgetPerAsker: DEFERRED answers per asker, all chunks, decayed (Infinity: none). */
+  gatewayDeferralBudget?: number
   /**
    * How a node's chunk server picks the next chunk to send:
    * - 'daemon' (default), as src/swarm/chunk-protocol.ts does today: the askers' streams take
@@ -112,6 +114,15 @@ export interface TimelineSample {
   upBusy: number
   /** Edges that hold a chunk one of their neighbours still needs, with their uplink idle. */
   idleUseful: number
+  /**
+   * Pulling edges whose downlink is idle, by why: no edge neighbour holds a chunk they lack
+   * (starved: the spread has not reached them), every neighbour that does is sending to
+   * someone else (contended), or one with an idle uplink does (unmatched: asked elsewhere
+   * or not at all).
+   */
+  idleStarved: number
+  idleContended: number
+  idleUnmatched: number
   /** Requests queued at edges' chunk servers, and at the gateway's. */
   queuedAtEdges: number
   queuedAtGateway: number
@@ -239,6 +250,7 @@ export function simulate (config: SimConfig): SimResult {
     ...GATEWAY_SEEDING_POLICY,
     maxDeferralsPerAsker: config.gatewayDeferralsPerAsker ?? GATEWAY_SEEDING_POLICY.maxDeferralsPerAsker,
     servesAdvertised: config.gatewayServesAdvertised ?? GATEWAY_SEEDING_POLICY.servesAdvertised,
+    deferralBudgetPerAsker: config.gatewayDeferralBudget ?? GATEWAY_SEEDING_POLICY.deferralBudgetPerAsker,
   }
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
   const edgeRarest = serveOrder === 'stream-rarest' || serveOrder === 'node-rarest'
@@ -543,6 +555,27 @@ export function simulate (config: SimConfig): SimResult {
       }
       if (useful) idleUseful++
     }
+    let idleStarved = 0
+    let idleContended = 0
+    let idleUnmatched = 0
+    for (const n of edges) {
+      if (n.downBusy || n.missing === 0) continue
+      let holders = 0
+      let idleHolders = 0
+      for (const m of n.neighbours) {
+        const other = nodes[m] as SimNode
+        // The gateway is left out: edges ask it only for what no edge neighbour holds.
+        if (other.gateway) continue
+        let useful = false
+        for (let c = 0; c < totalChunks && !useful; c++) if (other.holds[c] === 1 && n.holds[c] === 0) useful = true
+        if (!useful) continue
+        holders++
+        if (!other.upBusy) idleHolders++
+      }
+      if (holders === 0) idleStarved++
+      else if (idleHolders === 0) idleContended++
+      else idleUnmatched++
+    }
     timeline.push({
       s: round(now / 1000, 3),
       seeded: gatewayDistinctSent,
@@ -553,6 +586,9 @@ export function simulate (config: SimConfig): SimResult {
       downBusy: edges.filter(n => n.downBusy).length,
       upBusy: edges.filter(n => n.upBusy).length,
       idleUseful,
+      idleStarved,
+      idleContended,
+      idleUnmatched,
       queuedAtEdges: edges.reduce((q, n) => q + n.queued, 0),
       queuedAtGateway: gatewayNode.queued,
     })

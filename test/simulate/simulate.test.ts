@@ -53,6 +53,21 @@ describe('swarm simulation', () => {
     expect(outcome(other)).not.toEqual(outcome(first))
   })
 
+  it('samples where the edges\' downlink time goes: every pulling edge is receiving, starved, contended or unmatched', () => {
+    const result = simulate({ ...small(50), timelineMs: 250 })
+    const timeline = result.timeline ?? []
+    expect(timeline.length).toBeGreaterThan(4)
+    // At the start nobody but the gateway holds anything: every edge is starved.
+    expect(timeline[0]).toMatchObject({ s: 0, pulling: 49, downBusy: 0, idleStarved: 49, idleContended: 0, idleUnmatched: 0 })
+    for (const t of timeline) {
+      const idle = t.idleStarved + t.idleContended + t.idleUnmatched
+      expect(idle).toBeLessThanOrEqual(t.pulling)
+      expect(idle + t.downBusy).toBeGreaterThanOrEqual(t.pulling)
+    }
+    // Mid-pull, chunks are spreading between edges: some edges hold what an idle neighbour lacks.
+    expect(timeline.some(t => t.idleContended + t.idleUnmatched > 0)).toBe(true)
+  })
+
   it('uses the daemon constants it copies', () => {
     expect(DAEMON_CONSTANTS.HAVE_BATCH_INTERVAL_MS).toBe(HAVE_BATCH_INTERVAL_MS)
     expect(DAEMON_CONSTANTS.SCHEDULER_TICK_MS).toBe(SCHEDULER_TICK_MS)

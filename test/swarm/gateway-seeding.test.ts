@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { GatewaySeeding, GATEWAY_SEEDING_POLICY, type SeedingPolicy } from '../../src/swarm/index.js'
+import { PeerScores } from '../../src/swarm/peer-score.js'
 
 /** A gateway's seeding memory over a have-list the test writes, on a clock the test moves. */
 function gateway (policy: Partial<SeedingPolicy> = {}): {
@@ -67,4 +68,43 @@ describe('gateway seeding policy', () => {
       expect(seeding.shouldDefer('b', 'obj', 0)).toBe(!servesAdvertised)
     }
   })
+
+  it('tells one asker DEFERRED at most deferralBudgetPerAsker times lately, all chunks together, then serves it', () => {
+    const { seeding, advertised, clock } = gateway({ deferralBudgetPerAsker: 5, servesAdvertised: false })
+    advertised.add('a|obj')
+    for (let i = 0; i < 8; i++) seeding.recordSent('a', 'obj', i)
+    const answers = Array.from({ length: 8 }, (_, i) => seeding.shouldDefer('b', 'obj', i))
+    expect(answers).toEqual([true, true, true, true, true, false, false, false])
+    // Another asker has a budget of its own.
+    expect(seeding.shouldDefer('c', 'obj', 0)).toBe(true)
+    // The count halves every half-life, as the asker's peer score halves its refusals.
+    clock.now += GATEWAY_SEEDING_POLICY.deferralHalfLifeMs
+    for (let i = 8; i < 12; i++) seeding.recordSent('a', 'obj', i)
+    expect(seeding.deferralsTold('b')).toBeCloseTo(2.5, 5)
+    const later = Array.from({ length: 4 }, (_, i) => seeding.shouldDefer('b', 'obj', 8 + i))
+    expect(later).toEqual([true, true, false, false])
+  })
+
+  it('with a budget of 24 never makes an honest asker charge its gateway: DEFERRED stays under the peer score refusal pattern', () => {
+    // The gateway defers one asker for every chunk it sends others, the whole pull long, and
+    // serves it nothing: the worst case for the asker's refusal count, with deferring kept up
+    // for the whole window (the what-if that defers most).
+    const { seeding, advertised, holders, clock } = gateway({ servesAdvertised: false, maxDeferralsPerAsker: 10, deferralBudgetPerAsker: 24 })
+    const score = new PeerScores({ now: () => clock.now })
+    let deferred = 0
+    for (let i = 0; i < 2_000; i++) {
+      seeding.recordSent('a', 'obj', i)
+      advertised.add('a|obj')
+      holders.set(`obj:${i}`, 1)
+      for (let ask = 0; ask < 6; ask++) {
+        if (!seeding.shouldDefer('b', 'obj', i)) break
+        deferred++
+        expect(score.refused('gateway'), `DEFERRED answer ${deferred}, chunk ${i}`).toBeUndefined()
+        clock.now += 100
+      }
+      clock.now += 400
+    }
+    expect(deferred).toBeGreaterThan(24)
+  })
 })
+
