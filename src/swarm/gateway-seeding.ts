@@ -46,8 +46,8 @@ export interface SeedingPolicy {
  * seeding" has the figures). No deferral budget: over its budget an asker is served whatever
  * it asks, and mid-seeding that is a second copy of a chunk while unsent ones wait, which cost
  * more than it saved (scripts/simulate.ts, a budget of 24: 1000 nodes seed 1 1.455x -> 1.476x
- * the lower bound, 1.30 -> 1.31 copies; keeping on deferring within it, 5000 nodes 1.54x ->
- * 1.66x, 1.34 -> 1.48 copies).
+ * the lower bound, 1.30 -> 1.31 copies; 5000 nodes 1.54x -> 1.64x, 1.34 -> 1.50 copies; keeping
+ * on deferring within it, 5000 nodes 1.66x, 1.48 copies).
  */
 export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
   deferRecentUploadMs: 10_000,
