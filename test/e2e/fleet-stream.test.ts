@@ -152,9 +152,11 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
     await within(held, 60_000, 'the gateway reaching the registry')
     await within(Promise.all(clients.map(async c => { await c.firstByte })), 60_000, `first bytes at every edge's client\n${edges[0]?.logs().slice(-3000) ?? ''}`)
     expect(proxy.sent.get(digest)).toBe(holdAt)
+    // Bytes before the registry finished, and none beyond what it sent: a client may have all
+    // of the held 4 MiB by now (the full run at load ~25 got exactly that), never more.
     for (const client of clients) {
       expect(client.received()).toBeGreaterThan(0)
-      expect(client.received()).toBeLessThan(holdAt)
+      expect(client.received()).toBeLessThanOrEqual(holdAt)
     }
 
     proxy.release(digest)
