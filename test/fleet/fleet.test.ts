@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeLayout } from '../../scripts/fleet/bundle.js'
 import { DEFAULT_OPTIONS, type FleetOptions } from '../../scripts/fleet/options.js'
 import { runFleet } from '../../scripts/fleet/run.js'
-import type { FleetResults } from '../../scripts/fleet/results.js'
+import { summaryTable, type FleetResults } from '../../scripts/fleet/results.js'
 import { cleanupLeftovers, findLeftovers, newRunId } from '../../scripts/fleet/runs.js'
 import { REPO_ROOT, shoalDaemonAvailability } from '../../scripts/fleet/shoal-mode.js'
 import { bedUnavailableReason, REGISTRY_TOOLS } from './bed-support.js'
@@ -155,7 +155,10 @@ describe.skipIf(!daemon.available)('fleet, shoal mode', () => {
     // No duplicate bytes (issue 10): what each edge's link received, headers, encryption and
     // have-lists included, stays under 1.1x the bundle (1.04x measured). The bundle is 3
     // chunks, so one chunk fetched twice would put an edge at ~1.37x.
-    for (const edge of results.perNode.filter(n => n.role === 'edge')) {
+    const edges = results.perNode.filter(n => n.role === 'edge')
+    // The bed's own summary, wire split and duplicates by cause included: a failure names its bytes.
+    console.log(summaryTable(results))
+    for (const edge of edges) {
       expect(edge.downloadedBytes, `${edge.name} received ${edge.downloadedBytes} bytes on the wire for a ${results.bundleBytes}-byte bundle`).toBeLessThan(results.bundleBytes * 1.1)
     }
     expect(results.processes).toHaveLength(options.nodes)
