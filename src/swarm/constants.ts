@@ -251,11 +251,14 @@ export const MAX_NEIGHBOURS = 64
 export const YAMUX_WINDOW_BYTES = 16 * 1024 * 1024
 /**
  * Connection encrypters in order of preference; multistream-select settles on the first both
- * ends speak. TLS 1.3 first: node's OpenSSL (AES-GCM, hardware AES) cost a receiver less CPU
- * per byte than noise's ChaCha20-Poly1305 in bench-transfer (docs/architecture.md); noise
- * stays for peers that offer only it.
+ * ends speak. Noise first, TLS 1.3 offered too. TLS (node's OpenSSL, AES-GCM) cost a receiver
+ * ~16% less CPU per byte in bench-transfer, but its TLSSocket queues below the muxer, so a
+ * chunk request cancelled or moved (end game, a move to a faster holder) still crosses the
+ * wire whole: on the CI fleet bed at load its edges received 1.10-1.13x the bundle (two of two
+ * full runs failed the 1.1x bound) where noise gave 1.03-1.06x under the same load
+ * (docs/architecture.md). No duplicate bytes weighs more than the cipher's CPU.
  */
-export const ENCRYPTERS: ReadonlyArray<'tls' | 'noise'> = ['tls', 'noise']
+export const ENCRYPTERS: ReadonlyArray<'tls' | 'noise'> = ['noise', 'tls']
 /**
  * libp2p pings each connection every 10 s by default; each ping is a new stream on both
  * ends (multistream-select, a peer-store write of the protocol, a logger): on the fleet bed

@@ -5,8 +5,8 @@ import { createNode, type Encrypter, type ShoalNode } from '../../src/swarm/libp
 
 /**
  * Which encrypter two libp2p nodes built as a daemon builds them settle on, over real TCP on
- * loopback: TLS 1.3 between daemons, noise with a peer that offers only noise (an older daemon,
- * another libp2p implementation), both under the swarm key's layer.
+ * loopback: noise between daemons, TLS 1.3 with a peer that offers only TLS, both under the
+ * swarm key's layer.
  */
 describe('connection encrypters', () => {
   const nodes: ShoalNode[] = []
@@ -29,21 +29,21 @@ describe('connection encrypters', () => {
     return connection.encryption
   }
 
-  it('speaks TLS 1.3 between two daemons', async () => {
-    expect(await connect(await start(), await start())).toBe('/tls/1.0.0')
+  it('speaks noise between two daemons', async () => {
+    expect(await connect(await start(), await start())).toBe('/noise')
   })
 
-  it('falls back to noise with a peer that offers only noise, either way round', async () => {
+  it('speaks TLS 1.3 with a peer that offers only TLS, either way round', async () => {
     const daemon = await start()
-    const noiseOnly = await start({ encrypters: ['noise'] })
-    expect(await connect(daemon, noiseOnly)).toBe('/noise')
+    const tlsOnly = await start({ encrypters: ['tls'] })
+    expect(await connect(daemon, tlsOnly)).toBe('/tls/1.0.0')
     const other = await start()
-    expect(await connect(await start({ encrypters: ['noise'] }), other)).toBe('/noise')
+    expect(await connect(await start({ encrypters: ['tls'] }), other)).toBe('/tls/1.0.0')
   })
 
   it('runs TLS inside the swarm key, and a node without the key does not get in', async () => {
     const key = generateSwarmKey()
-    const listener = await start({ swarmKey: key })
+    const listener = await start({ swarmKey: key, encrypters: ['tls'] })
     expect(await connect(await start({ swarmKey: key }), listener)).toBe('/tls/1.0.0')
     await expect(connect(await start(), listener)).rejects.toThrow()
     expect(listener.getConnections().length).toBe(1)
