@@ -184,6 +184,9 @@ interface MigrationCandidate { slot: Slot, from: PeerKey, eta: number }
 /** Enough busy time to trust a rate sample. */
 const RATE_SAMPLE_MIN_MS = 100
 
+/** How many end-game minimum ages a request waits before the idle candidate's rate alone may call it late. */
+const END_GAME_CANDIDATE_FLOOR = 4
+
 export class Scheduler {
   private readonly objects = new Map<string, WantedObject>()
   private readonly peers = new Map<PeerKey, PeerState>()
@@ -907,7 +910,10 @@ export class Scheduler {
    * Every request for the slot has waited past the minimum age and twice its holder's expected
    * time, or twice what the idle `candidate` would need. The holder's own rate is the holder's
    * to make: a chunk delivered in 9 s made its requests look on time for 18 s, so the end game
-   * is also judged by the rate of the peer that would take the duplicate.
+   * is also judged by the rate of the peer that would take the duplicate — but not before
+   * END_GAME_CANDIDATE_FLOOR minimum ages: an honest holder on a loaded machine takes longer
+   * than a fast candidate's chunk time, and each such duplicate is a whole chunk on the wire
+   * (the CI fleet bed's edges reached 1.11-1.37x the bundle).
    */
   private isLate (slot: Slot, now: number, candidate: PeerState): boolean {
     const candidateMs = candidate.rate === undefined || candidate.penalized ? Infinity : 2 * (candidate.inFlight.size + 1) * slot.bytes / candidate.rate
@@ -923,7 +929,7 @@ export class Scheduler {
         position++
         if (other === slot) break
       }
-      if (age < Math.min(2 * position * slot.bytes / holder.rate, candidateMs)) return false
+      if (age < Math.min(2 * position * slot.bytes / holder.rate, Math.max(candidateMs, END_GAME_CANDIDATE_FLOOR * this.endGameMinAgeMs))) return false
     }
     return true
   }

@@ -516,8 +516,11 @@ describe('Scheduler', () => {
     expect(s.next(9000)).toEqual([{ peer: 'slow', object: A, index: 0 }])
     s.addWholeHolder('fast', A)
     expect(s.next(9500)).toEqual([])
-    // Past the minimum age, and far past what the fast holder needs for one chunk (100 ms).
-    expect(s.next(10_100)).toEqual([{ peer: 'fast', object: A, index: 0 }])
+    // Far past what the fast holder needs for one chunk (100 ms), but the candidate's rate alone
+    // calls a request late only after four minimum ages (an honest holder may be CPU-starved).
+    expect(s.next(12_900)).toEqual([])
+    // Past that, long before twice the slow holder's own 9 s.
+    expect(s.next(13_100)).toEqual([{ peer: 'fast', object: A, index: 0 }])
   })
 })
 
