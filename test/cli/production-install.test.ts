@@ -77,7 +77,7 @@ describe('a production install (npm ci --omit=dev in a clean clone)', () => {
     daemons.push(edge)
     const out = join(work(), 'pulled')
     const pulled = await shoal(undefined, ['--api', edge.api, 'pull', id, out], { bin, timeoutMs: 60_000 })
-    expect(pulled.code, pulled.stderr).toBe(0)
+    expect(pulled.code, `${pulled.stderr}\nthe edge's log ends:\n${edge.logs().slice(-6000)}`).toBe(0)
     const layout = images.layouts.app1 ?? ''
     const index = 'index.json'
     expect(await readFile(join(out, index))).toEqual(await readFile(join(layout, index)))
@@ -90,7 +90,8 @@ describe('a production install (npm ci --omit=dev in a clean clone)', () => {
       const path = join('blobs', 'sha256', digest.slice('sha256:'.length))
       expect(await b3sumOfFile(join(out, path))).toBe(await b3sumOfFile(join(layout, path)))
     }
-  })
+    // 5-10 s alone; two daemon starts, a push, a pull (up to 60 s) and a verify beside other files.
+  }, 120_000)
 
   it('warns when a source is newer than the build, and refuses to run without a build', async () => {
     const source = join(clone, 'src', 'cli', 'index.ts')

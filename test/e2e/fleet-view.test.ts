@@ -78,9 +78,13 @@ describe('the fleet view across daemons', () => {
     // The status page's JSON carries the same view; /metrics counts it.
     const page = await fetch(`http://${gateway.registry}/status.json`).then(async r => await r.json() as { fleet: FleetResponse })
     expect(page.fleet.known).toBe(3)
-    const metrics = await fetch(`http://${gateway.registry}/metrics`).then(async r => await r.text())
+    // The gateway hears edge-a's status on its own schedule: edge-a's view being complete says
+    // nothing of when the gateway learnt that edge-a finished app1 (CI once read it as partial).
+    const metrics = await waitFor('the gateway counting app1 complete on all three nodes', async () => {
+      const text = await fetch(`http://${gateway.registry}/metrics`).then(async r => await r.text())
+      return text.includes(`shoal_fleet_bundle_nodes{bundle="${app1}",state="complete"} 3`) ? text : undefined
+    }, 30_000)
     expect(metrics).toMatch(/^shoal_fleet_nodes\{state="live"\} 3$/m)
-    expect(metrics).toContain(`shoal_fleet_bundle_nodes{bundle="${app1}",state="complete"} 3`)
 
     // edge-b stops: the gateway loses it, cannot dial it and says so; edge-a marks it stale a
     // grace later (before its heartbeats are missed), then forgets it after 16 silent periods.

@@ -33,7 +33,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     })
-  })
+    // Images, two daemons, a push, a pull and a browser start: 9 s alone, past 60 s once in a loaded suite.
+  }, 120_000)
 
   afterAll(async () => {
     await browser?.close()
