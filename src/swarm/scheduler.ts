@@ -537,13 +537,10 @@ export class Scheduler {
 
   /** The peer answered that it does not hold the chunk (its have-list was ahead of its store, or it evicted it). */
   notPresent (peer: PeerKey, object: string, index: number, now: number): void {
-    const state = this.peers.get(peer)
-    const slot = this.objects.get(object)?.slots[index]
-    if (state === undefined || slot === undefined) return
-    this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'not-present')
-    if (!state.gateway) slot.gatewayAllowed = true
-    this.unhold(slot, peer)
+    const answer = this.answerWithoutChunk(peer, object, index, now, 'not-present')
+    if (answer === undefined) return
+    if (!answer.state.gateway) answer.slot.gatewayAllowed = true
+    this.unhold(answer.slot, peer)
   }
 
   /**
@@ -552,17 +549,14 @@ export class Scheduler {
    * it). Only gateways defer; an edge that does is refusing, and is treated as `refused`.
    */
   deferred (peer: PeerKey, object: string, index: number, now: number): void {
-    const state = this.peers.get(peer)
-    const slot = this.objects.get(object)?.slots[index]
-    if (state === undefined || slot === undefined) return
-    if (!state.gateway) {
+    if (this.peers.get(peer)?.gateway !== true) {
       this.refused(peer, object, index, now)
       return
     }
-    this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'deferred')
-    slot.gatewayDeferredUntil = now + this.gatewayDeferMs
-    slot.deferredBy = peer
+    const answer = this.answerWithoutChunk(peer, object, index, now, 'deferred')
+    if (answer === undefined) return
+    answer.slot.gatewayDeferredUntil = now + this.gatewayDeferMs
+    answer.slot.deferredBy = peer
   }
 
   /**
@@ -572,22 +566,29 @@ export class Scheduler {
    * a second), and a gateway may now send the chunk.
    */
   refused (peer: PeerKey, object: string, index: number, now: number): void {
-    const state = this.peers.get(peer)
-    const slot = this.objects.get(object)?.slots[index]
-    if (state === undefined || slot === undefined) return
-    this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'refused')
-    slot.gatewayAllowed = true
-    this.unhold(slot, peer)
+    const answer = this.answerWithoutChunk(peer, object, index, now, 'refused')
+    if (answer === undefined) return
+    answer.slot.gatewayAllowed = true
+    this.unhold(answer.slot, peer)
   }
 
   /** The peer answered a request we had cancelled (or released): only its window changes. */
   answered (peer: PeerKey, object: string, index: number, now: number): void {
+    this.answerWithoutChunk(peer, object, index, now, 'cancelled')
+  }
+
+  /**
+   * What every answer without the chunk starts with: the peer's busy time runs to now, and the
+   * request, if still outstanding, is dropped so the chunk can be asked again. Undefined when
+   * the peer or the chunk is no longer tracked (it left, or the object completed).
+   */
+  private answerWithoutChunk (peer: PeerKey, object: string, index: number, now: number, why: AskAgainReason): { state: PeerState, slot: Slot } | undefined {
     const state = this.peers.get(peer)
     const slot = this.objects.get(object)?.slots[index]
-    if (state === undefined || slot === undefined) return
+    if (state === undefined || slot === undefined) return undefined
     this.account(state, now)
-    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, 'cancelled')
+    if (state.inFlight.delete(slot)) this.dropRequest(slot, peer, why)
+    return { state, slot }
   }
 
   /**
