@@ -130,6 +130,7 @@ export const ERROR_CATALOGUE = {
   BUNDLE_INCOMPLETE: { status: 409, exit: FAILURE, message: 'bundle {id} lacks {missing} object(s) here', source: 'shoal' },
   DESTINATION_EXISTS: { status: 409, exit: FAILURE, message: '{path} exists and is not empty', source: 'shoal' },
   STORE_LOCKED: { status: 409, exit: FAILURE, message: 'the store at {dir} is in use by another process', source: 'shoal' },
+  STORE_CLOSING: { status: 503, exit: FAILURE, message: 'the store is closing; {what} were not written', registry: 'UNAVAILABLE', source: 'shoal' },
   OVER_QUOTA: { status: 507, exit: FAILURE, message: '{what} needs {needed} bytes, more than this node\'s quota of {quota} bytes', registry: 'DENIED', source: 'shoal' },
   DISK_FULL: { status: 507, exit: FAILURE, message: 'no space left for {path}', registry: 'UNAVAILABLE', source: 'shoal' },
   OBJECT_CORRUPT: { status: 500, exit: FAILURE, message: 'object {hash} is damaged', source: 'shoal' },

@@ -80,6 +80,14 @@ export class StoreLockedError extends StoreError {
   }
 }
 
+/** A write came after the store began closing (the daemon is stopping): nothing of it was written. */
+export class StoreClosingError extends StoreError {
+  constructor (what: string) {
+    super('STORE_CLOSING', `the store is closing, so ${what} were not written; write again once it is open`)
+    this.name = 'StoreClosingError'
+  }
+}
+
 export class StoreNotFoundError extends StoreError {
   constructor (dir: string) {
     super('STORE_NOT_FOUND', `there is no shoal store at ${dir}; check --data (or $SHOAL_DATA), or push something there first`)

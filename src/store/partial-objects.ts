@@ -1,8 +1,9 @@
 import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { ChunkBitmap, chunkCount, CHUNK_SIZE_BYTES } from '../manifest/index.js'
+import { wakeOrTimeout, Wakers } from '../wait/index.js'
 import { MAX_OPEN_PARTIAL_FILES } from './constants.js'
-import { ObjectCorruptError, StoreError, translateWriteError } from './errors.js'
+import { ObjectCorruptError, StoreClosingError, StoreError, translateWriteError } from './errors.js'
 import type { StoreLayout } from './layout.js'
 import type { Metadata } from './metadata.js'
 import { fileExists, hashOpenFile, publishObject, readFully, removeQuietly, writeFully } from './object-files.js'
@@ -88,6 +89,10 @@ export class PartialObjects {
   private pending: PendingChunk[] = []
   private committing: Promise<void> | undefined
   private readonly completions = new Set<Promise<void>>()
+  /** Set by close(): no file is opened after it, or nobody would close that handle. */
+  private closing = false
+  /** Woken when a file's last user lets go, for close() to wait on writes and reads under way. */
+  private readonly released = new Wakers()
   private readonly fsync: boolean
   private readonly maxOpenFiles: number
 
@@ -162,7 +167,10 @@ export class PartialObjects {
     if (file.users === 0) await this.close(file)
   }
 
-  /** Waits for every write, commit and completion under way, then closes every file. */
+  /**
+   * Waits for every open, write, read, commit and completion under way, then closes every
+   * file; a write that starts after this is refused (StoreClosingError).
+   */
   async close (file?: PartialFile): Promise<void> {
     if (file !== undefined) {
       if (file.closed) return
@@ -171,9 +179,14 @@ export class PartialObjects {
       await file.handle.close()
       return
     }
-    while (this.committing !== undefined || this.completions.size > 0) {
+    this.closing = true
+    // An open under way puts its file in the map only when it ends, and its write then holds
+    // the file until the write's commit settles: closing before either would leave a handle.
+    while (this.opening.size > 0 || this.committing !== undefined || this.completions.size > 0 || this.inUse()) {
+      await Promise.allSettled(this.opening.values())
       await this.committing
       await Promise.all(this.completions)
+      if (this.inUse()) await wakeOrTimeout(this.released.subscribe, {})
     }
     await Promise.all([...this.files.values()].map(async f => { await this.close(f) }))
   }
@@ -190,6 +203,7 @@ export class PartialObjects {
       }
       let opening = this.opening.get(hash)
       if (opening === undefined) {
+        if (this.closing) throw new StoreClosingError(`chunks of object ${hash}`)
         opening = this.load(hash, size).finally(() => { this.opening.delete(hash) })
         this.opening.set(hash, opening)
       }
@@ -201,6 +215,7 @@ export class PartialObjects {
   private release (file: PartialFile): void {
     file.users--
     if (file.users > 0) return
+    this.released.wakeAll()
     if (file.retired) {
       void this.close(file).catch(() => {})
       return
@@ -222,6 +237,11 @@ export class PartialObjects {
     const file = new PartialFile(hash, size, path, handle, durable)
     this.files.set(hash, file)
     return file
+  }
+
+  private inUse (): boolean {
+    for (const file of this.files.values()) if (file.users > 0) return true
+    return false
   }
 
   private retire (file: PartialFile): void {
