@@ -1,6 +1,7 @@
 import type { BlobSource } from '../http/index.js'
 import type { Store, StoreEvents } from '../store/index.js'
 import type { PullOptions, Swarm } from '../swarm/index.js'
+import { wakeOrTimeout, type Subscribe } from '../wait/index.js'
 import type { Logger } from './logger.js'
 
 /**
@@ -39,40 +40,50 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
   }
   return {
     fetchBundle: async (bundleId, { signal, firstObjects }) => {
-      const added = storeEvent(store, 'bundle:added', e => e.id === bundleId, signal)
+      const done = new AbortController()
+      const added = untilStored(storeEvent(store, 'bundle:added', e => e.id === bundleId), signal, done.signal)
       try {
         if (await store.getBundle(bundleId) !== undefined) return
         // A pull that fails before the manifest arrives fails this request too, with its reason.
-        await Promise.race([added.promise, startPull(bundleId, { firstObjects })])
+        await Promise.race([added, startPull(bundleId, { firstObjects })])
       } finally {
-        added.cancel()
+        done.abort()
       }
     },
     fetchObject: async (bundleId, object, { signal }) => {
-      const completed = storeEvent(store, 'object:complete', e => e.object === object, signal)
+      const done = new AbortController()
+      const completed = untilStored(storeEvent(store, 'object:complete', e => e.object === object), signal, done.signal)
       try {
         if (await store.hasObject(object)) return
         swarm.prioritize(object)
         const pull = startPull(bundleId, { priorityObject: object })
-        await Promise.race([completed.promise, pull.then(async () => { await completed.promise })])
+        await Promise.race([completed, pull.then(async () => { await completed })])
       } finally {
-        completed.cancel()
+        done.abort()
       }
     },
   }
 }
 
-/** Resolves on the first matching store event; rejects when `signal` aborts; `cancel` detaches. */
-function storeEvent<E extends keyof StoreEvents> (store: Store, event: E, match: (detail: StoreEvents[E]) => boolean, signal: AbortSignal): { promise: Promise<void>, cancel: () => void } {
-  let cancel = (): void => {}
-  const promise = new Promise<void>((resolve, reject) => {
-    const onEvent = (detail: StoreEvents[E]): void => { if (match(detail)) { cancel(); resolve() } }
-    const onAbort = (): void => { cancel(); reject(signal.reason) }
-    cancel = () => { store.off(event, onEvent); signal.removeEventListener('abort', onAbort) }
+/** Subscribes a waker to the store's `event`, woken by the details that `match`. */
+function storeEvent<E extends keyof StoreEvents> (store: Store, event: E, match: (detail: StoreEvents[E]) => boolean): Subscribe {
+  return wake => {
+    const onEvent = (detail: StoreEvents[E]): void => { if (match(detail)) wake() }
     store.on(event, onEvent)
-    signal.addEventListener('abort', onAbort, { once: true })
+    return () => { store.off(event, onEvent) }
+  }
+}
+
+/**
+ * Resolves when the store event comes; rejects with the reason when `signal` aborts; `done`
+ * detaches it once the caller no longer waits. It subscribes at once, so an event that comes
+ * while the caller still checks the store is not missed.
+ */
+function untilStored (subscribe: Subscribe, signal: AbortSignal, done: AbortSignal): Promise<void> {
+  const stored = wakeOrTimeout(subscribe, { signal: AbortSignal.any([signal, done]) }).then(outcome => {
+    if (outcome === 'aborted') signal.throwIfAborted()
   })
   // Awaited only on some paths; a rejection nobody awaits must not crash the daemon.
-  promise.catch(() => {})
-  return { promise, cancel }
+  stored.catch(() => {})
+  return stored
 }
