@@ -184,24 +184,22 @@ export function createContentSources (components: ContentSourcesComponents): Con
   }
 
   let refusedPullThroughLogged = false
-  const respond: FleetResponder = async (query, from, signal) => {
-    if (query.pullThrough && pullThrough !== undefined && components.pullThroughForPeers !== true) {
-      if (!refusedPullThroughLogged) {
-        refusedPullThroughLogged = true
-        logger.info('a peer asked this node to pull through; only answered from the store: pull-through for peers needs a fleet closed with a swarm key (--swarm-key)', { for: from })
-      }
-      return await answerFleet({ store, logger }, { ...query, pullThrough: false }, from, signal)
-    }
-    return await answerFleet({ store, pullThrough, logger }, query, from, signal)
-  }
-
-  const respondBlob: FleetBlobResponder = async (query, from, signal) => {
-    const mayPullThrough = pullThrough !== undefined && components.pullThroughForPeers === true
-    if (pullThrough !== undefined && !mayPullThrough && !refusedPullThroughLogged) {
+  /** The upstream a peer may make this node fetch from: none unless the fleet is keyed (the first refusal is logged, once). */
+  const pullThroughFor = (from: string): PullThrough | undefined => {
+    if (pullThrough === undefined || components.pullThroughForPeers === true) return pullThrough
+    if (!refusedPullThroughLogged) {
       refusedPullThroughLogged = true
       logger.info('a peer asked this node to pull through; only answered from the store: pull-through for peers needs a fleet closed with a swarm key (--swarm-key)', { for: from })
     }
-    return await answerFleetBlob({ store, pullThrough: mayPullThrough ? pullThrough : undefined, incoming: fleetBlobs === undefined ? undefined : async (digest, s) => await fleetBlobs.incoming(digest, s), logger }, query, from, signal)
+    return undefined
+  }
+
+  const respond: FleetResponder = async (query, from, signal) => {
+    return await answerFleet({ store, pullThrough: query.pullThrough ? pullThroughFor(from) : undefined, logger }, query, from, signal)
+  }
+
+  const respondBlob: FleetBlobResponder = async (query, from, signal) => {
+    return await answerFleetBlob({ store, pullThrough: pullThroughFor(from), incoming: fleetBlobs === undefined ? undefined : async (digest, s) => await fleetBlobs.incoming(digest, s), logger }, query, from, signal)
   }
 
   // Blobs of an image arrive from the swarm too: each completed object may finish one.

@@ -59,11 +59,7 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
     const bundleId = await smallestBundleWith(store, object) ?? (await commitBlobBundle(store, { sha256: digest.hex, object: object.hash, size: object.size }, { signal })).bundleId
     return { status: 'found', bundleId }
   } catch (err) {
-    signal.throwIfAborted()
-    const reason = err instanceof Error ? err.message : String(err)
-    if (err instanceof RegistryError && err.status === 404) return { status: 'not-found', reason }
-    logger.warn('a fleet request failed here', { kind: query.kind, name: name.path, reference: query.reference, for: from, err })
-    return { status: 'unavailable', reason }
+    return failedAnswer(err, signal, logger, 'a fleet request failed here', { kind: query.kind, name: name.path, reference: query.reference, for: from })
   }
 }
 
@@ -93,12 +89,20 @@ export async function answerFleetBlob (components: FleetAnswerComponents, query:
     logger.info('streaming a blob to the fleet as it arrives from the upstream', { name: name.path, digest: digest.digest, size: bytes.size, for: from })
     return { status: 'stream', bytes }
   } catch (err) {
-    signal.throwIfAborted()
-    const reason = err instanceof Error ? err.message : String(err)
-    if (err instanceof RegistryError && err.status === 404) return { status: 'not-found', reason }
-    logger.warn('a fleet blob request failed here', { name: name.path, digest: digest.digest, for: from, err })
-    return { status: 'unavailable', reason }
+    return failedAnswer(err, signal, logger, 'a fleet blob request failed here', { name: name.path, digest: digest.digest, for: from })
   }
+}
+
+/**
+ * What a peer is told when answering it failed: the upstream's 404 is "not found", anything
+ * else "unavailable", and logged here. An aborted answer throws the abort instead.
+ */
+function failedAnswer (err: unknown, signal: AbortSignal, logger: Logger, msg: string, fields: Record<string, unknown>): { status: 'not-found' | 'unavailable', reason: string } {
+  signal.throwIfAborted()
+  const reason = err instanceof Error ? err.message : String(err)
+  if (err instanceof RegistryError && err.status === 404) return { status: 'not-found', reason }
+  logger.warn(msg, { ...fields, err })
+  return { status: 'unavailable', reason }
 }
 
 /** The name a peer asked about, or why it is none. */

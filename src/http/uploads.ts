@@ -29,9 +29,7 @@ export async function startUpload (ctx: RequestContext, registry: Registry, rawN
 
 /** `PATCH /v2/<name>/blobs/uploads/<session>` */
 export async function patchUpload (ctx: RequestContext, registry: Registry, rawName: string, id: string): Promise<void> {
-  requirePush(registry)
-  const name = pushName(ctx, registry, rawName)
-  const session = registry.uploads.get(id, repositoryKey(name))
+  const { name, session } = pushSession(ctx, registry, rawName, id)
   checkContentRange(ctx, name, session)
   await registry.uploads.append(session, ctx.req, ctx.signal)
   sendEmpty(ctx, 202, sessionHeaders(name, session))
@@ -39,9 +37,7 @@ export async function patchUpload (ctx: RequestContext, registry: Registry, rawN
 
 /** `PUT /v2/<name>/blobs/uploads/<session>?digest=` — with the last chunk as its body, or none. */
 export async function putUpload (ctx: RequestContext, registry: Registry, rawName: string, id: string): Promise<void> {
-  requirePush(registry)
-  const name = pushName(ctx, registry, rawName)
-  const session = registry.uploads.get(id, repositoryKey(name))
+  const { name, session } = pushSession(ctx, registry, rawName, id)
   const digest = ctx.url.searchParams.get('digest')
   if (digest === null) throw new RegistryError('DIGEST_INVALID', 'completing an upload needs ?digest=sha256:<hex> (distribution-spec "Pushing blobs")')
   const parsed = parseDigest(digest)
@@ -51,17 +47,13 @@ export async function putUpload (ctx: RequestContext, registry: Registry, rawNam
 
 /** `GET /v2/<name>/blobs/uploads/<session>`: how far it got, so a client can resume. */
 export function uploadStatus (ctx: RequestContext, registry: Registry, rawName: string, id: string): void {
-  requirePush(registry)
-  const name = pushName(ctx, registry, rawName)
-  const session = registry.uploads.get(id, repositoryKey(name))
+  const { name, session } = pushSession(ctx, registry, rawName, id)
   sendEmpty(ctx, 204, sessionHeaders(name, session))
 }
 
 /** `DELETE /v2/<name>/blobs/uploads/<session>` */
 export async function cancelUpload (ctx: RequestContext, registry: Registry, rawName: string, id: string): Promise<void> {
-  requirePush(registry)
-  const name = pushName(ctx, registry, rawName)
-  await registry.uploads.cancel(registry.uploads.get(id, repositoryKey(name)))
+  await registry.uploads.cancel(pushSession(ctx, registry, rawName, id).session)
   sendEmpty(ctx, 204)
 }
 
@@ -69,7 +61,7 @@ async function completeUpload (ctx: RequestContext, registry: Registry, name: Re
   await registry.uploads.append(session, ctx.req, ctx.signal)
   const blob = await registry.uploads.finish(session, digest, ctx.signal)
   registry.logger?.debug('blob pushed', { digest: digest.digest, object: blob.object, size: blob.size, created: blob.created })
-  sendEmpty(ctx, 201, { Location: `/v2/${name.path}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest })
+  sendEmpty(ctx, 201, blobHeaders(name, digest))
 }
 
 /**
@@ -87,7 +79,7 @@ async function mountBlob (ctx: RequestContext, registry: Registry, name: Reposit
   const object = await registry.store.objectBySha256(digest.hex)
   if (object === undefined || !await registry.store.hasObject(object)) return false
   ctx.req.resume()
-  sendEmpty(ctx, 201, { Location: `/v2/${name.path}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest })
+  sendEmpty(ctx, 201, blobHeaders(name, digest))
   return true
 }
 
@@ -119,6 +111,18 @@ function sessionHeaders (name: RepositoryName, session: UploadSession): Headers 
     'Docker-Upload-UUID': session.id,
     'Blob-Upload-Session-ID': session.id,
   }
+}
+
+/** Where a blob pushed (or mounted) can be read. */
+function blobHeaders (name: RepositoryName, digest: Sha256Digest): Headers {
+  return { Location: `/v2/${name.path}/blobs/${digest.digest}`, 'Docker-Content-Digest': digest.digest }
+}
+
+/** The session a request's path names, only for a request that may push and for the repository it was opened for. */
+function pushSession (ctx: RequestContext, registry: Registry, rawName: string, id: string): { name: RepositoryName, session: UploadSession } {
+  requirePush(registry)
+  const name = pushName(ctx, registry, rawName)
+  return { name, session: registry.uploads.get(id, repositoryKey(name)) }
 }
 
 function pushName (ctx: RequestContext, registry: Registry, rawName: string): RepositoryName {

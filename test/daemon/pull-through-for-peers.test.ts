@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
 import { createContentSources, createLogger, ImageAssembler, PullThrough } from '../../src/daemon/index.js'
 import { openStore, type Store } from '../../src/store/index.js'
-import type { FleetQuery } from '../../src/swarm/index.js'
+import type { FleetBlobQuery, FleetQuery } from '../../src/swarm/index.js'
 import { createUpstream, type Upstream } from '../../src/upstream/index.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
 import { startFrontProxy, type FrontProxy } from '../upstream/front-proxy.js'
@@ -46,14 +46,21 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through asked by a peer'
     if (work !== undefined) await rm(work, { recursive: true, force: true })
   })
 
-  async function responder (name: string, pullThroughForPeers: boolean): Promise<{ respond: ReturnType<typeof createContentSources>['respond'], query: FleetQuery }> {
+  type Sources = ReturnType<typeof createContentSources>
+  async function responder (name: string, pullThroughForPeers: boolean): Promise<{ respond: Sources['respond'], respondBlob: Sources['respondBlob'], query: FleetQuery, blobQuery: FleetBlobQuery }> {
     const store = await openStore({ dir: join(work, name), fsync: false })
     const upstream = createUpstream({ store }, { url: front.url })
     const assembler = new ImageAssembler({ store })
     opened.push({ store, upstream, assembler })
     const pullThrough = new PullThrough({ store, upstream, assembler })
-    const { respond } = createContentSources({ store, pullThrough, pullThroughForPeers, assembler, logger: createLogger('warn') })
-    return { respond, query: { kind: 'resolve-tag', registry: upstream.namespace, repository: 'shoal/app', reference: '1.0', pullThrough: true } }
+    const { respond, respondBlob } = createContentSources({ store, pullThrough, pullThroughForPeers, assembler, logger: createLogger('warn') })
+    return {
+      respond,
+      respondBlob,
+      query: { kind: 'resolve-tag', registry: upstream.namespace, repository: 'shoal/app', reference: '1.0', pullThrough: true },
+      // A blob neither store nor upstream has: only whether the upstream is asked matters.
+      blobQuery: { registry: upstream.namespace, repository: 'shoal/app', digest: `sha256:${'0'.repeat(64)}` },
+    }
   }
 
   it('in an open fleet, answers from its store only and never contacts the upstream', async () => {
@@ -62,6 +69,22 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through asked by a peer'
     const answer = await respond(query, '12D3KooWStranger', AbortSignal.timeout(10_000))
     expect(answer.status).toBe('not-found')
     expect(front.log.requests.length).toBe(before)
+  })
+
+  it('in an open fleet, streams a peer no blob from the upstream (and never contacts it)', async () => {
+    const { respondBlob, blobQuery } = await responder('open-blob', false)
+    const before = front.log.requests.length
+    const answer = await respondBlob(blobQuery, '12D3KooWStranger', AbortSignal.timeout(10_000))
+    expect(answer).toMatchObject({ status: 'not-found', reason: expect.stringContaining('no upstream') })
+    expect(front.log.requests.length).toBe(before)
+  })
+
+  it('in a fleet closed with a swarm key, asks the upstream for a peer\'s blob', async () => {
+    const { respondBlob, blobQuery } = await responder('keyed-blob', true)
+    const before = front.log.requests.length
+    const answer = await respondBlob(blobQuery, '12D3KooWFleetEdge', AbortSignal.timeout(30_000))
+    expect(answer.status).toBe('not-found')
+    expect(front.log.requests.slice(before).some(r => r.path.endsWith(`/blobs/${blobQuery.digest}`))).toBe(true)
   })
 
   it('in a fleet closed with a swarm key, pulls through for the peer', async () => {
