@@ -5,10 +5,10 @@ import { ArrivingObject } from './arriving-object.js'
 import { BodyWriter } from './body-writer.js'
 import { READ_HIGH_WATER_MARK_BYTES, SEND_BUFFERS } from './constants.js'
 import { RegistryError } from './errors.js'
-import { parseDigest, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
+import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
 import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup.js'
 import { contentRangeOf, parseRange, type ByteRange } from './range.js'
-import type { Registry } from './registry.js'
+import { requestedName, type Registry } from './registry.js'
 import type { BlobSource, IncomingBlob } from './types.js'
 import { namespaceHeader, type Headers, type RequestContext } from './respond.js'
 
@@ -20,7 +20,7 @@ import { namespaceHeader, type Headers, type RequestContext } from './respond.js
  * for a blob must not skip uploading one we merely know of.
  */
 export async function getBlob (ctx: RequestContext, registry: Registry, rawName: string, rawDigest: string): Promise<void> {
-  const name = parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
+  const name = requestedName(ctx, registry, rawName)
   const digest = parseDigest(rawDigest)
   const headers: Headers = {
     'Content-Type': 'application/octet-stream',

@@ -4,8 +4,8 @@ import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
 import { commitImage, imageBlobs } from './image-commit.js'
 import { parseManifestDocument } from './manifest-document.js'
-import { imageRefOf, parseReference, parseRepositoryName } from './names.js'
-import { requirePush, type Registry } from './registry.js'
+import { imageRefOf, parseReference } from './names.js'
+import { requestedName, requirePush, type Registry } from './registry.js'
 import { readBody } from './request-body.js'
 import { sendEmpty, type RequestContext } from './respond.js'
 
@@ -18,7 +18,7 @@ import { sendEmpty, type RequestContext } from './respond.js'
  */
 export async function putManifest (ctx: RequestContext, registry: Registry, rawName: string, rawReference: string): Promise<void> {
   requirePush(registry)
-  const name = parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
+  const name = requestedName(ctx, registry, rawName)
   const reference = parseReference(rawReference)
   const bytes = await readBody(ctx.req, {
     maxBytes: MAX_MANIFEST_BYTES,

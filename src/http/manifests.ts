@@ -2,10 +2,10 @@ import { sha256Hex } from '../hash/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
 import { servedMediaType } from './manifest-document.js'
-import { imageRefOf, parseDigest, parseReference, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
+import { imageRefOf, parseDigest, parseReference, type RepositoryName, type Sha256Digest } from './names.js'
 import { ArrivingObject } from './arriving-object.js'
 import { bundleHolding, useForReading } from './object-lookup.js'
-import type { Registry } from './registry.js'
+import { requestedName, type Registry } from './registry.js'
 import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
 
 /**
@@ -16,7 +16,7 @@ import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
  * needs: Content-Type (the document's own media type), Content-Length, Docker-Content-Digest.
  */
 export async function getManifest (ctx: RequestContext, registry: Registry, rawName: string, rawReference: string): Promise<void> {
-  const name = parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
+  const name = requestedName(ctx, registry, rawName)
   const reference = parseReference(rawReference)
   let digest: Sha256Digest
   let bundleId: string | undefined

@@ -4,7 +4,9 @@ import {
   MAX_UPLOAD_SESSIONS, RECENT_CHUNK_TABLES, UPLOAD_SESSION_IDLE_MS,
 } from './constants.js'
 import { RegistryError } from './errors.js'
+import { parseRepositoryName, type RepositoryName } from './names.js'
 import { RecentChunkTables } from './recent-chunk-tables.js'
+import type { RequestContext } from './respond.js'
 import type { BlobSource, ContentSources, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
 import { UploadSessions } from './upload-sessions.js'
 
@@ -53,4 +55,9 @@ export function createRegistry (components: HttpApiComponents, init: HttpApiInit
 /** Edge nodes serve, gateways also take pushes (DESIGN.md "The local HTTP API"). */
 export function requirePush (registry: Registry): void {
   if (!registry.allowPush) throw new RegistryError('UNSUPPORTED', 'this node does not accept pushes; push to the fleet\'s gateway, or start this daemon with pushes allowed')
+}
+
+/** The repository a request's path names, under the registry containerd's `?ns=` says, else this node's default. */
+export function requestedName (ctx: RequestContext, registry: Registry, rawName: string): RepositoryName {
+  return parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
 }

@@ -1,12 +1,12 @@
 import { MAX_PAGE_ENTRIES } from './constants.js'
 import { RegistryError } from './errors.js'
-import { parseRepositoryName, tagPrefixOf } from './names.js'
-import type { Registry } from './registry.js'
+import { tagPrefixOf } from './names.js'
+import { requestedName, type Registry } from './registry.js'
 import { namespaceHeader, sendJson, type Headers, type RequestContext } from './respond.js'
 
 /** `GET /v2/<name>/tags/list[?n=&last=]`: the repository's tags from the store's refs, in lexical order. */
 export async function listTags (ctx: RequestContext, registry: Registry, rawName: string): Promise<void> {
-  const name = parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
+  const name = requestedName(ctx, registry, rawName)
   const prefix = tagPrefixOf(name)
   const tags = (await registry.store.refNames()).filter(ref => ref.startsWith(prefix)).map(ref => ref.slice(prefix.length))
   if (tags.length === 0) {

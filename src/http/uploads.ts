@@ -1,6 +1,6 @@
 import { RegistryError } from './errors.js'
-import { parseDigest, parseRepositoryName, type RepositoryName, type Sha256Digest } from './names.js'
-import { requirePush, type Registry } from './registry.js'
+import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
+import { requestedName, requirePush, type Registry } from './registry.js'
 import { sendEmpty, type Headers, type RequestContext } from './respond.js'
 import type { UploadSession } from './upload-sessions.js'
 
@@ -10,7 +10,7 @@ import type { UploadSession } from './upload-sessions.js'
 /** `POST /v2/<name>/blobs/uploads/` */
 export async function startUpload (ctx: RequestContext, registry: Registry, rawName: string): Promise<void> {
   requirePush(registry)
-  const name = pushName(ctx, registry, rawName)
+  const name = requestedName(ctx, registry, rawName)
   const mount = ctx.url.searchParams.get('mount')
   if (mount !== null && await mountBlob(ctx, registry, name, mount)) return
   const rawDigest = ctx.url.searchParams.get('digest')
@@ -121,12 +121,8 @@ function blobHeaders (name: RepositoryName, digest: Sha256Digest): Headers {
 /** The session a request's path names, only for a request that may push and for the repository it was opened for. */
 function pushSession (ctx: RequestContext, registry: Registry, rawName: string, id: string): { name: RepositoryName, session: UploadSession } {
   requirePush(registry)
-  const name = pushName(ctx, registry, rawName)
+  const name = requestedName(ctx, registry, rawName)
   return { name, session: registry.uploads.get(id, repositoryKey(name)) }
-}
-
-function pushName (ctx: RequestContext, registry: Registry, rawName: string): RepositoryName {
-  return parseRepositoryName(rawName, ctx.url.searchParams.get('ns'), registry.defaultRegistry)
 }
 
 /** Sessions belong to the repository they were opened for, host included. */
