@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { describeError, type ErrorCode } from '../errors/index.js'
+import { CodedError, describeError } from '../errors/index.js'
 import {
   collectGarbage, verifyStore, type Store,
 } from '../store/index.js'
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
-import { drainRefusedBody } from './request-body.js'
+import { BODY_IDLE_TIMEOUT_MS } from './constants.js'
+import { drainRefusedBody, readBody } from './request-body.js'
 import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
 import { FLEET_PAGE_ROWS, summarizeFleet } from './fleet-view.js'
@@ -31,11 +32,8 @@ export interface ControlApiInit {
 }
 
 /** A request the control API refuses itself; its status comes from the catalogue. */
-class ControlError extends Error {
-  constructor (readonly code: ErrorCode, message: string) {
-    super(message)
-    this.name = 'ControlError'
-  }
+class ControlError extends CodedError {
+  override name = 'ControlError'
 }
 
 /**
@@ -195,17 +193,17 @@ function mediaType (req: IncomingMessage): string {
 
 async function readJson (req: IncomingMessage, signal: AbortSignal): Promise<Record<string, unknown>> {
   if (mediaType(req) !== 'application/json') throw new ControlError('CONTENT_TYPE_REFUSED', 'this control request takes a JSON body (Content-Type: application/json)')
-  const parts: Buffer[] = []
-  let size = 0
-  for await (const part of req) {
-    signal.throwIfAborted()
-    size += (part as Buffer).length
-    if (size > MAX_CONTROL_BODY_BYTES) throw new ControlError('BODY_TOO_LARGE', `control requests are at most ${MAX_CONTROL_BODY_BYTES} bytes`)
-    parts.push(part as Buffer)
-  }
-  if (size === 0) return {}
+  // The registry's body reader: a declared length over the limit is refused unread, and a body
+  // that stalls is cut after BODY_IDLE_TIMEOUT_MS rather than holding the request.
+  const bytes = await readBody(req, {
+    maxBytes: MAX_CONTROL_BODY_BYTES,
+    idleTimeoutMs: BODY_IDLE_TIMEOUT_MS,
+    signal,
+    tooLarge: () => new ControlError('BODY_TOO_LARGE', `control requests are at most ${MAX_CONTROL_BODY_BYTES} bytes`),
+  })
+  if (bytes.length === 0) return {}
   try {
-    const value = JSON.parse(Buffer.concat(parts).toString()) as unknown
+    const value = JSON.parse(bytes.toString()) as unknown
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object')
     return value as Record<string, unknown>
   } catch {

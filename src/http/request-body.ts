@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http'
 import { REFUSED_BODY_DRAIN_BYTES, REFUSED_BODY_DRAIN_MS } from './constants.js'
-import { RequestTimeoutError, type RegistryError } from './errors.js'
+import { RequestTimeoutError } from './errors.js'
 
 export interface BodyLimits {
   maxBytes: number
   idleTimeoutMs: number
   signal: AbortSignal
   /** The error a body over `maxBytes` gets (its code depends on what the body is). */
-  tooLarge: () => RegistryError
+  tooLarge: () => Error
 }
 
 /**
@@ -45,7 +45,7 @@ export async function consumeBody (req: IncomingMessage, limits: BodyLimits, sin
   }
 }
 
-/** A small body (a manifest) read whole into memory, within the same limits. */
+/** A small body (a manifest, a control request) read whole into memory, within the same limits. */
 export async function readBody (req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const pieces: Buffer[] = []
   const length = await consumeBody(req, limits, async piece => { pieces.push(piece) })

@@ -77,6 +77,19 @@ describe('the control API on its Unix socket (the default)', () => {
     expect(JSON.parse(json.body)).toHaveProperty('freedBytes')
   })
 
+  it('answers a JSON body over 64 KiB with 413 BODY_TOO_LARGE, whether its length is declared or not, and keeps serving', async () => {
+    const socket = { socketPath: daemon.api }
+    const big = JSON.stringify({ refs: ['x'.repeat(100 * 1024)] })
+    const declared = await send(socket, 'POST', '/api/v1/rm', { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(big)) }, big)
+    expect(declared.status).toBe(413)
+    expect(errorCode(declared)).toBe('BODY_TOO_LARGE')
+    const streamed = await send(socket, 'POST', '/api/v1/rm', { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, big)
+    expect(streamed.status).toBe(413)
+    expect(errorCode(streamed)).toBe('BODY_TOO_LARGE')
+    const after = await send(socket, 'GET', '/api/v1/status', {})
+    expect(after.status).toBe(200)
+  })
+
   it('is what the CLI finds by the data directory, with no --api', async () => {
     const result = await shoal(join(work, 'node'), ['--json', 'status'])
     expect(result.code).toBe(0)
