@@ -1,11 +1,12 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES, MAX_CHUNK_RESPONSE_BYTES,
-  MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS, STRANGER_UNREAD_BYTES,
+  CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_PIECE_BYTES, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES,
+  MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS,
+  STRANGER_UNREAD_BYTES, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
-import { encodeVarint, readFrames, sendFrame, sendFrames } from './framing.js'
+import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { GatewaySeeding } from './gateway-seeding.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import { ReaderBudget, type StreamGauge } from './reader-budget.js'
@@ -13,6 +14,7 @@ import type { HaveList, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
+import { UploadPace } from './upload-pace.js'
 import { wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
@@ -20,6 +22,8 @@ import type { Connection, Stream } from '@libp2p/interface'
  * /shoal/chunk/1.0.0: the asker keeps one long-lived stream per holder and pipelines
  * requests on it (object hash + chunk index); the holder answers each exactly once, with the
  * bytes from its own store (only verified bytes are ever there), NOT_PRESENT, or CANCELLED.
+ * A CANCEL is honoured for every chunk not yet handed to the muxer; the holder hands an
+ * asker's next chunk down only when its link is nearly empty (upload-pace.ts).
  */
 
 /** 'refused': CANCELLED for a request we never cancelled (a holder that will not serve). */
@@ -189,7 +193,8 @@ export class ChunkServer {
 
 interface QueuedRequest { object: string, index: number, key: string }
 type ReadResult = { bytes: Uint8Array, error?: undefined } | { error: Error }
-interface PendingRead { request: QueuedRequest, result: Promise<ReadResult> }
+/** A request picked and being read; `cancelled` until its first byte goes to the muxer. */
+interface PendingRead { request: QueuedRequest, result: Promise<ReadResult>, cancelled: boolean }
 
 class ServeSession {
   private readonly queue: QueuedRequest[] = []
@@ -202,6 +207,12 @@ class ServeSession {
   private firstRequest: NodeJS.Timeout | undefined
   /** What we sent on this stream and what of it the asker has read. */
   private readonly gauge: StreamGauge
+  /** When the asker's link has room for its next chunk. */
+  private readonly pace: UploadPace
+  /** Picked requests whose chunks are not yet handed to the muxer: a CANCEL still stops them. */
+  private readonly picked = new Map<string, PendingRead>()
+  /** A reply or a cancel came: a drain waiting for the asker's link looks again. */
+  private readonly changed = new Wakers()
 
   constructor (
     readonly peer: PeerKey,
@@ -224,6 +235,13 @@ class ServeSession {
     this.firstRequest.unref()
     const tracked = server.budget.track(peer, stream)
     this.gauge = tracked.gauge
+    this.pace = new UploadPace(this.gauge, {
+      floorBytes: UPLOAD_PACE_FLOOR_BYTES,
+      capBytes: UPLOAD_PACE_CAP_BYTES,
+      targetMs: UPLOAD_PACE_TARGET_MS,
+      minWaitMs: UPLOAD_PACE_MIN_WAIT_MS,
+      maxWaitMs: UPLOAD_PACE_MAX_WAIT_MS,
+    })
     stream.addEventListener('close', (evt) => {
       tracked.close()
       clearTimeout(this.firstRequest)
@@ -249,6 +267,13 @@ class ServeSession {
     const object = bytesToId(request.object)
     const key = chunkKey(object, request.index)
     if (request.cancel) {
+      const pending = this.picked.get(key)
+      if (pending !== undefined) {
+        // Picked and being read, not on the wire: the drain answers CANCELLED when it comes to it.
+        pending.cancelled = true
+        this.changed.wakeAll()
+        return
+      }
       const at = this.queue.findIndex(r => r.key === key)
       // Already being sent (or sent): the asker ignores the bytes when they come.
       if (at < 0) return
@@ -261,7 +286,7 @@ class ServeSession {
     if (local !== undefined && request.index >= local.chunkCount) {
       throw new ProtocolViolationError(`chunk index ${request.index} of an object of ${local.chunkCount} chunks`)
     }
-    if (this.queued.has(key)) throw new ProtocolViolationError('the same chunk requested twice')
+    if (this.queued.has(key) || this.picked.has(key)) throw new ProtocolViolationError('the same chunk requested twice')
     if (this.queue.length >= MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM) throw new ProtocolViolationError(`more than ${MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM} chunk requests outstanding`)
     if (local === undefined) {
       this.reply(object, request.index, ChunkResponse.Status.NOT_PRESENT)
@@ -284,6 +309,7 @@ class ServeSession {
 
   private reply (object: string, index: number, status: ChunkResponse.Status): void {
     this.replies.push(ChunkResponse.encode({ object: idToBytes(object), index, status }))
+    this.changed.wakeAll()
     this.serve()
   }
 
@@ -303,7 +329,9 @@ class ServeSession {
 
   /**
    * Answers in the order requests were picked, with up to CHUNK_READ_AHEAD reads under way
-   * so the disk works while the previous chunk is on the wire.
+   * so the disk works while the previous chunk is on the wire. A request is picked only when
+   * the asker's link has room (upload-pace.ts): until then it stays queued, and a CANCEL for
+   * it costs no chunk bytes.
    */
   private async drain (): Promise<void> {
     const signal = this.controller.signal
@@ -316,6 +344,14 @@ class ServeSession {
           continue
         }
         while (reading.length < CHUNK_READ_AHEAD && this.queue.length > 0) {
+          if (!this.pace.hasRoom()) {
+            // What is read goes out first; with nothing read, wait for the link (answering
+            // cancels meanwhile: they are what the wait is for).
+            if (reading.length > 0) break
+            await this.paceWithin(signal)
+            if (this.replies.length > 0) break
+            continue
+          }
           // An asker that does not read what it was sent gets no more than its budget
           // (reader-budget.ts), and nothing is read from disk for it meanwhile. What is read
           // already (reserved in the budget) goes out first.
@@ -336,7 +372,9 @@ class ServeSession {
           }
           // Reserved before the read's first wait, so this peer's other streams see it.
           this.gauge.reserve(MAX_CHUNK_RESPONSE_BYTES)
-          reading.push(await this.startRead(next, signal))
+          const pending = await this.startRead(next, signal)
+          this.picked.set(next.key, pending)
+          reading.push(pending)
         }
         const head = reading.shift()
         if (head === undefined) {
@@ -348,7 +386,10 @@ class ServeSession {
       }
     } finally {
       // Reads started but never sent (the stream died): wait for them, give back their slots.
-      for (const pending of reading) void pending.result.finally(() => { this.server.components.uploadSlots.release() })
+      for (const pending of reading) {
+        this.picked.delete(pending.request.key)
+        void pending.result.finally(() => { this.server.components.uploadSlots.release() })
+      }
     }
   }
 
@@ -386,7 +427,26 @@ class ServeSession {
       (bytes): ReadResult => ({ bytes }),
       (err: unknown): ReadResult => ({ error: err instanceof Error ? err : new Error(String(err)) }),
     )
-    return { request, result }
+    return { request, result, cancelled: false }
+  }
+
+  /**
+   * Waits until the asker's link has room for another chunk, a reply is to be sent, or nothing
+   * is left to send; an asker that takes none of our bytes for CHUNK_SEND_TIMEOUT_MS is a slow
+   * reader (one that reads slowly but steadily is not).
+   */
+  private async paceWithin (signal: AbortSignal): Promise<void> {
+    let read = this.gauge.read()
+    let deadline = Date.now() + CHUNK_SEND_TIMEOUT_MS
+    while (!this.pace.hasRoom() && this.replies.length === 0 && this.queue.length > 0) {
+      const now = Date.now()
+      if (this.gauge.read() > read) {
+        read = this.gauge.read()
+        deadline = now + CHUNK_SEND_TIMEOUT_MS
+      }
+      if (now >= deadline) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
+      if (await wakeOrTimeout(this.changed.subscribe, { timeoutMs: Math.min(this.pace.waitMs(), deadline - now), signal }) === 'aborted') signal.throwIfAborted()
+    }
   }
 
   /** Waits until the asker has read enough for `bytes` more; one that reads nothing for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
@@ -400,37 +460,57 @@ class ServeSession {
     }
   }
 
-  /** Sends a frame; an asker that leaves it unread for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
-  private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal): Promise<void> {
+  /**
+   * Sends a frame (in pieces of `pieceBytes`, if given); an asker that leaves it unread for
+   * CHUNK_SEND_TIMEOUT_MS is a slow reader.
+   */
+  private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal, pieceBytes?: number): Promise<void> {
     const deadline = AbortSignal.timeout(CHUNK_SEND_TIMEOUT_MS)
+    const list = Array.isArray(parts) ? parts : [parts]
     let length = 0
-    for (const part of Array.isArray(parts) ? parts : [parts]) length += part.byteLength
+    for (const part of list) length += part.byteLength
     this.gauge.sentBytes(encodeVarint(length).byteLength + length)
+    const options = { signal: AbortSignal.any([signal, deadline]) }
     try {
-      await sendFrame(this.stream, parts, { signal: AbortSignal.any([signal, deadline]) })
+      if (pieceBytes === undefined) await sendFrame(this.stream, list, options)
+      else await sendFrameInPieces(this.stream, list, pieceBytes, options)
     } catch (err) {
       if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
       throw err
     }
   }
 
-  private async send ({ request, result }: PendingRead, signal: AbortSignal): Promise<void> {
+  private async send (pending: PendingRead, signal: AbortSignal): Promise<void> {
+    const { request, result } = pending
     const { uploadSlots, uploadLimiter } = this.server.components
+    const status = (status: ChunkResponse.Status): Uint8Array => ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status })
     try {
       const read = await result
+      if (pending.cancelled) {
+        await this.sendWithin(status(ChunkResponse.Status.CANCELLED), signal)
+        return
+      }
       if (read.error !== undefined) {
         if ((read.error as { code?: string }).code !== 'CHUNK_NOT_PRESENT') throw read.error
-        await this.sendWithin(ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.NOT_PRESENT }), signal)
+        await this.sendWithin(status(ChunkResponse.Status.NOT_PRESENT), signal)
         return
       }
       const bytes = read.bytes
       await uploadLimiter?.take(bytes.byteLength, { signal })
-      // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
-      const header = ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status: ChunkResponse.Status.OK })
+      if (pending.cancelled) {
+        // Cancelled while it waited for the upload cap: nothing of it was sent.
+        uploadLimiter?.giveBack(bytes.byteLength)
+        await this.sendWithin(status(ChunkResponse.Status.CANCELLED), signal)
+        return
+      }
+      // From here the chunk is on its way: a CANCEL now finds nothing to stop.
+      this.picked.delete(request.key)
       this.server.recordSent(request.key, this.peer, this.connectionId, request.object, request.index)
-      await this.sendWithin([header, DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal)
+      // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
+      await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal, CHUNK_PIECE_BYTES)
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
+      this.picked.delete(request.key)
       this.gauge.release(MAX_CHUNK_RESPONSE_BYTES)
       uploadSlots.release()
     }

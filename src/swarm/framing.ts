@@ -162,6 +162,24 @@ export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[
   if (!stream.send(list)) await flushed(stream, options)
 }
 
+/**
+ * Sends one frame like `sendFrame`, handed to the muxer `pieceBytes` at a time, each piece once
+ * the one before has left the stream's write buffer: each piece is then a yamux frame of its
+ * own, which the reader credits back as it arrives (upload-pace.ts counts on that), and other
+ * streams' messages (a ping, a have batch) can pass between pieces instead of behind the whole.
+ */
+export async function sendFrameInPieces (stream: Stream, parts: Uint8Array[], pieceBytes: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+  const list = new Uint8ArrayList()
+  let length = 0
+  for (const part of parts) length += part.byteLength
+  list.append(encodeVarint(length))
+  for (const part of parts) list.append(part)
+  for (let offset = 0; offset < list.byteLength; offset += pieceBytes) {
+    options.signal?.throwIfAborted()
+    if (!stream.send(list.sublist(offset, Math.min(list.byteLength, offset + pieceBytes)))) await flushed(stream, options)
+  }
+}
+
 /** Sends frames already length-prefixed by the caller, in one write. */
 export async function sendFrames (stream: Stream, framed: Uint8ArrayList, options: { signal?: AbortSignal } = {}): Promise<void> {
   if (!stream.send(framed)) await flushed(stream, options)

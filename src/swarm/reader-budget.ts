@@ -51,15 +51,16 @@ export class StreamGauge {
 
   /** Bytes on their way to the reader that it has not taken: reserved, in our write buffer, or out of the send window. */
   unread (): number {
-    return this.notTaken() + this.reserved
+    return this.inFlight() + this.reserved
   }
 
   /** Bytes we sent that the reader has taken. */
   read (): number {
-    return this.sent - this.notTaken()
+    return this.sent - this.inFlight()
   }
 
-  private notTaken (): number {
+  /** Bytes handed to the stream that the reader has not taken: in our write buffer or out of the send window. */
+  inFlight (): number {
     const window = (this.stream as WindowedStream).sendWindowCapacity
     const inFlight = this.startWindow !== undefined && typeof window === 'number' ? Math.max(0, this.startWindow - window) : 0
     return Math.min(this.sent, inFlight + this.stream.writeBufferLength)

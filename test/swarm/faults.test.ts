@@ -3,29 +3,17 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { exportTree, verifyStore, type Store } from '../../src/store/index.js'
 import { createPeerKey, createSwarm, type SwarmStore } from '../../src/swarm/index.js'
-import { connect, nextEvent, patternBytes, seed, useSwarms, writeTree } from './swarm-fixture.js'
+import { connect, nextEvent, patternBytes, seed, useSwarms, withReadChunk, writeTree } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
 
 /** A store that serves every chunk with its first byte flipped: a peer that lies on the real protocol. */
 function lyingStore (store: Store): SwarmStore {
-  return {
-    getBundle: async id => await store.getBundle(id),
-    getEncodedBundle: async id => await store.getEncodedBundle(id),
-    addBundle: async (encoded, options) => await store.addBundle(encoded, options),
-    bundleIds: async () => await store.bundleIds(),
-    objectState: async hash => await store.objectState(hash),
-    readChunk: async (hash, index, options) => {
-      const bytes = Buffer.from(await store.readChunk(hash, index, options))
-      bytes[0] = (bytes[0] ?? 0) ^ 0xff
-      return bytes
-    },
-    writeChunk: async (...args) => await store.writeChunk(...args),
-    acceptRefRecord: async update => await store.acceptRefRecord(update),
-    refRecords: async () => await store.refRecords(),
-    on: (event, listener) => { store.on(event, listener) },
-    off: (event, listener) => { store.off(event, listener) },
-  }
+  return withReadChunk(store, async (hash, index, options) => {
+    const bytes = Buffer.from(await store.readChunk(hash, index, options))
+    bytes[0] = (bytes[0] ?? 0) ^ 0xff
+    return bytes
+  })
 }
 
 describe('swarm faults', () => {

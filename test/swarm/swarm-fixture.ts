@@ -111,3 +111,20 @@ export async function seed (node: TestNode, tree: string, files: Record<string, 
   const { bundleId } = await pushTree(node.store, tree)
   return bundleId
 }
+
+/** The store as the swarm sees it, every chunk read through `readChunk` (a lying or slow disk). */
+export function withReadChunk (store: Store, readChunk: SwarmStore['readChunk']): SwarmStore {
+  return {
+    getBundle: async id => await store.getBundle(id),
+    getEncodedBundle: async id => await store.getEncodedBundle(id),
+    addBundle: async (encoded, options) => await store.addBundle(encoded, options),
+    bundleIds: async () => await store.bundleIds(),
+    objectState: async hash => await store.objectState(hash),
+    readChunk,
+    writeChunk: async (...args) => await store.writeChunk(...args),
+    acceptRefRecord: async update => await store.acceptRefRecord(update),
+    refRecords: async () => await store.refRecords(),
+    on: (event, listener) => { store.on(event, listener) },
+    off: (event, listener) => { store.off(event, listener) },
+  }
+}
