@@ -6,7 +6,6 @@ import { wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Logger } from './logger.js'
 import { platformObjects } from './platform-objects.js'
 
-
 export interface PreheatKeeperComponents {
   store: Store
   swarm: Swarm
@@ -211,10 +210,9 @@ export class PreheatKeeper implements PreheatControl {
     await wakeOrTimeout(this.retryNow.subscribe, { timeoutMs: ms, signal })
   }
 
-
   private async unpinHere (bundleId: string): Promise<void> {
-    const bundle = (await this.components.store.listBundles()).find(b => b.id === bundleId)
-    if (bundle?.pinned === true) await this.components.store.setPinned(bundleId, false)
+    // Its record alone: listBundles would work out every bundle's progress to read one flag.
+    if ((await this.components.store.bundleRecord(bundleId))?.pinned === true) await this.components.store.setPinned(bundleId, false)
   }
 
   private setState (entry: Entry, state: PreheatState): void {

@@ -1,5 +1,3 @@
-import { open } from 'node:fs/promises'
-import { sha256Hex } from '../hash/index.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
 import { commitImageBundle, ingestBlobBytes, type ImageBlob, type ImageBundleResult, type Store } from '../store/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
@@ -80,14 +78,9 @@ export async function heldBlob (store: Store, reference: Reference): Promise<Ima
 async function childBlobs (store: Store, reference: Reference, blob: ImageBlob, depth: number): Promise<ImageBlob[]> {
   if (depth >= MAX_INDEX_DEPTH) throw new RegistryError('MANIFEST_INVALID', `image indexes nest deeper than ${MAX_INDEX_DEPTH} levels`)
   if (blob.size > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is over ${MAX_MANIFEST_BYTES} bytes`)
-  const file = await open(store.objectPath(blob.object), 'r')
-  let bytes: Buffer
-  try {
-    bytes = await file.readFile()
-  } finally {
-    await file.close()
-  }
-  if (sha256Hex(bytes) !== blob.sha256) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is damaged in this store; push it again`)
+  // Undefined also when the file went (gc) since heldBlob saw it: either way it is not usable here.
+  const bytes = await store.readDocument(blob.sha256, MAX_MANIFEST_BYTES)
+  if (bytes === undefined) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is damaged in this store; push it again`)
   let child: ManifestDocument
   try {
     child = parseManifestDocument(bytes, reference.mediaType)

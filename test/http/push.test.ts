@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -257,6 +257,24 @@ describe('registry API, push side', () => {
     const paths = (await store.requireBundle(ref?.bundleId ?? '')).manifest.entries.map(e => e.path)
     // The index, the child manifest, its config and its layer.
     expect(paths.filter(p => p.startsWith('./blobs/sha256/') && !p.endsWith('/'))).toHaveLength(4)
+  })
+
+  it('refuses an index whose child manifest is damaged in the store with MANIFEST_INVALID, and makes no bundle', async () => {
+    const child = await pushImage([randomBytes(10)])
+    expect((await request(`${NAME}/manifests/${child.digest}`, { method: 'PUT', body: child.manifest, headers: { 'Content-Type': OCI_MANIFEST } })).status).toBe(201)
+    // Same size, other bytes: only hashing the child again tells.
+    const object = (await store.objectBySha256(child.digest.slice('sha256:'.length))) ?? ''
+    const path = store.objectPath(object)
+    await chmod(path, 0o600)
+    await writeFile(path, Buffer.alloc(child.manifest.length, 0x20))
+    const index = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: child.digest, size: child.manifest.length, platform: { architecture: 'amd64', os: 'linux' } }],
+    }))
+    const body = await expectRegistryError(await request(`${NAME}/manifests/multi`, { method: 'PUT', body: index, headers: { 'Content-Type': OCI_INDEX } }), 'MANIFEST_INVALID')
+    expect(body.errors[0]?.message).toContain(`child manifest ${child.digest} is damaged in this store`)
+    expect(await store.refNames()).toEqual([])
   })
 
   it('files a push without a registry host under the configured default registry', async () => {
