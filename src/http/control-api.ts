@@ -6,6 +6,7 @@ import {
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
 import { BODY_IDLE_TIMEOUT_MS } from './constants.js'
 import { drainRefusedBody, readBody } from './request-body.js'
+import { requestUrl } from './respond.js'
 import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
 import { FLEET_PAGE_ROWS, summarizeFleet } from './fleet-view.js'
@@ -43,7 +44,7 @@ class ControlError extends CodedError {
 export function createControlApi (components: ControlApiComponents, init: ControlApiInit = {}): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const { store, swarm } = components
   return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
+    const url = requestUrl(req)
     if (!url.pathname.startsWith('/api/v1/')) return false
     const route = `${req.method ?? 'GET'} ${url.pathname.slice('/api/v1'.length)}`
     const controller = new AbortController()

@@ -4,7 +4,7 @@ import { SOCKET_IDLE_TIMEOUT_MS } from './constants.js'
 import { registryCodeOf } from '../errors/index.js'
 import { ClientGoneError, RegistryError } from './errors.js'
 import { createRegistry, type Registry } from './registry.js'
-import { sendError, type RequestContext } from './respond.js'
+import { requestUrl, sendError, type RequestContext } from './respond.js'
 import { dispatch, matchRoute } from './routes.js'
 import type { HttpApi, HttpApiComponents, HttpApiInit } from './types.js'
 
@@ -108,14 +108,5 @@ class RegistryApi implements HttpApi {
     else this.registry.logger?.warn('request failed', { method: ctx.req.method, url: ctx.req.url, code, err })
     const message = err instanceof Error ? err.message : String(err)
     return new RegistryError(spec, message, { detail: { code }, cause: err })
-  }
-}
-
-/** The request target as a URL; prefixing the origin keeps `//x` a path rather than a host. */
-function requestUrl (req: IncomingMessage): URL {
-  try {
-    return new URL(`http://localhost${req.url ?? '/'}`)
-  } catch {
-    return new URL('http://localhost/invalid-request-target')
   }
 }

@@ -3,6 +3,7 @@ import { AccessDeniedError, type AccessPolicy } from './access-policy.js'
 import type { StatusResponse } from './control-types.js'
 import type { Metrics } from './metrics.js'
 import { drainRefusedBody } from './request-body.js'
+import { requestUrl } from './respond.js'
 import { matchRoute } from './routes.js'
 import { sendStatusPage } from './status-page.js'
 import type { HttpApi, HttpLogger } from './types.js'
@@ -48,7 +49,7 @@ const RECEIVING = new Set(['uploads', 'upload', 'manifest'])
 export function createNodeHandler (components: NodeHandlerComponents, init: NodeHandlerInit = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics } = components
   return (req, res) => {
-    const pathname = pathOf(req)
+    const pathname = requestUrl(req).pathname
     const route = routeLabel(pathname)
     if (metrics !== undefined) instrument(metrics, req, res, route)
     void serve(components, init, req, res, pathname).catch((err: unknown) => {
@@ -155,12 +156,4 @@ function instrument (metrics: Metrics, req: IncomingMessage, res: ServerResponse
     if (SERVING.has(route) && method === 'GET') metrics.sentBytes.inc({ destination: 'local' }, Math.max(0, socket.bytesWritten - writtenBefore))
     if (RECEIVING.has(route) && method !== 'GET' && method !== 'HEAD') metrics.receivedBytes.inc({ source: 'local' }, Math.max(0, socket.bytesRead - readBefore))
   })
-}
-
-function pathOf (req: IncomingMessage): string {
-  try {
-    return new URL(`http://localhost${req.url ?? '/'}`).pathname
-  } catch {
-    return '/invalid-request-target'
-  }
 }

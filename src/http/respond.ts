@@ -16,6 +16,15 @@ export interface RequestContext {
 
 export type Headers = Record<string, string | number>
 
+/** The request target as a URL; prefixing the origin keeps `//x` a path rather than a host. */
+export function requestUrl (req: IncomingMessage): URL {
+  try {
+    return new URL(`http://localhost${req.url ?? '/'}`)
+  } catch {
+    return new URL('http://localhost/invalid-request-target')
+  }
+}
+
 export function sendJson (ctx: RequestContext, status: number, body: unknown, headers: Headers = {}): void {
   const bytes = Buffer.from(JSON.stringify(body))
   ctx.res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
