@@ -3,6 +3,7 @@ import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, t
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import { LabelError, detectPlatform, nodeLabels, platformLabels, type NodeLabels } from '../labels/index.js'
+import { statusLimits } from '../swarm/index.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
 
@@ -121,16 +122,16 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   return config
 }
 
-/** Shortest and longest status heartbeat a person may ask for (the swarm enforces the same on the wire). */
-const MIN_STATUS_INTERVAL_MS = 200
-const MAX_STATUS_INTERVAL_MS = 6 * 60 * 60_000
 const INTERVAL_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
-/** `500ms`, `30s`, `5m`, `1h` → milliseconds; a plain number is seconds. */
+/**
+ * `500ms`, `30s`, `5m`, `1h` → milliseconds; a plain number is seconds. Within the bounds the
+ * swarm enforces on the wire, so a person is told at start rather than the setting being clamped.
+ */
 function parseInterval (text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
   const ms = match === null ? NaN : Number(match[1]) * (INTERVAL_UNITS[match[2] ?? 's'] ?? NaN)
-  if (!Number.isFinite(ms) || ms < MIN_STATUS_INTERVAL_MS || ms > MAX_STATUS_INTERVAL_MS) {
+  if (!Number.isFinite(ms) || ms < statusLimits.MIN_STATUS_INTERVAL_MS || ms > statusLimits.MAX_STATUS_INTERVAL_MS) {
     throw new ConfigError(`--status-interval (SHOAL_STATUS_INTERVAL) ${JSON.stringify(text)} must be a duration between 200ms and 6h, such as 30s or 5m`)
   }
   return Math.round(ms)

@@ -56,6 +56,17 @@ describe('the daemon\'s settings schema', () => {
     }
   })
 
+  it('takes a status interval within the bounds the swarm keeps on the wire, and refuses one outside them at start', async () => {
+    const data = await tempDir()
+    const interval = (text: string): number | undefined => resolveConfig({ flags: { statusIntervalMs: text }, env: {}, file: {} }, data).statusIntervalMs
+    expect(interval('200ms')).toBe(200)
+    expect(interval('6h')).toBe(6 * 3_600_000)
+    expect(interval('45')).toBe(45_000)
+    for (const wrong of ['199ms', '6.01h', 'soon']) {
+      expect(() => interval(wrong), wrong).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('between 200ms and 6h') }))
+    }
+  })
+
   it('refuses a wrongly typed value in the file, naming the key and the type it needs', async () => {
     await expect(fromFile({ gateway: 'yes' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('"gateway" must be a boolean (true or false, without quotes), not the string "yes"') as unknown })
     await expect(fromFile({ bootstrap: PEER })).rejects.toThrow(/"bootstrap" must be a list of strings, not the string/)
