@@ -1,4 +1,4 @@
-import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
+import { isIndexMediaType, isManifestMediaType, MAX_DESCRIPTOR_DEPTH } from '../oci/index.js'
 import {
   commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type ManifestDocument, type PulledThroughImage,
 } from '../http/index.js'
@@ -170,7 +170,7 @@ async function heldParts (store: Store, document: ManifestDocument, depth = 0): 
     }
     return { blobs, children: 1, of: 1 }
   }
-  if (depth >= 8) return undefined
+  if (depth >= MAX_DESCRIPTOR_DEPTH) return undefined
   const blobs: ImageBlob[] = []
   let children = 0
   for (const reference of document.references) {

@@ -1,12 +1,10 @@
 import { readFile, stat } from 'node:fs/promises'
 import { platformMatches, type Platform } from '../labels/index.js'
-import { MAX_JSON_DOCUMENT_BYTES, OCI_INDEX_FILE_NAME, isIndexMediaType } from '../oci/index.js'
+import { MAX_DESCRIPTOR_DEPTH, MAX_JSON_DOCUMENT_BYTES, OCI_INDEX_FILE_NAME, isIndexMediaType } from '../oci/index.js'
 import type { Store } from '../store/index.js'
 import type { Swarm } from '../swarm/index.js'
 
 const BLOB_PATH = /^\.\/blobs\/sha256\/([0-9a-f]{64})$/
-/** image-spec: an index may nest indexes; deeper than this is not an image anyone builds. */
-const MAX_INDEX_DEPTH = 8
 
 /**
  * The objects of a bundle that one platform needs, when the bundle is an OCI image layout:
@@ -44,7 +42,8 @@ export async function platformObjects (
   let filtered = false
   let images = 0
   const walk = async (document: Record<string, unknown> | undefined, depth: number): Promise<void> => {
-    if (document === undefined || depth > MAX_INDEX_DEPTH) return
+    // image-spec: an index may nest indexes; deeper than this is not an image anyone builds.
+    if (document === undefined || depth > MAX_DESCRIPTOR_DEPTH) return
     for (const child of descriptors(document.manifests)) {
       const object = blobs.get(child.digest)
       if (object === undefined) continue

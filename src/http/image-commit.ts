@@ -1,11 +1,8 @@
-import { isIndexMediaType, isManifestMediaType } from '../oci/index.js'
+import { isIndexMediaType, isManifestMediaType, MAX_DESCRIPTOR_DEPTH } from '../oci/index.js'
 import { commitImageBundle, ingestBlobBytes, type ImageBlob, type ImageBundleResult, type Store } from '../store/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
 import { parseManifestDocument, type ManifestDocument, type Reference } from './manifest-document.js'
-
-/** Indexes nest (index → index → manifest); real images use two levels (same limit as src/oci). */
-const MAX_INDEX_DEPTH = 8
 
 export interface ImageCommit {
   /** Full image name with its tag: `docker.io/library/alpine:3.19`. */
@@ -76,7 +73,7 @@ export async function heldBlob (store: Store, reference: Reference): Promise<Ima
 
 /** A child manifest of an index: its bytes are checked against its digest, then its own blobs collected. */
 async function childBlobs (store: Store, reference: Reference, blob: ImageBlob, depth: number): Promise<ImageBlob[]> {
-  if (depth >= MAX_INDEX_DEPTH) throw new RegistryError('MANIFEST_INVALID', `image indexes nest deeper than ${MAX_INDEX_DEPTH} levels`)
+  if (depth >= MAX_DESCRIPTOR_DEPTH) throw new RegistryError('MANIFEST_INVALID', `image indexes nest deeper than ${MAX_DESCRIPTOR_DEPTH} levels`)
   if (blob.size > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is over ${MAX_MANIFEST_BYTES} bytes`)
   // Undefined also when the file went (gc) since heldBlob saw it: either way it is not usable here.
   const bytes = await store.readDocument(blob.sha256, MAX_MANIFEST_BYTES)

@@ -2,7 +2,7 @@
 // parse, validate, import (extract), export (pack), refs. Error codes are stable;
 // see errors.ts for what each one means.
 export * from './media-types.js'
-export { LAYOUT_DIR_MODE, LAYOUT_FILE_MODE, MAX_JSON_DOCUMENT_BYTES } from './constants.js'
+export { LAYOUT_DIR_MODE, LAYOUT_FILE_MODE, MAX_DESCRIPTOR_DEPTH, MAX_JSON_DOCUMENT_BYTES } from './constants.js'
 export type { Descriptor, Platform } from './descriptor.js'
 export {
   OciError, OciInvalidLayoutError, OciInvalidIndexError, OciInvalidManifestError, OciUnsupportedDigestError,
