@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { SOCKET_IDLE_TIMEOUT_MS } from './constants.js'
 import { registryCodeOf } from '../errors/index.js'
 import { ClientGoneError, RegistryError } from './errors.js'
+import { listenOn } from './listener.js'
 import { createRegistry, type Registry } from './registry.js'
 import { requestUrl, sendError, type RequestContext } from './respond.js'
 import { dispatch, matchRoute } from './routes.js'
@@ -40,13 +40,9 @@ class RegistryApi implements HttpApi {
     // No whole-request deadline: a multi-GiB layer may take long on an edge link. Stalls are
     // caught instead: body reads and chunk waits have idle timeouts, and idle sockets close.
     const server = createServer({ requestTimeout: 0 }, this.handler)
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(port, host, () => { server.off('error', reject); resolve() })
-    })
+    const bound = await listenOn(server, { kind: 'tcp', host, port })
     this.server = server
-    const address = server.address() as AddressInfo
-    return { host: address.address, port: address.port }
+    return { host, port: bound.kind === 'tcp' ? bound.port : port }
   }
 
   /**
