@@ -92,6 +92,9 @@ interface SideReport {
   /** At the sampled RSS peak: V8 heap and Buffer memory, to tell which one grew. */
   peakHeapMb?: number
   peakArrayBuffersMb?: number
+  /** At the sampled RSS peak: anonymous memory and file-backed pages (the node binary, libraries). */
+  peakAnonMb?: number
+  peakFileMb?: number
 }
 
 /**
@@ -100,13 +103,28 @@ interface SideReport {
  * puller's profile, charged to every role's CPU figure.
  */
 let memoryPeak: NodeJS.MemoryUsage | undefined
+/** /proc/self/status at the same peak: anonymous memory (heap, buffers, malloc) vs mapped files (code). */
+let statusPeak: { anonMb: number, fileMb: number } | undefined
 function sampleMemory (): void {
   const timer = setInterval(() => {
     if (memoryPeak !== undefined && process.memoryUsage.rss() <= memoryPeak.rss) return
     const now = process.memoryUsage()
-    if (memoryPeak === undefined || now.rss > memoryPeak.rss) memoryPeak = now
+    if (memoryPeak === undefined || now.rss > memoryPeak.rss) {
+      memoryPeak = now
+      statusPeak = rssParts()
+    }
   }, 50)
   timer.unref()
+}
+
+function rssParts (): { anonMb: number, fileMb: number } | undefined {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
+    return { anonMb: kb('RssAnon') / 1024, fileMb: kb('RssFile') / 1024 }
+  } catch {
+    return undefined
+  }
 }
 
 function parseArgs (argv: string[]): Options {
@@ -191,7 +209,7 @@ async function main (): Promise<void> {
     console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
     console.log(row('store', copyRate, copies, copies))
     console.log(row('shoal', shoalRate, shoal.map(r => r.seed), shoal.map(r => r.pull)))
-    const heap = (r: SideReport): string => `heap ${(r.peakHeapMb ?? 0).toFixed(0)} MB, buffers ${(r.peakArrayBuffersMb ?? 0).toFixed(0)} MB`
+    const heap = (r: SideReport): string => `heap ${(r.peakHeapMb ?? 0).toFixed(0)} MB, buffers ${(r.peakArrayBuffersMb ?? 0).toFixed(0)} MB, anonymous ${(r.peakAnonMb ?? NaN).toFixed(0)} MB, files ${(r.peakFileMb ?? NaN).toFixed(0)} MB`
     const last = shoal[shoal.length - 1]
     if (last !== undefined) console.log(`at the RSS peak (last run): seed ${heap(last.seed)}; puller ${heap(last.pull)}`)
     console.log(`libp2p/raw ${(p2pRate / rawRate).toFixed(2)}, shoal/libp2p ${(shoalRate / p2pRate).toFixed(2)}, shoal/store ${(shoalRate / copyRate).toFixed(2)}`)
@@ -361,6 +379,8 @@ function report (role: string, cpuStart: CpuMark, extra: Partial<SideReport> = {
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     peakHeapMb: (memoryPeak?.heapUsed ?? 0) / MIB,
     peakArrayBuffersMb: (memoryPeak?.arrayBuffers ?? 0) / MIB,
+    peakAnonMb: statusPeak?.anonMb,
+    peakFileMb: statusPeak?.fileMb,
     ...extra,
   }
 }

@@ -18,6 +18,14 @@ export const UPLOAD_LEASE_MS = 60 * 60 * 1000
  */
 export const MAX_OPEN_PARTIAL_FILES = 64
 /**
+ * Chunks that came before their predecessor, held in memory so an object's hash can go on
+ * from memory once the gap fills (prefix-hash.ts): at most this many in the whole store, each
+ * at most this many ahead of its object's prefix. One holder delivers in order and writes
+ * overtake each other by a few chunks at most; chunks further ahead (a random order, another
+ * holder's) were held until their commit for nothing, each a 1 MiB receive buffer.
+ */
+export const PREFIX_HOLD_CHUNKS = 8
+/**
  * Complete objects whose read handles a serving node keeps open. Each served chunk used to
  * open and close its object file; neighbours ask for chunks of a few objects at a time.
  */

@@ -2,12 +2,12 @@ import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { ChunkBitmap, chunkCount, CHUNK_SIZE_BYTES } from '../manifest/index.js'
 import { wakeOrTimeout, Wakers } from '../wait/index.js'
-import { MAX_OPEN_PARTIAL_FILES } from './constants.js'
+import { MAX_OPEN_PARTIAL_FILES, PREFIX_HOLD_CHUNKS } from './constants.js'
 import { ObjectCorruptError, StoreClosingError, StoreError, translateWriteError } from './errors.js'
 import type { StoreLayout } from './layout.js'
 import type { Metadata } from './metadata.js'
 import { fileExists, hashOpenFile, publishObject, readFully, removeQuietly, writeFully } from './object-files.js'
-import { ChunkBytesUsers, PrefixHash } from './prefix-hash.js'
+import { ChunkBytesUsers, EarlyChunkBudget, PrefixHash } from './prefix-hash.js'
 import type { ChunkWriteResult, StoreEvents } from './types.js'
 
 export interface PartialObjectsComponents {
@@ -51,10 +51,11 @@ class PartialFile {
    * them from memory equals hashing the file. Undefined once a write failed: the file's bytes
    * at that offset are then unknown.
    */
-  prefix: PrefixHash | undefined = new PrefixHash()
+  prefix: PrefixHash | undefined
 
-  constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: FileHandle, durable: ChunkBitmap) {
+  constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: FileHandle, durable: ChunkBitmap, early: EarlyChunkBudget) {
     this.durable = durable
+    this.prefix = new PrefixHash(early)
   }
 }
 
@@ -95,6 +96,8 @@ export class PartialObjects {
   private readonly released = new Wakers()
   private readonly fsync: boolean
   private readonly maxOpenFiles: number
+  /** Early chunks the open files' prefix hashes may hold, all together. */
+  private readonly early = new EarlyChunkBudget(PREFIX_HOLD_CHUNKS, PREFIX_HOLD_CHUNKS)
 
   constructor (private readonly components: PartialObjectsComponents, init: PartialObjectsInit = {}) {
     this.fsync = init.fsync ?? true
@@ -234,7 +237,7 @@ export class PartialObjects {
     } catch (err) {
       throw translateWriteError(err, path)
     }
-    const file = new PartialFile(hash, size, path, handle, durable)
+    const file = new PartialFile(hash, size, path, handle, durable, this.early)
     this.files.set(hash, file)
     return file
   }
