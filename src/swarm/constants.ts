@@ -173,6 +173,13 @@ export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
  */
 export const END_GAME_MIN_AGE_MS = 1_000
 /**
+ * …and, judged by the idle candidate's rate alone (not its holder's), only after this many
+ * minimum ages: an honest holder on a loaded machine takes longer than a fast candidate's chunk
+ * time, and each duplicate is a whole chunk on the wire (the CI fleet bed's edges reached
+ * 1.11-1.37x the bundle with the candidate's time alone); a dripping holder is still overtaken.
+ */
+export const END_GAME_CANDIDATE_FLOOR = 4
+/**
  * A gateway that deferred a chunk (it just sent it to another edge) is asked again after
  * this long: a have-list batch from that edge arrives well within it on a LAN, and if none
  * does, the gateway sends the chunk on the second request.
