@@ -65,6 +65,20 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   const lifetime = new AbortController()
   const metrics = createMetrics()
   const labels = daemonLabels(config)
+  /** Stops whatever was started, in the reverse order: after a failed start as after a good one. */
+  const shutdown = async (reason: unknown): Promise<void> => {
+    lifetime.abort(reason)
+    await registry?.close()
+    swarm?.serveFleet(undefined)
+    swarm?.serveFleetBlobs(undefined)
+    await upstream?.close()
+    await assembler?.close()
+    await preheats?.close()
+    await closeAll(listeners)
+    await swarm?.stop()
+    await quota.close()
+    await store.close()
+  }
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
     const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file (--swarm-key, SHOAL_SWARM_KEY)') : undefined
@@ -161,34 +175,15 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,
       labels: formatLabels(labels),
     })
-    const started = { swarm, registry, upstream, assembler, preheats }
     return {
       config, store, swarm, listeners: addresses, metrics,
       stop: async () => {
-        lifetime.abort(new Error('the daemon is stopping'))
-        await started.registry.close()
-        started.swarm.serveFleet(undefined)
-        started.swarm.serveFleetBlobs(undefined)
-        await started.upstream?.close()
-        await started.assembler.close()
-        await started.preheats.close()
-        await closeAll(listeners)
-        await started.swarm.stop()
-        await quota.close()
-        await store.close()
+        await shutdown(new Error('the daemon is stopping'))
         logger.info('daemon stopped')
       },
     }
   } catch (err) {
-    lifetime.abort(err)
-    await registry?.close()
-    await upstream?.close()
-    await assembler?.close()
-    await preheats?.close()
-    await closeAll(listeners)
-    await swarm?.stop()
-    await quota.close()
-    await store.close()
+    await shutdown(err)
     throw err
   }
 }

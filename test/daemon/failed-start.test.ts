@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createLogger, startDaemon, type DaemonConfig } from '../../src/daemon/index.js'
+import { openStore } from '../../src/store/index.js'
+import { openFilesUnder } from '../helpers/open-files.js'
+import { useTempDirs } from '../helpers/temp-dir.js'
+
+function configFor (dataDir: string, registryPort: number): DaemonConfig {
+  return {
+    dataDir, api: { kind: 'socket', path: join(dataDir, 'api.sock') }, registry: { kind: 'tcp', host: '127.0.0.1', port: registryPort },
+    allowedHosts: [], pushNetworks: [], listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false,
+    gateway: false, trust: [], allowPush: false, logLevel: 'warn',
+  }
+}
+
+describe('a daemon whose start fails part way', () => {
+  const tempDir = useTempDirs()
+  let taken: Server | undefined
+  afterEach(async () => {
+    await new Promise<void>(resolve => { if (taken === undefined) resolve(); else taken.close(() => { resolve() }) })
+    taken = undefined
+  })
+
+  it('stops what it had started: the store is free to open again, no file under it stays open, and a second start serves', async () => {
+    const dataDir = await tempDir()
+    // The registry's port is taken, so the start fails after the store, swarm and APIs were made.
+    const server = createServer()
+    taken = server
+    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', () => { resolve() }) })
+    const address = server.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    await expect(startDaemon(configFor(dataDir, port), createLogger('warn', {}, new PassThrough()))).rejects.toMatchObject({ code: 'EADDRINUSE' })
+    expect(await openFilesUnder([dataDir])).toEqual([])
+    const store = await openStore({ dir: dataDir, create: false })
+    await store.close()
+
+    const daemon = await startDaemon(configFor(dataDir, 0), createLogger('warn', {}, new PassThrough()))
+    expect(existsSync(join(dataDir, 'api.sock'))).toBe(true)
+    await daemon.stop()
+    expect(existsSync(join(dataDir, 'api.sock'))).toBe(false)
+    expect(await openFilesUnder([dataDir])).toEqual([])
+  })
+})
