@@ -1,4 +1,3 @@
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { identify, type Identify } from '@libp2p/identify'
@@ -7,12 +6,12 @@ import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
-import { tls } from '@libp2p/tls'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import {
   CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, INBOUND_UPGRADE_TIMEOUT_MS, MAX_NEIGHBOURS, MAX_PENDING_UPGRADES,
   ENCRYPTERS, MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
+import { lazyEncrypter } from './lazy-encrypter.js'
 import { aesPreSharedKey } from './psk-protector.js'
 import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
@@ -50,6 +49,12 @@ export interface NodeInit {
 
 export type Encrypter = 'tls' | 'noise'
 
+/** Each loaded on its first handshake (lazy-encrypter.ts): a connection uses one of them. */
+const ENCRYPTER_FACTORIES = {
+  tls: lazyEncrypter('/tls/1.0.0', async () => (await import('@libp2p/tls')).tls()),
+  noise: lazyEncrypter('/noise', async () => (await import('@chainsafe/libp2p-noise')).noise()),
+} satisfies Record<Encrypter, unknown>
+
 function protector (init: NodeInit): Libp2pOptions['connectionProtector'] {
   if (init.swarmKey === undefined) return undefined
   const key = checkSwarmKey(init.swarmKey)
@@ -67,7 +72,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
     start: false,
     addresses: { listen: init.listen, announce: init.announce },
     transports: [tcp()],
-    connectionEncrypters: (init.encrypters ?? ENCRYPTERS).map(name => name === 'tls' ? tls() : noise()),
+    connectionEncrypters: (init.encrypters ?? ENCRYPTERS).map(name => ENCRYPTER_FACTORIES[name]),
     streamMuxers: [yamux({
       // FACTS.md: yamux credits the sender as data arrives, so one stream is capped at
       // window / RTT; 16 MiB on both ends roughly doubled loopback throughput.
