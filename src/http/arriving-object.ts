@@ -50,17 +50,7 @@ export class ArrivingObject {
 
   /** Resolves once chunk `index` is held; rejects if the source fails, nothing arrives for `timeoutMs`, or `signal` aborts. */
   async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      const seen = this.version
-      if (this.complete || this.stored.has(index)) return
-      if (await this.heldInStore(index)) return
-      // The source may have finished while the store was being asked, with an answer read
-      // before the object completed: look again before calling the source broken.
-      if (this.version !== seen) continue
-      if (this.failure !== undefined) throw this.failure
-      if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
-      await this.nextChange(timeoutMs, signal)
-    }
+    await this.waitUntil(async () => this.complete || this.stored.has(index) || await this.heldInStore(index), timeoutMs, signal)
   }
 
   /**
@@ -68,14 +58,7 @@ export class ArrivingObject {
    * of this object arriving, so a transfer that is making progress is never cut by a clock.
    */
   async waitForComplete (stallMs: number, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      const seen = this.version
-      if (this.complete || (await this.init.store.objectState(this.init.object)).state === 'complete') return
-      if (this.version !== seen) continue
-      if (this.failure !== undefined) throw this.failure
-      if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
-      await this.nextChange(stallMs, signal)
-    }
+    await this.waitUntil(async () => this.complete || (await this.init.store.objectState(this.init.object)).state === 'complete', stallMs, signal)
   }
 
   /** Bytes of a held chunk (into `into` when given); a chunk can move from partial/ to objects/ between two looks, so a miss is retried. */
@@ -121,7 +104,17 @@ export class ArrivingObject {
     return state.state === 'partial' && state.bitmap.has(index)
   }
 
-  private async nextChange (timeoutMs: number, signal: AbortSignal): Promise<void> {
-    await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new RequestTimeoutError(`object ${this.init.object}`, timeoutMs) })
+  /** Waits until `held` says yes, looking again after every event; each wait for one is bounded by `timeoutMs`. */
+  private async waitUntil (held: () => Promise<boolean>, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const seen = this.version
+      if (await held()) return
+      // The source may have finished while the store was being asked, with an answer read
+      // before the object completed: look again before calling the source broken.
+      if (this.version !== seen) continue
+      if (this.failure !== undefined) throw this.failure
+      if (this.sourceDone) throw new SourceIncompleteError(this.init.object)
+      await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new RequestTimeoutError(`object ${this.init.object}`, timeoutMs) })
+    }
   }
 }
