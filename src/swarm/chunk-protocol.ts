@@ -1,8 +1,8 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
-  CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_PIECE_BYTES, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES,
+  ADVERTISE_GRACE_MS, CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_PIECE_BYTES, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES,
   MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS,
-  STRANGER_UNREAD_BYTES, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
+  STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
@@ -58,8 +58,6 @@ export interface ChunkServerInit {
 const MAX_REMEMBERED_UPLOADS = 65_536
 /** A chunk sent to a peer is not sent to the same peer again within this time. */
 const RESEND_WINDOW_MS = 10_000
-/** A recipient sent more than this many chunks that still advertises nothing is a taker (ChunkServer.isTaker). */
-const TAKER_AFTER_CHUNKS = 4
 /**
  * A taker waits this long at most for askers that do pass chunks on before it is sent its
  * next one: it is served, never starved, but not at the cost of the peers that spread what
@@ -74,8 +72,8 @@ export class ChunkServer {
   /** A gateway's memory of what it sent whom, so it sends every chunk once before any twice. */
   private readonly seeding: GatewaySeeding | undefined
 
-  /** peer → chunks sent to it (any object), to tell a taker from a new neighbour. */
-  private readonly sentCount = new Map<PeerKey, number>()
+  /** peer → chunks sent to it (any object) and when the first left, to tell a taker from a new neighbour. */
+  private readonly sentCount = new Map<PeerKey, { chunks: number, firstAt: number }>()
   /** Takers waiting for the others' queues to empty. */
   private readonly takersWaiting = new Wakers()
   /** What each asker has not read of what we sent it (a stranger gets a small budget). */
@@ -95,12 +93,17 @@ export class ChunkServer {
   /**
    * A peer that gives nothing back: a stranger that never greeted on the have protocol (no
    * honest asker asks before it did: it learns who holds what there), or a neighbour sent a
-   * few chunks that still advertises nothing (row 10 of the review: a leech; honest
-   * neighbours advertise within a have batch, 50 ms, of their first chunk).
+   * few chunks that still advertises nothing, and has had time to (row 10 of the review: a
+   * leech). Honest neighbours advertise within a have batch (50 ms) of storing their first
+   * chunk, but storing takes a while on a busy machine: at load 5-9 a gateway sent two honest
+   * edges their fifth chunk before their first advertisement came (~0.5 s), and as takers they
+   * waited a second behind each other.
    */
   isTaker (peer: PeerKey): boolean {
     if (!this.components.haveList.hasPeer(peer)) return true
-    return (this.sentCount.get(peer) ?? 0) > TAKER_AFTER_CHUNKS && !this.components.haveList.advertisesAnything(peer)
+    const sent = this.sentCount.get(peer)
+    return sent !== undefined && sent.chunks > TAKER_AFTER_CHUNKS && Date.now() - sent.firstAt > ADVERTISE_GRACE_MS &&
+      !this.components.haveList.advertisesAnything(peer)
   }
 
   /** Resolves when no asker that is not a taker has requests queued, or after TAKER_WAIT_MS. */
@@ -159,7 +162,9 @@ export class ChunkServer {
     if (this.sentTo.size >= MAX_REMEMBERED_UPLOADS) this.sentTo.clear()
     this.sentTo.set(`${peer}/${connectionId}|${key}`, Date.now())
     if (this.sentCount.size >= MAX_REMEMBERED_UPLOADS) this.sentCount.clear()
-    this.sentCount.set(peer, (this.sentCount.get(peer) ?? 0) + 1)
+    const sent = this.sentCount.get(peer)
+    if (sent === undefined) this.sentCount.set(peer, { chunks: 1, firstAt: Date.now() })
+    else sent.chunks++
     // Seeding counts only copies sent to neighbours that will advertise what they got: chunks
     // a stranger took (a flood of throwaway identities asking and never reading) made the
     // gateway defer honest askers for copies nobody passes on, and rank those chunks as already

@@ -195,6 +195,19 @@ export const MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM = 64
 /** Chunk reads started ahead of sending on one stream: the disk reads the next chunk while one is on the wire. */
 export const CHUNK_READ_AHEAD = 2
 /**
+ * What a neighbour we send chunks has to start advertising them: at most this long after its
+ * first chunk, and before it was sent more than this many. An honest edge advertises within a
+ * have batch (50 ms) of storing its first chunk, but on a busy machine storing takes a while
+ * (~0.5 s at load 5-9, by when a gateway had sent it five chunks). One past either limit that
+ * still advertises nothing may be taking and not passing on (hostile row 10, a leech): a
+ * gateway tells nobody to wait for its copies after either (gateway-seeding.ts: waiting for
+ * a copy nobody passes on costs honest edges seconds), and it waits behind askers that share
+ * only after both (the chunk server's isTaker: an honest edge taken for one waited a second
+ * for every chunk).
+ */
+export const ADVERTISE_GRACE_MS = 2_000
+export const TAKER_AFTER_CHUNKS = 4
+/**
  * Paced uploads (upload-pace.ts): an asker's next chunk is picked only once what is on its way
  * to it (sent and not credited back by its yamux, or read and not sent) is down to what its
  * link carries in UPLOAD_PACE_TARGET_MS, and at least UPLOAD_PACE_FLOOR_BYTES. A request still

@@ -31,6 +31,9 @@ export interface FetcherComponents {
   now?: () => number
 }
 
+/** A timer may fire a little before the clock reads its time: the deferral is over by then. */
+const DEFERRAL_WAKE_SLACK_MS = 5
+
 export interface FetcherInit {
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
   maxDownloadBytesPerSecond?: number
@@ -90,6 +93,9 @@ export class Fetcher {
    */
   private readonly awaitingPriority = new Set<string>()
   private pumpTimer: NodeJS.Timeout | undefined
+  /** Pumps when a gateway's deferral runs out (deferralWake); `deferralDueAt` is the last one due. */
+  private deferralTimer: NodeJS.Timeout | undefined
+  private deferralDueAt = 0
   private pumpQueued = false
   private running = false
   private stopController = new AbortController()
@@ -120,6 +126,8 @@ export class Fetcher {
     this.stopController.abort(reason)
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
     this.pumpTimer = undefined
+    if (this.deferralTimer !== undefined) clearTimeout(this.deferralTimer)
+    this.deferralTimer = undefined
     for (const job of this.jobs) job.fail(reason)
     this.jobs.clear()
     for (const client of this.clients.values()) client.close()
@@ -355,6 +363,24 @@ export class Fetcher {
     }
   }
 
+  /**
+   * Pumps once a gateway may be asked again for a chunk it deferred. Nothing else pumps while
+   * an edge has nothing but deferred chunks left to ask (no chunk arrives, no have batch): the
+   * scheduler's tick did, up to a second late, and an edge sat idle for 2 s after a 1 s
+   * deferral (hostile row 10). Deferrals come in bursts, so one timer serves them: it fires at
+   * the first one due and comes back for the last.
+   */
+  private deferralWake (dueAt: number): void {
+    this.deferralDueAt = Math.max(this.deferralDueAt, dueAt)
+    if (this.deferralTimer !== undefined || !this.running) return
+    this.deferralTimer = setTimeout(() => {
+      this.deferralTimer = undefined
+      this.schedulePump()
+      if (this.deferralDueAt > this.now()) this.deferralWake(this.deferralDueAt)
+    }, Math.max(0, dueAt - this.now()) + DEFERRAL_WAKE_SLACK_MS)
+    this.deferralTimer.unref()
+  }
+
   private client (peer: string): ChunkClient {
     let client = this.clients.get(peer)
     if (client !== undefined && !client.isClosed) return client
@@ -388,7 +414,8 @@ export class Fetcher {
     } else if (status === 'not-present') {
       this.scheduler.notPresent(peer, object, index, now)
     } else if (status === 'deferred') {
-      this.scheduler.deferred(peer, object, index, now)
+      const askAgainAt = this.scheduler.deferred(peer, object, index, now)
+      if (askAgainAt !== undefined) this.deferralWake(askAgainAt)
       this.init.onRefused(peer)
     } else if (status === 'refused') {
       this.scheduler.refused(peer, object, index, now)

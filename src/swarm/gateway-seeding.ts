@@ -1,3 +1,5 @@
+import { ADVERTISE_GRACE_MS, TAKER_AFTER_CHUNKS } from './constants.js'
+
 /**
  * Gateway seeding, the serving half (DESIGN.md: each chunk leaves the gateway about once):
  * a chunk the gateway just sent one neighbour is left to that neighbour, and other askers
@@ -22,6 +24,12 @@ export interface SeedingPolicy {
   deferRecentUploadMs: number
   /** A recipient has this long after its first chunk of an object to advertise it, or nobody is deferred for it. */
   advertiseGraceMs: number
+  /**
+   * …and at most this many chunks of it: one sent more that still advertises none of the
+   * object takes and does not pass on, whatever the time. A leech asking every chunk at once
+   * got the whole object within the grace, and the edges were told to wait for all of it.
+   */
+  advertiseGraceChunks: number
   /** Times one asker is told to wait for one chunk (it asks a gateway again after GATEWAY_DEFER_MS). */
   maxDeferralsPerAsker: number
   /**
@@ -51,7 +59,8 @@ export interface SeedingPolicy {
  */
 export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
   deferRecentUploadMs: 10_000,
-  advertiseGraceMs: 2_000,
+  advertiseGraceMs: ADVERTISE_GRACE_MS,
+  advertiseGraceChunks: TAKER_AFTER_CHUNKS,
   maxDeferralsPerAsker: 4,
   servesAdvertised: true,
   deferralBudgetPerAsker: Infinity,
@@ -62,6 +71,8 @@ export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
 const MAX_REMEMBERED = 65_536
 
 interface LastCopy { copies: number, at: number, peer: string }
+/** What one peer was sent of one object: when its first chunk left, and how many chunks. */
+interface Recipient { firstAt: number, chunks: number }
 /** Deferrals told one asker, decayed to `at`. */
 interface Decayed { count: number, at: number }
 
@@ -70,8 +81,8 @@ export class GatewaySeeding {
   private readonly sent = new Map<string, LastCopy>()
   /** asker|object:index → times that asker was told to wait for that chunk. */
   private readonly deferrals = new Map<string, number>()
-  /** peer|object → when that peer was first sent a chunk of the object. */
-  private readonly firstSentTo = new Map<string, number>()
+  /** peer|object → when that peer was first sent a chunk of the object, and how many since. */
+  private readonly recipients = new Map<string, Recipient>()
   /** asker → DEFERRED answers it got, all chunks, decayed (the budget). */
   private readonly told = new Map<string, Decayed>()
 
@@ -106,8 +117,10 @@ export class GatewaySeeding {
   recordSent (peer: string, object: string, index: number): void {
     const now = this.now()
     const key = `${object}:${index}`
-    if (this.firstSentTo.size >= MAX_REMEMBERED) this.firstSentTo.clear()
-    if (!this.firstSentTo.has(`${peer}|${object}`)) this.firstSentTo.set(`${peer}|${object}`, now)
+    if (this.recipients.size >= MAX_REMEMBERED) this.recipients.clear()
+    const recipient = this.recipients.get(`${peer}|${object}`)
+    if (recipient === undefined) this.recipients.set(`${peer}|${object}`, { firstAt: now, chunks: 1 })
+    else recipient.chunks++
     if (this.sent.size >= MAX_REMEMBERED) this.sent.clear()
     this.sent.set(key, { copies: (this.sent.get(key)?.copies ?? 0) + 1, at: now, peer })
   }
@@ -121,11 +134,15 @@ export class GatewaySeeding {
     const key = `${object}:${index}`
     const last = this.sent.get(key)
     if (last === undefined || last.peer === asker || now - last.at > this.policy.deferRecentUploadMs) return false
-    // Only for a recipient that tells its neighbours what it holds (or has had a moment to
-    // start): a leech that never advertises would otherwise make the gateway hold honest
-    // askers back for chunks nobody will pass on (an honest pull went from 0.75 s to 6.4 s).
-    const firstSent = this.firstSentTo.get(`${last.peer}|${object}`) ?? 0
-    if (!this.view.advertises(last.peer, object) && now - firstSent > this.policy.advertiseGraceMs) return false
+    // Only for a recipient that tells its neighbours what it holds (or has had a moment and a
+    // chunk or two to start): a leech that never advertises would otherwise make the gateway
+    // hold honest askers back for chunks nobody will pass on (an honest pull went from 0.75 s
+    // to 6.4 s; with the time limit alone, a leech that took all 24 chunks in its first 0.4 s
+    // had two edges wait 2-3 s for them, hostile row 10).
+    if (!this.view.advertises(last.peer, object)) {
+      const recipient = this.recipients.get(`${last.peer}|${object}`)
+      if (recipient === undefined || now - recipient.firstAt > this.policy.advertiseGraceMs || recipient.chunks > this.policy.advertiseGraceChunks) return false
+    }
     const asked = `${asker}|${key}`
     const times = this.deferrals.get(asked) ?? 0
     if (times >= this.policy.maxDeferralsPerAsker) return false

@@ -544,16 +544,18 @@ export class Scheduler {
    * A gateway left this chunk to the neighbour it just sent it to: ask that gateway again only
    * after a short wait, by which time that neighbour has advertised it (or the gateway sends
    * it). Only gateways defer; an edge that does is refusing, and is treated as `refused`.
+   * Returns when that gateway may be asked for the chunk again, if it is to be.
    */
-  deferred (peer: PeerKey, object: string, index: number, now: number): void {
+  deferred (peer: PeerKey, object: string, index: number, now: number): number | undefined {
     if (this.peers.get(peer)?.gateway !== true) {
       this.refused(peer, object, index, now)
-      return
+      return undefined
     }
     const answer = this.answerWithoutChunk(peer, object, index, now, 'deferred')
-    if (answer === undefined) return
+    if (answer === undefined) return undefined
     answer.slot.gatewayDeferredUntil = now + this.gatewayDeferMs
     answer.slot.deferredBy = peer
+    return answer.slot.gatewayDeferredUntil
   }
 
   /**

@@ -50,6 +50,23 @@ describe('gateway seeding policy', () => {
     expect(seeding.shouldDefer('c', 'obj', 0)).toBe(false)
   })
 
+  it('defers for a recipient that advertises nothing only for its first few chunks of the object, even within its grace', () => {
+    const { seeding, advertised } = gateway()
+    const grace = GATEWAY_SEEDING_POLICY.advertiseGraceChunks
+    for (let i = 0; i < grace; i++) seeding.recordSent('leech', 'obj', i)
+    expect(seeding.shouldDefer('b', 'obj', 0)).toBe(true)
+    // One chunk more and no advertisement: a leech asking every chunk at once took the whole
+    // object within the grace, and edges were told to wait for all of it.
+    seeding.recordSent('leech', 'obj', grace)
+    expect(Array.from({ length: grace + 1 }, (_, i) => seeding.shouldDefer('c', 'obj', i))).toEqual(new Array(grace + 1).fill(false))
+    // Counted per object: its first chunks of another object still get the grace.
+    seeding.recordSent('leech', 'other', 0)
+    expect(seeding.shouldDefer('c', 'other', 0)).toBe(true)
+    // A recipient that advertises the object is deferred for, however many chunks it got.
+    advertised.add('leech|obj')
+    expect(seeding.shouldDefer('d', 'obj', 1)).toBe(true)
+  })
+
   it('tells one asker to wait for one chunk at most maxDeferralsPerAsker times', () => {
     const { seeding, advertised } = gateway({ maxDeferralsPerAsker: 3, servesAdvertised: false })
     seeding.recordSent('a', 'obj', 0)
