@@ -328,6 +328,7 @@ describe('one hostile peer', () => {
   it('row 10: a leech gets each chunk once per window, and the gateway does not hold honest edges back for it', async () => {
     const without = await attackFree(EDGE_LINK)
     const f = await fleet(EDGE_LINK)
+    // At full priority, unlike the flood's: it decrypts what it takes, ~0.25 CPU-s here.
     const attacker = await HostileProcess.start()
     try {
       const object = f.objects.find(o => o !== '') ?? ''
@@ -342,10 +343,16 @@ describe('one hostile peer', () => {
       console.log(`row 10: this process (gateway + edges) used ${Math.round(cpuMs)} CPU-ms (${Math.round(without.cpuMs)} without the leech), the leech's own process ${Math.round(await attacker.cpuMs() - cpuBefore.theirs)}`)
       // Five rounds of asking for every chunk: each was sent to the leech once.
       expect(served).toEqual(new Array<number>(chunks).fill(1))
-      // The leech waits behind the edges (it shares nothing): the gateway's work for the same
-      // pulls stays within the issue's 2x (0.99-1.04x on 8 MiB/s pulls, this file alone, quiet
-      // machine; wall time 1.60-1.82x, printed by ratio()).
-      ratio('row 10 (leech)', pulled, without.ms)
+      // The issue's 2x. The leech greets interested in the bundle and took all 24 chunks in its
+      // first 0.4 s: the gateway told the edges to wait for those copies (its 2 s advertising
+      // grace) and they asked again only at the next scheduler tick, 32 re-asks each and 2-3 s
+      // idle: 1.52-2.09x. Now a recipient that advertises nothing is waited for only for its
+      // first 4 chunks (gateway-seeding.ts), and a deferred edge asks again when the deferral
+      // ends (fetcher.ts): 0.96-1.20x in six runs of this test alone (load 9-14), 1.01x in the
+      // whole file. The leech shares nothing and is served what the edges leave.
+      expect(ratio('row 10 (leech)', pulled, without.ms)).toBeLessThanOrEqual(2)
+      // The gateway's and edges' work for the same pulls: 0.74-1.38x in the same runs. A ratio
+      // of one process's CPU over a 3 s pull, noisy at this load (2.25x once before).
       expect(cpuMs / without.cpuMs).toBeLessThanOrEqual(2)
     } finally {
       await attacker.stop()
