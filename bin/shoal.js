@@ -1,9 +1,15 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
-// The flag above: V8's young generation may otherwise grow to 2 x 16 MiB while chunks stream
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1
+// The flag: V8's young generation may otherwise grow to 2 x 16 MiB while chunks stream
 // through, ~30 MB of a receiving edge's peak RSS; at 1 MiB the same transfer peaked ~30 MB
 // lower for the same CPU per byte (scripts/bench-transfer.ts, docs/architecture.md "RSS").
+// The variable: glibc's malloc raises its mmap threshold each time a large block is freed, so
+// after start-up's first big temporary buffers every block up to 32 MiB (receive buffers, file
+// reads) came from the heap and its free holes stayed resident; a fixed 128 KiB threshold (the
+// default's start) gives large blocks back when freed: edge daemon idle 82 -> 74 MB, peak under
+// a 256 MiB pull ~8 MB lower, the same CPU (scripts/bench-edge-rss.sh, docs/architecture.md).
 // `env -S` splits the line (GNU coreutils 8.30+; busybox's env cannot: there run
-// `node --max-semi-space-size=1 bin/shoal.js`). `node bin/shoal.js` runs without it.
+// `MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 bin/shoal.js`). `node bin/shoal.js`
+// runs without either.
 // Runs the built daemon and CLI in dist/ (`npm run build`, which `npm ci` runs as its
 // `prepare` step: src/ type-checked, then bundled). It starts ~0.5 s sooner and holds ~85 MB
 // less than the TypeScript sources through tsx; SHOAL_FROM_SOURCE=1 runs src/ through tsx.

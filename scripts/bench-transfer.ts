@@ -38,6 +38,7 @@ import { fileURLToPath } from 'node:url'
 import { bundleObjects } from '../src/manifest/index.js'
 import { openStore, pushTree } from '../src/store/index.js'
 import { createPeerKey, createSwarm, generateSwarmKey } from '../src/swarm/index.js'
+import { shebangEnv } from '../test/helpers/shoal-cli.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
@@ -203,7 +204,7 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${nodeFlags.join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${[...Object.entries(shippedEnv()).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
     console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
     console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
@@ -267,10 +268,15 @@ async function generateTree (dir: string, bytes: number): Promise<void> {
   }
 }
 
-/** The flags in bin/shoal.js's `#!/usr/bin/env -S node FLAGS` line. */
+/** The flags in bin/shoal.js's `#!/usr/bin/env -S NAME=VALUE… node FLAGS` line. */
 function shippedNodeFlags (): string[] {
   const shebang = readFileSync(join(REPO, 'bin', 'shoal.js'), 'utf8').split('\n', 1)[0] ?? ''
   return shebang.split(' ').filter(word => word.startsWith('--'))
+}
+
+/** …and the environment it sets, which every child gets too. */
+function shippedEnv (): Record<string, string> {
+  return shebangEnv(join(REPO, 'bin', 'shoal.js'))
 }
 
 function rate (report: SideReport): string {
@@ -289,7 +295,7 @@ interface Child { process: ChildProcess, next: () => Promise<Record<string, unkn
 
 function spawnRole (role: string, args: Record<string, unknown>): Child {
   const profile = cpuProfDir !== undefined && (role === 'seed' || role === 'pull') ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, role)] : []
-  const child = fork(childScript.path, ['--role', role], { execArgv: [...childScript.execArgv, ...nodeFlags, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(childScript.path, ['--role', role], { execArgv: [...childScript.execArgv, ...nodeFlags, ...profile], env: { ...process.env, ...shippedEnv() }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const inbox: Array<Record<string, unknown>> = []
   const waiting: Array<(m: Record<string, unknown>) => void> = []
   child.on('message', (message: Record<string, unknown>) => {

@@ -23,6 +23,9 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
 export const SHOAL_BIN = join(REPO_ROOT, 'bin', 'shoal.js')
 /** The node flags on bin/shoal.js's `#!/usr/bin/env -S node FLAGS` line: daemons run as they ship. */
 const SHOAL_NODE_FLAGS = existsSync(SHOAL_BIN) ? (readFileSync(SHOAL_BIN, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter(word => word.startsWith('--')) : []
+/** …and the environment it sets (`NAME=VALUE` words before `node`). */
+const SHOAL_ENV = Object.fromEntries((existsSync(SHOAL_BIN) ? (readFileSync(SHOAL_BIN, 'utf8').split('\n', 1)[0] ?? '').split(' ') : [])
+  .map(word => /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(word)).filter(m => m !== null).map(m => [m[1]!, m[2]!]))
 export const API_PORT = 5050
 export const P2P_PORT = 4001
 const READY_TIMEOUT_MS = 60_000
@@ -231,7 +234,7 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   if (!options.mdns) command.push('--no-mdns')
   context.log(`starting the ${role} daemon ${name} on ${host.ip}`)
   const spawnedUs = monotonicUs()
-  const service = await services.start(`daemon ${name}`, inNetns(host.ns, command), { logFile: join(logDir, `${name}.daemon.log`), env: { ...process.env, ...env } })
+  const service = await services.start(`daemon ${name}`, inNetns(host.ns, command), { logFile: join(logDir, `${name}.daemon.log`), env: { ...process.env, ...env, ...SHOAL_ENV } })
   sampler.watch(name, service.pid)
   const status = await waitFor(`${name}'s daemon to answer status`, async () => {
     if (!service.running) throw new Error(`the daemon exited: ${await logTail(join(logDir, `${name}.daemon.log`))}`)

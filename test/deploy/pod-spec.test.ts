@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/daemon-process.js'
-import { SHOAL_BIN, shebangNodeFlags, shoalOk } from '../helpers/shoal-cli.js'
+import { SHOAL_BIN, shebangEnv, shebangNodeFlags, shoalOk } from '../helpers/shoal-cli.js'
 import { kubernetesDocuments, podSpecOf, type Container, type KubeDocument, type PodSpec } from './deploy-files.js'
 
 const execFileAsync = promisify(execFile)
@@ -75,7 +75,7 @@ async function runPod (workload: KubeDocument, documents: KubeDocument[], presen
   const argv = (shoal.args ?? []).map(a => mapPaths(a, shoal, volume))
   const child = spawn('unshare', ['--net', 'sh', '-c', 'ip link set lo up && exec "$@"', 'pod',
     'setpriv', `--reuid=${user?.runAsUser ?? 0}`, `--regid=${user?.runAsGroup ?? 0}`, '--clear-groups', '--',
-    process.execPath, ...shebangNodeFlags(), SHOAL_BIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    process.execPath, ...shebangNodeFlags(), SHOAL_BIN, ...argv], { env: { ...env, ...shebangEnv() }, stdio: ['ignore', 'pipe', 'pipe'] })
   let logs = ''
   child.stdout?.setEncoding('utf8').on('data', (s: string) => { logs += s })
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { logs += s })

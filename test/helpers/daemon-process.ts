@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
-import { SHOAL_BIN, shebangNodeFlags } from './shoal-cli.js'
+import { SHOAL_BIN, shebangEnv, shebangNodeFlags } from './shoal-cli.js'
 
 /** A daemon that does not print its address within this long has failed to start. */
 const START_TIMEOUT_MS = 30_000
@@ -46,7 +46,7 @@ export async function startDaemonProcess (dataDir: string, args: string[] = [], 
   const argv = [...shebangNodeFlags(bin), bin, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
   // `wrap` runs the daemon under another command (unshare, setpriv), which must exec what follows it.
   const [command = process.execPath, ...prefix] = options.wrap !== undefined ? [...options.wrap, process.execPath] : [process.execPath]
-  const child = spawn(command, [...prefix, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const child = spawn(command, [...prefix, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, ...shebangEnv(bin) } })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })
   const started = await new Promise<Started>((resolve, reject) => {

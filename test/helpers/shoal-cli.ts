@@ -14,6 +14,16 @@ export function shebangNodeFlags (bin: string = SHOAL_BIN): string[] {
   return first.startsWith('#!') ? first.split(' ').filter(word => word.startsWith('--')) : []
 }
 
+/**
+ * The environment a bin's first line sets (`#!/usr/bin/env -S NAME=VALUE… node …`): a test's
+ * process gets it as the deployed one does, over whatever the caller's environment says.
+ */
+export function shebangEnv (bin: string = SHOAL_BIN): Record<string, string> {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? ''
+  if (!first.startsWith('#!')) return {}
+  return Object.fromEntries(first.split(' ').map(word => /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(word)).filter(m => m !== null).map(m => [m[1]!, m[2]!]))
+}
+
 /** A CLI run that hangs is killed after this long, so a broken command fails its test instead of the whole run. */
 const CLI_TIMEOUT_MS = 45_000
 
@@ -30,7 +40,7 @@ export function spawnShoal (dataDir: string | undefined, args: string[], options
   const bin = options.bin ?? SHOAL_BIN
   const argv = [...shebangNodeFlags(bin), bin, ...(dataDir !== undefined ? ['--data', dataDir] : []), ...args]
   // Hermetic: a daemon named in the caller's environment must not take these commands over.
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, ...shebangEnv(bin) }
   delete env.SHOAL_API
   delete env.SHOAL_DATA
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env })
