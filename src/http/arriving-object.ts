@@ -28,6 +28,11 @@ export class SourceIncompleteError extends CodedError<'SOURCE_INCOMPLETE'> {
  */
 export class ArrivingObject {
   private readonly stored = new Set<number>()
+  /**
+   * The other objects of the bundle: their chunks arriving mean the pull is making progress,
+   * so a wait for ours (queued behind a big layer the swarm fetches first) is not silence.
+   */
+  private siblings: ReadonlySet<string> = new Set()
   private complete = false
   private sourceDone = false
   private failure: unknown
@@ -38,6 +43,11 @@ export class ArrivingObject {
   constructor (private readonly init: ArrivingObjectInit) {
     init.store.on('chunk:stored', this.onChunk)
     init.store.on('object:complete', this.onComplete)
+    // Until the bundle's description is read only our own chunks count (a missing bundle: the source says why).
+    init.store.requireBundle(init.bundleId).then(
+      loaded => { this.siblings = new Set([...loaded.objectSizes.keys()].filter(hash => hash !== init.object)) },
+      () => {},
+    )
     const signal = AbortSignal.any([init.signal, this.controller.signal])
     init.source.fetchObject(init.bundleId, init.object, { signal }).then(
       () => { this.sourceDone = true; this.notify() },
@@ -48,14 +58,18 @@ export class ArrivingObject {
   /** Whether the store said the whole object is here (from then on its file can be read directly). */
   get isComplete (): boolean { return this.complete }
 
-  /** Resolves once chunk `index` is held; rejects if the source fails, nothing arrives for `timeoutMs`, or `signal` aborts. */
+  /**
+   * Resolves once chunk `index` is held; rejects if the source fails, `signal` aborts, or for
+   * `timeoutMs` no chunk of the bundle arrives: a pull busy with another of its objects first
+   * (a 512 MiB layer ahead of a small one) is making progress, not a reason for a 404 (issue 8).
+   */
   async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
     await this.waitUntil(async () => this.complete || this.stored.has(index) || await this.heldInStore(index), timeoutMs, signal)
   }
 
   /**
    * Resolves once the whole object is held. Only silence fails it: `stallMs` without a chunk
-   * of this object arriving, so a transfer that is making progress is never cut by a clock.
+   * of this object or of its bundle arriving, so a transfer that is making progress is never cut by a clock.
    */
   async waitForComplete (stallMs: number, signal: AbortSignal): Promise<void> {
     await this.waitUntil(async () => this.complete || (await this.init.store.objectState(this.init.object)).state === 'complete', stallMs, signal)
@@ -82,7 +96,11 @@ export class ArrivingObject {
   }
 
   private readonly onChunk = (detail: StoreEvents['chunk:stored']): void => {
-    if (detail.object !== this.init.object) return
+    if (detail.object !== this.init.object) {
+      // Progress of the same pull: wakes the wait (which looks again and restarts its clock).
+      if (this.siblings.has(detail.object)) this.wakers.wakeAll()
+      return
+    }
     this.stored.add(detail.index)
     this.notify()
   }

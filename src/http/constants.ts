@@ -18,8 +18,10 @@ export const UPLOAD_SESSION_IDLE_MS = 15 * 60 * 1000
 export const BODY_IDLE_TIMEOUT_MS = 60 * 1000
 
 /**
- * How long a blob that is still arriving may wait for its first chunk before we answer 404.
- * DESIGN.md "fail fast": containerd then tries the next host (the upstream) instead of waiting.
+ * How long a blob that is still arriving may wait for its first chunk, with no chunk of its
+ * bundle arriving meanwhile, before we answer 404. DESIGN.md "fail fast": containerd then
+ * tries the next host (the upstream) instead of waiting; a pull busy with the bundle's other
+ * objects first is progress, not a reason (ArrivingObject).
  */
 export const FIRST_CHUNK_TIMEOUT_MS = 10 * 1000
 

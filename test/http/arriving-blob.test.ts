@@ -143,6 +143,34 @@ describe('registry API, blobs still arriving', () => {
     expect(source.calls[0]?.signal.aborted).toBe(true)
   })
 
+  it('keeps a blob queued behind another object of its bundle waiting while that one arrives, past the first-chunk timeout (issue 8)', async () => {
+    // What containerd met through a cold edge: it asks for a small layer while the swarm
+    // fetches the 512 MiB layer of the same bundle first. Chunks of that layer keep coming,
+    // each well within the first-chunk timeout, all of them together well past it: the small
+    // layer must come after them, not be a 404 for a blob the fleet holds.
+    const firstChunkTimeoutMs = 800
+    const manifest = JSON.parse((await readBlob(images.images.layouts.app1 ?? '', await topDigest(images.images.layouts.app1 ?? ''))).toString()) as { layers: Array<{ digest: string }> }
+    const small = manifest.layers.find(l => l.digest !== layer.digest)?.digest ?? ''
+    const smallObject = await origin.store.objectBySha256(small.slice(7)) ?? ''
+    expect(smallObject).not.toBe('')
+    const chunks = Math.ceil(layer.size / MIB)
+    expect(chunks).toBeGreaterThanOrEqual(4)
+    running = await startApi({ store: edge.store, blobSource: source }, { firstChunkTimeoutMs })
+    const responding = fetch(`${running.base}/v2/registry.example.com/shoal/app1/blobs/${small}`)
+    // The big layer arrives first, a chunk every half timeout (a pace, not a synchronisation:
+    // the request is waiting on store events, and this makes 2+ timeouts pass in all).
+    for (let index = 0; index < chunks; index++) {
+      await new Promise(resolve => setTimeout(resolve, firstChunkTimeoutMs / 2))
+      await edge.store.writeChunk(bundleId, layer.object, index, await origin.store.readChunk(layer.object, index))
+    }
+    expect(await edge.store.hasObject(layer.object)).toBe(true)
+    expect(await edge.store.hasObject(smallObject)).toBe(false)
+    source.gate.allow(Infinity) // now the small layer's turn
+    const response = await responding
+    expect(response.status).toBe(200)
+    expect(Buffer.from(await response.arrayBuffer()).equals(await readBlob(images.images.layouts.app1 ?? '', small))).toBe(true)
+  })
+
   it('answers 404 for a blob not held when there is no source, and HEAD only for blobs held whole', async () => {
     running = await startApi({ store: edge.store })
     await expectRegistryError(await fetch(blobUrl()), 'BLOB_UNKNOWN')
