@@ -96,6 +96,9 @@ export class Fetcher {
   /** Pumps when a gateway's deferral runs out (deferralWake); `deferralDueAt` is the last one due. */
   private deferralTimer: NodeJS.Timeout | undefined
   private deferralDueAt = 0
+  /** Looks for overdue requests when the first would turn so (overdueWake); `overdueDueAt` is when it fires. */
+  private overdueTimer: NodeJS.Timeout | undefined
+  private overdueDueAt = Infinity
   private pumpQueued = false
   private running = false
   private stopController = new AbortController()
@@ -128,6 +131,9 @@ export class Fetcher {
     this.pumpTimer = undefined
     if (this.deferralTimer !== undefined) clearTimeout(this.deferralTimer)
     this.deferralTimer = undefined
+    if (this.overdueTimer !== undefined) clearTimeout(this.overdueTimer)
+    this.overdueTimer = undefined
+    this.overdueDueAt = Infinity
     for (const job of this.jobs) job.fail(reason)
     this.jobs.clear()
     for (const client of this.clients.values()) client.close()
@@ -335,6 +341,14 @@ export class Fetcher {
   /** Sends the requests the scheduler hands out, within the download cap. */
   private pump (): void {
     if (!this.running) return
+    try {
+      this.sendRequests()
+    } finally {
+      this.overdueWake()
+    }
+  }
+
+  private sendRequests (): void {
     const now = this.now()
     this.cancel(this.scheduler.takeReleased())
     const limiter = this.downloadLimiter
@@ -379,6 +393,27 @@ export class Fetcher {
       if (this.deferralDueAt > this.now()) this.deferralWake(this.deferralDueAt)
     }, Math.max(0, dueAt - this.now()) + DEFERRAL_WAKE_SLACK_MS)
     this.deferralTimer.unref()
+  }
+
+  /**
+   * Runs the scheduler's checks (tick) when an edge's request would turn overdue, rather than
+   * at the next tick: a pull held by a silent holder waited up to a second past the rule's 5 s
+   * (hostile row 2). Looked at again after every pump, as arrivals move the time.
+   */
+  private overdueWake (): void {
+    const dueAt = this.scheduler.nextOverdueAt()
+    // One due already and not acted on (the tick found the peer slow or stalled instead) is the
+    // tick's to look at again: arming for it would spin.
+    if (dueAt === undefined || dueAt <= this.now() || !this.running) return
+    if (this.overdueTimer !== undefined && this.overdueDueAt <= dueAt) return
+    if (this.overdueTimer !== undefined) clearTimeout(this.overdueTimer)
+    this.overdueDueAt = dueAt
+    this.overdueTimer = setTimeout(() => {
+      this.overdueTimer = undefined
+      this.overdueDueAt = Infinity
+      this.tick()
+    }, Math.max(0, dueAt - this.now()) + DEFERRAL_WAKE_SLACK_MS)
+    this.overdueTimer.unref()
   }
 
   private client (peer: string): ChunkClient {

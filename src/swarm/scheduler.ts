@@ -679,6 +679,43 @@ export class Scheduler {
     }
   }
 
+  /**
+   * When an edge's request would next turn overdue (markOverdue's rule) if nothing arrives
+   * meanwhile, so the caller can look then rather than at its next tick, up to a second later
+   * (hostile row 2: a silent claimer of every chunk held a starting pull 5.5-5.7 s for a 5 s
+   * rule). Undefined when no request would.
+   */
+  nextOverdueAt (): number | undefined {
+    // The latest delivery of all, and the latest but that peer's: "the others" of any peer.
+    let latest = 0
+    let latestPeer: PeerKey | undefined
+    let second = 0
+    for (const [peer, state] of this.peers) {
+      if (state.lastDeliveryAt > latest) {
+        second = latest
+        latest = state.lastDeliveryAt
+        latestPeer = peer
+      } else {
+        second = Math.max(second, state.lastDeliveryAt)
+      }
+    }
+    let next = Infinity
+    for (const [peer, state] of this.peers) {
+      if (state.gateway || state.inFlight.size === 0) continue
+      let oldest = Infinity
+      for (const [slot, sentAt] of state.inFlight) {
+        if (slot.requesters.size > 1 || this.overdue.has(slot) || sentAt >= state.judgedAt || slot.holders.size < 2) continue
+        oldest = Math.min(oldest, sentAt)
+      }
+      if (oldest === Infinity) continue
+      const idleSince = Math.max(oldest, peer === latestPeer ? second : latest, state.lastDeliveryAt)
+      // The limit is at least overdueMinMs: the median (a sort) only for a peer that may be first.
+      if (idleSince + this.overdueMinMs >= next) continue
+      next = Math.min(next, idleSince + Math.max(this.overdueMinMs, this.overdueFactor * this.medianChunkMs(peer)))
+    }
+    return next === Infinity ? undefined : next
+  }
+
   /** The median time the measured, unpenalized peers other than `except` take per chunk; 0 when none is measured. */
   private medianChunkMs (except: PeerKey): number {
     const times: number[] = []
