@@ -171,7 +171,8 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
       registry.logger?.debug('blob still arriving: first chunk here, body starts', { digest: blob.digest.digest, waitedMs: Math.round(performance.now() - asked) })
     } catch (err) {
       ctx.signal.throwIfAborted()
-      registry.logger?.debug('blob could not be fetched', { digest: blob.digest.digest, err })
+      // Info, with the reason: a 404 sends containerd to its next host (issue 8).
+      registry.logger?.info('blob not found: it could not be fetched from the fleet', { name: blob.name.path, digest: blob.digest.digest, bundleId: blob.holder.bundleId, waitedMs: Math.round(performance.now() - asked), err })
       throw blobUnknown(blob.name, blob.digest, 'could not be fetched from the fleet')
     }
     ctx.res.writeHead(range === undefined ? 200 : 206, { ...blob.headers, ...lengthHeaders(range, size) })
