@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
 import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
@@ -56,6 +56,8 @@ describe('/metrics on a running daemon', () => {
   })
 
   it('counts a swarm pull: bytes and chunks on both sides, the pull timed, the peer connected', async () => {
+    // This 5 MiB pull once hung past the test's 60 s in a loaded CI run, with nothing to say why.
+    onTestFailed(() => { console.log(`edge log:\n${edge.logs().slice(-8000)}\ngateway log:\n${gateway.logs().slice(-8000)}`) })
     const response = await edge.controlText('POST', '/api/v1/pull', { ref: bundleId })
     const last = JSON.parse(response.text.trim().split('\n').at(-1) ?? '{}') as { type?: string }
     expect(last.type).toBe('done')
