@@ -17,7 +17,7 @@ import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 
 /**
- * The libp2p node of a shoal daemon: TCP, TLS 1.3 (noise for peers without it), yamux,
+ * The libp2p node of a shoal daemon: TCP, noise (TLS 1.3 for peers offering only TLS; ENCRYPTERS), yamux,
  * identify, ping, a shoal-only kad-dht, mDNS and a bootstrap list, optionally closed with a
  * pre-shared key. Only this file knows how libp2p is assembled.
  */
