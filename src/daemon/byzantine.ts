@@ -1,5 +1,5 @@
 import type { Store } from '../store/index.js'
-import type { SwarmStore } from '../swarm/index.js'
+import { withReadChunk, type SwarmStore } from '../swarm/index.js'
 
 /**
  * For fault tests only (`SHOAL_TEST_CORRUPT_CHUNKS=1`, used by scripts/fleet.ts --faults
@@ -8,21 +8,9 @@ import type { SwarmStore } from '../swarm/index.js'
  * own store stays correct.
  */
 export function corruptingStore (store: Store): SwarmStore {
-  return {
-    getBundle: async id => await store.getBundle(id),
-    getEncodedBundle: async id => await store.getEncodedBundle(id),
-    addBundle: async (encoded, options) => await store.addBundle(encoded, options),
-    bundleIds: async () => await store.bundleIds(),
-    objectState: async hash => await store.objectState(hash),
-    readChunk: async (hash, index, options) => {
-      const bytes = Buffer.from(await store.readChunk(hash, index, options))
-      bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x5a
-      return bytes
-    },
-    writeChunk: async (...args) => await store.writeChunk(...args),
-    acceptRefRecord: async update => await store.acceptRefRecord(update),
-    refRecords: async () => await store.refRecords(),
-    on: (event, listener) => { store.on(event, listener) },
-    off: (event, listener) => { store.off(event, listener) },
-  }
+  return withReadChunk(store, async (hash, index, options) => {
+    const bytes = Buffer.from(await store.readChunk(hash, index, options))
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0x5a
+    return bytes
+  })
 }

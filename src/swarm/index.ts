@@ -11,6 +11,7 @@ export function createSwarm (components: SwarmComponents, init: SwarmInit): Swar
 
 export { Swarm } from './swarm.js'
 export type { SwarmComponents, SwarmInit, SwarmStore, SwarmLogger, PullOptions, PeerSummary, ManifestSearch } from './swarm-options.js'
+export { withReadChunk } from './swarm-store.js'
 export type { SwarmEvents, PullProgress } from './swarm-events.js'
 export type { SwarmStats, PeerTransferStats } from './swarm-stats.js'
 export type { Ban } from './ban-list.js'

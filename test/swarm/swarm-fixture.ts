@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterEach } from 'vitest'
 import { openStore, pushTree, type Store } from '../../src/store/index.js'
-import { createPeerKey, createSwarm, type Swarm, type SwarmEvents, type SwarmInit, type SwarmLogger, type SwarmStore } from '../../src/swarm/index.js'
+import { createPeerKey, createSwarm, withReadChunk, type Swarm, type SwarmEvents, type SwarmInit, type SwarmLogger, type SwarmStore } from '../../src/swarm/index.js'
 
 /**
  * Real swarms for tests: libp2p over TCP on 127.0.0.1, a real store in a temp dir each.
@@ -112,19 +112,4 @@ export async function seed (node: TestNode, tree: string, files: Record<string, 
   return bundleId
 }
 
-/** The store as the swarm sees it, every chunk read through `readChunk` (a lying or slow disk). */
-export function withReadChunk (store: Store, readChunk: SwarmStore['readChunk']): SwarmStore {
-  return {
-    getBundle: async id => await store.getBundle(id),
-    getEncodedBundle: async id => await store.getEncodedBundle(id),
-    addBundle: async (encoded, options) => await store.addBundle(encoded, options),
-    bundleIds: async () => await store.bundleIds(),
-    objectState: async hash => await store.objectState(hash),
-    readChunk,
-    writeChunk: async (...args) => await store.writeChunk(...args),
-    acceptRefRecord: async update => await store.acceptRefRecord(update),
-    refRecords: async () => await store.refRecords(),
-    on: (event, listener) => { store.on(event, listener) },
-    off: (event, listener) => { store.off(event, listener) },
-  }
-}
+export { withReadChunk }
