@@ -2,7 +2,7 @@
 // and N-1 edges pulling one image at the same moment, in shoal or registry mode.
 //
 //   node --import tsx scripts/fleet.ts [--nodes 4] [--rate 20mbit] [--delay 10ms] [--loss 0]
-//        [--size 64MiB | --bundle PATH] [--mode shoal|registry] [--faults none|kill|byzantine|partition]
+//        [--size 64MiB | --bundle PATH] [--mode shoal|registry|bittorrent] [--faults none|kill|byzantine|partition]
 //        [--out DIR] [--timeout 600] [--cpu-prof DIR] [--idle-seconds S]
 //   node --import tsx scripts/fleet.ts --cleanup [PREFIX]
 //

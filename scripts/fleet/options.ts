@@ -57,7 +57,10 @@ pulling one image at the same moment; results.json, plot.svg and logs in --out.
   --loss P           percent of packets dropped on the bridge (default 0)
   --size S           size of the generated image's base layer (default 64MiB)
   --bundle PATH      use this OCI layout directory, oci-archive or docker-archive instead
-  --mode M           shoal | registry (default shoal)
+  --mode M           shoal | registry | bittorrent (default shoal); bittorrent is the
+                     peer-to-peer baseline: opentracker and aria2c (apt-get install
+                     aria2 opentracker), 1 MiB pieces, the gateway seeds, every edge
+                     leeches and seeds on
   --faults F         none | kill | byzantine | partition (default none)
   --out DIR          where results go (default ./fleet-out/<timestamp>)
   --timeout S        seconds the pulls may take (default 600)
@@ -107,7 +110,7 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
       case '--bundle': options.bundle = value(); break
       case '--mode': {
         const mode = value()
-        if (mode !== 'shoal' && mode !== 'registry') throw new UsageError('--mode is shoal or registry')
+        if (mode !== 'shoal' && mode !== 'registry' && mode !== 'bittorrent') throw new UsageError('--mode is shoal, registry or bittorrent')
         options.mode = mode
         break
       }
@@ -148,8 +151,11 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
   if (options.mode === 'registry' && options.faults === 'byzantine') {
     throw new UsageError('--faults byzantine needs --mode shoal: a registry client has no peers to be lied to by')
   }
-  if (options.mode === 'registry' && (options.cpuProfDir !== undefined || options.idleSeconds > 0)) {
+  if (options.mode !== 'shoal' && (options.cpuProfDir !== undefined || options.idleSeconds > 0)) {
     throw new UsageError('--cpu-prof and --idle-seconds need --mode shoal: they measure the daemons')
+  }
+  if (options.mode === 'bittorrent' && options.faults !== 'none') {
+    throw new UsageError('--mode bittorrent runs without faults: it is the baseline for a clean transfer')
   }
   return { kind: 'run', options }
 }

@@ -2,7 +2,7 @@
 import type { MachineCpu } from './sampler.js'
 import { formatBytes, formatRate } from './units.js'
 
-export type Mode = 'shoal' | 'registry'
+export type Mode = 'shoal' | 'registry' | 'bittorrent'
 export type FaultKind = 'none' | 'kill' | 'byzantine' | 'partition'
 export type Role = 'gateway' | 'edge' | 'byzantine'
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { Bed } from './bed.js'
+import { runBittorrentMode } from './bittorrent-mode.js'
 import { generateSource, sourceFromPath, type SourceBundle } from './bundle.js'
 import { defaultCacheDir } from './delay.js'
 import type { FleetOptions } from './options.js'
@@ -63,7 +64,7 @@ export async function runFleet (options: FleetOptions, init: RunFleetInit = {}):
     await bed.up(signal)
     log(`bed up: ${hostCount} hosts on ${bed.subnet}.0/24`)
     const context: ModeContext = { runId, options, bed, services, sampler, source, workDir, logDir, signal, log }
-    const outcome = options.mode === 'registry' ? await runRegistryMode(context) : await runShoalMode(context)
+    const outcome = options.mode === 'registry' ? await runRegistryMode(context) : options.mode === 'bittorrent' ? await runBittorrentMode(context) : await runShoalMode(context)
     const results = assembleResults(context, outcome, started)
     await writeFile(join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n')
     await writeFile(join(outDir, 'plot.svg'), renderPlot(results))
@@ -190,7 +191,7 @@ function processesCpuPercent (outcome: ModeOutcome, seconds: number, cores: numb
 }
 
 const PACKAGE_OF: Record<string, string> = {
-  ip: 'iproute2', tc: 'iproute2', iptables: 'iptables', gcc: 'gcc', skopeo: 'skopeo', 'docker-registry': 'docker-registry', time: 'time', tar: 'tar',
+  ip: 'iproute2', tc: 'iproute2', iptables: 'iptables', gcc: 'gcc', skopeo: 'skopeo', 'docker-registry': 'docker-registry', time: 'time', tar: 'tar', aria2c: 'aria2', opentracker: 'opentracker',
 }
 
 /** Fails early, naming the Debian package, rather than half-way through building the bed. */
@@ -199,6 +200,7 @@ async function checkPrerequisites (options: FleetOptions): Promise<void> {
   const commands = ['ip', 'tc', 'iptables']
   if (options.delayMs > 0) commands.push('gcc')
   if (options.mode === 'registry') commands.push('skopeo', 'docker-registry')
+  if (options.mode === 'bittorrent') commands.push('aria2c', 'opentracker')
   if (options.bundle !== undefined) commands.push('skopeo', 'tar')
   const missing: string[] = []
   for (const command of commands) {

@@ -126,9 +126,10 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
   const cpuAtEnd = new Map(watched.map(name => [name, sampler.usage(name)?.cpuSeconds ?? 0]))
   const during = new Map<string, TransferUsage>()
   for (const name of watched) {
-    const start = atStart.get(name)
+    // A process first watched after the start (a BitTorrent client starts with its pull) began at zero.
+    const start = atStart.get(name) ?? { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0 }
     const end = sampler.usage(name)
-    if (start === undefined || end === undefined) continue
+    if (end === undefined) continue
     during.set(name, { systemSeconds: end.systemSeconds - start.systemSeconds, readCalls: end.readCalls - start.readCalls, writeCalls: end.writeCalls - start.writeCalls })
   }
   const machineCpu = await sampler.stop()
