@@ -53,12 +53,15 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
     fetchObject: async (bundleId, object, { signal }) => {
       const done = new AbortController()
       const completed = untilStored(storeEvent(store, 'object:complete', e => e.object === object), signal, done.signal)
+      let release = (): void => {}
       try {
         if (await store.hasObject(object)) return
-        swarm.prioritize(object)
+        // A client waits on it from now until it leaves: ahead of the pull's manifest order.
+        release = swarm.waitFor(object)
         const pull = startPull(bundleId, { priorityObject: object })
         await Promise.race([completed, pull.then(async () => { await completed })])
       } finally {
+        release()
         done.abort()
       }
     },

@@ -92,6 +92,8 @@ export class Fetcher {
    * first as soon as a pull enlists them, instead of being forgotten.
    */
   private readonly awaitingPriority = new Set<string>()
+  /** How many clients wait on each object, in the order the objects were first asked for (Scheduler.clientWaits). */
+  private readonly waiters = new Map<string, number>()
   private pumpTimer: NodeJS.Timeout | undefined
   /** Pumps when a gateway's deferral runs out (deferralWake); `deferralDueAt` is the last one due. */
   private deferralTimer: NodeJS.Timeout | undefined
@@ -183,6 +185,29 @@ export class Fetcher {
   }
 
   /**
+   * A client waits on this object until it calls the returned release: its chunks go ahead of
+   * every pull's own order, taking turns with the other objects clients wait on (see
+   * Scheduler.clientWaits). Once no client waits, it stays first among the prioritized ones.
+   */
+  waitFor (object: string): () => void {
+    this.prioritize(object)
+    this.waiters.set(object, (this.waiters.get(object) ?? 0) + 1)
+    this.scheduler.clientWaits(object)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const left = (this.waiters.get(object) ?? 1) - 1
+      if (left > 0) {
+        this.waiters.set(object, left)
+        return
+      }
+      this.waiters.delete(object)
+      this.scheduler.clientLeft(object)
+    }
+  }
+
+  /**
    * Registers a job's objects with the scheduler, seeded with what neighbours already hold.
    * Objects of one chunk go first: an image's manifests, index and config are all small, and
    * a registry client needs them before any layer (the layers it asks for next are put ahead
@@ -229,6 +254,8 @@ export class Fetcher {
       this.awaitingPriority.delete(object)
       this.scheduler.prioritize(object)
     }
+    // Whatever clients wait on goes ahead of that, in the order they asked.
+    for (const object of this.waiters.keys()) this.scheduler.clientWaits(object)
     // An object that completed while we looked (another pull, a push) sent its event already.
     for (const object of [...job.remaining]) {
       if ((await this.store.objectState(object)).state === 'complete') this.objectCompleted(object)

@@ -11,7 +11,10 @@ import type { ChunkBitmap } from '../manifest/index.js'
  * source, no libp2p and no I/O, so scripts/simulate can drive it over simulated links.
  *
  * Policy (DESIGN.md "The swarm"):
- * - chunks of a prioritized object first, in index order (an HTTP client is waiting);
+ * - chunks of objects a client waits on first, each in index order, the waited objects taking
+ *   turns a chunk at a time (`clientWaits`): a 25 KB layer asked a few ms before or after a
+ *   512 MiB one is served within a round, and no waiting response sits silent behind another;
+ * - then chunks of a prioritized object (a pull's manifest order, small documents), in index order;
  * - chunks of background objects (a preheat's) only while no other object has a chunk some
  *   peer could send or one in flight: a containerd pull takes the link from a preheat;
  * - otherwise rarest first across what neighbours hold, ties in a random order per node so
@@ -192,6 +195,10 @@ export class Scheduler {
   /** Slots asked of at least one peer, oldest first: end-game candidates. */
   private readonly requested = new Set<Slot>()
   private readonly priority: string[] = []
+  /** Objects a client waits on, in the order they were asked; served in turns ahead of `priority`. */
+  private readonly waited: string[] = []
+  /** The index in `waited` whose turn is next. */
+  private waitedTurn = 0
   /** Objects only background pulls want (a preheat): asked for when nothing else can be. */
   private readonly background = new Set<string>()
   /** Requests released for a reason the swarm must act on (cancel on the wire). */
@@ -320,6 +327,7 @@ export class Scheduler {
     this.objects.delete(object)
     this.background.delete(object)
     this.dropPriority(object)
+    this.clientLeft(object)
     return cancel
   }
 
@@ -348,6 +356,28 @@ export class Scheduler {
 
   deprioritize (object: string): void {
     this.dropPriority(object)
+  }
+
+  /**
+   * A client waits on this object: it goes ahead of every prioritized one, taking turns with
+   * the other waited objects a chunk at a time, until `clientLeft` or it completes. Turns rather
+   * than first-asked-first: containerd asks for an image's layers a few ms apart in no fixed
+   * order, and a small layer must not wait for a big one asked just before it; turns rather
+   * than smallest-first: a second big layer's response would sit silent for the whole first.
+   * The bytes on the link are the same either way.
+   */
+  clientWaits (object: string): void {
+    if (!this.objects.has(object) || this.waited.includes(object)) return
+    this.waited.push(object)
+    this.background.delete(object)
+  }
+
+  /** No client waits on this object any more: it keeps its place among the prioritized ones. */
+  clientLeft (object: string): void {
+    const at = this.waited.indexOf(object)
+    if (at < 0) return
+    this.waited.splice(at, 1)
+    if (at < this.waitedTurn) this.waitedTurn--
   }
 
   // ---- who has what -----------------------------------------------------------------------
@@ -508,6 +538,7 @@ export class Scheduler {
     }
     this.objects.delete(object)
     this.dropPriority(object)
+    this.clientLeft(object)
     return true
   }
 
@@ -801,13 +832,16 @@ export class Scheduler {
   }
 
   private pickFor (peer: PeerKey, state: PeerState, now: number, backgroundAllowed = true): Slot | undefined {
+    for (let turn = 0; turn < this.waited.length; turn++) {
+      const at = (this.waitedTurn + turn) % this.waited.length
+      const slot = this.firstPendingOf(this.waited[at] as string, peer)
+      if (slot === undefined) continue
+      this.waitedTurn = at + 1
+      return slot
+    }
     for (const object of this.priority) {
-      const entry = this.objects.get(object)
-      if (entry === undefined) continue
-      for (let i = entry.cursor; i < entry.slots.length; i++) {
-        const slot = entry.slots[i] as Slot
-        if (slot.state === 'pending' && slot.holders.has(peer)) return slot
-      }
+      const slot = this.firstPendingOf(object, peer)
+      if (slot !== undefined) return slot
     }
     // The oldest requests first: an overdue edge's (it may hold what a client waits for).
     const duplicate = this.pickOverdue(peer, state, now)
@@ -1095,6 +1129,17 @@ export class Scheduler {
   private dropPriority (object: string): void {
     const at = this.priority.indexOf(object)
     if (at >= 0) this.priority.splice(at, 1)
+  }
+
+  /** The object's lowest-index chunk that `peer` holds and nobody was asked for yet. */
+  private firstPendingOf (object: string, peer: PeerKey): Slot | undefined {
+    const entry = this.objects.get(object)
+    if (entry === undefined) return undefined
+    for (let i = entry.cursor; i < entry.slots.length; i++) {
+      const slot = entry.slots[i] as Slot
+      if (slot.state === 'pending' && slot.holders.has(peer)) return slot
+    }
+    return undefined
   }
 
   /** Adds the time since the last event to the peer's busy time while it had requests out. */

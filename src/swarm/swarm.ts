@@ -385,6 +385,14 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   /**
+   * A client waits on this object (an HTTP response): its chunks go before any pull's own order,
+   * taking turns with other waited objects, until the returned release is called.
+   */
+  waitFor (object: string): () => void {
+    return this.fetcher.waitFor(object)
+  }
+
+  /**
    * Signs ref records (`name:tag` → bundle) with this node's publisher key, keeps them, and
    * sends them to every neighbour, who pass them on if they trust this publisher.
    */

@@ -11,14 +11,17 @@ export interface WrittenImage {
   configDigest: string
   layerDigest: string
   layerBytes: number
+  /** The second layer's digest, when one was asked for (`smallLayerBytes`). */
+  smallLayerDigest?: string
 }
 
 /**
  * An OCI layout of one image with one layer of `layerBytes` random bytes, written a MiB at a
- * time (never held in memory). The layer is not a real tar: only the store and the swarm see
- * it, and they check digests, not contents.
+ * time (never held in memory), and a second layer of `smallLayerBytes` after it when asked
+ * (the shape of the bench's image: a big layer, then a small one). The layers are not real
+ * tars: only the store and the swarm see them, and they check digests, not contents.
  */
-export async function writeImageLayout (dir: string, ref: string, layerBytes: number): Promise<WrittenImage> {
+export async function writeImageLayout (dir: string, ref: string, layerBytes: number, options: { smallLayerBytes?: number } = {}): Promise<WrittenImage> {
   const blobs = join(dir, 'blobs', 'sha256')
   await mkdir(blobs, { recursive: true })
   const staging = join(blobs, '.layer')
@@ -35,13 +38,18 @@ export async function writeImageLayout (dir: string, ref: string, layerBytes: nu
   }
   const layerHex = hash.digest('hex')
   await rename(staging, join(blobs, layerHex))
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] } }))
+  const layers = [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${layerHex}`, size: layerBytes }]
+  if (options.smallLayerBytes !== undefined) {
+    const small = randomBytes(options.smallLayerBytes)
+    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${await writeBlob(blobs, small)}`, size: small.length })
+  }
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map(l => l.digest) } }))
   const configHex = await writeBlob(blobs, config)
   const manifest = Buffer.from(JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${configHex}`, size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${layerHex}`, size: layerBytes }],
+    layers,
   }))
   const manifestHex = await writeBlob(blobs, manifest)
   await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}', { mode: 0o644 })
@@ -52,7 +60,7 @@ export async function writeImageLayout (dir: string, ref: string, layerBytes: nu
       annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': ref.slice(ref.lastIndexOf(':') + 1) },
     }],
   }), { mode: 0o644 })
-  return { dir, ref, manifestDigest: `sha256:${manifestHex}`, configDigest: `sha256:${configHex}`, layerDigest: `sha256:${layerHex}`, layerBytes }
+  return { dir, ref, manifestDigest: `sha256:${manifestHex}`, configDigest: `sha256:${configHex}`, layerDigest: `sha256:${layerHex}`, layerBytes, smallLayerDigest: layers[1]?.digest }
 }
 
 async function writeBlob (blobs: string, bytes: Buffer): Promise<string> {

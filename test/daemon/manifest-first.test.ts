@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -39,6 +40,26 @@ function registryOf (daemon: Daemon): { host: string, port: number } {
   return address
 }
 
+/**
+ * A gateway holding `image` and an edge that has its ref record, both pushed to `started` (to be
+ * stopped); the layer's object, and how many of its chunks the edge's store has stored so far
+ * (counted synchronously as it stores each).
+ */
+async function startFleet (dir: string, started: Daemon[], image: WrittenImage, gatewayExtra: Partial<DaemonConfig> = {}): Promise<{ gateway: TestDaemon, edge: TestDaemon, layerObject: string, layerChunksHere: () => number }> {
+  const gateway = await start(`${dir}-gateway`, { gateway: true, ...gatewayExtra })
+  started.push(gateway.daemon)
+  const address = gateway.daemon.swarm.addresses()[0] ?? ''
+  const edge = await start(`${dir}-edge`, { bootstrap: [address], trust: [gateway.daemon.swarm.peerId] })
+  started.push(edge.daemon)
+  await pushTree(gateway.daemon.store, image.dir)
+  await refArrives(edge.daemon, image.ref)
+  const layerObject = await gateway.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))
+  if (layerObject === undefined) throw new Error('the gateway does not index the layer it was pushed')
+  let layerChunks = 0
+  edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === layerObject) layerChunks++ })
+  return { gateway, edge, layerObject, layerChunksHere: () => layerChunks }
+}
+
 /** Resolves once the store holds `ref` (an accepted record sets no event: it is polled), or rejects after `timeoutMs`. */
 async function refArrives (daemon: Daemon, ref: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -68,24 +89,8 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     if (work !== undefined) await rm(work, { recursive: true, force: true })
   })
 
-  async function fleet (name: string): Promise<{ gateway: TestDaemon, edge: TestDaemon }> {
-    const gateway = await start(join(work, `${name}-gateway`), { gateway: true })
-    started.push(gateway.daemon)
-    const address = gateway.daemon.swarm.addresses()[0] ?? ''
-    const edge = await start(join(work, `${name}-edge`), { bootstrap: [address], trust: [gateway.daemon.swarm.peerId] })
-    started.push(edge.daemon)
-    return { gateway, edge }
-  }
-
   it('answers the manifest before 10% of the 512 MiB layer is here', async () => {
-    const { gateway, edge } = await fleet('first')
-    await pushTree(gateway.daemon.store, image.dir)
-    await refArrives(edge.daemon, image.ref)
-    const layerObject = await gateway.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))
-    expect(layerObject).toBeDefined()
-    // Counted synchronously as the edge's store stores each chunk of the layer.
-    let layerChunks = 0
-    edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === layerObject) layerChunks++ })
+    const { edge, layerObject, layerChunksHere } = await startFleet(join(work, 'first'), started, image)
     // The pull the manifest request starts fetches the image's objects in the manifest's order,
     // each in index order, from its first chunk request: the layer's BLAKE3 is then fed from
     // memory as its chunks come, and completing it reads nothing back from the file.
@@ -97,7 +102,7 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     const response = await fetch(`http://${host}:${port}/v2/big/app/manifests/1.0?ns=registry.example.com`, {
       headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
     })
-    const atManifest = layerChunks
+    const atManifest = layerChunksHere()
     expect(response.status).toBe(200)
     expect(response.headers.get('docker-content-digest')).toBe(image.manifestDigest)
     await response.arrayBuffer()
@@ -113,10 +118,8 @@ describe('an edge answering a tag it knows only from a ref record', () => {
   }, 180_000)
 
   it('answers 404, and logs why at info, when no peer can give it the bundle a record names', async () => {
-    const { gateway, edge } = await fleet('gone')
     const small = await writeImageLayout(join(work, 'small'), 'registry.example.com/gone/app:1.0', 2 * MIB)
-    await pushTree(gateway.daemon.store, small.dir)
-    await refArrives(edge.daemon, small.ref)
+    const { gateway, edge } = await startFleet(join(work, 'gone'), started, small)
     // The only holder goes away: the edge knows the tag, and no one can give it the image.
     await gateway.daemon.stop()
 
@@ -128,4 +131,81 @@ describe('an edge answering a tag it knows only from a ref record', () => {
     const why = edge.logs.find(line => line.level === 'info' && line.msg === 'the bundle a ref record names could not be had from the fleet')
     expect(why?.reason).toMatch(/no peer provided bundle/)
   }, 60_000)
+})
+
+/**
+ * Issue 8: a blob a client waits on goes ahead of the pull's manifest order. containerd asks
+ * for an image's layers a few ms apart once it has the manifest; the pull the manifest started
+ * had put them in the manifest's order (the 512 MiB layer, then a 25 KB one), and the small
+ * layer's GET then waited for the whole big layer with no bytes (13–17 s in the bench).
+ */
+describe('an edge serving the blobs clients wait on ahead of the rest of its pull', () => {
+  let work: string
+  let image: WrittenImage
+  const started: Daemon[] = []
+  const BIG_BYTES = 64 * MIB
+  const SMALL_BYTES = 25 * 1024
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-waited-blobs-'))
+    image = await writeImageLayout(join(work, 'image'), 'registry.example.com/two/app:1.0', BIG_BYTES, { smallLayerBytes: SMALL_BYTES })
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  /** Reads a response's body whole; its sha256 and length. */
+  async function drain (response: Response): Promise<{ digest: string, bytes: number }> {
+    const hash = createHash('sha256')
+    let bytes = 0
+    for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
+      hash.update(piece)
+      bytes += piece.byteLength
+    }
+    return { digest: `sha256:${hash.digest('hex')}`, bytes }
+  }
+
+  it.each([
+    { order: 'the big layer, then the small one', smallFirst: false },
+    { order: 'the small layer, then the big one', smallFirst: true },
+  ])('completes the small layer\'s response before the big layer is here, asked for $order', async ({ smallFirst }) => {
+    // The gateway sends 16 MiB/s: the big layer takes seconds to come, as a real one does.
+    const { edge, layerObject: bigObject, layerChunksHere } = await startFleet(join(work, smallFirst ? 'small-first' : 'big-first'), started, image, { maxUploadBytesPerSecond: 16 * MIB })
+    const bigUnderWay = new Promise<void>((resolve) => { edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === bigObject) resolve() }) })
+
+    const { host, port } = registryOf(edge.daemon)
+    const base = `http://${host}:${port}/v2/two/app`
+    const manifest = await fetch(`${base}/manifests/1.0?ns=registry.example.com`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(manifest.status).toBe(200)
+    await manifest.arrayBuffer()
+    // The pull the manifest started is fetching the big layer in the manifest's order, its
+    // window to the gateway full: what the layers' requests change is what it asks next.
+    await bigUnderWay
+    // As containerd does: both layers asked for at once, neither request waiting for the other.
+    const smallDigest = image.smallLayerDigest ?? ''
+    const ask = (digest: string): Promise<Response> => fetch(`${base}/blobs/${digest}?ns=registry.example.com`)
+    let small: Promise<Response>
+    let big: Promise<Response>
+    if (smallFirst) {
+      small = ask(smallDigest)
+      big = ask(image.layerDigest)
+    } else {
+      big = ask(image.layerDigest)
+      small = ask(smallDigest)
+    }
+    const bigBody = big.then(drain)
+
+    const smallResponse = await small
+    expect(smallResponse.status).toBe(200)
+    expect(await drain(smallResponse)).toEqual({ digest: smallDigest, bytes: SMALL_BYTES })
+    // The order of events, not a timing: the small layer was served whole while most of the big
+    // one was still to come (before, it was asked for once every chunk of the big one was).
+    const bigChunksAtSmall = layerChunksHere()
+    expect(bigChunksAtSmall, `${bigChunksAtSmall} of the big layer's ${BIG_BYTES / MIB} chunks were here before the small layer's response completed`).toBeLessThan(BIG_BYTES / MIB / 2)
+
+    expect((await big).status).toBe(200)
+    expect(await bigBody).toEqual({ digest: image.layerDigest, bytes: BIG_BYTES })
+  }, 180_000)
 })

@@ -109,6 +109,34 @@ describe('Scheduler', () => {
     expect(s.next(0)).toEqual([0, 1, 2].map(index => ({ peer: 'p1', object: B, index })))
   })
 
+  it('serves the objects clients wait on ahead of prioritized ones, taking turns a chunk at a time', () => {
+    const C = 'c'.repeat(64)
+    const s = scheduler({ initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1 })
+    s.addPeer('p1', { gateway: false }, 0)
+    s.want(A, 8 * MiB, range(8))
+    s.want(B, 1 * MiB, range(1))
+    s.want(C, 4 * MiB, range(4))
+    for (const object of [A, B, C]) s.addWholeHolder('p1', object)
+    // The pull's manifest order: C, then A, then B.
+    s.prioritize(B)
+    s.prioritize(A)
+    s.prioritize(C)
+    // A client waits on the big A, then on the one-chunk B: B comes next, not after A's 8 chunks.
+    s.clientWaits(A)
+    s.clientWaits(B)
+    const asked: string[] = []
+    for (let t = 0; asked.length < 13; t += 10) {
+      const [r] = s.next(t)
+      if (r === undefined) throw new Error(`nothing asked after ${asked.join(',')}`)
+      asked.push(`${r.object[0] ?? ''}${r.index}`)
+      s.delivered('p1', r.object, r.index, t + 5)
+      s.stored(r.object, r.index)
+      // The client waiting on A leaves after A's third chunk: C's turn in the manifest order.
+      if (asked.length === 4) s.clientLeft(A)
+    }
+    expect(asked).toEqual(['a0', 'b0', 'a1', 'a2', 'c0', 'c1', 'c2', 'c3', 'a3', 'a4', 'a5', 'a6', 'a7'])
+  })
+
   it('asks a gateway only for chunks no other neighbour holds', () => {
     const s = scheduler({ initialRequestsPerPeer: 8 })
     s.want(A, 4 * MiB, range(4))
