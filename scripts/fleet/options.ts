@@ -24,6 +24,14 @@ export interface FleetOptions {
   cpuProfDir: string | undefined
   /** shoal mode: seconds every daemon sits idle (all up, bundle pushed) before the pulls, its CPU measured. */
   idleSeconds: number
+  /**
+   * shoal mode, an A/B test inside one run: every second edge (n2, n4, …: group B) starts with
+   * these node flags (replacing a shipped flag of the same name) and environment. A change
+   * measured against the edges beside it, in the same window, is far less at the mercy of the
+   * machine's load than one measured against another run.
+   */
+  bNodeFlags: string[]
+  bEnv: Record<string, string>
 }
 
 export const DEFAULT_OPTIONS: FleetOptions = {
@@ -43,6 +51,8 @@ export const DEFAULT_OPTIONS: FleetOptions = {
   quiet: false,
   cpuProfDir: undefined,
   idleSeconds: 0,
+  bNodeFlags: [],
+  bEnv: {},
 }
 
 export const USAGE = `usage: node --import tsx scripts/fleet.ts [options]     (as root)
@@ -72,6 +82,10 @@ pulling one image at the same moment; results.json, plot.svg and logs in --out.
                      when it stops (split by phase: scripts/fleet-profile.ts)
   --idle-seconds S   shoal mode: let every daemon idle S seconds before the pulls and
                      report each one's idle CPU (timers, gossip, discovery) (default 0)
+  --b-node-flag F    shoal mode: every second edge (n2, n4, …: group B) runs node with
+                     flag F (repeatable; replaces the shipped flag of the same name);
+                     the summary compares group B with group A in the same run
+  --b-env NAME=VALUE shoal mode: the same for an environment variable (repeatable)
   --cleanup [PREFIX] remove namespaces, processes and work dirs left by earlier runs
                      whose runner is gone (PREFIX defaults to every fleet run);
                      with --force, also those of runs still going
@@ -138,6 +152,18 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
         options.idleSeconds = seconds
         break
       }
+      case '--b-node-flag': {
+        const flag = value()
+        if (!/^--[a-z0-9-]+(=\S+)?$/i.test(flag)) throw new UsageError(`--b-node-flag takes one node flag like --max-semi-space-size=16, not ${flag}`)
+        options.bNodeFlags.push(flag)
+        break
+      }
+      case '--b-env': {
+        const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(value())
+        if (match?.[1] === undefined) throw new UsageError('--b-env takes NAME=VALUE')
+        options.bEnv[match[1]] = match[2] ?? ''
+        break
+      }
       case '--force': force = true; break
       case '--cleanup':
         cleanup = true
@@ -151,13 +177,31 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
   if (options.mode === 'registry' && options.faults === 'byzantine') {
     throw new UsageError('--faults byzantine needs --mode shoal: a registry client has no peers to be lied to by')
   }
-  if (options.mode !== 'shoal' && (options.cpuProfDir !== undefined || options.idleSeconds > 0)) {
-    throw new UsageError('--cpu-prof and --idle-seconds need --mode shoal: they measure the daemons')
+  if (options.mode !== 'shoal' && (options.cpuProfDir !== undefined || options.idleSeconds > 0 || abTest(options))) {
+    throw new UsageError('--cpu-prof, --idle-seconds, --b-node-flag and --b-env need --mode shoal: they measure the daemons')
   }
+  if (abTest(options) && options.nodes < 5) throw new UsageError('an A/B run needs at least two edges in each group: --nodes 5 or more')
   if (options.mode === 'bittorrent' && options.faults !== 'none') {
     throw new UsageError('--mode bittorrent runs without faults: it is the baseline for a clean transfer')
   }
   return { kind: 'run', options }
+}
+
+/** Whether the run compares two groups of edges (--b-node-flag, --b-env). */
+export function abTest (options: FleetOptions): boolean {
+  return options.bNodeFlags.length > 0 || Object.keys(options.bEnv).length > 0
+}
+
+/** Which group an edge is in for an A/B run: n2, n4, … are B. */
+export function edgeGroup (edgeNumber: number): 'A' | 'B' {
+  return edgeNumber % 2 === 0 ? 'B' : 'A'
+}
+
+/** The shipped node flags with group B's put in: a flag of the same name is replaced. */
+export function withFlags (shipped: string[], extra: string[]): string[] {
+  const name = (flag: string): string => flag.split('=', 1)[0] ?? flag
+  const replaced = new Set(extra.map(name))
+  return [...shipped.filter(flag => !replaced.has(name(flag))), ...extra]
 }
 
 export class UsageError extends Error {

@@ -9,6 +9,8 @@ export type Role = 'gateway' | 'edge' | 'byzantine'
 export interface NodeResult {
   name: string
   role: Role
+  /** An A/B run's group of this edge (B: started with --b-node-flag / --b-env). */
+  group?: 'A' | 'B'
   ip: string
   namespace: string
   /** Seconds from the common start of the pulls to this node's complete copy; null if it never completed. */
@@ -32,6 +34,8 @@ export interface NodeResult {
   /** Read and write system calls over the transfer (sockets and files): on slow links the cost is per call, not per byte. */
   readCalls?: number
   writeCalls?: number
+  /** Main-thread wake-ups per second over the transfer (voluntary context switches: timers and I/O). */
+  wakeupsPerSecond?: number
   /** shoal: the daemon's CPU seconds from its spawn until it answered status. */
   startupCpuSeconds?: number | null
   /** shoal with --idle-seconds: the daemon's CPU while idle before the pulls, percent of one core. */
@@ -140,8 +144,12 @@ export function summaryTable (results: FleetResults): string {
   }
   const calls = results.perNode.filter(n => n.readCalls !== undefined)
   if (calls.length > 0) lines.push(`read/write system calls over the transfer: ${calls.map(n => `${n.name} ${n.readCalls ?? '—'}/${n.writeCalls ?? '—'}`).join(', ')}`)
+  const woken = results.perNode.filter(n => n.wakeupsPerSecond !== undefined)
+  if (woken.length > 0) lines.push(`main-thread wake-ups per second over the transfer: ${woken.map(n => `${n.name} ${n.wakeupsPerSecond ?? '—'}`).join(', ')}`)
   const idle = results.perNode.filter(n => n.idleCpuPercent !== undefined)
   if (idle.length > 0) lines.push(`idle before the pulls, CPU % of one core: ${idle.map(n => `${n.name} ${n.idleCpuPercent?.toFixed(2) ?? '—'}`).join(', ')}`)
+  const ab = abLines(results)
+  lines.push(...ab)
   for (const p of results.processes) {
     lines.push(`process ${p.name} on ${p.node}: ${p.cpuSeconds?.toFixed(2) ?? '—'} CPU s, peak RSS ${p.peakRssBytes === null ? '—' : formatBytes(p.peakRssBytes)}`)
   }
@@ -152,6 +160,33 @@ export function summaryTable (results: FleetResults): string {
   for (const p of results.problems) lines.push(`problem: ${p}`)
   lines.push(results.allComplete && results.allVerified ? 'every honest node complete and verified' : 'NOT every honest node is complete and verified')
   return lines.join('\n')
+}
+
+/**
+ * An A/B run's comparison: medians of each group's edges, and B over A. The groups share the
+ * run's window and load, so the ratio is the figure to read; absolute values move with load.
+ */
+export function abLines (results: FleetResults): string[] {
+  const groups = { A: results.perNode.filter(n => n.group === 'A'), B: results.perNode.filter(n => n.group === 'B') }
+  if (groups.A.length === 0 || groups.B.length === 0) return []
+  const options = results.options as { bNodeFlags?: string[], bEnv?: Record<string, string> }
+  const change = [...(options.bNodeFlags ?? []), ...Object.entries(options.bEnv ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ')
+  const figures: Array<[string, (n: NodeResult) => number | null | undefined, (v: number) => string]> = [
+    ['cpu s', n => n.cpuSeconds, v => v.toFixed(2)],
+    ['sys s', n => n.systemCpuSeconds, v => v.toFixed(2)],
+    ['done s', n => n.completionSeconds, v => v.toFixed(2)],
+    ['peak RSS', n => n.peakRssBytes, v => formatBytes(v)],
+    ['wake-ups/s', n => n.wakeupsPerSecond, v => v.toFixed(0)],
+    ['down/bundle', n => n.downloadedBytes / results.bundleBytes, v => v.toFixed(3)],
+  ]
+  const lines = [`A/B in one run: group B (${groups.B.map(n => n.name).join(' ')}) with ${change}; group A (${groups.A.map(n => n.name).join(' ')}) as shipped; medians:`]
+  for (const [label, pick, format] of figures) {
+    const a = median(groups.A.map(pick).filter((v): v is number => typeof v === 'number'))
+    const b = median(groups.B.map(pick).filter((v): v is number => typeof v === 'number'))
+    if (a === null || b === null) continue
+    lines.push(`  ${label.padEnd(11)} A ${format(a).padStart(9)}  B ${format(b).padStart(9)}  B/A ${a === 0 ? '—' : (b / a).toFixed(3)}`)
+  }
+  return lines
 }
 
 /**

@@ -6,7 +6,7 @@ import { Bed } from './bed.js'
 import { runBittorrentMode } from './bittorrent-mode.js'
 import { generateSource, sourceFromPath, type SourceBundle } from './bundle.js'
 import { defaultCacheDir } from './delay.js'
-import type { FleetOptions } from './options.js'
+import { abTest, edgeGroup, type FleetOptions } from './options.js'
 import { renderPlot } from './plot.js'
 import { run, Services } from './proc.js'
 import { runRegistryMode } from './registry-mode.js'
@@ -104,6 +104,7 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
     perNode.push({
       name,
       role,
+      ...(role === 'edge' && abTest(options) ? { group: edgeGroup(host.index) } : {}),
       ip: host.ip,
       namespace: host.ns,
       completionSeconds: completion === null ? null : round(completion, 3),
@@ -117,7 +118,7 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
       ...(node?.startupCpuSeconds !== undefined ? { startupCpuSeconds: node.startupCpuSeconds === null ? null : round(node.startupCpuSeconds, 2) } : {}),
       ...(node?.idleCpuPercent !== undefined ? { idleCpuPercent: round(node.idleCpuPercent, 2) } : {}),
       systemCpuSeconds: during !== undefined && cpuSeconds !== null ? round(during.systemSeconds, 2) : null,
-      ...(during !== undefined ? { readCalls: during.readCalls, writeCalls: during.writeCalls } : {}),
+      ...(during !== undefined ? { readCalls: during.readCalls, writeCalls: during.writeCalls, wakeupsPerSecond: round(during.wakeups / Math.max(transfer.seconds, 1e-3), 0) } : {}),
       cpuSecondsToCompletion: atCompletion === undefined || atStart === undefined ? null : round(atCompletion - atStart, 2),
       cpuSecondsPerGiB: role === 'edge' && cpuSeconds !== null ? round(cpuSeconds / (source.bytes / GIB), 1) : null,
       ...(node?.timeline !== undefined ? { timeline: { ...node.timeline, completedUs: transfer.completedUs.get(name) ?? null } } : {}),

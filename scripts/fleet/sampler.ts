@@ -15,6 +15,12 @@ export interface ProcessUsage {
   /** Read and write system calls so far (/proc/PID/io syscr, syscw: sockets and files alike). */
   readCalls: number
   writeCalls: number
+  /**
+   * Times the main thread went to sleep and was woken (its voluntary context switches): an
+   * event loop blocks in epoll_wait once per turn, so this counts its wake-ups — timers fired
+   * and sockets readable alike — without touching the process.
+   */
+  mainThreadWakeups: number
 }
 
 export interface MachineCpu {
@@ -27,6 +33,9 @@ export interface MachineCpu {
   /** Busy percent per second, from the start of sampling. */
   perSecondPercent: number[]
 }
+
+/** A process not started yet, or a name with no process. */
+export const NO_USAGE: Readonly<ProcessUsage> = { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0, mainThreadWakeups: 0 }
 
 interface CpuTimes { busy: number, total: number }
 
@@ -43,7 +52,11 @@ async function readCpuTimes (): Promise<CpuTimes> {
 /** CPU seconds so far and peak RSS of one live process; undefined once it is gone. */
 export async function readProcessUsage (pid: number): Promise<ProcessUsage | undefined> {
   try {
-    const [stat, status, io] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/io`, 'utf8').catch(() => '')])
+    const [stat, status, io, mainThread] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/io`, 'utf8').catch(() => ''),
+      // The main thread's task has the process's id.
+      readFile(`/proc/${pid}/task/${pid}/status`, 'utf8').catch(() => ''),
+    ])
     // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
@@ -57,6 +70,7 @@ export async function readProcessUsage (pid: number): Promise<ProcessUsage | und
       peakRssBytes: hwm === null ? 0 : Number(hwm[1]) * 1024,
       readCalls: calls('syscr'),
       writeCalls: calls('syscw'),
+      mainThreadWakeups: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(mainThread)?.[1] ?? 0),
     }
   } catch {
     return undefined
@@ -84,7 +98,7 @@ export class Sampler {
 
   watch (name: string, pid: number): void {
     const pids = this.watched.get(name) ?? new Map<number, ProcessUsage>()
-    pids.set(pid, pids.get(pid) ?? { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0 })
+    pids.set(pid, pids.get(pid) ?? { ...NO_USAGE })
     this.watched.set(name, pids)
   }
 
@@ -102,12 +116,13 @@ export class Sampler {
   usage (name: string): ProcessUsage | undefined {
     const pids = this.watched.get(name)
     if (pids === undefined) return undefined
-    const sum: ProcessUsage = { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0 }
+    const sum: ProcessUsage = { ...NO_USAGE }
     for (const usage of pids.values()) {
       sum.cpuSeconds += usage.cpuSeconds
       sum.systemSeconds += usage.systemSeconds
       sum.readCalls += usage.readCalls
       sum.writeCalls += usage.writeCalls
+      sum.mainThreadWakeups += usage.mainThreadWakeups
       sum.peakRssBytes = Math.max(sum.peakRssBytes, usage.peakRssBytes)
     }
     return sum

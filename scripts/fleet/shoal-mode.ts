@@ -15,6 +15,7 @@ import { tcpReachable, type Host } from './bed.js'
 import { compareWithSource } from './bundle.js'
 import { EdgeRunner } from './edges.js'
 import { inNetns, run, sleep, waitFor, type RunResult, type Service } from './proc.js'
+import { abTest, edgeGroup, withFlags } from './options.js'
 import type { ProcessResult, Role } from './results.js'
 import { monotonicUs, readProcessUsage } from './sampler.js'
 import { runTransfer, type ModeContext, type ModeOutcome, type NodeOutcome } from './transfer.js'
@@ -221,7 +222,8 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   const dataDir = join(workDir, 'nodes', name, 'data')
   await mkdir(dataDir, { recursive: true })
   apiSockets.set(host.ns, join(dataDir, 'api.sock'))
-  const nodeFlags = [...SHOAL_NODE_FLAGS]
+  const group = role === 'edge' && abTest(options) ? edgeGroup(Number(name.slice(1))) : undefined
+  const nodeFlags = group === 'B' ? withFlags(SHOAL_NODE_FLAGS, options.bNodeFlags) : [...SHOAL_NODE_FLAGS]
   if (options.cpuProfDir !== undefined) {
     // Written when the daemon exits after SIGTERM; a restarted daemon adds a second file.
     const profileDir = resolve(options.cpuProfDir, name)
@@ -232,9 +234,11 @@ async function startDaemon (context: ModeContext, host: Host, name: string, role
   if (role === 'gateway') command.push('--gateway')
   if (bootstrap !== undefined) command.push('--bootstrap', bootstrap)
   if (!options.mdns) command.push('--no-mdns')
-  context.log(`starting the ${role} daemon ${name} on ${host.ip}`)
+  context.log(`starting the ${role} daemon ${name} on ${host.ip}${group === undefined ? '' : ` (group ${group})`}`)
   const spawnedUs = monotonicUs()
-  const service = await services.start(`daemon ${name}`, inNetns(host.ns, command), { logFile: join(logDir, `${name}.daemon.log`), env: { ...process.env, ...env, ...SHOAL_ENV } })
+  const service = await services.start(`daemon ${name}`, inNetns(host.ns, command), {
+    logFile: join(logDir, `${name}.daemon.log`), env: { ...process.env, ...env, ...SHOAL_ENV, ...(group === 'B' ? options.bEnv : {}) },
+  })
   sampler.watch(name, service.pid)
   const status = await waitFor(`${name}'s daemon to answer status`, async () => {
     if (!service.running) throw new Error(`the daemon exited: ${await logTail(join(logDir, `${name}.daemon.log`))}`)

@@ -6,7 +6,7 @@ import { atHalfProgress, partition, type EdgeRunner, type FaultContext, type Inj
 import type { FleetOptions } from './options.js'
 import type { Services } from './proc.js'
 import type { FaultResult, ProcessResult, Role } from './results.js'
-import { monotonicUs, type MachineCpu, type Sampler } from './sampler.js'
+import { monotonicUs, NO_USAGE, type MachineCpu, type Sampler } from './sampler.js'
 
 export interface ModeContext {
   runId: string
@@ -70,7 +70,7 @@ export interface TransferOutcome {
   fault: (InjectedFault & { node: string }) | undefined
 }
 
-export interface TransferUsage { systemSeconds: number, readCalls: number, writeCalls: number }
+export interface TransferUsage { systemSeconds: number, readCalls: number, writeCalls: number, wakeups: number }
 
 export interface TransferInit {
   context: ModeContext
@@ -127,10 +127,15 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
   const during = new Map<string, TransferUsage>()
   for (const name of watched) {
     // A process first watched after the start (a BitTorrent client starts with its pull) began at zero.
-    const start = atStart.get(name) ?? { cpuSeconds: 0, systemSeconds: 0, peakRssBytes: 0, readCalls: 0, writeCalls: 0 }
+    const start = atStart.get(name) ?? NO_USAGE
     const end = sampler.usage(name)
     if (end === undefined) continue
-    during.set(name, { systemSeconds: end.systemSeconds - start.systemSeconds, readCalls: end.readCalls - start.readCalls, writeCalls: end.writeCalls - start.writeCalls })
+    during.set(name, {
+      systemSeconds: end.systemSeconds - start.systemSeconds,
+      readCalls: end.readCalls - start.readCalls,
+      writeCalls: end.writeCalls - start.writeCalls,
+      wakeups: end.mainThreadWakeups - start.mainThreadWakeups,
+    })
   }
   const machineCpu = await sampler.stop()
   const after = new Map<Host, LinkCounters>()

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { parseFleetArgs, UsageError } from '../../scripts/fleet/options.js'
+import { edgeGroup, parseFleetArgs, UsageError, withFlags } from '../../scripts/fleet/options.js'
 import { renderPlot } from '../../scripts/fleet/plot.js'
-import { median, summaryTable, type FleetResults } from '../../scripts/fleet/results.js'
+import { abLines, median, summaryTable, type FleetResults } from '../../scripts/fleet/results.js'
 import { parseDurationMs, parseLossPercent, parseRateBitsPerSecond, parseSizeBytes } from '../../scripts/fleet/units.js'
 
 describe('fleet option units', () => {
@@ -43,6 +43,19 @@ describe('fleet option units', () => {
     expect(() => parseFleetArgs(['--mode', 'registry', '--faults', 'byzantine'])).toThrow(UsageError)
     expect(() => parseFleetArgs(['--nodes', '1'])).toThrow(UsageError)
     expect(() => parseFleetArgs(['--frobnicate'])).toThrow(UsageError)
+  })
+
+  it('takes an A/B run\'s flags for every second edge, and replaces a shipped flag of the same name', () => {
+    const parsed = parseFleetArgs(['--nodes', '9', '--b-node-flag=--max-semi-space-size=16', '--b-env', 'SHOAL_X=1'])
+    expect(parsed.kind === 'run' && parsed.options.bNodeFlags).toEqual(['--max-semi-space-size=16'])
+    expect(parsed.kind === 'run' && parsed.options.bEnv).toEqual({ SHOAL_X: '1' })
+    expect(() => parseFleetArgs(['--nodes', '4', '--b-env', 'X=1'])).toThrow(/at least two edges/)
+    expect(() => parseFleetArgs(['--mode', 'registry', '--nodes', '9', '--b-env', 'X=1'])).toThrow(/need --mode shoal/)
+    expect(() => parseFleetArgs(['--b-node-flag', 'rm -rf'])).toThrow(UsageError)
+    expect(() => parseFleetArgs(['--b-env', '1X'])).toThrow(UsageError)
+    expect([1, 2, 3, 4].map(edgeGroup)).toEqual(['A', 'B', 'A', 'B'])
+    expect(withFlags(['--max-semi-space-size=1', '--abort-on-uncaught-exception'], ['--max-semi-space-size=16', '--no-opt']))
+      .toEqual(['--abort-on-uncaught-exception', '--max-semi-space-size=16', '--no-opt'])
   })
 })
 
@@ -93,6 +106,28 @@ describe('fleet results', () => {
     expect(svg).toContain('lower bound 4.2 s')
     expect(svg).toContain('one copy of the bundle')
     expect(svg).toContain('faults: kill')
+  })
+
+  it('compares an A/B run\'s groups by their medians, B over A', () => {
+    const edge = results.perNode[1]!
+    const ab: FleetResults = {
+      ...results,
+      options: { bNodeFlags: ['--max-semi-space-size=16'], bEnv: { X: '1' } },
+      perNode: [
+        results.perNode[0]!,
+        { ...edge, name: 'n1', group: 'A', cpuSeconds: 4, wakeupsPerSecond: 300 },
+        { ...edge, name: 'n2', group: 'B', cpuSeconds: 3, wakeupsPerSecond: 200 },
+        { ...edge, name: 'n3', group: 'A', cpuSeconds: 6, wakeupsPerSecond: 320 },
+        { ...edge, name: 'n4', group: 'B', cpuSeconds: 2, wakeupsPerSecond: 100 },
+      ],
+    }
+    const lines = abLines(ab)
+    expect(lines[0]).toBe('A/B in one run: group B (n2 n4) with --max-semi-space-size=16 X=1; group A (n1 n3) as shipped; medians:')
+    expect(lines).toContain('  cpu s       A      5.00  B      2.50  B/A 0.500')
+    expect(lines).toContain('  wake-ups/s  A       310  B       150  B/A 0.484')
+    expect(summaryTable(ab)).toContain('B/A 0.500')
+    // Not an A/B run: nothing to say.
+    expect(abLines(results)).toEqual([])
   })
 
   it('takes the median of odd and even counts', () => {
