@@ -20,7 +20,9 @@
 //   or were sent (ServeSession.pick). A gateway defers a request for a chunk it sent another
 //   neighbour within the policy's window (GatewaySeeding.shouldDefer, decided when the
 //   request arrives and again when it comes up to be sent). A cancel removes a request still queued (CANCELLED
-//   reply); a chunk already on the wire arrives anyway and counts as a duplicate.
+//   reply); a chunk already on the wire arrives anyway and counts as a duplicate. The
+//   receiver learns a transfer started one latency after it did (Scheduler.responseStarted,
+//   as the daemon's chunk client reports a response's first bytes).
 // - Have protocol (src/swarm/have-protocol.ts). A stored chunk is announced to every
 //   neighbour in a batch sent HAVE_BATCH_INTERVAL_MS after the first unannounced chunk; it
 //   arrives one latency later and feeds the receiver's scheduler (addHolder). The gateway's
@@ -185,7 +187,7 @@ export interface SimResult {
   timeline?: TimelineSample[]
 }
 
-const enum Kind { Request, Cancel, Reply, TransferEnd, Deliver, Stored, HaveFlush, HaveArrive, Pump, Tick, GatewayHello, Sample }
+const enum Kind { Request, Cancel, Reply, TransferStart, TransferEnd, Deliver, Stored, HaveFlush, HaveArrive, Pump, Tick, GatewayHello, Sample }
 const enum Status { Cancelled, Deferred, NotPresent }
 
 interface SimEvent {
@@ -513,6 +515,8 @@ export function simulate (config: SimConfig): SimResult {
     sender.uploadedBytes += bytes
     receiver.downloadedBytes += bytes
     stats.chunkTransfers++
+    // The receiver sees the first bytes one latency later, as the daemon's chunk client reports them.
+    at(now + delay, Kind.TransferStart, receiver.id, sender.id, chunk)
     at(now + bytes * msPerByte, Kind.TransferEnd, sender.id, receiver.id, chunk)
   }
 
@@ -637,6 +641,11 @@ export function simulate (config: SimConfig): SimResult {
         else if (event.status === Status.Deferred) scheduler.deferred(peerKey, object, index, now)
         else scheduler.notPresent(peerKey, object, index, now)
         schedulePump(node)
+        break
+      }
+      case Kind.TransferStart: {
+        const object = objectNames[chunkObject[event.chunk] as number] as string
+        node.scheduler?.responseStarted(`n${event.peer}`, object, chunkIndex[event.chunk] as number, now)
         break
       }
       case Kind.TransferEnd: {

@@ -5,6 +5,7 @@ import {
   STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
+import { chunkResponseHead } from './chunk-response-head.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { GatewaySeeding } from './gateway-seeding.js'
@@ -527,6 +528,8 @@ class ServeSession {
 export interface ChunkClientInit {
   open: (options: { signal: AbortSignal }) => Promise<Stream>
   onResponse: (object: string, index: number, status: ChunkStatus, data: Uint8Array) => void
+  /** The first bytes of the chunk asked as (object, index) arrived; the rest is on its way (chunk-response-head.ts). */
+  onResponseStarted?: (object: string, index: number) => void
   /** The stream is gone; these requests were never answered. */
   onClosed: (unanswered: Array<{ object: string, index: number }>, err?: Error) => void
   openTimeoutMs: number
@@ -624,6 +627,7 @@ export class ChunkClient {
         maxFrameBytes: MAX_CHUNK_RESPONSE_BYTES,
         messageTimeoutMs: CHUNK_MESSAGE_TIMEOUT_MS,
         onFrame: (frame) => { this.onResponse(frame) },
+        onFrameStart: (head) => { this.onResponseStart(head) },
         onEnd: () => { this.close() },
         allocate: this.init.allocate,
       })
@@ -632,6 +636,15 @@ export class ChunkClient {
     } catch (err) {
       this.finish(err instanceof Error ? err : new Error(String(err)))
     }
+  }
+
+  private onResponseStart (head: Uint8Array): void {
+    const started = chunkResponseHead(head)
+    // Only for a request still standing: a cancelled one's bytes are not awaited.
+    if (started === undefined) return
+    const key = chunkKey(started.object, started.index)
+    if (!this.outstanding.has(key) || this.cancelled.has(key)) return
+    this.init.onResponseStarted?.(started.object, started.index)
   }
 
   private onResponse (frame: Uint8Array): void {

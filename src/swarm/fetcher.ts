@@ -451,6 +451,7 @@ export class Fetcher {
       allocate: bytes => this.receiveBuffers.take(bytes),
       open: async ({ signal }) => await this.init.openChunkStream(peer, { signal }),
       onResponse: (object, index, status, data) => { this.onChunkResponse(peer, object, index, status, data) },
+      onResponseStarted: (object, index) => { this.scheduler.responseStarted(peer, object, index, this.now()) },
       onClosed: (unanswered, err) => {
         if (this.clients.get(peer) === client) this.clients.delete(peer)
         const now = this.now()

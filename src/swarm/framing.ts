@@ -53,7 +53,16 @@ export interface FrameReaderInit {
    * per chunk was a tenth of a receiver's CPU in page faults and garbage collection.
    */
   allocate?: (bytes: number) => Uint8Array
+  /**
+   * Called once per frame of at least LARGE_FRAME_BYTES, as soon as its first
+   * FRAME_HEAD_BYTES (or the whole frame) have arrived, with those bytes: a chunk client
+   * learns which chunk is on its way seconds before its last byte on a shared slow uplink.
+   */
+  onFrameStart?: (head: Uint8Array) => void
 }
+
+/** The head of a large frame handed to `onFrameStart`: enough for a chunk response's object and index. */
+export const FRAME_HEAD_BYTES = 64
 
 /** Frames this large are assembled in `allocate`d memory. */
 export const LARGE_FRAME_BYTES = 64 * 1024
@@ -83,6 +92,8 @@ function copyOut (list: Uint8ArrayList, start: number, end: number, target: Uint
 export function readFrames (stream: Stream, init: FrameReaderInit): void {
   const buffer = new Uint8ArrayList()
   let expected: { value: number, bytes: number } | undefined
+  /** onFrameStart was called for the frame now arriving. */
+  let started = false
   let timer: NodeJS.Timeout | undefined
 
   const stopTimer = (): void => {
@@ -122,12 +133,20 @@ export function readFrames (stream: Stream, init: FrameReaderInit): void {
         if (expected.value > init.maxFrameBytes) throw new MessageTooLargeError(expected.value, init.maxFrameBytes)
       }
       const end = expected.bytes + expected.value
+      if (!started && init.onFrameStart !== undefined && expected.value >= LARGE_FRAME_BYTES) {
+        const headEnd = expected.bytes + Math.min(FRAME_HEAD_BYTES, expected.value)
+        if (buffer.byteLength < headEnd) return
+        started = true
+        init.onFrameStart(buffer.subarray(expected.bytes, headEnd))
+        if (stream.status !== 'open') return
+      }
       if (buffer.byteLength < end) return
       const frame = init.allocate !== undefined && expected.value >= LARGE_FRAME_BYTES
         ? copyOut(buffer, expected.bytes, end, init.allocate(expected.value))
         : buffer.subarray(expected.bytes, end)
       buffer.consume(end)
       expected = undefined
+      started = false
       stopTimer()
       init.onFrame(frame)
     }

@@ -180,6 +180,9 @@ interface PeerState {
   penalized: boolean
   /** When the peer was judged overdue, slow or stalled, until it delivers again: requests sent since are probes. */
   judgedAt: number
+  /** The request whose answer has started to arrive (responseStarted), and since when: its bytes are on the wire. */
+  arriving: Slot | undefined
+  arrivingSince: number
 }
 
 interface MigrationCandidate { slot: Slot, from: PeerKey, eta: number }
@@ -394,6 +397,7 @@ export class Scheduler {
     this.peers.set(peer, {
       gateway: init.gateway, inFlight: new Map(), held: new Set(), rate: undefined,
       sampleBytes: 0, busyMs: 0, lastEventAt: now, lastDeliveryAt: now, penalized: false, judgedAt: Infinity,
+      arriving: undefined, arrivingSince: 0,
     })
   }
 
@@ -518,6 +522,29 @@ export class Scheduler {
     return { accepted: true, cancel }
   }
 
+  /**
+   * The first bytes of `peer`'s answer to a request for this chunk arrived; the rest is on its
+   * way. Until it completes that request is not moved, withdrawn or duplicated, and the peer's
+   * silence is counted from now: a holder sharing a 20 Mbit/s uplink among 15 askers sends each
+   * of them a chunk over several seconds, and the 16-host bed fetched 3-16 chunks twice per
+   * edge, moved off, judged slow or duplicated while their bytes were arriving.
+   */
+  responseStarted (peer: PeerKey, object: string, index: number, now: number): void {
+    const state = this.peers.get(peer)
+    const slot = this.objects.get(object)?.slots[index]
+    if (state === undefined || slot === undefined || !state.inFlight.has(slot)) return
+    state.arriving = slot
+    state.arrivingSince = now
+  }
+
+  /** When the answer to the peer's request for `slot` started to arrive, if it has and the request stands. */
+  private arrivingAt (state: PeerState, slot: Slot): number | undefined {
+    if (state.arriving !== slot) return undefined
+    // A request sent after the answer started is a new one (the old one was dropped meanwhile).
+    const sentAt = state.inFlight.get(slot)
+    return sentAt !== undefined && sentAt <= state.arrivingSince ? state.arrivingSince : undefined
+  }
+
   /** The chunk was verified and is durable. Returns true when its object is now complete. */
   stored (object: string, index: number): boolean {
     const entry = this.objects.get(object)
@@ -635,7 +662,10 @@ export class Scheduler {
       this.account(state, now)
       let oldest = Infinity
       for (const sentAt of state.inFlight.values()) oldest = Math.min(oldest, sentAt)
-      const progressAt = Math.max(state.lastDeliveryAt, oldest)
+      // An answer that started arriving is progress: its holder is sending to us, slowly
+      // because others share its uplink. A drip gets this once per chunk, not per byte.
+      const arrivingSince = state.arriving !== undefined ? this.arrivingAt(state, state.arriving) ?? 0 : 0
+      const progressAt = Math.max(state.lastDeliveryAt, oldest, arrivingSince)
       const stalled = now - progressAt > this.stallTimeoutMs
       let slow = 0
       for (const [slot, sentAt] of [...state.inFlight]) {
@@ -935,7 +965,8 @@ export class Scheduler {
       let position = 0
       for (const [slot, sentAt] of state.inFlight) {
         position++
-        if (slot.requesters.size !== 1) continue
+        // Its bytes are arriving: moved now, the chunk would cross twice.
+        if (slot.requesters.size !== 1 || this.arrivingAt(state, slot) !== undefined) continue
         const queued = state.rate !== undefined && position > 1 ? position * this.chunkSize / state.rate : 0
         const age = now - sentAt
         // Only while the holder sent us nothing since: one that did is working through our queue.
@@ -992,6 +1023,10 @@ export class Scheduler {
       const age = now - sentAt
       if (age < this.endGameMinAgeMs) return false
       const holder = this.peers.get(requester)
+      // Arriving from a holder not judged: its bytes come, and the slow rule takes it back if
+      // they stop coming for its silence limit. A judged holder (a drip's probe) gets no such wait.
+      const arriving = holder === undefined || holder.penalized ? undefined : this.arrivingAt(holder, slot)
+      if (arriving !== undefined && now - arriving <= 2 * this.slowRequestMs) return false
       // A judged holder's rate says nothing: a tiny object it sent once made a 1 KB/s drip's
       // rate a few bytes a second, and its requests never late.
       if (holder?.rate === undefined || holder.penalized) continue
@@ -1087,7 +1122,10 @@ export class Scheduler {
     // An edge already failed this chunk: a new advertisement is no reason to drop the gateway.
     if (slot.gatewayAllowed) return
     for (const requester of slot.requesters.keys()) {
-      if (this.peers.get(requester)?.gateway !== true) return
+      const state = this.peers.get(requester)
+      if (state?.gateway !== true) return
+      // The gateway's copy is arriving already: withdrawn, it would still come, and the edge's too.
+      if (this.arrivingAt(state, slot) !== undefined) return
     }
     for (const requester of [...slot.requesters.keys()]) {
       this.peers.get(requester)?.inFlight.delete(slot)
