@@ -141,6 +141,8 @@ export function summaryTable (results: FleetResults): string {
   for (const node of results.perNode) {
     const wire = wireLine(node, results.bundleBytes)
     if (wire !== undefined) lines.push(wire)
+    const copies = gatewayCopiesLine(node)
+    if (copies !== undefined) lines.push(copies)
   }
   const calls = results.perNode.filter(n => n.readCalls !== undefined)
   if (calls.length > 0) lines.push(`read/write system calls over the transfer: ${calls.map(n => `${n.name} ${n.readCalls ?? '—'}/${n.writeCalls ?? '—'}`).join(', ')}`)
@@ -160,6 +162,15 @@ export function summaryTable (results: FleetResults): string {
   for (const p of results.problems) lines.push(`problem: ${p}`)
   lines.push(results.allComplete && results.allVerified ? 'every honest node complete and verified' : 'NOT every honest node is complete and verified')
   return lines.join('\n')
+}
+
+/** Why a gateway sent chunks it had sent before (gateway-seeding.ts's reasons). Undefined elsewhere or without the counters. */
+function gatewayCopiesLine (node: NodeResult): string | undefined {
+  const extras = node.daemonStats?.gatewayExtraCopies
+  if (node.role !== 'gateway' || extras === undefined || extras === null || typeof extras !== 'object') return undefined
+  const entries = Object.entries(extras as Record<string, number>)
+  const total = entries.reduce((sum, [, n]) => sum + n, 0)
+  return `${node.name} gateway: ${total} chunk copies after the first${entries.length > 0 ? `, sent ${entries.map(([why, n]) => `${why} ${n}`).join(', ')}` : ''}`
 }
 
 /**

@@ -8,7 +8,7 @@ import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
-import { GatewaySeeding } from './gateway-seeding.js'
+import { GatewaySeeding, type ExtraCopyReason } from './gateway-seeding.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import { ReaderBudget, type StreamGauge } from './reader-budget.js'
 import type { HaveList, PeerKey } from './have-list.js'
@@ -144,6 +144,11 @@ export class ChunkServer {
 
   copiesSent (object: string, index: number): number {
     return this.seeding?.copiesSent(object, index) ?? 0
+  }
+
+  /** A gateway's copies after a chunk's first, by why (gateway-seeding.ts); empty elsewhere. */
+  extraCopies (): Partial<Record<ExtraCopyReason, number>> {
+    return this.seeding?.extraCopies() ?? {}
   }
 
   /**

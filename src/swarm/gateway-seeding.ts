@@ -67,6 +67,15 @@ export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
   deferralHalfLifeMs: 30_000,
 }
 
+/**
+ * Why a chunk left the gateway again (a copy after the first), as the gateway saw it when it
+ * sent: to the neighbour it went to before; after the deferral window; after the asker's
+ * deferrals for it ran out; to a deferred asker once another neighbour advertised it; to an
+ * asker never deferred for it (its first copy went to one that does not advertise, or the
+ * asker's budget was spent); or otherwise.
+ */
+export type ExtraCopyReason = 'same-asker' | 'window-over' | 'deferrals-spent' | 'advertised' | 'never-deferred' | 'other'
+
 /** Chunks (and asker-chunk pairs) remembered; beyond this the memory starts over. */
 const MAX_REMEMBERED = 65_536
 
@@ -85,6 +94,8 @@ export class GatewaySeeding {
   private readonly recipients = new Map<string, Recipient>()
   /** asker → DEFERRED answers it got, all chunks, decayed (the budget). */
   private readonly told = new Map<string, Decayed>()
+  /** Copies after a chunk's first, by why: the fleet bed and the simulator explain the gateway's upload with them. */
+  private readonly extras: Partial<Record<ExtraCopyReason, number>> = {}
 
   constructor (
     private readonly view: SeedingView,
@@ -113,16 +124,36 @@ export class GatewaySeeding {
     return told.count * 0.5 ** ((this.now() - told.at) / this.policy.deferralHalfLifeMs)
   }
 
+  /** Copies after a chunk's first, by why (a copy). */
+  extraCopies (): Partial<Record<ExtraCopyReason, number>> {
+    return { ...this.extras }
+  }
+
   /** A chunk left for `peer`. */
   recordSent (peer: string, object: string, index: number): void {
     const now = this.now()
     const key = `${object}:${index}`
+    const last = this.sent.get(key)
+    if (last !== undefined) {
+      const why = this.whyAgain(peer, object, index, last, now)
+      this.extras[why] = (this.extras[why] ?? 0) + 1
+    }
     if (this.recipients.size >= MAX_REMEMBERED) this.recipients.clear()
     const recipient = this.recipients.get(`${peer}|${object}`)
     if (recipient === undefined) this.recipients.set(`${peer}|${object}`, { firstAt: now, chunks: 1 })
     else recipient.chunks++
     if (this.sent.size >= MAX_REMEMBERED) this.sent.clear()
-    this.sent.set(key, { copies: (this.sent.get(key)?.copies ?? 0) + 1, at: now, peer })
+    this.sent.set(key, { copies: (last?.copies ?? 0) + 1, at: now, peer })
+  }
+
+  private whyAgain (peer: string, object: string, index: number, last: LastCopy, now: number): ExtraCopyReason {
+    if (last.peer === peer) return 'same-asker'
+    if (now - last.at > this.policy.deferRecentUploadMs) return 'window-over'
+    const times = this.deferralsOf(peer, object, index)
+    if (times === 0) return 'never-deferred'
+    if (times >= this.policy.maxDeferralsPerAsker) return 'deferrals-spent'
+    if (this.policy.servesAdvertised && this.view.holderCount(object, index, peer) > 0) return 'advertised'
+    return 'other'
   }
 
   /**

@@ -1,4 +1,5 @@
 /** Transfer counters, for `swarm.stats()`, the status page and /metrics. */
+import type { ExtraCopyReason } from './gateway-seeding.js'
 import type { RequestCounts } from './scheduler.js'
 
 export interface PeerTransferStats {
@@ -20,6 +21,8 @@ export interface SwarmStats extends PeerTransferStats {
   perPeer: Record<string, PeerTransferStats>
   /** Chunk requests sent, by why (the scheduler's; where fetched-twice chunks come from). */
   requests: RequestCounts
+  /** A gateway's copies of chunks it had sent before, by why (empty on an edge). */
+  gatewayExtraCopies: Partial<Record<ExtraCopyReason, number>>
 }
 
 const emptyPeer = (): PeerTransferStats => ({
@@ -67,7 +70,7 @@ export class TransferStats {
     this.bans++
   }
 
-  snapshot (): Omit<SwarmStats, 'requests'> {
+  snapshot (): Omit<SwarmStats, 'requests' | 'gatewayExtraCopies'> {
     const total = emptyPeer()
     const perPeer: Record<string, PeerTransferStats> = {}
     for (const [peer, stats] of this.peers) {

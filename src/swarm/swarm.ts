@@ -569,7 +569,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   stats (): SwarmStats {
-    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts() }
+    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts(), gatewayExtraCopies: this.chunkServer.extraCopies() }
   }
 
   /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */

@@ -32,6 +32,30 @@ describe('gateway seeding policy', () => {
     expect(seeding.deferralsOf('b', 'obj', 0)).toBe(1)
   })
 
+  it('says why each copy after a chunk\'s first left', () => {
+    const { seeding, advertised, holders, clock } = gateway({ maxDeferralsPerAsker: 2 })
+    advertised.add('a|obj')
+    seeding.recordSent('a', 'obj', 0)
+    expect(seeding.extraCopies()).toEqual({})
+    // Asked by an asker never deferred for it (the seeding window is the policy's to decide).
+    seeding.recordSent('b', 'obj', 0)
+    // Deferred twice, the policy's limit here: served the third time.
+    expect(seeding.shouldDefer('c', 'obj', 0)).toBe(true)
+    expect(seeding.shouldDefer('c', 'obj', 0)).toBe(true)
+    expect(seeding.shouldDefer('c', 'obj', 0)).toBe(false)
+    seeding.recordSent('c', 'obj', 0)
+    // Deferred once, then served because another neighbour advertises the chunk.
+    expect(seeding.shouldDefer('d', 'obj', 0)).toBe(true)
+    holders.set('obj:0', 1)
+    expect(seeding.shouldDefer('d', 'obj', 0)).toBe(false)
+    seeding.recordSent('d', 'obj', 0)
+    // The same neighbour again, then anyone once the window is over.
+    seeding.recordSent('d', 'obj', 0)
+    clock.now += GATEWAY_SEEDING_POLICY.deferRecentUploadMs + 1
+    seeding.recordSent('e', 'obj', 0)
+    expect(seeding.extraCopies()).toEqual({ 'never-deferred': 1, 'deferrals-spent': 1, advertised: 1, 'same-asker': 1, 'window-over': 1 })
+  })
+
   it('serves once the window has passed since the last copy left', () => {
     const { seeding, advertised, clock } = gateway({ maxDeferralsPerAsker: 100 })
     seeding.recordSent('a', 'obj', 0)
