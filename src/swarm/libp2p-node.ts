@@ -13,6 +13,7 @@ import {
 } from './constants.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
 import { aesPreSharedKey } from './psk-protector.js'
+import { withSocketBatching } from './socket-batching.js'
 import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 
@@ -71,7 +72,8 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
     privateKey: init.privateKey,
     start: false,
     addresses: { listen: init.listen, announce: init.announce },
-    transports: [tcp()],
+    // Small writes of one event-loop turn leave in one system call (socket-batching.ts).
+    transports: [withSocketBatching(tcp())],
     connectionEncrypters: (init.encrypters ?? ENCRYPTERS).map(name => ENCRYPTER_FACTORIES[name]),
     streamMuxers: [yamux({
       // FACTS.md: yamux credits the sender as data arrives, so one stream is capped at
