@@ -48,17 +48,19 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
     if (!ctx.head) registry.logger?.info('blob not found', { name: name.path, digest: digest.digest, reason: 'neither here nor in the fleet nor at an upstream' })
     throw blobUnknown(name, digest)
   }
+  // Looked up once: the quota's hold and an arriving blob's source both need it.
+  const holder = await bundleHolding(registry.store, object, name)
   // The quota must not evict the image under a client that reads it request by request.
-  const release = await useForReading(registry.store, object, name)
+  const release = holder === undefined ? () => {} : await useForReading(registry.store, object, name, holder.bundleId)
   try {
-    await sendObject(ctx, registry, { name, digest, object, headers })
+    await sendObject(ctx, registry, { name, digest, object, headers, holder })
   } finally {
     release()
   }
 }
 
-async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<ArrivingBlob, 'holder' | 'source'>): Promise<void> {
-  const { name, digest, object, headers } = blob
+async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<ArrivingBlob, 'holder' | 'source'> & { holder: ObjectHolder | undefined }): Promise<void> {
+  const { name, digest, object, headers, holder } = blob
   const file = await openIfPresent(registry.store.objectPath(object))
   if (file !== undefined) {
     try {
@@ -69,9 +71,7 @@ async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<A
     return
   }
   const source = registry.blobSource
-  if (ctx.head || source === undefined) throw blobUnknown(name, digest)
-  const holder = await bundleHolding(registry.store, object, name)
-  if (holder === undefined) throw blobUnknown(name, digest)
+  if (ctx.head || source === undefined || holder === undefined) throw blobUnknown(name, digest)
   await sendArriving(ctx, registry, { name, digest, object, holder, headers, source })
 }
 
