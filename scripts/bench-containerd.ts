@@ -15,7 +15,11 @@
 //   total      the whole `ctr images pull`, unpack included
 //   shoal CPU  CPU-seconds (user + system, /proc/PID/stat) the shoal daemons of the scenario used
 //              during the pull: the edge, and the neighbour or gateway it pulled from (less
-//              sensitive to a shared machine's load than the wall times)
+//              sensitive to a shared machine's load than the wall times); split as edge + source
+//   registry CPU  CPU-seconds of docker-registry during the pull (the direct scenario's server)
+//   client CPU CPU-seconds of containerd and `ctr` (which fetches the layers itself) during the pull,
+//              and of this script's HTTP relay: on two shared cores what the daemons leave them
+//              sets how fast containerd can take the layer
 // Scenarios:
 //   direct      hosts.toml `server` is the registry (through the relay)
 //   warm        the node that holds the image (the blob already in its local store)
@@ -67,17 +71,36 @@ function parseScenario (name: string): Scenario {
   if (found === undefined) throw new Error(`--only takes scenarios among ${SCENARIOS.join(', ')}, not ${name}`)
   return found
 }
-interface Sample { manifestMs: number, layerAskedMs: number, firstByteMs: number, layerEndMs: number, totalMs: number, layerMBps: number, shoalCpuS: number }
+interface Sample {
+  manifestMs: number
+  layerAskedMs: number
+  firstByteMs: number
+  layerEndMs: number
+  totalMs: number
+  layerMBps: number
+  shoalCpuS: number
+  /** The node containerd talks to (the holder itself in `warm`). */
+  edgeCpuS: number
+  /** The neighbour or gateway the edge pulled from. */
+  sourceCpuS: number
+  registryCpuS: number
+  containerdCpuS: number
+  relayCpuS: number
+}
 
 const CLOCK_TICKS_PER_S = 100
 
-/** CPU-seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100 there). */
-async function cpuSeconds (pid: number | undefined): Promise<number> {
+/**
+ * CPU-seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100
+ * there); with `children`, those of its children that exited and were waited for instead.
+ */
+async function cpuSeconds (pid: number | 'self' | undefined, children = false): Promise<number> {
   if (pid === undefined) return 0
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
   // Fields after the command name (which may hold spaces, so cut at its closing parenthesis).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
+  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]]
+  return (Number(user) + Number(system)) / CLOCK_TICKS_PER_S
 }
 
 const median = (values: number[]): number => {
@@ -166,7 +189,11 @@ async function main (): Promise<void> {
         working = [edge, gateway]
         target = edge.registry
       }
-      const cpuOf = async (): Promise<number> => (await Promise.all(working.map(async d => await cpuSeconds(d.child.pid)))).reduce((a, b) => a + b, 0)
+      // [edge, source, docker-registry, containerd, ctr (this script's waited children), this script (the relay)]
+      const cpuOf = async (): Promise<number[]> => await Promise.all([
+        cpuSeconds(working[0]?.child.pid), cpuSeconds(working[1]?.child.pid), cpuSeconds(registry?.child.pid),
+        cpuSeconds(ctd.pid), cpuSeconds('self', true), cpuSeconds('self'),
+      ])
       const relay = await startHttpRelay(target)
       relays.push(relay)
       const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`))
@@ -180,7 +207,7 @@ async function main (): Promise<void> {
         if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
-        const shoalCpuS = await cpuOf() - cpuBefore
+        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
         if (options.logs !== undefined) {
           const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
@@ -197,7 +224,12 @@ async function main (): Promise<void> {
           layerEndMs: blob.endedAt - started,
           totalMs,
           layerMBps: layer.size / 1e6 / ((blob.endedAt - blob.startedAt) / 1000),
-          shoalCpuS,
+          shoalCpuS: edgeCpuS + sourceCpuS,
+          edgeCpuS,
+          sourceCpuS,
+          registryCpuS,
+          containerdCpuS: containerdCpuS + ctrCpuS,
+          relayCpuS,
         }
       } finally {
         await ctd.destroy()
@@ -212,17 +244,17 @@ async function main (): Promise<void> {
       for (const scenario of scenarios) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}), docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
     process.stdout.write(`\ncontainerd (ctr images pull) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
     process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
-    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU |\n|---|---|---|---|---|---|---|\n')
+    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | relay CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
     for (const scenario of scenarios) {
       const list = samples.get(scenario) ?? []
       const total = median(list.map(s => s.totalMs))
-      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s |\n`)
+      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s (${median(list.map(s => s.edgeCpuS)).toFixed(2)} + ${median(list.map(s => s.sourceCpuS)).toFixed(2)}) | ${median(list.map(s => s.registryCpuS)).toFixed(2)} s | ${median(list.map(s => s.containerdCpuS)).toFixed(2)} s | ${median(list.map(s => s.relayCpuS)).toFixed(2)} s |\n`)
     }
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {

@@ -45,6 +45,11 @@ export class Containerd {
     this.hostsDir = join(dir, 'certs.d')
   }
 
+  /** The containerd process's ID while it runs (benchmarks read its CPU time from /proc). */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
   /** What containerd wrote to stderr, for failure messages. */
   logs (): string {
     return this.stderr
