@@ -187,6 +187,11 @@ interface PeerState {
 
 interface MigrationCandidate { slot: Slot, from: PeerKey, eta: number }
 
+/** The slow rule's age is at least this many of the other holders' median chunk time (fleetSlowMs). */
+const SLOW_CHUNK_TIMES = 2
+/** The stall limit is at least this many of the slow rule's age (CHUNK_STALL_TIMEOUT_MS / SLOW_REQUEST_MS). */
+const STALL_TO_SLOW = 3
+
 /** Enough busy time to trust a rate sample. */
 const RATE_SAMPLE_MIN_MS = 100
 
@@ -666,7 +671,10 @@ export class Scheduler {
       // because others share its uplink. A drip gets this once per chunk, not per byte.
       const arrivingSince = state.arriving !== undefined ? this.arrivingAt(state, state.arriving) ?? 0 : 0
       const progressAt = Math.max(state.lastDeliveryAt, oldest, arrivingSince)
-      const stalled = now - progressAt > this.stallTimeoutMs
+      const fleetMs = this.fleetSlowMs(peer)
+      const slowMs = Math.max(this.slowRequestMs, fleetMs)
+      // The stall limit keeps its ratio to the slow rule's (15 s to 5 s) as the others' chunk time grows.
+      const stalled = now - progressAt > Math.max(this.stallTimeoutMs, STALL_TO_SLOW * fleetMs)
       let slow = 0
       for (const [slot, sentAt] of [...state.inFlight]) {
         // Slow: the request is older than a healthy link needs and the peer delivered nothing
@@ -676,8 +684,8 @@ export class Scheduler {
         // moving those cost gateway copies for nothing. Counted from our oldest request, not
         // from the connection: a holder connected for a minute and asked 5 s ago has not been
         // silent for a minute (on the 16-host bed that charged and banned honest busy holders).
-        const isSlow = now - sentAt > this.slowRequestMs && state.lastDeliveryAt <= sentAt &&
-          now - progressAt > 2 * this.slowRequestMs && (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
+        const isSlow = now - sentAt > slowMs && state.lastDeliveryAt <= sentAt &&
+          now - progressAt > 2 * slowMs && (lastDelivery > sentAt || this.gatewayHolds(slot, peer))
         if (!stalled && !isSlow && now - sentAt <= this.requestTimeoutMs) continue
         state.inFlight.delete(slot)
         this.dropRequest(slot, peer, stalled ? 'stalled' : isSlow ? 'slow' : 'timed-out')
@@ -694,7 +702,8 @@ export class Scheduler {
         state.penalized = true
         state.judgedAt = now
         state.rate = undefined
-        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${this.slowRequestMs} ms, nothing delivered for ${now - progressAt} ms since it was asked, while other holders delivered` })
+        const started = arrivingSince > 0 ? `its answer started ${now - arrivingSince} ms ago` : 'no answer started'
+        this.offences.push({ peer, kind: 'slow', detail: `${slow} request(s) waited over ${Math.round(slowMs)} ms, nothing delivered for ${now - progressAt} ms since it was asked (${started}), while other holders delivered` })
       } else {
         this.markOverdue(peer, state, now)
       }
@@ -775,6 +784,18 @@ export class Scheduler {
       next = Math.min(next, idleSince + Math.max(this.overdueMinMs, this.overdueFactor * this.medianChunkMs(peer)))
     }
     return next === Infinity ? undefined : next
+  }
+
+  /**
+   * The slow rule's age for `peer`'s requests (its silence limit is twice this) is at least
+   * this: SLOW_CHUNK_TIMES of the other holders' median chunk time, longer than SLOW_REQUEST_MS
+   * when the whole fleet is that slow. Judged against the others, as the overdue rule is: on
+   * the 16-host bed, loaded and CPU-bound, holders took 5-10 s per chunk to each of 15 askers,
+   * and the fixed 5 s / 10 s charged 50-70 honest holders per run (and the chunks asked
+   * elsewhere crossed twice); a drip among fast holders is judged as before (hostile row 2).
+   */
+  private fleetSlowMs (peer: PeerKey): number {
+    return SLOW_CHUNK_TIMES * this.medianChunkMs(peer)
   }
 
   /** The median time the measured, unpenalized peers other than `except` take per chunk; 0 when none is measured. */
@@ -1026,7 +1047,7 @@ export class Scheduler {
       // Arriving from a holder not judged: its bytes come, and the slow rule takes it back if
       // they stop coming for its silence limit. A judged holder (a drip's probe) gets no such wait.
       const arriving = holder === undefined || holder.penalized ? undefined : this.arrivingAt(holder, slot)
-      if (arriving !== undefined && now - arriving <= 2 * this.slowRequestMs) return false
+      if (arriving !== undefined && now - arriving <= 2 * Math.max(this.slowRequestMs, this.fleetSlowMs(requester))) return false
       // A judged holder's rate says nothing: a tiny object it sent once made a 1 KB/s drip's
       // rate a few bytes a second, and its requests never late.
       if (holder?.rate === undefined || holder.penalized) continue
