@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { FleetResults, NodeResult } from './results.js'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number, columnNumber: number }
-interface ProfileNode { id: number, callFrame: CallFrame }
+interface ProfileNode { id: number, callFrame: CallFrame, children?: number[] }
 export interface CpuProfile { nodes: ProfileNode[], samples: number[], timeDeltas: number[], startTime: number, endTime: number }
 
 export const PHASES = ['start-up', 'idle', 'pulling', 'seeding', 'after'] as const
@@ -25,6 +25,12 @@ export interface PhaseTime {
   sampledUs: number
   byGroup: Map<string, number>
   byFunction: Map<string, number>
+  /**
+   * Busy time by the innermost shoal function on the sample's stack: what our code costs with
+   * everything it calls (the muxer, the cipher, the peer store), or, where no shoal frame is on
+   * the stack, `(no shoal frame) <outermost frame>` (socket data arriving, a library's timer).
+   */
+  byShoalCaller: Map<string, number>
 }
 
 /**
@@ -99,9 +105,38 @@ export async function splitProfile (profile: CpuProfile, windows: Window[], mapp
   for (const w of windows) {
     const start = Math.max(w.start, profile.startTime)
     const end = Math.min(w.end, profile.endTime)
-    out.set(w.phase, { wallUs: Math.max(0, end - start), sampledUs: 0, byGroup: new Map(), byFunction: new Map() })
+    out.set(w.phase, { wallUs: Math.max(0, end - start), sampledUs: 0, byGroup: new Map(), byFunction: new Map(), byShoalCaller: new Map() })
   }
+  const parentOf = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id)
   const described = new Map<number, { group: string, place: string }>()
+  const describe = (node: ProfileNode): { group: string, place: string } => {
+    let d = described.get(node.id)
+    if (d === undefined) {
+      const source = mapper.source(node.callFrame)
+      d = { group: groupOf(node.callFrame.functionName, source), place: placeOf(node.callFrame.functionName, source) }
+      described.set(node.id, d)
+    }
+    return d
+  }
+  const callers = new Map<number, string>()
+  const callerOf = (node: ProfileNode, own: { group: string, place: string }): string => {
+    let caller = callers.get(node.id)
+    if (caller !== undefined) return caller
+    if (own.group.startsWith('(')) {
+      caller = own.group
+    } else {
+      let outermost = own.place
+      for (let at: ProfileNode | undefined = node; at !== undefined; at = byId.get(parentOf.get(at.id) ?? -1)) {
+        const d = describe(at)
+        if (d.group === 'shoal' || d.group.startsWith('shoal ')) { caller = d.place; break }
+        if (at.callFrame.functionName !== '(root)') outermost = d.place
+      }
+      caller ??= `(no shoal frame) ${outermost}`
+    }
+    callers.set(node.id, caller)
+    return caller
+  }
   let at = profile.startTime
   for (let i = 0; i < profile.samples.length; i++) {
     const dt = profile.timeDeltas[i] ?? 0
@@ -111,15 +146,14 @@ export async function splitProfile (profile: CpuProfile, windows: Window[], mapp
     const window = windows.find(w => at >= w.start && at < w.end)
     if (window === undefined) continue
     const time = out.get(window.phase) as PhaseTime
-    let d = described.get(node.id)
-    if (d === undefined) {
-      const source = mapper.source(node.callFrame)
-      d = { group: groupOf(node.callFrame.functionName, source), place: placeOf(node.callFrame.functionName, source) }
-      described.set(node.id, d)
-    }
+    const d = describe(node)
     time.sampledUs += dt
     time.byGroup.set(d.group, (time.byGroup.get(d.group) ?? 0) + dt)
     time.byFunction.set(d.place, (time.byFunction.get(d.place) ?? 0) + dt)
+    if (d.group !== '(idle)') {
+      const caller = callerOf(node, d)
+      time.byShoalCaller.set(caller, (time.byShoalCaller.get(caller) ?? 0) + dt)
+    }
   }
   return out
 }
@@ -127,11 +161,12 @@ export async function splitProfile (profile: CpuProfile, windows: Window[], mapp
 /** Adds `b` into `a`. */
 export function addPhaseTimes (a: Map<Phase, PhaseTime>, b: Map<Phase, PhaseTime>): void {
   for (const [phase, t] of b) {
-    const into = a.get(phase) ?? { wallUs: 0, sampledUs: 0, byGroup: new Map<string, number>(), byFunction: new Map<string, number>() }
+    const into = a.get(phase) ?? { wallUs: 0, sampledUs: 0, byGroup: new Map<string, number>(), byFunction: new Map<string, number>(), byShoalCaller: new Map<string, number>() }
     into.wallUs += t.wallUs
     into.sampledUs += t.sampledUs
     for (const [k, v] of t.byGroup) into.byGroup.set(k, (into.byGroup.get(k) ?? 0) + v)
     for (const [k, v] of t.byFunction) into.byFunction.set(k, (into.byFunction.get(k) ?? 0) + v)
+    for (const [k, v] of t.byShoalCaller) into.byShoalCaller.set(k, (into.byShoalCaller.get(k) ?? 0) + v)
     a.set(phase, into)
   }
 }
@@ -154,6 +189,9 @@ export function phaseReport (title: string, times: Map<Phase, PhaseTime>, count:
     lines.push(`    by group: ${groups.map(([g, us]) => `${g} ${ms(us)}`).join(', ')}`)
     const fns = [...t.byFunction].filter(([f]) => !f.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)
     for (const [f, us] of fns) lines.push(`      ${ms(us).padStart(8)}  ${f}`)
+    const callers = [...t.byShoalCaller].sort((a, b) => b[1] - a[1]).slice(0, top)
+    if (callers.length > 0) lines.push('    by the innermost shoal function on the stack (its own time and all it calls):')
+    for (const [f, us] of callers) lines.push(`      ${ms(us).padStart(8)}  ${f}`)
   }
   return lines.join('\n')
 }

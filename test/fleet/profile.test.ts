@@ -33,26 +33,34 @@ describe('fleet profile phases', () => {
     const url = pathToFileURL(bundle).href
     const profile: CpuProfile = {
       nodes: [
-        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1, columnNumber: -1 } },
+        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1, columnNumber: -1 }, children: [2, 3, 5] },
         { id: 2, callFrame: { functionName: '(idle)', url: '', lineNumber: -1, columnNumber: -1 } },
-        { id: 3, callFrame: { functionName: 'pump', url, lineNumber: 0, columnNumber: 0 } },
+        { id: 3, callFrame: { functionName: 'pump', url, lineNumber: 0, columnNumber: 0 }, children: [4] },
         { id: 4, callFrame: { functionName: 'merge', url: 'file:///x/node_modules/@libp2p/peer-store/dist/src/store.js', lineNumber: 9, columnNumber: 2 } },
+        { id: 5, callFrame: { functionName: 'onStreamRead', url: 'node:internal/stream_base_commons', lineNumber: 1, columnNumber: 1 }, children: [6] },
+        { id: 6, callFrame: { functionName: 'decrypt', url: 'file:///x/node_modules/@chainsafe/libp2p-noise/dist/src/utils.js', lineNumber: 1, columnNumber: 1 } },
       ],
       // Samples at 1500 (start-up), 2500 (idle), 3500 and 4500 (pulling), 5500 (seeding), 6500 (after).
       startTime: 1_000,
       endTime: 7_000,
-      samples: [3, 2, 3, 4, 2, 4],
-      timeDeltas: [500, 1_000, 1_000, 1_000, 1_000, 1_000],
+      samples: [3, 2, 3, 4, 2, 4, 6],
+      timeDeltas: [500, 1_000, 1_000, 1_000, 1_000, 1_000, 100],
     }
     const times = await splitProfile(profile, phaseWindows(edge, results), new SourceMapper())
     expect(times.get('start-up')?.byGroup.get('shoal swarm')).toBe(500)
-    expect(busyUs(times.get('idle') ?? { wallUs: 0, sampledUs: 0, byGroup: new Map(), byFunction: new Map() })).toBe(0)
+    expect(busyUs(times.get('idle') ?? { wallUs: 0, sampledUs: 0, byGroup: new Map(), byFunction: new Map(), byShoalCaller: new Map() })).toBe(0)
     const pulling = times.get('pulling')
     expect(pulling?.wallUs).toBe(2_000)
     expect(Object.fromEntries(pulling?.byGroup ?? [])).toEqual({ 'shoal swarm': 1_000, '@libp2p/peer-store': 1_000 })
     expect([...pulling?.byFunction.keys() ?? []]).toContain('pump src/swarm/scheduler.ts')
     expect(times.get('seeding')?.byGroup.get('(idle)')).toBe(1_000)
     expect(times.get('after')?.byGroup.get('@libp2p/peer-store')).toBe(1_000)
+    // The peer store's merge was called by pump: charged to pump with pump's own time.
+    expect(Object.fromEntries(pulling?.byShoalCaller ?? [])).toEqual({ 'pump src/swarm/scheduler.ts': 2_000 })
+    // Below no shoal frame: named after the outermost frame, the event that started the work.
+    expect(Object.fromEntries(times.get('after')?.byShoalCaller ?? [])).toEqual({
+      'pump src/swarm/scheduler.ts': 1_000, '(no shoal frame) onStreamRead node:internal/stream_base_commons': 100,
+    })
   })
 
   it('groups frames by package, node module, or shoal module', () => {
