@@ -485,6 +485,7 @@ class ServeSession {
     try {
       if (pieceBytes === undefined) await sendFrame(this.stream, list, options)
       else await sendFrameInPieces(this.stream, list, pieceBytes, options)
+      this.pace.sent()
     } catch (err) {
       if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
       throw err
@@ -518,7 +519,7 @@ class ServeSession {
       this.picked.delete(request.key)
       this.server.recordSent(request.key, this.peer, this.connectionId, request.object, request.index)
       // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
-      await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal, CHUNK_PIECE_BYTES)
+      await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
       this.server.init.onUploaded(this.peer, bytes.byteLength)
     } finally {
       this.picked.delete(request.key)

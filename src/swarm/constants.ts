@@ -210,27 +210,30 @@ export const TAKER_AFTER_CHUNKS = 4
 /**
  * Paced uploads (upload-pace.ts): an asker's next chunk is picked only once what is on its way
  * to it (sent and not credited back by its yamux, or read and not sent) is down to what its
- * link carries in UPLOAD_PACE_TARGET_MS, and at least UPLOAD_PACE_FLOOR_BYTES. A request still
- * queued when its CANCEL comes costs no chunk bytes; one handed to the muxer crosses whole.
+ * link carries in UPLOAD_PACE_TARGET_MS, at least UPLOAD_PACE_FLOOR_BYTES and at most
+ * UPLOAD_PACE_CAP_BYTES. A request still queued when its CANCEL comes costs no chunk bytes; one
+ * handed to the muxer crosses whole.
  * The floor is two pieces: at 20 Mbit/s ~200 ms of link to wake in, read a chunk and hand it
- * down, so the link does not idle between chunks.
+ * down, so the link does not idle between chunks. 50 ms: at twice 40 Mbit/s (the most a
+ * delivery-rate sample can overstate a link by) still under the floor.
  */
 export const UPLOAD_PACE_FLOOR_BYTES = 512 * 1024
 export const UPLOAD_PACE_TARGET_MS = 50
 /**
- * …and at most a chunk and a half, however fast the link looked: one chunk on its way and
- * the next picked behind it is all an asker that stops taking our bytes (or whose path clogs)
- * can have committed before the measured rate falls. On loopback 1.5 MiB is ~5 ms of a
- * 300 MB/s stream, longer than a wake-up takes.
+ * …and at most eight chunks, however fast the link looked: what an asker that stops taking
+ * our bytes (or whose path clogs) can have committed before its credits stop. Not lower: on
+ * loopback a busy receiver's credits come tens of milliseconds late, so a 300 MB/s pipe must
+ * hold megabytes (a 1.5 MiB cap held bench-transfer to 31 MB/s against 48-130 unpaced).
  */
-export const UPLOAD_PACE_CAP_BYTES = 1.5 * CHUNK_SIZE_BYTES
+export const UPLOAD_PACE_CAP_BYTES = 8 * CHUNK_SIZE_BYTES
 /** Bounds of the wait before looking again at an asker's credits (yamux signals none unless writes wait on them). */
 export const UPLOAD_PACE_MIN_WAIT_MS = 2
 export const UPLOAD_PACE_MAX_WAIT_MS = 25
 /**
- * A chunk goes to the muxer in pieces of this size, each a yamux frame the asker credits as it
- * arrives: with one 1 MiB frame the credit came only when the whole chunk had arrived, so the
- * pace saw a full pipe until it was empty. Four frames (and four window updates) per chunk.
+ * On a slow link a chunk goes to the muxer in pieces of this size, each a yamux frame the asker
+ * credits as it arrives: with one 1 MiB frame the credit came only when the whole chunk had
+ * arrived, so the pace saw a full pipe until it was empty. Four frames (and four window
+ * updates) per chunk there; where the mark holds two chunks or more, a chunk goes whole.
  */
 export const CHUNK_PIECE_BYTES = 256 * 1024
 /** Chunk reads in progress for all uploads together: bounds the memory uploads hold. */

@@ -1,3 +1,6 @@
+import { performance } from 'node:perf_hooks'
+import { DeliveryRate } from './delivery-rate.js'
+
 /**
  * When the chunk server may pick an asker's next chunk: once what is on its way to the asker
  * (handed to the muxer and not yet credited back by the asker's yamux, plus chunks read and
@@ -9,10 +12,16 @@
  * edges at 1.11-1.37x the bundle after one such chunk).
  *
  * The mark is what the link carries in `targetMs` at the rate the asker has been taking our
- * bytes, at least `floorBytes` and at most `capBytes`: enough to keep the link busy while we
- * wake, read the next chunk and hand it down, no more. The cap bounds what a fast link that
- * stops (a busy asker, a congested path) can have committed before the rate shows it. yamux credits a frame when all of it has arrived, so chunks
- * go out in pieces (CHUNK_PIECE_BYTES) for the count to fall as the bytes arrive.
+ * bytes (delivery-rate.ts), at least `floorBytes` and at most `capBytes`: enough to keep the
+ * link busy while we wake, read the next chunk and hand it down, so a cancel costs at most
+ * about `targetMs` of the link. The rate cannot be raised by credits that bunch up (bounded by
+ * how fast we handed the bytes down; at worst twice the link's rate: at 40 Mbit/s that and
+ * 50 ms stay under the floor, so a slow link keeps the floor's cheap cancels) nor lowered by
+ * a late wake-up of ours (the highest recent sample). The cap is what a fast link may hold
+ * before the asker's credits stop: on loopback a busy receiver's credits come tens of
+ * milliseconds late, and a 1.5 MiB cap held bench-transfer to 31 MB/s against 48-130 unpaced.
+ * yamux credits a frame when all of it has arrived, so on a slow link chunks go down in pieces
+ * (CHUNK_PIECE_BYTES) for the count to fall as the bytes arrive.
  */
 
 /** What the pace reads of a chunk stream's account (reader-budget.ts's StreamGauge). */
@@ -35,57 +44,54 @@ export interface UploadPaceInit {
   now?: () => number
 }
 
-/** Rate samples shorter than this are noise (timer granularity). */
-const MIN_SAMPLE_MS = 5
-/** Weight of a new rate sample. */
-const RATE_WEIGHT = 0.25
+/** The rate is the highest sample of this long (BBR's bandwidth filter covers ~10 round trips). */
+const RATE_WINDOW_MS = 1_000
+/** Samples over less than this are dropped (performance.now() is finer, but wake-ups are not). */
+const MIN_SAMPLE_MS = 1
 
 export class UploadPace {
-  /** Bytes per millisecond the asker credited back while bytes were on their way to it; 0 until measured. */
-  private rate = 0
-  private lastRead = 0
-  private lastAt: number
-  /** Whether bytes were on their way at the last sample: an idle stream's zero rate says nothing of the link. */
-  private busy = false
+  private readonly estimate = new DeliveryRate({ windowMs: RATE_WINDOW_MS, minIntervalMs: MIN_SAMPLE_MS })
   private readonly now: () => number
 
   constructor (private readonly gauge: PacedGauge, private readonly init: UploadPaceInit) {
-    this.now = init.now ?? Date.now
-    this.lastAt = this.now()
+    this.now = init.now ?? (() => performance.now())
+  }
+
+  /** Bytes per millisecond the asker takes; 0 until measured (or after a second with no sample). */
+  rate (): number {
+    return this.estimate.rate(this.now())
   }
 
   lowWater (): number {
-    return Math.min(this.init.capBytes, Math.max(this.init.floorBytes, this.rate * this.init.targetMs))
+    return Math.min(this.init.capBytes, Math.max(this.init.floorBytes, this.rate() * this.init.targetMs))
+  }
+
+  /**
+   * Pieces a chunk goes down in: fine enough that the credits fall twice within the mark, and
+   * never finer than `minBytes`. On a fast link the mark holds several chunks and a chunk goes
+   * whole: every piece is a yamux frame, a window update back and a send call more.
+   */
+  pieceBytes (minBytes: number): number {
+    return Math.max(minBytes, this.lowWater() / 2)
+  }
+
+  /** A frame was handed to the muxer (and counted in the gauge). */
+  sent (): void {
+    const read = this.gauge.read()
+    this.estimate.sent(read + this.gauge.inFlight(), read, this.now())
   }
 
   /** Whether the next chunk may be picked now. */
   hasRoom (): boolean {
-    this.sample()
+    this.estimate.credited(this.gauge.read(), this.now())
     return this.gauge.unread() <= this.lowWater()
   }
 
   /** How long to wait before asking again: about when the bytes above the mark should have arrived. */
   waitMs (): number {
     const above = this.gauge.unread() - this.lowWater()
-    if (this.rate <= 0 || above <= 0) return this.init.minWaitMs
-    return Math.min(this.init.maxWaitMs, Math.max(this.init.minWaitMs, above / this.rate))
-  }
-
-  private sample (): void {
-    const now = this.now()
-    const elapsed = now - this.lastAt
-    // A sample runs on while it is short, unless the link was idle: then one starts now.
-    if (elapsed < MIN_SAMPLE_MS && this.busy) return
-    const read = this.gauge.read()
-    const busy = this.gauge.inFlight() > 0
-    // Only while bytes waited at both ends of the sample: a pipe that emptied meanwhile (the
-    // asker had no requests, or we waited for its budget) would count as a slow link.
-    if (this.busy && busy && elapsed >= MIN_SAMPLE_MS) {
-      const rate = (read - this.lastRead) / elapsed
-      this.rate = this.rate === 0 ? rate : this.rate * (1 - RATE_WEIGHT) + rate * RATE_WEIGHT
-    }
-    this.lastRead = read
-    this.lastAt = now
-    this.busy = busy
+    const rate = this.rate()
+    if (rate <= 0 || above <= 0) return this.init.minWaitMs
+    return Math.min(this.init.maxWaitMs, Math.max(this.init.minWaitMs, above / rate))
   }
 }
