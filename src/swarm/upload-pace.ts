@@ -72,7 +72,8 @@ export class UploadPace {
    * whole: every piece is a yamux frame, a window update back and a send call more.
    */
   pieceBytes (minBytes: number): number {
-    return Math.max(minBytes, this.lowWater() / 2)
+    // Whole bytes: a piece boundary is an offset into the frame.
+    return Math.max(minBytes, Math.floor(this.lowWater() / 2))
   }
 
   /** A frame was handed to the muxer (and counted in the gauge). */

@@ -3,7 +3,9 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { pushTree, type Store } from '../../src/store/index.js'
 import { CHUNK_PROTOCOL, type SwarmStore } from '../../src/swarm/index.js'
 import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
+import { UPLOAD_PACE_CAP_BYTES } from '../../src/swarm/constants.js'
 import { ChunkRequest, ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
+import { sleep } from '../../src/wait/index.js'
 import { waitFor } from '../helpers/daemon-process.js'
 import { Attacker } from './attacker.js'
 import { patternBytes, useSwarms, withReadChunk, writeTree } from './swarm-fixture.js'
@@ -56,48 +58,73 @@ describe('paced uploads', () => {
     return { holder, object: bundle.entries.find(e => e.type === 'F')?.checksum ?? '' }
   }
 
-  it('sends a slow asker one chunk at a time, so cancels for the rest cost no chunk bytes', async () => {
-    const { holder, object } = await holderWith(16)
+  /**
+   * An asker reads `first` chunks (one every 200 ms if `slowly`: its link ~5 MB/s; else as
+   * fast as loopback goes), then takes nothing (paused, its yamux credits nothing back) while
+   * `more` are asked for, and cancels them all once the holder has put the first on its way.
+   * Returns how many of those crossed anyway. Reading earns an allowance of unread bytes
+   * (reader-budget.ts) far above the stranger's two chunks, so the pace is what is tested.
+   */
+  async function cancelAfterReading (first: number, more: number, slowly: boolean): Promise<number> {
+    const { holder, object } = await holderWith(first + more)
     const asker = await Attacker.start()
     try {
       const connection = await asker.connect(holder.address)
       const stream = await connection.newStream(CHUNK_PROTOCOL)
       const { byIndex, count } = answers(stream)
-      // It reads 8 chunks first: an asker that reads earns an allowance of unread bytes
-      // (reader-budget.ts) far above the stranger's two chunks.
-      const first = new Uint8ArrayList()
-      for (let index = 0; index < 8; index++) first.append(request(object, index))
-      stream.send(first)
-      await count(8)
+      const asked = new Uint8ArrayList()
+      for (let index = 0; index < first; index++) asked.append(request(object, index))
+      if (slowly) stream.pause()
+      stream.send(asked)
+      if (slowly) {
+        // The pauses are the slow link under test, not a wait for something.
+        for (let n = 1; n <= first; n++) {
+          stream.resume()
+          await count(n)
+          stream.pause()
+          await sleep(200)
+        }
+      } else {
+        await count(first)
+        stream.pause()
+      }
       const uploaded = (): number => holder.swarm.stats().perPeer[asker.peerId]?.chunksUploaded ?? 0
-      expect(uploaded()).toBe(8)
+      expect(uploaded()).toBe(first)
 
-      // Now its link is full: it takes nothing (yamux credits nothing back) while 8 more are
-      // asked for, and cancels them all once the holder has put the first on its way.
-      stream.pause()
-      const more = new Uint8ArrayList()
-      for (let index = 8; index < 16; index++) more.append(request(object, index))
-      stream.send(more)
-      await waitFor('the first of the next 8 chunks sent', async () => uploaded() > 8 ? true : undefined, 20_000)
+      const next = new Uint8ArrayList()
+      for (let index = first; index < first + more; index++) next.append(request(object, index))
+      stream.send(next)
+      await waitFor('the first of the next chunks sent', async () => uploaded() > first ? true : undefined, 20_000)
       const cancels = new Uint8ArrayList()
-      for (let index = 8; index < 16; index++) cancels.append(request(object, index, true))
+      for (let index = first; index < first + more; index++) cancels.append(request(object, index, true))
       stream.send(cancels)
       stream.resume()
-      await count(16)
+      await count(first + more)
 
-      const sent = [...byIndex].filter(([index, a]) => index >= 8 && a.status === ChunkResponse.Status.OK)
-      const cancelled = [...byIndex].filter(([index, a]) => index >= 8 && a.status === ChunkResponse.Status.CANCELLED)
-      console.log(`paced: ${sent.length} of 8 cancelled chunks crossed anyway, ${cancelled.length} cancelled in time`)
-      // Unpaced, every chunk its allowance covered (7) was handed to the muxer at once and
-      // crossed whole. Paced: the one on the wire, and at most the next.
+      const sent = [...byIndex].filter(([index, a]) => index >= first && a.status === ChunkResponse.Status.OK)
+      const cancelled = [...byIndex].filter(([index, a]) => index >= first && a.status === ChunkResponse.Status.CANCELLED)
+      console.log(`paced (${slowly ? 'slow' : 'fast'} asker): ${sent.length} of ${more} cancelled chunks crossed anyway, ${cancelled.length} cancelled in time`)
       expect(sent.length).toBeGreaterThanOrEqual(1)
-      expect(sent.length).toBeLessThanOrEqual(2)
-      expect(cancelled.length).toBe(8 - sent.length)
+      expect(cancelled.length).toBe(more - sent.length)
       for (const [, a] of sent) expect(a.bytes).toBe(MiB)
-      expect(uploaded()).toBe(8 + sent.length)
+      expect(uploaded()).toBe(first + sent.length)
+      return sent.length
     } finally {
       await asker.stop()
     }
+  }
+
+  it('sends a slow asker one chunk at a time, so cancels for the rest cost no chunk bytes', async () => {
+    // Unpaced, every chunk its allowance covered (7 of 8) was handed to the muxer at once and
+    // crossed whole. Paced: the one on the wire, and at most the next (its link's 50 ms is
+    // under the floor).
+    expect(await cancelAfterReading(8, 8, true)).toBeLessThanOrEqual(2)
+  })
+
+  it('lets a fast asker have no more than the cap on its way when it stops taking', async () => {
+    // Its link's 50 ms is megabytes: the mark is at most UPLOAD_PACE_CAP_BYTES (8 chunks), and
+    // the chunk read ahead beyond it; the rest of 16 are cancelled in time.
+    expect(await cancelAfterReading(8, 16, false)).toBeLessThanOrEqual(UPLOAD_PACE_CAP_BYTES / MiB + 2)
   })
 
   it('answers CANCELLED for a chunk cancelled while it was read from disk', async () => {
