@@ -72,7 +72,8 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
     privateKey: init.privateKey,
     start: false,
     addresses: { listen: init.listen, announce: init.announce },
-    // Small writes of one event-loop turn leave in one system call (socket-batching.ts).
+    // Small writes of one event-loop turn leave in one system call, and a socket fed slowly is
+    // read on a shared tick rather than per packet (socket-batching.ts).
     transports: [withSocketBatching(tcp())],
     connectionEncrypters: (init.encrypters ?? ENCRYPTERS).map(name => ENCRYPTER_FACTORIES[name]),
     streamMuxers: [yamux({

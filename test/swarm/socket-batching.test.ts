@@ -4,7 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPeerKey } from '../../src/swarm/index.js'
 import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
-import { batchWrites } from '../../src/swarm/socket-batching.js'
+import { batchWrites, ReadTicker } from '../../src/swarm/socket-batching.js'
 
 /**
  * Small writes of one event-loop turn leave a socket in one system call; a large write leaves
@@ -107,6 +107,108 @@ describe('socket write batching', () => {
     expect(await received).toEqual(Buffer.concat(small))
   })
 
+  /** Server-side sockets with their 'data' events counted, and a client that writes one piece per event-loop turn. */
+  async function readsOfPiecesOneTurnApart (ticker: ReadTicker | undefined, count: number): Promise<{ reads: number[], bytes: Buffer }> {
+    const reads: number[] = []
+    const server = createServer()
+    servers.push(server)
+    const accepted = new Promise<Socket>(resolve => server.once('connection', resolve))
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    const client = connect({ host: '127.0.0.1', port, noDelay: true })
+    sockets.push(client)
+    const socket = await accepted
+    sockets.push(socket)
+    ticker?.add(socket)
+    const all: Buffer[] = []
+    let resolveAll!: () => void
+    const done = new Promise<void>(resolve => { resolveAll = resolve })
+    socket.on('data', (data: Buffer) => {
+      reads.push(data.length)
+      all.push(data)
+      if (Buffer.concat(all).length === count * PIECE_BYTES) resolveAll()
+    })
+    for (let i = 0; i < count; i++) {
+      client.write(Buffer.alloc(PIECE_BYTES, i))
+      // Two turns: the server's poll phase comes between, so a reading socket reads each piece alone.
+      await new Promise(resolve => setImmediate(resolve))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    await done
+    return { reads, bytes: Buffer.concat(all) }
+  }
+
+  it('reads what arrives while a socket waits for the tick in one read, bytes in order', async () => {
+    const expected = Buffer.concat(Array.from({ length: 10 }, (_, i) => Buffer.alloc(PIECE_BYTES, i)))
+    // Long enough that the ten pieces all arrive while the socket waits.
+    const { reads, bytes } = await readsOfPiecesOneTurnApart(new ReadTicker(300), 10)
+    expect(bytes).toEqual(expected)
+    expect(reads.length).toBeLessThanOrEqual(3)
+  })
+
+  it('reads each piece alone without the tick (the control)', async () => {
+    const { reads } = await readsOfPiecesOneTurnApart(undefined, 10)
+    expect(reads.length).toBeGreaterThanOrEqual(8)
+  })
+
+  it('keeps reading a socket whose reads are control-sized (requests, credits)', async () => {
+    const { client, received } = await socketPair(3 * 100)
+    const server = sockets.find(s => s !== client)
+    if (server === undefined) throw new Error('no server socket')
+    const ticker = new ReadTicker(60_000)
+    ticker.add(server)
+    for (let i = 0; i < 3; i++) {
+      client.write(Buffer.alloc(100, i))
+      await new Promise(resolve => setImmediate(resolve))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    // With a 60 s tick this resolves only if the small reads never made the socket wait.
+    expect((await received).length).toBe(300)
+    expect(ticker.waitingSockets).toBe(0)
+  })
+
+  it('keeps reading a socket whose rate would fill a 64 KiB read within the wait', async () => {
+    let written = 0
+    const pieces: Buffer[] = []
+    const { client, received } = await socketPair(Infinity)
+    const server = sockets.find(s => s !== client)
+    if (server === undefined) throw new Error('no server socket')
+    // A 60 s wait: ~1 byte per ms is "fast"; were the socket to wait, the pieces would not arrive.
+    const ticker = new ReadTicker(60_000)
+    ticker.add(server)
+    let got = 0
+    const all = new Promise<void>(resolve => server.on('data', (data: Buffer) => { got += data.length; if (got === written) resolve() }))
+    const started = performance.now()
+    for (let i = 0; performance.now() - started < 150 || i < 10; i++) {
+      // control-sized pieces first, so the rate is measured before any piece could make it wait
+      const piece = Buffer.alloc(performance.now() - started < 150 ? 1000 : PIECE_BYTES, i)
+      pieces.push(piece)
+      written += piece.length
+      client.write(piece)
+      await new Promise(resolve => setImmediate(resolve))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    void received
+    await all
+    expect(got).toBe(written)
+    expect(ticker.waitingSockets).toBe(0)
+  })
+
+  it('closes cleanly while a socket waits for the tick', async () => {
+    const ticker = new ReadTicker(60_000)
+    const { client, received } = await socketPair(PIECE_BYTES)
+    const server = sockets.find(s => s !== client)
+    if (server === undefined) throw new Error('no server socket')
+    ticker.add(server)
+    client.write(Buffer.alloc(PIECE_BYTES, 1))
+    await received
+    const closed = new Promise(resolve => server.once('close', resolve))
+    client.destroy()
+    server.destroy()
+    await closed
+    expect(ticker.waitingSockets).toBe(0)
+  })
+
   it("batches a daemon's libp2p connections: 200 small messages cost a few write calls, not 400", async () => {
     const start = async (): Promise<ShoalNode> => {
       const node = await createNode({ privateKey: await createPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, gater: {} })
@@ -140,6 +242,9 @@ describe('socket write batching', () => {
     expect(processWriteCalls() - writesBefore).toBeLessThan(100)
   })
 })
+
+/** A piece of a data stream on a slow link: a few TCP segments. */
+const PIECE_BYTES = 3000
 
 /** Write system calls of this process so far (write, writev, pwrite...): /proc/self/io's syscw. */
 function processWriteCalls (): number {
