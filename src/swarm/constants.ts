@@ -185,6 +185,12 @@ export const END_GAME_CANDIDATE_FLOOR = 4
  * does, the gateway sends the chunk on the second request.
  */
 export const GATEWAY_DEFER_MS = 1_000
+/**
+ * …or one chunk time at the rate that gateway sends to us, when that is longer (its copy to
+ * the other edge shares the uplink we measure), but never longer than this: the gateway serves
+ * an asker 10 s after the copy left whatever (GATEWAY_SEEDING_POLICY.deferRecentUploadMs).
+ */
+export const GATEWAY_DEFER_MAX_MS = 8_000
 /** Weight of the newest sample in a peer's rate average. */
 export const RATE_SMOOTHING = 0.3
 

@@ -1,5 +1,5 @@
 import {
-  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_CANDIDATE_FLOOR, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
+  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_CANDIDATE_FLOOR, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MAX_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
   BUSY_HOLDER_CHUNK_TIMES, BUSY_HOLDER_MIN_MS, BUSY_HOLDER_UNMEASURED_MS,
   MAX_BUFFERED_CHUNKS, MAX_OUTSTANDING_REQUESTS, MAX_REQUESTS_PER_PEER, MIGRATE_SPEEDUP, MIN_REQUESTS_PER_PEER, OVERDUE_FACTOR, OVERDUE_MIN_MS, RATE_SMOOTHING,
   WINDOW_TARGET_MS,
@@ -69,8 +69,10 @@ export interface SchedulerInit {
   busyHolderMinMs?: number
   /** …or after this long while no peer's rate is measured yet. */
   busyHolderUnmeasuredMs?: number
-  /** After a gateway defers a chunk, how long before that gateway is asked for it again. */
+  /** After a gateway defers a chunk, how long before that gateway is asked for it again… */
   gatewayDeferMs?: number
+  /** …or one chunk time at that gateway's measured rate to us, when longer, up to this. */
+  gatewayDeferMaxMs?: number
   /**
    * A request this old, at a peer that delivered nothing since it was sent and nothing at all
    * for twice this, moves to another holder when one can serve (another holder delivered
@@ -222,6 +224,7 @@ export class Scheduler {
   private readonly endGameThreshold: number
   private readonly endGameMinAgeMs: number
   private readonly gatewayDeferMs: number
+  private readonly gatewayDeferMaxMs: number
   private readonly slowRequestMs: number
   private readonly overdueMinMs: number
   private readonly overdueFactor: number
@@ -258,6 +261,7 @@ export class Scheduler {
     this.endGameThreshold = init.endGameThresholdChunks ?? this.maxWindow
     this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
     this.gatewayDeferMs = init.gatewayDeferMs ?? GATEWAY_DEFER_MS
+    this.gatewayDeferMaxMs = init.gatewayDeferMaxMs ?? GATEWAY_DEFER_MAX_MS
     this.slowRequestMs = init.slowRequestMs ?? SLOW_REQUEST_MS
     this.overdueMinMs = init.overdueMinMs ?? OVERDUE_MIN_MS
     this.overdueFactor = init.overdueFactor ?? OVERDUE_FACTOR
@@ -605,8 +609,14 @@ export class Scheduler {
 
   /**
    * A gateway left this chunk to the neighbour it just sent it to: ask that gateway again only
-   * after a short wait, by which time that neighbour has advertised it (or the gateway sends
-   * it). Only gateways defer; an edge that does is refusing, and is treated as `refused`.
+   * once that neighbour has had time to receive and advertise it and we have heard (or the
+   * gateway sends it): GATEWAY_DEFER_MS, or one chunk time at the rate this gateway sends to us
+   * when that is longer (up to GATEWAY_DEFER_MAX_MS): its copy to the other neighbour shares
+   * the same uplink. On the 16-host bed a gateway serving 15 edges at 20 Mbit/s delivers a
+   * chunk to each in ~6 s; edges asking again every second were served a second copy once the
+   * recipient advertised it to the gateway but before they had heard it themselves, or once
+   * their four deferrals ran out (22 of 52 second copies in one run).
+   * Only gateways defer; an edge that does is refusing, and is treated as `refused`.
    * Returns when that gateway may be asked for the chunk again, if it is to be.
    */
   deferred (peer: PeerKey, object: string, index: number, now: number): number | undefined {
@@ -616,7 +626,9 @@ export class Scheduler {
     }
     const answer = this.answerWithoutChunk(peer, object, index, now, 'deferred')
     if (answer === undefined) return undefined
-    answer.slot.gatewayDeferredUntil = now + this.gatewayDeferMs
+    const rate = answer.state.rate
+    const copyMs = rate === undefined || rate <= 0 ? 0 : Math.min(this.gatewayDeferMaxMs, this.chunkSize / rate)
+    answer.slot.gatewayDeferredUntil = now + Math.max(this.gatewayDeferMs, copyMs)
     answer.slot.deferredBy = peer
     return answer.slot.gatewayDeferredUntil
   }
