@@ -17,6 +17,9 @@
 //              during the pull: the edge, and the neighbour or gateway it pulled from (less
 //              sensitive to a shared machine's load than the wall times); split as edge + source
 //   registry CPU  CPU-seconds of docker-registry during the pull (the direct scenario's server)
+//   run queue  seconds the edge's and the source's main threads spent runnable but waiting for a
+//              CPU (/proc/PID/schedstat): on a shared machine much of a daemon's "idle" time in a
+//              profile is this, not a wait for the other side
 //   client CPU CPU-seconds of containerd and `ctr` (which fetches the layers itself) during the pull,
 //              and of this script's HTTP relay: on two shared cores what the daemons leave them
 //              sets how fast containerd can take the layer
@@ -83,6 +86,9 @@ interface Sample {
   edgeCpuS: number
   /** The neighbour or gateway the edge pulled from. */
   sourceCpuS: number
+  /** Seconds the edge's and the source's main threads were runnable but waiting for a CPU. */
+  edgeRunQueueS: number
+  sourceRunQueueS: number
   registryCpuS: number
   containerdCpuS: number
   relayCpuS: number
@@ -101,6 +107,16 @@ async function cpuSeconds (pid: number | 'self' | undefined, children = false): 
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]]
   return (Number(user) + Number(system)) / CLOCK_TICKS_PER_S
+}
+
+/**
+ * Seconds a process's main thread has spent so far runnable but waiting for a CPU: the second
+ * field of /proc/PID/schedstat (nanoseconds; needs a kernel with schedstats, else 0).
+ */
+async function runQueueSeconds (pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0
+  const fields = (await readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => '')).trim().split(' ')
+  return Number(fields[1] ?? 0) / 1e9
 }
 
 const median = (values: number[]): number => {
@@ -193,6 +209,7 @@ async function main (): Promise<void> {
       const cpuOf = async (): Promise<number[]> => await Promise.all([
         cpuSeconds(working[0]?.child.pid), cpuSeconds(working[1]?.child.pid), cpuSeconds(registry?.child.pid),
         cpuSeconds(ctd.pid), cpuSeconds('self', true), cpuSeconds('self'),
+        runQueueSeconds(working[0]?.child.pid), runQueueSeconds(working[1]?.child.pid),
       ])
       const relay = await startHttpRelay(target)
       relays.push(relay)
@@ -207,7 +224,7 @@ async function main (): Promise<void> {
         if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
-        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
+        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
         if (options.logs !== undefined) {
           const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
@@ -227,6 +244,8 @@ async function main (): Promise<void> {
           shoalCpuS: edgeCpuS + sourceCpuS,
           edgeCpuS,
           sourceCpuS,
+          edgeRunQueueS,
+          sourceRunQueueS,
           registryCpuS,
           containerdCpuS: containerdCpuS + ctrCpuS,
           relayCpuS,
@@ -244,7 +263,7 @@ async function main (): Promise<void> {
       for (const scenario of scenarios) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}), docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
