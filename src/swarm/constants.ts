@@ -232,6 +232,14 @@ export const UPLOAD_PACE_TARGET_MS = 50
  * hold megabytes (a 1.5 MiB cap held bench-transfer to 31 MB/s against 48-130 unpaced).
  */
 export const UPLOAD_PACE_CAP_BYTES = 8 * CHUNK_SIZE_BYTES
+/**
+ * A gateway's cap stays at a chunk and a half: its job is to send each chunk about once, and the
+ * deeper its queue to each asker the later its first copies land at the edges, so its deferral
+ * windows run out and it sends again (test/e2e/swarm-fleet.test.ts, 4 edges on loopback beside
+ * four busy loops: 1.75 copies with the 8-chunk cap, 1.09/1.21 with this one; two loaded
+ * clean-clone runs had failed its 1.5-copy bound at 1.54 and 1.83).
+ */
+export const UPLOAD_PACE_GATEWAY_CAP_BYTES = 1.5 * CHUNK_SIZE_BYTES
 /** Bounds of the wait before looking again at an asker's credits (yamux signals none unless writes wait on them). */
 export const UPLOAD_PACE_MIN_WAIT_MS = 2
 export const UPLOAD_PACE_MAX_WAIT_MS = 25
