@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ChunkBitmap } from '../../src/manifest/index.js'
 import { Scheduler } from '../../src/swarm/scheduler.js'
+import { seededRandom } from '../helpers/seeded-random.js'
 
 /**
  * A chunk whose answer has started to arrive is on the wire: on the 16-host bed (20 Mbit/s
@@ -14,11 +15,7 @@ const MiB = 1024 * 1024
 const A = 'a'.repeat(64)
 
 function scheduler (init: Partial<ConstructorParameters<typeof Scheduler>[0]> = {}): Scheduler {
-  let state = 1
-  const random = (): number => {
-    state = (state * 1664525 + 1013904223) >>> 0
-    return state / 2 ** 32
-  }
+  const random = seededRandom(1)
   return new Scheduler({ chunkSizeBytes: MiB, random, ...init })
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Scheduler } from '../../src/swarm/scheduler.js'
+import { seededRandom } from '../helpers/seeded-random.js'
 
 /**
  * After a gateway answers DEFERRED (it just sent the chunk to another edge), the asker waits
@@ -14,11 +15,7 @@ const A = 'a'.repeat(64)
 const B = 'b'.repeat(64)
 
 function scheduler (): Scheduler {
-  let state = 1
-  const random = (): number => {
-    state = (state * 1664525 + 1013904223) >>> 0
-    return state / 2 ** 32
-  }
+  const random = seededRandom(1)
   return new Scheduler({ chunkSizeBytes: MiB, random, initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, gatewayDeferMs: 1000, gatewayDeferMaxMs: 8000 })
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ChunkBitmap } from '../../src/manifest/index.js'
 import { Scheduler } from '../../src/swarm/scheduler.js'
+import { seededRandom } from '../helpers/seeded-random.js'
 
 /**
  * The slow rule judges a holder against the others: on the 16-host bed, loaded and CPU-bound,
@@ -14,11 +15,7 @@ const A = 'a'.repeat(64)
 const B = 'b'.repeat(64)
 
 function scheduler (): Scheduler {
-  let state = 1
-  const random = (): number => {
-    state = (state * 1664525 + 1013904223) >>> 0
-    return state / 2 ** 32
-  }
+  const random = seededRandom(1)
   return new Scheduler({
     chunkSizeBytes: MiB, random, initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1, slowRequestMs: 5000, stallTimeoutMs: 15_000,
     busyHolderMinMs: Infinity, busyHolderUnmeasuredMs: Infinity, overdueMinMs: Infinity,
