@@ -43,7 +43,9 @@ describe('manifest search', () => {
         for (let offset = 0; offset < encoded.byteLength; offset += partBytes) {
           const last = offset + partBytes >= encoded.byteLength
           // The pace of the slow peer under test, not a wait for something to happen.
-          await delay(last ? Math.max(0, searchStartedAt + 3 * SEARCH_TIMEOUT_MS - Date.now()) : SEARCH_TIMEOUT_MS / 4)
+          // A timer may fire a millisecond before Date.now() reaches its mark: wait until it has.
+          if (last) while (Date.now() < searchStartedAt + 3 * SEARCH_TIMEOUT_MS) await delay(searchStartedAt + 3 * SEARCH_TIMEOUT_MS - Date.now())
+          else await delay(SEARCH_TIMEOUT_MS / 4)
           if (last) lastPartAt = Date.now()
           stream.send(frame(BundlePart.encode({ data: Uint8Array.from(encoded.subarray(offset, offset + partBytes)) })))
         }
