@@ -114,6 +114,18 @@ export async function verifyStatusStamp (signed: SignedStatus): Promise<Verified
 }
 
 /**
+ * The last 8 bytes of the publisher key a stamp names, without checking anything (undefined when
+ * it does not decode): enough to find the status held for that publisher.
+ */
+export function stampPublisherTail (stamp: Bytes): Bytes | undefined {
+  try {
+    return StatusStamp.decode(stamp).publisher.subarray(-8)
+  } catch {
+    return undefined
+  }
+}
+
+/**
  * Checks a refresh (a new sequence for a body the receiver holds) by rebuilding the stamp
  * from the held key and body hash; returns that stamp, or undefined when the signature does
  * not match (a forgery, or a body that changed since: either way nothing is applied).

@@ -81,6 +81,34 @@ describe('the status gossip', () => {
     }
   })
 
+  it('takes a repeat of a held status without a charge, and still refuses the held stamp under another signature', async () => {
+    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
+    const attacker = await Attacker.start()
+    try {
+      const connection = await attacker.connect(victim.address)
+      const charges: string[] = []
+      victim.swarm.on('peer:penalized', (e) => { if (e.peer === attacker.peerId) charges.push(e.detail) })
+      const honestKey = await createPeerKey()
+      const body = encodeStatusBody(fields('honest'))
+      const honest = await signStatus(honestKey, body, Date.now())
+      const status = { stamp: honest.stamp, signature: honest.signature, body, ageMs: 0 }
+      await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [status], refreshes: [] })))
+      await until('the relayed status listed', () => victim.swarm.fleetView().find(n => n.peerId === peerIdOfKey(honestKey)), victim.swarm)
+      // The same bytes again, as a second neighbour relaying them would send: nothing to charge.
+      await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [status], refreshes: [] })))
+      // The held stamp and body with a signature that is not the publisher's: checked, refused, charged.
+      const wrong = Uint8Array.from(honest.signature)
+      wrong[0] = (wrong[0] ?? 0) ^ 0xff
+      const penalized = nextEvent(victim.swarm, 'peer:penalized', e => e.peer === attacker.peerId)
+      await exchange(connection, STATUS_PROTOCOL, frame(StatusBatch.encode({ statuses: [{ ...status, signature: wrong }], refreshes: [] })))
+      expect((await penalized).detail).toMatch(/signature does not match/)
+      expect(charges).toHaveLength(1)
+      expect(victim.swarm.fleetView().find(n => n.peerId === peerIdOfKey(honestKey))?.sequence).toBe(Number(StatusStamp.decode(honest.stamp).sequence))
+    } finally {
+      await attacker.stop()
+    }
+  })
+
   it('does not charge a neighbour whose status stream is reset, and charges one that sends what does not decode', async () => {
     const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
     const peer = await Attacker.start()
