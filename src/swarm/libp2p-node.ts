@@ -13,6 +13,7 @@ import {
 } from './constants.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
 import { aesPreSharedKey } from './psk-protector.js'
+import { withoutConnectedPeers } from './quiet-discovery.js'
 import { withSocketBatching } from './socket-batching.js'
 import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
@@ -66,7 +67,8 @@ function protector (init: NodeInit): Libp2pOptions['connectionProtector'] {
 export async function createNode (init: NodeInit): Promise<ShoalNode> {
   const window = init.yamuxWindowBytes ?? YAMUX_WINDOW_BYTES
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
-  if (init.mdns) peerDiscovery.push(mdns({ serviceTag: init.mdnsServiceTag ?? MDNS_SERVICE_TAG, interval: init.mdnsIntervalMs ?? MDNS_QUERY_INTERVAL_MS }))
+  // Answers about neighbours already connected are dropped before libp2p merges them (quiet-discovery.ts).
+  if (init.mdns) peerDiscovery.push(withoutConnectedPeers(mdns({ serviceTag: init.mdnsServiceTag ?? MDNS_SERVICE_TAG, interval: init.mdnsIntervalMs ?? MDNS_QUERY_INTERVAL_MS })))
   if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
   return await createLibp2p({
     privateKey: init.privateKey,
