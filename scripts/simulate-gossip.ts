@@ -12,7 +12,7 @@
 // A node that accepts a new heartbeat passes it to STATUS_FANOUT random neighbours other than
 // the one it came from (the daemon also skips neighbours it knows hold it, so this is the upper
 // bound); a neighbour that holds the body gets a refresh, else the full status. Streams: one per
-// neighbour per flush window (a tenth of the period, at most MAX_STATUS_FLUSH_DELAY_MS),
+// neighbour per flush window (statusFlushDelayMs: a third of the period, at most MAX_STATUS_FLUSH_DELAY_MS),
 // counted from each link's deliveries assuming heartbeats spread evenly in time (Poisson).
 // Prints per size: the period, bytes per node per second (payload, and with the estimated
 // stream framing), the share of nodes each heartbeat reached, how many (observer, node) pairs
@@ -31,7 +31,7 @@ import { encodeVarint } from '../src/swarm/framing.js'
 import type { HeldStatus } from '../src/swarm/status-book.js'
 import { encodeDigest } from '../src/swarm/status-digest.js'
 import { StatusBatch } from '../src/swarm/pb/swarm-status.pb.js'
-import { createPeerKey, encodeStatusBody, pickTargets, signStatus, statusIntervalMs, statusLimits } from '../src/swarm/index.js'
+import { createPeerKey, encodeStatusBody, pickTargets, signStatus, statusFlushDelayMs, statusIntervalMs, statusLimits } from '../src/swarm/index.js'
 import { simulateDeparture, simulateRefutation, type Spread } from './simulate/gossip-absence.js'
 import { seededRandom } from './simulate/random.js'
 import { buildTopology } from './simulate/topology.js'
@@ -117,7 +117,7 @@ export function run (nodes: number, options: Options, sizes: WireSizes): SizeRes
   const topology = buildTopology(nodes, options.degree, options.degree, random)
   const neighbours = topology.neighbours
   const periodMs = statusIntervalMs(nodes)
-  const windowMs = Math.min(statusLimits.MAX_STATUS_FLUSH_DELAY_MS, periodMs / 10)
+  const windowMs = statusFlushDelayMs(periodMs)
   // heard[observer * nodes + publisher]: the last round the observer heard the publisher in.
   const heard = new Int32Array(nodes * nodes)
   // bodyHeld[observer * nodes + publisher]: the body version the observer holds.

@@ -32,7 +32,7 @@ export { FLEET_BLOB_DIRECT_ASKERS, FLEET_BLOB_RELAY_FANOUT } from './fleet-blob-
 export { FLEET_PROTOCOL, type FleetQuery, type FleetAnswer, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 export { StatusGossip } from './status-protocol.js'
 export { STATUS_PROTOCOL } from './status-constants.js'
-export { statusIntervalMs, pickTargets } from './status-pace.js'
+export { statusIntervalMs, statusFlushDelayMs, pickTargets } from './status-pace.js'
 export type { StatusSource } from './status-options.js'
 export { StatusBook, type FleetNode } from './status-book.js'
 export { signStatus, encodeStatusBody, encodeSignedStatus, verifyStatus, StatusRecordError, type NodeStatusFields } from './status-record.js'

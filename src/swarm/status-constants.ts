@@ -51,12 +51,24 @@ export const STATUS_RECORDS_PER_SECOND = 100
 /** A sequence further ahead of our clock than this is refused, so one status cannot pin a node's entry. */
 export const MAX_STATUS_CLOCK_AHEAD_MS = 10 * 60_000
 /**
- * Forwards wait a tenth of the period (at most this long) to travel in one batch per neighbour:
- * a stream costs ~220 bytes of framing (STATUS_STREAM_OVERHEAD_BYTES), more than two refreshes,
- * so a large fleet batches harder. A status crosses a 5,000-node fleet in ~16 hops: 8 minutes
- * at this delay, against a 40-minute period.
+ * Forwards wait a third of the period (STATUS_FLUSH_WINDOWS_PER_PERIOD; at most this long) to
+ * travel in one batch per neighbour: a stream costs ~220 bytes of framing
+ * (STATUS_STREAM_OVERHEAD_BYTES), more than two refreshes, so a large fleet batches harder. A
+ * status crosses a 5,000-node fleet in ~16 hops: 8 minutes at this delay, against a 40-minute
+ * period.
  */
 export const MAX_STATUS_FLUSH_DELAY_MS = 30_000
+/**
+ * Flush windows per heartbeat period, where MAX_STATUS_FLUSH_DELAY_MS does not cap them (fleets
+ * under ~60 nodes, whose period is the configured 30 s). Each batch is a stream, and in a small
+ * fleet every daemon neighbours every other: on the 16-host bed each idle daemon opened 1.7
+ * status streams a second and took as many (70% of the streams it saw, each a protocol
+ * negotiation and a peer-store write on both ends). A tenth of the period made ~46 batches per
+ * daemon per period, a third ~33 (a model of the outbox; the bed: docs/architecture.md, "The
+ * fleet bed"); a hop then waits 10 s at most, against 4 periods (120 s) before silence marks a
+ * node stale.
+ */
+export const STATUS_FLUSH_WINDOWS_PER_PERIOD = 3
 /**
  * What one stream costs besides its batch (an estimate, not measured): multistream-select
  * (~45 bytes), five yamux headers (60), five noise frames' tags and lengths (90), the frame's

@@ -1,9 +1,9 @@
 import type { Connection } from '@libp2p/interface'
 import { sendBatch } from './batch-stream.js'
 import { StatusBatch } from './pb/swarm-status.pb.js'
-import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, MAX_STATUS_FLUSH_DELAY_MS, STATUS_FANOUT, STATUS_PROTOCOL, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
+import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, STATUS_FANOUT, STATUS_PROTOCOL, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
 import type { StatusGossipContext } from './status-options.js'
-import { pickTargets } from './status-pace.js'
+import { pickTargets, statusFlushDelayMs } from './status-pace.js'
 
 /** What a neighbour is known to hold of one publisher. */
 export interface Known { sequence: number, bodyHash: string }
@@ -14,7 +14,7 @@ export interface NoticeRef { subject: string, witness: string }
 /**
  * What goes to which neighbour: statuses and absence notices are queued per neighbour, left out
  * where the neighbour is known to hold them already, and sent in batches at the next flush — a
- * tenth of the period later, or URGENT_FLUSH_DELAY_MS for notices and refutations. A status the
+ * third of the period later, or URGENT_FLUSH_DELAY_MS for notices and refutations. A status the
  * neighbour holds the body of travels as a refresh.
  */
 export class StatusOutbox {
@@ -111,10 +111,10 @@ export class StatusOutbox {
     this.scheduleFlush(true)
   }
 
-  /** Batches for a tenth of the period (at most MAX_STATUS_FLUSH_DELAY_MS), or URGENT_FLUSH_DELAY_MS for notices and refutations. */
+  /** Batches for a third of the period (statusFlushDelayMs), or URGENT_FLUSH_DELAY_MS for notices and refutations. */
   private scheduleFlush (urgent: boolean): void {
     if (this.ctx.signal.aborted) return
-    const delay = Math.min(MAX_STATUS_FLUSH_DELAY_MS, this.ctx.intervalMs / 10, urgent ? URGENT_FLUSH_DELAY_MS : Infinity)
+    const delay = Math.min(statusFlushDelayMs(this.ctx.intervalMs), urgent ? URGENT_FLUSH_DELAY_MS : Infinity)
     const at = this.ctx.now() + delay
     if (this.flushTimer !== undefined && this.flushAt <= at) return
     clearTimeout(this.flushTimer)

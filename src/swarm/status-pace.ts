@@ -1,8 +1,12 @@
-import { DEFAULT_STATUS_INTERVAL_MS, MAX_STATUS_INTERVAL_MS, MIN_STATUS_INTERVAL_MS, STATUS_BUDGET_BYTES_PER_SECOND, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES } from './status-constants.js'
+import {
+  DEFAULT_STATUS_INTERVAL_MS, MAX_STATUS_FLUSH_DELAY_MS, MAX_STATUS_INTERVAL_MS, MIN_STATUS_INTERVAL_MS, STATUS_BUDGET_BYTES_PER_SECOND, STATUS_FANOUT, STATUS_FLUSH_WINDOWS_PER_PERIOD,
+  STATUS_REFRESH_WIRE_BYTES,
+} from './status-constants.js'
 
 /**
- * The gossip's two pure rules, shared with scripts/simulate-gossip.ts so the simulator measures
- * what the daemon does: how long a heartbeat period is, and which neighbours hear a status.
+ * The gossip's pure rules, shared with scripts/simulate-gossip.ts so the simulator measures
+ * what the daemon does: how long a heartbeat period is, how long a status waits for its batch,
+ * and which neighbours hear a status.
  */
 
 /** Each step of the adaptive period is a quarter longer than the last (see statusIntervalMs). */
@@ -19,6 +23,11 @@ export function statusIntervalMs (knownNodes: number, configuredMs = DEFAULT_STA
   let interval = Math.max(MIN_STATUS_INTERVAL_MS, configuredMs)
   while (interval < neededMs && interval * INTERVAL_STEP <= MAX_STATUS_INTERVAL_MS) interval *= INTERVAL_STEP
   return Math.round(interval)
+}
+
+/** How long a status waits in the outbox for others to share its batch (notices and refutations wait less). */
+export function statusFlushDelayMs (intervalMs: number): number {
+  return Math.min(MAX_STATUS_FLUSH_DELAY_MS, intervalMs / STATUS_FLUSH_WINDOWS_PER_PERIOD)
 }
 
 /**
