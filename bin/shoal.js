@@ -1,15 +1,20 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --heap-growing-percent=100
 // The flag: V8's young generation may otherwise grow to 2 x 16 MiB while chunks stream
 // through, ~30 MB of a receiving edge's peak RSS; at 1 MiB the same transfer peaked ~30 MB
 // lower for the same CPU per byte (scripts/bench-transfer.ts, docs/architecture.md "RSS").
+// --heap-growing-percent: with 1 MiB semi-spaces whatever lives half a second is promoted, and
+// V8 let the old generation grow only ~10% past its live ~18.5 MB before the next full
+// mark-compact: an edge on the 8-host fleet bed ran one every ~1.3 s (19-21 a pull, each
+// freeing ~1 MB). With room to grow 100% it runs 8-9; the edges' CPU fell 7-9% per byte
+// moved with the same peak RSS (docs/architecture.md, "The fleet bed").
 // The variable: glibc's malloc raises its mmap threshold each time a large block is freed, so
 // after start-up's first big temporary buffers every block up to 32 MiB (receive buffers, file
 // reads) came from the heap and its free holes stayed resident; a fixed 128 KiB threshold (the
 // default's start) gives large blocks back when freed: edge daemon idle 82 -> 74 MB, peak under
 // a 256 MiB pull ~8 MB lower, the same CPU (scripts/bench-edge-rss.sh, docs/architecture.md).
 // `env -S` splits the line (GNU coreutils 8.30+; busybox's env cannot: there run
-// `MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 bin/shoal.js`). `node bin/shoal.js`
-// runs without either.
+// `MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --heap-growing-percent=100 bin/shoal.js`).
+// `node bin/shoal.js` runs without them.
 // Runs the built daemon and CLI in dist/ (`npm run build`, which `npm ci` runs as its
 // `prepare` step: src/ type-checked, then bundled). It starts ~0.5 s sooner and holds ~85 MB
 // less than the TypeScript sources through tsx; SHOAL_FROM_SOURCE=1 runs src/ through tsx.

@@ -15,6 +15,7 @@ describe('bin/shoal.js as an executable', () => {
 
   it('runs the daemon with its first line\'s node flags and environment', async () => {
     expect(shebangNodeFlags()).toContain('--max-semi-space-size=1')
+    expect(shebangNodeFlags()).toContain('--heap-growing-percent=100')
     expect(shebangEnv()).toEqual({ MALLOC_MMAP_THRESHOLD_: '131072' })
     const env: NodeJS.ProcessEnv = { ...process.env }
     for (const name of Object.keys(shebangEnv())) delete env[name]
