@@ -11,6 +11,7 @@ import {
   CONNECTION_PING_INTERVAL_MS, CONNECTION_PING_MAX_TIMEOUT_MS, CONNECTION_PING_MIN_TIMEOUT_MS, DHT_PROTOCOL, DIAL_TIMEOUT_MS, INBOUND_UPGRADE_TIMEOUT_MS, MAX_NEIGHBOURS, MAX_PENDING_UPGRADES,
   ENCRYPTERS, MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
+import { skipKnownProtocolMerges } from './known-protocols.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
 import { aesPreSharedKey } from './psk-protector.js'
 import { withoutConnectedPeers } from './quiet-discovery.js'
@@ -70,7 +71,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
   // Answers about neighbours already connected are dropped before libp2p merges them (quiet-discovery.ts).
   if (init.mdns) peerDiscovery.push(withoutConnectedPeers(mdns({ serviceTag: init.mdnsServiceTag ?? MDNS_SERVICE_TAG, interval: init.mdnsIntervalMs ?? MDNS_QUERY_INTERVAL_MS })))
   if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
-  return await createLibp2p({
+  const node = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: { listen: init.listen, announce: init.announce },
@@ -119,4 +120,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
       }),
     },
   })
+  // A stream's protocol is written into the peer store on both ends only when it is new (known-protocols.ts).
+  skipKnownProtocolMerges(node)
+  return node
 }
