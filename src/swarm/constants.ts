@@ -319,7 +319,10 @@ export const YAMUX_WINDOW_BYTES = 16 * 1024 * 1024
  * chunk request cancelled or moved (end game, a move to a faster holder) still crosses the
  * wire whole: on the CI fleet bed at load its edges received 1.10-1.13x the bundle (two of two
  * full runs failed the 1.1x bound) where noise gave 1.03-1.06x under the same load
- * (docs/architecture.md). No duplicate bytes weighs more than the cipher's CPU.
+ * (docs/architecture.md). No duplicate bytes weighs more than the cipher's CPU. Measured
+ * again with paced uploads and the fixed 128 KiB mmap threshold (bin/shoal.js's first line):
+ * TLS now costs a seed ~2.3x noise's CPU per byte, as node's TLSWrap copies each 1 MiB write's
+ * records into a fresh buffer, and every buffer that size is an mmap and page faults there.
  */
 export const ENCRYPTERS: ReadonlyArray<'tls' | 'noise'> = ['noise', 'tls']
 /**
