@@ -5,8 +5,8 @@
 // --heap-growing-percent: with 1 MiB semi-spaces whatever lives half a second is promoted, and
 // V8 let the old generation grow only ~10% past its live ~18.5 MB before the next full
 // mark-compact: an edge on the 8-host fleet bed ran one every ~1.3 s (19-21 a pull, each
-// freeing ~1 MB). With room to grow 100% it runs 8-9; the edges' CPU fell 7-9% per byte
-// moved with the same peak RSS (docs/architecture.md, "The fleet bed").
+// freeing ~1 MB). With room to grow 100% it runs 8-9; the edges' CPU fell 6-12% per byte
+// moved in four A/B runs, peak RSS 1-8% higher (docs/architecture.md, "The fleet bed").
 // The variable: glibc's malloc raises its mmap threshold each time a large block is freed, so
 // after start-up's first big temporary buffers every block up to 32 MiB (receive buffers, file
 // reads) came from the heap and its free holes stayed resident; a fixed 128 KiB threshold (the
