@@ -43,7 +43,10 @@ export async function main (argv: string[]): Promise<number> {
       const seed = options.base.seed + run
       process.stderr.write(`simulating ${nodes} nodes, seed ${seed}…`)
       const result = simulate({ ...options.base, seed, nodes })
-      process.stderr.write(` ${(result.wallMs / 1000).toFixed(1)} s (${result.events.toLocaleString('en-US')} events)\n`)
+      const reasons = Object.entries(result.gatewayExtraCopies.reasons).map(([why, n]) => `${why} ${n}`).join(', ')
+      process.stderr.write(` ${(result.wallMs / 1000).toFixed(1)} s (${result.events.toLocaleString('en-US')} events); ` +
+        `${result.lastOverLowerBound}x, gateway ${result.gatewayUploadOverBundle} copies, seeded at ${result.gatewaySeededS} s` +
+        (reasons === '' ? '' : `, extra copies: ${reasons}`) + '\n')
       results.push(result)
       if (result.timeline !== undefined) process.stdout.write(timelineTable(result) + '\n\n')
     }

@@ -39,6 +39,9 @@ What-ifs (the defaults are what the daemon does):
   --deferral-budget N    DEFERRED answers the gateway gives one asker, all chunks, decayed with
                          a 30 s half-life as the asker's peer score decays them ('none': no
                          budget; default: the daemon's, GATEWAY_SEEDING_POLICY)
+  --second-copy-wait MS  a second copy of a chunk waits at the gateway while another asker has a
+                         never-sent chunk queued, for at most MS after it was asked (default:
+                         the daemon's, GATEWAY_SEEDING_POLICY)
   --scheduler JSON       SchedulerInit overrides for every edge, e.g. '{"gatewayDeferMs":3000}'
   --help
 `
@@ -85,6 +88,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         'keep-deferring': { type: 'boolean', default: false },
         'serve-advertised': { type: 'boolean', default: false },
         'deferral-budget': { type: 'string' },
+        'second-copy-wait': { type: 'string' },
         scheduler: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -114,6 +118,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
   const gatewayNeighbours = values['gateway-neighbours']
   const deferrals = values.deferrals
   const budget = values['deferral-budget']
+  const secondCopyWait = values['second-copy-wait']
   if (values['keep-deferring'] && values['serve-advertised']) throw new UsageError('--keep-deferring and --serve-advertised contradict each other')
   return {
     kind: 'run',
@@ -136,6 +141,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         gatewayDeferralsPerAsker: deferrals === undefined ? undefined : quantity('deferrals', () => integer(deferrals, 0)),
         gatewayServesAdvertised: values['keep-deferring'] ? false : values['serve-advertised'] ? true : undefined,
         gatewayDeferralBudget: budget === undefined ? undefined : budget === 'none' ? Infinity : quantity('deferral-budget', () => integer(budget, 0)),
+        gatewaySecondCopyWaitMs: secondCopyWait === undefined ? undefined : quantity('second-copy-wait', () => parseDurationMs(secondCopyWait)),
         scheduler,
       },
     },

@@ -35,7 +35,7 @@
 // - Left out: manifest fetch, connection set-up and hello round trips (every edge knows the
 //   bundle and its neighbours at time 0), DHT lookups, disk and CPU limits, loss, churn,
 //   byzantine peers, download/upload caps, priority objects.
-import { GATEWAY_SEEDING_POLICY, GatewaySeeding, Scheduler, type SchedulerInit } from '../../src/swarm/index.js'
+import { GATEWAY_SEEDING_POLICY, GatewaySeeding, Scheduler, type ExtraCopyReason, type SchedulerInit } from '../../src/swarm/index.js'
 import { EventQueue } from './event-queue.js'
 import { deriveSeed, seededRandom } from './random.js'
 import { buildTopology } from './topology.js'
@@ -84,6 +84,8 @@ export interface SimConfig {
   gatewayServesAdvertised?: boolean
   /** GATEWAY_SEEDING_POLICY.deferralBudgetPerAsker: DEFERRED answers per asker, all chunks, decayed (Infinity: none). */
   gatewayDeferralBudget?: number
+  /** GATEWAY_SEEDING_POLICY.secondCopyWaitMs: a second copy waits while first copies are queued for others, at most this long. */
+  gatewaySecondCopyWaitMs?: number
   /**
    * How a node's chunk server picks the next chunk to send:
    * - 'daemon' (default), as src/swarm/chunk-protocol.ts does today: the askers' streams take
@@ -178,6 +180,8 @@ export interface SimResult {
     sameAsker: number
     /** At the request, none of the asker's edge neighbours held the chunk. */
     noEdgeNeighbourHeldIt: number
+    /** The same copies by the reason the daemon's GatewaySeeding gives (extraCopies: what the bed reports). */
+    reasons: Partial<Record<ExtraCopyReason, number>>
   }
   events: number
   simulatedS: number
@@ -205,6 +209,8 @@ interface SimEvent {
 interface QueuedRequest {
   from: number
   chunk: number
+  /** When it was queued (a second copy waits behind first copies for at most the policy's time). */
+  queuedAt: number
   /** Edge neighbours of the asker holding the chunk when the request arrived (diagnostics). */
   edgeHolders: number
 }
@@ -253,6 +259,7 @@ export function simulate (config: SimConfig): SimResult {
     maxDeferralsPerAsker: config.gatewayDeferralsPerAsker ?? GATEWAY_SEEDING_POLICY.maxDeferralsPerAsker,
     servesAdvertised: config.gatewayServesAdvertised ?? GATEWAY_SEEDING_POLICY.servesAdvertised,
     deferralBudgetPerAsker: config.gatewayDeferralBudget ?? GATEWAY_SEEDING_POLICY.deferralBudgetPerAsker,
+    secondCopyWaitMs: config.gatewaySecondCopyWaitMs ?? GATEWAY_SEEDING_POLICY.secondCopyWaitMs,
   }
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
   const edgeRarest = serveOrder === 'stream-rarest' || serveOrder === 'node-rarest'
@@ -467,14 +474,27 @@ export function simulate (config: SimConfig): SimResult {
         }
       }
     } else {
-      for (let k = 0; k < rr.length; k++) {
-        const turn = (sender.nextAsker + k) % rr.length
-        const id = rr[turn] as number
-        if ((nodes[id] as SimNode).downBusy) continue
-        asker = id
-        pick = pickInSession(sender, sender.sessions.get(id) as QueuedRequest[])
-        sender.nextAsker = turn + 1
-        break
+      // A gateway's streams whose next chunk is a second copy wait their turn while another
+      // stream has a first copy to send (GatewaySeeding.secondCopyWaitMs); when none has,
+      // every stream takes its turn.
+      const waits = sender.gateway && seedingPolicy.secondCopyWaitMs > 0
+      for (let pass = waits ? 0 : 1; pass < 2 && asker < 0; pass++) {
+        for (let k = 0; k < rr.length; k++) {
+          const turn = (sender.nextAsker + k) % rr.length
+          const id = rr[turn] as number
+          if ((nodes[id] as SimNode).downBusy) continue
+          const session = sender.sessions.get(id) as QueuedRequest[]
+          const at = pickInSession(sender, session)
+          if (pass === 0) {
+            const request = session[at] as QueuedRequest
+            const object = objectNames[chunkObject[request.chunk] as number] as string
+            if (seeding.secondCopyWaitMs(object, chunkIndex[request.chunk] as number, request.queuedAt) > 0) continue
+          }
+          asker = id
+          pick = at
+          sender.nextAsker = turn + 1
+          break
+        }
       }
     }
     if (asker < 0) {
@@ -618,7 +638,7 @@ export function simulate (config: SimConfig): SimResult {
           deferralsOf[asker.id] = (deferralsOf[asker.id] as number) + 1
           at(now + delay, Kind.Reply, asker.id, node.id, event.chunk, Status.Deferred)
         } else {
-          enqueue(node, { from: asker.id, chunk: event.chunk, edgeHolders: node.gateway ? edgeNeighboursHolding(asker, event.chunk) : 0 })
+          enqueue(node, { from: asker.id, chunk: event.chunk, queuedAt: now, edgeHolders: node.gateway ? edgeNeighboursHolding(asker, event.chunk) : 0 })
           tryStart(node)
         }
         break
@@ -773,7 +793,7 @@ export function simulate (config: SimConfig): SimResult {
     edgeDownlinkBusyMedian: round(median(downlinkBusy), 3),
     gatewaySeededS: round(gatewaySeededAt / 1000, 3),
     gatewayBusyWhileSeeding: round(gatewayBusyWhileSeeding * msPerByte / gatewaySeededAt, 3),
-    gatewayExtraCopies: { ...stats.extra },
+    gatewayExtraCopies: { ...stats.extra, reasons: seeding.extraCopies() },
     events,
     simulatedS: round(now / 1000, 3),
     wallMs: Math.round(performance.now() - started),

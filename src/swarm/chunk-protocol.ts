@@ -8,7 +8,7 @@ import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
-import { GatewaySeeding, type ExtraCopyReason } from './gateway-seeding.js'
+import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type SeedingPolicy } from './gateway-seeding.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import { ReaderBudget, type StreamGauge } from './reader-budget.js'
 import type { HaveList, PeerKey } from './have-list.js'
@@ -16,7 +16,7 @@ import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
 import { UploadPace } from './upload-pace.js'
-import { wakeOrTimeout, Wakers } from '../wait/index.js'
+import { wakeOrTimeout, Wakers, type Subscribe } from '../wait/index.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 /**
@@ -48,6 +48,8 @@ export interface ChunkServerComponents {
 export interface ChunkServerInit {
   /** A gateway serves first the chunks its other neighbours lack (DESIGN.md: each chunk leaves it about once). */
   gateway: boolean
+  /** Over GATEWAY_SEEDING_POLICY, for a gateway. */
+  seeding?: Partial<SeedingPolicy>
   onUploaded: (peer: PeerKey, bytes: number) => void
   /** The asker broke the protocol or would not read what it asked for: the swarm charges it. */
   onOffence?: (peer: PeerKey, kind: 'violation' | 'slow-reader', detail: string) => void
@@ -77,6 +79,8 @@ export class ChunkServer {
   private readonly sentCount = new Map<PeerKey, { chunks: number, firstAt: number }>()
   /** Takers waiting for the others' queues to empty. */
   private readonly takersWaiting = new Wakers()
+  /** A gateway's second copies waiting for the first copies queued for other askers to go. */
+  private readonly secondCopiesWaiting = new Wakers()
   /** What each asker has not read of what we sent it (a stranger gets a small budget). */
   readonly budget: ReaderBudget
 
@@ -87,7 +91,7 @@ export class ChunkServer {
       ? new GatewaySeeding({
         advertises: (peer, object) => haveList.holding(peer, object) !== undefined,
         holderCount: (object, index, except) => haveList.holderCount(object, index, except),
-      })
+      }, { ...GATEWAY_SEEDING_POLICY, ...init.seeding })
       : undefined
   }
 
@@ -117,9 +121,34 @@ export class ChunkServer {
     }
   }
 
-  /** A session's queue emptied or it closed: waiting takers look again. */
+  /** A session's queue emptied or shrank, or it closed: waiting takers and second copies look again. */
   queuesChanged (): void {
     this.takersWaiting.wakeAll()
+    this.secondCopiesWaiting.wakeAll()
+  }
+
+  /**
+   * How long a gateway holds back this request, a copy of a chunk it sent before, while an
+   * asker that passes chunks on has a chunk never sent queued (gateway-seeding.ts
+   * secondCopyWaitMs); 0 to send it now. Takers' queues do not count: a leech asking for
+   * everything must not hold honest askers back.
+   */
+  secondCopyWaitMs (session: ServeSession, request: QueuedRequest): number {
+    const wait = this.seeding?.secondCopyWaitMs(request.object, request.index, request.at) ?? 0
+    if (wait === 0) return 0
+    for (const other of this.sessions) {
+      if (other !== session && other.hasFirstCopyQueued() && !this.isTaker(other.peer)) return wait
+    }
+    return 0
+  }
+
+  /** Resolves when a session's queue changed, `also` wakes, after `timeoutMs`, or on abort. */
+  async waitForFirstCopies (timeoutMs: number, also: Subscribe, signal: AbortSignal): Promise<void> {
+    const either: Subscribe = (wake) => {
+      const off = [this.secondCopiesWaiting.subscribe(wake), also(wake)]
+      return () => { for (const unsubscribe of off) unsubscribe() }
+    }
+    if (await wakeOrTimeout(either, { timeoutMs, signal }) === 'aborted') signal.throwIfAborted()
   }
 
   handleStream (stream: Stream, connection: Connection): void {
@@ -202,7 +231,8 @@ export class ChunkServer {
   }
 }
 
-interface QueuedRequest { object: string, index: number, key: string }
+/** `at`: when it was asked (a gateway holds a second copy back for a while at most). */
+interface QueuedRequest { object: string, index: number, key: string, at: number }
 type ReadResult = { bytes: Uint8Array, error?: undefined } | { error: Error }
 /** A request picked and being read; `cancelled` until its first byte goes to the muxer. */
 interface PendingRead { request: QueuedRequest, result: Promise<ReadResult>, cancelled: boolean }
@@ -272,6 +302,11 @@ class ServeSession {
     return this.queue.length
   }
 
+  /** A chunk the gateway never sent is queued here (gateway seeding: first copies go first). */
+  hasFirstCopyQueued (): boolean {
+    return this.queue.some(r => this.server.copiesSent(r.object, r.index) === 0)
+  }
+
   private onRequest (frame: Uint8Array): void {
     clearTimeout(this.firstRequest)
     const request = ChunkRequest.decode(frame)
@@ -290,6 +325,7 @@ class ServeSession {
       if (at < 0) return
       this.queue.splice(at, 1)
       this.queued.delete(key)
+      this.server.queuesChanged()
       this.reply(object, request.index, ChunkResponse.Status.CANCELLED)
       return
     }
@@ -313,8 +349,10 @@ class ServeSession {
       this.reply(object, request.index, ChunkResponse.Status.DEFERRED)
       return
     }
-    this.queue.push({ object, index: request.index, key })
+    this.queue.push({ object, index: request.index, key, at: Date.now() })
     this.queued.add(key)
+    // A session holding a second copy back looks again: this may be a first copy of its own.
+    if (this.server.init.gateway) this.server.queuesChanged()
     this.serve()
   }
 
@@ -373,7 +411,17 @@ class ServeSession {
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
           if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
-          const next = this.pick()
+          const at = this.nextAt()
+          // A copy of a chunk sent before waits while first copies are queued for others.
+          const waitMs = this.server.secondCopyWaitMs(this, this.queue[at] as QueuedRequest)
+          if (waitMs > 0) {
+            // What is read goes out first, and answers (a cancel's, a deferral's) do not wait.
+            if (reading.length > 0 || this.replies.length > 0) break
+            await this.server.waitForFirstCopies(waitMs, this.changed.subscribe, signal)
+            if (this.replies.length > 0) break
+            continue
+          }
+          const next = this.take(at)
           if (next === undefined) break
           // Checked again now: while this request waited in the queue, the gateway may have
           // sent the chunk to another neighbour (two askers queued for one unsent chunk).
@@ -409,7 +457,7 @@ class ServeSession {
    * sent: the copy it already sent will reach this asker from an edge (whose have-list makes
    * the asker cancel here), so the gateway's uplink carries what the swarm lacks.
    */
-  private pick (): QueuedRequest | undefined {
+  private nextAt (): number {
     let at = 0
     if (this.server.init.gateway && this.queue.length > 1) {
       const { haveList } = this.server.components
@@ -424,9 +472,14 @@ class ServeSession {
         }
       }
     }
+    return at
+  }
+
+  private take (at: number): QueuedRequest | undefined {
     const [request] = this.queue.splice(at, 1)
     if (request !== undefined) this.queued.delete(request.key)
-    if (this.queue.length === 0) this.server.queuesChanged()
+    // A gateway's second copies wait on other queues' first copies: every pick may free them.
+    if (this.queue.length === 0 || this.server.init.gateway) this.server.queuesChanged()
     return request
   }
 

@@ -47,6 +47,11 @@ export interface SeedingPolicy {
    */
   deferralBudgetPerAsker: number
   deferralHalfLifeMs: number
+  /**
+   * A chunk already sent once waits while another asker's stream has a chunk never sent
+   * queued, for at most this long after it was asked (0: streams take turns whatever they send).
+   */
+  secondCopyWaitMs: number
 }
 
 /**
@@ -65,6 +70,7 @@ export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
   servesAdvertised: true,
   deferralBudgetPerAsker: Infinity,
   deferralHalfLifeMs: 30_000,
+  secondCopyWaitMs: 5_000,
 }
 
 /**
@@ -154,6 +160,18 @@ export class GatewaySeeding {
     if (times >= this.policy.maxDeferralsPerAsker) return 'deferrals-spent'
     if (this.policy.servesAdvertised && this.view.holderCount(object, index, peer) > 0) return 'advertised'
     return 'other'
+  }
+
+  /**
+   * How much longer a request for this chunk, asked at `askedAt`, waits while another asker
+   * has a chunk never sent queued (0: it goes now). The gateway's uplink is the swarm's only
+   * source of chunks nobody else holds: a second copy sent mid-seeding delays every edge by a
+   * chunk time, and while it waits the asker often finds the chunk at an edge and cancels.
+   */
+  secondCopyWaitMs (object: string, index: number, askedAt: number): number {
+    const wait = this.policy.secondCopyWaitMs
+    if (wait <= 0 || this.copiesSent(object, index) === 0) return 0
+    return Math.max(0, askedAt + wait - this.now())
   }
 
   /**

@@ -1,4 +1,5 @@
 /** What a swarm is built from and the shapes its API speaks; no behaviour lives here. */
+import type { SeedingPolicy } from './gateway-seeding.js'
 import type { SchedulerInit } from './scheduler.js'
 import type { PullProgress } from './swarm-events.js'
 import type { Store } from '../store/index.js'
@@ -76,6 +77,8 @@ export interface SwarmInit {
    */
   maxNewIdentitiesPerIp?: number
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
+  /** A gateway's seeding policy over GATEWAY_SEEDING_POLICY (tests stretch its times). */
+  seeding?: Partial<SeedingPolicy>
 }
 
 export interface PullOptions {

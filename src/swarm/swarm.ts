@@ -171,6 +171,7 @@ export class Swarm extends SwarmEventEmitter {
       uploadLimiter: this.uploadLimiter,
     }, {
       gateway: init.gateway ?? false,
+      seeding: init.seeding,
       onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
     })

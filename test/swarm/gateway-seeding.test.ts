@@ -147,5 +147,21 @@ describe('gateway seeding policy', () => {
     }
     expect(deferred).toBeGreaterThan(24)
   })
-})
 
+  it('holds a copy of a chunk it sent before for secondCopyWaitMs after it was asked, a first copy never', () => {
+    const { seeding, clock } = gateway({ secondCopyWaitMs: 5_000 })
+    const askedAt = clock.now
+    expect(seeding.secondCopyWaitMs('obj', 0, askedAt)).toBe(0)
+    seeding.recordSent('a', 'obj', 0)
+    expect(seeding.secondCopyWaitMs('obj', 0, askedAt)).toBe(5_000)
+    expect(seeding.secondCopyWaitMs('obj', 1, askedAt)).toBe(0)
+    clock.now += 4_000
+    expect(seeding.secondCopyWaitMs('obj', 0, askedAt)).toBe(1_000)
+    clock.now += 1_000
+    expect(seeding.secondCopyWaitMs('obj', 0, askedAt)).toBe(0)
+    // Off: streams take turns whatever they send.
+    const off = gateway({ secondCopyWaitMs: 0 })
+    off.seeding.recordSent('a', 'obj', 0)
+    expect(off.seeding.secondCopyWaitMs('obj', 0, off.clock.now)).toBe(0)
+  })
+})
