@@ -19,7 +19,9 @@
 //   order; a gateway takes the request whose chunk the fewest of its other neighbours hold
 //   or were sent (ServeSession.pick). A gateway defers a request for a chunk it sent another
 //   neighbour within the policy's window (GatewaySeeding.shouldDefer, decided when the
-//   request arrives and again when it comes up to be sent). A cancel removes a request still queued (CANCELLED
+//   request arrives and again when it comes up to be sent), and passes over a stream whose next
+//   chunk it sent before while another stream has a never-sent one, until that request has
+//   waited the policy's secondCopyWaitMs. A cancel removes a request still queued (CANCELLED
 //   reply); a chunk already on the wire arrives anyway and counts as a duplicate. The
 //   receiver learns a transfer started one latency after it did (Scheduler.responseStarted,
 //   as the daemon's chunk client reports a response's first bytes).
