@@ -6,6 +6,7 @@ import {
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
+import { ChunkReads, type ReadChunk } from './chunk-reads.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type SeedingPolicy } from './gateway-seeding.js'
@@ -38,7 +39,7 @@ const chunkKey = (object: string, index: number): string => `${object}:${index}`
 // ---- serving ------------------------------------------------------------------------------
 
 export interface ChunkServerComponents {
-  store: { readChunk: (hash: string, index: number, options: { signal?: AbortSignal }) => Promise<Uint8Array> }
+  store: { readChunk: ReadChunk }
   local: LocalBundles
   haveList: HaveList
   uploadSlots: Semaphore
@@ -57,6 +58,8 @@ export interface ChunkServerInit {
   strangerUnreadBytes?: number
 }
 
+/** Read buffers kept between chunk reads; reads beyond this many at once get a buffer of their own. */
+const SPARE_READ_BUFFERS = 4
 /** Chunks sent on a connection remembered for the resend window; beyond this the memory starts over. */
 const MAX_REMEMBERED_UPLOADS = 65_536
 /** A chunk sent to a peer is not sent to the same peer again within this time. */
@@ -83,8 +86,11 @@ export class ChunkServer {
   private readonly secondCopiesWaiting = new Wakers()
   /** What each asker has not read of what we sent it (a stranger gets a small budget). */
   readonly budget: ReaderBudget
+  /** Chunk reads for sending, through a few reused buffers (chunk-reads.ts). */
+  readonly reads: ChunkReads
 
   constructor (readonly components: ChunkServerComponents, readonly init: ChunkServerInit) {
+    this.reads = new ChunkReads(async (hash, index, options) => await components.store.readChunk(hash, index, options), SPARE_READ_BUFFERS)
     const { haveList } = components
     this.budget = new ReaderBudget({ strangerBytes: init.strangerUnreadBytes ?? STRANGER_UNREAD_BYTES, pollMs: READER_BUDGET_POLL_MS, maxPeers: MAX_REMEMBERED_UPLOADS })
     this.seeding = init.gateway
@@ -233,7 +239,7 @@ export class ChunkServer {
 
 /** `at`: when it was asked (a gateway holds a second copy back for a while at most). */
 interface QueuedRequest { object: string, index: number, key: string, at: number }
-type ReadResult = { bytes: Uint8Array, error?: undefined } | { error: Error }
+type ReadResult = { pieces: Uint8Array[], length: number, error?: undefined } | { error: Error }
 /** A request picked and being read; `cancelled` until its first byte goes to the muxer. */
 interface PendingRead { request: QueuedRequest, result: Promise<ReadResult>, cancelled: boolean }
 
@@ -484,11 +490,11 @@ class ServeSession {
   }
 
   private async startRead (request: QueuedRequest, signal: AbortSignal): Promise<PendingRead> {
-    const { store, uploadSlots } = this.server.components
+    const { uploadSlots } = this.server.components
     await uploadSlots.acquire({ signal })
     // Settled either way, so a read nobody awaits (the stream died) is never an unhandled rejection.
-    const result = store.readChunk(request.object, request.index, { signal }).then(
-      (bytes): ReadResult => ({ bytes }),
+    const result = this.server.reads.pieces(request.object, request.index, signal).then(
+      (pieces): ReadResult => ({ pieces, length: pieces.reduce((sum, piece) => sum + piece.byteLength, 0) }),
       (err: unknown): ReadResult => ({ error: err instanceof Error ? err : new Error(String(err)) }),
     )
     return { request, result, cancelled: false }
@@ -560,20 +566,20 @@ class ServeSession {
         await this.sendWithin(status(ChunkResponse.Status.NOT_PRESENT), signal)
         return
       }
-      const bytes = read.bytes
-      await uploadLimiter?.take(bytes.byteLength, { signal })
+      const { pieces, length } = read
+      await uploadLimiter?.take(length, { signal })
       if (pending.cancelled) {
         // Cancelled while it waited for the upload cap: nothing of it was sent.
-        uploadLimiter?.giveBack(bytes.byteLength)
+        uploadLimiter?.giveBack(length)
         await this.sendWithin(status(ChunkResponse.Status.CANCELLED), signal)
         return
       }
       // From here the chunk is on its way: a CANCEL now finds nothing to stop.
       this.picked.delete(request.key)
       this.server.recordSent(request.key, this.peer, this.connectionId, request.object, request.index)
-      // The header fields, then field 4 written by hand, so the chunk bytes are never copied.
-      await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(bytes.byteLength), bytes], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
-      this.server.init.onUploaded(this.peer, bytes.byteLength)
+      // The header fields, then field 4 written by hand, so the chunk's pieces are not copied again.
+      await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(length), ...pieces], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
+      this.server.init.onUploaded(this.peer, length)
     } finally {
       this.picked.delete(request.key)
       this.gauge.release(MAX_CHUNK_RESPONSE_BYTES)

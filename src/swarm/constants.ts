@@ -250,6 +250,12 @@ export const UPLOAD_PACE_MAX_WAIT_MS = 25
  * updates) per chunk there; where the mark holds two chunks or more, a chunk goes whole.
  */
 export const CHUNK_PIECE_BYTES = 256 * 1024
+/**
+ * A chunk read to be sent is copied into pieces this large (chunk-reads.ts): below the 128 KiB
+ * mmap threshold bin/shoal.js gives the daemon, so malloc serves them from memory it holds
+ * instead of mapping and faulting in fresh pages for every chunk. Noise's messages are 64 KiB.
+ */
+export const SEND_PIECE_BYTES = 64 * 1024
 /** Chunk reads in progress for all uploads together: bounds the memory uploads hold. */
 export const MAX_CONCURRENT_UPLOADS = 16
 /**

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest'
+import { ChunkReads, copyInPieces } from '../../src/swarm/chunk-reads.js'
+
+const MIB = 1024 * 1024
+
+/** A chunk of `length` bytes whose every byte says which chunk it is. */
+function chunkBytes (index: number, length = MIB): Buffer {
+  return Buffer.alloc(length, index + 1)
+}
+
+describe('chunk reads for sending', () => {
+  it('cuts a chunk into copies of at most the piece size, in order', () => {
+    const bytes = Buffer.from(Array.from({ length: 200 }, (_, i) => i))
+    const pieces = copyInPieces(bytes, 64)
+    expect(pieces.map(p => p.byteLength)).toEqual([64, 64, 64, 8])
+    expect(Buffer.concat(pieces)).toEqual(bytes)
+    bytes.fill(0)
+    expect(pieces[0]?.[5]).toBe(5)
+  })
+
+  it('reads through a reused buffer, yet pieces handed out keep their bytes when the buffer is read into again', async () => {
+    const intos: Uint8Array[] = []
+    const reads = new ChunkReads(async (_hash, index, { into }) => {
+      if (into === undefined) throw new Error('no buffer given')
+      intos.push(into)
+      const bytes = chunkBytes(index, index === 2 ? 1000 : MIB)
+      into.set(bytes)
+      // As the store returns it: a Buffer over the memory it was given.
+      return Buffer.from(into.buffer, into.byteOffset, bytes.byteLength)
+    }, 1)
+    const signal = new AbortController().signal
+    const first = await reads.pieces('object', 0, signal)
+    const second = await reads.pieces('object', 1, signal)
+    const short = await reads.pieces('object', 2, signal)
+    // One buffer for all three reads: no fresh chunk-sized memory per read.
+    expect(intos[0]?.buffer).toBe(intos[1]?.buffer)
+    expect(intos[1]?.buffer).toBe(intos[2]?.buffer)
+    expect(Buffer.concat(first).equals(chunkBytes(0))).toBe(true)
+    expect(Buffer.concat(second).equals(chunkBytes(1))).toBe(true)
+    expect(Buffer.concat(short).equals(chunkBytes(2, 1000))).toBe(true)
+    expect(Math.max(...first.map(p => p.byteLength))).toBeLessThanOrEqual(64 * 1024)
+  })
+
+  it('gives the buffer back when a read fails', async () => {
+    const intos: Uint8Array[] = []
+    let fail = true
+    const reads = new ChunkReads(async (_hash, _index, { into }) => {
+      if (into === undefined) throw new Error('no buffer given')
+      intos.push(into)
+      if (fail) throw Object.assign(new Error('not here'), { code: 'CHUNK_NOT_PRESENT' })
+      return into.subarray(0, 10)
+    }, 1)
+    const signal = new AbortController().signal
+    await expect(reads.pieces('object', 0, signal)).rejects.toThrow('not here')
+    fail = false
+    await reads.pieces('object', 0, signal)
+    expect(intos[0]?.buffer).toBe(intos[1]?.buffer)
+  })
+})
