@@ -5,7 +5,7 @@ import { BUNDLE_PROTOCOL } from '../../src/swarm/index.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
 import { BundlePart, BundleResponse } from '../../src/swarm/pb/swarm-bundle.pb.js'
 import { Attacker } from './attacker.js'
-import { seed, useSwarms } from './swarm-fixture.js'
+import { nextEvent, seed, useSwarms } from './swarm-fixture.js'
 import type { Stream } from '@libp2p/interface'
 
 /**
@@ -54,7 +54,11 @@ describe('manifest search', () => {
     })
     try {
       const puller = await node({ manifestSearchTimeoutMs: SEARCH_TIMEOUT_MS })
+      // The search asks the peers connected when it starts: the puller's side of the connection
+      // can come up a moment after the dialer's, so wait for it rather than race the 300 ms.
+      const connected = nextEvent(puller.swarm, 'peer:connected', e => e.peer === holder.peerId)
       await holder.connect(puller.address)
+      await connected
       const added = new Promise<string>(resolve => { puller.store.on('bundle:added', e => { resolve(e.id) }) })
       const controller = new AbortController()
       searchStartedAt = Date.now()
