@@ -58,6 +58,9 @@ export class Store {
   private readonly events = new EventEmitter()
   /** Serialises writes of one single-chunk object (they share a staging name). */
   private readonly objectLock = new KeyedLock()
+  // A ref's record is read, compared and written back: the same record arriving from two
+  // neighbours at once must not land twice in the ref's history.
+  private readonly refLock = new KeyedLock()
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
   private readonly bundleCache = new Map<string, LoadedBundle>()
@@ -334,10 +337,13 @@ export class Store {
   async revisions (name?: string): Promise<RefRevision[]> { return await this.meta.revisions(name) }
 
   async setRef (revision: RefRevision): Promise<void> {
-    const previous = (await this.meta.getRef(revision.ref))?.bundleId
-    const batch = this.meta.batch()
-    this.meta.setRef(batch, revision)
-    await batch.write()
+    const previous = await this.refLock.run(revision.ref, async () => {
+      const held = (await this.meta.getRef(revision.ref))?.bundleId
+      const batch = this.meta.batch()
+      this.meta.setRef(batch, revision)
+      await batch.write()
+      return held
+    })
     this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, previous, local: revision.local })
   }
 
@@ -346,6 +352,10 @@ export class Store {
    * the same or a higher sequence put it: a replayed older record never rolls a tag back.
    */
   async acceptRefRecord (update: SignedRefUpdate): Promise<'accepted' | 'stale'> {
+    return await this.refLock.run(update.ref, async () => await this.applyRefRecord(update))
+  }
+
+  private async applyRefRecord (update: SignedRefUpdate): Promise<'accepted' | 'stale'> {
     const current = await this.meta.getRef(update.ref)
     if (current?.sequence !== undefined && current.sequence >= update.sequence) return 'stale'
     const batch = this.meta.batch()
