@@ -30,6 +30,9 @@ async function until<T> (what: string, probe: () => T | undefined, swarm: Swarm,
 
 describe('the status gossip', () => {
   const { node } = useSwarms()
+  /** A node publishing its own status every 300 ms: the victim of the hostile cases. */
+  const statusNode = async (): Promise<Awaited<ReturnType<typeof node>>> =>
+    await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
 
   it('lists each node with its own word, and the neighbours\' neighbours', async () => {
     const source = (site: string) => async () => { const { intervalMs: _, ...rest } = fields(site); return rest }
@@ -51,7 +54,7 @@ describe('the status gossip', () => {
   })
 
   it('refuses a status signed by another key than the node it names, and charges the sender', async () => {
-    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
+    const victim = await statusNode()
     const attacker = await Attacker.start()
     try {
       const connection = await attacker.connect(victim.address)
@@ -82,7 +85,7 @@ describe('the status gossip', () => {
   })
 
   it('takes a repeat of a held status without a charge, and still refuses the held stamp under another signature', async () => {
-    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
+    const victim = await statusNode()
     const attacker = await Attacker.start()
     try {
       const connection = await attacker.connect(victim.address)
@@ -110,7 +113,7 @@ describe('the status gossip', () => {
   })
 
   it('does not charge a neighbour whose status stream is reset, and charges one that sends what does not decode', async () => {
-    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('v'); return rest }, intervalMs: 300 } })
+    const victim = await statusNode()
     const peer = await Attacker.start()
     try {
       const connection = await peer.connect(victim.address)
