@@ -45,8 +45,8 @@ export interface FetcherInit {
   onRefused: (peer: string) => void
   /** A chunk stream failed: the peer is useless to us until its have stream is renewed. */
   onChunkStreamFailed: (peer: string, err: Error) => void
-  /** A pull made no progress for a while: look for more holders of its bundle. */
-  onStalled: (bundleId: string) => void
+  /** A pull made no progress for `stalledForMs`: look for more holders of its bundle. */
+  onStalled: (bundleId: string, stalledForMs: number) => void
   warn: (message: string, error?: Error) => void
 }
 
@@ -541,7 +541,7 @@ export class Fetcher {
     this.cancel(this.scheduler.expire(now))
     for (const offence of this.scheduler.takeOffences()) this.init.onOffence(offence.peer, offence.kind, offence.detail)
     for (const job of this.jobs) {
-      if (now - job.lastProgressAt >= STALLED_PULL_SEARCH_MS) this.init.onStalled(job.bundleId)
+      if (now - job.lastProgressAt >= STALLED_PULL_SEARCH_MS) this.init.onStalled(job.bundleId, now - job.lastProgressAt)
     }
     this.schedulePump()
   }

@@ -100,6 +100,23 @@ export class HaveList {
     return count
   }
 
+  /**
+   * Whether the neighbours `usable` accepts hold, between them, every chunk of these objects:
+   * then a pull can finish from its neighbours alone, and a DHT search would name nobody new in
+   * a fleet where every node neighbours every other (manifest-search.ts).
+   */
+  covers (objects: Iterable<{ hash: string, chunkCount: number }>, usable: (peer: PeerKey) => boolean): boolean {
+    const peers = [...this.peers].filter(([peer]) => usable(peer)).map(([, state]) => state.objects)
+    for (const { hash, chunkCount } of objects) {
+      const holdings = peers.map(objects => objects.get(hash)).filter(h => h !== undefined)
+      if (holdings.some(h => h === true)) continue
+      for (let index = 0; index < chunkCount; index++) {
+        if (!holdings.some(h => h !== true && h.has(index))) return false
+      }
+    }
+    return true
+  }
+
   /** Every peer's holding of one object, for seeding a new want in the scheduler. */
   holdersOf (object: string): Array<[PeerKey, ObjectHolding]> {
     const out: Array<[PeerKey, ObjectHolding]> = []

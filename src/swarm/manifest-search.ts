@@ -16,6 +16,17 @@ export const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
 const MANIFEST_FETCH_PARALLELISM = 3
 /** A bundle's holders are looked up in the DHT at most this often for a stalled pull. */
 const PROVIDER_SEARCH_INTERVAL_MS = 15_000
+/**
+ * A pull's first DHT search waits this long for its neighbours' have-lists (they answer its
+ * interest within a round trip and a store read), and is skipped if they cover the bundle.
+ */
+const PROVIDER_SEARCH_START_WAIT_MS = 2_000
+/**
+ * A stalled pull whose neighbours cover its bundle searches the DHT only after stalling this
+ * long: holders that advertise and do not deliver are left to the scheduler's rules and bans
+ * first, and the DHT is the way out if they never are.
+ */
+const COVERED_STALL_SEARCH_MS = 30_000
 
 export interface ManifestFinderInit {
   haveList: HaveList
@@ -32,8 +43,11 @@ export interface ManifestFinderInit {
   dial: (address: string, options: { signal: AbortSignal }) => Promise<string>
   /** A DHT lookup that also connects to the holders it finds. */
   findProviders: (bundleId: string, options: { signal?: AbortSignal }) => Promise<string[]>
+  /** Whether connected neighbours' have-lists name every chunk of the bundle (HaveList.covers). */
+  neighboursCover: (bundleId: string) => boolean
   penalize: (peer: string, kind: OffenceKind, detail: string) => void
   warn: (message: string, error?: Error) => void
+  debug: (message: string, fields: Record<string, unknown>) => void
   now?: () => number
 }
 
@@ -117,9 +131,26 @@ export class ManifestFinder {
     }
   }
 
-  /** Looks up holders of a stalled pull's bundle, unless that was done a short while ago. */
-  searchIfDue (bundleId: string, signal: AbortSignal): void {
+  /**
+   * A pull's first look for holders beyond its neighbours, once they had time to say what they
+   * hold: none when they hold every chunk between them. On the 16-host bed, where every node
+   * neighbours every other, each search reached all 15 neighbours and named nobody new.
+   */
+  searchAtStart (bundleId: string, signal: AbortSignal): void {
+    void wakeOrTimeout(undefined, { timeoutMs: PROVIDER_SEARCH_START_WAIT_MS, signal }).then(outcome => {
+      if (outcome === 'aborted') return
+      if (this.init.neighboursCover(bundleId)) this.init.debug('no DHT search at the pull\'s start: the neighbours hold every chunk', { bundleId })
+      else void this.searchProviders(bundleId, signal)
+    })
+  }
+
+  /**
+   * Looks up holders of a stalled pull's bundle, unless that was done a short while ago, or its
+   * neighbours hold every chunk and it has not stalled for long (COVERED_STALL_SEARCH_MS).
+   */
+  searchIfDue (bundleId: string, signal: AbortSignal, stalledForMs: number): void {
     if (this.now() - (this.providerSearchAt.get(bundleId) ?? 0) < PROVIDER_SEARCH_INTERVAL_MS) return
+    if (stalledForMs < COVERED_STALL_SEARCH_MS && this.init.neighboursCover(bundleId)) return
     void this.searchProviders(bundleId, signal)
   }
 

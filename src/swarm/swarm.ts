@@ -107,7 +107,7 @@ export class Swarm extends SwarmEventEmitter {
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       onRefused: (peer) => { this.refusedBy(peer) },
       onChunkStreamFailed: (peer, err) => { this.have.close(peer, err) },
-      onStalled: (bundleId) => { this.finder.searchIfDue(bundleId, this.stopController.signal) },
+      onStalled: (bundleId, stalledForMs) => { this.finder.searchIfDue(bundleId, this.stopController.signal, stalledForMs) },
       warn: (message, error) => { this.warn(message, error) },
     })
     this.finder = new ManifestFinder({
@@ -121,8 +121,10 @@ export class Swarm extends SwarmEventEmitter {
       defaultTimeoutMs: init.manifestSearchTimeoutMs ?? DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS,
       dial: async (address, options) => await this.dial(address, options),
       findProviders: async (bundleId, options) => await this.findProviders(bundleId, options),
+      neighboursCover: (bundleId) => this.neighboursCover(bundleId),
       penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       warn: (message, error) => { this.warn(message, error) },
+      debug: (message, fields) => { this.log.debug(message, fields) },
     })
     this.have = new HaveProtocol({ store: this.store, local: this.local, haveList: this.haveList }, {
       gateway: init.gateway ?? false,
@@ -364,17 +366,23 @@ export class Swarm extends SwarmEventEmitter {
       // fetcher until the pull below enlists them.
       for (const object of [...first].reverse()) this.fetcher.prioritize(object)
     }
-    await this.fetcher.fetch(bundleId, bundle, {
-      signal,
-      onProgress: options.onProgress,
-      priorityObject: options.priorityObject,
-      objects: options.objects,
-      background: options.background,
-      onStarted: () => {
-        if (announceHere) void this.announceQuietly(bundleId)
-        void this.finder.searchProviders(bundleId)
-      },
-    })
+    // Ends the wait of the pull's first DHT search when the pull is over before it.
+    const pulled = new AbortController()
+    try {
+      await this.fetcher.fetch(bundleId, bundle, {
+        signal,
+        onProgress: options.onProgress,
+        priorityObject: options.priorityObject,
+        objects: options.objects,
+        background: options.background,
+        onStarted: () => {
+          if (announceHere) void this.announceQuietly(bundleId)
+          this.finder.searchAtStart(bundleId, AbortSignal.any([signal, pulled.signal]))
+        },
+      })
+    } finally {
+      pulled.abort()
+    }
   }
 
   /**
@@ -537,6 +545,14 @@ export class Swarm extends SwarmEventEmitter {
     const found = await this.providers?.find(bundleId, { signal: anySignal(options.signal, this.stopController.signal) }) ?? []
     await Promise.all(found.map(async (peer) => { await this.connectTo(peer) }))
     return found.map(peer => peer.id.toString())
+  }
+
+  /** Whether the connected, unbanned neighbours hold every chunk of a local bundle between them. */
+  private neighboursCover (bundleId: string): boolean {
+    const objects = this.local.objectsOf(bundleId).map(hash => ({ hash, chunkCount: this.local.object(hash)?.chunkCount ?? 0 }))
+    const node = this.node
+    if (objects.length === 0 || node === undefined) return false
+    return this.haveList.covers(objects, peer => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).length > 0)
   }
 
   /** Whose ref records move tags here (the daemon logs them once at start). */

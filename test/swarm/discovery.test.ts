@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { generateSwarmKey } from '../../src/swarm/index.js'
 import { connect, nextEvent, patternBytes, seed, useSwarms } from './swarm-fixture.js'
 
@@ -66,5 +66,41 @@ describe('swarm discovery and admission', () => {
 
     expect(seeker.swarm.peers().find(p => p.id === holder.swarm.peerId)?.connected).toBe(true)
     expect(seeker.swarm.stats().perPeer[holder.swarm.peerId]?.chunksDownloaded).toBe(2)
+  })
+
+  it('looks up holders in the DHT when a pull starts with neighbours that lack some chunks', async () => {
+    const holder = await node()
+    const middle = await node()
+    const seeker = await node({ maxNeighbours: 1 })
+    const id = await seed(holder, await tempDir(), { 'f.bin': patternBytes(2 * MiB, 23) })
+    // The seeker holds the manifest already, so only the pull's own search can find the holder.
+    await seeker.store.addBundle(await holder.store.getEncodedBundle(id) as Uint8Array, { expectedId: id })
+    await connect(middle, holder)
+    await holder.swarm.announce(id)
+    await connect(seeker, middle)
+
+    await seeker.swarm.pull(id, { signal: AbortSignal.timeout(30_000) })
+
+    expect(seeker.swarm.stats().perPeer[holder.swarm.peerId]?.chunksDownloaded).toBe(2)
+  })
+
+  it('asks the DHT nothing at a pull\'s start when its neighbours hold every chunk', async () => {
+    const gateway = await node({ gateway: true })
+    const skipped: unknown[] = []
+    const logged = { debug: (msg: string, fields?: Record<string, unknown>) => { if (msg.startsWith('no DHT search')) skipped.push(fields) }, info () {}, warn () {}, error () {} }
+    // Slow enough that the start search's wait ends while the pull still runs.
+    const edge = await node({ logger: logged, maxDownloadBytesPerSecond: 256 * 1024 })
+    const id = await seed(gateway, await tempDir(), { 'f.bin': patternBytes(4 * MiB, 24) })
+    await connect(edge, gateway)
+    const lookups = vi.spyOn(edge.swarm, 'findProviders')
+    const pull = new AbortController()
+    const pulling = edge.swarm.pull(id, { signal: pull.signal }).catch(() => {})
+    try {
+      await vi.waitFor(() => { expect(skipped).toHaveLength(1) }, { timeout: 15_000, interval: 50 })
+      expect(lookups).not.toHaveBeenCalled()
+    } finally {
+      pull.abort()
+      await pulling
+    }
   })
 })
