@@ -3,8 +3,8 @@ import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } 
 import { FrameQueue, sendFrame } from './framing.js'
 
 /*
- * One batch per stream, one way: how the gossip protocols (ref and preheat records, node
- * statuses) carry what they pass on. The sender opens a stream, writes one frame and closes;
+ * One batch per stream, one way: how the gossip protocols (ref and preheat records, and node
+ * statuses to a neighbour that offers only /shoal/status/1.0.0) carry what they pass on. The sender opens a stream, writes one frame and closes;
  * the receiver reads that frame, decodes it and closes its side. Every step has a timeout, so
  * a stalled neighbour never holds a stream.
  */

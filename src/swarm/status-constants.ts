@@ -3,7 +3,10 @@
  * 5,000 nodes: docs/architecture.md, "Fleet view"; measured by scripts/simulate-gossip.ts.
  */
 
+/** One batch per stream: still read, and spoken to neighbours that offer nothing newer. */
 export const STATUS_PROTOCOL = '/shoal/status/1.0.0'
+/** The same batches as frames on one long-lived stream each way per connection (status-streams.ts). */
+export const STATUS_STREAM_PROTOCOL = '/shoal/status/2.0.0'
 
 /** Bundle IDs listed whole per status: a view names what a node holds, it is not an index of it. */
 export const MAX_STATUS_COMPLETE = 32
@@ -42,6 +45,11 @@ export const MAX_KNOWN_NODES = 10_000
 /** One stream carries one batch up to this size; a full view is sent as several. */
 export const MAX_STATUS_BATCH_BYTES = 256 * 1024
 export const MAX_STATUS_STREAMS_PER_CONNECTION = 4
+/**
+ * Batches read from one stream and not yet applied (each status an Ed25519 verify); past it the
+ * stream is paused. A whole view at 5,000 nodes is ~12 batches, and they are applied as they come.
+ */
+export const MAX_QUEUED_STATUS_BATCHES = 4
 /**
  * Statuses verified per neighbour: a burst that holds a whole view (sent on connect), then a
  * rate far above honest forwarding (each costs an Ed25519 verify; a flood is charged).

@@ -1,4 +1,5 @@
 import type { Connection, PrivateKey } from '@libp2p/interface'
+import type { StatusBatch } from './pb/swarm-status.pb.js'
 import type { StatusBook } from './status-book.js'
 import type { Bytes, NodeStatusFields } from './status-record.js'
 
@@ -56,6 +57,8 @@ export interface StatusGossipContext {
   random: () => number
   /** Peers with an open connection now. */
   neighbours: () => string[]
+  /** Sends a batch on the connection after those sent to it before (status-streams.ts). */
+  send: (connection: Connection, batch: StatusBatch) => Promise<void>
   /** The local time a record was first heard, from the age its sender reported. */
   heardAt: (ageMs: number) => number
 }

@@ -1,7 +1,6 @@
 import type { Connection } from '@libp2p/interface'
-import { sendBatch } from './batch-stream.js'
 import { StatusBatch } from './pb/swarm-status.pb.js'
-import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, STATUS_FANOUT, STATUS_PROTOCOL, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
+import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
 import type { StatusGossipContext } from './status-options.js'
 import { pickTargets, statusFlushDelayMs } from './status-pace.js'
 
@@ -191,7 +190,7 @@ export class StatusOutbox {
     batch.answersDigest = answersDigest
     for (const b of batches) {
       try {
-        await sendBatch(connection, STATUS_PROTOCOL, StatusBatch.encode(b), { signal: this.ctx.signal })
+        await this.ctx.send(connection, b)
       } catch (err) {
         // Lost with the connection; the next heartbeat (or the next connect's full view) repairs it.
         this.ctx.components.log.debug('could not send node statuses', { peer: neighbour, err })

@@ -1,24 +1,24 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { receiveBatch } from './batch-stream.js'
-import { MessageTooLargeError, ProtocolViolationError } from './errors.js'
+import { ProtocolViolationError } from './errors.js'
 import { StatusBatch, type SignedStatus, type StatusRefresh } from './pb/swarm-status.pb.js'
 import { RecordAllowance } from './record-allowance.js'
 import { StatusBook, type FleetNode, type HeldStatus } from './status-book.js'
 import {
-  ABSENCE_GRACE_INTERVALS, DEFAULT_STATUS_INTERVAL_MS, DROP_AFTER_INTERVALS, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, MAX_STATUS_CLOCK_AHEAD_MS,
-  MAX_STATUS_INTERVAL_MS, MAX_STATUS_STREAMS_PER_CONNECTION, MIN_STATUS_INTERVAL_MS, STATUS_PROTOCOL, STATUS_RECORDS_BURST, STATUS_RECORDS_PER_SECOND,
+  ABSENCE_GRACE_INTERVALS, DEFAULT_STATUS_INTERVAL_MS, DROP_AFTER_INTERVALS, MAX_KNOWN_NODES, MAX_STATUS_CLOCK_AHEAD_MS,
+  MAX_STATUS_INTERVAL_MS, MAX_STATUS_STREAMS_PER_CONNECTION, MIN_STATUS_INTERVAL_MS, STATUS_PROTOCOL, STATUS_RECORDS_BURST, STATUS_STREAM_PROTOCOL, STATUS_RECORDS_PER_SECOND,
 } from './status-constants.js'
 import type { StatusGossipComponents, StatusGossipContext, StatusGossipInit } from './status-options.js'
 import { StatusOutbox } from './status-outbox.js'
 import { statusIntervalMs } from './status-pace.js'
 import { type Bytes, decodeStatusBody, encodeStatusBody, signStatus, stampPublisherTail, verifyStatus, verifyStatusRefresh } from './status-record.js'
+import { StatusStreams } from './status-streams.js'
 import { StatusSync } from './status-sync.js'
 import { StatusWitness } from './status-witness.js'
 
 /**
- * /shoal/status/1.0.0: each node signs a small status about itself every period and the fleet
+ * /shoal/status/2.0.0 (and 1.0.0): each node signs a small status about itself every period and the fleet
  * passes it on (push gossip, STATUS_FANOUT neighbours per new status, a refresh instead of the
  * body when the neighbour holds it); `view()` is every node this one has heard of. Design and
  * cost: docs/architecture.md, "Fleet view".
@@ -37,6 +37,7 @@ export class StatusGossip {
   private readonly outbox: StatusOutbox
   private readonly sync: StatusSync
   private readonly witness: StatusWitness
+  private readonly streams = new StatusStreams()
   private heartbeatTimer: NodeJS.Timeout | undefined
   private controller = new AbortController()
   private topology: string | undefined
@@ -77,7 +78,7 @@ export class StatusGossip {
   async attach (node: Pick<Libp2p, 'handle' | 'register' | 'unregister'>): Promise<void> {
     this.controller = new AbortController()
     this.node = node
-    await node.handle(STATUS_PROTOCOL, (stream, connection) => { void this.handle(stream, connection) }, {
+    await node.handle([STATUS_STREAM_PROTOCOL, STATUS_PROTOCOL], (stream, connection) => { this.handle(stream, connection) }, {
       maxInboundStreams: MAX_STATUS_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_STATUS_STREAMS_PER_CONNECTION,
     })
     // A new neighbour gets our digest and answers with what we lack; after that only what
@@ -102,6 +103,7 @@ export class StatusGossip {
     clearTimeout(this.heartbeatTimer)
     this.heartbeatTimer = undefined
     this.outbox.stop()
+    this.streams.stop()
     this.witness.stop()
     this.sync.stop()
     if (this.topology !== undefined) this.node?.unregister(this.topology)
@@ -150,19 +152,20 @@ export class StatusGossip {
     this.heartbeatTimer.unref()
   }
 
-  /** Inbound stream: one batch, then the sender closes. */
-  readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
+  /** Inbound stream of either version: its batches are applied in order (status-streams.ts). */
+  readonly handle = (stream: Stream, connection: Connection): void => {
     const from = connection.remotePeer.toString()
-    let batch: StatusBatch
-    try {
-      batch = await receiveBatch(stream, { maxBytes: MAX_STATUS_BATCH_BYTES, decode: decodeBatch })
-    } catch (err) {
+    this.streams.receive(stream, connection, {
+      decode: decodeBatch,
+      apply: async (batch) => { await this.applyBatch(batch, from) },
       // Only what the sender got wrong is charged: a reset or a timeout is what a loaded,
       // honest node's stream does, and charging it banned whole honest fleets under load.
-      if (err instanceof ProtocolViolationError || err instanceof MessageTooLargeError) this.init.onInvalid?.(from, `status batch: ${err.message}`)
-      else this.components.log.debug('status batch not received', { from, err })
-      return
-    }
+      onInvalid: (err) => { this.init.onInvalid?.(from, `status batch: ${err.message}`) },
+      onFailed: (err) => { this.components.log.debug('status batch not received', { from, err }) },
+    })
+  }
+
+  private async applyBatch (batch: StatusBatch, from: string): Promise<void> {
     const count = batch.statuses.length + batch.refreshes.length + batch.notices.length
     let allowed = this.allowance.take(from, count)
     if (allowed < count) this.init.onInvalid?.(from, `sent ${count} statuses, more than its allowance of ${allowed}`)
@@ -281,6 +284,7 @@ export class StatusGossip {
       now: this.now,
       random: this.random,
       neighbours: () => this.neighbours(),
+      send: async (connection, batch) => { await this.streams.send(connection, StatusBatch.encode(batch), { signal: this.controller.signal }) },
       heardAt: (ageMs) => this.heardAt(ageMs),
     }
   }

@@ -1,7 +1,6 @@
 import { wakeOrTimeout } from '../wait/index.js'
-import { sendBatch } from './batch-stream.js'
 import { StatusBatch } from './pb/swarm-status.pb.js'
-import { DIGEST_ANSWER_MIN_INTERVAL_MS, MAX_KNOWN_NODES, STATUS_PROTOCOL, STATUS_SYNC_TIMEOUT_MS } from './status-constants.js'
+import { DIGEST_ANSWER_MIN_INTERVAL_MS, MAX_KNOWN_NODES, STATUS_SYNC_TIMEOUT_MS } from './status-constants.js'
 import { encodeDigest, readDigest } from './status-digest.js'
 import type { StatusGossipContext } from './status-options.js'
 import type { StatusOutbox } from './status-outbox.js'
@@ -90,7 +89,7 @@ export class StatusSync {
           return () => { this.waiters.delete(peer) }
         }, { timeoutMs: STATUS_SYNC_TIMEOUT_MS, signal: done.signal })
         try {
-          await sendBatch(connection, STATUS_PROTOCOL, StatusBatch.encode({ digest: encodeDigest(this.ctx.book.all()) }), { signal })
+          await this.ctx.send(connection, { statuses: [], refreshes: [], notices: [], answersDigest: false, digest: encodeDigest(this.ctx.book.all()) })
           await answered
         } catch (err) {
           this.ctx.components.log.debug('could not send a status digest', { peer, err })

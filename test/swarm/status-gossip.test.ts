@@ -3,10 +3,10 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { receiveBatch } from '../../src/swarm/batch-stream.js'
-import type { Connection, PrivateKey } from '@libp2p/interface'
-import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_PROTOCOL, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
+import type { Connection, PrivateKey, Stream } from '@libp2p/interface'
+import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_PROTOCOL, STATUS_STREAM_PROTOCOL, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
 import { signAbsence } from '../../src/swarm/status-absence.js'
-import { encodeVarint } from '../../src/swarm/framing.js'
+import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
 import { StatusBatch, StatusStamp } from '../../src/swarm/pb/swarm-status.pb.js'
 import { Attacker, exchange } from './attacker.js'
 import { connect, nextEvent, useSwarms, type TestNode } from './swarm-fixture.js'
@@ -127,6 +127,57 @@ describe('the status gossip', () => {
       await exchange(connection, STATUS_PROTOCOL, frame(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])))
       expect((await penalized).detail).toMatch(/does not decode/)
       expect(charges).toHaveLength(1)
+    } finally {
+      await peer.stop()
+    }
+  })
+
+  it('sends a neighbour every batch as a frame on one long-lived stream', async () => {
+    const victim = await statusNode()
+    const peer = await Attacker.start({ identify: true })
+    const streams: Stream[] = []
+    let heartbeats = 0
+    const wakes: Array<() => void> = []
+    await peer.handle(STATUS_STREAM_PROTOCOL, (stream) => {
+      streams.push(stream)
+      readFrames(stream, {
+        maxFrameBytes: 1024 * 1024,
+        messageTimeoutMs: 10_000,
+        onFrame: (f) => {
+          const batch = StatusBatch.decode(f)
+          if (batch.statuses.length + batch.refreshes.length > 0) heartbeats++
+          for (const wake of wakes.splice(0)) wake()
+        },
+      })
+    })
+    try {
+      await peer.connect(victim.address)
+      // The victim signs every 300 ms and tells each neighbour at once.
+      await vi.waitFor(() => { expect(heartbeats).toBeGreaterThanOrEqual(4) }, { timeout: 20_000, interval: 50 })
+      expect(streams).toHaveLength(1)
+      expect(streams[0]?.status).toBe('open')
+    } finally {
+      await peer.stop()
+    }
+  })
+
+  it('applies batches from a neighbour\'s long-lived stream as they come, and charges one that does not decode on it', async () => {
+    const victim = await statusNode()
+    const peer = await Attacker.start()
+    try {
+      const connection = await peer.connect(victim.address)
+      const stream = await connection.newStream(STATUS_STREAM_PROTOCOL)
+      for (const site of ['w1', 'w2']) {
+        const key = await createPeerKey()
+        const body = encodeStatusBody(fields(site))
+        const signed = await signStatus(key, body, Date.now())
+        stream.send(frame(StatusBatch.encode({ statuses: [{ stamp: signed.stamp, signature: signed.signature, body, ageMs: 0 }] })))
+        await until(`${site} held`, () => victim.swarm.fleetView().find(n => n.peerId === peerIdOfKey(key)), victim.swarm)
+      }
+      expect(stream.status).toBe('open')
+      const penalized = nextEvent(victim.swarm, 'peer:penalized', e => e.peer === peer.peerId)
+      stream.send(frame(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01])))
+      expect((await penalized).detail).toMatch(/does not decode/)
     } finally {
       await peer.stop()
     }
