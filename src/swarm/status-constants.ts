@@ -81,6 +81,9 @@ export const STATUS_FLUSH_WINDOWS_PER_PERIOD = 3
  * What one stream costs besides its batch (an estimate, not measured): multistream-select
  * (~45 bytes), five yamux headers (60), five noise frames' tags and lengths (90), the frame's
  * length prefix and slack. TCP/IP headers are not counted: they are shared with everything else.
+ * That is a 1.0.0 stream; on 2.0.0 a batch is a frame on a stream already open (a yamux header,
+ * a noise tag and length, the frame's length: ~35 bytes), so scripts/simulate-gossip.ts, which
+ * charges this per batch, gives an upper bound.
  */
 export const STATUS_STREAM_OVERHEAD_BYTES = 220
 /**
