@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--dir DIR] [--keep]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
@@ -17,6 +17,8 @@
 //              during the pull: the edge, and the neighbour or gateway it pulled from (less
 //              sensitive to a shared machine's load than the wall times); split as edge + source
 //   registry CPU  CPU-seconds of docker-registry during the pull (the direct scenario's server)
+//   main thread  the part of the edge's and the source's CPU-seconds spent on their main threads
+//              (/proc/PID/task/PID/stat); the rest is libuv's pool, V8's GC and compiler threads
 //   run queue  seconds the edge's and the source's main threads spent runnable but waiting for a
 //              CPU (/proc/PID/schedstat): on a shared machine much of a daemon's "idle" time in a
 //              profile is this, not a wait for the other side
@@ -28,6 +30,8 @@
 //   warm        the node that holds the image (the blob already in its local store)
 //   neighbour   a fresh edge (no --upstream) bootstrapped from a gateway that holds the image
 //   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
+// The daemons run with a swarm key, as a fleet is deployed; --no-swarm-key runs them without one
+// (what the key's cipher layer costs; the registry scenario needs the key, see startDaemon).
 // The machine is shared (2 cores, other sessions): compare within one run only.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -46,10 +50,10 @@ import { generateImages } from './gen-images.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, swarmKey: boolean }
 
 function parseOptions (argv: string[]): Options {
-  const options: Options = { layerMb: 512, runs: 3, keep: false }
+  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = (): string => argv[++i] ?? ''
@@ -57,12 +61,14 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--runs') options.runs = Number(next())
     else if (arg === '--dir') options.dir = next()
     else if (arg === '--keep') options.keep = true
+    else if (arg === '--no-swarm-key') options.swarmKey = false
     else if (arg === '--profile') options.profile = next()
     else if (arg === '--logs') options.logs = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else throw new Error(`unknown option ${String(arg)}`)
   }
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
+  if (!options.swarmKey && (options.only ?? SCENARIOS).includes('registry')) throw new Error('--no-swarm-key: the registry scenario needs the key (leave it out with --only)')
   return options
 }
 
@@ -86,6 +92,9 @@ interface Sample {
   edgeCpuS: number
   /** The neighbour or gateway the edge pulled from. */
   sourceCpuS: number
+  /** The part of edgeCpuS and sourceCpuS spent on each daemon's main thread. */
+  edgeMainCpuS: number
+  sourceMainCpuS: number
   /** Seconds the edge's and the source's main threads were runnable but waiting for a CPU. */
   edgeRunQueueS: number
   sourceRunQueueS: number
@@ -100,9 +109,10 @@ const CLOCK_TICKS_PER_S = 100
  * CPU-seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100
  * there); with `children`, those of its children that exited and were waited for instead.
  */
-async function cpuSeconds (pid: number | 'self' | undefined, children = false): Promise<number> {
+async function cpuSeconds (pid: number | 'self' | undefined, children = false, thread = false): Promise<number> {
   if (pid === undefined) return 0
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // With `thread`, the main thread's own (its task has the process's ID).
+  const stat = await readFile(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
   // Fields after the command name (which may hold spaces, so cut at its closing parenthesis).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]]
@@ -149,7 +159,7 @@ async function main (): Promise<void> {
   if (!existsSync(swarmKey)) await shoalOk(undefined, ['keygen', 'swarm', swarmKey])
   const startDaemon = async (name: string, args: string[]): Promise<DaemonProcess> => {
     // A node pulls through for its peers only in a fleet closed with a swarm key.
-    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', '--swarm-key', swarmKey, ...args], {}, { wrap: profiler })
+    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', ...(options.swarmKey ? ['--swarm-key', swarmKey] : []), ...args], {}, { wrap: profiler })
     daemons.push(daemon)
     return daemon
   }
@@ -205,11 +215,13 @@ async function main (): Promise<void> {
         working = [edge, gateway]
         target = edge.registry
       }
-      // [edge, source, docker-registry, containerd, ctr (this script's waited children), this script (the relay)]
+      // [edge, source, docker-registry, containerd, ctr (this script's waited children), this script (the relay),
+      //  edge and source run queue, edge and source main thread]
       const cpuOf = async (): Promise<number[]> => await Promise.all([
         cpuSeconds(working[0]?.child.pid), cpuSeconds(working[1]?.child.pid), cpuSeconds(registry?.child.pid),
         cpuSeconds(ctd.pid), cpuSeconds('self', true), cpuSeconds('self'),
         runQueueSeconds(working[0]?.child.pid), runQueueSeconds(working[1]?.child.pid),
+        cpuSeconds(working[0]?.child.pid, false, true), cpuSeconds(working[1]?.child.pid, false, true),
       ])
       const relay = await startHttpRelay(target)
       relays.push(relay)
@@ -224,7 +236,7 @@ async function main (): Promise<void> {
         if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
-        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
+        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0, edgeMainCpuS = 0, sourceMainCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
         if (options.logs !== undefined) {
           const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
@@ -244,6 +256,8 @@ async function main (): Promise<void> {
           shoalCpuS: edgeCpuS + sourceCpuS,
           edgeCpuS,
           sourceCpuS,
+          edgeMainCpuS,
+          sourceMainCpuS,
           edgeRunQueueS,
           sourceRunQueueS,
           registryCpuS,
@@ -263,7 +277,7 @@ async function main (): Promise<void> {
       for (const scenario of scenarios) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
