@@ -2,7 +2,7 @@
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
 //        [--max-requests N] [--max-buffered N] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
-//        [--node-flags '--flag=value …'] [--encrypter tls|noise]
+//        [--node-flags '--flag=value …'] [--encrypter tls|noise] [--gateway-seed] [--shoal-only]
 //
 // The child processes run an esbuild bundle of this script and the sources (made first, in
 // the work dir, with scripts/build-dist.js's settings), as a deployed daemon runs dist/: a
@@ -22,7 +22,8 @@
 //              1 MiB messages, discarded on arrival: the transport alone
 //   store      one process copying every chunk from the seed store into a fresh store with
 //              writeChunk, 32 at a time: verification and durable writes alone
-// and prints medians: MB/s, the ratio shoal/raw, CPU seconds per side during the transfer
+// (--shoal-only: the shoal runs alone; --gateway-seed: the seed is a gateway, as the holder in
+// scripts/bench-containerd.ts is, with a gateway's pace cap and seeding rules) and prints medians: MB/s, the ratio shoal/raw, CPU seconds per side during the transfer
 // (and per GiB moved), and peak RSS per process (getrusage maxRSS, so start-up is included).
 // Goals (issue 10): shoal ≥ 0.6× raw TCP, ≤ 120 MB RSS per daemon under transfer.
 import '../src/polyfill.js'
@@ -70,6 +71,8 @@ interface Options {
   maxBuffered?: number
   fsync: boolean
   swarmKey: boolean
+  gatewaySeed: boolean
+  shoalOnly: boolean
   pnet: 'aes-256-ctr' | 'xsalsa20'
   tsx: boolean
   cpuProf?: string
@@ -129,7 +132,7 @@ function rssParts (): { anonMb: number, fileMb: number } | undefined {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [], encrypter: 'tls' }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, gatewaySeed: false, shoalOnly: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [], encrypter: 'tls' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -140,6 +143,8 @@ function parseArgs (argv: string[]): Options {
     else if (arg === '--max-buffered') options.maxBuffered = Number(value())
     else if (arg === '--no-fsync') options.fsync = false
     else if (arg === '--swarm-key') options.swarmKey = true
+    else if (arg === '--gateway-seed') options.gatewaySeed = true
+    else if (arg === '--shoal-only') options.shoalOnly = true
     else if (arg === '--pnet') options.pnet = value() === 'xsalsa20' ? 'xsalsa20' : 'aes-256-ctr'
     else if (arg === '--tsx') options.tsx = true
     else if (arg === '--cpu-prof') options.cpuProf = value()
@@ -179,6 +184,13 @@ async function main (): Promise<void> {
     const copies: SideReport[] = []
     const shoal: Array<{ seed: SideReport, pull: SideReport }> = []
     for (let run = 1; run <= options.runs; run++) {
+      if (!options.shoalOnly) await referenceRuns(run)
+      const shoalRun = await runShoal(seedStore, join(work, `pull-store-${run}`), bundleId, options, swarmKey)
+      shoal.push(shoalRun)
+      console.log(`run ${run} shoal:   ${rate(shoalRun.pull)} MB/s`)
+      await rm(join(work, `pull-store-${run}`), { recursive: true, force: true })
+    }
+    async function referenceRuns (run: number): Promise<void> {
       const rawRun = await runRaw(objects.map(o => o.path), join(work, `raw-${run}.out`))
       raw.push(rawRun)
       console.log(`run ${run} raw TCP: ${rate(rawRun.recv)} MB/s`)
@@ -189,11 +201,7 @@ async function main (): Promise<void> {
       copies.push(copy)
       console.log(`run ${run} store:   ${rate(copy)} MB/s`)
       await rm(join(work, `copy-store-${run}`), { recursive: true, force: true })
-      const shoalRun = await runShoal(seedStore, join(work, `pull-store-${run}`), bundleId, options, swarmKey)
-      shoal.push(shoalRun)
-      console.log(`run ${run} shoal:   ${rate(shoalRun.pull)} MB/s`)
       await rm(join(work, `raw-${run}.out`), { force: true })
-      await rm(join(work, `pull-store-${run}`), { recursive: true, force: true })
     }
 
     const rawRate = median(raw.map(r => Number(rate(r.recv))))
@@ -204,16 +212,18 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${[...Object.entries(shippedEnv()).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${[...Object.entries(shippedEnv()).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}${options.gatewaySeed ? ', the seed a gateway' : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
-    console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
-    console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
-    console.log(row('store', copyRate, copies, copies))
+    if (!options.shoalOnly) {
+      console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
+      console.log(row('libp2p', p2pRate, p2p.map(r => r.send), p2p.map(r => r.recv)))
+      console.log(row('store', copyRate, copies, copies))
+    }
     console.log(row('shoal', shoalRate, shoal.map(r => r.seed), shoal.map(r => r.pull)))
     const heap = (r: SideReport): string => `heap ${(r.peakHeapMb ?? 0).toFixed(0)} MB, buffers ${(r.peakArrayBuffersMb ?? 0).toFixed(0)} MB, anonymous ${(r.peakAnonMb ?? NaN).toFixed(0)} MB, files ${(r.peakFileMb ?? NaN).toFixed(0)} MB`
     const last = shoal[shoal.length - 1]
     if (last !== undefined) console.log(`at the RSS peak (last run): seed ${heap(last.seed)}; puller ${heap(last.pull)}`)
-    console.log(`libp2p/raw ${(p2pRate / rawRate).toFixed(2)}, shoal/libp2p ${(shoalRate / p2pRate).toFixed(2)}, shoal/store ${(shoalRate / copyRate).toFixed(2)}`)
+    if (!options.shoalOnly) console.log(`libp2p/raw ${(p2pRate / rawRate).toFixed(2)}, shoal/libp2p ${(shoalRate / p2pRate).toFixed(2)}, shoal/store ${(shoalRate / copyRate).toFixed(2)}`)
     const perGib = (reports: SideReport[]): string => median(reports.map(r => r.cpuSeconds / (totalBytes / (1024 * MIB)))).toFixed(2)
     console.log(`CPU-seconds per GiB: shoal seed ${perGib(shoal.map(r => r.seed))} sent, puller ${perGib(shoal.map(r => r.pull))} received; raw TCP receiver ${perGib(raw.map(r => r.recv))}, libp2p receiver ${perGib(p2p.map(r => r.recv))}`)
     const mainPerGib = (reports: SideReport[]): string => median(reports.map(r => (r.mainCpuSeconds ?? NaN) / (totalBytes / (1024 * MIB)))).toFixed(2)
@@ -345,7 +355,7 @@ async function runP2p (paths: string[], windowMb: number, encrypter: Options['en
 
 async function runShoal (seedStore: string, pullStore: string, bundleId: string, options: Options, swarmKey?: string): Promise<{ seed: SideReport, pull: SideReport }> {
   const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, swarmKey, pnet: options.pnet, encrypter: options.encrypter }
-  const seed = spawnRole('seed', { ...common, store: seedStore })
+  const seed = spawnRole('seed', { ...common, store: seedStore, gateway: options.gatewaySeed })
   const { address } = await seed.next() as { address: string }
   const puller = spawnRole('pull', { ...common, store: pullStore, address, bundleId })
   const pull = await puller.next() as unknown as SideReport
@@ -543,7 +553,7 @@ async function storeCopy (): Promise<void> {
   await tell(result)
 }
 
-interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20', encrypter: Options['encrypter'] }
+interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20', encrypter: Options['encrypter'], gateway?: boolean }
 
 async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof createSwarm>, store: Awaited<ReturnType<typeof openStore>> }> {
   const store = await openStore({ dir: args.store, fsync: args.fsync })
@@ -551,6 +561,7 @@ async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof
     privateKey: await createPeerKey(),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     mdns: false,
+    gateway: args.gateway === true,
     yamuxWindowBytes: args.windowMb * MIB,
     swarmKey: args.swarmKey === undefined ? undefined : Buffer.from(args.swarmKey, 'latin1'),
     pnetCipher: args.pnet,
