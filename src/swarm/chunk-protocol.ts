@@ -2,7 +2,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import {
   ADVERTISE_GRACE_MS, CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_PIECE_BYTES, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES,
   MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS,
-  STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_GATEWAY_CAP_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
+  STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
@@ -16,7 +16,7 @@ import type { HaveList, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
-import { UploadPace } from './upload-pace.js'
+import { gatewayPaceCapBytes, UploadPace } from './upload-pace.js'
 import { wakeOrTimeout, Wakers, type Subscribe } from '../wait/index.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
@@ -125,6 +125,11 @@ export class ChunkServer {
     while (busy()) {
       if (await wakeOrTimeout(this.takersWaiting.subscribe, { timeoutMs: deadline - Date.now(), signal }) !== 'woken') return
     }
+  }
+
+  /** A gateway's pace cap for one asker's stream (upload-pace.ts gatewayPaceCapBytes). */
+  gatewayPaceCapBytes (session: ServeSession): number {
+    return gatewayPaceCapBytes(session.peer, this.sessions, peer => this.isTaker(peer))
   }
 
   /** A session's queue emptied or shrank, or it closed: waiting takers and second copies look again. */
@@ -284,7 +289,7 @@ class ServeSession {
     this.gauge = tracked.gauge
     this.pace = new UploadPace(this.gauge, {
       floorBytes: UPLOAD_PACE_FLOOR_BYTES,
-      capBytes: server.init.gateway ? UPLOAD_PACE_GATEWAY_CAP_BYTES : UPLOAD_PACE_CAP_BYTES,
+      capBytes: server.init.gateway ? () => server.gatewayPaceCapBytes(this) : UPLOAD_PACE_CAP_BYTES,
       targetMs: UPLOAD_PACE_TARGET_MS,
       minWaitMs: UPLOAD_PACE_MIN_WAIT_MS,
       maxWaitMs: UPLOAD_PACE_MAX_WAIT_MS,

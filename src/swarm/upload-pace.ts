@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_GATEWAY_CAP_BYTES } from './constants.js'
 import { DeliveryRate } from './delivery-rate.js'
 
 /**
@@ -36,7 +37,8 @@ export interface PacedGauge {
 
 export interface UploadPaceInit {
   floorBytes: number
-  capBytes: number
+  /** Fixed, or looked up at each look (a gateway's depends on who else is asking it). */
+  capBytes: number | (() => number)
   targetMs: number
   /** Shortest and longest wait before looking again. */
   minWaitMs: number
@@ -63,7 +65,8 @@ export class UploadPace {
   }
 
   lowWater (): number {
-    return Math.min(this.init.capBytes, Math.max(this.init.floorBytes, this.rate() * this.init.targetMs))
+    const cap = typeof this.init.capBytes === 'number' ? this.init.capBytes : this.init.capBytes()
+    return Math.min(cap, Math.max(this.init.floorBytes, this.rate() * this.init.targetMs))
   }
 
   /**
@@ -95,4 +98,21 @@ export class UploadPace {
     if (rate <= 0 || above <= 0) return this.init.minWaitMs
     return Math.min(this.init.maxWaitMs, Math.max(this.init.minWaitMs, above / rate))
   }
+}
+
+/**
+ * A gateway's cap for one asker: a chunk and a half while another neighbour that passes chunks
+ * on has requests queued with it (it is seeding a fleet, and a deep queue to one asker delays
+ * the first copies the others would share: UPLOAD_PACE_GATEWAY_CAP_BYTES), the full cap while
+ * that asker is the only one (there is nothing to share; every chunk goes to it anyway). Takers
+ * do not count: a leech must not slow an honest edge down, as it must not hold one back
+ * (chunk-protocol.ts yieldToSharers). With the small cap always, containerd's pull through a
+ * cold edge whose neighbour is the gateway moved what one wake-up of each side allowed on a
+ * busy machine: 1.5 MiB per round trip (docs/architecture.md, "containerd through an edge").
+ */
+export function gatewayPaceCapBytes (asker: string, askers: Iterable<{ peer: string, queuedRequests: number }>, isTaker: (peer: string) => boolean): number {
+  for (const other of askers) {
+    if (other.peer !== asker && other.queuedRequests > 0 && !isTaker(other.peer)) return UPLOAD_PACE_GATEWAY_CAP_BYTES
+  }
+  return UPLOAD_PACE_CAP_BYTES
 }

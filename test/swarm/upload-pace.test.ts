@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { UploadPace, type PacedGauge } from '../../src/swarm/upload-pace.js'
+import { UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_GATEWAY_CAP_BYTES } from '../../src/swarm/constants.js'
+import { gatewayPaceCapBytes, UploadPace, type PacedGauge } from '../../src/swarm/upload-pace.js'
 
 /** A chunk stream's account the test sets by hand, on a clock it moves. */
 function setup (): { pace: UploadPace, gauge: { sent: number, reserved: number, read: number }, send: (bytes: number) => void, tick: (ms: number) => void } {
@@ -98,5 +99,42 @@ describe('upload pace', () => {
     expect(pace.waitMs()).toBe(25)
     gauge.read = 1_750
     expect(pace.waitMs()).toBe(15)
+  })
+
+  it('looks a cap that is a function up at every look', () => {
+    const gauge = { sent: 0, read: 0 }
+    let cap = 1_500
+    const paced: PacedGauge = { inFlight: () => gauge.sent - gauge.read, unread: () => gauge.sent - gauge.read, read: () => gauge.read }
+    let now = 1_000
+    const pace = new UploadPace(paced, { floorBytes: 100, capBytes: () => cap, targetMs: 10, minWaitMs: 2, maxWaitMs: 25, now: () => now })
+    // A fast link: 100,000 bytes credited 10 ms after they went down.
+    gauge.sent = 100_000
+    pace.sent()
+    now += 10
+    gauge.read = 100_000
+    pace.hasRoom()
+    expect(pace.lowWater()).toBe(1_500)
+    cap = 8_000
+    expect(pace.lowWater()).toBe(8_000)
+  })
+})
+
+describe('a gateway\'s pace cap', () => {
+  const sharing = (): boolean => false
+  const takers = (peer: string): boolean => peer.startsWith('taker')
+
+  it('is the full cap for an asker alone, or beside takers, or beside its own other streams', () => {
+    expect(gatewayPaceCapBytes('edge', [{ peer: 'edge', queuedRequests: 3 }], sharing)).toBe(UPLOAD_PACE_CAP_BYTES)
+    expect(gatewayPaceCapBytes('edge', [{ peer: 'edge', queuedRequests: 3 }, { peer: 'edge', queuedRequests: 5 }], sharing)).toBe(UPLOAD_PACE_CAP_BYTES)
+    expect(gatewayPaceCapBytes('edge', [{ peer: 'edge', queuedRequests: 3 }, { peer: 'taker-1', queuedRequests: 30 }], takers)).toBe(UPLOAD_PACE_CAP_BYTES)
+  })
+
+  it('is a chunk and a half while another neighbour that shares has requests queued', () => {
+    expect(UPLOAD_PACE_GATEWAY_CAP_BYTES).toBeLessThan(UPLOAD_PACE_CAP_BYTES)
+    const askers = [{ peer: 'edge', queuedRequests: 3 }, { peer: 'edge-2', queuedRequests: 1 }]
+    expect(gatewayPaceCapBytes('edge', askers, sharing)).toBe(UPLOAD_PACE_GATEWAY_CAP_BYTES)
+    // Once the other's queue is empty (it has what it asked for), the asker has the link alone.
+    askers[1] = { peer: 'edge-2', queuedRequests: 0 }
+    expect(gatewayPaceCapBytes('edge', askers, sharing)).toBe(UPLOAD_PACE_CAP_BYTES)
   })
 })
