@@ -9,6 +9,7 @@ import { chunkResponseHead } from './chunk-response-head.js'
 import { ChunkReads, type ReadChunk } from './chunk-reads.js'
 import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
+import { FirstCopyQueues } from './first-copy-queues.js'
 import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type SeedingPolicy } from './gateway-seeding.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import { ReaderBudget, type StreamGauge } from './reader-budget.js'
@@ -84,6 +85,10 @@ export class ChunkServer {
   private readonly takersWaiting = new Wakers()
   /** A gateway's second copies waiting for the first copies queued for other askers to go. */
   private readonly secondCopiesWaiting = new Wakers()
+  /** A gateway's streams with a chunk never sent queued, kept as requests come and go. */
+  private readonly firstCopies = new FirstCopyQueues<ServeSession>()
+  /** The seeding memory's `forgotten` the counts were made with. */
+  private firstCopiesCountedAt = 0
   /** What each asker has not read of what we sent it (a stranger gets a small budget). */
   readonly budget: ReaderBudget
   /** Chunk reads for sending, through a few reused buffers (chunk-reads.ts). */
@@ -132,10 +137,40 @@ export class ChunkServer {
     return gatewayPaceCapBytes(session.peer, this.sessions, peer => this.isTaker(peer))
   }
 
-  /** A session's queue emptied or shrank, or it closed: waiting takers and second copies look again. */
-  queuesChanged (): void {
+  /** A session queued a request: a gateway counts it when its chunk was never sent. */
+  queued (session: ServeSession, request: QueuedRequest): void {
+    if (this.seeding === undefined) return
+    this.recountFirstCopies()
+    if (this.seeding.copiesSent(request.object, request.index) === 0) this.firstCopies.queued(session, request.key)
+  }
+
+  /**
+   * A request left a session's queue (picked or cancelled): takers look again once a queue is
+   * empty, held second copies once a stream has no never-sent chunk left queued.
+   */
+  unqueued (session: ServeSession, request: QueuedRequest): void {
+    if (session.queuedRequests === 0) this.takersWaiting.wakeAll()
+    if (this.firstCopies.unqueued(session, request.key)) this.secondCopiesWaiting.wakeAll()
+  }
+
+  /** A session closed: it holds nobody back any more. */
+  closed (session: ServeSession): void {
+    this.sessions.delete(session)
     this.takersWaiting.wakeAll()
-    this.secondCopiesWaiting.wakeAll()
+    if (this.firstCopies.closed(session)) this.secondCopiesWaiting.wakeAll()
+  }
+
+  /** The seeding memory started over (it forgets past MAX_REMEMBERED chunks): every queued chunk counts as never sent again. */
+  private recountFirstCopies (): void {
+    const forgotten = this.seeding?.forgotten ?? 0
+    if (forgotten === this.firstCopiesCountedAt) return
+    this.firstCopiesCountedAt = forgotten
+    this.firstCopies.clear()
+    for (const session of this.sessions) {
+      for (const request of session.queuedList()) {
+        if (this.copiesSent(request.object, request.index) === 0) this.firstCopies.queued(session, request.key)
+      }
+    }
   }
 
   /**
@@ -147,8 +182,9 @@ export class ChunkServer {
   secondCopyWaitMs (session: ServeSession, request: QueuedRequest): number {
     const wait = this.seeding?.secondCopyWaitMs(request.object, request.index, request.at) ?? 0
     if (wait === 0) return 0
-    for (const other of this.sessions) {
-      if (other !== session && other.hasFirstCopyQueued() && !this.isTaker(other.peer)) return wait
+    this.recountFirstCopies()
+    for (const other of this.firstCopies.sessions()) {
+      if (other !== session && !this.isTaker(other.peer)) return wait
     }
     return 0
   }
@@ -171,10 +207,7 @@ export class ChunkServer {
       stream.abort(new Error(`more than ${MAX_CHUNK_STREAMS_PER_PEER} chunk streams from one peer`))
       return
     }
-    const session = new ServeSession(peer, connection.id, stream, this, () => {
-      this.sessions.delete(session)
-      this.queuesChanged()
-    })
+    const session = new ServeSession(peer, connection.id, stream, this, () => { this.closed(session) })
     this.sessions.add(session)
   }
 
@@ -215,7 +248,11 @@ export class ChunkServer {
     // a stranger took (a flood of throwaway identities asking and never reading) made the
     // gateway defer honest askers for copies nobody passes on, and rank those chunks as already
     // spread (an honest pull 4-9x slower under a flood).
-    if (this.passesOn(peer, object)) this.seeding?.recordSent(peer, object, index)
+    if (this.seeding === undefined || !this.passesOn(peer, object)) return
+    this.seeding.recordSent(peer, object, index)
+    this.recountFirstCopies()
+    // Its first copy is on its way: where else it is queued, it is a second copy now.
+    if (this.firstCopies.sent(key).length > 0) this.secondCopiesWaiting.wakeAll()
   }
 
   /**
@@ -313,9 +350,9 @@ class ServeSession {
     return this.queue.length
   }
 
-  /** A chunk the gateway never sent is queued here (gateway seeding: first copies go first). */
-  hasFirstCopyQueued (): boolean {
-    return this.queue.some(r => this.server.copiesSent(r.object, r.index) === 0)
+  /** The requests queued here, not yet picked. */
+  queuedList (): readonly QueuedRequest[] {
+    return this.queue
   }
 
   private onRequest (frame: Uint8Array): void {
@@ -334,9 +371,9 @@ class ServeSession {
       const at = this.queue.findIndex(r => r.key === key)
       // Already being sent (or sent): the asker ignores the bytes when they come.
       if (at < 0) return
-      this.queue.splice(at, 1)
+      const [cancelled] = this.queue.splice(at, 1)
       this.queued.delete(key)
-      this.server.queuesChanged()
+      this.server.unqueued(this, cancelled as QueuedRequest)
       this.reply(object, request.index, ChunkResponse.Status.CANCELLED)
       return
     }
@@ -360,10 +397,12 @@ class ServeSession {
       this.reply(object, request.index, ChunkResponse.Status.DEFERRED)
       return
     }
-    this.queue.push({ object, index: request.index, key, at: Date.now() })
+    const queued: QueuedRequest = { object, index: request.index, key, at: Date.now() }
+    this.queue.push(queued)
     this.queued.add(key)
-    // A session holding a second copy back looks again: this may be a first copy of its own.
-    if (this.server.init.gateway) this.server.queuesChanged()
+    this.server.queued(this, queued)
+    // A second copy held back here looks again: this may be a first copy of our own to send instead.
+    if (this.server.init.gateway) this.changed.wakeAll()
     this.serve()
   }
 
@@ -488,9 +527,9 @@ class ServeSession {
 
   private take (at: number): QueuedRequest | undefined {
     const [request] = this.queue.splice(at, 1)
-    if (request !== undefined) this.queued.delete(request.key)
-    // A gateway's second copies wait on other queues' first copies: every pick may free them.
-    if (this.queue.length === 0 || this.server.init.gateway) this.server.queuesChanged()
+    if (request === undefined) return undefined
+    this.queued.delete(request.key)
+    this.server.unqueued(this, request)
     return request
   }
 

@@ -102,6 +102,8 @@ export class GatewaySeeding {
   private readonly told = new Map<string, Decayed>()
   /** Copies after a chunk's first, by why: the fleet bed and the simulator explain the gateway's upload with them. */
   private readonly extras: Partial<Record<ExtraCopyReason, number>> = {}
+  /** Times the memory of chunks sent started over (every chunk then counts as never sent). */
+  private sentForgotten = 0
 
   constructor (
     private readonly view: SeedingView,
@@ -111,6 +113,11 @@ export class GatewaySeeding {
 
   copiesSent (object: string, index: number): number {
     return this.sent.get(`${object}:${index}`)?.copies ?? 0
+  }
+
+  /** Changes whenever the memory of chunks sent starts over: what counted never-sent chunks counts again. */
+  get forgotten (): number {
+    return this.sentForgotten
   }
 
   /** The last copy of a chunk that left, if any (the simulator explains extra copies with it). */
@@ -148,7 +155,10 @@ export class GatewaySeeding {
     const recipient = this.recipients.get(`${peer}|${object}`)
     if (recipient === undefined) this.recipients.set(`${peer}|${object}`, { firstAt: now, chunks: 1 })
     else recipient.chunks++
-    if (this.sent.size >= MAX_REMEMBERED) this.sent.clear()
+    if (this.sent.size >= MAX_REMEMBERED) {
+      this.sent.clear()
+      this.sentForgotten++
+    }
     this.sent.set(key, { copies: (last?.copies ?? 0) + 1, at: now, peer })
   }
 
