@@ -1042,8 +1042,14 @@ export class Scheduler {
   }
 
   /**
-   * Every request for the slot has waited past the minimum age and twice its holder's expected
-   * time, or twice what the idle `candidate` would need. The holder's own rate is the holder's
+   * Every request for the slot has waited past the minimum age and twice the other holders'
+   * median chunk time, and twice its holder's expected time, or twice what the idle `candidate`
+   * would need. Judged against the others as the slow rule is: on the 16-host bed every holder
+   * shares its 20 Mbit/s uplink among 15 askers and takes 5-9 s to deliver each of them a chunk
+   * (most of it queued below the chunk server already, where a cancel cannot reach), and a
+   * request duplicated after the candidate floor's 4 s crossed twice: 7-44 chunks per run over
+   * 15 edges came twice after the end game (2026-12-05, six runs at load 30-45), more the slower
+   * the run. A drip among fast holders is judged as before. The holder's own rate is the holder's
    * to make: a chunk delivered in 9 s made its requests look on time for 18 s, so the end game
    * is also judged by the rate of the peer that would take the duplicate — but not before
    * END_GAME_CANDIDATE_FLOOR minimum ages: an honest holder on a loaded machine takes longer
@@ -1054,7 +1060,7 @@ export class Scheduler {
     const candidateMs = candidate.rate === undefined || candidate.penalized ? Infinity : 2 * (candidate.inFlight.size + 1) * slot.bytes / candidate.rate
     for (const [requester, sentAt] of slot.requesters) {
       const age = now - sentAt
-      if (age < this.endGameMinAgeMs) return false
+      if (age < this.endGameMinAgeMs || age < this.fleetSlowMs(requester)) return false
       const holder = this.peers.get(requester)
       // Arriving from a holder not judged: its bytes come, and the slow rule takes it back if
       // they stop coming for its silence limit. A judged holder (a drip's probe) gets no such wait.

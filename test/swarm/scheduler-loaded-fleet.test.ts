@@ -52,6 +52,32 @@ function fleet (chunkMs: number): { s: Scheduler, askedAt: number, deliverOthers
   return { s, askedAt: chunkMs, deliverOthers }
 }
 
+/**
+ * Holders of B measured at 6 s per chunk, except 'fast' at 0.4 s; then A's one chunk, the last
+ * of the pull, asked of the first holder at 6 s, and every holder holding it: the end game.
+ */
+function endGame (holders: string[]): Scheduler {
+  const s = new Scheduler({
+    chunkSizeBytes: MiB, random: seededRandom(1), initialRequestsPerPeer: 1, minRequestsPerPeer: 1, maxRequestsPerPeer: 1,
+    endGameMaxRequestsPerChunk: 2, endGameMinAgeMs: 1000, endGameThresholdChunks: 8,
+    busyHolderMinMs: Infinity, busyHolderUnmeasuredMs: Infinity, overdueMinMs: Infinity, slowRequestMs: Infinity,
+  })
+  s.want(B, holders.length * MiB, [...holders.keys()])
+  for (const peer of holders) {
+    s.addPeer(peer, { gateway: false }, 0)
+    s.addWholeHolder(peer, B)
+  }
+  for (const r of s.next(0)) {
+    s.delivered(r.peer, r.object, r.index, r.peer === 'fast' ? 400 : 6000)
+    s.stored(r.object, r.index)
+  }
+  s.want(A, MiB, [0])
+  s.addWholeHolder(holders[0] as string, A)
+  expect(s.next(6000)).toEqual([{ peer: holders[0], object: A, index: 0 }])
+  for (const peer of holders) s.addWholeHolder(peer, A)
+  return s
+}
+
 describe('Scheduler: the slow rule on a loaded fleet', () => {
   it('gives a silent holder twice the others\' chunk time when they are slow, and then judges it', () => {
     const { s, askedAt, deliverOthers } = fleet(6000)
@@ -75,6 +101,24 @@ describe('Scheduler: the slow rule on a loaded fleet', () => {
     deliverOthers(askedAt + 9950)
     expect(s.expire(askedAt + 10_100)).toEqual([{ peer: 'busy', object: A, index: 0 }])
     expect(s.takeOffences()).toMatchObject([{ peer: 'busy', kind: 'slow' }])
+  })
+
+  it('leaves an end-game request alone for twice the others\' chunk time when they are slow, though an idle holder is fast', () => {
+    // On the 16-host bed every holder took 5-9 s per chunk to each of its askers, and a request
+    // duplicated after the fast candidate's 4 s floor had its bytes queued at its holder already:
+    // both copies crossed. Three holders at 6 s per chunk, one idle candidate measured at 0.4 s.
+    const s = endGame(['h1', 'h2', 'h3', 'fast'])
+    // Where the fast candidate's floor (four minimum ages) called it late before.
+    expect(s.next(6000 + 4100)).toEqual([])
+    expect(s.next(6000 + 11_900)).toEqual([])
+    // Twice the others' median 6 s: late now, and the fast holder takes the duplicate.
+    expect(s.next(6000 + 12_100)).toEqual([{ peer: 'fast', object: A, index: 0 }])
+  })
+
+  it('still duplicates a late end-game request after four minimum ages while the others are fast', () => {
+    const s = endGame(['slow', 'fast'])
+    expect(s.next(6000 + 3900)).toEqual([])
+    expect(s.next(6000 + 4100)).toEqual([{ peer: 'fast', object: A, index: 0 }])
   })
 })
 
