@@ -38,7 +38,17 @@ export interface Host {
   port: string
 }
 
-export interface LinkCounters { rxBytes: number, txBytes: number }
+export interface LinkCounters {
+  rxBytes: number
+  txBytes: number
+  /**
+   * The host's TCP counters (its namespace's /proc/net/snmp and netstat): segments it sent
+   * again, and segments it received that it already had (answered with a D-SACK, RFC 2883).
+   * A segment received twice crosses the link twice and counts in rxBytes twice, though no
+   * application byte came twice. Undefined where the kernel does not say.
+   */
+  tcp?: { retransmittedSegments: number, duplicateSegmentsReceived: number }
+}
 
 // The kernel's limit for interface names is 15 bytes (IFNAMSIZ - 1).
 const MAX_IFNAME = 15
@@ -137,7 +147,8 @@ export class Bed {
     const rxBytes = link?.stats64?.rx?.bytes
     const txBytes = link?.stats64?.tx?.bytes
     if (rxBytes === undefined || txBytes === undefined) throw new Error(`no counters for ${host.ifname} in ${host.ns}`)
-    return { rxBytes, txBytes }
+    const tcp = await run(inNetns(host.ns, ['cat', '/proc/net/snmp', '/proc/net/netstat']), { signal }).then(r => tcpCounters(r.stdout), () => undefined)
+    return { rxBytes, txBytes, ...(tcp !== undefined ? { tcp } : {}) }
   }
 
   /** Takes a host's switch port down or up: to the host it looks like a pulled cable. */
@@ -234,4 +245,26 @@ function cidrRange (cidr: string): [number, number] {
 export async function tcpReachable (ns: string, ip: string, port: number, signal?: AbortSignal): Promise<boolean> {
   const result = await run(inNetns(ns, ['bash', '-c', `exec 3<>/dev/tcp/${ip}/${port}`]), { allowFailure: true, signal, timeoutMs: 2000 })
   return result.code === 0
+}
+
+/**
+ * The counters LinkCounters.tcp names, from /proc/net/snmp and /proc/net/netstat: each
+ * protocol there is a line of names and a line of values, both starting `Proto:`.
+ */
+export function tcpCounters (text: string): LinkCounters['tcp'] {
+  const values = new Map<string, number>()
+  const lines = text.split('\n')
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const names = (lines[i] as string).trim().split(/\s+/)
+    const numbers = (lines[i + 1] as string).trim().split(/\s+/)
+    const proto = names[0]
+    if (proto === undefined || !proto.endsWith(':') || numbers[0] !== proto || /^-?\d+$/.test(names[1] ?? '')) continue
+    for (let k = 1; k < names.length; k++) values.set(`${proto}${names[k] as string}`, Number(numbers[k]))
+    i++
+  }
+  const retransmitted = values.get('Tcp:RetransSegs')
+  if (retransmitted === undefined) return undefined
+  // D-SACKs sent: for a segment below what we had acknowledged, and for one already queued out of order.
+  const duplicates = (values.get('TcpExt:TCPDSACKOldSent') ?? 0) + (values.get('TcpExt:TCPDSACKOfoSent') ?? 0)
+  return { retransmittedSegments: retransmitted, duplicateSegmentsReceived: duplicates }
 }

@@ -23,6 +23,8 @@ export interface NodeResult {
   /** Link-level bytes during the transfer phase (veth counters, headers included). */
   uploadedBytes: number
   downloadedBytes: number
+  /** TCP segments this host sent again, and received again (bed.ts LinkCounters.tcp), over the transfer. */
+  tcp?: { retransmittedSegments: number, duplicateSegmentsReceived: number }
   /**
    * CPU seconds and peak RSS of this node's daemon (shoal: from the pulls' common start to
    * the last completion) or pull client (registry, all attempts).
@@ -218,6 +220,7 @@ function wireLine (node: NodeResult, bundleBytes: number): string | undefined {
     const after = Object.entries(r.duplicatesAfter ?? {})
     if (after.length > 0) line += `; twice after: ${after.map(([why, n]) => `${why} ${n}`).join(', ')}`
   }
+  if (node.tcp !== undefined) line += `; TCP: ${node.tcp.duplicateSegmentsReceived} segments received twice, ${node.tcp.retransmittedSegments} sent again`
   // A daemon killed by the fault restarts with fresh counters: the payload is its last life's only.
   if (node.attempts > 1) line += ' (pulled more than once: the daemon\'s counters may cover only its last start)'
   return line

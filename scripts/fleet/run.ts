@@ -113,6 +113,14 @@ function assembleResults (context: ModeContext, outcome: ModeOutcome, started: n
       problems: node?.problems ?? ['no outcome for this node'],
       uploadedBytes: before === undefined || after === undefined ? 0 : after.txBytes - before.txBytes,
       downloadedBytes: before === undefined || after === undefined ? 0 : after.rxBytes - before.rxBytes,
+      ...(before?.tcp !== undefined && after?.tcp !== undefined
+        ? {
+            tcp: {
+              retransmittedSegments: after.tcp.retransmittedSegments - before.tcp.retransmittedSegments,
+              duplicateSegmentsReceived: after.tcp.duplicateSegmentsReceived - before.tcp.duplicateSegmentsReceived,
+            },
+          }
+        : {}),
       cpuSeconds,
       peakRssBytes: node?.peakRssBytes ?? null,
       ...(node?.startupCpuSeconds !== undefined ? { startupCpuSeconds: node.startupCpuSeconds === null ? null : round(node.startupCpuSeconds, 2) } : {}),

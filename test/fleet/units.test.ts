@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest'
+import { tcpCounters } from '../../scripts/fleet/bed.js'
 import { edgeGroup, parseFleetArgs, UsageError, withFlags } from '../../scripts/fleet/options.js'
 import { renderPlot } from '../../scripts/fleet/plot.js'
 import { abLines, median, summaryTable, type FleetResults } from '../../scripts/fleet/results.js'
 import { parseDurationMs, parseLossPercent, parseRateBitsPerSecond, parseSizeBytes } from '../../scripts/fleet/units.js'
+
+describe('a host\'s TCP counters', () => {
+  it('reads segments sent again and received twice from /proc/net/snmp and netstat', () => {
+    const text = [
+      'Ip: Forwarding DefaultTTL', 'Ip: 1 64',
+      'Tcp: RtoAlgorithm InSegs OutSegs RetransSegs InErrs', 'Tcp: 1 900 800 12 0',
+      'TcpExt: SyncookiesSent TCPDSACKOldSent TCPDSACKOfoSent TCPDSACKRecv', 'TcpExt: 0 5 2 9',
+    ].join('\n')
+    expect(tcpCounters(text)).toEqual({ retransmittedSegments: 12, duplicateSegmentsReceived: 7 })
+    expect(tcpCounters('Ip: Forwarding\nIp: 1\n')).toBeUndefined()
+  })
+})
 
 describe('fleet option units', () => {
   it('reads rates the way tc writes them, bps being bytes', () => {
