@@ -66,6 +66,18 @@ export class InvalidSwarmKeyError extends SwarmError {
   }
 }
 
+/**
+ * The swarm key's layer works at a TCP connection's socket (tcp-boundary.ts) and a connection
+ * of another transport reached it: a wiring bug (libp2p-node.ts assembles TCP only), not a
+ * peer's doing, so it is INTERNAL.
+ */
+export class SwarmKeyTransportError extends SwarmError {
+  constructor () {
+    super('INTERNAL', 'the swarm key can only protect connections of libp2p\'s TCP transport')
+    this.name = 'SwarmKeyTransportError'
+  }
+}
+
 export class InvalidPeerKeyError extends SwarmError {
   constructor (why: string, options?: ErrorOptions) {
     super('SWARM_INVALID_PEER_KEY', `invalid peer identity key: ${why}`, options)

@@ -1,4 +1,5 @@
-import { Socket } from 'node:net'
+import { tcpSocketOf } from './tcp-boundary.js'
+import type { Socket } from 'node:net'
 import type { CreateListenerOptions, DialTransportOptions, MultiaddrConnection, Transport, Upgrader } from '@libp2p/interface'
 
 /**
@@ -23,9 +24,8 @@ import type { CreateListenerOptions, DialTransportOptions, MultiaddrConnection, 
  * 64 KiB read within the wait never wait, so loopback and LAN speeds are untouched.
  *
  * libp2p's TCP transport does not expose its sockets; each connection is seen here on its way
- * to the upgrader (the transport's `upgrader` wrapped), where its socket is the `socket` field
- * of @libp2p/tcp's MultiaddrConnection. A connection whose socket cannot be found is upgraded
- * untouched.
+ * to the upgrader (the transport's `upgrader` wrapped), and its socket found by tcp-boundary.ts.
+ * A connection whose socket cannot be found is upgraded untouched.
  */
 
 export interface SocketBatchingInit {
@@ -73,8 +73,8 @@ function tuningUpgrader (upgrader: Upgrader, flushBytes: number, ticker: ReadTic
 }
 
 function batchSocketOf (maConn: MultiaddrConnection, flushBytes: number, ticker: ReadTicker): void {
-  const socket = (maConn as { socket?: unknown }).socket
-  if (!(socket instanceof Socket)) return
+  const socket = tcpSocketOf(maConn)
+  if (socket === undefined) return
   batchWrites(socket, flushBytes)
   if (ticker.waitMs > 0) ticker.add(socket)
 }
