@@ -27,7 +27,7 @@
 // (and per GiB moved), and peak RSS per process (getrusage maxRSS, so start-up is included).
 // Goals (issue 10): shoal ≥ 0.6× raw TCP, ≤ 120 MB RSS per daemon under transfer.
 import '../src/polyfill.js'
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork } from 'node:child_process'
 import { randomFillSync } from 'node:crypto'
 import { createReadStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, symlink, writeFile } from 'node:fs/promises'
@@ -40,6 +40,7 @@ import { bundleObjects } from '../src/manifest/index.js'
 import { openStore, pushTree } from '../src/store/index.js'
 import { createPeerKey, createSwarm, generateSwarmKey } from '../src/swarm/index.js'
 import { shebangEnv } from '../test/helpers/shoal-cli.js'
+import { cpuMark, cpuSince, firstMessage, talkTo, tell, type Child, type CpuMark } from './bench-child.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
@@ -301,38 +302,10 @@ function median (values: number[]): number {
 
 // ---- child plumbing -------------------------------------------------------------------
 
-interface Child { process: ChildProcess, next: () => Promise<Record<string, unknown>> }
-
 function spawnRole (role: string, args: Record<string, unknown>): Child {
   const profile = cpuProfDir !== undefined && (role === 'seed' || role === 'pull') ? ['--cpu-prof', '--cpu-prof-dir', join(cpuProfDir, role)] : []
   const child = fork(childScript.path, ['--role', role], { execArgv: [...childScript.execArgv, ...nodeFlags, ...profile], env: { ...process.env, ...shippedEnv() }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  const inbox: Array<Record<string, unknown>> = []
-  const waiting: Array<(m: Record<string, unknown>) => void> = []
-  child.on('message', (message: Record<string, unknown>) => {
-    const waiter = waiting.shift()
-    if (waiter !== undefined) waiter(message)
-    else inbox.push(message)
-  })
-  child.send(args)
-  let exited: number | null | undefined
-  child.once('exit', (code) => {
-    exited = code
-    // Messages sent just before the exit may still be on their way: give them a moment.
-    setTimeout(() => { for (const waiter of waiting.splice(0)) waiter({ exited: code }) }, 500)
-  })
-  return {
-    process: child,
-    next: async () => {
-      const message = await new Promise<Record<string, unknown>>((resolve) => {
-        const queued = inbox.shift()
-        if (queued !== undefined) resolve(queued)
-        else if (exited !== undefined) resolve({ exited })
-        else waiting.push(resolve)
-      })
-      if ('exited' in message) throw new Error(`${role} exited with ${String(message.exited)} before answering`)
-      return message
-    },
-  }
+  return talkTo(child, role, args)
 }
 
 async function runRaw (paths: string[], out: string): Promise<{ send: SideReport, recv: SideReport }> {
@@ -364,34 +337,10 @@ async function runShoal (seedStore: string, pullStore: string, bundleId: string,
   return { seed: seedReport, pull }
 }
 
-interface CpuMark { all: NodeJS.CpuUsage, mainSeconds: number }
-
-function cpuMark (): CpuMark {
-  return { all: process.cpuUsage(), mainSeconds: mainThreadSeconds() }
-}
-
-/**
- * CPU of the main thread alone (Linux: /proc, in 10 ms ticks): the rest of a process's CPU is
- * libuv's pool (file writes, reads, fdatasync), LevelDB's thread and V8's GC helpers, which a
- * JavaScript profile does not show. NaN elsewhere.
- */
-function mainThreadSeconds (): number {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
-    // After "pid (comm) ": field 3 (state) is index 0, utime (14) index 11, stime (15) index 12.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return NaN
-  }
-}
-
 function report (role: string, cpuStart: CpuMark, extra: Partial<SideReport> = {}): SideReport {
-  const cpu = process.cpuUsage(cpuStart.all)
   return {
     role,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    mainCpuSeconds: mainThreadSeconds() - cpuStart.mainSeconds,
+    ...cpuSince(cpuStart),
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     peakHeapMb: (memoryPeak?.heapUsed ?? 0) / MIB,
     peakArrayBuffersMb: (memoryPeak?.arrayBuffers ?? 0) / MIB,
@@ -399,17 +348,6 @@ function report (role: string, cpuStart: CpuMark, extra: Partial<SideReport> = {
     peakFileMb: statusPeak?.fileMb,
     ...extra,
   }
-}
-
-/** Sends to the parent and waits until the message is out: a child that exits right after must not lose it. */
-async function tell (message: unknown): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    process.send?.(message, undefined, {}, (err: Error | null) => { if (err !== null) reject(err); else resolve() })
-  })
-}
-
-async function firstMessage (): Promise<Record<string, unknown>> {
-  return await new Promise(resolve => { process.once('message', (m: Record<string, unknown>) => { resolve(m) }) })
 }
 
 // ---- the roles ------------------------------------------------------------------------
