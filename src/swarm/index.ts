@@ -37,3 +37,5 @@ export type { StatusSource } from './status-options.js'
 export { StatusBook, type FleetNode } from './status-book.js'
 export { signStatus, encodeStatusBody, encodeSignedStatus, verifyStatus, StatusRecordError, type NodeStatusFields } from './status-record.js'
 export * as statusLimits from './status-constants.js'
+// The daemons' libp2p node without the swarm on it: for benchmarks of its transport (scripts/bench-data-lane.ts).
+export { createNode, type NodeInit, type ShoalNode } from './libp2p-node.js'
