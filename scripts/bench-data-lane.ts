@@ -1,7 +1,7 @@
 // What would chunk bodies cost on a TLS socket beside libp2p? (issue 10)
 //
 //   node --import tsx scripts/bench-data-lane.ts [--size-mb 512] [--runs 3] [--hash]
-//        [--lanes raw,tls-aes,tls-chacha,libp2p-key,libp2p] [--write-kb 1024] [--bare] [--node-flags '…']
+//        [--lanes raw,tls-aes,tls-chacha,tls-psk,libp2p-key,libp2p] [--write-kb 1024] [--bare] [--node-flags '…']
 //        [--env 'NAME=VALUE …']
 //
 // Moves --size-mb MiB from one process to another on 127.0.0.1, --runs times per lane, the lanes
@@ -16,6 +16,8 @@
 //               token it was told: the admission the design note in docs/architecture.md ("A data
 //               lane beside libp2p: measured") proposes, with the parent in the role of the
 //               libp2p connection that would carry fingerprints and token.
+//   tls-psk     TLS 1.3 (AES-128-GCM) with a one-time external pre-shared key instead of
+//               certificates and token: both ends prove they hold it in the handshake itself.
 //   libp2p-key  the daemons' own libp2p node (src/swarm createNode: TCP with socket batching, the
 //               swarm key's AES-256-CTR, noise, yamux with the daemons' window, kad-dht, identify,
 //               ping), one stream
@@ -46,9 +48,9 @@ import { median } from './timed-run.js'
 const MIB = 1024 * 1024
 const GIB = 1024 * MIB
 const THIS_SCRIPT = fileURLToPath(import.meta.url)
-const LANES = ['raw', 'tls-aes', 'tls-chacha', 'libp2p-key', 'libp2p'] as const
+const LANES = ['raw', 'tls-aes', 'tls-chacha', 'tls-psk', 'libp2p-key', 'libp2p'] as const
 type Lane = typeof LANES[number]
-const TLS_SUITES: Partial<Record<Lane, string>> = { 'tls-aes': 'TLS_AES_128_GCM_SHA256', 'tls-chacha': 'TLS_CHACHA20_POLY1305_SHA256' }
+const TLS_SUITES: Partial<Record<Lane, string>> = { 'tls-aes': 'TLS_AES_128_GCM_SHA256', 'tls-chacha': 'TLS_CHACHA20_POLY1305_SHA256', 'tls-psk': 'TLS_AES_128_GCM_SHA256' }
 const TOKEN_BYTES = 32
 /** Distinct buffers the sender cycles through, so the bytes are not one repeated MiB. */
 const POOL_BUFFERS = 8
@@ -77,7 +79,11 @@ interface SideReport {
   digest?: string
 }
 
-interface LaneArgs { lane: Lane, sizeMb: number, writeBytes: number, hash: boolean, bare: boolean, swarmKey?: string, tls?: TlsPair, token?: string }
+interface LaneArgs {
+  lane: Lane, sizeMb: number, writeBytes: number, hash: boolean, bare: boolean, swarmKey?: string, tls?: TlsPair, token?: string
+  /** tls-psk: the lane's one-time key and its name, hex. */
+  psk?: { identity: string, key: string }
+}
 
 function parseArgs (argv: string[]): Options {
   const options: Options = { sizeMb: 512, runs: 3, hash: false, lanes: [...LANES], writeBytes: MIB, nodeFlags: [], bare: false, env: {} }
@@ -112,7 +118,8 @@ async function main (): Promise<void> {
     for (const lane of options.lanes) {
       const args: LaneArgs = { lane, sizeMb: options.sizeMb, writeBytes: options.writeBytes, hash: options.hash, bare: options.bare }
       if (lane === 'libp2p-key') args.swarmKey = Buffer.from((await swarmModule()).generateSwarmKey()).toString('latin1')
-      if (TLS_SUITES[lane] !== undefined) {
+      if (lane === 'tls-psk') args.psk = { identity: randomBytes(8).toString('hex'), key: randomBytes(TOKEN_BYTES).toString('hex') }
+      else if (TLS_SUITES[lane] !== undefined) {
         args.tls = await tlsPair()
         args.token = randomBytes(TOKEN_BYTES).toString('hex')
       }
@@ -245,15 +252,10 @@ async function sendRole (): Promise<void> {
   const pool = bufferPool(args.writeBytes)
   const total = args.sizeMb * MIB
   if (args.lane === 'libp2p' || args.lane === 'libp2p-key') return await sendLibp2p(args, pool, total)
-  const suite = TLS_SUITES[args.lane]
   let accept!: (socket: Socket) => void
   let refuse!: (err: Error) => void
   const accepted = new Promise<Socket>((resolve, reject) => { accept = resolve; refuse = reject })
-  const server = suite === undefined || args.tls === undefined
-    ? netServer(accept)
-    : tlsServer({ ...args.tls.sender, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ciphers: suite }, (socket: TLSSocket) => {
-      admitted(socket, args.tls?.receiverFingerprint ?? '', args.token ?? '').then(() => { accept(socket) }, refuse)
-    })
+  const server = laneServer(args, accept, refuse)
   await tell({ address: await listen(server) })
   const socket = await accepted
   server.close()
@@ -262,6 +264,23 @@ async function sendRole (): Promise<void> {
   const stop = firstMessage()
   await tell(report(start))
   await stop
+}
+
+/** The sender's listener: plain TCP, TLS with pinned certificates and a token, or TLS with a one-time key. */
+function laneServer (args: LaneArgs, accept: (socket: Socket) => void, refuse: (err: Error) => void): Server {
+  const suite = TLS_SUITES[args.lane]
+  if (suite === undefined) return netServer(accept)
+  const { psk, tls } = args
+  if (psk !== undefined) {
+    // TLS 1.3 with an external PSK (RFC 8446 2.2, psk_dhe_ke): a client without the key fails on
+    // its first flight's binder, and neither side needs a certificate.
+    const key = Buffer.from(psk.key, 'hex')
+    return tlsServer({ minVersion: 'TLSv1.3', ciphers: suite, pskCallback: (_socket, identity) => identity === psk.identity ? key : null }, accept)
+  }
+  if (tls === undefined) throw new Error(`${args.lane} needs certificates`)
+  return tlsServer({ ...tls.sender, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ciphers: suite }, (socket: TLSSocket) => {
+    admitted(socket, tls.receiverFingerprint, args.token ?? '').then(() => { accept(socket) }, refuse)
+  })
 }
 
 /**
@@ -354,11 +373,21 @@ async function recvRole (): Promise<void> {
   }
   const port = Number(args.address)
   const suite = TLS_SUITES[args.lane]
-  const socket: Socket = suite === undefined || args.tls === undefined
+  const { psk } = args
+  const socket: Socket = suite === undefined
     ? netConnect(port, '127.0.0.1')
-    : tlsConnect({ port, host: '127.0.0.1', ...args.tls.receiver, rejectUnauthorized: false, checkServerIdentity: () => undefined, minVersion: 'TLSv1.3', ciphers: suite })
+    : tlsConnect({
+      port,
+      host: '127.0.0.1',
+      minVersion: 'TLSv1.3',
+      ciphers: suite,
+      checkServerIdentity: () => undefined,
+      ...(psk !== undefined
+        ? { pskCallback: () => ({ identity: psk.identity, psk: Buffer.from(psk.key, 'hex') }) }
+        : { ...args.tls?.receiver, rejectUnauthorized: false }),
+    })
   await once(socket, suite === undefined ? 'connect' : 'secureConnect')
-  if (suite !== undefined) {
+  if (suite !== undefined && psk === undefined) {
     // The receiver's side of the admission: the sender is the certificate it was told of; then the token.
     const seen = (socket as TLSSocket).getPeerX509Certificate()?.fingerprint256
     if (seen !== args.tls?.senderFingerprint) throw new Error(`unexpected certificate ${seen ?? 'none'}`)
