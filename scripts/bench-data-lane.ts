@@ -73,6 +73,8 @@ interface SideReport {
   /** Minor page faults: memory touched for the first time (fresh buffers). */
   faults: number
   bytes?: number
+  /** Receiver: how many pieces the transport handed to JavaScript. */
+  pieces?: number
   seconds?: number
   /** Receiver: from the first connect to the first byte it may accept (TCP, handshakes, checks). */
   setupMs?: number
@@ -150,6 +152,7 @@ function printSummary (results: Map<Lane, Array<{ send: SideReport, recv: SideRe
   }
   const faults = (side: 'send' | 'recv'): string => [...results].map(([lane, runs]) => `${lane} ${median(runs.map(r => r[side].faults / (options.sizeMb / 1024))).toFixed(0)}`).join(', ')
   console.log(`minor page faults per GiB: sender ${faults('send')}; receiver ${faults('recv')}`)
+  console.log(`receiver: KiB per piece handed to JavaScript ${[...results].map(([lane, runs]) => `${lane} ${median(runs.map(r => (r.recv.bytes ?? 0) / (r.recv.pieces ?? 1) / 1024)).toFixed(1)}`).join(', ')}`)
   const rss = (side: 'send' | 'recv'): string => [...results].map(([lane, runs]) => `${lane} ${median(runs.map(r => r[side].maxRssMb)).toFixed(0)}`).join(', ')
   console.log(`peak RSS MB (whole child, start-up included): sender ${rss('send')}; receiver ${rss('recv')}`)
 }
@@ -231,12 +234,14 @@ async function writeAll (socket: Socket, pool: Buffer[], total: number): Promise
 }
 
 /** What the receiver does with each piece: count it, and hash it when asked. */
-function sink (hash: boolean): { take: (piece: Uint8Array) => void, bytes: () => number, digest: () => string | undefined } {
+function sink (hash: boolean): { take: (piece: Uint8Array) => void, bytes: () => number, pieces: () => number, digest: () => string | undefined } {
   const hasher = hash ? createBlake3() : undefined
   let bytes = 0
+  let pieces = 0
   return {
-    take: (piece) => { bytes += piece.byteLength; hasher?.update(piece) },
+    take: (piece) => { bytes += piece.byteLength; pieces++; hasher?.update(piece) },
     bytes: () => bytes,
+    pieces: () => pieces,
     digest: () => hasher?.digestHex(),
   }
 }
@@ -366,7 +371,7 @@ async function recvRole (): Promise<void> {
       stream.addEventListener('remoteCloseWrite', () => { resolve() })
       stream.addEventListener('close', (evt) => { if (evt.error !== undefined) reject(evt.error); else resolve() })
     })
-    const result = report(start, { bytes: into.bytes(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() })
+    const result = report(start, { bytes: into.bytes(), pieces: into.pieces(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() })
     await node.stop()
     await tell(result)
     return
@@ -398,7 +403,7 @@ async function recvRole (): Promise<void> {
   const started = performance.now()
   socket.on('data', into.take)
   await once(socket, 'end')
-  await tell(report(start, { bytes: into.bytes(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() }))
+  await tell(report(start, { bytes: into.bytes(), pieces: into.pieces(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() }))
   socket.destroy()
 }
 
