@@ -13,6 +13,7 @@ import {
 } from './constants.js'
 import { skipKnownProtocolMerges } from './known-protocols.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
+import { withoutDecryptCopies } from './noise-decrypt.js'
 import { aesPreSharedKey } from './psk-protector.js'
 import { withoutConnectedPeers } from './quiet-discovery.js'
 import { withSocketBatching } from './socket-batching.js'
@@ -55,7 +56,8 @@ export type Encrypter = 'tls' | 'noise'
 /** Each loaded on its first handshake (lazy-encrypter.ts): a connection uses one of them. */
 const ENCRYPTER_FACTORIES = {
   tls: lazyEncrypter('/tls/1.0.0', async () => (await import('@libp2p/tls')).tls()),
-  noise: lazyEncrypter('/noise', async () => (await import('@chainsafe/libp2p-noise')).noise()),
+  // Without noise's wasted copy of each message it receives (noise-decrypt.ts).
+  noise: lazyEncrypter('/noise', async () => withoutDecryptCopies((await import('@chainsafe/libp2p-noise')).noise())),
 } satisfies Record<Encrypter, unknown>
 
 function protector (init: NodeInit): Libp2pOptions['connectionProtector'] {

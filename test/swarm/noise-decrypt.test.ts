@@ -1,0 +1,99 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net'
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createPeerKey } from '../../src/swarm/index.js'
+import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
+
+/**
+ * noise's receive path runs without its copy of each message (noise-decrypt.ts): messages
+ * spanning socket reads still arrive whole and in order, and one whose bytes were changed on
+ * the way is refused, not delivered.
+ */
+describe('noise without the receive copy', () => {
+  const nodes: ShoalNode[] = []
+  const servers: Server[] = []
+  const sockets: Socket[] = []
+  afterEach(async () => {
+    for (const socket of sockets.splice(0)) socket.destroy()
+    for (const server of servers.splice(0)) await new Promise(resolve => server.close(resolve))
+    for (const node of nodes.splice(0)) await node.stop()
+  })
+
+  async function start (): Promise<ShoalNode> {
+    const node = await createNode({ privateKey: await createPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, gater: {}, encrypters: ['noise'] })
+    nodes.push(node)
+    await node.start()
+    return node
+  }
+
+  /** A TCP relay to `port` that flips one bit of the dialer's bytes at `flipAt`, if given. */
+  async function relay (port: number, flipAt?: number): Promise<number> {
+    const server = createServer(inbound => {
+      const outbound = connectTcp({ host: '127.0.0.1', port })
+      sockets.push(inbound, outbound)
+      let passed = 0
+      inbound.on('data', (data: Buffer) => {
+        if (flipAt !== undefined && passed <= flipAt && flipAt < passed + data.length) data.writeUInt8((data.readUInt8(flipAt - passed) ^ 0x01), flipAt - passed)
+        passed += data.length
+        outbound.write(data)
+      })
+      outbound.on('data', (data: Buffer) => inbound.write(data))
+      inbound.on('close', () => outbound.destroy())
+      outbound.on('close', () => inbound.destroy())
+      inbound.on('error', () => {})
+      outbound.on('error', () => {})
+    })
+    servers.push(server)
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    return (server.address() as { port: number }).port
+  }
+
+  /** Sends 8 MiB from a dialer through the relay; what the listener received, and how its stream ended. */
+  async function transfer (flipAt?: number): Promise<{ sent: Buffer, received: Buffer, error?: Error }> {
+    const listener = await start()
+    const dialer = await start()
+    const listenPort = Number(listener.getMultiaddrs()[0]?.toString().split('/')[4])
+    const port = await relay(listenPort, flipAt)
+    const sent = randomBytes(8 * 1024 * 1024)
+    const done = new Promise<{ received: Buffer, error?: Error }>((resolve) => {
+      const pieces: Uint8Array[] = []
+      let length = 0
+      void listener.handle('/test/bytes/1', (stream) => {
+        stream.addEventListener('message', (evt) => {
+          for (const piece of evt.data instanceof Uint8Array ? [evt.data] : evt.data) pieces.push(piece.slice())
+          length += evt.data.byteLength
+          if (length >= sent.length) resolve({ received: Buffer.concat(pieces) })
+        })
+        stream.addEventListener('close', (evt) => { resolve({ received: Buffer.concat(pieces), error: evt.error ?? new Error('closed early') }) })
+      })
+      listener.addEventListener('connection:close', () => { resolve({ received: Buffer.concat(pieces), error: new Error('connection closed') }) })
+    })
+    const stream = await dialer.dialProtocol(multiaddr(`/ip4/127.0.0.1/tcp/${port}/p2p/${listener.peerId.toString()}`), '/test/bytes/1', { signal: AbortSignal.timeout(10_000) })
+    // Odd sizes, so messages and socket reads fall anywhere against each other.
+    for (let offset = 0, i = 0; offset < sent.length; i++) {
+      const end = Math.min(sent.length, offset + 1 + (i * 104_729) % (1024 * 1024))
+      try {
+        if (!stream.send(sent.subarray(offset, end))) await stream.onDrain({ signal: AbortSignal.timeout(10_000) })
+      } catch {
+        break
+      }
+      offset = end
+    }
+    return { sent, ...await done }
+  }
+
+  it('delivers every byte in order across messages that span socket reads', async () => {
+    const { sent, received, error } = await transfer()
+    expect(error).toBeUndefined()
+    expect(createHash('sha256').update(received).digest('hex')).toBe(createHash('sha256').update(sent).digest('hex'))
+  })
+
+  it('refuses a message changed on the way and delivers nothing of it', async () => {
+    // Well past the handshake, inside the data.
+    const { sent, received, error } = await transfer(3 * 1024 * 1024 + 12_345)
+    expect(error).toBeDefined()
+    expect(received.length).toBeLessThan(sent.length)
+    expect(received.equals(sent.subarray(0, received.length))).toBe(true)
+  })
+})
