@@ -194,8 +194,15 @@ const SLOW_CHUNK_TIMES = 2
 /** The stall limit is at least this many of the slow rule's age (CHUNK_STALL_TIMEOUT_MS / SLOW_REQUEST_MS). */
 const STALL_TO_SLOW = 3
 
-/** Enough busy time to trust a rate sample. */
+/** Enough busy time to trust a rate sample… */
 const RATE_SAMPLE_MIN_MS = 100
+/**
+ * …and enough bytes, as a share of a chunk: a manifest's few hundred bytes measure the round
+ * trip, not the link. Hostile row 2 under load: a gateway measured at 21 B/s from its answer
+ * for a small manifest stood at 49,000 s per chunk in every edge's books — never a target for
+ * a move, and its median chunk time made a dripping claimer's queue look normal.
+ */
+const RATE_SAMPLE_MIN_CHUNK_SHARE = 0.5
 
 export class Scheduler {
   private readonly objects = new Map<string, WantedObject>()
@@ -1230,7 +1237,7 @@ export class Scheduler {
     state.penalized = false
     state.judgedAt = Infinity
     state.sampleBytes += bytes
-    if (state.busyMs < RATE_SAMPLE_MIN_MS) return
+    if (state.busyMs < RATE_SAMPLE_MIN_MS || state.sampleBytes < RATE_SAMPLE_MIN_CHUNK_SHARE * this.chunkSize) return
     const sample = state.sampleBytes / state.busyMs
     state.rate = state.rate === undefined ? sample : state.rate * (1 - this.smoothing) + sample * this.smoothing
     state.sampleBytes = 0
