@@ -191,6 +191,19 @@ export const GATEWAY_DEFER_MS = 1_000
  * an asker 10 s after the copy left whatever (GATEWAY_SEEDING_POLICY.deferRecentUploadMs).
  */
 export const GATEWAY_DEFER_MAX_MS = 8_000
+/**
+ * An edge holder keeps a gateway away from a chunk only while it could take one more request
+ * soon: a measured edge whose full window plus that chunk would take longer than this at its
+ * rate to us (and longer than SLOW_EDGE_QUEUE_CHUNK_TIMES of the other holders' median chunk
+ * time) does not. Hostile row 2: a holder that claimed every chunk and sent one valid chunk per
+ * stream every 14 s was never slow (each request found a delivery after it was sent), never
+ * stalled (14 s < 15 s), never overdue (the two honest edges passed the dripped chunks to each
+ * other), and its claim kept both edges' pulls off the idle gateway: 24 MiB took over 90 s
+ * against 15 s. The gateway's own policy still puts first copies ahead of such requests.
+ */
+export const SLOW_EDGE_QUEUE_MS = 8_000
+/** …and an edge queue is slow only against this many of the others' median chunk time (a fleet whose every holder is that busy is not starved by one of them). */
+export const SLOW_EDGE_QUEUE_CHUNK_TIMES = 4
 /** Weight of the newest sample in a peer's rate average. */
 export const RATE_SMOOTHING = 0.3
 

@@ -1,5 +1,5 @@
 import {
-  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_CANDIDATE_FLOOR, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MAX_MS, GATEWAY_DEFER_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
+  CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_CANDIDATE_FLOOR, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MAX_MS, GATEWAY_DEFER_MS, SLOW_EDGE_QUEUE_CHUNK_TIMES, SLOW_EDGE_QUEUE_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
   BUSY_HOLDER_CHUNK_TIMES, BUSY_HOLDER_MIN_MS, BUSY_HOLDER_UNMEASURED_MS,
   MAX_BUFFERED_CHUNKS, MAX_OUTSTANDING_REQUESTS, MAX_REQUESTS_PER_PEER, MIGRATE_SPEEDUP, MIN_REQUESTS_PER_PEER, OVERDUE_FACTOR, OVERDUE_MIN_MS, RATE_SMOOTHING,
   WINDOW_TARGET_MS,
@@ -73,6 +73,8 @@ export interface SchedulerInit {
   gatewayDeferMs?: number
   /** …or one chunk time at that gateway's measured rate to us, when longer, up to this. */
   gatewayDeferMaxMs?: number
+  /** A full edge queue this slow no longer keeps a gateway away (SLOW_EDGE_QUEUE_MS). */
+  slowEdgeQueueMs?: number
   /**
    * A request this old, at a peer that delivered nothing since it was sent and nothing at all
    * for twice this, moves to another holder when one can serve (another holder delivered
@@ -232,6 +234,7 @@ export class Scheduler {
   private readonly endGameMinAgeMs: number
   private readonly gatewayDeferMs: number
   private readonly gatewayDeferMaxMs: number
+  private readonly slowEdgeQueueMs: number
   private readonly slowRequestMs: number
   private readonly overdueMinMs: number
   private readonly overdueFactor: number
@@ -269,6 +272,7 @@ export class Scheduler {
     this.endGameMinAgeMs = init.endGameMinAgeMs ?? END_GAME_MIN_AGE_MS
     this.gatewayDeferMs = init.gatewayDeferMs ?? GATEWAY_DEFER_MS
     this.gatewayDeferMaxMs = init.gatewayDeferMaxMs ?? GATEWAY_DEFER_MAX_MS
+    this.slowEdgeQueueMs = init.slowEdgeQueueMs ?? SLOW_EDGE_QUEUE_MS
     this.slowRequestMs = init.slowRequestMs ?? SLOW_REQUEST_MS
     this.overdueMinMs = init.overdueMinMs ?? OVERDUE_MIN_MS
     this.overdueFactor = init.overdueFactor ?? OVERDUE_FACTOR
@@ -1094,9 +1098,21 @@ export class Scheduler {
     if (slot.edgeHolders === 0 || slot.gatewayAllowed) return false
     for (const holder of slot.holders) {
       const state = this.peers.get(holder)
-      if (state !== undefined && !state.gateway && !state.penalized) return true
+      if (state !== undefined && this.keepsGatewayAway(holder, state)) return true
     }
     return false
+  }
+
+  /**
+   * An edge holder that could take a request soon: not judged, and not so slow that its full
+   * window plus one more chunk would take SLOW_EDGE_QUEUE_MS at its rate to us (and several of
+   * the others' chunk times). A claimer that drips keeps its requests but not the gateway away.
+   */
+  private keepsGatewayAway (peer: PeerKey, state: PeerState): boolean {
+    if (state.gateway || state.penalized) return false
+    if (state.rate === undefined || state.inFlight.size < this.windowOf(state)) return true
+    const queueMs = (state.inFlight.size + 1) * this.chunkSize / state.rate
+    return queueMs <= this.slowEdgeQueueMs || queueMs <= SLOW_EDGE_QUEUE_CHUNK_TIMES * this.medianChunkMs(peer)
   }
 
   /** A gateway other than `except` holds the chunk (it can serve when an edge will not). */
@@ -1154,7 +1170,7 @@ export class Scheduler {
     state.held.add(slot)
     if (!state.gateway) {
       slot.edgeHolders++
-      if (slot.state === 'requested') this.leaveGateways(slot)
+      if (slot.state === 'requested' && this.keepsGatewayAway(peer, state)) this.leaveGateways(slot)
     }
     this.rebucket(slot)
   }
