@@ -150,13 +150,12 @@ export class Fetcher {
       options.onProgress?.(progress)
       this.events.emit('pull:progress', progress)
     }, this.now)
-    await this.enlist(job, bundle, options.objects, options.background === true)
+    await this.enlist(job, bundle, options)
     if (job.remaining.size === 0) {
       job.finish()
       this.events.emit('pull:completed', { bundleId })
       return
     }
-    if (options.priorityObject !== undefined) this.prioritize(options.priorityObject)
     this.jobs.add(job)
     options.onStarted?.()
     this.schedulePump()
@@ -212,13 +211,23 @@ export class Fetcher {
    * Objects of one chunk go first: an image's manifests, index and config are all small, and
    * a registry client needs them before any layer (the layers it asks for next are put ahead
    * of them when it asks). Then whatever a client asked for before this pull began.
+   *
+   * The store is asked what it holds of every object first, and the scheduler learns the whole
+   * job afterwards in one synchronous pass: a pump (a have batch, the tick) that ran between
+   * two of the store's answers handed out the objects wanted so far in the scheduler's own
+   * random order before the asked-for order was set (a loaded CI run: a layer's first chunks
+   * asked after its later ones, and its completion read 4 MiB back).
    */
-  private async enlist (job: PullJob, bundle: BundleManifest, only: ReadonlySet<string> | undefined, background: boolean): Promise<void> {
-    const asked = new Set<string>()
+  private async enlist (job: PullJob, bundle: BundleManifest, options: Pick<FetchOptions, 'objects' | 'background' | 'priorityObject'>): Promise<void> {
+    const only = options.objects
+    const background = options.background === true
+    const held = []
     for (const object of bundleObjects(bundle)) {
-      if (only !== undefined && !only.has(object.hash)) continue
+      if (only === undefined || only.has(object.hash)) held.push({ object, state: await this.store.objectState(object.hash) })
+    }
+    const asked = new Set<string>()
+    for (const { object, state } of held) {
       const chunks = Math.ceil(object.size / bundle.chunkSize)
-      const state = await this.store.objectState(object.hash)
       if (object.size === 0 || state.state === 'complete') {
         job.addObject(object.hash, { bytes: object.size, chunks, presentBytes: object.size, presentChunks: chunks, complete: true })
         continue
@@ -254,6 +263,9 @@ export class Fetcher {
       this.awaitingPriority.delete(object)
       this.scheduler.prioritize(object)
     }
+    // The pull's own priority object ahead of those (set after this pass, a pump during the
+    // reads below could hand out other chunks first).
+    if (options.priorityObject !== undefined && job.remaining.size > 0) this.prioritize(options.priorityObject)
     // Whatever clients wait on goes ahead of that, in the order they asked.
     for (const object of this.waiters.keys()) this.scheduler.clientWaits(object)
     // An object that completed while we looked (another pull, a push) sent its event already.
