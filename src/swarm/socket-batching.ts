@@ -1,4 +1,4 @@
-import { tcpSocketOf } from './tcp-boundary.js'
+import { observeReads, tcpSocketOf } from './tcp-boundary.js'
 import type { Socket } from 'node:net'
 import type { CreateListenerOptions, DialTransportOptions, MultiaddrConnection, Transport, Upgrader } from '@libp2p/interface'
 
@@ -121,15 +121,16 @@ export class ReadTicker {
     let windowStart = performance.now()
     let windowBytes = 0
     let fast = false
-    socket.on('data', (data: Buffer) => {
-      windowBytes += data.length
+    // Each read's size, whether the socket emits 'data' or reads into the swarm key's buffer (tcp-boundary.ts).
+    observeReads(socket, (length) => {
+      windowBytes += length
       const now = performance.now()
       if (now - windowStart >= RATE_WINDOW_MS) {
         fast = windowBytes / (now - windowStart) * RATE_WINDOW_MS >= fastBytes
         windowStart = now
         windowBytes = 0
       }
-      if (fast || data.length >= FULL_READ_BYTES || data.length < MIN_WAITING_READ_BYTES || this.waiting.has(socket) || socket.destroyed) return
+      if (fast || length >= FULL_READ_BYTES || length < MIN_WAITING_READ_BYTES || this.waiting.has(socket) || socket.destroyed) return
       const current = (socket as unknown as { _handle?: ReadHandle | null })._handle
       if (current == null || !current.reading) return
       current.reading = false

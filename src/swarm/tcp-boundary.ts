@@ -20,6 +20,21 @@ export function tcpSocketOf (connection: MessageStream): Socket | undefined {
   return socket instanceof Socket ? socket : undefined
 }
 
+/** Observers of each socket read's size, in the order the reads come, whichever way the socket reads (below). */
+const readObservers = new WeakMap<Socket, Array<(bytes: number) => void>>()
+
+/** Calls `observer` with the size of each read of the socket, after the connection has the bytes. */
+export function observeReads (socket: Socket, observer: (bytes: number) => void): void {
+  let observers = readObservers.get(socket)
+  if (observers === undefined) {
+    const list: Array<(bytes: number) => void> = []
+    readObservers.set(socket, list)
+    socket.on('data', (data: Buffer) => { for (const each of list) each(data.length) })
+    observers = list
+  }
+  observers.push(observer)
+}
+
 /** What a transform maps each piece of bytes to, in order; a stateful cipher fits. */
 export type PieceTransform = (piece: Uint8Array) => Uint8Array
 
@@ -42,6 +57,11 @@ export interface TcpBoundary {
    * queue or event hop. Bytes already read but not yet dispatched (a handshake's read may leave
    * some) are transformed at once; the connection must have nothing left to send, since queued
    * bytes were meant to leave untransformed.
+   *
+   * `receive` must return new bytes, never a view of its input (a cipher's output is new):
+   * the socket then reads into one buffer of its own, reused for every read (readIntoOneBuffer),
+   * so that the transform's output is the only buffer each read costs, as an untransformed
+   * connection's read is.
    */
   transform: (transforms: { receive: PieceTransform, send: PieceTransform }) => void
 }
@@ -70,6 +90,7 @@ function transformBoundary (boundary: ConnectionBoundary, socket: Socket, { rece
     }
     for (const piece of data) deliver(receive(piece))
   }
+  readIntoOneBuffer(socket, (bytes) => { boundary.onData(bytes) })
   boundary.sendData = (data) => {
     // @libp2p/tcp's own sendData, with each piece transformed as it is written.
     let sentBytes = 0
@@ -81,4 +102,39 @@ function transformBoundary (boundary: ConnectionBoundary, socket: Socket, { rece
     }
     return { sentBytes, canSendMore }
   }
+}
+
+/** Node reads a socket 64 KiB at a time (libuv's suggested size); the one buffer is as large. */
+const READ_BUFFER_BYTES = 64 * 1024
+
+/** Node's net.Socket internals for reading into a buffer of one's own (Node 20, lib/net.js). */
+interface UserBufferSocket {
+  _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null
+}
+
+/**
+ * Makes the socket read into one buffer of ours, reused for every read, and hand each read to
+ * `onRead` instead of emitting 'data' (so the TCP connection's own 'data' listener goes quiet;
+ * `onRead` must consume the bytes before it returns), then to the read observers. This is net.Socket's `onread` option
+ * (https://nodejs.org/api/net.html#socketconnectoptions-connectlistener), which @libp2p/tcp
+ * does not pass; here it is set on a socket already reading, through the same internals the
+ * option sets: the `kBuffer`/`kBufferCb` fields and the handle's `useUserBuffer`. Pause and
+ * resume keep working (Node's socket checks `kBuffer` for them), as do 'end' and 'close'.
+ * Nothing changes if those internals are not there or the socket holds unread data.
+ */
+export function readIntoOneBuffer (socket: Socket, onRead: (bytes: Uint8Array) => void): void {
+  const fields = Object.getOwnPropertySymbols(socket)
+  const kBuffer = fields.find(field => field.description === 'kBuffer')
+  const kBufferCb = fields.find(field => field.description === 'kBufferCb')
+  const handle = (socket as unknown as UserBufferSocket)._handle
+  const internals = socket as unknown as Record<symbol, unknown>
+  if (kBuffer === undefined || kBufferCb === undefined || internals[kBuffer] !== null) return
+  if (handle == null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return
+  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)
+  internals[kBuffer] = buffer
+  internals[kBufferCb] = (bytesRead: number) => {
+    onRead(buffer.subarray(0, bytesRead))
+    for (const each of readObservers.get(socket) ?? []) each(bytesRead)
+  }
+  handle.useUserBuffer(buffer)
 }

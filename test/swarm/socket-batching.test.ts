@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createPeerKey } from '../../src/swarm/index.js'
 import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
 import { batchWrites, ReadTicker } from '../../src/swarm/socket-batching.js'
+import { readIntoOneBuffer } from '../../src/swarm/tcp-boundary.js'
 
 /**
  * Small writes of one event-loop turn leave a socket in one system call; a large write leaves
@@ -108,7 +109,7 @@ describe('socket write batching', () => {
   })
 
   /** Server-side sockets with their 'data' events counted, and a client that writes one piece per event-loop turn. */
-  async function readsOfPiecesOneTurnApart (ticker: ReadTicker | undefined, count: number): Promise<{ reads: number[], bytes: Buffer }> {
+  async function readsOfPiecesOneTurnApart (ticker: ReadTicker | undefined, count: number, oneBuffer = false): Promise<{ reads: number[], bytes: Buffer }> {
     const reads: number[] = []
     const server = createServer()
     servers.push(server)
@@ -123,11 +124,14 @@ describe('socket write batching', () => {
     const all: Buffer[] = []
     let resolveAll!: () => void
     const done = new Promise<void>(resolve => { resolveAll = resolve })
-    socket.on('data', (data: Buffer) => {
+    const onRead = (data: Uint8Array): void => {
       reads.push(data.length)
-      all.push(data)
+      // A socket reading into one buffer reuses it: the bytes are copied out at once.
+      all.push(Buffer.from(data))
       if (Buffer.concat(all).length === count * PIECE_BYTES) resolveAll()
-    })
+    }
+    if (oneBuffer) readIntoOneBuffer(socket, onRead)
+    else socket.on('data', onRead)
     for (let i = 0; i < count; i++) {
       client.write(Buffer.alloc(PIECE_BYTES, i))
       // Two turns: the server's poll phase comes between, so a reading socket reads each piece alone.
@@ -144,6 +148,15 @@ describe('socket write batching', () => {
     const { reads, bytes } = await readsOfPiecesOneTurnApart(new ReadTicker(300), 10)
     expect(bytes).toEqual(expected)
     expect(reads.length).toBeLessThanOrEqual(3)
+  })
+
+  it('waits for the tick on a socket that reads into one buffer, as a keyed connection does', async () => {
+    const expected = Buffer.concat(Array.from({ length: 10 }, (_, i) => Buffer.alloc(PIECE_BYTES, i)))
+    const { reads, bytes } = await readsOfPiecesOneTurnApart(new ReadTicker(300), 10, true)
+    expect(bytes).toEqual(expected)
+    expect(reads.length).toBeLessThanOrEqual(3)
+    // The control: the same socket kind without the tick reads each piece alone.
+    expect((await readsOfPiecesOneTurnApart(undefined, 10, true)).reads.length).toBeGreaterThanOrEqual(8)
   })
 
   it('reads each piece alone without the tick (the control)', async () => {
