@@ -7,7 +7,7 @@ import {
 import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
 import { ChunkReads, type ReadChunk } from './chunk-reads.js'
-import { MessageTimeoutError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
+import { IdleStreamError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { FirstCopyQueues } from './first-copy-queues.js'
 import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type SeedingPolicy } from './gateway-seeding.js'
@@ -319,8 +319,8 @@ class ServeSession {
         this.serve()
       },
     })
-    // A stream opened and left silent would hold a slot forever.
-    this.firstRequest = setTimeout(() => { this.abort(new MessageTimeoutError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
+    // A stream opened and left silent would hold a slot of its connection forever.
+    this.firstRequest = setTimeout(() => { this.abort(new IdleStreamError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
     this.firstRequest.unref()
     const tracked = server.budget.track(peer, stream)
     this.gauge = tracked.gauge

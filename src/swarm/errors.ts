@@ -27,6 +27,18 @@ export class MessageTimeoutError extends SwarmError {
   }
 }
 
+/**
+ * A peer opened a stream and sent nothing on it in time: the stream is closed to free its slot,
+ * and the peer is not charged. On the 16-host bed honest edges' first chunk requests waited over
+ * 10 s behind their own uplinks' queued chunk data (five charges per run, two against one peer).
+ */
+export class IdleStreamError extends SwarmError {
+  constructor (what: string, timeoutMs: number) {
+    super('SWARM_IDLE_STREAM', `${what} did not arrive within ${timeoutMs} ms; the stream was closed to free its slot (the peer was not charged: a congested uplink can delay it that long)`)
+    this.name = 'IdleStreamError'
+  }
+}
+
 /** A peer asked for chunks and did not read them: its stream is reset and it is charged. */
 export class SlowReaderError extends SwarmError {
   constructor (timeoutMs: number) {
