@@ -103,7 +103,10 @@ export class Swarm extends SwarmEventEmitter {
     }, {
       scheduler: init.scheduler,
       maxDownloadBytesPerSecond: init.maxDownloadBytesPerSecond,
-      openChunkStream: async (peer, { signal }) => await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal }),
+      // The protocol's name and the first requests leave in one write, without waiting for the
+      // holder's echo: on a congested link that echo queued behind the holder's chunk data and
+      // the requests behind ours, and the holder's 10 s wait for a first request ran out.
+      openChunkStream: async (peer, { signal }) => await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal, negotiateFully: false }),
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       onRefused: (peer) => { this.refusedBy(peer) },
       onChunkStreamFailed: (peer, err) => { this.have.close(peer, err) },
