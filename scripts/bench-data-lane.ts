@@ -198,7 +198,8 @@ function spawnRole (role: 'send' | 'recv', args: object, nodeFlags: string[], en
 /**
  * The swarm module, loaded by every child unless --bare: a daemon's data lane would run in a
  * process holding all of it, and a socket's cost per byte grows with the process (the raw TCP
- * receiver spent ~3x the CPU per byte with it loaded; docs/architecture.md).
+ * receiver spent 2.2-2.4x the CPU per byte with it loaded, page faults mostly;
+ * docs/architecture.md).
  */
 async function swarmModule (): Promise<typeof import('../src/swarm/index.js')> {
   return await import('../src/swarm/index.js')
