@@ -85,7 +85,11 @@ describe('manifest search', () => {
     })
     try {
       const puller = await node({ manifestSearchTimeoutMs: SEARCH_TIMEOUT_MS })
+      // As above: the search asks the peers connected when it starts, and the puller's side of
+      // the connection can come up after the dialer's (a loaded full run once asked nobody).
+      const connected = nextEvent(puller.swarm, 'peer:connected', e => e.peer === silent.peerId)
       await silent.connect(puller.address)
+      await connected
       // The bundle protocol's own header timeout is 15 s; a search held by the silent peer
       // would end on this guard instead, with another error.
       await expect(puller.swarm.pull('0'.repeat(64), { signal: AbortSignal.timeout(8_000) })).rejects.toMatchObject({ code: 'SWARM_BUNDLE_NOT_FOUND' })
