@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net'
+import { connect as connectTcp, createServer } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createPeerKey } from '../../src/swarm/index.js'
-import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
+import { describe, expect, it } from 'vitest'
+import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
+import { tcpPortOf, useBareNodes } from './bare-nodes.js'
 
 /**
  * noise's receive path runs without its copy of each message (noise-decrypt.ts): messages
@@ -11,21 +11,8 @@ import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
  * the way is refused, not delivered.
  */
 describe('noise without the receive copy', () => {
-  const nodes: ShoalNode[] = []
-  const servers: Server[] = []
-  const sockets: Socket[] = []
-  afterEach(async () => {
-    for (const socket of sockets.splice(0)) socket.destroy()
-    for (const server of servers.splice(0)) await new Promise(resolve => server.close(resolve))
-    for (const node of nodes.splice(0)) await node.stop()
-  })
-
-  async function start (): Promise<ShoalNode> {
-    const node = await createNode({ privateKey: await createPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, gater: {}, encrypters: ['noise'] })
-    nodes.push(node)
-    await node.start()
-    return node
-  }
+  const { start: startNode, servers, sockets } = useBareNodes()
+  const start = async (): Promise<ShoalNode> => await startNode({ encrypters: ['noise'] })
 
   /** A TCP relay to `port` that flips one bit of the dialer's bytes at `flipAt`, if given. */
   async function relay (port: number, flipAt?: number): Promise<number> {
@@ -53,7 +40,7 @@ describe('noise without the receive copy', () => {
   async function transfer (flipAt?: number): Promise<{ sent: Buffer, received: Buffer, error?: Error }> {
     const listener = await start()
     const dialer = await start()
-    const listenPort = Number(listener.getMultiaddrs()[0]?.toString().split('/')[4])
+    const listenPort = tcpPortOf(listener)
     const port = await relay(listenPort, flipAt)
     const sent = randomBytes(8 * 1024 * 1024)
     const done = new Promise<{ received: Buffer, error?: Error }>((resolve) => {

@@ -1,9 +1,10 @@
 import { createCipheriv, createHash, randomBytes, type Cipher } from 'node:crypto'
-import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net'
+import { connect as connectTcp, createServer, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createPeerKey, generateSwarmKey } from '../../src/swarm/index.js'
-import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
+import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
+import { tcpPortOf, useBareNodes } from './bare-nodes.js'
 
 /**
  * The swarm key's layer on the wire, against a peer written here from the format alone: a
@@ -13,21 +14,8 @@ import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
  * a time keeps talking; and a node that skipped the cipher in either direction fails here.
  */
 describe('the swarm key on the wire', () => {
-  const nodes: ShoalNode[] = []
-  const servers: Server[] = []
-  const sockets: Socket[] = []
-  afterEach(async () => {
-    for (const socket of sockets.splice(0)) socket.destroy()
-    for (const server of servers.splice(0)) await new Promise(resolve => server.close(resolve))
-    for (const node of nodes.splice(0)) await node.stop()
-  })
-
-  async function start (swarmKey: Uint8Array, listen = ['/ip4/127.0.0.1/tcp/0']): Promise<ShoalNode> {
-    const node = await createNode({ privateKey: await createPeerKey(), listen, bootstrap: [], mdns: false, gater: {}, swarmKey, encrypters: ['noise'] })
-    nodes.push(node)
-    await node.start()
-    return node
-  }
+  const { start: startNode, servers, sockets } = useBareNodes()
+  const start = async (swarmKey: Uint8Array, listen = ['/ip4/127.0.0.1/tcp/0']): Promise<ShoalNode> => await startNode({ listen, swarmKey, encrypters: ['noise'] })
 
   /** The AES key of a swarm key file, derived as the format says (not through shoal's code). */
   function aesKey (swarmKey: Uint8Array): Buffer {
@@ -76,7 +64,7 @@ describe('the swarm key on the wire', () => {
   it('answers a peer that speaks the format, and nothing of the negotiation shows on the wire', async () => {
     const swarmKey = generateSwarmKey()
     const node = await start(swarmKey)
-    const port = Number(node.getMultiaddrs()[0]?.toString().split('/')[4])
+    const port = tcpPortOf(node)
     const socket = connectTcp({ host: '127.0.0.1', port })
     sockets.push(socket)
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve).once('error', reject) })

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterEach, describe, expect, it } from 'vitest'
-import { createPeerKey } from '../../src/swarm/index.js'
-import { createNode, type ShoalNode } from '../../src/swarm/libp2p-node.js'
+import { describe, expect, it } from 'vitest'
 import { batchWrites, ReadTicker } from '../../src/swarm/socket-batching.js'
 import { readIntoOneBuffer } from '../../src/swarm/tcp-boundary.js'
+import { useBareNodes } from './bare-nodes.js'
 
 /**
  * Small writes of one event-loop turn leave a socket in one system call; a large write leaves
@@ -13,14 +12,7 @@ import { readIntoOneBuffer } from '../../src/swarm/tcp-boundary.js'
  * socket's libuv handle are counted (each is one write or writev system call, or a queued one).
  */
 describe('socket write batching', () => {
-  const servers: Server[] = []
-  const sockets: Socket[] = []
-  const nodes: ShoalNode[] = []
-  afterEach(async () => {
-    for (const socket of sockets.splice(0)) socket.destroy()
-    for (const server of servers.splice(0)) await new Promise(resolve => server.close(resolve))
-    for (const node of nodes.splice(0)) await node.stop()
-  })
+  const { start, servers, sockets } = useBareNodes()
 
   /** A connected client socket and a promise of the first `expected` bytes the server reads. */
   async function socketPair (expected: number): Promise<{ client: Socket, received: Promise<Buffer> }> {
@@ -223,12 +215,6 @@ describe('socket write batching', () => {
   })
 
   it("batches a daemon's libp2p connections: 200 small messages cost a few write calls, not 400", async () => {
-    const start = async (): Promise<ShoalNode> => {
-      const node = await createNode({ privateKey: await createPeerKey(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false, gater: {} })
-      nodes.push(node)
-      await node.start()
-      return node
-    }
     const [a, b] = [await start(), await start()]
     const protocol = '/shoal-test/small-messages/1.0.0'
     const MESSAGES = 200
