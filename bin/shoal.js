@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --heap-growing-percent=100
+#!/usr/bin/env -S MALLOC_TRIM_THRESHOLD_=33554432 node --max-semi-space-size=1 --heap-growing-percent=100
 // The flag: V8's young generation may otherwise grow to 2 x 16 MiB while chunks stream
 // through, ~30 MB of a receiving edge's peak RSS; at 1 MiB the same transfer peaked ~30 MB
 // lower for the same CPU per byte (scripts/bench-transfer.ts, docs/architecture.md "RSS").
@@ -9,11 +9,16 @@
 // moved in four A/B runs, peak RSS 1-8% higher (docs/architecture.md, "The fleet bed").
 // The variable: glibc's malloc raises its mmap threshold each time a large block is freed, so
 // after start-up's first big temporary buffers every block up to 32 MiB (receive buffers, file
-// reads) came from the heap and its free holes stayed resident; a fixed 128 KiB threshold (the
-// default's start) gives large blocks back when freed: edge daemon idle 82 -> 74 MB, peak under
-// a 256 MiB pull ~8 MB lower, the same CPU (scripts/bench-edge-rss.sh, docs/architecture.md).
+// reads) came from the heap and its free holes stayed resident. Setting any of its thresholds
+// freezes them all (glibc's no_dyn_threshold): the mmap threshold stays at its 128 KiB start,
+// so large blocks go back when freed (edge idle 82 -> 74 MB, as MALLOC_MMAP_THRESHOLD_=131072
+// did before), and a 32 MiB trim threshold stops malloc giving the heap's top back whenever
+// 128 KiB are free there, which made the next buffers fault the same pages in again: 10-21%
+// less daemon CPU on the containerd-through-a-neighbour path, idle RSS ~9 MB higher, peak under
+// 120 MB (docs/architecture.md, "A data lane beside libp2p"). The whole line must stay within
+// 127 characters: kernels before 5.1 cut a #! line there.
 // `env -S` splits the line (GNU coreutils 8.30+; busybox's env cannot: there run
-// `MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=1 --heap-growing-percent=100 bin/shoal.js`).
+// `MALLOC_TRIM_THRESHOLD_=33554432 node --max-semi-space-size=1 --heap-growing-percent=100 bin/shoal.js`).
 // `node bin/shoal.js` runs without them.
 // Runs the built daemon and CLI in dist/ (`npm run build`, which `npm ci` runs as its
 // `prepare` step: src/ type-checked, then bundled). It starts ~0.5 s sooner and holds ~85 MB

@@ -27,7 +27,7 @@
 // (--hash: BLAKE3 over it first, through src/hash, as an edge hashes every chunk). No disk on
 // either side: this is the transport alone. Every child loads the swarm module as a daemon holds
 // it (--bare: the raw and TLS children do not). Every child runs with the node flags and the
-// environment bin/shoal.js's first line gives a daemon (MALLOC_MMAP_THRESHOLD_, semi-space size),
+// environment bin/shoal.js's first line gives a daemon (MALLOC_TRIM_THRESHOLD_, semi-space size),
 // then --node-flags and --env (to try V8 and malloc settings). Minor page faults are counted too:
 // on this machine kind a fault costs ~15 µs, and fresh receive buffers can cost more than the cipher.
 import '../src/polyfill.js'
