@@ -1,7 +1,9 @@
 // `npm run demo`: a local fleet on this machine. A gateway daemon takes an image in; three
 // edge daemons pull it at the same moment and feed each other; every node verifies what it
-// holds; the table shows who sent what. Each daemon is its own process on loopback, as on
-// its own machine.
+// holds; the table shows who sent what; containerd's first request (the manifest by tag)
+// goes to an edge's registry port. Each daemon is its own process on loopback, as on its own
+// machine, started as deployed: bin/shoal.js run as an executable (its first line's node flags
+// and malloc setting) and the fleet closed by a swarm key.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,12 +15,14 @@ import { generateImages } from './gen-images.js'
 const SHOAL = join(import.meta.dirname, '..', 'bin', 'shoal.js')
 const MIB = 1024 * 1024
 const run = promisify(execFile)
+// What containerd's resolver sends in Accept for a manifest by tag.
+const OCI_MANIFEST_TYPES = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json'
 
 interface Node { name: string, child: ChildProcess, api: string, registry: string, peerId: string, address: string }
 interface Status { stats: { bytesUploaded: number, bytesDownloaded: number, perPeer: Record<string, { bytesDownloaded: number }> } }
 
 async function startDaemon (name: string, dataDir: string, args: string[]): Promise<Node> {
-  const child = spawn(process.execPath, [SHOAL, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0',
+  const child = spawn(SHOAL, ['--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0',
     '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
@@ -34,7 +38,7 @@ async function startDaemon (name: string, dataDir: string, args: string[]): Prom
 }
 
 async function shoal (...args: string[]): Promise<string> {
-  return (await run(process.execPath, [SHOAL, ...args], { maxBuffer: 16 * MIB })).stdout.trim()
+  return (await run(SHOAL, args, { maxBuffer: 16 * MIB })).stdout.trim()
 }
 
 async function status (node: Node): Promise<Status> {
@@ -47,12 +51,14 @@ const nodes: Node[] = []
 try {
   console.log(`demo: generating images (three apps sharing a 48 MiB base layer) in ${work}`)
   const images = await generateImages(join(work, 'images'), { baseBytes: 48 * MIB, seed: 1 })
-  const gateway = await startDaemon('gateway', join(work, 'gateway'), ['--gateway'])
+  const swarmKey = join(work, 'swarm.key')
+  await shoal('keygen', 'swarm', swarmKey)
+  const gateway = await startDaemon('gateway', join(work, 'gateway'), ['--gateway', '--swarm-key', swarmKey])
   nodes.push(gateway)
   const id = await shoal('--api', gateway.api, 'push', images.layouts.app1 ?? '')
   console.log(`gateway: pushed app1 → bundle ${id}`)
   // --trust: edges follow the gateway's tags (signed ref records); a bootstrap peer is not trusted by itself.
-  for (const n of [1, 2, 3]) nodes.push(await startDaemon(`edge${n}`, join(work, `edge${n}`), ['--bootstrap', gateway.address, '--trust', gateway.peerId]))
+  for (const n of [1, 2, 3]) nodes.push(await startDaemon(`edge${n}`, join(work, `edge${n}`), ['--bootstrap', gateway.address, '--trust', gateway.peerId, '--swarm-key', swarmKey]))
   const edges = nodes.slice(1)
   const started = Date.now()
   await Promise.all(edges.map(async edge => { await shoal('--api', edge.api, 'pull', id) }))
@@ -68,7 +74,10 @@ try {
   }
   const gatewaySent = (await status(gateway)).stats.bytesUploaded
   console.log(`\nthe gateway sent ${(gatewaySent / bundleBytes).toFixed(2)} copies of the bundle for ${edges.length} edges; the rest moved between edges.`)
-  console.log(`containerd would pull it from any edge: http://${edges[0]?.registry ?? ''}/v2/registry.example.com/shoal/app1/manifests/1.0`)
+  const manifestUrl = `http://${edges[0]?.registry ?? ''}/v2/registry.example.com/shoal/app1/manifests/1.0`
+  const manifest = await fetch(manifestUrl, { headers: { accept: OCI_MANIFEST_TYPES } })
+  console.log(`containerd, with this edge as its registry mirror, asks ${manifestUrl}: ${manifest.status} ${manifest.headers.get('content-type') ?? ''} ${manifest.headers.get('docker-content-digest') ?? ''}`)
+  if (!manifest.ok) throw new Error(`edge1 answered the manifest request with ${manifest.status}: ${await manifest.text()}`)
 } finally {
   for (const node of nodes) node.child.kill('SIGTERM')
   await Promise.all(nodes.map(async node => await new Promise(resolve => { if (node.child.exitCode !== null) resolve(null); else node.child.once('exit', resolve) })))
