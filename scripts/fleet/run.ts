@@ -1,4 +1,5 @@
 // One fleet run from start to teardown: checks, bundle, bed, mode, results, plot.
+import { setMaxListeners } from 'node:events'
 import { existsSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
@@ -35,6 +36,8 @@ export interface FleetRun {
 /** Runs the fleet and always tears the bed down; throws if the run could not produce results. */
 export async function runFleet (options: FleetOptions, init: RunFleetInit = {}): Promise<FleetRun> {
   const signal = init.signal ?? new AbortController().signal
+  // Every host's setup and runner listens on it: 16 hosts are not a leak.
+  setMaxListeners(0, signal)
   const begun = performance.now()
   const log = init.log ?? (options.quiet ? () => undefined : (line: string) => { process.stderr.write(`[fleet +${((performance.now() - begun) / 1000).toFixed(1)}s] ${line}\n`) })
   await checkPrerequisites(options)

@@ -1,5 +1,6 @@
 // What both modes share: their context, and the transfer phase itself (counters
 // before, every pull started at one moment, the fault, counters after).
+import { setMaxListeners } from 'node:events'
 import type { Bed, Host, LinkCounters } from './bed.js'
 import type { SourceBundle } from './bundle.js'
 import { atHalfProgress, partition, type EdgeRunner, type FaultContext, type InjectedFault } from './edges.js'
@@ -92,6 +93,8 @@ export async function runTransfer ({ context, runners, watched, fault }: Transfe
   sampler.start()
 
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutSeconds * 1000)])
+  // Every runner and its processes listen on it: 16 hosts are not a leak.
+  setMaxListeners(0, deadline)
   const cpuAtCompletion = new Map<string, number>()
   const completedUs = new Map<string, number>()
   const t0 = performance.now()
