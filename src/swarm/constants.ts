@@ -358,3 +358,33 @@ export const CONNECTION_PING_INTERVAL_MS = 30_000
  */
 export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
 export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000
+
+// ---- the data lane (lanes.ts, docs/architecture.md "A data lane beside libp2p") ------------
+
+/** The offer of a lane, asked on the libp2p connection the swarm key admitted and noise authenticated. */
+export const LANE_PROTOCOL = '/shoal/lane/1.0.0'
+/** An offer's one-time key is good for one connection within this time: a LAN dials in milliseconds. */
+export const LANE_OFFER_TTL_MS = 5_000
+/** Offers open to one peer at once (a lane per connection, one more while a dead one is replaced)… */
+export const LANE_OFFERS_PER_PEER = 2
+/** …and to everyone together: a bound on what peers can make us remember. */
+export const MAX_LANE_OFFERS = 256
+/** Offer, TCP connect and handshake together, from the asker's side: past this the chunks stay on libp2p. */
+export const LANE_CONNECT_TIMEOUT_MS = 2_000
+/** A socket accepted but not through its handshake is closed after this (the libp2p port allows 5 s; a lane dials right after its offer). */
+export const LANE_HANDSHAKE_TIMEOUT_MS = 2_000
+/** Sockets accepted and not yet through the handshake, all addresses together… */
+export const MAX_PENDING_LANES = 16
+/** …and from one IP. */
+export const MAX_PENDING_LANES_PER_IP = 4
+/** Lanes open from one peer: one carries its chunk stream, one more while a replacement comes up. */
+export const MAX_LANES_PER_PEER = 2
+/** A lane with no byte either way for this long is closed; the next chunk request opens a new one. */
+export const LANE_IDLE_TIMEOUT_MS = 120_000
+/** A peer whose lane failed (no answer, refused, died) is not offered another for this long: its chunks stay on libp2p. */
+export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
+/** The one-time identity and key of an offer (RFC 8446 external PSK; AES-128-GCM with SHA-256 takes a 32-byte key). */
+export const LANE_IDENTITY_BYTES = 16
+export const LANE_KEY_BYTES = 32
+/** TLS 1.3 only, one suite: the bench's cheapest at both ends on AES-NI hosts. */
+export const LANE_CIPHER_SUITE = 'TLS_AES_128_GCM_SHA256'

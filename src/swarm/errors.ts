@@ -47,6 +47,18 @@ export class SlowReaderError extends SwarmError {
   }
 }
 
+/**
+ * A data lane (lanes.ts) could not open, failed its handshake, or died: its chunk stream's
+ * unanswered requests go back to the scheduler and later ones over libp2p. Nobody is charged:
+ * a reset on the network looks the same as a peer's.
+ */
+export class LaneClosedError extends SwarmError {
+  constructor (why: string, options?: ErrorOptions) {
+    super('SWARM_LANE_CLOSED', why, options)
+    this.name = 'LaneClosedError'
+  }
+}
+
 /** No reachable peer could provide the bundle manifest. */
 /** No neighbour and no provider had the bundle (the store's BundleNotFoundError is the local miss). */
 export class BundleNotInSwarmError extends SwarmError {

@@ -1,6 +1,6 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
-import type { Stream } from '@libp2p/interface'
+import type { ChunkStream } from './chunk-stream.js'
 import { wakeOrTimeout } from '../wait/index.js'
 
 /**
@@ -89,7 +89,7 @@ function copyOut (list: Uint8ArrayList, start: number, end: number, target: Uint
  * Attaches to `stream` at once (FACTS.md: a listener must be attached synchronously in the
  * handler, or data buffers and the stream is reset) and delivers whole frames.
  */
-export function readFrames (stream: Stream, init: FrameReaderInit): void {
+export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
   const buffer = new Uint8ArrayList()
   let expected: { value: number, bytes: number } | undefined
   /** onFrameStart was called for the frame now arriving. */
@@ -171,7 +171,7 @@ export function readFrames (stream: Stream, init: FrameReaderInit): void {
  * Sends one frame made of `parts` (concatenated without copying) and waits until the stream
  * has handed it to the muxer, so a slow reader slows the writer instead of growing our memory.
  */
-export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function sendFrame (stream: ChunkStream, parts: Uint8Array | Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<void> {
   const list = new Uint8ArrayList()
   const pieces = Array.isArray(parts) ? parts : [parts]
   let length = 0
@@ -187,7 +187,7 @@ export async function sendFrame (stream: Stream, parts: Uint8Array | Uint8Array[
  * own, which the reader credits back as it arrives (upload-pace.ts counts on that), and other
  * streams' messages (a ping, a have batch) can pass between pieces instead of behind the whole.
  */
-export async function sendFrameInPieces (stream: Stream, parts: Uint8Array[], pieceBytes: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function sendFrameInPieces (stream: ChunkStream, parts: Uint8Array[], pieceBytes: number, options: { signal?: AbortSignal } = {}): Promise<void> {
   const list = new Uint8ArrayList()
   let length = 0
   for (const part of parts) length += part.byteLength
@@ -200,7 +200,7 @@ export async function sendFrameInPieces (stream: Stream, parts: Uint8Array[], pi
 }
 
 /** Sends frames already length-prefixed by the caller, in one write. */
-export async function sendFrames (stream: Stream, framed: Uint8ArrayList, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function sendFrames (stream: ChunkStream, framed: Uint8ArrayList, options: { signal?: AbortSignal } = {}): Promise<void> {
   if (!stream.send(framed)) await flushed(stream, options)
 }
 
@@ -210,7 +210,7 @@ export async function sendFrames (stream: Stream, framed: Uint8ArrayList, option
  * need-to-drain flag, so a stream whose reader never read was woken and written to again on
  * every drain of its busy connection (a gateway queued 2 GB in 40 s for one such peer).
  */
-export async function flushed (stream: Stream, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function flushed (stream: ChunkStream, options: { signal?: AbortSignal } = {}): Promise<void> {
   while (stream.writeBufferLength > 0) {
     options.signal?.throwIfAborted()
     if (stream.status !== 'open') throw new Error(`the stream was ${stream.status} before our message was sent`)
@@ -237,7 +237,7 @@ export class FrameQueue {
   private waiter: { resolve: (frame: Uint8Array) => void, reject: (err: Error) => void } | undefined
   private failure: Error | undefined
 
-  constructor (private readonly stream: Stream, init: { maxFrameBytes: number, messageTimeoutMs: number, maxQueuedFrames: number }) {
+  constructor (private readonly stream: ChunkStream, init: { maxFrameBytes: number, messageTimeoutMs: number, maxQueuedFrames: number }) {
     readFrames(stream, {
       maxFrameBytes: init.maxFrameBytes,
       messageTimeoutMs: init.messageTimeoutMs,

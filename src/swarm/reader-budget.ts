@@ -1,6 +1,6 @@
 import { sleep } from '../wait/index.js'
 import type { PeerKey } from './have-list.js'
-import type { Stream } from '@libp2p/interface'
+import type { ChunkStream } from './chunk-stream.js'
 
 /**
  * How many chunk bytes we may have sent a peer that it has not read yet. A stranger may hold
@@ -29,7 +29,7 @@ export class StreamGauge {
   /** The send window when we started: what the reader credits back refills it to here. */
   private readonly startWindow: number | undefined
 
-  constructor (private readonly stream: Stream) {
+  constructor (private readonly stream: ChunkStream) {
     const window = (stream as WindowedStream).sendWindowCapacity
     this.startWindow = typeof window === 'number' ? window : undefined
   }
@@ -84,7 +84,7 @@ export class ReaderBudget {
   constructor (private readonly init: ReaderBudgetInit) {}
 
   /** Starts counting a chunk stream to `peer`; `close` when the stream closes. */
-  track (peer: PeerKey, stream: Stream): { gauge: StreamGauge, close: () => void } {
+  track (peer: PeerKey, stream: ChunkStream): { gauge: StreamGauge, close: () => void } {
     const gauge = new StreamGauge(stream)
     let set = this.gauges.get(peer)
     if (set === undefined) {
