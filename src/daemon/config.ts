@@ -22,6 +22,8 @@ export interface DaemonConfig {
   /** CIDRs whose clients may push to the registry without the token (default: loopback, unless a token is set). */
   pushNetworks: string[]
   listen: string[]
+  /** The data lane's port (SwarmInit.lanePort): a number, false for none; the swarm's default (libp2p's port + 1) when absent. */
+  lanePort?: number | false
   bootstrap: string[]
   mdns: boolean
   gateway: boolean
@@ -107,6 +109,8 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (download !== undefined) config.maxDownloadBytesPerSecond = parseRate(download)
   if (quota !== undefined) config.quotaBytes = parseSize(quota)
   if (metrics !== undefined) config.metrics = metrics
+  const lanePort = text('lanePort')
+  if (lanePort !== undefined) config.lanePort = parseLanePort(lanePort)
   const statusInterval = text('statusIntervalMs')
   if (statusInterval !== undefined) config.statusIntervalMs = parseInterval(statusInterval)
   if (apiTokenFile !== undefined) config.apiTokenFile = apiTokenFile
@@ -120,6 +124,14 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (upstreamUser !== undefined) config.upstreamUser = upstreamUser
   if (upstreamPassword !== undefined) config.upstreamPassword = upstreamPassword
   return config
+}
+
+/** `off` or a TCP port (0: any free one). */
+function parseLanePort (text: string): number | false {
+  if (text.trim().toLowerCase() === 'off') return false
+  const port = Number(text)
+  if (!/^\s*\d+\s*$/.test(text) || port > 65_535) throw new ConfigError(`--lane-port (SHOAL_LANE_PORT) ${JSON.stringify(text)} must be a TCP port (0 for any free one) or off`)
+  return port
 }
 
 const INTERVAL_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }

@@ -89,6 +89,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, preheats: store, logger: logger.child({ module: 'swarm' }) }, {
       privateKey,
       listen: config.listen,
+      lanePort: config.lanePort,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
       swarmKey,

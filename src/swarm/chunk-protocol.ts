@@ -19,7 +19,8 @@ import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
 import { gatewayPaceCapBytes, UploadPace } from './upload-pace.js'
 import { wakeOrTimeout, Wakers, type Subscribe } from '../wait/index.js'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
+import type { ChunkStream } from './chunk-stream.js'
 
 /**
  * /shoal/chunk/1.0.0: the asker keeps one long-lived stream per holder and pipelines
@@ -198,7 +199,8 @@ export class ChunkServer {
     if (await wakeOrTimeout(either, { timeoutMs, signal }) === 'aborted') signal.throwIfAborted()
   }
 
-  handleStream (stream: Stream, connection: Connection): void {
+  /** `connection`: whose stream it is, and the connection (or lane) it came on, for the resend window. */
+  handleStream (stream: ChunkStream, connection: Pick<Connection, 'remotePeer' | 'id'>): void {
     const peer = connection.remotePeer.toString()
     let open = 0
     for (const s of this.sessions) if (s.peer === peer) open++
@@ -306,7 +308,7 @@ class ServeSession {
   constructor (
     readonly peer: PeerKey,
     private readonly connectionId: string,
-    private readonly stream: Stream,
+    private readonly stream: ChunkStream,
     private readonly server: ChunkServer,
     onClosed: () => void,
   ) {
@@ -635,7 +637,7 @@ class ServeSession {
 // ---- asking -------------------------------------------------------------------------------
 
 export interface ChunkClientInit {
-  open: (options: { signal: AbortSignal }) => Promise<Stream>
+  open: (options: { signal: AbortSignal }) => Promise<ChunkStream>
   onResponse: (object: string, index: number, status: ChunkStatus, data: Uint8Array) => void
   /** The first bytes of the chunk asked as (object, index) arrived; the rest is on its way (chunk-response-head.ts). */
   onResponseStarted?: (object: string, index: number) => void
@@ -648,7 +650,7 @@ export interface ChunkClientInit {
 
 /** The asking side of one peer's chunk stream; opened on the first request. */
 export class ChunkClient {
-  private stream: Stream | undefined
+  private stream: ChunkStream | undefined
   private opening: Promise<void> | undefined
   private readonly outstanding = new Map<string, { object: string, index: number }>()
   /** Outstanding requests we cancelled: only these may be answered CANCELLED. */
@@ -665,12 +667,28 @@ export class ChunkClient {
   /** Requests waiting for this tick's single write. */
   private readonly outgoing: Uint8Array[] = []
   private closed = false
+  /** No new requests come here (a lane replaced this stream): it closes once every answer is in. */
+  private retired = false
   private writing: Promise<void> = Promise.resolve()
 
   constructor (private readonly init: ChunkClientInit) {}
 
   get isClosed (): boolean {
     return this.closed
+  }
+
+  /** Whether a request for this chunk is out and unanswered here. */
+  awaits (object: string, index: number): boolean {
+    return this.outstanding.has(chunkKey(object, index))
+  }
+
+  /**
+   * New requests go elsewhere now (the fetcher opened a stream on a lane): this stream closes,
+   * gracefully, once its last answer is in, so no chunk on it is lost or asked twice.
+   */
+  retire (): void {
+    this.retired = true
+    if (this.outstanding.size === 0) this.close()
   }
 
   request (object: string, index: number): void {
@@ -779,6 +797,7 @@ export class ChunkClient {
     }
     if (status !== 'ok' && response.data.byteLength > 0) throw new ProtocolViolationError('a chunk response carries bytes with a non-OK status')
     this.init.onResponse(object, response.index, status, response.data)
+    if (this.retired && this.outstanding.size === 0) this.close()
   }
 
   private finish (err?: Error): void {

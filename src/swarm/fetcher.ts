@@ -12,7 +12,7 @@ import { Scheduler, type RequestCounts, type SchedulerInit } from './scheduler.j
 import type { SwarmEventEmitter, PullProgress } from './swarm-events.js'
 import type { SwarmLogger, SwarmStore } from './swarm-options.js'
 import type { TransferStats } from './swarm-stats.js'
-import type { Stream } from '@libp2p/interface'
+import type { ChunkStream } from './chunk-stream.js'
 
 /** Objects asked to go first before their bundle is enlisted, remembered until it is (a bound against a stream of bogus asks). */
 const MAX_AWAITING_PRIORITY = 1024
@@ -38,7 +38,7 @@ export interface FetcherInit {
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
   maxDownloadBytesPerSecond?: number
   /** Opens a chunk stream to a peer (the node shell owns the connections). */
-  openChunkStream: (peer: string, options: { signal: AbortSignal }) => Promise<Stream>
+  openChunkStream: (peer: string, options: { signal: AbortSignal }) => Promise<ChunkStream>
   /** A peer misbehaved on a chunk stream or failed verification: charge it. */
   onOffence: (peer: string, kind: OffenceKind, detail: string) => void
   /** A peer answered DEFERRED or REFUSED: its pattern of refusals may be an offence. */
@@ -80,6 +80,8 @@ export class Fetcher {
   private readonly scheduler: Scheduler
   private readonly downloadLimiter: RateLimiter | undefined
   private readonly clients = new Map<string, ChunkClient>()
+  /** Chunk streams a lane replaced, finishing the requests they carry (renewChunkStream). */
+  private readonly retiring = new Map<string, Set<ChunkClient>>()
   /** Chunk responses are assembled here and the memory reused once the store has them. */
   private readonly receiveBuffers: BufferPool
   private readonly jobs = new Set<PullJob>()
@@ -140,6 +142,8 @@ export class Fetcher {
     this.jobs.clear()
     for (const client of this.clients.values()) client.close()
     this.clients.clear()
+    for (const set of this.retiring.values()) for (const client of set) client.close()
+    this.retiring.clear()
   }
 
   // ---- pulls --------------------------------------------------------------------------
@@ -327,14 +331,39 @@ export class Fetcher {
   /** A neighbour left: its requests move to other holders and its chunk stream closes. */
   peerLeft (peer: string): void {
     this.scheduler.removePeer(peer)
-    this.clients.get(peer)?.close()
+    for (const client of this.clientsOf(peer)) client.close()
     this.clients.delete(peer)
     this.schedulePump()
   }
 
   /** Closes a peer's chunk stream with `err` (a ban). */
   closePeer (peer: string, err: Error): void {
-    this.clients.get(peer)?.close(err)
+    for (const client of this.clientsOf(peer)) client.close(err)
+  }
+
+  /**
+   * A lane to `peer` is up: its next requests go on a new chunk stream (openChunkStream picks
+   * the lane), while the current stream answers what it was asked and then closes. Nothing
+   * is asked twice: a request that stream carries stays there until answered or cancelled.
+   */
+  renewChunkStream (peer: string): void {
+    const client = this.clients.get(peer)
+    if (client === undefined || client.isClosed) return
+    this.clients.delete(peer)
+    let set = this.retiring.get(peer)
+    if (set === undefined) {
+      set = new Set()
+      this.retiring.set(peer, set)
+    }
+    set.add(client)
+    client.retire()
+    this.schedulePump()
+  }
+
+  /** The peer's current chunk client and those retiring. */
+  private clientsOf (peer: string): ChunkClient[] {
+    const current = this.clients.get(peer)
+    return [...(current === undefined ? [] : [current]), ...this.retiring.get(peer) ?? []]
   }
 
   holds (peer: string, object: string, holding: ObjectHolding): void {
@@ -364,7 +393,9 @@ export class Fetcher {
   // ---- chunk traffic ------------------------------------------------------------------
 
   private cancel (requests: Iterable<{ peer: string, object: string, index: number }>): void {
-    for (const request of requests) this.clients.get(request.peer)?.cancel(request.object, request.index)
+    for (const request of requests) {
+      for (const client of this.clientsOf(request.peer)) client.cancel(request.object, request.index)
+    }
   }
 
   private schedulePump (): void {
@@ -392,7 +423,7 @@ export class Fetcher {
     this.cancel(this.scheduler.takeReleased())
     const limiter = this.downloadLimiter
     if (limiter === undefined) {
-      for (const request of this.scheduler.next(now)) this.client(request.peer).request(request.object, request.index)
+      for (const request of this.scheduler.next(now)) this.request(request.peer, request.object, request.index)
       // Requests next() moved to another holder leave their old one now, not at the next pump.
       this.cancel(this.scheduler.takeReleased())
       return
@@ -411,7 +442,7 @@ export class Fetcher {
       const [request] = this.scheduler.next(now, 1)
       if (request === undefined) return
       limiter.tryTake(CHUNK_SIZE_BYTES)
-      this.client(request.peer).request(request.object, request.index)
+      this.request(request.peer, request.object, request.index)
       this.cancel(this.scheduler.takeReleased())
     }
   }
@@ -455,10 +486,21 @@ export class Fetcher {
     this.overdueTimer.unref()
   }
 
+  /** Sends a request to `peer`: on a retiring stream that still awaits it (asked again after a cancel), else on the current one. */
+  private request (peer: string, object: string, index: number): void {
+    for (const old of this.retiring.get(peer) ?? []) {
+      if (old.awaits(object, index)) {
+        old.request(object, index)
+        return
+      }
+    }
+    this.client(peer).request(object, index)
+  }
+
   private client (peer: string): ChunkClient {
-    let client = this.clients.get(peer)
-    if (client !== undefined && !client.isClosed) return client
-    client = new ChunkClient({
+    const current = this.clients.get(peer)
+    if (current !== undefined && !current.isClosed) return current
+    const client: ChunkClient = new ChunkClient({
       openTimeoutMs: STREAM_OPEN_TIMEOUT_MS,
       allocate: bytes => this.receiveBuffers.take(bytes),
       open: async ({ signal }) => await this.init.openChunkStream(peer, { signal }),
@@ -466,6 +508,8 @@ export class Fetcher {
       onResponseStarted: (object, index) => { this.scheduler.responseStarted(peer, object, index, this.now()) },
       onClosed: (unanswered, err) => {
         if (this.clients.get(peer) === client) this.clients.delete(peer)
+        const retiring = this.retiring.get(peer)
+        if (retiring?.delete(client) === true && retiring.size === 0) this.retiring.delete(peer)
         const now = this.now()
         for (const request of unanswered) this.scheduler.answered(peer, request.object, request.index, now)
         this.downloadLimiter?.giveBack(unanswered.length * CHUNK_SIZE_BYTES)

@@ -57,6 +57,13 @@ export interface SwarmInit {
   swarmKey?: Uint8Array
   /** The cipher the swarm key drives: AES-256-CTR (default) or @libp2p/pnet's XSalsa20, for go-libp2p peers. */
   pnetCipher?: 'aes-256-ctr' | 'xsalsa20'
+  /**
+   * The data lane's port (lanes.ts): chunk bodies over TLS 1.3 keyed by a one-time offer made
+   * on the libp2p connection. Default: libp2p's first TCP listen port + 1 when that port is
+   * fixed (4001 → 4002, declared in the deploy files), any free port when it is 0. 0: any free
+   * port. false: no lanes, neither served nor asked for (chunks over libp2p only).
+   */
+  lanePort?: number | false
   /** A gateway seeds the fleet: edges fetch from it only what no other neighbour holds. */
   gateway?: boolean
   maxUploadBytesPerSecond?: number

@@ -1,5 +1,6 @@
 /** Transfer counters, for `swarm.stats()`, the status page and /metrics. */
 import type { ExtraCopyReason } from './gateway-seeding.js'
+import type { LaneStats } from './lanes.js'
 import type { RequestCounts } from './scheduler.js'
 
 export interface PeerTransferStats {
@@ -23,6 +24,8 @@ export interface SwarmStats extends PeerTransferStats {
   requests: RequestCounts
   /** A gateway's copies of chunks it had sent before, by why (empty on an edge). */
   gatewayExtraCopies: Partial<Record<ExtraCopyReason, number>>
+  /** The data lanes (lanes.ts); their chunks are in the counts above as well. */
+  lanes: LaneStats
 }
 
 const emptyPeer = (): PeerTransferStats => ({
@@ -70,7 +73,7 @@ export class TransferStats {
     this.bans++
   }
 
-  snapshot (): Omit<SwarmStats, 'requests' | 'gatewayExtraCopies'> {
+  snapshot (): Omit<SwarmStats, 'requests' | 'gatewayExtraCopies' | 'lanes'> {
     const total = emptyPeer()
     const perPeer: Record<string, PeerTransferStats> = {}
     for (const [peer, stats] of this.peers) {

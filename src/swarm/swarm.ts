@@ -11,13 +11,15 @@ import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFlee
 import { ChunkServer } from './chunk-protocol.js'
 import {
   BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONNECTIONS_PER_IP, MAX_PENDING_UPGRADES_PER_IP, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
-  MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
+  LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS,
 } from './constants.js'
-import { BadDataError, SwarmNotStartedError } from './errors.js'
+import { BadDataError, LaneClosedError, SwarmNotStartedError } from './errors.js'
 import { Fetcher } from './fetcher.js'
 import { HaveList, type ObjectHolding } from './have-list.js'
 import { HaveProtocol } from './have-protocol.js'
+import { laneListenOf } from './lane-listen.js'
+import { Lanes } from './lanes.js'
 import { createNode, type ShoalNode } from './libp2p-node.js'
 import { LocalBundles } from './local-bundles.js'
 import { DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS, ManifestFinder } from './manifest-search.js'
@@ -41,6 +43,8 @@ import type { Connection, PeerInfo } from '@libp2p/interface'
 
 /** The opener of a have stream retries a lost one this often while the connection lasts. */
 const HAVE_REOPEN_INTERVAL_MS = 5_000
+/** Lane offers asked at once on one connection: one lane, one replacement. */
+const LANE_OFFER_STREAMS_PER_CONNECTION = 2
 
 /**
  * One daemon's place in the fleet, the thin shell around its parts: the libp2p node and the
@@ -66,6 +70,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly uploadLimiter: RateLimiter | undefined
   private readonly have: HaveProtocol
   private readonly chunkServer: ChunkServer
+  private readonly lanes: Lanes
   private readonly fetcher: Fetcher
   private readonly finder: ManifestFinder
   private readonly gateways = new Set<string>()
@@ -106,10 +111,13 @@ export class Swarm extends SwarmEventEmitter {
       // The protocol's name and the first requests leave in one write, without waiting for the
       // holder's echo: on a congested link that echo queued behind the holder's chunk data and
       // the requests behind ours, and the holder's 10 s wait for a first request ran out.
-      openChunkStream: async (peer, { signal }) => await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal, negotiateFully: false }),
+      // A lane when one is ready (lanes.ts); libp2p otherwise, meanwhile asking for one.
+      openChunkStream: async (peer, { signal }) => this.lanes.take(peer) ??
+        await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal, negotiateFully: false }),
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       onRefused: (peer) => { this.refusedBy(peer) },
-      onChunkStreamFailed: (peer, err) => { this.have.close(peer, err) },
+      // A lane that died says nothing of the peer's libp2p connection: its have stream stays.
+      onChunkStreamFailed: (peer, err) => { if (!(err instanceof LaneClosedError)) this.have.close(peer, err) },
       onStalled: (bundleId, stalledForMs) => { this.finder.searchIfDue(bundleId, this.stopController.signal, stalledForMs) },
       warn: (message, error) => { this.warn(message, error) },
     })
@@ -179,6 +187,16 @@ export class Swarm extends SwarmEventEmitter {
       seeding: init.seeding,
       onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
+    })
+    this.lanes = new Lanes({
+      log: this.log,
+      connectionTo: (peer) => this.node?.getConnections(peerIdFromString(peer)).find(c => c.status === 'open'),
+      admits: (peer) => this.running && !this.bans.isBanned(peer) && (this.node?.getConnections(peerIdFromString(peer)).some(c => c.status === 'open') ?? false),
+      onServe: (stream, connection) => { this.chunkServer.handleStream(stream, connection) },
+      onReady: (peer) => { this.fetcher.renewChunkStream(peer) },
+    }, {
+      listen: init.lanePort === false ? undefined : laneListenOf(init.listen ?? ['/ip4/0.0.0.0/tcp/0'], init.lanePort),
+      ask: init.lanePort !== false,
     })
   }
 
@@ -266,6 +284,12 @@ export class Swarm extends SwarmEventEmitter {
     await node.handle(CHUNK_PROTOCOL, (stream, connection) => { this.chunkServer.handleStream(stream, connection) }, {
       maxInboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_CHUNK_STREAMS_PER_CONNECTION,
     })
+    // Offered only where a lane listens: an asker of a node without one fails the negotiation and stays on libp2p.
+    if (await this.lanes.start(options) !== undefined) {
+      await node.handle(LANE_PROTOCOL, (stream, connection) => { this.lanes.handleOffer(stream, connection) }, {
+        maxInboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION, maxOutboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION,
+      })
+    }
     await this.refs.attach(node)
     await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
@@ -290,6 +314,7 @@ export class Swarm extends SwarmEventEmitter {
       const peer = evt.detail.toString()
       this.haveOpenedAt.delete(peer)
       this.shoalPeers.delete(peer)
+      this.lanes.closePeer(peer, new LaneClosedError('the peer disconnected'))
       this.emit('peer:disconnected', { peer })
     })
 
@@ -317,6 +342,7 @@ export class Swarm extends SwarmEventEmitter {
     this.fetcher.stop(reason)
     this.have.closeAll()
     this.chunkServer.closeAll()
+    await this.lanes.stop()
     await this.node?.stop()
     this.node = undefined
     await this.banFile?.flush()
@@ -332,6 +358,11 @@ export class Swarm extends SwarmEventEmitter {
   /** Multiaddrs peers can dial, each ending in /p2p/<peer id>. */
   addresses (): string[] {
     return this.requireNode().getMultiaddrs().map(ma => ma.toString())
+  }
+
+  /** The port the data lane listens on (lanes.ts); undefined when this node serves no lanes. */
+  lanePort (): number | undefined {
+    return this.lanes.port
   }
 
   /** Connects to a peer by a full multiaddr (with /p2p/<id>); resolves with its peer ID. */
@@ -589,7 +620,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   stats (): SwarmStats {
-    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts(), gatewayExtraCopies: this.chunkServer.extraCopies() }
+    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts(), gatewayExtraCopies: this.chunkServer.extraCopies(), lanes: this.lanes.stats() }
   }
 
   /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */
@@ -607,6 +638,7 @@ export class Swarm extends SwarmEventEmitter {
     this.transfer.banned()
     this.have.close(peer, new BadDataError(`banned: ${reason}`))
     this.fetcher.closePeer(peer, new BadDataError(`banned: ${reason}`))
+    this.lanes.closePeer(peer, new LaneClosedError(`banned: ${reason}`))
     this.neighbourLeft(peer)
     this.log.warn('peer banned', { peer, reason, until: new Date(ban.until).toISOString() })
     this.emit('peer:banned', { peer, reason, until: ban.until })

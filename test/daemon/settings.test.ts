@@ -19,6 +19,7 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
   { name: 'swarm-key', flags: ['--swarm-key', '/etc/shoal/swarm.key'], env: { SHOAL_SWARM_KEY: '/etc/shoal/swarm.key' }, file: '/etc/shoal/swarm.key' },
   { name: 'trust', flags: ['--trust', 'a', '--trust', 'b'], env: { SHOAL_TRUST: 'a,b' }, file: ['a', 'b'] },
   { name: 'label', flags: ['--label', 'site=a', '--label', 'tier=edge'], env: { SHOAL_LABEL: 'site=a,tier=edge' }, file: ['site=a', 'tier=edge'] },
+  { name: 'lane-port', flags: ['--lane-port', 'off'], env: { SHOAL_LANE_PORT: 'off' }, file: 'off' },
   { name: 'log-level', flags: ['--log-level', 'debug'], env: { SHOAL_LOG_LEVEL: 'debug' }, file: 'debug' },
   { name: 'registry', flags: ['--registry', 'http://127.0.0.1:5055'], env: { SHOAL_REGISTRY: '127.0.0.1:5055' }, file: 'http://127.0.0.1:5055/' },
 ]
@@ -54,6 +55,15 @@ describe('the daemon\'s settings schema', () => {
       // And the setting really changed something.
       expect(viaFlag, c.name).not.toEqual(resolveConfig({ flags: {}, env: {}, file: {} }, data))
     }
+  })
+
+  it('takes a lane port, 0 for any, or off, and refuses anything else at start', async () => {
+    const data = await tempDir()
+    const lanePort = (value: string): number | false | undefined => resolveConfig({ flags: { lanePort: value }, env: {}, file: {} }, data).lanePort
+    expect(lanePort('5002')).toBe(5002)
+    expect(lanePort('0')).toBe(0)
+    expect(lanePort('off')).toBe(false)
+    for (const bad of ['65536', '-1', 'yes', '4002x']) expect(() => lanePort(bad), bad).toThrow(/--lane-port/)
   })
 
   it('takes a status interval within the bounds the swarm keeps on the wire, and refuses one outside them at start', async () => {

@@ -166,3 +166,28 @@ describe('the Containerfile', () => {
     expect(resolveConfig({ flags, env: { dataDir: '/var/lib/shoal' }, file: {} }, '/var/lib/shoal').registry).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 5050 })
   })
 })
+
+describe('the data lane port, as shipped', () => {
+  /** Where the swarm puts the lane for a listen address and no --lane-port: what every file must declare. */
+  const laneOf = async (listen: string): Promise<number | undefined> => {
+    const { laneListenOf } = await import('../../src/swarm/lane-listen.js')
+    return laneListenOf([listen])?.port
+  }
+
+  it('is declared wherever libp2p\'s port is: the Containerfile, each workload and the gateway Service', async () => {
+    const text = await readFile(join(DEPLOY, 'Containerfile'), 'utf8')
+    const cmd = JSON.parse(/^CMD (.+)$/m.exec(text)?.[1] ?? '[]') as string[]
+    const lane = await laneOf(cmd[cmd.indexOf('--listen') + 1] ?? '')
+    expect(lane).toBe(4002)
+    expect(/^EXPOSE (.+)$/m.exec(text)?.[1]?.split(/\s+/)).toContain(String(lane))
+    const documents = (await kubernetesDocuments()).map(d => d.doc)
+    for (const workload of documents.filter(d => d.kind === 'DaemonSet' || d.kind === 'StatefulSet')) {
+      const shoal = podSpecOf(workload).containers.find(c => c.name === 'shoal')
+      const args = (shoal as { args?: string[] } | undefined)?.args ?? []
+      const ports = new Map((shoal?.ports ?? []).map(p => [p.name, p.containerPort]))
+      expect(ports.get('lane'), workload.kind).toBe(await laneOf(args[args.indexOf('--listen') + 1] ?? ''))
+    }
+    const gateway = documents.find(d => d.kind === 'Service' && (d.spec?.ports as Array<{ name: string }> | undefined)?.some(p => p.name === 'libp2p') === true)
+    expect((gateway?.spec?.ports as Array<{ name: string, port: number }>).find(p => p.name === 'lane')?.port).toBe(4002)
+  })
+})

@@ -1,0 +1,234 @@
+import type { Connection, Stream } from '@libp2p/interface'
+import { LANE_CONNECT_TIMEOUT_MS, LANE_IDLE_TIMEOUT_MS, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
+import { LaneClosedError } from './errors.js'
+import { LaneListener, type LaneConnection } from './lane-listener.js'
+import { openLane, serveLaneOffer } from './lane-offer.js'
+import type { LaneStream } from './lane-stream.js'
+import type { SwarmLogger } from './swarm-options.js'
+
+/** Where the lane listens: libp2p's TCP listen host, and a port (0: any). */
+export interface LaneListen { host: string, port: number }
+
+export interface LanesComponents {
+  log: SwarmLogger
+  /** The open libp2p connection to `peer`, if any: offers are asked and lanes dialed only over one. */
+  connectionTo: (peer: string) => Connection | undefined
+  /** Whether `peer` may have a lane now (connected, not banned). */
+  admits: (peer: string) => boolean
+  /** The holder's side: a lane is up, bound to `peer`; `id` names it for the chunk server's resend window. */
+  onServe: (stream: LaneStream, connection: Pick<Connection, 'remotePeer' | 'id'>) => void
+  /** The asker's side: a lane to `peer` is ready for its next chunk stream. */
+  onReady: (peer: string) => void
+}
+
+export interface LanesInit {
+  /** Where to accept lanes; undefined serves none (chunks to askers stay on libp2p). */
+  listen?: LaneListen
+  /** Ask holders for lanes; false keeps every pull on libp2p. */
+  ask: boolean
+  retryAfterFailureMs?: number
+  connectTimeoutMs?: number
+  idleTimeoutMs?: number
+}
+
+/** Counters for `swarm.stats()`: what went over lanes, and how many failed. */
+export interface LaneStats {
+  /** Lanes this node opened to holders, and lanes holders' askers opened to it. */
+  opened: number
+  served: number
+  /** Lanes that could not open or died with an error; the chunks went over libp2p. */
+  failed: number
+  /** Sockets the listener closed before or at the handshake (strangers, used or wrong keys, timeouts). */
+  refused: number
+  /** Payload bytes received and sent over lanes (chunk responses and requests). */
+  bytesReceived: number
+  bytesSent: number
+}
+
+type AskState =
+  | { state: 'opening' }
+  | { state: 'ready', stream: LaneStream }
+  | { state: 'in-use' }
+  | { state: 'failed', until: number }
+
+/**
+ * The data lane beside libp2p (docs/architecture.md "A data lane beside libp2p"): chunk
+ * streams over TLS 1.3 keyed by a one-time offer made on the peers' libp2p connection, at a
+ * fraction of the libp2p stack's CPU per byte. An upgrade, never a wait: chunk streams open on
+ * libp2p while a lane is asked for in the background; once it is up the fetcher moves the
+ * peer's new requests to it (onReady). A lane that cannot open within
+ * LANE_CONNECT_TIMEOUT_MS, or dies, leaves that peer's chunks on libp2p for
+ * LANE_RETRY_AFTER_FAILURE_MS (for as long as it is connected, if it does not speak the
+ * protocol), logged once per peer at info.
+ */
+export class Lanes {
+  private readonly listener: LaneListener | undefined
+  private readonly asking = new Map<string, AskState>()
+  /** Lanes carrying our chunk streams, and lanes we serve, so a disconnect or ban closes them. */
+  private readonly open = new Map<string, Set<LaneStream>>()
+  private readonly logged = new Set<string>()
+  private readonly counts = { opened: 0, served: 0, failed: 0, bytesReceived: 0, bytesSent: 0 }
+  private stopController = new AbortController()
+  private servedCount = 0
+  private listening: number | undefined
+
+  constructor (private readonly components: LanesComponents, private readonly init: LanesInit) {
+    this.listener = init.listen === undefined
+      ? undefined
+      : new LaneListener({
+        host: init.listen.host,
+        port: init.listen.port,
+        admits: (peer, connection) => connection.status === 'open' && components.admits(peer),
+        idleTimeoutMs: init.idleTimeoutMs,
+        onLane: (stream, peer, connection) => { this.served(stream, peer, connection) },
+      })
+  }
+
+  /** Starts the listener; resolves with its port (undefined without one). A port in use turns serving off, with a warning: lanes are an upgrade. */
+  async start (options: { signal?: AbortSignal } = {}): Promise<number | undefined> {
+    this.stopController = new AbortController()
+    if (this.listener === undefined) return undefined
+    try {
+      this.listening = await this.listener.start(options)
+      return this.listening
+    } catch (err) {
+      this.components.log.warn('the data lane could not listen; chunks to askers go over libp2p', { error: (err as Error).message, host: this.init.listen?.host, port: this.init.listen?.port })
+      return undefined
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.stopController.abort(new LaneClosedError('the swarm is stopping'))
+    for (const peer of [...this.open.keys()]) this.closePeer(peer, new LaneClosedError('the swarm is stopping'))
+    for (const state of this.asking.values()) if (state.state === 'ready') state.stream.abort(new LaneClosedError('the swarm is stopping'))
+    this.asking.clear()
+    await this.listener?.stop()
+  }
+
+  /** The libp2p handler of LANE_PROTOCOL (registered only where a listener runs). */
+  handleOffer (stream: Stream, connection: LaneConnection): void {
+    if (this.listener === undefined) {
+      stream.abort(new LaneClosedError('no lane here'))
+      return
+    }
+    void serveLaneOffer(this.listener, stream, connection, peer => this.components.admits(peer))
+  }
+
+  /** The listener's port once it listens. */
+  get port (): number | undefined {
+    return this.listening
+  }
+
+  /**
+   * The asker's chunk stream to `peer`: a ready lane (one lane carries one chunk stream), or
+   * undefined, and then a lane is asked for in the background unless one is on its way or
+   * failed lately.
+   */
+  take (peer: string): LaneStream | undefined {
+    if (!this.init.ask) return undefined
+    const state = this.asking.get(peer)
+    if (state?.state === 'ready') {
+      this.asking.set(peer, { state: 'in-use' })
+      this.track(peer, state.stream, 'asked')
+      return state.stream
+    }
+    if (state === undefined || (state.state === 'failed' && state.until <= Date.now())) void this.ask(peer)
+    return undefined
+  }
+
+  /** Whether `peer`'s lane is up or on its way (the fetcher's chunk stream moves to it soon). */
+  pending (peer: string): boolean {
+    const state = this.asking.get(peer)?.state
+    return state === 'opening' || state === 'ready'
+  }
+
+  /** Closes `peer`'s lanes (its connection closed or it was banned) and forgets its state. */
+  closePeer (peer: string, err: Error): void {
+    const state = this.asking.get(peer)
+    this.asking.delete(peer)
+    if (state?.state === 'ready') state.stream.abort(err)
+    for (const stream of [...this.open.get(peer) ?? []]) stream.abort(err)
+    this.listener?.closePeer(peer, err)
+  }
+
+  stats (): LaneStats {
+    let bytesReceived = this.counts.bytesReceived
+    let bytesSent = this.counts.bytesSent
+    for (const set of this.open.values()) {
+      for (const stream of set) {
+        bytesReceived += stream.bytesIn
+        bytesSent += stream.bytesOut
+      }
+    }
+    return { opened: this.counts.opened, served: this.servedCount, failed: this.counts.failed, refused: this.listener?.refused ?? 0, bytesReceived, bytesSent }
+  }
+
+  private async ask (peer: string): Promise<void> {
+    const connection = this.components.connectionTo(peer)
+    if (connection === undefined) return
+    this.asking.set(peer, { state: 'opening' })
+    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS)])
+    try {
+      const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS })
+      if (this.asking.get(peer)?.state !== 'opening' || !this.components.admits(peer) || connection.status !== 'open') {
+        // Disconnected, banned or stopped meanwhile.
+        stream.abort(new LaneClosedError('the peer left while its lane opened'))
+        return
+      }
+      this.counts.opened++
+      this.asking.set(peer, { state: 'ready', stream })
+      // A lane left ready and unused (the pull ended) closes like any idle one.
+      stream.addEventListener('close', () => {
+        if (this.asking.get(peer)?.state === 'ready') this.asking.delete(peer)
+      }, { once: true })
+      this.components.log.debug('data lane up', { peer })
+      this.components.onReady(peer)
+    } catch (err) {
+      if (this.asking.get(peer)?.state !== 'opening') return
+      // A peer without the protocol (today's main and older) is not asked again while connected.
+      const unsupported = (err as { cause?: { name?: string } }).cause?.name === 'UnsupportedProtocolError'
+      this.failed(peer, (err as Error).message, unsupported ? Infinity : undefined)
+    }
+  }
+
+  private failed (peer: string, why: string, retryAfterMs = this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS): void {
+    this.counts.failed++
+    this.asking.set(peer, { state: 'failed', until: Date.now() + retryAfterMs })
+    // Info once per peer: a fleet of old nodes or a firewalled port is one line each, not one per retry.
+    if (this.logged.has(peer)) {
+      this.components.log.debug('no data lane; chunks go over libp2p', { peer, why })
+      return
+    }
+    if (this.logged.size >= 4096) this.logged.clear()
+    this.logged.add(peer)
+    this.components.log.info('no data lane; chunks go over libp2p', { peer, why, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
+  }
+
+  private served (stream: LaneStream, peer: string, connection: LaneConnection): void {
+    this.servedCount++
+    this.track(peer, stream, 'served')
+    // Its own name in the resend window: chunks in flight on a lane that died are asked again
+    // over libp2p on the same connection, and must be served there.
+    this.components.onServe(stream, { remotePeer: connection.remotePeer, id: `${connection.id}/lane${this.servedCount}` })
+  }
+
+  private track (peer: string, stream: LaneStream, side: 'asked' | 'served'): void {
+    let set = this.open.get(peer)
+    if (set === undefined) {
+      set = new Set()
+      this.open.set(peer, set)
+    }
+    set.add(stream)
+    stream.addEventListener('close', (evt) => {
+      this.counts.bytesReceived += stream.bytesIn
+      this.counts.bytesSent += stream.bytesOut
+      const open = this.open.get(peer)
+      open?.delete(stream)
+      if (open?.size === 0) this.open.delete(peer)
+      if (side !== 'asked' || this.asking.get(peer)?.state !== 'in-use') return
+      // Ended cleanly (idle, or the pull is over): the next chunk stream asks for a new lane.
+      if (evt.error === undefined) this.asking.delete(peer)
+      else this.failed(peer, evt.error.message)
+    }, { once: true })
+  }
+}
