@@ -24,10 +24,10 @@ edge running the daemon's Scheduler (src/swarm) over simulated links.
                          gateway seeded, chunks the edges hold, busy links, idle holders of
                          chunks a neighbour lacks, queued requests (where a pull's time goes)
 What-ifs (the defaults are what the daemon does):
-  --serve ORDER          how chunk servers order requests: daemon (streams take turns; edges
-                         FIFO, the gateway rarest first within a stream), stream-rarest (edges
-                         too), node-rarest (one queue per node, rarest first), gateway-node-rarest
-                         (only the gateway uses one queue)
+  --serve ORDER          how chunk servers order requests: daemon (streams take turns, each
+                         answered rarest first), edge-fifo (edges answer a stream in arrival
+                         order: the daemon before 2026-12-05), node-rarest (one queue per node,
+                         rarest first), gateway-node-rarest (only the gateway uses one queue)
   --no-defer-at-send     the gateway defers only when a request arrives, not again when a
                          queued request comes up to be sent (the daemon before 2026-11-25)
   --deferrals N          times the gateway defers one asker for one chunk (default: the
@@ -60,7 +60,7 @@ export interface SimulateOptions {
 
 export type Parsed = { kind: 'help' } | { kind: 'run', options: SimulateOptions }
 
-const SERVE_ORDERS: readonly ServeOrder[] = ['daemon', 'stream-rarest', 'node-rarest', 'gateway-node-rarest']
+const SERVE_ORDERS: readonly ServeOrder[] = ['daemon', 'edge-fifo', 'node-rarest', 'gateway-node-rarest']
 
 export function parseSimulateArgs (argv: string[]): Parsed {
   let values

@@ -15,9 +15,9 @@
 //   src/swarm/gateway-seeding.ts, on the simulated clock). Each asker has its own stream (ServeSession) and queue;
 //   the streams with queued requests take turns on the sender's uplink, one chunk per turn
 //   (round robin: the slot-model stand-in for several TCP connections sharing an uplink),
-//   skipping askers whose downlink is busy. Within a stream an edge answers in arrival
-//   order; a gateway takes the request whose chunk the fewest of its other neighbours hold
-//   or were sent (ServeSession.pick). A gateway defers a request for a chunk it sent another
+//   skipping askers whose downlink is busy. Within a stream a node takes the request whose
+//   chunk the fewest of its other neighbours hold, a gateway counting the copies it sent too
+//   (ServeSession.nextAt; ties in arrival order). A gateway defers a request for a chunk it sent another
 //   neighbour within the policy's window (GatewaySeeding.shouldDefer, decided when the
 //   request arrives and again when it comes up to be sent), and passes over a stream whose next
 //   chunk it sent before while another stream has a never-sent one, until that request has
@@ -55,7 +55,7 @@ export const DAEMON_CONSTANTS = {
   MAX_NEIGHBOURS: 64,
 } as const
 
-export type ServeOrder = 'daemon' | 'stream-rarest' | 'node-rarest' | 'gateway-node-rarest'
+export type ServeOrder = 'daemon' | 'edge-fifo' | 'node-rarest' | 'gateway-node-rarest'
 
 export interface SimConfig {
   nodes: number
@@ -91,8 +91,9 @@ export interface SimConfig {
   /**
    * How a node's chunk server picks the next chunk to send:
    * - 'daemon' (default), as src/swarm/chunk-protocol.ts does today: the askers' streams take
-   *   turns; within a stream an edge answers in arrival order, a gateway rarest first;
-   * - 'stream-rarest': the same turns, but edges too answer rarest first within a stream;
+   *   turns; within a stream each answers rarest first (ties in arrival order);
+   * - 'edge-fifo': the same turns, but edges answer in arrival order within a stream (the
+   *   daemon before 2026-12-05);
    * - 'node-rarest': one queue across all streams, rarest first (edges and gateway);
    * - 'gateway-node-rarest': edges as the daemon, the gateway with one queue across streams.
    * "Rarest" is the fewest neighbours holding the chunk (HaveList.holderCount), plus for a
@@ -264,7 +265,7 @@ export function simulate (config: SimConfig): SimResult {
     secondCopyWaitMs: config.gatewaySecondCopyWaitMs ?? GATEWAY_SEEDING_POLICY.secondCopyWaitMs,
   }
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
-  const edgeRarest = serveOrder === 'stream-rarest' || serveOrder === 'node-rarest'
+  const edgeRarest = serveOrder !== 'edge-fifo'
   const N = config.nodes
   const degree = Math.min(N - 1, config.neighbours)
   const gatewayDegree = Math.min(N - 1, config.gatewayNeighbours ?? config.neighbours)
@@ -435,7 +436,7 @@ export function simulate (config: SimConfig): SimResult {
       ? (holderCount[chunk] as number) + copiesSent(chunk)
       : holderCount[sender.id * totalChunks + chunk] as number
 
-  /** Within one asker's stream: FIFO, or the rarest chunk first (gateway; edges with 'stream-rarest'). */
+  /** Within one asker's stream: the rarest chunk first (edges with 'edge-fifo': FIFO). */
   const pickInSession = (sender: SimNode, session: QueuedRequest[]): number => {
     if (!sender.gateway && !edgeRarest) return 0
     let pick = 0

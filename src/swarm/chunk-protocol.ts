@@ -505,13 +505,17 @@ class ServeSession {
   }
 
   /**
-   * FIFO; a gateway takes first the chunk the fewest of its other neighbours hold or were
-   * sent: the copy it already sent will reach this asker from an edge (whose have-list makes
-   * the asker cancel here), so the gateway's uplink carries what the swarm lacks.
+   * The chunk the fewest of our other neighbours hold first (ties in arrival order); a gateway
+   * counts the copies it sent too: the copy it already sent will reach this asker from an edge
+   * (whose have-list makes the asker cancel here), so the gateway's uplink carries what the
+   * swarm lacks. An edge does the same for the chunks it got first: answered in arrival order,
+   * a chunk only it held waited behind the asker's older requests for chunks others could send,
+   * once per asker in turn, and new chunks spread from their first holder seconds late
+   * (scripts/simulate.ts, docs/architecture.md "Edges send the rarest first").
    */
   private nextAt (): number {
     let at = 0
-    if (this.server.init.gateway && this.queue.length > 1) {
+    if (this.queue.length > 1) {
       const { haveList } = this.server.components
       let best = Infinity
       for (let i = 0; i < this.queue.length; i++) {

@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { pushTree } from '../../src/store/index.js'
 import { CHUNK_PROTOCOL, HAVE_PROTOCOL } from '../../src/swarm/index.js'
-import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
-import { ChunkRequest, ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
+import { readFrames } from '../../src/swarm/framing.js'
+import { ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
 import { HaveMessage } from '../../src/swarm/pb/swarm-have.pb.js'
 import { Attacker } from './attacker.js'
+import { answers, chunkRequest, frame } from './chunk-answers.js'
 import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
 
 /**
  * A gateway sends every chunk once before it sends any twice (gateway-seeding.ts
@@ -21,36 +22,11 @@ import type { Connection, Stream } from '@libp2p/interface'
 
 const MiB = 1024 * 1024
 const CHUNKS = 8
-const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
-const request = (object: string, index: number, cancel = false): Uint8Array =>
-  frame(ChunkRequest.encode({ object: Buffer.from(object, 'hex'), index, cancel }))
-
 /** A neighbour interested in the bundle, as an edge greets; it never advertises (it is not asked to here). */
 async function neighbour (connection: Connection, bundleId: string): Promise<void> {
   const have = await connection.newStream(HAVE_PROTOCOL)
   readFrames(have, { maxFrameBytes: 4 * MiB, messageTimeoutMs: 120_000, onFrame: () => {} })
   have.send(frame(HaveMessage.encode({ hello: { gateway: false, bundles: [Buffer.from(bundleId, 'hex')] } })))
-}
-
-/** The chunk answers on a stream in arrival order, and a wait for the one for `index`. */
-function answers (stream: Stream): { order: Array<{ index: number, status: ChunkResponse.Status }>, next: (index: number) => Promise<ChunkResponse.Status> } {
-  const order: Array<{ index: number, status: ChunkResponse.Status }> = []
-  const waiting = new Map<number, (status: ChunkResponse.Status) => void>()
-  readFrames(stream, {
-    maxFrameBytes: 2 * MiB,
-    messageTimeoutMs: 120_000,
-    onFrame: (bytes) => {
-      const response = ChunkResponse.decode(bytes)
-      order.push({ index: response.index, status: response.status })
-      waiting.get(response.index)?.(response.status)
-      waiting.delete(response.index)
-    },
-  })
-  const next = async (index: number): Promise<ChunkResponse.Status> => await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`no answer for chunk ${index} within 20 s`)) }, 20_000)
-    waiting.set(index, (status) => { clearTimeout(timer); resolve(status) })
-  })
-  return { order, next }
 }
 
 describe('a gateway\'s second copies', () => {
@@ -78,11 +54,11 @@ describe('a gateway\'s second copies', () => {
       // A takes chunk 0, then stops reading and asks for 1-6: one goes on its way (the pace's
       // mark), the rest stay queued at the gateway, never sent to anyone.
       const first = fromA.next(0)
-      streamA.send(request(object, 0))
+      streamA.send(chunkRequest(object, 0))
       expect(await first).toBe(ChunkResponse.Status.OK)
       streamA.pause()
       const queuedAtA = new Uint8ArrayList()
-      for (let index = 1; index <= 6; index++) queuedAtA.append(request(object, index))
+      for (let index = 1; index <= 6; index++) queuedAtA.append(chunkRequest(object, index))
       streamA.send(queuedAtA)
 
       // B asks for chunk 0, a second copy, then for a chunk of an object nobody holds. Sent at
@@ -90,14 +66,14 @@ describe('a gateway\'s second copies', () => {
       // NOT_PRESENT answer overtakes it.
       const zero = fromB.next(0)
       const probe = fromB.next(0xffff)
-      streamB.send(request(object, 0))
-      streamB.send(request('ab'.repeat(32), 0xffff))
+      streamB.send(chunkRequest(object, 0))
+      streamB.send(chunkRequest('ab'.repeat(32), 0xffff))
       expect(await probe).toBe(ChunkResponse.Status.NOT_PRESENT)
       expect(fromB.order.map(r => r.index)).toEqual([0xffff])
 
       // A withdraws what it had queued: no first copy waits anywhere, and B's 0 goes.
       const withdrawn = new Uint8ArrayList()
-      for (let index = 1; index <= 6; index++) withdrawn.append(request(object, index, true))
+      for (let index = 1; index <= 6; index++) withdrawn.append(chunkRequest(object, index, true))
       streamA.send(withdrawn)
       expect(await zero).toBe(ChunkResponse.Status.OK)
       expect(fromB.order.map(r => r.index)).toEqual([0xffff, 0])

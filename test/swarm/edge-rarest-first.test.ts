@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { pushTree } from '../../src/store/index.js'
+import { CHUNK_PROTOCOL, HAVE_PROTOCOL } from '../../src/swarm/index.js'
+import { readFrames } from '../../src/swarm/framing.js'
+import { ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
+import { HaveMessage } from '../../src/swarm/pb/swarm-have.pb.js'
+import { Attacker } from './attacker.js'
+import { answers, chunkRequest, frame } from './chunk-answers.js'
+import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
+import type { Connection, Stream } from '@libp2p/interface'
+
+/**
+ * An edge answers each asker's stream rarest first, as a gateway does: of the requests queued
+ * on a stream, the chunk the fewest of its other neighbours hold goes first (ties in arrival
+ * order). In the simulator at 1000 nodes, edges answering in arrival order kept a chunk they
+ * alone held behind each asker's older requests, and a chunk the gateway sent went on from its
+ * first holder seconds late. Real edge (libp2p over TCP, a real store); the asker and the
+ * other neighbour are bare libp2p peers speaking the protocols by hand.
+ */
+
+const MiB = 1024 * 1024
+const CHUNKS = 8
+/** Frames read from a have stream, and a wait for the first one that lists object states. */
+function haveStream (stream: Stream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('no object states within 20 s')) }, 20_000)
+    readFrames(stream, {
+      maxFrameBytes: 4 * MiB,
+      messageTimeoutMs: 120_000,
+      onFrame: (bytes) => {
+        if (HaveMessage.decode(bytes).objects.length === 0) return
+        clearTimeout(timer)
+        resolve()
+      },
+    })
+  })
+}
+
+describe('an edge serving its neighbours', () => {
+  const { node, tempDir } = useSwarms()
+
+  it('sends first, of one asker\'s queued requests, the chunk no other neighbour holds', async () => {
+    const edge = await node()
+    const tree = await tempDir()
+    await writeTree(tree, { 'layer.bin': patternBytes(CHUNKS * MiB, 3119) })
+    const { bundleId, bundle } = await pushTree(edge.store, tree)
+    const object = bundle.entries.find(e => e.type === 'F')?.checksum ?? ''
+    const asker = await Attacker.start()
+    const other = await Attacker.start()
+    try {
+      // The other neighbour holds chunks 0-3: its hello and its bitmap go in one write, so the
+      // edge reads both before it answers the hello with its own object states.
+      const toOther: Connection = await other.connect(edge.address)
+      const otherHave = await toOther.newStream(HAVE_PROTOCOL)
+      const heard = haveStream(otherHave)
+      otherHave.send(new Uint8ArrayList(
+        frame(HaveMessage.encode({ hello: { gateway: false, bundles: [Buffer.from(bundleId, 'hex')] } })),
+        frame(HaveMessage.encode({ objects: [{ object: Buffer.from(object, 'hex'), whole: false, bitmap: Uint8Array.of(0b1111_0000) }] })),
+      ).subarray())
+      await heard
+
+      const toEdge = await asker.connect(edge.address)
+      const askerHave = await toEdge.newStream(HAVE_PROTOCOL)
+      readFrames(askerHave, { maxFrameBytes: 4 * MiB, messageTimeoutMs: 120_000, onFrame: () => {} })
+      askerHave.send(frame(HaveMessage.encode({ hello: { gateway: false, bundles: [Buffer.from(bundleId, 'hex')] } })))
+      const chunks = await toEdge.newStream(CHUNK_PROTOCOL)
+      const fromEdge = answers(chunks)
+
+      // The asker takes chunk 7, then asks for 6, 0 and 5 in one write: 6 fills the pace's mark
+      // (upload-pace.ts) and 0 and 5 wait queued at the edge until most of it is across.
+      const first = fromEdge.next(7)
+      chunks.send(chunkRequest(object, 7))
+      expect(await first).toBe(ChunkResponse.Status.OK)
+      const five = fromEdge.next(5)
+      const zero = fromEdge.next(0)
+      chunks.send(new Uint8ArrayList(chunkRequest(object, 6), chunkRequest(object, 0), chunkRequest(object, 5)).subarray())
+      expect(await five).toBe(ChunkResponse.Status.OK)
+      expect(await zero).toBe(ChunkResponse.Status.OK)
+      // 5 nobody else holds, 0 the other neighbour does: 5 went first.
+      expect(fromEdge.order.map(r => r.index)).toEqual([7, 6, 5, 0])
+    } finally {
+      await asker.stop()
+      await other.stop()
+    }
+  })
+})
