@@ -383,6 +383,15 @@ export const MAX_LANES_PER_PEER = 2
 export const LANE_IDLE_TIMEOUT_MS = 120_000
 /** A peer whose lane failed (no answer, refused, died) is not offered another for this long: its chunks stay on libp2p. */
 export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
+/**
+ * A lane is asked for only once a peer delivers at least this fast over libp2p. Where the link
+ * is fast the transport's CPU per byte is what a pull waits on, and the lane saves a fifth of
+ * the containerd neighbour path's CPU; on the 20 Mbit/s fleet bed it cost 10% more time and
+ * 1.05-1.09x the bundle on the wire instead of 1.04-1.05x (a cancelled chunk already sits in
+ * the kernel's socket buffer, where yamux's credits would have held it), and its offers
+ * queued behind chunk data past the 2 s wait (docs/architecture.md).
+ */
+export const LANE_MIN_RATE_BYTES_PER_S = 25 * 1024 * 1024
 /** The one-time identity and key of an offer (RFC 8446 external PSK; AES-128-GCM with SHA-256 takes a 32-byte key). */
 export const LANE_IDENTITY_BYTES = 16
 export const LANE_KEY_BYTES = 32

@@ -45,6 +45,8 @@ export interface FetcherInit {
   onRefused: (peer: string) => void
   /** A chunk stream failed: the peer is useless to us until its have stream is renewed. */
   onChunkStreamFailed: (peer: string, err: Error) => void
+  /** A chunk came from `peer`, now delivering at `rate` bytes per second (the lane is asked for on fast links). */
+  onDelivered?: (peer: string, rate: number | undefined) => void
   /** A pull made no progress for `stalledForMs`: look for more holders of its bundle. */
   onStalled: (bundleId: string, stalledForMs: number) => void
   warn: (message: string, error?: Error) => void
@@ -542,6 +544,7 @@ export class Fetcher {
     } else {
       const verdict = this.scheduler.delivered(peer, object, index, now)
       this.transfer.downloaded(peer, data.byteLength, !verdict.accepted)
+      this.init.onDelivered?.(peer, this.scheduler.rate(peer))
       this.cancel(verdict.cancel)
       // The memory goes back to the pool through its lease, which gives it back once at most.
       const lease = this.receiveBuffers.lease(data)

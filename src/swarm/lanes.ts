@@ -1,5 +1,5 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { LANE_CONNECT_TIMEOUT_MS, LANE_IDLE_TIMEOUT_MS, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
+import { LANE_CONNECT_TIMEOUT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
 import { LaneClosedError } from './errors.js'
 import { LaneListener, type LaneConnection } from './lane-listener.js'
 import { openLane, serveLaneOffer } from './lane-offer.js'
@@ -26,6 +26,8 @@ export interface LanesInit {
   listen?: LaneListen
   /** Ask holders for lanes; false keeps every pull on libp2p. */
   ask: boolean
+  /** LANE_MIN_RATE_BYTES_PER_S unless given (0: ask as soon as a peer delivers). */
+  minRateBytesPerSecond?: number
   retryAfterFailureMs?: number
   connectTimeoutMs?: number
   idleTimeoutMs?: number
@@ -55,8 +57,8 @@ type AskState =
  * The data lane beside libp2p (docs/architecture.md "A data lane beside libp2p"): chunk
  * streams over TLS 1.3 keyed by a one-time offer made on the peers' libp2p connection, at a
  * fraction of the libp2p stack's CPU per byte. An upgrade, never a wait: chunk streams open on
- * libp2p while a lane is asked for in the background; once it is up the fetcher moves the
- * peer's new requests to it (onReady). A lane that cannot open within
+ * libp2p; once a peer delivers fast enough for the lane to pay, one is asked for in the
+ * background, and once it is up the fetcher moves the peer's new requests to it (onReady). A lane that cannot open within
  * LANE_CONNECT_TIMEOUT_MS, or dies, leaves that peer's chunks on libp2p for
  * LANE_RETRY_AFTER_FAILURE_MS (for as long as it is connected, if it does not speak the
  * protocol), logged once per peer at info.
@@ -119,21 +121,23 @@ export class Lanes {
     return this.listening
   }
 
-  /**
-   * The asker's chunk stream to `peer`: a ready lane (one lane carries one chunk stream), or
-   * undefined, and then a lane is asked for in the background unless one is on its way or
-   * failed lately.
-   */
+  /** The asker's chunk stream to `peer`: a ready lane (one lane carries one chunk stream), or undefined. */
   take (peer: string): LaneStream | undefined {
-    if (!this.init.ask) return undefined
     const state = this.asking.get(peer)
-    if (state?.state === 'ready') {
-      this.asking.set(peer, { state: 'in-use' })
-      this.track(peer, state.stream, 'asked')
-      return state.stream
-    }
+    if (state?.state !== 'ready') return undefined
+    this.asking.set(peer, { state: 'in-use' })
+    this.track(peer, state.stream, 'asked')
+    return state.stream
+  }
+
+  /**
+   * `peer` delivered at `rate` bytes per second over libp2p: at LANE_MIN_RATE_BYTES_PER_S or
+   * more a lane is asked for in the background, unless one is up, on its way or failed lately.
+   */
+  delivered (peer: string, rate: number | undefined): void {
+    if (!this.init.ask || rate === undefined || rate < (this.init.minRateBytesPerSecond ?? LANE_MIN_RATE_BYTES_PER_S)) return
+    const state = this.asking.get(peer)
     if (state === undefined || (state.state === 'failed' && state.until <= Date.now())) void this.ask(peer)
-    return undefined
   }
 
   /** Whether `peer`'s lane is up or on its way (the fetcher's chunk stream moves to it soon). */

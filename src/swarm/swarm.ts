@@ -111,13 +111,14 @@ export class Swarm extends SwarmEventEmitter {
       // The protocol's name and the first requests leave in one write, without waiting for the
       // holder's echo: on a congested link that echo queued behind the holder's chunk data and
       // the requests behind ours, and the holder's 10 s wait for a first request ran out.
-      // A lane when one is ready (lanes.ts); libp2p otherwise, meanwhile asking for one.
+      // A lane when one is ready (lanes.ts), libp2p otherwise.
       openChunkStream: async (peer, { signal }) => this.lanes.take(peer) ??
         await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal, negotiateFully: false }),
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       onRefused: (peer) => { this.refusedBy(peer) },
       // A lane that died says nothing of the peer's libp2p connection: its have stream stays.
       onChunkStreamFailed: (peer, err) => { if (!(err instanceof LaneClosedError)) this.have.close(peer, err) },
+      onDelivered: (peer, rate) => { this.lanes.delivered(peer, rate) },
       onStalled: (bundleId, stalledForMs) => { this.finder.searchIfDue(bundleId, this.stopController.signal, stalledForMs) },
       warn: (message, error) => { this.warn(message, error) },
     })
@@ -197,6 +198,7 @@ export class Swarm extends SwarmEventEmitter {
     }, {
       listen: init.lanePort === false ? undefined : laneListenOf(init.listen ?? ['/ip4/0.0.0.0/tcp/0'], init.lanePort),
       ask: init.lanePort !== false,
+      minRateBytesPerSecond: init.laneMinRateBytesPerSecond,
     })
   }
 
