@@ -43,9 +43,18 @@ export interface SeedingPolicy {
    * `deferralHalfLifeMs`: the asker's peer score (peer-score.ts) charges a peer that refused
    * 32 or more requests and 8 times what it served, with a 30 s half-life, so a gateway that
    * stays under 32 is never charged for its own policy. Past the budget the asker is served.
-   * Infinity turns the budget off (the daemon's choice for now, see GATEWAY_SEEDING_POLICY).
+   * Infinity turns the budget off (what-ifs only: an honest edge would then charge its gateway).
    */
   deferralBudgetPerAsker: number
+  /**
+   * Past the budget, an asker the gateway is also serving is still deferred while its DEFERRED
+   * answers stay under this many times the chunks sent it lately, plus one (decayed alike): the
+   * score charges only past 8 times what the peer served, and half of that leaves room for
+   * chunks in flight. Without it, on fast links four edges spent their budgets in the first
+   * second and were then sent a second copy of everything (test/e2e/swarm-fleet.test.ts: the
+   * gateway sent 1.8-1.9 bundles instead of at most 1.5).
+   */
+  deferralsPerChunkSent: number
   deferralHalfLifeMs: number
   /**
    * A chunk already sent once waits while another asker's stream has a chunk never sent
@@ -56,11 +65,11 @@ export interface SeedingPolicy {
 
 /**
  * The daemon's policy (the simulator's what-ifs vary it; docs/architecture.md "Gateway
- * seeding" has the figures). No deferral budget: over its budget an asker is served whatever
- * it asks, and mid-seeding that is a second copy of a chunk while unsent ones wait, which cost
- * more than it saved (scripts/simulate.ts, a budget of 24: 1000 nodes seed 1 1.455x -> 1.476x
- * the lower bound, 1.30 -> 1.31 copies; 5000 nodes 1.54x -> 1.64x, 1.34 -> 1.50 copies; keeping
- * on deferring within it, 5000 nodes 1.66x, 1.48 copies).
+ * seeding" has the figures). A deferral budget of 24, 8 under the asker's refusal pattern
+ * (32) to leave room for its other refusals: without one the gateway told one asker DEFERRED
+ * 42-50 times in a 5000-node pull, and two such charges ban, so an honest edge could ban its
+ * own gateway. Past the budget an asker the gateway serves too is deferred within 4 per chunk
+ * sent it; one it does not serve is served whatever it asks.
  */
 export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
   deferRecentUploadMs: 10_000,
@@ -68,7 +77,8 @@ export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
   advertiseGraceChunks: TAKER_AFTER_CHUNKS,
   maxDeferralsPerAsker: 4,
   servesAdvertised: true,
-  deferralBudgetPerAsker: Infinity,
+  deferralBudgetPerAsker: 24,
+  deferralsPerChunkSent: 4,
   deferralHalfLifeMs: 30_000,
   secondCopyWaitMs: 5_000,
 }
@@ -100,6 +110,8 @@ export class GatewaySeeding {
   private readonly recipients = new Map<string, Recipient>()
   /** asker → DEFERRED answers it got, all chunks, decayed (the budget). */
   private readonly told = new Map<string, Decayed>()
+  /** peer → chunks sent it, decayed as `told` (an asker being served may be deferred more). */
+  private readonly given = new Map<string, Decayed>()
   /** Copies after a chunk's first, by why: the fleet bed and the simulator explain the gateway's upload with them. */
   private readonly extras: Partial<Record<ExtraCopyReason, number>> = {}
   /** Times the memory of chunks sent started over (every chunk then counts as never sent). */
@@ -132,9 +144,17 @@ export class GatewaySeeding {
 
   /** DEFERRED answers this asker got lately, all chunks, decayed as its peer score decays them. */
   deferralsTold (asker: string): number {
-    const told = this.told.get(asker)
-    if (told === undefined) return 0
-    return told.count * 0.5 ** ((this.now() - told.at) / this.policy.deferralHalfLifeMs)
+    return this.decayed(this.told.get(asker))
+  }
+
+  /** Chunks sent this peer lately, decayed as its DEFERRED answers are. */
+  chunksGiven (peer: string): number {
+    return this.decayed(this.given.get(peer))
+  }
+
+  private decayed (value: Decayed | undefined): number {
+    if (value === undefined) return 0
+    return value.count * 0.5 ** ((this.now() - value.at) / this.policy.deferralHalfLifeMs)
   }
 
   /** Copies after a chunk's first, by why (a copy). */
@@ -160,6 +180,9 @@ export class GatewaySeeding {
       this.sentForgotten++
     }
     this.sent.set(key, { copies: (last?.copies ?? 0) + 1, at: now, peer })
+    const given = this.chunksGiven(peer)
+    if (this.given.size >= MAX_REMEMBERED) this.given.clear()
+    this.given.set(peer, { count: given + 1, at: now })
   }
 
   private whyAgain (peer: string, object: string, index: number, last: LastCopy, now: number): ExtraCopyReason {
@@ -207,7 +230,8 @@ export class GatewaySeeding {
     if (times >= this.policy.maxDeferralsPerAsker) return false
     if (times > 0 && this.policy.servesAdvertised && this.view.holderCount(object, index, asker) > 0) return false
     const told = this.deferralsTold(asker)
-    if (told + 1 > this.policy.deferralBudgetPerAsker) return false
+    if (told + 1 > this.policy.deferralBudgetPerAsker &&
+      told + 1 > this.policy.deferralsPerChunkSent * (this.chunksGiven(asker) + 1)) return false
     if (this.deferrals.size >= MAX_REMEMBERED) this.deferrals.clear()
     this.deferrals.set(asked, times + 1)
     if (this.told.size >= MAX_REMEMBERED) this.told.clear()

@@ -126,11 +126,12 @@ describe('gateway seeding policy', () => {
     expect(later).toEqual([true, true, false, false])
   })
 
-  it('with a budget of 24 never makes an honest asker charge its gateway: DEFERRED stays under the peer score refusal pattern', () => {
+  it('with the daemon\'s budget never makes an honest asker charge its gateway: DEFERRED stays under the peer score refusal pattern', () => {
     // The gateway defers one asker for every chunk it sends others, the whole pull long, and
     // serves it nothing: the worst case for the asker's refusal count, with deferring kept up
-    // for the whole window (the what-if that defers most).
-    const { seeding, advertised, holders, clock } = gateway({ servesAdvertised: false, maxDeferralsPerAsker: 10, deferralBudgetPerAsker: 24 })
+    // for the whole window (the what-if that defers most). The budget is the daemon's own
+    // (GATEWAY_SEEDING_POLICY), so turning it off, or raising it past the score's pattern, fails here.
+    const { seeding, advertised, holders, clock } = gateway({ servesAdvertised: false, maxDeferralsPerAsker: 10 })
     const score = new PeerScores({ now: () => clock.now })
     let deferred = 0
     for (let i = 0; i < 2_000; i++) {
@@ -146,6 +147,30 @@ describe('gateway seeding policy', () => {
       clock.now += 400
     }
     expect(deferred).toBeGreaterThan(24)
+  })
+
+  it('keeps deferring an asker it also serves past the budget, and still the asker never charges it', () => {
+    // Fast links: the asker is sent a chunk for every two it is told to wait for. Its score
+    // counts both, so the refusal ratio is never reached, and the gateway need not serve it
+    // second copies once 24 DEFERRED answers are spent.
+    const { seeding, advertised, holders, clock } = gateway({ servesAdvertised: false, maxDeferralsPerAsker: 10 })
+    const score = new PeerScores({ now: () => clock.now })
+    let deferred = 0
+    for (let i = 0; i < 400; i++) {
+      seeding.recordSent('a', 'obj', i)
+      advertised.add('a|obj')
+      holders.set(`obj:${i}`, 1)
+      if (i % 2 === 0) {
+        seeding.recordSent('b', 'other', i)
+        score.served('gateway')
+      }
+      if (seeding.shouldDefer('b', 'obj', i)) {
+        deferred++
+        expect(score.refused('gateway'), `DEFERRED answer ${deferred}, chunk ${i}`).toBeUndefined()
+      }
+      clock.now += 50
+    }
+    expect(deferred).toBe(400)
   })
 
   it('holds a copy of a chunk it sent before for secondCopyWaitMs after it was asked, a first copy never', () => {
