@@ -390,12 +390,13 @@ export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
  * 1.05-1.09x the bundle on the wire instead of 1.04-1.05x (a cancelled chunk already sits in
  * the kernel's socket buffer, where yamux's credits would have held it), and its offers
  * queued behind chunk data past the 2 s wait (docs/architecture.md).
+ *
+ * Infinity for now: no lane is asked for by default. Where one opens mid-pull, the retiring
+ * libp2p stream's chunks and the lane's new ones arrive interleaved, farther apart than the
+ * store's in-order prefix hash holds (PREFIX_HOLD_CHUNKS), so a 512 MiB layer was read back
+ * whole at completion (test/daemon/manifest-first.test.ts). 25 MiB/s is the rate to restore
+ * once the lane's first requests wait for the retiring stream to drain.
  */
-// Infinity for now: no lane is asked for by default. Where one opens mid-pull, the retiring
-// libp2p stream's chunks and the lane's new ones arrive interleaved, farther apart than the
-// store's in-order prefix hash holds (PREFIX_HOLD_CHUNKS), so a 512 MiB layer was read back
-// whole at completion (test/daemon/manifest-first.test.ts). 25 MiB/s is the rate to restore
-// once the lane's first requests wait for the retiring stream to drain.
 export const LANE_MIN_RATE_BYTES_PER_S = Infinity
 /** The one-time identity and key of an offer (RFC 8446 external PSK; AES-128-GCM with SHA-256 takes a 32-byte key). */
 export const LANE_IDENTITY_BYTES = 16
