@@ -220,6 +220,10 @@ function wireLine (node: NodeResult, bundleBytes: number): string | undefined {
     const after = Object.entries(r.duplicatesAfter ?? {})
     if (after.length > 0) line += `; twice after: ${after.map(([why, n]) => `${why} ${n}`).join(', ')}`
   }
+  const lanes = stats.lanes as { opened?: number, served?: number, failed?: number, bytesReceived?: number } | undefined
+  if (lanes !== undefined && lanes !== null && typeof lanes === 'object' && ((lanes.opened ?? 0) > 0 || (lanes.failed ?? 0) > 0)) {
+    line += `; lanes: ${lanes.opened ?? 0} opened, ${lanes.failed ?? 0} failed, ${lanes.served ?? 0} served, payload in over lanes ${x(lanes.bytesReceived ?? 0)}`
+  }
   if (node.tcp !== undefined) line += `; TCP: ${node.tcp.duplicateSegmentsReceived} segments received twice, ${node.tcp.retransmittedSegments} sent again`
   // A daemon killed by the fault restarts with fresh counters: the payload is its last life's only.
   if (node.attempts > 1) line += ' (pulled more than once: the daemon\'s counters may cover only its last start)'

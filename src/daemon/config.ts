@@ -24,6 +24,8 @@ export interface DaemonConfig {
   listen: string[]
   /** The data lane's port (SwarmInit.lanePort): a number, false for none; the swarm's default (libp2p's port + 1) when absent. */
   lanePort?: number | false
+  /** SwarmInit.laneMinRateBytesPerSecond: Infinity never asks; the swarm's default when absent. */
+  laneMinRateBytesPerSecond?: number
   bootstrap: string[]
   mdns: boolean
   gateway: boolean
@@ -111,6 +113,8 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   if (metrics !== undefined) config.metrics = metrics
   const lanePort = text('lanePort')
   if (lanePort !== undefined) config.lanePort = parseLanePort(lanePort)
+  const laneMinRate = text('laneMinRateBytesPerSecond')
+  if (laneMinRate !== undefined) config.laneMinRateBytesPerSecond = parseLaneMinRate(laneMinRate)
   const statusInterval = text('statusIntervalMs')
   if (statusInterval !== undefined) config.statusIntervalMs = parseInterval(statusInterval)
   if (apiTokenFile !== undefined) config.apiTokenFile = apiTokenFile
@@ -132,6 +136,16 @@ function parseLanePort (text: string): number | false {
   const port = Number(text)
   if (!/^\s*\d+\s*$/.test(text) || port > 65_535) throw new ConfigError(`--lane-port (SHOAL_LANE_PORT) ${JSON.stringify(text)} must be a TCP port (0 for any free one) or off`)
   return port
+}
+
+/** `never` (Infinity) or a rate, 0 to ask for a lane at once. */
+function parseLaneMinRate (text: string): number {
+  if (text.trim().toLowerCase() === 'never') return Infinity
+  try {
+    return parseRate(text)
+  } catch (err) {
+    throw new ConfigError(`--lane-min-rate (SHOAL_LANE_MIN_RATE) ${JSON.stringify(text)} must be a rate (e.g. 25MB/s, 0 to ask at once) or never`, { cause: err })
+  }
 }
 
 const INTERVAL_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }

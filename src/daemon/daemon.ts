@@ -90,6 +90,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       privateKey,
       listen: config.listen,
       lanePort: config.lanePort,
+      laneMinRateBytesPerSecond: config.laneMinRateBytesPerSecond,
       bootstrap: config.bootstrap,
       mdns: config.mdns,
       swarmKey,

@@ -20,6 +20,7 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
   { name: 'trust', flags: ['--trust', 'a', '--trust', 'b'], env: { SHOAL_TRUST: 'a,b' }, file: ['a', 'b'] },
   { name: 'label', flags: ['--label', 'site=a', '--label', 'tier=edge'], env: { SHOAL_LABEL: 'site=a,tier=edge' }, file: ['site=a', 'tier=edge'] },
   { name: 'lane-port', flags: ['--lane-port', 'off'], env: { SHOAL_LANE_PORT: 'off' }, file: 'off' },
+  { name: 'lane-min-rate', flags: ['--lane-min-rate', '0'], env: { SHOAL_LANE_MIN_RATE: '0' }, file: '0' },
   { name: 'log-level', flags: ['--log-level', 'debug'], env: { SHOAL_LOG_LEVEL: 'debug' }, file: 'debug' },
   { name: 'registry', flags: ['--registry', 'http://127.0.0.1:5055'], env: { SHOAL_REGISTRY: '127.0.0.1:5055' }, file: 'http://127.0.0.1:5055/' },
 ]
@@ -64,6 +65,15 @@ describe('the daemon\'s settings schema', () => {
     expect(lanePort('0')).toBe(0)
     expect(lanePort('off')).toBe(false)
     for (const bad of ['65536', '-1', 'yes', '4002x']) expect(() => lanePort(bad), bad).toThrow(/--lane-port/)
+  })
+
+  it('takes a lane rate gate: a rate, 0 to ask at once, or never, and refuses anything else at start', async () => {
+    const data = await tempDir()
+    const gate = (value: string): number | undefined => resolveConfig({ flags: { laneMinRateBytesPerSecond: value }, env: {}, file: {} }, data).laneMinRateBytesPerSecond
+    expect(gate('25MiB/s')).toBe(25 * 1024 * 1024)
+    expect(gate('0')).toBe(0)
+    expect(gate('never')).toBe(Infinity)
+    for (const bad of ['fast', '-1', '5 lanes']) expect(() => gate(bad), bad).toThrow(/--lane-min-rate/)
   })
 
   it('takes a status interval within the bounds the swarm keeps on the wire, and refuses one outside them at start', async () => {
