@@ -361,8 +361,13 @@ export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000
 
 // ---- the data lane (lanes.ts, docs/architecture.md "A data lane beside libp2p") ------------
 
-/** The offer of a lane, asked on the libp2p connection the swarm key admitted and noise authenticated. */
-export const LANE_PROTOCOL = '/shoal/lane/1.0.0'
+/**
+ * The offer of a lane, asked on the libp2p connection the swarm key admitted and noise
+ * authenticated. 2.0.0: the asker's direction carries records with credits (lane-records.ts);
+ * 1.0.0's askers sent none, and a holder pacing on credits would have stalled them, so the
+ * two do not meet: either side of 1.0.0 fails the other's negotiation and stays on libp2p.
+ */
+export const LANE_PROTOCOL = '/shoal/lane/2.0.0'
 /** An offer's one-time key is good for one connection within this time: a LAN dials in milliseconds. */
 export const LANE_OFFER_TTL_MS = 5_000
 /** Offers open to one peer at once (a lane per connection, one more while a dead one is replaced)… */
@@ -381,6 +386,12 @@ export const MAX_PENDING_LANES_PER_IP = 4
 export const MAX_LANES_PER_PEER = 2
 /** A lane with no byte either way for this long is closed; the next chunk request opens a new one. */
 export const LANE_IDLE_TIMEOUT_MS = 120_000
+/**
+ * A chunk stream opening while its peer's lane is on its way waits this long for it
+ * (lanes.ts take): on a LAN a lane is up in milliseconds, on the 20 Mbit/s, 10 ms bed in a few
+ * round trips; past this the stream opens on libp2p and moves to the lane once it is up.
+ */
+export const LANE_FIRST_WAIT_MS = 1_000
 /** A peer whose lane failed (no answer, refused, died) is not offered another for this long: its chunks stay on libp2p. */
 export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
 /**
@@ -398,6 +409,13 @@ export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
  * once the lane's first requests wait for the retiring stream to drain.
  */
 export const LANE_MIN_RATE_BYTES_PER_S = Infinity
+/**
+ * The asker credits the holder's bytes every this many received (lane-stream.ts), at most once
+ * an event-loop turn: half a CHUNK_PIECE_BYTES, so on a slow link the holder's pace sees the
+ * bytes arrive at least as finely as yamux's credit per piece showed them, for ~20 credits a
+ * second at 20 Mbit/s.
+ */
+export const LANE_CREDIT_BYTES = 128 * 1024
 /** The one-time identity and key of an offer (RFC 8446 external PSK; AES-128-GCM with SHA-256 takes a 32-byte key). */
 export const LANE_IDENTITY_BYTES = 16
 export const LANE_KEY_BYTES = 32

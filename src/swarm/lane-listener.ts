@@ -183,7 +183,7 @@ export class LaneListener {
         tls.destroy()
         return
       }
-      const lane = new LaneStream(tls, this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS)
+      const lane = new LaneStream(tls, this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, 'holder')
       set.add(lane)
       lane.addEventListener('close', () => {
         set.delete(lane)

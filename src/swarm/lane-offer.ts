@@ -8,7 +8,7 @@ import type { LaneConnection, LaneListener, LaneOffer } from './lane-listener.js
 import { LaneStream } from './lane-stream.js'
 
 /**
- * /shoal/lane/1.0.0: the asker opens a stream on its libp2p connection to the holder; the
+ * /shoal/lane/2.0.0: the asker opens a stream on its libp2p connection to the holder; the
  * holder answers with one offer and closes: the lane's port (the host is the connection's own
  * remote address, never one the holder names, so a peer cannot aim us at a third host), a
  * one-time PSK identity and a 32-byte key. The offer travels inside noise, so only that peer
@@ -110,7 +110,7 @@ export async function dialLane (host: string, offer: LaneOffer, options: { signa
     tcp.destroy()
     throw new LaneClosedError(`the lane to ${host}:${offer.port} did not open: ${(err as Error).message}`, { cause: err })
   }
-  return new LaneStream(tls, options.idleTimeoutMs)
+  return new LaneStream(tls, options.idleTimeoutMs, 'asker')
 }
 
 /** The IP the libp2p connection came from or went to: the only host a lane is dialed at. */

@@ -1,21 +1,34 @@
 import { StreamCloseEvent, StreamMessageEvent, type MessageStreamEvents, type MessageStreamStatus } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { TLSSocket } from 'node:tls'
-import { LaneClosedError } from './errors.js'
+import { LANE_CREDIT_BYTES } from './constants.js'
+import { LaneClosedError, ProtocolViolationError } from './errors.js'
+import { LaneRecordReader, MAX_LANE_RECORD_BYTES, creditRecords, dataRecordHead } from './lane-records.js'
 
 /** After our FIN, the remote has this long to send its own. */
 const CLOSE_GRACE_MS = 10_000
+/** Where the holder's emulated send window starts (any number far above what a lane carries). */
+const WINDOW_BASE = Number.MAX_SAFE_INTEGER
 
 type EventListenerArg = Parameters<EventTarget['addEventListener']>[1]
 type Listener<K extends keyof MessageStreamEvents> = ((evt: MessageStreamEvents[K]) => void) | { handleEvent: (evt: MessageStreamEvents[K]) => void }
 
+/** Which end of the lane: the asker sends requests and credits, the holder sends chunks. */
+export type LaneRole = 'asker' | 'holder'
+
 /**
  * A lane's TLS socket as one chunk stream: the socket carries one stream and nothing else, so
- * there is no muxer, no framing of its own and no credit window. `send` hands the bytes to
- * node's TLS record layer (C++ from the write to the TCP handle: the lane's whole point) and
- * says false once node's queue is past its high-water mark; 'drain' and 'idle' come when
- * node has handed everything to the kernel. What the kernel holds counts as sent: the
- * chunk server's pace and reader budget see only node's queue (docs/architecture.md).
+ * there is no muxer. `send` hands the bytes to node's TLS record layer (C++ from the write to
+ * the TCP handle: the lane's whole point) and says false once node's queue is past its
+ * high-water mark; 'drain' and 'idle' come when node has handed everything to the kernel.
+ *
+ * The one thing taken from a muxer is its credit: the asker's direction is records
+ * (lane-records.ts), and the asker credits the holder's bytes as they arrive, every
+ * LANE_CREDIT_BYTES. The holder shows what is credited as yamux's `sendWindowCapacity`, so
+ * the chunk server's pace and reader budget (reader-budget.ts) count what sits in either
+ * kernel's socket buffers as unread, as they do on libp2p, and a cancel still finds the next
+ * chunk unsent. Without it a slow link's kernel buffers held chunks the asker had cancelled
+ * (docs/architecture.md, "A data lane beside libp2p").
  */
 export class LaneStream {
   status: MessageStreamStatus = 'open'
@@ -24,14 +37,46 @@ export class LaneStream {
   /** Payload bytes each way (TLS records' overhead not counted), for the swarm's lane counters. */
   bytesIn = 0
   bytesOut = 0
+  /** The holder's: bytes the asker has credited. */
+  private credited = 0
+  /** The asker's: bytes received and not yet credited, and whether a credit is due this turn. */
+  private uncredited = 0
+  private creditQueued = false
+  private readonly records: LaneRecordReader | undefined
 
-  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number) {
+  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole) {
+    this.records = role === 'holder'
+      ? new LaneRecordReader({
+        data: (bytes) => {
+          this.bytesIn += bytes.byteLength
+          this.events.dispatchEvent(new StreamMessageEvent(bytes))
+        },
+        credit: (bytes) => {
+          this.credited += bytes
+          // Nobody can have taken more than we sent.
+          if (this.credited > this.bytesOut) throw new ProtocolViolationError(`a lane credit for ${this.credited} bytes of the ${this.bytesOut} sent`)
+        },
+      })
+      : undefined
     socket.on('data', (data: Buffer) => {
       if (this.status !== 'open' && this.status !== 'closing') return
-      this.bytesIn += data.byteLength
-      this.events.dispatchEvent(new StreamMessageEvent(data))
+      if (this.records === undefined) {
+        this.bytesIn += data.byteLength
+        this.events.dispatchEvent(new StreamMessageEvent(data))
+        this.credit(data.byteLength)
+        return
+      }
+      try {
+        this.records.push(data)
+      } catch (err) {
+        this.finish(err instanceof Error ? err : new ProtocolViolationError(String(err)))
+      }
     })
     socket.on('end', () => {
+      if (this.records?.atBoundary === false) {
+        this.finish(new ProtocolViolationError('the lane ended inside a record'))
+        return
+      }
       this.ended = true
       this.events.dispatchEvent(new Event('remoteCloseWrite'))
       // Both halves done: the stream is over (a half-closed socket is ended by us).
@@ -51,16 +96,47 @@ export class LaneStream {
     return this.socket.writableLength
   }
 
+  /**
+   * The holder's send window as yamux shows it (reader-budget.ts reads this field): it shrinks
+   * by what node handed to the kernel and grows back by the asker's credits. The asker has none.
+   */
+  get sendWindowCapacity (): number | undefined {
+    if (this.role !== 'holder') return undefined
+    return WINDOW_BASE - Math.max(0, this.bytesOut - this.socket.writableLength - this.credited)
+  }
+
   send (data: Uint8Array | Uint8ArrayList): boolean {
     if (this.status !== 'open' || this.socket.writableEnded) throw new LaneClosedError(`the lane is ${this.status}`)
     this.bytesOut += data.byteLength
-    if (data instanceof Uint8Array) return this.socket.write(data)
     let room = true
     // One cork for the pieces of one message: one TLS record run, not one per piece.
     this.socket.cork()
-    for (const piece of data) room = this.socket.write(piece)
+    if (this.role === 'holder') {
+      for (const piece of data instanceof Uint8Array ? [data] : data) room = this.socket.write(piece)
+    } else {
+      for (const piece of data instanceof Uint8Array ? [data] : data) {
+        for (let at = 0; at < piece.byteLength; at += MAX_LANE_RECORD_BYTES) {
+          const part = piece.subarray(at, Math.min(piece.byteLength, at + MAX_LANE_RECORD_BYTES))
+          this.socket.write(dataRecordHead(part.byteLength))
+          room = this.socket.write(part)
+        }
+      }
+    }
     this.socket.uncork()
     return room
+  }
+
+  /** The asker took `bytes` more of the holder's: credited once LANE_CREDIT_BYTES are due, at most once an event-loop turn. */
+  private credit (bytes: number): void {
+    this.uncredited += bytes
+    if (this.uncredited < LANE_CREDIT_BYTES || this.creditQueued) return
+    this.creditQueued = true
+    setImmediate(() => {
+      this.creditQueued = false
+      if (this.status !== 'open' || this.socket.writableEnded || this.uncredited === 0) return
+      this.socket.write(creditRecords(this.uncredited))
+      this.uncredited = 0
+    })
   }
 
   async close (): Promise<void> {

@@ -1,10 +1,11 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { LANE_CONNECT_TIMEOUT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
+import { LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
 import { LaneClosedError } from './errors.js'
 import { LaneListener, type LaneConnection } from './lane-listener.js'
 import { openLane, serveLaneOffer } from './lane-offer.js'
 import type { LaneStream } from './lane-stream.js'
 import type { SwarmLogger } from './swarm-options.js'
+import { Wakers, wakeOrTimeout } from '../wait/index.js'
 
 /** Where the lane listens: libp2p's TCP listen host, and a port (0: any). */
 export interface LaneListen { host: string, port: number }
@@ -26,8 +27,10 @@ export interface LanesInit {
   listen?: LaneListen
   /** Ask holders for lanes; false keeps every pull on libp2p. */
   ask: boolean
-  /** LANE_MIN_RATE_BYTES_PER_S unless given (0: ask as soon as a peer delivers). */
+  /** LANE_MIN_RATE_BYTES_PER_S unless given (0: ask when the first chunk stream to a peer opens). */
   minRateBytesPerSecond?: number
+  /** How long a chunk stream's open waits for a lane on its way (LANE_FIRST_WAIT_MS). */
+  firstWaitMs?: number
   retryAfterFailureMs?: number
   connectTimeoutMs?: number
   idleTimeoutMs?: number
@@ -73,6 +76,10 @@ export class Lanes {
   private stopController = new AbortController()
   private servedCount = 0
   private listening: number | undefined
+  /** An ask ended (a lane up, failed or given up): chunk streams waiting for it look again. */
+  private readonly settled = new Wakers()
+  /** Chunk streams waiting in `take` for a peer's lane: they take it, so the fetcher is not told to switch. */
+  private readonly takers = new Map<string, number>()
 
   constructor (private readonly components: LanesComponents, private readonly init: LanesInit) {
     this.listener = init.listen === undefined
@@ -121,8 +128,30 @@ export class Lanes {
     return this.listening
   }
 
-  /** The asker's chunk stream to `peer`: a ready lane (one lane carries one chunk stream), or undefined. */
-  take (peer: string): LaneStream | undefined {
+  /**
+   * The asker's chunk stream to `peer`: its lane (one lane carries one chunk stream), or
+   * undefined for libp2p. With no rate to wait for (a gate of 0) a lane is asked for here, as
+   * the first chunk stream to the peer opens: asked once chunks flow, its offer queued behind
+   * them on the libp2p connection past LANE_CONNECT_TIMEOUT_MS on the 8-host bed. A lane on
+   * its way is waited for up to LANE_FIRST_WAIT_MS, so a pull's chunks from that peer start on
+   * it rather than switching streams mid-pull; past that they start on libp2p and move when
+   * it is up (onReady).
+   */
+  async take (peer: string, signal: AbortSignal): Promise<LaneStream | undefined> {
+    if (this.asksAtOnce()) this.askIfDue(peer)
+    const deadline = Date.now() + (this.init.firstWaitMs ?? LANE_FIRST_WAIT_MS)
+    this.takers.set(peer, (this.takers.get(peer) ?? 0) + 1)
+    try {
+      while (this.asking.get(peer)?.state === 'opening') {
+        const outcome = await wakeOrTimeout(this.settled.subscribe, { timeoutMs: deadline - Date.now(), signal })
+        if (outcome === 'aborted') signal.throwIfAborted()
+        if (outcome === 'timed-out') break
+      }
+    } finally {
+      const left = (this.takers.get(peer) ?? 1) - 1
+      if (left > 0) this.takers.set(peer, left)
+      else this.takers.delete(peer)
+    }
     const state = this.asking.get(peer)
     if (state?.state !== 'ready') return undefined
     this.asking.set(peer, { state: 'in-use' })
@@ -136,6 +165,16 @@ export class Lanes {
    */
   delivered (peer: string, rate: number | undefined): void {
     if (!this.init.ask || rate === undefined || rate < (this.init.minRateBytesPerSecond ?? LANE_MIN_RATE_BYTES_PER_S)) return
+    this.askIfDue(peer)
+  }
+
+  /** Lanes are asked for as chunk streams open, not once a rate is measured. */
+  private asksAtOnce (): boolean {
+    return this.init.ask && (this.init.minRateBytesPerSecond ?? LANE_MIN_RATE_BYTES_PER_S) <= 0
+  }
+
+  /** Asks for a lane to `peer` in the background unless one is up, on its way or failed lately. */
+  private askIfDue (peer: string): void {
     const state = this.asking.get(peer)
     if (state === undefined || (state.state === 'failed' && state.until <= Date.now())) void this.ask(peer)
   }
@@ -172,6 +211,7 @@ export class Lanes {
     if (connection === undefined) return
     this.asking.set(peer, { state: 'opening' })
     const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS)])
+    const startedAt = Date.now()
     try {
       const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS })
       if (this.asking.get(peer)?.state !== 'opening' || !this.components.admits(peer) || connection.status !== 'open') {
@@ -185,13 +225,16 @@ export class Lanes {
       stream.addEventListener('close', () => {
         if (this.asking.get(peer)?.state === 'ready') this.asking.delete(peer)
       }, { once: true })
-      this.components.log.debug('data lane up', { peer })
-      this.components.onReady(peer)
+      this.components.log.debug('data lane up', { peer, ms: Date.now() - startedAt })
+      // A chunk stream waiting in `take` gets it; otherwise the fetcher moves the peer's next requests to it.
+      if (!this.takers.has(peer)) this.components.onReady(peer)
     } catch (err) {
       if (this.asking.get(peer)?.state !== 'opening') return
-      // A peer without the protocol (today's main and older) is not asked again while connected.
+      // A peer without the protocol (older nodes) is not asked again while connected.
       const unsupported = (err as { cause?: { name?: string } }).cause?.name === 'UnsupportedProtocolError'
       this.failed(peer, (err as Error).message, unsupported ? Infinity : undefined)
+    } finally {
+      this.settled.wakeAll()
     }
   }
 

@@ -112,7 +112,7 @@ export class Swarm extends SwarmEventEmitter {
       // holder's echo: on a congested link that echo queued behind the holder's chunk data and
       // the requests behind ours, and the holder's 10 s wait for a first request ran out.
       // A lane when one is ready (lanes.ts), libp2p otherwise.
-      openChunkStream: async (peer, { signal }) => this.lanes.take(peer) ??
+      openChunkStream: async (peer, { signal }) => await this.lanes.take(peer, signal) ??
         await this.requireNode().dialProtocol(peerIdFromString(peer), CHUNK_PROTOCOL, { signal, negotiateFully: false }),
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       onRefused: (peer) => { this.refusedBy(peer) },

@@ -59,6 +59,20 @@ describe('data lane (lanes.ts)', () => {
     expect(asker.chunksRejected).toBe(0)
   })
 
+  it('asks for the lane as the first chunk stream opens, so a pull\'s chunks start on it (no offer queued behind chunk data)', async () => {
+    const a = await node({ laneMinRateBytesPerSecond: 0 })
+    const b = await node({ laneMinRateBytesPerSecond: 0 })
+    const id = await seed(a, await tempDir(), { 'x.bin': patternBytes(8 * MiB + 5, 7) })
+    await connect(a, b)
+    await b.swarm.pull(id, { signal: AbortSignal.timeout(30_000) })
+    const asker = b.swarm.stats()
+    expect(asker.lanes).toMatchObject({ opened: 1, failed: 0 })
+    // Every chunk came over the lane: none went over libp2p before it was up.
+    expect(asker.bytesDownloaded).toBe(8 * MiB + 5)
+    expect(asker.lanes.bytesReceived).toBeGreaterThanOrEqual(asker.bytesDownloaded)
+    expect(a.swarm.stats().lanes.bytesSent).toBe(asker.lanes.bytesReceived)
+  })
+
   it('asks no lane of a peer delivering slower than the rate where a lane pays (a slow link keeps yamux\'s credits)', async () => {
     const a = await node()
     const b = await node({ laneMinRateBytesPerSecond: 1e12 })
