@@ -5,6 +5,7 @@ import { LaneListener, type LaneConnection } from './lane-listener.js'
 import { openLane, serveLaneOffer } from './lane-offer.js'
 import type { LaneStream } from './lane-stream.js'
 import type { SwarmLogger } from './swarm-options.js'
+import { READ_WAIT_MS, ReadTicker } from './socket-batching.js'
 import { Wakers, wakeOrTimeout } from '../wait/index.js'
 
 /** Where the lane listens: libp2p's TCP listen host, and a port (0: any). */
@@ -80,6 +81,8 @@ export class Lanes {
   private readonly settled = new Wakers()
   /** Chunk streams waiting in `take` for a peer's lane: they take it, so the fetcher is not told to switch. */
   private readonly takers = new Map<string, number>()
+  /** The asker's lanes read chunk data on a tick, as libp2p's sockets do (lane-offer.ts DialLaneOptions). */
+  private readonly reads = new ReadTicker(READ_WAIT_MS)
 
   constructor (private readonly components: LanesComponents, private readonly init: LanesInit) {
     this.listener = init.listen === undefined
@@ -213,7 +216,7 @@ export class Lanes {
     const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS)])
     const startedAt = Date.now()
     try {
-      const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS })
+      const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, readTicker: this.reads })
       if (this.asking.get(peer)?.state !== 'opening' || !this.components.admits(peer) || connection.status !== 'open') {
         // Disconnected, banned or stopped meanwhile.
         stream.abort(new LaneClosedError('the peer left while its lane opened'))

@@ -1,0 +1,35 @@
+import type { Socket } from 'node:net'
+import { Duplex } from 'node:stream'
+import type { ReadTicker } from './socket-batching.js'
+
+/**
+ * The asker's TCP socket under its lane's TLS, read on the shared read tick (socket-batching.ts).
+ *
+ * Given a socket with its own handle, node's TLS takes that handle over and reads it in C++:
+ * JavaScript sees only whole 16 KiB records, so the tick, which stops a socket after a read
+ * that emptied the kernel's buffer, never saw the reads that ended inside a record. On the
+ * 8-host bed a lane carries ~0.4 MB/s (six holders share an edge's 20 Mbit/s), a record every
+ * ~40 ms, and most reads ended inside one: with the tick on the TLS socket an edge still read
+ * 12-14 thousand times a pull against libp2p's 7-8 thousand. Through this Duplex TLS reads
+ * the TCP socket's 'data' events (node's JSStreamSocket), so the tick stops the TCP socket
+ * itself, as it stops libp2p's.
+ */
+export function tickedTransport (tcp: Socket, ticker: ReadTicker): Duplex {
+  const transport = new Duplex({
+    allowHalfOpen: true,
+    read () { tcp.resume() },
+    write (chunk: Buffer, encoding, callback) { tcp.write(chunk, encoding, callback) },
+    final (callback) { tcp.end(callback) },
+    destroy (err, callback) {
+      tcp.destroy(err ?? undefined)
+      callback(err)
+    },
+  })
+  tcp.on('data', (data: Buffer) => { if (!transport.push(data)) tcp.pause() })
+  tcp.on('end', () => { transport.push(null) })
+  tcp.on('error', (err) => { transport.destroy(err) })
+  tcp.on('close', () => { transport.destroy() })
+  // The tick needs the socket's handle, which a socket has once it connected.
+  tcp.once('connect', () => { ticker.add(tcp) })
+  return transport
+}
