@@ -108,7 +108,7 @@ export class FleetBlobs {
       for await (const data of stream.data) {
         received += data.byteLength
         if (received > limit) throw new FleetBlobRejectedError(`the blob ${digest.digest} from ${peer} is larger than ${limit} bytes`)
-        sha256.update(data)
+        for (const piece of data) sha256.update(piece)
         await file.append(data)
       }
       const actual = sha256.digest('hex')

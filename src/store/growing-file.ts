@@ -83,15 +83,24 @@ export class GrowingFile {
     return this.written
   }
 
-  /** Appends the next bytes; readers may read them at once (except the very last byte, see `complete`). */
-  async append (data: Uint8Array): Promise<void> {
+  /**
+   * Appends the next bytes; readers may read them at once (except the very last byte, see
+   * `complete`). Pieces (a network frame as it arrived) go in one positional writev: joining
+   * them first would copy them into fresh memory.
+   */
+  async append (data: Uint8Array | Iterable<Uint8Array>): Promise<void> {
     if (this.state !== 'writing') throw new Error(`append to a growing file that is ${this.state}`)
+    let pieces = data instanceof Uint8Array ? [data] : [...data]
+    let length = 0
+    for (const piece of pieces) length += piece.byteLength
     let offset = 0
-    while (offset < data.byteLength) {
-      const { bytesWritten } = await this.file.write(data, offset, data.byteLength - offset, this.written + offset)
+    while (offset < length) {
+      const { bytesWritten } = await this.file.writev(pieces, this.written + offset)
       offset += bytesWritten
+      // A short write (a full disk about to fail, a signal): the rest goes in the next call.
+      if (offset < length) pieces = unwritten(pieces, bytesWritten)
     }
-    this.written += data.byteLength
+    this.written += length
     this.wakers.wakeAll()
   }
 
@@ -182,4 +191,14 @@ export class GrowingFile {
     this.closed = true
     await this.file.close().catch(() => undefined)
   }
+}
+
+/** What is left of `pieces` after their first `bytes` bytes. */
+function unwritten (pieces: Uint8Array[], bytes: number): Uint8Array[] {
+  let skip = bytes
+  let first = 0
+  while (first < pieces.length && skip >= (pieces[first]?.byteLength ?? 0)) skip -= pieces[first++]?.byteLength ?? 0
+  const rest = pieces.slice(first)
+  if (skip > 0 && rest[0] !== undefined) rest[0] = rest[0].subarray(skip)
+  return rest
 }

@@ -2,6 +2,7 @@ import { ProtocolViolationError } from './errors.js'
 import { FleetBlobFailedError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobStream } from './fleet-blob-protocol.js'
 import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
 import type { Connection } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /**
  * A relay that sends nothing new for this long is dropped and the blob resumed from the
@@ -114,7 +115,7 @@ async function fromRelay (relay: { peer: string, addrs: string[], size: number |
 function resumable (relayed: FleetBlobStream, relay: string, connection: Connection, peer: string, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): FleetBlobStream {
   let current = relayed
   let relayBytes = 0
-  async function * data (): AsyncGenerator<Uint8Array> {
+  async function * data (): AsyncGenerator<Uint8ArrayList> {
     try {
       for await (const piece of judged(relayed, FLEET_BLOB_RELAY_JUDGE_MS, FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND)) {
         relayBytes += piece.byteLength
@@ -148,9 +149,9 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
  * The relay's bytes, failing (and letting its stream go) when over a span of `judgeMs` spent
  * waiting on it, it sent less than `minBytesPerSecond` of that span (FLEET_BLOB_RELAY_JUDGE_MS).
  */
-async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerSecond: number): AsyncGenerator<Uint8Array> {
+async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerSecond: number): AsyncGenerator<Uint8ArrayList> {
   const pieces = relayed.data[Symbol.asyncIterator]()
-  let pending: Promise<IteratorResult<Uint8Array>> | undefined
+  let pending: Promise<IteratorResult<Uint8ArrayList>> | undefined
   let waitedMs = 0
   let bytes = 0
   try {

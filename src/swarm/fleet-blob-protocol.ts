@@ -2,9 +2,11 @@ import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } 
 import { ProtocolViolationError, SwarmError } from './errors.js'
 import type { FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
+import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
 import { FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { Connection, Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
 
 /**
@@ -138,7 +140,8 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     try {
       for await (const data of bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })) {
         await window.room()
-        await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.DATA, data: data as Uint8Array<ArrayBuffer> }), { signal })
+        // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
+        await sendFrame(stream, [dataFrameHead(data.byteLength), data], { signal })
         window.sent(data.byteLength)
         hooks.sent(asker, data.byteLength)
       }
@@ -162,8 +165,12 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
 /** The asker's view: the blob's size and its bytes, in order, ending only after the answerer's END. */
 export interface FleetBlobStream {
   size: number | undefined
-  /** Throws FleetBlobFailedError when the answerer reports a failure; a broken stream throws its error. Read it once. */
-  data: AsyncIterable<Uint8Array>
+  /**
+   * The blob's bytes, one DATA frame's worth at a time as the pieces it arrived in (a frame
+   * is not joined: see FrameReaderInit.onLargeFrame). Throws FleetBlobFailedError when the
+   * answerer reports a failure; a broken stream throws its error. Read it once.
+   */
+  data: AsyncIterable<Uint8ArrayList>
   /** Lets the stream go (aborts it when not read to its end). */
   close: () => void
   /**
@@ -233,20 +240,21 @@ function sizeOf (frame: FleetBlobFrame): number | undefined {
   return size
 }
 
-async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string, onData?: (bytes: number) => void }): AsyncGenerator<Uint8Array> {
+async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string, onData?: (bytes: number) => void }): AsyncGenerator<Uint8ArrayList> {
   const { size, signal, digest } = options
   // Counted from the blob's first byte: a stream resumed at an offset ends at the same size.
   let received = options.start
   try {
     for (;;) {
-      const frame = FleetBlobFrame.decode(await incoming.next(options.stallMs, signal))
-      if (frame.kind === FleetBlobFrame.Kind.DATA) {
-        received += frame.data.byteLength
+      const read = readAnswerFrame(await incoming.next(options.stallMs, signal))
+      if ('data' in read) {
+        received += read.data.byteLength
         if (size !== undefined && received > size) throw new ProtocolViolationError(`a fleet blob stream sent more than the ${size} bytes it announced`)
-        options.onData?.(frame.data.byteLength)
-        yield frame.data
+        options.onData?.(read.data.byteLength)
+        yield read.data
         continue
       }
+      const { frame } = read
       if (frame.kind === FleetBlobFrame.Kind.END) {
         if (size !== undefined && received !== size) throw new ProtocolViolationError(`a fleet blob stream ended after ${received} of ${size} bytes`)
         await stream.close({ signal }).catch(() => undefined)
@@ -261,9 +269,17 @@ async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: 
   }
 }
 
+/** A DATA frame's bytes (a large one read in place, fleet-blob-data.ts), or any other frame as protons decodes it. */
+function readAnswerFrame (bytes: Uint8Array | Uint8ArrayList): { data: Uint8ArrayList } | { frame: FleetBlobFrame } {
+  const inPlace = bytes instanceof Uint8ArrayList ? dataFramePayload(bytes) : undefined
+  if (inPlace !== undefined) return { data: inPlace }
+  const frame = FleetBlobFrame.decode(bytes)
+  return frame.kind === FleetBlobFrame.Kind.DATA ? { data: new Uint8ArrayList(frame.data) } : { frame }
+}
+
 /** Frames of the answer as they come, held while the consumer is busy (up to MAX_QUEUED_BYTES). */
 class IncomingFrames {
-  private readonly frames: Uint8Array[] = []
+  private readonly frames: Array<Uint8Array | Uint8ArrayList> = []
   private queuedBytes = 0
   private consumed = 0
   private acked = 0
@@ -274,12 +290,8 @@ class IncomingFrames {
     readFrames(stream, {
       maxFrameBytes: MAX_FLEET_BLOB_FRAME_BYTES,
       messageTimeoutMs: MESSAGE_TIMEOUT_MS,
-      onFrame: (frame) => {
-        this.frames.push(frame)
-        this.queuedBytes += frame.byteLength
-        if (this.queuedBytes > MAX_QUEUED_BYTES) throw new ProtocolViolationError(`a fleet blob stream sent more than its ${FLEET_BLOB_WINDOW_BYTES}-byte window ahead of our acknowledgements`)
-        this.wakers.wakeAll()
-      },
+      onFrame: (frame) => { this.queue(frame) },
+      onLargeFrame: (frame) => { this.queue(frame) },
       onEnd: () => { this.finish(new ProtocolViolationError('the fleet blob stream ended before its END')) },
     })
     stream.addEventListener('close', (evt) => {
@@ -287,7 +299,8 @@ class IncomingFrames {
     }, { once: true })
   }
 
-  async next (timeoutMs: number, signal: AbortSignal): Promise<Uint8Array> {
+  /** The next frame: a large one (a DATA frame's megabyte) as the pieces it arrived in. */
+  async next (timeoutMs: number, signal: AbortSignal): Promise<Uint8Array | Uint8ArrayList> {
     for (;;) {
       const frame = this.frames.shift()
       if (frame !== undefined) {
@@ -298,6 +311,13 @@ class IncomingFrames {
       if (this.failure !== undefined) throw this.failure
       await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new FleetBlobFailedError(`the answerer sent nothing for ${timeoutMs} ms`) })
     }
+  }
+
+  private queue (frame: Uint8Array | Uint8ArrayList): void {
+    this.frames.push(frame)
+    this.queuedBytes += frame.byteLength
+    if (this.queuedBytes > MAX_QUEUED_BYTES) throw new ProtocolViolationError(`a fleet blob stream sent more than its ${FLEET_BLOB_WINDOW_BYTES}-byte window ahead of our acknowledgements`)
+    this.wakers.wakeAll()
   }
 
   /** Tells the answerer what was taken in, every FLEET_BLOB_ACK_EVERY_BYTES (frame sizes: a frame's few header bytes count too, which only acknowledges early). */

@@ -48,6 +48,22 @@ describe('GrowingFile: a staging file read while it is written', () => {
     await reader.close()
   })
 
+  it('appends a frame\'s pieces in order, empty pieces and all, after what was written before', async () => {
+    const file = await GrowingFile.create(join(dir, 'staging'), 12)
+    await file.append(Buffer.from('ab'))
+    await file.append([Buffer.from('cde'), Buffer.alloc(0), Buffer.from('f'), Buffer.from('ghij')])
+    await file.append([])
+    await file.append(new Set([Buffer.from('kl')]))
+    expect(file.bytesWritten).toBe(12)
+    file.complete()
+    const reader = file.reader()
+    const got: Uint8Array[] = []
+    for await (const piece of reader.read({ stallMs: 10_000, signal: new AbortController().signal })) got.push(piece)
+    expect(Buffer.concat(got).toString()).toBe('abcdefghijkl')
+    await file.writerFinished()
+    await reader.close()
+  })
+
   it('removes the file and fails every reader when the writer fails', async () => {
     const file = await GrowingFile.create(join(dir, 'staging'), 8)
     const readers = [file.reader(), file.reader()]

@@ -119,7 +119,7 @@ describe('edges relaying a blob they are receiving', () => {
         const hash = createHash('sha256')
         for await (const data of stream.data) {
           received += data.byteLength
-          hash.update(data)
+          for (const piece of data) hash.update(piece)
           await own.append(data)
           for (const w of waiting.filter(w => received >= w.bytes)) w.resolve()
         }

@@ -107,6 +107,49 @@ describe('framing', () => {
     ), { numRuns: 25 })
   })
 
+  it('hands large frames on as the pieces they arrived in, whole however they are split', () => {
+    const large = Buffer.alloc(LARGE_FRAME_BYTES + 5)
+    for (let i = 0; i < large.byteLength; i++) large[i] = (i * 7) & 0xff
+    const small = Uint8Array.of(1, 2, 3)
+    const wire = new Uint8ArrayList(frame(small), frame(large), frame(small)).subarray()
+    // Every byte boundary of the wire, the large frame's prefix and edges included.
+    for (let cut = 1; cut < wire.byteLength; cut++) {
+      const stream = new FakeStream()
+      const smallFrames: Uint8Array[] = []
+      const largeFrames: Uint8ArrayList[] = []
+      readFrames(stream.asStream(), {
+        maxFrameBytes: LARGE_FRAME_BYTES * 2,
+        messageTimeoutMs: 10_000,
+        onFrame: f => { smallFrames.push(Uint8Array.from(f)) },
+        onLargeFrame: f => { largeFrames.push(f) },
+        allocate: () => { throw new Error('a large frame was assembled') },
+      })
+      stream.deliver(wire.subarray(0, cut))
+      stream.deliver(wire.subarray(cut))
+      if (smallFrames.length !== 2 || largeFrames.length !== 1 || !Buffer.from(largeFrames[0]?.subarray() ?? []).equals(large)) {
+        expect.fail(`cut at ${cut}: ${smallFrames.length} small frames, ${largeFrames.length} large, status ${stream.status}`)
+      }
+      expect(smallFrames).toEqual([small, small])
+      // Split in two, the large frame's bytes are at most two pieces, never a joined copy.
+      expect([...largeFrames[0] ?? []].length).toBeLessThanOrEqual(2)
+    }
+  })
+
+  it('resets the stream when it ends inside a large frame handed on in pieces', () => {
+    const large = Buffer.alloc(LARGE_FRAME_BYTES + 5, 9)
+    const wire = frame(large)
+    for (const keep of [1, 3, 4, LARGE_FRAME_BYTES, wire.byteLength - 1]) {
+      const stream = new FakeStream()
+      const frames: unknown[] = []
+      readFrames(stream.asStream(), { maxFrameBytes: LARGE_FRAME_BYTES * 2, messageTimeoutMs: 10_000, onFrame: f => { frames.push(f) }, onLargeFrame: f => { frames.push(f) } })
+      stream.deliver(wire.subarray(0, keep))
+      stream.end()
+      expect(stream.status).toBe('aborted')
+      expect(stream.abortedWith?.name).toBe('ProtocolViolationError')
+      expect(frames).toEqual([])
+    }
+  })
+
   it('resets the stream on an oversized, over-long or non-minimal length prefix', () => {
     fc.assert(fc.property(
       fc.oneof(
