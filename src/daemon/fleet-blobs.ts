@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { CodedError } from '../errors/index.js'
-import { createSha256 } from '../hash/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
-import { GrowingFile, ingestBlobFile, type Store } from '../store/index.js'
+import { GrowingFile, ingestBlobFile, type HashedBlob, type Store } from '../store/index.js'
 import type { FleetBlobStream, Swarm } from '../swarm/index.js'
 import { raceAbort } from '../upstream/index.js'
 import type { ImageAssembler } from './image-assembler.js'
@@ -102,16 +101,17 @@ export class FleetBlobs {
   private async fill (digest: Sha256Digest, file: GrowingFile, stream: FleetBlobStream, peer: string): Promise<void> {
     const { store, assembler, logger, lifetime } = this.components
     const limit = stream.size ?? MAX_UNSIZED_FLEET_BLOB_BYTES
-    const sha256 = createSha256()
     let received = 0
+    let hashed: HashedBlob | undefined
     try {
       for await (const data of stream.data) {
         received += data.byteLength
         if (received > limit) throw new FleetBlobRejectedError(`the blob ${digest.digest} from ${peer} is larger than ${limit} bytes`)
-        for (const piece of data) sha256.update(piece)
         await file.append(data)
       }
-      const actual = sha256.digest('hex')
+      // The file hashed what it wrote, as it wrote it: the one hash pass of the blob here.
+      hashed = file.hashes()
+      const actual = hashed.sha256
       if (actual !== digest.hex) {
         const relay = stream.relay
         const detail = `the blob ${digest.digest} streamed by ${relay === undefined ? peer : `the relay ${relay} (and ${peer})`} hashed to sha256:${actual}; nothing of it was kept`
@@ -128,8 +128,8 @@ export class FleetBlobs {
       return
     }
     try {
-      // Hashed once more (BLAKE3 chunk table, sha256) as it becomes an object and its digest is indexed.
-      await ingestBlobFile(store, file.path, { sha256: digest.hex, signal: lifetime })
+      // Not read again: BLAKE3, its chunk table and the sha256 were computed from the buffers written (docs/architecture.md).
+      await ingestBlobFile(store, file.path, { sha256: digest.hex, hashed, signal: lifetime })
       logger.info('blob streamed from the fleet is stored', { digest: digest.digest, bytes: received, peer, relay: stream.relay })
       assembler.check()
     } catch (err) {

@@ -3,6 +3,7 @@ import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { UPLOAD_LEASE_MS } from './constants.js'
 import { StoreError, translateWriteError } from './errors.js'
+import type { HashedBlob } from './blob-hasher.js'
 import { ingestFile } from './ingest.js'
 import { publishObject, removeQuietly } from './object-files.js'
 import type { Store } from './store.js'
@@ -34,6 +35,12 @@ export interface IngestBlobOptions {
    * match is recorded in the sha256 index so `/v2/…/blobs/sha256:<hex>` finds the object.
    */
   sha256?: string
+  /**
+   * The staged file's digests, computed from the buffers it was written from as they were
+   * written (GrowingFile.hashes): the file is then not read again. Only for a file this
+   * process wrote under the store's tmp/ and nobody else can write.
+   */
+  hashed?: HashedBlob
   signal?: AbortSignal
 }
 
@@ -41,12 +48,13 @@ export interface IngestBlobOptions {
  * Makes an object of a staged file that is ours to move (an upload under the store's tmp/):
  * one read computes BLAKE3, the chunk table and sha256 of exactly the bytes that become
  * visible (DESIGN.md: an object is hashed again before it is visible), then a rename
- * publishes it. The staged file is gone afterwards, whatever happened.
+ * publishes it; a file hashed as it was written (`hashed`) is not read again. The staged file
+ * is gone afterwards, whatever happened.
  */
 export async function ingestBlobFile (store: Store, stagedPath: string, options: IngestBlobOptions = {}): Promise<IngestedBlob> {
   try {
     if (store.fsync) await syncFile(stagedPath)
-    const hashed = await ingestFile(stagedPath, { sha256: true, signal: options.signal })
+    const hashed = options.hashed ?? await ingestFile(stagedPath, { sha256: true, signal: options.signal })
     const sha256 = hashed.sha256 ?? ''
     if (options.sha256 !== undefined && sha256 !== options.sha256) throw new BlobDigestMismatchError(options.sha256, sha256)
     const created = !await store.hasObject(hashed.checksum)

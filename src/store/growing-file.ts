@@ -1,6 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { CodedError } from '../errors/index.js'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
+import { BlobHasher, type HashedBlob } from './blob-hasher.js'
 
 /** How much a reader reads from the file per step (and so the largest piece it yields). */
 export const GROWING_READ_BYTES = 1024 * 1024
@@ -49,6 +50,8 @@ export class GrowingFile {
   private writerDone = false
   private closed = false
   private readonly wakers = new Wakers()
+  /** What was appended, hashed from the very buffers written: the one pass a streamed blob needs (`hashes`). */
+  private readonly hasher = new BlobHasher()
 
   private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined) {}
 
@@ -84,15 +87,18 @@ export class GrowingFile {
   }
 
   /**
-   * Appends the next bytes; readers may read them at once (except the very last byte, see
-   * `complete`). Pieces (a network frame as it arrived) go in one positional writev: joining
-   * them first would copy them into fresh memory.
+   * Appends the next bytes, hashed on their way in (`hashes`); readers may read them at once
+   * (except the very last byte, see `complete`). Pieces (a network frame as it arrived) go in
+   * one positional writev: joining them first would copy them into fresh memory.
    */
   async append (data: Uint8Array | Iterable<Uint8Array>): Promise<void> {
     if (this.state !== 'writing') throw new Error(`append to a growing file that is ${this.state}`)
     let pieces = data instanceof Uint8Array ? [data] : [...data]
     let length = 0
-    for (const piece of pieces) length += piece.byteLength
+    for (const piece of pieces) {
+      this.hasher.update(piece)
+      length += piece.byteLength
+    }
     let offset = 0
     while (offset < length) {
       const { bytesWritten } = await this.file.writev(pieces, this.written + offset)
@@ -102,6 +108,16 @@ export class GrowingFile {
     }
     this.written += length
     this.wakers.wakeAll()
+  }
+
+  /**
+   * BLAKE3 (whole and per chunk) and sha256 of everything appended, hashed from the buffers
+   * that were written: the writer checks the sha256 before `complete`, and the store takes the
+   * file as an object on these digests without reading it again (ingestBlobFile `hashed`).
+   * Appending ends here.
+   */
+  hashes (): HashedBlob {
+    return this.hasher.digest()
   }
 
   /** The writer checked the whole file (size and digest): readers may read to its end. */

@@ -1,4 +1,3 @@
-import { createSha256 } from '../hash/index.js'
 import { GrowingFile } from '../store/index.js'
 import { UpstreamDigestMismatchError, UpstreamError, UpstreamTooLargeError, UpstreamUnavailableError } from './errors.js'
 
@@ -18,7 +17,7 @@ export interface BlobDownload {
 
 /**
  * Streams a blob's response body into a new staging file (a GrowingFile others may follow
- * while it fills), hashing it on the way, never holding more than one network read in memory.
+ * while it fills, which hashes what it writes), never holding more than one network read in memory.
  * The file holds exactly the bytes that were hashed; it is completed only when size and
  * sha256 check out and removed (its readers failed) on any failure, so nobody ever sees a
  * complete file that is not the blob. `created` hears of the file as soon as it exists.
@@ -37,7 +36,6 @@ export async function downloadToFile (response: Response, path: string, download
   }
   const file = await GrowingFile.create(path, download.size ?? (hasDeclared ? declared : undefined))
   created?.(file)
-  const sha256 = createSha256()
   let size = 0
   let timer: NodeJS.Timeout | undefined
   const arm = (): void => {
@@ -52,14 +50,14 @@ export async function downloadToFile (response: Response, path: string, download
         size += piece.byteLength
         if (size > limit || (file.size !== undefined && size > file.size)) throw new UpstreamTooLargeError(download.what, file.size ?? limit)
         clearTimeout(timer)
-        sha256.update(piece)
         await file.append(piece)
         download.onBytes?.(piece.byteLength)
         arm()
       }
     }
     if (file.size !== undefined && size !== file.size) throw new UpstreamUnavailableError(`${download.what}: the upstream sent ${size} bytes, ${download.size === undefined ? 'its Content-Length said' : 'the descriptor says'} ${file.size}`)
-    const actual = sha256.digest('hex')
+    // The file hashed what it wrote (BLAKE3 too): the caller makes it an object on those digests.
+    const actual = file.hashes().sha256
     if (actual !== download.sha256) throw new UpstreamDigestMismatchError(`sha256:${download.sha256}`, `sha256:${actual}`, download.what)
     file.complete()
     return file

@@ -197,9 +197,9 @@ export class Upstream {
       what,
     }, created)
     try {
-      // Hashed once more (BLAKE3, chunk table, sha256) as it becomes an object; the staging
-      // file goes either way (its readers keep reading through the open handle).
-      await ingestBlobFile(store, staging, { sha256: hex, signal })
+      // Not read again: the file hashed (BLAKE3, chunk table, sha256) what it wrote as it wrote
+      // it. The staging file goes either way (its readers keep reading through the open handle).
+      await ingestBlobFile(store, staging, { sha256: hex, hashed: file.hashes(), signal })
     } finally {
       await file.writerFinished()
     }

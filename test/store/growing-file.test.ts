@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -48,13 +49,15 @@ describe('GrowingFile: a staging file read while it is written', () => {
     await reader.close()
   })
 
-  it('appends a frame\'s pieces in order, empty pieces and all, after what was written before', async () => {
+  it('appends a frame\'s pieces in order, empty pieces and all, after what was written before, and hashes them', async () => {
     const file = await GrowingFile.create(join(dir, 'staging'), 12)
     await file.append(Buffer.from('ab'))
     await file.append([Buffer.from('cde'), Buffer.alloc(0), Buffer.from('f'), Buffer.from('ghij')])
     await file.append([])
     await file.append(new Set([Buffer.from('kl')]))
     expect(file.bytesWritten).toBe(12)
+    // Hashed from the buffers written, pieces and all.
+    expect(file.hashes()).toMatchObject({ size: 12, sha256: createHash('sha256').update('abcdefghijkl').digest('hex') })
     file.complete()
     const reader = file.reader()
     const got: Uint8Array[] = []
