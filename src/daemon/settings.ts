@@ -38,7 +38,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'push-network', field: 'pushNetworks', type: 'list', description: 'CIDRs whose clients may push to the registry without the token', default: 'loopback', aliases: { env: ['SHOAL_PUSH_NETWORKS'] } },
   { name: 'listen', field: 'listen', type: 'list', description: 'libp2p listen multiaddrs', default: '/ip4/0.0.0.0/tcp/4001' },
   { name: 'lane-port', field: 'lanePort', type: 'string', description: 'TCP port of the data lane, which carries chunk bodies to peers over TLS 1.3 beside libp2p (on libp2p\'s listen host); 0 any free port, off none (chunks over libp2p only)', default: 'libp2p port + 1 (4002)' },
-  { name: 'lane-min-rate', field: 'laneMinRateBytesPerSecond', type: 'string', description: 'how fast a peer must deliver chunks over libp2p before a data lane to it is asked for (e.g. 25MB/s); 0 asks at once, never asks for none (lanes are still served)', default: 'never (until the lane keeps chunk order)' },
+  { name: 'lane-min-rate', field: 'laneMinRateBytesPerSecond', type: 'string', description: 'how fast a peer must deliver chunks over libp2p before a data lane to it is asked for (e.g. 25MB/s); 0 asks at once, never asks for none (lanes are still served)', default: '0 (ask at once)' },
   { name: 'bootstrap', field: 'bootstrap', type: 'list', description: 'peers to dial at start, with /p2p/PEERID (usually the gateway)' },
   { name: 'mdns', field: 'mdns', type: 'boolean', description: 'find peers on the LAN with mDNS (--no-mdns turns it off)', default: 'true' },
   { name: 'gateway', field: 'gateway', type: 'boolean', description: 'this node brings bundles into the fleet and seeds them', default: 'false' },

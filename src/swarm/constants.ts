@@ -395,20 +395,21 @@ export const LANE_FIRST_WAIT_MS = 1_000
 /** A peer whose lane failed (no answer, refused, died) is not offered another for this long: its chunks stay on libp2p. */
 export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
 /**
- * A lane is asked for only once a peer delivers at least this fast over libp2p. Where the link
- * is fast the transport's CPU per byte is what a pull waits on, and the lane saves a fifth of
- * the containerd neighbour path's CPU; on the 20 Mbit/s fleet bed it cost 10% more time and
- * 1.05-1.09x the bundle on the wire instead of 1.04-1.05x (a cancelled chunk already sits in
- * the kernel's socket buffer, where yamux's credits would have held it), and its offers
- * queued behind chunk data past the 2 s wait (docs/architecture.md).
+ * A lane is asked for only once a peer delivers at least this fast over libp2p; at 0, as the
+ * first chunk stream to a peer opens, and that stream waits for it (LANE_FIRST_WAIT_MS), so a
+ * pull's chunks from that peer start on the lane and never switch streams mid-pull (a switch
+ * interleaved the retiring stream's chunks with the lane's farther apart than the store's
+ * in-order prefix hash holds: a 512 MiB layer read back whole, manifest-first.test.ts).
  *
- * Infinity for now: no lane is asked for by default. Where one opens mid-pull, the retiring
- * libp2p stream's chunks and the lane's new ones arrive interleaved, farther apart than the
- * store's in-order prefix hash holds (PREFIX_HOLD_CHUNKS), so a 512 MiB layer was read back
- * whole at completion (test/daemon/manifest-first.test.ts). 25 MiB/s is the rate to restore
- * once the lane's first requests wait for the retiring stream to drain.
+ * 0: with credits, the offer asked before chunks fill the libp2p connection and the lane's
+ * reads on the read tick, lanes pay on the 20 Mbit/s fleet bed too (2026-12-05, interleaved
+ * with libp2p only: edges 63.8-67.0 against 67.5-68.6 CPU-s per GiB, the gateway 1.8-2.1
+ * against 3.3 CPU-s, all daemons 39.5-42.0% against 43.1-44.5% of the machine, wire and time
+ * the same), and on fast links the lane saves a fifth of the containerd neighbour path's CPU
+ * (docs/architecture.md, "A data lane beside libp2p"). Asked for after a measured rate
+ * instead, its offer queued behind chunk data past LANE_CONNECT_TIMEOUT_MS on the bed.
  */
-export const LANE_MIN_RATE_BYTES_PER_S = Infinity
+export const LANE_MIN_RATE_BYTES_PER_S = 0
 /**
  * The asker credits the holder's bytes every this many received (lane-stream.ts), at most once
  * an event-loop turn: half a CHUNK_PIECE_BYTES, so on a slow link the holder's pace sees the

@@ -64,7 +64,7 @@ export interface SwarmInit {
    * port. false: no lanes, neither served nor asked for (chunks over libp2p only).
    */
   lanePort?: number | false
-  /** How fast a peer must deliver over libp2p before a lane to it is asked for (default LANE_MIN_RATE_BYTES_PER_S; tests of the lane itself: 0). */
+  /** How fast a peer must deliver over libp2p before a lane to it is asked for (default LANE_MIN_RATE_BYTES_PER_S; 0: as its first chunk stream opens; Infinity: never). */
   laneMinRateBytesPerSecond?: number
   /** A gateway seeds the fleet: edges fetch from it only what no other neighbour holds. */
   gateway?: boolean
