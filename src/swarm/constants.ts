@@ -402,12 +402,12 @@ export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
  * in-order prefix hash holds: a 512 MiB layer read back whole, manifest-first.test.ts).
  *
  * 0: with credits, the offer asked before chunks fill the libp2p connection and the lane's
- * reads on the read tick, lanes pay on the 20 Mbit/s fleet bed too (2026-12-05, interleaved
- * with libp2p only: edges 63.8-67.0 against 67.5-68.6 CPU-s per GiB, the gateway 1.8-2.1
- * against 3.3 CPU-s, all daemons 39.5-42.0% against 43.1-44.5% of the machine, wire and time
- * the same), and on fast links the lane saves a fifth of the containerd neighbour path's CPU
- * (docs/architecture.md, "A data lane beside libp2p"). Asked for after a measured rate
- * instead, its offer queued behind chunk data past LANE_CONNECT_TIMEOUT_MS on the bed.
+ * reads on the read tick, lanes pay on the 20 Mbit/s fleet bed too (2026-12-05, four pairs
+ * interleaved with libp2p only: the gateway 30-45% less CPU, all daemons 41.9 against 45.4% of
+ * the machine, an edge's CPU per GiB within the noise, wire and time the same), and on
+ * loopback both ends together spend a quarter less than over libp2p (docs/architecture.md,
+ * "A data lane beside libp2p"). Asked for after a measured rate instead, its offer queued
+ * behind chunk data past LANE_CONNECT_TIMEOUT_MS on the bed.
  */
 export const LANE_MIN_RATE_BYTES_PER_S = 0
 /**
