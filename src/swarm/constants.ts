@@ -411,6 +411,18 @@ export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
  */
 export const LANE_MIN_RATE_BYTES_PER_S = 0
 /**
+ * The chunk stream that replaces one a lane retired waits up to this long for the retiring
+ * stream to answer what it carries, so one holder's chunks keep arriving in order across the
+ * switch: the store's prefix hash holds a chunk at most PREFIX_HOLD_CHUNKS ahead, and a lane
+ * answering beside the retiring stream put them farther apart, so completing a 512 MiB layer
+ * read 471-508 MiB back. An honest holder answers within SLOW_REQUEST_MS; past it the new
+ * stream opens anyway (a read back at completion, not a stalled pull). It stays below the two
+ * 10 s timers it runs under: STREAM_OPEN_TIMEOUT_MS (the wait is part of the open) and the
+ * holder's FIRST_MESSAGE_TIMEOUT_MS (it closes a lane that carried no request by then). A switch
+ * still comes when a lane is up only after LANE_FIRST_WAIT_MS, or after a lane failed or closed idle.
+ */
+export const RETIRING_STREAM_WAIT_MS = SLOW_REQUEST_MS
+/**
  * The asker credits the holder's bytes every this many received (lane-stream.ts), at most once
  * an event-loop turn: half a CHUNK_PIECE_BYTES, so on a slow link the holder's pace sees the
  * bytes arrive at least as finely as yamux's credit per piece showed them, for ~20 credits a

@@ -1,7 +1,8 @@
 import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
 import { BufferPool } from './buffer-pool.js'
 import { ChunkClient, type ChunkStatus } from './chunk-protocol.js'
-import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { wakeOrTimeout, Wakers } from '../wait/index.js'
+import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, RETIRING_STREAM_WAIT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { isRemoteFault } from './errors.js'
 import type { HaveList, ObjectHolding } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
@@ -84,6 +85,8 @@ export class Fetcher {
   private readonly clients = new Map<string, ChunkClient>()
   /** Chunk streams a lane replaced, finishing the requests they carry (renewChunkStream). */
   private readonly retiring = new Map<string, Set<ChunkClient>>()
+  /** Woken whenever a peer's last retiring chunk stream closes (afterRetiring). */
+  private readonly retiredWakers = new Wakers()
   /** Chunk responses are assembled here and the memory reused once the store has them. */
   private readonly receiveBuffers: BufferPool
   private readonly jobs = new Set<PullJob>()
@@ -362,6 +365,23 @@ export class Fetcher {
     this.schedulePump()
   }
 
+  /**
+   * Resolves once `peer` has no retiring chunk stream, or after RETIRING_STREAM_WAIT_MS: a
+   * retiring stream whose holder stopped answering costs the lane's stream that wait (and the
+   * object a read back at completion), never the pull.
+   */
+  private async afterRetiring (peer: string, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + RETIRING_STREAM_WAIT_MS
+    while (this.retiring.has(peer)) {
+      const outcome = await wakeOrTimeout(this.retiredWakers.subscribe, { timeoutMs: deadline - Date.now(), signal })
+      if (outcome === 'aborted') signal.throwIfAborted()
+      if (outcome === 'timed-out') {
+        this.log.debug('a retiring chunk stream still carries requests; the new one opens beside it', { peer, waitedMs: RETIRING_STREAM_WAIT_MS })
+        return
+      }
+    }
+  }
+
   /** The peer's current chunk client and those retiring. */
   private clientsOf (peer: string): ChunkClient[] {
     const current = this.clients.get(peer)
@@ -505,13 +525,22 @@ export class Fetcher {
     const client: ChunkClient = new ChunkClient({
       openTimeoutMs: STREAM_OPEN_TIMEOUT_MS,
       allocate: bytes => this.receiveBuffers.take(bytes),
-      open: async ({ signal }) => await this.init.openChunkStream(peer, { signal }),
+      open: async ({ signal }) => {
+        // A stream that replaces a retiring one (renewChunkStream) opens once that one has
+        // answered what it carries: one holder's chunks keep arriving in order, which the
+        // store's prefix hash needs to finish an object without reading it back.
+        await this.afterRetiring(peer, signal)
+        return await this.init.openChunkStream(peer, { signal })
+      },
       onResponse: (object, index, status, data) => { this.onChunkResponse(peer, object, index, status, data) },
       onResponseStarted: (object, index) => { this.scheduler.responseStarted(peer, object, index, this.now()) },
       onClosed: (unanswered, err) => {
         if (this.clients.get(peer) === client) this.clients.delete(peer)
         const retiring = this.retiring.get(peer)
-        if (retiring?.delete(client) === true && retiring.size === 0) this.retiring.delete(peer)
+        if (retiring?.delete(client) === true && retiring.size === 0) {
+          this.retiring.delete(peer)
+          this.retiredWakers.wakeAll()
+        }
         const now = this.now()
         for (const request of unanswered) this.scheduler.answered(peer, request.object, request.index, now)
         this.downloadLimiter?.giveBack(unanswered.length * CHUNK_SIZE_BYTES)

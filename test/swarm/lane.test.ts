@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { exportTree } from '../../src/store/index.js'
 import { withReadChunk } from '../../src/swarm/index.js'
-import { connect, patternBytes, seed, useSwarms } from './swarm-fixture.js'
+import { connect, patternBytes, seed, useSwarms, type NodeOptions, type TestNode } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
 
@@ -24,19 +24,66 @@ function laneGate (holder: () => { swarm: { stats: () => { lanes: { served: numb
   }
 }
 
+/** A holder whose chunk reads after the first four wait for its lane (laneGate); `beforeRead` runs before each read. */
+async function gatedHolder (
+  node: (options?: NodeOptions) => Promise<TestNode>,
+  beforeRead: (index: number, signal: AbortSignal | undefined) => void | Promise<void> = () => {},
+): Promise<TestNode> {
+  const untilLane = laneGate(() => holder)
+  const holder: TestNode = await node({
+    // Asked for at the first chunk (as shipped: once the peer delivers 25 MiB/s, see below).
+    laneMinRateBytesPerSecond: 0,
+    storeWrapper: store => withReadChunk(store, async (hash, index, options) => {
+      await untilLane()
+      await beforeRead(index, options?.signal)
+      return await store.readChunk(hash, index, options)
+    }),
+  })
+  return holder
+}
+
+/**
+ * A gated holder that answers its lane first, as one serving both streams at once may: once the
+ * asker has its lane (`switched`: its libp2p chunk stream retired) and two more chunks have gone
+ * over libp2p (room in the asker's window for requests on the lane), its reads for the libp2p
+ * stream wait until the test calls `laneChunkStored` (the asker stored a chunk that went over
+ * the lane), or `holdMs` at most. The streams are told apart by their reads' signals (one per
+ * served stream); `overLane` holds the indexes read for the lane.
+ */
+async function laneFirstHolder (
+  node: (options?: NodeOptions) => Promise<TestNode>, holdMs: number, switched: () => boolean,
+): Promise<{ holder: TestNode, overLane: ReadonlySet<number>, laneChunkStored: () => void }> {
+  let firstStream: AbortSignal | undefined
+  const overLane = new Set<number>()
+  let laneChunkStored = (): void => {}
+  const stored = new Promise<void>(resolve => { laneChunkStored = resolve })
+  let libp2pReadsAfterSwitch = 0
+  let hold: Promise<unknown> | undefined
+  const holder = await gatedHolder(node, async (index, signal) => {
+    firstStream ??= signal
+    if (signal !== firstStream) overLane.add(index)
+    else if (switched() && ++libp2pReadsAfterSwitch > 2) await (hold ??= Promise.race([stored, delay(holdMs)]))
+  })
+  return { holder, overLane, laneChunkStored }
+}
+
+/** Whether `asker` has opened a lane (it retires its libp2p chunk stream in the same turn). */
+function laneOpened (asker: () => TestNode | undefined): () => boolean {
+  return () => (asker()?.swarm.stats().lanes.opened ?? 0) > 0
+}
+
+/** The object of `path` in a bundle `node` holds. */
+async function objectOf (node: TestNode, bundleId: string, path: string): Promise<string> {
+  const object = (await node.store.getBundle(bundleId))?.entries.find(entry => entry.path === path)?.checksum
+  if (object === undefined) throw new Error(`${path} is not in bundle ${bundleId}`)
+  return object
+}
+
 describe('data lane (lanes.ts)', () => {
   const { node, tempDir } = useSwarms()
 
   it('moves chunk bodies over the lane once it is up, verified byte for byte', async () => {
-    // Asked for at the first chunk (as shipped: once the peer delivers 25 MiB/s, see below).
-    const untilLane = laneGate(() => a)
-    const a: Awaited<ReturnType<typeof node>> = await node({
-      laneMinRateBytesPerSecond: 0,
-      storeWrapper: store => withReadChunk(store, async (hash, index, options) => {
-        await untilLane()
-        return await store.readChunk(hash, index, options)
-      }),
-    })
+    const a = await gatedHolder(node)
     const b = await node({ laneMinRateBytesPerSecond: 0 })
     const files = { 'layer.bin': patternBytes(24 * MiB + 321, 11), 'small.txt': 'over the lane\n' }
     const id = await seed(a, await tempDir(), files)
@@ -71,6 +118,30 @@ describe('data lane (lanes.ts)', () => {
     expect(asker.bytesDownloaded).toBe(8 * MiB + 5)
     expect(asker.lanes.bytesReceived).toBeGreaterThanOrEqual(asker.bytesDownloaded)
     expect(a.swarm.stats().lanes.bytesSent).toBe(asker.lanes.bytesReceived)
+  })
+
+  it('keeps one holder\'s chunks in order across the switch, so the store finishes a layer without reading it back', async () => {
+    // A lane asked beside the libp2p stream's last requests gets a chunk ahead of them, farther
+    // than the prefix hash holds; a lane asked after them gets none before (the hold ends at 1 s).
+    const asker: { node?: TestNode } = {}
+    const { holder: a, overLane, laneChunkStored } = await laneFirstHolder(node, 1_000, laneOpened(() => asker.node))
+    // A gate above 0 asks for the lane once chunks flow over libp2p (at 0 the first chunk stream
+    // waits for it, and no switch comes), so the lane takes over mid-pull.
+    const b = asker.node = await node({ laneMinRateBytesPerSecond: 1 })
+    const id = await seed(a, await tempDir(), { 'layer.bin': patternBytes(24 * MiB + 321, 13) })
+    const layer = await objectOf(a, id, './layer.bin')
+    let rereadBytes: number | undefined
+    b.store.on('chunk:stored', ({ object, index }) => { if (object === layer && overLane.has(index)) laneChunkStored() })
+    b.store.on('object:complete', (event) => { if (event.object === layer) rereadBytes = event.rereadBytes })
+    await connect(a, b)
+    // Asked in index order, as for an object a client waits on (a plain pull asks in a random
+    // order, where the prefix stays short whatever carries the chunks: 23 of 24 MiB read back
+    // with no lane at all).
+    await b.swarm.pull(id, { priorityObject: layer, signal: AbortSignal.timeout(30_000) })
+    // The switch came mid-layer.
+    expect(b.swarm.stats().lanes.bytesReceived).toBeGreaterThan(4 * MiB)
+    expect(overLane.size).toBeLessThan(24)
+    expect(rereadBytes).toBe(0)
   })
 
   it('asks no lane of a peer delivering slower than the rate where a lane pays (a slow link keeps yamux\'s credits)', async () => {
@@ -110,15 +181,7 @@ describe('data lane (lanes.ts)', () => {
       killed = true
       for (const socket of sockets) socket.destroy()
     }
-    const untilLane = laneGate(() => a)
-    const a: Awaited<ReturnType<typeof node>> = await node({
-      laneMinRateBytesPerSecond: 0,
-      storeWrapper: store => withReadChunk(store, async (hash, index, options) => {
-        await untilLane()
-        killLaneInUse()
-        return await store.readChunk(hash, index, options)
-      }),
-    })
+    const a = await gatedHolder(node, killLaneInUse)
     lane.port = a.swarm.lanePort()
     const b = await node({ laneMinRateBytesPerSecond: 0 })
     const penalties: string[] = []
