@@ -397,9 +397,10 @@ export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
 /**
  * A lane is asked for only once a peer delivers at least this fast over libp2p; at 0, as the
  * first chunk stream to a peer opens, and that stream waits for it (LANE_FIRST_WAIT_MS), so a
- * pull's chunks from that peer start on the lane and never switch streams mid-pull (a switch
- * interleaved the retiring stream's chunks with the lane's farther apart than the store's
- * in-order prefix hash holds: a 512 MiB layer read back whole, manifest-first.test.ts).
+ * pull's chunks from that peer start on the lane. A lane up later than that takes over once the
+ * retiring libp2p stream has answered what it carries (fetcher.ts): interleaved, the two
+ * streams' chunks came farther apart than the store's in-order prefix hash holds, and a 512 MiB
+ * layer was read back whole (manifest-first.test.ts).
  *
  * 0: with credits, the offer asked before chunks fill the libp2p connection and the lane's
  * reads on the read tick, lanes pay on the 20 Mbit/s fleet bed too (2026-12-05, four pairs
