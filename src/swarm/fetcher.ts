@@ -1,7 +1,7 @@
 import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
 import { BufferPool } from './buffer-pool.js'
 import { ChunkClient, type ChunkStatus } from './chunk-protocol.js'
-import { wakeOrTimeout, Wakers } from '../wait/index.js'
+import { waitWhile, Wakers } from '../wait/index.js'
 import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, RETIRING_STREAM_WAIT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { isRemoteFault } from './errors.js'
 import type { HaveList, ObjectHolding } from './have-list.js'
@@ -371,15 +371,8 @@ export class Fetcher {
    * object a read back at completion), never the pull.
    */
   private async afterRetiring (peer: string, signal: AbortSignal): Promise<void> {
-    const deadline = Date.now() + RETIRING_STREAM_WAIT_MS
-    while (this.retiring.has(peer)) {
-      const outcome = await wakeOrTimeout(this.retiredWakers.subscribe, { timeoutMs: deadline - Date.now(), signal })
-      if (outcome === 'aborted') signal.throwIfAborted()
-      if (outcome === 'timed-out') {
-        this.log.debug('a retiring chunk stream still carries requests; the new one opens beside it', { peer, waitedMs: RETIRING_STREAM_WAIT_MS })
-        return
-      }
-    }
+    if (await waitWhile(() => this.retiring.has(peer), this.retiredWakers.subscribe, { timeoutMs: RETIRING_STREAM_WAIT_MS, signal })) return
+    this.log.debug('a retiring chunk stream still carries requests; the new one opens beside it', { peer, waitedMs: RETIRING_STREAM_WAIT_MS })
   }
 
   /** The peer's current chunk client and those retiring. */

@@ -6,7 +6,7 @@ import { openLane, serveLaneOffer } from './lane-offer.js'
 import type { LaneStream } from './lane-stream.js'
 import type { SwarmLogger } from './swarm-options.js'
 import { READ_WAIT_MS, ReadTicker } from './socket-batching.js'
-import { Wakers, wakeOrTimeout } from '../wait/index.js'
+import { Wakers, waitWhile } from '../wait/index.js'
 
 /** Where the lane listens: libp2p's TCP listen host, and a port (0: any). */
 export interface LaneListen { host: string, port: number }
@@ -142,14 +142,9 @@ export class Lanes {
    */
   async take (peer: string, signal: AbortSignal): Promise<LaneStream | undefined> {
     if (this.asksAtOnce()) this.askIfDue(peer)
-    const deadline = Date.now() + (this.init.firstWaitMs ?? LANE_FIRST_WAIT_MS)
     this.takers.set(peer, (this.takers.get(peer) ?? 0) + 1)
     try {
-      while (this.asking.get(peer)?.state === 'opening') {
-        const outcome = await wakeOrTimeout(this.settled.subscribe, { timeoutMs: deadline - Date.now(), signal })
-        if (outcome === 'aborted') signal.throwIfAborted()
-        if (outcome === 'timed-out') break
-      }
+      await waitWhile(() => this.asking.get(peer)?.state === 'opening', this.settled.subscribe, { timeoutMs: this.init.firstWaitMs ?? LANE_FIRST_WAIT_MS, signal })
     } finally {
       const left = (this.takers.get(peer) ?? 1) - 1
       if (left > 0) this.takers.set(peer, left)

@@ -1,2 +1,2 @@
-export { wakeOrTimeout, wakeOrThrow, sleep, Wakers } from './wake-or-timeout.js'
+export { wakeOrTimeout, wakeOrThrow, waitWhile, sleep, Wakers } from './wake-or-timeout.js'
 export type { WaitOutcome, Subscribe, WaitOptions, WaitOrThrowOptions } from './wake-or-timeout.js'

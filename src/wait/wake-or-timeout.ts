@@ -57,6 +57,21 @@ export async function wakeOrThrow (subscribe: Subscribe, options: WaitOrThrowOpt
   if (outcome === 'aborted') options.signal?.throwIfAborted()
 }
 
+/**
+ * Waits while `holds()` is true, looking again at each wake, for at most `timeoutMs` in all:
+ * true once it no longer holds, false when the time ran out first; rejects with the signal's
+ * reason when it aborts.
+ */
+export async function waitWhile (holds: () => boolean, subscribe: Subscribe, options: { timeoutMs: number, signal?: AbortSignal }): Promise<boolean> {
+  const deadline = Date.now() + options.timeoutMs
+  while (holds()) {
+    const outcome = await wakeOrTimeout(subscribe, { timeoutMs: deadline - Date.now(), signal: options.signal })
+    if (outcome === 'aborted') options.signal?.throwIfAborted()
+    if (outcome === 'timed-out') return !holds()
+  }
+  return true
+}
+
 /** Waits `ms`; rejects with the signal's reason if it aborts first. */
 export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
   if (await wakeOrTimeout(undefined, { timeoutMs: ms, signal }) === 'aborted') signal?.throwIfAborted()

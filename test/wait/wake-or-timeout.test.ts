@@ -1,6 +1,6 @@
 import { EventEmitter, getEventListeners } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { sleep, wakeOrThrow, wakeOrTimeout, Wakers } from '../../src/wait/index.js'
+import { sleep, waitWhile, wakeOrThrow, wakeOrTimeout, Wakers } from '../../src/wait/index.js'
 
 /** Long enough that a wait which ends early cannot have timed out. */
 const NEVER_MS = 60_000
@@ -126,5 +126,37 @@ describe('sleep', () => {
     const sleeping = sleep(NEVER_MS, controller.signal)
     controller.abort(new Error('stop'))
     await expect(sleeping).rejects.toThrow('stop')
+  })
+})
+
+describe('waitWhile', () => {
+  it('looks again at each wake and resolves true once the condition ends, leaving no waker behind', async () => {
+    const wakers = new Wakers()
+    let busy = 2
+    let ended = false
+    const waiting = waitWhile(() => busy > 0, wakers.subscribe, { timeoutMs: NEVER_MS }).finally(() => { ended = true })
+    busy--
+    wakers.wakeAll()
+    // One event-loop turn: every microtask of the wake has run.
+    await new Promise(resolve => setImmediate(resolve))
+    expect(ended).toBe(false)
+    expect(wakers.size).toBe(1)
+    busy--
+    wakers.wakeAll()
+    await expect(waiting).resolves.toBe(true)
+    expect(wakers.size).toBe(0)
+  })
+
+  it('resolves false when its time runs out while the condition still holds', async () => {
+    const wakers = new Wakers()
+    await expect(waitWhile(() => true, wakers.subscribe, { timeoutMs: 20 })).resolves.toBe(false)
+    expect(wakers.size).toBe(0)
+  })
+
+  it('rejects with the signal\'s reason when it aborts', async () => {
+    const controller = new AbortController()
+    const waiting = waitWhile(() => true, new Wakers().subscribe, { timeoutMs: NEVER_MS, signal: controller.signal })
+    controller.abort(new Error('stop'))
+    await expect(waiting).rejects.toThrow('stop')
   })
 })
