@@ -1,16 +1,9 @@
 import { createBlake3, createSha256, type Blake3Hasher } from '../hash/index.js'
 import { CHUNK_SIZE_BYTES } from '../manifest/index.js'
+import type { IngestedFile } from './ingest.js'
 
-/** Every digest the store and the OCI checks need of a blob: what ingestFile learns from one read of it. */
-export interface HashedBlob {
-  /** BLAKE3: the object's name. */
-  checksum: string
-  size: number
-  /** BLAKE3 of each 1 MiB chunk, only for blobs over one chunk (as ingestFile gives it). */
-  chunkHashes?: string[]
-  /** Lowercase hex. */
-  sha256: string
-}
+/** Every digest the store and the OCI checks need of a blob: what ingestFile learns from one read of it, sha256 included. */
+export type HashedBlob = Omit<IngestedFile, 'stagedPath' | 'sha256'> & { sha256: string }
 
 /**
  * Hashes a blob in pieces of any size, in order, as it is written: BLAKE3 whole and per 1 MiB
