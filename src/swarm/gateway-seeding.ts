@@ -87,10 +87,10 @@ export const GATEWAY_SEEDING_POLICY: Readonly<SeedingPolicy> = {
  * Why a chunk left the gateway again (a copy after the first), as the gateway saw it when it
  * sent: to the neighbour it went to before; after the deferral window; after the asker's
  * deferrals for it ran out; to a deferred asker once another neighbour advertised it; to an
- * asker never deferred for it (its first copy went to one that does not advertise, or the
- * asker's budget was spent); or otherwise.
+ * asker whose deferral budget and allowance were spent; to an asker never deferred for it
+ * (its first copy went to one that does not advertise); or otherwise.
  */
-export type ExtraCopyReason = 'same-asker' | 'window-over' | 'deferrals-spent' | 'advertised' | 'never-deferred' | 'other'
+export type ExtraCopyReason = 'same-asker' | 'window-over' | 'deferrals-spent' | 'advertised' | 'budget-spent' | 'never-deferred' | 'other'
 
 /** Chunks (and asker-chunk pairs) remembered; beyond this the memory starts over. */
 const MAX_REMEMBERED = 65_536
@@ -189,10 +189,16 @@ export class GatewaySeeding {
     if (last.peer === peer) return 'same-asker'
     if (now - last.at > this.policy.deferRecentUploadMs) return 'window-over'
     const times = this.deferralsOf(peer, object, index)
-    if (times === 0) return 'never-deferred'
+    if (times === 0) return this.overBudget(peer) ? 'budget-spent' : 'never-deferred'
     if (times >= this.policy.maxDeferralsPerAsker) return 'deferrals-spent'
     if (this.policy.servesAdvertised && this.view.holderCount(object, index, peer) > 0) return 'advertised'
-    return 'other'
+    return this.overBudget(peer) ? 'budget-spent' : 'other'
+  }
+
+  /** Another DEFERRED answer would pass the asker's budget and its served-asker allowance: it is served. */
+  private overBudget (asker: string): boolean {
+    const told = this.deferralsTold(asker) + 1
+    return told > this.policy.deferralBudgetPerAsker && told > this.policy.deferralsPerChunkSent * (this.chunksGiven(asker) + 1)
   }
 
   /**
@@ -229,9 +235,8 @@ export class GatewaySeeding {
     const times = this.deferrals.get(asked) ?? 0
     if (times >= this.policy.maxDeferralsPerAsker) return false
     if (times > 0 && this.policy.servesAdvertised && this.view.holderCount(object, index, asker) > 0) return false
+    if (this.overBudget(asker)) return false
     const told = this.deferralsTold(asker)
-    if (told + 1 > this.policy.deferralBudgetPerAsker &&
-      told + 1 > this.policy.deferralsPerChunkSent * (this.chunksGiven(asker) + 1)) return false
     if (this.deferrals.size >= MAX_REMEMBERED) this.deferrals.clear()
     this.deferrals.set(asked, times + 1)
     if (this.told.size >= MAX_REMEMBERED) this.told.clear()

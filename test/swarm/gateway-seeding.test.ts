@@ -56,6 +56,21 @@ describe('gateway seeding policy', () => {
     expect(seeding.extraCopies()).toEqual({ 'never-deferred': 1, 'deferrals-spent': 1, advertised: 1, 'same-asker': 1, 'window-over': 1 })
   })
 
+  it('tells a copy to an asker whose deferral budget was spent from one to an asker never deferred', () => {
+    const { seeding, advertised } = gateway({ deferralBudgetPerAsker: 2, deferralsPerChunkSent: 0 })
+    advertised.add('a|obj')
+    for (const index of [0, 1, 2]) seeding.recordSent('a', 'obj', index)
+    // b spends its budget on chunks 0 and 1, then is served chunk 2 at once.
+    expect(seeding.shouldDefer('b', 'obj', 0)).toBe(true)
+    expect(seeding.shouldDefer('b', 'obj', 1)).toBe(true)
+    expect(seeding.shouldDefer('b', 'obj', 2)).toBe(false)
+    seeding.recordSent('b', 'obj', 2)
+    // And chunk 1, deferred once, is served now for the same reason.
+    expect(seeding.shouldDefer('b', 'obj', 1)).toBe(false)
+    seeding.recordSent('b', 'obj', 1)
+    expect(seeding.extraCopies()).toEqual({ 'budget-spent': 2 })
+  })
+
   it('serves once the window has passed since the last copy left', () => {
     const { seeding, advertised, clock } = gateway({ maxDeferralsPerAsker: 100 })
     seeding.recordSent('a', 'obj', 0)
