@@ -120,16 +120,17 @@ interface UserBufferSocket {
  * does not pass; here it is set on a socket already reading, through the same internals the
  * option sets: the `kBuffer`/`kBufferCb` fields and the handle's `useUserBuffer`. Pause and
  * resume keep working (Node's socket checks `kBuffer` for them), as do 'end' and 'close'.
- * Nothing changes if those internals are not there or the socket holds unread data.
+ * Nothing changes if those internals are not there or the socket holds unread data: then it
+ * returns false and the socket still emits 'data'.
  */
-export function readIntoOneBuffer (socket: Socket, onRead: (bytes: Uint8Array) => void): void {
+export function readIntoOneBuffer (socket: Socket, onRead: (bytes: Uint8Array) => void): boolean {
   const fields = Object.getOwnPropertySymbols(socket)
   const kBuffer = fields.find(field => field.description === 'kBuffer')
   const kBufferCb = fields.find(field => field.description === 'kBufferCb')
   const handle = (socket as unknown as UserBufferSocket)._handle
   const internals = socket as unknown as Record<symbol, unknown>
-  if (kBuffer === undefined || kBufferCb === undefined || internals[kBuffer] !== null) return
-  if (handle == null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return
+  if (kBuffer === undefined || kBufferCb === undefined || internals[kBuffer] !== null) return false
+  if (handle == null || typeof handle.useUserBuffer !== 'function' || socket.readableLength > 0) return false
   const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)
   internals[kBuffer] = buffer
   internals[kBufferCb] = (bytesRead: number) => {
@@ -137,4 +138,5 @@ export function readIntoOneBuffer (socket: Socket, onRead: (bytes: Uint8Array) =
     for (const each of readObservers.get(socket) ?? []) each(bytesRead)
   }
   handle.useUserBuffer(buffer)
+  return true
 }
