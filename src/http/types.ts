@@ -53,8 +53,13 @@ export interface UpstreamSource {
 export interface IncomingBlob {
   /** Its size in bytes, when the source said. */
   size: number | undefined
-  /** Bytes [start, end) in order; throws when the source fails, `stallMs` passes with nothing new, or `signal` aborts. */
-  read: (options: { start?: number, end?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array>
+  /**
+   * Bytes [start, end) in order, each step's as fresh pieces; throws when the source fails,
+   * `stallMs` passes with nothing new, or `signal` aborts.
+   */
+  read: (options: { start?: number, end?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array[]>
+  /** The next bytes at `position` (before `end`) into `into`, once some are here; how many, 0 at the end. Throws as `read` does. */
+  readInto: (into: Uint8Array, options: { position: number, end?: number, stallMs: number, signal: AbortSignal }) => Promise<number>
   close: () => Promise<void>
 }
 

@@ -67,7 +67,8 @@ export interface FleetBlobAsk {
 /** What the answering node streams: the blob's bytes in order, its last byte only once verified there. */
 export interface FleetBlobBytes {
   size: number | undefined
-  read: (options: { start?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array>
+  /** Each step's bytes as fresh pieces, which the stream's muxer and cipher may keep after the send (GrowingFileReader.read). */
+  read: (options: { start?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array[]>
   close: () => Promise<void>
 }
 
@@ -138,12 +139,14 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     if (route?.kind === 'direct') route.answered(bytes.size)
     const window = new SendWindow(frames, signal)
     try {
-      for await (const data of bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })) {
+      for await (const pieces of bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })) {
+        let length = 0
+        for (const piece of pieces) length += piece.byteLength
         await window.room()
         // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
-        await sendFrame(stream, [dataFrameHead(data.byteLength), data], { signal })
-        window.sent(data.byteLength)
-        hooks.sent(asker, data.byteLength)
+        await sendFrame(stream, [dataFrameHead(length), ...pieces], { signal })
+        window.sent(length)
+        hooks.sent(asker, length)
       }
     } catch (err) {
       if (signal.aborted) throw err

@@ -27,7 +27,7 @@ describe('a blob streamed from the pull-through node', () => {
         read: async function * () {
           while (produced < size) {
             produced += piece.byteLength
-            yield piece
+            yield [piece]
           }
         },
         close: async () => {},
