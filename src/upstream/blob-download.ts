@@ -1,4 +1,6 @@
 import { GrowingFile } from '../store/index.js'
+import { bodyBatches } from './body-batches.js'
+import { UPSTREAM_WRITE_BATCH_BYTES, UPSTREAM_WRITE_BATCH_WAIT_MS } from './constants.js'
 import { UpstreamDigestMismatchError, UpstreamError, UpstreamTooLargeError, UpstreamUnavailableError } from './errors.js'
 
 export interface BlobDownload {
@@ -17,7 +19,8 @@ export interface BlobDownload {
 
 /**
  * Streams a blob's response body into a new staging file (a GrowingFile others may follow
- * while it fills, which hashes what it writes), never holding more than one network read in memory.
+ * while it fills, which hashes what it writes), in writes of about UPSTREAM_WRITE_BATCH_BYTES
+ * (body-batches.ts): never more than that and one network read in memory.
  * The file holds exactly the bytes that were hashed; it is completed only when size and
  * sha256 check out and removed (its readers failed) on any failure, so nobody ever sees a
  * complete file that is not the blob. `created` hears of the file as soon as it exists.
@@ -46,12 +49,14 @@ export async function downloadToFile (response: Response, path: string, download
     arm()
     const body = response.body
     if (body !== null) {
-      for await (const piece of body) {
-        size += piece.byteLength
+      for await (const pieces of bodyBatches(body, { bytes: UPSTREAM_WRITE_BATCH_BYTES, waitMs: UPSTREAM_WRITE_BATCH_WAIT_MS })) {
+        let bytes = 0
+        for (const piece of pieces) bytes += piece.byteLength
+        size += bytes
         if (size > limit || (file.size !== undefined && size > file.size)) throw new UpstreamTooLargeError(download.what, file.size ?? limit)
         clearTimeout(timer)
-        await file.append(piece)
-        download.onBytes?.(piece.byteLength)
+        await file.append(pieces)
+        download.onBytes?.(bytes)
         arm()
       }
     }

@@ -10,6 +10,18 @@ export const UPSTREAM_HEADERS_TIMEOUT_MS = 20 * 1000
 export const UPSTREAM_BODY_IDLE_TIMEOUT_MS = 60 * 1000
 
 /**
+ * A blob's body goes into its staging file in writes of about this much (body-batches.ts): the
+ * size of a fleet-blob DATA frame and of a reader's step, so one write feeds one step of each
+ * reader downstream instead of sixteen 64 KiB ones.
+ */
+export const UPSTREAM_WRITE_BATCH_BYTES = 1024 * 1024
+/**
+ * The longest a piece of a blob waits in memory for a write batch to fill: a registry at
+ * 100 MB/s fills one in 10 ms, and a slow one's first byte reaches the fleet this much later at most.
+ */
+export const UPSTREAM_WRITE_BATCH_WAIT_MS = 10
+
+/**
  * distribution-spec "Pushing Manifests": registries accept manifests of at least 4 MiB; real
  * ones are a few KiB. A manifest is the only thing read whole into memory.
  */
