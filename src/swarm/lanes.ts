@@ -6,7 +6,7 @@ import { openLane, serveLaneOffer } from './lane-offer.js'
 import type { LaneStream } from './lane-stream.js'
 import type { SwarmLogger } from './swarm-options.js'
 import { READ_WAIT_MS, ReadTicker } from './socket-batching.js'
-import { Wakers, waitWhile } from '../wait/index.js'
+import { Wakers, abortAfter, waitWhile } from '../wait/index.js'
 
 /** Where the lane listens: libp2p's TCP listen host, and a port (0: any). */
 export interface LaneListen { host: string, port: number }
@@ -208,7 +208,8 @@ export class Lanes {
     const connection = this.components.connectionTo(peer)
     if (connection === undefined) return
     this.asking.set(peer, { state: 'opening' })
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS)])
+    // Not AbortSignal.any with AbortSignal.timeout: on Node 20 a collection loses that timeout (abortAfter).
+    const signal = abortAfter(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS, this.stopController.signal)
     const startedAt = Date.now()
     try {
       const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, readTicker: this.reads })

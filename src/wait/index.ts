@@ -1,2 +1,3 @@
 export { wakeOrTimeout, wakeOrThrow, waitWhile, sleep, Wakers } from './wake-or-timeout.js'
+export { abortAfter } from './abort-after.js'
 export type { WaitOutcome, Subscribe, WaitOptions, WaitOrThrowOptions } from './wake-or-timeout.js'

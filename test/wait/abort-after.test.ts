@@ -1,0 +1,49 @@
+import { getEventListeners } from 'node:events'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { describe, expect, it } from 'vitest'
+import { abortAfter } from '../../src/wait/index.js'
+
+setFlagsFromString('--expose-gc')
+/** A full garbage collection, as a daemon's heap runs them between a timeout's start and its end. */
+const collectGarbage = runInNewContext('gc') as () => void
+
+/** Resolves with the signal's reason once it aborts, or 'not aborted' after `ms`. */
+async function abortedWithin (signal: AbortSignal, ms: number): Promise<unknown> {
+  return await new Promise((resolve) => {
+    const timer = setTimeout(() => { resolve('not aborted') }, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer)
+      resolve(signal.reason)
+    }, { once: true })
+  })
+}
+
+describe('abortAfter', () => {
+  it('times out after a garbage collection, with the reason AbortSignal.timeout gives', async () => {
+    const signal = abortAfter(50, new AbortController().signal)
+    // On a later turn, as a daemon's collections run (on this one the stack may still hold the timeout).
+    await new Promise((resolve) => { setImmediate(resolve) })
+    collectGarbage()
+    expect(await abortedWithin(signal, 2_000)).toMatchObject({ name: 'TimeoutError' })
+  })
+
+  it('aborts with the given signal\'s reason, and then leaves no listener on it', async () => {
+    const parent = new AbortController()
+    const signal = abortAfter(60_000, parent.signal)
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(1)
+    const reason = new Error('stopping')
+    parent.abort(reason)
+    expect(signal.reason).toBe(reason)
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0)
+    expect(abortAfter(60_000, parent.signal).reason).toBe(reason)
+  })
+
+  it('leaves no listener on the given signal once it timed out', async () => {
+    const parent = new AbortController()
+    const signal = abortAfter(10, parent.signal)
+    await abortedWithin(signal, 2_000)
+    expect(signal.aborted).toBe(true)
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0)
+  })
+})
