@@ -13,4 +13,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // On Node 20 a garbage collection can lose an AbortSignal.timeout joined into another signal
+    // before it fires (nodejs/node#57736): the daemon's deadlines come from abortAfter.
+    files: ['src/**/*.ts'],
+    ignores: ['src/wait/abort-after.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'AbortSignal', property: 'timeout', message: 'use abortAfter (src/wait): a collection can lose an AbortSignal.timeout joined into AbortSignal.any before it fires' }],
+    },
+  },
 )

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { formatListenAddress, parseListenAddress, type ListenAddress } from '../http/index.js'
+import { abortAfter } from '../wait/index.js'
 
 /** The daemon's control socket in its data directory, where `shoal daemon` listens unless told otherwise. */
 export const API_SOCKET_NAME = 'api.sock'
@@ -56,7 +57,7 @@ async function readToken (path: string): Promise<string> {
 
 async function probe (api: DaemonApi): Promise<boolean> {
   try {
-    await requestJson(api, 'GET', '/api/v1/status', undefined, AbortSignal.timeout(PROBE_TIMEOUT_MS))
+    await requestJson(api, 'GET', '/api/v1/status', undefined, abortAfter(PROBE_TIMEOUT_MS))
     return true
   } catch {
     return false

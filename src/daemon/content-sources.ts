@@ -10,7 +10,7 @@ import type { ImageAssembler } from './image-assembler.js'
 import { imageObjectOrder } from './layer-order.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
-import { wakeOrTimeout } from '../wait/index.js'
+import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 
 /** How long the layers of a held tag's image wait for its bundle's description to be put in order (past it they come as the swarm picks). */
 const LAYER_ORDER_WAIT_MS = 30_000
@@ -102,7 +102,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
             await settledWithin(handedOver, FIRST_OBJECTS_WAIT_MS, pullSignal)
             return await imageObjectOrder(store, held.digest.hex)
           }
-          blobSource.fetchBundle(held.bundleId, { signal: AbortSignal.timeout(LAYER_ORDER_WAIT_MS), firstObjects }).catch(() => {})
+          blobSource.fetchBundle(held.bundleId, { signal: abortAfter(LAYER_ORDER_WAIT_MS), firstObjects }).catch(() => {})
           await handedOver
         } else {
           await manifestFromFleet(ref, name, tag, held.digest, signal)

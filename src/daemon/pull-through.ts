@@ -5,6 +5,7 @@ import {
 import { isManifestMediaType } from '../oci/index.js'
 import type { Store } from '../store/index.js'
 import type { ImageAssembler } from './image-assembler.js'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * A tag pulled through is re-resolved at the upstream when it was last resolved longer ago
@@ -94,9 +95,9 @@ export class PullThrough {
     const ref = imageRefOf(name, tag)
     const last = this.resolvedAt.get(ref)
     if (last !== undefined && Date.now() - last < this.revalidateAfterMs) return held
-    const deadline = AbortSignal.timeout(this.init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS)
+    const deadline = abortAfter(this.init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS, signal)
     try {
-      return await this.manifestByTag(name, tag, AbortSignal.any([signal, deadline]))
+      return await this.manifestByTag(name, tag, deadline)
     } catch (err) {
       signal.throwIfAborted()
       this.init.logger?.info('could not re-resolve a tag at the upstream; serving the one held', { ref, held: held.digest, err })

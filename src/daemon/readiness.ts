@@ -2,6 +2,7 @@ import { open, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ReadinessReport } from '../http/index.js'
 import type { Store } from '../store/index.js'
+import { abortAfter } from '../wait/index.js'
 
 /** A store that cannot take a small write this fast is as good as unwritable for a pull. */
 const STORE_PROBE_TIMEOUT_MS = 5_000
@@ -45,7 +46,7 @@ export function createReadiness (components: ReadinessComponents, init: Readines
 }
 
 async function writeProbe (path: string): Promise<void> {
-  const signal = AbortSignal.timeout(STORE_PROBE_TIMEOUT_MS)
+  const signal = abortAfter(STORE_PROBE_TIMEOUT_MS)
   const handle = await open(path, 'wx', 0o600)
   try {
     await handle.writeFile(Buffer.alloc(4096), { signal })

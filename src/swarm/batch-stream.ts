@@ -1,6 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { FrameQueue, sendFrame } from './framing.js'
+import { abortAfter } from '../wait/index.js'
 
 /*
  * One batch per stream, one way: how the gossip protocols (ref and preheat records, and node
@@ -28,18 +29,13 @@ export async function receiveBatch<T> (stream: Stream, init: { maxBytes: number,
 
 /** Opens a `protocol` stream on the connection, sends one encoded batch and closes; the stream is aborted if a step fails. */
 export async function sendBatch (connection: Connection, protocol: string, batch: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
-  const stream = await connection.newStream(protocol, { signal: withTimeout(STREAM_OPEN_TIMEOUT_MS, options.signal) })
+  const stream = await connection.newStream(protocol, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal) })
   try {
-    const signal = withTimeout(MESSAGE_TIMEOUT_MS, options.signal)
+    const signal = abortAfter(MESSAGE_TIMEOUT_MS, options.signal)
     await sendFrame(stream, batch, { signal })
     await stream.close({ signal })
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
     throw err
   }
-}
-
-function withTimeout (ms: number, signal: AbortSignal | undefined): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
 }

@@ -9,6 +9,7 @@ import { FrameQueue, sendFrame } from './framing.js'
 import { BundlePart, BundleRequest, BundleResponse } from './pb/swarm-bundle.pb.js'
 import type { Semaphore } from './semaphore.js'
 import type { Connection, Stream } from '@libp2p/interface'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * /shoal/bundle/1.0.0: one request per stream. The asker sends a bundle ID; the holder
@@ -29,7 +30,7 @@ export async function serveBundleRequest (components: BundleServerComponents, st
   // One request per stream: a second frame is a violation (no queue).
   const frames = new FrameQueue(stream, { maxFrameBytes: MAX_BUNDLE_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
   // An asker that reads the manifest slowly, or not at all, gives up its stream at this deadline.
-  const signal = AbortSignal.timeout(BUNDLE_SERVE_TIMEOUT_MS)
+  const signal = abortAfter(BUNDLE_SERVE_TIMEOUT_MS)
   let holding = false
   try {
     const request = BundleRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS }))
@@ -70,12 +71,12 @@ export async function fetchBundle (
   connection: Connection, bundleId: string, options: { signal?: AbortSignal, timeoutMs?: number, onHolding?: () => void } = {},
 ): Promise<Uint8Array | undefined> {
   const onHolding = options.onHolding
-  const openSignal = options.signal === undefined ? AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) : AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)])
+  const openSignal = abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal)
   const stream = await connection.newStream(BUNDLE_PROTOCOL, { signal: openSignal })
   // One deadline for the whole exchange: each message has its own, but a peer that sends
   // tiny parts just within them would otherwise hold the pull forever.
   const timeoutMs = options.timeoutMs ?? BUNDLE_FETCH_TIMEOUT_MS
-  const deadline = AbortSignal.timeout(timeoutMs)
+  const deadline = abortAfter(timeoutMs)
   options = { signal: options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]) }
   const frames = new FrameQueue(stream, { maxFrameBytes: MAX_BUNDLE_PART_MESSAGE_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 4 })
   try {

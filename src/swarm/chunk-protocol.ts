@@ -18,7 +18,7 @@ import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
 import { gatewayPaceCapBytes, UploadPace } from './upload-pace.js'
-import { wakeOrTimeout, Wakers, type Subscribe } from '../wait/index.js'
+import { abortAfter, type Subscribe, wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Connection } from '@libp2p/interface'
 import type { ChunkStream } from './chunk-stream.js'
 
@@ -571,7 +571,7 @@ class ServeSession {
 
   /** Waits until the asker has read enough for `bytes` more; one that reads nothing for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
   private async roomWithin (bytes: number, signal: AbortSignal): Promise<void> {
-    const deadline = AbortSignal.timeout(CHUNK_SEND_TIMEOUT_MS)
+    const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
     try {
       await this.server.budget.room(this.peer, bytes, AbortSignal.any([signal, deadline]))
     } catch (err) {
@@ -585,7 +585,7 @@ class ServeSession {
    * CHUNK_SEND_TIMEOUT_MS is a slow reader.
    */
   private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal, pieceBytes?: number): Promise<void> {
-    const deadline = AbortSignal.timeout(CHUNK_SEND_TIMEOUT_MS)
+    const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
     const list = Array.isArray(parts) ? parts : [parts]
     let length = 0
     for (const part of list) length += part.byteLength
@@ -748,7 +748,7 @@ export class ChunkClient {
 
   private async openStream (): Promise<void> {
     try {
-      const stream = await this.init.open({ signal: AbortSignal.timeout(this.init.openTimeoutMs) })
+      const stream = await this.init.open({ signal: abortAfter(this.init.openTimeoutMs) })
       if (this.closed) {
         stream.abort(new Error('the chunk client closed while its stream opened'))
         return

@@ -7,7 +7,7 @@ import { FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { wakeOrThrow, Wakers } from '../wait/index.js'
+import { abortAfter, wakeOrThrow, Wakers } from '../wait/index.js'
 
 /**
  * /shoal/fleet-blob/1.0.0: an edge asks the fleet's pull-through node (a trusted peer with an
@@ -126,7 +126,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     if (route?.kind === 'direct') release = route.release
     const answer = respond === undefined
       ? { status: 'not-found' as const, reason: 'this node answers no fleet requests' }
-      : await respond(query, asker, AbortSignal.any([signal, AbortSignal.timeout(FLEET_PULL_THROUGH_TIMEOUT_MS)]))
+      : await respond(query, asker, abortAfter(FLEET_PULL_THROUGH_TIMEOUT_MS, signal))
     if (answer.status !== 'stream') {
       const kind = answer.status === 'not-found' ? FleetBlobFrame.Kind.NOT_FOUND : FleetBlobFrame.Kind.UNAVAILABLE
       await sendFrame(stream, FleetBlobFrame.encode({ kind, reason: answer.reason.slice(0, 1000) }), { signal })
@@ -207,7 +207,7 @@ export interface FleetBlobRelayAnswer {
  * broken throws. `stallMs` is how long the data may pause before the stream fails.
  */
 export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number, onData?: (bytes: number) => void }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
-  const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)]) })
+  const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal) })
   const incoming = new IncomingFrames(stream)
   const ask = options.ask ?? { offset: 0, direct: false }
   try {

@@ -5,6 +5,7 @@ import { BadDataError, ProtocolViolationError } from './errors.js'
 import { FrameQueue, sendFrame } from './framing.js'
 import { FleetRequest, FleetResponse } from './pb/swarm-fleet.pb.js'
 import type { Connection, Stream } from '@libp2p/interface'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * /shoal/fleet/1.0.0: one request and one answer per stream. An edge asks the peers it
@@ -60,7 +61,7 @@ export async function serveFleetRequest (respond: FleetResponder | undefined, st
   stream.addEventListener('close', () => { gone.abort(new Error('the asker closed the stream')) }, { once: true })
   try {
     const query = parseQuery(FleetRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
-    const signal = AbortSignal.any([lifetime, gone.signal, AbortSignal.timeout(query.pullThrough ? FLEET_PULL_THROUGH_TIMEOUT_MS : FLEET_LOOKUP_TIMEOUT_MS)])
+    const signal = abortAfter(query.pullThrough ? FLEET_PULL_THROUGH_TIMEOUT_MS : FLEET_LOOKUP_TIMEOUT_MS, AbortSignal.any([lifetime, gone.signal]))
     const answer = respond === undefined
       ? { status: 'not-found' as const, reason: 'this node answers no fleet requests' }
       : await respond(query, connection.remotePeer.toString(), signal)
@@ -73,7 +74,7 @@ export async function serveFleetRequest (respond: FleetResponder | undefined, st
 
 /** Asks one peer; throws on a broken exchange (BadDataError when the answer does not check out). */
 export async function askFleetPeer (connection: Connection, query: FleetQuery, options: { signal: AbortSignal }): Promise<FleetAnswer> {
-  const stream = await connection.newStream(FLEET_PROTOCOL, { signal: AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)]) })
+  const stream = await connection.newStream(FLEET_PROTOCOL, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal) })
   const frames = new FrameQueue(stream, { maxFrameBytes: MAX_FLEET_RESPONSE_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: 0 })
   try {
     await sendFrame(stream, FleetRequest.encode({

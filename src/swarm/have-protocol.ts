@@ -11,6 +11,7 @@ import type { HaveList, ObjectHolding, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { ObjectState } from '../store/index.js'
 import type { Connection, Stream } from '@libp2p/interface'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * /shoal/have/1.0.0: one long-lived, two-way stream per neighbour pair, opened by the peer
@@ -62,7 +63,7 @@ export class HaveProtocol {
   }
 
   async open (connection: Connection): Promise<void> {
-    const stream = await connection.newStream(HAVE_PROTOCOL, { signal: AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS) })
+    const stream = await connection.newStream(HAVE_PROTOCOL, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS) })
     this.attach(connection.remotePeer.toString(), stream)
   }
 
@@ -308,7 +309,7 @@ class HaveSession {
       const message = this.outbox.shift() ?? await this.nextSnapshot() ?? this.nextUpdate()
       if (message === undefined) return
       // A neighbour that stops reading its have stream loses it (and is charged), not our memory.
-      await sendFrame(this.stream, message, { signal: AbortSignal.timeout(HAVE_SEND_TIMEOUT_MS) })
+      await sendFrame(this.stream, message, { signal: abortAfter(HAVE_SEND_TIMEOUT_MS) })
     }
   }
 

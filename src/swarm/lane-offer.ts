@@ -8,6 +8,7 @@ import type { LaneConnection, LaneListener, LaneOffer } from './lane-listener.js
 import { LaneStream } from './lane-stream.js'
 import type { ReadTicker } from './socket-batching.js'
 import { tickedTransport } from './lane-transport.js'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * /shoal/lane/2.0.0: the asker opens a stream on its libp2p connection to the holder; the
@@ -46,7 +47,7 @@ export async function serveLaneOffer (listener: LaneListener, stream: Stream, co
     return
   }
   try {
-    await sendFrame(stream, encodeOffer(offer), { signal: AbortSignal.timeout(LANE_OFFER_SEND_TIMEOUT_MS) })
+    await sendFrame(stream, encodeOffer(offer), { signal: abortAfter(LANE_OFFER_SEND_TIMEOUT_MS) })
     await stream.close()
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))

@@ -208,7 +208,6 @@ export class Lanes {
     const connection = this.components.connectionTo(peer)
     if (connection === undefined) return
     this.asking.set(peer, { state: 'opening' })
-    // Not AbortSignal.any with AbortSignal.timeout: on Node 20 a collection loses that timeout (abortAfter).
     const signal = abortAfter(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS, this.stopController.signal)
     const startedAt = Date.now()
     try {

@@ -9,7 +9,7 @@ import type { OffenceKind, PeerScores } from './peer-score.js'
 import { Semaphore } from './semaphore.js'
 import type { SwarmEventEmitter } from './swarm-events.js'
 import type { ManifestSearch, PullOptions } from './swarm-options.js'
-import { wakeOrTimeout } from '../wait/index.js'
+import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 
 export const DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS = 30_000
 /** Peers asked for a manifest at once (see fetchFromAny). */
@@ -78,7 +78,7 @@ export class ManifestFinder {
     options: Pick<PullOptions, 'searchOnce' | 'onSearch'> = {},
   ): Promise<Uint8Array> {
     const deadline = this.now() + timeoutMs
-    const searchTimeout = AbortSignal.timeout(timeoutMs)
+    const searchTimeout = abortAfter(timeoutMs)
     const search = AbortSignal.any([signal, searchTimeout])
     const notFound = new Set<string>()
     // For searchOnce: peers asked at least once (whatever they answered) and lookups done.

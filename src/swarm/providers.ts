@@ -2,6 +2,7 @@ import { PROVIDER_LOOKUP_TIMEOUT_MS } from './constants.js'
 import { bundleCid } from './content-id.js'
 import type { ShoalNode } from './libp2p-node.js'
 import type { PeerInfo } from '@libp2p/interface'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * DHT provider records for bundle IDs, so a node finds holders beyond its neighbours. A
@@ -27,13 +28,13 @@ export class ProviderRecords {
   constructor (private readonly node: ShoalNode, private readonly init: ProviderRecordsInit) {}
 
   async announce (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_LOOKUP_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
+    const signal = abortAfter(PROVIDER_LOOKUP_TIMEOUT_MS, AbortSignal.any([this.controller.signal, ...(options.signal === undefined ? [] : [options.signal])]))
     await this.node.contentRouting.provide(bundleCid(bundleId), { signal })
   }
 
   /** Holders the DHT knows of, ourselves excluded; stops at the first `limit` or the timeout. */
   async find (bundleId: string, options: { signal?: AbortSignal, limit?: number } = {}): Promise<PeerInfo[]> {
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(PROVIDER_LOOKUP_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
+    const signal = abortAfter(PROVIDER_LOOKUP_TIMEOUT_MS, AbortSignal.any([this.controller.signal, ...(options.signal === undefined ? [] : [options.signal])]))
     const found = new Map<string, PeerInfo>()
     const self = this.node.peerId.toString()
     try {

@@ -3,6 +3,7 @@ import { byteStream } from '@libp2p/utils'
 import { SwarmKeyTransportError } from './errors.js'
 import { tcpBoundaryOf } from './tcp-boundary.js'
 import type { AbortOptions, ConnectionProtector, MessageStream } from '@libp2p/interface'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * A private network like @libp2p/pnet (same swarm key file, same admission rule: every byte
@@ -48,8 +49,7 @@ class AesConnectionProtector implements ConnectionProtector {
     if (boundary === undefined) throw new SwarmKeyTransportError()
     // Our own deadline always applies, first of all: libp2p passes its upgrade signal (seconds),
     // and a stranger without the key must not hold a pending slot that long.
-    const timeout = AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS)
-    const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
+    const signal = abortAfter(HANDSHAKE_TIMEOUT_MS, options.signal)
     const localNonce = randomBytes(NONCE_BYTES)
     const bytes = byteStream(connection)
     const [remote] = await Promise.all([

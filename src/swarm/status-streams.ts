@@ -4,6 +4,7 @@ import { MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { MessageTooLargeError, ProtocolViolationError } from './errors.js'
 import { readFrames, sendFrame } from './framing.js'
 import { MAX_QUEUED_STATUS_BATCHES, MAX_STATUS_BATCH_BYTES, STATUS_PROTOCOL, STATUS_STREAM_PROTOCOL } from './status-constants.js'
+import { abortAfter } from '../wait/index.js'
 
 /**
  * How status batches travel between neighbours. /shoal/status/2.0.0: one long-lived stream each
@@ -94,7 +95,7 @@ export class StatusStreams {
       return
     }
     const stream = this.outbound.get(connection.id) ?? await this.open(connection, options)
-    const signal = AbortSignal.any([options.signal, AbortSignal.timeout(MESSAGE_TIMEOUT_MS)])
+    const signal = abortAfter(MESSAGE_TIMEOUT_MS, options.signal)
     try {
       await sendFrame(stream, batch, { signal })
       // An older neighbour's stream carries one batch.
@@ -109,7 +110,7 @@ export class StatusStreams {
   /** A stream to the connection: our long-lived one, or for a neighbour that speaks only 1.0.0 one for this batch. */
   private async open (connection: Connection, options: { signal: AbortSignal }): Promise<Stream> {
     const stream = await connection.newStream([STATUS_STREAM_PROTOCOL, STATUS_PROTOCOL], {
-      signal: AbortSignal.any([options.signal, AbortSignal.timeout(STREAM_OPEN_TIMEOUT_MS)]),
+      signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal),
     })
     if (stream.protocol === STATUS_PROTOCOL) {
       this.oneShot.add(connection)

@@ -40,6 +40,7 @@ import type { FleetNode } from './status-book.js'
 import { noStatus, silentLogger, type PeerSummary, type PullOptions, type SwarmComponents, type SwarmInit, type SwarmLogger, type SwarmStore } from './swarm-options.js'
 import { TransferStats, type SwarmStats } from './swarm-stats.js'
 import type { Connection, PeerInfo } from '@libp2p/interface'
+import { abortAfter } from '../wait/index.js'
 
 /** The opener of a have stream retries a lost one this often while the connection lasts. */
 const HAVE_REOPEN_INTERVAL_MS = 5_000
@@ -369,7 +370,7 @@ export class Swarm extends SwarmEventEmitter {
 
   /** Connects to a peer by a full multiaddr (with /p2p/<id>); resolves with its peer ID. */
   async dial (address: string, options: { signal?: AbortSignal } = {}): Promise<string> {
-    const connection = await this.requireNode().dial(multiaddr(address), { signal: withTimeout(options.signal, DIAL_TIMEOUT_MS) })
+    const connection = await this.requireNode().dial(multiaddr(address), { signal: abortAfter(DIAL_TIMEOUT_MS, options.signal) })
     return connection.remotePeer.toString()
   }
 
@@ -537,7 +538,7 @@ export class Swarm extends SwarmEventEmitter {
     })
     try {
       if (multiaddrs.length > 0) await node.peerStore.merge(id, { multiaddrs })
-      return await node.dial(id, { signal: withTimeout(signal, DIAL_TIMEOUT_MS) })
+      return await node.dial(id, { signal: abortAfter(DIAL_TIMEOUT_MS, signal) })
     } catch (err) {
       signal.throwIfAborted()
       this.log.debug('could not dial a relay for a fleet blob', { peer, err })
@@ -725,7 +726,7 @@ export class Swarm extends SwarmEventEmitter {
     const id = peerIdFromString(peer)
     if (node.getConnections(id).some(c => c.status === 'open')) return true
     try {
-      await node.dial(id, { signal: withTimeout(AbortSignal.any([signal, this.stopController.signal]), DIAL_TIMEOUT_MS) })
+      await node.dial(id, { signal: abortAfter(DIAL_TIMEOUT_MS, AbortSignal.any([signal, this.stopController.signal])) })
       return true
     } catch {
       return false
@@ -746,7 +747,7 @@ export class Swarm extends SwarmEventEmitter {
     if (node === undefined || this.bans.isBanned(info.id.toString())) return
     try {
       if (info.multiaddrs.length > 0) await node.peerStore.merge(info.id, { multiaddrs: info.multiaddrs })
-      await node.dial(info.id, { signal: withTimeout(this.stopController.signal, DIAL_TIMEOUT_MS) })
+      await node.dial(info.id, { signal: abortAfter(DIAL_TIMEOUT_MS, this.stopController.signal) })
     } catch (err) {
       if (this.running) this.warn(`could not dial ${info.id.toString()}`, err as Error)
     }
@@ -819,10 +820,6 @@ export class Swarm extends SwarmEventEmitter {
 
 function anySignal (signal: AbortSignal | undefined, other: AbortSignal): AbortSignal {
   return signal === undefined ? other : AbortSignal.any([signal, other])
-}
-
-function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
-  return signal === undefined ? AbortSignal.timeout(ms) : AbortSignal.any([signal, AbortSignal.timeout(ms)])
 }
 
 

@@ -4,6 +4,7 @@ import {
 import type { AuthChallenge } from './auth-challenge.js'
 import { UpstreamUnauthorizedError, UpstreamUnavailableError } from './errors.js'
 import { readLimited } from './read-limited.js'
+import { abortAfter } from '../wait/index.js'
 
 export interface Credentials {
   username: string
@@ -58,7 +59,7 @@ export class TokenAuth {
     if (this.credentials !== undefined) headers.Authorization = basicHeader(this.credentials)
     let response: Response
     try {
-      response = await this.fetchImpl(url, { headers, signal: AbortSignal.any([signal, AbortSignal.timeout(UPSTREAM_HEADERS_TIMEOUT_MS)]) })
+      response = await this.fetchImpl(url, { headers, signal: abortAfter(UPSTREAM_HEADERS_TIMEOUT_MS, signal) })
     } catch (err) {
       signal.throwIfAborted()
       throw new UpstreamUnavailableError(`the upstream's token service ${url.origin} did not answer: ${(err as Error).message}`, { cause: err })

@@ -4,26 +4,20 @@
  * weakly (its timer holds a WeakRef, the composite a weak set of sources), so a garbage
  * collection before it fires loses it and the composite never times out (nodejs/node#57736;
  * a daemon with 1 MiB semi-spaces collects every few milliseconds). On the 16-host bed lanes
- * given 2 s came up after 4-11 s and offers aged past their TTL. Here the timer holds the
- * controller strongly; it is unref'd, like AbortSignal.timeout's, and the listener on `signal`
- * goes when either fires, so nothing outlives `ms`.
+ * given 2 s came up after 4-11 s and offers aged past their TTL; any other deadline built that
+ * way (a stream's open, a message's send, a peer's answer) could be lost the same way, and a
+ * peer that never answers would hold what waits on it for good.
+ *
+ * Here the timer holds its controller strongly. It is unref'd, like AbortSignal.timeout's, and
+ * ends `ms` after the call whatever happened: nothing outlives `ms`. The parent is joined with
+ * `AbortSignal.any`, which adds no listener to it, so a long-lived parent (a node's lifetime)
+ * does not collect one listener per deadline.
  */
 export function abortAfter (ms: number, signal?: AbortSignal): AbortSignal {
   const controller = new AbortController()
-  if (signal?.aborted === true) {
-    controller.abort(signal.reason)
-    return controller.signal
-  }
-  const onAbort = (): void => {
-    clearTimeout(timer)
-    controller.abort(signal?.reason)
-  }
-  const timer = setTimeout(() => {
-    signal?.removeEventListener('abort', onAbort)
+  setTimeout(() => {
     // The reason AbortSignal.timeout gives, so messages and `name` checks read the same.
     controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
-  }, Math.max(0, ms))
-  timer.unref()
-  signal?.addEventListener('abort', onAbort, { once: true })
-  return controller.signal
+  }, Math.max(0, ms)).unref()
+  return signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal])
 }
