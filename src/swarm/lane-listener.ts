@@ -16,7 +16,7 @@ export type LaneConnection = Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'
 /** An offer as it travels to the asker (lane-offer.ts): where to connect and the one-time key. */
 export interface LaneOffer { port: number, identity: Uint8Array, key: Uint8Array }
 
-interface OpenOffer { peer: string, ip: string, connection: LaneConnection, key: Buffer, expiresAt: number }
+interface OpenOffer { peer: string, ip: string, connection: LaneConnection, key: Buffer, madeAt: number, expiresAt: number }
 
 export interface LaneListenerInit {
   /** The address to listen on (libp2p's TCP listen host) and the port (0: any). */
@@ -29,6 +29,8 @@ export interface LaneListenerInit {
   handshakeTimeoutMs?: number
   idleTimeoutMs?: number
   offerTtlMs?: number
+  /** Why a socket was refused or a lane closed at accept, with its times (debug: the bed's lanes are read from these). */
+  debug?: (message: string, fields: Record<string, unknown>) => void
 }
 
 /** `::ffff:10.0.0.1` (a dual-stack socket's IPv4 peer) and `10.0.0.1` are one address. */
@@ -85,7 +87,8 @@ export class LaneListener {
     if (open >= LANE_OFFERS_PER_PEER || this.offers.size >= MAX_LANE_OFFERS) return undefined
     const identity = randomBytes(LANE_IDENTITY_BYTES)
     const key = randomBytes(LANE_KEY_BYTES)
-    this.offers.set(identity.toString('hex'), { peer, ip, connection, key, expiresAt: Date.now() + (this.init.offerTtlMs ?? LANE_OFFER_TTL_MS) })
+    const madeAt = Date.now()
+    this.offers.set(identity.toString('hex'), { peer, ip, connection, key, madeAt, expiresAt: madeAt + (this.init.offerTtlMs ?? LANE_OFFER_TTL_MS) })
     return { port: this.port, identity, key }
   }
 
@@ -116,19 +119,28 @@ export class LaneListener {
     }
   }
 
+  private debug (message: string, fields: Record<string, unknown>): void {
+    this.init.debug?.(message, fields)
+  }
+
   private accept (socket: Socket): void {
     this.expire()
+    const acceptedAt = performance.now()
     const ip = plainIp(socket.remoteAddress)
     const fromIp = this.pendingPerIp.get(ip) ?? 0
     // An accept and a close for a stranger: no offer was made to anyone at its address.
-    if (![...this.offers.values()].some(offer => offer.ip === ip) || this.pending >= MAX_PENDING_LANES || fromIp >= MAX_PENDING_LANES_PER_IP) {
+    const stranger = ![...this.offers.values()].some(offer => offer.ip === ip)
+    if (stranger || this.pending >= MAX_PENDING_LANES || fromIp >= MAX_PENDING_LANES_PER_IP) {
       this.refused++
+      this.debug('lane socket refused at accept', { ip, why: stranger ? 'no offer to its address' : 'too many pending', pending: this.pending, fromIp })
       socket.destroy()
       return
     }
     this.pending++
     this.pendingPerIp.set(ip, fromIp + 1)
     let chosen: OpenOffer | undefined
+    /** When the ClientHello's identity was looked up (ms after accept), for the debug lines. */
+    let helloMs: number | undefined
     let counted = true
     const settle = (): void => {
       if (!counted) return
@@ -144,10 +156,15 @@ export class LaneListener {
       secureContext: this.context,
       allowHalfOpen: true,
       pskCallback: (_socket: TLSSocket, identity: string): Buffer | null => {
+        helloMs = Math.round(performance.now() - acceptedAt)
         const offer = this.offers.get(identity)
         // Used once, whether the key then proves right or not; only from the address it was made to.
         this.offers.delete(identity)
-        if (offer === undefined || offer.ip !== ip || offer.expiresAt <= Date.now() || !this.init.admits(offer.peer, offer.connection)) return null
+        const why = offer === undefined ? 'no such offer' : offer.ip !== ip ? 'another address' : offer.expiresAt <= Date.now() ? 'offer expired' : !this.init.admits(offer.peer, offer.connection) ? 'peer not admitted' : undefined
+        if (offer === undefined || why !== undefined) {
+          this.debug('lane identity refused', { ip, why, helloMs, offerAgeMs: offer === undefined ? undefined : Date.now() - offer.madeAt })
+          return null
+        }
         chosen = offer
         return offer.key
       },
@@ -155,11 +172,15 @@ export class LaneListener {
     const tls = new TLSSocket(socket, options)
     const timer = setTimeout(() => {
       this.refused++
+      this.debug('lane handshake timed out', { ip, peer: chosen?.peer, helloMs, ms: Math.round(performance.now() - acceptedAt) })
       tls.destroy()
     }, this.init.handshakeTimeoutMs ?? LANE_HANDSHAKE_TIMEOUT_MS)
     timer.unref()
-    tls.on('error', () => {
-      if (counted) this.refused++
+    tls.on('error', (err) => {
+      if (counted) {
+        this.refused++
+        this.debug('lane handshake failed', { ip, peer: chosen?.peer, helloMs, ms: Math.round(performance.now() - acceptedAt), error: err.message })
+      }
       tls.destroy()
     })
     tls.once('close', () => {
@@ -180,9 +201,11 @@ export class LaneListener {
         this.lanes.set(offer.peer, set)
       }
       if (set.size >= MAX_LANES_PER_PEER) {
+        this.debug('lane closed: the peer has its lanes', { peer: offer.peer, open: [...set].map(lane => lane.status) })
         tls.destroy()
         return
       }
+      this.debug('lane served', { peer: offer.peer, helloMs, ms: Math.round(performance.now() - acceptedAt), offerAgeMs: Date.now() - offer.madeAt })
       const lane = new LaneStream(tls, this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, 'holder')
       set.add(lane)
       lane.addEventListener('close', () => {

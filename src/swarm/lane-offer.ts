@@ -66,7 +66,14 @@ export interface DialLaneOptions {
    * event loop (the 8-host bed's edges woke 340 times a second with lanes against 164 without).
    */
   readTicker?: ReadTicker
+  /** Filled in as the lane opens: how long each step took (ms), for the asker's logs. */
+  timings?: LaneTimings
 }
+
+/** Milliseconds from the ask to the offer, from the offer to TCP's connect, and from then to TLS's end. */
+export interface LaneTimings { offerMs?: number, connectMs?: number, handshakeMs?: number }
+
+const since = (start: number): number => Math.round(performance.now() - start)
 
 /** The asker's side: asks for an offer on `connection`, then dials it; rejects (LaneClosedError) on anything short of a lane. */
 export async function openLane (connection: Connection, options: DialLaneOptions): Promise<LaneStream> {
@@ -74,6 +81,7 @@ export async function openLane (connection: Connection, options: DialLaneOptions
   const host = hostOf(connection)
   if (host === undefined) throw new LaneClosedError(`no IP in ${connection.remoteAddr.toString()}`)
   let offer: LaneOffer
+  const askedAt = performance.now()
   try {
     const stream = await connection.newStream(LANE_PROTOCOL, { signal })
     const frames = new FrameQueue(stream, { maxFrameBytes: OFFER_BYTES, messageTimeoutMs: LANE_OFFER_SEND_TIMEOUT_MS, maxQueuedFrames: 1 })
@@ -81,8 +89,9 @@ export async function openLane (connection: Connection, options: DialLaneOptions
     offer = decodeOffer(frame)
     void stream.close().catch(() => {})
   } catch (err) {
-    throw new LaneClosedError(`no lane offer: ${(err as Error).message}`, { cause: err })
+    throw new LaneClosedError(`no lane offer after ${since(askedAt)} ms: ${(err as Error).message}`, { cause: err })
   }
+  if (options.timings !== undefined) options.timings.offerMs = since(askedAt)
   return await dialLane(host, offer, options)
 }
 
@@ -91,7 +100,10 @@ export async function dialLane (host: string, offer: LaneOffer, options: DialLan
   options.signal.throwIfAborted()
   const identity = Buffer.from(offer.identity).toString('hex')
   const key = Buffer.from(offer.key)
+  const dialedAt = performance.now()
+  let connectedAt: number | undefined
   const tcp = netConnect({ host, port: offer.port, allowHalfOpen: true, noDelay: true })
+  tcp.once('connect', () => { connectedAt = performance.now() })
   // allowHalfOpen: read by node (our FIN ends our requests, not the holder's answers), not in its types.
   const connectOptions = {
     socket: options.readTicker === undefined ? tcp : tickedTransport(tcp, options.readTicker),
@@ -122,7 +134,12 @@ export async function dialLane (host: string, offer: LaneOffer, options: DialLan
   } catch (err) {
     tls.destroy()
     tcp.destroy()
-    throw new LaneClosedError(`the lane to ${host}:${offer.port} did not open: ${(err as Error).message}`, { cause: err })
+    const steps = connectedAt === undefined ? `no TCP connect in ${since(dialedAt)} ms` : `TCP connect ${Math.round(connectedAt - dialedAt)} ms, no handshake in ${since(connectedAt)} ms`
+    throw new LaneClosedError(`the lane to ${host}:${offer.port} did not open (${steps}): ${(err as Error).message}`, { cause: err })
+  }
+  if (options.timings !== undefined && connectedAt !== undefined) {
+    options.timings.connectMs = Math.round(connectedAt - dialedAt)
+    options.timings.handshakeMs = since(connectedAt)
   }
   return new LaneStream(tls, options.idleTimeoutMs, 'asker')
 }

@@ -2,7 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
 import { LaneClosedError } from './errors.js'
 import { LaneListener, type LaneConnection } from './lane-listener.js'
-import { openLane, serveLaneOffer } from './lane-offer.js'
+import { openLane, serveLaneOffer, type LaneTimings } from './lane-offer.js'
 import type { LaneStream } from './lane-stream.js'
 import type { SwarmLogger } from './swarm-options.js'
 import { READ_WAIT_MS, ReadTicker } from './socket-batching.js'
@@ -92,6 +92,7 @@ export class Lanes {
         port: init.listen.port,
         admits: (peer, connection) => connection.status === 'open' && components.admits(peer),
         idleTimeoutMs: init.idleTimeoutMs,
+        debug: (message, fields) => { components.log.debug(message, fields) },
         onLane: (stream, peer, connection) => { this.served(stream, peer, connection) },
       })
   }
@@ -210,8 +211,9 @@ export class Lanes {
     this.asking.set(peer, { state: 'opening' })
     const signal = abortAfter(this.init.connectTimeoutMs ?? LANE_CONNECT_TIMEOUT_MS, this.stopController.signal)
     const startedAt = Date.now()
+    const timings: LaneTimings = {}
     try {
-      const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, readTicker: this.reads })
+      const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, readTicker: this.reads, timings })
       if (this.asking.get(peer)?.state !== 'opening' || !this.components.admits(peer) || connection.status !== 'open') {
         // Disconnected, banned or stopped meanwhile.
         stream.abort(new LaneClosedError('the peer left while its lane opened'))
@@ -223,7 +225,7 @@ export class Lanes {
       stream.addEventListener('close', () => {
         if (this.asking.get(peer)?.state === 'ready') this.asking.delete(peer)
       }, { once: true })
-      this.components.log.debug('data lane up', { peer, ms: Date.now() - startedAt })
+      this.components.log.debug('data lane up', { peer, ms: Date.now() - startedAt, ...timings })
       // A chunk stream waiting in `take` gets it; otherwise the fetcher moves the peer's next requests to it.
       if (!this.takers.has(peer)) this.components.onReady(peer)
     } catch (err) {
@@ -264,7 +266,9 @@ export class Lanes {
       this.open.set(peer, set)
     }
     set.add(stream)
+    const openedAt = Date.now()
     stream.addEventListener('close', (evt) => {
+      if (evt.error !== undefined) this.components.log.debug('data lane closed', { peer, side, ms: Date.now() - openedAt, bytesIn: stream.bytesIn, bytesOut: stream.bytesOut, error: evt.error.message })
       this.counts.bytesReceived += stream.bytesIn
       this.counts.bytesSent += stream.bytesOut
       const open = this.open.get(peer)
