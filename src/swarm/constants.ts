@@ -368,16 +368,27 @@ export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000
  * two do not meet: either side of 1.0.0 fails the other's negotiation and stays on libp2p.
  */
 export const LANE_PROTOCOL = '/shoal/lane/2.0.0'
-/** An offer's one-time key is good for one connection within this time: a LAN dials in milliseconds. */
-export const LANE_OFFER_TTL_MS = 5_000
+/** An offer's one-time key is good for one connection within this time: as long as the asker tries (LANE_CONNECT_TIMEOUT_MS). */
+export const LANE_OFFER_TTL_MS = 10_000
 /** Offers open to one peer at once (a lane per connection, one more while a dead one is replaced)… */
 export const LANE_OFFERS_PER_PEER = 2
 /** …and to everyone together: a bound on what peers can make us remember. */
 export const MAX_LANE_OFFERS = 256
-/** Offer, TCP connect and handshake together, from the asker's side: past this the chunks stay on libp2p. */
-export const LANE_CONNECT_TIMEOUT_MS = 2_000
-/** A socket accepted but not through its handshake is closed after this (the libp2p port allows 5 s; a lane dials right after its offer). */
-export const LANE_HANDSHAKE_TIMEOUT_MS = 2_000
+/**
+ * Offer, TCP connect and handshake together, from the asker's side: past this the chunks stay
+ * on libp2p. A LAN takes milliseconds; on the 16-host bed (every link full, the machine
+ * CPU-bound) 183 lanes took 0.2-10.9 s, median 1.3 s, 90th percentile 3.4 s (offers queued
+ * behind chunk data, SYNs and handshake packets lost to full queues and sent again ~1 s
+ * later): at 2 s 64 of 265 asks ran out. Waiting costs nothing meanwhile: chunks go over
+ * libp2p and move to the lane once it is up.
+ */
+export const LANE_CONNECT_TIMEOUT_MS = 10_000
+/**
+ * A socket accepted must show an open offer's identity within this (the libp2p port allows a
+ * stranger 5 s too), and then finish its handshake within as long again. At 2 s from the
+ * accept, 48 handshakes of peers holding a good key ran out on the 16-host bed.
+ */
+export const LANE_HANDSHAKE_TIMEOUT_MS = 5_000
 /** Sockets accepted and not yet through the handshake, all addresses together… */
 export const MAX_PENDING_LANES = 16
 /** …and from one IP. */

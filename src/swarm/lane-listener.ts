@@ -40,9 +40,10 @@ const plainIp = (ip: string | undefined): string => ip?.startsWith('::ffff:') ==
  * The holder's side of the data lane: it makes one-time offers to peers on their libp2p
  * connection, and accepts a TLS 1.3 connection keyed by one of them. Nothing acts for a
  * stranger: a socket from an address no open offer was made to is closed at accept, before
- * TLS; one from such an address gets a handshake only for an offer's identity, once, within
- * LANE_HANDSHAKE_TIMEOUT_MS, with MAX_PENDING_LANES (per IP: MAX_PENDING_LANES_PER_IP) sockets
- * at most before their handshake; the key is forgotten at its first use, right or wrong. A
+ * TLS; one from such an address gets a handshake only for an offer's identity, once, shown
+ * within LANE_HANDSHAKE_TIMEOUT_MS of the accept (and the handshake done within as long again
+ * after it), with MAX_PENDING_LANES (per IP: MAX_PENDING_LANES_PER_IP) sockets at most before
+ * their handshake; the key is forgotten at its first use, right or wrong. A
  * lane belongs to the peer ID its offer was made to and closes with its libp2p connection or
  * a ban (closePeer).
  */
@@ -166,6 +167,11 @@ export class LaneListener {
           return null
         }
         chosen = offer
+        // An open offer's identity: the peer it was made to (only it learnt it, inside noise)
+        // gets the same time again to finish. Counted from the accept, a handshake on a full
+        // link ran past it after the holder had sent its Finished: the asker's lane was up, the
+        // holder's gone, and the asker's first request met EPIPE (the 16-host bed).
+        timer.refresh()
         return offer.key
       },
     }

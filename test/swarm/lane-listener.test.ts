@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { connect, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_PENDING_LANES_PER_IP } from '../../src/swarm/constants.js'
@@ -22,6 +22,34 @@ async function closedAfter (socket: Socket, send?: Uint8Array): Promise<number> 
   if (send !== undefined) socket.write(send)
   await once(socket, 'close', { signal: AbortSignal.timeout(5_000) })
   return received
+}
+
+/**
+ * A slow link between an asker and the listener, asker to holder only: the first bytes (the
+ * ClientHello) arrive `helloMs` late, everything after (the asker's Finished) `restMs` later
+ * still, or never.
+ */
+async function slowLink (port: number, helloMs: number, restMs: number | 'never'): Promise<{ server: Server, port: number, upstreamClosed: Promise<void> }> {
+  let upstreamClosed: () => void = () => {}
+  const closed = new Promise<void>((resolve) => { upstreamClosed = resolve })
+  const server = createServer((client) => {
+    const holder = connect(port, '127.0.0.1')
+    holder.on('error', () => {})
+    client.on('error', () => {})
+    holder.on('close', () => { upstreamClosed() })
+    holder.on('data', (data: Buffer) => { client.write(data) })
+    holder.on('close', () => { client.destroy() })
+    let first = true
+    client.on('data', (data: Buffer) => {
+      const late = first ? helloMs : restMs
+      first = false
+      if (late === 'never') return
+      setTimeout(() => { if (!holder.destroyed) holder.write(data) }, late)
+    })
+  })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  const address = server.address()
+  return { server, port: typeof address === 'object' && address !== null ? address.port : 0, upstreamClosed: closed }
 }
 
 describe('lane listener (nothing acts for a stranger)', () => {
@@ -118,6 +146,26 @@ describe('lane listener (nothing acts for a stranger)', () => {
     // The silent ones are closed by the handshake timeout, having received nothing.
     expect(await Promise.all(silent.map(async socket => await closedAfter(socket)))).toEqual(silent.map(() => 0))
     expect(listener.refused).toBe(MAX_PENDING_LANES_PER_IP + 1)
+  })
+
+  it('gives a peer that showed an open offer\'s identity as long again to finish its handshake, and closes it if it does not', async () => {
+    const { listener, port, lanes } = await listen({ handshakeTimeoutMs: 1_500 })
+    // Each step within the timeout, both together past it (a full link's handshake).
+    const slow = await slowLink(port, 1_000, 1_000)
+    const lane = await dialLane('127.0.0.1', { ...listener.offer('peer-a', connectionOf('peer-a'))!, port: slow.port }, dialOptions())
+    await expect.poll(() => lanes.length, { timeout: 5_000 }).toBe(1)
+    expect(lanes[0]?.peer).toBe('peer-a')
+    lane.abort(new Error('done'))
+    slow.server.close()
+
+    // A good identity and then nothing: closed after the second span, no lane.
+    const silent = await slowLink(port, 0, 'never')
+    const refusedBefore = listener.refused
+    void dialLane('127.0.0.1', { ...listener.offer('peer-b', connectionOf('peer-b'))!, port: silent.port }, dialOptions()).then(stream => { stream.abort(new Error('done')) }, () => {})
+    await silent.upstreamClosed
+    expect(listener.refused).toBe(refusedBefore + 1)
+    expect(lanes).toHaveLength(1)
+    silent.server.close()
   })
 
   it('closes a socket whose first bytes are not a ClientHello, without a lane', async () => {
