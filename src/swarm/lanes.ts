@@ -1,5 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_RETRY_AFTER_FAILURE_MS } from './constants.js'
+import {
+  LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_RETRY_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_READY_UNUSED_MS, LANE_RETRY_AFTER_FAILURE_MS,
+} from './constants.js'
 import { LaneClosedError } from './errors.js'
 import { LaneListener, type LaneConnection } from './lane-listener.js'
 import { openLane, serveLaneOffer, type LaneTimings } from './lane-offer.js'
@@ -21,6 +23,8 @@ export interface LanesComponents {
   onServe: (stream: LaneStream, connection: Pick<Connection, 'remotePeer' | 'id'>) => void
   /** The asker's side: a lane to `peer` is ready for its next chunk stream. */
   onReady: (peer: string) => void
+  /** How a lane is asked for and dialed (lane-offer.ts openLane; tests hand lanes of their own). */
+  openLane?: typeof openLane
 }
 
 export interface LanesInit {
@@ -32,9 +36,13 @@ export interface LanesInit {
   minRateBytesPerSecond?: number
   /** How long a chunk stream's open waits for a lane on its way (LANE_FIRST_WAIT_MS). */
   firstWaitMs?: number
+  /** The first retry after a failure (LANE_FIRST_RETRY_MS), doubling up to retryAfterFailureMs (LANE_RETRY_AFTER_FAILURE_MS). */
+  firstRetryMs?: number
   retryAfterFailureMs?: number
   connectTimeoutMs?: number
   idleTimeoutMs?: number
+  /** How long a lane up waits for a chunk stream to take it (LANE_READY_UNUSED_MS). */
+  readyUnusedMs?: number
 }
 
 /** Counters for `swarm.stats()`: what went over lanes, and how many failed. */
@@ -64,8 +72,9 @@ type AskState =
  * libp2p; once a peer delivers fast enough for the lane to pay, one is asked for in the
  * background, and once it is up the fetcher moves the peer's new requests to it (onReady). A lane that cannot open within
  * LANE_CONNECT_TIMEOUT_MS, or dies, leaves that peer's chunks on libp2p for
- * LANE_RETRY_AFTER_FAILURE_MS (for as long as it is connected, if it does not speak the
- * protocol), logged once per peer at info.
+ * LANE_FIRST_RETRY_MS, doubling with each failure in a row up to LANE_RETRY_AFTER_FAILURE_MS
+ * (for as long as it is connected, if it does not speak the protocol), logged once per peer at
+ * info.
  */
 export class Lanes {
   private readonly listener: LaneListener | undefined
@@ -73,12 +82,16 @@ export class Lanes {
   /** Lanes carrying our chunk streams, and lanes we serve, so a disconnect or ban closes them. */
   private readonly open = new Map<string, Set<LaneStream>>()
   private readonly logged = new Set<string>()
+  /** Lanes to a peer that failed since one last ended cleanly: the next retry waits longer for each. */
+  private readonly failuresInARow = new Map<string, number>()
   private readonly counts = { opened: 0, served: 0, failed: 0, bytesReceived: 0, bytesSent: 0 }
   private stopController = new AbortController()
   private servedCount = 0
   private listening: number | undefined
   /** An ask ended (a lane up, failed or given up): chunk streams waiting for it look again. */
   private readonly settled = new Wakers()
+  /** Lanes up and not yet taken: what stops watching them once a chunk stream takes one (untilTaken). */
+  private readonly taken = new WeakMap<LaneStream, () => void>()
   /** Chunk streams waiting in `take` for a peer's lane: they take it, so the fetcher is not told to switch. */
   private readonly takers = new Map<string, number>()
   /** The asker's lanes read chunk data on a tick, as libp2p's sockets do (lane-offer.ts DialLaneOptions). */
@@ -153,6 +166,8 @@ export class Lanes {
     }
     const state = this.asking.get(peer)
     if (state?.state !== 'ready') return undefined
+    this.taken.get(state.stream)?.()
+    this.taken.delete(state.stream)
     this.asking.set(peer, { state: 'in-use' })
     this.track(peer, state.stream, 'asked')
     return state.stream
@@ -188,6 +203,7 @@ export class Lanes {
   closePeer (peer: string, err: Error): void {
     const state = this.asking.get(peer)
     this.asking.delete(peer)
+    this.failuresInARow.delete(peer)
     if (state?.state === 'ready') state.stream.abort(err)
     for (const stream of [...this.open.get(peer) ?? []]) stream.abort(err)
     this.listener?.closePeer(peer, err)
@@ -213,18 +229,16 @@ export class Lanes {
     const startedAt = Date.now()
     const timings: LaneTimings = {}
     try {
-      const stream = await openLane(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, readTicker: this.reads, timings })
+      const stream = await (this.components.openLane ?? openLane)(connection, { signal, idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS, readTicker: this.reads, timings })
       if (this.asking.get(peer)?.state !== 'opening' || !this.components.admits(peer) || connection.status !== 'open') {
         // Disconnected, banned or stopped meanwhile.
         stream.abort(new LaneClosedError('the peer left while its lane opened'))
         return
       }
       this.counts.opened++
-      this.asking.set(peer, { state: 'ready', stream })
-      // A lane left ready and unused (the pull ended) closes like any idle one.
-      stream.addEventListener('close', () => {
-        if (this.asking.get(peer)?.state === 'ready') this.asking.delete(peer)
-      }, { once: true })
+      const ready: AskState = { state: 'ready', stream }
+      this.asking.set(peer, ready)
+      this.untilTaken(peer, ready, stream)
       this.components.log.debug('data lane up', { peer, ms: Date.now() - startedAt, ...timings })
       // A chunk stream waiting in `take` gets it; otherwise the fetcher moves the peer's next requests to it.
       if (!this.takers.has(peer)) this.components.onReady(peer)
@@ -238,8 +252,42 @@ export class Lanes {
     }
   }
 
-  private failed (peer: string, why: string, retryAfterMs = this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS): void {
+  /**
+   * A lane up and not yet taken: forgotten, and the next chunk stream asks again, when it ends
+   * (the holder's end means it will answer nothing on it: its first-request timeout, or a
+   * handshake it gave up on after sending its Finished), and closed by us once it sat
+   * LANE_READY_UNUSED_MS, before the holder's timeout can cross a request sent on it. Neither
+   * is a failure.
+   */
+  private untilTaken (peer: string, ready: AskState, stream: LaneStream): void {
+    const drop = (): void => {
+      clearTimeout(unused)
+      stream.removeEventListener('remoteCloseWrite', ended)
+      stream.removeEventListener('close', drop)
+      if (this.asking.get(peer) !== ready) return
+      this.asking.delete(peer)
+      if (stream.status === 'open') void stream.close()
+    }
+    const ended = (): void => {
+      this.components.log.debug('data lane ended by its holder before it was used', { peer })
+      drop()
+    }
+    const unused = setTimeout(drop, this.init.readyUnusedMs ?? LANE_READY_UNUSED_MS)
+    unused.unref()
+    stream.addEventListener('remoteCloseWrite', ended, { once: true })
+    stream.addEventListener('close', drop, { once: true })
+    this.taken.set(stream, () => {
+      clearTimeout(unused)
+      stream.removeEventListener('remoteCloseWrite', ended)
+      stream.removeEventListener('close', drop)
+    })
+  }
+
+  private failed (peer: string, why: string, retryAfterMs?: number): void {
     this.counts.failed++
+    const inARow = (this.failuresInARow.get(peer) ?? 0) + 1
+    this.failuresInARow.set(peer, inARow)
+    retryAfterMs ??= Math.min(this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS, (this.init.firstRetryMs ?? LANE_FIRST_RETRY_MS) * 2 ** (inARow - 1))
     this.asking.set(peer, { state: 'failed', until: Date.now() + retryAfterMs })
     // Info once per peer: a fleet of old nodes or a firewalled port is one line each, not one per retry.
     if (this.logged.has(peer)) {
@@ -276,8 +324,12 @@ export class Lanes {
       if (open?.size === 0) this.open.delete(peer)
       if (side !== 'asked' || this.asking.get(peer)?.state !== 'in-use') return
       // Ended cleanly (idle, or the pull is over): the next chunk stream asks for a new lane.
-      if (evt.error === undefined) this.asking.delete(peer)
-      else this.failed(peer, evt.error.message)
+      if (evt.error === undefined) {
+        this.asking.delete(peer)
+        this.failuresInARow.delete(peer)
+      } else {
+        this.failed(peer, evt.error.message)
+      }
     }, { once: true })
   }
 }
