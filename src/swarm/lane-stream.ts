@@ -73,6 +73,14 @@ export class LaneStream {
       }
     })
     socket.on('end', () => {
+      // The holder ends its side only after the asker ended its own (the chunk server answers
+      // until then), so an end first is an abort (a disconnect, a ban, its timeouts), sent as
+      // TCP's FIN: as yamux's reset, not as a message cut short by the holder's fault (which
+      // charged honest holders a violation on the 16-host bed).
+      if (this.role === 'asker' && !socket.writableEnded) {
+        this.finish(new LaneClosedError('the holder closed the lane'))
+        return
+      }
       if (this.records?.atBoundary === false) {
         this.finish(new ProtocolViolationError('the lane ended inside a record'))
         return

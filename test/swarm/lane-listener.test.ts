@@ -4,6 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MAX_PENDING_LANES_PER_IP } from '../../src/swarm/constants.js'
 import { LaneListener, type LaneConnection, type LaneListenerInit } from '../../src/swarm/lane-listener.js'
+import { readFrames } from '../../src/swarm/framing.js'
 import { dialLane } from '../../src/swarm/lane-offer.js'
 import type { LaneStream } from '../../src/swarm/lane-stream.js'
 
@@ -83,12 +84,30 @@ describe('lane listener (nothing acts for a stranger)', () => {
     await expect.poll(() => lanes.length).toBe(1)
     expect(lanes[0]?.peer).toBe('peer-a')
     await expect.poll(() => received).toBe(3)
-    const ended = new Promise<void>((resolve) => { lane.addEventListener('remoteCloseWrite', () => { resolve() }, { once: true }) })
+    const ended = new Promise<Error | undefined>((resolve) => { lane.addEventListener('close', (evt) => { resolve(evt.error) }, { once: true }) })
     listener.closePeer('peer-a', new Error('banned'))
-    await ended
+    // The asker's side ends as a reset stream does: a closed lane, not a message cut short.
+    expect(await ended).toMatchObject({ name: 'LaneClosedError' })
     expect(lanes[0]?.stream.status).toBe('aborted')
     expect(listener.openLanes).toBe(0)
     lane.abort(new Error('done'))
+  })
+
+  it('ends the asker\'s side as a closed lane, not the holder\'s violation, when the holder aborts it inside a message', async () => {
+    const { listener, lanes } = await listen()
+    const lane = await dialLane('127.0.0.1', listener.offer('peer-a', connectionOf('peer-a'))!, dialOptions())
+    lane.send(Uint8Array.of(1))
+    await expect.poll(() => lanes.length).toBe(1)
+    const holder = lanes[0]!.stream
+    let received = 0
+    lane.addEventListener('message', (evt) => { received += evt.data.byteLength })
+    const closed = new Promise<Error | undefined>((resolve) => { lane.addEventListener('close', (evt) => { resolve(evt.error) }, { once: true }) })
+    readFrames(lane, { maxFrameBytes: 1024, messageTimeoutMs: 10_000, onFrame: () => {} })
+    // A 100-byte message of which 10 bytes went, then the holder's timeouts or a ban close it.
+    holder.send(Uint8Array.of(100, ...new Uint8Array(10)))
+    await expect.poll(() => received).toBe(11)
+    holder.abort(new Error('the peer did not read a chunk it asked for'))
+    expect(await closed).toMatchObject({ name: 'LaneClosedError' })
   })
 
   it('closes a socket from an address no offer was made to at accept, before any TLS', async () => {
