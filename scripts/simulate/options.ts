@@ -42,6 +42,9 @@ What-ifs (the defaults are what the daemon does):
   --second-copy-wait MS  a second copy of a chunk waits at the gateway while another asker has a
                          never-sent chunk queued, for at most MS after it was asked (default:
                          the daemon's, GATEWAY_SEEDING_POLICY)
+  --sole-copy-hold MS    an edge's stream whose next chunk another edge neighbour holds too waits
+                         while another stream has a chunk only this edge holds, for at most MS
+                         after it was asked (default: the daemon's, SOLE_COPY_HOLD_MS; 0 off)
   --scheduler JSON       SchedulerInit overrides for every edge, e.g. '{"gatewayDeferMs":3000}'
   --help
 `
@@ -89,6 +92,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         'serve-advertised': { type: 'boolean', default: false },
         'deferral-budget': { type: 'string' },
         'second-copy-wait': { type: 'string' },
+        'sole-copy-hold': { type: 'string' },
         scheduler: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -119,6 +123,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
   const deferrals = values.deferrals
   const budget = values['deferral-budget']
   const secondCopyWait = values['second-copy-wait']
+  const soleCopyHold = values['sole-copy-hold']
   if (values['keep-deferring'] && values['serve-advertised']) throw new UsageError('--keep-deferring and --serve-advertised contradict each other')
   return {
     kind: 'run',
@@ -142,6 +147,7 @@ export function parseSimulateArgs (argv: string[]): Parsed {
         gatewayServesAdvertised: values['keep-deferring'] ? false : values['serve-advertised'] ? true : undefined,
         gatewayDeferralBudget: budget === undefined ? undefined : budget === 'none' ? Infinity : quantity('deferral-budget', () => integer(budget, 0)),
         gatewaySecondCopyWaitMs: secondCopyWait === undefined ? undefined : quantity('second-copy-wait', () => parseDurationMs(secondCopyWait)),
+        soleCopyHoldMs: soleCopyHold === undefined ? undefined : quantity('sole-copy-hold', () => parseDurationMs(soleCopyHold)),
         scheduler,
       },
     },

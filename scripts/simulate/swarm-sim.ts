@@ -21,7 +21,11 @@
 //   neighbour within the policy's window (GatewaySeeding.shouldDefer, decided when the
 //   request arrives and again when it comes up to be sent), and passes over a stream whose next
 //   chunk it sent before while another stream has a never-sent one, until that request has
-//   waited the policy's secondCopyWaitMs. A cancel removes a request still queued (CANCELLED
+//   waited the policy's secondCopyWaitMs; an edge passes over a stream whose next chunk
+//   another edge neighbour holds while another stream has one only it holds, until that
+//   request has waited SOLE_COPY_HOLD_MS (soleCopyWaitMs, src/swarm/sole-copies.ts). Where
+//   the daemon's held stream waits, the simulator sends another stream's chunk or, when no
+//   stream qualifies, the held one: it never leaves an uplink idle. A cancel removes a request still queued (CANCELLED
 //   reply); a chunk already on the wire arrives anyway and counts as a duplicate. The
 //   receiver learns a transfer started one latency after it did (Scheduler.responseStarted,
 //   as the daemon's chunk client reports a response's first bytes).
@@ -37,7 +41,7 @@
 // - Left out: manifest fetch, connection set-up and hello round trips (every edge knows the
 //   bundle and its neighbours at time 0), DHT lookups, disk and CPU limits, loss, churn,
 //   byzantine peers, download/upload caps, priority objects.
-import { GATEWAY_SEEDING_POLICY, GatewaySeeding, Scheduler, type ExtraCopyReason, type SchedulerInit } from '../../src/swarm/index.js'
+import { GATEWAY_SEEDING_POLICY, GatewaySeeding, Scheduler, soleCopyWaitMs, type ExtraCopyReason, type SchedulerInit } from '../../src/swarm/index.js'
 import { EventQueue } from './event-queue.js'
 import { deriveSeed, seededRandom } from './random.js'
 import { buildTopology } from './topology.js'
@@ -100,6 +104,8 @@ export interface SimConfig {
    * gateway the copies it already sent.
    */
   serveOrder?: ServeOrder
+  /** An edge's hold for sole copies (the daemon's soleCopyWaitMs: its default when absent; 0 turns it off). */
+  soleCopyHoldMs?: number
   /** Options handed to every edge's Scheduler, as SwarmInit.scheduler does. */
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes' | 'random'>>
   /** Sample the swarm's state this often (simulated ms) into SimResult.timeline; off when absent. */
@@ -265,6 +271,7 @@ export function simulate (config: SimConfig): SimResult {
     secondCopyWaitMs: config.gatewaySecondCopyWaitMs ?? GATEWAY_SEEDING_POLICY.secondCopyWaitMs,
   }
   const serveOrder: ServeOrder = config.serveOrder ?? 'daemon'
+  const soleCopyHoldMs = config.soleCopyHoldMs
   const edgeRarest = serveOrder !== 'edge-fifo'
   const N = config.nodes
   const degree = Math.min(N - 1, config.neighbours)
@@ -478,9 +485,10 @@ export function simulate (config: SimConfig): SimResult {
       }
     } else {
       // A gateway's streams whose next chunk is a second copy wait their turn while another
-      // stream has a first copy to send (GatewaySeeding.secondCopyWaitMs); when none has,
-      // every stream takes its turn.
-      const waits = sender.gateway && seedingPolicy.secondCopyWaitMs > 0
+      // stream has a first copy to send (GatewaySeeding.secondCopyWaitMs), an edge's whose
+      // next chunk another edge neighbour holds while another has a chunk only this edge
+      // holds (soleCopyWaitMs); when none has, every stream takes its turn.
+      const waits = sender.gateway ? seedingPolicy.secondCopyWaitMs > 0 : edgeRarest && soleCopyHoldMs !== 0
       for (let pass = waits ? 0 : 1; pass < 2 && asker < 0; pass++) {
         for (let k = 0; k < rr.length; k++) {
           const turn = (sender.nextAsker + k) % rr.length
@@ -488,7 +496,12 @@ export function simulate (config: SimConfig): SimResult {
           if ((nodes[id] as SimNode).downBusy) continue
           const session = sender.sessions.get(id) as QueuedRequest[]
           const at = pickInSession(sender, session)
-          if (pass === 0) {
+          if (pass === 0 && !sender.gateway) {
+            // An edge's streams whose pick another edge neighbour holds too wait their turn
+            // while another stream has a chunk only this edge holds (sole-copies.ts).
+            const request = session[at] as QueuedRequest
+            if (soleCopyWaitMs(rarity(sender, request.chunk), request.queuedAt, now, soleCopyHoldMs) > 0) continue
+          } else if (pass === 0) {
             const request = session[at] as QueuedRequest
             const object = objectNames[chunkObject[request.chunk] as number] as string
             if (seeding.secondCopyWaitMs(object, chunkIndex[request.chunk] as number, request.queuedAt) > 0) continue

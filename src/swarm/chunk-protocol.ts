@@ -11,6 +11,7 @@ import { IdleStreamError, ProtocolViolationError, SlowReaderError, isRemoteFault
 import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { FirstCopyQueues } from './first-copy-queues.js'
 import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type SeedingPolicy } from './gateway-seeding.js'
+import { soleCopyWaitMs } from './sole-copies.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import { ReaderBudget, type StreamGauge } from './reader-budget.js'
 import type { HaveList, PeerKey } from './have-list.js'
@@ -53,6 +54,8 @@ export interface ChunkServerInit {
   gateway: boolean
   /** Over GATEWAY_SEEDING_POLICY, for a gateway. */
   seeding?: Partial<SeedingPolicy>
+  /** An edge's hold for sole copies (sole-copies.ts; default SOLE_COPY_HOLD_MS, tests stretch it). */
+  soleCopyHoldMs?: number
   onUploaded: (peer: PeerKey, bytes: number) => void
   /** The asker broke the protocol or would not read what it asked for: the swarm charges it. */
   onOffence?: (peer: PeerKey, kind: 'violation' | 'slow-reader', detail: string) => void
@@ -151,7 +154,8 @@ export class ChunkServer {
    */
   unqueued (session: ServeSession, request: QueuedRequest): void {
     if (session.queuedRequests === 0) this.takersWaiting.wakeAll()
-    if (this.firstCopies.unqueued(session, request.key)) this.secondCopiesWaiting.wakeAll()
+    // An edge does not count its sole copies (have-lists change them): a held stream looks again.
+    if (this.seeding === undefined || this.firstCopies.unqueued(session, request.key)) this.secondCopiesWaiting.wakeAll()
   }
 
   /** A session closed: it holds nobody back any more. */
@@ -178,14 +182,32 @@ export class ChunkServer {
    * How long a gateway holds back this request, a copy of a chunk it sent before, while an
    * asker that passes chunks on has a chunk never sent queued (gateway-seeding.ts
    * secondCopyWaitMs); 0 to send it now. Takers' queues do not count: a leech asking for
-   * everything must not hold honest askers back.
+   * everything must not hold honest askers back. An edge holds back chunks others hold too
+   * behind the ones only it holds, alike (soleCopyWaitMs).
    */
   secondCopyWaitMs (session: ServeSession, request: QueuedRequest): number {
-    const wait = this.seeding?.secondCopyWaitMs(request.object, request.index, request.at) ?? 0
+    if (this.seeding === undefined) return this.soleCopyWaitMs(session, request)
+    const wait = this.seeding.secondCopyWaitMs(request.object, request.index, request.at)
     if (wait === 0) return 0
     this.recountFirstCopies()
     for (const other of this.firstCopies.sessions()) {
       if (other !== session && !this.isTaker(other.peer)) return wait
+    }
+    return 0
+  }
+
+  /**
+   * An edge's counterpart: how long it holds back this request, for a chunk another edge
+   * neighbour holds too, while an asker that passes chunks on has a chunk only we hold queued
+   * (sole-copies.ts); 0 to send it now.
+   */
+  private soleCopyWaitMs (session: ServeSession, request: QueuedRequest): number {
+    const { haveList } = this.components
+    const wait = soleCopyWaitMs(haveList.edgeHolderCount(request.object, request.index, session.peer), request.at, Date.now(), this.init.soleCopyHoldMs)
+    if (wait === 0) return 0
+    for (const other of this.sessions) {
+      if (other === session || this.isTaker(other.peer)) continue
+      if (other.queuedList().some(r => haveList.edgeHolderCount(r.object, r.index, other.peer) === 0)) return wait
     }
     return 0
   }
@@ -296,6 +318,8 @@ class ServeSession {
   /** The asker closed its side: answer what is queued, then close ours. */
   private ending = false
   private firstRequest: NodeJS.Timeout | undefined
+  /** The drain holds back this stream's next chunk (ChunkServer.secondCopyWaitMs). */
+  private holding = false
   /** What we sent on this stream and what of it the asker has read. */
   private readonly gauge: StreamGauge
   /** When the asker's link has room for its next chunk. */
@@ -403,8 +427,9 @@ class ServeSession {
     this.queue.push(queued)
     this.queued.add(key)
     this.server.queued(this, queued)
-    // A second copy held back here looks again: this may be a first copy of our own to send instead.
-    if (this.server.init.gateway) this.changed.wakeAll()
+    // A second copy held back here looks again: this may be a first copy of our own to send
+    // instead (at an edge, a chunk only we hold).
+    if (this.server.init.gateway || this.holding) this.changed.wakeAll()
     this.serve()
   }
 
@@ -464,12 +489,18 @@ class ServeSession {
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
           if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
           const at = this.nextAt()
-          // A copy of a chunk sent before waits while first copies are queued for others.
+          // A copy of a chunk sent before waits while first copies are queued for others (at an
+          // edge: a chunk others hold too, while chunks only we hold are queued for others).
           const waitMs = this.server.secondCopyWaitMs(this, this.queue[at] as QueuedRequest)
           if (waitMs > 0) {
             // What is read goes out first, and answers (a cancel's, a deferral's) do not wait.
             if (reading.length > 0 || this.replies.length > 0) break
-            await this.server.waitForFirstCopies(waitMs, this.changed.subscribe, signal)
+            this.holding = true
+            try {
+              await this.server.waitForFirstCopies(waitMs, this.changed.subscribe, signal)
+            } finally {
+              this.holding = false
+            }
             if (this.replies.length > 0) break
             continue
           }

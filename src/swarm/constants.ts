@@ -227,6 +227,15 @@ export const CHUNK_READ_AHEAD = 2
 export const ADVERTISE_GRACE_MS = 2_000
 export const TAKER_AFTER_CHUNKS = 4
 /**
+ * An edge's stream whose next chunk another edge neighbour holds too waits at most this long
+ * after it was asked while another asker's stream has a chunk only this edge holds
+ * (sole-copies.ts). Five chunk times at 20 Mbit/s: long enough for the sole chunks queued to go
+ * first, short enough that an asker whose chunks others hold too is not kept from the edge
+ * for longer than the scheduler waits before moving a request off a busy holder (three chunk
+ * times at the fastest rate seen, at least 0.5 s). Simulated: see the architecture notes.
+ */
+export const SOLE_COPY_HOLD_MS = 2_000
+/**
  * Paced uploads (upload-pace.ts): an asker's next chunk is picked only once what is on its way
  * to it (sent and not credited back by its yamux, or read and not sent) is down to what its
  * link carries in UPLOAD_PACE_TARGET_MS, at least UPLOAD_PACE_FLOOR_BYTES and at most

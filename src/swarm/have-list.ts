@@ -91,9 +91,22 @@ export class HaveList {
 
   /** How many neighbours other than `exclude` hold the chunk: a gateway serves low counts first. */
   holderCount (object: string, index: number, exclude?: PeerKey): number {
+    return this.countHolders(object, index, exclude, false)
+  }
+
+  /**
+   * How many neighbours other than `exclude` that are not gateways hold the chunk: an edge
+   * sends first the chunks only it holds among the edges (sole-copies.ts), and a gateway
+   * neighbour's whole holding would count in every chunk.
+   */
+  edgeHolderCount (object: string, index: number, exclude?: PeerKey): number {
+    return this.countHolders(object, index, exclude, true)
+  }
+
+  private countHolders (object: string, index: number, exclude: PeerKey | undefined, edgesOnly: boolean): number {
     let count = 0
     for (const [peer, state] of this.peers) {
-      if (peer === exclude) continue
+      if (peer === exclude || (edgesOnly && state.gateway)) continue
       const holding = state.objects.get(object)
       if (holding === true || (holding?.has(index) ?? false)) count++
     }

@@ -19,6 +19,7 @@ export { createPeerKey, serializePeerKey, parsePeerKey, peerIdOfKey, type Privat
 export { generateSwarmKey, checkSwarmKey } from './swarm-key.js'
 export { bundleCid } from './content-id.js'
 export { Scheduler, type SchedulerInit, type ChunkAssignment, type DeliveryVerdict } from './scheduler.js'
+export { soleCopyWaitMs } from './sole-copies.js'
 export { GatewaySeeding, GATEWAY_SEEDING_POLICY, type SeedingPolicy, type SeedingView, type ExtraCopyReason } from './gateway-seeding.js'
 export * from './errors.js'
 export { BUNDLE_PROTOCOL, HAVE_PROTOCOL, CHUNK_PROTOCOL, DHT_PROTOCOL } from './constants.js'

@@ -88,6 +88,8 @@ export interface SwarmInit {
   scheduler?: Partial<Omit<SchedulerInit, 'chunkSizeBytes'>>
   /** A gateway's seeding policy over GATEWAY_SEEDING_POLICY (tests stretch its times). */
   seeding?: Partial<SeedingPolicy>
+  /** An edge's hold for sole copies (sole-copies.ts; default SOLE_COPY_HOLD_MS; tests stretch it). */
+  soleCopyHoldMs?: number
 }
 
 export interface PullOptions {

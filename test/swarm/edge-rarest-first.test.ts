@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { pushTree } from '../../src/store/index.js'
-import { CHUNK_PROTOCOL, HAVE_PROTOCOL } from '../../src/swarm/index.js'
-import { readFrames } from '../../src/swarm/framing.js'
 import { ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
-import { HaveMessage } from '../../src/swarm/pb/swarm-have.pb.js'
 import { Attacker } from './attacker.js'
-import { answers, chunkRequest, frame } from './chunk-answers.js'
+import { chunkAsker, chunkRequest, greet } from './chunk-answers.js'
 import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
-import type { Connection, Stream } from '@libp2p/interface'
 
 /**
  * An edge answers each asker's stream rarest first, as a gateway does: of the requests queued
@@ -21,21 +17,6 @@ import type { Connection, Stream } from '@libp2p/interface'
 
 const MiB = 1024 * 1024
 const CHUNKS = 8
-/** Frames read from a have stream, and a wait for the first one that lists object states. */
-function haveStream (stream: Stream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('no object states within 20 s')) }, 20_000)
-    readFrames(stream, {
-      maxFrameBytes: 4 * MiB,
-      messageTimeoutMs: 120_000,
-      onFrame: (bytes) => {
-        if (HaveMessage.decode(bytes).objects.length === 0) return
-        clearTimeout(timer)
-        resolve()
-      },
-    })
-  })
-}
 
 describe('an edge serving its neighbours', () => {
   const { node, tempDir } = useSwarms()
@@ -49,23 +30,10 @@ describe('an edge serving its neighbours', () => {
     const asker = await Attacker.start()
     const other = await Attacker.start()
     try {
-      // The other neighbour holds chunks 0-3: its hello and its bitmap go in one write, so the
-      // edge reads both before it answers the hello with its own object states.
-      const toOther: Connection = await other.connect(edge.address)
-      const otherHave = await toOther.newStream(HAVE_PROTOCOL)
-      const heard = haveStream(otherHave)
-      otherHave.send(new Uint8ArrayList(
-        frame(HaveMessage.encode({ hello: { gateway: false, bundles: [Buffer.from(bundleId, 'hex')] } })),
-        frame(HaveMessage.encode({ objects: [{ object: Buffer.from(object, 'hex'), whole: false, bitmap: Uint8Array.of(0b1111_0000) }] })),
-      ).subarray())
-      await heard
-
-      const toEdge = await asker.connect(edge.address)
-      const askerHave = await toEdge.newStream(HAVE_PROTOCOL)
-      readFrames(askerHave, { maxFrameBytes: 4 * MiB, messageTimeoutMs: 120_000, onFrame: () => {} })
-      askerHave.send(frame(HaveMessage.encode({ hello: { gateway: false, bundles: [Buffer.from(bundleId, 'hex')] } })))
-      const chunks = await toEdge.newStream(CHUNK_PROTOCOL)
-      const fromEdge = answers(chunks)
+      // The other neighbour holds chunks 0-3.
+      await greet(await other.connect(edge.address), bundleId, { object, bitmap: Uint8Array.of(0b1111_0000) })
+      const fromEdge = await chunkAsker(await asker.connect(edge.address), bundleId)
+      const chunks = fromEdge.stream
 
       // The asker takes chunk 7, then asks for 6, 0 and 5 in one write: 6 fills the pace's mark
       // (upload-pace.ts) and 0 and 5 wait queued at the edge until most of it is across.

@@ -39,3 +39,19 @@ describe('have-list coverage', () => {
     expect(list.covers(objects, () => true)).toBe(true)
   })
 })
+
+describe('have-list holder counts', () => {
+  it('counts the holders of a chunk, and without gateways the edges among them', () => {
+    const list = new HaveList()
+    list.addPeer('gateway', { gateway: true, bundles: [] })
+    list.addPeer('e1', { gateway: false, bundles: [] })
+    list.addPeer('e2', { gateway: false, bundles: [] })
+    list.setObject('gateway', 'a', true)
+    list.setObject('e1', 'a', bitmap(4, [0, 1]))
+    list.setObject('e2', 'a', true)
+    expect([0, 1, 2, 3].map(i => list.holderCount('a', i))).toEqual([3, 3, 2, 2])
+    expect([0, 1, 2, 3].map(i => list.edgeHolderCount('a', i))).toEqual([2, 2, 1, 1])
+    expect(list.edgeHolderCount('a', 2, 'e2')).toBe(0)
+    expect(list.edgeHolderCount('b', 0)).toBe(0)
+  })
+})
