@@ -91,7 +91,7 @@ export class ChunkServer {
   private readonly secondCopiesWaiting = new Wakers()
   /** A gateway's streams with a chunk never sent queued, kept as requests come and go. */
   private readonly firstCopies = new FirstCopyQueues<ServeSession>()
-  /** The seeding memory's `forgotten` the counts were made with. */
+  /** The seeding memory's `forgotten` the counts were made with (-1: count again, a pick was dropped). */
   private firstCopiesCountedAt = 0
   /** What each asker has not read of what we sent it (a stranger gets a small budget). */
   readonly budget: ReaderBudget
@@ -277,6 +277,26 @@ export class ChunkServer {
     this.recountFirstCopies()
     // Its first copy is on its way: where else it is queued, it is a second copy now.
     if (this.firstCopies.sent(key).length > 0) this.secondCopiesWaiting.wakeAll()
+  }
+
+  /**
+   * A gateway picked this request for `peer` and is reading it to send: other askers wait for
+   * it as for a copy sent (gateway-seeding.ts picked), and where else it is queued it is a
+   * second copy now.
+   */
+  picked (peer: PeerKey, request: QueuedRequest): void {
+    if (this.seeding === undefined || !this.passesOn(peer, request.object)) return
+    this.seeding.picked(peer, request.object, request.index)
+    this.recountFirstCopies()
+    if (this.firstCopies.sent(request.key).length > 0) this.secondCopiesWaiting.wakeAll()
+  }
+
+  /** A picked request was not sent after all: where else it is queued it may be a first copy again. */
+  unpicked (peer: PeerKey, request: QueuedRequest): void {
+    if (this.seeding === undefined) return
+    this.seeding.dropped(peer, request.object, request.index)
+    this.firstCopiesCountedAt = -1
+    this.secondCopiesWaiting.wakeAll()
   }
 
   /**
@@ -512,6 +532,8 @@ class ServeSession {
             this.reply(next.object, next.index, ChunkResponse.Status.DEFERRED)
             continue
           }
+          // Before the read's first wait: another stream picking the same chunk meanwhile is deferred.
+          this.server.picked(this.peer, next)
           // Reserved before the read's first wait, so this peer's other streams see it.
           this.gauge.reserve(MAX_CHUNK_RESPONSE_BYTES)
           const pending = await this.startRead(next, signal)
@@ -530,6 +552,7 @@ class ServeSession {
       // Reads started but never sent (the stream died): wait for them, give back their slots.
       for (const pending of reading) {
         this.picked.delete(pending.request.key)
+        this.server.unpicked(this.peer, pending.request)
         void pending.result.finally(() => { this.server.components.uploadSlots.release() })
       }
     }
@@ -636,6 +659,7 @@ class ServeSession {
     const { request, result } = pending
     const { uploadSlots, uploadLimiter } = this.server.components
     const status = (status: ChunkResponse.Status): Uint8Array => ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status })
+    let sent = false
     try {
       const read = await result
       if (pending.cancelled) {
@@ -658,10 +682,12 @@ class ServeSession {
       // From here the chunk is on its way: a CANCEL now finds nothing to stop.
       this.picked.delete(request.key)
       this.server.recordSent(request.key, this.peer, this.connectionId, request.object, request.index)
+      sent = true
       // The header fields, then field 4 written by hand, so the chunk's pieces are not copied again.
       await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(length), ...pieces], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
       this.server.init.onUploaded(this.peer, length)
     } finally {
+      if (!sent) this.server.unpicked(this.peer, request)
       this.picked.delete(request.key)
       this.gauge.release(MAX_CHUNK_RESPONSE_BYTES)
       uploadSlots.release()

@@ -112,6 +112,14 @@ export class GatewaySeeding {
   private readonly told = new Map<string, Decayed>()
   /** peer → chunks sent it, decayed as `told` (an asker being served may be deferred more). */
   private readonly given = new Map<string, Decayed>()
+  /**
+   * object:index → the copy picked for a peer and on its way out, not yet sent. The chunk server
+   * picks a request, reads the chunk and hands it down paced: a chunk time can pass before
+   * recordSent, and another asker's stream that picked the same never-sent chunk meanwhile was
+   * sent a second copy (the 8-host bed: every one of a run's 9 extra copies, all "never
+   * deferred"). The simulator sends as it picks.
+   */
+  private readonly picking = new Map<string, { peer: string, at: number }>()
   /** Copies after a chunk's first, by why: the fleet bed and the simulator explain the gateway's upload with them. */
   private readonly extras: Partial<Record<ExtraCopyReason, number>> = {}
   /** Times the memory of chunks sent started over (every chunk then counts as never sent). */
@@ -123,8 +131,22 @@ export class GatewaySeeding {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Copies sent, and one picked and on its way out. */
   copiesSent (object: string, index: number): number {
-    return this.sent.get(`${object}:${index}`)?.copies ?? 0
+    const key = `${object}:${index}`
+    return (this.sent.get(key)?.copies ?? 0) + (this.picking.has(key) ? 1 : 0)
+  }
+
+  /** A chunk was picked for `peer` and is on its way out: until recordSent or dropped, other askers wait for it as for a copy sent. */
+  picked (peer: string, object: string, index: number): void {
+    if (this.picking.size >= MAX_REMEMBERED) this.picking.clear()
+    this.picking.set(`${object}:${index}`, { peer, at: this.now() })
+  }
+
+  /** A chunk picked for `peer` was not sent after all (cancelled, unreadable, the stream died). */
+  dropped (peer: string, object: string, index: number): void {
+    const key = `${object}:${index}`
+    if (this.picking.get(key)?.peer === peer) this.picking.delete(key)
   }
 
   /** Changes whenever the memory of chunks sent starts over: what counted never-sent chunks counts again. */
@@ -166,6 +188,7 @@ export class GatewaySeeding {
   recordSent (peer: string, object: string, index: number): void {
     const now = this.now()
     const key = `${object}:${index}`
+    if (this.picking.get(key)?.peer === peer) this.picking.delete(key)
     const last = this.sent.get(key)
     if (last !== undefined) {
       const why = this.whyAgain(peer, object, index, last, now)
@@ -220,7 +243,9 @@ export class GatewaySeeding {
   shouldDefer (asker: string, object: string, index: number): boolean {
     const now = this.now()
     const key = `${object}:${index}`
-    const last = this.sent.get(key)
+    // A copy on its way out to another peer counts as just sent.
+    const pick = this.picking.get(key)
+    const last = pick !== undefined && pick.peer !== asker ? pick : this.sent.get(key)
     if (last === undefined || last.peer === asker || now - last.at > this.policy.deferRecentUploadMs) return false
     // Only for a recipient that tells its neighbours what it holds (or has had a moment and a
     // chunk or two to start): a leech that never advertises would otherwise make the gateway
@@ -229,7 +254,8 @@ export class GatewaySeeding {
     // had two edges wait 2-3 s for them, hostile row 10).
     if (!this.view.advertises(last.peer, object)) {
       const recipient = this.recipients.get(`${last.peer}|${object}`)
-      if (recipient === undefined || now - recipient.firstAt > this.policy.advertiseGraceMs || recipient.chunks > this.policy.advertiseGraceChunks) return false
+      // A first chunk of the object on its way out: the recipient's grace starts when it is sent.
+      if (recipient === undefined ? last !== pick : now - recipient.firstAt > this.policy.advertiseGraceMs || recipient.chunks > this.policy.advertiseGraceChunks) return false
     }
     const asked = `${asker}|${key}`
     const times = this.deferrals.get(asked) ?? 0

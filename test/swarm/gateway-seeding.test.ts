@@ -71,6 +71,34 @@ describe('gateway seeding policy', () => {
     expect(seeding.extraCopies()).toEqual({ 'budget-spent': 2 })
   })
 
+  it('tells other askers to wait for a chunk picked for a neighbour and on its way out, as for one sent, until it is dropped', () => {
+    const { seeding, advertised } = gateway()
+    advertised.add('a|obj')
+    // Picked for a, read and paced, not yet sent: it counts as a copy, and b waits for it.
+    seeding.picked('a', 'obj', 0)
+    expect(seeding.copiesSent('obj', 0)).toBe(1)
+    expect(seeding.shouldDefer('b', 'obj', 0)).toBe(true)
+    expect(seeding.shouldDefer('a', 'obj', 0)).toBe(false)
+    // Sent: one copy, no extra one, and b still waits for it.
+    seeding.recordSent('a', 'obj', 0)
+    expect(seeding.copiesSent('obj', 0)).toBe(1)
+    expect(seeding.extraCopies()).toEqual({})
+    expect(seeding.shouldDefer('b', 'obj', 0)).toBe(true)
+    // Picked for a and then dropped (a cancelled it): never sent, nobody waits for it.
+    seeding.picked('a', 'obj', 1)
+    expect(seeding.shouldDefer('b', 'obj', 1)).toBe(true)
+    seeding.dropped('a', 'obj', 1)
+    expect(seeding.copiesSent('obj', 1)).toBe(0)
+    expect(seeding.shouldDefer('b', 'obj', 1)).toBe(false)
+  })
+
+  it('waits for a recipient\'s first chunk of an object that is still on its way out, as within its grace', () => {
+    const { seeding } = gateway()
+    // a advertises nothing yet: it has not been sent anything.
+    seeding.picked('a', 'obj', 0)
+    expect(seeding.shouldDefer('b', 'obj', 0)).toBe(true)
+  })
+
   it('serves once the window has passed since the last copy left', () => {
     const { seeding, advertised, clock } = gateway({ maxDeferralsPerAsker: 100 })
     seeding.recordSent('a', 'obj', 0)
