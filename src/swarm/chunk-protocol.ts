@@ -190,8 +190,10 @@ export class ChunkServer {
     const wait = this.seeding.secondCopyWaitMs(request.object, request.index, request.at)
     if (wait === 0) return 0
     this.recountFirstCopies()
+    // Another asker's: a peer's own other stream (a libp2p stream its data lane is retiring) is
+    // the same asker, and waiting on it held the lane's chunks behind the retiring stream's.
     for (const other of this.firstCopies.sessions()) {
-      if (other !== session && !this.isTaker(other.peer)) return wait
+      if (other.peer !== session.peer && !this.isTaker(other.peer)) return wait
     }
     return 0
   }
