@@ -260,10 +260,13 @@ export class Lanes {
    * is a failure.
    */
   private untilTaken (peer: string, ready: AskState, stream: LaneStream): void {
-    const drop = (): void => {
+    const stopWatching = (): void => {
       clearTimeout(unused)
       stream.removeEventListener('remoteCloseWrite', ended)
       stream.removeEventListener('close', drop)
+    }
+    const drop = (): void => {
+      stopWatching()
       if (this.asking.get(peer) !== ready) return
       this.asking.delete(peer)
       if (stream.status === 'open') void stream.close()
@@ -276,11 +279,7 @@ export class Lanes {
     unused.unref()
     stream.addEventListener('remoteCloseWrite', ended, { once: true })
     stream.addEventListener('close', drop, { once: true })
-    this.taken.set(stream, () => {
-      clearTimeout(unused)
-      stream.removeEventListener('remoteCloseWrite', ended)
-      stream.removeEventListener('close', drop)
-    })
+    this.taken.set(stream, stopWatching)
   }
 
   private failed (peer: string, why: string, retryAfterMs?: number): void {

@@ -1,8 +1,10 @@
 import { Uint8ArrayList } from 'uint8arraylist'
+import { pushTree, type Store } from '../../src/store/index.js'
 import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
 import { CHUNK_PROTOCOL, HAVE_PROTOCOL } from '../../src/swarm/index.js'
 import { ChunkRequest, ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
 import { HaveMessage } from '../../src/swarm/pb/swarm-have.pb.js'
+import { patternBytes, writeTree } from './swarm-fixture.js'
 import type { Connection, Stream } from '@libp2p/interface'
 
 /**
@@ -11,6 +13,13 @@ import type { Connection, Stream } from '@libp2p/interface'
  */
 
 const MiB = 1024 * 1024
+
+/** A one-file bundle of `chunks` MiB of pattern `seed`, written into `tree` and pushed into `store`: its id and its file's object. */
+export async function pushedLayer (store: Store, tree: string, chunks: number, seed: number): Promise<{ bundleId: string, object: string }> {
+  await writeTree(tree, { 'layer.bin': patternBytes(chunks * MiB, seed) })
+  const { bundleId, bundle } = await pushTree(store, tree)
+  return { bundleId, object: bundle.entries.find(e => e.type === 'F')?.checksum ?? '' }
+}
 
 export const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
 

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { pushTree } from '../../src/store/index.js'
 import { ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
 import { Attacker } from './attacker.js'
-import { chunkAsker, chunkRequest, greet } from './chunk-answers.js'
-import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
+import { chunkAsker, chunkRequest, greet, pushedLayer } from './chunk-answers.js'
+import { useSwarms } from './swarm-fixture.js'
 
 /**
  * An edge answers each asker's stream rarest first, as a gateway does: of the requests queued
@@ -15,7 +14,6 @@ import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
  * other neighbour are bare libp2p peers speaking the protocols by hand.
  */
 
-const MiB = 1024 * 1024
 const CHUNKS = 8
 
 describe('an edge serving its neighbours', () => {
@@ -23,10 +21,7 @@ describe('an edge serving its neighbours', () => {
 
   it('sends first, of one asker\'s queued requests, the chunk no other neighbour holds', async () => {
     const edge = await node()
-    const tree = await tempDir()
-    await writeTree(tree, { 'layer.bin': patternBytes(CHUNKS * MiB, 3119) })
-    const { bundleId, bundle } = await pushTree(edge.store, tree)
-    const object = bundle.entries.find(e => e.type === 'F')?.checksum ?? ''
+    const { bundleId, object } = await pushedLayer(edge.store, await tempDir(), CHUNKS, 3119)
     const asker = await Attacker.start()
     const other = await Attacker.start()
     try {

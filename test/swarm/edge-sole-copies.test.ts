@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { pushTree } from '../../src/store/index.js'
 import { ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
 import { Attacker } from './attacker.js'
-import { askBehindProbe, chunkAsker, chunkRequest, greet, PROBE_INDEX, takeThenQueue } from './chunk-answers.js'
-import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
+import { askBehindProbe, chunkAsker, chunkRequest, greet, PROBE_INDEX, pushedLayer, takeThenQueue } from './chunk-answers.js'
+import { useSwarms } from './swarm-fixture.js'
 
 /**
  * An edge sends the chunks only it holds before chunks its other edge neighbours hold too,
@@ -17,7 +16,6 @@ import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
  * queues' changes release it.
  */
 
-const MiB = 1024 * 1024
 const CHUNKS = 8
 
 describe('an edge serving several askers', () => {
@@ -25,10 +23,7 @@ describe('an edge serving several askers', () => {
 
   it('holds back a chunk another neighbour holds while another asker has a chunk only this edge holds queued, and sends it once that queue empties', async () => {
     const edge = await node({ soleCopyHoldMs: 60_000 })
-    const tree = await tempDir()
-    await writeTree(tree, { 'layer.bin': patternBytes(CHUNKS * MiB, 5153) })
-    const { bundleId, bundle } = await pushTree(edge.store, tree)
-    const object = bundle.entries.find(e => e.type === 'F')?.checksum ?? ''
+    const { bundleId, object } = await pushedLayer(edge.store, await tempDir(), CHUNKS, 5153)
     const other = await Attacker.start()
     const a = await Attacker.start()
     const b = await Attacker.start()

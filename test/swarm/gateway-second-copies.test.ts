@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { pushTree } from '../../src/store/index.js'
 import { ChunkResponse } from '../../src/swarm/pb/swarm-chunk.pb.js'
 import { Attacker } from './attacker.js'
-import { askBehindProbe, chunkAsker, chunkRequest, PROBE_INDEX, takeThenQueue } from './chunk-answers.js'
-import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
+import { askBehindProbe, chunkAsker, chunkRequest, PROBE_INDEX, pushedLayer, takeThenQueue } from './chunk-answers.js'
+import { useSwarms } from './swarm-fixture.js'
 
 /**
  * A gateway sends every chunk once before it sends any twice (gateway-seeding.ts
@@ -16,7 +15,6 @@ import { patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
  * what is queued where. The wait is stretched to a minute, so only the queues' changes release it.
  */
 
-const MiB = 1024 * 1024
 const CHUNKS = 8
 
 describe('a gateway\'s second copies', () => {
@@ -25,10 +23,7 @@ describe('a gateway\'s second copies', () => {
   it('wait while another neighbour has a chunk never sent queued, and go once that queue empties', async () => {
     // No deferrals: every request is queued, so what is tested is only the order of sending.
     const gateway = await node({ gateway: true, seeding: { secondCopyWaitMs: 60_000, maxDeferralsPerAsker: 0 } })
-    const tree = await tempDir()
-    await writeTree(tree, { 'layer.bin': patternBytes(CHUNKS * MiB, 2417) })
-    const { bundleId, bundle } = await pushTree(gateway.store, tree)
-    const object = bundle.entries.find(e => e.type === 'F')?.checksum ?? ''
+    const { bundleId, object } = await pushedLayer(gateway.store, await tempDir(), CHUNKS, 2417)
     const a = await Attacker.start()
     const b = await Attacker.start()
     try {
