@@ -126,8 +126,11 @@ describe('data lane (lanes.ts)', () => {
     const asker: { node?: TestNode } = {}
     const { holder: a, overLane, laneChunkStored } = await laneFirstHolder(node, 1_000, laneOpened(() => asker.node))
     // A gate above 0 asks for the lane once chunks flow over libp2p (at 0 the first chunk stream
-    // waits for it, and no switch comes), so the lane takes over mid-pull.
-    const b = asker.node = await node({ laneMinRateBytesPerSecond: 1 })
+    // waits for it, and no switch comes), so the lane takes over mid-pull. At most 8 requests in
+    // flight: what the retiring stream carries is answered there, and with the default window
+    // (32, more than the layer's 24 chunks) a lane up a moment late found every chunk asked
+    // already and carried none (1 run in 3).
+    const b = asker.node = await node({ laneMinRateBytesPerSecond: 1, scheduler: { maxRequestsPerPeer: 8 } })
     const id = await seed(a, await tempDir(), { 'layer.bin': patternBytes(24 * MiB + 321, 13) })
     const layer = await objectOf(a, id, './layer.bin')
     let rereadBytes: number | undefined
