@@ -3,6 +3,7 @@ import { connect as connectTcp, createServer } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
+import { MessageCutter } from '../../src/swarm/noise-decrypt.js'
 import { tcpPortOf, useBareNodes } from './bare-nodes.js'
 
 /**
@@ -82,5 +83,38 @@ describe('noise without the receive copy', () => {
     expect(error).toBeDefined()
     expect(received.length).toBeLessThan(sent.length)
     expect(received.equals(sent.subarray(0, received.length))).toBe(true)
+  })
+})
+
+describe('noise messages cut without a throw', () => {
+  /** Messages of these lengths, each a 2-byte big-endian length and then its bytes. */
+  function framed (lengths: number[]): { wire: Buffer, messages: Buffer[] } {
+    const messages = lengths.map(length => randomBytes(length))
+    const wire = Buffer.concat(messages.flatMap(message => [Buffer.from([message.length >> 8, message.length & 0xff]), message]))
+    return { wire, messages }
+  }
+
+  /** What the cutter makes of `reads`, in order. */
+  function cut (reads: Buffer[]): Buffer[] {
+    const cutter = new MessageCutter()
+    return reads.flatMap(read => [...cutter.decode(read)].map(message => Buffer.from(message.subarray())))
+  }
+
+  it('cuts the same messages wherever the reads split them, length prefixes included', () => {
+    const { wire, messages } = framed([3, 0, 1, 300, 2])
+    const expected = messages.filter(message => message.length > 0)
+    for (let at = 0; at <= wire.length; at++) expect(cut([wire.subarray(0, at), wire.subarray(at)])).toEqual(expected)
+    expect(cut([...wire].map(byte => Buffer.from([byte])))).toEqual(expected)
+    // The largest message noise sends, split in and around its length and its end.
+    const large = framed([65_535, 4])
+    for (const at of [1, 2, 3, 65_536, 65_537, 65_538, 65_539]) {
+      expect(cut([large.wire.subarray(0, at), large.wire.subarray(at)])).toEqual(large.messages)
+    }
+  })
+
+  it('keeps what a decoder held before it', () => {
+    const { wire, messages } = framed([5, 7])
+    const cutter = new MessageCutter(wire.subarray(0, 4))
+    expect([...cutter.decode(wire.subarray(4))].map(message => Buffer.from(message.subarray()))).toEqual(messages)
   })
 })
