@@ -1,7 +1,7 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
 import type { ChunkStream } from './chunk-stream.js'
-import { wakeOrTimeout } from '../wait/index.js'
+import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 
 /**
  * Every message on a shoal stream is an unsigned varint byte length followed by that many
@@ -182,15 +182,19 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
 /**
  * Sends one frame made of `parts` (concatenated without copying) and waits until the stream
  * has handed it to the muxer, so a slow reader slows the writer instead of growing our memory.
+ * `timeoutMs` bounds that wait; its deadline is made only if there is a wait (a frame the
+ * stream takes at once, as nearly every have-list update is, costs no timer, and no
+ * TimeoutError built when the timer fires long after the send).
  */
-export async function sendFrame (stream: ChunkStream, parts: Uint8Array | Uint8Array[], options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function sendFrame (stream: ChunkStream, parts: Uint8Array | Uint8Array[], options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<void> {
   const list = new Uint8ArrayList()
   const pieces = Array.isArray(parts) ? parts : [parts]
   let length = 0
   for (const part of pieces) length += part.byteLength
   list.append(encodeVarint(length))
   for (const part of pieces) list.append(part)
-  if (!stream.send(list)) await flushed(stream, options)
+  if (stream.send(list)) return
+  await flushed(stream, { signal: options.timeoutMs === undefined ? options.signal : abortAfter(options.timeoutMs, options.signal) })
 }
 
 /**

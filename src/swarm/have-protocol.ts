@@ -309,7 +309,7 @@ class HaveSession {
       const message = this.outbox.shift() ?? await this.nextSnapshot() ?? this.nextUpdate()
       if (message === undefined) return
       // A neighbour that stops reading its have stream loses it (and is charged), not our memory.
-      await sendFrame(this.stream, message, { signal: abortAfter(HAVE_SEND_TIMEOUT_MS) })
+      await sendFrame(this.stream, message, { timeoutMs: HAVE_SEND_TIMEOUT_MS })
     }
   }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { decodeVarint, encodeVarint, LARGE_FRAME_BYTES, readFrames } from '../../src/swarm/framing.js'
+import { decodeVarint, encodeVarint, LARGE_FRAME_BYTES, readFrames, sendFrame } from '../../src/swarm/framing.js'
 import type { Stream } from '@libp2p/interface'
 
 /** Just enough of a libp2p stream for the frame reader: events in, abort out. */
@@ -205,5 +205,19 @@ describe('framing', () => {
     // A message the handler could not take is the peer's fault: a typed violation the swarm charges.
     expect(stream.abortedWith).toMatchObject({ code: 'SWARM_PROTOCOL_VIOLATION' })
     expect(stream.abortedWith?.message).toContain('bad message')
+  })
+
+  it('bounds a send by its timeout only when the stream cannot take the frame at once', async () => {
+    /** A stream that takes frames, or holds them unsent for good. */
+    const sink = (takes: boolean): Stream => Object.assign(new EventTarget(), {
+      status: 'open',
+      writeBufferLength: takes ? 0 : 10,
+      sent: [] as Uint8ArrayList[],
+      send (list: Uint8ArrayList) { this.sent.push(list); return takes },
+    }) as unknown as Stream
+    const taking = sink(true)
+    await sendFrame(taking, Uint8Array.of(7, 8), { timeoutMs: 20 })
+    expect((taking as unknown as { sent: Uint8ArrayList[] }).sent.map(list => [...list.subarray()])).toEqual([[2, 7, 8]])
+    await expect(sendFrame(sink(false), Uint8Array.of(7), { timeoutMs: 20 })).rejects.toMatchObject({ name: 'TimeoutError' })
   })
 })
