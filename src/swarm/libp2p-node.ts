@@ -14,6 +14,7 @@ import {
 import { skipKnownProtocolMerges } from './known-protocols.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
 import { withoutDecryptCopies } from './noise-decrypt.js'
+import { withFewerWindowUpdates } from './yamux-window-updates.js'
 import { aesPreSharedKey } from './psk-protector.js'
 import { withoutConnectedPeers } from './quiet-discovery.js'
 import { withSocketBatching } from './socket-batching.js'
@@ -81,7 +82,8 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
     // read on a shared tick rather than per packet (socket-batching.ts).
     transports: [withSocketBatching(tcp())],
     connectionEncrypters: (init.encrypters ?? ENCRYPTERS).map(name => ENCRYPTER_FACTORIES[name]),
-    streamMuxers: [yamux({
+    // A stream credits its sender once it has taken 64 KiB, not after every small frame (yamux-window-updates.ts).
+    streamMuxers: [withFewerWindowUpdates(yamux({
       // FACTS.md: yamux credits the sender as data arrives, so one stream is capped at
       // window / RTT; 16 MiB on both ends roughly doubled loopback throughput.
       streamOptions: {
@@ -90,7 +92,7 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
         // Data beyond the read buffer resets the stream; it must hold a whole window.
         maxReadBufferLength: window * 2,
       },
-    })],
+    }))],
     connectionProtector: protector(init),
     connectionGater: init.gater,
     peerDiscovery,
