@@ -1,14 +1,14 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
   ADVERTISE_GRACE_MS, CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_PIECE_BYTES, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES,
-  MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS,
+  MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS, SEND_PIECE_BYTES,
   STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
-import { ChunkReads, type ReadChunk } from './chunk-reads.js'
+import { ChunkReads, copyInPieces, FRAME_HEAD_ROOM_BYTES, type FramedChunk, type ReadChunk } from './chunk-reads.js'
 import { IdleStreamError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
-import { encodeVarint, readFrames, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
+import { encodeVarint, readFrames, sendBorrowedFrame, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { FirstCopyQueues } from './first-copy-queues.js'
 import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type SeedingPolicy } from './gateway-seeding.js'
 import { soleCopyWaitMs } from './sole-copies.js'
@@ -21,7 +21,7 @@ import type { Semaphore } from './semaphore.js'
 import { gatewayPaceCapBytes, UploadPace } from './upload-pace.js'
 import { abortAfter, type Subscribe, wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Connection } from '@libp2p/interface'
-import type { ChunkStream } from './chunk-stream.js'
+import { borrows, type BorrowingStream, type ChunkStream } from './chunk-stream.js'
 
 /**
  * /shoal/chunk/1.0.0: the asker keeps one long-lived stream per holder and pipelines
@@ -327,7 +327,8 @@ export class ChunkServer {
 
 /** `at`: when it was asked (a gateway holds a second copy back for a while at most). */
 interface QueuedRequest { object: string, index: number, key: string, at: number }
-type ReadResult = { pieces: Uint8Array[], length: number, error?: undefined } | { error: Error }
+/** A chunk read: as copies in pieces (a libp2p stream), or framed in a pooled buffer (a lane, `BorrowingStream`). */
+type ReadResult = { pieces: Uint8Array[], framed?: undefined, length: number, error?: undefined } | { framed: FramedChunk, pieces?: undefined, length: number, error?: undefined } | { error: Error, framed?: undefined }
 /** A request picked and being read; `cancelled` until its first byte goes to the muxer. */
 interface PendingRead { request: QueuedRequest, result: Promise<ReadResult>, cancelled: boolean }
 
@@ -555,7 +556,11 @@ class ServeSession {
       for (const pending of reading) {
         this.picked.delete(pending.request.key)
         this.server.unpicked(this.peer, pending.request)
-        void pending.result.finally(() => { this.server.components.uploadSlots.release() })
+        void pending.result.then((read) => {
+          // Never sent: nothing reads its buffer.
+          read.framed?.release()
+          this.server.components.uploadSlots.release()
+        })
       }
     }
   }
@@ -598,11 +603,14 @@ class ServeSession {
   private async startRead (request: QueuedRequest, signal: AbortSignal): Promise<PendingRead> {
     const { uploadSlots } = this.server.components
     await uploadSlots.acquire({ signal })
+    const failed = (err: unknown): ReadResult => ({ error: err instanceof Error ? err : new Error(String(err)) })
     // Settled either way, so a read nobody awaits (the stream died) is never an unhandled rejection.
-    const result = this.server.reads.pieces(request.object, request.index, signal).then(
-      (pieces): ReadResult => ({ pieces, length: pieces.reduce((sum, piece) => sum + piece.byteLength, 0) }),
-      (err: unknown): ReadResult => ({ error: err instanceof Error ? err : new Error(String(err)) }),
-    )
+    const result = borrows(this.stream)
+      ? this.server.reads.framed(request.object, request.index, signal).then((framed): ReadResult => ({ framed, length: framed.bytes.byteLength }), failed)
+      : this.server.reads.pieces(request.object, request.index, signal).then(
+        (pieces): ReadResult => ({ pieces, length: pieces.reduce((sum, piece) => sum + piece.byteLength, 0) }),
+        failed,
+      )
     return { request, result, cancelled: false }
   }
 
@@ -662,8 +670,11 @@ class ServeSession {
     const { uploadSlots, uploadLimiter } = this.server.components
     const status = (status: ChunkResponse.Status): Uint8Array => ChunkResponse.encode({ object: idToBytes(request.object), index: request.index, status })
     let sent = false
+    /** A framed read's buffer, until its send takes it over (then its write gives it back). */
+    let unsent: FramedChunk | undefined
     try {
       const read = await result
+      unsent = read.framed
       if (pending.cancelled) {
         await this.sendWithin(status(ChunkResponse.Status.CANCELLED), signal)
         return
@@ -673,7 +684,7 @@ class ServeSession {
         await this.sendWithin(status(ChunkResponse.Status.NOT_PRESENT), signal)
         return
       }
-      const { pieces, length } = read
+      const { length } = read
       await uploadLimiter?.take(length, { signal })
       if (pending.cancelled) {
         // Cancelled while it waited for the upload cap: nothing of it was sent.
@@ -686,13 +697,52 @@ class ServeSession {
       this.server.recordSent(request.key, this.peer, this.connectionId, request.object, request.index)
       sent = true
       // The header fields, then field 4 written by hand, so the chunk's pieces are not copied again.
-      await this.sendWithin([status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(length), ...pieces], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
+      const head = [status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(length)]
+      if (read.framed === undefined) {
+        await this.sendWithin([...head, ...read.pieces], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
+      } else if (borrows(this.stream)) {
+        unsent = undefined
+        await this.sendFramedWithin(this.stream, head, read.framed, signal)
+      } else {
+        // Not reached (a stream borrows or not for its whole life); copies, so the buffer may go back.
+        await this.sendWithin([...head, ...copyInPieces(read.framed.bytes, SEND_PIECE_BYTES)], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
+      }
       this.server.init.onUploaded(this.peer, length)
     } finally {
+      unsent?.release()
       if (!sent) this.server.unpicked(this.peer, request)
       this.picked.delete(request.key)
       this.gauge.release(MAX_CHUNK_RESPONSE_BYTES)
       uploadSlots.release()
+    }
+  }
+
+  /**
+   * A chunk framed in its read's buffer (chunk-reads.ts `framed`), sent as `sendWithin` sends:
+   * the frame's head is written into the room before the chunk, and the whole frame goes to the
+   * lane as views of that one buffer, which the lane's write gives back to the pool.
+   */
+  private async sendFramedWithin (stream: ChunkStream & BorrowingStream, head: Uint8Array[], framed: FramedChunk, signal: AbortSignal): Promise<void> {
+    let length = framed.bytes.byteLength
+    for (const part of head) length += part.byteLength
+    const frameLength = encodeVarint(length)
+    const headBytes = frameLength.byteLength + length - framed.bytes.byteLength
+    // FRAME_HEAD_ROOM_BYTES holds any head of a chunk response (MAX_CHUNK_RESPONSE_BYTES): more is a bug here.
+    if (headBytes > FRAME_HEAD_ROOM_BYTES) throw new Error(`a chunk response head of ${headBytes} bytes`)
+    let at = FRAME_HEAD_ROOM_BYTES - headBytes
+    const frame = framed.buffer.subarray(at, FRAME_HEAD_ROOM_BYTES + framed.bytes.byteLength)
+    for (const part of [frameLength, ...head]) {
+      framed.buffer.set(part, at)
+      at += part.byteLength
+    }
+    const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
+    this.gauge.sentBytes(frame.byteLength)
+    try {
+      await sendBorrowedFrame(stream, frame, this.pace.pieceBytes(CHUNK_PIECE_BYTES), framed.release, { signal: AbortSignal.any([signal, deadline]) })
+      this.pace.sent()
+    } catch (err) {
+      if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
+      throw err
     }
   }
 }

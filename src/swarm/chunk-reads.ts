@@ -5,6 +5,27 @@ import { SEND_PIECE_BYTES } from './constants.js'
 export type ReadChunk = (hash: string, index: number, options: { signal?: AbortSignal, into?: Uint8Array }) => Promise<Uint8Array>
 
 /**
+ * A chunk read into pooled memory behind room for its frame's head, for a stream that sends
+ * from memory it is lent (a lane's holder end, lane-stream.ts `sendBorrowed`): the head is
+ * written into the room and the frame goes out as one buffer, with no copy on our side.
+ */
+export interface FramedChunk {
+  /** The chunk's bytes, `headRoom` bytes into `buffer`. */
+  bytes: Uint8Array
+  /** FRAME_HEAD_ROOM_BYTES, then the chunk. */
+  buffer: Uint8Array
+  /**
+   * Gives the buffer back for the next read: only once nothing can read it any more (the
+   * lane's write of it completed, or it was never sent). Never called, the buffer is
+   * simply left to the garbage collector.
+   */
+  release: () => void
+}
+
+/** Room before a framed chunk for its frame's head: the frame's length, the response's fields (a 32-byte object ID, index, status), the data field's tag and length. */
+export const FRAME_HEAD_ROOM_BYTES = 128
+
+/**
  * Chunks read for sending, handed back as pieces of SEND_PIECE_BYTES that the send path may
  * keep as long as it likes. A fresh 1 MiB buffer per chunk read is, with the daemon's fixed
  * 128 KiB mmap threshold (bin/shoal.js's first line), an mmap, 256 page faults and an munmap:
@@ -17,9 +38,33 @@ export type ReadChunk = (hash: string, index: number, options: { signal?: AbortS
  */
 export class ChunkReads {
   private readonly buffers: BufferPool
+  private readonly framedBuffers: BufferPool
 
   constructor (private readonly read: ReadChunk, spareBuffers: number) {
     this.buffers = new BufferPool(CHUNK_SIZE_BYTES, spareBuffers)
+    this.framedBuffers = new BufferPool(FRAME_HEAD_ROOM_BYTES + CHUNK_SIZE_BYTES, spareBuffers)
+  }
+
+  /**
+   * The chunk behind FRAME_HEAD_ROOM_BYTES of room, in a buffer that stays the caller's until
+   * `release`. For a lane: node's TLS encrypts a single buffer straight from its memory, where
+   * the pieces below were joined into a fresh copy first (TLSWrap's write of several buffers),
+   * so a chunk cost two copies and a fresh megabyte each before it was encrypted.
+   */
+  async framed (hash: string, index: number, signal: AbortSignal): Promise<FramedChunk> {
+    const buffer = this.framedBuffers.take(FRAME_HEAD_ROOM_BYTES + CHUNK_SIZE_BYTES)
+    const lease = this.framedBuffers.lease(buffer)
+    const release = (): void => { lease?.release() }
+    try {
+      const into = buffer.subarray(FRAME_HEAD_ROOM_BYTES)
+      const read = await this.read(hash, index, { signal, into })
+      // A store read that could not use `into` (a partial object's slow path) brought its own memory.
+      if (read.buffer !== buffer.buffer || read.byteOffset !== into.byteOffset) into.set(read)
+      return { bytes: into.subarray(0, read.byteLength), buffer, release }
+    } catch (err) {
+      release()
+      throw err
+    }
   }
 
   async pieces (hash: string, index: number, signal: AbortSignal): Promise<Uint8Array[]> {

@@ -6,3 +6,17 @@ import type { Stream } from '@libp2p/interface'
  * pacing and charges are written once for both.
  */
 export type ChunkStream = Pick<Stream, 'status' | 'writeBufferLength' | 'send' | 'close' | 'abort' | 'addEventListener' | 'removeEventListener'>
+
+/**
+ * A stream that can send from memory it is lent and say when it is done with it: a lane
+ * (node's TLS has consumed the bytes once their write completed). A libp2p stream cannot:
+ * its muxer and cipher may keep a view of queued bytes with no word on when they let go.
+ */
+export interface BorrowingStream {
+  /** Sends `bytes` as `send` does; `written` runs once the stream no longer reads them (not at all if the stream died first). */
+  sendBorrowed: (bytes: Uint8Array, written: () => void) => boolean
+}
+
+export function borrows (stream: ChunkStream): stream is ChunkStream & BorrowingStream {
+  return typeof (stream as Partial<BorrowingStream>).sendBorrowed === 'function'
+}

@@ -1,6 +1,6 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
-import type { ChunkStream } from './chunk-stream.js'
+import type { BorrowingStream, ChunkStream } from './chunk-stream.js'
 import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 
 /**
@@ -212,6 +212,20 @@ export async function sendFrameInPieces (stream: ChunkStream, parts: Uint8Array[
   for (let offset = 0; offset < list.byteLength; offset += pieceBytes) {
     options.signal?.throwIfAborted()
     if (!stream.send(list.sublist(offset, Math.min(list.byteLength, offset + pieceBytes)))) await flushed(stream, options)
+  }
+}
+
+/**
+ * Sends a frame already length-prefixed by the caller from memory the stream borrows
+ * (chunk-stream.ts), `pieceBytes` at a time as `sendFrameInPieces` does; `written` runs once
+ * the stream is done with the last piece (and so with all of them: a stream writes in order).
+ * Stopped half-way, `written` never runs and the memory is left to the garbage collector.
+ */
+export async function sendBorrowedFrame (stream: ChunkStream & BorrowingStream, frame: Uint8Array, pieceBytes: number, written: () => void, options: { signal?: AbortSignal } = {}): Promise<void> {
+  for (let offset = 0; offset < frame.byteLength; offset += pieceBytes) {
+    options.signal?.throwIfAborted()
+    const end = Math.min(frame.byteLength, offset + pieceBytes)
+    if (!stream.sendBorrowed(frame.subarray(offset, end), end === frame.byteLength ? written : () => {})) await flushed(stream, options)
   }
 }
 

@@ -134,6 +134,24 @@ export class LaneStream {
     return room
   }
 
+  /**
+   * Sends `bytes` as one write (the holder's chunks): node's TLS encrypts a single buffer
+   * straight from its memory, where a write of several (send's corked pieces) is first joined
+   * into a fresh copy. The bytes are read until the write completes: `written` runs then (and
+   * not at all if the lane died first, so the memory is never reused under a write).
+   */
+  sendBorrowed (bytes: Uint8Array, written: () => void): boolean {
+    if (this.status !== 'open' || this.socket.writableEnded) throw new LaneClosedError(`the lane is ${this.status}`)
+    if (this.role !== 'holder') {
+      // The asker's direction is records (a head per piece): nothing to gain, send a copy.
+      const room = this.send(new Uint8Array(bytes))
+      written()
+      return room
+    }
+    this.bytesOut += bytes.byteLength
+    return this.socket.write(bytes, (err) => { if (err === null || err === undefined) written() })
+  }
+
   /** The asker took `bytes` more of the holder's: credited once LANE_CREDIT_BYTES are due, at most once an event-loop turn. */
   private credit (bytes: number): void {
     this.uncredited += bytes

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ChunkReads, copyInPieces } from '../../src/swarm/chunk-reads.js'
+import { ChunkReads, copyInPieces, FRAME_HEAD_ROOM_BYTES } from '../../src/swarm/chunk-reads.js'
 
 const MIB = 1024 * 1024
 
@@ -55,5 +55,34 @@ describe('chunk reads for sending', () => {
     fail = false
     await reads.pieces('object', 0, signal)
     expect(intos[0]?.buffer).toBe(intos[1]?.buffer)
+  })
+
+  it('reads a chunk framed behind room for its head, and lends its buffer again only once it is released', async () => {
+    const reads = new ChunkReads(async (_hash, index, { into }) => {
+      if (into === undefined) throw new Error('no buffer given')
+      const bytes = chunkBytes(index, index === 2 ? 1000 : MIB)
+      into.set(bytes)
+      return Buffer.from(into.buffer, into.byteOffset, bytes.byteLength)
+    }, 1)
+    const signal = new AbortController().signal
+    const first = await reads.framed('object', 0, signal)
+    expect(first.bytes.byteOffset - first.buffer.byteOffset).toBe(FRAME_HEAD_ROOM_BYTES)
+    expect(Buffer.from(first.bytes).equals(chunkBytes(0))).toBe(true)
+    // Still lent (its write has not completed): the next read must not land in it.
+    const second = await reads.framed('object', 1, signal)
+    expect(second.buffer.buffer).not.toBe(first.buffer.buffer)
+    expect(Buffer.from(first.bytes).equals(chunkBytes(0))).toBe(true)
+    first.release()
+    second.release()
+    const short = await reads.framed('object', 2, signal)
+    expect([first.buffer.buffer, second.buffer.buffer]).toContain(short.buffer.buffer)
+    expect(Buffer.from(short.bytes).equals(chunkBytes(2, 1000))).toBe(true)
+  })
+
+  it('copies a framed read the store answered from memory of its own into the buffer', async () => {
+    const reads = new ChunkReads(async (_hash, index) => chunkBytes(index, 500), 1)
+    const framed = await reads.framed('object', 3, new AbortController().signal)
+    expect(framed.bytes.buffer).toBe(framed.buffer.buffer)
+    expect(Buffer.from(framed.bytes).equals(chunkBytes(3, 500))).toBe(true)
   })
 })
