@@ -3,6 +3,9 @@ import { Duplex } from 'node:stream'
 import type { ReadTicker } from './socket-batching.js'
 import { readIntoOneBuffer } from './tcp-boundary.js'
 
+/** A full TLS record as it crosses the wire: 16 KiB of data, the 5-byte header, the content type and the 16-byte tag. */
+const TLS_RECORD_WIRE_BYTES = 16 * 1024 + 22
+
 /**
  * The asker's TCP socket under its lane's TLS, read on the shared read tick (socket-batching.ts).
  *
@@ -24,6 +27,12 @@ import { readIntoOneBuffer } from './tcp-boundary.js'
  * socket's own handle, most of it off the main thread (docs/architecture.md, "A data lane").
  * TLS's flow control reaches the TCP socket as the Duplex's 'pause' and 'resume' events
  * (JSStreamSocket's readStop and readStart).
+ *
+ * A slow lane waits on the tick until a read brings about one TLS record (the tick's read
+ * target): TLS hands JavaScript nothing before a record is whole, and every read costs this
+ * hop into JavaScript and back into TLS. On the 8-host bed a lane's reads came one tick apart
+ * at ~0.4 MB/s, ~8 KB each: 6,000 reads an edge for 4,200 records (docs/architecture.md,
+ * "The fleet bed").
  */
 export function tickedTransport (tcp: Socket, ticker: ReadTicker): Duplex {
   const transport = new Duplex({
@@ -47,6 +56,6 @@ export function tickedTransport (tcp: Socket, ticker: ReadTicker): Duplex {
   tcp.on('error', (err) => { transport.destroy(err) })
   tcp.on('close', () => { transport.destroy() })
   // The tick needs the socket's handle, which a socket has once it connected.
-  tcp.once('connect', () => { ticker.add(tcp) })
+  tcp.once('connect', () => { ticker.add(tcp, { readTargetBytes: TLS_RECORD_WIRE_BYTES }) })
   return transport
 }

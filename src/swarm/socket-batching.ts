@@ -90,16 +90,33 @@ const MIN_WAITING_READ_BYTES = 1400
 /** Over how long a socket's read rate is measured. */
 const RATE_WINDOW_MS = 100
 
+/**
+ * The most ticks a socket with a read target waits in a row (READ_WAIT_MS each). On the 8-host
+ * bed, edges with lane targets beside edges without: 2 ticks, reads -29%, CPU -1.5%, completion
+ * unchanged; 3 ticks, CPU -5% but completion +1 to +3% (docs/architecture.md, "The fleet bed").
+ */
+export const MAX_WAIT_TICKS = 2
+
 interface ReadHandle { reading: boolean, readStop: () => number }
+
+export interface ReadTickerSocketInit {
+  /**
+   * Bytes one read should bring: a socket whose rate would bring fewer within one tick waits
+   * as many ticks as it takes, up to MAX_WAIT_TICKS. Without one, a socket waits one tick.
+   */
+  readTargetBytes?: number
+}
 
 /**
  * Fewer, larger reads: after a read that emptied the kernel's buffer (less than a full 64 KiB),
  * a socket stops reading until a shared tick, so that what arrives meanwhile comes up in one
  * read and one pass through the protocol stack. One timer for all sockets, so the sockets that
- * wait wake together.
+ * wait wake together. A socket given a read target (a lane's TLS record) waits more ticks while
+ * its rate would bring less than that in one.
  */
 export class ReadTicker {
-  private readonly waiting = new Set<Socket>()
+  /** Each waiting socket, with the ticks it still waits. */
+  private readonly waiting = new Map<Socket, number>()
   private readonly restart = new Map<Socket, () => void>()
   private timer: NodeJS.Timeout | undefined
 
@@ -107,7 +124,7 @@ export class ReadTicker {
 
   get waitingSockets (): number { return this.waiting.size }
 
-  add (socket: Socket): void {
+  add (socket: Socket, init: ReadTickerSocketInit = {}): void {
     const handle = (socket as unknown as { _handle?: Partial<ReadHandle> | null })._handle
     if (handle == null || typeof handle.readStop !== 'function') return
     // Node's Readable asks for more (`_read`) right after each chunk; while the socket waits for
@@ -121,12 +138,15 @@ export class ReadTicker {
     let windowStart = performance.now()
     let windowBytes = 0
     let fast = false
+    /** Bytes per millisecond over the last whole window; 0 until one has passed. */
+    let rate = 0
     // Each read's size, whether the socket emits 'data' or reads into the swarm key's buffer (tcp-boundary.ts).
     observeReads(socket, (length) => {
       windowBytes += length
       const now = performance.now()
       if (now - windowStart >= RATE_WINDOW_MS) {
-        fast = windowBytes / (now - windowStart) * RATE_WINDOW_MS >= fastBytes
+        rate = windowBytes / (now - windowStart)
+        fast = rate * RATE_WINDOW_MS >= fastBytes
         windowStart = now
         windowBytes = 0
       }
@@ -135,7 +155,9 @@ export class ReadTicker {
       if (current == null || !current.reading) return
       current.reading = false
       current.readStop()
-      this.waiting.add(socket)
+      const target = init.readTargetBytes ?? 0
+      const ticks = rate > 0 && target > 0 ? Math.ceil(target / (rate * this.waitMs)) : 1
+      this.waiting.set(socket, Math.min(MAX_WAIT_TICKS, Math.max(1, ticks)))
       if (this.timer === undefined) {
         this.timer = setTimeout(() => { this.tick() }, this.waitMs)
         this.timer.unref()
@@ -149,9 +171,20 @@ export class ReadTicker {
 
   private tick (): void {
     this.timer = undefined
-    const sockets = [...this.waiting]
-    this.waiting.clear()
-    for (const socket of sockets) {
+    const due: Socket[] = []
+    for (const [socket, ticks] of this.waiting) {
+      if (ticks > 1) {
+        this.waiting.set(socket, ticks - 1)
+        continue
+      }
+      this.waiting.delete(socket)
+      due.push(socket)
+    }
+    if (this.waiting.size > 0) {
+      this.timer = setTimeout(() => { this.tick() }, this.waitMs)
+      this.timer.unref()
+    }
+    for (const socket of due) {
       if (!socket.destroyed) this.restart.get(socket)?.()
     }
   }

@@ -199,6 +199,43 @@ describe('socket write batching', () => {
     expect(ticker.waitingSockets).toBe(0)
   })
 
+  it('lets a slow socket with a read target wait ticks until a read brings about that much', async () => {
+    /** Reads of a socket fed a piece every few milliseconds for 600 ms, on a 10 ms tick. */
+    const readsOfATrickle = async (readTargetBytes?: number): Promise<number[]> => {
+      let written = 0
+      const { client, received } = await socketPair(Infinity)
+      const server = sockets.find(s => s !== client && !s.destroyed && s.remotePort === client.localPort)
+      if (server === undefined) throw new Error('no server socket')
+      new ReadTicker(10).add(server, { readTargetBytes })
+      const reads: number[] = []
+      let got = 0
+      let resolveAll!: () => void
+      const all = new Promise<void>(resolve => { resolveAll = resolve })
+      server.on('data', (data: Buffer) => {
+        reads.push(data.length)
+        got += data.length
+        if (got === written && finished) resolveAll()
+      })
+      let finished = false
+      const started = performance.now()
+      while (performance.now() - started < 600) {
+        client.write(Buffer.alloc(PIECE_BYTES))
+        written += PIECE_BYTES
+        await new Promise(resolve => setTimeout(resolve, 3))
+      }
+      finished = true
+      if (got === written) resolveAll()
+      void received
+      await all
+      return reads
+    }
+    const plain = await readsOfATrickle()
+    // More than a tick brings at the trickle's rate: the socket waits up to MAX_WAIT_TICKS ticks.
+    const targeted = await readsOfATrickle(PIECE_BYTES * 8)
+    const bytes = (reads: number[]): number => reads.reduce((sum, n) => sum + n, 0)
+    expect(bytes(targeted) / targeted.length).toBeGreaterThan(1.5 * bytes(plain) / plain.length)
+  })
+
   it('closes cleanly while a socket waits for the tick', async () => {
     const ticker = new ReadTicker(60_000)
     const { client, received } = await socketPair(PIECE_BYTES)
