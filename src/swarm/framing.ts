@@ -50,7 +50,9 @@ export interface FrameReaderInit {
   /**
    * Where frames of at least LARGE_FRAME_BYTES are assembled (a reusable buffer of at least
    * `bytes`); by default a fresh allocation. Chunk responses use a pool: a new 1 MiB buffer
-   * per chunk was a tenth of a receiver's CPU in page faults and garbage collection.
+   * per chunk was a tenth of a receiver's CPU in page faults and garbage collection. Taken
+   * when the frame starts (after its head, if onFrameStart is given) and filled as its pieces
+   * arrive, so each piece is garbage at once.
    */
   allocate?: (bytes: number) => Uint8Array
   /**
@@ -102,6 +104,14 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
   let expected: { value: number, bytes: number } | undefined
   /** onFrameStart was called for the frame now arriving. */
   let started = false
+  /**
+   * The `allocate`d memory of the large frame now arriving and how much of it has come. Its
+   * pieces are copied in as they arrive, not kept until the frame's last byte: on a slow link
+   * a chunk takes seconds to arrive, and its pieces (TLS records, yamux data) outlived two
+   * scavenges, were promoted and freed only at the next mark-compact, growing a receiving
+   * edge's malloc heap (docs/architecture.md, "Where an edge's memory goes").
+   */
+  let assembly: { target: Uint8Array, filled: number } | undefined
   let timer: NodeJS.Timeout | undefined
 
   const stopTimer = (): void => {
@@ -111,6 +121,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
   const fail = (err: Error): void => {
     stopTimer()
     buffer.consume(buffer.byteLength)
+    assembly = undefined
     stream.abort(err)
   }
 
@@ -124,7 +135,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
       fail(err instanceof SwarmError ? err : new ProtocolViolationError(`a malformed message (${err instanceof Error ? err.message : String(err)})`, { cause: err }))
       return
     }
-    if (buffer.byteLength === 0) {
+    if (buffer.byteLength === 0 && assembly === undefined) {
       stopTimer()
     } else if (timer === undefined) {
       // The deadline runs from the first byte of a message, so a trickle cannot keep it alive.
@@ -148,13 +159,29 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
         init.onFrameStart(buffer.subarray(expected.bytes, headEnd))
         if (stream.status !== 'open') return
       }
-      if (buffer.byteLength < end) return
       const large = expected.value >= LARGE_FRAME_BYTES
+      if (large && init.onLargeFrame === undefined && init.allocate !== undefined) {
+        if (assembly === undefined) {
+          assembly = { target: init.allocate(expected.value), filled: 0 }
+          buffer.consume(expected.bytes)
+        }
+        const take = Math.min(buffer.byteLength, expected.value - assembly.filled)
+        copyOut(buffer, 0, take, assembly.target.subarray(assembly.filled))
+        buffer.consume(take)
+        assembly.filled += take
+        if (assembly.filled < expected.value) return
+        const frame = assembly.target.subarray(0, expected.value)
+        assembly = undefined
+        expected = undefined
+        started = false
+        stopTimer()
+        init.onFrame(frame)
+        continue
+      }
+      if (buffer.byteLength < end) return
       const frame = large && init.onLargeFrame !== undefined
         ? buffer.sublist(expected.bytes, end)
-        : large && init.allocate !== undefined
-          ? copyOut(buffer, expected.bytes, end, init.allocate(expected.value))
-          : buffer.subarray(expected.bytes, end)
+        : buffer.subarray(expected.bytes, end)
       buffer.consume(end)
       expected = undefined
       started = false
@@ -166,7 +193,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
 
   stream.addEventListener('message', onMessage)
   stream.addEventListener('remoteCloseWrite', () => {
-    if (buffer.byteLength > 0) {
+    if (buffer.byteLength > 0 || assembly !== undefined) {
       fail(new ProtocolViolationError('the stream ended inside a message'))
       return
     }

@@ -48,6 +48,22 @@ function split (bytes: Uint8Array, cuts: number[]): Uint8Array[] {
   return pieces.filter(p => p.byteLength > 0)
 }
 
+/** Reads large frames into memory of its own (a buffer larger than any frame, filled with 0xee); returns that memory as given. */
+function readAssembling (stream: FakeStream, onFrame: (frame: Uint8Array) => void): Uint8Array[] {
+  const given: Uint8Array[] = []
+  readFrames(stream.asStream(), {
+    maxFrameBytes: LARGE_FRAME_BYTES * 4,
+    messageTimeoutMs: 10_000,
+    onFrame,
+    allocate: (bytes) => {
+      const buffer = new Uint8Array(Math.max(bytes, LARGE_FRAME_BYTES * 4)).fill(0xee)
+      given.push(buffer)
+      return buffer
+    },
+  })
+  return given
+}
+
 describe('framing', () => {
   it('round-trips varints', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 28 - 1 }), (n) => {
@@ -86,18 +102,7 @@ describe('framing', () => {
         })
         const stream = new FakeStream()
         const frames: Uint8Array[] = []
-        const given: Uint8Array[] = []
-        readFrames(stream.asStream(), {
-          maxFrameBytes: LARGE_FRAME_BYTES * 4,
-          messageTimeoutMs: 10_000,
-          onFrame: f => { frames.push(Uint8Array.from(f)) },
-          allocate: (bytes) => {
-            const buffer = new Uint8Array(LARGE_FRAME_BYTES * 4).fill(0xee)
-            given.push(buffer)
-            expect(bytes).toBeLessThanOrEqual(buffer.byteLength)
-            return buffer
-          },
-        })
+        const given = readAssembling(stream, (f) => { frames.push(Uint8Array.from(f)) })
         const wire = new Uint8ArrayList(...payloads.map(frame)).subarray()
         for (const piece of split(wire, cuts.map(c => c * 997))) stream.deliver(piece)
         // Buffer.equals: vitest's deep equality walks a 200 KiB array element by element.
@@ -105,6 +110,52 @@ describe('framing', () => {
         expect(given).toHaveLength(payloads.length)
       },
     ), { numRuns: 25 })
+  })
+
+  it('copies a large frame\'s pieces into its memory as they arrive, keeping none of them', () => {
+    const large = Buffer.alloc(LARGE_FRAME_BYTES * 2)
+    for (let i = 0; i < large.byteLength; i++) large[i] = (i * 13) & 0xff
+    const wire = Buffer.from(frame(large))
+    const half = LARGE_FRAME_BYTES
+    const stream = new FakeStream()
+    const frames: Uint8Array[] = []
+    const given = readAssembling(stream, (f) => { frames.push(f) })
+    const first = Buffer.from(wire.subarray(0, half))
+    stream.deliver(first)
+    // Taken when the frame started, holding what has come so far.
+    expect(given).toHaveLength(1)
+    const head = encodeVarint(large.byteLength).byteLength
+    expect(Buffer.from(given[0]?.subarray(0, half - head) ?? []).equals(large.subarray(0, half - head))).toBe(true)
+    // The piece delivered is not read again: it was copied when it came.
+    first.fill(0)
+    stream.deliver(wire.subarray(half))
+    expect(frames).toHaveLength(1)
+    expect(Buffer.from(frames[0] ?? []).equals(large)).toBe(true)
+    expect(frames[0]?.buffer).toBe(given[0]?.buffer)
+    expect(stream.status).toBe('open')
+  })
+
+  it('resets a stream that ends, or stops sending, inside a large frame being assembled', async () => {
+    const large = Buffer.alloc(LARGE_FRAME_BYTES + 5, 9)
+    const wire = frame(large)
+    const allocate = (bytes: number): Uint8Array => new Uint8Array(bytes)
+    for (const keep of [1, 3, 4, LARGE_FRAME_BYTES, wire.byteLength - 1]) {
+      const stream = new FakeStream()
+      const frames: unknown[] = []
+      readFrames(stream.asStream(), { maxFrameBytes: LARGE_FRAME_BYTES * 2, messageTimeoutMs: 10_000, onFrame: f => { frames.push(f) }, allocate })
+      stream.deliver(wire.subarray(0, keep))
+      stream.end()
+      expect(stream.status).toBe('aborted')
+      expect(stream.abortedWith?.name).toBe('ProtocolViolationError')
+      expect(frames).toEqual([])
+    }
+    // Every byte that came is in the frame's memory, none waits in the reader: the message's
+    // deadline still runs.
+    const stream = new FakeStream()
+    readFrames(stream.asStream(), { maxFrameBytes: LARGE_FRAME_BYTES * 2, messageTimeoutMs: 50, onFrame: () => {}, allocate })
+    stream.deliver(wire.subarray(0, LARGE_FRAME_BYTES))
+    await new Promise<void>(resolve => { stream.addEventListener('close', () => { resolve() }) })
+    expect(stream.abortedWith?.name).toBe('MessageTimeoutError')
   })
 
   it('hands large frames on as the pieces they arrived in, whole however they are split', () => {
