@@ -1,11 +1,22 @@
 import { describe, expect, it } from 'vitest'
-import { ChunkReads, copyInPieces, FRAME_HEAD_ROOM_BYTES } from '../../src/swarm/chunk-reads.js'
+import { ChunkReads, copyInPieces, FRAME_HEAD_ROOM_BYTES, type ReadChunk } from '../../src/swarm/chunk-reads.js'
 
 const MIB = 1024 * 1024
 
 /** A chunk of `length` bytes whose every byte says which chunk it is. */
 function chunkBytes (index: number, length = MIB): Buffer {
   return Buffer.alloc(length, index + 1)
+}
+
+/** Reads as the store does: chunk `index` (chunk 2 a short last one) into the memory given, returned as a Buffer over it; `intos` collects that memory. */
+function storeRead (intos: Uint8Array[] = []): ReadChunk {
+  return async (_hash, index, { into }) => {
+    if (into === undefined) throw new Error('no buffer given')
+    intos.push(into)
+    const bytes = chunkBytes(index, index === 2 ? 1000 : MIB)
+    into.set(bytes)
+    return Buffer.from(into.buffer, into.byteOffset, bytes.byteLength)
+  }
 }
 
 describe('chunk reads for sending', () => {
@@ -20,14 +31,7 @@ describe('chunk reads for sending', () => {
 
   it('reads through a reused buffer, yet pieces handed out keep their bytes when the buffer is read into again', async () => {
     const intos: Uint8Array[] = []
-    const reads = new ChunkReads(async (_hash, index, { into }) => {
-      if (into === undefined) throw new Error('no buffer given')
-      intos.push(into)
-      const bytes = chunkBytes(index, index === 2 ? 1000 : MIB)
-      into.set(bytes)
-      // As the store returns it: a Buffer over the memory it was given.
-      return Buffer.from(into.buffer, into.byteOffset, bytes.byteLength)
-    }, 1)
+    const reads = new ChunkReads(storeRead(intos), 1)
     const signal = new AbortController().signal
     const first = await reads.pieces('object', 0, signal)
     const second = await reads.pieces('object', 1, signal)
@@ -58,12 +62,7 @@ describe('chunk reads for sending', () => {
   })
 
   it('reads a chunk framed behind room for its head, and lends its buffer again only once it is released', async () => {
-    const reads = new ChunkReads(async (_hash, index, { into }) => {
-      if (into === undefined) throw new Error('no buffer given')
-      const bytes = chunkBytes(index, index === 2 ? 1000 : MIB)
-      into.set(bytes)
-      return Buffer.from(into.buffer, into.byteOffset, bytes.byteLength)
-    }, 1)
+    const reads = new ChunkReads(storeRead(), 1)
     const signal = new AbortController().signal
     const first = await reads.framed('object', 0, signal)
     expect(first.bytes.byteOffset - first.buffer.byteOffset).toBe(FRAME_HEAD_ROOM_BYTES)
