@@ -105,22 +105,10 @@ async function sendFile (ctx: RequestContext, file: FileHandle, headers: Headers
 /** Bytes [from, to) of an open file into the body, a buffer at a time, read while the ones before are written. */
 async function sendFileBytes (body: BodyWriter, file: FileHandle, from: number, to: number, signal: AbortSignal): Promise<void> {
   for (let offset = from; offset < to;) {
-    const buffer = await body.buffer(signal)
-    let read: Buffer
-    try {
-      const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.byteLength, to - offset), offset)
-      read = buffer.subarray(0, bytesRead)
-    } catch (err) {
-      body.giveBack(buffer)
-      throw err
-    }
+    const bytesRead = await body.sendRead(async buffer => (await file.read(buffer, 0, Math.min(buffer.byteLength, to - offset), offset)).bytesRead, signal)
     // A file shorter than it said: the client gets a short body (the server cuts it), never a hang.
-    if (read.byteLength === 0) {
-      body.giveBack(buffer)
-      throw new Error(`the file ended at byte ${offset} of ${to}`)
-    }
-    body.send(read, buffer)
-    offset += read.byteLength
+    if (bytesRead === 0) throw new Error(`the file ended at byte ${offset} of ${to}`)
+    offset += bytesRead
   }
 }
 
@@ -137,19 +125,8 @@ async function sendIncoming (ctx: RequestContext, registry: Registry, blob: Inco
   const body = new BodyWriter(ctx.res, SEND_BUFFERS, READ_HIGH_WATER_MARK_BYTES)
   const end = range === undefined ? undefined : range.end + 1
   for (let position = range?.start ?? 0; ;) {
-    const buffer = await body.buffer(ctx.signal)
-    let bytesRead: number
-    try {
-      bytesRead = await blob.readInto(buffer, { position, end, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal })
-    } catch (err) {
-      body.giveBack(buffer)
-      throw err
-    }
-    if (bytesRead === 0) {
-      body.giveBack(buffer)
-      break
-    }
-    body.send(buffer.subarray(0, bytesRead), buffer)
+    const bytesRead = await body.sendRead(async buffer => await blob.readInto(buffer, { position, end, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }), ctx.signal)
+    if (bytesRead === 0) break
     position += bytesRead
   }
   await body.end(ctx.signal)

@@ -58,6 +58,24 @@ export class BodyWriter {
     if (socket !== null && socket.writableCorked > 0) socket.uncork()
   }
 
+  /**
+   * Fills a buffer with `read` (which resolves how many bytes it put at the buffer's start) and
+   * sends them; resolves that count, 0 when `read` brought nothing. The buffer goes back when
+   * nothing was read or `read` threw.
+   */
+  async sendRead (read: (buffer: Buffer) => Promise<number>, signal: AbortSignal): Promise<number> {
+    const buffer = await this.buffer(signal)
+    let bytesRead: number
+    try {
+      bytesRead = await read(buffer)
+    } catch (err) {
+      this.giveBack(buffer)
+      throw err
+    }
+    this.send(buffer.subarray(0, bytesRead), buffer)
+    return bytesRead
+  }
+
   /** A buffer from `buffer()` that was not sent (nothing was read into it). */
   giveBack (buffer: Buffer): void {
     this.free.push(buffer)
