@@ -635,13 +635,7 @@ class ServeSession {
 
   /** Waits until the asker has read enough for `bytes` more; one that reads nothing for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
   private async roomWithin (bytes: number, signal: AbortSignal): Promise<void> {
-    const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
-    try {
-      await this.server.budget.room(this.peer, bytes, AbortSignal.any([signal, deadline]))
-    } catch (err) {
-      if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
-      throw err
-    }
+    await slowReaderPast(signal, async (within) => { await this.server.budget.room(this.peer, bytes, within) })
   }
 
   /**
@@ -649,20 +643,15 @@ class ServeSession {
    * CHUNK_SEND_TIMEOUT_MS is a slow reader.
    */
   private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal, pieceBytes?: number): Promise<void> {
-    const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
     const list = Array.isArray(parts) ? parts : [parts]
     let length = 0
     for (const part of list) length += part.byteLength
     this.gauge.sentBytes(encodeVarint(length).byteLength + length)
-    const options = { signal: AbortSignal.any([signal, deadline]) }
-    try {
-      if (pieceBytes === undefined) await sendFrame(this.stream, list, options)
-      else await sendFrameInPieces(this.stream, list, pieceBytes, options)
-      this.pace.sent()
-    } catch (err) {
-      if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
-      throw err
-    }
+    await slowReaderPast(signal, async (within) => {
+      if (pieceBytes === undefined) await sendFrame(this.stream, list, { signal: within })
+      else await sendFrameInPieces(this.stream, list, pieceBytes, { signal: within })
+    })
+    this.pace.sent()
   }
 
   private async send (pending: PendingRead, signal: AbortSignal): Promise<void> {
@@ -735,15 +724,23 @@ class ServeSession {
       framed.buffer.set(part, at)
       at += part.byteLength
     }
-    const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
     this.gauge.sentBytes(frame.byteLength)
-    try {
-      await sendBorrowedFrame(stream, frame, this.pace.pieceBytes(CHUNK_PIECE_BYTES), framed.release, { signal: AbortSignal.any([signal, deadline]) })
-      this.pace.sent()
-    } catch (err) {
-      if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
-      throw err
-    }
+    await slowReaderPast(signal, async (within) => { await sendBorrowedFrame(stream, frame, this.pace.pieceBytes(CHUNK_PIECE_BYTES), framed.release, { signal: within }) })
+    this.pace.sent()
+  }
+}
+
+/**
+ * Runs `wait` under `signal` and CHUNK_SEND_TIMEOUT_MS: an asker that lets the deadline pass
+ * (reads none of what it asked for) is a slow reader.
+ */
+async function slowReaderPast (signal: AbortSignal, wait: (within: AbortSignal) => Promise<void>): Promise<void> {
+  const deadline = abortAfter(CHUNK_SEND_TIMEOUT_MS)
+  try {
+    await wait(AbortSignal.any([signal, deadline]))
+  } catch (err) {
+    if (deadline.aborted && !signal.aborted) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
+    throw err
   }
 }
 
