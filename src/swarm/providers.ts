@@ -28,13 +28,17 @@ export class ProviderRecords {
   constructor (private readonly node: ShoalNode, private readonly init: ProviderRecordsInit) {}
 
   async announce (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const signal = abortAfter(PROVIDER_LOOKUP_TIMEOUT_MS, AbortSignal.any([this.controller.signal, ...(options.signal === undefined ? [] : [options.signal])]))
-    await this.node.contentRouting.provide(bundleCid(bundleId), { signal })
+    await this.node.contentRouting.provide(bundleCid(bundleId), { signal: this.lookupSignal(options.signal) })
+  }
+
+  /** A lookup's deadline, ended sooner by stop() or the caller's signal. */
+  private lookupSignal (signal: AbortSignal | undefined): AbortSignal {
+    return abortAfter(PROVIDER_LOOKUP_TIMEOUT_MS, signal === undefined ? this.controller.signal : AbortSignal.any([this.controller.signal, signal]))
   }
 
   /** Holders the DHT knows of, ourselves excluded; stops at the first `limit` or the timeout. */
   async find (bundleId: string, options: { signal?: AbortSignal, limit?: number } = {}): Promise<PeerInfo[]> {
-    const signal = abortAfter(PROVIDER_LOOKUP_TIMEOUT_MS, AbortSignal.any([this.controller.signal, ...(options.signal === undefined ? [] : [options.signal])]))
+    const signal = this.lookupSignal(options.signal)
     const found = new Map<string, PeerInfo>()
     const self = this.node.peerId.toString()
     try {
