@@ -158,15 +158,19 @@ export class ReadTicker {
       const target = init.readTargetBytes ?? 0
       const ticks = rate > 0 && target > 0 ? Math.ceil(target / (rate * this.waitMs)) : 1
       this.waiting.set(socket, Math.min(MAX_WAIT_TICKS, Math.max(1, ticks)))
-      if (this.timer === undefined) {
-        this.timer = setTimeout(() => { this.tick() }, this.waitMs)
-        this.timer.unref()
-      }
+      this.scheduleTick()
     })
     socket.once('close', () => {
       this.waiting.delete(socket)
       this.restart.delete(socket)
     })
+  }
+
+  /** The shared tick, unless one is due already. */
+  private scheduleTick (): void {
+    if (this.timer !== undefined) return
+    this.timer = setTimeout(() => { this.tick() }, this.waitMs)
+    this.timer.unref()
   }
 
   private tick (): void {
@@ -180,10 +184,7 @@ export class ReadTicker {
       this.waiting.delete(socket)
       due.push(socket)
     }
-    if (this.waiting.size > 0) {
-      this.timer = setTimeout(() => { this.tick() }, this.waitMs)
-      this.timer.unref()
-    }
+    if (this.waiting.size > 0) this.scheduleTick()
     for (const socket of due) {
       if (!socket.destroyed) this.restart.get(socket)?.()
     }
