@@ -511,6 +511,8 @@ class ServeSession {
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
           if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
+          // A cancel that came during these waits may have emptied the queue: nothing to pick.
+          if (this.queue.length === 0) break
           const at = this.nextAt()
           // A copy of a chunk sent before waits while first copies are queued for others (at an
           // edge: a chunk others hold too, while chunks only we hold are queued for others).
