@@ -12,6 +12,7 @@ import {
   ENCRYPTERS, MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG, YAMUX_WINDOW_BYTES,
 } from './constants.js'
 import { skipKnownProtocolMerges } from './known-protocols.js'
+import { libp2pLogger } from './libp2p-logger.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
 import { withoutDecryptCopies } from './noise-decrypt.js'
 import { withFewerWindowUpdates } from './yamux-window-updates.js'
@@ -77,6 +78,8 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
   const node = await createLibp2p({
     privateKey: init.privateKey,
     start: false,
+    // One silent logger unless DEBUG asks for libp2p's (libp2p-logger.ts).
+    logger: libp2pLogger(),
     addresses: { listen: init.listen, announce: init.announce },
     // Small writes of one event-loop turn leave in one system call, and a socket fed slowly is
     // read on a shared tick rather than per packet (socket-batching.ts).
