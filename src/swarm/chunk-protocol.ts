@@ -223,8 +223,12 @@ export class ChunkServer {
     if (await wakeOrTimeout(either, { timeoutMs, signal }) === 'aborted') signal.throwIfAborted()
   }
 
-  /** `connection`: whose stream it is, and the connection (or lane) it came on, for the resend window. */
-  handleStream (stream: ChunkStream, connection: Pick<Connection, 'remotePeer' | 'id'>): void {
+  /**
+   * `connection`: whose stream it is, and the connection (or lane) it came on, for the resend
+   * window. `firstRequestTimeoutMs`: how long it may wait for its first request
+   * (FIRST_MESSAGE_TIMEOUT_MS on libp2p; a lane's is LANE_FIRST_REQUEST_TIMEOUT_MS).
+   */
+  handleStream (stream: ChunkStream, connection: Pick<Connection, 'remotePeer' | 'id'>, firstRequestTimeoutMs = FIRST_MESSAGE_TIMEOUT_MS): void {
     const peer = connection.remotePeer.toString()
     let open = 0
     for (const s of this.sessions) if (s.peer === peer) open++
@@ -233,7 +237,7 @@ export class ChunkServer {
       stream.abort(new Error(`more than ${MAX_CHUNK_STREAMS_PER_PEER} chunk streams from one peer`))
       return
     }
-    const session = new ServeSession(peer, connection.id, stream, this, () => { this.closed(session) })
+    const session = new ServeSession(peer, connection.id, stream, this, firstRequestTimeoutMs, () => { this.closed(session) })
     this.sessions.add(session)
   }
 
@@ -357,6 +361,7 @@ class ServeSession {
     private readonly connectionId: string,
     private readonly stream: ChunkStream,
     private readonly server: ChunkServer,
+    firstRequestTimeoutMs: number,
     onClosed: () => void,
   ) {
     readFrames(stream, {
@@ -369,7 +374,7 @@ class ServeSession {
       },
     })
     // A stream opened and left silent would hold a slot of its connection forever.
-    this.firstRequest = setTimeout(() => { this.abort(new IdleStreamError('a first chunk request', FIRST_MESSAGE_TIMEOUT_MS)) }, FIRST_MESSAGE_TIMEOUT_MS)
+    this.firstRequest = setTimeout(() => { this.abort(new IdleStreamError('a first chunk request', firstRequestTimeoutMs)) }, firstRequestTimeoutMs)
     this.firstRequest.unref()
     const tracked = server.budget.track(peer, stream)
     this.gauge = tracked.gauge

@@ -422,14 +422,25 @@ export const LANE_FIRST_RETRY_MS = 5_000
 /** …and at most this long, for a peer whose lanes keep failing (a firewalled port: one try a minute). */
 export const LANE_RETRY_AFTER_FAILURE_MS = 60_000
 /**
- * A lane up and not taken by a chunk stream within this is closed (no failure; the next chunk
- * stream asks again): the holder closes one that carried no request within
- * FIRST_MESSAGE_TIMEOUT_MS, and a chunk stream that took it later met EPIPE (11 of 82 failed
- * lanes on the 16-host bed sat ready 10-29 s while the scheduler asked that peer nothing).
- * 2 s short of the holder's, so a request sent at the last moment still arrives in time; past
- * RETIRING_STREAM_WAIT_MS, so a chunk stream waiting for a retiring one still finds it.
+ * How long a holder waits for the first request on a lane it serves: as long as the lane may
+ * sit idle (LANE_IDLE_TIMEOUT_MS), not a libp2p chunk stream's FIRST_MESSAGE_TIMEOUT_MS. An
+ * asker's lane often comes up while the scheduler asks that holder nothing for a while (at 16
+ * hosts an edge asks each of 15 holders a few chunks a pull); closed at 10 s, 11 of an edge's
+ * 23 lanes in a 16-host run went unused, and each next chunk stream to that holder asked for a
+ * new one (a TLS handshake at both ends) and carried its first chunks over libp2p while it came
+ * up. A silent lane holds a socket and a session, at most MAX_LANES_PER_PEER per connected peer.
  */
-export const LANE_READY_UNUSED_MS = FIRST_MESSAGE_TIMEOUT_MS - 2_000
+export const LANE_FIRST_REQUEST_TIMEOUT_MS = LANE_IDLE_TIMEOUT_MS
+/**
+ * A lane up and not taken by a chunk stream within this is closed (no failure; the next chunk
+ * stream asks again), 2 s short of the holder's wait for its first request
+ * (LANE_FIRST_REQUEST_TIMEOUT_MS), so a request sent at the last moment still arrives in time:
+ * a chunk stream that took a lane its holder had just closed met EPIPE (11 of 82 failed lanes
+ * on the 16-host bed when holders waited 10 s). A holder that closes it sooner (an older one
+ * waits FIRST_MESSAGE_TIMEOUT_MS) ends it, and the asker forgets it then (lanes.ts untilTaken).
+ * Past RETIRING_STREAM_WAIT_MS, so a chunk stream waiting for a retiring one still finds it.
+ */
+export const LANE_READY_UNUSED_MS = LANE_FIRST_REQUEST_TIMEOUT_MS - 2_000
 /**
  * A lane is asked for only once a peer delivers at least this fast over libp2p; at 0, as the
  * first chunk stream to a peer opens, and that stream waits for it (LANE_FIRST_WAIT_MS), so a
@@ -454,8 +465,8 @@ export const LANE_MIN_RATE_BYTES_PER_S = 0
  * answering beside the retiring stream put them farther apart, so completing a 512 MiB layer
  * read 471-508 MiB back. An honest holder answers within SLOW_REQUEST_MS; past it the new
  * stream opens anyway (a read back at completion, not a stalled pull). It stays below the two
- * 10 s timers it runs under: STREAM_OPEN_TIMEOUT_MS (the wait is part of the open) and the
- * holder's FIRST_MESSAGE_TIMEOUT_MS (it closes a lane that carried no request by then). A switch
+ * 10 s timers it runs under: STREAM_OPEN_TIMEOUT_MS (the wait is part of the open) and an
+ * older holder's FIRST_MESSAGE_TIMEOUT_MS (it closes a lane that carried no request by then). A switch
  * still comes when a lane is up only after LANE_FIRST_WAIT_MS, or after a lane failed or closed idle.
  */
 export const RETIRING_STREAM_WAIT_MS = SLOW_REQUEST_MS

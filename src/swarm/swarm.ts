@@ -11,7 +11,7 @@ import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFlee
 import { ChunkServer } from './chunk-protocol.js'
 import {
   BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONNECTIONS_PER_IP, MAX_PENDING_UPGRADES_PER_IP, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
-  LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
+  LANE_FIRST_REQUEST_TIMEOUT_MS, LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS,
 } from './constants.js'
 import { BadDataError, LaneClosedError, SwarmNotStartedError } from './errors.js'
@@ -195,7 +195,8 @@ export class Swarm extends SwarmEventEmitter {
       log: this.log,
       connectionTo: (peer) => this.node?.getConnections(peerIdFromString(peer)).find(c => c.status === 'open'),
       admits: (peer) => this.running && !this.bans.isBanned(peer) && (this.node?.getConnections(peerIdFromString(peer)).some(c => c.status === 'open') ?? false),
-      onServe: (stream, connection) => { this.chunkServer.handleStream(stream, connection) },
+      // A lane up before its asker has a request for it stays for one (LANE_FIRST_REQUEST_TIMEOUT_MS).
+      onServe: (stream, connection) => { this.chunkServer.handleStream(stream, connection, LANE_FIRST_REQUEST_TIMEOUT_MS) },
       onReady: (peer) => { this.fetcher.renewChunkStream(peer) },
     }, {
       listen: init.lanePort === false ? undefined : laneListenOf(init.listen ?? ['/ip4/0.0.0.0/tcp/0'], init.lanePort),
