@@ -1,26 +1,73 @@
 import { describe, expect, it } from 'vitest'
 import { TypedEventEmitter } from 'main-event'
+import { mdns } from '@libp2p/mdns'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createPeerKey } from '../../src/swarm/index.js'
-import { withoutConnectedPeers } from '../../src/swarm/quiet-discovery.js'
+import { libp2pLogger } from '../../src/swarm/libp2p-logger.js'
+import { namesOnlyConnected, withoutConnectedPeers } from '../../src/swarm/quiet-discovery.js'
 import type { PeerDiscovery, PeerDiscoveryEvents, PeerId, PeerInfo } from '@libp2p/interface'
 
 class Finder extends TypedEventEmitter<PeerDiscoveryEvents> {
+  readonly read: unknown[] = []
   found (id: PeerId): void { this.safeDispatchEvent('peer', { detail: { id, multiaddrs: [] } }) }
+  /** As @libp2p/mdns names its response reader. */
+  _onMdnsResponse (response: unknown): void { this.read.push(response) }
+}
+
+/** A response as multicast-dns decodes @libp2p/mdns's answer: a PTR and a TXT per address, data as buffers. */
+function answer (...ids: string[]): { answers: Array<{ type: string, data: unknown }>, additionals: never[] } {
+  return {
+    answers: [
+      { type: 'PTR', data: 'name._shoal._udp.local' },
+      ...ids.map(id => ({ type: 'TXT', data: [Buffer.from(`dnsaddr=/ip4/10.0.0.2/tcp/4001/p2p/${id}`)] })),
+    ],
+    additionals: [],
+  }
+}
+
+async function peers (): Promise<{ connected: PeerId, stranger: PeerId, self: PeerId }> {
+  const [connected, stranger, self] = await Promise.all([0, 1, 2].map(async () => peerIdFromPrivateKey(await createPeerKey())))
+  return { connected: connected!, stranger: stranger!, self: self! }
+}
+
+function componentsWith (connected: PeerId, self?: PeerId): { connectionManager: { getConnections: (id?: PeerId) => Array<{ remotePeer: PeerId }> }, peerId?: PeerId } {
+  return {
+    connectionManager: { getConnections: (id?: PeerId) => id === undefined || id.equals(connected) ? [{ remotePeer: connected }] : [] },
+    ...(self === undefined ? {} : { peerId: self }),
+  }
 }
 
 describe('discovery without the neighbours already connected', () => {
   it('passes on finds of peers not connected and drops finds of connected ones', async () => {
-    const connected = peerIdFromPrivateKey(await createPeerKey())
-    const stranger = peerIdFromPrivateKey(await createPeerKey())
+    const { connected, stranger } = await peers()
     const finder = new Finder()
-    const components = { connectionManager: { getConnections: (id?: PeerId) => id?.equals(connected) === true ? [{}] : [] } }
-    const service = withoutConnectedPeers(() => finder as unknown as PeerDiscovery)(components)
+    const service = withoutConnectedPeers(() => finder as unknown as PeerDiscovery)(componentsWith(connected))
     const seen: PeerInfo[] = []
     service.addEventListener('peer', (evt) => { seen.push(evt.detail) })
     finder.found(connected)
     finder.found(stranger)
     finder.found(connected)
     expect(seen.map(p => p.id.toString())).toEqual([stranger.toString()])
+  })
+
+  it('leaves unread an mDNS answer that names only connected peers or ourselves', async () => {
+    const { connected, stranger, self } = await peers()
+    const finder = new Finder()
+    withoutConnectedPeers(() => finder as unknown as PeerDiscovery)(componentsWith(connected, self))
+    const reader = finder as unknown as { _onMdnsResponse: (response: unknown) => void }
+    const answers = [answer(connected.toString()), answer(self.toString()), answer(stranger.toString()), answer(connected.toString(), stranger.toString()), answer()]
+    for (const response of answers) reader._onMdnsResponse(response)
+    // Read: a stranger's, one naming a stranger beside a neighbour, and one naming nobody (the service drops that itself).
+    expect(finder.read).toEqual([answers[2], answers[3], answers[4]])
+    expect(namesOnlyConnected(componentsWith(connected), { answers: [{ type: 'TXT', data: 'dnsaddr=/ip4/10.0.0.2/tcp/4001' }] })).toBe(false)
+  })
+
+  it('finds @libp2p/mdns\'s response reader to replace', () => {
+    const components = { logger: libp2pLogger({}), connectionManager: { getConnections: () => [] } }
+    const plain = mdns()(components as never) as unknown as { _onMdnsResponse: unknown }
+    const quiet = withoutConnectedPeers(mdns())(components as never) as unknown as { _onMdnsResponse: unknown }
+    expect(typeof plain._onMdnsResponse).toBe('function')
+    expect(typeof quiet._onMdnsResponse).toBe('function')
+    expect((quiet._onMdnsResponse as () => void).name).not.toBe((plain._onMdnsResponse as () => void).name)
   })
 })
