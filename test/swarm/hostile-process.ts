@@ -44,14 +44,16 @@ export class HostileProcess {
    * attacker is another machine; here it shares two cores with the gateway and both edges it
    * is measured against, and its own work (key generation, handshakes, encoding its floods)
    * was charged to the honest pulls (~3 CPU-s of a 7 s pull before the flood got cheaper).
-   * It still floods as fast as the cores the fleet leaves idle allow.
+   * It still floods as fast as the cores the fleet leaves idle allow. Lowered once the child
+   * is ready: its start-up (tsx compiling, libp2p loading) is no part of the attack, and at
+   * nice 19 on a machine at load ~13 it took 49 s of the flood row's 150 s.
    */
   static async start (options: { lowPriority?: boolean } = {}): Promise<HostileProcess> {
     const script = fileURLToPath(new URL('./hostile-child.ts', import.meta.url))
     const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    if (options.lowPriority === true && child.pid !== undefined) setPriority(child.pid, 19)
     const started = new HostileProcess(child)
     await started.call('ready', {})
+    if (options.lowPriority === true && child.pid !== undefined) setPriority(child.pid, 19)
     return started
   }
 
