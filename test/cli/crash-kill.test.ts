@@ -20,8 +20,11 @@ const MIN_ITERATIONS = 20
  */
 const MIN_KILLS_DURING_WRITES = 5
 const MAX_ITERATIONS = 45
-/** Twenty-odd pushes and verifies: about 25 s on an idle two-core machine, more when it is shared. */
-const TEST_TIMEOUT_MS = 240_000
+/**
+ * Twenty-odd pushes and verifies: about 25 s on an idle two-core machine, more when it is
+ * shared; past 240 s once in a clean-clone suite at load 25-34 (the unkilled push alone 22 s).
+ */
+const TEST_TIMEOUT_MS = 600_000
 /** Big enough that writing the store is a real share of a push's time. */
 const BASE_BYTES = 160 * MIB
 
