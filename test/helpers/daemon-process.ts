@@ -4,7 +4,8 @@ import { request as httpRequest } from 'node:http'
 import { SHOAL_BIN, shebangEnv, shebangNodeFlags } from './shoal-cli.js'
 
 /** A daemon that does not print its address within this long has failed to start. */
-const START_TIMEOUT_MS = 30_000
+/** A daemon under load logged 9 s between its first two lines and missed 30 s twice in one clean-clone suite (2026-12-06, load ~8-12 with two busy loops). */
+const START_TIMEOUT_MS = 90_000
 
 export interface DaemonProcess {
   child: ChildProcess
