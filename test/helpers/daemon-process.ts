@@ -3,8 +3,11 @@ import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
 import { SHOAL_BIN, shebangEnv, shebangNodeFlags } from './shoal-cli.js'
 
-/** A daemon that does not print its address within this long has failed to start. */
-/** A daemon under load logged 9 s between its first two lines and missed 30 s twice in one clean-clone suite (2026-12-06, load ~8-12 with two busy loops). */
+/**
+ * A daemon that does not print its address within this long has failed to start. 90 s: under
+ * load one logged 9 s between its first two lines and missed 30 s twice in one clean-clone
+ * suite (2026-12-06, load ~8-12 with two busy loops).
+ */
 const START_TIMEOUT_MS = 90_000
 
 export interface DaemonProcess {
