@@ -1,12 +1,12 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import {
   ADVERTISE_GRACE_MS, CHUNK_MESSAGE_TIMEOUT_MS, CHUNK_PIECE_BYTES, CHUNK_READ_AHEAD, CHUNK_SEND_TIMEOUT_MS, FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_REQUEST_BYTES,
-  MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS, SEND_PIECE_BYTES,
+  MAX_CHUNK_RESPONSE_BYTES, MAX_CHUNK_STREAMS_PER_PEER, MAX_QUEUED_CHUNK_REQUESTS_PER_STREAM, MESSAGE_TIMEOUT_MS, READER_BUDGET_POLL_MS,
   STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS, UPLOAD_PACE_CAP_BYTES, UPLOAD_PACE_FLOOR_BYTES, UPLOAD_PACE_MAX_WAIT_MS, UPLOAD_PACE_MIN_WAIT_MS, UPLOAD_PACE_TARGET_MS,
 } from './constants.js'
 import { bytesToId, idToBytes } from './content-id.js'
 import { chunkResponseHead } from './chunk-response-head.js'
-import { ChunkReads, copyInPieces, FRAME_HEAD_ROOM_BYTES, type FramedChunk, type ReadChunk } from './chunk-reads.js'
+import { ChunkReads, FRAME_HEAD_ROOM_BYTES, type FramedChunk, type ReadChunk } from './chunk-reads.js'
 import { IdleStreamError, ProtocolViolationError, SlowReaderError, isRemoteFault } from './errors.js'
 import { encodeVarint, readFrames, sendBorrowedFrame, sendFrame, sendFrameInPieces, sendFrames } from './framing.js'
 import { FirstCopyQueues } from './first-copy-queues.js'
@@ -331,8 +331,13 @@ export class ChunkServer {
 
 /** `at`: when it was asked (a gateway holds a second copy back for a while at most). */
 interface QueuedRequest { object: string, index: number, key: string, at: number }
-/** A chunk read: as copies in pieces (a libp2p stream), or framed in a pooled buffer (a lane, `BorrowingStream`). */
-type ReadResult = { pieces: Uint8Array[], framed?: undefined, length: number, error?: undefined } | { framed: FramedChunk, pieces?: undefined, length: number, error?: undefined } | { error: Error, framed?: undefined }
+/**
+ * A chunk read: as copies in pieces (a libp2p stream), or framed in a pooled buffer for the
+ * stream that borrows it (a lane, `BorrowingStream`).
+ */
+type ReadResult = { pieces: Uint8Array[], framed?: undefined, length: number, error?: undefined }
+  | { framed: FramedChunk, to: ChunkStream & BorrowingStream, pieces?: undefined, length: number, error?: undefined }
+  | { error: Error, framed?: undefined }
 /** A request picked and being read; `cancelled` until its first byte goes to the muxer. */
 interface PendingRead { request: QueuedRequest, result: Promise<ReadResult>, cancelled: boolean }
 
@@ -612,8 +617,9 @@ class ServeSession {
     await uploadSlots.acquire({ signal })
     const failed = (err: unknown): ReadResult => ({ error: err instanceof Error ? err : new Error(String(err)) })
     // Settled either way, so a read nobody awaits (the stream died) is never an unhandled rejection.
-    const result = borrows(this.stream)
-      ? this.server.reads.framed(request.object, request.index, signal).then((framed): ReadResult => ({ framed, length: framed.bytes.byteLength }), failed)
+    const stream = this.stream
+    const result = borrows(stream)
+      ? this.server.reads.framed(request.object, request.index, signal).then((framed): ReadResult => ({ framed, to: stream, length: framed.bytes.byteLength }), failed)
       : this.server.reads.pieces(request.object, request.index, signal).then(
         (pieces): ReadResult => ({ pieces, length: pieces.reduce((sum, piece) => sum + piece.byteLength, 0) }),
         failed,
@@ -696,12 +702,9 @@ class ServeSession {
       const head = [status(ChunkResponse.Status.OK), DATA_FIELD_TAG, encodeVarint(length)]
       if (read.framed === undefined) {
         await this.sendWithin([...head, ...read.pieces], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
-      } else if (borrows(this.stream)) {
-        unsent = undefined
-        await this.sendFramedWithin(this.stream, head, read.framed, signal)
       } else {
-        // Not reached (a stream borrows or not for its whole life); copies, so the buffer may go back.
-        await this.sendWithin([...head, ...copyInPieces(read.framed.bytes, SEND_PIECE_BYTES)], signal, this.pace.pieceBytes(CHUNK_PIECE_BYTES))
+        unsent = undefined
+        await this.sendFramedWithin(read.to, head, read.framed, signal)
       }
       this.server.init.onUploaded(this.peer, length)
     } finally {
