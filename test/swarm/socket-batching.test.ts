@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
-import { describe, expect, it } from 'vitest'
-import { batchWrites, ReadTicker } from '../../src/swarm/socket-batching.js'
+import { describe, expect, it, vi } from 'vitest'
+import { batchWrites, MAX_WAIT_TICKS, ReadTicker } from '../../src/swarm/socket-batching.js'
 import { readIntoOneBuffer } from '../../src/swarm/tcp-boundary.js'
 import { useBareNodes } from './bare-nodes.js'
 
@@ -199,41 +199,77 @@ describe('socket write batching', () => {
     expect(ticker.waitingSockets).toBe(0)
   })
 
-  it('lets a slow socket with a read target wait ticks until a read brings about that much', async () => {
-    /** Reads of a socket fed a piece every few milliseconds for 600 ms, on a 10 ms tick. */
-    const readsOfATrickle = async (readTargetBytes?: number): Promise<number[]> => {
-      let written = 0
-      const { client, received } = await socketPair(Infinity)
+  /**
+   * The ticks a slow socket waits after a short read, counted: the ticker's timer and clock are
+   * faked (the sockets, the kernel's buffers and libuv's reads are real), so a tick passes only
+   * when the test says so and the socket's rate is exactly what the test wrote per fake
+   * millisecond. This used to compare the average read sizes of two timed trickles, which a
+   * starved process read large either way (it failed under load on the shared box).
+   */
+  async function ticksWaited (readTargetBytes?: number): Promise<{ ticks: number, wholeRead: boolean }> {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] })
+    try {
+      const { client } = await socketPair(Infinity)
       const server = sockets.find(s => s !== client && !s.destroyed && s.remotePort === client.localPort)
       if (server === undefined) throw new Error('no server socket')
-      new ReadTicker(10).add(server, { readTargetBytes })
+      const ticker = new ReadTicker(TICK_MS)
+      ticker.add(server, { readTargetBytes })
       const reads: number[] = []
-      let got = 0
-      let resolveAll!: () => void
-      const all = new Promise<void>(resolve => { resolveAll = resolve })
-      server.on('data', (data: Buffer) => {
-        reads.push(data.length)
-        got += data.length
-        if (got === written && finished) resolveAll()
-      })
-      let finished = false
-      const started = performance.now()
-      while (performance.now() - started < 600) {
-        client.write(Buffer.alloc(PIECE_BYTES))
-        written += PIECE_BYTES
-        await new Promise(resolve => setTimeout(resolve, 3))
+      let wakeRead: (() => void) | undefined
+      server.on('data', (data: Buffer) => { reads.push(data.length); wakeRead?.() })
+      /** Writes one piece; resolves once the kernel has it (on loopback: in the server's receive buffer). */
+      const send = async (): Promise<void> => { await new Promise<void>((resolve, reject) => { client.write(Buffer.alloc(PIECE_BYTES), err => { if (err == null) resolve(); else reject(err) }) }) }
+      const nextRead = async (): Promise<void> => { await new Promise<void>(resolve => { wakeRead = resolve }) }
+      /** A poll phase passes: a socket that reads gets what its kernel buffer holds. */
+      const pollPhase = async (): Promise<void> => {
+        await new Promise(resolve => setImmediate(resolve))
+        await new Promise(resolve => setImmediate(resolve))
       }
-      finished = true
-      if (got === written) resolveAll()
-      void received
-      await all
-      return reads
+      // One piece, read at once: too early for a rate (no whole window yet), so it waits one tick,
+      // which passes inside a whole rate window.
+      let read = nextRead()
+      await send()
+      await read
+      expect(ticker.waitingSockets).toBe(1)
+      vi.advanceTimersByTime(RATE_WINDOW_MS)
+      expect(ticker.waitingSockets).toBe(0)
+      // The second piece closes the window: two pieces per RATE_WINDOW_MS is the socket's rate.
+      read = nextRead()
+      await send()
+      await read
+      expect(ticker.waitingSockets).toBe(1)
+      // Now count ticks: a piece arrives during each; the socket reads again only when it is due.
+      const readsBefore = reads.length
+      let ticks = 0
+      let pieces = 0
+      while (ticker.waitingSockets > 0 && ticks <= MAX_WAIT_TICKS) {
+        await send()
+        pieces++
+        await pollPhase()
+        // Waiting, the socket reads nothing of what its kernel buffer holds.
+        expect(reads.length).toBe(readsBefore)
+        read = nextRead()
+        vi.advanceTimersByTime(TICK_MS)
+        ticks++
+      }
+      // Still waiting past MAX_WAIT_TICKS: no read is coming to wait for.
+      if (ticker.waitingSockets > 0) return { ticks, wholeRead: false }
+      await read
+      const after = reads.slice(readsBefore)
+      return { ticks, wholeRead: after.length === 1 && after[0] === pieces * PIECE_BYTES }
+    } finally {
+      vi.useRealTimers()
     }
-    const plain = await readsOfATrickle()
-    // More than a tick brings at the trickle's rate: the socket waits up to MAX_WAIT_TICKS ticks.
-    const targeted = await readsOfATrickle(PIECE_BYTES * 8)
-    const bytes = (reads: number[]): number => reads.reduce((sum, n) => sum + n, 0)
-    expect(bytes(targeted) / targeted.length).toBeGreaterThan(1.5 * bytes(plain) / plain.length)
+  }
+
+  it('lets a slow socket with a read target wait ticks until a read brings about that much, MAX_WAIT_TICKS at most', async () => {
+    // Two pieces per RATE_WINDOW_MS: a tick brings 600 bytes at this rate.
+    const perTick = 2 * PIECE_BYTES / RATE_WINDOW_MS * TICK_MS
+    // Far more than a tick brings: the most ticks, and what arrived meanwhile comes up in one read.
+    expect(await ticksWaited(100 * perTick)).toEqual({ ticks: MAX_WAIT_TICKS, wholeRead: true })
+    // A target one tick brings, and no target: one tick.
+    expect(await ticksWaited(perTick)).toEqual({ ticks: 1, wholeRead: true })
+    expect(await ticksWaited(undefined)).toEqual({ ticks: 1, wholeRead: true })
   })
 
   it('closes cleanly while a socket waits for the tick', async () => {
@@ -281,6 +317,10 @@ describe('socket write batching', () => {
 
 /** A piece of a data stream on a slow link: a few TCP segments. */
 const PIECE_BYTES = 3000
+/** The tick of the counted tests. */
+const TICK_MS = 10
+/** Over how long ReadTicker measures a socket's rate (socket-batching.ts; the counted tests need at least its window). */
+const RATE_WINDOW_MS = 100
 
 /** Write system calls of this process so far (write, writev, pwrite...): /proc/self/io's syscw. */
 function processWriteCalls (): number {
