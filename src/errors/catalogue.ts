@@ -149,6 +149,7 @@ export const ERROR_CATALOGUE = {
   SWARM_MESSAGE_TIMEOUT: { status: 504, exit: FAILURE, message: 'a peer did not answer within {ms} ms', source: 'shoal' },
   SWARM_IDLE_STREAM: { status: 504, exit: FAILURE, message: 'a peer opened a stream and sent nothing within {ms} ms', source: 'shoal' },
   SWARM_SLOW_READER: { status: 504, exit: FAILURE, message: 'a peer did not read a chunk it asked for within {ms} ms', source: 'shoal' },
+  SWARM_CONNECTION_PING_TIMEOUT: { status: 504, exit: FAILURE, message: 'a peer did not answer a ping within {ms} ms; the connection was closed', source: 'shoal' },
   SWARM_LANE_CLOSED: { status: 502, exit: FAILURE, message: 'a data lane to a peer closed or could not open: {why} (its chunks go over libp2p)', source: 'shoal' },
   SWARM_NOT_STARTED: { status: 503, exit: FAILURE, message: 'the swarm is not running', registry: 'UNAVAILABLE', source: 'shoal' },
   SOURCE_INCOMPLETE: { status: 503, exit: FAILURE, message: 'the object stopped arriving before it was complete', registry: 'UNAVAILABLE', source: 'shoal' },

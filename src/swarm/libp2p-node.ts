@@ -14,6 +14,7 @@ import {
 import { skipKnownProtocolMerges } from './known-protocols.js'
 import { libp2pLogger } from './libp2p-logger.js'
 import { lazyEncrypter } from './lazy-encrypter.js'
+import { muxerPings, withMuxerPing, type MuxerPings, type MuxerPingsInit } from './muxer-pings.js'
 import { withoutDecryptCopies } from './noise-decrypt.js'
 import { withFewerWindowUpdates } from './yamux-window-updates.js'
 import { aesPreSharedKey } from './psk-protector.js'
@@ -28,7 +29,7 @@ import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
  * pre-shared key. Only this file knows how libp2p is assembled.
  */
 
-export type ShoalServices = { identify: Identify, ping: Ping, dht: KadDHT }
+export type ShoalServices = { identify: Identify, ping: Ping, dht: KadDHT, pings: MuxerPings }
 export type ShoalNode = Libp2p<ShoalServices>
 
 export interface NodeInit {
@@ -51,6 +52,8 @@ export interface NodeInit {
   yamuxWindowBytes?: number
   /** The connection encrypters offered, in order of preference (default ENCRYPTERS). */
   encrypters?: readonly Encrypter[]
+  /** How often each connection is pinged and how long its answer may take (muxer-pings.ts); tests shorten them. */
+  connectionPings?: Partial<MuxerPingsInit>
 }
 
 export type Encrypter = 'tls' | 'noise'
@@ -95,6 +98,8 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
         // Data beyond the read buffer resets the stream; it must hold a whole window.
         maxReadBufferLength: window * 2,
       },
+      // Its keep-alive pings without a timeout; the pings service below pings through the same frame with one.
+      enableKeepAlive: false,
     }))],
     connectionProtector: protector(init),
     connectionGater: init.gater,
@@ -108,15 +113,19 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
       maxIncomingPendingConnections: MAX_PENDING_UPGRADES,
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
-    connectionMonitor: {
-      pingInterval: CONNECTION_PING_INTERVAL_MS,
-      // FACTS.md: a ping waits behind the chunks queued on a busy link; the default 5 s
-      // timeout dropped exactly the connections that were working hardest.
-      pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS, maxTimeout: CONNECTION_PING_MAX_TIMEOUT_MS },
-    },
+    // Replaced by `pings`, which pings through the muxer's frame instead of a stream (muxer-pings.ts).
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
-      ping: ping(),
+      // kad-dht's pings of new contacts that are connected go as muxer pings too.
+      ping: withMuxerPing(ping()),
+      pings: muxerPings({
+        intervalMs: init.connectionPings?.intervalMs ?? CONNECTION_PING_INTERVAL_MS,
+        // FACTS.md: a ping waits behind the chunks queued on a busy link; libp2p's default 5 s
+        // timeout dropped exactly the connections that were working hardest.
+        minTimeoutMs: init.connectionPings?.minTimeoutMs ?? CONNECTION_PING_MIN_TIMEOUT_MS,
+        maxTimeoutMs: init.connectionPings?.maxTimeoutMs ?? CONNECTION_PING_MAX_TIMEOUT_MS,
+      }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         // Every shoal node answers queries: fleets are LANs, nobody has a "public" address.
