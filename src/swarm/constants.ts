@@ -106,6 +106,13 @@ export const PROVIDER_LOOKUP_TIMEOUT_MS = 30_000
 export const STREAM_OPEN_TIMEOUT_MS = 10_000
 /** Dialing a discovered or provider peer. */
 export const DIAL_TIMEOUT_MS = 10_000
+/**
+ * How long a daemon holds an mDNS find of a peer with a lower ID, which dials it (quiet-discovery.ts,
+ * one connection per pair): as long as that dial may take, so the held find never races it.
+ */
+export const MDNS_DIAL_WAIT_MS = DIAL_TIMEOUT_MS
+/** At most this many finds are held at once; past it a find is dialled at once, as before. */
+export const MAX_HELD_FINDS = 256
 
 // ---- have-lists -----------------------------------------------------------------------
 

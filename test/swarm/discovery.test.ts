@@ -50,6 +50,24 @@ describe('swarm discovery and admission', () => {
     expect((await joined).peer).toBe(b.swarm.peerId)
   })
 
+  it('holds one connection per pair when daemons find each other on the LAN at once', async () => {
+    const mdnsServiceTag = `_shoal-test-${randomUUID().slice(0, 8)}._udp.local`
+    const nodes = [await node({ mdns: true, mdnsServiceTag, mdnsIntervalMs: 500 })]
+    for (let i = 0; i < 3; i++) {
+      // Each new daemon's query at start reaches the others in the same moment its answer does: both ends find each other.
+      const joined = nodes.map(n => nextEvent(n.swarm, 'neighbour:joined'))
+      nodes.push(await node({ mdns: true, mdnsServiceTag, mdnsIntervalMs: 500 }))
+      await Promise.all(joined)
+    }
+    await vi.waitFor(() => {
+      for (const n of nodes) expect(n.swarm.peers().filter(p => p.connected)).toHaveLength(3)
+    }, { timeout: 15_000, interval: 50 })
+    for (const n of nodes) {
+      // One connection to each of the three, from whichever end dialled (a peer's addresses are its connections').
+      expect(n.swarm.peers().filter(p => p.connected).map(p => p.addresses.length)).toEqual([1, 1, 1])
+    }
+  })
+
   it('finds a holder two hops away through the DHT', async () => {
     const holder = await node()
     const middle = await node()

@@ -1,3 +1,4 @@
+import { pEvent } from 'p-event'
 import { describe, expect, it } from 'vitest'
 import { TypedEventEmitter } from 'main-event'
 import { mdns } from '@libp2p/mdns'
@@ -60,6 +61,34 @@ describe('discovery without the neighbours already connected', () => {
     // Read: a stranger's, one naming a stranger beside a neighbour, and one naming nobody (the service drops that itself).
     expect(finder.read).toEqual([answers[2], answers[3], answers[4]])
     expect(namesOnlyConnected(componentsWith(connected), { answers: [{ type: 'TXT', data: 'dnsaddr=/ip4/10.0.0.2/tcp/4001' }] })).toBe(false)
+  })
+
+  it('holds a find of a peer with a lower ID, which dials us, and passes it on after the wait only if no connection came', async () => {
+    const ids = await Promise.all([0, 1, 2, 3].map(async () => peerIdFromPrivateKey(await createPeerKey())))
+    const [lower, other, self, higher] = ids.sort((x, y) => x.toString() < y.toString() ? -1 : 1) as [PeerId, PeerId, PeerId, PeerId]
+    const finder = new Finder()
+    const connected = new Set<string>()
+    const components = {
+      connectionManager: { getConnections: (id?: PeerId) => id !== undefined && connected.has(id.toString()) ? [{ remotePeer: id }] : [] },
+      peerId: self,
+    }
+    const service = withoutConnectedPeers(() => finder as unknown as PeerDiscovery, { dialWaitMs: 100 })(components)
+    const seen: string[] = []
+    const passed = new TypedEventEmitter<{ seen: CustomEvent<string> }>()
+    service.addEventListener('peer', (evt) => { seen.push(evt.detail.id.toString()); passed.safeDispatchEvent('seen', { detail: evt.detail.id.toString() }) })
+
+    finder.found(higher)
+    expect(seen).toEqual([higher.toString()])
+    finder.found(lower)
+    finder.found(other)
+    finder.found(lower)
+    expect(seen).toEqual([higher.toString()])
+    // `lower` dials us meanwhile; `other` does not, so we dial it once the wait is over.
+    connected.add(lower.toString())
+    const next = await pEvent(passed, 'seen', { timeout: 5_000 })
+    expect(next.detail).toBe(other.toString())
+    await (service as unknown as { stop: () => Promise<void> }).stop()
+    expect(seen).toEqual([higher.toString(), other.toString()])
   })
 
   it('finds @libp2p/mdns\'s response reader to replace', () => {
