@@ -18,7 +18,7 @@ import { muxerPings, withMuxerPing, type MuxerPings, type MuxerPingsInit } from 
 import { withoutDecryptCopies } from './noise-decrypt.js'
 import { withFewerWindowUpdates } from './yamux-window-updates.js'
 import { aesPreSharedKey } from './psk-protector.js'
-import { withoutConnectedPeers } from './quiet-discovery.js'
+import { dhtWithoutConnectedPeers, withoutConnectedPeers } from './quiet-discovery.js'
 import { withSocketBatching } from './socket-batching.js'
 import { checkSwarmKey, swarmKeyBytes } from './swarm-key.js'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
@@ -126,14 +126,15 @@ export async function createNode (init: NodeInit): Promise<ShoalNode> {
         minTimeoutMs: init.connectionPings?.minTimeoutMs ?? CONNECTION_PING_MIN_TIMEOUT_MS,
         maxTimeoutMs: init.connectionPings?.maxTimeoutMs ?? CONNECTION_PING_MAX_TIMEOUT_MS,
       }),
-      dht: kadDHT({
+      // The peers its answers name are passed on only where not connected (quiet-discovery.ts).
+      dht: dhtWithoutConnectedPeers(kadDHT({
         protocol: DHT_PROTOCOL,
         // Every shoal node answers queries: fleets are LANs, nobody has a "public" address.
         clientMode: false,
         // Keep private (LAN) addresses in records; the default strips them.
         peerInfoMapper: passthroughMapper,
         allowQueryWithZeroPeers: true,
-      }),
+      })),
     },
   })
   // A stream's protocol is written into the peer store on both ends only when it is new (known-protocols.ts).

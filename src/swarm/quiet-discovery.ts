@@ -103,6 +103,34 @@ function wrapStop (service: PeerDiscovery, cleanUp: () => void): void {
   }
 }
 
+/**
+ * kad-dht with the peers its answers name dropped where they are connected already.
+ *
+ * Every answer a DHT query receives names up to K = 20 peers (FIND_NODE's closer peers,
+ * GET_PROVIDERS' providers), and kad-dht turns each into a `peer` event of its network: a
+ * routing-table update queued (a SHA-256 of the peer ID, a queue job with its AbortController
+ * and timers) and a peer-discovery event, which libp2p merges into its peer store (a lock, the
+ * record read, merged, written). In a fleet where every daemon neighbours every other, a query
+ * reaches all N-1 neighbours and each answer names them all again: (N-1)² events per query,
+ * ~225 per announce at 16 hosts, for peers that identify already put in the peer store and
+ * the routing table when they connected (kad-dht's topology). A peer not connected passes on
+ * as before, so holders beyond the neighbours are still found, dialled and routed to.
+ */
+export function dhtWithoutConnectedPeers<C, S> (factory: (components: C) => S): (components: C & QuietDiscoveryComponents) => S {
+  return (components) => {
+    const service = factory(components)
+    // What this relies on of @libp2p/kad-dht (16.x): the service's `network` dispatches those events.
+    const network = (service as { network?: Partial<EventTarget> }).network
+    const dispatchEvent = network?.dispatchEvent
+    if (network === undefined || typeof dispatchEvent !== 'function') return service
+    network.dispatchEvent = (event: Event): boolean => {
+      if (event.type === 'peer' && isConnected(components, (event as CustomEvent<PeerInfo | undefined>).detail)) return true
+      return dispatchEvent.call(network, event)
+    }
+    return service
+  }
+}
+
 function isConnected (components: QuietDiscoveryComponents, info: PeerInfo | undefined): boolean {
   return info?.id !== undefined && components.connectionManager.getConnections(info.id).length > 0
 }

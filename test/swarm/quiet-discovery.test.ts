@@ -1,11 +1,13 @@
 import { pEvent } from 'p-event'
-import { describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it, vi } from 'vitest'
 import { TypedEventEmitter } from 'main-event'
 import { mdns } from '@libp2p/mdns'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createPeerKey } from '../../src/swarm/index.js'
 import { libp2pLogger } from '../../src/swarm/libp2p-logger.js'
 import { namesOnlyConnected, withoutConnectedPeers } from '../../src/swarm/quiet-discovery.js'
+import { useBareNodes } from './bare-nodes.js'
 import type { PeerDiscovery, PeerDiscoveryEvents, PeerId, PeerInfo } from '@libp2p/interface'
 
 class Finder extends TypedEventEmitter<PeerDiscoveryEvents> {
@@ -99,4 +101,24 @@ describe('discovery without the neighbours already connected', () => {
     expect(typeof quiet._onMdnsResponse).toBe('function')
     expect((quiet._onMdnsResponse as () => void).name).not.toBe((plain._onMdnsResponse as () => void).name)
   })
+})
+
+describe('the DHT without the neighbours already connected', () => {
+  const { start } = useBareNodes()
+
+  it('passes on the peers a DHT answer names that are not connected, and drops the connected ones', async () => {
+    const [a, b, c, d] = await Promise.all([start(), start(), start(), start()])
+    // b neighbours everyone; a neighbours b and c, and knows d only from b's answers.
+    for (const other of [a, c, d]) await b.dial(other.getMultiaddrs()[0]!)
+    await a.dial(c.getMultiaddrs()[0]!)
+    const named = new Set<string>()
+    // The DHT is a discovery service of libp2p's: its 'peer' events are what libp2p merges and shoal dials.
+    ;(a.services.dht as unknown as PeerDiscovery).addEventListener('peer', (evt) => { named.add(evt.detail.id.toString()) })
+    await vi.waitFor(async () => {
+      for await (const event of a.services.dht.getClosestPeers(randomBytes(32), { signal: AbortSignal.timeout(5_000) })) void event
+      expect(named).toContain(d.peerId.toString())
+    }, { timeout: 20_000, interval: 200 })
+    expect(named).not.toContain(b.peerId.toString())
+    expect(named).not.toContain(c.peerId.toString())
+  }, 30_000)
 })
