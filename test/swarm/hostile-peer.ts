@@ -37,6 +37,8 @@ export class HostilePeer {
   private stopped = false
   /** Chunk requests the attacker received, for assertions (how often it was asked). */
   chunkRequests = 0
+  /** Manifest requests the attacker received (row 6). */
+  manifestRequests = 0
 
   private constructor (readonly attacker: Attacker) {}
 
@@ -208,16 +210,24 @@ export class HostilePeer {
     return { sent, reset }
   }
 
-  /** Row 6: answers manifest requests OK, then one byte of it every 8 s. */
-  async dripManifests (): Promise<void> {
+  /**
+   * Row 6: answers manifest requests OK, then one byte of it every 8 s. `onClosed` hears, for
+   * each manifest stream the victim drops, how many bytes had been dripped on it by then.
+   */
+  async dripManifests (onClosed?: (bytesDripped: number) => void): Promise<void> {
     await this.attacker.handle(BUNDLE_PROTOCOL, (stream) => {
+      let dripped = 0
+      stream.addEventListener('close', () => { onClosed?.(dripped) }, { once: true })
       readFrames(stream, {
         maxFrameBytes: 64,
         messageTimeoutMs: 60_000,
         onFrame: () => {
+          this.manifestRequests++
           stream.send(frame(BundleResponse.encode({ status: BundleResponse.Status.OK, totalBytes: 1024n * 1024n })))
           this.every(8_000, () => {
-            if (stream.status === 'open') stream.send(frame(BundlePart.encode({ data: Uint8Array.of(0) })))
+            if (stream.status !== 'open') return
+            stream.send(frame(BundlePart.encode({ data: Uint8Array.of(0) })))
+            dripped++
           })
         },
       })

@@ -4,7 +4,7 @@ import { pushTree, verifyStore } from '../../src/store/index.js'
 import { createPeerKey, generateSwarmKey, peerIdOfKey, signRefRecord, type SwarmLogger } from '../../src/swarm/index.js'
 import { RecordBatch, SignedRecord } from '../../src/swarm/pb/swarm-record.pb.js'
 import { REF_PROTOCOL } from '../../src/swarm/ref-protocol.js'
-import { INITIAL_REQUESTS_PER_PEER, MAX_NEW_IDENTITIES_PER_IP, NEW_IDENTITY_INTERVAL_MS, STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS } from '../../src/swarm/constants.js'
+import { INITIAL_REQUESTS_PER_PEER, MAX_NEW_IDENTITIES_PER_IP, OVERDUE_MIN_MS, NEW_IDENTITY_INTERVAL_MS, STRANGER_UNREAD_BYTES, TAKER_AFTER_CHUNKS } from '../../src/swarm/constants.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { HostilePeer, type ChunkAttack } from './hostile-peer.js'
@@ -65,12 +65,48 @@ describe('one hostile peer', () => {
 
   /** Both edges pull at once; resolves with the time taken once both verified. */
   async function pullBoth (f: Fleet, label: string): Promise<number> {
+    return (await timedPull(f, label)).ms
+  }
+
+  /**
+   * Both edges pull at once. Also the longest an edge went without a chunk arriving (from the
+   * pull's start to its first chunk, between chunks): how long an attacker that sits on
+   * requests held it.
+   */
+  async function timedPull (f: Fleet, label: string): Promise<{ ms: number, longestWaitMs: number }> {
     const started = performance.now()
-    await Promise.all(f.edges.map(async edge => { await edge.swarm.pull(f.bundleId, { signal: AbortSignal.timeout(90_000) }) }))
+    const waits = await Promise.all(f.edges.map(async edge => {
+      let last = started
+      let longest = 0
+      const arrived = (): void => {
+        const now = performance.now()
+        longest = Math.max(longest, now - last)
+        last = now
+      }
+      edge.swarm.on('chunk:received', arrived)
+      try {
+        await edge.swarm.pull(f.bundleId, { signal: AbortSignal.timeout(90_000) })
+      } finally {
+        edge.swarm.off('chunk:received', arrived)
+      }
+      return longest
+    }))
     const ms = performance.now() - started
     for (const edge of f.edges) expect((await verifyStore(edge.store, { bundleId: f.bundleId })).ok).toBe(true)
-    console.log(`${label}: both edges pulled ${BUNDLE_BYTES / MiB} MiB in ${Math.round(ms)} ms`)
-    return ms
+    const longestWaitMs = Math.max(...waits)
+    console.log(`${label}: both edges pulled ${BUNDLE_BYTES / MiB} MiB in ${Math.round(ms)} ms, ${Math.round(longestWaitMs)} ms at most without a chunk`)
+    return { ms, longestWaitMs }
+  }
+
+  /**
+   * A row's pull with the attacker and the same pull without it in a second fleet of the same
+   * shape, at the same moment: whatever else loads the machine then weighs on both. One after
+   * the other, the ratio also measured how the load swung between the two (a wall ratio of two
+   * 3 s pulls read 0.39-2.40x on rows without any cost of the attacker's in it).
+   */
+  async function sideBySide (attacked: Fleet, free: Fleet, row: string): Promise<{ ratio: number, attacked: { ms: number, longestWaitMs: number }, free: { ms: number, longestWaitMs: number } }> {
+    const [withIt, without] = await Promise.all([timedPull(attacked, row), timedPull(free, `${row}, without the attacker beside it`)])
+    return { ratio: ratio(row, withIt.ms, without.ms), attacked: withIt, free: without }
   }
 
   /**
@@ -122,16 +158,22 @@ describe('one hostile peer', () => {
    * uncapped: 0.42-2.23x over 5 runs at load 13-33).
    */
   const EDGE_LINK = { maxDownloadBytesPerSecond: 8 * MiB }
+  /** Row 1's bound on its pull against the same pull beside it (below). */
+  const ROW_1_RATIO = 1.3
 
   for (const attack of ['defer', 'cancel'] as const) {
     it(`row 1: a peer that claims every chunk and answers ${attack === 'defer' ? 'DEFERRED' : 'CANCELLED'} to every request is asked each chunk at most once per edge`, async () => {
-      const without = await attackFree(EDGE_LINK)
+      const free = await fleet(EDGE_LINK)
       const f = await fleet(EDGE_LINK)
       const peer = await hostile(f, attack)
       try {
-        // A refused request gives its share of the download cap back (fetcher.ts): each
-        // edge's ~25 refusals otherwise spent 25 MiB of an 8 MiB/s budget on nothing.
-        expect(ratio(`row 1 (${attack}, downloads capped at 8 MiB/s)`, await pullBoth(f, `row 1 (${attack})`), without.ms)).toBeLessThanOrEqual(2)
+        // A refused request gives its share of the download cap back (fetcher.ts): each edge's
+        // refusals otherwise spent a chunk of its 8 MiB/s each on nothing. Only time shows that
+        // (nothing counts the cap's tokens), so the pull is timed against the same pull without
+        // the attacker beside it, at the same moment: 1.04-1.09x at load 10-14 (2026-12-06),
+        // 1.49-1.60x with the give-back broken, which the bound of 2 asserted until then let pass.
+        const pulls = await sideBySide(f, free, `row 1 (${attack}, downloads capped at 8 MiB/s)`)
+        expect(pulls.ratio).toBeLessThanOrEqual(ROW_1_RATIO)
         // Each refusal took the attacker out of that chunk's holders: no re-asking loop
         // (the review saw ~3,500 re-asks a second), and the gateway sent what it refused.
         const chunks = Math.ceil(BUNDLE_BYTES / MiB) + 1
@@ -172,14 +214,20 @@ describe('one hostile peer', () => {
       // needs to charge a holder (nothing delivered for 10 s): the attacker has to be found
       // out and charged, not just outrun by the end game. An edge stops waiting on it after
       // OVERDUE_MIN_MS: the gateway sends what it claims.
-      const without = await attackFree({ maxDownloadBytesPerSecond: 2 * MiB })
+      const free = await fleet({ maxDownloadBytesPerSecond: 2 * MiB })
       const f = await fleet({ maxDownloadBytesPerSecond: 2 * MiB })
       const peer = await hostile(f, attack)
       const charges: string[] = []
       for (const edge of f.edges) edge.swarm.on('peer:penalized', (e) => { if (e.peer === peer.peerId) charges.push(e.kind) })
       try {
-        expect(ratio(`row 2 (${attack}, downloads capped at 2 MiB/s)`, await pullBoth(f, `row 2 (${attack})`), without.ms)).toBeLessThanOrEqual(2)
+        const pulls = await sideBySide(f, free, `row 2 (${attack}, downloads capped at 2 MiB/s)`)
         console.log(`row 2 (${attack}): the attacker was asked ${peer.chunkRequests} chunks and charged ${charges.length === 0 ? 'nothing' : charges.join(', ')}`)
+        // What the attacker costs is a wait: an edge it starves asks elsewhere after
+        // OVERDUE_MIN_MS. Timed against the same moment's pull without it, whose own longest wait
+        // stands for the machine's load, plus 2 s. Measured 2026-12-06 at load 8-14: 5.05-5.13 s
+        // (0.6-2.0 s without the attacker); with the overdue rule off 10.0-12.4 s. The pull's
+        // wall ratio (asserted <= 2 until then) read 1.75-2.14x with the rule off: it is printed.
+        expect(pulls.attacked.longestWaitMs).toBeLessThanOrEqual(OVERDUE_MIN_MS + pulls.free.longestWaitMs + 2_000)
         // Penalised or harmless: charged for sitting on requests (slow: nothing delivered for
         // 10 s), or no longer asked once judged overdue — each edge's first window
         // (INITIAL_REQUESTS_PER_PEER) and a probe or two, of the 25 chunks each edge pulls.
@@ -384,7 +432,7 @@ describe('one hostile peer', () => {
     const f = await fleet()
     const peer = await HostilePeer.start()
     try {
-      await peer.dripManifests()
+      const dropped = new Promise<number>(resolve => { void peer.dripManifests(resolve) })
       // Downloads capped (8 MiB/s, a 3 s pull) in both pulls: an uncapped 24 MiB loopback pull
       // takes ~1 s, and on two shared cores its time alone varied 0.9-2.5x between runs.
       const capped = { maxDownloadBytesPerSecond: 8 * MiB }
@@ -400,7 +448,16 @@ describe('one hostile peer', () => {
       const started = performance.now()
       await fresh.swarm.pull(f.bundleId, { signal: AbortSignal.timeout(60_000) })
       expect((await verifyStore(fresh.store, { bundleId: f.bundleId })).ok).toBe(true)
-      expect(ratio('row 6 (a manifest drip beside the gateway, one edge, 8 MiB/s)', performance.now() - started, aloneMs)).toBeLessThanOrEqual(2)
+      ratio('row 6 (a manifest drip beside the gateway, one edge, 8 MiB/s)', performance.now() - started, aloneMs)
+      // Counted, not timed: the dripper was asked, and its fetch was dropped once the gateway's
+      // manifest won, before its first drip (8 s after its answer; one drip allowed for a machine
+      // too starved to verify the gateway's manifest in 8 s). Waited for to its 60 s deadline, as
+      // a pull that asks one peer at a time would, it drips 7. The wall ratio was asserted (<= 2)
+      // until 2026-12-06; printed only now (0.68-1.14x).
+      expect(peer.manifestRequests).toBeGreaterThanOrEqual(1)
+      const dripped = await Promise.race([dropped, new Promise<never>((_resolve, reject) => { setTimeout(() => { reject(new Error('the dripper\'s manifest stream is still open 30 s after the pull')) }, 30_000).unref() })])
+      console.log(`row 6: the dripper was asked ${peer.manifestRequests} time(s); its stream was dropped after ${dripped} dripped byte(s)`)
+      expect(dripped).toBeLessThanOrEqual(1)
     } finally {
       await peer.stop()
     }
