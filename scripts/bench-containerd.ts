@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
@@ -25,6 +25,10 @@
 //   client CPU CPU-seconds of containerd and `ctr` (which fetches the layers itself) during the pull,
 //              and of this script's HTTP relay: on two shared cores what the daemons leave them
 //              sets how fast containerd can take the layer
+//   --series DIR  per run, a JSON time series (bench-series.ts): when each MiB of the layer reached
+//              containerd, and every 100 ms the disk's writes, dirty and writeback pages, and the
+//              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
+//              per run gives the layer's waits over 50 ms between two MiB and the disk's writes
 // Scenarios:
 //   direct      hosts.toml `server` is the registry (through the relay)
 //   warm        the node that holds the image (the blob already in its local store)
@@ -45,12 +49,13 @@ import { startDaemonProcess, waitFor, type DaemonProcess } from '../test/helpers
 import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
 import { shoalOk } from '../test/helpers/shoal-cli.js'
 import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
+import { gapsOf, startSampler, type SeriesPoint } from './bench-series.js'
 import { generateImages } from './gen-images.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, swarmKey: boolean }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean }
 
 function parseOptions (argv: string[]): Options {
   const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true }
@@ -64,6 +69,7 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--no-swarm-key') options.swarmKey = false
     else if (arg === '--profile') options.profile = next()
     else if (arg === '--logs') options.logs = next()
+    else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else throw new Error(`unknown option ${String(arg)}`)
   }
@@ -150,6 +156,7 @@ async function main (): Promise<void> {
   // (node refuses --cpu-prof in NODE_OPTIONS, so a shell wrapper adds it after node's path).
   let profiler: string[] | undefined
   if (options.logs !== undefined) await mkdir(options.logs, { recursive: true })
+  if (options.series !== undefined) await mkdir(options.series, { recursive: true })
   if (options.profile !== undefined) {
     await mkdir(options.profile, { recursive: true })
     const wrapper = join(work, 'cpu-prof.sh')
@@ -226,16 +233,19 @@ async function main (): Promise<void> {
       const relay = await startHttpRelay(target)
       relays.push(relay)
       const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`))
+      let sampler: ReturnType<typeof startSampler> | undefined
       try {
         await ctd.start()
         // The relay (to the registry itself, or to the edge) is the only host; `server` is a dead
         // port, so nothing reaches the registry around the relay.
         await ctd.hosts(registry?.host ?? '', relay.url.replace(/:\d+$/, ':9'), [relay.url])
         const cpuBefore = await cpuOf()
+        sampler = options.series === undefined ? undefined : startSampler({ edge: working[0]?.child.pid, source: working[1]?.child.pid, registry: registry?.child.pid, containerd: ctd.pid })
         const started = performance.now()
         if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
+        const points: SeriesPoint[] = await sampler?.stop() ?? []
         const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0, edgeMainCpuS = 0, sourceMainCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
         if (options.logs !== undefined) {
@@ -246,6 +256,17 @@ async function main (): Promise<void> {
         const manifest = relay.requests.find(r => r.url.includes('/manifests/') && r.status === 200)
         const blob = relay.requests.find(r => r.method === 'GET' && r.url.includes(`/blobs/${layer.digest}`) && r.firstByteAt !== undefined)
         if (manifest?.headersAt === undefined || blob?.firstByteAt === undefined || blob.endedAt === undefined) throw new Error(`${scenario}: the relay did not see the manifest and the layer ${layer.digest}`)
+        if (options.series !== undefined && points.length > 0) {
+          // The sampler started just before the pull: its clock is the pull's within a few ms.
+          const layerMibAt = blob.mibAt.map(t => Math.round(t - started))
+          await writeFile(join(options.series, `series-${scenario}-${run}.json`), JSON.stringify({ scenario, run, totalMs, layerAskedMs: blob.startedAt - started, layerMibAt, points }))
+          const gaps = gapsOf(blob.mibAt)
+          const first = points[0]
+          const last = points[points.length - 1]
+          const written = (last?.diskWrittenBytes ?? 0) - (first?.diskWrittenBytes ?? 0)
+          const maxOf = (f: (p: SeriesPoint) => number): number => Math.max(...points.map(f))
+          process.stderr.write(`  series ${scenario} ${run}: layer waits > 50 ms between MiB: ${gaps.gaps}, ${gaps.gapS.toFixed(2)} s in all, longest ${gaps.longestMs.toFixed(0)} ms; disk written ${(written / 1e6).toFixed(0)} MB, busy writing ${(((last?.diskWriteMs ?? 0) - (first?.diskWriteMs ?? 0)) / 1000).toFixed(2)} s; dirty max ${(maxOf(p => p.dirtyKiB) / 1024).toFixed(0)} MiB, writeback max ${(maxOf(p => p.writebackKiB) / 1024).toFixed(0)} MiB\n`)
+        }
         return {
           manifestMs: manifest.headersAt - started,
           layerAskedMs: blob.startedAt - started,
@@ -265,6 +286,7 @@ async function main (): Promise<void> {
           relayCpuS,
         }
       } finally {
+        await sampler?.stop()
         await ctd.destroy()
         await relay.close()
         for (const daemon of stopAfter) await stopDaemon(daemon)

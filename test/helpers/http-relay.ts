@@ -1,6 +1,8 @@
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
+const MIB = 1024 * 1024
+
 /** One request as it passed through, with what was answered. */
 export interface RelayedRequest {
   method: string
@@ -18,6 +20,8 @@ export interface RelayedRequest {
   headersAt?: number
   firstByteAt?: number
   endedAt?: number
+  /** performance.now() when each whole MiB of the body had been handed on (a byte-rate time series). */
+  mibAt: number[]
 }
 
 export interface HttpRelay {
@@ -37,7 +41,7 @@ export async function startHttpRelay (target: string, cutAfter: (request: Relaye
   const [host = '127.0.0.1', port = ''] = splitHostPort(target)
   const requests: RelayedRequest[] = []
   const server = createServer((req, res) => {
-    const entry: RelayedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0, cut: false, startedAt: performance.now() }
+    const entry: RelayedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bytes: 0, cut: false, startedAt: performance.now(), mibAt: [] }
     requests.push(entry)
     const upstream = httpRequest({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers, agent: false }, response => {
       entry.status = response.statusCode
@@ -61,6 +65,7 @@ export async function startHttpRelay (target: string, cutAfter: (request: Relaye
           return
         }
         entry.bytes += data.length
+        while (entry.bytes >= (entry.mibAt.length + 1) * MIB) entry.mibAt.push(performance.now())
         if (!res.write(data)) {
           response.pause()
           res.once('drain', () => { response.resume() })

@@ -1,0 +1,96 @@
+// A 100 ms time series of what a pull costs the machine, for bench-containerd's --series:
+// the disk's writes (/proc/diskstats), dirty and writeback pages (/proc/meminfo), and per
+// process CPU-seconds, main-thread CPU-seconds and main-thread run-queue waits. Linux only.
+import { readFile } from 'node:fs/promises'
+
+const SECTOR_BYTES = 512
+const CLOCK_TICKS_PER_S = 100
+
+export interface SeriesPoint {
+  /** ms since the sampler started */
+  t: number
+  /** bytes written to the block devices so far, and ms they spent with writes in flight */
+  diskWrittenBytes: number
+  diskWriteMs: number
+  dirtyKiB: number
+  writebackKiB: number
+  /** per watched process, by label: [CPU-s, main-thread CPU-s, main-thread run-queue s] */
+  cpu: Record<string, [number, number, number]>
+}
+
+export interface Sampler {
+  stop: () => Promise<SeriesPoint[]>
+}
+
+/** Samples every `intervalMs` until stopped; `pids` maps a label to a process ID. */
+export function startSampler (pids: Record<string, number | undefined>, intervalMs = 100): Sampler {
+  const points: SeriesPoint[] = []
+  const started = performance.now()
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const at = performance.now()
+      points.push(await sample(pids, at - started))
+      const wait = intervalMs - (performance.now() - at)
+      if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    }
+  })()
+  return {
+    stop: async () => {
+      running = false
+      await loop
+      return points
+    },
+  }
+}
+
+async function sample (pids: Record<string, number | undefined>, t: number): Promise<SeriesPoint> {
+  const [disk, mem] = await Promise.all([readFile('/proc/diskstats', 'utf8'), readFile('/proc/meminfo', 'utf8')])
+  let diskWrittenBytes = 0
+  let diskWriteMs = 0
+  for (const line of disk.split('\n')) {
+    const fields = line.trim().split(/\s+/)
+    // Whole disks only (vda, sda, nvme0n1), not their partitions, nor zram or loop devices.
+    const name = fields[2] ?? ''
+    if (!/^(vd[a-z]|sd[a-z]|nvme\d+n\d+|xvd[a-z])$/.test(name)) continue
+    diskWrittenBytes += Number(fields[9]) * SECTOR_BYTES
+    diskWriteMs += Number(fields[10])
+  }
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(mem)?.[1] ?? 0)
+  const cpu: Record<string, [number, number, number]> = {}
+  await Promise.all(Object.entries(pids).map(async ([label, pid]) => {
+    if (pid === undefined) return
+    const [whole, main, schedstat] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''),
+      readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8').catch(() => ''),
+      readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => ''),
+    ])
+    cpu[label] = [statCpu(whole), statCpu(main), Number(schedstat.trim().split(' ')[1] ?? 0) / 1e9]
+  }))
+  return { t, diskWrittenBytes, diskWriteMs, dirtyKiB: kib('Dirty'), writebackKiB: kib('Writeback'), cpu }
+}
+
+function statCpu (stat: string): number {
+  if (stat === '') return 0
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
+}
+
+/**
+ * A byte-rate time series in one line: the longest waits between consecutive MiB of a body,
+ * and the time spent in waits over `gapMs` (a pipeline's stalls, against a uniformly lower rate).
+ */
+export function gapsOf (mibAt: number[], gapMs = 50): { gaps: number, gapS: number, longestMs: number } {
+  let gaps = 0
+  let gapS = 0
+  let longestMs = 0
+  for (let i = 1; i < mibAt.length; i++) {
+    const d = (mibAt[i] ?? 0) - (mibAt[i - 1] ?? 0)
+    longestMs = Math.max(longestMs, d)
+    if (d > gapMs) {
+      gaps++
+      gapS += d / 1000
+    }
+  }
+  return { gaps, gapS, longestMs }
+}
