@@ -1,5 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPeerKey, generateSwarmKey } from '../../src/swarm/index.js'
 import { createNode, type Encrypter, type ShoalNode } from '../../src/swarm/libp2p-node.js'
 
@@ -10,6 +10,14 @@ import { createNode, type Encrypter, type ShoalNode } from '../../src/swarm/libp
  */
 describe('connection encrypters', () => {
   const nodes: ShoalNode[] = []
+  // Each encrypter's module is loaded on a node's first handshake that uses it (lazy-encrypter.ts,
+  // tested there), inside libp2p's upgrade deadlines (5 s inbound, 6 s per address out). Loading
+  // @libp2p/tls alone took 1.0-1.8 s at load 12, and with six busy loops beside this file the
+  // first TLS dial failed twice in six runs ("Handshake timeout", ECONNRESET): the load of the
+  // module, not the negotiation these tests are about. Loaded here first, outside any deadline.
+  beforeAll(async () => {
+    await Promise.all([import('@libp2p/tls'), import('@chainsafe/libp2p-noise')])
+  })
   afterEach(async () => {
     for (const node of nodes.splice(0)) await node.stop()
   })
