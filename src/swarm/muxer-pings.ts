@@ -46,12 +46,39 @@ export class ConnectionPingTimeoutError extends SwarmError {
 /** What this relies on of @chainsafe/libp2p-yamux's muxer (8.x `YamuxMuxer.ping`), reached through libp2p's Connection. */
 interface MuxerWithPing { ping: (options?: AbortOptions) => Promise<number> }
 
-/** The muxer's ping of an open connection, or undefined where its muxer has none. */
+/**
+ * The muxer's ping of an open connection, or undefined where its muxer has none.
+ *
+ * The caller's signal is raced here, never handed to yamux: yamux forgets a ping whose signal
+ * aborted, and when its answer comes after all (late, on a busy link) it throws "ping not
+ * requested" (or "ping doesn't match our id" if another ping was sent meanwhile) from the
+ * connection's data handler, which aborts the connection. kad-dht's short ping timeouts on a
+ * loaded machine killed healthy connections that way. Left to run, yamux's ping waits for its
+ * answer, and pings asked meanwhile share it.
+ */
 export function muxerPingOf (connection: Connection): MuxerWithPing['ping'] | undefined {
   const muxer = (connection as unknown as { muxer?: Partial<MuxerWithPing> }).muxer
   if (muxer === undefined || typeof muxer.ping !== 'function') return undefined
   const ping = muxer.ping
-  return async (options) => await ping.call(muxer, options)
+  return async (options) => await raceSignal(ping.call(muxer), options?.signal)
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts; `promise` runs on either way. */
+async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  // Whatever happens to it after the race is settled is nobody's concern (a closed muxer rejects it).
+  promise.catch(() => {})
+  if (signal === undefined) return await promise
+  signal.throwIfAborted()
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((resolve, reject) => {
+    onAbort = () => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([promise, aborted])
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+  }
 }
 
 export class MuxerPings implements Startable {

@@ -84,6 +84,21 @@ describe('connection pings through the muxer', () => {
     expect(b.getConnections(a.peerId)).toEqual([])
   }, 30_000)
 
+  it('keeps a connection whose ping was given up before its answer came (kad-dht\'s short ping timeouts on a busy machine)', async () => {
+    const a = await start()
+    const b = await start()
+    const connection = await a.dial(b.getMultiaddrs()[0]!)
+    const closed = { count: 0 }
+    a.addEventListener('connection:close', () => { closed.count++ })
+    // Given up at once: the ping frame is on its way and its answer comes after.
+    await expect(a.services.ping.ping(b.peerId, { signal: AbortSignal.abort() })).rejects.toThrow()
+    // The late answer arrives while these wait (before, yamux threw "ping not requested" or "doesn't
+    // match our id" from the connection's data handler and the connection was aborted).
+    for (let i = 0; i < 3; i++) expect(await a.services.ping.ping(b.peerId, { signal: AbortSignal.timeout(5_000) })).toBeGreaterThanOrEqual(0)
+    expect(connection.status).toBe('open')
+    expect(closed.count).toBe(0)
+  })
+
   it('answers kad-dht\'s ping of a connected peer with the muxer\'s ping, and pings an address over a stream as before', async () => {
     const a = await start()
     const b = await start()
