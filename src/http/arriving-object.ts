@@ -40,15 +40,8 @@ export class ArrivingObject {
   private readonly wakers = new Wakers()
   private readonly controller = new AbortController()
 
-  /**
-   * Given each verified chunk of the object as it goes to the store (its bytes valid during the
-   * call only); returns whether it kept a copy, which wakes a wait for that chunk.
-   */
-  catcher: ((index: number, bytes: Uint8Array) => boolean) | undefined
-
   constructor (private readonly init: ArrivingObjectInit) {
     init.store.on('chunk:stored', this.onChunk)
-    init.store.on('chunk:verified', this.onVerified)
     init.store.on('object:complete', this.onComplete)
     // Until the bundle's description is read only our own chunks count (a missing bundle: the source says why).
     init.store.requireBundle(init.bundleId).then(
@@ -66,18 +59,12 @@ export class ArrivingObject {
   get isComplete (): boolean { return this.complete }
 
   /**
-   * Resolves once chunk `index` is held, or `caught` says the response has a copy of it; rejects
-   * if the source fails, `signal` aborts, or for `timeoutMs` no chunk of the bundle arrives: a
-   * pull busy with another of its objects first (a 512 MiB layer ahead of a small one) is making
-   * progress, not a reason for a 404 (issue 8).
+   * Resolves once chunk `index` is held; rejects if the source fails, `signal` aborts, or for
+   * `timeoutMs` no chunk of the bundle arrives: a pull busy with another of its objects first
+   * (a 512 MiB layer ahead of a small one) is making progress, not a reason for a 404 (issue 8).
    */
-  async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal, caught: () => boolean = () => false): Promise<void> {
-    await this.waitUntil(async () => caught() || await this.holds(index), timeoutMs, signal)
-  }
-
-  /** Whether chunk `index` is held now (never waits for it). */
-  async holds (index: number): Promise<boolean> {
-    return this.complete || this.stored.has(index) || await this.heldInStore(index)
+  async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    await this.waitUntil(async () => this.complete || this.stored.has(index) || await this.heldInStore(index), timeoutMs, signal)
   }
 
   /**
@@ -103,7 +90,6 @@ export class ArrivingObject {
   /** Stops listening and stops the fetch if it is still running (the loser of the race is aborted). */
   close (): void {
     this.init.store.off('chunk:stored', this.onChunk)
-    this.init.store.off('chunk:verified', this.onVerified)
     this.init.store.off('object:complete', this.onComplete)
     this.controller.abort()
     this.notify()
@@ -117,11 +103,6 @@ export class ArrivingObject {
     }
     this.stored.add(detail.index)
     this.notify()
-  }
-
-  private readonly onVerified = (detail: StoreEvents['chunk:verified']): void => {
-    if (detail.object !== this.init.object || this.catcher === undefined) return
-    if (this.catcher(detail.index, detail.bytes)) this.notify()
   }
 
   private readonly onComplete = (detail: StoreEvents['object:complete']): void => {

@@ -1,8 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises'
-import { sendArrivingBytes } from './arriving-body.js'
 import { ArrivingObject } from './arriving-object.js'
 import { BodyWriter } from './body-writer.js'
-import { CaughtChunks } from './caught-chunks.js'
 import { READ_HIGH_WATER_MARK_BYTES, SEND_BUFFERS } from './constants.js'
 import { RegistryError } from './errors.js'
 import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
@@ -173,17 +171,60 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
     }
     ctx.res.writeHead(range === undefined ? 200 : 206, { ...blob.headers, ...lengthHeaders(range, size) })
     const body = new BodyWriter(ctx.res, SEND_BUFFERS, Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES))
-    const caught = new CaughtChunks(body, firstChunk, SEND_BUFFERS - 1)
-    arriving.catcher = (index, bytes) => caught.offer(index, bytes)
-    try {
-      await sendArrivingBytes(arriving, body, caught, { first, last, chunkSize, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, SEND_BUFFERS)
-    } finally {
-      arriving.catcher = undefined
-      caught.clear()
-    }
+    await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal })
     await body.end(ctx.signal)
   } finally {
     arriving.close()
+  }
+}
+
+interface ArrivingRange {
+  object: string
+  first: number
+  last: number
+  stallMs: number
+  signal: AbortSignal
+}
+
+/**
+ * Bytes `first..last` of an arriving object into the body, in order: chunk by chunk as they
+ * are stored, each read (from the page cache: it was just written) into a buffer the socket
+ * gave back, while the chunks before it are written; once the whole object is here, the rest
+ * straight from its file.
+ */
+async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange): Promise<void> {
+  const chunkSize = store.chunkSize
+  for (let index = Math.floor(range.first / chunkSize); index * chunkSize <= range.last; index++) {
+    const offset = index * chunkSize
+    const from = Math.max(range.first, offset)
+    if (arriving.isComplete) {
+      const file = await openIfPresent(store.objectPath(range.object))
+      if (file !== undefined) {
+        try {
+          await sendFileBytes(body, file, from, range.last + 1, range.signal)
+        } finally {
+          await file.close()
+        }
+        return
+      }
+    }
+    await arriving.waitForChunk(index, range.stallMs, range.signal)
+    const buffer = await body.buffer(range.signal)
+    let bytes: Buffer
+    try {
+      bytes = await arriving.readChunk(index, range.signal, buffer)
+    } catch (err) {
+      body.giveBack(buffer)
+      throw err
+    }
+    const part = bytes.subarray(from - offset, range.last - offset + 1)
+    // A read that could not use the buffer (from a partial file closed meanwhile) brought its own memory.
+    if (bytes.buffer === buffer.buffer) {
+      body.send(part, buffer)
+    } else {
+      body.giveBack(buffer)
+      body.send(part)
+    }
   }
 }
 

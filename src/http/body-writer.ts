@@ -23,21 +23,15 @@ export class BodyWriter {
   async buffer (signal: AbortSignal): Promise<Buffer> {
     for (;;) {
       this.throwIfFailed(signal)
-      const free = this.tryBuffer()
+      const free = this.free.pop()
       if (free !== undefined) return free
+      if (this.allocated < this.count) {
+        this.allocated++
+        // Slow: out of Node's shared pool, as these live as long as the response.
+        return Buffer.allocUnsafeSlow(this.bufferBytes)
+      }
       await this.changed(signal)
     }
-  }
-
-  /** A buffer to fill if one is free now, else undefined (never waits; undefined too once a write failed). */
-  tryBuffer (): Buffer | undefined {
-    if (this.failure !== undefined) return undefined
-    const free = this.free.pop()
-    if (free !== undefined) return free
-    if (this.allocated >= this.count) return undefined
-    this.allocated++
-    // Slow: out of Node's shared pool, as these live as long as the response.
-    return Buffer.allocUnsafeSlow(this.bufferBytes)
   }
 
   /**

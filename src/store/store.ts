@@ -454,8 +454,7 @@ export class Store {
    * once it is durable and its bit recorded (group commit, see PartialObjects). The last chunk
    * completes the object: it is hashed whole once more and renamed into objects/, and only
    * then counted as present. `onWritten` fires when the bytes are in the file: the caller's
-   * buffer is free from then on. A chunk of an object of several is announced with its bytes
-   * ('chunk:verified') as it goes to the file, for a client waiting on the object.
+   * buffer is free from then on.
    */
   async writeChunk (bundleId: string, hash: string, index: number, bytes: Uint8Array, options: ReadOptions & { onWritten?: () => void } = {}): Promise<ChunkWriteResult> {
     const loaded = await this.requireBundle(bundleId)
@@ -466,10 +465,7 @@ export class Store {
     const actual = blake3Hex(bytes)
     if (actual !== expected) throw new ChunkHashMismatchError(hash, index, expected, actual)
     options.signal?.throwIfAborted()
-    if (size > loaded.manifest.chunkSize) {
-      this.emit('chunk:verified', { object: hash, index, bytes })
-      return await this.partials.write(hash, size, index, bytes, options)
-    }
+    if (size > loaded.manifest.chunkSize) return await this.partials.write(hash, size, index, bytes, options)
     try {
       return await this.objectLock.run(hash, async () => {
         if (await this.hasObject(hash)) return { stored: false, objectComplete: false }
