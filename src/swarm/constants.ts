@@ -361,16 +361,16 @@ export const YAMUX_WINDOW_BYTES = 16 * 1024 * 1024
  */
 export const ENCRYPTERS: ReadonlyArray<'tls' | 'noise'> = ['noise', 'tls']
 /**
- * libp2p pings each connection every 10 s by default; each ping is a new stream on both
- * ends (multistream-select, a peer-store write of the protocol, a logger): on the fleet bed
- * the largest fixed cost of an idle daemon after mDNS. A dead TCP peer (a killed process)
- * resets its connections at once; the ping is only for a host that vanished, and the
- * timeout below already gives it 30–120 s, so 30 s between pings changes little there.
+ * How often each connection is pinged (muxer-pings.ts: yamux's ping frame, no stream; libp2p's
+ * monitor pinged every 10 s by default, each ping a new stream at both ends). A dead TCP peer
+ * (a killed process) resets its connections at once; the ping is only for a host that
+ * vanished, and the timeout below already gives it 30–120 s, so 30 s between pings changes
+ * little there.
  */
 export const CONNECTION_PING_INTERVAL_MS = 30_000
 /**
- * libp2p by default drops a connection whose ping reply takes 5 s; on a full link the
- * ping waits behind megabytes of chunks, so busy links were dropped.
+ * libp2p's monitor by default dropped a connection whose ping reply took 5 s; on a full link
+ * the ping waits behind megabytes of chunks, so busy links were dropped.
  */
 export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
 export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000
