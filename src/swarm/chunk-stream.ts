@@ -20,3 +20,17 @@ export interface BorrowingStream {
 export function borrows (stream: ChunkStream): stream is ChunkStream & BorrowingStream {
   return typeof (stream as Partial<BorrowingStream>).sendBorrowed === 'function'
 }
+
+/**
+ * A stream that can hand what it receives straight to one reader, lent for the call only: a
+ * lane's asker, whose TLS socket reads each record's cleartext into one reused buffer
+ * (lane-transport.ts). The reader copies what it keeps before it returns; nothing else sees
+ * the bytes ('message' is not dispatched while a reader is set).
+ */
+export interface LendingStream {
+  readLent: (reader: (bytes: Uint8Array) => void) => void
+}
+
+export function lends (stream: ChunkStream): stream is ChunkStream & LendingStream {
+  return typeof (stream as Partial<LendingStream>).readLent === 'function'
+}

@@ -1,6 +1,6 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
-import type { BorrowingStream, ChunkStream } from './chunk-stream.js'
+import { lends, type BorrowingStream, type ChunkStream } from './chunk-stream.js'
 import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 
 /**
@@ -125,6 +125,13 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
     stream.abort(err)
   }
 
+  /**
+   * Bytes the stream lends (a lane asker's cleartext in one reused buffer, chunk-stream.ts
+   * LendingStream): frames below LARGE_FRAME_BYTES are copied out, and what is left of the
+   * piece in the buffer after a pass is copied before the piece goes back. Large frames are
+   * copied into their `allocate`d memory as they arrive in any case.
+   */
+  const lent = lends(stream) && init.onLargeFrame === undefined
   const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
     if (stream.status !== 'open') return
     buffer.append(evt.data)
@@ -135,6 +142,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
       fail(err instanceof SwarmError ? err : new ProtocolViolationError(`a malformed message (${err instanceof Error ? err.message : String(err)})`, { cause: err }))
       return
     }
+    if (lent) keepLentTail(evt.data.byteLength)
     if (buffer.byteLength === 0 && assembly === undefined) {
       stopTimer()
     } else if (timer === undefined) {
@@ -142,6 +150,17 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
       timer = setTimeout(() => { fail(new MessageTimeoutError('the rest of a message', init.messageTimeoutMs)) }, init.messageTimeoutMs)
       timer.unref()
     }
+  }
+
+  /** The last `lentBytes` appended were lent: whatever of them is still buffered becomes a copy of our own. */
+  const keepLentTail = (lentBytes: number): void => {
+    const left = Math.min(buffer.byteLength, lentBytes)
+    if (left === 0) return
+    const owned = buffer.sublist(0, buffer.byteLength - left)
+    const copy = buffer.slice(buffer.byteLength - left)
+    buffer.consume(buffer.byteLength)
+    buffer.append(owned)
+    buffer.append(copy)
   }
 
   const drain = (): void => {
@@ -181,7 +200,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
       if (buffer.byteLength < end) return
       const frame = large && init.onLargeFrame !== undefined
         ? buffer.sublist(expected.bytes, end)
-        : buffer.subarray(expected.bytes, end)
+        : lent ? buffer.slice(expected.bytes, end) : buffer.subarray(expected.bytes, end)
       buffer.consume(end)
       expected = undefined
       started = false
@@ -191,7 +210,8 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
     }
   }
 
-  stream.addEventListener('message', onMessage)
+  if (lent) stream.readLent((data) => { onMessage({ data }) })
+  else stream.addEventListener('message', onMessage)
   stream.addEventListener('remoteCloseWrite', () => {
     if (buffer.byteLength > 0 || assembly !== undefined) {
       fail(new ProtocolViolationError('the stream ended inside a message'))

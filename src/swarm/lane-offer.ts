@@ -1,5 +1,3 @@
-import { connect as netConnect } from 'node:net'
-import { connect as tlsConnect } from 'node:tls'
 import type { Connection, Stream } from '@libp2p/interface'
 import { LANE_CIPHER_SUITE, LANE_IDENTITY_BYTES, LANE_KEY_BYTES, LANE_PROTOCOL } from './constants.js'
 import { LaneClosedError, ProtocolViolationError } from './errors.js'
@@ -7,7 +5,7 @@ import { FrameQueue, sendFrame } from './framing.js'
 import type { LaneConnection, LaneListener, LaneOffer } from './lane-listener.js'
 import { LaneStream } from './lane-stream.js'
 import type { ReadTicker } from './socket-batching.js'
-import { tickedTransport } from './lane-transport.js'
+import { connectAskerTls } from './lane-transport.js'
 import { abortAfter } from '../wait/index.js'
 
 /**
@@ -102,20 +100,19 @@ export async function dialLane (host: string, offer: LaneOffer, options: DialLan
   const key = Buffer.from(offer.key)
   const dialedAt = performance.now()
   let connectedAt: number | undefined
-  const tcp = netConnect({ host, port: offer.port, allowHalfOpen: true, noDelay: true })
-  tcp.once('connect', () => { connectedAt = performance.now() })
-  // allowHalfOpen: read by node (our FIN ends our requests, not the holder's answers), not in its types.
-  const connectOptions = {
-    socket: options.readTicker === undefined ? tcp : tickedTransport(tcp, options.readTicker),
+  // allowHalfOpen: our FIN ends our requests, not the holder's answers.
+  const { tls, readWith } = connectAskerTls({
+    host,
+    port: offer.port,
     allowHalfOpen: true,
-    minVersion: 'TLSv1.3' as const,
-    maxVersion: 'TLSv1.3' as const,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
     ciphers: LANE_CIPHER_SUITE,
     // No certificate to check: the key proves the holder (only it and we know it).
     checkServerIdentity: () => undefined,
     pskCallback: () => ({ identity, psk: key }),
-  }
-  const tls = tlsConnect(connectOptions)
+  }, options.readTicker)
+  tls.once('connect', () => { connectedAt = performance.now() })
   try {
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => { fail(options.signal.reason instanceof Error ? options.signal.reason : new Error('aborted')) }
@@ -133,7 +130,6 @@ export async function dialLane (host: string, offer: LaneOffer, options: DialLan
     })
   } catch (err) {
     tls.destroy()
-    tcp.destroy()
     const steps = connectedAt === undefined ? `no TCP connect in ${since(dialedAt)} ms` : `TCP connect ${Math.round(connectedAt - dialedAt)} ms, no handshake in ${since(connectedAt)} ms`
     throw new LaneClosedError(`the lane to ${host}:${offer.port} did not open (${steps}): ${(err as Error).message}`, { cause: err })
   }
@@ -141,7 +137,7 @@ export async function dialLane (host: string, offer: LaneOffer, options: DialLan
     options.timings.connectMs = Math.round(connectedAt - dialedAt)
     options.timings.handshakeMs = since(connectedAt)
   }
-  return new LaneStream(tls, options.idleTimeoutMs, 'asker')
+  return new LaneStream(tls, options.idleTimeoutMs, 'asker', readWith)
 }
 
 /** The IP the libp2p connection came from or went to: the only host a lane is dialed at. */

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { LANE_CREDIT_BYTES } from './constants.js'
 import { LaneClosedError, ProtocolViolationError } from './errors.js'
 import { LaneRecordReader, MAX_LANE_RECORD_BYTES, creditRecords, dataRecordHead } from './lane-records.js'
+import type { LentBytesReader } from './lane-transport.js'
 
 /** After our FIN, the remote has this long to send its own. */
 const CLOSE_GRACE_MS = 10_000
@@ -44,12 +45,19 @@ export class LaneStream {
   private creditQueued = false
   private readonly records: LaneRecordReader | undefined
 
-  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole) {
+  /** The one reader given the received bytes directly (readLent), in place of 'message' events. */
+  private lentReader: ((bytes: Uint8Array) => void) | undefined
+
+  /**
+   * `readWith`, given for the asker's socket from connectAskerTls (lane-transport.ts), hands
+   * over its cleartext lent from one reused buffer instead of as the socket's 'data'.
+   */
+  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole, readWith?: (reader: LentBytesReader) => void) {
     this.records = role === 'holder'
       ? new LaneRecordReader({
         data: (bytes) => {
           this.bytesIn += bytes.byteLength
-          this.events.dispatchEvent(new StreamMessageEvent(bytes))
+          this.deliver(bytes, false)
         },
         credit: (bytes) => {
           this.credited += bytes
@@ -58,20 +66,8 @@ export class LaneStream {
         },
       })
       : undefined
-    socket.on('data', (data: Buffer) => {
-      if (this.status !== 'open' && this.status !== 'closing') return
-      if (this.records === undefined) {
-        this.bytesIn += data.byteLength
-        this.events.dispatchEvent(new StreamMessageEvent(data))
-        this.credit(data.byteLength)
-        return
-      }
-      try {
-        this.records.push(data)
-      } catch (err) {
-        this.finish(err instanceof Error ? err : new ProtocolViolationError(String(err)))
-      }
-    })
+    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) })
+    else socket.on('data', (data: Buffer) => { this.received(data, false) })
     socket.on('end', () => {
       // The holder ends its side only after the asker ended its own (the chunk server answers
       // until then), so an end first is an abort (a disconnect, a ban, its timeouts), sent as
@@ -98,6 +94,32 @@ export class LaneStream {
     socket.on('close', () => { this.finish(this.status === 'open' ? new LaneClosedError('the lane closed') : undefined) })
     // Idle: closed like a finished stream (both sides end their writes), not as a failure.
     socket.setTimeout(idleTimeoutMs, () => { void this.close() })
+  }
+
+  /** Bytes from the socket; `lent` ones are reused once this returns. */
+  private received (data: Uint8Array, lent: boolean): void {
+    if (this.status !== 'open' && this.status !== 'closing') return
+    if (this.records === undefined) {
+      this.bytesIn += data.byteLength
+      this.deliver(data, lent)
+      this.credit(data.byteLength)
+      return
+    }
+    try {
+      this.records.push(data)
+    } catch (err) {
+      this.finish(err instanceof Error ? err : new ProtocolViolationError(String(err)))
+    }
+  }
+
+  private deliver (bytes: Uint8Array, lent: boolean): void {
+    if (this.lentReader !== undefined) this.lentReader(bytes)
+    else this.events.dispatchEvent(new StreamMessageEvent(lent ? bytes.slice() : bytes))
+  }
+
+  /** From now on the received bytes go to `reader` alone, lent for the call (chunk-stream.ts LendingStream). */
+  readLent (reader: (bytes: Uint8Array) => void): void {
+    this.lentReader = reader
   }
 
   get writeBufferLength (): number {

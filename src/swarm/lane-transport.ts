@@ -1,61 +1,77 @@
-import type { Socket } from 'node:net'
-import { Duplex } from 'node:stream'
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
+import type { OnReadOpts } from 'node:net'
 import type { ReadTicker } from './socket-batching.js'
-import { readIntoOneBuffer } from './tcp-boundary.js'
 
 /** A full TLS record as it crosses the wire: 16 KiB of data, the 5-byte header, the content type and the 16-byte tag. */
 const TLS_RECORD_WIRE_BYTES = 16 * 1024 + 22
+/** node's TLS hands over at most one record's cleartext (16 KiB) per callback; the one buffer holds that. */
+const CLEARTEXT_BUFFER_BYTES = 16 * 1024
+
+/** Takes each piece of a lane's cleartext; the bytes are lent for the call only. */
+export type LentBytesReader = (bytes: Uint8Array) => void
+
+/** The asker's end of a lane as dialed: its TLS socket and where its cleartext goes. */
+export interface AskerTls {
+  tls: TLSSocket
+  /**
+   * Hands every piece of cleartext from now on to `reader`, lent: the memory is reused for the
+   * next piece once the call returns. Pieces that came before a reader was set (a holder that
+   * sent at once) were kept as copies and come first.
+   */
+  readWith: (reader: LentBytesReader) => void
+}
+
+/** tls.connect's options as node reads them; `allowHalfOpen` and `onread` are missing from its types. */
+export type AskerTlsOptions = ConnectionOptions & { host: string, port: number, allowHalfOpen?: boolean }
 
 /**
- * The asker's TCP socket under its lane's TLS, read on the shared read tick (socket-batching.ts).
+ * The asker's TLS socket, reading its TCP socket's own handle and its cleartext into one buffer
+ * of ours.
  *
- * Given a socket with its own handle, node's TLS takes that handle over and reads it in C++:
- * JavaScript sees only whole 16 KiB records, so the tick, which stops a socket after a read
- * that emptied the kernel's buffer, never saw the reads that ended inside a record. On the
- * 8-host bed a lane carries ~0.4 MB/s (six holders share an edge's 20 Mbit/s), a record every
- * ~40 ms, and most reads ended inside one: with the tick on the TLS socket an edge still read
- * 12-14 thousand times a pull against libp2p's 7-8 thousand. Through this Duplex TLS reads
- * the TCP socket's bytes (node's JSStreamSocket), so the tick stops the TCP socket itself, as
- * it stops libp2p's.
+ * node's TLS then reads the TCP socket in C++ (TLSWrap on the TCP handle): a TCP read that ends
+ * inside a record never reaches JavaScript, and each whole record's cleartext is copied into the
+ * one buffer and handed to `readWith`'s reader (net.Socket's `onread`, which tls.connect takes
+ * only when it makes the socket itself). Before, TLS read the TCP socket through a Duplex
+ * (node's JSStreamSocket) so that the read tick could stop the TCP socket: every TCP read went
+ * into JavaScript and back (~11% of a bed edge's main thread), and every record then came up
+ * through `Readable.push`, the 'data' event and a fresh buffer (~9% with the frame reader's
+ * share; docs/architecture.md, "An edge's receive path, taken apart again").
  *
- * The TCP socket reads into one buffer of ours, reused for every read (readIntoOneBuffer), and
- * each read is handed to TLS as a 'data' event of the Duplex, outside its Readable queue: node's
- * JSStreamSocket passes each 'data' chunk at once to its handle's `readBuffer`, which copies it
- * into the TLS record layer's own input buffer before it returns (JSStream::ReadBuffer), so the
- * buffer is free again when the event returns. With a fresh 64 KiB buffer per read, queued
- * through the Duplex, a fast lane's receiver spent ~1.8 CPU-s per GiB more than TLS on the
- * socket's own handle, most of it off the main thread (docs/architecture.md, "A data lane").
- * TLS's flow control reaches the TCP socket as the Duplex's 'pause' and 'resume' events
- * (JSStreamSocket's readStop and readStart).
- *
- * A slow lane waits on the tick until a read brings about one TLS record (the tick's read
- * target): TLS hands JavaScript nothing before a record is whole, and every read costs this
- * hop into JavaScript and back into TLS. On the 8-host bed a lane's reads came one tick apart
- * at ~0.4 MB/s, ~8 KB each: 6,000 reads an edge for 4,200 records (docs/architecture.md,
- * "The fleet bed").
+ * The read tick (socket-batching.ts `addRecordReader`) stops the TLS socket at the end of an
+ * event-loop turn whose records came to less than a full read; TLSWrap's readStop reaches the
+ * TCP handle. A slow lane waits until about one record has arrived (the tick's read target),
+ * up to MAX_WAIT_TICKS.
  */
-export function tickedTransport (tcp: Socket, ticker: ReadTicker): Duplex {
-  const transport = new Duplex({
-    allowHalfOpen: true,
-    read () { tcp.resume() },
-    write (chunk: Buffer, encoding, callback) { tcp.write(chunk, encoding, callback) },
-    final (callback) { tcp.end(callback) },
-    destroy (err, callback) {
-      tcp.destroy(err ?? undefined)
-      callback(err)
+export function connectAskerTls (options: AskerTlsOptions, ticker?: ReadTicker): AskerTls {
+  let reader: LentBytesReader | undefined
+  /** Cleartext that came before a reader, copied. */
+  let early: Uint8Array[] | undefined = []
+  let records: ((length: number) => void) | undefined
+  const buffer = Buffer.allocUnsafeSlow(CLEARTEXT_BUFFER_BYTES)
+  const withOnread: AskerTlsOptions & { onread: OnReadOpts } = {
+    ...options,
+    onread: {
+      buffer,
+      callback: (length: number) => {
+        const bytes = buffer.subarray(0, length)
+        if (reader !== undefined) reader(bytes)
+        else early?.push(Uint8Array.prototype.slice.call(bytes))
+        records?.(length)
+        return true
+      },
     },
-  })
-  const oneBuffer = readIntoOneBuffer(tcp, (bytes) => { transport.emit('data', bytes) })
-  if (oneBuffer) {
-    transport.on('pause', () => { tcp.pause() })
-    transport.on('resume', () => { tcp.resume() })
-  } else {
-    tcp.on('data', (data: Buffer) => { if (!transport.push(data)) tcp.pause() })
   }
-  tcp.on('end', () => { transport.push(null) })
-  tcp.on('error', (err) => { transport.destroy(err) })
-  tcp.on('close', () => { transport.destroy() })
-  // The tick needs the socket's handle, which a socket has once it connected.
-  tcp.once('connect', () => { ticker.add(tcp, { readTargetBytes: TLS_RECORD_WIRE_BYTES }) })
-  return transport
+  const tls = tlsConnect(withOnread)
+  // tls.connect passes no noDelay to the socket it makes: requests and credits are small and must not wait for an ack.
+  tls.prependOnceListener('connect', () => { tls.setNoDelay(true) })
+  if (ticker !== undefined) records = ticker.addRecordReader(tls, { readTargetBytes: TLS_RECORD_WIRE_BYTES })
+  return {
+    tls,
+    readWith: (next) => {
+      reader = next
+      const before = early ?? []
+      early = undefined
+      for (const bytes of before) next(bytes)
+    },
+  }
 }

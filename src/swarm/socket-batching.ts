@@ -89,6 +89,12 @@ const FULL_READ_BYTES = 64 * 1024
 const MIN_WAITING_READ_BYTES = 1400
 /** Over how long a socket's read rate is measured. */
 const RATE_WINDOW_MS = 100
+/**
+ * A TLS socket on the tick whose records stopped coming this long ago reads on until the next
+ * ones (an idle lane costs no ticks). Longer than the gaps between a slow lane's records
+ * (~40 ms at the 8-host bed's ~0.4 MB/s), whose first packets would each wake the loop again.
+ */
+const IDLE_RECORDS_MS = 500
 
 /**
  * The most ticks a socket with a read target waits in a row (READ_WAIT_MS each). On the 8-host
@@ -125,13 +131,64 @@ export class ReadTicker {
   get waitingSockets (): number { return this.waiting.size }
 
   add (socket: Socket, init: ReadTickerSocketInit = {}): void {
+    const judge = this.watch(socket, init)
+    // Each read's size, whether the socket emits 'data' or reads into the swarm key's buffer (tcp-boundary.ts).
+    if (judge !== undefined) observeReads(socket, (length) => { judge(length) })
+  }
+
+  /**
+   * A TLS socket reading its TCP socket's own handle (a lane's asker, lane-transport.ts): node's
+   * TLS reads the TCP socket in C++ and shows JavaScript only whole records (16 KiB at most), so
+   * no single record says whether a read was full, and a read that ends inside a record is not
+   * seen at all. What one event-loop turn brought is judged at the turn's end instead, and so is
+   * the turn in which the tick restarted the socket (its poll phase reads what waited in the
+   * kernel, records or not): less than a full read's worth means the burst is over, and the TLS
+   * socket stops until the tick; its handle's readStop reaches the TCP handle in C++. So a slow
+   * socket reads once a tick, as a TCP socket on the tick does. A turn of a full read's worth or
+   * more (the kernel held more than one read takes) or a fast rate keeps it reading: stopping
+   * after each record instead capped a fast lane at a record a tick (1.9 MB/s on loopback). A
+   * socket whose records stopped IDLE_RECORDS_MS ago is idle, not slow: it reads on, so an
+   * idle lane costs no ticks. Returns what to call with each record's cleartext length, or
+   * undefined if the socket has no handle to stop.
+   */
+  addRecordReader (socket: Socket, init: ReadTickerSocketInit = {}): ((length: number) => void) | undefined {
+    let turnBytes = 0
+    let turnEndDue = false
+    const turnEnded = (): void => {
+      turnEndDue = false
+      const bytes = turnBytes
+      turnBytes = 0
+      judge?.(bytes)
+    }
+    const endOfTurn = (): void => {
+      if (turnEndDue) return
+      turnEndDue = true
+      setImmediate(turnEnded)
+    }
+    const judge = this.watch(socket, init, { records: true, restarted: endOfTurn })
+    if (judge === undefined) return undefined
+    return (length) => {
+      endOfTurn()
+      turnBytes += length
+    }
+  }
+
+  /**
+   * Makes `socket` wait for the tick when told of a read (or, for `records`, a turn's records)
+   * that emptied the kernel's buffer; returns what to tell it, or undefined if the socket has no
+   * handle to stop. `restarted` runs each time the tick starts the socket reading again.
+   */
+  private watch (socket: Socket, init: ReadTickerSocketInit, how: { records?: boolean, restarted?: () => void } = {}): ((length: number) => void) | undefined {
     const handle = (socket as unknown as { _handle?: Partial<ReadHandle> | null })._handle
-    if (handle == null || typeof handle.readStop !== 'function') return
+    if (handle == null || typeof handle.readStop !== 'function') return undefined
     // Node's Readable asks for more (`_read`) right after each chunk; while the socket waits for
     // the tick that must not start the handle reading again.
     const read = socket._read.bind(socket)
     socket._read = (size: number) => { if (!this.waiting.has(socket)) read(size) }
-    this.restart.set(socket, () => { read(socket.readableHighWaterMark) })
+    this.restart.set(socket, () => {
+      read(socket.readableHighWaterMark)
+      how.restarted?.()
+    })
     // A socket whose recent rate would fill a 64 KiB read within the wait never waits: on a fast
     // link the tick would only delay data (and the credits its reader sends back for it).
     const fastBytes = FULL_READ_BYTES / this.waitMs * RATE_WINDOW_MS
@@ -140,8 +197,12 @@ export class ReadTicker {
     let fast = false
     /** Bytes per millisecond over the last whole window; 0 until one has passed. */
     let rate = 0
-    // Each read's size, whether the socket emits 'data' or reads into the swarm key's buffer (tcp-boundary.ts).
-    observeReads(socket, (length) => {
+    let lastBytesAt = windowStart
+    socket.once('close', () => {
+      this.waiting.delete(socket)
+      this.restart.delete(socket)
+    })
+    return (length) => {
       windowBytes += length
       const now = performance.now()
       if (now - windowStart >= RATE_WINDOW_MS) {
@@ -150,7 +211,11 @@ export class ReadTicker {
         windowStart = now
         windowBytes = 0
       }
-      if (fast || length >= FULL_READ_BYTES || length < MIN_WAITING_READ_BYTES || this.waiting.has(socket) || socket.destroyed) return
+      if (length > 0) lastBytesAt = now
+      // A TLS socket's control-sized records wait like the rest (what a lane's asker receives is
+      // chunk responses); one that brought nothing for a while is idle.
+      const reads = how.records === true ? length === 0 && now - lastBytesAt >= IDLE_RECORDS_MS : length < MIN_WAITING_READ_BYTES
+      if (fast || length >= FULL_READ_BYTES || reads || this.waiting.has(socket) || socket.destroyed) return
       const current = (socket as unknown as { _handle?: ReadHandle | null })._handle
       if (current == null || !current.reading) return
       current.reading = false
@@ -159,11 +224,7 @@ export class ReadTicker {
       const ticks = rate > 0 && target > 0 ? Math.ceil(target / (rate * this.waitMs)) : 1
       this.waiting.set(socket, Math.min(MAX_WAIT_TICKS, Math.max(1, ticks)))
       this.scheduleTick()
-    })
-    socket.once('close', () => {
-      this.waiting.delete(socket)
-      this.restart.delete(socket)
-    })
+    }
   }
 
   /** The shared tick, unless one is due already. */

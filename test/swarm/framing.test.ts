@@ -31,6 +31,22 @@ class FakeStream extends EventTarget {
   }
 }
 
+/** A stream that lends each piece from one buffer of its own and scribbles over it once the reader returns, as a lane asker's TLS socket reuses its one buffer. */
+class LendingFakeStream extends FakeStream {
+  private reader: ((bytes: Uint8Array) => void) | undefined
+  private readonly memory = new Uint8Array(LARGE_FRAME_BYTES * 16)
+
+  readLent (reader: (bytes: Uint8Array) => void): void {
+    this.reader = reader
+  }
+
+  override deliver (bytes: Uint8Array): void {
+    this.memory.set(bytes)
+    this.reader?.(this.memory.subarray(0, bytes.byteLength))
+    this.memory.fill(0xdd)
+  }
+}
+
 function frame (payload: Uint8Array): Uint8Array {
   return new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
 }
@@ -211,6 +227,28 @@ describe('framing', () => {
       expect(stream.abortedWith?.name).toBe('ProtocolViolationError')
       expect(frames).toEqual([])
     }
+  })
+
+  it('keeps no lent bytes: small and large frames come whole though each piece\'s memory is overwritten after its call', () => {
+    fc.assert(fc.property(
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: LARGE_FRAME_BYTES, max: LARGE_FRAME_BYTES * 2 })), { minLength: 1, maxLength: 6 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (sizes, cuts) => {
+        const payloads = sizes.map((size, i) => {
+          const bytes = Buffer.alloc(size)
+          for (let j = 0; j < size; j += 97) bytes.fill((j + i) & 0xff, j, Math.min(size, j + 97))
+          return bytes
+        })
+        const stream = new LendingFakeStream()
+        const frames: Uint8Array[] = []
+        // Kept as handed over, not copied: a frame still pointing into lent memory would read 0xdd here.
+        readAssembling(stream, (f) => { frames.push(f) })
+        const wire = new Uint8ArrayList(...payloads.map(frame)).subarray()
+        for (const piece of split(wire, cuts.map(c => c * 613))) stream.deliver(piece)
+        expect(frames.map((f, i) => Buffer.from(f).equals(payloads[i] ?? Buffer.alloc(0)))).toEqual(payloads.map(() => true))
+        expect(stream.status).toBe('open')
+      },
+    ), { numRuns: 40 })
   })
 
   it('resets the stream on an oversized, over-long or non-minimal length prefix', () => {
