@@ -4,7 +4,7 @@ import { CodedError } from '../errors/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
 import { GrowingFile, ingestBlobFile, type HashedBlob, type Store } from '../store/index.js'
 import type { FleetBlobStream, Swarm } from '../swarm/index.js'
-import { raceAbort } from '../upstream/index.js'
+import { raceAbort } from '../wait/index.js'
 import type { ImageAssembler } from './image-assembler.js'
 import type { Logger } from './logger.js'
 

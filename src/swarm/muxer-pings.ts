@@ -1,6 +1,7 @@
 import { isPeerId, type AbortOptions, type Connection, type DialTarget, type PeerId, type Startable } from '@libp2p/interface'
 import { AdaptiveTimeout } from '@libp2p/utils'
 import type { Ping, PingComponents } from '@libp2p/ping'
+import { raceAbort } from '../wait/index.js'
 import { SwarmError } from './errors.js'
 
 /**
@@ -60,24 +61,9 @@ export function muxerPingOf (connection: Connection): MuxerWithPing['ping'] | un
   const muxer = (connection as unknown as { muxer?: Partial<MuxerWithPing> }).muxer
   if (muxer === undefined || typeof muxer.ping !== 'function') return undefined
   const ping = muxer.ping
-  return async (options) => await raceSignal(ping.call(muxer), options?.signal)
-}
-
-/** `promise`, or a rejection with the signal's reason once it aborts; `promise` runs on either way. */
-async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  // Whatever happens to it after the race is settled is nobody's concern (a closed muxer rejects it).
-  promise.catch(() => {})
-  if (signal === undefined) return await promise
-  signal.throwIfAborted()
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((resolve, reject) => {
-    onAbort = () => { reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    return await Promise.race([promise, aborted])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+  return async (options) => {
+    const answer = ping.call(muxer)
+    return options?.signal === undefined ? await answer : await raceAbort(answer, options.signal)
   }
 }
 

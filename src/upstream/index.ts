@@ -16,4 +16,3 @@ export {
   UpstreamTooLargeError, UpstreamManifestInvalidError, UpstreamConfigError,
 } from './errors.js'
 export { MANIFEST_ACCEPT } from './manifest-references.js'
-export { raceAbort } from './single-flight.js'

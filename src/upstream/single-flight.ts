@@ -1,3 +1,5 @@
+import { raceAbort } from '../wait/index.js'
+
 /**
  * Concurrent callers asking for the same key share one run of the work. The work runs under
  * the owner's lifetime signal, not a caller's: a client that leaves stops waiting but does not
@@ -27,20 +29,5 @@ export class SingleFlight<V> {
   /** Resolves once every run in flight has ended, however (for a close that must not leave writers behind). */
   async settled (): Promise<void> {
     await Promise.allSettled([...this.running.values()])
-  }
-}
-
-/** Resolves as `promise` does, or rejects with the signal's reason when it aborts first. */
-export async function raceAbort<V> (promise: Promise<V>, signal: AbortSignal): Promise<V> {
-  signal.throwIfAborted()
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => { reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    return await Promise.race([promise, aborted])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
 }
