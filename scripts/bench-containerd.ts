@@ -39,7 +39,7 @@
 // The machine is shared (2 cores, other sessions): compare within one run only.
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -49,7 +49,7 @@ import { startDaemonProcess, waitFor, type DaemonProcess } from '../test/helpers
 import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
 import { shoalOk } from '../test/helpers/shoal-cli.js'
 import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
-import { gapsOf, startSampler, type SeriesPoint } from './bench-series.js'
+import { cpuSeconds, gapsOf, runQueueSeconds, startSampler, type SeriesPoint } from './bench-series.js'
 import { generateImages } from './gen-images.js'
 
 const execFileAsync = promisify(execFile)
@@ -107,32 +107,6 @@ interface Sample {
   registryCpuS: number
   containerdCpuS: number
   relayCpuS: number
-}
-
-const CLOCK_TICKS_PER_S = 100
-
-/**
- * CPU-seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100
- * there); with `children`, those of its children that exited and were waited for instead.
- */
-async function cpuSeconds (pid: number | 'self' | undefined, children = false, thread = false): Promise<number> {
-  if (pid === undefined) return 0
-  // With `thread`, the main thread's own (its task has the process's ID).
-  const stat = await readFile(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
-  // Fields after the command name (which may hold spaces, so cut at its closing parenthesis).
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]]
-  return (Number(user) + Number(system)) / CLOCK_TICKS_PER_S
-}
-
-/**
- * Seconds a process's main thread has spent so far runnable but waiting for a CPU: the second
- * field of /proc/PID/schedstat (nanoseconds; needs a kernel with schedstats, else 0).
- */
-async function runQueueSeconds (pid: number | undefined): Promise<number> {
-  if (pid === undefined) return 0
-  const fields = (await readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => '')).trim().split(' ')
-  return Number(fields[1] ?? 0) / 1e9
 }
 
 const median = (values: number[]): number => {

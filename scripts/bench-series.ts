@@ -60,20 +60,39 @@ async function sample (pids: Record<string, number | undefined>, t: number): Pro
   const cpu: Record<string, [number, number, number]> = {}
   await Promise.all(Object.entries(pids).map(async ([label, pid]) => {
     if (pid === undefined) return
-    const [whole, main, schedstat] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''),
-      readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8').catch(() => ''),
-      readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => ''),
+    // A process that has exited reads as 0, as its figures stop.
+    const [whole, main, waiting] = await Promise.all([
+      cpuSeconds(pid).catch(() => 0),
+      cpuSeconds(pid, false, true).catch(() => 0),
+      runQueueSeconds(pid),
     ])
-    cpu[label] = [statCpu(whole), statCpu(main), Number(schedstat.trim().split(' ')[1] ?? 0) / 1e9]
+    cpu[label] = [whole, main, waiting]
   }))
   return { t, diskWrittenBytes, diskWriteMs, dirtyKiB: kib('Dirty'), writebackKiB: kib('Writeback'), cpu }
 }
 
-function statCpu (stat: string): number {
-  if (stat === '') return 0
+/**
+ * CPU-seconds (user + system) a process has used so far, from /proc (Linux; USER_HZ is 100
+ * there); with `children`, those of its children that exited and were waited for instead.
+ */
+export async function cpuSeconds (pid: number | 'self' | undefined, children = false, thread = false): Promise<number> {
+  if (pid === undefined) return 0
+  // With `thread`, the main thread's own (its task has the process's ID).
+  const stat = await readFile(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may hold spaces, so cut at its closing parenthesis).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
+  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]]
+  return (Number(user) + Number(system)) / CLOCK_TICKS_PER_S
+}
+
+/**
+ * Seconds a process's main thread has spent so far runnable but waiting for a CPU: the second
+ * field of /proc/PID/schedstat (nanoseconds; needs a kernel with schedstats, else 0).
+ */
+export async function runQueueSeconds (pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0
+  const fields = (await readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => '')).trim().split(' ')
+  return Number(fields[1] ?? 0) / 1e9
 }
 
 /**
