@@ -88,7 +88,7 @@ const FULL_READ_BYTES = 64 * 1024
  */
 const MIN_WAITING_READ_BYTES = 1400
 /** Over how long a socket's read rate is measured. */
-const RATE_WINDOW_MS = 100
+export const RATE_WINDOW_MS = 100
 /**
  * A TLS socket on the tick whose records stopped coming this long ago reads on until the next
  * ones (an idle lane costs no ticks). Longer than the gaps between a slow lane's records

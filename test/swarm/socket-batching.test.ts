@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it, vi } from 'vitest'
-import { batchWrites, MAX_WAIT_TICKS, ReadTicker } from '../../src/swarm/socket-batching.js'
+import { batchWrites, MAX_WAIT_TICKS, RATE_WINDOW_MS, ReadTicker } from '../../src/swarm/socket-batching.js'
 import { readIntoOneBuffer } from '../../src/swarm/tcp-boundary.js'
 import { useBareNodes } from './bare-nodes.js'
 
@@ -319,8 +319,6 @@ describe('socket write batching', () => {
 const PIECE_BYTES = 3000
 /** The tick of the counted tests. */
 const TICK_MS = 10
-/** Over how long ReadTicker measures a socket's rate (socket-batching.ts; the counted tests need at least its window). */
-const RATE_WINDOW_MS = 100
 
 /** Write system calls of this process so far (write, writev, pwrite...): /proc/self/io's syscw. */
 function processWriteCalls (): number {
