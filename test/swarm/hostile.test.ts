@@ -24,6 +24,8 @@ import { connect, nextEvent, patternBytes, useSwarms, writeTree, type TestNode }
 
 const MiB = 1024 * 1024
 const BUNDLE_BYTES = 24 * MiB
+/** What one identity of rows 3/4/8's flood may cost the honest process: 32-75 CPU-ms measured. */
+const FLOOD_CPU_MS_PER_IDENTITY = 100
 
 interface Fleet {
   gateway: TestNode
@@ -262,14 +264,18 @@ describe('one hostile peer', () => {
       bannedWaiters.get(peer)?.()
     })
     let identities = 0
+    // Rounds begun, and those the gateway refused at the door: what the pull met is told apart.
+    let roundsBegun = 0
+    let roundsRefused = 0
     try {
       const flood = async (): Promise<void> => {
         // Each identity floods until it is banned; then a new one takes over, for 30 s.
         while (Date.now() < deadline) {
+          roundsBegun++
           const { peerId, refused } = await attacker.floodRound(f.gateway.address, f.objects[0] ?? '', Math.ceil(BUNDLE_BYTES / MiB))
           identities++
           // Past its share of new identities (MAX_NEW_IDENTITIES_PER_IP) the IP is refused.
-          if (refused) continue
+          if (refused) { roundsRefused++; continue }
           if (!banned.has(peerId)) {
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
@@ -280,11 +286,14 @@ describe('one hostile peer', () => {
       }
       const cpuBefore = { ours: process.cpuUsage(), theirs: await attacker.cpuMs() }
       let cpuMs = 0
+      let metThePull = 0
       const pullAndMeasure = async (): Promise<number> => {
         const ms = await pullBoth(f, 'rows 3, 4, 8 (flood)')
         const ours = process.cpuUsage(cpuBefore.ours)
         cpuMs = (ours.user + ours.system) / 1000
-        console.log(`flood: during the pull this process (gateway + edges) used ${Math.round(cpuMs)} CPU-ms (${Math.round(without.cpuMs)} without the attacker), the attacker's own process ${Math.round(await attacker.cpuMs() - cpuBefore.theirs)}`)
+        // An identity whose round is still under way counts as met: it may have cost the pull.
+        metThePull = roundsBegun - roundsRefused
+        console.log(`flood: during the pull this process (gateway + edges) used ${Math.round(cpuMs)} CPU-ms (${Math.round(without.cpuMs)} without the attacker) while ${metThePull} admitted identities met it, ${Math.round((cpuMs - without.cpuMs) / Math.max(1, metThePull))} CPU-ms more per identity; the attacker's own process ${Math.round(await attacker.cpuMs() - cpuBefore.theirs)}`)
         return ms
       }
       const [, pulled] = await Promise.all([flood(), pullAndMeasure()])
@@ -317,11 +326,15 @@ describe('one hostile peer', () => {
       // passesOn always true the edges asked 8 and 12 chunks again against 4 and 8 (2026-12-06,
       // load ~15), inside it; each identity's two chunks are also under the leech's limit.
       expectNotHeldBack('rows 3, 4, 8', f, without)
-      // The flood's handshakes, interest and bans cost ~30 CPU-ms per identity (about four
-      // arrive during the 3 s pull), a fixed cost the short pull does not dilute: 1.19-1.74x
-      // in five runs (load 7-11); 4.26x once in a clean-clone CI run while the deferrals above
-      // doubled the pull (and so the identities it met) against a 500 ms baseline.
-      expect(cpuMs / without.cpuMs).toBeLessThanOrEqual(3)
+      // What the flood costs the honest process is paid per identity (a handshake, two unread
+      // chunks, a capped interest batch, refused records, a ban), so it is bounded per identity
+      // that met the pull, with a quarter of the attack-free pull's CPU left for noise. How many
+      // meet the 3 s pull depends on the attacker's speed: 4-16 at nice 19 on a loaded machine,
+      // all 32 of an IP's burst on a quiet one, where the ratio to the pull alone asserted until
+      // then read 3.1-3.8x. Measured 2026-12-06: 32-35 CPU-ms per identity quiet, 66-75 at load
+      // ~4. A coarse guard against a cost per identity grown several-fold (it failed with 150 ms
+      // of work added to each ban); the counted bounds above carry the rest.
+      expect(cpuMs - without.cpuMs).toBeLessThanOrEqual(without.cpuMs / 4 + FLOOD_CPU_MS_PER_IDENTITY * metThePull)
     } finally {
       clearInterval(sampler)
       await attacker.stop()
