@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
+import { CID } from 'multiformats/cid'
 import { bundleCid, checkSwarmKey, createPeerKey, generateSwarmKey, parsePeerKey, peerIdOfKey, serializePeerKey } from '../../src/swarm/index.js'
 
 describe('identity and keys', () => {
@@ -26,13 +28,15 @@ describe('identity and keys', () => {
     expect(() => checkSwarmKey(Buffer.from('/key/swarm/psk/1.0.0/\n/base16/\n' + 'A'.repeat(64)))).toThrow(expect.objectContaining({ code: 'SWARM_INVALID_KEY' }))
   })
 
-  it('names a bundle in the DHT by a raw CID with a BLAKE3 multihash', () => {
+  it('names a bundle in the DHT by a raw CID of the SHA2-256 of its ID, a multihash kad-dht reads back as a CID', () => {
     const id = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262'
     const cid = bundleCid(id)
     expect(cid.version).toBe(1)
     expect(cid.code).toBe(0x55)
-    expect(cid.multihash.code).toBe(0x1e)
-    expect(Buffer.from(cid.multihash.digest).toString('hex')).toBe(id)
+    expect(cid.multihash.code).toBe(0x12)
+    expect(Buffer.from(cid.multihash.digest).toString('hex')).toBe(createHash('sha256').update(Buffer.from(id, 'hex')).digest('hex'))
+    // What kad-dht's ADD_PROVIDER and GET_PROVIDERS handlers do with the key it sends (the multihash's bytes).
+    expect(CID.decode(cid.multihash.bytes).multihash.bytes).toEqual(cid.multihash.bytes)
     expect(() => bundleCid('xyz')).toThrow(expect.objectContaining({ code: 'SWARM_INVALID_ID' }))
   })
 })
