@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
@@ -25,6 +25,9 @@
 //   client CPU CPU-seconds of containerd and `ctr` (which fetches the layers itself) during the pull,
 //              and of this script's HTTP relay: on two shared cores what the daemons leave them
 //              sets how fast containerd can take the layer
+//   --b-env VAR=VALUE  (repeatable) a second neighbour case, `neighbour-b`, right after each
+//                neighbour run (before it every other run), whose edge runs with these
+//                variables: an A/B inside one invocation
 //   --series DIR  per run, a JSON time series (bench-series.ts): when each MiB of the layer reached
 //              containerd, and every 100 ms the disk's writes, dirty and writeback pages, and the
 //              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
@@ -55,7 +58,7 @@ import { generateImages } from './gen-images.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string> }
 
 function parseOptions (argv: string[]): Options {
   const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true }
@@ -71,6 +74,11 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--logs') options.logs = next()
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
+    else if (arg === '--b-env') {
+      const [name, ...value] = next().split('=')
+      if (name === undefined || name === '' || value.length === 0) throw new Error('--b-env takes VAR=VALUE')
+      options.bEnv = { ...options.bEnv, [name]: value.join('=') }
+    }
     else throw new Error(`unknown option ${String(arg)}`)
   }
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
@@ -79,7 +87,8 @@ function parseOptions (argv: string[]): Options {
 }
 
 const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry'] as const
-type Scenario = typeof SCENARIOS[number]
+/** neighbour-b: the neighbour case with --b-env on the edge, run right after each neighbour run. */
+type Scenario = typeof SCENARIOS[number] | 'neighbour-b'
 
 function parseScenario (name: string): Scenario {
   const found = SCENARIOS.find(s => s === name)
@@ -138,9 +147,9 @@ async function main (): Promise<void> {
     profiler = [wrapper]
   }
   if (!existsSync(swarmKey)) await shoalOk(undefined, ['keygen', 'swarm', swarmKey])
-  const startDaemon = async (name: string, args: string[]): Promise<DaemonProcess> => {
+  const startDaemon = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
     // A node pulls through for its peers only in a fleet closed with a swarm key.
-    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', ...(options.swarmKey ? ['--swarm-key', swarmKey] : []), ...args], {}, { wrap: profiler })
+    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', ...(options.swarmKey ? ['--swarm-key', swarmKey] : []), ...args], env, { wrap: profiler })
     daemons.push(daemon)
     return daemon
   }
@@ -168,8 +177,8 @@ async function main (): Promise<void> {
     await execFileAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${holder.registry}/shoal/app1:1.0`, `dir:${join(work, 'warm')}`], { timeout: 600_000 })
     await waitFor('the holder\'s bundle', async () => (await holder.status()).bundles.find(b => b.complete), 120_000)
 
-    const freshEdge = async (gateway: DaemonProcess): Promise<DaemonProcess> => {
-      const edge = await startDaemon('edge', ['--bootstrap', gateway.address, '--trust', gateway.peerId])
+    const freshEdge = async (gateway: DaemonProcess, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
+      const edge = await startDaemon('edge', ['--bootstrap', gateway.address, '--trust', gateway.peerId], env)
       await waitFor('the edge connected', async () => (await edge.status()).peers.find(p => p.id === gateway.peerId), 30_000)
       return edge
     }
@@ -184,8 +193,8 @@ async function main (): Promise<void> {
       } else if (scenario === 'warm') {
         target = holder.registry
         working = [holder]
-      } else if (scenario === 'neighbour') {
-        const edge = await freshEdge(holder)
+      } else if (scenario === 'neighbour' || scenario === 'neighbour-b') {
+        const edge = await freshEdge(holder, scenario === 'neighbour-b' ? options.bEnv : {})
         stopAfter.push(edge)
         working = [edge, holder]
         target = edge.registry
@@ -267,10 +276,12 @@ async function main (): Promise<void> {
       }
     }
 
-    const scenarios: Scenario[] = options.only ?? [...SCENARIOS]
+    const scenarios: Scenario[] = (options.only ?? [...SCENARIOS]).flatMap((s): Scenario[] => s === 'neighbour' && options.bEnv !== undefined ? ['neighbour', 'neighbour-b'] : [s])
     const samples = new Map<Scenario, Sample[]>(scenarios.map(s => [s, []]))
     for (let run = 1; run <= options.runs; run++) {
-      for (const scenario of scenarios) {
+      // A and B take turns going first, so neither always runs on the page cache the other left.
+      const order = run % 2 === 0 ? scenarios.map(s => s === 'neighbour' ? 'neighbour-b' : s === 'neighbour-b' ? 'neighbour' : s) : scenarios
+      for (const scenario of order) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
         process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
