@@ -5,7 +5,7 @@ import {
 } from '../store/index.js'
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
 import { BODY_IDLE_TIMEOUT_MS } from './constants.js'
-import { drainRefusedBody, readBody } from './request-body.js'
+import { endRefused, readBody } from './request-body.js'
 import { requestUrl } from './respond.js'
 import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
@@ -231,9 +231,14 @@ function stringField (body: Record<string, unknown>, name: string): string {
 }
 
 function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  res.end(writeJsonHead(res, status, value))
+}
+
+/** Writes the head of a JSON answer; returns its body. */
+function writeJsonHead (res: ServerResponse, status: number, value: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(value))
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' })
-  res.end(body)
+  return body
 }
 
 /** Status and code from the one catalogue (src/errors), as the CLI's exit codes are. */
@@ -245,6 +250,5 @@ function sendError (res: ServerResponse, err: unknown): void {
     return
   }
   const { code, message, status } = describeError(err)
-  sendJson(res, status, { error: { code, message } })
-  drainRefusedBody(res.req)
+  endRefused(res.req, res, writeJsonHead(res, status, { error: { code, message } }))
 }

@@ -28,7 +28,7 @@ export async function receivePush (store: Store, req: IncomingMessage, kind: Pus
   // A client that stops sending holds a staging area and a store lock: drop it when idle.
   req.setTimeout(SOCKET_IDLE_TIMEOUT_MS, () => { req.destroy(new Error(`the push sent nothing for ${SOCKET_IDLE_TIMEOUT_MS / 1000} s`)) })
   // Read through a stand-in: a refusal (past maxBytes, a bad tar) ends the stand-in, not the
-  // request, so the answer still reaches a client that is sending (drainRefusedBody).
+  // request, so the answer still reaches a client that is sending (endRefused).
   const body = req.pipe(new PassThrough())
   const staging = await mkdtemp(join(store.layout.tmp, 'received-'))
   try {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { AccessDeniedError, type AccessPolicy } from './access-policy.js'
 import type { StatusResponse } from './control-types.js'
 import type { Metrics } from './metrics.js'
-import { drainRefusedBody } from './request-body.js'
+import { answeredInFull, endRefused } from './request-body.js'
 import { requestUrl } from './respond.js'
 import { matchRoute } from './routes.js'
 import { sendStatusPage } from './status-page.js'
@@ -121,8 +121,7 @@ function refuse (req: IncomingMessage, res: ServerResponse, err: AccessDeniedErr
     'Cache-Control': 'no-store',
     ...(err.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="shoal"' } : {}),
   })
-  res.end(bytes)
-  drainRefusedBody(req)
+  endRefused(req, res, bytes)
 }
 
 function sendBody (res: ServerResponse, status: number, type: string, body: Buffer, head: boolean): void {
@@ -150,7 +149,7 @@ function instrument (metrics: Metrics, req: IncomingMessage, res: ServerResponse
   const writtenBefore = socket.bytesWritten
   const readBefore = socket.bytesRead
   res.once('close', () => {
-    const status = res.writableFinished ? String(res.statusCode) : 'aborted'
+    const status = answeredInFull(res) ? String(res.statusCode) : 'aborted'
     metrics.httpRequests.inc({ route, method, status })
     metrics.httpDuration.observe({ route, method }, (performance.now() - started) / 1000)
     if (SERVING.has(route) && method === 'GET') metrics.sentBytes.inc({ destination: 'local' }, Math.max(0, socket.bytesWritten - writtenBefore))

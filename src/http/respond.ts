@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { RegistryError } from './errors.js'
-import { drainRefusedBody } from './request-body.js'
+import { endRefused } from './request-body.js'
 import type { RepositoryName } from './names.js'
 
 /** One request as the route handlers see it. */
@@ -26,9 +26,14 @@ export function requestUrl (req: IncomingMessage): URL {
 }
 
 export function sendJson (ctx: RequestContext, status: number, body: unknown, headers: Headers = {}): void {
+  ctx.res.end(writeJsonHead(ctx, status, body, headers))
+}
+
+/** Writes the head of a JSON answer; returns its body (none for HEAD). */
+function writeJsonHead (ctx: RequestContext, status: number, body: unknown, headers: Headers): Buffer | undefined {
   const bytes = Buffer.from(JSON.stringify(body))
   ctx.res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
-  ctx.res.end(ctx.head ? undefined : bytes)
+  return ctx.head ? undefined : bytes
 }
 
 export function sendEmpty (ctx: RequestContext, status: number, headers: Headers = {}): void {
@@ -43,8 +48,7 @@ export function sendBytes (ctx: RequestContext, status: number, bytes: Buffer, h
 
 /** The spec's JSON error; a request body not taken is drained (bounded) so the client reads it. */
 export function sendError (ctx: RequestContext, err: RegistryError): void {
-  sendJson(ctx, err.status, err.toBody(), err.headers)
-  drainRefusedBody(ctx.req)
+  endRefused(ctx.req, ctx.res, writeJsonHead(ctx, err.status, err.toBody(), err.headers))
 }
 
 /** containerd sent `?ns=`; DESIGN.md asks us to echo it as `OCI-Namespace`. */

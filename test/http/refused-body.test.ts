@@ -2,9 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { REFUSED_BODY_DRAIN_BYTES } from '../../src/http/constants.js'
 import { openStore, type Store } from '../../src/store/index.js'
+import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { objectCount, startApi, type RunningApi } from './helpers.js'
 
 const MIB = 1024 * 1024
@@ -19,8 +20,9 @@ class RawClient {
   private received = Buffer.alloc(0)
   private readonly closed: Promise<void>
 
-  constructor (port: number) {
-    this.socket = connect(port, '127.0.0.1')
+  /** A loopback port, or a Unix socket's path. */
+  constructor (where: number | string) {
+    this.socket = typeof where === 'number' ? connect(where, '127.0.0.1') : connect(where)
     this.socket.on('data', (piece: Buffer) => { this.received = Buffer.concat([this.received, piece]) })
     this.socket.on('error', (err) => { this.error ??= err })
     this.closed = new Promise(resolve => { this.socket.once('close', () => { resolve() }) })
@@ -120,6 +122,23 @@ describe('a refused request body', () => {
     await client.closedByServer()
     expect(await objectCount(dir)).toBe(0)
   })
+  it('is read on after the answer, not cut, when the client asked to close the connection after it (as the CLI does)', async () => {
+    const port = Number(new URL(running.base).port)
+    client = new RawClient(port)
+    client.socket.write(`POST /v2/team/app/blobs/uploads/?digest=sha256:${'0'.repeat(64)} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+      `Content-Type: application/octet-stream\r\nContent-Length: ${1024 * MIB}\r\nConnection: close\r\n\r\n`)
+    const sending = client.send(MIB)
+    const answer = await client.answer()
+    await sending
+    expect(answer.status).toBe(400)
+    expect(answer.headers).toMatch(/connection: close/i)
+    // Node closes such a connection as soon as the answer is out; with our bytes unread, the
+    // writes that follow met a reset (a client that wrote before it read lost the answer).
+    await client.send(8 * MIB)
+    expect(client.error).toBeUndefined()
+    expect(client.socket.destroyed).toBe(false)
+  })
+
   it('is answered, not cut, when a chunked body grows past the quota as it arrives', async () => {
     const port = Number(new URL(running.base).port)
     client = new RawClient(port)
@@ -132,5 +151,61 @@ describe('a refused request body', () => {
     expect(answer.body).toContain('quota (--quota)')
     expect(client.error).toBeUndefined()
     expect(await objectCount(dir)).toBe(0)
+  })
+})
+
+describe('a refused body on a running daemon', () => {
+  let work: string
+  let daemon: DaemonProcess
+  let client: RawClient | undefined
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-refused-push-'))
+    daemon = await startDaemonProcess(join(work, 'node'), ['--no-mdns', '--allow-push', '--quota', String(QUOTA_BYTES)])
+  }, 120_000)
+
+  afterAll(async () => {
+    await daemon?.stop()
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  afterEach(() => {
+    client?.socket.destroy()
+  })
+
+  it('is answered and read on over the control socket while the CLI-like client still sends: no broken pipe', async () => {
+    client = new RawClient(daemon.api)
+    // As `shoal push` of an archive asks: one request per connection.
+    client.socket.write(`POST /api/v1/push?kind=archive HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-tar\r\n` +
+      `Content-Length: ${1024 * MIB}\r\nConnection: close\r\n\r\n`)
+    const sending = client.send(2 * QUOTA_BYTES)
+    const answer = await client.answer()
+    await sending
+    expect(answer.status).toBe(413)
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'ARCHIVE_TOO_LARGE' } })
+    // The push read its body through a stand-in whose end paused the request: the daemon then
+    // read nothing more, and the client's writes stalled until the drain's time ran out.
+    await client.send(8 * MIB)
+    expect(client.error).toBeUndefined()
+    expect(client.socket.destroyed).toBe(false)
+  })
+
+  it('counts as answered, with its status, when the client leaves while the body drains', async () => {
+    const [host = '', port = ''] = daemon.registry.split(':')
+    expect(host).toBe('127.0.0.1')
+    client = new RawClient(Number(port))
+    client.socket.write(`POST /v2/team/app/blobs/uploads/?digest=sha256:${'0'.repeat(64)} HTTP/1.1\r\nHost: ${daemon.registry}\r\n` +
+      `Content-Type: application/octet-stream\r\nContent-Length: ${1024 * MIB}\r\n\r\n`)
+    const sending = client.send(2 * QUOTA_BYTES)
+    const answer = await client.answer()
+    await sending
+    expect(answer.status).toBe(400)
+    client.socket.destroy()
+    const counted = await waitFor('the refused upload to be counted', async () => {
+      const text = await (await fetch(`http://${daemon.registry}/metrics`)).text()
+      const count = (status: string): number => [...text.matchAll(new RegExp(`^shoal_http_requests_total\\{route="[^"]+",method="POST",status="${status}"\\} (\\d+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0)
+      return count('400') + count('aborted') > 0 ? { answered: count('400'), aborted: count('aborted') } : undefined
+    })
+    expect(counted).toEqual({ answered: 1, aborted: 0 })
   })
 })
