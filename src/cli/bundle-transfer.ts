@@ -31,7 +31,11 @@ export async function pushThroughDaemon (api: DaemonApi, path: string, refs: str
     status = response.statusCode ?? 0
     text = await readText(response)
   } catch (err) {
-    throw (await packed) ?? err
+    // The cause is what send() names: the pack's own failure (it fails the body, which ends
+    // the request) or the lost connection, after which the pack fails only as an echo.
+    body.destroy()
+    await packed
+    throw err
   }
   if (status >= 400) {
     // Refused before the whole push arrived (over the quota, a bad archive): the refusal is

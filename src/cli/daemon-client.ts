@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises'
 import { request, type IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { formatListenAddress, parseListenAddress, type ListenAddress } from '../http/index.js'
 import { abortAfter } from '../wait/index.js'
 
@@ -104,14 +103,21 @@ function errorOf (status: number, text: string): DaemonError {
   return new DaemonError(error?.code ?? 'DAEMON_ERROR', error?.message ?? `the daemon answered ${status}`, status)
 }
 
-/** Sends one request; the answer's body is left to the caller to read. */
+/**
+ * Sends one request; the answer's body is left to the caller to read. A streamed body that
+ * fails rejects with the stream's error (the request ends, so the daemon sees a cut body and
+ * keeps nothing).
+ */
 export async function send (api: DaemonApi, method: string, path: string, body: RequestBody | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
   const where = api.address.kind === 'socket' ? { socketPath: api.address.path } : { host: api.address.host, port: api.address.port }
   const headers: Record<string, string | number> = {}
   if (api.token !== undefined) headers.authorization = `Bearer ${api.token}`
   if (body !== undefined) headers['content-type'] = body.type
   if (body?.bytes !== undefined) headers['content-length'] = body.bytes.length
+  const named = formatListenAddress(api.address)
   return await new Promise((resolve, reject) => {
+    let connected = false
+    let answered = false
     const req = request({
       ...where,
       method,
@@ -120,14 +126,36 @@ export async function send (api: DaemonApi, method: string, path: string, body: 
       // One request per command: a kept-alive socket would hold the process open after it.
       agent: false,
       headers,
-    }, resolve)
+    }, response => {
+      answered = true
+      if ((response.statusCode ?? 0) >= 400 && body?.stream !== undefined && !req.writableEnded) {
+        // Refused while we still send (over the quota, say): stop sending and close our side
+        // (RFC 9112 §9.3), so the daemon stops reading at once and the answer is read here
+        // without more of our writes meeting a connection the daemon is closing.
+        body.stream.unpipe(req)
+        req.socket?.end()
+      }
+      resolve(response)
+    })
+    req.once('socket', socket => {
+      if (socket.connecting) socket.once('connect', () => { connected = true })
+      else connected = true
+    })
     req.on('error', err => {
-      const named = formatListenAddress(api.address)
-      reject(signal?.aborted === true ? signal.reason : new DaemonError('DAEMON_UNREACHABLE', `no shoal daemon answers at ${named} (${err.message}); start one with \`shoal daemon\` or drop --api`, 0))
+      body?.stream?.destroy()
+      if (signal?.aborted === true) reject(signal.reason)
+      else if (connected) reject(new DaemonError('DAEMON_CONNECTION_LOST', `the daemon at ${named} closed the connection before its answer was read (${err.message}); if it refused the request, its log says why`, 0))
+      else reject(new DaemonError('DAEMON_UNREACHABLE', `no shoal daemon answers at ${named} (${err.message}); start one with \`shoal daemon\` or drop --api`, 0))
     })
     if (body?.stream !== undefined) {
-      // A failing source ends the request; the daemon then sees a truncated body and keeps nothing.
-      pipeline(body.stream, req).catch((err: unknown) => { req.destroy(err as Error) })
+      const stream = body.stream
+      // Once answered, the answer says what happened; a source failing after it ends nothing.
+      stream.on('error', err => {
+        if (answered) return
+        reject(err)
+        req.destroy(err)
+      })
+      stream.pipe(req)
     } else {
       req.end(body?.bytes)
     }

@@ -189,6 +189,7 @@ export const ERROR_CATALOGUE = {
   PULL_FAILED: { status: 500, exit: FAILURE, message: 'the pull failed: {why}', source: 'shoal' },
   PULL_INTERRUPTED: { status: 503, exit: FAILURE, message: 'the daemon closed the pull before it finished', source: 'shoal' },
   DAEMON_UNREACHABLE: { status: 503, exit: FAILURE, message: 'no daemon answers at {api}', source: 'shoal' },
+  DAEMON_CONNECTION_LOST: { status: 502, exit: FAILURE, message: 'the daemon at {api} closed the connection before its answer was read ({why})', source: 'shoal' },
   DAEMON_ERROR: { status: 502, exit: FAILURE, message: 'the daemon answered {status}', source: 'shoal' },
   REQUEST_TIMEOUT: { status: 504, exit: FAILURE, message: '{what}: nothing happened for {ms} ms', registry: 'UNAVAILABLE', source: 'shoal' },
   CLIENT_GONE: { status: 499, exit: FAILURE, message: 'the client closed the connection', source: 'shoal' },
