@@ -1,5 +1,6 @@
 import { PROVIDER_LOOKUP_TIMEOUT_MS } from './constants.js'
 import { bundleCid } from './content-id.js'
+import { dhtReach, type DhtReach } from './dht-reach.js'
 import type { ShoalNode } from './libp2p-node.js'
 import type { PeerInfo } from '@libp2p/interface'
 import { abortAfter } from '../wait/index.js'
@@ -8,6 +9,15 @@ import { abortAfter } from '../wait/index.js'
  * DHT provider records for bundle IDs, so a node finds holders beyond its neighbours. A
  * record is stored at the peers closest to the bundle's CID that we know *now*; a node that
  * announced while alone reached nobody, so bundles are announced again when neighbours join.
+ *
+ * Records are sent only where someone beyond our neighbours could read them (DhtReach): an
+ * announce asks for the peers closest to the key (FIND_NODE, as kad-dht's provide does first),
+ * and sends ADD_PROVIDER (kad-dht's provide) only when an answer named a peer we have no
+ * connection to, or may have left some out, or our routing table holds one. Else every node
+ * our neighbours know is our neighbour too, and the record stays in our own provider store (a
+ * lookup that reaches us finds us). On the 16-host bed, where every daemon neighbours every
+ * other, each edge's announce was FIND_NODE and ADD_PROVIDER to all 15, and the same in from
+ * the others.
  */
 
 /** First re-announce this long after a neighbour joins (its routing table fills meanwhile)… */
@@ -21,6 +31,8 @@ export interface ProviderRecordsInit {
   /** REPROVIDE_DELAY_MS and REPROVIDE_MIN_INTERVAL_MS; tests shorten them. */
   reprovideDelayMs?: number
   reprovideMinIntervalMs?: number
+  /** Who an announce could reach (default: the node's kad-dht, dhtReach); null makes every announce a query. */
+  reach?: DhtReach | null
 }
 
 export class ProviderRecords {
@@ -33,16 +45,33 @@ export class ProviderRecords {
   private joinedAt = 0
   private readonly delayMs: number
   private readonly minIntervalMs: number
+  private readonly reach: DhtReach | undefined
 
   constructor (private readonly node: ShoalNode, private readonly init: ProviderRecordsInit) {
     this.delayMs = init.reprovideDelayMs ?? REPROVIDE_DELAY_MS
     this.minIntervalMs = init.reprovideMinIntervalMs ?? REPROVIDE_MIN_INTERVAL_MS
+    this.reach = init.reach === undefined ? dhtReach(node) : (init.reach ?? undefined)
   }
 
-  async announce (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Announces a bundle: records at the peers closest to its key when someone beyond the
+   * neighbours could read them ('query'), else only in our own provider store ('local'; the
+   * walk that told was made).
+   */
+  async announce (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<'query' | 'local'> {
     const began = Date.now()
-    await this.node.contentRouting.provide(bundleCid(bundleId), { signal: this.lookupSignal(options.signal) })
+    const cid = bundleCid(bundleId)
+    const signal = this.lookupSignal(options.signal)
+    if (this.reach !== undefined) {
+      await this.reach.provideLocally(cid, { signal })
+      if (!this.reach.beyondNeighbours() && !await this.reach.walkFindsBeyond(cid, { signal })) {
+        this.announcedAt.set(bundleId, began)
+        return 'local'
+      }
+    }
+    await this.node.contentRouting.provide(cid, { signal })
     this.announcedAt.set(bundleId, began)
+    return 'query'
   }
 
   /** A lookup's deadline, ended sooner by stop() or the caller's signal. */
@@ -92,6 +121,8 @@ export class ProviderRecords {
   /**
    * Announces again the bundles whose last announce began before the latest neighbour joined
    * (and its routing table filled, the first delay): one announced since reached it already.
+   * Each goes out as announce decides then: a query with records, or our own record after a
+   * walk that found nobody beyond the neighbours (the joined one may know others).
    * A join schedules this up to a minute later; on the 16-host bed every edge's first joins
    * came at start, with no bundle yet, and the run a minute later announced again the bundle
    * each edge had announced when its manifest arrived, with every neighbour there: a DHT query

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it, vi } from 'vitest'
 import { bundleCid } from '../../src/swarm/content-id.js'
-import { ProviderRecords } from '../../src/swarm/providers.js'
+import { ProviderRecords, type ProviderRecordsInit } from '../../src/swarm/providers.js'
 import { useBareNodes } from './bare-nodes.js'
 import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
 import type { PeerId } from '@libp2p/interface'
@@ -13,6 +14,38 @@ const providerStore = (node: ShoalNode): { getProviders: (cid: ReturnType<typeof
   (node.services.dht as unknown as { providers: { getProviders: (cid: ReturnType<typeof bundleCid>) => Promise<PeerId[]> } }).providers
 
 const routingTableSize = (node: ShoalNode): number => (node.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+
+/** kad-dht's distance: the XOR of the SHA2-256 of a key's bytes and of a peer ID's multihash. */
+function distance (peer: PeerId, id: string): Buffer {
+  const sha = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest()
+  const a = sha(peer.toMultihash().bytes)
+  const b = sha(bundleCid(id).multihash.bytes)
+  return Buffer.from(a.map((byte, i) => byte ^ (b[i] ?? 0)))
+}
+
+/** A bundle ID whose DHT key is closer to `near` than to `far`. */
+function bundleCloserTo (near: PeerId, far: PeerId): string {
+  for (let i = 0; ; i++) {
+    const id = createHash('sha256').update(`bundle ${i}`).digest('hex')
+    if (Buffer.compare(distance(near, id), distance(far, id)) < 0) return id
+  }
+}
+
+/** Dials each pair, then waits until each node's routing table holds as many peers as given. */
+async function link (pairs: Array<[ShoalNode, ShoalNode]>, tables: Array<[ShoalNode, number]>): Promise<void> {
+  for (const [from, to] of pairs) await from.dial(to.getMultiaddrs()[0]!)
+  await vi.waitFor(() => { for (const [node, size] of tables) expect(routingTableSize(node)).toBe(size) }, { timeout: 10_000, interval: 20 })
+}
+
+/** Runs `use` with `node`'s provider records (warnings ignored), stopped after. */
+async function withRecords (node: ShoalNode, init: Omit<ProviderRecordsInit, 'onWarning'>, use: (records: ProviderRecords) => Promise<void>): Promise<void> {
+  const records = new ProviderRecords(node, { onWarning: () => {}, ...init })
+  try {
+    await use(records)
+  } finally {
+    records.stop()
+  }
+}
 
 /** Holders a DHT lookup from `node` finds. */
 async function lookup (node: ShoalNode, id: string): Promise<string[]> {
@@ -30,8 +63,8 @@ describe('provider records', () => {
     const announced = (): string[] => provide.mock.calls.map(([cid]) => cid.toString())
     // Y, once stored, comes first: once X is announced again, the reprovide has already passed over Y.
     const local = [X]
-    const records = new ProviderRecords(node, { bundles: () => local, onWarning: () => {}, reprovideDelayMs: 0, reprovideMinIntervalMs: 400 })
-    try {
+    // Every announce a query (reach: null), whoever the routing table holds: this is the join rule alone.
+    await withRecords(node, { bundles: () => local, reprovideDelayMs: 0, reprovideMinIntervalMs: 400, reach: null }, async (records) => {
       await records.announce(X)
       // A neighbour joins: X was announced before it, so X goes again (the first run comes at once).
       records.scheduleReprovide()
@@ -42,26 +75,70 @@ describe('provider records', () => {
       await records.announce(Y)
       await vi.waitFor(() => { expect(announced()).toHaveLength(4) }, { timeout: 5_000, interval: 20 })
       expect(announced()).toEqual([X, X, Y, X].map(id => bundleCid(id).toString()))
-    } finally {
-      records.stop()
-    }
+    })
   })
 
   it('leaves its record at its neighbour, where a node beyond finds it', async () => {
     const [holder, middle, seeker] = await Promise.all([start(), start(), start()])
     await holder.dial(middle.getMultiaddrs()[0]!)
-    const records = new ProviderRecords(holder, { bundles: () => [X], onWarning: () => {} })
-    try {
+    // Every announce a query (reach: null): where a query's record goes, and that lookups read it.
+    await withRecords(holder, { bundles: () => [X], reach: null }, async (records) => {
       await vi.waitFor(async () => {
         await records.announce(X)
         expect((await providerStore(middle).getProviders(bundleCid(X))).map(String)).toEqual([holder.peerId.toString()])
       }, { timeout: 10_000, interval: 100 })
       // The seeker knows only the middle node, whose record names the holder.
-      await seeker.dial(middle.getMultiaddrs()[0]!)
-      await vi.waitFor(() => { expect(routingTableSize(seeker)).toBe(1) }, { timeout: 10_000, interval: 20 })
+      await link([[seeker, middle]], [[seeker, 1]])
       expect(await lookup(seeker, X)).toEqual([holder.peerId.toString()])
-    } finally {
-      records.stop()
-    }
+    })
+  }, 30_000)
+
+  it('sends no provider record while every peer its neighbours know is its neighbour too, and is found all the same', async () => {
+    const [a, b, c] = await Promise.all([start(), start(), start()])
+    await link([[a, b], [a, c], [b, c]], [[a, 2], [b, 2], [c, 2]])
+    const provide = vi.spyOn(a.contentRouting, 'provide')
+    await withRecords(a, { bundles: () => [X] }, async (records) => {
+      const how = await records.announce(X)
+      expect(provide).not.toHaveBeenCalled()
+      for (const neighbour of [b, c]) expect(await providerStore(neighbour).getProviders(bundleCid(X))).toEqual([])
+      expect(how).toBe('local')
+      // A lookup that reaches a is answered by a's own store (in shoal a neighbour pulling it has a's have-list anyway).
+      expect(await lookup(b, X)).toEqual([a.peerId.toString()])
+    })
+  }, 30_000)
+
+  it('sends its records when a neighbour names a node that is not its neighbour, which finds it through them', async () => {
+    const [holder, middle, seeker] = await Promise.all([start(), start(), start()])
+    await link([[middle, holder], [middle, seeker]], [[holder, 1], [seeker, 1], [middle, 2]])
+    // A lookup follows only peers closer to the key than the one that named them: a key closer to
+    // the middle node than to the holder, so the seeker's lookup ends at the middle node's record.
+    const id = bundleCloserTo(middle.peerId, holder.peerId)
+    await withRecords(holder, { bundles: () => [id] }, async (records) => {
+      expect(await records.announce(id)).toBe('query')
+      // ADD_PROVIDER has no answer: the middle node stores the record after the announce returns.
+      await vi.waitFor(async () => {
+        expect((await providerStore(middle).getProviders(bundleCid(id))).map(String)).toEqual([holder.peerId.toString()])
+      }, { timeout: 10_000, interval: 20 })
+      expect(await lookup(seeker, id)).toEqual([holder.peerId.toString()])
+    })
+  }, 30_000)
+
+  it('announces with a query while its routing table names a peer it has no connection to', async () => {
+    const [holder, middle, gone] = await Promise.all([start(), start(), start()])
+    await link([[holder, middle], [holder, gone]], [[holder, 2]])
+    await withRecords(holder, { bundles: () => [X], reprovideDelayMs: 0 }, async (records) => {
+      expect(await records.announce(X)).toBe('local')
+      // Its connection closes; it stays in the routing table (kad-dht drops a contact only when a full bucket's ping fails).
+      await holder.hangUp(gone.peerId)
+      expect(routingTableSize(holder)).toBe(2)
+      // The next join's re-announce finds it beyond the neighbours: X goes out as a query.
+      const provide = vi.spyOn(holder.contentRouting, 'provide')
+      records.scheduleReprovide()
+      await vi.waitFor(() => { expect(provide).toHaveBeenCalledTimes(1) }, { timeout: 10_000, interval: 20 })
+      expect(provide.mock.calls[0]?.[0].toString()).toBe(bundleCid(X).toString())
+      await vi.waitFor(async () => {
+        expect((await providerStore(middle).getProviders(bundleCid(X))).map(String)).toEqual([holder.peerId.toString()])
+      }, { timeout: 10_000, interval: 50 })
+    })
   }, 30_000)
 })
