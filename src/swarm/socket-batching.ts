@@ -214,8 +214,8 @@ export class ReadTicker {
       if (length > 0) lastBytesAt = now
       // A TLS socket's control-sized records wait like the rest (what a lane's asker receives is
       // chunk responses); one that brought nothing for a while is idle.
-      const reads = how.records === true ? length === 0 && now - lastBytesAt >= IDLE_RECORDS_MS : length < MIN_WAITING_READ_BYTES
-      if (fast || length >= FULL_READ_BYTES || reads || this.waiting.has(socket) || socket.destroyed) return
+      const readsOn = how.records === true ? length === 0 && now - lastBytesAt >= IDLE_RECORDS_MS : length < MIN_WAITING_READ_BYTES
+      if (fast || length >= FULL_READ_BYTES || readsOn || this.waiting.has(socket) || socket.destroyed) return
       const current = (socket as unknown as { _handle?: ReadHandle | null })._handle
       if (current == null || !current.reading) return
       current.reading = false
