@@ -79,17 +79,25 @@ export class ProviderRecords {
     return abortAfter(PROVIDER_LOOKUP_TIMEOUT_MS, signal === undefined ? this.controller.signal : AbortSignal.any([this.controller.signal, signal]))
   }
 
-  /** Holders the DHT knows of, ourselves excluded; stops at the first `limit` or the timeout. */
+  /**
+   * Holders the DHT knows of, ourselves excluded; stops at the first `limit` or the timeout.
+   * Asked of kad-dht itself, not through libp2p's content routing, which writes every holder's
+   * addresses into the peer store as it passes them on: the caller dials (and so records the
+   * addresses of) only the holders it has no connection to.
+   */
   async find (bundleId: string, options: { signal?: AbortSignal, limit?: number } = {}): Promise<PeerInfo[]> {
     const signal = this.lookupSignal(options.signal)
     const found = new Map<string, PeerInfo>()
     const self = this.node.peerId.toString()
     try {
-      for await (const provider of this.node.contentRouting.findProviders(bundleCid(bundleId), { signal })) {
-        const key = provider.id.toString()
-        if (key === self || found.has(key)) continue
-        found.set(key, { id: provider.id, multiaddrs: provider.multiaddrs })
-        if (found.size >= (options.limit ?? 20)) break
+      for await (const event of this.node.services.dht.findProviders(bundleCid(bundleId), { signal })) {
+        if (event.name !== 'PROVIDER') continue
+        for (const provider of event.providers) {
+          const key = provider.id.toString()
+          if (key === self || found.has(key)) continue
+          found.set(key, { id: provider.id, multiaddrs: provider.multiaddrs })
+          if (found.size >= (options.limit ?? 20)) return [...found.values()]
+        }
       }
     } catch (err) {
       // A lookup that timed out still returns what it found; a caller's abort propagates.

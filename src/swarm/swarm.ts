@@ -578,7 +578,7 @@ export class Swarm extends SwarmEventEmitter {
     await this.providers?.announce(bundleId, { signal: anySignal(options.signal, this.stopController.signal) })
   }
 
-  /** Looks up holders of a bundle in the DHT and connects to them; resolves with their IDs. */
+  /** Looks up holders of a bundle in the DHT and connects to those not connected; resolves with their IDs. */
   async findProviders (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
     this.requireNode()
     const found = await this.providers?.find(bundleId, { signal: anySignal(options.signal, this.stopController.signal) }) ?? []
@@ -744,9 +744,14 @@ export class Swarm extends SwarmEventEmitter {
     void this.connectTo(info)
   }
 
+  /**
+   * Dials a peer at the addresses given (discovery, a provider record), unless connected: then
+   * nothing, not even a peer-store merge of addresses it holds already (each merge takes the
+   * peer's lock, writes its record and dispatches `peer:update`).
+   */
   private async connectTo (info: PeerInfo): Promise<void> {
     const node = this.node
-    if (node === undefined || this.bans.isBanned(info.id.toString())) return
+    if (node === undefined || this.bans.isBanned(info.id.toString()) || node.getConnections(info.id).length > 0) return
     try {
       if (info.multiaddrs.length > 0) await node.peerStore.merge(info.id, { multiaddrs: info.multiaddrs })
       await node.dial(info.id, { signal: abortAfter(DIAL_TIMEOUT_MS, this.stopController.signal) })

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it, vi } from 'vitest'
 import { generateSwarmKey } from '../../src/swarm/index.js'
+import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
 import { connect, nextEvent, patternBytes, seed, useSwarms } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
@@ -84,6 +85,24 @@ describe('swarm discovery and admission', () => {
 
     expect(seeker.swarm.peers().find(p => p.id === holder.swarm.peerId)?.connected).toBe(true)
     expect(seeker.swarm.stats().perPeer[holder.swarm.peerId]?.chunksDownloaded).toBe(2)
+  })
+
+  it('finds a connected holder in the DHT without dialling it or writing its addresses again', async () => {
+    const holder = await node()
+    const seeker = await node()
+    const id = await seed(holder, await tempDir(), { 'f.bin': patternBytes(1 * MiB, 25) })
+    await connect(seeker, holder)
+    // Neighbours only: the record stays in the holder's own store, where the seeker's lookup reaches it.
+    await holder.swarm.announce(id)
+    const libp2p = (seeker.swarm as unknown as { node: ShoalNode }).node
+    const merges = vi.spyOn(libp2p.peerStore, 'merge')
+    const dials = vi.spyOn(libp2p, 'dial')
+
+    expect(await seeker.swarm.findProviders(id)).toEqual([holder.swarm.peerId])
+
+    // Its addresses are not written again (the lookup's stream still records the DHT protocol, once).
+    expect(merges.mock.calls.filter(([peer, data]) => peer.toString() === holder.swarm.peerId && data.multiaddrs !== undefined)).toEqual([])
+    expect(dials).not.toHaveBeenCalled()
   })
 
   it('looks up holders in the DHT when a pull starts with neighbours that lack some chunks', async () => {
