@@ -1,6 +1,6 @@
 import { PROVIDER_LOOKUP_TIMEOUT_MS } from './constants.js'
 import { bundleCid } from './content-id.js'
-import { dhtReach, type DhtReach } from './dht-reach.js'
+import { dhtReach, type DhtReach, type DhtReachInit } from './dht-reach.js'
 import type { ShoalNode } from './libp2p-node.js'
 import type { PeerInfo } from '@libp2p/interface'
 import { abortAfter } from '../wait/index.js'
@@ -33,6 +33,8 @@ export interface ProviderRecordsInit {
   reprovideMinIntervalMs?: number
   /** Who an announce could reach (default: the node's kad-dht, dhtReach); null makes every announce a query. */
   reach?: DhtReach | null
+  /** For the default reach: connects to a peer a walk named (DhtReachInit.connect). */
+  connect?: DhtReachInit['connect']
 }
 
 export class ProviderRecords {
@@ -50,7 +52,7 @@ export class ProviderRecords {
   constructor (private readonly node: ShoalNode, private readonly init: ProviderRecordsInit) {
     this.delayMs = init.reprovideDelayMs ?? REPROVIDE_DELAY_MS
     this.minIntervalMs = init.reprovideMinIntervalMs ?? REPROVIDE_MIN_INTERVAL_MS
-    this.reach = init.reach === undefined ? dhtReach(node) : (init.reach ?? undefined)
+    this.reach = init.reach === undefined ? dhtReach(node, { connect: init.connect }) : (init.reach ?? undefined)
   }
 
   /**

@@ -39,7 +39,7 @@ import { StatusGossip } from './status-protocol.js'
 import type { FleetNode } from './status-book.js'
 import { noStatus, silentLogger, type PeerSummary, type PullOptions, type SwarmComponents, type SwarmInit, type SwarmLogger, type SwarmStore } from './swarm-options.js'
 import { TransferStats, type SwarmStats } from './swarm-stats.js'
-import type { Connection, PeerInfo } from '@libp2p/interface'
+import type { Connection, PeerId, PeerInfo } from '@libp2p/interface'
 import { abortAfter } from '../wait/index.js'
 
 /** The opener of a have stream retries a lost one this often while the connection lasts. */
@@ -261,6 +261,7 @@ export class Swarm extends SwarmEventEmitter {
     this.providers = new ProviderRecords(node, {
       bundles: () => this.local.ids(),
       onWarning: (message, error) => { this.warn(message, error) },
+      connect: async (peer, { signal } = {}) => await this.connectNamed(peer, signal),
     })
     // Local bundles first, so the first hello to any neighbour already lists them.
     for (const id of await this.store.bundleIds()) {
@@ -758,6 +759,24 @@ export class Swarm extends SwarmEventEmitter {
     } catch (err) {
       if (this.running) this.warn(`could not dial ${info.id.toString()}`, err as Error)
     }
+  }
+
+  /**
+   * Connects to a peer an announce's DHT walk named (DhtReachInit.connect), as discovery would:
+   * not banned, within the neighbour limit. Resolves whether it is connected; a failed dial is
+   * no warning (a peer beyond reach is why records are sent).
+   */
+  private async connectNamed (peer: PeerId, signal: AbortSignal | undefined): Promise<boolean> {
+    const node = this.node
+    if (node === undefined || this.bans.isBanned(peer.toString())) return false
+    if (node.getConnections(peer).length > 0) return true
+    if (node.getPeers().length >= (this.init.maxNeighbours ?? MAX_NEIGHBOURS)) return false
+    try {
+      await node.dial(peer, { signal: abortAfter(DIAL_TIMEOUT_MS, anySignal(signal, this.stopController.signal)) })
+    } catch (err) {
+      this.log.debug('could not dial a peer an announce\'s DHT walk named', { peer: peer.toString(), err })
+    }
+    return node.getConnections(peer).length > 0
   }
 
   // ---- local store events -------------------------------------------------------------

@@ -23,11 +23,11 @@ function distance (peer: PeerId, id: string): Buffer {
   return Buffer.from(a.map((byte, i) => byte ^ (b[i] ?? 0)))
 }
 
-/** A bundle ID whose DHT key is closer to `near` than to `far`. */
-function bundleCloserTo (near: PeerId, far: PeerId): string {
+/** A bundle ID whose DHT key is closer to `near` than to any of `far`. */
+function bundleCloserTo (near: PeerId, ...far: PeerId[]): string {
   for (let i = 0; ; i++) {
     const id = createHash('sha256').update(`bundle ${i}`).digest('hex')
-    if (Buffer.compare(distance(near, id), distance(far, id)) < 0) return id
+    if (far.every(peer => Buffer.compare(distance(near, id), distance(peer, id)) < 0)) return id
   }
 }
 
@@ -111,8 +111,9 @@ describe('provider records', () => {
     const [holder, middle, seeker] = await Promise.all([start(), start(), start()])
     await link([[middle, holder], [middle, seeker]], [[holder, 1], [seeker, 1], [middle, 2]])
     // A lookup follows only peers closer to the key than the one that named them: a key closer to
-    // the middle node than to the holder, so the seeker's lookup ends at the middle node's record.
-    const id = bundleCloserTo(middle.peerId, holder.peerId)
+    // the middle node than to the holder, so the seeker's lookup ends at the middle node's record,
+    // and than to the seeker, so the holder's walk does not reach the seeker either.
+    const id = bundleCloserTo(middle.peerId, holder.peerId, seeker.peerId)
     await withRecords(holder, { bundles: () => [id] }, async (records) => {
       expect(await records.announce(id)).toBe('query')
       // ADD_PROVIDER has no answer: the middle node stores the record after the announce returns.
@@ -120,6 +121,31 @@ describe('provider records', () => {
         expect((await providerStore(middle).getProviders(bundleCid(id))).map(String)).toEqual([holder.peerId.toString()])
       }, { timeout: 10_000, interval: 20 })
       expect(await lookup(seeker, id)).toEqual([holder.peerId.toString()])
+    })
+  }, 30_000)
+
+  it('sends no record when its walk reaches the node its neighbour named: that node is its neighbour now', async () => {
+    const [holder, middle, seeker] = await Promise.all([start(), start(), start()])
+    await link([[middle, holder], [middle, seeker]], [[holder, 1], [seeker, 1], [middle, 2]])
+    // A key closer to the seeker than to the middle node: the walk asks the seeker too, and stays connected.
+    const id = bundleCloserTo(seeker.peerId, middle.peerId)
+    await withRecords(holder, { bundles: () => [id] }, async (records) => {
+      expect(await records.announce(id)).toBe('local')
+      expect(holder.getConnections(seeker.peerId)).not.toHaveLength(0)
+      expect(await providerStore(middle).getProviders(bundleCid(id))).toEqual([])
+    })
+  }, 30_000)
+
+  it('connects to a node its neighbour named and the walk did not reach, and then sends no record', async () => {
+    const [holder, middle, seeker] = await Promise.all([start(), start(), start()])
+    await link([[middle, holder], [middle, seeker]], [[holder, 1], [seeker, 1], [middle, 2]])
+    // The walk stops at the middle node (closer to the key than the seeker); the swarm connects as its discovery would.
+    const id = bundleCloserTo(middle.peerId, holder.peerId, seeker.peerId)
+    const connect = vi.fn(async (peer: PeerId) => (await holder.dial(peer)).status === 'open')
+    await withRecords(holder, { bundles: () => [id], connect }, async (records) => {
+      expect(await records.announce(id)).toBe('local')
+      expect(connect.mock.calls.map(([peer]) => peer.toString())).toEqual([seeker.peerId.toString()])
+      expect(await providerStore(middle).getProviders(bundleCid(id))).toEqual([])
     })
   }, 30_000)
 
