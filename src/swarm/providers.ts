@@ -12,8 +12,9 @@ import { abortAfter } from '../wait/index.js'
  *
  * Records are sent only where someone beyond our neighbours could read them (DhtReach): an
  * announce asks for the peers closest to the key (FIND_NODE, as kad-dht's provide does first),
- * and sends ADD_PROVIDER (kad-dht's provide) only when an answer named a peer we have no
- * connection to, or may have left some out, or our routing table holds one. Else every node
+ * and sends ADD_PROVIDER (kad-dht's provide) only when an answer named a peer we still have no
+ * connection to once the walk is over and the swarm tried to dial it, or an answer may have left
+ * some out, or our routing table holds one. Else every node
  * our neighbours know is our neighbour too, and the record stays in our own provider store (a
  * lookup that reaches us finds us). On the 16-host bed, where every daemon neighbours every
  * other, each edge's announce was FIND_NODE and ADD_PROVIDER to all 15, and the same in from
