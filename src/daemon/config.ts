@@ -49,6 +49,8 @@ export interface DaemonConfig {
   upstreamPassword?: string
   allowPush: boolean
   quotaBytes?: number
+  /** Pulled chunks written with O_DIRECT, past the page cache (`--direct-io`); DEFAULT_DIRECT_IO when absent. */
+  directIo?: boolean
   logLevel: LogLevel
 }
 
@@ -60,6 +62,8 @@ export const DEFAULT_REGISTRY = '127.0.0.1:5050'
 /** The control API's socket, in the data directory unless --api says otherwise. */
 export const API_SOCKET_NAME = 'api.sock'
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
+/** Whether pulled chunks skip the page cache unless told otherwise (docs/architecture.md, "Chunk writes that skip the page cache"). */
+export const DEFAULT_DIRECT_IO = false
 
 /**
  * Flags win over the environment, which wins over the config file, which wins over
@@ -102,6 +106,7 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     labels: labelsOf(list('labels') ?? [], detected),
     trust: list('trust') ?? [],
     allowPush: bool('allowPush', false),
+    directIo: bool('directIo', DEFAULT_DIRECT_IO),
     logLevel: level as LogLevel,
   }
   const upload = text('maxUploadBytesPerSecond')

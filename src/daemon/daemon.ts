@@ -13,7 +13,7 @@ import { createContentSources } from './content-sources.js'
 import { ImageAssembler } from './image-assembler.js'
 import { PullThrough } from './pull-through.js'
 import { corruptingStore } from './byzantine.js'
-import { daemonLabels, type DaemonConfig } from './config.js'
+import { daemonLabels, DEFAULT_DIRECT_IO, type DaemonConfig } from './config.js'
 import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import { formatLabels } from '../labels/index.js'
@@ -53,7 +53,8 @@ const MIN_TOKEN_LENGTH = 16
  * reverse order, so nothing is served from a store that is closing.
  */
 export async function startDaemon (config: DaemonConfig, logger: Logger): Promise<Daemon> {
-  const store = await openStore({ dir: config.dataDir, quotaBytes: config.quotaBytes })
+  const store = await openStore({ dir: config.dataDir, quotaBytes: config.quotaBytes, directIo: config.directIo ?? DEFAULT_DIRECT_IO })
+  if (store.directIo.refused !== undefined) logger.info('the data directory\'s filesystem refuses O_DIRECT: pulled chunks are written through the page cache', { dataDir: config.dataDir, reason: store.directIo.refused })
   // Every write path adds a bundle or completes an object; the keeper evicts after each.
   const quota = createQuotaKeeper(store, logger.child({ module: 'quota' }))
   let swarm: Swarm | undefined

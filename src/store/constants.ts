@@ -53,3 +53,14 @@ export const FOLDED_IN_USE_GRACE_MS = 2 * 60 * 1000
 export const SYNC_OBJECT_CONCURRENCY = 4
 /** HEAD requests in flight while a sync looks for what a bucket already has. */
 export const BUCKET_HEAD_CONCURRENCY = 16
+/**
+ * O_DIRECT reads and writes whole blocks at block offsets from memory aligned the same way:
+ * 4 KiB is every current disk's logical block size or a multiple of it (512-byte sectors).
+ */
+export const DIRECT_IO_ALIGN_BYTES = 4096
+/**
+ * Aligned chunk buffers made at a time (direct-io.ts AlignedBuffers): a chunk's direct write
+ * holds one from its copy until the write returns, a direct read until it is copied out. The
+ * swarm keeps at most 16 chunks waiting for the store (MAX_BUFFERED_CHUNKS).
+ */
+export const DIRECT_IO_SLAB_BUFFERS = 4

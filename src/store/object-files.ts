@@ -114,15 +114,20 @@ export async function hashWholeFile (path: string, signal?: AbortSignal): Promis
   }
 }
 
+/** Positional reads of a file: `length` bytes at `offset` into `into`, fewer only at its end. */
+export interface PositionalReader {
+  read: <T extends Uint8Array>(into: T, length: number, offset: number) => Promise<T>
+}
+
 /**
  * BLAKE3 of the first `size` bytes of an open file (positional reads: the handle's offset is
- * not used). With `from`, the hasher already holds the bytes before `from.offset`.
+ * not used), read into `buffer` (by default a fresh one of INGEST_BUFFER_BYTES). With `from`,
+ * the hasher already holds the bytes before `from.offset`.
  */
-export async function hashOpenFile (file: FileHandle, size: number, from?: { hasher: Blake3Hasher, offset: number }): Promise<string> {
+export async function hashOpenFile (file: PositionalReader, size: number, from?: { hasher: Blake3Hasher, offset: number }, buffer: Uint8Array = Buffer.allocUnsafe(INGEST_BUFFER_BYTES)): Promise<string> {
   const hasher = from?.hasher ?? createBlake3()
-  const buffer = Buffer.allocUnsafe(INGEST_BUFFER_BYTES)
   for (let offset = from?.offset ?? 0; offset < size;) {
-    const piece = await readFully(file, buffer, Math.min(buffer.length, size - offset), offset)
+    const piece = await file.read(buffer, Math.min(buffer.byteLength, size - offset), offset)
     if (piece.length === 0) break
     hasher.update(piece)
     offset += piece.length

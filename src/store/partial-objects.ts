@@ -1,12 +1,11 @@
-import { constants } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
 import { ChunkBitmap, chunkCount, CHUNK_SIZE_BYTES } from '../manifest/index.js'
 import { wakeOrTimeout, Wakers } from '../wait/index.js'
-import { MAX_OPEN_PARTIAL_FILES, PREFIX_HOLD_CHUNKS } from './constants.js'
+import { DIRECT_IO_ALIGN_BYTES, DIRECT_IO_SLAB_BUFFERS, MAX_OPEN_PARTIAL_FILES, PREFIX_HOLD_CHUNKS } from './constants.js'
+import { AlignedBuffers, openStoreFile, type StoreFile } from './direct-io.js'
 import { ObjectCorruptError, StoreClosingError, StoreError, translateWriteError } from './errors.js'
 import type { StoreLayout } from './layout.js'
 import type { Metadata } from './metadata.js'
-import { fileExists, hashOpenFile, publishObject, readFully, removeQuietly, writeFully } from './object-files.js'
+import { fileExists, hashOpenFile, publishObject, removeQuietly } from './object-files.js'
 import { ChunkBytesUsers, EarlyChunkBudget, PrefixHash } from './prefix-hash.js'
 import type { ChunkWriteResult, StoreEvents } from './types.js'
 
@@ -21,6 +20,11 @@ export interface PartialObjectsInit {
   fsync?: boolean
   /** Partial files kept open while idle; more are closed, least recently used first. */
   maxOpenFiles?: number
+  /**
+   * Write chunks with O_DIRECT, from page-aligned memory, past the page cache (default false;
+   * the caller checks that the filesystem takes it: direct-io.ts `directIoWorks`).
+   */
+  directIo?: boolean
 }
 
 export interface PartialWriteOptions {
@@ -53,7 +57,7 @@ class PartialFile {
    */
   prefix: PrefixHash | undefined
 
-  constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: FileHandle, durable: ChunkBitmap, early: EarlyChunkBudget) {
+  constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: StoreFile, durable: ChunkBitmap, early: EarlyChunkBudget) {
     this.durable = durable
     this.prefix = new PrefixHash(early)
   }
@@ -98,10 +102,14 @@ export class PartialObjects {
   private readonly maxOpenFiles: number
   /** Early chunks the open files' prefix hashes may hold, all together. */
   private readonly early = new EarlyChunkBudget(PREFIX_HOLD_CHUNKS, PREFIX_HOLD_CHUNKS)
+  private readonly directIo: boolean
+  /** Where chunks that are not in aligned memory are copied for a direct write or read. */
+  private readonly aligned = new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
 
   constructor (private readonly components: PartialObjectsComponents, init: PartialObjectsInit = {}) {
     this.fsync = init.fsync ?? true
     this.maxOpenFiles = init.maxOpenFiles ?? MAX_OPEN_PARTIAL_FILES
+    this.directIo = init.directIo ?? false
   }
 
   /** Which chunks of an object being filled here are durable; undefined when it is not open. */
@@ -120,7 +128,7 @@ export class PartialObjects {
     const length = Math.min(CHUNK_SIZE_BYTES, file.size - index * CHUNK_SIZE_BYTES)
     file.users++
     try {
-      return await readFully(file.handle, into ?? Buffer.allocUnsafe(length), length, index * CHUNK_SIZE_BYTES)
+      return await file.handle.read(into ?? Buffer.allocUnsafe(length), length, index * CHUNK_SIZE_BYTES)
     } finally {
       this.release(file)
     }
@@ -231,9 +239,9 @@ export class PartialObjects {
     const record = await this.components.meta.getPartial(hash)
     const durable = new ChunkBitmap(chunkCount(size), record?.bitmap)
     const path = this.components.layout.partialPath(hash)
-    let handle: FileHandle
+    let handle: StoreFile
     try {
-      handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600)
+      handle = await openStoreFile(path, this.directIo, this.aligned)
     } catch (err) {
       throw translateWriteError(err, path)
     }
@@ -262,14 +270,18 @@ export class PartialObjects {
   // ---- writes and group commits ---------------------------------------------------------
 
   private async writeAndCommit (file: PartialFile, index: number, bytes: Uint8Array, onWritten?: () => void): Promise<ChunkWriteResult> {
+    const offset = index * CHUNK_SIZE_BYTES
     try {
-      await writeFully(file.handle, bytes, index * CHUNK_SIZE_BYTES)
+      // Direct, the bytes are copied into aligned memory first (unless they are in it), and the
+      // caller's buffer is free from then on.
+      await file.handle.write(bytes, offset, onWritten)
+      // A direct write of the object's tail went out rounded up to a whole block.
+      if (file.handle.direct && offset + bytes.byteLength === file.size && bytes.byteLength % DIRECT_IO_ALIGN_BYTES !== 0) await file.handle.handle.truncate(file.size)
     } catch (err) {
       file.prefix?.clear()
       file.prefix = undefined
       throw translateWriteError(err, file.path)
     }
-    onWritten?.()
     return await new Promise<ChunkWriteResult>((resolve, reject) => {
       this.pending.push({ file, index, resolve, reject })
       this.scheduleCommit()
@@ -298,7 +310,7 @@ export class PartialObjects {
     }
     if (this.fsync) {
       // One fdatasync per file for the whole batch, the files' in parallel (libuv's pool).
-      const synced = await Promise.allSettled([...byFile.keys()].map(async file => { await file.handle.datasync() }))
+      const synced = await Promise.allSettled([...byFile.keys()].map(async file => { await file.handle.handle.datasync() }))
       for (const [i, file] of [...byFile.keys()].entries()) {
         const outcome = synced[i]
         if (outcome?.status !== 'rejected') continue
@@ -351,8 +363,18 @@ export class PartialObjects {
     const hasher = file.prefix?.state
     const prefix = hasher === undefined ? undefined : { hasher, offset: Math.min(file.size, (file.prefix?.chunks ?? 0) * CHUNK_SIZE_BYTES) }
     const rereadBytes = file.size - (prefix?.offset ?? 0)
+    // Direct reads go into aligned memory: one of ours, instead of a copy out of it.
+    const buffer = file.handle.direct && rereadBytes > 0 ? this.aligned.take() : undefined
     try {
-      const whole = await hashOpenFile(file.handle, file.size, prefix)
+      let whole: string
+      try {
+        whole = await hashOpenFile(file.handle, file.size, prefix, buffer)
+      } finally {
+        if (buffer !== undefined) this.aligned.give(buffer)
+      }
+      // What is published must be the object's size exactly: a direct write of the tail went out
+      // rounded up and was truncated after it; this catches a truncate that did not last.
+      if (file.handle.direct && (await file.handle.handle.stat()).size !== file.size) await file.handle.handle.truncate(file.size)
       if (whole !== file.hash) {
         this.retire(file)
         await removeQuietly(file.path)

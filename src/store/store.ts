@@ -14,6 +14,7 @@ import {
 import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
+import { directIoWorks } from './direct-io.js'
 import { ObjectReaders } from './object-readers.js'
 import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
@@ -25,6 +26,11 @@ export interface StoreInit {
   quotaBytes?: number
   /** fsync object data before it becomes visible (default true). */
   fsync?: boolean
+  /**
+   * Write the chunks of pulled objects with O_DIRECT, past the page cache (default false), where
+   * the data directory's filesystem takes it; `Store.directIo` says what came of it.
+   */
+  directIo?: boolean
   /**
    * Create the store when it is not there (default true). Read-only commands pass false, so
    * a mistyped --data is reported instead of leaving an empty store behind.
@@ -68,12 +74,16 @@ export class Store {
   private readonly leases = new Map<string, number>()
   private readonly preheats: PreheatRecords
 
-  private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit) {
+  /** Whether pulled chunks are written with O_DIRECT; when asked for but refused, why. */
+  readonly directIo: { on: boolean, refused?: string }
+
+  private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit, directIo: { on: boolean, refused?: string }) {
     this.layout = layout
     this.meta = meta
     this.quotaBytes = init.quotaBytes
     this.fsync = init.fsync ?? true
-    this.partials = new PartialObjects({ layout, meta, emit: (event, detail) => { this.emit(event, detail) } }, { fsync: this.fsync })
+    this.directIo = directIo
+    this.partials = new PartialObjects({ layout, meta, emit: (event, detail) => { this.emit(event, detail) } }, { fsync: this.fsync, directIo: directIo.on })
     this.readers = new ObjectReaders(hash => layout.objectPath(hash))
     this.preheats = new PreheatRecords(meta, MAX_PREHEAT_RECORDS)
   }
@@ -92,7 +102,15 @@ export class Store {
     // LevelDB's lock makes us the only writer, so whatever is in tmp/ is from a crash.
     await removeQuietly(layout.tmp)
     await mkdir(layout.tmp, { recursive: true })
-    const store = new Store(layout, meta, init)
+    let directIo: { on: boolean, refused?: string } = { on: false }
+    if (init.directIo === true) {
+      const probe = await directIoWorks(layout.tmp).catch(async (err: unknown) => {
+        await meta.close()
+        throw err
+      })
+      directIo = probe.works ? { on: true } : { on: false, refused: probe.reason }
+    }
+    const store = new Store(layout, meta, init, directIo)
     await store.dropFinishedPartials()
     return store
   }

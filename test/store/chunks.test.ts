@@ -28,7 +28,8 @@ interface Source {
   small: { hash: string, bytes: Buffer }
 }
 
-describe('store chunk writes and reads', () => {
+// Both write paths: through the page cache, and O_DIRECT from aligned memory (direct-io.test.ts).
+describe.each([false, true])('store chunk writes and reads (direct I/O %s)', (directIo) => {
   const tempDir = useTempDirs()
   const opened: Store[] = []
   // Registered after useTempDirs, so it runs first: stores close before their directories go.
@@ -37,7 +38,8 @@ describe('store chunk writes and reads', () => {
   })
 
   async function open (dir: string): Promise<Store> {
-    const store = await openStore({ dir })
+    const store = await openStore({ dir, directIo })
+    expect(store.directIo.on).toBe(directIo)
     opened.push(store)
     return store
   }

@@ -1,0 +1,126 @@
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
+import { openStore, pushTree, verifyStore, type Store } from '../../src/store/index.js'
+import { b3sumOfFile } from '../helpers/independent-hashes.js'
+import { useTempDirs } from '../helpers/temp-dir.js'
+
+/** O_DIRECT in /proc/PID/fdinfo's octal `flags` (x86-64 and arm64 differ: read from node). */
+const O_DIRECT = (await import('node:fs')).constants.O_DIRECT
+
+/** Whether this process holds `path` open with O_DIRECT (undefined when it does not hold it open). */
+async function openWithDirect (path: string): Promise<boolean | undefined> {
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => undefined)
+    if (target !== path) continue
+    const flags = /^flags:\s+([0-7]+)$/m.exec(await readFile(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1]
+    return (parseInt(flags ?? '0', 8) & O_DIRECT) !== 0
+  }
+  return undefined
+}
+
+function sameBytes (actual: Uint8Array, expected: Uint8Array): boolean {
+  return Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected)
+}
+
+/** A mount point for ramfs, which refuses O_DIRECT at open; undefined when this process cannot mount (not root). */
+function ramfsAt (dir: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'ramfs', 'ramfs', dir], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+const canMount = process.getuid?.() === 0
+
+describe('chunk writes with O_DIRECT', () => {
+  const tempDir = useTempDirs()
+  const opened: Store[] = []
+  const mounts: string[] = []
+  // Registered after useTempDirs, so it runs first: stores close and mounts go before their directories.
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close()
+    for (const dir of mounts.splice(0)) execFileSync('umount', [dir])
+  })
+
+  /** A bundle with one object of three chunks whose last is not a whole number of blocks, and a store (direct I/O asked for) that holds only its manifest. */
+  async function receiverIn (dir: string): Promise<{ store: Store, id: string, hash: string, size: number, chunks: Buffer[] }> {
+    const tree = await tempDir()
+    const size = 2 * CHUNK_SIZE_BYTES + 1000
+    const bytes = randomBytes(size)
+    await writeFile(join(tree, 'layer.bin'), bytes)
+    const source = await openStore({ dir: await tempDir() })
+    const { bundleId } = await pushTree(source, tree)
+    const encoded = (await source.getEncodedBundle(bundleId))!
+    await source.close()
+    const store = await openStore({ dir, directIo: true })
+    opened.push(store)
+    await store.addBundle(encoded, { expectedId: bundleId })
+    const chunks = [0, 1, 2].map(i => bytes.subarray(i * CHUNK_SIZE_BYTES, (i + 1) * CHUNK_SIZE_BYTES))
+    return { store, id: bundleId, hash: await b3sumOfFile(join(tree, 'layer.bin')), size, chunks }
+  }
+
+  it('writes past the page cache: the tail first (rounded up, then truncated), chunks read back whole while partial, and the object completes exact', async () => {
+    const { store, id, hash, size, chunks } = await receiverIn(await tempDir())
+    expect(store.directIo).toEqual({ on: true })
+    const partial = store.layout.partialPath(hash)
+
+    // The tail (1000 bytes) first: written as a whole block, the file then cut to the object's size.
+    expect(await store.writeChunk(id, hash, 2, chunks[2]!)).toEqual({ stored: true, objectComplete: false })
+    expect(await openWithDirect(partial)).toBe(true)
+    expect((await stat(partial)).size).toBe(size)
+    // Read back through the direct handle: an unaligned length, into memory of the caller's own.
+    expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+
+    expect(await store.writeChunk(id, hash, 0, chunks[0]!)).toEqual({ stored: true, objectComplete: false })
+    const into = Buffer.alloc(CHUNK_SIZE_BYTES + 1).subarray(1)
+    expect(sameBytes(await store.readChunk(hash, 0, { into }), chunks[0]!)).toBe(true)
+
+    // The last write completes it: chunks 0 and 1 hash from memory, the tail is read back (direct).
+    const reread: Array<number | undefined> = []
+    store.on('object:complete', ({ rereadBytes }) => { reread.push(rereadBytes) })
+    expect(await store.writeChunk(id, hash, 1, chunks[1]!)).toEqual({ stored: true, objectComplete: true })
+    expect(reread).toEqual([chunks[2]!.length])
+    expect((await stat(store.objectPath(hash))).size).toBe(size)
+    expect(await b3sumOfFile(store.objectPath(hash))).toBe(hash)
+    expect(await verifyStore(store)).toMatchObject({ ok: true, bad: [], missing: [] })
+  })
+
+  it('reopens a partial object whose tail is durable and completes it from the file', async () => {
+    const dir = await tempDir()
+    const first = await receiverIn(dir)
+    await first.store.writeChunk(first.id, first.hash, 2, first.chunks[2]!)
+    await first.store.writeChunk(first.id, first.hash, 1, first.chunks[1]!)
+    await first.store.close()
+    opened.splice(opened.indexOf(first.store), 1)
+
+    const store = await openStore({ dir, directIo: true })
+    opened.push(store)
+    expect(sameBytes(await store.readChunk(first.hash, 1), first.chunks[1]!)).toBe(true)
+    expect(await store.writeChunk(first.id, first.hash, 0, first.chunks[0]!)).toEqual({ stored: true, objectComplete: true })
+    expect((await stat(store.objectPath(first.hash))).size).toBe(first.size)
+    expect(await b3sumOfFile(store.objectPath(first.hash))).toBe(first.hash)
+  })
+
+  it.skipIf(!canMount)('falls back to the page cache where the filesystem refuses O_DIRECT (ramfs), and says why', async () => {
+    const dir = await tempDir()
+    await mkdir(dir, { recursive: true })
+    if (!ramfsAt(dir)) throw new Error(`could not mount ramfs at ${dir}`)
+    mounts.push(dir)
+    const { store, id, hash, size, chunks } = await receiverIn(join(dir, 'data'))
+    expect(store.directIo).toEqual({ on: false, refused: expect.stringMatching(/EINVAL/) as unknown as string })
+    await store.writeChunk(id, hash, 2, chunks[2]!)
+    expect(await openWithDirect(store.layout.partialPath(hash))).toBe(false)
+    expect((await stat(store.layout.partialPath(hash))).size).toBe(size)
+    expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+    await store.writeChunk(id, hash, 0, chunks[0]!)
+    expect(await store.writeChunk(id, hash, 1, chunks[1]!)).toEqual({ stored: true, objectComplete: true })
+    expect(await b3sumOfFile(store.objectPath(hash))).toBe(hash)
+    // The probe left nothing behind.
+    expect(await readdir(store.layout.tmp)).toEqual([])
+  })
+})
