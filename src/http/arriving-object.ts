@@ -55,9 +55,6 @@ export class ArrivingObject {
     )
   }
 
-  /** Whether the store said the whole object is here (from then on its file can be read directly). */
-  get isComplete (): boolean { return this.complete }
-
   /**
    * Resolves once chunk `index` is held; rejects if the source fails, `signal` aborts, or for
    * `timeoutMs` no chunk of the bundle arrives: a pull busy with another of its objects first

@@ -188,26 +188,17 @@ interface ArrivingRange {
 
 /**
  * Bytes `first..last` of an arriving object into the body, in order: chunk by chunk as they
- * are stored, each read (from the page cache: it was just written) into a buffer the socket
- * gave back, while the chunks before it are written; once the whole object is here, the rest
- * straight from its file.
+ * are stored, each read into a buffer the socket gave back, while the chunks before it are
+ * written. Once the whole object is here too, through the store's chunk reads (its kept
+ * handle): an object the pull wrote past the page cache is read that way as well
+ * (object-readers.ts `readDirect`), where a read of its file filled the page cache with the
+ * rest of the layer after all, on a VM the dearest part of the edge's work.
  */
 async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange): Promise<void> {
   const chunkSize = store.chunkSize
   for (let index = Math.floor(range.first / chunkSize); index * chunkSize <= range.last; index++) {
     const offset = index * chunkSize
     const from = Math.max(range.first, offset)
-    if (arriving.isComplete) {
-      const file = await openIfPresent(store.objectPath(range.object))
-      if (file !== undefined) {
-        try {
-          await sendFileBytes(body, file, from, range.last + 1, range.signal)
-        } finally {
-          await file.close()
-        }
-        return
-      }
-    }
     await arriving.waitForChunk(index, range.stallMs, range.signal)
     const buffer = await body.buffer(range.signal)
     let bytes: Buffer

@@ -64,3 +64,8 @@ export const DIRECT_IO_ALIGN_BYTES = 4096
  * swarm keeps at most 16 chunks waiting for the store (MAX_BUFFERED_CHUNKS).
  */
 export const DIRECT_IO_SLAB_BUFFERS = 4
+/**
+ * Objects this node wrote with O_DIRECT whose reads skip the page cache too (object-readers.ts
+ * `readDirect`): the latest a pull completed, which a client or a neighbour reads next.
+ */
+export const MAX_DIRECT_READ_OBJECTS = 1024

@@ -66,7 +66,9 @@ export class AlignedBuffers {
  * of the store's aligned buffers. A file opened without O_DIRECT reads and writes as usual.
  */
 export class StoreFile {
-  constructor (readonly handle: FileHandle, readonly direct: boolean, private readonly buffers: AlignedBuffers) {}
+  constructor (readonly handle: FileHandle, readonly direct: boolean, private readonly buffers: AlignedBuffers | undefined) {
+    if (direct && buffers === undefined) throw new RangeError('a direct store file needs aligned buffers')
+  }
 
   /**
    * Writes `bytes` at `offset` (a block offset when direct). Direct, a length that is not a
@@ -88,7 +90,7 @@ export class StoreFile {
     try {
       await writeFully(this.handle, bounce.subarray(0, length), offset)
     } finally {
-      this.buffers.give(bounce)
+      this.buffers?.give(bounce)
     }
   }
 
@@ -105,7 +107,7 @@ export class StoreFile {
       into.set(read)
       return into.subarray(0, read.byteLength) as T
     } finally {
-      this.buffers.give(bounce)
+      this.buffers?.give(bounce)
     }
   }
 
@@ -125,8 +127,9 @@ export class StoreFile {
   }
 
   private bounce (length: number): Uint8Array {
-    if (length > this.buffers.bufferBytes) throw new RangeError(`a direct read or write of ${length} bytes: over the aligned buffers' ${this.buffers.bufferBytes}`)
-    return this.buffers.take()
+    const buffers = this.buffers as AlignedBuffers
+    if (length > buffers.bufferBytes) throw new RangeError(`a direct read or write of ${length} bytes: over the aligned buffers' ${buffers.bufferBytes}`)
+    return buffers.take()
   }
 }
 

@@ -1,9 +1,10 @@
+import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
-import { MAX_OPEN_OBJECT_READERS, OBJECT_READER_IDLE_MS } from './constants.js'
-import { readFully } from './object-files.js'
+import { MAX_DIRECT_READ_OBJECTS, MAX_OPEN_OBJECT_READERS, OBJECT_READER_IDLE_MS } from './constants.js'
+import { StoreFile, type AlignedBuffers } from './direct-io.js'
 
 interface Reader {
-  handle: FileHandle
+  handle: StoreFile
   /** Reads under way; the handle is closed only at zero. */
   users: number
   lastUsedAt: number
@@ -14,6 +15,8 @@ interface Reader {
 export interface ObjectReadersInit {
   maxOpen?: number
   idleMs?: number
+  /** Memory for direct reads (`readDirect`); without it every read goes through the page cache. */
+  aligned?: AlignedBuffers
 }
 
 /**
@@ -28,10 +31,15 @@ export class ObjectReaders {
   private readonly maxOpen: number
   private readonly idleMs: number
   private sweeper: NodeJS.Timeout | undefined
+  /** Objects written here with O_DIRECT, newest last: the page cache holds none of them. */
+  private readonly direct = new Set<string>()
+
+  private readonly aligned: AlignedBuffers | undefined
 
   constructor (private readonly pathOf: (hash: string) => string, init: ObjectReadersInit = {}) {
     this.maxOpen = init.maxOpen ?? MAX_OPEN_OBJECT_READERS
     this.idleMs = init.idleMs ?? OBJECT_READER_IDLE_MS
+    this.aligned = init.aligned
   }
 
   /**
@@ -42,14 +50,28 @@ export class ObjectReaders {
     const reader = await this.acquire(hash)
     if (reader === undefined) return undefined
     try {
-      return await readFully(reader.handle, into ?? Buffer.allocUnsafe(length), length, offset)
+      return await reader.handle.read(into ?? Buffer.allocUnsafe(length), length, offset)
     } finally {
       this.release(reader)
     }
   }
 
+  /**
+   * `hash` was written past the page cache (a pull's chunks, direct-io.ts): read it the same
+   * way, or its first reads (the response to containerd behind the pull, the chunk server)
+   * would fill cold page-cache pages with it after all. Only the latest MAX_DIRECT_READ_OBJECTS
+   * are remembered; older ones, and any after a restart, are read through the page cache.
+   */
+  readDirect (hash: string): void {
+    if (this.aligned === undefined) return
+    this.direct.delete(hash)
+    this.direct.add(hash)
+    if (this.direct.size > MAX_DIRECT_READ_OBJECTS) this.direct.delete(this.direct.values().next().value as string)
+  }
+
   /** The object's file is going away (gc): stop reading it through a kept handle. */
   forget (hash: string): void {
+    this.direct.delete(hash)
     const reader = this.readers.get(hash)
     if (reader !== undefined) this.retire(hash, reader)
   }
@@ -83,14 +105,15 @@ export class ObjectReaders {
   }
 
   private async load (hash: string): Promise<Reader | undefined> {
+    const direct = this.aligned !== undefined && this.direct.has(hash)
     let handle: FileHandle
     try {
-      handle = await open(this.pathOf(hash), 'r')
+      handle = await open(this.pathOf(hash), constants.O_RDONLY | (direct ? constants.O_DIRECT : 0))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
     }
-    const reader: Reader = { handle, users: 0, lastUsedAt: performance.now(), retired: false }
+    const reader: Reader = { handle: new StoreFile(handle, direct, this.aligned), users: 0, lastUsedAt: performance.now(), retired: false }
     this.readers.set(hash, reader)
     this.evict()
     this.sweeper ??= setInterval(() => { this.sweep() }, this.idleMs).unref()

@@ -13,6 +13,8 @@ export interface PartialObjectsComponents {
   layout: StoreLayout
   meta: Metadata
   emit: <E extends keyof StoreEvents>(event: E, detail: StoreEvents[E]) => void
+  /** An object is in objects/, its file written with O_DIRECT when `direct`. */
+  published?: (hash: string, direct: boolean) => void
 }
 
 export interface PartialObjectsInit {
@@ -25,6 +27,8 @@ export interface PartialObjectsInit {
    * the caller checks that the filesystem takes it: direct-io.ts `directIoWorks`).
    */
   directIo?: boolean
+  /** Where chunks that are not in aligned memory are copied for a direct write or read (default: the store's own). */
+  aligned?: AlignedBuffers
 }
 
 export interface PartialWriteOptions {
@@ -104,12 +108,13 @@ export class PartialObjects {
   private readonly early = new EarlyChunkBudget(PREFIX_HOLD_CHUNKS, PREFIX_HOLD_CHUNKS)
   private readonly directIo: boolean
   /** Where chunks that are not in aligned memory are copied for a direct write or read. */
-  private readonly aligned = new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
+  private readonly aligned: AlignedBuffers
 
   constructor (private readonly components: PartialObjectsComponents, init: PartialObjectsInit = {}) {
     this.fsync = init.fsync ?? true
     this.maxOpenFiles = init.maxOpenFiles ?? MAX_OPEN_PARTIAL_FILES
     this.directIo = init.directIo ?? false
+    this.aligned = init.aligned ?? new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
   }
 
   /** Which chunks of an object being filled here are durable; undefined when it is not open. */
@@ -382,6 +387,7 @@ export class PartialObjects {
         throw new ObjectCorruptError(file.hash, whole)
       }
       await publishObject(file.path, layout.objectPath(file.hash))
+      this.components.published?.(file.hash, file.handle.direct)
       this.retire(file)
       await meta.deletePartial(file.hash)
     } catch (err) {

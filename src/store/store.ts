@@ -3,10 +3,10 @@ import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { blake3Hex, sha256Hex } from '../hash/index.js'
 import {
-  bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, decodeBundleManifest, snapdirId,
+  bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, CHUNK_SIZE_BYTES, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES, MAX_PREHEAT_RECORDS } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_PREHEAT_RECORDS } from './constants.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
   BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
@@ -14,7 +14,7 @@ import {
 import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
-import { directIoWorks } from './direct-io.js'
+import { AlignedBuffers, directIoWorks } from './direct-io.js'
 import { ObjectReaders } from './object-readers.js'
 import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
@@ -83,8 +83,14 @@ export class Store {
     this.quotaBytes = init.quotaBytes
     this.fsync = init.fsync ?? true
     this.directIo = directIo
-    this.partials = new PartialObjects({ layout, meta, emit: (event, detail) => { this.emit(event, detail) } }, { fsync: this.fsync, directIo: directIo.on })
-    this.readers = new ObjectReaders(hash => layout.objectPath(hash))
+    const aligned = new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
+    this.readers = new ObjectReaders(hash => layout.objectPath(hash), { aligned })
+    this.partials = new PartialObjects({
+      layout,
+      meta,
+      emit: (event, detail) => { this.emit(event, detail) },
+      published: (hash, direct) => { if (direct) this.readers.readDirect(hash) },
+    }, { fsync: this.fsync, directIo: directIo.on, aligned })
     this.preheats = new PreheatRecords(meta, MAX_PREHEAT_RECORDS)
   }
 

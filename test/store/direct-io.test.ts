@@ -87,7 +87,24 @@ describe('chunk writes with O_DIRECT', () => {
     expect(reread).toEqual([chunks[2]!.length])
     expect((await stat(store.objectPath(hash))).size).toBe(size)
     expect(await b3sumOfFile(store.objectPath(hash))).toBe(hash)
+    // Its reads skip the page cache too, through a kept handle: the tail, and a whole chunk into memory of the caller's own.
+    expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+    expect(await openWithDirect(store.objectPath(hash))).toBe(true)
+    expect(sameBytes(await store.readChunk(hash, 1, { into }), chunks[1]!)).toBe(true)
     expect(await verifyStore(store)).toMatchObject({ ok: true, bad: [], missing: [] })
+  })
+
+  it('reads objects it did not write past the page cache through it', async () => {
+    const dir = await tempDir()
+    const tree = await tempDir()
+    const bytes = randomBytes(CHUNK_SIZE_BYTES + 1000)
+    await writeFile(join(tree, 'layer.bin'), bytes)
+    const store = await openStore({ dir, directIo: true })
+    opened.push(store)
+    await pushTree(store, tree)
+    const hash = await b3sumOfFile(join(tree, 'layer.bin'))
+    expect(sameBytes(await store.readChunk(hash, 1), bytes.subarray(CHUNK_SIZE_BYTES))).toBe(true)
+    expect(await openWithDirect(store.objectPath(hash))).toBe(false)
   })
 
   it('reopens a partial object whose tail is durable and completes it from the file', async () => {
