@@ -1,7 +1,7 @@
 // How fast does a bundle move between two daemons, next to raw TCP of the same bytes?
 //
 //   node --import tsx scripts/bench-transfer.ts [--size-mb 1024] [--runs 3] [--window-mb 16]
-//        [--max-requests N] [--max-buffered N] [--no-fsync] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
+//        [--max-requests N] [--max-buffered N] [--no-fsync] [--direct-io] [--swarm-key [--pnet xsalsa20]] [--tsx] [--cpu-prof DIR] [--dir DIR] [--keep]
 //        [--node-flags '--flag=value …'] [--encrypter tls|noise] [--gateway-seed] [--shoal-only]
 //
 // The child processes run an esbuild bundle of this script and the sources (made first, in
@@ -71,6 +71,8 @@ interface Options {
   maxRequests?: number
   maxBuffered?: number
   fsync: boolean
+  /** The puller's (and the store copy's) store writes chunks with O_DIRECT (StoreInit.directIo). */
+  directIo: boolean
   swarmKey: boolean
   gatewaySeed: boolean
   shoalOnly: boolean
@@ -133,7 +135,7 @@ function rssParts (): { anonMb: number, fileMb: number } | undefined {
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, swarmKey: false, gatewaySeed: false, shoalOnly: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [], encrypter: 'tls' }
+  const options: Options = { sizeMb: 1024, runs: 3, windowMb: 16,  fsync: true, directIo: false, swarmKey: false, gatewaySeed: false, shoalOnly: false, pnet: 'aes-256-ctr', tsx: false, keep: false, nodeFlags: [], encrypter: 'tls' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -143,6 +145,7 @@ function parseArgs (argv: string[]): Options {
     else if (arg === '--max-requests') options.maxRequests = Number(value())
     else if (arg === '--max-buffered') options.maxBuffered = Number(value())
     else if (arg === '--no-fsync') options.fsync = false
+    else if (arg === '--direct-io') options.directIo = true
     else if (arg === '--swarm-key') options.swarmKey = true
     else if (arg === '--gateway-seed') options.gatewaySeed = true
     else if (arg === '--shoal-only') options.shoalOnly = true
@@ -198,7 +201,7 @@ async function main (): Promise<void> {
       const p2pRun = await runP2p(objects.map(o => o.path), options.windowMb, options.encrypter)
       p2p.push(p2pRun)
       console.log(`run ${run} libp2p:  ${rate(p2pRun.recv)} MB/s`)
-      const copy = await spawnRole('store-copy', { seedStore, store: join(work, `copy-store-${run}`), bundleId, fsync: options.fsync }).next() as unknown as SideReport
+      const copy = await spawnRole('store-copy', { seedStore, store: join(work, `copy-store-${run}`), bundleId, fsync: options.fsync, directIo: options.directIo }).next() as unknown as SideReport
       copies.push(copy)
       console.log(`run ${run} store:   ${rate(copy)} MB/s`)
       await rm(join(work, `copy-store-${run}`), { recursive: true, force: true })
@@ -213,7 +216,7 @@ async function main (): Promise<void> {
       `${name.padEnd(10)} ${mbps.toFixed(0).padStart(7)} MB/s   cpu ${median(a.map(r => r.cpuSeconds)).toFixed(2)} s / ${median(b.map(r => r.cpuSeconds)).toFixed(2)} s` +
       `   peak RSS ${median(a.map(r => r.maxRssMb)).toFixed(0)} MB / ${median(b.map(r => r.maxRssMb)).toFixed(0)} MB`
     console.log('')
-    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${[...Object.entries(shippedEnv()).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}${options.gatewaySeed ? ', the seed a gateway' : ''}`)
+    console.log(`medians of ${options.runs} runs, ${(totalBytes / MIB).toFixed(0)} MiB, node ${[...Object.entries(shippedEnv()).map(([k, v]) => `${k}=${v}`), ...nodeFlags].join(' ') || '(no flags)'}, yamux window ${options.windowMb} MiB, max ${options.maxRequests ?? 'default'} requests/peer, ${options.maxBuffered ?? 'default'} chunks buffered, fsync ${options.fsync ? 'on' : 'off'}${options.directIo ? ', direct I/O' : ''}, ${options.encrypter}${options.swarmKey ? `, swarm key (${options.pnet})` : ''}${options.gatewaySeed ? ', the seed a gateway' : ''}`)
     console.log('           throughput      cpu sender / receiver    peak RSS sender / receiver')
     if (!options.shoalOnly) {
       console.log(row('raw TCP', rawRate, raw.map(r => r.send), raw.map(r => r.recv)))
@@ -327,7 +330,7 @@ async function runP2p (paths: string[], windowMb: number, encrypter: Options['en
 }
 
 async function runShoal (seedStore: string, pullStore: string, bundleId: string, options: Options, swarmKey?: string): Promise<{ seed: SideReport, pull: SideReport }> {
-  const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, swarmKey, pnet: options.pnet, encrypter: options.encrypter }
+  const common = { windowMb: options.windowMb, maxRequests: options.maxRequests, maxBuffered: options.maxBuffered, fsync: options.fsync, directIo: options.directIo, swarmKey, pnet: options.pnet, encrypter: options.encrypter }
   const seed = spawnRole('seed', { ...common, store: seedStore, gateway: options.gatewaySeed })
   const { address } = await seed.next() as { address: string }
   const puller = spawnRole('pull', { ...common, store: pullStore, address, bundleId })
@@ -466,9 +469,9 @@ async function p2pRecv (): Promise<void> {
 }
 
 async function storeCopy (): Promise<void> {
-  const args = await firstMessage() as { seedStore: string, store: string, bundleId: string, fsync: boolean }
+  const args = await firstMessage() as { seedStore: string, store: string, bundleId: string, fsync: boolean, directIo: boolean }
   const seedStore = await openStore({ dir: args.seedStore })
-  const store = await openStore({ dir: args.store, fsync: args.fsync })
+  const store = await openStore({ dir: args.store, fsync: args.fsync, directIo: args.directIo })
   const encoded = await seedStore.getEncodedBundle(args.bundleId)
   if (encoded === undefined) throw new Error('the seed store lost the bundle')
   const { bundle } = await store.addBundle(encoded, { expectedId: args.bundleId })
@@ -491,10 +494,10 @@ async function storeCopy (): Promise<void> {
   await tell(result)
 }
 
-interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20', encrypter: Options['encrypter'], gateway?: boolean }
+interface ShoalArgs { store: string, windowMb: number, maxRequests?: number, maxBuffered?: number, fsync: boolean, directIo?: boolean, swarmKey?: string, pnet: 'aes-256-ctr' | 'xsalsa20', encrypter: Options['encrypter'], gateway?: boolean }
 
 async function startDaemon (args: ShoalArgs): Promise<{ swarm: ReturnType<typeof createSwarm>, store: Awaited<ReturnType<typeof openStore>> }> {
-  const store = await openStore({ dir: args.store, fsync: args.fsync })
+  const store = await openStore({ dir: args.store, fsync: args.fsync, directIo: args.directIo })
   const swarm = createSwarm({ store }, {
     privateKey: await createPeerKey(),
     listen: ['/ip4/127.0.0.1/tcp/0'],

@@ -63,7 +63,7 @@ export const DEFAULT_REGISTRY = '127.0.0.1:5050'
 export const API_SOCKET_NAME = 'api.sock'
 export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
 /** Whether pulled chunks skip the page cache unless told otherwise (docs/architecture.md, "Chunk writes that skip the page cache"). */
-export const DEFAULT_DIRECT_IO = false
+export const DEFAULT_DIRECT_IO = true
 
 /**
  * Flags win over the environment, which wins over the config file, which wins over

@@ -176,7 +176,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     logger.info('daemon started', {
       peerId: swarm.peerId, addresses: swarm.addresses(), api: formatListenAddress(apiAddress), registry: formatListenAddress(registryAddress),
       metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,
-      labels: formatLabels(labels),
+      labels: formatLabels(labels), directIo: store.directIo.on,
     })
     return {
       config, store, swarm, listeners: addresses, metrics,

@@ -53,7 +53,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'upstream-user', field: 'upstreamUser', type: 'string', description: 'user for the upstream\'s token service', secret: true },
   { name: 'upstream-password', field: 'upstreamPassword', type: 'string', description: 'password for the upstream\'s token service', secret: true },
   { name: 'allow-push', field: 'allowPush', type: 'boolean', description: 'accept registry pushes (skopeo copy … docker://NODE/…)', default: 'false' },
-  { name: 'direct-io', field: 'directIo', type: 'boolean', description: 'write pulled chunks with O_DIRECT, past the page cache (where the data directory\'s filesystem refuses it, writes go through the page cache and the daemon logs it once); --no-direct-io or SHOAL_DIRECT_IO=0 turns it off', default: 'false' },
+  { name: 'direct-io', field: 'directIo', type: 'boolean', description: 'write pulled chunks with O_DIRECT, past the page cache (where the data directory\'s filesystem refuses it, writes go through the page cache and the daemon logs it once); --no-direct-io or SHOAL_DIRECT_IO=0 turns it off', default: 'true' },
   { name: 'log-level', field: 'logLevel', type: 'level', description: 'debug, info, warn or error', default: 'info' },
 ]
 

@@ -21,6 +21,7 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
   { name: 'label', flags: ['--label', 'site=a', '--label', 'tier=edge'], env: { SHOAL_LABEL: 'site=a,tier=edge' }, file: ['site=a', 'tier=edge'] },
   { name: 'lane-port', flags: ['--lane-port', 'off'], env: { SHOAL_LANE_PORT: 'off' }, file: 'off' },
   { name: 'lane-min-rate', flags: ['--lane-min-rate', '0'], env: { SHOAL_LANE_MIN_RATE: '0' }, file: '0' },
+  { name: 'direct-io', flags: ['--no-direct-io'], env: { SHOAL_DIRECT_IO: '0' }, file: false },
   { name: 'log-level', flags: ['--log-level', 'debug'], env: { SHOAL_LOG_LEVEL: 'debug' }, file: 'debug' },
   { name: 'registry', flags: ['--registry', 'http://127.0.0.1:5055'], env: { SHOAL_REGISTRY: '127.0.0.1:5055' }, file: 'http://127.0.0.1:5055/' },
 ]
