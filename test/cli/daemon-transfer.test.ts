@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
-import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
+import { canMountOwnNamespace, ownMount, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 
 const MIB = 1024 * 1024
@@ -30,16 +29,7 @@ async function writePlainTree (dir: string): Promise<void> {
   await chmod(join(dir, 'shared'), 0o3777)
 }
 
-function canUnshare (): boolean {
-  try {
-    execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-describe.skipIf(!canUnshare())('push, pull and export stream through the control API', () => {
+describe.skipIf(!canMountOwnNamespace())('push, pull and export stream through the control API', () => {
   let work: string
   let hidden: string
   let daemon: DaemonProcess
@@ -56,7 +46,7 @@ describe.skipIf(!canUnshare())('push, pull and export stream through the control
     plain = join(hidden, 'plain')
     await writePlainTree(plain)
     daemon = await startDaemonProcess(join(work, 'node'), ['--no-mdns'], {}, {
-      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none "$0" && exec "$@"', hidden],
+      wrap: ownMount(hidden, 'tmpfs'),
     })
   })
 

@@ -1,29 +1,19 @@
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { startDaemonProcess } from '../helpers/daemon-process.js'
+import { canMountOwnNamespace, ownMount, startDaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 const MIB = 1024 * 1024
-
-function canMount (): boolean {
-  try {
-    execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** The lines of a daemon's JSON log whose message is `msg`. */
 function logged (logs: string, msg: string): Array<Record<string, unknown>> {
   return logs.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>).filter(l => l.msg === msg)
 }
 
-describe.skipIf(!canMount())('a daemon whose data directory refuses O_DIRECT', () => {
+describe.skipIf(!canMountOwnNamespace())('a daemon whose data directory refuses O_DIRECT', () => {
   const tempDir = useTempDirs()
 
   it('says so once at start and pulls through the page cache; on a disk that takes it, direct I/O is on by default', async () => {
@@ -36,7 +26,7 @@ describe.skipIf(!canMount())('a daemon whose data directory refuses O_DIRECT', (
     await mkdir(data)
     // ramfs refuses O_DIRECT at open (tmpfs takes it since Linux 6.6), in the edge's own mount namespace.
     const edge = await startDaemonProcess(data, ['--no-mdns', '--bootstrap', gateway.address, '--api', join(dir, 'edge.sock')], {}, {
-      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t ramfs none "$0" && exec "$@"', data],
+      wrap: ownMount(data, 'ramfs'),
     })
     try {
       const id = await shoalOk(undefined, ['--api', gateway.api, 'push', tree])

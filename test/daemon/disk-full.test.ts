@@ -3,22 +3,13 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { startDaemonProcess } from '../helpers/daemon-process.js'
+import { canMountOwnNamespace, ownMount, startDaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 const MIB = 1024 * 1024
 
-function canMountTmpfs (): boolean {
-  try {
-    execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-describe.skipIf(!canMountTmpfs())('a disk that fills during a pull', () => {
+describe.skipIf(!canMountOwnNamespace())('a disk that fills during a pull', () => {
   const tempDir = useTempDirs()
 
   it('stops the pull with a clear error, leaves the store verifying clean, and the pull resumes once there is room', async () => {
@@ -32,7 +23,7 @@ describe.skipIf(!canMountTmpfs())('a disk that fills during a pull', () => {
     // The edge's data dir is a 12 MiB tmpfs in its own mount namespace: half the bundle fits.
     // Its control socket lives outside it, where the CLI can see it.
     const edge = await startDaemonProcess(data, ['--no-mdns', '--bootstrap', gateway.address, '--api', join(dir, 'edge.sock')], {}, {
-      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=12m none "$0" && exec "$@"', data],
+      wrap: ownMount(data, 'tmpfs', 'size=12m'),
     })
     try {
       const id = await shoalOk(undefined, ['--api', gateway.api, 'push', tree])

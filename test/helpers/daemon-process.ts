@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
 import { SHOAL_BIN, shebangEnv, shebangNodeFlags } from './shoal-cli.js'
@@ -9,6 +9,24 @@ import { SHOAL_BIN, shebangEnv, shebangNodeFlags } from './shoal-cli.js'
  * suite (2026-12-06, load ~8-12 with two busy loops).
  */
 const START_TIMEOUT_MS = 90_000
+
+/** Whether this process can give a daemon a mount namespace of its own (root): what `ownMount` needs. */
+export function canMountOwnNamespace (): boolean {
+  try {
+    execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A `wrap` for startDaemonProcess: the daemon runs in a mount namespace of its own with a fresh
+ * filesystem of `type` (`-o options`) mounted on `dir`, which nothing outside it sees.
+ */
+export function ownMount (dir: string, type: 'tmpfs' | 'ramfs', options?: string): string[] {
+  return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t ${type}${options === undefined ? '' : ` -o ${options}`} none "$0" && exec "$@"`, dir]
+}
 
 export interface DaemonProcess {
   child: ChildProcess

@@ -2,22 +2,13 @@ import { execFileSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { startDaemonProcess, waitFor } from '../helpers/daemon-process.js'
+import { canMountOwnNamespace, ownMount, startDaemonProcess, waitFor } from '../helpers/daemon-process.js'
 import { shoal } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 async function get (address: string, path: string): Promise<{ status: number, body: string }> {
   const response = await fetch(`http://${address}${path}`)
   return { status: response.status, body: await response.text() }
-}
-
-function canMountTmpfs (): boolean {
-  try {
-    execFileSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
 }
 
 describe('/healthz and /readyz', () => {
@@ -64,13 +55,13 @@ describe('/healthz and /readyz', () => {
     expect(result.stderr).toContain('CONFIG_INVALID')
   })
 
-  it.skipIf(!canMountTmpfs())('is not ready when the store\'s disk is full, and says so', async () => {
+  it.skipIf(!canMountOwnNamespace())('is not ready when the store\'s disk is full, and says so', async () => {
     const dir = await tempDir()
     const data = join(dir, 'full')
     await mkdir(data)
     // The daemon's own mount namespace gets a tiny tmpfs as its data dir, filled up after start.
     const gateway = await startDaemonProcess(data, ['--no-mdns', '--gateway'], {}, {
-      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=2m none "$0" && exec "$@"', data],
+      wrap: ownMount(data, 'tmpfs', 'size=2m'),
     })
     try {
       expect((await get(gateway.registry, '/readyz')).status).toBe(200)
