@@ -134,15 +134,23 @@ export class StoreFile {
 }
 
 /**
- * Whether `dir`'s filesystem takes O_DIRECT: a file is opened with it there and removed. Some
- * refuse it at open with EINVAL (ramfs, FUSE mounts without direct_io); tmpfs takes it since
- * Linux 6.6.
+ * Whether `dir`'s filesystem takes O_DIRECT: a file is opened with it there, one aligned block
+ * written and read back, and the file removed. Some refuse it at open with EINVAL (ramfs, FUSE
+ * mounts without direct_io); tmpfs takes it since Linux 6.6. The block is written too, so a
+ * disk whose logical blocks are larger than DIRECT_IO_ALIGN_BYTES is found here, not by a
+ * pull's first chunk.
  */
 export async function directIoWorks (dir: string): Promise<{ works: true } | { works: false, reason: string }> {
   const path = join(dir, `direct-io-probe-${process.pid}`)
   try {
-    const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o600)
-    await handle.close()
+    const file = new StoreFile(await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o600), true, new AlignedBuffers(DIRECT_IO_ALIGN_BYTES, 1))
+    try {
+      const block = new Uint8Array(DIRECT_IO_ALIGN_BYTES).fill(0x5a)
+      await file.write(block, 0)
+      await file.read(new Uint8Array(DIRECT_IO_ALIGN_BYTES), DIRECT_IO_ALIGN_BYTES, 0)
+    } finally {
+      await file.close()
+    }
     return { works: true }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
