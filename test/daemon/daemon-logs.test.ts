@@ -1,15 +1,11 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
-import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
+import { logLines, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 const REF = 'registry.example.com/team/app:1.0'
-
-function logLines (daemon: DaemonProcess): Array<Record<string, unknown>> {
-  return daemon.logs().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
-}
 
 describe('what a daemon logs at info', () => {
   const tempDir = useTempDirs()

@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { canMountOwnNamespace, ownMount, startDaemonProcess } from '../helpers/daemon-process.js'
+import { canMountOwnNamespace, logLines, ownMount, startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 const MIB = 1024 * 1024
 
 /** The lines of a daemon's JSON log whose message is `msg`. */
-function logged (logs: string, msg: string): Array<Record<string, unknown>> {
-  return logs.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>).filter(l => l.msg === msg)
+function logged (daemon: DaemonProcess, msg: string): Array<Record<string, unknown>> {
+  return logLines(daemon).filter(l => l.msg === msg)
 }
 
 describe.skipIf(!canMountOwnNamespace())('a daemon whose data directory refuses O_DIRECT', () => {
@@ -37,10 +37,10 @@ describe.skipIf(!canMountOwnNamespace())('a daemon whose data directory refuses 
       await edge.stop()
       await gateway.stop()
     }
-    const refused = logged(edge.logs(), 'the data directory\'s filesystem refuses O_DIRECT: pulled chunks are written through the page cache')
+    const refused = logged(edge, 'the data directory\'s filesystem refuses O_DIRECT: pulled chunks are written through the page cache')
     expect(refused).toHaveLength(1)
     expect(refused[0]).toMatchObject({ level: 'info', reason: expect.stringMatching(/EINVAL/) as unknown })
-    expect(logged(edge.logs(), 'daemon started')[0]).toMatchObject({ directIo: false })
-    expect(logged(gateway.logs(), 'daemon started')[0]).toMatchObject({ directIo: true })
+    expect(logged(edge, 'daemon started')[0]).toMatchObject({ directIo: false })
+    expect(logged(gateway, 'daemon started')[0]).toMatchObject({ directIo: true })
   })
 })

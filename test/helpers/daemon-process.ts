@@ -135,6 +135,11 @@ export async function socketRequest (socketPath: string, method: string, path: s
   })
 }
 
+/** A daemon's JSON log lines (stderr's other lines, such as Node's warnings, left out), in order. */
+export function logLines (daemon: Pick<DaemonProcess, 'logs'>): Array<Record<string, unknown>> {
+  return daemon.logs().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
+}
+
 /** Polls a condition on a daemon until it holds, failing after `timeoutMs` with what was last seen. */
 export async function waitFor<T> (what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
