@@ -55,6 +55,11 @@ const MIN_TOKEN_LENGTH = 16
 export async function startDaemon (config: DaemonConfig, logger: Logger): Promise<Daemon> {
   const store = await openStore({ dir: config.dataDir, quotaBytes: config.quotaBytes, directIo: config.directIo ?? DEFAULT_DIRECT_IO })
   if (store.directIo.refused !== undefined) logger.info('the data directory\'s filesystem refuses O_DIRECT: pulled chunks are written through the page cache', { dataDir: config.dataDir, reason: store.directIo.refused })
+  // A refusal after that (a remount, an overlay that took the probe's file but not others): the
+  // store carries on through the page cache, the chunk that met it included.
+  store.on('direct-io:refused', ({ code, op, path }) => {
+    logger.warn('the data directory\'s filesystem refused O_DIRECT after taking it at start: pulled chunks are written through the page cache from now on, and pulls carry on', { dataDir: config.dataDir, code, op, path })
+  })
   // Every write path adds a bundle or completes an object; the keeper evicts after each.
   const quota = createQuotaKeeper(store, logger.child({ module: 'quota' }))
   let swarm: Swarm | undefined

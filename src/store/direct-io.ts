@@ -58,29 +58,94 @@ export class AlignedBuffers {
   }
 }
 
+/** Whether `err` is a filesystem refusing O_DIRECT: at open, or a read or write it does not take. */
+function refusesDirectIo (err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return code === 'EINVAL' || code === 'EOPNOTSUPP'
+}
+
+/** A refusal of O_DIRECT after the store's probe had passed: what was refused, where. */
+export interface DirectIoRefusal {
+  code: string
+  op: 'open' | 'read' | 'write'
+  path: string
+}
+
+/**
+ * Whether a store's files are opened with O_DIRECT. The probe at the store's open decides first
+ * (`directIoWorks`); a refusal after it passed (EINVAL or EOPNOTSUPP from an O_DIRECT open,
+ * write or read: a filesystem remounted under the store, an overlay that took the probe's file
+ * but not others) turns it off for good, and `onRefused` hears of the first one only.
+ */
+export class DirectIoMode {
+  private isOn: boolean
+  private reason: string | undefined
+
+  constructor (on: boolean, refused?: string, private readonly onRefused: (refusal: DirectIoRefusal) => void = () => {}) {
+    this.isOn = on
+    this.reason = refused
+  }
+
+  get on (): boolean { return this.isOn }
+  /** Why it is off, when it was asked for. */
+  get refused (): string | undefined { return this.reason }
+
+  /** `err` came from an O_DIRECT `op` on `path`: whether the filesystem refused O_DIRECT (it is off from then on). */
+  refusedBy (err: unknown, op: DirectIoRefusal['op'], path: string): boolean {
+    if (!refusesDirectIo(err)) return false
+    if (this.isOn) {
+      const refusal = { code: (err as NodeJS.ErrnoException).code ?? 'EINVAL', op, path }
+      this.isOn = false
+      this.reason = `${refusal.code} from an O_DIRECT ${op} of ${path}, after the filesystem had taken O_DIRECT`
+      this.onRefused(refusal)
+    }
+    return true
+  }
+}
+
+/** How a direct StoreFile reopens itself through the page cache when O_DIRECT is refused after all. */
+interface BufferedFallback { path: string, flags: number, mode: DirectIoMode }
+
 /**
  * A store file opened with O_DIRECT where the filesystem allows it: chunks go from our memory
  * to the disk without a copy into the page cache (docs/architecture.md, "Chunk writes that
  * skip the page cache"). Every read and write is then whole blocks at block offsets from
  * aligned memory; bytes that are not so (the caller's buffer, an object's tail) go through one
  * of the store's aligned buffers. A file opened without O_DIRECT reads and writes as usual.
+ *
+ * With a `fallback`, a direct file whose filesystem refuses O_DIRECT later (or once the store's
+ * mode went off because another file's did) reopens itself through the page cache and does
+ * the read or write there, from the same bytes: the caller sees no error and fetches nothing
+ * again. The direct handle stays open until the file closes, as reads or writes under way may
+ * still be using it; fdatasync through either handle covers the file's data.
  */
 export class StoreFile {
-  constructor (readonly handle: FileHandle, readonly direct: boolean, private readonly buffers: AlignedBuffers | undefined) {
+  private current: FileHandle
+  private isDirect: boolean
+  private readonly replaced: FileHandle[] = []
+  private reopening: Promise<void> | undefined
+
+  constructor (handle: FileHandle, direct: boolean, private readonly buffers: AlignedBuffers | undefined, private readonly fallback?: BufferedFallback) {
     if (direct && buffers === undefined) throw new RangeError('a direct store file needs aligned buffers')
+    this.current = handle
+    this.isDirect = direct
   }
+
+  get handle (): FileHandle { return this.current }
+  get direct (): boolean { return this.isDirect }
 
   /**
    * Writes `bytes` at `offset` (a block offset when direct). Direct, a length that is not a
-   * whole number of blocks is written rounded up with zeros after it: the caller truncates the
-   * file to its size. `onCopied` fires once `bytes` may be reused (before the write when they
-   * were copied into an aligned buffer, after it otherwise).
+   * whole number of blocks is written rounded up with zeros after it, and this resolves true:
+   * the caller truncates the file to its size. `onCopied` fires once `bytes` may be reused
+   * (before the write when they were copied into an aligned buffer, after it otherwise).
    */
-  async write (bytes: Uint8Array, offset: number, onCopied?: () => void): Promise<void> {
-    if (!this.direct || isDirectAligned(bytes)) {
-      await writeFully(this.handle, bytes, offset)
+  async write (bytes: Uint8Array, offset: number, onCopied?: () => void): Promise<boolean> {
+    await this.followMode()
+    if (!this.isDirect || isDirectAligned(bytes)) {
+      await this.withFallback('write', async handle => { await writeFully(handle, bytes, offset) })
       onCopied?.()
-      return
+      return false
     }
     const length = roundUpToBlock(bytes.byteLength)
     const bounce = this.bounce(length)
@@ -88,7 +153,12 @@ export class StoreFile {
     bounce.fill(0, bytes.byteLength, length)
     onCopied?.()
     try {
-      await writeFully(this.handle, bounce.subarray(0, length), offset)
+      // `bytes` may be reused by now: a write through the page cache after a refusal goes from
+      // the aligned copy too, and without the padding, which nobody would cut.
+      return await this.withFallback('write', async (handle, direct) => {
+        await writeFully(handle, bounce.subarray(0, direct ? length : bytes.byteLength), offset)
+        return direct && length !== bytes.byteLength
+      })
     } finally {
       this.buffers?.give(bounce)
     }
@@ -96,14 +166,23 @@ export class StoreFile {
 
   /** Reads `length` bytes at `offset` (a block offset when direct) into `into`; fewer only at the end of the file. */
   async read<T extends Uint8Array> (into: T, length: number, offset: number): Promise<T> {
-    if (!this.direct) return await readFully(this.handle, into, length, offset)
+    await this.followMode()
+    return await this.withFallback('read', async (handle, direct) => direct ? await this.readAligned(handle, into, length, offset) : await readFully(handle, into, length, offset))
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([this.current, ...this.replaced].map(async handle => { await handle.close() }))
+  }
+
+  /** Whole blocks through aligned memory: `into` itself when it is aligned, else one of ours, copied out. */
+  private async readAligned<T extends Uint8Array> (handle: FileHandle, into: T, length: number, offset: number): Promise<T> {
     const rounded = roundUpToBlock(length)
     if (into.byteLength >= rounded && isDirectAligned(into.subarray(0, rounded))) {
-      return (await this.readDirect(into.subarray(0, rounded), offset)).subarray(0, length) as T
+      return (await readBlocks(handle, into.subarray(0, rounded), offset)).subarray(0, length) as T
     }
     const bounce = this.bounce(rounded)
     try {
-      const read = (await this.readDirect(bounce.subarray(0, rounded), offset)).subarray(0, length)
+      const read = (await readBlocks(handle, bounce.subarray(0, rounded), offset)).subarray(0, length)
       into.set(read)
       return into.subarray(0, read.byteLength) as T
     } finally {
@@ -111,19 +190,37 @@ export class StoreFile {
     }
   }
 
-  async close (): Promise<void> {
-    await this.handle.close()
+  /**
+   * Runs `io` on the handle as it is now; when that is direct and the filesystem refuses
+   * O_DIRECT after all, reopens the file through the page cache and runs `io` again there.
+   */
+  private async withFallback<R> (op: 'read' | 'write', io: (handle: FileHandle, direct: boolean) => Promise<R>): Promise<R> {
+    const handle = this.current
+    const direct = this.isDirect
+    try {
+      return await io(handle, direct)
+    } catch (err) {
+      if (!direct || this.fallback?.mode.refusedBy(err, op, this.fallback.path) !== true) throw err
+    }
+    await this.becomeBuffered()
+    return await io(this.current, false)
   }
 
-  /** Whole blocks into aligned memory; a read that stops short (the end of the file, or mid-block) ends it. */
-  private async readDirect (into: Uint8Array, offset: number): Promise<Uint8Array> {
-    let filled = 0
-    while (filled < into.byteLength) {
-      const { bytesRead } = await this.handle.read(into, filled, into.byteLength - filled, offset + filled)
-      filled += bytesRead
-      if (bytesRead === 0 || filled % DIRECT_IO_ALIGN_BYTES !== 0) break
-    }
-    return into.subarray(0, filled)
+  /** The store stopped using O_DIRECT (another file was refused it): so does this file, before its next read or write. */
+  private async followMode (): Promise<void> {
+    if (this.isDirect && this.fallback?.mode.on === false) await this.becomeBuffered()
+  }
+
+  private async becomeBuffered (): Promise<void> {
+    const fallback = this.fallback
+    if (!this.isDirect || fallback === undefined) return
+    this.reopening ??= (async () => {
+      const buffered = await open(fallback.path, fallback.flags, 0o600)
+      this.replaced.push(this.current)
+      this.current = buffered
+      this.isDirect = false
+    })().finally(() => { this.reopening = undefined })
+    await this.reopening
   }
 
   private bounce (length: number): Uint8Array {
@@ -131,6 +228,17 @@ export class StoreFile {
     if (length > buffers.bufferBytes) throw new RangeError(`a direct read or write of ${length} bytes: over the aligned buffers' ${buffers.bufferBytes}`)
     return buffers.take()
   }
+}
+
+/** Whole blocks into aligned memory; a read that stops short (the end of the file, or mid-block) ends it. */
+async function readBlocks (handle: FileHandle, into: Uint8Array, offset: number): Promise<Uint8Array> {
+  let filled = 0
+  while (filled < into.byteLength) {
+    const { bytesRead } = await handle.read(into, filled, into.byteLength - filled, offset + filled)
+    filled += bytesRead
+    if (bytesRead === 0 || filled % DIRECT_IO_ALIGN_BYTES !== 0) break
+  }
+  return into.subarray(0, filled)
 }
 
 /**
@@ -153,16 +261,28 @@ export async function directIoWorks (dir: string): Promise<{ works: true } | { w
     }
     return { works: true }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'EINVAL' || code === 'EOPNOTSUPP') return { works: false, reason: `${code}: the filesystem refuses O_DIRECT` }
+    if (refusesDirectIo(err)) return { works: false, reason: `${(err as NodeJS.ErrnoException).code}: the filesystem refuses O_DIRECT` }
     throw err
   } finally {
     await rm(path, { force: true })
   }
 }
 
-/** Opens a store file for reading and writing, with O_DIRECT when `direct`. */
-export async function openStoreFile (path: string, direct: boolean, buffers: AlignedBuffers): Promise<StoreFile> {
-  const flags = constants.O_RDWR | constants.O_CREAT | (direct ? constants.O_DIRECT : 0)
-  return new StoreFile(await open(path, flags, 0o600), direct, buffers)
+/** What a store's files need for O_DIRECT: the store's mode, and aligned memory to copy through. */
+export interface DirectIo { mode: DirectIoMode, aligned: AlignedBuffers }
+
+/**
+ * Opens a store file with `flags`, and with O_DIRECT when `direct` is given and its mode is on.
+ * A filesystem that refuses O_DIRECT at this open turns the mode off for good, and the file is
+ * opened through the page cache instead.
+ */
+export async function openStoreFile (path: string, flags: number, direct: DirectIo | undefined): Promise<StoreFile> {
+  if (direct?.mode.on === true) {
+    try {
+      return new StoreFile(await open(path, flags | constants.O_DIRECT, 0o600), true, direct.aligned, { path, flags, mode: direct.mode })
+    } catch (err) {
+      if (!direct.mode.refusedBy(err, 'open', path)) throw err
+    }
+  }
+  return new StoreFile(await open(path, flags, 0o600), false, direct?.aligned)
 }

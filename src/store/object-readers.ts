@@ -1,7 +1,6 @@
 import { constants } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
 import { MAX_DIRECT_READ_OBJECTS, MAX_OPEN_OBJECT_READERS, OBJECT_READER_IDLE_MS } from './constants.js'
-import { StoreFile, type AlignedBuffers } from './direct-io.js'
+import { openStoreFile, type DirectIo, type StoreFile } from './direct-io.js'
 
 interface Reader {
   handle: StoreFile
@@ -15,8 +14,11 @@ interface Reader {
 export interface ObjectReadersInit {
   maxOpen?: number
   idleMs?: number
-  /** Memory for direct reads (`readDirect`); without it every read goes through the page cache. */
-  aligned?: AlignedBuffers
+  /**
+   * Memory for direct reads (`readDirect`) and the store's direct I/O mode (they stop when it
+   * goes off); without them every read goes through the page cache.
+   */
+  directIo?: DirectIo
 }
 
 /**
@@ -34,12 +36,12 @@ export class ObjectReaders {
   /** Objects written here with O_DIRECT, newest last: the page cache holds none of them. */
   private readonly direct = new Set<string>()
 
-  private readonly aligned: AlignedBuffers | undefined
+  private readonly directIo: DirectIo | undefined
 
   constructor (private readonly pathOf: (hash: string) => string, init: ObjectReadersInit = {}) {
     this.maxOpen = init.maxOpen ?? MAX_OPEN_OBJECT_READERS
     this.idleMs = init.idleMs ?? OBJECT_READER_IDLE_MS
-    this.aligned = init.aligned
+    this.directIo = init.directIo
   }
 
   /**
@@ -63,7 +65,7 @@ export class ObjectReaders {
    * are remembered; older ones, and any after a restart, are read through the page cache.
    */
   readDirect (hash: string): void {
-    if (this.aligned === undefined) return
+    if (this.directIo?.mode.on !== true) return
     this.direct.delete(hash)
     this.direct.add(hash)
     if (this.direct.size > MAX_DIRECT_READ_OBJECTS) this.direct.delete(this.direct.values().next().value as string)
@@ -105,15 +107,14 @@ export class ObjectReaders {
   }
 
   private async load (hash: string): Promise<Reader | undefined> {
-    const direct = this.aligned !== undefined && this.direct.has(hash)
-    let handle: FileHandle
+    let handle: StoreFile
     try {
-      handle = await open(this.pathOf(hash), constants.O_RDONLY | (direct ? constants.O_DIRECT : 0))
+      handle = await openStoreFile(this.pathOf(hash), constants.O_RDONLY, this.direct.has(hash) ? this.directIo : undefined)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
     }
-    const reader: Reader = { handle: new StoreFile(handle, direct, this.aligned), users: 0, lastUsedAt: performance.now(), retired: false }
+    const reader: Reader = { handle, users: 0, lastUsedAt: performance.now(), retired: false }
     this.readers.set(hash, reader)
     this.evict()
     this.sweeper ??= setInterval(() => { this.sweep() }, this.idleMs).unref()

@@ -1,7 +1,8 @@
+import { constants } from 'node:fs'
 import { ChunkBitmap, chunkCount, CHUNK_SIZE_BYTES } from '../manifest/index.js'
 import { wakeOrTimeout, Wakers } from '../wait/index.js'
-import { DIRECT_IO_ALIGN_BYTES, DIRECT_IO_SLAB_BUFFERS, MAX_OPEN_PARTIAL_FILES, PREFIX_HOLD_CHUNKS } from './constants.js'
-import { AlignedBuffers, openStoreFile, type StoreFile } from './direct-io.js'
+import { DIRECT_IO_SLAB_BUFFERS, MAX_OPEN_PARTIAL_FILES, PREFIX_HOLD_CHUNKS } from './constants.js'
+import { AlignedBuffers, DirectIoMode, openStoreFile, type StoreFile } from './direct-io.js'
 import { ObjectCorruptError, StoreClosingError, StoreError, translateWriteError } from './errors.js'
 import type { StoreLayout } from './layout.js'
 import type { Metadata } from './metadata.js'
@@ -23,10 +24,10 @@ export interface PartialObjectsInit {
   /** Partial files kept open while idle; more are closed, least recently used first. */
   maxOpenFiles?: number
   /**
-   * Write chunks with O_DIRECT, from page-aligned memory, past the page cache (default false;
-   * the caller checks that the filesystem takes it: direct-io.ts `directIoWorks`).
+   * Write chunks with O_DIRECT, from page-aligned memory, past the page cache, while it is on
+   * (default off; the caller checks that the filesystem takes it: direct-io.ts `directIoWorks`).
    */
-  directIo?: boolean
+  directIo?: DirectIoMode
   /** Where chunks that are not in aligned memory are copied for a direct write or read (default: the store's own). */
   aligned?: AlignedBuffers
 }
@@ -60,6 +61,8 @@ class PartialFile {
    * at that offset are then unknown.
    */
   prefix: PrefixHash | undefined
+  /** A direct write of the tail went out rounded up to a whole block (and was cut back after it). */
+  padded = false
 
   constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: StoreFile, durable: ChunkBitmap, early: EarlyChunkBudget) {
     this.durable = durable
@@ -106,14 +109,14 @@ export class PartialObjects {
   private readonly maxOpenFiles: number
   /** Early chunks the open files' prefix hashes may hold, all together. */
   private readonly early = new EarlyChunkBudget(PREFIX_HOLD_CHUNKS, PREFIX_HOLD_CHUNKS)
-  private readonly directIo: boolean
+  private readonly directIo: DirectIoMode
   /** Where chunks that are not in aligned memory are copied for a direct write or read. */
   private readonly aligned: AlignedBuffers
 
   constructor (private readonly components: PartialObjectsComponents, init: PartialObjectsInit = {}) {
     this.fsync = init.fsync ?? true
     this.maxOpenFiles = init.maxOpenFiles ?? MAX_OPEN_PARTIAL_FILES
-    this.directIo = init.directIo ?? false
+    this.directIo = init.directIo ?? new DirectIoMode(false)
     this.aligned = init.aligned ?? new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
   }
 
@@ -246,7 +249,7 @@ export class PartialObjects {
     const path = this.components.layout.partialPath(hash)
     let handle: StoreFile
     try {
-      handle = await openStoreFile(path, this.directIo, this.aligned)
+      handle = await openStoreFile(path, constants.O_RDWR | constants.O_CREAT, { mode: this.directIo, aligned: this.aligned })
     } catch (err) {
       throw translateWriteError(err, path)
     }
@@ -279,9 +282,11 @@ export class PartialObjects {
     try {
       // Direct, the bytes are copied into aligned memory first (unless they are in it), and the
       // caller's buffer is free from then on.
-      await file.handle.write(bytes, offset, onWritten)
-      // A direct write of the object's tail went out rounded up to a whole block.
-      if (file.handle.direct && offset + bytes.byteLength === file.size && bytes.byteLength % DIRECT_IO_ALIGN_BYTES !== 0) await file.handle.handle.truncate(file.size)
+      if (await file.handle.write(bytes, offset, onWritten)) {
+        // A direct write of the object's tail went out rounded up to a whole block.
+        file.padded = true
+        await file.handle.handle.truncate(file.size)
+      }
     } catch (err) {
       file.prefix?.clear()
       file.prefix = undefined
@@ -379,7 +384,7 @@ export class PartialObjects {
       }
       // What is published must be the object's size exactly: a direct write of the tail went out
       // rounded up and was truncated after it; this catches a truncate that did not last.
-      if (file.handle.direct && (await file.handle.handle.stat()).size !== file.size) await file.handle.handle.truncate(file.size)
+      if (file.padded && (await file.handle.handle.stat()).size !== file.size) await file.handle.handle.truncate(file.size)
       if (whole !== file.hash) {
         this.retire(file)
         await removeQuietly(file.path)

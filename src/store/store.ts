@@ -14,7 +14,7 @@ import {
 import { KeyedLock } from './keyed-lock.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
-import { AlignedBuffers, directIoWorks } from './direct-io.js'
+import { AlignedBuffers, DirectIoMode, directIoWorks } from './direct-io.js'
 import { ObjectReaders } from './object-readers.js'
 import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
@@ -74,23 +74,22 @@ export class Store {
   private readonly leases = new Map<string, number>()
   private readonly preheats: PreheatRecords
 
-  /** Whether pulled chunks are written with O_DIRECT; when asked for but refused, why. */
-  readonly directIo: { on: boolean, refused?: string }
+  private readonly directIoMode: DirectIoMode
 
   private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit, directIo: { on: boolean, refused?: string }) {
     this.layout = layout
     this.meta = meta
     this.quotaBytes = init.quotaBytes
     this.fsync = init.fsync ?? true
-    this.directIo = directIo
+    this.directIoMode = new DirectIoMode(directIo.on, directIo.refused, refusal => { this.emit('direct-io:refused', refusal) })
     const aligned = new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
-    this.readers = new ObjectReaders(hash => layout.objectPath(hash), { aligned })
+    this.readers = new ObjectReaders(hash => layout.objectPath(hash), { directIo: { mode: this.directIoMode, aligned } })
     this.partials = new PartialObjects({
       layout,
       meta,
       emit: (event, detail) => { this.emit(event, detail) },
       published: (hash, direct) => { if (direct) this.readers.readDirect(hash) },
-    }, { fsync: this.fsync, directIo: directIo.on, aligned })
+    }, { fsync: this.fsync, directIo: this.directIoMode, aligned })
     this.preheats = new PreheatRecords(meta, MAX_PREHEAT_RECORDS)
   }
 
@@ -132,6 +131,15 @@ export class Store {
   emit<E extends keyof StoreEvents> (event: E, detail: StoreEvents[E]): void { this.events.emit(event, detail) }
 
   objectPath (hash: string): string { return this.layout.objectPath(hash) }
+
+  /**
+   * Whether pulled chunks are written with O_DIRECT now; when asked for but refused (by the
+   * probe at open, or by the filesystem later: then 'direct-io:refused' was emitted), why.
+   */
+  get directIo (): { on: boolean, refused?: string } {
+    const { on, refused } = this.directIoMode
+    return refused === undefined ? { on } : { on, refused }
+  }
 
   /** Keeps an unreferenced object from gc for `ms` (a registry push uploads blobs before its manifest). */
   leaseObject (hash: string, ms: number): void {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { BundleManifest, ChunkBitmap } from '../manifest/index.js'
+import type { DirectIoRefusal } from './direct-io.js'
 
 /** What the store knows of one object right now. */
 export type ObjectState =
@@ -74,6 +75,11 @@ export interface StoreEvents {
   /** A ref was set here (a push, a registry push, a pull-through): the node may publish it. */
   /** A ref was set on this node (a push, a registry push, a pull-through); `previous` as above. */
   'ref:set': { ref: string, bundleId: string, manifestDigest?: string, previous?: string, local?: boolean }
+  /**
+   * The filesystem refused O_DIRECT after the store's probe had passed (direct-io.ts
+   * DirectIoMode): chunks go through the page cache from then on. Emitted once per store.
+   */
+  'direct-io:refused': DirectIoRefusal
 }
 
 export interface ChunkWriteResult {

@@ -2,37 +2,14 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createLogger, startDaemon, type Daemon, type DaemonConfig } from '../../src/daemon/index.js'
+import type { Daemon, DaemonConfig } from '../../src/daemon/index.js'
 import { pushTree } from '../../src/store/index.js'
+import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { writeImageLayout, type WrittenImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
 const LAYER_BYTES = 512 * MIB
-
-/** A daemon in this process (real libp2p over TCP on loopback, real LevelDB), its log lines kept. */
-interface TestDaemon { daemon: Daemon, logs: Array<Record<string, unknown>> }
-
-async function start (dataDir: string, extra: Partial<DaemonConfig> = {}): Promise<TestDaemon> {
-  const out = new PassThrough()
-  const logs: Array<Record<string, unknown>> = []
-  out.setEncoding('utf8')
-  let pending = ''
-  out.on('data', (text: string) => {
-    pending += text
-    for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
-      logs.push(JSON.parse(pending.slice(0, newline)) as Record<string, unknown>)
-      pending = pending.slice(newline + 1)
-    }
-  })
-  const config: DaemonConfig = {
-    dataDir, api: { kind: 'socket', path: join(dataDir, 'api.sock') }, registry: { kind: 'tcp', host: '127.0.0.1', port: 0 },
-    allowedHosts: [], pushNetworks: [], listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false,
-    gateway: false, trust: [], allowPush: false, logLevel: 'info', ...extra,
-  }
-  return { daemon: await startDaemon(config, createLogger('info', {}, out)), logs }
-}
 
 function registryOf (daemon: Daemon): { host: string, port: number } {
   const address = daemon.listeners.registry

@@ -4,8 +4,10 @@ import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/pro
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
-import { openStore, pushTree, verifyStore, type Store } from '../../src/store/index.js'
+import { DirectIoMode } from '../../src/store/direct-io.js'
+import { openStore, pushTree, verifyStore, type Store, type StoreEvents } from '../../src/store/index.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
+import { refuseDirectWrites } from '../helpers/refuse-direct-io.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 /** O_DIRECT in /proc/PID/fdinfo's octal `flags` (x86-64 and arm64 differ: read from node). */
@@ -47,12 +49,21 @@ describe('chunk writes with O_DIRECT', () => {
     for (const dir of mounts.splice(0)) execFileSync('umount', [dir])
   })
 
-  /** A bundle with one object of three chunks whose last is not a whole number of blocks, and a store (direct I/O asked for) that holds only its manifest. */
-  async function receiverIn (dir: string): Promise<{ store: Store, id: string, hash: string, size: number, chunks: Buffer[] }> {
+  /**
+   * A bundle with one object of three chunks whose last is not a whole number of blocks (and,
+   * with `second`, another such object), and a store (direct I/O asked for) that holds only its
+   * manifest.
+   */
+  async function receiverIn (dir: string, options: { second?: boolean } = {}): Promise<{ store: Store, id: string, hash: string, size: number, chunks: Buffer[], second: { hash: string, chunks: Buffer[] } }> {
     const tree = await tempDir()
     const size = 2 * CHUNK_SIZE_BYTES + 1000
-    const bytes = randomBytes(size)
-    await writeFile(join(tree, 'layer.bin'), bytes)
+    const names = options.second === true ? ['layer.bin', 'second.bin'] : ['layer.bin']
+    const objects: Array<{ hash: string, chunks: Buffer[] }> = []
+    for (const name of names) {
+      const bytes = randomBytes(size)
+      await writeFile(join(tree, name), bytes)
+      objects.push({ hash: await b3sumOfFile(join(tree, name)), chunks: [0, 1, 2].map(i => bytes.subarray(i * CHUNK_SIZE_BYTES, (i + 1) * CHUNK_SIZE_BYTES)) })
+    }
     const source = await openStore({ dir: await tempDir() })
     const { bundleId } = await pushTree(source, tree)
     const encoded = (await source.getEncodedBundle(bundleId))!
@@ -60,8 +71,8 @@ describe('chunk writes with O_DIRECT', () => {
     const store = await openStore({ dir, directIo: true })
     opened.push(store)
     await store.addBundle(encoded, { expectedId: bundleId })
-    const chunks = [0, 1, 2].map(i => bytes.subarray(i * CHUNK_SIZE_BYTES, (i + 1) * CHUNK_SIZE_BYTES))
-    return { store, id: bundleId, hash: await b3sumOfFile(join(tree, 'layer.bin')), size, chunks }
+    const [first, second] = objects as [{ hash: string, chunks: Buffer[] }, { hash: string, chunks: Buffer[] } | undefined]
+    return { store, id: bundleId, hash: first.hash, size, chunks: first.chunks, second: second ?? first }
   }
 
   it('writes past the page cache: the tail first (rounded up, then truncated), chunks read back whole while partial, and the object completes exact', async () => {
@@ -139,5 +150,108 @@ describe('chunk writes with O_DIRECT', () => {
     expect(await b3sumOfFile(store.objectPath(hash))).toBe(hash)
     // The probe left nothing behind.
     expect(await readdir(store.layout.tmp)).toEqual([])
+  })
+
+  /** The store's 'direct-io:refused' events, from now on. */
+  function refusalsOf (store: Store): Array<StoreEvents['direct-io:refused']> {
+    const refusals: Array<StoreEvents['direct-io:refused']> = []
+    store.on('direct-io:refused', refusal => { refusals.push(refusal) })
+    return refusals
+  }
+
+  describe('when the filesystem refuses O_DIRECT after the probe passed', () => {
+    it('turns the mode off at the first refusal and reports that one only; other errors are no refusal', () => {
+      const reported: unknown[] = []
+      const mode = new DirectIoMode(true, undefined, refusal => { reported.push(refusal) })
+      expect(mode.refusedBy(Object.assign(new Error('no space'), { code: 'ENOSPC' }), 'write', '/a')).toBe(false)
+      expect(mode.on).toBe(true)
+      expect(mode.refusedBy(Object.assign(new Error('refused'), { code: 'EOPNOTSUPP' }), 'write', '/a')).toBe(true)
+      // Writes under way on other files meet it too: each falls back, nothing more is reported.
+      expect(mode.refusedBy(Object.assign(new Error('refused'), { code: 'EINVAL' }), 'open', '/b')).toBe(true)
+      expect(mode.on).toBe(false)
+      expect(mode.refused).toBe('EOPNOTSUPP from an O_DIRECT write of /a, after the filesystem had taken O_DIRECT')
+      expect(reported).toEqual([{ code: 'EOPNOTSUPP', op: 'write', path: '/a' }])
+    })
+
+    it('writes a refused chunk through the page cache from its own copy (the caller reused its buffer), and every file after it, said once', async () => {
+      const { store, id, hash, size, chunks, second } = await receiverIn(await tempDir(), { second: true })
+      const refusals = refusalsOf(store)
+      // Another object's file, open with O_DIRECT before the refusal.
+      await store.writeChunk(id, second.hash, 0, second.chunks[0]!)
+      expect(await openWithDirect(store.layout.partialPath(second.hash))).toBe(true)
+      const seam = await refuseDirectWrites(0)
+      try {
+        // Chunk 0 comes in order, so its buffer is the caller's again as soon as it is copied for
+        // the direct write, before that write is refused: the caller scribbles over it then.
+        const mine = Buffer.from(chunks[0]!)
+        expect(await store.writeChunk(id, hash, 0, mine, { onWritten: () => { mine.fill(0) } })).toEqual({ stored: true, objectComplete: false })
+        expect(seam.refused()).toBe(1)
+        expect(store.directIo).toEqual({ on: false, refused: expect.stringMatching(/^EINVAL from an O_DIRECT write of /) as unknown as string })
+        expect(refusals).toEqual([{ code: 'EINVAL', op: 'write', path: store.layout.partialPath(hash) }])
+        expect(sameBytes(await store.readChunk(hash, 0), chunks[0]!)).toBe(true)
+
+        // For good: no chunk is tried with O_DIRECT again, in this file or the other one.
+        await store.writeChunk(id, hash, 2, chunks[2]!)
+        expect(await store.writeChunk(id, hash, 1, chunks[1]!)).toEqual({ stored: true, objectComplete: true })
+        await store.writeChunk(id, second.hash, 2, second.chunks[2]!)
+        expect(await store.writeChunk(id, second.hash, 1, second.chunks[1]!)).toEqual({ stored: true, objectComplete: true })
+        expect(seam.refused()).toBe(1)
+      } finally {
+        seam.restore()
+      }
+      expect(refusals).toHaveLength(1)
+      for (const object of [hash, second.hash]) {
+        expect((await stat(store.objectPath(object))).size).toBe(size)
+        expect(await b3sumOfFile(store.objectPath(object))).toBe(object)
+      }
+      expect(await verifyStore(store)).toMatchObject({ ok: true, bad: [], missing: [] })
+    })
+
+    it('writes a refused tail at its own length, not rounded up to a block that nobody cuts back', async () => {
+      const { store, id, hash, size, chunks } = await receiverIn(await tempDir())
+      const seam = await refuseDirectWrites(0)
+      try {
+        expect(await store.writeChunk(id, hash, 2, chunks[2]!)).toEqual({ stored: true, objectComplete: false })
+        expect(seam.refused()).toBe(1)
+        expect((await stat(store.layout.partialPath(hash))).size).toBe(size)
+        await store.writeChunk(id, hash, 0, chunks[0]!)
+        expect(await store.writeChunk(id, hash, 1, chunks[1]!)).toEqual({ stored: true, objectComplete: true })
+      } finally {
+        seam.restore()
+      }
+      expect((await stat(store.objectPath(hash))).size).toBe(size)
+      expect(await b3sumOfFile(store.objectPath(hash))).toBe(hash)
+    })
+
+    it('keeps a refusal of another kind an error (ENOSPC stays DiskFullError)', async () => {
+      const { store, id, hash, chunks } = await receiverIn(await tempDir())
+      const seam = await refuseDirectWrites(0, 'ENOSPC')
+      try {
+        await expect(store.writeChunk(id, hash, 0, chunks[0]!)).rejects.toMatchObject({ name: 'DiskFullError' })
+      } finally {
+        seam.restore()
+      }
+      expect(store.directIo).toEqual({ on: true })
+    })
+
+    it.skipIf(!canMount)('opens partial files through the page cache where the filesystem refuses O_DIRECT at their open (ramfs over partial/, the probe on the disk)', async () => {
+      const dir = await tempDir()
+      await mkdir(join(dir, 'partial'), { recursive: true })
+      if (!ramfsAt(join(dir, 'partial'))) throw new Error(`could not mount ramfs at ${dir}/partial`)
+      mounts.push(join(dir, 'partial'))
+      const { store, id, hash, size, chunks } = await receiverIn(dir)
+      expect(store.directIo).toEqual({ on: true })
+      const refusals = refusalsOf(store)
+      expect(await store.writeChunk(id, hash, 2, chunks[2]!)).toEqual({ stored: true, objectComplete: false })
+      expect(refusals).toEqual([{ code: 'EINVAL', op: 'open', path: store.layout.partialPath(hash) }])
+      expect(store.directIo).toEqual({ on: false, refused: expect.stringMatching(/^EINVAL from an O_DIRECT open of /) as unknown as string })
+      expect(await openWithDirect(store.layout.partialPath(hash))).toBe(false)
+      expect((await stat(store.layout.partialPath(hash))).size).toBe(size)
+      await store.writeChunk(id, hash, 0, chunks[0]!)
+      expect(sameBytes(await store.readChunk(hash, 0), chunks[0]!)).toBe(true)
+      expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+      // Completing it would rename the file out of the ramfs into objects/ (EXDEV): not this test's.
+      expect(refusals).toHaveLength(1)
+    })
   })
 })
