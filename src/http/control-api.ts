@@ -6,7 +6,7 @@ import {
 import { receivePush, sendBundle, type PushKind } from './control-transfer.js'
 import { BODY_IDLE_TIMEOUT_MS } from './constants.js'
 import { endRefused, readBody } from './request-body.js'
-import { requestUrl } from './respond.js'
+import { requestUrl, writeJsonHead } from './respond.js'
 import type { PreheatControl, PullEvent, StatusResponse, SwarmControl } from './control-types.js'
 import type { HttpLogger } from './types.js'
 import { FLEET_PAGE_ROWS, summarizeFleet } from './fleet-view.js'
@@ -230,15 +230,11 @@ function stringField (body: Record<string, unknown>, name: string): string {
   return value
 }
 
-function sendJson (res: ServerResponse, status: number, value: unknown): void {
-  res.end(writeJsonHead(res, status, value))
-}
+/** Control answers are the node's state now: never to be reused from a cache. */
+const NO_STORE = { 'Cache-Control': 'no-store' }
 
-/** Writes the head of a JSON answer; returns its body. */
-function writeJsonHead (res: ServerResponse, status: number, value: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(value))
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length, 'cache-control': 'no-store' })
-  return body
+function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  res.end(writeJsonHead(res, status, value, NO_STORE))
 }
 
 /** Status and code from the one catalogue (src/errors), as the CLI's exit codes are. */
@@ -250,5 +246,5 @@ function sendError (res: ServerResponse, err: unknown): void {
     return
   }
   const { code, message, status } = describeError(err)
-  endRefused(res.req, res, writeJsonHead(res, status, { error: { code, message } }))
+  endRefused(res.req, res, writeJsonHead(res, status, { error: { code, message } }, NO_STORE))
 }

@@ -26,14 +26,14 @@ export function requestUrl (req: IncomingMessage): URL {
 }
 
 export function sendJson (ctx: RequestContext, status: number, body: unknown, headers: Headers = {}): void {
-  ctx.res.end(writeJsonHead(ctx, status, body, headers))
+  ctx.res.end(writeJsonHead(ctx.res, status, body, headers, ctx.head))
 }
 
-/** Writes the head of a JSON answer; returns its body (none for HEAD). */
-function writeJsonHead (ctx: RequestContext, status: number, body: unknown, headers: Headers): Buffer | undefined {
+/** Writes the head of a JSON answer (the registry's and the control API's); returns its body, none for HEAD. */
+export function writeJsonHead (res: ServerResponse, status: number, body: unknown, headers: Headers = {}, head = false): Buffer | undefined {
   const bytes = Buffer.from(JSON.stringify(body))
-  ctx.res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
-  return ctx.head ? undefined : bytes
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': bytes.length })
+  return head ? undefined : bytes
 }
 
 export function sendEmpty (ctx: RequestContext, status: number, headers: Headers = {}): void {
@@ -48,7 +48,7 @@ export function sendBytes (ctx: RequestContext, status: number, bytes: Buffer, h
 
 /** The spec's JSON error; a request body not taken is drained (bounded) so the client reads it. */
 export function sendError (ctx: RequestContext, err: RegistryError): void {
-  endRefused(ctx.req, ctx.res, writeJsonHead(ctx, err.status, err.toBody(), err.headers))
+  endRefused(ctx.req, ctx.res, writeJsonHead(ctx.res, err.status, err.toBody(), err.headers, ctx.head))
 }
 
 /** containerd sent `?ns=`; DESIGN.md asks us to echo it as `OCI-Namespace`. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 
 const TOKEN = 'c2hvYWwtdGVzdC10b2tlbi0wMTIzNDU2Nzg5'
 
-interface Answer { status: number, body: string }
+interface Answer { status: number, body: string, headers: Record<string, string | string[] | undefined> }
 
 /** A raw HTTP request with exactly the headers given (fetch would add or forbid some, as a browser does). */
 async function send (where: { socketPath: string } | { host: string, port: number }, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
@@ -18,7 +18,7 @@ async function send (where: { socketPath: string } | { host: string, port: numbe
     const req = request({ ...where, method, path, headers, agent: false }, res => {
       let text = ''
       res.setEncoding('utf8').on('data', (s: string) => { text += s })
-      res.once('end', () => { resolve({ status: res.statusCode ?? 0, body: text }) })
+      res.once('end', () => { resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }) })
     })
     req.once('error', reject)
     req.end(body)
@@ -75,6 +75,8 @@ describe('the control API on its Unix socket (the default)', () => {
     const json = await send(socket, 'POST', '/api/v1/gc', { 'content-type': 'application/json' }, '{}')
     expect(json.status).toBe(200)
     expect(JSON.parse(json.body)).toHaveProperty('freedBytes')
+    // The node's state now, answer or refusal: never kept by a cache between the caller and it.
+    for (const answer of [json, plain]) expect(answer.headers).toMatchObject({ 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(answer.body)) })
   })
 
   it('answers a JSON body over 64 KiB with 413 BODY_TOO_LARGE, whether its length is declared or not, and keeps serving', async () => {
