@@ -53,6 +53,7 @@ import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
 import { shoalOk } from '../test/helpers/shoal-cli.js'
 import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
 import { cpuSeconds, gapsOf, runQueueSeconds, startSampler, type SeriesPoint } from './bench-series.js'
+import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
 
 const execFileAsync = promisify(execFile)
@@ -75,9 +76,8 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else if (arg === '--b-env') {
-      const [name, ...value] = next().split('=')
-      if (name === undefined || name === '' || value.length === 0) throw new Error('--b-env takes VAR=VALUE')
-      options.bEnv = { ...options.bEnv, [name]: value.join('=') }
+      const [name, value] = parseEnvAssignment(next())
+      options.bEnv = { ...options.bEnv, [name]: value }
     }
     else throw new Error(`unknown option ${String(arg)}`)
   }

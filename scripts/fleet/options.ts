@@ -1,6 +1,6 @@
 // Command-line options of scripts/fleet.ts.
 import type { FaultKind, Mode } from './results.js'
-import { parseDurationMs, parseLossPercent, parseRateBitsPerSecond, parseSizeBytes } from './units.js'
+import { parseDurationMs, parseEnvAssignment, parseLossPercent, parseRateBitsPerSecond, parseSizeBytes } from './units.js'
 
 export interface FleetOptions {
   /** Hosts, gateway included (the byzantine fault adds one more). */
@@ -159,9 +159,8 @@ export function parseFleetArgs (argv: string[]): ParsedArgs {
         break
       }
       case '--b-env': {
-        const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(value())
-        if (match?.[1] === undefined) throw new UsageError('--b-env takes NAME=VALUE')
-        options.bEnv[match[1]] = match[2] ?? ''
+        const [name, setting] = wrap(() => parseEnvAssignment(value()))
+        options.bEnv[name] = setting
         break
       }
       case '--force': force = true; break

@@ -1,5 +1,5 @@
 // Parsing of the bed's command-line quantities: rates as tc writes them, sizes with
-// binary and decimal suffixes, durations, loss percentages.
+// binary and decimal suffixes, durations, loss percentages; and the benches' NAME=VALUE.
 
 const RATE_UNITS: Record<string, number> = {
   bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, tbit: 1e12,
@@ -68,4 +68,11 @@ export function formatRate (bitsPerSecond: number): string {
   if (bitsPerSecond >= 1e9) return `${bitsPerSecond / 1e9} Gbit/s`
   if (bitsPerSecond >= 1e6) return `${bitsPerSecond / 1e6} Mbit/s`
   return `${bitsPerSecond / 1e3} kbit/s`
+}
+
+/** `NAME=VALUE`, an environment variable for a B group (`--b-env`): the value may be empty or hold `=`. */
+export function parseEnvAssignment (text: string): [name: string, value: string] {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(text)
+  if (match?.[1] === undefined) throw new RangeError(`bad variable ${JSON.stringify(text)} (NAME=VALUE, NAME a shell variable name)`)
+  return [match[1], match[2] ?? '']
 }

@@ -3,7 +3,7 @@ import { tcpCounters } from '../../scripts/fleet/bed.js'
 import { edgeGroup, parseFleetArgs, UsageError, withFlags } from '../../scripts/fleet/options.js'
 import { renderPlot } from '../../scripts/fleet/plot.js'
 import { abLines, median, summaryTable, type FleetResults } from '../../scripts/fleet/results.js'
-import { parseDurationMs, parseLossPercent, parseRateBitsPerSecond, parseSizeBytes } from '../../scripts/fleet/units.js'
+import { parseDurationMs, parseEnvAssignment, parseLossPercent, parseRateBitsPerSecond, parseSizeBytes } from '../../scripts/fleet/units.js'
 
 describe('a host\'s TCP counters', () => {
   it('reads segments sent again and received twice from /proc/net/snmp and netstat', () => {
@@ -35,6 +35,13 @@ describe('fleet option units', () => {
     expect(parseSizeBytes('4096')).toBe(4096)
     expect(() => parseSizeBytes('0')).toThrow(RangeError)
     expect(() => parseSizeBytes('big')).toThrow(RangeError)
+  })
+
+  it('reads NAME=VALUE for --b-env (fleet.ts and bench-containerd.ts): an empty value, an = inside it; not a bad name', () => {
+    expect(parseEnvAssignment('SHOAL_DIRECT_IO=0')).toEqual(['SHOAL_DIRECT_IO', '0'])
+    expect(parseEnvAssignment('NODE_OPTIONS=--max-semi-space-size=16')).toEqual(['NODE_OPTIONS', '--max-semi-space-size=16'])
+    expect(parseEnvAssignment('X=')).toEqual(['X', ''])
+    for (const bad of ['1X=1', '=1', 'X', 'A B=1', '']) expect(() => parseEnvAssignment(bad), bad).toThrow(RangeError)
   })
 
   it('reads durations in ms by default and loss as a percentage', () => {
