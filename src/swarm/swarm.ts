@@ -261,7 +261,7 @@ export class Swarm extends SwarmEventEmitter {
     this.providers = new ProviderRecords(node, {
       bundles: () => this.local.ids(),
       onWarning: (message, error) => { this.warn(message, error) },
-      connect: async (peer, { signal } = {}) => await this.connectNamed(peer, signal),
+      connect: async (peer, { signal } = {}) => await this.connect(peer, { signal, withinLimit: true, quiet: true }),
     })
     // Local bundles first, so the first hello to any neighbour already lists them.
     for (const id of await this.store.bundleIds()) {
@@ -583,7 +583,7 @@ export class Swarm extends SwarmEventEmitter {
   async findProviders (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
     this.requireNode()
     const found = await this.providers?.find(bundleId, { signal: anySignal(options.signal, this.stopController.signal) }) ?? []
-    await Promise.all(found.map(async (peer) => { await this.connectTo(peer) }))
+    await Promise.all(found.map(async (peer) => { await this.connect(peer.id, { addresses: peer.multiaddrs }) }))
     return found.map(peer => peer.id.toString())
   }
 
@@ -737,44 +737,28 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   private discovered (info: PeerInfo): void {
-    const peer = info.id.toString()
-    if (!this.running || this.bans.isBanned(peer)) return
-    const node = this.requireNode()
-    if (node.getConnections(info.id).length > 0) return
-    if (node.getPeers().length >= (this.init.maxNeighbours ?? MAX_NEIGHBOURS)) return
-    void this.connectTo(info)
+    if (this.running) void this.connect(info.id, { addresses: info.multiaddrs, withinLimit: true })
   }
 
   /**
-   * Dials a peer at the addresses given (discovery, a provider record), unless connected: then
-   * nothing, not even a peer-store merge of addresses it holds already (each merge takes the
-   * peer's lock, writes its record and dispatches `peer:update`).
+   * Dials a peer unless it is banned or connected already; resolves whether it is connected. A
+   * connected peer costs nothing, not even a peer-store merge of `addresses` it holds already
+   * (each merge takes the peer's lock, writes its record and dispatches `peer:update`).
+   * Discovery and an announce's DHT walk (`withinLimit`) add neighbours only below the limit;
+   * holders a pull looked up are dialled regardless. A failed dial is a warning, except for a
+   * peer the DHT walk named (`quiet`): one beyond reach is why records are sent.
    */
-  private async connectTo (info: PeerInfo): Promise<void> {
-    const node = this.node
-    if (node === undefined || this.bans.isBanned(info.id.toString()) || node.getConnections(info.id).length > 0) return
-    try {
-      if (info.multiaddrs.length > 0) await node.peerStore.merge(info.id, { multiaddrs: info.multiaddrs })
-      await node.dial(info.id, { signal: abortAfter(DIAL_TIMEOUT_MS, this.stopController.signal) })
-    } catch (err) {
-      if (this.running) this.warn(`could not dial ${info.id.toString()}`, err as Error)
-    }
-  }
-
-  /**
-   * Connects to a peer an announce's DHT walk named (DhtReachInit.connect), as discovery would:
-   * not banned, within the neighbour limit. Resolves whether it is connected; a failed dial is
-   * no warning (a peer beyond reach is why records are sent).
-   */
-  private async connectNamed (peer: PeerId, signal: AbortSignal | undefined): Promise<boolean> {
+  private async connect (peer: PeerId, options: { addresses?: PeerInfo['multiaddrs'], signal?: AbortSignal, withinLimit?: boolean, quiet?: boolean }): Promise<boolean> {
     const node = this.node
     if (node === undefined || this.bans.isBanned(peer.toString())) return false
     if (node.getConnections(peer).length > 0) return true
-    if (node.getPeers().length >= (this.init.maxNeighbours ?? MAX_NEIGHBOURS)) return false
+    if (options.withinLimit === true && node.getPeers().length >= (this.init.maxNeighbours ?? MAX_NEIGHBOURS)) return false
     try {
-      await node.dial(peer, { signal: abortAfter(DIAL_TIMEOUT_MS, anySignal(signal, this.stopController.signal)) })
+      if (options.addresses !== undefined && options.addresses.length > 0) await node.peerStore.merge(peer, { multiaddrs: options.addresses })
+      await node.dial(peer, { signal: abortAfter(DIAL_TIMEOUT_MS, anySignal(options.signal, this.stopController.signal)) })
     } catch (err) {
-      this.log.debug('could not dial a peer an announce\'s DHT walk named', { peer: peer.toString(), err })
+      if (options.quiet === true) this.log.debug('could not dial a peer an announce\'s DHT walk named', { peer: peer.toString(), err })
+      else if (this.running) this.warn(`could not dial ${peer.toString()}`, err as Error)
     }
     return node.getConnections(peer).length > 0
   }
