@@ -280,7 +280,7 @@ async function main (): Promise<void> {
     const samples = new Map<Scenario, Sample[]>(scenarios.map(s => [s, []]))
     for (let run = 1; run <= options.runs; run++) {
       // A and B take turns going first, so neither always runs on the page cache the other left.
-      const order = run % 2 === 0 ? scenarios.map(s => s === 'neighbour' ? 'neighbour-b' : s === 'neighbour-b' ? 'neighbour' : s) : scenarios
+      const order = run % 2 === 0 && options.bEnv !== undefined ? scenarios.map(s => s === 'neighbour' ? 'neighbour-b' : s === 'neighbour-b' ? 'neighbour' : s) : scenarios
       for (const scenario of order) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
