@@ -177,6 +177,12 @@ export class Fetcher {
     }
   }
 
+  /** Whether a pull of this bundle is under way. */
+  pulling (bundleId: string): boolean {
+    for (const job of this.jobs) if (job.bundleId === bundleId && !job.isDone) return true
+    return false
+  }
+
   /**
    * Fetches this object's chunks before anything else, in order (an HTTP client waits on it).
    * An object no pull wants yet goes first once one does.

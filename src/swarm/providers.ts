@@ -36,6 +36,13 @@ export interface ProviderRecordsInit {
   reach?: DhtReach | null
   /** For the default reach: connects to a peer a walk named (DhtReachInit.connect). */
   connect?: DhtReachInit['connect']
+  /**
+   * Whether this node is pulling the bundle and its neighbours hold every chunk of it between
+   * them: a neighbour's join then does not announce it again until that is no longer so (the
+   * pull ended, or chunks lack holders), as the walk would find nothing the pull needs and
+   * costs the pull a DHT query mid-way. Default: never.
+   */
+  fedByNeighbours?: (bundleId: string) => boolean
 }
 
 export class ProviderRecords {
@@ -110,9 +117,13 @@ export class ProviderRecords {
     return [...found.values()]
   }
 
-  /** Re-announces every local bundle soon, at most once per interval. */
+  /** A neighbour joined: re-announces every local bundle soon, at most once per interval. */
   scheduleReprovide (): void {
     this.joinedAt = Date.now()
+    this.scheduleRun()
+  }
+
+  private scheduleRun (): void {
     if (this.timer !== undefined || this.controller.signal.aborted) return
     const delay = Math.max(this.delayMs, this.lastRunAt + this.minIntervalMs - Date.now())
     this.timer = setTimeout(() => {
@@ -137,20 +148,30 @@ export class ProviderRecords {
    * A join schedules this up to a minute later; on the 16-host bed every edge's first joins
    * came at start, with no bundle yet, and the run a minute later announced again the bundle
    * each edge had announced when its manifest arrived, with every neighbour there: a DHT query
-   * to all 15 and 15 provider records, at every edge, in the middle of the pull.
+   * to all 15 and 15 provider records, at every edge, in the middle of the pull. The same came
+   * later from a neighbour that joined after an edge's announce (mDNS still completing the mesh
+   * as the pulls began): its run a minute on walked again at about half the edges, mid-pull
+   * (docs/architecture.md, the `dhtcost` lane). So a bundle whose pull its neighbours feed waits,
+   * checked again a run later: it goes once the pull is over or lacks holders.
    */
   private async reprovide (): Promise<void> {
     const bundles = this.init.bundles()
     const local = new Set(bundles)
     for (const id of this.announcedAt.keys()) if (!local.has(id)) this.announcedAt.delete(id)
+    let waiting = false
     for (const id of bundles) {
       if (this.controller.signal.aborted) return
       if ((this.announcedAt.get(id) ?? Number.NEGATIVE_INFINITY) >= this.joinedAt + this.delayMs) continue
+      if (this.init.fedByNeighbours?.(id) === true) {
+        waiting = true
+        continue
+      }
       try {
         await this.announce(id)
       } catch (err) {
         if (!this.controller.signal.aborted) this.init.onWarning(`DHT announce of bundle ${id} failed`, err as Error)
       }
     }
+    if (waiting) this.scheduleRun()
   }
 }

@@ -90,6 +90,8 @@ export interface SwarmInit {
   seeding?: Partial<SeedingPolicy>
   /** An edge's hold for sole copies (sole-copies.ts; default SOLE_COPY_HOLD_MS; tests stretch it). */
   soleCopyHoldMs?: number
+  /** When a neighbour's join announces bundles again (providers.ts ProviderRecordsInit; tests shorten them). */
+  reprovide?: { delayMs?: number, minIntervalMs?: number }
 }
 
 export interface PullOptions {

@@ -262,6 +262,9 @@ export class Swarm extends SwarmEventEmitter {
       bundles: () => this.local.ids(),
       onWarning: (message, error) => { this.warn(message, error) },
       connect: async (peer, { signal } = {}) => await this.connect(peer, { signal, withinLimit: true, quiet: true }),
+      fedByNeighbours: (bundleId) => this.fetcher.pulling(bundleId) && this.neighboursCover(bundleId),
+      reprovideDelayMs: this.init.reprovide?.delayMs,
+      reprovideMinIntervalMs: this.init.reprovide?.minIntervalMs,
     })
     // Local bundles first, so the first hello to any neighbour already lists them.
     for (const id of await this.store.bundleIds()) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { describe, expect, it, vi } from 'vitest'
 import { generateSwarmKey } from '../../src/swarm/index.js'
 import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
+import type { ProviderRecords } from '../../src/swarm/providers.js'
 import { connect, nextEvent, patternBytes, seed, useSwarms } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
@@ -119,6 +120,33 @@ describe('swarm discovery and admission', () => {
     await seeker.swarm.pull(id, { signal: AbortSignal.timeout(30_000) })
 
     expect(seeker.swarm.stats().perPeer[holder.swarm.peerId]?.chunksDownloaded).toBe(2)
+  })
+
+  it('does not walk the DHT again for a neighbour that joins mid-pull while its neighbours feed the pull', async () => {
+    const gateway = await node({ gateway: true })
+    // Slow enough that the late join's re-announce runs come while the pull still runs.
+    const edge = await node({ maxDownloadBytesPerSecond: 256 * 1024, reprovide: { delayMs: 0, minIntervalMs: 200 } })
+    const id = await seed(gateway, await tempDir(), { 'f.bin': patternBytes(4 * MiB, 26) })
+    const providers = (edge.swarm as unknown as { providers: ProviderRecords }).providers
+    const announces = vi.spyOn(providers, 'announce')
+    const runs = vi.spyOn(providers as unknown as { reprovide: () => Promise<void> }, 'reprovide')
+    await connect(edge, gateway)
+    // The gateway's join runs first (nothing local yet), so it cannot race the pull's own announce.
+    await vi.waitFor(() => { expect(runs).toHaveBeenCalledTimes(1) }, { timeout: 15_000, interval: 20 })
+    const pull = new AbortController()
+    const pulling = edge.swarm.pull(id, { signal: pull.signal }).catch(() => {})
+    try {
+      // Its own announce as the manifest arrives, and chunks coming from the gateway.
+      await nextEvent(edge.swarm, 'pull:progress', p => p.bundleId === id && p.presentChunks > 0)
+      await vi.waitFor(() => { expect(announces).toHaveBeenCalledTimes(1) }, { timeout: 15_000, interval: 20 })
+      // A neighbour joins after that announce: its run comes at once, and again while the pull waits.
+      await connect(edge, await node())
+      await vi.waitFor(() => { expect(runs.mock.calls.length).toBeGreaterThanOrEqual(3) }, { timeout: 15_000, interval: 20 })
+      expect(announces).toHaveBeenCalledTimes(1)
+    } finally {
+      pull.abort()
+      await pulling
+    }
   })
 
   it('asks the DHT nothing at a pull\'s start when its neighbours hold every chunk', async () => {

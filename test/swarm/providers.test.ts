@@ -78,6 +78,29 @@ describe('provider records', () => {
     })
   })
 
+  it('does not announce again, when a neighbour joined, a bundle whose pull its neighbours feed; once that pull is over, it does', async () => {
+    const node = await start()
+    const provide = vi.spyOn(node.contentRouting, 'provide')
+    let fed = true
+    const asked: string[] = []
+    const fedByNeighbours = (id: string): boolean => {
+      asked.push(id)
+      return fed
+    }
+    await withRecords(node, { bundles: () => [X], reprovideDelayMs: 0, reprovideMinIntervalMs: 400, reach: null, fedByNeighbours }, async (records) => {
+      // The pull's own announce, then a neighbour joins mid-pull (its run comes at once).
+      await records.announce(X)
+      records.scheduleReprovide()
+      await vi.waitFor(() => { expect(asked).toContain(X) }, { timeout: 5_000, interval: 20 })
+      // It was asked, and did not walk: still the one announce.
+      expect(provide).toHaveBeenCalledTimes(1)
+      // The pull ends: the run after next announces it, with no further join.
+      fed = false
+      await vi.waitFor(() => { expect(provide).toHaveBeenCalledTimes(2) }, { timeout: 5_000, interval: 20 })
+      expect(asked.length).toBeGreaterThanOrEqual(2)
+    })
+  })
+
   it('leaves its record at its neighbour, where a node beyond finds it', async () => {
     const [holder, middle, seeker] = await Promise.all([start(), start(), start()])
     await holder.dial(middle.getMultiaddrs()[0]!)
