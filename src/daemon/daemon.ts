@@ -18,6 +18,7 @@ import { ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import { formatLabels } from '../labels/index.js'
 import { PreheatKeeper } from './preheat-keeper.js'
+import { CpuShortness, eventLoopDelay } from './cpu-shortness.js'
 import { createQuotaKeeper } from './quota-keeper.js'
 import { createReadiness } from './readiness.js'
 import { nodeStatusSource } from './node-status.js'
@@ -71,6 +72,14 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   const lifetime = new AbortController()
   const metrics = createMetrics()
   const labels = daemonLabels(config)
+  // Tight holder sets only while short of CPU (scheduler.ts): the event loop's delay says when.
+  const loopDelay = eventLoopDelay()
+  const cpuShortness = new CpuShortness(loopDelay, {
+    onChange: (short, delayMs) => {
+      // A change is rare (hysteresis over 10 s of windows) and says why a pull's shape changed.
+      logger.info(short ? 'short of CPU: requests kept to a few edge holders at once' : 'CPU to spare again: every holder asked', { loopDelayMs: Math.round(delayMs) })
+    },
+  })
   /** Stops whatever was started, in the reverse order: after a failed start as after a good one. */
   const shutdown = async (reason: unknown): Promise<void> => {
     lifetime.abort(reason)
@@ -84,6 +93,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     await swarm?.stop()
     await quota.close()
     await store.close()
+    loopDelay.stop()
   }
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
@@ -109,6 +119,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
         intervalMs: config.statusIntervalMs,
       },
       banFile: join(config.dataDir, 'bans.json'),
+      scheduler: { cpuShort: now => cpuShortness.short(now) },
     })
     await swarm.start()
     // Once, so an operator can see whose tags this node will follow (and why a tag does not move).

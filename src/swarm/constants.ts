@@ -172,6 +172,16 @@ export const BUSY_HOLDER_MIN_MS = 500
  * the 100-node simulation end at 1.9x the lower bound; 1 s kept all three at 1.48–1.50x.
  */
 export const BUSY_HOLDER_UNMEASURED_MS = 1_000
+/**
+ * Edge holders an edge has requests outstanding with at once while it is short of CPU
+ * (scheduler.ts, the set), as BitTorrent unchokes ~4 peers; gateways are not counted. On the
+ * 16-host bed a set of 4 rotated every 10 s cost 0.79x the edge CPU per byte of asking all 15
+ * (docs/architecture.md, "A set of holders asked at once"); the simulator, which charges no
+ * CPU per holder, lost matching with it, hence only when short.
+ */
+export const MAX_ACTIVE_HOLDERS = 4
+/** How often the set's slowest measured member gives its place to another holder (2 s touched every holder and saved nothing). */
+export const ACTIVE_HOLDERS_ROTATE_MS = 10_000
 /** In the end game a missing chunk is asked of at most this many peers at once. */
 export const END_GAME_MAX_REQUESTS_PER_CHUNK = 3
 /**

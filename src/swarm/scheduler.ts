@@ -2,7 +2,7 @@ import {
   CHUNK_REQUEST_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, END_GAME_CANDIDATE_FLOOR, END_GAME_MAX_REQUESTS_PER_CHUNK, END_GAME_MIN_AGE_MS, GATEWAY_DEFER_MAX_MS, GATEWAY_DEFER_MS, SLOW_EDGE_QUEUE_CHUNK_TIMES, SLOW_EDGE_QUEUE_MS, INITIAL_REQUESTS_PER_PEER, SLOW_REQUEST_MS,
   BUSY_HOLDER_CHUNK_TIMES, BUSY_HOLDER_MIN_MS, BUSY_HOLDER_UNMEASURED_MS,
   MAX_BUFFERED_CHUNKS, MAX_OUTSTANDING_REQUESTS, MAX_REQUESTS_PER_PEER, MIGRATE_SPEEDUP, MIN_REQUESTS_PER_PEER, OVERDUE_FACTOR, OVERDUE_MIN_MS, RATE_SMOOTHING,
-  WINDOW_TARGET_MS,
+  WINDOW_TARGET_MS, MAX_ACTIVE_HOLDERS, ACTIVE_HOLDERS_ROTATE_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
 
@@ -94,6 +94,19 @@ export interface SchedulerInit {
   maxBufferedChunks?: number
   /** Requests outstanding at all peers together (they hold no memory until they arrive). */
   maxOutstandingRequests?: number
+  /**
+   * Edge holders asked at once while the daemon is short of CPU (`cpuShort`), like BitTorrent's
+   * unchoked peers; gateways are not counted.
+   */
+  maxActiveHolders?: number
+  /** How often the set's slowest measured member gives its place to another holder (the optimistic try). */
+  activeRotateMs?: number
+  /**
+   * Whether the daemon is short of CPU now (daemon/cpu-shortness.ts): only then are requests
+   * kept to a set of maxActiveHolders edge holders. Never, unless given (the simulator's
+   * nodes have no CPU to be short of).
+   */
+  cpuShort?: (now: number) => boolean
   /** A source of [0, 1) numbers; inject a seeded one for reproducible simulations. */
   random?: () => number
 }
@@ -258,6 +271,12 @@ export class Scheduler {
   /** Why chunks of completed objects had been asked again, the latest COMPLETED_WHY_KEPT: their late copies are charged to it. */
   private readonly completedWhy = new Map<string, AskAgainReason>()
   private readonly random: () => number
+  private readonly maxActive: number
+  private readonly rotateMs: number
+  private readonly cpuShort: (now: number) => boolean
+  /** The edge holders asked now (maxActiveHolders), each with when it joined. */
+  private readonly members = new Map<PeerKey, number>()
+  private rotatedAt = 0
 
   constructor (init: SchedulerInit) {
     this.chunkSize = init.chunkSizeBytes
@@ -284,6 +303,9 @@ export class Scheduler {
     this.busyHolderMinMs = init.busyHolderMinMs ?? BUSY_HOLDER_MIN_MS
     this.busyHolderUnmeasuredMs = init.busyHolderUnmeasuredMs ?? BUSY_HOLDER_UNMEASURED_MS
     this.random = init.random ?? Math.random
+    this.maxActive = init.maxActiveHolders ?? MAX_ACTIVE_HOLDERS
+    this.rotateMs = init.activeRotateMs ?? ACTIVE_HOLDERS_ROTATE_MS
+    this.cpuShort = init.cpuShort ?? (() => false)
   }
 
   // ---- what we want ---------------------------------------------------------------------
@@ -437,6 +459,7 @@ export class Scheduler {
       this.rebucket(slot)
     }
     this.peers.delete(peer)
+    this.members.delete(peer)
     return released
   }
 
@@ -483,26 +506,107 @@ export class Scheduler {
     this.migrationCandidates = undefined
     this.bucketCounts = undefined
     limit = Math.min(limit, this.maxOutstanding - this.totalInFlight())
-    const active = [...this.peers].filter(([, state]) => state.inFlight.size < this.windowOf(state))
     const backgroundAllowed = !this.foregroundBusy()
+    // CPU to spare: every holder is asked, and the downlink never waits for a set. With nothing
+    // wanted the signal is not asked (its timer stops: an idle daemon pays nothing for it).
+    if (this.objects.size === 0 || !this.cpuShort(now)) {
+      this.fill([...this.peers], out, limit, now, backgroundAllowed, false)
+      return out
+    }
+    this.refreshMembers(now)
+    const inside: Array<[PeerKey, PeerState]> = []
+    const outside: Array<[PeerKey, PeerState]> = []
+    for (const entry of this.peers) (entry[1].gateway || this.members.has(entry[0]) ? inside : outside).push(entry)
+    this.fill(inside, out, limit, now, backgroundAllowed, false)
+    // A chunk no member holds is asked outside the set, so nothing waits on a holder we do not
+    // ask, but only while fewer than maxActiveHolders edge holders have our requests.
+    let busy = 0
+    for (const state of this.peers.values()) if (!state.gateway && state.inFlight.size > 0) busy++
+    if (busy < this.maxActive) this.fill(outside, out, limit, now, backgroundAllowed, true, this.maxActive - busy)
+    return out
+  }
+
+  /**
+   * Fills these peers' windows, round robin; `outside` peers only with chunks no member of the
+   * set holds, and at most `newPeers` of them that had nothing of ours in flight.
+   */
+  private fill (peers: Array<[PeerKey, PeerState]>, out: ChunkAssignment[], limit: number, now: number, backgroundAllowed: boolean, outside: boolean, newPeers = Infinity): void {
+    const active = peers.filter(([, state]) => state.inFlight.size < this.windowOf(state))
     // Fastest first: priority chunks, taken first, land on the peer most likely to send them soon.
     active.sort((a, b) => (b[1].rate ?? 0) - (a[1].rate ?? 0))
     // Round robin, one request per peer per round, so rare chunks spread across peers.
     while (active.length > 0 && out.length < limit) {
       for (let i = 0; i < active.length && out.length < limit;) {
         const [peer, state] = active[i] as [PeerKey, PeerState]
-        const slot = this.pickFor(peer, state, now, backgroundAllowed)
+        const fresh = state.inFlight.size === 0
+        const slot = fresh && newPeers <= 0 ? undefined : this.pickFor(peer, state, now, backgroundAllowed, outside)
         if (slot === undefined) {
           active.splice(i, 1)
           continue
         }
+        if (fresh) newPeers--
         this.assign(slot, peer, state, now)
         out.push({ peer, object: slot.object, index: slot.index })
         if (state.inFlight.size >= this.windowOf(state)) active.splice(i, 1)
         else i++
       }
     }
-    return out
+  }
+
+  /**
+   * The set of edge holders asked (maxActiveHolders), BitTorrent's unchoke on the asking side:
+   * a member leaves when it is judged (stall, slow, overdue), gone, or has nothing we lack and
+   * nothing of ours in flight; every activeRotateMs the slowest measured member that has been in
+   * the set that long gives its place; free places go to holders of something we lack, at random
+   * (the optimistic try: the set keeps the fast ones and finds faster).
+   */
+  private refreshMembers (now: number): void {
+    for (const peer of this.members.keys()) {
+      const state = this.peers.get(peer)
+      if (state === undefined || state.penalized || !this.useful(state)) this.members.delete(peer)
+    }
+    let rotated: PeerKey | undefined
+    let rotatedSince = now
+    if (this.members.size >= this.maxActive && now - this.rotatedAt >= this.rotateMs) {
+      this.rotatedAt = now
+      let slowestRate = Infinity
+      for (const [peer, since] of this.members) {
+        const rate = this.peers.get(peer)?.rate
+        if (rate !== undefined && now - since >= this.rotateMs && rate < slowestRate) {
+          slowestRate = rate
+          rotated = peer
+        }
+      }
+      if (rotated !== undefined) {
+        rotatedSince = this.members.get(rotated) as number
+        this.members.delete(rotated)
+      }
+    }
+    if (this.members.size >= this.maxActive) return
+    const candidates: PeerKey[] = []
+    for (const [peer, state] of this.peers) {
+      if (!state.gateway && !state.penalized && peer !== rotated && !this.members.has(peer)) candidates.push(peer)
+    }
+    shuffle(candidates, this.random)
+    for (const peer of candidates) {
+      if (this.members.size >= this.maxActive) break
+      if (this.useful(this.peers.get(peer) as PeerState)) this.members.set(peer, now)
+    }
+    // No one else has anything: the rotated member keeps its place.
+    if (rotated !== undefined && this.members.size < this.maxActive) this.members.set(rotated, rotatedSince)
+  }
+
+  /** The peer has requests of ours in flight or holds a chunk we still lack (asked elsewhere too: a request may move to it). */
+  private useful (state: PeerState): boolean {
+    if (state.inFlight.size > 0) return true
+    for (const slot of state.held) if (slot.state === 'pending' || slot.state === 'requested') return true
+    return false
+  }
+
+  /** A member of the set holds the chunk. */
+  private memberHolds (slot: Slot): boolean {
+    for (const peer of this.members.keys()) if (slot.holders.has(peer)) return true
+    return false
   }
 
   /** Requests sent so far, by why (a copy). */
@@ -905,20 +1009,20 @@ export class Scheduler {
     return false
   }
 
-  private pickFor (peer: PeerKey, state: PeerState, now: number, backgroundAllowed = true): Slot | undefined {
+  private pickFor (peer: PeerKey, state: PeerState, now: number, backgroundAllowed = true, outside = false): Slot | undefined {
     for (let turn = 0; turn < this.waited.length; turn++) {
       const at = (this.waitedTurn + turn) % this.waited.length
-      const slot = this.firstPendingOf(this.waited[at] as string, peer)
+      const slot = this.firstPendingOf(this.waited[at] as string, peer, outside)
       if (slot === undefined) continue
       this.waitedTurn = at + 1
       return slot
     }
     for (const object of this.priority) {
-      const slot = this.firstPendingOf(object, peer)
+      const slot = this.firstPendingOf(object, peer, outside)
       if (slot !== undefined) return slot
     }
     // The oldest requests first: an overdue edge's (it may hold what a client waits for).
-    const duplicate = this.pickOverdue(peer, state, now)
+    const duplicate = this.pickOverdue(peer, state, now, outside)
     if (duplicate !== undefined) return duplicate
     // Sorted once per `next`: a bucket emptied meanwhile is skipped, and one made meanwhile
     // holds only a slot pickMigration hands out at once.
@@ -927,15 +1031,16 @@ export class Scheduler {
       for (const slot of this.buckets.get(count) ?? []) {
         if (!slot.holders.has(peer)) continue
         if (!backgroundAllowed && this.background.has(slot.object)) continue
+        if (outside && this.memberHolds(slot)) continue
         if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
         return slot
       }
     }
-    return this.pickMigration(peer, state, now) ?? this.pickEndGame(peer, state, now)
+    return this.pickMigration(peer, state, now, outside) ?? this.pickEndGame(peer, state, now, outside)
   }
 
   /** A request waiting at an overdue edge that this peer holds too: asked here as well (once per marking, END_GAME_MAX_REQUESTS_PER_CHUNK at most). */
-  private pickOverdue (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+  private pickOverdue (peer: PeerKey, state: PeerState, now: number, outside: boolean): Slot | undefined {
     if (state.penalized) return undefined
     for (const slot of this.overdue) {
       if (slot.state !== 'requested') {
@@ -944,6 +1049,7 @@ export class Scheduler {
       }
       if (slot.requesters.has(peer) || !slot.holders.has(peer) || slot.requesters.size >= this.endGameMaxRequests) continue
       if (state.gateway && (this.edgeCanSend(slot) || (slot.deferredBy === peer && slot.gatewayDeferredUntil > now))) continue
+      if (outside && this.memberHolds(slot)) continue
       this.overdue.delete(slot)
       this.counts.overdue++
       slot.why = 'overdue'
@@ -959,7 +1065,7 @@ export class Scheduler {
    * (head included), to a peer with nothing of ours in flight or a measured faster one. It is
    * withdrawn there (cancelled on the wire) and returned, to be asked here.
    */
-  private pickMigration (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+  private pickMigration (peer: PeerKey, state: PeerState, now: number, outside: boolean): Slot | undefined {
     if (state.penalized) return undefined
     const candidates = this.migrationCandidates ??= this.findMigrationCandidates(now)
     if (candidates.length === 0) return undefined
@@ -979,6 +1085,7 @@ export class Scheduler {
       const { slot, from } = candidate
       if (from === peer || !slot.holders.has(peer) || slot.requesters.size !== 1 || !slot.requesters.has(from)) continue
       if (state.gateway && this.edgeCanSend(slot)) continue
+      if (outside && this.memberHolds(slot)) continue
       candidates.splice(i, 1)
       this.peers.get(from)?.inFlight.delete(slot)
       this.released.push({ peer: from, object: slot.object, index: slot.index })
@@ -1037,13 +1144,14 @@ export class Scheduler {
    * the request is late: older than END_GAME_MIN_AGE_MS and than twice what its holder's
    * rate and queue make it due. A gateway still leaves chunks that an edge holds to the edges.
    */
-  private pickEndGame (peer: PeerKey, state: PeerState, now: number): Slot | undefined {
+  private pickEndGame (peer: PeerKey, state: PeerState, now: number, outside: boolean): Slot | undefined {
     if (this.requested.size === 0 || this.requested.size > this.endGameThreshold) return undefined
     if (this.remainingChunks() > this.requested.size + this.receiving) return undefined
     for (const slot of this.requested) {
       if (slot.requesters.size >= this.endGameMaxRequests) continue
       if (slot.requesters.has(peer) || !slot.holders.has(peer)) continue
       if (state.gateway && this.edgeCanSend(slot)) continue
+      if (outside && this.memberHolds(slot)) continue
       if (!this.isLate(slot, now, state)) continue
       this.counts.endGame++
       slot.why = 'end-game'
@@ -1232,12 +1340,12 @@ export class Scheduler {
   }
 
   /** The object's lowest-index chunk that `peer` holds and nobody was asked for yet. */
-  private firstPendingOf (object: string, peer: PeerKey): Slot | undefined {
+  private firstPendingOf (object: string, peer: PeerKey, outside: boolean): Slot | undefined {
     const entry = this.objects.get(object)
     if (entry === undefined) return undefined
     for (let i = entry.cursor; i < entry.slots.length; i++) {
       const slot = entry.slots[i] as Slot
-      if (slot.state === 'pending' && slot.holders.has(peer)) return slot
+      if (slot.state === 'pending' && slot.holders.has(peer) && !(outside && this.memberHolds(slot))) return slot
     }
     return undefined
   }

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest'
+import { CpuShortness, eventLoopDelay, type LoopDelaySource } from '../../src/daemon/cpu-shortness.js'
+
+/**
+ * The daemon's CPU-shortness signal (what keeps the scheduler to a few holders): a p90 loop
+ * delay per window, judged by the median of the last few windows, short at the upper mark and
+ * back only under the lower one.
+ */
+
+/** A source that hands out the given p90s in order, one per read. */
+function source (p90s: Array<number | undefined>): LoopDelaySource & { reads: number } {
+  const s = {
+    reads: 0,
+    readP90: () => p90s[s.reads++],
+    stop: () => {},
+  }
+  return s
+}
+
+const init = { windowMs: 1000, windows: 3, enterMs: 10, leaveMs: 5 }
+
+/** Asks once per window after `start`, returning what each ask said. */
+function judge (shortness: CpuShortness, windows: number, start = 0): boolean[] {
+  const said: boolean[] = []
+  for (let w = 1; w <= windows; w++) said.push(shortness.short(start + w * 1000))
+  return said
+}
+
+describe('CpuShortness', () => {
+  it('is short once the median of the last windows reaches the upper mark', () => {
+    // The first ask starts the first window (what came before is read and dropped).
+    const shortness = new CpuShortness(source([99, 12, 3, 12, 2, 15]), init)
+    expect(shortness.short(0)).toBe(false)
+    // 12, 3, 12: median 12 (the first judgement needs three windows); not one before.
+    expect(judge(shortness, 3)).toEqual([false, false, true])
+  })
+
+  it('is not made short by lone slow windows', () => {
+    const shortness = new CpuShortness(source([0, 200, 3, 4, 150, 2, 3, 90, 3]), init)
+    shortness.short(0)
+    expect(judge(shortness, 8)).toEqual(Array(8).fill(false))
+  })
+
+  it('judges a window only at its end', () => {
+    const delays = source([0, 20, 20, 20])
+    const shortness = new CpuShortness(delays, init)
+    shortness.short(0)
+    judge(shortness, 2)
+    expect(shortness.short(2999)).toBe(false)
+    expect(delays.reads).toBe(3)
+    expect(shortness.short(3000)).toBe(true)
+  })
+
+  it('stays short until the median falls under the lower mark', () => {
+    const changes: boolean[] = []
+    const shortness = new CpuShortness(source([0, 20, 20, 20, 7, 7, 7, 4, 4]), { ...init, onChange: short => changes.push(short) })
+    shortness.short(0)
+    // Entered at the third window; 7s (between the marks) keep it; the second 4 leaves.
+    expect(judge(shortness, 8)).toEqual([false, false, true, true, true, true, true, false])
+    expect(changes).toEqual([true, false])
+  })
+
+  it('does not judge the delays of a pause between pulls', () => {
+    const delays = source([0, 20, 20, 80, 20, 3, 3, 3])
+    const shortness = new CpuShortness(delays, init)
+    shortness.short(0)
+    expect(judge(shortness, 2)).toEqual([false, false])
+    // Asked again after ten windows: the 80 is dropped, and so are the windows before it.
+    expect(shortness.short(12_000)).toBe(false)
+    expect(judge(shortness, 3, 12_000)).toEqual([false, false, false])
+  })
+
+  it('keeps its state through a window with no delays seen', () => {
+    const shortness = new CpuShortness(source([0, 20, 20, 20, undefined, 20]), init)
+    shortness.short(0)
+    expect(judge(shortness, 5)).toEqual([false, false, true, true, true])
+  })
+})
+
+describe('eventLoopDelay', () => {
+  it('reads a blocked event loop as a delay, and starts anew after a read', async () => {
+    const delays = eventLoopDelay(10)
+    try {
+      delays.readP90()
+      // The histogram's timer records from its second firing on: block twice, each time
+      // letting the next timers phase (the overdue timer) and a check phase after it run.
+      for (let block = 0; block < 2; block++) {
+        const until = Date.now() + 200
+        while (Date.now() < until) { /* busy: the histogram's timer cannot fire */ }
+        await new Promise<void>(resolve => { setTimeout(() => { setImmediate(resolve) }, 0) })
+      }
+      expect(delays.readP90()).toBeGreaterThanOrEqual(150)
+      expect(delays.readP90() ?? 0).toBeLessThan(150)
+    } finally {
+      delays.stop()
+    }
+  })
+})
