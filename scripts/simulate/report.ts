@@ -26,6 +26,8 @@ export interface SizeSummary {
   duplicateShare: Spread
   duplicateChunks: Spread
   gatewayExtraCopies: Spread
+  edgeHoldersAsked: Spread
+  edgeHoldersBusy: Spread
   incompleteNodes: number
   simulatedS: Spread
   wallMs: number
@@ -56,6 +58,8 @@ export function summarise (results: SimResult[]): SizeSummary[] {
       duplicateShare: spread(r => r.duplicateShare),
       duplicateChunks: spread(r => r.duplicateChunks),
       gatewayExtraCopies: spread(r => r.gatewayExtraCopies.total),
+      edgeHoldersAsked: spread(r => r.edgeHoldersAskedMedian),
+      edgeHoldersBusy: spread(r => r.edgeHoldersBusyMean),
       incompleteNodes: runs.reduce((n, r) => n + r.incompleteNodes, 0),
       simulatedS: spread(r => r.simulatedS),
       wallMs: runs.reduce((n, r) => n + r.wallMs, 0),
@@ -99,7 +103,7 @@ export function checkGoals (summaries: SizeSummary[]): GoalCheck[] {
 
 export function table (summaries: SizeSummary[]): string {
   const several = summaries.some(s => s.runs > 1)
-  const header = ['nodes', ...(several ? ['runs'] : []), 'last/LB', 'median/LB', 'gw upload/bundle', 'duplicates', 'gw extra copies', 'simulated s', 'wall s', 'cpu s']
+  const header = ['nodes', ...(several ? ['runs'] : []), 'last/LB', 'median/LB', 'gw upload/bundle', 'duplicates', 'gw extra copies', 'holders asked', 'busy at once', 'simulated s', 'wall s', 'cpu s']
   const show = (s: Spread, digits = 2): string => several && s.max > s.min ? `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})` : fmt(s.median, digits)
   const rows = summaries.map(s => [
     String(s.nodes),
@@ -109,6 +113,8 @@ export function table (summaries: SizeSummary[]): string {
     show(s.gatewayUploadOverBundle),
     `${fmt(s.duplicateChunks.median, 0)} (${(s.duplicateShare.median * 100).toFixed(1)}%)`,
     fmt(s.gatewayExtraCopies.median, 0),
+    show(s.edgeHoldersAsked, 0),
+    show(s.edgeHoldersBusy, 1),
     fmt(s.simulatedS.median, 1),
     fmt(s.wallMs / 1000, 1),
     fmt(s.cpuMs / 1000, 1),

@@ -174,6 +174,10 @@ export interface SimResult {
   gatewayDeferralsMaxPerAsker: number
   /** Median over edges of the share of its pull its downlink was receiving. */
   edgeDownlinkBusyMedian: number
+  /** Median over edges of the edge neighbours each asked for a chunk at some time (the daemon opens a lane to each). */
+  edgeHoldersAskedMedian: number
+  /** Edge neighbours an edge has requests outstanding with at once, averaged over its scheduler ticks while pulling. */
+  edgeHoldersBusyMean: number
   /** When the last chunk's first copy had left the gateway, seconds: no edge can finish sooner. */
   gatewaySeededS: number
   /** Share of that time the gateway's uplink was sending. */
@@ -251,6 +255,11 @@ interface SimNode {
   storing: number
   uploadedBytes: number
   downloadedBytes: number
+  /** Edge neighbours this node has asked for a chunk, ever. */
+  askedEdges: Set<number>
+  /** Over its ticks while pulling: edge neighbours with its requests outstanding, summed, and the ticks. */
+  busyEdgesSum: number
+  busyEdgesTicks: number
 }
 
 const NO_CHUNK = -1
@@ -322,7 +331,7 @@ export function simulate (config: SimConfig): SimResult {
       missing: gateway ? 0 : totalChunks,
       completedAt: gateway ? 0 : -1,
       upBusy: false, sessions: new Map(), askers: [], nextAsker: 0, queued: 0, downBusy: false, waiters: [], waiting: new Set(),
-      unannounced: [], flushQueued: false, pumpQueued: false, storing: 0, uploadedBytes: 0, downloadedBytes: 0,
+      unannounced: [], flushQueued: false, pumpQueued: false, storing: 0, uploadedBytes: 0, downloadedBytes: 0, askedEdges: new Set(), busyEdgesSum: 0, busyEdgesTicks: 0,
     })
   }
   const nodeOf = (key: string): SimNode => nodes[Number(key.slice(1))] as SimNode
@@ -647,6 +656,7 @@ export function simulate (config: SimConfig): SimResult {
     switch (event.kind) {
       case Kind.Request: {
         const asker = nodes[event.peer] as SimNode
+        if (!node.gateway) asker.askedEdges.add(node.id)
         if (node.holds[event.chunk] !== 1) {
           at(now + delay, Kind.Reply, asker.id, node.id, event.chunk, Status.NotPresent)
         } else if (node.gateway && shouldDefer(asker.id, event.chunk)) {
@@ -753,6 +763,10 @@ export function simulate (config: SimConfig): SimResult {
       case Kind.Tick: {
         if (node.missing === 0) break
         const scheduler = node.scheduler as Scheduler
+        let busyEdges = 0
+        for (const other of node.neighbours) if (!(nodes[other] as SimNode).gateway && scheduler.inFlight((nodes[other] as SimNode).key) > 0) busyEdges++
+        node.busyEdgesSum += busyEdges
+        node.busyEdgesTicks++
         for (const r of scheduler.expire(now)) sendCancel(node, r.peer, r.object, r.index)
         schedulePump(node)
         at(now + DAEMON_CONSTANTS.SCHEDULER_TICK_MS, Kind.Tick, node.id)
@@ -807,6 +821,8 @@ export function simulate (config: SimConfig): SimResult {
     gatewayDeferrals: stats.gatewayDeferrals,
     gatewayDeferralsMaxPerAsker: Math.max(...deferralsOf),
     edgeDownlinkBusyMedian: round(median(downlinkBusy), 3),
+    edgeHoldersAskedMedian: median(edges.map(n => n.askedEdges.size).sort((a, b) => a - b)),
+    edgeHoldersBusyMean: round(edges.reduce((sum, n) => sum + n.busyEdgesSum, 0) / Math.max(1, edges.reduce((sum, n) => sum + n.busyEdgesTicks, 0)), 2),
     gatewaySeededS: round(gatewaySeededAt / 1000, 3),
     gatewayBusyWhileSeeding: round(gatewayBusyWhileSeeding * msPerByte / gatewaySeededAt, 3),
     gatewayExtraCopies: { ...stats.extra, reasons: seeding.extraCopies() },
