@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CpuShortness, eventLoopDelay, type LoopDelaySource } from '../../src/daemon/cpu-shortness.js'
+import { CpuShortness, eventLoopDelay, LOOP_DELAY_RESOLUTION_MS, type LoopDelaySource } from '../../src/daemon/cpu-shortness.js'
 
 /**
  * The daemon's CPU-shortness signal (what keeps the scheduler to a few holders): a p90 loop
@@ -78,6 +78,46 @@ describe('CpuShortness', () => {
 })
 
 describe('eventLoopDelay', () => {
+  /**
+   * Resolves after `count` firings of a timer with the histogram's own period: an idle window
+   * in which the histogram's timer fires about as often (it records from its second firing on).
+   */
+  async function periods (count: number, periodMs: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      let left = count
+      const timer = setInterval(() => { if (--left === 0) { clearInterval(timer); resolve() } }, periodMs)
+    })
+  }
+
+  it('reads an idle loop near 0 ms, not the timer\'s period (Node 20 records each period whole)', async () => {
+    const delays = eventLoopDelay()
+    try {
+      delays.readP90()
+      await periods(8, LOOP_DELAY_RESOLUTION_MS)
+      const idle = delays.readP90()
+      expect(idle).toBeDefined()
+      expect(idle).toBeLessThan(30)
+    } finally {
+      delays.stop()
+    }
+  })
+
+  it('reads a loop blocked for 120 ms in a window as a delay of that order, with the period taken off', async () => {
+    const delays = eventLoopDelay()
+    try {
+      delays.readP90()
+      // A read starts anew: the histogram's next firing only marks the time, so the block comes after it.
+      await periods(2, LOOP_DELAY_RESOLUTION_MS)
+      const until = Date.now() + 120
+      while (Date.now() < until) { /* busy: the histogram's timer cannot fire */ }
+      // The overdue timer fires in the next timers phase; a check phase after it, it has recorded.
+      await new Promise<void>(resolve => { setTimeout(() => { setImmediate(resolve) }, 0) })
+      expect(delays.readP90()).toBeGreaterThan(40)
+    } finally {
+      delays.stop()
+    }
+  })
+
   it('reads a blocked event loop as a delay, and starts anew after a read', async () => {
     const delays = eventLoopDelay(10)
     try {

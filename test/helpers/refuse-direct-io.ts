@@ -10,31 +10,40 @@ import { open, type FileHandle } from 'node:fs/promises'
  * open and then refuses its writes (ramfs and FUSE without direct_io refuse at open, which
  * test/store/direct-io.test.ts does for real; ext4 and tmpfs since Linux 6.6 take it
  * throughout; a disk with logical blocks over 4 KiB refuses the store's probe already). So
- * FileHandle's write is wrapped, for the files whose descriptor has O_DIRECT in
+ * FileHandle's write (or read) is wrapped, for the files whose descriptor has O_DIRECT in
  * /proc/self/fdinfo, the flag the kernel would look at.
- * Writes through the page cache, and every other process, are untouched. `restore()` puts
+ * Reads and writes through the page cache, and every other process, are untouched. `restore()` puts
  * FileHandle back; call it in `finally`.
  */
 export async function refuseDirectWrites (after: number, code: 'EINVAL' | 'ENOSPC' = 'EINVAL'): Promise<{ refused: () => number, restore: () => void }> {
+  return await refuseDirect('write', after, code)
+}
+
+/** The same for reads of files opened with O_DIRECT (FileHandle's read), once `after` of them went through. */
+export async function refuseDirectReads (after: number, code: 'EINVAL' | 'EOPNOTSUPP' = 'EINVAL'): Promise<{ refused: () => number, restore: () => void }> {
+  return await refuseDirect('read', after, code)
+}
+
+async function refuseDirect (op: 'read' | 'write', after: number, code: string): Promise<{ refused: () => number, restore: () => void }> {
   const probe = await open('/dev/null')
-  const prototype = Object.getPrototypeOf(probe) as { write: FileHandle['write'] }
+  const prototype = Object.getPrototypeOf(probe) as Record<'read' | 'write', (this: FileHandle, ...args: unknown[]) => Promise<unknown>>
   await probe.close()
-  const original = prototype.write
+  const original = prototype[op]
   let allowed = after
   let refused = 0
-  prototype.write = function (this: FileHandle, ...args: Parameters<FileHandle['write']>) {
+  prototype[op] = function (this: FileHandle, ...args: unknown[]) {
     if (openedDirect(this.fd)) {
       if (allowed === 0) {
         refused++
-        return Promise.reject(Object.assign(new Error(`${code}: refused by the test, write`), { code, syscall: 'write' }))
+        return Promise.reject(Object.assign(new Error(`${code}: refused by the test, ${op}`), { code, syscall: op }))
       }
       allowed--
     }
     return original.apply(this, args)
-  } as FileHandle['write']
+  }
   return {
     refused: () => refused,
-    restore: () => { prototype.write = original },
+    restore: () => { prototype[op] = original },
   }
 }
 

@@ -7,7 +7,7 @@ import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
 import { DirectIoMode } from '../../src/store/direct-io.js'
 import { openStore, pushTree, verifyStore, type Store, type StoreEvents } from '../../src/store/index.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
-import { refuseDirectWrites } from '../helpers/refuse-direct-io.js'
+import { refuseDirectReads, refuseDirectWrites } from '../helpers/refuse-direct-io.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 /** O_DIRECT in /proc/PID/fdinfo's octal `flags` (x86-64 and arm64 differ: read from node). */
@@ -232,6 +232,59 @@ describe('chunk writes with O_DIRECT', () => {
         seam.restore()
       }
       expect(store.directIo).toEqual({ on: true })
+    })
+
+    it('reads a refused tail back through the page cache to complete an object it wrote directly, said once', async () => {
+      const { store, id, hash, size, chunks } = await receiverIn(await tempDir())
+      const refusals = refusalsOf(store)
+      await store.writeChunk(id, hash, 2, chunks[2]!)
+      await store.writeChunk(id, hash, 0, chunks[0]!)
+      expect(await openWithDirect(store.layout.partialPath(hash))).toBe(true)
+      const reread: Array<number | undefined> = []
+      store.on('object:complete', ({ rereadBytes }) => { reread.push(rereadBytes) })
+      const seam = await refuseDirectReads(0)
+      try {
+        // Chunk 1 completes it: chunk 0 and 1 hash from memory, the tail is read back from the file.
+        expect(await store.writeChunk(id, hash, 1, chunks[1]!)).toEqual({ stored: true, objectComplete: true })
+        expect(seam.refused()).toBe(1)
+        expect(reread).toEqual([chunks[2]!.length])
+        expect(refusals).toEqual([{ code: 'EINVAL', op: 'read', path: store.layout.partialPath(hash) }])
+        expect(store.directIo).toEqual({ on: false, refused: expect.stringMatching(/^EINVAL from an O_DIRECT read of /) as unknown as string })
+        // Its reads go through the page cache from then on.
+        expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+        expect(await openWithDirect(store.objectPath(hash))).toBe(false)
+        expect(seam.refused()).toBe(1)
+      } finally {
+        seam.restore()
+      }
+      expect(refusals).toHaveLength(1)
+      expect((await stat(store.objectPath(hash))).size).toBe(size)
+      expect(await b3sumOfFile(store.objectPath(hash))).toBe(hash)
+    })
+
+    it('serves a chunk of an object it wrote directly through the page cache when the read is refused, and every read after it, said once', async () => {
+      const { store, id, hash, chunks } = await receiverIn(await tempDir())
+      for (const index of [0, 1, 2]) await store.writeChunk(id, hash, index, chunks[index]!)
+      // The chunk server's reads: through the object's kept handle, opened with O_DIRECT.
+      expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+      expect(await openWithDirect(store.objectPath(hash))).toBe(true)
+      const refusals = refusalsOf(store)
+      const seam = await refuseDirectReads(0, 'EOPNOTSUPP')
+      try {
+        // A whole chunk into memory of the caller's own (unaligned: through an aligned buffer), then the tail.
+        const into = Buffer.alloc(CHUNK_SIZE_BYTES + 1).subarray(1)
+        expect(sameBytes(await store.readChunk(hash, 1, { into }), chunks[1]!)).toBe(true)
+        expect(seam.refused()).toBe(1)
+        expect(refusals).toEqual([{ code: 'EOPNOTSUPP', op: 'read', path: store.objectPath(hash) }])
+        expect(store.directIo).toEqual({ on: false, refused: expect.stringMatching(/^EOPNOTSUPP from an O_DIRECT read of /) as unknown as string })
+        expect(sameBytes(await store.readChunk(hash, 2), chunks[2]!)).toBe(true)
+        expect(sameBytes(await store.readChunk(hash, 0), chunks[0]!)).toBe(true)
+        expect(seam.refused()).toBe(1)
+      } finally {
+        seam.restore()
+      }
+      expect(refusals).toHaveLength(1)
+      expect(await verifyStore(store)).toMatchObject({ ok: true, bad: [], missing: [] })
     })
 
     it.skipIf(!canMount)('opens partial files through the page cache where the filesystem refuses O_DIRECT at their open (ramfs over partial/, the probe on the disk)', async () => {
