@@ -17,7 +17,8 @@ export interface TestNode {
   address: string
 }
 
-export type NodeOptions = Partial<Omit<SwarmInit, 'privateKey'>> & {
+/** A `privateKey` given replaces the fresh one (a test that needs peer IDs in an order). */
+export type NodeOptions = Partial<SwarmInit> & {
   /** What the swarm sees instead of the real store (a lying peer, a slow disk). */
   storeWrapper?: (store: Store) => SwarmStore
   logger?: SwarmLogger
