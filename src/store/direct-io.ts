@@ -131,8 +131,21 @@ export class StoreFile {
     this.isDirect = direct
   }
 
-  get handle (): FileHandle { return this.current }
   get direct (): boolean { return this.isDirect }
+
+  /** The file's data to disk; whichever handle is current covers it (they are one file). */
+  async datasync (): Promise<void> {
+    await this.current.datasync()
+  }
+
+  async truncate (size: number): Promise<void> {
+    await this.current.truncate(size)
+  }
+
+  /** The file's size on disk now. */
+  async size (): Promise<number> {
+    return (await this.current.stat()).size
+  }
 
   /**
    * Writes `bytes` at `offset` (a block offset when direct). Direct, a length that is not a

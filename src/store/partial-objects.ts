@@ -285,7 +285,7 @@ export class PartialObjects {
       if (await file.handle.write(bytes, offset, onWritten)) {
         // A direct write of the object's tail went out rounded up to a whole block.
         file.padded = true
-        await file.handle.handle.truncate(file.size)
+        await file.handle.truncate(file.size)
       }
     } catch (err) {
       file.prefix?.clear()
@@ -320,7 +320,7 @@ export class PartialObjects {
     }
     if (this.fsync) {
       // One fdatasync per file for the whole batch, the files' in parallel (libuv's pool).
-      const synced = await Promise.allSettled([...byFile.keys()].map(async file => { await file.handle.handle.datasync() }))
+      const synced = await Promise.allSettled([...byFile.keys()].map(async file => { await file.handle.datasync() }))
       for (const [i, file] of [...byFile.keys()].entries()) {
         const outcome = synced[i]
         if (outcome?.status !== 'rejected') continue
@@ -384,7 +384,7 @@ export class PartialObjects {
       }
       // What is published must be the object's size exactly: a direct write of the tail went out
       // rounded up and was truncated after it; this catches a truncate that did not last.
-      if (file.padded && (await file.handle.handle.stat()).size !== file.size) await file.handle.handle.truncate(file.size)
+      if (file.padded && await file.handle.size() !== file.size) await file.handle.truncate(file.size)
       if (whole !== file.hash) {
         this.retire(file)
         await removeQuietly(file.path)
