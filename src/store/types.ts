@@ -69,11 +69,16 @@ export interface StoreEvents {
   'bundle:removed': { id: string }
   /** Nothing uses the bundle any more (`useBundle`, after its grace): the quota may have it now. */
   'bundle:released': { id: string }
-  /** A ref record from elsewhere was accepted. */
-  /** A trusted signed record moved a ref; `previous` is the bundle it named before, if any. */
+  /**
+   * A trusted signed record from the fleet was accepted for a ref; `previous` is the bundle the
+   * ref named before, if any (the same one when only the record's sequence rose).
+   */
   'ref:updated': { ref: string, bundleId: string, previous?: string, publisher?: string }
-  /** A ref was set here (a push, a registry push, a pull-through): the node may publish it. */
-  /** A ref was set on this node (a push, a registry push, a pull-through); `previous` as above. */
+  /**
+   * A ref was set on this node (a push, a registry push, a pull-through, or an image assembled
+   * from a tag the fleet resolved, `local`); `previous` as above. The node signs and publishes
+   * it unless it is `local` (RefTarget.local).
+   */
   'ref:set': { ref: string, bundleId: string, manifestDigest?: string, previous?: string, local?: boolean }
   /**
    * The filesystem refused O_DIRECT after the store's probe had passed (direct-io.ts
