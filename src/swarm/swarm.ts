@@ -586,7 +586,8 @@ export class Swarm extends SwarmEventEmitter {
   async findProviders (bundleId: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
     this.requireNode()
     const found = await this.providers?.find(bundleId, { signal: anySignal(options.signal, this.stopController.signal) }) ?? []
-    await Promise.all(found.map(async (peer) => { await this.connect(peer.id, { addresses: peer.multiaddrs }) }))
+    // The caller's signal goes to the dials too: a pull that ended leaves no holder dialled for it.
+    await Promise.all(found.map(async (peer) => { await this.connect(peer.id, { addresses: peer.multiaddrs, signal: options.signal }) }))
     return found.map(peer => peer.id.toString())
   }
 
@@ -749,7 +750,8 @@ export class Swarm extends SwarmEventEmitter {
    * (each merge takes the peer's lock, writes its record and dispatches `peer:update`).
    * Discovery and an announce's DHT walk (`withinLimit`) add neighbours only below the limit;
    * holders a pull looked up are dialled regardless. A failed dial is a warning, except for a
-   * peer the DHT walk named (`quiet`): one beyond reach is why records are sent.
+   * peer the DHT walk named (`quiet`: one beyond reach is why records are sent) and a dial its
+   * caller gave up on.
    */
   private async connect (peer: PeerId, options: { addresses?: PeerInfo['multiaddrs'], signal?: AbortSignal, withinLimit?: boolean, quiet?: boolean }): Promise<boolean> {
     const node = this.node
@@ -761,7 +763,7 @@ export class Swarm extends SwarmEventEmitter {
       await node.dial(peer, { signal: abortAfter(DIAL_TIMEOUT_MS, anySignal(options.signal, this.stopController.signal)) })
     } catch (err) {
       if (options.quiet === true) this.log.debug('could not dial a peer an announce\'s DHT walk named', { peer: peer.toString(), err })
-      else if (this.running) this.warn(`could not dial ${peer.toString()}`, err as Error)
+      else if (this.running && options.signal?.aborted !== true) this.warn(`could not dial ${peer.toString()}`, err as Error)
     }
     return node.getConnections(peer).length > 0
   }

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import { createServer, type Socket } from 'node:net'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it, vi } from 'vitest'
-import { generateSwarmKey } from '../../src/swarm/index.js'
+import { createPeerKey, generateSwarmKey, peerIdOfKey } from '../../src/swarm/index.js'
 import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
 import type { ProviderRecords } from '../../src/swarm/providers.js'
 import { connect, nextEvent, patternBytes, seed, useSwarms } from './swarm-fixture.js'
@@ -104,6 +107,38 @@ describe('swarm discovery and admission', () => {
     // Its addresses are not written again (the lookup's stream still records the DHT protocol, once).
     expect(merges.mock.calls.filter(([peer, data]) => peer.toString() === holder.swarm.peerId && data.multiaddrs !== undefined)).toEqual([])
     expect(dials).not.toHaveBeenCalled()
+  })
+
+  it('gives up dialling the holders a lookup found when its caller does, and says nothing of it', async () => {
+    const seeker = await node()
+    const warnings: string[] = []
+    seeker.swarm.on('warning', ({ message }) => { warnings.push(message) })
+    const holder = peerIdOfKey(await createPeerKey())
+    // The holder's port takes the connection and never answers: the dial waits in its handshake.
+    const sockets: Socket[] = []
+    const silent = createServer(socket => { sockets.push(socket) })
+    await new Promise<void>(resolve => { silent.listen(0, '127.0.0.1', resolve) })
+    try {
+      const port = (silent.address() as { port: number }).port
+      const holderId = peerIdFromString(holder)
+      const providers = (seeker.swarm as unknown as { providers: ProviderRecords }).providers
+      vi.spyOn(providers, 'find').mockResolvedValue([{ id: holderId, multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/${port}`)] }])
+      const dials = vi.spyOn((seeker.swarm as unknown as { node: ShoalNode }).node, 'dial')
+      const arrived = new Promise(resolve => { silent.once('connection', resolve) })
+
+      const lookup = new AbortController()
+      const finding = seeker.swarm.findProviders('a-bundle', { signal: lookup.signal })
+      await arrived
+      lookup.abort()
+      expect(dials.mock.calls[0]?.[1]?.signal?.aborted).toBe(true)
+      expect(await finding).toEqual([holder])
+      expect(seeker.swarm.peers().find(p => p.id === holder)?.connected ?? false).toBe(false)
+      expect(warnings).toEqual([])
+    } finally {
+      vi.restoreAllMocks()
+      for (const socket of sockets) socket.destroy()
+      await new Promise(resolve => { silent.close(resolve) })
+    }
   })
 
   it('looks up holders in the DHT when a pull starts with neighbours that lack some chunks', async () => {
