@@ -53,6 +53,10 @@ export class CpuShortness {
   private windowStart: number | undefined
   /** The last `windows` windows' p90s, oldest first. */
   private readonly recent: number[] = []
+  /**
+   * Kept through a pause: a daemon short when its last pull ended starts the next one short (a
+   * fleet pulling image after image), and the steady rule lets go ten seconds in if it is not.
+   */
   private shortNow = false
 
   constructor (private readonly source: LoopDelaySource, init: CpuShortnessInit = {}) {

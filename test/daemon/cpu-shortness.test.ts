@@ -70,6 +70,17 @@ describe('CpuShortness', () => {
     expect(judge(shortness, 3, 12_000)).toEqual([false, false, false])
   })
 
+  it('starts the next pull short when the last one ended short, and lets go by the steady rule', () => {
+    const changes: boolean[] = []
+    const shortness = new CpuShortness(source([0, 20, 20, 20, 0, 3, 3, 3]), { ...init, onChange: short => changes.push(short) })
+    shortness.short(0)
+    expect(judge(shortness, 3)).toEqual([false, false, true])
+    // Asked again after a pause (the next pull): still short, until three light windows say otherwise.
+    expect(shortness.short(20_000)).toBe(true)
+    expect(judge(shortness, 3, 20_000)).toEqual([true, true, false])
+    expect(changes).toEqual([true, false])
+  })
+
   it('keeps its state through a window with no delays seen', () => {
     const shortness = new CpuShortness(source([0, 20, 20, 20, undefined, 20]), init)
     shortness.short(0)
