@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
@@ -28,6 +28,9 @@
 //   --b-env VAR=VALUE  (repeatable) a second neighbour case, `neighbour-b`, right after each
 //                neighbour run (before it every other run), whose edge runs with these
 //                variables: an A/B inside one invocation
+//   --b-source  the neighbour-b case pulls from a holder of its own that runs with the --b-env
+//                variables too (made as the first one is, a gateway that pulled the image through):
+//                an A/B of what the source does, where without it only the edge gets them
 //   --series DIR  per run, a JSON time series (bench-series.ts): when each MiB of the layer reached
 //              containerd, and every 100 ms the disk's writes, dirty and writeback pages, and the
 //              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
@@ -59,10 +62,10 @@ import { generateImages } from './gen-images.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string> }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean }
 
 function parseOptions (argv: string[]): Options {
-  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true }
+  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = (): string => argv[++i] ?? ''
@@ -75,6 +78,7 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--logs') options.logs = next()
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
+    else if (arg === '--b-source') options.bSource = true
     else if (arg === '--b-env') {
       const [name, value] = parseEnvAssignment(next())
       options.bEnv = { ...options.bEnv, [name]: value }
@@ -82,6 +86,7 @@ function parseOptions (argv: string[]): Options {
     else throw new Error(`unknown option ${String(arg)}`)
   }
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
+  if (options.bSource && options.bEnv === undefined) throw new Error('--b-source needs --b-env')
   if (!options.swarmKey && (options.only ?? SCENARIOS).includes('registry')) throw new Error('--no-swarm-key: the registry scenario needs the key (leave it out with --only)')
   return options
 }
@@ -173,9 +178,15 @@ async function main (): Promise<void> {
     const layer = images.baseLayer
 
     // The neighbour: a gateway that pulled the image through once, before any timed run.
-    const holder = await startDaemon('holder', ['--gateway', '--upstream', registry.url])
-    await execFileAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${holder.registry}/shoal/app1:1.0`, `dir:${join(work, 'warm')}`], { timeout: 600_000 })
-    await waitFor('the holder\'s bundle', async () => (await holder.status()).bundles.find(b => b.complete), 120_000)
+    const startHolder = async (name: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
+      const started = await startDaemon(name, ['--gateway', '--upstream', registry?.url ?? ''], env)
+      await execFileAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${started.registry}/shoal/app1:1.0`, `dir:${join(work, name)}`], { timeout: 600_000 })
+      await waitFor(`the ${name}'s bundle`, async () => (await started.status()).bundles.find(b => b.complete), 120_000)
+      return started
+    }
+    const holder = await startHolder('holder')
+    // --b-source: neighbour-b's own holder, with the B variables.
+    const holderB = options.bSource ? await startHolder('holder-b', options.bEnv) : holder
 
     const freshEdge = async (gateway: DaemonProcess, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
       const edge = await startDaemon('edge', ['--bootstrap', gateway.address, '--trust', gateway.peerId], env)
@@ -194,9 +205,10 @@ async function main (): Promise<void> {
         target = holder.registry
         working = [holder]
       } else if (scenario === 'neighbour' || scenario === 'neighbour-b') {
-        const edge = await freshEdge(holder, scenario === 'neighbour-b' ? options.bEnv : {})
+        const source = scenario === 'neighbour-b' ? holderB : holder
+        const edge = await freshEdge(source, scenario === 'neighbour-b' ? options.bEnv : {})
         stopAfter.push(edge)
-        working = [edge, holder]
+        working = [edge, source]
         target = edge.registry
       } else {
         const gateway = await startDaemon('gateway', ['--gateway', '--upstream', registry?.url ?? ''])
