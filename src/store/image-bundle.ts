@@ -75,12 +75,13 @@ export async function commitImageBundle (store: Store, options: ImageBundleOptio
   const encoded = encodeBundleManifest(bundle)
   const bundleId = bundleIdOf(encoded)
   const local = options.local === true
-  const shadowed = local && (await store.getRef(ref))?.publisher !== undefined
-  const revision: RefRevision | undefined = shadowed ? undefined : { ref, bundleId, manifestDigest: options.manifest.digest, at: Date.now(), ...(local ? { local } : {}) }
+  const revision: RefRevision = { ref, bundleId, manifestDigest: options.manifest.digest, at: Date.now(), ...(local ? { local } : {}) }
   const created = await store.bundleRecord(bundleId) === undefined
-  if (created) await store.commitBundle(bundleId, encoded, bundle, revision === undefined ? [] : [revision])
-  else if (revision !== undefined) await store.setRef(revision)
-  return { bundleId, bundle, revision, created }
+  // A local ref is set apart, under the ref's lock (Store.setRef), not in the bundle's batch: a
+  // trusted record for the tag can arrive while the bundle is written, and it must stay.
+  if (created) await store.commitBundle(bundleId, encoded, bundle, local ? [] : [revision])
+  const set = created && !local ? true : await store.setRef(revision)
+  return { bundleId, bundle, revision: set ? revision : undefined, created }
 }
 
 /**

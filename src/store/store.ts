@@ -368,15 +368,22 @@ export class Store {
   async refNames (): Promise<string[]> { return await this.meta.refNames() }
   async revisions (name?: string): Promise<RefRevision[]> { return await this.meta.revisions(name) }
 
-  async setRef (revision: RefRevision): Promise<void> {
-    const previous = await this.refLock.run(revision.ref, async () => {
-      const held = (await this.meta.getRef(revision.ref))?.bundleId
+  /**
+   * Points the ref at the revision's bundle; false (and nothing written) for a local revision
+   * when a trusted publisher's record holds the ref: the fleet's word stays (RefTarget.local).
+   */
+  async setRef (revision: RefRevision): Promise<boolean> {
+    const outcome = await this.refLock.run(revision.ref, async () => {
+      const held = await this.meta.getRef(revision.ref)
+      if (revision.local === true && held?.publisher !== undefined) return undefined
       const batch = this.meta.batch()
       this.meta.setRef(batch, revision)
       await batch.write()
-      return held
+      return { previous: held?.bundleId }
     })
-    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, previous, local: revision.local })
+    if (outcome === undefined) return false
+    this.emit('ref:set', { ref: revision.ref, bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, previous: outcome.previous, local: revision.local })
+    return true
   }
 
   /**

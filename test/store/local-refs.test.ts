@@ -67,6 +67,31 @@ describe('refs an edge makes by assembling what the fleet said', () => {
     }
   })
 
+  it('leave a trusted record that arrives while the image\'s bundle is written in place', async () => {
+    const store = await openStore({ dir: await tempDir(), fsync: false })
+    try {
+      const key = await createPeerKey()
+      const other = 'd'.repeat(64)
+      const record = await verifyRefRecord((await signRefRecord(key, { ref: REF, bundleId: other, sequence: 3 })).signed)
+      // The record lands after the assembly began and before its bundle is committed (a
+      // gateway's record reaching an edge that assembles the same image at that moment).
+      const bundleRecord = store.bundleRecord.bind(store)
+      store.bundleRecord = async (id) => {
+        await store.acceptRefRecord(record)
+        return await bundleRecord(id)
+      }
+      const events = refEvents(store)
+      const made = await commitImageBundle(store, { ref: REF, ...await image(store, 'e'), local: true })
+      expect(made.created).toBe(true)
+      expect(made.revision).toBeUndefined()
+      expect(events).toEqual([])
+      expect(await store.getRef(REF)).toMatchObject({ bundleId: other, publisher: record.publisher, sequence: 3 })
+      expect((await store.revisions(REF)).at(-1)).toMatchObject({ publisher: record.publisher })
+    } finally {
+      await store.close()
+    }
+  })
+
   it('are not local when the image came from this node\'s own upstream or a push', async () => {
     const store = await openStore({ dir: await tempDir(), fsync: false })
     try {
