@@ -20,6 +20,11 @@ async function image (store: Store, seed: string): Promise<{ manifest: { mediaTy
   return { manifest: { mediaType: MANIFEST_TYPE, digest: `sha256:${manifest.sha256}`, size: manifest.size }, blobs }
 }
 
+/** A trusted publisher's record for REF, signed by a fresh key and verified as the swarm hands it to the store. */
+async function trustedRecord (fields: { bundleId: string, manifestDigest?: string, sequence: number }): ReturnType<typeof verifyRefRecord> {
+  return await verifyRefRecord((await signRefRecord(await createPeerKey(), { ref: REF, ...fields })).signed)
+}
+
 function refEvents (store: Store): Array<StoreEvents['ref:set']> {
   const seen: Array<StoreEvents['ref:set']> = []
   store.on('ref:set', e => { seen.push(e) })
@@ -38,8 +43,7 @@ describe('refs an edge makes by assembling what the fleet said', () => {
       expect(await store.refRecords()).toEqual([])
 
       // A record with a sequence far in the past still replaces the local ref: the fleet's word wins.
-      const key = await createPeerKey()
-      const record = await verifyRefRecord((await signRefRecord(key, { ref: REF, bundleId: made.bundleId, manifestDigest: made.revision?.manifestDigest, sequence: 1 })).signed)
+      const record = await trustedRecord({ bundleId: made.bundleId, manifestDigest: made.revision?.manifestDigest, sequence: 1 })
       expect(await store.acceptRefRecord(record)).toBe('accepted')
       expect(await store.getRef(REF)).toMatchObject({ bundleId: made.bundleId, publisher: record.publisher, sequence: 1 })
       expect((await store.getRef(REF))?.local).toBeUndefined()
@@ -51,9 +55,8 @@ describe('refs an edge makes by assembling what the fleet said', () => {
   it('never replace a trusted record already held for the tag', async () => {
     const store = await openStore({ dir: await tempDir(), fsync: false })
     try {
-      const key = await createPeerKey()
       const other = 'c'.repeat(64)
-      const record = await verifyRefRecord((await signRefRecord(key, { ref: REF, bundleId: other, sequence: 7 })).signed)
+      const record = await trustedRecord({ bundleId: other, sequence: 7 })
       await store.acceptRefRecord(record)
       const events = refEvents(store)
       const made = await commitImageBundle(store, { ref: REF, ...await image(store, 'b'), local: true })
@@ -70,9 +73,8 @@ describe('refs an edge makes by assembling what the fleet said', () => {
   it('leave a trusted record that arrives while the image\'s bundle is written in place', async () => {
     const store = await openStore({ dir: await tempDir(), fsync: false })
     try {
-      const key = await createPeerKey()
       const other = 'd'.repeat(64)
-      const record = await verifyRefRecord((await signRefRecord(key, { ref: REF, bundleId: other, sequence: 3 })).signed)
+      const record = await trustedRecord({ bundleId: other, sequence: 3 })
       // The record lands after the assembly began and before its bundle is committed (a
       // gateway's record reaching an edge that assembles the same image at that moment).
       const bundleRecord = store.bundleRecord.bind(store)
