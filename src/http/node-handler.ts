@@ -97,7 +97,11 @@ async function serve (components: NodeHandlerComponents, init: NodeHandlerInit, 
     if (await components.control(req, res)) return
   }
   if (components.registry !== undefined && pathname.startsWith('/v2')) {
+    // Reads too: a page whose name rebinds to this address reads the answers as its own, every
+    // image here (private ones pulled with the upstream's credentials too). containerd sends the
+    // hosts.toml address, an IP or localhost.
     if (!read && init.allowPush === true) components.access.checkPush(req)
+    else components.access.checkHost(req)
     components.registry(req, res)
     return
   }

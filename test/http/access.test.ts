@@ -2,6 +2,7 @@ import { stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateImages } from '../../scripts/gen-images.js'
 import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
@@ -96,6 +97,30 @@ describe('the control API on its Unix socket (the default)', () => {
     const result = await shoal(join(work, 'node'), ['--json', 'status'])
     expect(result.code).toBe(0)
     expect((JSON.parse(result.stdout) as { peerId: string }).peerId).toBe(daemon.peerId)
+  })
+
+  it('answers registry reads only when addressed to an IP, localhost or an allowed name: a rebinding page reads no image', async () => {
+    // A page whose name the attacker resolves to 127.0.0.1 reads the answers as same-origin:
+    // every image here, private ones pulled with the upstream's credentials too.
+    const images = await generateImages(join(work, 'images'), { baseBytes: 256 * 1024, seed: 23 })
+    await shoal(join(work, 'node'), ['push', images.layouts.app1 ?? ''])
+    const registry = tcp(daemon.registry)
+    const manifest = '/v2/shoal/app1/manifests/1.0?ns=registry.example.com'
+    // What containerd sends (hosts.toml names 127.0.0.1:5050), and the other local spellings.
+    for (const host of [daemon.registry, `localhost:${registry.port}`]) {
+      expect((await send(registry, 'GET', manifest, { host })).status).toBe(200)
+    }
+    expect((await send(registry, 'GET', '/v2/', {})).status).toBe(200)
+    for (const path of [manifest, '/v2/_catalog', '/v2/shoal/app1/tags/list?ns=registry.example.com', '/v2/']) {
+      for (const method of ['GET', 'HEAD']) {
+        const rebound = await send(registry, method, path, { host: `attacker.example:${registry.port}` })
+        expect(rebound.status, `${method} ${path}`).toBe(403)
+        if (method === 'GET') {
+          const error = (JSON.parse(rebound.body) as { errors: Array<{ code: string, detail: { reason: string } }> }).errors[0]
+          expect(error).toMatchObject({ code: 'DENIED', detail: { reason: 'HOST_REFUSED' } })
+        }
+      }
+    }
   })
 
   it('serves the status page\'s read-only JSON on the registry listener, with the Host check', async () => {
