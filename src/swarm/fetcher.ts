@@ -81,7 +81,8 @@ export class Fetcher {
   private readonly now: () => number
   private readonly init: FetcherInit
   private readonly scheduler: Scheduler
-  private readonly downloadLimiter: RateLimiter | undefined
+  /** The node's download cap (--max-download); blob streams from the fleet take from it too (swarm.ts). */
+  readonly downloadLimiter: RateLimiter | undefined
   private readonly clients = new Map<string, ChunkClient>()
   /** Chunk streams a lane replaced, finishing the requests they carry (renewChunkStream). */
   private readonly retiring = new Map<string, Set<ChunkClient>>()

@@ -1,6 +1,7 @@
 import { ProtocolViolationError } from './errors.js'
 import { FleetBlobFailedError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobStream } from './fleet-blob-protocol.js'
 import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
+import type { RateLimiter } from './rate-limiter.js'
 import type { Connection } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -105,6 +106,28 @@ async function fromRelay (relay: { peer: string, addrs: string[], size: number |
     signal.throwIfAborted()
     if (err instanceof ProtocolViolationError) hooks.penalize(relay.peer, 'violation', err.message)
     return drop(err instanceof Error ? err.message : String(err))
+  }
+}
+
+/**
+ * The stream's bytes, each piece paid for from the node's download cap (--max-download) before
+ * it is handed on: a consumer held back here acknowledges later, so the sender's window
+ * (FLEET_BLOB_WINDOW_BYTES) holds it back in turn. The wait is the consumer's time, which a
+ * relay is not judged by (`judged`).
+ */
+export function pacedByDownloadCap (stream: FleetBlobStream, limiter: RateLimiter, signal: AbortSignal): FleetBlobStream {
+  async function * data (): AsyncGenerator<Uint8ArrayList> {
+    for await (const piece of stream.data) {
+      await limiter.take(piece.byteLength, { signal })
+      yield piece
+    }
+  }
+  return {
+    size: stream.size,
+    data: data(),
+    close: () => { stream.close() },
+    get relay () { return stream.relay },
+    rejected: stream.rejected,
   }
 }
 

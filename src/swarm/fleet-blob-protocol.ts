@@ -5,6 +5,7 @@ import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
 import { FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
+import type { RateLimiter } from './rate-limiter.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { abortAfter, wakeOrThrow, Wakers } from '../wait/index.js'
@@ -82,6 +83,8 @@ export interface FleetBlobServeHooks {
   addressesOf: (peer: string) => Promise<string[]>
   /** Blob bytes sent to `peer` (transfer stats: what a gateway's uplink carried). */
   sent: (peer: string, bytes: number) => void
+  /** The node's upload cap (--max-upload), which chunks to peers take from too. */
+  uploadLimiter?: RateLimiter
 }
 
 export type FleetBlobAnswer =
@@ -143,6 +146,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
         let length = 0
         for (const piece of pieces) length += piece.byteLength
         await window.room()
+        await hooks.uploadLimiter?.take(length, { signal })
         // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
         await sendFrame(stream, [dataFrameHead(length), ...pieces], { signal })
         window.sent(length)

@@ -4,7 +4,7 @@ import type { BundleManifest } from '../manifest/index.js'
 import { ConnectionAdmission } from './admission.js'
 import { BanList, type Ban } from './ban-list.js'
 import { serveBundleRequest } from './bundle-protocol.js'
-import { streamFromFleet, type FleetBlobSource } from './fleet-blob-asker.js'
+import { pacedByDownloadCap, streamFromFleet, type FleetBlobSource } from './fleet-blob-asker.js'
 import { FLEET_BLOB_PROTOCOL, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobServeHooks } from './fleet-blob-protocol.js'
 import { FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
@@ -308,6 +308,7 @@ export class Swarm extends SwarmEventEmitter {
       usable: (peer) => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
       addressesOf: async (peer) => await this.listenAddresses(peer),
       sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
+      uploadLimiter: this.uploadLimiter,
     }
     await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, fleetBlobHooks) }, {
       maxInboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION,
@@ -512,7 +513,8 @@ export class Swarm extends SwarmEventEmitter {
    */
   async streamFleetBlob (query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<FleetBlobSource> {
     this.requireNode()
-    return await streamFromFleet(this.trustedPeers(), query, {
+    const signal = anySignal(options.signal, this.stopController.signal)
+    const source = await streamFromFleet(this.trustedPeers(), query, {
       connectRelay: async (peer, addrs, signal) => await this.connectRelay(peer, addrs, signal),
       penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       relayDropped: (detail) => { this.log.info('a relay for a fleet blob was dropped; the pull-through node streams it', { ...detail, digest: query.digest }) },
@@ -520,7 +522,9 @@ export class Swarm extends SwarmEventEmitter {
         this.transfer.streamed(peer, 'down', bytes)
         this.emit('fleet-blob:received', { peer, bytes })
       },
-    }, { signal: anySignal(options.signal, this.stopController.signal) })
+    }, { signal })
+    const limiter = this.fetcher.downloadLimiter
+    return source.stream === undefined || limiter === undefined ? source : { ...source, stream: pacedByDownloadCap(source.stream, limiter, signal) }
   }
 
   /** A connection to a relay edge the pull-through node named: the open one, else dialled at the addresses it gave. */

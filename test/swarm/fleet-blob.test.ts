@@ -53,6 +53,37 @@ describe('a blob streamed from the pull-through node', () => {
     // Without flow control the gateway ran the whole blob ahead (and past 64 MiB failed the stream).
     expect(lead).toBeLessThanOrEqual(FLEET_BLOB_WINDOW_BYTES + 4 * MiB)
   })
+
+  it('keeps to the sender\'s upload cap and the receiver\'s download cap', async () => {
+    const size = 6 * MiB
+    const blob = patternBytes(size, 8)
+    const responder: FleetBlobResponder = async () => ({
+      status: 'stream',
+      bytes: {
+        size,
+        read: async function * () { for (let at = 0; at < size; at += MiB) yield [blob.subarray(at, at + MiB)] },
+        close: async () => {},
+      },
+    })
+    // A gateway behind a metered uplink (--max-upload), then an edge behind a metered downlink
+    // (--max-download): the fleet's pull-through is bytes to and from peers like any chunk.
+    for (const [gatewayCap, edgeCap] of [[4 * MiB, undefined], [undefined, 4 * MiB]]) {
+      const gateway = await node({ maxUploadBytesPerSecond: gatewayCap })
+      gateway.swarm.serveFleetBlobs(responder)
+      const edge = await node({ trust: [gateway.swarm.peerId], maxDownloadBytesPerSecond: edgeCap })
+      await connect(edge, gateway)
+      const started = Date.now()
+      const { stream } = await edge.swarm.streamFleetBlob(query, { signal: AbortSignal.timeout(60_000) })
+      if (stream === undefined) throw new Error('no stream')
+      let received = 0
+      for await (const data of stream.data) received += data.byteLength
+      expect(received).toBe(size)
+      // A lower bound only (a loaded machine is slower, never faster): 6 MiB at 4 MiB/s, less a
+      // 0.4 MiB burst and a megabyte of credit, is at least ~1.15 s; uncapped, 6 MiB crosses
+      // loopback in a small fraction of that.
+      expect(Date.now() - started, `upload cap ${gatewayCap}, download cap ${edgeCap}`).toBeGreaterThanOrEqual(1_000)
+    }
+  })
 })
 
 /**
