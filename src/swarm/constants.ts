@@ -104,6 +104,15 @@ export const HAVE_SEND_TIMEOUT_MS = 30_000
 export const PROVIDER_LOOKUP_TIMEOUT_MS = 30_000
 /** Opening a protocol stream on an existing connection. */
 export const STREAM_OPEN_TIMEOUT_MS = 10_000
+/**
+ * Signed records (ref, preheat) a neighbour that is still connected did not take are sent again,
+ * as everything held (record-sync.ts): first after this delay, doubling per failed try up to
+ * RECORD_RESYNC_MAX_DELAY_MS, RECORD_RESYNC_MAX_TRIES tries in all (1+2+4+8+16+32+60+60 s, about
+ * 3 minutes); then the neighbour gets them when it next connects.
+ */
+export const RECORD_RESYNC_FIRST_DELAY_MS = 1_000
+export const RECORD_RESYNC_MAX_DELAY_MS = 60_000
+export const RECORD_RESYNC_MAX_TRIES = 8
 /** Dialing a discovered or provider peer. */
 export const DIAL_TIMEOUT_MS = 10_000
 /**

@@ -59,6 +59,18 @@ export class LaneClosedError extends SwarmError {
   }
 }
 
+/**
+ * A neighbour did not take a batch we sent (batch-stream.ts): it reset or aborted the stream
+ * instead of closing its side after reading. Not charged: its stream limit for the protocol
+ * may have been full for a moment.
+ */
+export class BatchNotTakenError extends SwarmError {
+  constructor (status: string) {
+    super('SWARM_BATCH_NOT_TAKEN', `the neighbour did not take the batch: the stream ended ${status}`)
+    this.name = 'BatchNotTakenError'
+  }
+}
+
 /** No reachable peer could provide the bundle manifest. */
 /** No neighbour and no provider had the bundle (the store's BundleNotFoundError is the local miss). */
 export class BundleNotInSwarmError extends SwarmError {

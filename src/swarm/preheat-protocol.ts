@@ -62,6 +62,16 @@ export class PreheatSync {
     await this.sync.attach(node)
   }
 
+  /** Ends sends under way and drops owed resyncs (the node is stopping). */
+  stop (): void {
+    this.sync.stop()
+  }
+
+  /** Neighbours owed a resync of every record held (tests). */
+  pendingResyncs (): number {
+    return this.sync.pendingResyncs()
+  }
+
   /** Signs and keeps an intent of this node's operator, then tells every neighbour. */
   async publish (key: PrivateKey, intent: PreheatIntent): Promise<VerifiedPreheatRecord> {
     const record = await signPreheatRecord(key, intent)

@@ -1,5 +1,6 @@
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { UnsupportedProtocolError, type Connection, type Libp2p, type Stream } from '@libp2p/interface'
 import { receiveBatch, sendBatch } from './batch-stream.js'
+import { RECORD_RESYNC_FIRST_DELAY_MS, RECORD_RESYNC_MAX_DELAY_MS, RECORD_RESYNC_MAX_TRIES } from './constants.js'
 import { RecordBatch } from './pb/swarm-record.pb.js'
 import { RecordAllowance } from './record-allowance.js'
 import type { PendingRecord } from './signed-record.js'
@@ -60,6 +61,8 @@ export interface RecordSyncInit {
   onMalformed?: (peer: string, why: string) => void
   /** Sending our records to a new neighbour failed (the store may be closing). */
   onSendAllFailed?: (err: unknown) => void
+  /** When a neighbour that did not take a batch is sent everything held again (defaults: RECORD_RESYNC_*). */
+  resync?: { firstDelayMs?: number, maxDelayMs?: number, maxTries?: number }
   now?: () => number
 }
 
@@ -80,6 +83,16 @@ const MAX_ALLOWANCES = 4096
 /** Untrusted publishers remembered for the warn-once rule. */
 const MAX_WARNED_PUBLISHERS = 1024
 
+/** A neighbour owed everything held: a batch to it failed while it stayed connected. */
+interface Resync {
+  /** Resends tried so far. */
+  tries: number
+  /** Set while waiting for the next try; unset while one is under way. */
+  timer: NodeJS.Timeout | undefined
+  /** Another send failed while a resend was under way: it may have missed that record, so once more. */
+  again: boolean
+}
+
 /**
  * The sync every signed-record protocol shares (/shoal/ref/1.0.0, /shoal/preheat/1.0.0): a
  * node sends every record it holds to a neighbour when they connect (so a node that joins
@@ -89,12 +102,24 @@ const MAX_WARNED_PUBLISHERS = 1024
  * replayed cannot roll anything back). Trust is checked before the signature: a stranger's
  * record costs a decode, not an Ed25519 verify; and each neighbour has an allowance of records
  * per second, past which they are dropped unread and the neighbour charged.
+ *
+ * A batch a neighbour did not take (the stream could not open, its stream limit for the
+ * protocol was full, it reset the stream) while it stays connected is made good: the neighbour
+ * is owed a resync, everything held sent again after a growing delay (RECORD_RESYNC_*). One per
+ * neighbour: later failures join it, and it sends what is current, so a record that arrived
+ * meanwhile goes with it and an older one never follows a newer in its place. It is dropped
+ * when the neighbour disconnects (it gets everything on reconnect) and when the sync stops.
  */
 export class RecordSync<V extends SyncedRecord> {
   private readonly allowance: RecordAllowance
   private readonly warned = new Set<string>()
   private readonly now: () => number
   private readonly counts: RecordSyncStats = { verified: 0, untrusted: 0, invalid: 0, overAllowance: 0 }
+  /** Connected neighbours owed everything held, by peer ID: at most one entry each. */
+  private readonly resyncs = new Map<string, Resync>()
+  private readonly resyncPolicy: { firstDelayMs: number, maxDelayMs: number, maxTries: number }
+  /** Aborted by `stop`: sends under way end, and no resync is owed any more. */
+  private controller = new AbortController()
 
   constructor (
     private readonly components: RecordSyncComponents,
@@ -103,17 +128,36 @@ export class RecordSync<V extends SyncedRecord> {
   ) {
     this.now = init.now ?? Date.now
     this.allowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now })
+    this.resyncPolicy = {
+      firstDelayMs: init.resync?.firstDelayMs ?? RECORD_RESYNC_FIRST_DELAY_MS,
+      maxDelayMs: init.resync?.maxDelayMs ?? RECORD_RESYNC_MAX_DELAY_MS,
+      maxTries: init.resync?.maxTries ?? RECORD_RESYNC_MAX_TRIES,
+    }
   }
 
   /** Before the node starts: the handler, and the topology that hands a new neighbour every record held. */
   async attach (node: Pick<Libp2p, 'handle' | 'register'>): Promise<void> {
+    this.controller = new AbortController()
     const streams = this.kind.maxStreamsPerConnection
     await node.handle(this.kind.protocol, (stream, connection) => { void this.handle(stream, connection) }, {
       maxInboundStreams: streams, maxOutboundStreams: streams,
     })
     await node.register(this.kind.protocol, {
       onConnect: (_peerId, connection) => { this.sendAll(connection).catch((err: unknown) => { this.init.onSendAllFailed?.(err) }) },
+      // Its last connection closed: it is sent everything when it connects again.
+      onDisconnect: (peerId) => { this.forget(peerId.toString()) },
     })
+  }
+
+  /** Ends sends under way and drops every owed resync with its timer (the node is stopping). */
+  stop (): void {
+    this.controller.abort(new Error(`the ${this.kind.name} record sync stopped`))
+    for (const peer of [...this.resyncs.keys()]) this.forget(peer)
+  }
+
+  /** Neighbours owed a resync (tests; bounded by the connected neighbours). */
+  pendingResyncs (): number {
+    return this.resyncs.size
   }
 
   /** Inbound stream: one batch, then the sender closes. */
@@ -222,12 +266,94 @@ export class RecordSync<V extends SyncedRecord> {
     else this.init.onInvalid?.(from, why)
   }
 
+  /** Sends a batch; one the neighbour did not take is made good by a resync (never throws). */
   private async send (connection: Connection, records: Uint8Array[]): Promise<void> {
     try {
-      // protons types bytes fields as ArrayBuffer-backed; the encoder only copies them out.
-      await sendBatch(connection, this.kind.protocol, RecordBatch.encode({ records: records as Array<Uint8Array<ArrayBuffer>> }))
+      await this.sendBatch(connection, records)
     } catch (err) {
-      this.components.log.debug(`could not send ${this.kind.name} records`, { peer: connection.remotePeer.toString(), err })
+      const peer = connection.remotePeer.toString()
+      if (this.controller.signal.aborted) return
+      if (err instanceof UnsupportedProtocolError) {
+        // A neighbour that does not speak the protocol (an older version) is not asked again.
+        this.components.log.debug(`a neighbour does not take ${this.kind.name} records`, { peer })
+        return
+      }
+      // Once per resync owed: later failures join it, and it tells how it ends.
+      if (!this.resyncs.has(peer)) this.components.log.debug(`could not send ${this.kind.name} records; sending them all again shortly`, { peer, err })
+      this.owe(peer)
     }
+  }
+
+  private async sendBatch (connection: Connection, records: Uint8Array[]): Promise<void> {
+    // protons types bytes fields as ArrayBuffer-backed; the encoder only copies them out.
+    const batch = RecordBatch.encode({ records: records as Array<Uint8Array<ArrayBuffer>> })
+    await sendBatch(connection, this.kind.protocol, batch, { signal: this.controller.signal, acknowledged: true })
+  }
+
+  /** The neighbour is owed everything held: a resync is scheduled unless one is owed already. */
+  private owe (peer: string): void {
+    const owed = this.resyncs.get(peer)
+    if (owed !== undefined) {
+      // One waiting sends what is current when it runs; one under way may have read it before.
+      if (owed.timer === undefined) owed.again = true
+      return
+    }
+    // Never for a peer no longer connected: the map holds connected neighbours only.
+    if (this.controller.signal.aborted || this.openConnection(peer) === undefined) return
+    this.schedule(peer, { tries: 0, timer: undefined, again: false })
+  }
+
+  private schedule (peer: string, owed: Resync): void {
+    const { firstDelayMs, maxDelayMs } = this.resyncPolicy
+    const delayMs = Math.min(firstDelayMs * 2 ** owed.tries, maxDelayMs)
+    owed.timer = setTimeout(() => {
+      owed.timer = undefined
+      void this.resync(peer, owed)
+    }, delayMs)
+    owed.timer.unref()
+    this.resyncs.set(peer, owed)
+  }
+
+  /** One try of a resync: everything held, as on connect. */
+  private async resync (peer: string, owed: Resync): Promise<void> {
+    const connection = this.openConnection(peer)
+    if (connection === undefined) {
+      this.forget(peer)
+      return
+    }
+    owed.tries++
+    owed.again = false
+    try {
+      const records = await this.kind.held()
+      if (records.length > 0) await this.sendBatch(connection, records)
+    } catch (err) {
+      // Forgotten meanwhile: the neighbour left, or the sync stopped.
+      if (this.resyncs.get(peer) !== owed) return
+      if (owed.tries >= this.resyncPolicy.maxTries || err instanceof UnsupportedProtocolError) {
+        this.resyncs.delete(peer)
+        this.components.log.warn(`a neighbour did not take this node's ${this.kind.name} records after ${owed.tries} tries; it is sent them all when it next connects (restarting either daemon does that)`, { peer, err })
+        return
+      }
+      this.components.log.debug(`could not send ${this.kind.name} records again; trying later`, { peer, tries: owed.tries, err })
+      this.schedule(peer, owed)
+      return
+    }
+    if (this.resyncs.get(peer) !== owed) return
+    if (owed.again) {
+      owed.tries = 0
+      this.schedule(peer, owed)
+    } else {
+      this.resyncs.delete(peer)
+      this.components.log.debug(`sent every ${this.kind.name} record again to a neighbour that missed some`, { peer, tries: owed.tries })
+    }
+  }
+
+  private forget (peer: string): void {
+    clearTimeout(this.resyncs.get(peer)?.timer)
+    this.resyncs.delete(peer)
+  }
+
+  private openConnection (peer: string): Connection | undefined {
+    return this.components.connections().find(c => c.status === 'open' && c.remotePeer.toString() === peer)
   }
 }

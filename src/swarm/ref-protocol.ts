@@ -49,6 +49,16 @@ export class RefSync {
     await this.sync.attach(node)
   }
 
+  /** Ends sends under way and drops owed resyncs (the node is stopping). */
+  stop (): void {
+    this.sync.stop()
+  }
+
+  /** Neighbours owed a resync of every record held (tests). */
+  pendingResyncs (): number {
+    return this.sync.pendingResyncs()
+  }
+
   /** Signs and applies records for refs this node publishes, then tells every neighbour. */
   async publish (key: PrivateKey, refs: Array<{ ref: string, bundleId: string, manifestDigest?: string }>): Promise<void> {
     const records: Uint8Array[] = []

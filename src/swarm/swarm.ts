@@ -243,6 +243,8 @@ export class Swarm extends SwarmEventEmitter {
       this.detachStore()
       this.providers?.stop()
       this.statusGossip.stop()
+      this.refs.stop()
+      this.preheats?.stop()
       try {
         await node.stop()
       } catch {
@@ -348,6 +350,8 @@ export class Swarm extends SwarmEventEmitter {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer)
     this.providers?.stop()
     this.statusGossip.stop()
+    this.refs.stop()
+    this.preheats?.stop()
     this.detachStore()
     this.fetcher.stop(reason)
     this.have.closeAll()

@@ -1,0 +1,219 @@
+import type { Libp2p } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import { openStore, type Store } from '../../src/store/index.js'
+import { createPeerKey, peerIdOfKey, REF_PROTOCOL } from '../../src/swarm/index.js'
+import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
+import { RefSync } from '../../src/swarm/ref-protocol.js'
+import type { RecordSyncInit } from '../../src/swarm/record-sync.js'
+import { waitWhile, wakeOrThrow, Wakers } from '../../src/wait/index.js'
+import { useTempDirs } from '../helpers/temp-dir.js'
+import { useBareNodes } from './bare-nodes.js'
+
+const tempDir = useTempDirs()
+const { start } = useBareNodes()
+const ID_A = 'a'.repeat(64)
+const ID_B = 'b'.repeat(64)
+const REF = 'registry.example.com/team/app:1.0'
+const OTHER_REF = 'registry.example.com/team/app:2.0'
+
+/** A node with its ref sync over a real store; `refuses` says, per inbound ref stream, whether the node aborts it instead of handing it to the sync. */
+interface SyncNode {
+  node: ShoalNode
+  store: Store
+  sync: RefSync
+  warnings: string[]
+  debugs: string[]
+  /** Woken at each line logged. */
+  logged: Wakers
+  /** Inbound ref streams that reached the sync's handler. */
+  taken: number
+}
+
+const opened: SyncNode[] = []
+afterEach(async () => {
+  for (const { sync, store } of opened.splice(0)) {
+    sync.stop()
+    await store.close()
+  }
+})
+
+async function syncNode (trusted: string, init: RecordSyncInit = {}, refuses: () => boolean = () => false): Promise<SyncNode> {
+  const node = await start()
+  const store = await openStore({ dir: await tempDir() })
+  const warnings: string[] = []
+  const debugs: string[] = []
+  const logged = new Wakers()
+  const sync = new RefSync(store, {
+    trusted: new Set([trusted]),
+    connections: () => node.getConnections(),
+    log: {
+      debug: (msg) => { debugs.push(msg); logged.wakeAll() },
+      warn: (msg) => { warnings.push(msg); logged.wakeAll() },
+    },
+  }, init)
+  const synced: SyncNode = { node, store, sync, warnings, debugs, logged, taken: 0 }
+  // The handler the sync registers, behind one that aborts the streams the test refuses.
+  const gated: Pick<Libp2p, 'handle' | 'register'> = {
+    handle: async (protocol, handler, options) => {
+      await node.handle(protocol, (stream, connection) => {
+        if (refuses()) {
+          // Once the whole batch is in, as a receiver that failed on it would: the sender's
+          // side is closed by then, and only the receiver's answer can tell it the batch was lost.
+          stream.addEventListener('remoteCloseWrite', () => { stream.abort(new Error('refused by the test')) }, { once: true })
+          return
+        }
+        synced.taken++
+        return handler(stream, connection)
+      }, options)
+    },
+    register: async (protocol, topology) => await node.register(protocol, topology),
+  }
+  await sync.attach(gated)
+  opened.push(synced)
+  return synced
+}
+
+/** Resolves when `store` accepts a record for `ref`; subscribe before what should cause it. */
+function recordArrives (store: Store, ref: string): Promise<void> {
+  const arrived = wakeOrThrow(wake => {
+    const listener = (detail: { ref: string }): void => { if (detail.ref === ref) wake() }
+    store.on('ref:updated', listener)
+    return () => { store.off('ref:updated', listener) }
+  }, { timeoutMs: 20_000, timeoutError: () => new Error(`no record for ${ref} arrived within 20 s`) })
+  // Awaited by the test unless an assertion before fails it: no unhandled rejection then.
+  arrived.catch(() => {})
+  return arrived
+}
+
+async function dial (from: SyncNode, to: SyncNode): Promise<void> {
+  const address = to.node.getMultiaddrs()[0]
+  if (address === undefined) throw new Error('the node listens nowhere')
+  await from.node.dial(address)
+}
+
+/** Counts down: true (refuse) for the first `n` calls. */
+function firstStreams (n: number): () => boolean {
+  let left = n
+  return () => left-- > 0
+}
+
+describe('record sync to a neighbour that did not take a batch', () => {
+  it('sends the record again on the same connection when the neighbour aborted the stream that carried it', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    let refuseNext = false
+    const sender = await syncNode(publisher)
+    const receiver = await syncNode(publisher, {}, () => {
+      const refuse = refuseNext
+      refuseNext = false
+      return refuse
+    })
+    // A record held before they meet, so the batch sent on connect is over before the test goes on.
+    await sender.sync.publish(key, [{ ref: OTHER_REF, bundleId: ID_B }])
+    const metRecord = recordArrives(receiver.store, OTHER_REF)
+    await dial(sender, receiver)
+    await metRecord
+    expect(receiver.taken).toBe(1)
+
+    refuseNext = true
+    const arrived = recordArrives(receiver.store, REF)
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    // The broadcast's stream was aborted by the receiver: a resync is owed, not given up.
+    expect(sender.sync.pendingResyncs()).toBe(1)
+    expect(receiver.taken).toBe(1)
+
+    await arrived
+    expect((await receiver.store.getRef(REF))?.bundleId).toBe(ID_A)
+    expect(receiver.taken).toBe(2)
+    expect(sender.node.getConnections()).toHaveLength(1)
+    // The receiver's answer reaches the sender after the record landed: then nothing is owed.
+    const resynced = (): boolean => sender.debugs.some(line => line.startsWith('sent every ref record again'))
+    expect(await waitWhile(() => !resynced(), sender.logged.subscribe, { timeoutMs: 20_000 })).toBe(true)
+    expect(sender.sync.pendingResyncs()).toBe(0)
+    expect(sender.warnings).toEqual([])
+  })
+
+  it('sends everything held again when the batch sent on connect was not taken', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    const sender = await syncNode(publisher)
+    const receiver = await syncNode(publisher, {}, firstStreams(1))
+    // Held before the two meet: it travels in the batch sent on connect.
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    const arrived = recordArrives(receiver.store, REF)
+
+    await dial(sender, receiver)
+
+    await arrived
+    expect((await receiver.store.getRef(REF))?.bundleId).toBe(ID_A)
+    expect(receiver.taken).toBe(1)
+  })
+
+  it('owes one resync per neighbour however many batches failed, and it carries what is held then', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    let refusing = true
+    // The first try well after the three failures below, so it carries all three.
+    const sender = await syncNode(publisher, { resync: { firstDelayMs: 2_000 } })
+    const receiver = await syncNode(publisher, {}, () => refusing)
+    await dial(sender, receiver)
+
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    await sender.sync.publish(key, [{ ref: OTHER_REF, bundleId: ID_A }])
+    // A newer record for the first ref replaces the one that failed.
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_B }])
+    expect(sender.sync.pendingResyncs()).toBe(1)
+
+    const both = Promise.all([recordArrives(receiver.store, REF), recordArrives(receiver.store, OTHER_REF)])
+    refusing = false
+    await both
+    // One batch carried both refs, the first at its newest.
+    expect(receiver.taken).toBe(1)
+    expect((await receiver.store.getRef(REF))?.bundleId).toBe(ID_B)
+    expect((await receiver.store.getRef(OTHER_REF))?.bundleId).toBe(ID_A)
+    expect(await receiver.store.revisions(REF)).toHaveLength(1)
+  })
+
+  it('drops the resync owed to a neighbour that disconnects, and every one when it stops', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    // A first try far away: only the disconnect can end the resync during the test.
+    const sender = await syncNode(publisher, { resync: { firstDelayMs: 600_000 } })
+    const receiver = await syncNode(publisher, {}, () => true)
+    const third = await syncNode(publisher, {}, () => true)
+    await dial(sender, receiver)
+    await dial(sender, third)
+
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    expect(sender.sync.pendingResyncs()).toBe(2)
+
+    // The sync's topology hears of the disconnect before this one, registered after it.
+    const gone = receiver.node.peerId.toString()
+    const left = wakeOrThrow(wake => {
+      void sender.node.register(REF_PROTOCOL, { onDisconnect: (peer) => { if (peer.toString() === gone) wake() } })
+      return () => {}
+    }, { timeoutMs: 20_000, timeoutError: () => new Error('the sender never heard that the receiver left') })
+    await sender.node.hangUp(receiver.node.peerId)
+    await left
+    expect(sender.sync.pendingResyncs()).toBe(1)
+
+    sender.sync.stop()
+    expect(sender.sync.pendingResyncs()).toBe(0)
+  })
+
+  it('gives up after its tries with a warning that says when the records will come', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    const sender = await syncNode(publisher, { resync: { firstDelayMs: 10, maxTries: 2 } })
+    const receiver = await syncNode(publisher, {}, () => true)
+    await dial(sender, receiver)
+
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    expect(await waitWhile(() => sender.warnings.length === 0, sender.logged.subscribe, { timeoutMs: 20_000 })).toBe(true)
+
+    expect(sender.warnings).toHaveLength(1)
+    expect(sender.warnings[0]).toMatch(/after 2 tries; it is sent them all when it next connects/)
+    expect(sender.sync.pendingResyncs()).toBe(0)
+    expect(await receiver.store.getRef(REF)).toBeUndefined()
+  })
+})
