@@ -8,6 +8,15 @@ export class RecordAllowance {
 
   constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number }) {}
 
+  /** How long until the peer's allowance holds `wanted` records (at most the burst): 0 when it does now. Takes nothing. */
+  msUntil (peer: string, wanted: number): number {
+    const bucket = this.buckets.get(peer)
+    if (bucket === undefined) return 0
+    const tokens = this.refilled(bucket, (this.init.now ?? Date.now)())
+    const short = Math.min(wanted, this.init.burst) - tokens
+    return short <= 0 ? 0 : Math.ceil(short / this.init.perSecond * 1000)
+  }
+
   /** Takes up to `wanted` records from the peer's allowance; returns how many it may send. */
   take (peer: string, wanted: number): number {
     const now = (this.init.now ?? Date.now)()
@@ -20,10 +29,14 @@ export class RecordAllowance {
       bucket = { tokens: this.init.burst, at: now }
       this.buckets.set(peer, bucket)
     }
-    bucket.tokens = Math.min(this.init.burst, bucket.tokens + (now - bucket.at) / 1000 * this.init.perSecond)
+    bucket.tokens = this.refilled(bucket, now)
     bucket.at = now
     const allowed = Math.max(0, Math.min(wanted, Math.floor(bucket.tokens)))
     bucket.tokens -= allowed
     return allowed
+  }
+
+  private refilled (bucket: { tokens: number, at: number }, now: number): number {
+    return Math.min(this.init.burst, bucket.tokens + (now - bucket.at) / 1000 * this.init.perSecond)
   }
 }

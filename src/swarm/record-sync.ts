@@ -107,11 +107,18 @@ interface Resync {
  * protocol was full, it reset the stream) while it stays connected is made good: the neighbour
  * is owed a resync, everything held sent again after a growing delay (RECORD_RESYNC_*). One per
  * neighbour: later failures join it, and it sends what is current, so a record that arrived
- * meanwhile goes with it and an older one never follows a newer in its place. It is dropped
- * when the neighbour disconnects (it gets everything on reconnect) and when the sync stops.
+ * meanwhile goes with it and an older one never follows a newer in its place. It waits until
+ * the neighbour's allowance takes all of it, and is dropped when the neighbour disconnects (it
+ * gets everything on reconnect) and when the sync stops.
  */
 export class RecordSync<V extends SyncedRecord> {
   private readonly allowance: RecordAllowance
+  /**
+   * Each neighbour's allowance for our records as we reckon it (the same bucket it keeps for
+   * us, charged as we send): a resync waits until it takes everything held, or the neighbour
+   * would drop the rest unread and charge us (an honest sender banned after ten such batches).
+   */
+  private readonly theirAllowance: RecordAllowance
   private readonly warned = new Set<string>()
   private readonly now: () => number
   private readonly counts: RecordSyncStats = { verified: 0, untrusted: 0, invalid: 0, overAllowance: 0 }
@@ -128,6 +135,7 @@ export class RecordSync<V extends SyncedRecord> {
   ) {
     this.now = init.now ?? Date.now
     this.allowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now })
+    this.theirAllowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now })
     this.resyncPolicy = {
       firstDelayMs: init.resync?.firstDelayMs ?? RECORD_RESYNC_FIRST_DELAY_MS,
       maxDelayMs: init.resync?.maxDelayMs ?? RECORD_RESYNC_MAX_DELAY_MS,
@@ -285,6 +293,7 @@ export class RecordSync<V extends SyncedRecord> {
   }
 
   private async sendBatch (connection: Connection, records: Uint8Array[]): Promise<void> {
+    this.theirAllowance.take(connection.remotePeer.toString(), records.length)
     // protons types bytes fields as ArrayBuffer-backed; the encoder only copies them out.
     const batch = RecordBatch.encode({ records: records as Array<Uint8Array<ArrayBuffer>> })
     await sendBatch(connection, this.kind.protocol, batch, { signal: this.controller.signal, acknowledged: true })
@@ -303,9 +312,13 @@ export class RecordSync<V extends SyncedRecord> {
     this.schedule(peer, { tries: 0, timer: undefined, again: false })
   }
 
+  /** The next try after the delay its tries so far earn. */
   private schedule (peer: string, owed: Resync): void {
     const { firstDelayMs, maxDelayMs } = this.resyncPolicy
-    const delayMs = Math.min(firstDelayMs * 2 ** owed.tries, maxDelayMs)
+    this.scheduleIn(peer, owed, Math.min(firstDelayMs * 2 ** owed.tries, maxDelayMs))
+  }
+
+  private scheduleIn (peer: string, owed: Resync, delayMs: number): void {
     owed.timer = setTimeout(() => {
       owed.timer = undefined
       void this.resync(peer, owed)
@@ -325,6 +338,16 @@ export class RecordSync<V extends SyncedRecord> {
     owed.again = false
     try {
       const records = await this.kind.held()
+      if (this.resyncs.get(peer) !== owed) return
+      // With a second's refill to spare: its clock started when the batches reached it, after ours.
+      const waitMs = this.theirAllowance.msUntil(peer, records.length + this.kind.allowance.perSecond)
+      if (waitMs > 0) {
+        // Not a try: the next one reads what is held afresh.
+        owed.tries--
+        owed.again = false
+        this.scheduleIn(peer, owed, waitMs)
+        return
+      }
       if (records.length > 0) await this.sendBatch(connection, records)
     } catch (err) {
       // Forgotten meanwhile: the neighbour left, or the sync stopped.

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../src/store/index.js'
 import { createPeerKey, peerIdOfKey, REF_PROTOCOL } from '../../src/swarm/index.js'
 import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
-import { RefSync } from '../../src/swarm/ref-protocol.js'
+import { REF_RECORDS_BURST, RefSync } from '../../src/swarm/ref-protocol.js'
 import type { RecordSyncInit } from '../../src/swarm/record-sync.js'
 import { waitWhile, wakeOrThrow, Wakers } from '../../src/wait/index.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
@@ -147,6 +147,36 @@ describe('record sync to a neighbour that did not take a batch', () => {
     await arrived
     expect((await receiver.store.getRef(REF))?.bundleId).toBe(ID_A)
     expect(receiver.taken).toBe(1)
+  })
+
+  it('waits with a resync until the neighbour\'s allowance takes everything held, so it is not charged for it', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    const charges: string[] = []
+    let refuseNext = false
+    const sender = await syncNode(publisher)
+    const receiver = await syncNode(publisher, { onInvalid: (_peer, why) => { charges.push(why) } }, () => {
+      const refuse = refuseNext
+      refuseNext = false
+      return refuse
+    })
+    // Most of the receiver's burst goes on the batch sent on connect; what is left refills at
+    // REF_RECORDS_PER_SECOND, several seconds short of the whole set again.
+    const held = Math.floor(REF_RECORDS_BURST * 0.8)
+    await sender.sync.publish(key, Array.from({ length: held }, (_, i) => ({ ref: `${OTHER_REF}-${i}`, bundleId: ID_B })))
+    const last = recordArrives(receiver.store, `${OTHER_REF}-${held - 1}`)
+    await dial(sender, receiver)
+    await last
+
+    refuseNext = true
+    const arrived = recordArrives(receiver.store, REF)
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    expect(sender.sync.pendingResyncs()).toBe(1)
+    await arrived
+
+    expect(receiver.sync.stats().overAllowance).toBe(0)
+    expect(charges).toEqual([])
+    expect(receiver.taken).toBe(2)
   })
 
   it('owes one resync per neighbour however many batches failed, and it carries what is held then', async () => {
