@@ -85,6 +85,8 @@ export interface FleetBlobServeHooks {
   sent: (peer: string, bytes: number) => void
   /** The node's upload cap (--max-upload), which chunks to peers take from too. */
   uploadLimiter?: RateLimiter
+  /** How long a frame may wait to leave for the asker (default FLEET_BLOB_STALL_MS; tests shorten it). */
+  sendTimeoutMs?: number
 }
 
 export type FleetBlobAnswer =
@@ -111,6 +113,20 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   const asker = connection.remotePeer.toString()
   let bytes: FleetBlobBytes | undefined
   let release = (): void => {}
+  // An asker that stops reading (its stream paused, the muxer's window spent) held this handler,
+  // the blob's reader (an open file) and its relay plan for as long as it kept the connection:
+  // every frame, and the close, must leave within this, as a chunk must (CHUNK_SEND_TIMEOUT_MS).
+  const sendTimeoutMs = hooks.sendTimeoutMs ?? FLEET_BLOB_STALL_MS
+  let sendFailed = false
+  const send = async (frame: Uint8Array | Uint8Array[]): Promise<void> => {
+    try {
+      await sendFrame(stream, frame, { signal, timeoutMs: sendTimeoutMs })
+    } catch (err) {
+      sendFailed = true
+      throw err
+    }
+  }
+  const close = async (): Promise<void> => { await stream.close({ signal: abortAfter(sendTimeoutMs, signal) }) }
   try {
     const { query, ask } = parseRequest(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
     let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable })
@@ -119,8 +135,8 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       const header = await route.header
       if (header !== undefined) {
         const relayAddrs = (await hooks.addressesOf(route.peer)).slice(0, MAX_RELAY_ADDRS)
-        await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined }), { signal })
-        await stream.close()
+        await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined }))
+        await close()
         return
       }
       // Every stream from here ended before it had the bytes: nobody to relay from.
@@ -132,13 +148,13 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       : await respond(query, asker, abortAfter(FLEET_PULL_THROUGH_TIMEOUT_MS, signal))
     if (answer.status !== 'stream') {
       const kind = answer.status === 'not-found' ? FleetBlobFrame.Kind.NOT_FOUND : FleetBlobFrame.Kind.UNAVAILABLE
-      await sendFrame(stream, FleetBlobFrame.encode({ kind, reason: answer.reason.slice(0, 1000) }), { signal })
-      await stream.close()
+      await send(FleetBlobFrame.encode({ kind, reason: answer.reason.slice(0, 1000) }))
+      await close()
       return
     }
     bytes = answer.bytes
     if (bytes.size !== undefined && ask.offset > bytes.size) throw new ProtocolViolationError(`a fleet blob request from byte ${ask.offset} of a ${bytes.size}-byte blob`)
-    await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }), { signal })
+    await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }))
     if (route?.kind === 'direct') route.answered(bytes.size)
     const window = new SendWindow(frames, signal)
     try {
@@ -148,19 +164,20 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
         await window.room()
         await hooks.uploadLimiter?.take(length, { signal })
         // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
-        await sendFrame(stream, [dataFrameHead(length), ...pieces], { signal })
+        await send([dataFrameHead(length), ...pieces])
         window.sent(length)
         hooks.sent(asker, length)
       }
     } catch (err) {
-      if (signal.aborted) throw err
+      // Nothing more can reach an asker that does not read: no FAILED for it.
+      if (signal.aborted || sendFailed) throw err
       // The asker must throw away what it has: say why, then end the stream.
-      await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.FAILED, reason: (err instanceof Error ? err.message : String(err)).slice(0, 1000) }), { signal })
-      await stream.close()
+      await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.FAILED, reason: (err instanceof Error ? err.message : String(err)).slice(0, 1000) }))
+      await close()
       return
     }
-    await sendFrame(stream, FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.END }), { signal })
-    await stream.close()
+    await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.END }))
+    await close()
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {

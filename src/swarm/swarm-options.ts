@@ -90,6 +90,8 @@ export interface SwarmInit {
   seeding?: Partial<SeedingPolicy>
   /** An edge's hold for sole copies (sole-copies.ts; default SOLE_COPY_HOLD_MS; tests stretch it). */
   soleCopyHoldMs?: number
+  /** How long a blob frame may wait to leave for an asker that does not read it (FLEET_BLOB_STALL_MS; tests shorten it). */
+  fleetBlobSendTimeoutMs?: number
   /** When a neighbour's join announces bundles again (providers.ts ProviderRecordsInit; tests shorten them). */
   reprovide?: { delayMs?: number, minIntervalMs?: number }
 }

@@ -311,6 +311,7 @@ export class Swarm extends SwarmEventEmitter {
       addressesOf: async (peer) => await this.listenAddresses(peer),
       sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
       uploadLimiter: this.uploadLimiter,
+      sendTimeoutMs: this.init.fleetBlobSendTimeoutMs,
     }
     await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, fleetBlobHooks) }, {
       maxInboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_BLOB_STREAMS_PER_CONNECTION,

@@ -5,11 +5,25 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/http/index.js'
 import { GrowingFile } from '../../src/store/index.js'
 import type { FleetBlobResponder, SwarmLogger } from '../../src/swarm/index.js'
-import { FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
+import { FLEET_BLOB_PROTOCOL, FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
+import { sendFrame } from '../../src/swarm/framing.js'
+import { FleetBlobRequest } from '../../src/swarm/pb/swarm-fleet-blob.pb.js'
+import { Attacker } from './attacker.js'
 import { openFilesUnder } from '../helpers/open-files.js'
 import { connect, nextEvent, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
 
 const MiB = 1024 * 1024
+
+/** `promise`, or a failure naming `what` once `ms` passed (a bound for a test that would otherwise hang, not a timing). */
+async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} within ${ms} ms`)) }, ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 const query = { registry: 'registry.example.com', repository: 'team/app', digest: `sha256:${'ab'.repeat(32)}` }
 
 /** /shoal/fleet-blob/1.0.0 between real swarms over TCP. */
@@ -52,6 +66,54 @@ describe('a blob streamed from the pull-through node', () => {
     expect(received).toBe(size)
     // Without flow control the gateway ran the whole blob ahead (and past 64 MiB failed the stream).
     expect(lead).toBeLessThanOrEqual(FLEET_BLOB_WINDOW_BYTES + 4 * MiB)
+  })
+
+  it('lets go of an asker that stops reading: the blob\'s reader closes, and later askers are not pointed at it', async () => {
+    const size = FLEET_BLOB_WINDOW_BYTES + 8 * MiB
+    const piece = patternBytes(MiB, 9)
+    // The readers the first two askers get, and when each is closed.
+    const closers: Array<() => void> = []
+    const readersClosed = [1, 2].map(async () => { await new Promise<void>((resolve) => { closers.push(resolve) }) })
+    let asked = 0
+    const responder: FleetBlobResponder = async () => {
+      const closed = closers[asked++] ?? ((): void => {})
+      return {
+        status: 'stream',
+        bytes: {
+          size,
+          read: async function * () { for (let at = 0; at < size; at += MiB) yield [piece] },
+          close: async () => { closed() },
+        },
+      }
+    }
+    const gateway = await node({ fleetBlobSendTimeoutMs: 1_000 })
+    gateway.swarm.serveFleetBlobs(responder)
+    const attacker = await Attacker.start()
+    try {
+      const connection = await attacker.connect(gateway.address)
+      // Two askers that read nothing (paused: the muxer stops crediting the sender), so that
+      // the gateway would point later askers at them as relays.
+      const streams = await Promise.all([1, 2].map(async () => await connection.newStream(FLEET_BLOB_PROTOCOL)))
+      const stuck = streams.map(async (stream) => await new Promise<boolean>((resolve) => { stream.addEventListener('close', (evt) => { resolve(evt.error !== undefined) }, { once: true }) }))
+      for (const stream of streams) await sendFrame(stream, FleetBlobRequest.encode({ ...query, offset: 0n, direct: false }))
+      // Paused once the requests are out (a paused stream holds back its own writes too).
+      for (const stream of streams) stream.pause()
+      // Before, each waited for its frame to leave as long as the attacker kept the connection.
+      await within(Promise.all(readersClosed), 20_000, 'the stuck askers\' blob readers were not closed')
+      expect(await within(Promise.all(stuck), 20_000, 'the stuck askers\' streams were not reset')).toEqual([true, true])
+
+      const edge = await node({ trust: [gateway.swarm.peerId] })
+      await connect(edge, gateway)
+      const { stream } = await edge.swarm.streamFleetBlob(query, { signal: AbortSignal.timeout(60_000) })
+      if (stream === undefined) throw new Error('no stream')
+      let received = 0
+      for await (const data of stream.data) received += data.byteLength
+      expect(received).toBe(size)
+      expect(stream.relay).toBeUndefined()
+    } finally {
+      // Bounded: with a gateway that never lets go of the paused streams, stopping hangs too.
+      await within(attacker.stop(), 10_000, 'the attacker did not stop').catch(() => undefined)
+    }
   })
 
   it('keeps to the sender\'s upload cap and the receiver\'s download cap', async () => {
