@@ -32,17 +32,36 @@ const emptyPeer = (): PeerTransferStats => ({
   bytesUploaded: 0, bytesDownloaded: 0, chunksUploaded: 0, chunksDownloaded: 0, duplicateChunks: 0, rejectedChunks: 0,
 })
 
+/**
+ * Peers whose own figures are kept, the most recently active; the rest count in the totals only.
+ * A stranger may bring a new identity every few seconds for as long as it likes, and every peer
+ * ever served kept an entry here, listed in every `stats()` and `peers()` (the status page asks
+ * each second). The peer scores keep as many.
+ */
+export const MAX_PEERS_WITH_STATS = 4096
+
 export class TransferStats {
+  /** In order of last activity, the least recent first. */
   private readonly peers = new Map<string, PeerTransferStats>()
+  /** What the peers dropped from `peers` had done. */
+  private readonly forgotten = emptyPeer()
   private bans = 0
 
   peer (peer: string): PeerTransferStats {
     let stats = this.peers.get(peer)
     if (stats === undefined) {
       stats = emptyPeer()
-      this.peers.set(peer, stats)
+      if (this.peers.size >= MAX_PEERS_WITH_STATS) this.forgetLeastRecent()
+    } else {
+      this.peers.delete(peer)
     }
+    this.peers.set(peer, stats)
     return stats
+  }
+
+  /** A peer's figures, without counting the look as activity (zeros for a peer not kept). */
+  get (peer: string): PeerTransferStats {
+    return { ...(this.peers.get(peer) ?? emptyPeer()) }
   }
 
   uploaded (peer: string, bytes: number): void {
@@ -74,17 +93,29 @@ export class TransferStats {
   }
 
   snapshot (): Omit<SwarmStats, 'requests' | 'gatewayExtraCopies' | 'lanes'> {
-    const total = emptyPeer()
+    const total = { ...this.forgotten }
     const perPeer: Record<string, PeerTransferStats> = {}
     for (const [peer, stats] of this.peers) {
       perPeer[peer] = { ...stats }
-      total.bytesUploaded += stats.bytesUploaded
-      total.bytesDownloaded += stats.bytesDownloaded
-      total.chunksUploaded += stats.chunksUploaded
-      total.chunksDownloaded += stats.chunksDownloaded
-      total.duplicateChunks += stats.duplicateChunks
-      total.rejectedChunks += stats.rejectedChunks
+      addInto(total, stats)
     }
     return { ...total, chunksFetchedTwice: total.duplicateChunks, chunksRejected: total.rejectedChunks, bans: this.bans, perPeer }
   }
+
+  /** The totals (which /metrics turns into counters by difference) keep what the peer did. */
+  private forgetLeastRecent (): void {
+    const [peer, stats] = this.peers.entries().next().value ?? []
+    if (peer === undefined || stats === undefined) return
+    this.peers.delete(peer)
+    addInto(this.forgotten, stats)
+  }
+}
+
+function addInto (total: PeerTransferStats, stats: PeerTransferStats): void {
+  total.bytesUploaded += stats.bytesUploaded
+  total.bytesDownloaded += stats.bytesDownloaded
+  total.chunksUploaded += stats.chunksUploaded
+  total.chunksDownloaded += stats.chunksDownloaded
+  total.duplicateChunks += stats.duplicateChunks
+  total.rejectedChunks += stats.rejectedChunks
 }

@@ -620,7 +620,7 @@ export class Swarm extends SwarmEventEmitter {
     ])
     return [...ids].map((id) => {
       const connections = node.getConnections(peerIdFromString(id))
-      const stats = this.transfer.peer(id)
+      const stats = this.transfer.get(id)
       return {
         id,
         addresses: connections.map(c => c.remoteAddr.toString()),
