@@ -87,10 +87,12 @@ const REFUSAL_HALF_LIFE_MS = 30_000
 const FORGET_AFTER_MS = 60 * 60_000
 /** Peers remembered at most: a flood of identities cannot grow the table without bound. */
 const MAX_PEERS = 4096
+/** Ban counts kept at most: as many as the ban list keeps bans (ban-list.ts MAX_PEER_BANS). */
+export const MAX_BAN_COUNTS = 16_384
 
 export class PeerScores {
   private readonly peers = new Map<string, PeerRecord>()
-  /** peer → bans so far (doubles the next ban's length). */
+  /** peer → bans so far (doubles the next ban's length), the most recently banned last; at most MAX_BAN_COUNTS. */
   private readonly banCounts = new Map<string, number>()
   /** address prefix → distinct peers banned from it. */
   private readonly prefixOffenders = new Map<string, Set<string>>()
@@ -142,7 +144,11 @@ export class PeerScores {
     record.lastOffence = `${kind}: ${detail}`
     if (record.score > this.threshold || record.bannedUntil > this.now()) return undefined
     const bans = (this.banCounts.get(peer) ?? 0) + 1
+    // Latest last, and bounded as the ban list is: every identity of a flood is banned, and
+    // each kept a count here for as long as the daemon ran.
+    this.banCounts.delete(peer)
     this.banCounts.set(peer, bans)
+    if (this.banCounts.size > MAX_BAN_COUNTS) this.banCounts.delete(this.banCounts.keys().next().value ?? '')
     const durationMs = Math.min(this.maxBanMs, this.baseBanMs * 2 ** (bans - 1))
     record.bannedUntil = this.now() + durationMs
     // After the ban the peer starts over just above the threshold: one more offence bans it again.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { PeerScores, addressPrefix } from '../../src/swarm/peer-score.js'
+import { MAX_BAN_COUNTS, PeerScores, addressPrefix } from '../../src/swarm/peer-score.js'
 
 const MINUTE = 60_000
 
@@ -19,6 +19,19 @@ describe('PeerScores', () => {
     expect(scores.offend('p', 'bad-data', 'again')).toMatchObject({ durationMs: 20 * MINUTE })
     c.advance(21 * MINUTE)
     expect(scores.offend('p', 'bad-data', 'again')).toMatchObject({ durationMs: 40 * MINUTE })
+  })
+
+  it('keeps ban counts for a bounded number of peers, the most recently banned', () => {
+    // Every identity of a flood is banned; each kept its count for as long as the daemon ran.
+    const c = clock()
+    const scores = new PeerScores({ now: c.now, baseBanMs: 10 * MINUTE })
+    scores.offend('early', 'bad-data', 'x')
+    for (let i = 0; i < MAX_BAN_COUNTS; i++) scores.offend(`flood-${i}`, 'bad-data', 'x')
+    c.advance(11 * MINUTE)
+    // The oldest count went to make room: that peer's next ban is a first one again.
+    expect(scores.offend('early', 'bad-data', 'again')).toMatchObject({ durationMs: 10 * MINUTE })
+    const last = `flood-${MAX_BAN_COUNTS - 1}`
+    expect(scores.offend(last, 'bad-data', 'again')).toMatchObject({ durationMs: 20 * MINUTE })
   })
 
   it('bans after two protocol violations, not one, and says why', () => {
