@@ -204,6 +204,21 @@ describe('record sync to a neighbour that did not take a batch', () => {
     expect(await receiver.store.revisions(REF)).toHaveLength(1)
   })
 
+  it('owes nothing to a neighbour that does not speak the protocol', async () => {
+    const key = await createPeerKey()
+    const publisher = peerIdOfKey(key)
+    const sender = await syncNode(publisher)
+    // No record sync at all: the stream's protocol is refused in negotiation.
+    const stranger = await start()
+    const address = stranger.getMultiaddrs()[0]
+    if (address === undefined) throw new Error('the node listens nowhere')
+    await sender.node.dial(address)
+
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    expect(sender.sync.pendingResyncs()).toBe(0)
+    expect(sender.debugs).toContain('a neighbour does not take ref records')
+  })
+
   it('drops the resync owed to a neighbour that disconnects, and every one when it stops', async () => {
     const key = await createPeerKey()
     const publisher = peerIdOfKey(key)
