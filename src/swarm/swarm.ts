@@ -489,6 +489,7 @@ export class Swarm extends SwarmEventEmitter {
    */
   async askFleet (query: FleetQuery, options: { signal: AbortSignal }): Promise<FleetResult> {
     this.requireNode()
+    if (this.trustsNobody()) return { misses: [NO_TRUST_MISS] }
     const signal = anySignal(options.signal, this.stopController.signal)
     // A connection to the gateway dropped under load (and libp2p does not redial it) left an
     // edge answering 404 for every new tag while its bootstrap address was right there.
@@ -507,6 +508,12 @@ export class Swarm extends SwarmEventEmitter {
     await Promise.allSettled(addresses.map(async address => await this.dial(address, { signal })))
   }
 
+  /** No publisher but this node is trusted: no peer is asked for tags or digests (FleetAsker asks trusted peers only). */
+  private trustsNobody (): boolean {
+    for (const publisher of this.trusted) if (publisher !== this.peerId) return false
+    return true
+  }
+
   /** Answers other nodes' blob streams (/shoal/fleet-blob/1.0.0) with `responder`; without one, NOT_FOUND. */
   serveFleetBlobs (responder: FleetBlobResponder | undefined): void {
     this.fleetBlobResponder = responder
@@ -518,6 +525,7 @@ export class Swarm extends SwarmEventEmitter {
    */
   async streamFleetBlob (query: FleetBlobQuery, options: { signal: AbortSignal }): Promise<FleetBlobSource> {
     this.requireNode()
+    if (this.trustsNobody()) return { misses: [NO_TRUST_MISS] }
     const signal = anySignal(options.signal, this.stopController.signal)
     const source = await streamFromFleet(this.trustedPeers(), query, {
       connectRelay: async (peer, addrs, signal) => await this.connectRelay(peer, addrs, signal),
@@ -846,6 +854,13 @@ function anySignal (signal: AbortSignal | undefined, other: AbortSignal): AbortS
   return signal === undefined ? other : AbortSignal.any([signal, other])
 }
 
+
+/**
+ * Why a fleet question went to nobody, for an edge given its gateway's address but not its key:
+ * the connected gateway is not asked, and "no trusted peer is connected" sent operators to the
+ * network instead of to the flag.
+ */
+const NO_TRUST_MISS = { peer: '-', reason: 'this node trusts no peer, so it asks none for tags or blobs: start it with --trust PEERID (the gateway\'s peer ID, which `shoal status` prints there)' }
 
 /**
  * Who may move a tag here: the publishers named in `trust`, and this node. Never a bootstrap

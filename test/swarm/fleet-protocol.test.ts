@@ -56,6 +56,23 @@ describe('the fleet lookup', () => {
     ])
   })
 
+  it('says that it trusts nobody, and what to do, when started without --trust beside its gateway', async () => {
+    // An edge given the gateway's address (--bootstrap) but not its key (--trust): connected to
+    // it, yet every tag and blob was a miss "no trusted peer is connected", which sent operators
+    // to look at the network.
+    const gateway = await node()
+    gateway.swarm.serveFleet(async () => ({ status: 'found', bundleId: BUNDLE }))
+    const edge = await node()
+    await connect(edge, gateway)
+    for (const asked of [
+      (await edge.swarm.askFleet(query('resolve-tag'), { signal: AbortSignal.timeout(10_000) })).misses,
+      (await edge.swarm.streamFleetBlob({ registry: 'registry.example.com', repository: 'team/app', digest: digestOf(Buffer.from('layer')) }, { signal: AbortSignal.timeout(10_000) })).misses,
+    ]) {
+      expect(asked).toHaveLength(1)
+      expect(asked[0]?.reason).toMatch(/trusts no peer.*--trust/)
+    }
+  })
+
   it('bans a trusted peer whose manifest for a tag does not hash to the digest it named', async () => {
     const liar = await node()
     const asker = await node({ trust: [liar.swarm.peerId] })
