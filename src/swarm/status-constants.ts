@@ -56,6 +56,16 @@ export const MAX_QUEUED_STATUS_BATCHES = 4
  */
 export const STATUS_RECORDS_BURST = MAX_KNOWN_NODES + 1000
 export const STATUS_RECORDS_PER_SECOND = 100
+/**
+ * Nodes this node never heard of that one neighbour may introduce: a burst, then a slow rate.
+ * A status is self-signed, so any stranger can make any number of nodes; without this one
+ * connection put 3,000 fakes into a view in 3.5 s (and they were relayed on). The burst holds a
+ * gateway relaying 1,000 edges that join at once, twice over; the rate is 3,600 an hour. A
+ * joining node's first view (the answer to a digest that named only itself) is not counted:
+ * it has no other source. Beyond it new nodes are dropped unread and the neighbour charged.
+ */
+export const NEW_PUBLISHERS_BURST = 2_000
+export const NEW_PUBLISHERS_PER_SECOND = 1
 /** A sequence further ahead of our clock than this is refused, so one status cannot pin a node's entry. */
 export const MAX_STATUS_CLOCK_AHEAD_MS = 10 * 60_000
 /**

@@ -7,7 +7,7 @@ import { RecordAllowance } from './record-allowance.js'
 import { StatusBook, type FleetNode, type HeldStatus } from './status-book.js'
 import {
   ABSENCE_GRACE_INTERVALS, DEFAULT_STATUS_INTERVAL_MS, DROP_AFTER_INTERVALS, MAX_KNOWN_NODES, MAX_STATUS_CLOCK_AHEAD_MS,
-  MAX_STATUS_INTERVAL_MS, MAX_STATUS_STREAMS_PER_CONNECTION, MIN_STATUS_INTERVAL_MS, STATUS_PROTOCOL, STATUS_RECORDS_BURST, STATUS_STREAM_PROTOCOL, STATUS_RECORDS_PER_SECOND,
+  MAX_STATUS_INTERVAL_MS, MAX_STATUS_STREAMS_PER_CONNECTION, MIN_STATUS_INTERVAL_MS, NEW_PUBLISHERS_BURST, NEW_PUBLISHERS_PER_SECOND, STATUS_PROTOCOL, STATUS_RECORDS_BURST, STATUS_STREAM_PROTOCOL, STATUS_RECORDS_PER_SECOND,
 } from './status-constants.js'
 import type { StatusGossipComponents, StatusGossipContext, StatusGossipInit } from './status-options.js'
 import { StatusOutbox } from './status-outbox.js'
@@ -34,11 +34,15 @@ export class StatusGossip {
   private readonly now: () => number
   private readonly random: () => number
   private readonly allowance: RecordAllowance
+  /** Per neighbour: how many nodes this one never heard of it may still introduce. */
+  private readonly introductions: RecordAllowance
   private readonly outbox: StatusOutbox
   private readonly sync: StatusSync
   private readonly witness: StatusWitness
   private readonly streams = new StatusStreams()
   private heartbeatTimer: NodeJS.Timeout | undefined
+  /** New nodes dropped unread, past their neighbour's allowance of introductions (tests, and what a flood cost). */
+  dropped = 0
   private controller = new AbortController()
   private topology: string | undefined
   private node: Pick<Libp2p, 'handle' | 'register' | 'unregister'> | undefined
@@ -50,6 +54,7 @@ export class StatusGossip {
     this.publisherKey = Uint8Array.from(publicKeyToProtobuf(components.privateKey.publicKey))
     this.book = new StatusBook(this.peerId, this.now, MAX_KNOWN_NODES, init.absenceGraceMs ?? ABSENCE_GRACE_INTERVALS * this.baseIntervalMs)
     this.allowance = new RecordAllowance({ burst: STATUS_RECORDS_BURST, perSecond: STATUS_RECORDS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
+    this.introductions = new RecordAllowance({ burst: NEW_PUBLISHERS_BURST, perSecond: NEW_PUBLISHERS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
     const ctx = this.context()
     this.outbox = new StatusOutbox(ctx)
     this.sync = new StatusSync(ctx, this.outbox)
@@ -169,9 +174,15 @@ export class StatusGossip {
     const count = batch.statuses.length + batch.refreshes.length + batch.notices.length
     let allowed = this.allowance.take(from, count)
     if (allowed < count) this.init.onInvalid?.(from, `sent ${count} statuses, more than its allowance of ${allowed}`)
+    let unintroduced = 0
     for (const signed of batch.statuses) {
       if (allowed-- <= 0) break
-      await this.applyStatus(signed, from)
+      if (!this.mayIntroduce(signed, from)) unintroduced++
+      else await this.applyStatus(signed, from)
+    }
+    if (unintroduced > 0) {
+      this.dropped += unintroduced
+      this.init.onInvalid?.(from, `introduced ${unintroduced} more nodes than its allowance of new nodes (${NEW_PUBLISHERS_BURST}, then ${NEW_PUBLISHERS_PER_SECOND} a second)`)
     }
     for (const refresh of batch.refreshes) {
       if (allowed-- <= 0) break
@@ -210,6 +221,18 @@ export class StatusGossip {
       publisher: status.publisher, publisherKey: status.publisherKey, sequence: status.sequence, bodyHash: status.bodyHash,
       fields: status.fields, body: status.body, stamp: status.stamp, signature: status.signature, heardAt: this.heardAt(signed.ageMs),
     }, from)
+  }
+
+  /**
+   * Whether a status may be read: one about a node this node holds, or a new node within the
+   * sender's allowance of introductions. Judged by the key the stamp names, before any verify:
+   * a dropped flood costs no signature check and is neither kept nor relayed.
+   */
+  private mayIntroduce (signed: SignedStatus, from: string): boolean {
+    const tail = stampPublisherTail(signed.stamp)
+    if (tail !== undefined && this.book.byKeyTail(tail) !== undefined) return true
+    if (this.sync.isFirstView(from)) return true
+    return this.introductions.take(from, 1) === 1
   }
 
   /** The status held here when `signed` is that very status, byte for byte. */

@@ -18,6 +18,8 @@ export class StatusSync {
   private readonly waiters = new Map<string, () => void>()
   /** When each neighbour's digest was last answered: a whole view is not sent again on demand. */
   private readonly answeredAt = new Map<string, number>()
+  /** The neighbour whose answer is this node's first view: our digest named only this node. */
+  private firstView: string | undefined
 
   constructor (private readonly ctx: StatusGossipContext, private readonly outbox: StatusOutbox) {}
 
@@ -30,6 +32,14 @@ export class StatusSync {
   /** The neighbour's answer to our digest is complete (its statuses applied), or it left: the next one's turn. */
   answered (peer: string): void {
     this.waiters.get(peer)?.()
+  }
+
+  /**
+   * Whether `peer`'s statuses are the answer to a digest that named only this node (it just
+   * joined, or lost its whole view): they are the fleet, not introductions to count.
+   */
+  isFirstView (peer: string): boolean {
+    return this.firstView === peer
   }
 
   stop (): void {
@@ -88,6 +98,7 @@ export class StatusSync {
           this.waiters.set(peer, wake)
           return () => { this.waiters.delete(peer) }
         }, { timeoutMs: STATUS_SYNC_TIMEOUT_MS, signal: done.signal })
+        if (this.ctx.book.size <= 1) this.firstView = peer
         try {
           await this.ctx.send(connection, { statuses: [], refreshes: [], notices: [], answersDigest: false, digest: encodeDigest(this.ctx.book.all()) })
           await answered
@@ -95,6 +106,7 @@ export class StatusSync {
           this.ctx.components.log.debug('could not send a status digest', { peer, err })
         } finally {
           done.abort()
+          this.firstView = undefined
         }
       }
     } finally {

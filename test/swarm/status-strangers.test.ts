@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { createPeerKey, encodeStatusBody, signStatus, STATUS_STREAM_PROTOCOL, statusLimits, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
+import { encodeVarint } from '../../src/swarm/framing.js'
+import { StatusBatch, type SignedStatus } from '../../src/swarm/pb/swarm-status.pb.js'
+import { Attacker } from './attacker.js'
+import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
+
+const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
+
+const fields = (site: string): NodeStatusFields => ({
+  version: '9.9.9', labels: { site }, complete: [], completeCount: 0, partial: [], partialCount: 0,
+  freeBytes: 1, uploadRate: 0, downloadRate: 0, intervalMs: 60_000,
+})
+
+/** `count` nodes that exist only as their self-signed statuses: what any stranger can make. */
+async function fakeStatuses (count: number): Promise<SignedStatus[]> {
+  const body = encodeStatusBody(fields('fake'))
+  const now = Date.now()
+  return await Promise.all(Array.from({ length: count }, async () => {
+    const signed = await signStatus(await createPeerKey(), body, now)
+    return { stamp: signed.stamp, signature: signed.signature, body, ageMs: 0 }
+  }))
+}
+
+const fakes = (swarm: Swarm): number => swarm.fleetView().filter(n => n.labels.site === 'fake').length
+
+/** Resolves once `probe` holds: checked now, then on each status the swarm accepts. */
+async function until (what: string, probe: () => boolean, swarm: Swarm): Promise<void> {
+  if (probe()) return
+  await nextEvent(swarm, 'status:accepted', probe, 30_000).catch((err: unknown) => { throw new Error(`${what}: ${(err as Error).message}`) })
+}
+
+describe('a stranger in an open fleet', () => {
+  const { node } = useSwarms()
+  const statusNode = async (site: string): ReturnType<typeof node> =>
+    await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields(site); return rest }, intervalMs: 300 } })
+
+  it('cannot fill a node\'s fleet view with self-signed nodes: past its allowance they are dropped, it is charged, and they go no further', async () => {
+    const victim = await statusNode('victim')
+    const third = await statusNode('third')
+    await connect(victim, third)
+    const stranger = await Attacker.start()
+    const count = statusLimits.NEW_PUBLISHERS_BURST + 500
+    const flood = await fakeStatuses(count)
+    const thirdCharges: string[] = []
+    third.swarm.on('peer:penalized', (e) => { if (e.peer === victim.swarm.peerId) thirdCharges.push(e.detail) })
+    try {
+      const connection = await stranger.connect(victim.address)
+      const charged = nextEvent(victim.swarm, 'peer:penalized', e => e.peer === stranger.peerId && /introduced/.test(e.detail), 60_000)
+      const stream = await connection.newStream(STATUS_STREAM_PROTOCOL)
+      for (let i = 0; i < count; i += 500) stream.send(frame(StatusBatch.encode({ statuses: flood.slice(i, i + 500) })))
+      const charge = await charged
+      expect(charge.kind).toBe('invalid-record')
+      // The batch that overdrew was applied whole before the charge: the view holds what it will.
+      const kept = fakes(victim.swarm)
+      expect(kept).toBeGreaterThanOrEqual(statusLimits.NEW_PUBLISHERS_BURST)
+      expect(kept).toBeLessThan(count - 400)
+      // The third node hears of the kept ones (relaying is gossip), and of no other.
+      await until('the third node holds what the victim kept', () => fakes(third.swarm) >= kept, third.swarm)
+      expect(fakes(third.swarm)).toBe(kept)
+      expect(thirdCharges).toEqual([])
+    } finally {
+      await stranger.stop()
+    }
+  }, 120_000)
+})
