@@ -50,6 +50,17 @@ export interface FleetNode extends NodeStatusFields {
   lostBy: number
 }
 
+/** How this node came to know a node: what protects it from eviction at the cap. */
+interface Origin {
+  /** Neighbours it was heard through (at most two are kept: one, or more than one, is what counts). */
+  via: string[]
+  /** It is, or was while held here, a neighbour of this node (its own status came straight from it). */
+  direct: boolean
+}
+
+/** Neighbours whose introductions go first at the cap (charged or banned here); the most recent kept. */
+const MAX_DISTRUSTED = 1024
+
 export type AcceptVerdict = 'accepted' | 'older' | 'too-soon'
 
 /** What an absence notice would do here, before its signature is checked (that costs a verify). */
@@ -63,6 +74,8 @@ export class StatusBook {
   private readonly byPublisher = new Map<string, HeldStatus>()
   /** Last 8 key bytes (hex) → publisher, to find the status a refresh is for. */
   private readonly byTail = new Map<string, string>()
+  private readonly origins = new Map<string, Origin>()
+  private readonly distrusted = new Set<string>()
 
   /**
    * `absenceGraceMs`: how long after a witness signs that it lost a node the node is marked
@@ -85,9 +98,10 @@ export class StatusBook {
    * Keeps a status newer than the one held. A publisher's heartbeats closer together than
    * half its own promised period are refused, so one node cannot make the fleet relay a flood.
    */
-  accept (status: HeldStatus): AcceptVerdict {
+  accept (status: HeldStatus, from?: string): AcceptVerdict {
     const held = this.byPublisher.get(status.publisher)
     if (held !== undefined) {
+      if (from !== undefined) this.heardVia(status.publisher, from)
       if (status.sequence <= held.sequence) return 'older'
       // A node reported lost answers at once, however soon after its last heartbeat: that is its refutation.
       const refutes = held.absence !== undefined && status.sequence > held.absence.subjectSequence
@@ -97,11 +111,34 @@ export class StatusBook {
       else delete status.absence
     } else {
       this.sweep()
-      if (this.byPublisher.size >= this.maxNodes) this.forgetLongestSilent()
+      if (this.byPublisher.size >= this.maxNodes) this.forgetOne()
       this.byTail.set(Buffer.from(status.publisherKey.subarray(-8)).toString('hex'), status.publisher)
+      this.origins.set(status.publisher, { via: [], direct: false })
+      if (from !== undefined) this.heardVia(status.publisher, from)
     }
     this.byPublisher.set(status.publisher, status)
     return 'accepted'
+  }
+
+  /** `publisher`'s status came (also) through neighbour `from`; from the publisher itself, it is a neighbour. */
+  heardVia (publisher: string, from: string): void {
+    const origin = this.origins.get(publisher)
+    if (origin === undefined) return
+    if (from === publisher) origin.direct = true
+    else if (origin.via.length < 2 && !origin.via.includes(from)) origin.via.push(from)
+  }
+
+  /** A node held here is now a neighbour: it is never evicted before what one neighbour alone introduced. */
+  markDirect (publisher: string): void {
+    const origin = this.origins.get(publisher)
+    if (origin !== undefined) origin.direct = true
+  }
+
+  /** A neighbour charged or banned here: the nodes only it introduced go first at the cap. */
+  distrust (peer: string): void {
+    this.distrusted.delete(peer)
+    this.distrusted.add(peer)
+    if (this.distrusted.size > MAX_DISTRUSTED) this.distrusted.delete(this.distrusted.keys().next().value as string)
   }
 
   /**
@@ -156,16 +193,39 @@ export class StatusBook {
     }).sort((a, b) => a.peerId.localeCompare(b.peerId))
   }
 
-  private forgetLongestSilent (): void {
-    let oldest: HeldStatus | undefined
+  /**
+   * At the cap, who goes: first what only a charged or banned neighbour introduced, then what
+   * only one neighbour introduced, and only then a node that is or was a neighbour or was heard
+   * through more than one; the longest silent first within each. Any identity can sign a status,
+   * so a stranger can introduce any number of nodes, but it cannot push out a node this node
+   * saw itself or heard of twice.
+   */
+  private forgetOne (): void {
+    let chosen: HeldStatus | undefined
+    let chosenRank = Infinity
     for (const held of this.byPublisher.values()) {
-      if (held.publisher !== this.self && (oldest === undefined || held.heardAt < oldest.heardAt)) oldest = held
+      if (held.publisher === this.self) continue
+      const rank = this.evictionRank(held.publisher)
+      if (rank < chosenRank || (rank === chosenRank && chosen !== undefined && held.heardAt < chosen.heardAt)) {
+        chosen = held
+        chosenRank = rank
+      }
     }
-    if (oldest !== undefined) this.forget(oldest)
+    if (chosen !== undefined) this.forget(chosen)
+  }
+
+  /** 0: only a distrusted neighbour introduced it; 1: only one neighbour did; 2: protected. */
+  private evictionRank (publisher: string): number {
+    const origin = this.origins.get(publisher)
+    if (origin === undefined) return 1
+    if (origin.direct || origin.via.length > 1) return 2
+    const only = origin.via[0]
+    return only !== undefined && this.distrusted.has(only) ? 0 : 1
   }
 
   private forget (held: HeldStatus): void {
     this.byPublisher.delete(held.publisher)
+    this.origins.delete(held.publisher)
     this.byTail.delete(Buffer.from(held.publisherKey.subarray(-8)).toString('hex'))
   }
 }

@@ -33,6 +33,8 @@ export interface StatusGossipInit {
    */
   absenceGraceMs?: number
   witnessDelayMs?: number
+  /** Nodes the view holds (MAX_KNOWN_NODES); tests fill a smaller one. */
+  maxKnownNodes?: number
   now?: () => number
   random?: () => number
 }

@@ -47,12 +47,16 @@ export class StatusGossip {
   private topology: string | undefined
   private node: Pick<Libp2p, 'handle' | 'register' | 'unregister'> | undefined
 
-  constructor (private readonly components: StatusGossipComponents, private readonly init: StatusGossipInit = {}) {
+  private readonly init: StatusGossipInit
+
+  constructor (private readonly components: StatusGossipComponents, init: StatusGossipInit = {}) {
+    // A neighbour charged here (by any part of the gossip): the nodes only it introduced go first at the cap.
+    this.init = { ...init, onInvalid: (peer, why) => { this.book.distrust(peer); init.onInvalid?.(peer, why) } }
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
     this.peerId = peerIdFromPublicKey(components.privateKey.publicKey).toString()
     this.publisherKey = Uint8Array.from(publicKeyToProtobuf(components.privateKey.publicKey))
-    this.book = new StatusBook(this.peerId, this.now, MAX_KNOWN_NODES, init.absenceGraceMs ?? ABSENCE_GRACE_INTERVALS * this.baseIntervalMs)
+    this.book = new StatusBook(this.peerId, this.now, init.maxKnownNodes ?? MAX_KNOWN_NODES, init.absenceGraceMs ?? ABSENCE_GRACE_INTERVALS * this.baseIntervalMs)
     this.allowance = new RecordAllowance({ burst: STATUS_RECORDS_BURST, perSecond: STATUS_RECORDS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
     this.introductions = new RecordAllowance({ burst: NEW_PUBLISHERS_BURST, perSecond: NEW_PUBLISHERS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
     const ctx = this.context()
@@ -90,7 +94,10 @@ export class StatusGossip {
     // changes travels. A neighbour that goes may have stopped: after the witness delay, this
     // node may say it lost it.
     this.topology = await node.register(STATUS_PROTOCOL, {
-      onConnect: (peerId) => { this.sync.enqueue(peerId.toString()) },
+      onConnect: (peerId) => {
+        this.book.markDirect(peerId.toString())
+        this.sync.enqueue(peerId.toString())
+      },
       onDisconnect: (peerId) => {
         this.sync.answered(peerId.toString())
         this.witness.lost(peerId.toString())
@@ -117,6 +124,11 @@ export class StatusGossip {
 
   view (): FleetNode[] {
     return this.book.view()
+  }
+
+  /** A neighbour banned here: the nodes only it introduced go first at the cap. */
+  distrust (peer: string): void {
+    this.book.distrust(peer)
   }
 
   /**
@@ -204,6 +216,7 @@ export class StatusGossip {
     const held = this.heldCopy(signed)
     if (held !== undefined) {
       this.outbox.noteKnown(from, held.publisher, { sequence: held.sequence, bodyHash: held.bodyHash })
+      this.book.heardVia(held.publisher, from)
       return
     }
     let status
@@ -271,7 +284,7 @@ export class StatusGossip {
 
   private keep (status: HeldStatus, from: string): void {
     const absence = this.book.get(status.publisher)?.absence
-    if (this.book.accept(status) !== 'accepted') return
+    if (this.book.accept(status, from) !== 'accepted') return
     this.init.onAccepted?.(status.publisher, status.sequence)
     const refuted = absence !== undefined && this.book.get(status.publisher)?.absence === undefined
     // A heartbeat that refutes an absence notice travels as fast as the notice did, and back

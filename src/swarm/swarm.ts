@@ -172,6 +172,7 @@ export class Swarm extends SwarmEventEmitter {
     }, {
       intervalMs: init.status?.intervalMs,
       absenceGraceMs: init.status?.absenceGraceMs,
+      maxKnownNodes: init.status?.maxKnownNodes,
       witnessDelayMs: init.status?.witnessDelayMs,
       onAbsence: (subject, witness) => { this.emit('status:absence', { subject, witness }) },
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
@@ -667,6 +668,7 @@ export class Swarm extends SwarmEventEmitter {
     this.fetcher.closePeer(peer, new BadDataError(`banned: ${reason}`))
     this.lanes.closePeer(peer, new LaneClosedError(`banned: ${reason}`))
     this.neighbourLeft(peer)
+    this.statusGossip.distrust(peer)
     this.log.warn('peer banned', { peer, reason, until: new Date(ban.until).toISOString() })
     this.emit('peer:banned', { peer, reason, until: ban.until })
     void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})

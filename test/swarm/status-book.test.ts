@@ -102,6 +102,47 @@ describe('the status book', () => {
     expect(book.get(b.publisher)).toBeDefined()
     expect(book.size).toBe(2)
   })
+
+  it('when full of one neighbour\'s introductions, never evicts a neighbour or a node heard through two before them, and a charged neighbour\'s go first', async () => {
+    let now = 0
+    const book = new StatusBook('self', () => now, 8)
+    // The longest silent: a neighbour (its status came from itself), one that was a neighbour
+    // when it connected, and one heard through two neighbours.
+    const neighbour = await held(0, 1)
+    const former = await held(1, 1)
+    const twice = await held(2, 1)
+    book.accept(neighbour, neighbour.publisher)
+    book.accept(former, 'honest')
+    book.markDirect(former.publisher)
+    book.accept(twice, 'honest')
+    book.accept({ ...twice, heardAt: 3 }, 'other')
+    // One honest node introduced by a single honest neighbour, then the stranger's flood.
+    const single = await held(4, 1)
+    book.accept(single, 'honest')
+    const flood = await Promise.all(Array.from({ length: 12 }, async (_, i) => await held(10 + i, 1)))
+    for (const fake of flood) {
+      now = fake.heardAt
+      expect(book.accept(fake, 'stranger')).toBe('accepted')
+    }
+    expect(book.size).toBe(8)
+    for (const kept of [neighbour, former, twice]) expect(book.get(kept.publisher)).toBeDefined()
+    // The single-source nodes went by silence: the honest one first (the oldest), then the stranger's oldest.
+    expect(book.get(single.publisher)).toBeUndefined()
+    expect(flood.filter(f => book.get(f.publisher) !== undefined)).toHaveLength(5)
+    // Once the stranger is charged, its introductions go before an honest neighbour's, however
+    // long silent that one's (relayed with its age) and however recent the fakes.
+    const late = await held(5, 1)
+    const honestNew = await held(31, 1)
+    now = 30
+    book.accept(late, 'honest')
+    book.distrust('stranger')
+    now = 31
+    book.accept(honestNew, 'honest')
+    expect(book.get(late.publisher)).toBeDefined()
+    expect(book.get(honestNew.publisher)).toBeDefined()
+    expect(flood.filter(f => book.get(f.publisher) !== undefined)).toHaveLength(3)
+    for (const kept of [neighbour, former, twice]) expect(book.get(kept.publisher)).toBeDefined()
+  })
 })
 
 describe('the adaptive heartbeat period', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { createPeerKey, encodeStatusBody, signStatus, STATUS_STREAM_PROTOCOL, statusLimits, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
+import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_STREAM_PROTOCOL, statusLimits, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
 import { StatusBatch, type SignedStatus } from '../../src/swarm/pb/swarm-status.pb.js'
 import { Attacker } from './attacker.js'
@@ -14,12 +14,13 @@ const fields = (site: string): NodeStatusFields => ({
 })
 
 /** `count` nodes that exist only as their self-signed statuses: what any stranger can make. */
-async function fakeStatuses (count: number): Promise<SignedStatus[]> {
+async function fakeStatuses (count: number): Promise<Array<SignedStatus & { peerId: string }>> {
   const body = encodeStatusBody(fields('fake'))
   const now = Date.now()
   return await Promise.all(Array.from({ length: count }, async () => {
-    const signed = await signStatus(await createPeerKey(), body, now)
-    return { stamp: signed.stamp, signature: signed.signature, body, ageMs: 0 }
+    const key = await createPeerKey()
+    const signed = await signStatus(key, body, now)
+    return { stamp: signed.stamp, signature: signed.signature, body, ageMs: 0, peerId: peerIdOfKey(key) }
   }))
 }
 
@@ -64,4 +65,30 @@ describe('a stranger in an open fleet', () => {
       await stranger.stop()
     }
   }, 120_000)
+
+  it('cannot push a neighbour out of a full view with its introductions, however long that neighbour was silent', async () => {
+    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('victim'); return rest }, intervalMs: 300, maxKnownNodes: 20 } })
+    // Heartbeats a minute apart: the neighbour is the longest silent node in the view by far.
+    const neighbour = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('neighbour'); return rest }, intervalMs: 60_000 } })
+    await connect(victim, neighbour)
+    await until('the victim holds its neighbour', () => victim.swarm.fleetView().some(n => n.peerId === neighbour.swarm.peerId), victim.swarm)
+    const stranger = await Attacker.start()
+    const flood = await fakeStatuses(40)
+    try {
+      const connection = await stranger.connect(victim.address)
+      const stream = await connection.newStream(STATUS_STREAM_PROTOCOL)
+      stream.send(frame(StatusBatch.encode({ statuses: flood.slice(0, 20) })))
+      // In two batches: the view is full after the first, and every fake of the second evicts one.
+      await until('the view full of fakes', () => fakes(victim.swarm) >= 18, victim.swarm)
+      stream.send(frame(StatusBatch.encode({ statuses: flood.slice(20) })))
+      const last = flood[39]?.peerId
+      await until('the last fake held', () => victim.swarm.fleetView().some(n => n.peerId === last), victim.swarm)
+      const view = victim.swarm.fleetView()
+      expect(view).toHaveLength(20)
+      expect(view.some(n => n.peerId === neighbour.swarm.peerId)).toBe(true)
+      expect(fakes(victim.swarm)).toBe(18)
+    } finally {
+      await stranger.stop()
+    }
+  })
 })
