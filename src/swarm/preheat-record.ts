@@ -73,6 +73,7 @@ export function openPreheatRecord (signed: Uint8Array): PendingRecord<VerifiedPr
   const bundleId = Buffer.from(record.bundleId).toString('hex')
   return {
     publisher,
+    sequence: Number(record.sequence),
     subject: { bundleId },
     verify: async () => {
       await verify()

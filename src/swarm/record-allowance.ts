@@ -8,12 +8,15 @@ export class RecordAllowance {
 
   constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number }) {}
 
+  /** How many records the peer's allowance holds now (the burst for a peer not seen). Takes nothing. */
+  available (peer: string): number {
+    const bucket = this.buckets.get(peer)
+    return bucket === undefined ? this.init.burst : this.refilled(bucket, (this.init.now ?? Date.now)())
+  }
+
   /** How long until the peer's allowance holds `wanted` records (at most the burst): 0 when it does now. Takes nothing. */
   msUntil (peer: string, wanted: number): number {
-    const bucket = this.buckets.get(peer)
-    if (bucket === undefined) return 0
-    const tokens = this.refilled(bucket, (this.init.now ?? Date.now)())
-    const short = Math.min(wanted, this.init.burst) - tokens
+    const short = Math.min(wanted, this.init.burst) - this.available(peer)
     return short <= 0 ? 0 : Math.ceil(short / this.init.perSecond * 1000)
   }
 

@@ -4,6 +4,7 @@ import { RECORD_RESYNC_FIRST_DELAY_MS, RECORD_RESYNC_MAX_DELAY_MS, RECORD_RESYNC
 import { RecordBatch } from './pb/swarm-record.pb.js'
 import { RecordAllowance } from './record-allowance.js'
 import type { PendingRecord } from './signed-record.js'
+import { sleep } from '../wait/index.js'
 
 /** What the sync needs of any kind's verified record. */
 export interface SyncedRecord {
@@ -19,7 +20,7 @@ export interface RecordKind<V extends SyncedRecord> {
   /** 'ref', 'preheat': names the records in logs and in what a neighbour is charged for. */
   name: string
   protocol: string
-  /** One batch carries every record a node holds. */
+  /** The most bytes a batch may have: a sender splits what it holds to fit. */
   maxBatchBytes: number
   /** Batches are rare and short-lived: a few at once per connection is plenty. */
   maxStreamsPerConnection: number
@@ -93,10 +94,17 @@ interface Resync {
   again: boolean
 }
 
+/** Bytes a batch's encoding adds around its records, counted generously (a field tag and length each, and some to spare). */
+const BATCH_OVERHEAD_BYTES = 16
+const RECORD_OVERHEAD_BYTES = 6
+
 /**
  * The sync every signed-record protocol shares (/shoal/ref/1.0.0, /shoal/preheat/1.0.0): a
  * node sends every record it holds to a neighbour when they connect (so a node that joins
- * late, or restarts, learns them all) and passes on each record it accepts (gossip). A record
+ * late, or restarts, learns them all) and passes on each record it accepts (gossip). Every
+ * send is paced by the neighbour's allowance as the sender reckons it and split to fit its
+ * batch size, newest records first: an honest node is never charged for what it holds,
+ * however many records that is and however soon the neighbour reconnects. A record
  * counts only when its publisher is trusted, its signature checks out, its sequence is not far
  * ahead of our clock, and the kind keeps it (newer than what it holds, so an old record
  * replayed cannot roll anything back). Trust is checked before the signature: a stranger's
@@ -107,16 +115,17 @@ interface Resync {
  * protocol was full, it reset the stream) while it stays connected is made good: the neighbour
  * is owed a resync, everything held sent again after a growing delay (RECORD_RESYNC_*). One per
  * neighbour: later failures join it, and it sends what is current, so a record that arrived
- * meanwhile goes with it and an older one never follows a newer in its place. It waits until
- * the neighbour's allowance takes all of it, and is dropped when the neighbour disconnects (it
+ * meanwhile goes with it and an older one never follows a newer in its place. It is paced as
+ * every send is, and is dropped when the neighbour disconnects (it
  * gets everything on reconnect) and when the sync stops.
  */
 export class RecordSync<V extends SyncedRecord> {
   private readonly allowance: RecordAllowance
   /**
    * Each neighbour's allowance for our records as we reckon it (the same bucket it keeps for
-   * us, charged as we send): a resync waits until it takes everything held, or the neighbour
-   * would drop the rest unread and charge us (an honest sender banned after ten such batches).
+   * us, charged as we send, kept across its reconnects as it keeps ours): every batch waits
+   * until it fits, or the neighbour would drop the rest unread and charge us (an honest
+   * sender banned after ten such batches).
    */
   private readonly theirAllowance: RecordAllowance
   private readonly warned = new Set<string>()
@@ -179,9 +188,9 @@ export class RecordSync<V extends SyncedRecord> {
     }
   }
 
-  /** Hands every record this node holds to one neighbour (on connect). */
+  /** Hands every record this node holds to one neighbour (on connect), newest first. */
   async sendAll (connection: Connection): Promise<void> {
-    const records = await this.kind.held()
+    const records = await this.held()
     if (records.length > 0) await this.send(connection, records)
   }
 
@@ -274,10 +283,10 @@ export class RecordSync<V extends SyncedRecord> {
     else this.init.onInvalid?.(from, why)
   }
 
-  /** Sends a batch; one the neighbour did not take is made good by a resync (never throws). */
+  /** Sends records, paced; a batch the neighbour did not take is made good by a resync (never throws). */
   private async send (connection: Connection, records: Uint8Array[]): Promise<void> {
     try {
-      await this.sendBatch(connection, records)
+      await this.sendPaced(connection, records)
     } catch (err) {
       const peer = connection.remotePeer.toString()
       if (this.controller.signal.aborted) return
@@ -289,6 +298,43 @@ export class RecordSync<V extends SyncedRecord> {
       // Once per resync owed: later failures join it, and it tells how it ends.
       if (!this.resyncs.has(peer)) this.components.log.debug(`could not send ${this.kind.name} records; sending them all again shortly`, { peer, err })
       this.owe(peer)
+    }
+  }
+
+  /** Everything held, newest first: what matters most arrives first when it takes several batches. */
+  private async held (): Promise<Uint8Array[]> {
+    const records = await this.kind.held()
+    return records.map(signed => ({ signed, sequence: claimedSequence(this.kind, signed) }))
+      .sort((a, b) => b.sequence - a.sequence)
+      .map(({ signed }) => signed)
+  }
+
+  /**
+   * Sends records in batches the neighbour takes whole: each waits until its allowance (as we
+   * reckon it) holds the batch and a second's refill to spare (its bucket's clock started when
+   * our batches reached it, after ours), and is no larger than its batch limit. What does not
+   * fit goes as the allowance refills (kind.allowance.perSecond records a second). Ends quietly
+   * when the connection closes: the neighbour is sent everything held when it connects again.
+   */
+  private async sendPaced (connection: Connection, records: Uint8Array[]): Promise<void> {
+    const peer = connection.remotePeer.toString()
+    const spare = this.kind.allowance.perSecond
+    // Never more than the burst less the spare, so the spare fits beside it.
+    const most = Math.max(1, this.kind.allowance.burst - spare)
+    let next = 0
+    while (next < records.length) {
+      if (connection.status !== 'open') return
+      const left = records.length - next
+      // Batches of at least a second's refill (or what is left): not one stream per record.
+      const waitMs = this.theirAllowance.msUntil(peer, Math.min(left, spare) + spare)
+      if (waitMs > 0) {
+        await sleep(waitMs, this.controller.signal)
+        continue
+      }
+      const count = Math.min(left, most, Math.floor(this.theirAllowance.available(peer)) - spare)
+      const batch = fitting(records, next, count, this.kind.maxBatchBytes)
+      next += batch.length
+      await this.sendBatch(connection, batch)
     }
   }
 
@@ -315,14 +361,10 @@ export class RecordSync<V extends SyncedRecord> {
   /** The next try after the delay its tries so far earn. */
   private schedule (peer: string, owed: Resync): void {
     const { firstDelayMs, maxDelayMs } = this.resyncPolicy
-    this.scheduleIn(peer, owed, Math.min(firstDelayMs * 2 ** owed.tries, maxDelayMs))
-  }
-
-  private scheduleIn (peer: string, owed: Resync, delayMs: number): void {
     owed.timer = setTimeout(() => {
       owed.timer = undefined
       void this.resync(peer, owed)
-    }, delayMs)
+    }, Math.min(firstDelayMs * 2 ** owed.tries, maxDelayMs))
     owed.timer.unref()
     this.resyncs.set(peer, owed)
   }
@@ -337,18 +379,9 @@ export class RecordSync<V extends SyncedRecord> {
     owed.tries++
     owed.again = false
     try {
-      const records = await this.kind.held()
+      const records = await this.held()
       if (this.resyncs.get(peer) !== owed) return
-      // With a second's refill to spare: its clock started when the batches reached it, after ours.
-      const waitMs = this.theirAllowance.msUntil(peer, records.length + this.kind.allowance.perSecond)
-      if (waitMs > 0) {
-        // Not a try: the next one reads what is held afresh.
-        owed.tries--
-        owed.again = false
-        this.scheduleIn(peer, owed, waitMs)
-        return
-      }
-      if (records.length > 0) await this.sendBatch(connection, records)
+      if (records.length > 0) await this.sendPaced(connection, records)
     } catch (err) {
       // Forgotten meanwhile: the neighbour left, or the sync stopped.
       if (this.resyncs.get(peer) !== owed) return
@@ -379,4 +412,25 @@ export class RecordSync<V extends SyncedRecord> {
   private openConnection (peer: string): Connection | undefined {
     return this.components.connections().find(c => c.status === 'open' && c.remotePeer.toString() === peer)
   }
+}
+
+/** The sequence a held record claims, to order by; one that does not open (never, for what we hold) goes last. */
+function claimedSequence<V extends SyncedRecord> (kind: RecordKind<V>, signed: Uint8Array): number {
+  try {
+    return kind.open(signed).sequence
+  } catch {
+    return -Infinity
+  }
+}
+
+/** The records from `from` on, at most `count` (and at least one), whose batch fits `maxBytes`. */
+function fitting (records: Uint8Array[], from: number, count: number, maxBytes: number): Uint8Array[] {
+  let bytes = BATCH_OVERHEAD_BYTES
+  let end = from
+  while (end < records.length && end - from < count) {
+    bytes += (records[end] as Uint8Array).byteLength + RECORD_OVERHEAD_BYTES
+    if (bytes > maxBytes && end > from) break
+    end++
+  }
+  return records.slice(from, end)
 }

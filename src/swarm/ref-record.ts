@@ -46,6 +46,7 @@ export function openRefRecord (signed: Uint8Array): PendingRecord<VerifiedRefRec
   if (record.ref === '' || record.ref.length > 512) throw new RefRecordError('its ref is empty or too long')
   return {
     publisher,
+    sequence: Number(record.sequence),
     subject: { ref: record.ref },
     verify: async () => {
       await verify()

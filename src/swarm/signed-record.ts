@@ -74,6 +74,8 @@ export function openRecord<T extends { publisher: Uint8Array }> (kind: SignedRec
 export interface PendingRecord<V> {
   /** The publisher the record claims; not proven until `verify()` resolves. */
   publisher: string
+  /** The sequence the record claims: what a sender orders the records it holds by (newest first). */
+  sequence: number
   /** What the record is about, for logs: `{ ref }`, `{ bundleId }`. */
   subject: Record<string, string>
   verify: () => Promise<V>

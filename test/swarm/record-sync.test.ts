@@ -3,8 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../src/store/index.js'
 import { createPeerKey, peerIdOfKey, REF_PROTOCOL } from '../../src/swarm/index.js'
 import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
-import { REF_RECORDS_BURST, RefSync } from '../../src/swarm/ref-protocol.js'
+import { MAX_REF_BATCH_BYTES, REF_RECORDS_BURST, RefSync } from '../../src/swarm/ref-protocol.js'
 import type { RecordSyncInit } from '../../src/swarm/record-sync.js'
+import type { VerifiedRefRecord } from '../../src/swarm/ref-record.js'
 import { waitWhile, wakeOrThrow, Wakers } from '../../src/wait/index.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 import { useBareNodes } from './bare-nodes.js'
@@ -23,7 +24,7 @@ interface SyncNode {
   sync: RefSync
   warnings: string[]
   debugs: string[]
-  /** Woken at each line logged. */
+  /** Woken at each line logged and each record the sync hands the store. */
   logged: Wakers
   /** Inbound ref streams that reached the sync's handler. */
   taken: number
@@ -43,7 +44,17 @@ async function syncNode (trusted: string, init: RecordSyncInit = {}, refuses: ()
   const warnings: string[] = []
   const debugs: string[] = []
   const logged = new Wakers()
-  const sync = new RefSync(store, {
+  // Woken at each record the sync hands the store too (news or not): what a test waits on to
+  // know a batch was read.
+  const kept = {
+    acceptRefRecord: async (update: VerifiedRefRecord) => {
+      const verdict = await store.acceptRefRecord(update)
+      logged.wakeAll()
+      return verdict
+    },
+    refRecords: async () => await store.refRecords(),
+  }
+  const sync = new RefSync(kept, {
     trusted: new Set([trusted]),
     connections: () => node.getConnections(),
     log: {
@@ -260,5 +271,81 @@ describe('record sync to a neighbour that did not take a batch', () => {
     expect(sender.warnings[0]).toMatch(/after 2 tries; it is sent them all when it next connects/)
     expect(sender.sync.pendingResyncs()).toBe(0)
     expect(await receiver.store.getRef(REF)).toBeUndefined()
+  })
+})
+
+describe('record sync within the neighbour\'s allowance', () => {
+  /** A sender and a receiver that both tell every charge they lay on the other. */
+  async function chargedPair (publisher: string): Promise<{ sender: SyncNode, receiver: SyncNode, charges: string[] }> {
+    const charges: string[] = []
+    const sender = await syncNode(publisher, { onInvalid: (_peer, why) => { charges.push(`receiver charged: ${why}`) } })
+    const receiver = await syncNode(publisher, { onInvalid: (_peer, why) => { charges.push(`sender charged: ${why}`) } })
+    return { sender, receiver, charges }
+  }
+
+  /** Until `node` has read `count` records from trusted publishers (verified, news or not); false if it never does. */
+  async function readRecords (node: SyncNode, count: number): Promise<boolean> {
+    return await waitWhile(() => node.sync.stats().verified < count, node.logged.subscribe, { timeoutMs: 30_000 })
+  }
+
+  it('hands a new neighbour more records than its burst, newest first, in batches it takes without a charge', async () => {
+    const key = await createPeerKey()
+    const { sender, receiver, charges } = await chargedPair(peerIdOfKey(key))
+    const held = REF_RECORDS_BURST + 100
+    await sender.sync.publish(key, Array.from({ length: held }, (_, i) => ({ ref: `${OTHER_REF}-${i}`, bundleId: ID_B })))
+    // Published last, so newest: it goes in the first batch (the store lists it last, by name).
+    const newest = `${OTHER_REF}-newest`
+    await sender.sync.publish(key, [{ ref: newest, bundleId: ID_A }])
+    const first = recordArrives(receiver.store, newest)
+    await dial(sender, receiver)
+    await first
+    expect((await receiver.store.refNames()).length).toBeLessThan(held + 1)
+
+    expect(await readRecords(receiver, held + 1)).toBe(true)
+    expect((await receiver.store.refNames()).length).toBe(held + 1)
+    expect(receiver.sync.stats().overAllowance).toBe(0)
+    expect(charges).toEqual([])
+  })
+
+  it('splits what it holds so no batch is larger than the receiver reads', async () => {
+    const key = await createPeerKey()
+    const { sender, receiver, charges } = await chargedPair(peerIdOfKey(key))
+    // Long names (a ref may have 512 characters): fewer records than the burst, more bytes than MAX_REF_BATCH_BYTES.
+    const held = 440
+    const long = 'x'.repeat(440)
+    await sender.sync.publish(key, Array.from({ length: held }, (_, i) => ({ ref: `${OTHER_REF}-${long}-${i}`, bundleId: ID_B })))
+    const records = await sender.store.refRecords()
+    expect(records.reduce((sum, r) => sum + r.byteLength, 0)).toBeGreaterThan(MAX_REF_BATCH_BYTES)
+
+    await dial(sender, receiver)
+    expect(await readRecords(receiver, held)).toBe(true)
+    expect((await receiver.store.refNames()).length).toBe(held)
+    expect(charges).toEqual([])
+    // Each batch was taken as it was sent: none was refused whole and owed again.
+    expect(sender.debugs.filter(line => line.startsWith('could not send'))).toEqual([])
+  })
+
+  it('waits with the batch on a reconnect until the neighbour\'s allowance takes it: no charge, nothing lost', async () => {
+    const key = await createPeerKey()
+    const { sender, receiver, charges } = await chargedPair(peerIdOfKey(key))
+    // Most of the burst goes on the first connect's batch: the second, within a second, would overdraw it.
+    const held = Math.floor(REF_RECORDS_BURST * 0.8)
+    await sender.sync.publish(key, Array.from({ length: held }, (_, i) => ({ ref: `${OTHER_REF}-${i}`, bundleId: ID_B })))
+    await dial(sender, receiver)
+    expect(await readRecords(receiver, held)).toBe(true)
+
+    await sender.node.hangUp(receiver.node.peerId)
+    // Published while they are apart: only what is sent on reconnect carries it.
+    await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
+    const arrived = recordArrives(receiver.store, REF)
+    await dial(sender, receiver)
+    await arrived
+
+    expect((await receiver.store.getRef(REF))?.bundleId).toBe(ID_A)
+    // Everything held was sent again, the last of it after the allowance refilled.
+    expect(await readRecords(receiver, 2 * held + 1)).toBe(true)
+    expect((await receiver.store.refNames()).length).toBe(held + 1)
+    expect(receiver.sync.stats().overAllowance).toBe(0)
+    expect(charges).toEqual([])
   })
 })
