@@ -40,7 +40,7 @@ export const STATUS_REFRESH_WIRE_BYTES = 88
 export const STALE_AFTER_INTERVALS = 4
 /** Forgotten after this many. */
 export const DROP_AFTER_INTERVALS = 16
-/** Nodes remembered; beyond it the longest silent are forgotten first. */
+/** Nodes remembered; beyond it what one neighbour alone introduced goes first, the longest silent first (status-book.ts). */
 export const MAX_KNOWN_NODES = 10_000
 /** One stream carries one batch up to this size; a full view is sent as several. */
 export const MAX_STATUS_BATCH_BYTES = 256 * 1024

@@ -1,6 +1,7 @@
 import type { Connection } from '@libp2p/interface'
 import { StatusBatch } from './pb/swarm-status.pb.js'
-import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
+import { RecordAllowance } from './record-allowance.js'
+import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, NEW_PUBLISHERS_BURST, NEW_PUBLISHERS_PER_SECOND, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
 import type { StatusGossipContext } from './status-options.js'
 import { pickTargets, statusFlushDelayMs } from './status-pace.js'
 
@@ -25,10 +26,21 @@ export class StatusOutbox {
   private readonly pendingNotices = new Map<string, Map<string, NoticeRef>>()
   /** Neighbours whose digest the next flush answers (its last batch says so). */
   private readonly pendingAnswers = new Set<string>()
+  /** Of those, neighbours whose digest named only themselves: the answer is their first view, not introductions. */
+  private readonly firstViews = new Set<string>()
+  /**
+   * Nodes each neighbour is not known to hold that we may still send it: its allowance of
+   * introductions as it keeps it (status-protocol.ts), nine tenths of it so that batches a flush
+   * held back and then sent close together never overdraw it. Past it a status waits for a
+   * later flush: relaying what two strangers introduced here must not get this node charged.
+   */
+  private readonly introductions: RecordAllowance
   private flushTimer: NodeJS.Timeout | undefined
   private flushAt = Infinity
 
-  constructor (private readonly ctx: StatusGossipContext) {}
+  constructor (private readonly ctx: StatusGossipContext) {
+    this.introductions = new RecordAllowance({ burst: NEW_PUBLISHERS_BURST * 0.9, perSecond: NEW_PUBLISHERS_PER_SECOND * 0.9, maxPeers: MAX_KNOWN_NODES, now: ctx.now })
+  }
 
   stop (): void {
     clearTimeout(this.flushTimer)
@@ -85,8 +97,9 @@ export class StatusOutbox {
   }
 
   /** The neighbour's digest is answered: its last batch of the next flush says so (an empty one if need be). */
-  answerDigest (neighbour: string): void {
+  answerDigest (neighbour: string, firstView = false): void {
     this.pendingAnswers.add(neighbour)
+    if (firstView) this.firstViews.add(neighbour)
     this.scheduleFlush(true)
   }
 
@@ -136,17 +149,20 @@ export class StatusOutbox {
       work.set(neighbour, entry)
     }
     const answers = new Set(this.pendingAnswers)
+    const firstViews = new Set(this.firstViews)
+    this.firstViews.clear()
     this.pending.clear()
     this.pendingNotices.clear()
     this.pendingAnswers.clear()
     await Promise.allSettled([...work].map(async ([neighbour, { publishers, notices }]) => {
       const connection = connections.get(neighbour)
-      if (connection !== undefined) await this.sendTo(connection, neighbour, publishers, notices, answers.has(neighbour))
+      if (connection !== undefined) await this.sendTo(connection, neighbour, publishers, notices, answers.has(neighbour), firstViews.has(neighbour))
     }))
   }
 
-  private async sendTo (connection: Connection, neighbour: string, publishers: Set<string>, notices: NoticeRef[], answersDigest = false): Promise<void> {
+  private async sendTo (connection: Connection, neighbour: string, publishers: Set<string>, notices: NoticeRef[], answersDigest = false, firstView = false): Promise<void> {
     const batches: StatusBatch[] = []
+    const heldBack: string[] = []
     let batch: StatusBatch = { statuses: [], refreshes: [], notices: [], answersDigest: false }
     let bytes = 0
     const now = this.ctx.now()
@@ -155,6 +171,10 @@ export class StatusOutbox {
       if (held === undefined) continue
       const known = this.knows.get(neighbour)?.get(publisher)
       if (known !== undefined && known.sequence >= held.sequence) continue
+      if (known === undefined && !firstView && this.introductions.take(neighbour, 1) < 1) {
+        heldBack.push(publisher)
+        continue
+      }
       const ageMs = Math.min(0xffffffff, Math.max(0, now - held.heardAt))
       if (known?.bodyHash === held.bodyHash) {
         batch.refreshes.push({ publisherTail: Uint8Array.from(held.publisherKey.subarray(-8)), sequence: BigInt(held.sequence), signature: held.signature, ageMs })
@@ -186,6 +206,7 @@ export class StatusOutbox {
         bytes = 0
       }
     }
+    for (const publisher of heldBack) this.queue(neighbour, publisher, false)
     if (batch.statuses.length + batch.refreshes.length + batch.notices.length > 0 || answersDigest) batches.push(batch)
     batch.answersDigest = answersDigest
     for (const b of batches) {

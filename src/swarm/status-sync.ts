@@ -73,7 +73,8 @@ export class StatusSync {
       }
       this.outbox.queueAll(from)
     }
-    this.outbox.answerDigest(from)
+    // A digest that names only its sender: a node that just joined, whose first view this answer is.
+    this.outbox.answerDigest(from, entries.length <= 1)
   }
 
   /**
