@@ -5,6 +5,9 @@ import { encodeDigest, readDigest } from './status-digest.js'
 import type { StatusGossipContext } from './status-options.js'
 import type { StatusOutbox } from './status-outbox.js'
 
+/** How long a neighbour's answer to our digest naming only this node may take and still count as our first view. */
+const FIRST_VIEW_MAX_MS = 10 * STATUS_SYNC_TIMEOUT_MS
+
 /**
  * A new neighbour and this node swap views once, by digest (status-digest.ts): each says what it
  * holds, and the other answers with what it lacks or holds older. After that only what changes
@@ -18,8 +21,12 @@ export class StatusSync {
   private readonly waiters = new Map<string, () => void>()
   /** When each neighbour's digest was last answered: a whole view is not sent again on demand. */
   private readonly answeredAt = new Map<string, number>()
-  /** The neighbour whose answer is this node's first view: our digest named only this node. */
-  private firstView: string | undefined
+  /**
+   * Neighbours whose answer is this node's first view (our digest named only this node) → until
+   * when: till the answer is complete, or FIRST_VIEW_MAX_MS (a slow link's answer may outlast
+   * the sync's wait, and is still the fleet; one that never answers keeps it no longer).
+   */
+  private readonly firstViews = new Map<string, number>()
 
   constructor (private readonly ctx: StatusGossipContext, private readonly outbox: StatusOutbox) {}
 
@@ -31,6 +38,7 @@ export class StatusSync {
 
   /** The neighbour's answer to our digest is complete (its statuses applied), or it left: the next one's turn. */
   answered (peer: string): void {
+    this.firstViews.delete(peer)
     this.waiters.get(peer)?.()
   }
 
@@ -39,10 +47,15 @@ export class StatusSync {
    * joined, or lost its whole view): they are the fleet, not introductions to count.
    */
   isFirstView (peer: string): boolean {
-    return this.firstView === peer
+    const until = this.firstViews.get(peer)
+    if (until === undefined) return false
+    if (this.ctx.now() < until) return true
+    this.firstViews.delete(peer)
+    return false
   }
 
   stop (): void {
+    this.firstViews.clear()
     for (const wake of this.waiters.values()) wake()
     this.queue.length = 0
   }
@@ -99,7 +112,7 @@ export class StatusSync {
           this.waiters.set(peer, wake)
           return () => { this.waiters.delete(peer) }
         }, { timeoutMs: STATUS_SYNC_TIMEOUT_MS, signal: done.signal })
-        if (this.ctx.book.size <= 1) this.firstView = peer
+        if (this.ctx.book.size <= 1) this.firstViews.set(peer, this.ctx.now() + FIRST_VIEW_MAX_MS)
         try {
           await this.ctx.send(connection, { statuses: [], refreshes: [], notices: [], answersDigest: false, digest: encodeDigest(this.ctx.book.all()) })
           await answered
@@ -107,7 +120,6 @@ export class StatusSync {
           this.ctx.components.log.debug('could not send a status digest', { peer, err })
         } finally {
           done.abort()
-          this.firstView = undefined
         }
       }
     } finally {

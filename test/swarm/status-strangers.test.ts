@@ -85,13 +85,22 @@ describe('a stranger in an open fleet', () => {
         }
         expect(thirdCharges).toEqual([])
         expect(fakes(third.swarm)).toBeLessThan(kept + 500)
+
+        // A node that joins now takes the victim's whole view, past any allowance: its first
+        // view is not introductions (its digest named only itself), and nobody is charged.
+        const joiner = await statusNode('joiner')
+        const joinerCharges: string[] = []
+        joiner.swarm.on('peer:penalized', (e) => { joinerCharges.push(e.detail) })
+        await connect(joiner, victim)
+        await until('the joiner holds the victim\'s view', () => fakes(joiner.swarm) >= kept + 500, joiner.swarm)
+        expect(joinerCharges).toEqual([])
       } finally {
         await second.stop()
       }
     } finally {
       await stranger.stop()
     }
-  }, 180_000)
+  }, 240_000)
 
   it('cannot push a neighbour out of a full view with its introductions, however long that neighbour was silent', async () => {
     const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('victim'); return rest }, intervalMs: 300, maxKnownNodes: 20 } })
