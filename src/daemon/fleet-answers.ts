@@ -13,6 +13,11 @@ export interface FleetAnswerComponents {
   pullThrough?: PullThrough
   /** A blob this node is receiving from the fleet right now, read as it arrives (undefined when none is). */
   incoming?: (digest: Sha256Digest, signal: AbortSignal) => Promise<IncomingBlob | undefined>
+  /**
+   * Whether this asker may make this node write (and so announce) a one-blob bundle for an
+   * object no bundle names: only a peer the operator let act here (content-sources.ts).
+   */
+  mayBundle?: boolean
   logger: Logger
 }
 
@@ -24,7 +29,9 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
  *   asker allows pull-through) what the upstream says, fetched once and stored here;
  * - a digest: the smallest bundle here that holds it whole, fetching it from the upstream
  *   first when allowed; an object no bundle names yet (a blob pulled through before its image
- *   is whole, a child manifest) is made a bundle of its own so the swarm can move it.
+ *   is whole, a child manifest) is made a bundle of its own so the swarm can move it, but only
+ *   for an asker that may make this node write (`mayBundle`): a stranger is answered from the
+ *   bundles that exist, as a bundle written is also announced (have-lists, DHT).
  * A peer can make this node fetch only from the upstream its operator configured, and only
  * names of that upstream's registry (the same rule as a containerd request to the mirror).
  */
@@ -56,7 +63,9 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
       object = await store.wholeObjectBySha256(digest.hex)
     }
     if (object === undefined) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
-    const bundleId = await smallestBundleWith(store, object) ?? (await commitBlobBundle(store, { sha256: digest.hex, object: object.hash, size: object.size }, { signal })).bundleId
+    const existing = await smallestBundleWith(store, object)
+    if (existing === undefined && components.mayBundle !== true) return { status: 'not-found', reason: 'no bundle here names it, and this node makes none for a peer it does not trust' }
+    const bundleId = existing ?? (await commitBlobBundle(store, { sha256: digest.hex, object: object.hash, size: object.size }, { signal })).bundleId
     return { status: 'found', bundleId }
   } catch (err) {
     return failedAnswer(err, signal, logger, 'a fleet request failed here', { kind: query.kind, name: name.path, reference: query.reference, for: from })

@@ -617,6 +617,11 @@ export class Swarm extends SwarmEventEmitter {
     return this.haveList.covers(objects, peer => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).length > 0)
   }
 
+  /** Whether `peer` is one whose ref records move tags here (`--trust`, or this node). */
+  trusts (peer: string): boolean {
+    return this.trusted.has(peer)
+  }
+
   /** Whose ref records move tags here (the daemon logs them once at start). */
   get trustedPublishers (): string[] {
     return [...this.trusted]
