@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { CodedError } from '../errors/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
-import { GrowingFile, ingestBlobFile, type HashedBlob, type Store } from '../store/index.js'
+import { GrowingFile, ingestBlobFile, NoRoomError, type HashedBlob, type Store } from '../store/index.js'
 import type { FleetBlobStream, Swarm } from '../swarm/index.js'
 import { raceAbort } from '../wait/index.js'
 import type { ImageAssembler } from './image-assembler.js'
@@ -78,6 +78,7 @@ export class FleetBlobs {
   private async start (name: RepositoryName, digest: Sha256Digest): Promise<GrowingFile | undefined> {
     const { store, swarm, logger, lifetime } = this.components
     let file: GrowingFile | undefined
+    let stream: FleetBlobStream | undefined
     try {
       const asked = await swarm.streamFleetBlob({ registry: name.host, repository: name.repository, digest: digest.digest }, { signal: lifetime })
       if (asked.stream === undefined) {
@@ -85,14 +86,19 @@ export class FleetBlobs {
         this.flights.delete(digest.hex)
         return undefined
       }
-      file = await GrowingFile.create(join(store.layout.tmp, `fleet-${randomUUID()}`), asked.stream.size)
+      stream = asked.stream
+      file = await GrowingFile.create(join(store.layout.tmp, `fleet-${randomUUID()}`), asked.stream.size, `blob ${digest.digest} of ${name.path}`)
       logger.info('streaming a blob from the fleet\'s pull-through', { name: name.path, digest: digest.digest, size: asked.stream.size, peer: asked.peer, relay: asked.relay })
       void this.fill(digest, file, asked.stream, asked.peer ?? '-')
       return file
     } catch (err) {
       this.flights.delete(digest.hex)
+      // The sender is let go at once, not after its stall timeout.
+      stream?.close()
       await file?.fail(err instanceof Error ? err : new Error(String(err)))
-      if (lifetime.aborted) throw err
+      // No room here for the blob: no other source could store it either, and the client
+      // should hear that (503, the disk named), not that nobody has the blob.
+      if (lifetime.aborted || err instanceof NoRoomError) throw err
       logger.info('asking the fleet to stream a blob failed', { name: name.path, digest: digest.digest, err })
       return undefined
     }

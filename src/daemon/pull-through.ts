@@ -3,7 +3,7 @@ import {
   type UpstreamSource,
 } from '../http/index.js'
 import { isManifestMediaType } from '../oci/index.js'
-import type { Store } from '../store/index.js'
+import { StoreError, type Store } from '../store/index.js'
 import type { ImageAssembler } from './image-assembler.js'
 import { abortAfter } from '../wait/index.js'
 
@@ -175,6 +175,8 @@ export class PullThrough {
   private translate (err: unknown, signal: AbortSignal, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN', name: RepositoryName, what: string): unknown {
     if (signal.aborted) return signal.reason
     if (err instanceof RegistryError) return err
+    // This node's own disk, not the upstream: its error says so and what to do.
+    if (err instanceof StoreError) return err
     const error = err as Error & { code?: unknown }
     const headers = namespaceHeader(name)
     if (error.code === 'UPSTREAM_NOT_FOUND') {

@@ -56,6 +56,18 @@ export class DiskFullError extends StoreError {
 }
 
 /**
+ * A blob of known size does not fit in what the store's disk has free: refused before a byte
+ * of it is fetched, so a client hears why at once (containerd tries its next host) instead of
+ * a response cut when the disk fills, again on every retry.
+ */
+export class NoRoomError extends StoreError {
+  constructor (readonly what: string, readonly neededBytes: number, readonly freeBytes: number) {
+    super('DISK_FULL', `${what} needs ${neededBytes} bytes and the store's disk has ${freeBytes} free; nothing was fetched — free space (\`shoal gc\`, remove bundles) or set a quota below the disk's size, then try again`)
+    this.name = 'NoRoomError'
+  }
+}
+
+/**
  * What was asked to be stored needs more bytes than the whole quota: no eviction could make
  * room, so it is refused before anything is written (not after filling the store with it).
  */

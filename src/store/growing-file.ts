@@ -1,7 +1,9 @@
-import { open, rm, type FileHandle } from 'node:fs/promises'
+import { open, rm, statfs, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { CodedError } from '../errors/index.js'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
 import { BlobHasher, type HashedBlob } from './blob-hasher.js'
+import { NoRoomError, translateWriteError } from './errors.js'
 
 /** How much a reader reads from the file per step (and so the most one step yields). */
 export const GROWING_READ_BYTES = 1024 * 1024
@@ -79,8 +81,16 @@ export class GrowingFile {
 
   private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined) {}
 
-  /** A new staging file at `path` (which must not exist), `size` bytes long when known. */
-  static async create (path: string, size: number | undefined): Promise<GrowingFile> {
+  /**
+   * A new staging file at `path` (which must not exist), `size` bytes long when known; a size
+   * the disk has no room for is refused (NoRoomError, naming `what`) before the file exists.
+   */
+  static async create (path: string, size: number | undefined, what = 'the blob'): Promise<GrowingFile> {
+    if (size !== undefined) {
+      const disk = await statfs(dirname(path))
+      const free = disk.bavail * disk.bsize
+      if (size > free) throw new NoRoomError(what, size, free)
+    }
     return new GrowingFile(path, await open(path, 'wx+', 0o600), size)
   }
 
@@ -125,7 +135,12 @@ export class GrowingFile {
     }
     let offset = 0
     while (offset < length) {
-      const { bytesWritten } = await this.file.writev(pieces, this.written + offset)
+      let bytesWritten: number
+      try {
+        ({ bytesWritten } = await this.file.writev(pieces, this.written + offset))
+      } catch (err) {
+        throw translateWriteError(err, this.path)
+      }
       offset += bytesWritten
       // A short write (a full disk about to fail, a signal): the rest goes in the next call.
       if (offset < length) pieces = unwritten(pieces, bytesWritten)

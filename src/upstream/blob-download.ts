@@ -1,4 +1,4 @@
-import { GrowingFile } from '../store/index.js'
+import { GrowingFile, StoreError } from '../store/index.js'
 import { bodyBatches } from './body-batches.js'
 import { UPSTREAM_WRITE_BATCH_BYTES, UPSTREAM_WRITE_BATCH_WAIT_MS } from './constants.js'
 import { UpstreamDigestMismatchError, UpstreamError, UpstreamTooLargeError, UpstreamUnavailableError } from './errors.js'
@@ -37,7 +37,14 @@ export async function downloadToFile (response: Response, path: string, download
     await response.body?.cancel()
     throw new UpstreamUnavailableError(`${download.what}: the upstream declares ${declared} bytes, the descriptor says ${download.size}`)
   }
-  const file = await GrowingFile.create(path, download.size ?? (hasDeclared ? declared : undefined))
+  let file: GrowingFile
+  try {
+    file = await GrowingFile.create(path, download.size ?? (hasDeclared ? declared : undefined), download.what)
+  } catch (err) {
+    // No room for it (or no staging file): the body is not read.
+    await response.body?.cancel()
+    throw err
+  }
   created?.(file)
   let size = 0
   let timer: NodeJS.Timeout | undefined
@@ -79,7 +86,7 @@ function translate (err: unknown, download: BlobDownload): Error {
   if (download.idle.signal.aborted) return asError(download.idle.signal.reason)
   if (download.signal.aborted) return asError(download.signal.reason)
   // Ours and the file system's errors say what happened; anything else is the body breaking off.
-  if (err instanceof UpstreamError || (err as NodeJS.ErrnoException).errno !== undefined) return err as Error
+  if (err instanceof UpstreamError || err instanceof StoreError || (err as NodeJS.ErrnoException).errno !== undefined) return err as Error
   return new UpstreamUnavailableError(`${download.what}: the upstream's response broke off (${(err as Error).message})`, { cause: err })
 }
 

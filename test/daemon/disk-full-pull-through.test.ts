@@ -1,0 +1,175 @@
+import { execFile, execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { createServer, request as httpRequest } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { canMountOwnNamespace, logLines, ownMount, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
+import { shoal, shoalOk } from '../helpers/shoal-cli.js'
+import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
+
+const execFileAsync = promisify(execFile)
+const MIB = 1024 * 1024
+
+interface Manifest { config: { digest: string }, layers: Array<{ digest: string, size: number }> }
+interface ErrorBody { errors: Array<{ code: string, message: string }> }
+
+/**
+ * containerd pulling through an edge whose store cannot take the layer (test/daemon/disk-full
+ * holds a swarm pull): the edge's data dir is a 12 MiB tmpfs, the image's base layer ~24 MiB.
+ */
+describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a full disk under a pull-through', () => {
+  let work: string
+  let images: GeneratedImages
+  let registry: RegistryProcess
+  const daemons: DaemonProcess[] = []
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-full-pull-through-'))
+    images = await generateImages(join(work, 'images'), { baseBytes: 24 * MIB, seed: 61 })
+    registry = await startDockerRegistry(join(work, 'registry'))
+    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${images.layouts.app1 ?? ''}:1.0`, `docker://${registry.host}/shoal/app1:1.0`], { timeout: 60_000 })
+  }, 120_000)
+
+  afterAll(async () => {
+    await Promise.all(daemons.map(async d => await d.kill()))
+    await registry?.stop()
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  it('answers a layer that cannot fit with a 503 that says the disk is full before any byte, keeps what it holds, and serves it once there is room', async () => {
+    const data = join(work, 'edge')
+    await mkdir(data)
+    const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', registry.url, '--api', join(work, 'edge.sock')], {}, { wrap: ownMount(data, 'tmpfs', 'size=12m') })
+    daemons.push(edge)
+    const base = `http://${edge.registry}/v2/shoal/app1`
+    const manifest = await (await fetch(`${base}/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as Manifest
+    const config = await fetch(`${base}/blobs/${manifest.config.digest}`)
+    expect(config.status).toBe(200)
+    await config.arrayBuffer()
+    const layer = largestLayer(manifest)
+    expect(layer.size).toBeGreaterThan(12 * MIB)
+
+    // Before: a 200, ~11 MiB of body, then the connection cut (containerd's unexpected EOF,
+    // the same again on every retry, the upstream read each time), the log saying only ENOSPC.
+    const refused = await fetch(`${base}/blobs/${layer.digest}`)
+    expect(refused.status).toBe(503)
+    const body = await refused.json() as ErrorBody
+    expect(body.errors[0]?.code).toBe('UNAVAILABLE')
+    expect(body.errors[0]?.message).toMatch(/disk/)
+    expect(body.errors[0]?.message).toMatch(/shoal gc/)
+    expect(body.errors[0]?.message).not.toMatch(/upstream failed/)
+
+    // What the store held stays whole: the manifest and the config re-hash right.
+    const verify = JSON.parse((await shoal(undefined, ['--api', edge.api, '--json', 'verify'])).stdout) as { bad: unknown[] }
+    expect(verify.bad).toEqual([])
+
+    // Room again, without a restart: the same request streams the layer whole.
+    execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'mount', '-o', 'remount,size=64m', data])
+    const served = await fetch(`${base}/blobs/${layer.digest}`)
+    expect(served.status).toBe(200)
+    expect(sha256Of(Buffer.from(await served.arrayBuffer()))).toBe(layer.digest)
+  })
+
+
+
+  it('cuts a layer whose size it could not know when the disk fills, logs that the disk is full, and keeps no part of it', async () => {
+    // The upstream sends no Content-Length (chunked), so the room cannot be checked first.
+    const chunked = createServer((req, res) => {
+      const forwarded = httpRequest(`${registry.url}${req.url ?? '/'}`, { method: req.method, headers: { ...req.headers, host: registry.host } }, upstream => {
+        const { 'content-length': _length, ...headers } = upstream.headers
+        res.writeHead(upstream.statusCode ?? 502, headers)
+        upstream.pipe(res)
+      })
+      forwarded.on('error', () => { res.destroy() })
+      req.pipe(forwarded)
+    })
+    await new Promise<void>(resolve => { chunked.listen(0, '127.0.0.1', resolve) })
+    try {
+      const data = join(work, 'unsized')
+      await mkdir(data)
+      const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', `http://127.0.0.1:${(chunked.address() as AddressInfo).port}`, '--api', join(work, 'unsized.sock')], {}, { wrap: ownMount(data, 'tmpfs', 'size=12m') })
+      daemons.push(edge)
+      const base = `http://${edge.registry}/v2/shoal/app1`
+      const layer = largestLayer(await (await fetch(`${base}/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as Manifest)
+      const cut = await fetch(`${base}/blobs/${layer.digest}`)
+      expect(cut.status).toBe(200)
+      await expect(cut.arrayBuffer()).rejects.toThrow()
+      // Before: the log said only "ENOSPC: no space left on device, write", as an error of the request.
+      const said = await waitFor('the cut to be logged', async () => logLines(edge).find(l => l.msg === 'response cut after it started'))
+      expect(said.err).toMatchObject({ code: 'DISK_FULL', message: expect.stringMatching(/disk filled up .*shoal gc/) })
+      const verify = JSON.parse((await shoal(undefined, ['--api', edge.api, '--json', 'verify'])).stdout) as { bad: unknown[] }
+      expect(verify.bad).toEqual([])
+      const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
+      expect(staged.trim()).toBe('')
+    } finally {
+      await new Promise(resolve => { chunked.close(resolve) })
+    }
+  })
+
+  /** A gateway pulling through for a closed fleet and an edge that trusts it; `small`'s data dir is a 12 MiB tmpfs. */
+  async function fleet (small: 'gateway' | 'edge'): Promise<{ gateway: DaemonProcess, edge: DaemonProcess, smallDir: string, layer: { digest: string, size: number }, blobUrl: string }> {
+    const key = join(work, 'swarm.key')
+    if (!existsSync(key)) await shoalOk(undefined, ['keygen', 'swarm', key])
+    const dirs = { gateway: join(work, `${small}-small-gateway`), edge: join(work, `${small}-small-edge`) }
+    for (const dir of Object.values(dirs)) await mkdir(dir)
+    const wrap = (who: 'gateway' | 'edge'): { wrap?: string[] } => who === small ? { wrap: ownMount(dirs[who], 'tmpfs', 'size=12m') } : {}
+    const gateway = await startDaemonProcess(dirs.gateway, ['--no-mdns', '--gateway', '--upstream', registry.url, '--swarm-key', key, '--api', `${dirs.gateway}.sock`], {}, wrap('gateway'))
+    daemons.push(gateway)
+    const edge = await startDaemonProcess(dirs.edge, ['--no-mdns', '--swarm-key', key, '--bootstrap', gateway.address, '--trust', gateway.peerId, '--api', `${dirs.edge}.sock`], {}, wrap('edge'))
+    daemons.push(edge)
+    await waitFor('the edge connected to the gateway', async () => (await edge.status()).peers.find(p => p.id === gateway.peerId && !p.banned), 90_000)
+    // As containerd asks an edge: ?ns= names the upstream's registry, resolved through the fleet.
+    const ns = `?ns=${encodeURIComponent(registry.host)}`
+    const base = `http://${edge.registry}/v2/shoal/app1`
+    const resolved = await fetch(`${base}/manifests/1.0${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(resolved.status).toBe(200)
+    const layer = largestLayer(await resolved.json() as Manifest)
+    return { gateway, edge, smallDir: dirs[small], layer, blobUrl: `${base}/blobs/${layer.digest}${ns}` }
+  }
+
+  it('an edge with no room for a layer the fleet streams answers 503 naming its disk', async () => {
+    const { edge, smallDir, layer, blobUrl } = await fleet('edge')
+    // Before: a 200, the edge's disk filled mid-stream and the response was cut. Refused for room
+    // but not told, the edge would answer 404 "neither here nor in the fleet nor at an upstream".
+    const refused = await fetch(blobUrl)
+    expect(refused.status).toBe(503)
+    const message = (await refused.json() as ErrorBody).errors[0]?.message
+    expect(message).toMatch(/store's disk has \d+ free/)
+    expect(message).toMatch(/shoal gc/)
+    execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'mount', '-o', 'remount,size=64m', smallDir])
+    const served = await fetch(blobUrl)
+    expect(served.status).toBe(200)
+    expect(sha256Of(Buffer.from(await served.arrayBuffer()))).toBe(layer.digest)
+  })
+
+  it('a gateway with no room for a layer an edge asks for tells it so before streaming, so the edge answers at once', async () => {
+    const { gateway, edge, smallDir, layer, blobUrl } = await fleet('gateway')
+    // Before: the gateway streamed ~11 MiB, its disk filled, the edge's stream broke and
+    // containerd's response was cut after its 200 (every retry the same).
+    const refused = await fetch(blobUrl)
+    expect(refused.status).toBe(404)
+    await refused.arrayBuffer()
+    const said = logLines(edge).find(l => l.msg === 'no trusted peer streams this blob')
+    expect(JSON.stringify(said?.asked)).toMatch(/store's disk has \d+ free/)
+    execFileSync('nsenter', ['-t', String(gateway.child.pid), '-m', 'mount', '-o', 'remount,size=64m', smallDir])
+    const served = await fetch(blobUrl)
+    expect(served.status).toBe(200)
+    expect(sha256Of(Buffer.from(await served.arrayBuffer()))).toBe(layer.digest)
+  })
+})
+
+function largestLayer (manifest: Manifest): { digest: string, size: number } {
+  const layer = [...manifest.layers].sort((a, b) => b.size - a.size)[0]
+  if (layer === undefined) throw new Error('the image has no layer')
+  return layer
+}
+
+function sha256Of (bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+}
