@@ -35,6 +35,14 @@ export interface StatusGossipInit {
   witnessDelayMs?: number
   /** Nodes the view holds (MAX_KNOWN_NODES); tests fill a smaller one. */
   maxKnownNodes?: number
+  /**
+   * The allowance of introductions (NEW_PUBLISHERS_BURST, NEW_PUBLISHERS_PER_SECOND), both what
+   * this node allows each neighbour and what it assumes each neighbour allows it: internal, so
+   * a test fleet floods a small allowance with a few keys, and what it refills during the test
+   * does not blur the count (every node of the test takes the same).
+   */
+  newPublishersBurst?: number
+  newPublishersPerSecond?: number
   now?: () => number
   random?: () => number
 }

@@ -39,7 +39,7 @@ export class StatusOutbox {
   private flushAt = Infinity
 
   constructor (private readonly ctx: StatusGossipContext) {
-    this.introductions = new RecordAllowance({ burst: NEW_PUBLISHERS_BURST * 0.9, perSecond: NEW_PUBLISHERS_PER_SECOND * 0.9, maxPeers: MAX_KNOWN_NODES, now: ctx.now })
+    this.introductions = new RecordAllowance({ burst: (ctx.init.newPublishersBurst ?? NEW_PUBLISHERS_BURST) * 0.9, perSecond: (ctx.init.newPublishersPerSecond ?? NEW_PUBLISHERS_PER_SECOND) * 0.9, maxPeers: MAX_KNOWN_NODES, now: ctx.now })
   }
 
   stop (): void {

@@ -58,7 +58,7 @@ export class StatusGossip {
     this.publisherKey = Uint8Array.from(publicKeyToProtobuf(components.privateKey.publicKey))
     this.book = new StatusBook(this.peerId, this.now, init.maxKnownNodes ?? MAX_KNOWN_NODES, init.absenceGraceMs ?? ABSENCE_GRACE_INTERVALS * this.baseIntervalMs)
     this.allowance = new RecordAllowance({ burst: STATUS_RECORDS_BURST, perSecond: STATUS_RECORDS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
-    this.introductions = new RecordAllowance({ burst: NEW_PUBLISHERS_BURST, perSecond: NEW_PUBLISHERS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
+    this.introductions = new RecordAllowance({ burst: this.newPublishersBurst, perSecond: this.newPublishersPerSecond, maxPeers: MAX_KNOWN_NODES, now: this.now })
     const ctx = this.context()
     this.outbox = new StatusOutbox(ctx)
     this.sync = new StatusSync(ctx, this.outbox)
@@ -76,6 +76,15 @@ export class StatusGossip {
    */
   get baseIntervalMs (): number {
     return Math.max(MIN_STATUS_INTERVAL_MS, this.init.intervalMs ?? DEFAULT_STATUS_INTERVAL_MS)
+  }
+
+  /** Nodes this node never heard of that one neighbour may introduce at once, and then a second. */
+  get newPublishersBurst (): number {
+    return this.init.newPublishersBurst ?? NEW_PUBLISHERS_BURST
+  }
+
+  get newPublishersPerSecond (): number {
+    return this.init.newPublishersPerSecond ?? NEW_PUBLISHERS_PER_SECOND
   }
 
   /** The current heartbeat period (it grows with the fleet). */
@@ -194,7 +203,7 @@ export class StatusGossip {
     }
     if (unintroduced > 0) {
       this.dropped += unintroduced
-      this.init.onInvalid?.(from, `introduced ${unintroduced} more nodes than its allowance of new nodes (${NEW_PUBLISHERS_BURST}, then ${NEW_PUBLISHERS_PER_SECOND} a second)`)
+      this.init.onInvalid?.(from, `introduced ${unintroduced} more nodes than its allowance of new nodes (${this.newPublishersBurst}, then ${this.newPublishersPerSecond} a second)`)
     }
     for (const refresh of batch.refreshes) {
       if (allowed-- <= 0) break

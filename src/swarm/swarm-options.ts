@@ -35,7 +35,7 @@ export interface SwarmInit {
   /** The node's persistent identity (createPeerKey / parsePeerKey). */
   privateKey: PrivateKey
   /** What this node gossips about itself for the fleet view (status-protocol.ts). */
-  status?: { source: StatusSource, intervalMs?: number, absenceGraceMs?: number, witnessDelayMs?: number, maxKnownNodes?: number }
+  status?: { source: StatusSource, intervalMs?: number, absenceGraceMs?: number, witnessDelayMs?: number, maxKnownNodes?: number, newPublishersBurst?: number, newPublishersPerSecond?: number }
   /**
    * Publishers (peer IDs) whose signed ref records this node accepts, besides itself. Only
    * these: a bootstrap peer is not trusted for being one (pass the gateway's ID here).

@@ -174,6 +174,8 @@ export class Swarm extends SwarmEventEmitter {
       absenceGraceMs: init.status?.absenceGraceMs,
       maxKnownNodes: init.status?.maxKnownNodes,
       witnessDelayMs: init.status?.witnessDelayMs,
+      newPublishersBurst: init.status?.newPublishersBurst,
+      newPublishersPerSecond: init.status?.newPublishersPerSecond,
       onAbsence: (subject, witness) => { this.emit('status:absence', { subject, witness }) },
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
       onAccepted: (publisher, sequence) => { this.emit('status:accepted', { publisher, sequence }) },
