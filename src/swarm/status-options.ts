@@ -43,6 +43,12 @@ export interface StatusGossipInit {
    */
   newPublishersBurst?: number
   newPublishersPerSecond?: number
+  /**
+   * The address group a neighbour's introductions are counted in besides its own, from its
+   * connection's remote address (default: peer-score.ts addressPrefix, as bans group; loopback
+   * is in none). Internal: a test groups loopback addresses by IP, so 127.0.0.2 plays a network.
+   */
+  addressGroup?: (address: string) => string | undefined
   now?: () => number
   random?: () => number
 }

@@ -2,6 +2,7 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { ProtocolViolationError } from './errors.js'
+import { addressPrefix } from './peer-score.js'
 import { StatusBatch, type SignedStatus, type StatusRefresh } from './pb/swarm-status.pb.js'
 import { RecordAllowance } from './record-allowance.js'
 import { StatusBook, type FleetNode, type HeldStatus } from './status-book.js'
@@ -36,6 +37,12 @@ export class StatusGossip {
   private readonly allowance: RecordAllowance
   /** Per neighbour: how many nodes this one never heard of it may still introduce. */
   private readonly introductions: RecordAllowance
+  /**
+   * Per address group (bans' grouping: the /24 or /64, none for loopback): how many new nodes
+   * all its neighbours together may still introduce. A key costs nothing, so without it a
+   * stranger with N identities on one network introduced N allowances.
+   */
+  private readonly groupIntroductions: RecordAllowance
   private readonly outbox: StatusOutbox
   private readonly sync: StatusSync
   private readonly witness: StatusWitness
@@ -43,6 +50,8 @@ export class StatusGossip {
   private heartbeatTimer: NodeJS.Timeout | undefined
   /** New nodes dropped unread, past their neighbour's allowance of introductions (tests, and what a flood cost). */
   dropped = 0
+  /** Of those, dropped past their address group's shared allowance while the neighbour was within its own (not charged). */
+  droppedForGroup = 0
   private controller = new AbortController()
   private topology: string | undefined
   private node: Pick<Libp2p, 'handle' | 'register' | 'unregister'> | undefined
@@ -59,6 +68,7 @@ export class StatusGossip {
     this.book = new StatusBook(this.peerId, this.now, init.maxKnownNodes ?? MAX_KNOWN_NODES, init.absenceGraceMs ?? ABSENCE_GRACE_INTERVALS * this.baseIntervalMs)
     this.allowance = new RecordAllowance({ burst: STATUS_RECORDS_BURST, perSecond: STATUS_RECORDS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
     this.introductions = new RecordAllowance({ burst: this.newPublishersBurst, perSecond: this.newPublishersPerSecond, maxPeers: MAX_KNOWN_NODES, now: this.now })
+    this.groupIntroductions = new RecordAllowance({ burst: this.newPublishersBurst, perSecond: this.newPublishersPerSecond, maxPeers: MAX_KNOWN_NODES, now: this.now })
     const ctx = this.context()
     this.outbox = new StatusOutbox(ctx)
     this.sync = new StatusSync(ctx, this.outbox)
@@ -181,9 +191,10 @@ export class StatusGossip {
   /** Inbound stream of either version: its batches are applied in order (status-streams.ts). */
   readonly handle = (stream: Stream, connection: Connection): void => {
     const from = connection.remotePeer.toString()
+    const group = (this.init.addressGroup ?? addressPrefix)(connection.remoteAddr.toString())
     this.streams.receive(stream, connection, {
       decode: decodeBatch,
-      apply: async (batch) => { await this.applyBatch(batch, from) },
+      apply: async (batch) => { await this.applyBatch(batch, from, group) },
       // Only what the sender got wrong is charged: a reset or a timeout is what a loaded,
       // honest node's stream does, and charging it banned whole honest fleets under load.
       onInvalid: (err) => { this.init.onInvalid?.(from, `status batch: ${err.message}`) },
@@ -191,19 +202,29 @@ export class StatusGossip {
     })
   }
 
-  private async applyBatch (batch: StatusBatch, from: string): Promise<void> {
+  private async applyBatch (batch: StatusBatch, from: string, group: string | undefined): Promise<void> {
     const count = batch.statuses.length + batch.refreshes.length + batch.notices.length
     let allowed = this.allowance.take(from, count)
     if (allowed < count) this.init.onInvalid?.(from, `sent ${count} statuses, more than its allowance of ${allowed}`)
     let unintroduced = 0
+    let overGroup = 0
     for (const signed of batch.statuses) {
       if (allowed-- <= 0) break
-      if (!this.mayIntroduce(signed, from)) unintroduced++
+      const verdict = this.mayIntroduce(signed, from, group)
+      if (verdict === 'neighbour') unintroduced++
+      else if (verdict === 'group') overGroup++
       else await this.applyStatus(signed, from)
     }
     if (unintroduced > 0) {
       this.dropped += unintroduced
       this.init.onInvalid?.(from, `introduced ${unintroduced} more nodes than its allowance of new nodes (${this.newPublishersBurst}, then ${this.newPublishersPerSecond} a second)`)
+    }
+    if (overGroup > 0) {
+      // Not charged: an honest node on the same network as a flood's identities relays within
+      // its own allowance and cannot know the group's; charging it would ban the network.
+      this.dropped += overGroup
+      this.droppedForGroup += overGroup
+      this.components.log.debug('new nodes dropped: the neighbour\'s address group used its shared allowance of introductions', { from, group, dropped: overGroup })
     }
     for (const refresh of batch.refreshes) {
       if (allowed-- <= 0) break
@@ -246,15 +267,19 @@ export class StatusGossip {
   }
 
   /**
-   * Whether a status may be read: one about a node this node holds, or a new node within the
-   * sender's allowance of introductions. Judged by the key the stamp names, before any verify:
-   * a dropped flood costs no signature check and is neither kept nor relayed.
+   * Whether a status may be read ('yes'): one about a node this node holds, or a new node within
+   * both the sender's allowance of introductions and its address group's; else whose allowance
+   * it is past. Judged by the key the stamp names, before any verify: a dropped flood costs no
+   * signature check and is neither kept nor relayed.
    */
-  private mayIntroduce (signed: SignedStatus, from: string): boolean {
+  private mayIntroduce (signed: SignedStatus, from: string, group: string | undefined): 'yes' | 'neighbour' | 'group' {
     const tail = stampPublisherTail(signed.stamp)
-    if (tail !== undefined && this.book.byKeyTail(tail) !== undefined) return true
-    if (this.sync.isFirstView(from)) return true
-    return this.introductions.take(from, 1) === 1
+    if (tail !== undefined && this.book.byKeyTail(tail) !== undefined) return 'yes'
+    if (this.sync.isFirstView(from)) return 'yes'
+    if (this.introductions.available(from) < 1) return 'neighbour'
+    if (group !== undefined && this.groupIntroductions.take(group, 1) < 1) return 'group'
+    this.introductions.take(from, 1)
+    return 'yes'
   }
 
   /** The status held here when `signed` is that very status, byte for byte. */

@@ -5,7 +5,7 @@ import type { PullProgress } from './swarm-events.js'
 import type { Store } from '../store/index.js'
 import type { PrivateKey } from '@libp2p/interface'
 import type { PreheatRecordStore } from './preheat-protocol.js'
-import type { StatusSource } from './status-options.js'
+import type { StatusGossipInit, StatusSource } from './status-options.js'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
 export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
@@ -35,7 +35,7 @@ export interface SwarmInit {
   /** The node's persistent identity (createPeerKey / parsePeerKey). */
   privateKey: PrivateKey
   /** What this node gossips about itself for the fleet view (status-protocol.ts). */
-  status?: { source: StatusSource, intervalMs?: number, absenceGraceMs?: number, witnessDelayMs?: number, maxKnownNodes?: number, newPublishersBurst?: number, newPublishersPerSecond?: number }
+  status?: { source: StatusSource } & Pick<StatusGossipInit, 'intervalMs' | 'absenceGraceMs' | 'witnessDelayMs' | 'maxKnownNodes' | 'newPublishersBurst' | 'newPublishersPerSecond' | 'addressGroup'>
   /**
    * Publishers (peer IDs) whose signed ref records this node accepts, besides itself. Only
    * these: a bootstrap peer is not trusted for being one (pass the gateway's ID here).

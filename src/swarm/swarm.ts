@@ -176,6 +176,7 @@ export class Swarm extends SwarmEventEmitter {
       witnessDelayMs: init.status?.witnessDelayMs,
       newPublishersBurst: init.status?.newPublishersBurst,
       newPublishersPerSecond: init.status?.newPublishersPerSecond,
+      addressGroup: init.status?.addressGroup,
       onAbsence: (subject, witness) => { this.emit('status:absence', { subject, witness }) },
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
       onAccepted: (publisher, sequence) => { this.emit('status:accepted', { publisher, sequence }) },

@@ -5,6 +5,7 @@ import { encodeVarint } from '../../src/swarm/framing.js'
 import { StatusBatch, StatusStamp, type SignedStatus } from '../../src/swarm/pb/swarm-status.pb.js'
 import type { PrivateKey } from '@libp2p/interface'
 import { Attacker } from './attacker.js'
+import { ipOf } from '../../src/swarm/peer-score.js'
 import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
 
 const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
@@ -108,6 +109,46 @@ describe('a stranger in an open fleet', () => {
       }
     } finally {
       await stranger.stop()
+    }
+  }, 120_000)
+
+  it('introduces no more new nodes with many identities from one network than with one, uncharged past the first, while another network still can', async () => {
+    // Loopback is in no address group by default (as for bans: a test's nodes all live on
+    // 127.0.0.1); here each loopback IP is a network, and the strangers all dial from 127.0.0.2.
+    const victim = await node({ status: { source: async () => { const { intervalMs: _, ...rest } = fields('victim'); return rest }, intervalMs: 300, newPublishersBurst: burst, newPublishersPerSecond: 0.001, addressGroup: ipOf } })
+    const third = await statusNode('third')
+    await connect(victim, third)
+    await until('the third node holds the victim', () => third.swarm.fleetView().some(n => n.peerId === victim.swarm.peerId), third.swarm)
+    const strangers = await Promise.all([0, 1, 2].map(async () => await Attacker.start({ localAddress: '127.0.0.2' })))
+    const charges: string[] = []
+    victim.swarm.on('peer:penalized', (e) => { if (e.peer !== third.swarm.peerId) charges.push(e.detail) })
+    try {
+      const floods = await Promise.all(strangers.map(async () => await fakeStatuses(burst)))
+      const streams = await Promise.all(strangers.map(async (s) => await (await s.connect(victim.address)).newStream(STATUS_STREAM_PROTOCOL)))
+      streams[0]?.send(frame(StatusBatch.encode({ statuses: floods[0] })))
+      await until('the first stranger\'s fakes kept', () => fakes(victim.swarm) >= burst, victim.swarm)
+      // Each later stranger sends a whole allowance of its own, then a heartbeat of a fake the
+      // victim holds: once that shows, its batches before it were applied.
+      const marker = floods[0]?.[0] as (typeof floods)[number][number]
+      const body = encodeStatusBody(fields('fake'))
+      for (const i of [1, 2]) {
+        const signed = await signStatus(marker.key, body, Date.now() + i * 60_000)
+        const sequence = Number(StatusStamp.decode(signed.stamp).sequence)
+        streams[i]?.send(frame(StatusBatch.encode({ statuses: floods[i] })))
+        streams[i]?.send(frame(StatusBatch.encode({ statuses: [{ stamp: signed.stamp, signature: signed.signature, body, ageMs: 0 }] })))
+        await until(`stranger ${i}'s batches applied`, () => victim.swarm.fleetView().some(n => n.peerId === marker.peerId && n.sequence === sequence), victim.swarm)
+      }
+      expect(fakes(victim.swarm)).toBe(burst)
+      // Each stranger kept within its own allowance: the shared one's overdraft is not charged
+      // (an honest node on a flood's network cannot know it, and would be banned with it).
+      expect(charges).toEqual([])
+
+      // A node of another network still introduces: a node that joins through the third.
+      const joiner = await statusNode('joiner')
+      await connect(joiner, third)
+      await until('the victim holds the joiner', () => victim.swarm.fleetView().some(n => n.peerId === joiner.swarm.peerId), victim.swarm)
+    } finally {
+      for (const s of strangers) await s.stop()
     }
   }, 120_000)
 
