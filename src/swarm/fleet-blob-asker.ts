@@ -1,5 +1,5 @@
 import { ProtocolViolationError } from './errors.js'
-import { FleetBlobFailedError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobStream } from './fleet-blob-protocol.js'
+import { FleetBlobFailedError, FleetBlobStalledError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobStream } from './fleet-blob-protocol.js'
 import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Connection } from '@libp2p/interface'
@@ -35,8 +35,8 @@ export interface FleetBlobAskerHooks {
    * none; undefined when it cannot be had (banned here, unreachable, not a peer ID).
    */
   connectRelay: (peer: string, addrs: string[], signal: AbortSignal) => Promise<Connection | undefined>
-  /** A relay broke the protocol, or the blob it sent failed its digest. */
-  penalize: (peer: string, kind: 'violation' | 'bad-data', detail: string) => void
+  /** A relay broke the protocol, the blob it sent failed its digest, or it was too slow or silent to wait for. */
+  penalize: (peer: string, kind: 'violation' | 'bad-data' | 'slow', detail: string) => void
   /** Why a relay was not used, or dropped mid-blob (the daemon's log at info). */
   relayDropped: (detail: { relay: string, peer: string, received: number, reason: string }) => void
   /** Blob bytes received from `peer` (transfer stats). */
@@ -148,6 +148,10 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     } catch (err) {
       signal.throwIfAborted()
       if (err instanceof ProtocolViolationError) hooks.penalize(relay, 'violation', err.message)
+      // Its askers lost the judging window (or the silence rule's 30 s) to it: charged as a
+      // holder that kept a request far past its time is (a stranger that asked early to be
+      // named a relay, and then dripped, was never charged).
+      if (err instanceof RelayTooSlowError || err instanceof FleetBlobStalledError) hooks.penalize(relay, 'slow', `fleet blob relay: ${err.message}`)
       hooks.relayDropped({ relay, peer, received: relayBytes, reason: err instanceof Error ? err.message : String(err) })
     }
     const rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
@@ -165,6 +169,14 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     close: () => { current.close() },
     get relay () { return relayBytes > 0 ? relay : undefined },
     rejected: (detail) => { if (relayBytes > 0) hooks.penalize(relay, 'bad-data', detail) },
+  }
+}
+
+/** A relay sent less than FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND over a span of our waiting on it. */
+class RelayTooSlowError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'RelayTooSlowError'
   }
 }
 
@@ -193,7 +205,7 @@ async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerS
       }
       if (waitedMs < judgeMs) continue
       const rate = bytes / (waitedMs / 1000)
-      if (rate < minBytesPerSecond) throw new Error(`too slow: ${bytes} bytes in ${Math.round(waitedMs)} ms of waiting on it (${Math.round(rate)} B/s, at least ${minBytesPerSecond} wanted)`)
+      if (rate < minBytesPerSecond) throw new RelayTooSlowError(`too slow: ${bytes} bytes in ${Math.round(waitedMs)} ms of waiting on it (${Math.round(rate)} B/s, at least ${minBytesPerSecond} wanted)`)
       waitedMs = 0
       bytes = 0
     }

@@ -77,8 +77,10 @@ export interface FleetBlobBytes {
 export interface FleetBlobServeHooks {
   /** Who receives which blob from here; without it every asker is served directly (an edge serving as a relay). */
   relays?: FleetBlobRelays
-  /** Whether a receiver may be named as a relay (connected here, not banned). */
+  /** Whether a receiver may be named as a relay (connected here, not banned, one this node would have serve others). */
   usable: (peer: string) => boolean
+  /** An asker came back from the relay it was pointed at (that relay is not named again for the blob). */
+  relayFailed?: (relay: string, asker: string, digest: string) => void
   /** The addresses `peer` listens on, for the RELAY frame that names it. */
   addressesOf: (peer: string) => Promise<string[]>
   /** Blob bytes sent to `peer` (transfer stats: what a gateway's uplink carried). */
@@ -101,6 +103,14 @@ export class FleetBlobFailedError extends SwarmError {
   constructor (message: string, options?: ErrorOptions) {
     super('FLEET_BLOB_FAILED', message, options)
     this.name = 'FleetBlobFailedError'
+  }
+}
+
+/** The answerer sent nothing new for the stall timeout (a relay so silent is charged as slow by its asker). */
+export class FleetBlobStalledError extends FleetBlobFailedError {
+  constructor (message: string) {
+    super(message)
+    this.name = 'FleetBlobStalledError'
   }
 }
 
@@ -129,7 +139,8 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   const close = async (): Promise<void> => { await stream.close({ signal: abortAfter(sendTimeoutMs, signal) }) }
   try {
     const { query, ask } = parseRequest(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
-    let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable })
+    let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable, cameBack: ask.direct })
+    if (route?.kind === 'direct' && route.failedRelay !== undefined) hooks.relayFailed?.(route.failedRelay, asker, query.digest)
     if (route?.kind === 'relay') {
       // Settles when a direct stream has the bytes or the last one ended (a stopping daemon ends them all).
       const header = await route.header
@@ -333,7 +344,7 @@ class IncomingFrames {
         return frame
       }
       if (this.failure !== undefined) throw this.failure
-      await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new FleetBlobFailedError(`the answerer sent nothing for ${timeoutMs} ms`) })
+      await wakeOrThrow(this.wakers.subscribe, { timeoutMs, signal, timeoutError: () => new FleetBlobStalledError(`the answerer sent nothing for ${timeoutMs} ms`) })
     }
   }
 

@@ -17,6 +17,8 @@ export type FleetBlobRoute =
     answered: (size: number | undefined) => void
     /** The stream ended, however (idempotent). */
     release: () => void
+    /** The relay this asker had been pointed at and came back from (it failed the asker: not offered again for this blob). */
+    failedRelay?: string
   }
   | {
     kind: 'relay'
@@ -35,11 +37,15 @@ interface Receiver {
   children: number
   /** Hops from here: 1 for a direct receiver. */
   depth: number
+  /** The relay it was pointed at, while it receives from there. */
+  from?: string
 }
 
 /** One blob being streamed from here. */
 class Plan {
   direct = 0
+  /** Relays an asker came back from (too slow, broken off, refused): not offered again for this blob. */
+  readonly failed = new Set<string>()
   /** Everyone receiving it from here or through a relay, in the order they asked (earlier ones are further along). */
   readonly receivers: Receiver[] = []
   private answeredSize: { size: number | undefined } | undefined
@@ -78,23 +84,38 @@ export class FleetBlobRelays {
   /**
    * Where `asker` gets `digest`. `mayRelay` is false for an asker that must be served here (its
    * relay failed it, it resumes from an offset); `usable` says whether a receiver may be named
-   * (connected, not banned).
+   * (connected, not banned, one this node would have serve others). `cameBack`: the asker asked
+   * to be served here (`direct`), which an asker does only once the relay it was pointed at
+   * failed it; that relay is then not named again for this blob.
    */
-  route (digest: string, asker: string, options: { mayRelay: boolean, usable: (peer: string) => boolean }): FleetBlobRoute {
+  route (digest: string, asker: string, options: { mayRelay: boolean, usable: (peer: string) => boolean, cameBack?: boolean }): FleetBlobRoute {
     let plan = this.plans.get(digest)
     if (plan === undefined) {
       plan = new Plan()
       this.plans.set(digest, plan)
     }
+    const failedRelay = options.cameBack === true ? this.cameBack(plan, asker) : undefined
     if (options.mayRelay && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
       const relay = this.pickRelay(plan, asker, options.usable)
       if (relay !== undefined) {
         relay.children++
-        if (!plan.receivers.some(r => r.peer === asker)) plan.receivers.push({ peer: asker, children: 0, depth: relay.depth + 1 })
+        const receiver = plan.receivers.find(r => r.peer === asker)
+        if (receiver === undefined) plan.receivers.push({ peer: asker, children: 0, depth: relay.depth + 1, from: relay.peer })
+        else receiver.from = relay.peer
         return { kind: 'relay', peer: relay.peer, header: plan.header }
       }
     }
-    return this.direct(digest, plan, asker)
+    return { ...this.direct(digest, plan, asker), failedRelay }
+  }
+
+  /** The relay `asker` was pointed at, marked failed for this blob; undefined when it was pointed at none. */
+  private cameBack (plan: Plan, asker: string): string | undefined {
+    const receiver = plan.receivers.find(r => r.peer === asker)
+    const relay = receiver?.from
+    if (receiver === undefined || relay === undefined) return undefined
+    receiver.from = undefined
+    plan.failed.add(relay)
+    return relay
   }
 
   /** Blobs being streamed from here now (for tests and the log). */
@@ -110,18 +131,21 @@ export class FleetBlobRelays {
     const fanout = this.init.fanout ?? FLEET_BLOB_RELAY_FANOUT
     let best: Receiver | undefined
     for (const receiver of plan.receivers) {
-      if (receiver.peer === asker || receiver.children >= fanout || !usable(receiver.peer)) continue
+      if (receiver.peer === asker || receiver.children >= fanout || plan.failed.has(receiver.peer) || !usable(receiver.peer)) continue
       if (best === undefined || receiver.depth < best.depth || (receiver.depth === best.depth && receiver.children < best.children)) best = receiver
     }
     return best
   }
 
-  private direct (digest: string, plan: Plan, asker: string): FleetBlobRoute {
+  private direct (digest: string, plan: Plan, asker: string): Extract<FleetBlobRoute, { kind: 'direct' }> {
     plan.direct++
     const receiver = plan.receivers.find(r => r.peer === asker)
     // Served from here now (it may have been relayed before and come back): one hop.
     if (receiver === undefined) plan.receivers.push({ peer: asker, children: 0, depth: 1 })
-    else receiver.depth = 1
+    else {
+      receiver.depth = 1
+      receiver.from = undefined
+    }
     let released = false
     return {
       kind: 'direct',

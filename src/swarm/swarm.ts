@@ -311,7 +311,8 @@ export class Swarm extends SwarmEventEmitter {
     })
     const fleetBlobHooks: FleetBlobServeHooks = {
       relays: this.fleetBlobRelays,
-      usable: (peer) => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
+      usable: (peer) => this.offersAsRelay(peer) && !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
+      relayFailed: (relay, asker, digest) => { this.log.info('an asker came back from the relay it was pointed at for a fleet blob; that relay is not named again for it', { relay, asker, digest }) },
       addressesOf: async (peer) => await this.listenAddresses(peer),
       sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
       uploadLimiter: this.uploadLimiter,
@@ -618,6 +619,16 @@ export class Swarm extends SwarmEventEmitter {
     const node = this.node
     if (objects.length === 0 || node === undefined) return false
     return this.haveList.covers(objects, peer => !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).length > 0)
+  }
+
+  /**
+   * Whether askers of a blob streamed from here may be pointed at `peer` as a relay: a peer this
+   * node trusts, or any peer of a fleet closed with a swarm key (admitted by its operator). In an
+   * open fleet anyone could ask early and be named; its askers then lost up to the relay-judging
+   * window per blob to it.
+   */
+  private offersAsRelay (peer: string): boolean {
+    return this.init.swarmKey !== undefined || this.trusted.has(peer)
   }
 
   /** Whether `peer` is one whose ref records move tags here (`--trust`, or this node). */

@@ -57,4 +57,29 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     expect(relays.streaming).toBe(0)
     expect(relays.route(other, 'e4', { mayRelay: true, usable: everyone }).kind).toBe('direct')
   })
+
+  it('never names again, for that blob, a relay an asker came back from', () => {
+    const relays = new FleetBlobRelays()
+    relays.route(digest, 'slow', { mayRelay: true, usable: everyone })
+    relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
+    expect(relayOf(relays.route(digest, 'v1', { mayRelay: true, usable: everyone }))).toBe('slow')
+    // v1 judged it too slow and asks here directly, from the byte it reached.
+    const back = relays.route(digest, 'v1', { mayRelay: false, usable: everyone, cameBack: true })
+    expect(back).toMatchObject({ kind: 'direct', failedRelay: 'slow' })
+    // Without the report 'slow' (one asker on it, at the first level, the earliest) was the pick
+    // for the fourth asker on; now the others are, and then the asker is served here.
+    const pointed = ['v2', 'v3', 'v4', 'v5', 'v6', 'v7'].map((peer) => {
+      const route = relays.route(digest, peer, { mayRelay: true, usable: everyone })
+      return route.kind === 'relay' ? route.peer : route.kind
+    })
+    expect(pointed).not.toContain('slow')
+    expect(pointed.slice(0, 3)).toEqual(['e2', 'v1', 'e2'])
+    // Another blob's plan is its own: the report was about this blob.
+    const other = `sha256:${'ef'.repeat(32)}`
+    relays.route(other, 'slow', { mayRelay: true, usable: everyone })
+    relays.route(other, 'e2', { mayRelay: true, usable: everyone })
+    expect(relayOf(relays.route(other, 'v1', { mayRelay: true, usable: everyone }))).toBe('slow')
+    // An asker that asks directly without having been pointed anywhere reports nobody.
+    expect(relays.route(other, 'v9', { mayRelay: false, usable: everyone, cameBack: true })).not.toHaveProperty('failedRelay', expect.anything())
+  })
 })

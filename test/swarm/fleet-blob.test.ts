@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/http/index.js'
 import { GrowingFile } from '../../src/store/index.js'
-import type { FleetBlobResponder, SwarmLogger } from '../../src/swarm/index.js'
+import { createPeerKey, generateSwarmKey, peerIdOfKey, type FleetBlobResponder, type PrivateKey, type SwarmLogger } from '../../src/swarm/index.js'
 import { FLEET_BLOB_PROTOCOL, FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
 import { sendFrame } from '../../src/swarm/framing.js'
 import { FleetBlobRequest } from '../../src/swarm/pb/swarm-fleet-blob.pb.js'
@@ -176,10 +176,14 @@ describe('edges relaying a blob they are receiving', () => {
   const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`
   const blobQuery = { ...query, digest }
 
+  // A fleet closed with a swarm key, as deployed: every member may be named a relay. In an
+  // open fleet only the peers the gateway trusts may (the last tests).
+  const swarmKey = generateSwarmKey()
+
   /** The gateway: its blob arrives (from "its registry") as the test appends it. */
-  async function gatewayWith (): Promise<{ gateway: TestNode, file: GrowingFile }> {
+  async function gatewayWith (options: { open?: { trust: string[] }, logger?: SwarmLogger } = {}): Promise<{ gateway: TestNode, file: GrowingFile }> {
     const file = await growing(join(await tempDir(), 'upstream'), size)
-    const gateway = await node()
+    const gateway = await node({ logger: options.logger, ...(options.open === undefined ? { swarmKey } : { trust: options.open.trust }) })
     gateway.swarm.serveFleetBlobs(async () => ({ status: 'stream', bytes: file.reader() }))
     return { gateway, file }
   }
@@ -195,8 +199,8 @@ describe('edges relaying a blob they are receiving', () => {
   }
 
   /** An edge that asks the fleet for the blob and serves what it receives to peers (its own file, or `serve` when given: a liar). */
-  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
-    const edge = await node({ trust: [gateway.swarm.peerId], logger: options.logger })
+  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger, open?: boolean, privateKey?: PrivateKey } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
+    const edge = await node({ trust: [gateway.swarm.peerId], logger: options.logger, swarmKey: options.open === true ? undefined : swarmKey, ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }) })
     await connect(edge, gateway)
     let file: GrowingFile | undefined = options.serve
     edge.swarm.serveFleetBlobs(async () => file === undefined ? { status: 'not-found', reason: 'not receiving it' } : { status: 'stream', bytes: file.reader() })
@@ -309,8 +313,10 @@ describe('edges relaying a blob they are receiving', () => {
     expect(late.edge.swarm.stats().perPeer[mute.edge.swarm.peerId]?.bytesDownloaded ?? 0).toBe(0)
   })
 
-  it('drops a relay that drips under the silence rule and resumes from the gateway at the byte it reached', async () => {
-    const { gateway, file } = await gatewayWith()
+  it('drops a relay that drips under the silence rule, charges it, resumes from the gateway at the byte it reached, and the gateway hears of it', async () => {
+    let heard: (fields: Record<string, unknown>) => void = () => {}
+    const cameBack = new Promise<Record<string, unknown>>((resolve) => { heard = resolve })
+    const { gateway, file } = await gatewayWith({ logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('an asker came back from the relay')) heard(fields ?? {}) } } })
     // A relay that serves the right bytes, 1 KiB every 100 ms (10 KB/s): never silent for the
     // 30 s the silence rule waits, and a 6 MiB blob would take it ten minutes.
     const drip = await growing(join(await tempDir(), 'drip'), size)
@@ -330,8 +336,14 @@ describe('edges relaying a blob they are receiving', () => {
       await file.append(blob.subarray(0, 2 * MiB))
       const direct = [await slow.ask(), await honest.ask()]
       await Promise.all(direct.map(async r => { await r.reached(1) }))
+      const charged = nextEvent(victim.edge.swarm, 'peer:penalized', e => e.peer === slow.edge.swarm.peerId, 60_000)
       const dripping = await victim.ask()
       expect(dripping.relay).toBe(slow.edge.swarm.peerId)
+      // It cost its asker the judging window: charged as a slow holder (before, not at all).
+      expect(await charged).toMatchObject({ kind: 'slow', detail: expect.stringMatching(/too slow/) })
+      // The asker came back to the gateway (still streaming the blob), which names that relay
+      // no more for this blob (fleet-blob-relays.test.ts).
+      expect(await cameBack).toMatchObject({ relay: slow.edge.swarm.peerId, asker: victim.edge.swarm.peerId, digest })
       await file.append(blob.subarray(2 * MiB))
       file.complete()
       expect(await dripping.done).toBe(digest)
@@ -372,5 +384,24 @@ describe('edges relaying a blob they are receiving', () => {
     const again = await victim.ask()
     expect(again.relay).not.toBe(liar.edge.swarm.peerId)
     expect(await again.done).toBe(digest)
+  })
+
+  it('in an open fleet, names as relays only the peers the gateway trusts: a stranger that asked early is not one', async () => {
+    const trustedKey = await createPeerKey()
+    const { gateway, file } = await gatewayWith({ open: { trust: [peerIdOfKey(trustedKey)] } })
+    // A stranger asks first (as a direct receiver it was the first relay named), then an edge
+    // the gateway trusts, then two more edges.
+    const stranger = await edgeOf(gateway, { open: true })
+    const trusted = await edgeOf(gateway, { open: true, privateKey: trustedKey })
+    const later = [await edgeOf(gateway, { open: true }), await edgeOf(gateway, { open: true })]
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = [await stranger.ask(), await trusted.ask()]
+    await Promise.all(direct.map(async r => { await r.reached(1) }))
+    const relayed = [await later[0]?.ask(), await later[1]?.ask()]
+    expect(relayed.map(r => r?.relay)).toEqual([trusted.edge.swarm.peerId, trusted.edge.swarm.peerId])
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    for (const r of [...direct, ...relayed]) expect(await r?.done).toBe(digest)
+    expect(uploadedTo(stranger.edge, later.map(e => e.edge))).toBe(0)
   })
 })
