@@ -137,6 +137,17 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     store.on('ref:updated', update => {
       if (update.previous !== update.bundleId) logger.info('ref moved by a trusted record', { ref: update.ref, bundleId: update.bundleId, previous: update.previous, publisher: update.publisher })
     })
+    // Said once at info: an operator learns the bound is reached; each later one is at debug
+    // and counted (Store.heardRefsEvicted).
+    let evictionSaid = false
+    store.on('ref:evicted', evicted => {
+      if (evictionSaid) {
+        logger.debug('ref heard from another publisher evicted', evicted)
+        return
+      }
+      evictionSaid = true
+      logger.info('refs heard from other publishers are over their bound: the oldest go, with their records and history (said once; each one is counted)', evicted)
+    })
     metrics.watchSwarm(swarm)
     preheats = new PreheatKeeper({ store, swarm, logger: logger.child({ module: 'preheat' }), labels, onCounts: counts => { metrics.preheats(counts) } })
     await preheats.start()

@@ -5,6 +5,12 @@ export const INGEST_BUFFER_BYTES = 1024 * 1024
  * the bound keeps that batch small (~400 bytes each); a cancelled one makes room when full.
  */
 export const MAX_PREHEAT_RECORDS = 256
+/**
+ * Revisions `shoal revisions` keeps of a ref set by another publisher's records (the newest):
+ * each record that moves a tag adds one, so a publisher retagging every minute added half a
+ * million rows a year to every node. A node's own refs keep their whole history.
+ */
+export const MAX_HEARD_REF_REVISIONS = 64
 /** Decoded bundle manifests kept in memory; a chunk write needs its bundle's chunk table. */
 export const BUNDLE_CACHE_ENTRIES = 32
 /**

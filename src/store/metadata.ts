@@ -98,6 +98,12 @@ export class Metadata {
 
   async getRef (name: string): Promise<RefTarget | undefined> { return await this.getJson<RefTarget>(`ref!${name}`) }
   async refNames (): Promise<string[]> { return await this.keysUnder('ref!') }
+  /** Every ref with what it names (heard-refs.ts reads them once to index records from others). */
+  async refTargets (): Promise<Array<[string, RefTarget]>> {
+    const out: Array<[string, RefTarget]> = []
+    for await (const [key, value] of this.db.iterator({ gte: 'ref!', lt: 'ref!\xff' })) out.push([key.slice('ref!'.length), parseJson<RefTarget>(value)])
+    return out
+  }
 
   setRef (batch: Batch, revision: RefRevision): void {
     const target: RefTarget = { bundleId: revision.bundleId, manifestDigest: revision.manifestDigest, sequence: revision.sequence, publisher: revision.publisher, local: revision.local }
@@ -109,6 +115,18 @@ export class Metadata {
   deleteRef (batch: Batch, name: string): void {
     batch.del(`ref!${name}`)
     batch.del(`refrec!${name}`)
+  }
+
+  /** The keys of a ref's history, oldest first. */
+  async revisionKeys (name: string): Promise<string[]> {
+    const prefix = `refhist!${name}!`
+    const out: string[] = []
+    for await (const key of this.db.keys({ gte: prefix, lt: prefix + '\xff' })) out.push(key)
+    return out
+  }
+
+  deleteRevisions (batch: Batch, keys: string[]): void {
+    for (const key of keys) if (key.startsWith('refhist!')) batch.del(key)
   }
 
   putRefRecord (batch: Batch, name: string, signed: Uint8Array): void { batch.put(`refrec!${name}`, signed) }

@@ -6,7 +6,8 @@ import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, CHUNK_SIZE_BYTES, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_PREHEAT_RECORDS } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
+import { HeardRefs, type HeardRefBounds, type HeardRefEviction } from './heard-refs.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
   BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
@@ -67,6 +68,10 @@ export class Store {
   // A ref's record is read, compared and written back: the same record arriving from two
   // neighbours at once must not land twice in the ref's history.
   private readonly refLock = new KeyedLock()
+  /** Refs set by signed records, indexed on the first bound checked (heard-refs.ts). */
+  private heardRefs: Promise<HeardRefs> | undefined
+  /** Refs heard from other publishers evicted past their bound since the store opened. */
+  heardRefsEvicted = 0
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
   private readonly bundleCache = new Map<string, LoadedBundle>()
@@ -219,6 +224,7 @@ export class Store {
     const previous = await Promise.all(refs.map(async ref => (await this.meta.getRef(ref.ref))?.bundleId))
     for (const ref of refs) this.meta.setRef(batch, ref)
     await batch.write()
+    for (const ref of refs) await this.noteRef(ref.ref, ref)
     // Named by a bundle now, its objects need no lease: held, gc keeps them; evicted, the
     // quota must be able to free them (a 1 h lease kept evicted pushes on disk, and the quota
     // evicting everything to make room it could not make).
@@ -354,10 +360,14 @@ export class Store {
     if (record === undefined) throw new BundleNotFoundError(id)
     const batch = this.meta.batch()
     this.meta.removeBundle(batch, id, record)
+    const removed: string[] = []
     for (const name of await this.meta.refNames()) {
-      if ((await this.meta.getRef(name))?.bundleId === id) this.meta.deleteRef(batch, name)
+      if ((await this.meta.getRef(name))?.bundleId !== id) continue
+      this.meta.deleteRef(batch, name)
+      removed.push(name)
     }
     await batch.write()
+    for (const name of removed) await this.noteRef(name, undefined)
     this.bundleCache.delete(id)
     this.emit('bundle:removed', { id })
   }
@@ -379,6 +389,7 @@ export class Store {
       const batch = this.meta.batch()
       this.meta.setRef(batch, revision)
       await batch.write()
+      await this.noteRef(revision.ref, revision)
       return { previous: held?.bundleId }
     })
     if (outcome === undefined) return false
@@ -389,23 +400,84 @@ export class Store {
   /**
    * Applies a verified, trusted ref record unless the ref already points where a record with
    * the same or a higher sequence put it: a replayed older record never rolls a tag back.
+   * With `bounds`, a record of another publisher than `bounds.self` keeps the newest
+   * MAX_HEARD_REF_REVISIONS of its ref's history, and past a bound the oldest refs other
+   * publishers set go (boundHeardRefs).
    */
-  async acceptRefRecord (update: SignedRefUpdate): Promise<'accepted' | 'stale'> {
-    return await this.refLock.run(update.ref, async () => await this.applyRefRecord(update))
+  async acceptRefRecord (update: SignedRefUpdate, bounds?: HeardRefBounds): Promise<'accepted' | 'stale'> {
+    const heard = bounds !== undefined && update.publisher !== bounds.self
+    const outcome = await this.refLock.run(update.ref, async () => await this.applyRefRecord(update, heard))
+    if (outcome === 'accepted' && heard) await this.boundHeardRefs(update.publisher, bounds)
+    return outcome
   }
 
-  private async applyRefRecord (update: SignedRefUpdate): Promise<'accepted' | 'stale'> {
+  private async applyRefRecord (update: SignedRefUpdate, heard: boolean): Promise<'accepted' | 'stale'> {
     const current = await this.meta.getRef(update.ref)
     if (current?.sequence !== undefined && current.sequence >= update.sequence) return 'stale'
     const batch = this.meta.batch()
-    this.meta.setRef(batch, {
+    const revision = {
       ref: update.ref, bundleId: update.bundleId, manifestDigest: update.manifestDigest,
       sequence: update.sequence, publisher: update.publisher, at: Date.now(),
-    })
+    }
+    this.meta.setRef(batch, revision)
     this.meta.putRefRecord(batch, update.ref, update.signed)
+    if (heard) {
+      // The new revision is not among the keys yet: keep one fewer of those.
+      const keys = await this.meta.revisionKeys(update.ref)
+      this.meta.deleteRevisions(batch, keys.slice(0, Math.max(0, keys.length - (MAX_HEARD_REF_REVISIONS - 1))))
+    }
     await batch.write()
+    await this.noteRef(update.ref, revision)
     this.emit('ref:updated', { ref: update.ref, bundleId: update.bundleId, previous: current?.bundleId, publisher: update.publisher })
     return 'accepted'
+  }
+
+  /** Keeps the heard-refs index (when built) in step with a ref just written or deleted. */
+  private async noteRef (name: string, target: RefTarget | undefined): Promise<void> {
+    if (this.heardRefs !== undefined) (await this.heardRefs).note(name, target)
+  }
+
+  /**
+   * Evicts the oldest refs (lowest sequence) that other publishers' records set, while
+   * `publisher` holds more than its bound or all of them more than theirs. Never one whose
+   * bundle is held here (pinned or not) or named by a preheat record that is not cancelled:
+   * what this node keeps or was asked to keep stays findable by its tag. Those still count
+   * (passed over, not left out: knowing which are protected would take a read per ref held).
+   */
+  private async boundHeardRefs (publisher: string, bounds: HeardRefBounds): Promise<void> {
+    this.heardRefs ??= HeardRefs.load(this.meta)
+    const heard = await this.heardRefs
+    const overPublisher = heard.count(publisher) - bounds.maxPerPublisher
+    if (overPublisher > 0) await this.evictHeardRefs(heard.oldest({ publisher }), overPublisher, 'publisher')
+    const overTotal = heard.total(bounds.self) - bounds.maxTotal
+    if (overTotal > 0) await this.evictHeardRefs(heard.oldest({ self: bounds.self }), overTotal, 'total')
+  }
+
+  private async evictHeardRefs (candidates: string[], count: number, why: HeardRefEviction): Promise<void> {
+    let evicted = 0
+    for (const name of candidates) {
+      if (evicted >= count) return
+      if (await this.refLock.run(name, async () => await this.evictHeardRef(name, why))) evicted++
+    }
+  }
+
+  private async evictHeardRef (name: string, why: HeardRefEviction): Promise<boolean> {
+    const target = await this.meta.getRef(name)
+    if (target?.publisher === undefined) {
+      await this.noteRef(name, undefined)
+      return false
+    }
+    if (await this.meta.getBundleRecord(target.bundleId) !== undefined) return false
+    const preheat = await this.meta.getPreheat(target.bundleId)
+    if (preheat !== undefined && !preheat.cancelled) return false
+    const batch = this.meta.batch()
+    this.meta.deleteRef(batch, name)
+    this.meta.deleteRevisions(batch, await this.meta.revisionKeys(name))
+    await batch.write()
+    await this.noteRef(name, undefined)
+    this.heardRefsEvicted++
+    this.emit('ref:evicted', { ref: name, bundleId: target.bundleId, publisher: target.publisher, why })
+    return true
   }
 
   /** Every signed ref record held, to hand to neighbours. */

@@ -81,6 +81,12 @@ export interface StoreEvents {
    */
   'ref:set': { ref: string, bundleId: string, manifestDigest?: string, previous?: string, local?: boolean }
   /**
+   * A ref another publisher's record set was dropped, with its record and history: that
+   * publisher (`why: 'publisher'`) or all others together (`'total'`) were over their bound
+   * (Store.acceptRefRecord).
+   */
+  'ref:evicted': { ref: string, bundleId: string, publisher: string, why: 'publisher' | 'total' }
+  /**
    * The filesystem refused O_DIRECT after the store's probe had passed (direct-io.ts
    * DirectIoMode): chunks go through the page cache from then on. Emitted once per store.
    */

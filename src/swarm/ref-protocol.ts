@@ -1,4 +1,5 @@
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { HeardRefBounds } from '../store/index.js'
 import { RecordSync, type RecordSyncComponents, type RecordSyncInit, type RecordSyncStats } from './record-sync.js'
 import { openRefRecord, signRefRecord, type VerifiedRefRecord } from './ref-record.js'
 
@@ -19,8 +20,21 @@ export const MAX_REF_CLOCK_AHEAD_MS = 10 * 60_000
 export const REF_RECORDS_BURST = 512
 export const REF_RECORDS_PER_SECOND = 64
 
+/**
+ * Refs a node keeps from other publishers' records: per publisher, and all of them together;
+ * past either the oldest goes (Store.acceptRefRecord), never this node's own, nor one whose
+ * bundle it holds or a preheat names. Every record held goes to each new neighbour, which
+ * verifies REF_RECORDS_PER_SECOND a second of them: 10,000 take it ~2.6 min, and ~2-5 MB
+ * (200-500 bytes a record; 40 MB at the 4 KiB a record may have). A fleet the project targets
+ * (5,000 nodes, a gateway or a few trusted publishers) tags hundreds of images, tens of tags
+ * each: a publisher past 10,000 live tags is retagging builds, whose oldest tags nobody pulls.
+ * Four such publishers fill the total; a fifth's refs push out the oldest of all.
+ */
+export const MAX_HEARD_REFS_PER_PUBLISHER = 10_000
+export const MAX_HEARD_REFS = 40_000
+
 export interface RefStore {
-  acceptRefRecord: (update: VerifiedRefRecord) => Promise<'accepted' | 'stale'>
+  acceptRefRecord: (update: VerifiedRefRecord, bounds?: HeardRefBounds) => Promise<'accepted' | 'stale'>
   refRecords: () => Promise<Uint8Array[]>
 }
 
@@ -30,8 +44,17 @@ export interface RefStore {
  */
 export class RefSync {
   private readonly sync: RecordSync<VerifiedRefRecord>
+  private readonly bounds: HeardRefBounds | undefined
 
-  constructor (private readonly store: RefStore, components: RecordSyncComponents, init: RecordSyncInit = {}) {
+  /**
+   * `self`: this node's publisher ID, whose refs are not bounded (without it, none are);
+   * `bounds`: the numbers (MAX_HEARD_REFS_PER_PUBLISHER, MAX_HEARD_REFS), which tests make small.
+   */
+  constructor (private readonly store: RefStore, components: RecordSyncComponents, init: RecordSyncInit & { self?: string, bounds?: { maxPerPublisher?: number, maxTotal?: number } } = {}) {
+    const bounds: HeardRefBounds | undefined = init.self === undefined
+      ? undefined
+      : { self: init.self, maxPerPublisher: init.bounds?.maxPerPublisher ?? MAX_HEARD_REFS_PER_PUBLISHER, maxTotal: init.bounds?.maxTotal ?? MAX_HEARD_REFS }
+    this.bounds = bounds
     this.sync = new RecordSync(components, {
       name: 'ref',
       protocol: REF_PROTOCOL,
@@ -40,7 +63,7 @@ export class RefSync {
       maxClockAheadMs: MAX_REF_CLOCK_AHEAD_MS,
       allowance: { burst: REF_RECORDS_BURST, perSecond: REF_RECORDS_PER_SECOND },
       open: openRefRecord,
-      keep: async (record) => await store.acceptRefRecord(record) === 'accepted',
+      keep: async (record) => await store.acceptRefRecord(record, bounds) === 'accepted',
       held: async () => await store.refRecords(),
     }, init)
   }
@@ -64,7 +87,7 @@ export class RefSync {
     const records: Uint8Array[] = []
     for (const ref of refs) {
       const signed = await signRefRecord(key, ref)
-      await this.store.acceptRefRecord(signed)
+      await this.store.acceptRefRecord(signed, this.bounds)
       records.push(signed.signed)
     }
     await this.sync.broadcast(records)

@@ -35,6 +35,8 @@ export interface SwarmInit {
   /** The node's persistent identity (createPeerKey / parsePeerKey). */
   privateKey: PrivateKey
   /** What this node gossips about itself for the fleet view (status-protocol.ts). */
+  /** Refs kept from other publishers' records (ref-protocol.ts MAX_HEARD_REFS*); tests make them small. */
+  heardRefs?: { maxPerPublisher?: number, maxTotal?: number }
   status?: { source: StatusSource } & Pick<StatusGossipInit, 'intervalMs' | 'absenceGraceMs' | 'witnessDelayMs' | 'maxKnownNodes' | 'newPublishersBurst' | 'newPublishersPerSecond' | 'addressGroup'>
   /**
    * Publishers (peer IDs) whose signed ref records this node accepts, besides itself. Only

@@ -13,7 +13,7 @@ export function withReadChunk (store: SwarmStore, readChunk: SwarmStore['readChu
     objectState: async hash => await store.objectState(hash),
     readChunk,
     writeChunk: async (...args) => await store.writeChunk(...args),
-    acceptRefRecord: async update => await store.acceptRefRecord(update),
+    acceptRefRecord: async (update, bounds) => await store.acceptRefRecord(update, bounds),
     refRecords: async () => await store.refRecords(),
     on: (event, listener) => { store.on(event, listener) },
     off: (event, listener) => { store.off(event, listener) },

@@ -150,6 +150,8 @@ export class Swarm extends SwarmEventEmitter {
     this.trusted = trustedPublishers(init)
     const records = { trusted: this.trusted, connections: () => this.node?.getConnections() ?? [], log: this.log }
     this.refs = new RefSync(this.store, records, {
+      self: peerIdOfKey(init.publisherKey ?? init.privateKey),
+      bounds: init.heardRefs,
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
       onMalformed: (peer, why) => { this.penalize(peer, 'violation', `ref records: ${why}`) },
       onSendAllFailed: (err) => { this.sendAllFailed('ref', err) },
