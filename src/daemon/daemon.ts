@@ -149,6 +149,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       logger.info('refs heard from other publishers are over their bound: the oldest go, with their records and history (said once; each one is counted)', evicted)
     })
     metrics.watchSwarm(swarm)
+    metrics.watchStore(store)
     preheats = new PreheatKeeper({ store, swarm, logger: logger.child({ module: 'preheat' }), labels, onCounts: counts => { metrics.preheats(counts) } })
     await preheats.start()
     const running = swarm

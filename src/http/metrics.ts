@@ -7,10 +7,27 @@ import type { FleetResponse } from './fleet-view.js'
  * so two daemons in one process, as in tests, do not share counters).
  */
 
+/** Inbound signed records of one kind, as the swarm counts them (record-sync.ts RecordSyncStats). */
+interface RecordCounts {
+  untrusted: number
+  invalid: number
+  overAllowance: number
+  overAllowanceCharges: number
+}
+
 /** What /metrics reads from the swarm when it is scraped (counters kept by the swarm itself). */
 export interface MetricsSwarm {
   stats: () => { bytesUploaded: number }
   peers: () => Array<{ connected?: boolean, banned: boolean }>
+  /** What the fleet view turned away (status-options.ts FleetGossipStats). */
+  fleetStats: () => { droppedNeighbour: number, droppedGroup: number, charges: number }
+  refStats: () => RecordCounts
+  preheatStats: () => RecordCounts | undefined
+}
+
+/** The store events the metrics count. */
+export interface MetricsStoreEmitter {
+  on: (event: 'ref:evicted', listener: (detail: { why: string }) => void) => void
 }
 
 /** The swarm events the metrics count (a subset of the swarm's typed event map). */
@@ -42,6 +59,8 @@ export class Metrics {
   /** One read of the view per scrape: the registry collects the three fleet gauges at once. */
   private fleetRead: Promise<void> | undefined
   private uploadedSeen = 0
+  /** What each counter the swarm keeps itself read at the last scrape, by metric, then labels. */
+  private readonly polledSeen = new Map<Counter<string>, Map<string, number>>()
 
   readonly receivedBytes = new Counter({
     name: 'shoal_transfer_received_bytes_total',
@@ -81,6 +100,44 @@ export class Metrics {
     name: 'shoal_swarm_peer_offences_total',
     help: 'Offences peers were charged for, by kind: bad-data, violation, invalid-record, stall, slow, refusal, slow-reader.',
     labelNames: ['kind'] as const,
+    registers: [this.registry],
+  })
+
+  readonly fleetStatusesDropped = new Counter({
+    name: 'shoal_fleet_statuses_dropped_total',
+    help: 'Statuses of nodes this node never heard of, dropped unread past an allowance of introductions, by allowance: neighbour (the sender\'s own; it was charged) or group (the shared one of the sender\'s address group, a /24 or /64; not charged).',
+    labelNames: ['allowance'] as const,
+    registers: [this.registry],
+    collect: () => { this.collectRecordCounters() },
+  })
+
+  readonly fleetCharges = new Counter({
+    name: 'shoal_fleet_charges_total',
+    help: 'Neighbours charged by the fleet view\'s gossip for what they sent: forged or malformed statuses, more than their allowance, or more new nodes than their allowance of introductions (each also counted in shoal_swarm_peer_offences_total).',
+    registers: [this.registry],
+    collect: () => { this.collectRecordCounters() },
+  })
+
+  readonly recordsDropped = new Counter({
+    name: 'shoal_swarm_records_dropped_total',
+    help: 'Signed records from neighbours dropped, by kind (ref, preheat) and reason: over-allowance (unread, past the sender\'s allowance), untrusted (a publisher outside --trust, unverified), invalid (did not decode or verify, or came after one that did not).',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+    collect: () => { this.collectRecordCounters() },
+  })
+
+  readonly recordAllowanceCharges = new Counter({
+    name: 'shoal_swarm_record_allowance_charges_total',
+    help: 'Batches of signed records that went past their sender\'s allowance, by kind (ref, preheat): the sender was charged once for each.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+    collect: () => { this.collectRecordCounters() },
+  })
+
+  readonly refsEvicted = new Counter({
+    name: 'shoal_store_refs_evicted_total',
+    help: 'Refs set by other publishers\' records that were dropped with their record and history, by the bound that was passed: publisher (one publisher\'s) or total (all of theirs).',
+    labelNames: ['bound'] as const,
     registers: [this.registry],
   })
 
@@ -188,6 +245,11 @@ export class Metrics {
     })
   }
 
+  /** Counts the store's events: refs evicted past their bound. */
+  watchStore (store: MetricsStoreEmitter): void {
+    store.on('ref:evicted', ({ why }) => { this.refsEvicted.inc({ bound: why }) })
+  }
+
   /** Where the fleet gauges read the view at each scrape. */
   watchFleet (fleet: () => Promise<FleetResponse>): void {
     this.fleetSource = fleet
@@ -212,6 +274,35 @@ export class Metrics {
     const uploaded = swarm.stats().bytesUploaded
     if (uploaded > this.uploadedSeen) this.sentBytes.inc({ destination: 'peer' }, uploaded - this.uploadedSeen)
     this.uploadedSeen = Math.max(this.uploadedSeen, uploaded)
+  }
+
+  /** The swarm's own counters of what it turned away: each Prometheus counter takes what grew since the last scrape. */
+  private collectRecordCounters (): void {
+    const swarm = this.swarmSources[0]
+    if (swarm === undefined) return
+    const fleet = swarm.fleetStats()
+    this.catchUp(this.fleetStatusesDropped, { allowance: 'neighbour' }, fleet.droppedNeighbour)
+    this.catchUp(this.fleetStatusesDropped, { allowance: 'group' }, fleet.droppedGroup)
+    this.catchUp(this.fleetCharges, {}, fleet.charges)
+    for (const [kind, counts] of [['ref', swarm.refStats()], ['preheat', swarm.preheatStats()]] as const) {
+      if (counts === undefined) continue
+      this.catchUp(this.recordsDropped, { kind, reason: 'over-allowance' }, counts.overAllowance)
+      this.catchUp(this.recordsDropped, { kind, reason: 'untrusted' }, counts.untrusted)
+      this.catchUp(this.recordsDropped, { kind, reason: 'invalid' }, counts.invalid)
+      this.catchUp(this.recordAllowanceCharges, { kind }, counts.overAllowanceCharges)
+    }
+  }
+
+  private catchUp<L extends string> (counter: Counter<L>, labels: Partial<Record<L, string>>, value: number): void {
+    let seenBy = this.polledSeen.get(counter)
+    if (seenBy === undefined) {
+      seenBy = new Map()
+      this.polledSeen.set(counter, seenBy)
+    }
+    const key = JSON.stringify(labels)
+    const seen = seenBy.get(key) ?? 0
+    if (value > seen) counter.inc(labels, value - seen)
+    seenBy.set(key, Math.max(seen, value))
   }
 
   private async collectFleet (): Promise<void> {

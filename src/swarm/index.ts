@@ -34,7 +34,7 @@ export { FLEET_PROTOCOL, type FleetQuery, type FleetAnswer, type FleetResponder,
 export { StatusGossip } from './status-protocol.js'
 export { STATUS_PROTOCOL, STATUS_STREAM_PROTOCOL } from './status-constants.js'
 export { statusIntervalMs, statusFlushDelayMs, pickTargets } from './status-pace.js'
-export type { StatusSource } from './status-options.js'
+export type { FleetGossipStats, StatusSource } from './status-options.js'
 export { StatusBook, type FleetNode } from './status-book.js'
 export { signStatus, encodeStatusBody, encodeSignedStatus, verifyStatus, StatusRecordError, type NodeStatusFields } from './status-record.js'
 export * as statusLimits from './status-constants.js'

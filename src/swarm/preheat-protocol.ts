@@ -1,6 +1,6 @@
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { signPreheatRecord, openPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
-import { RecordSync, type RecordSyncComponents, type RecordSyncInit } from './record-sync.js'
+import { RecordSync, type RecordSyncComponents, type RecordSyncInit, type RecordSyncStats } from './record-sync.js'
 import { MAX_PREHEAT_RECORDS } from '../store/index.js'
 
 export const PREHEAT_PROTOCOL = '/shoal/preheat/1.0.0'
@@ -65,6 +65,11 @@ export class PreheatSync {
   /** Ends sends under way and drops owed resyncs (the node is stopping). */
   stop (): void {
     this.sync.stop()
+  }
+
+  /** Inbound record counters (what a flood cost; /metrics). */
+  stats (): RecordSyncStats {
+    return this.sync.stats()
   }
 
   /** Neighbours owed a resync of every record held (tests). */

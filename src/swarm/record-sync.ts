@@ -77,6 +77,8 @@ export interface RecordSyncStats {
   invalid: number
   /** Records beyond their sender's allowance: dropped unread. */
   overAllowance: number
+  /** Batches that went past their sender's allowance (each charged once). */
+  overAllowanceCharges: number
 }
 
 /** Neighbours whose record allowance is remembered; beyond this the oldest is forgotten. */
@@ -130,7 +132,7 @@ export class RecordSync<V extends SyncedRecord> {
   private readonly theirAllowance: RecordAllowance
   private readonly warned = new Set<string>()
   private readonly now: () => number
-  private readonly counts: RecordSyncStats = { verified: 0, untrusted: 0, invalid: 0, overAllowance: 0 }
+  private readonly counts: RecordSyncStats = { verified: 0, untrusted: 0, invalid: 0, overAllowance: 0, overAllowanceCharges: 0 }
   /** Connected neighbours owed everything held, by peer ID: at most one entry each. */
   private readonly resyncs = new Map<string, Resync>()
   private readonly resyncPolicy: { firstDelayMs: number, maxDelayMs: number, maxTries: number }
@@ -210,6 +212,7 @@ export class RecordSync<V extends SyncedRecord> {
     const allowed = this.allowance.take(from, records.length)
     if (allowed < records.length) {
       this.counts.overAllowance += records.length - allowed
+      this.counts.overAllowanceCharges++
       this.init.onInvalid?.(from, `sent ${records.length} ${this.kind.name} records, more than its allowance of ${allowed}`)
     }
     const accepted: Uint8Array[] = []

@@ -3,6 +3,16 @@ import type { StatusBatch } from './pb/swarm-status.pb.js'
 import type { StatusBook } from './status-book.js'
 import type { Bytes, NodeStatusFields } from './status-record.js'
 
+/** What the fleet view turned away so far (Swarm.fleetStats, /metrics). */
+export interface FleetGossipStats {
+  /** New nodes dropped unread past their neighbour's allowance of introductions (it was charged). */
+  droppedNeighbour: number
+  /** New nodes dropped unread past their neighbour's address group's shared allowance (not charged). */
+  droppedGroup: number
+  /** Neighbours charged for what they sent: forged or malformed statuses, too many, too many new nodes. */
+  charges: number
+}
+
 /** What the node says about itself each heartbeat (the period is the gossip's to fill in). */
 export type StatusSource = (options: { signal?: AbortSignal }) => Promise<Omit<NodeStatusFields, 'intervalMs'>>
 

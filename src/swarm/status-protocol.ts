@@ -52,6 +52,8 @@ export class StatusGossip {
   dropped = 0
   /** Of those, dropped past their address group's shared allowance while the neighbour was within its own (not charged). */
   droppedForGroup = 0
+  /** Times a neighbour was charged for what it sent (forged, malformed, too many, too many new nodes). */
+  charges = 0
   private controller = new AbortController()
   private topology: string | undefined
   private node: Pick<Libp2p, 'handle' | 'register' | 'unregister'> | undefined
@@ -60,7 +62,7 @@ export class StatusGossip {
 
   constructor (private readonly components: StatusGossipComponents, init: StatusGossipInit = {}) {
     // A neighbour charged here (by any part of the gossip): the nodes only it introduced go first at the cap.
-    this.init = { ...init, onInvalid: (peer, why) => { this.book.distrust(peer); init.onInvalid?.(peer, why) } }
+    this.init = { ...init, onInvalid: (peer, why) => { this.charges++; this.book.distrust(peer); init.onInvalid?.(peer, why) } }
     this.now = init.now ?? Date.now
     this.random = init.random ?? Math.random
     this.peerId = peerIdFromPublicKey(components.privateKey.publicKey).toString()

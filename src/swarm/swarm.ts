@@ -37,6 +37,7 @@ import { PreheatSync, type PreheatRecordStore } from './preheat-protocol.js'
 import { verifyPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
 import { StatusGossip } from './status-protocol.js'
 import type { FleetNode } from './status-book.js'
+import type { FleetGossipStats } from './status-options.js'
 import { noStatus, silentLogger, type PeerSummary, type PullOptions, type SwarmComponents, type SwarmInit, type SwarmLogger, type SwarmStore } from './swarm-options.js'
 import { TransferStats, type SwarmStats } from './swarm-stats.js'
 import type { Connection, PeerId, PeerInfo } from '@libp2p/interface'
@@ -377,6 +378,12 @@ export class Swarm extends SwarmEventEmitter {
     return this.statusGossip.view()
   }
 
+  /** What the fleet view turned away: new nodes dropped past a neighbour's or its network's allowance, and neighbours charged. */
+  fleetStats (): FleetGossipStats {
+    const gossip = this.statusGossip
+    return { droppedNeighbour: gossip.dropped - gossip.droppedForGroup, droppedGroup: gossip.droppedForGroup, charges: gossip.charges }
+  }
+
   /** Multiaddrs peers can dial, each ending in /p2p/<peer id>. */
   addresses (): string[] {
     return this.requireNode().getMultiaddrs().map(ma => ma.toString())
@@ -675,6 +682,11 @@ export class Swarm extends SwarmEventEmitter {
   /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */
   refStats (): RecordSyncStats {
     return this.refs.stats()
+  }
+
+  /** Inbound preheat records, likewise (undefined without a preheat store). */
+  preheatStats (): RecordSyncStats | undefined {
+    return this.preheats?.stats()
   }
 
   banned (): Ban[] {

@@ -46,10 +46,11 @@ describe('/metrics on a running daemon', () => {
     const text = await scrape(gateway)
     const names = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(m => m[1] ?? '')
     expect(names.sort()).toEqual([
-      'shoal_fleet_bundle_nodes', 'shoal_fleet_bundle_target_nodes', 'shoal_fleet_nodes', 'shoal_http_request_duration_seconds', 'shoal_http_requests_total',
-      'shoal_preheat_bundles_complete', 'shoal_preheat_bundles_wanted', 'shoal_swarm_bans_total', 'shoal_swarm_chunks_rejected_total',
-      'shoal_swarm_chunks_verified_total', 'shoal_swarm_peer_offences_total', 'shoal_swarm_peers_connected', 'shoal_swarm_pull_duration_seconds', 'shoal_transfer_received_bytes_total',
-      'shoal_transfer_sent_bytes_total', 'shoal_upstream_pull_duration_seconds',
+      'shoal_fleet_bundle_nodes', 'shoal_fleet_bundle_target_nodes', 'shoal_fleet_charges_total', 'shoal_fleet_nodes', 'shoal_fleet_statuses_dropped_total',
+      'shoal_http_request_duration_seconds', 'shoal_http_requests_total', 'shoal_preheat_bundles_complete', 'shoal_preheat_bundles_wanted',
+      'shoal_store_refs_evicted_total', 'shoal_swarm_bans_total', 'shoal_swarm_chunks_rejected_total', 'shoal_swarm_chunks_verified_total',
+      'shoal_swarm_peer_offences_total', 'shoal_swarm_peers_connected', 'shoal_swarm_pull_duration_seconds', 'shoal_swarm_record_allowance_charges_total',
+      'shoal_swarm_records_dropped_total', 'shoal_transfer_received_bytes_total', 'shoal_transfer_sent_bytes_total', 'shoal_upstream_pull_duration_seconds',
     ])
     // Our own registry: none of prom-client's default process metrics leak in.
     expect(text).not.toMatch(/^process_/m)

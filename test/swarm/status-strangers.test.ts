@@ -1,38 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { createPeerKey, encodeStatusBody, peerIdOfKey, signStatus, STATUS_STREAM_PROTOCOL, type NodeStatusFields, type Swarm } from '../../src/swarm/index.js'
+import { STATUS_STREAM_PROTOCOL } from '../../src/swarm/index.js'
 import { encodeVarint } from '../../src/swarm/framing.js'
-import { StatusBatch, StatusStamp, type SignedStatus } from '../../src/swarm/pb/swarm-status.pb.js'
-import type { PrivateKey } from '@libp2p/interface'
+import { StatusBatch } from '../../src/swarm/pb/swarm-status.pb.js'
 import { Attacker } from './attacker.js'
+import { fakes, fakeStatuses, fields, heartbeat, until } from './fake-statuses.js'
 import { ipOf } from '../../src/swarm/peer-score.js'
 import { connect, nextEvent, useSwarms } from './swarm-fixture.js'
 
 const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
-
-const fields = (site: string): NodeStatusFields => ({
-  version: '9.9.9', labels: { site }, complete: [], completeCount: 0, partial: [], partialCount: 0,
-  freeBytes: 1, uploadRate: 0, downloadRate: 0, intervalMs: 60_000,
-})
-
-/** `count` nodes that exist only as their self-signed statuses: what any stranger can make. */
-async function fakeStatuses (count: number): Promise<Array<SignedStatus & { peerId: string, key: PrivateKey }>> {
-  const body = encodeStatusBody(fields('fake'))
-  const now = Date.now()
-  return await Promise.all(Array.from({ length: count }, async () => {
-    const key = await createPeerKey()
-    const signed = await signStatus(key, body, now)
-    return { stamp: signed.stamp, signature: signed.signature, body, ageMs: 0, peerId: peerIdOfKey(key), key }
-  }))
-}
-
-const fakes = (swarm: Swarm): number => swarm.fleetView().filter(n => n.labels.site === 'fake').length
-
-/** Resolves once `probe` holds: checked now, then on each status the swarm accepts. */
-async function until (what: string, probe: () => boolean, swarm: Swarm): Promise<void> {
-  if (probe()) return
-  await nextEvent(swarm, 'status:accepted', probe, 30_000).catch((err: unknown) => { throw new Error(`${what}: ${(err as Error).message}`) })
-}
 
 describe('a stranger in an open fleet', () => {
   const { node } = useSwarms()
@@ -86,11 +62,9 @@ describe('a stranger in an open fleet', () => {
         // Two later heartbeats of a fake both hold, relayed by the victim one after the other:
         // once the second is at the third node, every batch sent to it before has been applied.
         const marker = flood.find(f => third.swarm.fleetView().some(n => n.peerId === f.peerId)) as (typeof flood)[number]
-        const body = encodeStatusBody(fields('fake'))
         for (const ahead of [60_000, 120_000]) {
-          const signed = await signStatus(marker.key, body, Date.now() + ahead)
-          const sequence = Number(StatusStamp.decode(signed.stamp).sequence)
-          stream.send(frame(StatusBatch.encode({ statuses: [{ stamp: signed.stamp, signature: signed.signature, body, ageMs: 0 }] })))
+          const { status, sequence } = await heartbeat(marker, ahead)
+          stream.send(frame(StatusBatch.encode({ statuses: [status] })))
           await until('the marker relayed', () => third.swarm.fleetView().some(n => n.peerId === marker.peerId && n.sequence === sequence), third.swarm)
         }
         expect(thirdCharges).toEqual([])
@@ -130,12 +104,10 @@ describe('a stranger in an open fleet', () => {
       // Each later stranger sends a whole allowance of its own, then a heartbeat of a fake the
       // victim holds: once that shows, its batches before it were applied.
       const marker = floods[0]?.[0] as (typeof floods)[number][number]
-      const body = encodeStatusBody(fields('fake'))
       for (const i of [1, 2]) {
-        const signed = await signStatus(marker.key, body, Date.now() + i * 60_000)
-        const sequence = Number(StatusStamp.decode(signed.stamp).sequence)
+        const { status, sequence } = await heartbeat(marker, i * 60_000)
         streams[i]?.send(frame(StatusBatch.encode({ statuses: floods[i] })))
-        streams[i]?.send(frame(StatusBatch.encode({ statuses: [{ stamp: signed.stamp, signature: signed.signature, body, ageMs: 0 }] })))
+        streams[i]?.send(frame(StatusBatch.encode({ statuses: [status] })))
         await until(`stranger ${i}'s batches applied`, () => victim.swarm.fleetView().some(n => n.peerId === marker.peerId && n.sequence === sequence), victim.swarm)
       }
       expect(fakes(victim.swarm)).toBe(burst)
