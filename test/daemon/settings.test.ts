@@ -88,6 +88,14 @@ describe('the daemon\'s settings schema', () => {
     }
   })
 
+  it('takes a quota in terabytes (a gateway\'s cache disk): 2TiB and 1.5T', async () => {
+    const data = await tempDir()
+    const quota = (text: string): number | undefined => resolveConfig({ flags: { quotaBytes: text }, env: {}, file: {} }, data).quotaBytes
+    expect(quota('2TiB')).toBe(2 * 1024 ** 4)
+    expect(quota('1.5T')).toBe(1.5e12)
+    expect(quota('3TB')).toBe(3e12)
+  })
+
   it('refuses a wrongly typed value in the file, naming the key and the type it needs', async () => {
     await expect(fromFile({ gateway: 'yes' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('"gateway" must be a boolean (true or false, without quotes), not the string "yes"') as unknown })
     await expect(fromFile({ bootstrap: PEER })).rejects.toThrow(/"bootstrap" must be a list of strings, not the string/)
