@@ -3,7 +3,7 @@ import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, t
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from './errors.js'
 import { LabelError, detectPlatform, nodeLabels, platformLabels, type NodeLabels } from '../labels/index.js'
-import { statusLimits } from '../swarm/index.js'
+import { parseTrustedPublisher, statusLimits } from '../swarm/index.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
 
@@ -104,7 +104,7 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     mdns: bool('mdns', true),
     gateway: bool('gateway', false),
     labels: labelsOf(list('labels') ?? [], detected),
-    trust: list('trust') ?? [],
+    trust: checkTrust(list('trust') ?? []),
     allowPush: bool('allowPush', false),
     directIo: bool('directIo', DEFAULT_DIRECT_IO),
     logLevel: level as LogLevel,
@@ -186,6 +186,18 @@ function checkBootstrap (addresses: string[]): string[] {
     }
   }
   return addresses
+}
+
+/** A --trust value is a publisher's peer ID (an edge's gateway's): refused at start, saying where to find one. */
+function checkTrust (ids: string[]): string[] {
+  for (const id of ids) {
+    try {
+      parseTrustedPublisher(id)
+    } catch (err) {
+      throw new ConfigError(`--trust (SHOAL_TRUST) ${JSON.stringify(id)} is not a peer ID; write the publisher's (the gateway's), 12D3KooW…: its daemon prints it at start (peerId) and \`shoal status\` on it shows it`, { cause: err })
+    }
+  }
+  return ids
 }
 
 /** The labels a daemon runs with: its config's, or the detected platform's when none were resolved. */

@@ -74,6 +74,6 @@ export function parseTrustedPublisher (text: string): string {
     if (peerId.publicKey === undefined) throw new Error('no public key in it')
     return peerId.toString()
   } catch (err) {
-    throw new RefRecordError(`--trust ${JSON.stringify(text)} is not a publisher peer ID (12D3Koo…, as \`shoal keygen publisher\` prints)`, { cause: err })
+    throw new RefRecordError(`--trust ${JSON.stringify(text)} is not a publisher peer ID (12D3KooW…, as the publisher's daemon prints it at start and \`shoal status\` shows it)`, { cause: err })
   }
 }

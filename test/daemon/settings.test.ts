@@ -8,6 +8,9 @@ import {
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 const PEER = '/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
+/** Publisher peer IDs (Ed25519), as --trust takes them. */
+const PEER_A = '12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
+const PEER_B = '12D3KooWQ8F7N7XEQkVJhP35Lc4LcSQAyyJhm8jJtWQL1rXm7Vwn'
 
 /** One setting three ways: flag arguments, environment, config-file value. */
 const CASES: Array<{ name: string, flags: string[], env: Record<string, string>, file: unknown }> = [
@@ -17,7 +20,7 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
   { name: 'max-upload', flags: ['--max-upload', '10MB/s'], env: { SHOAL_MAX_UPLOAD: '10MB/s' }, file: '10MB/s' },
   { name: 'quota', flags: ['--quota', '50GB'], env: { SHOAL_QUOTA: '50GB' }, file: '50GB' },
   { name: 'swarm-key', flags: ['--swarm-key', '/etc/shoal/swarm.key'], env: { SHOAL_SWARM_KEY: '/etc/shoal/swarm.key' }, file: '/etc/shoal/swarm.key' },
-  { name: 'trust', flags: ['--trust', 'a', '--trust', 'b'], env: { SHOAL_TRUST: 'a,b' }, file: ['a', 'b'] },
+  { name: 'trust', flags: ['--trust', PEER_A, '--trust', PEER_B], env: { SHOAL_TRUST: `${PEER_A},${PEER_B}` }, file: [PEER_A, PEER_B] },
   { name: 'label', flags: ['--label', 'site=a', '--label', 'tier=edge'], env: { SHOAL_LABEL: 'site=a,tier=edge' }, file: ['site=a', 'tier=edge'] },
   { name: 'lane-port', flags: ['--lane-port', 'off'], env: { SHOAL_LANE_PORT: 'off' }, file: 'off' },
   { name: 'lane-min-rate', flags: ['--lane-min-rate', '0'], env: { SHOAL_LANE_MIN_RATE: '0' }, file: '0' },
@@ -94,6 +97,16 @@ describe('the daemon\'s settings schema', () => {
     expect(quota('2TiB')).toBe(2 * 1024 ** 4)
     expect(quota('1.5T')).toBe(1.5e12)
     expect(quota('3TB')).toBe(3e12)
+  })
+
+  it('refuses a --trust that is not a peer ID at start, saying where the publisher\'s ID is found', async () => {
+    const data = await tempDir()
+    // Before: REF_RECORD_INVALID from inside the swarm's start, sending the operator to
+    // `shoal keygen publisher`, which does not exist.
+    expect(() => resolveConfig({ flags: { trust: ['gateway-1'] }, env: {}, file: {} }, data)).toThrow(expect.objectContaining({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/--trust .*"gateway-1".*`shoal status`/),
+    }))
   })
 
   it('refuses a wrongly typed value in the file, naming the key and the type it needs', async () => {
