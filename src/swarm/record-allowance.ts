@@ -6,12 +6,17 @@
 export class RecordAllowance {
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
 
-  constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number }) {}
+  /**
+   * `emptiedAt`: a peer not seen yet has a bucket emptied then and refilling since, not a full
+   * one; a sender's model of what its neighbours allow it starts so after a restart, when what
+   * it sent just before is not known (RecordSync.theirAllowance).
+   */
+  constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number, emptiedAt?: number }) {}
 
-  /** How many records the peer's allowance holds now (the burst for a peer not seen). Takes nothing. */
+  /** How many records the peer's allowance holds now (the burst for a peer not seen, unless emptiedAt). Takes nothing. */
   available (peer: string): number {
-    const bucket = this.buckets.get(peer)
-    return bucket === undefined ? this.init.burst : this.refilled(bucket, (this.init.now ?? Date.now)())
+    const now = (this.init.now ?? Date.now)()
+    return this.refilled(this.buckets.get(peer) ?? this.unseen(now), now)
   }
 
   /** How long until the peer's allowance holds `wanted` records (at most the burst): 0 when it does now. Takes nothing. */
@@ -29,7 +34,7 @@ export class RecordAllowance {
         const oldest = this.buckets.keys().next().value
         if (oldest !== undefined) this.buckets.delete(oldest)
       }
-      bucket = { tokens: this.init.burst, at: now }
+      bucket = this.unseen(now)
       this.buckets.set(peer, bucket)
     }
     bucket.tokens = this.refilled(bucket, now)
@@ -37,6 +42,11 @@ export class RecordAllowance {
     const allowed = Math.max(0, Math.min(wanted, Math.floor(bucket.tokens)))
     bucket.tokens -= allowed
     return allowed
+  }
+
+  private unseen (now: number): { tokens: number, at: number } {
+    const emptiedAt = this.init.emptiedAt
+    return emptiedAt === undefined || emptiedAt > now ? { tokens: this.init.burst, at: now } : { tokens: 0, at: emptiedAt }
   }
 
   private refilled (bucket: { tokens: number, at: number }, now: number): number {

@@ -146,7 +146,10 @@ export class RecordSync<V extends SyncedRecord> {
   ) {
     this.now = init.now ?? Date.now
     this.allowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now })
-    this.theirAllowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now })
+    // Emptied now: a restart forgets what was sent before it, and a neighbour that took a batch
+    // from us seconds before still has its bucket drained (a restart within ~8 s of a batch was
+    // charged once); it refills in burst / perSecond (8 s for refs), after which no send waits.
+    this.theirAllowance = new RecordAllowance({ ...kind.allowance, maxPeers: MAX_ALLOWANCES, now: this.now, emptiedAt: this.now() })
     this.resyncPolicy = {
       firstDelayMs: init.resync?.firstDelayMs ?? RECORD_RESYNC_FIRST_DELAY_MS,
       maxDelayMs: init.resync?.maxDelayMs ?? RECORD_RESYNC_MAX_DELAY_MS,
