@@ -50,6 +50,19 @@ describe('refs heard from other publishers', () => {
     })
   })
 
+  it('past a bound go down to a 64th below it, so a publisher past its bound does not pay a sort per record', async () => {
+    await withStore(async (store) => {
+      const other = await createPeerKey()
+      const bounds: HeardRefBounds = { self: peerIdOfKey(await createPeerKey()), maxPerPublisher: 128, maxTotal: 1000 }
+      for (let i = 1; i <= 129; i++) await store.acceptRefRecord(await record(other, `heard:${i}`, i), bounds)
+      expect(store.heardRefsEvicted).toBe(3)
+      expect(await store.refNames()).toHaveLength(126)
+      // The next two fit again without an eviction.
+      for (let i = 130; i <= 131; i++) await store.acceptRefRecord(await record(other, `heard:${i}`, i), bounds)
+      expect(store.heardRefsEvicted).toBe(3)
+    })
+  })
+
   it('are kept up to a bound for all publishers together, the oldest of all evicted first', async () => {
     await withStore(async (store) => {
       const [p, q] = [await createPeerKey(), await createPeerKey()]
