@@ -3,9 +3,11 @@ import { ProtocolViolationError, SwarmError } from './errors.js'
 import type { FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
-import { FrameQueue, readFrames, sendFrame } from './framing.js'
+import { encodeVarint, FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { RateLimiter } from './rate-limiter.js'
+import type { ReaderBudget, StreamGauge } from './reader-budget.js'
+import type { KeyedSemaphores, Semaphore } from './semaphore.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { abortAfter, wakeOrThrow, Wakers } from '../wait/index.js'
@@ -31,6 +33,13 @@ const MAX_ADDR_CHARS = 512
 /** Blobs streamed to one peer at once (containerd fetches a few layers in parallel). */
 export const MAX_FLEET_BLOB_STREAMS_PER_CONNECTION = 16
 /**
+ * DATA frames of one peer's blob streams (all its connections) waiting for or holding an
+ * upload slot at once. A frame is handed to the muxer, not to the wire, so two in hand keep a
+ * peer's streams busy; a peer with sixteen streams open no longer takes sixteen turns of the
+ * node's upload slots and cap for every one an edge with one stream takes.
+ */
+export const FLEET_BLOB_SENDS_PER_PEER = 2
+/**
  * Nothing new on a blob stream for this long fails it. Longer than the answerer's own wait on
  * its upstream (UPSTREAM_BODY_IDLE_TIMEOUT_MS, 60 s), so a silent registry reaches the edge as
  * the answerer's clear FAILED, not as our timeout.
@@ -51,6 +60,7 @@ const MAX_QUEUED_BYTES = FLEET_BLOB_WINDOW_BYTES + MAX_FLEET_BLOB_FRAME_BYTES
 const MAX_QUEUED_ACKS = 64
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/
+const noop = (): void => {}
 
 export interface FleetBlobQuery {
   registry: string
@@ -87,6 +97,15 @@ export interface FleetBlobServeHooks {
   sent: (peer: string, bytes: number) => void
   /** The node's upload cap (--max-upload), which chunks to peers take from too. */
   uploadLimiter?: RateLimiter
+  /**
+   * The chunk server's per-peer reader budget (reader-budget.ts): blob bytes a peer has not read
+   * count against the same allowance as its chunks, and nothing more is read for it meanwhile.
+   */
+  budget?: ReaderBudget
+  /** The chunk server's upload slots: each DATA frame holds one while it waits for the cap and is sent (FIFO with chunk uploads). */
+  uploadSlots?: Semaphore
+  /** Per peer, FLEET_BLOB_SENDS_PER_PEER frames at the upload slots at once. */
+  peerSends?: KeyedSemaphores
   /** How long a frame may wait to leave for the asker (default FLEET_BLOB_STALL_MS; tests shorten it). */
   sendTimeoutMs?: number
 }
@@ -123,6 +142,8 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   const asker = connection.remotePeer.toString()
   let bytes: FleetBlobBytes | undefined
   let release = (): void => {}
+  /** The asker's account in the reader budget while its blob is sent. */
+  let tracked: { gauge: StreamGauge, close: () => void } | undefined
   // An asker that stops reading (its stream paused, the muxer's window spent) held this handler,
   // the blob's reader (an open file) and its relay plan for as long as it kept the connection:
   // every frame, and the close, must leave within this, as a chunk must (CHUNK_SEND_TIMEOUT_MS).
@@ -137,6 +158,15 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     }
   }
   const close = async (): Promise<void> => { await stream.close({ signal: abortAfter(sendTimeoutMs, signal) }) }
+  /** A wait for the asker to read, failing as a frame that does not leave does (no FAILED). */
+  const withinSendTimeout = async (wait: (within: AbortSignal) => Promise<void>): Promise<void> => {
+    try {
+      await wait(abortAfter(sendTimeoutMs, signal))
+    } catch (err) {
+      sendFailed = true
+      throw err
+    }
+  }
   try {
     const { query, ask } = parseRequest(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
     let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable, cameBack: ask.direct })
@@ -168,16 +198,52 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }))
     if (route?.kind === 'direct') route.answered(bytes.size)
     const window = new SendWindow(frames, signal)
+    tracked = hooks.budget?.track(asker, stream)
+    const gauge = tracked?.gauge
     try {
-      for await (const pieces of bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })) {
-        let length = 0
-        for (const piece of pieces) length += piece.byteLength
+      const steps = bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })[Symbol.asyncIterator]()
+      for (;;) {
         await window.room()
-        await hooks.uploadLimiter?.take(length, { signal })
-        // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
-        await send([dataFrameHead(length), ...pieces])
-        window.sent(length)
-        hooks.sent(asker, length)
+        // Read only once the asker has room in its reader budget: one that does not read (its
+        // stream paused) is sent a stranger's few frames, whatever its other streams and
+        // connections ask, and no more is read from disk for it. Within the send timeout, as a frame.
+        // Checked and reserved in one step, so the peer's other streams see the reservation.
+        while (gauge !== undefined && hooks.budget !== undefined) {
+          if (hooks.budget.hasRoom(asker, MAX_FLEET_BLOB_FRAME_BYTES)) {
+            gauge.reserve(MAX_FLEET_BLOB_FRAME_BYTES)
+            break
+          }
+          const budget = hooks.budget
+          await withinSendTimeout(async (within) => { await budget.room(asker, MAX_FLEET_BLOB_FRAME_BYTES, within) })
+        }
+        try {
+          const step = await steps.next()
+          if (step.done === true) break
+          const pieces = step.value
+          let length = 0
+          for (const piece of pieces) length += piece.byteLength
+          const head = dataFrameHead(length)
+          // Sent in turn with chunk uploads and the peer's other streams (not while the blob's
+          // bytes are awaited: a registry's pause holds no slot).
+          const releasePeer = await hooks.peerSends?.acquire(asker, { signal }) ?? noop
+          try {
+            await hooks.uploadSlots?.acquire({ signal })
+            try {
+              await hooks.uploadLimiter?.take(length, { signal })
+              gauge?.sentBytes(encodeVarint(head.byteLength + length).byteLength + head.byteLength + length)
+              // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
+              await send([head, ...pieces])
+            } finally {
+              hooks.uploadSlots?.release()
+            }
+          } finally {
+            releasePeer()
+          }
+          window.sent(length)
+          hooks.sent(asker, length)
+        } finally {
+          gauge?.release(MAX_FLEET_BLOB_FRAME_BYTES)
+        }
       }
     } catch (err) {
       // Nothing more can reach an asker that does not read: no FAILED for it.
@@ -193,6 +259,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     stream.abort(err instanceof Error ? err : new Error(String(err)))
   } finally {
     release()
+    tracked?.close()
     await bytes?.close()
   }
 }

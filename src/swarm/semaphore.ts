@@ -34,3 +34,42 @@ export class Semaphore {
     else this.available++
   }
 }
+
+/** A Semaphore of `size` per key (a peer), made when first asked for and dropped once nobody holds or waits for it. */
+export class KeyedSemaphores {
+  private readonly semaphores = new Map<string, { semaphore: Semaphore, users: number }>()
+
+  constructor (readonly size: number) {}
+
+  /** Resolves with the release once `key` has a free place; rejects when `signal` aborts first. */
+  async acquire (key: string, options: { signal?: AbortSignal } = {}): Promise<() => void> {
+    let entry = this.semaphores.get(key)
+    if (entry === undefined) {
+      entry = { semaphore: new Semaphore(this.size), users: 0 }
+      this.semaphores.set(key, entry)
+    }
+    const held = entry
+    held.users++
+    const leave = (): void => {
+      if (--held.users === 0 && this.semaphores.get(key) === held) this.semaphores.delete(key)
+    }
+    try {
+      await held.semaphore.acquire(options)
+    } catch (err) {
+      leave()
+      throw err
+    }
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      held.semaphore.release()
+      leave()
+    }
+  }
+
+  /** Keys with a place held or waited for (for tests). */
+  get keys (): number {
+    return this.semaphores.size
+  }
+}

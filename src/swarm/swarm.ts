@@ -5,7 +5,7 @@ import { ConnectionAdmission } from './admission.js'
 import { BanList, type Ban } from './ban-list.js'
 import { serveBundleRequest } from './bundle-protocol.js'
 import { pacedByDownloadCap, streamFromFleet, type FleetBlobSource } from './fleet-blob-asker.js'
-import { FLEET_BLOB_PROTOCOL, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobServeHooks } from './fleet-blob-protocol.js'
+import { FLEET_BLOB_PROTOCOL, FLEET_BLOB_SENDS_PER_PEER, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobServeHooks } from './fleet-blob-protocol.js'
 import { FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkServer } from './chunk-protocol.js'
@@ -31,7 +31,7 @@ import { BanFile } from './ban-file.js'
 import { RefSync } from './ref-protocol.js'
 import type { RecordSyncStats } from './record-sync.js'
 import { parseTrustedPublisher } from './ref-record.js'
-import { Semaphore } from './semaphore.js'
+import { KeyedSemaphores, Semaphore } from './semaphore.js'
 import { SwarmEventEmitter } from './swarm-events.js'
 import { PreheatSync, type PreheatRecordStore } from './preheat-protocol.js'
 import { verifyPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
@@ -319,6 +319,10 @@ export class Swarm extends SwarmEventEmitter {
       addressesOf: async (peer) => await this.listenAddresses(peer),
       sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
       uploadLimiter: this.uploadLimiter,
+      // The chunk server's bounds: what a peer has not read, and the node's upload slots.
+      budget: this.chunkServer.budget,
+      uploadSlots: this.chunkServer.components.uploadSlots,
+      peerSends: new KeyedSemaphores(FLEET_BLOB_SENDS_PER_PEER),
       sendTimeoutMs: this.init.fleetBlobSendTimeoutMs,
     }
     await node.handle(FLEET_BLOB_PROTOCOL, (stream, connection) => { void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, fleetBlobHooks) }, {
