@@ -17,6 +17,8 @@ import type { ChunkStream } from './chunk-stream.js'
 
 /** Objects asked to go first before their bundle is enlisted, remembered until it is (a bound against a stream of bogus asks). */
 const MAX_AWAITING_PRIORITY = 1024
+/** How long after a chunk failed to store here deferrals are not counted as refusals: three times a gateway's resend window (10 s). */
+const LOST_CHUNKS_GRACE_MS = 30_000
 /** A pull with no progress this long looks for more holders (FetcherInit.onStalled). */
 const STALLED_PULL_SEARCH_MS = 5_000
 
@@ -94,6 +96,13 @@ export class Fetcher {
   private readonly objectJobs = new Map<string, Set<PullJob>>()
   /** Chunks handed to the store, by `object:index`, so its 'chunk:stored' event names the sender. */
   private readonly arriving = new Map<string, { peer: string, bytes: number }>()
+  /**
+   * When this node last failed to store a chunk it was sent (a full disk): the chunks it had
+   * then were sent again by no one for a while, as a gateway defers the re-ask of a chunk it
+   * sent on the same connection (chunk-protocol.ts `sentRecently`, the leech rule), and those
+   * deferrals are this node's doing, not refusals to charge the gateway for (they banned it).
+   */
+  private lostChunksAt = -Infinity
   /**
    * Objects a client asked for before any pull wanted them (the manifest of a tag known only
    * from a ref record is asked for while its bundle's manifest is still on the way): they go
@@ -566,7 +575,7 @@ export class Fetcher {
     } else if (status === 'deferred') {
       const askAgainAt = this.scheduler.deferred(peer, object, index, now)
       if (askAgainAt !== undefined) this.deferralWake(askAgainAt)
-      this.init.onRefused(peer)
+      if (now - this.lostChunksAt > LOST_CHUNKS_GRACE_MS) this.init.onRefused(peer)
     } else if (status === 'refused') {
       this.scheduler.refused(peer, object, index, now)
       this.init.onRefused(peer)
@@ -613,6 +622,7 @@ export class Fetcher {
         this.init.onOffence(peer, 'bad-data', `sent chunk ${index} of ${object}, which failed verification`)
       } else if (this.running) {
         // A disk or corruption error: the pulls waiting on this object cannot finish.
+        this.lostChunksAt = this.now()
         this.scheduler.storeFailed(object, index)
         this.failObject(object, err as Error)
       }

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { canMountOwnNamespace, ownMount, startDaemonProcess } from '../helpers/daemon-process.js'
+import { generateImages, GENERATED_REGISTRY } from '../../scripts/gen-images.js'
+import { canMountOwnNamespace, ownMount, startDaemonProcess, waitFor } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
@@ -46,4 +47,42 @@ describe.skipIf(!canMountOwnNamespace())('a disk that fills during a pull', () =
       await gateway.stop()
     }
   })
+
+  it('keeps its gateway when the disk filled during a fleet pull containerd started, and serves the layer once there is room', async () => {
+    const dir = await tempDir()
+    const images = await generateImages(join(dir, 'images'), { baseBytes: 24 * MIB, seed: 67 })
+    const gateway = await startDaemonProcess(join(dir, 'gateway'), ['--no-mdns', '--gateway'])
+    const data = join(dir, 'edge')
+    await mkdir(data)
+    const edge = await startDaemonProcess(data, ['--no-mdns', '--bootstrap', gateway.address, '--trust', gateway.peerId, '--api', join(dir, 'edge.sock')], {}, {
+      wrap: ownMount(data, 'tmpfs', 'size=12m'),
+    })
+    try {
+      await shoalOk(undefined, ['--api', gateway.api, 'push', images.layouts.app1 ?? ''])
+      // As containerd asks: ?ns= names the image's registry; the tag is known from the gateway's record.
+      const ns = `?ns=${GENERATED_REGISTRY.split('/')[0] ?? ''}`
+      const base = `http://${edge.registry}/v2/shoal/app1`
+      const manifest = await waitFor('the edge to resolve the tag', async () => {
+        const res = await fetch(`${base}/manifests/1.0${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+        return res.status === 200 ? await res.json() as { layers: Array<{ digest: string, size: number }> } : undefined
+      })
+      const layer = [...manifest.layers].sort((a, b) => b.size - a.size)[0]
+      if (layer === undefined) throw new Error('the image has no layer')
+      // The manifest's request started the image's pull; it stops where the disk filled.
+      await waitFor('the pull to stop at the full disk', async () => edge.logs().includes('"pull for an HTTP client failed"') ? true : undefined)
+      expect(JSON.parse((await shoal(undefined, ['--api', edge.api, '--json', 'verify'])).stdout)).toMatchObject({ bad: [] })
+      execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'mount', '-o', 'remount,size=64m', data])
+      // Before: the gateway deferred the re-asks of the chunks it had sent on this connection
+      // (the edge had dropped them), the edge counted each as a refusal and banned its gateway
+      // for 30 min, and this GET stopped after the bytes held until its 60 s stall cut it.
+      const served = await fetch(`${base}/blobs/${layer.digest}${ns}`)
+      expect(served.status).toBe(200)
+      expect(`sha256:${createHash('sha256').update(Buffer.from(await served.arrayBuffer())).digest('hex')}`).toBe(layer.digest)
+      expect((await edge.status()).peers.find(p => p.id === gateway.peerId)?.banned).toBe(false)
+      expect(edge.logs()).not.toContain('"peer banned"')
+    } finally {
+      await edge.stop()
+      await gateway.stop()
+    }
+  }, 180_000)
 })
