@@ -154,6 +154,9 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
   const first = range?.start ?? 0
   const last = range?.end ?? size - 1
   const chunkSize = store.chunkSize
+  // Before the pull starts: no room for what is missing of it is a 503 naming the disk (containerd
+  // tries its next host), not a 200 cut when the disk fills.
+  await store.requireRoomFor(blob.object, size, `blob ${blob.digest.digest}`)
   const arriving = new ArrivingObject({ store, source: blob.source, bundleId: blob.holder.bundleId, object: blob.object, signal: ctx.signal })
   // Stage times for the first-byte breakdown in docs/architecture.md (debug level).
   const asked = performance.now()

@@ -1,9 +1,10 @@
-import { open, rm, statfs, type FileHandle } from 'node:fs/promises'
+import { open, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { CodedError } from '../errors/index.js'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
 import { BlobHasher, type HashedBlob } from './blob-hasher.js'
-import { NoRoomError, translateWriteError } from './errors.js'
+import { requireRoom } from './disk-room.js'
+import { translateWriteError } from './errors.js'
 
 /** How much a reader reads from the file per step (and so the most one step yields). */
 export const GROWING_READ_BYTES = 1024 * 1024
@@ -86,11 +87,7 @@ export class GrowingFile {
    * the disk has no room for is refused (NoRoomError, naming `what`) before the file exists.
    */
   static async create (path: string, size: number | undefined, what = 'the blob'): Promise<GrowingFile> {
-    if (size !== undefined) {
-      const disk = await statfs(dirname(path))
-      const free = disk.bavail * disk.bsize
-      if (size > free) throw new NoRoomError(what, size, free)
-    }
+    if (size !== undefined) await requireRoom(dirname(path), size, what)
     return new GrowingFile(path, await open(path, 'wx+', 0o600), size)
   }
 

@@ -13,6 +13,7 @@ import {
   BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
 import { KeyedLock } from './keyed-lock.js'
+import { requireRoom } from './disk-room.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
 import { AlignedBuffers, DirectIoMode, directIoWorks } from './direct-io.js'
@@ -528,6 +529,18 @@ export class Store {
   }
 
   // ── objects and chunks ───────────────────────────────────────────────────
+
+  /**
+   * Refuses (NoRoomError, naming `what`) an object of `size` bytes whose missing part the disk
+   * has no room for: a client that would stream it as it arrives hears why before a pull starts
+   * that could only end with its response cut when the disk fills.
+   */
+  async requireRoomFor (hash: string, size: number, what: string): Promise<void> {
+    const state = await this.objectState(hash)
+    if (state.state === 'complete') return
+    const held = state.state === 'partial' ? state.bitmap.count() * this.chunkSize : 0
+    await requireRoom(this.layout.partial, size - held, what)
+  }
 
   async objectState (hash: string): Promise<ObjectState> {
     // An object being filled here is not complete: its bitmap in memory is the durable one.

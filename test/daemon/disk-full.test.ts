@@ -48,7 +48,7 @@ describe.skipIf(!canMountOwnNamespace())('a disk that fills during a pull', () =
     }
   })
 
-  it('keeps its gateway when the disk filled during a fleet pull containerd started, and serves the layer once there is room', async () => {
+  it('answers a layer the disk has no room for with a 503, keeps its gateway when the disk filled during the fleet pull containerd started, and serves the layer once there is room', async () => {
     const dir = await tempDir()
     const images = await generateImages(join(dir, 'images'), { baseBytes: 24 * MIB, seed: 67 })
     const gateway = await startDaemonProcess(join(dir, 'gateway'), ['--no-mdns', '--gateway'])
@@ -68,6 +68,10 @@ describe.skipIf(!canMountOwnNamespace())('a disk that fills during a pull', () =
       })
       const layer = [...manifest.layers].sort((a, b) => b.size - a.size)[0]
       if (layer === undefined) throw new Error('the image has no layer')
+      // The layer does not fit: said at once, before a byte (before: a 200, cut when the disk filled).
+      const refused = await fetch(`${base}/blobs/${layer.digest}${ns}`)
+      expect(refused.status).toBe(503)
+      expect((await refused.json() as { errors: Array<{ message: string }> }).errors[0]?.message).toMatch(/store's disk has \d+ free.*shoal gc/)
       // The manifest's request started the image's pull; it stops where the disk filled.
       await waitFor('the pull to stop at the full disk', async () => edge.logs().includes('"pull for an HTTP client failed"') ? true : undefined)
       expect(JSON.parse((await shoal(undefined, ['--api', edge.api, '--json', 'verify'])).stdout)).toMatchObject({ bad: [] })
