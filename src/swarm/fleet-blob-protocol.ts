@@ -1,4 +1,4 @@
-import { FIRST_MESSAGE_TIMEOUT_MS, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_RESPONSE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { ProtocolViolationError, SwarmError } from './errors.js'
 import type { FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
@@ -56,6 +56,14 @@ export const FLEET_BLOB_WINDOW_BYTES = 16 * 1024 * 1024
 const FLEET_BLOB_ACK_EVERY_BYTES = FLEET_BLOB_WINDOW_BYTES / 4
 /** Received data held for the consumer: the window and a frame; an answerer past it ignores the window. */
 const MAX_QUEUED_BYTES = FLEET_BLOB_WINDOW_BYTES + MAX_FLEET_BLOB_FRAME_BYTES
+/**
+ * What a DATA frame is reserved as in the asker's reader budget before its bytes are read: a
+ * step of a blob's reader is at most 1 MiB (GROWING_READ_BYTES) and a frame's head a few bytes,
+ * as a chunk's response is. Reserved as the whole frame limit (1 MiB + 4 KiB), two frames were
+ * over a stranger's budget (two chunks, STRANGER_UNREAD_BYTES): a fresh asker's stream started
+ * with one frame in flight, and waited for each to be read before the next.
+ */
+const BUDGETED_FRAME_BYTES = MAX_CHUNK_RESPONSE_BYTES
 /** Acknowledgements that may wait unread at the answerer (it reads them as they come). */
 const MAX_QUEUED_ACKS = 64
 
@@ -209,12 +217,12 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
         // connections ask, and no more is read from disk for it. Within the send timeout, as a frame.
         // Checked and reserved in one step, so the peer's other streams see the reservation.
         while (gauge !== undefined && hooks.budget !== undefined) {
-          if (hooks.budget.hasRoom(asker, MAX_FLEET_BLOB_FRAME_BYTES)) {
-            gauge.reserve(MAX_FLEET_BLOB_FRAME_BYTES)
+          if (hooks.budget.hasRoom(asker, BUDGETED_FRAME_BYTES)) {
+            gauge.reserve(BUDGETED_FRAME_BYTES)
             break
           }
           const budget = hooks.budget
-          await withinSendTimeout(async (within) => { await budget.room(asker, MAX_FLEET_BLOB_FRAME_BYTES, within) })
+          await withinSendTimeout(async (within) => { await budget.room(asker, BUDGETED_FRAME_BYTES, within) })
         }
         try {
           const step = await steps.next()
@@ -242,7 +250,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
           window.sent(length)
           hooks.sent(asker, length)
         } finally {
-          gauge?.release(MAX_FLEET_BLOB_FRAME_BYTES)
+          gauge?.release(BUDGETED_FRAME_BYTES)
         }
       }
     } catch (err) {
