@@ -194,9 +194,8 @@ export function createContentSources (components: ContentSourcesComponents): Con
     return undefined
   }
 
-  // A one-blob bundle is a write and an announce: only for a peer this node trusts (--trust), or
-  // any peer of a fleet closed with a swarm key (whose members may make it pull through, too).
-  const mayBundleFor = (from: string): boolean => components.pullThroughForPeers === true || swarm?.trusts(from) === true
+  // A one-blob bundle is a write and an announce: only for a peer the swarm acts for.
+  const mayBundleFor = (from: string): boolean => swarm?.actsFor(from) === true
 
   const respond: FleetResponder = async (query, from, signal) => {
     return await answerFleet({ store, pullThrough: query.pullThrough ? pullThroughFor(from) : undefined, mayBundle: mayBundleFor(from), logger }, query, from, signal)

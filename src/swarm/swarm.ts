@@ -314,7 +314,7 @@ export class Swarm extends SwarmEventEmitter {
     })
     const fleetBlobHooks: FleetBlobServeHooks = {
       relays: this.fleetBlobRelays,
-      usable: (peer) => this.offersAsRelay(peer) && !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
+      usable: (peer) => this.actsFor(peer) && !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
       relayFailed: (relay, asker, digest) => { this.log.info('an asker came back from the relay it was pointed at for a fleet blob; that relay is not named again for it', { relay, asker, digest }) },
       addressesOf: async (peer) => await this.listenAddresses(peer),
       sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
@@ -635,18 +635,14 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   /**
-   * Whether askers of a blob streamed from here may be pointed at `peer` as a relay: a peer this
-   * node trusts, or any peer of a fleet closed with a swarm key (admitted by its operator). In an
-   * open fleet anyone could ask early and be named; its askers then lost up to the relay-judging
-   * window per blob to it.
+   * Whether `peer` may make this node act for the fleet: be named a relay for a blob streamed
+   * from here, or have this node write and announce a bundle it asked for. A peer this node
+   * trusts (`--trust`), or any peer of a fleet closed with a swarm key (admitted by its
+   * operator). In an open fleet anyone could otherwise ask early and be named a relay (its
+   * askers then lost up to the relay-judging window per blob), or make this node announce.
    */
-  private offersAsRelay (peer: string): boolean {
+  actsFor (peer: string): boolean {
     return this.init.swarmKey !== undefined || this.trusted.has(peer)
-  }
-
-  /** Whether `peer` is one whose ref records move tags here (`--trust`, or this node). */
-  trusts (peer: string): boolean {
-    return this.trusted.has(peer)
   }
 
   /** Whose ref records move tags here (the daemon logs them once at start). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createContentSources, createLogger, ImageAssembler } from '../../src/daemon/index.js'
 import { ingestBlobBytes } from '../../src/store/index.js'
-import { createPeerKey, peerIdOfKey, type FleetQuery } from '../../src/swarm/index.js'
+import { createPeerKey, generateSwarmKey, peerIdOfKey, type FleetQuery } from '../../src/swarm/index.js'
 import { connect, patternBytes, useSwarms, type TestNode } from '../swarm/swarm-fixture.js'
 
 /**
@@ -20,10 +20,11 @@ describe('a peer asks for a digest held whole in no bundle', () => {
   const query: FleetQuery = { kind: 'find-digest', registry: 'registry.example.com', repository: 'team/app', reference: digest, pullThrough: false }
 
   /** A node answering with the daemon's sources, holding the blob whole and no bundle; `added` counts bundles written. */
-  async function holder (options: { trust?: string[], pullThroughForPeers?: boolean } = {}): Promise<{ node: TestNode, added: string[] }> {
-    const held = await node({ trust: options.trust })
+  async function holder (options: { trust?: string[], swarmKey?: Uint8Array } = {}): Promise<{ node: TestNode, added: string[] }> {
+    const held = await node({ trust: options.trust, swarmKey: options.swarmKey })
     const assembler = new ImageAssembler({ store: held.store })
-    const sources = createContentSources({ store: held.store, swarm: held.swarm, pullThroughForPeers: options.pullThroughForPeers, assembler, logger: createLogger('warn') })
+    // As the daemon wires them: peers may make it pull through in a keyed fleet.
+    const sources = createContentSources({ store: held.store, swarm: held.swarm, pullThroughForPeers: options.swarmKey !== undefined, assembler, logger: createLogger('warn') })
     held.swarm.serveFleet(sources.respond)
     await ingestBlobBytes(held.store, blob, { sha256: digest.slice('sha256:'.length) })
     const added: string[] = []
@@ -46,8 +47,9 @@ describe('a peer asks for a digest held whole in no bundle', () => {
   it('makes the one-blob bundle for a peer it trusts, and for any peer in a fleet closed with a swarm key', async () => {
     for (const closed of [false, true]) {
       const edgeKey = await createPeerKey()
-      const gateway = await holder(closed ? { pullThroughForPeers: true } : { trust: [peerIdOfKey(edgeKey)] })
-      const edge = await node({ privateKey: edgeKey, trust: [gateway.node.swarm.peerId] })
+      const swarmKey = closed ? generateSwarmKey() : undefined
+      const gateway = await holder(closed ? { swarmKey } : { trust: [peerIdOfKey(edgeKey)] })
+      const edge = await node({ privateKey: edgeKey, trust: [gateway.node.swarm.peerId], swarmKey })
       await connect(edge, gateway.node)
 
       const result = await edge.swarm.askFleet(query, { signal: AbortSignal.timeout(10_000) })
