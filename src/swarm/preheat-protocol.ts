@@ -1,5 +1,5 @@
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import { signPreheatRecord, openPreheatRecord, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
+import { signPreheatRecord, openPreheatRecord, preheatRecordSequence, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
 import { RecordSync, type RecordSyncComponents, type RecordSyncInit, type RecordSyncStats } from './record-sync.js'
 import { MAX_PREHEAT_RECORDS } from '../store/index.js'
 
@@ -46,6 +46,7 @@ export class PreheatSync {
       maxClockAheadMs: MAX_PREHEAT_CLOCK_AHEAD_MS,
       allowance: { burst: PREHEAT_RECORDS_BURST, perSecond: PREHEAT_RECORDS_PER_SECOND },
       open: openPreheatRecord,
+      sequence: preheatRecordSequence,
       keep: async (record, from) => {
         const verdict = await store.acceptPreheatRecord(record)
         if (verdict === 'full') components.log.warn('preheat record dropped: this node holds the most preheat records it keeps', { from, bundleId: record.bundleId, max: MAX_PREHEAT_RECORDS })

@@ -3,7 +3,7 @@ import { SelectorError, PlatformError, formatPlatform, formatSelector, parsePlat
 import { PreheatRecord } from './pb/swarm-preheat.pb.js'
 import { SwarmError } from './errors.js'
 import { SignatureDomain } from './signature-domain.js'
-import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
+import { claimedSequence, openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
 
 /** A record is an ID, a name, a short selector and a key: a few hundred bytes. */
 export const MAX_PREHEAT_RECORD_BYTES = 4096
@@ -56,6 +56,9 @@ export async function signPreheatRecord (key: PrivateKey, intent: PreheatIntent,
   return { ...intent, sequence, publisher, signed }
 }
 
+/** The sequence a held preheat record claims (record-sync orders by it). */
+export const preheatRecordSequence = (signed: Uint8Array): number => claimedSequence(PREHEAT_RECORD, signed)
+
 /** Decodes a signed record from anyone and checks its shape; the signature is checked by `verify()`. */
 export function openPreheatRecord (signed: Uint8Array): PendingRecord<VerifiedPreheatRecord> {
   const { record, publisher, verify } = openRecord(PREHEAT_RECORD, signed)
@@ -73,7 +76,6 @@ export function openPreheatRecord (signed: Uint8Array): PendingRecord<VerifiedPr
   const bundleId = Buffer.from(record.bundleId).toString('hex')
   return {
     publisher,
-    sequence: Number(record.sequence),
     subject: { bundleId },
     verify: async () => {
       await verify()

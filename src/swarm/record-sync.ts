@@ -30,6 +30,8 @@ export interface RecordKind<V extends SyncedRecord> {
   allowance: { burst: number, perSecond: number }
   /** Decodes and checks the shape of a signed record from anyone (throws the kind's typed error). */
   open: (signed: Uint8Array) => PendingRecord<V>
+  /** The sequence a held record claims, read without its key: what a sender orders by, newest first. */
+  sequence: (signed: Uint8Array) => number
   /** Keeps a verified record of a trusted publisher; true when it was news to pass on. */
   keep: (record: V, from: string) => Promise<boolean>
   /** Every record this node holds, as signed: what a new neighbour is sent. */
@@ -420,10 +422,10 @@ export class RecordSync<V extends SyncedRecord> {
   }
 }
 
-/** The sequence a held record claims, to order by; one that does not open (never, for what we hold) goes last. */
+/** The sequence a held record claims, to order by; one that does not decode (never, for what we hold) goes last. */
 function claimedSequence<V extends SyncedRecord> (kind: RecordKind<V>, signed: Uint8Array): number {
   try {
-    return kind.open(signed).sequence
+    return kind.sequence(signed)
   } catch {
     return -Infinity
   }

@@ -1,7 +1,7 @@
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { HeardRefBounds } from '../store/index.js'
 import { RecordSync, type RecordSyncComponents, type RecordSyncInit, type RecordSyncStats } from './record-sync.js'
-import { openRefRecord, signRefRecord, type VerifiedRefRecord } from './ref-record.js'
+import { openRefRecord, refRecordSequence, signRefRecord, type VerifiedRefRecord } from './ref-record.js'
 
 export const REF_PROTOCOL = '/shoal/ref/1.0.0'
 /** One batch carries every ref a node holds: 256 KiB is ~500 records of ~500 bytes. */
@@ -63,6 +63,7 @@ export class RefSync {
       maxClockAheadMs: MAX_REF_CLOCK_AHEAD_MS,
       allowance: { burst: REF_RECORDS_BURST, perSecond: REF_RECORDS_PER_SECOND },
       open: openRefRecord,
+      sequence: refRecordSequence,
       keep: async (record) => await store.acceptRefRecord(record, bounds) === 'accepted',
       held: async () => await store.refRecords(),
     }, init)

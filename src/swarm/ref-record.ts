@@ -4,7 +4,7 @@ import type { SignedRefUpdate } from '../store/index.js'
 import { RefRecord } from './pb/swarm-ref.pb.js'
 import { SwarmError } from './errors.js'
 import { SignatureDomain } from './signature-domain.js'
-import { openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
+import { claimedSequence, openRecord, signRecord, type PendingRecord, type SignedRecordKind } from './signed-record.js'
 
 /** A record is a name, an ID, a digest and a key: a few hundred bytes. */
 export const MAX_REF_RECORD_BYTES = 4096
@@ -39,6 +39,9 @@ export async function signRefRecord (key: PrivateKey, fields: { ref: string, bun
   return { ref: fields.ref, bundleId: fields.bundleId, manifestDigest: fields.manifestDigest, sequence, publisher, signed }
 }
 
+/** The sequence a held ref record claims (record-sync orders by it). */
+export const refRecordSequence = (signed: Uint8Array): number => claimedSequence(REF_RECORD, signed)
+
 /** Decodes a signed record from anyone and checks its shape; the signature is checked by `verify()`. */
 export function openRefRecord (signed: Uint8Array): PendingRecord<VerifiedRefRecord> {
   const { record, publisher, verify } = openRecord(REF_RECORD, signed)
@@ -46,7 +49,6 @@ export function openRefRecord (signed: Uint8Array): PendingRecord<VerifiedRefRec
   if (record.ref === '' || record.ref.length > 512) throw new RefRecordError('its ref is empty or too long')
   return {
     publisher,
-    sequence: Number(record.sequence),
     subject: { ref: record.ref },
     verify: async () => {
       await verify()

@@ -46,6 +46,14 @@ export interface OpenedRecord<T> {
   verify: () => Promise<void>
 }
 
+/**
+ * The sequence a signed record claims, decoded without its publisher's key (no key parsing, no
+ * peer ID): what a sender orders the records it holds by, newest first, on every connect.
+ */
+export function claimedSequence<T extends { publisher: Uint8Array, sequence: bigint }> (kind: SignedRecordKind<T>, signed: Uint8Array): number {
+  return Number(kind.decode(SignedRecord.decode(signed).record).sequence)
+}
+
 /** Decodes a signed record from anyone; the signature is checked by `verify()`. */
 export function openRecord<T extends { publisher: Uint8Array }> (kind: SignedRecordKind<T>, signed: Uint8Array): OpenedRecord<T> {
   if (signed.byteLength > kind.maxBytes) throw kind.invalid(`it is larger than ${kind.maxBytes} bytes`)
@@ -74,8 +82,6 @@ export function openRecord<T extends { publisher: Uint8Array }> (kind: SignedRec
 export interface PendingRecord<V> {
   /** The publisher the record claims; not proven until `verify()` resolves. */
   publisher: string
-  /** The sequence the record claims: what a sender orders the records it holds by (newest first). */
-  sequence: number
   /** What the record is about, for logs: `{ ref }`, `{ bundleId }`. */
   subject: Record<string, string>
   verify: () => Promise<V>
