@@ -1,6 +1,5 @@
-import { statfs } from 'node:fs/promises'
 import type { NodeLabels } from '../labels/index.js'
-import type { Store } from '../store/index.js'
+import { diskFreeBytes, type Store } from '../store/index.js'
 import type { StatusSource, Swarm } from '../swarm/index.js'
 
 /**
@@ -43,8 +42,7 @@ export function nodeStatusSource (components: { store: Store, swarm: () => Swarm
 
 async function freeBytes (dir: string): Promise<number> {
   try {
-    const fs = await statfs(dir)
-    return fs.bavail * fs.bsize
+    return await diskFreeBytes(dir)
   } catch {
     // A status without the figure beats no status: 0 reads as "unknown" in the view.
     return 0

@@ -1,10 +1,15 @@
 import { statfs } from 'node:fs/promises'
 import { NoRoomError } from './errors.js'
 
+/** Bytes an unprivileged writer may still put on the filesystem of `dir`. */
+export async function diskFreeBytes (dir: string): Promise<number> {
+  const disk = await statfs(dir)
+  return disk.bavail * disk.bsize
+}
+
 /** Refuses `bytes` more on the filesystem of `dir` when it has fewer free (NoRoomError, naming `what`). */
 export async function requireRoom (dir: string, bytes: number, what: string): Promise<void> {
   if (bytes <= 0) return
-  const disk = await statfs(dir)
-  const free = disk.bavail * disk.bsize
+  const free = await diskFreeBytes(dir)
   if (bytes > free) throw new NoRoomError(what, bytes, free)
 }

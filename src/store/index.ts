@@ -22,6 +22,7 @@ export { BucketStore, type BucketStoreInit, type PutReport, type StoredSnapshot 
 export { normalizeImageName, splitImageName, InvalidRefError } from './image-name.js'
 export { StoreLayout, shardHash } from './layout.js'
 export { GrowingFile, GrowingFileFailedError, type GrowingFileReader } from './growing-file.js'
+export { diskFreeBytes } from './disk-room.js'
 export type { HashedBlob } from './blob-hasher.js'
 export { ingestBlobFile, ingestBlobBytes, BlobDigestMismatchError, type IngestedBlob, type IngestBlobOptions } from './blob-upload.js'
 export { commitImageBundle, commitBlobBundle, foldBlobBundles, isBlobBundle, type ImageBlob, type ImageBundleOptions, type ImageBundleResult } from './image-bundle.js'
