@@ -3,6 +3,7 @@ import {
   commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type ManifestDocument, type PulledThroughImage,
 } from '../http/index.js'
 import { foldBlobBundles, type ImageBlob, type Store } from '../store/index.js'
+import { RecentMap } from '../recent/index.js'
 
 /** Images waiting for their blobs at once; past this the oldest is dropped (it is asked for again if a client wants it). */
 const MAX_PENDING_IMAGES = 256
@@ -49,7 +50,7 @@ export interface ImageAssemblerInit {
  * them (foldBlobBundles).
  */
 export class ImageAssembler {
-  private readonly pending = new Map<string, PendingImage>()
+  private readonly pending = new RecentMap<string, PendingImage>(MAX_PENDING_IMAGES)
   private running: Promise<void> = Promise.resolve()
   private queued = false
   private readonly lifetime = new AbortController()
@@ -65,9 +66,7 @@ export class ImageAssembler {
   expect (ref: string, digest: string, mediaType: string, { from }: { from: 'upstream' | 'fleet' } = { from: 'upstream' }): void {
     const current = this.pending.get(ref)
     if (current?.digest === digest) return
-    this.pending.delete(ref)
     this.pending.set(ref, { ref, digest, mediaType, since: Date.now(), committedChildren: 0, local: from === 'fleet' })
-    if (this.pending.size > MAX_PENDING_IMAGES) this.pending.delete(this.pending.keys().next().value as string)
     this.check()
   }
 

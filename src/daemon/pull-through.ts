@@ -6,6 +6,7 @@ import { isManifestMediaType } from '../oci/index.js'
 import { StoreError, type Store } from '../store/index.js'
 import type { ImageAssembler } from './image-assembler.js'
 import { abortAfter } from '../wait/index.js'
+import { RecentMap } from '../recent/index.js'
 
 /**
  * A tag pulled through is re-resolved at the upstream when it was last resolved longer ago
@@ -51,10 +52,11 @@ export interface PullThroughInit {
  * fetch (the upstream client's single flights).
  */
 export class PullThrough {
-  /** When each tag was last resolved at the upstream (or tried and failed), by ref. */
-  private readonly resolvedAt = new Map<string, number>()
-  /** What each tag resolved to when it last did: within the revalidation interval it is answered from here. */
-  private readonly answered = new Map<string, Sha256Digest>()
+  /**
+   * Each tag's last resolution at the upstream, by ref: when it was (or was tried and failed),
+   * and what the tag gave when it last did, answered from here within the revalidation interval.
+   */
+  private readonly resolved = new RecentMap<string, { at: number, digest: Sha256Digest | undefined }>(MAX_REMEMBERED_TAGS)
 
   constructor (private readonly init: PullThroughInit) {}
 
@@ -72,12 +74,13 @@ export class PullThrough {
     const ref = imageRefOf(name, tag)
     // A tag asked again before its image is a bundle (a client resolves, then pulls) is not
     // asked of the upstream again within the interval, as a held tag would not be.
-    const last = this.resolvedAt.get(ref)
-    const known = this.answered.get(ref)
-    if (last !== undefined && known !== undefined && Date.now() - last < this.revalidateAfterMs && await this.init.store.objectBySha256(known.hex) !== undefined) return known
-    this.remember(ref)
+    const last = this.resolved.get(ref)
+    const known = last?.digest
+    if (last !== undefined && known !== undefined && Date.now() - last.at < this.revalidateAfterMs && await this.init.store.objectBySha256(known.hex) !== undefined) return known
+    this.resolved.set(ref, { at: Date.now(), digest: known })
     const fetched = await this.fetchManifest(name, tag, signal)
-    this.answered.set(ref, parseDigest(fetched.digest))
+    const resolution = this.resolved.get(ref)
+    if (resolution !== undefined) resolution.digest = parseDigest(fetched.digest)
     // A tag that still names what the store's ref names needs nothing more (re-committing
     // would re-read every layer to rebuild chunk tables).
     const current = await this.init.store.getRef(ref)
@@ -93,8 +96,8 @@ export class PullThrough {
    */
   async revalidateTag (name: RepositoryName, tag: string, held: Sha256Digest, signal: AbortSignal): Promise<Sha256Digest> {
     const ref = imageRefOf(name, tag)
-    const last = this.resolvedAt.get(ref)
-    if (last !== undefined && Date.now() - last < this.revalidateAfterMs) return held
+    const last = this.resolved.get(ref)
+    if (last !== undefined && Date.now() - last.at < this.revalidateAfterMs) return held
     const deadline = abortAfter(this.init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS, signal)
     try {
       return await this.manifestByTag(name, tag, deadline)
@@ -139,16 +142,6 @@ export class PullThrough {
 
   private get revalidateAfterMs (): number {
     return this.init.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS
-  }
-
-  private remember (ref: string): void {
-    this.resolvedAt.delete(ref)
-    this.resolvedAt.set(ref, Date.now())
-    if (this.resolvedAt.size > MAX_REMEMBERED_TAGS) {
-      const oldest = this.resolvedAt.keys().next().value as string
-      this.resolvedAt.delete(oldest)
-      this.answered.delete(oldest)
-    }
   }
 
   private async fetchManifest (name: RepositoryName, reference: string, signal: AbortSignal): Promise<UpstreamManifest> {

@@ -1,3 +1,4 @@
+import { RecentMap } from '../recent/index.js'
 import type { Store } from '../store/index.js'
 import {
   BODY_IDLE_TIMEOUT_MS, CHUNK_STALL_TIMEOUT_MS, DEFAULT_MAX_BLOB_BYTES, DEFAULT_REGISTRY_HOST, FIRST_CHUNK_TIMEOUT_MS,
@@ -5,7 +6,6 @@ import {
 } from './constants.js'
 import { RegistryError } from './errors.js'
 import { parseRepositoryName, type RepositoryName } from './names.js'
-import { RecentChunkTables } from './recent-chunk-tables.js'
 import type { RequestContext } from './respond.js'
 import type { BlobSource, ContentSources, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
 import { UploadSessions } from './upload-sessions.js'
@@ -21,13 +21,18 @@ export interface Registry {
   chunkStallTimeoutMs: number
   bodyIdleTimeoutMs: number
   uploads: UploadSessions
-  chunkTables: RecentChunkTables
+  /**
+   * Chunk tables of objects uploaded lately, by object, kept for the manifest push that usually
+   * follows within seconds, so building its bundle does not read every layer again. A table
+   * that fell out is recomputed from the object (the store's commitImageBundle does that).
+   */
+  chunkTables: RecentMap<string, string[]>
   /** What misses locally is asked of these (the fleet, then an upstream), when the daemon gives any. */
   sources: ContentSources | undefined
 }
 
 export function createRegistry (components: HttpApiComponents, init: HttpApiInit): Registry {
-  const chunkTables = new RecentChunkTables(RECENT_CHUNK_TABLES)
+  const chunkTables = new RecentMap<string, string[]>(RECENT_CHUNK_TABLES)
   const bodyIdleTimeoutMs = init.bodyIdleTimeoutMs ?? BODY_IDLE_TIMEOUT_MS
   return {
     store: components.store,

@@ -3,10 +3,10 @@ import { open, rm, type FileHandle } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import { createSha256, type Sha256Hasher } from '../hash/index.js'
+import type { RecentMap } from '../recent/index.js'
 import { BlobDigestMismatchError, ingestBlobFile, type IngestedBlob, type Store } from '../store/index.js'
 import { RegistryError } from './errors.js'
 import type { Sha256Digest } from './names.js'
-import type { RecentChunkTables } from './recent-chunk-tables.js'
 import { consumeBody } from './request-body.js'
 
 export interface UploadSessionsInit {
@@ -16,7 +16,8 @@ export interface UploadSessionsInit {
   /** The store's quota, to say so when it is what limits a blob. */
   quotaBytes?: number
   bodyIdleTimeoutMs: number
-  chunkTables: RecentChunkTables
+  /** Where an upload's chunk tables are left for the manifest push (Registry.chunkTables). */
+  chunkTables: RecentMap<string, string[]>
 }
 
 /**
@@ -111,7 +112,7 @@ export class UploadSessions {
     try {
       if (actual !== digest.hex) throw new BlobDigestMismatchError(digest.hex, actual)
       const blob = await ingestBlobFile(this.store, session.path, { sha256: digest.hex, signal })
-      this.init.chunkTables.remember(blob.object, blob.chunkHashes)
+      if (blob.chunkHashes !== undefined) this.init.chunkTables.set(blob.object, blob.chunkHashes)
       return blob
     } catch (err) {
       await this.drop(session)

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs'
 import { MAX_DIRECT_READ_OBJECTS, MAX_OPEN_OBJECT_READERS, OBJECT_READER_IDLE_MS } from './constants.js'
 import { openStoreFile, type DirectIo, type StoreFile } from './direct-io.js'
+import { RecentSet } from '../recent/index.js'
 
 interface Reader {
   handle: StoreFile
@@ -34,7 +35,7 @@ export class ObjectReaders {
   private readonly idleMs: number
   private sweeper: NodeJS.Timeout | undefined
   /** Objects written here with O_DIRECT, newest last: the page cache holds none of them. */
-  private readonly direct = new Set<string>()
+  private readonly direct = new RecentSet<string>(MAX_DIRECT_READ_OBJECTS)
 
   private readonly directIo: DirectIo | undefined
 
@@ -66,9 +67,7 @@ export class ObjectReaders {
    */
   readDirect (hash: string): void {
     if (this.directIo?.mode.on !== true) return
-    this.direct.delete(hash)
     this.direct.add(hash)
-    if (this.direct.size > MAX_DIRECT_READ_OBJECTS) this.direct.delete(this.direct.values().next().value as string)
   }
 
   /** The object's file is going away (gc): stop reading it through a kept handle. */

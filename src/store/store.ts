@@ -21,6 +21,7 @@ import { ObjectReaders } from './object-readers.js'
 import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
 import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
+import { RecentMap } from '../recent/index.js'
 
 export interface StoreInit {
   dir: string
@@ -75,7 +76,7 @@ export class Store {
   heardRefsEvicted = 0
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
-  private readonly bundleCache = new Map<string, LoadedBundle>()
+  private readonly bundleCache = new RecentMap<string, LoadedBundle>(BUNDLE_CACHE_ENTRIES)
   /** Objects no bundle names yet but that must survive gc for a while (blobs of a push in progress). */
   private readonly leases = new Map<string, number>()
   private readonly preheats: PreheatRecords
@@ -185,7 +186,6 @@ export class Store {
     const manifest = decodeBundleManifest(encoded)
     const loaded: LoadedBundle = { id, manifest, objectSizes: new Map(bundleObjects(manifest).map(o => [o.hash, o.size])) }
     this.bundleCache.set(id, loaded)
-    if (this.bundleCache.size > BUNDLE_CACHE_ENTRIES) this.bundleCache.delete(this.bundleCache.keys().next().value as string)
     return loaded
   }
 

@@ -2,6 +2,7 @@ import { MAX_NEW_IDENTITIES_PER_IP, NEW_IDENTITY_INTERVAL_MS } from './constants
 import { ipOf } from './peer-score.js'
 import type { BanList } from './ban-list.js'
 import type { Connection, ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import { RecentMap } from '../recent/index.js'
 
 /**
  * Who may start a connection, decided before any handshake work: a banned network is
@@ -35,7 +36,7 @@ const IDENTITY_MEMORY_MS = 60 * 60_000
 
 interface IpIdentities {
   /** peer → last seen from this IP. */
-  seen: Map<string, number>
+  seen: RecentMap<string, number>
   /** New identities this IP may still bring now, and when that was computed. */
   tokens: number
   at: number
@@ -47,7 +48,7 @@ export class ConnectionAdmission {
   /** Inbound connections counted in `pending`, and their IP. */
   private readonly counted = new WeakMap<MultiaddrConnection, string>()
 
-  private readonly identities = new Map<string, IpIdentities>()
+  private readonly identities = new RecentMap<string, IpIdentities>(MAX_TRACKED_IPS)
   /** New identities refused so far (tests, and what a flood was denied). */
   refusedIdentities = 0
 
@@ -107,17 +108,12 @@ export class ConnectionAdmission {
     const now = (this.init.now ?? Date.now)()
     let state = this.identities.get(ip)
     if (state === undefined) {
-      if (this.identities.size >= MAX_TRACKED_IPS) {
-        const oldest = this.identities.keys().next().value
-        if (oldest !== undefined) this.identities.delete(oldest)
-      }
-      state = { seen: new Map(), tokens: this.init.maxNewIdentitiesPerIp ?? MAX_NEW_IDENTITIES_PER_IP, at: now }
+      state = { seen: new RecentMap(MAX_IDENTITIES_PER_TRACKED_IP), tokens: this.init.maxNewIdentitiesPerIp ?? MAX_NEW_IDENTITIES_PER_IP, at: now }
       this.identities.set(ip, state)
     }
     const lastSeen = state.seen.get(peer)
     const connected = this.connections().some(c => c.remotePeer.toString() === peer)
     if (connected || (lastSeen !== undefined && now - lastSeen < IDENTITY_MEMORY_MS)) {
-      state.seen.delete(peer)
       state.seen.set(peer, now)
       return false
     }
@@ -129,10 +125,6 @@ export class ConnectionAdmission {
       return true
     }
     state.tokens--
-    if (state.seen.size >= MAX_IDENTITIES_PER_TRACKED_IP) {
-      const oldest = state.seen.keys().next().value
-      if (oldest !== undefined) state.seen.delete(oldest)
-    }
     state.seen.set(peer, now)
     return false
   }

@@ -1,6 +1,7 @@
 import { addressPrefix } from './peer-score.js'
 import type { ConnectionGater, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { RecentMap } from '../recent/index.js'
 
 /**
  * Peers that sent a chunk or manifest failing verification, refused until their ban ends.
@@ -28,9 +29,9 @@ export interface BanSnapshot {
 }
 
 export class BanList {
-  private readonly bans = new Map<string, Ban>()
+  private readonly bans = new RecentMap<string, Ban>(MAX_PEER_BANS)
   /** Address prefixes (peer-score.ts addressPrefix) refused before any handshake. */
-  private readonly prefixes = new Map<string, Ban>()
+  private readonly prefixes = new RecentMap<string, Ban>(MAX_PREFIX_BANS)
 
   /** Called after every change, so the owner can save the list (ban-file.ts). */
   onChange: (() => void) | undefined
@@ -39,11 +40,6 @@ export class BanList {
 
   ban (peer: string, durationMs: number, reason: string): Ban {
     const ban = { peer, reason, until: this.now() + durationMs }
-    this.bans.delete(peer)
-    if (this.bans.size >= MAX_PEER_BANS) {
-      const oldest = this.bans.keys().next().value
-      if (oldest !== undefined) this.bans.delete(oldest)
-    }
     this.bans.set(peer, ban)
     this.onChange?.()
     return ban
@@ -60,11 +56,6 @@ export class BanList {
   /** Refuses every address in `prefix` (repeat offenders re-key; their network stays). */
   banPrefix (prefix: string, durationMs: number, reason: string): Ban {
     const ban = { peer: prefix, reason, until: this.now() + durationMs }
-    if (this.prefixes.size >= MAX_PREFIX_BANS) {
-      const oldest = this.prefixes.keys().next().value
-      if (oldest !== undefined) this.prefixes.delete(oldest)
-    }
-    this.prefixes.delete(prefix)
     this.prefixes.set(prefix, ban)
     this.onChange?.()
     return ban

@@ -2,6 +2,7 @@ import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifes
 import { BufferPool } from './buffer-pool.js'
 import { ChunkClient, type ChunkStatus } from './chunk-protocol.js'
 import { waitWhile, Wakers } from '../wait/index.js'
+import { RecentSet } from '../recent/index.js'
 import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, RETIRING_STREAM_WAIT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { isRemoteFault } from './errors.js'
 import type { HaveList, ObjectHolding } from './have-list.js'
@@ -108,7 +109,7 @@ export class Fetcher {
    * from a ref record is asked for while its bundle's manifest is still on the way): they go
    * first as soon as a pull enlists them, instead of being forgotten.
    */
-  private readonly awaitingPriority = new Set<string>()
+  private readonly awaitingPriority = new RecentSet<string>(MAX_AWAITING_PRIORITY)
   /** How many clients wait on each object, in the order the objects were first asked for (Scheduler.clientWaits). */
   private readonly waiters = new Map<string, number>()
   private pumpTimer: NodeJS.Timeout | undefined
@@ -199,9 +200,7 @@ export class Fetcher {
    */
   prioritize (object: string): void {
     if (!this.scheduler.isWanted(object)) {
-      this.awaitingPriority.delete(object)
       this.awaitingPriority.add(object)
-      if (this.awaitingPriority.size > MAX_AWAITING_PRIORITY) this.awaitingPriority.delete(this.awaitingPriority.values().next().value as string)
       return
     }
     this.scheduler.prioritize(object)

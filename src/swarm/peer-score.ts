@@ -7,6 +7,8 @@
  * costs more).
  */
 
+import { RecentMap } from '../recent/index.js'
+
 export type OffenceKind =
   /** A chunk or manifest that failed verification: proof of malice, banned at once. */
   | 'bad-data'
@@ -93,7 +95,7 @@ export const MAX_BAN_COUNTS = 16_384
 export class PeerScores {
   private readonly peers = new Map<string, PeerRecord>()
   /** peer → bans so far (doubles the next ban's length), the most recently banned last; at most MAX_BAN_COUNTS. */
-  private readonly banCounts = new Map<string, number>()
+  private readonly banCounts = new RecentMap<string, number>(MAX_BAN_COUNTS)
   /** address prefix → distinct peers banned from it. */
   private readonly prefixOffenders = new Map<string, Set<string>>()
   private readonly now: () => number
@@ -146,9 +148,7 @@ export class PeerScores {
     const bans = (this.banCounts.get(peer) ?? 0) + 1
     // Latest last, and bounded as the ban list is: every identity of a flood is banned, and
     // each kept a count here for as long as the daemon ran.
-    this.banCounts.delete(peer)
     this.banCounts.set(peer, bans)
-    if (this.banCounts.size > MAX_BAN_COUNTS) this.banCounts.delete(this.banCounts.keys().next().value ?? '')
     const durationMs = Math.min(this.maxBanMs, this.baseBanMs * 2 ** (bans - 1))
     record.bannedUntil = this.now() + durationMs
     // After the ban the peer starts over just above the threshold: one more offence bans it again.
@@ -242,6 +242,7 @@ export class PeerScores {
       if (now - record.updatedAt > FORGET_AFTER_MS && record.bannedUntil < now) this.peers.delete(peer)
     }
     if (this.peers.size < MAX_PEERS) return
+    // Not a RecentMap: the quiet go first, whenever they came, and only then the oldest.
     const oldest = this.peers.keys().next().value
     if (oldest !== undefined) this.peers.delete(oldest)
   }

@@ -1,17 +1,21 @@
+import { RecentMap } from '../recent/index.js'
+
 /**
  * How many signed records each neighbour may still have verified now: a token bucket per
  * peer (a burst, then a steady rate). Each record costs an Ed25519 verify, so a flood is
  * refused before it costs CPU. Bounded: beyond `maxPeers` the oldest peer's bucket is forgotten.
  */
 export class RecordAllowance {
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly buckets: RecentMap<string, { tokens: number, at: number }>
 
   /**
    * `emptiedAt`: a peer not seen yet has a bucket emptied then and refilling since, not a full
    * one; a sender's model of what its neighbours allow it starts so after a restart, when what
    * it sent just before is not known (RecordSync.theirAllowance).
    */
-  constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number, emptiedAt?: number }) {}
+  constructor (private readonly init: { burst: number, perSecond: number, maxPeers: number, now?: () => number, emptiedAt?: number }) {
+    this.buckets = new RecentMap(init.maxPeers)
+  }
 
   /** How many records the peer's allowance holds now (the burst for a peer not seen, unless emptiedAt). Takes nothing. */
   available (peer: string): number {
@@ -30,10 +34,6 @@ export class RecordAllowance {
     const now = (this.init.now ?? Date.now)()
     let bucket = this.buckets.get(peer)
     if (bucket === undefined) {
-      if (this.buckets.size >= this.init.maxPeers) {
-        const oldest = this.buckets.keys().next().value
-        if (oldest !== undefined) this.buckets.delete(oldest)
-      }
       bucket = this.unseen(now)
       this.buckets.set(peer, bucket)
     }

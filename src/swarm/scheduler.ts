@@ -5,6 +5,7 @@ import {
   WINDOW_TARGET_MS, MAX_ACTIVE_HOLDERS, ACTIVE_HOLDERS_ROTATE_MS,
 } from './constants.js'
 import type { ChunkBitmap } from '../manifest/index.js'
+import { RecentMap } from '../recent/index.js'
 
 /**
  * Decides which chunk to ask of which peer. Pure logic with an injected clock and random
@@ -269,7 +270,7 @@ export class Scheduler {
   private receiving = 0
   private readonly counts: RequestCounts = { first: 0, again: 0, moved: 0, extra: 0, overdue: 0, endGame: 0, duplicatesAfter: {} }
   /** Why chunks of completed objects had been asked again, the latest COMPLETED_WHY_KEPT: their late copies are charged to it. */
-  private readonly completedWhy = new Map<string, AskAgainReason>()
+  private readonly completedWhy = new RecentMap<string, AskAgainReason>(COMPLETED_WHY_KEPT)
   private readonly random: () => number
   private readonly maxActive: number
   private readonly rotateMs: number
@@ -1247,9 +1248,8 @@ export class Scheduler {
   }
 
   private rememberWhy (slot: Slot): void {
+    // The oldest goes first: copies come seconds late, not objects later.
     this.completedWhy.set(`${slot.object}:${slot.index}`, slot.why as AskAgainReason)
-    // Insertion order: the oldest goes first. Copies come seconds late, not objects later.
-    if (this.completedWhy.size > COMPLETED_WHY_KEPT) this.completedWhy.delete(this.completedWhy.keys().next().value as string)
   }
 
   private dropRequest (slot: Slot, peer: PeerKey, why: AskAgainReason): void {

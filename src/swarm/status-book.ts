@@ -1,5 +1,6 @@
 import type { Bytes, NodeStatusFields } from './status-record.js'
 import { DROP_AFTER_INTERVALS, MAX_ABSENCE_WITNESSES, MAX_KNOWN_NODES, STALE_AFTER_INTERVALS } from './status-constants.js'
+import { RecentSet } from '../recent/index.js'
 
 /** One neighbour's signed word that it lost a node (status-absence.ts). */
 export interface AbsenceWitness {
@@ -75,7 +76,7 @@ export class StatusBook {
   /** Last 8 key bytes (hex) → publisher, to find the status a refresh is for. */
   private readonly byTail = new Map<string, string>()
   private readonly origins = new Map<string, Origin>()
-  private readonly distrusted = new Set<string>()
+  private readonly distrusted = new RecentSet<string>(MAX_DISTRUSTED)
 
   /**
    * `absenceGraceMs`: how long after a witness signs that it lost a node the node is marked
@@ -136,9 +137,7 @@ export class StatusBook {
 
   /** A neighbour charged or banned here: the nodes only it introduced go first at the cap. */
   distrust (peer: string): void {
-    this.distrusted.delete(peer)
     this.distrusted.add(peer)
-    if (this.distrusted.size > MAX_DISTRUSTED) this.distrusted.delete(this.distrusted.keys().next().value as string)
   }
 
   /**

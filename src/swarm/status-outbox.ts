@@ -1,6 +1,7 @@
 import type { Connection } from '@libp2p/interface'
 import { StatusBatch } from './pb/swarm-status.pb.js'
 import { RecordAllowance } from './record-allowance.js'
+import { RecentMap } from '../recent/index.js'
 import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, NEW_PUBLISHERS_BURST, NEW_PUBLISHERS_PER_SECOND, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
 import type { StatusGossipContext } from './status-options.js'
 import { pickTargets, statusFlushDelayMs } from './status-pace.js'
@@ -19,7 +20,7 @@ export interface NoticeRef { subject: string, witness: string }
  */
 export class StatusOutbox {
   /** neighbour → publisher → what that neighbour is known to hold (it sent it, or we did). */
-  private readonly knows = new Map<string, Map<string, Known>>()
+  private readonly knows = new Map<string, RecentMap<string, Known>>()
   /** neighbour → publishers to send it at the next flush. */
   private readonly pending = new Map<string, Set<string>>()
   /** neighbour → absence notices to send it at the next flush, by `subject witness`. */
@@ -51,14 +52,10 @@ export class StatusOutbox {
   noteKnown (neighbour: string, publisher: string, known: Known): void {
     let map = this.knows.get(neighbour)
     if (map === undefined) {
-      map = new Map()
+      map = new RecentMap(MAX_KNOWN_NODES)
       this.knows.set(neighbour, map)
     }
     if ((map.get(publisher)?.sequence ?? -1) < known.sequence) map.set(publisher, known)
-    if (map.size > MAX_KNOWN_NODES) {
-      const first = map.keys().next().value
-      if (first !== undefined) map.delete(first)
-    }
   }
 
   /** Queues a status for STATUS_FANOUT random neighbours (or all) that are not known to hold it. */

@@ -4,6 +4,7 @@ import { DIGEST_ANSWER_MIN_INTERVAL_MS, MAX_KNOWN_NODES, STATUS_SYNC_TIMEOUT_MS 
 import { encodeDigest, readDigest } from './status-digest.js'
 import type { StatusGossipContext } from './status-options.js'
 import type { StatusOutbox } from './status-outbox.js'
+import { RecentMap } from '../recent/index.js'
 
 /** How long a neighbour's answer to our digest naming only this node may take and still count as our first view. */
 const FIRST_VIEW_MAX_MS = 10 * STATUS_SYNC_TIMEOUT_MS
@@ -20,7 +21,7 @@ export class StatusSync {
   /** neighbour → wakes the sync when its answer to our digest arrived (or it left). */
   private readonly waiters = new Map<string, () => void>()
   /** When each neighbour's digest was last answered: a whole view is not sent again on demand. */
-  private readonly answeredAt = new Map<string, number>()
+  private readonly answeredAt = new RecentMap<string, number>(MAX_KNOWN_NODES)
   /**
    * Neighbours whose answer is this node's first view (our digest named only this node) → until
    * when: till the answer is complete, or FIRST_VIEW_MAX_MS (a slow link's answer may outlast
@@ -77,9 +78,7 @@ export class StatusSync {
     const now = this.ctx.now()
     const last = this.answeredAt.get(from)
     if (last === undefined || now - last >= DIGEST_ANSWER_MIN_INTERVAL_MS) {
-      this.answeredAt.delete(from)
       this.answeredAt.set(from, now)
-      if (this.answeredAt.size > MAX_KNOWN_NODES) this.answeredAt.delete(this.answeredAt.keys().next().value as string)
       for (const entry of entries) {
         const held = this.ctx.book.byKeyTail(entry.tail)
         if (held !== undefined) this.outbox.noteKnown(from, held.publisher, { sequence: entry.sequence, bodyHash: held.bodyHash.startsWith(entry.bodyPrefix) ? held.bodyHash : '' })

@@ -102,7 +102,10 @@ export class TransferStats {
     return { ...total, chunksFetchedTwice: total.duplicateChunks, chunksRejected: total.rejectedChunks, bans: this.bans, perPeer }
   }
 
-  /** The totals (which /metrics turns into counters by difference) keep what the peer did. */
+  /**
+   * The totals (which /metrics turns into counters by difference) keep what the peer did. Not a
+   * RecentMap: a peer is refreshed on every read (`peer`), and what it did is kept when it goes.
+   */
   private forgetLeastRecent (): void {
     const [peer, stats] = this.peers.entries().next().value ?? []
     if (peer === undefined || stats === undefined) return

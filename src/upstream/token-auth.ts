@@ -5,6 +5,7 @@ import type { AuthChallenge } from './auth-challenge.js'
 import { UpstreamUnauthorizedError, UpstreamUnavailableError } from './errors.js'
 import { readLimited } from './read-limited.js'
 import { abortAfter } from '../wait/index.js'
+import { RecentMap } from '../recent/index.js'
 
 export interface Credentials {
   username: string
@@ -24,7 +25,7 @@ interface CachedToken {
  * credentials themselves. Tokens are cached per scope until shortly before they expire.
  */
 export class TokenAuth {
-  private readonly tokens = new Map<string, CachedToken>()
+  private readonly tokens = new RecentMap<string, CachedToken>(MAX_CACHED_TOKENS)
 
   constructor (private readonly credentials: Credentials | undefined, private readonly fetchImpl: typeof fetch = fetch) {}
 
@@ -79,9 +80,7 @@ export class TokenAuth {
   }
 
   private remember (scope: string, header: string, expiresAt: number): string {
-    this.tokens.delete(scope)
     this.tokens.set(scope, { header, expiresAt })
-    if (this.tokens.size > MAX_CACHED_TOKENS) this.tokens.delete(this.tokens.keys().next().value as string)
     return header
   }
 }
