@@ -1,3 +1,4 @@
+import { RecentMap } from '../recent/index.js'
 import { sleep } from '../wait/index.js'
 import type { PeerKey } from './have-list.js'
 import type { ChunkStream } from './chunk-stream.js'
@@ -79,9 +80,11 @@ export interface ReaderBudgetInit {
 export class ReaderBudget {
   private readonly gauges = new Map<PeerKey, Set<StreamGauge>>()
   /** Bytes read on streams that closed, per peer: a reconnecting reader keeps its allowance. */
-  private readonly readBefore = new Map<PeerKey, number>()
+  private readonly readBefore: RecentMap<PeerKey, number>
 
-  constructor (private readonly init: ReaderBudgetInit) {}
+  constructor (private readonly init: ReaderBudgetInit) {
+    this.readBefore = new RecentMap(init.maxPeers)
+  }
 
   /** Starts counting a chunk stream to `peer`; `close` when the stream closes. */
   track (peer: PeerKey, stream: ChunkStream): { gauge: StreamGauge, close: () => void } {
@@ -98,8 +101,6 @@ export class ReaderBudget {
       if (open.size === 0) this.gauges.delete(peer)
       const read = gauge.read()
       if (read === 0) return
-      this.readBefore.delete(peer)
-      if (this.readBefore.size >= this.init.maxPeers) this.readBefore.delete(this.readBefore.keys().next().value as PeerKey)
       this.readBefore.set(peer, (this.readBefore.get(peer) ?? 0) + read)
     }
     return { gauge, close }
