@@ -1,8 +1,8 @@
 import { getEventListeners } from 'node:events'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { describe, expect, it } from 'vitest'
-import { abortAfter } from '../../src/wait/index.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { abortAfter, withinDeadline } from '../../src/wait/index.js'
 
 setFlagsFromString('--expose-gc')
 /** A full garbage collection, as a daemon's heap runs them between a timeout's start and its end. */
@@ -47,5 +47,42 @@ describe('abortAfter', () => {
 
   it('times out with no signal given', async () => {
     expect(await abortedWithin(abortAfter(10), 2_000)).toMatchObject({ name: 'TimeoutError' })
+  })
+})
+
+describe('withinDeadline', () => {
+  afterEach(() => { vi.useRealTimers() })
+
+  it('leaves no timer and no listener once the work is done, however long the deadline', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const lifetime = new AbortController()
+    for (let i = 0; i < 5; i++) expect(await withinDeadline(30_000, lifetime.signal, async () => i)).toBe(i)
+    await expect(withinDeadline(30_000, lifetime.signal, async () => { throw new Error('failed') })).rejects.toThrow('failed')
+    // A deadline left to run would go off 30 s after its send, building a TimeoutError for nobody.
+    expect(vi.getTimerCount()).toBe(0)
+    expect(getEventListeners(lifetime.signal, 'abort')).toHaveLength(0)
+  })
+
+  it('aborts the work when the deadline passes, with `expired`\'s error if given', async () => {
+    const never = async (within: AbortSignal): Promise<void> => {
+      await new Promise((resolve, reject) => { within.addEventListener('abort', () => { reject(within.reason) }, { once: true }) })
+    }
+    await expect(withinDeadline(10, new AbortController().signal, never)).rejects.toMatchObject({ name: 'TimeoutError' })
+    await expect(withinDeadline(10, undefined, never, () => new Error('slow reader'))).rejects.toThrow('slow reader')
+  })
+
+  it('aborts the work with the given signal\'s reason, now or later, and not as expired', async () => {
+    const parent = new AbortController()
+    const reason = new Error('stopping')
+    const seen: unknown[] = []
+    const running = withinDeadline(60_000, parent.signal, async (within) => {
+      await new Promise((resolve) => { within.addEventListener('abort', resolve, { once: true }) })
+      seen.push(within.reason)
+      throw within.reason
+    }, () => new Error('expired'))
+    parent.abort(reason)
+    await expect(running).rejects.toBe(reason)
+    expect(seen).toEqual([reason])
+    expect(await withinDeadline(60_000, parent.signal, async within => within.reason)).toBe(reason)
   })
 })
