@@ -71,6 +71,11 @@ export interface StatusGossipContext {
   readonly components: StatusGossipComponents
   readonly init: StatusGossipInit
   readonly book: StatusBook
+  /**
+   * Nodes this node never heard of that one neighbour may introduce at once, and then a second
+   * (StatusGossipInit's, defaults resolved): what this node allows and assumes it is allowed.
+   */
+  readonly newPublishers: { burst: number, perSecond: number }
   /** This node's peer ID and protobuf-encoded public key. */
   readonly peerId: string
   readonly publisherKey: Bytes

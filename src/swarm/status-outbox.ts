@@ -2,7 +2,7 @@ import type { Connection } from '@libp2p/interface'
 import { StatusBatch } from './pb/swarm-status.pb.js'
 import { RecordAllowance } from './record-allowance.js'
 import { RecentMap } from '../recent/index.js'
-import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, NEW_PUBLISHERS_BURST, NEW_PUBLISHERS_PER_SECOND, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
+import { ABSENCE_NOTICE_WIRE_BYTES, MAX_KNOWN_NODES, MAX_STATUS_BATCH_BYTES, STATUS_FANOUT, STATUS_REFRESH_WIRE_BYTES, URGENT_FLUSH_DELAY_MS } from './status-constants.js'
 import type { StatusGossipContext } from './status-options.js'
 import { pickTargets, statusFlushDelayMs } from './status-pace.js'
 
@@ -40,7 +40,7 @@ export class StatusOutbox {
   private flushAt = Infinity
 
   constructor (private readonly ctx: StatusGossipContext) {
-    this.introductions = new RecordAllowance({ burst: (ctx.init.newPublishersBurst ?? NEW_PUBLISHERS_BURST) * 0.9, perSecond: (ctx.init.newPublishersPerSecond ?? NEW_PUBLISHERS_PER_SECOND) * 0.9, maxPeers: MAX_KNOWN_NODES, now: ctx.now })
+    this.introductions = new RecordAllowance({ burst: ctx.newPublishers.burst * 0.9, perSecond: ctx.newPublishers.perSecond * 0.9, maxPeers: MAX_KNOWN_NODES, now: ctx.now })
   }
 
   stop (): void {

@@ -35,6 +35,8 @@ export class StatusGossip {
   private readonly now: () => number
   private readonly random: () => number
   private readonly allowance: RecordAllowance
+  /** What one neighbour may introduce (StatusGossipContext.newPublishers), resolved once here. */
+  private readonly newPublishers: { burst: number, perSecond: number }
   /** Per neighbour: how many nodes this one never heard of it may still introduce. */
   private readonly introductions: RecordAllowance
   /**
@@ -69,8 +71,9 @@ export class StatusGossip {
     this.publisherKey = Uint8Array.from(publicKeyToProtobuf(components.privateKey.publicKey))
     this.book = new StatusBook(this.peerId, this.now, init.maxKnownNodes ?? MAX_KNOWN_NODES, init.absenceGraceMs ?? ABSENCE_GRACE_INTERVALS * this.baseIntervalMs)
     this.allowance = new RecordAllowance({ burst: STATUS_RECORDS_BURST, perSecond: STATUS_RECORDS_PER_SECOND, maxPeers: MAX_KNOWN_NODES, now: this.now })
-    this.introductions = new RecordAllowance({ burst: this.newPublishersBurst, perSecond: this.newPublishersPerSecond, maxPeers: MAX_KNOWN_NODES, now: this.now })
-    this.groupIntroductions = new RecordAllowance({ burst: this.newPublishersBurst, perSecond: this.newPublishersPerSecond, maxPeers: MAX_KNOWN_NODES, now: this.now })
+    this.newPublishers = { burst: init.newPublishersBurst ?? NEW_PUBLISHERS_BURST, perSecond: init.newPublishersPerSecond ?? NEW_PUBLISHERS_PER_SECOND }
+    this.introductions = new RecordAllowance({ ...this.newPublishers, maxPeers: MAX_KNOWN_NODES, now: this.now })
+    this.groupIntroductions = new RecordAllowance({ ...this.newPublishers, maxPeers: MAX_KNOWN_NODES, now: this.now })
     const ctx = this.context()
     this.outbox = new StatusOutbox(ctx)
     this.sync = new StatusSync(ctx, this.outbox)
@@ -88,15 +91,6 @@ export class StatusGossip {
    */
   get baseIntervalMs (): number {
     return Math.max(MIN_STATUS_INTERVAL_MS, this.init.intervalMs ?? DEFAULT_STATUS_INTERVAL_MS)
-  }
-
-  /** Nodes this node never heard of that one neighbour may introduce at once, and then a second. */
-  get newPublishersBurst (): number {
-    return this.init.newPublishersBurst ?? NEW_PUBLISHERS_BURST
-  }
-
-  get newPublishersPerSecond (): number {
-    return this.init.newPublishersPerSecond ?? NEW_PUBLISHERS_PER_SECOND
   }
 
   /** The current heartbeat period (it grows with the fleet). */
@@ -219,7 +213,7 @@ export class StatusGossip {
     }
     if (unintroduced > 0) {
       this.dropped += unintroduced
-      this.init.onInvalid?.(from, `introduced ${unintroduced} more nodes than its allowance of new nodes (${this.newPublishersBurst}, then ${this.newPublishersPerSecond} a second)`)
+      this.init.onInvalid?.(from, `introduced ${unintroduced} more nodes than its allowance of new nodes (${this.newPublishers.burst}, then ${this.newPublishers.perSecond} a second)`)
     }
     if (overGroup > 0) {
       // Not charged: an honest node on the same network as a flood's identities relays within
@@ -348,6 +342,7 @@ export class StatusGossip {
       components: this.components,
       init: this.init,
       book: this.book,
+      newPublishers: this.newPublishers,
       peerId: this.peerId,
       publisherKey: this.publisherKey,
       get signal () { return signal() },
