@@ -1,5 +1,5 @@
 import type { BlobSource } from '../http/index.js'
-import type { Store, StoreEvents } from '../store/index.js'
+import { NoRoomError, type Store, type StoreEvents } from '../store/index.js'
 import type { PullOptions, Swarm } from '../swarm/index.js'
 import { wakeOrTimeout, type Subscribe } from '../wait/index.js'
 import type { Logger } from './logger.js'
@@ -23,12 +23,27 @@ const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
 
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): Required<BlobSource> {
   const pulls = new Map<string, Promise<void>>()
-  const startPull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> = {}): Promise<void> => {
-    let pull = pulls.get(bundleId)
+  /**
+   * Bundles whose pull the disk had no room for: said once each (every manifest request of
+   * the image starts its pull again, refused each time by a statfs before any chunk is asked
+   * for), until one of their pulls is let through.
+   */
+  const refusedForRoom = new Set<string>()
+  const failed = (bundleId: string, err: unknown): void => {
+    if (!(err instanceof NoRoomError)) {
+      logger.warn('pull for an HTTP client failed', { bundleId, err })
+    } else if (!refusedForRoom.has(bundleId)) {
+      refusedForRoom.add(bundleId)
+      logger.info('pull for an HTTP client not started: the disk has no room for what the bundle lacks (a blob a client asks for is still fetched alone when it fits); asked again on the next request', { bundleId, neededBytes: err.neededBytes, freeBytes: err.freeBytes, err })
+    }
+  }
+  /** The pull of `bundleId` (of only `objects` of it, keyed by `key`), shared by every request that wants it. */
+  const startPull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'objects'> = {}, key = bundleId): Promise<void> => {
+    let pull = pulls.get(key)
     if (pull === undefined) {
-      pull = swarm.pull(bundleId, { signal: lifetime, ...first, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS }).finally(() => { pulls.delete(bundleId) })
-      pulls.set(bundleId, pull)
-      pull.catch((err: unknown) => { logger.warn('pull for an HTTP client failed', { bundleId, err }) })
+      pull = swarm.pull(bundleId, { signal: lifetime, ...first, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS }).finally(() => { pulls.delete(key) })
+      pulls.set(key, pull)
+      pull.then(() => { if (first.objects === undefined) refusedForRoom.delete(bundleId) }, (err: unknown) => { failed(bundleId, err) })
     } else if (first.firstObjects !== undefined) {
       // A pull already under way (a preheat, another client): the order comes when it can.
       first.firstObjects(lifetime).then(
@@ -58,7 +73,12 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         if (await store.hasObject(object)) return
         // A client waits on it from now until it leaves: ahead of the pull's manifest order.
         release = swarm.waitFor(object)
-        const pull = startPull(bundleId, { priorityObject: object })
+        // A bundle the disk has no room for whole: the blob waited on alone, when it fits (the
+        // registry checked that before asking), so containerd still gets its layers one by one.
+        const pull = startPull(bundleId, { priorityObject: object }).catch(async (err: unknown) => {
+          if (!(err instanceof NoRoomError)) throw err
+          await startPull(bundleId, { priorityObject: object, objects: new Set([object]) }, `${bundleId}/${object}`)
+        })
         await Promise.race([completed, pull.then(async () => { await completed })])
       } finally {
         release()

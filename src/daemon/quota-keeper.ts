@@ -1,4 +1,4 @@
-import { enforceQuota, type Store } from '../store/index.js'
+import { enforceQuota, type Store, type StoreEvents } from '../store/index.js'
 import type { Logger } from './logger.js'
 
 /**
@@ -37,9 +37,13 @@ export function createQuotaKeeper (store: Store, logger: Logger): { close: () =>
     }
     running = run().finally(() => { running = undefined })
   }
+  const onEvictedAhead = ({ ids, for: what }: StoreEvents['quota:evicted']): void => {
+    logger.info('evicted bundles to make room on the disk for a pull, within the quota', { evicted: ids, for: what, quotaBytes: store.quotaBytes })
+  }
   store.on('bundle:added', schedule)
   store.on('object:complete', schedule)
   store.on('bundle:released', schedule)
+  store.on('quota:evicted', onEvictedAhead)
   schedule()
   return {
     /** Resolves when no run is under way (one a write caused, and those it caused in turn). */
@@ -48,6 +52,7 @@ export function createQuotaKeeper (store: Store, logger: Logger): { close: () =>
       store.off('bundle:added', schedule)
       store.off('object:complete', schedule)
       store.off('bundle:released', schedule)
+      store.off('quota:evicted', onEvictedAhead)
       clearTimeout(graceTimer)
       lifetime.abort(new Error('the daemon is stopping'))
       await running

@@ -61,8 +61,10 @@ export class DiskFullError extends StoreError {
  * a response cut when the disk fills, again on every retry.
  */
 export class NoRoomError extends StoreError {
-  constructor (readonly what: string, readonly neededBytes: number, readonly freeBytes: number) {
-    super('DISK_FULL', `${what} needs ${neededBytes} bytes and the store's disk has ${freeBytes} free; nothing was fetched — free space (\`shoal gc\`, remove bundles) or set a quota below the disk's size, then try again`)
+  /** `evictableBytes`: what the quota would evict to make room for it (counted as room too). */
+  constructor (readonly what: string, readonly neededBytes: number, readonly freeBytes: number, readonly evictableBytes = 0) {
+    const evictable = evictableBytes > 0 ? ` (and the quota would evict ${evictableBytes} more)` : ''
+    super('DISK_FULL', `${what} needs ${neededBytes} bytes and the store's disk has ${freeBytes} free${evictable}; nothing was fetched — free space (\`shoal gc\`, remove bundles) or set a quota below the disk's size, then try again`)
     this.name = 'NoRoomError'
   }
 }

@@ -75,23 +75,75 @@ export async function objectBytes (store: Store): Promise<number> {
  * one in use (`store.useBundle`: a client reading it, a pull writing it), and an incomplete
  * one (a pull under way, perhaps from a registry request; `shoal rm` drops an abandoned one).
  * Objects in flight (leased, named by no bundle) are not counted. So the store stays within
- * the quota plus what is in flight.
+ * the quota plus what is in flight. `incomingBytes`: as if that much more were held (what a
+ * pull is about to fetch), so the room it needs is made before it starts.
  */
-export async function enforceQuota (store: Store, options: { protect?: string, signal?: AbortSignal } = {}): Promise<string[]> {
+export async function enforceQuota (store: Store, options: { protect?: string, incomingBytes?: number, signal?: AbortSignal } = {}): Promise<string[]> {
+  return await underQuotaLock(store, async () => await evictOverQuota(store, options))
+}
+
+const quotaRuns = new WeakMap<Store, Promise<unknown>>()
+
+/**
+ * Runs `fn` when no other quota work on this store is under way: the quota keeper and a pull
+ * making room (Store.requireRoomForBundle) would otherwise pick the same victim and collect
+ * the same objects twice, or count the room while the other's victim is half collected.
+ */
+export async function underQuotaLock<T> (store: Store, fn: () => Promise<T>): Promise<T> {
+  const previous = quotaRuns.get(store) ?? Promise.resolve()
+  const run = previous.then(fn)
+  quotaRuns.set(store, run.catch(() => {}))
+  return await run
+}
+
+/** enforceQuota's work, for a caller that holds the quota lock (underQuotaLock). */
+export async function evictOverQuota (store: Store, options: { protect?: string, incomingBytes?: number, signal?: AbortSignal }): Promise<string[]> {
   const quota = store.quotaBytes
   if (quota === undefined) return []
   const evicted: string[] = []
-  while (await quotaCountedBytes(store) > quota) {
+  while (await quotaCountedBytes(store) + (options.incomingBytes ?? 0) > quota) {
     options.signal?.throwIfAborted()
-    const candidates = (await store.listBundles()).filter(b => b.complete && b.id !== options.protect && store.isEvictable(b))
-    candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt)
-    const victim = candidates[0]
+    const victim = (await evictionOrder(store, options.protect))[0]
     if (victim === undefined) break
-    await store.removeBundleRecord(victim.id)
+    await store.removeBundleRecord(victim)
     await collectGarbage(store, options)
-    evicted.push(victim.id)
+    evicted.push(victim)
   }
   return evicted
+}
+
+/**
+ * Bytes enforceQuota would free from the disk once `incomingBytes` more are held (what a pull
+ * of `protect` still lacks): the same victims in the same order, counted, nothing removed. An
+ * object goes with the last bundle that names it, so one the pulled bundle shares stays.
+ */
+export async function quotaWouldFree (store: Store, incomingBytes: number, options: { protect?: string } = {}): Promise<number> {
+  const quota = store.quotaBytes
+  if (quota === undefined) return 0
+  let excess = await quotaCountedBytes(store) + incomingBytes - quota
+  if (excess <= 0) return 0
+  const namedBy = new Map<string, number>()
+  for (const id of await store.bundleIds()) {
+    for (const hash of (await store.requireBundle(id)).objectSizes.keys()) namedBy.set(hash, (namedBy.get(hash) ?? 0) + 1)
+  }
+  let freed = 0
+  for (const victim of await evictionOrder(store, options.protect)) {
+    if (excess <= 0) break
+    for (const [hash, size] of (await store.requireBundle(victim)).objectSizes) {
+      const left = (namedBy.get(hash) ?? 1) - 1
+      namedBy.set(hash, left)
+      if (left > 0 || store.isLeased(hash) || !await store.hasObject(hash)) continue
+      freed += size
+      excess -= size
+    }
+  }
+  return freed
+}
+
+/** The bundles the quota may evict, least recently used first (never `protect`). */
+async function evictionOrder (store: Store, protect: string | undefined): Promise<string[]> {
+  const candidates = (await store.listBundles()).filter(b => b.complete && b.id !== protect && store.isEvictable(b))
+  return candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt).map(b => b.id)
 }
 
 async function * objectFiles (root: string): AsyncGenerator<{ hash: string, path: string }> {

@@ -10,10 +10,11 @@ import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_HEARD_REF_REVISIONS, 
 import { HeardRefs, type HeardRefBounds, type HeardRefEviction } from './heard-refs.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
-  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
+  BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, NoRoomError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
 import { KeyedLock } from './keyed-lock.js'
-import { requireRoom } from './disk-room.js'
+import { diskFreeBytes } from './disk-room.js'
+import { evictOverQuota, quotaWouldFree, underQuotaLock } from './gc.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
 import { AlignedBuffers, DirectIoMode, directIoWorks } from './direct-io.js'
@@ -539,7 +540,48 @@ export class Store {
     const state = await this.objectState(hash)
     if (state.state === 'complete') return
     const held = state.state === 'partial' ? state.bitmap.count() * this.chunkSize : 0
-    await requireRoom(this.layout.partial, size - held, what)
+    await this.makeRoom(size - held, what)
+  }
+
+  /**
+   * Refuses (NoRoomError) a pull of this bundle (of `objects` of it, when given) whose missing
+   * bytes the disk has no room for, before any chunk is asked for: such a pull could only fill
+   * the disk, and fill it again on every retry, while other writers (containerd, its unpack)
+   * lose. What the quota would evict once those bytes are held counts as room
+   * (`quotaWouldFree`), and is evicted now, before the pull (the keeper's own choice, made
+   * early): evicted only as the pull's objects complete, the room would come after the disk
+   * had filled. Nothing is evicted for a pull that is refused.
+   */
+  async requireRoomForBundle (id: string, options: { objects?: ReadonlySet<string> } = {}): Promise<void> {
+    const loaded = await this.requireBundle(id)
+    let lacking = 0
+    for (const [hash, size] of loaded.objectSizes) {
+      if (options.objects !== undefined && !options.objects.has(hash)) continue
+      const state = await this.objectState(hash)
+      if (state.state === 'complete') continue
+      lacking += size - (state.state === 'partial' ? presentChunkBytes(state.bitmap, size, loaded.manifest.chunkSize) : 0)
+    }
+    await this.makeRoom(lacking, `bundle ${id}`, id)
+  }
+
+  /**
+   * Refuses (NoRoomError) `bytes` more on the store's disk unless it has them free, or they
+   * are free once the quota evicts what it would for them (then it evicts it now, sparing
+   * `protect`, the bundle they are for).
+   */
+  private async makeRoom (bytes: number, what: string, protect?: string): Promise<void> {
+    if (bytes <= 0) return
+    if (bytes <= await diskFreeBytes(this.layout.partial)) return
+    if (this.quotaBytes === undefined) throw new NoRoomError(what, bytes, await diskFreeBytes(this.layout.partial))
+    const evicted = await underQuotaLock(this, async () => {
+      // Read again under the lock: another pull or the keeper may have made room meanwhile.
+      const free = await diskFreeBytes(this.layout.partial)
+      if (bytes <= free) return []
+      const evictable = await quotaWouldFree(this, bytes, { protect })
+      if (bytes > free + evictable) throw new NoRoomError(what, bytes, free, evictable)
+      return await evictOverQuota(this, { protect, incomingBytes: bytes })
+    })
+    if (evicted.length > 0) this.emit('quota:evicted', { ids: evicted, for: what })
   }
 
   async objectState (hash: string): Promise<ObjectState> {

@@ -69,6 +69,8 @@ export interface StoreEvents {
   'bundle:removed': { id: string }
   /** Nothing uses the bundle any more (`useBundle`, after its grace): the quota may have it now. */
   'bundle:released': { id: string }
+  /** Bundles the quota evicted ahead of a pull (`for` says of what), to make the room it lacked on the disk (Store.requireRoomForBundle). */
+  'quota:evicted': { ids: string[], for: string }
   /**
    * A trusted signed record from the fleet was accepted for a ref; `previous` is the bundle the
    * ref named before, if any (the same one when only the record's sequence rose).

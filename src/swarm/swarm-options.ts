@@ -8,7 +8,7 @@ import type { PreheatRecordStore } from './preheat-protocol.js'
 import type { StatusGossipInit, StatusSource } from './status-options.js'
 
 /** The part of the store the swarm uses (src/store/index.ts). */
-export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
+export type SwarmStore = Pick<Store, 'getBundle' | 'getEncodedBundle' | 'addBundle' | 'requireRoomForBundle' | 'bundleIds' | 'objectState' | 'readChunk' | 'writeChunk' | 'on' | 'off' | 'acceptRefRecord' | 'refRecords'>
 
 /** Structured logging, as the daemon's logger provides it; the swarm is silent without one. */
 export interface SwarmLogger {

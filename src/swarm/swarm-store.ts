@@ -9,6 +9,7 @@ export function withReadChunk (store: SwarmStore, readChunk: SwarmStore['readChu
     getBundle: async id => await store.getBundle(id),
     getEncodedBundle: async id => await store.getEncodedBundle(id),
     addBundle: async (encoded, options) => await store.addBundle(encoded, options),
+    requireRoomForBundle: async (id, options) => { await store.requireRoomForBundle(id, options) },
     bundleIds: async () => await store.bundleIds(),
     objectState: async hash => await store.objectState(hash),
     readChunk,

@@ -420,6 +420,9 @@ export class Swarm extends SwarmEventEmitter {
       const encoded = await this.finder.find(bundleId, signal, options.manifestSearchTimeoutMs, options)
       bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
     }
+    // Before any chunk is asked for: a pull the disk has no room for could only fill it (and
+    // fill it again each time a client's request starts it anew), NoRoomError says so instead.
+    await this.store.requireRoomForBundle(bundleId, { objects: options.objects })
     this.addLocalBundle(bundleId, bundle)
     if (options.firstObjects !== undefined) {
       let first: readonly string[] = []
