@@ -24,6 +24,12 @@ export const TAG_REVALIDATE_TIMEOUT_MS = 3 * 1000
 /** Tags whose last upstream resolution time is remembered (beyond that the oldest is forgotten and re-resolved). */
 const MAX_REMEMBERED_TAGS = 10_000
 
+/**
+ * Blob sizes remembered from the manifests fetched (~100 bytes each): beyond that the oldest
+ * is forgotten, and its blob is fetched with the upstream's Content-Length as its only size.
+ */
+const MAX_REMEMBERED_BLOB_SIZES = 100_000
+
 export interface PullThroughInit {
   store: Store
   upstream: UpstreamSource
@@ -57,6 +63,13 @@ export class PullThrough {
    * and what the tag gave when it last did, answered from here within the revalidation interval.
    */
   private readonly resolved = new RecentMap<string, { at: number, digest: Sha256Digest | undefined }>(MAX_REMEMBERED_TAGS)
+  /**
+   * The size of every blob the manifests fetched here name, by digest: containerd (and an edge
+   * of the fleet) asks for a blob after reading the manifest that names it, so its fetch knows
+   * the size when the upstream sends no Content-Length (chunked): the disk's room is checked
+   * before a byte, and a body longer than the descriptor is cut there.
+   */
+  private readonly blobSizes = new RecentMap<string, number>(MAX_REMEMBERED_BLOB_SIZES)
 
   constructor (private readonly init: PullThroughInit) {}
 
@@ -116,7 +129,7 @@ export class PullThrough {
   /** A blob: fetched into the store, verified, or joined if an image fetch already has it coming. */
   async blob (name: RepositoryName, digest: Sha256Digest, signal: AbortSignal): Promise<void> {
     try {
-      await this.init.upstream.fetchBlob(name.repository, digest.digest, { signal })
+      await this.init.upstream.fetchBlob(name.repository, digest.digest, { signal, size: this.blobSizes.get(digest.digest) })
     } catch (err) {
       throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
     }
@@ -131,12 +144,12 @@ export class PullThrough {
   async openBlob (name: RepositoryName, digest: Sha256Digest, signal: AbortSignal): Promise<IncomingBlob> {
     let incoming: IncomingBlob
     try {
-      incoming = await this.init.upstream.openBlob(name.repository, digest.digest, { signal })
+      incoming = await this.init.upstream.openBlob(name.repository, digest.digest, { signal, size: this.blobSizes.get(digest.digest) })
     } catch (err) {
       throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
     }
     // Joins the fetch just started (no second download) to learn when the blob is an object.
-    this.init.upstream.fetchBlob(name.repository, digest.digest, { signal: this.init.lifetime ?? signal }).then(() => { this.init.assembler.check() }, () => {})
+    this.init.upstream.fetchBlob(name.repository, digest.digest, { signal: this.init.lifetime ?? signal, size: this.blobSizes.get(digest.digest) }).then(() => { this.init.assembler.check() }, () => {})
     return incoming
   }
 
@@ -151,6 +164,7 @@ export class PullThrough {
     } catch (err) {
       throw this.translate(err, signal, 'MANIFEST_UNKNOWN', name, `manifest ${reference}`)
     }
+    for (const blob of fetched.blobs) this.blobSizes.set(blob.digest, blob.size)
     // An image (not an index: only one of its platforms is fetched) over the whole quota is
     // refused before any of its layers is: they could never be held together. Only the small
     // manifest was stored; nothing names it, so gc takes it.

@@ -60,7 +60,7 @@ export async function downloadToFile (response: Response, path: string, download
         let bytes = 0
         for (const piece of pieces) bytes += piece.byteLength
         size += bytes
-        if (size > limit || (file.size !== undefined && size > file.size)) throw new UpstreamTooLargeError(download.what, file.size ?? limit)
+        if (size > limit || (file.size !== undefined && size > file.size)) throw new UpstreamTooLargeError(download.what, file.size ?? limit, boundOf(download, file))
         clearTimeout(timer)
         await file.append(pieces)
         download.onBytes?.(bytes)
@@ -80,6 +80,12 @@ export async function downloadToFile (response: Response, path: string, download
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** What set the size a body may not pass: the descriptor, the upstream's own Content-Length, or (undefined) this node's limit. */
+function boundOf (download: BlobDownload, file: GrowingFile): string | undefined {
+  if (download.size !== undefined) return 'the manifest\'s descriptor'
+  return file.size === undefined ? undefined : 'its Content-Length'
 }
 
 function translate (err: unknown, download: BlobDownload): Error {

@@ -42,8 +42,11 @@ export class UpstreamDigestMismatchError extends UpstreamError {
 
 /** A body larger than its descriptor (or our limit) says: cut off, nothing stored. */
 export class UpstreamTooLargeError extends UpstreamError {
-  constructor (what: string, limit: number) {
-    super('UPSTREAM_TOO_LARGE', `${what} from the upstream is over ${limit} bytes; nothing was stored`)
+  /** `bound`: where the limit comes from, when not this node's own (the manifest's descriptor, the upstream's Content-Length). */
+  constructor (what: string, limit: number, bound?: string) {
+    super('UPSTREAM_TOO_LARGE', bound === undefined
+      ? `${what} from the upstream is over ${limit} bytes; nothing was stored`
+      : `${what}: the upstream sent more than the ${limit} bytes ${bound} gives; cut there, nothing was stored (the upstream or something between it and this node is sending the wrong bytes)`)
     this.name = 'UpstreamTooLargeError'
   }
 }

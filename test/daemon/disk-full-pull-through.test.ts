@@ -80,26 +80,60 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
 
 
 
-  it('cuts a layer whose size it could not know when the disk fills, logs that the disk is full, and keeps no part of it', async () => {
-    // The upstream sends no Content-Length (chunked), so the room cannot be checked first.
+  /**
+   * A front for the registry that answers chunked, without Content-Length, as some registries
+   * and proxies do; `extraBytes` more are sent after every blob's body (a lying upstream).
+   */
+  async function chunkedUpstream (options: { extraBytes?: number } = {}): Promise<{ url: string, close: () => Promise<void> }> {
     const chunked = createServer((req, res) => {
       const forwarded = httpRequest(`${registry.url}${req.url ?? '/'}`, { method: req.method, headers: { ...req.headers, host: registry.host } }, upstream => {
         const { 'content-length': _length, ...headers } = upstream.headers
         res.writeHead(upstream.statusCode ?? 502, headers)
-        upstream.pipe(res)
+        const extra = options.extraBytes !== undefined && req.method === 'GET' && req.url?.includes('/blobs/') === true ? options.extraBytes : 0
+        upstream.pipe(res, { end: extra === 0 })
+        if (extra > 0) upstream.on('end', () => { res.end(Buffer.alloc(extra, 0x2a)) })
       })
       forwarded.on('error', () => { res.destroy() })
       req.pipe(forwarded)
     })
     await new Promise<void>(resolve => { chunked.listen(0, '127.0.0.1', resolve) })
+    return {
+      url: `http://127.0.0.1:${(chunked.address() as AddressInfo).port}`,
+      close: async () => { chunked.closeAllConnections(); await new Promise(resolve => { chunked.close(resolve) }) },
+    }
+  }
+
+  async function edgeOn (upstream: string, name: string, tmpfs: string): Promise<{ edge: DaemonProcess, data: string, base: string }> {
+    const data = join(work, name)
+    await mkdir(data)
+    const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', upstream, '--api', join(work, `${name}.sock`)], {}, { wrap: ownMount(data, 'tmpfs', tmpfs) })
+    daemons.push(edge)
+    return { edge, data, base: `http://${edge.registry}/v2/shoal/app1` }
+  }
+
+  it('checks the room for a layer of an upstream that sends no Content-Length by the manifest\'s size: a 503 before any byte', async () => {
+    const chunked = await chunkedUpstream()
     try {
-      const data = join(work, 'unsized')
-      await mkdir(data)
-      const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', `http://127.0.0.1:${(chunked.address() as AddressInfo).port}`, '--api', join(work, 'unsized.sock')], {}, { wrap: ownMount(data, 'tmpfs', 'size=12m') })
-      daemons.push(edge)
-      const base = `http://${edge.registry}/v2/shoal/app1`
+      const { edge, data, base } = await edgeOn(chunked.url, 'chunked', 'size=12m')
+      // As containerd asks: the manifest first, then the blobs it names, with their sizes.
       const layer = largestLayer(await (await fetch(`${base}/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as Manifest)
-      const cut = await fetch(`${base}/blobs/${layer.digest}`)
+      // Before: a 200, cut when the disk filled (~11 MiB read from the upstream and thrown away, each time).
+      const refused = await fetch(`${base}/blobs/${layer.digest}`)
+      expect(refused.status).toBe(503)
+      expect((await refused.json() as ErrorBody).errors[0]?.message).toMatch(new RegExp(`needs ${layer.size} bytes and the store's disk has \\d+ free.*shoal gc`))
+      const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
+      expect(staged.trim()).toBe('')
+    } finally {
+      await chunked.close()
+    }
+  })
+
+  it('cuts a layer whose size it could not know when the disk fills, logs that the disk is full, and keeps no part of it', async () => {
+    // No Content-Length, and the manifest was never asked of this edge: nothing says the size.
+    const chunked = await chunkedUpstream()
+    try {
+      const { edge, data, base } = await edgeOn(chunked.url, 'unsized', 'size=12m')
+      const cut = await fetch(`${base}/blobs/${images.baseLayer.digest}`)
       expect(cut.status).toBe(200)
       await expect(cut.arrayBuffer()).rejects.toThrow()
       // Before: the log said only "ENOSPC: no space left on device, write", as an error of the request.
@@ -110,10 +144,28 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
       const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
       expect(staged.trim()).toBe('')
     } finally {
-      await new Promise(resolve => { chunked.close(resolve) })
+      await chunked.close()
     }
   })
 
+  it('cuts an upstream body longer than the manifest says where the manifest\'s size ends, before it fills the disk', async () => {
+    // The layer's bytes, then 64 MiB more, chunked: the disk (40 MiB) has room for the layer only.
+    const lying = await chunkedUpstream({ extraBytes: 64 * MIB })
+    try {
+      const { edge, data, base } = await edgeOn(lying.url, 'lying', 'size=40m')
+      const layer = largestLayer(await (await fetch(`${base}/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as Manifest)
+      const cut = await fetch(`${base}/blobs/${layer.digest}`)
+      expect(cut.status).toBe(200)
+      await expect(cut.arrayBuffer()).rejects.toThrow()
+      // Before: read on until the disk was full (DISK_FULL), the limit being 64 GiB.
+      const said = await waitFor('the cut to be logged', async () => logLines(edge).find(l => l.msg === 'response cut after it started'))
+      expect(said.err).toMatchObject({ code: 'UPSTREAM_TOO_LARGE', message: expect.stringMatching(new RegExp(`more than the ${layer.size} bytes the manifest's descriptor gives`)) })
+      const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
+      expect(staged.trim()).toBe('')
+    } finally {
+      await lying.close()
+    }
+  })
 
   it.skipIf(!existsSync('/usr/bin/containerd') || !existsSync('/usr/bin/ctr'))('containerd pulling through an edge with no room for the layer gets it from its server instead', async () => {
     // containerd's fallback and the edge's upstream both go through this proxy, told apart by User-Agent.
