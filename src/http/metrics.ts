@@ -56,8 +56,6 @@ export class Metrics {
   readonly registry = new Registry()
   private readonly swarmSources: MetricsSwarm[] = []
   private fleetSource: (() => Promise<FleetResponse>) | undefined
-  /** One read of the view per scrape: the registry collects the three fleet gauges at once. */
-  private fleetRead: Promise<void> | undefined
   private uploadedSeen = 0
   /** What each counter the swarm keeps itself read at the last scrape, by metric, then labels. */
   private readonly polledSeen = new Map<Counter<string>, Map<string, number>>()
@@ -74,8 +72,6 @@ export class Metrics {
     help: 'Bytes this node sent, by destination: peer (swarm chunks and fleet blob streams), local (registry API responses, headers included).',
     labelNames: ['destination'] as const,
     registers: [this.registry],
-    // Chunk uploads have no event; the swarm counts them, and a scrape takes the difference.
-    collect: () => { this.collectUploads() },
   })
 
   readonly chunksVerified = new Counter({
@@ -108,14 +104,12 @@ export class Metrics {
     help: 'Statuses of nodes this node never heard of, dropped unread past an allowance of introductions, by allowance: neighbour (the sender\'s own; it was charged) or group (the shared one of the sender\'s address group, a /24 or /64; not charged).',
     labelNames: ['allowance'] as const,
     registers: [this.registry],
-    collect: () => { this.collectRecordCounters() },
   })
 
   readonly fleetCharges = new Counter({
     name: 'shoal_fleet_charges_total',
     help: 'Neighbours charged by the fleet view\'s gossip for what they sent: forged or malformed statuses, more than their allowance, or more new nodes than their allowance of introductions (each also counted in shoal_swarm_peer_offences_total).',
     registers: [this.registry],
-    collect: () => { this.collectRecordCounters() },
   })
 
   readonly recordsDropped = new Counter({
@@ -123,7 +117,6 @@ export class Metrics {
     help: 'Signed records from neighbours dropped, by kind (ref, preheat) and reason: over-allowance (unread, past the sender\'s allowance), untrusted (a publisher outside --trust, unverified), invalid (did not decode or verify, or came after one that did not).',
     labelNames: ['kind', 'reason'] as const,
     registers: [this.registry],
-    collect: () => { this.collectRecordCounters() },
   })
 
   readonly recordAllowanceCharges = new Counter({
@@ -131,7 +124,6 @@ export class Metrics {
     help: 'Batches of signed records that went past their sender\'s allowance, by kind (ref, preheat): the sender was charged once for each.',
     labelNames: ['kind'] as const,
     registers: [this.registry],
-    collect: () => { this.collectRecordCounters() },
   })
 
   readonly refsEvicted = new Counter({
@@ -145,7 +137,6 @@ export class Metrics {
     name: 'shoal_swarm_peers_connected',
     help: 'Peers with an open connection now.',
     registers: [this.registry],
-    collect: () => { this.collectPeers() },
   })
 
   readonly fleetNodes = new Gauge({
@@ -153,7 +144,6 @@ export class Metrics {
     help: 'Nodes this node knows from their signed statuses, by state: live, or stale (silent for 4 of their heartbeat periods).',
     labelNames: ['state'] as const,
     registers: [this.registry],
-    collect: async () => { await this.collectFleet() },
   })
 
   readonly fleetBundleNodes = new Gauge({
@@ -161,7 +151,6 @@ export class Metrics {
     help: 'Nodes holding a bundle, by state (complete, partial), for this node\'s pinned bundles and the most held (at most 20 bundles: bounded label cardinality).',
     labelNames: ['bundle', 'state'] as const,
     registers: [this.registry],
-    collect: async () => { await this.collectFleet() },
   })
 
   readonly fleetBundleTargetNodes = new Gauge({
@@ -169,7 +158,6 @@ export class Metrics {
     help: 'Nodes a bundle should reach (M of "N of M complete"): every known node until preheats name a selector.',
     labelNames: ['bundle'] as const,
     registers: [this.registry],
-    collect: async () => { await this.collectFleet() },
   })
 
   readonly httpRequests = new Counter({
@@ -260,7 +248,16 @@ export class Metrics {
     this.receivedBytes.inc({ source: 'upstream' }, bytes)
   }
 
+  /**
+   * One scrape: what the swarm and the fleet view keep themselves is read once, then every
+   * metric is written (a prom-client `collect` runs once per metric, and one read here feeds
+   * several: four counters, three gauges).
+   */
   async text (): Promise<string> {
+    this.collectUploads()
+    this.collectRecordCounters()
+    this.collectPeers()
+    await this.readFleet()
     return await this.registry.metrics()
   }
 
@@ -268,6 +265,7 @@ export class Metrics {
     return this.registry.contentType
   }
 
+  /** Chunk uploads have no event: the swarm counts them, and a scrape takes the difference. */
   private collectUploads (): void {
     const swarm = this.swarmSources[0]
     if (swarm === undefined) return
@@ -303,11 +301,6 @@ export class Metrics {
     const seen = seenBy.get(key) ?? 0
     if (value > seen) counter.inc(labels, value - seen)
     seenBy.set(key, Math.max(seen, value))
-  }
-
-  private async collectFleet (): Promise<void> {
-    this.fleetRead ??= this.readFleet().finally(() => { this.fleetRead = undefined })
-    await this.fleetRead
   }
 
   private async readFleet (): Promise<void> {
