@@ -60,6 +60,8 @@ export interface IncomingBlob {
   read: (options: { start?: number, end?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array[]>
   /** The next bytes at `position` (before `end`) into `into`, once some are here; how many, 0 at the end. Throws as `read` does. */
   readInto: (into: Uint8Array, options: { position: number, end?: number, stallMs: number, signal: AbortSignal }) => Promise<number>
+  /** Bytes (from the first) readable now without waiting, when the source can tell. */
+  held?: () => number
   close: () => Promise<void>
 }
 

@@ -54,6 +54,8 @@ export interface GrowingFileReader {
    * done with them), waiting until some are readable; resolves how many, 0 at the end.
    */
   readInto: (into: Uint8Array, options: ReadIntoOptions) => Promise<number>
+  /** Bytes (from the first) a reader could read now without waiting. */
+  held: () => number
   /** Lets the file's handle go (idempotent). */
   close: () => Promise<void>
 }
@@ -196,6 +198,7 @@ export class GrowingFile {
       size: this.totalSize,
       read: (options) => this.bytes(options),
       readInto: async (into, options) => await this.readInto(into, options),
+      held: () => this.readableEnd(),
       close: async () => {
         if (!open) return
         open = false

@@ -28,6 +28,15 @@ export const FLEET_BLOB_RELAY_JUDGE_MS = 10 * 1000
  * gateway one copy, never a byte of the blob.
  */
 export const FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND = 256 * 1024
+/**
+ * A relay dropped as too slow or silent is charged only when the pull-through node, asked for
+ * the rest, held more than this beyond the bytes the relay sent: a relay whose own source
+ * paused (the gateway waiting on its registry) had nothing more to send, and was charged once
+ * per asker and blob for it. One DATA frame (a relay writes each frame before it serves it,
+ * so one current with its source trails it by the frame on its way), which also covers the
+ * registry write (UPSTREAM_WRITE_BATCH_BYTES) that may land between the judgement and the ask.
+ */
+export const FLEET_BLOB_RELAY_LAG_BYTES = 1024 * 1024
 
 export interface FleetBlobAskerHooks {
   /**
@@ -139,6 +148,8 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
   let current = relayed
   let relayBytes = 0
   async function * data (): AsyncGenerator<Uint8ArrayList> {
+    let reason: string
+    let slow = false
     try {
       for await (const piece of judged(relayed, FLEET_BLOB_RELAY_JUDGE_MS, FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND)) {
         relayBytes += piece.byteLength
@@ -148,13 +159,16 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     } catch (err) {
       signal.throwIfAborted()
       if (err instanceof ProtocolViolationError) hooks.penalize(relay, 'violation', err.message)
-      // Its askers lost the judging window (or the silence rule's 30 s) to it: charged as a
-      // holder that kept a request far past its time is (a stranger that asked early to be
-      // named a relay, and then dripped, was never charged).
-      if (err instanceof RelayTooSlowError || err instanceof FleetBlobStalledError) hooks.penalize(relay, 'slow', `fleet blob relay: ${err.message}`)
-      hooks.relayDropped({ relay, peer, received: relayBytes, reason: err instanceof Error ? err.message : String(err) })
+      reason = err instanceof Error ? err.message : String(err)
+      slow = err instanceof RelayTooSlowError || err instanceof FleetBlobStalledError
     }
-    const rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
+    let rest: Awaited<ReturnType<typeof fetchFleetBlob>> | undefined
+    try {
+      rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
+    } finally {
+      if (slow) reason = judgeSlowRelay(relay, relayBytes, rest !== undefined && 'data' in rest ? rest.held : undefined, reason, hooks)
+      hooks.relayDropped({ relay, peer, received: relayBytes, reason })
+    }
     if (!('data' in rest)) throw new FleetBlobFailedError(`the relay ${relay} broke off after ${relayBytes} bytes and the pull-through node ${peer} did not resume: ${rest.status === 'relay' ? 'RELAY' : rest.reason}`)
     if (rest.size !== relayed.size) {
       rest.close()
@@ -170,6 +184,23 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     get relay () { return relayBytes > 0 ? relay : undefined },
     rejected: (detail) => { if (relayBytes > 0) hooks.penalize(relay, 'bad-data', detail) },
   }
+}
+
+/**
+ * A relay too slow or silent to wait for cost its asker the judging window (or the silence
+ * rule's 30 s): charged as a holder that kept a request far past its time is (a stranger that
+ * asked early to be named a relay, and then dripped, was never charged), unless the pull-through
+ * node, asked for the rest, held no more than FLEET_BLOB_RELAY_LAG_BYTES beyond what the relay
+ * sent (`sourceHeld`): then the relay was waiting on its own source, not stalling us. A source
+ * that did not say (an older node, or no answer) leaves the charge as it was. The reason to log.
+ */
+function judgeSlowRelay (relay: string, relayBytes: number, sourceHeld: number | undefined, reason: string, hooks: FleetBlobAskerHooks): string {
+  if (sourceHeld !== undefined && sourceHeld - relayBytes <= FLEET_BLOB_RELAY_LAG_BYTES) {
+    return `${reason}; not charged: the pull-through node held ${sourceHeld} bytes, its source had no more for it`
+  }
+  const held = sourceHeld === undefined ? '' : ` (the pull-through node held ${sourceHeld} bytes, ${relayBytes} were sent)`
+  hooks.penalize(relay, 'slow', `fleet blob relay: ${reason}${held}`)
+  return reason
 }
 
 /** A relay sent less than FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND over a span of our waiting on it. */

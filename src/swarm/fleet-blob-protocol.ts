@@ -88,6 +88,8 @@ export interface FleetBlobBytes {
   size: number | undefined
   /** Each step's bytes as fresh pieces, which the stream's muxer and cipher may keep after the send (GrowingFileReader.read). */
   read: (options: { start?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array[]>
+  /** Bytes (from the first) it could send now without waiting: told in HEADER (an asker judging a relay it left reads it). */
+  held?: () => number
   close: () => Promise<void>
 }
 
@@ -203,7 +205,8 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     }
     bytes = answer.bytes
     if (bytes.size !== undefined && ask.offset > bytes.size) throw new ProtocolViolationError(`a fleet blob request from byte ${ask.offset} of a ${bytes.size}-byte blob`)
-    await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined }))
+    const held = bytes.held?.()
+    await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined, ...(held === undefined ? {} : { held: BigInt(held) }) }))
     if (route?.kind === 'direct') route.answered(bytes.size)
     const window = new SendWindow(frames, signal)
     tracked = hooks.budget?.track(asker, stream)
@@ -283,6 +286,8 @@ export interface FleetBlobStream {
   data: AsyncIterable<Uint8ArrayList>
   /** Lets the stream go (aborts it when not read to its end). */
   close: () => void
+  /** Bytes (from the first) the answerer could send at once when it answered; undefined when it did not say. */
+  readonly held?: number | undefined
   /**
    * The relay (an edge, not the trusted pull-through node) that sent bytes of it, if any;
    * undefined when every byte came from the pull-through node.
@@ -332,8 +337,10 @@ export async function fetchFleetBlob (connection: Connection, query: FleetBlobQu
     if (first.kind !== FleetBlobFrame.Kind.HEADER) throw new ProtocolViolationError(`a fleet blob stream began with ${first.kind}`)
     const size = sizeOf(first)
     if (size !== undefined && ask.offset > size) throw new ProtocolViolationError(`a fleet blob of ${size} bytes streamed from byte ${ask.offset}`)
+    const held = first.held === undefined ? undefined : Number(first.held)
     return {
       size,
+      held: held !== undefined && Number.isSafeInteger(held) ? held : undefined,
       data: dataFrames(incoming, stream, { size, start: ask.offset, stallMs: options.stallMs ?? FLEET_BLOB_STALL_MS, signal: options.signal, digest: query.digest, onData: options.onData }),
       close: () => { if (stream.status === 'open') stream.abort(new Error('the asker stopped reading')) },
     }

@@ -340,7 +340,8 @@ describe('edges relaying a blob they are receiving', () => {
       const dripping = await victim.ask()
       expect(dripping.relay).toBe(slow.edge.swarm.peerId)
       // It cost its asker the judging window: charged as a slow holder (before, not at all).
-      expect(await charged).toMatchObject({ kind: 'slow', detail: expect.stringMatching(/too slow/) })
+      // The gateway, asked for the rest, held the 2 MiB the relay had and did not pass on.
+      expect(await charged).toMatchObject({ kind: 'slow', detail: expect.stringMatching(/too slow: .*the pull-through node held 2097152 bytes/) })
       // The asker came back to the gateway (still streaming the blob), which names that relay
       // no more for this blob (fleet-blob-relays.test.ts).
       expect(await cameBack).toMatchObject({ relay: slow.edge.swarm.peerId, asker: victim.edge.swarm.peerId, digest })
@@ -359,6 +360,32 @@ describe('edges relaying a blob they are receiving', () => {
       // Its writer lets go of the file after the test: no append may still be on its way then.
       await appending
     }
+  })
+
+  it('does not charge a relay whose own source paused (the gateway held no more than it sent), and the asker resumes from the gateway', async () => {
+    const { gateway, file } = await gatewayWith()
+    let droppedNow: (fields: Record<string, unknown>) => void = () => {}
+    const dropped = new Promise<Record<string, unknown>>((resolve) => { droppedNow = resolve })
+    const [first, second] = [await edgeOf(gateway), await edgeOf(gateway)]
+    const third = await edgeOf(gateway, { logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('a relay for a fleet blob was dropped')) droppedNow(fields ?? {}) } } })
+    const charges: string[] = []
+    third.edge.swarm.on('peer:penalized', (e) => { charges.push(`${e.peer === first.edge.swarm.peerId ? 'the relay' : e.peer} ${e.kind}: ${e.detail}`) })
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = [await first.ask(), await second.ask()]
+    await Promise.all(direct.map(async r => { await r.reached(2 * MiB) }))
+    const relayed = await third.ask()
+    expect(relayed.relay).toBe(first.edge.swarm.peerId)
+    await relayed.reached(2 * MiB)
+    // The registry pauses: nothing more reaches the gateway, so nothing more reaches the relay,
+    // and its asker drops it once a judging window of waiting on it passed.
+    expect(await within(dropped, 60_000, 'the relay dropped')).toMatchObject({ relay: first.edge.swarm.peerId, received: 2 * MiB, reason: expect.stringMatching(/^too slow: /) })
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    expect(await relayed.done).toBe(digest)
+    // The rest came from the gateway, and the relay was not charged for its source's pause.
+    expect(uploadedTo(gateway, [third.edge])).toBe(size - 2 * MiB)
+    expect(charges).toEqual([])
+    await Promise.all(direct.map(async r => await r.done))
   })
 
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {

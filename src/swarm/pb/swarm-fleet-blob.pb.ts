@@ -192,6 +192,7 @@ export interface FleetBlobFrame {
   sizeUnknown: boolean
   relayPeer: string
   relayAddrs: string[]
+  held?: bigint
 }
 
 export namespace FleetBlobFrame {
@@ -267,6 +268,11 @@ export namespace FleetBlobFrame {
           }
         }
 
+        if (obj.held != null) {
+          w.uint32(64)
+          w.uint64(obj.held)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -317,6 +323,10 @@ export namespace FleetBlobFrame {
               }
 
               obj.relayAddrs.push(reader.string())
+              break
+            }
+            case 8: {
+              obj.held = reader.uint64()
               break
             }
             default: {
@@ -395,6 +405,13 @@ export namespace FleetBlobFrame {
 
               break
             }
+            case 8: {
+              yield {
+                field: `${prefix}.held`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -443,6 +460,11 @@ export namespace FleetBlobFrame {
     value: string
   }
 
+  export interface FleetBlobFrameHeldFieldEvent {
+    field: '$.held'
+    value: bigint
+  }
+
   export function encode (obj: Partial<FleetBlobFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobFrame.codec())
   }
@@ -451,7 +473,7 @@ export namespace FleetBlobFrame {
     return decodeMessage(buf, FleetBlobFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent> {
     return streamMessage(buf, FleetBlobFrame.codec(), opts)
   }
 }
