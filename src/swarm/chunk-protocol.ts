@@ -519,7 +519,7 @@ class ServeSession {
             await this.roomWithin(MAX_CHUNK_RESPONSE_BYTES, signal)
           }
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
-          if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal })
+          if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal, key: this.peer })
           if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
           // A cancel that came during these waits may have emptied the queue: nothing to pick.
           if (this.queue.length === 0) break
@@ -687,7 +687,7 @@ class ServeSession {
         return
       }
       const { length } = read
-      await uploadLimiter?.take(length, { signal })
+      await uploadLimiter?.take(length, { signal, key: this.peer })
       if (pending.cancelled) {
         // Cancelled while it waited for the upload cap: nothing of it was sent.
         uploadLimiter?.giveBack(length)

@@ -240,7 +240,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
           try {
             await hooks.uploadSlots?.acquire({ signal })
             try {
-              await hooks.uploadLimiter?.take(length, { signal })
+              await hooks.uploadLimiter?.take(length, { signal, key: asker })
               gauge?.sentBytes(encodeVarint(head.byteLength + length).byteLength + head.byteLength + length)
               // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
               await send([head, ...pieces])

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { RateLimiter } from '../../src/swarm/rate-limiter.js'
 
 /** The download and upload caps' token bucket, on an injected clock. */
@@ -18,5 +18,21 @@ describe('RateLimiter', () => {
     expect(limiter.tryTake(100)).toBe(true)
     expect(limiter.tryTake(1)).toBe(true)
     expect(limiter.waitMs()).toBe(1)
+  })
+
+  it('grants waiting takes in turn by key: a key with four waiting gets no more turns than one with two', async () => {
+    vi.useFakeTimers()
+    try {
+      const limiter = new RateLimiter(1000)
+      // In debt for a second: every take below waits.
+      expect(limiter.tryTake(1100)).toBe(true)
+      const order: string[] = []
+      const takes = ['hog', 'hog', 'hog', 'hog', 'edge', 'edge'].map(async (key) => { await limiter.take(100, { key }); order.push(key) })
+      await vi.advanceTimersByTimeAsync(5000)
+      await Promise.all(takes)
+      expect(order).toEqual(['hog', 'edge', 'hog', 'edge', 'hog', 'hog'])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
