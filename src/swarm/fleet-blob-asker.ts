@@ -102,8 +102,11 @@ async function fromRelay (relay: { peer: string, addrs: string[], size: number |
   const connection = await hooks.connectRelay(relay.peer, relay.addrs, signal)
   if (connection === undefined) return drop('could not connect to it')
   try {
-    // Direct: a relay serves what it has, it never points further.
-    const answer = await fetchFleetBlob(connection, query, { signal, ask: { offset: 0, direct: true }, stallMs: FLEET_BLOB_RELAY_STALL_MS, onData: (bytes) => { hooks.received(relay.peer, bytes) } })
+    // Direct: a relay serves what it has, it never points further. It answers from a fetch of
+    // its own already under way, never fetching first: one that says nothing for the judging
+    // window is dropped as one that sends nothing is (it held its asker for the pull-through
+    // node's 10 minutes before).
+    const answer = await fetchFleetBlob(connection, query, { signal, ask: { offset: 0, direct: true }, stallMs: FLEET_BLOB_RELAY_STALL_MS, answerMs: FLEET_BLOB_RELAY_JUDGE_MS, onData: (bytes) => { hooks.received(relay.peer, bytes) } })
     if (!('data' in answer)) return drop(answer.status === 'relay' ? 'it answered RELAY' : `${answer.status}: ${answer.reason}`)
     if (answer.size !== relay.size) {
       answer.close()

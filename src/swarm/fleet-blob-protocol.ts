@@ -316,15 +316,17 @@ export interface FleetBlobRelayAnswer {
 
 /**
  * Asks one peer for a blob; resolves once its HEADER (or refusal, or RELAY) arrived. Anything
- * broken throws. `stallMs` is how long the data may pause before the stream fails.
+ * broken throws. `stallMs` is how long the data may pause before the stream fails; `answerMs`
+ * how long the first frame may take (default FLEET_PULL_THROUGH_TIMEOUT_MS: a pull-through
+ * node may fetch before it answers; a relay answers from what it receives, and is given less).
  */
-export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number, onData?: (bytes: number) => void }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
+export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number, answerMs?: number, onData?: (bytes: number) => void }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
   const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal) })
   const incoming = new IncomingFrames(stream)
   const ask = options.ask ?? { offset: 0, direct: false }
   try {
     await sendFrame(stream, FleetBlobRequest.encode({ ...query, offset: BigInt(ask.offset), direct: ask.direct }), options)
-    const first = FleetBlobFrame.decode(await incoming.next(FLEET_PULL_THROUGH_TIMEOUT_MS, options.signal))
+    const first = FleetBlobFrame.decode(await incoming.next(options.answerMs ?? FLEET_PULL_THROUGH_TIMEOUT_MS, options.signal))
     if (first.kind === FleetBlobFrame.Kind.NOT_FOUND || first.kind === FleetBlobFrame.Kind.UNAVAILABLE) {
       await stream.close(options).catch(() => undefined)
       return { status: first.kind === FleetBlobFrame.Kind.NOT_FOUND ? 'not-found' : 'unavailable', reason: first.reason }
