@@ -56,7 +56,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       } else if (route === 'GET /bundles') {
         sendJson(res, 200, await store.listBundles())
       } else if (route.startsWith('GET /bundles/')) {
-        sendJson(res, 200, await bundleDetail(store, decodeURIComponent(route.slice('GET /bundles/'.length))))
+        sendJson(res, 200, await bundleDetail(store, pathRef(route, 'GET /bundles/')))
       } else if (route === 'GET /revisions') {
         sendJson(res, 200, await store.revisions(url.searchParams.get('ref') ?? undefined))
       } else if (route === 'GET /fleet') {
@@ -81,7 +81,7 @@ export function createControlApi (components: ControlApiComponents, init: Contro
       } else if (route.startsWith('GET /export/')) {
         const format = url.searchParams.get('format') ?? 'tree'
         if (format !== 'tree' && format !== 'archive') throw new ControlError('BODY_INVALID', `format must be tree or archive, not ${JSON.stringify(format)}`)
-        const id = await store.resolve(decodeURIComponent(route.slice('GET /export/'.length)))
+        const id = await store.resolve(pathRef(route, 'GET /export/'))
         await sendBundle(store, res, id, format, signal)
       } else if (route === 'POST /verify') {
         const body = await readJson(req, signal)
@@ -128,6 +128,16 @@ export async function readStatus (components: ControlApiComponents, init: Contro
   return {
     peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true, labels: { ...init.labels },
     bundles, peers: swarm.peers(), stats: swarm.stats(), fleet: summarizeFleet(swarm.fleetView(), bundles, { maxNodes: FLEET_PAGE_ROWS, preheats: components.preheats?.status() }),
+  }
+}
+
+/** The bundle ID or ref that ends `route` after `prefix`, percent-decoded; a broken escape is the caller's error. */
+function pathRef (route: string, prefix: string): string {
+  const encoded = route.slice(prefix.length)
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    throw new ControlError('REF_INVALID', `${JSON.stringify(encoded)} has a broken percent-escape: encode the ID or ref with encodeURIComponent (the shoal CLI does)`)
   }
 }
 

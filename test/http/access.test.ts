@@ -93,6 +93,16 @@ describe('the control API on its Unix socket (the default)', () => {
     expect(after.status).toBe(200)
   })
 
+  it('answers a path with a broken percent-escape with 400 naming it, not an internal error', async () => {
+    const socket = { socketPath: daemon.api }
+    for (const path of ['/api/v1/bundles/%E0%A4%A', '/api/v1/export/%ZZ']) {
+      const answer = await send(socket, 'GET', path, {})
+      expect(answer.status).toBe(400)
+      expect(errorCode(answer)).toBe('REF_INVALID')
+      expect(answer.body).toContain('percent-escape')
+    }
+  })
+
   it('is what the CLI finds by the data directory, with no --api', async () => {
     const result = await shoal(join(work, 'node'), ['--json', 'status'])
     expect(result.code).toBe(0)
