@@ -89,7 +89,7 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   try {
     parseNetworks(pushNetworks)
   } catch (err) {
-    throw new ConfigError(`--push-network (SHOAL_PUSH_NETWORKS): ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(`--push-network (SHOAL_PUSH_NETWORK): ${(err as Error).message}`, { cause: err })
   }
   const level = text('logLevel') ?? 'info'
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError(`log level ${JSON.stringify(level)} is not one of debug, info, warn, error`)
