@@ -75,3 +75,10 @@ export const DIRECT_IO_SLAB_BUFFERS = 4
  * `readDirect`): the latest a pull completed, which a client or a neighbour reads next.
  */
 export const MAX_DIRECT_READ_OBJECTS = 1024
+
+/**
+ * Chunk tables of objects a pull completed here, each verified chunk by chunk on its way in
+ * (Store.verifiedChunkTable): an image made a bundle right after its pull (image-assembler.ts)
+ * takes them instead of reading the object back. ~65 bytes a MiB of object each.
+ */
+export const VERIFIED_CHUNK_TABLES = 64

@@ -15,7 +15,11 @@ export interface PartialObjectsComponents {
   meta: Metadata
   emit: <E extends keyof StoreEvents>(event: E, detail: StoreEvents[E]) => void
   /** An object is in objects/, its file written with O_DIRECT when `direct`. */
-  published?: (hash: string, direct: boolean) => void
+  /**
+   * The object is in objects/: `chunkHashes` is its chunk table when every chunk was written
+   * through this file with the table entry it was verified against (PartialWriteOptions.chunkHash).
+   */
+  published?: (hash: string, direct: boolean, chunkHashes?: string[]) => void
 }
 
 export interface PartialObjectsInit {
@@ -36,6 +40,8 @@ export interface PartialWriteOptions {
   signal?: AbortSignal
   /** Called once the bytes are in the file (not yet durable): the caller may reuse its buffer. */
   onWritten?: () => void
+  /** The chunk table entry the bytes were verified against (BLAKE3 of the chunk). */
+  chunkHash?: string
 }
 
 /** One partial object while it is being filled: its open file and which chunks are where. */
@@ -63,6 +69,12 @@ class PartialFile {
   prefix: PrefixHash | undefined
   /** A direct write of the tail went out rounded up to a whole block (and was cut back after it). */
   padded = false
+  /**
+   * The table entry each chunk written through this file was verified against: once the object
+   * is whole (and its BLAKE3 checked), the object's chunk table, known without reading it back.
+   * Chunks made durable before this file was opened (an idle close, a restart) leave holes.
+   */
+  readonly chunkHashes: Array<string | undefined> = []
 
   constructor (readonly hash: string, readonly size: number, readonly path: string, readonly handle: StoreFile, durable: ChunkBitmap, early: EarlyChunkBudget) {
     this.durable = durable
@@ -162,6 +174,7 @@ export class PartialObjects {
         // Fed in arrival order, before the write: writes finish in the thread pool's order.
         const users = new ChunkBytesUsers(options.onWritten)
         file.prefix?.add(index, bytes, users)
+        if (options.chunkHash !== undefined) file.chunkHashes[index] = options.chunkHash
         const settled = this.writeAndCommit(file, index, bytes, () => { users.drop() })
         file.unsettled.set(index, settled)
         try {
@@ -392,7 +405,7 @@ export class PartialObjects {
         throw new ObjectCorruptError(file.hash, whole)
       }
       await publishObject(file.path, layout.objectPath(file.hash))
-      this.components.published?.(file.hash, file.handle.direct)
+      this.components.published?.(file.hash, file.handle.direct, wholeTable(file))
       this.retire(file)
       await meta.deletePartial(file.hash)
     } catch (err) {
@@ -406,4 +419,13 @@ export class PartialObjects {
     emit('object:complete', { object: file.hash, rereadBytes })
     for (const chunk of chunks) chunk.resolve({ stored: true, objectComplete: chunk === last })
   }
+}
+
+/** The chunk table of a partial file whose every chunk was written through it, else undefined. */
+function wholeTable (file: PartialFile): string[] | undefined {
+  const count = chunkCount(file.size)
+  const table = file.chunkHashes.slice(0, count)
+  if (table.length !== count) return undefined
+  for (const hash of table) if (hash === undefined) return undefined
+  return table as string[]
 }

@@ -6,7 +6,7 @@ import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, CHUNK_SIZE_BYTES, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
 import { HeardRefs, type HeardRefBounds, type HeardRefEviction } from './heard-refs.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
@@ -78,6 +78,8 @@ export class Store {
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
   private readonly bundleCache = new RecentMap<string, LoadedBundle>(BUNDLE_CACHE_ENTRIES)
+  /** Chunk tables of objects completed here from verified chunks (verifiedChunkTable). */
+  private readonly verifiedChunkTables = new RecentMap<string, string[]>(VERIFIED_CHUNK_TABLES)
   /** Objects no bundle names yet but that must survive gc for a while (blobs of a push in progress). */
   private readonly leases = new Map<string, number>()
   private readonly preheats: PreheatRecords
@@ -96,7 +98,10 @@ export class Store {
       layout,
       meta,
       emit: (event, detail) => { this.emit(event, detail) },
-      published: (hash, direct) => { if (direct) this.readers.readDirect(hash) },
+      published: (hash, direct, chunkHashes) => {
+        if (direct) this.readers.readDirect(hash)
+        if (chunkHashes !== undefined) this.verifiedChunkTables.set(hash, chunkHashes)
+      },
     }, { fsync: this.fsync, directIo: this.directIoMode, aligned })
     this.preheats = new PreheatRecords(meta, MAX_PREHEAT_RECORDS)
   }
@@ -618,6 +623,16 @@ export class Store {
   get chunkSize (): number { return 1024 * 1024 }
 
   /**
+   * The chunk table of `object` when a pull completed it here lately: every chunk was written
+   * after its BLAKE3 matched the entry, and the whole object after its own, so these are its
+   * chunks' hashes, without reading it back (an object is named by its content: the table
+   * never goes stale). Undefined for others (pushed, completed before a restart, long ago).
+   */
+  verifiedChunkTable (object: string): string[] | undefined {
+    return this.verifiedChunkTables.get(object)
+  }
+
+  /**
    * Verifies one chunk against its bundle's table, then writes it at its offset and resolves
    * once it is durable and its bit recorded (group commit, see PartialObjects). The last chunk
    * completes the object: it is hashed whole once more and renamed into objects/, and only
@@ -633,7 +648,7 @@ export class Store {
     const actual = blake3Hex(bytes)
     if (actual !== expected) throw new ChunkHashMismatchError(hash, index, expected, actual)
     options.signal?.throwIfAborted()
-    if (size > loaded.manifest.chunkSize) return await this.partials.write(hash, size, index, bytes, options)
+    if (size > loaded.manifest.chunkSize) return await this.partials.write(hash, size, index, bytes, { ...options, chunkHash: expected })
     try {
       return await this.objectLock.run(hash, async () => {
         if (await this.hasObject(hash)) return { stored: false, objectComplete: false }
