@@ -253,6 +253,7 @@ export class Swarm extends SwarmEventEmitter {
       this.refs.stop()
       this.preheats?.stop()
       try {
+        await this.lanes.stop()
         await node.stop()
       } catch {
         // Stopping a node that failed to start may fail too; the start error is the one to report.

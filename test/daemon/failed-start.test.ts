@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createLogger, startDaemon, type DaemonConfig } from '../../src/daemon/index.js'
 import { openStore } from '../../src/store/index.js'
 import { openFilesUnder } from '../helpers/open-files.js'
+import { shoal } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 function configFor (dataDir: string, registryPort: number): DaemonConfig {
@@ -23,6 +24,23 @@ describe('a daemon whose start fails part way', () => {
     await new Promise<void>(resolve => { if (taken === undefined) resolve(); else taken.close(() => { resolve() }) })
     taken = undefined
   })
+
+  /** A port something else listens on (a daemon still running, another program). */
+  async function takenPort (): Promise<number> {
+    const server = createServer()
+    taken = server
+    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', () => { resolve() }) })
+    const address = server.address()
+    return typeof address === 'object' && address !== null ? address.port : 0
+  }
+
+  it('exits when libp2p\'s port is taken', async () => {
+    const port = await takenPort()
+    // Before: the process never exited: the data lane's listener stayed open, so systemd saw it
+    // running (Restart=on-failure never came) while it served nothing.
+    const failed = await shoal(await tempDir(), ['daemon', '--registry', '127.0.0.1:0', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--no-mdns'], { timeoutMs: 60_000 })
+    expect(failed.code).toBe(1)
+  }, 90_000)
 
   it('stops what it had started: the store is free to open again, no file under it stays open, and a second start serves', async () => {
     const dataDir = await tempDir()
