@@ -14,7 +14,7 @@ import { ImageAssembler } from './image-assembler.js'
 import { PullThrough } from './pull-through.js'
 import { corruptingStore } from './byzantine.js'
 import { daemonLabels, DEFAULT_DIRECT_IO, type DaemonConfig } from './config.js'
-import { ConfigError } from './errors.js'
+import { AddressInUseError, ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import { formatLabels } from '../labels/index.js'
 import { PreheatKeeper } from './preheat-keeper.js'
@@ -121,7 +121,11 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
       banFile: join(config.dataDir, 'bans.json'),
       scheduler: { cpuShort: now => cpuShortness.short(now) },
     })
-    await swarm.start()
+    try {
+      await swarm.start()
+    } catch (err) {
+      throw listenFailure(err, config.listen) ?? err
+    }
     // Once, so an operator can see whose tags this node will follow (and why a tag does not move).
     logger.info('ref records are accepted from these publishers', { trusted: swarm.trustedPublishers, fromTrust: config.trust.length, gateway: config.gateway })
     const publishing = swarm
@@ -186,20 +190,25 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     const components = { store, swarm, preheats: keeper }
     const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway, labels })
     const ready = createReadiness(components, { gateway: config.gateway, bootstrap: config.bootstrap })
-    const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>): Promise<ListenAddress> => {
+    const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>, job: keyof typeof LISTENER_JOBS): Promise<ListenAddress> => {
       // No whole-request deadline: a multi-GiB layer may take long on an edge link; idle sockets close instead.
       const listener: Listener = { server: createServer({ requestTimeout: 0 }, handler), address: undefined }
       listeners.push(listener)
-      listener.address = await listenOn(listener.server, address, httpLogger)
+      try {
+        listener.address = await listenOn(listener.server, address, httpLogger)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+        throw new AddressInUseError(LISTENER_JOBS[job].name, formatListenAddress(address), LISTENER_JOBS[job].remedy, { cause: err })
+      }
       return listener.address
     }
     const separateMetrics = config.metrics !== undefined
     const registryAddress = await open(config.registry, createNodeHandler({
       registry: registry.handler, access, logger: httpLogger, metrics, ready,
       ...(separateMetrics ? {} : { status }),
-    }, { allowPush: config.allowPush }))
-    const metricsAddress = config.metrics !== undefined ? await open(config.metrics, createNodeHandler({ metrics, status, ready, access, logger: httpLogger })) : undefined
-    const apiAddress = await open(config.api, createNodeHandler({ control, access, logger: httpLogger }, { controlOverTcp: config.api.kind === 'tcp' }))
+    }, { allowPush: config.allowPush }), 'registry')
+    const metricsAddress = config.metrics !== undefined ? await open(config.metrics, createNodeHandler({ metrics, status, ready, access, logger: httpLogger }), 'metrics') : undefined
+    const apiAddress = await open(config.api, createNodeHandler({ control, access, logger: httpLogger }, { controlOverTcp: config.api.kind === 'tcp' }), 'api')
     const addresses: DaemonListeners = { api: apiAddress, registry: registryAddress, ...(metricsAddress !== undefined ? { metrics: metricsAddress } : {}) }
     logger.info('daemon started', {
       peerId: swarm.peerId, addresses: swarm.addresses(), api: formatListenAddress(apiAddress), registry: formatListenAddress(registryAddress),
@@ -217,6 +226,24 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     await shutdown(err)
     throw err
   }
+}
+
+/** Each HTTP listener by its job, as an address-in-use error names it, with the setting that moves it. */
+const LISTENER_JOBS = {
+  registry: { name: 'the registry mirror', remedy: 'give --registry (SHOAL_REGISTRY) another address and name that one in containerd\'s hosts.toml' },
+  metrics: { name: 'the metrics listener', remedy: 'give --metrics (SHOAL_METRICS) another address' },
+  api: { name: 'the control API', remedy: 'give --api (SHOAL_API) another address' },
+} as const
+
+/**
+ * libp2p's refusal of a listen address that is taken, as an operator can act on: its own text
+ * names a setting of libp2p's (`transportManager.faultTolerance`) and carries a stack trace.
+ */
+function listenFailure (err: unknown, listen: readonly string[]): AddressInUseError | undefined {
+  if (!(err instanceof Error) || err.name !== 'UnsupportedListenAddressesError' || !err.message.includes('EADDRINUSE')) return undefined
+  const lines = err.message.split('\n').map(line => line.trim())
+  const taken = listen.filter(address => lines.some(line => line.startsWith(`${address}: `) && line.includes('EADDRINUSE')))
+  return new AddressInUseError('libp2p', taken.length > 0 ? taken.join(', ') : listen.join(', '), 'give --listen (SHOAL_LISTEN) another address (the data lane takes its port + 1 unless --lane-port says otherwise)', { cause: err })
 }
 
 async function closeAll (listeners: Listener[]): Promise<void> {

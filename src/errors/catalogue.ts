@@ -195,6 +195,8 @@ export const ERROR_CATALOGUE = {
   REQUEST_TIMEOUT: { status: 504, exit: FAILURE, message: '{what}: nothing happened for {ms} ms', registry: 'UNAVAILABLE', source: 'shoal' },
   CLIENT_GONE: { status: 499, exit: FAILURE, message: 'the client closed the connection', source: 'shoal' },
   INTERNAL: { status: 500, exit: FAILURE, message: 'internal error: {why}', source: 'shoal' },
+  // A daemon's listener (libp2p, the registry mirror, metrics, the control API) found its address taken.
+  EADDRINUSE: { status: 500, exit: FAILURE, message: '{listener} cannot listen on {address}: the address is in use', source: 'shoal' },
   // The CLI was stopped by SIGINT/SIGTERM; 499 is what proxies log for a client that left.
   INTERRUPTED: { status: 499, exit: EXIT.INTERRUPTED, message: 'interrupted; nothing half-done was kept', source: 'shoal' },
 } as const satisfies Record<string, CatalogueEntry>

@@ -34,22 +34,27 @@ describe('a daemon whose start fails part way', () => {
     return typeof address === 'object' && address !== null ? address.port : 0
   }
 
-  it('exits when libp2p\'s port is taken', async () => {
+  it('exits, saying which listener\'s address is in use and which setting moves it, when libp2p\'s port is taken', async () => {
     const port = await takenPort()
-    // Before: the process never exited: the data lane's listener stayed open, so systemd saw it
-    // running (Restart=on-failure never came) while it served nothing.
+    // Before: libp2p's own text (its `transportManager.faultTolerance`, a stack trace, [INTERNAL]),
+    // and the process never exited: the data lane's listener stayed open, so systemd saw it running.
     const failed = await shoal(await tempDir(), ['daemon', '--registry', '127.0.0.1:0', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--no-mdns'], { timeoutMs: 60_000 })
     expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(new RegExp(`libp2p cannot listen on /ip4/127.0.0.1/tcp/${port}: the address is in use .*--listen`))
+    expect(failed.stderr).not.toContain('faultTolerance')
   }, 90_000)
+
+  it('says the same of the registry mirror\'s address, naming --registry and containerd\'s hosts.toml', async () => {
+    const port = await takenPort()
+    const failed = await shoal(await tempDir(), ['daemon', '--registry', `127.0.0.1:${port}`, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns'], { timeoutMs: 60_000 })
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(new RegExp(`the registry mirror cannot listen on 127.0.0.1:${port}: the address is in use .*--registry.*hosts.toml`))
+  })
 
   it('stops what it had started: the store is free to open again, no file under it stays open, and a second start serves', async () => {
     const dataDir = await tempDir()
     // The registry's port is taken, so the start fails after the store, swarm and APIs were made.
-    const server = createServer()
-    taken = server
-    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', () => { resolve() }) })
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const port = await takenPort()
     await expect(startDaemon(configFor(dataDir, port), createLogger('warn', {}, new PassThrough()))).rejects.toMatchObject({ code: 'EADDRINUSE' })
     expect(await openFilesUnder([dataDir])).toEqual([])
     const store = await openStore({ dir: dataDir, create: false })
