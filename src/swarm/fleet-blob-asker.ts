@@ -169,7 +169,7 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     try {
       rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
     } finally {
-      if (slow) reason = judgeSlowRelay(relay, relayBytes, rest !== undefined && 'data' in rest ? rest.held : undefined, reason, hooks)
+      if (slow) reason = judgeSlowRelay(relay, relayBytes, rest !== undefined && 'data' in rest ? { held: rest.held, size: rest.size } : undefined, reason, hooks)
       hooks.relayDropped({ relay, peer, received: relayBytes, reason })
     }
     if (!('data' in rest)) throw new FleetBlobFailedError(`the relay ${relay} broke off after ${relayBytes} bytes and the pull-through node ${peer} did not resume: ${rest.status === 'relay' ? 'RELAY' : rest.reason}`)
@@ -194,11 +194,15 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
  * rule's 30 s): charged as a holder that kept a request far past its time is (a stranger that
  * asked early to be named a relay, and then dripped, was never charged), unless the pull-through
  * node, asked for the rest, held no more than FLEET_BLOB_RELAY_LAG_BYTES beyond what the relay
- * sent (`sourceHeld`): then the relay was waiting on its own source, not stalling us. A source
- * that did not say (an older node, or no answer) leaves the charge as it was. The reason to log.
+ * sent and not the whole blob (`source`): then the relay was waiting on its own source, not
+ * stalling us. A source whole at the pull-through node is whole at an honest relay a moment
+ * later: one that held back its end is charged. A source that did not say (an older node, or
+ * no answer) leaves the charge as it was. The reason to log.
  */
-function judgeSlowRelay (relay: string, relayBytes: number, sourceHeld: number | undefined, reason: string, hooks: FleetBlobAskerHooks): string {
-  if (sourceHeld !== undefined && sourceHeld - relayBytes <= FLEET_BLOB_RELAY_LAG_BYTES) {
+function judgeSlowRelay (relay: string, relayBytes: number, source: { held: number | undefined, size: number | undefined } | undefined, reason: string, hooks: FleetBlobAskerHooks): string {
+  const sourceHeld = source?.held
+  const whole = sourceHeld !== undefined && sourceHeld === source?.size && relayBytes < sourceHeld
+  if (sourceHeld !== undefined && !whole && sourceHeld - relayBytes <= FLEET_BLOB_RELAY_LAG_BYTES) {
     return `${reason}; not charged: the pull-through node held ${sourceHeld} bytes, its source had no more for it`
   }
   const held = sourceHeld === undefined ? '' : ` (the pull-through node held ${sourceHeld} bytes, ${relayBytes} were sent)`

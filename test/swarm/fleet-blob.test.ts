@@ -239,6 +239,22 @@ describe('edges relaying a blob they are receiving', () => {
     return { edge, ask }
   }
 
+  /**
+   * A gateway holding the blob's first 2 MiB, an edge that receives it and serves `serve` to
+   * its askers, an honest edge, both direct receivers under way, and a third edge (the victim)
+   * whose ask the gateway points at the first.
+   */
+  async function relayServing (serve: GrowingFile): Promise<{ gateway: TestNode, file: GrowingFile, relay: TestNode, direct: Receiving[], victim: TestNode, ask: () => Promise<Receiving> }> {
+    const { gateway, file } = await gatewayWith()
+    const relay = await edgeOf(gateway, { serve })
+    const honest = await edgeOf(gateway)
+    const victim = await edgeOf(gateway)
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = [await relay.ask(), await honest.ask()]
+    await Promise.all(direct.map(async r => { await r.reached(1) }))
+    return { gateway, file, relay: relay.edge, direct, victim: victim.edge, ask: victim.ask }
+  }
+
   function uploadedTo (from: TestNode, peers: TestNode[]): number {
     const perPeer = from.swarm.stats().perPeer
     return peers.reduce((sum, p) => sum + (perPeer[p.swarm.peerId]?.bytesUploaded ?? 0), 0)
@@ -394,28 +410,42 @@ describe('edges relaying a blob they are receiving', () => {
     await Promise.all(direct.map(async r => await r.done))
   })
 
+  it('charges a relay that holds back the end of a blob its source holds whole, and the gateway sends the rest', async () => {
+    // A relay that serves every byte but the last and then nothing (a reader never gets the
+    // last byte of a file not yet complete): within the lag a paused source may explain, but
+    // the gateway has the whole blob.
+    const tail = await growing(join(await tempDir(), 'tail'), size)
+    await tail.append(blob.subarray(0, size - 1))
+    const { gateway, file, relay: holder, direct, victim, ask } = await relayServing(tail)
+    const charged = nextEvent(victim.swarm, 'peer:penalized', e => e.peer === holder.swarm.peerId, 60_000)
+    const held = await ask()
+    expect(held.relay).toBe(holder.swarm.peerId)
+    await held.reached(size - 1)
+    // The gateway's registry sends the rest: its blob is whole, the relay's last byte never comes.
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    expect(await charged).toMatchObject({ kind: 'slow', detail: expect.stringMatching(new RegExp(`held ${size} bytes, ${size - 1} were sent`)) })
+    expect(await held.done).toBe(digest)
+    expect(uploadedTo(gateway, [victim])).toBe(1)
+    await Promise.all(direct.map(async r => await r.done))
+  })
+
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
-    const { gateway, file } = await gatewayWith()
     const lie = await growing(join(await tempDir(), 'lie'), size)
     await lie.append(patternBytes(size, 99))
     lie.complete()
-    const liar = await edgeOf(gateway, { serve: lie })
-    const honest = await edgeOf(gateway)
-    const victim = await edgeOf(gateway)
-    await file.append(blob.subarray(0, 2 * MiB))
-    const direct = [await liar.ask(), await honest.ask()]
-    await Promise.all(direct.map(async r => { await r.reached(1) }))
-    const fooled = await victim.ask()
-    expect(fooled.relay).toBe(liar.edge.swarm.peerId)
-    const banned = nextEvent(victim.edge.swarm, 'peer:banned', e => e.peer === liar.edge.swarm.peerId)
+    const { file, relay: liar, direct, victim, ask } = await relayServing(lie)
+    const fooled = await ask()
+    expect(fooled.relay).toBe(liar.swarm.peerId)
+    const banned = nextEvent(victim.swarm, 'peer:banned', e => e.peer === liar.swarm.peerId)
     expect(await fooled.done).not.toBe(digest)
     await banned
 
     await file.append(blob.subarray(2 * MiB))
     file.complete()
     await Promise.all(direct.map(async r => await r.done))
-    const again = await victim.ask()
-    expect(again.relay).not.toBe(liar.edge.swarm.peerId)
+    const again = await ask()
+    expect(again.relay).not.toBe(liar.swarm.peerId)
     expect(await again.done).toBe(digest)
   })
 
