@@ -27,7 +27,8 @@
 //              sets how fast containerd can take the layer
 //   --b-env VAR=VALUE  (repeatable) a second neighbour case, `neighbour-b`, right after each
 //                neighbour run (before it every other run), whose edge runs with these
-//                variables: an A/B inside one invocation
+//                variables: an A/B inside one invocation; likewise `registry-b` beside each
+//                registry run, whose gateway and edge run with them
 //   --b-source  the neighbour-b case pulls from a holder of its own that runs with the --b-env
 //                variables too (made as the first one is, a gateway that pulled the image through):
 //                an A/B of what the source does, where without it only the edge gets them
@@ -92,8 +93,11 @@ function parseOptions (argv: string[]): Options {
 }
 
 const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry'] as const
-/** neighbour-b: the neighbour case with --b-env on the edge, run right after each neighbour run. */
-type Scenario = typeof SCENARIOS[number] | 'neighbour-b'
+/**
+ * neighbour-b: the neighbour case with --b-env on the edge, run right after each neighbour run;
+ * registry-b: the registry case with --b-env on its gateway and edge, after each registry run.
+ */
+type Scenario = typeof SCENARIOS[number] | 'neighbour-b' | 'registry-b'
 
 function parseScenario (name: string): Scenario {
   const found = SCENARIOS.find(s => s === name)
@@ -211,8 +215,9 @@ async function main (): Promise<void> {
         working = [edge, source]
         target = edge.registry
       } else {
-        const gateway = await startDaemon('gateway', ['--gateway', '--upstream', registry?.url ?? ''])
-        const edge = await freshEdge(gateway)
+        const env = scenario === 'registry-b' ? options.bEnv : {}
+        const gateway = await startDaemon('gateway', ['--gateway', '--upstream', registry?.url ?? ''], env)
+        const edge = await freshEdge(gateway, env)
         stopAfter.push(edge, gateway)
         working = [edge, gateway]
         target = edge.registry
@@ -288,11 +293,16 @@ async function main (): Promise<void> {
       }
     }
 
-    const scenarios: Scenario[] = (options.only ?? [...SCENARIOS]).flatMap((s): Scenario[] => s === 'neighbour' && options.bEnv !== undefined ? ['neighbour', 'neighbour-b'] : [s])
+    const withB: Partial<Record<Scenario, Scenario>> = { neighbour: 'neighbour-b', registry: 'registry-b' }
+    const scenarios: Scenario[] = (options.only ?? [...SCENARIOS]).flatMap((s): Scenario[] => {
+      const b = withB[s]
+      return b !== undefined && options.bEnv !== undefined ? [s, b] : [s]
+    })
     const samples = new Map<Scenario, Sample[]>(scenarios.map(s => [s, []]))
     for (let run = 1; run <= options.runs; run++) {
       // A and B take turns going first, so neither always runs on the page cache the other left.
-      const order = run % 2 === 0 && options.bEnv !== undefined ? scenarios.map(s => s === 'neighbour' ? 'neighbour-b' : s === 'neighbour-b' ? 'neighbour' : s) : scenarios
+      const swapped: Partial<Record<Scenario, Scenario>> = { neighbour: 'neighbour-b', 'neighbour-b': 'neighbour', registry: 'registry-b', 'registry-b': 'registry' }
+      const order = run % 2 === 0 && options.bEnv !== undefined ? scenarios.map(s => swapped[s] ?? s) : scenarios
       for (const scenario of order) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)

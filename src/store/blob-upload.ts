@@ -66,7 +66,11 @@ export async function ingestBlobFile (store: Store, stagedPath: string, options:
       await batch.write()
     }
     const blob: IngestedBlob = { object: hashed.checksum, size: hashed.size, sha256, created }
-    if (hashed.chunkHashes !== undefined) blob.chunkHashes = hashed.chunkHashes
+    if (hashed.chunkHashes !== undefined) {
+      blob.chunkHashes = hashed.chunkHashes
+      // A bundle made of it soon (a pulled-through image, a gateway's one-blob bundle) need not read it back.
+      store.noteChunkTable(hashed.checksum, hashed.chunkHashes)
+    }
     return blob
   } catch (err) {
     throw translateWriteError(err, stagedPath)

@@ -100,7 +100,7 @@ export class Store {
       emit: (event, detail) => { this.emit(event, detail) },
       published: (hash, direct, chunkHashes) => {
         if (direct) this.readers.readDirect(hash)
-        if (chunkHashes !== undefined) this.verifiedChunkTables.set(hash, chunkHashes)
+        if (chunkHashes !== undefined) this.noteChunkTable(hash, chunkHashes)
       },
     }, { fsync: this.fsync, directIo: this.directIoMode, aligned })
     this.preheats = new PreheatRecords(meta, MAX_PREHEAT_RECORDS)
@@ -623,13 +623,22 @@ export class Store {
   get chunkSize (): number { return 1024 * 1024 }
 
   /**
-   * The chunk table of `object` when a pull completed it here lately: every chunk was written
-   * after its BLAKE3 matched the entry, and the whole object after its own, so these are its
-   * chunks' hashes, without reading it back (an object is named by its content: the table
-   * never goes stale). Undefined for others (pushed, completed before a restart, long ago).
+   * The chunk table of `object` when a pull completed it here lately (every chunk was written
+   * after its BLAKE3 matched the entry, and the whole object after its own) or a staged file
+   * became it (hashed from its bytes as they were written, the whole checked against its name):
+   * its chunks' hashes without reading it back (an object is named by its content: the table
+   * never goes stale). Undefined for others (completed before a restart, long ago).
    */
   verifiedChunkTable (object: string): string[] | undefined {
     return this.verifiedChunkTables.get(object)
+  }
+
+  /**
+   * `table` is `object`'s chunk table, computed here from the bytes that became the object (a
+   * pull's verified chunks, a staged file hashed as it was written): verifiedChunkTable's.
+   */
+  noteChunkTable (object: string, table: string[]): void {
+    this.verifiedChunkTables.set(object, table)
   }
 
   /**

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
-import { commitBlobBundle, openStore, pushTree, type Store } from '../../src/store/index.js'
+import { commitBlobBundle, ingestBlobBytes, openStore, pushTree, type Store } from '../../src/store/index.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
@@ -65,6 +65,18 @@ describe('chunk tables a pull verified', () => {
     // Chunk 0's entry is not known here: the table is computed from the file, which holds the object.
     expect(store.verifiedChunkTable(src.hash)).toBeUndefined()
     const made = await commitBlobBundle(store, { sha256: 'a'.repeat(64), object: src.hash, size: src.size })
+    expect((await store.loadBundle(made.bundleId))?.manifest.chunkTables.get(src.hash)).toEqual(src.table)
+  })
+
+  it('makes a bundle of a blob staged and ingested here (a gateway\'s pull-through) without reading it back', async () => {
+    const src = await source()
+    const store = await open(await tempDir())
+    const blob = await ingestBlobBytes(store, Buffer.concat(src.chunks))
+    expect(blob.object).toBe(src.hash)
+    expect(store.verifiedChunkTable(src.hash)).toEqual(src.table)
+    // Overwritten once published, so that a read back would show (ObjectCorruptError).
+    await writeFile(store.objectPath(src.hash), Buffer.alloc(src.size))
+    const made = await commitBlobBundle(store, { sha256: blob.sha256, object: src.hash, size: src.size })
     expect((await store.loadBundle(made.bundleId))?.manifest.chunkTables.get(src.hash)).toEqual(src.table)
   })
 })
