@@ -40,11 +40,13 @@ export function nodeStatusSource (components: { store: Store, swarm: () => Swarm
   }
 }
 
+/** 0 reads as "unknown" in the view: for a failed read, and for a disk that reports no size. */
 async function freeBytes (dir: string): Promise<number> {
   try {
-    return await diskFreeBytes(dir)
+    const free = await diskFreeBytes(dir)
+    return Number.isFinite(free) ? free : 0
   } catch {
-    // A status without the figure beats no status: 0 reads as "unknown" in the view.
+    // A status without the figure beats no status.
     return 0
   }
 }
