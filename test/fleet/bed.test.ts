@@ -41,7 +41,7 @@ function rtts (pingOutput: string): number[] {
 }
 
 describe.skipIf(unavailable !== undefined)('fleet bed', () => {
-  it(`delays every packet crossing the bridge, in both directions (--delay 50ms → RTT 100–300 ms)${skipNote}`, async () => {
+  it(`delays every packet crossing the bridge, in both directions (--delay 50ms → fastest RTT 100–200 ms)${skipNote}`, async () => {
     const { bed } = await upBed({ delayMs: 50 })
     const [a, b] = bed.hosts
     if (a === undefined || b === undefined) throw new Error('two hosts expected')
@@ -49,8 +49,10 @@ describe.skipIf(unavailable !== undefined)('fleet bed', () => {
       const { stdout } = await run(inNetns(from.ns, ['ping', '-n', '-c', '4', '-i', '0.2', '-W', '2', to.ip]))
       const times = rtts(stdout)
       expect(times).toHaveLength(4)
+      // A busy machine only adds to a round trip, so the fastest of four says what the bed adds:
+      // at least the delay each way, and not the delay twice in either direction (200 ms).
       expect(Math.min(...times)).toBeGreaterThanOrEqual(100)
-      expect(Math.max(...times)).toBeLessThan(300)
+      expect(Math.min(...times)).toBeLessThan(200)
     }
   })
 
