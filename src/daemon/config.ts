@@ -6,6 +6,7 @@ import { LabelError, detectPlatform, nodeLabels, platformLabels, type NodeLabels
 import { parseTrustedPublisher, statusLimits } from '../swarm/index.js'
 import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
+import { envOf, flagOf, settingLabel, settingOf } from './settings.js'
 
 export interface DaemonConfig {
   dataDir: string
@@ -58,98 +59,108 @@ export interface DaemonConfig {
 export type RawSettings = Partial<Record<keyof DaemonConfig, string | string[] | boolean>>
 
 /** Where containerd finds the mirror unless told otherwise (and where it always did). */
-export const DEFAULT_REGISTRY = '127.0.0.1:5050'
+export const DEFAULT_REGISTRY = defaultOf('registry')
 /** The control API's socket, in the data directory unless --api says otherwise. */
 export const API_SOCKET_NAME = 'api.sock'
-export const DEFAULT_LISTEN = '/ip4/0.0.0.0/tcp/4001'
+export const DEFAULT_LISTEN = defaultOf('listen')
 /** Whether pulled chunks skip the page cache unless told otherwise (docs/architecture.md, "Chunk writes that skip the page cache"). */
-export const DEFAULT_DIRECT_IO = true
+export const DEFAULT_DIRECT_IO = defaultOf('directIo') === 'true'
+
+/** A setting's default as SETTINGS gives it; a field without one is a mistake in this file. */
+function defaultOf (field: keyof DaemonConfig): string {
+  const value = settingOf(field).default
+  if (value === undefined) throw new Error(`setting ${settingOf(field).name} has no default`)
+  return value
+}
+
+/** A setting's flag and variable, for messages that show them apart (`--api-token-file FILE (SHOAL_API_TOKEN_FILE)`); settingLabel gives both. */
+const flag = (field: keyof DaemonConfig): string => flagOf(settingOf(field))
+const variable = (field: keyof DaemonConfig): string => envOf(settingOf(field))
 
 /**
  * Flags win over the environment, which wins over the config file, which wins over
- * defaults. `api` is a socket path or `HOST:PORT` (as `--api` and `$SHOAL_API` are).
+ * defaults (SETTINGS'). `api` is a socket path or `HOST:PORT` (as `--api` and `$SHOAL_API` are).
  */
 export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, file: RawSettings }, defaultDataDir: string, detected: NodeLabels = platformLabels(detectPlatform())): DaemonConfig {
-  const pick = <K extends keyof DaemonConfig>(key: K): string | string[] | boolean | undefined => layers.flags[key] ?? layers.env[key] ?? layers.file[key]
-  const text = (key: keyof DaemonConfig): string | undefined => { const v = pick(key); return typeof v === 'string' ? v : undefined }
-  const list = (key: keyof DaemonConfig): string[] | undefined => { const v = pick(key); return Array.isArray(v) ? v : typeof v === 'string' ? [v] : undefined }
-  const bool = (key: keyof DaemonConfig, fallback: boolean): boolean => { const v = pick(key); return typeof v === 'boolean' ? v : typeof v === 'string' ? v === 'true' : fallback }
+  const pick = (field: keyof DaemonConfig): string | string[] | boolean | undefined => layers.flags[field] ?? layers.env[field] ?? layers.file[field] ?? settingOf(field).default
+  const text = (field: keyof DaemonConfig): string | undefined => { const v = pick(field); return typeof v === 'string' ? v : undefined }
+  const list = (field: keyof DaemonConfig): string[] => { const v = pick(field); return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [] }
+  const bool = (field: keyof DaemonConfig): boolean => { const v = pick(field); return v === true || v === 'true' }
+  /** A setting read by `parse`; undefined when nothing gives it (the daemon or the swarm then decides). */
+  const parsed = <T>(field: keyof DaemonConfig, parse: (text: string, field: keyof DaemonConfig) => T): T | undefined => { const v = text(field); return v === undefined ? undefined : parse(v, field) }
+
   const dataDir = text('dataDir') ?? defaultDataDir
-  const api = address(text('api') ?? join(dataDir, API_SOCKET_NAME), 'control API address (--api, SHOAL_API)')
-  const registry = address(text('registry') ?? DEFAULT_REGISTRY, 'registry address (--registry, SHOAL_REGISTRY)')
-  const metricsText = text('metrics')
-  const metrics = metricsText === undefined ? undefined : address(metricsText, 'metrics address (--metrics, SHOAL_METRICS)')
-  if (registry.kind !== 'tcp') throw new ConfigError(`the registry listens on TCP (containerd cannot use a socket); write --registry HOST:PORT, e.g. ${DEFAULT_REGISTRY}`)
-  if (metrics !== undefined && metrics.kind !== 'tcp') throw new ConfigError('metrics listen on TCP so Prometheus can reach them; write --metrics HOST:PORT, e.g. 0.0.0.0:9090')
+  const api = address(text('api') ?? join(dataDir, API_SOCKET_NAME), 'control API address', 'api')
+  const registry = address(text('registry') ?? DEFAULT_REGISTRY, 'registry address', 'registry')
+  const metrics = parsed('metrics', text => address(text, 'metrics address', 'metrics'))
+  if (registry.kind !== 'tcp') throw new ConfigError(`the registry listens on TCP (containerd cannot use a socket); write ${flag('registry')} HOST:PORT, e.g. ${DEFAULT_REGISTRY}`)
+  if (metrics !== undefined && metrics.kind !== 'tcp') throw new ConfigError(`metrics listen on TCP so Prometheus can reach them; write ${flag('metrics')} HOST:PORT, e.g. 0.0.0.0:9090`)
   const apiTokenFile = text('apiTokenFile')
   if (api.kind === 'tcp' && apiTokenFile === undefined) {
-    throw new ConfigError(`the control API on TCP (${formatListenAddress(api)}) needs a bearer token: write one to a file (e.g. \`head -c 32 /dev/urandom | base64 > token\`) and give --api-token-file FILE (SHOAL_API_TOKEN_FILE), or leave --api out for the Unix socket`)
+    throw new ConfigError(`the control API on TCP (${formatListenAddress(api)}) needs a bearer token: write one to a file (e.g. \`head -c 32 /dev/urandom | base64 > token\`) and give ${flag('apiTokenFile')} FILE (${variable('apiTokenFile')}), or leave ${flag('api')} out for the Unix socket`)
   }
-  const pushNetworks = list('pushNetworks') ?? []
+  const pushNetworks = list('pushNetworks')
   try {
     parseNetworks(pushNetworks)
   } catch (err) {
-    throw new ConfigError(`--push-network (SHOAL_PUSH_NETWORK): ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(`${settingLabel('pushNetworks')}: ${(err as Error).message}`, { cause: err })
   }
-  const level = text('logLevel') ?? 'info'
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new ConfigError(`log level ${JSON.stringify(level)} is not one of debug, info, warn, error`)
-  const config: DaemonConfig = {
-    dataDir,
-    api,
-    registry,
-    allowedHosts: list('allowedHosts') ?? [],
-    pushNetworks,
-    listen: list('listen') ?? [DEFAULT_LISTEN],
-    bootstrap: checkBootstrap(list('bootstrap') ?? []),
-    mdns: bool('mdns', true),
-    gateway: bool('gateway', false),
-    labels: labelsOf(list('labels') ?? [], detected),
-    trust: checkTrust(list('trust') ?? []),
-    allowPush: bool('allowPush', false),
-    directIo: bool('directIo', DEFAULT_DIRECT_IO),
-    logLevel: level as LogLevel,
-  }
-  const upload = text('maxUploadBytesPerSecond')
-  const download = text('maxDownloadBytesPerSecond')
-  const quota = text('quotaBytes')
-  if (upload !== undefined) config.maxUploadBytesPerSecond = parseRate(upload)
-  if (download !== undefined) config.maxDownloadBytesPerSecond = parseRate(download)
-  if (quota !== undefined) config.quotaBytes = parseSize(quota)
-  if (metrics !== undefined) config.metrics = metrics
-  const lanePort = text('lanePort')
-  if (lanePort !== undefined) config.lanePort = parseLanePort(lanePort)
-  const laneMinRate = text('laneMinRateBytesPerSecond')
-  if (laneMinRate !== undefined) config.laneMinRateBytesPerSecond = parseLaneMinRate(laneMinRate)
-  const statusInterval = text('statusIntervalMs')
-  if (statusInterval !== undefined) config.statusIntervalMs = parseInterval(statusInterval)
-  if (apiTokenFile !== undefined) config.apiTokenFile = apiTokenFile
-  const swarmKeyFile = text('swarmKeyFile')
-  const upstream = text('upstream')
-  if (swarmKeyFile !== undefined) config.swarmKeyFile = swarmKeyFile
-  if (upstream !== undefined) config.upstream = upstream
   const upstreamUser = text('upstreamUser')
   const upstreamPassword = text('upstreamPassword')
-  if ((upstreamUser === undefined) !== (upstreamPassword === undefined)) throw new ConfigError('upstream credentials need both a user and a password (SHOAL_UPSTREAM_USER and SHOAL_UPSTREAM_PASSWORD)')
-  if (upstreamUser !== undefined) config.upstreamUser = upstreamUser
-  if (upstreamPassword !== undefined) config.upstreamPassword = upstreamPassword
-  return config
+  if ((upstreamUser === undefined) !== (upstreamPassword === undefined)) throw new ConfigError(`upstream credentials need both a user and a password (${settingLabel('upstreamUser')} and ${settingLabel('upstreamPassword')})`)
+  return {
+    dataDir,
+    api,
+    apiTokenFile,
+    registry,
+    metrics,
+    allowedHosts: list('allowedHosts'),
+    pushNetworks,
+    listen: list('listen'),
+    lanePort: parsed('lanePort', parseLanePort),
+    laneMinRateBytesPerSecond: parsed('laneMinRateBytesPerSecond', parseLaneMinRate),
+    bootstrap: checkBootstrap(list('bootstrap')),
+    mdns: bool('mdns'),
+    gateway: bool('gateway'),
+    maxUploadBytesPerSecond: parsed('maxUploadBytesPerSecond', parseRate),
+    maxDownloadBytesPerSecond: parsed('maxDownloadBytesPerSecond', parseRate),
+    swarmKeyFile: text('swarmKeyFile'),
+    labels: labelsOf(list('labels'), detected),
+    statusIntervalMs: parsed('statusIntervalMs', parseInterval),
+    trust: checkTrust(list('trust')),
+    upstream: text('upstream'),
+    upstreamUser,
+    upstreamPassword,
+    allowPush: bool('allowPush'),
+    quotaBytes: parsed('quotaBytes', parseSize),
+    directIo: bool('directIo'),
+    logLevel: parseLevel(text('logLevel') ?? 'info'),
+  }
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error']
+
+function parseLevel (text: string): LogLevel {
+  const level = LOG_LEVELS.find(l => l === text)
+  if (level === undefined) throw new ConfigError(`log level ${JSON.stringify(text)} is not one of ${LOG_LEVELS.join(', ')}`)
+  return level
 }
 
 /** `off` or a TCP port (0: any free one). */
-function parseLanePort (text: string): number | false {
+function parseLanePort (text: string, field: keyof DaemonConfig): number | false {
   if (text.trim().toLowerCase() === 'off') return false
   const port = Number(text)
-  if (!/^\s*\d+\s*$/.test(text) || port > 65_535) throw new ConfigError(`--lane-port (SHOAL_LANE_PORT) ${JSON.stringify(text)} must be a TCP port (0 for any free one) or off`)
+  if (!/^\s*\d+\s*$/.test(text) || port > 65_535) throw new ConfigError(`${settingLabel(field)} ${JSON.stringify(text)} must be a TCP port (0 for any free one) or off`)
   return port
 }
 
 /** `never` (Infinity) or a rate, 0 to ask for a lane at once. */
-function parseLaneMinRate (text: string): number {
+function parseLaneMinRate (text: string, field: keyof DaemonConfig): number {
   if (text.trim().toLowerCase() === 'never') return Infinity
   try {
     return parseRate(text)
   } catch (err) {
-    throw new ConfigError(`--lane-min-rate (SHOAL_LANE_MIN_RATE) ${JSON.stringify(text)} must be a rate (e.g. 25MB/s, 0 to ask at once) or never`, { cause: err })
+    throw new ConfigError(`${settingLabel(field)} ${JSON.stringify(text)} must be a rate (e.g. 25MB/s, 0 to ask at once) or never`, { cause: err })
   }
 }
 
@@ -159,13 +170,19 @@ const INTERVAL_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
  * `500ms`, `30s`, `5m`, `1h` → milliseconds; a plain number is seconds. Within the bounds the
  * swarm enforces on the wire, so a person is told at start rather than the setting being clamped.
  */
-function parseInterval (text: string): number {
+function parseInterval (text: string, field: keyof DaemonConfig): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text)
   const ms = match === null ? NaN : Number(match[1]) * (INTERVAL_UNITS[match[2] ?? 's'] ?? NaN)
   if (!Number.isFinite(ms) || ms < statusLimits.MIN_STATUS_INTERVAL_MS || ms > statusLimits.MAX_STATUS_INTERVAL_MS) {
-    throw new ConfigError(`--status-interval (SHOAL_STATUS_INTERVAL) ${JSON.stringify(text)} must be a duration between 200ms and 6h, such as 30s or 5m`)
+    throw new ConfigError(`${settingLabel(field)} ${JSON.stringify(text)} must be a duration between ${formatInterval(statusLimits.MIN_STATUS_INTERVAL_MS)} and ${formatInterval(statusLimits.MAX_STATUS_INTERVAL_MS)}, such as 30s or 5m`)
   }
   return Math.round(ms)
+}
+
+/** Milliseconds in the largest unit that holds them whole: 200 → `200ms`, 21 600 000 → `6h`. */
+function formatInterval (ms: number): string {
+  const [unit, size] = Object.entries(INTERVAL_UNITS).reverse().find(([, size]) => ms % size === 0) ?? ['ms', 1]
+  return `${ms / size}${unit}`
 }
 
 /**
@@ -194,7 +211,7 @@ function checkTrust (ids: string[]): string[] {
     try {
       parseTrustedPublisher(id)
     } catch (err) {
-      throw new ConfigError(`--trust (SHOAL_TRUST) ${JSON.stringify(id)} is not a peer ID; write the publisher's (the gateway's), 12D3KooW…: its daemon prints it at start (peerId) and \`shoal status\` on it shows it`, { cause: err })
+      throw new ConfigError(`${settingLabel('trust')} ${JSON.stringify(id)} is not a peer ID; write the publisher's (the gateway's), 12D3KooW…: its daemon prints it at start (peerId) and \`shoal status\` on it shows it`, { cause: err })
     }
   }
   return ids
@@ -209,14 +226,14 @@ function labelsOf (given: string[], detected: NodeLabels): NodeLabels {
   try {
     return nodeLabels(given, detected)
   } catch (err) {
-    if (err instanceof LabelError) throw new ConfigError(`--label (SHOAL_LABEL): ${err.message}`, { cause: err })
+    if (err instanceof LabelError) throw new ConfigError(`${settingLabel('labels')}: ${err.message}`, { cause: err })
     throw err
   }
 }
 
-function address (value: string, what: string): ListenAddress {
+function address (value: string, what: string, field: keyof DaemonConfig): ListenAddress {
   try {
-    return parseListenAddress(value, what)
+    return parseListenAddress(value, `${what} (${flag(field)}, ${variable(field)})`)
   } catch (err) {
     if (err instanceof AddressError) throw new ConfigError(err.message, { cause: err })
     throw err

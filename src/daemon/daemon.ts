@@ -14,6 +14,7 @@ import { ImageAssembler } from './image-assembler.js'
 import { PullThrough } from './pull-through.js'
 import { corruptingStore } from './byzantine.js'
 import { daemonLabels, DEFAULT_DIRECT_IO, type DaemonConfig } from './config.js'
+import { flagOf, settingLabel, settingOf } from './settings.js'
 import { AddressInUseError, ConfigError } from './errors.js'
 import { loadOrCreatePeerKey } from './identity.js'
 import { formatLabels } from '../labels/index.js'
@@ -97,9 +98,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
   }
   try {
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
-    const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file (--swarm-key, SHOAL_SWARM_KEY)') : undefined
+    const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file', 'swarmKeyFile') : undefined
     const token = config.apiTokenFile !== undefined ? await readToken(config.apiTokenFile) : undefined
-    if (swarmKey === undefined) logger.warn('no swarm key (--swarm-key, SHOAL_SWARM_KEY): any peer that reaches this node\'s libp2p port may join the fleet; make one with `shoal keygen swarm FILE`')
+    if (swarmKey === undefined) logger.warn(`no swarm key: any peer that reaches this node's libp2p port may join the fleet; make one with \`shoal keygen swarm FILE\` and give it with ${settingLabel('swarmKeyFile')}`)
     const byzantine = process.env.SHOAL_TEST_CORRUPT_CHUNKS === '1'
     if (byzantine) logger.warn('SHOAL_TEST_CORRUPT_CHUNKS=1: this node serves corrupt chunks, for fault tests only')
     swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, preheats: store, logger: logger.child({ module: 'swarm' }) }, {
@@ -230,9 +231,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
 
 /** Each HTTP listener by its job, as an address-in-use error names it, with the setting that moves it. */
 const LISTENER_JOBS = {
-  registry: { name: 'the registry mirror', remedy: 'give --registry (SHOAL_REGISTRY) another address and name that one in containerd\'s hosts.toml' },
-  metrics: { name: 'the metrics listener', remedy: 'give --metrics (SHOAL_METRICS) another address' },
-  api: { name: 'the control API', remedy: 'give --api (SHOAL_API) another address' },
+  registry: { name: 'the registry mirror', remedy: `give ${settingLabel('registry')} another address and name that one in containerd's hosts.toml` },
+  metrics: { name: 'the metrics listener', remedy: `give ${settingLabel('metrics')} another address` },
+  api: { name: 'the control API', remedy: `give ${settingLabel('api')} another address` },
 } as const
 
 /**
@@ -243,7 +244,7 @@ function listenFailure (err: unknown, listen: readonly string[]): AddressInUseEr
   if (!(err instanceof Error) || err.name !== 'UnsupportedListenAddressesError' || !err.message.includes('EADDRINUSE')) return undefined
   const lines = err.message.split('\n').map(line => line.trim())
   const taken = listen.filter(address => lines.some(line => line.startsWith(`${address}: `) && line.includes('EADDRINUSE')))
-  return new AddressInUseError('libp2p', taken.length > 0 ? taken.join(', ') : listen.join(', '), 'give --listen (SHOAL_LISTEN) another address (the data lane takes its port + 1 unless --lane-port says otherwise)', { cause: err })
+  return new AddressInUseError('libp2p', taken.length > 0 ? taken.join(', ') : listen.join(', '), `give ${settingLabel('listen')} another address (the data lane takes its port + 1 unless ${flagOf(settingOf('lanePort'))} says otherwise)`, { cause: err })
 }
 
 async function closeAll (listeners: Listener[]): Promise<void> {
@@ -251,16 +252,16 @@ async function closeAll (listeners: Listener[]): Promise<void> {
 }
 
 /** Reads a file a setting names; an error names the setting, so the operator knows which one to fix. */
-async function readSetting (path: string, setting: string): Promise<Buffer> {
+async function readSetting (path: string, what: string, field: keyof DaemonConfig): Promise<Buffer> {
   try {
     return await readFile(path)
   } catch (err) {
-    throw new ConfigError(`cannot read the ${setting} ${path}: ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(`cannot read the ${what} ${path}, given by ${settingLabel(field)}: ${(err as Error).message}`, { cause: err })
   }
 }
 
 async function readToken (path: string): Promise<string> {
-  const token = (await readSetting(path, 'API token file (--api-token-file, SHOAL_API_TOKEN_FILE)')).toString('utf8').trim()
+  const token = (await readSetting(path, 'API token file', 'apiTokenFile')).toString('utf8').trim()
   if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
     throw new ConfigError(`the API token in ${path} must be one word of at least ${MIN_TOKEN_LENGTH} characters; make one with \`head -c 32 /dev/urandom | base64 > ${path}\``)
   }

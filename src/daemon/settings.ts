@@ -20,8 +20,10 @@ export interface SettingSpec {
   type: SettingType
   /** What a person reads in `--help` and the README. */
   description: string
-  /** As shown in the help (the daemon computes the real default). */
+  /** The value taken when no flag, variable or file gives one, written as a variable would give it; resolveConfig reads it. */
   default?: string
+  /** What the help shows where the default is worked out at start instead (from another setting, by the swarm). */
+  shownDefault?: string
   /** A secret: no flag (argv is visible to every local user), only the variable and the file. */
   secret?: boolean
   /** Earlier spellings still read, so existing units keep working. */
@@ -29,16 +31,16 @@ export interface SettingSpec {
 }
 
 export const SETTINGS: readonly SettingSpec[] = [
-  { name: 'data', field: 'dataDir', type: 'path', description: 'the store directory', default: '~/.local/share/shoal' },
-  { name: 'api', field: 'api', type: 'address', description: 'the control API: a Unix socket path, or HOST:PORT / http://HOST:PORT (TCP needs --api-token-file)', default: 'DATA/api.sock' },
+  { name: 'data', field: 'dataDir', type: 'path', description: 'the store directory', shownDefault: '~/.local/share/shoal' },
+  { name: 'api', field: 'api', type: 'address', description: 'the control API: a Unix socket path, or HOST:PORT / http://HOST:PORT (TCP needs --api-token-file)', shownDefault: 'DATA/api.sock' },
   { name: 'api-token-file', field: 'apiTokenFile', type: 'path', description: 'file holding the bearer token for the control API over TCP and for registry pushes' },
   { name: 'registry', field: 'registry', type: 'address', description: 'the registry mirror containerd is pointed at (HOST:PORT or http://HOST:PORT)', default: '127.0.0.1:5050' },
   { name: 'metrics', field: 'metrics', type: 'address', description: '/metrics and the status page on their own address (default: on the registry listener)' },
   { name: 'allowed-host', field: 'allowedHosts', type: 'list', description: 'host names requests may be addressed to besides IPs and localhost', aliases: { env: ['SHOAL_ALLOWED_HOSTS'] } },
-  { name: 'push-network', field: 'pushNetworks', type: 'list', description: 'CIDRs whose clients may push to the registry without the token', default: 'loopback', aliases: { env: ['SHOAL_PUSH_NETWORKS'] } },
+  { name: 'push-network', field: 'pushNetworks', type: 'list', description: 'CIDRs whose clients may push to the registry without the token', shownDefault: 'loopback', aliases: { env: ['SHOAL_PUSH_NETWORKS'] } },
   { name: 'listen', field: 'listen', type: 'list', description: 'libp2p listen multiaddrs', default: '/ip4/0.0.0.0/tcp/4001' },
-  { name: 'lane-port', field: 'lanePort', type: 'string', description: 'TCP port of the data lane, which carries chunk bodies to peers over TLS 1.3 beside libp2p (on libp2p\'s listen host); 0 any free port, off none (chunks over libp2p only)', default: 'libp2p port + 1 (4002)' },
-  { name: 'lane-min-rate', field: 'laneMinRateBytesPerSecond', type: 'string', description: 'how fast a peer must deliver chunks over libp2p before a data lane to it is asked for (e.g. 25MB/s); 0 asks at once, never asks for none (lanes are still served)', default: '0 (ask at once)' },
+  { name: 'lane-port', field: 'lanePort', type: 'string', description: 'TCP port of the data lane, which carries chunk bodies to peers over TLS 1.3 beside libp2p (on libp2p\'s listen host); 0 any free port, off none (chunks over libp2p only)', shownDefault: 'libp2p port + 1 (4002)' },
+  { name: 'lane-min-rate', field: 'laneMinRateBytesPerSecond', type: 'string', description: 'how fast a peer must deliver chunks over libp2p before a data lane to it is asked for (e.g. 25MB/s); 0 asks at once, never asks for none (lanes are still served)', shownDefault: '0 (ask at once)' },
   { name: 'bootstrap', field: 'bootstrap', type: 'list', description: 'peers to dial at start, with /p2p/PEERID (usually the gateway)' },
   { name: 'mdns', field: 'mdns', type: 'boolean', description: 'find peers on the LAN with mDNS (--no-mdns turns it off)', default: 'true' },
   { name: 'gateway', field: 'gateway', type: 'boolean', description: 'this node brings bundles into the fleet and seeds them', default: 'false' },
@@ -47,7 +49,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: 'quota', field: 'quotaBytes', type: 'size', description: 'evict least recently used unpinned bundles above this size (e.g. 50GB)' },
   { name: 'swarm-key', field: 'swarmKeyFile', type: 'path', description: 'pre-shared key file that closes the fleet to strangers (`shoal keygen swarm FILE`)' },
   { name: 'label', field: 'labels', type: 'list', description: 'KEY=VALUE describing this node, for preheat selectors (--label site=store-17); os and arch are detected', aliases: { env: ['SHOAL_LABELS'] } },
-  { name: 'status-interval', field: 'statusIntervalMs', type: 'string', description: 'how often this node signs and gossips its status for `shoal fleet` in a small fleet (500ms, 30s, 5m); it lengthens as the fleet grows, to keep the gossip under 1 KiB/s per node', default: '30s' },
+  { name: 'status-interval', field: 'statusIntervalMs', type: 'string', description: 'how often this node signs and gossips its status for `shoal fleet` in a small fleet (500ms, 30s, 5m); it lengthens as the fleet grows, to keep the gossip under 1 KiB/s per node', shownDefault: '30s' },
   { name: 'trust', field: 'trust', type: 'list', description: 'publisher peer IDs whose ref records this node accepts' },
   { name: 'upstream', field: 'upstream', type: 'string', description: 'origin registry to pull misses through from (e.g. https://registry-1.docker.io)' },
   { name: 'upstream-user', field: 'upstreamUser', type: 'string', description: 'user for the upstream\'s token service', secret: true },
@@ -61,6 +63,17 @@ export const SETTINGS: readonly SettingSpec[] = [
 export function flagOf (spec: Pick<SettingSpec, 'name'>): string { return `--${spec.name}` }
 /** `max-upload` → `SHOAL_MAX_UPLOAD`. */
 export function envOf (spec: Pick<SettingSpec, 'name'>): string { return `SHOAL_${spec.name.replaceAll('-', '_').toUpperCase()}` }
+/** The setting that fills a DaemonConfig field. */
+export function settingOf (field: keyof DaemonConfig): SettingSpec {
+  const spec = SETTINGS.find(s => s.field === field)
+  if (spec === undefined) throw new Error(`no setting fills DaemonConfig.${field}`)
+  return spec
+}
+/** How a message names a setting: `--max-upload (SHOAL_MAX_UPLOAD)`, a secret by its variable alone. */
+export function settingLabel (field: keyof DaemonConfig): string {
+  const spec = settingOf(field)
+  return spec.secret === true ? envOf(spec) : `${flagOf(spec)} (${envOf(spec)})`
+}
 /** `max-upload` → `maxUpload`. */
 export function fileKeyOf (spec: Pick<SettingSpec, 'name'>): string { return spec.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) }
 
@@ -95,12 +108,13 @@ export function describeValue (value: unknown): string {
 /** The README's and `shoal daemon --help`'s table, generated from SETTINGS. */
 export function settingsTable (format: 'markdown' | 'text'): string {
   if (format === 'markdown') {
-    const rows = SETTINGS.map(s => `| ${s.secret === true ? '—' : `\`${s.type === 'boolean' ? `--[no-]${s.name}` : flagOf(s)}\``} | \`${envOf(s)}\` | \`${fileKeyOf(s)}\` | ${s.type} | ${s.default ?? ''} | ${s.description} |`)
+    const rows = SETTINGS.map(s => `| ${s.secret === true ? '—' : `\`${s.type === 'boolean' ? `--[no-]${s.name}` : flagOf(s)}\``} | \`${envOf(s)}\` | \`${fileKeyOf(s)}\` | ${s.type} | ${s.default ?? s.shownDefault ?? ''} | ${s.description} |`)
     return ['| flag | variable | config file | type | default | what |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n'
   }
   const rows = SETTINGS.map(s => {
     const flag = s.secret === true ? '(no flag)' : s.type === 'boolean' ? `--[no-]${s.name}` : `${flagOf(s)} ${placeholder(s.type)}`
-    const more = s.default !== undefined ? ` (default ${s.default})` : ''
+    const shown = s.default ?? s.shownDefault
+    const more = shown !== undefined ? ` (default ${shown})` : ''
     return `  ${flag.padEnd(30)} ${envOf(s).padEnd(26)} ${fileKeyOf(s).padEnd(18)} ${s.description}${more}`
   })
   return [`  ${'flag'.padEnd(30)} ${'variable'.padEnd(26)} ${'file key'.padEnd(18)} what`, ...rows].join('\n') + '\n'

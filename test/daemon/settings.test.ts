@@ -119,6 +119,43 @@ describe('the daemon\'s settings schema', () => {
     expect(() => settingsFromEnv({ SHOAL_MDNS: 'maybe' })).toThrow(/SHOAL_MDNS must be a boolean/)
   })
 
+  it('names, in an error for a bad value of a setting, only that setting\'s flag and variable (or the alias given)', async () => {
+    const data = await tempDir()
+    // A bad value for each setting that resolveConfig checks; null where any text is taken at
+    // this point (a path read at start, a host name) or where the check spans two settings
+    // (upstream user and password).
+    const BAD: Record<string, string[][] | null> = {
+      data: null, 'api-token-file': null, 'swarm-key': null, 'allowed-host': null, listen: null, upstream: null, 'upstream-user': null, 'upstream-password': null,
+      api: [['localhost:']], registry: [['localhost:x'], ['/tmp/registry.sock']], metrics: [['localhost:'], ['/tmp/metrics.sock']],
+      'push-network': [['10.0.0.0/33']], 'lane-port': [['yes']], 'lane-min-rate': [['fast']], bootstrap: [['/ip4/10.0.0.1/tcp/4001'], ['nonsense']],
+      mdns: [['maybe']], gateway: [['maybe']], 'allow-push': [['maybe']], 'direct-io': [['maybe']],
+      'max-upload': [['fast']], 'max-download': [['fast']], quota: [['big']], label: [['nokey']], 'status-interval': [['1ms']], trust: [['gateway-1']], 'log-level': [['loud']],
+    }
+    expect(Object.keys(BAD).sort()).toEqual(SETTINGS.map(s => s.name).sort())
+    for (const spec of SETTINGS) {
+      const variables = [envOf(spec), ...spec.aliases?.env ?? []]
+      for (const value of BAD[spec.name] ?? []) {
+        // Each message with the variables it may name: the setting's own, and an alias only where that alias was given.
+        const messages: Array<{ message: string, may: string[] }> = []
+        for (const variable of variables) {
+          try {
+            resolveConfig({ flags: {}, env: settingsFromEnv({ [variable]: value.join(',') }), file: {} }, data)
+          } catch (err) { messages.push({ message: (err as Error).message, may: [envOf(spec), variable] }) }
+        }
+        if (spec.type !== 'boolean') {
+          try {
+            resolveConfig({ flags: { [spec.field]: spec.type === 'list' ? value : value[0] }, env: {}, file: {} }, data)
+          } catch (err) { messages.push({ message: (err as Error).message, may: [envOf(spec)] }) }
+        }
+        expect(messages, `${spec.name} ${value.join(',')}`).toHaveLength(variables.length + (spec.type === 'boolean' ? 0 : 1))
+        for (const { message, may } of messages) {
+          for (const named of message.match(/SHOAL_[A-Z_]+/g) ?? []) expect(may, message).toContain(named)
+          for (const named of message.match(/(?<![\w-])--[a-z][a-z-]*/g) ?? []) expect([flagOf(spec), ...spec.aliases?.flags ?? []], message).toContain(named)
+        }
+      }
+    }
+  })
+
   it('generates the table the README and `shoal daemon --help` show, one row per setting', () => {
     const text = settingsTable('text')
     const markdown = settingsTable('markdown')
