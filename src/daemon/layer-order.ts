@@ -2,25 +2,13 @@ import { MAX_MANIFEST_BYTES, parseManifestDocument, servedMediaType } from '../h
 import type { Store } from '../store/index.js'
 
 /**
- * Once an image's bundle is known here, puts the objects its manifest names ahead in the swarm
- * in the order the manifest lists them (config, then the layers in order), each fetched in
- * index order — before containerd asks for them. Without it the bundle's pull, started when the
- * client asked for the manifest, spent the time until containerd asked for a layer on chunks
- * in random order, and the layer's stream then waited for its first chunks and for holes.
- * The latest `prioritize` call goes first, so they are handed over last to first. A layer a
- * client asks for still jumps ahead of these when it asks (the blob source prioritizes it).
- * Returns the objects, in the order they will come; nothing when the manifest is not whole
- * here or is an index (the client's platform is not known yet).
- */
-export async function prioritizeImageObjects (store: Store, manifestHex: string, prioritize: (object: string) => void): Promise<string[]> {
-  const objects = await imageObjectOrder(store, manifestHex)
-  for (const named of [...objects].reverse()) prioritize(named)
-  return objects
-}
-
-/**
  * The objects an image's manifest names, in its order (config, then the layers), for a pull to
- * fetch first (PullOptions.firstObjects); empty when the manifest is not whole here or is an index.
+ * fetch first (PullOptions.firstObjects; a pull already under way gets them through
+ * swarm.prioritize, last to first, in blob-source.ts), before containerd asks for them. Without
+ * it the bundle's pull, started when the client asked for the manifest, spent the time until
+ * containerd asked for a layer on chunks in random order, and the layer's stream then waited for
+ * its first chunks and for holes. A layer a client asks for still goes ahead of these. Empty
+ * when the manifest is not whole here or is an index (the client's platform is not known yet).
  */
 export async function imageObjectOrder (store: Store, manifestHex: string): Promise<string[]> {
   const bytes = await store.readDocument(manifestHex, MAX_MANIFEST_BYTES)

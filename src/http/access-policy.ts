@@ -45,10 +45,6 @@ export class AccessPolicy {
     if (init.pushNetworks !== undefined && init.pushNetworks.length > 0) this.pushNetworks = parseNetworks(init.pushNetworks)
   }
 
-  get hasToken (): boolean {
-    return this.tokenDigest !== undefined
-  }
-
   /** Control API requests; `overTcp` when the listener is not a Unix socket (whose file mode is the access check). */
   checkControl (req: IncomingMessage, overTcp: boolean, mediaTypes: ReadonlySet<string> = CONTROL_MEDIA_TYPES): void {
     this.checkBrowser(req)

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { imageObjectOrder, prioritizeImageObjects } from '../../src/daemon/layer-order.js'
+import { imageObjectOrder } from '../../src/daemon/layer-order.js'
 import { commitImageBundle, ingestBlobBytes, openStore, type Store } from '../../src/store/index.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 import { connect, patternBytes, useSwarms, withReadChunk } from '../swarm/swarm-fixture.js'
@@ -11,7 +11,7 @@ const MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const INDEX = 'application/vnd.oci.image.index.v1+json'
 
 describe('an image\'s objects put in the swarm\'s order before a client asks', () => {
-  it('go config first, then the layers as the manifest lists them (handed over last to first)', async () => {
+  it('go config first, then the layers as the manifest lists them', async () => {
     const store = await openStore({ dir: await tempDir(), fsync: false })
     try {
       const config = await ingestBlobBytes(store, Buffer.from('{"architecture":"amd64"}'))
@@ -32,11 +32,7 @@ describe('an image\'s objects put in the swarm\'s order before a client asks', (
       const blobs = [manifest, config, ...layers].map(b => ({ sha256: b.sha256, object: b.object, size: b.size }))
       await commitImageBundle(store, { ref: 'registry.example.com/team/app:1.0', manifest: { mediaType: MANIFEST, digest: `sha256:${manifest.sha256}`, size: manifest.size }, blobs })
 
-      const calls: string[] = []
-      const order = await prioritizeImageObjects(store, manifest.sha256, object => { calls.push(object) })
-      expect(order).toEqual([config.object, ...layers.map(l => l.object)])
-      // The latest call goes first in the swarm: the config is handed over last.
-      expect(calls).toEqual([...order].reverse())
+      expect(await imageObjectOrder(store, manifest.sha256)).toEqual([config.object, ...layers.map(l => l.object)])
     } finally {
       await store.close()
     }
@@ -52,10 +48,8 @@ describe('an image\'s objects put in the swarm\'s order before a client asks', (
         manifest: { mediaType: INDEX, digest: `sha256:${index.sha256}`, size: index.size },
         blobs: [index, child].map(b => ({ sha256: b.sha256, object: b.object, size: b.size })),
       })
-      const calls: string[] = []
-      expect(await prioritizeImageObjects(store, index.sha256, object => { calls.push(object) })).toEqual([])
-      expect(await prioritizeImageObjects(store, 'f'.repeat(64), object => { calls.push(object) })).toEqual([])
-      expect(calls).toEqual([])
+      expect(await imageObjectOrder(store, index.sha256)).toEqual([])
+      expect(await imageObjectOrder(store, 'f'.repeat(64))).toEqual([])
     } finally {
       await store.close()
     }
@@ -104,13 +98,12 @@ describe('an edge pulling an image bundle with its objects put in the manifest\'
     const manifestHere = new Promise<void>((resolve) => { edge.store.on('object:complete', ({ object }) => { if (object === image.manifest.object) resolve() }) })
 
     const pull = edge.swarm.pull(image.bundleId, { signal: AbortSignal.timeout(120_000) })
-    // What the content sources do once a held tag's bundle and manifest are here.
+    // What the blob source does for a pull already under way once the manifest is here: the
+    // latest prioritize goes first, so the objects are handed over last to first.
     await manifestHere
-    const startedBeforeOrder: string[] = []
-    const order = await prioritizeImageObjects(edge.store, image.manifest.sha256, object => {
-      if (object === image.config.object) startedBeforeOrder.push(...started)
-      edge.swarm.prioritize(object)
-    })
+    const order = await imageObjectOrder(edge.store, image.manifest.sha256)
+    const startedBeforeOrder = [...started]
+    for (const object of [...order].reverse()) edge.swarm.prioritize(object)
     expect(order).toEqual([image.config.object, ...image.layers.map(l => l.object)])
     await pull
     const untouched = order.filter(object => !startedBeforeOrder.includes(object))
