@@ -10,7 +10,7 @@ import type { ReaderBudget, StreamGauge } from './reader-budget.js'
 import type { KeyedSemaphores, Semaphore } from './semaphore.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { abortAfter, wakeOrThrow, Wakers } from '../wait/index.js'
+import { abortAfter, wakeOrThrow, Wakers, withinDeadline } from '../wait/index.js'
 
 /**
  * /shoal/fleet-blob/1.0.0: an edge asks the fleet's pull-through node (a trusted peer with an
@@ -171,7 +171,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   /** A wait for the asker to read, failing as a frame that does not leave does (no FAILED). */
   const withinSendTimeout = async (wait: (within: AbortSignal) => Promise<void>): Promise<void> => {
     try {
-      await wait(abortAfter(sendTimeoutMs, signal))
+      await withinDeadline(sendTimeoutMs, signal, wait)
     } catch (err) {
       sendFailed = true
       throw err

@@ -1,7 +1,7 @@
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTimeoutError, MessageTooLargeError, ProtocolViolationError, SwarmError } from './errors.js'
 import { lends, type BorrowingStream, type ChunkStream } from './chunk-stream.js'
-import { abortAfter, wakeOrTimeout } from '../wait/index.js'
+import { wakeOrTimeout, withinDeadline } from '../wait/index.js'
 
 /**
  * Every message on a shoal stream is an unsigned varint byte length followed by that many
@@ -241,7 +241,8 @@ export async function sendFrame (stream: ChunkStream, parts: Uint8Array | Uint8A
   list.append(encodeVarint(length))
   for (const part of pieces) list.append(part)
   if (stream.send(list)) return
-  await flushed(stream, { signal: options.timeoutMs === undefined ? options.signal : abortAfter(options.timeoutMs, options.signal) })
+  if (options.timeoutMs === undefined) await flushed(stream, options)
+  else await withinDeadline(options.timeoutMs, options.signal, async within => { await flushed(stream, { signal: within }) })
 }
 
 /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { decodeVarint, encodeVarint, LARGE_FRAME_BYTES, readFrames, sendFrame } from '../../src/swarm/framing.js'
 import type { Stream } from '@libp2p/interface'
@@ -320,5 +320,24 @@ describe('framing', () => {
     await sendFrame(taking, Uint8Array.of(7, 8), { timeoutMs: 20 })
     expect((taking as unknown as { sent: Uint8ArrayList[] }).sent.map(list => [...list.subarray()])).toEqual([[2, 7, 8]])
     await expect(sendFrame(sink(false), Uint8Array.of(7), { timeoutMs: 20 })).rejects.toMatchObject({ name: 'TimeoutError' })
+  })
+
+  it('leaves no timer behind once a held frame has left: a holder sends thousands of them', async () => {
+    vi.useFakeTimers()
+    try {
+      const held = Object.assign(new EventTarget(), {
+        status: 'open',
+        writeBufferLength: 10,
+        send () { return false },
+      })
+      const sending = sendFrame(held as unknown as Stream, Uint8Array.of(7), { timeoutMs: 90_000 })
+      expect(vi.getTimerCount()).toBe(1)
+      held.writeBufferLength = 0
+      held.dispatchEvent(new Event('drain'))
+      await sending
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
