@@ -1,8 +1,8 @@
 import { join } from 'node:path'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import {
-  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, listenOn, readStatus, summarizeFleet,
+  AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, createHttpServer, listenOn, readStatus, summarizeFleet,
   formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type StatusResponse,
 } from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
@@ -192,8 +192,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway, labels })
     const ready = createReadiness(components, { gateway: config.gateway, bootstrap: config.bootstrap })
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>, job: keyof typeof LISTENER_JOBS): Promise<ListenAddress> => {
-      // No whole-request deadline: a multi-GiB layer may take long on an edge link; idle sockets close instead.
-      const listener: Listener = { server: createServer({ requestTimeout: 0 }, handler), address: undefined }
+      const listener: Listener = { server: createHttpServer(handler), address: undefined }
       listeners.push(listener)
       try {
         listener.address = await listenOn(listener.server, address, httpLogger)

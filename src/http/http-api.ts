@@ -1,8 +1,8 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { SOCKET_IDLE_TIMEOUT_MS } from './constants.js'
 import { registryCodeOf } from '../errors/index.js'
 import { ClientGoneError, RegistryError } from './errors.js'
-import { listenOn } from './listener.js'
+import { createHttpServer, listenOn } from './listener.js'
 import { createRegistry, type Registry } from './registry.js'
 import { requestUrl, sendError, type RequestContext } from './respond.js'
 import { dispatch, matchRoute } from './routes.js'
@@ -37,9 +37,7 @@ class RegistryApi implements HttpApi {
   }
 
   async listen (host: string, port: number): Promise<{ host: string, port: number }> {
-    // No whole-request deadline: a multi-GiB layer may take long on an edge link. Stalls are
-    // caught instead: body reads and chunk waits have idle timeouts, and idle sockets close.
-    const server = createServer({ requestTimeout: 0 }, this.handler)
+    const server = createHttpServer(this.handler)
     const bound = await listenOn(server, { kind: 'tcp', host, port })
     this.server = server
     return { host, port: bound.kind === 'tcp' ? bound.port : port }

@@ -1,5 +1,5 @@
 import { chmod, chown, lstat, readFile, unlink } from 'node:fs/promises'
-import type { Server } from 'node:http'
+import { createServer, type RequestListener, type Server } from 'node:http'
 import { connect } from 'node:net'
 import { AddressError, type ListenAddress } from './api-address.js'
 
@@ -12,6 +12,15 @@ const SOCKET_PROBE_TIMEOUT_MS = 1_000
 
 export interface ListenerLogger {
   warn: (message: string, fields?: Record<string, unknown>) => void
+}
+
+/**
+ * The HTTP server every listener runs (the daemon's registry, metrics and control API; HttpApi.listen).
+ * No whole-request deadline: a multi-GiB layer may take long on an edge link. Stalls are caught
+ * instead: body reads and chunk waits have idle timeouts, and idle sockets close.
+ */
+export function createHttpServer (handler: RequestListener): Server {
+  return createServer({ requestTimeout: 0 }, handler)
 }
 
 /**
