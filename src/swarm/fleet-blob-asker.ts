@@ -97,7 +97,7 @@ export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery
 }
 
 /** The relay's stream, or undefined (reported to `relayDropped`) when it does not give one whose size is the pull-through node's. */
-async function fromRelay (relay: { peer: string, addrs: string[], size: number | undefined }, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): Promise<{ stream: FleetBlobStream } | undefined> {
+async function fromRelay (relay: { peer: string, addrs: string[], size: number | undefined, answering: boolean }, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): Promise<{ stream: FleetBlobStream } | undefined> {
   const drop = (reason: string): undefined => { hooks.relayDropped({ relay: relay.peer, peer: '-', received: 0, reason }); return undefined }
   const connection = await hooks.connectRelay(relay.peer, relay.addrs, signal)
   if (connection === undefined) return drop('could not connect to it')
@@ -117,6 +117,10 @@ async function fromRelay (relay: { peer: string, addrs: string[], size: number |
   } catch (err) {
     signal.throwIfAborted()
     if (err instanceof ProtocolViolationError) hooks.penalize(relay.peer, 'violation', err.message)
+    // Silent past the judging window although it had the blob's HEADER (the pull-through node
+    // said so): it cost its asker the window as a dripping relay does. One that may itself be
+    // waiting on a relay's HEADER (two hops down) is not charged.
+    if (err instanceof FleetBlobStalledError && relay.answering) hooks.penalize(relay.peer, 'slow', `fleet blob relay: no answer: ${err.message}`)
     return drop(err instanceof Error ? err.message : String(err))
   }
 }

@@ -186,7 +186,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       const header = await route.header
       if (header !== undefined) {
         const relayAddrs = (await hooks.addressesOf(route.peer)).slice(0, MAX_RELAY_ADDRS)
-        await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined }))
+        await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined, relayAnswering: route.answering() }))
         await close()
         return
       }
@@ -310,6 +310,8 @@ export interface FleetBlobRefusal {
 export interface FleetBlobRelayAnswer {
   status: 'relay'
   peer: string
+  /** The relay has the blob's HEADER from the pull-through node already, so it can answer at once (a direct receiver). */
+  answering: boolean
   addrs: string[]
   size: number | undefined
 }
@@ -334,7 +336,7 @@ export async function fetchFleetBlob (connection: Connection, query: FleetBlobQu
     if (first.kind === FleetBlobFrame.Kind.RELAY && !ask.direct) {
       await stream.close(options).catch(() => undefined)
       if (first.relayPeer === '' || first.relayPeer.length > MAX_NAME_CHARS) throw new ProtocolViolationError('a fleet blob RELAY names no peer')
-      return { status: 'relay', peer: first.relayPeer, addrs: first.relayAddrs.slice(0, MAX_RELAY_ADDRS).filter(a => a.length <= MAX_ADDR_CHARS), size: sizeOf(first) }
+      return { status: 'relay', peer: first.relayPeer, addrs: first.relayAddrs.slice(0, MAX_RELAY_ADDRS).filter(a => a.length <= MAX_ADDR_CHARS), size: sizeOf(first), answering: first.relayAnswering }
     }
     if (first.kind !== FleetBlobFrame.Kind.HEADER) throw new ProtocolViolationError(`a fleet blob stream began with ${first.kind}`)
     const size = sizeOf(first)

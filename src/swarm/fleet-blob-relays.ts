@@ -24,6 +24,8 @@ export type FleetBlobRoute =
     kind: 'relay'
     /** The edge to ask instead. */
     peer: string
+    /** Whether it was sent the blob's HEADER from here (a direct receiver), so it can answer its askers at once: asked when the RELAY is sent. */
+    answering: () => boolean
     /**
      * The blob's size once a direct stream has its bytes; undefined when every direct stream
      * ended without them (then nobody is receiving it: serve the asker directly after all).
@@ -39,6 +41,8 @@ interface Receiver {
   depth: number
   /** The relay it was pointed at, while it receives from there. */
   from?: string
+  /** Sent the blob's HEADER from here (unknown for a relayed one). */
+  answered?: boolean
 }
 
 /** One blob being streamed from here. */
@@ -102,7 +106,7 @@ export class FleetBlobRelays {
         const receiver = plan.receivers.find(r => r.peer === asker)
         if (receiver === undefined) plan.receivers.push({ peer: asker, children: 0, depth: relay.depth + 1, from: relay.peer })
         else receiver.from = relay.peer
-        return { kind: 'relay', peer: relay.peer, header: plan.header }
+        return { kind: 'relay', peer: relay.peer, answering: () => relay.answered === true, header: plan.header }
       }
     }
     return { ...this.direct(digest, plan, asker), failedRelay }
@@ -139,17 +143,23 @@ export class FleetBlobRelays {
 
   private direct (digest: string, plan: Plan, asker: string): Extract<FleetBlobRoute, { kind: 'direct' }> {
     plan.direct++
-    const receiver = plan.receivers.find(r => r.peer === asker)
+    let receiver = plan.receivers.find(r => r.peer === asker)
     // Served from here now (it may have been relayed before and come back): one hop.
-    if (receiver === undefined) plan.receivers.push({ peer: asker, children: 0, depth: 1 })
-    else {
+    if (receiver === undefined) {
+      receiver = { peer: asker, children: 0, depth: 1 }
+      plan.receivers.push(receiver)
+    } else {
       receiver.depth = 1
       receiver.from = undefined
     }
+    const served = receiver
     let released = false
     return {
       kind: 'direct',
-      answered: (size) => { plan.answer(size) },
+      answered: (size) => {
+        served.answered = true
+        plan.answer(size)
+      },
       release: () => {
         if (released) return
         released = true

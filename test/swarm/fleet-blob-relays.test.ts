@@ -21,6 +21,20 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     expect(pointed).toEqual(['e1', 'e2', 'e1', 'e2', 'e3', 'e4'])
   })
 
+  it('says of a relay whether it was sent the HEADER from here: a direct receiver once answered, a relayed one never', () => {
+    const relays = new FleetBlobRelays({ directAskers: 1, fanout: 1 })
+    const first = relays.route(digest, 'e1', { mayRelay: true, usable: everyone })
+    const second = relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
+    const third = relays.route(digest, 'e3', { mayRelay: true, usable: everyone })
+    if (first.kind !== 'direct' || second.kind !== 'relay' || third.kind !== 'relay') throw new Error('not the tree expected')
+    expect([second.peer, third.peer]).toEqual(['e1', 'e2'])
+    expect(second.answering()).toBe(false)
+    first.answered(100)
+    expect(second.answering()).toBe(true)
+    // e2 receives from e1: whether it has its HEADER is not known here.
+    expect(third.answering()).toBe(false)
+  })
+
   it('names only usable receivers, and serves an asker itself when no receiver has room or it may not be relayed', () => {
     const relays = new FleetBlobRelays({ fanout: 1 })
     relays.route(digest, 'e1', { mayRelay: true, usable: everyone })

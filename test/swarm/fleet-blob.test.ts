@@ -309,22 +309,26 @@ describe('edges relaying a blob they are receiving', () => {
 
   it.each([
     // An edge that asks and receives but serves nobody (its fetch failed, or it restarted).
-    { relay: 'has none of it', serve: (async () => ({ status: 'not-found', reason: 'not receiving it' })) as FleetBlobResponder, reason: 'not-found: not receiving it' },
+    { relay: 'has none of it', serve: (async () => ({ status: 'not-found', reason: 'not receiving it' })) as FleetBlobResponder, reason: 'not-found: not receiving it', charged: [] },
     // A member that accepts the stream and never answers (a compromised edge of a keyed fleet,
     // or a trusted one in an open fleet): it held its asker for FLEET_PULL_THROUGH_TIMEOUT_MS
     // (10 min) on main, now the judging window.
-    { relay: 'never answers', serve: (async () => await new Promise<never>(() => {})) as FleetBlobResponder, reason: expect.stringMatching(/sent nothing for 10000 ms/) },
-  ])('takes the blob from the gateway when the relay it was pointed at $relay', async ({ serve, reason }) => {
+    // It had the blob's HEADER from the gateway (a direct receiver), so it is charged.
+    { relay: 'never answers', serve: (async () => await new Promise<never>(() => {})) as FleetBlobResponder, reason: expect.stringMatching(/sent nothing for 10000 ms/), charged: ['slow'] },
+  ])('takes the blob from the gateway when the relay it was pointed at $relay', async ({ serve, reason, charged }) => {
     const { gateway, file } = await gatewayWith()
     const mute = await edgeOf(gateway)
     mute.edge.swarm.serveFleetBlobs(serve)
     const other = await edgeOf(gateway)
     const dropped: Array<Record<string, unknown>> = []
     const late = await edgeOf(gateway, { logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('a relay for a fleet blob was dropped')) dropped.push(fields ?? {}) } } })
+    const charges: string[] = []
+    late.edge.swarm.on('peer:penalized', (e) => { if (e.peer === mute.edge.swarm.peerId) charges.push(e.kind) })
     await file.append(blob.subarray(0, 2 * MiB))
     const direct = [await mute.ask(), await other.ask()]
     await Promise.all(direct.map(async r => { await r.reached(1) }))
     const refused = await within(late.ask(), 60_000, 'the stream from the gateway')
+    expect(charges).toEqual(charged)
     // Pointed at the first receiver, dropped, served by the gateway from the first byte.
     expect(refused.relay).toBeUndefined()
     expect(dropped).toEqual([expect.objectContaining({ relay: mute.edge.swarm.peerId, received: 0, reason })])

@@ -193,6 +193,7 @@ export interface FleetBlobFrame {
   relayPeer: string
   relayAddrs: string[]
   held?: bigint
+  relayAnswering: boolean
 }
 
 export namespace FleetBlobFrame {
@@ -273,6 +274,11 @@ export namespace FleetBlobFrame {
           w.uint64(obj.held)
         }
 
+        if ((obj.relayAnswering != null && obj.relayAnswering !== false)) {
+          w.uint32(72)
+          w.bool(obj.relayAnswering)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -284,7 +290,8 @@ export namespace FleetBlobFrame {
           reason: '',
           sizeUnknown: false,
           relayPeer: '',
-          relayAddrs: []
+          relayAddrs: [],
+          relayAnswering: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -327,6 +334,10 @@ export namespace FleetBlobFrame {
             }
             case 8: {
               obj.held = reader.uint64()
+              break
+            }
+            case 9: {
+              obj.relayAnswering = reader.bool()
               break
             }
             default: {
@@ -412,6 +423,13 @@ export namespace FleetBlobFrame {
               }
               break
             }
+            case 9: {
+              yield {
+                field: `${prefix}.relayAnswering`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -465,6 +483,11 @@ export namespace FleetBlobFrame {
     value: bigint
   }
 
+  export interface FleetBlobFrameRelayAnsweringFieldEvent {
+    field: '$.relayAnswering'
+    value: boolean
+  }
+
   export function encode (obj: Partial<FleetBlobFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobFrame.codec())
   }
@@ -473,7 +496,7 @@ export namespace FleetBlobFrame {
     return decodeMessage(buf, FleetBlobFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent | FleetBlobFrameRelayAnsweringFieldEvent> {
     return streamMessage(buf, FleetBlobFrame.codec(), opts)
   }
 }
