@@ -40,6 +40,9 @@ describe.skipIf(!canMountOwnNamespace())('the room a pull needs, checked before 
         wrap: ownMount(data, 'tmpfs', tmpfs),
       })
       await shoalOk(undefined, ['--api', gateway.api, 'push', images.layouts.app1 ?? ''])
+      // The tag known from the gateway's record before a manifest request: asked before the
+      // record came, the fleet answers the manifest alone and no bundle pull starts.
+      await waitFor('the gateway\'s ref record', async () => edge.logs().includes('"ref moved by a trusted record"') ? true : undefined)
     } catch (err) {
       await gateway.stop()
       throw err
