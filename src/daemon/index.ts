@@ -1,5 +1,6 @@
 export { startDaemon, type Daemon, type DaemonListeners } from './daemon.js'
-export { resolveConfig, defaultConfigPath, API_SOCKET_NAME, DEFAULT_LISTEN, DEFAULT_REGISTRY, type DaemonConfig, type RawSettings } from './config.js'
+export { resolveConfig, defaultConfigPath, API_SOCKET_NAME, DEFAULT_LISTEN, DEFAULT_REGISTRY } from './config.js'
+export type { DaemonConfig, RawSettings } from './daemon-config.js'
 export { createLogger, type Logger, type LogLevel } from './logger.js'
 export { parseRate, parseSize } from './rates.js'
 export { ConfigError } from './errors.js'

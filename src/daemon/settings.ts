@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import type { DaemonConfig, RawSettings } from './config.js'
+import type { DaemonConfig, RawSettings } from './daemon-config.js'
 import { ConfigError } from './errors.js'
 
 /**
