@@ -44,18 +44,14 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
   const api = address(text('api') ?? join(dataDir, API_SOCKET_NAME), 'control API address', 'api')
   const registry = address(text('registry') ?? DEFAULT_REGISTRY, 'registry address', 'registry')
   const metrics = parsed('metrics', text => address(text, 'metrics address', 'metrics'))
-  if (registry.kind !== 'tcp') throw new ConfigError(`the registry listens on TCP (containerd cannot use a socket); write ${flag('registry')} HOST:PORT, e.g. ${DEFAULT_REGISTRY}`)
-  if (metrics !== undefined && metrics.kind !== 'tcp') throw new ConfigError(`metrics listen on TCP so Prometheus can reach them; write ${flag('metrics')} HOST:PORT, e.g. 0.0.0.0:9090`)
+  if (registry.kind !== 'tcp') throw new ConfigError(`the registry listens on TCP (containerd cannot use a socket); write ${flag('registry')} HOST:PORT or ${variable('registry')}=HOST:PORT, e.g. ${DEFAULT_REGISTRY}`)
+  if (metrics !== undefined && metrics.kind !== 'tcp') throw new ConfigError(`metrics listen on TCP so Prometheus can reach them; write ${flag('metrics')} HOST:PORT or ${variable('metrics')}=HOST:PORT, e.g. 0.0.0.0:9090`)
   const apiTokenFile = text('apiTokenFile')
   if (api.kind === 'tcp' && apiTokenFile === undefined) {
     throw new ConfigError(`the control API on TCP (${formatListenAddress(api)}) needs a bearer token: write one to a file (e.g. \`head -c 32 /dev/urandom | base64 > token\`) and give ${flag('apiTokenFile')} FILE (${variable('apiTokenFile')}), or leave ${flag('api')} out for the Unix socket`)
   }
   const pushNetworks = list('pushNetworks')
-  try {
-    parseNetworks(pushNetworks)
-  } catch (err) {
-    throw new ConfigError(`${settingLabel('pushNetworks')}: ${(err as Error).message}`, { cause: err })
-  }
+  ofSetting('pushNetworks', () => parseNetworks(pushNetworks))
   const upstreamUser = text('upstreamUser')
   const upstreamPassword = text('upstreamPassword')
   if ((upstreamUser === undefined) !== (upstreamPassword === undefined)) throw new ConfigError(`upstream credentials need both a user and a password (${settingLabel('upstreamUser')} and ${settingLabel('upstreamPassword')})`)
@@ -70,22 +66,22 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     listen: list('listen'),
     lanePort: parsed('lanePort', parseLanePort),
     laneMinRateBytesPerSecond: parsed('laneMinRateBytesPerSecond', parseLaneMinRate),
-    bootstrap: checkBootstrap(list('bootstrap')),
+    bootstrap: ofSetting('bootstrap', () => checkBootstrap(list('bootstrap'))),
     mdns: bool('mdns'),
     gateway: bool('gateway'),
-    maxUploadBytesPerSecond: parsed('maxUploadBytesPerSecond', parseRate),
-    maxDownloadBytesPerSecond: parsed('maxDownloadBytesPerSecond', parseRate),
+    maxUploadBytesPerSecond: parsed('maxUploadBytesPerSecond', (text, field) => ofSetting(field, () => parseRate(text))),
+    maxDownloadBytesPerSecond: parsed('maxDownloadBytesPerSecond', (text, field) => ofSetting(field, () => parseRate(text))),
     swarmKeyFile: text('swarmKeyFile'),
-    labels: labelsOf(list('labels'), detected),
+    labels: ofSetting('labels', () => nodeLabels(list('labels'), detected)),
     statusIntervalMs: parsed('statusIntervalMs', parseInterval),
     trust: checkTrust(list('trust')),
     upstream: text('upstream'),
     upstreamUser,
     upstreamPassword,
     allowPush: bool('allowPush'),
-    quotaBytes: parsed('quotaBytes', parseSize),
+    quotaBytes: parsed('quotaBytes', (text, field) => ofSetting(field, () => parseSize(text))),
     directIo: bool('directIo'),
-    logLevel: parseLevel(text('logLevel') ?? 'info'),
+    logLevel: ofSetting('logLevel', () => parseLevel(text('logLevel') ?? 'info')),
   }
 }
 
@@ -173,11 +169,18 @@ export function daemonLabels (config: Pick<DaemonConfig, 'labels'>): NodeLabels 
   return config.labels ?? platformLabels(detectPlatform())
 }
 
-function labelsOf (given: string[], detected: NodeLabels): NodeLabels {
+/**
+ * Runs a check of one setting's value; a refusal (ConfigError, LabelError, AddressError) is
+ * said again as a ConfigError that starts with the setting's flag and variable, so the person
+ * knows which of them to fix. Anything else (a bug) goes through as it is.
+ */
+function ofSetting<T> (field: keyof DaemonConfig, check: () => T): T {
   try {
-    return nodeLabels(given, detected)
+    return check()
   } catch (err) {
-    if (err instanceof LabelError) throw new ConfigError(`${settingLabel('labels')}: ${err.message}`, { cause: err })
+    if (err instanceof ConfigError || err instanceof LabelError || err instanceof AddressError) {
+      throw new ConfigError(`${settingLabel(field)}: ${(err as Error).message}`, { cause: err })
+    }
     throw err
   }
 }

@@ -29,6 +29,17 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
   { name: 'registry', flags: ['--registry', 'http://127.0.0.1:5055'], env: { SHOAL_REGISTRY: '127.0.0.1:5055' }, file: 'http://127.0.0.1:5055/' },
 ]
 
+// A bad value for each setting that resolveConfig checks; null where any text is taken at
+// this point (a path read at start, a host name) or where the check spans two settings
+// (upstream user and password).
+const BAD: Record<string, string[][] | null> = {
+  data: null, 'api-token-file': null, 'swarm-key': null, 'allowed-host': null, listen: null, upstream: null, 'upstream-user': null, 'upstream-password': null,
+  api: [['localhost:']], registry: [['localhost:x'], ['/tmp/registry.sock']], metrics: [['localhost:'], ['/tmp/metrics.sock']],
+  'push-network': [['10.0.0.0/33']], 'lane-port': [['yes']], 'lane-min-rate': [['fast']], bootstrap: [['/ip4/10.0.0.1/tcp/4001'], ['nonsense']],
+  mdns: [['maybe']], gateway: [['maybe']], 'allow-push': [['maybe']], 'direct-io': [['maybe']],
+  'max-upload': [['fast']], 'max-download': [['fast']], quota: [['big']], label: [['nokey']], 'status-interval': [['1ms']], trust: [['gateway-1']], 'log-level': [['loud']],
+}
+
 describe('the daemon\'s settings schema', () => {
   const tempDir = useTempDirs()
 
@@ -121,16 +132,6 @@ describe('the daemon\'s settings schema', () => {
 
   it('names, in an error for a bad value of a setting, only that setting\'s flag and variable (or the alias given)', async () => {
     const data = await tempDir()
-    // A bad value for each setting that resolveConfig checks; null where any text is taken at
-    // this point (a path read at start, a host name) or where the check spans two settings
-    // (upstream user and password).
-    const BAD: Record<string, string[][] | null> = {
-      data: null, 'api-token-file': null, 'swarm-key': null, 'allowed-host': null, listen: null, upstream: null, 'upstream-user': null, 'upstream-password': null,
-      api: [['localhost:']], registry: [['localhost:x'], ['/tmp/registry.sock']], metrics: [['localhost:'], ['/tmp/metrics.sock']],
-      'push-network': [['10.0.0.0/33']], 'lane-port': [['yes']], 'lane-min-rate': [['fast']], bootstrap: [['/ip4/10.0.0.1/tcp/4001'], ['nonsense']],
-      mdns: [['maybe']], gateway: [['maybe']], 'allow-push': [['maybe']], 'direct-io': [['maybe']],
-      'max-upload': [['fast']], 'max-download': [['fast']], quota: [['big']], label: [['nokey']], 'status-interval': [['1ms']], trust: [['gateway-1']], 'log-level': [['loud']],
-    }
     expect(Object.keys(BAD).sort()).toEqual(SETTINGS.map(s => s.name).sort())
     for (const spec of SETTINGS) {
       const variables = [envOf(spec), ...spec.aliases?.env ?? []]
@@ -151,6 +152,24 @@ describe('the daemon\'s settings schema', () => {
         for (const { message, may } of messages) {
           for (const named of message.match(/SHOAL_[A-Z_]+/g) ?? []) expect(may, message).toContain(named)
           for (const named of message.match(/(?<![\w-])--[a-z][a-z-]*/g) ?? []) expect([flagOf(spec), ...spec.aliases?.flags ?? []], message).toContain(named)
+        }
+      }
+    }
+  })
+
+  it('names, in an error for a bad value from a flag or a variable, both the setting\'s flag and its variable', async () => {
+    const data = await tempDir()
+    // Booleans are left out: their flag takes no value, and a bad variable is named alone.
+    for (const spec of SETTINGS.filter(s => s.type !== 'boolean')) {
+      for (const value of BAD[spec.name] ?? []) {
+        const given = spec.type === 'list' ? value : value[0]
+        for (const layers of [{ flags: { [spec.field]: given }, env: {}, file: {} }, { flags: {}, env: settingsFromEnv({ [envOf(spec)]: value.join(',') }), file: {} }]) {
+          let message = ''
+          try {
+            resolveConfig(layers, data)
+          } catch (err) { message = (err as Error).message }
+          expect(message, `${spec.name} ${value.join(',')}`).toContain(envOf(spec))
+          expect(message, `${spec.name} ${value.join(',')}`).toContain(flagOf(spec))
         }
       }
     }
