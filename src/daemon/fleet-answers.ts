@@ -2,7 +2,7 @@ import {
   imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType,
   type IncomingBlob, type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
-import { commitBlobBundle, GrowingFile, type Store } from '../store/index.js'
+import { commitBlobBundle, type Store } from '../store/index.js'
 import type { FleetAnswer, FleetBlobAnswer, FleetBlobQuery, FleetQuery } from '../swarm/index.js'
 import type { Logger } from './logger.js'
 import type { PullThrough } from './pull-through.js'
@@ -87,7 +87,7 @@ export async function answerFleetBlob (components: FleetAnswerComponents, query:
   const digest = parseDigest(query.digest)
   try {
     const held = await store.wholeObjectBySha256(digest.hex)
-    if (held !== undefined) return { status: 'stream', bytes: (await GrowingFile.whole(store.objectPath(held.hash))).reader() }
+    if (held !== undefined) return { status: 'stream', bytes: await store.wholeObjectReader(held.hash) }
     const incoming = await components.incoming?.(digest, signal)
     if (incoming !== undefined) {
       logger.info('relaying a blob to a peer as it arrives here', { name: name.path, digest: digest.digest, size: incoming.size, for: from })

@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import { CodedError } from '../errors/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
-import { GrowingFile, ingestBlobFile, NoRoomError, type HashedBlob, type Store } from '../store/index.js'
+import { ingestBlobFile, type GrowingFile, NoRoomError, type HashedBlob, type Store } from '../store/index.js'
 import type { FleetBlobStream, Swarm } from '../swarm/index.js'
 import { raceAbort } from '../wait/index.js'
 import type { ImageAssembler } from './image-assembler.js'
@@ -72,7 +70,7 @@ export class FleetBlobs {
     }
     const object = await this.components.store.objectBySha256(digest.hex)
     if (object === undefined) return undefined
-    return (await GrowingFile.whole(this.components.store.objectPath(object))).reader()
+    return await this.components.store.wholeObjectReader(object)
   }
 
   private async start (name: RepositoryName, digest: Sha256Digest): Promise<GrowingFile | undefined> {
@@ -87,7 +85,7 @@ export class FleetBlobs {
         return undefined
       }
       stream = asked.stream
-      file = await GrowingFile.create(join(store.layout.tmp, `fleet-${randomUUID()}`), asked.stream.size, `blob ${digest.digest} of ${name.path}`)
+      file = await store.createStagingFile('fleet', asked.stream.size, `blob ${digest.digest} of ${name.path}`)
       logger.info('streaming a blob from the fleet\'s pull-through', { name: name.path, digest: digest.digest, size: asked.stream.size, peer: asked.peer, relay: asked.relay })
       void this.fill(digest, file, asked.stream, asked.peer ?? '-')
       return file

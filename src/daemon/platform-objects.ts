@@ -1,4 +1,3 @@
-import { readFile, stat } from 'node:fs/promises'
 import { platformMatches, type Platform } from '../labels/index.js'
 import { MAX_DESCRIPTOR_DEPTH, MAX_JSON_DOCUMENT_BYTES, OCI_INDEX_FILE_NAME, isIndexMediaType } from '../oci/index.js'
 import type { Store } from '../store/index.js'
@@ -91,11 +90,11 @@ function descriptors (value: unknown): Child[] {
 }
 
 async function readDocument (store: Store, object: string): Promise<Record<string, unknown> | undefined> {
-  const path = store.layout.objectPath(object)
   // The object was verified when it completed; the bound keeps a hostile index from costing memory.
-  if ((await stat(path)).size > MAX_JSON_DOCUMENT_BYTES) return undefined
+  const bytes = await store.readSmallObject(object, MAX_JSON_DOCUMENT_BYTES)
+  if (bytes === undefined) return undefined
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as unknown
+    const parsed = JSON.parse(bytes.toString('utf8')) as unknown
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as Record<string, unknown> : undefined
   } catch {
     return undefined

@@ -1,5 +1,4 @@
 import { open, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { ReadinessReport } from '../http/index.js'
 import type { Store } from '../store/index.js'
 import { abortAfter } from '../wait/index.js'
@@ -27,7 +26,7 @@ export function createReadiness (components: ReadinessComponents, init: Readines
   let probes = 0
   return async () => {
     const checks: ReadinessReport['checks'] = []
-    const probe = join(components.store.layout.tmp, `readyz-${process.pid}-${probes++}`)
+    const probe = components.store.stagingPath('readyz', `${process.pid}-${probes++}`)
     try {
       await writeProbe(probe)
       checks.push({ name: 'store', ok: true, detail: 'writable' })

@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { ArrivingObject } from './arriving-object.js'
 import { BodyWriter } from './body-writer.js'
 import { READ_HIGH_WATER_MARK_BYTES, SEND_BUFFERS } from './constants.js'
@@ -59,7 +59,7 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
 
 async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<ArrivingBlob, 'holder' | 'source'> & { holder: ObjectHolder | undefined }): Promise<void> {
   const { name, digest, object, headers, holder } = blob
-  const file = await openIfPresent(registry.store.objectPath(object))
+  const file = await registry.store.openObject(object)
   if (file !== undefined) {
     try {
       await sendFile(ctx, file, headers)
@@ -71,16 +71,6 @@ async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<A
   const source = registry.blobSource
   if (ctx.head || source === undefined || holder === undefined) throw blobUnknown(name, digest)
   await sendArriving(ctx, registry, { name, digest, object, holder, headers, source })
-}
-
-/** Opening first and sizing the open file means a concurrent gc cannot pull it from under us. */
-async function openIfPresent (path: string): Promise<FileHandle | undefined> {
-  try {
-    return await open(path, 'r')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
 }
 
 async function sendFile (ctx: RequestContext, file: FileHandle, headers: Headers): Promise<void> {

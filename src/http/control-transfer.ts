@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { PassThrough, Transform, type TransformCallback } from 'node:stream'
@@ -30,7 +30,7 @@ export async function receivePush (store: Store, req: IncomingMessage, kind: Pus
   // Read through a stand-in: a refusal (past maxBytes, a bad tar) ends the stand-in, not the
   // request, so the answer still reaches a client that is sending (endRefused).
   const body = req.pipe(new PassThrough())
-  const staging = await mkdtemp(join(store.layout.tmp, 'received-'))
+  const staging = await store.makeStagingDir('received')
   try {
     if (kind === 'tree') {
       const tree = join(staging, 'tree')

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
-import { join } from 'node:path'
 import { createSha256, type Sha256Hasher } from '../hash/index.js'
 import type { RecentMap } from '../recent/index.js'
 import { BlobDigestMismatchError, ingestBlobFile, type IngestedBlob, type Store } from '../store/index.js'
@@ -50,7 +49,7 @@ export class UploadSessions {
   async start (repository: string): Promise<UploadSession> {
     if (this.sessions.size >= this.init.maxSessions) throw new RegistryError('TOOMANYREQUESTS', `${this.init.maxSessions} uploads are already open here; finish or cancel some first`)
     const id = randomUUID()
-    const session = new UploadSession(id, repository, join(this.store.layout.tmp, `upload-${id}`))
+    const session = new UploadSession(id, repository, this.store.stagingPath('upload', id))
     await (await open(session.path, 'wx', 0o600)).close()
     this.sessions.set(id, session)
     this.touch(session)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 
 /** Paths inside a data directory (DESIGN.md "on disk"). */
@@ -20,6 +21,14 @@ export class StoreLayout {
 
   partialPath (hash: string): string {
     return join(this.partial, hash)
+  }
+
+  /**
+   * A fresh name in tmp/ (wiped when the store opens, so a crash leaves nothing behind):
+   * `<kind>-<id>`, the id a random UUID unless the caller has its own (an upload session's).
+   */
+  stagingPath (kind: string, id: string = randomUUID()): string {
+    return join(this.tmp, `${kind}-${id}`)
   }
 }
 

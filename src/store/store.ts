@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { mkdir, open } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { blake3Hex, sha256Hex } from '../hash/index.js'
 import {
@@ -14,6 +14,7 @@ import {
 } from './errors.js'
 import { KeyedLock } from './keyed-lock.js'
 import { diskFreeBytes } from './disk-room.js'
+import { GrowingFile, type GrowingFileReader } from './growing-file.js'
 import { evictOverQuota, quotaWouldFree, underQuotaLock } from './gc.js'
 import { StoreLayout } from './layout.js'
 import { Metadata, type BundleRecord } from './metadata.js'
@@ -145,6 +146,41 @@ export class Store {
 
   objectPath (hash: string): string { return this.layout.objectPath(hash) }
 
+  // ── files on their way in, and whole objects as files: the layout stays the store's ──
+
+  /** A fresh path under tmp/ for a file on its way into the store (`StoreLayout.stagingPath`); nothing is created. */
+  stagingPath (kind: string, id?: string): string { return this.layout.stagingPath(kind, id) }
+
+  /** A fresh directory under tmp/ (a pushed tree unpacked before it is moved in); the caller removes it. */
+  async makeStagingDir (kind: string): Promise<string> { return await mkdtemp(this.layout.stagingPath(kind, '')) }
+
+  /**
+   * A new staging file that readers follow as it fills (a blob streamed in from an upstream or
+   * the fleet), `size` bytes long when known: refused (NoRoomError, naming `what`) before it
+   * exists when the disk has no room for it.
+   */
+  async createStagingFile (kind: string, size: number | undefined, what: string): Promise<GrowingFile> {
+    return await GrowingFile.create(this.layout.stagingPath(kind), size, what)
+  }
+
+  /** A complete object read as a staging file is (a GrowingFileReader); ENOENT when it is not here whole. */
+  async wholeObjectReader (hash: string): Promise<GrowingFileReader> {
+    return (await GrowingFile.whole(this.objectPath(hash))).reader()
+  }
+
+  /**
+   * A complete object's open file, or undefined when it is not here whole. Opened before it is
+   * sized, so a gc that runs meanwhile cannot take it from under the reader.
+   */
+  async openObject (hash: string): Promise<FileHandle | undefined> {
+    try {
+      return await open(this.objectPath(hash), 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
   /**
    * Whether pulled chunks are written with O_DIRECT now; when asked for but refused (by the
    * probe at open, or by the filesystem later: then 'direct-io:refused' was emitted), why.
@@ -243,7 +279,7 @@ export class Store {
   private async materializeEmptyObjects (manifest: BundleManifest): Promise<void> {
     for (const object of bundleObjects(manifest)) {
       if (object.size !== 0 || await this.hasObject(object.hash)) continue
-      const staged = join(this.layout.tmp, `empty-${object.hash}`)
+      const staged = this.layout.stagingPath('empty', object.hash)
       await (await open(staged, 'w')).close()
       await publishObject(staged, this.objectPath(object.hash))
     }
@@ -670,7 +706,7 @@ export class Store {
 
   /** An object of one chunk is its chunk: staged, synced and renamed into objects/ in one go. */
   private async writeSingleChunkObject (hash: string, bytes: Uint8Array): Promise<ChunkWriteResult> {
-    const staged = join(this.layout.tmp, `chunk-${hash}`)
+    const staged = this.layout.stagingPath('chunk', hash)
     await writeAt(staged, 0, bytes, { fsync: this.fsync })
     await publishObject(staged, this.objectPath(hash))
     this.emit('chunk:stored', { object: hash, index: 0 })

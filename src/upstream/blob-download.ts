@@ -1,4 +1,4 @@
-import { GrowingFile, StoreError } from '../store/index.js'
+import { StoreError, type GrowingFile, type Store } from '../store/index.js'
 import { bodyBatches } from './body-batches.js'
 import { UPSTREAM_WRITE_BATCH_BYTES, UPSTREAM_WRITE_BATCH_WAIT_MS } from './constants.js'
 import { UpstreamDigestMismatchError, UpstreamError, UpstreamTooLargeError, UpstreamUnavailableError } from './errors.js'
@@ -18,14 +18,14 @@ export interface BlobDownload {
 }
 
 /**
- * Streams a blob's response body into a new staging file (a GrowingFile others may follow
+ * Streams a blob's response body into a new staging file of the store (a GrowingFile others may follow
  * while it fills, which hashes what it writes), in writes of about UPSTREAM_WRITE_BATCH_BYTES
  * (body-batches.ts): never more than that and one network read in memory.
  * The file holds exactly the bytes that were hashed; it is completed only when size and
  * sha256 check out and removed (its readers failed) on any failure, so nobody ever sees a
  * complete file that is not the blob. `created` hears of the file as soon as it exists.
  */
-export async function downloadToFile (response: Response, path: string, download: BlobDownload, created?: (file: GrowingFile) => void): Promise<GrowingFile> {
+export async function downloadToFile (response: Response, store: Pick<Store, 'createStagingFile'>, download: BlobDownload, created?: (file: GrowingFile) => void): Promise<GrowingFile> {
   const limit = download.size ?? download.maxBytes
   const declared = Number(response.headers.get('content-length'))
   const hasDeclared = Number.isFinite(declared) && response.headers.has('content-length')
@@ -39,7 +39,7 @@ export async function downloadToFile (response: Response, path: string, download
   }
   let file: GrowingFile
   try {
-    file = await GrowingFile.create(path, download.size ?? (hasDeclared ? declared : undefined), download.what)
+    file = await store.createStagingFile('upstream', download.size ?? (hasDeclared ? declared : undefined), download.what)
   } catch (err) {
     // No room for it (or no staging file): the body is not read.
     await response.body?.cancel()

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import { sha256Hex } from '../hash/index.js'
-import { GrowingFile, ingestBlobBytes, ingestBlobFile, type GrowingFileReader, type Store } from '../store/index.js'
+import { ingestBlobBytes, ingestBlobFile, type GrowingFile, type GrowingFileReader, type Store } from '../store/index.js'
 import { downloadToFile } from './blob-download.js'
 import {
   DEFAULT_MAX_UPSTREAM_BLOB_BYTES, DOCKER_HUB_HOSTS, DOCKER_HUB_NAMESPACE, MAX_INDEX_DEPTH, MAX_UPSTREAM_MANIFEST_BYTES,
@@ -127,7 +125,7 @@ export class Upstream {
     await fetched
     const object = await this.components.store.objectBySha256(hex)
     if (object === undefined) throw new UpstreamUnavailableError(`blob sha256:${hex} was fetched but is not in the store (removed at once?)`)
-    return (await GrowingFile.whole(this.components.store.objectPath(object))).reader()
+    return await this.components.store.wholeObjectReader(object)
   }
 
   /** Docker Hub keeps official images under `library/`: `alpine` there is `library/alpine`, as Docker's client spells it. */
@@ -185,8 +183,7 @@ export class Upstream {
     const requestSignal = AbortSignal.any([signal, idle.signal])
     const what = `blob sha256:${hex} of ${repository}`
     const response = await this.client.request({ repository, path: `blobs/sha256:${hex}`, what, signal: requestSignal, headersTimeoutMs: this.init.headersTimeoutMs })
-    const staging = join(store.layout.tmp, `upstream-${randomUUID()}`)
-    const file = await downloadToFile(response, staging, {
+    const file = await downloadToFile(response, store, {
       sha256: hex,
       size,
       maxBytes: this.init.maxBlobBytes ?? DEFAULT_MAX_UPSTREAM_BLOB_BYTES,
@@ -199,7 +196,7 @@ export class Upstream {
     try {
       // Not read again: the file hashed (BLAKE3, chunk table, sha256) what it wrote as it wrote
       // it. The staging file goes either way (its readers keep reading through the open handle).
-      await ingestBlobFile(store, staging, { sha256: hex, hashed: file.hashes(), signal })
+      await ingestBlobFile(store, file.path, { sha256: hex, hashed: file.hashes(), signal })
     } finally {
       await file.writerFinished()
     }
