@@ -1,6 +1,27 @@
 import { readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Store } from './store.js'
+import type { StoreLayout } from './layout.js'
+import type { Metadata } from './metadata.js'
+import type { BundleSummary } from './types.js'
+
+/**
+ * What gc and the quota use of a store. Declared here, not taken from store.ts: the store calls
+ * the quota to make room for a pull (Store.makeRoom), so the two files would import each other.
+ */
+export interface GcStore {
+  readonly layout: Pick<StoreLayout, 'objects'>
+  readonly meta: Pick<Metadata, 'partialObjects' | 'batch' | 'sha256Entries' | 'dropSha256'>
+  readonly quotaBytes: number | undefined
+  bundleIds: () => Promise<string[]>
+  requireBundle: (id: string) => Promise<{ objectSizes: ReadonlyMap<string, number> }>
+  listBundles: () => Promise<BundleSummary[]>
+  isEvictable: (bundle: Pick<BundleSummary, 'id' | 'pinned'>) => boolean
+  isLeased: (hash: string) => boolean
+  hasObject: (hash: string) => Promise<boolean>
+  forgetObject: (hash: string) => void
+  removePartial: (hash: string) => Promise<void>
+  removeBundleRecord: (id: string) => Promise<void>
+}
 
 export interface GcResult {
   removedObjects: number
@@ -13,7 +34,7 @@ export interface GcResult {
  * index entries. Reachability is recomputed from the manifests each time, so no counter can
  * drift out of step after a crash.
  */
-export async function collectGarbage (store: Store, options: { signal?: AbortSignal } = {}): Promise<GcResult> {
+export async function collectGarbage (store: GcStore, options: { signal?: AbortSignal } = {}): Promise<GcResult> {
   const referenced = await referencedObjects(store)
   const result: GcResult = { removedObjects: 0, freedBytes: 0, removedPartials: 0 }
   for await (const { hash, path } of objectFiles(store.layout.objects)) {
@@ -38,7 +59,7 @@ export async function collectGarbage (store: Store, options: { signal?: AbortSig
   return result
 }
 
-async function referencedObjects (store: Store): Promise<Set<string>> {
+async function referencedObjects (store: GcStore): Promise<Set<string>> {
   const referenced = new Set<string>()
   for (const id of await store.bundleIds()) {
     for (const hash of (await store.requireBundle(id)).objectSizes.keys()) referenced.add(hash)
@@ -52,7 +73,7 @@ async function referencedObjects (store: Store): Promise<Set<string>> {
  * whole). Evicting bundles cannot free those, so counting them made the quota evict every
  * bundle, the newest too, and still not fit.
  */
-async function quotaCountedBytes (store: Store): Promise<number> {
+async function quotaCountedBytes (store: GcStore): Promise<number> {
   const referenced = await referencedObjects(store)
   let total = 0
   for await (const { hash, path } of objectFiles(store.layout.objects)) {
@@ -63,7 +84,7 @@ async function quotaCountedBytes (store: Store): Promise<number> {
 }
 
 /** Bytes of all complete objects. */
-export async function objectBytes (store: Store): Promise<number> {
+export async function objectBytes (store: GcStore): Promise<number> {
   let total = 0
   for await (const { path } of objectFiles(store.layout.objects)) total += (await stat(path)).size
   return total
@@ -78,18 +99,18 @@ export async function objectBytes (store: Store): Promise<number> {
  * the quota plus what is in flight. `incomingBytes`: as if that much more were held (what a
  * pull is about to fetch), so the room it needs is made before it starts.
  */
-export async function enforceQuota (store: Store, options: { protect?: string, incomingBytes?: number, signal?: AbortSignal } = {}): Promise<string[]> {
+export async function enforceQuota (store: GcStore, options: { protect?: string, incomingBytes?: number, signal?: AbortSignal } = {}): Promise<string[]> {
   return await underQuotaLock(store, async () => await evictOverQuota(store, options))
 }
 
-const quotaRuns = new WeakMap<Store, Promise<unknown>>()
+const quotaRuns = new WeakMap<GcStore, Promise<unknown>>()
 
 /**
  * Runs `fn` when no other quota work on this store is under way: the quota keeper and a pull
  * making room (Store.requireRoomForBundle) would otherwise pick the same victim and collect
  * the same objects twice, or count the room while the other's victim is half collected.
  */
-export async function underQuotaLock<T> (store: Store, fn: () => Promise<T>): Promise<T> {
+export async function underQuotaLock<T> (store: GcStore, fn: () => Promise<T>): Promise<T> {
   const previous = quotaRuns.get(store) ?? Promise.resolve()
   const run = previous.then(fn)
   quotaRuns.set(store, run.catch(() => {}))
@@ -97,7 +118,7 @@ export async function underQuotaLock<T> (store: Store, fn: () => Promise<T>): Pr
 }
 
 /** enforceQuota's work, for a caller that holds the quota lock (underQuotaLock). */
-export async function evictOverQuota (store: Store, options: { protect?: string, incomingBytes?: number, signal?: AbortSignal }): Promise<string[]> {
+export async function evictOverQuota (store: GcStore, options: { protect?: string, incomingBytes?: number, signal?: AbortSignal }): Promise<string[]> {
   const quota = store.quotaBytes
   if (quota === undefined) return []
   const evicted: string[] = []
@@ -117,7 +138,7 @@ export async function evictOverQuota (store: Store, options: { protect?: string,
  * of `protect` still lacks): the same victims in the same order, counted, nothing removed. An
  * object goes with the last bundle that names it, so one the pulled bundle shares stays.
  */
-export async function quotaWouldFree (store: Store, incomingBytes: number, options: { protect?: string } = {}): Promise<number> {
+export async function quotaWouldFree (store: GcStore, incomingBytes: number, options: { protect?: string } = {}): Promise<number> {
   const quota = store.quotaBytes
   if (quota === undefined) return 0
   let excess = await quotaCountedBytes(store) + incomingBytes - quota
@@ -141,7 +162,7 @@ export async function quotaWouldFree (store: Store, incomingBytes: number, optio
 }
 
 /** The bundles the quota may evict, least recently used first (never `protect`). */
-async function evictionOrder (store: Store, protect: string | undefined): Promise<string[]> {
+async function evictionOrder (store: GcStore, protect: string | undefined): Promise<string[]> {
   const candidates = (await store.listBundles()).filter(b => b.complete && b.id !== protect && store.isEvictable(b))
   return candidates.sort((a, b) => a.lastUsedAt - b.lastUsedAt).map(b => b.id)
 }
