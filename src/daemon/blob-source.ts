@@ -22,7 +22,13 @@ import type { Logger } from './logger.js'
 const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
 
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): Required<BlobSource> {
-  const pulls = new Map<string, Promise<void>>()
+  /** Pulls of whole bundles, by bundle ID, shared by every request that wants one. */
+  const bundlePulls = new Map<string, Promise<void>>()
+  /**
+   * Pulls of one object alone, of a bundle the disk has no room for whole: by bundle ID, then
+   * object hash (its own map: a whole bundle's pull never stands for one of these, nor the reverse).
+   */
+  const objectPulls = new Map<string, Map<string, Promise<void>>>()
   /**
    * Bundles whose pull the disk had no room for: said once each (every manifest request of
    * the image starts its pull again, refused each time by a statfs before any chunk is asked
@@ -37,13 +43,15 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
       logger.info('pull for an HTTP client not started: the disk has no room for what the bundle lacks (a blob a client asks for is still fetched alone when it fits); asked again on the next request', { bundleId, neededBytes: err.neededBytes, freeBytes: err.freeBytes, err })
     }
   }
-  /** The pull of `bundleId` (of only `objects` of it, keyed by `key`), shared by every request that wants it. */
-  const startPull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'objects'> = {}, key = bundleId): Promise<void> => {
-    let pull = pulls.get(key)
-    if (pull === undefined) {
-      pull = swarm.pull(bundleId, { signal: lifetime, ...first, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS }).finally(() => { pulls.delete(key) })
-      pulls.set(key, pull)
-      pull.then(() => { if (first.objects === undefined) refusedForRoom.delete(bundleId) }, (err: unknown) => { failed(bundleId, err) })
+  const pull = (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'objects'>): Promise<void> =>
+    swarm.pull(bundleId, { signal: lifetime, ...options, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS })
+  /** The pull of all of `bundleId`, shared by every request that wants it. */
+  const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> = {}): Promise<void> => {
+    let running = bundlePulls.get(bundleId)
+    if (running === undefined) {
+      running = pull(bundleId, first).finally(() => { bundlePulls.delete(bundleId) })
+      bundlePulls.set(bundleId, running)
+      running.then(() => { refusedForRoom.delete(bundleId) }, (err: unknown) => { failed(bundleId, err) })
     } else if (first.firstObjects !== undefined) {
       // A pull already under way (a preheat, another client): the order comes when it can.
       first.firstObjects(lifetime).then(
@@ -51,7 +59,22 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         () => {},
       )
     }
-    return pull
+    return running
+  }
+  /** The pull of `object` alone, of `bundleId`, shared by every request that waits on it. */
+  const startObjectPull = (bundleId: string, object: string): Promise<void> => {
+    const ofBundle = objectPulls.get(bundleId) ?? new Map<string, Promise<void>>()
+    let running = ofBundle.get(object)
+    if (running === undefined) {
+      running = pull(bundleId, { priorityObject: object, objects: new Set([object]) }).finally(() => {
+        ofBundle.delete(object)
+        if (ofBundle.size === 0) objectPulls.delete(bundleId)
+      })
+      ofBundle.set(object, running)
+      objectPulls.set(bundleId, ofBundle)
+      running.catch((err: unknown) => { failed(bundleId, err) })
+    }
+    return running
   }
   return {
     fetchBundle: async (bundleId, { signal, firstObjects }) => {
@@ -60,7 +83,7 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
       try {
         if (await store.getBundle(bundleId) !== undefined) return
         // A pull that fails before the manifest arrives fails this request too, with its reason.
-        await Promise.race([added, startPull(bundleId, { firstObjects })])
+        await Promise.race([added, startBundlePull(bundleId, { firstObjects })])
       } finally {
         done.abort()
       }
@@ -75,11 +98,11 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         release = swarm.waitFor(object)
         // A bundle the disk has no room for whole: the blob waited on alone, when it fits (the
         // registry checked that before asking), so containerd still gets its layers one by one.
-        const pull = startPull(bundleId, { priorityObject: object }).catch(async (err: unknown) => {
+        const pulled = startBundlePull(bundleId, { priorityObject: object }).catch(async (err: unknown) => {
           if (!(err instanceof NoRoomError)) throw err
-          await startPull(bundleId, { priorityObject: object, objects: new Set([object]) }, `${bundleId}/${object}`)
+          await startObjectPull(bundleId, object)
         })
-        await Promise.race([completed, pull.then(async () => { await completed })])
+        await Promise.race([completed, pulled.then(async () => { await completed })])
       } finally {
         release()
         done.abort()
