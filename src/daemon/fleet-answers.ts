@@ -1,7 +1,8 @@
 import {
-  imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError, servedMediaType,
+  imageRefOf, MAX_MANIFEST_BYTES, parseDigest, parseRepositoryName, RegistryError,
   type IncomingBlob, type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
+import { servedMediaType } from '../oci/index.js'
 import { commitBlobBundle, type Store } from '../store/index.js'
 import type { FleetAnswer, FleetBlobAnswer, FleetBlobQuery, FleetQuery } from '../swarm/index.js'
 import type { Logger } from './logger.js'

@@ -1,6 +1,6 @@
-import { isIndexMediaType, isManifestMediaType, MAX_DESCRIPTOR_DEPTH } from '../oci/index.js'
+import { isImageDocument, MAX_DESCRIPTOR_DEPTH, type ManifestDocument } from '../oci/index.js'
 import {
-  commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type ManifestDocument, type PulledThroughImage,
+  commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type PulledThroughImage,
 } from '../http/index.js'
 import { foldBlobBundles, type ImageBlob, type Store } from '../store/index.js'
 import { RecentMap } from '../recent/index.js'
@@ -173,11 +173,11 @@ async function heldParts (store: Store, document: ManifestDocument, depth = 0): 
   const blobs: ImageBlob[] = []
   let children = 0
   for (const reference of document.references) {
-    if (!isIndexMediaType(reference.mediaType) && !isManifestMediaType(reference.mediaType)) continue
+    if (!isImageDocument(reference)) continue
     const blob = await heldBlob(store, reference)
     if (blob === undefined) continue
     blobs.push(blob)
-    const bytes = await store.readDocument(reference.digest.hex, MAX_MANIFEST_BYTES)
+    const bytes = await store.readDocument(reference.hex, MAX_MANIFEST_BYTES)
     if (bytes === undefined) continue
     const child = await heldParts(store, parseManifestDocument(bytes, reference.mediaType), depth + 1)
     if (child === undefined) continue

@@ -1,4 +1,5 @@
-import { MAX_MANIFEST_BYTES, parseManifestDocument, servedMediaType } from '../http/index.js'
+import { MAX_MANIFEST_BYTES, parseManifestDocument } from '../http/index.js'
+import { servedMediaType } from '../oci/index.js'
 import type { Store } from '../store/index.js'
 
 /**
@@ -23,7 +24,7 @@ export async function imageObjectOrder (store: Store, manifestHex: string): Prom
   }
   const objects: string[] = []
   for (const reference of references) {
-    const named = await store.objectBySha256(reference.digest.hex)
+    const named = await store.objectBySha256(reference.hex)
     if (named !== undefined && !objects.includes(named)) objects.push(named)
   }
   return objects

@@ -1,5 +1,5 @@
 import { platformMatches, type Platform } from '../labels/index.js'
-import { MAX_DESCRIPTOR_DEPTH, MAX_JSON_DOCUMENT_BYTES, OCI_INDEX_FILE_NAME, isIndexMediaType } from '../oci/index.js'
+import { MAX_JSON_DOCUMENT_BYTES, OCI_INDEX_FILE_NAME, isIndexMediaType, parseManifestDocument, walkImage, type ManifestDocument } from '../oci/index.js'
 import type { Store } from '../store/index.js'
 import type { Swarm } from '../swarm/index.js'
 
@@ -34,69 +34,40 @@ export async function platformObjects (
     if (entry.path === `./${OCI_INDEX_FILE_NAME}`) index = entry.checksum
   }
   if (index === undefined) return undefined
-  const read = async (object: string): Promise<Record<string, unknown> | undefined> => {
+  /** A document of the bundle, fetched through the swarm; undefined when it is not one we can read (skipped, as if not named). */
+  const read = async (object: string, what: string): Promise<ManifestDocument | undefined> => {
     await swarm.pull(bundleId, { signal: options.signal, objects: new Set([object]), background: true })
-    return await readDocument(store, object)
-  }
-  let filtered = false
-  let images = 0
-  const walk = async (document: Record<string, unknown> | undefined, depth: number): Promise<void> => {
-    // image-spec: an index may nest indexes; deeper than this is not an image anyone builds.
-    if (document === undefined || depth > MAX_DESCRIPTOR_DEPTH) return
-    for (const child of descriptors(document.manifests)) {
-      const object = blobs.get(child.digest)
-      if (object === undefined) continue
-      if (child.platform !== undefined && !platformMatches(child.platform, platform)) {
-        filtered = true
-        continue
-      }
-      wanted.add(object)
-      const childDocument = await read(object)
-      if (isIndexMediaType(child.mediaType) || Array.isArray(childDocument?.manifests)) {
-        await walk(childDocument, depth + 1)
-        continue
-      }
-      images++
-      for (const part of [...descriptors([childDocument?.config]), ...descriptors(childDocument?.layers)]) {
-        const partObject = blobs.get(part.digest)
-        if (partObject !== undefined) wanted.add(partObject)
-      }
+    // The object was verified when it completed; the bound keeps a hostile index from costing memory.
+    const bytes = await store.readSmallObject(object, MAX_JSON_DOCUMENT_BYTES)
+    if (bytes === undefined) return undefined
+    try {
+      return parseManifestDocument(bytes, { what, fail: message => new Error(message) })
+    } catch {
+      return undefined
     }
   }
-  await walk(await read(index), 0)
+  const root = await read(index, OCI_INDEX_FILE_NAME)
+  if (root === undefined) return undefined
+  let filtered = false
+  let images = 0
+  await walkImage(root, async (reference, { parent }) => {
+    const object = blobs.get(reference.hex)
+    if (object === undefined) return undefined
+    if (parent.kind === 'manifest') {
+      wanted.add(object)
+      return undefined
+    }
+    if (reference.platform !== undefined && !platformMatches(reference.platform, platform)) {
+      filtered = true
+      return undefined
+    }
+    wanted.add(object)
+    const child = await read(object, `manifest ${reference.digest}`)
+    // A child that cannot be read counts by what its descriptor says it is.
+    if ((child?.kind ?? (isIndexMediaType(reference.mediaType) ? 'index' : 'manifest')) === 'manifest') images++
+    return child
+  }, { signal: options.signal })
   // Nothing was left out, or nothing matched (the index names no platform this node runs): the whole bundle.
   if (!filtered || images === 0) return undefined
   return wanted
-}
-
-interface Child { mediaType: string, digest: string, platform?: Platform }
-
-/** The descriptors of a `manifests`/`layers` array (or `[config]`), skipping what is not one. */
-function descriptors (value: unknown): Child[] {
-  if (!Array.isArray(value)) return []
-  const out: Child[] = []
-  for (const item of value as unknown[]) {
-    if (typeof item !== 'object' || item === null) continue
-    const { mediaType, digest, platform } = item as Record<string, unknown>
-    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest)) continue
-    const child: Child = { mediaType: typeof mediaType === 'string' ? mediaType : '', digest: digest.slice('sha256:'.length) }
-    if (typeof platform === 'object' && platform !== null) {
-      const { os, architecture, variant } = platform as Record<string, unknown>
-      if (typeof os === 'string' && typeof architecture === 'string') child.platform = { os, architecture, ...(typeof variant === 'string' ? { variant } : {}) }
-    }
-    out.push(child)
-  }
-  return out
-}
-
-async function readDocument (store: Store, object: string): Promise<Record<string, unknown> | undefined> {
-  // The object was verified when it completed; the bound keeps a hostile index from costing memory.
-  const bytes = await store.readSmallObject(object, MAX_JSON_DOCUMENT_BYTES)
-  if (bytes === undefined) return undefined
-  try {
-    const parsed = JSON.parse(bytes.toString('utf8')) as unknown
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as Record<string, unknown> : undefined
-  } catch {
-    return undefined
-  }
 }

@@ -1,8 +1,8 @@
-import { isIndexMediaType, isManifestMediaType, MAX_DESCRIPTOR_DEPTH } from '../oci/index.js'
+import { isImageDocument, walkImage, type ImageReference, type ManifestDocument } from '../oci/index.js'
 import { commitImageBundle, ingestBlobBytes, type ImageBlob, type ImageBundleResult, type Store } from '../store/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
-import { parseManifestDocument, type ManifestDocument, type Reference } from './manifest-document.js'
+import { parseManifestDocument } from './manifest-document.js'
 
 export interface ImageCommit {
   /** Full image name with its tag: `docker.io/library/alpine:3.19`. */
@@ -42,18 +42,18 @@ export async function commitImage (store: Store, image: ImageCommit): Promise<Im
  * a complete object of the size its descriptor says. All missing ones are reported at once
  * (distribution-spec: one MANIFEST_BLOB_UNKNOWN per blob, the digest in `detail`).
  */
-export async function imageBlobs (store: Store, document: ManifestDocument, depth = 0): Promise<ImageBlob[]> {
+export async function imageBlobs (store: Store, document: ManifestDocument): Promise<ImageBlob[]> {
   const found: ImageBlob[] = []
   const missing: string[] = []
-  for (const reference of document.references) {
+  await walkImage(document, async (reference, { parent }) => {
     const blob = await heldBlob(store, reference)
     if (blob === undefined) {
-      missing.push(reference.digest.digest)
-      continue
+      missing.push(reference.digest)
+      return undefined
     }
     found.push(blob)
-    if (document.kind === 'index' && isDocument(reference)) found.push(...await childBlobs(store, reference, blob, depth))
-  }
+    return parent.kind === 'index' && isImageDocument(reference) ? await childDocument(store, reference, blob) : undefined
+  }, { fail: message => new RegistryError('MANIFEST_INVALID', message) })
   if (missing.length > 0) {
     throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `the manifest names ${missing.length} blob(s) not pushed here: ${missing.join(', ')}; push them first`, { detail: { digest: missing[0], missing } })
   }
@@ -61,32 +61,21 @@ export async function imageBlobs (store: Store, document: ManifestDocument, dept
 }
 
 /** A blob a descriptor names, when it is a complete object here of the size the descriptor says (else MANIFEST_INVALID). */
-export async function heldBlob (store: Store, reference: Reference): Promise<ImageBlob | undefined> {
-  const held = await store.wholeObjectBySha256(reference.digest.hex)
+export async function heldBlob (store: Store, reference: ImageReference): Promise<ImageBlob | undefined> {
+  const held = await store.wholeObjectBySha256(reference.hex)
   if (held === undefined) return undefined
   const { hash: object, size } = held
   if (size !== reference.size) {
-    throw new RegistryError('MANIFEST_INVALID', `${reference.digest.digest} is ${size} bytes here, the manifest says ${reference.size}`, { detail: { digest: reference.digest.digest, size, declared: reference.size } })
+    throw new RegistryError('MANIFEST_INVALID', `${reference.digest} is ${size} bytes here, the manifest says ${reference.size}`, { detail: { digest: reference.digest, size, declared: reference.size } })
   }
-  return { sha256: reference.digest.hex, object, size }
+  return { sha256: reference.hex, object, size }
 }
 
-/** A child manifest of an index: its bytes are checked against its digest, then its own blobs collected. */
-async function childBlobs (store: Store, reference: Reference, blob: ImageBlob, depth: number): Promise<ImageBlob[]> {
-  if (depth >= MAX_DESCRIPTOR_DEPTH) throw new RegistryError('MANIFEST_INVALID', `image indexes nest deeper than ${MAX_DESCRIPTOR_DEPTH} levels`)
-  if (blob.size > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is over ${MAX_MANIFEST_BYTES} bytes`)
+/** A child manifest of an index, held here: its bytes (checked against its digest when stored), parsed. */
+async function childDocument (store: Store, reference: ImageReference, blob: ImageBlob): Promise<ManifestDocument> {
+  if (blob.size > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest} is over ${MAX_MANIFEST_BYTES} bytes`)
   // Undefined also when the file went (gc) since heldBlob saw it: either way it is not usable here.
   const bytes = await store.readDocument(blob.sha256, MAX_MANIFEST_BYTES)
-  if (bytes === undefined) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest} is damaged in this store; push it again`)
-  let child: ManifestDocument
-  try {
-    child = parseManifestDocument(bytes, reference.mediaType)
-  } catch (err) {
-    throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest.digest}: ${(err as Error).message}`, { cause: err })
-  }
-  return await imageBlobs(store, child, depth + 1)
-}
-
-function isDocument (reference: Reference): boolean {
-  return isIndexMediaType(reference.mediaType) || isManifestMediaType(reference.mediaType)
+  if (bytes === undefined) throw new RegistryError('MANIFEST_INVALID', `child manifest ${reference.digest} is damaged in this store; push it again`)
+  return parseManifestDocument(bytes, reference.mediaType, `child manifest ${reference.digest}`)
 }

@@ -1,7 +1,7 @@
 import { sha256Hex } from '../hash/index.js'
 import { MAX_MANIFEST_BYTES } from './constants.js'
 import { RegistryError } from './errors.js'
-import { servedMediaType } from './manifest-document.js'
+import { servedMediaType } from '../oci/index.js'
 import { imageRefOf, parseDigest, parseReference, type RepositoryName, type Sha256Digest } from './names.js'
 import { ArrivingObject } from './arriving-object.js'
 import { bundleHolding, useForReading } from './object-lookup.js'

@@ -5,6 +5,11 @@ export * from './media-types.js'
 export { LAYOUT_DIR_MODE, LAYOUT_FILE_MODE, MAX_DESCRIPTOR_DEPTH, MAX_JSON_DOCUMENT_BYTES } from './constants.js'
 export type { Descriptor, Platform } from './descriptor.js'
 export {
+  parseManifestDocument, servedMediaType, isImageDocument, STORABLE_MANIFEST_TYPES,
+  type ManifestDocument, type ImageReference, type ParseManifestOptions,
+} from './manifest-document.js'
+export { walkImage, type ImageVisitor, type ImageWalkStep, type ImageWalkOptions } from './image-walk.js'
+export {
   OciError, OciInvalidLayoutError, OciInvalidIndexError, OciInvalidManifestError, OciUnsupportedDigestError,
   OciBlobMissingError, OciBlobSizeMismatchError, OciBlobDigestMismatchError,
   ArchiveTruncatedError, ArchiveCorruptError, ArchiveUnsafePathError, ArchiveUnsupportedError,

@@ -1,4 +1,5 @@
 import { sha256Hex } from '../hash/index.js'
+import { walkImage, type ManifestDocument } from '../oci/index.js'
 import { ingestBlobBytes, ingestBlobFile, type GrowingFile, type GrowingFileReader, type Store } from '../store/index.js'
 import { downloadToFile } from './blob-download.js'
 import {
@@ -6,7 +7,7 @@ import {
   UPSTREAM_BODY_IDLE_TIMEOUT_MS,
 } from './constants.js'
 import { UpstreamConfigError, UpstreamDigestMismatchError, UpstreamManifestInvalidError, UpstreamUnavailableError } from './errors.js'
-import { MANIFEST_ACCEPT, parseUpstreamManifest, type UpstreamDescriptor } from './manifest-references.js'
+import { MANIFEST_ACCEPT, parseUpstreamManifest } from './manifest-references.js'
 import { readLimited } from './read-limited.js'
 import { RegistryClient } from './registry-client.js'
 import { SingleFlight } from './single-flight.js'
@@ -142,24 +143,16 @@ export class Upstream {
   private async resolve (repository: string, reference: string, signal: AbortSignal): Promise<FetchedManifest> {
     const top = await this.fetchDocument(repository, reference, signal)
     const blobs = new Map<string, number>()
-    await this.collect(repository, top.references, top.kind, blobs, 0, signal)
+    // Child manifests of an index are fetched and stored now (they are small); blobs are only listed.
+    await walkImage(top, async (descriptor, { parent }) => {
+      if (parent.kind === 'index') return await this.fetchDocument(repository, descriptor.digest, signal, descriptor.size)
+      blobs.set(descriptor.digest, descriptor.size)
+      return undefined
+    }, { maxDepth: MAX_INDEX_DEPTH, fail: message => new UpstreamManifestInvalidError(message), signal })
     return { mediaType: top.mediaType, digest: top.digest, size: top.size, blobs: [...blobs].map(([digest, size]) => ({ digest, size })) }
   }
 
-  /** Child manifests of an index are fetched and stored now (they are small); blobs are only listed. */
-  private async collect (repository: string, references: UpstreamDescriptor[], kind: 'index' | 'manifest', blobs: Map<string, number>, depth: number, signal: AbortSignal): Promise<void> {
-    if (kind === 'manifest') {
-      for (const reference of references) blobs.set(reference.digest, reference.size)
-      return
-    }
-    if (depth >= MAX_INDEX_DEPTH) throw new UpstreamManifestInvalidError(`image indexes nest deeper than ${MAX_INDEX_DEPTH} levels`)
-    for (const child of references) {
-      const document = await this.fetchDocument(repository, child.digest, signal, child.size)
-      await this.collect(repository, document.references, document.kind, blobs, depth + 1, signal)
-    }
-  }
-
-  private async fetchDocument (repository: string, reference: string, signal: AbortSignal, size?: number): Promise<{ mediaType: string, digest: string, size: number, kind: 'index' | 'manifest', references: UpstreamDescriptor[] }> {
+  private async fetchDocument (repository: string, reference: string, signal: AbortSignal, size?: number): Promise<ManifestDocument & { digest: string, size: number }> {
     const what = `manifest ${repository}${reference.includes(':') ? '@' : ':'}${reference}`
     const response = await this.client.request({ repository, path: `manifests/${reference}`, accept: MANIFEST_ACCEPT, what, signal, headersTimeoutMs: this.init.headersTimeoutMs })
     const bytes = await readLimited(response, Math.min(size ?? MAX_UPSTREAM_MANIFEST_BYTES, MAX_UPSTREAM_MANIFEST_BYTES), signal)
