@@ -127,7 +127,7 @@ function nameOf (query: { registry: string, repository: string }): RepositoryNam
 /** The bundle naming `object` with the fewest bytes: an asker that wants one blob gets little else with it. */
 async function smallestBundleWith (store: Store, object: { hash: string }): Promise<string | undefined> {
   let best: { id: string, bytes: number } | undefined
-  for (const id of await store.bundleIds()) {
+  for (const id of await store.bundlesNaming(object.hash)) {
     const loaded = await store.loadBundle(id)
     if (loaded?.objectSizes.has(object.hash) !== true) continue
     let bytes = 0

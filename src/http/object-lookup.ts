@@ -9,20 +9,21 @@ export interface ObjectHolder {
 }
 
 /**
- * A bundle whose manifest names `object`, so a blob source can be asked for it: first the
- * bundles the repository's tags point at (the likely one), then any other. Bundles are
- * few on a node, and their manifests are cached by the store. The store's lookups go out
- * together, not one after another: each is a trip through libuv's thread pool and back to an
- * event loop that, on an edge receiving a layer, is busy with chunks (one after another, and
- * twice per request, they once took 290–470 ms before containerd's first layer byte in
- * bench-containerd at load ~17; 15–55 ms in another run).
+ * A bundle whose manifest names `object`, so a blob source can be asked for it: first one the
+ * repository's tags point at (the likely one), then any other (the store's index of which
+ * bundles name an object, `bundlesNaming`). The store's lookups go out together, not one after
+ * another: each is a trip through libuv's thread pool and back to an event loop that, on an
+ * edge receiving a layer, is busy with chunks (one after another, and twice per request, they
+ * once took 290–470 ms before containerd's first layer byte in bench-containerd at load ~17;
+ * 15–55 ms in another run).
  */
 export async function bundleHolding (store: Store, object: string, name: RepositoryName): Promise<ObjectHolder | undefined> {
   const prefix = tagPrefixOf(name)
-  const [refs, all] = await Promise.all([store.refNames(), store.bundleIds()])
+  const [refs, naming] = await Promise.all([store.refNames(), store.bundlesNaming(object)])
+  if (naming.length === 0) return undefined
   const targets = await Promise.all(refs.filter(ref => ref.startsWith(prefix)).map(async ref => await store.getRef(ref)))
-  const preferred = targets.flatMap(target => target === undefined ? [] : [target.bundleId])
-  for (const bundleId of new Set([...preferred, ...all])) {
+  const preferred = targets.flatMap(target => target === undefined || !naming.includes(target.bundleId) ? [] : [target.bundleId])
+  for (const bundleId of new Set([...preferred, ...naming])) {
     const size = (await store.loadBundle(bundleId))?.objectSizes.get(object)
     if (size !== undefined) return { bundleId, size }
   }

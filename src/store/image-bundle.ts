@@ -119,7 +119,10 @@ export async function foldBlobBundles (store: Store, imageBundleId: string): Pro
   const image = await store.loadBundle(imageBundleId)
   if (image === undefined) return []
   const removed: string[] = []
-  for (const id of await store.bundleIds()) {
+  // Only bundles naming one of the image's objects can be folded into it (the store's index).
+  const candidates = new Set<string>()
+  for (const object of image.objectSizes.keys()) for (const id of await store.bundlesNaming(object)) candidates.add(id)
+  for (const id of candidates) {
     if (id === imageBundleId) continue
     const loaded = await store.loadBundle(id)
     if (loaded === undefined || !isBlobBundle(loaded.manifest)) continue

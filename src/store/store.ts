@@ -12,6 +12,7 @@ import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
   BundleNotFoundError, ChunkHashMismatchError, ChunkNotPresentError, NoRoomError, ObjectUnknownError, OverQuotaError, StoreLockedError, StoreNotFoundError,
 } from './errors.js'
+import { BundlesByObject } from './bundles-by-object.js'
 import { KeyedLock } from './keyed-lock.js'
 import { diskFreeBytes } from './disk-room.js'
 import { GrowingFile, type GrowingFileReader } from './growing-file.js'
@@ -79,6 +80,8 @@ export class Store {
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
   private readonly bundleCache = new RecentMap<string, LoadedBundle>(BUNDLE_CACHE_ENTRIES)
+  /** Which bundles name each object, built on the first question (bundlesNaming), then kept in step. */
+  private bundlesByObject: Promise<BundlesByObject> | undefined
   /** Chunk tables of objects completed here from verified chunks (verifiedChunkTable). */
   private readonly verifiedChunkTables = new RecentMap<string, string[]>(VERIFIED_CHUNK_TABLES)
   /** Objects no bundle names yet but that must survive gc for a while (blobs of a push in progress). */
@@ -272,6 +275,7 @@ export class Store {
     // quota must be able to free them (a 1 h lease kept evicted pushes on disk, and the quota
     // evicting everything to make room it could not make).
     for (const object of bundleObjects(manifest)) this.leases.delete(object.hash)
+    await this.noteBundleObjects(index => { index.add(id, bundleObjects(manifest).map(o => o.hash)) })
     this.emit('bundle:added', { id })
     for (const [i, ref] of refs.entries()) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest, previous: previous[i], local: ref.local })
   }
@@ -286,6 +290,44 @@ export class Store {
   }
 
   async bundleIds (): Promise<string[]> { return await this.meta.bundleIds() }
+
+  /**
+   * The IDs of the bundles whose manifests name `object` (a registry client's blob, a peer's
+   * question), from an index built on the first question and kept in step with commits and
+   * removals: before it, each question decoded every bundle manifest past the 32 cached.
+   */
+  async bundlesNaming (object: string): Promise<string[]> {
+    this.bundlesByObject ??= this.indexBundlesByObject().catch((err: unknown) => {
+      // Built again on the next question rather than failing every one from now on.
+      this.bundlesByObject = undefined
+      throw err
+    })
+    return (await this.bundlesByObject).naming(object)
+  }
+
+  private async indexBundlesByObject (): Promise<BundlesByObject> {
+    const index = new BundlesByObject()
+    for (const id of await this.bundleIds()) {
+      const loaded = await this.loadBundle(id)
+      if (loaded !== undefined) index.add(id, loaded.objectSizes.keys())
+    }
+    return index
+  }
+
+  /**
+   * A commit or removal applied to the index, when it is built or being built (then once the
+   * build is done: a bundle it read before the change is corrected after). Not built: the
+   * build will read the manifests as they are then.
+   */
+  private async noteBundleObjects (change: (index: BundlesByObject) => void): Promise<void> {
+    const building = this.bundlesByObject
+    if (building === undefined) return
+    try {
+      change(await building)
+    } catch {
+      // The build failed (and was dropped): the next question builds it from the manifests.
+    }
+  }
 
   async bundleRecord (id: string): Promise<BundleRecord | undefined> { return await this.meta.getBundleRecord(id) }
 
@@ -401,6 +443,8 @@ export class Store {
   async removeBundleRecord (id: string): Promise<void> {
     const record = await this.meta.getBundleRecord(id)
     if (record === undefined) throw new BundleNotFoundError(id)
+    // Read before it goes, whether the index is built yet or not: one may start building meanwhile.
+    const objects = [...(await this.loadBundle(id))?.objectSizes.keys() ?? []]
     const batch = this.meta.batch()
     this.meta.removeBundle(batch, id, record)
     const removed: string[] = []
@@ -412,6 +456,7 @@ export class Store {
     await batch.write()
     for (const name of removed) await this.noteRef(name, undefined)
     this.bundleCache.delete(id)
+    await this.noteBundleObjects(index => { index.remove(id, objects) })
     this.emit('bundle:removed', { id })
   }
 
