@@ -1,5 +1,5 @@
 import { ProtocolViolationError } from './errors.js'
-import { FleetBlobFailedError, FleetBlobStalledError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobStream } from './fleet-blob-protocol.js'
+import { FleetBlobFailedError, FleetBlobStalledError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobRelayAnswer, type FleetBlobStream } from './fleet-blob-protocol.js'
 import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Connection } from '@libp2p/interface'
@@ -97,7 +97,19 @@ export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery
 }
 
 /** The relay's stream, or undefined (reported to `relayDropped`) when it does not give one whose size is the pull-through node's. */
-async function fromRelay (relay: { peer: string, addrs: string[], size: number | undefined, answering: boolean }, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): Promise<{ stream: FleetBlobStream } | undefined> {
+async function fromRelay (relay: FleetBlobRelayAnswer, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): Promise<{ stream: FleetBlobStream } | undefined> {
+  let answered = false
+  try {
+    const stream = await answerOf(relay, query, hooks, signal)
+    answered = stream !== undefined
+    return stream
+  } finally {
+    // The pull-through node names us a relay only once we can answer (we have our relay's HEADER).
+    relay.report(answered)
+  }
+}
+
+async function answerOf (relay: FleetBlobRelayAnswer, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): Promise<{ stream: FleetBlobStream } | undefined> {
   const drop = (reason: string): undefined => { hooks.relayDropped({ relay: relay.peer, peer: '-', received: 0, reason }); return undefined }
   const connection = await hooks.connectRelay(relay.peer, relay.addrs, signal)
   if (connection === undefined) return drop('could not connect to it')
@@ -117,9 +129,10 @@ async function fromRelay (relay: { peer: string, addrs: string[], size: number |
   } catch (err) {
     signal.throwIfAborted()
     if (err instanceof ProtocolViolationError) hooks.penalize(relay.peer, 'violation', err.message)
-    // Silent past the judging window although it had the blob's HEADER (the pull-through node
-    // said so): it cost its asker the window as a dripping relay does. One that may itself be
-    // waiting on a relay's HEADER (two hops down) is not charged.
+    // Silent past the judging window although it could answer at once (the pull-through node
+    // said so: it had sent it the blob's HEADER, or it reported its own relay's, and a node
+    // names no other): it cost its asker the window as a dripping relay does. An older node
+    // named relays two hops down that may have been waiting on their own relay's HEADER.
     if (err instanceof FleetBlobStalledError && relay.answering) hooks.penalize(relay.peer, 'slow', `fleet blob relay: no answer: ${err.message}`)
     return drop(err instanceof Error ? err.message : String(err))
   }
@@ -173,7 +186,7 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     try {
       rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
     } finally {
-      if (slow) reason = judgeSlowRelay(relay, relayBytes, rest !== undefined && 'data' in rest ? { held: rest.held, size: rest.size } : undefined, reason, hooks)
+      if (slow) reason = judgeSlowRelay(relay, relayBytes, rest !== undefined && 'data' in rest ? { held: rest.held, relayHeld: rest.relayHeld, size: rest.size } : undefined, reason, hooks)
       hooks.relayDropped({ relay, peer, received: relayBytes, reason })
     }
     if (!('data' in rest)) throw new FleetBlobFailedError(`the relay ${relay} broke off after ${relayBytes} bytes and the pull-through node ${peer} did not resume: ${rest.status === 'relay' ? 'RELAY' : rest.reason}`)
@@ -196,20 +209,26 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
 /**
  * A relay too slow or silent to wait for cost its asker the judging window (or the silence
  * rule's 30 s): charged as a holder that kept a request far past its time is (a stranger that
- * asked early to be named a relay, and then dripped, was never charged), unless the pull-through
- * node, asked for the rest, held no more than FLEET_BLOB_RELAY_LAG_BYTES beyond what the relay
- * sent and not the whole blob (`source`): then the relay was waiting on its own source, not
- * stalling us. A source whole at the pull-through node is whole at an honest relay a moment
- * later: one that held back its end is charged. A source that did not say (an older node, or
- * no answer) leaves the charge as it was. The reason to log.
+ * asked early to be named a relay, and then dripped, was never charged), unless what the relay
+ * could have sent (`source`) was no more than FLEET_BLOB_RELAY_LAG_BYTES beyond what it sent
+ * and not the whole blob: then the relay was waiting on its own source, not stalling us. What it
+ * could have sent is the pull-through node's word (relay_held): its own `held` for a relay it has
+ * streamed to since before we were pointed there; what the relay acknowledged from it for one that
+ * came to it only later (it left its own relay, whose lag it was); 0 for one that still receives
+ * from a relay (that relay's lag, which it judges itself). An older node says only its `held`.
+ * A source whole there is whole at an honest relay a moment later: one that held back its end is
+ * charged. A source that did not say (no answer) leaves the charge as it was. The reason to log.
  */
-function judgeSlowRelay (relay: string, relayBytes: number, source: { held: number | undefined, size: number | undefined } | undefined, reason: string, hooks: FleetBlobAskerHooks): string {
-  const sourceHeld = source?.held
+function judgeSlowRelay (relay: string, relayBytes: number, source: { held: number | undefined, relayHeld: number | undefined, size: number | undefined } | undefined, reason: string, hooks: FleetBlobAskerHooks): string {
+  const sourceHeld = source?.relayHeld ?? source?.held
   const whole = sourceHeld !== undefined && sourceHeld === source?.size && relayBytes < sourceHeld
+  const what = source?.relayHeld === undefined || source.relayHeld === source.held
+    ? `the pull-through node held ${String(sourceHeld)} bytes`
+    : `the relay had ${source.relayHeld} bytes from the pull-through node (which held ${String(source.held)})`
   if (sourceHeld !== undefined && !whole && sourceHeld - relayBytes <= FLEET_BLOB_RELAY_LAG_BYTES) {
-    return `${reason}; not charged: the pull-through node held ${sourceHeld} bytes, its source had no more for it`
+    return `${reason}; not charged: ${what}, its source had no more for it`
   }
-  const held = sourceHeld === undefined ? '' : ` (the pull-through node held ${sourceHeld} bytes, ${relayBytes} were sent)`
+  const held = sourceHeld === undefined ? '' : ` (${what}, ${relayBytes} were sent)`
   hooks.penalize(relay, 'slow', `fleet blob relay: ${reason}${held}`)
   return reason
 }

@@ -1,6 +1,6 @@
 import { FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_RESPONSE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { ProtocolViolationError, SwarmError } from './errors.js'
-import type { FleetBlobRelays } from './fleet-blob-relays.js'
+import { FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
 import { encodeVarint, FrameQueue, readFrames, sendFrame } from './framing.js'
@@ -10,7 +10,7 @@ import type { ReaderBudget, StreamGauge } from './reader-budget.js'
 import type { KeyedSemaphores, Semaphore } from './semaphore.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { abortAfter, wakeOrThrow, Wakers, withinDeadline } from '../wait/index.js'
+import { abortAfter, wakeOrThrow, wakeOrTimeout, Wakers, withinDeadline } from '../wait/index.js'
 
 /**
  * /shoal/fleet-blob/1.0.0: an edge asks the fleet's pull-through node (a trusted peer with an
@@ -181,17 +181,32 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     const { query, ask } = parseRequest(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
     let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable, cameBack: ask.direct })
     if (route?.kind === 'direct' && route.failedRelay !== undefined) hooks.relayFailed?.(route.failedRelay, asker, query.digest)
-    if (route?.kind === 'relay') {
+    while (route?.kind === 'relay') {
       // Settles when a direct stream has the bytes or the last one ended (a stopping daemon ends them all).
       const header = await route.header
-      if (header !== undefined) {
-        const relayAddrs = (await hooks.addressesOf(route.peer)).slice(0, MAX_RELAY_ADDRS)
-        await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined, relayAnswering: route.answering() }))
-        await close()
-        return
+      if (header === undefined) {
+        // Every stream from here ended before it had the bytes: nobody to relay from.
+        route = hooks.relays?.route(query.digest, asker, { mayRelay: false, usable: hooks.usable })
+        break
       }
-      // Every stream from here ended before it had the bytes: nobody to relay from.
-      route = hooks.relays?.route(query.digest, asker, { mayRelay: false, usable: hooks.usable })
+      // Named only once it can answer at once (it has our HEADER, or reported its relay's), so
+      // an asker it leaves without an answer may charge it: a receiver two hops down that never
+      // answers was named unjudgeable, and cost every asker pointed at it the judging window.
+      if (!await settlesWithin(route.ready, FLEET_BLOB_RELAY_REPORT_MS, signal)) {
+        route.passOver()
+        route = hooks.relays?.route(query.digest, asker, { mayRelay: true, usable: hooks.usable })
+        continue
+      }
+      const relayAddrs = (await hooks.addressesOf(route.peer)).slice(0, MAX_RELAY_ADDRS)
+      await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.RELAY, relayPeer: route.peer, relayAddrs, size: BigInt(header.size ?? 0), sizeUnknown: header.size === undefined, relayAnswering: true }))
+      // The asker's one report of its relay's answer (an older asker closes instead: never named).
+      let answered = false
+      try {
+        answered = FleetBlobAck.decode(await frames.next({ timeoutMs: FLEET_BLOB_RELAY_REPORT_MS, signal })).relayAnswered
+      } catch {}
+      route.report(answered)
+      await close()
+      return
     }
     if (route?.kind === 'direct') release = route.release
     const answer = respond === undefined
@@ -206,9 +221,13 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     bytes = answer.bytes
     if (bytes.size !== undefined && ask.offset > bytes.size) throw new ProtocolViolationError(`a fleet blob request from byte ${ask.offset} of a ${bytes.size}-byte blob`)
     const held = bytes.held?.()
-    await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined, ...(held === undefined ? {} : { held: BigInt(held) }) }))
-    if (route?.kind === 'direct') route.answered(bytes.size)
+    // To an asker back from its relay: what that relay could have sent it (fleet-blob-relays.ts).
+    const relayHeld = route?.kind === 'direct' ? route.relayHeld?.(held) : undefined
+    await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined, ...(held === undefined ? {} : { held: BigInt(held) }), ...(relayHeld === undefined ? {} : { relayHeld: BigInt(relayHeld) }) }))
     const window = new SendWindow(frames, signal)
+    let ended = false
+    const blobSize = bytes.size
+    if (route?.kind === 'direct') route.answered(bytes.size, () => ended && blobSize !== undefined ? blobSize : ask.offset + window.acknowledged)
     tracked = hooks.budget?.track(asker, stream)
     const gauge = tracked?.gauge
     try {
@@ -265,6 +284,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       return
     }
     await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.END }))
+    ended = true
     await close()
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -288,6 +308,8 @@ export interface FleetBlobStream {
   close: () => void
   /** Bytes (from the first) the answerer could send at once when it answered; undefined when it did not say. */
   readonly held?: number | undefined
+  /** To an asker back from its relay: what to judge that relay's lag against (FleetBlobFrame.relay_held); undefined when not said. */
+  readonly relayHeld?: number | undefined
   /**
    * The relay (an edge, not the trusted pull-through node) that sent bytes of it, if any;
    * undefined when every byte came from the pull-through node.
@@ -314,6 +336,11 @@ export interface FleetBlobRelayAnswer {
   answering: boolean
   addrs: string[]
   size: number | undefined
+  /**
+   * Tells the pull-through node, once, whether the relay answered with a HEADER of the right
+   * size (then it may name us a relay in turn), and lets the RELAY's stream go. Call it always.
+   */
+  report: (answered: boolean) => void
 }
 
 /**
@@ -334,17 +361,29 @@ export async function fetchFleetBlob (connection: Connection, query: FleetBlobQu
       return { status: first.kind === FleetBlobFrame.Kind.NOT_FOUND ? 'not-found' : 'unavailable', reason: first.reason }
     }
     if (first.kind === FleetBlobFrame.Kind.RELAY && !ask.direct) {
-      await stream.close(options).catch(() => undefined)
       if (first.relayPeer === '' || first.relayPeer.length > MAX_NAME_CHARS) throw new ProtocolViolationError('a fleet blob RELAY names no peer')
-      return { status: 'relay', peer: first.relayPeer, addrs: first.relayAddrs.slice(0, MAX_RELAY_ADDRS).filter(a => a.length <= MAX_ADDR_CHARS), size: sizeOf(first), answering: first.relayAnswering }
+      const size = sizeOf(first)
+      // The stream stays open for our one report of the relay's answer (FleetBlobAck.relay_answered).
+      let reported = false
+      const report = (answered: boolean): void => {
+        if (reported) return
+        reported = true
+        void (async () => {
+          if (answered) await sendFrame(stream, FleetBlobAck.encode({ relayAnswered: true }), { signal: options.signal })
+          await stream.close({ signal: abortAfter(MESSAGE_TIMEOUT_MS, options.signal) })
+        })().catch(() => { stream.abort(new Error('the relay report could not be sent')) })
+      }
+      return { status: 'relay', peer: first.relayPeer, addrs: first.relayAddrs.slice(0, MAX_RELAY_ADDRS).filter(a => a.length <= MAX_ADDR_CHARS), size, answering: first.relayAnswering, report }
     }
     if (first.kind !== FleetBlobFrame.Kind.HEADER) throw new ProtocolViolationError(`a fleet blob stream began with ${first.kind}`)
     const size = sizeOf(first)
     if (size !== undefined && ask.offset > size) throw new ProtocolViolationError(`a fleet blob of ${size} bytes streamed from byte ${ask.offset}`)
     const held = first.held === undefined ? undefined : Number(first.held)
+    const relayHeld = first.relayHeld === undefined ? undefined : Number(first.relayHeld)
     return {
       size,
       held: held !== undefined && Number.isSafeInteger(held) ? held : undefined,
+      relayHeld: relayHeld !== undefined && Number.isSafeInteger(relayHeld) ? relayHeld : undefined,
       data: dataFrames(incoming, stream, { size, start: ask.offset, stallMs: options.stallMs ?? FLEET_BLOB_STALL_MS, signal: options.signal, digest: query.digest, onData: options.onData }),
       close: () => { if (stream.status === 'open') stream.abort(new Error('the asker stopped reading')) },
     }
@@ -475,6 +514,11 @@ class SendWindow {
     this.sentBytes += bytes
   }
 
+  /** Blob bytes the asker has acknowledged taking in (a few frame-head bytes over, at most). */
+  get acknowledged (): number {
+    return Math.min(this.acked, this.sentBytes)
+  }
+
   async room (): Promise<void> {
     while (this.sentBytes - this.acked >= FLEET_BLOB_WINDOW_BYTES) {
       if (this.failure !== undefined) throw this.failure
@@ -504,6 +548,18 @@ class SendWindow {
     this.wake = undefined
     wake?.()
   }
+}
+
+/** Whether `ready` resolved true within `ms` (false when it resolved false or not in time); rejects when the signal aborts. */
+async function settlesWithin (ready: Promise<boolean>, ms: number, signal: AbortSignal): Promise<boolean> {
+  let value = false
+  const outcome = await wakeOrTimeout((wake) => {
+    let live = true
+    void ready.then((settled) => { value = settled; if (live) wake() })
+    return () => { live = false }
+  }, { timeoutMs: ms, signal })
+  if (outcome === 'aborted') signal.throwIfAborted()
+  return outcome === 'woken' && value
 }
 
 function parseRequest (request: FleetBlobRequest): { query: FleetBlobQuery, ask: FleetBlobAsk } {

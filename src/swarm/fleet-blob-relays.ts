@@ -1,3 +1,5 @@
+import { DIAL_TIMEOUT_MS } from './constants.js'
+
 /**
  * Askers the pull-through node streams one blob to itself at once. Later askers are pointed at
  * an edge already receiving it (a RELAY frame), so a burst of N cold edges costs the gateway's
@@ -9,23 +11,53 @@ export const FLEET_BLOB_DIRECT_ASKERS = 2
 /** Askers pointed at one receiving edge: a binary tree, each edge's uplink carrying at most two more copies. */
 export const FLEET_BLOB_RELAY_FANOUT = 2
 
+/**
+ * How long the pull-through node waits for an asker it pointed at a relay to report that the
+ * relay answered (FleetBlobAck.relay_answered on the RELAY's stream): the asker may dial the
+ * relay (DIAL_TIMEOUT_MS) and waits for its answer for the judging window
+ * (FLEET_BLOB_RELAY_JUDGE_MS, 10 s), then a margin. An asker pointed at a receiver whose
+ * answer is not known yet waits as long at most before it is pointed elsewhere.
+ */
+export const FLEET_BLOB_RELAY_REPORT_MS = DIAL_TIMEOUT_MS + 10_000 + 5_000
+
 /** What the answering stream does for one asker. */
 export type FleetBlobRoute =
   | {
     kind: 'direct'
-    /** The stream has its bytes (HEADER sent): askers pointed at relays meanwhile may be told the size. */
-    answered: (size: number | undefined) => void
+    /**
+     * The stream has its bytes (HEADER sent): askers pointed at relays meanwhile may be told the
+     * size. `taken` is what the asker has acknowledged taking in from here, from its first byte
+     * (the blob's size once the stream ended with END).
+     */
+    answered: (size: number | undefined, taken: () => number) => void
     /** The stream ended, however (idempotent). */
     release: () => void
     /** The relay this asker had been pointed at and came back from (it failed the asker: not offered again for this blob). */
     failedRelay?: string
+    /**
+     * What the asker should judge that relay's lag against, given what this node holds now
+     * (FleetBlobFrame.relay_held): `held` when the relay has been a direct receiver since before
+     * the asker was pointed at it; what the relay acknowledged from here when it became one only
+     * later (it left its own relay meanwhile: the lag before was that relay's); 0 when it still
+     * receives from another relay (which it judges itself).
+     */
+    relayHeld?: (held: number | undefined) => number | undefined
   }
   | {
     kind: 'relay'
     /** The edge to ask instead. */
     peer: string
-    /** Whether it was sent the blob's HEADER from here (a direct receiver), so it can answer its askers at once: asked when the RELAY is sent. */
-    answering: () => boolean
+    /**
+     * Whether it can answer its askers at once: true once it was sent the blob's HEADER from
+     * here (a direct receiver) or reported its own relay's (a relayed one); false when it will
+     * not (its stream ended without, or its report came without). Only a ready relay is named:
+     * an asker left without an answer by it then charges it.
+     */
+    ready: Promise<boolean>
+    /** It has not become ready within FLEET_BLOB_RELAY_REPORT_MS: not named until it does. */
+    passOver: () => void
+    /** The asker's own report, on the RELAY's stream: its relay answered it (it may be named in turn), or not. */
+    report: (answered: boolean) => void
     /**
      * The blob's size once a direct stream has its bytes; undefined when every direct stream
      * ended without them (then nobody is receiving it: serve the asker directly after all).
@@ -41,13 +73,36 @@ interface Receiver {
   depth: number
   /** The relay it was pointed at, while it receives from there. */
   from?: string
-  /** Sent the blob's HEADER from here (unknown for a relayed one). */
-  answered?: boolean
+  /**
+   * Can answer askers at once (sent its HEADER from here, or reported its relay's); false: it
+   * will not, or did not in time; undefined: not known yet.
+   */
+  answering?: boolean
+  /** Waiting for `answering` to be known. */
+  waiters: Array<(answering: boolean) => void>
+  /** When (the plan's clock) it last became a direct receiver. */
+  directSince?: number
+  /** When it was last pointed at a relay. */
+  pointedAt?: number
+  /** What it acknowledged from here on its direct stream (from the blob's first byte). */
+  taken?: () => number
+}
+
+function settleAnswering (receiver: Receiver, answering: boolean): void {
+  receiver.answering = answering
+  for (const resolve of receiver.waiters.splice(0)) resolve(answering)
+}
+
+function whenAnswering (receiver: Receiver): Promise<boolean> {
+  if (receiver.answering !== undefined) return Promise.resolve(receiver.answering)
+  return new Promise((resolve) => { receiver.waiters.push(resolve) })
 }
 
 /** One blob being streamed from here. */
 class Plan {
   direct = 0
+  /** Orders the receivers' changes (who became direct before whom was pointed where). */
+  clock = 0
   /** Relays an asker came back from (too slow, broken off, refused): not offered again for this blob. */
   readonly failed = new Set<string>()
   /** Everyone receiving it from here or through a relay, in the order they asked (earlier ones are further along). */
@@ -98,18 +153,34 @@ export class FleetBlobRelays {
       plan = new Plan()
       this.plans.set(digest, plan)
     }
+    const pointedAt = plan.receivers.find(r => r.peer === asker)?.pointedAt
     const failedRelay = options.cameBack === true ? this.cameBack(plan, asker) : undefined
     if (options.mayRelay && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
       const relay = this.pickRelay(plan, asker, options.usable)
       if (relay !== undefined) {
         relay.children++
-        const receiver = plan.receivers.find(r => r.peer === asker)
-        if (receiver === undefined) plan.receivers.push({ peer: asker, children: 0, depth: relay.depth + 1, from: relay.peer })
-        else receiver.from = relay.peer
-        return { kind: 'relay', peer: relay.peer, answering: () => relay.answered === true, header: plan.header }
+        let receiver = plan.receivers.find(r => r.peer === asker)
+        if (receiver === undefined) {
+          receiver = { peer: asker, children: 0, depth: relay.depth + 1, waiters: [] }
+          plan.receivers.push(receiver)
+        }
+        receiver.from = relay.peer
+        receiver.pointedAt = ++plan.clock
+        // Not known to answer until it reports that its relay answered it.
+        if (receiver.answering !== true) receiver.answering = undefined
+        const pointed = receiver
+        return {
+          kind: 'relay',
+          peer: relay.peer,
+          ready: whenAnswering(relay),
+          passOver: () => { if (relay.answering === undefined) settleAnswering(relay, false) },
+          report: (answered) => { if (pointed.from === relay.peer) settleAnswering(pointed, answered) },
+          header: plan.header,
+        }
       }
     }
-    return { ...this.direct(digest, plan, asker), failedRelay }
+    const relayHeld = failedRelay === undefined ? undefined : this.relayHeld(plan, failedRelay, pointedAt)
+    return { ...this.direct(digest, plan, asker), failedRelay, relayHeld }
   }
 
   /** The relay `asker` was pointed at, marked failed for this blob; undefined when it was pointed at none. */
@@ -120,6 +191,16 @@ export class FleetBlobRelays {
     receiver.from = undefined
     plan.failed.add(relay)
     return relay
+  }
+
+  /** See the direct route's `relayHeld`. */
+  private relayHeld (plan: Plan, relay: string, pointedAt: number | undefined): (held: number | undefined) => number | undefined {
+    return (held) => {
+      const receiver = plan.receivers.find(r => r.peer === relay)
+      if (receiver === undefined || receiver.from !== undefined || receiver.directSince === undefined) return 0
+      if (pointedAt !== undefined && receiver.directSince < pointedAt) return held
+      return receiver.taken?.() ?? 0
+    }
   }
 
   /** Blobs being streamed from here now (for tests and the log). */
@@ -135,7 +216,7 @@ export class FleetBlobRelays {
     const fanout = this.init.fanout ?? FLEET_BLOB_RELAY_FANOUT
     let best: Receiver | undefined
     for (const receiver of plan.receivers) {
-      if (receiver.peer === asker || receiver.children >= fanout || plan.failed.has(receiver.peer) || !usable(receiver.peer)) continue
+      if (receiver.peer === asker || receiver.children >= fanout || receiver.answering === false || plan.failed.has(receiver.peer) || !usable(receiver.peer)) continue
       if (best === undefined || receiver.depth < best.depth || (receiver.depth === best.depth && receiver.children < best.children)) best = receiver
     }
     return best
@@ -146,23 +227,30 @@ export class FleetBlobRelays {
     let receiver = plan.receivers.find(r => r.peer === asker)
     // Served from here now (it may have been relayed before and come back): one hop.
     if (receiver === undefined) {
-      receiver = { peer: asker, children: 0, depth: 1 }
+      receiver = { peer: asker, children: 0, depth: 1, waiters: [] }
       plan.receivers.push(receiver)
     } else {
       receiver.depth = 1
       receiver.from = undefined
+      // One that reported its relay's HEADER has bytes to answer with; anyone else once it has ours.
+      if (receiver.answering !== true) receiver.answering = undefined
     }
+    receiver.directSince = ++plan.clock
+    receiver.taken = undefined
     const served = receiver
     let released = false
     return {
       kind: 'direct',
-      answered: (size) => {
-        served.answered = true
+      answered: (size, taken) => {
+        served.taken = taken
+        settleAnswering(served, true)
         plan.answer(size)
       },
       release: () => {
         if (released) return
         released = true
+        // Ended before it had our HEADER: it has nothing to answer with.
+        if (served.answering === undefined) settleAnswering(served, false)
         if (--plan.direct > 0) return
         // Nobody receives it from here any more: askers still waiting are served directly.
         plan.settle(undefined)

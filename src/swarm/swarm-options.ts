@@ -94,6 +94,8 @@ export interface SwarmInit {
   soleCopyHoldMs?: number
   /** How long a blob frame may wait to leave for an asker that does not read it (FLEET_BLOB_STALL_MS; tests shorten it). */
   fleetBlobSendTimeoutMs?: number
+  /** The relay tree's shape (FLEET_BLOB_DIRECT_ASKERS, FLEET_BLOB_RELAY_FANOUT; tests make a relay two hops down with three edges). */
+  fleetBlobTree?: { directAskers?: number, fanout?: number }
   /** When a neighbour's join announces bundles again (providers.ts ProviderRecordsInit; tests shorten them). */
   reprovide?: { delayMs?: number, minIntervalMs?: number }
 }

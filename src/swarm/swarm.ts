@@ -91,7 +91,7 @@ export class Swarm extends SwarmEventEmitter {
   private fleetResponder: FleetResponder | undefined
   private fleetBlobResponder: FleetBlobResponder | undefined
   /** Who receives which blob from here: later askers are pointed at them (edges relay). */
-  private readonly fleetBlobRelays = new FleetBlobRelays()
+  private readonly fleetBlobRelays: FleetBlobRelays
   private tickTimer: NodeJS.Timeout | undefined
   private running = false
   private stopController = new AbortController()
@@ -101,6 +101,7 @@ export class Swarm extends SwarmEventEmitter {
     this.store = components.store
     this.log = components.logger ?? silentLogger
     this.init = init
+    this.fleetBlobRelays = new FleetBlobRelays(init.fleetBlobTree)
     this.peerId = peerIdOfKey(init.privateKey)
     this.bans = new BanList()
     this.scores = new PeerScores({ baseBanMs: init.banDurationMs ?? BAN_DURATION_MS })

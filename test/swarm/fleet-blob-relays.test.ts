@@ -21,18 +21,59 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     expect(pointed).toEqual(['e1', 'e2', 'e1', 'e2', 'e3', 'e4'])
   })
 
-  it('says of a relay whether it was sent the HEADER from here: a direct receiver once answered, a relayed one never', () => {
+  it('names a relay only once it can answer: a direct receiver once its HEADER went, a relayed one once it reported its relay\'s', async () => {
     const relays = new FleetBlobRelays({ directAskers: 1, fanout: 1 })
     const first = relays.route(digest, 'e1', { mayRelay: true, usable: everyone })
     const second = relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
     const third = relays.route(digest, 'e3', { mayRelay: true, usable: everyone })
     if (first.kind !== 'direct' || second.kind !== 'relay' || third.kind !== 'relay') throw new Error('not the tree expected')
     expect([second.peer, third.peer]).toEqual(['e1', 'e2'])
-    expect(second.answering()).toBe(false)
-    first.answered(100)
-    expect(second.answering()).toBe(true)
-    // e2 receives from e1: whether it has its HEADER is not known here.
-    expect(third.answering()).toBe(false)
+    const ready: Record<string, boolean> = {}
+    void second.ready.then((r) => { ready.e1 = r })
+    void third.ready.then((r) => { ready.e2 = r })
+    await Promise.resolve()
+    expect(ready).toEqual({})
+    first.answered(100, () => 0)
+    await Promise.resolve()
+    expect(ready).toEqual({ e1: true })
+    // e2 receives from e1: it can answer once it says e1 answered it (before, it was named at
+    // once, and its asker could not tell its silence from its relay's).
+    second.report(true)
+    await Promise.resolve()
+    expect(ready).toEqual({ e1: true, e2: true })
+    // e3 says its relay never answered: it is not named, and the asker waiting for it is
+    // pointed elsewhere (here nobody has room: served directly).
+    const fourth = relays.route(digest, 'e4', { mayRelay: true, usable: everyone })
+    if (fourth.kind !== 'relay') throw new Error('e4 was not pointed at a relay')
+    expect(fourth.peer).toBe('e3')
+    third.report(false)
+    await expect(fourth.ready).resolves.toBe(false)
+    expect(relays.route(digest, 'e4', { mayRelay: true, usable: everyone }).kind).toBe('direct')
+    // A report about a relay the asker has left since counts for nothing.
+    second.report(false)
+    expect(relayOf(relays.route(digest, 'e5', { mayRelay: true, usable: everyone }))).not.toBe('e3')
+  })
+
+  it('tells an asker back from its relay what that relay could have sent: the gateway\'s bytes, what it acknowledged here since it came back, or nothing while it receives from a relay', () => {
+    const relays = new FleetBlobRelays({ directAskers: 1, fanout: 1 })
+    const first = relays.route(digest, 'e1', { mayRelay: true, usable: everyone })
+    if (first.kind !== 'direct') throw new Error('e1 not direct')
+    first.answered(100, () => 10)
+    const second = relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
+    const third = relays.route(digest, 'e3', { mayRelay: true, usable: everyone })
+    if (second.kind !== 'relay' || third.kind !== 'relay') throw new Error('not the tree expected')
+    // e3 (pointed at e2, which receives from e1) comes back: e2 still receives from e1.
+    const back3 = relays.route(digest, 'e3', { mayRelay: false, usable: everyone, cameBack: true })
+    expect(back3).toMatchObject({ kind: 'direct', failedRelay: 'e2' })
+    if (back3.kind !== 'direct') throw new Error('unreachable')
+    expect(back3.relayHeld?.(80)).toBe(0)
+    // e2 comes back from e1, a direct receiver since before e2 was pointed at it: the gateway's bytes.
+    const back2 = relays.route(digest, 'e2', { mayRelay: false, usable: everyone, cameBack: true })
+    if (back2.kind !== 'direct') throw new Error('e2 not direct')
+    expect(back2.relayHeld?.(80)).toBe(80)
+    // e2 became a direct receiver after e3 was pointed at it: what it acknowledged here since.
+    back2.answered(100, () => 42)
+    expect(back3.relayHeld?.(80)).toBe(42)
   })
 
   it('names only usable receivers, and serves an asker itself when no receiver has room or it may not be relayed', () => {
@@ -53,7 +94,7 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     const second = relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
     const third = relays.route(digest, 'e3', { mayRelay: true, usable: everyone })
     if (first.kind !== 'direct' || second.kind !== 'direct' || third.kind !== 'relay') throw new Error('unexpected routes')
-    first.answered(1234)
+    first.answered(1234, () => 0)
     await expect(third.header).resolves.toEqual({ size: 1234 })
 
     const other = `sha256:${'ef'.repeat(32)}`

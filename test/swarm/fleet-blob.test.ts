@@ -181,9 +181,9 @@ describe('edges relaying a blob they are receiving', () => {
   const swarmKey = generateSwarmKey()
 
   /** The gateway: its blob arrives (from "its registry") as the test appends it. */
-  async function gatewayWith (options: { open?: { trust: string[] }, logger?: SwarmLogger } = {}): Promise<{ gateway: TestNode, file: GrowingFile }> {
+  async function gatewayWith (options: { open?: { trust: string[] }, logger?: SwarmLogger, tree?: { directAskers: number, fanout: number } } = {}): Promise<{ gateway: TestNode, file: GrowingFile }> {
     const file = await growing(join(await tempDir(), 'upstream'), size)
-    const gateway = await node({ logger: options.logger, ...(options.open === undefined ? { swarmKey } : { trust: options.open.trust }) })
+    const gateway = await node({ logger: options.logger, fleetBlobTree: options.tree, ...(options.open === undefined ? { swarmKey } : { trust: options.open.trust }) })
     gateway.swarm.serveFleetBlobs(async () => ({ status: 'stream', bytes: file.reader() }))
     return { gateway, file }
   }
@@ -253,6 +253,21 @@ describe('edges relaying a blob they are receiving', () => {
     const direct = [await relay.ask(), await honest.ask()]
     await Promise.all(direct.map(async r => { await r.reached(1) }))
     return { gateway, file, relay: relay.edge, direct, victim: victim.edge, ask: victim.ask }
+  }
+
+  /** The blob's bytes appearing in a growing file 1 KiB every 100 ms (10 KB/s), for a relay that drips. */
+  async function dripping (): Promise<{ file: GrowingFile, stop: () => Promise<void> }> {
+    const file = await growing(join(await tempDir(), 'drip'), size)
+    let dripped = 0
+    let appending = Promise.resolve()
+    const dripper = setInterval(() => {
+      if (dripped >= size) return
+      const piece = blob.subarray(dripped, dripped + 1024)
+      dripped += piece.byteLength
+      appending = appending.then(async () => { await file.append(piece) })
+    }, 100)
+    // Its writer lets go of the file after the test: no append may still be on its way then.
+    return { file, stop: async () => { clearInterval(dripper); await appending } }
   }
 
   function uploadedTo (from: TestNode, peers: TestNode[]): number {
@@ -345,15 +360,7 @@ describe('edges relaying a blob they are receiving', () => {
     const { gateway, file } = await gatewayWith({ logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('an asker came back from the relay')) heard(fields ?? {}) } } })
     // A relay that serves the right bytes, 1 KiB every 100 ms (10 KB/s): never silent for the
     // 30 s the silence rule waits, and a 6 MiB blob would take it ten minutes.
-    const drip = await growing(join(await tempDir(), 'drip'), size)
-    let dripped = 0
-    let appending = Promise.resolve()
-    const dripper = setInterval(() => {
-      if (dripped >= size) return
-      const piece = blob.subarray(dripped, dripped + 1024)
-      dripped += piece.byteLength
-      appending = appending.then(async () => { await drip.append(piece) })
-    }, 100)
+    const { file: drip, stop: stopDripping } = await dripping()
     try {
       const slow = await edgeOf(gateway, { serve: drip })
       const honest = await edgeOf(gateway)
@@ -382,9 +389,7 @@ describe('edges relaying a blob they are receiving', () => {
       expect(uploadedTo(gateway, [victim.edge])).toBe(size - fromRelay)
       await Promise.all(direct.map(async r => await r.done.catch(() => undefined)))
     } finally {
-      clearInterval(dripper)
-      // Its writer lets go of the file after the test: no append may still be on its way then.
-      await appending
+      await stopDripping()
     }
   })
 
@@ -432,6 +437,84 @@ describe('edges relaying a blob they are receiving', () => {
     expect(await held.done).toBe(digest)
     expect(uploadedTo(gateway, [victim])).toBe(1)
     await Promise.all(direct.map(async r => await r.done))
+  })
+
+  /** Info log lines starting with `prefix`, into `into`; `first` resolves with the first. */
+  function logging (prefix: string, into: Array<Record<string, unknown>>): SwarmLogger & { first: Promise<Record<string, unknown>> } {
+    let heard: (fields: Record<string, unknown>) => void = () => {}
+    const first = new Promise<Record<string, unknown>>((resolve) => { heard = resolve })
+    return { first, debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith(prefix)) { into.push(fields ?? {}); heard(fields ?? {}) } } }
+  }
+
+  // One receiver per level (a chain): the third edge is pointed at a relay two hops down.
+  const chain = { directAskers: 1, fanout: 1 }
+
+  it('charges a relay two hops down that reported its own relay\'s answer and leaves its asker without one, and the asker gets the blob from the gateway', async () => {
+    const { gateway, file } = await gatewayWith({ tree: chain })
+    const first = await edgeOf(gateway)
+    // Receives honestly from the first edge, never answers an asker of its own (a compromised
+    // member of a keyed fleet).
+    const mute = await edgeOf(gateway)
+    mute.edge.swarm.serveFleetBlobs(async () => await new Promise<never>(() => {}))
+    const dropped: Array<Record<string, unknown>> = []
+    const late = await edgeOf(gateway, { logger: logging('a relay for a fleet blob was dropped', dropped) })
+    const charges: string[] = []
+    late.edge.swarm.on('peer:penalized', (e) => { if (e.peer === mute.edge.swarm.peerId) charges.push(e.kind) })
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = await first.ask()
+    await direct.reached(1)
+    const relayed = await mute.ask()
+    expect(relayed.relay).toBe(first.edge.swarm.peerId)
+    await relayed.reached(1)
+    const served = await within(late.ask(), 60_000, 'the stream from the gateway')
+    // It cost its asker the judging window; on main it was named with relay_answering false
+    // (it might have been waiting for its own relay's HEADER) and never charged.
+    expect(charges).toEqual(['slow'])
+    expect(dropped).toEqual([expect.objectContaining({ relay: mute.edge.swarm.peerId, received: 0, reason: expect.stringMatching(/sent nothing for 10000 ms/) })])
+    expect(served.relay).toBeUndefined()
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    for (const r of [direct, relayed, served]) expect(await r.done).toBe(digest)
+    expect(uploadedTo(gateway, [late.edge])).toBe(size)
+  })
+
+  it('charges the relay that sat on its source\'s bytes, not the honest edge below it that forwarded what it got', async () => {
+    const { gateway, file } = await gatewayWith({ tree: chain })
+    // The first edge receives from the gateway and serves its askers a drip (1 KiB every
+    // 100 ms): the edge below it forwards that drip to the third, honest but too slow for it.
+    const { file: drip, stop: stopDripping } = await dripping()
+    try {
+      const slow = await edgeOf(gateway, { serve: drip })
+      const middleLog = logging('a relay for a fleet blob was dropped', [])
+      const middle = await edgeOf(gateway, { logger: middleLog })
+      const lastDropped: Array<Record<string, unknown>> = []
+      const lastLog = logging('a relay for a fleet blob was dropped', lastDropped)
+      const last = await edgeOf(gateway, { logger: lastLog })
+      const charges: string[] = []
+      for (const e of [middle, last]) {
+        const by = e === middle ? 'middle' : 'last'
+        e.edge.swarm.on('peer:penalized', (p) => { charges.push(`${by} charged ${p.peer === slow.edge.swarm.peerId ? 'the dripper' : p.peer === middle.edge.swarm.peerId ? 'the middle edge' : p.peer} ${p.kind}`) })
+      }
+      await file.append(blob.subarray(0, 2 * MiB))
+      const direct = await slow.ask()
+      await direct.reached(2 * MiB)
+      const relayed = await middle.ask()
+      expect(relayed.relay).toBe(slow.edge.swarm.peerId)
+      await relayed.reached(1)
+      const below = await last.ask()
+      expect(below.relay).toBe(middle.edge.swarm.peerId)
+      // Both drop their relay at their judging window; the middle one first (it began first).
+      await within(Promise.all([middleLog.first, lastLog.first]), 60_000, 'both relays dropped')
+      await file.append(blob.subarray(2 * MiB))
+      file.complete()
+      for (const r of [direct, relayed, below]) expect(await r.done).toBe(digest)
+      // On main the last edge charged the middle one: judged against the gateway's 2 MiB, it had
+      // forwarded only the drip its own relay gave it.
+      expect(charges).toEqual(['middle charged the dripper slow'])
+      expect(lastDropped).toEqual([expect.objectContaining({ relay: middle.edge.swarm.peerId, reason: expect.stringMatching(/^too slow: .*not charged/) })])
+    } finally {
+      await stopDripping()
+    }
   })
 
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {

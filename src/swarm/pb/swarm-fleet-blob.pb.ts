@@ -194,6 +194,7 @@ export interface FleetBlobFrame {
   relayAddrs: string[]
   held?: bigint
   relayAnswering: boolean
+  relayHeld?: bigint
 }
 
 export namespace FleetBlobFrame {
@@ -279,6 +280,11 @@ export namespace FleetBlobFrame {
           w.bool(obj.relayAnswering)
         }
 
+        if (obj.relayHeld != null) {
+          w.uint32(80)
+          w.uint64(obj.relayHeld)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -338,6 +344,10 @@ export namespace FleetBlobFrame {
             }
             case 9: {
               obj.relayAnswering = reader.bool()
+              break
+            }
+            case 10: {
+              obj.relayHeld = reader.uint64()
               break
             }
             default: {
@@ -430,6 +440,13 @@ export namespace FleetBlobFrame {
               }
               break
             }
+            case 10: {
+              yield {
+                field: `${prefix}.relayHeld`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -488,6 +505,11 @@ export namespace FleetBlobFrame {
     value: boolean
   }
 
+  export interface FleetBlobFrameRelayHeldFieldEvent {
+    field: '$.relayHeld'
+    value: bigint
+  }
+
   export function encode (obj: Partial<FleetBlobFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobFrame.codec())
   }
@@ -496,13 +518,14 @@ export namespace FleetBlobFrame {
     return decodeMessage(buf, FleetBlobFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent | FleetBlobFrameRelayAnsweringFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent | FleetBlobFrameRelayAnsweringFieldEvent | FleetBlobFrameRelayHeldFieldEvent> {
     return streamMessage(buf, FleetBlobFrame.codec(), opts)
   }
 }
 
 export interface FleetBlobAck {
   consumed: bigint
+  relayAnswered: boolean
 }
 
 export namespace FleetBlobAck {
@@ -520,12 +543,18 @@ export namespace FleetBlobAck {
           w.uint64(obj.consumed)
         }
 
+        if ((obj.relayAnswered != null && obj.relayAnswered !== false)) {
+          w.uint32(16)
+          w.bool(obj.relayAnswered)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          consumed: 0n
+          consumed: 0n,
+          relayAnswered: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -536,6 +565,10 @@ export namespace FleetBlobAck {
           switch (tag >>> 3) {
             case 1: {
               obj.consumed = reader.uint64()
+              break
+            }
+            case 2: {
+              obj.relayAnswered = reader.bool()
               break
             }
             default: {
@@ -560,6 +593,13 @@ export namespace FleetBlobAck {
               }
               break
             }
+            case 2: {
+              yield {
+                field: `${prefix}.relayAnswered`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -577,6 +617,11 @@ export namespace FleetBlobAck {
     value: bigint
   }
 
+  export interface FleetBlobAckRelayAnsweredFieldEvent {
+    field: '$.relayAnswered'
+    value: boolean
+  }
+
   export function encode (obj: Partial<FleetBlobAck>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobAck.codec())
   }
@@ -585,7 +630,7 @@ export namespace FleetBlobAck {
     return decodeMessage(buf, FleetBlobAck.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobAck>): Generator<FleetBlobAckConsumedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobAck>): Generator<FleetBlobAckConsumedFieldEvent | FleetBlobAckRelayAnsweredFieldEvent> {
     return streamMessage(buf, FleetBlobAck.codec(), opts)
   }
 }
