@@ -94,15 +94,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
         // config and layers in the manifest's order as soon as both are here (layer-order.ts).
         if (held.bundleId !== undefined && blobSource !== undefined) {
           const handedOver = manifestFromFleet(ref, name, tag, held.digest, signal)
-          // The pull waits for the manifest (one round trip, as the bundle's description takes)
-          // before its first chunk request, so the config and layers come in the manifest's
-          // order from the start: a layer asked for later finds its first chunks here and no
-          // holes, and the store hashes it from memory as it comes (layer-order.ts).
-          const firstObjects = async (pullSignal: AbortSignal): Promise<readonly string[]> => {
-            await settledWithin(handedOver, FIRST_OBJECTS_WAIT_MS, pullSignal)
-            return await imageObjectOrder(store, held.digest.hex)
-          }
-          blobSource.fetchBundle(held.bundleId, { signal: abortAfter(LAYER_ORDER_WAIT_MS), firstObjects }).catch(() => {})
+          pullImageBundle(blobSource, held.bundleId, held.digest, handedOver).catch(() => {})
           await handedOver
         } else {
           await manifestFromFleet(ref, name, tag, held.digest, signal)
@@ -112,12 +104,22 @@ export function createContentSources (components: ContentSourcesComponents): Con
     }
     const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: true }, signal)
     if (fleet.found?.status === 'resolved') {
+      const { bundleId, mediaType } = fleet.found
       const digest = parseDigest(fleet.found.digest)
-      await ingestBlobBytes(store, Buffer.from(fleet.found.manifest), { sha256: digest.hex, signal })
-      // The fleet's word for the tag: the ref the assembler makes of it stays local.
-      assembler.expect(ref, digest.digest, fleet.found.mediaType, { from: 'fleet' })
-      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
-      return { digest }
+      const manifestBytes = Buffer.from(fleet.found.manifest)
+      const manifest = await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
+      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer, bundleId })
+      if (bundleId === undefined || blobSource === undefined) {
+        // No bundle named (an answerer that resolved it through its upstream only, or an older
+        // one): the blobs come one by one and the image is made a bundle here once whole. The
+        // fleet's word for the tag: the ref the assembler makes of it stays local.
+        assembler.expect(ref, digest.digest, mediaType, { from: 'fleet' })
+        return { digest }
+      }
+      // The bundle the answerer's ref names moves now as one pull, as a held tag's does: the
+      // same bundle the gateway's record (moments away, as a rule) will name.
+      adoptFleetBundle(blobSource, { ref, digest, mediaType, bundleId, manifest: manifestBytes, manifestObject: manifest.object, peer: fleet.peer })
+      return { digest, bundleId }
     }
     if (upstream !== undefined) {
       logger.info('tag not in the fleet; falling back to this node\'s upstream', { ref, asked: fleet.misses })
@@ -126,6 +128,58 @@ export function createContentSources (components: ContentSourcesComponents): Con
     logger.info('tag not found in the fleet', { ref, asked: fleet.misses })
     return undefined
   }
+
+  /**
+   * Starts the single pull of the image bundle a tag names (or joins the one under way): it
+   * waits for the manifest (`manifestHere`, one round trip, as the bundle's description takes)
+   * before its first chunk request, so the config and layers come in the manifest's order from
+   * the start: a layer asked for later finds its first chunks here and no holes, and the store
+   * hashes it from memory as it comes (layer-order.ts). Resolves once the bundle's description
+   * is stored; the pull goes on.
+   */
+  const pullImageBundle = async (source: Required<BlobSource>, bundleId: string, digest: Sha256Digest, manifestHere: Promise<unknown>): Promise<void> => {
+    const firstObjects = async (pullSignal: AbortSignal): Promise<readonly string[]> => {
+      await settledWithin(manifestHere, FIRST_OBJECTS_WAIT_MS, pullSignal)
+      return await imageObjectOrder(store, digest.hex)
+    }
+    await source.fetchBundle(bundleId, { signal: abortAfter(LAYER_ORDER_WAIT_MS), firstObjects })
+  }
+
+  /**
+   * A tag a trusted peer resolved, naming the bundle its ref points at: that bundle is pulled
+   * (pullImageBundle) and, once its description is here and it files this manifest under its
+   * digest, the tag points at it here as a local ref (RefTarget.local: the publisher's record,
+   * when it comes, replaces it; if it came first it is kept). So the image is not made a
+   * second time from its blobs (ImageAssembler), which read the layer back and wrote a bundle
+   * identical to the one pulled. A bundle that is not this manifest's image, or none within
+   * LAYER_ORDER_WAIT_MS, leaves the image to the assembler, as before the answer named one.
+   * What the bundle files under blobs/sha256/ is indexed as a recorded tag's bundle is: the
+   * same trust (the keys that move tags here), every chunk checked against the bundle.
+   */
+  const adoptFleetBundle = (source: Required<BlobSource>, tag: { ref: string, digest: Sha256Digest, mediaType: string, bundleId: string, manifest: Buffer, manifestObject: string, peer?: string }): void => {
+    const { ref, digest, bundleId } = tag
+    const adopt = async (): Promise<void> => {
+      await pullImageBundle(source, bundleId, digest, Promise.resolve())
+      const path = `./blobs/sha256/${digest.hex}`
+      const files = (await store.loadBundle(bundleId))?.manifest.entries.some(e => e.type === 'F' && e.path === path && e.checksum === tag.manifestObject) === true
+      if (!files) {
+        logger.warn('a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs', { ref, digest: digest.digest, bundleId, peer: tag.peer })
+        // Its description may have filed other bytes under the manifest's digest: the bytes
+        // checked against it are put back under it.
+        await ingestBlobBytes(store, tag.manifest, { sha256: digest.hex, signal: components.lifetime })
+        assembler.expect(ref, digest.digest, tag.mediaType, { from: 'fleet' })
+        return
+      }
+      const set = await store.setRef({ ref, bundleId, manifestDigest: digest.digest, local: true, at: Date.now() })
+      logger.info('tag resolved by the fleet points at the bundle pulled for it', { ref, bundleId, refSet: set ? 'local' : 'kept the trusted record' })
+    }
+    adopt().catch((err: unknown) => {
+      if (lifetimeOver()) return
+      logger.info('the bundle a peer named for a tag could not be had: the image is made a bundle here from its blobs', { ref, digest: digest.digest, bundleId, peer: tag.peer, err })
+      assembler.expect(ref, digest.digest, tag.mediaType, { from: 'fleet' })
+    })
+  }
+  const lifetimeOver = (): boolean => components.lifetime?.aborted === true
 
   /**
    * A tag known from a record whose manifest is not here: the trusted peers hand the manifest's

@@ -53,7 +53,11 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
       if (digest === undefined) return { status: 'not-found', reason: 'no ref here names this tag, and this node has no upstream for its registry' }
       const bytes = await store.readDocument(digest.hex, MAX_MANIFEST_BYTES)
       if (bytes === undefined) return { status: 'not-found', reason: `the manifest ${digest.digest} is not held whole here` }
-      return { status: 'resolved', digest: digest.digest, mediaType: servedMediaType(bytes) ?? '', manifest: bytes }
+      // The bundle our ref names goes with it when it is this manifest's image and described
+      // here: the asker starts that one pull at once, as for a tag it knows from our record,
+      // rather than fetching blob by blob and making a second bundle of the same image.
+      const bundleId = target?.manifestDigest === digest.digest && await store.bundleRecord(target.bundleId) !== undefined ? target.bundleId : undefined
+      return { status: 'resolved', digest: digest.digest, mediaType: servedMediaType(bytes) ?? '', manifest: bytes, ...(bundleId === undefined ? {} : { bundleId }) }
     }
     const digest = parseDigest(query.reference)
     let object = await store.wholeObjectBySha256(digest.hex)

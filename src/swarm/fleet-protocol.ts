@@ -46,7 +46,12 @@ export interface FleetQuery {
 
 export type FleetAnswer =
   | { status: 'found', bundleId: string }
-  | { status: 'resolved', digest: string, mediaType: string, manifest: Uint8Array }
+  /**
+   * `bundleId`: the bundle the answerer's ref for the tag names, when that ref names this very
+   * manifest (the held path's bundle, so the asker starts the same single pull); absent from
+   * an answerer that resolved the tag only through its upstream, or that predates the field.
+   */
+  | { status: 'resolved', digest: string, mediaType: string, manifest: Uint8Array, bundleId?: string }
   | { status: 'not-found' | 'unavailable', reason: string }
 
 /** What a node answers (the daemon's sources); `from` is the asking peer. */
@@ -108,7 +113,7 @@ function parseQuery (request: FleetRequest): FleetQuery {
 function encodeAnswer (answer: FleetAnswer): Partial<FleetResponse> {
   switch (answer.status) {
     case 'found': return { status: FleetResponse.Status.FOUND, bundleId: idToBytes(answer.bundleId) }
-    case 'resolved': return { status: FleetResponse.Status.FOUND, digest: answer.digest, mediaType: answer.mediaType, manifest: new Uint8Array(answer.manifest) }
+    case 'resolved': return { status: FleetResponse.Status.FOUND, digest: answer.digest, mediaType: answer.mediaType, manifest: new Uint8Array(answer.manifest), ...(answer.bundleId === undefined ? {} : { bundleId: idToBytes(answer.bundleId) }) }
     case 'not-found': return { status: FleetResponse.Status.NOT_FOUND, reason: answer.reason.slice(0, 1000) }
     case 'unavailable': return { status: FleetResponse.Status.UNAVAILABLE, reason: answer.reason.slice(0, 1000) }
   }
@@ -124,7 +129,10 @@ function decodeAnswer (query: FleetQuery, response: FleetResponse): FleetAnswer 
   }
   if (!DIGEST.test(response.digest)) throw new BadDataError('a fleet answer for a tag has no sha256 digest')
   if (`sha256:${sha256Hex(response.manifest)}` !== response.digest) throw new BadDataError(`the manifest sent for ${query.repository}:${query.reference} does not hash to ${response.digest}`)
-  return { status: 'resolved', digest: response.digest, mediaType: response.mediaType, manifest: response.manifest }
+  // An answerer before the field sends none: the tag still resolves, with no bundle named.
+  if (response.bundleId.byteLength === 0) return { status: 'resolved', digest: response.digest, mediaType: response.mediaType, manifest: response.manifest }
+  if (response.bundleId.byteLength !== 32) throw new BadDataError('a fleet answer for a tag names a bundle ID that is not 32 bytes')
+  return { status: 'resolved', digest: response.digest, mediaType: response.mediaType, manifest: response.manifest, bundleId: bytesToId(response.bundleId) }
 }
 
 /** A peer the asker may ask: connected, trusted, not banned. */

@@ -73,6 +73,25 @@ describe('the fleet lookup', () => {
     }
   })
 
+  it('carries the bundle a tag\'s ref names with its answer, and still resolves a tag from a peer that names none', async () => {
+    const manifest = Buffer.from('{"schemaVersion":2}')
+    const answer = { status: 'resolved' as const, digest: digestOf(manifest), mediaType: 'application/vnd.oci.image.manifest.v1+json', manifest }
+    const named = await node()
+    const older = await node()
+    named.swarm.serveFleet(async () => ({ ...answer, bundleId: BUNDLE }))
+    // As a peer from before the field answers: no bundle ID on the wire.
+    older.swarm.serveFleet(async () => answer)
+    const asker = await node({ trust: [named.swarm.peerId] })
+    const olderAsker = await node({ trust: [older.swarm.peerId] })
+    await connect(asker, named)
+    await connect(olderAsker, older)
+
+    expect((await asker.swarm.askFleet(query('resolve-tag'), { signal: AbortSignal.timeout(10_000) })).found).toMatchObject({ status: 'resolved', digest: answer.digest, bundleId: BUNDLE })
+    const found = (await olderAsker.swarm.askFleet(query('resolve-tag'), { signal: AbortSignal.timeout(10_000) })).found
+    expect(found).toMatchObject({ status: 'resolved', digest: answer.digest })
+    expect(found).not.toHaveProperty('bundleId')
+  })
+
   it('bans a trusted peer whose manifest for a tag does not hash to the digest it named', async () => {
     const liar = await node()
     const asker = await node({ trust: [liar.swarm.peerId] })

@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Daemon } from '../../src/daemon/index.js'
+import { pushTree, type Store } from '../../src/store/index.js'
+import { startInProcess as start } from '../helpers/daemon-in-process.js'
+import { writeImageLayout, type WrittenImage } from './image-layout.js'
+
+const MIB = 1024 * 1024
+const LAYER_BYTES = 24 * MIB
+
+function registryOf (daemon: Daemon): string {
+  const address = daemon.listeners.registry
+  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
+  return `http://${address.host}:${address.port}`
+}
+
+/** Polls `check` (a store read: an accepted record or a bundle sets no event the test can wait on first) until it answers, or fails after `timeoutMs`. */
+async function until<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const found = await check()
+    if (found !== undefined) return found
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+/** Whether every object of `bundleId` is whole in `store`. */
+async function complete (store: Store, bundleId: string): Promise<true | undefined> {
+  const summary = (await store.listBundles()).find(b => b.id === bundleId)
+  return summary?.complete === true ? true : undefined
+}
+
+/** An image layout pushed without its image name: it makes a bundle and no ref, so no record goes out. */
+async function unnamedImage (dir: string, ref: string, layerBytes: number): Promise<WrittenImage> {
+  const image = await writeImageLayout(dir, ref, layerBytes)
+  const index = join(image.dir, 'index.json')
+  const parsed = JSON.parse(await readFile(index, 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> }
+  for (const m of parsed.manifests) delete m.annotations?.['io.containerd.image.name']
+  await writeFile(index, JSON.stringify(parsed))
+  return image
+}
+
+/**
+ * Issue 8, the fleet-resolution race: containerd asks an edge for a tag moments before the
+ * gateway's signed ref record reaches it, so a trusted peer resolves the tag. The image's
+ * bundle must then move as it does for a recorded tag: one pull, started by the manifest
+ * request, and no second bundle assembled from the blobs (which read the layer back).
+ *
+ * The record is held back by giving the gateway's ref no record at first (a local ref, which is
+ * never signed nor sent: RefTarget.local); it is published once the edge's pull is under way.
+ */
+describe('an edge answering a tag the fleet resolves before the gateway\'s record comes', () => {
+  let work: string
+  let image: WrittenImage
+  const started: Daemon[] = []
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-fleet-resolved-'))
+    image = await unnamedImage(join(work, 'image'), 'registry.example.com/race/app:1.0', LAYER_BYTES)
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  it('pulls the image\'s bundle once from the manifest request, makes no bundle of its own, and takes the record that comes mid-pull', async () => {
+    // Paced, so the pull is still under way when the record comes (~6 s for the layer).
+    const gateway = await start(join(work, 'gateway'), { gateway: true, maxUploadBytesPerSecond: 4 * MIB })
+    started.push(gateway.daemon)
+    const pushed = await pushTree(gateway.daemon.store, image.dir)
+    expect(pushed.refs).toEqual([])
+    const bundleId = pushed.bundleId
+    await gateway.daemon.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
+
+    const edge = await start(join(work, 'edge'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
+    started.push(edge.daemon)
+    const layerObject = await gateway.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))
+    if (layerObject === undefined) throw new Error('the gateway does not index the layer it was pushed')
+    const stored = new Map<number, number>()
+    edge.daemon.store.on('chunk:stored', ({ object, index }) => { if (object === layerObject) stored.set(index, (stored.get(index) ?? 0) + 1) })
+
+    // containerd's tag request, asked again until the edge is connected to its gateway.
+    const base = `${registryOf(edge.daemon)}/v2/race/app`
+    const ns = '?ns=registry.example.com'
+    const digest = await until('the edge to resolve the tag', async () => {
+      const res = await fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+      return res.status === 200 ? res.headers.get('docker-content-digest') ?? '' : undefined
+    })
+    expect(digest).toBe(image.manifestDigest)
+    expect(await edge.daemon.store.getRef(image.ref).then(r => r?.publisher)).toBeUndefined()
+    expect(edge.logs.some(line => line.msg === 'tag resolved by the fleet')).toBe(true)
+
+    // The manifest request alone started the bundle's pull (before: nothing moved until a blob
+    // was asked for, each through its own lookup).
+    await until('the gateway\'s bundle described on the edge', async () => await edge.daemon.store.getBundle(bundleId) !== undefined ? true : undefined, 20_000)
+    await until('the tag to point at the pulled bundle', async () => (await edge.daemon.store.getRef(image.ref))?.bundleId === bundleId ? true : undefined)
+
+    // The record comes mid-pull: it takes the tag over and starts no second pull.
+    await gateway.daemon.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(image.ref))?.publisher === gateway.daemon.swarm.peerId ? true : undefined)
+    // containerd asks again, now with the record here, and reads the image.
+    const again = await fetch(`${base}/manifests/1.0${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(again.status).toBe(200)
+    const layer = await fetch(`${base}/blobs/${image.layerDigest}${ns}`)
+    expect(layer.status).toBe(200)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await layer.arrayBuffer())).digest('hex')}`).toBe(image.layerDigest)
+    expect((await fetch(`${base}/blobs/${image.configDigest}${ns}`)).status).toBe(200)
+
+    await until('the pull to complete', async () => await complete(edge.daemon.store, bundleId), 60_000)
+    // One bundle for the image, the gateway's; one pull of it; each layer chunk stored once.
+    expect(await edge.daemon.store.bundleIds()).toEqual([bundleId])
+    expect(edge.logs.filter(line => line.msg === 'pull completed' && line.bundleId === bundleId)).toHaveLength(1)
+    expect(edge.logs.filter(line => line.msg === 'image made a bundle')).toEqual([])
+    expect(stored.size).toBe(LAYER_BYTES / MIB)
+    expect([...stored.values()].every(n => n === 1)).toBe(true)
+    expect(await edge.daemon.store.getRef(image.ref)).toMatchObject({ bundleId, publisher: gateway.daemon.swarm.peerId })
+  }, 180_000)
+  it('does not point the tag at a bundle the answer names that does not hold the tag\'s manifest, and still serves the image', async () => {
+    const tagged = await unnamedImage(join(work, 'tagged'), 'registry.example.com/race/other:1.0', 2 * MIB)
+    const unrelated = await unnamedImage(join(work, 'unrelated'), 'registry.example.com/race/unrelated:1.0', 2 * MIB)
+    const gateway = await start(join(work, 'gateway-2'), { gateway: true })
+    started.push(gateway.daemon)
+    await pushTree(gateway.daemon.store, tagged.dir)
+    const wrong = (await pushTree(gateway.daemon.store, unrelated.dir)).bundleId
+    // A trusted peer whose ref for the tag names this manifest and another image's bundle.
+    await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    const edge = await start(join(work, 'edge-2'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
+    started.push(edge.daemon)
+
+    const base = `${registryOf(edge.daemon)}/v2/race/other`
+    const ns = '?ns=registry.example.com'
+    const manifest = await until('the edge to resolve the tag', async () => {
+      const res = await fetch(`${base}/manifests/1.0${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+      return res.status === 200 ? Buffer.from(await res.arrayBuffer()) : undefined
+    })
+    expect(`sha256:${createHash('sha256').update(manifest).digest('hex')}`).toBe(tagged.manifestDigest)
+    await until('the named bundle judged', async () => edge.logs.find(line => line.msg === 'a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs'))
+    // The manifest is still served under its digest, and the image's blobs come, blob by blob.
+    const byDigest = await fetch(`${base}/manifests/${tagged.manifestDigest}${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(byDigest.status).toBe(200)
+    expect(Buffer.from(await byDigest.arrayBuffer()).equals(manifest)).toBe(true)
+    for (const digest of [tagged.configDigest, tagged.layerDigest]) {
+      const blob = await fetch(`${base}/blobs/${digest}${ns}`)
+      expect(blob.status).toBe(200)
+      expect(`sha256:${createHash('sha256').update(Buffer.from(await blob.arrayBuffer())).digest('hex')}`).toBe(digest)
+    }
+    // The tag never pointed at the other image's bundle; the image was made a bundle here.
+    const made = await until('the image made a bundle on the edge', async () => edge.logs.find(line => line.msg === 'image made a bundle'))
+    const ref = await edge.daemon.store.getRef(tagged.ref)
+    expect(ref?.bundleId).toBe(made.bundleId)
+    expect(ref?.bundleId).not.toBe(wrong)
+  }, 120_000)
+})
