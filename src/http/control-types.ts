@@ -1,5 +1,22 @@
 import type { FleetNodeInfo, FleetResponse } from './fleet-view.js'
-import type { BundleSummary } from '../store/index.js'
+import type { BundleSummary, Store } from '../store/index.js'
+import type { HttpLogger } from './types.js'
+
+export interface ControlApiComponents {
+  store: Store
+  swarm: SwarmControl
+  /** Preheats and pins; without it those routes answer NOT_FOUND. */
+  preheats?: PreheatControl
+  /** Pushes and pulls asked for by the CLI are logged at info: they move the fleet's content. */
+  logger?: HttpLogger
+}
+
+export interface ControlApiInit {
+  gateway?: boolean
+  labels?: Readonly<Record<string, string>>
+  /** The most a push may send (the store's quota, when one is set). */
+  maxPushBytes?: number
+}
 
 /** What the control API needs of the swarm; the daemon passes the real one. */
 export interface SwarmControl {
