@@ -1,6 +1,6 @@
 import { isImageDocument, MAX_DESCRIPTOR_DEPTH, type ManifestDocument } from '../oci/index.js'
 import {
-  commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger, type PulledThroughImage,
+  commitImage, heldBlob, MAX_MANIFEST_BYTES, parseManifestDocument, type HttpLogger,
 } from '../http/index.js'
 import { foldBlobBundles, type ImageBlob, type Store } from '../store/index.js'
 import { RecentMap } from '../recent/index.js'
@@ -18,6 +18,14 @@ const MAX_PENDING_IMAGES = 256
 export const FOLD_BLOB_BUNDLES_AFTER_MS = 10 * 60 * 1000
 /** An image whose blobs stop coming is forgotten after this long. */
 const PENDING_IMAGE_TTL_MS = 30 * 60 * 1000
+
+/** An image pull-through made into a bundle. */
+export interface PulledThroughImage {
+  ref: string
+  bundleId: string
+  digest: string
+  seconds: number
+}
 
 interface PendingImage {
   ref: string

@@ -1,10 +1,11 @@
 import {
-  imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type IncomingBlob, type RepositoryName, type Sha256Digest, type UpstreamManifest,
-  type UpstreamSource,
+  imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type IncomingBlob, type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
 import { isManifestMediaType } from '../oci/index.js'
 import { StoreError, type Store } from '../store/index.js'
+import type { FetchedManifest } from '../upstream/index.js'
 import type { ImageAssembler } from './image-assembler.js'
+import type { UpstreamSource } from './upstream-source.js'
 import { abortAfter } from '../wait/index.js'
 import { RecentMap } from '../recent/index.js'
 
@@ -157,8 +158,8 @@ export class PullThrough {
     return this.init.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS
   }
 
-  private async fetchManifest (name: RepositoryName, reference: string, signal: AbortSignal): Promise<UpstreamManifest> {
-    let fetched: UpstreamManifest
+  private async fetchManifest (name: RepositoryName, reference: string, signal: AbortSignal): Promise<FetchedManifest> {
+    let fetched: FetchedManifest
     try {
       fetched = await this.init.upstream.fetchManifest(name.repository, reference, { signal })
     } catch (err) {

@@ -2,7 +2,7 @@ import { CodedError } from '../errors/index.js'
 import type { Store, StoreEvents } from '../store/index.js'
 import { Wakers, wakeOrThrow } from '../wait/index.js'
 import { RequestTimeoutError } from './errors.js'
-import type { BlobSource } from './types.js'
+import type { BlobSource } from './sources.js'
 
 export interface ArrivingObjectInit {
   store: Store

@@ -7,7 +7,7 @@ import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
 import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup.js'
 import { contentRangeOf, parseRange, type ByteRange } from './range.js'
 import { requestedName, type Registry } from './registry.js'
-import type { BlobSource, IncomingBlob } from './types.js'
+import type { BlobSource, IncomingBlob } from './sources.js'
 import { namespaceHeader, type Headers, type RequestContext } from './respond.js'
 
 /**

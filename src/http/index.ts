@@ -2,7 +2,8 @@
 // The registry API (OCI distribution, pull and push) is built by createHttpApi; the JSON
 // control API under /api/v1/ by createControlApi.
 export { createHttpApi } from './http-api.js'
-export type { BlobSource, ContentSources, IncomingBlob, HttpApi, HttpApiComponents, HttpApiInit, HttpLogger, PulledThroughImage, ResolvedTag, UpstreamManifest, UpstreamSource } from './types.js'
+export type { HttpApi, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
+export type { BlobSource, ContentSources, IncomingBlob, ResolvedTag } from './sources.js'
 // For the daemon's content sources (pull-through and bundle making live there).
 export { commitImage, heldBlob, imageBlobs, type ImageCommit } from './image-commit.js'
 export { parseManifestDocument } from './manifest-document.js'

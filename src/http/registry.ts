@@ -7,7 +7,8 @@ import {
 import { RegistryError } from './errors.js'
 import { parseRepositoryName, type RepositoryName } from './names.js'
 import type { RequestContext } from './respond.js'
-import type { BlobSource, ContentSources, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
+import type { BlobSource, ContentSources } from './sources.js'
+import type { HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
 import { UploadSessions } from './upload-sessions.js'
 
 /** What every route handler works with: collaborators and settled tunables. */
