@@ -1,6 +1,6 @@
 import { CodedError } from '../errors/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
-import { ingestBlobFile, type GrowingFile, NoRoomError, type HashedBlob, type Store } from '../store/index.js'
+import { ingestBlobFile, type GrowingFile, NoRoomError, OverQuotaError, type HashedBlob, type Store } from '../store/index.js'
 import type { FleetBlobStream, Swarm } from '../swarm/index.js'
 import { raceAbort } from '../wait/index.js'
 import type { ImageAssembler } from './image-assembler.js'
@@ -94,9 +94,10 @@ export class FleetBlobs {
       // The sender is let go at once, not after its stall timeout.
       stream?.close()
       await file?.fail(err instanceof Error ? err : new Error(String(err)))
-      // No room here for the blob: no other source could store it either, and the client
-      // should hear that (503, the disk named), not that nobody has the blob.
-      if (lifetime.aborted || err instanceof NoRoomError) throw err
+      // No room here for the blob (the disk, or the quota): no other source could store it
+      // either, and the client should hear that (503 naming the disk, DENIED naming the quota),
+      // not that nobody has the blob.
+      if (lifetime.aborted || err instanceof NoRoomError || err instanceof OverQuotaError) throw err
       logger.info('asking the fleet to stream a blob failed', { name: name.path, digest: digest.digest, err })
       return undefined
     }

@@ -1,5 +1,4 @@
 import { statfs } from 'node:fs/promises'
-import { NoRoomError } from './errors.js'
 
 /**
  * Bytes an unprivileged writer may still put on the filesystem of `dir`; Infinity where the
@@ -10,11 +9,4 @@ export async function diskFreeBytes (dir: string): Promise<number> {
   const disk = await statfs(dir)
   if (disk.blocks === 0) return Number.POSITIVE_INFINITY
   return disk.bavail * disk.bsize
-}
-
-/** Refuses `bytes` more on the filesystem of `dir` when it has fewer free (NoRoomError, naming `what`). */
-export async function requireRoom (dir: string, bytes: number, what: string): Promise<void> {
-  if (bytes <= 0) return
-  const free = await diskFreeBytes(dir)
-  if (bytes > free) throw new NoRoomError(what, bytes, free)
 }

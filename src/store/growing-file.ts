@@ -1,9 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises'
-import { dirname } from 'node:path'
 import { CodedError } from '../errors/index.js'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
 import { BlobHasher, type HashedBlob } from './blob-hasher.js'
-import { requireRoom } from './disk-room.js'
 import { translateWriteError } from './errors.js'
 
 /** How much a reader reads from the file per step (and so the most one step yields). */
@@ -85,11 +83,10 @@ export class GrowingFile {
   private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined) {}
 
   /**
-   * A new staging file at `path` (which must not exist), `size` bytes long when known; a size
-   * the disk has no room for is refused (NoRoomError, naming `what`) before the file exists.
+   * A new staging file at `path` (which must not exist), `size` bytes long when known. Its room
+   * is the caller's to check first (Store.createStagingFile: the disk and the quota).
    */
-  static async create (path: string, size: number | undefined, what = 'the blob'): Promise<GrowingFile> {
-    if (size !== undefined) await requireRoom(dirname(path), size, what)
+  static async create (path: string, size: number | undefined): Promise<GrowingFile> {
     return new GrowingFile(path, await open(path, 'wx+', 0o600), size)
   }
 

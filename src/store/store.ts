@@ -159,11 +159,17 @@ export class Store {
 
   /**
    * A new staging file that readers follow as it fills (a blob streamed in from an upstream or
-   * the fleet), `size` bytes long when known: refused (NoRoomError, naming `what`) before it
-   * exists when the disk has no room for it.
+   * the fleet), `size` bytes long when known. Such a size is checked before the file exists, as
+   * a pull's is: over the quota, OverQuotaError (it could never be held within it); more than
+   * the disk has free, room made by the quota's eviction where that frees enough, else
+   * NoRoomError (naming `what`).
    */
   async createStagingFile (kind: string, size: number | undefined, what: string): Promise<GrowingFile> {
-    return await GrowingFile.create(this.layout.stagingPath(kind), size, what)
+    if (size !== undefined) {
+      this.requireWithinQuota(size, what)
+      await this.makeRoom(size, what)
+    }
+    return await GrowingFile.create(this.layout.stagingPath(kind), size)
   }
 
   /** A complete object read as a staging file is (a GrowingFileReader); ENOENT when it is not here whole. */
@@ -623,10 +629,7 @@ export class Store {
    * that could only end with its response cut when the disk fills.
    */
   async requireRoomFor (hash: string, size: number, what: string): Promise<void> {
-    const state = await this.objectState(hash)
-    if (state.state === 'complete') return
-    const held = state.state === 'partial' ? state.bitmap.count() * this.chunkSize : 0
-    await this.makeRoom(size - held, what)
+    await this.makeRoom(size - heldBytes(await this.objectState(hash), size, this.chunkSize), what)
   }
 
   /**
@@ -643,9 +646,7 @@ export class Store {
     let lacking = 0
     for (const [hash, size] of loaded.objectSizes) {
       if (options.objects !== undefined && !options.objects.has(hash)) continue
-      const state = await this.objectState(hash)
-      if (state.state === 'complete') continue
-      lacking += size - (state.state === 'partial' ? presentChunkBytes(state.bitmap, size, loaded.manifest.chunkSize) : 0)
+      lacking += size - heldBytes(await this.objectState(hash), size, loaded.manifest.chunkSize)
     }
     await this.makeRoom(lacking, `bundle ${id}`, id)
   }
@@ -657,8 +658,9 @@ export class Store {
    */
   private async makeRoom (bytes: number, what: string, protect?: string): Promise<void> {
     if (bytes <= 0) return
-    if (bytes <= await diskFreeBytes(this.layout.partial)) return
-    if (this.quotaBytes === undefined) throw new NoRoomError(what, bytes, await diskFreeBytes(this.layout.partial))
+    const free = await diskFreeBytes(this.layout.partial)
+    if (bytes <= free) return
+    if (this.quotaBytes === undefined) throw new NoRoomError(what, bytes, free)
     const evicted = await underQuotaLock(this, async () => {
       // Read again under the lock: another pull or the keeper may have made room meanwhile.
       const free = await diskFreeBytes(this.layout.partial)
@@ -782,6 +784,12 @@ export class Store {
 /** The same bytes as a Buffer, without a copy (callers of readChunk get a Buffer). */
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** Bytes of an object of `size` held here in its state: all, its verified chunks (the last one short), or none. */
+function heldBytes (state: ObjectState, size: number, chunkSize: number): number {
+  if (state.state === 'complete') return size
+  return state.state === 'partial' ? presentChunkBytes(state.bitmap, size, chunkSize) : 0
 }
 
 function presentChunkBytes (bitmap: ChunkBitmap, size: number, chunkSize: number): number {

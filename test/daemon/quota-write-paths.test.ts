@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -149,6 +149,25 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !existsSync('/usr/bin/skopeo
     // Only the manifest (a few hundred bytes) was stored, and nothing names it.
     expect(await objectBytes(dir)).toBeLessThan(64 * 1024)
     expect(await bundles(edge)).toEqual([])
+  })
+
+  it('refuses pull-through of a layer larger than the quota asked by digest alone, before it is staged', async () => {
+    // No manifest asked first (so no image size to refuse): the layer's own size, from the
+    // upstream's Content-Length, is checked against the quota before a byte is staged. It was
+    // fetched and kept whole past the quota (leased, so not even counted by the keeper).
+    const { daemon: edge, dir } = await daemon('pull-through-big-layer', ['--upstream', registry.url, '--quota', String(QUOTA_BYTES)])
+    const index = JSON.parse(await readFile(join(layouts.big ?? '', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
+    const manifest = JSON.parse(await readFile(join(layouts.big ?? '', 'blobs', 'sha256', (index.manifests[0]?.digest ?? '').slice(7)), 'utf8')) as { layers: Array<{ digest: string, size: number }> }
+    const layer = manifest.layers.reduce((a, b) => b.size > a.size ? b : a)
+    expect(layer.size).toBeGreaterThan(QUOTA_BYTES)
+    const response = await fetch(`http://${edge.registry}/v2/shoal/big/blobs/${layer.digest}`)
+    const body = await response.json() as { errors: Array<{ code: string, message: string, detail?: { code?: string } }> }
+    expect(response.status).toBe(403)
+    expect(body.errors[0]?.code).toBe('DENIED')
+    expect(body.errors[0]?.detail?.code).toBe('OVER_QUOTA')
+    expect(body.errors[0]?.message).toContain(`quota of ${QUOTA_BYTES} bytes`)
+    expect(await objectBytes(dir)).toBe(0)
+    expect(await readdir(join(dir, 'tmp'))).toEqual([])
   })
 
   it('refuses a swarm pull of a bundle larger than the quota before its manifest is kept', async () => {
