@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
@@ -32,6 +32,9 @@
 //   --b-source  the neighbour-b case pulls from a holder of its own that runs with the --b-env
 //                variables too (made as the first one is, a gateway that pulled the image through):
 //                an A/B of what the source does, where without it only the edge gets them
+//   --node-flags 'FLAGS'  every daemon runs with these node/V8 flags (split on spaces) too, e.g.
+//              '--log-code --log-deopt --logfile=DIR/v8-%p.log --no-logfile-per-isolate'
+//              to see what V8 compiles per pull (a --trace-* flag would print over the daemon's start line)
 //   --series DIR  per run, a JSON time series (bench-series.ts): when each MiB of the layer reached
 //              containerd, and every 100 ms the disk's writes, dirty and writeback pages, and the
 //              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
@@ -63,10 +66,10 @@ import { generateImages } from './gen-images.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[] }
 
 function parseOptions (argv: string[]): Options {
-  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false }
+  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [] }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = (): string => argv[++i] ?? ''
@@ -80,6 +83,7 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else if (arg === '--b-source') options.bSource = true
+    else if (arg === '--node-flags') options.nodeFlags = next().split(' ').filter(f => f !== '')
     else if (arg === '--b-env') {
       const [name, value] = parseEnvAssignment(next())
       options.bEnv = { ...options.bEnv, [name]: value }
@@ -146,13 +150,18 @@ async function main (): Promise<void> {
   const swarmKey = join(work, 'swarm.key')
   // --profile: every daemon runs under `node --cpu-prof`, one .cpuprofile per process in DIR
   // (node refuses --cpu-prof in NODE_OPTIONS, so a shell wrapper adds it after node's path).
+  // --node-flags go in by the same wrapper.
   let profiler: string[] | undefined
   if (options.logs !== undefined) await mkdir(options.logs, { recursive: true })
   if (options.series !== undefined) await mkdir(options.series, { recursive: true })
+  const nodeFlags = [...options.nodeFlags]
   if (options.profile !== undefined) {
     await mkdir(options.profile, { recursive: true })
-    const wrapper = join(work, 'cpu-prof.sh')
-    await writeFile(wrapper, `#!/bin/sh\nnode="$1"; shift\nexec "$node" --cpu-prof --cpu-prof-dir=${JSON.stringify(options.profile)} "$@"\n`, { mode: 0o755 })
+    nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${options.profile}`)
+  }
+  if (nodeFlags.length > 0) {
+    const wrapper = join(work, 'node-flags.sh')
+    await writeFile(wrapper, `#!/bin/sh\nnode="$1"; shift\nexec "$node" ${nodeFlags.map(f => `'${f.replaceAll("'", "'\\''")}'`).join(' ')} "$@"\n`, { mode: 0o755 })
     profiler = [wrapper]
   }
   if (!existsSync(swarmKey)) await shoalOk(undefined, ['keygen', 'swarm', swarmKey])
