@@ -163,9 +163,15 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
       throw blobUnknown(blob.name, blob.digest, 'could not be fetched from the fleet')
     }
     ctx.res.writeHead(range === undefined ? 200 : 206, { ...blob.headers, ...lengthHeaders(range, size) })
-    const body = new BodyWriter(ctx.res, SEND_BUFFERS, Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES))
-    await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal })
-    await body.end(ctx.signal)
+    // The store's aligned buffers, where it has them to lend: its direct reads land in them.
+    const bufferBytes = Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES)
+    const body = new BodyWriter(ctx.res, SEND_BUFFERS, bufferBytes, bufferBytes === chunkSize ? store : undefined)
+    try {
+      await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal })
+      await body.end(ctx.signal)
+    } finally {
+      body.release()
+    }
   } finally {
     arriving.close()
   }
@@ -202,8 +208,9 @@ async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingOb
       throw err
     }
     const part = bytes.subarray(from - offset, range.last - offset + 1)
-    // A read that could not use the buffer (from a partial file closed meanwhile) brought its own memory.
-    if (bytes.buffer === buffer.buffer) {
+    // A read that could not use the buffer (from a partial file closed meanwhile) brought its own
+    // memory. A lent buffer shares its ArrayBuffer with others: the offset tells them apart.
+    if (bytes.buffer === buffer.buffer && bytes.byteOffset === buffer.byteOffset) {
       body.send(part, buffer)
     } else {
       body.giveBack(buffer)

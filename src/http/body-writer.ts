@@ -1,6 +1,12 @@
 import type { ServerResponse } from 'node:http'
 import { wakeOrTimeout, Wakers } from '../wait/index.js'
 
+/** Where a BodyWriter may borrow its buffers (the store's aligned ones: Store.lendReadBuffer). */
+export interface BufferLender {
+  lendReadBuffer: () => Buffer | undefined
+  returnReadBuffer: (buffer: Buffer) => void
+}
+
 /**
  * A response body sent from a few buffers that are filled again once the socket has taken
  * them. Each read of a layer used to get a fresh 1 MiB buffer (a read stream's, or a chunk
@@ -16,8 +22,15 @@ export class BodyWriter {
   private writing = 0
   private failure: Error | undefined
   private readonly wakers = new Wakers()
+  /** Buffers borrowed from `lender`, and whether they go back as their writes complete (released). */
+  private readonly borrowed = new Set<Buffer>()
+  private released = false
 
-  constructor (private readonly res: ServerResponse, private readonly count: number, readonly bufferBytes: number) {}
+  /**
+   * With a `lender` (whose buffers must be `bufferBytes` long), buffers are borrowed from it while
+   * it has some, and go back by `release`.
+   */
+  constructor (private readonly res: ServerResponse, private readonly count: number, readonly bufferBytes: number, private readonly lender?: BufferLender) {}
 
   /** A buffer to fill; waits while every buffer is on its way to the socket. Rejects when `signal` aborts (the client left) or a write failed. */
   async buffer (signal: AbortSignal): Promise<Buffer> {
@@ -27,6 +40,11 @@ export class BodyWriter {
       if (free !== undefined) return free
       if (this.allocated < this.count) {
         this.allocated++
+        const lent = this.lender?.lendReadBuffer()
+        if (lent !== undefined) {
+          this.borrowed.add(lent)
+          return lent
+        }
         // Slow: out of Node's shared pool, as these live as long as the response.
         return Buffer.allocUnsafeSlow(this.bufferBytes)
       }
@@ -47,7 +65,7 @@ export class BodyWriter {
     this.res.write(bytes, (err) => {
       this.writing--
       if (err !== null && err !== undefined) this.failure ??= err
-      else if (buffer !== undefined) this.free.push(buffer)
+      if (buffer !== undefined) this.done(buffer, err === null || err === undefined)
       this.notify()
     })
     // Node's http corks the socket on a response's first write until the next tick; a failure
@@ -78,8 +96,27 @@ export class BodyWriter {
 
   /** A buffer from `buffer()` that was not sent (nothing was read into it). */
   giveBack (buffer: Buffer): void {
-    this.free.push(buffer)
+    this.done(buffer, true)
     this.notify()
+  }
+
+  /**
+   * The response is over (sent, or failed): borrowed buffers go back to their lender, those
+   * still under a socket write once it completes (libuv reads them until then).
+   */
+  release (): void {
+    this.released = true
+    for (const buffer of this.free.splice(0)) this.done(buffer, true)
+  }
+
+  /** Nothing reads `buffer` any more: reused when `reusable` (a failed write's is not), or back to its lender. */
+  private done (buffer: Buffer, reusable: boolean): void {
+    if (this.borrowed.has(buffer) && (this.released || !reusable)) {
+      this.borrowed.delete(buffer)
+      this.lender?.returnReadBuffer(buffer)
+    } else if (reusable && !this.released) {
+      this.free.push(buffer)
+    }
   }
 
   /**

@@ -71,6 +71,12 @@ export const DIRECT_IO_ALIGN_BYTES = 4096
  */
 export const DIRECT_IO_SLAB_BUFFERS = 4
 /**
+ * Aligned chunk buffers lent to readers at once (Store.lendReadBuffer: four responses of
+ * SEND_BUFFERS each): they stay the store's for good once made (a WebAssembly.Memory does not
+ * shrink), so past this a reader fills memory of its own and the direct read is copied into it.
+ */
+export const MAX_LENT_READ_BUFFERS = 16
+/**
  * Objects this node wrote with O_DIRECT whose reads skip the page cache too (object-readers.ts
  * `readDirect`): the latest a pull completed, which a client or a neighbour reads next.
  */

@@ -6,7 +6,7 @@ import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, CHUNK_SIZE_BYTES, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_LENT_READ_BUFFERS, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
 import { HeardRefs, type HeardRefBounds, type HeardRefEviction } from './heard-refs.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
@@ -89,6 +89,9 @@ export class Store {
   private readonly preheats: PreheatRecords
 
   private readonly directIoMode: DirectIoMode
+  /** Chunk-sized aligned memory: bounces for direct reads and writes, and lent to readers. */
+  private readonly aligned = new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
+  private lentReadBuffers = 0
 
   private constructor (layout: StoreLayout, meta: Metadata, init: StoreInit, directIo: { on: boolean, refused?: string }) {
     this.layout = layout
@@ -96,7 +99,7 @@ export class Store {
     this.quotaBytes = init.quotaBytes
     this.fsync = init.fsync ?? true
     this.directIoMode = new DirectIoMode(directIo.on, directIo.refused, refusal => { this.emit('direct-io:refused', refusal) })
-    const aligned = new AlignedBuffers(CHUNK_SIZE_BYTES, DIRECT_IO_SLAB_BUFFERS)
+    const aligned = this.aligned
     this.readers = new ObjectReaders(hash => layout.objectPath(hash), { directIo: { mode: this.directIoMode, aligned } })
     this.partials = new PartialObjects({
       layout,
@@ -704,6 +707,29 @@ export class Store {
   }
 
   get chunkSize (): number { return 1024 * 1024 }
+
+  /**
+   * A chunk-sized buffer to read chunks into (readChunk's `into`) while chunks are read past
+   * the page cache: page-aligned, so a direct read lands in it instead of in a bounce buffer
+   * that is then copied out (a 1 MiB copy per chunk of every response behind a pull, ~0.05-0.09
+   * CPU-s of an edge's 512 MiB layer; docs/architecture.md, "the cpu2 lane"). Undefined without
+   * direct I/O or with MAX_LENT_READ_BUFFERS out. Give it back (returnReadBuffer) only once
+   * nothing reads it any more, a socket's write included.
+   */
+  lendReadBuffer (): Buffer | undefined {
+    if (!this.directIoMode.on || this.lentReadBuffers >= MAX_LENT_READ_BUFFERS) return undefined
+    this.lentReadBuffers++
+    const view = this.aligned.take()
+    return Buffer.from(view.buffer, view.byteOffset, view.byteLength)
+  }
+
+  /** Buffers lent by lendReadBuffer and not given back yet. */
+  get readBuffersLent (): number { return this.lentReadBuffers }
+
+  returnReadBuffer (buffer: Buffer): void {
+    this.lentReadBuffers--
+    this.aligned.give(buffer)
+  }
 
   /**
    * The chunk table of `object` when a pull completed it here lately (every chunk was written

@@ -32,6 +32,15 @@ function collect (response: Response): { received: () => number, waitFor: (bytes
   return { received: () => received, waitFor, done }
 }
 
+/** Waits for `holds` (looked at on every turn of the event loop), failing after 5 s. */
+async function until (holds: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!holds()) {
+    if (Date.now() > deadline) throw new Error(`not within 5 s: ${what}`)
+    await new Promise<void>(resolve => { setImmediate(resolve) })
+  }
+}
+
 async function chunkStored (store: Store, object: string, index: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`chunk ${index} was not stored within 5 s`)) }, 5000)
@@ -179,6 +188,37 @@ describe('registry API, blobs still arriving', () => {
     running = await startApi({ store: edge.store, blobSource: source })
     expect((await fetch(blobUrl(), { method: 'HEAD' })).status).toBe(404)
     expect(source.calls).toHaveLength(0)
+  })
+
+  it('sends from buffers a direct-I/O store lends (its reads land in them) and gives every one back, after a client that left too', async () => {
+    const direct = await tempStore({ directIo: true })
+    try {
+      expect(direct.store.directIo.on).toBe(true)
+      await direct.store.addBundle(encoded, { expectedId: bundleId })
+      await direct.store.setRef({ ref: REF, bundleId, manifestDigest: await topDigest(images.images.layouts.app1 ?? ''), at: Date.now() })
+      const copying = new CopyingSource(origin.store, direct.store)
+      running = await startApi({ store: direct.store, blobSource: copying })
+      copying.gate.allow(Infinity)
+      const leaving = new AbortController()
+      const [whole, left] = await Promise.all([fetch(blobUrl()), fetch(blobUrl(), { signal: leaving.signal })])
+      const wholeBody = collect(whole)
+      const leftBody = collect(left)
+      await leftBody.waitFor(MIB)
+      // Lent while the responses send (on the code before, nothing was: every read was copied).
+      expect(direct.store.readBuffersLent).toBeGreaterThan(0)
+      leaving.abort()
+      await leftBody.done.catch(() => {})
+      // Buffers under the abandoned response's writes come back as those writes end.
+      expect((await wholeBody.done).equals(layer.bytes)).toBe(true)
+      await until(() => direct.store.readBuffersLent === 0, 'every lent buffer back')
+      // Given back buffers are the store's again: a second response reads into them, byte-exact.
+      expect(Buffer.from(await (await fetch(blobUrl())).arrayBuffer()).equals(layer.bytes)).toBe(true)
+      await until(() => direct.store.readBuffersLent === 0, 'every lent buffer back after the second response')
+    } finally {
+      await running?.api.close()
+      running = undefined
+      await direct.close()
+    }
   })
 
   it('cuts the connection when the source fails after the body started', async () => {

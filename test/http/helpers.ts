@@ -30,9 +30,9 @@ export async function startApi (components: HttpApiComponents, init: HttpApiInit
 }
 
 /** A fresh store in its own temp dir; `close` closes it and removes the dir. */
-export async function tempStore (): Promise<{ store: Store, dir: string, close: () => Promise<void> }> {
+export async function tempStore (options: { directIo?: boolean } = {}): Promise<{ store: Store, dir: string, close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-http-store-'))
-  const store = await openStore({ dir, fsync: false })
+  const store = await openStore({ dir, fsync: false, directIo: options.directIo })
   return { store, dir, close: async () => { await store.close(); await rm(dir, { recursive: true, force: true }) } }
 }
 
