@@ -3,10 +3,11 @@ import { request, type IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { formatListenAddress, parseListenAddress, type ListenAddress } from '../http/index.js'
+import { API_SOCKET_NAME, envOf, flagOf, settingLabel, settingOf } from '../settings/index.js'
 import { abortAfter } from '../wait/index.js'
 
-/** The daemon's control socket in its data directory, where `shoal daemon` listens unless told otherwise. */
-export const API_SOCKET_NAME = 'api.sock'
+/** The CLI's global --api-token-file is the daemon's setting of that name. */
+const TOKEN_FILE = settingOf('apiTokenFile')
 /** A local daemon answers in milliseconds; this only bounds a hung one. */
 const PROBE_TIMEOUT_MS = 1_000
 
@@ -32,13 +33,13 @@ export async function findDaemon (context: { api: string | undefined, apiTokenFi
   if (context.api !== undefined) {
     let address: ListenAddress
     try {
-      address = parseListenAddress(context.api, 'API address (--api, SHOAL_API)')
+      address = parseListenAddress(context.api, `API address (${settingLabel('api')})`)
     } catch (err) {
       throw new DaemonError('API_ADDRESS_INVALID', (err as Error).message, 0)
     }
     if (address.kind === 'socket') return { address }
     if (context.apiTokenFile === undefined) {
-      throw new DaemonError('TOKEN_REQUIRED', `the control API at ${formatListenAddress(address)} is TCP, which needs the daemon's token: give --api-token-file FILE or $SHOAL_API_TOKEN_FILE (or use its Unix socket)`, 0)
+      throw new DaemonError('TOKEN_REQUIRED', `the control API at ${formatListenAddress(address)} is TCP, which needs the daemon's token: give ${flagOf(TOKEN_FILE)} FILE or $${envOf(TOKEN_FILE)} (or use its Unix socket)`, 0)
     }
     return { address, token: await readToken(context.apiTokenFile) }
   }
@@ -50,7 +51,7 @@ async function readToken (path: string): Promise<string> {
   try {
     return (await readFile(path, 'utf8')).trim()
   } catch (err) {
-    throw new DaemonError('TOKEN_UNREADABLE', `cannot read the API token file ${path} (--api-token-file, SHOAL_API_TOKEN_FILE): ${(err as Error).message}`, 0)
+    throw new DaemonError('TOKEN_UNREADABLE', `cannot read the API token file ${path} (${settingLabel('apiTokenFile')}): ${(err as Error).message}`, 0)
   }
 }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import {
   createLogger, DAEMON_OPTIONS, defaultConfigPath, formatListenAddress, resolveConfig, seedFromStore, settingsFromEnv, settingsFromFile, settingsFromFlags, startDaemon,
 } from '../daemon/index.js'
+import { envOf, settingOf } from '../settings/index.js'
 import { parseCommand } from './commands.js'
 import type { Command } from './context.js'
 import { EXIT_OK } from './exit-codes.js'
@@ -19,8 +20,9 @@ export const daemon: Command = async (args, context) => {
   if (seedIds !== undefined && seedFrom === undefined) throw new UsageError('--seed-id needs --seed-from STORE')
   const flags = settingsFromFlags(values)
   if (context.dataExplicit) flags.dataDir = context.dataDir
-  if (context.api !== undefined && context.api !== process.env.SHOAL_API) flags.api = context.api
-  if (context.apiTokenFile !== undefined && context.apiTokenFile !== process.env.SHOAL_API_TOKEN_FILE) flags.apiTokenFile = context.apiTokenFile
+  // Given as a global option, not taken from the variable: a flag, which wins over the file.
+  if (context.api !== undefined && context.api !== process.env[envOf(settingOf('api'))]) flags.api = context.api
+  if (context.apiTokenFile !== undefined && context.apiTokenFile !== process.env[envOf(settingOf('apiTokenFile'))]) flags.apiTokenFile = context.apiTokenFile
 
   const env = settingsFromEnv(process.env)
   const dataDir = (flags.dataDir ?? env.dataDir ?? context.dataDir) as string

@@ -1,5 +1,6 @@
 import { defaultDataDir, type Command, type CommandContext } from './context.js'
 import { describeError } from '../errors/index.js'
+import { envOf, settingOf } from '../settings/index.js'
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js'
 import { HELP } from './help.js'
 import { checkCommandLine, commandHelp } from './program.js'
@@ -59,8 +60,8 @@ export async function main (argv: string[], io: Pick<CommandContext, 'stdout' | 
       dataDir: global.data ?? defaultDataDir(),
       dataExplicit: global.data !== undefined,
       json: global.json === true,
-      api: global.api ?? nonEmpty(process.env.SHOAL_API),
-      apiTokenFile: global.apiTokenFile ?? nonEmpty(process.env.SHOAL_API_TOKEN_FILE),
+      api: global.api ?? nonEmpty(process.env[envOf(settingOf('api'))]),
+      apiTokenFile: global.apiTokenFile ?? nonEmpty(process.env[envOf(settingOf('apiTokenFile'))]),
       signal: controller.signal,
       ...io,
     })

@@ -1,18 +1,13 @@
 import { join } from 'node:path'
 import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, type ListenAddress } from '../http/index.js'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ConfigError } from './errors.js'
 import { LabelError, detectPlatform, nodeLabels, platformLabels, type NodeLabels } from '../labels/index.js'
 import { parseTrustedPublisher, statusLimits } from '../swarm/index.js'
-import type { DaemonConfig, RawSettings } from './daemon-config.js'
-import type { LogLevel } from './logger.js'
 import { parseRate, parseSize } from './rates.js'
-import { envOf, flagOf, settingLabel, settingOf } from './settings.js'
+import { API_SOCKET_NAME, ConfigError, envOf, flagOf, LOG_LEVELS, settingLabel, settingOf, type DaemonConfig, type LogLevel, type RawSettings } from '../settings/index.js'
 
 /** Where containerd finds the mirror unless told otherwise (and where it always did). */
 export const DEFAULT_REGISTRY = defaultOf('registry')
-/** The control API's socket, in the data directory unless --api says otherwise. */
-export const API_SOCKET_NAME = 'api.sock'
 export const DEFAULT_LISTEN = defaultOf('listen')
 /** Whether pulled chunks skip the page cache unless told otherwise (docs/architecture.md, "Chunk writes that skip the page cache"). */
 export const DEFAULT_DIRECT_IO = defaultOf('directIo') === 'true'
@@ -84,8 +79,6 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     logLevel: ofSetting('logLevel', () => parseLevel(text('logLevel') ?? 'info')),
   }
 }
-
-const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error']
 
 function parseLevel (text: string): LogLevel {
   const level = LOG_LEVELS.find(l => l === text)

@@ -1,12 +1,3 @@
-import { CodedError } from '../errors/index.js'
-
-export class ConfigError extends CodedError<'CONFIG_INVALID'> {
-  constructor (message: string, options?: ErrorOptions) {
-    super('CONFIG_INVALID', message, options)
-    this.name = 'ConfigError'
-  }
-}
-
 /**
  * A listener's address is taken (a shoal daemon still running, as after a restart that came too
  * soon, or another program): which listener, and the setting that moves it. The code stays the

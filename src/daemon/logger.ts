@@ -1,12 +1,12 @@
 import { pino, stdSerializers, stdTimeFunctions, type Logger as PinoLogger } from 'pino'
 import { build as prettyStream } from 'pino-pretty'
+import type { LogLevel } from '../settings/index.js'
 
 /**
  * Structured logs through pino: one JSON object a line on stderr (journald and jq read them as
  * they are), or pino-pretty's lines when a person watches a terminal. Secrets are redacted
  * before anything is written, wherever a caller put them in the fields.
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export type LogFormat = 'json' | 'pretty' | 'auto'
 
 export interface Logger {

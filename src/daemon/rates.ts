@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.js'
+import { ConfigError } from '../settings/index.js'
 
 const UNITS: Record<string, number> = {
   '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,

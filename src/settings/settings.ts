@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import type { DaemonConfig, RawSettings } from './daemon-config.js'
+import { LOG_LEVELS, type DaemonConfig, type RawSettings } from './daemon-config.js'
 import { ConfigError } from './errors.js'
 
 /**
@@ -30,9 +30,12 @@ export interface SettingSpec {
   aliases?: { flags?: string[], env?: string[] }
 }
 
+/** The control API's socket, in the data directory unless --api says otherwise; the CLI looks for a daemon there. */
+export const API_SOCKET_NAME = 'api.sock'
+
 export const SETTINGS: readonly SettingSpec[] = [
   { name: 'data', field: 'dataDir', type: 'path', description: 'the store directory', shownDefault: '~/.local/share/shoal' },
-  { name: 'api', field: 'api', type: 'address', description: 'the control API: a Unix socket path, or HOST:PORT / http://HOST:PORT (TCP needs --api-token-file)', shownDefault: 'DATA/api.sock' },
+  { name: 'api', field: 'api', type: 'address', description: 'the control API: a Unix socket path, or HOST:PORT / http://HOST:PORT (TCP needs --api-token-file)', shownDefault: `DATA/${API_SOCKET_NAME}` },
   { name: 'api-token-file', field: 'apiTokenFile', type: 'path', description: 'file holding the bearer token for the control API over TCP and for registry pushes' },
   { name: 'registry', field: 'registry', type: 'address', description: 'the registry mirror containerd is pointed at (HOST:PORT or http://HOST:PORT)', default: '127.0.0.1:5050' },
   { name: 'metrics', field: 'metrics', type: 'address', description: '/metrics and the status page on their own address (default: on the registry listener)' },
@@ -91,7 +94,7 @@ const FILE_TYPES: Record<SettingType, { check: (value: unknown) => boolean, expe
   boolean: { check: v => typeof v === 'boolean', expected: 'a boolean (true or false, without quotes)' },
   size: { check: v => wholeNumber(v, 0) || nonEmptyString(v), expected: 'a size (a number of bytes, or a string such as "50GB")' },
   rate: { check: v => wholeNumber(v, 1) || nonEmptyString(v), expected: 'a rate (bytes per second, or a string such as "10MB/s")' },
-  level: { check: v => v === 'debug' || v === 'info' || v === 'warn' || v === 'error', expected: 'one of "debug", "info", "warn", "error"' },
+  level: { check: v => LOG_LEVELS.some(level => level === v), expected: `one of ${LOG_LEVELS.map(l => JSON.stringify(l)).join(', ')}` },
 }
 
 export function fileSchemaOf (spec: SettingSpec): { check: (value: unknown) => boolean, expected: string } { return FILE_TYPES[spec.type] }

@@ -1,9 +1,12 @@
 import type { ListenAddress } from '../http/index.js'
 import type { NodeLabels } from '../labels/index.js'
-import type { LogLevel } from './logger.js'
 
 // What a daemon runs with, apart from how it is read: settings.ts (the schema) names these
-// fields and config.ts (the resolver) fills them, so both import this file and not each other.
+// fields and the daemon's config.ts (the resolver) fills them.
+
+/** The log levels, quietest last; `--log-level` takes one. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
 
 export interface DaemonConfig {
   dataDir: string
