@@ -1,12 +1,12 @@
 import {
   imageRefOf, namespaceHeader, parseDigest, RegistryError, type HttpLogger, type IncomingBlob, type RepositoryName, type Sha256Digest,
 } from '../http/index.js'
-import { isManifestMediaType } from '../oci/index.js'
+import { isManifestMediaType, MAX_JSON_DOCUMENT_BYTES, parseManifestDocument, type ManifestDocument } from '../oci/index.js'
 import { StoreError, type Store } from '../store/index.js'
 import type { FetchedManifest } from '../upstream/index.js'
 import type { ImageAssembler } from './image-assembler.js'
 import type { UpstreamSource } from './upstream-source.js'
-import { abortAfter } from '../wait/index.js'
+import { abortAfter, raceAbort } from '../wait/index.js'
 import { RecentMap } from '../recent/index.js'
 
 /**
@@ -71,6 +71,12 @@ export class PullThrough {
    * before a byte, and a body longer than the descriptor is cut there.
    */
   private readonly blobSizes = new RecentMap<string, number>(MAX_REMEMBERED_BLOB_SIZES)
+  /**
+   * The sizes the image manifests held in the store give, read into `blobSizes` once, the first
+   * time a blob is asked that it lacks: after a restart the map is empty, and containerd
+   * retrying a layer (or an edge asking for one) does not ask for the manifest again.
+   */
+  private heldSizes: Promise<void> | undefined
 
   constructor (private readonly init: PullThroughInit) {}
 
@@ -130,7 +136,7 @@ export class PullThrough {
   /** A blob: fetched into the store, verified, or joined if an image fetch already has it coming. */
   async blob (name: RepositoryName, digest: Sha256Digest, signal: AbortSignal): Promise<void> {
     try {
-      await this.init.upstream.fetchBlob(name.repository, digest.digest, { signal, size: this.blobSizes.get(digest.digest) })
+      await this.init.upstream.fetchBlob(name.repository, digest.digest, { signal, size: await this.sizeOf(digest, signal) })
     } catch (err) {
       throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
     }
@@ -144,14 +150,56 @@ export class PullThrough {
    */
   async openBlob (name: RepositoryName, digest: Sha256Digest, signal: AbortSignal): Promise<IncomingBlob> {
     let incoming: IncomingBlob
+    const size = await this.sizeOf(digest, signal)
     try {
-      incoming = await this.init.upstream.openBlob(name.repository, digest.digest, { signal, size: this.blobSizes.get(digest.digest) })
+      incoming = await this.init.upstream.openBlob(name.repository, digest.digest, { signal, size })
     } catch (err) {
       throw this.translate(err, signal, 'BLOB_UNKNOWN', name, `blob ${digest.digest}`)
     }
     // Joins the fetch just started (no second download) to learn when the blob is an object.
-    this.init.upstream.fetchBlob(name.repository, digest.digest, { signal: this.init.lifetime ?? signal, size: this.blobSizes.get(digest.digest) }).then(() => { this.init.assembler.check() }, () => {})
+    this.init.upstream.fetchBlob(name.repository, digest.digest, { signal: this.init.lifetime ?? signal, size }).then(() => { this.init.assembler.check() }, () => {})
     return incoming
+  }
+
+  /** The blob's size by a manifest fetched since the start, or else by one held in the store; undefined when none names it. */
+  private async sizeOf (digest: Sha256Digest, signal: AbortSignal): Promise<number | undefined> {
+    const known = this.blobSizes.get(digest.digest)
+    if (known !== undefined) return known
+    this.heldSizes ??= this.rememberHeldSizes()
+    await raceAbort(this.heldSizes, signal)
+    return this.blobSizes.get(digest.digest)
+  }
+
+  /**
+   * Reads the sizes every image manifest held in the store gives its config and layers (a
+   * blob's size is its content's: any manifest naming it says the same, or the fetch is refused
+   * for the disagreement). Once per process: what is fetched later is remembered as it comes.
+   * Rebuilt rather than persisted: the manifests are in the store already, and a restart is rare.
+   */
+  private async rememberHeldSizes (): Promise<void> {
+    let documents = 0
+    let sizes = 0
+    try {
+      for await (const { bytes } of this.init.store.heldDocuments(MAX_JSON_DOCUMENT_BYTES, { signal: this.init.lifetime })) {
+        let document: ManifestDocument
+        try {
+          document = parseManifestDocument(bytes, { what: 'a held document', fail: message => new Error(message) })
+        } catch {
+          continue // a config, an index.json of a pushed layout, anything not a manifest
+        }
+        documents++
+        if (document.kind !== 'manifest') continue
+        for (const reference of document.references) {
+          if (this.blobSizes.has(reference.digest)) continue
+          this.blobSizes.set(reference.digest, reference.size)
+          sizes++
+        }
+      }
+      this.init.logger?.info('read the blob sizes the manifests held here give', { documents, sizes })
+    } catch (err) {
+      // Without them a blob is sized by its Content-Length alone, as before; not tried again.
+      this.init.logger?.warn('could not read the blob sizes of the manifests held here', { documents, sizes, err })
+    }
   }
 
   private get revalidateAfterMs (): number {

@@ -608,6 +608,19 @@ export class Store {
     return bytes !== undefined && sha256Hex(bytes) === sha256 ? bytes : undefined
   }
 
+  /**
+   * Every document held whole here under its sha256 (the OCI blobs pushed, pulled or fetched
+   * through) of at most `maxBytes` whose bytes hash to it: manifests, indexes, configs. Read
+   * one at a time; larger objects (layers) are sized by their open file and not read.
+   */
+  async * heldDocuments (maxBytes: number, options: { signal?: AbortSignal } = {}): AsyncGenerator<{ sha256: string, bytes: Buffer }> {
+    for (const [sha256, hash] of await this.meta.sha256Entries()) {
+      options.signal?.throwIfAborted()
+      const bytes = await this.readSmallObject(hash, maxBytes)
+      if (bytes !== undefined && sha256Hex(bytes) === sha256) yield { sha256, bytes }
+    }
+  }
+
   /** A bundle ID, a unique prefix of one (8+ hex digits), a ref name, or a snapdir ID. */
   async resolve (idOrRef: string): Promise<string> {
     if (/^[0-9a-f]{64}$/.test(idOrRef) && await this.meta.getBundleRecord(idOrRef) !== undefined) return idOrRef

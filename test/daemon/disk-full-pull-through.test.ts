@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { createServer, request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -125,6 +125,39 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
       expect(staged.trim()).toBe('')
     } finally {
       await chunked.close()
+    }
+  })
+
+  it('after a restart, checks the room for a layer of an upstream without Content-Length by the manifest it holds: a 503 before any byte', async () => {
+    // The sizes fetched manifests give were kept in memory only: containerd retrying a layer
+    // after its mirror restarted (it does not ask for the manifest again) got a 200 that the
+    // full disk cut. Here the manifest is fetched, the daemon restarted, the layer asked alone.
+    // The data dir is a tmpfs mounted for this test (not in the daemon's own namespace, which
+    // would go with it): the store must outlive the daemon.
+    const chunked = await chunkedUpstream()
+    const data = join(work, 'restarted')
+    await mkdir(data)
+    await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', data])
+    const started: DaemonProcess[] = []
+    const start = async (): Promise<DaemonProcess> => {
+      const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', chunked.url, '--api', join(work, 'restarted.sock')])
+      started.push(edge)
+      return edge
+    }
+    try {
+      const first = await start()
+      const layer = largestLayer(await (await fetch(`http://${first.registry}/v2/shoal/app1/manifests/1.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })).json() as Manifest)
+      expect(await first.stop()).toBe(0)
+      const edge = await start()
+      const refused = await fetch(`http://${edge.registry}/v2/shoal/app1/blobs/${layer.digest}`)
+      expect(refused.status).toBe(503)
+      expect((await refused.json() as ErrorBody).errors[0]?.message).toMatch(new RegExp(`needs ${layer.size} bytes and the store's disk has \\d+ free.*shoal gc`))
+      expect(await readdir(join(data, 'tmp'))).toEqual([])
+      expect(logLines(edge).find(l => l.msg === 'read the blob sizes the manifests held here give')).toMatchObject({ sizes: expect.any(Number) })
+    } finally {
+      for (const daemon of started) await daemon.kill()
+      await chunked.close()
+      await execFileAsync('umount', [data])
     }
   })
 
