@@ -807,8 +807,9 @@ export class Swarm extends SwarmEventEmitter {
    * (each merge takes the peer's lock, writes its record and dispatches `peer:update`).
    * Discovery and an announce's DHT walk (`withinLimit`) add neighbours only below the limit;
    * holders a pull looked up are dialled regardless. A failed dial is a warning, except for a
-   * peer the DHT walk named (`quiet`: one beyond reach is why records are sent) and a dial its
-   * caller gave up on.
+   * peer the DHT walk named (`quiet`: one beyond reach is why records are sent), a dial its
+   * caller gave up on, and a peer connected by then all the same (two nodes dialling each other
+   * at once: one handshake is reset, seen as ECONNRESET on a loaded machine).
    */
   private async connect (peer: PeerId, options: { addresses?: PeerInfo['multiaddrs'], signal?: AbortSignal, withinLimit?: boolean, quiet?: boolean }): Promise<boolean> {
     const node = this.node
@@ -820,6 +821,7 @@ export class Swarm extends SwarmEventEmitter {
       await node.dial(peer, { signal: abortAfter(DIAL_TIMEOUT_MS, anySignal(options.signal, this.stopController.signal)) })
     } catch (err) {
       if (options.quiet === true) this.log.debug('could not dial a peer an announce\'s DHT walk named', { peer: peer.toString(), err })
+      else if (node.getConnections(peer).length > 0) this.log.debug('a dial failed; the peer is connected all the same', { peer: peer.toString(), err })
       else if (this.running && options.signal?.aborted !== true) this.warn(`could not dial ${peer.toString()}`, err as Error)
     }
     return node.getConnections(peer).length > 0

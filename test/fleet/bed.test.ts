@@ -60,8 +60,10 @@ describe.skipIf(unavailable !== undefined)('fleet bed', () => {
     const { bed } = await upBed({})
     const [a, b] = bed.hosts
     if (a === undefined || b === undefined) throw new Error('two hosts expected')
-    const { stdout } = await run(inNetns(a.ns, ['ping', '-n', '-c', '2', '-i', '0.2', '-W', '2', b.ip]))
-    expect(Math.max(...rtts(stdout))).toBeLessThan(50)
+    const { stdout } = await run(inNetns(a.ns, ['ping', '-n', '-c', '4', '-i', '0.2', '-W', '2', b.ip]))
+    // The fastest of four, as above: a busy machine (or a first packet waiting on ARP, 1002 ms
+    // seen in CI at load 16) only adds to a round trip; an added delay would show in every one.
+    expect(Math.min(...rtts(stdout))).toBeLessThan(50)
   })
 
   it(`shapes a host's link: 4 MB at 8mbit take at least 3.5 s${skipNote}`, async () => {
