@@ -14,6 +14,12 @@ export const GROWING_READ_BYTES = 1024 * 1024
  */
 export const GROWING_PIECE_BYTES = 64 * 1024
 
+/** The most a staging file of no known size may grow to, and the error for an append past it. */
+export interface GrowingFileLimit {
+  bytes: number
+  refusal: (bytes: number) => Error
+}
+
 /** What a growing file's readers get once its writer gave up: everything they read must be thrown away. */
 export class GrowingFileFailedError extends CodedError<'GROWING_FILE_FAILED'> {
   constructor (message: string, options?: ErrorOptions) {
@@ -80,14 +86,15 @@ export class GrowingFile {
   /** What was appended, hashed from the very buffers written: the one pass a streamed blob needs (`hashes`). */
   private readonly hasher = new BlobHasher()
 
-  private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined) {}
+  private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined, private readonly limit?: GrowingFileLimit) {}
 
   /**
    * A new staging file at `path` (which must not exist), `size` bytes long when known. Its room
-   * is the caller's to check first (Store.createStagingFile: the disk and the quota).
+   * is the caller's to check first (Store.createStagingFile: the disk and the quota); `limit`
+   * refuses an append that would take the file past it, before a byte of it is written.
    */
-  static async create (path: string, size: number | undefined): Promise<GrowingFile> {
-    return new GrowingFile(path, await open(path, 'wx+', 0o600), size)
+  static async create (path: string, size: number | undefined, limit?: GrowingFileLimit): Promise<GrowingFile> {
+    return new GrowingFile(path, await open(path, 'wx+', 0o600), size, limit)
   }
 
   /** A file already whole and verified (an object in the store), read the same way. */
@@ -125,10 +132,9 @@ export class GrowingFile {
     if (this.state !== 'writing') throw new Error(`append to a growing file that is ${this.state}`)
     let pieces = data instanceof Uint8Array ? [data] : [...data]
     let length = 0
-    for (const piece of pieces) {
-      this.hasher.update(piece)
-      length += piece.byteLength
-    }
+    for (const piece of pieces) length += piece.byteLength
+    if (this.limit !== undefined && this.written + length > this.limit.bytes) throw this.limit.refusal(this.written + length)
+    for (const piece of pieces) this.hasher.update(piece)
     let offset = 0
     while (offset < length) {
       let bytesWritten: number

@@ -165,14 +165,18 @@ export class Store {
    * the fleet), `size` bytes long when known. Such a size is checked before the file exists, as
    * a pull's is: over the quota, OverQuotaError (it could never be held within it); more than
    * the disk has free, room made by the quota's eviction where that frees enough, else
-   * NoRoomError (naming `what`).
+   * NoRoomError (naming `what`). Of no known size, it is cut with OverQuotaError where it
+   * passes the quota.
    */
   async createStagingFile (kind: string, size: number | undefined, what: string): Promise<GrowingFile> {
     if (size !== undefined) {
       this.requireWithinQuota(size, what)
       await this.makeRoom(size, what)
     }
-    return await GrowingFile.create(this.layout.stagingPath(kind), size)
+    const quota = this.quotaBytes
+    // Of no known size, it may still not pass the quota: cut there, as one that said so is refused.
+    const limit = size !== undefined || quota === undefined ? undefined : { bytes: quota, refusal: (bytes: number) => new OverQuotaError(`${what} (of no size given: cut where it passed the quota)`, bytes, quota) }
+    return await GrowingFile.create(this.layout.stagingPath(kind), size, limit)
   }
 
   /** A complete object read as a staging file is (a GrowingFileReader); ENOENT when it is not here whole. */

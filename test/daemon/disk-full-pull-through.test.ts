@@ -181,6 +181,29 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
     }
   })
 
+  it('cuts a layer of no size given where it passes the quota, and keeps nothing of it', async () => {
+    // No Content-Length, and no manifest asked: nothing says the size. It was staged and kept
+    // whole past --quota (24 MiB under 8 MiB here), leased so the quota keeper never counted it.
+    const chunked = await chunkedUpstream()
+    try {
+      const data = join(work, 'unsized-quota')
+      await mkdir(data)
+      const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', chunked.url, '--api', join(work, 'unsized-quota.sock'), '--quota', String(8 * MIB)])
+      daemons.push(edge)
+      const cut = await fetch(`http://${edge.registry}/v2/shoal/app1/blobs/${images.baseLayer.digest}`)
+      expect(cut.status).toBe(200)
+      // The byte count, not the bytes, when it is not cut: 24 MiB in a failure message is too much.
+      expect(await cut.arrayBuffer().then(body => body.byteLength, () => 'cut')).toBe('cut')
+      const said = await waitFor('the cut to be logged', async () => logLines(edge).find(l => l.msg === 'response cut after it started'))
+      expect(said.err).toMatchObject({ code: 'OVER_QUOTA', message: expect.stringMatching(new RegExp(`no size given.*quota of ${8 * MIB} bytes`)) })
+      // The staging file goes as its writer fails, which may be just after the reader's cut is logged.
+      await waitFor('the staging file to be removed', async () => (await readdir(join(data, 'tmp'))).length === 0 ? true : undefined)
+      expect((await readdir(join(data, 'objects'), { recursive: true, withFileTypes: true })).filter(e => e.isFile())).toEqual([])
+    } finally {
+      await chunked.close()
+    }
+  })
+
   it('cuts an upstream body longer than the manifest says where the manifest\'s size ends, before it fills the disk', async () => {
     // The layer's bytes, then 64 MiB more, chunked: the disk (40 MiB) has room for the layer only.
     const lying = await chunkedUpstream({ extraBytes: 64 * MIB })
