@@ -94,7 +94,8 @@ export function createContentSources (components: ContentSourcesComponents): Con
         // config and layers in the manifest's order as soon as both are here (layer-order.ts).
         if (held.bundleId !== undefined && blobSource !== undefined) {
           const handedOver = manifestFromFleet(ref, name, tag, held.digest, signal)
-          pullImageBundle(blobSource, held.bundleId, held.digest, handedOver).catch(() => {})
+          const bundleId = held.bundleId
+          pullImageBundle(blobSource, bundleId, held.digest, handedOver).then(() => { assembler.pulled(bundleId) }, () => {})
           await handedOver
         } else {
           await manifestFromFleet(ref, name, tag, held.digest, signal)
@@ -154,7 +155,9 @@ export function createContentSources (components: ContentSourcesComponents): Con
    * identical to the one pulled. A bundle that is not this manifest's image, or none within
    * LAYER_ORDER_WAIT_MS, leaves the image to the assembler, as before the answer named one.
    * What the bundle files under blobs/sha256/ is indexed as a recorded tag's bundle is: the
-   * same trust (the keys that move tags here), every chunk checked against the bundle.
+   * same trust (the keys that move tags here), every chunk checked against the bundle. The
+   * assembler is told (`pulled`): an earlier answer's pending image is dropped, and the one-blob
+   * bundles that moved its blobs before fold into it once it is whole.
    */
   const adoptFleetBundle = (source: Required<BlobSource>, tag: { ref: string, digest: Sha256Digest, mediaType: string, bundleId: string, manifest: Buffer, manifestObject: string, peer?: string }): void => {
     const { ref, digest, bundleId } = tag
@@ -171,6 +174,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
         return
       }
       const set = await store.setRef({ ref, bundleId, manifestDigest: digest.digest, local: true, at: Date.now() })
+      assembler.pulled(bundleId, { ref, digest: digest.digest })
       logger.info('tag resolved by the fleet points at the bundle pulled for it', { ref, bundleId, refSet: set ? 'local' : 'kept the trusted record' })
     }
     adopt().catch((err: unknown) => {

@@ -54,7 +54,13 @@ const MIN_TOKEN_LENGTH = 16
  * Builds the pieces and starts them in order — store, swarm, HTTP — and stops them in the
  * reverse order, so nothing is served from a store that is closing.
  */
-export async function startDaemon (config: DaemonConfig, logger: Logger): Promise<Daemon> {
+/** What the operator does not set but a test may shorten (the operator's settings are DaemonConfig). */
+export interface DaemonInit {
+  /** How long one-blob bundles stay once their image's bundle holds their blobs (ImageAssemblerInit.foldAfterMs: FOLD_BLOB_BUNDLES_AFTER_MS unless given). */
+  foldBlobBundlesAfterMs?: number
+}
+
+export async function startDaemon (config: DaemonConfig, logger: Logger, init: DaemonInit = {}): Promise<Daemon> {
   const store = await openStore({ dir: config.dataDir, quotaBytes: config.quotaBytes, directIo: config.directIo ?? DEFAULT_DIRECT_IO })
   if (store.directIo.refused !== undefined) logger.info('the data directory\'s filesystem refuses O_DIRECT: pulled chunks are written through the page cache', { dataDir: config.dataDir, reason: store.directIo.refused })
   // A refusal after that (a remount, an overlay that took the probe's file but not others): the
@@ -169,6 +175,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger): Promis
     assembler = new ImageAssembler({
       store,
       logger: httpLogger,
+      foldAfterMs: init.foldBlobBundlesAfterMs,
       onAssembled: image => {
         metrics.pullThroughDuration.observe(image.seconds)
         running.announce(image.bundleId).catch((err: unknown) => { logger.warn('announcing a pulled-through image failed', { bundleId: image.bundleId, err }) })

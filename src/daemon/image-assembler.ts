@@ -47,6 +47,11 @@ export interface ImageAssemblerInit {
   foldAfterMs?: number
 }
 
+/** An image bundle pulled from the fleet whose one-blob bundles fold into it once its objects are all here. */
+interface PulledImage {
+  since: number
+}
+
 /**
  * Turns an image fetched piece by piece, on demand (pull-through from an upstream, or from the
  * fleet), into a bundle with its ref once what a client asked for is all here. Nothing is fetched
@@ -55,10 +60,13 @@ export interface ImageAssemblerInit {
  * multi-platform image fetches that platform only. A platform that completes later makes a
  * newer bundle and the ref moves to it. The one-blob bundles made to move its blobs through
  * the fleet meanwhile are removed FOLD_BLOB_BUNDLES_AFTER_MS after the image's bundle covers
- * them (foldBlobBundles).
+ * them (foldBlobBundles), whether the image was made a bundle here or its bundle was pulled
+ * whole from the fleet (`pulled`).
  */
 export class ImageAssembler {
   private readonly pending = new RecentMap<string, PendingImage>(MAX_PENDING_IMAGES)
+  /** Image bundles pulled from the fleet, by bundle ID, until their objects are all here. */
+  private readonly pulledImages = new RecentMap<string, PulledImage>(MAX_PENDING_IMAGES)
   private running: Promise<void> = Promise.resolve()
   private queued = false
   private readonly lifetime = new AbortController()
@@ -78,9 +86,24 @@ export class ImageAssembler {
     this.check()
   }
 
+  /**
+   * The image a tag names comes as a bundle pulled from the fleet (a record's, or the one a
+   * trusted peer's answer named), not made here. `ref`'s pending entry for the same manifest
+   * is dropped: an earlier answer that named no bundle left it, and it would make a second
+   * bundle of the image from the same objects once the pull brought them. Without `ref` (a
+   * record's bundle: the record's ref is not the assembler's to make) only the fold is set.
+   * Either way the one-blob bundles that moved its blobs before are folded into it once its
+   * objects are all here, as for an image made here (the same delay).
+   */
+  pulled (bundleId: string, image?: { ref: string, digest: string }): void {
+    if (image !== undefined && this.pending.get(image.ref)?.digest === image.digest) this.pending.delete(image.ref)
+    if (!this.pulledImages.has(bundleId)) this.pulledImages.set(bundleId, { since: Date.now() })
+    this.check()
+  }
+
   /** Something arrived: looks at the pending images soon (calls in a burst make one pass). */
   check (): void {
-    if (this.queued || this.pending.size === 0 || this.lifetime.signal.aborted) return
+    if (this.queued || (this.pending.size === 0 && this.pulledImages.size === 0) || this.lifetime.signal.aborted) return
     this.queued = true
     this.running = this.running.then(async () => {
       this.queued = false
@@ -108,6 +131,23 @@ export class ImageAssembler {
       } catch (err) {
         this.pending.delete(image.ref)
         this.init.logger?.warn('an image fetched on demand could not be made a bundle', { ref: image.ref, digest: image.digest, err })
+      }
+    }
+    for (const [bundleId, pulled] of [...this.pulledImages.entries()]) {
+      if (this.lifetime.signal.aborted) return
+      // A pull that stopped short (its holders gone, the disk full): its one-blob bundles stay.
+      if (now - pulled.since > PENDING_IMAGE_TTL_MS) {
+        this.pulledImages.delete(bundleId)
+        continue
+      }
+      try {
+        const whole = await wholeHere(this.init.store, bundleId)
+        if (whole === false) continue
+        this.pulledImages.delete(bundleId)
+        if (whole) this.scheduleFold(bundleId)
+      } catch (err) {
+        this.pulledImages.delete(bundleId)
+        this.init.logger?.warn('an image bundle pulled from the fleet could not be checked whole', { bundleId, err })
       }
     }
   }
@@ -160,6 +200,14 @@ export class ImageAssembler {
     timer.unref()
     this.folds.add(timer)
   }
+}
+
+/** Whether every object of `bundleId` is here; undefined when the bundle is not (removed meanwhile). */
+async function wholeHere (store: Store, bundleId: string): Promise<boolean | undefined> {
+  const bundle = await store.loadBundle(bundleId)
+  if (bundle === undefined) return undefined
+  for (const object of bundle.objectSizes.keys()) if (!await store.hasObject(object)) return false
+  return true
 }
 
 /**

@@ -1,4 +1,4 @@
-export { startDaemon, type Daemon, type DaemonListeners } from './daemon.js'
+export { startDaemon, type Daemon, type DaemonInit, type DaemonListeners } from './daemon.js'
 export { resolveConfig, defaultConfigPath, DEFAULT_LISTEN, DEFAULT_REGISTRY } from './config.js'
 export { createLogger, type Logger } from './logger.js'
 export { parseRate, parseSize } from './rates.js'

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
-import { pushTree, type Store } from '../../src/store/index.js'
+import { commitBlobBundle, pushTree, type Store } from '../../src/store/index.js'
 import { startInProcess as start } from '../helpers/daemon-in-process.js'
 import { writeImageLayout, type WrittenImage } from './image-layout.js'
 
@@ -157,5 +157,58 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     const ref = await edge.daemon.store.getRef(tagged.ref)
     expect(ref?.bundleId).toBe(made.bundleId)
     expect(ref?.bundleId).not.toBe(wrong)
+  }, 120_000)
+
+  it('folds a one-blob bundle fetched before the bundle was named into the pulled bundle, and makes no bundle for an answer that named none', async () => {
+    const tagged = await unnamedImage(join(work, 'folded'), 'registry.example.com/race/folded:1.0', 2 * MIB)
+    const gateway = await start(join(work, 'gateway-3'), { gateway: true })
+    started.push(gateway.daemon)
+    const bundleId = (await pushTree(gateway.daemon.store, tagged.dir)).bundleId
+    // The config as the gateway would have moved it for a peer before the image was a bundle:
+    // a one-blob bundle, the smallest naming it, so a digest question names that one.
+    const configHex = tagged.configDigest.slice('sha256:'.length)
+    const config = await gateway.daemon.store.wholeObjectBySha256(configHex)
+    if (config === undefined) throw new Error('the gateway does not hold the config it was pushed')
+    const blobBundle = (await commitBlobBundle(gateway.daemon.store, { sha256: configHex, object: config.hash, size: config.size })).bundleId
+    // First the gateway's ref names no bundle described there (as a gateway that resolved the
+    // tag through its upstream only): its answer names none.
+    await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId: '0'.repeat(64), manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    const edge = await start(join(work, 'edge-3'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] }, { foldBlobBundlesAfterMs: 0 })
+    started.push(edge.daemon)
+    const removed: string[] = []
+    edge.daemon.store.on('bundle:removed', ({ id }) => { removed.push(id) })
+
+    const base = `${registryOf(edge.daemon)}/v2/race/folded`
+    const ns = '?ns=registry.example.com'
+    const resolve = async (): Promise<void> => {
+      await until('the edge to resolve the tag', async () => {
+        const res = await fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+        return res.status === 200 ? true : undefined
+      })
+    }
+    await resolve()
+    expect(edge.logs.filter(line => line.msg === 'tag resolved by the fleet').map(line => line.bundleId)).toEqual([undefined])
+    // The config asked for before any answer named the image's bundle: its one-blob bundle comes.
+    const configRes = await fetch(`${base}/blobs/${tagged.configDigest}${ns}`)
+    expect(configRes.status).toBe(200)
+    await configRes.arrayBuffer()
+    expect(await edge.daemon.store.getBundle(blobBundle)).toBeDefined()
+
+    // Now the gateway's ref names its bundle; containerd asks the tag again (no ref here yet).
+    await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    await resolve()
+    await until('the tag to point at the pulled bundle', async () => (await edge.daemon.store.getRef(tagged.ref))?.bundleId === bundleId ? true : undefined)
+    const pulled = (line: Record<string, unknown>): boolean => line.msg === 'pull completed' && line.bundleId === bundleId
+    await until('the pull to complete', async () => edge.logs.some(pulled) ? true : undefined)
+    // The one-blob bundle folds into the whole image's bundle (before: it stayed, as only an
+    // image made here scheduled the fold); the config still reads.
+    await until('the one-blob bundle folded', async () => removed.includes(blobBundle) ? true : undefined, 20_000)
+    expect(await edge.daemon.store.bundleIds()).toEqual([bundleId])
+    const again = await fetch(`${base}/blobs/${tagged.configDigest}${ns}`)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await again.arrayBuffer())).digest('hex')}`).toBe(tagged.configDigest)
+    // The first answer's pending image is gone: nothing was made a bundle here (before: the
+    // assembler made the image a second bundle once the pull brought its layer).
+    expect(edge.logs.filter(line => line.msg === 'image made a bundle')).toEqual([])
+    expect(await edge.daemon.store.getRef(tagged.ref)).toMatchObject({ bundleId })
   }, 120_000)
 })

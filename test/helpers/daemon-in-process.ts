@@ -1,12 +1,12 @@
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
-import { createLogger, startDaemon, type Daemon, type DaemonConfig } from '../../src/daemon/index.js'
+import { createLogger, startDaemon, type Daemon, type DaemonConfig, type DaemonInit } from '../../src/daemon/index.js'
 
 /** A daemon in this process (real libp2p over TCP on loopback, real LevelDB), its log lines kept. */
 export interface TestDaemon { daemon: Daemon, logs: Array<Record<string, unknown>> }
 
-/** Starts a daemon in this process on loopback, with no mDNS and an API socket in `dataDir`; `extra` overrides. */
-export async function startInProcess (dataDir: string, extra: Partial<DaemonConfig> = {}): Promise<TestDaemon> {
+/** Starts a daemon in this process on loopback, with no mDNS and an API socket in `dataDir`; `extra` overrides, `init` shortens what a test waits for. */
+export async function startInProcess (dataDir: string, extra: Partial<DaemonConfig> = {}, init: DaemonInit = {}): Promise<TestDaemon> {
   const out = new PassThrough()
   const logs: Array<Record<string, unknown>> = []
   out.setEncoding('utf8')
@@ -23,5 +23,5 @@ export async function startInProcess (dataDir: string, extra: Partial<DaemonConf
     allowedHosts: [], pushNetworks: [], listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], mdns: false,
     gateway: false, trust: [], allowPush: false, logLevel: 'info', ...extra,
   }
-  return { daemon: await startDaemon(config, createLogger('info', {}, out)), logs }
+  return { daemon: await startDaemon(config, createLogger('info', {}, out), init), logs }
 }
