@@ -36,20 +36,22 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
    */
   const refusedForRoom = new Set<string>()
   const failed = (bundleId: string, err: unknown): void => {
-    if (!(err instanceof NoRoomError)) {
+    if (err instanceof UnwantedBundleError) {
+      logger.info('pull stopped before its first chunk: the bundle is not what it was asked for', { bundleId })
+    } else if (!(err instanceof NoRoomError)) {
       logger.warn('pull for an HTTP client failed', { bundleId, err })
     } else if (!refusedForRoom.has(bundleId)) {
       refusedForRoom.add(bundleId)
       logger.info('pull for an HTTP client not started: the disk has no room for what the bundle lacks (a blob a client asks for is still fetched alone when it fits); asked again on the next request', { bundleId, neededBytes: err.neededBytes, freeBytes: err.freeBytes, err })
     }
   }
-  const pull = (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'objects'>): Promise<void> =>
-    swarm.pull(bundleId, { signal: lifetime, ...options, manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS })
-  /** The pull of all of `bundleId`, shared by every request that wants it. */
-  const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> = {}): Promise<void> => {
+  const pull = (bundleId: string, { signal, ...options }: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'objects' | 'signal'>): Promise<void> =>
+    swarm.pull(bundleId, { ...options, signal: signal === undefined ? lifetime : AbortSignal.any([lifetime, signal]), manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS })
+  /** The pull of all of `bundleId`, shared by every request that wants it; one `wanted` says no to stops with nothing fetched. */
+  const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> } = {}): Promise<void> => {
     let running = bundlePulls.get(bundleId)
     if (running === undefined) {
-      running = pull(bundleId, first).finally(() => { bundlePulls.delete(bundleId) })
+      running = pull(bundleId, withWanted(bundleId, first)).finally(() => { bundlePulls.delete(bundleId) })
       bundlePulls.set(bundleId, running)
       running.then(() => { refusedForRoom.delete(bundleId) }, (err: unknown) => { failed(bundleId, err) })
     } else if (first.firstObjects !== undefined) {
@@ -77,13 +79,13 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
     return running
   }
   return {
-    fetchBundle: async (bundleId, { signal, firstObjects }) => {
+    fetchBundle: async (bundleId, { signal, firstObjects, wanted }) => {
       const done = new AbortController()
       const added = untilStored(storeEvent(store, 'bundle:added', e => e.id === bundleId), signal, done.signal)
       try {
         if (await store.getBundle(bundleId) !== undefined) return
         // A pull that fails before the manifest arrives fails this request too, with its reason.
-        await Promise.race([added, startBundlePull(bundleId, { firstObjects })])
+        await Promise.race([added, startBundlePull(bundleId, { firstObjects, wanted })])
       } finally {
         done.abort()
       }
@@ -107,6 +109,37 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         release()
         done.abort()
       }
+    },
+  }
+}
+
+/** A pull's asker said, once the bundle's description was here, that it is not what it wanted. */
+class UnwantedBundleError extends Error {
+  readonly code = 'BUNDLE_NOT_WANTED'
+  constructor (readonly bundleId: string) {
+    super(`the bundle ${bundleId} is not what its pull was started for: stopped before any chunk was asked for`)
+    this.name = 'UnwantedBundleError'
+  }
+}
+
+/**
+ * The pull's options with `wanted` asked where the swarm asks for the first objects: after the
+ * description is stored, before any chunk request. A no aborts the pull's own signal and
+ * rejects, and the swarm rethrows the abort (PullOptions.firstObjects), so nothing is fetched.
+ */
+function withWanted (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> }): Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'signal'> {
+  const { wanted, firstObjects, priorityObject } = options
+  if (wanted === undefined) return { priorityObject, firstObjects }
+  const stop = new AbortController()
+  return {
+    priorityObject,
+    signal: stop.signal,
+    firstObjects: async (signal) => {
+      if (!await wanted(signal)) {
+        stop.abort(new UnwantedBundleError(bundleId))
+        throw stop.signal.reason
+      }
+      return firstObjects === undefined ? [] : await firstObjects(signal)
     },
   }
 }

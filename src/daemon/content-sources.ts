@@ -138,12 +138,12 @@ export function createContentSources (components: ContentSourcesComponents): Con
    * hashes it from memory as it comes (layer-order.ts). Resolves once the bundle's description
    * is stored; the pull goes on.
    */
-  const pullImageBundle = async (source: Required<BlobSource>, bundleId: string, digest: Sha256Digest, manifestHere: Promise<unknown>): Promise<void> => {
+  const pullImageBundle = async (source: Required<BlobSource>, bundleId: string, digest: Sha256Digest, manifestHere: Promise<unknown>, wanted?: () => Promise<boolean>): Promise<void> => {
     const firstObjects = async (pullSignal: AbortSignal): Promise<readonly string[]> => {
       await settledWithin(manifestHere, FIRST_OBJECTS_WAIT_MS, pullSignal)
       return await imageObjectOrder(store, digest.hex)
     }
-    await source.fetchBundle(bundleId, { signal: abortAfter(LAYER_ORDER_WAIT_MS), firstObjects })
+    await source.fetchBundle(bundleId, { signal: abortAfter(LAYER_ORDER_WAIT_MS), firstObjects, wanted })
   }
 
   /**
@@ -161,11 +161,13 @@ export function createContentSources (components: ContentSourcesComponents): Con
    */
   const adoptFleetBundle = (source: Required<BlobSource>, tag: { ref: string, digest: Sha256Digest, mediaType: string, bundleId: string, manifest: Buffer, manifestObject: string, peer?: string }): void => {
     const { ref, digest, bundleId } = tag
+    const path = `./blobs/sha256/${digest.hex}`
+    // Judged on the description, which comes before any chunk: a bundle that is not this
+    // image's is not pulled on (its pull stops before its first chunk request).
+    const filesManifest = async (): Promise<boolean> => (await store.loadBundle(bundleId))?.manifest.entries.some(e => e.type === 'F' && e.path === path && e.checksum === tag.manifestObject) === true
     const adopt = async (): Promise<void> => {
-      await pullImageBundle(source, bundleId, digest, Promise.resolve())
-      const path = `./blobs/sha256/${digest.hex}`
-      const files = (await store.loadBundle(bundleId))?.manifest.entries.some(e => e.type === 'F' && e.path === path && e.checksum === tag.manifestObject) === true
-      if (!files) {
+      await pullImageBundle(source, bundleId, digest, Promise.resolve(), filesManifest)
+      if (!await filesManifest()) {
         logger.warn('a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs', { ref, digest: digest.digest, bundleId, peer: tag.peer })
         // Its description may have filed other bytes under the manifest's digest: the bytes
         // checked against it are put back under it.

@@ -19,9 +19,12 @@ export interface BlobSource {
    * Fetches a bundle's manifest into the store, for a tag known only from a signed ref
    * record (an edge that has never held the image). Resolves once `store.getBundle` has it.
    * The pull it starts goes on; `firstObjects` names what it fetches first, in order (see
-   * the swarm's PullOptions.firstObjects).
+   * the swarm's PullOptions.firstObjects). `wanted` is asked once the description is here,
+   * before that pull's first chunk request: false stops it with nothing fetched (a bundle a
+   * peer named that turns out not to be what it was named for). A pull already under way
+   * when this is called is joined and never stopped: others want it.
    */
-  fetchBundle?: (bundleId: string, options: { signal: AbortSignal, firstObjects?: (signal: AbortSignal) => Promise<readonly string[]> }) => Promise<void>
+  fetchBundle?: (bundleId: string, options: { signal: AbortSignal, firstObjects?: (signal: AbortSignal) => Promise<readonly string[]>, wanted?: (signal: AbortSignal) => Promise<boolean> }) => Promise<void>
 }
 
 /**

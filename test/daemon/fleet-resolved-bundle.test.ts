@@ -134,6 +134,10 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
     const edge = await start(join(work, 'edge-2'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
     started.push(edge.daemon)
+    const unrelatedLayer = await gateway.daemon.store.objectBySha256(unrelated.layerDigest.slice('sha256:'.length))
+    if (unrelatedLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
+    const unrelatedChunks: number[] = []
+    edge.daemon.store.on('chunk:stored', ({ object, index }) => { if (object === unrelatedLayer) unrelatedChunks.push(index) })
 
     const base = `${registryOf(edge.daemon)}/v2/race/other`
     const ns = '?ns=registry.example.com'
@@ -157,6 +161,12 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     const ref = await edge.daemon.store.getRef(tagged.ref)
     expect(ref?.bundleId).toBe(made.bundleId)
     expect(ref?.bundleId).not.toBe(wrong)
+    // The named bundle was judged on its description: its pull stopped before any chunk of the
+    // other image came (before: the whole other image was pulled all the same).
+    await until('the named bundle\'s pull stopped', async () => edge.logs.find(line => line.msg === 'pull stopped before its first chunk: the bundle is not what it was asked for' && line.bundleId === wrong))
+    expect(unrelatedChunks).toEqual([])
+    expect(await edge.daemon.store.hasObject(unrelatedLayer)).toBe(false)
+    expect(edge.logs.filter(line => line.msg === 'pull completed' && line.bundleId === wrong)).toEqual([])
   }, 120_000)
 
   it('folds a one-blob bundle fetched before the bundle was named into the pulled bundle, and makes no bundle for an answer that named none', async () => {
