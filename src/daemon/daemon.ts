@@ -22,6 +22,7 @@ import { PreheatKeeper } from './preheat-keeper.js'
 import { CpuShortness, eventLoopDelay } from './cpu-shortness.js'
 import { createQuotaKeeper } from './quota-keeper.js'
 import { createReadiness } from './readiness.js'
+import { REGISTRY_DRAIN_MS, RequestDrain } from './request-drain.js'
 import { nodeStatusSource } from './node-status.js'
 import { SHOAL_VERSION } from '../version.js'
 import type { Logger } from './logger.js'
@@ -72,6 +73,8 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
   const quota = createQuotaKeeper(store, logger.child({ module: 'quota' }))
   let swarm: Swarm | undefined
   const listeners: Listener[] = []
+  /** The registry mirror's listener and its requests under way, drained before a stop cuts them. */
+  let mirror: { server: Server, requests: RequestDrain } | undefined
   let registry: HttpApi | undefined
   let upstream: Upstream | undefined
   let assembler: ImageAssembler | undefined
@@ -201,6 +204,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>, job: keyof typeof LISTENER_JOBS): Promise<ListenAddress> => {
       const listener: Listener = { server: createHttpServer(handler), address: undefined }
       listeners.push(listener)
+      if (job === 'registry') mirror = { server: listener.server, requests: new RequestDrain(listener.server) }
       try {
         listener.address = await listenOn(listener.server, address, httpLogger)
       } catch (err) {
@@ -225,6 +229,12 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     return {
       config, store, swarm, listeners: addresses, metrics,
       stop: async () => {
+        // containerd's downloads under way finish first (a cut layer sent it to the upstream
+        // registry), with the swarm and every source still running; new connections are refused.
+        if (mirror !== undefined) {
+          const left = await mirror.requests.drain(mirror.server, REGISTRY_DRAIN_MS)
+          if (left > 0) logger.warn('stopping with registry responses still under way: they are cut', { responses: left, waitedMs: REGISTRY_DRAIN_MS })
+        }
         await shutdown(new Error('the daemon is stopping'))
         logger.info('daemon stopped')
       },
@@ -254,7 +264,8 @@ function listenFailure (err: unknown, listen: readonly string[]): AddressInUseEr
 }
 
 async function closeAll (listeners: Listener[]): Promise<void> {
-  await Promise.all(listeners.map(async l => { if (l.server.listening) await closeListener(l.server, l.address) }))
+  // A drained listener no longer listens, but may still hold the responses it was not let finish.
+  await Promise.all(listeners.map(async l => { if (l.server.listening) await closeListener(l.server, l.address); else l.server.closeAllConnections() }))
 }
 
 /** Reads a file a setting names; an error names the setting, so the operator knows which one to fix. */

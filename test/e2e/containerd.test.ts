@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
-import { Containerd, containerdUnavailable, mountsUnder } from '../helpers/containerd.js'
+import { Containerd, containerdUnavailable, tearDownWork } from '../helpers/containerd.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { startHttpRelay, startTripwire, type HttpRelay, type Tripwire } from '../helpers/http-relay.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
@@ -48,13 +48,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
   })
 
   afterAll(async () => {
-    await containerd?.destroy()
-    await Promise.all(daemons.map(async d => { await d.kill() }))
-    await tripwire?.close()
-    if (work === undefined) return
-    const leftMounted = await mountsUnder(work)
-    await rm(work, { recursive: true, force: true })
-    expect(leftMounted).toEqual([])
+    expect(await tearDownWork(work, { containerd, daemons, servers: [tripwire] })).toEqual([])
   })
 
   async function startDaemon (name: string, args: string[]): Promise<DaemonProcess> {
