@@ -1,6 +1,6 @@
 import { FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_RESPONSE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 import { ProtocolViolationError, SwarmError } from './errors.js'
-import { FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobRelays } from './fleet-blob-relays.js'
+import { FLEET_BLOB_RELAY_READY_WAIT_MS, FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
 import { encodeVarint, FrameQueue, readFrames, sendFrame } from './framing.js'
@@ -192,7 +192,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       // Named only once it can answer at once (it has our HEADER, or reported its relay's), so
       // an asker it leaves without an answer may charge it: a receiver two hops down that never
       // answers was named unjudgeable, and cost every asker pointed at it the judging window.
-      if (!await settlesWithin(route.ready, FLEET_BLOB_RELAY_REPORT_MS, signal)) {
+      if (!await settlesWithin(route.ready, FLEET_BLOB_RELAY_READY_WAIT_MS, signal)) {
         route.passOver()
         route = hooks.relays?.route(query.digest, asker, { mayRelay: true, usable: hooks.usable })
         continue

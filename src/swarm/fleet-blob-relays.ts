@@ -1,4 +1,4 @@
-import { DIAL_TIMEOUT_MS } from './constants.js'
+import { DIAL_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 
 /**
  * Askers the pull-through node streams one blob to itself at once. Later askers are pointed at
@@ -12,13 +12,21 @@ export const FLEET_BLOB_DIRECT_ASKERS = 2
 export const FLEET_BLOB_RELAY_FANOUT = 2
 
 /**
- * How long the pull-through node waits for an asker it pointed at a relay to report that the
- * relay answered (FleetBlobAck.relay_answered on the RELAY's stream): the asker may dial the
- * relay (DIAL_TIMEOUT_MS) and waits for its answer for the judging window
- * (FLEET_BLOB_RELAY_JUDGE_MS, 10 s), then a margin. An asker pointed at a receiver whose
- * answer is not known yet waits as long at most before it is pointed elsewhere.
+ * How long the pull-through node keeps a RELAY's stream open for the asker's report that the
+ * relay answered (FleetBlobAck.relay_answered): the asker may dial the relay (DIAL_TIMEOUT_MS),
+ * open a stream to it (STREAM_OPEN_TIMEOUT_MS) and wait for its answer for the judging window
+ * (FLEET_BLOB_RELAY_JUDGE_MS, 10 s), then a margin. A report that comes later is not heard
+ * (the asker is then not named a relay for that blob).
  */
-export const FLEET_BLOB_RELAY_REPORT_MS = DIAL_TIMEOUT_MS + 10_000 + 5_000
+export const FLEET_BLOB_RELAY_REPORT_MS = DIAL_TIMEOUT_MS + STREAM_OPEN_TIMEOUT_MS + 10_000 + 5_000
+/**
+ * How long an asker pointed at a receiver whose answer is not known yet waits here before it is
+ * pointed elsewhere (or served here), and the receiver is not named until it reports: the
+ * judging window (FLEET_BLOB_RELAY_JUDGE_MS). A compromised receiver that never reports costs an
+ * asker this, as a relay that never answers did before receivers had to report; waiting the
+ * whole FLEET_BLOB_RELAY_REPORT_MS would have cost it more than before.
+ */
+export const FLEET_BLOB_RELAY_READY_WAIT_MS = 10_000
 
 /** What the answering stream does for one asker. */
 export type FleetBlobRoute =
@@ -54,7 +62,7 @@ export type FleetBlobRoute =
      * an asker left without an answer by it then charges it.
      */
     ready: Promise<boolean>
-    /** It has not become ready within FLEET_BLOB_RELAY_REPORT_MS: not named until it does. */
+    /** It has not become ready within FLEET_BLOB_RELAY_READY_WAIT_MS: not named until it reports. */
     passOver: () => void
     /** The asker's own report, on the RELAY's stream: its relay answered it (it may be named in turn), or not. */
     report: (answered: boolean) => void

@@ -5,9 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/http/index.js'
 import { GrowingFile } from '../../src/store/index.js'
 import { createPeerKey, generateSwarmKey, peerIdOfKey, type FleetBlobResponder, type PrivateKey, type SwarmLogger } from '../../src/swarm/index.js'
-import { FLEET_BLOB_PROTOCOL, FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
+import { fetchFleetBlob, FLEET_BLOB_PROTOCOL, FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
 import { sendFrame } from '../../src/swarm/framing.js'
 import { FleetBlobRequest } from '../../src/swarm/pb/swarm-fleet-blob.pb.js'
+import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
 import { Attacker } from './attacker.js'
 import { openFilesUnder } from '../helpers/open-files.js'
 import { connect, nextEvent, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
@@ -476,6 +477,31 @@ describe('edges relaying a blob they are receiving', () => {
     file.complete()
     for (const r of [direct, relayed, served]) expect(await r.done).toBe(digest)
     expect(uploadedTo(gateway, [late.edge])).toBe(size)
+  })
+
+  it('points an asker elsewhere once a receiver two hops down has not reported its relay\'s answer within the judging window, and names it no more', async () => {
+    const { gateway, file } = await gatewayWith({ tree: chain })
+    const first = await edgeOf(gateway)
+    // A member that asks, is pointed at the first edge, and never says whether it answered
+    // (it holds the RELAY's stream open, speaking the protocol by hand).
+    const silent = await node({ swarmKey })
+    await connect(silent, gateway)
+    const late = await edgeOf(gateway)
+    await file.append(blob.subarray(0, 2 * MiB))
+    const direct = await first.ask()
+    await direct.reached(1)
+    const connection = (silent.swarm as unknown as { node: ShoalNode }).node.getConnections().find(c => c.remotePeer.toString() === gateway.swarm.peerId && c.status === 'open')
+    if (connection === undefined) throw new Error('no connection to the gateway')
+    const pointed = await fetchFleetBlob(connection, blobQuery, { signal: AbortSignal.timeout(60_000) })
+    expect(pointed).toMatchObject({ status: 'relay', peer: first.edge.swarm.peerId })
+    // The next asker is not named the silent one: after the wait it is served by the gateway.
+    const served = await within(late.ask(), 60_000, 'the stream from the gateway')
+    expect(served.relay).toBeUndefined()
+    await file.append(blob.subarray(2 * MiB))
+    file.complete()
+    for (const r of [direct, served]) expect(await r.done).toBe(digest)
+    expect(uploadedTo(gateway, [late.edge])).toBe(size)
+    expect(uploadedTo(silent, [late.edge])).toBe(0)
   })
 
   it('charges the relay that sat on its source\'s bytes, not the honest edge below it that forwarded what it got', async () => {
