@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { commitBlobBundle, pushTree, type Store } from '../../src/store/index.js'
-import { startInProcess as start } from '../helpers/daemon-in-process.js'
+import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { writeImageLayout, type WrittenImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
@@ -67,6 +67,37 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
     if (work !== undefined) await rm(work, { recursive: true, force: true })
   })
+
+  /**
+   * A gateway holding an image's bundle and a one-blob bundle of its config, as it would have
+   * moved the config for a peer before the image was a bundle (the smallest bundle naming it, so
+   * a digest question names that one), and an edge trusting it that folds at once.
+   */
+  async function withConfigBundle (name: string): Promise<{ tagged: WrittenImage, gateway: Daemon, edge: TestDaemon, bundleId: string, blobBundle: string, removed: string[] }> {
+    const tagged = await unnamedImage(join(work, name), `registry.example.com/race/${name}:1.0`, 2 * MIB)
+    const gateway = (await start(join(work, `gateway-${name}`), { gateway: true })).daemon
+    started.push(gateway)
+    const bundleId = (await pushTree(gateway.store, tagged.dir)).bundleId
+    const configHex = tagged.configDigest.slice('sha256:'.length)
+    const config = await gateway.store.wholeObjectBySha256(configHex)
+    if (config === undefined) throw new Error('the gateway does not hold the config it was pushed')
+    const blobBundle = (await commitBlobBundle(gateway.store, { sha256: configHex, object: config.hash, size: config.size })).bundleId
+    const edge = await start(join(work, `edge-${name}`), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] }, { foldBlobBundlesAfterMs: 0 })
+    started.push(edge.daemon)
+    const removed: string[] = []
+    edge.daemon.store.on('bundle:removed', ({ id }) => { removed.push(id) })
+    return { tagged, gateway, edge, bundleId, blobBundle, removed }
+  }
+
+  /** The edge's pull of the image's bundle completes, the one-blob bundle folds into it (before: it stayed: only an image made here scheduled the fold), and the config still reads. */
+  async function expectFolded ({ tagged, edge, bundleId, blobBundle, removed }: Omit<Awaited<ReturnType<typeof withConfigBundle>>, 'gateway'>, configUrl: string): Promise<void> {
+    const pulled = (line: Record<string, unknown>): boolean => line.msg === 'pull completed' && line.bundleId === bundleId
+    await until('the pull to complete', async () => edge.logs.some(pulled) ? true : undefined)
+    await until('the one-blob bundle folded', async () => removed.includes(blobBundle) ? true : undefined, 20_000)
+    expect(await edge.daemon.store.bundleIds()).toEqual([bundleId])
+    const again = await fetch(configUrl)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await again.arrayBuffer())).digest('hex')}`).toBe(tagged.configDigest)
+  }
 
   it('pulls the image\'s bundle once from the manifest request, makes no bundle of its own, and takes the record that comes mid-pull', async () => {
     // Paced, so the pull is still under way when the record comes (~6 s for the layer).
@@ -170,23 +201,10 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
   }, 120_000)
 
   it('folds a one-blob bundle fetched before the bundle was named into the pulled bundle, and makes no bundle for an answer that named none', async () => {
-    const tagged = await unnamedImage(join(work, 'folded'), 'registry.example.com/race/folded:1.0', 2 * MIB)
-    const gateway = await start(join(work, 'gateway-3'), { gateway: true })
-    started.push(gateway.daemon)
-    const bundleId = (await pushTree(gateway.daemon.store, tagged.dir)).bundleId
-    // The config as the gateway would have moved it for a peer before the image was a bundle:
-    // a one-blob bundle, the smallest naming it, so a digest question names that one.
-    const configHex = tagged.configDigest.slice('sha256:'.length)
-    const config = await gateway.daemon.store.wholeObjectBySha256(configHex)
-    if (config === undefined) throw new Error('the gateway does not hold the config it was pushed')
-    const blobBundle = (await commitBlobBundle(gateway.daemon.store, { sha256: configHex, object: config.hash, size: config.size })).bundleId
+    const { tagged, gateway, edge, bundleId, blobBundle, removed } = await withConfigBundle('folded')
     // First the gateway's ref names no bundle described there (as a gateway that resolved the
     // tag through its upstream only): its answer names none.
-    await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId: '0'.repeat(64), manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
-    const edge = await start(join(work, 'edge-3'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] }, { foldBlobBundlesAfterMs: 0 })
-    started.push(edge.daemon)
-    const removed: string[] = []
-    edge.daemon.store.on('bundle:removed', ({ id }) => { removed.push(id) })
+    await gateway.store.setRef({ ref: tagged.ref, bundleId: '0'.repeat(64), manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
 
     const base = `${registryOf(edge.daemon)}/v2/race/folded`
     const ns = '?ns=registry.example.com'
@@ -205,20 +223,38 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     expect(await edge.daemon.store.getBundle(blobBundle)).toBeDefined()
 
     // Now the gateway's ref names its bundle; containerd asks the tag again (no ref here yet).
-    await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    await gateway.store.setRef({ ref: tagged.ref, bundleId, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
     await resolve()
     await until('the tag to point at the pulled bundle', async () => (await edge.daemon.store.getRef(tagged.ref))?.bundleId === bundleId ? true : undefined)
-    const pulled = (line: Record<string, unknown>): boolean => line.msg === 'pull completed' && line.bundleId === bundleId
-    await until('the pull to complete', async () => edge.logs.some(pulled) ? true : undefined)
-    // The one-blob bundle folds into the whole image's bundle (before: it stayed, as only an
-    // image made here scheduled the fold); the config still reads.
-    await until('the one-blob bundle folded', async () => removed.includes(blobBundle) ? true : undefined, 20_000)
-    expect(await edge.daemon.store.bundleIds()).toEqual([bundleId])
-    const again = await fetch(`${base}/blobs/${tagged.configDigest}${ns}`)
-    expect(`sha256:${createHash('sha256').update(Buffer.from(await again.arrayBuffer())).digest('hex')}`).toBe(tagged.configDigest)
+    // The one-blob bundle folds into the whole image's bundle; the config still reads.
+    await expectFolded({ tagged, edge, bundleId, blobBundle, removed }, `${base}/blobs/${tagged.configDigest}${ns}`)
     // The first answer's pending image is gone: nothing was made a bundle here (before: the
     // assembler made the image a second bundle once the pull brought its layer).
     expect(edge.logs.filter(line => line.msg === 'image made a bundle')).toEqual([])
     expect(await edge.daemon.store.getRef(tagged.ref)).toMatchObject({ bundleId })
+  }, 120_000)
+
+  it('folds a one-blob bundle fetched before a record came into the bundle the record names, once the held path pulled it', async () => {
+    const { tagged, gateway, edge, bundleId, blobBundle, removed } = await withConfigBundle('held')
+
+    // The config asked for by digest before the tag is known here: its one-blob bundle comes.
+    const base = `${registryOf(edge.daemon)}/v2/race/held`
+    const ns = '?ns=registry.example.com'
+    await until('the edge to fetch the config', async () => {
+      const res = await fetch(`${base}/blobs/${tagged.configDigest}${ns}`)
+      await res.arrayBuffer()
+      return res.status === 200 ? true : undefined
+    })
+    expect(await edge.daemon.store.getBundle(blobBundle)).toBeDefined()
+
+    // The gateway's record comes; the tag request takes the held path and pulls its bundle.
+    await gateway.store.setRef({ ref: tagged.ref, bundleId, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    await gateway.swarm.publishRefs([{ ref: tagged.ref, bundleId, manifestDigest: tagged.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(tagged.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
+    const res = await fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(res.status).toBe(200)
+    expect(edge.logs.filter(line => line.msg === 'tag resolved by the fleet')).toEqual([])
+    // The one-blob bundle folds into the whole image's bundle; the config still reads.
+    await expectFolded({ tagged, edge, bundleId, blobBundle, removed }, `${base}/blobs/${tagged.configDigest}${ns}`)
   }, 120_000)
 })
