@@ -28,7 +28,11 @@ export function borrows (stream: ChunkStream): stream is ChunkStream & Borrowing
  * the bytes ('message' is not dispatched while a reader is set).
  */
 export interface LendingStream {
-  readLent: (reader: (bytes: Uint8Array) => void) => void
+  /**
+   * `place`, if given, is asked before each read where the next bytes belong (memory of the
+   * reader's, or undefined for the stream's own); bytes read there come to `reader` as a view of it.
+   */
+  readLent: (reader: (bytes: Uint8Array) => void, place?: () => Uint8Array | undefined) => void
 }
 
 export function lends (stream: ChunkStream): stream is ChunkStream & LendingStream {

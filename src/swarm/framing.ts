@@ -132,9 +132,28 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
    * copied into their `allocate`d memory as they arrive in any case.
    */
   const lent = lends(stream) && init.onLargeFrame === undefined
+  /**
+   * Where a lending stream should read next: the rest of the large frame being assembled, once
+   * every byte before it is in, so that its bytes arrive in place (a lane asker's TLS reads
+   * there, lane-transport.ts). Never past the frame's end: the next frame's head cannot land in
+   * this frame's memory, and memory handed on with `onFrame` is never given out again.
+   */
+  const place = (): Uint8Array | undefined => {
+    if (assembly === undefined || expected === undefined || buffer.byteLength > 0 || stream.status !== 'open') return undefined
+    return assembly.target.subarray(assembly.filled, expected.value)
+  }
+  /** Whether `data` is the next bytes of the frame being assembled, already read into place. */
+  const inPlace = (data: Uint8Array | Uint8ArrayList): boolean => {
+    if (assembly === undefined || expected === undefined || buffer.byteLength > 0 || !(data instanceof Uint8Array)) return false
+    const { target, filled } = assembly
+    return data.buffer === target.buffer && data.byteOffset === target.byteOffset + filled && filled + data.byteLength <= expected.value
+  }
   const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
     if (stream.status !== 'open') return
-    buffer.append(evt.data)
+    const placed = lent && inPlace(evt.data)
+    // In place, the bytes only need counting; drain completes the frame.
+    if (placed && assembly !== undefined) assembly.filled += evt.data.byteLength
+    else buffer.append(evt.data)
     try {
       drain()
     } catch (err) {
@@ -142,7 +161,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
       fail(err instanceof SwarmError ? err : new ProtocolViolationError(`a malformed message (${err instanceof Error ? err.message : String(err)})`, { cause: err }))
       return
     }
-    if (lent) keepLentTail(evt.data.byteLength)
+    if (lent && !placed) keepLentTail(evt.data.byteLength)
     if (buffer.byteLength === 0 && assembly === undefined) {
       stopTimer()
     } else if (timer === undefined) {
@@ -210,7 +229,7 @@ export function readFrames (stream: ChunkStream, init: FrameReaderInit): void {
     }
   }
 
-  if (lent) stream.readLent((data) => { onMessage({ data }) })
+  if (lent) stream.readLent((data) => { onMessage({ data }) }, init.allocate !== undefined ? place : undefined)
   else stream.addEventListener('message', onMessage)
   stream.addEventListener('remoteCloseWrite', () => {
     if (buffer.byteLength > 0 || assembly !== undefined) {

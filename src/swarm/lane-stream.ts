@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { LANE_CREDIT_BYTES } from './constants.js'
 import { LaneClosedError, ProtocolViolationError } from './errors.js'
 import { LaneRecordReader, MAX_LANE_RECORD_BYTES, creditRecords, dataRecordHead } from './lane-records.js'
-import type { LentBytesReader } from './lane-transport.js'
+import type { LentBytesReader, ReadPlace } from './lane-transport.js'
 
 /** After our FIN, the remote has this long to send its own. */
 const CLOSE_GRACE_MS = 10_000
@@ -47,12 +47,14 @@ export class LaneStream {
 
   /** The one reader given the received bytes directly (readLent), in place of 'message' events. */
   private lentReader: ((bytes: Uint8Array) => void) | undefined
+  /** Where that reader wants the next bytes read (lane-transport.ts ReadPlace). */
+  private lentPlace: ReadPlace | undefined
 
   /**
    * `readWith`, given for the asker's socket from connectAskerTls (lane-transport.ts), hands
    * over its cleartext lent from one reused buffer instead of as the socket's 'data'.
    */
-  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole, readWith?: (reader: LentBytesReader) => void) {
+  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole, readWith?: (reader: LentBytesReader, place?: ReadPlace) => void) {
     this.records = role === 'holder'
       ? new LaneRecordReader({
         data: (bytes) => {
@@ -66,7 +68,9 @@ export class LaneStream {
         },
       })
       : undefined
-    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) })
+    // Only the asker's bytes go to the reader as they come (the holder's are records to take apart).
+    const place = (): Uint8Array | undefined => this.records === undefined && this.status === 'open' ? this.lentPlace?.() : undefined
+    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) }, place)
     else socket.on('data', (data: Buffer) => { this.received(data, false) })
     socket.on('end', () => {
       // The holder ends its side only after the asker ended its own (the chunk server answers
@@ -117,9 +121,10 @@ export class LaneStream {
     else this.events.dispatchEvent(new StreamMessageEvent(lent ? bytes.slice() : bytes))
   }
 
-  /** From now on the received bytes go to `reader` alone, lent for the call (chunk-stream.ts LendingStream). */
-  readLent (reader: (bytes: Uint8Array) => void): void {
+  /** From now on the received bytes go to `reader` alone, lent for the call, read where `place` says (chunk-stream.ts LendingStream). */
+  readLent (reader: (bytes: Uint8Array) => void, place?: ReadPlace): void {
     this.lentReader = reader
+    this.lentPlace = place
   }
 
   get writeBufferLength (): number {

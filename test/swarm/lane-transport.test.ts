@@ -36,7 +36,7 @@ describe('lane transport', () => {
   })
 
   /** A holder's TLS socket and an asker's from connectAskerTls, the asker's cleartext collected. */
-  async function pair (ticker: ReadTicker): Promise<{ holder: TLSSocket, asker: TLSSocket, received: Received, dataEvents: () => number, until: (bytes: number) => Promise<Buffer> }> {
+  async function pair (ticker: ReadTicker, place?: (got: number) => Uint8Array | undefined): Promise<{ holder: TLSSocket, asker: TLSSocket, received: Received, dataEvents: () => number, until: (bytes: number) => Promise<Buffer> }> {
     const key = randomBytes(32)
     const context = createSecureContext({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: LANE_CIPHER_SUITE })
     let accepted: (tls: TLSSocket) => void = () => {}
@@ -76,7 +76,7 @@ describe('lane transport', () => {
       }
       got += bytes.byteLength
       if (wanted !== undefined && got >= wanted.bytes) wanted.resolve()
-    })
+    }, place === undefined ? undefined : () => place(got))
     await new Promise<void>((resolve, reject) => { asker.once('secureConnect', resolve).once('error', reject) })
     const holder = await holderReady
     sockets.push(holder)
@@ -139,5 +139,26 @@ describe('lane transport', () => {
     expect(drained).toBe(false)
     asker.resume()
     expect((await until(sent.length)).equals(sent)).toBe(true)
+  })
+
+  it('reads into the memory the reader names, splitting a record at its end, and into the one buffer otherwise', async () => {
+    // The reader's memory for the first MiB, named from the second piece on (a chunk body after
+    // the record that brought its head), never past its end.
+    const target = new Uint8Array(MiB)
+    const { holder, received, until } = await pair(new ReadTicker(20), got => got > 0 && got < MiB ? target.subarray(got) : undefined)
+    const sent = randomBytes(MiB + 40 * KiB)
+    // Records of 16 KiB from 1000 bytes in: the one crossing the first MiB ends 1000 bytes past it.
+    holder.write(sent.subarray(0, 1000))
+    await until(1000)
+    for (let at = 1000; at < sent.length; at += 16 * KiB) holder.write(sent.subarray(at, Math.min(sent.length, at + 16 * KiB)))
+    expect((await until(sent.length)).equals(sent)).toBe(true)
+    // Everything of the first MiB after the first piece was read where it belongs, by node.
+    expect(Buffer.from(target.subarray(1000)).equals(sent.subarray(1000, MiB))).toBe(true)
+    expect(received.memory.has(target.buffer)).toBe(true)
+    expect(received.memory.size).toBe(2)
+    // The record crossing the end was split there: a piece ends exactly at 1 MiB.
+    let offset = 0
+    const ends = new Set(received.pieces.map(piece => (offset += piece.byteLength)))
+    expect(ends.has(MiB)).toBe(true)
   })
 })
