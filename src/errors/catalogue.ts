@@ -142,6 +142,7 @@ export const ERROR_CATALOGUE = {
   MANIFEST_CORRUPT: { status: 500, exit: FAILURE, message: 'manifest {id} in {root} is damaged', source: 'shoal' },
 
   // ── Peers and the upstream (data from elsewhere that failed, or nobody answering).
+  BUNDLE_NOT_WANTED: { status: 502, exit: FAILURE, message: 'the bundle {bundleId} a peer named for a tag does not hold that tag\'s manifest: its pull was stopped before any chunk was asked for', registry: 'MANIFEST_UNKNOWN', source: 'shoal' },
   BUNDLE_ID_MISMATCH: { status: 502, exit: FAILURE, message: 'bundle manifest hashes to {actual}, not {expected}', source: 'shoal' },
   SWARM_BAD_DATA: { status: 502, exit: FAILURE, message: 'a peer sent data that failed verification: {why}', source: 'shoal' },
   SWARM_PROTOCOL_VIOLATION: { status: 502, exit: FAILURE, message: 'a peer broke the protocol: {why}', source: 'shoal' },
