@@ -25,12 +25,15 @@ import { connect, patternBytes, useSwarms, writeTree } from './swarm-fixture.js'
 const MiB = 1024 * 1024
 const CHUNKS = 24
 /**
- * Chunks the half-reader asks on each of its four streams (48 in all), and reads before it
- * stops: 12 MiB read earns it 12 MiB unread (its reader budget), so of the 48 asked about 24
- * are sent and half of those read; the rest wait at the gateway on every stream.
+ * Chunks the half-reader asks on each of its four streams (64 in all), and reads over all four
+ * before it stops every one at once: 12 MiB read earns it 12 MiB unread (its reader budget), so
+ * about 24 are sent and half of those read; the rest wait at the gateway. A stream may be served
+ * ahead of the others (the budget is the peer's), so it reads at most all 12 and still has
+ * chunks asked and waiting: every stream is left waiting. (Stopping each stream at its own
+ * count hung under load: one stream starved at one chunk never reached it.)
  */
-const ASKED_PER_STREAM = 12
-const READ_PER_STREAM = 3
+const ASKED_PER_STREAM = 16
+const READ_IN_ALL = 12
 const frame = (payload: Uint8Array): Uint8Array => new Uint8ArrayList(encodeVarint(payload.byteLength), payload).subarray()
 /** The asker's TLS socket, to stop it reading (nothing more arrives, nothing is credited). */
 const socketOf = (lane: LaneStream): TLSSocket => (lane as unknown as { socket: TLSSocket }).socket
@@ -68,23 +71,22 @@ describe('a peer that opens lanes and chunk streams, reads half and stops', () =
       const slowReaders = new Promise<void>((resolve) => { chargedFour = resolve })
       gateway.swarm.on('peer:penalized', (e) => { if (e.peer === attacker.peerId && charged.filter(k => k === 'slow-reader').length >= 4) chargedFour() })
       let readBytes = 0
+      let answered = 0
       let halfRead: () => void = () => {}
-      let stopped = 0
       const allHalfRead = new Promise<void>((resolve) => { halfRead = resolve })
       for (const [s, stream] of streams.entries()) {
-        let answered = 0
         readFrames(stream, {
           maxFrameBytes: 2 * MiB,
           messageTimeoutMs: 300_000,
           onFrame: (bytes) => {
             const response = ChunkResponse.decode(bytes)
-            if (response.status !== ChunkResponse.Status.OK || answered >= READ_PER_STREAM) return
-            answered++
+            if (response.status !== ChunkResponse.Status.OK) return
+            // Every chunk that reaches the reader counts as read (the muxer credited it).
             readBytes += response.data.byteLength
-            if (answered < READ_PER_STREAM) return
-            // Half of what it asked read: it reads nothing more on this stream.
-            stops[s]?.()
-            if (++stopped === streams.length) halfRead()
+            if (++answered !== READ_IN_ALL) return
+            // A quarter of what it asked read: it reads nothing more on any stream.
+            for (const stop of stops) stop()
+            halfRead()
           },
         })
         const requests = new Uint8ArrayList()
@@ -109,7 +111,15 @@ describe('a peer that opens lanes and chunk streams, reads half and stops', () =
       // closed (four close together would ban it; the score's recovery may keep it just above).
       await slowReaders
       expect(charged.filter(k => k !== 'slow-reader')).toEqual([])
-      // The libp2p streams' resets are seen here; a lane's close is not, its socket paused.
+      // The libp2p streams' resets are seen here, a moment after the charge (a lane's close is
+      // not, its socket paused).
+      await Promise.all(libp2pStreams.map(async stream => {
+        if (stream.status !== 'open') return
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => { reject(new Error('a charged libp2p stream was not reset within 10 s')) }, 10_000)
+          stream.addEventListener('close', () => { clearTimeout(timer); resolve() }, { once: true })
+        })
+      }))
       expect(libp2pStreams.map(stream => stream.status)).toEqual(['reset', 'reset'])
     } finally {
       await attacker.stop()
