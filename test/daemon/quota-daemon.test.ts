@@ -10,12 +10,16 @@ const MIB = 1024 * 1024
 const BUNDLE_BYTES = 2 * MIB
 const QUOTA_BYTES = 5 * MIB
 
-/** Bytes of complete objects in a data dir (what the quota counts), from the files themselves. */
+/**
+ * Bytes of complete objects in a data dir (what the quota counts), from the files themselves.
+ * A file the daemon evicts between the listing and its stat is gone: it counts nothing (clean-clone CI saw ENOENT there).
+ */
 async function objectBytes (dataDir: string): Promise<number> {
+  const goneIsNothing = (err: NodeJS.ErrnoException): undefined => { if (err.code === 'ENOENT') return undefined; throw err }
   let total = 0
   const root = join(dataDir, 'objects')
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name)).catch(goneIsNothing))?.size ?? 0
   }
   return total
 }
