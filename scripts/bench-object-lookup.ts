@@ -12,7 +12,8 @@
 //          answer
 // Kinds: an object of a random bundle; an object no bundle names (a registry 404, a fleet
 // peer's "no bundle here names it": the scan reads every manifest); a shared base layer,
-// every bundle naming it (smallestBundleWith's case, which loads each one either way).
+// every bundle naming it (smallestBundleWith's case: scan and index load and sum each one;
+// totals is Store.smallestBundleNaming, the index's kept bundle totals, nothing loaded).
 // Prints the median microseconds per question of each kind and way, the index's first build,
 // and the heap it holds (after a full gc: --expose-gc). Say the machine's load (`uptime`) with every figure.
 import { randomBytes } from 'node:crypto'
@@ -58,7 +59,7 @@ async function viaIndex (store: Store, object: string): Promise<string | undefin
   return undefined
 }
 
-/** smallestBundleWith, old and new: every bundle naming the object is loaded and summed. */
+/** smallestBundleWith before the index kept totals: every bundle naming the object is loaded and summed. */
 async function smallest (store: Store, object: string, ids: string[]): Promise<string | undefined> {
   let best: { id: string, bytes: number } | undefined
   for (const id of ids) {
@@ -111,9 +112,10 @@ try {
     add('missing index', await perQuestion(missing, async o => await viaIndex(store, o)))
     add('shared base scan', await perQuestion(base, async o => await smallest(store, o, await store.bundleIds())))
     add('shared base index', await perQuestion(base, async o => await smallest(store, o, await store.bundlesNaming(o))))
+    add('shared base totals', await perQuestion(base, async o => await store.smallestBundleNaming(o)))
   }
   console.log(`${BUNDLES} bundles, ${QUESTIONS} questions of each kind, ${ROUNDS} rounds; medians of the rounds, µs per question`)
-  for (const [key, values] of Object.entries(samples)) console.log(`  ${key.padEnd(18)} ${median(values).toFixed(0)}`)
+  for (const [key, values] of Object.entries(samples)) console.log(`  ${key.padEnd(19)} ${median(values).toFixed(0)}`)
   console.log(`  index first build  ${buildMs.toFixed(1)} ms, heap +${((heapAfter - heapBefore) / 1024).toFixed(0)} KiB${(globalThis as { gc?: unknown }).gc === undefined ? ' (no --expose-gc: garbage included)' : ''}`)
 } finally {
   await store.close()

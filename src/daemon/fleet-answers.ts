@@ -68,7 +68,8 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
       object = await store.wholeObjectBySha256(digest.hex)
     }
     if (object === undefined) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
-    const existing = await smallestBundleWith(store, object)
+    // The smallest bundle naming it: an asker that wants one blob gets little else with it.
+    const existing = (await store.smallestBundleNaming(object.hash))?.id
     if (existing === undefined && components.mayBundle !== true) return { status: 'not-found', reason: 'no bundle here names it, and this node makes none for a peer it does not trust' }
     const bundleId = existing ?? (await commitBlobBundle(store, { sha256: digest.hex, object: object.hash, size: object.size }, { signal })).bundleId
     return { status: 'found', bundleId }
@@ -126,17 +127,4 @@ function nameOf (query: { registry: string, repository: string }): RepositoryNam
   } catch (err) {
     return `not a repository name: ${(err as Error).message}`
   }
-}
-
-/** The bundle naming `object` with the fewest bytes: an asker that wants one blob gets little else with it. */
-async function smallestBundleWith (store: Store, object: { hash: string }): Promise<string | undefined> {
-  let best: { id: string, bytes: number } | undefined
-  for (const id of await store.bundlesNaming(object.hash)) {
-    const loaded = await store.loadBundle(id)
-    if (loaded?.objectSizes.has(object.hash) !== true) continue
-    let bytes = 0
-    for (const size of loaded.objectSizes.values()) bytes += size
-    if (best === undefined || bytes < best.bytes) best = { id, bytes }
-  }
-  return best?.id
 }

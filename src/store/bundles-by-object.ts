@@ -1,20 +1,26 @@
 /**
- * Which bundles name each object: the answer to "which bundle holds this blob" (a registry
- * request, a fleet peer's question) without decoding every bundle manifest per question. Kept
- * in memory, built from the manifests on the first question and kept in step by the store as
- * bundles are committed and removed; never persisted, so it cannot drift from the manifests
- * across a crash (the same reasoning as gc's mark and sweep).
+ * Which bundles name each object, and each bundle's bytes: the answer to "which bundle holds
+ * this blob" (a registry request) and "which is the smallest" (a fleet peer's question) without
+ * decoding a bundle manifest per question. Kept in memory, built from the manifests on the
+ * first question and kept in step by the store as bundles are committed and removed; never
+ * persisted, so it cannot drift from the manifests across a crash (the same reasoning as gc's
+ * mark and sweep).
  */
 export class BundlesByObject {
   /** Object hash → IDs of the bundles naming it, in the order they came (most objects: one). */
   private readonly byObject = new Map<string, string[]>()
+  /** Bundle ID → the sum of its objects' sizes (each object once, as `LoadedBundle.objectSizes`). */
+  private readonly bundleBytes = new Map<string, number>()
 
-  add (bundleId: string, objects: Iterable<string>): void {
-    for (const object of objects) {
+  add (bundleId: string, objectSizes: ReadonlyMap<string, number>): void {
+    let bytes = 0
+    for (const [object, size] of objectSizes) {
+      bytes += size
       const ids = this.byObject.get(object)
       if (ids === undefined) this.byObject.set(object, [bundleId])
       else if (!ids.includes(bundleId)) ids.push(bundleId)
     }
+    this.bundleBytes.set(bundleId, bytes)
   }
 
   remove (bundleId: string, objects: Iterable<string>): void {
@@ -25,10 +31,21 @@ export class BundlesByObject {
       if (left.length === 0) this.byObject.delete(object)
       else this.byObject.set(object, left)
     }
+    this.bundleBytes.delete(bundleId)
   }
 
   /** The bundles naming `object` (a copy: the caller may keep it across awaits). */
   naming (object: string): string[] {
     return [...(this.byObject.get(object) ?? [])]
+  }
+
+  /** The bundle naming `object` with the fewest bytes, the first such on a tie; undefined when none does. */
+  smallestNaming (object: string): { id: string, bytes: number } | undefined {
+    let best: { id: string, bytes: number } | undefined
+    for (const id of this.byObject.get(object) ?? []) {
+      const bytes = this.bundleBytes.get(id)
+      if (bytes !== undefined && (best === undefined || bytes < best.bytes)) best = { id, bytes }
+    }
+    return best
   }
 }

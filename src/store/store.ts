@@ -80,7 +80,7 @@ export class Store {
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
   private readonly bundleCache = new RecentMap<string, LoadedBundle>(BUNDLE_CACHE_ENTRIES)
-  /** Which bundles name each object, built on the first question (bundlesNaming), then kept in step. */
+  /** Which bundles name each object and each bundle's bytes, built on the first question (bundleIndex), then kept in step. */
   private bundlesByObject: Promise<BundlesByObject> | undefined
   /** Chunk tables of objects completed here from verified chunks (verifiedChunkTable). */
   private readonly verifiedChunkTables = new RecentMap<string, string[]>(VERIFIED_CHUNK_TABLES)
@@ -288,7 +288,7 @@ export class Store {
     // quota must be able to free them (a 1 h lease kept evicted pushes on disk, and the quota
     // evicting everything to make room it could not make).
     for (const object of bundleObjects(manifest)) this.leases.delete(object.hash)
-    await this.noteBundleObjects(index => { index.add(id, bundleObjects(manifest).map(o => o.hash)) })
+    await this.noteBundleObjects(index => { index.add(id, new Map(bundleObjects(manifest).map(o => [o.hash, o.size]))) })
     this.emit('bundle:added', { id })
     for (const [i, ref] of refs.entries()) this.emit('ref:set', { ref: ref.ref, bundleId: ref.bundleId, manifestDigest: ref.manifestDigest, previous: previous[i], local: ref.local })
   }
@@ -310,19 +310,32 @@ export class Store {
    * removals: before it, each question decoded every bundle manifest past the 32 cached.
    */
   async bundlesNaming (object: string): Promise<string[]> {
+    return (await this.bundleIndex()).naming(object)
+  }
+
+  /**
+   * The bundle naming `object` with the fewest bytes (all its objects' sizes), from the same
+   * index, which keeps each bundle's total: no manifest is decoded per question (a fleet peer
+   * asking for a base layer 40 bundles share cost 40 loads and sums).
+   */
+  async smallestBundleNaming (object: string): Promise<{ id: string, bytes: number } | undefined> {
+    return (await this.bundleIndex()).smallestNaming(object)
+  }
+
+  private async bundleIndex (): Promise<BundlesByObject> {
     this.bundlesByObject ??= this.indexBundlesByObject().catch((err: unknown) => {
       // Built again on the next question rather than failing every one from now on.
       this.bundlesByObject = undefined
       throw err
     })
-    return (await this.bundlesByObject).naming(object)
+    return await this.bundlesByObject
   }
 
   private async indexBundlesByObject (): Promise<BundlesByObject> {
     const index = new BundlesByObject()
     for (const id of await this.bundleIds()) {
       const loaded = await this.loadBundle(id)
-      if (loaded !== undefined) index.add(id, loaded.objectSizes.keys())
+      if (loaded !== undefined) index.add(id, loaded.objectSizes)
     }
     return index
   }

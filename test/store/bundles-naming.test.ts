@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { blake3Hex } from '../../src/hash/index.js'
-import { openStore, pushTree, type Store } from '../../src/store/index.js'
+import { collectGarbage, enforceQuota, openStore, pushTree, type Store } from '../../src/store/index.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
 const tempDir = useTempDirs()
@@ -58,6 +58,48 @@ describe('which bundles name an object (Store.bundlesNaming)', () => {
       expect(await store.bundlesNaming(object('own 0'))).toEqual([])
     } finally {
       await store.close()
+    }
+  })
+
+  it('names the smallest bundle holding an object by its kept total, across commits, rm, gc, quota eviction and a restart', async () => {
+    const dir = await tempDir()
+    const base = 'a shared base layer'
+    const bytes = (...texts: string[]): number => texts.reduce((sum, text) => sum + Buffer.byteLength(text), 0)
+    const store = await openStore({ dir, quotaBytes: 6000 })
+    try {
+      const small = await push(store, { base, app: 'y'.repeat(10) })
+      const big = await push(store, { base, app: 'x'.repeat(5000) })
+      // Built from the manifests on the first question.
+      expect(await store.smallestBundleNaming(object(base))).toEqual({ id: small, bytes: bytes(base, 'y'.repeat(10)) })
+      expect(await store.smallestBundleNaming(object('x'.repeat(5000)))).toEqual({ id: big, bytes: bytes(base, 'x'.repeat(5000)) })
+      expect(await store.smallestBundleNaming(object('nobody has this'))).toBeUndefined()
+      // Committed after it: its total is kept as it comes.
+      const smaller = await push(store, { base, app: 'z'.repeat(5) })
+      expect(await store.smallestBundleNaming(object(base))).toEqual({ id: smaller, bytes: bytes(base, 'z'.repeat(5)) })
+      // A bundle named twice over one object counts it once, as its objects are counted everywhere.
+      const twice = await push(store, { base, a: 'q', b: 'q' })
+      expect(await store.smallestBundleNaming(object(base))).toEqual({ id: twice, bytes: bytes(base, 'q') })
+      await store.removeBundleRecord(twice)
+      await store.removeBundleRecord(smaller)
+      expect(await store.smallestBundleNaming(object(base))).toEqual({ id: small, bytes: bytes(base, 'y'.repeat(10)) })
+      // gc takes objects no bundle names, never a bundle: the answer stands.
+      expect((await collectGarbage(store)).removedObjects).toBe(2)
+      expect(await store.smallestBundleNaming(object(base))).toEqual({ id: small, bytes: bytes(base, 'y'.repeat(10)) })
+      // The quota evicts the one bundle it may (the big one pinned): the next smallest is named.
+      await store.setPinned(big, true)
+      await push(store, { other: 'o'.repeat(2000) }).then(async other => { await store.setPinned(other, true) })
+      expect(await enforceQuota(store)).toEqual([small])
+      expect(await store.smallestBundleNaming(object(base))).toEqual({ id: big, bytes: bytes(base, 'x'.repeat(5000)) })
+      expect(await store.smallestBundleNaming(object('y'.repeat(10)))).toBeUndefined()
+    } finally {
+      await store.close()
+    }
+    const reopened = await openStore({ dir })
+    try {
+      const big = (await reopened.bundlesNaming(object('x'.repeat(5000))))[0]
+      expect(await reopened.smallestBundleNaming(object(base))).toEqual({ id: big, bytes: bytes(base, 'x'.repeat(5000)) })
+    } finally {
+      await reopened.close()
     }
   })
 })
