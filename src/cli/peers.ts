@@ -18,7 +18,7 @@ export const peers: Command = async (_args, context) => {
     for (const p of list) {
       // A peer that misbehaved says so, with what it was last charged for.
       const score = p.score !== undefined && p.score < 0 ? `  score ${p.score}${p.lastOffence !== undefined ? ` (${p.lastOffence})` : ''}` : ''
-      printLine(context, `${p.id}  ↑${formatBytes(p.bytesUploaded)} ↓${formatBytes(p.bytesDownloaded)}${p.gateway ? '  gateway' : ''}${p.banned ? '  BANNED' : ''}${score}  ${p.addresses.join(' ')}`)
+      printLine(context, `${p.id}  ↑${formatBytes(p.bytesUploaded)} ↓${formatBytes(p.bytesDownloaded)}${p.gateway ? '  gateway' : ''}${p.connected ? '' : '  disconnected'}${p.banned ? '  BANNED' : ''}${score}  ${p.addresses.join(' ')}`)
     }
   }
   return EXIT_OK
@@ -34,7 +34,8 @@ export const status: Command = async (_args, context) => {
   // Sorted, so the line reads the same on every node and in a diff.
   printLine(context, `  labels ${Object.keys(s.labels).sort().map(k => `${k}=${s.labels[k]}`).join(',')}`)
   for (const a of s.addresses) printLine(context, `  listening on ${a}`)
-  printLine(context, `${s.peers.length} peer(s); uploaded ${formatBytes(s.stats.bytesUploaded)}, downloaded ${formatBytes(s.stats.bytesDownloaded)}`)
+  // Connected ones first: the list also keeps peers that left, for their byte totals.
+  printLine(context, `${s.peers.filter(p => p.connected && !p.banned).length} peer(s) connected, ${s.peers.length} known; uploaded ${formatBytes(s.stats.bytesUploaded)}, downloaded ${formatBytes(s.stats.bytesDownloaded)}`)
   for (const b of s.bundles) printLine(context, `  ${b.id}  ${b.complete ? 'complete' : `${Math.floor((b.presentBytes / Math.max(b.bytes, 1)) * 100)}%`}  ${b.refs.join(' ')}`)
   return EXIT_OK
 }

@@ -8,7 +8,7 @@ const STORE_PROBE_TIMEOUT_MS = 5_000
 
 export interface ReadinessComponents {
   store: Store
-  swarm: { peers: () => unknown[] }
+  swarm: { peers: () => Array<{ connected: boolean, banned: boolean }> }
 }
 
 export interface ReadinessInit {
@@ -35,7 +35,10 @@ export function createReadiness (components: ReadinessComponents, init: Readines
     } finally {
       await unlink(probe).catch(() => {})
     }
-    const peers = components.swarm.peers().length
+    // The swarm's list keeps every peer it has moved bytes with or banned, connected or not:
+    // an edge whose gateway and neighbours are gone has none to fetch from, however long
+    // that list is (shoal_swarm_peers_connected counts the same way).
+    const peers = components.swarm.peers().filter(p => p.connected && !p.banned).length
     if (init.gateway) checks.push({ name: 'swarm', ok: true, detail: `gateway, ${peers} peer(s)` })
     else if (peers > 0) checks.push({ name: 'swarm', ok: true, detail: `${peers} peer(s)` })
     else checks.push({ name: 'swarm', ok: false, detail: init.bootstrap.length > 0 ? `no peer connected; bootstrap ${init.bootstrap.join(', ')} not reached yet` : 'no peer connected and no --bootstrap address (mDNS only)' })

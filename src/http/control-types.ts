@@ -50,6 +50,8 @@ export interface PeerInfo {
   addresses: string[]
   bytesUploaded: number
   bytesDownloaded: number
+  /** An open connection now; the list keeps peers that left (with their byte totals) and banned ones. */
+  connected: boolean
   banned: boolean
   gateway: boolean
   /** Trust from what the peer did (0 neutral; banned at -100), and the last offence charged. */

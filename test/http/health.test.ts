@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process'
-import { mkdir } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { canMountOwnNamespace, ownMount, startDaemonProcess, waitFor } from '../helpers/daemon-process.js'
@@ -41,6 +42,36 @@ describe('/healthz and /readyz', () => {
       } finally {
         await joined.stop()
       }
+    } finally {
+      await edge.stop()
+      await gateway.stop()
+    }
+  })
+
+  it('an edge whose only peer has gone is no longer ready, though it once moved bytes with it', async () => {
+    const dir = await tempDir()
+    const gateway = await startDaemonProcess(join(dir, 'gateway'), ['--no-mdns', '--gateway'])
+    const edge = await startDaemonProcess(join(dir, 'edge'), ['--no-mdns', '--bootstrap', gateway.address, '--trust', gateway.peerId])
+    try {
+      const tree = join(dir, 'tree')
+      await mkdir(tree)
+      await writeFile(join(tree, 'file'), randomBytes(64 * 1024))
+      const pushed = await shoal(gateway.dataDir, ['push', tree])
+      expect(pushed.code).toBe(0)
+      // Bytes moved: the swarm keeps the gateway in its peer list (with its totals) after it leaves.
+      expect((await shoal(edge.dataDir, ['pull', pushed.stdout.trim()])).code).toBe(0)
+      expect((await get(edge.registry, '/readyz')).status).toBe(200)
+      await gateway.stop()
+      const alone = await waitFor('the edge to be not ready', async () => {
+        const answer = await get(edge.registry, '/readyz')
+        return answer.status === 503 ? answer : undefined
+      }, 30_000)
+      expect(alone.body).toContain('FAIL swarm: no peer connected')
+      // The CLI says the same: the gateway is listed for its totals, marked as gone.
+      expect((await shoal(edge.dataDir, ['status'])).stdout).toContain('0 peer(s) connected, 1 known')
+      expect((await shoal(edge.dataDir, ['peers'])).stdout).toMatch(new RegExp(`^${gateway.peerId} .*  disconnected`, 'm'))
+      // Alive all the same: losing the gateway is no reason to restart the edge.
+      expect((await get(edge.registry, '/healthz')).status).toBe(200)
     } finally {
       await edge.stop()
       await gateway.stop()
