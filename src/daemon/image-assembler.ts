@@ -213,7 +213,9 @@ async function wholeHere (store: Store, bundleId: string): Promise<boolean | und
 /**
  * What of an image is here whole: a manifest counts only with all its blobs; an index with at
  * least one child manifest whose blobs are all here (children missing blobs are left out, their
- * manifests kept when held). Undefined when nothing is whole yet.
+ * manifests kept when held). Undefined when nothing is whole yet. It walks by hand, not with
+ * oci's walkImage: its question is answered from the leaves up (a child counts once all under
+ * it is here), and walkImage visits parents first and carries nothing back up.
  */
 async function heldParts (store: Store, document: ManifestDocument, depth = 0): Promise<{ blobs: ImageBlob[], children: number, of: number } | undefined> {
   if (document.kind === 'manifest') {

@@ -7,6 +7,8 @@ export interface ImageWalkStep {
   parent: ManifestDocument
   /** Indexes above the parent: 0 for the document the walk started at. */
   depth: number
+  /** The descriptor's place in the parent's references: an index's `manifests[position]`; a manifest's config at 0, its `layers[position - 1]`. */
+  position: number
 }
 
 /**
@@ -27,8 +29,8 @@ export interface ImageWalkOptions {
 /**
  * Walks an image from its top document (an index or a manifest): index → child indexes and
  * platform manifests → their config and layers. The one walk that the registry's push, the
- * pull-through from an upstream and the daemon's platform filter share; what each does with a
- * descriptor (collect it, check it is held, fetch it) is the visitor's.
+ * pull-through from an upstream, the daemon's platform filter and the layout check share; what
+ * each does with a descriptor (collect it, check it is held, fetch it) is the visitor's.
  */
 export async function walkImage (root: ManifestDocument, visit: ImageVisitor, options: ImageWalkOptions = {}): Promise<void> {
   // image-spec: an index may nest indexes; deeper than this is not an image anyone builds.
@@ -38,9 +40,9 @@ export async function walkImage (root: ManifestDocument, visit: ImageVisitor, op
       if (options.fail !== undefined) throw options.fail(`image indexes nest deeper than ${maxDepth} levels`)
       return
     }
-    for (const reference of document.references) {
+    for (const [position, reference] of document.references.entries()) {
       options.signal?.throwIfAborted()
-      const child = await visit(reference, { parent: document, depth })
+      const child = await visit(reference, { parent: document, depth, position })
       if (child !== undefined && document.kind === 'index') await walk(child, depth + 1)
     }
   }

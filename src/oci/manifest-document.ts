@@ -57,15 +57,29 @@ export function parseManifestDocument (bytes: Buffer, options: ParseManifestOpti
     throw fail(`${what} has media type ${JSON.stringify(mediaType ?? header)}, not an OCI or Docker v2 manifest or index`)
   }
   try {
-    if (isIndexMediaType(mediaType)) return { mediaType, kind: 'index', references: parseDescriptorList(value, 'manifests', what, fail).map(withHex) }
-    if (!isManifestMediaType(mediaType)) throw fail(`${what} (${mediaType}) is not a manifest`)
-    const config = parseDescriptor(value.config, `${what} config`, fail)
-    return { mediaType, kind: 'manifest', references: [config, ...parseDescriptorList(value, 'layers', what, fail)].map(withHex) }
+    return manifestDocumentOf(value, mediaType, what, fail)
   } catch (err) {
     // A digest of another algorithm is a bad document here, in the caller's terms.
     if (err instanceof OciUnsupportedDigestError) throw fail(err.message, { cause: err })
     throw err
   }
+}
+
+/**
+ * The descriptors of a parsed index (`manifests`) or manifest (`config`, then `layers`) whose
+ * media type is known, each refusal `fail(…)` naming where in `what` it is (`… layers[2]`).
+ * A digest of another algorithm than sha256 throws OciUnsupportedDigestError.
+ */
+export function manifestDocumentOf (value: Record<string, unknown>, mediaType: string, what: string, fail: (message: string) => Error): ManifestDocument {
+  if (isIndexMediaType(mediaType)) return { mediaType, kind: 'index', references: parseDescriptorList(value, 'manifests', what, fail).map(withHex) }
+  if (!isManifestMediaType(mediaType)) throw fail(`${what} (${mediaType}) is not a manifest`)
+  const config = parseDescriptor(value.config, `${what} config`, fail)
+  return { mediaType, kind: 'manifest', references: [config, ...parseDescriptorList(value, 'layers', what, fail)].map(withHex) }
+}
+
+/** parseDescriptor checked the digest (sha256:<64 hex>); its hex is what the store indexes by. */
+export function withHex (descriptor: Descriptor): ImageReference {
+  return { ...descriptor, hex: descriptor.digest.slice('sha256:'.length) }
 }
 
 /**
@@ -89,11 +103,6 @@ function mediaTypeByShape (value: Record<string, unknown>): string | undefined {
   if (Array.isArray(value.manifests)) return OCI_IMAGE_INDEX
   if (Array.isArray(value.layers) && isRecord(value.config)) return OCI_IMAGE_MANIFEST
   return undefined
-}
-
-/** parseDescriptor checked the digest (sha256:<64 hex>); its hex is what the store indexes by. */
-function withHex (descriptor: Descriptor): ImageReference {
-  return { ...descriptor, hex: descriptor.digest.slice('sha256:'.length) }
 }
 
 function parseJsonObject (bytes: Buffer): Record<string, unknown> | undefined {

@@ -1,15 +1,17 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MAX_DESCRIPTOR_DEPTH, MAX_JSON_DOCUMENT_BYTES } from './constants.js'
-import { isRecord, parseDescriptor, parseDescriptorList, type Descriptor } from './descriptor.js'
-import { BLOB_DIR, blobPath, blobRelPath, isSha256Hex, sha256HexOf } from './digest.js'
+import { isRecord } from './descriptor.js'
+import { BLOB_DIR, blobPath, blobRelPath, isSha256Hex } from './digest.js'
 import {
   OciBlobDigestMismatchError, OciBlobMissingError, OciBlobSizeMismatchError,
   OciInvalidIndexError, OciInvalidLayoutError, OciInvalidManifestError,
 } from './errors.js'
 import { readJsonDocument } from './json-document.js'
 import { checkOciLayoutFile, readLayoutIndex } from './layout.js'
-import { OCI_INDEX_FILE_NAME, isIndexMediaType, isManifestMediaType } from './media-types.js'
+import { walkImage } from './image-walk.js'
+import { manifestDocumentOf, withHex, type ImageReference, type ManifestDocument } from './manifest-document.js'
+import { OCI_IMAGE_INDEX, OCI_INDEX_FILE_NAME, isIndexMediaType, isManifestMediaType } from './media-types.js'
 import { sha256File } from './sha256-file.js'
 
 export interface ValidateLayoutOptions {
@@ -47,6 +49,8 @@ interface WalkState {
   hashed: Set<string>
   missingPlatformManifests: string[]
   allowMissingPlatforms: boolean
+  /** Each document walked as messages name it: `index.json`, `image index sha256:…`, `manifest sha256:…`. */
+  names: Map<ManifestDocument, string>
   signal: AbortSignal | undefined
 }
 
@@ -62,12 +66,16 @@ export async function validateLayout (dir: string, options: ValidateLayoutOption
   const { signal } = options
   await checkOciLayoutFile(dir, { signal })
   const index = await readLayoutIndex(dir, { signal })
+  // index.json is the walk's root, an index of the layout's images.
+  const root: ManifestDocument = { mediaType: OCI_IMAGE_INDEX, kind: 'index', references: index.manifests.map(withHex) }
   const state: WalkState = {
-    dir, blobSizes: await listBlobs(dir), visited: new Set(), hashed: new Set(), missingPlatformManifests: [], allowMissingPlatforms: options.allowMissingPlatforms === true, signal,
+    dir, blobSizes: await listBlobs(dir), visited: new Set(), hashed: new Set(), missingPlatformManifests: [], allowMissingPlatforms: options.allowMissingPlatforms === true, names: new Map([[root, OCI_INDEX_FILE_NAME]]), signal,
   }
-  for (const [i, descriptor] of index.manifests.entries()) {
-    await visit(state, descriptor, `${OCI_INDEX_FILE_NAME} manifests[${i}]`, 0)
-  }
+  await walkImage(root, async (reference, { parent, depth, position }) => {
+    const field = parent.kind === 'index' ? `manifests[${position}]` : position === 0 ? 'config' : `layers[${position - 1}]`
+    return await visit(state, reference, `${state.names.get(parent) ?? ''} ${field}`, depth, parent.kind === 'index')
+    // visit refuses an index nested too deep, naming where; index.json is one level more here than in a registry's walk.
+  }, { maxDepth: MAX_DESCRIPTOR_DEPTH + 1, signal })
   await verifyBlobDigests(state, options.knownSha256)
   let blobBytes = 0
   for (const size of state.blobSizes.values()) blobBytes += size
@@ -99,14 +107,16 @@ async function listBlobs (dir: string): Promise<Map<string, number>> {
   return sizes
 }
 
-async function visit (state: WalkState, descriptor: Descriptor, referencedBy: string, depth: number, fromIndex = false): Promise<void> {
-  state.signal?.throwIfAborted()
-  const hex = sha256HexOf(descriptor.digest, referencedBy)
-  const size = state.blobSizes.get(hex)
+/**
+ * Checks one descriptor is present (a platform's manifest may be allowed absent) at its size; an
+ * index's child index or manifest is read for the walk to go into, once. Leaves' digests are checked last.
+ */
+async function visit (state: WalkState, descriptor: ImageReference, referencedBy: string, depth: number, fromIndex: boolean): Promise<ManifestDocument | undefined> {
+  const size = state.blobSizes.get(descriptor.hex)
   if (size === undefined && fromIndex && descriptor.platform !== undefined) {
     if (state.allowMissingPlatforms) {
       state.missingPlatformManifests.push(descriptor.digest)
-      return
+      return undefined
     }
     const { os, architecture, variant } = descriptor.platform
     const platform = [os, architecture, variant].filter(part => part !== undefined).join('/')
@@ -116,46 +126,36 @@ async function visit (state: WalkState, descriptor: Descriptor, referencedBy: st
   }
   if (size === undefined) throw new OciBlobMissingError(descriptor.digest, referencedBy)
   if (size !== descriptor.size) throw new OciBlobSizeMismatchError(descriptor.digest, referencedBy, descriptor.size, size)
-  if (state.visited.has(hex)) return
-  state.visited.add(hex)
+  if (state.visited.has(descriptor.hex)) return undefined
+  state.visited.add(descriptor.hex)
+  if (!fromIndex) return undefined
   if (isIndexMediaType(descriptor.mediaType)) {
     if (depth >= MAX_DESCRIPTOR_DEPTH) throw new OciInvalidIndexError(`image indexes nest deeper than ${MAX_DESCRIPTOR_DEPTH} levels at ${referencedBy}; this is not a normal image`)
-    const document = await readDocument(state, descriptor, referencedBy, (message, opts) => new OciInvalidIndexError(message, opts))
-    const where = `image index ${descriptor.digest}`
-    const fail = (message: string): Error => new OciInvalidIndexError(message)
-    for (const [i, child] of parseDescriptorList(document, 'manifests', where, fail).entries()) {
-      await visit(state, child, `${where} manifests[${i}]`, depth + 1, true)
-    }
-  } else if (isManifestMediaType(descriptor.mediaType)) {
-    const document = await readDocument(state, descriptor, referencedBy, (message, opts) => new OciInvalidManifestError(message, opts))
-    const where = `manifest ${descriptor.digest}`
-    const fail = (message: string): Error => new OciInvalidManifestError(message)
-    await visit(state, parseDescriptor(document.config, `${where} config`, fail), `${where} config`, depth + 1)
-    for (const [i, layer] of parseDescriptorList(document, 'layers', where, fail).entries()) {
-      await visit(state, layer, `${where} layers[${i}]`, depth + 1)
-    }
+    return await readDocument(state, descriptor, referencedBy, 'image index', (message, opts) => new OciInvalidIndexError(message, opts))
   }
-  // Any other media type (config, layer, artifact) is a leaf: present, right size;
-  // its digest is checked with every other blob below.
+  if (isManifestMediaType(descriptor.mediaType)) return await readDocument(state, descriptor, referencedBy, 'manifest', (message, opts) => new OciInvalidManifestError(message, opts))
+  return undefined
 }
 
 /**
  * Reads an index or manifest blob and checks its digest before parsing it: what
  * it says is only trusted once its bytes are known to be the ones named.
  */
-async function readDocument (state: WalkState, descriptor: Descriptor, referencedBy: string, fail: (message: string, options?: ErrorOptions) => Error): Promise<Record<string, unknown>> {
-  const hex = sha256HexOf(descriptor.digest, referencedBy)
+async function readDocument (state: WalkState, descriptor: ImageReference, referencedBy: string, kind: string, fail: (message: string, options?: ErrorOptions) => Error): Promise<ManifestDocument> {
   const what = `${descriptor.mediaType} ${descriptor.digest} (referenced by ${referencedBy})`
   if (descriptor.size > MAX_JSON_DOCUMENT_BYTES) throw fail(`${what} is ${descriptor.size} bytes, over shoal's ${MAX_JSON_DOCUMENT_BYTES}-byte limit for JSON documents`)
-  const { sha256, value } = await readJsonDocument(blobPath(state.dir, hex), { what, fail, signal: state.signal })
-  if (sha256 !== hex) throw new OciBlobDigestMismatchError(blobRelPath(hex), descriptor.digest, `sha256:${sha256}`)
-  state.hashed.add(hex)
+  const { sha256, value } = await readJsonDocument(blobPath(state.dir, descriptor.hex), { what, fail, signal: state.signal })
+  if (sha256 !== descriptor.hex) throw new OciBlobDigestMismatchError(blobRelPath(descriptor.hex), descriptor.digest, `sha256:${sha256}`)
+  state.hashed.add(descriptor.hex)
   if (!isRecord(value)) throw fail(`${what} is not a JSON object`)
   // image-spec manifest.md / image-index.md: when present, mediaType must match the descriptor's.
   if (value.mediaType !== undefined && value.mediaType !== descriptor.mediaType) {
     throw fail(`${what} says its mediaType is ${JSON.stringify(value.mediaType)}; the descriptor and the document disagree: export the image again`)
   }
-  return value
+  const where = `${kind} ${descriptor.digest}`
+  const document = manifestDocumentOf(value, descriptor.mediaType, where, fail)
+  state.names.set(document, where)
+  return document
 }
 
 async function verifyBlobDigests (state: WalkState, knownSha256: ReadonlyMap<string, string> | undefined): Promise<void> {

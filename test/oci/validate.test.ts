@@ -1,8 +1,9 @@
-import { cp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { cp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
-import { isOciLayout, readRefs, validateLayout, type OciError } from '../../src/oci/index.js'
+import { MAX_DESCRIPTOR_DEPTH, OCI_IMAGE_CONFIG, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST, OCI_LAYER_TAR, isOciLayout, readRefs, validateLayout, type OciError } from '../../src/oci/index.js'
 import { makeTempDir, removeTempDir } from './helpers.js'
 
 interface IndexJson { schemaVersion: number, manifests: Array<{ digest: string, size: number, mediaType: string }> }
@@ -23,6 +24,34 @@ async function errorOf (promise: Promise<unknown>): Promise<OciError> {
     return err as OciError
   }
   throw new Error('expected a rejection')
+}
+
+interface Written { mediaType: string, digest: string, size: number }
+
+/**
+ * A layout written by hand: `wrap` indexes around one manifest (an index naming an index …),
+ * so the nested-index rules and the places messages name can be checked. Returns the
+ * descriptors written, outermost index first, then the manifest, its config and its layer.
+ */
+async function nestedLayout (layout: string, wrap: number, edit: { manifest?: Record<string, unknown> } = {}): Promise<Written[]> {
+  await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true })
+  await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion": "1.0.0"}')
+  const put = async (mediaType: string, bytes: Buffer): Promise<Written> => {
+    const hex = createHash('sha256').update(bytes).digest('hex')
+    await writeFile(join(layout, 'blobs', 'sha256', hex), bytes)
+    return { mediaType, digest: `sha256:${hex}`, size: bytes.length }
+  }
+  const config = await put(OCI_IMAGE_CONFIG, Buffer.from('{"architecture":"amd64","os":"linux"}'))
+  const layer = await put(OCI_LAYER_TAR, Buffer.from('not really a tar'))
+  const manifest = await put(OCI_IMAGE_MANIFEST, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_IMAGE_MANIFEST, config, layers: [layer], ...edit.manifest })))
+  const written = [manifest, config, layer]
+  let top = manifest
+  for (let i = 0; i < wrap; i++) {
+    top = await put(OCI_IMAGE_INDEX, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_IMAGE_INDEX, manifests: [{ ...top, platform: { os: 'linux', architecture: 'amd64' } }] })))
+    written.unshift(top)
+  }
+  await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }))
+  return written
 }
 
 describe('validateLayout', () => {
@@ -155,6 +184,48 @@ describe('validateLayout', () => {
     const err = await errorOf(validateLayout(layout, { knownSha256: knownWrong }))
     expect(err.code).toBe('OCI_BLOB_DIGEST_MISMATCH')
     expect(err.message).toContain(`sha256:${'f'.repeat(64)}`)
+  })
+
+  it('walks indexes nested in indexes, naming the place of what is wrong, and refuses them deeper than its bound', async () => {
+    const nested = join(dir!, `copy-${copies++}`)
+    const [, inner, manifest, , layer] = await nestedLayout(nested, 2)
+    await expect(validateLayout(nested)).resolves.toMatchObject({ blobCount: 5, unreferenced: [] })
+    await rm(blob(nested, layer!.digest))
+    let err = await errorOf(validateLayout(nested))
+    expect(err.code).toBe('OCI_BLOB_MISSING')
+    expect(err.message).toContain(`manifest ${manifest!.digest} layers[0]`)
+    await rm(blob(nested, manifest!.digest))
+    err = await errorOf(validateLayout(nested))
+    expect(err.code).toBe('OCI_BLOB_MISSING')
+    expect(err.message).toContain(`image index ${inner!.digest} manifests[0] (platform linux/amd64)`)
+    expect((await validateLayout(nested, { allowMissingPlatforms: true })).missingPlatformManifests).toEqual([manifest!.digest])
+
+    // index.json's own entry is a level: MAX_DESCRIPTOR_DEPTH indexes in all pass, one more does not.
+    const deepest = join(dir!, `copy-${copies++}`)
+    await nestedLayout(deepest, MAX_DESCRIPTOR_DEPTH)
+    await expect(validateLayout(deepest)).resolves.toMatchObject({ blobCount: MAX_DESCRIPTOR_DEPTH + 3 })
+    const deeper = join(dir!, `copy-${copies++}`)
+    const chain = await nestedLayout(deeper, MAX_DESCRIPTOR_DEPTH + 1)
+    err = await errorOf(validateLayout(deeper))
+    expect(err.code).toBe('OCI_INVALID_INDEX')
+    expect(err.message).toContain(`nest deeper than ${MAX_DESCRIPTOR_DEPTH} levels at image index ${chain[MAX_DESCRIPTOR_DEPTH - 1]!.digest} manifests[0]`)
+  })
+
+  it('refuses a manifest whose mediaType disagrees with its descriptor, and one with a bad descriptor, naming where', async () => {
+    const disagreeing = join(dir!, `copy-${copies++}`)
+    const [index, manifest] = await nestedLayout(disagreeing, 1, { manifest: { mediaType: OCI_IMAGE_INDEX } })
+    let err = await errorOf(validateLayout(disagreeing))
+    expect(err.code).toBe('OCI_INVALID_MANIFEST')
+    expect(err.message).toContain(`${OCI_IMAGE_MANIFEST} ${manifest!.digest} (referenced by image index ${index!.digest} manifests[0]) says its mediaType is "${OCI_IMAGE_INDEX}"`)
+    const badLayer = join(dir!, `copy-${copies++}`)
+    const [, written] = await nestedLayout(badLayer, 1, { manifest: { layers: [{ mediaType: OCI_LAYER_TAR, digest: 'sha256:abc', size: 1 }] } })
+    err = await errorOf(validateLayout(badLayer))
+    expect(err.message).toContain(`manifest ${written!.digest} layers[0]`)
+    const noLayers = join(dir!, `copy-${copies++}`)
+    const [, bare] = await nestedLayout(noLayers, 1, { manifest: { layers: undefined } })
+    err = await errorOf(validateLayout(noLayers))
+    expect(err.code).toBe('OCI_INVALID_MANIFEST')
+    expect(err.message).toContain(`manifest ${bare!.digest} has no "layers" array`)
   })
 
   it('stops when its signal is aborted', async () => {
