@@ -58,7 +58,7 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
     metrics,
     allowedHosts: list('allowedHosts'),
     pushNetworks,
-    listen: list('listen'),
+    listen: ofSetting('listen', () => checkListen(list('listen'))),
     lanePort: parsed('lanePort', parseLanePort),
     laneMinRateBytesPerSecond: parsed('laneMinRateBytesPerSecond', parseLaneMinRate),
     bootstrap: ofSetting('bootstrap', () => checkBootstrap(list('bootstrap'))),
@@ -140,6 +140,27 @@ function checkBootstrap (addresses: string[]): string[] {
     }
     if (parsed.getComponents().find(c => c.name === 'p2p') === undefined) {
       throw new ConfigError(`bootstrap address ${JSON.stringify(address)} has no /p2p/PEERID; write it with the peer's ID, e.g. ${address.replace(/\/$/, '')}/p2p/12D3KooW… (the gateway prints its full addresses at start, and \`shoal status\` shows them)`)
+    }
+  }
+  return addresses
+}
+
+/**
+ * libp2p's listen addresses: multiaddrs over TCP, the one transport the swarm has. Checked
+ * here because libp2p's own refusals (`String multiaddr must start with "/"`, "No transport
+ * was configured", `transportManager.faultTolerance`) came out as INTERNAL with no setting named.
+ */
+function checkListen (addresses: string[]): string[] {
+  const example = `write e.g. ${DEFAULT_LISTEN} (every interface) or /ip4/10.0.0.5/tcp/4001`
+  for (const address of addresses) {
+    let parsed
+    try {
+      parsed = multiaddr(address)
+    } catch (err) {
+      throw new ConfigError(`listen address ${JSON.stringify(address)} is not a multiaddr (${(err as Error).message}); ${example}`, { cause: err })
+    }
+    if (parsed.getComponents().find(c => c.name === 'tcp') === undefined) {
+      throw new ConfigError(`listen address ${JSON.stringify(address)} is not over TCP, the only transport shoal's swarm has; ${example}`)
     }
   }
   return addresses

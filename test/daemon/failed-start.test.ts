@@ -51,6 +51,18 @@ describe('a daemon whose start fails part way', () => {
     expect(failed.stderr).toMatch(new RegExp(`the registry mirror cannot listen on 127.0.0.1:${port}: the address is in use .*--registry.*hosts.toml`))
   })
 
+  it('refuses a listen address that is not a TCP multiaddr at start, naming the setting and the form it takes', async () => {
+    // Before: libp2p's own refusals ([INTERNAL], exit 1): `String multiaddr must start with "/"`
+    // for the HOST:PORT form --registry takes, "No transport was configured" for QUIC.
+    for (const listen of ['0.0.0.0:4001', '/ip4/127.0.0.1/udp/0/quic-v1']) {
+      const failed = await shoal(await tempDir(), ['daemon', '--registry', '127.0.0.1:0', '--listen', listen, '--no-mdns'], { timeoutMs: 60_000 })
+      expect(failed.code, listen).toBe(2)
+      expect(failed.stderr, listen).toContain(`--listen (SHOAL_LISTEN): listen address "${listen}"`)
+      expect(failed.stderr, listen).toContain('write e.g. /ip4/0.0.0.0/tcp/4001')
+      expect(failed.stderr, listen).toContain('[CONFIG_INVALID]')
+    }
+  })
+
   it('stops what it had started: the store is free to open again, no file under it stays open, and a second start serves', async () => {
     const dataDir = await tempDir()
     // The registry's port is taken, so the start fails after the store, swarm and APIs were made.

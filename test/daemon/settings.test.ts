@@ -33,9 +33,10 @@ const CASES: Array<{ name: string, flags: string[], env: Record<string, string>,
 // this point (a path read at start, a host name) or where the check spans two settings
 // (upstream user and password).
 const BAD: Record<string, string[][] | null> = {
-  data: null, 'api-token-file': null, 'swarm-key': null, 'allowed-host': null, listen: null, upstream: null, 'upstream-user': null, 'upstream-password': null,
+  data: null, 'api-token-file': null, 'swarm-key': null, 'allowed-host': null, upstream: null, 'upstream-user': null, 'upstream-password': null,
   api: [['localhost:']], registry: [['localhost:x'], ['/tmp/registry.sock']], metrics: [['localhost:'], ['/tmp/metrics.sock']],
   'push-network': [['10.0.0.0/33']], 'lane-port': [['yes']], 'lane-min-rate': [['fast']], bootstrap: [['/ip4/10.0.0.1/tcp/4001'], ['nonsense']],
+  listen: [['0.0.0.0:4001'], ['/ip4/0.0.0.0/udp/4001/quic-v1']],
   mdns: [['maybe']], gateway: [['maybe']], 'allow-push': [['maybe']], 'direct-io': [['maybe']],
   'max-upload': [['fast']], 'max-download': [['fast']], quota: [['big']], label: [['nokey']], 'status-interval': [['1ms']], trust: [['gateway-1']], 'log-level': [['loud']],
 }
