@@ -2,7 +2,8 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Writable } from 'node:stream'
 import { openStore, type Store } from '../store/index.js'
-import { findDaemon, type DaemonApi } from './daemon-client.js'
+import { CodedError } from '../errors/index.js'
+import { findDaemon, NAME_THE_DAEMON, type DaemonApi } from './daemon-client.js'
 
 /** What every command gets: where the store is, how to print, when to stop. */
 export interface CommandContext {
@@ -57,6 +58,14 @@ export function printLine (context: CommandContext, line: string): void {
  */
 export async function viaDaemonOrStore<T> (context: CommandContext, viaDaemon: (api: DaemonApi) => Promise<T>, viaStore: (store: Store) => Promise<T>): Promise<T> {
   const api = await findDaemon(context)
-  // Every command routed here reads or removes: none of them should leave a new empty store.
-  return api !== undefined ? await viaDaemon(api) : await withStore(context, viaStore, { create: false })
+  if (api !== undefined) return await viaDaemon(api)
+  try {
+    // Every command routed here reads or removes: none of them should leave a new empty store.
+    return await withStore(context, viaStore, { create: false })
+  } catch (err) {
+    // No daemon answered and there is no store here: most often a daemon runs with its
+    // socket elsewhere (the systemd unit's), and `shoal ls` as root looked in ~/.local/share.
+    if (err instanceof CodedError && err.code === 'STORE_NOT_FOUND') throw new CodedError(err.code, `${err.message}; or ${NAME_THE_DAEMON}`, { cause: err })
+    throw err
+  }
 }

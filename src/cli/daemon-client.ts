@@ -29,6 +29,21 @@ export interface DaemonApi {
  * one, the socket in the data directory is tried (a daemon holds that store's lock, so
  * going through it is the only way to use the store while it runs).
  */
+/**
+ * Where deploy/shoal.service puts the control socket (outside the data directory, which the
+ * unit's dynamic user owns): the hint for a person whose `shoal ls` found no daemon at
+ * DATA/api.sock. test/cli/no-daemon.test.ts reads the unit's ExecStart to keep the two agreed.
+ */
+export const UNIT_API_SOCKET = '/run/shoal/api.sock'
+
+/** Said where a command found no daemon: how to name one that runs with its socket elsewhere. */
+export const NAME_THE_DAEMON = `name a running daemon's control API with --api or $SHOAL_API (the systemd unit's: shoal --api ${UNIT_API_SOCKET} …)`
+
+/** Why a command that needs the daemon stops when none answered where findDaemon looked. */
+export function noDaemonMessage (what: string, dataDir: string): string {
+  return `${what} needs a running daemon (\`shoal daemon\`) and none answers at ${join(dataDir, API_SOCKET_NAME)}; ${NAME_THE_DAEMON}`
+}
+
 export async function findDaemon (context: { api: string | undefined, apiTokenFile: string | undefined, dataDir: string }): Promise<DaemonApi | undefined> {
   if (context.api !== undefined) {
     let address: ListenAddress

@@ -1,13 +1,13 @@
 import type { PeerInfo, StatusResponse } from '../daemon/index.js'
 import { printJson, printLine, type Command } from './context.js'
-import { findDaemon, requestJson, type DaemonApi } from './daemon-client.js'
+import { findDaemon, noDaemonMessage, requestJson, type DaemonApi } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { formatBytes } from './progress.js'
 import { UsageError } from './usage-error.js'
 
 export async function requireDaemon (context: Parameters<Command>[1]): Promise<DaemonApi> {
   const api = await findDaemon(context)
-  if (api === undefined) throw new UsageError('this command needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
+  if (api === undefined) throw new UsageError(noDaemonMessage('this command', context.dataDir))
   return api
 }
 

@@ -1,7 +1,7 @@
 import type { PullEvent } from '../daemon/index.js'
 import { receiveBundle } from './bundle-transfer.js'
 import { printJson, printLine, type Command } from './context.js'
-import { DaemonError, findDaemon, requestLines } from './daemon-client.js'
+import { DaemonError, findDaemon, noDaemonMessage, requestLines } from './daemon-client.js'
 import { EXIT_OK } from './exit-codes.js'
 import { ProgressBar } from './progress.js'
 import { pullFromStore } from './store-commands.js'
@@ -23,7 +23,7 @@ export const pull: Command = async (args, context) => {
   const [ref, dir] = positionals
   if (ref === undefined || positionals.length > 2) throw new UsageError('pull takes ID|REF and an optional DIR')
   const api = await findDaemon(context)
-  if (api === undefined) throw new UsageError('pull needs a running daemon (`shoal daemon`), named by --api or $SHOAL_API')
+  if (api === undefined) throw new UsageError(noDaemonMessage('pull', context.dataDir))
   const bar = new ProgressBar(context.stderr, 'pull', undefined, !context.json)
   let done: Extract<PullEvent, { type: 'done' }> | undefined
   let id = ref

@@ -26,6 +26,8 @@ export interface SettingSpec {
   shownDefault?: string
   /** A secret: no flag (argv is visible to every local user), only the variable and the file. */
   secret?: boolean
+  /** The placeholder help shows for the value, where the type's (`FILE` for a path) would mislead. */
+  value?: string
   /** Earlier spellings still read, so existing units keep working. */
   aliases?: { flags?: string[], env?: string[] }
 }
@@ -34,7 +36,7 @@ export interface SettingSpec {
 export const API_SOCKET_NAME = 'api.sock'
 
 export const SETTINGS: readonly SettingSpec[] = [
-  { name: 'data', field: 'dataDir', type: 'path', description: 'the store directory', shownDefault: '~/.local/share/shoal' },
+  { name: 'data', field: 'dataDir', type: 'path', value: 'DIR', description: 'the store directory', shownDefault: '~/.local/share/shoal' },
   { name: 'api', field: 'api', type: 'address', description: 'the control API: a Unix socket path, or HOST:PORT / http://HOST:PORT (TCP needs --api-token-file)', shownDefault: `DATA/${API_SOCKET_NAME}` },
   { name: 'api-token-file', field: 'apiTokenFile', type: 'path', description: 'file holding the bearer token for the control API over TCP and for registry pushes' },
   { name: 'registry', field: 'registry', type: 'address', description: 'the registry mirror containerd is pointed at (HOST:PORT or http://HOST:PORT)', default: '127.0.0.1:5050' },
@@ -115,7 +117,7 @@ export function settingsTable (format: 'markdown' | 'text'): string {
     return ['| flag | variable | config file | type | default | what |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n'
   }
   const rows = SETTINGS.map(s => {
-    const flag = s.secret === true ? '(no flag)' : s.type === 'boolean' ? `--[no-]${s.name}` : `${flagOf(s)} ${placeholder(s.type)}`
+    const flag = s.secret === true ? '(no flag)' : s.type === 'boolean' ? `--[no-]${s.name}` : `${flagOf(s)} ${s.value ?? placeholder(s.type)}`
     const shown = s.default ?? s.shownDefault
     const more = shown !== undefined ? ` (default ${shown})` : ''
     return `  ${flag.padEnd(30)} ${envOf(s).padEnd(26)} ${fileKeyOf(s).padEnd(18)} ${s.description}${more}`
@@ -147,7 +149,7 @@ export const DAEMON_OPTIONS: Readonly<Record<string, FlagSpec>> = Object.fromEnt
   ['seed-id', { type: 'string', multiple: true, value: 'ID', description: 'with --seed-from: only these snapshots (default: all)' }],
   ...FLAG_SETTINGS.flatMap((spec): Array<[string, FlagSpec]> => spec.type === 'boolean'
     ? [[spec.name, { type: 'boolean', description: spec.description }], [`no-${spec.name}`, { type: 'boolean', description: `the opposite of --${spec.name}` }]]
-    : [[spec.name, { type: 'string', multiple: spec.type === 'list', value: placeholder(spec.type).replace('…', ''), description: spec.description }]]),
+    : [[spec.name, { type: 'string', multiple: spec.type === 'list', value: spec.value ?? placeholder(spec.type).replace('…', ''), description: spec.description }]]),
 ])
 
 export function settingsFromFlags (values: Record<string, string | boolean | Array<string | boolean> | undefined>): RawSettings {

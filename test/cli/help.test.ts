@@ -37,6 +37,8 @@ describe('the CLI as a new user tries it', () => {
     const help = (await run(['daemon', '--help'])).stdout
     expect(help).toContain(settingsTable('text'))
     for (const flag of ['--trust', '--log-level', '--swarm-key', '--no-mdns']) expect(help).toContain(flag)
+    // The store is a directory (the table said `--data FILE`).
+    expect(help).toMatch(/^ {2}--data DIR +SHOAL_DATA/m)
   })
 
   it('prints the package version with --version, from the built CLI', async () => {
