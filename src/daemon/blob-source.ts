@@ -36,32 +36,53 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
    */
   const refusedForRoom = new Set<string>()
   const failed = (bundleId: string, err: unknown): void => {
-    if (err instanceof UnwantedBundleError) {
-      logger.info('pull stopped before its first chunk: the bundle is not what it was asked for', { bundleId })
-    } else if (!(err instanceof NoRoomError)) {
+    if (err instanceof UnwantedBundleError) return // said where it was judged (takeBack)
+    if (!(err instanceof NoRoomError)) {
       logger.warn('pull for an HTTP client failed', { bundleId, err })
     } else if (!refusedForRoom.has(bundleId)) {
       refusedForRoom.add(bundleId)
       logger.info('pull for an HTTP client not started: the disk has no room for what the bundle lacks (a blob a client asks for is still fetched alone when it fits); asked again on the next request', { bundleId, neededBytes: err.neededBytes, freeBytes: err.freeBytes, err })
     }
   }
+  /**
+   * A bundle judged unwanted on its description: its pull is stopped, and what the pull added
+   * (the description, the sha256 entries it filed) is taken back unless something else holds
+   * the bundle (Store.dropStoppedBundle): left, it stayed a bundle of none of its objects until
+   * gc, `rm` or the quota took it, listed by `shoal ls` and offered to neighbours.
+   */
+  const takeBack = async (bundleId: string): Promise<void> => {
+    const outcome = await store.dropStoppedBundle(bundleId).catch((err: unknown) => {
+      logger.warn('the description of a stopped pull could not be removed', { bundleId, err })
+      return 'failed to remove'
+    })
+    logger.info('pull stopped before its first chunk: the bundle is not what it was asked for', {
+      bundleId, description: outcome === 'removed' ? outcome : `kept (${outcome})`,
+    })
+  }
   const pull = (bundleId: string, { signal, ...options }: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'objects' | 'signal'>): Promise<void> =>
     swarm.pull(bundleId, { ...options, signal: signal === undefined ? lifetime : AbortSignal.any([lifetime, signal]), manifestSearchTimeoutMs: HTTP_MANIFEST_SEARCH_TIMEOUT_MS })
-  /** The pull of all of `bundleId`, shared by every request that wants it; one `wanted` says no to stops with nothing fetched. */
-  const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> } = {}): Promise<void> => {
+  /**
+   * The pull of all of `bundleId`, shared by every request that wants it; one `wanted` says no to
+   * stops with nothing fetched. `judged`, when this call's `wanted` is asked: settles with its
+   * answer (rejected with UnwantedBundleError once what the pull added is taken back).
+   */
+  const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> } = {}): { running: Promise<void>, judged?: Promise<void> } => {
     let running = bundlePulls.get(bundleId)
     if (running === undefined) {
-      running = pull(bundleId, withWanted(bundleId, first)).finally(() => { bundlePulls.delete(bundleId) })
+      const { options, judged } = withWanted(bundleId, first, takeBack)
+      running = pull(bundleId, options).finally(() => { bundlePulls.delete(bundleId) })
       bundlePulls.set(bundleId, running)
       running.then(() => { refusedForRoom.delete(bundleId) }, (err: unknown) => { failed(bundleId, err) })
-    } else if (first.firstObjects !== undefined) {
+      return { running, judged }
+    }
+    if (first.firstObjects !== undefined) {
       // A pull already under way (a preheat, another client): the order comes when it can.
       first.firstObjects(lifetime).then(
         objects => { for (const object of [...objects].reverse()) swarm.prioritize(object) },
         () => {},
       )
     }
-    return running
+    return { running }
   }
   /** The pull of `object` alone, of `bundleId`, shared by every request that waits on it. */
   const startObjectPull = (bundleId: string, object: string): Promise<void> => {
@@ -85,7 +106,10 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
       try {
         if (await store.getBundle(bundleId) !== undefined) return
         // A pull that fails before the manifest arrives fails this request too, with its reason.
-        await Promise.race([added, startBundlePull(bundleId, { firstObjects, wanted })])
+        // Judged by `wanted`, it settles with the verdict instead: after a no, once the
+        // description is taken back, so the caller's own writes come after that.
+        const { running, judged } = startBundlePull(bundleId, { firstObjects, wanted })
+        await Promise.race([judged ?? added, running])
       } finally {
         done.abort()
       }
@@ -100,7 +124,7 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         release = swarm.waitFor(object)
         // A bundle the disk has no room for whole: the blob waited on alone, when it fits (the
         // registry checked that before asking), so containerd still gets its layers one by one.
-        const pulled = startBundlePull(bundleId, { priorityObject: object }).catch(async (err: unknown) => {
+        const pulled = startBundlePull(bundleId, { priorityObject: object }).running.catch(async (err: unknown) => {
           if (!(err instanceof NoRoomError)) throw err
           await startObjectPull(bundleId, object)
         })
@@ -114,7 +138,7 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
 }
 
 /** A pull's asker said, once the bundle's description was here, that it is not what it wanted. */
-class UnwantedBundleError extends Error {
+export class UnwantedBundleError extends Error {
   readonly code = 'BUNDLE_NOT_WANTED'
   constructor (readonly bundleId: string) {
     super(`the bundle ${bundleId} is not what its pull was started for: stopped before any chunk was asked for`)
@@ -124,22 +148,33 @@ class UnwantedBundleError extends Error {
 
 /**
  * The pull's options with `wanted` asked where the swarm asks for the first objects: after the
- * description is stored, before any chunk request. A no aborts the pull's own signal and
- * rejects, and the swarm rethrows the abort (PullOptions.firstObjects), so nothing is fetched.
+ * description is stored, before any chunk request. A no aborts the pull's own signal, takes back
+ * what the pull added (`takeBack`) and rejects, and the swarm rethrows the abort
+ * (PullOptions.firstObjects), so nothing is fetched. `judged` settles with the answer.
  */
-function withWanted (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> }): Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'signal'> {
+function withWanted (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> }, takeBack: (bundleId: string) => Promise<void>): { options: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'signal'>, judged?: Promise<void> } {
   const { wanted, firstObjects, priorityObject } = options
-  if (wanted === undefined) return { priorityObject, firstObjects }
+  if (wanted === undefined) return { options: { priorityObject, firstObjects } }
   const stop = new AbortController()
+  let verdict: { resolve: () => void, reject: (err: unknown) => void } | undefined
+  const judged = new Promise<void>((resolve, reject) => { verdict = { resolve, reject } })
+  // Awaited only while the caller waits; a verdict nobody awaits any more must not crash the daemon.
+  judged.catch(() => {})
   return {
-    priorityObject,
-    signal: stop.signal,
-    firstObjects: async (signal) => {
-      if (!await wanted(signal)) {
-        stop.abort(new UnwantedBundleError(bundleId))
-        throw stop.signal.reason
-      }
-      return firstObjects === undefined ? [] : await firstObjects(signal)
+    judged,
+    options: {
+      priorityObject,
+      signal: stop.signal,
+      firstObjects: async (signal) => {
+        if (!await wanted(signal)) {
+          stop.abort(new UnwantedBundleError(bundleId))
+          await takeBack(bundleId)
+          verdict?.reject(stop.signal.reason)
+          throw stop.signal.reason
+        }
+        verdict?.resolve()
+        return firstObjects === undefined ? [] : await firstObjects(signal)
+      },
     },
   }
 }

@@ -4,6 +4,7 @@ import {
 } from '../http/index.js'
 import { ingestBlobBytes, type Store } from '../store/index.js'
 import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
+import { UnwantedBundleError } from './blob-source.js'
 import { answerFleet, answerFleetBlob } from './fleet-answers.js'
 import { FleetBlobs } from './fleet-blobs.js'
 import type { ImageAssembler } from './image-assembler.js'
@@ -165,16 +166,22 @@ export function createContentSources (components: ContentSourcesComponents): Con
     // Judged on the description, which comes before any chunk: a bundle that is not this
     // image's is not pulled on (its pull stops before its first chunk request).
     const filesManifest = async (): Promise<boolean> => (await store.loadBundle(bundleId))?.manifest.entries.some(e => e.type === 'F' && e.path === path && e.checksum === tag.manifestObject) === true
+    const notThisImage = async (): Promise<void> => {
+      logger.warn('a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs', { ref, digest: digest.digest, bundleId, peer: tag.peer })
+      // Its description may have filed other bytes under the manifest's digest: the bytes
+      // checked against it are put back under it (after the stopped pull's take-back).
+      await ingestBlobBytes(store, tag.manifest, { sha256: digest.hex, signal: components.lifetime })
+      assembler.expect(ref, digest.digest, tag.mediaType, { from: 'fleet' })
+    }
     const adopt = async (): Promise<void> => {
-      await pullImageBundle(source, bundleId, digest, Promise.resolve(), filesManifest)
-      if (!await filesManifest()) {
-        logger.warn('a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs', { ref, digest: digest.digest, bundleId, peer: tag.peer })
-        // Its description may have filed other bytes under the manifest's digest: the bytes
-        // checked against it are put back under it.
-        await ingestBlobBytes(store, tag.manifest, { sha256: digest.hex, signal: components.lifetime })
-        assembler.expect(ref, digest.digest, tag.mediaType, { from: 'fleet' })
-        return
+      try {
+        await pullImageBundle(source, bundleId, digest, Promise.resolve(), filesManifest)
+      } catch (err) {
+        if (err instanceof UnwantedBundleError) return await notThisImage()
+        throw err
       }
+      // Judged here when no pull of this call's asked it (one under way was joined, or the description was here).
+      if (!await filesManifest()) return await notThisImage()
       const set = await store.setRef({ ref, bundleId, manifestDigest: digest.digest, local: true, at: Date.now() })
       assembler.pulled(bundleId, { ref, digest: digest.digest })
       logger.info('tag resolved by the fleet points at the bundle pulled for it', { ref, bundleId, refSet: set ? 'local' : 'kept the trusted record' })

@@ -33,10 +33,13 @@ export async function bundleHolding (store: Store, object: string, name: Reposit
 /**
  * Marks the bundle a registry client reads `object` from as in use, until the returned
  * function is called and `REGISTRY_READ_GRACE_MS` after (the client's next request is for
- * another object of the same image). `bundleId` when the caller knows it (a tag's bundle).
+ * another object of the same image). `bundleId` when the caller knows it (a tag's bundle),
+ * taken only when it names the object: a bundle a peer named for a tag that turned out not to
+ * hold its manifest is not what the client reads (and, marked, it was kept from being removed).
  */
 export async function useForReading (store: Store, object: string, name: RepositoryName, bundleId?: string): Promise<() => void> {
-  const id = bundleId ?? (await bundleHolding(store, object, name))?.bundleId
+  const named = bundleId !== undefined && (await store.bundlesNaming(object)).includes(bundleId)
+  const id = named ? bundleId : (await bundleHolding(store, object, name))?.bundleId
   if (id === undefined) return () => {}
   return store.useBundle(id, { graceMs: REGISTRY_READ_GRACE_MS })
 }

@@ -46,6 +46,12 @@ export class PreheatRecords {
     return true
   }
 
+  /** Whether a record held asks for the bundle (not cancelled): a bundle it names is not the store's to drop. */
+  async asksFor (bundleId: string): Promise<boolean> {
+    const current = await this.meta.getPreheat(bundleId)
+    return current !== undefined && !current.cancelled
+  }
+
   async isReleased (bundleId: string): Promise<boolean> {
     return (await this.meta.getPreheat(bundleId))?.released === true
   }

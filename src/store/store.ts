@@ -469,18 +469,52 @@ export class Store {
   async removeBundleRecord (id: string): Promise<void> {
     const record = await this.meta.getBundleRecord(id)
     if (record === undefined) throw new BundleNotFoundError(id)
+    const refs: string[] = []
+    for (const name of await this.meta.refNames()) if ((await this.meta.getRef(name))?.bundleId === id) refs.push(name)
+    await this.dropBundle(id, record, refs)
+  }
+
+  /**
+   * Takes back what a pull stopped before its first chunk added (BUNDLE_NOT_WANTED: a peer named
+   * the bundle for a tag whose manifest it does not hold): its description, and the sha256 entries
+   * it filed that still name an object nothing else names, holds or leases. Not when anything
+   * else holds the bundle: pinned, named by a ref (a signed record's, a push's, a local one) or by
+   * a preheat record not cancelled, or in use (the operator's `shoal pull`, a preheat, a client,
+   * an export). Refs are never touched: one that lands meanwhile keeps naming the bundle, whose
+   * description its pull fetches again. Returns 'removed', or what held it.
+   */
+  async dropStoppedBundle (id: string): Promise<'removed' | 'gone already' | 'pinned' | 'in use' | 'a preheat record' | 'a ref'> {
+    const [loaded, record] = await Promise.all([this.loadBundle(id), this.meta.getBundleRecord(id)])
+    if (loaded === undefined || record === undefined) return 'gone already'
+    if (record.pinned) return 'pinned'
+    if (this.isBundleInUse(id)) return 'in use'
+    if (await this.preheats.asksFor(id)) return 'a preheat record'
+    if ((await this.meta.refTargets()).some(([, target]) => target.bundleId === id)) return 'a ref'
+    await this.dropBundle(id, record, [])
+    const filed: Array<[string, string]> = []
+    for (const entry of loaded.manifest.entries) {
+      const blob = BLOB_PATH.exec(entry.path)?.[1]
+      if (entry.type !== 'F' || blob === undefined || await this.meta.objectBySha256(blob) !== entry.checksum) continue
+      if (this.isLeased(entry.checksum) || (await this.objectState(entry.checksum)).state !== 'missing' || (await this.bundlesNaming(entry.checksum)).length > 0) continue
+      filed.push([blob, entry.checksum])
+    }
+    // Read again just before the batch: an entry written since (a blob ingested under that digest) stays.
+    const still = await Promise.all(filed.map(async ([blob, object]) => await this.meta.objectBySha256(blob) === object))
+    const batch = this.meta.batch()
+    for (const [i, [blob]] of filed.entries()) if (still[i] === true) this.meta.dropSha256(batch, blob)
+    await batch.write()
+    return 'removed'
+  }
+
+  /** Removes a bundle's records and `refs` in one batch, then tells the index, the cache and listeners. */
+  private async dropBundle (id: string, record: BundleRecord, refs: string[]): Promise<void> {
     // Read before it goes, whether the index is built yet or not: one may start building meanwhile.
     const objects = [...(await this.loadBundle(id))?.objectSizes.keys() ?? []]
     const batch = this.meta.batch()
     this.meta.removeBundle(batch, id, record)
-    const removed: string[] = []
-    for (const name of await this.meta.refNames()) {
-      if ((await this.meta.getRef(name))?.bundleId !== id) continue
-      this.meta.deleteRef(batch, name)
-      removed.push(name)
-    }
+    for (const name of refs) this.meta.deleteRef(batch, name)
     await batch.write()
-    for (const name of removed) await this.noteRef(name, undefined)
+    for (const name of refs) await this.noteRef(name, undefined)
     this.bundleCache.delete(id)
     await this.noteBundleObjects(index => { index.remove(id, objects) })
     this.emit('bundle:removed', { id })

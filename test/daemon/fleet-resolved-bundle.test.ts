@@ -194,10 +194,20 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     expect(ref?.bundleId).not.toBe(wrong)
     // The named bundle was judged on its description: its pull stopped before any chunk of the
     // other image came (before: the whole other image was pulled all the same).
-    await until('the named bundle\'s pull stopped', async () => edge.logs.find(line => line.msg === 'pull stopped before its first chunk: the bundle is not what it was asked for' && line.bundleId === wrong))
+    const stopped = await until('the named bundle\'s pull stopped', async () => edge.logs.find(line => line.msg === 'pull stopped before its first chunk: the bundle is not what it was asked for' && line.bundleId === wrong))
     expect(unrelatedChunks).toEqual([])
     expect(await edge.daemon.store.hasObject(unrelatedLayer)).toBe(false)
     expect(edge.logs.filter(line => line.msg === 'pull completed' && line.bundleId === wrong)).toEqual([])
+    // What the stopped pull added is gone (before: the other image's description stayed, a bundle
+    // of none of its objects, and the digests it filed pointed at objects nothing here held).
+    expect(stopped.description).toBe('removed')
+    expect(await edge.daemon.store.getBundle(wrong)).toBeUndefined()
+    expect(await edge.daemon.store.bundleIds()).not.toContain(wrong)
+    for (const digest of [unrelated.manifestDigest, unrelated.configDigest, unrelated.layerDigest]) {
+      expect(await edge.daemon.store.objectBySha256(digest.slice('sha256:'.length))).toBeUndefined()
+    }
+    // The tag's own manifest is indexed under its digest still.
+    expect(await edge.daemon.store.wholeObjectBySha256(tagged.manifestDigest.slice('sha256:'.length))).toBeDefined()
   }, 120_000)
 
   it('folds a one-blob bundle fetched before the bundle was named into the pulled bundle, and makes no bundle for an answer that named none', async () => {
