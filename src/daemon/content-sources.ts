@@ -261,15 +261,20 @@ export function createContentSources (components: ContentSourcesComponents): Con
     return undefined
   }
 
+  /** What an asker is told when this node has an upstream but, the fleet being open, does not use it for peers. */
+  const withheldFrom = (asked: boolean): string | undefined => asked && pullThrough !== undefined && components.pullThroughForPeers !== true
+    ? 'this node pulls through for peers only in a fleet closed with a swarm key (--swarm-key on every node), and this fleet is open'
+    : undefined
+
   // A one-blob bundle is a write and an announce: only for a peer the swarm acts for.
   const mayBundleFor = (from: string): boolean => swarm?.actsFor(from) === true
 
   const respond: FleetResponder = async (query, from, signal) => {
-    return await answerFleet({ store, pullThrough: query.pullThrough ? pullThroughFor(from) : undefined, mayBundle: mayBundleFor(from), logger }, query, from, signal)
+    return await answerFleet({ store, pullThrough: query.pullThrough ? pullThroughFor(from) : undefined, pullThroughWithheld: withheldFrom(query.pullThrough), mayBundle: mayBundleFor(from), logger }, query, from, signal)
   }
 
   const respondBlob: FleetBlobResponder = async (query, from, signal) => {
-    return await answerFleetBlob({ store, pullThrough: pullThroughFor(from), incoming: fleetBlobs === undefined ? undefined : async (digest, s) => await fleetBlobs.incoming(digest, s), logger }, query, from, signal)
+    return await answerFleetBlob({ store, pullThrough: pullThroughFor(from), pullThroughWithheld: withheldFrom(true), incoming: fleetBlobs === undefined ? undefined : async (digest, s) => await fleetBlobs.incoming(digest, s), logger }, query, from, signal)
   }
 
   // Blobs of an image arrive from the swarm too: each completed object may finish one.

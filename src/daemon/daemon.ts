@@ -109,7 +109,10 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     const privateKey = await loadOrCreatePeerKey(config.dataDir)
     const swarmKey = config.swarmKeyFile !== undefined ? await readSetting(config.swarmKeyFile, 'swarm key file', 'swarmKeyFile') : undefined
     const token = config.apiTokenFile !== undefined ? await readToken(config.apiTokenFile) : undefined
-    if (swarmKey === undefined) logger.warn(`no swarm key: any peer that reaches this node's libp2p port may join the fleet; make one with \`shoal keygen swarm FILE\` and give it with ${settingLabel('swarmKeyFile')}`)
+    // An open fleet also turns pull-through for the fleet off both ways (content-sources.ts
+    // pullThroughForPeers): said at start, as a gateway deployed without the optional key saw
+    // every edge's miss go to the registry with nothing saying why.
+    if (swarmKey === undefined) logger.warn(`no swarm key: any peer that reaches this node's libp2p port may join the fleet, so this node neither asks the fleet's nodes with an upstream to pull its misses through nor pulls through for them with its own; make one with \`shoal keygen swarm FILE\` and give it to every node with ${settingLabel('swarmKeyFile')}`)
     const byzantine = process.env.SHOAL_TEST_CORRUPT_CHUNKS === '1'
     if (byzantine) logger.warn('SHOAL_TEST_CORRUPT_CHUNKS=1: this node serves corrupt chunks, for fault tests only')
     swarm = createSwarm({ store: byzantine ? corruptingStore(store) : store, preheats: store, logger: logger.child({ module: 'swarm' }) }, {

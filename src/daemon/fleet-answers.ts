@@ -12,6 +12,11 @@ export interface FleetAnswerComponents {
   store: Store
   /** This node's own upstream: present only on nodes configured with one. */
   pullThrough?: PullThrough
+  /**
+   * Why this node's upstream is withheld from this asker (an open fleet), told to the asker in
+   * place of "no upstream": a gateway deployed without the optional swarm key plainly had one.
+   */
+  pullThroughWithheld?: string
   /** A blob this node is receiving from the fleet right now, read as it arrives (undefined when none is). */
   incoming?: (digest: Sha256Digest, signal: AbortSignal) => Promise<IncomingBlob | undefined>
   /**
@@ -21,6 +26,8 @@ export interface FleetAnswerComponents {
   mayBundle?: boolean
   logger: Logger
 }
+
+const NO_UPSTREAM = 'this node has no upstream for its registry'
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 
@@ -41,6 +48,7 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
   const name = nameOf(query)
   if (typeof name === 'string') return { status: 'not-found', reason: name }
   const upstream = query.pullThrough && components.pullThrough?.covers(name) === true ? components.pullThrough : undefined
+  const noUpstream = components.pullThroughWithheld ?? NO_UPSTREAM
   try {
     if (query.kind === 'resolve-tag') {
       if (!TAG.test(query.reference)) return { status: 'not-found', reason: 'not a tag' }
@@ -50,7 +58,7 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
         digest = digest === undefined ? await upstream.manifestByTag(name, query.reference, signal) : await upstream.revalidateTag(name, query.reference, digest, signal)
         logger.info('resolved a tag for the fleet', { ref: imageRefOf(name, query.reference), digest: digest.digest, for: from })
       }
-      if (digest === undefined) return { status: 'not-found', reason: 'no ref here names this tag, and this node has no upstream for its registry' }
+      if (digest === undefined) return { status: 'not-found', reason: `no ref here names this tag, and ${noUpstream}` }
       const bytes = await store.readDocument(digest.hex, MAX_MANIFEST_BYTES)
       if (bytes === undefined) return { status: 'not-found', reason: `the manifest ${digest.digest} is not held whole here` }
       // The bundle our ref names goes with it when it is this manifest's image and described
@@ -67,7 +75,7 @@ export async function answerFleet (components: FleetAnswerComponents, query: Fle
       logger.info('pulled through for the fleet', { name: name.path, digest: digest.digest, for: from })
       object = await store.wholeObjectBySha256(digest.hex)
     }
-    if (object === undefined) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
+    if (object === undefined) return { status: 'not-found', reason: `not held whole here, and ${noUpstream}` }
     // The smallest bundle naming it: an asker that wants one blob gets little else with it.
     const existing = (await store.smallestBundleNaming(object.hash))?.id
     if (existing === undefined && components.mayBundle !== true) return { status: 'not-found', reason: 'no bundle here names it, and this node makes none for a peer it does not trust' }
@@ -99,7 +107,7 @@ export async function answerFleetBlob (components: FleetAnswerComponents, query:
       logger.info('relaying a blob to a peer as it arrives here', { name: name.path, digest: digest.digest, size: incoming.size, for: from })
       return { status: 'stream', bytes: incoming }
     }
-    if (components.pullThrough?.covers(name) !== true) return { status: 'not-found', reason: 'not held whole here, and this node has no upstream for its registry' }
+    if (components.pullThrough?.covers(name) !== true) return { status: 'not-found', reason: `not held whole here, and ${components.pullThroughWithheld ?? NO_UPSTREAM}` }
     const bytes = await components.pullThrough.openBlob(name, digest, signal)
     logger.info('streaming a blob to the fleet as it arrives from the upstream', { name: name.path, digest: digest.digest, size: bytes.size, for: from })
     return { status: 'stream', bytes }
