@@ -50,7 +50,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { loadavg, tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
@@ -59,7 +59,7 @@ import { startDaemonProcess, waitFor, type DaemonProcess } from '../test/helpers
 import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
 import { shoalOk } from '../test/helpers/shoal-cli.js'
 import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
-import { cpuSeconds, gapsOf, runQueueSeconds, startSampler, type SeriesPoint } from './bench-series.js'
+import { cpuSeconds, gapsOf, machineLoadOf, runQueueSeconds, startSampler, type SeriesPoint } from './bench-series.js'
 import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
 
@@ -274,7 +274,11 @@ async function main (): Promise<void> {
           const last = points[points.length - 1]
           const written = (last?.diskWrittenBytes ?? 0) - (first?.diskWrittenBytes ?? 0)
           const maxOf = (f: (p: SeriesPoint) => number): number => Math.max(...points.map(f))
-          process.stderr.write(`  series ${scenario} ${run}: layer waits > 50 ms between MiB: ${gaps.gaps}, ${gaps.gapS.toFixed(2)} s in all, longest ${gaps.longestMs.toFixed(0)} ms; disk written ${(written / 1e6).toFixed(0)} MB, busy writing ${(((last?.diskWriteMs ?? 0) - (first?.diskWriteMs ?? 0)) / 1000).toFixed(2)} s; dirty max ${(maxOf(p => p.dirtyKiB) / 1024).toFixed(0)} MiB, writeback max ${(maxOf(p => p.writebackKiB) / 1024).toFixed(0)} MiB\n`)
+          // The machine while containerd read the layer, and while it committed and unpacked it.
+          const cores = availableParallelism()
+          const during = machineLoadOf(points, blob.startedAt - started, blob.endedAt - started, cores)
+          const after = machineLoadOf(points, blob.endedAt - started, totalMs, cores)
+          process.stderr.write(`  series ${scenario} ${run}: layer waits > 50 ms between MiB: ${gaps.gaps}, ${gaps.gapS.toFixed(2)} s in all, longest ${gaps.longestMs.toFixed(0)} ms; disk written ${(written / 1e6).toFixed(0)} MB, busy writing ${(((last?.diskWriteMs ?? 0) - (first?.diskWriteMs ?? 0)) / 1000).toFixed(2)} s; dirty max ${(maxOf(p => p.dirtyKiB) / 1024).toFixed(0)} MiB, writeback max ${(maxOf(p => p.writebackKiB) / 1024).toFixed(0)} MiB; machine busy during the layer ${during.busyCores.toFixed(2)} of ${cores} cores (full ${(during.fullShare * 100).toFixed(0)}% of the time, stolen ${during.stealCores.toFixed(2)}), after it ${after.busyCores.toFixed(2)}\n`)
         }
         return {
           manifestMs: manifest.headersAt - started,

@@ -14,6 +14,12 @@ export interface SeriesPoint {
   diskWriteMs: number
   dirtyKiB: number
   writebackKiB: number
+  /**
+   * The whole machine's CPU-seconds so far, all cores: busy (everything but idle and iowait,
+   * every process of every session included) and stolen by the hypervisor.
+   */
+  machineBusyS: number
+  machineStealS: number
   /** per watched process, by label: [CPU-s, main-thread CPU-s, main-thread run-queue s] */
   cpu: Record<string, [number, number, number]>
 }
@@ -45,7 +51,8 @@ export function startSampler (pids: Record<string, number | undefined>, interval
 }
 
 async function sample (pids: Record<string, number | undefined>, t: number): Promise<SeriesPoint> {
-  const [disk, mem] = await Promise.all([readFile('/proc/diskstats', 'utf8'), readFile('/proc/meminfo', 'utf8')])
+  const [disk, mem, stat] = await Promise.all([readFile('/proc/diskstats', 'utf8'), readFile('/proc/meminfo', 'utf8'), readFile('/proc/stat', 'utf8')])
+  const machine = machineCpuOf(stat)
   let diskWrittenBytes = 0
   let diskWriteMs = 0
   for (const line of disk.split('\n')) {
@@ -68,7 +75,34 @@ async function sample (pids: Record<string, number | undefined>, t: number): Pro
     ])
     cpu[label] = [whole, main, waiting]
   }))
-  return { t, diskWrittenBytes, diskWriteMs, dirtyKiB: kib('Dirty'), writebackKiB: kib('Writeback'), cpu }
+  return { t, diskWrittenBytes, diskWriteMs, dirtyKiB: kib('Dirty'), writebackKiB: kib('Writeback'), machineBusyS: machine.busyS, machineStealS: machine.stealS, cpu }
+}
+
+/** /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice, in ticks. */
+function machineCpuOf (stat: string): { busyS: number, stealS: number } {
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = (stat.split('\n')[0] ?? '').trim().split(/\s+/).map(Number)
+  return { busyS: (user + nice + system + irq + softirq + steal) / CLOCK_TICKS_PER_S, stealS: steal / CLOCK_TICKS_PER_S }
+}
+
+/**
+ * How many cores the machine kept busy on average between `fromMs` and `toMs` of a series
+ * (the points nearest inside), and the share of its 100 ms steps with both of two cores
+ * nearly full (over 1.9 cores busy): a pull that leaves a core idle is not CPU-bound.
+ */
+export function machineLoadOf (points: SeriesPoint[], fromMs: number, toMs: number, cores: number): { busyCores: number, fullShare: number, stealCores: number } {
+  const inside = points.filter(p => p.t >= fromMs && p.t <= toMs)
+  const first = inside[0]
+  const last = inside[inside.length - 1]
+  if (first === undefined || last === undefined || last.t <= first.t) return { busyCores: NaN, fullShare: NaN, stealCores: NaN }
+  let full = 0
+  for (let i = 1; i < inside.length; i++) {
+    const a = inside[i - 1]
+    const b = inside[i]
+    if (a === undefined || b === undefined || b.t <= a.t) continue
+    if ((b.machineBusyS - a.machineBusyS) / ((b.t - a.t) / 1000) > cores - 0.1) full++
+  }
+  const seconds = (last.t - first.t) / 1000
+  return { busyCores: (last.machineBusyS - first.machineBusyS) / seconds, fullShare: full / (inside.length - 1), stealCores: (last.machineStealS - first.machineStealS) / seconds }
 }
 
 /**

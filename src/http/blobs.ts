@@ -7,6 +7,7 @@ import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
 import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup.js'
 import { contentRangeOf, parseRange, type ByteRange } from './range.js'
 import { requestedName, type Registry } from './registry.js'
+import { ResponseWaits } from './response-waits.js'
 import type { BlobSource, IncomingBlob } from './sources.js'
 import { namespaceHeader, type Headers, type RequestContext } from './respond.js'
 
@@ -166,9 +167,11 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
     // The store's aligned buffers, where it has them to lend: its direct reads land in them.
     const bufferBytes = Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES)
     const body = new BodyWriter(ctx.res, SEND_BUFFERS, bufferBytes, bufferBytes === chunkSize ? store : undefined)
+    const waits = new ResponseWaits()
     try {
-      await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal })
-      await body.end(ctx.signal)
+      await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, waits)
+      await waits.time('socket', body.end(ctx.signal))
+      registry.logger?.debug('blob still arriving: body sent', { digest: blob.digest.digest, ms: Math.round(performance.now() - asked), ...waits.summary(), socketIdleMs: Math.round(body.idleMs) })
     } finally {
       body.release()
     }
@@ -191,18 +194,20 @@ interface ArrivingRange {
  * written. Once the whole object is here too, through the store's chunk reads (its kept
  * handle): an object the pull wrote past the page cache is read that way as well
  * (object-readers.ts `readDirect`), where a read of its file filled the page cache with the
- * rest of the layer after all, on a VM the dearest part of the edge's work.
+ * rest of the layer after all, on a VM the dearest part of the edge's work. One read at a
+ * time: three in flight took the reads' time off the response and did not make containerd
+ * faster (docs/architecture.md, "the cpu4 lane").
  */
-async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange): Promise<void> {
+async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange, waits: ResponseWaits): Promise<void> {
   const chunkSize = store.chunkSize
   for (let index = Math.floor(range.first / chunkSize); index * chunkSize <= range.last; index++) {
     const offset = index * chunkSize
     const from = Math.max(range.first, offset)
-    await arriving.waitForChunk(index, range.stallMs, range.signal)
-    const buffer = await body.buffer(range.signal)
+    await waits.time('swarm', arriving.waitForChunk(index, range.stallMs, range.signal))
+    const buffer = await waits.time('socket', body.buffer(range.signal))
     let bytes: Buffer
     try {
-      bytes = await arriving.readChunk(index, range.signal, buffer)
+      bytes = await waits.time('read', arriving.readChunk(index, range.signal, buffer))
     } catch (err) {
       body.giveBack(buffer)
       throw err

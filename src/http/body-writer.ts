@@ -25,6 +25,9 @@ export class BodyWriter {
   /** Buffers borrowed from `lender`, and whether they go back as their writes complete (released). */
   private readonly borrowed = new Set<Buffer>()
   private released = false
+  /** ms the body spent with none of its bytes on their way to the socket, from its first write on (see idleMs). */
+  private idleTotalMs = 0
+  private idleSince: number | undefined
 
   /**
    * With a `lender` (whose buffers must be `bufferBytes` long), buffers are borrowed from it while
@@ -62,8 +65,13 @@ export class BodyWriter {
       return
     }
     this.writing++
+    if (this.idleSince !== undefined) {
+      this.idleTotalMs += performance.now() - this.idleSince
+      this.idleSince = undefined
+    }
     this.res.write(bytes, (err) => {
       this.writing--
+      if (this.writing === 0) this.idleSince = performance.now()
       if (err !== null && err !== undefined) this.failure ??= err
       if (buffer !== undefined) this.done(buffer, err === null || err === undefined)
       this.notify()
@@ -131,6 +139,14 @@ export class BodyWriter {
     }
     this.throwIfFailed(signal)
     this.res.end()
+  }
+
+  /**
+   * How long, since its first write, the body had nothing queued at the socket (every write
+   * completed, the next not yet sent): time a client that could take more waited on us.
+   */
+  get idleMs (): number {
+    return this.idleTotalMs + (this.idleSince === undefined ? 0 : performance.now() - this.idleSince)
   }
 
   private throwIfFailed (signal: AbortSignal): void {

@@ -119,6 +119,29 @@ describe('registry API, blobs still arriving', () => {
     expect(await edge.store.hasObject(layer.object)).toBe(true)
   })
 
+  it('says at debug level where the response waited: for the swarm while the next chunk was held back', async () => {
+    const lines: Array<Record<string, unknown>> = []
+    const logger = { debug: (msg: string, fields?: Record<string, unknown>) => { lines.push({ msg, ...fields }) }, info: () => {}, warn: () => {}, error: () => {} }
+    running = await startApi({ store: edge.store, blobSource: source }, { logger })
+    const responding = fetch(blobUrl())
+    source.gate.allow() // chunk 0 only: the response sends it, then waits for chunk 1
+    const body = collect(await responding)
+    await body.waitFor(MIB)
+    // The response was waiting for chunk 1 before the client had chunk 0, and until it was stored.
+    const held = performance.now()
+    const stored = chunkStored(edge.store, layer.object, 1)
+    source.gate.allow(Infinity)
+    await stored
+    const heldMs = performance.now() - held
+    expect((await body.done).equals(layer.bytes)).toBe(true)
+    await until(() => lines.some(l => l.msg === 'blob still arriving: body sent'), 'the response\'s debug line')
+    const sent = lines.find(l => l.msg === 'blob still arriving: body sent') ?? {}
+    expect(sent.chunks).toBe(Math.ceil(layer.size / MIB))
+    expect(sent.swarmMs).toBeGreaterThanOrEqual(Math.floor(heldMs))
+    expect(sent.swarmWaits).toBeGreaterThanOrEqual(heldMs > 2 ? 1 : 0)
+    for (const key of ['socketMs', 'socketWaits', 'readMs', 'socketIdleMs']) expect(sent[key]).toBeGreaterThanOrEqual(0)
+  })
+
   it('answers a Range of a blob still arriving with 206 and exactly those bytes', async () => {
     running = await startApi({ store: edge.store, blobSource: source })
     source.gate.allow(Infinity)
