@@ -1,5 +1,6 @@
 import { ProtocolViolationError } from './errors.js'
-import { FleetBlobFailedError, FleetBlobStalledError, fetchFleetBlob, type FleetBlobQuery, type FleetBlobRelayAnswer, type FleetBlobStream } from './fleet-blob-protocol.js'
+import { FleetBlobFailedError, FleetBlobStalledError, fetchFleetBlob, fetchFleetBlobProgress, type FleetBlobQuery, type FleetBlobRelayAnswer, type FleetBlobStream } from './fleet-blob-protocol.js'
+import type { FleetBlobProgress } from './fleet-blob-relays.js'
 import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Connection } from '@libp2p/interface'
@@ -37,6 +38,18 @@ export const FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND = 256 * 1024
  * registry write (UPSTREAM_WRITE_BATCH_BYTES) that may land between the judgement and the ask.
  */
 export const FLEET_BLOB_RELAY_LAG_BYTES = 1024 * 1024
+/**
+ * A relay that passed the floor is still left for the pull-through node when that node's own
+ * fastest stream of the blob ran more than this many times the relay's rate to us, and it holds
+ * more than FLEET_BLOB_RELAY_LAG_BYTES beyond what the relay sent: the floor is absolute, and a
+ * relay sending just above it (a compromised member, or an honest one on a slow link or a loaded
+ * machine) held its asker for size / 256 KiB/s — over half an hour for a 512 MiB layer the
+ * gateway could send in seconds. Not charged: an honest relay on a slow uplink looks the same.
+ * Four, not two: on the fleet bed's even links a relay sends each of its two askers half its
+ * uplink as the gateway sends each of its two direct receivers half its own, so an honest tree
+ * runs near 1; a relay on a machine twice as loaded as the gateway is kept.
+ */
+export const FLEET_BLOB_RELAY_BEHIND_RATIO = 4
 
 export interface FleetBlobAskerHooks {
   /**
@@ -167,11 +180,22 @@ export function pacedByDownloadCap (stream: FleetBlobStream, limiter: RateLimite
 function resumable (relayed: FleetBlobStream, relay: string, connection: Connection, peer: string, query: FleetBlobQuery, hooks: FleetBlobAskerHooks, signal: AbortSignal): FleetBlobStream {
   let current = relayed
   let relayBytes = 0
+  /** Asks the pull-through node how far it is (a window the relay passed): a reason to leave the relay, or undefined. */
+  const behind = async (bytesPerSecond: number): Promise<string | undefined> => {
+    let source: FleetBlobProgress | undefined
+    try {
+      source = await fetchFleetBlobProgress(connection, query, relayBytes, { signal })
+    } catch {
+      signal.throwIfAborted()
+      // No figures this window: the relay is judged by the floor alone until the next.
+    }
+    return relayBehind({ bytes: relayBytes, bytesPerSecond }, source)
+  }
   async function * data (): AsyncGenerator<Uint8ArrayList> {
     let reason: string
     let slow = false
     try {
-      for await (const piece of judged(relayed, FLEET_BLOB_RELAY_JUDGE_MS, FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND)) {
+      for await (const piece of judged(relayed, FLEET_BLOB_RELAY_JUDGE_MS, FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND, behind)) {
         relayBytes += piece.byteLength
         yield piece
       }
@@ -233,6 +257,30 @@ function judgeSlowRelay (relay: string, relayBytes: number, source: { held: numb
   return reason
 }
 
+/** A relay passed the floor but was far slower than the pull-through node, which held more (relayBehind). */
+class RelayBehindError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'RelayBehindError'
+  }
+}
+
+/**
+ * Why to leave a relay that passed the floor over a judging window at `relay.bytesPerSecond`,
+ * having sent `relay.bytes`, for the pull-through node whose figures are `source`; undefined to
+ * stay. Left when that node holds more than a frame beyond what the relay sent and its own fastest
+ * stream of the blob ran more than FLEET_BLOB_RELAY_BEHIND_RATIO times the relay's rate. A node
+ * that gave no figures (an older one, or none kept) leaves the relay to the floor alone.
+ */
+export function relayBehind (relay: { bytes: number, bytesPerSecond: number }, source: FleetBlobProgress | undefined): string | undefined {
+  const held = source?.held
+  const rate = source?.bytesPerSecond
+  if (held === undefined || rate === undefined) return undefined
+  if (held - relay.bytes <= FLEET_BLOB_RELAY_LAG_BYTES) return undefined
+  if (relay.bytesPerSecond * FLEET_BLOB_RELAY_BEHIND_RATIO >= rate) return undefined
+  return `behind its source: ${Math.round(relay.bytesPerSecond)} B/s while the pull-through node's own stream of the blob ran at ${rate} B/s and held ${held} bytes, ${relay.bytes} sent by the relay; not charged`
+}
+
 /** A relay sent less than FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND over a span of our waiting on it. */
 class RelayTooSlowError extends Error {
   constructor (message: string) {
@@ -245,11 +293,12 @@ class RelayTooSlowError extends Error {
  * The relay's bytes, failing (and letting its stream go) when over a span of `judgeMs` spent
  * waiting on it, it sent less than `minBytesPerSecond` of that span (FLEET_BLOB_RELAY_JUDGE_MS).
  */
-async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerSecond: number): AsyncGenerator<Uint8ArrayList> {
+async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerSecond: number, behind?: (bytesPerSecond: number) => Promise<string | undefined>): AsyncGenerator<Uint8ArrayList> {
   const pieces = relayed.data[Symbol.asyncIterator]()
   let pending: Promise<IteratorResult<Uint8ArrayList>> | undefined
   let waitedMs = 0
   let bytes = 0
+  let done = false
   try {
     for (;;) {
       pending ??= pieces.next()
@@ -260,21 +309,26 @@ async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerS
       waitedMs += performance.now() - started
       if (result !== undefined) {
         pending = undefined
-        if (result.done === true) return
+        if (result.done === true) {
+          done = true
+          return
+        }
         bytes += result.value.byteLength
         yield result.value
       }
       if (waitedMs < judgeMs) continue
       const rate = bytes / (waitedMs / 1000)
       if (rate < minBytesPerSecond) throw new RelayTooSlowError(`too slow: ${bytes} bytes in ${Math.round(waitedMs)} ms of waiting on it (${Math.round(rate)} B/s, at least ${minBytesPerSecond} wanted)`)
+      // Not measured while the source is asked: the relay's bytes queue meanwhile, for it.
+      const leave = await behind?.(rate)
+      if (leave !== undefined) throw new RelayBehindError(leave)
       waitedMs = 0
       bytes = 0
     }
   } finally {
-    if (pending !== undefined) {
-      // Left waiting on the relay (judged, or the reader stopped): its stream goes.
-      pending.catch(() => undefined)
-      relayed.close()
-    }
+    // Left before its END (judged, or the reader stopped): its stream goes, whether or not a read
+    // of it is waiting (judged just after a piece came, none is, and the stream was left open).
+    pending?.catch(() => undefined)
+    if (!done) relayed.close()
   }
 }

@@ -1,6 +1,6 @@
 import { FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_RESPONSE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
-import { ProtocolViolationError, SwarmError } from './errors.js'
-import { FLEET_BLOB_RELAY_READY_WAIT_MS, FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobRelays } from './fleet-blob-relays.js'
+import { MessageTimeoutError, ProtocolViolationError, SwarmError } from './errors.js'
+import { FLEET_BLOB_RELAY_READY_WAIT_MS, FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobProgress, type FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
 import { encodeVarint, FrameQueue, readFrames, sendFrame } from './framing.js'
@@ -77,10 +77,14 @@ export interface FleetBlobQuery {
   digest: string
 }
 
-/** How the asker wants it: from this byte on; `direct` forbids pointing it at a relay. */
+/**
+ * How the asker wants it: from this byte on; `direct` forbids pointing it at a relay; `progress`
+ * asks for no bytes, only the PROGRESS figures (`offset` is then what its relay sent it).
+ */
 export interface FleetBlobAsk {
   offset: number
   direct: boolean
+  progress?: boolean
 }
 
 /** What the answering node streams: the blob's bytes in order, its last byte only once verified there. */
@@ -101,6 +105,8 @@ export interface FleetBlobServeHooks {
   usable: (peer: string) => boolean
   /** An asker came back from the relay it was pointed at (that relay is not named again for the blob). */
   relayFailed?: (relay: string, asker: string, digest: string) => void
+  /** An asker pointed at a relay held the RELAY's stream past the report window without a report. */
+  penalize?: (peer: string, kind: 'slow', detail: string) => void
   /** The addresses `peer` listens on, for the RELAY frame that names it. */
   addressesOf: (peer: string) => Promise<string[]>
   /** Blob bytes sent to `peer` (transfer stats: what a gateway's uplink carried). */
@@ -179,6 +185,13 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   }
   try {
     const { query, ask } = parseRequest(FleetBlobRequest.decode(await frames.next({ timeoutMs: FIRST_MESSAGE_TIMEOUT_MS })))
+    if (ask.progress === true) {
+      // Figures only, from what this node already knows: nothing is fetched or routed.
+      const { held, bytesPerSecond } = hooks.relays?.progress(query.digest, asker) ?? {}
+      await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.PROGRESS, ...(held === undefined ? {} : { held: BigInt(held) }), ...(bytesPerSecond === undefined ? {} : { bytesPerSecond: BigInt(bytesPerSecond) }) }))
+      await close()
+      return
+    }
     let route = hooks.relays?.route(query.digest, asker, { mayRelay: !ask.direct && ask.offset === 0, usable: hooks.usable, cameBack: ask.direct })
     if (route?.kind === 'direct' && route.failedRelay !== undefined) hooks.relayFailed?.(route.failedRelay, asker, query.digest)
     while (route?.kind === 'relay') {
@@ -203,7 +216,16 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       let answered = false
       try {
         answered = FleetBlobAck.decode(await frames.next({ timeoutMs: FLEET_BLOB_RELAY_REPORT_MS, signal })).relayAnswered
-      } catch {}
+      } catch (err) {
+        // An honest asker reports within the window, yes or no (a no closes the stream: the
+        // dial, the stream's opening and its relay's answer are each bounded, and the window is
+        // their sum and a margin). One that holds the stream past it with neither cost the askers
+        // pointed at it meanwhile the wait for its readiness (FLEET_BLOB_RELAY_READY_WAIT_MS):
+        // charged as a slow holder is. A stream closed or reset is no charge (an older asker
+        // closes without a report; a dropped connection says nothing of the asker). The timeout
+        // resets the stream, which aborts `signal` too: the node's own stop is what excuses it.
+        if (err instanceof MessageTimeoutError && !lifetime.aborted) hooks.penalize?.(asker, 'slow', `fleet blob relay report: none within ${FLEET_BLOB_RELAY_REPORT_MS} ms of the RELAY for ${query.digest}`)
+      }
       route.report(answered)
       await close()
       return
@@ -227,7 +249,14 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     const window = new SendWindow(frames, signal)
     let ended = false
     const blobSize = bytes.size
-    if (route?.kind === 'direct') route.answered(bytes.size, () => ended && blobSize !== undefined ? blobSize : ask.offset + window.acknowledged)
+    const reader = bytes
+    // Time spent waiting for bytes this node did not hold yet (its registry's pace, not the
+    // stream's): left out of the stream's rate, which askers judge their relays against.
+    let starvedMs = 0
+    let starvedSince: number | undefined
+    let position = ask.offset
+    const starvedNow = (): number => starvedMs + (starvedSince === undefined ? 0 : performance.now() - starvedSince)
+    if (route?.kind === 'direct') route.answered(bytes.size, () => ended && blobSize !== undefined ? blobSize : ask.offset + window.acknowledged, { held: () => reader.held?.(), starvedMs: starvedNow })
     tracked = hooks.budget?.track(asker, stream)
     const gauge = tracked?.gauge
     try {
@@ -247,7 +276,11 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
           await withinSendTimeout(async (within) => { await budget.room(asker, BUDGETED_FRAME_BYTES, within) })
         }
         try {
-          const step = await steps.next()
+          if (reader.held !== undefined && reader.held() <= position) starvedSince = performance.now()
+          const step = await steps.next().finally(() => {
+            if (starvedSince !== undefined) starvedMs += performance.now() - starvedSince
+            starvedSince = undefined
+          })
           if (step.done === true) break
           const pieces = step.value
           let length = 0
@@ -270,6 +303,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
             releasePeer()
           }
           window.sent(length)
+          position += length
           hooks.sent(asker, length)
         } finally {
           gauge?.release(BUDGETED_FRAME_BYTES)
@@ -341,6 +375,34 @@ export interface FleetBlobRelayAnswer {
    * size (then it may name us a relay in turn), and lets the RELAY's stream go. Call it always.
    */
   report: (answered: boolean) => void
+}
+
+/**
+ * The pull-through node's figures for a blob we receive from a relay it named (a `progress`
+ * request, `received` the bytes the relay sent us): what it holds and how fast its own fastest
+ * stream of the blob ran. Undefined when it gave none (an older node answers the request as a
+ * direct one: that stream is let go at its HEADER). Bounded by MESSAGE_TIMEOUT_MS in all.
+ */
+export async function fetchFleetBlobProgress (connection: Connection, query: FleetBlobQuery, received: number, options: { signal: AbortSignal }): Promise<FleetBlobProgress | undefined> {
+  const signal = abortAfter(MESSAGE_TIMEOUT_MS, options.signal)
+  const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal })
+  const incoming = new IncomingFrames(stream)
+  try {
+    await sendFrame(stream, FleetBlobRequest.encode({ ...query, offset: BigInt(received), direct: true, progress: true }), { signal })
+    const frame = FleetBlobFrame.decode(await incoming.next(MESSAGE_TIMEOUT_MS, signal))
+    if (frame.kind !== FleetBlobFrame.Kind.PROGRESS) {
+      stream.abort(new Error('an older node answered a progress request with a stream'))
+      return undefined
+    }
+    await stream.close({ signal }).catch(() => undefined)
+    const figure = (value: bigint | undefined): number | undefined => value === undefined || !Number.isSafeInteger(Number(value)) ? undefined : Number(value)
+    const held = figure(frame.held)
+    const bytesPerSecond = figure(frame.bytesPerSecond)
+    return { ...(held === undefined ? {} : { held }), ...(bytesPerSecond === undefined ? {} : { bytesPerSecond }) }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    throw err
+  }
 }
 
 /**
@@ -569,5 +631,5 @@ function parseRequest (request: FleetBlobRequest): { query: FleetBlobQuery, ask:
   if (!DIGEST.test(request.digest)) throw new ProtocolViolationError('a fleet blob request without a sha256 digest')
   const offset = Number(request.offset)
   if (!Number.isSafeInteger(offset)) throw new ProtocolViolationError('a fleet blob request from an offset beyond 2^53')
-  return { query: { registry: request.registry, repository: request.repository, digest: request.digest }, ask: { offset, direct: request.direct } }
+  return { query: { registry: request.registry, repository: request.repository, digest: request.digest }, ask: { offset, direct: request.direct, progress: request.progress } }
 }

@@ -27,6 +27,26 @@ export const FLEET_BLOB_RELAY_REPORT_MS = DIAL_TIMEOUT_MS + STREAM_OPEN_TIMEOUT_
  * whole FLEET_BLOB_RELAY_REPORT_MS would have cost it more than before.
  */
 export const FLEET_BLOB_RELAY_READY_WAIT_MS = 10_000
+/**
+ * A stream's rate is its bytes over at least this long: one that ended a few milliseconds after
+ * its HEADER (a small blob over loopback) would otherwise claim a rate no link has, and every
+ * relay judged against it would be left for this node.
+ */
+const RATE_MIN_SPAN_MS = 1000
+/**
+ * Blobs whose streams all ended (each sent whole) whose figures are kept for the askers still
+ * receiving them from a relay: the fastest stream's rate and the size. A fast registry leaves a
+ * blob's direct streams done in seconds while a relay may still be sending it to its askers.
+ */
+const FINISHED_PLANS_KEPT = 256
+
+/** What the pull-through node tells an asker it pointed at a relay (a PROGRESS frame). */
+export interface FleetBlobProgress {
+  /** Bytes of the blob (from its first) this node could send at once. */
+  held?: number
+  /** Its fastest stream of the blob lately, averaged over that stream's life. */
+  bytesPerSecond?: number
+}
 
 /** What the answering stream does for one asker. */
 export type FleetBlobRoute =
@@ -37,7 +57,7 @@ export type FleetBlobRoute =
      * size. `taken` is what the asker has acknowledged taking in from here, from its first byte
      * (the blob's size once the stream ended with END).
      */
-    answered: (size: number | undefined, taken: () => number) => void
+    answered: (size: number | undefined, taken: () => number, source?: StreamSource) => void
     /** The stream ended, however (idempotent). */
     release: () => void
     /** The relay this asker had been pointed at and came back from (it failed the asker: not offered again for this blob). */
@@ -96,6 +116,31 @@ interface Receiver {
   taken?: () => number
 }
 
+/** What a direct stream tells the plan of its source: the bytes held here, and how long it waited for bytes not held yet. */
+export interface StreamSource {
+  held: () => number | undefined
+  starvedMs: () => number
+}
+
+/** One direct stream of a blob from here: its rate is what this node could send an asker. */
+interface DirectStream {
+  /** When (the node's clock, ms) its HEADER went, and what it had acknowledged then (its offset). */
+  since: number
+  from: number
+  taken: () => number
+  source?: StreamSource
+  /** Its last count, time starved and when it ended. */
+  ended?: { taken: number, starvedMs: number, at: number }
+}
+
+/** Bytes the asker took over the time the stream had bytes to send (a registry's pauses left out). */
+function rateOf (stream: DirectStream, now: number): number {
+  const taken = stream.ended?.taken ?? stream.taken()
+  const at = stream.ended?.at ?? now
+  const starved = stream.ended?.starvedMs ?? stream.source?.starvedMs() ?? 0
+  return Math.max(0, taken - stream.from) / (Math.max(RATE_MIN_SPAN_MS, at - stream.since - starved) / 1000)
+}
+
 function settleAnswering (receiver: Receiver, answering: boolean): void {
   receiver.answering = answering
   for (const resolve of receiver.waiters.splice(0)) resolve(answering)
@@ -115,8 +160,17 @@ class Plan {
   readonly failed = new Set<string>()
   /** Everyone receiving it from here or through a relay, in the order they asked (earlier ones are further along). */
   readonly receivers: Receiver[] = []
+  /** Every direct stream of it, live or ended. */
+  readonly streams: DirectStream[] = []
+  /** Its size once a stream sent it whole (END). */
+  whole: number | undefined
   private answeredSize: { size: number | undefined } | undefined
   private readonly waiting: Array<(header: { size: number | undefined } | undefined) => void> = []
+
+  /** The blob's size once a stream had its bytes (undefined also when the upstream gave none). */
+  get size (): number | undefined {
+    return this.answeredSize?.size
+  }
 
   get header (): Promise<{ size: number | undefined } | undefined> {
     if (this.answeredSize !== undefined) return Promise.resolve(this.answeredSize)
@@ -132,6 +186,20 @@ class Plan {
   settle (header: { size: number | undefined } | undefined): void {
     for (const resolve of this.waiting.splice(0)) resolve(header)
   }
+
+  /** What this node holds of it (its live streams' reader), and its fastest stream's rate. */
+  progress (now: number): FleetBlobProgress {
+    let held: number | undefined
+    let bytesPerSecond: number | undefined
+    for (const stream of this.streams) {
+      const rate = rateOf(stream, now)
+      if (bytesPerSecond === undefined || rate > bytesPerSecond) bytesPerSecond = rate
+      const h = stream.ended === undefined ? stream.source?.held() : undefined
+      if (h !== undefined && (held === undefined || h > held)) held = h
+    }
+    if (this.whole !== undefined) held = this.whole
+    return { ...(held === undefined ? {} : { held }), ...(bytesPerSecond === undefined ? {} : { bytesPerSecond: Math.round(bytesPerSecond) }) }
+  }
 }
 
 /**
@@ -145,8 +213,27 @@ class Plan {
  */
 export class FleetBlobRelays {
   private readonly plans = new Map<string, Plan>()
+  /** Blobs sent whole whose streams all ended: their figures, and the askers then receiving them from a relay. */
+  private readonly finished = new Map<string, { progress: FleetBlobProgress, askers: Set<string> }>()
+  private readonly now: () => number
 
-  constructor (private readonly init: { directAskers?: number, fanout?: number } = {}) {}
+  /** `now`: the node's clock in ms (tests set it). */
+  constructor (private readonly init: { directAskers?: number, fanout?: number, now?: () => number } = {}) {
+    this.now = init.now ?? (() => performance.now())
+  }
+
+  /**
+   * For an asker this node pointed at a relay (and no one else: the figures are of no use to
+   * anyone else, and say what this node is fetching): what it holds of the blob and how fast its
+   * fastest stream of it ran, so the asker can leave a relay far slower than this node. Kept a
+   * while after the blob's streams ended, for askers still receiving it from their relay.
+   */
+  progress (digest: string, asker: string): FleetBlobProgress {
+    const plan = this.plans.get(digest)
+    if (plan !== undefined) return plan.receivers.some(r => r.peer === asker && r.from !== undefined) ? plan.progress(this.now()) : {}
+    const finished = this.finished.get(digest)
+    return finished?.askers.has(asker) === true ? finished.progress : {}
+  }
 
   /**
    * Where `asker` gets `digest`. `mayRelay` is false for an asker that must be served here (its
@@ -247,23 +334,46 @@ export class FleetBlobRelays {
     receiver.taken = undefined
     const served = receiver
     let released = false
+    let stream: DirectStream | undefined
     return {
       kind: 'direct',
-      answered: (size, taken) => {
+      answered: (size, taken, source) => {
         served.taken = taken
+        stream = { since: this.now(), from: taken(), taken, source }
+        plan.streams.push(stream)
         settleAnswering(served, true)
         plan.answer(size)
       },
       release: () => {
         if (released) return
         released = true
+        if (stream !== undefined) {
+          stream.ended = { taken: stream.taken(), starvedMs: stream.source?.starvedMs() ?? 0, at: this.now() }
+          // taken() is the blob's size once END went: it was sent whole.
+          const size = plan.size
+          if (size !== undefined && stream.ended.taken === size) plan.whole = size
+        }
         // Ended before it had our HEADER: it has nothing to answer with.
         if (served.answering === undefined) settleAnswering(served, false)
         if (--plan.direct > 0) return
         // Nobody receives it from here any more: askers still waiting are served directly.
         plan.settle(undefined)
-        if (this.plans.get(digest) === plan) this.plans.delete(digest)
+        if (this.plans.get(digest) === plan) {
+          this.plans.delete(digest)
+          this.keepFinished(digest, plan)
+        }
       },
+    }
+  }
+
+  private keepFinished (digest: string, plan: Plan): void {
+    const askers = new Set(plan.receivers.filter(r => r.from !== undefined).map(r => r.peer))
+    if (plan.whole === undefined || askers.size === 0) return
+    this.finished.delete(digest)
+    this.finished.set(digest, { progress: plan.progress(this.now()), askers })
+    for (const oldest of this.finished.keys()) {
+      if (this.finished.size <= FINISHED_PLANS_KEPT) break
+      this.finished.delete(oldest)
     }
   }
 }

@@ -318,6 +318,7 @@ export class Swarm extends SwarmEventEmitter {
       relays: this.fleetBlobRelays,
       usable: (peer) => this.actsFor(peer) && !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
       relayFailed: (relay, asker, digest) => { this.log.info('an asker came back from the relay it was pointed at for a fleet blob; that relay is not named again for it', { relay, asker, digest }) },
+      penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       addressesOf: async (peer) => await this.listenAddresses(peer),
       sent: (peer, bytes) => { this.transfer.streamed(peer, 'up', bytes) },
       uploadLimiter: this.uploadLimiter,

@@ -137,4 +137,49 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     // An asker that asks directly without having been pointed anywhere reports nobody.
     expect(relays.route(other, 'v9', { mayRelay: false, usable: everyone, cameBack: true })).not.toHaveProperty('failedRelay', expect.anything())
   })
+
+  it('tells an asker it pointed at a relay, and nobody else, what it holds and how fast its fastest stream ran, also once its streams ended', () => {
+    let now = 0
+    const relays = new FleetBlobRelays({ now: () => now })
+    const held = { bytes: 0 }
+    let taken = [0, 0]
+    let starved = 0
+    const first = relays.route(digest, 'e1', { mayRelay: true, usable: everyone })
+    const second = relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
+    if (first.kind !== 'direct' || second.kind !== 'direct') throw new Error('not direct')
+    first.answered(100_000_000, () => taken[0] ?? 0, { held: () => held.bytes, starvedMs: () => starved })
+    second.answered(100_000_000, () => taken[1] ?? 0, { held: () => held.bytes, starvedMs: () => 0 })
+    expect(relayOf(relays.route(digest, 'v1', { mayRelay: true, usable: everyone }))).toBe('e1')
+    now = 10_000
+    held.bytes = 60_000_000
+    taken = [50_000_000, 20_000_000]
+    starved = 5_000
+    // The fastest stream: 50 MB over the 5 s of its 10 it had bytes to send (it waited 5 s for
+    // bytes not held yet: the registry's pace, not the stream's).
+    expect(relays.progress(digest, 'v1')).toEqual({ held: 60_000_000, bytesPerSecond: 10_000_000 })
+    // A direct receiver, or a peer never pointed at a relay, is told nothing.
+    expect(relays.progress(digest, 'e1')).toEqual({})
+    expect(relays.progress(digest, 'stranger')).toEqual({})
+    // A stream that ended a moment after its HEADER counts over a second at least.
+    const other = `sha256:${'ef'.repeat(32)}`
+    const quick = relays.route(other, 'e1', { mayRelay: true, usable: everyone })
+    relays.route(other, 'e2', { mayRelay: true, usable: everyone })
+    if (quick.kind !== 'direct') throw new Error('not direct')
+    let quickTaken = 0
+    quick.answered(6_000_000, () => quickTaken)
+    relays.route(other, 'v1', { mayRelay: true, usable: everyone })
+    now += 5
+    quickTaken = 6_000_000
+    // 6 MB in 5 ms would read 1.2 GB/s; over the one-second floor, 6 MB/s.
+    expect(relays.progress(other, 'v1')).toEqual({ bytesPerSecond: 6_000_000 })
+    // Both streams end, the blob sent whole (taken is its size once END went): the figures stay
+    // for the asker still receiving it from its relay.
+    now = 20_000
+    taken = [100_000_000, 100_000_000]
+    first.release()
+    second.release()
+    expect(relays.streaming).toBe(1)
+    expect(relays.progress(digest, 'v1')).toEqual({ held: 100_000_000, bytesPerSecond: 6_666_667 })
+    expect(relays.progress(digest, 'e1')).toEqual({})
+  })
 })

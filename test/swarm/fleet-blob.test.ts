@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMetrics } from '../../src/http/index.js'
 import { GrowingFile } from '../../src/store/index.js'
-import { createPeerKey, generateSwarmKey, peerIdOfKey, type FleetBlobResponder, type PrivateKey, type SwarmLogger } from '../../src/swarm/index.js'
+import { createPeerKey, generateSwarmKey, peerIdOfKey, type FleetBlobQuery, type FleetBlobResponder, type PrivateKey, type SwarmLogger } from '../../src/swarm/index.js'
 import { fetchFleetBlob, FLEET_BLOB_PROTOCOL, FLEET_BLOB_WINDOW_BYTES } from '../../src/swarm/fleet-blob-protocol.js'
 import { sendFrame } from '../../src/swarm/framing.js'
 import { FleetBlobRequest } from '../../src/swarm/pb/swarm-fleet-blob.pb.js'
@@ -172,18 +172,22 @@ describe('edges relaying a blob they are receiving', () => {
     files.push(file)
     return file
   }
-  const size = 6 * MiB
-  const blob = patternBytes(size, 11)
-  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`
-  const blobQuery = { ...query, digest }
+  interface TestBlob { bytes: Buffer, size: number, digest: string, query: FleetBlobQuery }
+  function testBlob (size: number, seed: number): TestBlob {
+    const bytes = patternBytes(size, seed).subarray(0, size)
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+    return { bytes, size, digest, query: { ...query, digest } }
+  }
+  const six = testBlob(6 * MiB, 11)
+  const { size, bytes: blob, digest } = six
 
   // A fleet closed with a swarm key, as deployed: every member may be named a relay. In an
   // open fleet only the peers the gateway trusts may (the last tests).
   const swarmKey = generateSwarmKey()
 
   /** The gateway: its blob arrives (from "its registry") as the test appends it. */
-  async function gatewayWith (options: { open?: { trust: string[] }, logger?: SwarmLogger, tree?: { directAskers: number, fanout: number } } = {}): Promise<{ gateway: TestNode, file: GrowingFile }> {
-    const file = await growing(join(await tempDir(), 'upstream'), size)
+  async function gatewayWith (options: { open?: { trust: string[] }, logger?: SwarmLogger, tree?: { directAskers: number, fanout: number }, blob?: TestBlob } = {}): Promise<{ gateway: TestNode, file: GrowingFile }> {
+    const file = await growing(join(await tempDir(), 'upstream'), (options.blob ?? six).size)
     const gateway = await node({ logger: options.logger, fleetBlobTree: options.tree, ...(options.open === undefined ? { swarmKey } : { trust: options.open.trust }) })
     gateway.swarm.serveFleetBlobs(async () => ({ status: 'stream', bytes: file.reader() }))
     return { gateway, file }
@@ -200,13 +204,14 @@ describe('edges relaying a blob they are receiving', () => {
   }
 
   /** An edge that asks the fleet for the blob and serves what it receives to peers (its own file, or `serve` when given: a liar). */
-  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger, open?: boolean, privateKey?: PrivateKey } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
+  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger, open?: boolean, privateKey?: PrivateKey, blob?: TestBlob } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
+    const wanted = options.blob ?? six
     const edge = await node({ trust: [gateway.swarm.peerId], logger: options.logger, swarmKey: options.open === true ? undefined : swarmKey, ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }) })
     await connect(edge, gateway)
     let file: GrowingFile | undefined = options.serve
     edge.swarm.serveFleetBlobs(async () => file === undefined ? { status: 'not-found', reason: 'not receiving it' } : { status: 'stream', bytes: file.reader() })
     const ask = async (): Promise<Receiving> => {
-      const asked = await edge.swarm.streamFleetBlob(blobQuery, { signal: AbortSignal.timeout(60_000) })
+      const asked = await edge.swarm.streamFleetBlob(wanted.query, { signal: AbortSignal.timeout(60_000) })
       const stream = asked.stream
       if (stream === undefined) throw new Error(`no stream: ${JSON.stringify(asked.misses)}`)
       const own = await growing(join(await tempDir(), 'staging'), stream.size)
@@ -222,7 +227,7 @@ describe('edges relaying a blob they are receiving', () => {
           for (const w of waiting.filter(w => received >= w.bytes)) w.resolve()
         }
         const sha256 = `sha256:${hash.digest('hex')}`
-        if (sha256 === digest) own.complete()
+        if (sha256 === wanted.digest) own.complete()
         else {
           stream.rejected?.(`hashed to ${sha256}`)
           await own.fail(new Error('bad blob'))
@@ -256,19 +261,33 @@ describe('edges relaying a blob they are receiving', () => {
     return { gateway, file, relay: relay.edge, direct, victim: victim.edge, ask: victim.ask }
   }
 
-  /** The blob's bytes appearing in a growing file 1 KiB every 100 ms (10 KB/s), for a relay that drips. */
-  async function dripping (): Promise<{ file: GrowingFile, stop: () => Promise<void> }> {
-    const file = await growing(join(await tempDir(), 'drip'), size)
-    let dripped = 0
+  /**
+   * The blob's bytes appearing in a growing file at `bytesPerSecond`, for a relay that paces its
+   * sends: every 100 ms whatever is due since the start, so a late timer on a loaded machine
+   * catches up rather than lowering the rate.
+   */
+  async function paced (of: TestBlob, bytesPerSecond: number): Promise<{ file: GrowingFile, stop: () => Promise<void> }> {
+    const file = await growing(join(await tempDir(), 'paced'), of.size)
+    const started = performance.now()
+    let appended = 0
     let appending = Promise.resolve()
-    const dripper = setInterval(() => {
-      if (dripped >= size) return
-      const piece = blob.subarray(dripped, dripped + 1024)
-      dripped += piece.byteLength
-      appending = appending.then(async () => { await file.append(piece) })
+    const pacer = setInterval(() => {
+      const due = Math.min(of.size, Math.floor((performance.now() - started) / 1000 * bytesPerSecond))
+      if (due <= appended) return
+      const piece = of.bytes.subarray(appended, due)
+      appended = due
+      appending = appending.then(async () => {
+        await file.append(piece)
+        if (due === of.size) file.complete()
+      })
     }, 100)
     // Its writer lets go of the file after the test: no append may still be on its way then.
-    return { file, stop: async () => { clearInterval(dripper); await appending } }
+    return { file, stop: async () => { clearInterval(pacer); await appending } }
+  }
+
+  /** A relay that drips: 1 KiB every 100 ms (10 KB/s). */
+  async function dripping (): Promise<{ file: GrowingFile, stop: () => Promise<void> }> {
+    return await paced(six, 10 * 1024)
   }
 
   function uploadedTo (from: TestNode, peers: TestNode[]): number {
@@ -340,6 +359,9 @@ describe('edges relaying a blob they are receiving', () => {
     const late = await edgeOf(gateway, { logger: { debug: () => {}, warn: () => {}, error: () => {}, info: (msg, fields) => { if (msg.startsWith('a relay for a fleet blob was dropped')) dropped.push(fields ?? {}) } } })
     const charges: string[] = []
     late.edge.swarm.on('peer:penalized', (e) => { if (e.peer === mute.edge.swarm.peerId) charges.push(e.kind) })
+    // The asker says its relay did not answer (it closes the RELAY's stream): the gateway charges nobody.
+    const gatewayCharges: string[] = []
+    gateway.swarm.on('peer:penalized', (e) => { gatewayCharges.push(`${e.peer} ${e.kind}`) })
     await file.append(blob.subarray(0, 2 * MiB))
     const direct = [await mute.ask(), await other.ask()]
     await Promise.all(direct.map(async r => { await r.reached(1) }))
@@ -353,6 +375,7 @@ describe('edges relaying a blob they are receiving', () => {
     expect(await refused.done).toBe(digest)
     expect(uploadedTo(gateway, [late.edge])).toBe(size)
     expect(late.edge.swarm.stats().perPeer[mute.edge.swarm.peerId]?.bytesDownloaded ?? 0).toBe(0)
+    expect(gatewayCharges).toEqual([])
   })
 
   it('drops a relay that drips under the silence rule, charges it, resumes from the gateway at the byte it reached, and the gateway hears of it', async () => {
@@ -479,7 +502,7 @@ describe('edges relaying a blob they are receiving', () => {
     expect(uploadedTo(gateway, [late.edge])).toBe(size)
   })
 
-  it('points an asker elsewhere once a receiver two hops down has not reported its relay\'s answer within the judging window, and names it no more', async () => {
+  it('points an asker elsewhere once a receiver two hops down has not reported its relay\'s answer within the judging window, names it no more, and charges it once the report window passed', async () => {
     const { gateway, file } = await gatewayWith({ tree: chain })
     const first = await edgeOf(gateway)
     // A member that asks, is pointed at the first edge, and never says whether it answered
@@ -492,7 +515,8 @@ describe('edges relaying a blob they are receiving', () => {
     await direct.reached(1)
     const connection = (silent.swarm as unknown as { node: ShoalNode }).node.getConnections().find(c => c.remotePeer.toString() === gateway.swarm.peerId && c.status === 'open')
     if (connection === undefined) throw new Error('no connection to the gateway')
-    const pointed = await fetchFleetBlob(connection, blobQuery, { signal: AbortSignal.timeout(60_000) })
+    const charged = nextEvent(gateway.swarm, 'peer:penalized', e => e.peer === silent.swarm.peerId, 90_000)
+    const pointed = await fetchFleetBlob(connection, six.query, { signal: AbortSignal.timeout(60_000) })
     expect(pointed).toMatchObject({ status: 'relay', peer: first.edge.swarm.peerId })
     // The next asker is not named the silent one: after the wait it is served by the gateway.
     const served = await within(late.ask(), 60_000, 'the stream from the gateway')
@@ -502,7 +526,11 @@ describe('edges relaying a blob they are receiving', () => {
     for (const r of [direct, served]) expect(await r.done).toBe(digest)
     expect(uploadedTo(gateway, [late.edge])).toBe(size)
     expect(uploadedTo(silent, [late.edge])).toBe(0)
-  })
+    // It held the RELAY's stream past FLEET_BLOB_RELAY_REPORT_MS (35 s) saying nothing, which an
+    // honest asker never does (it reports yes, or closes the stream): charged as a slow holder.
+    // On main it was never charged.
+    expect(await charged).toMatchObject({ kind: 'slow', detail: expect.stringMatching(/^fleet blob relay report: none within 35000 ms/) })
+  }, 120_000)
 
   it('charges the relay that sat on its source\'s bytes, not the honest edge below it that forwarded what it got', async () => {
     const { gateway, file } = await gatewayWith({ tree: chain })
@@ -542,6 +570,85 @@ describe('edges relaying a blob they are receiving', () => {
       await stopDripping()
     }
   })
+
+  // Twice the 6 MiB: a relay sending just above the floor sends ~4 MiB in its first judging window.
+  const twelve = testBlob(12 * MiB, 13)
+  /** Just above FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND (256 KiB/s): 12 MiB take 32 s. */
+  const aboveTheFloor = 384 * 1024
+
+  it('leaves a relay that sends just above the floor for the gateway, which holds the blob and streams faster, and charges nobody', async () => {
+    const { gateway, file } = await gatewayWith({ blob: twelve })
+    const { file: pacedFile, stop } = await paced(twelve, aboveTheFloor)
+    try {
+      const slow = await edgeOf(gateway, { serve: pacedFile, blob: twelve })
+      const honest = await edgeOf(gateway, { blob: twelve })
+      const dropped: Array<Record<string, unknown>> = []
+      const victim = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', dropped) })
+      const charges: string[] = []
+      victim.edge.swarm.on('peer:penalized', (e) => { charges.push(`${e.peer} ${e.kind}: ${e.detail}`) })
+      await file.append(twelve.bytes.subarray(0, 11 * MiB))
+      const direct = [await slow.ask(), await honest.ask()]
+      await Promise.all(direct.map(async r => { await r.reached(1) }))
+      const relayed = await victim.ask()
+      expect(relayed.relay).toBe(slow.edge.swarm.peerId)
+      await relayed.reached(1)
+      // The registry sends the rest: both direct streams end, and the gateway keeps its figures
+      // for the asker still receiving from the relay.
+      await file.append(twelve.bytes.subarray(11 * MiB))
+      file.complete()
+      expect(await relayed.done).toBe(twelve.digest)
+      const fromRelay = victim.edge.swarm.stats().perPeer[slow.edge.swarm.peerId]?.bytesDownloaded ?? 0
+      // On main every byte came from the relay (384 KiB/s, never under the floor: 32 s).
+      expect(fromRelay).toBeLessThan(twelve.size / 2)
+      expect(dropped).toEqual([expect.objectContaining({ relay: slow.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })])
+      // The gateway sent the rest from the byte the relay reached (the stats may count one more
+      // piece of the relay's, read as the asker left it and thrown away).
+      expect(uploadedTo(gateway, [victim.edge])).toBe(twelve.size - Number(dropped[0]?.received))
+      // Left, not charged: an honest relay on a slow uplink looks the same.
+      expect(charges).toEqual([])
+      for (const r of direct) expect(await r.done).toBe(twelve.digest)
+    } finally {
+      await stop()
+    }
+  }, 120_000)
+
+  it('does not charge an honest relay whose own relay sends just above the floor: it leaves that relay for the gateway itself', async () => {
+    const { gateway, file } = await gatewayWith({ tree: chain, blob: twelve })
+    const { file: pacedFile, stop } = await paced(twelve, aboveTheFloor)
+    try {
+      const slow = await edgeOf(gateway, { serve: pacedFile, blob: twelve })
+      const middleDropped: Array<Record<string, unknown>> = []
+      const middle = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', middleDropped) })
+      const lastDropped: Array<Record<string, unknown>> = []
+      const last = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', lastDropped) })
+      const charges: string[] = []
+      for (const e of [gateway, middle.edge, last.edge]) e.swarm.on('peer:penalized', (p) => { charges.push(`${p.peer} ${p.kind}: ${p.detail}`) })
+      // The gateway's streams wait for the last MiB from its registry: the tree lives meanwhile.
+      await file.append(twelve.bytes.subarray(0, 11 * MiB))
+      const direct = await slow.ask()
+      await direct.reached(1)
+      const relayed = await middle.ask()
+      expect(relayed.relay).toBe(slow.edge.swarm.peerId)
+      await relayed.reached(1)
+      const below = await last.ask()
+      expect(below.relay).toBe(middle.edge.swarm.peerId)
+      // On main the middle edge reaches 8 MiB only from the paced relay (~21 s); now from the gateway.
+      await within(relayed.reached(8 * MiB), 60_000, 'the middle edge reached 8 MiB')
+      await file.append(twelve.bytes.subarray(11 * MiB))
+      file.complete()
+      for (const r of [direct, relayed, below]) expect(await r.done).toBe(twelve.digest)
+      const fromPaced = middle.edge.swarm.stats().perPeer[slow.edge.swarm.peerId]?.bytesDownloaded ?? 0
+      expect(fromPaced).toBeLessThan(twelve.size / 2)
+      expect(middleDropped).toEqual([expect.objectContaining({ relay: slow.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })])
+      expect(uploadedTo(gateway, [middle.edge])).toBe(twelve.size - Number(middleDropped[0]?.received))
+      // The last edge keeps the middle one, or leaves it too (it forwarded the paced relay's
+      // bytes for a window): never charging it.
+      for (const d of lastDropped) expect(d).toMatchObject({ relay: middle.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })
+      expect(charges).toEqual([])
+    } finally {
+      await stop()
+    }
+  }, 120_000)
 
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
     const lie = await growing(join(await tempDir(), 'lie'), size)

@@ -9,6 +9,7 @@ export interface FleetBlobRequest {
   digest: string
   offset: bigint
   direct: boolean
+  progress: boolean
 }
 
 export namespace FleetBlobRequest {
@@ -46,6 +47,11 @@ export namespace FleetBlobRequest {
           w.bool(obj.direct)
         }
 
+        if ((obj.progress != null && obj.progress !== false)) {
+          w.uint32(48)
+          w.bool(obj.progress)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -55,7 +61,8 @@ export namespace FleetBlobRequest {
           repository: '',
           digest: '',
           offset: 0n,
-          direct: false
+          direct: false,
+          progress: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -82,6 +89,10 @@ export namespace FleetBlobRequest {
             }
             case 5: {
               obj.direct = reader.bool()
+              break
+            }
+            case 6: {
+              obj.progress = reader.bool()
               break
             }
             default: {
@@ -134,6 +145,13 @@ export namespace FleetBlobRequest {
               }
               break
             }
+            case 6: {
+              yield {
+                field: `${prefix}.progress`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -171,6 +189,11 @@ export namespace FleetBlobRequest {
     value: boolean
   }
 
+  export interface FleetBlobRequestProgressFieldEvent {
+    field: '$.progress'
+    value: boolean
+  }
+
   export function encode (obj: Partial<FleetBlobRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobRequest.codec())
   }
@@ -179,7 +202,7 @@ export namespace FleetBlobRequest {
     return decodeMessage(buf, FleetBlobRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobRequest>): Generator<FleetBlobRequestRegistryFieldEvent | FleetBlobRequestRepositoryFieldEvent | FleetBlobRequestDigestFieldEvent | FleetBlobRequestOffsetFieldEvent | FleetBlobRequestDirectFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobRequest>): Generator<FleetBlobRequestRegistryFieldEvent | FleetBlobRequestRepositoryFieldEvent | FleetBlobRequestDigestFieldEvent | FleetBlobRequestOffsetFieldEvent | FleetBlobRequestDirectFieldEvent | FleetBlobRequestProgressFieldEvent> {
     return streamMessage(buf, FleetBlobRequest.codec(), opts)
   }
 }
@@ -195,6 +218,7 @@ export interface FleetBlobFrame {
   held?: bigint
   relayAnswering: boolean
   relayHeld?: bigint
+  bytesPerSecond?: bigint
 }
 
 export namespace FleetBlobFrame {
@@ -205,7 +229,8 @@ export namespace FleetBlobFrame {
     NOT_FOUND = 'NOT_FOUND',
     UNAVAILABLE = 'UNAVAILABLE',
     FAILED = 'FAILED',
-    RELAY = 'RELAY'
+    RELAY = 'RELAY',
+    PROGRESS = 'PROGRESS'
   }
 
   enum __KindValues {
@@ -215,7 +240,8 @@ export namespace FleetBlobFrame {
     NOT_FOUND = 3,
     UNAVAILABLE = 4,
     FAILED = 5,
-    RELAY = 6
+    RELAY = 6,
+    PROGRESS = 7
   }
 
   export namespace Kind {
@@ -285,6 +311,11 @@ export namespace FleetBlobFrame {
           w.uint64(obj.relayHeld)
         }
 
+        if (obj.bytesPerSecond != null) {
+          w.uint32(88)
+          w.uint64(obj.bytesPerSecond)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -348,6 +379,10 @@ export namespace FleetBlobFrame {
             }
             case 10: {
               obj.relayHeld = reader.uint64()
+              break
+            }
+            case 11: {
+              obj.bytesPerSecond = reader.uint64()
               break
             }
             default: {
@@ -447,6 +482,13 @@ export namespace FleetBlobFrame {
               }
               break
             }
+            case 11: {
+              yield {
+                field: `${prefix}.bytesPerSecond`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -510,6 +552,11 @@ export namespace FleetBlobFrame {
     value: bigint
   }
 
+  export interface FleetBlobFrameBytesPerSecondFieldEvent {
+    field: '$.bytesPerSecond'
+    value: bigint
+  }
+
   export function encode (obj: Partial<FleetBlobFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, FleetBlobFrame.codec())
   }
@@ -518,7 +565,7 @@ export namespace FleetBlobFrame {
     return decodeMessage(buf, FleetBlobFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent | FleetBlobFrameRelayAnsweringFieldEvent | FleetBlobFrameRelayHeldFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<FleetBlobFrame>): Generator<FleetBlobFrameKindFieldEvent | FleetBlobFrameSizeFieldEvent | FleetBlobFrameDataFieldEvent | FleetBlobFrameReasonFieldEvent | FleetBlobFrameSizeUnknownFieldEvent | FleetBlobFrameRelayPeerFieldEvent | FleetBlobFrameRelayAddrsFieldEvent | FleetBlobFrameHeldFieldEvent | FleetBlobFrameRelayAnsweringFieldEvent | FleetBlobFrameRelayHeldFieldEvent | FleetBlobFrameBytesPerSecondFieldEvent> {
     return streamMessage(buf, FleetBlobFrame.codec(), opts)
   }
 }
