@@ -12,19 +12,10 @@ import type { ShoalNode } from '../../src/swarm/libp2p-node.js'
 import { Attacker } from './attacker.js'
 import { openFilesUnder } from '../helpers/open-files.js'
 import { connect, nextEvent, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
+import { within } from '../helpers/within.js'
 
 const MiB = 1024 * 1024
 
-/** `promise`, or a failure naming `what` once `ms` passed (a bound for a test that would otherwise hang, not a timing). */
-async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} within ${ms} ms`)) }, ms) })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 const query = { registry: 'registry.example.com', repository: 'team/app', digest: `sha256:${'ab'.repeat(32)}` }
 
 /** /shoal/fleet-blob/1.0.0 between real swarms over TCP. */
