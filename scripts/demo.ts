@@ -74,7 +74,9 @@ try {
   }
   const gatewaySent = (await status(gateway)).stats.bytesUploaded
   console.log(`\nthe gateway sent ${(gatewaySent / bundleBytes).toFixed(2)} copies of the bundle for ${edges.length} edges; the rest moved between edges.`)
-  const manifestUrl = `http://${edges[0]?.registry ?? ''}/v2/registry.example.com/shoal/app1/manifests/1.0`
+  // The request as containerd sends it through a hosts.toml mirror: the repository without its
+  // registry, which comes as ?ns= (FACTS.md "Real clients"); the host-in-path form is skopeo's.
+  const manifestUrl = `http://${edges[0]?.registry ?? ''}/v2/shoal/app1/manifests/1.0?ns=registry.example.com`
   const manifest = await fetch(manifestUrl, { headers: { accept: OCI_MANIFEST_TYPES } })
   console.log(`containerd, with this edge as its registry mirror, asks ${manifestUrl}: ${manifest.status} ${manifest.headers.get('content-type') ?? ''} ${manifest.headers.get('docker-content-digest') ?? ''}`)
   if (!manifest.ok) throw new Error(`edge1 answered the manifest request with ${manifest.status}: ${await manifest.text()}`)
