@@ -150,6 +150,25 @@ describe('the systemd unit', () => {
   })
 })
 
+describe('the store\'s bound, as shipped', () => {
+  // Before: only the gateway had one. An edge's store (a hostPath, or /var/lib under the unit)
+  // grew until the disk was full, which on a Kubernetes node is the kubelet's DiskPressure.
+  it('is set for every daemon the deploy files run: the edge DaemonSet, the gateway and the unit', async () => {
+    const { parseSize } = await import('../../src/daemon/index.js')
+    const documents = (await kubernetesDocuments()).map(d => d.doc)
+    const workloads = documents.filter(d => d.kind === 'DaemonSet' || d.kind === 'StatefulSet')
+    expect(workloads.map(w => w.kind).sort()).toEqual(['DaemonSet', 'StatefulSet'])
+    for (const workload of workloads) {
+      const args = (podSpecOf(workload).containers.find(c => c.name === 'shoal') as { args?: string[] } | undefined)?.args ?? []
+      expect(args, workload.kind).toContain('--quota')
+      expect(parseSize(args[args.indexOf('--quota') + 1] ?? ''), workload.kind).toBeGreaterThan(0)
+    }
+    const unit = await readFile(join(DEPLOY, 'shoal.service'), 'utf8')
+    const quota = /^Environment=SHOAL_QUOTA=(\S+)$/m.exec(unit)?.[1] ?? /^ExecStart=.* --quota (\S+)/m.exec(unit)?.[1]
+    expect(parseSize(quota ?? ''), 'the unit').toBeGreaterThan(0)
+  })
+})
+
 describe('the Containerfile', () => {
   it('copies only what exists here, and its entrypoint and command are a daemon invocation the CLI accepts', async () => {
     const text = await readFile(join(DEPLOY, 'Containerfile'), 'utf8')
