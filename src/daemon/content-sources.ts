@@ -6,6 +6,7 @@ import { ingestBlobBytes, type Store } from '../store/index.js'
 import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
 import { UnwantedBundleError } from './blob-source.js'
 import { answerFleet, answerFleetBlob } from './fleet-answers.js'
+import { manifestFiling, type ManifestFiling } from './manifest-filing.js'
 import { FleetBlobs } from './fleet-blobs.js'
 import type { ImageAssembler } from './image-assembler.js'
 import { imageObjectOrder } from './layer-order.js'
@@ -17,6 +18,12 @@ import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 const LAYER_ORDER_WAIT_MS = 30_000
 /** How long a held tag's pull holds its first chunk request for the manifest's hand-over (past it the swarm picks the order). */
 const FIRST_OBJECTS_WAIT_MS = 2_000
+
+/** A recorded tag's manifest handed over by the fleet: its bytes (checked against the digest) and their object here. */
+interface HandedOver {
+  bytes: Buffer
+  object: string
+}
 
 /** Resolves once `promise` settled (either way), `ms` passed, or `signal` aborted: a bounded wait that never throws. */
 async function settledWithin (promise: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
@@ -95,8 +102,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
         // config and layers in the manifest's order as soon as both are here (layer-order.ts).
         if (held.bundleId !== undefined && blobSource !== undefined) {
           const handedOver = manifestFromFleet(ref, name, tag, held.digest, signal)
-          const bundleId = held.bundleId
-          pullImageBundle(blobSource, bundleId, held.digest, handedOver).then(() => { assembler.pulled(bundleId) }, () => {})
+          pullRecordBundle(blobSource, ref, held.bundleId, held.digest, handedOver)
           await handedOver
         } else {
           await manifestFromFleet(ref, name, tag, held.digest, signal)
@@ -139,12 +145,43 @@ export function createContentSources (components: ContentSourcesComponents): Con
    * hashes it from memory as it comes (layer-order.ts). Resolves once the bundle's description
    * is stored; the pull goes on.
    */
-  const pullImageBundle = async (source: Required<BlobSource>, bundleId: string, digest: Sha256Digest, manifestHere: Promise<unknown>, wanted?: () => Promise<boolean>): Promise<void> => {
+  const pullImageBundle = async (source: Required<BlobSource>, bundleId: string, digest: Sha256Digest, manifestHere: Promise<unknown>, wanted?: (signal: AbortSignal) => Promise<boolean>): Promise<void> => {
     const firstObjects = async (pullSignal: AbortSignal): Promise<readonly string[]> => {
       await settledWithin(manifestHere, FIRST_OBJECTS_WAIT_MS, pullSignal)
       return await imageObjectOrder(store, digest.hex)
     }
     await source.fetchBundle(bundleId, { signal: abortAfter(LAYER_ORDER_WAIT_MS), firstObjects, wanted })
+  }
+
+  /**
+   * A recorded tag's bundle, pulled (pullImageBundle) once its description shows it files the
+   * record's manifest. The publisher is trusted, and can still name a wrong bundle by mistake:
+   * pulled as named, that fetched another image whole. Judged as the fleet path judges a peer's
+   * answer, against the manifest's bytes when the fleet handed them over (checked against the
+   * digest), else on the path alone. A wrong one is logged with what the record claimed and what
+   * the bundle held, and its pull stops before its first chunk; its description stays (the record
+   * names it: Store.dropStoppedBundle), and the handed-over bytes are filed again under their
+   * digest, under which the description may have filed other bytes.
+   */
+  const pullRecordBundle = (source: Required<BlobSource>, ref: string, bundleId: string, digest: Sha256Digest, handedOver: Promise<HandedOver | undefined>): void => {
+    let given: HandedOver | undefined
+    const here = handedOver.then(manifest => { given = manifest }, () => {})
+    const wanted = async (signal: AbortSignal): Promise<boolean> => {
+      await settledWithin(here, FIRST_OBJECTS_WAIT_MS, signal)
+      const filing = await manifestFiling(store, bundleId, digest, given?.object)
+      if (filing === undefined || filing.holds) return true
+      const record = await store.getRef(ref)
+      logger.warn('a signed ref record names a bundle that does not hold the tag\'s manifest: its pull stopped before its first chunk', {
+        ref, claimed: { bundleId, manifestDigest: digest.digest, publisher: record?.publisher, sequence: record?.sequence }, held: filing.held, bundleBlobs: filing.blobs, bundleBytes: filing.bytes,
+      })
+      return false
+    }
+    pullImageBundle(source, bundleId, digest, here, wanted).then(() => { assembler.pulled(bundleId) }, async (err: unknown) => {
+      if (!(err instanceof UnwantedBundleError) || given === undefined) return
+      await ingestBlobBytes(store, given.bytes, { sha256: digest.hex, signal: components.lifetime })
+    }).catch((err: unknown) => {
+      if (!lifetimeOver()) logger.warn('the manifest handed over for a recorded tag could not be filed again under its digest', { ref, digest: digest.digest, err })
+    })
   }
 
   /**
@@ -162,12 +199,17 @@ export function createContentSources (components: ContentSourcesComponents): Con
    */
   const adoptFleetBundle = (source: Required<BlobSource>, tag: { ref: string, digest: Sha256Digest, mediaType: string, bundleId: string, manifest: Buffer, manifestObject: string, peer?: string }): void => {
     const { ref, digest, bundleId } = tag
-    const path = `./blobs/sha256/${digest.hex}`
     // Judged on the description, which comes before any chunk: a bundle that is not this
     // image's is not pulled on (its pull stops before its first chunk request).
-    const filesManifest = async (): Promise<boolean> => (await store.loadBundle(bundleId))?.manifest.entries.some(e => e.type === 'F' && e.path === path && e.checksum === tag.manifestObject) === true
+    let filing: ManifestFiling | undefined
+    const filesManifest = async (): Promise<boolean> => {
+      filing = await manifestFiling(store, bundleId, digest, tag.manifestObject)
+      return filing?.holds === true
+    }
     const notThisImage = async (): Promise<void> => {
-      logger.warn('a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs', { ref, digest: digest.digest, bundleId, peer: tag.peer })
+      logger.warn('a peer named a bundle for a tag that does not hold the tag\'s manifest: the image is made a bundle here from its blobs', {
+        ref, digest: digest.digest, bundleId, peer: tag.peer, held: filing?.held ?? 'its description is not here', bundleBlobs: filing?.blobs, bundleBytes: filing?.bytes,
+      })
       // Its description may have filed other bytes under the manifest's digest: the bytes
       // checked against it are put back under it (after the stopped pull's take-back).
       await ingestBlobBytes(store, tag.manifest, { sha256: digest.hex, signal: components.lifetime })
@@ -200,11 +242,13 @@ export function createContentSources (components: ContentSourcesComponents): Con
    * then the manifest's chunk. Taken only when it is the digest the record names; otherwise
    * the swarm path stays.
    */
-  const manifestFromFleet = async (ref: string, name: RepositoryName, tag: string, digest: Sha256Digest, signal: AbortSignal): Promise<void> => {
+  const manifestFromFleet = async (ref: string, name: RepositoryName, tag: string, digest: Sha256Digest, signal: AbortSignal): Promise<HandedOver | undefined> => {
     const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: false }, signal)
-    if (fleet.found?.status !== 'resolved' || fleet.found.digest !== digest.digest) return
-    await ingestBlobBytes(store, Buffer.from(fleet.found.manifest), { sha256: digest.hex, signal })
+    if (fleet.found?.status !== 'resolved' || fleet.found.digest !== digest.digest) return undefined
+    const bytes = Buffer.from(fleet.found.manifest)
+    const { object } = await ingestBlobBytes(store, bytes, { sha256: digest.hex, signal })
     logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
+    return { bytes, object }
   }
 
   const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean | IncomingBlob> => {

@@ -89,6 +89,26 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     return { tagged, gateway, edge, bundleId, blobBundle, removed }
   }
 
+  /**
+   * A gateway holding the bundles of two images, the tag's (`right`) and another one (`wrong`),
+   * and an edge trusting it that records every chunk it stores of the other image's layer.
+   */
+  async function withWrongBundle (name: string): Promise<{ tagged: WrittenImage, unrelated: WrittenImage, gateway: TestDaemon, edge: TestDaemon, right: string, wrong: string, unrelatedLayer: string, unrelatedChunks: number[] }> {
+    const tagged = await unnamedImage(join(work, name), `registry.example.com/race/${name}:1.0`, 2 * MIB)
+    const unrelated = await unnamedImage(join(work, `${name}-unrelated`), `registry.example.com/race/${name}-unrelated:1.0`, 2 * MIB)
+    const gateway = await start(join(work, `gateway-${name}`), { gateway: true })
+    started.push(gateway.daemon)
+    const right = (await pushTree(gateway.daemon.store, tagged.dir)).bundleId
+    const wrong = (await pushTree(gateway.daemon.store, unrelated.dir)).bundleId
+    const edge = await start(join(work, `edge-${name}`), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
+    started.push(edge.daemon)
+    const unrelatedLayer = await gateway.daemon.store.objectBySha256(unrelated.layerDigest.slice('sha256:'.length))
+    if (unrelatedLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
+    const unrelatedChunks: number[] = []
+    edge.daemon.store.on('chunk:stored', ({ object, index }) => { if (object === unrelatedLayer) unrelatedChunks.push(index) })
+    return { tagged, unrelated, gateway, edge, right, wrong, unrelatedLayer, unrelatedChunks }
+  }
+
   /** The edge's pull of the image's bundle completes, the one-blob bundle folds into it (before: it stayed: only an image made here scheduled the fold), and the config still reads. */
   async function expectFolded ({ tagged, edge, bundleId, blobBundle, removed }: Omit<Awaited<ReturnType<typeof withConfigBundle>>, 'gateway'>, configUrl: string): Promise<void> {
     const pulled = (line: Record<string, unknown>): boolean => line.msg === 'pull completed' && line.bundleId === bundleId
@@ -155,20 +175,9 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     expect(await edge.daemon.store.getRef(image.ref)).toMatchObject({ bundleId, publisher: gateway.daemon.swarm.peerId })
   }, 180_000)
   it('does not point the tag at a bundle the answer names that does not hold the tag\'s manifest, and still serves the image', async () => {
-    const tagged = await unnamedImage(join(work, 'tagged'), 'registry.example.com/race/other:1.0', 2 * MIB)
-    const unrelated = await unnamedImage(join(work, 'unrelated'), 'registry.example.com/race/unrelated:1.0', 2 * MIB)
-    const gateway = await start(join(work, 'gateway-2'), { gateway: true })
-    started.push(gateway.daemon)
-    await pushTree(gateway.daemon.store, tagged.dir)
-    const wrong = (await pushTree(gateway.daemon.store, unrelated.dir)).bundleId
+    const { tagged, unrelated, gateway, edge, wrong, unrelatedLayer, unrelatedChunks } = await withWrongBundle('other')
     // A trusted peer whose ref for the tag names this manifest and another image's bundle.
     await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
-    const edge = await start(join(work, 'edge-2'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
-    started.push(edge.daemon)
-    const unrelatedLayer = await gateway.daemon.store.objectBySha256(unrelated.layerDigest.slice('sha256:'.length))
-    if (unrelatedLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
-    const unrelatedChunks: number[] = []
-    edge.daemon.store.on('chunk:stored', ({ object, index }) => { if (object === unrelatedLayer) unrelatedChunks.push(index) })
 
     const base = `${registryOf(edge.daemon)}/v2/race/other`
     const ns = '?ns=registry.example.com'
@@ -208,6 +217,43 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
     }
     // The tag's own manifest is indexed under its digest still.
     expect(await edge.daemon.store.wholeObjectBySha256(tagged.manifestDigest.slice('sha256:'.length))).toBeDefined()
+  }, 120_000)
+
+  it('stops the pull of a bundle a signed record names that does not hold the tag\'s manifest, saying what the record claimed and what the bundle held', async () => {
+    const { tagged, gateway, edge, right, wrong, unrelatedLayer, unrelatedChunks } = await withWrongBundle('recorded')
+
+    // The publisher's mistake: its signed record names the tag's manifest and the other image's bundle.
+    await gateway.daemon.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    await gateway.daemon.swarm.publishRefs([{ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(tagged.ref))?.publisher === gateway.daemon.swarm.peerId ? true : undefined)
+
+    const base = `${registryOf(edge.daemon)}/v2/race/recorded`
+    const ns = '?ns=registry.example.com'
+    const res = await fetch(`${base}/manifests/1.0${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(res.status).toBe(200)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(tagged.manifestDigest)
+    const judged = await until('the record\'s bundle judged', async () => edge.logs.find(line => line.msg === 'a signed ref record names a bundle that does not hold the tag\'s manifest: its pull stopped before its first chunk'))
+    expect(judged).toMatchObject({
+      ref: tagged.ref,
+      claimed: { bundleId: wrong, manifestDigest: tagged.manifestDigest, publisher: gateway.daemon.swarm.peerId },
+      held: `no blob under ${tagged.manifestDigest}`,
+      bundleBlobs: 3,
+    })
+    const stopped = await until('the pull stopped', async () => edge.logs.find(line => line.msg === 'pull stopped before its first chunk: the bundle is not what it was asked for' && line.bundleId === wrong))
+    // The record asked for it: its description stays, its ref too.
+    expect(stopped.description).toBe('kept (a ref)')
+    expect(await edge.daemon.store.getRef(tagged.ref)).toMatchObject({ bundleId: wrong, publisher: gateway.daemon.swarm.peerId })
+    // The image is still served, blob by blob from the bundle that holds it (before: the other image was pulled whole).
+    for (const digest of [tagged.manifestDigest, tagged.configDigest, tagged.layerDigest]) {
+      const kind = digest === tagged.manifestDigest ? 'manifests' : 'blobs'
+      const blob = await fetch(`${base}/${kind}/${digest}${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+      expect(blob.status).toBe(200)
+      expect(`sha256:${createHash('sha256').update(Buffer.from(await blob.arrayBuffer())).digest('hex')}`).toBe(digest)
+    }
+    expect(await edge.daemon.store.bundleIds()).toContain(right)
+    expect(unrelatedChunks).toEqual([])
+    expect(await edge.daemon.store.hasObject(unrelatedLayer)).toBe(false)
+    expect(edge.logs.filter(line => line.msg === 'pull completed' && line.bundleId === wrong)).toEqual([])
   }, 120_000)
 
   it('folds a one-blob bundle fetched before the bundle was named into the pulled bundle, and makes no bundle for an answer that named none', async () => {
