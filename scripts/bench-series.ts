@@ -1,7 +1,7 @@
 // A 100 ms time series of what a pull costs the machine, for bench-containerd's --series:
 // the disk's writes (/proc/diskstats), dirty and writeback pages (/proc/meminfo), and per
 // process CPU-seconds, main-thread CPU-seconds and main-thread run-queue waits. Linux only.
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 
 const SECTOR_BYTES = 512
 const CLOCK_TICKS_PER_S = 100
@@ -20,6 +20,11 @@ export interface SeriesPoint {
    */
   machineBusyS: number
   machineStealS: number
+  /**
+   * CPU-seconds so far of the sampling process and every live process below it (the bench, its
+   * relay, containerd, `ctr`, docker-registry, the daemons): the bench's own share of the machine.
+   */
+  treeCpuS: number
   /** per watched process, by label: [CPU-s, main-thread CPU-s, main-thread run-queue s] */
   cpu: Record<string, [number, number, number]>
 }
@@ -53,6 +58,7 @@ export function startSampler (pids: Record<string, number | undefined>, interval
 async function sample (pids: Record<string, number | undefined>, t: number): Promise<SeriesPoint> {
   const [disk, mem, stat] = await Promise.all([readFile('/proc/diskstats', 'utf8'), readFile('/proc/meminfo', 'utf8'), readFile('/proc/stat', 'utf8')])
   const machine = machineCpuOf(stat)
+  const treeCpuS = await treeCpuSeconds(process.pid)
   let diskWrittenBytes = 0
   let diskWriteMs = 0
   for (const line of disk.split('\n')) {
@@ -75,7 +81,27 @@ async function sample (pids: Record<string, number | undefined>, t: number): Pro
     ])
     cpu[label] = [whole, main, waiting]
   }))
-  return { t, diskWrittenBytes, diskWriteMs, dirtyKiB: kib('Dirty'), writebackKiB: kib('Writeback'), machineBusyS: machine.busyS, machineStealS: machine.stealS, cpu }
+  return { t, diskWrittenBytes, diskWriteMs, dirtyKiB: kib('Dirty'), writebackKiB: kib('Writeback'), machineBusyS: machine.busyS, machineStealS: machine.stealS, treeCpuS, cpu }
+}
+
+/** CPU-seconds (user + system) of `root` and its live descendants, from every /proc/PID/stat. */
+async function treeCpuSeconds (root: number): Promise<number> {
+  const entries = (await readdir('/proc')).filter(name => /^\d+$/.test(name))
+  const procs = await Promise.all(entries.map(async name => {
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '')
+    // Fields after the command name (which may hold spaces): state, ppid, ..., utime (12th), stime (13th).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { pid: Number(name), ppid: Number(fields[1]), cpuS: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S }
+  }))
+  const children = new Map<number, typeof procs>()
+  for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p])
+  let total = 0
+  const stack = procs.filter(p => p.pid === root)
+  for (let p = stack.pop(); p !== undefined; p = stack.pop()) {
+    if (Number.isFinite(p.cpuS)) total += p.cpuS
+    stack.push(...(children.get(p.pid) ?? []))
+  }
+  return total
 }
 
 /** /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice, in ticks. */
@@ -89,11 +115,11 @@ function machineCpuOf (stat: string): { busyS: number, stealS: number } {
  * (the points nearest inside), and the share of its 100 ms steps with both of two cores
  * nearly full (over 1.9 cores busy): a pull that leaves a core idle is not CPU-bound.
  */
-export function machineLoadOf (points: SeriesPoint[], fromMs: number, toMs: number, cores: number): { busyCores: number, fullShare: number, stealCores: number } {
+export function machineLoadOf (points: SeriesPoint[], fromMs: number, toMs: number, cores: number): { busyCores: number, fullShare: number, stealCores: number, benchCores: number } {
   const inside = points.filter(p => p.t >= fromMs && p.t <= toMs)
   const first = inside[0]
   const last = inside[inside.length - 1]
-  if (first === undefined || last === undefined || last.t <= first.t) return { busyCores: NaN, fullShare: NaN, stealCores: NaN }
+  if (first === undefined || last === undefined || last.t <= first.t) return { busyCores: NaN, fullShare: NaN, stealCores: NaN, benchCores: NaN }
   let full = 0
   for (let i = 1; i < inside.length; i++) {
     const a = inside[i - 1]
@@ -102,7 +128,7 @@ export function machineLoadOf (points: SeriesPoint[], fromMs: number, toMs: numb
     if ((b.machineBusyS - a.machineBusyS) / ((b.t - a.t) / 1000) > cores - 0.1) full++
   }
   const seconds = (last.t - first.t) / 1000
-  return { busyCores: (last.machineBusyS - first.machineBusyS) / seconds, fullShare: full / (inside.length - 1), stealCores: (last.machineStealS - first.machineStealS) / seconds }
+  return { busyCores: (last.machineBusyS - first.machineBusyS) / seconds, fullShare: full / (inside.length - 1), stealCores: (last.machineStealS - first.machineStealS) / seconds, benchCores: (last.treeCpuS - first.treeCpuS) / seconds }
 }
 
 /**
