@@ -291,7 +291,8 @@ class RelayTooSlowError extends Error {
 
 /**
  * The relay's bytes, failing (and letting its stream go) when over a span of `judgeMs` spent
- * waiting on it, it sent less than `minBytesPerSecond` of that span (FLEET_BLOB_RELAY_JUDGE_MS).
+ * waiting on it, it sent less than `minBytesPerSecond` of that span (FLEET_BLOB_RELAY_JUDGE_MS),
+ * or when `behind`, asked at the end of each span it passed, gives a reason to leave it.
  */
 async function * judged (relayed: FleetBlobStream, judgeMs: number, minBytesPerSecond: number, behind?: (bytesPerSecond: number) => Promise<string | undefined>): AsyncGenerator<Uint8ArrayList> {
   const pieces = relayed.data[Symbol.asyncIterator]()
