@@ -243,11 +243,14 @@ export function createContentSources (components: ContentSourcesComponents): Con
    * the swarm path stays.
    */
   const manifestFromFleet = async (ref: string, name: RepositoryName, tag: string, digest: Sha256Digest, signal: AbortSignal): Promise<HandedOver | undefined> => {
+    const asked = performance.now()
     const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: false }, signal)
     if (fleet.found?.status !== 'resolved' || fleet.found.digest !== digest.digest) return undefined
+    const answered = performance.now()
     const bytes = Buffer.from(fleet.found.manifest)
     const { object } = await ingestBlobBytes(store, bytes, { sha256: digest.hex, signal })
-    logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, peer: fleet.peer })
+    // The two stages of the manifest's time on a neighbour-fed edge (docs/architecture.md, "the cpu4 lane").
+    logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, peer: fleet.peer, askMs: Math.round(answered - asked), storeMs: Math.round(performance.now() - answered) })
     return { bytes, object }
   }
 
