@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { AccessDeniedError, type AccessPolicy } from './access-policy.js'
+import { createRefusalLog } from './refusal-log.js'
 import type { StatusResponse } from './control-types.js'
 import type { Metrics } from './metrics.js'
 import { answeredInFull, endRefused } from './request-body.js'
@@ -48,12 +49,14 @@ const RECEIVING = new Set(['uploads', 'upload', 'manifest'])
  */
 export function createNodeHandler (components: NodeHandlerComponents, init: NodeHandlerInit = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const { metrics } = components
+  const logRefusal = createRefusalLog(components.logger)
   return (req, res) => {
     const pathname = requestUrl(req).pathname
     const route = routeLabel(pathname)
     if (metrics !== undefined) instrument(metrics, req, res, route)
     void serve(components, init, req, res, pathname).catch((err: unknown) => {
       if (err instanceof AccessDeniedError) {
+        logRefusal(req, err)
         refuse(req, res, err, pathname)
         return
       }

@@ -3,7 +3,7 @@ import { request } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
-import { startDaemonProcess, type DaemonProcess } from '../helpers/daemon-process.js'
+import { logLines, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal } from '../helpers/shoal-cli.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -131,6 +131,18 @@ describe('the control API on its Unix socket (the default)', () => {
         }
       }
     }
+  })
+
+  it('logs a refused request once per kind with what to do: containerd only moves on to its next host', async () => {
+    // A hosts.toml that names the mirror by a name the daemon was not given: before, every pull
+    // went past the mirror (403, "trying next host") and the daemon's log said nothing.
+    const registry = tcp(daemon.registry)
+    const host = `mirror.example.com:${registry.port}`
+    for (let i = 0; i < 3; i++) expect((await send(registry, 'HEAD', '/v2/shoal/app1/manifests/1.0?ns=registry.example.com', { host })).status).toBe(403)
+    const refused = (): Array<Record<string, unknown>> => logLines(daemon).filter(l => l.msg === 'request refused' && l.host === host)
+    await waitFor('the refusal in the log', async () => refused().length > 0 ? true : undefined, 10_000)
+    expect(refused()).toHaveLength(1)
+    expect(refused()[0]).toMatchObject({ level: 'warn', code: 'HOST_REFUSED', status: 403, reason: expect.stringContaining('--allowed-host mirror.example.com') })
   })
 
   it('serves the status page\'s read-only JSON on the registry listener, with the Host check', async () => {
