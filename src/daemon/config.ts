@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, type ListenAddress } from '../http/index.js'
+import { AddressError, formatListenAddress, parseListenAddress, parseNetworks, type AddressForms, type ListenAddress } from '../http/index.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LabelError, detectPlatform, nodeLabels, platformLabels, type NodeLabels } from '../labels/index.js'
 import { parseTrustedPublisher, statusLimits } from '../swarm/index.js'
@@ -37,8 +37,8 @@ export function resolveConfig (layers: { flags: RawSettings, env: RawSettings, f
 
   const dataDir = text('dataDir') ?? defaultDataDir
   const api = address(text('api') ?? join(dataDir, API_SOCKET_NAME), 'control API address', 'api')
-  const registry = address(text('registry') ?? DEFAULT_REGISTRY, 'registry address', 'registry')
-  const metrics = parsed('metrics', text => address(text, 'metrics address', 'metrics'))
+  const registry = address(text('registry') ?? DEFAULT_REGISTRY, 'registry address', 'registry', { tcpOnly: true, example: DEFAULT_REGISTRY })
+  const metrics = parsed('metrics', text => address(text, 'metrics address', 'metrics', { tcpOnly: true, example: '0.0.0.0:9090' }))
   if (registry.kind !== 'tcp') throw new ConfigError(`the registry listens on TCP (containerd cannot use a socket); write ${flag('registry')} HOST:PORT or ${variable('registry')}=HOST:PORT, e.g. ${DEFAULT_REGISTRY}`)
   if (metrics !== undefined && metrics.kind !== 'tcp') throw new ConfigError(`metrics listen on TCP so Prometheus can reach them; write ${flag('metrics')} HOST:PORT or ${variable('metrics')}=HOST:PORT, e.g. 0.0.0.0:9090`)
   const apiTokenFile = text('apiTokenFile')
@@ -199,9 +199,9 @@ function ofSetting<T> (field: keyof DaemonConfig, check: () => T): T {
   }
 }
 
-function address (value: string, what: string, field: keyof DaemonConfig): ListenAddress {
+function address (value: string, what: string, field: keyof DaemonConfig, forms?: AddressForms): ListenAddress {
   try {
-    return parseListenAddress(value, `${what} (${flag(field)}, ${variable(field)})`)
+    return parseListenAddress(value, `${what} (${flag(field)}, ${variable(field)})`, undefined, forms)
   } catch (err) {
     if (err instanceof AddressError) throw new ConfigError(err.message, { cause: err })
     throw err

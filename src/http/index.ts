@@ -18,7 +18,7 @@ export type { ControlApiComponents, ControlApiInit, PeerInfo, PullEvent, PullPro
 export { createMetrics, Metrics, type MetricsSwarm, type MetricsSwarmEmitter } from './metrics.js'
 export { createNodeHandler, type NodeHandlerComponents, type NodeHandlerInit, type ReadinessReport } from './node-handler.js'
 export { AccessPolicy, AccessDeniedError, parseNetworks, type AccessPolicyInit } from './access-policy.js'
-export { AddressError, formatListenAddress, parseListenAddress, type ListenAddress } from './api-address.js'
+export { AddressError, formatListenAddress, parseListenAddress, type AddressForms, type ListenAddress } from './api-address.js'
 export { closeListener, createHttpServer, listenOn, type ListenerLogger } from './listener.js'
 export { STATUS_PAGE_HTML } from './status-page.js'
 export { summarizeFleet, FLEET_PAGE_ROWS, FLEET_TOP_BUNDLES, type FleetNodeInfo, type FleetBundleSpread, type FleetResponse, type FleetPreheat } from './fleet-view.js'

@@ -103,6 +103,23 @@ describe('the daemon\'s settings schema', () => {
     }
   })
 
+  it('says what a listener address lacks in the form that listener takes: a host for :5050, no socket path for TCP-only ones', async () => {
+    const data = await tempDir()
+    const message = (flags: RawSettings): string => {
+      try {
+        resolveConfig({ flags, env: {}, file: {} }, data)
+      } catch (err) { return (err as Error).message }
+      return ''
+    }
+    // Before: ":5050" (Go's every-interface spelling) "has no port", and both offered "a socket
+    // path", which these listeners then refuse; the metrics example was the registry's port.
+    expect(message({ registry: ':5050' })).toContain('":5050" has no host; write 0.0.0.0:5050 for every interface or 127.0.0.1:5050 for this machine only')
+    expect(message({ metrics: '9090' })).toContain('"9090" has no port; write HOST:PORT (e.g. 0.0.0.0:9090)')
+    for (const flags of [{ registry: ':5050' }, { registry: 'localhost:x' }, { metrics: '9090' }]) expect(message(flags)).not.toContain('socket path')
+    // The control API still takes one.
+    expect(message({ api: 'localhost:' })).toContain('or a socket path')
+  })
+
   it('takes a quota in terabytes (a gateway\'s cache disk): 2TiB and 1.5T', async () => {
     const data = await tempDir()
     const quota = (text: string): number | undefined => resolveConfig({ flags: { quotaBytes: text }, env: {}, file: {} }, data).quotaBytes
