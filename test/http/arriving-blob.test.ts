@@ -180,7 +180,12 @@ describe('registry API, blobs still arriving', () => {
     // fetches the 512 MiB layer of the same bundle first. Chunks of that layer keep coming,
     // each well within the first-chunk timeout, all of them together well past it: the small
     // layer must come after them, not be a 404 for a blob the fleet holds.
-    const firstChunkTimeoutMs = 800
+    // Each chunk must be stored within the timeout of the one before, and the pace below leaves
+    // half of it for the store's write (read, write, fdatasync, the bitmap's put): at 800 ms a
+    // write took up to 627 ms here at load 16-22 (a chunk stored 1,028 ms after the pace began),
+    // and under load ~10 the request got its 404 once. The production timeout is 10 s
+    // (FIRST_CHUNK_TIMEOUT_MS); 3 s keeps the test short and a write's 1.5 s far above any seen.
+    const firstChunkTimeoutMs = 3000
     const manifest = JSON.parse((await readBlob(images.images.layouts.app1 ?? '', await topDigest(images.images.layouts.app1 ?? ''))).toString()) as { layers: Array<{ digest: string }> }
     const small = manifest.layers.find(l => l.digest !== layer.digest)?.digest ?? ''
     const smallObject = await origin.store.objectBySha256(small.slice(7)) ?? ''
