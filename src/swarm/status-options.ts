@@ -37,6 +37,8 @@ export interface StatusGossipInit {
   onAccepted?: (publisher: string, sequence: number) => void
   /** A neighbour's notice that it lost a node entered the view (this node's own too). */
   onAbsence?: (subject: string, witness: string) => void
+  /** A neighbour's answer to this node's digest is applied whole (status-sync.ts): from here on it only introduces. */
+  onSynced?: (peer: string) => void
   /**
    * Absence notices' timing, by default from the configured period (ABSENCE_GRACE_INTERVALS,
    * ABSENCE_WITNESS_DELAY_INTERVALS); tests set them apart from the heartbeat period.

@@ -232,7 +232,10 @@ export class StatusGossip {
     }
     if (batch.digest !== undefined) this.sync.answerDigest(from, batch.digest)
     // After its statuses are applied, so our next digest already names them.
-    if (batch.answersDigest) this.sync.answered(from)
+    if (batch.answersDigest) {
+      this.sync.answered(from)
+      this.init.onSynced?.(from)
+    }
   }
 
   private async applyStatus (signed: SignedStatus, from: string): Promise<void> {

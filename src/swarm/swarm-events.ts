@@ -38,6 +38,12 @@ export interface SwarmEvents {
   'status:accepted': { publisher: string, sequence: number }
   /** A neighbour's signed notice that it lost `subject` entered the fleet view (this node's own too). */
   'status:absence': { subject: string, witness: string }
+  /**
+   * A neighbour's answer to this node's status digest is applied whole: the two views were
+   * swapped once, and a first view (this node held only itself) is over, so what the neighbour
+   * sends after it counts against its allowance of introductions.
+   */
+  'status:synced': { peer: string }
   /** A background step failed (a DHT announce, a dial); the swarm carries on. */
   'warning': { message: string, error?: Error }
 }

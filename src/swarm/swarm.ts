@@ -182,6 +182,7 @@ export class Swarm extends SwarmEventEmitter {
       newPublishersPerSecond: init.status?.newPublishersPerSecond,
       addressGroup: init.status?.addressGroup,
       onAbsence: (subject, witness) => { this.emit('status:absence', { subject, witness }) },
+      onSynced: (peer) => { this.emit('status:synced', { peer }) },
       onInvalid: (peer, why) => { this.penalize(peer, 'invalid-record', why) },
       onAccepted: (publisher, sequence) => { this.emit('status:accepted', { publisher, sequence }) },
     })
