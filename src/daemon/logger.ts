@@ -82,12 +82,22 @@ function plainFields (fields: Record<string, unknown> | undefined): Record<strin
   return out ?? fields
 }
 
+/**
+ * JavaScript's own error names. One of these without a code is a fault (ours or a library's bug)
+ * and shows its stack; an error a library named itself (libp2p's ConnectionFailedError,
+ * TimeoutError…) is a condition of the network, and its stack says nothing an operator acts on.
+ */
+const FAULT_NAMES = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError'])
+/** An AggregateError (libp2p's "All multiaddr dials failed") shows this many of its errors. */
+const AGGREGATED_SHOWN = 8
+
 /** An error as a log shows it: what a person acts on, the stack only when it is a fault. */
 function errorFields (value: unknown): unknown {
   if (!(value instanceof Error)) return value
   const code = (value as Error & { code?: unknown }).code
   const fields: Record<string, unknown> = { name: value.name, message: value.message }
   if (code !== undefined) fields.code = code
-  else fields.stack = stdSerializers.err(value).stack
+  else if (value instanceof AggregateError) fields.errors = (value.errors as unknown[]).slice(0, AGGREGATED_SHOWN).map(errorFields)
+  else if (FAULT_NAMES.has(value.name)) fields.stack = stdSerializers.err(value).stack
   return fields
 }

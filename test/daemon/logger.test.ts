@@ -61,6 +61,24 @@ describe('the daemon logger (pino)', () => {
     expect(fault?.err).toMatchObject({ name: 'TypeError', message: 'x is undefined', stack: expect.stringContaining('TypeError: x is undefined') as unknown })
   })
 
+  it('shows a network condition a library named (a failed dial) by name and message, and each error of an aggregate, with no stack', () => {
+    const { out, lines } = sink()
+    const log = createLogger('info', {}, out)
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4001'), { name: 'ConnectionFailedError' })
+    log.warn('could not dial 12D3Koo', { err: new AggregateError([refused, new TypeError('bad address')], 'All multiaddr dials failed') })
+    log.warn('could not dial 12D3Koo', { err: refused })
+    const [all, one] = lines()
+    expect(all?.err).toEqual({
+      name: 'AggregateError',
+      message: 'All multiaddr dials failed',
+      errors: [
+        { name: 'ConnectionFailedError', message: 'connect ECONNREFUSED 127.0.0.1:4001' },
+        { name: 'TypeError', message: 'bad address', stack: expect.stringContaining('TypeError: bad address') as unknown },
+      ],
+    })
+    expect(one?.err).toEqual({ name: 'ConnectionFailedError', message: 'connect ECONNREFUSED 127.0.0.1:4001' })
+  })
+
   it('prints pretty lines for a person on a terminal, and JSON when asked even there', () => {
     const terminal = sink(true)
     createLogger('info', {}, terminal.out).info('daemon started', { peerId: '12D3Koo' })
