@@ -34,6 +34,11 @@ export const status: Command = async (_args, context) => {
   // Sorted, so the line reads the same on every node and in a diff.
   printLine(context, `  labels ${Object.keys(s.labels).sort().map(k => `${k}=${s.labels[k]}`).join(',')}`)
   for (const a of s.addresses) printLine(context, `  listening on ${a}`)
+  // What hosts.toml and a Prometheus scrape point at; /metrics rides on the registry's port without --metrics.
+  if (s.serving.registry !== undefined) {
+    printLine(context, `  registry mirror on http://${s.serving.registry}`)
+    printLine(context, `  metrics on http://${s.serving.metrics ?? s.serving.registry}/metrics`)
+  }
   // Connected ones first: the list also keeps peers that left, for their byte totals.
   printLine(context, `${s.peers.filter(p => p.connected && !p.banned).length} peer(s) connected, ${s.peers.length} known; uploaded ${formatBytes(s.stats.bytesUploaded)}, downloaded ${formatBytes(s.stats.bytesDownloaded)}`)
   for (const b of s.bundles) printLine(context, `  ${b.id}  ${b.complete ? 'complete' : `${Math.floor((b.presentBytes / Math.max(b.bytes, 1)) * 100)}%`}  ${b.refs.join(' ')}`)

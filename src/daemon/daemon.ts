@@ -3,7 +3,7 @@ import type { Server } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import {
   AccessPolicy, closeListener, createControlApi, createHttpApi, createMetrics, createNodeHandler, createHttpServer, listenOn, readStatus, summarizeFleet,
-  formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type StatusResponse,
+  formatListenAddress, type HttpApi, type ListenAddress, type Metrics, type ServingAddresses, type StatusResponse,
 } from '../http/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { createSwarm, type Swarm } from '../swarm/index.js'
@@ -172,7 +172,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     const running = swarm
     const keeper = preheats
     metrics.watchFleet(async () => summarizeFleet(running.fleetView(), await store.listBundles(), { maxNodes: 0, preheats: keeper.status() }))
-    const control = createControlApi({ store, swarm, preheats, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes })
+    // Filled in once the listeners are up: status names them (an operator's hosts.toml and scrape config point there).
+    const serving: ServingAddresses = {}
+    const control = createControlApi({ store, swarm, preheats, logger: logger.child({ module: 'control' }) }, { gateway: config.gateway, labels, maxPushBytes: config.quotaBytes, serving })
     if (config.upstream !== undefined) {
       const credentials = config.upstreamUser !== undefined && config.upstreamPassword !== undefined ? { username: config.upstreamUser, password: config.upstreamPassword } : undefined
       upstream = createUpstream({ store }, { url: config.upstream, credentials, onBytesReceived: bytes => { metrics.upstreamBytes(bytes) } })
@@ -202,7 +204,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     const pushNetworks = config.pushNetworks.length > 0 || token !== undefined ? config.pushNetworks : ['127.0.0.0/8', '::1/128']
     const access = new AccessPolicy({ token, allowedHosts: config.allowedHosts, pushNetworks })
     const components = { store, swarm, preheats: keeper }
-    const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway, labels })
+    const status = async (): Promise<StatusResponse> => await readStatus(components, { gateway: config.gateway, labels, serving })
     const ready = createReadiness(components, { gateway: config.gateway, bootstrap: config.bootstrap })
     const open = async (address: ListenAddress, handler: ReturnType<typeof createNodeHandler>, job: keyof typeof LISTENER_JOBS): Promise<ListenAddress> => {
       const listener: Listener = { server: createHttpServer(handler), address: undefined }
@@ -224,6 +226,8 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     const metricsAddress = config.metrics !== undefined ? await open(config.metrics, createNodeHandler({ metrics, status, ready, access, logger: httpLogger }), 'metrics') : undefined
     const apiAddress = await open(config.api, createNodeHandler({ control, access, logger: httpLogger }, { controlOverTcp: config.api.kind === 'tcp' }), 'api')
     const addresses: DaemonListeners = { api: apiAddress, registry: registryAddress, ...(metricsAddress !== undefined ? { metrics: metricsAddress } : {}) }
+    serving.registry = formatListenAddress(registryAddress)
+    if (metricsAddress !== undefined) serving.metrics = formatListenAddress(metricsAddress)
     logger.info('daemon started', {
       peerId: swarm.peerId, addresses: swarm.addresses(), api: formatListenAddress(apiAddress), registry: formatListenAddress(registryAddress),
       metrics: metricsAddress !== undefined ? formatListenAddress(metricsAddress) : undefined, gateway: config.gateway, upstream: upstream?.url.origin,

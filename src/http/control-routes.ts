@@ -80,6 +80,7 @@ export async function readStatus (components: ControlApiComponents, init: Contro
   return {
     peerId: swarm.peerId, addresses: swarm.addresses(), gateway: init.gateway === true, labels: { ...init.labels },
     bundles, peers: swarm.peers(), stats: swarm.stats(), fleet: summarizeFleet(swarm.fleetView(), bundles, { maxNodes: FLEET_PAGE_ROWS, preheats: components.preheats?.status() }),
+    serving: { ...init.serving },
   }
 }
 

@@ -16,6 +16,15 @@ export interface ControlApiInit {
   labels?: Readonly<Record<string, string>>
   /** The most a push may send (the store's quota, when one is set). */
   maxPushBytes?: number
+  /** Where the registry mirror and the metrics listen, filled in once they do (`shoal status` says it). */
+  serving?: Readonly<ServingAddresses>
+}
+
+/** The HTTP listeners an operator points containerd and Prometheus at, as HOST:PORT. */
+export interface ServingAddresses {
+  registry?: string
+  /** Absent when /metrics is served on the registry's listener (no --metrics). */
+  metrics?: string
 }
 
 /** What the control API needs of the swarm; the daemon passes the real one. */
@@ -128,6 +137,7 @@ export interface StatusResponse {
   stats: SwarmStats
   /** The fleet as the nodes' statuses tell it, the table cut to FLEET_PAGE_ROWS. */
   fleet: FleetResponse
+  serving: ServingAddresses
 }
 
 /** One line of the NDJSON stream `POST /api/v1/pull` answers with. */
