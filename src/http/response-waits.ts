@@ -5,13 +5,8 @@
  * the three sets the pace: a response that waits on the socket is as fast as its client.
  */
 export class ResponseWaits {
-  swarmMs = 0
-  /** Chunks the response had to wait for (more than WAITED_MS). */
-  swarmWaits = 0
-  socketMs = 0
-  socketWaits = 0
-  readMs = 0
-  chunks = 0
+  /** Per kind: its time, and how many steps (for the swarm and the socket, those that waited more than WAITED_MS; for reads, every chunk read). */
+  private readonly totals = { swarm: { ms: 0, count: 0 }, socket: { ms: 0, count: 0 }, read: { ms: 0, count: 0 } }
 
   /** Times `step` and adds it to `kind`'s total. */
   async time<T>(kind: 'swarm' | 'socket' | 'read', step: Promise<T>): Promise<T> {
@@ -20,28 +15,22 @@ export class ResponseWaits {
       return await step
     } finally {
       const ms = performance.now() - started
-      if (kind === 'swarm') {
-        this.swarmMs += ms
-        if (ms > WAITED_MS) this.swarmWaits++
-      } else if (kind === 'socket') {
-        this.socketMs += ms
-        if (ms > WAITED_MS) this.socketWaits++
-      } else {
-        this.readMs += ms
-        this.chunks++
-      }
+      const total = this.totals[kind]
+      total.ms += ms
+      if (kind === 'read' || ms > WAITED_MS) total.count++
     }
   }
 
   /** Rounded for a log line. */
   summary (): Record<string, number> {
+    const { swarm, socket, read } = this.totals
     return {
-      chunks: this.chunks,
-      swarmWaits: this.swarmWaits,
-      swarmMs: Math.round(this.swarmMs),
-      socketWaits: this.socketWaits,
-      socketMs: Math.round(this.socketMs),
-      readMs: Math.round(this.readMs),
+      chunks: read.count,
+      swarmWaits: swarm.count,
+      swarmMs: Math.round(swarm.ms),
+      socketWaits: socket.count,
+      socketMs: Math.round(socket.ms),
+      readMs: Math.round(read.ms),
     }
   }
 }

@@ -359,10 +359,7 @@ export class Store {
 
   async listBundles (): Promise<BundleSummary[]> {
     const refsByBundle = new Map<string, string[]>()
-    for (const name of await this.meta.refNames()) {
-      const target = await this.meta.getRef(name)
-      if (target !== undefined) refsByBundle.set(target.bundleId, [...(refsByBundle.get(target.bundleId) ?? []), name])
-    }
+    for (const [name, target] of await this.meta.refTargets()) refsByBundle.set(target.bundleId, [...(refsByBundle.get(target.bundleId) ?? []), name])
     const out: BundleSummary[] = []
     for (const id of await this.bundleIds()) {
       const loaded = await this.requireBundle(id)
@@ -469,9 +466,12 @@ export class Store {
   async removeBundleRecord (id: string): Promise<void> {
     const record = await this.meta.getBundleRecord(id)
     if (record === undefined) throw new BundleNotFoundError(id)
-    const refs: string[] = []
-    for (const name of await this.meta.refNames()) if ((await this.meta.getRef(name))?.bundleId === id) refs.push(name)
-    await this.dropBundle(id, record, refs)
+    await this.dropBundle(id, record, await this.refsNaming(id))
+  }
+
+  /** The refs that point at bundle `id` (one scan of the refs). */
+  private async refsNaming (id: string): Promise<string[]> {
+    return (await this.meta.refTargets()).filter(([, target]) => target.bundleId === id).map(([name]) => name)
   }
 
   /**
@@ -489,7 +489,7 @@ export class Store {
     if (record.pinned) return 'pinned'
     if (this.isBundleInUse(id)) return 'in use'
     if (await this.preheats.asksFor(id)) return 'a preheat record'
-    if ((await this.meta.refTargets()).some(([, target]) => target.bundleId === id)) return 'a ref'
+    if ((await this.refsNaming(id)).length > 0) return 'a ref'
     await this.dropBundle(id, record, [])
     const filed: Array<[string, string]> = []
     for (const entry of loaded.manifest.entries) {
