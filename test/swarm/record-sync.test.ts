@@ -16,6 +16,7 @@ const ID_A = 'a'.repeat(64)
 const ID_B = 'b'.repeat(64)
 const REF = 'registry.example.com/team/app:1.0'
 const OTHER_REF = 'registry.example.com/team/app:2.0'
+const THIRD_REF = 'registry.example.com/team/app:3.0'
 
 /** A node with its ref sync over a real store; `refuses` says, per inbound ref stream, whether the node aborts it instead of handing it to the sync. */
 interface SyncNode {
@@ -196,11 +197,20 @@ describe('record sync to a neighbour that did not take a batch', () => {
   it('owes one resync per neighbour however many batches failed, and it carries what is held then', async () => {
     const key = await createPeerKey()
     const publisher = peerIdOfKey(key)
-    let refusing = true
-    // The first try well after the three failures below, so it carries all three.
-    const sender = await syncNode(publisher, { resync: { firstDelayMs: 2_000 } })
+    let refusing = false
+    // The first try well after the three failures below (seconds apart at load 20), so it
+    // carries all three.
+    const sender = await syncNode(publisher, { resync: { firstDelayMs: 5_000 } })
     const receiver = await syncNode(publisher, {}, () => refusing)
+    // A record held before they meet, so the batch sent on connect is over before the failures:
+    // under load the connect batch (sent once identify ran) came after the three publishes and
+    // was taken beside the resync.
+    await sender.sync.publish(key, [{ ref: THIRD_REF, bundleId: ID_B }])
+    const met = recordArrives(receiver.store, THIRD_REF)
     await dial(sender, receiver)
+    await met
+    const taken = receiver.taken
+    refusing = true
 
     await sender.sync.publish(key, [{ ref: REF, bundleId: ID_A }])
     await sender.sync.publish(key, [{ ref: OTHER_REF, bundleId: ID_A }])
@@ -212,7 +222,7 @@ describe('record sync to a neighbour that did not take a batch', () => {
     refusing = false
     await both
     // One batch carried both refs, the first at its newest.
-    expect(receiver.taken).toBe(1)
+    expect(receiver.taken).toBe(taken + 1)
     expect((await receiver.store.getRef(REF))?.bundleId).toBe(ID_B)
     expect((await receiver.store.getRef(OTHER_REF))?.bundleId).toBe(ID_A)
     expect(await receiver.store.revisions(REF)).toHaveLength(1)
