@@ -1,8 +1,8 @@
 // What would chunk bodies cost on a TLS socket beside libp2p? (issue 10)
 //
 //   node --import tsx scripts/bench-data-lane.ts [--size-mb 512] [--runs 3] [--hash]
-//        [--lanes raw,tls-aes,tls-chacha,tls-psk,libp2p-key,libp2p] [--write-kb 1024] [--bare] [--node-flags '…']
-//        [--env 'NAME=VALUE …']
+//        [--lanes raw,tls-aes,tls-chacha,tls-psk,tls-onread,sealed,libp2p-key,libp2p] [--write-kb 1024] [--bare] [--node-flags '…']
+//        [--env 'NAME=VALUE …'] [--seal-update-kb 64]
 //
 // Moves --size-mb MiB from one process to another on 127.0.0.1, --runs times per lane, the lanes
 // interleaved within each run, and prints medians: MB/s, CPU-seconds per GiB on each side (the
@@ -18,6 +18,13 @@
 //               libp2p connection that would carry fingerprints and token.
 //   tls-psk     TLS 1.3 (AES-128-GCM) with a one-time external pre-shared key instead of
 //               certificates and token: both ends prove they hold it in the handshake itself.
+//   tls-onread  tls-psk read as the daemon's lane asker reads it (lane-transport.ts): net's
+//               `onread` into one reused 16 KiB buffer, no 'data' event or fresh buffer per record.
+//   sealed      plain TCP, each write (<= 1 MiB) sealed as one AES-128-GCM frame: 4-byte length
+//               (the AAD) | ciphertext | 16-byte tag, nonce a 64-bit counter, key from HKDF-SHA256
+//               over a one-time key; the receiver reads with `onread` straight into one reused
+//               frame buffer, opens each frame whole and hands the plaintext on only after its tag
+//               verified (issue 8: TLS 1.3 caps records at 16 KiB, one JavaScript call each).
 //   libp2p-key  the daemons' own libp2p node (src/swarm createNode: TCP with socket batching, the
 //               swarm key's AES-256-CTR, noise, yamux with the daemons' window, kad-dht, identify,
 //               ping), one stream
@@ -32,7 +39,7 @@
 // on this machine kind a fault costs ~15 µs, and fresh receive buffers can cost more than the cipher.
 import '../src/polyfill.js'
 import { fork } from 'node:child_process'
-import { randomBytes, randomFillSync, timingSafeEqual, X509Certificate } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomFillSync, timingSafeEqual, X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
 import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
@@ -48,15 +55,15 @@ import { median } from './timed-run.js'
 const MIB = 1024 * 1024
 const GIB = 1024 * MIB
 const THIS_SCRIPT = fileURLToPath(import.meta.url)
-const LANES = ['raw', 'tls-aes', 'tls-chacha', 'tls-psk', 'libp2p-key', 'libp2p'] as const
+const LANES = ['raw', 'tls-aes', 'tls-chacha', 'tls-psk', 'tls-onread', 'sealed', 'libp2p-key', 'libp2p'] as const
 type Lane = typeof LANES[number]
-const TLS_SUITES: Partial<Record<Lane, string>> = { 'tls-aes': 'TLS_AES_128_GCM_SHA256', 'tls-chacha': 'TLS_CHACHA20_POLY1305_SHA256', 'tls-psk': 'TLS_AES_128_GCM_SHA256' }
+const TLS_SUITES: Partial<Record<Lane, string>> = { 'tls-aes': 'TLS_AES_128_GCM_SHA256', 'tls-chacha': 'TLS_CHACHA20_POLY1305_SHA256', 'tls-psk': 'TLS_AES_128_GCM_SHA256', 'tls-onread': 'TLS_AES_128_GCM_SHA256' }
 const TOKEN_BYTES = 32
 /** Distinct buffers the sender cycles through, so the bytes are not one repeated MiB. */
 const POOL_BUFFERS = 8
 const BENCH_PROTOCOL = '/shoal-bench/data-lane/1.0.0'
 
-interface Options { sizeMb: number, runs: number, hash: boolean, lanes: Lane[], writeBytes: number, nodeFlags: string[], bare: boolean, env: Record<string, string> }
+interface Options { sizeMb: number, runs: number, hash: boolean, lanes: Lane[], writeBytes: number, nodeFlags: string[], bare: boolean, env: Record<string, string>, sealUpdateBytes: number }
 
 /** One end's credentials and what it must see of the other's: what libp2p would carry. */
 interface TlsPair {
@@ -83,12 +90,14 @@ interface SideReport {
 
 interface LaneArgs {
   lane: Lane, sizeMb: number, writeBytes: number, hash: boolean, bare: boolean, swarmKey?: string, tls?: TlsPair, token?: string
-  /** tls-psk: the lane's one-time key and its name, hex. */
+  /** tls-psk, tls-onread, sealed: the lane's one-time key and its name, hex. */
   psk?: { identity: string, key: string }
+  /** sealed: bytes given to the cipher per update. */
+  sealUpdateBytes: number
 }
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { sizeMb: 512, runs: 3, hash: false, lanes: [...LANES], writeBytes: MIB, nodeFlags: [], bare: false, env: {} }
+  const options: Options = { sizeMb: 512, runs: 3, hash: false, lanes: [...LANES], writeBytes: MIB, nodeFlags: [], bare: false, env: {}, sealUpdateBytes: SEAL_UPDATE_BYTES }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => argv[++i] ?? ''
@@ -97,6 +106,7 @@ function parseArgs (argv: string[]): Options {
     else if (arg === '--hash') options.hash = true
     else if (arg === '--bare') options.bare = true
     else if (arg === '--write-kb') options.writeBytes = Number(value()) * 1024
+    else if (arg === '--seal-update-kb') options.sealUpdateBytes = Number(value()) * 1024
     else if (arg === '--node-flags') options.nodeFlags = value().split(' ').filter(f => f !== '')
     else if (arg === '--env') options.env = Object.fromEntries(value().split(' ').filter(w => w.includes('=')).map(w => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]))
     else if (arg === '--lanes') {
@@ -118,9 +128,9 @@ async function main (): Promise<void> {
   const results = new Map<Lane, Array<{ send: SideReport, recv: SideReport }>>(options.lanes.map(lane => [lane, []]))
   for (let run = 1; run <= options.runs; run++) {
     for (const lane of options.lanes) {
-      const args: LaneArgs = { lane, sizeMb: options.sizeMb, writeBytes: options.writeBytes, hash: options.hash, bare: options.bare }
+      const args: LaneArgs = { lane, sizeMb: options.sizeMb, writeBytes: options.writeBytes, hash: options.hash, bare: options.bare, sealUpdateBytes: options.sealUpdateBytes }
       if (lane === 'libp2p-key') args.swarmKey = Buffer.from((await swarmModule()).generateSwarmKey()).toString('latin1')
-      if (lane === 'tls-psk') args.psk = { identity: randomBytes(8).toString('hex'), key: randomBytes(TOKEN_BYTES).toString('hex') }
+      if (lane === 'tls-psk' || lane === 'tls-onread' || lane === 'sealed') args.psk = { identity: randomBytes(8).toString('hex'), key: randomBytes(TOKEN_BYTES).toString('hex') }
       else if (TLS_SUITES[lane] !== undefined) {
         args.tls = await tlsPair()
         args.token = randomBytes(TOKEN_BYTES).toString('hex')
@@ -234,6 +244,104 @@ async function writeAll (socket: Socket, pool: Buffer[], total: number): Promise
   await new Promise<void>(resolve => { socket.end(resolve) })
 }
 
+// ---- the sealed lane -------------------------------------------------------------------------
+
+const SEAL_HEAD_BYTES = 4
+const SEAL_TAG_BYTES = 16
+const SEAL_MAX_FRAME_BYTES = MIB
+/**
+ * The cipher is given a frame this much at a time (--seal-update-kb): each update returns a fresh
+ * buffer, and one of 1 MiB is past malloc's mmap threshold (128 KiB), so every page of it faulted
+ * fresh (527 thousand minor faults per GiB each side, 2.3 CPU-s per GiB a side); 64 KiB ones
+ * mostly reuse the heap (28-41 thousand).
+ */
+const SEAL_UPDATE_BYTES = 64 * 1024
+
+/** The direction's AES-128 key: HKDF-SHA256 over the one-time key (the daemon's would salt it with both hellos). */
+function sealKey (args: LaneArgs): Buffer {
+  if (args.psk === undefined) throw new Error('sealed needs a key')
+  return Buffer.from(hkdfSync('sha256', Buffer.from(args.psk.key, 'hex'), Buffer.alloc(0), 'shoal lane holder to asker', 16))
+}
+
+/** 96-bit GCM nonce: 4 zero bytes, then the frame's 64-bit counter. */
+function sealNonce (counter: bigint): Buffer {
+  const nonce = Buffer.alloc(12)
+  nonce.writeBigUInt64BE(counter, 4)
+  return nonce
+}
+
+/** Writes `total` bytes, each piece one sealed frame (length | ciphertext | tag), waiting for 'drain' as writeAll does. */
+async function writeSealed (socket: Socket, pool: Buffer[], total: number, key: Buffer, updateBytes: number): Promise<void> {
+  let counter = 0n
+  for (let sent = 0, i = 0; sent < total; i++) {
+    const piece = pool[i % pool.length] ?? Buffer.alloc(0)
+    const part = total - sent < piece.length ? piece.subarray(0, total - sent) : piece
+    sent += part.length
+    const head = Buffer.allocUnsafe(SEAL_HEAD_BYTES)
+    head.writeUInt32BE(part.length)
+    const cipher = createCipheriv('aes-128-gcm', key, sealNonce(counter++))
+    cipher.setAAD(head)
+    socket.cork()
+    socket.write(head)
+    for (let at = 0; at < part.length; at += updateBytes) socket.write(cipher.update(part.subarray(at, at + updateBytes)))
+    cipher.final()
+    const room = socket.write(cipher.getAuthTag())
+    socket.uncork()
+    if (!room) await once(socket, 'drain')
+  }
+  await new Promise<void>(resolve => { socket.end(resolve) })
+}
+
+/**
+ * The receiver's frames: node reads the socket straight into one reused buffer where the frame
+ * being assembled goes (net's `onread` with a buffer function), the head first (4 bytes, its own
+ * read), then the rest of the frame in as few reads as the kernel allows. A whole frame is opened
+ * at once and its plaintext handed on only once the tag verified.
+ */
+function sealedReader (key: Buffer, updateBytes: number, take: (plaintext: Uint8Array) => void, fail: (err: Error) => void): { buffer: () => Uint8Array, callback: (length: number) => boolean, reads: () => number } {
+  const frame = Buffer.allocUnsafeSlow(SEAL_MAX_FRAME_BYTES + SEAL_TAG_BYTES)
+  const head = Buffer.allocUnsafeSlow(SEAL_HEAD_BYTES)
+  let headFilled = 0
+  /** Bytes of ciphertext and tag this frame has, and will have; -1 while reading the head. */
+  let filled = 0
+  let want = -1
+  let counter = 0n
+  let reads = 0
+  return {
+    buffer: () => want < 0 ? head.subarray(headFilled) : frame.subarray(filled, want),
+    callback: (length) => {
+      reads++
+      if (want < 0) {
+        headFilled += length
+        if (headFilled < SEAL_HEAD_BYTES) return true
+        const size = head.readUInt32BE(0)
+        if (size > SEAL_MAX_FRAME_BYTES) { fail(new Error(`a sealed frame of ${size} bytes`)); return false }
+        want = size + SEAL_TAG_BYTES
+        filled = 0
+        return true
+      }
+      filled += length
+      if (filled < want) return true
+      const decipher = createDecipheriv('aes-128-gcm', key, sealNonce(counter++))
+      decipher.setAAD(head)
+      decipher.setAuthTag(frame.subarray(want - SEAL_TAG_BYTES, want))
+      const plaintext: Buffer[] = []
+      for (let at = 0; at < want - SEAL_TAG_BYTES; at += updateBytes) plaintext.push(decipher.update(frame.subarray(at, Math.min(at + updateBytes, want - SEAL_TAG_BYTES))))
+      try {
+        decipher.final()
+      } catch (err) {
+        fail(err as Error)
+        return false
+      }
+      want = -1
+      headFilled = 0
+      for (const piece of plaintext) take(piece)
+      return true
+    },
+    reads: () => reads,
+  }
+}
+
 /** What the receiver does with each piece: count it, and hash it when asked. */
 function sink (hash: boolean): { take: (piece: Uint8Array) => void, bytes: () => number, pieces: () => number, digest: () => string | undefined } {
   const hasher = hash ? createBlake3() : undefined
@@ -266,7 +374,8 @@ async function sendRole (): Promise<void> {
   const socket = await accepted
   server.close()
   const start = mark()
-  await writeAll(socket, pool, total)
+  if (args.lane === 'sealed') await writeSealed(socket, pool, total, sealKey(args), args.sealUpdateBytes)
+  else await writeAll(socket, pool, total)
   const stop = firstMessage()
   await tell(report(start))
   await stop
@@ -378,11 +487,17 @@ async function recvRole (): Promise<void> {
     return
   }
   const port = Number(args.address)
+  if (args.lane === 'sealed') return await recvSealed(args, port, into, setupStart)
   const suite = TLS_SUITES[args.lane]
   const { psk } = args
+  /** tls-onread: net's onread into one reused buffer, the record's cleartext lent for the call. */
+  let lentPieces = 0
+  const lent = Buffer.allocUnsafeSlow(16 * 1024)
+  const onread = args.lane === 'tls-onread' ? { onread: { buffer: lent, callback: (length: number) => { lentPieces++; into.take(lent.subarray(0, length)); return true } } } : {}
   const socket: Socket = suite === undefined
     ? netConnect(port, '127.0.0.1')
     : tlsConnect({
+      ...onread,
       port,
       host: '127.0.0.1',
       minVersion: 'TLSv1.3',
@@ -404,7 +519,21 @@ async function recvRole (): Promise<void> {
   const started = performance.now()
   socket.on('data', into.take)
   await once(socket, 'end')
-  await tell(report(start, { bytes: into.bytes(), pieces: into.pieces(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() }))
+  await tell(report(start, { bytes: into.bytes(), pieces: lentPieces > 0 ? lentPieces : into.pieces(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() }))
+  socket.destroy()
+}
+
+async function recvSealed (args: LaneArgs, port: number, into: ReturnType<typeof sink>, setupStart: number): Promise<void> {
+  let failed: Error | undefined
+  const reader = sealedReader(sealKey(args), args.sealUpdateBytes, into.take, (err) => { failed = err })
+  const socket = netConnect({ port, host: '127.0.0.1', onread: { buffer: reader.buffer, callback: reader.callback } })
+  await once(socket, 'connect')
+  const setupMs = performance.now() - setupStart
+  const start = mark()
+  const started = performance.now()
+  await Promise.race([once(socket, 'end'), once(socket, 'close')])
+  if (failed !== undefined) throw failed
+  await tell(report(start, { bytes: into.bytes(), pieces: reader.reads(), seconds: (performance.now() - started) / 1000, setupMs, digest: into.digest() }))
   socket.destroy()
 }
 
