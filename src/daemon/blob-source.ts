@@ -1,4 +1,5 @@
-import type { BlobSource } from '../http/index.js'
+import { SourceIncompleteError, type BlobSource } from '../http/index.js'
+import { RecentSet } from '../recent/index.js'
 import { NoRoomError, type Store, type StoreEvents } from '../store/index.js'
 import type { PullOptions, Swarm } from '../swarm/index.js'
 import { wakeOrTimeout, type Subscribe } from '../wait/index.js'
@@ -20,6 +21,8 @@ import type { Logger } from './logger.js'
  * 1 s is too short for a transfer that is making progress.
  */
 const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
+/** Bundles stopped as not wanted that are remembered (see `stopped`): each a few bytes, one per wrong answer. */
+const STOPPED_BUNDLES_KEPT = 256
 
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): Required<BlobSource> {
   /** Pulls of whole bundles, by bundle ID, shared by every request that wants one. */
@@ -35,6 +38,14 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
    * for), until one of their pulls is let through.
    */
   const refusedForRoom = new Set<string>()
+  /**
+   * Bundles whose pull a `wanted` stopped: another image's bundle, named for a tag it does not
+   * hold. A blob they do hold (a shared base layer) is still had from them, alone: a blob
+   * request that had joined the pull got a 404 for a blob the fleet held (containerd then went
+   * upstream), and one that came after it pulled the other image whole, the fetch the stop was
+   * there to spare. Forgotten when a later pull's `wanted` judges the bundle again.
+   */
+  const stopped = new RecentSet<string>(STOPPED_BUNDLES_KEPT)
   const failed = (bundleId: string, err: unknown): void => {
     if (err instanceof UnwantedBundleError) return // said where it was judged (takeBack)
     if (!(err instanceof NoRoomError)) {
@@ -51,6 +62,7 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
    * gc, `rm` or the quota took it, listed by `shoal ls` and offered to neighbours.
    */
   const takeBack = async (bundleId: string): Promise<void> => {
+    stopped.add(bundleId)
     const outcome = await store.dropStoppedBundle(bundleId).catch((err: unknown) => {
       logger.warn('the description of a stopped pull could not be removed', { bundleId, err })
       return 'failed to remove'
@@ -69,6 +81,7 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
   const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> } = {}): { running: Promise<void>, judged?: Promise<void> } => {
     let running = bundlePulls.get(bundleId)
     if (running === undefined) {
+      if (first.wanted !== undefined) stopped.delete(bundleId)
       const { options, judged } = withWanted(bundleId, first, takeBack)
       running = pull(bundleId, options).finally(() => { bundlePulls.delete(bundleId) })
       bundlePulls.set(bundleId, running)
@@ -84,16 +97,21 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
     }
     return { running }
   }
-  /** The pull of `object` alone, of `bundleId`, shared by every request that waits on it. */
-  const startObjectPull = (bundleId: string, object: string): Promise<void> => {
+  /**
+   * The pull of `object` alone, of `bundleId`, shared by every request that waits on it; with no
+   * object, of the bundle's description alone (a stopped bundle a peer named for a blob: the
+   * lookup needs what it files, not its other objects).
+   */
+  const startObjectPull = (bundleId: string, object?: string): Promise<void> => {
     const ofBundle = objectPulls.get(bundleId) ?? new Map<string, Promise<void>>()
-    let running = ofBundle.get(object)
+    const key = object ?? ''
+    let running = ofBundle.get(key)
     if (running === undefined) {
-      running = pull(bundleId, { priorityObject: object, objects: new Set([object]) }).finally(() => {
-        ofBundle.delete(object)
+      running = pull(bundleId, { priorityObject: object, objects: new Set(object === undefined ? [] : [object]) }).finally(() => {
+        ofBundle.delete(key)
         if (ofBundle.size === 0) objectPulls.delete(bundleId)
       })
-      ofBundle.set(object, running)
+      ofBundle.set(key, running)
       objectPulls.set(bundleId, ofBundle)
       running.catch((err: unknown) => { failed(bundleId, err) })
     }
@@ -105,6 +123,10 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
       const added = untilStored(storeEvent(store, 'bundle:added', e => e.id === bundleId), signal, done.signal)
       try {
         if (await store.getBundle(bundleId) !== undefined) return
+        if (wanted === undefined && stopped.has(bundleId)) {
+          await Promise.race([added, startObjectPull(bundleId)])
+          return
+        }
         // A pull that fails before the manifest arrives fails this request too, with its reason.
         // Judged by `wanted`, it settles with the verdict instead: after a no, once the
         // description is taken back, so the caller's own writes come after that.
@@ -122,13 +144,19 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         if (await store.hasObject(object)) return
         // A client waits on it from now until it leaves: ahead of the pull's manifest order.
         release = swarm.waitFor(object)
-        // A bundle the disk has no room for whole: the blob waited on alone, when it fits (the
-        // registry checked that before asking), so containerd still gets its layers one by one.
-        const pulled = startBundlePull(bundleId, { priorityObject: object }).running.catch(async (err: unknown) => {
-          if (!(err instanceof NoRoomError)) throw err
+        // Had alone, when the registry checked that it fits: a bundle the disk has no room for
+        // whole (containerd still gets its layers one by one), or one stopped as not what it was
+        // asked for (stopped, above), at once if its pull stopped before this request or when the
+        // pull this request joined stops.
+        const whole = stopped.has(bundleId) ? Promise.reject(new UnwantedBundleError(bundleId)) : startBundlePull(bundleId, { priorityObject: object }).running
+        const pulled = whole.catch(async (err: unknown) => {
+          if (!(err instanceof NoRoomError) && !(err instanceof UnwantedBundleError)) throw err
           await startObjectPull(bundleId, object)
+        }).then(async () => {
+          // The pull is over: the object is here, or it will not come from it (no timer to wait out).
+          if (!await store.hasObject(object)) throw new SourceIncompleteError(object)
         })
-        await Promise.race([completed, pulled.then(async () => { await completed })])
+        await Promise.race([completed, pulled])
       } finally {
         release()
         done.abort()

@@ -4,6 +4,7 @@
 export { createHttpApi } from './http-api.js'
 export type { HttpApi, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
 export type { BlobSource, ContentSources, IncomingBlob, ResolvedTag } from './sources.js'
+export { SourceIncompleteError } from './arriving-object.js'
 // For the daemon's content sources (pull-through and bundle making live there).
 export { commitImage, heldBlob, imageBlobs, type ImageCommit } from './image-commit.js'
 export { parseManifestDocument } from './manifest-document.js'

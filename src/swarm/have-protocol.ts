@@ -230,6 +230,7 @@ class HaveSession {
       if (haveList.interestOf(this.peer).size > MAX_INTERESTS_PER_NEIGHBOUR) {
         throw new ProtocolViolationError(`interest in more than ${MAX_INTERESTS_PER_NEIGHBOUR} bundles`)
       }
+      if (removed.length > 0) this.untrack(removed)
       for (const id of added) this.track(id)
     }
     for (const have of message.objects) this.receiveObject(have)
@@ -268,6 +269,23 @@ class HaveSession {
 
   // ---- sending ------------------------------------------------------------------------
 
+  /**
+   * Forgets the objects of bundles the neighbour dropped, but those a bundle it still wants
+   * names: it forgot what we told it of them, so when it takes one up again (a pull of a bundle
+   * it had dropped) their state must go again. Left tracked, the second interest sent nothing,
+   * and the neighbour's pull knew no holder here and stalled.
+   */
+  private untrack (removed: string[]): void {
+    const { local, haveList } = this.protocol.components
+    const dropped = removed.flatMap(id => local.has(id) ? local.objectsOf(id) : [])
+    if (dropped.length === 0) return
+    const wanted = new Set<string>()
+    for (const id of haveList.interestOf(this.peer)) {
+      if (local.has(id)) for (const object of local.objectsOf(id)) wanted.add(object)
+    }
+    for (const object of dropped) if (!wanted.has(object)) this.tracked.delete(object)
+  }
+
   /** Queues the state of every object of a bundle both sides are interested in. */
   private track (bundleId: string): void {
     const { local } = this.protocol.components
@@ -301,7 +319,12 @@ class HaveSession {
     this.pumping = true
     void this.drain()
       .catch((err: unknown) => { this.close(err instanceof Error ? err : new Error(String(err))) })
-      .finally(() => { this.pumping = false })
+      .finally(() => {
+        this.pumping = false
+        // Queued while the drain took its last look (two frames read at once: the second's
+        // track() found the pump still running): left, it waited for the next event, if any.
+        if (this.outbox.length > 0 || this.snapshotQueue.length > 0 || (this.flushDue && this.pending.size > 0)) this.pump()
+      })
   }
 
   private async drain (): Promise<void> {

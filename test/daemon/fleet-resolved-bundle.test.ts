@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { commitBlobBundle, pushTree, type Store } from '../../src/store/index.js'
 import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
-import { writeImageLayout, type WrittenImage } from './image-layout.js'
+import { until } from '../helpers/until.js'
+import { unnamedImage, type WrittenImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
 const LAYER_BYTES = 24 * MIB
@@ -17,31 +18,10 @@ function registryOf (daemon: Daemon): string {
   return `http://${address.host}:${address.port}`
 }
 
-/** Polls `check` (a store read: an accepted record or a bundle sets no event the test can wait on first) until it answers, or fails after `timeoutMs`. */
-async function until<T> (what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const found = await check()
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
 /** Whether every object of `bundleId` is whole in `store`. */
 async function complete (store: Store, bundleId: string): Promise<true | undefined> {
   const summary = (await store.listBundles()).find(b => b.id === bundleId)
   return summary?.complete === true ? true : undefined
-}
-
-/** An image layout pushed without its image name: it makes a bundle and no ref, so no record goes out. */
-async function unnamedImage (dir: string, ref: string, layerBytes: number): Promise<WrittenImage> {
-  const image = await writeImageLayout(dir, ref, layerBytes)
-  const index = join(image.dir, 'index.json')
-  const parsed = JSON.parse(await readFile(index, 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> }
-  for (const m of parsed.manifests) delete m.annotations?.['io.containerd.image.name']
-  await writeFile(index, JSON.stringify(parsed))
-  return image
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { open, mkdir, rename, writeFile } from 'node:fs/promises'
+import { open, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 const MIB = 1024 * 1024
@@ -67,4 +67,14 @@ async function writeBlob (blobs: string, bytes: Buffer): Promise<string> {
   const hex = createHash('sha256').update(bytes).digest('hex')
   await writeFile(join(blobs, hex), bytes, { mode: 0o644 })
   return hex
+}
+
+/** An image layout pushed without its image name: it makes a bundle and no ref, so no record goes out. */
+export async function unnamedImage (dir: string, ref: string, layerBytes: number, options: { smallLayerBytes?: number } = {}): Promise<WrittenImage> {
+  const image = await writeImageLayout(dir, ref, layerBytes, options)
+  const index = join(image.dir, 'index.json')
+  const parsed = JSON.parse(await readFile(index, 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> }
+  for (const m of parsed.manifests) delete m.annotations?.['io.containerd.image.name']
+  await writeFile(index, JSON.stringify(parsed))
+  return image
 }

@@ -1,0 +1,110 @@
+import { createHash } from 'node:crypto'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Daemon } from '../../src/daemon/index.js'
+import { pushTree } from '../../src/store/index.js'
+import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { until } from '../helpers/until.js'
+import { unnamedImage, type WrittenImage } from './image-layout.js'
+
+const MIB = 1024 * 1024
+const STOPPED = 'pull stopped before its first chunk: the bundle is not what it was asked for'
+
+function registryOf (daemon: Daemon): string {
+  const address = daemon.listeners.registry
+  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
+  return `http://${address.host}:${address.port}`
+}
+
+/**
+ * A blob asked for from a bundle whose pull was stopped as not wanted (another image's bundle,
+ * named for a tag whose manifest it does not hold) that holds that blob too: a base layer two
+ * images share. The stopped bundle is the smallest one holding the layer, so the gateway names
+ * it when the edge asks for the layer by digest. Before: a request that had joined the pull got
+ * a 404 (containerd then fetches the layer upstream, though the fleet holds it), and one after
+ * the stop pulled the other image whole.
+ */
+describe('a blob of a bundle whose pull was stopped as not wanted', () => {
+  let work: string
+  const started: Daemon[] = []
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-stopped-pull-'))
+  })
+
+  afterAll(async () => {
+    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  /**
+   * The tag's image (a 2 MiB layer, a second small one) and another image holding that layer
+   * beside its own 1 KiB one, both bundles on a gateway whose ref for the tag names the other
+   * image's bundle; an edge trusting it records every chunk it stores of the other image's own layer.
+   */
+  async function sharedLayer (name: string): Promise<{ tagged: WrittenImage, gateway: Daemon, edge: TestDaemon, wrong: string, otherChunks: number[] }> {
+    const tagged = await unnamedImage(join(work, name), `registry.example.com/stopped/${name}:1.0`, 2 * MIB, { smallLayerBytes: 64 * 1024 })
+    const other = await unnamedImage(join(work, `${name}-other`), `registry.example.com/stopped/${name}-other:1.0`, 1024)
+    const layerFile = `blobs/sha256/${tagged.layerDigest.slice('sha256:'.length)}`
+    await copyFile(join(tagged.dir, layerFile), join(other.dir, layerFile))
+    const gateway = (await start(join(work, `gateway-${name}`), { gateway: true })).daemon
+    started.push(gateway)
+    await pushTree(gateway.store, tagged.dir)
+    const wrong = (await pushTree(gateway.store, other.dir)).bundleId
+    await gateway.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    const edge = await start(join(work, `edge-${name}`), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
+    started.push(edge.daemon)
+    const otherLayer = await gateway.store.objectBySha256(other.layerDigest.slice('sha256:'.length))
+    if (otherLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
+    const otherChunks: number[] = []
+    edge.daemon.store.on('chunk:stored', ({ object, index }) => { if (object === otherLayer) otherChunks.push(index) })
+    await until('the edge connected to its gateway', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
+    return { tagged, gateway, edge, wrong, otherChunks }
+  }
+
+  async function layerOf (url: string): Promise<{ status: number, digest: string }> {
+    const res = await fetch(url)
+    return { status: res.status, digest: `sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}` }
+  }
+
+  it('serves a layer asked for with the tag, while a signed record\'s wrong bundle is pulled and stopped, and fetches nothing else of that bundle', async () => {
+    const { tagged, gateway, edge, wrong, otherChunks } = await sharedLayer('joined')
+    await gateway.swarm.publishRefs([{ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(tagged.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
+
+    const base = `${registryOf(edge.daemon)}/v2/stopped/joined`
+    const ns = '?ns=registry.example.com'
+    // containerd's HEAD, and the layer asked for at once beside it: the layer's request finds the
+    // record's bundle (its description files the layer) while that bundle's pull is judged.
+    const [head, layer] = await Promise.all([
+      fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } }),
+      layerOf(`${base}/blobs/${tagged.layerDigest}${ns}`),
+    ])
+    expect(head.status).toBe(200)
+    expect(layer).toEqual({ status: 200, digest: tagged.layerDigest })
+    await until('the record\'s bundle stopped', async () => edge.logs.find(line => line.msg === STOPPED && line.bundleId === wrong))
+    // The other image's own layer never came (it was stopped; the layer came from its bundle alone).
+    expect(otherChunks).toEqual([])
+    expect(await edge.daemon.store.hasObject(await gateway.store.objectBySha256(tagged.layerDigest.slice('sha256:'.length)) ?? '')).toBe(true)
+  }, 120_000)
+
+  it('serves a layer asked for after a peer\'s wrong bundle was stopped, from that bundle alone, without pulling it whole', async () => {
+    const { tagged, edge, wrong, otherChunks } = await sharedLayer('after')
+    const base = `${registryOf(edge.daemon)}/v2/stopped/after`
+    const ns = '?ns=registry.example.com'
+    // No record: a trusted peer resolves the tag, naming the other image's bundle, which is stopped.
+    const head = await fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(head.status).toBe(200)
+    const stopped = await until('the named bundle stopped', async () => edge.logs.find(line => line.msg === STOPPED && line.bundleId === wrong))
+    expect(stopped.description).toBe('removed')
+
+    // The layer by digest: the gateway names the stopped bundle (the smallest holding it).
+    expect(await layerOf(`${base}/blobs/${tagged.layerDigest}${ns}`)).toEqual({ status: 200, digest: tagged.layerDigest })
+    expect(otherChunks).toEqual([])
+    // And again once the layer is here (a second pull of nothing).
+    expect(await layerOf(`${base}/blobs/${tagged.layerDigest}${ns}`)).toEqual({ status: 200, digest: tagged.layerDigest })
+    expect(otherChunks).toEqual([])
+  }, 120_000)
+})
