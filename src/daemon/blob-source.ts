@@ -25,8 +25,8 @@ const HTTP_MANIFEST_SEARCH_TIMEOUT_MS = 1_000
 const STOPPED_BUNDLES_KEPT = 256
 
 export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lifetime: AbortSignal): Required<BlobSource> {
-  /** Pulls of whole bundles, by bundle ID, shared by every request that wants one. */
-  const bundlePulls = new Map<string, Promise<void>>()
+  /** Pulls of whole bundles, by bundle ID, shared by every request that wants one; `stop` ends one judged unwanted after it began. */
+  const bundlePulls = new Map<string, { running: Promise<void>, stop: AbortController }>()
   /**
    * Pulls of one object alone, of a bundle the disk has no room for whole: by bundle ID, then
    * object hash (its own map: a whole bundle's pull never stands for one of these, nor the reverse).
@@ -79,23 +79,43 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
    * answer (rejected with UnwantedBundleError once what the pull added is taken back).
    */
   const startBundlePull = (bundleId: string, first: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> } = {}): { running: Promise<void>, judged?: Promise<void> } => {
-    let running = bundlePulls.get(bundleId)
-    if (running === undefined) {
+    const under = bundlePulls.get(bundleId)
+    if (under === undefined) {
       if (first.wanted !== undefined) stopped.delete(bundleId)
-      const { options, judged } = withWanted(bundleId, first, takeBack)
-      running = pull(bundleId, options).finally(() => { bundlePulls.delete(bundleId) })
-      bundlePulls.set(bundleId, running)
+      const stop = new AbortController()
+      const { options, judged } = withWanted(bundleId, first, stop, takeBack)
+      const running = pull(bundleId, options).finally(() => { bundlePulls.delete(bundleId) })
+      bundlePulls.set(bundleId, { running, stop })
       running.then(() => { refusedForRoom.delete(bundleId) }, (err: unknown) => { failed(bundleId, err) })
       return { running, judged }
     }
     if (first.firstObjects !== undefined) {
-      // A pull already under way (a preheat, another client): the order comes when it can.
+      // A pull already under way (another client): the order comes when it can.
       first.firstObjects(lifetime).then(
         objects => { for (const object of [...objects].reverse()) swarm.prioritize(object) },
         () => {},
       )
     }
-    return { running }
+    return { running: under.running }
+  }
+  /**
+   * `wanted` asked of a bundle whose description is here without this call's pull having asked it:
+   * one under way that a blob request started first, or an earlier one. A no stops the pull under
+   * way (its joined blob requests then have their objects alone: `stopped`) and takes back what it
+   * added, and rejects with UnwantedBundleError, as a no before the first chunk does; with no pull
+   * under way nothing is taken back (the bundle was had for something else).
+   */
+  const judgeHere = async (bundleId: string, wanted: (signal: AbortSignal) => Promise<boolean>, signal: AbortSignal): Promise<void> => {
+    if (await wanted(signal)) {
+      stopped.delete(bundleId)
+      return
+    }
+    const under = bundlePulls.get(bundleId)
+    if (under !== undefined) {
+      under.stop.abort(new UnwantedBundleError(bundleId))
+      await takeBack(bundleId)
+    }
+    throw new UnwantedBundleError(bundleId)
   }
   /**
    * The pull of `object` alone, of `bundleId`, shared by every request that waits on it; with no
@@ -122,7 +142,10 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
       const done = new AbortController()
       const added = untilStored(storeEvent(store, 'bundle:added', e => e.id === bundleId), signal, done.signal)
       try {
-        if (await store.getBundle(bundleId) !== undefined) return
+        if (await store.getBundle(bundleId) !== undefined) {
+          if (wanted !== undefined) await judgeHere(bundleId, wanted, signal)
+          return
+        }
         if (wanted === undefined && stopped.has(bundleId)) {
           await Promise.race([added, startObjectPull(bundleId)])
           return
@@ -132,6 +155,8 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
         // description is taken back, so the caller's own writes come after that.
         const { running, judged } = startBundlePull(bundleId, { firstObjects, wanted })
         await Promise.race([judged ?? added, running])
+        // Joined a pull under way that no `wanted` of this kind asked about: judged now.
+        if (judged === undefined && wanted !== undefined) await judgeHere(bundleId, wanted, signal)
       } finally {
         done.abort()
       }
@@ -175,15 +200,14 @@ export class UnwantedBundleError extends Error {
 }
 
 /**
- * The pull's options with `wanted` asked where the swarm asks for the first objects: after the
- * description is stored, before any chunk request. A no aborts the pull's own signal, takes back
+ * The pull's options, stopped by `stop`, with `wanted` asked where the swarm asks for the first
+ * objects: after the description is stored, before any chunk request. A no aborts `stop`, takes back
  * what the pull added (`takeBack`) and rejects, and the swarm rethrows the abort
  * (PullOptions.firstObjects), so nothing is fetched. `judged` settles with the answer.
  */
-function withWanted (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> }, takeBack: (bundleId: string) => Promise<void>): { options: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'signal'>, judged?: Promise<void> } {
+function withWanted (bundleId: string, options: Pick<PullOptions, 'priorityObject' | 'firstObjects'> & { wanted?: (signal: AbortSignal) => Promise<boolean> }, stop: AbortController, takeBack: (bundleId: string) => Promise<void>): { options: Pick<PullOptions, 'priorityObject' | 'firstObjects' | 'signal'>, judged?: Promise<void> } {
   const { wanted, firstObjects, priorityObject } = options
-  if (wanted === undefined) return { options: { priorityObject, firstObjects } }
-  const stop = new AbortController()
+  if (wanted === undefined) return { options: { priorityObject, firstObjects, signal: stop.signal } }
   let verdict: { resolve: () => void, reject: (err: unknown) => void } | undefined
   const judged = new Promise<void>((resolve, reject) => { verdict = { resolve, reject } })
   // Awaited only while the caller waits; a verdict nobody awaits any more must not crash the daemon.

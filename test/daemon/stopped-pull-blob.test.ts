@@ -107,4 +107,51 @@ describe('a blob of a bundle whose pull was stopped as not wanted', () => {
     expect(await layerOf(`${base}/blobs/${tagged.layerDigest}${ns}`)).toEqual({ status: 200, digest: tagged.layerDigest })
     expect(otherChunks).toEqual([])
   }, 120_000)
+
+  it('stops a pull a blob request started once a signed record names its bundle for a tag whose manifest it does not hold', async () => {
+    // The other image: a small config and a 16 MiB layer, sent at 2 MiB/s, so its pull is under way for seconds.
+    const tagged = await unnamedImage(join(work, 'joined-record'), 'registry.example.com/stopped/joined-record:1.0', 64 * 1024)
+    const other = await unnamedImage(join(work, 'joined-record-other'), 'registry.example.com/stopped/joined-record-other:1.0', 16 * MIB)
+    const gateway = (await start(join(work, 'gateway-joined-record'), { gateway: true, maxUploadBytesPerSecond: 2 * MIB })).daemon
+    started.push(gateway)
+    await pushTree(gateway.store, tagged.dir)
+    const wrong = (await pushTree(gateway.store, other.dir)).bundleId
+    const edge = await start(join(work, 'edge-joined-record'), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
+    started.push(edge.daemon)
+    const otherLayer = await gateway.store.objectBySha256(other.layerDigest.slice('sha256:'.length))
+    if (otherLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
+    let otherChunks = 0
+    edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === otherLayer) otherChunks++ })
+    await until('the edge connected to its gateway', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
+
+    // A client asks for the other image's config: the gateway names that image's bundle, whose
+    // whole pull starts (no tag is judged: the blob is what was asked for).
+    const ns = '?ns=registry.example.com'
+    expect(await layerOf(`${registryOf(edge.daemon)}/v2/stopped/joined-record-other/blobs/${other.configDigest}${ns}`)).toEqual({ status: 200, digest: other.configDigest })
+    await until('the other image\'s layer arriving', async () => otherChunks > 0 ? true : undefined)
+
+    // Now the publisher's mistake: a record naming the tag's manifest and that bundle, and the tag asked for.
+    await gateway.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
+    await gateway.swarm.publishRefs([{ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(tagged.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
+    const base = `${registryOf(edge.daemon)}/v2/stopped/joined-record`
+    const manifest = await fetch(`${base}/manifests/1.0${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(manifest.status).toBe(200)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await manifest.arrayBuffer())).digest('hex')}`).toBe(tagged.manifestDigest)
+
+    // The joined pull is judged as a pull the record started is (before: joined and never judged,
+    // and the other image's layer came whole).
+    const judged = await until('the record\'s bundle judged', async () => edge.logs.find(line => line.msg === 'a signed ref record names a bundle that does not hold the tag\'s manifest: its pull stopped before its first chunk'))
+    expect(judged).toMatchObject({ claimed: { bundleId: wrong, manifestDigest: tagged.manifestDigest }, held: `no blob under ${tagged.manifestDigest}` })
+    const stopped = await until('the pull stopped', async () => edge.logs.find(line => line.msg === STOPPED && line.bundleId === wrong))
+    // Kept: the record names it (and the config's reader holds it for its grace first).
+    expect(stopped.description).toMatch(/^kept \((in use|a ref)\)$/)
+    expect(await edge.daemon.store.hasObject(otherLayer)).toBe(false)
+    expect(otherChunks).toBeLessThan(16)
+    expect(edge.logs.filter(line => line.msg === 'pull completed' && line.bundleId === wrong)).toEqual([])
+    // The tag's image is served all the same.
+    for (const digest of [tagged.configDigest, tagged.layerDigest]) {
+      expect(await layerOf(`${base}/blobs/${digest}${ns}`)).toEqual({ status: 200, digest })
+    }
+  }, 120_000)
 })
