@@ -29,8 +29,9 @@ export function borrows (stream: ChunkStream): stream is ChunkStream & Borrowing
  */
 export interface LendingStream {
   /**
-   * `place`, if given, is asked before each read where the next bytes belong (memory of the
-   * reader's, or undefined for the stream's own); bytes read there come to `reader` as a view of it.
+   * `place`, if given, is asked where the next bytes belong (memory of the reader's, or undefined
+   * for the stream's own), again once that memory is full; bytes read there come to `reader` as a
+   * view of it, several reads at once (lane-transport.ts ReadPlace says when).
    */
   readLent: (reader: (bytes: Uint8Array) => void, place?: () => Uint8Array | undefined) => void
 }

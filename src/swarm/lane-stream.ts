@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { LANE_CREDIT_BYTES } from './constants.js'
 import { LaneClosedError, ProtocolViolationError } from './errors.js'
 import { LaneRecordReader, MAX_LANE_RECORD_BYTES, creditRecords, dataRecordHead } from './lane-records.js'
-import type { LentBytesReader, ReadPlace } from './lane-transport.js'
+import { PER_RECORD_READS, type AskerTls, type ReadPlace } from './lane-transport.js'
 
 /** After our FIN, the remote has this long to send its own. */
 const CLOSE_GRACE_MS = 10_000
@@ -43,6 +43,8 @@ export class LaneStream {
   /** The asker's: bytes received and not yet credited, and whether a credit is due this turn. */
   private uncredited = 0
   private creditQueued = false
+  /** The asker's socket says when each turn's bytes are all in (readWith's `turnEnded`): credits are judged then. */
+  private readonly creditsPerTurn: boolean
   private readonly records: LaneRecordReader | undefined
 
   /** The one reader given the received bytes directly (readLent), in place of 'message' events. */
@@ -54,7 +56,7 @@ export class LaneStream {
    * `readWith`, given for the asker's socket from connectAskerTls (lane-transport.ts), hands
    * over its cleartext lent from one reused buffer instead of as the socket's 'data'.
    */
-  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole, readWith?: (reader: LentBytesReader, place?: ReadPlace) => void) {
+  constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole, readWith?: AskerTls['readWith']) {
     this.records = role === 'holder'
       ? new LaneRecordReader({
         data: (bytes) => {
@@ -70,7 +72,8 @@ export class LaneStream {
       : undefined
     // Only the asker's bytes go to the reader as they come (the holder's are records to take apart).
     const place = (): Uint8Array | undefined => this.records === undefined && this.status === 'open' ? this.lentPlace?.() : undefined
-    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) }, place)
+    this.creditsPerTurn = readWith !== undefined && !PER_RECORD_READS
+    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) }, place, this.creditsPerTurn ? () => { this.creditTurn() } : undefined)
     else socket.on('data', (data: Buffer) => { this.received(data, false) })
     socket.on('end', () => {
       // The holder ends its side only after the asker ended its own (the chunk server answers
@@ -106,7 +109,8 @@ export class LaneStream {
     if (this.records === undefined) {
       this.bytesIn += data.byteLength
       this.deliver(data, lent)
-      this.credit(data.byteLength)
+      if (this.creditsPerTurn) this.uncredited += data.byteLength
+      else this.credit(data.byteLength)
       return
     }
     try {
@@ -190,6 +194,13 @@ export class LaneStream {
       this.socket.write(creditRecords(this.uncredited))
       this.uncredited = 0
     })
+  }
+
+  /** The end of a turn whose bytes were all handed over (`creditsPerTurn`): the credit, if one is due, goes now. */
+  private creditTurn (): void {
+    if (this.uncredited < LANE_CREDIT_BYTES || this.status !== 'open' || this.socket.writableEnded) return
+    this.socket.write(creditRecords(this.uncredited))
+    this.uncredited = 0
   }
 
   async close (): Promise<void> {

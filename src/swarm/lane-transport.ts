@@ -11,10 +11,12 @@ const CLEARTEXT_BUFFER_BYTES = 16 * 1024
 export type LentBytesReader = (bytes: Uint8Array) => void
 
 /**
- * Where the reader wants the next piece of cleartext: memory of its own, which node fills with
- * at most its length of the stream's next bytes (a longer record is split across reads), or
- * undefined for the lane's one buffer. Asked after each piece, so the answer can follow the
- * reader's state: the reader is then called with a view of that memory.
+ * Where the reader wants the next bytes of cleartext: memory of its own, which node fills from
+ * its start with at most its length of the stream's next bytes (a record past its end is split
+ * there), or undefined for the lane's one buffer. Asked again once the last answer is full (or
+ * was undefined), so the answer can follow the reader's state. What was read there comes to the
+ * reader as a view of that memory, in order, once it is full, at the end of the event-loop turn,
+ * or before the stream's end: until then the memory must stay where the reader's next bytes go.
  */
 export type ReadPlace = () => Uint8Array | undefined
 
@@ -24,14 +26,18 @@ export interface AskerTls {
   /**
    * Hands every piece of cleartext from now on to `reader`, lent: the memory is reused for the
    * next piece once the call returns. Pieces that came before a reader was set (a holder that
-   * sent at once) were kept as copies and come first. `place`, if given, says where each next
-   * piece is to be read.
+   * sent at once) were kept as copies and come first. `place`, if given, says where the next
+   * bytes are to be read (see ReadPlace); `turnEnded`, if given, runs at the end of each
+   * event-loop turn that brought cleartext, after every byte of the turn was handed to `reader`.
    */
-  readWith: (reader: LentBytesReader, place?: ReadPlace) => void
+  readWith: (reader: LentBytesReader, place?: ReadPlace, turnEnded?: () => void) => void
 }
 
 /** tls.connect's options as node reads them; `allowHalfOpen` and `onread` are missing from its types. */
 export type AskerTlsOptions = ConnectionOptions & { host: string, port: number, allowHalfOpen?: boolean }
+
+/** Temporary (the `rec` lane's A/B): hand each record read into the reader's memory over on its own, as before. */
+export const PER_RECORD_READS = process.env.SHOAL_LANE_PER_RECORD === '1'
 
 /**
  * The asker's TLS socket, reading its TCP socket's own handle and its cleartext into one buffer
@@ -54,28 +60,69 @@ export type AskerTlsOptions = ConnectionOptions & { host: string, port: number, 
  * The buffer node reads into is asked for after each piece (`onread.buffer` as a function, which
  * tls.connect honours on Node 20: TLSWrap copies each SSL_read into whatever it was last given),
  * so a reader that knows where the next bytes belong (the rest of a chunk body, framing.ts) takes
- * them there with no copy of its own; else they come into the one buffer.
+ * them there with no copy of its own; else they come into the one buffer. Records read into the
+ * reader's memory are only counted here and handed over together, once that memory is full or at
+ * the end of the turn (or before the next byte read elsewhere): each record had gone through the
+ * lane, its credit count and the frame reader on its own, ~32,000 times per 512 MiB
+ * (docs/architecture.md, "The lane asker's records handed over per turn").
  */
 export function connectAskerTls (options: AskerTlsOptions, ticker?: ReadTicker): AskerTls {
   let reader: LentBytesReader | undefined
   /** Cleartext that came before a reader, copied. */
   let early: Uint8Array[] | undefined = []
   let place: ReadPlace | undefined
-  let records: ((length: number) => void) | undefined
+  let turnEnded: (() => void) | undefined
   const buffer = Buffer.allocUnsafeSlow(CLEARTEXT_BUFFER_BYTES)
+  /**
+   * The reader's memory that node reads into (`place`'s answer, kept until it is full), how much
+   * of it was handed over and how much holds bytes. Only `buffer` below gives it out, so the
+   * memory node was last given is this region's rest whenever there is one.
+   */
+  let region: Uint8Array | undefined
+  let handed = 0
+  let filled = 0
+  const handOver = (): void => {
+    if (region === undefined || filled === handed) return
+    const bytes = region.subarray(handed, filled)
+    handed = filled
+    if (filled === region.byteLength) region = undefined
+    reader?.(bytes)
+  }
+  let turnDue = false
+  const endTurn = (): void => {
+    turnDue = false
+    handOver()
+    turnEnded?.()
+  }
+  let records: ((length: number) => void) | undefined
   const withOnread: AskerTlsOptions & { onread: OnReadOpts } = {
     ...options,
     onread: {
       buffer: () => {
-        const placed = place?.()
-        return placed !== undefined && placed.byteLength > 0 ? placed : buffer
+        if (region === undefined) {
+          const placed = place?.()
+          if (placed === undefined || placed.byteLength === 0) return buffer
+          region = placed
+          handed = 0
+          filled = 0
+        }
+        return filled === 0 ? region : region.subarray(filled)
       },
       // `into` is the memory last returned above, which node read into.
       callback: (length: number, into: Uint8Array) => {
+        if (records !== undefined) records(length)
+        else if (!turnDue) {
+          turnDue = true
+          setImmediate(endTurn)
+        }
+        if (region !== undefined && into !== buffer) {
+          filled += length
+          if (filled === region.byteLength || PER_RECORD_READS) handOver()
+          return true
+        }
         const bytes = into.subarray(0, length)
         if (reader !== undefined) reader(bytes)
         else early?.push(Uint8Array.prototype.slice.call(bytes))
-        records?.(length)
         return true
       },
     },
@@ -83,12 +130,15 @@ export function connectAskerTls (options: AskerTlsOptions, ticker?: ReadTicker):
   const tls = tlsConnect(withOnread)
   // tls.connect passes no noDelay to the socket it makes: requests and credits are small and must not wait for an ack.
   tls.prependOnceListener('connect', () => { tls.setNoDelay(true) })
-  if (ticker !== undefined) records = ticker.addRecordReader(tls, { readTargetBytes: TLS_RECORD_WIRE_BYTES })
+  // Every byte read comes before the end: a frame is never judged cut short with its last bytes still here.
+  tls.prependListener('end', handOver)
+  if (ticker !== undefined) records = ticker.addRecordReader(tls, { readTargetBytes: TLS_RECORD_WIRE_BYTES, turnEnded: endTurn })
   return {
     tls,
-    readWith: (next, where) => {
+    readWith: (next, where, onTurnEnd) => {
       reader = next
       place = where
+      turnEnded = onTurnEnd
       const before = early ?? []
       early = undefined
       for (const bytes of before) next(bytes)

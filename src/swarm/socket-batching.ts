@@ -149,15 +149,18 @@ export class ReadTicker {
    * after each record instead capped a fast lane at a record a tick (1.9 MB/s on loopback). A
    * socket whose records stopped IDLE_RECORDS_MS ago is idle, not slow: it reads on, so an
    * idle lane costs no ticks. Returns what to call with each record's cleartext length, or
-   * undefined if the socket has no handle to stop.
+   * undefined if the socket has no handle to stop. `turnEnded` runs at each such turn's end,
+   * before the judgement.
    */
-  addRecordReader (socket: Socket, init: ReadTickerSocketInit = {}): ((length: number) => void) | undefined {
+  addRecordReader (socket: Socket, init: ReadTickerSocketInit & { turnEnded?: () => void } = {}): ((length: number) => void) | undefined {
     let turnBytes = 0
     let turnEndDue = false
     const turnEnded = (): void => {
       turnEndDue = false
       const bytes = turnBytes
       turnBytes = 0
+      // The socket's own end-of-turn work first (lane-transport.ts hands its records over), in the same immediate.
+      init.turnEnded?.()
       judge?.(bytes)
     }
     const endOfTurn = (): void => {

@@ -7,6 +7,8 @@ import { dialLane } from '../../src/swarm/lane-offer.js'
 import { LaneRecordReader, creditRecords, dataRecordHead } from '../../src/swarm/lane-records.js'
 import type { LaneStream } from '../../src/swarm/lane-stream.js'
 import { StreamGauge } from '../../src/swarm/reader-budget.js'
+import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
+import { randomBytes } from 'node:crypto'
 import { wakeOrTimeout } from '../../src/wait/index.js'
 
 /**
@@ -79,6 +81,43 @@ describe('lane credits', () => {
     await expect.poll(() => received, { timeout: 5_000 }).toBe(sent)
     await expect.poll(() => gauge.inFlight(), { timeout: 5_000 }).toBeLessThan(LANE_CREDIT_BYTES)
     expect(gauge.read()).toBeGreaterThan(sent - LANE_CREDIT_BYTES)
+  })
+
+  it('credits the holder and hands each frame on whole when frames come in many small records read into their memory', async () => {
+    const { asker, holder } = await lane()
+    // The chunk client's reader: large frames assembled in memory of its own, which the asker's TLS reads into.
+    const given = new Set<ArrayBufferLike>()
+    const frames: Buffer[] = []
+    readFrames(asker, {
+      maxFrameBytes: 2 * MiB,
+      messageTimeoutMs: 10_000,
+      onFrame: (frame) => { frames.push(Buffer.from(frame)) },
+      allocate: (bytes) => {
+        const memory = new Uint8Array(bytes)
+        given.add(memory.buffer)
+        return memory
+      },
+    })
+    const gauge = new StreamGauge(holder)
+    // Three 1 MiB frames and a small one between, each sent 1 KiB a record: ~3,000 records.
+    const sent = [randomBytes(MiB), randomBytes(100), randomBytes(MiB), randomBytes(MiB)]
+    let total = 0
+    for (const body of sent) {
+      const frame = Buffer.concat([encodeVarint(body.byteLength), body])
+      for (let at = 0; at < frame.byteLength; at += KiB) {
+        const piece = frame.subarray(at, Math.min(frame.byteLength, at + KiB))
+        gauge.sentBytes(piece.byteLength)
+        total += piece.byteLength
+        holder.send(piece)
+      }
+    }
+    await expect.poll(() => frames.length, { timeout: 10_000 }).toBe(sent.length)
+    for (const [i, body] of sent.entries()) expect(frames[i]?.equals(body)).toBe(true)
+    expect(given.size).toBe(3)
+    // Every byte taken is credited back but what is under one credit's worth.
+    await expect.poll(() => gauge.inFlight(), { timeout: 5_000 }).toBeLessThan(LANE_CREDIT_BYTES)
+    expect(gauge.read()).toBeGreaterThan(total - LANE_CREDIT_BYTES)
+    expect(asker.bytesIn).toBe(total)
   })
 
   it('carries the asker\'s requests whole through its records, however they are cut', async () => {

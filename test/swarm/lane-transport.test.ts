@@ -25,6 +25,9 @@ interface Received {
   memory: Set<ArrayBufferLike>
   /** How many event-loop turns brought pieces. */
   turns: number
+  /** Per piece: the memory it was lent in and the turn (1-based) that brought it. */
+  lentIn: ArrayBufferLike[]
+  turnOf: number[]
 }
 
 describe('lane transport', () => {
@@ -62,7 +65,7 @@ describe('lane transport', () => {
     let dataEvents = 0
     // Were the socket emitting 'data' (a fresh buffer per record), this would count them.
     asker.on('data', () => { dataEvents++ })
-    const received: Received = { pieces: [], memory: new Set(), turns: 0 }
+    const received: Received = { pieces: [], memory: new Set(), turns: 0, lentIn: [], turnOf: [] }
     let got = 0
     let wanted: { bytes: number, resolve: () => void } | undefined
     let inTurn = false
@@ -74,6 +77,8 @@ describe('lane transport', () => {
         received.turns++
         setImmediate(() => { inTurn = false })
       }
+      received.lentIn.push(bytes.buffer)
+      received.turnOf.push(received.turns)
       got += bytes.byteLength
       if (wanted !== undefined && got >= wanted.bytes) wanted.resolve()
     }, place === undefined ? undefined : () => place(got))
@@ -160,5 +165,21 @@ describe('lane transport', () => {
     let offset = 0
     const ends = new Set(received.pieces.map(piece => (offset += piece.byteLength)))
     expect(ends.has(MiB)).toBe(true)
+  })
+
+  it('hands the records read into the reader\'s memory over together, at most once a turn, not one by one', async () => {
+    // ~256 records of 16 KiB into one 4 MiB target (a chunk body whose head came first).
+    const target = new Uint8Array(4 * MiB)
+    const { holder, received, until } = await pair(new ReadTicker(20), got => got > 0 && got < 4 * MiB ? target.subarray(got) : undefined)
+    const sent = randomBytes(4 * MiB)
+    holder.write(sent.subarray(0, 1000))
+    await until(1000)
+    for (let at = 1000; at < sent.length; at += MiB) holder.write(sent.subarray(at, Math.min(sent.length, at + MiB)))
+    expect((await until(sent.length)).equals(sent)).toBe(true)
+    expect(Buffer.from(target.subarray(1000)).equals(sent.subarray(1000))).toBe(true)
+    // A TCP read of loopback's brings several records a turn; each used to be handed over alone.
+    const placedTurns = received.turnOf.filter((_, i) => received.lentIn[i] === target.buffer)
+    expect(placedTurns.length).toBeGreaterThan(0)
+    expect(new Set(placedTurns).size).toBe(placedTurns.length)
   })
 })
