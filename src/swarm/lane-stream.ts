@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import { LANE_CREDIT_BYTES } from './constants.js'
 import { LaneClosedError, ProtocolViolationError } from './errors.js'
 import { LaneRecordReader, MAX_LANE_RECORD_BYTES, creditRecords, dataRecordHead } from './lane-records.js'
-import { PER_RECORD_READS, type AskerTls, type ReadPlace } from './lane-transport.js'
+import type { AskerTls, ReadPlace } from './lane-transport.js'
 
 /** After our FIN, the remote has this long to send its own. */
 const CLOSE_GRACE_MS = 10_000
@@ -72,8 +72,8 @@ export class LaneStream {
       : undefined
     // Only the asker's bytes go to the reader as they come (the holder's are records to take apart).
     const place = (): Uint8Array | undefined => this.records === undefined && this.status === 'open' ? this.lentPlace?.() : undefined
-    this.creditsPerTurn = readWith !== undefined && !PER_RECORD_READS
-    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) }, place, this.creditsPerTurn ? () => { this.creditTurn() } : undefined)
+    this.creditsPerTurn = readWith !== undefined
+    if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) }, place, () => { this.creditTurn() })
     else socket.on('data', (data: Buffer) => { this.received(data, false) })
     socket.on('end', () => {
       // The holder ends its side only after the asker ended its own (the chunk server answers

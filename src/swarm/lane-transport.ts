@@ -36,9 +36,6 @@ export interface AskerTls {
 /** tls.connect's options as node reads them; `allowHalfOpen` and `onread` are missing from its types. */
 export type AskerTlsOptions = ConnectionOptions & { host: string, port: number, allowHalfOpen?: boolean }
 
-/** Temporary (the `rec` lane's A/B): hand each record read into the reader's memory over on its own, as before. */
-export const PER_RECORD_READS = process.env.SHOAL_LANE_PER_RECORD === '1'
-
 /**
  * The asker's TLS socket, reading its TCP socket's own handle and its cleartext into one buffer
  * of ours.
@@ -117,7 +114,7 @@ export function connectAskerTls (options: AskerTlsOptions, ticker?: ReadTicker):
         }
         if (region !== undefined && into !== buffer) {
           filled += length
-          if (filled === region.byteLength || PER_RECORD_READS) handOver()
+          if (filled === region.byteLength) handOver()
           return true
         }
         const bytes = into.subarray(0, length)

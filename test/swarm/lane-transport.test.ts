@@ -25,9 +25,8 @@ interface Received {
   memory: Set<ArrayBufferLike>
   /** How many event-loop turns brought pieces. */
   turns: number
-  /** Per piece: the memory it was lent in and the turn (1-based) that brought it. */
+  /** Per piece: the memory it was lent in. */
   lentIn: ArrayBufferLike[]
-  turnOf: number[]
 }
 
 describe('lane transport', () => {
@@ -65,7 +64,7 @@ describe('lane transport', () => {
     let dataEvents = 0
     // Were the socket emitting 'data' (a fresh buffer per record), this would count them.
     asker.on('data', () => { dataEvents++ })
-    const received: Received = { pieces: [], memory: new Set(), turns: 0, lentIn: [], turnOf: [] }
+    const received: Received = { pieces: [], memory: new Set(), turns: 0, lentIn: [] }
     let got = 0
     let wanted: { bytes: number, resolve: () => void } | undefined
     let inTurn = false
@@ -78,7 +77,6 @@ describe('lane transport', () => {
         setImmediate(() => { inTurn = false })
       }
       received.lentIn.push(bytes.buffer)
-      received.turnOf.push(received.turns)
       got += bytes.byteLength
       if (wanted !== undefined && got >= wanted.bytes) wanted.resolve()
     }, place === undefined ? undefined : () => place(got))
@@ -177,9 +175,12 @@ describe('lane transport', () => {
     for (let at = 1000; at < sent.length; at += MiB) holder.write(sent.subarray(at, Math.min(sent.length, at + MiB)))
     expect((await until(sent.length)).equals(sent)).toBe(true)
     expect(Buffer.from(target.subarray(1000)).equals(sent.subarray(1000))).toBe(true)
-    // A TCP read of loopback's brings several records a turn; each used to be handed over alone.
-    const placedTurns = received.turnOf.filter((_, i) => received.lentIn[i] === target.buffer)
-    expect(placedTurns.length).toBeGreaterThan(0)
-    expect(new Set(placedTurns).size).toBe(placedTurns.length)
+    // A turn on loopback reads several records (~40 here); each used to be handed over alone
+    // (~256 pieces in ~6 turns). Now a turn hands over at most once when the memory fills and
+    // once at its end (this count of turns may file a piece handed over at a turn's end under
+    // the next turn's number, hence no per-turn check).
+    const placed = received.lentIn.filter(memory => memory === target.buffer).length
+    expect(placed).toBeGreaterThan(0)
+    expect(placed).toBeLessThanOrEqual(2 * received.turns)
   })
 })
