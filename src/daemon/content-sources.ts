@@ -2,6 +2,7 @@ import {
   imageRefOf, parseDigest, type BlobSource, type ContentSources, type IncomingBlob,
   type RepositoryName, type ResolvedTag, type Sha256Digest,
 } from '../http/index.js'
+import { sha256Hex } from '../hash/index.js'
 import { ingestBlobBytes, type Store } from '../store/index.js'
 import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
 import { UnwantedBundleError } from './blob-source.js'
@@ -23,6 +24,12 @@ const FIRST_OBJECTS_WAIT_MS = 2_000
 interface HandedOver {
   bytes: Buffer
   object: string
+}
+
+/** The fleet's hand-over of a recorded tag's manifest: its checked bytes as soon as they come, and their object once the store has written them. */
+interface HandOver {
+  bytes: Promise<Buffer | undefined>
+  stored: Promise<HandedOver | undefined>
 }
 
 /** Resolves once `promise` settled (either way), `ms` passed, or `signal` aborted: a bounded wait that never throws. */
@@ -97,16 +104,17 @@ export function createContentSources (components: ContentSourcesComponents): Con
       // The upstream is the authority for its registry's tags: a moved tag is followed.
       const fresh = upstream === undefined ? held.digest : await upstream.revalidateTag(name, tag, held.digest, signal)
       if (fresh.hex !== held.digest.hex) return { digest: fresh }
+      // Answered from the checked bytes while the store writes them (issue 8's start: the
+      // write, ~50 ms at load, was between containerd's HEAD and its answer).
+      const storing = storingManifests.get(held.digest.hex)
+      if (storing !== undefined) return { ...held, manifest: storing.bytes }
       if (await store.objectBySha256(held.digest.hex) === undefined) {
+        const handOver = manifestFromFleet(ref, name, tag, held.digest, signal)
         // The image's bundle starts moving now, while the client reads the manifest, its
         // config and layers in the manifest's order as soon as both are here (layer-order.ts).
-        if (held.bundleId !== undefined && blobSource !== undefined) {
-          const handedOver = manifestFromFleet(ref, name, tag, held.digest, signal)
-          pullRecordBundle(blobSource, ref, held.bundleId, held.digest, handedOver)
-          await handedOver
-        } else {
-          await manifestFromFleet(ref, name, tag, held.digest, signal)
-        }
+        if (held.bundleId !== undefined && blobSource !== undefined) pullRecordBundle(blobSource, ref, held.bundleId, held.digest, handOver.stored)
+        const bytes = await handOver.bytes
+        if (bytes !== undefined) return { ...held, manifest: bytes }
       }
       return held
     }
@@ -236,22 +244,45 @@ export function createContentSources (components: ContentSourcesComponents): Con
   }
   const lifetimeOver = (): boolean => components.lifetime?.aborted === true
 
+  /** Manifests handed over by the fleet whose store write is under way, by sha256 hex: their bytes, and the write. */
+  const storingManifests = new Map<string, { bytes: Buffer, stored: Promise<unknown> }>()
   /**
    * A tag known from a record whose manifest is not here: the trusted peers hand the manifest's
    * bytes over in one round trip, much sooner than the swarm brings the bundle's description and
-   * then the manifest's chunk. Taken only when it is the digest the record names; otherwise
-   * the swarm path stays.
+   * then the manifest's chunk. Taken only when it is the digest the record names and the bytes
+   * hash to it; otherwise the swarm path stays. The bytes are given as soon as they are checked;
+   * the store's write (file, fdatasync, LevelDB) follows under the daemon's lifetime, not the
+   * request's, so a client that leaves once answered does not cut it.
    */
-  const manifestFromFleet = async (ref: string, name: RepositoryName, tag: string, digest: Sha256Digest, signal: AbortSignal): Promise<HandedOver | undefined> => {
+  const manifestFromFleet = (ref: string, name: RepositoryName, tag: string, digest: Sha256Digest, signal: AbortSignal): HandOver => {
     const asked = performance.now()
-    const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: false }, signal)
-    if (fleet.found?.status !== 'resolved' || fleet.found.digest !== digest.digest) return undefined
-    const answered = performance.now()
-    const bytes = Buffer.from(fleet.found.manifest)
-    const { object } = await ingestBlobBytes(store, bytes, { sha256: digest.hex, signal })
-    // The two stages of the manifest's time on a neighbour-fed edge (docs/architecture.md, "the cpu4 lane").
-    logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, peer: fleet.peer, askMs: Math.round(answered - asked), storeMs: Math.round(performance.now() - answered) })
-    return { bytes, object }
+    let answered = asked
+    const bytes = (async (): Promise<Buffer | undefined> => {
+      const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: false }, signal)
+      if (fleet.found?.status !== 'resolved' || fleet.found.digest !== digest.digest) return undefined
+      answered = performance.now()
+      const handed = Buffer.from(fleet.found.manifest)
+      if (sha256Hex(handed) === digest.hex) return handed
+      logger.warn('a trusted peer handed over a recorded tag\'s manifest whose bytes do not match its digest: not taken', { ref, digest: digest.digest, peer: fleet.peer })
+      return undefined
+    })()
+    const stored = bytes.then(async (handed): Promise<HandedOver | undefined> => {
+      if (handed === undefined) return undefined
+      const { object } = await ingestBlobBytes(store, handed, { sha256: digest.hex, signal: components.lifetime })
+      // The two stages of the manifest's time on a neighbour-fed edge (docs/architecture.md, "the cpu4 lane"); the answer needs the first only.
+      logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, askMs: Math.round(answered - asked), storeMs: Math.round(performance.now() - answered) })
+      return { bytes: handed, object }
+    }).catch((err: unknown) => {
+      if (!lifetimeOver()) logger.warn('the manifest handed over for a recorded tag could not be stored: asked of the fleet again on the next request', { ref, digest: digest.digest, err })
+      return undefined
+    })
+    void bytes.then(handed => {
+      if (handed === undefined) return
+      const entry = { bytes: handed, stored }
+      storingManifests.set(digest.hex, entry)
+      void stored.finally(() => { if (storingManifests.get(digest.hex) === entry) storingManifests.delete(digest.hex) })
+    }, () => {})
+    return { bytes, stored }
   }
 
   const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean | IncomingBlob> => {
@@ -327,5 +358,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
   // Blobs of an image arrive from the swarm too: each completed object may finish one.
   store.on('object:complete', () => { assembler.check() })
 
-  return { resolveTag, locate, respond, respondBlob }
+  const manifestBeingStored = (digest: Sha256Digest): Buffer | undefined => storingManifests.get(digest.hex)?.bytes
+
+  return { resolveTag, locate, manifestBeingStored, respond, respondBlob }
 }

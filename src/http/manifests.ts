@@ -7,6 +7,7 @@ import { ArrivingObject } from './arriving-object.js'
 import { bundleHolding, useForReading } from './object-lookup.js'
 import { requestedName, type Registry } from './registry.js'
 import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
+import type { ResolvedTag } from './sources.js'
 
 /**
  * `GET|HEAD /v2/<name>/manifests/<tag|digest>`. A tag resolves only through the store's refs
@@ -20,9 +21,10 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
   const reference = parseReference(rawReference)
   let digest: Sha256Digest
   let bundleId: string | undefined
+  let handedOver: Buffer | undefined
   if (reference.kind === 'tag') {
     const target = await registry.store.getRef(imageRefOf(name, reference.tag))
-    const held = target?.manifestDigest === undefined ? undefined : { digest: parseDigest(target.manifestDigest), bundleId: target.bundleId }
+    const held: ResolvedTag | undefined = target?.manifestDigest === undefined ? undefined : { digest: parseDigest(target.manifestDigest), bundleId: target.bundleId }
     // The sources decide whether a held tag still stands (an upstream may have moved it) and
     // resolve one not held here; a tag never comes from anyone else (DESIGN.md).
     const resolved = registry.sources === undefined ? held : await registry.sources.resolveTag(name, reference.tag, held, { signal: ctx.signal })
@@ -32,10 +34,14 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
     }
     digest = resolved.digest
     bundleId = resolved.bundleId
+    // Checked here too: what the sources hand over is served as it is.
+    if (resolved.manifest !== undefined && sha256Hex(resolved.manifest) === digest.hex) handedOver = resolved.manifest
   } else {
     digest = reference.digest
+    const storing = registry.sources?.manifestBeingStored?.(digest)
+    if (storing !== undefined && sha256Hex(storing) === digest.hex) handedOver = storing
   }
-  const bytes = await loadManifest(ctx, registry, name, digest, bundleId)
+  const bytes = handedOver ?? await loadManifest(ctx, registry, name, digest, bundleId)
   const mediaType = servedMediaType(bytes)
   if (mediaType === undefined) throw manifestUnknown(name, digest.digest, 'names a blob that is not a manifest')
   sendBytes(ctx, 200, bytes, { 'Content-Type': mediaType, 'Docker-Content-Digest': digest.digest, ...namespaceHeader(name) })

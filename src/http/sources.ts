@@ -53,6 +53,13 @@ export interface ResolvedTag {
   digest: Sha256Digest
   /** The bundle a ref here names, when the tag came from one (its manifest may still be in the swarm). */
   bundleId?: string
+  /**
+   * The manifest's bytes, checked against `digest`, when a source has them before the store does
+   * (a recorded tag's manifest handed over by the fleet): answered from them while the store
+   * writes them, so the write is not on the client's critical path (a request for the digest
+   * meanwhile is answered from them too: ContentSources.manifestBeingStored).
+   */
+  manifest?: Buffer
 }
 
 /**
@@ -74,4 +81,10 @@ export interface ContentSources {
    * it; throws a RegistryError when a source failed.
    */
   locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean }) => Promise<boolean | IncomingBlob>
+  /**
+   * A manifest's bytes (checked against `digest`) that a source handed over and the store is
+   * still writing: containerd's GET of the digest comes right after its HEAD of the tag, and the
+   * store's index may already name the object (the bundle's description) before it is written.
+   */
+  manifestBeingStored?: (digest: Sha256Digest) => Buffer | undefined
 }

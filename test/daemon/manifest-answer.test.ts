@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Daemon } from '../../src/daemon/index.js'
+import { pushTree } from '../../src/store/index.js'
+import { startInProcess as start } from '../helpers/daemon-in-process.js'
+import { until } from '../helpers/until.js'
+import { within } from '../helpers/within.js'
+import { unnamedImage } from './image-layout.js'
+
+const MIB = 1024 * 1024
+const ACCEPT = { accept: 'application/vnd.oci.image.manifest.v1+json' }
+
+function registryOf (daemon: Daemon): string {
+  const address = daemon.listeners.registry
+  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
+  return `http://${address.host}:${address.port}`
+}
+
+/**
+ * Issue 8's start: an edge answers a recorded tag's HEAD from the manifest bytes its neighbour
+ * handed over (checked against the record's digest) while its store still writes them, so the
+ * write (file, fdatasync, LevelDB: ~50 ms at load) is off containerd's critical path. The
+ * store's write is held by a hook until the test lets it go: before, the HEAD waited for it.
+ * containerd's GET of the digest right after the HEAD must still be served.
+ */
+describe('a recorded tag\'s manifest handed over by the fleet', () => {
+  let work: string
+  const started: Daemon[] = []
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'shoal-manifest-answer-'))
+  })
+
+  afterAll(async () => {
+    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+
+  it('is answered before the store has written it, and so are a GET of the tag and one of its digest', async () => {
+    const image = await unnamedImage(join(work, 'image'), 'registry.example.com/answer/app:1.0', MIB)
+    const gateway = (await start(join(work, 'gateway'), { gateway: true })).daemon
+    started.push(gateway)
+    const { bundleId } = await pushTree(gateway.store, image.dir)
+    const manifestHex = image.manifestDigest.slice('sha256:'.length)
+    const manifestObject = await gateway.store.objectBySha256(manifestHex)
+    if (manifestObject === undefined) throw new Error('the gateway does not index the manifest it was pushed')
+    const edge = (await start(join(work, 'edge'), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })).daemon
+    started.push(edge)
+    await gateway.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
+    await gateway.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.store.getRef(image.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
+
+    // The hook: the store's write of the manifest stops where it asks whether the object exists
+    // (after the staged file's fdatasync, before the rename and the LevelDB batch) until let go;
+    // so does every other look at that object meanwhile (the bundle's pull, a read).
+    const events: string[] = []
+    let letGo: () => void = () => {}
+    const held = new Promise<void>(resolve => { letGo = resolve })
+    const hasObject = edge.store.hasObject.bind(edge.store)
+    edge.store.hasObject = async (object: string): Promise<boolean> => {
+      // No write of the manifest gets past this before the test lets it go.
+      if (object === manifestObject && !events.includes('write let go')) await held
+      return await hasObject(object)
+    }
+
+    const base = `${registryOf(edge)}/v2/answer/app`
+    const ns = '?ns=registry.example.com'
+    const head = await within(fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: ACCEPT }), 20_000, 'the HEAD answered')
+    events.push('HEAD answered')
+    expect(head.status).toBe(200)
+    expect(head.headers.get('docker-content-digest')).toBe(image.manifestDigest)
+    // A GET of the tag meanwhile: the same bytes, from memory.
+    const byTag = await within(fetch(`${base}/manifests/1.0${ns}`, { headers: ACCEPT }), 20_000, 'the GET of the tag answered')
+    events.push('GET of the tag answered')
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await byTag.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+    // containerd's GET of the digest, right after: the same bytes, from memory too (the bundle's
+    // description may name the object already, and the store's look at it waits for the write).
+    const byDigest = await within(fetch(`${base}/manifests/${image.manifestDigest}${ns}`, { headers: ACCEPT }), 20_000, 'the GET of the digest answered')
+    events.push('GET of the digest answered')
+    expect(byDigest.status).toBe(200)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await byDigest.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+    events.push('write let go')
+    letGo()
+    expect(events).toEqual(['HEAD answered', 'GET of the tag answered', 'GET of the digest answered', 'write let go'])
+    // Durability follows: the store holds the manifest, and a GET of the digest reads it from there.
+    await until('the manifest written', async () => await edge.store.wholeObjectBySha256(manifestHex) !== undefined ? true : undefined)
+    const stored = await fetch(`${base}/manifests/${image.manifestDigest}${ns}`, { headers: ACCEPT })
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await stored.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+  }, 120_000)
+})
