@@ -14,12 +14,13 @@ import { GATEWAY_SEEDING_POLICY, GatewaySeeding, type ExtraCopyReason, type Seed
 import { soleCopyWaitMs } from './sole-copies.js'
 import { ChunkRequest, ChunkResponse } from './pb/swarm-chunk.pb.js'
 import { ReaderBudget, type StreamGauge } from './reader-budget.js'
+import { onReaderClock, ReaderClock } from './reader-clock.js'
 import type { HaveList, PeerKey } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
 import { gatewayPaceCapBytes, UploadPace } from './upload-pace.js'
-import { abortAfter, type Subscribe, wakeOrTimeout, Wakers, withinDeadline } from '../wait/index.js'
+import { abortAfter, sleep, type Subscribe, wakeOrTimeout, Wakers } from '../wait/index.js'
 import type { Connection } from '@libp2p/interface'
 import { borrows, type BorrowingStream, type ChunkStream } from './chunk-stream.js'
 
@@ -356,6 +357,8 @@ class ServeSession {
   private readonly gauge: StreamGauge
   /** When the asker's link has room for its next chunk. */
   private readonly pace: UploadPace
+  /** How long this stream has waited on its reader with nothing read, across its waits (reader-clock.ts). */
+  private readonly clock: ReaderClock
   /** Picked requests whose chunks are not yet handed to the muxer: a CANCEL still stops them. */
   private readonly picked = new Map<string, PendingRead>()
   /** A reply or a cancel came: a drain waiting for the asker's link looks again. */
@@ -383,6 +386,7 @@ class ServeSession {
     this.firstRequest.unref()
     const tracked = server.budget.track(peer, stream)
     this.gauge = tracked.gauge
+    this.clock = new ReaderClock(() => this.gauge.read(), CHUNK_SEND_TIMEOUT_MS)
     this.pace = new UploadPace(this.gauge, {
       floorBytes: UPLOAD_PACE_FLOOR_BYTES,
       capBytes: server.init.gateway ? () => server.gatewayPaceCapBytes(this) : UPLOAD_PACE_CAP_BYTES,
@@ -521,6 +525,10 @@ class ServeSession {
           // Wait for the upload cap before choosing: a request cancelled meanwhile is never sent.
           if (reading.length === 0) await this.server.components.uploadLimiter?.ready({ signal, key: this.peer })
           if (reading.length === 0 && this.server.isTaker(this.peer)) await this.server.yieldToSharers(signal)
+          // The peer's other streams may have passed the budget check during these waits (a
+          // taker's turn is up to a second) and reserved since: looked at again here, with no
+          // wait left before this stream's reservation, or each of them went a chunk past it.
+          if (!this.server.budget.hasRoom(this.peer, MAX_CHUNK_RESPONSE_BYTES)) continue
           // A cancel that came during these waits may have emptied the queue: nothing to pick.
           if (this.queue.length === 0) break
           const at = this.nextAt()
@@ -559,6 +567,8 @@ class ServeSession {
         if (head === undefined) {
           // A deferral just queued a reply: send it before stopping.
           if (this.replies.length > 0) continue
+          // Nothing waits on the reader now: its next wait is timed afresh.
+          this.clock.clear()
           return
         }
         await this.send(head, signal)
@@ -629,41 +639,63 @@ class ServeSession {
 
   /**
    * Waits until the asker's link has room for another chunk, a reply is to be sent, or nothing
-   * is left to send; an asker that takes none of our bytes for CHUNK_SEND_TIMEOUT_MS is a slow
-   * reader (one that reads slowly but steadily is not).
+   * is left to send, on the stream's reader clock: an asker that takes none of our bytes while
+   * the clock runs CHUNK_SEND_TIMEOUT_MS is a slow reader (one that reads slowly but steadily is
+   * not: every read starts the clock over).
    */
   private async paceWithin (signal: AbortSignal): Promise<void> {
-    let read = this.gauge.read()
-    let deadline = Date.now() + CHUNK_SEND_TIMEOUT_MS
-    while (!this.pace.hasRoom() && this.replies.length === 0 && this.queue.length > 0) {
-      const now = Date.now()
-      if (this.gauge.read() > read) {
-        read = this.gauge.read()
-        deadline = now + CHUNK_SEND_TIMEOUT_MS
+    await onReaderClock(this.clock, signal, async (within) => {
+      while (!this.pace.hasRoom() && this.replies.length === 0 && this.queue.length > 0) {
+        if (await wakeOrTimeout(this.changed.subscribe, { timeoutMs: this.pace.waitMs(), signal: within }) === 'aborted') within.throwIfAborted()
       }
-      if (now >= deadline) throw new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)
-      if (await wakeOrTimeout(this.changed.subscribe, { timeoutMs: Math.min(this.pace.waitMs(), deadline - now), signal }) === 'aborted') signal.throwIfAborted()
-    }
-  }
-
-  /** Waits until the asker has read enough for `bytes` more; one that reads nothing for CHUNK_SEND_TIMEOUT_MS is a slow reader. */
-  private async roomWithin (bytes: number, signal: AbortSignal): Promise<void> {
-    await slowReaderPast(signal, async (within) => { await this.server.budget.room(this.peer, bytes, within) })
+    })
   }
 
   /**
-   * Sends a frame (in pieces of `pieceBytes`, if given); an asker that leaves it unread for
-   * CHUNK_SEND_TIMEOUT_MS is a slow reader.
+   * Waits until the asker has read enough for `bytes` more, on the stream's reader clock. The
+   * clock runs only while the bytes its reader has not taken leave no room, not while our own
+   * reservations do (a chunk of its other streams on its way from disk or waiting at our upload
+   * cap: ours to finish); a read on any of the peer's streams starts it over (the budget is the
+   * peer's). A sibling stream's close makes room but is no read: the clock goes on.
+   */
+  private async roomWithin (bytes: number, signal: AbortSignal): Promise<void> {
+    const { budget } = this.server
+    let peerRead = budget.read(this.peer)
+    try {
+      while (!budget.hasRoom(this.peer, bytes)) {
+        const read = budget.read(this.peer)
+        if (read > peerRead) {
+          peerRead = read
+          this.clock.restart()
+        }
+        if (budget.readerHolds(this.peer, bytes)) this.clock.run()
+        else this.clock.pause()
+        const leftMs = this.clock.leftMs()
+        if (leftMs <= 0) throw new SlowReaderError(this.clock.limitMs)
+        await sleep(Math.min(READER_BUDGET_POLL_MS, leftMs), signal)
+      }
+    } finally {
+      this.clock.pause()
+    }
+  }
+
+  /**
+   * Sends a frame (in pieces of `pieceBytes`, if given) on the stream's reader clock: an asker
+   * that leaves our bytes unread while it runs out is a slow reader.
    */
   private async sendWithin (parts: Uint8Array | Uint8Array[], signal: AbortSignal, pieceBytes?: number): Promise<void> {
     const list = Array.isArray(parts) ? parts : [parts]
     let length = 0
     for (const part of list) length += part.byteLength
     this.gauge.sentBytes(encodeVarint(length).byteLength + length)
-    await slowReaderPast(signal, async (within) => {
-      if (pieceBytes === undefined) await sendFrame(this.stream, list, { signal: within })
-      else await sendFrameInPieces(this.stream, list, pieceBytes, { signal: within })
-    })
+    try {
+      await onReaderClock(this.clock, signal, async (within) => {
+        if (pieceBytes === undefined) await sendFrame(this.stream, list, { signal: within })
+        else await sendFrameInPieces(this.stream, list, pieceBytes, { signal: within })
+      })
+    } finally {
+      this.gauge.handed()
+    }
     this.pace.sent()
   }
 
@@ -735,20 +767,13 @@ class ServeSession {
       at += part.byteLength
     }
     this.gauge.sentBytes(frame.byteLength)
-    await slowReaderPast(signal, async (within) => { await sendBorrowedFrame(stream, frame, this.pace.pieceBytes(CHUNK_PIECE_BYTES), framed.release, { signal: within }) })
+    try {
+      await onReaderClock(this.clock, signal, async (within) => { await sendBorrowedFrame(stream, frame, this.pace.pieceBytes(CHUNK_PIECE_BYTES), framed.release, { signal: within }) })
+    } finally {
+      this.gauge.handed()
+    }
     this.pace.sent()
   }
-}
-
-/**
- * Runs `wait` under `signal` and CHUNK_SEND_TIMEOUT_MS: an asker that lets the deadline pass
- * (reads none of what it asked for) is a slow reader. The deadline ends with the send
- * (withinDeadline): one per chunk that ran its 30 s, then built a TimeoutError and aborted, cost
- * a holder serving one 512 MiB pull after another 1.80 against 1.40 CPU-s a pull
- * (docs/architecture.md, "containerd through an edge").
- */
-async function slowReaderPast (signal: AbortSignal, wait: (within: AbortSignal) => Promise<void>): Promise<void> {
-  await withinDeadline(CHUNK_SEND_TIMEOUT_MS, signal, wait, () => new SlowReaderError(CHUNK_SEND_TIMEOUT_MS))
 }
 
 // ---- asking -------------------------------------------------------------------------------

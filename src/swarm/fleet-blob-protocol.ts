@@ -295,7 +295,7 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
               await hooks.uploadLimiter?.take(length, { signal, key: asker })
               gauge?.sentBytes(encodeVarint(head.byteLength + length).byteLength + head.byteLength + length)
               // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
-              await send([head, ...pieces])
+              await send([head, ...pieces]).finally(() => { gauge?.handed() })
             } finally {
               hooks.uploadSlots?.release()
             }

@@ -25,19 +25,40 @@ interface WindowedStream { sendWindowCapacity?: unknown }
 /** One chunk stream's account: bytes sent on it, and what of them its reader has not taken. */
 export class StreamGauge {
   private sent = 0
+  /** The frame being sent now: its bytes not handed to the stream yet are in `sent` and in neither the window nor the write buffer. */
+  private sending = 0
   /** Chunks read from disk for this stream and not yet sent: counted as unread already, so two streams of one peer cannot both pass the check before either sends. */
   private reserved = 0
   /** The send window when we started: what the reader credits back refills it to here. */
-  private readonly startWindow: number | undefined
+  private startWindow: number | undefined
 
   constructor (private readonly stream: ChunkStream) {
-    const window = (stream as WindowedStream).sendWindowCapacity
-    this.startWindow = typeof window === 'number' ? window : undefined
+    this.startWindow = this.window()
   }
 
-  /** Counts bytes handed to the stream. */
+  /**
+   * Counts a frame of `bytes` being handed to the stream; `handed` once its send returned or
+   * failed. Until then its bytes not handed yet are unread, and none of them is read (`read`).
+   */
   sentBytes (bytes: number): void {
+    // Bytes sent on the stream before it was ours (the protocol's negotiation, ~40 bytes) are
+    // credited back after: taken as the reader's reads of ours, they made a stream that had read
+    // nothing look as if it read when its first chunk went (and started its reader clock over).
+    // Nothing of ours is out before our first send, so the window then is where ours start from.
+    const window = this.window()
+    if (this.sent === 0 && window !== undefined && (this.startWindow === undefined || window > this.startWindow)) this.startWindow = window
     this.sent += bytes
+    this.sending = bytes
+  }
+
+  /** The frame counted by `sentBytes` left our hands (or never will). */
+  handed (): void {
+    this.sending = 0
+  }
+
+  private window (): number | undefined {
+    const window = (this.stream as WindowedStream).sendWindowCapacity
+    return typeof window === 'number' ? window : undefined
   }
 
   /** A chunk of at most `bytes` is being read to be sent on this stream. */
@@ -55,16 +76,26 @@ export class StreamGauge {
     return this.inFlight() + this.reserved
   }
 
-  /** Bytes we sent that the reader has taken. */
+  /**
+   * Bytes we sent that the reader has taken. A frame being sent counts only once sent: its part
+   * not handed yet is in neither the window nor the write buffer, and counted as read it made
+   * the peer's allowance (and a reader clock, reader-clock.ts) see reads that never were.
+   */
   read (): number {
-    return this.sent - this.inFlight()
+    const sent = this.sent - this.sending
+    return sent - Math.min(sent, this.uncredited())
   }
 
   /** Bytes handed to the stream that the reader has not taken: in our write buffer or out of the send window. */
   inFlight (): number {
-    const window = (this.stream as WindowedStream).sendWindowCapacity
-    const inFlight = this.startWindow !== undefined && typeof window === 'number' ? Math.max(0, this.startWindow - window) : 0
-    return Math.min(this.sent, inFlight + this.stream.writeBufferLength)
+    return Math.min(this.sent, this.uncredited())
+  }
+
+  /** Bytes out of the send window or in our write buffer. */
+  private uncredited (): number {
+    const window = this.window()
+    const outOfWindow = this.startWindow !== undefined && window !== undefined ? Math.max(0, this.startWindow - window) : 0
+    return outOfWindow + this.stream.writeBufferLength
   }
 }
 
@@ -113,6 +144,13 @@ export class ReaderBudget {
     return total
   }
 
+  /** Bytes handed to the peer's open streams that its reader has not taken (our reservations left out). */
+  inFlight (peer: PeerKey): number {
+    let total = 0
+    for (const gauge of this.gauges.get(peer) ?? []) total += gauge.inFlight()
+    return total
+  }
+
   /** Bytes the peer has read of ours, open and closed streams together. */
   read (peer: PeerKey): number {
     let total = this.readBefore.get(peer) ?? 0
@@ -128,6 +166,11 @@ export class ReaderBudget {
   /** Whether `bytes` more may go to the peer now. */
   hasRoom (peer: PeerKey, bytes: number): boolean {
     return this.unread(peer) + bytes <= this.allowance(peer)
+  }
+
+  /** Whether what the peer's reader has not taken, with no reservation of ours, leaves no room for `bytes`: then it is the reader that holds them up. */
+  readerHolds (peer: PeerKey, bytes: number): boolean {
+    return this.inFlight(peer) + bytes > this.allowance(peer)
   }
 
   /** Resolves once `bytes` more may go to the peer; rejects when `signal` aborts first. */

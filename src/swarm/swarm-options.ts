@@ -92,6 +92,8 @@ export interface SwarmInit {
   seeding?: Partial<SeedingPolicy>
   /** An edge's hold for sole copies (sole-copies.ts; default SOLE_COPY_HOLD_MS; tests stretch it). */
   soleCopyHoldMs?: number
+  /** What a chunk asker that has read nothing may hold unread (STRANGER_UNREAD_BYTES; tests make it one chunk, so one stream fills it). */
+  strangerUnreadBytes?: number
   /** How long a blob frame may wait to leave for an asker that does not read it (FLEET_BLOB_STALL_MS; tests shorten it). */
   fleetBlobSendTimeoutMs?: number
   /** The relay tree's shape (FLEET_BLOB_DIRECT_ASKERS, FLEET_BLOB_RELAY_FANOUT; tests make a relay two hops down with three edges). */

@@ -197,6 +197,7 @@ export class Swarm extends SwarmEventEmitter {
       gateway: init.gateway ?? false,
       seeding: init.seeding,
       soleCopyHoldMs: init.soleCopyHoldMs,
+      strangerUnreadBytes: init.strangerUnreadBytes,
       onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
     })

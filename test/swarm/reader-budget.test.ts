@@ -11,6 +11,7 @@ describe('ReaderBudget', () => {
     for (const bytes of [100, 50]) {
       const { gauge, close } = budget.track('peer', drained())
       gauge.sentBytes(bytes)
+      gauge.handed()
       close()
     }
     expect(budget.read('peer')).toBe(150)
@@ -22,8 +23,29 @@ describe('ReaderBudget', () => {
     for (const peer of ['a', 'b', 'c']) {
       const { gauge, close } = budget.track(peer, drained())
       gauge.sentBytes(100)
+      gauge.handed()
       close()
     }
     expect([budget.read('a'), budget.read('b'), budget.read('c')]).toEqual([0, 100, 100])
+  })
+
+  it('counts no read before the reader credits our bytes: not the negotiation\'s credit, not a frame still being handed down', () => {
+    const budget = new ReaderBudget({ strangerBytes: 10, pollMs: 10, maxPeers: 2 })
+    // A yamux stream: the protocol's negotiation (40 bytes) is out of the window when we start.
+    const stream = { writeBufferLength: 0, sendWindowCapacity: 1000 - 40 }
+    const { gauge } = budget.track('peer', stream as unknown as ChunkStream)
+    // Its credit comes before our first send: the window is whole again.
+    stream.sendWindowCapacity = 1000
+    gauge.sentBytes(300)
+    // Half handed down so far, the rest waits for the next piece's turn.
+    stream.sendWindowCapacity -= 150
+    expect(budget.read('peer')).toBe(0)
+    stream.sendWindowCapacity -= 150
+    gauge.handed()
+    expect(budget.read('peer')).toBe(0)
+    // The reader takes 100 bytes of ours.
+    stream.sendWindowCapacity += 100
+    expect(budget.read('peer')).toBe(100)
+    expect(budget.unread('peer')).toBe(200)
   })
 })
