@@ -101,6 +101,10 @@ interface Receiver {
   depth: number
   /** The relay it was pointed at, while it receives from there. */
   from?: string
+  /** It counts among `from`'s children (until it is pointed anew). */
+  holdsPlace?: boolean
+  /** It came back from a relay (`direct`): served by the pull-through node for the rest of the blob. */
+  cameBack?: boolean
   /**
    * Can answer askers at once (sent its HEADER from here, or reported its relay's); false: it
    * will not, or did not in time; undefined: not known yet.
@@ -250,7 +254,16 @@ export class FleetBlobRelays {
     }
     const pointedAt = plan.receivers.find(r => r.peer === asker)?.pointedAt
     const failedRelay = options.cameBack === true ? this.cameBack(plan, asker) : undefined
-    if (options.mayRelay && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
+    // An asker that came back from a relay is served here for the rest of the blob: pointed at
+    // relay after relay, coming back from each, one identity made every relay of the blob
+    // failed (its word alone marks one), and every later asker was served here.
+    const cameBackBefore = plan.receivers.find(r => r.peer === asker)?.cameBack === true
+    if (options.mayRelay && !cameBackBefore && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
+      // One asker holds one place under a relay: asked again while pointed at one, it gives
+      // that place back before it is pointed anew (each ask took one more, and one identity
+      // asking over and over filled every relay's places: the rest were served here, a star).
+      const before = plan.receivers.find(r => r.peer === asker)
+      if (before?.from !== undefined) this.leave(plan, before)
       const relay = this.pickRelay(plan, asker, options.usable)
       if (relay !== undefined) {
         relay.children++
@@ -260,6 +273,7 @@ export class FleetBlobRelays {
           plan.receivers.push(receiver)
         }
         receiver.from = relay.peer
+        receiver.holdsPlace = true
         receiver.pointedAt = ++plan.clock
         // Not known to answer until it reports that its relay answered it.
         if (receiver.answering !== true) receiver.answering = undefined
@@ -278,12 +292,21 @@ export class FleetBlobRelays {
     return { ...this.direct(digest, plan, asker), failedRelay, relayHeld }
   }
 
+  /** `receiver` gives back its place under the relay it was pointed at (once). */
+  private leave (plan: Plan, receiver: Receiver): void {
+    if (receiver.holdsPlace !== true) return
+    receiver.holdsPlace = false
+    const relay = plan.receivers.find(r => r.peer === receiver.from)
+    if (relay !== undefined) relay.children = Math.max(0, relay.children - 1)
+  }
+
   /** The relay `asker` was pointed at, marked failed for this blob; undefined when it was pointed at none. */
   private cameBack (plan: Plan, asker: string): string | undefined {
     const receiver = plan.receivers.find(r => r.peer === asker)
     const relay = receiver?.from
     if (receiver === undefined || relay === undefined) return undefined
     receiver.from = undefined
+    receiver.cameBack = true
     plan.failed.add(relay)
     return relay
   }

@@ -76,6 +76,31 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     expect(back3.relayHeld?.(80)).toBe(42)
   })
 
+  it('lets one asker hold one place under a relay, and fail one relay of a blob: asked again it gives its place back, back once it is served by the node', () => {
+    const relays = new FleetBlobRelays()
+    const first = relays.route(digest, 'e1', { mayRelay: true, usable: everyone })
+    relays.route(digest, 'e2', { mayRelay: true, usable: everyone })
+    if (first.kind !== 'direct') throw new Error('e1 not direct')
+    first.answered(100, () => 0)
+    // One identity asks over and over (16 streams at a time on one connection), each ask taking
+    // a place and reporting nothing or no answer: on main the four places under e1 and e2 were
+    // all taken by the fourth ask, and every honest asker after was served by the gateway.
+    for (let i = 0; i < 8; i++) {
+      const route = relays.route(digest, 'greedy', { mayRelay: true, usable: everyone })
+      if (route.kind !== 'relay') throw new Error(`ask ${i} of the greedy asker was not pointed at a relay`)
+      if (i % 2 === 1) route.report(false)
+    }
+    expect(relays.route(digest, 'h1', { mayRelay: true, usable: everyone }).kind).toBe('relay')
+    // It comes back from its relay (which is not named again for the blob), then asks to be
+    // pointed at another: on main it was, and came back from each in turn, failing them all.
+    const back = relays.route(digest, 'greedy', { mayRelay: false, usable: everyone, cameBack: true })
+    expect(back).toMatchObject({ kind: 'direct', failedRelay: expect.stringMatching(/^e[12]$/) })
+    expect(relays.route(digest, 'greedy', { mayRelay: true, usable: everyone }).kind).toBe('direct')
+    // Honest askers are still pointed at relays, never the failed one.
+    const failed = back.kind === 'direct' ? back.failedRelay : undefined
+    expect(relayOf(relays.route(digest, 'h2', { mayRelay: true, usable: everyone }))).not.toBe(failed)
+  })
+
   it('names only usable receivers, and serves an asker itself when no receiver has room or it may not be relayed', () => {
     const relays = new FleetBlobRelays({ fanout: 1 })
     relays.route(digest, 'e1', { mayRelay: true, usable: everyone })
