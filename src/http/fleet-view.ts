@@ -55,11 +55,32 @@ export const FLEET_PAGE_ROWS = 200
 export const FLEET_TOP_BUNDLES = 20
 
 /**
- * The fleet view from the nodes' statuses: per bundle, how many nodes hold it whole. A node
+ * A node's own bundles as its status lists them: whole ones and ones arriving (with how far, in
+ * permille), pinned first, then the most recently used (the status carries only the first few).
+ */
+export function ownBundles (bundles: BundleSummary[]): Pick<FleetNodeInfo, 'complete' | 'completeCount' | 'partial' | 'partialCount'> {
+  const order = (a: BundleSummary, b: BundleSummary): number => Number(b.pinned) - Number(a.pinned) || b.lastUsedAt - a.lastUsedAt
+  const complete = bundles.filter(b => b.complete).sort(order)
+  const partial = bundles.filter(b => !b.complete).sort(order)
+  return {
+    complete: complete.map(b => b.id),
+    completeCount: complete.length,
+    partial: partial.map(b => ({ id: b.id, permille: b.bytes === 0 ? 0 : Math.floor(b.presentBytes * 1000 / b.bytes) })),
+    partialCount: partial.length,
+  }
+}
+
+/**
+ * The fleet view from the nodes' statuses: per bundle, how many nodes hold it whole. This node's
+ * own row takes its bundles from `local`, the store as it is now (ownBundles), not from its last
+ * signed status: after `shoal rm` or a pull that completed, `shoal fleet` showed the old count
+ * until the next heartbeat (up to 30 s). A node
  * lists at most 32 bundles, so a bundle held by nodes that hold very many others is undercounted
  * (docs/architecture.md, "Fleet view").
  */
-export function summarizeFleet (nodes: FleetNodeInfo[], local: BundleSummary[], options: { maxNodes?: number, maxBundles?: number, preheats?: FleetPreheat[] } = {}): FleetResponse {
+export function summarizeFleet (signed: FleetNodeInfo[], local: BundleSummary[], options: { maxNodes?: number, maxBundles?: number, preheats?: FleetPreheat[] } = {}): FleetResponse {
+  const own = ownBundles(local)
+  const nodes = signed.map(node => node.self ? { ...node, ...own } : node)
   // A preheat's spread counts only the nodes its selector picks (M), and N among those.
   const selectors = new Map<string, { selector: Selector, text: string, ref?: string }>()
   for (const p of options.preheats ?? []) {

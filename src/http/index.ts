@@ -22,4 +22,4 @@ export { AccessPolicy, AccessDeniedError, parseNetworks, type AccessPolicyInit }
 export { AddressError, formatListenAddress, parseListenAddress, type AddressForms, type ListenAddress } from './api-address.js'
 export { closeListener, createHttpServer, listenOn, type ListenerLogger } from './listener.js'
 export { STATUS_PAGE_HTML } from './status-page.js'
-export { summarizeFleet, FLEET_PAGE_ROWS, FLEET_TOP_BUNDLES, type FleetNodeInfo, type FleetBundleSpread, type FleetResponse, type FleetPreheat } from './fleet-view.js'
+export { ownBundles, summarizeFleet, FLEET_PAGE_ROWS, FLEET_TOP_BUNDLES, type FleetNodeInfo, type FleetBundleSpread, type FleetResponse, type FleetPreheat } from './fleet-view.js'
