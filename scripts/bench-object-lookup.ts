@@ -9,7 +9,8 @@
 //   scan   what bundleHolding and smallestBundleWith did before (2026-12-07): every bundle ID,
 //          loadBundle each (32 decoded manifests cached), until one names the object
 //   index  Store.bundlesNaming (an index built on the first question), then loadBundle of the
-//          answer
+//          answer (what bundleHolding did for the blob's size until 2026-12-07's `loose` lane)
+//   named  Store.objectNamed: the same index, which keeps each object's size too, nothing loaded
 // Kinds: an object of a random bundle; an object no bundle names (a registry 404, a fleet
 // peer's "no bundle here names it": the scan reads every manifest); a shared base layer,
 // every bundle naming it (smallestBundleWith's case: scan and index load and sum each one;
@@ -108,6 +109,7 @@ try {
     const base = pick(bases).slice(0, Math.max(1, Math.floor(QUESTIONS / 10)))
     add('held scan', await perQuestion(held, async o => await scan(store, o)))
     add('held index', await perQuestion(held, async o => await viaIndex(store, o)))
+    add('held named', await perQuestion(held, async o => await store.objectNamed(o)))
     add('missing scan', await perQuestion(missing, async o => await scan(store, o)))
     add('missing index', await perQuestion(missing, async o => await viaIndex(store, o)))
     add('shared base scan', await perQuestion(base, async o => await smallest(store, o, await store.bundleIds())))

@@ -9,9 +9,10 @@ export interface ObjectHolder {
 }
 
 /**
- * A bundle whose manifest names `object`, so a blob source can be asked for it: first one the
- * repository's tags point at (the likely one), then any other (the store's index of which
- * bundles name an object, `bundlesNaming`). The store's lookups go out together, not one after
+ * A bundle whose manifest names `object`, so a blob source can be asked for it, and the object's
+ * size: first one the repository's tags point at (the likely one), then any other, from the
+ * store's index of which bundles name an object and how big it is (`objectNamed`: no manifest
+ * decoded per request). The store's lookups go out together, not one after
  * another: each is a trip through libuv's thread pool and back to an event loop that, on an
  * edge receiving a layer, is busy with chunks (one after another, and twice per request, they
  * once took 290–470 ms before containerd's first layer byte in bench-containerd at load ~17;
@@ -19,15 +20,14 @@ export interface ObjectHolder {
  */
 export async function bundleHolding (store: Store, object: string, name: RepositoryName): Promise<ObjectHolder | undefined> {
   const prefix = tagPrefixOf(name)
-  const [refs, naming] = await Promise.all([store.refNames(), store.bundlesNaming(object)])
-  if (naming.length === 0) return undefined
+  const [refs, named] = await Promise.all([store.refNames(), store.objectNamed(object)])
+  if (named === undefined) return undefined
   const targets = await Promise.all(refs.filter(ref => ref.startsWith(prefix)).map(async ref => await store.getRef(ref)))
-  const preferred = targets.flatMap(target => target === undefined || !naming.includes(target.bundleId) ? [] : [target.bundleId])
-  for (const bundleId of new Set([...preferred, ...naming])) {
-    const size = (await store.loadBundle(bundleId))?.objectSizes.get(object)
-    if (size !== undefined) return { bundleId, size }
-  }
-  return undefined
+  const bundleId = targets.find(target => target !== undefined && named.bundles.includes(target.bundleId))?.bundleId ?? named.bundles[0]
+  if (bundleId === undefined) return undefined
+  // Bundles that disagree on its size: the one picked says, as for any of its objects.
+  const size = named.size ?? (await store.loadBundle(bundleId))?.objectSizes.get(object)
+  return size === undefined ? undefined : { bundleId, size }
 }
 
 /**

@@ -314,6 +314,15 @@ export class Store {
   }
 
   /**
+   * The bundles naming `object` and its size, from the same index: a registry request for a blob
+   * still arriving needs both, and read the size from a decoded manifest (past the 32 cached).
+   * The size is undefined where the bundles naming it disagree on it (then ask the bundle picked).
+   */
+  async objectNamed (object: string): Promise<{ bundles: string[], size: number | undefined } | undefined> {
+    return (await this.bundleIndex()).named(object)
+  }
+
+  /**
    * The bundle naming `object` with the fewest bytes (all its objects' sizes), from the same
    * index, which keeps each bundle's total: no manifest is decoded per question (a fleet peer
    * asking for a base layer 40 bundles share cost 40 loads and sums).

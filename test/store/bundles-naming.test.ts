@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { blake3Hex } from '../../src/hash/index.js'
+import { bundleIdOf, createBundleManifest, directoryChecksum, encodeBundleManifest } from '../../src/manifest/index.js'
 import { collectGarbage, enforceQuota, openStore, pushTree, type Store } from '../../src/store/index.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
 
@@ -43,6 +44,30 @@ describe('which bundles name an object (Store.bundlesNaming)', () => {
       expect(await reopened.bundlesNaming(object('app one'))).toEqual([])
     } finally {
       await reopened.close()
+    }
+  })
+
+  it('gives an object\'s size beside the bundles naming it, and no size where two bundles disagree on it', async () => {
+    const store = await openStore({ dir: await tempDir() })
+    try {
+      const base = 'a shared base layer'
+      const a = await push(store, { base, app: 'app one' })
+      expect(await store.objectNamed(object(base))).toEqual({ bundles: [a], size: base.length })
+      const b = await push(store, { base, app: 'app two' })
+      expect(await store.objectNamed(object(base))).toEqual({ bundles: [a, b], size: base.length })
+      expect(await store.objectNamed(object('nobody has this'))).toBeUndefined()
+      // A description that gives the same object another size: the index keeps no size for it.
+      const entries = [{ type: 'F' as const, perms: '644', checksum: object(base), size: 999, path: './base' }]
+      const manifest = createBundleManifest([...entries, { type: 'D', perms: '755', checksum: directoryChecksum([object(base)]), size: 999, path: './' }], new Map())
+      const encoded = encodeBundleManifest(manifest)
+      const liar = bundleIdOf(encoded)
+      await store.commitBundle(liar, encoded, manifest, [])
+      expect(await store.objectNamed(object(base))).toEqual({ bundles: [a, b, liar], size: undefined })
+      await store.removeBundleRecord(b)
+      expect((await store.objectNamed(object('app one')))?.size).toBe('app one'.length)
+      expect(await store.objectNamed(object('app two'))).toBeUndefined()
+    } finally {
+      await store.close()
     }
   })
 
