@@ -5,18 +5,12 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { commitBlobBundle, pushTree, type Store } from '../../src/store/index.js'
-import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { registryOf, startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { unnamedImage, type WrittenImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
 const LAYER_BYTES = 24 * MIB
-
-function registryOf (daemon: Daemon): string {
-  const address = daemon.listeners.registry
-  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
-  return `http://${address.host}:${address.port}`
-}
 
 /** Whether every object of `bundleId` is whole in `store`. */
 async function complete (store: Store, bundleId: string): Promise<true | undefined> {

@@ -5,19 +5,13 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { pushTree } from '../../src/store/index.js'
-import { startInProcess as start } from '../helpers/daemon-in-process.js'
+import { registryOf, startInProcess as start } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { within } from '../helpers/within.js'
 import { unnamedImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
 const ACCEPT = { accept: 'application/vnd.oci.image.manifest.v1+json' }
-
-function registryOf (daemon: Daemon): string {
-  const address = daemon.listeners.registry
-  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
-  return `http://${address.host}:${address.port}`
-}
 
 /**
  * Issue 8's start: an edge answers a recorded tag's HEAD from the manifest bytes its neighbour

@@ -5,18 +5,12 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { pushTree } from '../../src/store/index.js'
-import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { registryOf, startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { unnamedImage, type WrittenImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
 const STOPPED = 'pull stopped before its first chunk: the bundle is not what it was asked for'
-
-function registryOf (daemon: Daemon): string {
-  const address = daemon.listeners.registry
-  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
-  return `http://${address.host}:${address.port}`
-}
 
 /**
  * A blob asked for from a bundle whose pull was stopped as not wanted (another image's bundle,

@@ -25,3 +25,10 @@ export async function startInProcess (dataDir: string, extra: Partial<DaemonConf
   }
   return { daemon: await startDaemon(config, createLogger('info', {}, out), init), logs }
 }
+
+/** The registry mirror's base URL (`http://HOST:PORT`) of a daemon listening on TCP. */
+export function registryOf (daemon: Daemon): string {
+  const address = daemon.listeners.registry
+  if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
+  return `http://${address.host}:${address.port}`
+}
