@@ -82,7 +82,7 @@ export interface ContentSourcesComponents {
  * It also answers other nodes' fleet requests (`respond`), from this node's store and its
  * own upstream.
  */
-export function createContentSources (components: ContentSourcesComponents): ContentSources & { respond: FleetResponder, respondBlob: FleetBlobResponder } {
+export function createContentSources (components: ContentSourcesComponents): ContentSources & { respond: FleetResponder, respondBlob: FleetBlobResponder, close: () => Promise<void> } {
   const { store, swarm, blobSource, pullThrough, assembler, logger } = components
   const fleetBlobs = swarm === undefined || components.lifetime === undefined ? undefined : new FleetBlobs({ store, swarm, assembler, logger, lifetime: components.lifetime })
   const own = (name: RepositoryName): PullThrough | undefined => pullThrough?.covers(name) === true ? pullThrough : undefined
@@ -360,5 +360,10 @@ export function createContentSources (components: ContentSourcesComponents): Con
 
   const manifestBeingStored = (digest: Sha256Digest): Buffer | undefined => storingManifests.get(digest.hex)?.bytes
 
-  return { resolveTag, locate, manifestBeingStored, respond, respondBlob }
+  /** Waits for the manifests' store writes under way (they follow the answer): a stop closes the store after them, not under them. */
+  const close = async (): Promise<void> => {
+    await Promise.all([...storingManifests.values()].map(async entry => { await entry.stored }))
+  }
+
+  return { resolveTag, locate, manifestBeingStored, respond, respondBlob, close }
 }

@@ -79,6 +79,8 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
   let upstream: Upstream | undefined
   let assembler: ImageAssembler | undefined
   let preheats: PreheatKeeper | undefined
+  /** The content sources' writes that follow an answer (a manifest answered from memory). */
+  let sourceWrites: { close: () => Promise<void> } | undefined
   const lifetime = new AbortController()
   const metrics = createMetrics()
   const labels = daemonLabels(config)
@@ -94,6 +96,8 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
   const shutdown = async (reason: unknown): Promise<void> => {
     lifetime.abort(reason)
     await registry?.close()
+    // A manifest answered from memory is still being written: its write ends before the store closes.
+    await sourceWrites?.close()
     swarm?.serveFleet(undefined)
     swarm?.serveFleetBlobs(undefined)
     await upstream?.close()
@@ -192,6 +196,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
     const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger, lifetime: lifetime.signal })
     const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal)
     const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }), lifetime: lifetime.signal })
+    sourceWrites = sources
     swarm.serveFleet(sources.respond)
     swarm.serveFleetBlobs(sources.respondBlob)
     registry = createHttpApi({ store, blobSource, sources }, {
