@@ -40,11 +40,8 @@ export class LaneStream {
   bytesOut = 0
   /** The holder's: bytes the asker has credited. */
   private credited = 0
-  /** The asker's: bytes received and not yet credited, and whether a credit is due this turn. */
+  /** The asker's: bytes received and not yet credited; judged at the end of each turn (readWith's `turnEnded`). */
   private uncredited = 0
-  private creditQueued = false
-  /** The asker's socket says when each turn's bytes are all in (readWith's `turnEnded`): credits are judged then. */
-  private readonly creditsPerTurn: boolean
   private readonly records: LaneRecordReader | undefined
 
   /** The one reader given the received bytes directly (readLent), in place of 'message' events. */
@@ -53,9 +50,12 @@ export class LaneStream {
   private lentPlace: ReadPlace | undefined
 
   /**
-   * `readWith`, given for the asker's socket from connectAskerTls (lane-transport.ts), hands
-   * over its cleartext lent from one reused buffer instead of as the socket's 'data'.
+   * `readWith`, the asker's socket's from connectAskerTls (lane-transport.ts), hands over its
+   * cleartext lent from one reused buffer instead of as the socket's 'data', and says when each
+   * turn's bytes are all in (when the asker's credit is judged). The holder reads 'data'.
    */
+  constructor (socket: TLSSocket, idleTimeoutMs: number, role: 'holder')
+  constructor (socket: TLSSocket, idleTimeoutMs: number, role: 'asker', readWith: AskerTls['readWith'])
   constructor (private readonly socket: TLSSocket, idleTimeoutMs: number, private readonly role: LaneRole, readWith?: AskerTls['readWith']) {
     this.records = role === 'holder'
       ? new LaneRecordReader({
@@ -72,7 +72,6 @@ export class LaneStream {
       : undefined
     // Only the asker's bytes go to the reader as they come (the holder's are records to take apart).
     const place = (): Uint8Array | undefined => this.records === undefined && this.status === 'open' ? this.lentPlace?.() : undefined
-    this.creditsPerTurn = readWith !== undefined
     if (readWith !== undefined) readWith((bytes) => { this.received(bytes, true) }, place, () => { this.creditTurn() })
     else socket.on('data', (data: Buffer) => { this.received(data, false) })
     socket.on('end', () => {
@@ -109,8 +108,7 @@ export class LaneStream {
     if (this.records === undefined) {
       this.bytesIn += data.byteLength
       this.deliver(data, lent)
-      if (this.creditsPerTurn) this.uncredited += data.byteLength
-      else this.credit(data.byteLength)
+      this.uncredited += data.byteLength
       return
     }
     try {
@@ -183,20 +181,7 @@ export class LaneStream {
     return this.socket.write(bytes, (err) => { if (err === null || err === undefined) written() })
   }
 
-  /** The asker took `bytes` more of the holder's: credited once LANE_CREDIT_BYTES are due, at most once an event-loop turn. */
-  private credit (bytes: number): void {
-    this.uncredited += bytes
-    if (this.uncredited < LANE_CREDIT_BYTES || this.creditQueued) return
-    this.creditQueued = true
-    setImmediate(() => {
-      this.creditQueued = false
-      if (this.status !== 'open' || this.socket.writableEnded || this.uncredited === 0) return
-      this.socket.write(creditRecords(this.uncredited))
-      this.uncredited = 0
-    })
-  }
-
-  /** The end of a turn whose bytes were all handed over (`creditsPerTurn`): the credit, if one is due, goes now. */
+  /** The end of a turn whose bytes were all handed over: the credit, once LANE_CREDIT_BYTES are due, goes now (at most once a turn). */
   private creditTurn (): void {
     if (this.uncredited < LANE_CREDIT_BYTES || this.status !== 'open' || this.socket.writableEnded) return
     this.socket.write(creditRecords(this.uncredited))
