@@ -44,7 +44,7 @@ export class BundlesByObject {
 
   /** The bundles naming `object` (a copy: the caller may keep it across awaits). */
   naming (object: string): string[] {
-    return [...(this.byObject.get(object)?.ids ?? [])]
+    return this.named(object)?.bundles ?? []
   }
 
   /** The bundles naming `object` (a copy) and its size (undefined where they disagree); undefined when none does. */

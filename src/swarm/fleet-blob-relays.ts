@@ -252,22 +252,21 @@ export class FleetBlobRelays {
       plan = new Plan()
       this.plans.set(digest, plan)
     }
-    const pointedAt = plan.receivers.find(r => r.peer === asker)?.pointedAt
-    const failedRelay = options.cameBack === true ? this.cameBack(plan, asker) : undefined
-    // An asker that came back from a relay is served here for the rest of the blob: pointed at
-    // relay after relay, coming back from each, one identity made every relay of the blob
-    // failed (its word alone marks one), and every later asker was served here.
-    const cameBackBefore = plan.receivers.find(r => r.peer === asker)?.cameBack === true
-    if (options.mayRelay && !cameBackBefore && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
+    const known = plan.receivers.find(r => r.peer === asker)
+    const pointedAt = known?.pointedAt
+    const failedRelay = options.cameBack === true && known !== undefined ? this.cameBack(plan, known) : undefined
+    // An asker that came back from a relay (now or before) is served here for the rest of the
+    // blob: pointed at relay after relay, coming back from each, one identity made every relay
+    // of the blob failed (its word alone marks one), and every later asker was served here.
+    if (options.mayRelay && known?.cameBack !== true && plan.direct >= (this.init.directAskers ?? FLEET_BLOB_DIRECT_ASKERS)) {
       // One asker holds one place under a relay: asked again while pointed at one, it gives
       // that place back before it is pointed anew (each ask took one more, and one identity
       // asking over and over filled every relay's places: the rest were served here, a star).
-      const before = plan.receivers.find(r => r.peer === asker)
-      if (before?.from !== undefined) this.leave(plan, before)
+      if (known?.from !== undefined) this.leave(plan, known)
       const relay = this.pickRelay(plan, asker, options.usable)
       if (relay !== undefined) {
         relay.children++
-        let receiver = plan.receivers.find(r => r.peer === asker)
+        let receiver = known
         if (receiver === undefined) {
           receiver = { peer: asker, children: 0, depth: relay.depth + 1, waiters: [] }
           plan.receivers.push(receiver)
@@ -300,11 +299,10 @@ export class FleetBlobRelays {
     if (relay !== undefined) relay.children = Math.max(0, relay.children - 1)
   }
 
-  /** The relay `asker` was pointed at, marked failed for this blob; undefined when it was pointed at none. */
-  private cameBack (plan: Plan, asker: string): string | undefined {
-    const receiver = plan.receivers.find(r => r.peer === asker)
-    const relay = receiver?.from
-    if (receiver === undefined || relay === undefined) return undefined
+  /** The relay `receiver` was pointed at, marked failed for this blob; undefined when it was pointed at none. */
+  private cameBack (plan: Plan, receiver: Receiver): string | undefined {
+    const relay = receiver.from
+    if (relay === undefined) return undefined
     receiver.from = undefined
     receiver.cameBack = true
     plan.failed.add(relay)
