@@ -384,7 +384,8 @@ class ServeSession {
     // A stream opened and left silent would hold a slot of its connection forever.
     this.firstRequest = setTimeout(() => { this.abort(new IdleStreamError('a first chunk request', firstRequestTimeoutMs)) }, firstRequestTimeoutMs)
     this.firstRequest.unref()
-    const tracked = server.budget.track(peer, stream)
+    // The clock is made just below; the budget asks it only once the session runs.
+    const tracked = server.budget.track(peer, stream, () => this.clock.running)
     this.gauge = tracked.gauge
     this.clock = new ReaderClock(() => this.gauge.read(), CHUNK_SEND_TIMEOUT_MS)
     this.pace = new UploadPace(this.gauge, {
@@ -653,10 +654,11 @@ class ServeSession {
 
   /**
    * Waits until the asker has read enough for `bytes` more, on the stream's reader clock. The
-   * clock runs only while the bytes its reader has not taken leave no room, not while our own
-   * reservations do (a chunk of its other streams on its way from disk or waiting at our upload
-   * cap: ours to finish); a read on any of the peer's streams starts it over (the budget is the
-   * peer's). A sibling stream's close makes room but is no read: the clock goes on.
+   * clock runs only while what the reader holds up leaves no room (ReaderBudget.readerHolds:
+   * bytes it has not taken, and chunks reserved behind another stream's wait on it), not while
+   * our own reservations do (a chunk of its other streams on its way from disk or waiting at our
+   * upload cap: ours to finish); a read on any of the peer's streams starts it over (the budget
+   * is the peer's). A sibling stream's close makes room but is no read: the clock goes on.
    */
   private async roomWithin (bytes: number, signal: AbortSignal): Promise<void> {
     const { budget } = this.server

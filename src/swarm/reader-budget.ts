@@ -32,7 +32,11 @@ export class StreamGauge {
   /** The send window when we started: what the reader credits back refills it to here. */
   private startWindow: number | undefined
 
-  constructor (private readonly stream: ChunkStream) {
+  /**
+   * `waitsOnReader`: whether the stream waits on its reader now (reader-clock.ts `running`):
+   * then its reservations are stuck behind that wait, the reader's to free, not ours.
+   */
+  constructor (private readonly stream: ChunkStream, private readonly waitsOnReader: () => boolean = () => false) {
     this.startWindow = this.window()
   }
 
@@ -86,6 +90,19 @@ export class StreamGauge {
     return sent - Math.min(sent, this.uncredited())
   }
 
+  /**
+   * Bytes the reader holds up: handed to the stream and not taken, and, while the stream waits on
+   * its reader (a send stuck, its pace), the chunks reserved for it too. A chunk stuck in its send
+   * stays reserved until the send ends, and one read ahead waits behind it: counted as ours (on
+   * its way from disk, at our upload cap), they paused the reader clock of the peer's other
+   * streams waiting for budget room until this stream was charged and closed, and those were
+   * charged 30 s after that, not after the reader stopped (docs/architecture.md, "Held by a
+   * stuck send").
+   */
+  readerHeld (): number {
+    return this.inFlight() + (this.waitsOnReader() ? this.reserved : 0)
+  }
+
   /** Bytes handed to the stream that the reader has not taken: in our write buffer or out of the send window. */
   inFlight (): number {
     return Math.min(this.sent, this.uncredited())
@@ -118,8 +135,8 @@ export class ReaderBudget {
   }
 
   /** Starts counting a chunk stream to `peer`; `close` when the stream closes. */
-  track (peer: PeerKey, stream: ChunkStream): { gauge: StreamGauge, close: () => void } {
-    const gauge = new StreamGauge(stream)
+  track (peer: PeerKey, stream: ChunkStream, waitsOnReader?: () => boolean): { gauge: StreamGauge, close: () => void } {
+    const gauge = new StreamGauge(stream, waitsOnReader)
     let set = this.gauges.get(peer)
     if (set === undefined) {
       set = new Set()
@@ -151,6 +168,13 @@ export class ReaderBudget {
     return total
   }
 
+  /** What the peer's reader holds up on its open streams (StreamGauge.readerHeld). */
+  readerHeld (peer: PeerKey): number {
+    let total = 0
+    for (const gauge of this.gauges.get(peer) ?? []) total += gauge.readerHeld()
+    return total
+  }
+
   /** Bytes the peer has read of ours, open and closed streams together. */
   read (peer: PeerKey): number {
     let total = this.readBefore.get(peer) ?? 0
@@ -168,9 +192,12 @@ export class ReaderBudget {
     return this.unread(peer) + bytes <= this.allowance(peer)
   }
 
-  /** Whether what the peer's reader has not taken, with no reservation of ours, leaves no room for `bytes`: then it is the reader that holds them up. */
+  /**
+   * Whether what the peer's reader holds up (not taken, or reserved behind a stream's wait on
+   * its reader), with no reservation still in our hands, leaves no room for `bytes`.
+   */
   readerHolds (peer: PeerKey, bytes: number): boolean {
-    return this.inFlight(peer) + bytes > this.allowance(peer)
+    return this.readerHeld(peer) + bytes > this.allowance(peer)
   }
 
   /** Resolves once `bytes` more may go to the peer; rejects when `signal` aborts first. */

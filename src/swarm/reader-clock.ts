@@ -26,6 +26,11 @@ export class ReaderClock {
     this.lastRead = read()
   }
 
+  /** Whether the stream is waiting on its reader now (its pace, a send, the peer's budget). */
+  get running (): boolean {
+    return this.since !== undefined
+  }
+
   /** A wait on the reader begins (or goes on). */
   run (): void {
     this.look()

@@ -19,8 +19,10 @@ export class Attacker {
    * `localAddress`: dial from this address (another loopback address plays another host).
    * `identify`: tell peers which protocols this node speaks, so their protocol topologies
    * (what a daemon sends a new neighbour) fire for it as for a daemon.
+   * `yamuxWindowBytes`: the daemon's `SwarmInit.yamuxWindowBytes` when a test shrinks it.
    */
-  static async start (options: { localAddress?: string, identify?: boolean } = {}): Promise<Attacker> {
+  static async start (options: { localAddress?: string, identify?: boolean, yamuxWindowBytes?: number } = {}): Promise<Attacker> {
+    const window = options.yamuxWindowBytes ?? YAMUX_WINDOW_BYTES
     // net.connect takes localAddress; @libp2p/tcp passes dialOpts through but does not type it.
     const dialOpts = options.localAddress === undefined ? undefined : { localAddress: options.localAddress } as Record<string, unknown>
     const node = await createLibp2p({
@@ -29,7 +31,7 @@ export class Attacker {
       transports: [tcp({ dialOpts })],
       connectionEncrypters: [noise()],
       // The daemons' windows (libp2p-node.ts): yamux peers must agree on the initial window.
-      streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW_BYTES, maxStreamWindowSize: YAMUX_WINDOW_BYTES, maxReadBufferLength: YAMUX_WINDOW_BYTES * 2 } })],
+      streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: window, maxStreamWindowSize: window, maxReadBufferLength: window * 2 } })],
       ...(options.identify === true ? { services: { identify: identify() } } : {}),
     })
     return new Attacker(node)
