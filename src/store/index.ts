@@ -6,7 +6,8 @@ export async function openStore (init: StoreInit): Promise<Store> {
 
 export { Store, type StoreInit, type LoadedBundle } from './store.js'
 export * from './errors.js'
-export { MAX_PREHEAT_RECORDS } from './constants.js'
+export { MAX_PREHEAT_RECORDS, DIRECT_IO_ALIGN_BYTES, DIRECT_IO_SLAB_BUFFERS } from './constants.js'
+export { AlignedBuffers } from './direct-io.js'
 export type { PreheatRecordUpdate } from './preheat-records.js'
 export type { HeardRefBounds, HeardRefEviction } from './heard-refs.js'
 export type * from './types.js'

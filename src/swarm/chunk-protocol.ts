@@ -788,8 +788,12 @@ export interface ChunkClientInit {
   /** The stream is gone; these requests were never answered. */
   onClosed: (unanswered: Array<{ object: string, index: number }>, err?: Error) => void
   openTimeoutMs: number
-  /** Memory for chunk-sized responses (see FrameReaderInit.allocate). */
-  allocate?: (bytes: number) => Uint8Array
+  /**
+   * Memory for chunk-sized responses (see FrameReaderInit.allocate); `dataAt`, where the chunk's
+   * bytes start in the frame when its head said (chunk-response-head.ts), so the memory can put
+   * them on a page boundary: the store writes them O_DIRECT from there, without a copy.
+   */
+  allocate?: (bytes: number, dataAt?: number) => Uint8Array
 }
 
 /** The asking side of one peer's chunk stream; opened on the first request. */
@@ -814,6 +818,8 @@ export class ChunkClient {
   /** No new requests come here (a lane replaced this stream): it closes once every answer is in. */
   private retired = false
   private writing: Promise<void> = Promise.resolve()
+  /** Where the chunk bytes of the response now arriving start in its frame, from its head (allocate). */
+  private dataAt: number | undefined
 
   constructor (private readonly init: ChunkClientInit) {}
 
@@ -894,13 +900,15 @@ export class ChunkClient {
         return
       }
       this.stream = stream
+      const allocate = this.init.allocate
       readFrames(stream, {
         maxFrameBytes: MAX_CHUNK_RESPONSE_BYTES,
         messageTimeoutMs: CHUNK_MESSAGE_TIMEOUT_MS,
         onFrame: (frame) => { this.onResponse(frame) },
         onFrameStart: (head) => { this.onResponseStart(head) },
         onEnd: () => { this.close() },
-        allocate: this.init.allocate,
+        // Asked right after the frame's head was read (onFrameStart), so `dataAt` is this frame's.
+        allocate: allocate === undefined ? undefined : bytes => allocate(bytes, this.dataAt),
       })
       stream.addEventListener('close', (evt) => { this.finish(evt.error) }, { once: true })
       for (const message of this.backlog.splice(0)) this.write(message)
@@ -911,6 +919,7 @@ export class ChunkClient {
 
   private onResponseStart (head: Uint8Array): void {
     const started = chunkResponseHead(head)
+    this.dataAt = started?.dataAt
     // Only for a request still standing: a cancelled one's bytes are not awaited.
     if (started === undefined) return
     const key = chunkKey(started.object, started.index)

@@ -10,9 +10,10 @@ import { HASH_BYTES } from './constants.js'
  * The holder writes `object`, `index` and `status` ahead of `data` (proto/swarm-chunk.proto,
  * fields in number order as protons encodes them). Anything else — another order, a
  * truncated head, a status other than OK — gives undefined: the head is a hint, and the
- * whole frame is still decoded and checked when it completes.
+ * whole frame is still decoded and checked when it completes. `dataAt`, where the chunk's bytes
+ * begin in the frame, is a hint too (undefined when the head ends before it).
  */
-export function chunkResponseHead (head: Uint8Array): { object: string, index: number } | undefined {
+export function chunkResponseHead (head: Uint8Array): { object: string, index: number, dataAt?: number } | undefined {
   let at = 0
   let object: string | undefined
   let index = 0
@@ -30,7 +31,10 @@ export function chunkResponseHead (head: Uint8Array): { object: string, index: n
       if (tag === INDEX_TAG) index = value.value
       else if (value.value !== STATUS_OK) return undefined
     } else if (tag === DATA_TAG) {
-      return object === undefined ? undefined : { object, index }
+      if (object === undefined) return undefined
+      // Where the chunk's bytes start in the frame, when the head holds their length prefix:
+      // the receiver places the frame so that they land on a page boundary (ChunkClientInit.allocate).
+      return { object, index, dataAt: readVarint(head, at)?.end }
     } else {
       return undefined
     }

@@ -134,7 +134,7 @@ export class Fetcher {
     this.now = components.now ?? Date.now
     this.init = init
     this.scheduler = new Scheduler({ ...init.scheduler, chunkSizeBytes: CHUNK_SIZE_BYTES })
-    this.receiveBuffers = new BufferPool(MAX_CHUNK_RESPONSE_BYTES, (init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS) + 4)
+    this.receiveBuffers = new BufferPool(MAX_CHUNK_RESPONSE_BYTES, (init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS) + 4, { aligned: true })
     this.downloadLimiter = init.maxDownloadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxDownloadBytesPerSecond)
   }
 
@@ -532,7 +532,7 @@ export class Fetcher {
     if (current !== undefined && !current.isClosed) return current
     const client: ChunkClient = new ChunkClient({
       openTimeoutMs: STREAM_OPEN_TIMEOUT_MS,
-      allocate: bytes => this.receiveBuffers.take(bytes),
+      allocate: (bytes, dataAt) => this.receiveBuffers.take(bytes, dataAt),
       open: async ({ signal }) => {
         // A stream that replaces a retiring one (renewChunkStream) opens once that one has
         // answered what it carries: one holder's chunks keep arriving in order, which the
