@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { commitBlobBundle, pushTree, type Store } from '../../src/store/index.js'
-import { registryOf, startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { unnamedImage, type WrittenImage } from './image-layout.js'
 
@@ -28,19 +26,12 @@ async function complete (store: Store, bundleId: string): Promise<true | undefin
  * never signed nor sent: RefTarget.local); it is published once the edge's pull is under way.
  */
 describe('an edge answering a tag the fleet resolves before the gateway\'s record comes', () => {
-  let work: string
+  const daemons = useStartedDaemons('fleet-resolved')
   let image: WrittenImage
-  const started: Daemon[] = []
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'shoal-fleet-resolved-'))
-    image = await unnamedImage(join(work, 'image'), 'registry.example.com/race/app:1.0', LAYER_BYTES)
+    image = await unnamedImage(join(daemons.work, 'image'), 'registry.example.com/race/app:1.0', LAYER_BYTES)
   }, 120_000)
-
-  afterAll(async () => {
-    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
-  })
 
   /**
    * A gateway holding an image's bundle and a one-blob bundle of its config, as it would have
@@ -48,16 +39,14 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
    * a digest question names that one), and an edge trusting it that folds at once.
    */
   async function withConfigBundle (name: string): Promise<{ tagged: WrittenImage, gateway: Daemon, edge: TestDaemon, bundleId: string, blobBundle: string, removed: string[] }> {
-    const tagged = await unnamedImage(join(work, name), `registry.example.com/race/${name}:1.0`, 2 * MIB)
-    const gateway = (await start(join(work, `gateway-${name}`), { gateway: true })).daemon
-    started.push(gateway)
+    const tagged = await unnamedImage(join(daemons.work, name), `registry.example.com/race/${name}:1.0`, 2 * MIB)
+    const gateway = (await daemons.start(`gateway-${name}`, { gateway: true })).daemon
     const bundleId = (await pushTree(gateway.store, tagged.dir)).bundleId
     const configHex = tagged.configDigest.slice('sha256:'.length)
     const config = await gateway.store.wholeObjectBySha256(configHex)
     if (config === undefined) throw new Error('the gateway does not hold the config it was pushed')
     const blobBundle = (await commitBlobBundle(gateway.store, { sha256: configHex, object: config.hash, size: config.size })).bundleId
-    const edge = await start(join(work, `edge-${name}`), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] }, { foldBlobBundlesAfterMs: 0 })
-    started.push(edge.daemon)
+    const edge = await daemons.start(`edge-${name}`, { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] }, { foldBlobBundlesAfterMs: 0 })
     const removed: string[] = []
     edge.daemon.store.on('bundle:removed', ({ id }) => { removed.push(id) })
     return { tagged, gateway, edge, bundleId, blobBundle, removed }
@@ -68,14 +57,12 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
    * and an edge trusting it that records every chunk it stores of the other image's layer.
    */
   async function withWrongBundle (name: string): Promise<{ tagged: WrittenImage, unrelated: WrittenImage, gateway: TestDaemon, edge: TestDaemon, right: string, wrong: string, unrelatedLayer: string, unrelatedChunks: number[] }> {
-    const tagged = await unnamedImage(join(work, name), `registry.example.com/race/${name}:1.0`, 2 * MIB)
-    const unrelated = await unnamedImage(join(work, `${name}-unrelated`), `registry.example.com/race/${name}-unrelated:1.0`, 2 * MIB)
-    const gateway = await start(join(work, `gateway-${name}`), { gateway: true })
-    started.push(gateway.daemon)
+    const tagged = await unnamedImage(join(daemons.work, name), `registry.example.com/race/${name}:1.0`, 2 * MIB)
+    const unrelated = await unnamedImage(join(daemons.work, `${name}-unrelated`), `registry.example.com/race/${name}-unrelated:1.0`, 2 * MIB)
+    const gateway = await daemons.start(`gateway-${name}`, { gateway: true })
     const right = (await pushTree(gateway.daemon.store, tagged.dir)).bundleId
     const wrong = (await pushTree(gateway.daemon.store, unrelated.dir)).bundleId
-    const edge = await start(join(work, `edge-${name}`), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
-    started.push(edge.daemon)
+    const edge = await daemons.start(`edge-${name}`, { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
     const unrelatedLayer = await gateway.daemon.store.objectBySha256(unrelated.layerDigest.slice('sha256:'.length))
     if (unrelatedLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
     const unrelatedChunks: number[] = []
@@ -95,15 +82,13 @@ describe('an edge answering a tag the fleet resolves before the gateway\'s recor
 
   it('pulls the image\'s bundle once from the manifest request, makes no bundle of its own, and takes the record that comes mid-pull', async () => {
     // Paced, so the pull is still under way when the record comes (~6 s for the layer).
-    const gateway = await start(join(work, 'gateway'), { gateway: true, maxUploadBytesPerSecond: 4 * MIB })
-    started.push(gateway.daemon)
+    const gateway = await daemons.start('gateway', { gateway: true, maxUploadBytesPerSecond: 4 * MIB })
     const pushed = await pushTree(gateway.daemon.store, image.dir)
     expect(pushed.refs).toEqual([])
     const bundleId = pushed.bundleId
     await gateway.daemon.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
 
-    const edge = await start(join(work, 'edge'), { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
-    started.push(edge.daemon)
+    const edge = await daemons.start('edge', { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
     const layerObject = await gateway.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))
     if (layerObject === undefined) throw new Error('the gateway does not index the layer it was pushed')
     const stored = new Map<number, number>()

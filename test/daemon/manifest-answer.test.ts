@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Daemon } from '../../src/daemon/index.js'
+import { describe, expect, it } from 'vitest'
 import { pushTree } from '../../src/store/index.js'
-import { registryOf, startInProcess as start } from '../helpers/daemon-in-process.js'
+import { registryOf, useStartedDaemons } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { within } from '../helpers/within.js'
 import { unnamedImage } from './image-layout.js'
@@ -21,28 +18,16 @@ const ACCEPT = { accept: 'application/vnd.oci.image.manifest.v1+json' }
  * containerd's GET of the digest right after the HEAD must still be served.
  */
 describe('a recorded tag\'s manifest handed over by the fleet', () => {
-  let work: string
-  const started: Daemon[] = []
-
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'shoal-manifest-answer-'))
-  })
-
-  afterAll(async () => {
-    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
-  })
+  const daemons = useStartedDaemons('manifest-answer')
 
   it('is answered before the store has written it, and so are a GET of the tag and one of its digest', async () => {
-    const image = await unnamedImage(join(work, 'image'), 'registry.example.com/answer/app:1.0', MIB)
-    const gateway = (await start(join(work, 'gateway'), { gateway: true })).daemon
-    started.push(gateway)
+    const image = await unnamedImage(join(daemons.work, 'image'), 'registry.example.com/answer/app:1.0', MIB)
+    const gateway = (await daemons.start('gateway', { gateway: true })).daemon
     const { bundleId } = await pushTree(gateway.store, image.dir)
     const manifestHex = image.manifestDigest.slice('sha256:'.length)
     const manifestObject = await gateway.store.objectBySha256(manifestHex)
     if (manifestObject === undefined) throw new Error('the gateway does not index the manifest it was pushed')
-    const edge = (await start(join(work, 'edge'), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })).daemon
-    started.push(edge)
+    const edge = (await daemons.start('edge', { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })).daemon
     await gateway.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
     await gateway.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
     await until('the gateway\'s record on the edge', async () => (await edge.store.getRef(image.ref))?.publisher === gateway.swarm.peerId ? true : undefined)

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { Daemon, DaemonConfig } from '../../src/daemon/index.js'
 import { pushTree } from '../../src/store/index.js'
-import { startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { useStartedDaemons, type StartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { writeImageLayout, type WrittenImage } from './image-layout.js'
 
 const MIB = 1024 * 1024
@@ -18,16 +16,14 @@ function registryOf (daemon: Daemon): { host: string, port: number } {
 }
 
 /**
- * A gateway holding `image` and an edge that has its ref record, both pushed to `started` (to be
+ * A gateway holding `image` and an edge that has its ref record, both started by `daemons` (to be
  * stopped); the layer's object, and how many of its chunks the edge's store has stored so far
  * (counted synchronously as it stores each).
  */
-async function startFleet (dir: string, started: Daemon[], image: WrittenImage, gatewayExtra: Partial<DaemonConfig> = {}): Promise<{ gateway: TestDaemon, edge: TestDaemon, layerObject: string, layerChunksHere: () => number }> {
-  const gateway = await start(`${dir}-gateway`, { gateway: true, ...gatewayExtra })
-  started.push(gateway.daemon)
+async function startFleet (daemons: StartedDaemons, name: string, image: WrittenImage, gatewayExtra: Partial<DaemonConfig> = {}): Promise<{ gateway: TestDaemon, edge: TestDaemon, layerObject: string, layerChunksHere: () => number }> {
+  const gateway = await daemons.start(`${name}-gateway`, { gateway: true, ...gatewayExtra })
   const address = gateway.daemon.swarm.addresses()[0] ?? ''
-  const edge = await start(`${dir}-edge`, { bootstrap: [address], trust: [gateway.daemon.swarm.peerId] })
-  started.push(edge.daemon)
+  const edge = await daemons.start(`${name}-edge`, { bootstrap: [address], trust: [gateway.daemon.swarm.peerId] })
   await pushTree(gateway.daemon.store, image.dir)
   await refArrives(edge.daemon, image.ref)
   const layerObject = await gateway.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))
@@ -52,22 +48,15 @@ async function refArrives (daemon: Daemon, ref: string, timeoutMs = 30_000): Pro
  * answer 404 (with the reason logged at info) when no one can give it the image.
  */
 describe('an edge answering a tag it knows only from a ref record', () => {
-  let work: string
+  const daemons = useStartedDaemons('manifest-first')
   let image: WrittenImage
-  const started: Daemon[] = []
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'shoal-manifest-first-'))
-    image = await writeImageLayout(join(work, 'image'), 'registry.example.com/big/app:1.0', LAYER_BYTES)
+    image = await writeImageLayout(join(daemons.work, 'image'), 'registry.example.com/big/app:1.0', LAYER_BYTES)
   }, 120_000)
 
-  afterAll(async () => {
-    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
-  })
-
   it('answers the manifest before 10% of the 512 MiB layer is here', async () => {
-    const { edge, layerObject, layerChunksHere } = await startFleet(join(work, 'first'), started, image)
+    const { edge, layerObject, layerChunksHere } = await startFleet(daemons, 'first', image)
     // The pull the manifest request starts fetches the image's objects in the manifest's order,
     // each in index order, from its first chunk request: the layer's BLAKE3 is then fed from
     // memory as its chunks come, and completing it reads nothing back from the file.
@@ -95,8 +84,8 @@ describe('an edge answering a tag it knows only from a ref record', () => {
   }, 180_000)
 
   it('answers 404, and logs why at info, when no peer can give it the bundle a record names', async () => {
-    const small = await writeImageLayout(join(work, 'small'), 'registry.example.com/gone/app:1.0', 2 * MIB)
-    const { gateway, edge } = await startFleet(join(work, 'gone'), started, small)
+    const small = await writeImageLayout(join(daemons.work, 'small'), 'registry.example.com/gone/app:1.0', 2 * MIB)
+    const { gateway, edge } = await startFleet(daemons, 'gone', small)
     // The only holder goes away: the edge knows the tag, and no one can give it the image.
     await gateway.daemon.stop()
 
@@ -117,21 +106,14 @@ describe('an edge answering a tag it knows only from a ref record', () => {
  * layer's GET then waited for the whole big layer with no bytes (13–17 s in the bench).
  */
 describe('an edge serving the blobs clients wait on ahead of the rest of its pull', () => {
-  let work: string
+  const daemons = useStartedDaemons('waited-blobs')
   let image: WrittenImage
-  const started: Daemon[] = []
   const BIG_BYTES = 64 * MIB
   const SMALL_BYTES = 25 * 1024
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'shoal-waited-blobs-'))
-    image = await writeImageLayout(join(work, 'image'), 'registry.example.com/two/app:1.0', BIG_BYTES, { smallLayerBytes: SMALL_BYTES })
+    image = await writeImageLayout(join(daemons.work, 'image'), 'registry.example.com/two/app:1.0', BIG_BYTES, { smallLayerBytes: SMALL_BYTES })
   }, 120_000)
-
-  afterAll(async () => {
-    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
-  })
 
   /** Reads a response's body whole; its sha256 and length. */
   async function drain (response: Response): Promise<{ digest: string, bytes: number }> {
@@ -149,7 +131,7 @@ describe('an edge serving the blobs clients wait on ahead of the rest of its pul
     { order: 'the small layer, then the big one', smallFirst: true },
   ])('completes the small layer\'s response before the big layer is here, asked for $order', async ({ smallFirst }) => {
     // The gateway sends 16 MiB/s: the big layer takes seconds to come, as a real one does.
-    const { edge, layerObject: bigObject, layerChunksHere } = await startFleet(join(work, smallFirst ? 'small-first' : 'big-first'), started, image, { maxUploadBytesPerSecond: 16 * MIB })
+    const { edge, layerObject: bigObject, layerChunksHere } = await startFleet(daemons, smallFirst ? 'small-first' : 'big-first', image, { maxUploadBytesPerSecond: 16 * MIB })
     const bigUnderWay = new Promise<void>((resolve) => { edge.daemon.store.on('chunk:stored', ({ object }) => { if (object === bigObject) resolve() }) })
 
     const { host, port } = registryOf(edge.daemon)

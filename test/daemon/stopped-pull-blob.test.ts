@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
-import { copyFile, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Daemon } from '../../src/daemon/index.js'
 import { pushTree } from '../../src/store/index.js'
-import { registryOf, startInProcess as start, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { unnamedImage, type WrittenImage } from './image-layout.js'
 
@@ -21,17 +20,7 @@ const STOPPED = 'pull stopped before its first chunk: the bundle is not what it 
  * the stop pulled the other image whole.
  */
 describe('a blob of a bundle whose pull was stopped as not wanted', () => {
-  let work: string
-  const started: Daemon[] = []
-
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'shoal-stopped-pull-'))
-  })
-
-  afterAll(async () => {
-    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
-  })
+  const daemons = useStartedDaemons('stopped-pull')
 
   /**
    * The tag's image (a 2 MiB layer, a second small one) and another image holding that layer
@@ -39,17 +28,15 @@ describe('a blob of a bundle whose pull was stopped as not wanted', () => {
    * image's bundle; an edge trusting it records every chunk it stores of the other image's own layer.
    */
   async function sharedLayer (name: string): Promise<{ tagged: WrittenImage, gateway: Daemon, edge: TestDaemon, wrong: string, otherChunks: number[] }> {
-    const tagged = await unnamedImage(join(work, name), `registry.example.com/stopped/${name}:1.0`, 2 * MIB, { smallLayerBytes: 64 * 1024 })
-    const other = await unnamedImage(join(work, `${name}-other`), `registry.example.com/stopped/${name}-other:1.0`, 1024)
+    const tagged = await unnamedImage(join(daemons.work, name), `registry.example.com/stopped/${name}:1.0`, 2 * MIB, { smallLayerBytes: 64 * 1024 })
+    const other = await unnamedImage(join(daemons.work, `${name}-other`), `registry.example.com/stopped/${name}-other:1.0`, 1024)
     const layerFile = `blobs/sha256/${tagged.layerDigest.slice('sha256:'.length)}`
     await copyFile(join(tagged.dir, layerFile), join(other.dir, layerFile))
-    const gateway = (await start(join(work, `gateway-${name}`), { gateway: true })).daemon
-    started.push(gateway)
+    const gateway = (await daemons.start(`gateway-${name}`, { gateway: true })).daemon
     await pushTree(gateway.store, tagged.dir)
     const wrong = (await pushTree(gateway.store, other.dir)).bundleId
     await gateway.store.setRef({ ref: tagged.ref, bundleId: wrong, manifestDigest: tagged.manifestDigest, local: true, at: Date.now() })
-    const edge = await start(join(work, `edge-${name}`), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
-    started.push(edge.daemon)
+    const edge = await daemons.start(`edge-${name}`, { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
     const otherLayer = await gateway.store.objectBySha256(other.layerDigest.slice('sha256:'.length))
     if (otherLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
     const otherChunks: number[] = []
@@ -104,14 +91,12 @@ describe('a blob of a bundle whose pull was stopped as not wanted', () => {
 
   it('stops a pull a blob request started once a signed record names its bundle for a tag whose manifest it does not hold', async () => {
     // The other image: a small config and a 16 MiB layer, sent at 2 MiB/s, so its pull is under way for seconds.
-    const tagged = await unnamedImage(join(work, 'joined-record'), 'registry.example.com/stopped/joined-record:1.0', 64 * 1024)
-    const other = await unnamedImage(join(work, 'joined-record-other'), 'registry.example.com/stopped/joined-record-other:1.0', 16 * MIB)
-    const gateway = (await start(join(work, 'gateway-joined-record'), { gateway: true, maxUploadBytesPerSecond: 2 * MIB })).daemon
-    started.push(gateway)
+    const tagged = await unnamedImage(join(daemons.work, 'joined-record'), 'registry.example.com/stopped/joined-record:1.0', 64 * 1024)
+    const other = await unnamedImage(join(daemons.work, 'joined-record-other'), 'registry.example.com/stopped/joined-record-other:1.0', 16 * MIB)
+    const gateway = (await daemons.start('gateway-joined-record', { gateway: true, maxUploadBytesPerSecond: 2 * MIB })).daemon
     await pushTree(gateway.store, tagged.dir)
     const wrong = (await pushTree(gateway.store, other.dir)).bundleId
-    const edge = await start(join(work, 'edge-joined-record'), { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
-    started.push(edge.daemon)
+    const edge = await daemons.start('edge-joined-record', { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
     const otherLayer = await gateway.store.objectBySha256(other.layerDigest.slice('sha256:'.length))
     if (otherLayer === undefined) throw new Error('the gateway does not index the layer it was pushed')
     let otherChunks = 0

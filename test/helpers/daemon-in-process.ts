@@ -1,5 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
+import { afterAll, beforeAll } from 'vitest'
 import { createLogger, startDaemon, type Daemon, type DaemonConfig, type DaemonInit } from '../../src/daemon/index.js'
 
 /** A daemon in this process (real libp2p over TCP on loopback, real LevelDB), its log lines kept. */
@@ -31,4 +34,41 @@ export function registryOf (daemon: Daemon): string {
   const address = daemon.listeners.registry
   if (address.kind !== 'tcp') throw new Error('the registry listens on TCP')
   return `http://${address.host}:${address.port}`
+}
+
+/** A describe block's temp dir and the daemons its tests start there (useStartedDaemons). */
+export interface StartedDaemons {
+  /** The temp dir, made before the block's first test. */
+  readonly work: string
+  /** Starts a daemon in process in `work/name` (startInProcess), stopped after the block's tests. */
+  start: (name: string, extra?: Partial<DaemonConfig>, init?: DaemonInit) => Promise<TestDaemon>
+}
+
+/**
+ * Registers a temp dir for the calling describe block (beforeAll) and, after its tests, stops
+ * every daemon it started, last started first (an edge before the gateway it leans on), then
+ * removes the dir. A stop that fails does not keep the others from stopping.
+ */
+export function useStartedDaemons (prefix: string): StartedDaemons {
+  let work: string | undefined
+  const started: Daemon[] = []
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), `shoal-${prefix}-`))
+  })
+  afterAll(async () => {
+    for (const daemon of started.reverse()) await daemon.stop().catch(() => {})
+    if (work !== undefined) await rm(work, { recursive: true, force: true })
+  })
+  const dir = (): string => {
+    if (work === undefined) throw new Error('useStartedDaemons: the temp dir is made in beforeAll; use it inside a test or a hook')
+    return work
+  }
+  return {
+    get work () { return dir() },
+    start: async (name, extra, init) => {
+      const running = await startInProcess(join(dir(), name), extra, init)
+      started.push(running.daemon)
+      return running
+    },
+  }
 }
