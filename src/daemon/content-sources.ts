@@ -1,5 +1,5 @@
 import {
-  imageRefOf, parseDigest, type BlobSource, type ContentSources, type IncomingBlob,
+  imageRefOf, parseDigest, type BlobSource, type ContentSources, type FailedSource, type IncomingBlob,
   type RepositoryName, type ResolvedTag, type Sha256Digest,
 } from '../http/index.js'
 import { sha256Hex } from '../hash/index.js'
@@ -285,7 +285,12 @@ export function createContentSources (components: ContentSourcesComponents): Con
     return { bytes, stored }
   }
 
-  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest }: { signal: AbortSignal, manifest: boolean }): Promise<boolean | IncomingBlob> => {
+  /**
+   * Step 2 for a digest: the bundle a trusted peer names for it, whose description makes the
+   * store index the digest (its chunks follow through the swarm, streamed to the client as they
+   * are verified). True once the digest is indexed here; with what the peers said otherwise.
+   */
+  const fromFleetBundles = async (name: RepositoryName, digest: Sha256Digest, manifest: boolean, signal: AbortSignal): Promise<true | FleetResult['misses']> => {
     // A blob is looked up in the fleet's stores only: a pull-through streams it (below)
     // rather than answering with a bundle once the whole blob is at the pull-through node.
     const query: FleetQuery = { kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: manifest, manifest }
@@ -296,8 +301,6 @@ export function createContentSources (components: ContentSourcesComponents): Con
     // and the same question then names the bundle that holds it now.
     for (let attempt = 0; attempt < 2 && fleet.found?.status === 'found' && blobSource !== undefined && fleet.found.bundleId !== named; attempt++) {
       named = fleet.found.bundleId
-      // The bundle's manifest makes the store index the digest; its chunks follow through the
-      // swarm, streamed to the client as they are verified.
       try {
         await blobSource.fetchBundle(named, { signal })
       } catch (err) {
@@ -311,20 +314,36 @@ export function createContentSources (components: ContentSourcesComponents): Con
       }
       if (attempt === 0) fleet = await askFleet(query, signal)
     }
+    return fleet.misses
+  }
+
+  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest, failed }: { signal: AbortSignal, manifest: boolean, failed?: FailedSource }): Promise<boolean | IncomingBlob> => {
+    // What the sources before the next one said: the peers' misses, or the source that failed.
+    let asked: FleetResult['misses'] | FailedSource
+    if (failed === undefined) {
+      const found = await fromFleetBundles(name, digest, manifest, signal)
+      if (found === true) return true
+      asked = found
+    } else {
+      // Said at info with the reason: which source failed, and that the next are asked (issue 8).
+      logger.info('a source failed for this digest before the first byte: asking the next sources', { name: name.path, digest: digest.digest, failed: failed.source, reason: failed.reason })
+      asked = failed
+    }
     if (!manifest && fleetBlobs !== undefined) {
       const streamed = await fleetBlobs.open(name, digest, signal)
       if (streamed !== undefined) return streamed
-      // Another request's stream may have finished while this one asked.
-      if (await store.objectBySha256(digest.hex) !== undefined) return true
+      // Another request's stream may have finished while this one asked (whole: a bundle's
+      // description indexes the digest of an object that is not here).
+      if (await store.wholeObjectBySha256(digest.hex) !== undefined) return true
     }
     const upstream = own(name)
     if (upstream !== undefined) {
-      logger.info('digest not in the fleet; falling back to this node\'s upstream', { name: name.path, digest: digest.digest, asked: fleet.misses })
+      logger.info('digest not in the fleet; falling back to this node\'s upstream', { name: name.path, digest: digest.digest, asked })
       if (!manifest) return await upstream.openBlob(name, digest, signal)
       await upstream.manifestByDigest(name, digest, signal)
       return await store.objectBySha256(digest.hex) !== undefined
     }
-    logger.info('digest not found in the fleet', { name: name.path, digest: digest.digest, asked: fleet.misses })
+    logger.info('digest not found in the fleet', { name: name.path, digest: digest.digest, asked })
     return false
   }
 

@@ -8,7 +8,7 @@ import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup
 import { contentRangeOf, parseRange, type ByteRange } from './range.js'
 import { requestedName, type Registry } from './registry.js'
 import { ResponseWaits } from './response-waits.js'
-import type { BlobSource, IncomingBlob } from './sources.js'
+import type { BlobSource, FailedSource, IncomingBlob } from './sources.js'
 import { namespaceHeader, type Headers, type RequestContext } from './respond.js'
 
 /**
@@ -34,11 +34,7 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
     const located = await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: false })
     registry.logger?.debug('blob not indexed here: asked the sources', { digest: digest.digest, found: located !== false, streaming: typeof located === 'object', ms: Math.round(performance.now() - asked) })
     if (typeof located === 'object') {
-      try {
-        await sendIncoming(ctx, registry, located, headers)
-      } finally {
-        await located.close()
-      }
+      await sendIncoming(ctx, registry, located, headers)
       return
     }
     if (located) object = await registry.store.objectBySha256(digest.hex)
@@ -52,13 +48,42 @@ export async function getBlob (ctx: RequestContext, registry: Registry, rawName:
   // The quota must not evict the image under a client that reads it request by request.
   const release = holder === undefined ? () => {} : await useForReading(registry.store, object, name, holder.bundleId)
   try {
-    await sendObject(ctx, registry, { name, digest, object, headers, holder })
+    const failed = await sendObject(ctx, registry, { name, digest, object, headers, holder })
+    if (failed !== undefined) await sendFromNextSource(ctx, registry, { name, digest, headers }, failed)
   } finally {
     release()
   }
 }
 
-async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<ArrivingBlob, 'holder' | 'source'> & { holder: ObjectHolder | undefined }): Promise<void> {
+/**
+ * The blob from the sources after one that failed before the first byte (the composer's order:
+ * the fleet's pull-through, then this node's upstream), or a 404 naming the reason when none
+ * has it. Before, that failure was the 404, and containerd went to the far registry itself.
+ */
+async function sendFromNextSource (ctx: RequestContext, registry: Registry, blob: Pick<ArrivingBlob, 'name' | 'digest' | 'headers'>, failed: FailedSource): Promise<void> {
+  const { name, digest, headers } = blob
+  const next = registry.sources === undefined ? false : await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: false, failed })
+  if (typeof next === 'object') {
+    await sendIncoming(ctx, registry, next, headers)
+    return
+  }
+  // Whole by now: another request's stream from the fleet finished while this one asked.
+  const object = next ? await registry.store.objectBySha256(digest.hex) : undefined
+  const file = object === undefined ? undefined : await registry.store.openObject(object)
+  if (file === undefined) {
+    // Info, with the reason: a 404 sends containerd to its next host (issue 8).
+    registry.logger?.info('blob not found: it could not be fetched from the fleet, and no later source has it', { name: name.path, digest: digest.digest, failed: failed.source, reason: failed.reason })
+    throw blobUnknown(name, digest, 'could not be fetched from the fleet')
+  }
+  try {
+    await sendFile(ctx, file, headers)
+  } finally {
+    await file.close()
+  }
+}
+
+/** Sends a known object from its file or as it arrives; says which source failed when nothing was sent. */
+async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<ArrivingBlob, 'holder' | 'source'> & { holder: ObjectHolder | undefined }): Promise<FailedSource | undefined> {
   const { name, digest, object, headers, holder } = blob
   const file = await registry.store.openObject(object)
   if (file !== undefined) {
@@ -71,7 +96,7 @@ async function sendObject (ctx: RequestContext, registry: Registry, blob: Omit<A
   }
   const source = registry.blobSource
   if (ctx.head || source === undefined || holder === undefined) throw blobUnknown(name, digest)
-  await sendArriving(ctx, registry, { name, digest, object, holder, headers, source })
+  return await sendArriving(ctx, registry, { name, digest, object, holder, headers, source })
 }
 
 async function sendFile (ctx: RequestContext, file: FileHandle, headers: Headers): Promise<void> {
@@ -106,9 +131,17 @@ async function sendFileBytes (body: BodyWriter, file: FileHandle, from: number, 
 /**
  * Streams a blob as a pull-through brings it (see IncomingBlob): its last byte only once the
  * whole blob was verified, so a source that fails cuts the connection (the server destroys a
- * response that fails after its head) and containerd never completes a damaged body.
+ * response that fails after its head) and containerd never completes a damaged body. Closes it.
  */
 async function sendIncoming (ctx: RequestContext, registry: Registry, blob: IncomingBlob, headers: Headers): Promise<void> {
+  try {
+    await sendIncomingBytes(ctx, registry, blob, headers)
+  } finally {
+    await blob.close()
+  }
+}
+
+async function sendIncomingBytes (ctx: RequestContext, registry: Registry, blob: IncomingBlob, headers: Headers): Promise<void> {
   const range = blob.size === undefined ? undefined : parseRange(ctx.req.headers.range, blob.size)
   ctx.res.writeHead(range === undefined ? 200 : 206, blob.size === undefined ? headers : { ...headers, ...lengthHeaders(range, blob.size) })
   // Through the response's few reused buffers, as a whole object is sent: a fresh 1 MiB buffer
@@ -135,10 +168,11 @@ interface ArrivingBlob {
 /**
  * Streams an object that is still arriving, in order, as its chunks are stored. Until the
  * first needed chunk is here nothing is sent, so a source that fails (or stays silent) is
- * a fast 404 and containerd tries its next host; after that the response keeps flowing,
- * and if the source fails mid-way the connection is cut so the client retries with Range.
+ * said to the caller (which asks the next sources) and nothing of the response has gone;
+ * after that the response keeps flowing, and if the source fails mid-way the connection is
+ * cut so the client retries with Range (and that retry can go to the next sources).
  */
-async function sendArriving (ctx: RequestContext, registry: Registry, blob: ArrivingBlob): Promise<void> {
+async function sendArriving (ctx: RequestContext, registry: Registry, blob: ArrivingBlob): Promise<FailedSource | undefined> {
   const { store } = registry
   const size = blob.holder.size
   const range = parseRange(ctx.req.headers.range, size)
@@ -159,9 +193,8 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
       registry.logger?.debug('blob still arriving: first chunk here, body starts', { digest: blob.digest.digest, waitedMs: Math.round(performance.now() - asked) })
     } catch (err) {
       ctx.signal.throwIfAborted()
-      // Info, with the reason: a 404 sends containerd to its next host (issue 8).
-      registry.logger?.info('blob not found: it could not be fetched from the fleet', { name: blob.name.path, digest: blob.digest.digest, bundleId: blob.holder.bundleId, waitedMs: Math.round(performance.now() - asked), err })
-      throw blobUnknown(blob.name, blob.digest, 'could not be fetched from the fleet')
+      const reason = `the pull of bundle ${blob.holder.bundleId} brought no chunk in ${Math.round(performance.now() - asked)} ms: ${err instanceof Error ? err.message : String(err)}`
+      return { source: 'fleet-bundle', reason }
     }
     ctx.res.writeHead(range === undefined ? 200 : 206, { ...blob.headers, ...lengthHeaders(range, size) })
     // The store's aligned buffers, where it has them to lend: its direct reads land in them.
@@ -175,6 +208,7 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
     } finally {
       body.release()
     }
+    return undefined
   } finally {
     arriving.close()
   }

@@ -3,7 +3,7 @@
 // control API under /api/v1/ by createControlApi.
 export { createHttpApi } from './http-api.js'
 export type { HttpApi, HttpApiComponents, HttpApiInit, HttpLogger } from './types.js'
-export type { BlobSource, ContentSources, IncomingBlob, ResolvedTag } from './sources.js'
+export type { BlobSource, ContentSources, FailedSource, IncomingBlob, ResolvedTag } from './sources.js'
 export { SourceIncompleteError } from './arriving-object.js'
 // For the daemon's content sources (pull-through and bundle making live there).
 export { commitImage, heldBlob, imageBlobs, type ImageCommit } from './image-commit.js'

@@ -48,6 +48,19 @@ export interface IncomingBlob {
   close: () => Promise<void>
 }
 
+/**
+ * A source that failed a request before the response's first byte: the bundle the fleet named
+ * for a blob, whose pull here brought nothing (no holder answered, the holder lied and was
+ * banned, the pull was stopped). `locate` then asks the sources after it, in its order, rather
+ * than the client hearing 404 and going to the far registry (issue 8: the registry once).
+ */
+export interface FailedSource {
+  /** Which source, as a person reads it in the log. */
+  source: 'fleet-bundle'
+  /** Why it failed, from its error. */
+  reason: string
+}
+
 /** Where a tag points. */
 export interface ResolvedTag {
   digest: Sha256Digest
@@ -78,9 +91,10 @@ export interface ContentSources {
    * A manifest or blob the store does not know: made known here, whole or as an object of a
    * bundle whose chunks are on the way (the blob source streams those), or, for a blob, handed
    * over as it arrives from a pull-through (an IncomingBlob). Resolves false when no source has
-   * it; throws a RegistryError when a source failed.
+   * it; throws a RegistryError when a source failed. With `failed`, the sources up to that one
+   * are not asked again: the next in order are.
    */
-  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean }) => Promise<boolean | IncomingBlob>
+  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean, failed?: FailedSource }) => Promise<boolean | IncomingBlob>
   /**
    * A manifest's bytes (checked against `digest`) that a source handed over and the store is
    * still writing: containerd's GET of the digest comes right after its HEAD of the tag, and the

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openStore, pushTree } from '../../src/store/index.js'
+import { registryOf, useStartedDaemons } from '../helpers/daemon-in-process.js'
+import { until } from '../helpers/until.js'
+import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
+import { startFrontProxy, type FrontProxy } from '../upstream/front-proxy.js'
+import { unnamedImage, type WrittenImage } from './image-layout.js'
+
+const execFileAsync = promisify(execFile)
+const MIB = 1024 * 1024
+const NEXT = 'a source failed for this digest before the first byte: asking the next sources'
+
+/**
+ * Issue 8's order for a blob: the fleet's bundles, the fleet's pull-through, this node's own
+ * upstream. When the bundle a trusted peer named brings no chunk (its holder lied and was
+ * banned, or no holder answers at all), the edge goes on to the next sources instead of a 404:
+ * with a 404 containerd fetches from the far registry itself (or fails, with no fallback in
+ * hosts.toml), and the fleet's "registry once" is lost. Before: a 404 after the first-chunk wait.
+ */
+describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob whose fleet bundle brings nothing before the first byte', () => {
+  const daemons = useStartedDaemons('next-source')
+  let registry: RegistryProcess | undefined
+  let front: FrontProxy | undefined
+
+  beforeAll(async () => {
+    registry = await startDockerRegistry(join(daemons.work, 'registry'))
+    front = await startFrontProxy({ target: registry.url })
+  })
+
+  afterAll(async () => {
+    await front?.close()
+    await registry?.stop()
+  })
+
+  /** An image written as an OCI layout and copied, digests kept, to the registry as `next/<name>:1.0`. */
+  async function imageAtRegistry (name: string, layerBytes: number): Promise<WrittenImage> {
+    if (registry === undefined) throw new Error('no registry')
+    const image = await unnamedImage(join(daemons.work, `image-${name}`), `registry.example.com/next/${name}:1.0`, layerBytes)
+    await execFileAsync('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${image.dir}:1.0`, `docker://${registry.host}/next/${name}:1.0`], { timeout: 60_000 })
+    return image
+  }
+
+  function upstreamBlobGets (digest: string, since: number): number {
+    return (front?.log.requests ?? []).slice(since).filter(r => r.method === 'GET' && r.path.endsWith(`/blobs/${digest}`)).length
+  }
+
+  async function blobOf (url: string): Promise<{ status: number, digest: string }> {
+    const res = await fetch(url)
+    return { status: res.status, digest: `sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}` }
+  }
+
+  it('streams the layer from its upstream, once, when the fleet\'s only holder of it serves corrupt chunks', async () => {
+    if (front === undefined) throw new Error('no front proxy')
+    const image = await imageAtRegistry('liar', 4 * MIB)
+    // Read once, at the holder's start: only the holder lies (byzantine.ts).
+    process.env.SHOAL_TEST_CORRUPT_CHUNKS = '1'
+    const holder = await daemons.start('holder-liar').finally(() => { delete process.env.SHOAL_TEST_CORRUPT_CHUNKS })
+    await pushTree(holder.daemon.store, image.dir)
+    const edge = await daemons.start('edge-liar', { upstream: front.url, bootstrap: [holder.daemon.swarm.addresses()[0] ?? ''], trust: [holder.daemon.swarm.peerId] })
+    await until('the edge connected to the holder', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
+
+    const since = front.log.requests.length
+    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/liar/blobs/${image.layerDigest}?ns=${front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
+    // The holder named its bundle for the digest (the bundle's description is honest), its chunk failed the check.
+    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle' })
+    expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
+  }, 120_000)
+
+  it('streams the layer from its upstream, once, when the bundle that names it here has no holder left', async () => {
+    if (front === undefined) throw new Error('no front proxy')
+    const image = await imageAtRegistry('gone', 4 * MIB)
+    // The bundle's description is here (a pull from a holder since gone), none of its chunks.
+    const elsewhere = await openStore({ dir: join(daemons.work, 'store-gone'), fsync: false })
+    let encoded: Uint8Array | undefined
+    try {
+      encoded = await elsewhere.getEncodedBundle((await pushTree(elsewhere, image.dir)).bundleId)
+    } finally {
+      await elsewhere.close()
+    }
+    if (encoded === undefined) throw new Error('no bundle description')
+    const edge = await daemons.start('edge-gone', { upstream: front.url })
+    await edge.daemon.store.addBundle(encoded)
+    expect(await edge.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))).toBeDefined()
+
+    const since = front.log.requests.length
+    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/gone/blobs/${image.layerDigest}?ns=${front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
+    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle' })
+    expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
+  }, 120_000)
+})
