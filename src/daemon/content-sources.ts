@@ -1,5 +1,5 @@
 import {
-  imageRefOf, parseDigest, type BlobSource, type ContentSources, type FailedSource, type IncomingBlob,
+  imageRefOf, parseDigest, REGISTRY_READ_GRACE_MS, type BlobSource, type ContentSources, type FailedSource, type IncomingBlob,
   type RepositoryName, type ResolvedTag, type Sha256Digest,
 } from '../http/index.js'
 import { sha256Hex } from '../hash/index.js'
@@ -177,7 +177,11 @@ export function createContentSources (components: ContentSourcesComponents): Con
     const wanted = async (signal: AbortSignal): Promise<boolean> => {
       await settledWithin(here, FIRST_OBJECTS_WAIT_MS, signal)
       const filing = await manifestFiling(store, bundleId, digest, given?.object)
-      if (filing === undefined || filing.holds) return true
+      if (filing === undefined) return true
+      if (filing.holds) {
+        readByClient(bundleId)
+        return true
+      }
       const record = await store.getRef(ref)
       logger.warn('a signed ref record names a bundle that does not hold the tag\'s manifest: its pull stopped before its first chunk', {
         ref, claimed: { bundleId, manifestDigest: digest.digest, publisher: record?.publisher, sequence: record?.sequence }, held: filing.held, bundleBlobs: filing.blobs, bundleBytes: filing.bytes,
@@ -232,6 +236,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
       }
       // Judged here when no pull of this call's asked it (one under way was joined, or the description was here).
       if (!await filesManifest()) return await notThisImage()
+      readByClient(bundleId)
       const set = await store.setRef({ ref, bundleId, manifestDigest: digest.digest, local: true, at: Date.now() })
       assembler.pulled(bundleId, { ref, digest: digest.digest })
       logger.info('tag resolved by the fleet points at the bundle pulled for it', { ref, bundleId, refSet: set ? 'local' : 'kept the trusted record' })
@@ -243,6 +248,15 @@ export function createContentSources (components: ContentSourcesComponents): Con
     })
   }
   const lifetimeOver = (): boolean => components.lifetime?.aborted === true
+  /**
+   * A tag's bundle, judged to file the manifest a client was just answered: in use for the
+   * registry's read grace, as a read of a stored manifest makes it (object-lookup.ts
+   * useForReading), so the quota does not evict it before the client asks for its config and
+   * layers. Marked here, once the description is here and judged: the answer (from the bytes
+   * the fleet handed over, or stored) often comes before the description, and a bundle not yet
+   * described can be neither evicted nor judged, while a wrong one marked would be kept.
+   */
+  const readByClient = (bundleId: string): void => { store.useBundle(bundleId, { graceMs: REGISTRY_READ_GRACE_MS })() }
 
   /** Manifests handed over by the fleet whose store write is under way, by sha256 hex: their bytes, and the write. */
   const storingManifests = new Map<string, { bytes: Buffer, stored: Promise<unknown> }>()

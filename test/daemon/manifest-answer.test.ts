@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { pushTree } from '../../src/store/index.js'
+import { enforceQuota, pushTree } from '../../src/store/index.js'
 import { registryOf, useStartedDaemons } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { within } from '../helpers/within.js'
@@ -68,5 +68,32 @@ describe('a recorded tag\'s manifest handed over by the fleet', () => {
     await until('the manifest written', async () => await edge.store.wholeObjectBySha256(manifestHex) !== undefined ? true : undefined)
     const stored = await fetch(`${base}/manifests/${image.manifestDigest}${ns}`, { headers: ACCEPT })
     expect(`sha256:${createHash('sha256').update(Buffer.from(await stored.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+  }, 120_000)
+
+  it('keeps the tag\'s bundle from the quota for the read grace, as a stored manifest\'s read does', async () => {
+    const image = await unnamedImage(join(daemons.work, 'grace-image'), 'registry.example.com/answer/grace:1.0', MIB)
+    const gateway = (await daemons.start('grace-gateway', { gateway: true })).daemon
+    const { bundleId } = await pushTree(gateway.store, image.dir)
+    // A quota the edge's pinned 3 MiB bundle and the tag's 1 MiB image do not fit in together:
+    // once the image is whole, the quota evicts it unless a client's read holds it.
+    const edge = await daemons.start('grace-edge', { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId], quotaBytes: 3.5 * MIB })
+    const pinned = await unnamedImage(join(daemons.work, 'grace-pinned'), 'registry.example.com/answer/pinned:1.0', 3 * MIB)
+    await edge.daemon.store.setPinned((await pushTree(edge.daemon.store, pinned.dir)).bundleId, true)
+    await gateway.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
+    await gateway.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(image.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
+
+    // containerd's HEAD of the tag, answered from the bytes the gateway handed over (the
+    // manifest is not here); its bundle's pull starts with it.
+    const base = `${registryOf(edge.daemon)}/v2/answer/grace`
+    const head = await fetch(`${base}/manifests/1.0?ns=registry.example.com`, { method: 'HEAD', headers: ACCEPT })
+    expect(head.status).toBe(200)
+    await until('the image\'s pull completed', async () => edge.logs.find(line => line.msg === 'pull completed' && line.bundleId === bundleId))
+    // The quota's pass after the pull (the keeper's own may have run already): the image stays.
+    // Before, it was evicted here, and containerd's next GETs found nothing.
+    expect(await enforceQuota(edge.daemon.store)).toEqual([])
+    expect(edge.logs.filter(line => line.msg === 'evicted bundles to stay within the quota')).toEqual([])
+    expect(await edge.daemon.store.getBundle(bundleId)).toBeDefined()
+    expect(await edge.daemon.store.wholeObjectBySha256(image.layerDigest.slice('sha256:'.length))).toBeDefined()
   }, 120_000)
 })
