@@ -115,7 +115,7 @@ export class FleetBlobs {
         await file.append(data)
       }
       // The file hashed what it wrote, as it wrote it: the one hash pass of the blob here.
-      hashed = file.hashes()
+      hashed = await file.finish()
       const actual = hashed.sha256
       if (actual !== digest.hex) {
         const relay = stream.relay

@@ -71,6 +71,12 @@ export const DIRECT_IO_ALIGN_BYTES = 4096
  */
 export const DIRECT_IO_SLAB_BUFFERS = 4
 /**
+ * Aligned buffers a staging file written with O_DIRECT keeps after writing them
+ * (direct-staging-bytes.ts), so readers a few MiB behind its writer (a fleet-blob sender, a
+ * containerd response) copy from memory instead of reading the disk: 4 MiB per blob arriving.
+ */
+export const STAGING_RECENT_BUFFERS = 4
+/**
  * Aligned chunk buffers lent to readers at once (Store.lendReadBuffer: four responses of
  * SEND_BUFFERS each): they stay the store's for good once made (a WebAssembly.Memory does not
  * shrink), so past this a reader fills memory of its own and the direct read is copied into it.

@@ -1,8 +1,11 @@
-import { open, rm, type FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { open, rm } from 'node:fs/promises'
 import { CodedError } from '../errors/index.js'
 import { wakeOrThrow, Wakers } from '../wait/index.js'
 import { BlobHasher, type HashedBlob } from './blob-hasher.js'
-import { translateWriteError } from './errors.js'
+import { openStoreFile, type DirectIo } from './direct-io.js'
+import { DirectStagingBytes } from './direct-staging-bytes.js'
+import { BufferedStagingBytes, type StagingBytes } from './staging-bytes.js'
 
 /** How much a reader reads from the file per step (and so the most one step yields). */
 export const GROWING_READ_BYTES = 1024 * 1024
@@ -71,9 +74,9 @@ export interface GrowingFileReader {
  * what it reads (to containerd, to another node) can never finish a response with bytes that
  * failed their digest; a writer that fails (`fail`) removes the file and every reader throws.
  *
- * Readers read through the writer's own handle (positional reads), which stays open until the
- * writer is done and the last reader left: the file may be renamed into the store (or
- * removed) meanwhile without a reader noticing.
+ * Readers read through the writer's own handle (positional reads; a direct file's latest bytes
+ * from its memory), which stays open until the writer is done and the last reader left: the
+ * file may be renamed into the store (or removed) meanwhile without a reader noticing.
  */
 export class GrowingFile {
   private written = 0
@@ -82,19 +85,29 @@ export class GrowingFile {
   private readers = 0
   private writerDone = false
   private closed = false
+  private finished = false
   private readonly wakers = new Wakers()
   /** What was appended, hashed from the very buffers written: the one pass a streamed blob needs (`hashes`). */
   private readonly hasher = new BlobHasher()
 
-  private constructor (readonly path: string, private readonly file: FileHandle, private totalSize: number | undefined, private readonly limit?: GrowingFileLimit) {}
+  private constructor (readonly path: string, private readonly file: StagingBytes, private totalSize: number | undefined, private readonly limit?: GrowingFileLimit) {}
 
   /**
    * A new staging file at `path` (which must not exist), `size` bytes long when known. Its room
    * is the caller's to check first (Store.createStagingFile: the disk and the quota); `limit`
-   * refuses an append that would take the file past it, before a byte of it is written.
+   * refuses an append that would take the file past it, before a byte of it is written. With
+   * `direct` (the store's, while its mode is on) the bytes skip the page cache
+   * (direct-staging-bytes.ts), and the writer must `finish` before `complete`.
    */
-  static async create (path: string, size: number | undefined, limit?: GrowingFileLimit): Promise<GrowingFile> {
-    return new GrowingFile(path, await open(path, 'wx+', 0o600), size, limit)
+  static async create (path: string, size: number | undefined, limit?: GrowingFileLimit, direct?: DirectIo): Promise<GrowingFile> {
+    if (direct?.mode.on === true) {
+      // Made first, as `wx` would: the direct handle's flags are also what it reopens with
+      // through the page cache if O_DIRECT is refused later, where O_EXCL would fail.
+      await (await open(path, 'wx', 0o600)).close()
+      const file = await openStoreFile(path, constants.O_RDWR, direct)
+      return new GrowingFile(path, new DirectStagingBytes(path, file, direct.aligned), size, limit)
+    }
+    return new GrowingFile(path, new BufferedStagingBytes(path, await open(path, 'wx+', 0o600)), size, limit)
   }
 
   /** A file already whole and verified (an object in the store), read the same way. */
@@ -107,7 +120,7 @@ export class GrowingFile {
       await file.close().catch(() => undefined)
       throw err
     }
-    const growing = new GrowingFile(path, file, size)
+    const growing = new GrowingFile(path, new BufferedStagingBytes(path, file), size)
     growing.written = size
     growing.state = 'complete'
     growing.writerDone = true
@@ -129,24 +142,13 @@ export class GrowingFile {
    * one positional writev: joining them first would copy them into fresh memory.
    */
   async append (data: Uint8Array | Iterable<Uint8Array>): Promise<void> {
-    if (this.state !== 'writing') throw new Error(`append to a growing file that is ${this.state}`)
-    let pieces = data instanceof Uint8Array ? [data] : [...data]
+    if (this.state !== 'writing' || this.finished) throw new Error(`append to a growing file that is ${this.finished ? 'finished' : this.state}`)
+    const pieces = data instanceof Uint8Array ? [data] : [...data]
     let length = 0
     for (const piece of pieces) length += piece.byteLength
     if (this.limit !== undefined && this.written + length > this.limit.bytes) throw this.limit.refusal(this.written + length)
     for (const piece of pieces) this.hasher.update(piece)
-    let offset = 0
-    while (offset < length) {
-      let bytesWritten: number
-      try {
-        ({ bytesWritten } = await this.file.writev(pieces, this.written + offset))
-      } catch (err) {
-        throw translateWriteError(err, this.path)
-      }
-      offset += bytesWritten
-      // A short write (a full disk about to fail, a signal): the rest goes in the next call.
-      if (offset < length) pieces = unwritten(pieces, bytesWritten)
-    }
+    await this.file.append(pieces, length, this.written)
     this.written += length
     this.wakers.wakeAll()
   }
@@ -161,9 +163,23 @@ export class GrowingFile {
     return this.hasher.digest()
   }
 
+  /**
+   * Appending ends: every byte appended is put in the file (a direct file holds its last few
+   * blocks in memory until now) and the file is its size; resolves `hashes`. A writer calls it
+   * before it checks the digest and `complete`s, so the file it hands the store is whole.
+   */
+  async finish (): Promise<HashedBlob> {
+    if (this.state !== 'writing') throw new Error(`finish of a growing file that is ${this.state}`)
+    this.finished = true
+    await this.file.finish(this.written)
+    return this.hashes()
+  }
+
   /** The writer checked the whole file (size and digest): readers may read to its end. */
   complete (): void {
     if (this.state !== 'writing') return
+    // A file with bytes only in memory is not whole: the store must not take it as an object.
+    if (this.file.unwritten > 0) throw new Error(`complete of the growing file ${this.path} before finish: ${this.file.unwritten} bytes are not in it`)
     this.totalSize = this.written
     this.state = 'complete'
     this.wakers.wakeAll()
@@ -224,7 +240,7 @@ export class GrowingFile {
       const want = Math.min(end - position, GROWING_READ_BYTES)
       const pieces: Buffer[] = []
       for (let at = 0; at < want; at += GROWING_PIECE_BYTES) pieces.push(Buffer.allocUnsafe(Math.min(GROWING_PIECE_BYTES, want - at)))
-      const bytesRead = await this.readAt(pieces, position)
+      const bytesRead = await this.file.readAt(pieces, position, want)
       position += bytesRead
       yield bytesRead === want ? pieces : firstBytes(pieces, bytesRead)
     }
@@ -234,14 +250,8 @@ export class GrowingFile {
     const { position } = options
     const end = await this.readable(position, options)
     if (end <= position) return 0
-    return await this.readAt([into.subarray(0, Math.min(into.byteLength, end - position))], position)
-  }
-
-  /** One positional read into `pieces`; fewer bytes than written means the file lost some. */
-  private async readAt (pieces: Uint8Array[], position: number): Promise<number> {
-    const { bytesRead } = await this.file.readv(pieces, position)
-    if (bytesRead === 0) throw new Error(`the growing file ${this.path} is shorter than what was written to it`)
-    return bytesRead
+    const length = Math.min(into.byteLength, end - position)
+    return await this.file.readAt([into.subarray(0, length)], position, length)
   }
 
   /**
@@ -275,16 +285,6 @@ export class GrowingFile {
     this.closed = true
     await this.file.close().catch(() => undefined)
   }
-}
-
-/** What is left of `pieces` after their first `bytes` bytes. */
-function unwritten (pieces: Uint8Array[], bytes: number): Uint8Array[] {
-  let skip = bytes
-  let first = 0
-  while (first < pieces.length && skip >= (pieces[first]?.byteLength ?? 0)) skip -= pieces[first++]?.byteLength ?? 0
-  const rest = pieces.slice(first)
-  if (skip > 0 && rest[0] !== undefined) rest[0] = rest[0].subarray(skip)
-  return rest
 }
 
 /** The first `bytes` bytes of `pieces`, filled in order (a short read). */

@@ -176,7 +176,8 @@ export class Store {
     const quota = this.quotaBytes
     // Of no known size, it may still not pass the quota: cut there, as one that said so is refused.
     const limit = size !== undefined || quota === undefined ? undefined : { bytes: quota, refusal: (bytes: number) => new OverQuotaError(`${what} (of no size given: cut where it passed the quota)`, bytes, quota) }
-    return await GrowingFile.create(this.layout.stagingPath(kind), size, limit)
+    // Past the page cache as pulled chunks are, while the store's O_DIRECT mode is on (direct-staging-bytes.ts).
+    return await GrowingFile.create(this.layout.stagingPath(kind), size, limit, { mode: this.directIoMode, aligned: this.aligned })
   }
 
   /** A complete object read as a staging file is (a GrowingFileReader); ENOENT when it is not here whole. */

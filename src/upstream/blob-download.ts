@@ -69,7 +69,7 @@ export async function downloadToFile (response: Response, store: Pick<Store, 'cr
     }
     if (file.size !== undefined && size !== file.size) throw new UpstreamUnavailableError(`${download.what}: the upstream sent ${size} bytes, ${download.size === undefined ? 'its Content-Length said' : 'the descriptor says'} ${file.size}`)
     // The file hashed what it wrote (BLAKE3 too): the caller makes it an object on those digests.
-    const actual = file.hashes().sha256
+    const actual = (await file.finish()).sha256
     if (actual !== download.sha256) throw new UpstreamDigestMismatchError(`sha256:${download.sha256}`, `sha256:${actual}`, download.what)
     file.complete()
     return file

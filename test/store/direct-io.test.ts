@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
 import { DirectIoMode } from '../../src/store/direct-io.js'
-import { openStore, pushTree, verifyStore, type Store, type StoreEvents } from '../../src/store/index.js'
+import { openStore, pushTree, verifyStore, type GrowingFile, type Store, type StoreEvents } from '../../src/store/index.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
 import { refuseDirectReads, refuseDirectWrites } from '../helpers/refuse-direct-io.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
@@ -306,5 +306,98 @@ describe('chunk writes with O_DIRECT', () => {
       // Completing it would rename the file out of the ramfs into objects/ (EXDEV): not this test's.
       expect(refusals).toHaveLength(1)
     })
+  })
+})
+
+describe('staging files with O_DIRECT (Store.createStagingFile, a pull-through\'s blob as it arrives)', () => {
+  const tempDir = useTempDirs()
+  const opened: Store[] = []
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close()
+  })
+  const MIB = 1024 * 1024
+  const signal = new AbortController().signal
+
+  async function directStore (): Promise<Store> {
+    const store = await openStore({ dir: await tempDir(), directIo: true })
+    opened.push(store)
+    expect(store.directIo).toEqual({ on: true })
+    return store
+  }
+
+  /** Appends `blob` in pieces of `piece` bytes (never a whole block: the writer's copies must line them up). */
+  async function appendIn (file: GrowingFile, blob: Buffer, piece: number): Promise<void> {
+    const half = Math.floor(piece / 2)
+    for (let at = 0; at < blob.byteLength; at += piece) await file.append([blob.subarray(at, at + half), blob.subarray(at + half, at + piece)])
+  }
+
+  async function readAll (read: AsyncIterable<Uint8Array[]>): Promise<Buffer> {
+    const pieces: Uint8Array[] = []
+    for await (const step of read) pieces.push(...step)
+    return Buffer.concat(pieces)
+  }
+
+  it('writes past the page cache, gives readers every byte (near the writer from memory, behind it from the disk, at any offset), and leaves the file exact', async () => {
+    const store = await directStore()
+    const blob = randomBytes(7 * MIB + 1234)
+    const file = await store.createStagingFile('upstream', blob.byteLength, 'a test blob')
+    expect(await openWithDirect(file.path)).toBe(true)
+    const follower = file.reader()
+    const followed = readAll(follower.read({ stallMs: 10_000, signal }))
+    await appendIn(file, blob, 300_001)
+    // Behind the writer by more than the buffers it keeps: these come from the disk.
+    const late = file.reader()
+    const odd = Buffer.alloc(100_000)
+    expect(await late.readInto(odd, { position: 12_345, stallMs: 10_000, signal })).toBe(odd.byteLength)
+    expect(odd.equals(blob.subarray(12_345, 112_345))).toBe(true)
+    const lateRead = readAll(late.read({ stallMs: 10_000, signal }))
+    const hashed = await file.finish()
+    expect(hashed.sha256).toBe(createHash('sha256').update(blob).digest('hex'))
+    file.complete()
+    expect((await followed).equals(blob)).toBe(true)
+    expect((await lateRead).equals(blob)).toBe(true)
+    // The last blocks were written padded: the file is cut to the blob's size.
+    expect((await readFile(file.path)).equals(blob)).toBe(true)
+    await Promise.all([follower.close(), late.close(), file.writerFinished()])
+  })
+
+  it('refuses to complete a file whose last bytes are still only in memory', async () => {
+    const store = await directStore()
+    const blob = randomBytes(5000)
+    const file = await store.createStagingFile('upstream', blob.byteLength, 'a test blob')
+    await file.append(blob)
+    expect(() => { file.complete() }).toThrow(/before finish: 5000 bytes are not in it/)
+    await file.finish()
+    file.complete()
+    expect((await readFile(file.path)).equals(blob)).toBe(true)
+    await file.writerFinished()
+  })
+
+  it('goes on through the page cache when the filesystem refuses O_DIRECT after the probe, and a full disk is DiskFullError', async () => {
+    const store = await directStore()
+    const blob = randomBytes(3 * MIB + 5)
+    const file = await store.createStagingFile('upstream', blob.byteLength, 'a test blob')
+    const seam = await refuseDirectWrites(1)
+    try {
+      await appendIn(file, blob, 200_000)
+      await file.finish()
+      expect(seam.refused()).toBe(1)
+    } finally {
+      seam.restore()
+    }
+    file.complete()
+    expect(store.directIo.on).toBe(false)
+    expect((await readFile(file.path)).equals(blob)).toBe(true)
+    expect(await readAll(file.reader().read({ stallMs: 10_000, signal }))).toEqual(blob)
+    await file.writerFinished()
+
+    const full = await (await directStore()).createStagingFile('upstream', 2 * MIB, 'a second blob')
+    const noSpace = await refuseDirectWrites(0, 'ENOSPC')
+    try {
+      await expect(full.append(randomBytes(2 * MIB))).rejects.toMatchObject({ name: 'DiskFullError' })
+    } finally {
+      noSpace.restore()
+    }
+    await full.fail(new Error('the test gave up'))
   })
 })
