@@ -59,6 +59,8 @@ export const FOLDED_IN_USE_GRACE_MS = 2 * 60 * 1000
 export const SYNC_OBJECT_CONCURRENCY = 4
 /** HEAD requests in flight while a sync looks for what a bucket already has. */
 export const BUCKET_HEAD_CONCURRENCY = 16
+/** Objects a pull's room check looks up at once (Store.requireRoomForBundle): enough for an image's few, bounded for a tree of many files. */
+export const OBJECT_STATE_CONCURRENCY = 16
 /**
  * O_DIRECT reads and writes whole blocks at block offsets from memory aligned the same way:
  * 4 KiB is every current disk's logical block size or a multiple of it (512-byte sectors).

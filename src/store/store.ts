@@ -6,7 +6,7 @@ import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, CHUNK_SIZE_BYTES, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_LENT_READ_BUFFERS, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_LENT_READ_BUFFERS, OBJECT_STATE_CONCURRENCY, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
 import { HeardRefs, type HeardRefBounds, type HeardRefEviction } from './heard-refs.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
@@ -23,6 +23,7 @@ import { AlignedBuffers, DirectIoMode, directIoWorks } from './direct-io.js'
 import { ObjectReaders } from './object-readers.js'
 import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
+import { forEachLimited } from './slots.js'
 import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
 import { RecentMap } from '../recent/index.js'
 
@@ -720,11 +721,13 @@ export class Store {
    */
   async requireRoomForBundle (id: string, options: { objects?: ReadonlySet<string> } = {}): Promise<void> {
     const loaded = await this.requireBundle(id)
+    const objects = [...loaded.objectSizes].filter(([hash]) => options.objects === undefined || options.objects.has(hash))
     let lacking = 0
-    for (const [hash, size] of loaded.objectSizes) {
-      if (options.objects !== undefined && !options.objects.has(hash)) continue
+    // Several looks at once: each is a trip through libuv's pool, and one after another they were
+    // 39 ms of a neighbour pull's start at load ~9 (five objects), before its first chunk request.
+    await forEachLimited(objects, OBJECT_STATE_CONCURRENCY, async ([hash, size]) => {
       lacking += size - heldBytes(await this.objectState(hash), size, loaded.manifest.chunkSize)
-    }
+    })
     await this.makeRoom(lacking, `bundle ${id}`, id)
   }
 

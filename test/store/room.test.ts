@@ -106,3 +106,45 @@ describe('room checks (Store.createStagingFile, requireRoomFor)', () => {
     })
   })
 })
+
+describe('a pull\'s room check (Store.requireRoomForBundle)', () => {
+  it('looks up what the store holds of every object of the bundle at once, not one after another', async () => {
+    const source = await openStore({ dir: await tempDir() })
+    const tree = await tempDir()
+    const sizes = [3 * MIB + 10, 2 * MIB, 5000, 700]
+    for (const [i, size] of sizes.entries()) await writeFile(join(tree, `blob${i}`), randomBytes(size))
+    let bundleId: string
+    let encoded: Uint8Array
+    try {
+      bundleId = (await pushTree(source, tree)).bundleId
+      encoded = await source.getEncodedBundle(bundleId) ?? new Uint8Array()
+    } finally {
+      await source.close()
+    }
+    await withStore(await tempDir(), undefined, async store => {
+      await store.addBundle(encoded, { expectedId: bundleId })
+      const objects = (await store.loadBundle(bundleId))?.objectSizes.size ?? 0
+      expect(objects).toBe(sizes.length)
+      // Each look is held until every object's look has begun (or 2 s passed, the old one-by-one order).
+      let begun = 0
+      let most = 0
+      let inFlight = 0
+      let allBegun: () => void = () => {}
+      const everyLook = new Promise<void>(resolve => { allBegun = resolve })
+      const objectState = store.objectState.bind(store)
+      store.objectState = async (hash) => {
+        inFlight++
+        most = Math.max(most, inFlight)
+        if (++begun === objects) allBegun()
+        await Promise.race([everyLook, new Promise(resolve => { setTimeout(resolve, 2000).unref() })])
+        try {
+          return await objectState(hash)
+        } finally {
+          inFlight--
+        }
+      }
+      await store.requireRoomForBundle(bundleId)
+      expect(most).toBe(objects)
+    })
+  })
+})
