@@ -182,6 +182,15 @@ export class Lanes {
     this.askIfDue(peer)
   }
 
+  /**
+   * `peer` is about to be asked for chunks (it said it holds a bundle being pulled): where lanes
+   * are asked for as chunk streams open, one is asked for now, in the background, unless one is
+   * up, on its way or failed lately; the first chunk stream then finds it up (`take`).
+   */
+  prepare (peer: string): void {
+    if (this.asksAtOnce()) this.askIfDue(peer)
+  }
+
   /** Lanes are asked for as chunk streams open, not once a rate is measured. */
   private asksAtOnce (): boolean {
     return this.init.ask && (this.init.minRateBytesPerSecond ?? LANE_MIN_RATE_BYTES_PER_S) <= 0

@@ -75,7 +75,10 @@ export class ManifestFinder {
    */
   async find (
     bundleId: string, signal: AbortSignal, timeoutMs = this.init.defaultTimeoutMs,
-    options: Pick<PullOptions, 'searchOnce' | 'onSearch'> = {},
+    options: Pick<PullOptions, 'searchOnce' | 'onSearch'> & {
+      /** A peer said it holds the bundle's manifest: it is likely to hold its chunks too. */
+      onHolder?: (peer: string) => void
+    } = {},
   ): Promise<Uint8Array> {
     const deadline = this.now() + timeoutMs
     const searchTimeout = abortAfter(timeoutMs)
@@ -101,7 +104,7 @@ export class ManifestFinder {
       for (const peer of candidates) asked.add(peer)
       progress.peersAsked = asked.size
       if (candidates.length > 0) options.onSearch?.({ ...progress })
-      const encoded = await this.fetchFromAny(bundleId, candidates, notFound, signal, searchTimeout)
+      const encoded = await this.fetchFromAny(bundleId, candidates, notFound, signal, searchTimeout, options.onHolder)
       if (encoded !== undefined) return encoded
       if (search.aborted) giveUp()
       if (this.now() >= deadline) giveUp()
@@ -171,7 +174,7 @@ export class ManifestFinder {
    * every fetch whose peer has not yet said it holds the manifest; a holder's fetch goes on.
    */
   private async fetchFromAny (
-    bundleId: string, peers: string[], notFound: Set<string>, signal: AbortSignal, searchTimeout: AbortSignal,
+    bundleId: string, peers: string[], notFound: Set<string>, signal: AbortSignal, searchTimeout: AbortSignal, onHolder?: (peer: string) => void,
   ): Promise<Uint8Array | undefined> {
     const won = new AbortController()
     const search = AbortSignal.any([signal, searchTimeout, won.signal])
@@ -191,7 +194,10 @@ export class ManifestFinder {
         try {
           await this.fetches.acquire({ signal: fetchSignal })
           try {
-            const onHolding = (): void => { searchTimeout.removeEventListener('abort', cutOff) }
+            const onHolding = (): void => {
+              searchTimeout.removeEventListener('abort', cutOff)
+              onHolder?.(peer)
+            }
             const encoded = await fetchBundle(connection, bundleId, { signal: fetchSignal, onHolding })
             if (encoded === undefined) {
               notFound.add(peer)

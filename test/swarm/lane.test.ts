@@ -120,6 +120,28 @@ describe('data lane (lanes.ts)', () => {
     expect(a.swarm.stats().lanes.bytesSent).toBe(asker.lanes.bytesReceived)
   })
 
+  it('asks the holder that gave the bundle\'s description for a lane while the pull\'s start goes on, before any chunk stream opens', async () => {
+    const a = await node({ laneMinRateBytesPerSecond: 0 })
+    const b = await node({ laneMinRateBytesPerSecond: 0 })
+    const id = await seed(a, await tempDir(), { 'x.bin': patternBytes(4 * MiB + 9, 5) })
+    await connect(a, b)
+    // The pull's first objects are ordered after its description is stored and before its first
+    // chunk request: held here until the holder has served a lane, 10 s at most.
+    let servedBeforeFirstChunk: boolean | undefined
+    const firstObjects = async (signal: AbortSignal): Promise<readonly string[]> => {
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(10_000)])
+      while (a.swarm.stats().lanes.served === 0 && !deadline.aborted) await delay(20, undefined, { signal: deadline }).catch(() => {})
+      servedBeforeFirstChunk = a.swarm.stats().lanes.served === 1 && b.swarm.stats().chunksDownloaded === 0
+      return []
+    }
+    await b.swarm.pull(id, { firstObjects, signal: AbortSignal.timeout(30_000) })
+    expect(servedBeforeFirstChunk).toBe(true)
+    // The lane asked early is the one the chunks came over.
+    const asker = b.swarm.stats()
+    expect(asker.lanes).toMatchObject({ opened: 1, failed: 0 })
+    expect(asker.lanes.bytesReceived).toBeGreaterThanOrEqual(4 * MiB + 9)
+  })
+
   it('keeps one holder\'s chunks in order across the switch, so the store finishes a layer without reading it back', async () => {
     // A lane asked beside the libp2p stream's last requests gets a chunk ahead of them, farther
     // than the prefix hash holds; a lane asked after them gets none before (the hold ends at 1 s).
