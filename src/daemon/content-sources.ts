@@ -331,10 +331,28 @@ export function createContentSources (components: ContentSourcesComponents): Con
     return fleet.misses
   }
 
-  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest, failed }: { signal: AbortSignal, manifest: boolean, failed?: FailedSource }): Promise<boolean | IncomingBlob> => {
+  /**
+   * Step 2 for a manifest asked by a tag a ref here names: that ref's bundle (a signed record's),
+   * whose description indexes the manifest; its chunks follow through the swarm. True once the
+   * digest is indexed here.
+   */
+  const fromRefBundle = async (name: RepositoryName, digest: Sha256Digest, bundleId: string, signal: AbortSignal): Promise<boolean> => {
+    if (blobSource === undefined) return false
+    try {
+      await blobSource.fetchBundle(bundleId, { signal })
+    } catch (err) {
+      signal.throwIfAborted()
+      // The source answers fast when no peer holds it: said at info, the next sources are asked.
+      logger.info('the bundle a ref record names could not be had from the fleet', { ref: `${name.host}/${name.repository}`, digest: digest.digest, bundleId, reason: err instanceof Error ? err.message : String(err) })
+    }
+    return await store.objectBySha256(digest.hex) !== undefined
+  }
+
+  const locate = async (name: RepositoryName, digest: Sha256Digest, { signal, manifest, failed, refBundle }: { signal: AbortSignal, manifest: boolean, failed?: FailedSource, refBundle?: string }): Promise<boolean | IncomingBlob> => {
     // What the sources before the next one said: the peers' misses, or the source that failed.
     let asked: FleetResult['misses'] | FailedSource
     if (failed === undefined) {
+      if (manifest && refBundle !== undefined && await fromRefBundle(name, digest, refBundle, signal)) return true
       const found = await fromFleetBundles(name, digest, manifest, signal)
       if (found === true) return true
       asked = found
@@ -355,7 +373,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
       logger.info('digest not in the fleet; falling back to this node\'s upstream', { name: name.path, digest: digest.digest, asked })
       if (!manifest) return await upstream.openBlob(name, digest, signal)
       await upstream.manifestByDigest(name, digest, signal)
-      return await store.objectBySha256(digest.hex) !== undefined
+      return await store.wholeObjectBySha256(digest.hex) !== undefined
     }
     logger.info('digest not found in the fleet', { name: name.path, digest: digest.digest, asked })
     return false

@@ -7,7 +7,7 @@ import { ArrivingObject } from './arriving-object.js'
 import { bundleHolding, useForReading } from './object-lookup.js'
 import { requestedName, type Registry } from './registry.js'
 import { namespaceHeader, sendBytes, type RequestContext } from './respond.js'
-import type { ResolvedTag } from './sources.js'
+import type { FailedSource, ResolvedTag } from './sources.js'
 
 /**
  * `GET|HEAD /v2/<name>/manifests/<tag|digest>`. A tag resolves only through the store's refs
@@ -47,22 +47,15 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
   sendBytes(ctx, 200, bytes, { 'Content-Type': mediaType, 'Docker-Content-Digest': digest.digest, ...namespaceHeader(name) })
 }
 
-/** The manifest's bytes, fetched through the blob source first when the store knows it but does not hold it. */
+/**
+ * The manifest's bytes: from the store, else from the content sources (in their one order: the
+ * bundle the tag's ref names, the fleet, the upstream), and when the store knows it but its
+ * bundle brings nothing, from the sources after that one.
+ */
 async function loadManifest (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, bundleId: string | undefined): Promise<Buffer> {
   const { store } = registry
   let object = await store.objectBySha256(digest.hex)
-  if (object === undefined && bundleId !== undefined && registry.blobSource?.fetchBundle !== undefined) {
-    // The tag came from a ref record: the bundle it names is in the swarm, not here yet. The
-    // source answers fast when no peer holds it (containerd then tries its next host).
-    try {
-      await registry.blobSource.fetchBundle(bundleId, { signal: ctx.signal })
-    } catch (err) {
-      ctx.signal.throwIfAborted()
-      registry.logger?.info('the bundle a ref record names could not be had from the fleet', { ref: `${name.host}/${name.repository}`, digest: digest.digest, bundleId, reason: reasonOf(err) })
-    }
-    object = await store.objectBySha256(digest.hex)
-  }
-  if (object === undefined && registry.sources !== undefined && await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: true }) === true) {
+  if (object === undefined && registry.sources !== undefined && await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: true, refBundle: bundleId }) === true) {
     object = await store.objectBySha256(digest.hex)
   }
   if (object === undefined) {
@@ -73,7 +66,10 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
   const release = await useForReading(store, object, name, bundleId)
   let bytes: Buffer | undefined
   try {
-    if (!await store.hasObject(object)) await fetchManifest(ctx, registry, name, digest, object, bundleId)
+    if (!await store.hasObject(object)) {
+      const failed = await fetchManifest(ctx, registry, name, digest, object, bundleId)
+      if (failed !== undefined) object = await manifestFromNextSource(ctx, registry, name, digest, failed)
+    }
     bytes = await store.readSmallObject(object, MAX_MANIFEST_BYTES)
   } finally {
     release()
@@ -90,26 +86,39 @@ async function loadManifest (ctx: RequestContext, registry: Registry, name: Repo
 
 /**
  * Waits for a manifest the store knows of (a bundle here names it) to arrive through the blob
- * source. No deadline cuts a transfer that is making progress: only a failing source or
- * `chunkStallTimeoutMs` of silence turns into a 404.
+ * source; says why when it did not. No deadline cuts a transfer that is making progress: only a
+ * failing source or `firstChunkTimeoutMs` of silence (no chunk of the bundle), as for a blob's
+ * first chunk: nothing of the response has gone until the whole manifest is here.
  */
-async function fetchManifest (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, object: string, bundleId: string | undefined): Promise<void> {
+async function fetchManifest (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, object: string, bundleId: string | undefined): Promise<FailedSource | undefined> {
   const source = registry.blobSource
   const holder = bundleId ?? (await bundleHolding(registry.store, object, name))?.bundleId
-  if (source === undefined || holder === undefined) {
-    registry.logger?.info('manifest not found', { name: name.path, digest: digest.digest, reason: 'known here, but no bundle to fetch it with' })
-    throw manifestUnknown(name, digest.digest)
-  }
+  if (source === undefined || holder === undefined) return { source: 'fleet-bundle', reason: 'known here, but no bundle to fetch it with' }
   const arriving = new ArrivingObject({ store: registry.store, source, bundleId: holder, object, signal: ctx.signal })
   try {
-    await arriving.waitForComplete(registry.chunkStallTimeoutMs, ctx.signal)
+    await arriving.waitForComplete(registry.firstChunkTimeoutMs, ctx.signal)
+    return undefined
   } catch (err) {
     ctx.signal.throwIfAborted()
-    registry.logger?.info('manifest could not be fetched from the fleet', { name: name.path, digest: digest.digest, bundleId: holder, reason: reasonOf(err) })
-    throw manifestUnknown(name, digest.digest, 'could not be fetched from the fleet')
+    return { source: 'fleet-bundle', reason: `the pull of bundle ${holder} did not bring it: ${reasonOf(err)}` }
   } finally {
     arriving.close()
   }
+}
+
+/**
+ * The manifest's object, whole, from the sources after one that failed (this node's upstream;
+ * a manifest is not streamed by the fleet's pull-through), or a 404 saying why.
+ */
+async function manifestFromNextSource (ctx: RequestContext, registry: Registry, name: RepositoryName, digest: Sha256Digest, failed: FailedSource): Promise<string> {
+  const next = registry.sources === undefined ? false : await registry.sources.locate(name, digest, { signal: ctx.signal, manifest: true, failed })
+  const object = next === true ? await registry.store.objectBySha256(digest.hex) : undefined
+  if (object === undefined || !await registry.store.hasObject(object)) {
+    // Info, with the reason: a 404 sends containerd to its next host (issue 8).
+    registry.logger?.info('manifest not found: it could not be fetched from the fleet, and no later source has it', { name: name.path, digest: digest.digest, failed: failed.source, reason: failed.reason })
+    throw manifestUnknown(name, digest.digest, 'could not be fetched from the fleet')
+  }
+  return object
 }
 
 function reasonOf (err: unknown): string {

@@ -50,7 +50,7 @@ export interface IncomingBlob {
 
 /**
  * A source that failed a request before the response's first byte: the bundle the fleet named
- * for a blob, whose pull here brought nothing (no holder answered, the holder lied and was
+ * for a blob or a manifest (or a ref here names), whose pull here brought nothing (no holder answered, the holder lied and was
  * banned, the pull was stopped). `locate` then asks the sources after it, in its order, rather
  * than the client hearing 404 and going to the far registry (issue 8: the registry once).
  */
@@ -92,9 +92,11 @@ export interface ContentSources {
    * bundle whose chunks are on the way (the blob source streams those), or, for a blob, handed
    * over as it arrives from a pull-through (an IncomingBlob). Resolves false when no source has
    * it; throws a RegistryError when a source failed. With `failed`, the sources up to that one
-   * are not asked again: the next in order are.
+   * are not asked again: the next in order are. `refBundle`: the bundle a ref here names for the
+   * tag this manifest was asked by, asked for first (a signed record's, known before the fleet's
+   * answer).
    */
-  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean, failed?: FailedSource }) => Promise<boolean | IncomingBlob>
+  locate: (name: RepositoryName, digest: Sha256Digest, options: { signal: AbortSignal, manifest: boolean, failed?: FailedSource, refBundle?: string }) => Promise<boolean | IncomingBlob>
   /**
    * A manifest's bytes (checked against `digest`) that a source handed over and the store is
    * still writing: containerd's GET of the digest comes right after its HEAD of the tag, and the

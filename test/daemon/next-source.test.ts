@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStore, pushTree } from '../../src/store/index.js'
-import { registryOf, useStartedDaemons } from '../helpers/daemon-in-process.js'
+import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
 import { startFrontProxy, type FrontProxy } from '../upstream/front-proxy.js'
@@ -16,13 +16,14 @@ const MIB = 1024 * 1024
 const NEXT = 'a source failed for this digest before the first byte: asking the next sources'
 
 /**
- * Issue 8's order for a blob: the fleet's bundles, the fleet's pull-through, this node's own
+ * Issue 8's order: the fleet's bundles, the fleet's pull-through (blobs), this node's own
  * upstream. When the bundle a trusted peer named brings no chunk (its holder lied and was
  * banned, or no holder answers at all), the edge goes on to the next sources instead of a 404:
  * with a 404 containerd fetches from the far registry itself (or fails, with no fallback in
- * hosts.toml), and the fleet's "registry once" is lost. Before: a 404 after the first-chunk wait.
+ * hosts.toml), and the fleet's "registry once" is lost. Before: a 404 after the first-chunk wait
+ * (a blob) or after a minute of silence (a manifest).
  */
-describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob whose fleet bundle brings nothing before the first byte', () => {
+describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose fleet bundle brings nothing before the first byte', () => {
   const daemons = useStartedDaemons('next-source')
   let registry: RegistryProcess | undefined
   let front: FrontProxy | undefined
@@ -71,11 +72,11 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob whose fleet bundle bri
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 
-  it('streams the layer from its upstream, once, when the bundle that names it here has no holder left', async () => {
+  /** An edge with the registry as its upstream that holds the image's bundle description (a pull from a holder since gone) and none of its objects. */
+  async function describedHere (name: string): Promise<{ image: WrittenImage, edge: TestDaemon }> {
     if (front === undefined) throw new Error('no front proxy')
-    const image = await imageAtRegistry('gone', 4 * MIB)
-    // The bundle's description is here (a pull from a holder since gone), none of its chunks.
-    const elsewhere = await openStore({ dir: join(daemons.work, 'store-gone'), fsync: false })
+    const image = await imageAtRegistry(name, 4 * MIB)
+    const elsewhere = await openStore({ dir: join(daemons.work, `store-${name}`), fsync: false })
     let encoded: Uint8Array | undefined
     try {
       encoded = await elsewhere.getEncodedBundle((await pushTree(elsewhere, image.dir)).bundleId)
@@ -83,13 +84,26 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob whose fleet bundle bri
       await elsewhere.close()
     }
     if (encoded === undefined) throw new Error('no bundle description')
-    const edge = await daemons.start('edge-gone', { upstream: front.url })
+    const edge = await daemons.start(`edge-${name}`, { upstream: front.url })
     await edge.daemon.store.addBundle(encoded)
     expect(await edge.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))).toBeDefined()
+    return { image, edge }
+  }
 
-    const since = front.log.requests.length
-    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/gone/blobs/${image.layerDigest}?ns=${front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
+  it('streams the layer from its upstream, once, when the bundle that names it here has no holder left', async () => {
+    const { image, edge } = await describedHere('gone')
+    const since = front?.log.requests.length ?? 0
+    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/gone/blobs/${image.layerDigest}?ns=${front?.host ?? ''}`)).toEqual({ status: 200, digest: image.layerDigest })
     expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle' })
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
+  }, 120_000)
+
+  it('answers a manifest by digest from its upstream when the bundle that names it here has no holder left', async () => {
+    const { image, edge } = await describedHere('gone-manifest')
+    const res = await fetch(`${registryOf(edge.daemon)}/v2/next/gone-manifest/manifests/${image.manifestDigest}?ns=${front?.host ?? ''}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(res.status).toBe(200)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.manifestDigest, failed: 'fleet-bundle' })
+    expect((front?.log.requests ?? []).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
   }, 120_000)
 })
