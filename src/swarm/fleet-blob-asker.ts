@@ -39,8 +39,9 @@ export const FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND = 256 * 1024
  */
 export const FLEET_BLOB_RELAY_LAG_BYTES = 1024 * 1024
 /**
- * A relay that passed the floor is still left for the pull-through node when that node's own
- * fastest stream of the blob ran more than this many times the relay's rate to us, and it holds
+ * A relay that passed the floor is still left for the pull-through node when that node's direct
+ * streams typically run (its reference rate, fleet-blob-relays.ts `referenceRate`: the lower
+ * median, one rate per peer) more than this many times the relay's rate to us, and it holds
  * more than FLEET_BLOB_RELAY_LAG_BYTES beyond what the relay sent: the floor is absolute, and a
  * relay sending just above it (a compromised member, or an honest one on a slow link or a loaded
  * machine) held its asker for size / 256 KiB/s — over half an hour for a 512 MiB layer the
@@ -268,8 +269,8 @@ class RelayBehindError extends Error {
 /**
  * Why to leave a relay that passed the floor over a judging window at `relay.bytesPerSecond`,
  * having sent `relay.bytes`, for the pull-through node whose figures are `source`; undefined to
- * stay. Left when that node holds more than a frame beyond what the relay sent and its own fastest
- * stream of the blob ran more than FLEET_BLOB_RELAY_BEHIND_RATIO times the relay's rate. A node
+ * stay. Left when that node holds more than a frame beyond what the relay sent and its direct
+ * streams typically run more than FLEET_BLOB_RELAY_BEHIND_RATIO times the relay's rate. A node
  * that gave no figures (an older one, or none kept) leaves the relay to the floor alone.
  */
 export function relayBehind (relay: { bytes: number, bytesPerSecond: number }, source: FleetBlobProgress | undefined): string | undefined {
@@ -278,7 +279,7 @@ export function relayBehind (relay: { bytes: number, bytesPerSecond: number }, s
   if (held === undefined || rate === undefined) return undefined
   if (held - relay.bytes <= FLEET_BLOB_RELAY_LAG_BYTES) return undefined
   if (relay.bytesPerSecond * FLEET_BLOB_RELAY_BEHIND_RATIO >= rate) return undefined
-  return `behind its source: ${Math.round(relay.bytesPerSecond)} B/s while the pull-through node's own stream of the blob ran at ${rate} B/s and held ${held} bytes, ${relay.bytes} sent by the relay; not charged`
+  return `behind its source: ${Math.round(relay.bytesPerSecond)} B/s while the pull-through node's direct streams typically ran at ${rate} B/s and held ${held} bytes, ${relay.bytes} sent by the relay; not charged`
 }
 
 /** A relay sent less than FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND over a span of our waiting on it. */

@@ -1,3 +1,4 @@
+import { RecentMap } from '../recent/index.js'
 import { DIAL_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
 
 /**
@@ -34,17 +35,23 @@ export const FLEET_BLOB_RELAY_READY_WAIT_MS = 10_000
  */
 const RATE_MIN_SPAN_MS = 1000
 /**
- * Blobs whose streams all ended (each sent whole) whose figures are kept for the askers still
- * receiving them from a relay: the fastest stream's rate and the size. A fast registry leaves a
- * blob's direct streams done in seconds while a relay may still be sending it to its askers.
+ * Blobs whose streams all ended (each sent whole) whose size is kept for the askers still
+ * receiving them from a relay. A fast registry leaves a blob's direct streams done in seconds
+ * while a relay may still be sending it to its askers.
  */
 const FINISHED_PLANS_KEPT = 256
+/** Peers whose last direct stream's rate (any blob) is kept for the reference rate once it ended. */
+const PEER_RATES_KEPT = 256
 
 /** What the pull-through node tells an asker it pointed at a relay (a PROGRESS frame). */
 export interface FleetBlobProgress {
   /** Bytes of the blob (from its first) this node could send at once. */
   held?: number
-  /** Its fastest stream of the blob lately, averaged over that stream's life. */
+  /**
+   * What a direct stream from this node typically runs at: the lower median, one rate per peer,
+   * of its direct streams (of any blob, live or lately ended), each averaged over its life
+   * (`referenceRate`).
+   */
   bytesPerSecond?: number
 }
 
@@ -126,8 +133,11 @@ export interface StreamSource {
   starvedMs: () => number
 }
 
-/** One direct stream of a blob from here: its rate is what this node could send an asker. */
+/** One direct stream of a blob from here: its rate is one sample of what this node sends an asker. */
 interface DirectStream {
+  peer: string
+  /** Its peer may be named a relay (`usable` when it asked): a stranger's rate says nothing of the fleet's links. */
+  counts: boolean
   /** When (the node's clock, ms) its HEADER went, and what it had acknowledged then (its offset). */
   since: number
   from: number
@@ -135,6 +145,21 @@ interface DirectStream {
   source?: StreamSource
   /** Its last count, time starved and when it ended. */
   ended?: { taken: number, starvedMs: number, at: number }
+}
+
+/**
+ * The rate askers judge their relays against (FLEET_BLOB_RELAY_BEHIND_RATIO): the lower median of
+ * one rate per peer. The fastest stream was used before, and one fast reader (a compromised
+ * member, or an honest edge on the gateway's LAN) made every relay look slow: every asker left
+ * its relay and the blob went out as a star. The median of three or more peers lies between
+ * honest peers' rates whatever one identity does: reading fast lifts it by one place at most,
+ * reading slowly (to keep its own slow relaying judged against itself) lowers it by one at most.
+ * With two peers it is the slower, so a fast reader never raises it; then a relay that also reads
+ * slowly is judged against itself (docs/architecture.md, "one fast reader").
+ */
+export function referenceRate (rates: Iterable<number>): number | undefined {
+  const sorted = [...rates].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) / 2)]
 }
 
 /** Bytes the asker took over the time the stream had bytes to send (a registry's pauses left out). */
@@ -191,19 +216,21 @@ class Plan {
     for (const resolve of this.waiting.splice(0)) resolve(header)
   }
 
-  /** What this node holds of it (its live streams' reader), and its fastest stream's rate. */
-  progress (now: number): FleetBlobProgress {
+  /** What this node holds of it (its live streams' reader; its size once sent whole). */
+  held (): number | undefined {
+    if (this.whole !== undefined) return this.whole
     let held: number | undefined
-    let bytesPerSecond: number | undefined
     for (const stream of this.streams) {
-      const rate = rateOf(stream, now)
-      if (bytesPerSecond === undefined || rate > bytesPerSecond) bytesPerSecond = rate
       const h = stream.ended === undefined ? stream.source?.held() : undefined
       if (h !== undefined && (held === undefined || h > held)) held = h
     }
-    if (this.whole !== undefined) held = this.whole
-    return { ...(held === undefined ? {} : { held }), ...(bytesPerSecond === undefined ? {} : { bytesPerSecond: Math.round(bytesPerSecond) }) }
+    return held
   }
+}
+
+/** A stream's rate is a sample once its asker acknowledged bytes (before, 0 says nothing of its link) and its peer counts. */
+function sampled (stream: DirectStream): boolean {
+  return stream.counts && (stream.ended?.taken ?? stream.taken()) > stream.from
 }
 
 /**
@@ -217,8 +244,10 @@ class Plan {
  */
 export class FleetBlobRelays {
   private readonly plans = new Map<string, Plan>()
-  /** Blobs sent whole whose streams all ended: their figures, and the askers then receiving them from a relay. */
-  private readonly finished = new Map<string, { progress: FleetBlobProgress, askers: Set<string> }>()
+  /** Blobs sent whole whose streams all ended: their size, and the askers then receiving them from a relay. */
+  private readonly finished = new Map<string, { size: number, askers: Set<string> }>()
+  /** Each peer's last ended direct stream's rate (any blob), a sample of the reference rate. */
+  private readonly endedRates = new RecentMap<string, number>(PEER_RATES_KEPT)
   private readonly now: () => number
 
   /** `now`: the node's clock in ms (tests set it). */
@@ -228,15 +257,36 @@ export class FleetBlobRelays {
 
   /**
    * For an asker this node pointed at a relay (and no one else: the figures are of no use to
-   * anyone else, and say what this node is fetching): what it holds of the blob and how fast its
-   * fastest stream of it ran, so the asker can leave a relay far slower than this node. Kept a
-   * while after the blob's streams ended, for askers still receiving it from their relay.
+   * anyone else, and say what this node is fetching): what it holds of the blob and the rate its
+   * direct streams typically run at (`referenceRate`), so the asker can leave a relay far slower
+   * than this node. Kept a while after the blob's streams ended, for askers still receiving it
+   * from their relay.
    */
   progress (digest: string, asker: string): FleetBlobProgress {
     const plan = this.plans.get(digest)
-    if (plan !== undefined) return plan.receivers.some(r => r.peer === asker && r.from !== undefined) ? plan.progress(this.now()) : {}
-    const finished = this.finished.get(digest)
-    return finished?.askers.has(asker) === true ? finished.progress : {}
+    let held: number | undefined
+    if (plan !== undefined) {
+      if (!plan.receivers.some(r => r.peer === asker && r.from !== undefined)) return {}
+      held = plan.held()
+    } else {
+      const finished = this.finished.get(digest)
+      if (finished?.askers.has(asker) !== true) return {}
+      held = finished.size
+    }
+    const rate = this.referenceRate()
+    return { ...(held === undefined ? {} : { held }), ...(rate === undefined ? {} : { bytesPerSecond: Math.round(rate) }) }
+  }
+
+  /** The reference rate now: each counted peer's live direct stream (any blob), else its last ended one. */
+  private referenceRate (): number | undefined {
+    const now = this.now()
+    const rates = new Map(this.endedRates)
+    for (const plan of this.plans.values()) {
+      for (const stream of plan.streams) {
+        if (stream.ended === undefined && sampled(stream)) rates.set(stream.peer, rateOf(stream, now))
+      }
+    }
+    return referenceRate(rates.values())
   }
 
   /**
@@ -288,7 +338,7 @@ export class FleetBlobRelays {
       }
     }
     const relayHeld = failedRelay === undefined ? undefined : this.relayHeld(plan, failedRelay, pointedAt)
-    return { ...this.direct(digest, plan, asker), failedRelay, relayHeld }
+    return { ...this.direct(digest, plan, asker, options.usable(asker)), failedRelay, relayHeld }
   }
 
   /** `receiver` gives back its place under the relay it was pointed at (once). */
@@ -338,7 +388,7 @@ export class FleetBlobRelays {
     return best
   }
 
-  private direct (digest: string, plan: Plan, asker: string): Extract<FleetBlobRoute, { kind: 'direct' }> {
+  private direct (digest: string, plan: Plan, asker: string, counts: boolean): Extract<FleetBlobRoute, { kind: 'direct' }> {
     plan.direct++
     let receiver = plan.receivers.find(r => r.peer === asker)
     // Served from here now (it may have been relayed before and come back): one hop.
@@ -360,7 +410,7 @@ export class FleetBlobRelays {
       kind: 'direct',
       answered: (size, taken, source) => {
         served.taken = taken
-        stream = { since: this.now(), from: taken(), taken, source }
+        stream = { peer: asker, counts, since: this.now(), from: taken(), taken, source }
         plan.streams.push(stream)
         settleAnswering(served, true)
         plan.answer(size)
@@ -373,6 +423,7 @@ export class FleetBlobRelays {
           // taken() is the blob's size once END went: it was sent whole.
           const size = plan.size
           if (size !== undefined && stream.ended.taken === size) plan.whole = size
+          if (sampled(stream)) this.endedRates.set(asker, rateOf(stream, this.now()))
         }
         // Ended before it had our HEADER: it has nothing to answer with.
         if (served.answering === undefined) settleAnswering(served, false)
@@ -391,7 +442,7 @@ export class FleetBlobRelays {
     const askers = new Set(plan.receivers.filter(r => r.from !== undefined).map(r => r.peer))
     if (plan.whole === undefined || askers.size === 0) return
     this.finished.delete(digest)
-    this.finished.set(digest, { progress: plan.progress(this.now()), askers })
+    this.finished.set(digest, { size: plan.whole, askers })
     for (const oldest of this.finished.keys()) {
       if (this.finished.size <= FINISHED_PLANS_KEPT) break
       this.finished.delete(oldest)

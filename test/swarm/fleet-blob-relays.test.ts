@@ -163,7 +163,7 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     expect(relays.route(other, 'v9', { mayRelay: false, usable: everyone, cameBack: true })).not.toHaveProperty('failedRelay', expect.anything())
   })
 
-  it('tells an asker it pointed at a relay, and nobody else, what it holds and how fast its fastest stream ran, also once its streams ended', () => {
+  it('tells an asker it pointed at a relay, and nobody else, what it holds and how fast its direct streams run, also once its streams ended', () => {
     let now = 0
     const relays = new FleetBlobRelays({ now: () => now })
     const held = { bytes: 0 }
@@ -175,36 +175,71 @@ describe('who the pull-through node streams a blob to, and who it points at rela
     first.answered(100_000_000, () => taken[0] ?? 0, { held: () => held.bytes, starvedMs: () => starved })
     second.answered(100_000_000, () => taken[1] ?? 0, { held: () => held.bytes, starvedMs: () => 0 })
     expect(relayOf(relays.route(digest, 'v1', { mayRelay: true, usable: everyone }))).toBe('e1')
+    // No stream has acknowledged anything yet: no rate to tell.
+    held.bytes = 1_000_000
+    expect(relays.progress(digest, 'v1')).toEqual({ held: 1_000_000 })
     now = 10_000
     held.bytes = 60_000_000
     taken = [50_000_000, 20_000_000]
     starved = 5_000
-    // The fastest stream: 50 MB over the 5 s of its 10 it had bytes to send (it waited 5 s for
-    // bytes not held yet: the registry's pace, not the stream's).
-    expect(relays.progress(digest, 'v1')).toEqual({ held: 60_000_000, bytesPerSecond: 10_000_000 })
+    // e1: 50 MB over the 5 s of its 10 it had bytes to send (it waited 5 s for bytes not held
+    // yet: the registry's pace, not the stream's), 10 MB/s; e2 2 MB/s. With two peers the
+    // reference is the slower: a fast reader never raises it.
+    expect(relays.progress(digest, 'v1')).toEqual({ held: 60_000_000, bytesPerSecond: 2_000_000 })
     // A direct receiver, or a peer never pointed at a relay, is told nothing.
     expect(relays.progress(digest, 'e1')).toEqual({})
     expect(relays.progress(digest, 'stranger')).toEqual({})
-    // A stream that ended a moment after its HEADER counts over a second at least.
+    // A stream that ended a moment after its HEADER counts over a second at least: e4's stream
+    // of another blob, 6 MB in 5 ms, is 6 MB/s (not 1.2 GB/s), the median of the three peers.
     const other = `sha256:${'ef'.repeat(32)}`
-    const quick = relays.route(other, 'e1', { mayRelay: true, usable: everyone })
-    relays.route(other, 'e2', { mayRelay: true, usable: everyone })
+    const quick = relays.route(other, 'e4', { mayRelay: true, usable: everyone })
+    relays.route(other, 'e3', { mayRelay: true, usable: everyone })
     if (quick.kind !== 'direct') throw new Error('not direct')
     let quickTaken = 0
     quick.answered(6_000_000, () => quickTaken)
     relays.route(other, 'v1', { mayRelay: true, usable: everyone })
     now += 5
     quickTaken = 6_000_000
-    // 6 MB in 5 ms would read 1.2 GB/s; over the one-second floor, 6 MB/s.
-    expect(relays.progress(other, 'v1')).toEqual({ bytesPerSecond: 6_000_000 })
-    // Both streams end, the blob sent whole (taken is its size once END went): the figures stay
-    // for the asker still receiving it from its relay.
+    quick.release()
+    expect(relays.progress(other, 'v1')).toEqual({ held: 6_000_000, bytesPerSecond: 6_000_000 })
+    // Both streams of the first blob end, sent whole (taken is its size once END went): the
+    // figures stay for the asker still receiving it from its relay. e1's 100 MB over the 15 s it
+    // had bytes, e2's over 20 s, e4's 6 MB/s.
     now = 20_000
     taken = [100_000_000, 100_000_000]
     first.release()
     second.release()
     expect(relays.streaming).toBe(1)
-    expect(relays.progress(digest, 'v1')).toEqual({ held: 100_000_000, bytesPerSecond: 6_666_667 })
+    expect(relays.progress(digest, 'v1')).toEqual({ held: 100_000_000, bytesPerSecond: 6_000_000 })
     expect(relays.progress(digest, 'e1')).toEqual({})
+  })
+
+  it('judges relays against the lower median of one rate per peer: one fast reader does not raise it, one slow reader among three does not lower it, and a stranger does not count', () => {
+    let now = 0
+    const relays = new FleetBlobRelays({ directAskers: 3, now: () => now })
+    const trusted = (peer: string): boolean => peer !== 'stranger'
+    const rates: Record<string, number> = {}
+    const directTo = (blob: string, peer: string): (() => void) => {
+      const route = relays.route(blob, peer, { mayRelay: true, usable: trusted })
+      if (route.kind !== 'direct') throw new Error(`${peer} not direct`)
+      route.answered(1_000_000_000, () => (rates[peer] ?? 0) * now / 1000)
+      return route.release
+    }
+    const blob = (n: number): string => `sha256:${n.toString(16).padStart(64, '0')}`
+    // One fast reader (100 MB/s: an edge on the gateway's LAN, or a compromised member) beside
+    // two edges at 4 MB/s: the median is theirs, and a relay sending 2 MB/s is kept (4 > 2 × 4 is false).
+    Object.assign(rates, { fast: 100_000_000, e1: 4_000_000, e2: 4_000_000, stranger: 500_000_000 })
+    for (const peer of ['fast', 'e1', 'e2']) directTo(blob(1), peer)
+    expect(relayOf(relays.route(blob(1), 'v1', { mayRelay: true, usable: trusted }))).toBeDefined()
+    now = 10_000
+    expect(relays.progress(blob(1), 'v1').bytesPerSecond).toBe(4_000_000)
+    // A stranger's stream (any peer asks in an open fleet) is no sample, however fast.
+    directTo(blob(2), 'stranger')
+    now = 11_000
+    expect(relays.progress(blob(1), 'v1').bytesPerSecond).toBe(4_000_000)
+    // A compromised relay that reads slowly itself (200 KB/s) to be judged against its own pace
+    // lowers the median by one place at most: among three peers it is an honest one's.
+    Object.assign(rates, { fast: 10_000_000, e1: 200_000, e2: 8_000_000 })
+    expect(relays.progress(blob(1), 'v1').bytesPerSecond).toBe(8_000_000)
   })
 })

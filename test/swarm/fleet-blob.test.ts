@@ -195,8 +195,12 @@ describe('edges relaying a blob they are receiving', () => {
     done: Promise<string>
   }
 
-  /** An edge that asks the fleet for the blob and serves what it receives to peers (its own file, or `serve` when given: a liar). */
-  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger, open?: boolean, privateKey?: PrivateKey, blob?: TestBlob } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
+  /**
+   * An edge that asks the fleet for the blob and serves what it receives to peers (its own file,
+   * or `serve` when given: a liar). `readBytesPerSecond`: it takes the blob in no faster (an edge
+   * on a slow downlink; what it relays comes no faster either).
+   */
+  async function edgeOf (gateway: TestNode, options: { serve?: GrowingFile, logger?: SwarmLogger, open?: boolean, privateKey?: PrivateKey, blob?: TestBlob, readBytesPerSecond?: number } = {}): Promise<{ edge: TestNode, ask: () => Promise<Receiving> }> {
     const wanted = options.blob ?? six
     const edge = await node({ trust: [gateway.swarm.peerId], logger: options.logger, swarmKey: options.open === true ? undefined : swarmKey, ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }) })
     await connect(edge, gateway)
@@ -210,6 +214,7 @@ describe('edges relaying a blob they are receiving', () => {
       if (options.serve === undefined) file = own
       let received = 0
       const waiting: Array<{ bytes: number, resolve: () => void }> = []
+      const started = performance.now()
       const done = (async () => {
         const hash = createHash('sha256')
         for await (const data of stream.data) {
@@ -217,6 +222,9 @@ describe('edges relaying a blob they are receiving', () => {
           for (const piece of data) hash.update(piece)
           await own.append(data)
           for (const w of waiting.filter(w => received >= w.bytes)) w.resolve()
+          // Paced, not waited on: the next piece is taken once the rate allows it.
+          const aheadMs = options.readBytesPerSecond === undefined ? 0 : started + received / options.readBytesPerSecond * 1000 - performance.now()
+          if (aheadMs > 0) await delay(aheadMs)
         }
         const sha256 = `sha256:${hash.digest('hex')}`
         if (sha256 === wanted.digest) own.complete()
@@ -300,6 +308,17 @@ describe('edges relaying a blob they are receiving', () => {
   function windowsOnRelay (dropped: Record<string, unknown> | undefined): number {
     const rate = Number(/^behind its source: (\d+) B\/s/.exec(String(dropped?.reason))?.[1])
     return Number(dropped?.received) / rate / (FLEET_BLOB_RELAY_JUDGE_MS / 1000)
+  }
+
+  /**
+   * `asker` left `relay` as behind its source, in the judging window it was in (windowsOnRelay),
+   * and the gateway sent it the rest from the byte the relay reached (the stats may count one
+   * more piece of the relay's, read as the asker left it and thrown away).
+   */
+  function leftBehind (gateway: TestNode, asker: TestNode, relay: TestNode, dropped: Array<Record<string, unknown>>, blob: TestBlob): void {
+    expect(dropped).toEqual([expect.objectContaining({ relay: relay.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })])
+    expect(windowsOnRelay(dropped[0])).toBeLessThan(1.5)
+    expect(uploadedTo(gateway, [asker])).toBe(blob.size - Number(dropped[0]?.received))
   }
 
   function uploadedTo (from: TestNode, peers: TestNode[]): number {
@@ -588,18 +607,25 @@ describe('edges relaying a blob they are receiving', () => {
   /** Just above FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND (256 KiB/s): 12 MiB take 32 s. */
   const aboveTheFloor = 384 * 1024
 
-  it('leaves a relay that sends just above the floor for the gateway, which holds the blob and streams faster, and charges nobody', async () => {
-    const { gateway, file } = await gatewayWith({ blob: twelve })
+  /**
+   * A relay paced just above the floor (its source 384 KiB/s), beside `honest` direct receivers
+   * that read as fast as they can; a victim pointed at it leaves it for the gateway at its first
+   * judging window, and nobody is charged. `readBytesPerSecond`: the relay takes its own stream in
+   * no faster (so that judged against its own intake it would pass).
+   */
+  async function pacedRelayLeft (options: { honest: number, tree?: { directAskers: number, fanout: number }, readBytesPerSecond?: number }): Promise<void> {
+    const { gateway, file } = await gatewayWith({ blob: twelve, tree: options.tree })
     const { file: pacedFile, start, stop } = await paced(twelve, aboveTheFloor)
     try {
-      const slow = await edgeOf(gateway, { serve: pacedFile, blob: twelve })
-      const honest = await edgeOf(gateway, { blob: twelve })
+      const slow = await edgeOf(gateway, { serve: pacedFile, blob: twelve, readBytesPerSecond: options.readBytesPerSecond })
+      const honest = await Promise.all(Array.from({ length: options.honest }, async () => await edgeOf(gateway, { blob: twelve })))
       const dropped: Array<Record<string, unknown>> = []
       const victim = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', dropped) })
       const charges: string[] = []
       victim.edge.swarm.on('peer:penalized', (e) => { charges.push(`${e.peer} ${e.kind}: ${e.detail}`) })
       await file.append(twelve.bytes.subarray(0, 11 * MiB))
-      const direct = [await slow.ask(), await honest.ask()]
+      const direct = [await slow.ask()]
+      for (const h of honest) direct.push(await h.ask())
       await Promise.all(direct.map(async r => { await r.reached(1) }))
       start()
       const relayed = await victim.ask()
@@ -612,17 +638,26 @@ describe('edges relaying a blob they are receiving', () => {
       expect(await relayed.done).toBe(twelve.digest)
       console.log(`left the paced relay: ${JSON.stringify(dropped)}`)
       // On main every byte came from the relay (384 KiB/s, never under the floor: 32 s).
-      expect(dropped).toEqual([expect.objectContaining({ relay: slow.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })])
-      expect(windowsOnRelay(dropped[0])).toBeLessThan(1.5)
-      // The gateway sent the rest from the byte the relay reached (the stats may count one more
-      // piece of the relay's, read as the asker left it and thrown away).
-      expect(uploadedTo(gateway, [victim.edge])).toBe(twelve.size - Number(dropped[0]?.received))
+      leftBehind(gateway, victim.edge, slow.edge, dropped, twelve)
       // Left, not charged: an honest relay on a slow uplink looks the same.
       expect(charges).toEqual([])
       for (const r of direct) expect(await r.done).toBe(twelve.digest)
     } finally {
       await stop()
     }
+  }
+
+  it('leaves a relay that sends just above the floor for the gateway, which holds the blob and streams faster, and charges nobody', async () => {
+    await pacedRelayLeft({ honest: 1 })
+  }, 120_000)
+
+  /**
+   * The hole the fastest stream closed, kept closed among three direct receivers: a compromised
+   * relay that reads its own stream slowly too (768 KiB/s), so that judged against its own intake
+   * it would pass. Its slow stream lowers the median of the direct streams' rates by one place only.
+   */
+  it('leaves a relay that takes in and sends just above the floor for the gateway, whose other direct streams run faster', async () => {
+    await pacedRelayLeft({ honest: 2, tree: { directAskers: 3, fanout: 2 }, readBytesPerSecond: 2 * aboveTheFloor })
   }, 120_000)
 
   it('does not charge an honest relay whose own relay sends just above the floor: it leaves that relay for the gateway itself', async () => {
@@ -652,9 +687,7 @@ describe('edges relaying a blob they are receiving', () => {
       file.complete()
       for (const r of [direct, relayed, below]) expect(await r.done).toBe(twelve.digest)
       console.log(`the middle edge left: ${JSON.stringify(middleDropped)}; the last edge left: ${JSON.stringify(lastDropped)}`)
-      expect(middleDropped).toEqual([expect.objectContaining({ relay: slow.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })])
-      expect(windowsOnRelay(middleDropped[0])).toBeLessThan(1.5)
-      expect(uploadedTo(gateway, [middle.edge])).toBe(twelve.size - Number(middleDropped[0]?.received))
+      leftBehind(gateway, middle.edge, slow.edge, middleDropped, twelve)
       // The last edge keeps the middle one, or leaves it too (it forwarded the paced relay's
       // bytes for a window): never charging it.
       for (const d of lastDropped) expect(d).toMatchObject({ relay: middle.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })
@@ -662,6 +695,40 @@ describe('edges relaying a blob they are receiving', () => {
     } finally {
       await stop()
     }
+  }, 120_000)
+
+  const twenty = testBlob(20 * MiB, 17)
+
+  /**
+   * An honest relay on a slow downlink (1 MiB/s in, so no faster out) beside a direct receiver
+   * that reads as fast as loopback allows (an edge on the gateway's LAN, or a compromised member):
+   * judged against the gateway's fastest stream, every relay looked slow and its askers left it
+   * (the tree a star, the gateway's upload growing with the fleet). Judged against the lower
+   * median of the direct streams' rates, the relay keeps its asker.
+   */
+  it('keeps a relay that passes on what it takes in when another direct receiver reads far faster: the tree stands', async () => {
+    const { gateway, file } = await gatewayWith({ blob: twenty })
+    const relay = await edgeOf(gateway, { blob: twenty, readBytesPerSecond: MiB })
+    const fast = await edgeOf(gateway, { blob: twenty })
+    const dropped: Array<Record<string, unknown>> = []
+    const victim = await edgeOf(gateway, { blob: twenty, logger: logging('a relay for a fleet blob was dropped', dropped) })
+    // The registry holds back the last MiB: the streams live on meanwhile.
+    await file.append(twenty.bytes.subarray(0, 19 * MiB))
+    const direct = [await relay.ask(), await fast.ask()]
+    await within(direct[1]?.reached(19 * MiB) ?? Promise.reject(new Error('no fast receiver')), 30_000, 'the fast receiver took what the gateway holds')
+    const relayed = await victim.ask()
+    expect(relayed.relay).toBe(relay.edge.swarm.peerId)
+    // Past the victim's first judging window on the relay (10 s of waiting, 1 MiB/s).
+    await within(relayed.reached(14 * MiB), 60_000, 'the victim reached 14 MiB')
+    await file.append(twenty.bytes.subarray(19 * MiB))
+    file.complete()
+    expect(await relayed.done).toBe(twenty.digest)
+    console.log(`dropped: ${JSON.stringify(dropped)}`)
+    // On main the victim left the relay at its first judging window ("behind its source") and
+    // the gateway sent it the rest.
+    expect(dropped).toEqual([])
+    expect(uploadedTo(gateway, [victim.edge])).toBe(0)
+    for (const r of direct) expect(await r.done).toBe(twenty.digest)
   }, 120_000)
 
   it('charges a relay whose bytes fail the digest (it is banned), and the next ask gets the blob from the gateway', async () => {
