@@ -70,6 +70,48 @@ describe('a recorded tag\'s manifest handed over by the fleet', () => {
     expect(`sha256:${createHash('sha256').update(Buffer.from(await stored.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
   }, 120_000)
 
+  it('orders the tag\'s bundle from the handed-over bytes, before the store has written them', async () => {
+    const image = await unnamedImage(join(daemons.work, 'order-image'), 'registry.example.com/answer/order:1.0', 6 * MIB, { smallLayerBytes: 2 * MIB })
+    // Paced, as a real link is: the order is the edge's to choose, and what the gateway reads is what the edge asked for.
+    const gateway = (await daemons.start('order-gateway', { gateway: true, maxUploadBytesPerSecond: 16 * MIB })).daemon
+    const { bundleId } = await pushTree(gateway.store, image.dir)
+    const manifestObject = await gateway.store.objectBySha256(image.manifestDigest.slice('sha256:'.length))
+    const layers = await Promise.all([image.layerDigest, image.smallLayerDigest ?? ''].map(async digest => await gateway.store.objectBySha256(digest.slice('sha256:'.length))))
+    if (manifestObject === undefined || layers.includes(undefined)) throw new Error('the gateway does not index what it was pushed')
+    const reads: string[] = []
+    const readChunk = gateway.store.readChunk.bind(gateway.store)
+    gateway.store.readChunk = async (hash, index, options) => {
+      if (layers.includes(hash)) reads.push(`${hash}:${index}`)
+      return await readChunk(hash, index, options)
+    }
+    const edge = await daemons.start('order-edge', { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })
+    await gateway.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
+    await gateway.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(image.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
+
+    // The store's write of the handed-over manifest (its look at the object before the rename)
+    // held until the pull is over: only the write's look, not the pull's.
+    let letGo: () => void = () => {}
+    const held = new Promise<void>(resolve => { letGo = resolve })
+    const hasObject = edge.daemon.store.hasObject.bind(edge.daemon.store)
+    edge.daemon.store.hasObject = async (object: string): Promise<boolean> => {
+      if (object === manifestObject && (new Error().stack ?? '').includes('ingestBlobFile')) await held
+      return await hasObject(object)
+    }
+    try {
+      const head = await fetch(`${registryOf(edge.daemon)}/v2/answer/order/manifests/1.0?ns=registry.example.com`, { method: 'HEAD', headers: ACCEPT })
+      expect(head.status).toBe(200)
+      await until('the image\'s pull completed', async () => edge.logs.find(line => line.msg === 'pull completed' && line.bundleId === bundleId), 60_000)
+    } finally {
+      letGo()
+    }
+    // The layers were asked for in the manifest's order, each in chunk order: the order came from
+    // the bytes the gateway handed over. Before, it was read from the store once the write ended
+    // (here: never, within the 2 s the pull waits), and the layers came in the swarm's own order.
+    const [big, small] = layers
+    expect(reads).toEqual([...[0, 1, 2, 3, 4, 5].map(i => `${big}:${i}`), `${small}:0`, `${small}:1`])
+  }, 120_000)
+
   it('keeps the tag\'s bundle from the quota for the read grace, as a stored manifest\'s read does', async () => {
     const image = await unnamedImage(join(daemons.work, 'grace-image'), 'registry.example.com/answer/grace:1.0', MIB)
     const gateway = (await daemons.start('grace-gateway', { gateway: true })).daemon
