@@ -128,19 +128,25 @@ export function createContentSources (components: ContentSourcesComponents): Con
       const { bundleId, mediaType } = fleet.found
       const digest = parseDigest(fleet.found.digest)
       const manifestBytes = Buffer.from(fleet.found.manifest)
-      const manifest = await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
-      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer, bundleId })
       if (bundleId === undefined || blobSource === undefined) {
+        await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
+        logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer, bundleId })
         // No bundle named (an answerer that resolved it through its upstream only, or an older
         // one): the blobs come one by one and the image is made a bundle here once whole. The
         // fleet's word for the tag: the ref the assembler makes of it stays local.
         assembler.expect(ref, digest.digest, mediaType, { from: 'fleet' })
         return { digest }
       }
+      // Bytes that do not hash to the digest are refused by the store's check, as before.
+      if (sha256Hex(manifestBytes) !== digest.hex) await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
+      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer, bundleId })
+      // Answered from the checked bytes while the store writes them, as a recorded tag's (the
+      // write, ~50 ms at load, was between containerd's HEAD and its answer).
+      storeBehindAnswer(ref, digest, manifestBytes)
       // The bundle the answerer's ref names moves now as one pull, as a held tag's does: the
       // same bundle the gateway's record (moments away, as a rule) will name.
-      adoptFleetBundle(blobSource, { ref, digest, mediaType, bundleId, manifest: manifestBytes, manifestObject: manifest.object, peer: fleet.peer })
-      return { digest, bundleId }
+      adoptFleetBundle(blobSource, { ref, digest, mediaType, bundleId, manifest: manifestBytes, manifestObject: blake3Hex(manifestBytes), peer: fleet.peer })
+      return { digest, bundleId, manifest: manifestBytes }
     }
     if (upstream !== undefined) {
       logger.info('tag not in the fleet; falling back to this node\'s upstream', { ref, asked: fleet.misses })
@@ -234,7 +240,7 @@ export function createContentSources (components: ContentSourcesComponents): Con
     }
     const adopt = async (): Promise<void> => {
       try {
-        await pullImageBundle(source, bundleId, digest, Promise.resolve(), filesManifest)
+        await pullImageBundle(source, bundleId, digest, Promise.resolve(), filesManifest, () => tag.manifest)
       } catch (err) {
         if (err instanceof UnwantedBundleError) return await notThisImage()
         throw err
@@ -286,23 +292,29 @@ export function createContentSources (components: ContentSourcesComponents): Con
       return undefined
     })()
     const checked = bytes.then((handed): HandedOver | undefined => handed === undefined ? undefined : { bytes: handed, object: blake3Hex(handed) })
-    const stored = bytes.then(async (handed): Promise<HandedOver | undefined> => {
-      if (handed === undefined) return undefined
-      const { object } = await ingestBlobBytes(store, handed, { sha256: digest.hex, signal: components.lifetime })
-      // The two stages of the manifest's time on a neighbour-fed edge (docs/architecture.md, "the cpu4 lane"); the answer needs the first only.
-      logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, askMs: Math.round(answered - asked), storeMs: Math.round(performance.now() - answered) })
-      return { bytes: handed, object }
-    }).catch((err: unknown) => {
-      if (!lifetimeOver()) logger.warn('the manifest handed over for a recorded tag could not be stored: asked of the fleet again on the next request', { ref, digest: digest.digest, err })
-      return undefined
-    })
     void bytes.then(handed => {
       if (handed === undefined) return
-      const entry = { bytes: handed, stored }
-      storingManifests.set(digest.hex, entry)
-      void stored.finally(() => { if (storingManifests.get(digest.hex) === entry) storingManifests.delete(digest.hex) })
+      storeBehindAnswer(ref, digest, handed, () => {
+        // The two stages of the manifest's time on a neighbour-fed edge (docs/architecture.md, "the cpu4 lane"); the answer needs the first only.
+        logger.debug('manifest of a recorded tag handed over by the fleet', { ref, digest: digest.digest, askMs: Math.round(answered - asked), storeMs: Math.round(performance.now() - answered) })
+      })
     }, () => {})
     return { bytes, checked }
+  }
+
+  /**
+   * Writes a tag's manifest, checked against its digest, to the store behind the answer made from
+   * its bytes: under the daemon's lifetime, not the request's (a client that leaves once answered
+   * does not cut it); meanwhile a request for the digest is answered from them
+   * (manifestBeingStored), and a stop waits for the write (close).
+   */
+  const storeBehindAnswer = (ref: string, digest: Sha256Digest, bytes: Buffer, written?: () => void): void => {
+    const stored = ingestBlobBytes(store, bytes, { sha256: digest.hex, signal: components.lifetime }).then(() => { written?.() }, (err: unknown) => {
+      if (!lifetimeOver()) logger.warn('the manifest handed over by the fleet could not be stored: asked of the fleet again on the next request', { ref, digest: digest.digest, err })
+    })
+    const entry = { bytes, stored }
+    storingManifests.set(digest.hex, entry)
+    void stored.finally(() => { if (storingManifests.get(digest.hex) === entry) storingManifests.delete(digest.hex) })
   }
 
   /**

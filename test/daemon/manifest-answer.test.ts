@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { enforceQuota, pushTree } from '../../src/store/index.js'
+import { enforceQuota, pushTree, type Store } from '../../src/store/index.js'
 import { registryOf, useStartedDaemons } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { within } from '../helpers/within.js'
@@ -17,6 +17,22 @@ const ACCEPT = { accept: 'application/vnd.oci.image.manifest.v1+json' }
  * store's write is held by a hook until the test lets it go: before, the HEAD waited for it.
  * containerd's GET of the digest right after the HEAD must still be served.
  */
+/**
+ * Holds the store's write of `object` (a manifest handed over) at its look at the object before
+ * the rename, until the returned function lets it go: only the write's look (from
+ * ingestBlobFile), not a pull's or a read's. The write's file is fdatasynced by then.
+ */
+function holdManifestWrite (store: Store, object: string | undefined): () => void {
+  let letGo: () => void = () => {}
+  const held = new Promise<void>(resolve => { letGo = resolve })
+  const hasObject = store.hasObject.bind(store)
+  store.hasObject = async (hash: string): Promise<boolean> => {
+    if (hash === object && (new Error().stack ?? '').includes('ingestBlobFile')) await held
+    return await hasObject(hash)
+  }
+  return letGo
+}
+
 describe('a recorded tag\'s manifest handed over by the fleet', () => {
   const daemons = useStartedDaemons('manifest-answer')
 
@@ -70,6 +86,32 @@ describe('a recorded tag\'s manifest handed over by the fleet', () => {
     expect(`sha256:${createHash('sha256').update(Buffer.from(await stored.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
   }, 120_000)
 
+  it('is answered before the store has written it when the fleet resolves the tag (no record yet), and so is a GET of its digest', async () => {
+    const image = await unnamedImage(join(daemons.work, 'fleet-image'), 'registry.example.com/answer/fleet:1.0', MIB)
+    const gateway = (await daemons.start('fleet-gateway', { gateway: true })).daemon
+    const { bundleId } = await pushTree(gateway.store, image.dir)
+    // The gateway's ref and no record: the edge asks the fleet what the tag names (RefTarget.local is never sent).
+    await gateway.store.setRef({ ref: image.ref, bundleId, manifestDigest: image.manifestDigest, local: true, at: Date.now() })
+    const manifestObject = await gateway.store.objectBySha256(image.manifestDigest.slice('sha256:'.length))
+    const edge = (await daemons.start('fleet-edge', { bootstrap: [gateway.swarm.addresses()[0] ?? ''], trust: [gateway.swarm.peerId] })).daemon
+    await until('the edge connected to its gateway', async () => edge.swarm.peers().some(p => p.connected) ? true : undefined)
+
+    const letGo = holdManifestWrite(edge.store, manifestObject)
+    const base = `${registryOf(edge)}/v2/answer/fleet`
+    const ns = '?ns=registry.example.com'
+    try {
+      const head = await within(fetch(`${base}/manifests/1.0${ns}`, { method: 'HEAD', headers: ACCEPT }), 20_000, 'the HEAD answered')
+      expect(head.status).toBe(200)
+      expect(head.headers.get('docker-content-digest')).toBe(image.manifestDigest)
+      const byDigest = await within(fetch(`${base}/manifests/${image.manifestDigest}${ns}`, { headers: ACCEPT }), 20_000, 'the GET of the digest answered')
+      expect(`sha256:${createHash('sha256').update(Buffer.from(await byDigest.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+      expect(await edge.store.wholeObjectBySha256(image.manifestDigest.slice('sha256:'.length))).toBeUndefined()
+    } finally {
+      letGo()
+    }
+    await until('the manifest written', async () => await edge.store.wholeObjectBySha256(image.manifestDigest.slice('sha256:'.length)) !== undefined ? true : undefined)
+  }, 120_000)
+
   it('orders the tag\'s bundle from the handed-over bytes, before the store has written them', async () => {
     const image = await unnamedImage(join(daemons.work, 'order-image'), 'registry.example.com/answer/order:1.0', 6 * MIB, { smallLayerBytes: 2 * MIB })
     // Paced, as a real link is: the order is the edge's to choose, and what the gateway reads is what the edge asked for.
@@ -89,15 +131,8 @@ describe('a recorded tag\'s manifest handed over by the fleet', () => {
     await gateway.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
     await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(image.ref))?.publisher === gateway.swarm.peerId ? true : undefined)
 
-    // The store's write of the handed-over manifest (its look at the object before the rename)
-    // held until the pull is over: only the write's look, not the pull's.
-    let letGo: () => void = () => {}
-    const held = new Promise<void>(resolve => { letGo = resolve })
-    const hasObject = edge.daemon.store.hasObject.bind(edge.daemon.store)
-    edge.daemon.store.hasObject = async (object: string): Promise<boolean> => {
-      if (object === manifestObject && (new Error().stack ?? '').includes('ingestBlobFile')) await held
-      return await hasObject(object)
-    }
+    // Held until the pull is over.
+    const letGo = holdManifestWrite(edge.daemon.store, manifestObject)
     try {
       const head = await fetch(`${registryOf(edge.daemon)}/v2/answer/order/manifests/1.0?ns=registry.example.com`, { method: 'HEAD', headers: ACCEPT })
       expect(head.status).toBe(200)
