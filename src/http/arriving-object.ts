@@ -40,8 +40,16 @@ export class ArrivingObject {
   private readonly wakers = new Wakers()
   private readonly controller = new AbortController()
 
+  /**
+   * Given each verified chunk of the object as it goes to the store (its bytes valid during the
+   * call only), when the response serves from verified chunks; returns whether it kept a copy,
+   * which wakes a wait for that chunk.
+   */
+  catcher: ((index: number, bytes: Uint8Array) => boolean) | undefined
+
   constructor (private readonly init: ArrivingObjectInit) {
     init.store.on('chunk:stored', this.onChunk)
+    init.store.on('chunk:verified', this.onVerified)
     init.store.on('object:complete', this.onComplete)
     // Until the bundle's description is read only our own chunks count (a missing bundle: the source says why).
     init.store.requireBundle(init.bundleId).then(
@@ -59,9 +67,10 @@ export class ArrivingObject {
    * Resolves once chunk `index` is held; rejects if the source fails, `signal` aborts, or for
    * `timeoutMs` no chunk of the bundle arrives: a pull busy with another of its objects first
    * (a 512 MiB layer ahead of a small one) is making progress, not a reason for a 404 (issue 8).
+   * `caught`, when given, also ends the wait: the response holds a copy of the chunk (`catcher`).
    */
-  async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    await this.waitUntil(async () => this.complete || this.stored.has(index) || await this.heldInStore(index), timeoutMs, signal)
+  async waitForChunk (index: number, timeoutMs: number, signal: AbortSignal, caught?: () => boolean): Promise<void> {
+    await this.waitUntil(async () => caught?.() === true || this.complete || this.stored.has(index) || await this.heldInStore(index), timeoutMs, signal)
   }
 
   /**
@@ -87,6 +96,7 @@ export class ArrivingObject {
   /** Stops listening and stops the fetch if it is still running (the loser of the race is aborted). */
   close (): void {
     this.init.store.off('chunk:stored', this.onChunk)
+    this.init.store.off('chunk:verified', this.onVerified)
     this.init.store.off('object:complete', this.onComplete)
     this.controller.abort()
     this.notify()
@@ -100,6 +110,11 @@ export class ArrivingObject {
     }
     this.stored.add(detail.index)
     this.notify()
+  }
+
+  private readonly onVerified = (detail: StoreEvents['chunk:verified']): void => {
+    if (detail.object !== this.init.object || this.catcher === undefined) return
+    if (this.catcher(detail.index, detail.bytes)) this.notify()
   }
 
   private readonly onComplete = (detail: StoreEvents['object:complete']): void => {

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import { ArrivingObject } from './arriving-object.js'
 import { BodyWriter } from './body-writer.js'
+import { CaughtChunks } from './caught-chunks.js'
 import { READ_HIGH_WATER_MARK_BYTES, SEND_BUFFERS } from './constants.js'
 import { RegistryError } from './errors.js'
 import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
@@ -201,11 +202,17 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
     const bufferBytes = Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES)
     const body = new BodyWriter(ctx.res, SEND_BUFFERS, bufferBytes, bufferBytes === chunkSize ? store : undefined)
     const waits = new ResponseWaits()
+    // The next few chunks are copied from their verified bytes as they go to the
+    // store; fewer than the body's buffers, so a chunk not caught always has one to be read into.
+    const caught = new CaughtChunks(body, firstChunk, SEND_BUFFERS - 1)
+    arriving.catcher = (index, bytes) => caught.offer(index, bytes)
     try {
-      await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, waits)
+      await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, waits, caught)
       await waits.time('socket', body.end(ctx.signal))
       registry.logger?.debug('blob still arriving: body sent', { digest: blob.digest.digest, ms: Math.round(performance.now() - asked), ...waits.summary(), socketIdleMs: Math.round(body.idleMs) })
     } finally {
+      arriving.catcher = undefined
+      caught.clear()
       body.release()
     }
     return undefined
@@ -232,12 +239,22 @@ interface ArrivingRange {
  * time: three in flight took the reads' time off the response and did not make containerd
  * faster (docs/architecture.md, "the cpu4 lane").
  */
-async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange, waits: ResponseWaits): Promise<void> {
+async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange, waits: ResponseWaits, caught: CaughtChunks): Promise<void> {
   const chunkSize = store.chunkSize
   for (let index = Math.floor(range.first / chunkSize); index * chunkSize <= range.last; index++) {
     const offset = index * chunkSize
     const from = Math.max(range.first, offset)
-    await waits.time('swarm', arriving.waitForChunk(index, range.stallMs, range.signal))
+    // A chunk caught as it passed its hash check goes out from that copy: no commit wait, no read back.
+    let early = caught.take(index)
+    if (early === undefined) {
+      await waits.time('swarm', arriving.waitForChunk(index, range.stallMs, range.signal, () => caught.has(index)))
+      early = caught.take(index)
+    }
+    if (early !== undefined) {
+      waits.sentFromVerified()
+      body.send(early.bytes.subarray(from - offset, range.last - offset + 1), early.buffer)
+      continue
+    }
     const buffer = await waits.time('socket', body.buffer(range.signal))
     let bytes: Buffer
     try {

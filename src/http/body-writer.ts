@@ -39,20 +39,26 @@ export class BodyWriter {
   async buffer (signal: AbortSignal): Promise<Buffer> {
     for (;;) {
       this.throwIfFailed(signal)
-      const free = this.free.pop()
+      const free = this.tryBuffer()
       if (free !== undefined) return free
-      if (this.allocated < this.count) {
-        this.allocated++
-        const lent = this.lender?.lendReadBuffer()
-        if (lent !== undefined) {
-          this.borrowed.add(lent)
-          return lent
-        }
-        // Slow: out of Node's shared pool, as these live as long as the response.
-        return Buffer.allocUnsafeSlow(this.bufferBytes)
-      }
       await this.changed(signal)
     }
+  }
+
+  /** A buffer to fill if one is free now, else undefined (never waits; undefined too once a write failed or the body was released). */
+  tryBuffer (): Buffer | undefined {
+    if (this.failure !== undefined || this.released) return undefined
+    const free = this.free.pop()
+    if (free !== undefined) return free
+    if (this.allocated >= this.count) return undefined
+    this.allocated++
+    const lent = this.lender?.lendReadBuffer()
+    if (lent !== undefined) {
+      this.borrowed.add(lent)
+      return lent
+    }
+    // Slow: out of Node's shared pool, as these live as long as the response.
+    return Buffer.allocUnsafeSlow(this.bufferBytes)
   }
 
   /**

@@ -7,6 +7,13 @@
 export class ResponseWaits {
   /** Per kind: its time, and how many steps (for the swarm and the socket, those that waited more than WAITED_MS; for reads, every chunk read). */
   private readonly totals = { swarm: { ms: 0, count: 0 }, socket: { ms: 0, count: 0 }, read: { ms: 0, count: 0 } }
+  /** Chunks sent from their verified bytes, not read back. */
+  private fromVerified = 0
+
+  /** A chunk went out from its verified bytes. */
+  sentFromVerified (): void {
+    this.fromVerified++
+  }
 
   /** Times `step` and adds it to `kind`'s total. */
   async time<T>(kind: 'swarm' | 'socket' | 'read', step: Promise<T>): Promise<T> {
@@ -25,7 +32,8 @@ export class ResponseWaits {
   summary (): Record<string, number> {
     const { swarm, socket, read } = this.totals
     return {
-      chunks: read.count,
+      chunks: read.count + this.fromVerified,
+      fromVerified: this.fromVerified,
       swarmWaits: swarm.count,
       swarmMs: Math.round(swarm.ms),
       socketWaits: socket.count,

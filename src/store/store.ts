@@ -843,7 +843,10 @@ export class Store {
     const actual = blake3Hex(bytes)
     if (actual !== expected) throw new ChunkHashMismatchError(hash, index, expected, actual)
     options.signal?.throwIfAborted()
-    if (size > loaded.manifest.chunkSize) return await this.partials.write(hash, size, index, bytes, { ...options, chunkHash: expected })
+    if (size > loaded.manifest.chunkSize) {
+      this.emit('chunk:verified', { object: hash, index, bytes })
+      return await this.partials.write(hash, size, index, bytes, { ...options, chunkHash: expected })
+    }
     try {
       return await this.objectLock.run(hash, async () => {
         if (await this.hasObject(hash)) return { stored: false, objectComplete: false }

@@ -61,6 +61,14 @@ export interface RefRevision extends RefTarget {
 export interface StoreEvents {
   'chunk:stored': { object: string, index: number }
   /**
+   * A chunk of an object of several chunks passed its hash check and goes to its file now: not
+   * yet durable, not yet held (nothing may announce or count it; 'chunk:stored' says that).
+   * `bytes` is the writer's memory, valid only during the call: a listener copies what it
+   * keeps. The registry API may send it to a client waiting on the object from here
+   * instead of reading it back once its group commit made it durable.
+   */
+  'chunk:verified': { object: string, index: number, bytes: Uint8Array }
+  /**
    * `rereadBytes`: how much of the object was read back from its file to hash it whole (0 when
    * its chunks were hashed in order as they arrived; see PartialObjects).
    */
