@@ -726,7 +726,10 @@ export class Store {
     // Several looks at once: each is a trip through libuv's pool, and one after another they were
     // 39 ms of a neighbour pull's start at load ~9 (five objects), before its first chunk request.
     await forEachLimited(objects, OBJECT_STATE_CONCURRENCY, async ([hash, size]) => {
-      lacking += size - heldBytes(await this.objectState(hash), size, loaded.manifest.chunkSize)
+      // Awaited before the sum is read: `lacking += … await …` reads `lacking` before the await,
+      // so looks running at once each added to 0 and the last one's lack was all that counted.
+      const held = heldBytes(await this.objectState(hash), size, loaded.manifest.chunkSize)
+      lacking += size - held
     })
     await this.makeRoom(lacking, `bundle ${id}`, id)
   }

@@ -107,20 +107,23 @@ describe('room checks (Store.createStagingFile, requireRoomFor)', () => {
   })
 })
 
+/** The description of a bundle of random files of `sizes`, made in a store of its own: a pull's bundle, none of its objects here. */
+async function describedBundle (sizes: number[]): Promise<{ bundleId: string, encoded: Uint8Array }> {
+  const source = await openStore({ dir: await tempDir() })
+  const tree = await tempDir()
+  for (const [i, size] of sizes.entries()) await writeFile(join(tree, `blob${i}`), randomBytes(size))
+  try {
+    const bundleId = (await pushTree(source, tree)).bundleId
+    return { bundleId, encoded: await source.getEncodedBundle(bundleId) ?? new Uint8Array() }
+  } finally {
+    await source.close()
+  }
+}
+
 describe('a pull\'s room check (Store.requireRoomForBundle)', () => {
   it('looks up what the store holds of every object of the bundle at once, not one after another', async () => {
-    const source = await openStore({ dir: await tempDir() })
-    const tree = await tempDir()
     const sizes = [3 * MIB + 10, 2 * MIB, 5000, 700]
-    for (const [i, size] of sizes.entries()) await writeFile(join(tree, `blob${i}`), randomBytes(size))
-    let bundleId: string
-    let encoded: Uint8Array
-    try {
-      bundleId = (await pushTree(source, tree)).bundleId
-      encoded = await source.getEncodedBundle(bundleId) ?? new Uint8Array()
-    } finally {
-      await source.close()
-    }
+    const { bundleId, encoded } = await describedBundle(sizes)
     await withStore(await tempDir(), undefined, async store => {
       await store.addBundle(encoded, { expectedId: bundleId })
       const objects = (await store.loadBundle(bundleId))?.objectSizes.size ?? 0
@@ -145,6 +148,18 @@ describe('a pull\'s room check (Store.requireRoomForBundle)', () => {
       }
       await store.requireRoomForBundle(bundleId)
       expect(most).toBe(objects)
+    })
+  })
+
+  it('counts what every object it looked up at once lacks, not only the last to answer', async ({ skip }) => {
+    const { bundleId, encoded } = await describedBundle([3 * MIB, 3 * MIB, 3 * MIB])
+    await onTmpfs('8m', skip, async dir => {
+      await withStore(join(dir, 'data'), undefined, async store => {
+        await store.addBundle(encoded, { expectedId: bundleId })
+        // 9 MiB lacking on a disk of 8 MiB, where each object's 3 MiB alone would fit. Summed as
+        // `lacking += … await …`, each look added to the 0 it read before its await: 3 MiB, let through.
+        await expect(store.requireRoomForBundle(bundleId)).rejects.toMatchObject({ name: 'NoRoomError', neededBytes: 9 * MIB })
+      })
     })
   })
 })
