@@ -602,9 +602,17 @@ describe('edges relaying a blob they are receiving', () => {
     }
   })
 
-  // Twice the 6 MiB: a relay sending just above the floor sends ~4 MiB in its first judging window.
-  const twelve = testBlob(12 * MiB, 13)
-  /** Just above FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND (256 KiB/s): 12 MiB take 32 s. */
+  /**
+   * A relay sending just above the floor sends ~4 MiB in its first judging window. The gateway's
+   * registry holds back its last MiB so the tree lives, and holds 12 MiB before: its direct
+   * streams' rates count what their askers acknowledged (every 4 MiB), all 12 MiB here; with 11
+   * held they counted 8, the reference rate a quarter low, and the chain test's margin over 4 ×
+   * the relay's rate was 1.6 at load 14.
+   */
+  const thirteen = testBlob(13 * MiB, 13)
+  /** What the registry holds before its last MiB. */
+  const heldBack = 12 * MiB
+  /** Just above FLEET_BLOB_RELAY_MIN_BYTES_PER_SECOND (256 KiB/s): 13 MiB take 35 s. */
   const aboveTheFloor = 384 * 1024
 
   /**
@@ -614,16 +622,16 @@ describe('edges relaying a blob they are receiving', () => {
    * no faster (so that judged against its own intake it would pass).
    */
   async function pacedRelayLeft (options: { honest: number, tree?: { directAskers: number, fanout: number }, readBytesPerSecond?: number }): Promise<void> {
-    const { gateway, file } = await gatewayWith({ blob: twelve, tree: options.tree })
-    const { file: pacedFile, start, stop } = await paced(twelve, aboveTheFloor)
+    const { gateway, file } = await gatewayWith({ blob: thirteen, tree: options.tree })
+    const { file: pacedFile, start, stop } = await paced(thirteen, aboveTheFloor)
     try {
-      const slow = await edgeOf(gateway, { serve: pacedFile, blob: twelve, readBytesPerSecond: options.readBytesPerSecond })
-      const honest = await Promise.all(Array.from({ length: options.honest }, async () => await edgeOf(gateway, { blob: twelve })))
+      const slow = await edgeOf(gateway, { serve: pacedFile, blob: thirteen, readBytesPerSecond: options.readBytesPerSecond })
+      const honest = await Promise.all(Array.from({ length: options.honest }, async () => await edgeOf(gateway, { blob: thirteen })))
       const dropped: Array<Record<string, unknown>> = []
-      const victim = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', dropped) })
+      const victim = await edgeOf(gateway, { blob: thirteen, logger: logging('a relay for a fleet blob was dropped', dropped) })
       const charges: string[] = []
       victim.edge.swarm.on('peer:penalized', (e) => { charges.push(`${e.peer} ${e.kind}: ${e.detail}`) })
-      await file.append(twelve.bytes.subarray(0, 11 * MiB))
+      await file.append(thirteen.bytes.subarray(0, heldBack))
       const direct = [await slow.ask()]
       for (const h of honest) direct.push(await h.ask())
       await Promise.all(direct.map(async r => { await r.reached(1) }))
@@ -633,15 +641,15 @@ describe('edges relaying a blob they are receiving', () => {
       await relayed.reached(1)
       // The registry sends the rest: both direct streams end, and the gateway keeps its figures
       // for the asker still receiving from the relay.
-      await file.append(twelve.bytes.subarray(11 * MiB))
+      await file.append(thirteen.bytes.subarray(heldBack))
       file.complete()
-      expect(await relayed.done).toBe(twelve.digest)
+      expect(await relayed.done).toBe(thirteen.digest)
       console.log(`left the paced relay: ${JSON.stringify(dropped)}`)
       // On main every byte came from the relay (384 KiB/s, never under the floor: 32 s).
-      leftBehind(gateway, victim.edge, slow.edge, dropped, twelve)
+      leftBehind(gateway, victim.edge, slow.edge, dropped, thirteen)
       // Left, not charged: an honest relay on a slow uplink looks the same.
       expect(charges).toEqual([])
-      for (const r of direct) expect(await r.done).toBe(twelve.digest)
+      for (const r of direct) expect(await r.done).toBe(thirteen.digest)
     } finally {
       await stop()
     }
@@ -661,18 +669,18 @@ describe('edges relaying a blob they are receiving', () => {
   }, 120_000)
 
   it('does not charge an honest relay whose own relay sends just above the floor: it leaves that relay for the gateway itself', async () => {
-    const { gateway, file } = await gatewayWith({ tree: chain, blob: twelve })
-    const { file: pacedFile, start, stop } = await paced(twelve, aboveTheFloor)
+    const { gateway, file } = await gatewayWith({ tree: chain, blob: thirteen })
+    const { file: pacedFile, start, stop } = await paced(thirteen, aboveTheFloor)
     try {
-      const slow = await edgeOf(gateway, { serve: pacedFile, blob: twelve })
+      const slow = await edgeOf(gateway, { serve: pacedFile, blob: thirteen })
       const middleDropped: Array<Record<string, unknown>> = []
-      const middle = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', middleDropped) })
+      const middle = await edgeOf(gateway, { blob: thirteen, logger: logging('a relay for a fleet blob was dropped', middleDropped) })
       const lastDropped: Array<Record<string, unknown>> = []
-      const last = await edgeOf(gateway, { blob: twelve, logger: logging('a relay for a fleet blob was dropped', lastDropped) })
+      const last = await edgeOf(gateway, { blob: thirteen, logger: logging('a relay for a fleet blob was dropped', lastDropped) })
       const charges: string[] = []
       for (const e of [gateway, middle.edge, last.edge]) e.swarm.on('peer:penalized', (p) => { charges.push(`${p.peer} ${p.kind}: ${p.detail}`) })
       // The gateway's streams wait for the last MiB from its registry: the tree lives meanwhile.
-      await file.append(twelve.bytes.subarray(0, 11 * MiB))
+      await file.append(thirteen.bytes.subarray(0, heldBack))
       const direct = await slow.ask()
       await direct.reached(1)
       start()
@@ -683,11 +691,11 @@ describe('edges relaying a blob they are receiving', () => {
       expect(below.relay).toBe(middle.edge.swarm.peerId)
       // On main the middle edge reaches 8 MiB only from the paced relay (~21 s); now from the gateway.
       await within(relayed.reached(8 * MiB), 60_000, 'the middle edge reached 8 MiB')
-      await file.append(twelve.bytes.subarray(11 * MiB))
+      await file.append(thirteen.bytes.subarray(heldBack))
       file.complete()
-      for (const r of [direct, relayed, below]) expect(await r.done).toBe(twelve.digest)
+      for (const r of [direct, relayed, below]) expect(await r.done).toBe(thirteen.digest)
       console.log(`the middle edge left: ${JSON.stringify(middleDropped)}; the last edge left: ${JSON.stringify(lastDropped)}`)
-      leftBehind(gateway, middle.edge, slow.edge, middleDropped, twelve)
+      leftBehind(gateway, middle.edge, slow.edge, middleDropped, thirteen)
       // The last edge keeps the middle one, or leaves it too (it forwarded the paced relay's
       // bytes for a window): never charging it.
       for (const d of lastDropped) expect(d).toMatchObject({ relay: middle.edge.swarm.peerId, reason: expect.stringMatching(/^behind its source: /) })
