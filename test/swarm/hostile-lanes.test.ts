@@ -126,13 +126,12 @@ describe('a peer that opens lanes and chunk streams, reads half and stops', () =
       // closed (four close together would ban it; the score's recovery may keep it just above).
       // Every stream had requests waiting when it stopped, so each is charged CHUNK_SEND_TIMEOUT_MS
       // after: one reader clock per stream across its waits (reader-clock.ts), run in a budget
-      // wait also while the room is held by a sibling's chunks stuck behind its send (6004321).
-      // Since then 11 of 12 runs here saw the four charges at 30.0-30.6 s (load 8-29); one (load
-      // ~12, beside the fleet-blob tests) saw three by 45 s, not traced. So the bound stays two
-      // waits, and the test says when each charge came: a fourth near 60 s is a clock paused or
-      // started over after the stop, none at all a stream left with nothing waiting.
+      // wait also while the room is held by a sibling's chunks stuck behind its send (6004321),
+      // and a read seen within a second of when it came, not at the clock's deadline (credits on
+      // their way at the stop, seen at 30 s, made 4 of 15 traced runs charge a stream at ~60 s).
+      // Past the bound the test says when each charge came after the stop.
       const after = (): string => charged.map((kind, i) => `${kind} at ${(chargedAt[i] ?? 0) - stoppedAt} ms`).join(', ') || 'nothing'
-      await within(slowReaders, stoppedAt + 2 * CHUNK_SEND_TIMEOUT_MS + 10_000 - Date.now(), () => `four slow-reader charges after the stop (charged: ${after()})`)
+      await within(slowReaders, stoppedAt + CHUNK_SEND_TIMEOUT_MS + 15_000 - Date.now(), () => `four slow-reader charges after the stop (charged: ${after()})`)
       console.log(`slow-reader charges after the stop: ${after()}`)
       expect(charged.filter(k => k !== 'slow-reader')).toEqual([])
       // The libp2p streams' resets are seen here, a moment after the charge (a lane's close is
@@ -148,5 +147,5 @@ describe('a peer that opens lanes and chunk streams, reads half and stops', () =
     } finally {
       await attacker.stop()
     }
-  }, 3 * CHUNK_SEND_TIMEOUT_MS + 90_000)
+  }, 2 * CHUNK_SEND_TIMEOUT_MS + 90_000)
 })

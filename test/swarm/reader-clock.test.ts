@@ -1,11 +1,12 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { pushTree } from '../../src/store/index.js'
 import { CHUNK_PROTOCOL } from '../../src/swarm/index.js'
 import { CHUNK_SEND_TIMEOUT_MS, MAX_CHUNK_RESPONSE_BYTES } from '../../src/swarm/constants.js'
 import { encodeVarint, readFrames } from '../../src/swarm/framing.js'
 import { ChunkRequest } from '../../src/swarm/pb/swarm-chunk.pb.js'
-import { ReaderClock } from '../../src/swarm/reader-clock.js'
+import { onReaderClock, READER_CLOCK_LOOK_MS, ReaderClock } from '../../src/swarm/reader-clock.js'
+import { SlowReaderError } from '../../src/swarm/errors.js'
 import type { Connection, Stream } from '@libp2p/interface'
 import { waitFor } from '../helpers/daemon-process.js'
 import { within } from '../helpers/within.js'
@@ -50,6 +51,35 @@ describe('a chunk stream\'s reader clock', () => {
   })
 })
 
+
+describe('a wait on the reader clock', () => {
+  /**
+   * A read that comes just after a wait began (credits on their way when the reader stopped)
+   * was seen only when the clock was looked at again as it was due to run out, and the clock
+   * started over from then: the reader was charged ~60 s after it stopped, not ~30 s
+   * (hostile-lanes, 4 of 15 traced runs). Fake timers: the clock's time and the wait's timers.
+   */
+  it('counts a read from about when it came, not from when the clock was due to run out', async () => {
+    vi.useFakeTimers()
+    try {
+      let read = 0
+      const clock = new ReaderClock(() => read, CHUNK_SEND_TIMEOUT_MS, () => Date.now())
+      let outcome: unknown
+      const waiting = onReaderClock(clock, new AbortController().signal, async (within) => {
+        await new Promise<void>((_resolve, reject) => { within.addEventListener('abort', () => { reject(within.reason) }, { once: true }) })
+      }).then(() => { outcome = 'resolved' }, (err: unknown) => { outcome = err })
+      await vi.advanceTimersByTimeAsync(100)
+      // The last credits of what it had taken before it stopped.
+      read = 64 * 1024
+      await vi.advanceTimersByTimeAsync(CHUNK_SEND_TIMEOUT_MS + READER_CLOCK_LOOK_MS)
+      // On main the read was seen at 30 s and the wait ran on to 60 s.
+      expect(outcome).toBeInstanceOf(SlowReaderError)
+      await waiting
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
 
 describe('a peer whose two chunk streams stop reading', () => {
   const { node, tempDir } = useSwarms()
