@@ -7,6 +7,7 @@ import { normalizeImageName, InvalidRefError } from './image-name.js'
 import { HashWorker } from './hash-worker.js'
 import { ingestFile, type IngestedFile } from './ingest.js'
 import { publishObject, removeQuietly } from './object-files.js'
+import { forEachLimited } from './slots.js'
 import type { Store } from './store.js'
 import type { RefRevision } from './types.js'
 
@@ -132,27 +133,6 @@ export async function pushTree (store: Store, dir: string, options: PushTreeOpti
     await hashWorker.close()
     await removeQuietly(staging)
   }
-}
-
-/**
- * Runs `task` over `items`, at most `limit` at once. On the first failure no new task starts;
- * it is thrown once the running ones settled (none is left touching files behind the caller).
- */
-async function forEachLimited<T> (items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failure: { error: unknown } | undefined
-  const lane = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T
-      try {
-        await task(item)
-      } catch (error) {
-        failure ??= { error }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
-  if (failure !== undefined) throw failure.error
 }
 
 /** Refs to record for a pushed tree: from `--ref` options and `io.containerd.image.name` annotations. */
