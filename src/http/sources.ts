@@ -50,9 +50,10 @@ export interface IncomingBlob {
 
 /**
  * A source that failed a request before the response's first byte: the bundle the fleet named
- * for a blob or a manifest (or a ref here names), whose pull here brought nothing (no holder answered, the holder lied and was
- * banned, the pull was stopped). `locate` then asks the sources after it, in its order, rather
- * than the client hearing 404 and going to the far registry (issue 8: the registry once).
+ * for a blob or a manifest (or a ref here names), whose pull here brought nothing (no holder
+ * answered, the holder lied and was banned, the pull was stopped). `locate` then asks the
+ * sources after it, in its order, rather than the client hearing 404 and going to the far
+ * registry (issue 8: the registry once).
  */
 export interface FailedSource {
   /** Which source, as a person reads it in the log. */

@@ -380,8 +380,9 @@ export interface FleetBlobRelayAnswer {
 /**
  * The pull-through node's figures for a blob we receive from a relay it named (a `progress`
  * request, `received` the bytes the relay sent us): what it holds and how fast its direct streams
- * typically run (fleet-blob-relays.ts `referenceRate`). Undefined when it gave none (an older node answers the request as a
- * direct one: that stream is let go at its HEADER). Bounded by MESSAGE_TIMEOUT_MS in all.
+ * typically run (fleet-blob-relays.ts `referenceRate`). Undefined when it gave none (an older
+ * node answers the request as a direct one: that stream is let go at its HEADER). Bounded by
+ * MESSAGE_TIMEOUT_MS in all.
  */
 export async function fetchFleetBlobProgress (connection: Connection, query: FleetBlobQuery, received: number, options: { signal: AbortSignal }): Promise<FleetBlobProgress | undefined> {
   const signal = abortAfter(MESSAGE_TIMEOUT_MS, options.signal)
