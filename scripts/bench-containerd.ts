@@ -6,10 +6,14 @@
 //
 // Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
 // fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
-// also unpacks, in every scenario alike; the CRI path is not driven here), and a recording
-// HTTP relay in front of whatever containerd talks to, so the times are what containerd saw:
+// also unpacks, in every scenario alike; the CRI path is not driven here), and an observer of
+// what containerd and the server it talks to say to each other, so the times are what containerd
+// saw: by default a packet capture on loopback (http-capture.ts, needs tcpdump), which takes no
+// CPU in the data path; `--observer relay` puts the recording HTTP relay of the e2e tests in
+// front of the server instead, in this script's process (~1.4 CPU-s a 512 MiB pull on the two
+// cores the pull runs on: docs/architecture.md, "The containerd bench's observer"):
 //   manifest   first manifest response headers (containerd's HEAD resolve), from the pull's start
-//   asked      when containerd's request for the big layer reached the relay, from the pull's start
+//   asked      when containerd's request for the big layer was sent, from the pull's start
 //   1st byte   first body byte of the big layer, from the pull's start
 //   done       the layer's last byte, from the pull's start
 //   total      the whole `ctr images pull`, unpack included
@@ -23,8 +27,8 @@
 //              CPU (/proc/PID/schedstat): on a shared machine much of a daemon's "idle" time in a
 //              profile is this, not a wait for the other side
 //   client CPU CPU-seconds of containerd and `ctr` (which fetches the layers itself) during the pull,
-//              and of this script's HTTP relay: on two shared cores what the daemons leave them
-//              sets how fast containerd can take the layer
+//              and of the observer (tcpdump, or this script's HTTP relay): on two shared cores
+//              what the daemons leave them sets how fast containerd can take the layer
 //   --b-env VAR=VALUE  (repeatable) a second neighbour case, `neighbour-b`, right after each
 //                neighbour run (before it every other run), whose edge runs with these
 //                variables: an A/B inside one invocation; likewise `registry-b` beside each
@@ -40,7 +44,7 @@
 //              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
 //              per run gives the layer's waits over 50 ms between two MiB and the disk's writes
 // Scenarios:
-//   direct      hosts.toml `server` is the registry (through the relay)
+//   direct      hosts.toml's only host is the registry
 //   warm        the node that holds the image (the blob already in its local store)
 //   neighbour   a fresh edge (no --upstream) bootstrapped from a gateway that holds the image
 //   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
@@ -56,20 +60,21 @@ import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
 import { Containerd, containerdUnavailable } from '../test/helpers/containerd.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../test/helpers/daemon-process.js'
-import { startHttpRelay, type HttpRelay } from '../test/helpers/http-relay.js'
+import { startHttpRelay } from '../test/helpers/http-relay.js'
 import { shoalOk } from '../test/helpers/shoal-cli.js'
 import { startDockerRegistry, type RegistryProcess } from '../test/upstream/docker-registry.js'
 import { cpuSeconds, gapsOf, machineLoadOf, runQueueSeconds, startSampler, type SeriesPoint } from './bench-series.js'
 import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
+import { startHttpCapture, type SeenRequest } from './http-capture.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[] }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay' }
 
 function parseOptions (argv: string[]): Options {
-  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [] }
+  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = (): string => argv[++i] ?? ''
@@ -83,6 +88,11 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else if (arg === '--b-source') options.bSource = true
+    else if (arg === '--observer') {
+      const observer = next()
+      if (observer !== 'capture' && observer !== 'relay') throw new Error(`--observer takes capture or relay, not ${observer}`)
+      options.observer = observer
+    }
     else if (arg === '--node-flags') options.nodeFlags = next().split(' ').filter(f => f !== '')
     else if (arg === '--b-env') {
       const [name, value] = parseEnvAssignment(next())
@@ -128,7 +138,8 @@ interface Sample {
   sourceRunQueueS: number
   registryCpuS: number
   containerdCpuS: number
-  relayCpuS: number
+  /** The observer's: tcpdump, or this script (the HTTP relay). */
+  observerCpuS: number
 }
 
 const median = (values: number[]): number => {
@@ -144,7 +155,6 @@ async function main (): Promise<void> {
   const work = options.dir ?? await mkdtemp(join(tmpdir(), 'shoal-bench-ctd-'))
   await mkdir(work, { recursive: true })
   const daemons: DaemonProcess[] = []
-  const relays: HttpRelay[] = []
   let registry: RegistryProcess | undefined
   let seq = 0
   const swarmKey = join(work, 'swarm.key')
@@ -231,23 +241,22 @@ async function main (): Promise<void> {
         working = [edge, gateway]
         target = edge.registry
       }
-      // [edge, source, docker-registry, containerd, ctr (this script's waited children), this script (the relay),
-      //  edge and source run queue, edge and source main thread]
+      const observer = await startObserver(options.observer, target, join(work, `capture-${scenario}-${run}.pcap`))
+      // [edge, source, docker-registry, containerd, ctr (this script's waited children; tcpdump
+      //  exits outside the window), the observer, edge and source run queue, edge and source main thread]
       const cpuOf = async (): Promise<number[]> => await Promise.all([
         cpuSeconds(working[0]?.child.pid), cpuSeconds(working[1]?.child.pid), cpuSeconds(registry?.child.pid),
-        cpuSeconds(ctd.pid), cpuSeconds('self', true), cpuSeconds('self'),
+        cpuSeconds(ctd.pid), cpuSeconds('self', true), cpuSeconds(observer.pid ?? 'self'),
         runQueueSeconds(working[0]?.child.pid), runQueueSeconds(working[1]?.child.pid),
         cpuSeconds(working[0]?.child.pid, false, true), cpuSeconds(working[1]?.child.pid, false, true),
       ])
-      const relay = await startHttpRelay(target)
-      relays.push(relay)
       const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`))
       let sampler: ReturnType<typeof startSampler> | undefined
       try {
         await ctd.start()
-        // The relay (to the registry itself, or to the edge) is the only host; `server` is a dead
-        // port, so nothing reaches the registry around the relay.
-        await ctd.hosts(registry?.host ?? '', relay.url.replace(/:\d+$/, ':9'), [relay.url])
+        // The observed host (the registry itself, or the edge) is the only one; `server` is a dead
+        // port, so nothing reaches the registry around it.
+        await ctd.hosts(registry?.host ?? '', observer.url.replace(/:\d+$/, ':9'), [observer.url])
         const cpuBefore = await cpuOf()
         sampler = options.series === undefined ? undefined : startSampler({ edge: working[0]?.child.pid, source: working[1]?.child.pid, registry: registry?.child.pid, containerd: ctd.pid })
         const started = performance.now()
@@ -255,16 +264,17 @@ async function main (): Promise<void> {
         const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
         const points: SeriesPoint[] = await sampler?.stop() ?? []
-        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, relayCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0, edgeMainCpuS = 0, sourceMainCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
+        const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, observerCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0, edgeMainCpuS = 0, sourceMainCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
         if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
+        const requests = await observer.requests()
         if (options.logs !== undefined) {
           const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
-          const seen = relay.requests.map(r => ({ method: r.method, url: r.url, status: r.status, bytes: r.bytes, asked: at(r.startedAt), headers: at(r.headersAt), firstByte: at(r.firstByteAt), ended: at(r.endedAt) }))
-          await writeFile(join(options.logs, `relay-${scenario}-${run}.json`), JSON.stringify(seen, null, 1))
+          const seen = requests.map(r => ({ method: r.method, url: r.url, status: r.status, bytes: r.bytes, asked: at(r.startedAt), headers: at(r.headersAt), firstByte: at(r.firstByteAt), ended: at(r.endedAt) }))
+          await writeFile(join(options.logs, `requests-${scenario}-${run}.json`), JSON.stringify(seen, null, 1))
         }
-        const manifest = relay.requests.find(r => r.url.includes('/manifests/') && r.status === 200)
-        const blob = relay.requests.find(r => r.method === 'GET' && r.url.includes(`/blobs/${layer.digest}`) && r.firstByteAt !== undefined)
-        if (manifest?.headersAt === undefined || blob?.firstByteAt === undefined || blob.endedAt === undefined) throw new Error(`${scenario}: the relay did not see the manifest and the layer ${layer.digest}`)
+        const manifest = requests.find(r => r.url.includes('/manifests/') && r.status === 200)
+        const blob = requests.find(r => r.method === 'GET' && r.url.includes(`/blobs/${layer.digest}`) && r.firstByteAt !== undefined)
+        if (manifest?.headersAt === undefined || blob?.firstByteAt === undefined || blob.endedAt === undefined) throw new Error(`${scenario}: the ${options.observer} did not see the manifest and the layer ${layer.digest}`)
         if (options.series !== undefined && points.length > 0) {
           // The sampler started just before the pull: its clock is the pull's within a few ms.
           const layerMibAt = blob.mibAt.map(t => Math.round(t - started))
@@ -296,12 +306,12 @@ async function main (): Promise<void> {
           sourceRunQueueS,
           registryCpuS,
           containerdCpuS: containerdCpuS + ctrCpuS,
-          relayCpuS,
+          observerCpuS,
         }
       } finally {
         await sampler?.stop()
         await ctd.destroy()
-        await relay.close()
+        await observer.close()
         for (const daemon of stopAfter) await stopDaemon(daemon)
       }
     }
@@ -319,21 +329,20 @@ async function main (): Promise<void> {
       for (const scenario of order) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, relay ${sample.relayCpuS.toFixed(2)} s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, ${options.observer} ${sample.observerCpuS.toFixed(2)} s\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
     process.stdout.write(`\ncontainerd (ctr images pull) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
     process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
-    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | relay CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
+    process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | observer CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
     for (const scenario of scenarios) {
       const list = samples.get(scenario) ?? []
       const total = median(list.map(s => s.totalMs))
-      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s (${median(list.map(s => s.edgeCpuS)).toFixed(2)} + ${median(list.map(s => s.sourceCpuS)).toFixed(2)}) | ${median(list.map(s => s.registryCpuS)).toFixed(2)} s | ${median(list.map(s => s.containerdCpuS)).toFixed(2)} s | ${median(list.map(s => s.relayCpuS)).toFixed(2)} s |\n`)
+      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s (${median(list.map(s => s.edgeCpuS)).toFixed(2)} + ${median(list.map(s => s.sourceCpuS)).toFixed(2)}) | ${median(list.map(s => s.registryCpuS)).toFixed(2)} s | ${median(list.map(s => s.containerdCpuS)).toFixed(2)} s | ${median(list.map(s => s.observerCpuS)).toFixed(2)} s |\n`)
     }
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {
-    await Promise.all(relays.map(async r => { await r.close() }))
     await Promise.all(daemons.map(end))
     await registry?.stop()
     if (!options.keep) await rm(work, { recursive: true, force: true })
@@ -344,3 +353,24 @@ main().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exitCode = 1
 })
+
+/** What watches containerd's requests to `target` (`host:port`): the URL containerd is given, and what it saw. */
+interface Observer {
+  url: string
+  /** The process whose CPU is the observer's (undefined: this script's). */
+  pid: number | undefined
+  /** Every request seen, once the pull is over. */
+  requests: () => Promise<SeenRequest[]>
+  close: () => Promise<void>
+}
+
+async function startObserver (kind: 'capture' | 'relay', target: string, captureFile: string): Promise<Observer> {
+  if (kind === 'relay') {
+    const relay = await startHttpRelay(target)
+    return { url: relay.url, pid: undefined, requests: async () => relay.requests, close: relay.close }
+  }
+  const capture = await startHttpCapture(Number(target.slice(target.lastIndexOf(':') + 1)), captureFile)
+  let seen: Promise<SeenRequest[]> | undefined
+  const requests = async (): Promise<SeenRequest[]> => await (seen ??= capture.stop())
+  return { url: `http://${target}`, pid: capture.pid, requests, close: async () => { await requests().catch(() => []) } }
+}
