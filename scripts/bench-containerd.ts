@@ -2,11 +2,14 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
 //
-// Needs root, containerd + ctr, docker-registry and skopeo (Debian packages). Each run uses a
-// fresh containerd (empty content store) pulling with `ctr images pull --hosts-dir` (which
-// also unpacks, in every scenario alike; the CRI path is not driven here), and an observer of
+// Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
+// uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
+// kubelet's path and the one issue 8 names (containerd itself fetches and unpacks; hosts from
+// the CRI plugin's config_path), or with `--client ctr` through `ctr images pull --hosts-dir`
+// (the ctr process fetches the layers and hands them to containerd's content store: ~1.8× the
+// CPU of the CRI's fetch, so the daemons' share of the two cores weighs less), and an observer of
 // what containerd and the server it talks to say to each other, so the times are what containerd
 // saw: by default a packet capture on loopback (http-capture.ts, needs tcpdump), which takes no
 // CPU in the data path; `--observer relay` puts the recording HTTP relay of the e2e tests in
@@ -16,7 +19,7 @@
 //   asked      when containerd's request for the big layer was sent, from the pull's start
 //   1st byte   first body byte of the big layer, from the pull's start
 //   done       the layer's last byte, from the pull's start
-//   total      the whole `ctr images pull`, unpack included
+//   total      the whole CRI PullImage (or `ctr images pull`), unpack included
 //   shoal CPU  CPU-seconds (user + system, /proc/PID/stat) the shoal daemons of the scenario used
 //              during the pull: the edge, and the neighbour or gateway it pulled from (less
 //              sensitive to a shared machine's load than the wall times); split as edge + source
@@ -71,10 +74,10 @@ import { startHttpCapture, type SeenRequest } from './http-capture.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay' }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri' }
 
 function parseOptions (argv: string[]): Options {
-  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture' }
+  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture', client: 'cri' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = (): string => argv[++i] ?? ''
@@ -88,6 +91,11 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else if (arg === '--b-source') options.bSource = true
+    else if (arg === '--client') {
+      const client = next()
+      if (client !== 'ctr' && client !== 'cri') throw new Error(`--client takes ctr or cri, not ${client}`)
+      options.client = client
+    }
     else if (arg === '--observer') {
       const observer = next()
       if (observer !== 'capture' && observer !== 'relay') throw new Error(`--observer takes capture or relay, not ${observer}`)
@@ -250,7 +258,7 @@ async function main (): Promise<void> {
         runQueueSeconds(working[0]?.child.pid), runQueueSeconds(working[1]?.child.pid),
         cpuSeconds(working[0]?.child.pid, false, true), cpuSeconds(working[1]?.child.pid, false, true),
       ])
-      const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`))
+      const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`), { cri: options.client === 'cri' })
       let sampler: ReturnType<typeof startSampler> | undefined
       try {
         await ctd.start()
@@ -260,12 +268,14 @@ async function main (): Promise<void> {
         const cpuBefore = await cpuOf()
         sampler = options.series === undefined ? undefined : startSampler({ edge: working[0]?.child.pid, source: working[1]?.child.pid, registry: registry?.child.pid, containerd: ctd.pid })
         const started = performance.now()
-        if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ctr pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
-        const result = await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
+        if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ${options.client} pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
+        const result = options.client === 'cri'
+          ? await ctd.criPull(ref, 900_000).then(() => ({ code: 0, stderr: '' }), (err: Error) => ({ code: 1, stderr: err.message }))
+          : await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
         const points: SeriesPoint[] = await sampler?.stop() ?? []
         const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, observerCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0, edgeMainCpuS = 0, sourceMainCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
-        if (result.code !== 0) throw new Error(`${scenario}: ctr pull failed:\n${result.stderr}`)
+        if (result.code !== 0) throw new Error(`${scenario}: ${options.client} pull failed:\n${result.stderr}`)
         const requests = await observer.requests()
         if (options.logs !== undefined) {
           const at = (t: number | undefined): number | undefined => t === undefined ? undefined : Math.round(t - started)
@@ -333,7 +343,7 @@ async function main (): Promise<void> {
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
-    process.stdout.write(`\ncontainerd (ctr images pull) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
+    process.stdout.write(`\ncontainerd (${options.client === 'cri' ? 'CRI PullImage' : 'ctr images pull'}) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
     process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
     process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | observer CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
     for (const scenario of scenarios) {
