@@ -1,7 +1,7 @@
 import { SourceIncompleteError, type BlobSource } from '../http/index.js'
 import { RecentSet } from '../recent/index.js'
 import { NoRoomError, type Store, type StoreEvents } from '../store/index.js'
-import type { PullOptions, Swarm } from '../swarm/index.js'
+import { NoHolderError, type PullOptions, type Swarm } from '../swarm/index.js'
 import { wakeOrTimeout, type Subscribe } from '../wait/index.js'
 import type { Logger } from './logger.js'
 
@@ -181,7 +181,14 @@ export function swarmBlobSource (store: Store, swarm: Swarm, logger: Logger, lif
           // The pull is over: the object is here, or it will not come from it (no timer to wait out).
           if (!await store.hasObject(object)) throw new SourceIncompleteError(object)
         })
-        await Promise.race([completed, pulled])
+        // The swarm says when no peer holds it (or is about to send it): the request then asks
+        // the next source at once, not after the first-chunk wait (issue 8); the pull goes on.
+        const noHolder = swarm.untilNoHolder(bundleId, object, { signal: AbortSignal.any([signal, done.signal]) }).then(verdict => {
+          throw new NoHolderError(bundleId, object, verdict.reason)
+        })
+        // Awaited only until the race is settled; its abort at the end must not crash the daemon.
+        noHolder.catch(() => {})
+        await Promise.race([completed, pulled, noHolder])
       } finally {
         release()
         done.abort()

@@ -59,6 +59,12 @@ const MIN_TOKEN_LENGTH = 16
 export interface DaemonInit {
   /** How long one-blob bundles stay once their image's bundle holds their blobs (ImageAssemblerInit.foldAfterMs: FOLD_BLOB_BUNDLES_AFTER_MS unless given). */
   foldBlobBundlesAfterMs?: number
+  /**
+   * The registry's wait for an arriving blob's first chunk (HttpApiInit.firstChunkTimeoutMs:
+   * FIRST_CHUNK_TIMEOUT_MS unless given): a test lengthens it to show that an answer came from
+   * the swarm's word, not from this timer.
+   */
+  firstChunkTimeoutMs?: number
 }
 
 export async function startDaemon (config: DaemonConfig, logger: Logger, init: DaemonInit = {}): Promise<Daemon> {
@@ -204,6 +210,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
       logger: httpLogger,
       // A name without a registry host means the upstream's (`library/alpine` → docker.io/library/alpine).
       defaultRegistry: upstream?.namespace,
+      firstChunkTimeoutMs: init.firstChunkTimeoutMs,
     })
     // With no token and no networks named, only this machine may push (its own skopeo, a CI job).
     const pushNetworks = config.pushNetworks.length > 0 || token !== undefined ? config.pushNetworks : ['127.0.0.0/8', '::1/128']

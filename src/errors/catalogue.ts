@@ -91,6 +91,7 @@ export const ERROR_CATALOGUE = {
   // ── Something named that is not there.
   BUNDLE_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'no bundle or ref {ref} in this store', registry: 'MANIFEST_UNKNOWN', source: 'shoal' },
   SWARM_BUNDLE_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'no peer provided bundle {id}', registry: 'MANIFEST_UNKNOWN', source: 'shoal' },
+  SWARM_NO_HOLDER: { status: 404, exit: NOT_FOUND, message: 'the fleet has no holder of it: {why}', registry: 'BLOB_UNKNOWN', source: 'shoal' },
   MANIFEST_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'no manifest {id} in file store {root}', source: 'shoal' },
   STORE_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'there is no shoal store at {dir}', source: 'shoal' },
   UPSTREAM_NOT_FOUND: { status: 404, exit: NOT_FOUND, message: 'the upstream registry does not have {what}', source: 'shoal' },

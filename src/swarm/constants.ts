@@ -508,3 +508,19 @@ export const LANE_IDENTITY_BYTES = 16
 export const LANE_KEY_BYTES = 32
 /** TLS 1.3 only, one suite: the bench's cheapest at both ends on AES-NI hosts. */
 export const LANE_CIPHER_SUITE = 'TLS_AES_128_GCM_SHA256'
+/**
+ * How long the swarm looks for a holder of an object before saying it has none (holder-watch.ts;
+ * issue 8: a 404, or the next source, within about a second when no one in the fleet holds the
+ * thing). It bounds the one DHT lookup and the have messages already on their way: a
+ * neighbour's interest in a bundle it has just made, its state of the object (a round trip and a
+ * store read: milliseconds on a LAN, a few hundred at load 20 here). The composer's own steps come
+ * before it, so the client's answer lands near a second.
+ */
+export const NO_HOLDER_SEARCH_MS = 750
+/**
+ * A peer that may hold the object and has said nothing of it (interested in its bundle, or it
+ * served the bundle's description, or not greeted on the have protocol yet) is waited for this
+ * long: a holder whose state is slow to come (a loaded node) is not taken for none at once, and a
+ * fellow puller with nothing is given up on well before the 10 s first-chunk wait.
+ */
+export const SILENT_HOLDER_WAIT_MS = 5_000

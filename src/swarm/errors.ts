@@ -80,6 +80,17 @@ export class BundleNotInSwarmError extends SwarmError {
   }
 }
 
+/**
+ * No peer holds or is about to send an object a client waits on (Swarm.untilNoHolder): the
+ * client's source is given up on, so it can ask the next one; the pull goes on looking.
+ */
+export class NoHolderError extends SwarmError {
+  constructor (readonly bundleId: string, readonly object: string, why: string) {
+    super('SWARM_NO_HOLDER', `the fleet has no holder of it: ${why}`)
+    this.name = 'NoHolderError'
+  }
+}
+
 /** A peer sent a chunk or manifest that failed verification. */
 export class BadDataError extends SwarmError {
   constructor (what: string, options?: ErrorOptions) {

@@ -26,6 +26,7 @@ import { DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS, ManifestFinder } from './manifest-s
 import { peerIdOfKey } from './peer-identity.js'
 import { PeerScores, type OffenceKind } from './peer-score.js'
 import { ProviderRecords } from './providers.js'
+import { HolderWatch, type NoHolder } from './holder-watch.js'
 import { RateLimiter } from './rate-limiter.js'
 import { BanFile } from './ban-file.js'
 import { RefSync } from './ref-protocol.js'
@@ -75,6 +76,8 @@ export class Swarm extends SwarmEventEmitter {
   private readonly lanes: Lanes
   private readonly fetcher: Fetcher
   private readonly finder: ManifestFinder
+  /** Says when an object a client waits on has no holder left (issue 8's fast 404). */
+  private readonly holderWatch: HolderWatch
   private readonly gateways = new Set<string>()
   private readonly haveOpenedAt = new Map<string, number>()
   /** Peers known to speak shoal (identify listed the have protocol): lost have streams to them are renewed. */
@@ -141,12 +144,23 @@ export class Swarm extends SwarmEventEmitter {
       warn: (message, error) => { this.warn(message, error) },
       debug: (message, fields) => { this.log.debug(message, fields) },
     })
+    this.holderWatch = new HolderWatch({
+      haveList: this.haveList,
+      isBanned: (peer) => this.bans.isBanned(peer),
+      connectedPeers: () => this.node?.getPeers().map(p => p.toString()) ?? [],
+      isConnected: (peer) => (this.node?.getConnections(peerIdFromString(peer)).length ?? 0) > 0,
+      interestedHere: (bundleId) => this.local.has(bundleId),
+      searchProviders: async (bundleId, signal) => await this.finder.searchProviders(bundleId, signal),
+    })
     this.have = new HaveProtocol({ store: this.store, local: this.local, haveList: this.haveList }, {
       gateway: init.gateway ?? false,
       onNeighbourJoined: (peer, gateway) => { this.neighbourJoined(peer, gateway) },
       onNeighbourLeft: (peer) => { this.neighbourLeft(peer) },
       onHolding: (peer, object, holding) => { this.peerHolds(peer, object, holding) },
-      onChunks: (peer, object, indexes) => { this.fetcher.holdsChunks(peer, object, indexes) },
+      onChunks: (peer, object, indexes) => {
+        this.fetcher.holdsChunks(peer, object, indexes)
+        this.holderWatch.changed()
+      },
       onViolation: (peer, err) => { this.penalize(peer, 'violation', `have stream: ${err.message}`) },
     })
     this.trusted = trustedPublishers(init)
@@ -339,12 +353,16 @@ export class Swarm extends SwarmEventEmitter {
       onConnect: (peerId, connection) => { this.maybeOpenHave(peerId.toString(), connection) },
     })
     node.addEventListener('peer:discovery', (evt) => { this.discovered(evt.detail) })
-    node.addEventListener('peer:connect', (evt) => { this.emit('peer:connected', { peer: evt.detail.toString() }) })
+    node.addEventListener('peer:connect', (evt) => {
+      this.holderWatch.changed()
+      this.emit('peer:connected', { peer: evt.detail.toString() })
+    })
     node.addEventListener('peer:disconnect', (evt) => {
       const peer = evt.detail.toString()
       this.haveOpenedAt.delete(peer)
       this.shoalPeers.delete(peer)
       this.lanes.closePeer(peer, new LaneClosedError('the peer disconnected'))
+      this.holderWatch.changed()
       this.emit('peer:disconnected', { peer })
     })
 
@@ -425,7 +443,13 @@ export class Swarm extends SwarmEventEmitter {
       // The holder's data lane is asked for now, not when the first chunk stream opens: the pull's
       // start (the description stored, the room check, the first objects' order) then covers its
       // offer, connect and handshake, 11-34 ms before the first chunk at load ~10 (issue 8).
-      const encoded = await this.finder.find(bundleId, signal, options.manifestSearchTimeoutMs, { ...options, onHolder: peer => { this.lanes.prepare(peer) } })
+      const encoded = await this.finder.find(bundleId, signal, options.manifestSearchTimeoutMs, {
+        ...options,
+        onHolder: peer => {
+          this.lanes.prepare(peer)
+          this.holderWatch.claimed(bundleId, peer)
+        },
+      })
       bundle = (await this.store.addBundle(encoded, { expectedId: bundleId, signal })).bundle
     }
     // Before any chunk is asked for: a pull the disk has no room for could only fill it (and
@@ -461,6 +485,16 @@ export class Swarm extends SwarmEventEmitter {
     } finally {
       pulled.abort()
     }
+  }
+
+  /**
+   * Resolves, with why, once no connected peer holds or is about to send a chunk of `object` of
+   * `bundleId` (a local bundle: a pull of it has begun) and a short search found none
+   * (holder-watch.ts); while a holder is known it waits. Rejects only when `signal` aborts. A
+   * pull itself goes on looking: this is for a client that would rather ask another source.
+   */
+  async untilNoHolder (bundleId: string, object: string, options: { signal: AbortSignal }): Promise<NoHolder> {
+    return await this.holderWatch.untilNoHolder(bundleId, object, { signal: anySignal(options.signal, this.stopController.signal) })
   }
 
   /**
@@ -713,6 +747,7 @@ export class Swarm extends SwarmEventEmitter {
     this.lanes.closePeer(peer, new LaneClosedError(`banned: ${reason}`))
     this.neighbourLeft(peer)
     this.statusGossip.distrust(peer)
+    this.holderWatch.changed()
     this.log.warn('peer banned', { peer, reason, until: new Date(ban.until).toISOString() })
     this.emit('peer:banned', { peer, reason, until: ban.until })
     void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
@@ -770,6 +805,7 @@ export class Swarm extends SwarmEventEmitter {
     else this.gateways.delete(peer)
     this.fetcher.peerJoined(peer, gateway)
     this.providers?.scheduleReprovide()
+    this.holderWatch.changed()
     this.log.debug('neighbour joined', { peer, gateway })
     this.emit('neighbour:joined', { peer, gateway })
   }
@@ -778,12 +814,14 @@ export class Swarm extends SwarmEventEmitter {
     if (!this.fetcher.hasPeer(peer)) return
     this.fetcher.peerLeft(peer)
     this.gateways.delete(peer)
+    this.holderWatch.changed()
     this.log.debug('neighbour left', { peer })
     this.emit('neighbour:left', { peer })
   }
 
   private peerHolds (peer: string, object: string, holding: ObjectHolding): void {
     this.fetcher.holds(peer, object, holding)
+    this.holderWatch.changed()
   }
 
   /**
@@ -863,7 +901,9 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   private addLocalBundle (id: string, bundle: BundleManifest): void {
-    if (this.local.add(id, bundle)) this.have.localBundleAdded(id)
+    if (!this.local.add(id, bundle)) return
+    this.have.localBundleAdded(id)
+    this.holderWatch.changed()
   }
 
   private async announceQuietly (bundleId: string): Promise<void> {

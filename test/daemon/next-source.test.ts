@@ -14,6 +14,13 @@ import { unnamedImage, type WrittenImage } from './image-layout.js'
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 const NEXT = 'a source failed for this digest before the first byte: asking the next sources'
+/**
+ * The edges' first-chunk wait, far past the test's own timeout: an answer can only come from the
+ * swarm's word that the bundle has no holder (Swarm.untilNoHolder), never from that timer.
+ */
+const NO_TIMER = { firstChunkTimeoutMs: 30 * 60_000 }
+/** What the failed source's reason says when the swarm judged that nobody holds the object. */
+const NO_HOLDER = 'the fleet has no holder of it'
 
 /**
  * Issue 8's order: the fleet's bundles, the fleet's pull-through (blobs), this node's own
@@ -62,13 +69,13 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
     process.env.SHOAL_TEST_CORRUPT_CHUNKS = '1'
     const holder = await daemons.start('holder-liar').finally(() => { delete process.env.SHOAL_TEST_CORRUPT_CHUNKS })
     await pushTree(holder.daemon.store, image.dir)
-    const edge = await daemons.start('edge-liar', { upstream: front.url, bootstrap: [holder.daemon.swarm.addresses()[0] ?? ''], trust: [holder.daemon.swarm.peerId] })
+    const edge = await daemons.start('edge-liar', { upstream: front.url, bootstrap: [holder.daemon.swarm.addresses()[0] ?? ''], trust: [holder.daemon.swarm.peerId] }, NO_TIMER)
     await until('the edge connected to the holder', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
 
     const since = front.log.requests.length
     expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/liar/blobs/${image.layerDigest}?ns=${front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
     // The holder named its bundle for the digest (the bundle's description is honest), its chunk failed the check.
-    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle' })
+    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 
@@ -84,7 +91,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
       await elsewhere.close()
     }
     if (encoded === undefined) throw new Error('no bundle description')
-    const edge = await daemons.start(`edge-${name}`, { upstream: front.url })
+    const edge = await daemons.start(`edge-${name}`, { upstream: front.url }, NO_TIMER)
     await edge.daemon.store.addBundle(encoded)
     expect(await edge.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))).toBeDefined()
     return { image, edge }
@@ -94,7 +101,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
     const { image, edge } = await describedHere('gone')
     const since = front?.log.requests.length ?? 0
     expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/gone/blobs/${image.layerDigest}?ns=${front?.host ?? ''}`)).toEqual({ status: 200, digest: image.layerDigest })
-    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle' })
+    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 
@@ -103,7 +110,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
     const res = await fetch(`${registryOf(edge.daemon)}/v2/next/gone-manifest/manifests/${image.manifestDigest}?ns=${front?.host ?? ''}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
     expect(res.status).toBe(200)
     expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
-    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.manifestDigest, failed: 'fleet-bundle' })
+    expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.manifestDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     expect((front?.log.requests ?? []).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
   }, 120_000)
 })
