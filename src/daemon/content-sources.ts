@@ -318,11 +318,36 @@ export function createContentSources (components: ContentSourcesComponents): Con
   }
 
   /**
+   * Whether the object `digest` names came here whole through `bundleId` (a bundle a peer named for
+   * it, described here): for a retry after a failed source, when the digest was indexed before
+   * (the failed bundle's description), so an index entry says nothing of whether its bytes can be
+   * had. The object is pulled from that bundle and waited for (a manifest: a few KiB); a pull
+   * with no holder ends at the swarm's word (Swarm.untilNoHolder), said at info.
+   */
+  const wholeThrough = async (bundleId: string, digest: Sha256Digest, peer: string | undefined, signal: AbortSignal): Promise<boolean> => {
+    const object = await store.objectBySha256(digest.hex)
+    const described = await store.requireBundle(bundleId).catch(() => undefined)
+    if (object === undefined || blobSource === undefined || described?.objectSizes.has(object) !== true) {
+      if (described !== undefined) logger.warn('a peer named a bundle for a digest that the bundle does not hold', { digest: digest.digest, bundleId, peer })
+      return false
+    }
+    try {
+      await blobSource.fetchObject(bundleId, object, { signal })
+    } catch (err) {
+      signal.throwIfAborted()
+      logger.info('the bundle a peer named for a digest did not bring it', { digest: digest.digest, bundleId, peer, reason: err instanceof Error ? err.message : String(err) })
+      return false
+    }
+    return await store.wholeObjectBySha256(digest.hex) !== undefined
+  }
+
+  /**
    * Step 2 for a digest: the bundle a trusted peer names for it, whose description makes the
    * store index the digest (its chunks follow through the swarm, streamed to the client as they
-   * are verified). True once the digest is indexed here; with what the peers said otherwise.
+   * are verified). True once the digest is indexed here (`whole`: once its object is here whole,
+   * see wholeThrough); with what the peers said otherwise.
    */
-  const fromFleetBundles = async (name: RepositoryName, digest: Sha256Digest, manifest: boolean, signal: AbortSignal): Promise<true | FleetResult['misses']> => {
+  const fromFleetBundles = async (name: RepositoryName, digest: Sha256Digest, manifest: boolean, signal: AbortSignal, whole = false): Promise<true | FleetResult['misses']> => {
     // A blob is looked up in the fleet's stores only: a pull-through streams it (below)
     // rather than answering with a bundle once the whole blob is at the pull-through node.
     const query: FleetQuery = { kind: 'find-digest', registry: name.host, repository: name.repository, reference: digest.digest, pullThrough: manifest, manifest }
@@ -339,9 +364,9 @@ export function createContentSources (components: ContentSourcesComponents): Con
         signal.throwIfAborted()
         logger.info('the bundle a peer named for a digest could not be fetched', { digest: digest.digest, bundleId: named, peer: fleet.peer, err })
       }
-      if (await store.objectBySha256(digest.hex) !== undefined) return true
+      if (whole ? await wholeThrough(named, digest, fleet.peer, signal) : await store.objectBySha256(digest.hex) !== undefined) return true
       if (await store.getBundle(named) !== undefined) {
-        logger.warn('a peer named a bundle for a digest that the bundle does not hold', { digest: digest.digest, bundleId: named, peer: fleet.peer })
+        if (!whole) logger.warn('a peer named a bundle for a digest that the bundle does not hold', { digest: digest.digest, bundleId: named, peer: fleet.peer })
         break
       }
       if (attempt === 0) fleet = await askFleet(query, signal)
@@ -378,6 +403,10 @@ export function createContentSources (components: ContentSourcesComponents): Con
       // Said at info with the reason: which source failed, and that the next are asked (issue 8).
       logger.info('a source failed for this digest before the first byte: asking the next sources', { name: name.path, digest: digest.digest, failed: failed.source, reason: failed.reason })
       asked = failed
+      // A manifest is not streamed by the fleet's pull-through: the fleet is asked (its first
+      // time when the digest was indexed here before) for a bundle that brings it whole, which a
+      // node with an upstream makes. Before, an edge without an upstream answered 404 here.
+      if (manifest && await fromFleetBundles(name, digest, true, signal, true) === true) return true
     }
     if (!manifest && fleetBlobs !== undefined) {
       const streamed = await fleetBlobs.open(name, digest, signal)

@@ -4,7 +4,10 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeFile } from 'node:fs/promises'
+import type { DaemonConfig } from '../../src/daemon/index.js'
 import { openStore, pushTree } from '../../src/store/index.js'
+import { generateSwarmKey } from '../../src/swarm/index.js'
 import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
@@ -79,9 +82,11 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 
-  /** An edge with the registry as its upstream that holds the image's bundle description (a pull from a holder since gone) and none of its objects. */
-  async function describedHere (name: string): Promise<{ image: WrittenImage, edge: TestDaemon }> {
-    if (front === undefined) throw new Error('no front proxy')
+  /**
+   * An edge that holds the image's bundle description (a pull from a holder since gone) and none
+   * of its objects: by default with the registry as its upstream; `config` replaces that.
+   */
+  async function describedHere (name: string, config: Partial<DaemonConfig> = { upstream: front?.url }): Promise<{ image: WrittenImage, edge: TestDaemon }> {
     const image = await imageAtRegistry(name, 4 * MIB)
     const elsewhere = await openStore({ dir: join(daemons.work, `store-${name}`), fsync: false })
     let encoded: Uint8Array | undefined
@@ -91,7 +96,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
       await elsewhere.close()
     }
     if (encoded === undefined) throw new Error('no bundle description')
-    const edge = await daemons.start(`edge-${name}`, { upstream: front.url }, NO_TIMER)
+    const edge = await daemons.start(`edge-${name}`, config, NO_TIMER)
     await edge.daemon.store.addBundle(encoded)
     expect(await edge.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))).toBeDefined()
     return { image, edge }
@@ -112,5 +117,29 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
     expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
     expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.manifestDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     expect((front?.log.requests ?? []).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
+  }, 120_000)
+
+  it('has the gateway pull the manifest and the layer through when the edge has no upstream and the bundle here has no holder left', async () => {
+    if (front === undefined) throw new Error('no front proxy')
+    // A node pulls through for its peers only in a fleet closed with a swarm key.
+    const swarmKeyFile = join(daemons.work, 'swarm.key')
+    await writeFile(swarmKeyFile, generateSwarmKey())
+    const gateway = await daemons.start('gateway-edge-only', { upstream: front.url, gateway: true, swarmKeyFile })
+    const since = front.log.requests.length
+    const { image, edge } = await describedHere('edge-only', { swarmKeyFile, bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
+    await until('the edge connected to the gateway', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
+    const ns = `?ns=${front.host}`
+
+    const res = await fetch(`${registryOf(edge.daemon)}/v2/next/edge-only/manifests/${image.manifestDigest}${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(res.status).toBe(200)
+    expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
+    expect(edge.logs.find(line => line.msg === NEXT && line.digest === image.manifestDigest)).toMatchObject({ failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
+    expect(gateway.logs.find(line => line.msg === 'pulled through for the fleet')).toMatchObject({ digest: image.manifestDigest })
+
+    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/edge-only/blobs/${image.layerDigest}${ns}`)).toEqual({ status: 200, digest: image.layerDigest })
+    expect(edge.logs.find(line => line.msg === NEXT && line.digest === image.layerDigest)).toMatchObject({ failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
+    // The registry served each once, to the gateway: the edge has no upstream.
+    expect((front.log.requests).slice(since).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
+    expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 })
