@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { open, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { openStore, pushTree } from '../../src/store/index.js'
 
 const MIB = 1024 * 1024
 
@@ -77,4 +78,19 @@ export async function unnamedImage (dir: string, ref: string, layerBytes: number
   for (const m of parsed.manifests) delete m.annotations?.['io.containerd.image.name']
   await writeFile(index, JSON.stringify(parsed))
   return image
+}
+
+/**
+ * The bundle description of the image layout at `imageDir`, as a store in `storeDir` makes it: what
+ * a node that pulled the image from a holder since gone may hold without any of its objects.
+ */
+export async function bundleDescriptionOf (imageDir: string, storeDir: string): Promise<Uint8Array> {
+  const elsewhere = await openStore({ dir: storeDir, fsync: false })
+  try {
+    const encoded = await elsewhere.getEncodedBundle((await pushTree(elsewhere, imageDir)).bundleId)
+    if (encoded === undefined) throw new Error('no bundle description')
+    return encoded
+  } finally {
+    await elsewhere.close()
+  }
 }

@@ -3,16 +3,16 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { writeFile } from 'node:fs/promises'
 import type { DaemonConfig } from '../../src/daemon/index.js'
-import { openStore, pushTree } from '../../src/store/index.js'
+import { pushTree } from '../../src/store/index.js'
 import { generateSwarmKey } from '../../src/swarm/index.js'
 import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
-import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
-import { startFrontProxy, type FrontProxy } from '../upstream/front-proxy.js'
-import { unnamedImage, type WrittenImage } from './image-layout.js'
+import { DOCKER_REGISTRY_BIN } from '../upstream/docker-registry.js'
+import { useProxiedRegistry } from '../upstream/front-proxy.js'
+import { bundleDescriptionOf, unnamedImage, type WrittenImage } from './image-layout.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -35,29 +35,17 @@ const NO_HOLDER = 'the fleet has no holder of it'
  */
 describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose fleet bundle brings nothing before the first byte', () => {
   const daemons = useStartedDaemons('next-source')
-  let registry: RegistryProcess | undefined
-  let front: FrontProxy | undefined
-
-  beforeAll(async () => {
-    registry = await startDockerRegistry(join(daemons.work, 'registry'))
-    front = await startFrontProxy({ target: registry.url })
-  })
-
-  afterAll(async () => {
-    await front?.close()
-    await registry?.stop()
-  })
+  const bed = useProxiedRegistry(() => daemons.work)
 
   /** An image written as an OCI layout and copied, digests kept, to the registry as `next/<name>:1.0`. */
   async function imageAtRegistry (name: string, layerBytes: number): Promise<WrittenImage> {
-    if (registry === undefined) throw new Error('no registry')
     const image = await unnamedImage(join(daemons.work, `image-${name}`), `registry.example.com/next/${name}:1.0`, layerBytes)
-    await execFileAsync('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${image.dir}:1.0`, `docker://${registry.host}/next/${name}:1.0`], { timeout: 60_000 })
+    await execFileAsync('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${image.dir}:1.0`, `docker://${bed.registry.host}/next/${name}:1.0`], { timeout: 60_000 })
     return image
   }
 
   function upstreamBlobGets (digest: string, since: number): number {
-    return (front?.log.requests ?? []).slice(since).filter(r => r.method === 'GET' && r.path.endsWith(`/blobs/${digest}`)).length
+    return bed.front.log.requests.slice(since).filter(r => r.method === 'GET' && r.path.endsWith(`/blobs/${digest}`)).length
   }
 
   async function blobOf (url: string): Promise<{ status: number, digest: string }> {
@@ -66,17 +54,16 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
   }
 
   it('streams the layer from its upstream, once, when the fleet\'s only holder of it serves corrupt chunks', async () => {
-    if (front === undefined) throw new Error('no front proxy')
     const image = await imageAtRegistry('liar', 4 * MIB)
     // Read once, at the holder's start: only the holder lies (byzantine.ts).
     process.env.SHOAL_TEST_CORRUPT_CHUNKS = '1'
     const holder = await daemons.start('holder-liar').finally(() => { delete process.env.SHOAL_TEST_CORRUPT_CHUNKS })
     await pushTree(holder.daemon.store, image.dir)
-    const edge = await daemons.start('edge-liar', { upstream: front.url, bootstrap: [holder.daemon.swarm.addresses()[0] ?? ''], trust: [holder.daemon.swarm.peerId] }, NO_TIMER)
+    const edge = await daemons.start('edge-liar', { upstream: bed.front.url, bootstrap: [holder.daemon.swarm.addresses()[0] ?? ''], trust: [holder.daemon.swarm.peerId] }, NO_TIMER)
     await until('the edge connected to the holder', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
 
-    const since = front.log.requests.length
-    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/liar/blobs/${image.layerDigest}?ns=${front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
+    const since = bed.front.log.requests.length
+    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/liar/blobs/${image.layerDigest}?ns=${bed.front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
     // The holder named its bundle for the digest (the bundle's description is honest), its chunk failed the check.
     expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
@@ -86,16 +73,9 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
    * An edge that holds the image's bundle description (a pull from a holder since gone) and none
    * of its objects: by default with the registry as its upstream; `config` replaces that.
    */
-  async function describedHere (name: string, config: Partial<DaemonConfig> = { upstream: front?.url }): Promise<{ image: WrittenImage, edge: TestDaemon }> {
+  async function describedHere (name: string, config: Partial<DaemonConfig> = { upstream: bed.front.url }): Promise<{ image: WrittenImage, edge: TestDaemon }> {
     const image = await imageAtRegistry(name, 4 * MIB)
-    const elsewhere = await openStore({ dir: join(daemons.work, `store-${name}`), fsync: false })
-    let encoded: Uint8Array | undefined
-    try {
-      encoded = await elsewhere.getEncodedBundle((await pushTree(elsewhere, image.dir)).bundleId)
-    } finally {
-      await elsewhere.close()
-    }
-    if (encoded === undefined) throw new Error('no bundle description')
+    const encoded = await bundleDescriptionOf(image.dir, join(daemons.work, `store-${name}`))
     const edge = await daemons.start(`edge-${name}`, config, NO_TIMER)
     await edge.daemon.store.addBundle(encoded)
     expect(await edge.daemon.store.objectBySha256(image.layerDigest.slice('sha256:'.length))).toBeDefined()
@@ -104,31 +84,30 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
 
   it('streams the layer from its upstream, once, when the bundle that names it here has no holder left', async () => {
     const { image, edge } = await describedHere('gone')
-    const since = front?.log.requests.length ?? 0
-    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/gone/blobs/${image.layerDigest}?ns=${front?.host ?? ''}`)).toEqual({ status: 200, digest: image.layerDigest })
+    const since = bed.front.log.requests.length
+    expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/gone/blobs/${image.layerDigest}?ns=${bed.front.host}`)).toEqual({ status: 200, digest: image.layerDigest })
     expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.layerDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 
   it('answers a manifest by digest from its upstream when the bundle that names it here has no holder left', async () => {
     const { image, edge } = await describedHere('gone-manifest')
-    const res = await fetch(`${registryOf(edge.daemon)}/v2/next/gone-manifest/manifests/${image.manifestDigest}?ns=${front?.host ?? ''}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    const res = await fetch(`${registryOf(edge.daemon)}/v2/next/gone-manifest/manifests/${image.manifestDigest}?ns=${bed.front.host}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
     expect(res.status).toBe(200)
     expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(image.manifestDigest)
     expect(edge.logs.find(line => line.msg === NEXT)).toMatchObject({ digest: image.manifestDigest, failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
-    expect((front?.log.requests ?? []).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
+    expect(bed.front.log.requests.filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
   }, 120_000)
 
   it('has the gateway pull the manifest and the layer through when the edge has no upstream and the bundle here has no holder left', async () => {
-    if (front === undefined) throw new Error('no front proxy')
     // A node pulls through for its peers only in a fleet closed with a swarm key.
     const swarmKeyFile = join(daemons.work, 'swarm.key')
     await writeFile(swarmKeyFile, generateSwarmKey())
-    const gateway = await daemons.start('gateway-edge-only', { upstream: front.url, gateway: true, swarmKeyFile })
-    const since = front.log.requests.length
+    const gateway = await daemons.start('gateway-edge-only', { upstream: bed.front.url, gateway: true, swarmKeyFile })
+    const since = bed.front.log.requests.length
     const { image, edge } = await describedHere('edge-only', { swarmKeyFile, bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId] })
     await until('the edge connected to the gateway', async () => edge.daemon.swarm.peers().some(p => p.connected) ? true : undefined)
-    const ns = `?ns=${front.host}`
+    const ns = `?ns=${bed.front.host}`
 
     const res = await fetch(`${registryOf(edge.daemon)}/v2/next/edge-only/manifests/${image.manifestDigest}${ns}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
     expect(res.status).toBe(200)
@@ -139,7 +118,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a blob or manifest whose flee
     expect(await blobOf(`${registryOf(edge.daemon)}/v2/next/edge-only/blobs/${image.layerDigest}${ns}`)).toEqual({ status: 200, digest: image.layerDigest })
     expect(edge.logs.find(line => line.msg === NEXT && line.digest === image.layerDigest)).toMatchObject({ failed: 'fleet-bundle', reason: expect.stringContaining(NO_HOLDER) })
     // The registry served each once, to the gateway: the edge has no upstream.
-    expect((front.log.requests).slice(since).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
+    expect(bed.front.log.requests.slice(since).filter(r => r.method === 'GET' && r.path.endsWith(`/manifests/${image.manifestDigest}`)).length).toBe(1)
     expect(upstreamBlobGets(image.layerDigest, since)).toBe(1)
   }, 120_000)
 })

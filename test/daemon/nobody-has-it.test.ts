@@ -1,14 +1,13 @@
 import { writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openStore, pushTree } from '../../src/store/index.js'
+import { describe, expect, it } from 'vitest'
 import { generateSwarmKey } from '../../src/swarm/index.js'
 import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
-import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
-import { startFrontProxy, type FrontProxy } from '../upstream/front-proxy.js'
-import { unnamedImage } from './image-layout.js'
+import { DOCKER_REGISTRY_BIN } from '../upstream/docker-registry.js'
+import { useProxiedRegistry } from '../upstream/front-proxy.js'
+import { bundleDescriptionOf, unnamedImage } from './image-layout.js'
 
 /** Far past the test's timeout: a 404 that comes at all did not wait for the first-chunk timer. */
 const NO_TIMER = { firstChunkTimeoutMs: 30 * 60_000 }
@@ -26,18 +25,7 @@ const MIB = 1024 * 1024
  */
 describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag or digest nobody in the fleet has', () => {
   const daemons = useStartedDaemons('nobody-has-it')
-  let registry: RegistryProcess | undefined
-  let front: FrontProxy | undefined
-
-  beforeAll(async () => {
-    registry = await startDockerRegistry(join(daemons.work, 'registry'))
-    front = await startFrontProxy({ target: registry.url })
-  })
-
-  afterAll(async () => {
-    await front?.close()
-    await registry?.stop()
-  })
+  const bed = useProxiedRegistry(() => daemons.work)
 
   /** A gateway (with the registry as its upstream, or none) and an edge without one that trusts it, in a fleet closed with a swarm key. */
   async function fleet (name: string, upstream: string | undefined): Promise<{ gateway: TestDaemon, edge: TestDaemon }> {
@@ -62,12 +50,11 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag or digest nobody in the
   const MISSES = [{ status: 404, code: 'MANIFEST_UNKNOWN' }, { status: 404, code: 'MANIFEST_UNKNOWN' }, { status: 404, code: 'BLOB_UNKNOWN' }]
 
   it('answers 404, logged at info with the reason, when the gateway\'s registry does not have it', async () => {
-    if (front === undefined) throw new Error('no front proxy')
-    const { edge } = await fleet('registry-404', front.url)
-    const since = front.log.requests.length
-    expect(await asked(edge, front.host, PATHS)).toEqual(MISSES)
+    const { edge } = await fleet('registry-404', bed.front.url)
+    const since = bed.front.log.requests.length
+    expect(await asked(edge, bed.front.host, PATHS)).toEqual(MISSES)
     // The gateway asked its registry for each, and the registry said 404.
-    const upstream = front.log.requests.slice(since).filter(r => r.path.startsWith('/v2/app/absent/'))
+    const upstream = bed.front.log.requests.slice(since).filter(r => r.path.startsWith('/v2/app/absent/'))
     for (const path of PATHS) expect(upstream.some(r => r.path.endsWith(path) && r.status === 404), path).toBe(true)
     expectLoggedMisses(edge)
   }, 120_000)
@@ -82,14 +69,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag or digest nobody in the
     const { edge } = await fleet('described', undefined)
     // The description of an image whose holder is gone: it indexes the digests, nobody has the bytes.
     const image = await unnamedImage(join(daemons.work, 'image-described'), 'registry.example.com/app/absent:1.0', 2 * MIB)
-    const elsewhere = await openStore({ dir: join(daemons.work, 'store-described'), fsync: false })
-    try {
-      const encoded = await elsewhere.getEncodedBundle((await pushTree(elsewhere, image.dir)).bundleId)
-      if (encoded === undefined) throw new Error('no bundle description')
-      await edge.daemon.store.addBundle(encoded)
-    } finally {
-      await elsewhere.close()
-    }
+    await edge.daemon.store.addBundle(await bundleDescriptionOf(image.dir, join(daemons.work, 'store-described')))
     expect(await asked(edge, 'registry.example.com', [`manifests/${image.manifestDigest}`, `blobs/${image.layerDigest}`])).toEqual([MISSES[1], MISSES[2]])
     // Each 404 says at info that the fleet has no holder (the swarm's word, not a timer's).
     const info = edge.logs.filter(line => line.level === 'info')

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
+import { startDockerRegistry, type RegistryProcess } from './docker-registry.js'
 
 /** What the proxy saw: every registry request, and every token request with its parameters. */
 export interface ProxyLog {
@@ -92,6 +95,33 @@ export async function startFrontProxy (init: FrontProxyInit): Promise<FrontProxy
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => { server.close(() => { resolve() }) })
+    },
+  }
+}
+
+/**
+ * A describe block's docker-registry behind a counting front proxy: started before its tests in
+ * `dir()/registry` (beforeAll), stopped after them. Its getters throw before the start.
+ */
+export function useProxiedRegistry (dir: () => string): { readonly registry: RegistryProcess, readonly front: FrontProxy } {
+  let registry: RegistryProcess | undefined
+  let front: FrontProxy | undefined
+  beforeAll(async () => {
+    registry = await startDockerRegistry(join(dir(), 'registry'))
+    front = await startFrontProxy({ target: registry.url })
+  })
+  afterAll(async () => {
+    await front?.close()
+    await registry?.stop()
+  })
+  return {
+    get registry () {
+      if (registry === undefined) throw new Error('useProxiedRegistry: the registry starts in beforeAll')
+      return registry
+    },
+    get front () {
+      if (front === undefined) throw new Error('useProxiedRegistry: the proxy starts in beforeAll')
+      return front
     },
   }
 }
