@@ -58,7 +58,10 @@ export async function ingestBlobFile (store: Store, stagedPath: string, options:
     const sha256 = hashed.sha256 ?? ''
     if (options.sha256 !== undefined && sha256 !== options.sha256) throw new BlobDigestMismatchError(options.sha256, sha256)
     const created = !await store.hasObject(hashed.checksum)
-    if (created) await publishObject(stagedPath, store.objectPath(hashed.checksum))
+    if (created) {
+      await publishObject(stagedPath, store.objectPath(hashed.checksum))
+      store.stagedObject(stagedPath, hashed.checksum)
+    }
     store.leaseObject(hashed.checksum, UPLOAD_LEASE_MS)
     if (options.sha256 !== undefined) {
       const batch = store.meta.batch()

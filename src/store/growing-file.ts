@@ -127,6 +127,11 @@ export class GrowingFile {
     return growing
   }
 
+  /** Whether its bytes were written past the page cache (direct-staging-bytes.ts). */
+  get direct (): boolean {
+    return this.file instanceof DirectStagingBytes
+  }
+
   /** The size the writer announced (undefined when the source did not say). */
   get size (): number | undefined {
     return this.totalSize

@@ -6,7 +6,7 @@ import {
   bundleIdOf, bundleObjects, ChunkBitmap, chunkCount, chunkHashes, CHUNK_SIZE_BYTES, decodeBundleManifest, snapdirId,
   type BundleManifest,
 } from '../manifest/index.js'
-import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_LENT_READ_BUFFERS, OBJECT_STATE_CONCURRENCY, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
+import { BUNDLE_CACHE_ENTRIES, DIRECT_IO_SLAB_BUFFERS, MAX_DIRECT_READ_OBJECTS, MAX_LENT_READ_BUFFERS, OBJECT_STATE_CONCURRENCY, VERIFIED_CHUNK_TABLES, MAX_HEARD_REF_REVISIONS, MAX_PREHEAT_RECORDS } from './constants.js'
 import { HeardRefs, type HeardRefBounds, type HeardRefEviction } from './heard-refs.js'
 import { PreheatRecords, type PreheatRecordUpdate } from './preheat-records.js'
 import {
@@ -25,7 +25,7 @@ import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuiet
 import { PartialObjects } from './partial-objects.js'
 import { forEachLimited } from './slots.js'
 import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
-import { RecentMap } from '../recent/index.js'
+import { RecentMap, RecentSet } from '../recent/index.js'
 
 export interface StoreInit {
   dir: string
@@ -80,6 +80,8 @@ export class Store {
   heardRefsEvicted = 0
   private readonly partials: PartialObjects
   private readonly readers: ObjectReaders
+  /** Staging files written with O_DIRECT, until they become objects (`stagedObject`). */
+  private readonly directStaged = new RecentSet<string>(MAX_DIRECT_READ_OBJECTS)
   private readonly bundleCache = new RecentMap<string, LoadedBundle>(BUNDLE_CACHE_ENTRIES)
   /** Which bundles name each object and each bundle's bytes, built on the first question (bundleIndex), then kept in step. */
   private bundlesByObject: Promise<BundlesByObject> | undefined
@@ -178,7 +180,20 @@ export class Store {
     // Of no known size, it may still not pass the quota: cut there, as one that said so is refused.
     const limit = size !== undefined || quota === undefined ? undefined : { bytes: quota, refusal: (bytes: number) => new OverQuotaError(`${what} (of no size given: cut where it passed the quota)`, bytes, quota) }
     // Past the page cache as pulled chunks are, while the store's O_DIRECT mode is on (direct-staging-bytes.ts).
-    return await GrowingFile.create(this.layout.stagingPath(kind), size, limit, { mode: this.directIoMode, aligned: this.aligned })
+    const file = await GrowingFile.create(this.layout.stagingPath(kind), size, limit, { mode: this.directIoMode, aligned: this.aligned })
+    if (file.direct) this.directStaged.add(file.path)
+    return file
+  }
+
+  /**
+   * The staging file at `stagedPath` became object `hash` (ingestBlobFile). One written past the
+   * page cache is read past it too, as a pulled object is (object-readers.ts `readDirect`): its
+   * first reads (a neighbour's chunks, containerd's response) would otherwise fill cold
+   * page-cache pages, the kernel's copy out of them costing a gateway ~1.1 CPU-s on libuv's pool
+   * for the first neighbour served 512 MiB (docs/architecture.md, "The holder's first serve").
+   */
+  stagedObject (stagedPath: string, hash: string): void {
+    if (this.directStaged.delete(stagedPath)) this.readers.readDirect(hash)
   }
 
   /** A complete object read as a staging file is (a GrowingFileReader); ENOENT when it is not here whole. */

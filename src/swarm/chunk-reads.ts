@@ -42,17 +42,19 @@ export class ChunkReads {
 
   constructor (private readonly read: ReadChunk, spareBuffers: number) {
     this.buffers = new BufferPool(CHUNK_SIZE_BYTES, spareBuffers)
-    this.framedBuffers = new BufferPool(FRAME_HEAD_ROOM_BYTES + CHUNK_SIZE_BYTES, spareBuffers)
+    this.framedBuffers = new BufferPool(FRAME_HEAD_ROOM_BYTES + CHUNK_SIZE_BYTES, spareBuffers, { aligned: true })
   }
 
   /**
    * The chunk behind FRAME_HEAD_ROOM_BYTES of room, in a buffer that stays the caller's until
    * `release`. For a lane: node's TLS encrypts a single buffer straight from its memory, where
    * the pieces below were joined into a fresh copy first (TLSWrap's write of several buffers),
-   * so a chunk cost two copies and a fresh megabyte each before it was encrypted.
+   * so a chunk cost two copies and a fresh megabyte each before it was encrypted. The chunk
+   * starts on a page boundary of the pool's aligned memory, so a read past the page cache (an
+   * object the store wrote O_DIRECT) lands there instead of in a bounce buffer copied out.
    */
   async framed (hash: string, index: number, signal: AbortSignal): Promise<FramedChunk> {
-    const buffer = this.framedBuffers.take(FRAME_HEAD_ROOM_BYTES + CHUNK_SIZE_BYTES)
+    const buffer = this.framedBuffers.take(FRAME_HEAD_ROOM_BYTES + CHUNK_SIZE_BYTES, FRAME_HEAD_ROOM_BYTES)
     const lease = this.framedBuffers.lease(buffer)
     const release = (): void => { lease?.release() }
     try {

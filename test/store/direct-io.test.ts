@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CHUNK_SIZE_BYTES } from '../../src/manifest/index.js'
 import { DirectIoMode } from '../../src/store/direct-io.js'
-import { openStore, pushTree, verifyStore, type GrowingFile, type Store, type StoreEvents } from '../../src/store/index.js'
+import { ingestBlobFile, openStore, pushTree, verifyStore, type GrowingFile, type Store, type StoreEvents } from '../../src/store/index.js'
 import { b3sumOfFile } from '../helpers/independent-hashes.js'
 import { refuseDirectReads, refuseDirectWrites } from '../helpers/refuse-direct-io.js'
 import { useTempDirs } from '../helpers/temp-dir.js'
@@ -359,6 +359,25 @@ describe('staging files with O_DIRECT (Store.createStagingFile, a pull-through\'
     // The last blocks were written padded: the file is cut to the blob's size.
     expect((await readFile(file.path)).equals(blob)).toBe(true)
     await Promise.all([follower.close(), late.close(), file.writerFinished()])
+  })
+
+  it('reads the object a direct staging file became past the page cache too, and one staged through the page cache through it', async () => {
+    const blob = randomBytes(2 * MIB + 1000)
+    const object = async (store: Store): Promise<string> => {
+      const file = await store.createStagingFile('upstream', blob.byteLength, 'a test blob')
+      await appendIn(file, blob, 300_001)
+      const hashed = await file.finish()
+      file.complete()
+      const { object } = await ingestBlobFile(store, file.path, { hashed, sha256: hashed.sha256 })
+      await file.writerFinished()
+      expect(sameBytes(await store.readChunk(object, 1), blob.subarray(MIB, 2 * MIB))).toBe(true)
+      return object
+    }
+    const direct = await directStore()
+    expect(await openWithDirect(direct.objectPath(await object(direct)))).toBe(true)
+    const buffered = await openStore({ dir: await tempDir(), directIo: false })
+    opened.push(buffered)
+    expect(await openWithDirect(buffered.objectPath(await object(buffered)))).toBe(false)
   })
 
   it('refuses to complete a file whose last bytes are still only in memory', async () => {
