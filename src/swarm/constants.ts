@@ -403,6 +403,20 @@ export const CONNECTION_PING_MAX_TIMEOUT_MS = 120_000
  * two do not meet: either side of 1.0.0 fails the other's negotiation and stays on libp2p.
  */
 export const LANE_PROTOCOL = '/shoal/lane/2.0.0'
+/**
+ * The offer of a lane that carries one fleet-blob stream (/shoal/fleet-blob/1.0.0's request and
+ * answer, fleet-blob-protocol.ts) instead of a chunk stream: the protocol asked names what the
+ * lane is for, so the holder hands it to the fleet-blob server, never to the chunk server. Offers,
+ * keys and the lanes a peer may hold are the chunk lanes' (LANE_OFFERS_PER_PEER, MAX_LANES_PER_PEER).
+ * A node without it fails the negotiation and the blob stream opens on libp2p.
+ */
+export const BLOB_LANE_PROTOCOL = '/shoal/blob-lane/1.0.0'
+/**
+ * How long a fleet-blob stream waits for its lane before it opens on libp2p: the whole wait is
+ * before the blob's first byte reaches containerd, where a chunk stream's lane comes up while
+ * its chunks flow over libp2p (LANE_CONNECT_TIMEOUT_MS). On loopback a lane is up in ~5 ms.
+ */
+export const BLOB_LANE_CONNECT_TIMEOUT_MS = 2_000
 /** An offer's one-time key is good for one connection within this time: as long as the asker tries (LANE_CONNECT_TIMEOUT_MS). */
 export const LANE_OFFER_TTL_MS = 10_000
 /** Offers open to one peer at once (a lane per connection, one more while a dead one is replaced)… */

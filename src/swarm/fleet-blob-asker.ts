@@ -3,6 +3,7 @@ import { FleetBlobFailedError, FleetBlobStalledError, fetchFleetBlob, fetchFleet
 import type { FleetBlobProgress } from './fleet-blob-relays.js'
 import { pullThroughOrder, type FleetPeer } from './fleet-protocol.js'
 import type { RateLimiter } from './rate-limiter.js'
+import type { ChunkStream } from './chunk-stream.js'
 import type { Connection } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -64,6 +65,8 @@ export interface FleetBlobAskerHooks {
   relayDropped: (detail: { relay: string, peer: string, received: number, reason: string }) => void
   /** Blob bytes received from `peer` (transfer stats). */
   received: (peer: string, bytes: number) => void
+  /** A data lane to the pull-through node `peer` for one blob stream (lanes.ts blobLane); without it, or when it gives none, libp2p. */
+  lane?: (peer: string, signal: AbortSignal) => Promise<ChunkStream | undefined>
 }
 
 export interface FleetBlobSource {
@@ -90,8 +93,9 @@ export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery
   if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
   const counted = (peer: string) => (bytes: number): void => { hooks.received(peer, bytes) }
   for (const { peer, connection } of pullThroughOrder(peers)) {
+    const lane = laneTo(peer, hooks)
     try {
-      const answer = await fetchFleetBlob(connection, query, { ...options, onData: counted(peer) })
+      const answer = await fetchFleetBlob(connection, query, { ...options, onData: counted(peer), lane })
       if ('data' in answer) return { stream: answer, peer, misses }
       if (answer.status !== 'relay') {
         misses.push({ peer, reason: `${answer.status}: ${answer.reason}` })
@@ -99,7 +103,7 @@ export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery
       }
       const relayed = await fromRelay(answer, query, hooks, options.signal)
       if (relayed !== undefined) return { stream: resumable(relayed.stream, answer.peer, connection, peer, query, hooks, options.signal), peer, relay: answer.peer, misses }
-      const direct = await fetchFleetBlob(connection, query, { ...options, ask: { offset: 0, direct: true }, onData: counted(peer) })
+      const direct = await fetchFleetBlob(connection, query, { ...options, ask: { offset: 0, direct: true }, onData: counted(peer), lane })
       if ('data' in direct) return { stream: direct, peer, misses }
       misses.push({ peer, reason: `${direct.status}: ${direct.status === 'relay' ? 'a RELAY to a direct request' : direct.reason}` })
     } catch (err) {
@@ -108,6 +112,16 @@ export async function streamFromFleet (peers: FleetPeer[], query: FleetBlobQuery
     }
   }
   return { misses }
+}
+
+/**
+ * The lane opener for streams from the pull-through node `peer`. Relays are asked on libp2p: an
+ * edge's lanes are a few per peer, and a relay's judging (its floor, its pace against the
+ * node's) is measured there.
+ */
+function laneTo (peer: string, hooks: FleetBlobAskerHooks): ((signal: AbortSignal) => Promise<ChunkStream | undefined>) | undefined {
+  const lane = hooks.lane
+  return lane === undefined ? undefined : async (signal) => await lane(peer, signal)
 }
 
 /** The relay's stream, or undefined (reported to `relayDropped`) when it does not give one whose size is the pull-through node's. */
@@ -209,7 +223,7 @@ function resumable (relayed: FleetBlobStream, relay: string, connection: Connect
     }
     let rest: Awaited<ReturnType<typeof fetchFleetBlob>> | undefined
     try {
-      rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) } })
+      rest = await fetchFleetBlob(connection, query, { signal, ask: { offset: relayBytes, direct: true }, onData: (bytes) => { hooks.received(peer, bytes) }, lane: laneTo(peer, hooks) })
     } finally {
       if (slow) reason = judgeSlowRelay(relay, relayBytes, rest !== undefined && 'data' in rest ? { held: rest.held, relayHeld: rest.relayHeld, size: rest.size } : undefined, reason, hooks)
       hooks.relayDropped({ relay, peer, received: relayBytes, reason })

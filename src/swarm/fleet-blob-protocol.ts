@@ -1,14 +1,15 @@
 import { FIRST_MESSAGE_TIMEOUT_MS, MAX_CHUNK_RESPONSE_BYTES, MESSAGE_TIMEOUT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
-import { MessageTimeoutError, ProtocolViolationError, SwarmError } from './errors.js'
+import { LaneClosedError, MessageTimeoutError, ProtocolViolationError, SwarmError } from './errors.js'
 import { FLEET_BLOB_RELAY_READY_WAIT_MS, FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobProgress, type FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
-import { encodeVarint, FrameQueue, readFrames, sendFrame } from './framing.js'
+import { borrows, type BorrowingStream, type ChunkStream } from './chunk-stream.js'
+import { encodeVarint, flushed, FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
 import type { RateLimiter } from './rate-limiter.js'
 import type { ReaderBudget, StreamGauge } from './reader-budget.js'
 import type { KeyedSemaphores, Semaphore } from './semaphore.js'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { abortAfter, wakeOrThrow, wakeOrTimeout, Wakers, withinDeadline } from '../wait/index.js'
 
@@ -149,7 +150,11 @@ export class FleetBlobStalledError extends FleetBlobFailedError {
   }
 }
 
-export async function serveFleetBlobRequest (respond: FleetBlobResponder | undefined, stream: Stream, connection: Connection, lifetime: AbortSignal, hooks: FleetBlobServeHooks): Promise<void> {
+/**
+ * Serves one blob stream: a libp2p stream of FLEET_BLOB_PROTOCOL, or a data lane asked for it
+ * (BLOB_LANE_PROTOCOL, lanes.ts): the same request, frames, window and bounds on either.
+ */
+export async function serveFleetBlobRequest (respond: FleetBlobResponder | undefined, stream: ChunkStream, connection: Pick<Connection, 'remotePeer'>, lifetime: AbortSignal, hooks: FleetBlobServeHooks): Promise<void> {
   // Attached before the first await: data that arrives with no listener would be buffered.
   const frames = new FrameQueue(stream, { maxFrameBytes: MAX_REQUEST_BYTES, messageTimeoutMs: MESSAGE_TIMEOUT_MS, maxQueuedFrames: MAX_QUEUED_ACKS })
   const gone = new AbortController()
@@ -167,7 +172,8 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
   let sendFailed = false
   const send = async (frame: Uint8Array | Uint8Array[]): Promise<void> => {
     try {
-      await sendFrame(stream, frame, { signal, timeoutMs: sendTimeoutMs })
+      if (Array.isArray(frame) && frame.length > 1 && borrows(stream)) await sendPieces(stream, frame, { signal, timeoutMs: sendTimeoutMs })
+      else await sendFrame(stream, frame, { signal, timeoutMs: sendTimeoutMs })
     } catch (err) {
       sendFailed = true
       throw err
@@ -412,8 +418,36 @@ export async function fetchFleetBlobProgress (connection: Connection, query: Fle
  * how long the first frame may take (default FLEET_PULL_THROUGH_TIMEOUT_MS: a pull-through
  * node may fetch before it answers; a relay answers from what it receives, and is given less).
  */
-export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: { signal: AbortSignal, ask?: FleetBlobAsk, stallMs?: number, answerMs?: number, onData?: (bytes: number) => void }): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
-  const stream = await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal) })
+export async function fetchFleetBlob (connection: Connection, query: FleetBlobQuery, options: FetchFleetBlobOptions): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
+  const lane = await options.lane?.(options.signal)
+  if (lane !== undefined) {
+    try {
+      return await askFleetBlob(lane, query, options)
+    } catch (err) {
+      // A lane that died before the first answer (the holder closed it at its handshake: the
+      // peer had its lanes; or its idle timeout while the node waited on its registry): the
+      // same request on libp2p. The answerer's single flight is shared, so nothing is fetched twice.
+      if (!(err instanceof LaneClosedError) || options.signal.aborted) throw err
+    }
+  }
+  return await askFleetBlob(await connection.newStream(FLEET_BLOB_PROTOCOL, { signal: abortAfter(STREAM_OPEN_TIMEOUT_MS, options.signal) }), query, options)
+}
+
+export interface FetchFleetBlobOptions {
+  signal: AbortSignal
+  ask?: FleetBlobAsk
+  stallMs?: number
+  answerMs?: number
+  onData?: (bytes: number) => void
+  /**
+   * A data lane to the answerer for this one stream (lanes.ts blobLane), or undefined for
+   * libp2p: the blob's bytes then skip noise, the swarm key's cipher and yamux for TLS 1.3's
+   * AES-GCM in node's C++ (docs/architecture.md "The blob stream over a data lane").
+   */
+  lane?: (signal: AbortSignal) => Promise<ChunkStream | undefined>
+}
+
+async function askFleetBlob (stream: ChunkStream, query: FleetBlobQuery, options: FetchFleetBlobOptions): Promise<FleetBlobStream | FleetBlobRefusal | FleetBlobRelayAnswer> {
   const incoming = new IncomingFrames(stream)
   const ask = options.ask ?? { offset: 0, direct: false }
   try {
@@ -463,7 +497,7 @@ function sizeOf (frame: FleetBlobFrame): number | undefined {
   return size
 }
 
-async function * dataFrames (incoming: IncomingFrames, stream: Stream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string, onData?: (bytes: number) => void }): AsyncGenerator<Uint8ArrayList> {
+async function * dataFrames (incoming: IncomingFrames, stream: ChunkStream, options: { size: number | undefined, start: number, stallMs: number, signal: AbortSignal, digest: string, onData?: (bytes: number) => void }): AsyncGenerator<Uint8ArrayList> {
   const { size, signal, digest } = options
   // Counted from the blob's first byte: a stream resumed at an offset ends at the same size.
   let received = options.start
@@ -509,7 +543,7 @@ class IncomingFrames {
   private failure: Error | undefined
   private readonly wakers = new Wakers()
 
-  constructor (private readonly stream: Stream) {
+  constructor (private readonly stream: ChunkStream) {
     readFrames(stream, {
       maxFrameBytes: MAX_FLEET_BLOB_FRAME_BYTES,
       messageTimeoutMs: MESSAGE_TIMEOUT_MS,
@@ -633,4 +667,29 @@ function parseRequest (request: FleetBlobRequest): { query: FleetBlobQuery, ask:
   const offset = Number(request.offset)
   if (!Number.isSafeInteger(offset)) throw new ProtocolViolationError('a fleet blob request from an offset beyond 2^53')
   return { query: { registry: request.registry, repository: request.repository, digest: request.digest }, ask: { offset, direct: request.direct, progress: request.progress } }
+}
+
+/**
+ * Sends one frame made of `parts` on a lane, each part as a write of its own: node's TLS
+ * encrypts a single buffer straight from its memory, while several written at once (a corked
+ * `send`) are first joined into a fresh copy (lane-stream.ts sendBorrowed). The parts are fresh
+ * memory nobody reuses (FleetBlobBytes.read), so nothing waits for their writes to complete.
+ */
+async function sendPieces (stream: ChunkStream & BorrowingStream, parts: Uint8Array[], options: { signal: AbortSignal, timeoutMs: number }): Promise<void> {
+  let length = 0
+  for (const part of parts) length += part.byteLength
+  // The length prefix goes with the first part when that is a frame's few head bytes: one small record, not two.
+  const [first, ...rest] = parts
+  const prefix = encodeVarint(length)
+  const small = first !== undefined && first.byteLength <= 64
+  let room = stream.sendBorrowed(small ? concatBytes(prefix, first) : prefix, noop)
+  for (const part of small ? rest : parts) room = stream.sendBorrowed(part, noop)
+  if (!room) await withinDeadline(options.timeoutMs, options.signal, async within => { await flushed(stream, { signal: within }) })
+}
+
+function concatBytes (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a)
+  out.set(b, a.byteLength)
+  return out
 }

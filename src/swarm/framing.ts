@@ -353,6 +353,9 @@ export class FrameQueue {
     stream.addEventListener('close', (evt) => {
       this.finish(evt.error ?? new ProtocolViolationError('the stream closed before the expected message'))
     }, { once: true })
+    // Reset before we listened (a holder that refused a lane offer at once: its reset came in the
+    // turn that opened the stream): no 'close' will come, and `next` would wait for good.
+    if (stream.status === 'aborted' || stream.status === 'reset') this.finish(new ProtocolViolationError(`the stream was ${stream.status} before the expected message`))
   }
 
   /** The next frame; on timeout or abort the stream is reset. */
@@ -366,12 +369,18 @@ export class FrameQueue {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
       }
+      // Failed here too, not only by the 'close' that abort dispatches: a stream already ended
+      // dispatches none, and the wait would outlive its deadline.
+      const fail = (err: Error): void => {
+        this.stream.abort(err)
+        this.finish(err)
+      }
       const onAbort = (): void => {
         const reason: unknown = options.signal?.reason
-        this.stream.abort(reason instanceof Error ? reason : new Error('aborted'))
+        fail(reason instanceof Error ? reason : new Error('aborted'))
       }
       const timer = setTimeout(() => {
-        this.stream.abort(new MessageTimeoutError('a response', options.timeoutMs))
+        fail(new MessageTimeoutError('a response', options.timeoutMs))
       }, options.timeoutMs)
       options.signal?.addEventListener('abort', onAbort, { once: true })
       this.waiter = {

@@ -16,7 +16,10 @@ export type LaneConnection = Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'
 /** An offer as it travels to the asker (lane-offer.ts): where to connect and the one-time key. */
 export interface LaneOffer { port: number, identity: Uint8Array, key: Uint8Array }
 
-interface OpenOffer { peer: string, ip: string, connection: LaneConnection, key: Buffer, madeAt: number, expiresAt: number }
+/** What a lane carries, fixed by the protocol its offer was asked on: a chunk stream, or one fleet-blob stream. */
+export type LaneKind = 'chunk' | 'blob'
+
+interface OpenOffer { peer: string, ip: string, connection: LaneConnection, key: Buffer, madeAt: number, expiresAt: number, kind: LaneKind }
 
 export interface LaneListenerInit {
   /** The address to listen on (libp2p's TCP listen host) and the port (0: any). */
@@ -24,8 +27,8 @@ export interface LaneListenerInit {
   port: number
   /** Whether `peer` may have a lane now: connected on that connection and not banned. */
   admits: (peer: string, connection: LaneConnection) => boolean
-  /** A lane is up, bound to `peer`: the chunk server serves it. */
-  onLane: (stream: LaneStream, peer: string, connection: LaneConnection) => void
+  /** A lane is up, bound to `peer`: the chunk server serves it, or the fleet-blob server (`kind`, the offer's). */
+  onLane: (stream: LaneStream, peer: string, connection: LaneConnection, kind: LaneKind) => void
   handshakeTimeoutMs?: number
   idleTimeoutMs?: number
   offerTtlMs?: number
@@ -78,8 +81,8 @@ export class LaneListener {
     return this.port
   }
 
-  /** A one-time offer for `peer` on `connection`, or undefined when it has too many open (or everyone has). */
-  offer (peer: string, connection: LaneConnection): LaneOffer | undefined {
+  /** A one-time offer for `peer` on `connection` of a lane for `kind`, or undefined when it has too many open (or everyone has). */
+  offer (peer: string, connection: LaneConnection, kind: LaneKind = 'chunk'): LaneOffer | undefined {
     const ip = ipOf(connection.remoteAddr.toString())
     if (ip === undefined || this.port === 0) return undefined
     this.expire()
@@ -89,7 +92,7 @@ export class LaneListener {
     const identity = randomBytes(LANE_IDENTITY_BYTES)
     const key = randomBytes(LANE_KEY_BYTES)
     const madeAt = Date.now()
-    this.offers.set(identity.toString('hex'), { peer, ip, connection, key, madeAt, expiresAt: madeAt + (this.init.offerTtlMs ?? LANE_OFFER_TTL_MS) })
+    this.offers.set(identity.toString('hex'), { peer, ip, connection, key, madeAt, expiresAt: madeAt + (this.init.offerTtlMs ?? LANE_OFFER_TTL_MS), kind })
     return { port: this.port, identity, key }
   }
 
@@ -218,7 +221,7 @@ export class LaneListener {
         set.delete(lane)
         if (set.size === 0 && this.lanes.get(offer.peer) === set) this.lanes.delete(offer.peer)
       }, { once: true })
-      this.init.onLane(lane, offer.peer, offer.connection)
+      this.init.onLane(lane, offer.peer, offer.connection, offer.kind)
     })
     socket.resume()
   }

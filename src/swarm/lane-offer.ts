@@ -2,7 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { LANE_CIPHER_SUITE, LANE_IDENTITY_BYTES, LANE_KEY_BYTES, LANE_PROTOCOL } from './constants.js'
 import { LaneClosedError, ProtocolViolationError } from './errors.js'
 import { FrameQueue, sendFrame } from './framing.js'
-import type { LaneConnection, LaneListener, LaneOffer } from './lane-listener.js'
+import type { LaneConnection, LaneKind, LaneListener, LaneOffer } from './lane-listener.js'
 import { LaneStream } from './lane-stream.js'
 import type { ReadTicker } from './socket-batching.js'
 import { connectAskerTls } from './lane-transport.js'
@@ -36,10 +36,10 @@ export function decodeOffer (bytes: Uint8Array): LaneOffer {
   return { port, identity: bytes.slice(2, 2 + LANE_IDENTITY_BYTES), key: bytes.slice(2 + LANE_IDENTITY_BYTES) }
 }
 
-/** The holder's handler: one offer for the asking peer, then the stream closes. */
-export async function serveLaneOffer (listener: LaneListener, stream: Stream, connection: LaneConnection, admits: (peer: string) => boolean): Promise<void> {
+/** The holder's handler: one offer for the asking peer (of a lane for `kind`, the protocol it asked on), then the stream closes. */
+export async function serveLaneOffer (listener: LaneListener, stream: Stream, connection: LaneConnection, admits: (peer: string) => boolean, kind: LaneKind = 'chunk'): Promise<void> {
   const peer = connection.remotePeer.toString()
-  const offer = admits(peer) ? listener.offer(peer, connection) : undefined
+  const offer = admits(peer) ? listener.offer(peer, connection, kind) : undefined
   if (offer === undefined) {
     stream.abort(new LaneClosedError('no lane offered'))
     return
@@ -66,6 +66,8 @@ export interface DialLaneOptions {
   readTicker?: ReadTicker
   /** Filled in as the lane opens: how long each step took (ms), for the asker's logs. */
   timings?: LaneTimings
+  /** The offer's protocol, which fixes what the lane carries: LANE_PROTOCOL (a chunk stream) unless given. */
+  protocol?: string
 }
 
 /** Milliseconds from the ask to the offer, from the offer to TCP's connect, and from then to TLS's end. */
@@ -81,7 +83,7 @@ export async function openLane (connection: Connection, options: DialLaneOptions
   let offer: LaneOffer
   const askedAt = performance.now()
   try {
-    const stream = await connection.newStream(LANE_PROTOCOL, { signal })
+    const stream = await connection.newStream(options.protocol ?? LANE_PROTOCOL, { signal })
     const frames = new FrameQueue(stream, { maxFrameBytes: OFFER_BYTES, messageTimeoutMs: LANE_OFFER_SEND_TIMEOUT_MS, maxQueuedFrames: 1 })
     const frame = await frames.next({ timeoutMs: LANE_OFFER_SEND_TIMEOUT_MS, signal })
     offer = decodeOffer(frame)

@@ -120,7 +120,9 @@ export class LaneStream {
 
   private deliver (bytes: Uint8Array, lent: boolean): void {
     if (this.lentReader !== undefined) this.lentReader(bytes)
-    else this.events.dispatchEvent(new StreamMessageEvent(lent ? bytes.slice() : bytes))
+    // A copy of lent bytes: Buffer's `slice` is a view (the asker's bytes are a Buffer's), which
+    // the next TLS record overwrote under a 'message' reader that kept it (a blob stream's frames).
+    else this.events.dispatchEvent(new StreamMessageEvent(lent ? Uint8Array.prototype.slice.call(bytes) : bytes))
   }
 
   /** From now on the received bytes go to `reader` alone, lent for the call, read where `place` says (chunk-stream.ts LendingStream). */

@@ -1,9 +1,9 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import {
-  LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_RETRY_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_READY_UNUSED_MS, LANE_RETRY_AFTER_FAILURE_MS,
+  BLOB_LANE_CONNECT_TIMEOUT_MS, BLOB_LANE_PROTOCOL, LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_RETRY_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_READY_UNUSED_MS, LANE_RETRY_AFTER_FAILURE_MS,
 } from './constants.js'
 import { LaneClosedError } from './errors.js'
-import { LaneListener, type LaneConnection } from './lane-listener.js'
+import { LaneListener, type LaneConnection, type LaneKind } from './lane-listener.js'
 import { openLane, serveLaneOffer, type LaneTimings } from './lane-offer.js'
 import type { LaneStream } from './lane-stream.js'
 import type { SwarmLogger } from './swarm-options.js'
@@ -21,6 +21,8 @@ export interface LanesComponents {
   admits: (peer: string) => boolean
   /** The holder's side: a lane is up, bound to `peer`; `id` names it for the chunk server's resend window. */
   onServe: (stream: LaneStream, connection: Pick<Connection, 'remotePeer' | 'id'>) => void
+  /** The holder's side: a lane for one fleet-blob stream is up, bound to `peer` (without it such lanes are closed at once). */
+  onServeBlob?: (stream: LaneStream, connection: Pick<Connection, 'remotePeer'>) => void
   /** The asker's side: a lane to `peer` is ready for its next chunk stream. */
   onReady: (peer: string) => void
   /** How a lane is asked for and dialed (lane-offer.ts openLane; tests hand lanes of their own). */
@@ -92,6 +94,8 @@ export class Lanes {
   private readonly settled = new Wakers()
   /** Lanes up and not yet taken: what stops watching them once a chunk stream takes one (untilTaken). */
   private readonly taken = new WeakMap<LaneStream, () => void>()
+  /** Peers whose blob lane failed lately, and until when their blob streams stay on libp2p (Infinity: no such protocol there). */
+  private readonly blobLanesFailed = new Map<string, { until: number, inARow: number }>()
   /** Chunk streams waiting in `take` for a peer's lane: they take it, so the fetcher is not told to switch. */
   private readonly takers = new Map<string, number>()
   /** The asker's lanes read chunk data on a tick, as libp2p's sockets do (lane-offer.ts DialLaneOptions). */
@@ -106,7 +110,7 @@ export class Lanes {
         admits: (peer, connection) => connection.status === 'open' && components.admits(peer),
         idleTimeoutMs: init.idleTimeoutMs,
         debug: (message, fields) => { components.log.debug(message, fields) },
-        onLane: (stream, peer, connection) => { this.served(stream, peer, connection) },
+        onLane: (stream, peer, connection, kind) => { this.served(stream, peer, connection, kind) },
       })
   }
 
@@ -131,13 +135,57 @@ export class Lanes {
     await this.listener?.stop()
   }
 
-  /** The libp2p handler of LANE_PROTOCOL (registered only where a listener runs). */
-  handleOffer (stream: Stream, connection: LaneConnection): void {
-    if (this.listener === undefined) {
+  /** The libp2p handler of LANE_PROTOCOL, and of BLOB_LANE_PROTOCOL with `kind` 'blob' (registered only where a listener runs). */
+  handleOffer (stream: Stream, connection: LaneConnection, kind: LaneKind = 'chunk'): void {
+    if (this.listener === undefined || (kind === 'blob' && this.components.onServeBlob === undefined)) {
       stream.abort(new LaneClosedError('no lane here'))
       return
     }
-    void serveLaneOffer(this.listener, stream, connection, peer => this.components.admits(peer))
+    void serveLaneOffer(this.listener, stream, connection, peer => this.components.admits(peer), kind)
+  }
+
+  /**
+   * A lane to `peer` for one fleet-blob stream (BLOB_LANE_PROTOCOL), or undefined: the stream then
+   * opens on libp2p. Asked for each blob stream (a lane carries one stream and ends with it),
+   * waited for up to BLOB_LANE_CONNECT_TIMEOUT_MS; after a failure the peer's blob streams stay
+   * on libp2p for LANE_FIRST_RETRY_MS, doubling up to LANE_RETRY_AFTER_FAILURE_MS, and for as
+   * long as it is connected when it does not speak the protocol (an older node, or one without
+   * a lane listener).
+   */
+  async blobLane (peer: string, signal: AbortSignal): Promise<LaneStream | undefined> {
+    const failed = this.blobLanesFailed.get(peer)
+    if (!this.init.ask || (failed !== undefined && failed.until > Date.now())) return undefined
+    const connection = this.components.connectionTo(peer)
+    if (connection === undefined) return undefined
+    const startedAt = Date.now()
+    const timings: LaneTimings = {}
+    try {
+      const stream = await (this.components.openLane ?? openLane)(connection, {
+        signal: abortAfter(BLOB_LANE_CONNECT_TIMEOUT_MS, AbortSignal.any([signal, this.stopController.signal])),
+        idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS,
+        readTicker: this.reads,
+        timings,
+        protocol: BLOB_LANE_PROTOCOL,
+      })
+      if (!this.components.admits(peer) || connection.status !== 'open' || this.stopController.signal.aborted) {
+        stream.abort(new LaneClosedError('the peer left while its lane opened'))
+        return undefined
+      }
+      this.counts.opened++
+      this.blobLanesFailed.delete(peer)
+      this.track(peer, stream, 'blob')
+      this.components.log.debug('blob lane up', { peer, ms: Date.now() - startedAt, ...timings })
+      return stream
+    } catch (err) {
+      signal.throwIfAborted()
+      this.counts.failed++
+      const unsupported = (err as { cause?: { name?: string } }).cause?.name === 'UnsupportedProtocolError'
+      const inARow = (failed?.inARow ?? 0) + 1
+      const retryAfterMs = unsupported ? Infinity : Math.min(this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS, (this.init.firstRetryMs ?? LANE_FIRST_RETRY_MS) * 2 ** (inARow - 1))
+      this.blobLanesFailed.set(peer, { until: Date.now() + retryAfterMs, inARow })
+      this.components.log.debug('no blob lane; the blob stream goes over libp2p', { peer, why: (err as Error).message, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
+      return undefined
+    }
   }
 
   /** The listener's port once it listens. */
@@ -213,6 +261,7 @@ export class Lanes {
     const state = this.asking.get(peer)
     this.asking.delete(peer)
     this.failuresInARow.delete(peer)
+    this.blobLanesFailed.delete(peer)
     if (state?.state === 'ready') state.stream.abort(err)
     for (const stream of [...this.open.get(peer) ?? []]) stream.abort(err)
     this.listener?.closePeer(peer, err)
@@ -307,15 +356,20 @@ export class Lanes {
     this.components.log.info('no data lane; chunks go over libp2p', { peer, why, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
   }
 
-  private served (stream: LaneStream, peer: string, connection: LaneConnection): void {
+  private served (stream: LaneStream, peer: string, connection: LaneConnection, kind: LaneKind): void {
     this.servedCount++
     this.track(peer, stream, 'served')
+    if (kind === 'blob') {
+      if (this.components.onServeBlob === undefined) stream.abort(new LaneClosedError('no fleet-blob server here'))
+      else this.components.onServeBlob(stream, connection)
+      return
+    }
     // Its own name in the resend window: chunks in flight on a lane that died are asked again
     // over libp2p on the same connection, and must be served there.
     this.components.onServe(stream, { remotePeer: connection.remotePeer, id: `${connection.id}/lane${this.servedCount}` })
   }
 
-  private track (peer: string, stream: LaneStream, side: 'asked' | 'served'): void {
+  private track (peer: string, stream: LaneStream, side: 'asked' | 'served' | 'blob'): void {
     let set = this.open.get(peer)
     if (set === undefined) {
       set = new Set()

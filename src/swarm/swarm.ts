@@ -11,7 +11,7 @@ import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFlee
 import { ChunkServer } from './chunk-protocol.js'
 import {
   BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONNECTIONS_PER_IP, MAX_PENDING_UPGRADES_PER_IP, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
-  LANE_FIRST_REQUEST_TIMEOUT_MS, LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
+  BLOB_LANE_PROTOCOL, LANE_FIRST_REQUEST_TIMEOUT_MS, LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS,
 } from './constants.js'
 import { BadDataError, LaneClosedError, SwarmNotStartedError } from './errors.js'
@@ -93,6 +93,8 @@ export class Swarm extends SwarmEventEmitter {
   private readonly fleet: FleetAsker
   private fleetResponder: FleetResponder | undefined
   private fleetBlobResponder: FleetBlobResponder | undefined
+  /** How blob streams are served (set as the node starts): libp2p's and the blob lanes' alike. */
+  private fleetBlobHooks: FleetBlobServeHooks | undefined
   /** Who receives which blob from here: later askers are pointed at them (edges relay). */
   private readonly fleetBlobRelays: FleetBlobRelays
   private tickTimer: NodeJS.Timeout | undefined
@@ -221,6 +223,11 @@ export class Swarm extends SwarmEventEmitter {
       admits: (peer) => this.running && !this.bans.isBanned(peer) && (this.node?.getConnections(peerIdFromString(peer)).some(c => c.status === 'open') ?? false),
       // A lane up before its asker has a request for it stays for one (LANE_FIRST_REQUEST_TIMEOUT_MS).
       onServe: (stream, connection) => { this.chunkServer.handleStream(stream, connection, LANE_FIRST_REQUEST_TIMEOUT_MS) },
+      // A lane asked for one blob stream is served as that protocol's libp2p streams are.
+      onServeBlob: (stream, connection) => {
+        if (this.fleetBlobHooks === undefined) stream.abort(new LaneClosedError('the swarm is not running'))
+        else void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, this.fleetBlobHooks)
+      },
       onReady: (peer) => { this.fetcher.renewChunkStream(peer) },
     }, {
       listen: init.lanePort === false ? undefined : laneListenOf(init.listen ?? ['/ip4/0.0.0.0/tcp/0'], init.lanePort),
@@ -325,12 +332,15 @@ export class Swarm extends SwarmEventEmitter {
       await node.handle(LANE_PROTOCOL, (stream, connection) => { this.lanes.handleOffer(stream, connection) }, {
         maxInboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION, maxOutboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION,
       })
+      await node.handle(BLOB_LANE_PROTOCOL, (stream, connection) => { this.lanes.handleOffer(stream, connection, 'blob') }, {
+        maxInboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION, maxOutboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION,
+      })
     }
     await this.refs.attach(node)
     await node.handle(FLEET_PROTOCOL, (stream, connection) => { void serveFleetRequest(this.fleetResponder, stream, connection, this.stopController.signal) }, {
       maxInboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION, maxOutboundStreams: MAX_FLEET_STREAMS_PER_CONNECTION,
     })
-    const fleetBlobHooks: FleetBlobServeHooks = {
+    const fleetBlobHooks: FleetBlobServeHooks = this.fleetBlobHooks = {
       relays: this.fleetBlobRelays,
       usable: (peer) => this.actsFor(peer) && !this.bans.isBanned(peer) && node.getConnections(peerIdFromString(peer)).some(c => c.status === 'open'),
       relayFailed: (relay, asker, digest) => { this.log.info('an asker came back from the relay it was pointed at for a fleet blob; that relay is not named again for it', { relay, asker, digest }) },
@@ -592,6 +602,8 @@ export class Swarm extends SwarmEventEmitter {
     const signal = anySignal(options.signal, this.stopController.signal)
     const source = await streamFromFleet(this.trustedPeers(), query, {
       connectRelay: async (peer, addrs, signal) => await this.connectRelay(peer, addrs, signal),
+      // The pull-through node's bytes over a data lane when one can be had (lanes.ts blobLane).
+      lane: async (peer, signal) => await this.lanes.blobLane(peer, signal),
       penalize: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
       relayDropped: (detail) => { this.log.info('a relay for a fleet blob was dropped; the pull-through node streams it', { ...detail, digest: query.digest }) },
       received: (peer, bytes) => {

@@ -151,6 +151,23 @@ describe('lane listener (nothing acts for a stranger)', () => {
     expect(lanes.map(lane => lane.peer)).toEqual(['peer-a'])
   })
 
+  it('hands a lane to the server its offer was asked for (a chunk or a blob stream), and refuses a blob lane with a wrong key or for a peer no longer admitted', async () => {
+    let admitted = true
+    const kinds: string[] = []
+    const { listener, lanes } = await listen({ admits: () => admitted, onLane: (stream, peer, _connection, kind) => { lanes.push({ stream, peer }); kinds.push(`${peer}:${kind}`) } })
+    await dialLane('127.0.0.1', listener.offer('peer-a', connectionOf('peer-a'), 'blob')!, dialOptions())
+    await dialLane('127.0.0.1', listener.offer('peer-b', connectionOf('peer-b'))!, dialOptions())
+    await expect.poll(() => kinds.length).toBe(2)
+    expect(kinds.sort()).toEqual(['peer-a:blob', 'peer-b:chunk'])
+
+    const wrongKey = listener.offer('peer-c', connectionOf('peer-c'), 'blob')!
+    await expect(dialLane('127.0.0.1', { ...wrongKey, key: new Uint8Array(32) }, dialOptions())).rejects.toMatchObject({ code: 'SWARM_LANE_CLOSED' })
+    const banned = listener.offer('peer-d', connectionOf('peer-d'), 'blob')!
+    admitted = false
+    await expect(dialLane('127.0.0.1', banned, dialOptions())).rejects.toMatchObject({ code: 'SWARM_LANE_CLOSED' })
+    expect(kinds.sort()).toEqual(['peer-a:blob', 'peer-b:chunk'])
+  })
+
   it('closes a socket that never finishes its handshake, and holds few of them at once', async () => {
     const { listener, port } = await listen({ handshakeTimeoutMs: 300 })
     listener.offer('peer-a', connectionOf('peer-a'))
