@@ -3,6 +3,7 @@ import { LaneClosedError, MessageTimeoutError, ProtocolViolationError, SwarmErro
 import { FLEET_BLOB_RELAY_READY_WAIT_MS, FLEET_BLOB_RELAY_REPORT_MS, type FleetBlobProgress, type FleetBlobRelays } from './fleet-blob-relays.js'
 import { FLEET_PULL_THROUGH_TIMEOUT_MS } from './fleet-protocol.js'
 import { dataFrameHead, dataFramePayload } from './fleet-blob-data.js'
+import { readPooledFrame, type PooledFrame, type ReadInto } from './fleet-blob-frames.js'
 import { borrows, type BorrowingStream, type ChunkStream } from './chunk-stream.js'
 import { encodeVarint, flushed, FrameQueue, readFrames, sendFrame } from './framing.js'
 import { FleetBlobAck, FleetBlobFrame, FleetBlobRequest } from './pb/swarm-fleet-blob.pb.js'
@@ -93,6 +94,8 @@ export interface FleetBlobBytes {
   size: number | undefined
   /** Each step's bytes as fresh pieces, which the stream's muxer and cipher may keep after the send (GrowingFileReader.read). */
   read: (options: { start?: number, stallMs: number, signal: AbortSignal }) => AsyncIterable<Uint8Array[]>
+  /** The next bytes at `position` into memory of the caller's, once some are readable; 0 at the end (GrowingFileReader.readInto): a lane's frames are read so. */
+  readInto?: ReadInto
   /** Bytes (from the first) it could send now without waiting: told in HEADER (an asker judging a relay it left reads it). */
   held?: () => number
   close: () => Promise<void>
@@ -266,7 +269,14 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     tracked = hooks.budget?.track(asker, stream)
     const gauge = tracked?.gauge
     try {
-      const steps = bytes.read({ start: ask.offset, stallMs: FLEET_BLOB_STALL_MS, signal })[Symbol.asyncIterator]()
+      const nextFrame = frameReader(stream, reader, ask.offset, signal, async (frame) => {
+        try {
+          await frame.send(stream as ChunkStream & BorrowingStream, { signal, timeoutMs: sendTimeoutMs })
+        } catch (err) {
+          sendFailed = true
+          throw err
+        }
+      }, send)
       for (;;) {
         await window.room()
         // Read only once the asker has room in its reader budget: one that does not read (its
@@ -283,30 +293,28 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
         }
         try {
           if (reader.held !== undefined && reader.held() <= position) starvedSince = performance.now()
-          const step = await steps.next().finally(() => {
+          const frame = await nextFrame(position).finally(() => {
             if (starvedSince !== undefined) starvedMs += performance.now() - starvedSince
             starvedSince = undefined
           })
-          if (step.done === true) break
-          const pieces = step.value
-          let length = 0
-          for (const piece of pieces) length += piece.byteLength
-          const head = dataFrameHead(length)
+          if (frame === undefined) break
+          const length = frame.dataBytes
           // Sent in turn with chunk uploads and the peer's other streams (not while the blob's
           // bytes are awaited: a registry's pause holds no slot).
-          const releasePeer = await hooks.peerSends?.acquire(asker, { signal }) ?? noop
+          let releasePeer = noop
           try {
+            releasePeer = await hooks.peerSends?.acquire(asker, { signal }) ?? noop
             await hooks.uploadSlots?.acquire({ signal })
             try {
               await hooks.uploadLimiter?.take(length, { signal, key: asker })
-              gauge?.sentBytes(encodeVarint(head.byteLength + length).byteLength + head.byteLength + length)
-              // The frame protons would write, without its copy of the data (fleet-blob-data.ts).
-              await send([head, ...pieces]).finally(() => { gauge?.handed() })
+              gauge?.sentBytes(frame.wireBytes)
+              await frame.send().finally(() => { gauge?.handed() })
             } finally {
               hooks.uploadSlots?.release()
             }
           } finally {
             releasePeer()
+            frame.drop()
           }
           window.sent(length)
           position += length
@@ -692,4 +700,39 @@ function concatBytes (a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a)
   out.set(b, a.byteLength)
   return out
+}
+
+/** A DATA frame read and ready to go: its blob bytes, its bytes on the wire, and its send. */
+interface OutgoingFrame {
+  dataBytes: number
+  wireBytes: number
+  send: () => Promise<void>
+  /** Lets the frame's memory go unsent (a pooled buffer back to its pool). */
+  drop: () => void
+}
+
+/**
+ * The serving side's DATA frames from `start`: on a data lane, when the blob's reader can read
+ * into memory of ours, each frame read behind its head into a reused buffer and sent as one
+ * write (fleet-blob-frames.ts); otherwise each reader step's fresh pieces behind a head written
+ * by hand, the frame protons would write without its copy of the data (fleet-blob-data.ts).
+ */
+function frameReader (stream: ChunkStream, reader: FleetBlobBytes, start: number, signal: AbortSignal, sendPooled: (frame: PooledFrame) => Promise<void>, send: (frame: Uint8Array[]) => Promise<void>): (position: number) => Promise<OutgoingFrame | undefined> {
+  const readInto = reader.readInto
+  if (readInto !== undefined && borrows(stream)) {
+    return async (position) => {
+      const frame = await readPooledFrame(readInto, position, { stallMs: FLEET_BLOB_STALL_MS, signal })
+      return frame === undefined ? undefined : { dataBytes: frame.dataBytes, wireBytes: frame.wireBytes, send: async () => { await sendPooled(frame) }, drop: frame.drop }
+    }
+  }
+  const steps = reader.read({ start, stallMs: FLEET_BLOB_STALL_MS, signal })[Symbol.asyncIterator]()
+  return async () => {
+    const step = await steps.next()
+    if (step.done === true) return undefined
+    const pieces = step.value
+    let length = 0
+    for (const piece of pieces) length += piece.byteLength
+    const head = dataFrameHead(length)
+    return { dataBytes: length, wireBytes: encodeVarint(head.byteLength + length).byteLength + head.byteLength + length, send: async () => { await send([head, ...pieces]) }, drop: noop }
+  }
 }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { GrowingFile } from '../../src/store/index.js'
 import type { FleetBlobResponder } from '../../src/swarm/index.js'
 import { connect, patternBytes, useSwarms, type TestNode } from './swarm-fixture.js'
 
@@ -38,7 +40,7 @@ const sha = (bytes: Buffer): string => createHash('sha256').update(bytes).digest
 
 /** /shoal/fleet-blob/1.0.0 over a data lane asked for it (/shoal/blob-lane/1.0.0), between real swarms over TCP and TLS. */
 describe('a blob stream over a data lane', () => {
-  const { node } = useSwarms()
+  const { node, tempDir } = useSwarms()
 
   it('carries the blob over a lane of its own when the pull-through node has a lane listener, every byte in order', async () => {
     const blob = patternBytes(5 * MiB + 12_345, 3)
@@ -94,5 +96,38 @@ describe('a blob stream over a data lane', () => {
     // on that stream for good, and the blob with it), and its stream went over libp2p.
     expect(gateway.swarm.stats().lanes.served).toBe(2)
     expect(edge.swarm.stats().lanes.bytesReceived).toBeLessThan(3 * blob.byteLength)
+  })
+
+  it('sends two blobs at once from files still growing, each frame read behind its head into reused memory, every byte of each in order', async () => {
+    const blobs = [patternBytes(7 * MiB + 4_321, 6), patternBytes(6 * MiB + 17, 7)]
+    const dir = await tempDir()
+    const files = await Promise.all(blobs.map(async (blob, i) => await GrowingFile.create(join(dir, `blob-${i}`), blob.byteLength)))
+    const gateway = await node()
+    gateway.swarm.serveFleetBlobs(async (query) => ({ status: 'stream', bytes: files[query.digest === queryOf(1).digest ? 0 : 1]!.reader() }))
+    const edge = await node({ trust: [gateway.swarm.peerId] })
+    await connect(edge, gateway)
+    try {
+      const got = Promise.all([received(edge, 1), received(edge, 2)])
+      // Appended as a registry's body comes, in pieces of odd sizes, both files in turn: the
+      // readers meet each file's growing end, and frames of both streams take buffers in turn.
+      const steps = [300_001, 1024 * 1024, 65_537, 2 * 1024 * 1024 + 3]
+      const at = [0, 0]
+      for (let turn = 0; at.some((done, i) => done < blobs[i]!.byteLength); turn++) {
+        for (const [i, blob] of blobs.entries()) {
+          const start = at[i]!
+          if (start >= blob.byteLength) continue
+          const end = Math.min(blob.byteLength, start + steps[turn % steps.length]!)
+          await files[i]!.append(blob.subarray(start, end))
+          at[i] = end
+          if (end === blob.byteLength) files[i]!.complete()
+        }
+      }
+      const [first, second] = await got
+      expect(sha(first)).toBe(sha(blobs[0]!))
+      expect(sha(second)).toBe(sha(blobs[1]!))
+      expect(edge.swarm.stats().lanes.opened).toBe(2)
+    } finally {
+      for (const file of files) await file.writerFinished()
+    }
   })
 })
