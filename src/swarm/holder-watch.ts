@@ -11,7 +11,6 @@ export interface HolderWatchInit {
   isBanned: (peer: string) => boolean
   /** The peers this node has an open connection to. */
   connectedPeers: () => string[]
-  isConnected: (peer: string) => boolean
   /** Whether this node's interest in the bundle has gone to its neighbours (it is a local bundle). */
   interestedHere: (bundleId: string) => boolean
   /** A DHT lookup of the bundle's holders that connects to them; [] when it fails. */
@@ -43,12 +42,17 @@ interface HoldersView {
  * the fleet holds the thing, not after the first-chunk wait of 10 s). A pull never says it
  * itself: it keeps looking for holders as long as someone waits on it. This judges from what
  * the have protocol has told us, plus one bounded DHT lookup: no connected, unbanned peer names
- * a chunk of the object, none that might is still silent, and the lookup (cut at
- * NO_HOLDER_SEARCH_MS) named nobody who did. A peer that says it holds the object, even one
- * that then stalls, is a holder: stalls are the scheduler's and the scores' business.
+ * a chunk of the object, none that might is still silent (waited for up to
+ * SILENT_HOLDER_WAIT_MS), and a DHT lookup cut at NO_HOLDER_SEARCH_MS named nobody who did. A
+ * peer that says it holds the object, even one that then stalls, is a holder: stalls are the
+ * scheduler's and the scores' business. The DHT is asked only once no neighbour may hold it: a
+ * request that comes before its holder's have message (the neighbour path's start) costs none.
  */
 export class HolderWatch {
+  /** Woken by anything a verdict reads. */
   private readonly changes = new Wakers()
+  /** Woken when a peer leaves, disconnects or is banned: only that can take a holder away. */
+  private readonly losses = new Wakers()
   private readonly claims = new RecentSet<string>(CLAIMS_KEPT)
   private readonly now: () => number
 
@@ -56,8 +60,14 @@ export class HolderWatch {
     this.now = init.now ?? Date.now
   }
 
-  /** Something a verdict reads changed: a peer came or went, was banned, or told us what it holds. */
+  /** Something a verdict reads changed: a peer came, or told us of its interest or what it holds. */
   changed (): void {
+    this.changes.wakeAll()
+  }
+
+  /** A peer left, disconnected or was banned. */
+  lost (): void {
+    this.losses.wakeAll()
     this.changes.wakeAll()
   }
 
@@ -79,48 +89,55 @@ export class HolderWatch {
   async untilNoHolder (bundleId: string, object: string, { signal }: { signal: AbortSignal }): Promise<NoHolder> {
     for (;;) {
       // Neighbours tell us of a bundle's objects once our interest in it reached them.
-      await this.waitUntil(() => this.init.interestedHere(bundleId), signal)
+      await this.waitUntil(() => this.init.interestedHere(bundleId), this.changes, signal)
       const verdict = await this.search(bundleId, object, signal)
       if (verdict !== undefined) return verdict
-      await this.waitUntil(() => this.view(bundleId, object).holders === 0, signal)
+      await this.waitUntil(() => this.view(bundleId, object).holders === 0, this.losses, signal)
     }
   }
 
   /** One bounded search: a verdict, or undefined once a holder is seen. */
   private async search (bundleId: string, object: string, signal: AbortSignal): Promise<NoHolder | undefined> {
     const started = this.now()
-    let named: number | undefined
-    const lookup = abortAfter(NO_HOLDER_SEARCH_MS, signal)
-    void this.init.searchProviders(bundleId, lookup).then(found => { named = found.length }, () => { named = 0 }).finally(() => { this.changed() })
+    let lookup: { at: number, named?: number } | undefined
     for (;;) {
       const view = this.view(bundleId, object)
       if (view.holders > 0) return undefined
-      const elapsed = this.now() - started
-      // The search's bound: the lookup and any have message in flight (a neighbour's interest in
-      // a bundle it has just made, its state of the object) have had it.
-      const searched = elapsed >= NO_HOLDER_SEARCH_MS
-      if (searched && (view.silent === 0 || elapsed >= SILENT_HOLDER_WAIT_MS)) {
-        const silent = view.silent === 0 ? '' : `, ${view.silent} that may hold it said nothing of it in ${SILENT_HOLDER_WAIT_MS} ms`
-        return { reason: `no peer holds any chunk of object ${object} of bundle ${bundleId}: ${view.without} neighbours do not hold the bundle${silent}, and a DHT lookup named ${named ?? 0} holders in ${NO_HOLDER_SEARCH_MS} ms` }
+      let wakeAt = started + SILENT_HOLDER_WAIT_MS
+      if (view.silent === 0 || this.now() >= wakeAt) {
+        // Nobody here may hold it (or those who might stayed silent too long): the DHT, once,
+        // and the have messages already on their way (a neighbour's interest in a bundle it has
+        // just made, its state of the object) get NO_HOLDER_SEARCH_MS.
+        if (lookup === undefined) {
+          const asked: { at: number, named?: number } = { at: this.now() }
+          lookup = asked
+          void this.init.searchProviders(bundleId, abortAfter(NO_HOLDER_SEARCH_MS, signal))
+            .then(found => { asked.named = found.length }, () => { asked.named = 0 })
+            .finally(() => { this.changed() })
+        }
+        wakeAt = lookup.at + NO_HOLDER_SEARCH_MS
+        if (this.now() >= wakeAt) {
+          const silent = view.silent === 0 ? '' : `, ${view.silent} that may hold it said nothing of it in ${SILENT_HOLDER_WAIT_MS} ms`
+          return { reason: `no peer holds any chunk of object ${object} of bundle ${bundleId}: ${view.without} neighbours do not hold the bundle${silent}, and a DHT lookup named ${lookup.named ?? 0} holders in ${NO_HOLDER_SEARCH_MS} ms` }
+        }
       }
-      const wakeAt = started + (searched ? SILENT_HOLDER_WAIT_MS : NO_HOLDER_SEARCH_MS)
       if (await wakeOrTimeout(this.changes.subscribe, { timeoutMs: wakeAt - this.now(), signal }) === 'aborted') signal.throwIfAborted()
     }
   }
 
   private view (bundleId: string, object: string): HoldersView {
-    const { haveList, isBanned, isConnected } = this.init
-    const usable = (peer: string): boolean => !isBanned(peer) && isConnected(peer)
+    const { haveList, isBanned } = this.init
+    const connected = new Set(this.init.connectedPeers())
     let holders = 0
     const holding = new Set<string>()
     for (const [peer, held] of haveList.holdersOf(object)) {
-      if (!usable(peer) || (held !== true && held.count() === 0)) continue
+      if (!connected.has(peer) || isBanned(peer) || (held !== true && held.count() === 0)) continue
       holders++
       holding.add(peer)
     }
     let silent = 0
     let without = 0
-    for (const peer of this.init.connectedPeers()) {
+    for (const peer of connected) {
       if (holding.has(peer) || isBanned(peer)) continue
       const mayHold = !haveList.hasPeer(peer) || haveList.interestOf(peer).has(bundleId) || this.claims.has(`${bundleId} ${peer}`)
       if (mayHold) silent++
@@ -129,9 +146,9 @@ export class HolderWatch {
     return { holders, silent, without }
   }
 
-  private async waitUntil (holds: () => boolean, signal: AbortSignal): Promise<void> {
+  private async waitUntil (holds: () => boolean, wakers: Wakers, signal: AbortSignal): Promise<void> {
     while (!holds()) {
-      if (await wakeOrTimeout(this.changes.subscribe, { signal }) === 'aborted') signal.throwIfAborted()
+      if (await wakeOrTimeout(wakers.subscribe, { signal }) === 'aborted') signal.throwIfAborted()
     }
   }
 }

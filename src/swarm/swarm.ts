@@ -150,7 +150,6 @@ export class Swarm extends SwarmEventEmitter {
       haveList: this.haveList,
       isBanned: (peer) => this.bans.isBanned(peer),
       connectedPeers: () => this.node?.getPeers().map(p => p.toString()) ?? [],
-      isConnected: (peer) => (this.node?.getConnections(peerIdFromString(peer)).length ?? 0) > 0,
       interestedHere: (bundleId) => this.local.has(bundleId),
       searchProviders: async (bundleId, signal) => await this.finder.searchProviders(bundleId, signal),
     })
@@ -372,7 +371,7 @@ export class Swarm extends SwarmEventEmitter {
       this.haveOpenedAt.delete(peer)
       this.shoalPeers.delete(peer)
       this.lanes.closePeer(peer, new LaneClosedError('the peer disconnected'))
-      this.holderWatch.changed()
+      this.holderWatch.lost()
       this.emit('peer:disconnected', { peer })
     })
 
@@ -759,7 +758,7 @@ export class Swarm extends SwarmEventEmitter {
     this.lanes.closePeer(peer, new LaneClosedError(`banned: ${reason}`))
     this.neighbourLeft(peer)
     this.statusGossip.distrust(peer)
-    this.holderWatch.changed()
+    this.holderWatch.lost()
     this.log.warn('peer banned', { peer, reason, until: new Date(ban.until).toISOString() })
     this.emit('peer:banned', { peer, reason, until: ban.until })
     void this.node?.hangUp(peerIdFromString(peer)).catch(() => {})
@@ -826,7 +825,7 @@ export class Swarm extends SwarmEventEmitter {
     if (!this.fetcher.hasPeer(peer)) return
     this.fetcher.peerLeft(peer)
     this.gateways.delete(peer)
-    this.holderWatch.changed()
+    this.holderWatch.lost()
     this.log.debug('neighbour left', { peer })
     this.emit('neighbour:left', { peer })
   }

@@ -29,7 +29,6 @@ describe('HolderWatch', () => {
       haveList,
       isBanned: peer => banned.has(peer),
       connectedPeers: () => [...connected],
-      isConnected: peer => connected.has(peer),
       interestedHere: () => true,
       searchProviders: async () => { lookups++; return [] },
     })
@@ -69,32 +68,33 @@ describe('HolderWatch', () => {
     expect(await after(verdict, 10 * SILENT_HOLDER_WAIT_MS)).toBeUndefined()
     // Its holder banned (a liar's chunk failed its check): a new search, then the verdict.
     banned.add('honest')
-    watch.changed()
+    watch.lost()
     expect(await after(verdict, NO_HOLDER_SEARCH_MS)).toBeDefined()
   })
 
-  it('waits for a peer that wants the bundle and has said nothing of the object, up to its bound', async () => {
+  it('waits for a peer that wants the bundle and has said nothing of the object, up to its bound, then searches', async () => {
     neighbour('puller', { interested: true })
     const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
-    expect(await after(verdict, SILENT_HOLDER_WAIT_MS - 1)).toBeUndefined()
+    expect(await after(verdict, SILENT_HOLDER_WAIT_MS + NO_HOLDER_SEARCH_MS - 1)).toBeUndefined()
     expect((await after(verdict, 1))?.reason).toMatch(/1 that may hold it said nothing of it/)
   })
 
-  it('takes a peer whose state arrives during the wait for a holder', async () => {
+  it('takes a peer whose state arrives during the wait for a holder, and asks the DHT nothing', async () => {
     neighbour('late', { interested: true })
     const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
     expect(await after(verdict, NO_HOLDER_SEARCH_MS)).toBeUndefined()
     haveList.setObject('late', OBJECT, true)
     watch.changed()
     expect(await after(verdict, 10 * SILENT_HOLDER_WAIT_MS)).toBeUndefined()
+    expect(lookups).toBe(0)
   })
 
   it('counts a peer that served the bundle\'s description as a holder not yet heard from', async () => {
     neighbour('namer', { interested: false })
     watch.claimed(BUNDLE, 'namer')
     const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
-    expect(await after(verdict, NO_HOLDER_SEARCH_MS)).toBeUndefined()
-    expect(await after(verdict, SILENT_HOLDER_WAIT_MS)).toBeDefined()
+    expect(await after(verdict, SILENT_HOLDER_WAIT_MS)).toBeUndefined()
+    expect(await after(verdict, NO_HOLDER_SEARCH_MS)).toBeDefined()
   })
 
   it('rejects with the signal\'s reason when the caller leaves', async () => {
