@@ -532,6 +532,13 @@ export const LANE_CIPHER_SUITE = 'TLS_AES_128_GCM_SHA256'
  */
 export const NO_HOLDER_SEARCH_MS = 750
 /**
+ * A DHT lookup that answered before NO_HOLDER_SEARCH_MS ends the search, but not before this:
+ * the have messages a neighbour sent just before (its interest in a bundle it has just made, its
+ * state of the object) are read first. A neighbour that served the bundle's description is waited
+ * for as one that may hold it (holder-watch.ts `claimed`), so this covers only the others.
+ */
+export const NO_HOLDER_SETTLE_MS = 250
+/**
  * A peer that may hold the object and has said nothing of it (interested in its bundle, or it
  * served the bundle's description, or not greeted on the have protocol yet) is waited for this
  * long: a holder whose state is slow to come (a loaded node) is not taken for none at once, and a

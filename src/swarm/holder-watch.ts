@@ -1,6 +1,6 @@
 import { RecentSet } from '../recent/index.js'
 import { abortAfter, wakeOrTimeout, Wakers } from '../wait/index.js'
-import { NO_HOLDER_SEARCH_MS, SILENT_HOLDER_WAIT_MS } from './constants.js'
+import { NO_HOLDER_SEARCH_MS, NO_HOLDER_SETTLE_MS, SILENT_HOLDER_WAIT_MS } from './constants.js'
 import type { HaveList } from './have-list.js'
 
 /** Peers that served a bundle's description, remembered per bundle (a bound: one entry per pull's holder). */
@@ -115,10 +115,12 @@ export class HolderWatch {
             .then(found => { asked.named = found.length }, () => { asked.named = 0 })
             .finally(() => { this.changed() })
         }
-        wakeAt = lookup.at + NO_HOLDER_SEARCH_MS
+        // The lookup's answer ends the search early, but not before NO_HOLDER_SETTLE_MS: what
+        // the have protocol already sent us is read first.
+        wakeAt = lookup.at + (lookup.named === undefined ? NO_HOLDER_SEARCH_MS : NO_HOLDER_SETTLE_MS)
         if (this.now() >= wakeAt) {
           const silent = view.silent === 0 ? '' : `, ${view.silent} that may hold it said nothing of it in ${SILENT_HOLDER_WAIT_MS} ms`
-          return { reason: `no peer holds any chunk of object ${object} of bundle ${bundleId}: ${view.without} neighbours do not hold the bundle${silent}, and a DHT lookup named ${lookup.named ?? 0} holders in ${NO_HOLDER_SEARCH_MS} ms` }
+          return { reason: `no peer holds any chunk of object ${object} of bundle ${bundleId}: ${view.without} neighbours do not hold the bundle${silent}, and a DHT lookup named ${lookup.named ?? 0} holders${lookup.named === undefined ? ` in ${NO_HOLDER_SEARCH_MS} ms` : ''}` }
         }
       }
       if (await wakeOrTimeout(this.changes.subscribe, { timeoutMs: wakeAt - this.now(), signal }) === 'aborted') signal.throwIfAborted()

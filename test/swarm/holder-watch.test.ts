@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ChunkBitmap } from '../../src/manifest/index.js'
 import { HaveList } from '../../src/swarm/have-list.js'
 import { HolderWatch, type NoHolder } from '../../src/swarm/holder-watch.js'
-import { NO_HOLDER_SEARCH_MS, SILENT_HOLDER_WAIT_MS } from '../../src/swarm/constants.js'
+import { NO_HOLDER_SEARCH_MS, NO_HOLDER_SETTLE_MS, SILENT_HOLDER_WAIT_MS } from '../../src/swarm/constants.js'
 
 const BUNDLE = 'b'.repeat(64)
 const OBJECT = 'o'.repeat(64)
@@ -18,6 +18,8 @@ describe('HolderWatch', () => {
   let banned: Set<string>
   let watch: HolderWatch
   let lookups: number
+  /** What the DHT lookup answers: none at once unless a test says otherwise. */
+  let lookupAnswer: () => Promise<string[]>
 
   beforeEach(() => {
     vi.useFakeTimers()
@@ -25,12 +27,16 @@ describe('HolderWatch', () => {
     connected = new Set()
     banned = new Set()
     lookups = 0
+    lookupAnswer = async () => []
     watch = new HolderWatch({
       haveList,
       isBanned: peer => banned.has(peer),
       connectedPeers: () => [...connected],
       interestedHere: () => true,
-      searchProviders: async () => { lookups++; return [] },
+      searchProviders: async () => {
+        lookups++
+        return await lookupAnswer()
+      },
     })
   })
 
@@ -53,12 +59,19 @@ describe('HolderWatch', () => {
     return got
   }
 
-  it('says so after its short search when no neighbour holds or wants the bundle', async () => {
+  it('says so once the DHT named nobody, after a short settle, when no neighbour holds or wants the bundle', async () => {
     neighbour('gateway', { interested: false })
     const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
-    expect(await after(verdict, NO_HOLDER_SEARCH_MS - 1)).toBeUndefined()
+    expect(await after(verdict, NO_HOLDER_SETTLE_MS - 1)).toBeUndefined()
     expect((await after(verdict, 1))?.reason).toMatch(/1 neighbours do not hold the bundle, and a DHT lookup named 0 holders/)
     expect(lookups).toBe(1)
+  })
+
+  it('cuts a DHT lookup that does not answer at the search\'s bound', async () => {
+    lookupAnswer = async () => await new Promise<string[]>(() => {})
+    const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
+    expect(await after(verdict, NO_HOLDER_SEARCH_MS - 1)).toBeUndefined()
+    expect((await after(verdict, 1))?.reason).toMatch(/0 neighbours do not hold the bundle, and a DHT lookup named 0 holders in 750 ms/)
   })
 
   it('never says so while a connected peer holds a chunk, whatever another peer says', async () => {
@@ -69,13 +82,13 @@ describe('HolderWatch', () => {
     // Its holder banned (a liar's chunk failed its check): a new search, then the verdict.
     banned.add('honest')
     watch.lost()
-    expect(await after(verdict, NO_HOLDER_SEARCH_MS)).toBeDefined()
+    expect(await after(verdict, NO_HOLDER_SETTLE_MS)).toBeDefined()
   })
 
   it('waits for a peer that wants the bundle and has said nothing of the object, up to its bound, then searches', async () => {
     neighbour('puller', { interested: true })
     const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
-    expect(await after(verdict, SILENT_HOLDER_WAIT_MS + NO_HOLDER_SEARCH_MS - 1)).toBeUndefined()
+    expect(await after(verdict, SILENT_HOLDER_WAIT_MS + NO_HOLDER_SETTLE_MS - 1)).toBeUndefined()
     expect((await after(verdict, 1))?.reason).toMatch(/1 that may hold it said nothing of it/)
   })
 
@@ -94,7 +107,7 @@ describe('HolderWatch', () => {
     watch.claimed(BUNDLE, 'namer')
     const verdict = watch.untilNoHolder(BUNDLE, OBJECT, { signal: new AbortController().signal })
     expect(await after(verdict, SILENT_HOLDER_WAIT_MS)).toBeUndefined()
-    expect(await after(verdict, NO_HOLDER_SEARCH_MS)).toBeDefined()
+    expect(await after(verdict, NO_HOLDER_SETTLE_MS)).toBeDefined()
   })
 
   it('rejects with the signal\'s reason when the caller leaves', async () => {
