@@ -65,6 +65,8 @@ export interface DaemonInit {
    * the swarm's word, not from this timer.
    */
   firstChunkTimeoutMs?: number
+  /** How long a registry request looks for a holder of a bundle it lacks (blob-source.ts HTTP_MANIFEST_SEARCH_TIMEOUT_MS unless given), likewise. */
+  manifestSearchTimeoutMs?: number
 }
 
 export async function startDaemon (config: DaemonConfig, logger: Logger, init: DaemonInit = {}): Promise<Daemon> {
@@ -200,7 +202,7 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
       },
     })
     const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger, lifetime: lifetime.signal })
-    const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal)
+    const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal, { manifestSearchTimeoutMs: init.manifestSearchTimeoutMs })
     const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }), lifetime: lifetime.signal })
     sourceWrites = sources
     swarm.serveFleet(sources.respond)

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { pushTree } from '../../src/store/index.js'
 import { generateSwarmKey } from '../../src/swarm/index.js'
 import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { until } from '../helpers/until.js'
@@ -9,8 +10,11 @@ import { DOCKER_REGISTRY_BIN } from '../upstream/docker-registry.js'
 import { useProxiedRegistry } from '../upstream/front-proxy.js'
 import { bundleDescriptionOf, unnamedImage } from './image-layout.js'
 
-/** Far past the test's timeout: a 404 that comes at all did not wait for the first-chunk timer. */
-const NO_TIMER = { firstChunkTimeoutMs: 30 * 60_000 }
+/**
+ * Far past the test's timeout: a 404 that comes at all did not wait for the first-chunk timer, nor
+ * for the bound on a registry request's search for a bundle's holder.
+ */
+const NO_TIMER = { firstChunkTimeoutMs: 30 * 60_000, manifestSearchTimeoutMs: 30 * 60_000 }
 const ABSENT_BLOB = `sha256:${'ab'.repeat(32)}`
 const ABSENT_MANIFEST = `sha256:${'cd'.repeat(32)}`
 const MIB = 1024 * 1024
@@ -75,6 +79,19 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag or digest nobody in the
     const info = edge.logs.filter(line => line.level === 'info')
     expect(info.find(line => line.msg === 'manifest not found: it could not be fetched from the fleet, and no later source has it')).toMatchObject({ digest: image.manifestDigest, reason: expect.stringContaining('the fleet has no holder of it') })
     expect(info.find(line => line.msg === 'blob not found: it could not be fetched from the fleet, and no later source has it')).toMatchObject({ digest: image.layerDigest, reason: expect.stringContaining('the fleet has no holder of it') })
+  }, 120_000)
+
+  it('answers a tag it heard of from its gateway\'s record 404, logged at info, when no holder is left', async () => {
+    const { gateway, edge } = await fleet('record', undefined)
+    const image = await unnamedImage(join(daemons.work, 'image-record'), 'registry.example.com/app/gone:1.0', 2 * MIB)
+    const { bundleId } = await pushTree(gateway.daemon.store, image.dir)
+    await gateway.daemon.swarm.publishRefs([{ ref: image.ref, bundleId, manifestDigest: image.manifestDigest }])
+    await until('the gateway\'s record on the edge', async () => (await edge.daemon.store.getRef(image.ref))?.publisher === gateway.daemon.swarm.peerId ? true : undefined)
+    // The only holder goes away; the edge still has the record, and none of the image.
+    await gateway.daemon.stop()
+    const res = await fetch(`${registryOf(edge.daemon)}/v2/app/gone/manifests/1.0?ns=registry.example.com`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(res.status).toBe(404)
+    expect(edge.logs.find(line => line.level === 'info' && line.msg === 'manifest not found' && line.digest === image.manifestDigest)).toMatchObject({ reason: expect.any(String) })
   }, 120_000)
 
   function expectLoggedMisses (edge: TestDaemon): void {
