@@ -1,6 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import {
   BLOB_LANE_CONNECT_TIMEOUT_MS, BLOB_LANE_PROTOCOL, LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_RETRY_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_READY_UNUSED_MS, LANE_RETRY_AFTER_FAILURE_MS,
+  MAX_LANES_PER_PEER,
 } from './constants.js'
 import { LaneClosedError } from './errors.js'
 import { LaneListener, type LaneConnection, type LaneKind } from './lane-listener.js'
@@ -94,6 +95,8 @@ export class Lanes {
   private readonly settled = new Wakers()
   /** Lanes up and not yet taken: what stops watching them once a chunk stream takes one (untilTaken). */
   private readonly taken = new WeakMap<LaneStream, () => void>()
+  /** Lanes this node holds to each peer's listener, open or on their way (the holder admits MAX_LANES_PER_PEER). */
+  private readonly heldTo = new Map<string, number>()
   /** Peers whose blob lane failed lately, and until when their blob streams stay on libp2p (Infinity: no such protocol there). */
   private readonly blobLanesFailed = new Map<string, { until: number, inARow: number }>()
   /** Chunk streams waiting in `take` for a peer's lane: they take it, so the fetcher is not told to switch. */
@@ -155,8 +158,11 @@ export class Lanes {
   async blobLane (peer: string, signal: AbortSignal): Promise<LaneStream | undefined> {
     const failed = this.blobLanesFailed.get(peer)
     if (!this.init.ask || (failed !== undefined && failed.until > Date.now())) return undefined
+    // The holder would refuse it (two per peer): not asked, so no failure keeps the peer's next blob streams off lanes.
+    if (this.lanesTo(peer) >= MAX_LANES_PER_PEER) return undefined
     const connection = this.components.connectionTo(peer)
     if (connection === undefined) return undefined
+    this.hold(peer, 1)
     const startedAt = Date.now()
     const timings: LaneTimings = {}
     try {
@@ -173,6 +179,8 @@ export class Lanes {
       }
       this.counts.opened++
       this.blobLanesFailed.delete(peer)
+      // Held from here until it closes (track).
+      this.hold(peer, 1)
       this.track(peer, stream, 'blob')
       this.components.log.debug('blob lane up', { peer, ms: Date.now() - startedAt, ...timings })
       return stream
@@ -185,7 +193,22 @@ export class Lanes {
       this.blobLanesFailed.set(peer, { until: Date.now() + retryAfterMs, inARow })
       this.components.log.debug('no blob lane; the blob stream goes over libp2p', { peer, why: (err as Error).message, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
       return undefined
+    } finally {
+      this.hold(peer, -1)
     }
+  }
+
+  /** Lanes to `peer`'s listener this node holds or is opening: blob lanes, and its chunk lane (on its way, up or in use). */
+  private lanesTo (peer: string): number {
+    const chunk = this.asking.get(peer)?.state
+    // A chunk lane in use is among the held ones (track); one opening or up and not taken is not yet.
+    return (this.heldTo.get(peer) ?? 0) + (chunk === 'opening' || chunk === 'ready' ? 1 : 0)
+  }
+
+  private hold (peer: string, change: number): void {
+    const held = (this.heldTo.get(peer) ?? 0) + change
+    if (held > 0) this.heldTo.set(peer, held)
+    else this.heldTo.delete(peer)
   }
 
   /** The listener's port once it listens. */
@@ -376,11 +399,14 @@ export class Lanes {
       this.open.set(peer, set)
     }
     set.add(stream)
+    // The asker's in-use chunk lane is held from here (its blob lanes were counted as they opened).
+    if (side === 'asked') this.hold(peer, 1)
     const openedAt = Date.now()
     stream.addEventListener('close', (evt) => {
       if (evt.error !== undefined) this.components.log.debug('data lane closed', { peer, side, ms: Date.now() - openedAt, bytesIn: stream.bytesIn, bytesOut: stream.bytesOut, error: evt.error.message })
       this.counts.bytesReceived += stream.bytesIn
       this.counts.bytesSent += stream.bytesOut
+      if (side !== 'served') this.hold(peer, -1)
       const open = this.open.get(peer)
       open?.delete(stream)
       if (open?.size === 0) this.open.delete(peer)
