@@ -121,8 +121,8 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
       const refused = await fetch(`${base}/blobs/${layer.digest}`)
       expect(refused.status).toBe(503)
       expect((await refused.json() as ErrorBody).errors[0]?.message).toMatch(new RegExp(`needs ${layer.size} bytes and the store's disk has \\d+ free.*shoal gc`))
-      const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
-      expect(staged.trim()).toBe('')
+      // The staging file goes after the cut is logged (its removal is asynchronous): it must go, not linger.
+      await waitFor('the staging file to be removed', async () => execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' }).trim() === '' ? true : undefined)
     } finally {
       await chunked.close()
     }
@@ -174,8 +174,8 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
       expect(said.err).toMatchObject({ code: 'DISK_FULL', message: expect.stringMatching(/disk filled up .*shoal gc/) })
       const verify = JSON.parse((await shoal(undefined, ['--api', edge.api, '--json', 'verify'])).stdout) as { bad: unknown[] }
       expect(verify.bad).toEqual([])
-      const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
-      expect(staged.trim()).toBe('')
+      // The staging file goes after the cut is logged (its removal is asynchronous): it must go, not linger.
+      await waitFor('the staging file to be removed', async () => execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' }).trim() === '' ? true : undefined)
     } finally {
       await chunked.close()
     }
@@ -216,8 +216,8 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
       // Before: read on until the disk was full (DISK_FULL), the limit being 64 GiB.
       const said = await waitFor('the cut to be logged', async () => logLines(edge).find(l => l.msg === 'response cut after it started'))
       expect(said.err).toMatchObject({ code: 'UPSTREAM_TOO_LARGE', message: expect.stringMatching(new RegExp(`more than the ${layer.size} bytes the manifest's descriptor gives`)) })
-      const staged = execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' })
-      expect(staged.trim()).toBe('')
+      // The staging file goes after the cut is logged (its removal is asynchronous): it must go, not linger.
+      await waitFor('the staging file to be removed', async () => execFileSync('nsenter', ['-t', String(edge.child.pid), '-m', 'find', join(data, 'tmp'), '-type', 'f'], { encoding: 'utf8' }).trim() === '' ? true : undefined)
     } finally {
       await lying.close()
     }
