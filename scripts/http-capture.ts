@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, rm } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import type { RelayedRequest } from '../test/helpers/http-relay.js'
 
 const MIB = 1024 * 1024
 /** Enough of each packet for the Ethernet, IP and TCP headers and an HTTP message's head. */
@@ -21,20 +22,11 @@ const STARTED_TIMEOUT_MS = 10_000
 const STOP_TIMEOUT_MS = 30_000
 const MARKER_POLL_MS = 20
 
-/** One request as containerd sent it and the server answered it; times are performance.now(). */
-export interface SeenRequest {
-  method: string
-  url: string
-  status?: number
-  /** Body bytes the server sent. */
-  bytes: number
-  startedAt: number
-  headersAt?: number
-  firstByteAt?: number
-  endedAt?: number
-  /** When each whole MiB of the body had been sent (a byte-rate time series). */
-  mibAt: number[]
-}
+/**
+ * One request as containerd sent it and the server answered it, in the HTTP relay's terms (times
+ * are performance.now(); `bytes` and `mibAt` count the body the server sent).
+ */
+export type SeenRequest = Pick<RelayedRequest, 'method' | 'url' | 'status' | 'bytes' | 'startedAt' | 'headersAt' | 'firstByteAt' | 'endedAt' | 'mibAt'>
 
 export interface HttpCapture {
   /** The capture process (for its CPU). */
@@ -61,28 +53,30 @@ export async function startHttpCapture (port: number, file: string): Promise<Htt
   return {
     pid: tcpdump.pid,
     stop: async () => {
-      await markEnd(port, file)
+      const segments = await segmentsUpToEndMark(port, file)
       await stopProcess(tcpdump)
       const dropped = /(\d+) packets? dropped by kernel/.exec(stderr)
       if (dropped !== null && dropped[1] !== '0') throw new Error(`tcpdump: ${dropped[1]} packets dropped by the kernel; the capture is incomplete`)
-      const requests = await readHttpCapture(file, port)
       await rm(file, { force: true })
-      return requests
+      return requestsOf(segments, port)
     },
   }
 }
 
 /**
- * Opens and closes one connection to `port` and waits until the capture file holds its SYN: the
- * packets before it are then all written (a SIGINT drops what the kernel has not yet handed over).
+ * Opens and closes one connection to `port`, waits until the capture file holds its SYN, and
+ * returns the file's segments: the packets before the SYN are then all written (a SIGINT drops
+ * what the kernel has not yet handed over).
  */
-async function markEnd (port: number, file: string): Promise<void> {
+async function segmentsUpToEndMark (port: number, file: string): Promise<Segment[]> {
   const marker = await new Promise<number>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => { resolve(socket.localPort ?? 0); socket.destroy() })
     socket.once('error', reject)
   })
   const deadline = performance.now() + STOP_TIMEOUT_MS
-  while (!readPcap(await readFile(file)).some(s => s.syn && s.srcPort === marker && s.dstPort === port)) {
+  for (;;) {
+    const segments = readPcap(await readFile(file))
+    if (segments.some(s => s.syn && s.srcPort === marker && s.dstPort === port)) return segments
     if (performance.now() > deadline) throw new Error(`the capture did not show the end marker within ${STOP_TIMEOUT_MS} ms`)
     await new Promise(resolve => setTimeout(resolve, MARKER_POLL_MS))
   }
@@ -95,11 +89,6 @@ async function stopProcess (child: ChildProcess): Promise<void> {
     child.once('exit', () => { clearTimeout(timer); resolve() })
     child.kill('SIGINT')
   })
-}
-
-/** The requests to `port` in a capture file tcpdump wrote (`-w`, loopback). */
-export async function readHttpCapture (file: string, port: number): Promise<SeenRequest[]> {
-  return requestsOf(readPcap(await readFile(file)), port)
 }
 
 /** One TCP segment as captured: `payload` is its captured part, `length` its whole payload's. */
