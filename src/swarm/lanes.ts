@@ -187,9 +187,8 @@ export class Lanes {
     } catch (err) {
       signal.throwIfAborted()
       this.counts.failed++
-      const unsupported = (err as { cause?: { name?: string } }).cause?.name === 'UnsupportedProtocolError'
       const inARow = (failed?.inARow ?? 0) + 1
-      const retryAfterMs = unsupported ? Infinity : Math.min(this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS, (this.init.firstRetryMs ?? LANE_FIRST_RETRY_MS) * 2 ** (inARow - 1))
+      const retryAfterMs = unsupportedProtocol(err) ? Infinity : this.retryAfterMs(inARow)
       this.blobLanesFailed.set(peer, { until: Date.now() + retryAfterMs, inARow })
       this.components.log.debug('no blob lane; the blob stream goes over libp2p', { peer, why: (err as Error).message, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
       return undefined
@@ -326,8 +325,7 @@ export class Lanes {
     } catch (err) {
       if (this.asking.get(peer)?.state !== 'opening') return
       // A peer without the protocol (older nodes) is not asked again while connected.
-      const unsupported = (err as { cause?: { name?: string } }).cause?.name === 'UnsupportedProtocolError'
-      this.failed(peer, (err as Error).message, unsupported ? Infinity : undefined)
+      this.failed(peer, (err as Error).message, unsupportedProtocol(err) ? Infinity : undefined)
     } finally {
       this.settled.wakeAll()
     }
@@ -363,11 +361,16 @@ export class Lanes {
     this.taken.set(stream, stopWatching)
   }
 
+  /** How long a peer stays on libp2p after its `inARow`th lane failure in a row: doubling from the first retry, up to the cap. */
+  private retryAfterMs (inARow: number): number {
+    return Math.min(this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS, (this.init.firstRetryMs ?? LANE_FIRST_RETRY_MS) * 2 ** (inARow - 1))
+  }
+
   private failed (peer: string, why: string, retryAfterMs?: number): void {
     this.counts.failed++
     const inARow = (this.failuresInARow.get(peer) ?? 0) + 1
     this.failuresInARow.set(peer, inARow)
-    retryAfterMs ??= Math.min(this.init.retryAfterFailureMs ?? LANE_RETRY_AFTER_FAILURE_MS, (this.init.firstRetryMs ?? LANE_FIRST_RETRY_MS) * 2 ** (inARow - 1))
+    retryAfterMs ??= this.retryAfterMs(inARow)
     this.asking.set(peer, { state: 'failed', until: Date.now() + retryAfterMs })
     // Info once per peer: a fleet of old nodes or a firewalled port is one line each, not one per retry.
     if (this.logged.has(peer)) {
@@ -420,4 +423,9 @@ export class Lanes {
       }
     }, { once: true })
   }
+}
+
+/** The peer does not speak the lane's offer protocol (an older node, or one without a listener). */
+function unsupportedProtocol (err: unknown): boolean {
+  return (err as { cause?: { name?: string } }).cause?.name === 'UnsupportedProtocolError'
 }
