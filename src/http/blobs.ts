@@ -237,7 +237,8 @@ interface ArrivingRange {
  * (object-readers.ts `readDirect`), where a read of its file filled the page cache with the
  * rest of the layer after all, on a VM the dearest part of the edge's work. One read at a
  * time: three in flight took the reads' time off the response and did not make containerd
- * faster (docs/architecture.md, "the cpu4 lane").
+ * faster (docs/architecture.md, "the cpu4 lane"; through the CRI too, "Reads ahead through the
+ * CRI, tried again and not taken").
  */
 async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingObject, body: BodyWriter, range: ArrivingRange, waits: ResponseWaits, caught: CaughtChunks): Promise<void> {
   const chunkSize = store.chunkSize
