@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
 // uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
@@ -51,6 +51,8 @@
 //   warm        the node that holds the image (the blob already in its local store)
 //   neighbour   a fresh edge (no --upstream) bootstrapped from a gateway that holds the image
 //   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
+//   floor       no daemon: the least a Node edge and holder must do (bench-floor.ts), a fresh floor
+//               edge per run whose layer comes over TLS from one floor holder, verified, stored, served
 // The daemons run with a swarm key, as a fleet is deployed; --no-swarm-key runs them without one
 // (what the key's cipher layer costs; the registry scenario needs the key, see startDaemon).
 // The machine is shared (2 cores, other sessions): compare within one run only.
@@ -70,6 +72,7 @@ import { cpuSeconds, gapsOf, machineLoadOf, runQueueSeconds, startSampler, type 
 import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
 import { startHttpCapture, type SeenRequest } from './http-capture.js'
+import { floorKey, startFloorEdge, startFloorHolder, type FloorProcess } from './bench-floor.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -114,7 +117,7 @@ function parseOptions (argv: string[]): Options {
   return options
 }
 
-const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry'] as const
+const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry', 'floor'] as const
 /**
  * neighbour-b: the neighbour case with --b-env on the edge, run right after each neighbour run;
  * registry-b: the registry case with --b-env on its gateway and edge, after each registry run.
@@ -164,6 +167,7 @@ async function main (): Promise<void> {
   await mkdir(work, { recursive: true })
   const daemons: DaemonProcess[] = []
   let registry: RegistryProcess | undefined
+  let floorHolder: FloorProcess | undefined
   let seq = 0
   const swarmKey = join(work, 'swarm.key')
   // --profile: every daemon runs under `node --cpu-prof`, one .cpuprofile per process in DIR
@@ -216,6 +220,10 @@ async function main (): Promise<void> {
       return started
     }
     const holder = await startHolder('holder')
+    // The floor's holder (bench-floor.ts): the layer's file from docker-registry's storage, copied to its own directory.
+    const floorPsk = floorKey()
+    const layerFile = join(work, 'registry', 'storage', 'docker', 'registry', 'v2', 'blobs', 'sha256', layer.digest.slice(7, 9), layer.digest.slice(7), 'data')
+    floorHolder = (options.only ?? SCENARIOS).includes('floor') ? await startFloorHolder({ dir: join(work, 'floor-holder'), blobPath: layerFile, layer, psk: floorPsk }) : undefined
     // --b-source: neighbour-b's own holder, with the B variables.
     const holderB = options.bSource ? await startHolder('holder-b', options.bEnv) : holder
 
@@ -228,7 +236,8 @@ async function main (): Promise<void> {
     const pull = async (scenario: Scenario, run: number): Promise<Sample> => {
       const stopAfter: DaemonProcess[] = []
       // The shoal daemons that work for this pull, for the CPU column.
-      let working: DaemonProcess[] = []
+      let working: Array<DaemonProcess | FloorProcess> = []
+      let floorEdge: FloorProcess | undefined
       let target: string
       if (scenario === 'direct') {
         target = registry?.host ?? ''
@@ -241,6 +250,11 @@ async function main (): Promise<void> {
         stopAfter.push(edge)
         working = [edge, source]
         target = edge.registry
+      } else if (scenario === 'floor') {
+        if (floorHolder === undefined) throw new Error('no floor holder')
+        floorEdge = await startFloorEdge({ dir: join(work, `floor-edge-${run}`), holderPort: Number(floorHolder.address), registry: registry?.host ?? '', layer, psk: floorPsk })
+        working = [floorEdge, floorHolder]
+        target = floorEdge.address
       } else {
         const env = scenario === 'registry-b' ? options.bEnv : {}
         const gateway = await startDaemon('gateway', ['--gateway', '--upstream', registry?.url ?? ''], env)
@@ -323,6 +337,11 @@ async function main (): Promise<void> {
         await ctd.destroy()
         await observer.close()
         for (const daemon of stopAfter) await stopDaemon(daemon)
+        if (floorEdge !== undefined) {
+          await floorEdge.kill()
+          if (floorEdge.logs() !== '') process.stderr.write(`floor edge ${run}: ${floorEdge.logs()}`)
+          await rm(join(work, `floor-edge-${run}`), { recursive: true, force: true })
+        }
       }
     }
 
@@ -354,6 +373,7 @@ async function main (): Promise<void> {
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {
     await Promise.all(daemons.map(end))
+    await floorHolder?.kill()
     await registry?.stop()
     if (!options.keep) await rm(work, { recursive: true, force: true })
   }
