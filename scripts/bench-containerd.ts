@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
 // uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
@@ -53,6 +53,8 @@
 //   registry    a fresh gateway with --upstream and a fresh edge: the fleet pulls it through
 //   floor       no daemon: the least a Node edge and holder must do (bench-floor.ts), a fresh floor
 //               edge per run whose layer comes over TLS from one floor holder, verified, stored, served
+//   floor-plain, floor-nohash, floor-nostore  (only with --only) the floor without one part: the
+//               lane's TLS, the edge's BLAKE3, the edge's store
 // The daemons run with a swarm key, as a fleet is deployed; --no-swarm-key runs them without one
 // (what the key's cipher layer costs; the registry scenario needs the key, see startDaemon).
 // The machine is shared (2 cores, other sessions): compare within one run only.
@@ -72,7 +74,7 @@ import { cpuSeconds, gapsOf, machineLoadOf, runQueueSeconds, startSampler, type 
 import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
 import { startHttpCapture, type SeenRequest } from './http-capture.js'
-import { floorKey, startFloorEdge, startFloorHolder, type FloorProcess } from './bench-floor.js'
+import { floorKey, startFloorEdge, startFloorHolder, type FloorPart, type FloorProcess } from './bench-floor.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
@@ -122,11 +124,14 @@ const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry', 'floor'] as const
  * neighbour-b: the neighbour case with --b-env on the edge, run right after each neighbour run;
  * registry-b: the registry case with --b-env on its gateway and edge, after each registry run.
  */
-type Scenario = typeof SCENARIOS[number] | 'neighbour-b' | 'registry-b'
+type Scenario = typeof SCENARIOS[number] | typeof FLOOR_VARIANTS[number] | 'neighbour-b' | 'registry-b'
+/** The floor less one part each (bench-floor.ts FloorPart): run only when --only names them. */
+const FLOOR_VARIANTS = ['floor-plain', 'floor-nohash', 'floor-nostore'] as const
+const FLOOR_WITHOUT: Record<typeof FLOOR_VARIANTS[number], FloorPart> = { 'floor-plain': 'tls', 'floor-nohash': 'hash', 'floor-nostore': 'store' }
 
 function parseScenario (name: string): Scenario {
-  const found = SCENARIOS.find(s => s === name)
-  if (found === undefined) throw new Error(`--only takes scenarios among ${SCENARIOS.join(', ')}, not ${name}`)
+  const found = [...SCENARIOS, ...FLOOR_VARIANTS].find(s => s === name)
+  if (found === undefined) throw new Error(`--only takes scenarios among ${[...SCENARIOS, ...FLOOR_VARIANTS].join(', ')}, not ${name}`)
   return found
 }
 interface Sample {
@@ -223,7 +228,7 @@ async function main (): Promise<void> {
     // The floor's holder (bench-floor.ts): the layer's file from docker-registry's storage, copied to its own directory.
     const floorPsk = floorKey()
     const layerFile = join(work, 'registry', 'storage', 'docker', 'registry', 'v2', 'blobs', 'sha256', layer.digest.slice(7, 9), layer.digest.slice(7), 'data')
-    floorHolder = (options.only ?? SCENARIOS).includes('floor') ? await startFloorHolder({ dir: join(work, 'floor-holder'), blobPath: layerFile, layer, psk: floorPsk }) : undefined
+    floorHolder = (options.only ?? SCENARIOS).some(s => s.startsWith('floor')) ? await startFloorHolder({ dir: join(work, 'floor-holder'), blobPath: layerFile, layer, psk: floorPsk }) : undefined
     // --b-source: neighbour-b's own holder, with the B variables.
     const holderB = options.bSource ? await startHolder('holder-b', options.bEnv) : holder
 
@@ -250,9 +255,10 @@ async function main (): Promise<void> {
         stopAfter.push(edge)
         working = [edge, source]
         target = edge.registry
-      } else if (scenario === 'floor') {
+      } else if (scenario === 'floor' || scenario === 'floor-plain' || scenario === 'floor-nohash' || scenario === 'floor-nostore') {
         if (floorHolder === undefined) throw new Error('no floor holder')
-        floorEdge = await startFloorEdge({ dir: join(work, `floor-edge-${run}`), holderPort: Number(floorHolder.address), registry: registry?.host ?? '', layer, psk: floorPsk })
+        const without = scenario === 'floor' ? [] : [FLOOR_WITHOUT[scenario]]
+        floorEdge = await startFloorEdge({ dir: join(work, `floor-edge-${run}`), holderPort: Number(floorHolder.address), holderPlainPort: Number(floorHolder.plainPort), registry: registry?.host ?? '', layer, psk: floorPsk, without })
         working = [floorEdge, floorHolder]
         target = floorEdge.address
       } else {

@@ -16,6 +16,9 @@
 //           whole hash matched, and each chunk written to the response with backpressure. No
 //           sha256: the daemon's edge computes none on this path (the bundle's paths give it).
 // Both run as the daemon runs: the node flags and malloc environment of bin/shoal.js's first line.
+// Variants take one part away at a time (FloorPart, the edge's `without`), to see what each costs:
+// `tls` (plain TCP read with onread into the same chunk buffers: no cipher on either side),
+// `hash` (no BLAKE3 on the edge), `store` (no file, writes or fdatasync on the edge).
 //
 //   startFloorHolder / startFloorEdge (the bench's side), or as a child:
 //   node --import tsx scripts/bench-floor.ts holder|edge 'JSON'
@@ -25,10 +28,10 @@ import { once } from 'node:events'
 import { constants } from 'node:fs'
 import { copyFile, mkdir, open, rename } from 'node:fs/promises'
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, OnReadOpts } from 'node:net'
+import { connect as netConnect, createServer as netServer, type AddressInfo, type OnReadOpts, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream'
-import { connect as tlsConnect, createServer as tlsServer, type ConnectionOptions, type TLSSocket } from 'node:tls'
+import { connect as tlsConnect, createServer as tlsServer, type ConnectionOptions } from 'node:tls'
 import { fileURLToPath } from 'node:url'
 import { blake3Hex, createBlake3 } from '../src/hash/index.js'
 import { CHUNK_SIZE_BYTES } from '../src/manifest/constants.js'
@@ -52,17 +55,21 @@ const MAX_ASK_BYTES = 100
 export interface FloorLayer { digest: string, size: number }
 /** The lane's pre-shared key (the daemon's lanes agree a one-time one over libp2p), hex. */
 export interface FloorKey { identity: string, key: string }
+/** What a variant leaves out: the lane's TLS, the edge's BLAKE3, the edge's store. */
+export type FloorPart = 'tls' | 'hash' | 'store'
 export interface FloorProcess {
   child: ChildProcess
-  /** The holder's lane port, or the edge's registry `127.0.0.1:PORT`. */
+  /** The holder's TLS lane port, or the edge's registry `127.0.0.1:PORT`. */
   address: string
+  /** The holder's plain TCP lane port (the `tls` variant's). */
+  plainPort?: string
   logs: () => string
   /** SIGKILL and wait, as the bench ends a daemon. */
   kill: () => Promise<void>
 }
 
 interface HolderArgs { dir: string, blobPath: string, layer: FloorLayer, psk: FloorKey }
-interface EdgeArgs { dir: string, holderPort: number, registry: string, layer: FloorLayer, psk: FloorKey }
+interface EdgeArgs { dir: string, holderPort: number, holderPlainPort?: number, registry: string, layer: FloorLayer, psk: FloorKey, without?: FloorPart[] }
 
 export function floorKey (): FloorKey {
   return { identity: randomBytes(8).toString('hex'), key: randomBytes(32).toString('hex') }
@@ -80,11 +87,12 @@ export async function startFloorEdge (args: EdgeArgs): Promise<FloorProcess> {
 
 async function startRole (role: 'holder' | 'edge', args: HolderArgs | EdgeArgs): Promise<FloorProcess> {
   const argv = [...shebangNodeFlags(), '--import', 'tsx', fileURLToPath(import.meta.url), role, JSON.stringify(args)]
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...shebangEnv() } })
+  // From the repository's root, where `--import tsx` is found whatever the caller's directory.
+  const child = spawn(process.execPath, argv, { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...shebangEnv() } })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s })
   const exited = once(child, 'exit')
-  const address = await new Promise<string>((resolve, reject) => {
+  const started = await new Promise<{ address: string, plainPort?: string }>((resolve, reject) => {
     let stdout = ''
     const timer = setTimeout(() => { reject(new Error(`the floor ${role} did not start within ${START_TIMEOUT_MS} ms:\n${stderr}`)) }, START_TIMEOUT_MS)
     child.stdout?.setEncoding('utf8').on('data', (s: string) => {
@@ -92,13 +100,13 @@ async function startRole (role: 'holder' | 'edge', args: HolderArgs | EdgeArgs):
       const newline = stdout.indexOf('\n')
       if (newline < 0) return
       clearTimeout(timer)
-      resolve((JSON.parse(stdout.slice(0, newline)) as { address: string }).address)
+      resolve(JSON.parse(stdout.slice(0, newline)) as { address: string, plainPort?: string })
     })
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`the floor ${role} exited with ${String(code)} before it started:\n${stderr}`)) })
   })
   return {
     child,
-    address,
+    ...started,
     logs: () => stderr,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -122,15 +130,20 @@ async function holderRole (args: HolderArgs): Promise<void> {
   const key = Buffer.from(args.psk.key, 'hex')
   // TLS 1.3 with an external PSK (RFC 8446 2.2): a client without the key fails on its first
   // flight's binder, and neither side needs a certificate (the lane's one-time key).
-  const server = tlsServer({ minVersion: 'TLSv1.3', ciphers: SUITE, pskCallback: (_socket, identity) => identity === args.psk.identity ? key : null }, (socket) => {
+  const serve = (socket: Socket): void => {
     serveLane(socket, path, args.layer, head).catch((err: unknown) => {
       process.stderr.write(`floor holder: ${err instanceof Error ? err.message : String(err)}\n`)
       socket.destroy()
     })
-  })
+  }
+  const server = tlsServer({ minVersion: 'TLSv1.3', ciphers: SUITE, pskCallback: (_socket, identity) => identity === args.psk.identity ? key : null }, serve)
+  // The `tls` variant's lane: the same bytes over plain TCP (a bench on loopback only).
+  const plain = netServer(serve)
   server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  process.stdout.write(`${JSON.stringify({ address: String((server.address() as AddressInfo).port) })}\n`)
+  plain.listen(0, '127.0.0.1')
+  await Promise.all([once(server, 'listening'), once(plain, 'listening')])
+  const portOf = (listening: { address: () => unknown }): string => String((listening.address() as AddressInfo).port)
+  process.stdout.write(`${JSON.stringify({ address: portOf(server), plainPort: portOf(plain) })}\n`)
 }
 
 /** The chunk table and the object's hash, as the bundle manifest holds them: made once, before any pull. */
@@ -154,7 +167,7 @@ async function chunkTable (path: string, size: number): Promise<Buffer> {
   return head
 }
 
-async function serveLane (socket: TLSSocket, path: string, layer: FloorLayer, head: Buffer): Promise<void> {
+async function serveLane (socket: Socket, path: string, layer: FloorLayer, head: Buffer): Promise<void> {
   socket.setNoDelay(true)
   socket.on('error', (err) => { process.stderr.write(`floor holder: lane: ${err.message}\n`) })
   socket.setTimeout(IDLE_TIMEOUT_MS, () => { socket.destroy(new Error(`the lane was idle for ${IDLE_TIMEOUT_MS} ms`)) })
@@ -194,7 +207,7 @@ async function serveLane (socket: TLSSocket, path: string, layer: FloorLayer, he
 }
 
 /** The lane's first line (the ask), at most MAX_ASK_BYTES. */
-async function firstLine (socket: TLSSocket): Promise<string> {
+async function firstLine (socket: Socket): Promise<string> {
   return await new Promise<string>((resolve, reject) => {
     let text = ''
     const onData = (piece: Buffer): void => {
@@ -247,8 +260,10 @@ async function serveLayer (res: ServerResponse, args: EdgeArgs): Promise<void> {
   const { size, digest } = args.layer
   const chunks = chunkCount(size)
   const head = Buffer.alloc(headBytes(size))
+  const without = new Set(args.without)
+  const hashing = !without.has('hash')
   const stagingPath = join(args.dir, 'tmp', digest.replace('sha256:', ''))
-  const file = await open(stagingPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600)
+  const file = without.has('store') ? undefined : await open(stagingPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, 0o600)
   const aligned = new AlignedBuffers(CHUNK_BYTES, EDGE_CHUNK_BUFFERS)
   /** Chunk buffers taken and not yet given back (past EDGE_CHUNK_BUFFERS the pool grows by a slab: said at the end). */
   let taken = 0
@@ -271,7 +286,7 @@ async function serveLayer (res: ServerResponse, args: EdgeArgs): Promise<void> {
     committing = (async () => {
       while (dirty) {
         dirty = false
-        await file.datasync()
+        await file?.datasync()
       }
       committing = undefined
     })()
@@ -293,10 +308,10 @@ async function serveLayer (res: ServerResponse, args: EdgeArgs): Promise<void> {
     const length = chunkLength(size, index)
     const chunk = buffer.subarray(0, length)
     const expected = head.toString('hex', 8 + index * HASH_BYTES, 8 + (index + 1) * HASH_BYTES)
-    if (blake3Hex(chunk) !== expected) return fail(new Error(`chunk ${index} of ${digest} does not match its BLAKE3: not kept, not served`))
-    whole.update(chunk)
+    if (hashing && blake3Hex(chunk) !== expected) return fail(new Error(`chunk ${index} of ${digest} does not match its BLAKE3: not kept, not served`))
+    if (hashing) whole.update(chunk)
     // The buffer is the response's until its write's callback and the store's until its write returns.
-    let users = 2
+    let users = file === undefined ? 1 : 2
     const release = (): void => {
       if (--users > 0) return
       taken--
@@ -304,9 +319,11 @@ async function serveLayer (res: ServerResponse, args: EdgeArgs): Promise<void> {
       flow()
     }
     res.write(chunk, release)
-    const written = file.write(buffer, 0, roundUpToBlock(length), index * CHUNK_BYTES).then(() => { commit(); release() })
-    writes.add(written)
-    written.then(() => { writes.delete(written) }, (err: unknown) => { fail(err as Error) })
+    if (file !== undefined) {
+      const written = file.write(buffer, 0, roundUpToBlock(length), index * CHUNK_BYTES).then(() => { commit(); release() })
+      writes.add(written)
+      written.then(() => { writes.delete(written) }, (err: unknown) => { fail(err as Error) })
+    }
     flow()
     if (index === chunks - 1) {
       res.end()
@@ -315,13 +332,14 @@ async function serveLayer (res: ServerResponse, args: EdgeArgs): Promise<void> {
   }
   // The object is visible only once every chunk is on disk and the whole hash matched (the store's completion).
   const complete = async (): Promise<void> => {
+    const expected = head.toString('hex', head.length - HASH_BYTES)
+    if (hashing && whole.digestHex() !== expected) throw new Error(`${digest}: the object's BLAKE3 does not match the holder's`)
+    if (file === undefined) return
     await Promise.all(writes)
     await file.truncate(size)
     while (committing !== undefined) await committing
     await file.datasync()
     await file.close()
-    const expected = head.toString('hex', head.length - HASH_BYTES)
-    if (whole.digestHex() !== expected) throw new Error(`${digest}: the object's BLAKE3 does not match the holder's`)
     await rename(stagingPath, join(args.dir, 'objects', expected))
   }
 
@@ -371,12 +389,13 @@ async function serveLayer (res: ServerResponse, args: EdgeArgs): Promise<void> {
     pskCallback: () => ({ identity: args.psk.identity, psk: Buffer.from(args.psk.key, 'hex') }),
     onread,
   }
-  const lane = tlsConnect(options)
+  const plain = without.has('tls')
+  const lane = plain ? netConnect({ host: '127.0.0.1', port: args.holderPlainPort ?? 0, onread }) : tlsConnect(options)
   lane.setTimeout(IDLE_TIMEOUT_MS, () => { fail(new Error(`the lane was idle for ${IDLE_TIMEOUT_MS} ms`)) })
   lane.on('error', fail)
   lane.on('end', () => { if (index < chunks) fail(new Error(`the lane ended after ${index} of ${chunks} chunks`)) })
   res.on('close', () => { if (!res.writableFinished) fail(new Error('the client left before the layer was sent')) })
-  await once(lane, 'secureConnect')
+  await once(lane, plain ? 'connect' : 'secureConnect')
   lane.setNoDelay(true)
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size), 'docker-content-digest': digest })
   lane.write(`${digest}\n`)
