@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
 // uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
@@ -46,6 +46,12 @@
 //              containerd, and every 100 ms the disk's writes, dirty and writeback pages, and the
 //              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
 //              per run gives the layer's waits over 50 ms between two MiB and the disk's writes
+//   --link-mbit N  the source behind a link, as on a fleet (bench-link.ts): docker-registry and the
+//              holder run in a network namespace joined to this one by a veth shaped with tbf at
+//              N Mbit/s each way (0: the veth, not shaped); containerd and the edge stay on loopback.
+//              `direct` pulls over the link (the capture watches the veth), `neighbour` moves the
+//              layer holder → edge over it, `registry`'s fresh gateway pulls through over it; `warm`
+//              (containerd at the holder itself) and the floor scenarios do not run with it
 // Scenarios:
 //   direct      hosts.toml's only host is the registry
 //   warm        the node that holds the image (the blob already in its local store)
@@ -73,13 +79,14 @@ import { startDockerRegistry, type RegistryProcess } from '../test/upstream/dock
 import { cpuSeconds, gapsOf, machineLoadOf, runQueueSeconds, startSampler, type SeriesPoint } from './bench-series.js'
 import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
-import { startHttpCapture, type SeenRequest } from './http-capture.js'
+import { onInterrupt, removeLink, startShapedLink, type ShapedLink } from './bench-link.js'
+import { startHttpCapture, type CapturePlace, type SeenRequest } from './http-capture.js'
 import { floorKey, startFloorEdge, startFloorHolder, type FloorPart, type FloorProcess } from './bench-floor.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri' }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number }
 
 function parseOptions (argv: string[]): Options {
   const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture', client: 'cri' }
@@ -106,6 +113,7 @@ function parseOptions (argv: string[]): Options {
       if (observer !== 'capture' && observer !== 'relay') throw new Error(`--observer takes capture or relay, not ${observer}`)
       options.observer = observer
     }
+    else if (arg === '--link-mbit') options.linkMbit = Number(next())
     else if (arg === '--node-flags') options.nodeFlags = next().split(' ').filter(f => f !== '')
     else if (arg === '--b-env') {
       const [name, value] = parseEnvAssignment(next())
@@ -114,6 +122,15 @@ function parseOptions (argv: string[]): Options {
     else throw new Error(`unknown option ${String(arg)}`)
   }
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
+  if (options.linkMbit !== undefined) {
+    if (!(options.linkMbit >= 0)) throw new Error('--link-mbit takes a rate in Mbit/s, 0 for a veth with no shaping')
+    // warm has containerd pull from the holder itself (behind the link); the floor's holder and edge
+    // (bench-floor.ts) run on loopback only.
+    const onLoopbackOnly = (s: Scenario): boolean => s === 'warm' || s.startsWith('floor')
+    const refused = options.only?.filter(onLoopbackOnly) ?? []
+    if (refused.length > 0) throw new Error(`--link-mbit runs direct, neighbour and registry; leave ${refused.join(', ')} out of --only`)
+    options.only ??= SCENARIOS.filter(s => !onLoopbackOnly(s))
+  }
   if (options.bSource && options.bEnv === undefined) throw new Error('--b-source needs --b-env')
   if (!options.swarmKey && (options.only ?? SCENARIOS).includes('registry')) throw new Error('--no-swarm-key: the registry scenario needs the key (leave it out with --only)')
   return options
@@ -156,6 +173,8 @@ interface Sample {
   containerdCpuS: number
   /** The observer's: tcpdump, or this script (the HTTP relay). */
   observerCpuS: number
+  /** With --link-mbit: MB that crossed the link from the source's side during the pull. */
+  linkMB?: number
 }
 
 const median = (values: number[]): number => {
@@ -192,9 +211,28 @@ async function main (): Promise<void> {
     profiler = [wrapper]
   }
   if (!existsSync(swarmKey)) await shoalOk(undefined, ['keygen', 'swarm', swarmKey])
-  const startDaemon = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
+  // --link-mbit: the source's side of the shaped link, made before anything starts; a SIGINT or
+  // SIGTERM removes it and stops what the run started (the pull's containerd and capture too), as
+  // the `finally`s below would.
+  let link: ShapedLink | undefined
+  const runningPull = new Set<() => Promise<void>>()
+  const removeInterruptHandler = options.linkMbit === undefined
+    ? () => {}
+    : onInterrupt(async () => {
+      for (const stop of runningPull) await stop().catch(() => {})
+      await Promise.all(daemons.map(async d => { await d.kill() })).catch(() => {})
+      await registry?.stop().catch(() => {})
+      await removeLink()
+      if (!options.keep) await rm(work, { recursive: true, force: true })
+    })
+  if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit)
+  /** A command as it runs on the source's side: in the link's namespace with --link-mbit. */
+  const atSource = (command: string[]): string[] => link === undefined ? command : [...link.wrap, ...command]
+  const startDaemon = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}, atSourceSide = false): Promise<DaemonProcess> => {
     // A node pulls through for its peers only in a fleet closed with a swarm key.
-    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', ...(options.swarmKey ? ['--swarm-key', swarmKey] : []), ...args], env, { wrap: profiler })
+    const wrap = atSourceSide && link !== undefined ? [...link.wrap, ...(profiler ?? [])] : profiler
+    const listenHost = atSourceSide ? link?.nsIp : undefined
+    const daemon = await startDaemonProcess(join(work, `${name}-${seq++}`), ['--no-mdns', '--log-level', options.logs === undefined ? 'info' : 'debug', ...(options.swarmKey ? ['--swarm-key', swarmKey] : []), ...args], env, { wrap, listenHost })
     daemons.push(daemon)
     return daemon
   }
@@ -212,15 +250,17 @@ async function main (): Promise<void> {
   try {
     process.stderr.write(`generating an image with a ${options.layerMb} MiB layer…\n`)
     const images = await generateImages(join(work, 'images'), { baseBytes: Math.round(options.layerMb * MIB), seed: 8 })
-    registry = await startDockerRegistry(join(work, 'registry'))
+    registry = await startDockerRegistry(join(work, 'registry'), '', link === undefined ? {} : { host: link.nsIp, wrap: link.wrap })
     await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${images.layouts.app1 ?? ''}:1.0`, `docker://${registry.host}/shoal/app1:1.0`], { timeout: 600_000 })
     const ref = `${registry.host}/shoal/app1:1.0`
     const layer = images.baseLayer
 
     // The neighbour: a gateway that pulled the image through once, before any timed run.
     const startHolder = async (name: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
-      const started = await startDaemon(name, ['--gateway', '--upstream', registry?.url ?? ''], env)
-      await execFileAsync('skopeo', ['copy', '--src-tls-verify=false', `docker://${started.registry}/shoal/app1:1.0`, `dir:${join(work, name)}`], { timeout: 600_000 })
+      const started = await startDaemon(name, ['--gateway', '--upstream', registry?.url ?? ''], env, true)
+      // Its registry mirror listens on its own loopback: with --link-mbit, the namespace's.
+      const [skopeo = 'skopeo', ...copy] = atSource(['skopeo', 'copy', '--src-tls-verify=false', `docker://${started.registry}/shoal/app1:1.0`, `dir:${join(work, name)}`])
+      await execFileAsync(skopeo, copy, { timeout: 600_000 })
       await waitFor(`the ${name}'s bundle`, async () => (await started.status()).bundles.find(b => b.complete), 120_000)
       return started
     }
@@ -269,7 +309,9 @@ async function main (): Promise<void> {
         working = [edge, gateway]
         target = edge.registry
       }
-      const observer = await startObserver(options.observer, target, join(work, `capture-${scenario}-${run}.pcap`))
+      // Over the link, containerd's packets to the registry cross the veth, not loopback.
+      const place: CapturePlace = scenario === 'direct' && link !== undefined ? { iface: link.rootIf, host: link.nsIp } : {}
+      const observer = await startObserver(options.observer, target, join(work, `capture-${scenario}-${run}.pcap`), place)
       // [edge, source, docker-registry, containerd, ctr (this script's waited children; tcpdump
       //  exits outside the window), the observer, edge and source run queue, edge and source main thread]
       const cpuOf = async (): Promise<number[]> => await Promise.all([
@@ -279,6 +321,8 @@ async function main (): Promise<void> {
         cpuSeconds(working[0]?.child.pid, false, true), cpuSeconds(working[1]?.child.pid, false, true),
       ])
       const ctd = new Containerd(join(work, `containerd-${scenario}-${run}`), { cri: options.client === 'cri' })
+      const stopPull = async (): Promise<void> => { await ctd.destroy(); await observer.close() }
+      runningPull.add(stopPull)
       let sampler: ReturnType<typeof startSampler> | undefined
       try {
         await ctd.start()
@@ -286,6 +330,7 @@ async function main (): Promise<void> {
         // port, so nothing reaches the registry around it.
         await ctd.hosts(registry?.host ?? '', observer.url.replace(/:\d+$/, ':9'), [observer.url])
         const cpuBefore = await cpuOf()
+        const linkBefore = await link?.receivedBytes()
         sampler = options.series === undefined ? undefined : startSampler({ edge: working[0]?.child.pid, source: working[1]?.child.pid, registry: registry?.child.pid, containerd: ctd.pid })
         const started = performance.now()
         if (options.logs !== undefined) process.stderr.write(`${scenario} ${run}: ${options.client} pull starts at ${Date.now()} (epoch ms, as in the daemons' logs)\n`)
@@ -293,6 +338,7 @@ async function main (): Promise<void> {
           ? await ctd.criPull(ref, 900_000).then(() => ({ code: 0, stderr: '' }), (err: Error) => ({ code: 1, stderr: err.message }))
           : await ctd.ctr(['images', 'pull', '--hosts-dir', ctd.hostsDir, ref], 900_000)
         const totalMs = performance.now() - started
+        const linkAfter = await link?.receivedBytes()
         const points: SeriesPoint[] = await sampler?.stop() ?? []
         const [edgeCpuS = 0, sourceCpuS = 0, registryCpuS = 0, containerdCpuS = 0, ctrCpuS = 0, observerCpuS = 0, edgeRunQueueS = 0, sourceRunQueueS = 0, edgeMainCpuS = 0, sourceMainCpuS = 0] = (await cpuOf()).map((after, i) => after - (cpuBefore[i] ?? 0))
         if (result.code !== 0) throw new Error(`${scenario}: ${options.client} pull failed:\n${result.stderr}`)
@@ -337,11 +383,12 @@ async function main (): Promise<void> {
           registryCpuS,
           containerdCpuS: containerdCpuS + ctrCpuS,
           observerCpuS,
+          ...(linkAfter !== undefined && linkBefore !== undefined ? { linkMB: (linkAfter - linkBefore) / 1e6 } : {}),
         }
       } finally {
         await sampler?.stop()
-        await ctd.destroy()
-        await observer.close()
+        runningPull.delete(stopPull)
+        await stopPull()
         for (const daemon of stopAfter) await stopDaemon(daemon)
         if (floorEdge !== undefined) {
           await floorEdge.kill()
@@ -364,11 +411,12 @@ async function main (): Promise<void> {
       for (const scenario of order) {
         const sample = await pull(scenario, run)
         samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, ${options.observer} ${sample.observerCpuS.toFixed(2)} s\n`)
+        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, ${options.observer} ${sample.observerCpuS.toFixed(2)} s${sample.linkMB === undefined ? '' : `, ${sample.linkMB.toFixed(0)} MB over the link`}\n`)
       }
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
     process.stdout.write(`\ncontainerd (${options.client === 'cri' ? 'CRI PullImage' : 'ctr images pull'}) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
+    if (link !== undefined) process.stdout.write(`the source (docker-registry, the holder) behind a veth ${link.mbit > 0 ? `shaped at ${link.mbit} Mbit/s each way` : 'with no shaping'}; containerd and the edge on loopback\n`)
     process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
     process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | observer CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
     for (const scenario of scenarios) {
@@ -376,11 +424,22 @@ async function main (): Promise<void> {
       const total = median(list.map(s => s.totalMs))
       process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s (${median(list.map(s => s.edgeCpuS)).toFixed(2)} + ${median(list.map(s => s.sourceCpuS)).toFixed(2)}) | ${median(list.map(s => s.registryCpuS)).toFixed(2)} s | ${median(list.map(s => s.containerdCpuS)).toFixed(2)} s | ${median(list.map(s => s.observerCpuS)).toFixed(2)} s |\n`)
     }
+    // Each run's pulls ran back to back: a ratio per run pair is less exposed to the machine's load drifting than the ratio of medians.
+    const directs = (samples.get('direct') ?? []).map(s => s.totalMs)
+    for (const scenario of scenarios.filter(s => s !== 'direct' && directs.length > 0)) {
+      const ratios = (samples.get(scenario) ?? []).map((s, i) => s.totalMs / (directs[i] ?? NaN))
+      process.stdout.write(`${scenario} / direct, per run: ${ratios.map(r => `${r.toFixed(2)}×`).join(' ')} (median ${median(ratios).toFixed(2)}×)\n`)
+    }
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {
     await Promise.all(daemons.map(end))
     await floorHolder?.kill()
     await registry?.stop()
+    if (link !== undefined) {
+      const problems = await link.close()
+      if (problems.length > 0) process.stderr.write(`removing the shaped link: ${problems.join('; ')}\n`)
+    }
+    removeInterruptHandler()
     if (!options.keep) await rm(work, { recursive: true, force: true })
   }
 }
@@ -400,12 +459,12 @@ interface Observer {
   close: () => Promise<void>
 }
 
-async function startObserver (kind: 'capture' | 'relay', target: string, captureFile: string): Promise<Observer> {
+async function startObserver (kind: 'capture' | 'relay', target: string, captureFile: string, place: CapturePlace): Promise<Observer> {
   if (kind === 'relay') {
     const relay = await startHttpRelay(target)
     return { url: relay.url, pid: undefined, requests: async () => relay.requests, close: relay.close }
   }
-  const capture = await startHttpCapture(Number(target.slice(target.lastIndexOf(':') + 1)), captureFile)
+  const capture = await startHttpCapture(Number(target.slice(target.lastIndexOf(':') + 1)), captureFile, place)
   let seen: Promise<SeenRequest[]> | undefined
   const requests = async (): Promise<SeenRequest[]> => await (seen ??= capture.stop())
   return { url: `http://${target}`, pid: capture.pid, requests, close: async () => { await requests().catch(() => []) } }

@@ -5,7 +5,8 @@
 // the start of each HTTP message; on loopback a packet carries up to 64 KiB), so the data path is
 // containerd ↔ server alone and the observer's CPU is a few hundredths of a second.
 //
-// Plain HTTP/1.1 over IPv4 on `lo` only: request lines are read from the first bytes of the
+// Plain HTTP/1.1 over IPv4 on one Ethernet-framed interface (`lo` by default; the bench's veth when
+// the server sits behind a shaped link, bench-link.ts): request lines are read from the first bytes of the
 // client's segments, responses from the server's byte offsets (status line and headers at a
 // response's start, then Content-Length bytes of body; `HEAD`, 1xx, 204 and 304 have none). A
 // chunked body ends where the next response starts or the connection ends.
@@ -35,11 +36,15 @@ export interface HttpCapture {
   stop: () => Promise<SeenRequest[]>
 }
 
-/** Starts capturing TCP port `port` on loopback into `file`; resolves once tcpdump listens. */
-export async function startHttpCapture (port: number, file: string): Promise<HttpCapture> {
+/** Where the server is seen: the interface its packets cross, and its address (for the end marker). */
+export interface CapturePlace { iface?: string, host?: string }
+
+/** Starts capturing TCP port `port` on `place.iface` (loopback) into `file`; resolves once tcpdump listens. */
+export async function startHttpCapture (port: number, file: string, place: CapturePlace = {}): Promise<HttpCapture> {
+  const host = place.host ?? '127.0.0.1'
   // --immediate-mode and -U: each packet handed over and written as it comes; -B: a 16 MiB
   // kernel buffer, so nothing is dropped while tcpdump waits for a CPU.
-  const tcpdump = spawn('tcpdump', ['-i', 'lo', '-n', '--immediate-mode', '-U', '-B', '16384', '-s', String(SNAP_BYTES), '--time-stamp-precision=micro', '-w', file, `tcp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const tcpdump = spawn('tcpdump', ['-i', place.iface ?? 'lo', '-n', '--immediate-mode', '-U', '-B', '16384', '-s', String(SNAP_BYTES), '--time-stamp-precision=micro', '-w', file, `tcp port ${port}`], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { tcpdump.kill(); reject(new Error(`tcpdump did not start listening within ${STARTED_TIMEOUT_MS} ms: ${stderr}`)) }, STARTED_TIMEOUT_MS)
@@ -53,7 +58,7 @@ export async function startHttpCapture (port: number, file: string): Promise<Htt
   return {
     pid: tcpdump.pid,
     stop: async () => {
-      const segments = await segmentsUpToEndMark(port, file)
+      const segments = await segmentsUpToEndMark(host, port, file)
       await stopProcess(tcpdump)
       const dropped = /(\d+) packets? dropped by kernel/.exec(stderr)
       if (dropped !== null && dropped[1] !== '0') throw new Error(`tcpdump: ${dropped[1]} packets dropped by the kernel; the capture is incomplete`)
@@ -68,9 +73,9 @@ export async function startHttpCapture (port: number, file: string): Promise<Htt
  * returns the file's segments: the packets before the SYN are then all written (a SIGINT drops
  * what the kernel has not yet handed over).
  */
-async function segmentsUpToEndMark (port: number, file: string): Promise<Segment[]> {
+async function segmentsUpToEndMark (host: string, port: number, file: string): Promise<Segment[]> {
   const marker = await new Promise<number>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => { resolve(socket.localPort ?? 0); socket.destroy() })
+    const socket = connect(port, host, () => { resolve(socket.localPort ?? 0); socket.destroy() })
     socket.once('error', reject)
   })
   const deadline = performance.now() + STOP_TIMEOUT_MS
@@ -115,7 +120,7 @@ function readPcap (pcap: Buffer): Segment[] {
   const littleEndian = magic === PCAP_MAGIC_MICRO
   if (!littleEndian && pcap.readUInt32BE(0) !== PCAP_MAGIC_MICRO) throw new Error(`not a microsecond pcap file (magic ${magic.toString(16)})`)
   const u32 = (at: number): number => littleEndian ? pcap.readUInt32LE(at) : pcap.readUInt32BE(at)
-  if (u32(20) !== LINKTYPE_ETHERNET) throw new Error(`link type ${u32(20)}: only loopback's Ethernet framing is read`)
+  if (u32(20) !== LINKTYPE_ETHERNET) throw new Error(`link type ${u32(20)}: only Ethernet framing (loopback's, a veth's) is read`)
   const segments: Segment[] = []
   for (let at = 24; at + 16 <= pcap.length;) {
     const epochMs = u32(at) * 1000 + u32(at + 4) / 1000
@@ -131,7 +136,8 @@ function readPcap (pcap: Buffer): Segment[] {
 
 /**
  * `wireBytes` is the packet's whole length: on loopback a segment can be larger than the IP
- * header's 16-bit length can say (BIG TCP), so the payload's length is taken from it.
+ * header's 16-bit length can say (BIG TCP), so the payload's length is taken from it (a veth's
+ * frames are not padded either).
  */
 function tcpSegmentOf (packet: Buffer, wireBytes: number, at: number): Segment | undefined {
   if (packet.length < 14 + 20 || packet.readUInt16BE(12) !== ETHERTYPE_IPV4) return undefined

@@ -172,14 +172,15 @@ export class Bed {
   }
 }
 
-/** tbf on the egress of one interface; burst and queue sized for the rate. */
-async function shape (ns: string, dev: string, rateBitsPerSecond: number, signal?: AbortSignal): Promise<void> {
+/** tbf on the egress of one interface (in `ns`, or the machine's own namespace when undefined); burst and queue sized for the rate. */
+export async function shape (ns: string | undefined, dev: string, rateBitsPerSecond: number, signal?: AbortSignal): Promise<void> {
   const bytesPerSecond = rateBitsPerSecond / 8
   // A few milliseconds of line rate, but at least a handful of full-size frames.
   const burst = Math.max(16 * 1024, Math.round(bytesPerSecond * 0.004))
   // 50 ms of queue: enough for TCP to keep the link busy, short enough to keep pings honest.
-  await run(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', dev, 'root', 'tbf',
-    'rate', `${rateBitsPerSecond}bit`, 'burst', String(burst), 'latency', '50ms'], { signal })
+  const tc = ['tc', 'qdisc', 'replace', 'dev', dev, 'root', 'tbf',
+    'rate', `${rateBitsPerSecond}bit`, 'burst', String(burst), 'latency', '50ms']
+  await run(ns === undefined ? tc : inNetns(ns, tc), { signal })
 }
 
 /** Kills every process left in a namespace (by pid, from `ip netns pids`), then deletes it. */

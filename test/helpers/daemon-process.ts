@@ -62,10 +62,11 @@ export interface DaemonStatus {
  * API on DATA/api.sock, libp2p on a free TCP port) and waits for the line it prints with
  * `--json` once it is listening.
  */
-export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string, wrap?: string[] } = {}): Promise<DaemonProcess> {
+export async function startDaemonProcess (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, options: { bin?: string, wrap?: string[], listenHost?: string } = {}): Promise<DaemonProcess> {
   const bin = options.bin ?? SHOAL_BIN
-  // With the node flags the bin's first line gives it: the daemon as it ships.
-  const argv = [...shebangNodeFlags(bin), bin, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'debug', ...args]
+  // With the node flags the bin's first line gives it: the daemon as it ships. `listenHost`: libp2p
+  // (and the data lane beside it) on another IPv4 address, such as a network namespace's veth.
+  const argv = [...shebangNodeFlags(bin), bin, '--data', dataDir, '--json', 'daemon', '--registry', '127.0.0.1:0', '--listen', `/ip4/${options.listenHost ?? '127.0.0.1'}/tcp/0`, '--log-level', 'debug', ...args]
   // `wrap` runs the daemon under another command (unshare, setpriv), which must exec what follows it.
   const [command = process.execPath, ...prefix] = options.wrap !== undefined ? [...options.wrap, process.execPath] : [process.execPath]
   const child = spawn(command, [...prefix, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, ...shebangEnv(bin) } })

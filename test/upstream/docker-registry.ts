@@ -26,11 +26,15 @@ export async function freePort (): Promise<number> {
   return port
 }
 
+/** Where the registry runs: an IPv4 address of this machine to listen on, and a command prefix that runs it (`ip netns exec NS`). */
+export interface RegistryPlace { host?: string, wrap?: string[] }
+
 /**
  * Starts the registry with a config of our own (storage under `dir`, no auth unless
  * `extraConfig` adds some) and resolves once `GET /v2/` answers.
  */
-export async function startDockerRegistry (dir: string, extraConfig = ''): Promise<RegistryProcess> {
+export async function startDockerRegistry (dir: string, extraConfig = '', place: RegistryPlace = {}): Promise<RegistryProcess> {
+  const host = place.host ?? '127.0.0.1'
   await mkdir(join(dir, 'storage'), { recursive: true })
   const port = await freePort()
   const config = join(dir, 'config.yml')
@@ -46,15 +50,16 @@ export async function startDockerRegistry (dir: string, extraConfig = ''): Promi
     '  delete:',
     '    enabled: true',
     'http:',
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${host}:${port}`,
     extraConfig,
     '',
   ].join('\n'))
-  const child = spawn(DOCKER_REGISTRY_BIN, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const [command = DOCKER_REGISTRY_BIN, ...prefix] = place.wrap !== undefined ? [...place.wrap, DOCKER_REGISTRY_BIN] : [DOCKER_REGISTRY_BIN]
+  const child = spawn(command, [...prefix, 'serve', config], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-20_000) })
   const exited = once(child, 'exit')
-  const url = `http://127.0.0.1:${port}`
+  const url = `http://${host}:${port}`
   const deadline = Date.now() + START_TIMEOUT_MS
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}:\n${stderr}`)
@@ -72,7 +77,7 @@ export async function startDockerRegistry (dir: string, extraConfig = ''): Promi
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   return {
-    host: `127.0.0.1:${port}`,
+    host: `${host}:${port}`,
     url,
     child,
     logs: () => stderr,
