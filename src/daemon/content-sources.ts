@@ -4,7 +4,7 @@ import {
 } from '../http/index.js'
 import { blake3Hex, sha256Hex } from '../hash/index.js'
 import { ingestBlobBytes, type Store } from '../store/index.js'
-import type { FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
+import type { FleetAnswer, FleetBlobResponder, FleetQuery, FleetResponder, FleetResult, Swarm } from '../swarm/index.js'
 import { UnwantedBundleError } from './blob-source.js'
 import { answerFleet, answerFleetBlob } from './fleet-answers.js'
 import { manifestFiling, type ManifestFiling } from './manifest-filing.js'
@@ -12,7 +12,8 @@ import { FleetBlobs } from './fleet-blobs.js'
 import type { ImageAssembler } from './image-assembler.js'
 import { imageObjectOrder } from './layer-order.js'
 import type { Logger } from './logger.js'
-import type { PullThrough } from './pull-through.js'
+import { TAG_REVALIDATE_AFTER_MS, TAG_REVALIDATE_TIMEOUT_MS, type PullThrough } from './pull-through.js'
+import { RecentMap } from '../recent/index.js'
 import { abortAfter, wakeOrTimeout } from '../wait/index.js'
 
 /** How long the layers of a held tag's image wait for its bundle's description to be put in order (past it they come as the swarm picks). */
@@ -36,6 +37,11 @@ interface HandOver {
   bytes: Promise<Buffer | undefined>
   checked: Promise<HandedOver | undefined>
 }
+
+/** Held tags whose last check with the fleet is remembered (beyond that the oldest is forgotten and checked again). */
+const MAX_RECHECKED_TAGS = 10_000
+
+type ResolvedAnswer = Extract<FleetAnswer, { status: 'resolved' }>
 
 /** Resolves once `promise` settled (either way), `ms` passed, or `signal` aborted: a bounded wait that never throws. */
 async function settledWithin (promise: Promise<unknown>, ms: number, signal: AbortSignal): Promise<void> {
@@ -64,6 +70,10 @@ export interface ContentSourcesComponents {
   logger: Logger
   /** The daemon's: blobs streaming in from the fleet keep coming when the client that asked leaves (no streaming from the fleet without it). */
   lifetime?: AbortSignal
+  /** A held tag with no upstream here is checked with the fleet when last checked this long ago (TAG_REVALIDATE_AFTER_MS unless given). */
+  tagRevalidateAfterMs?: number
+  /** How long a request waits for that check before it is answered with the tag held (TAG_REVALIDATE_TIMEOUT_MS unless given). */
+  tagRevalidateTimeoutMs?: number
 }
 
 /**
@@ -91,6 +101,8 @@ export function createContentSources (components: ContentSourcesComponents): Con
   const { store, swarm, blobSource, pullThrough, assembler, logger } = components
   const fleetBlobs = swarm === undefined || components.lifetime === undefined ? undefined : new FleetBlobs({ store, swarm, assembler, logger, lifetime: components.lifetime })
   const own = (name: RepositoryName): PullThrough | undefined => pullThrough?.covers(name) === true ? pullThrough : undefined
+  /** Each held tag's last check with the fleet (recheckInFleet), and the move it followed, if any. */
+  const fleetRechecks = new RecentMap<string, { at: number, moved?: { from: Sha256Digest, to: Sha256Digest } }>(MAX_RECHECKED_TAGS)
 
   const askFleet = async (query: FleetQuery, signal: AbortSignal): Promise<FleetResult> => {
     if (swarm === undefined) return { misses: [{ peer: '-', reason: 'this node is not in a fleet' }] }
@@ -102,13 +114,63 @@ export function createContentSources (components: ContentSourcesComponents): Con
     }
   }
 
+  /**
+   * A held tag checked again with the fleet, for a node with no upstream of its own for the
+   * tag's registry, when the fleet set it (a trusted record, or a ref made from a trusted peer's
+   * answer): at most once per `tagRevalidateAfterMs` a tag, the trusted node that would
+   * pull it through (the gateway) is asked what it names now, and it re-resolves it at its
+   * upstream (PullThrough.revalidateTag). Without this an edge served what it first held for
+   * as long as it held it, and no node re-resolved a tag that every edge held. A fleet that does
+   * not answer within TAG_REVALIDATE_TIMEOUT_MS leaves the held tag (the gateway or the uplink
+   * down: the edge keeps serving what it has).
+   */
+  const recheckInFleet = async (name: RepositoryName, tag: string, held: ResolvedTag, signal: AbortSignal): Promise<ResolvedTag | undefined> => {
+    const ref = imageRefOf(name, tag)
+    // A ref this node's operator set (a push here) is not the fleet's to move.
+    if (swarm === undefined || (held.publisher === undefined && held.local !== true)) return undefined
+    const last = fleetRechecks.get(ref)
+    if (last !== undefined && Date.now() - last.at < (components.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS)) {
+      // Followed within the interval: the held ref is still the publisher's old record until its
+      // new one comes (once the image is whole at the publisher); any other ref is newer news.
+      const { moved } = last
+      return moved !== undefined && moved.from.hex === held.digest.hex && await store.objectBySha256(moved.to.hex) !== undefined ? { digest: moved.to } : undefined
+    }
+    fleetRechecks.set(ref, { at: Date.now() })
+    const deadline = abortAfter(components.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS, signal)
+    let fleet: FleetResult
+    try {
+      fleet = await swarm.askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: true }, { signal: deadline, recheck: true })
+    } catch (err) {
+      signal.throwIfAborted()
+      logger.info('could not check a held tag with the fleet; serving the one held', { ref, held: held.digest.digest, err })
+      return undefined
+    }
+    if (fleet.found?.status !== 'resolved' || fleet.found.digest === held.digest.digest) return undefined
+    // A record is moved by its own publisher only: another trusted node (the gateway, asked
+    // first) may not have heard the record yet, and would move the tag back.
+    if (held.local !== true && fleet.peer !== held.publisher) {
+      logger.info('a trusted peer names another image for a tag whose record another publisher signed: the record stands', { ref, held: held.digest.digest, publisher: held.publisher, digest: fleet.found.digest, peer: fleet.peer })
+      return undefined
+    }
+    logger.info('a held tag names another image in the fleet now: following it', { ref, held: held.digest.digest, digest: fleet.found.digest, peer: fleet.peer })
+    const moved = await fromFleetAnswer(ref, fleet.found, fleet.peer, signal)
+    fleetRechecks.set(ref, { at: Date.now(), moved: { from: held.digest, to: moved.digest } })
+    return moved
+  }
+
   const resolveTag = async (name: RepositoryName, tag: string, held: ResolvedTag | undefined, { signal }: { signal: AbortSignal }): Promise<ResolvedTag | undefined> => {
     const upstream = own(name)
     const ref = imageRefOf(name, tag)
     if (held !== undefined) {
-      // The upstream is the authority for its registry's tags: a moved tag is followed.
-      const fresh = upstream === undefined ? held.digest : await upstream.revalidateTag(name, tag, held.digest, signal)
-      if (fresh.hex !== held.digest.hex) return { digest: fresh }
+      // The upstream is the authority for its registry's tags: a moved tag is followed, through
+      // this node's own upstream or else through the fleet's.
+      if (upstream === undefined) {
+        const moved = await recheckInFleet(name, tag, held, signal)
+        if (moved !== undefined) return moved
+      } else {
+        const fresh = await upstream.revalidateTag(name, tag, held.digest, signal)
+        if (fresh.hex !== held.digest.hex) return { digest: fresh }
+      }
       // Answered from the checked bytes while the store writes them (issue 8's start: the
       // write, ~50 ms at load, was between containerd's HEAD and its answer).
       const storing = storingManifests.get(held.digest.hex)
@@ -124,36 +186,39 @@ export function createContentSources (components: ContentSourcesComponents): Con
       return held
     }
     const fleet = await askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: true }, signal)
-    if (fleet.found?.status === 'resolved') {
-      const { bundleId, mediaType } = fleet.found
-      const digest = parseDigest(fleet.found.digest)
-      const manifestBytes = Buffer.from(fleet.found.manifest)
-      if (bundleId === undefined || blobSource === undefined) {
-        await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
-        logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer, bundleId })
-        // No bundle named (an answerer that resolved it through its upstream only, or an older
-        // one): the blobs come one by one and the image is made a bundle here once whole. The
-        // fleet's word for the tag: the ref the assembler makes of it stays local.
-        assembler.expect(ref, digest.digest, mediaType, { from: 'fleet' })
-        return { digest }
-      }
-      // Bytes that do not hash to the digest are refused by the store's check, as before.
-      if (sha256Hex(manifestBytes) !== digest.hex) await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
-      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer: fleet.peer, bundleId })
-      // Answered from the checked bytes while the store writes them, as a recorded tag's (the
-      // write, ~50 ms at load, was between containerd's HEAD and its answer).
-      storeBehindAnswer(ref, digest, manifestBytes)
-      // The bundle the answerer's ref names moves now as one pull, as a held tag's does: the
-      // same bundle the gateway's record (moments away, as a rule) will name.
-      adoptFleetBundle(blobSource, { ref, digest, mediaType, bundleId, manifest: manifestBytes, manifestObject: blake3Hex(manifestBytes), peer: fleet.peer })
-      return { digest, bundleId, manifest: manifestBytes }
-    }
+    if (fleet.found?.status === 'resolved') return await fromFleetAnswer(ref, fleet.found, fleet.peer, signal)
     if (upstream !== undefined) {
       logger.info('tag not in the fleet; falling back to this node\'s upstream', { ref, asked: fleet.misses })
       return { digest: await upstream.manifestByTag(name, tag, signal) }
     }
     logger.info('tag not found in the fleet', { ref, asked: fleet.misses })
     return undefined
+  }
+
+  /** A tag a trusted peer resolved: its manifest stored (or answered while it is), its image's bundle adopted or assembled here. */
+  const fromFleetAnswer = async (ref: string, found: ResolvedAnswer, peer: string | undefined, signal: AbortSignal): Promise<ResolvedTag> => {
+    const { bundleId, mediaType } = found
+    const digest = parseDigest(found.digest)
+    const manifestBytes = Buffer.from(found.manifest)
+    if (bundleId === undefined || blobSource === undefined) {
+      await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
+      logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer, bundleId })
+      // No bundle named (an answerer that resolved it through its upstream only, or an older
+      // one): the blobs come one by one and the image is made a bundle here once whole. The
+      // fleet's word for the tag: the ref the assembler makes of it stays local.
+      assembler.expect(ref, digest.digest, mediaType, { from: 'fleet' })
+      return { digest }
+    }
+    // Bytes that do not hash to the digest are refused by the store's check, as before.
+    if (sha256Hex(manifestBytes) !== digest.hex) await ingestBlobBytes(store, manifestBytes, { sha256: digest.hex, signal })
+    logger.info('tag resolved by the fleet', { ref, digest: digest.digest, peer, bundleId })
+    // Answered from the checked bytes while the store writes them, as a recorded tag's (the
+    // write, ~50 ms at load, was between containerd's HEAD and its answer).
+    storeBehindAnswer(ref, digest, manifestBytes)
+    // The bundle the answerer's ref names moves now as one pull, as a held tag's does: the
+    // same bundle the gateway's record (moments away, as a rule) will name.
+    adoptFleetBundle(blobSource, { ref, digest, mediaType, bundleId, manifest: manifestBytes, manifestObject: blake3Hex(manifestBytes), peer })
+    return { digest, bundleId, manifest: manifestBytes }
   }
 
   /**

@@ -67,6 +67,8 @@ export interface DaemonInit {
   firstChunkTimeoutMs?: number
   /** How long a registry request looks for a holder of a bundle it lacks (blob-source.ts HTTP_MANIFEST_SEARCH_TIMEOUT_MS unless given), likewise. */
   manifestSearchTimeoutMs?: number
+  /** How long a held tag is answered before it is re-resolved, at the upstream or with the fleet (TAG_REVALIDATE_AFTER_MS unless given): a test that moves a tag sets 0. */
+  tagRevalidateAfterMs?: number
 }
 
 export async function startDaemon (config: DaemonConfig, logger: Logger, init: DaemonInit = {}): Promise<Daemon> {
@@ -201,9 +203,9 @@ export async function startDaemon (config: DaemonConfig, logger: Logger, init: D
         running.announce(image.bundleId).catch((err: unknown) => { logger.warn('announcing a pulled-through image failed', { bundleId: image.bundleId, err }) })
       },
     })
-    const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger, lifetime: lifetime.signal })
+    const pullThrough = upstream === undefined ? undefined : new PullThrough({ store, upstream, assembler, logger: httpLogger, lifetime: lifetime.signal, tagRevalidateAfterMs: init.tagRevalidateAfterMs })
     const blobSource = swarmBlobSource(store, swarm, logger, lifetime.signal, { manifestSearchTimeoutMs: init.manifestSearchTimeoutMs })
-    const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }), lifetime: lifetime.signal })
+    const sources = createContentSources({ store, swarm, blobSource, pullThrough, pullThroughForPeers: swarmKey !== undefined, assembler, logger: logger.child({ module: 'sources' }), lifetime: lifetime.signal, tagRevalidateAfterMs: init.tagRevalidateAfterMs })
     sourceWrites = sources
     swarm.serveFleet(sources.respond)
     swarm.serveFleetBlobs(sources.respondBlob)

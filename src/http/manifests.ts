@@ -24,7 +24,7 @@ export async function getManifest (ctx: RequestContext, registry: Registry, rawN
   let handedOver: Buffer | undefined
   if (reference.kind === 'tag') {
     const target = await registry.store.getRef(imageRefOf(name, reference.tag))
-    const held: ResolvedTag | undefined = target?.manifestDigest === undefined ? undefined : { digest: parseDigest(target.manifestDigest), bundleId: target.bundleId }
+    const held: ResolvedTag | undefined = target?.manifestDigest === undefined ? undefined : { digest: parseDigest(target.manifestDigest), bundleId: target.bundleId, publisher: target.publisher, local: target.local }
     // The sources decide whether a held tag still stands (an upstream may have moved it) and
     // resolve one not held here; a tag never comes from anyone else (DESIGN.md).
     const resolved = registry.sources === undefined ? held : await registry.sources.resolveTag(name, reference.tag, held, { signal: ctx.signal })

@@ -67,6 +67,9 @@ export interface ResolvedTag {
   digest: Sha256Digest
   /** The bundle a ref here names, when the tag came from one (its manifest may still be in the swarm). */
   bundleId?: string
+  /** Who set the ref here (RefTarget): a signed record's publisher, or `local` for a ref made from what the fleet said; neither for this node's own. */
+  publisher?: string
+  local?: boolean
   /**
    * The manifest's bytes, checked against `digest`, when a source has them before the store does
    * (a recorded tag's manifest handed over by the fleet): answered from them while the store

@@ -155,21 +155,34 @@ export function pullThroughOrder (peers: FleetPeer[]): FleetPeer[] {
   return [...peers].sort((a, b) => Number(b.gateway) - Number(a.gateway) || (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
 }
 
+export interface FleetAskOptions {
+  signal: AbortSignal
+  /**
+   * Skip the first round: a tag this node holds is checked again with the node that would pull
+   * it through, which re-resolves it at its upstream (a peer's store only repeats what this node
+   * was told, so a tag moved at the registry would never be seen).
+   */
+  recheck?: boolean
+}
+
 /**
  * Asks the trusted peers, in two rounds: first every one of them at once for what it holds
  * (cheap, read from its store); then, only if none does and the query allows it, one at a
  * time for a pull-through, gateways first and then by peer ID, so every edge of a fleet asks
  * the same node and that node's single flight fetches each thing from the registry once.
+ * With `recheck`, the second round only (FleetAskOptions).
  */
 export class FleetAsker {
   constructor (private readonly peers: () => FleetPeer[], private readonly onBadData: (peer: string, err: BadDataError) => void) {}
 
-  async ask (query: FleetQuery, options: { signal: AbortSignal }): Promise<FleetResult> {
+  async ask (query: FleetQuery, options: FleetAskOptions): Promise<FleetResult> {
     const peers = this.peers()
     const misses: Array<{ peer: string, reason: string }> = []
     if (peers.length === 0) return { misses: [{ peer: '-', reason: 'no trusted peer is connected' }] }
-    const lookup = await this.first(peers, { ...query, pullThrough: false }, options.signal, misses)
-    if (lookup !== undefined || !query.pullThrough) return lookup ?? { misses }
+    if (options.recheck !== true || !query.pullThrough) {
+      const lookup = await this.first(peers, { ...query, pullThrough: false }, options.signal, misses)
+      if (lookup !== undefined || !query.pullThrough) return lookup ?? { misses }
+    }
     for (const peer of pullThroughOrder(peers)) {
       const found = await this.first([peer], query, options.signal, misses)
       if (found !== undefined) return found

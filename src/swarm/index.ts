@@ -31,7 +31,7 @@ export { PREHEAT_PROTOCOL, PreheatLimitError, type PreheatRecordStore } from './
 export { FLEET_BLOB_PROTOCOL, FleetBlobFailedError, type FleetBlobQuery, type FleetBlobAnswer, type FleetBlobResponder, type FleetBlobStream } from './fleet-blob-protocol.js'
 export { FLEET_BLOB_RELAY_STALL_MS, type FleetBlobSource } from './fleet-blob-asker.js'
 export { FLEET_BLOB_DIRECT_ASKERS, FLEET_BLOB_RELAY_FANOUT } from './fleet-blob-relays.js'
-export { FLEET_PROTOCOL, type FleetQuery, type FleetAnswer, type FleetResponder, type FleetResult } from './fleet-protocol.js'
+export { FLEET_PROTOCOL, type FleetAskOptions, type FleetQuery, type FleetAnswer, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 export { StatusGossip } from './status-protocol.js'
 export { STATUS_PROTOCOL, STATUS_STREAM_PROTOCOL } from './status-constants.js'
 export { statusIntervalMs, statusFlushDelayMs, pickTargets } from './status-pace.js'

@@ -7,7 +7,7 @@ import { serveBundleRequest } from './bundle-protocol.js'
 import { pacedByDownloadCap, streamFromFleet, type FleetBlobSource } from './fleet-blob-asker.js'
 import { FLEET_BLOB_PROTOCOL, FLEET_BLOB_SENDS_PER_PEER, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, serveFleetBlobRequest, type FleetBlobQuery, type FleetBlobResponder, type FleetBlobServeHooks } from './fleet-blob-protocol.js'
 import { FleetBlobRelays } from './fleet-blob-relays.js'
-import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
+import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFleetRequest, type FleetAskOptions, type FleetQuery, type FleetResponder, type FleetResult } from './fleet-protocol.js'
 import { ChunkServer } from './chunk-protocol.js'
 import {
   BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONNECTIONS_PER_IP, MAX_PENDING_UPGRADES_PER_IP, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
@@ -559,14 +559,14 @@ export class Swarm extends SwarmEventEmitter {
    * or what a tag names, and, when `pullThrough` is set and none holds it, has one of them fetch
    * it from its upstream. See FleetAsker for the order.
    */
-  async askFleet (query: FleetQuery, options: { signal: AbortSignal }): Promise<FleetResult> {
+  async askFleet (query: FleetQuery, options: FleetAskOptions): Promise<FleetResult> {
     this.requireNode()
     if (this.trustsNobody()) return { misses: [NO_TRUST_MISS] }
     const signal = anySignal(options.signal, this.stopController.signal)
     // A connection to the gateway dropped under load (and libp2p does not redial it) left an
     // edge answering 404 for every new tag while its bootstrap address was right there.
     if (this.trustedPeers().length === 0) await this.redialTrustedBootstrap(signal)
-    return await this.fleet.ask(query, { signal })
+    return await this.fleet.ask(query, { ...options, signal })
   }
 
   /** A new neighbour could not be sent our records: while stopping (the store closed) that is expected. */

@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
+import { shoalOk } from '../helpers/shoal-cli.js'
+import { until } from '../helpers/until.js'
+import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
+
+const execFileAsync = promisify(execFile)
+const MIB = 1024 * 1024
+const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, */*'
+
+async function topDigest (layout: string): Promise<string> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
+  return index.manifests[0]?.digest ?? ''
+}
+
+/**
+ * The audit of 2026-12-07 (issue 8, a new user's path): `:latest` retagged at the registry to a
+ * new image. containerd pointed straight at the registry gets the new image at once; through an
+ * edge without `--upstream` (as the README's edge line and the DaemonSet's edges run) that had
+ * pulled the old one, the edge answered the old image for as long as it held it: it never asked
+ * again, and no node re-resolved a tag every edge held. Real daemons (libp2p over TCP, LevelDB)
+ * in this process, a real docker-registry as the gateway's upstream; the revalidation interval
+ * is 0 so one request shows the rule, not a 60 s wait.
+ */
+describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, through an edge without --upstream', () => {
+  const daemons = useStartedDaemons('moved-tag')
+  let images: GeneratedImages
+  let registry: RegistryProcess
+
+  beforeAll(async () => {
+    images = await generateImages(join(daemons.work, 'images'), { baseBytes: MIB, seed: 57 })
+    registry = await startDockerRegistry(join(daemons.work, 'registry'))
+    await shoalOk(undefined, ['keygen', 'swarm', join(daemons.work, 'swarm.key')])
+    return async () => { await registry?.stop() }
+  }, 120_000)
+
+  async function tagLatest (app: string): Promise<string> {
+    const layout = images.layouts[app] ?? ''
+    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:1.0`, `docker://${registry.host}/shoal/app:latest`], { timeout: 60_000 })
+    return await topDigest(layout)
+  }
+
+  /** containerd's tag request (HEAD with ?ns=), asked until the edge answers 200. */
+  async function resolve (edge: TestDaemon): Promise<string> {
+    return await until('the edge to resolve the tag', async () => {
+      const res = await fetch(`${registryOf(edge.daemon)}/v2/shoal/app/manifests/latest?ns=${registry.host}`, { method: 'HEAD', headers: { accept: ACCEPT } })
+      return res.status === 200 ? res.headers.get('docker-content-digest') ?? '' : undefined
+    })
+  }
+
+  /** The rest of containerd's pull: the manifest by digest, then its config and layers, each checked. */
+  async function pullImage (edge: TestDaemon, digest: string): Promise<void> {
+    const base = `${registryOf(edge.daemon)}/v2/shoal/app`
+    const ns = `?ns=${registry.host}`
+    const manifest = await fetch(`${base}/manifests/${digest}${ns}`, { headers: { accept: ACCEPT } })
+    expect(manifest.status).toBe(200)
+    const document = JSON.parse(await manifest.text()) as { config: { digest: string }, layers: Array<{ digest: string }> }
+    for (const blob of [document.config, ...document.layers]) {
+      const res = await fetch(`${base}/blobs/${blob.digest}${ns}`)
+      expect(res.status, blob.digest).toBe(200)
+      expect(`sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`).toBe(blob.digest)
+    }
+  }
+
+  it('follows the new image at the next pull, through the gateway, and the gateway\'s signed ref moves for the fleet', async () => {
+    const ref = `${registry.host}/shoal/app:latest`
+    const swarmKeyFile = join(daemons.work, 'swarm.key')
+    const first = await tagLatest('app1')
+    const gateway = await daemons.start('gateway', { gateway: true, upstream: registry.url, swarmKeyFile }, { tagRevalidateAfterMs: 0 })
+    const edge = await daemons.start('edge', { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId], swarmKeyFile }, { tagRevalidateAfterMs: 0 })
+
+    expect(await resolve(edge)).toBe(first)
+    await pullImage(edge, first)
+    // The gateway made the image a bundle and signed its ref; the edge took the record.
+    await until('the edge to hold the gateway\'s record of the tag', async () => {
+      const held = await edge.daemon.store.getRef(ref)
+      return held?.manifestDigest === first && held.publisher === gateway.daemon.swarm.peerId ? true : undefined
+    }, 30_000)
+
+    const second = await tagLatest('app2')
+    expect(second).not.toBe(first)
+    // Before: the old image, at every pull, for as long as the edge held it.
+    expect(await resolve(edge)).toBe(second)
+    await pullImage(edge, second)
+    await until('the gateway\'s ref and the edge\'s record to name the new image', async () => {
+      const [atGateway, atEdge] = await Promise.all([gateway.daemon.store.getRef(ref), edge.daemon.store.getRef(ref)])
+      return atGateway?.manifestDigest === second && atEdge?.manifestDigest === second && atEdge.publisher === gateway.daemon.swarm.peerId ? true : undefined
+    }, 30_000)
+    expect(edge.logs.some(line => line.msg === 'a held tag names another image in the fleet now: following it')).toBe(true)
+
+    // The gateway gone: the edge still answers the tag it holds (its check with the fleet finds no one).
+    await gateway.daemon.stop()
+    expect(await resolve(edge)).toBe(second)
+  }, 180_000)
+})
