@@ -1,7 +1,7 @@
 import { CodedError } from '../errors/index.js'
 import type { IncomingBlob, RepositoryName, Sha256Digest } from '../http/index.js'
 import { ingestBlobFile, type GrowingFile, NoRoomError, OverQuotaError, type HashedBlob, type Store } from '../store/index.js'
-import type { FleetBlobStream, Swarm } from '../swarm/index.js'
+import { MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, Semaphore, type FleetBlobStream, type Swarm } from '../swarm/index.js'
 import { raceAbort } from '../wait/index.js'
 import type { ImageAssembler } from './image-assembler.js'
 import type { Logger } from './logger.js'
@@ -37,6 +37,14 @@ export interface FleetBlobsComponents {
 export class FleetBlobs {
   /** Fetches in flight by sha256 hex: their staging file once the pull-through node answered, undefined when no one could. */
   private readonly flights = new Map<string, Promise<GrowingFile | undefined>>()
+  /**
+   * Blob streams open at once, each held from its ask to its last byte: the pull-through node
+   * takes at most MAX_FLEET_BLOB_STREAMS_PER_CONNECTION from one peer and resets the rest, and
+   * `ctr images pull` asks for every layer at once. Past it a blob waits for a stream to end;
+   * before, a 30-layer image's 17th layer on was refused ("Cannot write to a stream that is
+   * closed") and answered 404 (docs/architecture.md, the `audit` lane).
+   */
+  private readonly streams = new Semaphore(MAX_FLEET_BLOB_STREAMS_PER_CONNECTION)
 
   constructor (private readonly components: FleetBlobsComponents) {}
 
@@ -77,6 +85,13 @@ export class FleetBlobs {
     const { store, swarm, logger, lifetime } = this.components
     let file: GrowingFile | undefined
     let stream: FleetBlobStream | undefined
+    let filling = false
+    try {
+      await this.streams.acquire({ signal: lifetime })
+    } catch {
+      this.flights.delete(digest.hex)
+      return undefined
+    }
     try {
       const asked = await swarm.streamFleetBlob({ registry: name.host, repository: name.repository, digest: digest.digest }, { signal: lifetime })
       if (asked.stream === undefined) {
@@ -87,7 +102,8 @@ export class FleetBlobs {
       stream = asked.stream
       file = await store.createStagingFile('fleet', asked.stream.size, `blob ${digest.digest} of ${name.path}`)
       logger.info('streaming a blob from the fleet\'s pull-through', { name: name.path, digest: digest.digest, size: asked.stream.size, peer: asked.peer, relay: asked.relay })
-      void this.fill(digest, file, asked.stream, asked.peer ?? '-')
+      filling = true
+      void this.fill(digest, file, asked.stream, asked.peer ?? '-').finally(() => { this.streams.release() })
       return file
     } catch (err) {
       this.flights.delete(digest.hex)
@@ -100,6 +116,8 @@ export class FleetBlobs {
       if (lifetime.aborted || err instanceof NoRoomError || err instanceof OverQuotaError) throw err
       logger.info('asking the fleet to stream a blob failed', { name: name.path, digest: digest.digest, err })
       return undefined
+    } finally {
+      if (!filling) this.streams.release()
     }
   }
 

@@ -28,7 +28,7 @@ export { signRefRecord, verifyRefRecord, parseTrustedPublisher, RefRecordError, 
 export { REF_PROTOCOL } from './ref-protocol.js'
 export { signPreheatRecord, verifyPreheatRecord, PreheatRecordError, type PreheatIntent, type VerifiedPreheatRecord } from './preheat-record.js'
 export { PREHEAT_PROTOCOL, PreheatLimitError, type PreheatRecordStore } from './preheat-protocol.js'
-export { FLEET_BLOB_PROTOCOL, FleetBlobFailedError, type FleetBlobQuery, type FleetBlobAnswer, type FleetBlobResponder, type FleetBlobStream } from './fleet-blob-protocol.js'
+export { FLEET_BLOB_PROTOCOL, FleetBlobFailedError, MAX_FLEET_BLOB_STREAMS_PER_CONNECTION, type FleetBlobQuery, type FleetBlobAnswer, type FleetBlobResponder, type FleetBlobStream } from './fleet-blob-protocol.js'
 export { FLEET_BLOB_RELAY_STALL_MS, type FleetBlobSource } from './fleet-blob-asker.js'
 export { FLEET_BLOB_DIRECT_ASKERS, FLEET_BLOB_RELAY_FANOUT } from './fleet-blob-relays.js'
 export { FLEET_PROTOCOL, type FleetAskOptions, type FleetQuery, type FleetAnswer, type FleetResponder, type FleetResult } from './fleet-protocol.js'
@@ -41,3 +41,4 @@ export { signStatus, encodeStatusBody, encodeSignedStatus, verifyStatus, StatusR
 export * as statusLimits from './status-constants.js'
 // The daemons' libp2p node without the swarm on it: for benchmarks of its transport (scripts/bench-data-lane.ts).
 export { createNode, type NodeInit, type ShoalNode } from './libp2p-node.js'
+export { Semaphore } from './semaphore.js'

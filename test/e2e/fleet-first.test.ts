@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
-import { Containerd, containerdUnavailable, mountsUnder } from '../helpers/containerd.js'
+import { Containerd, containerdUnavailable, tearDownWork } from '../helpers/containerd.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { startTripwire, type Tripwire } from '../helpers/http-relay.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
@@ -66,15 +66,8 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
   })
 
   afterAll(async () => {
-    await Promise.all(containerds.map(async c => { await c.destroy() }))
-    await Promise.all(daemons.map(async d => { await d.kill() }))
-    await tripwire?.close()
-    await front?.close()
-    await registry?.stop()
-    if (work === undefined) return
-    const leftMounted = await mountsUnder(work)
-    await rm(work, { recursive: true, force: true })
-    expect(leftMounted).toEqual([])
+    const registryServer = { close: async () => { await registry?.stop() } }
+    expect(await tearDownWork(work, { containerds, daemons, servers: [tripwire, front, registryServer] })).toEqual([])
   })
 
   async function startDaemon (name: string, args: string[]): Promise<DaemonProcess> {

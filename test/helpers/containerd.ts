@@ -183,8 +183,9 @@ export async function mountsUnder (dir: string): Promise<string[]> {
  * An e2e test's end: stops what it started, in order (containerd first, so its mounts go),
  * then removes `work` and returns what was still mounted under it (a test expects none).
  */
-export async function tearDownWork (work: string | undefined, started: { containerd: Containerd | undefined, daemons: Array<{ kill: () => Promise<void> }>, servers: Array<{ close: () => Promise<void> } | undefined> }): Promise<string[]> {
+export async function tearDownWork (work: string | undefined, started: { containerd?: Containerd | undefined, containerds?: Containerd[], daemons: Array<{ kill: () => Promise<void> }>, servers: Array<{ close: () => Promise<void> } | undefined> }): Promise<string[]> {
   await started.containerd?.destroy()
+  await Promise.all((started.containerds ?? []).map(async c => { await c.destroy() }))
   await Promise.all(started.daemons.map(async d => { await d.kill() }))
   for (const server of started.servers) await server?.close()
   if (work === undefined) return []
