@@ -60,7 +60,8 @@
 //   floor       no daemon: the least a Node edge and holder must do (bench-floor.ts), a fresh floor
 //               edge per run whose layer comes over TLS from one floor holder, verified, stored, served
 //   floor-plain, floor-nohash, floor-nostore  (only with --only) the floor without one part: the
-//               lane's TLS, the edge's BLAKE3, the edge's store
+//               lane's TLS, the edge's BLAKE3, the edge's store; floor-bare without all three (two
+//               node processes relaying the bytes, nothing else)
 // The daemons run with a swarm key, as a fleet is deployed; --no-swarm-key runs them without one
 // (what the key's cipher layer costs; the registry scenario needs the key, see startDaemon).
 // The machine is shared (2 cores, other sessions): compare within one run only.
@@ -143,8 +144,9 @@ const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry', 'floor'] as const
  */
 type Scenario = typeof SCENARIOS[number] | typeof FLOOR_VARIANTS[number] | 'neighbour-b' | 'registry-b'
 /** The floor less one part each (bench-floor.ts FloorPart): run only when --only names them. */
-const FLOOR_VARIANTS = ['floor-plain', 'floor-nohash', 'floor-nostore'] as const
-const FLOOR_WITHOUT: Record<typeof FLOOR_VARIANTS[number], FloorPart> = { 'floor-plain': 'tls', 'floor-nohash': 'hash', 'floor-nostore': 'store' }
+const FLOOR_VARIANTS = ['floor-plain', 'floor-nohash', 'floor-nostore', 'floor-bare'] as const
+const FLOOR_WITHOUT: Record<typeof FLOOR_VARIANTS[number], FloorPart[]> = { 'floor-plain': ['tls'], 'floor-nohash': ['hash'], 'floor-nostore': ['store'], 'floor-bare': ['tls', 'hash', 'store'] }
+const isFloorVariant = (s: Scenario): s is typeof FLOOR_VARIANTS[number] => (FLOOR_VARIANTS as readonly string[]).includes(s)
 
 function parseScenario (name: string): Scenario {
   const found = [...SCENARIOS, ...FLOOR_VARIANTS].find(s => s === name)
@@ -295,9 +297,9 @@ async function main (): Promise<void> {
         stopAfter.push(edge)
         working = [edge, source]
         target = edge.registry
-      } else if (scenario === 'floor' || scenario === 'floor-plain' || scenario === 'floor-nohash' || scenario === 'floor-nostore') {
+      } else if (scenario === 'floor' || isFloorVariant(scenario)) {
         if (floorHolder === undefined) throw new Error('no floor holder')
-        const without = scenario === 'floor' ? [] : [FLOOR_WITHOUT[scenario]]
+        const without = isFloorVariant(scenario) ? FLOOR_WITHOUT[scenario] : []
         floorEdge = await startFloorEdge({ dir: join(work, `floor-edge-${run}`), holderPort: Number(floorHolder.address), holderPlainPort: Number(floorHolder.plainPort), registry: registry?.host ?? '', layer, psk: floorPsk, without })
         working = [floorEdge, floorHolder]
         target = floorEdge.address
