@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N [--link-mtu BYTES]] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
 // uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
@@ -52,6 +52,7 @@
 //              `direct` pulls over the link (the capture watches the veth), `neighbour` moves the
 //              layer holder → edge over it, `registry`'s fresh gateway pulls through over it; `warm`
 //              (containerd at the holder itself) and the floor scenarios do not run with it
+//   --link-mtu BYTES  the veth's MTU (default 1500, an Ethernet's; loopback's is 65536)
 // Scenarios:
 //   direct      hosts.toml's only host is the registry
 //   warm        the node that holds the image (the blob already in its local store)
@@ -87,7 +88,7 @@ import { floorKey, startFloorEdge, startFloorHolder, type FloorPart, type FloorP
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number, linkMtu?: number }
 
 function parseOptions (argv: string[]): Options {
   const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture', client: 'cri' }
@@ -115,6 +116,7 @@ function parseOptions (argv: string[]): Options {
       options.observer = observer
     }
     else if (arg === '--link-mbit') options.linkMbit = Number(next())
+    else if (arg === '--link-mtu') options.linkMtu = Number(next())
     else if (arg === '--node-flags') options.nodeFlags = next().split(' ').filter(f => f !== '')
     else if (arg === '--b-env') {
       const [name, value] = parseEnvAssignment(next())
@@ -123,6 +125,7 @@ function parseOptions (argv: string[]): Options {
     else throw new Error(`unknown option ${String(arg)}`)
   }
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
+  if (options.linkMtu !== undefined && options.linkMbit === undefined) throw new Error('--link-mtu goes with --link-mbit')
   if (options.linkMbit !== undefined) {
     if (!(options.linkMbit >= 0)) throw new Error('--link-mbit takes a rate in Mbit/s, 0 for a veth with no shaping')
     // warm has containerd pull from the holder itself (behind the link); the floor's holder and edge
@@ -227,7 +230,7 @@ async function main (): Promise<void> {
       await removeLink()
       if (!options.keep) await rm(work, { recursive: true, force: true })
     })
-  if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit)
+  if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit, { mtu: options.linkMtu })
   /** A command as it runs on the source's side: in the link's namespace with --link-mbit. */
   const atSource = (command: string[]): string[] => link === undefined ? command : [...link.wrap, ...command]
   const startDaemon = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}, atSourceSide = false): Promise<DaemonProcess> => {
@@ -418,7 +421,7 @@ async function main (): Promise<void> {
     }
     const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
     process.stdout.write(`\ncontainerd (${options.client === 'cri' ? 'CRI PullImage' : 'ctr images pull'}) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
-    if (link !== undefined) process.stdout.write(`the source (docker-registry, the holder) behind a veth ${link.mbit > 0 ? `shaped at ${link.mbit} Mbit/s each way` : 'with no shaping'}; containerd and the edge on loopback\n`)
+    if (link !== undefined) process.stdout.write(`the source (docker-registry, the holder) behind a veth ${link.mbit > 0 ? `shaped at ${link.mbit} Mbit/s each way` : 'with no shaping'}, MTU ${link.mtu}; containerd and the edge on loopback\n`)
     process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
     process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | observer CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
     for (const scenario of scenarios) {

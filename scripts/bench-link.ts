@@ -17,6 +17,10 @@ import { inNetns, run } from './fleet/proc.js'
 export const LINK_NAME = 'linkbench'
 // The kernel's limit for interface names is 15 bytes (IFNAMSIZ - 1).
 const MAX_NAME = 14
+const ETHERNET_MTU = 1500
+// IPv4's least (RFC 791: every host takes 576-byte datagrams; Linux's floor is 68), and loopback's.
+const MIN_MTU = 576
+const MAX_MTU = 65536
 
 export interface ShapedLink {
   /** The namespace the source runs in. */
@@ -28,6 +32,8 @@ export interface ShapedLink {
   nsIp: string
   /** 0: no shaping. */
   mbit: number
+  /** The veth's MTU (1500, an Ethernet's, unless asked otherwise). */
+  mtu: number
   /** Prefix that runs a command inside the namespace (it must exec what follows, as `ip netns exec` does). */
   wrap: string[]
   /** Bytes the machine's end has received so far: what crossed the link from the source's side. */
@@ -45,9 +51,14 @@ export async function removeLink (name = LINK_NAME): Promise<string[]> {
   return problems
 }
 
-/** Makes the namespace `name` and its veth, shaped at `mbit` Mbit/s each way (0: not shaped). */
-export async function startShapedLink (mbit: number, options: { name?: string, signal?: AbortSignal } = {}): Promise<ShapedLink> {
-  const { name = LINK_NAME, signal } = options
+/**
+ * Makes the namespace `name` and its veth, shaped at `mbit` Mbit/s each way (0: not shaped), with
+ * `mtu` on both ends: a fleet's Ethernet has 1500 (jumbo frames 9000); loopback has 65536, and what
+ * a byte costs the two ends' kernels goes with the number of packets.
+ */
+export async function startShapedLink (mbit: number, options: { name?: string, mtu?: number, signal?: AbortSignal } = {}): Promise<ShapedLink> {
+  const { name = LINK_NAME, mtu = ETHERNET_MTU, signal } = options
+  if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) throw new RangeError(`--link-mtu takes ${MIN_MTU} to ${MAX_MTU} bytes, not ${mtu}`)
   if (!Number.isFinite(mbit) || mbit < 0) throw new RangeError(`--link-mbit takes a rate in Mbit/s (0: a veth with no shaping), not ${mbit}`)
   if (name.length > MAX_NAME) throw new RangeError(`a link's name makes interface names: at most ${MAX_NAME} characters, not ${name}`)
   const leftover = await removeLink(name)
@@ -56,7 +67,7 @@ export async function startShapedLink (mbit: number, options: { name?: string, s
   const rootIf = `${name}0`
   const nsIf = `${name}1`
   const link: ShapedLink = {
-    ns: name, rootIf, rootIp: `${subnet}.1`, nsIp: `${subnet}.2`, mbit, wrap: inNetns(name, []), close: async () => await removeLink(name),
+    ns: name, rootIf, rootIp: `${subnet}.1`, nsIp: `${subnet}.2`, mbit, mtu, wrap: inNetns(name, []), close: async () => await removeLink(name),
     receivedBytes: async () => Number(await readFile(`/sys/class/net/${rootIf}/statistics/rx_bytes`, 'utf8')),
   }
   try {
@@ -64,9 +75,9 @@ export async function startShapedLink (mbit: number, options: { name?: string, s
     await run(['ip', '-n', name, 'link', 'set', 'lo', 'up'], { signal })
     await run(['ip', 'link', 'add', rootIf, 'type', 'veth', 'peer', 'name', nsIf, 'netns', name], { signal })
     await run(['ip', 'addr', 'add', `${link.rootIp}/30`, 'dev', rootIf], { signal })
-    await run(['ip', 'link', 'set', rootIf, 'up'], { signal })
+    await run(['ip', 'link', 'set', rootIf, 'mtu', String(mtu), 'up'], { signal })
     await run(['ip', '-n', name, 'addr', 'add', `${link.nsIp}/30`, 'dev', nsIf], { signal })
-    await run(['ip', '-n', name, 'link', 'set', nsIf, 'up'], { signal })
+    await run(['ip', '-n', name, 'link', 'set', nsIf, 'mtu', String(mtu), 'up'], { signal })
     if (mbit > 0) {
       // Each end shapes what it sends: the machine's end the requests (and the image's upload
       // before the runs), the namespace's end what the source serves.

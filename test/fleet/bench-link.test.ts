@@ -30,6 +30,11 @@ async function serveInside (link: ShapedLink): Promise<ChildProcess> {
   return child
 }
 
+async function mtuOf (prefix: string[], dev: string): Promise<number | undefined> {
+  const { stdout } = await run([...prefix, 'ip', '-j', 'link', 'show', 'dev', dev])
+  return (JSON.parse(stdout) as Array<{ mtu?: number }>)[0]?.mtu
+}
+
 async function qdiscKinds (prefix: string[], dev: string): Promise<string[]> {
   const { stdout } = await run([...prefix, 'tc', '-j', 'qdisc', 'show', 'dev', dev])
   return (JSON.parse(stdout) as Array<{ kind: string }>).map(q => q.kind)
@@ -50,6 +55,7 @@ describe.skipIf(unavailable !== undefined)(`the containerd bench's source behind
     const name = testName()
     names.push(name)
     const link = await startShapedLink(200, { name })
+    expect(await mtuOf([], link.rootIf)).toBe(1500)
     expect(await qdiscKinds([], link.rootIf)).toContain('tbf')
     expect(await qdiscKinds(link.wrap, `${name}1`)).toContain('tbf')
 
@@ -81,17 +87,18 @@ describe.skipIf(unavailable !== undefined)(`the containerd bench's source behind
     expect((await run(['ip', 'link', 'show', `${name}0`], { allowFailure: true })).code).not.toBe(0)
   })
 
-  it('removes a link an earlier run left, with what ran in it, before making its own', async () => {
+  it('removes a link an earlier run left, with what ran in it, before making its own (unshaped, another MTU)', async () => {
     const name = testName()
     names.push(name)
     const earlier = await startShapedLink(0, { name })
     const leftover = await serveInside(earlier)
     const exited = once(leftover, 'exit')
 
-    const link = await startShapedLink(0, { name })
+    const link = await startShapedLink(0, { name, mtu: 9000 })
     await exited
     // Not shaped: the veth has no tbf.
     expect(await qdiscKinds([], link.rootIf)).not.toContain('tbf')
+    expect([await mtuOf([], link.rootIf), await mtuOf(link.wrap, `${name}1`)]).toEqual([9000, 9000])
     const server = await serveInside(link)
     const response = await fetch(`http://${link.nsIp}:${PORT}/`)
     expect((await response.arrayBuffer()).byteLength).toBe(BODY_BYTES)
@@ -100,9 +107,10 @@ describe.skipIf(unavailable !== undefined)(`the containerd bench's source behind
     await serverExited
   })
 
-  it('refuses a rate that is not a number of Mbit/s, and a name too long for an interface', async () => {
+  it('refuses a rate that is not a number of Mbit/s, an MTU IPv4 cannot use, and a name too long for an interface', async () => {
     await expect(startShapedLink(-1, { name: testName() })).rejects.toThrow(/--link-mbit takes a rate in Mbit\/s/)
     await expect(startShapedLink(Number('x'), { name: testName() })).rejects.toThrow(/--link-mbit takes a rate in Mbit\/s/)
     await expect(startShapedLink(100, { name: 'a-name-too-long-for' })).rejects.toThrow(/at most 14 characters/)
+    await expect(startShapedLink(100, { name: testName(), mtu: 100 })).rejects.toThrow(/--link-mtu takes 576 to 65536 bytes/)
   })
 })
