@@ -117,7 +117,13 @@ export class PullThrough {
   async revalidateTag (name: RepositoryName, tag: string, held: Sha256Digest, signal: AbortSignal): Promise<Sha256Digest> {
     const ref = imageRefOf(name, tag)
     const last = this.resolved.get(ref)
-    if (last !== undefined && Date.now() - last.at < this.revalidateAfterMs) return held
+    if (last !== undefined && Date.now() - last.at < this.revalidateAfterMs) {
+      // What the tag gave when last resolved: until its new image is whole here (made a bundle
+      // by the assembler) the store's ref still names the one before, and answering that sent
+      // every edge that asked within the interval back to the old image.
+      const given = last.digest
+      return given !== undefined && await this.init.store.objectBySha256(given.hex) !== undefined ? given : held
+    }
     const deadline = abortAfter(this.init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS, signal)
     try {
       return await this.manifestByTag(name, tag, deadline)

@@ -41,16 +41,16 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     return async () => { await registry?.stop() }
   }, 120_000)
 
-  async function tagLatest (app: string): Promise<string> {
+  async function tagLatest (app: string, repo = 'shoal/app', at = registry.host): Promise<string> {
     const layout = images.layouts[app] ?? ''
-    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:1.0`, `docker://${registry.host}/shoal/app:latest`], { timeout: 60_000 })
+    await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:1.0`, `docker://${at}/${repo}:latest`], { timeout: 60_000 })
     return await topDigest(layout)
   }
 
   /** containerd's tag request (HEAD with ?ns=), asked until the edge answers 200. */
-  async function resolve (edge: TestDaemon): Promise<string> {
+  async function resolve (edge: TestDaemon, repo = 'shoal/app'): Promise<string> {
     return await until('the edge to resolve the tag', async () => {
-      const res = await fetch(`${registryOf(edge.daemon)}/v2/shoal/app/manifests/latest?ns=${registry.host}`, { method: 'HEAD', headers: { accept: ACCEPT } })
+      const res = await fetch(`${registryOf(edge.daemon)}/v2/${repo}/manifests/latest?ns=${registry.host}`, { method: 'HEAD', headers: { accept: ACCEPT } })
       return res.status === 200 ? res.headers.get('docker-content-digest') ?? '' : undefined
     })
   }
@@ -98,5 +98,26 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     // The gateway gone: the edge still answers the tag it holds (its check with the fleet finds no one).
     await gateway.daemon.stop()
     expect(await resolve(edge)).toBe(second)
+  }, 180_000)
+
+  it('every edge that asks within the gateway\'s interval is given the tag\'s new image, not only the first', async () => {
+    const ref = `${registry.host}/shoal/pushed:latest`
+    const swarmKeyFile = join(daemons.work, 'swarm.key')
+    // The gateway resolves the tag at most once in 10 min: only its first answer after the move re-resolves it.
+    const gateway = await daemons.start('gateway-pushed', { gateway: true, upstream: registry.url, swarmKeyFile, allowPush: true }, { tagRevalidateAfterMs: 10 * 60_000 })
+    const edgeInit = { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId], swarmKeyFile }
+    const edges = [await daemons.start('edge-pushed-1', edgeInit, { tagRevalidateAfterMs: 0 }), await daemons.start('edge-pushed-2', edgeInit, { tagRevalidateAfterMs: 0 })]
+    // The gateway's ref, pushed to it under the upstream's name, names app1; the registry's tag names app2.
+    const pushed = await tagLatest('app1', 'shoal/pushed', registryOf(gateway.daemon).slice('http://'.length))
+    const upstream = await tagLatest('app2', 'shoal/pushed')
+    for (const edge of edges) {
+      await until('the edge to hold the gateway\'s record of the tag', async () => (await edge.daemon.store.getRef(ref))?.manifestDigest === pushed ? true : undefined, 30_000)
+    }
+    // The first edge's check makes the gateway re-resolve the tag: the registry's image. Only the
+    // manifest is asked for, so the gateway's ref still names app1 when the second edge asks.
+    expect(await resolve(edges[0] as TestDaemon, 'shoal/pushed')).toBe(upstream)
+    expect((await gateway.daemon.store.getRef(ref))?.manifestDigest).toBe(pushed)
+    // Before: the gateway answered the ref it held within its interval, and this edge stayed on app1.
+    expect(await resolve(edges[1] as TestDaemon, 'shoal/pushed')).toBe(upstream)
   }, 180_000)
 })
