@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N [--link-mtu BYTES]] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N[,N…] [--link-mtu BYTES]] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
 // uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
@@ -46,13 +46,15 @@
 //              containerd, and every 100 ms the disk's writes, dirty and writeback pages, and the
 //              daemons', docker-registry's and containerd's CPU and run-queue waits; a summary line
 //              per run gives the layer's waits over 50 ms between two MiB and the disk's writes
-//   --link-mbit N  the source behind a link, as on a fleet (bench-link.ts): docker-registry and the
-//              holder run in a network namespace joined to this one by a veth shaped with tbf at
+//   --link-mbit N[,N…]  the source behind a link, as on a fleet (bench-link.ts): docker-registry and
+//              the holder run in a network namespace joined to this one by a veth shaped with tbf at
 //              N Mbit/s each way (0: the veth, not shaped); containerd and the edge stay on loopback.
+//              With several rates, each run pulls at each rate in turn (reshaped between pulls, the
+//              order reversed every other run), so the rates are compared under the same load.
 //              `direct` pulls over the link (the capture watches the veth), `neighbour` moves the
 //              layer holder → edge over it, `registry`'s fresh gateway pulls through over it; `warm`
 //              (containerd at the holder itself) and the floor scenarios do not run with it
-//   --link-mtu BYTES  the veth's MTU (default 1500, an Ethernet's; loopback's is 65536)
+//   --link-mtu BYTES  the veth's MTU (default 1500, an Ethernet's; at most 65535, loopback's is 65536)
 // Scenarios:
 //   direct      hosts.toml's only host is the registry
 //   warm        the node that holds the image (the blob already in its local store)
@@ -88,7 +90,7 @@ import { floorKey, startFloorEdge, startFloorHolder, type FloorPart, type FloorP
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number, linkMtu?: number }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number[], linkMtu?: number }
 
 function parseOptions (argv: string[]): Options {
   const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture', client: 'cri' }
@@ -115,7 +117,7 @@ function parseOptions (argv: string[]): Options {
       if (observer !== 'capture' && observer !== 'relay') throw new Error(`--observer takes capture or relay, not ${observer}`)
       options.observer = observer
     }
-    else if (arg === '--link-mbit') options.linkMbit = Number(next())
+    else if (arg === '--link-mbit') options.linkMbit = next().split(',').map(Number)
     else if (arg === '--link-mtu') options.linkMtu = Number(next())
     else if (arg === '--node-flags') options.nodeFlags = next().split(' ').filter(f => f !== '')
     else if (arg === '--b-env') {
@@ -127,7 +129,7 @@ function parseOptions (argv: string[]): Options {
   if (!(options.layerMb > 0) || !Number.isInteger(options.runs) || options.runs < 1) throw new Error('--layer-mb must be > 0 and --runs a positive integer')
   if (options.linkMtu !== undefined && options.linkMbit === undefined) throw new Error('--link-mtu goes with --link-mbit')
   if (options.linkMbit !== undefined) {
-    if (!(options.linkMbit >= 0)) throw new Error('--link-mbit takes a rate in Mbit/s, 0 for a veth with no shaping')
+    if (options.linkMbit.some(rate => !(rate >= 0)) || new Set(options.linkMbit).size !== options.linkMbit.length) throw new Error('--link-mbit takes rates in Mbit/s, each once, 0 for a veth with no shaping')
     // warm has containerd pull from the holder itself (behind the link); the floor's holder and edge
     // (bench-floor.ts) run on loopback only.
     const onLoopbackOnly = (s: Scenario): boolean => s === 'warm' || s.startsWith('floor')
@@ -230,7 +232,7 @@ async function main (): Promise<void> {
       await removeLink()
       if (!options.keep) await rm(work, { recursive: true, force: true })
     })
-  if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit, { mtu: options.linkMtu })
+  if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit[0] ?? 0, { mtu: options.linkMtu })
   /** A command as it runs on the source's side: in the link's namespace with --link-mbit. */
   const atSource = (command: string[]): string[] => link === undefined ? command : [...link.wrap, ...command]
   const startDaemon = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}, atSourceSide = false): Promise<DaemonProcess> => {
@@ -408,32 +410,43 @@ async function main (): Promise<void> {
       const b = withB[s]
       return b !== undefined && options.bEnv !== undefined ? [s, b] : [s]
     })
-    const samples = new Map<Scenario, Sample[]>(scenarios.map(s => [s, []]))
+    // Without --link-mbit one group of pulls; with it, one group per rate, each compared with its own direct.
+    const rates: Array<number | undefined> = options.linkMbit ?? [undefined]
+    const groupOf = (rate: number | undefined): string => rate === undefined ? '' : rate === 0 ? ' @veth' : ` @${rate} Mbit/s`
+    const samples = new Map<string, Sample[]>(rates.flatMap(rate => scenarios.map(s => [`${s}${groupOf(rate)}`, []])))
     for (let run = 1; run <= options.runs; run++) {
       // A and B take turns going first, so neither always runs on the page cache the other left.
       const swapped: Partial<Record<Scenario, Scenario>> = { neighbour: 'neighbour-b', 'neighbour-b': 'neighbour', registry: 'registry-b', 'registry-b': 'registry' }
       const order = run % 2 === 0 && options.bEnv !== undefined ? scenarios.map(s => swapped[s] ?? s) : scenarios
-      for (const scenario of order) {
-        const sample = await pull(scenario, run)
-        samples.get(scenario)?.push(sample)
-        process.stderr.write(`run ${run} ${scenario}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, ${options.observer} ${sample.observerCpuS.toFixed(2)} s${sample.linkMB === undefined ? '' : `, ${sample.linkMB.toFixed(0)} MB over the link`}\n`)
+      // Rates in turn, reversed every other run: no rate always follows the same one.
+      for (const rate of run % 2 === 0 ? [...rates].reverse() : rates) {
+        if (rate !== undefined) await link?.setRate(rate)
+        for (const scenario of order) {
+          const sample = await pull(scenario, run)
+          samples.get(`${scenario}${groupOf(rate)}`)?.push(sample)
+          process.stderr.write(`run ${run} ${scenario}${groupOf(rate)}: manifest ${sample.manifestMs.toFixed(0)} ms, layer asked ${sample.layerAskedMs.toFixed(0)} ms, 1st layer byte ${sample.firstByteMs.toFixed(0)} ms, layer done ${(sample.layerEndMs / 1000).toFixed(2)} s, total ${(sample.totalMs / 1000).toFixed(2)} s, layer ${sample.layerMBps.toFixed(0)} MB/s, shoal CPU ${sample.shoalCpuS.toFixed(2)} s (edge ${sample.edgeCpuS.toFixed(2)} + source ${sample.sourceCpuS.toFixed(2)}; main threads ${sample.edgeMainCpuS.toFixed(2)} + ${sample.sourceMainCpuS.toFixed(2)}), main threads waiting for a CPU: edge ${sample.edgeRunQueueS.toFixed(2)} s + source ${sample.sourceRunQueueS.toFixed(2)} s, docker-registry ${sample.registryCpuS.toFixed(2)} s, containerd + ctr ${sample.containerdCpuS.toFixed(2)} s, ${options.observer} ${sample.observerCpuS.toFixed(2)} s${sample.linkMB === undefined ? '' : `, ${sample.linkMB.toFixed(0)} MB over the link`}\n`)
+        }
       }
     }
-    const direct = median((samples.get('direct') ?? []).map(s => s.totalMs))
     process.stdout.write(`\ncontainerd (${options.client === 'cri' ? 'CRI PullImage' : 'ctr images pull'}) of a ${options.layerMb} MiB-layer image, medians of ${options.runs}:\n`)
-    if (link !== undefined) process.stdout.write(`the source (docker-registry, the holder) behind a veth ${link.mbit > 0 ? `shaped at ${link.mbit} Mbit/s each way` : 'with no shaping'}, MTU ${link.mtu}; containerd and the edge on loopback\n`)
+    if (link !== undefined) process.stdout.write(`the source (docker-registry, the holder) behind a veth (MTU ${link.mtu}) shaped each way at the row's rate (@veth: not shaped); containerd and the edge on loopback\n`)
     process.stdout.write(`load average at the end: ${loadavg().map(l => l.toFixed(1)).join(' ')}\n`)
     process.stdout.write('| scenario | time to manifest | first layer byte | total | vs direct | layer as seen by containerd | shoal CPU (edge + source) | docker-registry CPU | containerd + ctr CPU | observer CPU |\n|---|---|---|---|---|---|---|---|---|---|\n')
-    for (const scenario of scenarios) {
-      const list = samples.get(scenario) ?? []
-      const total = median(list.map(s => s.totalMs))
-      process.stdout.write(`| ${scenario} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s (${median(list.map(s => s.edgeCpuS)).toFixed(2)} + ${median(list.map(s => s.sourceCpuS)).toFixed(2)}) | ${median(list.map(s => s.registryCpuS)).toFixed(2)} s | ${median(list.map(s => s.containerdCpuS)).toFixed(2)} s | ${median(list.map(s => s.observerCpuS)).toFixed(2)} s |\n`)
+    for (const rate of rates) {
+      const direct = median((samples.get(`direct${groupOf(rate)}`) ?? []).map(s => s.totalMs))
+      for (const scenario of scenarios) {
+        const list = samples.get(`${scenario}${groupOf(rate)}`) ?? []
+        const total = median(list.map(s => s.totalMs))
+        process.stdout.write(`| ${scenario}${groupOf(rate)} | ${median(list.map(s => s.manifestMs)).toFixed(0)} ms | ${median(list.map(s => s.firstByteMs)).toFixed(0)} ms | ${(total / 1000).toFixed(2)} s | ${(total / direct).toFixed(2)}× | ${median(list.map(s => s.layerMBps)).toFixed(0)} MB/s | ${median(list.map(s => s.shoalCpuS)).toFixed(2)} s (${median(list.map(s => s.edgeCpuS)).toFixed(2)} + ${median(list.map(s => s.sourceCpuS)).toFixed(2)}) | ${median(list.map(s => s.registryCpuS)).toFixed(2)} s | ${median(list.map(s => s.containerdCpuS)).toFixed(2)} s | ${median(list.map(s => s.observerCpuS)).toFixed(2)} s |\n`)
+      }
     }
     // Each run's pulls ran back to back: a ratio per run pair is less exposed to the machine's load drifting than the ratio of medians.
-    const directs = (samples.get('direct') ?? []).map(s => s.totalMs)
-    for (const scenario of scenarios.filter(s => s !== 'direct' && directs.length > 0)) {
-      const ratios = (samples.get(scenario) ?? []).map((s, i) => s.totalMs / (directs[i] ?? NaN))
-      process.stdout.write(`${scenario} / direct, per run: ${ratios.map(r => `${r.toFixed(2)}×`).join(' ')} (median ${median(ratios).toFixed(2)}×)\n`)
+    for (const rate of rates) {
+      const directs = (samples.get(`direct${groupOf(rate)}`) ?? []).map(s => s.totalMs)
+      for (const scenario of scenarios.filter(s => s !== 'direct' && directs.length > 0)) {
+        const ratios = (samples.get(`${scenario}${groupOf(rate)}`) ?? []).map((s, i) => s.totalMs / (directs[i] ?? NaN))
+        process.stdout.write(`${scenario}${groupOf(rate)} / direct, per run: ${ratios.map(r => `${r.toFixed(2)}×`).join(' ')} (median ${median(ratios).toFixed(2)}×)\n`)
+      }
     }
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {

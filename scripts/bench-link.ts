@@ -18,9 +18,10 @@ export const LINK_NAME = 'linkbench'
 // The kernel's limit for interface names is 15 bytes (IFNAMSIZ - 1).
 const MAX_NAME = 14
 const ETHERNET_MTU = 1500
-// IPv4's least (RFC 791: every host takes 576-byte datagrams; Linux's floor is 68), and loopback's.
+// IPv4's least (RFC 791: every host takes 576-byte datagrams; Linux's floor is 68), and a veth's most
+// (loopback's 65536 is one more than a veth takes).
 const MIN_MTU = 576
-const MAX_MTU = 65536
+const MAX_MTU = 65535
 
 export interface ShapedLink {
   /** The namespace the source runs in. */
@@ -30,12 +31,14 @@ export interface ShapedLink {
   /** Addresses of the machine's end and of the namespace's end. */
   rootIp: string
   nsIp: string
-  /** 0: no shaping. */
+  /** The rate now, in Mbit/s; 0: no shaping. */
   mbit: number
   /** The veth's MTU (1500, an Ethernet's, unless asked otherwise). */
   mtu: number
   /** Prefix that runs a command inside the namespace (it must exec what follows, as `ip netns exec` does). */
   wrap: string[]
+  /** Shapes both ends at another rate (0: takes the shaping off), for the pulls that follow. */
+  setRate: (mbit: number, signal?: AbortSignal) => Promise<void>
   /** Bytes the machine's end has received so far: what crossed the link from the source's side. */
   receivedBytes: () => Promise<number>
   /** Removes the namespace (and every process still in it), the veth and its qdiscs. Never throws. */
@@ -59,7 +62,7 @@ export async function removeLink (name = LINK_NAME): Promise<string[]> {
 export async function startShapedLink (mbit: number, options: { name?: string, mtu?: number, signal?: AbortSignal } = {}): Promise<ShapedLink> {
   const { name = LINK_NAME, mtu = ETHERNET_MTU, signal } = options
   if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) throw new RangeError(`--link-mtu takes ${MIN_MTU} to ${MAX_MTU} bytes, not ${mtu}`)
-  if (!Number.isFinite(mbit) || mbit < 0) throw new RangeError(`--link-mbit takes a rate in Mbit/s (0: a veth with no shaping), not ${mbit}`)
+  checkRate(mbit)
   if (name.length > MAX_NAME) throw new RangeError(`a link's name makes interface names: at most ${MAX_NAME} characters, not ${name}`)
   const leftover = await removeLink(name)
   if (leftover.length > 0) throw new Error(`cannot remove an earlier run's link: ${leftover.join('; ')}`)
@@ -69,6 +72,19 @@ export async function startShapedLink (mbit: number, options: { name?: string, m
   const link: ShapedLink = {
     ns: name, rootIf, rootIp: `${subnet}.1`, nsIp: `${subnet}.2`, mbit, mtu, wrap: inNetns(name, []), close: async () => await removeLink(name),
     receivedBytes: async () => Number(await readFile(`/sys/class/net/${rootIf}/statistics/rx_bytes`, 'utf8')),
+    setRate: async (rate, rateSignal) => {
+      checkRate(rate)
+      // Each end shapes what it sends: the machine's end the requests (and the image's upload
+      // before the runs), the namespace's end what the source serves.
+      if (rate > 0) {
+        await shape(undefined, rootIf, rate * 1e6, rateSignal)
+        await shape(name, nsIf, rate * 1e6, rateSignal)
+      } else if (link.mbit > 0) {
+        await run(['tc', 'qdisc', 'del', 'dev', rootIf, 'root'], { signal: rateSignal })
+        await run(inNetns(name, ['tc', 'qdisc', 'del', 'dev', nsIf, 'root']), { signal: rateSignal })
+      }
+      link.mbit = rate
+    },
   }
   try {
     await run(['ip', 'netns', 'add', name], { signal })
@@ -78,17 +94,17 @@ export async function startShapedLink (mbit: number, options: { name?: string, m
     await run(['ip', 'link', 'set', rootIf, 'mtu', String(mtu), 'up'], { signal })
     await run(['ip', '-n', name, 'addr', 'add', `${link.nsIp}/30`, 'dev', nsIf], { signal })
     await run(['ip', '-n', name, 'link', 'set', nsIf, 'mtu', String(mtu), 'up'], { signal })
-    if (mbit > 0) {
-      // Each end shapes what it sends: the machine's end the requests (and the image's upload
-      // before the runs), the namespace's end what the source serves.
-      await shape(undefined, rootIf, mbit * 1e6, signal)
-      await shape(name, nsIf, mbit * 1e6, signal)
-    }
+    link.mbit = 0
+    await link.setRate(mbit, signal)
     return link
   } catch (err) {
     await removeLink(name)
     throw err
   }
+}
+
+function checkRate (mbit: number): void {
+  if (!Number.isFinite(mbit) || mbit < 0) throw new RangeError(`--link-mbit takes a rate in Mbit/s (0: a veth with no shaping), not ${mbit}`)
 }
 
 /**

@@ -87,7 +87,7 @@ describe.skipIf(unavailable !== undefined)(`the containerd bench's source behind
     expect((await run(['ip', 'link', 'show', `${name}0`], { allowFailure: true })).code).not.toBe(0)
   })
 
-  it('removes a link an earlier run left, with what ran in it, before making its own (unshaped, another MTU)', async () => {
+  it('removes a link an earlier run left, with what ran in it, before making its own (unshaped, another MTU, then reshaped)', async () => {
     const name = testName()
     names.push(name)
     const earlier = await startShapedLink(0, { name })
@@ -99,6 +99,11 @@ describe.skipIf(unavailable !== undefined)(`the containerd bench's source behind
     // Not shaped: the veth has no tbf.
     expect(await qdiscKinds([], link.rootIf)).not.toContain('tbf')
     expect([await mtuOf([], link.rootIf), await mtuOf(link.wrap, `${name}1`)]).toEqual([9000, 9000])
+    // Reshaped between pulls: tbf on both ends, then off again.
+    await link.setRate(300)
+    expect([await qdiscKinds([], link.rootIf), await qdiscKinds(link.wrap, `${name}1`)]).toEqual([['tbf'], ['tbf']])
+    await link.setRate(0)
+    expect([...await qdiscKinds([], link.rootIf), ...await qdiscKinds(link.wrap, `${name}1`)]).not.toContain('tbf')
     const server = await serveInside(link)
     const response = await fetch(`http://${link.nsIp}:${PORT}/`)
     expect((await response.arrayBuffer()).byteLength).toBe(BODY_BYTES)
@@ -111,6 +116,6 @@ describe.skipIf(unavailable !== undefined)(`the containerd bench's source behind
     await expect(startShapedLink(-1, { name: testName() })).rejects.toThrow(/--link-mbit takes a rate in Mbit\/s/)
     await expect(startShapedLink(Number('x'), { name: testName() })).rejects.toThrow(/--link-mbit takes a rate in Mbit\/s/)
     await expect(startShapedLink(100, { name: 'a-name-too-long-for' })).rejects.toThrow(/at most 14 characters/)
-    await expect(startShapedLink(100, { name: testName(), mtu: 100 })).rejects.toThrow(/--link-mtu takes 576 to 65536 bytes/)
+    await expect(startShapedLink(100, { name: testName(), mtu: 100 })).rejects.toThrow(/--link-mtu takes 576 to 65535 bytes/)
   })
 })
