@@ -128,8 +128,19 @@ export function createContentSources (components: ContentSourcesComponents): Con
     const ref = imageRefOf(name, tag)
     // A ref this node's operator set (a push here) is not the fleet's to move.
     if (swarm === undefined || (held.publisher === undefined && held.local !== true)) return undefined
-    const last = fleetRechecks.get(ref)
-    if (last !== undefined && Date.now() - last.at < (components.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS)) {
+    const interval = components.tagRevalidateAfterMs ?? TAG_REVALIDATE_AFTER_MS
+    let last = fleetRechecks.get(ref)
+    if (last === undefined) {
+      // A ref set here within the interval (a record heard, an image assembled) counts as a
+      // check: a cold edge that just heard the gateway's record asks nothing more before its
+      // first manifest (the neighbour path's manifest time).
+      const setAt = (await store.revisions(ref)).at(-1)?.at
+      if (setAt !== undefined) {
+        last = { at: setAt }
+        fleetRechecks.set(ref, last)
+      }
+    }
+    if (last !== undefined && Date.now() - last.at < interval) {
       // Followed within the interval: the held ref is still the publisher's old record until its
       // new one comes (once the image is whole at the publisher); any other ref is newer news.
       const { moved } = last
@@ -153,7 +164,16 @@ export function createContentSources (components: ContentSourcesComponents): Con
       return undefined
     }
     logger.info('a held tag names another image in the fleet now: following it', { ref, held: held.digest.digest, digest: fleet.found.digest, peer: fleet.peer })
-    const moved = await fromFleetAnswer(ref, fleet.found, fleet.peer, signal)
+    let moved: ResolvedTag
+    try {
+      moved = await fromFleetAnswer(ref, fleet.found, fleet.peer, signal)
+    } catch (err) {
+      // The held image still serves: a move that cannot be taken (its manifest refused by the
+      // store, the disk) is not worth failing the pull for. Tried again after the interval.
+      signal.throwIfAborted()
+      logger.warn('could not follow a held tag to the image the fleet names now; serving the one held', { ref, held: held.digest.digest, digest: fleet.found.digest, err })
+      return undefined
+    }
     fleetRechecks.set(ref, { at: Date.now(), moved: { from: held.digest, to: moved.digest } })
     return moved
   }

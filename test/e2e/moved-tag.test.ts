@@ -120,4 +120,17 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     // Before: the gateway answered the ref it held within its interval, and this edge stayed on app1.
     expect(await resolve(edges[1] as TestDaemon, 'shoal/pushed')).toBe(upstream)
   }, 180_000)
+
+  it('takes a record heard within the interval as checked: a cold edge asks nothing more before its first manifest', async () => {
+    const ref = `${registry.host}/shoal/fresh:latest`
+    const swarmKeyFile = join(daemons.work, 'swarm.key')
+    const gateway = await daemons.start('gateway-fresh', { gateway: true, upstream: registry.url, swarmKeyFile, allowPush: true })
+    const edge = await daemons.start('edge-fresh', { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId], swarmKeyFile }, { tagRevalidateAfterMs: 10 * 60_000 })
+    // The gateway's ref names app1; the registry's tag app2, which a check would bring.
+    const pushed = await tagLatest('app1', 'shoal/fresh', registryOf(gateway.daemon).slice('http://'.length))
+    await tagLatest('app2', 'shoal/fresh')
+    await until('the edge to hold the gateway\'s record of the tag', async () => (await edge.daemon.store.getRef(ref))?.manifestDigest === pushed ? true : undefined, 30_000)
+    expect(await resolve(edge, 'shoal/fresh')).toBe(pushed)
+    expect(gateway.logs.filter(line => line.msg === 'resolved a tag for the fleet')).toEqual([])
+  }, 180_000)
 })
