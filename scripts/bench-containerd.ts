@@ -2,7 +2,7 @@
 // docker-registry, through a cold edge whose neighbour (the gateway) holds the image, and
 // through a cold edge when only the registry holds it — same run, interleaved, medians.
 //
-//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore]] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N[,N…] [--link-mtu BYTES]] [--dir DIR] [--keep] [--no-swarm-key]
+//   node --import tsx scripts/bench-containerd.ts [--layer-mb 512] [--runs 3] [--client cri|ctr] [--observer capture|relay] [--only direct,warm,neighbour,registry,floor[,floor-plain,floor-nohash,floor-nostore,neighbour-warm]] [--edge-warmup MB] [--profile DIR] [--logs DIR] [--series DIR] [--b-env VAR=VALUE [--b-source]] [--node-flags 'FLAGS'] [--link-mbit N[,N…] [--link-mtu BYTES]] [--dir DIR] [--keep] [--no-swarm-key]
 //
 // Needs root, containerd + ctr, docker-registry, skopeo and tcpdump (Debian packages). Each run
 // uses a fresh containerd (empty content store) pulling through the CRI's PullImage, the
@@ -65,6 +65,11 @@
 //   floor-plain, floor-nohash, floor-nostore  (only with --only) the floor without one part: the
 //               lane's TLS, the edge's BLAKE3, the edge's store; floor-bare without all three (two
 //               node processes relaying the bytes, nothing else)
+//   neighbour-warm  (only with --only) neighbour through a fresh edge that first, outside the
+//               measured time and CPU, took a warm-up image's layer (--edge-warmup MB, default 64, other
+//               bytes, pulled through by the holder at setup) from the same holder over the same path
+//               (bench-warmup.ts): an edge whose store lacks the image but whose process has moved
+//               bytes before; with neighbour in --only the two take turns going first
 // The daemons run with a swarm key, as a fleet is deployed; --no-swarm-key runs them without one
 // (what the key's cipher layer costs; the registry scenario needs the key, see startDaemon).
 // The machine is shared (2 cores, other sessions): compare within one run only.
@@ -85,15 +90,16 @@ import { parseEnvAssignment } from './fleet/units.js'
 import { generateImages } from './gen-images.js'
 import { onInterrupt, removeLink, startShapedLink, type ShapedLink } from './bench-link.js'
 import { startHttpCapture, type CapturePlace, type SeenRequest } from './http-capture.js'
+import { prepareWarmupImage, WARMUP_REPOSITORY, warmEdge, warmupImagesDir } from './bench-warmup.js'
 import { floorKey, startFloorEdge, startFloorHolder, type FloorPart, type FloorProcess } from './bench-floor.js'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 
-interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number[], linkMtu?: number }
+interface Options { layerMb: number, runs: number, dir?: string, keep: boolean, only?: Scenario[], profile?: string, logs?: string, series?: string, swarmKey: boolean, bEnv?: Record<string, string>, bSource: boolean, nodeFlags: string[], observer: 'capture' | 'relay', client: 'ctr' | 'cri', linkMbit?: number[], linkMtu?: number, edgeWarmupMb: number }
 
 function parseOptions (argv: string[]): Options {
-  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture', client: 'cri' }
+  const options: Options = { layerMb: 512, runs: 3, keep: false, swarmKey: true, bSource: false, nodeFlags: [], observer: 'capture', client: 'cri', edgeWarmupMb: 64 }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const next = (): string => argv[++i] ?? ''
@@ -107,6 +113,7 @@ function parseOptions (argv: string[]): Options {
     else if (arg === '--series') options.series = next()
     else if (arg === '--only') options.only = next().split(',').map(parseScenario)
     else if (arg === '--b-source') options.bSource = true
+    else if (arg === '--edge-warmup') options.edgeWarmupMb = Number(next())
     else if (arg === '--client') {
       const client = next()
       if (client !== 'ctr' && client !== 'cri') throw new Error(`--client takes ctr or cri, not ${client}`)
@@ -137,6 +144,7 @@ function parseOptions (argv: string[]): Options {
     if (refused.length > 0) throw new Error(`--link-mbit runs direct, neighbour and registry; leave ${refused.join(', ')} out of --only`)
     options.only ??= SCENARIOS.filter(s => !onLoopbackOnly(s))
   }
+  if (!(options.edgeWarmupMb > 0)) throw new Error('--edge-warmup takes the warm-up layer\'s size in MiB, > 0')
   if (options.bSource && options.bEnv === undefined) throw new Error('--b-source needs --b-env')
   if (!options.swarmKey && (options.only ?? SCENARIOS).includes('registry')) throw new Error('--no-swarm-key: the registry scenario needs the key (leave it out with --only)')
   return options
@@ -147,15 +155,17 @@ const SCENARIOS = ['direct', 'warm', 'neighbour', 'registry', 'floor'] as const
  * neighbour-b: the neighbour case with --b-env on the edge, run right after each neighbour run;
  * registry-b: the registry case with --b-env on its gateway and edge, after each registry run.
  */
-type Scenario = typeof SCENARIOS[number] | typeof FLOOR_VARIANTS[number] | 'neighbour-b' | 'registry-b'
+type Scenario = typeof SCENARIOS[number] | typeof FLOOR_VARIANTS[number] | typeof ONLY_NAMED[number] | 'neighbour-b' | 'registry-b'
+/** Run only when --only names them: the floor variants, and neighbour-warm (bench-warmup.ts). */
+const ONLY_NAMED = ['neighbour-warm'] as const
 /** The floor less one part each (bench-floor.ts FloorPart): run only when --only names them. */
 const FLOOR_VARIANTS = ['floor-plain', 'floor-nohash', 'floor-nostore', 'floor-bare'] as const
 const FLOOR_WITHOUT: Record<typeof FLOOR_VARIANTS[number], FloorPart[]> = { 'floor-plain': ['tls'], 'floor-nohash': ['hash'], 'floor-nostore': ['store'], 'floor-bare': ['tls', 'hash', 'store'] }
 const isFloorVariant = (s: Scenario): s is typeof FLOOR_VARIANTS[number] => (FLOOR_VARIANTS as readonly string[]).includes(s)
 
 function parseScenario (name: string): Scenario {
-  const found = [...SCENARIOS, ...FLOOR_VARIANTS].find(s => s === name)
-  if (found === undefined) throw new Error(`--only takes scenarios among ${[...SCENARIOS, ...FLOOR_VARIANTS].join(', ')}, not ${name}`)
+  const found = [...SCENARIOS, ...FLOOR_VARIANTS, ...ONLY_NAMED].find(s => s === name)
+  if (found === undefined) throw new Error(`--only takes scenarios among ${[...SCENARIOS, ...FLOOR_VARIANTS, ...ONLY_NAMED].join(', ')}, not ${name}`)
   return found
 }
 interface Sample {
@@ -182,6 +192,15 @@ interface Sample {
   observerCpuS: number
   /** With --link-mbit: MB that crossed the link from the source's side during the pull. */
   linkMB?: number
+}
+
+/** neighbour-warm against neighbour, run by run: the total, the edge's CPU and its main thread's. */
+function warmupPairs (cold: Sample[], warmed: Sample[], group: string): string {
+  const per = (f: (s: Sample) => number, digits: number): string => warmed.map((w, i) => `${f(w).toFixed(digits)}/${f(cold[i] ?? w).toFixed(digits)}`).join(' ')
+  const ratios = warmed.map((w, i) => w.totalMs / (cold[i]?.totalMs ?? NaN))
+  return `neighbour-warm${group} / neighbour, per run: ${ratios.map(r => `${r.toFixed(2)}×`).join(' ')} (median ${median(ratios).toFixed(2)}×)\n` +
+    `  per run, warm/cold: total s ${per(s => s.totalMs / 1000, 2)}; layer s ${per(s => (s.layerEndMs - s.layerAskedMs) / 1000, 2)}; edge CPU s ${per(s => s.edgeCpuS, 2)}; edge main thread ${per(s => s.edgeMainCpuS, 2)}; source CPU ${per(s => s.sourceCpuS, 2)}; edge waiting for a CPU ${per(s => s.edgeRunQueueS, 2)}\n` +
+    `  medians, warm vs cold: edge CPU ${median(warmed.map(s => s.edgeCpuS)).toFixed(2)} vs ${median(cold.map(s => s.edgeCpuS)).toFixed(2)} s, edge main thread ${median(warmed.map(s => s.edgeMainCpuS)).toFixed(2)} vs ${median(cold.map(s => s.edgeMainCpuS)).toFixed(2)} s, source ${median(warmed.map(s => s.sourceCpuS)).toFixed(2)} vs ${median(cold.map(s => s.sourceCpuS)).toFixed(2)} s\n`
 }
 
 const median = (values: number[]): number => {
@@ -261,6 +280,8 @@ async function main (): Promise<void> {
     await execFileAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${images.layouts.app1 ?? ''}:1.0`, `docker://${registry.host}/shoal/app1:1.0`], { timeout: 600_000 })
     const ref = `${registry.host}/shoal/app1:1.0`
     const layer = images.baseLayer
+    // neighbour-warm: a second image the holder pulls through too, for the edge's warm-up.
+    const warmup = options.only?.includes('neighbour-warm') === true ? await prepareWarmupImage(warmupImagesDir(work), registry.host, options.edgeWarmupMb, AbortSignal.timeout(900_000)) : undefined
 
     // The neighbour: a gateway that pulled the image through once, before any timed run.
     const startHolder = async (name: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> => {
@@ -268,7 +289,12 @@ async function main (): Promise<void> {
       // Its registry mirror listens on its own loopback: with --link-mbit, the namespace's.
       const [skopeo = 'skopeo', ...copy] = atSource(['skopeo', 'copy', '--src-tls-verify=false', `docker://${started.registry}/shoal/app1:1.0`, `dir:${join(work, name)}`])
       await execFileAsync(skopeo, copy, { timeout: 600_000 })
-      await waitFor(`the ${name}'s bundle`, async () => (await started.status()).bundles.find(b => b.complete), 120_000)
+      if (warmup !== undefined) {
+        const [skopeoW = 'skopeo', ...copyW] = atSource(['skopeo', 'copy', '--src-tls-verify=false', `docker://${started.registry}/${WARMUP_REPOSITORY}:1.0`, `dir:${join(work, `${name}-warmup`)}`])
+        await execFileAsync(skopeoW, copyW, { timeout: 600_000 })
+      }
+      const bundles = warmup === undefined ? 1 : 2
+      await waitFor(`the ${name}'s bundles`, async () => (await started.status()).bundles.filter(b => b.complete).length >= bundles ? true : undefined, 120_000)
       return started
     }
     const holder = await startHolder('holder')
@@ -301,6 +327,14 @@ async function main (): Promise<void> {
         const edge = await freshEdge(source, scenario === 'neighbour-b' ? options.bEnv : {})
         stopAfter.push(edge)
         working = [edge, source]
+        target = edge.registry
+      } else if (scenario === 'neighbour-warm') {
+        // The warm-up runs before the CPU counters are read and the clock starts: outside the pull's figures.
+        const edge = await freshEdge(holder)
+        stopAfter.push(edge)
+        if (warmup === undefined) throw new Error('no warm-up image')
+        await warmEdge(edge.registry, registry?.host ?? '', warmup, AbortSignal.timeout(600_000))
+        working = [edge, holder]
         target = edge.registry
       } else if (scenario === 'floor' || isFloorVariant(scenario)) {
         if (floorHolder === undefined) throw new Error('no floor holder')
@@ -417,7 +451,10 @@ async function main (): Promise<void> {
     for (let run = 1; run <= options.runs; run++) {
       // A and B take turns going first, so neither always runs on the page cache the other left.
       const swapped: Partial<Record<Scenario, Scenario>> = { neighbour: 'neighbour-b', 'neighbour-b': 'neighbour', registry: 'registry-b', 'registry-b': 'registry' }
-      const order = run % 2 === 0 && options.bEnv !== undefined ? scenarios.map(s => swapped[s] ?? s) : scenarios
+      // neighbour and neighbour-warm take turns the same way when there is no B.
+      if (options.bEnv === undefined) Object.assign(swapped, { neighbour: 'neighbour-warm', 'neighbour-warm': 'neighbour' })
+      const pairs = options.bEnv !== undefined || (scenarios.includes('neighbour') && scenarios.includes('neighbour-warm'))
+      const order = run % 2 === 0 && pairs ? scenarios.map(s => swapped[s] ?? s) : scenarios
       // Rates in turn, reversed every other run: no rate always follows the same one.
       for (const rate of run % 2 === 0 ? [...rates].reverse() : rates) {
         if (rate !== undefined) await link?.setRate(rate)
@@ -447,6 +484,11 @@ async function main (): Promise<void> {
         const ratios = (samples.get(`${scenario}${groupOf(rate)}`) ?? []).map((s, i) => s.totalMs / (directs[i] ?? NaN))
         process.stdout.write(`${scenario}${groupOf(rate)} / direct, per run: ${ratios.map(r => `${r.toFixed(2)}×`).join(' ')} (median ${median(ratios).toFixed(2)}×)\n`)
       }
+    }
+    for (const rate of rates) {
+      const cold = samples.get(`neighbour${groupOf(rate)}`) ?? []
+      const warmed = samples.get(`neighbour-warm${groupOf(rate)}`) ?? []
+      if (cold.length > 0 && warmed.length > 0) process.stdout.write(warmupPairs(cold, warmed, groupOf(rate)))
     }
     process.stdout.write(`${JSON.stringify({ layerMb: options.layerMb, runs: options.runs, samples: Object.fromEntries(samples) })}\n`)
   } finally {
