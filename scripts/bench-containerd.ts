@@ -251,7 +251,6 @@ async function main (): Promise<void> {
       await removeLink()
       if (!options.keep) await rm(work, { recursive: true, force: true })
     })
-  if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit[0] ?? 0, { mtu: options.linkMtu })
   /** A command as it runs on the source's side: in the link's namespace with --link-mbit. */
   const atSource = (command: string[]): string[] => link === undefined ? command : [...link.wrap, ...command]
   const startDaemon = async (name: string, args: string[], env: NodeJS.ProcessEnv = {}, atSourceSide = false): Promise<DaemonProcess> => {
@@ -274,6 +273,8 @@ async function main (): Promise<void> {
     await rm(daemon.dataDir, { recursive: true, force: true })
   }
   try {
+    // Inside the try: a link that cannot be made still leaves nothing (the work directory included).
+    if (options.linkMbit !== undefined) link = await startShapedLink(options.linkMbit[0] ?? 0, { mtu: options.linkMtu })
     process.stderr.write(`generating an image with a ${options.layerMb} MiB layer…\n`)
     const images = await generateImages(join(work, 'images'), { baseBytes: Math.round(options.layerMb * MIB), seed: 8 })
     registry = await startDockerRegistry(join(work, 'registry'), '', link === undefined ? {} : { host: link.nsIp, wrap: link.wrap })
