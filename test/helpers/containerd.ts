@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js'
 import { loadSync } from '@grpc/proto-loader'
+import { until } from './until.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -80,6 +81,26 @@ export class Containerd {
         if (this.stderr.includes('containerd successfully booted')) { clearTimeout(timer); resolve() }
       })
     })
+    // containerd 1.6's CRI plugin finishes starting after containerd's boot line and answers
+    // "server is not initialized yet" until then: a PullImage in that gap failed a bench pull
+    // once in ~250 (the link lane, load 8).
+    if (this.options.cri === true) await until('containerd\'s CRI to serve', async () => await this.criServes() ? true : undefined, BOOT_TIMEOUT_MS)
+  }
+
+  /** Whether the CRI answers an ImageService call yet (false while its plugin is still starting). */
+  private async criServes (): Promise<boolean> {
+    const client = criImageClient(this.socket)
+    try {
+      return await new Promise<boolean>((resolve, reject) => {
+        client.listImages({}, { deadline: Date.now() + CTR_TIMEOUT_MS }, (err) => {
+          if (err === null) resolve(true)
+          else if (err.details.includes('not initialized')) resolve(false)
+          else reject(new Error(`CRI ListImages: ${err.details}`, { cause: err }))
+        })
+      })
+    } finally {
+      client.close()
+    }
   }
 
   /**
@@ -124,9 +145,7 @@ export class Containerd {
    * unpacked in the `k8s.io` namespace. Resolves with the image ref containerd reports.
    */
   async criPull (ref: string, timeoutMs = CTR_TIMEOUT_MS): Promise<string> {
-    const definition = loadSync(CRI_PROTO, { keepCase: false })
-    const runtime = (loadPackageDefinition(definition).runtime as unknown as { v1: { ImageService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & CriImageService } }).v1
-    const client = new runtime.ImageService(`unix://${this.socket}`, credentials.createInsecure())
+    const client = criImageClient(this.socket)
     try {
       return await new Promise<string>((resolve, reject) => {
         client.pullImage({ image: { image: ref } }, { deadline: Date.now() + timeoutMs }, (err, response) => {
@@ -163,7 +182,15 @@ export class Containerd {
 const CRI_PROTO = fileURLToPath(new URL('./cri-image.proto', import.meta.url))
 
 interface CriImageService {
+  listImages: (request: Record<string, never>, options: { deadline: number }, callback: (err: ServiceError | null) => void) => void
   pullImage: (request: { image: { image: string } }, options: { deadline: number }, callback: (err: ServiceError | null, response?: { imageRef: string }) => void) => void
+}
+
+/** A client of the CRI's ImageService on containerd's socket (to be closed). */
+function criImageClient (socket: string): Client & CriImageService {
+  const definition = loadSync(CRI_PROTO, { keepCase: false })
+  const runtime = (loadPackageDefinition(definition).runtime as unknown as { v1: { ImageService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client & CriImageService } }).v1
+  return new runtime.ImageService(`unix://${socket}`, credentials.createInsecure())
 }
 
 /** Every mount point at or under `dir`, deepest first, from /proc/mounts. */
