@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
 import { canMountOwnNamespace, logLines, ownMount, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
@@ -258,7 +258,16 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
     daemons.push(gateway)
     const edge = await startDaemonProcess(dirs.edge, ['--no-mdns', '--swarm-key', key, '--bootstrap', gateway.address, '--trust', gateway.peerId, '--api', `${dirs.edge}.sock`], {}, wrap('edge'))
     daemons.push(edge)
-    await waitFor('the edge connected to the gateway', async () => (await edge.status()).peers.find(p => p.id === gateway.peerId && !p.banned), 90_000)
+    // The 503 case hung once in CI to its 60 s timeout (2026-12-07, not reproduced in 9 runs
+    // alone or under load): a failure prints what both daemons said, so the next one shows where.
+    onTestFailed(() => {
+      for (const [who, daemon] of [['gateway', gateway], ['edge', edge]] as const) {
+        const lines = logLines(daemon).filter(l => l.level !== 'debug').slice(-80)
+        console.log(`${who}'s last ${lines.length} log lines above debug:\n${lines.map(l => JSON.stringify(l)).join('\n')}`)
+      }
+    })
+    // Within the test's own 60 s, so a connection that never comes says so.
+    await waitFor('the edge connected to the gateway', async () => (await edge.status()).peers.find(p => p.id === gateway.peerId && !p.banned), 45_000)
     // As containerd asks an edge: ?ns= names the upstream's registry, resolved through the fleet.
     const ns = `?ns=${encodeURIComponent(registry.host)}`
     const base = `http://${edge.registry}/v2/shoal/app1`
