@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
 import { Containerd, containerdUnavailable, tearDownWork } from '../helpers/containerd.js'
+import { expectCompleteAndUnpacked } from '../helpers/containerd-image-check.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { startTripwire, type Tripwire } from '../helpers/http-relay.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
@@ -94,10 +95,7 @@ describe.skipIf(unavailable !== undefined)(`SIGTERM of an edge mid-layer${unavai
     const pulled = await firstPull
     expect(pulled.code, pulled.stderr).toBe(0)
     expect(tripwire.requests).toEqual([])
-    const check = await containerd.ctrOk(['images', 'check'])
-    const line = check.split('\n').find(l => l.startsWith(`${ref} `)) ?? ''
-    expect(line, check).toMatch(/\bcomplete \((\d+)\/\1\)/)
-    expect(line, check).toMatch(/\btrue\s*$/)
+    await expectCompleteAndUnpacked(containerd, ref)
     await verifyClean(edge)
   }, 300_000)
 })

@@ -7,6 +7,7 @@ import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
 import { Containerd, containerdUnavailable, tearDownWork } from '../helpers/containerd.js'
+import { expectCompleteAndUnpacked } from '../helpers/containerd-image-check.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { startHttpRelay, startTripwire, type HttpRelay, type Tripwire } from '../helpers/http-relay.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
@@ -94,16 +95,6 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     return (await ctd.ctrOk(['images', 'ls'])).split('\n').find(l => l.startsWith(`${ref} `))
   }
 
-  /** `ctr images check`: every blob present and the image unpacked, one committed snapshot per layer. */
-  async function expectCompleteAndUnpacked (ctd: Containerd, ref: string, layers: number): Promise<void> {
-    const check = await ctd.ctrOk(['images', 'check'])
-    const line = check.split('\n').find(l => l.startsWith(`${ref} `)) ?? ''
-    expect(line, check).toMatch(/\bcomplete \((\d+)\/\1\)/)
-    expect(line, check).toMatch(/\btrue\s*$/)
-    const snapshots = (await ctd.ctrOk(['snapshots', 'ls'])).trim().split('\n').slice(1)
-    expect(snapshots.filter(s => /\bCommitted\b/.test(s)), snapshots.join('\n')).toHaveLength(layers)
-  }
-
   it('pulls a multi-layer image only the gateway held: the blobs come through the swarm while containerd waits', async () => {
     const ref = `${REGISTRY}/shoal/app2:1.0`
     const layout = images.layouts.app2 ?? ''
@@ -121,7 +112,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     expect(pulled.code, pulled.stderr).toBe(0)
 
     expect(await imageLine(ctd, ref)).toContain(await topDigest(layout))
-    await expectCompleteAndUnpacked(ctd, ref, 3)
+    await expectCompleteAndUnpacked(ctd, ref, { layers: 3 })
     expect(tripwire.requests).toEqual([])
     // What containerd got, the edge fetched from the gateway through the swarm meanwhile.
     const after = await edge.status()
@@ -164,7 +155,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     ])
     expect(gets[1]?.responseHeaders?.['content-range']).toBe(`bytes ${CUT_AT}-${size - 1}/${size}`)
     expect(await imageLine(ctd, ref)).toContain(await topDigest(layout))
-    await expectCompleteAndUnpacked(ctd, ref, 2)
+    await expectCompleteAndUnpacked(ctd, ref, { layers: 2 })
     expect(tripwire.requests).toEqual([])
   })
 
@@ -181,7 +172,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     const pulled = await ctd.pull(ref)
     expect(pulled.code, pulled.stderr).toBe(0)
     expect(await imageLine(ctd, ref)).toContain(await topDigest(layout))
-    await expectCompleteAndUnpacked(ctd, ref, 2)
+    await expectCompleteAndUnpacked(ctd, ref, { layers: 2 })
     expect(tripwire.requests).toEqual([])
     expect((await edge.status()).bundles.find(b => b.id === record.bundleId)?.complete).toBe(true)
   })

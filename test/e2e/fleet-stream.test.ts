@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
-import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
+import { DOCKER_REGISTRY_BIN, pushBlob, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
 import { startGatedProxy, type GatedProxy } from '../upstream/gated-proxy.js'
 
 const MIB = 1024 * 1024
@@ -61,18 +61,6 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
     const daemon = await startDaemonProcess(join(work, name), ['--no-mdns', '--swarm-key', join(work, 'swarm.key'), ...args])
     daemons.push(daemon)
     return daemon
-  }
-
-  /** Uploads a blob to the registry directly (monolithic upload); its digest. */
-  async function pushBlob (repository: string, bytes: Buffer): Promise<string> {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
-    const started = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' })
-    expect(started.status).toBe(202)
-    const location = new URL(started.headers.get('location') ?? '', registry.url)
-    location.searchParams.set('digest', digest)
-    const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'Content-Type': 'application/octet-stream' } })
-    expect(put.status, await put.text()).toBe(201)
-    return digest
   }
 
   /** A GET of the blob through `node`'s registry mirror, as containerd sends it (`?ns=` names the upstream's registry). */
@@ -143,7 +131,7 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
 
   it('gives four edges\' clients the first bytes of a layer while the gateway is still downloading it, from one registry fetch, the gateway sending two copies', async () => {
     const blob = randomBytes(24 * MIB)
-    const digest = await pushBlob('stream/big', blob)
+    const digest = await pushBlob(registry, 'stream/big', blob)
     const holdAt = 4 * MIB
     proxy.gate(digest, { afterBytes: holdAt, action: 'hold' })
     const held = new Promise<void>((resolve) => { proxy.events.on('held', (key: string) => { if (key === digest) resolve() }) })
@@ -185,7 +173,7 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
 
   it('cuts the edge\'s client cleanly when the registry drops mid-blob, keeps nothing of it anywhere, and a later pull succeeds', async () => {
     const blob = randomBytes(16 * MIB)
-    const digest = await pushBlob('stream/dropped', blob)
+    const digest = await pushBlob(registry, 'stream/dropped', blob)
     proxy.gate(digest, { afterBytes: 4 * MIB, action: 'drop' })
     const dropped = new Promise<void>((resolve) => { proxy.events.on('dropped', (key: string) => { if (key === digest) resolve() }) })
     const edge = edges[0] as DaemonProcess
@@ -210,7 +198,7 @@ describe.skipIf(unavailable !== undefined)(`a pull-through streams blobs into th
 
   it('finishes the downloads of a relay\'s askers when the relay is killed mid-blob, from the gateway', async () => {
     const blob = randomBytes(24 * MIB)
-    const digest = await pushBlob('stream/relayed', blob)
+    const digest = await pushBlob(registry, 'stream/relayed', blob)
     proxy.gate(digest, { afterBytes: 4 * MIB, action: 'hold' })
     const held = new Promise<void>((resolve) => { proxy.events.on('held', (key: string) => { if (key === digest) resolve() }) })
     // Two edges first (the gateway streams to them), then two more (pointed at those two).

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -87,4 +88,21 @@ export async function startDockerRegistry (dir: string, extraConfig = '', place:
       await exited
     },
   }
+}
+
+/**
+ * Uploads `bytes` to `repository` as they are, with the distribution API's monolithic upload
+ * (POST, then PUT with `?digest=`), past any client that would recompress them; their digest.
+ */
+export async function pushBlob (registry: Pick<RegistryProcess, 'url'>, repository: string, bytes: Buffer): Promise<string> {
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  const started = await fetch(`${registry.url}/v2/${repository}/blobs/uploads/`, { method: 'POST' })
+  await started.body?.cancel()
+  if (started.status !== 202) throw new Error(`POST /v2/${repository}/blobs/uploads/ → ${started.status}, not 202`)
+  const location = new URL(started.headers.get('location') ?? '', registry.url)
+  location.searchParams.set('digest', digest)
+  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } })
+  const answer = await put.text()
+  if (put.status !== 201) throw new Error(`PUT of blob ${digest} → ${put.status}, not 201: ${answer}`)
+  return digest
 }
