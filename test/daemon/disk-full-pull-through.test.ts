@@ -9,9 +9,9 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { Containerd } from '../helpers/containerd.js'
 import { canMountOwnNamespace, logLines, ownMount, startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
-import { ContainerdProcess } from '../upstream/containerd-process.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
 import { startFrontProxy } from '../upstream/front-proxy.js'
 
@@ -226,23 +226,24 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
   it.skipIf(!existsSync('/usr/bin/containerd') || !existsSync('/usr/bin/ctr'))('containerd pulling through an edge with no room for the layer gets it from its server instead', async () => {
     // containerd's fallback and the edge's upstream both go through this proxy, told apart by User-Agent.
     const front = await startFrontProxy({ target: registry.url })
-    const containerd = new ContainerdProcess(join(work, 'containerd'))
+    const containerd = new Containerd(join(work, 'containerd'))
     try {
       const data = join(work, 'containerd-edge')
       await mkdir(data)
       const edge = await startDaemonProcess(data, ['--no-mdns', '--upstream', front.url, '--api', `${data}.sock`], {}, { wrap: ownMount(data, 'tmpfs', 'size=12m') })
       daemons.push(edge)
       await containerd.start()
-      await containerd.mirror(front.host, front.url, `http://${edge.registry}`)
+      await containerd.hosts(front.host, front.url, [`http://${edge.registry}`])
       // Before as now the pull completes: on main containerd (1.6) took the cut 200 and resumed
       // it from its server with a Range request; now it is told at once and asks its server.
-      await containerd.ctr(['image', 'pull', '--hosts-dir', containerd.hostsDir, `${front.host}/shoal/app1:1.0`])
+      const pulled = await containerd.pull(`${front.host}/shoal/app1:1.0`)
+      expect(pulled.code, pulled.stderr).toBe(0)
       const layer = images.baseLayer.digest
       const layerGets = front.log.requests.filter(r => r.method === 'GET' && r.status === 200 && r.path.endsWith(`/blobs/${layer}`))
       // The edge's one GET stopped at the upstream's Content-Length; containerd fetched the bytes itself, whole.
       expect(layerGets.map(r => r.userAgent?.split('/')[0]).sort()).toEqual(['containerd', 'node'])
     } finally {
-      await containerd.stop()
+      await containerd.destroy()
       await front.close()
     }
   })

@@ -1,70 +1,17 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createHttpApi } from '../../src/http/index.js'
 import { randomBytes } from 'node:crypto'
 import { enforceQuota, objectBytes, openStore, pushTree, type Store } from '../../src/store/index.js'
+import { Containerd, containerdUnavailable } from '../helpers/containerd.js'
 import { CopyingSource } from './copying-source.js'
 import { pushLayouts, startApi, tempImages, tempStore, topDigest, type RunningApi } from './helpers.js'
 
-const execFileAsync = promisify(execFile)
-const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/containerd') && existsSync('/usr/bin/ctr')
-
-/** containerd with its own root, state and socket (FACTS.md "Real clients"), without the CRI plugin. */
-class Containerd {
-  private child: ChildProcess | undefined
-  readonly socket: string
-  readonly hostsDir: string
-
-  constructor (readonly dir: string) {
-    this.socket = join(dir, 'containerd.sock')
-    this.hostsDir = join(dir, 'hosts')
-  }
-
-  async start (): Promise<void> {
-    const config = join(this.dir, 'config.toml')
-    await writeFile(config, [
-      'version = 2', `root = "${join(this.dir, 'root')}"`, `state = "${join(this.dir, 'state')}"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]', '[grpc]', `  address = "${this.socket}"`, '',
-    ].join('\n'))
-    const child = spawn('containerd', ['--config', config], { stdio: ['ignore', 'ignore', 'pipe'] })
-    this.child = child
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error('containerd did not boot within 10 s')) }, 10_000)
-      child.once('exit', code => { clearTimeout(timer); reject(new Error(`containerd exited with ${String(code)}`)) })
-      child.stderr?.on('data', (data: Buffer) => {
-        if (data.toString().includes('containerd successfully booted')) { clearTimeout(timer); resolve() }
-      })
-    })
-  }
-
-  async stop (): Promise<void> {
-    const child = this.child
-    if (child === undefined || child.exitCode !== null) return
-    const exited = new Promise(resolve => { child.once('exit', resolve) })
-    child.kill('SIGTERM')
-    await exited
-  }
-
-  /** Points `registry` at a mirror the way a node's hosts.toml does (deploy/). */
-  async mirror (registry: string, mirrorUrl: string): Promise<void> {
-    await mkdir(join(this.hostsDir, registry), { recursive: true })
-    await writeFile(join(this.hostsDir, registry, 'hosts.toml'), [
-      `server = "https://${registry}"`, `[host."${mirrorUrl}"]`, '  capabilities = ["pull", "resolve"]', '',
-    ].join('\n'))
-  }
-
-  async ctr (args: string[]): Promise<string> {
-    const { stdout } = await execFileAsync('ctr', ['--address', this.socket, ...args], { timeout: 30_000 })
-    return stdout
-  }
-}
+const canRun = containerdUnavailable() === undefined
 
 describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
   let images: Awaited<ReturnType<typeof tempImages>>
@@ -94,13 +41,13 @@ describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
   afterEach(async () => {
     await running?.api.close()
     running = undefined
-    await containerd.stop()
-    await rm(dir, { recursive: true, force: true })
+    await containerd.destroy()
   })
 
   async function pull (ref: string): Promise<string> {
-    await containerd.ctr(['image', 'pull', '--hosts-dir', containerd.hostsDir, ref])
-    return await containerd.ctr(['image', 'ls'])
+    const pulled = await containerd.pull(ref)
+    expect(pulled.code, pulled.stderr).toBe(0)
+    return await containerd.ctrOk(['images', 'ls'])
   }
 
   it('pulls and unpacks an image through the mirror (?ns=, HEAD resolve, blobs)', async () => {
@@ -110,7 +57,7 @@ describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
     const server = createServer((req, res) => { seen.push(`${req.method ?? ''} ${req.url ?? ''}`); api.handler(req, res) })
     await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
     try {
-      await containerd.mirror('registry.example.com', `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+      await containerd.hosts('registry.example.com', 'https://registry.example.com', [`http://127.0.0.1:${(server.address() as AddressInfo).port}`])
       const listed = await pull('registry.example.com/shoal/app1:1.0')
       expect(listed).toContain('registry.example.com/shoal/app1:1.0')
       expect(listed).toContain(await topDigest(images.images.layouts.app1 ?? ''))
@@ -124,7 +71,7 @@ describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
 
   it('pulls its platform of a multi-platform index through the mirror', async () => {
     running = await startApi({ store: origin.store })
-    await containerd.mirror('registry.example.com', running.base)
+    await containerd.hosts('registry.example.com', 'https://registry.example.com', [running.base])
     const listed = await pull('registry.example.com/shoal/multi:1.0')
     expect(listed).toContain(await topDigest(images.images.layouts.multi ?? ''))
   })
@@ -161,7 +108,7 @@ describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
     })
     await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
     try {
-      await containerd.mirror('registry.example.com', `http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+      await containerd.hosts('registry.example.com', 'https://registry.example.com', [`http://127.0.0.1:${(server.address() as AddressInfo).port}`])
       expect(await pull('registry.example.com/shoal/app1:1.0')).toContain(await topDigest(app1))
       expect(evicted?.length).toBeGreaterThan(0)
       expect(evicted).not.toContain(app1Id)
@@ -184,7 +131,7 @@ describe.skipIf(!canRun)('registry API as containerd\'s mirror', () => {
       const source = new CopyingSource(origin.store, edge.store)
       source.gate.allow(Infinity)
       running = await startApi({ store: edge.store, blobSource: source })
-      await containerd.mirror('registry.example.com', running.base)
+      await containerd.hosts('registry.example.com', 'https://registry.example.com', [running.base])
       expect(await pull('registry.example.com/shoal/app2:1.0')).toContain(target?.manifestDigest)
       const base = await edgeObject(edge.store, images.images.baseLayer.digest)
       expect(source.calls.map(c => c.object)).toContain(base)

@@ -6,13 +6,13 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { Containerd, containerdUnavailable } from '../helpers/containerd.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
-import { ContainerdProcess } from './containerd-process.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from './docker-registry.js'
 import { startFrontProxy, type FrontProxy } from './front-proxy.js'
 
 const execFileAsync = promisify(execFile)
-const canRun = process.getuid?.() === 0 && existsSync('/usr/bin/containerd') && existsSync('/usr/bin/ctr') && existsSync(DOCKER_REGISTRY_BIN)
+const canRun = containerdUnavailable() === undefined && existsSync(DOCKER_REGISTRY_BIN)
 
 describe.skipIf(!canRun)('containerd pulling through shoal as its hosts.toml mirror', () => {
   let work: string
@@ -20,7 +20,7 @@ describe.skipIf(!canRun)('containerd pulling through shoal as its hosts.toml mir
   let registry: RegistryProcess
   let front: FrontProxy
   let daemon: DaemonProcess
-  let containerd: ContainerdProcess
+  let containerd: Containerd
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'shoal-ctd-upstream-'))
@@ -30,12 +30,12 @@ describe.skipIf(!canRun)('containerd pulling through shoal as its hosts.toml mir
     // Both containerd's fallback and shoal's upstream go through this proxy, which tells them apart by User-Agent.
     front = await startFrontProxy({ target: registry.url })
     daemon = await startDaemonProcess(join(work, 'daemon'), ['--no-mdns', '--upstream', front.url])
-    containerd = new ContainerdProcess(join(work, 'containerd'))
+    containerd = new Containerd(join(work, 'containerd'))
     await containerd.start()
   })
 
   afterAll(async () => {
-    await containerd?.stop()
+    await containerd?.destroy()
     await daemon?.kill()
     await front?.close()
     await registry?.stop()
@@ -43,11 +43,12 @@ describe.skipIf(!canRun)('containerd pulling through shoal as its hosts.toml mir
   })
 
   it('resolves with ?ns= through shoal, which alone fetches from the upstream, once per blob', async () => {
-    await containerd.mirror(front.host, front.url, `http://${daemon.registry}`)
+    await containerd.hosts(front.host, front.url, [`http://${daemon.registry}`])
     const ref = `${front.host}/shoal/app1:1.0`
-    await containerd.ctr(['image', 'pull', '--hosts-dir', containerd.hostsDir, ref])
+    const pulled = await containerd.pull(ref)
+    expect(pulled.code, pulled.stderr).toBe(0)
     const index = JSON.parse(await readFile(join(images.layouts.app1 ?? '', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
-    expect(await containerd.ctr(['image', 'ls'])).toContain(index.manifests[0]?.digest)
+    expect(await containerd.ctrOk(['images', 'ls'])).toContain(index.manifests[0]?.digest)
 
     // containerd never had to fall back: every upstream request came from shoal (node's fetch).
     const byClient = new Set(front.log.requests.map(r => r.userAgent?.split('/')[0]))
