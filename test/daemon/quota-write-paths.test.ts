@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages } from '../../scripts/gen-images.js'
-import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
+import { startDaemonProcess, waitFor, type DaemonProcess, type DaemonStatus } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
 
@@ -32,10 +32,8 @@ async function objectBytes (dataDir: string): Promise<number> {
   return total
 }
 
-interface StatusBundle { id: string, complete: boolean, refs: string[] }
-
-async function bundles (daemon: DaemonProcess): Promise<StatusBundle[]> {
-  return (await daemon.status()).bundles as unknown as StatusBundle[]
+async function bundles (daemon: DaemonProcess): Promise<DaemonStatus['bundles']> {
+  return (await daemon.status()).bundles
 }
 
 /** The repositories (`…/shoal/NAME:1.0` → NAME) of the complete bundles a daemon holds. */

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
+import { waitForBundleWithRef, type DaemonProcess } from '../helpers/daemon-process.js'
 import { fleetFirstBedUnavailable, useFleetFirstBed } from '../helpers/fleet-first-bed.js'
 
 const execFileAsync = promisify(execFile)
@@ -54,10 +54,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
     // Only shoal's own fetch client reached the registry (containerd never fell back).
     expect(new Set(bed.front.log.requests.map(r => r.userAgent?.split('/')[0]))).toEqual(new Set(['node']))
     // The image became a bundle with its ref on the gateway, announced to the fleet.
-    await waitFor('the gateway\'s bundle of app1', async () => {
-      const bundles = (await bed.gateway.status()).bundles as unknown as Array<{ complete: boolean, refs: string[] }>
-      return bundles.find(b => b.complete && b.refs.includes(ref))
-    }, 30_000)
+    await waitForBundleWithRef(bed.gateway, ref)
     // Three pulls one after another, each a containerd pull through a cold edge: 61 s once in a
     // clean-clone suite at load 25-34, past the default 60 s.
   }, 180_000)
@@ -91,10 +88,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
     const ref = `${bed.front.host}/shoal/app3:1.0`
     await bed.pullThrough(bed.edges[0] as DaemonProcess, 'stopped-1', ref, 2)
     // The gateway makes the image a bundle with its ref once edge 1's containerd has every blob.
-    await waitFor('the gateway\'s bundle of app3', async () => {
-      const bundles = (await bed.gateway.status()).bundles as unknown as Array<{ complete: boolean, refs: string[] }>
-      return bundles.find(b => b.complete && b.refs.includes(ref))
-    }, 30_000)
+    await waitForBundleWithRef(bed.gateway, ref)
     await bed.registry.stop()
     await bed.pullThrough(bed.edges[1] as DaemonProcess, 'stopped-2', ref, 2)
     await bed.pullThrough(bed.edges[2] as DaemonProcess, 'stopped-3', ref, 2)

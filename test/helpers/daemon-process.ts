@@ -52,7 +52,7 @@ export interface DaemonProcess {
 export interface DaemonStatus {
   peerId: string
   addresses: string[]
-  bundles: Array<{ id: string, complete: boolean, bytes: number, presentBytes: number }>
+  bundles: Array<{ id: string, complete: boolean, bytes: number, presentBytes: number, refs: string[] }>
   peers: Array<{ id: string, bytesUploaded: number, bytesDownloaded: number, banned: boolean, gateway: boolean }>
   stats: { bytesUploaded: number, bytesDownloaded: number, chunksDownloaded: number, chunksFetchedTwice: number, chunksRejected: number, bans: number, perPeer: Record<string, { bytesUploaded: number, bytesDownloaded: number }> }
 }
@@ -155,4 +155,9 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   throw new Error(`timed out waiting for ${what}${last !== undefined ? `: ${String(last)}` : ''}`)
+}
+
+/** Waits until `daemon` holds a complete bundle with `ref` (an image it made a bundle, or pulled whole) and returns it. */
+export async function waitForBundleWithRef (daemon: Pick<DaemonProcess, 'status'>, ref: string, timeoutMs = 30_000): Promise<DaemonStatus['bundles'][number]> {
+  return await waitFor(`a complete bundle with ref ${ref}`, async () => (await daemon.status()).bundles.find(b => b.complete && b.refs.includes(ref)), timeoutMs)
 }

@@ -57,7 +57,6 @@ describe.skipIf(!canRun)('containerd pulling through shoal as its hosts.toml mir
     expect(blobGets).toContain(`/v2/shoal/app1/blobs/${images.baseLayer.digest}`)
     expect(new Set(blobGets).size).toBe(blobGets.length)
     await waitFor('the pulled-through bundle', async () => (await daemon.status()).bundles.find(b => b.complete), 30_000)
-    const status = await daemon.status() as unknown as { bundles: Array<{ refs: string[] }> }
-    expect(status.bundles.flatMap(b => b.refs)).toEqual([ref])
+    expect((await daemon.status()).bundles.flatMap(b => b.refs)).toEqual([ref])
   })
 })

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
-import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
+import { startDaemonProcess, waitFor, waitForBundleWithRef, type DaemonProcess } from '../helpers/daemon-process.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from './docker-registry.js'
 import { startFrontProxy, type FrontProxy } from './front-proxy.js'
 
@@ -26,15 +26,6 @@ async function layoutBlobs (layout: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
   for (const name of (await readdir(dir)).sort()) out[name] = createHash('sha256').update(await readFile(join(dir, name))).digest('hex')
   return out
-}
-
-interface StatusBundle { id: string, complete: boolean, refs: string[], bytes: number }
-
-async function bundleWithRef (daemon: DaemonProcess, ref: string): Promise<StatusBundle> {
-  return await waitFor(`a complete bundle with ref ${ref}`, async () => {
-    const bundles = (await daemon.status()).bundles as unknown as StatusBundle[]
-    return bundles.find(b => b.complete && b.refs.includes(ref))
-  }, 30_000)
 }
 
 describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real docker-registry', () => {
@@ -85,7 +76,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     const out = join(work, 'out-single-flight')
     await skopeo(['copy', '--src-tls-verify=false', `docker://${edge.registry}/shoal/app2:1.0`, `oci:${out}:1.0`])
     expect(await layoutBlobs(out)).toEqual(await layoutBlobs(images.layouts.app2 ?? ''))
-    await bundleWithRef(edge, `${front.host}/shoal/app2:1.0`)
+    await waitForBundleWithRef(edge, `${front.host}/shoal/app2:1.0`)
     const fetched = front.log.requests.filter(r => r.method === 'GET' && r.status === 200).map(r => r.path)
     expect(fetched.filter(p => p === '/v2/shoal/app2/manifests/1.0')).toHaveLength(1)
     const blobGets = fetched.filter(p => p.includes('/blobs/'))
@@ -129,7 +120,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     const out = join(work, 'out-multi')
     await skopeo(['copy', '--all', '--src-tls-verify=false', `docker://${edge.registry}/shoal/multi:1.0`, `oci:${out}:1.0`])
     expect(await layoutBlobs(out)).toEqual(await layoutBlobs(images.layouts.multi ?? ''))
-    const bundle = await bundleWithRef(edge, `${registry.host}/shoal/multi:1.0`)
+    const bundle = await waitForBundleWithRef(edge, `${registry.host}/shoal/multi:1.0`)
     expect(bundle.bytes).toBeGreaterThan(6 * MIB)
   })
 
@@ -161,7 +152,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('pull-through from a real dock
     await skopeo(['copy', '--src-tls-verify=false', `docker://${a.registry}/shoal/app1:1.0`, `oci:${out}:1.0`])
     const sourceBlobs = await layoutBlobs(images.layouts.app1 ?? '')
     expect(await layoutBlobs(out)).toEqual(sourceBlobs)
-    const bundle = await bundleWithRef(a, `${registry.host}/shoal/app1:1.0`)
+    const bundle = await waitForBundleWithRef(a, `${registry.host}/shoal/app1:1.0`)
 
     const b = await daemon('edge-b', registry.url, ['--bootstrap', a.address, '--trust', a.peerId])
     await waitFor('B connected to A', async () => (await b.status()).peers.find(p => p.id === a.peerId), 30_000)
