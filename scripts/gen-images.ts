@@ -9,7 +9,7 @@
 // and modes are set explicitly (files 0644, directories 0755) whatever the umask.
 import { createCipheriv } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { chmod, copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -183,6 +183,14 @@ async function writeImage (layoutDir: string, name: string, platform: Platform, 
     config: configDescriptor,
     layers: layers.map(layer => layer.descriptor),
   })
+}
+
+/** The digest a layout's index.json names first: the image (or, for `multi`, the image index) a generated layout holds. */
+export async function topDigest (layout: string): Promise<string> {
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
+  const digest = index.manifests[0]?.digest
+  if (digest === undefined) throw new Error(`${layout}/index.json names no image`)
+  return digest
 }
 
 async function writeIndexJson (layoutDir: string, manifest: Descriptor, name: string): Promise<void> {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateImages } from '../../scripts/gen-images.js'
+import { generateImages, topDigest } from '../../scripts/gen-images.js'
 import { startDaemonProcess, waitFor, type DaemonProcess, type DaemonStatus } from '../helpers/daemon-process.js'
 import { shoal, shoalOk } from '../helpers/shoal-cli.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '../upstream/docker-registry.js'
@@ -154,8 +154,7 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !existsSync('/usr/bin/skopeo
     // upstream's Content-Length, is checked against the quota before a byte is staged. It was
     // fetched and kept whole past the quota (leased, so not even counted by the keeper).
     const { daemon: edge, dir } = await daemon('pull-through-big-layer', ['--upstream', registry.url, '--quota', String(QUOTA_BYTES)])
-    const index = JSON.parse(await readFile(join(layouts.big ?? '', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
-    const manifest = JSON.parse(await readFile(join(layouts.big ?? '', 'blobs', 'sha256', (index.manifests[0]?.digest ?? '').slice(7)), 'utf8')) as { layers: Array<{ digest: string, size: number }> }
+    const manifest = JSON.parse(await readFile(join(layouts.big ?? '', 'blobs', 'sha256', (await topDigest(layouts.big ?? '')).slice(7)), 'utf8')) as { layers: Array<{ digest: string, size: number }> }
     const layer = manifest.layers.reduce((a, b) => b.size > a.size ? b : a)
     expect(layer.size).toBeGreaterThan(QUOTA_BYTES)
     const response = await fetch(`http://${edge.registry}/v2/shoal/big/blobs/${layer.digest}`)

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { generateImages, topDigest, type GeneratedImages } from '../../scripts/gen-images.js'
 import { Containerd, containerdUnavailable, tearDownWork } from '../helpers/containerd.js'
 import { expectCompleteAndUnpacked } from '../helpers/containerd-image-check.js'
 import { startDaemonProcess, waitFor, type DaemonProcess } from '../helpers/daemon-process.js'
@@ -80,10 +80,6 @@ describe.skipIf(unavailable !== undefined)(`containerd pulling through an edge d
     }, 30_000)
   }
 
-  async function topDigest (layout: string): Promise<string> {
-    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
-    return index.manifests[0]?.digest ?? ''
-  }
 
   /** HEAD of a blob on a daemon's registry API, in containerd's mirror form: 200 only when held whole. */
   async function blobStatus (daemon: DaemonProcess, repository: string, digest: string): Promise<number> {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { topDigest } from '../../scripts/gen-images.js'
 import { waitForBundleWithRef, type DaemonProcess } from '../helpers/daemon-process.js'
 import { fleetFirstBedUnavailable, useFleetFirstBed } from '../helpers/fleet-first-bed.js'
 
@@ -46,8 +47,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
   it('a tag no node has seen, through edge 1 (CRI) then 2 and 3 (ctr): the registry serves each blob once', async () => {
     const ref = `${bed.front.host}/shoal/app1:1.0`
     for (const [i, edge] of bed.edges.entries()) await bed.pullThrough(edge, `seq-${i + 1}`, ref, 2, i === 0 ? 'cri' : 'ctr')
-    const index = JSON.parse(await readFile(join(bed.images.layouts.app1 ?? '', 'index.json'), 'utf8')) as { manifests: Descriptor[] }
-    const blobs = await blobsOf(bed.images.layouts.app1 ?? '', index.manifests[0]?.digest ?? '')
+    const blobs = await blobsOf(bed.images.layouts.app1 ?? '', await topDigest(bed.images.layouts.app1 ?? ''))
     const fetched = bed.registryBlobFetches()
     for (const blob of blobs) expect(fetched.get(blob), blob).toBe(1)
     expectEachBlobOnce()
@@ -62,9 +62,8 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
   it('all edges pull a never-seen tag at the same moment: still each blob once', async () => {
     const ref = `${bed.front.host}/shoal/app2:1.0`
     await Promise.all(bed.edges.map(async (edge, i) => { await bed.pullThrough(edge, `together-${i + 1}`, ref, 3) }))
-    const index = JSON.parse(await readFile(join(bed.images.layouts.app2 ?? '', 'index.json'), 'utf8')) as { manifests: Descriptor[] }
     const fetched = bed.registryBlobFetches()
-    for (const blob of await blobsOf(bed.images.layouts.app2 ?? '', index.manifests[0]?.digest ?? '')) expect(fetched.get(blob), blob).toBe(1)
+    for (const blob of await blobsOf(bed.images.layouts.app2 ?? '', await topDigest(bed.images.layouts.app2 ?? ''))) expect(fetched.get(blob), blob).toBe(1)
     expectEachBlobOnce()
   })
 
@@ -72,8 +71,7 @@ describe.skipIf(unavailable !== undefined)(`containerd pulls any image through a
     const ref = `${bed.front.host}/shoal/multi:1.0`
     await bed.pullThrough(bed.edges[0] as DaemonProcess, 'multi', ref, 2)
     const layout = bed.images.layouts.multi ?? ''
-    const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Descriptor[] }
-    const imageIndex = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', (top.manifests[0]?.digest ?? '').slice('sha256:'.length)), 'utf8')) as { manifests: Descriptor[] }
+    const imageIndex = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', (await topDigest(layout)).slice('sha256:'.length)), 'utf8')) as { manifests: Descriptor[] }
     const amd64 = await blobsOf(layout, imageIndex.manifests.find(m => m.platform?.architecture === 'amd64')?.digest ?? '')
     const arm64 = await blobsOf(layout, imageIndex.manifests.find(m => m.platform?.architecture === 'arm64')?.digest ?? '')
     const arm64Only = arm64.filter(b => !amd64.includes(b))

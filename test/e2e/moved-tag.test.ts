@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { generateImages, topDigest, type GeneratedImages } from '../../scripts/gen-images.js'
 import { registryOf, useStartedDaemons, type TestDaemon } from '../helpers/daemon-in-process.js'
 import { shoalOk } from '../helpers/shoal-cli.js'
 import { until } from '../helpers/until.js'
@@ -14,11 +13,6 @@ import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from '
 const execFileAsync = promisify(execFile)
 const MIB = 1024 * 1024
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, */*'
-
-async function topDigest (layout: string): Promise<string> {
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
-  return index.manifests[0]?.digest ?? ''
-}
 
 /**
  * The audit of 2026-12-07 (issue 8, a new user's path): `:latest` retagged at the registry to a

@@ -74,13 +74,7 @@ export async function readBlob (layout: string, digest: string): Promise<Buffer>
   return await readFile(join(layout, 'blobs', 'sha256', digest.replace(/^sha256:/, '')))
 }
 
-/** The digest index.json names first (the image a generated layout holds). */
-export async function topDigest (layout: string): Promise<string> {
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
-  const digest = index.manifests[0]?.digest
-  if (digest === undefined) throw new Error(`${layout}/index.json names no image`)
-  return digest
-}
+export { topDigest } from '../../scripts/gen-images.js'
 
 export interface ErrorBody { errors: Array<{ code: string, message: string, detail?: unknown }> }
 

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateImages, type GeneratedImages } from '../../scripts/gen-images.js'
+import { generateImages, topDigest, type GeneratedImages } from '../../scripts/gen-images.js'
 import { createContentSources, createLogger, ImageAssembler, PullThrough } from '../../src/daemon/index.js'
 import { createHttpApi, type HttpApi } from '../../src/http/index.js'
 import { openStore, type Store } from '../../src/store/index.js'
@@ -14,11 +14,6 @@ import { waitFor } from '../helpers/daemon-process.js'
 import { DOCKER_REGISTRY_BIN, startDockerRegistry, type RegistryProcess } from './docker-registry.js'
 
 const execFileAsync = promisify(execFile)
-
-async function topDigest (layout: string): Promise<string> {
-  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }
-  return index.manifests[0]?.digest ?? ''
-}
 
 describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a pulled-through tag that moves upstream', () => {
   let work: string
