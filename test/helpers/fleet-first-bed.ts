@@ -12,7 +12,7 @@ import { startDaemonProcess, waitFor, type DaemonProcess } from './daemon-proces
 import { startTripwire, type Tripwire } from './http-relay.js'
 import { shoalOk } from './shoal-cli.js'
 
-/** The bed's start: generating the images, filling the registry, five daemons connecting (180 s for a loaded machine). */
+/** The bed's start: generating the images, filling the registry, the gateway and the edges connecting (180 s for a loaded machine). */
 const START_TIMEOUT_MS = 180_000
 /** How long an edge may take to be connected to the gateway once both run. */
 const CONNECT_TIMEOUT_MS = 30_000
