@@ -153,6 +153,7 @@ export const ERROR_CATALOGUE = {
   SWARM_SLOW_READER: { status: 504, exit: FAILURE, message: 'a peer did not read a chunk it asked for within {ms} ms', source: 'shoal' },
   SWARM_CONNECTION_PING_TIMEOUT: { status: 504, exit: FAILURE, message: 'a peer did not answer a ping within {ms} ms; the connection was closed', source: 'shoal' },
   SWARM_LANE_CLOSED: { status: 502, exit: FAILURE, message: 'a data lane to a peer closed or could not open: {why} (its chunks go over libp2p)', source: 'shoal' },
+  SWARM_OBJECT_STREAM_STALLED: { status: 504, exit: FAILURE, message: 'an object lane brought no whole chunk within {ms} ms; the rest of the object is asked for chunk by chunk', source: 'shoal' },
   SWARM_BATCH_NOT_TAKEN: { status: 502, exit: FAILURE, message: 'a neighbour did not take a batch sent to it: the stream ended {status}', source: 'shoal' },
   SWARM_NOT_STARTED: { status: 503, exit: FAILURE, message: 'the swarm is not running', registry: 'UNAVAILABLE', source: 'shoal' },
   SOURCE_INCOMPLETE: { status: 503, exit: FAILURE, message: 'the object stopped arriving before it was complete', registry: 'UNAVAILABLE', source: 'shoal' },

@@ -81,6 +81,8 @@ export class ChunkServer {
   private readonly sessions = new Set<ServeSession>()
   /** peer/connection|object:index → when we last sent that chunk on that peer's connection. */
   private readonly sentTo = new Map<string, number>()
+  /** object → the peer its last chunk left for, and when (spreadingElsewhere). */
+  private readonly lastSentOf = new Map<string, { peer: PeerKey, at: number }>()
   /** A gateway's memory of what it sent whom, so it sends every chunk once before any twice. */
   private readonly seeding: GatewaySeeding | undefined
 
@@ -268,9 +270,26 @@ export class ChunkServer {
     return at !== undefined && Date.now() - at < RESEND_WINDOW_MS
   }
 
+  /**
+   * Whether a chunk of `object` left for a peer other than `asker` within RESEND_WINDOW_MS: a
+   * gateway then streams the object to nobody else (object-stream-server.ts), so its chunks
+   * spread from the one it went to, as its seeding spreads single chunks.
+   */
+  spreadingElsewhere (object: string, asker: PeerKey): boolean {
+    const last = this.lastSentOf.get(object)
+    return last !== undefined && last.peer !== asker && Date.now() - last.at < RESEND_WINDOW_MS
+  }
+
   recordSent (key: string, peer: PeerKey, connectionId: string, object: string, index: number): void {
     if (this.sentTo.size >= MAX_REMEMBERED_UPLOADS) this.sentTo.clear()
     this.sentTo.set(`${peer}/${connectionId}|${key}`, Date.now())
+    if (this.lastSentOf.size >= MAX_REMEMBERED_UPLOADS) this.lastSentOf.clear()
+    const last = this.lastSentOf.get(object)
+    if (last === undefined) this.lastSentOf.set(object, { peer, at: Date.now() })
+    else {
+      last.peer = peer
+      last.at = Date.now()
+    }
     if (this.sentCount.size >= MAX_REMEMBERED_UPLOADS) this.sentCount.clear()
     const sent = this.sentCount.get(peer)
     if (sent === undefined) this.sentCount.set(peer, { chunks: 1, firstAt: Date.now() })

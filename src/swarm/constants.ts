@@ -417,6 +417,28 @@ export const BLOB_LANE_PROTOCOL = '/shoal/blob-lane/1.0.0'
  * its chunks flow over libp2p (LANE_CONNECT_TIMEOUT_MS). On loopback a lane is up in ~5 ms.
  */
 export const BLOB_LANE_CONNECT_TIMEOUT_MS = 2_000
+/**
+ * The offer of a lane that carries one object whole (object-stream-*.ts): the asker names the
+ * object and the first chunk it lacks, and a holder that has it whole sends every byte from there
+ * in one stream, paced by TCP alone, each chunk checked by the asker as it lands. Asked for an
+ * object a client waits on, when a neighbour advertises it whole: the chunk protocol's per-chunk
+ * asks, credits and scheduling cost the two daemons ~0.75 CPU-s per 512 MiB above what the bytes
+ * need (docs/architecture.md, "A whole object over one lane"). Offers, keys and the lanes a peer
+ * may hold are the chunk lanes'. A node without it fails the negotiation: the chunks go as before.
+ */
+export const OBJECT_LANE_PROTOCOL = '/shoal/object-lane/1.0.0'
+/** An object lane is asked for only for an object with at least this many chunks still to fetch (smaller ones are a few chunk requests). */
+export const OBJECT_STREAM_MIN_CHUNKS = 8
+/** Chunks the holder reads ahead of the one it sends on an object lane. */
+export const OBJECT_STREAM_READ_AHEAD = 2
+/**
+ * An object lane that completes no chunk for this long is given up and the rest of the object
+ * is asked for chunk by chunk from every holder: a holder that trickles or stalls holds the
+ * object no longer than the chunk protocol's slow rule would (SLOW_REQUEST_MS).
+ */
+export const OBJECT_STREAM_CHUNK_TIMEOUT_MS = 5_000
+/** After an object lane to a peer was refused or failed, that peer is not asked for the same object on one again for this long. */
+export const OBJECT_STREAM_RETRY_MS = 30_000
 /** An offer's one-time key is good for one connection within this time: as long as the asker tries (LANE_CONNECT_TIMEOUT_MS). */
 export const LANE_OFFER_TTL_MS = 10_000
 /** Offers open to one peer at once (a lane per connection, one more while a dead one is replaced)… */

@@ -3,8 +3,10 @@ import { BufferPool } from './buffer-pool.js'
 import { ChunkClient, type ChunkStatus } from './chunk-protocol.js'
 import { waitWhile, Wakers } from '../wait/index.js'
 import { RecentSet } from '../recent/index.js'
-import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, RETIRING_STREAM_WAIT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
-import { isRemoteFault } from './errors.js'
+import { MAX_BUFFERED_CHUNKS, MAX_CHUNK_RESPONSE_BYTES, OBJECT_STREAM_MIN_CHUNKS, RETIRING_STREAM_WAIT_MS, STREAM_OPEN_TIMEOUT_MS } from './constants.js'
+import { BadDataError, isRemoteFault } from './errors.js'
+import type { LaneStream } from './lane-stream.js'
+import { ObjectStreams } from './object-streams.js'
 import type { HaveList, ObjectHolding } from './have-list.js'
 import type { LocalBundles } from './local-bundles.js'
 import type { OffenceKind, PeerScores } from './peer-score.js'
@@ -43,6 +45,8 @@ export interface FetcherInit {
   maxDownloadBytesPerSecond?: number
   /** Opens a chunk stream to a peer (the node shell owns the connections). */
   openChunkStream: (peer: string, options: { signal: AbortSignal }) => Promise<ChunkStream>
+  /** A lane to `peer` for one object whole (lanes.ts objectLane); without it every object comes chunk by chunk. */
+  openObjectLane?: (peer: string, signal: AbortSignal) => Promise<LaneStream | undefined>
   /** A peer misbehaved on a chunk stream or failed verification: charge it. */
   onOffence: (peer: string, kind: OffenceKind, detail: string) => void
   /** A peer answered DEFERRED or REFUSED: its pattern of refusals may be an offence. */
@@ -94,6 +98,10 @@ export class Fetcher {
   /** Chunk responses are assembled here and the memory reused once the store has them. */
   private readonly receiveBuffers: BufferPool
   private readonly jobs = new Set<PullJob>()
+  /** Objects clients wait on that come whole from one holder over an object lane (object-streams.ts). */
+  private readonly objectStreams: ObjectStreams
+  /** Neighbours that are gateways: asked for an object lane only when no edge holds the object whole. */
+  private readonly gatewayPeers = new Set<string>()
   private readonly objectJobs = new Map<string, Set<PullJob>>()
   /** Chunks handed to the store, by `object:index`, so its 'chunk:stored' event names the sender. */
   private readonly arriving = new Map<string, { peer: string, bytes: number }>()
@@ -136,6 +144,23 @@ export class Fetcher {
     this.scheduler = new Scheduler({ ...init.scheduler, chunkSizeBytes: CHUNK_SIZE_BYTES })
     this.receiveBuffers = new BufferPool(MAX_CHUNK_RESPONSE_BYTES, (init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS) + 4, { aligned: true })
     this.downloadLimiter = init.maxDownloadBytesPerSecond === undefined ? undefined : new RateLimiter(init.maxDownloadBytesPerSecond)
+    const maxBufferedChunks = init.scheduler?.maxBufferedChunks ?? MAX_BUFFERED_CHUNKS
+    this.objectStreams = new ObjectStreams({
+      haveList: this.haveList,
+      local: this.local,
+      log: this.log,
+      events: this.events,
+      openLane: async (peer, signal) => await init.openObjectLane?.(peer, signal),
+      usable: (peer) => this.scheduler.hasPeer(peer),
+      isGateway: (peer) => this.gatewayPeers.has(peer),
+      claim: (object) => this.claimForStream(object),
+      release: (object) => { void this.wantAgain(object) },
+      take: () => this.receiveBuffers.take(CHUNK_SIZE_BYTES, 0),
+      giveBack: (memory) => { this.receiveBuffers.lease(memory)?.release() },
+      chunk: async (peer, object, index, bytes) => { await this.storeStreamed(peer, object, index, bytes) },
+      onViolation: (peer, detail) => { this.init.onOffence(peer, 'violation', detail) },
+      maxBufferedChunks,
+    }, () => this.stopController.signal)
   }
 
   start (): void {
@@ -147,6 +172,7 @@ export class Fetcher {
   stop (reason: Error): void {
     this.running = false
     this.stopController.abort(reason)
+    this.objectStreams.stopAll(reason)
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer)
     this.pumpTimer = undefined
     if (this.deferralTimer !== undefined) clearTimeout(this.deferralTimer)
@@ -216,6 +242,7 @@ export class Fetcher {
     this.prioritize(object)
     this.waiters.set(object, (this.waiters.get(object) ?? 0) + 1)
     this.scheduler.clientWaits(object)
+    this.considerStream(object)
     let released = false
     return () => {
       if (released) return
@@ -267,12 +294,10 @@ export class Fetcher {
         this.objectJobs.set(object.hash, jobs)
       }
       jobs.add(job)
+      // Coming whole over an object lane: the scheduler has it back if that stream falls short.
+      if (this.objectStreams.has(object.hash)) continue
       if (!this.scheduler.isWanted(object.hash)) {
-        this.scheduler.want(object.hash, object.size, missing, { background })
-        for (const [peer, holding] of this.haveList.holdersOf(object.hash)) {
-          if (holding === true) this.scheduler.addWholeHolder(peer, object.hash)
-          else this.scheduler.addBitmapHolder(peer, object.hash, holding)
-        }
+        this.want(object.hash, object.size, missing, background)
         // Small documents first, except in background work: prioritized, they would go ahead of a client's pull.
         if (chunks === 1 && !background) this.scheduler.prioritize(object.hash)
       } else if (!background) {
@@ -291,11 +316,75 @@ export class Fetcher {
     // reads below could hand out other chunks first).
     if (options.priorityObject !== undefined && job.remaining.size > 0) this.prioritize(options.priorityObject)
     // Whatever clients wait on goes ahead of that, in the order they asked.
-    for (const object of this.waiters.keys()) this.scheduler.clientWaits(object)
+    for (const object of this.waiters.keys()) {
+      this.scheduler.clientWaits(object)
+      this.considerStream(object)
+    }
     // An object that completed while we looked (another pull, a push) sent its event already.
     for (const object of [...job.remaining]) {
       if ((await this.store.objectState(object)).state === 'complete') this.objectCompleted(object)
     }
+  }
+
+  /** The scheduler fetches `missing` of `object` from the neighbours that say they hold it. */
+  private want (object: string, size: number, missing: Iterable<number>, background: boolean): void {
+    this.scheduler.want(object, size, missing, { background })
+    for (const [peer, holding] of this.haveList.holdersOf(object)) {
+      if (holding === true) this.scheduler.addWholeHolder(peer, object)
+      else this.scheduler.addBitmapHolder(peer, object, holding)
+    }
+  }
+
+  // ---- objects whole over an object lane (object-streams.ts) --------------------------
+
+  /** A client waits on `object`: it comes over an object lane if it has enough chunks left and a neighbour holds it whole. */
+  private considerStream (object: string): void {
+    // A download cap paces requests chunk by chunk (pump); a stream would go around it.
+    if (this.init.openObjectLane === undefined || this.downloadLimiter !== undefined || !this.running) return
+    const needed = this.scheduler.neededFrom(object)
+    if (needed === undefined || needed.remaining < OBJECT_STREAM_MIN_CHUNKS) return
+    this.objectStreams.consider(object)
+  }
+
+  /** The object lane is up: the scheduler lets `object` go (its requests cancelled), and the stream starts at its first chunk not yet here. */
+  private claimForStream (object: string): number | undefined {
+    const needed = this.scheduler.neededFrom(object)
+    if (needed === undefined || needed.remaining < OBJECT_STREAM_MIN_CHUNKS || !this.waiters.has(object)) return undefined
+    this.cancel(this.scheduler.unwant(object))
+    return needed.first
+  }
+
+  /** A stream of `object` ended: what it did not bring is fetched chunk by chunk, first, if a pull still wants it. */
+  private async wantAgain (object: string): Promise<void> {
+    const size = this.local.object(object)?.size
+    if (size === undefined || !this.objectJobs.has(object) || !this.running) return
+    const state = await this.store.objectState(object)
+    if (this.objectStreams.has(object) || this.scheduler.isWanted(object) || !this.objectJobs.has(object)) return
+    if (state.state === 'complete') {
+      this.objectCompleted(object)
+      return
+    }
+    const chunks = Math.ceil(size / CHUNK_SIZE_BYTES)
+    this.want(object, size, state.state === 'partial' ? state.bitmap.missing() : [...Array(chunks).keys()], false)
+    this.scheduler.prioritize(object)
+    if (this.waiters.has(object)) this.scheduler.clientWaits(object)
+    this.schedulePump()
+  }
+
+  /** A chunk an object lane brought: checked and stored as a chunk response's is; resolves once its memory is free, rejects if it failed its check. */
+  private async storeStreamed (peer: string, object: string, index: number, bytes: Uint8Array): Promise<void> {
+    const lease = this.receiveBuffers.lease(bytes)
+    const giveBack = (): void => { lease?.release() }
+    this.transfer.downloaded(peer, bytes.byteLength, false)
+    let written!: () => void
+    const free = new Promise<void>((resolve) => { written = resolve })
+    const stored = this.storeChunk(peer, object, index, bytes, () => {
+      giveBack()
+      written()
+    }).finally(giveBack)
+    const verdict = await Promise.race([free.then(() => 'written' as const), stored])
+    if (verdict === 'rejected') throw new BadDataError(`chunk ${index} of ${object} from ${peer} failed verification`)
+    if (verdict === 'failed') throw new Error(`chunk ${index} of ${object} could not be stored`)
   }
 
   /** A job ended (done, failed or aborted): objects nobody else waits for are no longer fetched. */
@@ -307,6 +396,7 @@ export class Fetcher {
       if (jobs !== undefined && jobs.size > 0) continue
       this.objectJobs.delete(object)
       this.cancel(this.scheduler.unwant(object))
+      this.objectStreams.stop(object)
     }
   }
 
@@ -314,6 +404,7 @@ export class Fetcher {
   objectCompleted (object: string): void {
     this.awaitingPriority.delete(object)
     this.cancel(this.scheduler.unwant(object))
+    this.objectStreams.stop(object)
     const jobs = this.objectJobs.get(object)
     this.objectJobs.delete(object)
     for (const job of jobs ?? []) job.objectComplete(object)
@@ -340,6 +431,8 @@ export class Fetcher {
   // ---- holders ------------------------------------------------------------------------
 
   peerJoined (peer: string, gateway: boolean): void {
+    if (gateway) this.gatewayPeers.add(peer)
+    else this.gatewayPeers.delete(peer)
     this.scheduler.addPeer(peer, { gateway }, this.now())
     this.schedulePump()
   }
@@ -350,6 +443,7 @@ export class Fetcher {
 
   /** A neighbour left: its requests move to other holders and its chunk stream closes. */
   peerLeft (peer: string): void {
+    this.gatewayPeers.delete(peer)
     this.scheduler.removePeer(peer)
     for (const client of this.clientsOf(peer)) client.close()
     this.clients.delete(peer)
@@ -399,6 +493,7 @@ export class Fetcher {
   holds (peer: string, object: string, holding: ObjectHolding): void {
     if (holding === true) this.scheduler.addWholeHolder(peer, object)
     else this.scheduler.addBitmapHolder(peer, object, holding)
+    if (holding === true && this.waiters.has(object)) this.considerStream(object)
     this.schedulePump()
   }
 
@@ -410,6 +505,10 @@ export class Fetcher {
   /** Measured download rate from a peer, bytes per second. */
   requestCounts (): RequestCounts {
     return this.scheduler.requestCounts()
+  }
+
+  objectStreamStats (): ReturnType<ObjectStreams['stats']> {
+    return this.objectStreams.stats()
   }
 
   rate (peer: string): number | undefined {
@@ -597,12 +696,12 @@ export class Fetcher {
     this.schedulePump()
   }
 
-  /** Verifies (the store hashes it against the bundle's table) and stores one chunk. */
-  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array, onWritten: () => void): Promise<void> {
+  /** Verifies (the store hashes it against the bundle's table) and stores one chunk; says whether it was stored, failed its check, or could not be stored. */
+  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array, onWritten: () => void): Promise<'stored' | 'rejected' | 'failed'> {
     const bundleId = this.local.bundleOf(object)
     if (bundleId === undefined) {
       this.scheduler.storeFailed(object, index)
-      return
+      return 'failed'
     }
     const key = `${object}:${index}`
     this.arriving.set(key, { peer, bytes: data.byteLength })
@@ -612,6 +711,7 @@ export class Fetcher {
       const objectDone = this.scheduler.stored(object, index)
       this.scores.served(peer)
       if (result.objectComplete || objectDone) this.objectCompleted(object)
+      return 'stored'
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'CHUNK_HASH_MISMATCH') {
@@ -619,12 +719,15 @@ export class Fetcher {
         this.scheduler.rejected(peer, object, index)
         this.events.emit('chunk:rejected', { peer, object, index, reason: (err as Error).message })
         this.init.onOffence(peer, 'bad-data', `sent chunk ${index} of ${object}, which failed verification`)
-      } else if (this.running) {
+        return 'rejected'
+      }
+      if (this.running) {
         // A disk or corruption error: the pulls waiting on this object cannot finish.
         this.lostChunksAt = this.now()
         this.scheduler.storeFailed(object, index)
         this.failObject(object, err as Error)
       }
+      return 'failed'
     } finally {
       this.arriving.delete(key)
       this.schedulePump()

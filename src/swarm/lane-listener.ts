@@ -16,8 +16,8 @@ export type LaneConnection = Pick<Connection, 'id' | 'remotePeer' | 'remoteAddr'
 /** An offer as it travels to the asker (lane-offer.ts): where to connect and the one-time key. */
 export interface LaneOffer { port: number, identity: Uint8Array, key: Uint8Array }
 
-/** What a lane carries, fixed by the protocol its offer was asked on: a chunk stream, or one fleet-blob stream. */
-export type LaneKind = 'chunk' | 'blob'
+/** What a lane carries, fixed by the protocol its offer was asked on: a chunk stream, one fleet-blob stream, or one object whole. */
+export type LaneKind = 'chunk' | 'blob' | 'object'
 
 interface OpenOffer { peer: string, ip: string, connection: LaneConnection, key: Buffer, madeAt: number, expiresAt: number, kind: LaneKind }
 

@@ -42,6 +42,8 @@ export class LaneStream {
   private credited = 0
   /** The asker's: bytes received and not yet credited; judged at the end of each turn (readWith's `turnEnded`). */
   private uncredited = 0
+  /** The asker's: credits are sent (a chunk stream's holder paces on them; an object lane's holder on TCP alone). */
+  private crediting = true
   private readonly records: LaneRecordReader | undefined
 
   /** The one reader given the received bytes directly (readLent), in place of 'message' events. */
@@ -131,6 +133,19 @@ export class LaneStream {
     this.lentPlace = place
   }
 
+  /**
+   * Stops reading the socket (an object lane's reader with all its memory waiting on the store
+   * or the client): the holder's bytes wait in the kernels' buffers and then in its own. Node may
+   * still hand over what it already decrypted, so the reader keeps room for one more piece.
+   */
+  pauseReading (): void {
+    this.socket.pause()
+  }
+
+  resumeReading (): void {
+    this.socket.resume()
+  }
+
   get writeBufferLength (): number {
     return this.socket.writableLength
   }
@@ -183,9 +198,14 @@ export class LaneStream {
     return this.socket.write(bytes, (err) => { if (err === null || err === undefined) written() })
   }
 
+  /** The asker sends no credits from now on: its holder paces on TCP's window alone (an object lane), and each credit was a TLS record each way. */
+  stopCrediting (): void {
+    this.crediting = false
+  }
+
   /** The end of a turn whose bytes were all handed over: the credit, once LANE_CREDIT_BYTES are due, goes now (at most once a turn). */
   private creditTurn (): void {
-    if (this.uncredited < LANE_CREDIT_BYTES || this.status !== 'open' || this.socket.writableEnded) return
+    if (!this.crediting || this.uncredited < LANE_CREDIT_BYTES || this.status !== 'open' || this.socket.writableEnded) return
     this.socket.write(creditRecords(this.uncredited))
     this.uncredited = 0
   }

@@ -1,6 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import {
-  BLOB_LANE_CONNECT_TIMEOUT_MS, BLOB_LANE_PROTOCOL, LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_RETRY_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_READY_UNUSED_MS, LANE_RETRY_AFTER_FAILURE_MS,
+  BLOB_LANE_CONNECT_TIMEOUT_MS, BLOB_LANE_PROTOCOL, OBJECT_LANE_PROTOCOL, LANE_CONNECT_TIMEOUT_MS, LANE_FIRST_RETRY_MS, LANE_FIRST_WAIT_MS, LANE_IDLE_TIMEOUT_MS, LANE_MIN_RATE_BYTES_PER_S, LANE_READY_UNUSED_MS, LANE_RETRY_AFTER_FAILURE_MS,
   MAX_LANES_PER_PEER,
 } from './constants.js'
 import { LaneClosedError } from './errors.js'
@@ -24,6 +24,8 @@ export interface LanesComponents {
   onServe: (stream: LaneStream, connection: Pick<Connection, 'remotePeer' | 'id'>) => void
   /** The holder's side: a lane for one fleet-blob stream is up, bound to `peer` (without it such lanes are closed at once). */
   onServeBlob?: (stream: LaneStream, connection: Pick<Connection, 'remotePeer'>) => void
+  /** The holder's side: a lane for one object whole is up, bound to `peer` (without it such lanes are closed at once). */
+  onServeObject?: (stream: LaneStream, connection: Pick<Connection, 'remotePeer' | 'id'>) => void
   /** The asker's side: a lane to `peer` is ready for its next chunk stream. */
   onReady: (peer: string) => void
   /** How a lane is asked for and dialed (lane-offer.ts openLane; tests hand lanes of their own). */
@@ -97,8 +99,8 @@ export class Lanes {
   private readonly taken = new WeakMap<LaneStream, () => void>()
   /** Lanes this node holds to each peer's listener, open or on their way (the holder admits MAX_LANES_PER_PEER). */
   private readonly heldTo = new Map<string, number>()
-  /** Peers whose blob lane failed lately, and until when their blob streams stay on libp2p (Infinity: no such protocol there). */
-  private readonly blobLanesFailed = new Map<string, { until: number, inARow: number }>()
+  /** Peers whose blob (or object) lane failed lately, and until when such streams stay off lanes (Infinity: no such protocol there). */
+  private readonly streamLanesFailed = { blob: new Map<string, { until: number, inARow: number }>(), object: new Map<string, { until: number, inARow: number }>() }
   /** Chunk streams waiting in `take` for a peer's lane: they take it, so the fetcher is not told to switch. */
   private readonly takers = new Map<string, number>()
   /** The asker's lanes read chunk data on a tick, as libp2p's sockets do (lane-offer.ts DialLaneOptions). */
@@ -138,9 +140,9 @@ export class Lanes {
     await this.listener?.stop()
   }
 
-  /** The libp2p handler of LANE_PROTOCOL, and of BLOB_LANE_PROTOCOL with `kind` 'blob' (registered only where a listener runs). */
+  /** The libp2p handler of LANE_PROTOCOL, of BLOB_LANE_PROTOCOL with `kind` 'blob' and of OBJECT_LANE_PROTOCOL with 'object' (registered only where a listener runs). */
   handleOffer (stream: Stream, connection: LaneConnection, kind: LaneKind = 'chunk'): void {
-    if (this.listener === undefined || (kind === 'blob' && this.components.onServeBlob === undefined)) {
+    if (this.listener === undefined || (kind === 'blob' && this.components.onServeBlob === undefined) || (kind === 'object' && this.components.onServeObject === undefined)) {
       stream.abort(new LaneClosedError('no lane here'))
       return
     }
@@ -156,9 +158,19 @@ export class Lanes {
    * a lane listener).
    */
   async blobLane (peer: string, signal: AbortSignal): Promise<LaneStream | undefined> {
-    const failed = this.blobLanesFailed.get(peer)
+    return await this.streamLane(peer, 'blob', signal)
+  }
+
+  /** A lane to `peer` for one object whole (OBJECT_LANE_PROTOCOL), or undefined, on blobLane's terms; its chunks are read as they come, off the read tick. */
+  async objectLane (peer: string, signal: AbortSignal): Promise<LaneStream | undefined> {
+    return await this.streamLane(peer, 'object', signal)
+  }
+
+  private async streamLane (peer: string, kind: 'blob' | 'object', signal: AbortSignal): Promise<LaneStream | undefined> {
+    const failures = this.streamLanesFailed[kind]
+    const failed = failures.get(peer)
     if (!this.init.ask || (failed !== undefined && failed.until > Date.now())) return undefined
-    // The holder would refuse it (two per peer): not asked, so no failure keeps the peer's next blob streams off lanes.
+    // The holder would refuse it (two per peer): not asked, so no failure keeps the peer's next streams off lanes.
     if (this.lanesTo(peer) >= MAX_LANES_PER_PEER) return undefined
     const connection = this.components.connectionTo(peer)
     if (connection === undefined) return undefined
@@ -169,28 +181,29 @@ export class Lanes {
       const stream = await (this.components.openLane ?? openLane)(connection, {
         signal: abortAfter(BLOB_LANE_CONNECT_TIMEOUT_MS, AbortSignal.any([signal, this.stopController.signal])),
         idleTimeoutMs: this.init.idleTimeoutMs ?? LANE_IDLE_TIMEOUT_MS,
-        readTicker: this.reads,
+        // An object lane's reader paces it by pausing the socket, which the tick would undo.
+        readTicker: kind === 'blob' ? this.reads : undefined,
         timings,
-        protocol: BLOB_LANE_PROTOCOL,
+        protocol: kind === 'blob' ? BLOB_LANE_PROTOCOL : OBJECT_LANE_PROTOCOL,
       })
       if (!this.components.admits(peer) || connection.status !== 'open' || this.stopController.signal.aborted) {
         stream.abort(new LaneClosedError('the peer left while its lane opened'))
         return undefined
       }
       this.counts.opened++
-      this.blobLanesFailed.delete(peer)
+      failures.delete(peer)
       // Held from here until it closes (track).
       this.hold(peer, 1)
       this.track(peer, stream, 'blob')
-      this.components.log.debug('blob lane up', { peer, ms: Date.now() - startedAt, ...timings })
+      this.components.log.debug(`${kind} lane up`, { peer, ms: Date.now() - startedAt, ...timings })
       return stream
     } catch (err) {
       signal.throwIfAborted()
       this.counts.failed++
       const inARow = (failed?.inARow ?? 0) + 1
       const retryAfterMs = unsupportedProtocol(err) ? Infinity : this.retryAfterMs(inARow)
-      this.blobLanesFailed.set(peer, { until: Date.now() + retryAfterMs, inARow })
-      this.components.log.debug('no blob lane; the blob stream goes over libp2p', { peer, why: (err as Error).message, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
+      failures.set(peer, { until: Date.now() + retryAfterMs, inARow })
+      this.components.log.debug(`no ${kind} lane; the stream goes without one`, { peer, why: (err as Error).message, retryInMs: Number.isFinite(retryAfterMs) ? retryAfterMs : undefined })
       return undefined
     } finally {
       this.hold(peer, -1)
@@ -283,7 +296,8 @@ export class Lanes {
     const state = this.asking.get(peer)
     this.asking.delete(peer)
     this.failuresInARow.delete(peer)
-    this.blobLanesFailed.delete(peer)
+    this.streamLanesFailed.blob.delete(peer)
+    this.streamLanesFailed.object.delete(peer)
     if (state?.state === 'ready') state.stream.abort(err)
     for (const stream of [...this.open.get(peer) ?? []]) stream.abort(err)
     this.listener?.closePeer(peer, err)
@@ -388,6 +402,11 @@ export class Lanes {
     if (kind === 'blob') {
       if (this.components.onServeBlob === undefined) stream.abort(new LaneClosedError('no fleet-blob server here'))
       else this.components.onServeBlob(stream, connection)
+      return
+    }
+    if (kind === 'object') {
+      if (this.components.onServeObject === undefined) stream.abort(new LaneClosedError('no object server here'))
+      else this.components.onServeObject(stream, { remotePeer: connection.remotePeer, id: `${connection.id}/lane${this.servedCount}` })
       return
     }
     // Its own name in the resend window: chunks in flight on a lane that died are asked again

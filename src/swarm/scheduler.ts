@@ -381,6 +381,15 @@ export class Scheduler {
     return this.objects.has(object)
   }
 
+  /** A wanted object's first chunk not yet done and how many are left, or undefined when it is not wanted. */
+  neededFrom (object: string): { first: number, remaining: number } | undefined {
+    const entry = this.objects.get(object)
+    if (entry === undefined) return undefined
+    let first = entry.cursor
+    while (first < entry.slots.length && entry.slots[first]?.state === 'done') first++
+    return { first, remaining: entry.remaining }
+  }
+
   wantedObjects (): string[] {
     return [...this.objects.keys()]
   }

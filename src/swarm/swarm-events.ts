@@ -32,6 +32,8 @@ export interface SwarmEvents {
   'fleet-blob:received': { peer: string, bytes: number }
   'pull:progress': PullProgress
   'pull:completed': { bundleId: string }
+  /** An object lane ended (object-streams.ts): it brought the whole object, the holder refused, or it fell short (`reason`) and the rest goes chunk by chunk. */
+  'object-stream:ended': { peer: string, object: string, outcome: 'complete' | 'not-held' | 'busy' | 'failed', reason?: string }
   /** A preheat record from a trusted publisher was accepted (issued here or gossiped). */
   'preheat:accepted': VerifiedPreheatRecord
   /** A node's status (or a heartbeat of it) was accepted into the fleet view; this node's own too. */

@@ -26,6 +26,8 @@ export interface SwarmStats extends PeerTransferStats {
   gatewayExtraCopies: Partial<Record<ExtraCopyReason, number>>
   /** The data lanes (lanes.ts); their chunks are in the counts above as well. */
   lanes: LaneStats
+  /** Objects this node asked for whole over object lanes (object-streams.ts): streams started, that brought the whole object, that fell back to chunks. */
+  objectStreams: { started: number, completed: number, fellBack: number }
 }
 
 const emptyPeer = (): PeerTransferStats => ({
@@ -92,7 +94,7 @@ export class TransferStats {
     this.bans++
   }
 
-  snapshot (): Omit<SwarmStats, 'requests' | 'gatewayExtraCopies' | 'lanes'> {
+  snapshot (): Omit<SwarmStats, 'requests' | 'gatewayExtraCopies' | 'lanes' | 'objectStreams'> {
     const total = { ...this.forgotten }
     const perPeer: Record<string, PeerTransferStats> = {}
     for (const [peer, stats] of this.peers) {

@@ -11,7 +11,7 @@ import { FLEET_PROTOCOL, FleetAsker, MAX_FLEET_STREAMS_PER_CONNECTION, serveFlee
 import { ChunkServer } from './chunk-protocol.js'
 import {
   BAN_DURATION_MS, BUNDLE_PROTOCOL, MAX_CONNECTIONS_PER_IP, MAX_PENDING_UPGRADES_PER_IP, MAX_CONCURRENT_MANIFEST_SERVES, CHUNK_PROTOCOL, DIAL_TIMEOUT_MS, HAVE_PROTOCOL, MAX_BUNDLE_STREAMS_PER_CONNECTION,
-  BLOB_LANE_PROTOCOL, LANE_FIRST_REQUEST_TIMEOUT_MS, LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
+  BLOB_LANE_PROTOCOL, OBJECT_LANE_PROTOCOL, LANE_FIRST_REQUEST_TIMEOUT_MS, LANE_PROTOCOL, MAX_CHUNK_STREAMS_PER_CONNECTION, MAX_CONCURRENT_UPLOADS, MAX_HAVE_STREAMS_PER_CONNECTION, MAX_NEIGHBOURS,
   SCHEDULER_TICK_MS,
 } from './constants.js'
 import { BadDataError, LaneClosedError, SwarmNotStartedError } from './errors.js'
@@ -20,6 +20,7 @@ import { HaveList, type ObjectHolding } from './have-list.js'
 import { HaveProtocol } from './have-protocol.js'
 import { laneListenOf } from './lane-listen.js'
 import { Lanes } from './lanes.js'
+import { ObjectStreamServer } from './object-stream-server.js'
 import { createNode, type ShoalNode } from './libp2p-node.js'
 import { LocalBundles } from './local-bundles.js'
 import { DEFAULT_MANIFEST_SEARCH_TIMEOUT_MS, ManifestFinder } from './manifest-search.js'
@@ -74,6 +75,7 @@ export class Swarm extends SwarmEventEmitter {
   private readonly have: HaveProtocol
   private readonly chunkServer: ChunkServer
   private readonly lanes: Lanes
+  private readonly objectServer: ObjectStreamServer
   private readonly fetcher: Fetcher
   private readonly finder: ManifestFinder
   /** Says when an object a client waits on has no holder left (issue 8's fast 404). */
@@ -127,6 +129,7 @@ export class Swarm extends SwarmEventEmitter {
       // A lane that died says nothing of the peer's libp2p connection: its have stream stays.
       onChunkStreamFailed: (peer, err) => { if (!(err instanceof LaneClosedError)) this.have.close(peer, err) },
       onDelivered: (peer, rate) => { this.lanes.delivered(peer, rate) },
+      openObjectLane: async (peer, signal) => await this.lanes.objectLane(peer, signal),
       onStalled: (bundleId, stalledForMs) => { this.finder.searchIfDue(bundleId, this.stopController.signal, stalledForMs) },
       warn: (message, error) => { this.warn(message, error) },
     })
@@ -216,6 +219,19 @@ export class Swarm extends SwarmEventEmitter {
       onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
       onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
     })
+    this.objectServer = new ObjectStreamServer({
+      store: this.store,
+      local: this.local,
+      uploadSlots: this.chunkServer.components.uploadSlots,
+      uploadLimiter: this.uploadLimiter,
+      recordSent: (key, peer, connectionId, object, index) => { this.chunkServer.recordSent(key, peer, connectionId, object, index) },
+      spreadingElsewhere: (object, asker) => this.chunkServer.spreadingElsewhere(object, asker),
+      isTaker: (peer) => this.chunkServer.isTaker(peer),
+    }, {
+      gateway: init.gateway ?? false,
+      onUploaded: (peer, bytes) => { this.transfer.uploaded(peer, bytes) },
+      onOffence: (peer, kind, detail) => { this.penalize(peer, kind, detail) },
+    })
     this.lanes = new Lanes({
       log: this.log,
       connectionTo: (peer) => this.node?.getConnections(peerIdFromString(peer)).find(c => c.status === 'open'),
@@ -227,6 +243,7 @@ export class Swarm extends SwarmEventEmitter {
         if (this.fleetBlobHooks === undefined) stream.abort(new LaneClosedError('the swarm is not running'))
         else void serveFleetBlobRequest(this.fleetBlobResponder, stream, connection, this.stopController.signal, this.fleetBlobHooks)
       },
+      onServeObject: (stream, connection) => { void this.objectServer.serve(stream, connection, this.stopController.signal) },
       onReady: (peer) => { this.fetcher.renewChunkStream(peer) },
     }, {
       listen: init.lanePort === false ? undefined : laneListenOf(init.listen ?? ['/ip4/0.0.0.0/tcp/0'], init.lanePort),
@@ -332,6 +349,9 @@ export class Swarm extends SwarmEventEmitter {
         maxInboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION, maxOutboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION,
       })
       await node.handle(BLOB_LANE_PROTOCOL, (stream, connection) => { this.lanes.handleOffer(stream, connection, 'blob') }, {
+        maxInboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION, maxOutboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION,
+      })
+      await node.handle(OBJECT_LANE_PROTOCOL, (stream, connection) => { this.lanes.handleOffer(stream, connection, 'object') }, {
         maxInboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION, maxOutboundStreams: LANE_OFFER_STREAMS_PER_CONNECTION,
       })
     }
@@ -732,7 +752,7 @@ export class Swarm extends SwarmEventEmitter {
   }
 
   stats (): SwarmStats {
-    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts(), gatewayExtraCopies: this.chunkServer.extraCopies(), lanes: this.lanes.stats() }
+    return { ...this.transfer.snapshot(), requests: this.fetcher.requestCounts(), gatewayExtraCopies: this.chunkServer.extraCopies(), lanes: this.lanes.stats(), objectStreams: this.fetcher.objectStreamStats() }
   }
 
   /** Inbound ref records: verified, dropped as untrusted before any verify, invalid, over allowance. */
