@@ -1,5 +1,5 @@
 import { CodedError } from '../errors/index.js'
-import type { Store, StoreEvents } from '../store/index.js'
+import type { KeepBytes, Store, StoreEvents } from '../store/index.js'
 import { Wakers, wakeOrThrow } from '../wait/index.js'
 import { RequestTimeoutError } from './errors.js'
 import type { BlobSource } from './sources.js'
@@ -42,10 +42,10 @@ export class ArrivingObject {
 
   /**
    * Given each verified chunk of the object as it goes to the store (its bytes valid during the
-   * call only), when the response serves from verified chunks; returns whether it kept a copy,
-   * which wakes a wait for that chunk.
+   * call only, or until a `keep`'s release), when the response serves from verified chunks;
+   * returns whether it kept the chunk, which wakes a wait for it.
    */
-  catcher: ((index: number, bytes: Uint8Array) => boolean) | undefined
+  catcher: ((index: number, bytes: Uint8Array, keep?: KeepBytes) => boolean) | undefined
 
   constructor (private readonly init: ArrivingObjectInit) {
     init.store.on('chunk:stored', this.onChunk)
@@ -114,7 +114,7 @@ export class ArrivingObject {
 
   private readonly onVerified = (detail: StoreEvents['chunk:verified']): void => {
     if (detail.object !== this.init.object || this.catcher === undefined) return
-    if (this.catcher(detail.index, detail.bytes)) this.notify()
+    if (this.catcher(detail.index, detail.bytes, detail.keep)) this.notify()
   }
 
   private readonly onComplete = (detail: StoreEvents['object:complete']): void => {

@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { ArrivingObject } from './arriving-object.js'
 import { BodyWriter } from './body-writer.js'
 import { CaughtChunks } from './caught-chunks.js'
-import { READ_HIGH_WATER_MARK_BYTES, SEND_BUFFERS } from './constants.js'
+import { KEPT_VERIFIED_CHUNKS, READ_HIGH_WATER_MARK_BYTES, SEND_BUFFERS } from './constants.js'
 import { RegistryError } from './errors.js'
 import { parseDigest, type RepositoryName, type Sha256Digest } from './names.js'
 import { bundleHolding, useForReading, type ObjectHolder } from './object-lookup.js'
@@ -204,8 +204,8 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
     const waits = new ResponseWaits()
     // The next few chunks are copied from their verified bytes as they go to the
     // store; fewer than the body's buffers, so a chunk not caught always has one to be read into.
-    const caught = new CaughtChunks(body, firstChunk, SEND_BUFFERS - 1)
-    arriving.catcher = (index, bytes) => caught.offer(index, bytes)
+    const caught = new CaughtChunks(body, firstChunk, SEND_BUFFERS - 1, KEPT_VERIFIED_CHUNKS)
+    arriving.catcher = (index, bytes, keep) => caught.offer(index, bytes, keep)
     try {
       await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, waits, caught)
       await waits.time('socket', body.end(ctx.signal))
@@ -253,7 +253,7 @@ async function sendArrivingBytes (store: Registry['store'], arriving: ArrivingOb
     }
     if (early !== undefined) {
       waits.sentFromVerified()
-      body.send(early.bytes.subarray(from - offset, range.last - offset + 1), early.buffer)
+      body.send(early.bytes.subarray(from - offset, range.last - offset + 1), early.buffer, early.release)
       continue
     }
     const buffer = await waits.time('socket', body.buffer(range.signal))

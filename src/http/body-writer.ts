@@ -63,11 +63,13 @@ export class BodyWriter {
 
   /**
    * Sends `bytes`: a view of `buffer` (one from `buffer()`, reused once the socket has them),
-   * or, with no `buffer`, memory of the caller's own.
+   * or, with no `buffer`, memory of the caller's own, which `written` gives back once the socket
+   * no longer reads it (the write completed or failed).
    */
-  send (bytes: Buffer, buffer?: Buffer): void {
+  send (bytes: Buffer, buffer?: Buffer, written?: () => void): void {
     if (bytes.byteLength === 0) {
       if (buffer !== undefined) this.giveBack(buffer)
+      written?.()
       return
     }
     this.writing++
@@ -80,6 +82,7 @@ export class BodyWriter {
       if (this.writing === 0) this.idleSince = performance.now()
       if (err !== null && err !== undefined) this.failure ??= err
       if (buffer !== undefined) this.done(buffer, err === null || err === undefined)
+      written?.()
       this.notify()
     })
     // Node's http corks the socket on a response's first write until the next tick; a failure

@@ -1,3 +1,4 @@
+import type { KeepBytes } from '../store/index.js'
 import type { BodyWriter } from './body-writer.js'
 
 /**
@@ -18,26 +19,45 @@ import type { BodyWriter } from './body-writer.js'
  * and "the edge lane"): mostly the first chunk, which containerd often asks for before it is stored.
  */
 export class CaughtChunks {
-  private readonly caught = new Map<number, { buffer: Buffer, length: number }>()
-  /** The chunk the response needs next: only it and the ones just after it are kept. */
+  /** Each kept chunk: a copy in a body buffer, or the verified memory itself, kept until `release`. */
+  private readonly caught = new Map<number, { bytes: Buffer, buffer?: Buffer, release?: () => void }>()
+  /** The chunk the response needs next: only it and the ones after it are kept. */
   private next: number
+  /** Chunks held in the memory they arrived in (not given back yet, here or by the socket). */
+  private keptCount = 0
 
   /**
-   * `ahead`: how many chunks from the next needed one may be kept; less than the body's buffer
-   * count, so a chunk that was not caught always has a buffer to be read into.
+   * `ahead`: how many chunks from the next needed one may be copied; less than the body's buffer
+   * count, so a chunk that was not caught always has a buffer to be read into. `kept`: how many,
+   * at any distance ahead, may be held in the memory they arrived in (when the writer lets us
+   * keep it) until the socket has sent them: the writer reuses that memory only then, so a
+   * response behind a fast source holds the source back (an object lane stops reading once its
+   * chunk memory is all held) instead of reading each chunk it fell behind on back from the file.
    */
-  constructor (private readonly body: BodyWriter, first: number, private readonly ahead: number) {
+  constructor (private readonly body: BodyWriter, first: number, private readonly ahead: number, private readonly kept = 0) {
     this.next = first
   }
 
-  /** The store's verified chunk: copied when it is one the response needs soon and a buffer is free. */
-  offer (index: number, bytes: Uint8Array): boolean {
-    if (index < this.next || index >= this.next + this.ahead || this.caught.has(index)) return false
-    if (bytes.byteLength > this.body.bufferBytes) return false
+  /** The store's verified chunk: kept where it is (with `keep`) or copied, when the response needs it soon and there is room. */
+  offer (index: number, bytes: Uint8Array, keep?: KeepBytes): boolean {
+    if (index < this.next || this.caught.has(index) || bytes.byteLength > this.body.bufferBytes) return false
+    if (keep !== undefined && this.keptCount < this.kept) {
+      this.keptCount++
+      const release = keep()
+      this.caught.set(index, {
+        bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        release: () => {
+          this.keptCount--
+          release()
+        },
+      })
+      return true
+    }
+    if (index >= this.next + this.ahead) return false
     const buffer = this.body.tryBuffer()
     if (buffer === undefined) return false
     buffer.set(bytes)
-    this.caught.set(index, { buffer, length: bytes.byteLength })
+    this.caught.set(index, { bytes: buffer.subarray(0, bytes.byteLength), buffer })
     return true
   }
 
@@ -46,25 +66,30 @@ export class CaughtChunks {
   }
 
   /**
-   * The response needs chunk `index` now (chunks are needed in order): its copy if one was
-   * caught, which the caller sends with its buffer. Copies of earlier chunks go back.
+   * The response needs chunk `index` now (chunks are needed in order): its kept bytes if it was
+   * caught, which the caller sends with their buffer or release. Earlier ones go back.
    */
-  take (index: number): { bytes: Buffer, buffer: Buffer } | undefined {
-    for (const [i, { buffer }] of this.caught) {
+  take (index: number): { bytes: Buffer, buffer?: Buffer, release?: () => void } | undefined {
+    for (const [i, entry] of this.caught) {
       if (i >= index) continue
       this.caught.delete(i)
-      this.body.giveBack(buffer)
+      this.giveBack(entry)
     }
     const entry = this.caught.get(index)
     this.next = entry === undefined ? index : index + 1
     if (entry === undefined) return undefined
     this.caught.delete(index)
-    return { bytes: entry.buffer.subarray(0, entry.length), buffer: entry.buffer }
+    return entry
   }
 
-  /** Every copy goes back to the body (the rest is sent from the file, or the response ended). */
+  /** Every kept chunk goes back (the rest is sent from the file, or the response ended). */
   clear (): void {
-    for (const { buffer } of this.caught.values()) this.body.giveBack(buffer)
+    for (const entry of this.caught.values()) this.giveBack(entry)
     this.caught.clear()
+  }
+
+  private giveBack (entry: { buffer?: Buffer, release?: () => void }): void {
+    if (entry.buffer !== undefined) this.body.giveBack(entry.buffer)
+    entry.release?.()
   }
 }

@@ -24,7 +24,7 @@ import { ObjectReaders } from './object-readers.js'
 import { fileExists, fileSize, publishObject, readAt, readSmallFile, removeQuietly, writeAt } from './object-files.js'
 import { PartialObjects } from './partial-objects.js'
 import { forEachLimited } from './slots.js'
-import type { BundleSummary, ChunkWriteResult, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
+import type { BundleSummary, ChunkWriteResult, KeepBytes, ObjectState, ReadOptions, RefRevision, RefTarget, SignedRefUpdate, StoreEvents } from './types.js'
 import { RecentMap, RecentSet } from '../recent/index.js'
 
 export interface StoreInit {
@@ -852,7 +852,7 @@ export class Store {
    * then counted as present. `onWritten` fires when the bytes are in the file: the caller's
    * buffer is free from then on.
    */
-  async writeChunk (bundleId: string, hash: string, index: number, bytes: Uint8Array, options: ReadOptions & { onWritten?: () => void } = {}): Promise<ChunkWriteResult> {
+  async writeChunk (bundleId: string, hash: string, index: number, bytes: Uint8Array, options: ReadOptions & { onWritten?: () => void, keep?: KeepBytes } = {}): Promise<ChunkWriteResult> {
     const loaded = await this.requireBundle(bundleId)
     const size = loaded.objectSizes.get(hash)
     if (size === undefined) throw new ObjectUnknownError(hash, bundleId)
@@ -862,7 +862,7 @@ export class Store {
     if (actual !== expected) throw new ChunkHashMismatchError(hash, index, expected, actual)
     options.signal?.throwIfAborted()
     if (size > loaded.manifest.chunkSize) {
-      this.emit('chunk:verified', { object: hash, index, bytes })
+      this.emit('chunk:verified', { object: hash, index, bytes, keep: options.keep })
       return await this.partials.write(hash, size, index, bytes, { ...options, chunkHash: expected })
     }
     try {

@@ -3,6 +3,13 @@ import type { BundleManifest, ChunkBitmap } from '../manifest/index.js'
 import type { DirectIoRefusal } from './direct-io.js'
 
 /** What the store knows of one object right now. */
+/**
+ * Keeps a chunk's bytes valid past the call that was given them, until the function it returns
+ * is called: the writer reuses the memory only once every keeper let go (a response sends a
+ * verified chunk from the memory it arrived in, with no copy).
+ */
+export type KeepBytes = () => () => void
+
 export type ObjectState =
   | { state: 'complete' }
   | { state: 'partial', bitmap: ChunkBitmap }
@@ -67,7 +74,7 @@ export interface StoreEvents {
    * keeps. The registry API may send it to a client waiting on the object from here
    * instead of reading it back once its group commit made it durable.
    */
-  'chunk:verified': { object: string, index: number, bytes: Uint8Array }
+  'chunk:verified': { object: string, index: number, bytes: Uint8Array, keep?: KeepBytes }
   /**
    * `rereadBytes`: how much of the object was read back from its file to hash it whole (0 when
    * its chunks were hashed in order as they arrived; see PartialObjects).

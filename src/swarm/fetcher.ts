@@ -157,7 +157,7 @@ export class Fetcher {
       release: (object) => { void this.wantAgain(object) },
       take: () => this.receiveBuffers.take(CHUNK_SIZE_BYTES, 0),
       giveBack: (memory) => { this.receiveBuffers.lease(memory)?.release() },
-      chunk: async (peer, object, index, bytes) => { await this.storeStreamed(peer, object, index, bytes) },
+      chunk: async (peer, object, index, bytes, onBad) => { await this.storeStreamed(peer, object, index, bytes, onBad) },
       onViolation: (peer, detail) => { this.init.onOffence(peer, 'violation', detail) },
       maxBufferedChunks,
     }, () => this.stopController.signal)
@@ -371,20 +371,23 @@ export class Fetcher {
     this.schedulePump()
   }
 
-  /** A chunk an object lane brought: checked and stored as a chunk response's is; resolves once its memory is free, rejects if it failed its check. */
-  private async storeStreamed (peer: string, object: string, index: number, bytes: Uint8Array): Promise<void> {
+  /**
+   * A chunk an object lane brought: checked and stored as a chunk response's is. Resolves once
+   * its memory is free (written, and let go by a response that sent it from there); `onBad`
+   * hears when it failed its check or could not be stored.
+   */
+  private async storeStreamed (peer: string, object: string, index: number, bytes: Uint8Array, onBad: (err: Error) => void): Promise<void> {
     const lease = this.receiveBuffers.lease(bytes)
-    const giveBack = (): void => { lease?.release() }
     this.transfer.downloaded(peer, bytes.byteLength, false)
-    let written!: () => void
-    const free = new Promise<void>((resolve) => { written = resolve })
-    const stored = this.storeChunk(peer, object, index, bytes, () => {
-      giveBack()
-      written()
-    }).finally(giveBack)
-    const verdict = await Promise.race([free.then(() => 'written' as const), stored])
-    if (verdict === 'rejected') throw new BadDataError(`chunk ${index} of ${object} from ${peer} failed verification`)
-    if (verdict === 'failed') throw new Error(`chunk ${index} of ${object} could not be stored`)
+    await new Promise<void>((resolve) => {
+      this.storeChunk(peer, object, index, bytes, () => {
+        lease?.release()
+        resolve()
+      }).then((verdict) => {
+        if (verdict === 'rejected') onBad(new BadDataError(`chunk ${index} of ${object} from ${peer} failed verification`))
+        else if (verdict === 'failed') onBad(new Error(`chunk ${index} of ${object} could not be stored here`))
+      }, (err: unknown) => { onBad(err instanceof Error ? err : new Error(String(err))) })
+    })
   }
 
   /** A job ended (done, failed or aborted): objects nobody else waits for are no longer fetched. */
@@ -687,7 +690,6 @@ export class Fetcher {
       const giveBack = (): void => { lease?.release() }
       if (verdict.accepted) {
         void this.storeChunk(peer, object, index, data, giveBack)
-          .finally(giveBack)
           .catch((err: Error) => { this.init.warn(`storing chunk ${index} of ${object} failed`, err) })
       } else {
         giveBack()
@@ -696,18 +698,35 @@ export class Fetcher {
     this.schedulePump()
   }
 
-  /** Verifies (the store hashes it against the bundle's table) and stores one chunk; says whether it was stored, failed its check, or could not be stored. */
-  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array, onWritten: () => void): Promise<'stored' | 'rejected' | 'failed'> {
+  /**
+   * Verifies (the store hashes it against the bundle's table) and stores one chunk; says whether
+   * it was stored, failed its check, or could not be stored. `free` runs once, when nothing reads
+   * `data` any more: the store wrote it (not after its commit) and every reader that kept it past
+   * 'chunk:verified' (a response sending it from this memory) let go.
+   */
+  private async storeChunk (peer: string, object: string, index: number, data: Uint8Array, free: () => void): Promise<'stored' | 'rejected' | 'failed'> {
+    let readers = 0
+    const letGo = (): void => { if (--readers === 0) free() }
+    const keep = (): (() => void) => {
+      readers++
+      let kept = true
+      return () => {
+        if (!kept) return
+        kept = false
+        letGo()
+      }
+    }
+    const written = keep()
     const bundleId = this.local.bundleOf(object)
     if (bundleId === undefined) {
       this.scheduler.storeFailed(object, index)
+      written()
       return 'failed'
     }
     const key = `${object}:${index}`
     this.arriving.set(key, { peer, bytes: data.byteLength })
     try {
-      // The buffer goes back to the pool once the bytes are in the file, not after their commit.
-      const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal, onWritten })
+      const result = await this.store.writeChunk(bundleId, object, index, data, { signal: this.stopController.signal, onWritten: written, keep })
       const objectDone = this.scheduler.stored(object, index)
       this.scores.served(peer)
       if (result.objectComplete || objectDone) this.objectCompleted(object)
@@ -729,6 +748,8 @@ export class Fetcher {
       }
       return 'failed'
     } finally {
+      // The store's hold, if it threw before the bytes were written.
+      written()
       this.arriving.delete(key)
       this.schedulePump()
     }

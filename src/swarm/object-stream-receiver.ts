@@ -20,10 +20,7 @@ export interface ObjectReceipt {
   take: () => Uint8Array
   /** Gives back memory `take` lent that never became a whole chunk (the stream ended inside it). */
   giveBack: (memory: Uint8Array) => void
-  /**
-   * A whole chunk came: check and store it. Resolves once its memory is free again; rejects when
-   * it failed its check (the holder lied), which ends the stream.
-   */
+  /** A whole chunk came: check and store it. Resolves once its memory is free again; a rejection ends the stream. */
   chunk: (index: number, bytes: Uint8Array) => Promise<void>
   /** Chunks waiting on `chunk` at most: past it the lane stops reading, and the holder waits on TCP. */
   maxBufferedChunks: number

@@ -32,7 +32,8 @@ export interface ObjectStreamsComponents {
   /** The receipt's memory and its store (the fetcher's buffers and chunk path). */
   take: ObjectReceipt['take']
   giveBack: ObjectReceipt['giveBack']
-  chunk: (peer: string, object: string, index: number, bytes: Uint8Array) => Promise<void>
+  /** Checks and stores a chunk; resolves once its memory is free; `onBad` hears if it failed its check or could not be stored. */
+  chunk: (peer: string, object: string, index: number, bytes: Uint8Array, onBad: (err: Error) => void) => Promise<void>
   onViolation: (peer: string, detail: string) => void
   maxBufferedChunks: number
 }
@@ -114,6 +115,8 @@ export class ObjectStreams {
     }
     this.counts.started++
     const startedAt = Date.now()
+    // A chunk that fails its check (or cannot be stored) ends the stream with that reason.
+    const bad = new AbortController()
     try {
       const outcome = await receiveObject(lane, {
         object,
@@ -121,10 +124,10 @@ export class ObjectStreams {
         firstIndex,
         take: components.take,
         giveBack: components.giveBack,
-        chunk: async (index, bytes) => { await components.chunk(peer, object, index, bytes) },
+        chunk: async (index, bytes) => { await components.chunk(peer, object, index, bytes, (err) => { bad.abort(err) }) },
         maxBufferedChunks: components.maxBufferedChunks,
         chunkTimeoutMs: OBJECT_STREAM_CHUNK_TIMEOUT_MS,
-        signal,
+        signal: AbortSignal.any([signal, bad.signal]),
       })
       components.events.emit('object-stream:ended', { peer, object, outcome })
       if (outcome === 'complete') {
