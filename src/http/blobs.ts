@@ -187,10 +187,18 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
   // Stage times for the first-byte breakdown in docs/architecture.md (debug level).
   const asked = performance.now()
   registry.logger?.debug('blob still arriving: asked the source for it', { digest: blob.digest.digest, object: blob.object, bundleId: blob.holder.bundleId })
+  // The store's aligned buffers, where it has them to lend: its direct reads land in them.
+  const bufferBytes = Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES)
+  const body = new BodyWriter(ctx.res, SEND_BUFFERS, bufferBytes, bufferBytes === chunkSize ? store : undefined)
+  const waits = new ResponseWaits()
+  const firstChunk = Math.floor(first / chunkSize)
+  // Verified chunks are caught from the start, the first too: a blob of one chunk (a config) went
+  // out only once written and read back (60-74 ms through a busy edge).
+  const caught = new CaughtChunks(body, firstChunk, SEND_BUFFERS - 1, KEPT_VERIFIED_CHUNKS)
+  arriving.catcher = (index, bytes, keep) => caught.offer(index, bytes, keep)
   try {
-    const firstChunk = Math.floor(first / chunkSize)
     try {
-      await arriving.waitForChunk(firstChunk, registry.firstChunkTimeoutMs, ctx.signal)
+      await arriving.waitForChunk(firstChunk, registry.firstChunkTimeoutMs, ctx.signal, () => caught.has(firstChunk))
       registry.logger?.debug('blob still arriving: first chunk here, body starts', { digest: blob.digest.digest, waitedMs: Math.round(performance.now() - asked) })
     } catch (err) {
       ctx.signal.throwIfAborted()
@@ -198,25 +206,14 @@ async function sendArriving (ctx: RequestContext, registry: Registry, blob: Arri
       return { source: 'fleet-bundle', reason }
     }
     ctx.res.writeHead(range === undefined ? 200 : 206, { ...blob.headers, ...lengthHeaders(range, size) })
-    // The store's aligned buffers, where it has them to lend: its direct reads land in them.
-    const bufferBytes = Math.max(chunkSize, READ_HIGH_WATER_MARK_BYTES)
-    const body = new BodyWriter(ctx.res, SEND_BUFFERS, bufferBytes, bufferBytes === chunkSize ? store : undefined)
-    const waits = new ResponseWaits()
-    // The next few chunks are copied from their verified bytes as they go to the
-    // store; fewer than the body's buffers, so a chunk not caught always has one to be read into.
-    const caught = new CaughtChunks(body, firstChunk, SEND_BUFFERS - 1, KEPT_VERIFIED_CHUNKS)
-    arriving.catcher = (index, bytes, keep) => caught.offer(index, bytes, keep)
-    try {
-      await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, waits, caught)
-      await waits.time('socket', body.end(ctx.signal))
-      registry.logger?.debug('blob still arriving: body sent', { digest: blob.digest.digest, ms: Math.round(performance.now() - asked), ...waits.summary(), socketIdleMs: Math.round(body.idleMs) })
-    } finally {
-      arriving.catcher = undefined
-      caught.clear()
-      body.release()
-    }
+    await sendArrivingBytes(store, arriving, body, { object: blob.object, first, last, stallMs: registry.chunkStallTimeoutMs, signal: ctx.signal }, waits, caught)
+    await waits.time('socket', body.end(ctx.signal))
+    registry.logger?.debug('blob still arriving: body sent', { digest: blob.digest.digest, ms: Math.round(performance.now() - asked), ...waits.summary(), socketIdleMs: Math.round(body.idleMs) })
     return undefined
   } finally {
+    arriving.catcher = undefined
+    caught.clear()
+    body.release()
     arriving.close()
   }
 }

@@ -68,11 +68,11 @@ export interface RefRevision extends RefTarget {
 export interface StoreEvents {
   'chunk:stored': { object: string, index: number }
   /**
-   * A chunk of an object of several chunks passed its hash check and goes to its file now: not
-   * yet durable, not yet held (nothing may announce or count it; 'chunk:stored' says that).
-   * `bytes` is the writer's memory, valid only during the call: a listener copies what it
-   * keeps. The registry API may send it to a client waiting on the object from here
-   * instead of reading it back once its group commit made it durable.
+   * A chunk passed its hash check and goes to its file now: not yet durable, not yet held
+   * (nothing may announce or count it; 'chunk:stored' says that). `bytes` is the writer's
+   * memory, valid only during the call unless `keep` (when the writer offers it) holds it: a
+   * listener copies or keeps what it needs later. The registry API may send it to a client
+   * waiting on the object from here instead of reading it back once it is durable.
    */
   'chunk:verified': { object: string, index: number, bytes: Uint8Array, keep?: KeepBytes }
   /**
