@@ -159,6 +159,7 @@ export class Fetcher {
       giveBack: (memory) => { this.receiveBuffers.lease(memory)?.release() },
       chunk: async (peer, object, index, bytes, onBad) => { await this.storeStreamed(peer, object, index, bytes, onBad) },
       onViolation: (peer, detail) => { this.init.onOffence(peer, 'violation', detail) },
+      onEnded: () => { for (const object of this.waiters.keys()) this.considerStream(object) },
       maxBufferedChunks,
     }, () => this.stopController.signal)
   }

@@ -35,6 +35,8 @@ export interface ObjectStreamsComponents {
   /** Checks and stores a chunk; resolves once its memory is free; `onBad` hears if it failed its check or could not be stored. */
   chunk: (peer: string, object: string, index: number, bytes: Uint8Array, onBad: (err: Error) => void) => Promise<void>
   onViolation: (peer: string, detail: string) => void
+  /** A stream that held a lane ended: objects still waited on may have one now (a peer's lanes are two). */
+  onEnded: () => void
   maxBufferedChunks: number
 }
 
@@ -148,6 +150,7 @@ export class ObjectStreams {
     } finally {
       ended()
       if (!this.running.has(object)) components.release(object)
+      components.onEnded()
     }
   }
 

@@ -96,6 +96,39 @@ describe('objects whole over an object lane (object-streams.ts)', () => {
     }, 23, 'no whole chunk within')
   })
 
+  it('a second object a client waits on gets the holder\'s lane once the first one\'s stream ends', async () => {
+    const files = { 'a.bin': patternBytes(16 * MiB + 1, 25), 'b.bin': patternBytes(16 * MiB + 2, 26) }
+    let firstEnded: () => void = () => {}
+    const untilFirstEnded = new Promise<void>((resolve) => { firstEnded = resolve })
+    let second = ''
+    // The holder reads nothing of the second object until the first one's stream ended: its chunks cannot all come one by one meanwhile.
+    const holder = await node({
+      storeWrapper: store => withReadChunk(store, async (hash, index, options) => {
+        if (hash === second) await untilFirstEnded
+        return await store.readChunk(hash, index, options)
+      }),
+    })
+    const id = await seed(holder, await tempDir(), files)
+    const first = await objectOf(holder, id, './a.bin')
+    second = await objectOf(holder, id, './b.bin')
+    const asker = await node()
+    await connect(asker, holder)
+    const ends: Array<{ object: string, outcome: string }> = []
+    asker.swarm.on('object-stream:ended', (e) => {
+      ends.push(e)
+      if (e.object === first) firstEnded()
+    })
+    // Both waited on at once (containerd asks for an image's layers together): one lane to the holder is for chunks, one for an object.
+    const releaseSecond = asker.swarm.waitFor(second)
+    try {
+      await pullWaiting(asker, id, first, files, join(await tempDir(), 'out'))
+    } finally {
+      releaseSecond()
+    }
+    expect(ends.filter(e => e.outcome === 'complete').map(e => e.object).sort()).toEqual([first, second].sort())
+    expect(asker.swarm.stats().objectStreams).toMatchObject({ completed: 2 })
+  })
+
   it('a gateway streams an object to one asker at a time: a second asker gets it chunk by chunk', async () => {
     const files = { 'layer.bin': patternBytes(24 * MiB + 3, 24) }
     let firstStreamRead: () => void = () => {}
