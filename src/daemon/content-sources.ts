@@ -121,8 +121,9 @@ export function createContentSources (components: ContentSourcesComponents): Con
    * pull it through (the gateway) is asked what it names now, and it re-resolves it at its
    * upstream (PullThrough.revalidateTag). Without this an edge served what it first held for
    * as long as it held it, and no node re-resolved a tag that every edge held. A fleet that does
-   * not answer within TAG_REVALIDATE_TIMEOUT_MS leaves the held tag (the gateway or the uplink
-   * down: the edge keeps serving what it has).
+   * not answer within TAG_REVALIDATE_TIMEOUT_MS leaves the tag as it was answered (the gateway or
+   * the uplink down: the edge keeps serving what it has): the held ref, or the image a move
+   * followed here, until the fleet names another one or the publisher's new record comes.
    */
   const recheckInFleet = async (name: RepositoryName, tag: string, held: ResolvedTag, signal: AbortSignal): Promise<ResolvedTag | undefined> => {
     const ref = imageRefOf(name, tag)
@@ -140,28 +141,35 @@ export function createContentSources (components: ContentSourcesComponents): Con
         fleetRechecks.set(ref, last)
       }
     }
-    if (last !== undefined && Date.now() - last.at < interval) {
-      // Followed within the interval: the held ref is still the publisher's old record until its
-      // new one comes (once the image is whole at the publisher); any other ref is newer news.
-      const { moved } = last
-      return moved !== undefined && moved.from.hex === held.digest.hex && await store.objectBySha256(moved.to.hex) !== undefined ? { digest: moved.to } : undefined
-    }
-    fleetRechecks.set(ref, { at: Date.now() })
+    // The move followed here, while the held ref is still the publisher's old record (until its
+    // new one comes, once the image is whole at the publisher); any other ref is newer news.
+    const following = last?.moved !== undefined && last.moved.from.hex === held.digest.hex ? last.moved : undefined
+    const followed = async (): Promise<ResolvedTag | undefined> => following !== undefined && await store.objectBySha256(following.to.hex) !== undefined ? { digest: following.to } : undefined
+    if (last !== undefined && Date.now() - last.at < interval) return await followed()
+    // The move stays while the check runs and after one the fleet did not answer: dropping it
+    // sent this tag back to the old image (the gateway down, or for TAG_REVALIDATE_TIMEOUT_MS)
+    // after clients here were given the new one.
+    fleetRechecks.set(ref, { at: Date.now(), moved: following })
     const deadline = abortAfter(components.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS, signal)
     let fleet: FleetResult
     try {
       fleet = await swarm.askFleet({ kind: 'resolve-tag', registry: name.host, repository: name.repository, reference: tag, pullThrough: true }, { signal: deadline, recheck: true })
     } catch (err) {
       signal.throwIfAborted()
-      logger.info('could not check a held tag with the fleet; serving the one held', { ref, held: held.digest.digest, err })
+      logger.info('could not check a held tag with the fleet; serving the one held, or the image a move here followed', { ref, held: held.digest.digest, followed: following?.to.digest, err })
+      return await followed()
+    }
+    if (fleet.found?.status !== 'resolved') return await followed()
+    if (fleet.found.digest === held.digest.digest) {
+      // The fleet names the held image again: the move is over.
+      if (following !== undefined) fleetRechecks.set(ref, { at: Date.now() })
       return undefined
     }
-    if (fleet.found?.status !== 'resolved' || fleet.found.digest === held.digest.digest) return undefined
     // A record is moved by its own publisher only: another trusted node (the gateway, asked
     // first) may not have heard the record yet, and would move the tag back.
     if (held.local !== true && fleet.peer !== held.publisher) {
       logger.info('a trusted peer names another image for a tag whose record another publisher signed: the record stands', { ref, held: held.digest.digest, publisher: held.publisher, digest: fleet.found.digest, peer: fleet.peer })
-      return undefined
+      return await followed()
     }
     logger.info('a held tag names another image in the fleet now: following it', { ref, held: held.digest.digest, digest: fleet.found.digest, peer: fleet.peer })
     let moved: ResolvedTag
@@ -171,8 +179,8 @@ export function createContentSources (components: ContentSourcesComponents): Con
       // The held image still serves: a move that cannot be taken (its manifest refused by the
       // store, the disk) is not worth failing the pull for. Tried again after the interval.
       signal.throwIfAborted()
-      logger.warn('could not follow a held tag to the image the fleet names now; serving the one held', { ref, held: held.digest.digest, digest: fleet.found.digest, err })
-      return undefined
+      logger.warn('could not follow a held tag to the image the fleet names now; serving the one held, or the image a move here followed', { ref, held: held.digest.digest, digest: fleet.found.digest, err })
+      return await followed()
     }
     fleetRechecks.set(ref, { at: Date.now(), moved: { from: held.digest, to: moved.digest } })
     return moved

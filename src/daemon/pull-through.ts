@@ -111,27 +111,33 @@ export class PullThrough {
   /**
    * A tag the store holds, re-resolved at the upstream when it was last resolved over
    * `tagRevalidateAfterMs` ago, so a moved tag is followed. An upstream that fails or is slow
-   * leaves the held tag in place (an edge keeps serving what it has) and is not asked again
-   * for that tag until the interval has passed once more.
+   * leaves the tag as it was last answered (an edge keeps serving what it has) and is not asked
+   * again for that tag until the interval has passed once more.
    */
   async revalidateTag (name: RepositoryName, tag: string, held: Sha256Digest, signal: AbortSignal): Promise<Sha256Digest> {
     const ref = imageRefOf(name, tag)
     const last = this.resolved.get(ref)
-    if (last !== undefined && Date.now() - last.at < this.revalidateAfterMs) {
-      // What the tag gave when last resolved: until its new image is whole here (made a bundle
-      // by the assembler) the store's ref still names the one before, and answering that sent
-      // every edge that asked within the interval back to the old image.
-      const given = last.digest
-      return given !== undefined && await this.init.store.objectBySha256(given.hex) !== undefined ? given : held
-    }
+    if (last !== undefined && Date.now() - last.at < this.revalidateAfterMs) return await this.lastAnswer(last.digest, held)
     const deadline = abortAfter(this.init.tagRevalidateTimeoutMs ?? TAG_REVALIDATE_TIMEOUT_MS, signal)
     try {
       return await this.manifestByTag(name, tag, deadline)
     } catch (err) {
       signal.throwIfAborted()
-      this.init.logger?.info('could not re-resolve a tag at the upstream; serving the one held', { ref, held: held.digest, err })
-      return held
+      this.init.logger?.info('could not re-resolve a tag at the upstream; serving what it gave when last resolved, or the one held', { ref, held: held.digest, given: last?.digest?.digest, err })
+      // The request whose re-resolution failed, as the ones after it: answering the held ref sent
+      // it back to the old image after a move the store's ref does not name yet.
+      return await this.lastAnswer(last?.digest, held)
     }
+  }
+
+  /**
+   * What the tag gave when last resolved: until its new image is whole here (made a bundle by
+   * the assembler) the store's ref still names the one before, and answering that sent every
+   * edge that asked within the interval back to the old image. The held ref when the manifest
+   * given is not here (nothing to answer with).
+   */
+  private async lastAnswer (given: Sha256Digest | undefined, held: Sha256Digest): Promise<Sha256Digest> {
+    return given !== undefined && await this.init.store.objectBySha256(given.hex) !== undefined ? given : held
   }
 
   /** A manifest by digest: stored, but not made a bundle (there is no tag to name it by). */

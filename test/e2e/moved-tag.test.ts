@@ -41,10 +41,10 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     return await topDigest(layout)
   }
 
-  /** containerd's tag request (HEAD with ?ns=), asked until the edge answers 200. */
-  async function resolve (edge: TestDaemon, repo = 'shoal/app'): Promise<string> {
-    return await until('the edge to resolve the tag', async () => {
-      const res = await fetch(`${registryOf(edge.daemon)}/v2/${repo}/manifests/latest?ns=${registry.host}`, { method: 'HEAD', headers: { accept: ACCEPT } })
+  /** containerd's tag request (HEAD with ?ns=), asked until the node answers 200. */
+  async function resolve (edge: TestDaemon, repo = 'shoal/app', ns = registry.host): Promise<string> {
+    return await until('the node to resolve the tag', async () => {
+      const res = await fetch(`${registryOf(edge.daemon)}/v2/${repo}/manifests/latest?ns=${ns}`, { method: 'HEAD', headers: { accept: ACCEPT } })
       return res.status === 200 ? res.headers.get('docker-content-digest') ?? '' : undefined
     })
   }
@@ -126,5 +126,49 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     await until('the edge to hold the gateway\'s record of the tag', async () => (await edge.daemon.store.getRef(ref))?.manifestDigest === pushed ? true : undefined, 30_000)
     expect(await resolve(edge, 'shoal/fresh')).toBe(pushed)
     expect(gateway.logs.filter(line => line.msg === 'resolved a tag for the fleet')).toEqual([])
+  }, 180_000)
+
+  it('an edge that followed a move keeps the new image when its next checks find no one', async () => {
+    const ref = `${registry.host}/shoal/kept:latest`
+    const swarmKeyFile = join(daemons.work, 'swarm.key')
+    const gateway = await daemons.start('gateway-kept', { gateway: true, upstream: registry.url, swarmKeyFile, allowPush: true }, { tagRevalidateAfterMs: 0 })
+    const edge = await daemons.start('edge-kept', { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId], swarmKeyFile }, { tagRevalidateAfterMs: 0 })
+    // The gateway's record names app1 (pushed to it), which the edge answers with its manifest stored.
+    const pushed = await tagLatest('app1', 'shoal/kept', registryOf(gateway.daemon).slice('http://'.length))
+    await until('the edge to hold the gateway\'s record of the tag', async () => (await edge.daemon.store.getRef(ref))?.manifestDigest === pushed ? true : undefined, 30_000)
+    expect(await resolve(edge, 'shoal/kept')).toBe(pushed)
+    await until('the edge to store the record\'s manifest', async () => await edge.daemon.store.objectBySha256(pushed.slice('sha256:'.length)))
+    // The registry's tag names app2: the edge follows the move; only its manifest is fetched, so both records still name app1.
+    const upstream = await tagLatest('app2', 'shoal/kept')
+    expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
+    expect((await edge.daemon.store.getRef(ref))?.manifestDigest).toBe(pushed)
+
+    // The gateway gone: every request here checks with the fleet and gets no answer. Before, the
+    // check dropped the move it had followed and the edge answered the old record's app1 again.
+    await gateway.daemon.stop()
+    expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
+    expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
+  }, 180_000)
+
+  it('a gateway whose upstream re-resolution fails answers what the tag last gave, not its older ref', async () => {
+    const own = await startDockerRegistry(join(daemons.work, 'registry-failing'))
+    try {
+      const ref = `${own.host}/shoal/failing:latest`
+      // Every request re-resolves the tag at the upstream.
+      const gateway = await daemons.start('gateway-failing', { gateway: true, upstream: own.url, allowPush: true }, { tagRevalidateAfterMs: 0 })
+      const pushed = await tagLatest('app1', 'shoal/failing', registryOf(gateway.daemon).slice('http://'.length))
+      const upstream = await tagLatest('app2', 'shoal/failing', own.host)
+      await until('the gateway to hold the pushed ref', async () => (await gateway.daemon.store.getRef(ref))?.manifestDigest === pushed ? true : undefined, 30_000)
+      // Re-resolved at the upstream: app2, whose manifest only is fetched (the ref stays app1).
+      expect(await resolve(gateway, 'shoal/failing', own.host)).toBe(upstream)
+      expect((await gateway.daemon.store.getRef(ref))?.manifestDigest).toBe(pushed)
+
+      // The upstream gone. Before, the request whose re-resolution failed got the ref's app1.
+      await own.stop()
+      expect(await resolve(gateway, 'shoal/failing', own.host)).toBe(upstream)
+      expect(gateway.logs.some(line => typeof line.msg === 'string' && line.msg.startsWith('could not re-resolve a tag at the upstream'))).toBe(true)
+    } finally {
+      await own.stop()
+    }
   }, 180_000)
 })
