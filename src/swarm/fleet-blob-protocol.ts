@@ -255,8 +255,16 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
     // To an asker back from its relay: what that relay could have sent it (fleet-blob-relays.ts).
     const relayHeld = route?.kind === 'direct' ? route.relayHeld?.(held) : undefined
     await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.HEADER, size: BigInt(bytes.size ?? 0), sizeUnknown: bytes.size === undefined, ...(held === undefined ? {} : { held: BigInt(held) }), ...(relayHeld === undefined ? {} : { relayHeld: BigInt(relayHeld) }) }))
-    const window = new SendWindow(frames, signal)
     let ended = false
+    /** Set as the END or FAILED goes: an asker ends its side once it has either (not before). */
+    let finishing = false
+    // An asker acknowledges until our END, so once no acknowledgement can come (its side ended:
+    // a lane's asker that lets its stream go sends TCP's FIN, which the holder takes for a
+    // half-close; an ack that breaks the rules; none for FLEET_BLOB_STALL_MS) it reads no more,
+    // and the answer stops. It went on before: its reader open and a frame reserved in the peer's
+    // reader budget until a send or a read timed out (90 s), and the same peer's next stream of
+    // the blob waited behind that budget (docs/architecture.md, "A full disk under a pull-through").
+    const window = new SendWindow(frames, signal, (err) => { if (!finishing) gone.abort(new Error(`the asker stopped acknowledging: ${err.message}`, { cause: err })) })
     const blobSize = bytes.size
     const reader = bytes
     // Time spent waiting for bytes this node did not hold yet (its registry's pace, not the
@@ -327,10 +335,12 @@ export async function serveFleetBlobRequest (respond: FleetBlobResponder | undef
       // Nothing more can reach an asker that does not read: no FAILED for it.
       if (signal.aborted || sendFailed) throw err
       // The asker must throw away what it has: say why, then end the stream.
+      finishing = true
       await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.FAILED, reason: (err instanceof Error ? err.message : String(err)).slice(0, 1000) }))
       await close()
       return
     }
+    finishing = true
     await send(FleetBlobFrame.encode({ kind: FleetBlobFrame.Kind.END }))
     ended = true
     await close()
@@ -603,7 +613,8 @@ class IncomingFrames {
 /**
  * The answerer's side of the window: data sent, and the asker's acknowledgements read as they
  * come. `room()` waits while the window is full (the asker's disk is the bottleneck); an asker
- * that stops acknowledging fails the stream after FLEET_BLOB_STALL_MS.
+ * that stops acknowledging fails the stream after FLEET_BLOB_STALL_MS. `broken` hears once when
+ * no more acknowledgements can come (the asker's side ended, a bad one, the stall timeout).
  */
 class SendWindow {
   private sentBytes = 0
@@ -611,7 +622,7 @@ class SendWindow {
   private wake: (() => void) | undefined
   private failure: Error | undefined
 
-  constructor (private readonly frames: FrameQueue, private readonly signal: AbortSignal) {
+  constructor (private readonly frames: FrameQueue, private readonly signal: AbortSignal, private readonly broken: (err: Error) => void) {
     void this.readAcks()
   }
 
@@ -645,6 +656,7 @@ class SendWindow {
     } catch (err) {
       this.failure = err instanceof Error ? err : new Error(String(err))
       this.wakeSender()
+      this.broken(this.failure)
     }
   }
 

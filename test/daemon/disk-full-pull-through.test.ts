@@ -259,8 +259,9 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN) || !canMountOwnNamespace())('a 
     daemons.push(gateway)
     const edge = await startDaemonProcess(dirs.edge, ['--no-mdns', '--swarm-key', key, '--bootstrap', gateway.address, '--trust', gateway.peerId, '--api', `${dirs.edge}.sock`], {}, wrap('edge'))
     daemons.push(edge)
-    // The 503 case hung once in CI to its 60 s timeout (2026-12-07, not reproduced in 9 runs
-    // alone or under load): a failure prints what both daemons said, so the next one shows where.
+    // A failure prints what both daemons said. The 503 case hung to its 60 s timeout now and
+    // then (4 of 28 runs beside two other files): the gateway kept answering the stream the edge
+    // let go, and the edge's next ask waited behind its reader budget (fleet-blob-protocol.ts SendWindow).
     onTestFailed(() => {
       for (const [who, daemon] of [['gateway', gateway], ['edge', edge]] as const) {
         const lines = logLines(daemon).filter(l => l.level !== 'debug').slice(-80)
