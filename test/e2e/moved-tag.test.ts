@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
+import { createServer, request as httpRequest, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -148,6 +151,56 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     await gateway.daemon.stop()
     expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
     expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
+  }, 180_000)
+
+  it('an edge that followed a move keeps the new image while its next check waits on the fleet', async () => {
+    // The gateway's upstream: the registry behind a proxy that, once told, leaves manifest requests unanswered.
+    const parked: ServerResponse[] = []
+    let holding = false
+    const proxy = createServer((req, res) => {
+      if (holding && req.url?.includes('/manifests/') === true) {
+        parked.push(res)
+        proxy.emit('parked')
+        return
+      }
+      const upstream = httpRequest(new URL(req.url ?? '/', registry.url), { method: req.method, headers: { ...req.headers, host: registry.host } }, answer => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      })
+      upstream.on('error', () => { res.destroy() })
+      req.pipe(upstream)
+    })
+    proxy.listen(0, '127.0.0.1')
+    await once(proxy, 'listening')
+    const ns = `127.0.0.1:${(proxy.address() as AddressInfo).port}`
+    try {
+      const ref = `${ns}/shoal/waited:latest`
+      const swarmKeyFile = join(daemons.work, 'swarm.key')
+      const interval = 4_000
+      const gateway = await daemons.start('gateway-waited', { gateway: true, upstream: `http://${ns}`, swarmKeyFile, allowPush: true }, { tagRevalidateAfterMs: 0 })
+      const edge = await daemons.start('edge-waited', { bootstrap: [gateway.daemon.swarm.addresses()[0] ?? ''], trust: [gateway.daemon.swarm.peerId], swarmKeyFile }, { tagRevalidateAfterMs: interval })
+      const pushed = await tagLatest('app1', 'shoal/waited', registryOf(gateway.daemon).slice('http://'.length))
+      await until('the edge to hold the gateway\'s record of the tag', async () => (await edge.daemon.store.getRef(ref))?.manifestDigest === pushed ? true : undefined, 30_000)
+      const upstream = await tagLatest('app2', 'shoal/waited')
+      // The edge's interval since the record lapses (a clock rule, the one under test), then it follows the move.
+      await until('the edge\'s interval to lapse', async () => await resolve(edge, 'shoal/waited', ns) === upstream ? true : undefined)
+      const followedAt = Date.now()
+      await until('the edge\'s interval since the move to lapse', async () => Date.now() - followedAt > interval ? true : undefined)
+
+      // The next request's check waits on the gateway, which waits on its upstream.
+      holding = true
+      const checking = resolve(edge, 'shoal/waited', ns)
+      await once(proxy, 'parked')
+      // Before: the check had dropped the move, and a request meanwhile got the old record's app1.
+      expect(await resolve(edge, 'shoal/waited', ns)).toBe(upstream)
+      expect(parked).toHaveLength(1) // answered within the interval, without a check of its own
+      expect(await checking).toBe(upstream)
+    } finally {
+      holding = false
+      for (const res of parked) res.destroy()
+      proxy.closeAllConnections()
+      await new Promise<void>(resolve => { proxy.close(() => { resolve() }) })
+    }
   }, 180_000)
 
   it('a gateway whose upstream re-resolution fails answers what the tag last gave, not its older ref', async () => {
