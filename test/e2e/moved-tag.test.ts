@@ -145,6 +145,11 @@ describe.skipIf(!existsSync(DOCKER_REGISTRY_BIN))('a tag moved at the registry, 
     const upstream = await tagLatest('app2', 'shoal/kept')
     expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
     expect((await edge.daemon.store.getRef(ref))?.manifestDigest).toBe(pushed)
+    // A guard: the move is kept until the fleet names another image; the tag moved back is followed back, then forth.
+    expect(await tagLatest('app1', 'shoal/kept')).toBe(pushed)
+    expect(await resolve(edge, 'shoal/kept')).toBe(pushed)
+    await tagLatest('app2', 'shoal/kept')
+    expect(await resolve(edge, 'shoal/kept')).toBe(upstream)
 
     // The gateway gone: every request here checks with the fleet and gets no answer. Before, the
     // check dropped the move it had followed and the edge answered the old record's app1 again.
