@@ -8,6 +8,9 @@ import { RecentMap } from '../recent/index.js'
 import type { SwarmEventEmitter } from './swarm-events.js'
 import type { SwarmLogger } from './swarm-options.js'
 
+/** How long an ended stream waits for its lane to close before the objects still waited on are considered again. */
+const LANE_CLOSE_WAIT_MS = 1_000
+
 /** (peer, object) pairs not asked for an object lane again until a time: a bound on what refusals make us remember. */
 const MAX_REMEMBERED_REFUSALS = 4096
 
@@ -119,6 +122,7 @@ export class ObjectStreams {
     const startedAt = Date.now()
     // A chunk that fails its check (or cannot be stored) ends the stream with that reason.
     const bad = new AbortController()
+    let completed = false
     try {
       const outcome = await receiveObject(lane, {
         object,
@@ -133,6 +137,7 @@ export class ObjectStreams {
       })
       components.events.emit('object-stream:ended', { peer, object, outcome })
       if (outcome === 'complete') {
+        completed = true
         this.counts.completed++
         components.log.debug('object streamed whole', { peer, object, firstIndex, ms: Date.now() - startedAt })
       } else {
@@ -149,7 +154,10 @@ export class ObjectStreams {
       components.log.info('an object lane ended short of the object; the rest is asked for chunk by chunk', { peer, object, error: (err as Error).message })
     } finally {
       ended()
-      if (!this.running.has(object)) components.release(object)
+      // A whole stream's chunks are all written or being committed: the store completes the object.
+      if (!completed && !this.running.has(object)) components.release(object)
+      // The next stream to this peer needs the lane's place: it counts until it has closed.
+      await laneClosed(lane, LANE_CLOSE_WAIT_MS)
       components.onEnded()
     }
   }
@@ -157,4 +165,18 @@ export class ObjectStreams {
   private notAgain (peer: string, object: string): void {
     this.refused.set(`${peer}|${object}`, Date.now() + OBJECT_STREAM_RETRY_MS)
   }
+}
+
+/** Resolves once `lane` has closed, or after `ms`. */
+async function laneClosed (lane: LaneStream, ms: number): Promise<void> {
+  if (lane.status === 'closed' || lane.status === 'aborted') return
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done (): void {
+      clearTimeout(timer)
+      lane.removeEventListener('close', done)
+      resolve()
+    }
+    lane.addEventListener('close', done, { once: true })
+  })
 }

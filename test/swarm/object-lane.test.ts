@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { exportTree, type Store } from '../../src/store/index.js'
 import { connect, nextEvent, patternBytes, seed, useSwarms, withReadChunk, type TestNode } from './swarm-fixture.js'
@@ -98,35 +99,36 @@ describe('objects whole over an object lane (object-streams.ts)', () => {
 
   it('a second object a client waits on gets the holder\'s lane once the first one\'s stream ends', async () => {
     const files = { 'a.bin': patternBytes(16 * MiB + 1, 25), 'b.bin': patternBytes(16 * MiB + 2, 26) }
-    let firstEnded: () => void = () => {}
-    const untilFirstEnded = new Promise<void>((resolve) => { firstEnded = resolve })
+    const asker: { node?: TestNode } = {}
     let second = ''
-    // The holder reads nothing of the second object until the first one's stream ended: its chunks cannot all come one by one meanwhile.
+    // The holder reads nothing of the second object until the asker has started its second
+    // stream (10 s at most): its chunks cannot all come one by one meanwhile.
     const holder = await node({
       storeWrapper: store => withReadChunk(store, async (hash, index, options) => {
-        if (hash === second) await untilFirstEnded
+        const deadline = AbortSignal.timeout(10_000)
+        while (hash === second && (asker.node?.swarm.stats().objectStreams.started ?? 0) < 2 && !deadline.aborted) await delay(5)
         return await store.readChunk(hash, index, options)
       }),
     })
     const id = await seed(holder, await tempDir(), files)
     const first = await objectOf(holder, id, './a.bin')
     second = await objectOf(holder, id, './b.bin')
-    const asker = await node()
-    await connect(asker, holder)
+    asker.node = await node()
+    await connect(asker.node, holder)
     const ends: Array<{ object: string, outcome: string }> = []
-    asker.swarm.on('object-stream:ended', (e) => {
-      ends.push(e)
-      if (e.object === first) firstEnded()
-    })
-    // Both waited on at once (containerd asks for an image's layers together): one lane to the holder is for chunks, one for an object.
-    const releaseSecond = asker.swarm.waitFor(second)
+    asker.node.swarm.on('object-stream:ended', (e) => { ends.push(e) })
+    // Both waited on at once (containerd asks for an image's layers together), the first first: one
+    // lane to the holder is for chunks, one for an object, and the first asked takes it.
+    const releaseFirst = asker.node.swarm.waitFor(first)
+    const releaseSecond = asker.node.swarm.waitFor(second)
     try {
-      await pullWaiting(asker, id, first, files, join(await tempDir(), 'out'))
+      await pullWaiting(asker.node, id, first, files, join(await tempDir(), 'out'))
     } finally {
+      releaseFirst()
       releaseSecond()
     }
-    expect(ends.filter(e => e.outcome === 'complete').map(e => e.object).sort()).toEqual([first, second].sort())
-    expect(asker.swarm.stats().objectStreams).toMatchObject({ completed: 2 })
+    expect(ends.filter(e => e.outcome === 'complete').map(e => e.object)).toEqual([first, second])
+    expect(asker.node.swarm.stats().objectStreams).toMatchObject({ started: 2, completed: 2 })
   })
 
   it('a gateway streams an object to one asker at a time: a second asker gets it chunk by chunk', async () => {
