@@ -1,4 +1,5 @@
 import { bundleObjects, CHUNK_SIZE_BYTES, type BundleManifest } from '../manifest/index.js'
+import type { ObjectState } from '../store/index.js'
 import { BufferPool } from './buffer-pool.js'
 import { ChunkClient, type ChunkStatus } from './chunk-protocol.js'
 import { waitWhile, Wakers } from '../wait/index.js'
@@ -284,7 +285,7 @@ export class Fetcher {
         job.addObject(object.hash, { bytes: object.size, chunks, presentBytes: object.size, presentChunks: chunks, complete: true })
         continue
       }
-      const missing = state.state === 'partial' ? state.bitmap.missing() : [...Array(chunks).keys()]
+      const missing = missingChunks(state, chunks)
       const presentChunks = chunks - missing.length
       const lastMissing = missing.includes(chunks - 1)
       const presentBytes = presentChunks * bundle.chunkSize - (lastMissing ? 0 : chunks * bundle.chunkSize - object.size)
@@ -338,21 +339,25 @@ export class Fetcher {
 
   // ---- objects whole over an object lane (object-streams.ts) --------------------------
 
+  /** The first chunk an object lane would bring of `object`, or undefined when it has too few chunks left (or none wanted) to be worth one. */
+  private streamStart (object: string): number | undefined {
+    const needed = this.scheduler.neededFrom(object)
+    return needed === undefined || needed.remaining < OBJECT_STREAM_MIN_CHUNKS ? undefined : needed.first
+  }
+
   /** A client waits on `object`: it comes over an object lane if it has enough chunks left and a neighbour holds it whole. */
   private considerStream (object: string): void {
     // A download cap paces requests chunk by chunk (pump); a stream would go around it.
     if (this.init.openObjectLane === undefined || this.downloadLimiter !== undefined || !this.running) return
-    const needed = this.scheduler.neededFrom(object)
-    if (needed === undefined || needed.remaining < OBJECT_STREAM_MIN_CHUNKS) return
-    this.objectStreams.consider(object)
+    if (this.streamStart(object) !== undefined) this.objectStreams.consider(object)
   }
 
   /** The object lane is up: the scheduler lets `object` go (its requests cancelled), and the stream starts at its first chunk not yet here. */
   private claimForStream (object: string): number | undefined {
-    const needed = this.scheduler.neededFrom(object)
-    if (needed === undefined || needed.remaining < OBJECT_STREAM_MIN_CHUNKS || !this.waiters.has(object)) return undefined
+    const first = this.streamStart(object)
+    if (first === undefined || !this.waiters.has(object)) return undefined
     this.cancel(this.scheduler.unwant(object))
-    return needed.first
+    return first
   }
 
   /** A stream of `object` ended: what it did not bring is fetched chunk by chunk, first, if a pull still wants it. */
@@ -365,8 +370,7 @@ export class Fetcher {
       this.objectCompleted(object)
       return
     }
-    const chunks = Math.ceil(size / CHUNK_SIZE_BYTES)
-    this.want(object, size, state.state === 'partial' ? state.bitmap.missing() : [...Array(chunks).keys()], false)
+    this.want(object, size, missingChunks(state, Math.ceil(size / CHUNK_SIZE_BYTES)), false)
     this.scheduler.prioritize(object)
     if (this.waiters.has(object)) this.scheduler.clientWaits(object)
     this.schedulePump()
@@ -767,4 +771,9 @@ export class Fetcher {
     }
     this.schedulePump()
   }
+}
+
+/** The chunks the store lacks of an object of `chunks` chunks that is not complete. */
+function missingChunks (state: ObjectState, chunks: number): number[] {
+  return state.state === 'partial' ? state.bitmap.missing() : [...Array(chunks).keys()]
 }

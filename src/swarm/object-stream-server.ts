@@ -9,7 +9,7 @@ import { bytesFrom, decodeObjectRequest, encodeObjectHead, OBJECT_REQUEST_BYTES,
 import type { RateLimiter } from './rate-limiter.js'
 import type { Semaphore } from './semaphore.js'
 import type { SwarmStore } from './swarm-options.js'
-import { abortAfter } from '../wait/index.js'
+import { abortAfter, wakeOrThrow } from '../wait/index.js'
 
 /** Read buffers kept between an object stream's reads (its read-ahead, and one being sent). */
 const SPARE_READ_BUFFERS = OBJECT_STREAM_READ_AHEAD + 2
@@ -177,18 +177,8 @@ async function readRequest (stream: LaneStream, signal: AbortSignal): Promise<Ob
  * own client does not read.
  */
 async function drained (stream: LaneStream, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { stop(new SlowReaderError(CHUNK_SEND_TIMEOUT_MS)) }, CHUNK_SEND_TIMEOUT_MS)
-    const stop = (err?: Error): void => {
-      clearTimeout(timer)
-      stream.removeEventListener('drain', onDrain)
-      signal.removeEventListener('abort', onAbort)
-      if (err === undefined) resolve()
-      else reject(err)
-    }
-    const onDrain = (): void => { stop() }
-    const onAbort = (): void => { stop(signal.reason instanceof Error ? signal.reason : new LaneClosedError('the object lane closed')) }
-    stream.addEventListener('drain', onDrain, { once: true })
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
+  await wakeOrThrow((wake) => {
+    stream.addEventListener('drain', wake)
+    return () => { stream.removeEventListener('drain', wake) }
+  }, { timeoutMs: CHUNK_SEND_TIMEOUT_MS, signal, timeoutError: () => new SlowReaderError(CHUNK_SEND_TIMEOUT_MS) })
 }

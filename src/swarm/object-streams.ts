@@ -5,6 +5,7 @@ import type { LaneStream } from './lane-stream.js'
 import type { LocalBundles } from './local-bundles.js'
 import { receiveObject, type ObjectReceipt } from './object-stream-receiver.js'
 import { RecentMap } from '../recent/index.js'
+import { wakeOrTimeout } from '../wait/index.js'
 import type { SwarmEventEmitter } from './swarm-events.js'
 import type { SwarmLogger } from './swarm-options.js'
 
@@ -157,7 +158,12 @@ export class ObjectStreams {
       // A whole stream's chunks are all written or being committed: the store completes the object.
       if (!completed && !this.running.has(object)) components.release(object)
       // The next stream to this peer needs the lane's place: it counts until it has closed.
-      await laneClosed(lane, LANE_CLOSE_WAIT_MS)
+      if (lane.status !== 'closed' && lane.status !== 'aborted') {
+        await wakeOrTimeout((wake) => {
+          lane.addEventListener('close', wake)
+          return () => { lane.removeEventListener('close', wake) }
+        }, { timeoutMs: LANE_CLOSE_WAIT_MS })
+      }
       components.onEnded()
     }
   }
@@ -167,16 +173,3 @@ export class ObjectStreams {
   }
 }
 
-/** Resolves once `lane` has closed, or after `ms`. */
-async function laneClosed (lane: LaneStream, ms: number): Promise<void> {
-  if (lane.status === 'closed' || lane.status === 'aborted') return
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done (): void {
-      clearTimeout(timer)
-      lane.removeEventListener('close', done)
-      resolve()
-    }
-    lane.addEventListener('close', done, { once: true })
-  })
-}
