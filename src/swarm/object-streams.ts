@@ -147,9 +147,10 @@ export class ObjectStreams {
         components.log.debug('object lane refused; its chunks go one by one', { peer, object, outcome })
       }
     } catch (err) {
-      this.counts.fellBack++
       components.events.emit('object-stream:ended', { peer, object, outcome: 'failed', reason: (err as Error).message })
+      // Stopped here (the object completed by another way, no pull wants it, the swarm stops): nothing falls back.
       if (signal.aborted) return
+      this.counts.fellBack++
       this.notAgain(peer, object)
       if (err instanceof ProtocolViolationError) components.onViolation(peer, `object lane: ${err.message}`)
       components.log.info('an object lane ended short of the object; the rest is asked for chunk by chunk', { peer, object, error: (err as Error).message })
